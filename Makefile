@@ -1,0 +1,49 @@
+# k8ts: `make up` runs the main job, `make test` runs every test. Both set up what they need first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Debian packages k8ts uses, by name: the datastore, the node runtime, the network tools, the benchmarks.
+DEBIAN_PACKAGES := etcd-server etcd-client runc busybox-static nftables iproute2 \
+	containernetworking-plugins iperf3 dnsperf dnsmasq-base openssl ca-certificates
+
+.PHONY: help setup debs deps build up down test bench clean
+
+help:
+	@echo "make up     set up, then start k8ts (see README.md)"
+	@echo "make test   set up, then run every test"
+	@echo "make bench  set up, then run the benchmarks in bench/"
+	@echo "make setup  install Debian packages, npm dependencies and build (idempotent)"
+
+setup: debs deps build
+
+debs:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  if [ "$$(id -u)" != 0 ]; then echo "k8ts setup: need root to apt-get install $$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json
+
+build: deps
+	npx tsc -p tsconfig.json
+
+up: setup
+	./scripts/up.sh
+
+down:
+	./bin/k8ts down
+
+test: setup
+	node scripts/run-tests.mjs
+
+bench: setup
+	node scripts/run-bench.mjs
+
+clean:
+	rm -rf dist

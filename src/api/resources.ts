@@ -1,0 +1,110 @@
+// The resources k8ts serves: names, scope and verbs as Kubernetes publishes them in discovery.
+
+export interface SubresourceDef {
+  name: string;
+  /** Kind answered by the subresource; group/version when it differs from the parent's. */
+  kind: string;
+  group?: string;
+  version?: string;
+  verbs: string[];
+}
+
+export interface ResourceDef {
+  group: string;
+  version: string;
+  kind: string;
+  listKind: string;
+  plural: string;
+  singular: string;
+  namespaced: boolean;
+  shortNames: string[];
+  categories: string[];
+  verbs: string[];
+  subresources: SubresourceDef[];
+  /** The object has a spec/status split with a /status subresource. */
+  hasStatus: boolean;
+}
+
+const RW = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+const STATUS_VERBS = ['get', 'patch', 'update'];
+
+function def(d: Partial<ResourceDef> & Pick<ResourceDef, 'group' | 'version' | 'kind' | 'plural' | 'namespaced'>): ResourceDef {
+  const subresources = d.subresources ?? [];
+  return {
+    listKind: `${d.kind}List`,
+    singular: d.kind.toLowerCase(),
+    shortNames: [],
+    categories: [],
+    verbs: RW,
+    hasStatus: subresources.some((s) => s.name === 'status'),
+    ...d,
+    subresources,
+  };
+}
+
+const status = (kind: string, group = '', version = 'v1'): SubresourceDef => ({ name: 'status', kind, group, version, verbs: STATUS_VERBS });
+const scale: SubresourceDef = { name: 'scale', kind: 'Scale', group: 'autoscaling', version: 'v1', verbs: STATUS_VERBS };
+
+export const RESOURCES: ResourceDef[] = [
+  def({ group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false, shortNames: ['ns'],
+    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'], subresources: [status('Namespace')] }),
+  def({ group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, shortNames: ['po'], categories: ['all'],
+    subresources: [
+      status('Pod'),
+      { name: 'binding', kind: 'Binding', verbs: ['create'] },
+      { name: 'log', kind: 'Pod', verbs: ['get'] },
+      { name: 'exec', kind: 'PodExecOptions', verbs: ['create', 'get'] },
+      { name: 'attach', kind: 'PodAttachOptions', verbs: ['create', 'get'] },
+      { name: 'portforward', kind: 'PodPortForwardOptions', verbs: ['create', 'get'] },
+    ] }),
+  def({ group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true, shortNames: ['svc'], categories: ['all'],
+    subresources: [status('Service')] }),
+  def({ group: '', version: 'v1', kind: 'Endpoints', listKind: 'EndpointsList', plural: 'endpoints', singular: 'endpoints', namespaced: true, shortNames: ['ep'] }),
+  def({ group: '', version: 'v1', kind: 'Node', plural: 'nodes', namespaced: false, shortNames: ['no'], subresources: [status('Node')] }),
+  def({ group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'] }),
+  def({ group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true, shortNames: ['cm'] }),
+  def({ group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true }),
+  def({ group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true, shortNames: ['sa'] }),
+  def({ group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', namespaced: true }),
+  def({ group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true }),
+  def({ group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', namespaced: true, shortNames: ['deploy'], categories: ['all'],
+    subresources: [status('Deployment', 'apps'), scale] }),
+  def({ group: 'apps', version: 'v1', kind: 'ReplicaSet', plural: 'replicasets', namespaced: true, shortNames: ['rs'], categories: ['all'],
+    subresources: [status('ReplicaSet', 'apps'), scale] }),
+  def({ group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, shortNames: ['netpol'] }),
+];
+
+export function groupVersion(r: { group: string; version: string }): string {
+  return r.group ? `${r.group}/${r.version}` : r.version;
+}
+
+/** Resource lookup by group and plural. */
+export function findResource(group: string, version: string, plural: string): ResourceDef | undefined {
+  return RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural);
+}
+
+export function findResourceByKind(apiVersion: string, kind: string): ResourceDef | undefined {
+  return RESOURCES.find((r) => groupVersion(r) === apiVersion && r.kind === kind);
+}
+
+/** Groups in the order discovery lists them (the core group first). */
+export function groups(): { group: string; versions: string[] }[] {
+  const out: { group: string; versions: string[] }[] = [];
+  for (const r of RESOURCES) {
+    let g = out.find((x) => x.group === r.group);
+    if (!g) out.push((g = { group: r.group, versions: [] }));
+    if (!g.versions.includes(r.version)) g.versions.push(r.version);
+  }
+  return out;
+}
+
+/** Storage key of an object: /registry/<group>/<plural>/<namespace>/<name> (cluster scope: no namespace). */
+export function storageKey(r: ResourceDef, namespace: string | undefined, name: string): string {
+  return `${storagePrefix(r, namespace)}${name}`;
+}
+
+/** Prefix under which all objects of a resource (in a namespace, when given) are stored. */
+export function storagePrefix(r: ResourceDef, namespace?: string): string {
+  const base = `/registry/${r.group || 'core'}/${r.plural}/`;
+  return r.namespaced && namespace ? `${base}${namespace}/` : base;
+}
