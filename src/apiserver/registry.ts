@@ -1,0 +1,491 @@
+// Generic storage of API objects on the Store: create/get/list/update/delete with Kubernetes semantics
+// (metadata, optimistic concurrency, status/spec halves, graceful deletion and finalizers).
+import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import type { KObject, FieldError } from '../api/types.js';
+import { type ResourceDef, groupVersion, storageKey, storagePrefix, findResource } from '../api/resources.js';
+import { STRATEGIES } from '../api/strategies/index.js';
+import type { ResourceStrategy } from '../api/strategy.js';
+import { validateObjectMeta, validateObjectMetaUpdate } from '../api/meta.js';
+import { type Store, isStoreError } from '../store/types.js';
+import { ApiError, errors } from './status.js';
+import { decodeObject, type WatchCache } from './watchcache.js';
+
+export interface ListQuery {
+  labelSelector?: { matches(labels: Record<string, string> | undefined): boolean; isEmpty?(): boolean };
+  fieldSelector?: { matches(fields: Record<string, string>): boolean };
+  limit?: number;
+  continue?: string;
+}
+
+export interface ListResult {
+  items: KObject[];
+  resourceVersion: string;
+  continue?: string;
+  remainingItemCount?: number;
+}
+
+export interface WriteOptions {
+  dryRun?: boolean;
+  fieldManager?: string;
+}
+
+export interface DeleteOptions {
+  gracePeriodSeconds?: number;
+  propagationPolicy?: 'Background' | 'Foreground' | 'Orphan';
+  orphanDependents?: boolean;
+  preconditions?: { uid?: string; resourceVersion?: string };
+  dryRun?: string[];
+}
+
+/** Outcome of a delete: the object's last state, and whether it is gone (false: pending finalizers or
+ *  a grace period). */
+export interface DeleteResult {
+  object: KObject;
+  deleted: boolean;
+}
+
+const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
+const IMMORTAL_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
+
+export function now(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+function randomSuffix(n = 5): string {
+  let s = '';
+  for (let i = 0; i < n; i++) s += NAME_CHARS[Math.floor(Math.random() * NAME_CHARS.length)];
+  return s;
+}
+
+/** What a stored value is: the object without resourceVersion (that is the store's revision). */
+function encode(obj: KObject): string {
+  const { resourceVersion: _rv, ...meta } = obj.metadata;
+  return JSON.stringify({ ...obj, metadata: meta });
+}
+
+export function strategyOf(r: ResourceDef): ResourceStrategy {
+  return STRATEGIES[r.plural];
+}
+
+/** The fields a field selector can name for an object. */
+export function fieldsOf(r: ResourceDef, obj: KObject): Record<string, string> {
+  const f: Record<string, string> = { 'metadata.name': obj.metadata.name ?? '' };
+  if (r.namespaced) f['metadata.namespace'] = obj.metadata.namespace ?? '';
+  const extra = strategyOf(r)?.fields?.(obj);
+  return extra ? { ...f, ...extra } : f;
+}
+
+interface ContinueToken {
+  rv: number;
+  start: string;
+}
+
+function encodeContinue(t: ContinueToken): string {
+  return Buffer.from(JSON.stringify({ v: 'k8ts/1', rv: t.rv, start: t.start })).toString('base64url');
+}
+
+function decodeContinue(s: string): ContinueToken {
+  try {
+    const t = JSON.parse(Buffer.from(s, 'base64url').toString());
+    if (t?.v === 'k8ts/1' && Number.isSafeInteger(t.rv) && typeof t.start === 'string') return { rv: t.rv, start: t.start };
+  } catch {
+    /* fall through */
+  }
+  throw errors.badRequest('continue key is not valid: the continue token is malformed or was issued by another server');
+}
+
+export class Registry {
+  constructor(readonly store: Store, readonly cache: WatchCache) {}
+
+  private decode(kv: { value: string; modRevision: number }, r: ResourceDef): KObject {
+    const obj = decodeObject(kv.value, kv.modRevision);
+    obj.apiVersion = groupVersion(r);
+    obj.kind = r.kind;
+    return obj;
+  }
+
+  async get(r: ResourceDef, ns: string | undefined, name: string): Promise<KObject> {
+    const kv = await this.store.get(storageKey(r, ns, name));
+    if (!kv) throw errors.notFound(r.plural, r.group, name);
+    return this.decode(kv, r);
+  }
+
+  async tryGet(r: ResourceDef, ns: string | undefined, name: string): Promise<KObject | undefined> {
+    const kv = await this.store.get(storageKey(r, ns, name));
+    return kv ? this.decode(kv, r) : undefined;
+  }
+
+  async list(r: ResourceDef, ns: string | undefined, q: ListQuery = {}): Promise<ListResult> {
+    const prefix = storagePrefix(r, ns);
+    const limit = q.limit && q.limit > 0 ? q.limit : 0;
+    let rev: number | undefined;
+    let after: string | undefined;
+    if (q.continue) {
+      const t = decodeContinue(q.continue);
+      if (!t.start.startsWith(prefix)) throw errors.badRequest('continue key is not valid: it belongs to another list');
+      rev = t.rv;
+      after = t.start;
+    }
+    const filtered = Boolean(q.labelSelector || q.fieldSelector);
+    const items: KObject[] = [];
+    let more = false;
+    let remaining: number | undefined;
+    let lastKey: string | undefined;
+    for (;;) {
+      const want = limit ? Math.max(limit - items.length, filtered ? 500 : 0) : 0;
+      let page;
+      try {
+        page = await this.store.list(prefix, { limit: want, after, revision: rev });
+      } catch (e) {
+        if (isStoreError(e, 'Compacted')) {
+          throw errors.gone('The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+        }
+        throw e;
+      }
+      rev = page.revision;
+      for (let i = 0; i < page.items.length; i++) {
+        const kv = page.items[i];
+        const obj = this.decode(kv, r);
+        lastKey = kv.key;
+        if (q.labelSelector && !q.labelSelector.matches(obj.metadata.labels)) continue;
+        if (q.fieldSelector && !q.fieldSelector.matches(fieldsOf(r, obj))) continue;
+        items.push(obj);
+        if (limit && items.length === limit) {
+          more = page.more || i < page.items.length - 1;
+          if (!filtered && more) remaining = (page.remaining ?? 0) + (page.items.length - 1 - i);
+          break;
+        }
+      }
+      if ((limit && items.length === limit) || !page.more || !limit) break;
+      after = lastKey;
+    }
+    const out: ListResult = { items, resourceVersion: String(rev) };
+    if (more && lastKey) {
+      out.continue = encodeContinue({ rv: rev!, start: lastKey });
+      if (remaining !== undefined && remaining > 0) out.remainingItemCount = remaining;
+    }
+    return out;
+  }
+
+  // ---- create ----
+
+  async create(r: ResourceDef, ns: string | undefined, body: KObject, opts: WriteOptions = {}): Promise<KObject> {
+    const obj = this.prepareCreate(r, ns, body);
+    if (r.namespaced) await this.checkNamespaceWritable(ns!);
+    const strategy = strategyOf(r);
+    strategy?.defaults?.(obj);
+    this.validate(r, obj, strategy?.validate?.(obj) ?? []);
+    if (opts.dryRun) {
+      if (await this.tryGet(r, ns, obj.metadata.name!)) throw errors.alreadyExists(r.plural, r.group, obj.metadata.name!);
+      return obj;
+    }
+    const generated = !body.metadata?.name && body.metadata?.generateName;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const kv = await this.store.create(storageKey(r, ns, obj.metadata.name!), encode(obj));
+        return this.decode(kv, r);
+      } catch (e) {
+        if (isStoreError(e, 'KeyExists')) {
+          if (generated && attempt < 8) {
+            obj.metadata.name = `${obj.metadata.generateName}${randomSuffix()}`;
+            continue;
+          }
+          throw errors.alreadyExists(r.plural, r.group, obj.metadata.name!);
+        }
+        throw e;
+      }
+    }
+  }
+
+  private prepareCreate(r: ResourceDef, ns: string | undefined, body: KObject): KObject {
+    const obj: KObject = structuredClone(body);
+    if (!obj.metadata || typeof obj.metadata !== 'object' || Array.isArray(obj.metadata)) obj.metadata = {};
+    const m = obj.metadata;
+    if (r.namespaced) {
+      if (m.namespace && m.namespace !== ns) {
+        throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      }
+      m.namespace = ns;
+    } else {
+      delete m.namespace;
+    }
+    if (!m.name && typeof m.generateName === 'string' && m.generateName) m.name = `${m.generateName}${randomSuffix()}`;
+    m.uid = randomUUID();
+    m.creationTimestamp = now();
+    delete m.resourceVersion;
+    delete m.deletionTimestamp;
+    delete m.deletionGracePeriodSeconds;
+    delete m.selfLink;
+    if (r.hasStatus) m.generation = 1;
+    else delete m.generation;
+    obj.apiVersion = groupVersion(r);
+    obj.kind = r.kind;
+    resetStatusOnCreate(r, obj);
+    return obj;
+  }
+
+  private validate(r: ResourceDef, obj: KObject, errs: FieldError[]): void {
+    const all = [...validateObjectMeta(obj, r), ...errs];
+    if (all.length) throw errors.invalid(r.kind, r.group, obj.metadata?.name ?? obj.metadata?.generateName ?? '', all);
+  }
+
+  async checkNamespaceWritable(ns: string): Promise<void> {
+    const nsDef = findResource('', 'v1', 'namespaces')!;
+    const nsObj = await this.tryGet(nsDef, undefined, ns);
+    if (!nsObj) throw errors.notFound('namespaces', '', ns);
+    if (nsObj.metadata.deletionTimestamp) {
+      throw new ApiError(403, 'Forbidden', `unable to create new content in namespace ${ns} because it is being terminated`,
+        { name: ns, kind: 'namespaces', causes: [{ reason: 'NamespaceTerminating', message: `namespace ${ns} is being terminated`, field: 'metadata.namespace' }] });
+    }
+  }
+
+  // ---- update ----
+
+  /** Replace an object (PUT) or its status. body.metadata.resourceVersion, when set, must be current. */
+  async update(r: ResourceDef, ns: string | undefined, name: string, body: KObject, subresource: 'status' | undefined, opts: WriteOptions = {}): Promise<KObject> {
+    if (!body.metadata || typeof body.metadata !== 'object') body.metadata = {};
+    if (body.metadata.name && body.metadata.name !== name) {
+      throw errors.badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`);
+    }
+    if (r.namespaced && body.metadata.namespace && body.metadata.namespace !== ns) {
+      throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    }
+    const wantRv = body.metadata.resourceVersion;
+    return this.guaranteedUpdate(r, ns, name, (cur) => {
+      if (wantRv && wantRv !== cur.metadata.resourceVersion) throw errors.conflict(r.plural, r.group, name);
+      return structuredClone(body);
+    }, subresource, opts);
+  }
+
+  /** Read-modify-write with retries on conflict: mutate gets the current object and returns the
+   *  desired one (the status/spec split, defaults and validation are applied here). */
+  async guaranteedUpdate(r: ResourceDef, ns: string | undefined, name: string,
+    mutate: (current: KObject) => KObject | Promise<KObject>, subresource?: 'status', opts: WriteOptions = {}): Promise<KObject> {
+    const key = storageKey(r, ns, name);
+    for (let attempt = 0; ; attempt++) {
+      const kv = await this.store.get(key);
+      if (!kv) throw errors.notFound(r.plural, r.group, name);
+      const cur = this.decode(kv, r);
+      const desired = await mutate(structuredClone(cur));
+      const next = this.prepareUpdate(r, cur, desired, subresource);
+      if (isDeepStrictEqual(stripRv(next), stripRv(cur))) return cur;
+      if (opts.dryRun) return next;
+      // Last finalizer gone from an object being deleted: the update completes the deletion.
+      if (next.metadata.deletionTimestamp && !(next.metadata.finalizers?.length) && !isGracefulPending(r, next)) {
+        try {
+          const del = await this.store.delete(key, kv.modRevision);
+          const out = { ...next, metadata: { ...next.metadata, resourceVersion: String(del.revision) } };
+          return out;
+        } catch (e) {
+          if (isStoreError(e, 'Conflict') && attempt < 16) continue;
+          throw e;
+        }
+      }
+      try {
+        const written = await this.store.update(key, encode(next), kv.modRevision);
+        return this.decode(written, r);
+      } catch (e) {
+        if (isStoreError(e, 'Conflict') && attempt < 16) continue;
+        if (isStoreError(e, 'Conflict')) throw errors.conflict(r.plural, r.group, name);
+        if (isStoreError(e, 'NotFound')) throw errors.notFound(r.plural, r.group, name);
+        throw e;
+      }
+    }
+  }
+
+  private prepareUpdate(r: ResourceDef, cur: KObject, desired: KObject, subresource?: 'status'): KObject {
+    if (!desired.metadata || typeof desired.metadata !== 'object' || Array.isArray(desired.metadata)) desired.metadata = {};
+    const strategy = strategyOf(r);
+    let next: KObject;
+    if (subresource === 'status') {
+      // Only status changes; metadata and spec stay as they are.
+      next = { ...structuredClone(cur), status: desired.status };
+      const errs = strategy?.validateStatus?.(next, cur) ?? [];
+      if (errs.length) throw errors.invalid(r.kind, r.group, cur.metadata.name!, errs);
+    } else {
+      next = desired;
+      const m = next.metadata;
+      // Fields the server owns.
+      m.uid = cur.metadata.uid;
+      m.creationTimestamp = cur.metadata.creationTimestamp;
+      m.name = cur.metadata.name;
+      if (r.namespaced) m.namespace = cur.metadata.namespace;
+      else delete m.namespace;
+      m.deletionTimestamp = cur.metadata.deletionTimestamp;
+      m.deletionGracePeriodSeconds = cur.metadata.deletionGracePeriodSeconds;
+      if (m.deletionTimestamp === undefined) delete m.deletionTimestamp;
+      if (m.deletionGracePeriodSeconds === undefined) delete m.deletionGracePeriodSeconds;
+      m.generation = cur.metadata.generation;
+      if (m.generation === undefined) delete m.generation;
+      delete m.selfLink;
+      next.apiVersion = groupVersion(r);
+      next.kind = r.kind;
+      if (r.hasStatus) {
+        if (cur.status === undefined) delete next.status;
+        else next.status = cur.status;
+      }
+      strategy?.defaults?.(next);
+      const errs = [...validateObjectMeta(next, r), ...(strategy?.validate?.(next) ?? []),
+        ...validateObjectMetaUpdate(next, cur), ...(strategy?.validateUpdate?.(next, cur) ?? [])];
+      if (errs.length) throw errors.invalid(r.kind, r.group, cur.metadata.name!, errs);
+      if (r.hasStatus && !isDeepStrictEqual(next.spec, cur.spec)) m.generation = (cur.metadata.generation ?? 0) + 1;
+      // A terminating object may lose finalizers but not gain new ones.
+      if (cur.metadata.deletionTimestamp) {
+        const added = (m.finalizers ?? []).filter((f) => !(cur.metadata.finalizers ?? []).includes(f));
+        if (added.length) {
+          throw errors.invalid(r.kind, r.group, cur.metadata.name!, [{ type: 'FieldValueForbidden', field: 'metadata.finalizers',
+            message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}` }]);
+        }
+      }
+    }
+    if (next.metadata.finalizers && next.metadata.finalizers.length === 0) delete next.metadata.finalizers;
+    return next;
+  }
+
+  // ---- delete ----
+
+  async delete(r: ResourceDef, ns: string | undefined, name: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
+    const key = storageKey(r, ns, name);
+    const dryRun = Boolean(opts.dryRun?.length);
+    if (r.plural === 'namespaces' && IMMORTAL_NAMESPACES.has(name)) {
+      throw errors.forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`);
+    }
+    for (let attempt = 0; ; attempt++) {
+      const kv = await this.store.get(key);
+      if (!kv) throw errors.notFound(r.plural, r.group, name);
+      const cur = this.decode(kv, r);
+      const pre = opts.preconditions;
+      if (pre?.uid && pre.uid !== cur.metadata.uid) {
+        throw errors.conflict(r.plural, r.group, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.metadata.uid}`);
+      }
+      if (pre?.resourceVersion && pre.resourceVersion !== cur.metadata.resourceVersion) {
+        throw errors.conflict(r.plural, r.group, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`);
+      }
+      const next = structuredClone(cur);
+      const m = next.metadata;
+      const policy = opts.propagationPolicy ?? (opts.orphanDependents ? 'Orphan' : undefined);
+      const finalizers = new Set(m.finalizers ?? []);
+      if (!m.deletionTimestamp) {
+        if (policy === 'Foreground') finalizers.add('foregroundDeletion');
+        if (policy === 'Orphan') finalizers.add('orphan');
+      }
+      const grace = this.gracePeriod(r, cur, opts);
+      const pending = finalizers.size > 0 || grace > 0 || r.plural === 'namespaces';
+      if (!pending) {
+        if (dryRun) return { object: cur, deleted: true };
+        try {
+          const res = await this.store.delete(key, kv.modRevision);
+          cur.metadata.resourceVersion = String(res.revision);
+          return { object: cur, deleted: true };
+        } catch (e) {
+          if (isStoreError(e, 'Conflict') && attempt < 16) continue;
+          if (isStoreError(e, 'NotFound')) throw errors.notFound(r.plural, r.group, name);
+          throw e;
+        }
+      }
+      // Graceful: mark the object; the owner of the finalizer or the node finishes the deletion.
+      if (!m.deletionTimestamp) {
+        m.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+        m.deletionGracePeriodSeconds = grace;
+      } else if (grace < (m.deletionGracePeriodSeconds ?? 0)) {
+        // A shorter grace period may replace a longer one (kubectl delete --grace-period=0 --force).
+        if (grace === 0 && finalizers.size === 0) {
+          if (dryRun) return { object: cur, deleted: true };
+          try {
+            const res = await this.store.delete(key, kv.modRevision);
+            cur.metadata.resourceVersion = String(res.revision);
+            return { object: cur, deleted: true };
+          } catch (e) {
+            if (isStoreError(e, 'Conflict') && attempt < 16) continue;
+            throw e;
+          }
+        }
+        m.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+        m.deletionGracePeriodSeconds = grace;
+      } else if (finalizers.size === (m.finalizers?.length ?? 0)) {
+        return { object: cur, deleted: false };
+      }
+      if (finalizers.size) m.finalizers = [...finalizers];
+      if (r.plural === 'namespaces') next.status = { ...(next.status ?? {}), phase: 'Terminating' };
+      if (dryRun) return { object: next, deleted: false };
+      try {
+        const written = await this.store.update(key, encode(next), kv.modRevision);
+        return { object: this.decode(written, r), deleted: false };
+      } catch (e) {
+        if (isStoreError(e, 'Conflict') && attempt < 16) continue;
+        throw e;
+      }
+    }
+  }
+
+  /** Grace period for deleting this object: only pods that a node runs get one. */
+  private gracePeriod(r: ResourceDef, obj: KObject, opts: DeleteOptions): number {
+    if (r.plural !== 'pods') return 0;
+    let g = opts.gracePeriodSeconds ?? obj.spec?.terminationGracePeriodSeconds ?? 30;
+    if (!Number.isFinite(g) || g < 0) g = 0;
+    if (!obj.spec?.nodeName) return 0;
+    const phase = obj.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') return 0;
+    return Math.floor(g);
+  }
+
+  /** Remove an object from storage now, whatever its finalizers (used by controllers that own it). */
+  async purge(r: ResourceDef, ns: string | undefined, name: string): Promise<void> {
+    try {
+      await this.store.delete(storageKey(r, ns, name));
+    } catch (e) {
+      if (!isStoreError(e, 'NotFound')) throw e;
+    }
+  }
+}
+
+function stripRv(o: KObject): unknown {
+  return { ...o, metadata: { ...o.metadata, resourceVersion: undefined } };
+}
+
+/** A pod being deleted gracefully stays until its node confirms with a zero grace period. */
+function isGracefulPending(r: ResourceDef, obj: KObject): boolean {
+  return r.plural === 'pods' && (obj.metadata.deletionGracePeriodSeconds ?? 0) > 0;
+}
+
+/** Status a client sends on create is not the server's to keep, except where the owner registers it. */
+function resetStatusOnCreate(r: ResourceDef, obj: KObject): void {
+  switch (r.plural) {
+    case 'pods':
+      obj.status = { phase: 'Pending', qosClass: qosClass(obj) };
+      break;
+    case 'services':
+      obj.status = { loadBalancer: {} };
+      break;
+    case 'namespaces':
+      obj.status = { phase: 'Active' };
+      if (!obj.spec?.finalizers) obj.spec = { ...(obj.spec ?? {}), finalizers: ['kubernetes'] };
+      break;
+    case 'deployments':
+    case 'replicasets':
+      obj.status = {};
+      break;
+    default:
+      break;
+  }
+}
+
+/** The QoS class Kubernetes derives from container requests and limits. */
+export function qosClass(pod: KObject): 'Guaranteed' | 'Burstable' | 'BestEffort' {
+  const containers: any[] = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
+  let any = false;
+  let guaranteed = containers.length > 0;
+  for (const c of containers) {
+    const req = c?.resources?.requests ?? {};
+    const lim = c?.resources?.limits ?? {};
+    if (Object.keys(req).length || Object.keys(lim).length) any = true;
+    for (const res of ['cpu', 'memory']) {
+      const l = lim[res];
+      const q = req[res] ?? l;
+      if (l === undefined || String(q) !== String(l)) guaranteed = false;
+    }
+  }
+  if (!any) return 'BestEffort';
+  return guaranteed ? 'Guaranteed' : 'Burstable';
+}

@@ -1,0 +1,62 @@
+// The server role: open the datastore, make or load credentials, serve the API, run the controllers.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openStore } from '../store/index.js';
+import type { Store } from '../store/types.js';
+import { ensureAdminToken, ensurePki, kubeconfig } from './certs.js';
+import { ApiServer } from './server.js';
+import { NamespaceController, bootstrapNamespaces } from '../controllers/namespace.js';
+
+export interface ServerOptions {
+  dataDir: string;
+  store: 'sqlite' | 'etcd' | 'memory';
+  etcdEndpoints?: string[];
+  etcdPrefix?: string;
+  host: string;
+  port: number;
+  /** Extra names and IPs for the serving certificate. */
+  sans?: string[];
+}
+
+export interface RunningServer {
+  api: ApiServer;
+  store: Store;
+  url: string;
+  kubeconfigPath: string;
+  token: string;
+  caPath: string;
+  close(): Promise<void>;
+}
+
+export async function runServer(o: ServerOptions): Promise<RunningServer> {
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  const pki = await ensurePki(o.dataDir, [o.host, ...(o.sans ?? [])]);
+  const token = ensureAdminToken(o.dataDir);
+  const store = await openStore({ backend: o.store, dataDir: o.dataDir, etcdEndpoints: o.etcdEndpoints, etcdPrefix: o.etcdPrefix });
+  let api: ApiServer;
+  try {
+    api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, host: o.host, port: o.port,
+      tokens: new Map([[token, { name: 'admin', groups: ['system:masters'] }]]) });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  await bootstrapNamespaces(api.registry);
+  const nsController = new NamespaceController(api.registry);
+  await nsController.start();
+  const kubeconfigPath = join(o.dataDir, 'kubeconfig');
+  writeFileSync(kubeconfigPath, kubeconfig({ server: api.url, caCert: pki.caCert, token }), { mode: 0o600 });
+  return {
+    api,
+    store,
+    url: api.url,
+    kubeconfigPath,
+    token,
+    caPath: pki.caPath,
+    async close() {
+      nsController.stop();
+      await api.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,595 @@
+// The k8ts API server: HTTPS, bearer tokens, discovery, OpenAPI, and the REST verbs of every served
+// resource on top of the registry. The only door to the datastore.
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import YAML from 'yaml';
+import { type ResourceDef, RESOURCES, groupVersion, storagePrefix } from '../api/resources.js';
+import type { KObject } from '../api/types.js';
+import type { Store } from '../store/types.js';
+import { ApiError, errors, successStatus } from './status.js';
+import { MAX_BODY_BYTES, mediaType, readBody, sendError, sendJson } from './http.js';
+import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, resourceList, versionInfo } from './discovery.js';
+import { openapiV3, openapiV2Protobuf, OPENAPI_V2_CONTENT_TYPE } from './openapi.js';
+import { type DeleteOptions, type ListQuery, Registry, fieldsOf } from './registry.js';
+import { negotiateTable, partialMetadata, toTable, type TableFormat } from './tables.js';
+import { WatchCache, type CachedEvent } from './watchcache.js';
+import { parseFieldSelector, parseLabelSelector } from './selectors.js';
+import { applyJsonPatch } from './patch/jsonpatch.js';
+import { applyMergePatch } from './patch/mergepatch.js';
+import { applyStrategicMergePatch } from './patch/strategic.js';
+import { serverSideApply } from './patch/apply.js';
+import { PatchError } from './patch/errors.js';
+import { decodeK8sProtobuf } from './protobuf/decode.js';
+import { SelectorError } from './selectors.js';
+import { handlePodSubresource, handleScale, handleBinding } from './subresources.js';
+
+export interface User {
+  name: string;
+  groups: string[];
+}
+
+export interface ApiServerOptions {
+  store: Store;
+  cert: string;
+  key: string;
+  host: string;
+  port: number;
+  /** Bearer token → user. */
+  tokens: Map<string, User>;
+  /** Host:port clients should use, for legacy discovery. */
+  advertise?: string;
+}
+
+interface Target {
+  r: ResourceDef;
+  ns?: string;
+  name?: string;
+  sub?: string;
+  /** The namespace segment was in the path. */
+  nsInPath: boolean;
+}
+
+const HEALTH = new Set(['/healthz', '/livez', '/readyz']);
+const BOOKMARK_INTERVAL_MS = 30_000;
+
+export class ApiServer {
+  readonly registry: Registry;
+  private server!: Server;
+  private sockets = new Set<Socket>();
+  private tokenBuffers: { token: Buffer; user: User }[];
+
+  private constructor(private opts: ApiServerOptions, readonly cache: WatchCache) {
+    this.registry = new Registry(opts.store, cache);
+    this.tokenBuffers = [...opts.tokens].map(([t, user]) => ({ token: Buffer.from(t), user }));
+  }
+
+  static async start(opts: ApiServerOptions): Promise<ApiServer> {
+    const cache = await WatchCache.start(opts.store);
+    const s = new ApiServer(opts, cache);
+    s.server = createServer({ cert: opts.cert, key: opts.key }, (req, res) => void s.handle(req, res));
+    s.server.keepAliveTimeout = 65_000;
+    s.server.headersTimeout = 70_000;
+    s.server.requestTimeout = 0;
+    s.server.on('secureConnection', (sock: Socket) => {
+      sock.setNoDelay(true);
+      s.sockets.add(sock);
+      sock.on('close', () => s.sockets.delete(sock));
+    });
+    await new Promise<void>((resolve, reject) => {
+      s.server.once('error', reject);
+      s.server.listen(opts.port, opts.host, () => resolve());
+    });
+    return s;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    const h = this.opts.host === '0.0.0.0' || this.opts.host === '::' ? '127.0.0.1' : this.opts.host;
+    return `https://${h.includes(':') ? `[${h}]` : h}:${this.port}`;
+  }
+
+  /** Stop accepting, end open watches and connections. */
+  async close(): Promise<void> {
+    this.cache.close();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      for (const s of this.sockets) s.destroy();
+    });
+  }
+
+  addToken(token: string, user: User): void {
+    this.tokenBuffers.push({ token: Buffer.from(token), user });
+  }
+
+  private authenticate(req: IncomingMessage): User | undefined {
+    const h = req.headers.authorization;
+    if (!h || !h.startsWith('Bearer ')) return undefined;
+    const got = Buffer.from(h.slice(7).trim());
+    for (const t of this.tokenBuffers) {
+      if (t.token.length === got.length && timingSafeEqual(t.token, got)) return t.user;
+    }
+    return undefined;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'https://k8ts');
+      const path = url.pathname.replace(/\/+$/, '') || '/';
+      if (HEALTH.has(path) || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/')) {
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+        res.end('ok');
+        return;
+      }
+      const user = this.authenticate(req);
+      if (!user) {
+        req.resume();
+        sendJson(res, 401, errors.unauthorized().toStatus());
+        return;
+      }
+      await this.route(req, res, path, url.searchParams);
+    } catch (e) {
+      if (e instanceof ApiError) return sendError(res, e);
+      if (e instanceof PatchError) {
+        const code = e.code === 'BadRequest' ? 400 : e.code === 'Conflict' ? 409 : 422;
+        return sendError(res, new ApiError(code, e.code, e.message));
+      }
+      if (e instanceof SelectorError) return sendError(res, errors.badRequest(e.message));
+      console.error('k8ts apiserver: internal error on', req.method, req.url, e);
+      sendError(res, e);
+    }
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): Promise<void> {
+    const method = req.method ?? 'GET';
+    if (path === '/version') return sendJson(res, 200, versionInfo());
+    if (path === '/api' || path === '/apis') {
+      const fmt = negotiateDiscovery(req.headers.accept);
+      if (fmt !== 'legacy') {
+        const d = aggregated(path === '/api', fmt);
+        return sendJson(res, 200, d.body, d.contentType);
+      }
+      return sendJson(res, 200, path === '/api' ? legacyApi(this.opts.advertise ?? `127.0.0.1:${this.port}`) : legacyGroups());
+    }
+    if (path === '/openapi/v2' || path === '/swagger-2.0.0.pb-v1') {
+      const body = openapiV2Protobuf();
+      res.writeHead(200, { 'Content-Type': OPENAPI_V2_CONTENT_TYPE, 'Content-Length': body.length });
+      res.end(body);
+      return;
+    }
+    if (path === '/openapi/v3') return sendJson(res, 200, openapiV3().body);
+    if (path.startsWith('/openapi/v3/')) {
+      const doc = openapiV3().docs.get(path.slice('/openapi/v3/'.length));
+      if (!doc) throw errors.pathNotFound();
+      return sendJson(res, 200, doc);
+    }
+    const seg = path.split('/').filter(Boolean).map(decodeURIComponent);
+    let group: string;
+    let version: string;
+    let rest: string[];
+    if (seg[0] === 'api') {
+      if (seg.length < 2) throw errors.pathNotFound();
+      group = '';
+      version = seg[1];
+      rest = seg.slice(2);
+    } else if (seg[0] === 'apis') {
+      if (seg.length === 2) {
+        const g = legacyGroup(seg[1]);
+        if (!g) throw errors.pathNotFound();
+        return sendJson(res, 200, g);
+      }
+      if (seg.length < 3) throw errors.pathNotFound();
+      group = seg[1];
+      version = seg[2];
+      rest = seg.slice(3);
+    } else {
+      throw errors.pathNotFound();
+    }
+    if (rest.length === 0) {
+      const list = resourceList(group, version);
+      if (!list) throw errors.pathNotFound();
+      return sendJson(res, 200, list);
+    }
+    const t = resolveTarget(group, version, rest);
+    if (!t) throw errors.pathNotFound();
+    await this.dispatch(req, res, method, t, q);
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams): Promise<void> {
+    const { r, ns, name, sub } = t;
+    if (sub) {
+      if (!r.subresources.some((s) => s.name === sub)) throw errors.pathNotFound();
+      if (sub === 'status') return this.itemVerb(req, res, method, t, q, 'status');
+      if (sub === 'scale') return handleScale(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target, q);
+      if (sub === 'binding') return handleBinding(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target);
+      return handlePodSubresource(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target, q);
+    }
+    if (name === undefined) {
+      // Collection.
+      if (method === 'GET') {
+        if (q.get('watch') === 'true' || q.get('watch') === '1') return this.watch(req, res, r, ns, q);
+        return this.list(req, res, r, ns, q);
+      }
+      if (method === 'POST') {
+        if (r.namespaced && !t.nsInPath) throw errors.methodNotAllowed('POST', r.plural);
+        const body = await this.readObject(req, r);
+        const obj = await this.registry.create(r, ns, body, { dryRun: isDryRun(q), fieldManager: q.get('fieldManager') ?? undefined });
+        return sendJson(res, 201, obj);
+      }
+      if (method === 'DELETE') return this.deleteCollection(req, res, r, ns, q);
+      throw errors.methodNotAllowed(method, r.plural);
+    }
+    return this.itemVerb(req, res, method, t, q, undefined);
+  }
+
+  private async itemVerb(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, sub: 'status' | undefined): Promise<void> {
+    const { r, ns } = t;
+    const name = t.name!;
+    switch (method) {
+      case 'GET': {
+        if (q.get('watch') === 'true' || q.get('watch') === '1') {
+          q.set('fieldSelector', `metadata.name=${name}`);
+          return this.watch(req, res, r, ns, q);
+        }
+        const obj = await this.registry.get(r, ns, name);
+        return this.sendObject(req, res, r, obj, q);
+      }
+      case 'PUT': {
+        const body = await this.readObject(req, r);
+        const obj = await this.registry.update(r, ns, name, body, sub, { dryRun: isDryRun(q) });
+        return sendJson(res, 200, obj);
+      }
+      case 'PATCH':
+        return this.patch(req, res, t, q, sub);
+      case 'DELETE': {
+        if (sub) throw errors.methodNotAllowed('DELETE', `${r.plural}/${sub}`);
+        const opts = await this.readDeleteOptions(req, q);
+        const out = await this.registry.delete(r, ns, name, opts);
+        return sendJson(res, out.deleted ? 200 : 202, out.object);
+      }
+      default:
+        throw errors.methodNotAllowed(method, r.plural);
+    }
+  }
+
+  sendObject(req: IncomingMessage, res: ServerResponse, r: ResourceDef, obj: KObject, q: URLSearchParams): void {
+    const table = negotiateTable(req.headers.accept, q.get('includeObject'));
+    if (table) return sendJson(res, 200, toTable(r, [obj], table, { resourceVersion: obj.metadata.resourceVersion }));
+    if (acceptsPartial(req.headers.accept)) return sendJson(res, 200, partialMetadata(obj));
+    sendJson(res, 200, obj);
+  }
+
+  // ---- reading bodies ----
+
+  async readObject(req: IncomingMessage, r: ResourceDef | undefined): Promise<KObject> {
+    const raw = await readBody(req, MAX_BODY_BYTES);
+    const type = mediaType(req.headers['content-type']);
+    let body: unknown;
+    if (type === 'application/vnd.kubernetes.protobuf') {
+      try {
+        body = decodeK8sProtobuf(raw);
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        if ((e as { code?: string }).code === 'UnsupportedKind') throw errors.unsupportedMediaType(`${type}: ${msg}`);
+        throw errors.badRequest(`unable to decode protobuf body: ${msg}`);
+      }
+    } else {
+      body = parseDocument(raw, type);
+    }
+    if (!body || typeof body !== 'object' || Array.isArray(body)) {
+      throw errors.badRequest('the request body must be a JSON object');
+    }
+    const obj = body as KObject;
+    if (r) checkTypeMeta(r, obj);
+    if (obj.metadata !== undefined && (typeof obj.metadata !== 'object' || obj.metadata === null || Array.isArray(obj.metadata))) {
+      throw errors.badRequest('metadata must be an object');
+    }
+    return obj;
+  }
+
+  private async readDeleteOptions(req: IncomingMessage, q: URLSearchParams): Promise<DeleteOptions> {
+    const raw = await readBody(req, MAX_BODY_BYTES);
+    let opts: DeleteOptions = {};
+    if (raw.length) {
+      const type = mediaType(req.headers['content-type']);
+      const parsed = type === 'application/vnd.kubernetes.protobuf' ? decodeK8sProtobuf(raw) : parseDocument(raw, type);
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw errors.badRequest('DeleteOptions must be a JSON object');
+      opts = parsed as DeleteOptions;
+    }
+    if (q.has('gracePeriodSeconds')) opts.gracePeriodSeconds = intParam(q, 'gracePeriodSeconds');
+    if (q.has('propagationPolicy')) opts.propagationPolicy = q.get('propagationPolicy') as DeleteOptions['propagationPolicy'];
+    if (q.has('orphanDependents')) opts.orphanDependents = q.get('orphanDependents') === 'true';
+    if (isDryRun(q)) opts.dryRun = ['All'];
+    if (opts.gracePeriodSeconds !== undefined && (typeof opts.gracePeriodSeconds !== 'number' || !Number.isInteger(opts.gracePeriodSeconds))) {
+      throw errors.badRequest('gracePeriodSeconds must be an integer');
+    }
+    if (opts.propagationPolicy !== undefined && !['Background', 'Foreground', 'Orphan'].includes(opts.propagationPolicy)) {
+      throw errors.invalid('DeleteOptions', '', '', [{ type: 'FieldValueNotSupported', field: 'propagationPolicy',
+        message: `Unsupported value: ${JSON.stringify(opts.propagationPolicy)}: supported values: "Foreground", "Background", "Orphan", "nil"` }]);
+    }
+    return opts;
+  }
+
+  // ---- list and watch ----
+
+  listQuery(r: ResourceDef, q: URLSearchParams): ListQuery {
+    const out: ListQuery = {};
+    const ls = q.get('labelSelector');
+    if (ls) out.labelSelector = parseLabelSelector(ls);
+    const fs = q.get('fieldSelector');
+    if (fs) {
+      const sel = parseFieldSelector(fs);
+      const known = new Set(Object.keys(fieldsOf(r, { metadata: {} } as KObject)));
+      for (const f of sel.fields) {
+        if (!known.has(f)) throw errors.badRequest(`"${f}" is not a known field selector: only ${[...known].map((k) => `"${k}"`).join(', ')}`);
+      }
+      out.fieldSelector = sel;
+    }
+    if (q.has('limit')) out.limit = intParam(q, 'limit');
+    const c = q.get('continue');
+    if (c) out.continue = c;
+    return out;
+  }
+
+  private async list(req: IncomingMessage, res: ServerResponse, r: ResourceDef, ns: string | undefined, q: URLSearchParams): Promise<void> {
+    const result = await this.registry.list(r, ns, this.listQuery(r, q));
+    const meta: Record<string, unknown> = { resourceVersion: result.resourceVersion };
+    if (result.continue) meta.continue = result.continue;
+    if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount;
+    const table = negotiateTable(req.headers.accept, q.get('includeObject'));
+    if (table) return sendJson(res, 200, toTable(r, result.items, table, meta));
+    if (acceptsPartial(req.headers.accept)) {
+      return sendJson(res, 200, { kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', metadata: meta, items: result.items.map((o) => partialMetadata(o)) });
+    }
+    // Items are serialized without kind/apiVersion, as Kubernetes does.
+    const items = result.items.map((o) => {
+      const { apiVersion: _a, kind: _k, ...rest } = o;
+      return rest;
+    });
+    sendJson(res, 200, { kind: r.listKind, apiVersion: groupVersion(r), metadata: meta, items });
+  }
+
+  private async deleteCollection(req: IncomingMessage, res: ServerResponse, r: ResourceDef, ns: string | undefined, q: URLSearchParams): Promise<void> {
+    const opts = await this.readDeleteOptions(req, q);
+    const query = this.listQuery(r, q);
+    delete query.limit;
+    const { items } = await this.registry.list(r, ns, query);
+    for (const o of items) {
+      try {
+        await this.registry.delete(r, o.metadata.namespace, o.metadata.name!, opts);
+      } catch (e) {
+        if (!(e instanceof ApiError && e.code === 404)) throw e;
+      }
+    }
+    sendJson(res, 200, successStatus());
+  }
+
+  private async watch(req: IncomingMessage, res: ServerResponse, r: ResourceDef, ns: string | undefined, q: URLSearchParams): Promise<void> {
+    const query = this.listQuery(r, q);
+    const table = negotiateTable(req.headers.accept, q.get('includeObject'));
+    const rvParam = q.get('resourceVersion');
+    const bookmarks = q.get('allowWatchBookmarks') === 'true';
+    const timeout = q.has('timeoutSeconds') ? intParam(q, 'timeoutSeconds') : 0;
+    const prefix = storagePrefix(r, ns);
+    let from: number;
+    let initial: KObject[] = [];
+    if (!rvParam || rvParam === '0') {
+      const l = await this.registry.list(r, ns, { labelSelector: query.labelSelector, fieldSelector: query.fieldSelector });
+      initial = l.items;
+      from = Number(l.resourceVersion);
+    } else {
+      from = Number(rvParam);
+      if (!Number.isSafeInteger(from) || from < 0) throw errors.badRequest(`invalid resource version: ${JSON.stringify(rvParam)}`);
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
+    res.flushHeaders();
+    let closed = false;
+    let firstTable = true;
+    const write = (line: string) => {
+      if (!closed) res.write(line);
+    };
+    const encodeObject = (type: string, obj: KObject): string => {
+      if (table) {
+        const t = toTable(r, [obj], table, { resourceVersion: obj.metadata.resourceVersion }, firstTable);
+        firstTable = false;
+        return `{"type":"${type}","object":${JSON.stringify(t)}}\n`;
+      }
+      return `{"type":"${type}","object":${JSON.stringify(obj)}}\n`;
+    };
+    for (const o of initial) write(encodeObject('ADDED', o));
+    const matches = (o: KObject | undefined) =>
+      o !== undefined &&
+      (!query.labelSelector || query.labelSelector.matches(o.metadata.labels)) &&
+      (!query.fieldSelector || query.fieldSelector.matches(fieldsOf(r, o)));
+    const onEvents = (events: CachedEvent[]) => {
+      for (const e of events) {
+        const now = matches(e.object);
+        const before = matches(e.prev);
+        let type: string;
+        if (e.type === 'delete') {
+          if (!before) continue;
+          type = 'DELETED';
+        } else if (now && before) type = 'MODIFIED';
+        else if (now) type = 'ADDED';
+        else if (before) type = 'DELETED';
+        else continue;
+        const obj = e.object;
+        if (!table) {
+          e.encoded ??= new Map();
+          let line = e.encoded.get(type);
+          if (!line) {
+            line = `{"type":"${type}","object":${JSON.stringify(withType(r, obj))}}\n`;
+            e.encoded.set(type, line);
+          }
+          write(line);
+        } else {
+          write(encodeObject(type, withType(r, obj)));
+        }
+      }
+    };
+    const fail = (err: Error) => {
+      write(`${JSON.stringify({ type: 'ERROR', object: errors.gone(err.message).toStatus() })}\n`);
+      finish();
+    };
+    const sub = this.cache.subscribe(prefix, from, onEvents, fail);
+    if (!sub) {
+      write(`${JSON.stringify({ type: 'ERROR', object: errors.gone(`too old resource version: ${from} (${this.cache.oldestRevision})`).toStatus() })}\n`);
+      res.end();
+      return;
+    }
+    const timers: NodeJS.Timeout[] = [];
+    if (timeout > 0) timers.push(setTimeout(() => finish(), timeout * 1000));
+    if (bookmarks) {
+      const t = setInterval(() => {
+        const bm = { kind: r.kind, apiVersion: groupVersion(r), metadata: { resourceVersion: String(Math.max(this.cache.revision, from)) } };
+        write(`${JSON.stringify({ type: 'BOOKMARK', object: bm })}\n`);
+      }, BOOKMARK_INTERVAL_MS);
+      timers.push(t);
+    }
+    function finish() {
+      if (closed) return;
+      closed = true;
+      sub?.close();
+      for (const t of timers) clearTimeout(t);
+      res.end();
+    }
+    res.on('close', finish);
+  }
+
+  // ---- patch ----
+
+  private async patch(req: IncomingMessage, res: ServerResponse, t: Target, q: URLSearchParams, sub: 'status' | undefined): Promise<void> {
+    const { r, ns } = t;
+    const name = t.name!;
+    const type = mediaType(req.headers['content-type']);
+    const raw = await readBody(req, MAX_BODY_BYTES);
+    const dryRun = isDryRun(q);
+    if (type === 'application/apply-patch+yaml') {
+      const manager = q.get('fieldManager');
+      if (!manager) {
+        throw errors.invalid('PatchOptions', 'meta.k8s.io', '', [{ type: 'FieldValueRequired', field: 'fieldManager',
+          message: 'Required value: is required for apply patch' }]);
+      }
+      const applied = parseDocument(raw, 'application/yaml');
+      if (!applied || typeof applied !== 'object' || Array.isArray(applied)) throw errors.badRequest('apply patch must be an object');
+      checkTypeMeta(r, applied as KObject);
+      const force = q.get('force') === 'true';
+      const live = await this.registry.tryGet(r, ns, name);
+      if (!live) {
+        if (sub) throw errors.notFound(r.plural, r.group, name);
+        const merged = serverSideApply(undefined, applied as object, manager, force, r.kind, groupVersion(r)) as KObject;
+        merged.metadata = { ...(merged.metadata ?? {}), name };
+        const created = await this.registry.create(r, ns, merged, { dryRun });
+        return sendJson(res, 201, created);
+      }
+      const out = await this.registry.guaranteedUpdate(r, ns, name,
+        (cur) => serverSideApply(cur, applied as object, manager, force, r.kind, groupVersion(r)) as KObject, sub, { dryRun });
+      return sendJson(res, 200, out);
+    }
+    let patchDoc: unknown;
+    try {
+      patchDoc = JSON.parse(raw.toString('utf8'));
+    } catch (e) {
+      if (type === 'application/json-patch+json' || type === 'application/merge-patch+json' || type === 'application/strategic-merge-patch+json') {
+        throw errors.badRequest(`error decoding patch: ${(e as Error).message}`);
+      }
+      throw errors.unsupportedMediaType(type);
+    }
+    let apply: (cur: KObject) => KObject;
+    switch (type) {
+      case 'application/json-patch+json':
+        apply = (cur) => applyJsonPatch(cur, patchDoc) as KObject;
+        break;
+      case 'application/merge-patch+json':
+        apply = (cur) => applyMergePatch(cur, patchDoc) as KObject;
+        break;
+      case 'application/strategic-merge-patch+json':
+        apply = (cur) => applyStrategicMergePatch(cur, patchDoc, r.kind, groupVersion(r)) as KObject;
+        break;
+      default:
+        throw new ApiError(415, 'UnsupportedMediaType', `the server does not support patch type ${JSON.stringify(type)}: use application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json or application/apply-patch+yaml`);
+    }
+    const out = await this.registry.guaranteedUpdate(r, ns, name, (cur) => {
+      const rv = cur.metadata.resourceVersion;
+      const next = apply(cur);
+      if (!next || typeof next !== 'object' || Array.isArray(next)) throw errors.badRequest('the patch produced something that is not an object');
+      // A resourceVersion in the patch is a precondition.
+      const want = (next.metadata as { resourceVersion?: unknown } | undefined)?.resourceVersion;
+      if (want !== undefined && want !== rv) throw errors.conflict(r.plural, r.group, name);
+      checkTypeMeta(r, next);
+      return next;
+    }, sub, { dryRun });
+    sendJson(res, 200, out);
+  }
+}
+
+// ---- helpers ----
+
+function resolveTarget(group: string, version: string, rest: string[]): Target | undefined {
+  const find = (plural: string) => RESOURCES.find((x) => x.group === group && x.version === version && x.plural === plural);
+  if (rest[0] === 'namespaces' && rest.length >= 3 && !(group === '' && (rest[2] === 'status' || rest[2] === 'finalize') && rest.length === 3)) {
+    const r = find(rest[2]);
+    if (!r || !r.namespaced || rest.length > 5) return undefined;
+    return { r, ns: rest[1], name: rest[3], sub: rest[4], nsInPath: true };
+  }
+  const r = find(rest[0]);
+  if (!r || rest.length > 3) return undefined;
+  if (r.namespaced && rest.length > 1) return undefined;
+  return { r, name: rest[1], sub: rest[2], nsInPath: false };
+}
+
+function withType(r: ResourceDef, o: KObject): KObject {
+  if (o.apiVersion && o.kind) return o;
+  return { apiVersion: groupVersion(r), kind: r.kind, ...o };
+}
+
+export function parseDocument(raw: Buffer, type: string): unknown {
+  const text = raw.toString('utf8');
+  if (type === 'application/yaml' || type === 'application/x-yaml' || type === 'text/yaml') {
+    try {
+      const docs = YAML.parseAllDocuments(text, { uniqueKeys: false });
+      if (docs.length !== 1) throw new Error(`expected one YAML document, got ${docs.length}`);
+      if (docs[0].errors.length) throw docs[0].errors[0];
+      return docs[0].toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      throw errors.badRequest(`error decoding YAML: ${(e as Error).message}`);
+    }
+  }
+  if (type && type !== 'application/json' && type !== '*/*') throw errors.unsupportedMediaType(type);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw errors.badRequest(`couldn't decode the request body as JSON: ${(e as Error).message}`);
+  }
+}
+
+function checkTypeMeta(r: ResourceDef, obj: KObject): void {
+  if (obj.apiVersion !== undefined && obj.apiVersion !== groupVersion(r)) {
+    throw errors.badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${groupVersion(r)})`);
+  }
+  if (obj.kind !== undefined && obj.kind !== r.kind) {
+    throw errors.badRequest(`the kind in the data (${String(obj.kind)}) does not match the expected kind (${r.kind})`);
+  }
+}
+
+function acceptsPartial(accept: string | undefined): boolean {
+  return Boolean(accept && accept.includes('as=PartialObjectMetadata'));
+}
+
+function isDryRun(q: URLSearchParams): boolean {
+  const d = q.getAll('dryRun');
+  for (const v of d) if (v !== 'All') throw errors.badRequest(`dryRun: unsupported value ${JSON.stringify(v)}: only "All" is supported`);
+  return d.length > 0;
+}
+
+function intParam(q: URLSearchParams, name: string): number {
+  const v = q.get(name)!;
+  const n = Number(v);
+  if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(n)) throw errors.badRequest(`${name}: invalid integer ${JSON.stringify(v)}`);
+  if (n < 0 && name !== 'gracePeriodSeconds') throw errors.badRequest(`${name}: must not be negative`);
+  return n;
+}

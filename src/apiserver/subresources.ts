@@ -1,0 +1,123 @@
+// Subresources with their own shapes: scale (autoscaling/v1 Scale over a workload's replicas), pod
+// binding (the scheduler's write), and the node-served pod streams (log, exec, attach, portforward).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ResourceDef } from '../api/resources.js';
+import type { KObject } from '../api/types.js';
+import { errors, successStatus } from './status.js';
+import { MAX_BODY_BYTES, mediaType, readBody, sendJson } from './http.js';
+import { applyJsonPatch } from './patch/jsonpatch.js';
+import { applyMergePatch } from './patch/mergepatch.js';
+import { applyStrategicMergePatch } from './patch/strategic.js';
+import { labelSelectorFromSpec, labelSelectorToString } from './selectors.js';
+import type { ApiServer } from './server.js';
+import { now } from './registry.js';
+
+interface ItemTarget {
+  r: ResourceDef;
+  ns?: string;
+  name: string;
+}
+
+function toScale(obj: KObject): KObject {
+  let selector = '';
+  try {
+    selector = obj.spec?.selector ? labelSelectorToString(labelSelectorFromSpec(obj.spec.selector)) : '';
+  } catch {
+    selector = '';
+  }
+  const m = obj.metadata;
+  return {
+    kind: 'Scale',
+    apiVersion: 'autoscaling/v1',
+    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
+    spec: { replicas: obj.spec?.replicas ?? 0 },
+    status: { replicas: obj.status?.replicas ?? 0, selector },
+  };
+}
+
+function checkReplicas(t: ItemTarget, scale: KObject): number {
+  const n = scale?.spec?.replicas;
+  if (n === undefined) return 0;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1) {
+    throw errors.invalid('Scale', 'autoscaling', t.name, [{ type: 'FieldValueInvalid', field: 'spec.replicas',
+      message: `Invalid value: ${JSON.stringify(n)}: must be greater than or equal to 0` }]);
+  }
+  return n;
+}
+
+export async function handleScale(api: ApiServer, req: IncomingMessage, res: ServerResponse, method: string, t: ItemTarget, q: URLSearchParams): Promise<void> {
+  const reg = api.registry;
+  if (method === 'GET') return sendJson(res, 200, toScale(await reg.get(t.r, t.ns, t.name)));
+  if (method !== 'PUT' && method !== 'PATCH') throw errors.methodNotAllowed(method, `${t.r.plural}/scale`);
+  const type = mediaType(req.headers['content-type']);
+  const raw = await readBody(req, MAX_BODY_BYTES);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(raw.toString('utf8'));
+  } catch (e) {
+    throw errors.badRequest(`couldn't decode the request body as JSON: ${(e as Error).message}`);
+  }
+  const out = await reg.guaranteedUpdate(t.r, t.ns, t.name, (cur) => {
+    const scale = toScale(cur);
+    let next: KObject;
+    if (method === 'PUT') {
+      next = doc as KObject;
+      const rv = next?.metadata?.resourceVersion;
+      if (rv && rv !== cur.metadata.resourceVersion) throw errors.conflict(t.r.plural, t.r.group, t.name);
+    } else if (type === 'application/json-patch+json') next = applyJsonPatch(scale, doc) as KObject;
+    else if (type === 'application/merge-patch+json') next = applyMergePatch(scale, doc) as KObject;
+    else if (type === 'application/strategic-merge-patch+json') next = applyStrategicMergePatch(scale, doc, 'Scale', 'autoscaling/v1') as KObject;
+    else throw errors.unsupportedMediaType(type);
+    const replicas = checkReplicas(t, next);
+    return { ...cur, spec: { ...cur.spec, replicas } };
+  }, undefined, { dryRun: q.has('dryRun') });
+  sendJson(res, 200, toScale(out));
+}
+
+/** POST pods/NAME/binding: assign a pod to a node, once. */
+export async function handleBinding(api: ApiServer, req: IncomingMessage, res: ServerResponse, method: string, t: ItemTarget): Promise<void> {
+  if (method !== 'POST') throw errors.methodNotAllowed(method, 'pods/binding');
+  const binding = await api.readObject(req, undefined);
+  const node = (binding as { target?: { name?: unknown } }).target?.name;
+  if (typeof node !== 'string' || !node) {
+    throw errors.invalid('Binding', '', t.name, [{ type: 'FieldValueRequired', field: 'target.name', message: 'Required value' }]);
+  }
+  await api.registry.guaranteedUpdate(t.r, t.ns, t.name, (pod) => {
+    if (pod.metadata.deletionTimestamp) throw errors.conflict('pods', '', t.name, 'pod is being deleted, cannot be assigned to a host');
+    if (pod.spec?.nodeName) throw errors.conflict('pods', '', t.name, `pod ${t.name} is already assigned to node "${pod.spec.nodeName}"`);
+    pod.spec = { ...pod.spec, nodeName: node };
+    const conds: any[] = (pod.status?.conditions ?? []).filter((c: any) => c.type !== 'PodScheduled');
+    conds.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() });
+    pod.status = { ...pod.status, conditions: conds };
+    return pod;
+  });
+  // The binding changes status too; that happens through the same write.
+  sendJson(res, 201, successStatus());
+}
+
+/** A hook the node side installs to serve pod streams; until then they answer a clear error. */
+export type PodStreamHandler = (req: IncomingMessage, res: ServerResponse, pod: KObject, sub: string, q: URLSearchParams) => Promise<void>;
+
+let podStreams: PodStreamHandler | undefined;
+
+export function setPodStreamHandler(h: PodStreamHandler | undefined): void {
+  podStreams = h;
+}
+
+export async function handlePodSubresource(api: ApiServer, req: IncomingMessage, res: ServerResponse, method: string, t: ItemTarget, q: URLSearchParams): Promise<void> {
+  const pod = await api.registry.get(t.r, t.ns, t.name);
+  const sub = new URL(req.url ?? '/', 'https://k8ts').pathname.split('/').filter(Boolean).pop()!;
+  const container = q.get('container') ?? pod.spec?.containers?.[0]?.name;
+  if (container && !([...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])] as any[]).some((c) => c.name === container)) {
+    throw errors.badRequest(`container ${container} is not valid for pod ${t.name}`);
+  }
+  if (!pod.spec?.nodeName) {
+    if (sub === 'log') throw errors.badRequest(`container "${container}" in pod "${t.name}" is waiting to start: the pod is not scheduled to a node yet`);
+    throw errors.badRequest(`pod ${t.name} is not scheduled to a node yet: ${sub} is served by the node's agent once the pod runs there`);
+  }
+  if (!podStreams) {
+    throw errors.badRequest(`${sub} for pod ${t.name} is served by the k8ts agent on node "${pod.spec.nodeName}", and no agent serves that node`);
+  }
+  void method;
+  await podStreams(req, res, pod, sub, q);
+}

@@ -1,0 +1,45 @@
+// The k8ts command: one program, several roles. Each subcommand parses its flags and calls the library.
+import { UsageError } from './args.js';
+import { serverCommand } from './server.js';
+import { KUBE_VERSION } from '../apiserver/discovery.js';
+
+const HELP = `k8ts — a small, real, Kubernetes-compatible cluster whose networking is real Linux networking.
+
+Usage: k8ts <command> [flags]
+
+Commands:
+  server     run the API server, datastore and controllers (k8ts server --help)
+  version    print the version
+  help       show this help
+
+Use the real kubectl against it: export KUBECONFIG=<data-dir>/kubeconfig
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'server':
+      return serverCommand(rest);
+    case 'version':
+    case '--version':
+      process.stdout.write(`k8ts 0.1.0 (Kubernetes API ${KUBE_VERSION.gitVersion})\n`);
+      return;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(cmd)}; see 'k8ts help'`);
+  }
+}
+
+main(process.argv.slice(2)).catch((e) => {
+  if (e instanceof UsageError) {
+    process.stderr.write(`k8ts: ${e.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`k8ts: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

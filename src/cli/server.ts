@@ -1,0 +1,57 @@
+// `k8ts server`: the API server with its datastore and controllers, in the foreground.
+import { resolve } from 'node:path';
+import { runServer } from '../apiserver/run.js';
+import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
+
+const FLAGS: FlagSpec = {
+  'data-dir': { type: 'string', help: 'where the datastore, certificates and kubeconfig live', metavar: 'DIR' },
+  store: { type: 'string', default: 'sqlite', help: 'datastore: sqlite (embedded) or etcd', metavar: 'sqlite|etcd' },
+  'etcd-endpoints': { type: 'string', help: 'comma-separated etcd client URLs (with --store etcd)', metavar: 'URLS' },
+  'etcd-prefix': { type: 'string', default: '/k8ts', help: 'key prefix in etcd', metavar: 'PREFIX' },
+  listen: { type: 'string', default: '127.0.0.1:6443', help: 'address and port to serve HTTPS on', metavar: 'HOST:PORT' },
+  'tls-san': { type: 'string', help: 'extra comma-separated names/IPs for the serving certificate', metavar: 'NAMES' },
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+export const serverHelp = `Usage: k8ts server --data-dir DIR [flags]
+
+Runs the Kubernetes API server (the only door to the datastore), the controllers and the scheduler.
+HTTPS only: a CA, a serving certificate and an admin token are made on first start and kept in DIR,
+and DIR/kubeconfig points kubectl at the server.
+
+Flags:
+${flagHelp(FLAGS)}
+`;
+
+export function parseListen(s: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s);
+  if (!m) throw new UsageError(`--listen ${JSON.stringify(s)}: expected HOST:PORT, e.g. 127.0.0.1:6443`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new UsageError(`--listen ${JSON.stringify(s)}: port ${port} is out of range`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+export async function serverCommand(argv: string[]): Promise<void> {
+  const { flags } = parseFlags(argv, FLAGS);
+  if (flags.help) {
+    process.stdout.write(serverHelp);
+    return;
+  }
+  if (!flags['data-dir']) throw new UsageError('k8ts server: --data-dir is required');
+  const store = flags.store as string;
+  if (store !== 'sqlite' && store !== 'etcd') throw new UsageError(`--store ${JSON.stringify(store)}: expected sqlite or etcd`);
+  const endpoints = flags['etcd-endpoints'] ? String(flags['etcd-endpoints']).split(',').filter(Boolean) : undefined;
+  if (store === 'etcd' && !endpoints?.length) throw new UsageError('--store etcd needs --etcd-endpoints, e.g. http://127.0.0.1:2379');
+  const { host, port } = parseListen(flags.listen);
+  const s = await runServer({ dataDir: resolve(flags['data-dir']), store, etcdEndpoints: endpoints, etcdPrefix: flags['etcd-prefix'],
+    host, port, sans: flags['tls-san'] ? String(flags['tls-san']).split(',') : [] });
+  process.stderr.write(`k8ts server: serving on ${s.url} (store: ${store})\n`);
+  process.stderr.write(`k8ts server: export KUBECONFIG=${s.kubeconfigPath}\n`);
+  const stop = async (sig: string) => {
+    process.stderr.write(`k8ts server: ${sig}, shutting down\n`);
+    await s.close().catch(() => {});
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}

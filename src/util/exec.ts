@@ -1,0 +1,76 @@
+// The one way k8ts runs other programs: typed errors that keep the command line and what it printed.
+import { spawn } from 'node:child_process';
+
+export class CommandError extends Error {
+  readonly code = 'CommandFailed';
+  constructor(
+    readonly argv: string[],
+    readonly exitCode: number | null,
+    readonly signal: NodeJS.Signals | null,
+    readonly stdout: string,
+    readonly stderr: string,
+  ) {
+    super(`command failed (${exitCode !== null ? `exit ${exitCode}` : `signal ${signal}`}): ${argv.join(' ')}${stderr.trim() ? `\n${stderr.trim()}` : ''}`);
+    this.name = 'CommandError';
+  }
+}
+
+export class MissingCommandError extends Error {
+  readonly code = 'MissingCommand';
+  constructor(readonly command: string, readonly debianPackage?: string) {
+    super(`${command}: not found${debianPackage ? ` (install the Debian package ${debianPackage}: apt-get install ${debianPackage})` : ''}`);
+    this.name = 'MissingCommandError';
+  }
+}
+
+/** Debian package that provides each command k8ts runs, for error messages. */
+export const PACKAGE_OF: Record<string, string> = {
+  openssl: 'openssl',
+  etcd: 'etcd-server',
+  ip: 'iproute2',
+  nft: 'nftables',
+  runc: 'runc',
+  busybox: 'busybox-static',
+  iperf3: 'iperf3',
+  dnsperf: 'dnsperf',
+  dnsmasq: 'dnsmasq-base',
+  nsenter: 'util-linux',
+};
+
+export interface RunOptions {
+  input?: string | Buffer;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+}
+
+export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { env: opts.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    if (opts.timeoutMs) timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      if (timer) clearTimeout(timer);
+      if (e.code === 'ENOENT') reject(new MissingCommandError(argv[0], PACKAGE_OF[argv[0].split('/').pop()!]));
+      else reject(e);
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const stdout = Buffer.concat(out).toString();
+      const stderr = Buffer.concat(err).toString();
+      if (code === 0) resolve({ stdout, stderr });
+      else reject(new CommandError(argv, code, signal, stdout, stderr));
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+  });
+}
