@@ -49,3 +49,19 @@ export function sendError(res: ServerResponse, err: unknown): void {
 export function mediaType(header: string | undefined): string {
   return (header ?? '').split(';')[0].trim().toLowerCase();
 }
+
+/** Deepest nesting accepted in a request body; real objects stay far below it, and a bound keeps
+ *  every recursive walk (validation, patching, cloning) safe from stack exhaustion. */
+export const MAX_DEPTH = 100;
+
+export function checkDepth(value: unknown, max = MAX_DEPTH): void {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (d > max) throw errors.badRequest(`the request body is nested more than ${max} levels deep`);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push([child, d + 1]);
+    }
+  }
+}

@@ -9,7 +9,7 @@ import { type ResourceDef, RESOURCES, groupVersion, storagePrefix } from '../api
 import type { KObject } from '../api/types.js';
 import type { Store } from '../store/types.js';
 import { ApiError, errors, successStatus } from './status.js';
-import { MAX_BODY_BYTES, mediaType, readBody, sendError, sendJson } from './http.js';
+import { MAX_BODY_BYTES, checkDepth, mediaType, readBody, sendError, sendJson } from './http.js';
 import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, resourceList, versionInfo } from './discovery.js';
 import { openapiV3, openapiV2Protobuf, OPENAPI_V2_CONTENT_TYPE } from './openapi.js';
 import { type DeleteOptions, type ListQuery, Registry, fieldsOf } from './registry.js';
@@ -283,6 +283,7 @@ export class ApiServer {
     if (!body || typeof body !== 'object' || Array.isArray(body)) {
       throw errors.badRequest('the request body must be a JSON object');
     }
+    checkDepth(body);
     const obj = body as KObject;
     if (r) checkTypeMeta(r, obj);
     if (obj.metadata !== undefined && (typeof obj.metadata !== 'object' || obj.metadata === null || Array.isArray(obj.metadata))) {
@@ -475,6 +476,7 @@ export class ApiServer {
           message: 'Required value: is required for apply patch' }]);
       }
       const applied = parseDocument(raw, 'application/yaml');
+      checkDepth(applied);
       if (!applied || typeof applied !== 'object' || Array.isArray(applied)) throw errors.badRequest('apply patch must be an object');
       checkTypeMeta(r, applied as KObject);
       const force = q.get('force') === 'true';
@@ -499,6 +501,7 @@ export class ApiServer {
       }
       throw errors.unsupportedMediaType(type);
     }
+    checkDepth(patchDoc);
     let apply: (cur: KObject) => KObject;
     switch (type) {
       case 'application/json-patch+json':

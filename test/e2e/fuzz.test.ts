@@ -1,0 +1,191 @@
+// Bad input never breaks the API server: malformed JSON and YAML, wrong types, huge strings, deep
+// nesting, invalid names, selectors and patches all get a 4xx Status, and nothing stored changes.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { startServer, type TestServer } from './harness.js';
+
+interface Answer {
+  code: number;
+  body: any;
+}
+
+let s: TestServer;
+let ca: Buffer;
+
+function call(method: string, path: string, body?: string | Buffer, contentType = 'application/json'): Promise<Answer> {
+  const u = new URL(path, s.url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, ca,
+      headers: { Authorization: `Bearer ${s.token}`, 'Content-Type': contentType, Accept: 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = text;
+        }
+        resolve({ code: res.statusCode ?? 0, body: parsed });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function revision(): Promise<string> {
+  const r = await call('GET', '/api/v1/namespaces?limit=1');
+  assert.equal(r.code, 200);
+  return r.body.metadata.resourceVersion;
+}
+
+function assertClientError(a: Answer, what: string): void {
+  assert.ok(a.code >= 400 && a.code < 500, `${what}: expected a 4xx, got ${a.code} ${JSON.stringify(a.body).slice(0, 300)}`);
+  assert.equal(a.body?.kind, 'Status', `${what}: not a Status: ${JSON.stringify(a.body).slice(0, 300)}`);
+  assert.equal(a.body.status, 'Failure');
+  assert.equal(a.body.code, a.code);
+  assert.equal(typeof a.body.message, 'string');
+}
+
+const invalidName = fc.oneof(
+  fc.constant(''),
+  fc.string({ minLength: 1, maxLength: 20 }).filter((x) => !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(x) && !x.includes('/') && !x.includes('%')),
+  fc.string({ minLength: 254, maxLength: 400 }).map((x) => `a${x.replace(/[^a-z]/g, 'a')}`),
+  fc.constantFrom('UPPER', 'under_score', '-lead', 'trail-', 'a..b', '.dot', 'sp ace'),
+);
+
+const wrongType = fc.oneof(fc.integer(), fc.boolean(), fc.array(fc.integer(), { maxLength: 3 }), fc.constant(null), fc.double());
+
+describe('the API server under bad input', () => {
+  before(async () => {
+    s = await startServer();
+    ca = readFileSync(join(s.dataDir, 'pki', 'ca.crt'));
+  });
+  after(async () => {
+    await s?.stop();
+  });
+
+  test('malformed JSON and YAML bodies', async () => {
+    const rv = await revision();
+    await fc.assert(fc.asyncProperty(fc.string({ maxLength: 200 }), fc.constantFrom('application/json', 'application/yaml'), async (text, type) => {
+      let doc: unknown;
+      try {
+        doc = JSON.parse(text);
+      } catch {
+        doc = undefined;
+      }
+      if (doc && typeof doc === 'object' && !Array.isArray(doc)) return; // a real object: not malformed
+      const a = await call('POST', '/api/v1/namespaces/default/configmaps', text, type);
+      assertClientError(a, `POST ${JSON.stringify(text)} as ${type}`);
+    }), { numRuns: 150 });
+    assert.equal(await revision(), rv);
+  });
+
+  test('wrong types, invalid names, huge strings', async () => {
+    const rv = await revision();
+    const podWith = (name: unknown, containers: unknown) => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers } });
+    await fc.assert(fc.asyncProperty(invalidName, async (name) => {
+      const a = await call('POST', '/api/v1/namespaces/default/pods', podWith(name, [{ name: 'c', image: 'busybox' }]));
+      assertClientError(a, `pod name ${JSON.stringify(name)}`);
+    }), { numRuns: 80 });
+    await fc.assert(fc.asyncProperty(wrongType, fc.constantFrom('metadata', 'spec', 'containers', 'name', 'labels', 'image', 'ports'), async (v, where) => {
+      const base: any = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'typed', labels: { a: 'b' } },
+        spec: { containers: [{ name: 'c', image: 'busybox', ports: [{ containerPort: 80 }] }] } };
+      if (where === 'metadata') base.metadata = v;
+      if (where === 'spec') base.spec = v;
+      if (where === 'containers') base.spec.containers = v;
+      if (where === 'name') base.metadata.name = v;
+      if (where === 'labels') base.metadata.labels = v;
+      if (where === 'image') base.spec.containers[0].image = v;
+      if (where === 'ports') base.spec.containers[0].ports = v;
+      if (where === 'metadata' && v === null) return; // a null metadata is just absent metadata: no name → still invalid, checked below
+      const a = await call('POST', '/api/v1/namespaces/default/pods', JSON.stringify(base));
+      if (where === 'ports' && Array.isArray(v) && v.length === 0) {
+        // An empty list of ports is a valid pod: clean it up.
+        if (a.code === 201) await call('DELETE', '/api/v1/namespaces/default/pods/typed');
+        return;
+      }
+      assertClientError(a, `pod with ${where}=${JSON.stringify(v)}`);
+    }), { numRuns: 120 });
+    const huge = 'x'.repeat(4 * 1024 * 1024);
+    assertClientError(await call('POST', '/api/v1/namespaces/default/configmaps', JSON.stringify({ metadata: { name: 'big' }, data: { k: huge } })), 'huge body');
+    assertClientError(await call('POST', '/api/v1/namespaces/default/configmaps', JSON.stringify({ metadata: { name: 'big', labels: { k: 'v'.repeat(100) } } })), 'long label');
+    assertClientError(await call('POST', '/api/v1/namespaces/default/configmaps', JSON.stringify({ metadata: { name: 'big', annotations: { k: 'v'.repeat(300 * 1024) } } })), 'huge annotations');
+    assert.equal(await revision(), rv);
+  });
+
+  test('deep nesting', async () => {
+    const rv = await revision();
+    for (const depth of [200, 5_000, 100_000]) {
+      const body = `{"metadata":{"name":"deep"},"data":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`;
+      assertClientError(await call('POST', '/api/v1/namespaces/default/configmaps', body), `nesting ${depth}`);
+      const arr = `{"metadata":{"name":"deep"},"data":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}`;
+      assertClientError(await call('POST', '/api/v1/namespaces/default/configmaps', arr), `array nesting ${depth}`);
+    }
+    assert.equal(await revision(), rv);
+  });
+
+  test('invalid label and field selectors', async () => {
+    const rv = await revision();
+    await fc.assert(fc.asyncProperty(fc.constantFrom('a in (', 'a notin b', '=x', 'a==', 'a!!=b', '!', 'a,', 'a in (b', 'Inv@lid=x', 'a=b=c', 'x in ()',
+      '(a)', 'a=' + 'v'.repeat(70)), async (sel) => {
+      assertClientError(await call('GET', `/api/v1/namespaces/default/pods?labelSelector=${encodeURIComponent(sel)}`), `labelSelector ${sel}`);
+    }), { numRuns: 30 });
+    for (const sel of ['spec.unknown=x', 'metadata.name', '=x', 'a=b,c']) {
+      assertClientError(await call('GET', `/api/v1/namespaces/default/pods?fieldSelector=${encodeURIComponent(sel)}`), `fieldSelector ${sel}`);
+    }
+    for (const q of ['limit=abc', 'limit=-1', 'continue=garbage', 'resourceVersion=abc&watch=true', 'timeoutSeconds=x&watch=true']) {
+      assertClientError(await call('GET', `/api/v1/namespaces/default/pods?${q}`), q);
+    }
+    assert.equal(await revision(), rv);
+  });
+
+  test('invalid patches leave the object as it was', async () => {
+    const created = await call('POST', '/api/v1/namespaces/default/configmaps', JSON.stringify({ metadata: { name: 'target', labels: { a: 'b' } }, data: { k: 'v' } }));
+    assert.equal(created.code, 201);
+    const rv = await revision();
+    const types = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'];
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...types), fc.oneof(
+      fc.string({ maxLength: 50 }).filter((x) => { try { JSON.parse(x); return false; } catch { return true; } }),
+      fc.constantFrom('[{"op":"nope","path":"/a"}]', '[{"op":"remove","path":"/missing/x"}]', '[{"op":"test","path":"/data/k","value":"other"}]',
+        '{"metadata":{"name":"renamed"}}', '{"metadata":{"labels":{"bad key!":"x"}}}', '{"data":{"bad key":"x"}}', '{"metadata":7}',
+        '[{"op":"add","path":"/metadata/name","value":"Other_Name"}]', '{"kind":"Pod"}', '{"apiVersion":"v2"}', '[1,2,3]', '"str"',
+        '{"metadata":{"resourceVersion":"1"},"data":{"k":"new"}}'),
+    ), async (type, body) => {
+      if (type !== 'application/json-patch+json' && body.startsWith('[{"op"')) return;
+      if (type === 'application/json-patch+json' && body.startsWith('{')) {
+        const a = await call('PATCH', '/api/v1/namespaces/default/configmaps/target', body, type);
+        assertClientError(a, `${type} ${body}`);
+        return;
+      }
+      const a = await call('PATCH', '/api/v1/namespaces/default/configmaps/target', body, type);
+      assertClientError(a, `${type} ${body}`);
+    }), { numRuns: 120 });
+    assertClientError(await call('PATCH', '/api/v1/namespaces/default/configmaps/target', '{}', 'application/x-unknown'), 'unknown patch type');
+    assert.equal(await revision(), rv);
+    const after = await call('GET', '/api/v1/namespaces/default/configmaps/target');
+    assert.deepEqual(after.body.data, { k: 'v' });
+    assert.deepEqual(after.body.metadata.labels, { a: 'b' });
+  });
+
+  test('unauthenticated requests get 401, unknown paths 404, wrong methods 405', async () => {
+    const u = new URL('/api/v1/pods', s.url);
+    const anon = await new Promise<number>((resolve, reject) => {
+      request({ host: u.hostname, port: u.port, path: u.pathname, ca }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', reject).end();
+    });
+    assert.equal(anon, 401);
+    assertClientError(await call('GET', '/api/v1/namespaces/default/widgets'), 'unknown resource');
+    assertClientError(await call('GET', '/apis/nope.example/v1'), 'unknown group');
+    assertClientError(await call('PUT', '/api/v1/namespaces/default/pods'), 'PUT on a collection');
+    assertClientError(await call('POST', '/api/v1/nodes/x/status', '{}'), 'POST on status');
+  });
+});
