@@ -1,0 +1,296 @@
+// API server benchmark: create/get/list/watch on SQLite and on etcd, each beside its anchor measured in
+// the same run (raw SQLite inserts; raw etcd puts with the same client library).
+//   node dist/bench/api.js [--store sqlite|etcd|both] [--list-pods 10000]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { request, Agent } from 'node:https';
+import Database from 'better-sqlite3';
+import { Etcd3 } from 'etcd3';
+import { Client, podBody, rssMB, summarize, table, fmt } from './lib.js';
+import { startEtcd } from '../src/store/testing/etcd.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const args = process.argv.slice(2);
+const arg = (name: string, def: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
+const STORES = arg('store', 'both') === 'both' ? ['sqlite', 'etcd'] : [arg('store', 'sqlite')];
+const LIST_PODS = Number(arg('list-pods', '10000'));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Server {
+  proc: ChildProcess;
+  url: string;
+  token: string;
+  ca: Buffer;
+  dataDir: string;
+  kubeconfig: string;
+  stop(): Promise<void>;
+}
+
+async function startServer(dir: string, store: string, etcd?: string): Promise<Server> {
+  const dataDir = join(dir, 'server');
+  const a = ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--store', store];
+  if (etcd) a.push('--etcd-endpoints', etcd);
+  const proc = spawn(join(ROOT, 'bin/k8ts'), a, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  const url = await new Promise<string>((res, rej) => {
+    proc.stderr!.on('data', (b: Buffer) => {
+      log += b;
+      const m = /serving on (\S+)/.exec(log);
+      if (m) res(m[1]);
+    });
+    proc.on('exit', (c) => rej(new Error(`server exited ${c}: ${log}`)));
+  });
+  return {
+    proc, url, dataDir,
+    token: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(),
+    ca: readFileSync(join(dataDir, 'pki/ca.crt')),
+    kubeconfig: join(dataDir, 'kubeconfig'),
+    async stop() {
+      const done = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await done;
+    },
+  };
+}
+
+// ---- anchors ----
+
+function sqliteAnchor(dir: string, n: number): { seqPerSec: number; p50: number; p99: number; batchPerSec: number } {
+  const db = new Database(join(dir, 'anchor.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec('CREATE TABLE kv (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, value BLOB)');
+  const ins = db.prepare('INSERT INTO kv (name, value) VALUES (?, ?)');
+  const value = JSON.stringify(podBody('anchor'));
+  const lat: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    ins.run(`/registry/core/pods/anchor/p${i}`, value);
+    lat.push(performance.now() - t);
+  }
+  const seq = n / ((performance.now() - t0) / 1000);
+  const batch = db.transaction((k: number) => {
+    for (let i = 0; i < 32; i++) ins.run(`/registry/core/pods/anchor/b${k}-${i}`, value);
+  });
+  const t1 = performance.now();
+  for (let k = 0; k < n / 32; k++) batch(k);
+  const batched = (Math.floor(n / 32) * 32) / ((performance.now() - t1) / 1000);
+  db.close();
+  const s = summarize(lat);
+  return { seqPerSec: seq, p50: s.p50, p99: s.p99, batchPerSec: batched };
+}
+
+function sqliteListAnchor(dir: string, n: number): number {
+  const db = new Database(join(dir, 'list.db'));
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE kv (name TEXT PRIMARY KEY, value BLOB)');
+  const ins = db.prepare('INSERT INTO kv (name, value) VALUES (?, ?)');
+  const value = JSON.stringify(podBody('anchor'));
+  db.transaction(() => {
+    for (let i = 0; i < n; i++) ins.run(`/registry/core/pods/list/p${String(i).padStart(6, '0')}`, value);
+  })();
+  const sel = db.prepare('SELECT name, value FROM kv WHERE name >= ? AND name < ? ORDER BY name');
+  const times: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t = performance.now();
+    const rows = sel.all('/registry/core/pods/list/', '/registry/core/pods/list0') as { value: string }[];
+    for (const row of rows) JSON.parse(row.value);
+    times.push(performance.now() - t);
+  }
+  db.close();
+  return summarize(times).p50;
+}
+
+async function etcdAnchor(endpoint: string, n: number): Promise<{ seqPerSec: number; p50: number; p99: number; parPerSec: number }> {
+  const client = new Etcd3({ hosts: endpoint });
+  const value = JSON.stringify(podBody('anchor'));
+  const lat: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await client.put(`/anchor/seq/${i}`).value(value);
+    lat.push(performance.now() - t);
+  }
+  const seq = n / ((performance.now() - t0) / 1000);
+  let next = 0;
+  const total = n * 2;
+  const t1 = performance.now();
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next < total) {
+      const i = next++;
+      await client.put(`/anchor/par/${i}`).value(value);
+    }
+  }));
+  const par = total / ((performance.now() - t1) / 1000);
+  client.close();
+  const s = summarize(lat);
+  return { seqPerSec: seq, p50: s.p50, p99: s.p99, parPerSec: par };
+}
+
+// ---- API measurements ----
+
+async function pacedCreates(c: Client, ns: string, perSec: number, seconds: number): Promise<number[]> {
+  const lat: number[] = [];
+  const total = perSec * seconds;
+  const interval = 1000 / perSec;
+  const start = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + i * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    pending.push(c.call('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`paced-${i}`)).then((r) => {
+      if (r.code !== 201) throw new Error(`create failed: ${r.code} ${r.text}`);
+      lat.push(r.ms);
+    }));
+  }
+  await Promise.all(pending);
+  return lat;
+}
+
+async function concurrentCreates(c: Client, ns: string, clients: number, total: number, prefix: string): Promise<{ perSec: number; lat: number[] }> {
+  let next = 0;
+  const lat: number[] = [];
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: clients }, async () => {
+    while (next < total) {
+      const i = next++;
+      const r = await c.call('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`${prefix}-${i}`));
+      if (r.code !== 201) throw new Error(`create failed: ${r.code} ${r.text}`);
+      lat.push(r.ms);
+    }
+  }));
+  return { perSec: total / ((performance.now() - t0) / 1000), lat };
+}
+
+function kubectlGet(s: Server, ns: string, home: string): number {
+  const dir = dirname(spawnSync('sh', ['-c', 'readlink -f "$(command -v kubectl)"'], { encoding: 'utf8' }).stdout.trim());
+  const bin = join(dir, 'kubectl.1.32');
+  const t = performance.now();
+  const r = spawnSync(bin, ['get', 'pods', '-n', ns], { env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: s.kubeconfig }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const ms = performance.now() - t;
+  if (r.status !== 0) throw new Error(`kubectl get pods failed: ${r.stderr}`);
+  const rows = r.stdout.trim().split('\n').length - 1;
+  if (rows < LIST_PODS) throw new Error(`kubectl printed ${rows} rows, expected ${LIST_PODS}`);
+  return ms;
+}
+
+async function watchFanout(s: Server, c: Client, ns: string, watchers: number, writes: number): Promise<number[]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: watchers + 4, ca: s.ca });
+  const list = await c.call('GET', `/api/v1/namespaces/${ns}/configmaps`);
+  const rv = JSON.parse(list.text).metadata.resourceVersion;
+  const sent = new Map<string, number>();
+  const lat: number[] = [];
+  const reqs: ReturnType<typeof request>[] = [];
+  let connected = 0;
+  await new Promise<void>((ready) => {
+    for (let w = 0; w < watchers; w++) {
+      const u = new URL(`/api/v1/namespaces/${ns}/configmaps?watch=true&resourceVersion=${rv}`, s.url);
+      const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, agent, headers: { Authorization: `Bearer ${s.token}` } }, (res) => {
+        let buf = '';
+        res.on('data', (b: Buffer) => {
+          const at = performance.now();
+          buf += b;
+          let nl;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            const name = JSON.parse(line).object.metadata.name;
+            const t = sent.get(name);
+            if (t !== undefined) lat.push(at - t);
+          }
+        });
+        if (++connected === watchers) ready();
+      });
+      req.end();
+      reqs.push(req);
+    }
+  });
+  await sleep(200);
+  for (let i = 0; i < writes; i++) {
+    const name = `w-${i}`;
+    sent.set(name, performance.now());
+    const r = await c.call('POST', `/api/v1/namespaces/${ns}/configmaps`, { metadata: { name }, data: { i: String(i) } });
+    if (r.code !== 201) throw new Error(r.text);
+    await sleep(50);
+  }
+  await sleep(500);
+  for (const r of reqs) r.destroy();
+  agent.destroy();
+  if (lat.length !== watchers * writes) throw new Error(`watchers saw ${lat.length} events, expected ${watchers * writes}`);
+  return lat;
+}
+
+async function benchStore(store: string): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), `k8ts-bench-${store}-`));
+  let etcd: Awaited<ReturnType<typeof startEtcd>> | undefined;
+  let s: Server | undefined;
+  try {
+    console.log(`\n=== API server on ${store} ===`);
+    let anchorLine: (string | number)[][];
+    if (store === 'etcd') {
+      etcd = await startEtcd();
+      const a = await etcdAnchor(etcd.endpoint, 500);
+      anchorLine = [['anchor: raw etcd put (etcd3 client)', 'sequential/s', a.seqPerSec], ['', 'p50 ms', a.p50], ['', 'p99 ms', a.p99], ['', '32 in flight/s', a.parPerSec]];
+    } else {
+      const a = sqliteAnchor(dir, 1000);
+      anchorLine = [['anchor: raw SQLite insert (WAL, synchronous=FULL)', 'sequential/s', a.seqPerSec], ['', 'p50 ms', a.p50], ['', 'p99 ms', a.p99], ['', 'batched 32/txn rows/s', a.batchPerSec]];
+    }
+    s = await startServer(dir, store, etcd?.endpoint);
+    await sleep(2000);
+    const idleRss = rssMB(s.proc.pid!);
+    const c = new Client(s.url, s.token, s.ca, 64);
+    for (const ns of ['paced', 'conc', 'list', 'watch']) await c.call('POST', '/api/v1/namespaces', { metadata: { name: ns } });
+
+    const paced = summarize(await pacedCreates(c, 'paced', 200, 5));
+    const conc = await concurrentCreates(c, 'conc', 32, store === 'etcd' ? 3000 : 6000, 'c');
+    const concS = summarize(conc.lat);
+    const gets: number[] = [];
+    for (let i = 0; i < 500; i++) gets.push((await c.call('GET', `/api/v1/namespaces/conc/pods/c-${i}`)).ms);
+    const getS = summarize(gets);
+
+    // Fill the list namespace, then time a Table list (server side) and the real kubectl.
+    await concurrentCreates(c, 'list', 32, LIST_PODS, 'l');
+    const tableMs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await c.call('GET', `/api/v1/namespaces/list/pods`, undefined, { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' });
+      tableMs.push(r.ms);
+    }
+    const home = join(dir, 'home');
+    kubectlGet(s, 'list', home); // warm the discovery cache
+    const kubectlMs: number[] = [];
+    for (let i = 0; i < 3; i++) kubectlMs.push(kubectlGet(s, 'list', home));
+    const listAnchor = sqliteListAnchor(dir, LIST_PODS);
+
+    const fan = summarize(await watchFanout(s, c, 'watch', 100, 20));
+    const loadedRss = rssMB(s.proc.pid!);
+    c.close();
+
+    console.log(table([['measure', 'figure', 'value'], ...anchorLine,
+      ['create, paced 200/s for 5 s', 'p50 ms', paced.p50], ['', 'p99 ms (goal <= 10)', paced.p99],
+      ['create, 32 concurrent clients', 'creates/s (goal >= 3000 on sqlite)', conc.perSec], ['', 'p50 ms', concS.p50], ['', 'p99 ms', concS.p99],
+      ['get one pod, sequential', 'p50 ms', getS.p50], ['', 'p99 ms', getS.p99],
+      [`list ${LIST_PODS} pods as a Table (server)`, 'p50 ms', summarize(tableMs).p50],
+      [`kubectl get pods, ${LIST_PODS} pods`, 'p50 ms (goal <= 300)', summarize(kubectlMs).p50],
+      [`anchor: raw SQLite select+parse ${LIST_PODS} rows`, 'p50 ms', listAnchor],
+      ['one write seen by 100 watchers', 'p50 ms', fan.p50], ['', 'p99 ms (goal <= 20)', fan.p99],
+      ['server RSS', 'idle MB (goal <= 80)', idleRss], ['', `after the load MB`, loadedRss],
+    ]));
+    const anchorRate = Number(anchorLine[0][2]);
+    console.log(`ratio: API creates/s (32 clients) / anchor sequential/s = ${fmt(conc.perSec / anchorRate)}`);
+  } finally {
+    await s?.stop();
+    await etcd?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+for (const st of STORES) await benchStore(st);

@@ -1,0 +1,68 @@
+// Shared bits for benchmarks: percentiles, tables, a keep-alive HTTPS client for a started server.
+import { Agent, request } from 'node:https';
+import { performance } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
+
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+export function summarize(ms: number[]): { n: number; p50: number; p90: number; p99: number; max: number } {
+  const s = [...ms].sort((a, b) => a - b);
+  return { n: s.length, p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s[s.length - 1] ?? NaN };
+}
+
+export function fmt(n: number, digits = 2): string {
+  if (!Number.isFinite(n)) return '-';
+  return n >= 100 ? n.toFixed(0) : n.toFixed(digits);
+}
+
+export function table(rows: (string | number)[][]): string {
+  const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? fmt(c) : c)));
+  const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
+  return cells.map((r) => r.map((c, i) => String(c).padEnd(widths[i])).join('  ')).join('\n');
+}
+
+export class Client {
+  private agent: Agent;
+  constructor(private url: string, private token: string, private ca: Buffer, maxSockets = 64) {
+    this.agent = new Agent({ keepAlive: true, maxSockets, ca });
+  }
+
+  call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ code: number; text: string; ms: number }> {
+    const u = new URL(path, this.url);
+    const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const t0 = performance.now();
+    return new Promise((resolve, reject) => {
+      const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, agent: this.agent,
+        headers: { Authorization: `Bearer ${this.token}`, 'Content-Type': 'application/json', Accept: 'application/json', ...headers } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString(), ms: performance.now() - t0 }));
+      });
+      req.on('error', reject);
+      req.end(data);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+export function podBody(name: string, labels: Record<string, string> = { app: 'bench' }): unknown {
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name, labels },
+    spec: { containers: [{ name: 'main', image: 'busybox', command: ['sleep', '3600'], ports: [{ containerPort: 80 }],
+      env: [{ name: 'MODE', value: 'bench' }], resources: { requests: { cpu: '10m', memory: '16Mi' } } }] },
+  };
+}
+
+export function rssMB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
