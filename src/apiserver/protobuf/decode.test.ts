@@ -185,6 +185,11 @@ test('times: zero is unset, others are RFC 3339; MicroTime keeps microseconds', 
     .message(4, (t) => t.int64(1, 1_700_000_000).int32(2, 123_456_789))
     .finish());
   assert.deepEqual(lease, { holderIdentity: 'node-1', leaseDurationSeconds: 40, renewTime: '2023-11-14T22:13:20.123456Z' });
+  const pdb = decodeMessage('policy.v1.PodDisruptionBudgetStatus', new ProtoWriter()
+    .message(2, (e) => e.string(1, 'pod-a').message(2, (t) => t.int64(1, 1_700_000_000)))
+    .message(2, (e) => e.string(1, 'pod-b').message(2, () => {}))
+    .finish());
+  assert.deepEqual(pdb, { disruptedPods: { 'pod-a': '2023-11-14T22:13:20Z' } });
   rejects(() => decodeMessage('meta.v1.ObjectMeta', new ProtoWriter().message(8, (t) => t.int64(1, 1e15)).finish()), 'InvalidValue', /creationTimestamp.*0000\.\.9999/);
 });
 

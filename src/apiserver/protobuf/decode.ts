@@ -151,17 +151,19 @@ class Decoder {
     if (def.special) return this.special(r, def, path);
     const values: unknown[] = new Array(def.fields.length);
     // pieces of a non-repeated message field seen more than once are merged, as protobuf says
-    const pieces = new Map<number, Uint8Array[]>();
+    let pieces: Map<number, Uint8Array[]> | undefined;
     while (!r.done()) {
       const at = r.pos;
-      const { field, wire } = r.tag();
+      const t = r.rawTag();
+      const field = t >>> 3;
+      const wire: WireType = t & 7;
       const f = def.byNumber.get(field);
       if (f === undefined) {
         r.skip(wire);
         continue;
       }
       const i = f.index;
-      const where = () => `${path}${path ? '.' : ''}${f.json}`;
+      const where = (): string => `${path}${path ? '.' : ''}${f.json}`;
       if (f.repeated && !f.map && f.type !== 'message' && f.type !== 'string' && f.type !== 'bytes' && wire === WireType.LengthDelimited) {
         const list = (values[i] ??= []) as unknown[];
         const p = r.sub();
@@ -175,7 +177,8 @@ class Decoder {
       if (f.map) {
         const obj = (values[i] ??= {}) as Record<string, unknown>;
         const [k, v] = this.mapEntry(r.sub(), f, where());
-        setKey(obj, k, v);
+        // a zero Time as a map value is Go's null: leave the key out
+        if (v !== undefined) setKey(obj, k, v);
       } else if (f.type === 'message') {
         if (f.repeated) {
           const list = (values[i] ??= []) as unknown[];
@@ -184,6 +187,7 @@ class Decoder {
           list.push(v === undefined ? null : v);
         } else {
           const b = r.bytes();
+          pieces ??= new Map();
           const list = pieces.get(i);
           if (list) list.push(b);
           else pieces.set(i, [b]);
@@ -194,7 +198,7 @@ class Decoder {
         values[i] = scalar(r, f.type);
       }
     }
-    for (const [i, list] of pieces) {
+    if (pieces) for (const [i, list] of pieces) {
       const f = def.fields[i];
       values[i] = this.message(this.nested(r, list), this.schema.get(f.message!), `${path}${path ? '.' : ''}${f.json}`);
     }
@@ -244,28 +248,25 @@ class Decoder {
     const out: Record<string, unknown> = {};
     // stays true while everything kept is a zero that Go's JSON prints anyway (`!` fields)
     let goZero = true;
-    def.fields.forEach((f, i) => {
+    const fields = def.fields;
+    for (let i = 0; i < fields.length; i++) {
       const v = values[i];
-      if (v === undefined) return;
+      if (v === undefined) continue;
+      const f = fields[i];
       if (f.repeated) {
         out[f.json] = f.type === 'bytes' ? (v as Uint8Array[]).map(base64) : v;
         goZero = false;
-        return;
-      }
-      if (f.map) {
+      } else if (f.map) {
         setKey(out, f.json, v);
         goZero = false;
-        return;
-      }
-      if (f.inline) {
+      } else if (f.inline) {
         if (isPlainObject(v)) for (const [k, x] of Object.entries(v)) setKey(out, k, x);
         if (!isZero(v, f)) goZero = false;
-        return;
+      } else if (f.pointer || !isZero(v, f)) {
+        setKey(out, f.json, jsonScalar(v, f.type));
+        if (f.pointer || (v !== 0 && v !== false)) goZero = false;
       }
-      if (!f.pointer && isZero(v, f)) return;
-      setKey(out, f.json, jsonScalar(v, f.type));
-      if (f.pointer || (v !== 0 && v !== false)) goZero = false;
-    });
+    }
     if (goZero) GO_ZERO.add(out);
     return out;
   }

@@ -57,6 +57,8 @@ export class ProtoReader {
   /** Low and high 32 bits of the last varint read by `varint64()`. */
   private lo = 0;
   private hi = 0;
+  /** The same bytes as a Buffer, for fast UTF-8 decoding of ranges. */
+  private readonly b: Buffer;
 
   constructor(
     readonly buf: Uint8Array,
@@ -68,6 +70,7 @@ export class ProtoReader {
     if (start < 0 || end > buf.length || start > end) throw new RangeError(`ProtoReader: bad range [${start}, ${end}) of ${buf.length} bytes`);
     this.pos = start;
     this.end = end;
+    this.b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
   }
 
   done(): boolean {
@@ -208,7 +211,7 @@ export class ProtoReader {
   /** A UTF-8 string; invalid sequences become U+FFFD, as Go's JSON encoder would print them. */
   string(): string {
     const n = this.length();
-    const s = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, n).toString('utf8');
+    const s = this.b.toString('utf8', this.pos, this.pos + n);
     this.pos += n;
     return s;
   }
@@ -229,6 +232,12 @@ export class ProtoReader {
 
   /** Reads a tag; returns field number and wire type. Groups and undefined wire types are rejected. */
   tag(): { field: number; wire: WireType } {
+    const t = this.rawTag();
+    return { field: t >>> 3, wire: t & 7 };
+  }
+
+  /** Like tag(), without allocating: the tag as a number (field = t >>> 3, wire type = t & 7). */
+  rawTag(): number {
     const at = this.pos;
     const t = this.uint32();
     const field = t >>> 3;
@@ -237,7 +246,7 @@ export class ProtoReader {
     if (wire === WireType.StartGroup || wire === WireType.EndGroup || wire > WireType.Fixed32) {
       throw new ProtobufError('BadWireType', `field ${field}: bad wire type ${wire} (${wireTypeName(wire)})`, at);
     }
-    return { field, wire };
+    return t;
   }
 
   /** Skips the value of a field of the given wire type. */
