@@ -65,6 +65,13 @@ export function kubectlBinary(version: string): string | undefined {
   return undefined;
 }
 
+/** Why a real-kubectl test cannot run here (for `skip`), or false if it can. */
+export function skipReason(kubectlVersion: string): string | false {
+  if (!kubectlBinary(kubectlVersion)) return `kubectl.${kubectlVersion} not found beside kubectl on PATH`;
+  const onPath = (process.env.PATH ?? '').split(':').some((p) => p && existsSync(join(p, 'openssl')));
+  return onPath ? false : 'openssl not found on PATH (Debian package openssl)';
+}
+
 export function sendJson(res: ServerResponse, code: number, body: unknown): void {
   const data = Buffer.from(JSON.stringify(body));
   res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': data.length });

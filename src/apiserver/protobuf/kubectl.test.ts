@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeK8sProtobuf, isK8sProtobuf, K8S_PROTOBUF_CONTENT_TYPE } from './decode.js';
 import { ProtobufError } from './wire.js';
-import { kubectlBinary, sendJson, startHarness, type CapturedRequest } from './kubectl-harness.js';
+import { kubectlBinary, sendJson, skipReason, startHarness, type CapturedRequest } from './kubectl-harness.js';
 
 
 interface Case {
@@ -134,7 +134,7 @@ const CASES: Case[] = [
 
 for (const version of ['1.32', '1.33']) {
   const KUBECTL = kubectlBinary(version);
-  test(`kubectl ${version} create <generator> bodies are protobuf and decode to the intended objects`, { skip: KUBECTL ? false : `kubectl.${version} not found beside kubectl on PATH` }, async (t) => {
+  test(`kubectl ${version} create <generator> bodies are protobuf and decode to the intended objects`, { skip: skipReason(version) }, async (t) => {
     const decoded = new Map<CapturedRequest, Record<string, unknown>>();
     const h = await startHarness((req, res) => {
       if (req.method !== 'POST') return false;

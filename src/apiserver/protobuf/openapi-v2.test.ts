@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { parse as parseYaml } from 'yaml';
 import { decodeOpenAPIv2, encodeOpenAPIv2, gvkYaml, GVK_EXTENSION, OPENAPI_V2_CONTENT_TYPE, type OpenAPIv2Operation } from './openapi-v2.js';
 import { ProtobufError } from './wire.js';
-import { kubectlBinary, sendJson, startHarness } from './kubectl-harness.js';
+import { kubectlBinary, sendJson, skipReason, startHarness } from './kubectl-harness.js';
 
 const OPS: OpenAPIv2Operation[] = [
   { path: '/api/v1/namespaces/{namespace}/pods/{name}', gvk: { group: '', version: 'v1', kind: 'Pod' }, namespaced: true },
@@ -76,7 +76,7 @@ spec:
 
 for (const version of ['1.27', '1.28']) {
   const bin = kubectlBinary(version);
-  test(`kubectl ${version} apply validates with the served /openapi/v2 document`, { skip: bin ? false : `kubectl.${version} not found beside kubectl on PATH` }, async (t) => {
+  test(`kubectl ${version} apply validates with the served /openapi/v2 document`, { skip: skipReason(version) }, async (t) => {
     let serveDoc = true;
     const doc = encodeOpenAPIv2(OPS, { title: 'k8ts', version: 'v1.32.0' });
     const h = await startHarness((req, res) => {
