@@ -121,24 +121,24 @@ function requirementErrors(r: LabelRequirement, path: string): string[] {
   const errs: string[] = [];
   const keyErrs = labelKeyErrors(r.key);
   if (keyErrs.length) errs.push(`${path}key: Invalid value: ${JSON.stringify(r.key)}: ${keyErrs.join('; ')}`);
-  const vals = `${path}values: Invalid value: ${JSON.stringify(r.values)}: `;
+  const vals = (): string => `${path}values: Invalid value: ${JSON.stringify(r.values)}: `;
   switch (r.operator) {
     case 'In':
     case 'NotIn':
-      if (r.values.length === 0) errs.push(`${vals}for 'in', 'notin' operators, values set can't be empty`);
+      if (r.values.length === 0) errs.push(`${vals()}for 'in', 'notin' operators, values set can't be empty`);
       break;
     case 'Equals':
     case 'DoubleEquals':
     case 'NotEquals':
-      if (r.values.length !== 1) errs.push(`${vals}exact-match compatibility requires one single value`);
+      if (r.values.length !== 1) errs.push(`${vals()}exact-match compatibility requires one single value`);
       break;
     case 'Exists':
     case 'DoesNotExist':
-      if (r.values.length !== 0) errs.push(`${vals}values set must be empty for exists and does not exist`);
+      if (r.values.length !== 0) errs.push(`${vals()}values set must be empty for exists and does not exist`);
       break;
     case 'GreaterThan':
     case 'LessThan':
-      if (r.values.length !== 1) errs.push(`${vals}for 'Gt', 'Lt' operators, exactly one value is required`);
+      if (r.values.length !== 1) errs.push(`${vals()}for 'Gt', 'Lt' operators, exactly one value is required`);
       r.values.forEach((v, i) => {
         if (!INTEGER.test(v)) errs.push(`${path}values[${i}]: Invalid value: ${JSON.stringify(v)}: for 'Gt', 'Lt' operators, the value must be an integer`);
       });

@@ -105,7 +105,8 @@ export function serverSideApply(live: object | undefined, applied: object, manag
   if (!placed && !appliedSet.isEmpty()) managed.push(entry);
 
   const meta = isObject(merged.metadata) ? merged.metadata : (merged.metadata = {});
-  meta.managedFields = managed;
+  if (managed.length) meta.managedFields = managed;
+  else delete meta.managedFields;
   if (manager === 'kubectl') refreshLastApplied(cur, meta, applied);
   return merged;
 }

@@ -96,6 +96,14 @@ test('kubectl three-way patch (KUBECTL-WIRE §7.2): label removed, port dropped,
   assert.equal(out.metadata.resourceVersion, '41');
 });
 
+test('kubectl set image / patch -p: one field of one container changes, nothing else', () => {
+  const live = livePod();
+  const out = smp(live, { spec: { containers: [{ name: 'nginx', image: 'nginx:1.27' }] } });
+  const want = livePod();
+  want.spec.containers[0].image = 'nginx:1.27';
+  assert.deepEqual(out, want);
+});
+
 test('kubectl three-way patch removing a container with $patch: delete', () => {
   const live = smp(livePod(), { spec: { '$setElementOrder/containers': [{ name: 'nginx' }, { name: 'sidecar' }], containers: [{ name: 'sidecar', image: 'busybox' }] } });
   assert.deepEqual(names(live.spec.containers), ['nginx', 'sidecar']);
@@ -253,6 +261,7 @@ test('malformed patches are bad requests (400)', () => {
   rejects(() => smp({}, { spec: { $frobnicate: 1 } }), 'BadRequest', 'unknown patch directive "$frobnicate"');
   rejects(() => smp(livePod(), { spec: { containers: [{ image: 'no-name' }] } }), 'BadRequest', 'spec.containers[0]', 'no merge key "name"');
   rejects(() => smp(livePod(), { spec: { containers: [{ $patch: 'delete' }] } }), 'BadRequest', 'merge key "name"');
+  rejects(() => smp(livePod(), { spec: { containers: [{ image: 'x' }, { $patch: 'replace' }] } }), 'BadRequest', 'spec.containers[0]', 'merge key "name"');
   rejects(() => smp(livePod(), { spec: { containers: [{ name: 'a', $patch: 'twist' }] } }), 'BadRequest', 'unknown "$patch" directive "twist"');
   rejects(() => smp(livePod(), { metadata: { finalizers: [{ name: 'x' }] } }), 'BadRequest', 'metadata.finalizers');
 });
