@@ -17,7 +17,7 @@ import { negotiateTable, partialMetadata, toTable, type TableFormat } from './ta
 import { WatchCache, type CachedEvent } from './watchcache.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { applyJsonPatch } from './patch/jsonpatch.js';
-import { applyMergePatch } from './patch/mergepatch.js';
+import { applyMergePatchToObject } from './patch/mergepatch.js';
 import { applyStrategicMergePatch } from './patch/strategic.js';
 import { serverSideApply } from './patch/apply.js';
 import { PatchError } from './patch/errors.js';
@@ -135,8 +135,8 @@ export class ApiServer {
     } catch (e) {
       if (e instanceof ApiError) return sendError(res, e);
       if (e instanceof PatchError) {
-        const code = e.code === 'BadRequest' ? 400 : e.code === 'Conflict' ? 409 : 422;
-        return sendError(res, new ApiError(code, e.code, e.message));
+        const st = e.toStatus();
+        return sendError(res, new ApiError(e.httpStatus, st.reason ?? e.code, st.message ?? e.message, st.details));
       }
       if (e instanceof SelectorError) return sendError(res, errors.badRequest(e.message));
       console.error('k8ts apiserver: internal error on', req.method, req.url, e);
@@ -483,13 +483,13 @@ export class ApiServer {
       const live = await this.registry.tryGet(r, ns, name);
       if (!live) {
         if (sub) throw errors.notFound(r.plural, r.group, name);
-        const merged = serverSideApply(undefined, applied as object, manager, force, r.kind, groupVersion(r)) as KObject;
+        const merged = serverSideApply(undefined, applied as object, manager, force, r.kind, groupVersion(r)) as unknown as KObject;
         merged.metadata = { ...(merged.metadata ?? {}), name };
         const created = await this.registry.create(r, ns, merged, { dryRun });
         return sendJson(res, 201, created);
       }
       const out = await this.registry.guaranteedUpdate(r, ns, name,
-        (cur) => serverSideApply(cur, applied as object, manager, force, r.kind, groupVersion(r)) as KObject, sub, { dryRun });
+        (cur) => serverSideApply(cur, applied as object, manager, force, r.kind, groupVersion(r), { subresource: sub }) as unknown as KObject, sub, { dryRun });
       return sendJson(res, 200, out);
     }
     let patchDoc: unknown;
@@ -508,7 +508,7 @@ export class ApiServer {
         apply = (cur) => applyJsonPatch(cur, patchDoc) as KObject;
         break;
       case 'application/merge-patch+json':
-        apply = (cur) => applyMergePatch(cur, patchDoc) as KObject;
+        apply = (cur) => applyMergePatchToObject(cur, patchDoc) as KObject;
         break;
       case 'application/strategic-merge-patch+json':
         apply = (cur) => applyStrategicMergePatch(cur, patchDoc, r.kind, groupVersion(r)) as KObject;
