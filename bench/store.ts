@@ -189,7 +189,7 @@ async function benchEtcd(): Promise<void> {
   }
   const etcd = await startEtcd();
   try {
-    const client = new Etcd3({ hosts: [etcd.endpoint] });
+    const client = new Etcd3({ hosts: [etcd.endpoint], grpcOptions: { 'grpc.max_receive_message_length': -1 } });
     const value = Buffer.from(PAYLOAD);
     await client.put('/warmup').value('x'); // connect outside the timed part
     const store = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix: '/bench' });
@@ -203,6 +203,29 @@ async function benchEtcd(): Promise<void> {
       'etcd',
       { name: `raw etcd3 put, ${CONCURRENCY} in flight`, concurrency: CONCURRENCY, op: (i) => put(`/raw/p${i}`) },
       { name: `EtcdStore.create, ${CONCURRENCY} callers`, concurrency: CONCURRENCY, op: (i) => store.create(`/par/${i}`, PAYLOAD) },
+    );
+    // 10,000 keys written 100 to a txn (etcd's default limit is 128 operations per txn).
+    for (let i = 0; i < LIST_KEYS; i += 100) {
+      const success = Array.from({ length: 100 }, (_, j) => ({
+        request_put: { key: Buffer.from(`/bench/list/${String(i + j).padStart(6, '0')}`), value },
+      }));
+      await client.kv.txn({ compare: [], success, failure: [] });
+    }
+    const RAW_RANGE = `raw etcd3 range of ${LIST_KEYS} keys`;
+    const rangeKey = Buffer.from('/bench/list/');
+    const rangeEnd = Buffer.from('/bench/list0');
+    await repeated('etcd', RAW_RANGE, 10, async () => {
+      const res = await client.kv.range({ key: rangeKey, range_end: rangeEnd });
+      if (res.kvs.length !== LIST_KEYS) throw new Error('raw range size');
+    });
+    await repeated(
+      'etcd',
+      `EtcdStore.list ${LIST_KEYS} keys`,
+      10,
+      async () => {
+        if ((await store.list('/list/')).items.length !== LIST_KEYS) throw new Error('list size');
+      },
+      RAW_RANGE,
     );
     await store.close();
     client.close();

@@ -235,6 +235,20 @@ export function storeConformance(label: string, open: StoreFactory): void {
       }),
     );
 
+    it('watch from a revision not reached yet starts delivering after that revision', T, () =>
+      withStore(async (s) => {
+        const now = await s.currentRevision();
+        const rec = new Recorder();
+        const w = await s.watch('/f/', now + 3, rec);
+        const written: number[] = [];
+        for (let i = 0; i < 5; i++) written.push((await s.create(`/f/${i}`, 'v')).modRevision);
+        await rec.waitFor(2);
+        await settle();
+        w.close();
+        assert.deepEqual(rec.events.map((e) => e.revision), written.filter((r) => r > now + 3));
+      }),
+    );
+
     it('a closed watcher gets no more events', T, () =>
       withStore(async (s) => {
         const rec = new Recorder();

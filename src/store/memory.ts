@@ -16,6 +16,8 @@ import {
 
 interface MemoryWatch {
   prefix: string;
+  /** Only events after this revision (it may lie in the future). */
+  from: number;
   queue: EventQueue;
 }
 
@@ -86,7 +88,7 @@ export class MemoryStore implements Store {
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watcher> {
     this.assertOpen();
     if (fromRevision < this.compacted) throw compactedError(fromRevision, this.compacted);
-    const w: MemoryWatch = { prefix, queue: new EventQueue(handlers, () => this.watches.delete(w)) };
+    const w: MemoryWatch = { prefix, from: fromRevision, queue: new EventQueue(handlers, () => this.watches.delete(w)) };
     // Replay and registration happen in one synchronous step, so no write can fall between them.
     const start = Math.max(0, fromRevision - this.compacted);
     w.queue.push(this.log.slice(start).filter((e) => e.key.startsWith(prefix)));
@@ -134,7 +136,9 @@ export class MemoryStore implements Store {
 
   private append(event: WatchEvent): void {
     this.log.push(event);
-    for (const w of this.watches) if (event.key.startsWith(w.prefix)) w.queue.push([event]);
+    for (const w of this.watches) {
+      if (event.revision > w.from && event.key.startsWith(w.prefix)) w.queue.push([event]);
+    }
   }
 
   private lowerBound(key: string): number {

@@ -85,12 +85,9 @@ interface CurrentRow {
   value: string;
 }
 
-interface ListRow {
-  id: number;
-  name: string;
-  create_revision: number;
-  value: string;
-}
+/** A list row in raw (array) form, which better-sqlite3 builds faster than objects:
+ *  [id, name, create_revision, value]. */
+type ListRow = [number, string, number, string];
 
 interface EventRow {
   id: number;
@@ -184,11 +181,11 @@ export class SqliteStore implements Store {
             ? this.st.listPastFrom.all(prefix, hi, revision, n)
             : this.st.listPastAfter.all(afterKey, hi, revision, n)) as ListRow[];
         rows = query(sqlLimit);
-        if (!isSorted(rows)) rows = query(-1).sort((a, b) => compareKeys(a.name, b.name)).slice(0, sqlLimit < 0 ? undefined : sqlLimit);
+        if (!isSorted(rows)) rows = query(-1).sort((a, b) => compareKeys(a[1], b[1])).slice(0, sqlLimit < 0 ? undefined : sqlLimit);
       }
       const more = limit > 0 && rows.length > limit;
       if (more) rows.length = limit;
-      const items = rows.map((r) => toKeyValue(r.name, r));
+      const items = rows.map(([id, key, createRevision, value]): KeyValue => ({ key, value, createRevision, modRevision: id }));
       let remaining = 0;
       if (more) {
         const last = items[items.length - 1].key;
@@ -439,10 +436,10 @@ function prepare(db: Database.Database) {
     ),
     setCurrent: db.prepare('INSERT INTO kv_current (name, id) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET id = excluded.id'),
     deleteCurrent: db.prepare('DELETE FROM kv_current WHERE name = ?'),
-    listCurrentFrom: db.prepare(`${current} WHERE c.name >= ? AND c.name < ? ORDER BY c.name LIMIT ?`),
-    listCurrentAfter: db.prepare(`${current} WHERE c.name > ? AND c.name < ? ORDER BY c.name LIMIT ?`),
-    listPastFrom: db.prepare(`${past('>=')} LIMIT ?`),
-    listPastAfter: db.prepare(`${past('>')} LIMIT ?`),
+    listCurrentFrom: db.prepare(`${current} WHERE c.name >= ? AND c.name < ? ORDER BY c.name LIMIT ?`).raw(),
+    listCurrentAfter: db.prepare(`${current} WHERE c.name > ? AND c.name < ? ORDER BY c.name LIMIT ?`).raw(),
+    listPastFrom: db.prepare(`${past('>=')} LIMIT ?`).raw(),
+    listPastAfter: db.prepare(`${past('>')} LIMIT ?`).raw(),
     countCurrentFrom: db.prepare('SELECT COUNT(*) FROM kv_current WHERE name >= ? AND name < ?').pluck(),
     countCurrentAfter: db.prepare('SELECT COUNT(*) FROM kv_current WHERE name > ? AND name < ?').pluck(),
     countPastAfter: db.prepare(`SELECT COUNT(*) FROM (${past('>')})`).pluck(),
@@ -474,6 +471,6 @@ function toEvent(r: EventRow): WatchEvent | undefined {
 }
 
 function isSorted(rows: ListRow[]): boolean {
-  for (let i = 1; i < rows.length; i++) if (compareKeys(rows[i - 1].name, rows[i].name) >= 0) return false;
+  for (let i = 1; i < rows.length; i++) if (compareKeys(rows[i - 1][1], rows[i][1]) >= 0) return false;
   return true;
 }
