@@ -68,7 +68,7 @@ export class EtcdStore implements Store {
     return store;
   }
 
-  private constructor(readonly opts: EtcdStoreOptions) {
+  private constructor(private readonly opts: EtcdStoreOptions) {
     if (opts.endpoints.length === 0) throw new Error('etcd store needs at least one endpoint');
     this.prefix = opts.prefix ?? '/k8ts';
     this.where = `etcd at ${opts.endpoints.join(',')}`;
@@ -147,9 +147,7 @@ export class EtcdStore implements Store {
     try {
       await this.kv.range({ key, range_end: rangeEnd(key), revision: Math.max(fromRevision, 1), count_only: true });
     } catch (err) {
-      const mapped = this.mapError(err, fromRevision);
-      if (mapped.code === 'Compacted') throw mapped;
-      if (!isFutureRevision(err)) throw mapped;
+      if (!isFutureRevision(err)) throw this.mapError(err, fromRevision);
     }
     const w = new EtcdWatch(this, key, fromRevision, handlers, this.opts.watchRetryMs ?? 10_000, () =>
       this.watches.delete(w),
@@ -376,7 +374,7 @@ class EtcdWatch implements Watcher {
         this.fail(compactedError(this.delivered));
         return;
       }
-      // After a reconnect etcd may repeat nothing we have seen, but a stale response must not either.
+      // Exactly once, whatever a reconnect or a late response of an old stream brings.
       if (ev.revision <= this.delivered) continue;
       events.push(ev);
     }

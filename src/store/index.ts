@@ -1,5 +1,4 @@
 // Entry point of the datastore: opens the configured backend behind the one Store interface.
-import { EtcdStore } from './etcd.js';
 import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
@@ -7,7 +6,8 @@ import type { Store } from './types.js';
 export * from './types.js';
 export { MemoryStore } from './memory.js';
 export { SqliteStore, SQLITE_FILE, type SqliteStoreOptions } from './sqlite.js';
-export { EtcdStore, type EtcdStoreOptions } from './etcd.js';
+// Type-only: loading the etcd client (gRPC) costs most of a second, so only an etcd store pays for it.
+export type { EtcdStore, EtcdStoreOptions } from './etcd.js';
 
 export interface OpenStoreOptions {
   backend: 'memory' | 'sqlite' | 'etcd';
@@ -30,7 +30,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
       if (!opts.etcdEndpoints || opts.etcdEndpoints.length === 0) {
         throw new Error('the etcd store needs at least one endpoint (etcdEndpoints)');
       }
-      return EtcdStore.open({ endpoints: opts.etcdEndpoints, prefix: opts.etcdPrefix });
+      return (await import('./etcd.js')).EtcdStore.open({ endpoints: opts.etcdEndpoints, prefix: opts.etcdPrefix });
     default:
       throw new Error(`unknown store backend ${JSON.stringify((opts as { backend: unknown }).backend)}: use memory, sqlite or etcd`);
   }

@@ -1,7 +1,7 @@
 // Runs the Store conformance suite against SQLite, plus what only a file-backed store has to show:
 // persistence across reopen, group commit keeping results apart, and the poll fallback.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -44,6 +44,13 @@ describe('SqliteStore', () => {
     } finally {
       await s2.close();
     }
+  });
+
+  it('fails to open with Unavailable naming the file when the data dir is unusable', async () => {
+    const notADir = join(root, 'plain-file');
+    writeFileSync(notADir, 'x');
+    const err = await rejectsWith(SqliteStore.open({ dataDir: notADir }), 'Unavailable');
+    assert.match(err.message, /plain-file/);
   });
 
   it('group commit: concurrent writes in one batch each get their own result or error', async () => {

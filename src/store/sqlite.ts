@@ -115,9 +115,15 @@ export class SqliteStore implements Store {
   private readonly commitBatch: (batch: PendingWrite[]) => { before: number; after: number; events: WatchEvent[] };
   private readonly readTxn: <T>(fn: () => T) => T;
 
+  /** Opens (or creates) the store; fails with 'Unavailable' naming the file when that is impossible. */
   static async open(opts: SqliteStoreOptions): Promise<SqliteStore> {
-    mkdirSync(opts.dataDir, { recursive: true });
-    return new SqliteStore(join(opts.dataDir, SQLITE_FILE), opts.pollIntervalMs ?? 1000);
+    const file = join(opts.dataDir, SQLITE_FILE);
+    try {
+      mkdirSync(opts.dataDir, { recursive: true });
+      return new SqliteStore(file, opts.pollIntervalMs ?? 1000);
+    } catch (err) {
+      throw new StoreError('Unavailable', `cannot open the sqlite store ${file}: ${(err as Error).message}`);
+    }
   }
 
   private constructor(file: string, pollIntervalMs: number) {

@@ -156,12 +156,20 @@ async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-// If the test process dies without stop(), its etcds and temp dirs must not outlive it.
+// If the test process ends without stop() (a failed test, a runner timeout, ^C), its etcds and temp
+// dirs must not outlive it.
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  const cleanup = () => {
     for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  };
+  process.on('exit', cleanup);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      cleanup();
+      process.kill(process.pid, signal); // the default action, now that the handler is gone
+    });
+  }
 }
