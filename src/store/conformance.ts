@@ -177,6 +177,9 @@ export function storeConformance(label: string, open: StoreFactory): void {
         assert.equal(page.more, true);
         assert.deepEqual((await s.list('/h/', { revision: y.modRevision, after: '/h/x' })).items, [y]);
         assert.deepEqual((await s.list('/h/')).items.map((i) => i.value), ['x3', 'y1']);
+        const newest = await s.list('/h/', { revision: 0 });
+        assert.deepEqual(newest.items.map((i) => i.value), ['x3', 'y1'], 'revision 0 reads the newest state, as in etcd');
+        assert.equal(newest.revision, await s.currentRevision());
         await rejectsWith(s.list('/h/', { revision: (await s.currentRevision()) + 100 }), 'Unavailable');
       }),
     );

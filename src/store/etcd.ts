@@ -89,17 +89,18 @@ export class EtcdStore implements Store {
   }
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+    const at = opts.revision && opts.revision > 0 ? opts.revision : undefined;
     const start =
       opts.after !== undefined && compareKeys(opts.after, prefix) >= 0 ? Buffer.concat([this.full(opts.after), ZERO]) : this.full(prefix);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
     const res = await this.read(
-      () => this.kv.range({ key: start, range_end: rangeEnd(this.full(prefix)), revision: opts.revision ?? 0, limit }),
-      opts.revision,
+      () => this.kv.range({ key: start, range_end: rangeEnd(this.full(prefix)), revision: at ?? 0, limit }),
+      at,
     );
     const items = res.kvs.map((kv) => this.toKeyValue(kv));
     return {
       items,
-      revision: opts.revision ?? Number(res.header.revision),
+      revision: at ?? Number(res.header.revision),
       more: res.more,
       remaining: Number(res.count) - items.length,
     };

@@ -40,7 +40,8 @@ export class MemoryStore implements Store {
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
     this.assertOpen();
-    const revision = opts.revision ?? this.rev;
+    // As in etcd, a revision of 0 or below reads the newest state.
+    const revision = opts.revision && opts.revision > 0 ? opts.revision : this.rev;
     this.assertReadable(revision);
     const keys = revision === this.rev ? this.liveRange(prefix, opts.after) : this.pastRange(prefix, opts.after, revision);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : keys.length;

@@ -168,7 +168,8 @@ export class SqliteStore implements Store {
     return this.readTxn(() => {
       const head = this.headInDb();
       const compacted = (this.st.getMeta.get('compact_rev') as number | undefined) ?? 0;
-      const revision = opts.revision ?? head;
+      // As in etcd, a revision of 0 or below reads the newest state.
+      const revision = opts.revision && opts.revision > 0 ? opts.revision : head;
       if (revision < compacted) throw compactedError(revision, compacted);
       if (revision > head) throw futureError(revision, head);
       const hi = prefixEnd(prefix) ?? KEY_MAX;
