@@ -338,12 +338,13 @@ export class SqliteStore implements Store {
   private applyOne(p: PendingWrite, revision: number): WatchEvent {
     const { op } = p;
     const key = op.key;
-    const cur = this.st.current.get(key) as CurrentRow | undefined;
+    // The key's newest row, tombstone or not: a key created again after a delete continues the
+    // chain from its tombstone.
+    const last = this.st.lastRow.get(key) as (CurrentRow & { deleted: number }) | undefined;
+    const cur = last && !last.deleted ? last : undefined;
     if (op.kind === 'create') {
       if (cur) throw existsError(key);
-      // A key created again after a delete continues the chain from its tombstone.
-      const prevId = (this.st.lastRow.get(key) as number | undefined) ?? 0;
-      this.st.insert.run(revision, key, 1, 0, revision, prevId, op.value);
+      this.st.insert.run(revision, key, 1, 0, revision, last?.id ?? 0, op.value);
       this.st.setCurrent.run(key, revision);
       const kv: KeyValue = { key, value: op.value, createRevision: revision, modRevision: revision };
       p.result = kv;
@@ -437,7 +438,9 @@ function prepare(db: Database.Database) {
     getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
     setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     current: db.prepare('SELECT k.id, k.create_revision, k.value FROM kv_current c JOIN kv k ON k.id = c.id WHERE c.name = ?'),
-    lastRow: db.prepare('SELECT id FROM kv WHERE name = ? ORDER BY prev_revision DESC LIMIT 1').pluck(),
+    lastRow: db.prepare(
+      'SELECT id, deleted, create_revision, value FROM kv WHERE name = ? ORDER BY prev_revision DESC LIMIT 1',
+    ),
     insert: db.prepare(
       'INSERT INTO kv (id, name, created, deleted, create_revision, prev_revision, value) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
