@@ -33,6 +33,9 @@ const SCHEMA_VERSION = 1;
 // kv is the log: one row per write, its id is the revision. A write names the row it replaces in
 // prev_revision, so the unique (name, prev_revision) index makes two writes from the same base
 // collide. The index also serves name-ordered scans: its entries carry the row id.
+// A delete row keeps '' as value: an event's prev is the row its prev_revision names.
+// Ids are given out by the write transaction (head + 1, ...); AUTOINCREMENT keeps sqlite_sequence as
+// the head revision, never reused even when compaction removes the newest row (a tombstone).
 // kv_current maps each live key to its latest row, so reads at the current revision skip history.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS kv (
