@@ -6,6 +6,7 @@ import type { Store } from '../store/types.js';
 import { ensureAdminToken, ensurePki, kubeconfig } from './certs.js';
 import { ApiServer } from './server.js';
 import { NamespaceController, bootstrapNamespaces } from '../controllers/namespace.js';
+import { Compactor } from './compactor.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -44,6 +45,8 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   await bootstrapNamespaces(api.registry);
   const nsController = new NamespaceController(api.registry);
   await nsController.start();
+  const compactor = new Compactor(store);
+  compactor.start();
   const kubeconfigPath = join(o.dataDir, 'kubeconfig');
   writeFileSync(kubeconfigPath, kubeconfig({ server: api.url, caCert: pki.caCert, token }), { mode: 0o600 });
   return {
@@ -54,6 +57,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     token,
     caPath: pki.caPath,
     async close() {
+      compactor.stop();
       nsController.stop();
       await api.close();
       await store.close();
