@@ -1,5 +1,4 @@
-// Human durations for the Age column, with the rounding rules of Kubernetes' duration.HumanDuration
-// ("4s", "3m12s", "5h10m", "2d", "3y45d"): about two significant figures.
+// The Age column's human durations, rounded as Kubernetes' duration.HumanDuration ("3m12s", "2d").
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;

@@ -1,5 +1,4 @@
-// Field errors as Kubernetes' field.Error prints them, including Go's rendering of the bad value
-// (%q for strings, %v for numbers, %#v for structs, maps and slices as in Kubernetes 1.32).
+// Field errors worded as Kubernetes' field.Error, with Go's rendering of the bad value (%q, %v, %#v).
 import type { FieldError, FieldErrorType } from './types.js';
 
 /** A bad value already rendered the way Go's %#v prints it (structs, maps, slices). */

@@ -1,5 +1,4 @@
-// IP address and CIDR parsing with the leniency Kubernetes uses (leading zeros in IPv4 allowed,
-// IPv4-mapped IPv6 counts as IPv4), plus the special ranges validation rejects.
+// IP and CIDR parsing as lenient as Kubernetes', and the special ranges validation rejects.
 
 /** 16 bytes (IPv4 as ::ffff:a.b.c.d, like Go's net.IP), or undefined when not an IP. */
 export function parseIP(s: string): Uint8Array | undefined {

@@ -1,5 +1,4 @@
-// Label selectors as objects carry them (matchLabels/matchExpressions): matching, and the text
-// Kubernetes prints for them in tables.
+// Label selectors (matchLabels/matchExpressions): matching, and the text kubectl tables show.
 
 export interface LabelSelectorRequirement {
   key: string;

@@ -1,5 +1,4 @@
-// ObjectMeta validation common to all kinds (name rules per kind, namespace, labels, annotations,
-// owner references, finalizers), the update-time immutability rules, and generateName.
+// ObjectMeta validation for every kind (create and update rules) and generateName.
 import { randomInt } from 'node:crypto';
 import type { ResourceDef } from './resources.js';
 import type { FieldError, KObject, ObjectMeta } from './types.js';

@@ -1,5 +1,4 @@
-// Resource quantities ("500m", "1Gi", "2"): parsing with Kubernetes' error texts, exact comparison
-// at nano precision, and the canonical spelling Kubernetes prints.
+// Resource quantities ("500m", "1Gi"): parsing with Kubernetes' errors, comparison, canonical text.
 
 export const QUANTITY_FORMAT_ERROR = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
 export const QUANTITY_SUFFIX_ERROR = "unable to parse quantity's suffix";

@@ -1,6 +1,4 @@
-// The shared validators of the Kubernetes API with its exact rules and messages (1.32): DNS names,
-// qualified names, label values, ports, IPs, environment variable names, config keys, quantities.
-// The is* functions return the detail messages (empty when valid), like k8s.io/apimachinery's.
+// Shared validators with Kubernetes' exact rules and messages; is* return detail strings like apimachinery's.
 import type { FieldError } from './types.js';
 import {
   duplicate, forbidden, goLabelSelector, invalid, notSupported, required, tooLong, type GoValue,

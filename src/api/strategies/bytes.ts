@@ -1,5 +1,4 @@
-// Base64 values of Secret data and ConfigMap binaryData: strict decoding as Go's encoding/base64
-// (standard alphabet, padding required), with its error text.
+// Strict base64 for Secret data and ConfigMap binaryData, with Go's error text.
 
 /** Decoded length, or the message Go gives for a malformed value. */
 export function decodeBase64(s: string): { bytes: number } | { error: string } {

@@ -1,11 +1,10 @@
-// ConfigMaps: key names, data/binaryData overlap, the 1 MiB total, the immutable flag, and the
-// Name/Data/Age table.
+// ConfigMaps: key names, data/binaryData overlap, 1 MiB total, the immutable flag, the table.
 import type { FieldError, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { byteLength, each, forbidden, invalid, isConfigMapKey, semanticEqual, tooLong } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
 import { decodeBase64 } from './bytes.js';
-import { isObj } from './podspec.js';
+import { isObj } from './json.js';
 
 export const MAX_CONFIG_SIZE = 1024 * 1024;
 

@@ -1,5 +1,4 @@
-// Deployments: apps/v1 defaults (replicas, RollingUpdate 25%/25%, history and progress deadline),
-// spec validation, the immutable selector, status checks and the kubectl table.
+// Deployments: apps/v1 defaults, spec and strategy validation, immutable selector, status, table.
 import type { FieldError, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
@@ -8,7 +7,7 @@ import {
 } from '../validation.js';
 import { selectorIsValid, selectorString } from '../labels.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, docColumn, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
-import { isObj } from './podspec.js';
+import { isObj } from './json.js';
 import {
   defaultTemplate, validateCollisionCount, validateReplicaStatus, validateSelectorAndTemplate, validateSelectorImmutable,
 } from './workload.js';

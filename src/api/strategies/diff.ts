@@ -1,5 +1,4 @@
-// A short field-by-field difference between two objects, for the "may not change" messages where
-// Kubernetes appends a diff of the spec (its own text is Go's cmp.Diff; this one names the paths).
+// A path-by-path difference of two objects for "may not change" messages (Kubernetes prints cmp.Diff).
 
 function leaves(v: unknown, path: string, out: Map<string, string>): void {
   if (Array.isArray(v)) {

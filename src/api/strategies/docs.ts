@@ -1,5 +1,4 @@
-// Column descriptions Kubernetes sends in Table columnDefinitions: the API field docs (1.32) that
-// its printers quote, keyed by Type.field.
+// The API field docs (1.32) Kubernetes quotes as Table column descriptions, keyed by Type.field.
 
 export const DOCS = {
   'ObjectMeta.name': "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",

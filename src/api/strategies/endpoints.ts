@@ -1,5 +1,4 @@
-// Endpoints: port protocol default, subset validation (addresses required, IPs not special, named
-// ports when several), and the Endpoints column ("10.0.0.1:80,... + N more...").
+// Endpoints: port protocol default, subset validation, the "ip:port,... + N more..." column.
 import type { FieldError, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
@@ -7,7 +6,7 @@ import {
   validateProtocol, validateQualifiedName,
 } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './podspec.js';
+import { arr, isObj } from './json.js';
 
 function validateAddress(field: string, a: any): FieldError[] {
   const ip = String(a?.ip ?? '');

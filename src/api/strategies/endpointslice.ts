@@ -1,5 +1,4 @@
-// EndpointSlices (discovery.k8s.io/v1): port defaults, addressType and per-type address checks,
-// ports, the immutable addressType, and the AddressType/Ports/Endpoints table.
+// EndpointSlices: port defaults, addressType and address checks, ports, immutable addressType, table.
 import type { FieldError, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
@@ -8,7 +7,7 @@ import {
   validateQualifiedName,
 } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './podspec.js';
+import { arr, isObj } from './json.js';
 
 const ADDRESS_TYPES = ['FQDN', 'IPv4', 'IPv6'];
 const MAX_ENDPOINTS = 1000;

@@ -1,11 +1,10 @@
-// core/v1 Events: the legacy validation Kubernetes keeps for them, the kubectl table (Last Seen,
-// Type, Reason, Object, Message) and the involvedObject/reason/source/type field selectors.
+// core/v1 Events: legacy validation, the Last Seen/Type/Reason/Object/Message table, field selectors.
 import type { FieldError, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { each, invalid, isDNS1123Subdomain, isQualifiedName, required } from '../validation.js';
 import { since } from '../age.js';
-import { column, docColumn, NAME_COLUMN } from './columns.js';
-import { isObj } from './podspec.js';
+import { docColumn, NAME_COLUMN } from './columns.js';
+import { isObj } from './json.js';
 
 const LIMIT_128 = 128;
 const NOTE_LIMIT = 1024;

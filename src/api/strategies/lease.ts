@@ -1,10 +1,9 @@
-// Leases (coordination.k8s.io/v1): positive durations, non-negative transitions, and the
-// Name/Holder/Age table.
+// Leases: positive durations, non-negative transitions, the Name/Holder/Age table.
 import type { FieldError } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { invalid } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { isObj } from './podspec.js';
+import { isObj } from './json.js';
 
 export const leaseStrategy: ResourceStrategy = {
   validate(obj) {

@@ -1,11 +1,10 @@
-// Namespaces: the kubernetes.io/metadata.name label and Active phase, spec.finalizers names, the
-// phase rule on status updates, the table and the status.phase field selector.
+// Namespaces: name label, Active phase, finalizer names, status phase rule, table, status.phase selector.
 import type { FieldError, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { invalid } from '../validation.js';
 import { validateFinalizers } from '../meta.js';
 import { AGE_COLUMN, age, column, NAME_COLUMN } from './columns.js';
-import { isObj } from './podspec.js';
+import { isObj } from './json.js';
 
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 

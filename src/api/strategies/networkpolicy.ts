@@ -1,5 +1,4 @@
-// NetworkPolicies (networking.k8s.io/v1): policyTypes and port-protocol defaults, selector, port,
-// peer and ipBlock validation, and the Name/Pod-Selector/Age table.
+// NetworkPolicies: policyTypes/protocol defaults, selector, port, peer and ipBlock checks, the table.
 import type { FieldError, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
@@ -9,7 +8,7 @@ import {
 import { isCIDR, isStrictSubnet } from '../ipaddr.js';
 import { formatLabelSelector } from '../labels.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './podspec.js';
+import { arr, isObj } from './json.js';
 
 function validatePort(p: string, port: any): FieldError[] {
   const errs: FieldError[] = [];

@@ -1,5 +1,4 @@
-// Nodes: allocatable defaults to capacity, taints, pod CIDRs and resource quantities, the update
-// rules (podCIDRs and providerID set once), the kubectl table and the spec.unschedulable selector.
+// Nodes: allocatable default, taints, pod CIDRs, update rules, the kubectl table, spec.unschedulable.
 import type { FieldError, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
@@ -8,7 +7,7 @@ import {
 } from '../validation.js';
 import { isV4, parseIP } from '../ipaddr.js';
 import { AGE_COLUMN, age, column, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './podspec.js';
+import { arr, isObj } from './json.js';
 
 const EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { KObject } from '../types.js';
 import { errorText } from '../validation.js';
 import { podStrategy as s } from './pod.js';
-import { defaultPullPolicy } from './podspec.js';
+import { defaultPullPolicy } from './poddefaults.js';
 
 const NOW = Date.parse('2024-05-01T10:00:00Z');
 const ago = (ms: number) => new Date(NOW - ms).toISOString();

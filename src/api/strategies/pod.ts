@@ -1,5 +1,4 @@
-// Pods: defaults (including the admission defaults every cluster applies), validation, the narrow
-// set of updates Kubernetes allows, status checks, the kubectl table and the field selectors.
+// Pods: defaults and admission defaults, validation, allowed updates, status checks, table, selectors.
 import type { FieldError, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
@@ -9,9 +8,9 @@ import {
 import { isV4, parseIP } from '../ipaddr.js';
 import { since } from '../age.js';
 import { AGE_COLUMN, age, column, docColumn, NAME_COLUMN } from './columns.js';
-import {
-  admitPod, arr, defaultPodOnly, defaultPodSpec, isObj, validatePodExtras, validatePodSpec, validateTolerations,
-} from './podspec.js';
+import { arr, isObj } from './json.js';
+import { admitPod, defaultPodOnly, defaultPodSpec } from './poddefaults.js';
+import { validatePodExtras, validatePodSpec, validateTolerations } from './podspec.js';
 import { fieldDiff } from './diff.js';
 
 const MAX_INT32 = 2147483647;

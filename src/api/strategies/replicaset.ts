@@ -1,11 +1,10 @@
-// ReplicaSets: apps/v1 defaults (one replica), spec validation, the immutable selector, status
-// checks, the kubectl table and the status.replicas field selector.
+// ReplicaSets: apps/v1 defaults, spec validation, immutable selector, status, table, status.replicas.
 import type { KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { validateNonnegative } from '../validation.js';
 import { formatLabelSelector } from '../labels.js';
 import { AGE_COLUMN, age, CONTAINERS_COLUMN, containerCells, docColumn, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
-import { isObj } from './podspec.js';
+import { isObj } from './json.js';
 import {
   defaultTemplate, validateReplicaStatus, validateSelectorAndTemplate, validateSelectorImmutable,
 } from './workload.js';

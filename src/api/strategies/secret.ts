@@ -1,12 +1,11 @@
-// Secrets: type Opaque by default, stringData folded into data, key names and base64 values, the
-// 1 MiB total, the fields each well-known type requires, type and immutable-flag immutability.
+// Secrets: Opaque default, stringData folded in, keys and base64, 1 MiB, per-type keys, immutability.
 import type { FieldError, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { each, invalid, isConfigMapKey, required, tooLong, validateImmutable } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
 import { decodeBase64 } from './bytes.js';
 import { validateImmutableFlag, MAX_CONFIG_SIZE } from './configmap.js';
-import { isObj } from './podspec.js';
+import { isObj } from './json.js';
 
 function decodedText(data: Record<string, unknown>, key: string): string | undefined {
   const v = data[key];

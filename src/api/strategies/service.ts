@@ -1,6 +1,4 @@
-// Services: defaults (type, ports, traffic policies, IP families), validation of ports, cluster IPs
-// and type-specific fields, the update rules for allocated values, the table and field selectors.
-// Allocating cluster IPs and node ports is the allocator's job; this only checks what is given.
+// Services: defaults, port/clusterIP/type validation, update rules for allocated values, table, selectors.
 import type { FieldError, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
@@ -11,7 +9,7 @@ import {
 import { isIPv6String, parseIP, isV4 } from '../ipaddr.js';
 import { formatLabels } from '../labels.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './podspec.js';
+import { arr, isObj } from './json.js';
 
 const TYPES = ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort'];
 const MAX_AFFINITY_SECONDS = 86400;

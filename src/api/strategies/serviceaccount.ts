@@ -1,7 +1,7 @@
 // ServiceAccounts: metadata rules only (checked by meta.ts), and the Name/Secrets/Age table.
 import type { ResourceStrategy } from '../strategy.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr } from './podspec.js';
+import { arr } from './json.js';
 
 export const serviceAccountStrategy: ResourceStrategy = {
   columns: [NAME_COLUMN, docColumn('Secrets', 'string', 'ServiceAccount.secrets'), AGE_COLUMN],

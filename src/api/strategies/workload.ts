@@ -1,12 +1,13 @@
-// What Deployments and ReplicaSets share: the selector and its match with the pod template, the
-// template's validation, selector immutability, and replica-count status checks.
+// Shared by Deployments and ReplicaSets: selector/template match, selector immutability, replica status.
 import type { FieldError, KObject } from '../types.js';
 import {
   forbidden, goLabelSelector, goStringMap, invalid, notSupported, required, validateImmutable, validateLabelSelector,
   validateNonnegative,
 } from '../validation.js';
 import { selectorIsEmpty, selectorIsValid, selectorMatches } from '../labels.js';
-import { defaultPodSpec, isObj, validatePodTemplateSpec } from './podspec.js';
+import { isObj } from './json.js';
+import { defaultPodSpec } from './poddefaults.js';
+import { validatePodTemplateSpec } from './podspec.js';
 
 export function defaultTemplate(obj: KObject): void {
   if (!isObj(obj.spec)) obj.spec = {};
