@@ -1,4 +1,5 @@
 // Label selectors (matchLabels/matchExpressions): matching, and the text kubectl tables show.
+import { isQualifiedName, isValidLabelValue } from './validation.js';
 
 export interface LabelSelectorRequirement {
   key: string;
@@ -13,14 +14,19 @@ export interface LabelSelector {
 
 const OPERATORS = new Set(['In', 'NotIn', 'Exists', 'DoesNotExist']);
 
-/** Whether a selector converts cleanly (metav1.LabelSelectorAsSelector would not fail). */
+/** Whether a selector converts cleanly (metav1.LabelSelectorAsSelector would not fail): known
+ *  operators with the right number of values, qualified-name keys, valid label values. */
 export function selectorIsValid(sel: LabelSelector | undefined | null): boolean {
   if (!sel) return true;
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) {
+    if (isQualifiedName(k).length || isValidLabelValue(String(v)).length) return false;
+  }
   for (const e of sel.matchExpressions ?? []) {
-    if (!e || !OPERATORS.has(e.operator)) return false;
+    if (!e || !OPERATORS.has(e.operator) || isQualifiedName(String(e.key ?? '')).length) return false;
     const n = e.values?.length ?? 0;
     if ((e.operator === 'In' || e.operator === 'NotIn') && n === 0) return false;
     if ((e.operator === 'Exists' || e.operator === 'DoesNotExist') && n > 0) return false;
+    if ((e.values ?? []).some((v) => isValidLabelValue(String(v)).length)) return false;
   }
   return true;
 }

@@ -69,8 +69,12 @@ test('deployment validation: valid and invalid specs with exact messages', () =>
       ['spec.template.spec.activeDeadlineSeconds: Forbidden: activeDeadlineSeconds in ReplicaSet is not Supported']],
     ['template container', { selector: sel, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web' }] } } },
       ['spec.template.spec.containers[0].image: Required value']],
-    ['template labels', { selector: { matchLabels: { 'a b': 'x' } }, template: template({ 'a b': 'x' }) }, [
+    // A selector that does not convert stops there: the template is not checked against it.
+    ['selector label', { selector: { matchLabels: { 'a b': 'x' } }, template: template({ 'a b': 'x' }) }, [
       "spec.selector.matchLabels: Invalid value: \"a b\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+      'spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"a b":"x"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: invalid label selector',
+    ]],
+    ['template labels', { selector: sel, template: template({ app: 'web', 'a b': 'x' }) }, [
       "spec.template.labels: Invalid value: \"a b\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
     ]],
     ['both zero', { selector: sel, template: template(), strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: '0%' } } },
