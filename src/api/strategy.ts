@@ -5,7 +5,15 @@ import type { FieldError, KObject, TableColumn } from './types.js';
 export interface ResourceStrategy {
   /** Fill the defaults Kubernetes fills (mutates obj). Runs on create and update, before validation. */
   defaults?(obj: KObject): void;
-  /** Validate a whole object (create and update). */
+  /** Create only, before defaults: what admission adds to a new object (a Pod's default service
+   *  account, priority and not-ready/unreachable tolerations) (mutates obj). */
+  prepareForCreate?(obj: KObject): void;
+  /** Update only, after the server-owned metadata and status are restored from old and before
+   *  defaults: carry over what the server allocated and the client left out (a Service's clusterIP,
+   *  nodePorts), drop fields a type change makes meaningless, bump generation where Kubernetes does
+   *  beyond spec changes (mutates obj). */
+  prepareForUpdate?(obj: KObject, old: KObject): void;
+  /** Validate a whole object (create and update); ObjectMeta is meta.ts's validateObjectMeta. */
   validate?(obj: KObject): FieldError[];
   /** Extra checks on update: immutable fields. */
   validateUpdate?(obj: KObject, old: KObject): FieldError[];

@@ -1,0 +1,47 @@
+// The strategy of every resource k8ts serves, by plural, and the Name + Age table for any other kind.
+import type { ResourceStrategy } from '../strategy.js';
+import { AGE_COLUMN, age, NAME_COLUMN } from './columns.js';
+import { configMapStrategy } from './configmap.js';
+import { deploymentStrategy } from './deployment.js';
+import { endpointsStrategy } from './endpoints.js';
+import { endpointSliceStrategy } from './endpointslice.js';
+import { eventStrategy } from './event.js';
+import { leaseStrategy } from './lease.js';
+import { namespaceStrategy } from './namespace.js';
+import { networkPolicyStrategy } from './networkpolicy.js';
+import { nodeStrategy } from './node.js';
+import { podStrategy } from './pod.js';
+import { replicaSetStrategy } from './replicaset.js';
+import { secretStrategy } from './secret.js';
+import { serviceStrategy } from './service.js';
+import { serviceAccountStrategy } from './serviceaccount.js';
+
+/** Name and Age only: a kind without its own printer (kubectl then prints NAME and AGE). */
+export const genericTable: ResourceStrategy = {
+  columns: [NAME_COLUMN, AGE_COLUMN],
+  row(obj, now) {
+    return [obj.metadata?.name ?? '', age(obj, now)];
+  },
+};
+
+export const STRATEGIES: Record<string, ResourceStrategy> = {
+  namespaces: namespaceStrategy,
+  pods: podStrategy,
+  services: serviceStrategy,
+  endpoints: endpointsStrategy,
+  nodes: nodeStrategy,
+  events: eventStrategy,
+  configmaps: configMapStrategy,
+  secrets: secretStrategy,
+  serviceaccounts: serviceAccountStrategy,
+  leases: leaseStrategy,
+  endpointslices: endpointSliceStrategy,
+  deployments: deploymentStrategy,
+  replicasets: replicaSetStrategy,
+  networkpolicies: networkPolicyStrategy,
+};
+
+/** The strategy for a plural, the generic table when there is none. */
+export function strategyFor(plural: string): ResourceStrategy {
+  return STRATEGIES[plural] ?? genericTable;
+}

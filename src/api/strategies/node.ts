@@ -1,0 +1,159 @@
+// Nodes: allocatable default, taints, pod CIDRs, update rules, the kubectl table, spec.unschedulable.
+import type { FieldError, KObject } from '../types.js';
+import type { ResourceStrategy } from '../strategy.js';
+import {
+  duplicate, forbidden, goQuote, goStringSlice, GoValue, invalid, isValidLabelValue, notSupported, required,
+  validateCIDR, validateLabelName, validateQuantity,
+} from '../validation.js';
+import { isV4, parseIP } from '../ipaddr.js';
+import { AGE_COLUMN, age, column, docColumn, NAME_COLUMN } from './columns.js';
+import { arr, isObj } from './json.js';
+
+const EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
+
+function validateTaints(field: string, taints: unknown): FieldError[] {
+  const errs: FieldError[] = [];
+  const seen = new Set<string>();
+  arr(taints).forEach((t, i) => {
+    const p = `${field}[${i}]`;
+    const key = String(t?.key ?? '');
+    const value = String(t?.value ?? '');
+    errs.push(...validateLabelName(`${p}.key`, key));
+    const ve = isValidLabelValue(value);
+    if (ve.length) errs.push(invalid(`${p}.value`, value, ve.join(';')));
+    const effect = t?.effect ?? '';
+    if (!effect) errs.push(required(`${p}.effect`));
+    else if (!EFFECTS.includes(effect)) errs.push(notSupported(`${p}.effect`, effect, EFFECTS));
+    const k = `${effect}\u0000${key}`;
+    if (seen.has(k)) {
+      const dup = duplicate(p, new GoValue(`core.Taint{Key:${goQuote(key)}, Value:${goQuote(value)}, Effect:${goQuote(String(effect))}, TimeAdded:(*v1.Time)(nil)}`));
+      errs.push({ ...dup, message: `${dup.message}: taints must be unique by key and effect pair` });
+      return;
+    }
+    seen.add(k);
+  });
+  return errs;
+}
+
+function validateResources(obj: KObject): FieldError[] {
+  const errs: FieldError[] = [];
+  for (const part of ['capacity', 'allocatable']) {
+    const list = obj.status?.[part];
+    if (!isObj(list)) continue;
+    for (const [k, v] of Object.entries(list)) errs.push(...validateQuantity(`status.${part}.${k}`, v));
+  }
+  return errs;
+}
+
+function validate(obj: KObject): FieldError[] {
+  const spec = isObj(obj.spec) ? obj.spec : {};
+  // Kubernetes reports node taints under metadata.taints.
+  const errs = [...validateTaints('metadata.taints', spec.taints), ...validateResources(obj)];
+  const cidrs = arr(spec.podCIDRs).map(String);
+  cidrs.forEach((c, i) => errs.push(...validateCIDR(`spec.podCIDRs[${i}]`, c)));
+  if (cidrs.length > 1) {
+    const fam = (c: string) => isV4(parseIP(c.split('/')[0]) ?? new Uint8Array(16));
+    if (cidrs.length > 2 || fam(cidrs[0]) === fam(cidrs[1])) {
+      errs.push(invalid('spec.podCIDRs', goStringSlice(cidrs), 'may specify no more than one CIDR for each IP family'));
+    }
+    const seen = new Set<string>();
+    cidrs.forEach((c, i) => {
+      if (seen.has(c)) errs.push(duplicate(`spec.podCIDRs[${i}]`, c));
+      seen.add(c);
+    });
+  }
+  return errs;
+}
+
+function validateAddresses(obj: KObject): FieldError[] {
+  const errs: FieldError[] = [];
+  const seen = new Set<string>();
+  arr(obj.status?.addresses).forEach((a, i) => {
+    const k = `${a?.type}\u0000${a?.address}`;
+    if (seen.has(k)) {
+      errs.push(duplicate(`status.addresses[${i}]`, new GoValue(`core.NodeAddress{Type:${goQuote(String(a?.type ?? ''))}, Address:${goQuote(String(a?.address ?? ''))}}`)));
+    }
+    seen.add(k);
+  });
+  return errs;
+}
+
+function validateUpdate(obj: KObject, old: KObject): FieldError[] {
+  const errs = validateAddresses(obj);
+  const oc = arr(old.spec?.podCIDRs).map(String);
+  const nc = arr(obj.spec?.podCIDRs).map(String);
+  const cidrMsg = 'node updates may not change podCIDR except from "" to valid';
+  if (oc.length) {
+    if (oc.length !== nc.length) errs.push(forbidden('spec.podCIDRs', cidrMsg));
+    else oc.forEach((c, i) => {
+      if (c !== nc[i]) errs.push(forbidden('spec.podCIDRs', cidrMsg));
+    });
+  }
+  if (old.spec?.providerID && old.spec.providerID !== obj.spec?.providerID) {
+    errs.push(forbidden('spec.providerID', 'node updates may not change providerID except from "" to valid'));
+  }
+  if ((obj.spec?.externalID ?? '') !== (old.spec?.externalID ?? '')) errs.push(forbidden('spec.externalID', 'may not be updated'));
+  return errs;
+}
+
+/** Ready / NotReady / Unknown from the Ready condition, plus SchedulingDisabled when cordoned. */
+export function nodeStatusCell(obj: KObject): string {
+  const ready = arr(obj.status?.conditions).filter((c) => c?.type === 'Ready').pop();
+  const status = ready ? [ready.status === 'True' ? 'Ready' : 'NotReady'] : ['Unknown'];
+  if (obj.spec?.unschedulable === true) status.push('SchedulingDisabled');
+  return status.join(',');
+}
+
+/** Roles from node-role.kubernetes.io/<role> labels and kubernetes.io/role=<role>, sorted. */
+export function nodeRoles(obj: KObject): string {
+  const roles = new Set<string>();
+  for (const [k, v] of Object.entries(obj.metadata.labels ?? {})) {
+    if (k.startsWith('node-role.kubernetes.io/')) {
+      const role = k.slice('node-role.kubernetes.io/'.length);
+      if (role) roles.add(role);
+    } else if (k === 'kubernetes.io/role' && v) {
+      roles.add(v);
+    }
+  }
+  return [...roles].sort().join(',') || '<none>';
+}
+
+function address(obj: KObject, type: string): string {
+  return arr(obj.status?.addresses).find((a) => a?.type === type)?.address ?? '<none>';
+}
+
+export const nodeStrategy: ResourceStrategy = {
+  defaults(obj) {
+    if (isObj(obj.status) && isObj(obj.status.capacity) && !isObj(obj.status.allocatable)) {
+      obj.status.allocatable = { ...obj.status.capacity };
+    }
+  },
+  validate,
+  validateUpdate,
+  validateStatus(obj, old) {
+    return [...validateResources(obj), ...validateUpdate(obj, old)];
+  },
+  columns: [
+    NAME_COLUMN,
+    column('Status', 'string', 'The status of the node'),
+    column('Roles', 'string', 'The roles of the node'),
+    AGE_COLUMN,
+    docColumn('Version', 'string', 'NodeSystemInfo.kubeletVersion'),
+    docColumn('Internal-IP', 'string', 'NodeStatus.addresses', 1),
+    docColumn('External-IP', 'string', 'NodeStatus.addresses', 1),
+    docColumn('OS-Image', 'string', 'NodeSystemInfo.osImage', 1),
+    docColumn('Kernel-Version', 'string', 'NodeSystemInfo.kernelVersion', 1),
+    docColumn('Container-Runtime', 'string', 'NodeSystemInfo.containerRuntimeVersion', 1),
+  ],
+  row(obj, now) {
+    const info = obj.status?.nodeInfo ?? {};
+    return [
+      obj.metadata.name ?? '', nodeStatusCell(obj), nodeRoles(obj), age(obj, now), String(info.kubeletVersion ?? ''),
+      address(obj, 'InternalIP'), address(obj, 'ExternalIP'),
+      info.osImage || '<unknown>', info.kernelVersion || '<unknown>', info.containerRuntimeVersion || '<unknown>',
+    ];
+  },
+  fields(obj) {
+    return { 'spec.unschedulable': String(obj.spec?.unschedulable === true) };
+  },
+};

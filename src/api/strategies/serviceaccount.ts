@@ -1,0 +1,11 @@
+// ServiceAccounts: metadata rules only (checked by meta.ts), and the Name/Secrets/Age table.
+import type { ResourceStrategy } from '../strategy.js';
+import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
+import { arr } from './json.js';
+
+export const serviceAccountStrategy: ResourceStrategy = {
+  columns: [NAME_COLUMN, docColumn('Secrets', 'string', 'ServiceAccount.secrets'), AGE_COLUMN],
+  row(obj, now) {
+    return [obj.metadata.name ?? '', arr(obj.secrets).length, age(obj, now)];
+  },
+};

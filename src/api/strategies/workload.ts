@@ -1,0 +1,77 @@
+// Shared by Deployments and ReplicaSets: selector/template match, selector immutability, replica status.
+import type { FieldError, KObject } from '../types.js';
+import {
+  forbidden, goLabelSelector, goStringMap, invalid, notSupported, required, validateImmutable, validateLabelSelector,
+  validateNonnegative,
+} from '../validation.js';
+import { selectorIsEmpty, selectorIsValid, selectorMatches } from '../labels.js';
+import { isObj } from './json.js';
+import { defaultPodSpec } from './poddefaults.js';
+import { validatePodTemplateSpec } from './podspec.js';
+
+export function defaultTemplate(obj: KObject): void {
+  if (!isObj(obj.spec)) obj.spec = {};
+  if (!isObj(obj.spec.template)) obj.spec.template = {};
+  if (!isObj(obj.spec.template.spec)) obj.spec.template.spec = {};
+  defaultPodSpec(obj.spec.template.spec);
+  if (obj.spec.replicas === undefined || obj.spec.replicas === null) obj.spec.replicas = 1;
+}
+
+/** Selector required, non-empty and well-formed; the template matches it and validates; pods of a
+ *  controller restart Always and have no deadline. kind names the controller in messages. */
+export function validateSelectorAndTemplate(spec: any, kind: 'ReplicaSet'): FieldError[] {
+  const errs: FieldError[] = [];
+  const sel = spec.selector;
+  if (sel === undefined || sel === null) {
+    errs.push(required('spec.selector'));
+  } else {
+    errs.push(...validateLabelSelector('spec.selector', sel));
+    if (selectorIsEmpty(sel)) errs.push(invalid('spec.selector', goLabelSelector(sel), 'empty selector is invalid for deployment'));
+  }
+  if (!selectorIsValid(sel)) {
+    errs.push(invalid('spec.selector', goLabelSelector(sel), 'invalid label selector'));
+    return errs;
+  }
+  const template = isObj(spec.template) ? spec.template : {};
+  const labels = template.metadata?.labels;
+  // A missing selector matches nothing; an empty one everything (and is reported above).
+  const matches = sel === undefined || sel === null ? false : selectorIsEmpty(sel) || selectorMatches(sel, labels);
+  if (!matches) errs.push(invalid('spec.template.metadata.labels', goStringMap(labels), '`selector` does not match template `labels`'));
+  errs.push(...validatePodTemplateSpec('spec.template', template));
+  const rp = template.spec?.restartPolicy;
+  if (rp !== 'Always') errs.push(notSupported('spec.template.spec.restartPolicy', rp ?? '', ['Always']));
+  if (template.spec?.activeDeadlineSeconds !== undefined && template.spec?.activeDeadlineSeconds !== null) {
+    errs.push(forbidden('spec.template.spec.activeDeadlineSeconds', `activeDeadlineSeconds in ${kind} is not Supported`));
+  }
+  return errs;
+}
+
+/** apps/v1 forbids changing the selector. */
+export function validateSelectorImmutable(obj: KObject, old: KObject): FieldError[] {
+  return validateImmutable('spec.selector', obj.spec?.selector ?? null, old.spec?.selector ?? null, (v) => goLabelSelector(v));
+}
+
+/** Replica counts in status: the listed ones non-negative (in Kubernetes' order), the bounded ones
+ *  and ready/available not above status.replicas, available not above ready. */
+export function validateReplicaStatus(status: any, nonnegative: string[], bounded: string[]): FieldError[] {
+  const st = isObj(status) ? status : {};
+  const errs: FieldError[] = [];
+  for (const k of nonnegative) errs.push(...validateNonnegative(`status.${k}`, st[k]));
+  if (typeof st.collisionCount === 'number') errs.push(...validateNonnegative('status.collisionCount', st.collisionCount));
+  const replicas = st.replicas ?? 0;
+  const msg = 'cannot be greater than status.replicas';
+  for (const k of [...bounded, 'readyReplicas', 'availableReplicas']) {
+    if ((st[k] ?? 0) > replicas) errs.push(invalid(`status.${k}`, st[k], msg));
+  }
+  if ((st.availableReplicas ?? 0) > (st.readyReplicas ?? 0)) {
+    errs.push(invalid('status.availableReplicas', st.availableReplicas, 'cannot be greater than readyReplicas'));
+  }
+  return errs;
+}
+
+export function validateCollisionCount(obj: KObject, old: KObject): FieldError[] {
+  const n = obj.status?.collisionCount;
+  const o = old.status?.collisionCount;
+  if (typeof o === 'number' && (typeof n !== 'number' || n < o)) return [invalid('status.collisionCount', n ?? 0, 'cannot be decremented')];
+  return [];
+}
