@@ -174,6 +174,7 @@ export class Registry {
     const obj = this.prepareCreate(r, ns, body);
     if (r.namespaced) await this.checkNamespaceWritable(ns!);
     const strategy = strategyOf(r);
+    strategy?.prepareForCreate?.(obj);
     strategy?.defaults?.(obj);
     this.validate(r, obj, strategy?.validate?.(obj) ?? []);
     if (opts.dryRun) {
@@ -295,7 +296,14 @@ export class Registry {
   }
 
   private prepareUpdate(r: ResourceDef, cur: KObject, desired: KObject, subresource?: 'status'): KObject {
-    if (!desired.metadata || typeof desired.metadata !== 'object' || Array.isArray(desired.metadata)) desired.metadata = {};
+    if (desired.metadata === undefined || desired.metadata === null) desired.metadata = {};
+    if (typeof desired.metadata !== 'object' || Array.isArray(desired.metadata)) throw errors.badRequest('metadata must be an object');
+    if (desired.metadata.name !== undefined && desired.metadata.name !== cur.metadata.name) {
+      throw errors.badRequest(`the name of the object (${String(desired.metadata.name)}) does not match the name on the URL (${cur.metadata.name})`);
+    }
+    if (r.namespaced && desired.metadata.namespace !== undefined && desired.metadata.namespace !== cur.metadata.namespace) {
+      throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    }
     const strategy = strategyOf(r);
     let next: KObject;
     if (subresource === 'status') {
@@ -325,6 +333,7 @@ export class Registry {
         if (cur.status === undefined) delete next.status;
         else next.status = cur.status;
       }
+      strategy?.prepareForUpdate?.(next, cur);
       strategy?.defaults?.(next);
       const errs = [...validateObjectMeta(next, r), ...(strategy?.validate?.(next) ?? []),
         ...validateObjectMetaUpdate(next, cur), ...(strategy?.validateUpdate?.(next, cur) ?? [])];

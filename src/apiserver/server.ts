@@ -24,6 +24,7 @@ import { PatchError } from './patch/errors.js';
 import { decodeK8sProtobuf } from './protobuf/decode.js';
 import { SelectorError } from './selectors.js';
 import { handlePodSubresource, handleScale, handleBinding } from './subresources.js';
+import { decodeStrictly, fieldValidationMode } from './typecheck.js';
 
 export interface User {
   name: string;
@@ -216,7 +217,7 @@ export class ApiServer {
       }
       if (method === 'POST') {
         if (r.namespaced && !t.nsInPath) throw errors.methodNotAllowed('POST', r.plural);
-        const body = await this.readObject(req, r);
+        const body = await this.readObject(req, r, res, q);
         const obj = await this.registry.create(r, ns, body, { dryRun: isDryRun(q), fieldManager: q.get('fieldManager') ?? undefined });
         return sendJson(res, 201, obj);
       }
@@ -239,7 +240,7 @@ export class ApiServer {
         return this.sendObject(req, res, r, obj, q);
       }
       case 'PUT': {
-        const body = await this.readObject(req, r);
+        const body = await this.readObject(req, r, res, q);
         const obj = await this.registry.update(r, ns, name, body, sub, { dryRun: isDryRun(q) });
         return sendJson(res, 200, obj);
       }
@@ -265,7 +266,7 @@ export class ApiServer {
 
   // ---- reading bodies ----
 
-  async readObject(req: IncomingMessage, r: ResourceDef | undefined): Promise<KObject> {
+  async readObject(req: IncomingMessage, r: ResourceDef | undefined, res?: ServerResponse, q?: URLSearchParams): Promise<KObject> {
     const raw = await readBody(req, MAX_BODY_BYTES);
     const type = mediaType(req.headers['content-type']);
     let body: unknown;
@@ -285,10 +286,12 @@ export class ApiServer {
     }
     checkDepth(body);
     const obj = body as KObject;
-    if (r) checkTypeMeta(r, obj);
-    if (obj.metadata !== undefined && (typeof obj.metadata !== 'object' || obj.metadata === null || Array.isArray(obj.metadata))) {
-      throw errors.badRequest('metadata must be an object');
+    if (r) {
+      checkTypeMeta(r, obj);
+      const warnings = decodeStrictly(obj, groupVersion(r), r.kind, q ? fieldValidationMode(q) : 'Warn');
+      if (res) addWarnings(res, warnings);
     }
+    if (obj.metadata === null) obj.metadata = {};
     return obj;
   }
 
@@ -479,6 +482,7 @@ export class ApiServer {
       checkDepth(applied);
       if (!applied || typeof applied !== 'object' || Array.isArray(applied)) throw errors.badRequest('apply patch must be an object');
       checkTypeMeta(r, applied as KObject);
+      addWarnings(res, decodeStrictly(applied as KObject, groupVersion(r), r.kind, fieldValidationMode(q)));
       const force = q.get('force') === 'true';
       const live = await this.registry.tryGet(r, ns, name);
       if (!live) {
@@ -502,6 +506,8 @@ export class ApiServer {
       throw errors.unsupportedMediaType(type);
     }
     checkDepth(patchDoc);
+    const mode = fieldValidationMode(q);
+    let warnings: string[] = [];
     let apply: (cur: KObject) => KObject;
     switch (type) {
       case 'application/json-patch+json':
@@ -524,8 +530,10 @@ export class ApiServer {
       const want = (next.metadata as { resourceVersion?: unknown } | undefined)?.resourceVersion;
       if (want !== undefined && want !== rv) throw errors.conflict(r.plural, r.group, name);
       checkTypeMeta(r, next);
+      warnings = decodeStrictly(next, groupVersion(r), r.kind, mode);
       return next;
     }, sub, { dryRun });
+    addWarnings(res, warnings);
     sendJson(res, 200, out);
   }
 }
@@ -577,6 +585,11 @@ function checkTypeMeta(r: ResourceDef, obj: KObject): void {
   if (obj.kind !== undefined && obj.kind !== r.kind) {
     throw errors.badRequest(`the kind in the data (${String(obj.kind)}) does not match the expected kind (${r.kind})`);
   }
+}
+
+function addWarnings(res: ServerResponse, warnings: string[]): void {
+  if (!warnings.length || res.headersSent) return;
+  res.setHeader('Warning', warnings.map((w) => `299 - ${JSON.stringify(w)}`));
 }
 
 function acceptsPartial(accept: string | undefined): boolean {

@@ -196,7 +196,7 @@ metadata:
     assert.equal(await ok(['get', 'pod', 'p', '-n', 'patch1', '-o', 'jsonpath={.metadata.labels.size}{.metadata.labels.x}']), 's1');
     const bad = await s.kubectl(['patch', 'pod', 'p', '-n', 'patch1', '--type=json', '-p', '[{"op":"test","path":"/metadata/labels/size","value":"xl"}]']);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /Error from server/);
+    assert.match(bad.stderr, /The request is invalid: .*test failed/);
     const immutable = await s.kubectl(['patch', 'pod', 'p', '-n', 'patch1', '-p', '{"spec":{"restartPolicy":"Never"}}']);
     assert.equal(immutable.code, 1);
     assert.match(immutable.stderr, /is invalid/);
