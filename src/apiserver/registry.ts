@@ -10,6 +10,10 @@ import { validateObjectMeta, validateObjectMetaUpdate } from '../api/meta.js';
 import { type Store, isStoreError } from '../store/types.js';
 import { ApiError, errors } from './status.js';
 import { decodeObject, type WatchCache } from './watchcache.js';
+import { applyJsonPatch } from './patch/jsonpatch.js';
+import { applyMergePatchToObject } from './patch/mergepatch.js';
+import { applyStrategicMergePatch } from './patch/strategic.js';
+import { decodeStrictly, type FieldValidation } from './typecheck.js';
 
 export interface ListQuery {
   labelSelector?: { matches(labels: Record<string, string> | undefined): boolean; isEmpty?(): boolean };
@@ -28,6 +32,8 @@ export interface ListResult {
 export interface WriteOptions {
   dryRun?: boolean;
   fieldManager?: string;
+  /** The server's own writes that set what clients may not (binding: spec.nodeName with status). */
+  internal?: boolean;
 }
 
 export interface DeleteOptions {
@@ -269,7 +275,7 @@ export class Registry {
       if (!kv) throw errors.notFound(r.plural, r.group, name);
       const cur = this.decode(kv, r);
       const desired = await mutate(structuredClone(cur));
-      const next = this.prepareUpdate(r, cur, desired, subresource);
+      const next = this.prepareUpdate(r, cur, desired, subresource, opts.internal);
       if (isDeepStrictEqual(stripRv(next), stripRv(cur))) return cur;
       if (opts.dryRun) return next;
       // Last finalizer gone from an object being deleted: the update completes the deletion.
@@ -295,7 +301,7 @@ export class Registry {
     }
   }
 
-  private prepareUpdate(r: ResourceDef, cur: KObject, desired: KObject, subresource?: 'status'): KObject {
+  private prepareUpdate(r: ResourceDef, cur: KObject, desired: KObject, subresource?: 'status', internal = false): KObject {
     if (desired.metadata === undefined || desired.metadata === null) desired.metadata = {};
     if (typeof desired.metadata !== 'object' || Array.isArray(desired.metadata)) throw errors.badRequest('metadata must be an object');
     if (desired.metadata.name !== undefined && desired.metadata.name !== cur.metadata.name) {
@@ -329,14 +335,14 @@ export class Registry {
       delete m.selfLink;
       next.apiVersion = groupVersion(r);
       next.kind = r.kind;
-      if (r.hasStatus) {
+      if (r.hasStatus && !internal) {
         if (cur.status === undefined) delete next.status;
         else next.status = cur.status;
       }
       strategy?.prepareForUpdate?.(next, cur);
       strategy?.defaults?.(next);
       const errs = [...validateObjectMeta(next, r), ...(strategy?.validate?.(next) ?? []),
-        ...validateObjectMetaUpdate(next, cur), ...(strategy?.validateUpdate?.(next, cur) ?? [])];
+        ...validateObjectMetaUpdate(next, cur), ...(internal ? [] : strategy?.validateUpdate?.(next, cur) ?? [])];
       if (errs.length) throw errors.invalid(r.kind, r.group, cur.metadata.name!, errs);
       if (r.hasStatus && !isDeepStrictEqual(next.spec, cur.spec)) m.generation = (cur.metadata.generation ?? 0) + 1;
       // A terminating object may lose finalizers but not gain new ones.
@@ -350,6 +356,41 @@ export class Registry {
     }
     if (next.metadata.finalizers && next.metadata.finalizers.length === 0) delete next.metadata.finalizers;
     return next;
+  }
+
+  /** Apply a JSON, merge or strategic merge patch to the live object (retried on conflicts). A
+   *  resourceVersion inside the patch is a precondition. Returns the object and unknown-field warnings. */
+  async patch(r: ResourceDef, ns: string | undefined, name: string, type: 'json' | 'merge' | 'strategic', doc: unknown,
+    subresource?: 'status', opts: WriteOptions & { fieldValidation?: FieldValidation } = {}): Promise<{ object: KObject; warnings: string[] }> {
+    let warnings: string[] = [];
+    const object = await this.guaranteedUpdate(r, ns, name, (cur) => {
+      const rv = cur.metadata.resourceVersion;
+      const next = (type === 'json' ? applyJsonPatch(cur, doc)
+        : type === 'merge' ? applyMergePatchToObject(cur, doc)
+          : applyStrategicMergePatch(cur, doc, r.kind, groupVersion(r))) as KObject;
+      if (!next || typeof next !== 'object' || Array.isArray(next)) throw errors.badRequest('the patch produced something that is not an object');
+      const want = (next.metadata as { resourceVersion?: unknown } | undefined)?.resourceVersion;
+      if (want !== undefined && want !== rv) throw errors.conflict(r.plural, r.group, name);
+      checkTypeMeta(r, next);
+      warnings = decodeStrictly(next, groupVersion(r), r.kind, opts.fieldValidation ?? 'Warn');
+      return next;
+    }, subresource, opts);
+    return { object, warnings };
+  }
+
+  /** Assign a pending pod to a node, once (the scheduler's write, POST pods/NAME/binding). */
+  async bind(ns: string, name: string, node: string): Promise<KObject> {
+    const pods = findResource('', 'v1', 'pods')!;
+    return this.guaranteedUpdate(pods, ns, name, (pod) => {
+      if (pod.metadata.deletionTimestamp) throw errors.conflict('pods', '', name, 'pod is being deleted, cannot be assigned to a host');
+      if (pod.spec?.nodeName) throw errors.conflict('pods', '', name, `pod ${name} is already assigned to node "${pod.spec.nodeName}"`);
+      pod.spec = { ...pod.spec, nodeName: node };
+      const conds: any[] = (pod.status?.conditions ?? []).filter((c: any) => c.type !== 'PodScheduled');
+      conds.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() });
+      pod.status = { ...pod.status, conditions: conds };
+      // Binding writes spec.nodeName and status together, which no ordinary pod update may do.
+      return pod;
+    }, undefined, { internal: true });
   }
 
   // ---- delete ----
@@ -446,6 +487,16 @@ export class Registry {
     } catch (e) {
       if (!isStoreError(e, 'NotFound')) throw e;
     }
+  }
+}
+
+/** The body's apiVersion and kind, when present, must be the resource's. */
+export function checkTypeMeta(r: ResourceDef, obj: KObject): void {
+  if (obj.apiVersion !== undefined && obj.apiVersion !== groupVersion(r)) {
+    throw errors.badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${groupVersion(r)})`);
+  }
+  if (obj.kind !== undefined && obj.kind !== r.kind) {
+    throw errors.badRequest(`the kind in the data (${String(obj.kind)}) does not match the expected kind (${r.kind})`);
   }
 }
 

@@ -12,13 +12,10 @@ import { ApiError, errors, successStatus } from './status.js';
 import { MAX_BODY_BYTES, checkDepth, mediaType, readBody, sendError, sendJson } from './http.js';
 import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, resourceList, versionInfo } from './discovery.js';
 import { openapiV3, openapiV2Protobuf, OPENAPI_V2_CONTENT_TYPE } from './openapi.js';
-import { type DeleteOptions, type ListQuery, Registry, fieldsOf } from './registry.js';
+import { type DeleteOptions, type ListQuery, Registry, checkTypeMeta, fieldsOf } from './registry.js';
 import { negotiateTable, partialMetadata, toTable, type TableFormat } from './tables.js';
 import { WatchCache, type CachedEvent } from './watchcache.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
-import { applyJsonPatch } from './patch/jsonpatch.js';
-import { applyMergePatchToObject } from './patch/mergepatch.js';
-import { applyStrategicMergePatch } from './patch/strategic.js';
 import { serverSideApply } from './patch/apply.js';
 import { PatchError } from './patch/errors.js';
 import { decodeK8sProtobuf } from './protobuf/decode.js';
@@ -51,6 +48,12 @@ interface Target {
   /** The namespace segment was in the path. */
   nsInPath: boolean;
 }
+
+const PATCH_TYPES: Record<string, 'json' | 'merge' | 'strategic' | undefined> = {
+  'application/json-patch+json': 'json',
+  'application/merge-patch+json': 'merge',
+  'application/strategic-merge-patch+json': 'strategic',
+};
 
 const HEALTH = new Set(['/healthz', '/livez', '/readyz']);
 const BOOKMARK_INTERVAL_MS = 30_000;
@@ -506,33 +509,11 @@ export class ApiServer {
       throw errors.unsupportedMediaType(type);
     }
     checkDepth(patchDoc);
-    const mode = fieldValidationMode(q);
-    let warnings: string[] = [];
-    let apply: (cur: KObject) => KObject;
-    switch (type) {
-      case 'application/json-patch+json':
-        apply = (cur) => applyJsonPatch(cur, patchDoc) as KObject;
-        break;
-      case 'application/merge-patch+json':
-        apply = (cur) => applyMergePatchToObject(cur, patchDoc) as KObject;
-        break;
-      case 'application/strategic-merge-patch+json':
-        apply = (cur) => applyStrategicMergePatch(cur, patchDoc, r.kind, groupVersion(r)) as KObject;
-        break;
-      default:
-        throw new ApiError(415, 'UnsupportedMediaType', `the server does not support patch type ${JSON.stringify(type)}: use application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json or application/apply-patch+yaml`);
+    const kind = PATCH_TYPES[type];
+    if (!kind) {
+      throw new ApiError(415, 'UnsupportedMediaType', `the server does not support patch type ${JSON.stringify(type)}: use application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json or application/apply-patch+yaml`);
     }
-    const out = await this.registry.guaranteedUpdate(r, ns, name, (cur) => {
-      const rv = cur.metadata.resourceVersion;
-      const next = apply(cur);
-      if (!next || typeof next !== 'object' || Array.isArray(next)) throw errors.badRequest('the patch produced something that is not an object');
-      // A resourceVersion in the patch is a precondition.
-      const want = (next.metadata as { resourceVersion?: unknown } | undefined)?.resourceVersion;
-      if (want !== undefined && want !== rv) throw errors.conflict(r.plural, r.group, name);
-      checkTypeMeta(r, next);
-      warnings = decodeStrictly(next, groupVersion(r), r.kind, mode);
-      return next;
-    }, sub, { dryRun });
+    const { object: out, warnings } = await this.registry.patch(r, ns, name, kind, patchDoc, sub, { dryRun, fieldValidation: fieldValidationMode(q) });
     addWarnings(res, warnings);
     sendJson(res, 200, out);
   }
@@ -575,15 +556,6 @@ export function parseDocument(raw: Buffer, type: string): unknown {
     return JSON.parse(text);
   } catch (e) {
     throw errors.badRequest(`couldn't decode the request body as JSON: ${(e as Error).message}`);
-  }
-}
-
-function checkTypeMeta(r: ResourceDef, obj: KObject): void {
-  if (obj.apiVersion !== undefined && obj.apiVersion !== groupVersion(r)) {
-    throw errors.badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${groupVersion(r)})`);
-  }
-  if (obj.kind !== undefined && obj.kind !== r.kind) {
-    throw errors.badRequest(`the kind in the data (${String(obj.kind)}) does not match the expected kind (${r.kind})`);
   }
 }
 

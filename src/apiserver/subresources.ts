@@ -10,7 +10,6 @@ import { applyMergePatch } from './patch/mergepatch.js';
 import { applyStrategicMergePatch } from './patch/strategic.js';
 import { labelSelectorFromSpec, labelSelectorToString } from './selectors.js';
 import type { ApiServer } from './server.js';
-import { now } from './registry.js';
 
 interface ItemTarget {
   r: ResourceDef;
@@ -82,15 +81,7 @@ export async function handleBinding(api: ApiServer, req: IncomingMessage, res: S
   if (typeof node !== 'string' || !node) {
     throw errors.invalid('Binding', '', t.name, [{ type: 'FieldValueRequired', field: 'target.name', message: 'Required value' }]);
   }
-  await api.registry.guaranteedUpdate(t.r, t.ns, t.name, (pod) => {
-    if (pod.metadata.deletionTimestamp) throw errors.conflict('pods', '', t.name, 'pod is being deleted, cannot be assigned to a host');
-    if (pod.spec?.nodeName) throw errors.conflict('pods', '', t.name, `pod ${t.name} is already assigned to node "${pod.spec.nodeName}"`);
-    pod.spec = { ...pod.spec, nodeName: node };
-    const conds: any[] = (pod.status?.conditions ?? []).filter((c: any) => c.type !== 'PodScheduled');
-    conds.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() });
-    pod.status = { ...pod.status, conditions: conds };
-    return pod;
-  });
+  await api.registry.bind(t.ns!, t.name, node);
   // The binding changes status too; that happens through the same write.
   sendJson(res, 201, successStatus());
 }
