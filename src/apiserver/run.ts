@@ -7,6 +7,10 @@ import { ensureAdminToken, ensurePki, kubeconfig } from './certs.js';
 import { ApiServer } from './server.js';
 import { NamespaceController, bootstrapNamespaces } from '../controllers/namespace.js';
 import { Compactor } from './compactor.js';
+import { LocalClient } from './localclient.js';
+import { Scheduler } from '../controllers/scheduler.js';
+import { NodeIpam } from '../controllers/nodeipam.js';
+import { NodeLifecycle } from '../controllers/nodelifecycle.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -17,6 +21,11 @@ export interface ServerOptions {
   port: number;
   /** Extra names and IPs for the serving certificate. */
   sans?: string[];
+  /** Pod CIDR of the whole cluster; each node gets a /nodeCidrMaskSize of it. */
+  clusterCidr?: string;
+  nodeCidrMaskSize?: number;
+  /** How long a node's Lease may go unrenewed before the node is NotReady. */
+  nodeMonitorGracePeriodMs?: number;
 }
 
 export interface RunningServer {
@@ -47,6 +56,13 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   await nsController.start();
   const compactor = new Compactor(store);
   compactor.start();
+  const client = new LocalClient(api.registry);
+  const controllers = [
+    new Scheduler(client),
+    new NodeIpam(client, o.clusterCidr ?? '10.244.0.0/16', o.nodeCidrMaskSize ?? 24),
+    new NodeLifecycle(client, o.nodeMonitorGracePeriodMs ?? 40_000),
+  ];
+  for (const c of controllers) await c.start();
   const kubeconfigPath = join(o.dataDir, 'kubeconfig');
   writeFileSync(kubeconfigPath, kubeconfig({ server: api.url, caCert: pki.caCert, token }), { mode: 0o600 });
   return {
@@ -58,6 +74,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     caPath: pki.caPath,
     async close() {
       compactor.stop();
+      for (const c of controllers) c.stop();
       nsController.stop();
       await api.close();
       await store.close();

@@ -2,7 +2,7 @@
 // preflight compare their ranges and names against. Reading only; nothing here changes the network.
 import { readdir } from 'node:fs/promises';
 import { run } from '../util/exec.js';
-import { type Cidr, parseInterfaceCidr } from './cidr.js';
+import { type Cidr, parseInterfaceCidr } from '../util/cidr.js';
 import { NETNS_DIR } from './paths.js';
 
 export interface HostRoute {

@@ -3,7 +3,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { overlaps, parseCidr } from './cidr.js';
+import { overlaps, parseCidr } from '../util/cidr.js';
 import { LabError } from './errors.js';
 import type { HostNet } from './hostnet.js';
 import { type ClusterPlan, listPlans, loadPlan, planCluster, planRanges, releasePlan, reservePlan, savePlan } from './plan.js';

@@ -3,7 +3,7 @@
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Cidr, contains, formatCidr, formatIPv4, last, overlaps, parseCidr } from './cidr.js';
+import { type Cidr, contains, formatCidr, formatIPv4, last, overlaps, parseCidr } from '../util/cidr.js';
 import { readClaims, releaseClaim, tryClaim } from './claims.js';
 import { LabError } from './errors.js';
 import { type HostNet, readHostNet } from './hostnet.js';

@@ -4,7 +4,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { PACKAGE_OF, run } from '../util/exec.js';
-import { type Cidr, formatCidr, overlaps, parseCidr } from './cidr.js';
+import { type Cidr, formatCidr, overlaps, parseCidr } from '../util/cidr.js';
 import { type HostNet, readHostNet } from './hostnet.js';
 import { netnsPath } from './paths.js';
 import type { ClusterPlan } from './plan.js';

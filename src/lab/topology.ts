@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { run } from '../util/exec.js';
-import { parseCidr } from './cidr.js';
+import { parseCidr } from '../util/cidr.js';
 import { listLinks, listNetns } from './hostnet.js';
 import { netnsPath } from './paths.js';
 import type { ClusterPlan, NodePlan } from './plan.js';

@@ -1,0 +1,49 @@
+// Records core/v1 Events about an object, folding repeats into one Event with a count, as Kubernetes'
+// event recorder does, so `kubectl describe` shows what happened and how often.
+import { randomBytes } from 'node:crypto';
+import { findResource, groupVersion, findResourceByKind } from '../api/resources.js';
+import type { KObject } from '../api/types.js';
+import type { Client } from './types.js';
+
+const EVENTS = findResource('', 'v1', 'events')!;
+
+function now(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+export class EventRecorder {
+  private seen = new Map<string, { name: string; count: number; ns: string }>();
+
+  constructor(private client: Client, private component: string, private host = '') {}
+
+  async record(obj: KObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const ns = obj.metadata.namespace ?? 'default';
+    const key = `${obj.metadata.uid}/${reason}/${message}`;
+    const t = now();
+    const prev = this.seen.get(key);
+    try {
+      if (prev) {
+        prev.count++;
+        await this.client.patch(EVENTS, prev.ns, prev.name, 'merge', { count: prev.count, lastTimestamp: t });
+        return;
+      }
+      const name = `${obj.metadata.name}.${Date.now().toString(16)}${randomBytes(2).toString('hex')}`;
+      const r = findResourceByKind(obj.apiVersion ?? 'v1', obj.kind ?? '');
+      await this.client.create(EVENTS, ns, {
+        apiVersion: 'v1', kind: 'Event',
+        metadata: { name, namespace: ns },
+        involvedObject: { apiVersion: obj.apiVersion ?? (r ? groupVersion(r) : 'v1'), kind: obj.kind, name: obj.metadata.name,
+          namespace: obj.metadata.namespace, uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
+        reason, message, type,
+        source: { component: this.component, ...(this.host ? { host: this.host } : {}) },
+        firstTimestamp: t, lastTimestamp: t, count: 1,
+        reportingComponent: this.component, reportingInstance: this.host,
+      });
+      this.seen.set(key, { name, count: 1, ns });
+      if (this.seen.size > 10_000) this.seen.delete(this.seen.keys().next().value!);
+    } catch {
+      // Events are best effort: a lost event never fails the work it describes.
+      this.seen.delete(key);
+    }
+  }
+}

@@ -1,0 +1,172 @@
+// The Client interface over HTTPS with a bearer token: what agents and the CLI use to reach the API server.
+import { Agent, request } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { type ResourceDef, groupVersion } from '../api/resources.js';
+import type { KObject } from '../api/types.js';
+import { type Client, ClientError, type EventType, type ListOptions, type PatchType, type WatchHandlers } from './types.js';
+
+const PATCH_CONTENT: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+  json: 'application/json-patch+json',
+};
+
+export interface RestConfig {
+  server: string;
+  token: string;
+  ca: string | Buffer;
+  userAgent?: string;
+}
+
+/** Reads server, CA and token from a kubeconfig written by k8ts (current context). */
+export function configFromKubeconfig(path: string): RestConfig {
+  const text = readFileSync(path, 'utf8');
+  const server = /server:\s*(\S+)/.exec(text)?.[1];
+  const ca = /certificate-authority-data:\s*(\S+)/.exec(text)?.[1];
+  const token = /token:\s*(\S+)/.exec(text)?.[1];
+  if (!server || !ca || !token) throw new Error(`${path}: not a k8ts kubeconfig (needs server, certificate-authority-data and token)`);
+  return { server, token, ca: Buffer.from(ca, 'base64') };
+}
+
+export function resourcePath(r: ResourceDef, ns: string | undefined, name?: string, sub?: string): string {
+  const base = r.group ? `/apis/${r.group}/${r.version}` : `/api/${r.version}`;
+  let p = r.namespaced && ns ? `${base}/namespaces/${encodeURIComponent(ns)}/${r.plural}` : `${base}/${r.plural}`;
+  if (name !== undefined) p += `/${encodeURIComponent(name)}`;
+  if (sub) p += `/${sub}`;
+  return p;
+}
+
+function query(opts: ListOptions = {}, extra: Record<string, string> = {}): string {
+  const q = new URLSearchParams(extra);
+  if (opts.labelSelector) q.set('labelSelector', opts.labelSelector);
+  if (opts.fieldSelector) q.set('fieldSelector', opts.fieldSelector);
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+export class RestClient implements Client {
+  private agent: Agent;
+  private url: URL;
+
+  constructor(private cfg: RestConfig) {
+    this.url = new URL(cfg.server);
+    this.agent = new Agent({ keepAlive: true, maxSockets: 32, ca: cfg.ca });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private send(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ code: number; body: any }> {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = request({ host: this.url.hostname, port: this.url.port, path, method, agent: this.agent,
+        headers: { Authorization: `Bearer ${this.cfg.token}`, Accept: 'application/json', 'User-Agent': this.cfg.userAgent ?? 'k8ts',
+          ...(data !== undefined ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          let parsed: any;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            parsed = text;
+          }
+          resolve({ code: res.statusCode ?? 0, body: parsed });
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(data);
+    });
+  }
+
+  private async must(method: string, path: string, body?: unknown, contentType?: string): Promise<any> {
+    const r = await this.send(method, path, body, contentType);
+    if (r.code >= 200 && r.code < 300) return r.body;
+    const msg = typeof r.body === 'object' && r.body?.message ? r.body.message : String(r.body);
+    throw new ClientError(r.code, r.body?.reason ?? 'Unknown', `${method} ${path}: ${msg}`);
+  }
+
+  async get(r: ResourceDef, ns: string | undefined, name: string): Promise<KObject | undefined> {
+    const res = await this.send('GET', resourcePath(r, ns, name));
+    if (res.code === 404) return undefined;
+    if (res.code !== 200) throw new ClientError(res.code, res.body?.reason ?? 'Unknown', res.body?.message ?? `GET ${name}: ${res.code}`);
+    return res.body;
+  }
+
+  async list(r: ResourceDef, ns?: string, opts?: ListOptions): Promise<{ items: KObject[]; resourceVersion: string }> {
+    const body = await this.must('GET', resourcePath(r, ns) + query(opts));
+    const items = (body.items as KObject[]).map((o) => ({ apiVersion: groupVersion(r), kind: r.kind, ...o }));
+    return { items, resourceVersion: body.metadata.resourceVersion };
+  }
+
+  watch(r: ResourceDef, ns: string | undefined, resourceVersion: string, h: WatchHandlers, opts?: ListOptions): Promise<{ close(): void }> {
+    const path = resourcePath(r, ns) + query(opts, { watch: 'true', resourceVersion, allowWatchBookmarks: 'true' });
+    return new Promise((resolve, reject) => {
+      let closed = false;
+      const req = request({ host: this.url.hostname, port: this.url.port, path, method: 'GET', ca: this.cfg.ca,
+        headers: { Authorization: `Bearer ${this.cfg.token}`, Accept: 'application/json', 'User-Agent': this.cfg.userAgent ?? 'k8ts' } },
+      (res: IncomingMessage) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(new ClientError(res.statusCode ?? 0, 'WatchFailed', `watch ${path}: HTTP ${res.statusCode}`));
+          return;
+        }
+        resolve({ close: () => { closed = true; req.destroy(); } });
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buf += chunk;
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            if (!line.trim()) continue;
+            const ev = JSON.parse(line) as { type: string; object: any };
+            if (ev.type === 'BOOKMARK') continue;
+            if (ev.type === 'ERROR') {
+              closed = true;
+              req.destroy();
+              h.onError(new ClientError(ev.object?.code ?? 500, ev.object?.reason ?? 'Unknown', ev.object?.message ?? 'watch error'));
+              return;
+            }
+            h.onEvent(ev.type as EventType, ev.object);
+          }
+        });
+        res.on('end', () => !closed && h.onError(new Error('watch closed by the server')));
+        res.on('error', (e) => !closed && h.onError(e));
+      });
+      req.on('error', (e) => {
+        if (closed) return;
+        closed = true;
+        reject(e);
+        h.onError(e);
+      });
+      req.end();
+    });
+  }
+
+  create(r: ResourceDef, ns: string | undefined, obj: KObject): Promise<KObject> {
+    return this.must('POST', resourcePath(r, ns), obj);
+  }
+
+  update(r: ResourceDef, ns: string | undefined, obj: KObject, subresource?: 'status'): Promise<KObject> {
+    return this.must('PUT', resourcePath(r, ns, obj.metadata.name!, subresource), obj);
+  }
+
+  patch(r: ResourceDef, ns: string | undefined, name: string, type: PatchType, patch: unknown, subresource?: 'status'): Promise<KObject> {
+    return this.must('PATCH', resourcePath(r, ns, name, subresource), patch, PATCH_CONTENT[type]);
+  }
+
+  async delete(r: ResourceDef, ns: string | undefined, name: string, opts: { gracePeriodSeconds?: number; preconditions?: { uid?: string } } = {}): Promise<void> {
+    await this.must('DELETE', resourcePath(r, ns, name), opts);
+  }
+
+  async bind(ns: string, pod: string, node: string): Promise<void> {
+    await this.must('POST', `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(pod)}/binding`,
+      { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod, namespace: ns }, target: { apiVersion: 'v1', kind: 'Node', name: node } });
+  }
+}
