@@ -51,11 +51,16 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
   return { caCert: readFileSync(caCrt, 'utf8'), serverCert: readFileSync(crt, 'utf8'), serverKey: readFileSync(key, 'utf8'), caPath: caCrt };
 }
 
-/** The admin bearer token, made on first start. */
-export function ensureAdminToken(dataDir: string): string {
-  const p = join(dataDir, 'admin.token');
+/** A bearer token kept in DIR/<file>, made on first start. */
+export function ensureToken(dataDir: string, file: string): string {
+  const p = join(dataDir, file);
   if (!existsSync(p)) writeFileSync(p, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
   return readFileSync(p, 'utf8').trim();
+}
+
+/** The admin bearer token, made on first start. */
+export function ensureAdminToken(dataDir: string): string {
+  return ensureToken(dataDir, 'admin.token');
 }
 
 /** A standard kubeconfig for the admin: cluster with the CA inline, a token user, one context. */

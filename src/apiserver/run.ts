@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
-import { ensureAdminToken, ensurePki, kubeconfig } from './certs.js';
+import { ensureAdminToken, ensurePki, ensureToken, kubeconfig } from './certs.js';
 import { ApiServer } from './server.js';
 import { NamespaceController, bootstrapNamespaces } from '../controllers/namespace.js';
 import { Compactor } from './compactor.js';
@@ -17,8 +17,8 @@ export interface ServerOptions {
   store: 'sqlite' | 'etcd' | 'memory';
   etcdEndpoints?: string[];
   etcdPrefix?: string;
-  host: string;
-  port: number;
+  /** Addresses to serve on (one port for all). */
+  listen: { host: string; port: number }[];
   /** Extra names and IPs for the serving certificate. */
   sans?: string[];
   /** Pod CIDR of the whole cluster; each node gets a /nodeCidrMaskSize of it. */
@@ -40,13 +40,14 @@ export interface RunningServer {
 
 export async function runServer(o: ServerOptions): Promise<RunningServer> {
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
-  const pki = await ensurePki(o.dataDir, [o.host, ...(o.sans ?? [])]);
+  const pki = await ensurePki(o.dataDir, [...o.listen.map((l) => l.host), ...(o.sans ?? [])]);
   const token = ensureAdminToken(o.dataDir);
+  const nodeToken = ensureToken(o.dataDir, 'node.token');
   const store = await openStore({ backend: o.store, dataDir: o.dataDir, etcdEndpoints: o.etcdEndpoints, etcdPrefix: o.etcdPrefix });
   let api: ApiServer;
   try {
-    api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, host: o.host, port: o.port,
-      tokens: new Map([[token, { name: 'admin', groups: ['system:masters'] }]]) });
+    api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, listen: o.listen,
+      tokens: new Map([[token, { name: 'admin', groups: ['system:masters'] }], [nodeToken, { name: 'system:node', groups: ['system:nodes'] }]]) });
   } catch (e) {
     await store.close();
     throw e;

@@ -32,8 +32,8 @@ export interface ApiServerOptions {
   store: Store;
   cert: string;
   key: string;
-  host: string;
-  port: number;
+  /** Where to serve; every address shares one port (0: the first picks a free one for all). */
+  listen: { host: string; port: number }[];
   /** Bearer token → user. */
   tokens: Map<string, User>;
   /** Host:port clients should use, for legacy discovery. */
@@ -60,7 +60,7 @@ const BOOKMARK_INTERVAL_MS = 30_000;
 
 export class ApiServer {
   readonly registry: Registry;
-  private server!: Server;
+  private servers: Server[] = [];
   private sockets = new Set<Socket>();
   private tokenBuffers: { token: Buffer; user: User }[];
 
@@ -72,38 +72,48 @@ export class ApiServer {
   static async start(opts: ApiServerOptions): Promise<ApiServer> {
     const cache = await WatchCache.start(opts.store);
     const s = new ApiServer(opts, cache);
-    s.server = createServer({ cert: opts.cert, key: opts.key }, (req, res) => void s.handle(req, res));
-    s.server.keepAliveTimeout = 65_000;
-    s.server.headersTimeout = 70_000;
-    s.server.requestTimeout = 0;
-    s.server.on('secureConnection', (sock: Socket) => {
-      sock.setNoDelay(true);
-      s.sockets.add(sock);
-      sock.on('close', () => s.sockets.delete(sock));
-    });
-    await new Promise<void>((resolve, reject) => {
-      s.server.once('error', reject);
-      s.server.listen(opts.port, opts.host, () => resolve());
-    });
+    let port = opts.listen[0]?.port ?? 0;
+    try {
+      for (const l of opts.listen) {
+        const server = createServer({ cert: opts.cert, key: opts.key }, (req, res) => void s.handle(req, res));
+        server.keepAliveTimeout = 65_000;
+        server.headersTimeout = 70_000;
+        server.requestTimeout = 0;
+        server.on('secureConnection', (sock: Socket) => {
+          sock.setNoDelay(true);
+          s.sockets.add(sock);
+          sock.on('close', () => s.sockets.delete(sock));
+        });
+        s.servers.push(server);
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(port, l.host, () => resolve());
+        });
+        port = (server.address() as AddressInfo).port;
+      }
+    } catch (e) {
+      await s.close();
+      throw e;
+    }
     return s;
   }
 
   get port(): number {
-    return (this.server.address() as AddressInfo).port;
+    return (this.servers[0].address() as AddressInfo).port;
   }
 
+  /** The URL of the first listen address (loopback when it listens on every address). */
   get url(): string {
-    const h = this.opts.host === '0.0.0.0' || this.opts.host === '::' ? '127.0.0.1' : this.opts.host;
+    const host = this.opts.listen[0].host;
+    const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
     return `https://${h.includes(':') ? `[${h}]` : h}:${this.port}`;
   }
 
   /** Stop accepting, end open watches and connections. */
   async close(): Promise<void> {
     this.cache.close();
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      for (const s of this.sockets) s.destroy();
-    });
+    await Promise.all(this.servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+    for (const s of this.sockets) s.destroy();
   }
 
   addToken(token: string, user: User): void {

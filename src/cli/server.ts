@@ -8,7 +8,7 @@ const FLAGS: FlagSpec = {
   store: { type: 'string', default: 'sqlite', help: 'datastore: sqlite (embedded) or etcd', metavar: 'sqlite|etcd' },
   'etcd-endpoints': { type: 'string', help: 'comma-separated etcd client URLs (with --store etcd)', metavar: 'URLS' },
   'etcd-prefix': { type: 'string', default: '/k8ts', help: 'key prefix in etcd', metavar: 'PREFIX' },
-  listen: { type: 'string', default: '127.0.0.1:6443', help: 'address and port to serve HTTPS on', metavar: 'HOST:PORT' },
+  listen: { type: 'string', default: '127.0.0.1:6443', help: 'comma-separated addresses to serve HTTPS on, one port for all', metavar: 'HOST:PORT[,HOST:PORT]' },
   'tls-san': { type: 'string', help: 'extra comma-separated names/IPs for the serving certificate', metavar: 'NAMES' },
   'cluster-cidr': { type: 'string', default: '10.244.0.0/16', help: 'pod CIDR of the cluster; each node gets a slice', metavar: 'CIDR' },
   'node-cidr-mask-size': { type: 'number', default: 24, help: 'prefix length of each node\'s pod CIDR', metavar: 'N' },
@@ -45,9 +45,9 @@ export async function serverCommand(argv: string[]): Promise<void> {
   if (store !== 'sqlite' && store !== 'etcd') throw new UsageError(`--store ${JSON.stringify(store)}: expected sqlite or etcd`);
   const endpoints = flags['etcd-endpoints'] ? String(flags['etcd-endpoints']).split(',').filter(Boolean) : undefined;
   if (store === 'etcd' && !endpoints?.length) throw new UsageError('--store etcd needs --etcd-endpoints, e.g. http://127.0.0.1:2379');
-  const { host, port } = parseListen(flags.listen);
+  const listen = String(flags.listen).split(',').filter(Boolean).map(parseListen);
   const s = await runServer({ dataDir: resolve(flags['data-dir']), store, etcdEndpoints: endpoints, etcdPrefix: flags['etcd-prefix'],
-    host, port, sans: flags['tls-san'] ? String(flags['tls-san']).split(',') : [],
+    listen, sans: flags['tls-san'] ? String(flags['tls-san']).split(',') : [],
     clusterCidr: flags['cluster-cidr'], nodeCidrMaskSize: flags['node-cidr-mask-size'], nodeMonitorGracePeriodMs: flags['node-monitor-grace-period'] * 1000 });
   process.stderr.write(`k8ts server: serving on ${s.url} (store: ${store})\n`);
   process.stderr.write(`k8ts server: export KUBECONFIG=${s.kubeconfigPath}\n`);

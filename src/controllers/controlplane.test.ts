@@ -51,7 +51,7 @@ describe('control plane loops', () => {
   let dir: string;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'k8ts-cp-'));
-    s = await runServer({ dataDir: dir, store: 'memory', host: '127.0.0.1', port: 0, clusterCidr: '10.250.0.0/22', nodeMonitorGracePeriodMs: 1500 });
+    s = await runServer({ dataDir: dir, store: 'memory', listen: [{ host: '127.0.0.1', port: 0 }], clusterCidr: '10.250.0.0/22', nodeMonitorGracePeriodMs: 1500 });
     c = new RestClient(configFromKubeconfig(s.kubeconfigPath));
   });
   after(async () => {
