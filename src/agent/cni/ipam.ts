@@ -9,7 +9,7 @@
 // A crash at any point leaves at worst a reservation without its index entry, or an empty reservation
 // file; gc() releases both, so nothing leaks that GC cannot find.
 import {
-  closeSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync,
+  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync,
   unlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -100,9 +100,13 @@ export class Ipam {
     });
   }
 
-  /** The owner's reservation (by index, else `hint` if it is the owner's), changing nothing. */
-  lookup(owner: Attachment, hint?: string): Promise<string | undefined> {
-    return this.store.withLock(() => this.held(owner, hint));
+  /**
+   * The owner's reservation (by index, else `hint` if it is the owner's), changing nothing. It reads
+   * without the lock: a reservation file is whole before the index points at it, and the runtime never
+   * runs two operations for one attachment at once.
+   */
+  lookup(owner: Attachment, hint?: string): string | undefined {
+    return this.held(owner, hint);
   }
 
   private held(owner: Attachment, hint?: string): string | undefined {
@@ -235,7 +239,6 @@ export class FileStore implements IpamStore {
   }
 
   async withLock<T>(fn: () => T): Promise<T> {
-    this.ensureDirs();
     const deadline = Date.now() + this.lockTimeoutMs;
     let wait = 1;
     while (!this.tryLock()) {
@@ -259,7 +262,14 @@ export class FileStore implements IpamStore {
 
   private tryLock(): boolean {
     try {
-      const fd = openSync(this.lockPath, 'wx');
+      let fd: number;
+      try {
+        fd = openSync(this.lockPath, 'wx');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        this.ensureDirs(); // first use of this data dir
+        fd = openSync(this.lockPath, 'wx');
+      }
       try {
         writeSync(fd, `${process.pid} ${ownStartTime()}\n`);
       } finally {
@@ -322,8 +332,15 @@ export class FileStore implements IpamStore {
       closeSync(fd);
     }
     const link = join(this.indexDir, ownerKey(owner));
-    rmSync(link, { force: true });
-    symlinkSync(ip, link);
+    try {
+      symlinkSync(ip, link);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') rmSync(link, { force: true }); // stale: find() has shown it points nowhere valid
+      else if (code === 'ENOENT') this.ensureDirs();
+      else throw e;
+      symlinkSync(ip, link);
+    }
     return true;
   }
 
@@ -372,7 +389,8 @@ export class FileStore implements IpamStore {
 
   pruneIndex(): number {
     let n = 0;
-    for (const key of readdirSync(this.indexDir)) {
+    const keys = existsSync(this.indexDir) ? readdirSync(this.indexDir) : [];
+    for (const key of keys) {
       const ip = this.indexTarget(key);
       const o = ip ? this.owner(ip) : undefined;
       if (!o || ownerKey(o) !== key) {

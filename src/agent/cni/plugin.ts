@@ -5,7 +5,7 @@
 // peer directly in the pod namespace) and one `ip -batch` in the pod; DEL is one `ip` process.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { run } from '../../util/exec.js';
+import { CommandError, MissingCommandError, run } from '../../util/exec.js';
 import { batchSafePath, parseNetConf, validContainerId, validIfName, type K8tsBridgeConfig, type NetConf } from './config.js';
 import {
   CURRENT_NETNS, IpBatchError, ipBatch, netnsFromPath, netnsPath, parseJsonLines,
@@ -75,8 +75,9 @@ function requireVersion(conf: NetConf, min: string, command: string): void {
 function asCniError(e: unknown): CniError {
   if (e instanceof CniError) return e;
   if (e instanceof IpBatchError) return new CniError(ErrorCode.CommandFailed, e.message, `${e.failure.argv.join(' ')} <<< ${e.command ?? ''}`);
-  const err = e as Error & { code?: unknown };
-  if (err && typeof err.code === 'string') return new CniError(ErrorCode.CommandFailed, err.message);
+  if (e instanceof CommandError || e instanceof MissingCommandError) return new CniError(ErrorCode.CommandFailed, e.message);
+  const err = e as NodeJS.ErrnoException;
+  if (err && typeof err.code === 'string' && /^E[A-Z]+$/.test(err.code)) return new CniError(ErrorCode.IoFailure, err.message);
   return new CniError(ErrorCode.Internal, 'internal error in k8ts-bridge', String(err?.stack ?? e));
 }
 
@@ -246,7 +247,7 @@ async function del(conf: NetConf, rt: RuntimeParams, opts: PluginOptions): Promi
   checkRuntime(rt, false);
   const ipam = fileIpam(conf.ipam, conf.name);
   const hint = prevAddress(conf, rt);
-  if (!(await ipam.lookup(owner(rt), hint))) return;
+  if (!ipam.lookup(owner(rt), hint)) return;
   if (!rt.netns || existsSync(rt.netns)) {
     await ipBatch(hostNetns(opts), [`link set dev ${hostVethName(rt.containerId, rt.ifName)} down`]).catch((e) => {
       if (!notFound(e)) throw e;
