@@ -34,7 +34,3 @@ export function parseSubnet(s: string): Subnet | undefined {
 export function inSubnet(ip: number, s: Subnet): boolean {
   return ip >= s.network && ip <= s.broadcast;
 }
-
-export function formatSubnet(s: Subnet): string {
-  return `${formatIp(s.network)}/${s.prefix}`;
-}

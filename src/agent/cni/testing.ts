@@ -79,8 +79,3 @@ export async function addressesOf(netns: string, ifName: string): Promise<string
   const l = links.find((x) => x.ifname === ifName);
   return (l?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
 }
-
-export async function netnsNames(): Promise<string[]> {
-  const { stdout } = await run(['ip', 'netns', 'list']);
-  return stdout.split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
-}
