@@ -1,6 +1,8 @@
 // The k8ts command: one program, several roles. Each subcommand parses its flags and calls the library.
 import { UsageError } from './args.js';
 import { serverCommand } from './server.js';
+import { agentCommand } from './agent.js';
+import { upCommand, downCommand, kubeconfigCommand, statusCommand } from './lab.js';
 import { KUBE_VERSION } from '../apiserver/discovery.js';
 
 const HELP = `k8ts — a small, real, Kubernetes-compatible cluster whose networking is real Linux networking.
@@ -9,6 +11,11 @@ Usage: k8ts <command> [flags]
 
 Commands:
   server     run the API server, datastore and controllers (k8ts server --help)
+  agent      run a node: pods on cbr0, routes between nodes (k8ts agent --help)
+  up         build a multi-node cluster on this machine (k8ts up --help)
+  down       remove a cluster made by up, leaving nothing behind
+  kubeconfig print the path of a cluster's kubeconfig
+  status     list the clusters on this machine
   version    print the version
   help       show this help
 
@@ -20,6 +27,16 @@ async function main(argv: string[]): Promise<void> {
   switch (cmd) {
     case 'server':
       return serverCommand(rest);
+    case 'agent':
+      return agentCommand(rest);
+    case 'up':
+      return upCommand(rest);
+    case 'down':
+      return downCommand(rest);
+    case 'kubeconfig':
+      return kubeconfigCommand(rest);
+    case 'status':
+      return statusCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`k8ts 0.1.0 (Kubernetes API ${KUBE_VERSION.gitVersion})\n`);

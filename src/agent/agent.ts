@@ -1,0 +1,164 @@
+// `k8ts agent`: one per node. Registers the Node and keeps its Lease fresh, converges routes to the other
+// nodes' pod CIDRs and the masquerade rule, runs the pods bound to this node, and serves their logs,
+// exec and port-forward to the API server.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { findResource } from '../api/resources.js';
+import type { KObject } from '../api/types.js';
+import { Informer, objectKey } from '../client/informer.js';
+import { EventRecorder } from '../client/events.js';
+import { RestClient, type RestConfig } from '../client/rest.js';
+import { WorkQueue } from '../controllers/queue.js';
+import { run } from '../util/exec.js';
+import { registerNode, renewLease, postReady } from './node.js';
+import { PodManager } from './pods.js';
+import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes.js';
+import { removeNat, syncNat } from './nat.js';
+import { Runtime } from './runtime/runtime.js';
+import { ensureImages } from './runtime/images.js';
+
+const NODES = findResource('', 'v1', 'nodes')!;
+const PODS = findResource('', 'v1', 'pods')!;
+const LEASE_RENEW_MS = 10_000;
+const RESYNC_MS = 30_000;
+
+export interface AgentOptions {
+  rest: RestConfig;
+  nodeName: string;
+  nodeIP: string;
+  dataDir: string;
+  backend: Backend;
+  clusterCIDR: string;
+  nodeNetwork: string;
+  /** The interface on the node network. */
+  uplink: string;
+  netnsPrefix: string;
+  clusterDNS?: string;
+  clusterDomain: string;
+  log?: (line: string) => void;
+}
+
+export class Agent {
+  readonly client: RestClient;
+  private runtime: Runtime;
+  private nodes!: Informer;
+  private pods!: Informer;
+  private queue!: WorkQueue;
+  private podManager!: PodManager;
+  private timers: NodeJS.Timeout[] = [];
+  private podCIDR = '';
+  private stopped = false;
+  private log: (line: string) => void;
+
+  constructor(private o: AgentOptions) {
+    this.client = new RestClient({ ...o.rest, userAgent: `k8ts-agent/${o.nodeName}` });
+    this.runtime = new Runtime({ stateDir: join(o.dataDir, 'runtime'), imagesDir: join(o.dataDir, 'images') });
+    this.log = o.log ?? ((l) => process.stderr.write(`${l}\n`));
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.o.dataDir, { recursive: true });
+    await ensureImages(join(this.o.dataDir, 'images'));
+    const runcVersion = (await run(['runc', '--version'])).stdout.split('\n')[0].split(/\s+/).pop() ?? 'unknown';
+    await registerNode(this.client, this.o.nodeName, this.o.nodeIP, `runc://${runcVersion}`);
+    await renewLease(this.client, this.o.nodeName);
+    this.every(LEASE_RENEW_MS, () => renewLease(this.client, this.o.nodeName));
+    this.every(60_000, () => postReady(this.client, this.o.nodeName, true, 'k8ts agent is posting ready status'));
+    this.podCIDR = await this.waitForPodCIDR();
+    this.log(`k8ts agent ${this.o.nodeName}: pod CIDR ${this.podCIDR}`);
+    await syncNat({ clusterCIDR: this.o.clusterCIDR, nodeNetwork: this.o.nodeNetwork });
+    this.every(RESYNC_MS, () => syncNat({ clusterCIDR: this.o.clusterCIDR, nodeNetwork: this.o.nodeNetwork }));
+
+    const mtu = this.o.backend === 'vxlan' ? (await this.uplinkMtu()) - VXLAN_OVERHEAD : undefined;
+    const events = new EventRecorder(this.client, 'kubelet', this.o.nodeName);
+    this.podManager = new PodManager(this.client, this.runtime, events, {
+      nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, dataDir: this.o.dataDir, netnsPrefix: this.o.netnsPrefix,
+      clusterDNS: this.o.clusterDNS, clusterDomain: this.o.clusterDomain,
+      cni: { cniVersion: '1.0.0', name: 'k8ts', type: 'k8ts-bridge', bridge: 'cbr0', isGateway: true, hairpinMode: true,
+        ...(mtu ? { mtu } : {}), ipam: { type: 'k8ts-ipam', subnet: this.podCIDR, dataDir: join(this.o.dataDir, 'ipam') } },
+    }, (key, ms) => this.queue.addAfter(key, ms));
+
+    this.nodes = new Informer(this.client, NODES).on({ onAdd: () => this.routesSoon(), onUpdate: (n, old) => n !== old && this.routesSoon(), onDelete: () => this.routesSoon() });
+    this.nodes.start();
+    await this.nodes.hasSynced();
+    await this.syncRoutes();
+    this.every(RESYNC_MS, () => this.syncRoutes());
+
+    this.queue = new WorkQueue((key) => this.podManager.sync(key, this.pods.get(key)), 4,
+      (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`));
+    this.pods = new Informer(this.client, PODS, undefined, { fieldSelector: `spec.nodeName=${this.o.nodeName}` }, 10_000)
+      .on({ onAdd: (p) => this.queue.add(objectKey(p)), onUpdate: (p) => this.queue.add(objectKey(p)), onDelete: (p) => void this.podGone(p) });
+    this.pods.start();
+    await this.pods.hasSynced();
+    await this.podManager.sweep(new Set(this.pods.list().map((p) => p.metadata.uid!)));
+    this.queue.start();
+    // Containers exit on their own: look at every pod regularly (the informer's resync re-adds them).
+    this.log(`k8ts agent ${this.o.nodeName}: ready`);
+  }
+
+  private routesTimer?: NodeJS.Timeout;
+
+  private routesSoon(): void {
+    if (this.routesTimer) return;
+    this.routesTimer = setTimeout(() => {
+      this.routesTimer = undefined;
+      void this.syncRoutes();
+    }, 50);
+  }
+
+  private async syncRoutes(): Promise<void> {
+    const peers = this.nodes.list().map((n: KObject) => ({
+      name: n.metadata.name!,
+      nodeIP: (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address ?? '',
+      podCIDR: n.spec?.podCIDR ?? '',
+    }));
+    try {
+      await syncRoutes({ backend: this.o.backend, uplink: this.o.uplink, self: { name: this.o.nodeName, nodeIP: this.o.nodeIP, podCIDR: this.podCIDR } }, peers);
+    } catch (e) {
+      this.log(`k8ts agent: routes: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+
+  private async podGone(p: KObject): Promise<void> {
+    await this.podManager.cleanup(p.metadata.uid!).catch((e) => this.log(`k8ts agent: cleanup ${objectKey(p)}: ${e instanceof Error ? e.message : e}`));
+  }
+
+  private async waitForPodCIDR(): Promise<string> {
+    for (let i = 0; ; i++) {
+      const n = await this.client.get(NODES, undefined, this.o.nodeName);
+      if (n?.spec?.podCIDR) return n.spec.podCIDR;
+      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** i, 1000)));
+    }
+  }
+
+  private async uplinkMtu(): Promise<number> {
+    const { stdout } = await run(['ip', '-j', 'link', 'show', 'dev', this.o.uplink]);
+    return (JSON.parse(stdout)[0]?.mtu as number) ?? 1500;
+  }
+
+  private every(ms: number, f: () => Promise<unknown>): void {
+    const t = setInterval(() => {
+      if (!this.stopped) f().catch((e) => this.log(`k8ts agent: ${e instanceof Error ? e.message : e}`));
+    }, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  /** Stop the agent's loops; pods keep running (the data plane does not need the agent). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.nodes?.stop();
+    this.pods?.stop();
+    this.queue?.stop();
+    this.runtime.close();
+    this.client.close();
+  }
+
+  /** Remove everything the agent made on this node (pods, routes, nftables): `k8ts down` and tests. */
+  async teardown(): Promise<void> {
+    for (const s of this.podManager?.sandboxes() ?? []) await this.podManager.cleanup(s.uid).catch(() => {});
+    await removeRoutes().catch(() => {});
+    await removeNat();
+  }
+}

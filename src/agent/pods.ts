@@ -1,0 +1,373 @@
+// Pods on this node: each pod is a network namespace (CNI ADD into cbr0) and one runc container per pod
+// container joined to it. Level-triggered: every sync reads the pod from the API and the containers and
+// sandboxes from the node, acts on the difference (start, restart with back-off, stop, tear down) and
+// posts the pod's status. Restarting the agent repairs, never duplicates: sandboxes and containers are
+// found again by the pod's uid.
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { findResource } from '../api/resources.js';
+import type { KObject } from '../api/types.js';
+import type { Client } from '../client/types.js';
+import type { EventRecorder } from '../client/events.js';
+import { run } from '../util/exec.js';
+import { cniAdd, cniDel, cniGc } from './cni/plugin.js';
+import type { K8tsBridgeConfig } from './cni/config.js';
+import type { Runtime, ContainerInfo } from './runtime/runtime.js';
+import { resolveImage } from './runtime/images.js';
+
+const PODS = findResource('', 'v1', 'pods')!;
+const BACKOFF_BASE_MS = 10_000;
+const BACKOFF_MAX_MS = 300_000;
+const L_POD_UID = 'k8ts.pod.uid';
+const L_POD = 'k8ts.pod';
+const L_CONTAINER = 'k8ts.container';
+const L_RESTARTS = 'k8ts.restarts';
+
+export interface PodManagerOptions {
+  nodeName: string;
+  nodeIP: string;
+  dataDir: string;
+  netnsPrefix: string;
+  cni: K8tsBridgeConfig;
+  clusterDNS?: string;
+  clusterDomain: string;
+}
+
+/** What the node holds for a pod between syncs (also on disk, for agent restarts). */
+interface Sandbox {
+  uid: string;
+  namespace: string;
+  name: string;
+  netns: string;
+  ip: string;
+  createdAt: string;
+}
+
+function now(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+function iso(d: Date | undefined): string | undefined {
+  return d ? d.toISOString().replace(/\.\d+Z$/, 'Z') : undefined;
+}
+
+export class PodManager {
+  private backoff = new Map<string, { until: number; delay: number }>();
+  private imageErrors = new Map<string, string>();
+  private dir: string;
+
+  constructor(private client: Client, private runtime: Runtime, private events: EventRecorder, private o: PodManagerOptions,
+    private requeue: (key: string, ms: number) => void) {
+    this.dir = join(o.dataDir, 'pods');
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  // ---- sandboxes ----
+
+  private sandboxPath(uid: string): string {
+    return join(this.dir, `${uid}.json`);
+  }
+
+  sandboxes(): Sandbox[] {
+    const out: Sandbox[] = [];
+    for (const f of readdirSync(this.dir)) {
+      if (!f.endsWith('.json')) continue;
+      try {
+        out.push(JSON.parse(readFileSync(join(this.dir, f), 'utf8')));
+      } catch {
+        /* a half-written record: the netns sweep below finds what it named */
+      }
+    }
+    return out;
+  }
+
+  private netnsName(uid: string): string {
+    return `${this.o.netnsPrefix}pod-${uid.replace(/-/g, '').slice(0, 12)}`;
+  }
+
+  private async ensureSandbox(pod: KObject): Promise<Sandbox> {
+    const uid = pod.metadata.uid!;
+    const p = this.sandboxPath(uid);
+    if (existsSync(p)) {
+      const sb = JSON.parse(readFileSync(p, 'utf8')) as Sandbox;
+      if (existsSync(`/run/netns/${sb.netns}`)) return sb;
+    }
+    const netns = this.netnsName(uid);
+    if (!existsSync(`/run/netns/${netns}`)) await run(['ip', 'netns', 'add', netns]);
+    // Record the intent before CNI ADD, so a crash in between is found and undone by the sweep.
+    const podDir = join(this.dir, uid);
+    mkdirSync(podDir, { recursive: true });
+    const result = await cniAdd(this.o.cni, { containerId: uid, netns: `/run/netns/${netns}`, ifName: 'eth0' });
+    const ip = result.ips?.[0]?.address.split('/')[0];
+    if (!ip) throw new Error(`CNI ADD for pod ${pod.metadata.namespace}/${pod.metadata.name} returned no IP`);
+    const sb: Sandbox = { uid, namespace: pod.metadata.namespace!, name: pod.metadata.name!, netns, ip, createdAt: now() };
+    this.writeEtc(pod, podDir, ip);
+    writeFileSync(`${p}.tmp`, JSON.stringify(sb));
+    (await import('node:fs')).renameSync(`${p}.tmp`, p);
+    return sb;
+  }
+
+  private writeEtc(pod: KObject, podDir: string, ip: string): void {
+    const host = pod.spec?.hostname ?? pod.metadata.name!;
+    writeFileSync(join(podDir, 'hostname'), `${host}\n`);
+    writeFileSync(join(podDir, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${ip}\t${host}\n`);
+    const ns = pod.metadata.namespace!;
+    const d = this.o.clusterDomain;
+    const policy = pod.spec?.dnsPolicy ?? 'ClusterFirst';
+    const lines: string[] = [];
+    if (policy === 'None') {
+      for (const s of pod.spec?.dnsConfig?.nameservers ?? []) lines.push(`nameserver ${s}`);
+      if (pod.spec?.dnsConfig?.searches?.length) lines.push(`search ${pod.spec.dnsConfig.searches.join(' ')}`);
+    } else if (this.o.clusterDNS && policy !== 'Default') {
+      lines.push(`search ${ns}.svc.${d} svc.${d} ${d}`, `nameserver ${this.o.clusterDNS}`, 'options ndots:5');
+    }
+    writeFileSync(join(podDir, 'resolv.conf'), `${lines.join('\n')}\n`);
+  }
+
+  /** Tear down a pod's network: CNI DEL (releases the IP), then the namespace (the veth goes with it). */
+  async removeSandbox(uid: string): Promise<void> {
+    const p = this.sandboxPath(uid);
+    let netns = this.netnsName(uid);
+    if (existsSync(p)) {
+      try {
+        netns = (JSON.parse(readFileSync(p, 'utf8')) as Sandbox).netns;
+      } catch {
+        /* use the derived name */
+      }
+    }
+    await cniDel(this.o.cni, { containerId: uid, netns: `/run/netns/${netns}`, ifName: 'eth0' });
+    if (existsSync(`/run/netns/${netns}`)) await run(['ip', 'netns', 'del', netns]).catch(() => {});
+    rmSync(join(this.dir, uid), { recursive: true, force: true });
+    rmSync(p, { force: true });
+  }
+
+  // ---- the sync ----
+
+  private async containersOf(uid: string): Promise<ContainerInfo[]> {
+    return (await this.runtime.list()).filter((c) => c.labels[L_POD_UID] === uid);
+  }
+
+  /** Reconcile one pod (by namespace/name); pod is the API's view, or undefined when it is gone. */
+  async sync(key: string, pod: KObject | undefined): Promise<void> {
+    if (!pod) return;
+    const uid = pod.metadata.uid!;
+    if (pod.metadata.deletionTimestamp) {
+      await this.terminate(pod);
+      return;
+    }
+    const phase = pod.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') return;
+    let sb: Sandbox;
+    try {
+      sb = await this.ensureSandbox(pod);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      await this.events.record(pod, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${msg}`);
+      await this.postStatus(pod, undefined, await this.containersOf(uid), { reason: 'ContainerCreating', message: msg });
+      this.requeue(key, 5000);
+      return;
+    }
+    let existing = await this.containersOf(uid);
+    const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
+    let nextWake = 0;
+    for (const c of (pod.spec?.containers ?? []) as any[]) {
+      const mine = existing.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
+      const latest = mine[0];
+      if (latest && latest.state.status !== 'stopped') continue;
+      if (latest) {
+        const code = latest.state.exitCode ?? 1;
+        const restart = restartPolicy === 'Always' || (restartPolicy === 'OnFailure' && code !== 0);
+        if (!restart) continue;
+        const bk = `${uid}/${c.name}`;
+        const b = this.backoff.get(bk);
+        if (b && Date.now() < b.until) {
+          nextWake = nextWake ? Math.min(nextWake, b.until - Date.now()) : b.until - Date.now();
+          continue;
+        }
+        // Back-off doubles from 10 s to 5 min, reset after a container ran 10 minutes without trouble.
+        const ranFor = (latest.state.finishedAt?.getTime() ?? Date.now()) - (latest.state.startedAt?.getTime() ?? Date.now());
+        const delay = ranFor > 600_000 ? BACKOFF_BASE_MS : Math.min((b?.delay ?? BACKOFF_BASE_MS / 2) * 2, BACKOFF_MAX_MS);
+        this.backoff.set(bk, { until: Date.now() + delay, delay });
+      }
+      const restarts = latest ? Number(latest.labels[L_RESTARTS] ?? 0) + 1 : 0;
+      await this.startContainer(pod, sb, c, restarts);
+      // Keep only the newest exited attempt (for `kubectl logs --previous` and lastState).
+      for (const old of mine.slice(1)) await this.runtime.remove(old.id).catch(() => {});
+    }
+    existing = await this.containersOf(uid);
+    await this.postStatus(pod, sb, existing);
+    if (nextWake) this.requeue(key, nextWake + 50);
+  }
+
+  private async startContainer(pod: KObject, sb: Sandbox, c: any, restarts: number): Promise<void> {
+    const uid = pod.metadata.uid!;
+    const key = `${uid}/${c.name}`;
+    try {
+      resolveImage(c.image);
+      this.imageErrors.delete(key);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (this.imageErrors.get(key) !== msg) {
+        await this.events.record(pod, 'Warning', 'Failed', `Failed to pull image "${c.image}": ${msg}`);
+        await this.events.record(pod, 'Warning', 'Failed', 'Error: ErrImagePull');
+      }
+      this.imageErrors.set(key, msg);
+      return;
+    }
+    const podDir = join(this.dir, uid);
+    const env = ((c.env ?? []) as any[]).filter((e) => typeof e.value === 'string' || e.value === undefined)
+      .map((e) => ({ name: e.name, value: String(e.value ?? '') }));
+    if (restarts === 0) await this.events.record(pod, 'Normal', 'Pulled', `Container image "${c.image}" already present on machine`);
+    try {
+      await this.runtime.create({
+        name: c.name, podName: pod.metadata.name!, image: c.image, command: c.command, args: c.args, env, workingDir: c.workingDir,
+        netns: `/run/netns/${sb.netns}`, etcHosts: join(podDir, 'hosts'), etcHostname: join(podDir, 'hostname'), resolvConf: join(podDir, 'resolv.conf'),
+        securityContext: c.securityContext,
+        labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
+      });
+      await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
+      await this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      this.imageErrors.set(key, `start:${msg}`);
+      await this.events.record(pod, 'Warning', 'Failed', `Error: ${msg}`);
+    }
+  }
+
+  /** Graceful termination: SIGTERM, the grace period, SIGKILL; then the sandbox; then the final delete. */
+  private async terminate(pod: KObject): Promise<void> {
+    const uid = pod.metadata.uid!;
+    const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
+    const containers = await this.containersOf(uid);
+    const running = containers.filter((c) => c.state.status !== 'stopped');
+    if (running.length) await this.events.record(pod, 'Normal', 'Killing', `Stopping container ${running.map((c) => c.labels[L_CONTAINER]).join(', ')}`);
+    await Promise.all(running.map((c) => this.runtime.stop(c.id, grace).catch(() => {})));
+    await this.cleanup(uid);
+    try {
+      await this.client.delete(PODS, pod.metadata.namespace, pod.metadata.name!, { gracePeriodSeconds: 0, preconditions: { uid } });
+    } catch (e) {
+      const code = (e as { code?: number }).code;
+      if (code !== 404 && code !== 409) throw e;
+    }
+  }
+
+  /** Remove every container and the sandbox of a pod uid. */
+  async cleanup(uid: string): Promise<void> {
+    for (const c of await this.containersOf(uid)) {
+      if (c.state.status !== 'stopped') await this.runtime.kill(c.id, 'SIGKILL').catch(() => {});
+      await this.runtime.remove(c.id).catch(() => {});
+    }
+    await this.removeSandbox(uid);
+    for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
+    for (const k of this.imageErrors.keys()) if (k.startsWith(`${uid}/`)) this.imageErrors.delete(k);
+  }
+
+  /** After a restart: tear down what belongs to pods that no longer exist, and release IPs nobody holds. */
+  async sweep(liveUids: Set<string>): Promise<void> {
+    const uids = new Set<string>();
+    for (const c of await this.runtime.list()) if (c.labels[L_POD_UID]) uids.add(c.labels[L_POD_UID]);
+    for (const s of this.sandboxes()) uids.add(s.uid);
+    for (const d of readdirSync(this.dir)) if (!d.endsWith('.json') && !d.endsWith('.tmp')) uids.add(d);
+    for (const uid of uids) if (!liveUids.has(uid)) await this.cleanup(uid);
+    // Namespaces named like ours with no record are leftovers of a crash between `netns add` and the record.
+    const known = new Set(this.sandboxes().map((s) => s.netns));
+    const live = new Set([...liveUids].map((u) => this.netnsName(u)));
+    for (const ns of readdirSync('/run/netns').filter((n) => n.startsWith(`${this.o.netnsPrefix}pod-`))) {
+      if (!known.has(ns) && !live.has(ns)) await run(['ip', 'netns', 'del', ns]).catch(() => {});
+    }
+    await cniGc({ ...this.o.cni, 'cni.dev/valid-attachments': [...liveUids].map((u) => ({ containerID: u, ifname: 'eth0' })) } as K8tsBridgeConfig);
+  }
+
+  // ---- status ----
+
+  private async postStatus(pod: KObject, sb: Sandbox | undefined, containers: ContainerInfo[], waiting?: { reason: string; message: string }): Promise<void> {
+    const uid = pod.metadata.uid!;
+    const statuses: any[] = [];
+    let running = 0;
+    let terminated = 0;
+    let failed = 0;
+    let waitingCount = 0;
+    for (const c of (pod.spec?.containers ?? []) as any[]) {
+      const mine = containers.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
+      const latest = mine[0];
+      const prev = mine[1];
+      const restartCount = latest ? Number(latest.labels[L_RESTARTS] ?? 0) : 0;
+      const st: any = { name: c.name, image: c.image, imageID: latest?.imageId ?? '', ready: false, restartCount, started: false };
+      if (latest) st.containerID = `runc://${latest.id}`;
+      const err = this.imageErrors.get(`${uid}/${c.name}`);
+      const bk = this.backoff.get(`${uid}/${c.name}`);
+      const term = (x: ContainerInfo) => ({ terminated: { exitCode: x.state.exitCode ?? 137, reason: x.state.exitCode === 0 ? 'Completed' : 'Error',
+        startedAt: iso(x.state.startedAt), finishedAt: iso(x.state.finishedAt), containerID: `runc://${x.id}` } });
+      if (latest && latest.state.status !== 'stopped') {
+        st.state = { running: { startedAt: iso(latest.state.startedAt) } };
+        st.ready = true;
+        st.started = true;
+        running++;
+        if (prev) st.lastState = term(prev);
+      } else if (err && !err.startsWith('start:')) {
+        st.state = { waiting: { reason: 'ErrImagePull', message: err } };
+        waitingCount++;
+      } else if (err) {
+        st.state = { waiting: { reason: 'CreateContainerError', message: err.slice(6) } };
+        if (latest) st.lastState = term(latest);
+        waitingCount++;
+      } else if (latest && bk && Date.now() < bk.until && (pod.spec?.restartPolicy ?? 'Always') !== 'Never') {
+        st.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(bk.delay / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})` } };
+        st.lastState = term(latest);
+        waitingCount++;
+      } else if (latest) {
+        st.state = term(latest);
+        terminated++;
+        if ((latest.state.exitCode ?? 1) !== 0) failed++;
+      } else {
+        st.state = { waiting: { reason: waiting?.reason ?? 'ContainerCreating', ...(waiting ? { message: waiting.message } : {}) } };
+        waitingCount++;
+      }
+      statuses.push(st);
+    }
+    const total = statuses.length;
+    let phase = 'Pending';
+    if (total && terminated === total) phase = failed ? 'Failed' : 'Succeeded';
+    else if (running > 0 || (terminated > 0 && waitingCount === 0)) phase = 'Running';
+    else if (statuses.some((s) => s.restartCount > 0 || s.lastState)) phase = 'Running';
+    const allReady = total > 0 && statuses.every((s) => s.ready);
+    const prevConds: any[] = pod.status?.conditions ?? [];
+    const cond = (type: string, status: boolean, reason?: string) => {
+      const old = prevConds.find((c) => c.type === type);
+      const s = status ? 'True' : 'False';
+      return { type, status: s, lastProbeTime: null, lastTransitionTime: old && old.status === s ? old.lastTransitionTime : now(), ...(reason && !status ? { reason } : {}) };
+    };
+    const status: any = {
+      phase,
+      conditions: [
+        cond('PodReadyToStartContainers', Boolean(sb)),
+        cond('Initialized', true),
+        cond('Ready', allReady, 'ContainersNotReady'),
+        cond('ContainersReady', allReady, 'ContainersNotReady'),
+        cond('PodScheduled', true),
+      ],
+      hostIP: this.o.nodeIP,
+      hostIPs: [{ ip: this.o.nodeIP }],
+      startTime: pod.status?.startTime ?? now(),
+      containerStatuses: statuses,
+      qosClass: pod.status?.qosClass ?? 'BestEffort',
+    };
+    if (sb) {
+      status.podIP = sb.ip;
+      status.podIPs = [{ ip: sb.ip }];
+    }
+    if (JSON.stringify(strip(status)) === JSON.stringify(strip(pod.status ?? {}))) return;
+    try {
+      await this.client.update(PODS, pod.metadata.namespace, { ...pod, status }, 'status');
+    } catch (e) {
+      const code = (e as { code?: number }).code;
+      if (code === 409) this.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, 100);
+      else if (code !== 404) throw e;
+    }
+  }
+}
+
+/** Status without the timestamps that change on every computation. */
+function strip(s: any): unknown {
+  return JSON.parse(JSON.stringify(s, (k, v) => (k === 'lastTransitionTime' ? undefined : v)));
+}

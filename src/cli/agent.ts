@@ -1,0 +1,82 @@
+// `k8ts agent`: the node role, in the foreground.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Agent } from '../agent/agent.js';
+import { run } from '../util/exec.js';
+import { formatCidr, parseInterfaceCidr } from '../util/cidr.js';
+import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
+
+const FLAGS: FlagSpec = {
+  server: { type: 'string', help: 'API server URL, e.g. https://172.30.0.1:6443', metavar: 'URL' },
+  token: { type: 'string', help: 'bearer token for the API server', metavar: 'T' },
+  'token-file': { type: 'string', help: 'file holding the bearer token (instead of --token)', metavar: 'FILE' },
+  'ca-file': { type: 'string', help: 'the server\'s CA certificate (its DATA-DIR/pki/ca.crt)', metavar: 'FILE' },
+  'node-name': { type: 'string', help: 'name of this node', metavar: 'N' },
+  'node-ip': { type: 'string', help: 'this node\'s address on the node network (default: the address of the uplink)', metavar: 'IP' },
+  'data-dir': { type: 'string', default: '/var/lib/k8ts/agent', help: 'state: runtime, images, IPAM, pods', metavar: 'DIR' },
+  backend: { type: 'string', default: 'host-gw', help: 'routes between nodes: host-gw or vxlan', metavar: 'host-gw|vxlan' },
+  'cluster-cidr': { type: 'string', default: '10.244.0.0/16', help: 'pod CIDR of the whole cluster (traffic leaving it is masqueraded)', metavar: 'CIDR' },
+  'node-network': { type: 'string', help: 'the nodes\' network (default: the uplink\'s subnet)', metavar: 'CIDR' },
+  uplink: { type: 'string', help: 'interface on the node network (default: the one holding --node-ip, else the default route\'s)', metavar: 'IFACE' },
+  'netns-prefix': { type: 'string', default: 'k8ts-', help: 'prefix of pod network namespace names', metavar: 'PREFIX' },
+  'cluster-dns': { type: 'string', default: '10.96.0.10', help: 'nameserver written into pods\' resolv.conf', metavar: 'IP' },
+  'cluster-domain': { type: 'string', default: 'cluster.local', help: 'cluster DNS domain', metavar: 'DOMAIN' },
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+export const agentHelp = `Usage: k8ts agent --server URL --token T --ca-file FILE --node-name N [flags]
+
+Runs a node: registers the Node and renews its Lease, runs the pods bound to it (a network namespace on
+cbr0 per pod, runc containers), converges routes to the other nodes' pod CIDRs (host-gw or VXLAN), and
+masquerades traffic that leaves the cluster. Needs root.
+
+Flags:
+${flagHelp(FLAGS)}
+`;
+
+interface AddrInfo {
+  ifname: string;
+  addr_info: { family: string; local: string; prefixlen: number }[];
+}
+
+async function interfaces(): Promise<AddrInfo[]> {
+  return JSON.parse((await run(['ip', '-j', 'addr', 'show'])).stdout) as AddrInfo[];
+}
+
+export async function agentCommand(argv: string[]): Promise<void> {
+  const { flags } = parseFlags(argv, FLAGS);
+  if (flags.help) {
+    process.stdout.write(agentHelp);
+    return;
+  }
+  for (const f of ['server', 'node-name', 'ca-file']) if (!flags[f]) throw new UsageError(`k8ts agent: --${f} is required`);
+  const token = flags.token ?? (flags['token-file'] ? readFileSync(flags['token-file'], 'utf8').trim() : undefined);
+  if (!token) throw new UsageError('k8ts agent: --token or --token-file is required');
+  if (flags.backend !== 'host-gw' && flags.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(flags.backend)}: expected host-gw or vxlan`);
+  if (process.getuid?.() !== 0) throw new Error('k8ts agent needs root: it makes network namespaces, links, routes and runc containers');
+  const ifs = await interfaces();
+  let nodeIP: string | undefined = flags['node-ip'];
+  let uplink: string | undefined = flags.uplink;
+  let network: string | undefined = flags['node-network'];
+  const holder = ifs.find((i) => (uplink ? i.ifname === uplink : nodeIP ? i.addr_info.some((a) => a.local === nodeIP) : i.ifname !== 'lo' && i.addr_info.some((a) => a.family === 'inet')));
+  if (!holder) throw new UsageError(`k8ts agent: cannot find the uplink interface${uplink ? ` ${uplink}` : nodeIP ? ` holding ${nodeIP}` : ''}; pass --uplink and --node-ip`);
+  uplink ??= holder.ifname;
+  const a = holder.addr_info.find((x) => x.family === 'inet' && (!nodeIP || x.local === nodeIP));
+  if (!a) throw new UsageError(`k8ts agent: ${uplink} has no IPv4 address${nodeIP ? ` ${nodeIP}` : ''}`);
+  nodeIP ??= a.local;
+  network ??= formatCidr(parseInterfaceCidr(`${a.local}/${a.prefixlen}`));
+  const agent = new Agent({
+    rest: { server: flags.server, token, ca: readFileSync(flags['ca-file']) },
+    nodeName: flags['node-name'], nodeIP, dataDir: resolve(flags['data-dir']), backend: flags.backend,
+    clusterCIDR: flags['cluster-cidr'], nodeNetwork: network!, uplink, netnsPrefix: flags['netns-prefix'],
+    clusterDNS: flags['cluster-dns'] || undefined, clusterDomain: flags['cluster-domain'],
+  });
+  const stop = async (sig: string) => {
+    process.stderr.write(`k8ts agent: ${sig}, stopping (pods keep running)\n`);
+    await agent.stop().catch(() => {});
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  await agent.start();
+}

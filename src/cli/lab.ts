@@ -1,0 +1,193 @@
+// `k8ts up`, `k8ts down`, `k8ts kubeconfig`, `k8ts status`: a whole cluster on this machine — the server
+// on the host, one network namespace per node running `k8ts agent` — built step by step and removed whole.
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { up, PreflightError } from '../lab/up.js';
+import { down } from '../lab/down.js';
+import { listPlans, loadPlan, type ClusterPlan } from '../lab/plan.js';
+import { k8tsHome } from '../lab/paths.js';
+import { startProcess, logTail, logFile, isRunning } from '../lab/procs.js';
+import type { Step } from '../lab/steps.js';
+import { stepLine } from '../lab/steps.js';
+import { RestClient, configFromKubeconfig } from '../client/rest.js';
+import { findResource } from '../api/resources.js';
+import { isNodeReady } from '../controllers/scheduler.js';
+import { kubeconfig } from '../apiserver/certs.js';
+import { run } from '../util/exec.js';
+import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
+
+const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.js');
+const NODES = findResource('', 'v1', 'nodes')!;
+
+const UP_FLAGS: FlagSpec = {
+  name: { type: 'string', default: 'default', help: 'cluster name (several can run side by side)', metavar: 'NAME' },
+  nodes: { type: 'number', default: 2, help: 'number of nodes', metavar: 'N' },
+  backend: { type: 'string', default: 'host-gw', help: 'routes between nodes: host-gw or vxlan', metavar: 'host-gw|vxlan' },
+  store: { type: 'string', default: 'sqlite', help: 'datastore: sqlite or etcd', metavar: 'sqlite|etcd' },
+  timeout: { type: 'number', default: 60, help: 'seconds to wait for every node to be Ready', metavar: 'SECONDS' },
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+export const upHelp = `Usage: k8ts up [--name NAME] [--nodes N] [--backend host-gw|vxlan] [--store sqlite|etcd]
+
+Builds a cluster on this machine and returns when every node is Ready: a node network on a host bridge,
+one network namespace per node running \`k8ts agent\`, the API server on the host. Checks the host first
+(root, kernel features, commands, address ranges). A failed up removes what it made.
+Kubeconfig: \${K8TS_HOME:-~/.k8ts}/NAME/kubeconfig.
+
+Flags:
+${flagHelp(UP_FLAGS)}
+`;
+
+function node(...args: string[]): string[] {
+  return [process.execPath, MAIN, ...args];
+}
+
+async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (let d = 20; Date.now() < end; d = Math.min(d * 2, 250)) {
+    try {
+      const v = await f();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, d));
+  }
+  throw new Error(`timed out after ${ms / 1000} s waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+}
+
+function clusterSteps(plan: ClusterPlan, timeoutMs: number): Step[] {
+  const server = plan.paths.server;
+  const port = plan.apiServer.port;
+  const listen = plan.apiServer.addresses.map((a) => `${a}:${port}`).join(',');
+  const steps: Step[] = [];
+  if (plan.store === 'etcd') {
+    const e = plan.etcd!;
+    steps.push({
+      name: `Starting etcd on 127.0.0.1:${e.clientPort}`,
+      execute: async () => {
+        await startProcess(plan.dir, 'etcd', ['etcd', '--name', plan.stem, '--data-dir', join(plan.dir, 'etcd'),
+          '--listen-client-urls', `http://127.0.0.1:${e.clientPort}`, '--advertise-client-urls', `http://127.0.0.1:${e.clientPort}`,
+          '--listen-peer-urls', `http://127.0.0.1:${e.peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${e.peerPort}`,
+          '--initial-cluster', `${plan.stem}=http://127.0.0.1:${e.peerPort}`], { settleMs: 100 });
+      },
+    });
+  }
+  steps.push({
+    name: `Starting the API server on ${listen} (${plan.store})`,
+    execute: async () => {
+      const args = ['server', '--data-dir', server, '--listen', listen, '--store', plan.store, '--cluster-cidr', plan.clusterCIDR,
+        '--node-cidr-mask-size', String(plan.nodeCIDRMaskSize), '--tls-san', plan.hostIP];
+      if (plan.store === 'etcd') args.push('--etcd-endpoints', `http://127.0.0.1:${plan.etcd!.clientPort}`);
+      await startProcess(plan.dir, 'server', node(...args));
+      await waitFor('the API server', timeoutMs, async () => {
+        if (!(await isRunning(plan.dir, 'server'))) throw new Error(`the server exited:\n${await logTail(logFile(plan.dir, 'server'), 15)}`);
+        return existsSync(join(server, 'kubeconfig')) && /serving on/.test(readFileSync(logFile(plan.dir, 'server'), 'utf8'));
+      });
+      const cfg = configFromKubeconfig(join(server, 'kubeconfig'));
+      writeFileSync(plan.paths.kubeconfig, kubeconfig({ server: `https://127.0.0.1:${port}`, caCert: readFileSync(join(server, 'pki/ca.crt'), 'utf8'),
+        token: cfg.token, name: `k8ts-${plan.name}` }), { mode: 0o600 });
+    },
+  });
+  steps.push({
+    name: `Starting ${plan.nodes.length} agent${plan.nodes.length > 1 ? 's' : ''} (${plan.backend})`,
+    execute: async () => {
+      await Promise.all(plan.nodes.map((n) => startProcess(plan.dir, `agent-${n.name}`, node('agent',
+        '--server', `https://${plan.hostIP}:${port}`, '--token-file', join(server, 'node.token'), '--ca-file', join(server, 'pki/ca.crt'),
+        '--node-name', n.name, '--node-ip', n.ip, '--data-dir', n.dir, '--backend', plan.backend, '--cluster-cidr', plan.clusterCIDR,
+        '--node-network', plan.nodeNetwork, '--uplink', 'eth0', '--netns-prefix', plan.netnsPrefix, '--cluster-dns', plan.dnsServiceIP), { netns: n.netns })));
+    },
+  });
+  steps.push({
+    name: 'Waiting for every node to be Ready',
+    execute: async () => {
+      const c = new RestClient(configFromKubeconfig(plan.paths.kubeconfig));
+      try {
+        await waitFor(`${plan.nodes.length} Ready nodes`, timeoutMs, async () => {
+          for (const n of plan.nodes) {
+            if (!(await isRunning(plan.dir, `agent-${n.name}`))) throw new Error(`agent ${n.name} exited:\n${await logTail(logFile(plan.dir, `agent-${n.name}`), 15)}`);
+          }
+          const { items } = await c.list(NODES);
+          const ready = items.filter((n) => isNodeReady(n) && n.spec?.podCIDR);
+          if (ready.length < plan.nodes.length) return undefined;
+          // Ready also means the agent has its pod CIDR and is watching pods: its log says so.
+          return plan.nodes.every((n) => /: ready$/m.test(readFileSync(logFile(plan.dir, `agent-${n.name}`), 'utf8')));
+        });
+      } finally {
+        c.close();
+      }
+    },
+  });
+  return steps;
+}
+
+export async function upCommand(argv: string[]): Promise<void> {
+  const { flags } = parseFlags(argv, UP_FLAGS);
+  if (flags.help) return void process.stdout.write(upHelp);
+  if (flags.backend !== 'host-gw' && flags.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(flags.backend)}: expected host-gw or vxlan`);
+  if (flags.store !== 'sqlite' && flags.store !== 'etcd') throw new UsageError(`--store ${JSON.stringify(flags.store)}: expected sqlite or etcd`);
+  if (!Number.isInteger(flags.nodes) || flags.nodes < 1) throw new UsageError(`--nodes ${flags.nodes}: expected a whole number ≥ 1`);
+  const t0 = performance.now();
+  try {
+    const plan = await up({ name: flags.name, nodes: flags.nodes, backend: flags.backend, store: flags.store,
+      steps: (p) => clusterSteps(p, flags.timeout * 1000) });
+    process.stderr.write(`${stepLine(true, `Cluster ${plan.name} is up with ${plan.nodes.length} Ready node${plan.nodes.length > 1 ? 's' : ''}`, performance.now() - t0)}\n`);
+    process.stdout.write(`export KUBECONFIG=${plan.paths.kubeconfig}\n`);
+  } catch (e) {
+    if (e instanceof PreflightError) throw new Error(e.message);
+    throw e;
+  }
+}
+
+const NAME_FLAGS: FlagSpec = {
+  name: { type: 'string', default: 'default', help: 'cluster name', metavar: 'NAME' },
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+/** Stop every container the cluster's agents started (runc state lives under each agent's dir). */
+async function stopContainers(plan: ClusterPlan): Promise<void> {
+  for (const n of plan.nodes) {
+    const root = join(n.dir, 'runtime', 'runc');
+    if (!existsSync(root)) continue;
+    for (const id of readdirSync(root)) await run(['runc', '--root', root, 'delete', '--force', id]).catch(() => {});
+  }
+}
+
+export async function downCommand(argv: string[]): Promise<void> {
+  const { flags, rest } = parseFlags(argv, NAME_FLAGS);
+  if (flags.help) return void process.stdout.write(`Usage: k8ts down [--name NAME]\n\nRemoves every namespace, link, route, nftables table, mount, process and file of the cluster.\n\n${flagHelp(NAME_FLAGS)}\n`);
+  const name = rest[0] ?? flags.name;
+  const t0 = performance.now();
+  const plan = await loadPlan(k8tsHome(), name).catch(() => undefined);
+  if (plan) await stopContainers(plan);
+  const report = await down(name);
+  process.stderr.write(`${stepLine(true, `Cluster ${name} removed (${report.netns.length} namespaces, ${report.processes.length + report.killed.length} processes, ${report.links.length} links)`, performance.now() - t0)}\n`);
+}
+
+export async function kubeconfigCommand(argv: string[]): Promise<void> {
+  const { flags, rest } = parseFlags(argv, NAME_FLAGS);
+  if (flags.help) return void process.stdout.write(`Usage: k8ts kubeconfig [--name NAME]\n\nPrints the path of the cluster's kubeconfig.\n`);
+  const plan = await loadPlan(k8tsHome(), rest[0] ?? flags.name);
+  process.stdout.write(`${plan.paths.kubeconfig}\n`);
+}
+
+export async function statusCommand(argv: string[]): Promise<void> {
+  const { flags } = parseFlags(argv, { help: NAME_FLAGS.help });
+  if (flags.help) return void process.stdout.write('Usage: k8ts status\n\nLists the clusters on this machine, their nodes and processes.\n');
+  const plans = await listPlans(k8tsHome());
+  if (!plans.length) {
+    process.stdout.write('no clusters (k8ts up makes one)\n');
+    return;
+  }
+  for (const p of plans) {
+    const server = await isRunning(p.dir, 'server');
+    process.stdout.write(`${p.name}: nodes ${p.nodeNetwork} on ${p.bridge}, pods ${p.clusterCIDR}, services ${p.serviceCIDR}, ${p.backend}, ${p.store}\n`);
+    process.stdout.write(`  server  https://127.0.0.1:${p.apiServer.port}  ${server ? 'running' : 'stopped'}\n`);
+    for (const n of p.nodes) process.stdout.write(`  ${n.name.padEnd(8)} ${n.ip.padEnd(14)} ${(await isRunning(p.dir, `agent-${n.name}`)) ? 'running' : 'stopped'}\n`);
+    process.stdout.write(`  kubeconfig ${p.paths.kubeconfig}\n`);
+  }
+}
