@@ -46,7 +46,11 @@ async function withEnv(fn: (env: Env) => Promise<void>): Promise<void> {
     await run(['ip', '-n', netns, '-batch', '-'], { input: 'link set lo up\nlink add k8tsa type veth peer name k8tsb\naddr add 10.123.45.6/24 dev k8tsa\nlink set k8tsa up\nlink set k8tsb up\n' });
     const rt = new Runtime({ stateDir, imagesDir });
     const nsPath = `/run/netns/${netns}`;
-    await fn({ rt, dir, stateDir, netns, nsPath, spec: (over) => ({ name: 'main', podName: 'pod-a', image: 'busybox', netns: nsPath, ...over }) });
+    try {
+      await fn({ rt, dir, stateDir, netns, nsPath, spec: (over) => ({ name: 'main', podName: 'pod-a', image: 'busybox', netns: nsPath, ...over }) });
+    } finally {
+      rt.close();
+    }
     await assertClean(stateDir, dir);
   } finally {
     // Whatever a failed assertion left: containers through the runtime, then anything runc still knows.

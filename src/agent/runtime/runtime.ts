@@ -1,8 +1,8 @@
 // The node's container runtime: runc containers in pod network namespaces, each started and waited for by
 // its own shim, with all state on disk under one directory per node so agent restarts lose nothing.
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants as fsc, openSync, closeSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { accessSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { delimiter, join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { MissingCommandError, PACKAGE_OF, spawnProcess } from '../../util/exec.js';
@@ -66,10 +66,24 @@ interface Meta {
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
+/** A started shim waiting to be told its container. */
+interface Shim {
+  alive(): boolean;
+  /** Gives it the container; resolves once the process runs, StartError if it could not be started. */
+  go(id: string, p: ContainerPaths): Promise<void>;
+  /** Makes it exit without starting anything. */
+  abort(): void;
+}
+
 /** Drops keys whose value is undefined, so states compare and print cleanly. */
 function defined<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
   return o;
+}
+
+function writeAtomicSync(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
 }
 
 function which(name: string, given?: string): string {
@@ -85,11 +99,6 @@ function which(name: string, given?: string): string {
   throw new MissingCommandError(given ?? name, PACKAGE_OF[name]);
 }
 
-async function lastCapability(): Promise<number | undefined> {
-  const t = await readText('/proc/sys/kernel/cap_last_cap').catch(() => undefined);
-  return t ? Number(t.trim()) : undefined;
-}
-
 export class Runtime {
   readonly stateDir: string;
   readonly imagesDir: string;
@@ -101,6 +110,7 @@ export class Runtime {
   private readonly shimPath: string;
   private readonly syscalls: string;
   private ready?: Promise<void>;
+  private spare?: Shim;
   private images = new Map<string, Promise<ImageRecord>>();
 
   constructor(private readonly opts: RuntimeOptions) {
@@ -123,6 +133,12 @@ export class Runtime {
     })();
     this.ready.catch(() => (this.ready = undefined));
     return this.ready;
+  }
+
+  private lastCapPromise?: Promise<number | undefined>;
+  private lastCap(): Promise<number | undefined> {
+    this.lastCapPromise ??= readText('/proc/sys/kernel/cap_last_cap').then((t) => (t ? Number(t.trim()) : undefined), () => undefined);
+    return this.lastCapPromise;
   }
 
   private image(name: string): Promise<ImageRecord> {
@@ -153,79 +169,109 @@ export class Runtime {
     const id = spec.id ?? randomBytes(32).toString('hex');
     const p = this.paths(id);
     try {
-      await mkdir(p.dir);
+      mkdirSync(p.dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new InvalidSpecError(`container id ${id} is already in use`);
       throw e;
     }
     try {
-      await Promise.all([mkdir(p.rootfs), mkdir(p.upper), mkdir(p.work)]);
+      // Written synchronously: a dozen small file operations take well under a millisecond this way,
+      // several through the thread pool.
+      for (const d of [p.rootfs, p.upper, p.work]) mkdirSync(d);
       const config = ociConfig({
         spec, image: image.config, argv, lower: image.rootfs, upper: p.upper, work: p.work,
-        lastCap: await lastCapability(), cgroupsPath: this.opts.cgroupParent ? posix.join(this.opts.cgroupParent, id) : undefined,
+        lastCap: await this.lastCap(), cgroupsPath: this.opts.cgroupParent ? posix.join(this.opts.cgroupParent, id) : undefined,
         annotations: { 'io.k8ts.container.name': spec.name, 'io.k8ts.pod.name': spec.podName },
       });
-      await this.makeWorkingDir(image, p, (config.process as { cwd: string }).cwd);
+      this.makeWorkingDir(image, p, (config.process as { cwd: string }).cwd);
       const meta: Meta = {
         id, name: spec.name, podName: spec.podName, image: spec.image, imageRef: resolved.ref, imageId: image.id,
         labels: spec.labels ?? {}, createdAt: new Date().toISOString(),
       };
-      await Promise.all([writeAtomic(p.config, JSON.stringify(config)), writeAtomic(p.meta, JSON.stringify(meta)), writeFile(p.log, '', { flag: 'a' })]);
-      await this.startShim(id, p);
+      writeAtomicSync(p.config, JSON.stringify(config));
+      writeAtomicSync(p.meta, JSON.stringify(meta));
+      writeFileSync(p.log, '', { flag: 'a' });
+      await this.takeShim().go(id, p);
       return id;
     } catch (e) {
       await this.remove(id).catch(() => {});
       throw e;
+    } finally {
+      // The next create's shim starts now, off this create's path.
+      this.spare ??= this.spawnShim();
     }
+  }
+
+  /** Ends the spare shim (containers and their shims are not touched). */
+  close(): void {
+    this.spare?.abort();
+    this.spare = undefined;
   }
 
   // Docker and containerd create a missing working directory; with an overlay root it is one mkdir in upper.
-  private async makeWorkingDir(image: ImageRecord, p: ContainerPaths, cwd: string): Promise<void> {
+  private makeWorkingDir(image: ImageRecord, p: ContainerPaths, cwd: string): void {
     const rel = posix.normalize(cwd).replace(/^\/+/, '');
-    if (!rel || rel.startsWith('..')) return;
-    if (await stat(join(image.rootfs, rel)).then(() => true, () => false)) return;
-    await mkdir(join(p.upper, rel), { recursive: true, mode: 0o755 });
+    if (!rel || rel.startsWith('..') || existsSync(join(image.rootfs, rel))) return;
+    mkdirSync(join(p.upper, rel), { recursive: true, mode: 0o755 });
   }
 
-  private async startShim(id: string, p: ContainerPaths): Promise<void> {
-    const shimLog = openSync(p.shimLog, 'a');
+  private takeShim(): Shim {
+    const s = this.spare;
+    this.spare = undefined;
+    return s && s.alive() ? s : this.spawnShim();
+  }
+
+  private spawnShim(): Shim {
+    const spareLog = openSync(join(this.stateDir, 'shim.log'), 'a');
     let sp;
     try {
-      sp = spawnProcess([this.perl, this.shimPath, this.runc.bin, this.runc.root, id, p.dir, this.syscalls], {
-        stdio: ['ignore', 'pipe', shimLog], detached: true,
+      sp = spawnProcess([this.perl, this.shimPath, this.runc.bin, this.runc.root, this.syscalls], {
+        stdio: ['pipe', 'pipe', spareLog], detached: true,
       });
     } finally {
-      closeSync(shimLog);
+      closeSync(spareLog);
     }
     const { child } = sp;
-    // The shim must outlive the agent: no handle of ours keeps it, and after its one line we let go.
-    child.unref();
-    const line = await new Promise<string>((resolve, reject) => {
-      let buf = '';
-      const timer = setTimeout(() => reject(new StartError(id, `runc did not start the container within ${this.opts.startTimeoutMs ?? 60_000} ms`)), this.opts.startTimeoutMs ?? 60_000);
-      child.stdout!.on('data', (b: Buffer) => {
-        buf += b.toString();
-        const nl = buf.indexOf('\n');
-        if (nl >= 0) {
-          clearTimeout(timer);
-          resolve(buf.slice(0, nl));
-        }
-      });
-      child.stdout!.on('close', () => {
-        clearTimeout(timer);
-        resolve(buf);
-      });
-      sp.exited.catch((e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-    }).finally(() => {
-      child.stdout!.destroy();
-      (child.stdout as unknown as { unref?: () => void })?.unref?.();
+    // The shim must outlive the agent, and a spare must not keep it running: no handle of ours holds them.
+    const handles = [child, child.stdin, child.stdout] as unknown as { ref(): void; unref(): void }[];
+    for (const h of handles) h.unref();
+    let buf = '';
+    let gotLine: (l: string) => void;
+    let failed: (e: Error) => void;
+    const line = new Promise<string>((resolve, reject) => {
+      gotLine = resolve;
+      failed = reject;
     });
-    if (line.startsWith('started ')) return;
-    const why = (await runcError(p.runcLog)) ?? (await readText(p.log))?.trim() ?? (await readText(p.shimLog))?.trim();
-    throw new StartError(id, why || `the container shim failed (${line || 'no output'})`);
+    line.catch(() => {});
+    child.stdout!.on('data', (b: Buffer) => {
+      buf += b.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) gotLine(buf.slice(0, nl));
+    });
+    child.stdout!.on('close', () => gotLine(buf));
+    sp.exited.catch((e: Error) => failed(e));
+    return {
+      alive: () => child.exitCode === null && child.signalCode === null && !child.stdin!.destroyed,
+      abort: () => child.stdin!.end(),
+      go: async (id: string, p: ContainerPaths) => {
+        const timeoutMs = this.opts.startTimeoutMs ?? 60_000;
+        let timer: NodeJS.Timeout | undefined;
+        for (const h of handles) h.ref();
+        try {
+          child.stdin!.end(`go\t${id}\t${p.dir}\n`);
+          const l = await Promise.race([line, new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new StartError(id, `runc did not start the container within ${timeoutMs} ms`)), timeoutMs);
+          })]);
+          if (l.startsWith('started ')) return;
+          const why = (await runcError(p.runcLog)) ?? (await readText(p.log))?.trim() ?? (await readText(p.shimLog))?.trim();
+          throw new StartError(id, why || `the container shim failed (${l || 'no output'})`);
+        } finally {
+          clearTimeout(timer);
+          child.stdout!.destroy();
+          for (const h of handles) h.unref();
+        }
+      },
+    };
   }
 
   /** The container's state, read from disk; works the same for containers started by an earlier agent. */
@@ -331,10 +377,11 @@ export class Runtime {
       await this.kill(id, 'SIGKILL');
       await this.waitStopped(id, 10_000);
     }
-    // Let the shim finish (it deletes runc's state) before its directory goes away under it.
+    // Let the shim finish (it deletes runc's state, then writes done) before its directory goes away.
     const shim = parseProcRef(await readText(p.shim));
     if (shim) {
-      const gone = await waitFor(p.dir, async () => ((await processAlive(shim)) ? undefined : true), 10_000, 10);
+      const finished = async () => ((await stat(p.done).then(() => true, () => false)) || !(await processAlive(shim)) ? true : undefined);
+      const gone = await waitFor(p.dir, finished, 10_000, 20);
       if (!gone) {
         try {
           process.kill(shim.pid, 'SIGKILL');

@@ -166,7 +166,7 @@ export async function startExec(ctx: ExecContext, argv: string[], opts: ExecOpti
   };
 
   return {
-    stdin: opts.tty || opts.stdin ? child.stdin! : null,
+    stdin: opts.stdin ? child.stdin! : null,
     stdout: opts.tty ? child.stdout!.pipe(ttyNewlines()) : child.stdout!,
     stderr: opts.tty ? null : child.stderr!,
     exitCode,

@@ -12,7 +12,8 @@
 //   exit   "<code> <signal> <sec> <nsec>"              when it has reaped it; "- - <sec> <nsec>" if unknown
 //   done   "<sec> <nsec>"                              after `runc delete`, when it is about to exit
 //   log.idx lines "<size> <sec> <nsec>": the log file had <size> bytes at that time.
-// On stdout (a pipe to the agent that started it) it prints one line, "started <pid>" or "failed <status>".
+// A spare shim waits for its container on stdin, then prints one line on stdout (a pipe to the agent),
+// "started <pid>" or "failed <status>".
 import { RuntimeSetupError } from './errors.js';
 
 /** System call numbers the shim needs, per Node architecture (64-bit only: the shim packs 64-bit timespecs). */
@@ -30,13 +31,17 @@ export function shimSyscalls(arch: string = process.arch): string {
   return [s.prctl, s.clockGettime, s.inotifyInit1, s.inotifyAddWatch, s.pidfdOpen].join(',');
 }
 
-/** Arguments: runc binary, runc root, container id, container dir, syscall numbers (shimSyscalls()). */
+/**
+ * Arguments: runc binary, runc root, syscall numbers (shimSyscalls()). Started ahead of need (a spare, so
+ * perl's start-up is not on the path of a create), it learns its container from a line on stdin:
+ * "go<TAB><id><TAB><dir>".
+ */
 export const SHIM_SCRIPT = String.raw`# k8ts container shim (written by the agent; see src/agent/runtime/shim.ts)
-use strict;
-use warnings;
-my ($runc, $root, $id, $dir, $nrs) = @ARGV;
+# Deliberately without 'use strict; use warnings' (4 ms of start-up each time); the tests compile it with both.
+my ($runc, $root, $nrs) = @ARGV;
 my ($NR_PRCTL, $NR_CLOCK, $NR_INO_INIT, $NR_INO_ADD, $NR_PIDFD) = map { $_ + 0 } split /,/, $nrs;
-$0 = "k8ts-shim $id";
+my ($id, $dir);
+$0 = 'k8ts-shim (spare)';
 $SIG{PIPE} = 'IGNORE';
 $SIG{HUP} = 'IGNORE';
 $| = 1;
@@ -63,20 +68,41 @@ sub starttime {
 }
 
 syscall($NR_PRCTL, 36, 1, 0, 0, 0) == 0 or die "prctl(PR_SET_CHILD_SUBREAPER): $!\n";
+my $go = <STDIN>;
+exit 0 unless defined $go && $go =~ /^go\t([^\t\n]+)\t([^\t\n]+)\n\z/;
+($id, $dir) = ($1, $2);
+$0 = "k8ts-shim $id";
+open(STDERR, '>>', "$dir/shim.log") or die "$dir/shim.log: $!\n";
+open(STDIN, '<', '/dev/null') or die "/dev/null: $!\n";
 put('shim', "$$ " . starttime($$) . "\n");
 
 # runc's stdio becomes the container's: the log file itself, opened for appending, no pipe in between.
 my $runner = fork() // die "fork: $!\n";
 if ($runner == 0) {
-  open(STDIN, '<', '/dev/null') or die "/dev/null: $!\n";
+  $SIG{PIPE} = $SIG{HUP} = 'DEFAULT';
   open(STDOUT, '>>', "$dir/log") or die "$dir/log: $!\n";
   open(STDERR, '>&', \*STDOUT) or die "dup: $!\n";
   exec($runc, '--root', $root, '--log', "$dir/runc.log", '--log-format', 'json',
        'run', '--detach', '--bundle', $dir, '--pid-file', "$dir/pid", $id) or die "exec $runc: $!\n";
 }
-waitpid($runner, 0);
-if ($? != 0) {
-  print "failed $?\n";
+# runc writes the pid file (by rename) once the process runs, a few ms before it exits itself: watch for
+# that, or for runc's end without it (a failure).
+my $dino = syscall($NR_INO_INIT, 0x80000);
+my $dinofh;
+if ($dino >= 0 && syscall($NR_INO_ADD, $dino, $dir, 0x80) >= 0) { open($dinofh, '<&=', $dino) or $dino = -1; } else { $dino = -1; }
+my $runnerfd = syscall($NR_PIDFD, $runner, 0);
+my $runner_status;
+while (!-e "$dir/pid") {
+  if (waitpid($runner, 1) == $runner) { $runner_status = $?; last; }
+  my $rin = '';
+  vec($rin, $dino, 1) = 1 if $dino >= 0;
+  vec($rin, $runnerfd, 1) = 1 if $runnerfd >= 0;
+  my $n = select(my $rout = $rin, undef, undef, ($dino >= 0 && $runnerfd >= 0) ? 1 : 0.005);
+  sysread($dinofh, my $buf, 4096) if $n > 0 && $dino >= 0 && vec($rout, $dino, 1);
+}
+close($dinofh) if $dinofh;
+if (!-e "$dir/pid") {
+  print "failed $runner_status\n";
   exit 0;
 }
 open(my $pf, '<', "$dir/pid") or die "$dir/pid: $!\n";
@@ -88,7 +114,7 @@ put('init', "$pid " . starttime($pid) . ' ' . now() . "\n");
 print "started $pid\n";
 open(STDOUT, '>&', \*STDERR) or die "dup: $!\n";
 
-# Wait for the container's process (our child now: runc has exited and we are the subreaper) and note the
+# Wait for the container's process (our child: its parent in runc exited and we are the subreaper) and note the
 # log size whenever the container writes, so readers can tell when each line arrived.
 my $pidfd = syscall($NR_PIDFD, $pid, 0);
 my $ino = syscall($NR_INO_INIT, 0x80000);
