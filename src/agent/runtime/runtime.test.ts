@@ -236,6 +236,9 @@ describe('Runtime (runc)', { skip }, () => {
     const followed = await logText(rt, f, { follow: true });
     assert.equal(followed, 'a\nb\n');
     assert.equal((await rt.state(f)).status, 'stopped', 'follow ends when the container has stopped');
+    // Each line carries its own arrival time, from the shim's index, not one time for the whole file.
+    const [ta, tb] = (await logText(rt, f, { timestamps: true })).trim().split('\n').map((l) => Date.parse(l.slice(0, 23) + 'Z'));
+    assert.ok(tb - ta >= 400 && tb - ta < 5000, `a and b were written 0.5 s apart, stamped ${tb - ta} ms apart`);
     await rt.remove(id);
     await rt.remove(f);
   }));

@@ -124,30 +124,44 @@ if ($ino >= 0) {
 }
 open(my $idx, '>>', "$dir/log.idx") or die "$dir/log.idx: $!\n";
 my $size = 0;
+my $marked = 0;
+sub secs {
+  my ($s, $n) = split / /, now();
+  return $s + $n / 1e9;
+}
 sub mark {
   my $s = -s "$dir/log" // 0;
   if ($s > $size) { $size = $s; syswrite($idx, "$s " . now() . "\n"); }
+  $marked = secs();
 }
 mark();
 my $status;
 sub reap {
   while ((my $w = waitpid(-1, 1)) > 0) { $status = $? if $w == $pid; }
 }
+# A write after a quiet spell is noted at once; during a burst at most every 50 ms, which keeps the index
+# small (about 20 entries a second however chatty the container is).
+my $pending = 0;
 while (!defined $status) {
   my $rin = '';
   vec($rin, $pidfd, 1) = 1 if $pidfd >= 0;
   vec($rin, $ino, 1) = 1 if $ino >= 0;
+  my $timeout = $pending ? $marked + 0.05 - secs() : undef;
+  $timeout = 0 if defined $timeout && $timeout < 0;
   # Without pidfd (kernels before 5.3) poll for the exit instead.
-  my $n = select(my $rout = $rin, undef, undef, $pidfd >= 0 ? undef : 0.2);
+  $timeout = 0.2 if $pidfd < 0 && (!defined $timeout || $timeout > 0.2);
+  my $n = select(my $rout = $rin, undef, undef, $timeout);
   if ($pidfd >= 0 && $n > 0 && vec($rout, $pidfd, 1)) {
     $status = $? if waitpid($pid, 0) == $pid;
     last;
   }
   if ($ino >= 0 && $n > 0 && vec($rout, $ino, 1)) {
     sysread($inofh, my $buf, 4096);
+    $pending = 1;
+  }
+  if ($pending && secs() >= $marked + 0.05) {
     mark();
-    # Coalesce bursts: at most ~200 index entries a second however chatty the container is.
-    select(undef, undef, undef, 0.005);
+    $pending = 0;
   }
   reap();
   last if !defined $status && $pidfd < 0 && !kill(0, $pid);
