@@ -1,5 +1,5 @@
 // The one way k8ts runs other programs: typed errors that keep the command line and what it printed.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 
 export class CommandError extends Error {
   readonly code = 'CommandFailed';
@@ -35,6 +35,9 @@ export const PACKAGE_OF: Record<string, string> = {
   dnsperf: 'dnsperf',
   dnsmasq: 'dnsmasq-base',
   nsenter: 'util-linux',
+  perl: 'perl-base',
+  script: 'bsdutils',
+  stty: 'coreutils',
 };
 
 export interface RunOptions {
@@ -60,8 +63,7 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e: NodeJS.ErrnoException) => {
       if (timer) clearTimeout(timer);
-      if (e.code === 'ENOENT') reject(new MissingCommandError(argv[0], PACKAGE_OF[argv[0].split('/').pop()!]));
-      else reject(e);
+      reject(missingOr(argv, e));
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
@@ -73,4 +75,46 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
+}
+
+function missingOr(argv: string[], e: NodeJS.ErrnoException): Error {
+  return e.code === 'ENOENT' ? new MissingCommandError(argv[0], PACKAGE_OF[argv[0].split('/').pop()!]) : e;
+}
+
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** As for child_process.spawn; numbers are file descriptors handed to the child. */
+  stdio?: StdioOptions;
+  /** A new session: the child outlives this process and gets no signals meant for its group. */
+  detached?: boolean;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface Spawned {
+  argv: string[];
+  child: ChildProcess;
+  /** Settles when the child has exited and its stdio has closed; rejects only if it could not start. */
+  exited: Promise<Exit>;
+}
+
+/** Starts a program whose streams the caller handles itself (long-running helpers, interactive sessions). */
+export function spawnProcess(argv: string[], opts: SpawnOptions = {}): Spawned {
+  const child = spawn(argv[0], argv.slice(1), { env: opts.env, cwd: opts.cwd, stdio: opts.stdio ?? 'pipe', detached: opts.detached });
+  const exited = new Promise<Exit>((resolve, reject) => {
+    child.on('error', (e: NodeJS.ErrnoException) => reject(missingOr(argv, e)));
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  exited.catch(() => {});
+  child.stdin?.on('error', () => {});
+  return { argv, child, exited };
+}
+
+/** The same failure a `run` would report, for callers of spawnProcess that judge the exit themselves. */
+export function commandError(argv: string[], exit: Exit, stdout = '', stderr = ''): CommandError {
+  return new CommandError(argv, exit.code, exit.signal, stdout, stderr);
 }

@@ -1,0 +1,421 @@
+// The node's container runtime: runc containers in pod network namespaces, each started and waited for by
+// its own shim, with all state on disk under one directory per node so agent restarts lose nothing.
+import { randomBytes } from 'node:crypto';
+import { accessSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { delimiter, join, posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import { MissingCommandError, PACKAGE_OF, spawnProcess } from '../../util/exec.js';
+import {
+  containerPaths, nowNs, parseExit, parseProcRef, processAlive, readText, toDate, waitFor, writeAtomic,
+  type ContainerPaths, type ContainerState,
+} from './container.js';
+import { ContainerNotFoundError, InvalidSpecError, RuntimeSetupError, StartError } from './errors.js';
+import { loadImage, resolveImage, type ImageRecord } from './images.js';
+import { readLog, type LogOptions } from './logs.js';
+import { Runc, runcError } from './runc.js';
+import { startExec, type ExecOptions, type ExecSession } from './session.js';
+import { SHIM_SCRIPT, shimSyscalls } from './shim.js';
+import { containerArgv, ociConfig, type ContainerSpec } from './spec.js';
+
+export type { ContainerState, ContainerStatus } from './container.js';
+export type { ContainerSpec, VolumeMount, SecurityContext } from './spec.js';
+export type { ExecOptions, ExecSession } from './session.js';
+export type { LogOptions } from './logs.js';
+
+export interface RuntimeOptions {
+  /** This node's runtime state: runc's root, one directory per container. Not shared with other nodes. */
+  stateDir: string;
+  /** Where ensureImages() built the images. */
+  imagesDir: string;
+  /** Parent cgroup for containers (cgroupsPath = <parent>/<id>); default: runc's, beside the agent's own. */
+  cgroupParent?: string;
+  /** Programs, found in PATH unless given. */
+  runc?: string;
+  perl?: string;
+  script?: string;
+  stty?: string;
+  /** How long create() waits for runc to start the process. */
+  startTimeoutMs?: number;
+}
+
+/** What list() and inspect() tell about a container: what it was created from, and its state now. */
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  podName: string;
+  /** The image reference as given, the reference spelled out, and the image id. */
+  image: string;
+  imageRef: string;
+  imageId: string;
+  labels: Record<string, string>;
+  createdAt: Date;
+  state: ContainerState;
+}
+
+interface Meta {
+  id: string;
+  name: string;
+  podName: string;
+  image: string;
+  imageRef: string;
+  imageId: string;
+  labels: Record<string, string>;
+  createdAt: string;
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** A started shim waiting to be told its container. */
+interface Shim {
+  alive(): boolean;
+  /** Gives it the container; resolves once the process runs, StartError if it could not be started. */
+  go(id: string, p: ContainerPaths): Promise<void>;
+  /** Makes it exit without starting anything. */
+  abort(): void;
+}
+
+/** Drops keys whose value is undefined, so states compare and print cleanly. */
+function defined<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+function writeAtomicSync(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+function which(name: string, given?: string): string {
+  const candidates = given ? [given] : (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter).map((d) => join(d, name));
+  for (const c of candidates) {
+    try {
+      accessSync(c, fsc.X_OK);
+      return c;
+    } catch {
+      // next
+    }
+  }
+  throw new MissingCommandError(given ?? name, PACKAGE_OF[name]);
+}
+
+export class Runtime {
+  readonly stateDir: string;
+  readonly imagesDir: string;
+  readonly containersDir: string;
+  readonly runc: Runc;
+  private readonly perl: string;
+  private readonly script: string;
+  private readonly stty: string;
+  private readonly shimPath: string;
+  private readonly syscalls: string;
+  private ready?: Promise<void>;
+  private spare?: Shim;
+  private images = new Map<string, Promise<ImageRecord>>();
+
+  constructor(private readonly opts: RuntimeOptions) {
+    this.stateDir = opts.stateDir;
+    this.imagesDir = opts.imagesDir;
+    this.containersDir = join(opts.stateDir, 'containers');
+    this.runc = new Runc(which('runc', opts.runc), join(opts.stateDir, 'runc'));
+    this.perl = which('perl', opts.perl);
+    this.script = which('script', opts.script);
+    this.stty = which('stty', opts.stty);
+    this.shimPath = join(opts.stateDir, 'shim.pl');
+    this.syscalls = shimSyscalls();
+  }
+
+  private setup(): Promise<void> {
+    this.ready ??= (async () => {
+      await mkdir(this.containersDir, { recursive: true });
+      await mkdir(this.runc.root, { recursive: true, mode: 0o700 });
+      if ((await readText(this.shimPath)) !== SHIM_SCRIPT) await writeAtomic(this.shimPath, SHIM_SCRIPT);
+    })();
+    this.ready.catch(() => (this.ready = undefined));
+    return this.ready;
+  }
+
+  private lastCapPromise?: Promise<number | undefined>;
+  private lastCap(): Promise<number | undefined> {
+    this.lastCapPromise ??= readText('/proc/sys/kernel/cap_last_cap').then((t) => (t ? Number(t.trim()) : undefined), () => undefined);
+    return this.lastCapPromise;
+  }
+
+  private image(name: string): Promise<ImageRecord> {
+    let p = this.images.get(name);
+    if (!p) {
+      p = loadImage(this.imagesDir, name);
+      p.catch(() => this.images.delete(name));
+      this.images.set(name, p);
+    }
+    return p;
+  }
+
+  paths(id: string): ContainerPaths {
+    if (!ID.test(id)) throw new InvalidSpecError(`invalid container id ${JSON.stringify(id)}`);
+    return containerPaths(this.containersDir, id);
+  }
+
+  /**
+   * Creates and starts a container; resolves with its id once its process runs. Image problems throw
+   * ImageError, spec problems InvalidSpecError, and a process runc could not start (e.g. a command that
+   * is not in the image) StartError with runc's message; nothing is left behind in those cases.
+   */
+  async create(spec: ContainerSpec): Promise<string> {
+    await this.setup();
+    const resolved = resolveImage(spec.image);
+    const image = await this.image(resolved.name);
+    const argv = containerArgv(image.config, spec.command, spec.args);
+    const id = spec.id ?? randomBytes(32).toString('hex');
+    const p = this.paths(id);
+    try {
+      mkdirSync(p.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new InvalidSpecError(`container id ${id} is already in use`);
+      throw e;
+    }
+    try {
+      // Written synchronously: a dozen small file operations take well under a millisecond this way,
+      // several through the thread pool.
+      for (const d of [p.rootfs, p.upper, p.work]) mkdirSync(d);
+      const config = ociConfig({
+        spec, image: image.config, argv, lower: image.rootfs, upper: p.upper, work: p.work,
+        lastCap: await this.lastCap(), cgroupsPath: this.opts.cgroupParent ? posix.join(this.opts.cgroupParent, id) : undefined,
+        annotations: { 'io.k8ts.container.name': spec.name, 'io.k8ts.pod.name': spec.podName },
+      });
+      this.makeWorkingDir(image, p, (config.process as { cwd: string }).cwd);
+      const meta: Meta = {
+        id, name: spec.name, podName: spec.podName, image: spec.image, imageRef: resolved.ref, imageId: image.id,
+        labels: spec.labels ?? {}, createdAt: new Date().toISOString(),
+      };
+      writeAtomicSync(p.config, JSON.stringify(config));
+      writeAtomicSync(p.meta, JSON.stringify(meta));
+      writeFileSync(p.log, '', { flag: 'a' });
+      await this.takeShim().go(id, p);
+      return id;
+    } catch (e) {
+      await this.remove(id).catch(() => {});
+      throw e;
+    } finally {
+      // The next create's shim starts now, off this create's path.
+      this.spare ??= this.spawnShim();
+    }
+  }
+
+  /** Ends the spare shim (containers and their shims are not touched). */
+  close(): void {
+    this.spare?.abort();
+    this.spare = undefined;
+  }
+
+  // Docker and containerd create a missing working directory; with an overlay root it is one mkdir in upper.
+  private makeWorkingDir(image: ImageRecord, p: ContainerPaths, cwd: string): void {
+    const rel = posix.normalize(cwd).replace(/^\/+/, '');
+    if (!rel || rel.startsWith('..') || existsSync(join(image.rootfs, rel))) return;
+    mkdirSync(join(p.upper, rel), { recursive: true, mode: 0o755 });
+  }
+
+  private takeShim(): Shim {
+    const s = this.spare;
+    this.spare = undefined;
+    return s && s.alive() ? s : this.spawnShim();
+  }
+
+  private spawnShim(): Shim {
+    const spareLog = openSync(join(this.stateDir, 'shim.log'), 'a');
+    let sp;
+    try {
+      sp = spawnProcess([this.perl, this.shimPath, this.runc.bin, this.runc.root, this.syscalls], {
+        stdio: ['pipe', 'pipe', spareLog], detached: true,
+      });
+    } finally {
+      closeSync(spareLog);
+    }
+    const { child } = sp;
+    // The shim must outlive the agent, and a spare must not keep it running: no handle of ours holds them.
+    const handles = [child, child.stdin, child.stdout] as unknown as { ref(): void; unref(): void }[];
+    for (const h of handles) h.unref();
+    let buf = '';
+    let gotLine: (l: string) => void;
+    let failed: (e: Error) => void;
+    const line = new Promise<string>((resolve, reject) => {
+      gotLine = resolve;
+      failed = reject;
+    });
+    line.catch(() => {});
+    child.stdout!.on('data', (b: Buffer) => {
+      buf += b.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) gotLine(buf.slice(0, nl));
+    });
+    child.stdout!.on('close', () => gotLine(buf));
+    sp.exited.catch((e: Error) => failed(e));
+    return {
+      alive: () => child.exitCode === null && child.signalCode === null && !child.stdin!.destroyed,
+      abort: () => child.stdin!.end(),
+      go: async (id: string, p: ContainerPaths) => {
+        const timeoutMs = this.opts.startTimeoutMs ?? 60_000;
+        let timer: NodeJS.Timeout | undefined;
+        for (const h of handles) h.ref();
+        try {
+          child.stdin!.end(`go\t${id}\t${p.dir}\n`);
+          const l = await Promise.race([line, new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new StartError(id, `runc did not start the container within ${timeoutMs} ms`)), timeoutMs);
+          })]);
+          if (l.startsWith('started ')) return;
+          const why = (await runcError(p.runcLog)) ?? (await readText(p.log))?.trim() ?? (await readText(p.shimLog))?.trim();
+          throw new StartError(id, why || `the container shim failed (${l || 'no output'})`);
+        } finally {
+          clearTimeout(timer);
+          child.stdout!.destroy();
+          for (const h of handles) h.unref();
+        }
+      },
+    };
+  }
+
+  /** The container's state, read from disk; works the same for containers started by an earlier agent. */
+  async state(id: string): Promise<ContainerState> {
+    const p = this.paths(id);
+    if (!(await stat(p.dir).then(() => true, () => false))) throw new ContainerNotFoundError(id);
+    const [initText, shimText] = await Promise.all([readText(p.init), readText(p.shim)]);
+    const init = parseProcRef(initText);
+    const shim = parseProcRef(shimText);
+    const shimAlive = shim ? await processAlive(shim) : false;
+    const base = { id, pid: init?.pid, startedAt: init?.time ? toDate(init.time) : undefined, shimPid: shimAlive ? shim!.pid : undefined };
+    const stopped = async (): Promise<ContainerState | undefined> => {
+      const exit = parseExit(await readText(p.exit));
+      if (!exit) return undefined;
+      return defined<ContainerState>({
+        ...base, status: 'stopped', exitCode: exit.exitCode, signal: exit.signal, finishedAt: toDate(exit.time),
+        reason: exit.exitCode === undefined ? 'ExitCodeLost' : undefined,
+        shimPid: shim && (await processAlive(shim)) ? shim.pid : undefined,
+      });
+    };
+    const done = await stopped();
+    if (done) return done;
+    if (init && (await processAlive(init))) return defined<ContainerState>({ ...base, status: 'running' });
+    if (!init && shimAlive) return defined<ContainerState>({ ...base, status: 'created' });
+    // The process is gone: a live shim is about to write its exit status; a dead one never will.
+    if (shimAlive) {
+      const exit = await waitFor(p.dir, stopped, 2000, 10);
+      if (exit) return exit;
+    }
+    if (!(await readText(p.exit))) await writeAtomic(p.exit, `- - ${nowNs().sec} ${nowNs().nsec}\n`);
+    return (await stopped())!;
+  }
+
+  /** What the container was created from, with its state. */
+  async inspect(id: string): Promise<ContainerInfo> {
+    const p = this.paths(id);
+    const state = await this.state(id);
+    const metaText = await readText(p.meta);
+    const m: Partial<Meta> = metaText ? (JSON.parse(metaText) as Meta) : {};
+    return {
+      id, name: m.name ?? '', podName: m.podName ?? '', image: m.image ?? '', imageRef: m.imageRef ?? '', imageId: m.imageId ?? '',
+      labels: m.labels ?? {}, createdAt: m.createdAt ? new Date(m.createdAt) : (await stat(p.dir)).ctime, state,
+    };
+  }
+
+  /** Every container under this runtime's state dir (to reconcile against pods after a restart). */
+  async list(): Promise<ContainerInfo[]> {
+    const names = await readdir(this.containersDir).catch(() => [] as string[]);
+    const out: ContainerInfo[] = [];
+    for (const id of names) {
+      if (!ID.test(id)) continue;
+      try {
+        out.push(await this.inspect(id));
+      } catch (e) {
+        if (!(e instanceof ContainerNotFoundError)) throw e;
+      }
+    }
+    return out;
+  }
+
+  /** Sends a signal to the container's process; a container that is not running is left alone. */
+  async kill(id: string, signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
+    const p = this.paths(id);
+    if (!(await stat(p.dir).then(() => true, () => false))) throw new ContainerNotFoundError(id);
+    const init = parseProcRef(await readText(p.init));
+    if (!init || !(await processAlive(init))) return;
+    try {
+      process.kill(init.pid, signal);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+    }
+  }
+
+  /** Resolves with the state once the container has stopped, or with its current state after timeoutMs. */
+  async waitStopped(id: string, timeoutMs: number): Promise<ContainerState> {
+    const p = this.paths(id);
+    const st = await waitFor(p.dir, async () => {
+      const s = await this.state(id);
+      return s.status === 'stopped' ? s : undefined;
+    }, timeoutMs);
+    return st ?? this.state(id);
+  }
+
+  /** SIGTERM, up to graceSeconds for the process to exit, then SIGKILL (grace 0: SIGKILL at once). */
+  async stop(id: string, graceSeconds: number): Promise<ContainerState> {
+    let st = await this.state(id);
+    if (st.status === 'stopped') return st;
+    if (graceSeconds > 0) {
+      await this.kill(id, 'SIGTERM');
+      st = await this.waitStopped(id, graceSeconds * 1000);
+      if (st.status === 'stopped') return st;
+    }
+    await this.kill(id, 'SIGKILL');
+    return this.waitStopped(id, 10_000);
+  }
+
+  /** Kills the container if needed and removes everything it had (runc state, rootfs, logs). Idempotent. */
+  async remove(id: string): Promise<void> {
+    const p = this.paths(id);
+    if (!(await stat(p.dir).then(() => true, () => false))) return;
+    const st = await this.state(id).catch(() => undefined);
+    if (st && st.status !== 'stopped') {
+      await this.kill(id, 'SIGKILL');
+      await this.waitStopped(id, 10_000);
+    }
+    // Let the shim finish (it deletes runc's state, then writes done) before its directory goes away.
+    const shim = parseProcRef(await readText(p.shim));
+    if (shim) {
+      const finished = async () => ((await stat(p.done).then(() => true, () => false)) || !(await processAlive(shim)) ? true : undefined);
+      const gone = await waitFor(p.dir, finished, 10_000, 20);
+      if (!gone) {
+        try {
+          process.kill(shim.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+    if (await this.runc.known(id)) await this.runc.delete(id, true);
+    await rm(p.dir, { recursive: true, force: true });
+  }
+
+  /** Runs a process in a running container (runc exec); see ExecSession. */
+  async exec(id: string, argv: string[], opts: ExecOptions = {}): Promise<ExecSession> {
+    const p = this.paths(id);
+    const st = await this.state(id);
+    const proc = ((await this.config(id)).process ?? {}) as { env?: string[]; cwd?: string };
+    return startExec({ runc: this.runc, script: this.script, stty: this.stty, id, dir: p.dir, state: st, process: proc, env: proc.env ?? [], cwd: proc.cwd ?? '/' }, argv, opts);
+  }
+
+  /** The container's output (stdout and stderr interleaved as written); see LogOptions. */
+  async readLog(id: string, opts: LogOptions = {}): Promise<Readable> {
+    const p = this.paths(id);
+    if (!(await stat(p.dir).then(() => true, () => false))) throw new ContainerNotFoundError(id);
+    return readLog(p, opts, async () => ((await this.state(id).catch(() => undefined))?.status ?? 'stopped') === 'stopped');
+  }
+
+  /** The OCI config a container was created with (for debugging and tests). */
+  async config(id: string): Promise<Record<string, unknown>> {
+    const text = await readFile(this.paths(id).config, 'utf8').catch(() => {
+      throw new ContainerNotFoundError(id);
+    });
+    return JSON.parse(text) as Record<string, unknown>;
+  }
+}
+
+export { RuntimeSetupError };
