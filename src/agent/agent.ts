@@ -74,7 +74,7 @@ export class Agent {
     this.podManager = new PodManager(this.client, this.runtime, events, {
       nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, dataDir: this.o.dataDir, netnsPrefix: this.o.netnsPrefix,
       clusterDNS: this.o.clusterDNS, clusterDomain: this.o.clusterDomain,
-      cni: { cniVersion: '1.0.0', name: 'k8ts', type: 'k8ts-bridge', bridge: 'cbr0', isGateway: true, hairpinMode: true,
+      cni: { cniVersion: '1.1.0', name: 'k8ts', type: 'k8ts-bridge', bridge: 'cbr0', isGateway: true, hairpinMode: true,
         ...(mtu ? { mtu } : {}), ipam: { type: 'k8ts-ipam', subnet: this.podCIDR, dataDir: join(this.o.dataDir, 'ipam') } },
     }, (key, ms) => this.queue.addAfter(key, ms));
 

@@ -7,6 +7,7 @@ import { ensureAdminToken, ensurePki, ensureToken, kubeconfig } from './certs.js
 import { ApiServer } from './server.js';
 import { NamespaceController, bootstrapNamespaces } from '../controllers/namespace.js';
 import { Compactor } from './compactor.js';
+import { NodeProxy } from './nodeproxy.js';
 import { LocalClient } from './localclient.js';
 import { Scheduler } from '../controllers/scheduler.js';
 import { NodeIpam } from '../controllers/nodeipam.js';
@@ -52,6 +53,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     await store.close();
     throw e;
   }
+  api.nodeProxy = new NodeProxy(api.registry, nodeToken);
   await bootstrapNamespaces(api.registry);
   const nsController = new NamespaceController(api.registry);
   await nsController.start();

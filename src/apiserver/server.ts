@@ -20,7 +20,9 @@ import { serverSideApply } from './patch/apply.js';
 import { PatchError } from './patch/errors.js';
 import { decodeK8sProtobuf } from './protobuf/decode.js';
 import { SelectorError } from './selectors.js';
-import { handlePodSubresource, handleScale, handleBinding } from './subresources.js';
+import { handlePodSubresource, handleScale, handleBinding, podForStream } from './subresources.js';
+import { type NodeProxy, agentPath } from './nodeproxy.js';
+import type { Duplex } from 'node:stream';
 import { decodeStrictly, fieldValidationMode } from './typecheck.js';
 
 export interface User {
@@ -60,6 +62,8 @@ const BOOKMARK_INTERVAL_MS = 30_000;
 
 export class ApiServer {
   readonly registry: Registry;
+  /** Forwards pod streams to the agents; set by the server role once it knows the node token. */
+  nodeProxy?: NodeProxy;
   private servers: Server[] = [];
   private sockets = new Set<Socket>();
   private tokenBuffers: { token: Buffer; user: User }[];
@@ -76,6 +80,7 @@ export class ApiServer {
     try {
       for (const l of opts.listen) {
         const server = createServer({ cert: opts.cert, key: opts.key }, (req, res) => void s.handle(req, res));
+        server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void s.handleUpgrade(req, socket, head));
         server.keepAliveTimeout = 65_000;
         server.headersTimeout = 70_000;
         server.requestTimeout = 0;
@@ -155,6 +160,31 @@ export class ApiServer {
       if (e instanceof SelectorError) return sendError(res, errors.badRequest(e.message));
       console.error('k8ts apiserver: internal error on', req.method, req.url, e);
       sendError(res, e);
+    }
+  }
+
+  /** Connection upgrades (WebSocket, SPDY): only pod exec, attach and portforward take them. */
+  private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const fail = (e: ApiError) => {
+      const body = JSON.stringify(e.toStatus());
+      socket.end(`HTTP/1.1 ${e.code} ${e.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    };
+    try {
+      if (!this.authenticate(req)) return fail(errors.unauthorized());
+      const url = new URL(req.url ?? '/', 'https://k8ts');
+      const seg = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+      // /api/v1/namespaces/NS/pods/NAME/(exec|attach|portforward)
+      if (seg.length !== 7 || seg[0] !== 'api' || seg[1] !== 'v1' || seg[2] !== 'namespaces' || seg[4] !== 'pods' || !['exec', 'attach', 'portforward'].includes(seg[6])) {
+        return fail(errors.badRequest(`connection upgrades are served only for pods/exec, pods/attach and pods/portforward, not ${url.pathname}`));
+      }
+      const pods = RESOURCES.find((x) => x.group === '' && x.plural === 'pods')!;
+      const { pod, container } = await podForStream(this, { r: pods, ns: seg[3], name: seg[5] }, seg[6], url.searchParams);
+      if (!this.nodeProxy) return fail(errors.unavailable('this API server has no node proxy configured'));
+      await this.nodeProxy.forwardUpgrade(req, socket, head, pod, agentPath(seg[6], pod, container, url.search));
+    } catch (e) {
+      if (e instanceof ApiError) return fail(e);
+      fail(errors.internal(e instanceof Error ? e.message : String(e)));
     }
   }
 

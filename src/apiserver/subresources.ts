@@ -10,6 +10,7 @@ import { applyMergePatch } from './patch/mergepatch.js';
 import { applyStrategicMergePatch } from './patch/strategic.js';
 import { labelSelectorFromSpec, labelSelectorToString } from './selectors.js';
 import type { ApiServer } from './server.js';
+import { agentPath } from './nodeproxy.js';
 
 interface ItemTarget {
   r: ResourceDef;
@@ -86,29 +87,38 @@ export async function handleBinding(api: ApiServer, req: IncomingMessage, res: S
   sendJson(res, 201, successStatus());
 }
 
-/** A hook the node side installs to serve pod streams; until then they answer a clear error. */
-export type PodStreamHandler = (req: IncomingMessage, res: ServerResponse, pod: KObject, sub: string, q: URLSearchParams) => Promise<void>;
-
-let podStreams: PodStreamHandler | undefined;
-
-export function setPodStreamHandler(h: PodStreamHandler | undefined): void {
-  podStreams = h;
+export async function handlePodSubresource(api: ApiServer, req: IncomingMessage, res: ServerResponse, method: string, t: ItemTarget, q: URLSearchParams): Promise<void> {
+  const sub = new URL(req.url ?? '/', 'https://k8ts').pathname.split('/').filter(Boolean).pop()!;
+  const { pod, container } = await podForStream(api, t, sub, q);
+  if (sub !== 'log') {
+    throw errors.badRequest(`${sub} needs a connection upgrade (WebSocket or SPDY/3.1), as kubectl sends; got a plain ${method}`);
+  }
+  if (!api.nodeProxy) throw errors.unavailable('this API server has no node proxy configured');
+  await api.nodeProxy.forward(req, res, pod, agentPath(sub, pod, container, new URL(req.url ?? '/', 'https://k8ts').search));
 }
 
-export async function handlePodSubresource(api: ApiServer, req: IncomingMessage, res: ServerResponse, method: string, t: ItemTarget, q: URLSearchParams): Promise<void> {
+/** The pod and container a stream is for, with the checks Kubernetes makes before contacting the node. */
+export async function podForStream(api: ApiServer, t: ItemTarget, sub: string, q: URLSearchParams): Promise<{ pod: KObject; container?: string }> {
   const pod = await api.registry.get(t.r, t.ns, t.name);
-  const sub = new URL(req.url ?? '/', 'https://k8ts').pathname.split('/').filter(Boolean).pop()!;
-  const container = q.get('container') ?? pod.spec?.containers?.[0]?.name;
-  if (container && !([...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])] as any[]).some((c) => c.name === container)) {
-    throw errors.badRequest(`container ${container} is not valid for pod ${t.name}`);
-  }
+  const all = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])] as any[];
+  const container = sub === 'portforward' ? undefined : (q.get('container') ?? pod.spec?.containers?.[0]?.name);
+  if (container && !all.some((c) => c.name === container)) throw errors.badRequest(`container ${container} is not valid for pod ${t.name}`);
   if (!pod.spec?.nodeName) {
     if (sub === 'log') throw errors.badRequest(`container "${container}" in pod "${t.name}" is waiting to start: the pod is not scheduled to a node yet`);
     throw errors.badRequest(`pod ${t.name} is not scheduled to a node yet: ${sub} is served by the node's agent once the pod runs there`);
   }
-  if (!podStreams) {
-    throw errors.badRequest(`${sub} for pod ${t.name} is served by the k8ts agent on node "${pod.spec.nodeName}", and no agent serves that node`);
+  if (sub === 'log' && container) {
+    const st = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find((c: any) => c.name === container);
+    const waiting = st?.state?.waiting;
+    if ((!st || waiting) && !st?.lastState?.terminated) {
+      throw errors.badRequest(`container "${container}" in pod "${t.name}" is waiting to start: ${waiting?.reason ?? 'ContainerCreating'}`);
+    }
   }
-  void method;
-  await podStreams(req, res, pod, sub, q);
+  if (sub === 'exec' || sub === 'attach') {
+    const phase = pod.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') {
+      throw errors.badRequest(`cannot ${sub} into a container in a completed pod; current phase is ${phase}`);
+    }
+  }
+  return { pod, container };
 }

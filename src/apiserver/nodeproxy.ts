@@ -1,0 +1,93 @@
+// Pod streams (log, exec, attach, portforward) are served by the agent on the pod's node, as the kubelet
+// serves them: the API server forwards the request — for upgrades, the raw connection, whatever protocol
+// (WebSocket or SPDY) the client speaks — to https://<node InternalIP>:10250, authenticating with the
+// node token.
+import { connect as tlsConnect } from 'node:tls';
+import { request } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { findResource } from '../api/resources.js';
+import type { KObject } from '../api/types.js';
+import type { Registry } from './registry.js';
+import { errors } from './status.js';
+
+export const AGENT_PORT = 10250;
+const NODES = findResource('', 'v1', 'nodes')!;
+
+export function agentPath(sub: string, pod: KObject, container: string | undefined, search: string): string {
+  const ns = encodeURIComponent(pod.metadata.namespace!);
+  const name = encodeURIComponent(pod.metadata.name!);
+  const c = container ? `/${encodeURIComponent(container)}` : '';
+  const kind = sub === 'log' ? 'containerLogs' : sub;
+  return `/${kind}/${ns}/${name}${sub === 'portforward' ? '' : c}${search}`;
+}
+
+export class NodeProxy {
+  constructor(private reg: Registry, private nodeToken: string) {}
+
+  private async nodeAddress(pod: KObject): Promise<{ host: string; port: number }> {
+    const node = await this.reg.tryGet(NODES, undefined, pod.spec.nodeName);
+    const ip = (node?.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address;
+    if (!ip) throw errors.badRequest(`node "${pod.spec.nodeName}" of pod ${pod.metadata.name} has no InternalIP: its agent has not registered`);
+    const port = Number(node?.status?.daemonEndpoints?.kubeletEndpoint?.Port) || AGENT_PORT;
+    return { host: ip, port };
+  }
+
+  /** Forward a plain request (logs) and stream the answer back. */
+  async forward(req: IncomingMessage, res: ServerResponse, pod: KObject, path: string): Promise<void> {
+    const { host, port } = await this.nodeAddress(pod);
+    await new Promise<void>((resolve) => {
+      const up = request({ host, port, path, method: req.method, rejectUnauthorized: false,
+        headers: { Authorization: `Bearer ${this.nodeToken}`, Accept: req.headers.accept ?? '*/*' } }, (ar) => {
+        res.writeHead(ar.statusCode ?? 502, { 'Content-Type': ar.headers['content-type'] ?? 'text/plain', 'Cache-Control': 'no-cache, private',
+          ...(ar.headers['content-length'] ? { 'Content-Length': ar.headers['content-length'] } : { 'Transfer-Encoding': 'chunked' }) });
+        res.flushHeaders();
+        ar.pipe(res);
+        ar.on('end', resolve);
+        ar.on('error', resolve);
+        res.on('close', () => {
+          ar.destroy();
+          resolve();
+        });
+      });
+      up.on('error', (e) => {
+        if (!res.headersSent) {
+          const s = errors.unavailable(`cannot reach the agent of node "${pod.spec.nodeName}" at ${host}:${port}: ${e.message}`).toStatus();
+          res.writeHead(503, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify(s));
+        } else res.destroy();
+        resolve();
+      });
+      req.on('close', () => up.destroy());
+      up.end();
+    });
+  }
+
+  /** Forward an upgrade request: replay the request line and headers to the agent, then splice the sockets. */
+  async forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, pod: KObject, path: string): Promise<void> {
+    const { host, port } = await this.nodeAddress(pod);
+    const up = tlsConnect({ host, port, rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => {
+      up.once('secureConnect', () => resolve());
+      up.once('error', reject);
+    });
+    const lines = [`${req.method} ${path} HTTP/1.1`, `Host: ${host}:${port}`, `Authorization: Bearer ${this.nodeToken}`];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const k = req.rawHeaders[i];
+      if (/^(host|authorization|content-length)$/i.test(k)) continue;
+      lines.push(`${k}: ${req.rawHeaders[i + 1]}`);
+    }
+    up.write(`${lines.join('\r\n')}\r\n\r\n`);
+    if (head.length) up.write(head);
+    client.pipe(up);
+    up.pipe(client);
+    const end = () => {
+      client.destroy();
+      up.destroy();
+    };
+    client.on('error', end);
+    up.on('error', end);
+    client.on('close', end);
+    up.on('close', end);
+  }
+}
