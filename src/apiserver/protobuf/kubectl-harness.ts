@@ -3,8 +3,9 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -15,8 +16,16 @@ export interface CapturedRequest {
   body: Buffer;
 }
 
-/** Answers a request that is not discovery; return false to let the harness answer 404. */
-export type Responder = (req: CapturedRequest, res: ServerResponse) => boolean;
+/** Answers a request that is not discovery; return false to let the harness answer 404. `raw` is the
+ *  request itself, for handlers that take an IncomingMessage (its body is already read into `req.body`). */
+export type Responder = (req: CapturedRequest, res: ServerResponse, raw: IncomingMessage) => boolean;
+
+/** Takes over an authenticated upgrade request (WebSocket, SPDY); return false to let the harness answer 404. */
+export type UpgradeResponder = (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+
+export interface HarnessOptions {
+  upgrade?: UpgradeResponder;
+}
 
 export interface HarnessResource {
   group: string;
@@ -48,8 +57,10 @@ export interface Harness {
   dir: string;
   token: string;
   requests: CapturedRequest[];
-  /** Runs kubectl with HOME and KUBECONFIG inside the harness's temp dir. */
-  kubectl(bin: string, args: string[], stdin?: string): Promise<KubectlResult>;
+  /** Runs kubectl with HOME and KUBECONFIG inside the harness's temp dir (plus `env`). */
+  kubectl(bin: string, args: string[], stdin?: string, env?: Record<string, string>): Promise<KubectlResult>;
+  /** The environment kubectl runs with: PATH, HOME and KUBECONFIG for this harness. */
+  env: Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -114,7 +125,7 @@ function discovery(resources: HarnessResource[], path: string): unknown | undefi
 }
 
 /** Starts the server (self-signed cert from the openssl CLI) and writes a kubeconfig with a bearer token. */
-export async function startHarness(respond: Responder, resources: HarnessResource[] = DEFAULT_RESOURCES): Promise<Harness> {
+export async function startHarness(respond: Responder, resources: HarnessResource[] = DEFAULT_RESOURCES, opts: HarnessOptions = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-pb-'));
   let server: Server | undefined;
   try {
@@ -139,13 +150,32 @@ export async function startHarness(respond: Responder, resources: HarnessResourc
           const path = captured.url.split('?')[0];
           const disc = captured.method === 'GET' ? discovery(resources, path) : undefined;
           if (disc !== undefined) sendJson(res, 200, disc);
-          else if (!respond(captured, res)) notFound(res, path);
+          else if (!respond(captured, res, req)) notFound(res, path);
         } catch (e) {
           sendJson(res, 500, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'InternalError', code: 500, message: String(e) });
         }
       });
     });
     server = srv;
+    // Upgraded sockets leave the server's connection tracking; close() must end them itself.
+    const upgraded = new Set<Duplex>();
+    srv.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.alloc(0) });
+      upgraded.add(socket);
+      socket.on('close', () => upgraded.delete(socket));
+      socket.on('error', () => {});
+      const reply = (code: number, status: string, body: unknown) => {
+        const data = JSON.stringify(body);
+        socket.end(`HTTP/1.1 ${code} ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(data)}\r\nConnection: close\r\n\r\n${data}`);
+      };
+      if (req.headers.authorization !== `Bearer ${token}`) {
+        reply(401, 'Unauthorized', { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401, message: 'Unauthorized' });
+        return;
+      }
+      if (!opts.upgrade?.(req, socket, head)) {
+        reply(404, 'Not Found', { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `${(req.url ?? '').split('?')[0]} not found`, reason: 'NotFound', code: 404 });
+      }
+    });
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);
       srv.listen(0, '127.0.0.1', resolve);
@@ -166,15 +196,17 @@ export async function startHarness(respond: Responder, resources: HarnessResourc
       'current-context: t',
       '',
     ].join('\n'));
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, KUBECONFIG: join(dir, 'kubeconfig') };
     return {
       port,
       dir,
       token,
       requests,
-      kubectl(bin, args, stdin) {
+      env,
+      kubectl(bin, args, stdin, extraEnv) {
         return new Promise((resolve) => {
           const child = execFile(bin, args, {
-            env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, KUBECONFIG: join(dir, 'kubeconfig') },
+            env: { ...env, ...extraEnv },
             cwd: dir,
             timeout: 60_000,
             maxBuffer: 4 << 20,
@@ -186,6 +218,7 @@ export async function startHarness(respond: Responder, resources: HarnessResourc
         });
       },
       async close() {
+        for (const s of upgraded) s.destroy();
         srv.closeAllConnections();
         await new Promise<void>((resolve) => srv.close(() => resolve()));
         rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,534 @@
+// A SPDY/3.1 connection over any byte stream (an upgraded socket, or a WebSocket tunnel): multiplexed
+// streams as Node Duplexes, header compression, half-close, resets, pings, GOAWAY and flow control.
+import { EventEmitter } from 'node:events';
+import { Duplex } from 'node:stream';
+import { debuglog } from 'node:util';
+import {
+  type Frame, FrameParser, GoAwayStatus, HeaderCodec, RstStatus, SettingId, type SpdyHeaders, SpdyProtocolError, encodeFrame,
+} from './spdy-frames.js';
+
+const log = debuglog('k8ts:spdy');
+const trace = debuglog('k8ts:spdyframes');
+
+/** One line per frame for NODE_DEBUG=k8ts:spdyframes. */
+function describe(buf: Buffer): string {
+  const flags = buf.readUInt8(4);
+  const len = buf.readUInt32BE(4) & 0xffffff;
+  if (buf[0] & 0x80) {
+    const names: Record<number, string> = { 1: 'SYN_STREAM', 2: 'SYN_REPLY', 3: 'RST_STREAM', 4: 'SETTINGS', 6: 'PING', 7: 'GOAWAY', 8: 'HEADERS', 9: 'WINDOW_UPDATE' };
+    const type = buf.readUInt16BE(2);
+    const word = len >= 4 ? buf.readUInt32BE(8) & 0x7fffffff : 0;
+    const extra = len >= 8 && (type === 3 || type === 7 || type === 9) ? ` ${buf.readUInt32BE(12)}` : '';
+    return `${names[type] ?? `type ${type}`} ${word}${extra} flags=${flags} len=${len}`;
+  }
+  return `DATA ${buf.readUInt32BE(0) & 0x7fffffff} flags=${flags} len=${len}`;
+}
+
+/** SPDY's initial window, per stream and (3.1) per connection. */
+export const DEFAULT_WINDOW = 64 * 1024;
+/** How long a client has to open the streams of one exec or port-forward request (the kubelet's default). */
+export const STREAM_CREATION_TIMEOUT_MS = 30_000;
+/** Largest DATA frame we send. */
+const MAX_DATA_FRAME = 32 * 1024;
+/** Consumed bytes are returned to the peer in WINDOW_UPDATEs of at least this size. */
+const CREDIT_THRESHOLD = DEFAULT_WINDOW / 2;
+/** Above this many unread bytes in one stream, reading from the transport pauses. Needed because
+ *  Kubernetes' SPDY library never honours windows, so the window alone does not bound memory. */
+const STALL_BYTES = 4 * 1024 * 1024;
+
+export interface SpdyConnectionOptions {
+  /** A server accepts odd (client-opened) streams and opens even ones; a client the reverse. */
+  role: 'server' | 'client';
+  /**
+   * How the peer's flow-control windows limit what we send.
+   * - 'strict': never exceed them (the SPDY/3.1 rule).
+   * - 'auto' (default): honour a stream's window once the peer has shown it does flow control (a
+   *   WINDOW_UPDATE or an initial-window SETTING), and the connection window once it sent a
+   *   connection-level WINDOW_UPDATE. Kubernetes' SPDY library (moby/spdystream, inside kubectl and the
+   *   kubelet) neither sends WINDOW_UPDATE nor waits for one, so strict sending would stop every kubectl
+   *   stream after its first 64 KiB.
+   */
+  sendFlowControl?: 'strict' | 'auto';
+}
+
+export interface SpdyConnectionEvents {
+  stream: [SpdyStream];
+  goaway: [number];
+  close: [];
+}
+
+export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
+  readonly role: 'server' | 'client';
+  private parser = new FrameParser();
+  private codec = new HeaderCodec();
+  private streams = new Map<number, SpdyStream>();
+  private inTail: Promise<void> = Promise.resolve();
+  private outTail: Promise<void> = Promise.resolve();
+  private nextStreamId: number;
+  private nextPingId: number;
+  private pings = new Map<number, { sent: number; resolve: (ms: number) => void; reject: (e: Error) => void }>();
+  /** Highest stream id the peer opened; GOAWAY reports it. */
+  private lastPeerStreamId = 0;
+  private sentGoAway = false;
+  private receivedGoAway = false;
+  private closed = false;
+  private strict: boolean;
+  private peerStreamWindows = false;
+  private peerConnectionWindow = false;
+  private peerInitialWindow = DEFAULT_WINDOW;
+  /** What the peer still lets us send on the connection as a whole. */
+  private sendWindow = DEFAULT_WINDOW;
+  private windowWaiters: (() => void)[] = [];
+  /** Bytes accepted but not yet returned to the peer at connection level. */
+  private connectionCredit = 0;
+  private stalled = new Set<SpdyStream>();
+
+  constructor(private transport: Duplex, opts: SpdyConnectionOptions) {
+    super();
+    this.role = opts.role;
+    this.strict = opts.sendFlowControl === 'strict';
+    this.nextStreamId = opts.role === 'client' ? 1 : 2;
+    this.nextPingId = opts.role === 'client' ? 1 : 2;
+    transport.on('data', (chunk: Buffer) => this.onBytes(chunk));
+    transport.on('end', () => this.teardown('peer closed the connection'));
+    transport.on('close', () => this.teardown('connection closed'));
+    transport.on('error', (e: Error) => this.teardown(`connection error: ${e.message}`));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Opens a stream (SYN_STREAM). The peer's SYN_REPLY arrives as the stream's 'reply' event. */
+  openStream(headers: SpdyHeaders, opts: { fin?: boolean; priority?: number } = {}): SpdyStream {
+    if (this.closed || this.sentGoAway || this.receivedGoAway) throw new SpdyProtocolError('cannot open a stream on a closing connection');
+    const id = this.nextStreamId;
+    this.nextStreamId += 2;
+    const s = new SpdyStream(this, id, headers, this.peerInitialWindow, true);
+    this.streams.set(id, s);
+    void this.enqueue(async () => encodeFrame({
+      type: 'syn_stream', streamId: id, associatedTo: 0, priority: opts.priority ?? 0, slot: 0, fin: !!opts.fin, unidirectional: false,
+      block: await this.codec.encode(headers),
+    }));
+    if (opts.fin) s.markLocalClosed();
+    return s;
+  }
+
+  /** Round-trip time of one PING, in milliseconds. */
+  ping(): Promise<number> {
+    if (this.closed) return Promise.reject(new SpdyProtocolError('connection is closed'));
+    const id = this.nextPingId;
+    this.nextPingId = (this.nextPingId + 2) % 0x100000000 || (this.role === 'client' ? 1 : 2);
+    return new Promise((resolve, reject) => {
+      this.pings.set(id, { sent: performance.now(), resolve, reject });
+      void this.enqueue(() => encodeFrame({ type: 'ping', id }));
+    });
+  }
+
+  /** Says goodbye (GOAWAY) and closes the transport once everything queued before is written. */
+  async close(status: number = GoAwayStatus.Ok): Promise<void> {
+    if (this.closed) return;
+    this.sendGoAway(status);
+    await this.outTail;
+    this.transport.end();
+    // A peer that never closes its side must not keep the socket.
+    setTimeout(() => this.transport.destroy(), 5000).unref();
+  }
+
+  destroy(): void {
+    this.transport.destroy();
+    this.teardown('destroyed');
+  }
+
+  private sendGoAway(status: number): void {
+    if (this.sentGoAway) return;
+    this.sentGoAway = true;
+    void this.enqueue(() => encodeFrame({ type: 'goaway', lastGoodStreamId: this.lastPeerStreamId, status }));
+  }
+
+  // ---- output ----
+
+  /** Writes frames in order; header frames compress inside the queue so the zlib context matches it. */
+  enqueue(frame: () => Buffer | Promise<Buffer>): Promise<void> {
+    const run = async () => {
+      if (this.closed) return;
+      const buf = await frame();
+      if (this.closed || this.transport.destroyed || !this.transport.writable) return;
+      if (trace.enabled) trace('send %s', describe(buf));
+      if (!this.transport.write(buf)) await this.drained();
+    };
+    const p = this.outTail.then(run);
+    this.outTail = p.catch((e: Error) => this.fail(e));
+    return p;
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.transport.off('drain', done);
+        this.transport.off('close', done);
+        resolve();
+      };
+      this.transport.on('drain', done);
+      this.transport.on('close', done);
+    });
+  }
+
+  /** Sends `chunk` on a stream, in frames the peer's windows allow. */
+  async sendData(s: SpdyStream, chunk: Buffer): Promise<void> {
+    s.ensureReplied();
+    let off = 0;
+    while (off < chunk.length) {
+      const n = await this.allowance(s, Math.min(chunk.length - off, MAX_DATA_FRAME));
+      if (n === 0) return; // stream or connection gone: the data has nowhere to go
+      const piece = chunk.subarray(off, off + n);
+      off += n;
+      await this.enqueue(() => encodeFrame({ type: 'data', streamId: s.id, fin: false, data: piece }));
+    }
+  }
+
+  sendReply(s: SpdyStream, headers: SpdyHeaders): void {
+    void this.enqueue(async () => encodeFrame({ type: 'syn_reply', streamId: s.id, fin: false, block: await this.codec.encode(headers) }));
+  }
+
+  async sendFin(s: SpdyStream): Promise<void> {
+    s.ensureReplied();
+    await this.enqueue(() => encodeFrame({ type: 'data', streamId: s.id, fin: true, data: Buffer.alloc(0) }));
+  }
+
+  private async allowance(s: SpdyStream, want: number): Promise<number> {
+    for (;;) {
+      if (this.closed || s.isReset) return 0;
+      const streamLimit = this.strict || this.peerStreamWindows ? s.sendWindow : Infinity;
+      const connLimit = this.strict || this.peerConnectionWindow ? this.sendWindow : Infinity;
+      const n = Math.min(want, streamLimit, connLimit);
+      if (n > 0) {
+        s.sendWindow -= n;
+        this.sendWindow -= n;
+        return n;
+      }
+      await new Promise<void>((resolve) => this.windowWaiters.push(resolve));
+    }
+  }
+
+  private wakeWriters(): void {
+    const w = this.windowWaiters;
+    this.windowWaiters = [];
+    for (const resolve of w) resolve();
+  }
+
+  /** Returns `n` consumed bytes of stream `s` to the peer (WINDOW_UPDATE), in batches. */
+  credit(s: SpdyStream, n: number, force = false): void {
+    if (this.closed || n <= 0 && !force) return;
+    s.pendingCredit += n;
+    this.connectionCredit += n;
+    if ((s.pendingCredit >= CREDIT_THRESHOLD || (force && s.pendingCredit > 0)) && !s.isRemoteClosed && !s.isReset) {
+      const delta = s.pendingCredit;
+      s.pendingCredit = 0;
+      void this.enqueue(() => encodeFrame({ type: 'window_update', streamId: s.id, delta }));
+    }
+    if (this.connectionCredit >= CREDIT_THRESHOLD || (force && this.connectionCredit > 0)) {
+      const delta = this.connectionCredit;
+      this.connectionCredit = 0;
+      void this.enqueue(() => encodeFrame({ type: 'window_update', streamId: 0, delta }));
+    }
+  }
+
+  stall(s: SpdyStream): void {
+    this.stalled.add(s);
+    if (!this.transport.isPaused()) this.transport.pause();
+  }
+
+  unstall(s: SpdyStream): void {
+    if (this.stalled.delete(s) && this.stalled.size === 0 && !this.closed) this.transport.resume();
+  }
+
+  resetStream(s: SpdyStream, status: number): void {
+    void this.enqueue(() => encodeFrame({ type: 'rst_stream', streamId: s.id, status }));
+  }
+
+  forget(s: SpdyStream): void {
+    if (this.streams.get(s.id) === s) this.streams.delete(s.id);
+    this.unstall(s);
+    this.wakeWriters();
+    if (this.receivedGoAway && this.streams.size === 0) void this.close();
+  }
+
+  // ---- input ----
+
+  private onBytes(chunk: Buffer): void {
+    let frames: Frame[];
+    try {
+      frames = this.parser.push(chunk);
+    } catch (e) {
+      this.fail(e as Error);
+      return;
+    }
+    for (const f of frames) {
+      if (trace.enabled) trace('recv %s', describe(encodeFrame(f)));
+      this.inTail = this.inTail.then(() => this.handle(f)).catch((e: Error) => this.fail(e));
+    }
+  }
+
+  private isPeerId(id: number): boolean {
+    return this.role === 'server' ? id % 2 === 1 : id % 2 === 0;
+  }
+
+  private async handle(f: Frame): Promise<void> {
+    if (this.closed) return;
+    switch (f.type) {
+      case 'data': {
+        const s = this.streams.get(f.streamId);
+        if (!s) {
+          // Frames may still arrive for a stream we just reset or finished; only unknown new ids are errors.
+          if (f.streamId > this.lastPeerStreamId && this.isPeerId(f.streamId)) this.resetId(f.streamId, RstStatus.InvalidStream);
+          return;
+        }
+        if (s.isRemoteClosed) {
+          s.reset(RstStatus.StreamAlreadyClosed);
+          return;
+        }
+        s.recvWindow -= f.data.length;
+        if (f.data.length) s.deliver(f.data);
+        if (f.fin) s.remoteFin();
+        return;
+      }
+      case 'syn_stream': {
+        // Decode first in every case: the zlib context must see every block in order.
+        const headers = await this.codec.decode(f.block);
+        if (f.streamId === 0 || !this.isPeerId(f.streamId) || f.streamId <= this.lastPeerStreamId) {
+          throw new SpdyProtocolError(`SYN_STREAM with stream id ${f.streamId} (last was ${this.lastPeerStreamId})`);
+        }
+        this.lastPeerStreamId = f.streamId;
+        if (this.sentGoAway) {
+          this.resetId(f.streamId, RstStatus.RefusedStream);
+          return;
+        }
+        const s = new SpdyStream(this, f.streamId, headers, this.peerInitialWindow, false);
+        this.streams.set(f.streamId, s);
+        if (f.unidirectional) s.markLocalClosed();
+        this.emit('stream', s);
+        if (f.fin) s.remoteFin();
+        return;
+      }
+      case 'syn_reply': {
+        const headers = await this.codec.decode(f.block);
+        const s = this.streams.get(f.streamId);
+        if (!s) return;
+        s.onReply(headers);
+        if (f.fin) s.remoteFin();
+        return;
+      }
+      case 'headers': {
+        const headers = await this.codec.decode(f.block);
+        const s = this.streams.get(f.streamId);
+        if (!s) return;
+        s.emit('headers', headers);
+        if (f.fin) s.remoteFin();
+        return;
+      }
+      case 'rst_stream':
+        this.streams.get(f.streamId)?.onReset(f.status);
+        return;
+      case 'settings':
+        for (const e of f.entries) {
+          if (e.id === SettingId.InitialWindowSize && e.value <= 0x7fffffff) {
+            const delta = e.value - this.peerInitialWindow;
+            this.peerInitialWindow = e.value;
+            for (const s of this.streams.values()) s.sendWindow += delta;
+            this.peerStreamWindows = true;
+          }
+        }
+        this.wakeWriters();
+        return;
+      case 'ping': {
+        if (this.isPeerId(f.id)) {
+          void this.enqueue(() => encodeFrame({ type: 'ping', id: f.id }));
+          return;
+        }
+        const p = this.pings.get(f.id);
+        if (p) {
+          this.pings.delete(f.id);
+          p.resolve(performance.now() - p.sent);
+        }
+        return;
+      }
+      case 'goaway':
+        this.receivedGoAway = true;
+        for (const s of [...this.streams.values()]) {
+          if (!this.isPeerId(s.id) && s.id > f.lastGoodStreamId) s.onReset(RstStatus.RefusedStream);
+        }
+        this.emit('goaway', f.status);
+        if (this.streams.size === 0) void this.close();
+        return;
+      case 'window_update':
+        if (f.delta === 0) return;
+        if (f.streamId === 0) {
+          this.sendWindow += f.delta;
+          this.peerConnectionWindow = true;
+        } else {
+          const s = this.streams.get(f.streamId);
+          if (s) s.sendWindow += f.delta;
+          this.peerStreamWindows = true;
+        }
+        this.wakeWriters();
+        return;
+      case 'unknown':
+        log('ignoring control frame type %d version %d', f.controlType, f.version);
+        return;
+    }
+  }
+
+  private resetId(streamId: number, status: number): void {
+    void this.enqueue(() => encodeFrame({ type: 'rst_stream', streamId, status }));
+  }
+
+  private fail(e: Error): void {
+    if (this.closed) return;
+    log('connection failed: %s', e.message);
+    if (e instanceof SpdyProtocolError && !this.sentGoAway) {
+      this.sentGoAway = true;
+      const frame = encodeFrame({ type: 'goaway', lastGoodStreamId: this.lastPeerStreamId, status: GoAwayStatus.ProtocolError });
+      if (this.transport.writable) this.transport.end(frame);
+    }
+    this.transport.destroy();
+    this.teardown(e.message);
+  }
+
+  private teardown(why: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    log('teardown: %s', why);
+    for (const s of [...this.streams.values()]) s.destroy();
+    this.streams.clear();
+    for (const p of this.pings.values()) p.reject(new SpdyProtocolError(`connection closed before the PING reply: ${why}`));
+    this.pings.clear();
+    this.wakeWriters();
+    this.codec.close();
+    if (!this.transport.destroyed) this.transport.destroy();
+    this.emit('close');
+  }
+}
+
+export interface SpdyStreamEvents {
+  reply: [SpdyHeaders];
+  headers: [SpdyHeaders];
+  reset: [number];
+}
+
+/** One SPDY stream: the readable side is what the peer sends, the writable side what we send; end()
+ *  half-closes with FIN, destroy() before both sides finished resets the stream. */
+export class SpdyStream extends Duplex {
+  sendWindow: number;
+  recvWindow = DEFAULT_WINDOW;
+  pendingCredit = 0;
+  /** Bytes pushed while the readable buffer was full; returned to the peer when it drains. */
+  private owed = 0;
+  private replied: boolean;
+  private remoteClosed = false;
+  private localClosed = false;
+  private wasReset = false;
+  replyHeaders: SpdyHeaders | undefined;
+
+  constructor(private conn: SpdyConnection, readonly id: number, readonly headers: SpdyHeaders, sendWindow: number, openedByUs: boolean) {
+    super({ allowHalfOpen: true });
+    this.sendWindow = sendWindow;
+    // A stream we open needs no SYN_REPLY from us; one the peer opens does.
+    this.replied = openedByUs;
+  }
+
+  get isRemoteClosed(): boolean {
+    return this.remoteClosed;
+  }
+
+  get isReset(): boolean {
+    return this.wasReset;
+  }
+
+  /** Accepts a peer-opened stream (SYN_REPLY); sent automatically before the first data if not called. */
+  reply(headers: SpdyHeaders = {}): void {
+    if (this.replied) return;
+    this.replied = true;
+    this.conn.sendReply(this, headers);
+  }
+
+  ensureReplied(): void {
+    this.reply();
+  }
+
+  /** Abandons the stream in both directions (RST_STREAM). */
+  reset(status: number = RstStatus.Cancel): void {
+    if (this.wasReset) return;
+    this.wasReset = true;
+    this.conn.resetStream(this, status);
+    this.destroy();
+  }
+
+  markLocalClosed(): void {
+    this.localClosed = true;
+    // Nothing may be written any more; end the writable side without sending a FIN.
+    this.end();
+  }
+
+  deliver(data: Buffer): void {
+    if (this.destroyed) return;
+    if (this.push(data)) this.conn.credit(this, data.length);
+    else {
+      this.owed += data.length;
+      if (this.readableLength > STALL_BYTES) this.conn.stall(this);
+    }
+  }
+
+  remoteFin(): void {
+    if (this.remoteClosed) return;
+    this.remoteClosed = true;
+    if (!this.destroyed) this.push(null);
+  }
+
+  onReply(headers: SpdyHeaders): void {
+    this.replyHeaders = headers;
+    this.emit('reply', headers);
+  }
+
+  onReset(status: number): void {
+    if (this.wasReset) return;
+    this.wasReset = true;
+    this.emit('reset', status);
+    this.destroy();
+  }
+
+  override _read(): void {
+    this.conn.unstall(this);
+    if (this.owed > 0) {
+      const n = this.owed;
+      this.owed = 0;
+      this.conn.credit(this, n, true);
+    }
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    if (this.localClosed || this.wasReset) {
+      cb();
+      return;
+    }
+    this.conn.sendData(this, chunk).then(() => cb(), cb);
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    if (this.localClosed || this.wasReset) {
+      cb();
+      return;
+    }
+    this.localClosed = true;
+    this.conn.sendFin(this).then(() => cb(), cb);
+  }
+
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    if (!this.wasReset && !(this.localClosed && this.remoteClosed) && !this.conn.isClosed) {
+      this.wasReset = true;
+      this.conn.resetStream(this, RstStatus.Cancel);
+    }
+    this.conn.forget(this);
+    cb(err);
+  }
+}
