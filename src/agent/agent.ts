@@ -16,6 +16,7 @@ import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes
 import { removeNat, syncNat } from './nat.js';
 import { Runtime } from './runtime/runtime.js';
 import { ensureImages } from './runtime/images.js';
+import { StreamServer } from './streamserver.js';
 
 const NODES = findResource('', 'v1', 'nodes')!;
 const PODS = findResource('', 'v1', 'pods')!;
@@ -48,6 +49,7 @@ export class Agent {
   private timers: NodeJS.Timeout[] = [];
   private podCIDR = '';
   private stopped = false;
+  private streams?: StreamServer;
   private log: (line: string) => void;
 
   constructor(private o: AgentOptions) {
@@ -90,6 +92,15 @@ export class Agent {
       .on({ onAdd: (p) => this.queue.add(objectKey(p)), onUpdate: (p) => this.queue.add(objectKey(p)), onDelete: (p) => void this.podGone(p) });
     this.pods.start();
     await this.pods.hasSynced();
+    this.streams = new StreamServer({
+      runtime: this.runtime,
+      pod: (ns, name) => this.pods.get(`${ns}/${name}`),
+      netnsOf: (uid) => {
+        const sb = this.podManager.sandboxes().find((s) => s.uid === uid);
+        return sb ? `/run/netns/${sb.netns}` : undefined;
+      },
+    }, this.o.rest.token);
+    await this.streams.start(this.o.dataDir, this.o.nodeIP);
     await this.podManager.sweep(new Set(this.pods.list().map((p) => p.metadata.uid!)));
     this.queue.start();
     // Containers exit on their own: look at every pod regularly (the informer's resync re-adds them).
@@ -151,6 +162,7 @@ export class Agent {
     this.nodes?.stop();
     this.pods?.stop();
     this.queue?.stop();
+    this.streams?.close();
     this.runtime.close();
     this.client.close();
   }

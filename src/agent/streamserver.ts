@@ -1,0 +1,164 @@
+// The agent's kubelet-like endpoint on <node IP>:10250: the API server forwards pod log, exec, attach
+// and port-forward here (authenticated with the node token), and the stream handlers speak kubectl's
+// protocols over the node's container runtime and the pods' network namespaces.
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { timingSafeEqual } from 'node:crypto';
+import { Duplex } from 'node:stream';
+import type { KObject } from '../api/types.js';
+import { run } from '../util/exec.js';
+import { handleStream, type StreamKind } from './streams/handler.js';
+import { type StreamBackends, StreamBackendError, type PodRef } from './streams/backend.js';
+import type { Runtime, ContainerInfo } from './runtime/runtime.js';
+
+export const AGENT_PORT = 10250;
+
+async function ensureCert(dir: string, ip: string): Promise<{ cert: string; key: string }> {
+  const key = join(dir, 'agent.key');
+  const crt = join(dir, 'agent.crt');
+  if (!existsSync(key) || !existsSync(crt)) {
+    await run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', crt,
+      '-days', '3650', '-subj', `/CN=k8ts-agent`, '-addext', `subjectAltName=IP:${ip}`]);
+  }
+  return { cert: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') };
+}
+
+export interface StreamServerDeps {
+  runtime: Runtime;
+  /** The pod (from the agent's informer) by namespace/name. */
+  pod(ns: string, name: string): KObject | undefined;
+  /** The network namespace path of a pod's sandbox. */
+  netnsOf(uid: string): string | undefined;
+}
+
+export class StreamServer {
+  private server?: Server;
+  private token: Buffer;
+
+  constructor(private deps: StreamServerDeps, token: string) {
+    this.token = Buffer.from(token);
+  }
+
+  async start(dir: string, ip: string, port = AGENT_PORT): Promise<void> {
+    const { cert, key } = await ensureCert(dir, ip);
+    const server = createServer({ cert, key }, (req, res) => void this.serve(req, res, Buffer.alloc(0)));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.serve(req, socket, head));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, ip, () => resolve());
+    });
+    this.server = server;
+  }
+
+  close(): void {
+    this.server?.close();
+    this.server?.closeAllConnections?.();
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    const h = req.headers.authorization ?? '';
+    const got = Buffer.from(h.startsWith('Bearer ') ? h.slice(7).trim() : '');
+    return got.length === this.token.length && timingSafeEqual(got, this.token);
+  }
+
+  private async serve(req: IncomingMessage, target: ServerResponse | Duplex, head: Buffer): Promise<void> {
+    const deny = (code: number, msg: string) => {
+      const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: msg, reason: code === 401 ? 'Unauthorized' : 'NotFound', code });
+      if ('writeHead' in target) {
+        (target as ServerResponse).writeHead(code, { 'Content-Type': 'application/json' });
+        (target as ServerResponse).end(body);
+      } else target.end(`HTTP/1.1 ${code} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    };
+    if (!this.authorized(req)) return deny(401, 'Unauthorized');
+    const url = new URL(req.url ?? '/', 'https://agent');
+    const seg = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const kinds: Record<string, StreamKind> = { exec: 'exec', attach: 'attach', portforward: 'portforward', containerLogs: 'log' };
+    const kind = kinds[seg[0]];
+    if (!kind || seg.length < 3) return deny(404, `no such endpoint: ${url.pathname}`);
+    const pod = this.deps.pod(seg[1], seg[2]);
+    if (!pod) return deny(404, `pod ${seg[1]}/${seg[2]} is not running on this node`);
+    const params = new URLSearchParams(url.search);
+    if (seg[3] && !params.has('container')) params.set('container', seg[3]);
+    const ref: PodRef = { namespace: seg[1], name: seg[2], uid: pod.metadata.uid };
+    await handleStream(req, target, head, kind, ref, params, this.backends(pod));
+  }
+
+  private backends(pod: KObject): StreamBackends {
+    const runtime = this.deps.runtime;
+    const uid = pod.metadata.uid!;
+    const containers = async (name: string): Promise<ContainerInfo[]> => (await runtime.list())
+      .filter((c) => c.labels['k8ts.pod.uid'] === uid && c.labels['k8ts.container'] === name)
+      .sort((a, b) => Number(b.labels['k8ts.restarts']) - Number(a.labels['k8ts.restarts']));
+    const running = async (name: string): Promise<ContainerInfo> => {
+      const all = await containers(name);
+      if (!all.length) throw new StreamBackendError('ContainerNotFound', `container ${name} not found in pod ${pod.metadata.name}`);
+      const c = all.find((x) => x.state.status === 'running');
+      if (!c) throw new StreamBackendError('ContainerNotRunning', `container ${name} is not running (${all[0].state.status})`);
+      return c;
+    };
+    return {
+      exec: {
+        exec: async (_p, container, argv, opts) => {
+          const c = await running(container);
+          let session;
+          try {
+            session = await runtime.exec(c.id, argv, { tty: opts.tty, stdin: opts.stdin });
+          } catch (e) {
+            throw new StreamBackendError('CommandNotFound', e instanceof Error ? e.message : String(e));
+          }
+          return {
+            stdin: session.stdin, stdout: session.stdout, stderr: session.stderr,
+            resize: (w, h) => void session.resize(w, h).catch(() => {}),
+            exitCode: session.exitCode,
+            kill: () => void session.kill('SIGKILL').catch(() => {}),
+          };
+        },
+      },
+      portForward: {
+        connect: async (_p, port) => {
+          const netns = this.deps.netnsOf(uid);
+          if (!netns) throw new Error(`pod ${pod.metadata.name} has no network namespace on this node`);
+          return connectInNetns(netns, port);
+        },
+      },
+      logs: {
+        open: async (_p, container, opts) => {
+          const all = await containers(container);
+          const c = opts.previous ? all[1] : all[0];
+          if (!c) throw new StreamBackendError('ContainerNotFound', opts.previous
+            ? `previous terminated container "${container}" in pod "${pod.metadata.name}" not found`
+            : `container "${container}" in pod "${pod.metadata.name}" is waiting to start`);
+          return runtime.readLog(c.id, { follow: opts.follow, tailLines: opts.tailLines, sinceSeconds: opts.sinceSeconds,
+            sinceTime: opts.sinceTime, timestamps: opts.timestamps, limitBytes: opts.limitBytes });
+        },
+      },
+    };
+  }
+}
+
+/** A TCP connection to 127.0.0.1:port inside a pod's network namespace, relayed by busybox nc run there
+ *  (a process cannot open a socket in another namespace without entering it). */
+function connectInNetns(netnsPath: string, port: number): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('nsenter', [`--net=${netnsPath}`, '--', 'busybox', 'nc', '127.0.0.1', String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    let settled = false;
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const duplex = Duplex.from({ readable: child.stdout, writable: child.stdin });
+    // nc exits at once when the port is closed: wait a moment to tell "refused" from "connected".
+    const t = setTimeout(() => {
+      settled = true;
+      resolve(duplex);
+    }, 150);
+    child.on('exit', (code) => {
+      if (settled) return;
+      clearTimeout(t);
+      settled = true;
+      reject(new Error(`error forwarding port ${port}: ${err.trim() || `connection refused (nc exited ${code})`}`));
+    });
+    child.on('error', (e) => !settled && reject(e));
+  });
+}
