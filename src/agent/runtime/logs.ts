@@ -1,8 +1,9 @@
 // Reading a container's log (kubectl logs): the raw bytes the container wrote to its log file, with line
 // timestamps taken from the shim's size index (log.idx: "the file had N bytes at time T").
 //
-// A line's timestamp is the first index time at which the file held the whole line; lines the index does
-// not cover yet (written in the last instant, or while no shim was watching) get the file's mtime.
+// A line's timestamp is the first index time at which the file held the whole line (exact after a quiet
+// spell, up to 50 ms late within a burst); lines the index does not cover yet (written in the last
+// instant, or while no shim was watching) get the file's mtime.
 import { watch } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';

@@ -10,7 +10,7 @@ import {
   containerPaths, nowNs, parseExit, parseProcRef, processAlive, readText, toDate, waitFor, writeAtomic,
   type ContainerPaths, type ContainerState,
 } from './container.js';
-import { ContainerNotFoundError, InvalidSpecError, RuntimeSetupError, StartError } from './errors.js';
+import { ContainerNotFoundError, InvalidSpecError, StartError } from './errors.js';
 import { loadImage, resolveImage, type ImageRecord } from './images.js';
 import { readLog, type LogOptions } from './logs.js';
 import { Runc, runcError } from './runc.js';
@@ -418,4 +418,3 @@ export class Runtime {
   }
 }
 
-export { RuntimeSetupError };

@@ -7,11 +7,14 @@
 // 10 MB Go process per container and put pipes between the container and its log file.
 //
 // Files the shim writes in the container directory (all replaced atomically by rename):
-//   shim   "<pid> <starttime>"                        as soon as it runs
+//   shim   "<pid> <starttime>"                        as soon as it has its container
 //   init   "<pid> <starttime> <sec> <nsec>"           once the container process runs (startedAt)
 //   exit   "<code> <signal> <sec> <nsec>"              when it has reaped it; "- - <sec> <nsec>" if unknown
 //   done   "<sec> <nsec>"                              after `runc delete`, when it is about to exit
-//   log.idx lines "<size> <sec> <nsec>": the log file had <size> bytes at that time.
+//   log.idx lines "<size> <sec> <nsec>": the log file had <size> bytes at that time (noted at once after
+//          a quiet spell, at most every 50 ms during a burst).
+// If the shim is killed, the container runs on (its output goes to the file, not through the shim); only
+// its exit status is lost, and the agent reports that (ExitCodeLost) once the process is gone.
 // A spare shim waits for its container on stdin, then prints one line on stdout (a pipe to the agent),
 // "started <pid>" or "failed <status>".
 import { RuntimeSetupError } from './errors.js';
