@@ -1,0 +1,299 @@
+// A real cluster on this machine, driven by the real kubectl: pods on cbr0 in node namespaces, traffic on
+// one node and across nodes (host-gw and VXLAN) without NAT, restarts of containers, agents and the
+// server, bad input, and `k8ts down` leaving nothing behind.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { K8TS, kubectlBinary } from './harness.js';
+
+const root = process.getuid?.() === 0;
+const skip = !root ? 'needs root: builds network namespaces, links and runc containers'
+  : !kubectlBinary('1.32') ? 'kubectl.1.32 is not on this machine' : false;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Cluster {
+  name: string;
+  home: string;
+  kubeconfig: string;
+  plan: any;
+  k(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  ok(args: string[], input?: string): Promise<string>;
+  down(): void;
+}
+
+function sh(argv: string[], env: NodeJS.ProcessEnv = process.env): { code: number; stdout: string; stderr: string; error?: string } {
+  const r = spawnSync(argv[0], argv.slice(1), { env, encoding: 'utf8' });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, error: r.error ? String(r.error) : r.signal ?? undefined };
+}
+
+function up(name: string, extra: string[] = []): Cluster {
+  const home = mkdtempSync(join(tmpdir(), 'k8ts-e2e-home-'));
+  const env = { ...process.env, K8TS_HOME: home };
+  const r = sh([K8TS, 'up', '--name', name, '--nodes', '2', ...extra], env);
+  if (r.code !== 0) {
+    sh([K8TS, 'down', '--name', name], env);
+    rmSync(home, { recursive: true, force: true });
+    throw new Error(`k8ts up failed:\n${r.stderr}`);
+  }
+  const kubeconfig = sh([K8TS, 'kubeconfig', '--name', name], env).stdout.trim();
+  const plan = JSON.parse(readFileSync(join(home, name, 'cluster.json'), 'utf8'));
+  const khome = join(home, 'kubectl-home');
+  const k = (args: string[], input?: string) => new Promise<{ code: number; stdout: string; stderr: string }>((res) => {
+    const child = spawn(kubectlBinary('1.32')!, args, { env: { PATH: process.env.PATH!, HOME: khome, KUBECONFIG: kubeconfig } });
+    let stdout = '';
+    let stderr = '';
+    const t = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.stdout.on('data', (b: Buffer) => (stdout += b));
+    child.stderr.on('data', (b: Buffer) => (stderr += b));
+    child.on('close', (code) => {
+      clearTimeout(t);
+      res({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(input ?? '');
+  });
+  return {
+    name, home, kubeconfig, plan, k,
+    async ok(args, input) {
+      const r = await k(args, input);
+      assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}${r.stdout}`);
+      return r.stdout;
+    },
+    down() {
+      const d = sh([K8TS, 'down', '--name', name], env);
+      rmSync(home, { recursive: true, force: true });
+      if (d.code !== 0) throw new Error(`k8ts down failed: ${d.stderr}`);
+    },
+  };
+}
+
+const busybox = (name: string, node: string, command: string, extra = '') => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  labels: {app: ${name}}
+spec:
+  nodeSelector: {kubernetes.io/hostname: ${node}}
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", ${JSON.stringify(command)}]${extra}
+---
+`;
+
+const WEB = 'mkdir -p /www/cgi-bin && echo hello-from-$HOSTNAME > /www/index.html && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n" > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 8080 -h /www';
+
+/** The client address busybox httpd reports (it listens dual-stack: IPv4 clients come as ::ffff:a.b.c.d). */
+function remoteAddr(s: string): string {
+  return s.trim().replace(/^\[?::ffff:/, '').replace(/\]$/, '');
+}
+
+async function podIP(c: Cluster, pod: string): Promise<string> {
+  return (await c.ok(['get', 'pod', pod, '-o', 'jsonpath={.status.podIP}'])).trim();
+}
+
+function nodeNetns(c: Cluster, node: string): string {
+  return c.plan.nodes.find((n: any) => n.name === node).netns;
+}
+
+/** Names in the host that belong to a cluster stem: namespaces, links, processes. */
+function leftovers(stem: string, home: string): string[] {
+  const out: string[] = [];
+  for (const ns of sh(['ip', 'netns', 'list']).stdout.split('\n')) if (ns.startsWith(`${stem}-`)) out.push(`netns ${ns}`);
+  for (const l of sh(['ip', '-o', 'link']).stdout.split('\n')) {
+    const name = l.split(': ')[1]?.split('@')[0];
+    if (name && (name === stem || name.startsWith(`${stem}n`))) out.push(`link ${name}`);
+  }
+  const ps = sh(['ps', '-eo', 'pid,args']).stdout.split('\n').filter((p) => p.includes(home));
+  out.push(...ps.map((p) => `process ${p.trim()}`));
+  if (existsSync(join(home, 'default'))) out.push(`dir ${home}`);
+  return out;
+}
+
+describe('a host-gw cluster with the real kubectl', { skip }, () => {
+  let c: Cluster;
+  before(() => {
+    c = up(`e2e${process.pid % 10000}`);
+  });
+  after(() => {
+    if (!c) return;
+    const stem = c.plan.stem;
+    const home = c.home;
+    c.down();
+    assert.deepEqual(leftovers(stem, home), [], 'k8ts down left things behind');
+  });
+
+  test('pods reach each other on one node and across nodes, by ping and TCP, without NAT; nodes reach pods', async () => {
+    await c.ok(['apply', '-f', '-'], busybox('a', 'node1', 'sleep 3600') + busybox('b', 'node2', WEB) + busybox('c', 'node1', WEB));
+    await c.ok(['wait', '--for=condition=Ready', 'pod/a', 'pod/b', 'pod/c', '--timeout=60s']);
+    const [a, b, cc] = [await podIP(c, 'a'), await podIP(c, 'b'), await podIP(c, 'c')];
+    const cidr = async (n: string) => (await c.ok(['get', 'node', n, '-o', 'jsonpath={.spec.podCIDR}'])).trim();
+    assert.equal(a.split('.').slice(0, 3).join('.'), (await cidr('node1')).split('.').slice(0, 3).join('.'));
+    assert.equal(b.split('.').slice(0, 3).join('.'), (await cidr('node2')).split('.').slice(0, 3).join('.'));
+    for (const ip of [b, cc]) assert.match(await c.ok(['exec', 'a', '--', 'ping', '-c', '2', '-W', '2', ip]), /2 packets received/);
+    assert.match(await c.ok(['exec', 'b', '--', 'ping', '-c', '1', '-W', '2', a]), /1 packets received/);
+    assert.equal((await c.ok(['exec', 'a', '--', 'wget', '-qO-', `http://${b}:8080/`])).trim(), 'hello-from-b');
+    assert.equal((await c.ok(['exec', 'a', '--', 'wget', '-qO-', `http://${cc}:8080/`])).trim(), 'hello-from-c');
+    // The server sees the client's own pod IP: no NAT between pods, on one node or across nodes.
+    assert.equal(remoteAddr(await c.ok(['exec', 'a', '--', 'wget', '-qO-', `http://${b}:8080/cgi-bin/ip`])), a);
+    assert.equal(remoteAddr(await c.ok(['exec', 'a', '--', 'wget', '-qO-', `http://${cc}:8080/cgi-bin/ip`])), a);
+    // A node reaches pods on itself and on the other node, and the pod sees the node's address.
+    const n1 = nodeNetns(c, 'node1');
+    const viaNode = sh(['nsenter', `--net=/run/netns/${n1}`, 'busybox', 'wget', '-qO-', `http://${b}:8080/cgi-bin/ip`]);
+    assert.equal(remoteAddr(viaNode.stdout), c.plan.nodes[0].ip, viaNode.stderr);
+    assert.equal(sh(['nsenter', `--net=/run/netns/${n1}`, 'busybox', 'ping', '-c', '1', '-W', '2', cc]).code, 0);
+  });
+
+  test('logs, exec exit codes and stdin', async () => {
+    await c.ok(['apply', '-f', '-'], busybox('talk', 'node2', 'echo started; echo to-stderr >&2; sleep 3600'));
+    await c.ok(['wait', '--for=condition=Ready', 'pod/talk', '--timeout=60s']);
+    for (let i = 0; i < 20 && !(await c.k(['logs', 'talk'])).stdout.includes('started'); i++) await sleep(100);
+    const logs = await c.ok(['logs', 'talk']);
+    assert.match(logs, /started/);
+    assert.match(logs, /to-stderr/);
+    const r = await c.k(['exec', 'talk', '--', 'sh', '-c', 'echo out; exit 7']);
+    assert.equal(r.code, 7);
+    assert.equal(r.stdout, 'out\n');
+    assert.match(r.stderr, /command terminated with exit code 7/);
+    assert.equal(await c.ok(['exec', '-i', 'talk', '--', 'cat'], 'through stdin\n'), 'through stdin\n');
+  });
+
+  test('a restarted container keeps its pod IP and counts the restart', async () => {
+    await c.ok(['apply', '-f', '-'], busybox('crash', 'node1', 'sleep 1; exit 1'));
+    const ip = await (async () => {
+      for (let i = 0; i < 100; i++) {
+        const v = (await c.k(['get', 'pod', 'crash', '-o', 'jsonpath={.status.podIP}'])).stdout.trim();
+        if (v) return v;
+        await sleep(100);
+      }
+      throw new Error('no IP');
+    })();
+    for (let i = 0; i < 100; i++) {
+      const n = Number((await c.ok(['get', 'pod', 'crash', '-o', 'jsonpath={.status.containerStatuses[0].restartCount}'])).trim() || 0);
+      if (n >= 1) break;
+      await sleep(100);
+    }
+    const pod = JSON.parse(await c.ok(['get', 'pod', 'crash', '-o', 'json']));
+    assert.ok(pod.status.containerStatuses[0].restartCount >= 1);
+    assert.equal(pod.status.podIP, ip);
+    assert.equal(pod.status.containerStatuses[0].lastState.terminated.exitCode, 1);
+    await c.ok(['delete', 'pod', 'crash', '--grace-period=0', '--force']);
+  });
+
+  test('restarting an agent keeps every pod, IP and veth, with nothing duplicated', async () => {
+    const before = JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.spec.nodeName === 'node1');
+    const n1 = nodeNetns(c, 'node1');
+    const veths = () => sh(['ip', '-n', n1, '-o', 'link', 'show', 'master', 'cbr0']).stdout.trim().split('\n').filter(Boolean).length;
+    const vethsBefore = veths();
+    const rec = JSON.parse(readFileSync(join(c.home, c.name, 'pids', 'agent-node1.json'), 'utf8'));
+    process.kill(rec.pid, 'SIGKILL');
+    await sleep(300);
+    const { startProcess } = await import('../../src/lab/procs.js');
+    await startProcess(join(c.home, c.name), 'agent-node1', rec.argv, { netns: n1 });
+    await sleep(3000);
+    const after = JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.spec.nodeName === 'node1');
+    assert.deepEqual(after.map((p: any) => [p.metadata.name, p.status.podIP, p.status.phase]).sort(),
+      before.map((p: any) => [p.metadata.name, p.status.podIP, p.status.phase]).sort());
+    assert.equal(veths(), vethsBefore);
+    const a = await podIP(c, 'a');
+    assert.match(await c.ok(['exec', 'c', '--', 'ping', '-c', '1', '-W', '2', a]), /1 packets received/);
+  });
+
+  test('with the server down, pods keep running and traffic keeps flowing; after it restarts all is as before', async () => {
+    const dir = join(c.home, c.name);
+    const rec = JSON.parse(readFileSync(join(dir, 'pids', 'server.json'), 'utf8'));
+    const b = await podIP(c, 'b');
+    const podsBefore = (await c.ok(['get', 'pods', '-o', 'name'])).trim();
+    process.kill(rec.pid, 'SIGKILL');
+    await sleep(500);
+    const aNetns = sh(['ip', 'netns', 'list']).stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(`${c.plan.stem}-pod-`));
+    // Traffic between pods needs no control plane: from every pod netns, b's web server answers.
+    let answered = 0;
+    const tries: string[] = [];
+    for (const ns of aNetns) {
+      const r = sh(['nsenter', `--net=/run/netns/${ns}`, 'busybox', 'wget', '-qO-', `http://${b}:8080/`]);
+      tries.push(`${ns}: ${r.code} ${r.stdout.trim()} ${r.stderr.trim()} ${r.error ?? ''}`);
+      if (r.stdout.includes('hello-from-b')) answered++;
+    }
+    assert.ok(answered >= 2, `only ${answered} pods reached b while the server was down:\n${tries.join('\n')}`);
+    const { startProcess } = await import('../../src/lab/procs.js');
+    await startProcess(dir, 'server', rec.argv);
+    for (let i = 0; i < 100 && (await c.k(['get', '--raw', '/readyz'])).code !== 0; i++) await sleep(100);
+    assert.equal((await c.ok(['get', 'pods', '-o', 'name'])).trim(), podsBefore);
+    const r = await c.k(['exec', 'a', '--', 'wget', '-qO-', `http://${b}:8080/`]);
+    if (r.stdout.trim() !== 'hello-from-b') {
+      const diag = [await c.k(['get', 'pods', '-o', 'wide']), await c.k(['describe', 'pod', 'b'])].map((x) => x.stdout).join('\n');
+      const log = readFileSync(join(dir, 'logs', 'agent-node2.log'), 'utf8').split('\n').slice(-20).join('\n');
+      assert.fail(`after the server restart b did not answer: ${r.stderr}\n${diag}\n${log}`);
+    }
+  });
+
+  test('bad input: unknown image, no node that fits, a command that does not exist', async () => {
+    await c.ok(['apply', '-f', '-'], `apiVersion: v1
+kind: Pod
+metadata: {name: badimage}
+spec:
+  containers: [{name: main, image: "nginx:1.27"}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: nofit}
+spec:
+  nodeSelector: {disk: ssd}
+  containers: [{name: main, image: busybox}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: nocmd}
+spec:
+  containers: [{name: main, image: busybox, command: ["no-such-command"]}]
+`);
+    const waitFor = async (what: string, f: () => Promise<boolean>) => {
+      for (let i = 0; i < 150; i++) {
+        if (await f()) return;
+        await sleep(100);
+      }
+      assert.fail(`timed out waiting for ${what}`);
+    };
+    await waitFor('ErrImagePull', async () => (await c.k(['get', 'pod', 'badimage', '-o', 'jsonpath={.status.containerStatuses[0].state.waiting.reason}'])).stdout === 'ErrImagePull');
+    const msg = (await c.ok(['get', 'pod', 'badimage', '-o', 'jsonpath={.status.containerStatuses[0].state.waiting.message}']));
+    assert.match(msg, /nginx:1\.27/);
+    assert.match(msg, /busybox/);
+    assert.match(await c.ok(['get', 'pods', 'badimage']), /ErrImagePull/);
+    await waitFor('FailedScheduling', async () => (await c.k(['describe', 'pod', 'nofit'])).stdout.includes('FailedScheduling'));
+    assert.match(await c.ok(['describe', 'pod', 'nofit']), /0\/2 nodes are available: 2 node\(s\) didn't match Pod's node affinity\/selector/);
+    await waitFor('a reason for nocmd', async () => /no-such-command/.test((await c.k(['describe', 'pod', 'nocmd'])).stdout));
+    assert.match(await c.ok(['describe', 'pod', 'nocmd']), /executable file not found|no-such-command/);
+    // Nothing else broke: the earlier pods still talk.
+    assert.match(await c.ok(['exec', 'a', '--', 'ping', '-c', '1', '-W', '2', await podIP(c, 'b')]), /1 packets received/);
+    await c.ok(['delete', 'pod', 'badimage', 'nofit', 'nocmd', '--grace-period=0', '--force']);
+  });
+});
+
+describe('a VXLAN cluster with the real kubectl', { skip }, () => {
+  let c: Cluster;
+  before(() => {
+    c = up(`vx${process.pid % 10000}`, ['--backend', 'vxlan']);
+  });
+  after(() => {
+    if (!c) return;
+    const stem = c.plan.stem;
+    const home = c.home;
+    c.down();
+    assert.deepEqual(leftovers(stem, home), [], 'k8ts down left things behind');
+  });
+
+  test('pods on different nodes reach each other over the overlay, with the MTU lowered to fit', async () => {
+    await c.ok(['apply', '-f', '-'], busybox('a', 'node1', 'sleep 3600') + busybox('b', 'node2', WEB));
+    await c.ok(['wait', '--for=condition=Ready', 'pod/a', 'pod/b', '--timeout=60s']);
+    const [a, b] = [await podIP(c, 'a'), await podIP(c, 'b')];
+    assert.match(await c.ok(['exec', 'a', '--', 'ping', '-c', '2', '-W', '2', b]), /2 packets received/);
+    assert.equal(remoteAddr(await c.ok(['exec', 'a', '--', 'wget', '-qO-', `http://${b}:8080/cgi-bin/ip`])), a);
+    assert.match(await c.ok(['exec', 'a', '--', 'ip', 'link', 'show', 'eth0']), /mtu 1450/);
+    const routes = sh(['ip', '-n', nodeNetns(c, 'node1'), 'route']).stdout;
+    assert.match(routes, /dev k8ts\.vxlan/);
+  });
+});
