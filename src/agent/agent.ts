@@ -17,13 +17,38 @@ import { removeNat, syncNat } from './nat.js';
 import { Runtime } from './runtime/runtime.js';
 import { ensureImages } from './runtime/images.js';
 import { StreamServer } from './streamserver.js';
+import { k8tsBridgePlugin } from './cni/plugin.js';
+import { execPlugin } from './cni/exec.js';
+import type { CniConfig, CniPlugin } from './cni/types.js';
 
 const NODES = findResource('', 'v1', 'nodes')!;
 const PODS = findResource('', 'v1', 'pods')!;
 const LEASE_RENEW_MS = 10_000;
 const RESYNC_MS = 30_000;
 
+/** The network plugin: ours in-process, or the reference bridge + host-local binaries through the same
+ *  interface (CNI spec 1.0.0: they predate 1.1). Both put pods on cbr0 with an IP from the node's CIDR. */
+export function cniFor(kind: 'k8ts' | 'reference', podCIDR: string, dataDir: string, mtu?: number): { plugin: CniPlugin; conf: CniConfig } {
+  const common = { name: 'k8ts', bridge: 'cbr0', isGateway: true, hairpinMode: true, ...(mtu ? { mtu } : {}) };
+  if (kind === 'reference') {
+    return {
+      plugin: execPlugin(join(REFERENCE_CNI_DIR, 'bridge'), { cniPath: [REFERENCE_CNI_DIR] }),
+      conf: { cniVersion: '1.0.0', type: 'bridge', ...common, isDefaultGateway: true,
+        ipam: { type: 'host-local', ranges: [[{ subnet: podCIDR }]], dataDir: join(dataDir, 'ipam-host-local') } },
+    };
+  }
+  return {
+    plugin: k8tsBridgePlugin(),
+    conf: { cniVersion: '1.1.0', type: 'k8ts-bridge', ...common, ipam: { type: 'k8ts-ipam', subnet: podCIDR, dataDir: join(dataDir, 'ipam') } },
+  };
+}
+
+/** Where Debian's containernetworking-plugins puts the reference plugins. */
+export const REFERENCE_CNI_DIR = '/usr/lib/cni';
+
 export interface AgentOptions {
+  /** Which CNI plugin makes pod networks. */
+  cni: 'k8ts' | 'reference';
   rest: RestConfig;
   nodeName: string;
   nodeIP: string;
@@ -76,8 +101,7 @@ export class Agent {
     this.podManager = new PodManager(this.client, this.runtime, events, {
       nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, dataDir: this.o.dataDir, netnsPrefix: this.o.netnsPrefix,
       clusterDNS: this.o.clusterDNS, clusterDomain: this.o.clusterDomain,
-      cni: { cniVersion: '1.1.0', name: 'k8ts', type: 'k8ts-bridge', bridge: 'cbr0', isGateway: true, hairpinMode: true,
-        ...(mtu ? { mtu } : {}), ipam: { type: 'k8ts-ipam', subnet: this.podCIDR, dataDir: join(this.o.dataDir, 'ipam') } },
+      cni: cniFor(this.o.cni, this.podCIDR, this.o.dataDir, mtu),
     }, (key, ms) => this.queue.addAfter(key, ms));
 
     this.nodes = new Informer(this.client, NODES).on({ onAdd: () => this.routesSoon(), onUpdate: (n, old) => n !== old && this.routesSoon(), onDelete: () => this.routesSoon() });

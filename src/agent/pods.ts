@@ -10,8 +10,7 @@ import type { KObject } from '../api/types.js';
 import type { Client } from '../client/types.js';
 import type { EventRecorder } from '../client/events.js';
 import { run } from '../util/exec.js';
-import { cniAdd, cniDel, cniGc } from './cni/plugin.js';
-import type { K8tsBridgeConfig } from './cni/config.js';
+import type { CniConfig, CniPlugin } from './cni/types.js';
 import type { Runtime, ContainerInfo } from './runtime/runtime.js';
 import { resolveImage } from './runtime/images.js';
 
@@ -28,7 +27,8 @@ export interface PodManagerOptions {
   nodeIP: string;
   dataDir: string;
   netnsPrefix: string;
-  cni: K8tsBridgeConfig;
+  /** The CNI plugin (ours in-process, or any plugin binary) and its network configuration. */
+  cni: { plugin: CniPlugin; conf: CniConfig };
   clusterDNS?: string;
   clusterDomain: string;
 }
@@ -97,7 +97,7 @@ export class PodManager {
     // Record the intent before CNI ADD, so a crash in between is found and undone by the sweep.
     const podDir = join(this.dir, uid);
     mkdirSync(podDir, { recursive: true });
-    const result = await cniAdd(this.o.cni, { containerId: uid, netns: `/run/netns/${netns}`, ifName: 'eth0' });
+    const result = await this.o.cni.plugin.add(this.o.cni.conf, { containerId: uid, netns: `/run/netns/${netns}`, ifName: 'eth0' });
     const ip = result.ips?.[0]?.address.split('/')[0];
     if (!ip) throw new Error(`CNI ADD for pod ${pod.metadata.namespace}/${pod.metadata.name} returned no IP`);
     const sb: Sandbox = { uid, namespace: pod.metadata.namespace!, name: pod.metadata.name!, netns, ip, createdAt: now() };
@@ -135,7 +135,7 @@ export class PodManager {
         /* use the derived name */
       }
     }
-    await cniDel(this.o.cni, { containerId: uid, netns: `/run/netns/${netns}`, ifName: 'eth0' });
+    await this.o.cni.plugin.del(this.o.cni.conf, { containerId: uid, netns: `/run/netns/${netns}`, ifName: 'eth0' });
     if (existsSync(`/run/netns/${netns}`)) await run(['ip', 'netns', 'del', netns]).catch(() => {});
     rmSync(join(this.dir, uid), { recursive: true, force: true });
     rmSync(p, { force: true });
@@ -275,7 +275,8 @@ export class PodManager {
     for (const ns of readdirSync('/run/netns').filter((n) => n.startsWith(`${this.o.netnsPrefix}pod-`))) {
       if (!known.has(ns) && !live.has(ns)) await run(['ip', 'netns', 'del', ns]).catch(() => {});
     }
-    await cniGc({ ...this.o.cni, 'cni.dev/valid-attachments': [...liveUids].map((u) => ({ containerID: u, ifname: 'eth0' })) } as K8tsBridgeConfig);
+    // Release IPs held for pods that are gone (plugins that predate CNI 1.1 have no GC: their DELs above did it).
+    await this.o.cni.plugin.gc(this.o.cni.conf, [...liveUids].map((u) => ({ containerID: u, ifname: 'eth0' }))).catch(() => {});
   }
 
   // ---- status ----

@@ -18,6 +18,7 @@ const FLAGS: FlagSpec = {
   'cluster-cidr': { type: 'string', default: '10.244.0.0/16', help: 'pod CIDR of the whole cluster (traffic leaving it is masqueraded)', metavar: 'CIDR' },
   'node-network': { type: 'string', help: 'the nodes\' network (default: the uplink\'s subnet)', metavar: 'CIDR' },
   uplink: { type: 'string', help: 'interface on the node network (default: the one holding --node-ip, else the default route\'s)', metavar: 'IFACE' },
+  cni: { type: 'string', default: 'k8ts', help: 'CNI plugin: k8ts (in-process) or reference (Debian\'s bridge + host-local binaries)', metavar: 'k8ts|reference' },
   'netns-prefix': { type: 'string', default: 'k8ts-', help: 'prefix of pod network namespace names', metavar: 'PREFIX' },
   'cluster-dns': { type: 'string', default: '10.96.0.10', help: 'nameserver written into pods\' resolv.conf', metavar: 'IP' },
   'cluster-domain': { type: 'string', default: 'cluster.local', help: 'cluster DNS domain', metavar: 'DOMAIN' },
@@ -53,6 +54,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   const token = flags.token ?? (flags['token-file'] ? readFileSync(flags['token-file'], 'utf8').trim() : undefined);
   if (!token) throw new UsageError('k8ts agent: --token or --token-file is required');
   if (flags.backend !== 'host-gw' && flags.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(flags.backend)}: expected host-gw or vxlan`);
+  if (flags.cni !== 'k8ts' && flags.cni !== 'reference') throw new UsageError(`--cni ${JSON.stringify(flags.cni)}: expected k8ts or reference`);
   if (process.getuid?.() !== 0) throw new Error('k8ts agent needs root: it makes network namespaces, links, routes and runc containers');
   const ifs = await interfaces();
   let nodeIP: string | undefined = flags['node-ip'];
@@ -67,7 +69,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   network ??= formatCidr(parseInterfaceCidr(`${a.local}/${a.prefixlen}`));
   const agent = new Agent({
     rest: { server: flags.server, token, ca: readFileSync(flags['ca-file']) },
-    nodeName: flags['node-name'], nodeIP, dataDir: resolve(flags['data-dir']), backend: flags.backend,
+    cni: flags.cni, nodeName: flags['node-name'], nodeIP, dataDir: resolve(flags['data-dir']), backend: flags.backend,
     clusterCIDR: flags['cluster-cidr'], nodeNetwork: network!, uplink, netnsPrefix: flags['netns-prefix'],
     clusterDNS: flags['cluster-dns'] || undefined, clusterDomain: flags['cluster-domain'],
   });

@@ -26,11 +26,12 @@ const UP_FLAGS: FlagSpec = {
   nodes: { type: 'number', default: 2, help: 'number of nodes', metavar: 'N' },
   backend: { type: 'string', default: 'host-gw', help: 'routes between nodes: host-gw or vxlan', metavar: 'host-gw|vxlan' },
   store: { type: 'string', default: 'sqlite', help: 'datastore: sqlite or etcd', metavar: 'sqlite|etcd' },
+  cni: { type: 'string', default: 'k8ts', help: 'CNI plugin: k8ts, or reference (Debian\'s bridge + host-local)', metavar: 'k8ts|reference' },
   timeout: { type: 'number', default: 60, help: 'seconds to wait for every node to be Ready', metavar: 'SECONDS' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export const upHelp = `Usage: k8ts up [--name NAME] [--nodes N] [--backend host-gw|vxlan] [--store sqlite|etcd]
+export const upHelp = `Usage: k8ts up [--name NAME] [--nodes N] [--backend host-gw|vxlan] [--store sqlite|etcd] [--cni k8ts|reference]
 
 Builds a cluster on this machine and returns when every node is Ready: a node network on a host bridge,
 one network namespace per node running \`k8ts agent\`, the API server on the host. Checks the host first
@@ -60,7 +61,7 @@ async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefin
   throw new Error(`timed out after ${ms / 1000} s waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
 }
 
-function clusterSteps(plan: ClusterPlan, timeoutMs: number): Step[] {
+function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string): Step[] {
   const server = plan.paths.server;
   const port = plan.apiServer.port;
   const listen = plan.apiServer.addresses.map((a) => `${a}:${port}`).join(',');
@@ -99,7 +100,8 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number): Step[] {
       await Promise.all(plan.nodes.map((n) => startProcess(plan.dir, `agent-${n.name}`, node('agent',
         '--server', `https://${plan.hostIP}:${port}`, '--token-file', join(server, 'node.token'), '--ca-file', join(server, 'pki/ca.crt'),
         '--node-name', n.name, '--node-ip', n.ip, '--data-dir', n.dir, '--backend', plan.backend, '--cluster-cidr', plan.clusterCIDR,
-        '--node-network', plan.nodeNetwork, '--uplink', 'eth0', '--netns-prefix', plan.netnsPrefix, '--cluster-dns', plan.dnsServiceIP), { netns: n.netns })));
+        '--node-network', plan.nodeNetwork, '--uplink', 'eth0', '--netns-prefix', plan.netnsPrefix, '--cluster-dns', plan.dnsServiceIP,
+        '--cni', cni), { netns: n.netns })));
     },
   });
   steps.push({
@@ -130,11 +132,12 @@ export async function upCommand(argv: string[]): Promise<void> {
   if (flags.help) return void process.stdout.write(upHelp);
   if (flags.backend !== 'host-gw' && flags.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(flags.backend)}: expected host-gw or vxlan`);
   if (flags.store !== 'sqlite' && flags.store !== 'etcd') throw new UsageError(`--store ${JSON.stringify(flags.store)}: expected sqlite or etcd`);
+  if (flags.cni !== 'k8ts' && flags.cni !== 'reference') throw new UsageError(`--cni ${JSON.stringify(flags.cni)}: expected k8ts or reference`);
   if (!Number.isInteger(flags.nodes) || flags.nodes < 1) throw new UsageError(`--nodes ${flags.nodes}: expected a whole number ≥ 1`);
   const t0 = performance.now();
   try {
     const plan = await up({ name: flags.name, nodes: flags.nodes, backend: flags.backend, store: flags.store,
-      steps: (p) => clusterSteps(p, flags.timeout * 1000) });
+      steps: (p) => clusterSteps(p, flags.timeout * 1000, flags.cni) });
     process.stderr.write(`${stepLine(true, `Cluster ${plan.name} is up with ${plan.nodes.length} Ready node${plan.nodes.length > 1 ? 's' : ''}`, performance.now() - t0)}\n`);
     process.stdout.write(`export KUBECONFIG=${plan.paths.kubeconfig}\n`);
   } catch (e) {
