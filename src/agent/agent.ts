@@ -110,7 +110,7 @@ export class Agent {
     await this.syncRoutes();
     this.every(RESYNC_MS, () => this.syncRoutes());
 
-    this.queue = new WorkQueue((key) => this.podManager.sync(key, this.pods.get(key)), 4,
+    this.queue = new WorkQueue((key) => this.podManager.sync(key, this.pods.get(key)), 16,
       (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`));
     this.pods = new Informer(this.client, PODS, undefined, { fieldSelector: `spec.nodeName=${this.o.nodeName}` }, 10_000)
       .on({ onAdd: (p) => this.queue.add(objectKey(p)), onUpdate: (p) => this.queue.add(objectKey(p)), onDelete: (p) => void this.podGone(p) });

@@ -143,8 +143,45 @@ export class PodManager {
 
   // ---- the sync ----
 
+  /** Container ids by pod uid: listed from the runtime once, then kept as containers are made and removed,
+   *  so a sync reads only its own pod's containers (a full list per sync grows with the node's pods). */
+  private index?: Promise<Map<string, Set<string>>>;
+
+  private containerIndex(): Promise<Map<string, Set<string>>> {
+    this.index ??= this.runtime.list().then((all) => {
+      const m = new Map<string, Set<string>>();
+      for (const c of all) {
+        const uid = c.labels[L_POD_UID];
+        if (uid) m.set(uid, (m.get(uid) ?? new Set()).add(c.id));
+      }
+      return m;
+    });
+    this.index.catch(() => (this.index = undefined));
+    return this.index;
+  }
+
+  private async indexAdd(uid: string, id: string): Promise<void> {
+    const m = await this.containerIndex();
+    m.set(uid, (m.get(uid) ?? new Set()).add(id));
+  }
+
+  private async removeContainer(uid: string, id: string): Promise<void> {
+    await this.runtime.remove(id);
+    (await this.containerIndex()).get(uid)?.delete(id);
+  }
+
   private async containersOf(uid: string): Promise<ContainerInfo[]> {
-    return (await this.runtime.list()).filter((c) => c.labels[L_POD_UID] === uid);
+    const ids = (await this.containerIndex()).get(uid);
+    if (!ids?.size) return [];
+    const out: ContainerInfo[] = [];
+    for (const id of [...ids]) {
+      try {
+        out.push(await this.runtime.inspect(id));
+      } catch {
+        ids.delete(id);
+      }
+    }
+    return out;
   }
 
   /** Reconcile one pod (by namespace/name); pod is the API's view, or undefined when it is gone. */
@@ -192,7 +229,7 @@ export class PodManager {
       const restarts = latest ? Number(latest.labels[L_RESTARTS] ?? 0) + 1 : 0;
       await this.startContainer(pod, sb, c, restarts);
       // Keep only the newest exited attempt (for `kubectl logs --previous` and lastState).
-      for (const old of mine.slice(1)) await this.runtime.remove(old.id).catch(() => {});
+      for (const old of mine.slice(1)) await this.removeContainer(uid, old.id).catch(() => {});
     }
     existing = await this.containersOf(uid);
     await this.postStatus(pod, sb, existing);
@@ -219,12 +256,13 @@ export class PodManager {
       .map((e) => ({ name: e.name, value: String(e.value ?? '') }));
     if (restarts === 0) await this.events.record(pod, 'Normal', 'Pulled', `Container image "${c.image}" already present on machine`);
     try {
-      await this.runtime.create({
+      const id = await this.runtime.create({
         name: c.name, podName: pod.metadata.name!, image: c.image, command: c.command, args: c.args, env, workingDir: c.workingDir,
         netns: `/run/netns/${sb.netns}`, etcHosts: join(podDir, 'hosts'), etcHostname: join(podDir, 'hostname'), resolvConf: join(podDir, 'resolv.conf'),
         securityContext: c.securityContext,
         labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
       });
+      await this.indexAdd(uid, id);
       await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
       await this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`);
     } catch (e) {
@@ -255,7 +293,7 @@ export class PodManager {
   async cleanup(uid: string): Promise<void> {
     for (const c of await this.containersOf(uid)) {
       if (c.state.status !== 'stopped') await this.runtime.kill(c.id, 'SIGKILL').catch(() => {});
-      await this.runtime.remove(c.id).catch(() => {});
+      await this.removeContainer(uid, c.id).catch(() => {});
     }
     await this.removeSandbox(uid);
     for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);

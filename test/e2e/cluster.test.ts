@@ -231,6 +231,47 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     }
   });
 
+  test('kill -9 of the agent in the middle of pod creation leaks no IP, veth or namespace', async () => {
+    const dir = join(c.home, c.name);
+    const n1 = nodeNetns(c, 'node1');
+    const many = Array.from({ length: 15 }, (_, i) => busybox(`burst-${i}`, 'node1', 'sleep 3600').replace('labels: {app: burst', 'labels: {app: burst')).join('')
+      .replace(/labels: \{app: burst-\d+\}/g, 'labels: {app: burst}');
+    await c.ok(['apply', '-f', '-'], many);
+    await sleep(400);
+    const rec = JSON.parse(readFileSync(join(dir, 'pids', 'agent-node1.json'), 'utf8'));
+    process.kill(rec.pid, 'SIGKILL');
+    await sleep(200);
+    const { startProcess } = await import('../../src/lab/procs.js');
+    await startProcess(dir, 'agent-node1', rec.argv, { netns: n1 });
+    await c.ok(['wait', '--for=condition=Ready', 'pod', '-l', 'app=burst', '--timeout=90s']);
+    await c.ok(['delete', 'pod', '-l', 'app=burst', '--grace-period=1', '--timeout=90s']);
+    await sleep(1500);
+    const live = JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.spec.nodeName === 'node1');
+    const liveIPs = live.map((p: any) => p.status.podIP).sort();
+    const ipamDir = join(c.plan.nodes[0].dir, 'ipam', 'k8ts');
+    const held = sh(['ls', ipamDir]).stdout.split('\n').filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).sort();
+    assert.deepEqual(held, liveIPs, 'IPs held by IPAM are exactly the live pods\' IPs');
+    const veths = sh(['ip', '-n', n1, '-o', 'link', 'show', 'master', 'cbr0']).stdout.trim().split('\n').filter(Boolean);
+    assert.equal(veths.length, live.length, `veths on cbr0:\n${veths.join('\n')}`);
+    const podNs = sh(['ip', 'netns', 'list']).stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(`${c.plan.stem}-pod-`));
+    assert.equal(podNs.length, JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.status.podIP).length);
+  });
+
+  test('creating and deleting 300 pods on one node never exhausts its /24', async () => {
+    for (let round = 0; round < 3; round++) {
+      const yaml = Array.from({ length: 100 }, (_, i) => busybox(`churn-${round}-${i}`, 'node2', 'sleep 3600')).join('')
+        .replace(/labels: \{app: churn-\d+-\d+\}/g, 'labels: {app: churn}');
+      await c.ok(['apply', '-f', '-'], yaml);
+      await c.ok(['wait', '--for=condition=Ready', 'pod', '-l', 'app=churn', '--timeout=180s']);
+      const ips = new Set(JSON.parse(await c.ok(['get', 'pods', '-l', 'app=churn', '-o', 'json'])).items.map((p: any) => p.status.podIP));
+      assert.equal(ips.size, 100, 'every pod has its own IP');
+      await c.ok(['delete', 'pod', '-l', 'app=churn', '--grace-period=1', '--timeout=180s']);
+    }
+    const held = sh(['ls', join(c.plan.nodes[1].dir, 'ipam', 'k8ts')]).stdout.split('\n').filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+    const live = JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.spec.nodeName === 'node2');
+    assert.equal(held.length, live.length);
+  });
+
   test('bad input: unknown image, no node that fits, a command that does not exist', async () => {
     await c.ok(['apply', '-f', '-'], `apiVersion: v1
 kind: Pod
