@@ -45,7 +45,7 @@ function up(name: string, extra: string[] = []): Cluster {
     const child = spawn(kubectlBinary('1.32')!, args, { env: { PATH: process.env.PATH!, HOME: khome, KUBECONFIG: kubeconfig } });
     let stdout = '';
     let stderr = '';
-    const t = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    const t = setTimeout(() => child.kill('SIGKILL'), 240_000);
     child.stdout.on('data', (b: Buffer) => (stdout += b));
     child.stderr.on('data', (b: Buffer) => (stderr += b));
     child.on('close', (code) => {
@@ -223,7 +223,11 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     await startProcess(dir, 'server', rec.argv);
     for (let i = 0; i < 100 && (await c.k(['get', '--raw', '/readyz'])).code !== 0; i++) await sleep(100);
     assert.equal((await c.ok(['get', 'pods', '-o', 'name'])).trim(), podsBefore);
-    const r = await c.k(['exec', 'a', '--', 'wget', '-qO-', `http://${b}:8080/`]);
+    let r = await c.k(['exec', 'a', '--', 'wget', '-qO-', `http://${b}:8080/`]);
+    for (let i = 0; i < 20 && r.stdout.trim() !== 'hello-from-b'; i++) {
+      await sleep(250);
+      r = await c.k(['exec', 'a', '--', 'wget', '-qO-', `http://${b}:8080/`]);
+    }
     if (r.stdout.trim() !== 'hello-from-b') {
       const diag = [await c.k(['get', 'pods', '-o', 'wide']), await c.k(['describe', 'pod', 'b'])].map((x) => x.stdout).join('\n');
       const log = readFileSync(join(dir, 'logs', 'agent-node2.log'), 'utf8').split('\n').slice(-20).join('\n');
@@ -243,8 +247,8 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     await sleep(200);
     const { startProcess } = await import('../../src/lab/procs.js');
     await startProcess(dir, 'agent-node1', rec.argv, { netns: n1 });
-    await c.ok(['wait', '--for=condition=Ready', 'pod', '-l', 'app=burst', '--timeout=90s']);
-    await c.ok(['delete', 'pod', '-l', 'app=burst', '--grace-period=1', '--timeout=90s']);
+    await c.ok(['wait', '--for=condition=Ready', 'pod', '-l', 'app=burst', '--timeout=200s']);
+    await c.ok(['delete', 'pod', '-l', 'app=burst', '--grace-period=1', '--timeout=200s']);
     await sleep(1500);
     const live = JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.spec.nodeName === 'node1');
     const liveIPs = live.map((p: any) => p.status.podIP).sort();
