@@ -90,8 +90,10 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     this.nextStreamId = opts.role === 'client' ? 1 : 2;
     this.nextPingId = opts.role === 'client' ? 1 : 2;
     transport.on('data', (chunk: Buffer) => this.onBytes(chunk));
-    transport.on('end', () => this.teardown('peer closed the connection'));
-    transport.on('close', () => this.teardown('connection closed'));
+    // Frames already received are still being handled (header blocks inflate asynchronously); the
+    // end of the transport is handled after them, or their data and FINs would be lost.
+    transport.on('end', () => this.afterInput(() => this.teardown('peer closed the connection')));
+    transport.on('close', () => this.afterInput(() => this.teardown('connection closed')));
     transport.on('error', (e: Error) => this.teardown(`connection error: ${e.message}`));
   }
 
@@ -270,6 +272,10 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     }
   }
 
+  private afterInput(fn: () => void): void {
+    this.inTail = this.inTail.then(fn);
+  }
+
   private isPeerId(id: number): boolean {
     return this.role === 'server' ? id % 2 === 1 : id % 2 === 0;
   }
@@ -435,6 +441,16 @@ export class SpdyStream extends Duplex {
     this.sendWindow = sendWindow;
     // A stream we open needs no SYN_REPLY from us; one the peer opens does.
     this.replied = openedByUs;
+    // After the peer's FIN, _read is no longer called; the buffered bytes count as consumed at the end.
+    this.on('end', () => this.flushOwed());
+  }
+
+  private flushOwed(): void {
+    if (this.owed > 0) {
+      const n = this.owed;
+      this.owed = 0;
+      this.conn.credit(this, n, true);
+    }
   }
 
   get isRemoteClosed(): boolean {
@@ -499,11 +515,7 @@ export class SpdyStream extends Duplex {
 
   override _read(): void {
     this.conn.unstall(this);
-    if (this.owed > 0) {
-      const n = this.owed;
-      this.owed = 0;
-      this.conn.credit(this, n, true);
-    }
+    this.flushOwed();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
@@ -524,6 +536,8 @@ export class SpdyStream extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    // Unread bytes are dropped with the stream; the connection window gets them back.
+    this.flushOwed();
     if (!this.wasReset && !(this.localClosed && this.remoteClosed) && !this.conn.isClosed) {
       this.wasReset = true;
       this.conn.resetStream(this, RstStatus.Cancel);

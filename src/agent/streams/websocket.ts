@@ -28,12 +28,12 @@ export function channelMessage(channel: number, payload: Buffer): Buffer {
 }
 
 const chosenProtocol = new WeakMap<IncomingMessage, string>();
-const wss = new WebSocketServer({
-  noServer: true,
-  clientTracking: false,
-  perMessageDeflate: false,
-  // kubectl aborts on a 101 without the protocol it offered, so the choice made before the upgrade is echoed.
-  handleProtocols: (_offered, req) => chosenProtocol.get(req) ?? false,
+const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false });
+// kubectl treats a 101 without the subprotocol it offered as a failed upgrade, so the choice made before
+// the upgrade is echoed here.
+wss.on('headers', (headers: string[], req: IncomingMessage) => {
+  const p = chosenProtocol.get(req);
+  if (p) headers.push(`Sec-WebSocket-Protocol: ${p}`);
 });
 
 /** Why ws would refuse this handshake, checked before anything is started for it. */
@@ -60,7 +60,14 @@ function chooseProtocol(req: IncomingMessage, accepted: readonly string[]): stri
 }
 
 function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<WebSocket> {
-  return new Promise((resolve) => wss.handleUpgrade(req, socket, head, resolve));
+  // ws only accepts RFC 6455 token characters in subprotocol names and refuses the whole handshake
+  // otherwise; kubectl's port-forward protocol has a '/'. The choice is already made (chooseProtocol),
+  // so ws gets a view of the request without the header (the caller's request stays untouched).
+  const { 'sec-websocket-protocol': _offered, ...headers } = req.headers;
+  const view = Object.create(req, { headers: { value: headers } }) as IncomingMessage;
+  const chosen = chosenProtocol.get(req);
+  if (chosen) chosenProtocol.set(view, chosen);
+  return new Promise((resolve) => wss.handleUpgrade(view, socket, head, resolve));
 }
 
 /** Output of the process on one channel; the send callbacks give the process backpressure. */
