@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import http from 'node:http';
 import { K8TS, kubectlBinary } from './harness.js';
 
 const root = process.getuid?.() === 0;
@@ -159,6 +160,41 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     assert.equal(r.stdout, 'out\n');
     assert.match(r.stderr, /command terminated with exit code 7/);
     assert.equal(await c.ok(['exec', '-i', 'talk', '--', 'cat'], 'through stdin\n'), 'through stdin\n');
+  });
+
+  test('port-forward reaches a pod port; exec -it gets a terminal', async () => {
+    const child = spawn(kubectlBinary('1.32')!, ['port-forward', 'pod/b', ':8080'], { env: { PATH: process.env.PATH!, HOME: join(c.home, 'kubectl-home'), KUBECONFIG: c.kubeconfig } });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        const t = setTimeout(() => reject(new Error(`port-forward printed no port: ${out}`)), 30_000);
+        child.stdout.on('data', (b: Buffer) => {
+          out += b;
+          const m = /Forwarding from 127\.0\.0\.1:(\d+) -> 8080/.exec(out);
+          if (m) {
+            clearTimeout(t);
+            resolve(Number(m[1]));
+          }
+        });
+      });
+      for (let i = 0; i < 2; i++) {
+        const body = await new Promise<string>((resolve, reject) => {
+          http.get({ host: '127.0.0.1', port, path: '/' }, (res) => {
+            let d = '';
+            res.on('data', (x: Buffer) => (d += x));
+            res.on('end', () => resolve(d));
+          }).on('error', reject);
+        });
+        assert.equal(body.trim(), 'hello-from-b');
+      }
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const khome = join(c.home, 'kubectl-home');
+    const tty = sh(['script', '-qfec', `${kubectlBinary('1.32')} exec -it talk -- sh -c 'tty; exit 5'`, '/dev/null'],
+      { ...process.env, HOME: khome, KUBECONFIG: c.kubeconfig });
+    assert.match(tty.stdout, /\/dev\/pts\/\d+/);
+    assert.equal(tty.code, 5, tty.stdout + tty.stderr);
   });
 
   test('a restarted container keeps its pod IP and counts the restart', async () => {
