@@ -421,8 +421,9 @@ export class Registry {
         if (policy === 'Orphan') finalizers.add('orphan');
       }
       const grace = this.gracePeriod(r, cur, opts);
-      const pending = finalizers.size > 0 || grace > 0 || r.plural === 'namespaces';
-      if (!pending) {
+      // Gone at once: nothing to wait for, or a zero grace period replacing a running one (--force).
+      const immediate = finalizers.size === 0 && r.plural !== 'namespaces' && grace === 0 && (!m.deletionTimestamp || (m.deletionGracePeriodSeconds ?? 0) > 0);
+      if (immediate) {
         if (dryRun) return { object: cur, deleted: true };
         try {
           const res = await this.store.delete(key, kv.modRevision);
@@ -434,23 +435,9 @@ export class Registry {
           throw e;
         }
       }
-      // Graceful: mark the object; the owner of the finalizer or the node finishes the deletion.
-      if (!m.deletionTimestamp) {
-        m.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
-        m.deletionGracePeriodSeconds = grace;
-      } else if (grace < (m.deletionGracePeriodSeconds ?? 0)) {
-        // A shorter grace period may replace a longer one (kubectl delete --grace-period=0 --force).
-        if (grace === 0 && finalizers.size === 0) {
-          if (dryRun) return { object: cur, deleted: true };
-          try {
-            const res = await this.store.delete(key, kv.modRevision);
-            cur.metadata.resourceVersion = String(res.revision);
-            return { object: cur, deleted: true };
-          } catch (e) {
-            if (isStoreError(e, 'Conflict') && attempt < 16) continue;
-            throw e;
-          }
-        }
+      // Graceful: mark the object; the owner of the finalizer or the node finishes the deletion. A shorter
+      // grace period may replace a longer one.
+      if (!m.deletionTimestamp || grace < (m.deletionGracePeriodSeconds ?? 0)) {
         m.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
         m.deletionGracePeriodSeconds = grace;
       } else if (finalizers.size === (m.finalizers?.length ?? 0)) {

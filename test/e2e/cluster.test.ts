@@ -70,6 +70,22 @@ function up(name: string, extra: string[] = []): Cluster {
   };
 }
 
+/** Brings a cluster up before a suite and down after it, checking that down leaves nothing behind. */
+function clusterFixture(name: string, extra: string[] = []): () => Cluster {
+  let c: Cluster | undefined;
+  before(() => {
+    c = up(name, extra);
+  });
+  after(() => {
+    if (!c) return;
+    const { stem } = c.plan;
+    const { home } = c;
+    c.down();
+    assert.deepEqual(leftovers(stem, home), [], 'k8ts down left things behind');
+  });
+  return () => c!;
+}
+
 const busybox = (name: string, node: string, command: string, extra = '') => `apiVersion: v1
 kind: Pod
 metadata:
@@ -115,17 +131,9 @@ function leftovers(stem: string, home: string): string[] {
 }
 
 describe('a host-gw cluster with the real kubectl', { skip }, () => {
+  const get = clusterFixture(`e2e${process.pid % 10000}`);
   let c: Cluster;
-  before(() => {
-    c = up(`e2e${process.pid % 10000}`);
-  });
-  after(() => {
-    if (!c) return;
-    const stem = c.plan.stem;
-    const home = c.home;
-    c.down();
-    assert.deepEqual(leftovers(stem, home), [], 'k8ts down left things behind');
-  });
+  before(() => (c = get()));
 
   test('pods reach each other on one node and across nodes, by ping and TCP, without NAT; nodes reach pods', async () => {
     await c.ok(['apply', '-f', '-'], busybox('a', 'node1', 'sleep 3600') + busybox('b', 'node2', WEB) + busybox('c', 'node1', WEB));
@@ -355,17 +363,9 @@ spec:
 });
 
 describe('a VXLAN cluster with the real kubectl', { skip }, () => {
+  const get = clusterFixture(`vx${process.pid % 10000}`, ['--backend', 'vxlan']);
   let c: Cluster;
-  before(() => {
-    c = up(`vx${process.pid % 10000}`, ['--backend', 'vxlan']);
-  });
-  after(() => {
-    if (!c) return;
-    const stem = c.plan.stem;
-    const home = c.home;
-    c.down();
-    assert.deepEqual(leftovers(stem, home), [], 'k8ts down left things behind');
-  });
+  before(() => (c = get()));
 
   test('pods on different nodes reach each other over the overlay, with the MTU lowered to fit', async () => {
     await c.ok(['apply', '-f', '-'], busybox('a', 'node1', 'sleep 3600') + busybox('b', 'node2', WEB));
@@ -380,17 +380,9 @@ describe('a VXLAN cluster with the real kubectl', { skip }, () => {
 });
 
 describe('the same scenario with the reference CNI plugins (bridge + host-local) in place of ours', { skip: skip || (existsSync('/usr/lib/cni/bridge') ? false : 'containernetworking-plugins is not installed') }, () => {
+  const get = clusterFixture(`ref${process.pid % 10000}`, ['--cni', 'reference']);
   let c: Cluster;
-  before(() => {
-    c = up(`ref${process.pid % 10000}`, ['--cni', 'reference']);
-  });
-  after(() => {
-    if (!c) return;
-    const stem = c.plan.stem;
-    const home = c.home;
-    c.down();
-    assert.deepEqual(leftovers(stem, home), [], 'k8ts down left things behind');
-  });
+  before(() => (c = get()));
 
   test('pods get IPs from their node\'s CIDR and reach each other without NAT, as with ours', async () => {
     await c.ok(['apply', '-f', '-'], busybox('a', 'node1', 'sleep 3600') + busybox('b', 'node2', WEB) + busybox('c', 'node1', WEB));
