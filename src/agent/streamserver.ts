@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
-import { Duplex } from 'node:stream';
+import { Duplex, PassThrough, type Readable } from 'node:stream';
 import type { KObject } from '../api/types.js';
 import { run } from '../util/exec.js';
 import { handleStream, type StreamKind } from './streams/handler.js';
@@ -109,8 +109,10 @@ export class StreamServer {
           } catch (e) {
             throw new StreamBackendError('CommandNotFound', e instanceof Error ? e.message : String(e));
           }
+          // Output must wait for its reader: SPDY clients open their streams only after the process started.
+          const hold = (r: Readable | null) => (r ? r.pipe(new PassThrough()) : null);
           return {
-            stdin: session.stdin, stdout: session.stdout, stderr: session.stderr,
+            stdin: session.stdin, stdout: hold(session.stdout)!, stderr: hold(session.stderr),
             resize: (w, h) => void session.resize(w, h).catch(() => {}),
             exitCode: session.exitCode,
             kill: () => void session.kill('SIGKILL').catch(() => {}),
