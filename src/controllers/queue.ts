@@ -9,7 +9,8 @@ export class WorkQueue {
   private failures = new Map<string, number>();
   private timers = new Set<NodeJS.Timeout>();
   private stopped = false;
-  private wake?: () => void;
+  /** One per idle worker: a single slot would keep only the last idle worker's and strand the others. */
+  private idle: (() => void)[] = [];
 
   constructor(private process: (key: string) => Promise<void>, private workers = 1, private onError?: (key: string, err: unknown) => void) {}
 
@@ -22,7 +23,7 @@ export class WorkQueue {
     if (this.queued.has(key)) return;
     this.queued.add(key);
     this.order.push(key);
-    this.wake?.();
+    this.idle.shift()?.();
   }
 
   addAfter(key: string, ms: number): void {
@@ -42,15 +43,14 @@ export class WorkQueue {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    this.wake?.();
+    for (const w of this.idle.splice(0)) w();
   }
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
       const key = this.order.shift();
       if (key === undefined) {
-        await new Promise<void>((r) => (this.wake = r));
-        this.wake = undefined;
+        await new Promise<void>((r) => this.idle.push(r));
         continue;
       }
       this.queued.delete(key);
