@@ -326,10 +326,8 @@ export class PodManager {
       statuses.push(st);
     }
     const total = statuses.length;
-    let phase = 'Pending';
-    if (total && terminated === total) phase = failed ? 'Failed' : 'Succeeded';
-    else if (running > 0 || (terminated > 0 && waitingCount === 0)) phase = 'Running';
-    else if (statuses.some((s) => s.restartCount > 0 || s.lastState)) phase = 'Running';
+    const phase = podPhase({ total, running, terminated, failed, waiting: waitingCount, restarted: statuses.some((s) => s.restartCount > 0 || s.lastState) },
+      pod.spec?.restartPolicy ?? 'Always');
     const allReady = total > 0 && statuses.every((s) => s.ready);
     const prevConds: any[] = pod.status?.conditions ?? [];
     const cond = (type: string, status: boolean, reason?: string) => {
@@ -365,6 +363,20 @@ export class PodManager {
       else if (code !== 404) throw e;
     }
   }
+}
+
+/**
+ * The pod phase from its containers, as the kubelet decides it: when every container has exited the pod
+ * is finished only if nothing will restart them (Always restarts all; OnFailure restarts the failed ones).
+ */
+export function podPhase(c: { total: number; running: number; terminated: number; failed: number; waiting: number; restarted: boolean }, restartPolicy: string): string {
+  if (c.total && c.terminated === c.total) {
+    if (restartPolicy === 'Never') return c.failed ? 'Failed' : 'Succeeded';
+    if (restartPolicy === 'OnFailure' && !c.failed) return 'Succeeded';
+    return 'Running';
+  }
+  if (c.running > 0 || (c.terminated > 0 && c.waiting === 0) || c.restarted) return 'Running';
+  return 'Pending';
 }
 
 /** Status without the timestamps that change on every computation. */
