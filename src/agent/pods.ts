@@ -53,6 +53,8 @@ function iso(d: Date | undefined): string | undefined {
 
 export class PodManager {
   private backoff = new Map<string, { until: number; delay: number }>();
+  /** uid → namespace/name of every sandbox on this node, so a sync of a key finds the pods it replaced or lost. */
+  private keyOf = new Map<string, string>();
   private imageErrors = new Map<string, string>();
   private dir: string;
 
@@ -60,6 +62,7 @@ export class PodManager {
     private requeue: (key: string, ms: number) => void) {
     this.dir = join(o.dataDir, 'pods');
     mkdirSync(this.dir, { recursive: true });
+    for (const sb of this.sandboxes()) this.keyOf.set(sb.uid, `${sb.namespace}/${sb.name}`);
   }
 
   // ---- sandboxes ----
@@ -88,6 +91,7 @@ export class PodManager {
   private async ensureSandbox(pod: KObject): Promise<Sandbox> {
     const uid = pod.metadata.uid!;
     const p = this.sandboxPath(uid);
+    this.keyOf.set(uid, `${pod.metadata.namespace}/${pod.metadata.name}`);
     if (existsSync(p)) {
       const sb = JSON.parse(readFileSync(p, 'utf8')) as Sandbox;
       if (existsSync(`/run/netns/${sb.netns}`)) return sb;
@@ -139,6 +143,7 @@ export class PodManager {
     if (existsSync(`/run/netns/${netns}`)) await run(['ip', 'netns', 'del', netns]).catch(() => {});
     rmSync(join(this.dir, uid), { recursive: true, force: true });
     rmSync(p, { force: true });
+    this.keyOf.delete(uid);
   }
 
   // ---- the sync ----
@@ -147,8 +152,13 @@ export class PodManager {
     return (await this.runtime.list()).filter((c) => c.labels[L_POD_UID] === uid);
   }
 
-  /** Reconcile one pod (by namespace/name); pod is the API's view, or undefined when it is gone. */
+  /**
+   * Reconcile one pod (by namespace/name); pod is the API's view, or undefined when it is gone. Pods of
+   * this key that are gone (deleted, or replaced by a new pod of the same name) are torn down here, in the
+   * work queue: never at the same time as a sync of the same key, and retried with back-off if it fails.
+   */
   async sync(key: string, pod: KObject | undefined): Promise<void> {
+    for (const [uid, k] of [...this.keyOf]) if (k === key && uid !== pod?.metadata.uid) await this.cleanup(uid);
     if (!pod) return;
     const uid = pod.metadata.uid!;
     if (pod.metadata.deletionTimestamp) {
