@@ -149,7 +149,7 @@ export class PodManager {
   // ---- the sync ----
 
   private async containersOf(uid: string): Promise<ContainerInfo[]> {
-    return (await this.runtime.list()).filter((c) => c.labels[L_POD_UID] === uid);
+    return this.runtime.list({ [L_POD_UID]: uid });
   }
 
   /**

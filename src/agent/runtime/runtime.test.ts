@@ -344,6 +344,10 @@ describe('Runtime (runc)', { skip }, () => {
     assert.equal(byName.get('b')!.imageRef, 'docker.io/library/busybox:1.36');
     assert.equal(byName.get('b')!.imageId, image.id);
     assert.equal(byName.get('c')!.state.exitCode, 0);
+    assert.deepEqual((await fresh.list({ pod: 'uid-1' })).map((x) => x.id), [a]);
+    assert.deepEqual((await fresh.list({ pod: 'uid-1', restart: '0' })).map((x) => x.id), [a]);
+    assert.deepEqual(await fresh.list({ pod: 'uid-1', restart: '1' }), []);
+    assert.deepEqual((await fresh.list({ pod: 'uid-2' })).map((x) => x.name), ['b']);
     for (const id of [a, b, c]) await fresh.remove(id);
   }));
 

@@ -334,12 +334,27 @@ export class Runtime {
     };
   }
 
-  /** Every container under this runtime's state dir (to reconcile against pods after a restart). */
-  async list(): Promise<ContainerInfo[]> {
+  /**
+   * Every container under this runtime's state dir (to reconcile against pods after a restart), or only
+   * those carrying all of `labels`: their small metadata files are read first, so looking up one pod's
+   * containers does not cost a state check of every container on the node.
+   */
+  async list(labels?: Record<string, string>): Promise<ContainerInfo[]> {
     const names = await readdir(this.containersDir).catch(() => [] as string[]);
     const out: ContainerInfo[] = [];
+    const wanted = labels ? Object.entries(labels) : [];
     for (const id of names) {
       if (!ID.test(id)) continue;
+      if (wanted.length) {
+        const text = await readText(this.paths(id).meta);
+        let have: Record<string, string> = {};
+        try {
+          have = text ? ((JSON.parse(text) as Meta).labels ?? {}) : {};
+        } catch {
+          // Half-written metadata: not a match.
+        }
+        if (!wanted.every(([k, v]) => have[k] === v)) continue;
+      }
       try {
         out.push(await this.inspect(id));
       } catch (e) {
