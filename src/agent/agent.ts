@@ -113,7 +113,7 @@ export class Agent {
     this.queue = new WorkQueue((key) => this.podManager.sync(key, this.pods.get(key)), 16,
       (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`));
     this.pods = new Informer(this.client, PODS, undefined, { fieldSelector: `spec.nodeName=${this.o.nodeName}` }, 10_000)
-      .on({ onAdd: (p) => this.queue.add(objectKey(p)), onUpdate: (p) => this.queue.add(objectKey(p)), onDelete: (p) => void this.podGone(p) });
+      .on({ onAdd: (p) => this.queue.add(objectKey(p)), onUpdate: (p) => this.queue.add(objectKey(p)), onDelete: (p) => this.queue.add(objectKey(p)) });
     this.pods.start();
     await this.pods.hasSynced();
     this.streams = new StreamServer({
@@ -152,10 +152,6 @@ export class Agent {
     } catch (e) {
       this.log(`k8ts agent: routes: ${e instanceof Error ? e.message : e}`);
     }
-  }
-
-  private async podGone(p: KObject): Promise<void> {
-    await this.podManager.cleanup(p.metadata.uid!).catch((e) => this.log(`k8ts agent: cleanup ${objectKey(p)}: ${e instanceof Error ? e.message : e}`));
   }
 
   private async waitForPodCIDR(): Promise<string> {

@@ -53,6 +53,8 @@ function iso(d: Date | undefined): string | undefined {
 
 export class PodManager {
   private backoff = new Map<string, { until: number; delay: number }>();
+  /** uid → namespace/name of every sandbox on this node, so a sync of a key finds the pods it replaced or lost. */
+  private keyOf = new Map<string, string>();
   private imageErrors = new Map<string, string>();
   private dir: string;
 
@@ -60,6 +62,7 @@ export class PodManager {
     private requeue: (key: string, ms: number) => void) {
     this.dir = join(o.dataDir, 'pods');
     mkdirSync(this.dir, { recursive: true });
+    for (const sb of this.sandboxes()) this.keyOf.set(sb.uid, `${sb.namespace}/${sb.name}`);
   }
 
   // ---- sandboxes ----
@@ -88,6 +91,7 @@ export class PodManager {
   private async ensureSandbox(pod: KObject): Promise<Sandbox> {
     const uid = pod.metadata.uid!;
     const p = this.sandboxPath(uid);
+    this.keyOf.set(uid, `${pod.metadata.namespace}/${pod.metadata.name}`);
     if (existsSync(p)) {
       const sb = JSON.parse(readFileSync(p, 'utf8')) as Sandbox;
       if (existsSync(`/run/netns/${sb.netns}`)) return sb;
@@ -139,53 +143,26 @@ export class PodManager {
     if (existsSync(`/run/netns/${netns}`)) await run(['ip', 'netns', 'del', netns]).catch(() => {});
     rmSync(join(this.dir, uid), { recursive: true, force: true });
     rmSync(p, { force: true });
+    this.keyOf.delete(uid);
   }
 
   // ---- the sync ----
 
-  /** Container ids by pod uid: listed from the runtime once, then kept as containers are made and removed,
-   *  so a sync reads only its own pod's containers (a full list per sync grows with the node's pods). */
-  private index?: Promise<Map<string, Set<string>>>;
-
-  private containerIndex(): Promise<Map<string, Set<string>>> {
-    this.index ??= this.runtime.list().then((all) => {
-      const m = new Map<string, Set<string>>();
-      for (const c of all) {
-        const uid = c.labels[L_POD_UID];
-        if (uid) m.set(uid, (m.get(uid) ?? new Set()).add(c.id));
-      }
-      return m;
-    });
-    this.index.catch(() => (this.index = undefined));
-    return this.index;
-  }
-
-  private async indexAdd(uid: string, id: string): Promise<void> {
-    const m = await this.containerIndex();
-    m.set(uid, (m.get(uid) ?? new Set()).add(id));
-  }
-
-  private async removeContainer(uid: string, id: string): Promise<void> {
+  private async removeContainer(id: string): Promise<void> {
     await this.runtime.remove(id);
-    (await this.containerIndex()).get(uid)?.delete(id);
   }
 
   private async containersOf(uid: string): Promise<ContainerInfo[]> {
-    const ids = (await this.containerIndex()).get(uid);
-    if (!ids?.size) return [];
-    const out: ContainerInfo[] = [];
-    for (const id of [...ids]) {
-      try {
-        out.push(await this.runtime.inspect(id));
-      } catch {
-        ids.delete(id);
-      }
-    }
-    return out;
+    return this.runtime.list({ [L_POD_UID]: uid });
   }
 
-  /** Reconcile one pod (by namespace/name); pod is the API's view, or undefined when it is gone. */
+  /**
+   * Reconcile one pod (by namespace/name); pod is the API's view, or undefined when it is gone. Pods of
+   * this key that are gone (deleted, or replaced by a new pod of the same name) are torn down here, in the
+   * work queue: never at the same time as a sync of the same key, and retried with back-off if it fails.
+   */
   async sync(key: string, pod: KObject | undefined): Promise<void> {
+    for (const [uid, k] of [...this.keyOf]) if (k === key && uid !== pod?.metadata.uid) await this.cleanup(uid);
     if (!pod) return;
     const uid = pod.metadata.uid!;
     if (pod.metadata.deletionTimestamp) {
@@ -229,7 +206,7 @@ export class PodManager {
       const restarts = latest ? Number(latest.labels[L_RESTARTS] ?? 0) + 1 : 0;
       await this.startContainer(pod, sb, c, restarts);
       // Keep only the newest exited attempt (for `kubectl logs --previous` and lastState).
-      for (const old of mine.slice(1)) await this.removeContainer(uid, old.id).catch(() => {});
+      for (const old of mine.slice(1)) await this.removeContainer(old.id).catch(() => {});
     }
     existing = await this.containersOf(uid);
     await this.postStatus(pod, sb, existing);
@@ -256,14 +233,13 @@ export class PodManager {
       .map((e) => ({ name: e.name, value: String(e.value ?? '') }));
     if (restarts === 0) await this.events.record(pod, 'Normal', 'Pulled', `Container image "${c.image}" already present on machine`);
     try {
-      const id = await this.runtime.create({
+      await this.runtime.create({
         name: c.name, podName: pod.metadata.name!, image: c.image, command: c.command, args: c.args, env, workingDir: c.workingDir,
         netns: `/run/netns/${sb.netns}`, etcHosts: join(podDir, 'hosts'), etcHostname: join(podDir, 'hostname'), resolvConf: join(podDir, 'resolv.conf'),
         securityContext: c.securityContext,
         labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
       });
-      await this.indexAdd(uid, id);
-      await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
+            await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
       await this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
@@ -293,7 +269,7 @@ export class PodManager {
   async cleanup(uid: string): Promise<void> {
     for (const c of await this.containersOf(uid)) {
       if (c.state.status !== 'stopped') await this.runtime.kill(c.id, 'SIGKILL').catch(() => {});
-      await this.removeContainer(uid, c.id).catch(() => {});
+      await this.removeContainer(c.id).catch(() => {});
     }
     await this.removeSandbox(uid);
     for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
@@ -365,10 +341,8 @@ export class PodManager {
       statuses.push(st);
     }
     const total = statuses.length;
-    let phase = 'Pending';
-    if (total && terminated === total) phase = failed ? 'Failed' : 'Succeeded';
-    else if (running > 0 || (terminated > 0 && waitingCount === 0)) phase = 'Running';
-    else if (statuses.some((s) => s.restartCount > 0 || s.lastState)) phase = 'Running';
+    const phase = podPhase({ total, running, terminated, failed, waiting: waitingCount, restarted: statuses.some((s) => s.restartCount > 0 || s.lastState) },
+      pod.spec?.restartPolicy ?? 'Always');
     const allReady = total > 0 && statuses.every((s) => s.ready);
     const prevConds: any[] = pod.status?.conditions ?? [];
     const cond = (type: string, status: boolean, reason?: string) => {
@@ -404,6 +378,20 @@ export class PodManager {
       else if (code !== 404) throw e;
     }
   }
+}
+
+/**
+ * The pod phase from its containers, as the kubelet decides it: when every container has exited the pod
+ * is finished only if nothing will restart them (Always restarts all; OnFailure restarts the failed ones).
+ */
+export function podPhase(c: { total: number; running: number; terminated: number; failed: number; waiting: number; restarted: boolean }, restartPolicy: string): string {
+  if (c.total && c.terminated === c.total) {
+    if (restartPolicy === 'Never') return c.failed ? 'Failed' : 'Succeeded';
+    if (restartPolicy === 'OnFailure' && !c.failed) return 'Succeeded';
+    return 'Running';
+  }
+  if (c.running > 0 || (c.terminated > 0 && c.waiting === 0) || c.restarted) return 'Running';
+  return 'Pending';
 }
 
 /** Status without the timestamps that change on every computation. */

@@ -216,6 +216,41 @@ describe('Runtime (runc)', { skip }, () => {
     await rt.remove(stubborn);
   }));
 
+  it('a container being created is never reported stopped to a concurrent list()', () => withEnv(async ({ rt, spec }) => {
+    const statuses = new Set<string>();
+    let creating = true;
+    const poll = (async () => {
+      while (creating) {
+        for (const c of await rt.list()) statuses.add(c.state.status);
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < 5; i++) ids.push(await rt.create(spec({ name: `c${i}`, command: ['sleep', '1000'] })));
+    } finally {
+      creating = false;
+      await poll;
+    }
+    for (const id of ids) assert.equal((await rt.state(id)).status, 'running');
+    assert.ok(!statuses.has('stopped'), `a concurrent list() saw a container stopped while it was being created (${[...statuses]})`);
+    for (const id of ids) await rt.remove(id);
+  }));
+
+  it('list() skips a container removed while it reads, and never fails because of it', () => withEnv(async ({ rt, spec }) => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await rt.create(spec({ name: `c${i}`, command: ['sleep', '1000'] })));
+    const lists: Promise<unknown>[] = [];
+    const removals = ids.map(async (id) => {
+      lists.push(rt.list());
+      await rt.remove(id);
+      lists.push(rt.list());
+    });
+    await Promise.all(removals);
+    await Promise.all(lists);
+    assert.deepEqual(await rt.list(), []);
+  }));
+
   it('killing the shim (the waiting side) does not lose the container', () => withEnv(async ({ rt, stateDir, spec }) => {
     const id = await rt.create(spec({ command: ['sleep', '1000'] }));
     const st = await rt.state(id);
@@ -331,6 +366,10 @@ describe('Runtime (runc)', { skip }, () => {
     assert.equal(byName.get('b')!.imageRef, 'docker.io/library/busybox:1.36');
     assert.equal(byName.get('b')!.imageId, image.id);
     assert.equal(byName.get('c')!.state.exitCode, 0);
+    assert.deepEqual((await fresh.list({ pod: 'uid-1' })).map((x) => x.id), [a]);
+    assert.deepEqual((await fresh.list({ pod: 'uid-1', restart: '0' })).map((x) => x.id), [a]);
+    assert.deepEqual(await fresh.list({ pod: 'uid-1', restart: '1' }), []);
+    assert.deepEqual((await fresh.list({ pod: 'uid-2' })).map((x) => x.name), ['b']);
     for (const id of [a, b, c]) await fresh.remove(id);
   }));
 

@@ -112,6 +112,14 @@ export class Runtime {
   private ready?: Promise<void>;
   private spare?: Shim;
   private images = new Map<string, Promise<ImageRecord>>();
+  /**
+   * Containers create() is making now. Until its shim has written its pid file such a container has a
+   * directory and no process, which state() must not take for a dead container: a concurrent list() would
+   * otherwise record a lost exit for it, and the container, running fine, would be reported stopped forever.
+   */
+  private creating = new Set<string>();
+  /** Containers remove() is deleting now: state() must not write into a directory on its way out. */
+  private removing = new Set<string>();
 
   constructor(private readonly opts: RuntimeOptions) {
     this.stateDir = opts.stateDir;
@@ -174,6 +182,7 @@ export class Runtime {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new InvalidSpecError(`container id ${id} is already in use`);
       throw e;
     }
+    this.creating.add(id);
     try {
       // Written synchronously: a dozen small file operations take well under a millisecond this way,
       // several through the thread pool.
@@ -194,9 +203,11 @@ export class Runtime {
       await this.takeShim().go(id, p);
       return id;
     } catch (e) {
+      this.creating.delete(id);
       await this.remove(id).catch(() => {});
       throw e;
     } finally {
+      this.creating.delete(id);
       // The next create's shim starts now, off this create's path.
       this.spare ??= this.spawnShim();
     }
@@ -277,6 +288,8 @@ export class Runtime {
   /** The container's state, read from disk; works the same for containers started by an earlier agent. */
   async state(id: string): Promise<ContainerState> {
     const p = this.paths(id);
+    // Taken before reading: files read while create() was still running may predate the shim's.
+    const creating = this.creating.has(id);
     if (!(await stat(p.dir).then(() => true, () => false))) throw new ContainerNotFoundError(id);
     const [initText, shimText] = await Promise.all([readText(p.init), readText(p.shim)]);
     const init = parseProcRef(initText);
@@ -295,13 +308,17 @@ export class Runtime {
     const done = await stopped();
     if (done) return done;
     if (init && (await processAlive(init))) return defined<ContainerState>({ ...base, status: 'running' });
-    if (!init && shimAlive) return defined<ContainerState>({ ...base, status: 'created' });
+    if (!init && (shimAlive || creating)) return defined<ContainerState>({ ...base, status: 'created' });
     // The process is gone: a live shim is about to write its exit status; a dead one never will.
     if (shimAlive) {
       const exit = await waitFor(p.dir, stopped, 2000, 10);
       if (exit) return exit;
     }
-    if (!(await readText(p.exit))) await writeAtomic(p.exit, `- - ${nowNs().sec} ${nowNs().nsec}\n`);
+    if (!(await readText(p.exit))) {
+      const at = nowNs();
+      if (this.removing.has(id)) return defined<ContainerState>({ ...base, status: 'stopped', reason: 'ExitCodeLost', finishedAt: toDate(at) });
+      await writeAtomic(p.exit, `- - ${at.sec} ${at.nsec}\n`);
+    }
     return (await stopped())!;
   }
 
@@ -317,16 +334,34 @@ export class Runtime {
     };
   }
 
-  /** Every container under this runtime's state dir (to reconcile against pods after a restart). */
-  async list(): Promise<ContainerInfo[]> {
+  /**
+   * Every container under this runtime's state dir (to reconcile against pods after a restart), or only
+   * those carrying all of `labels`: their small metadata files are read first, so looking up one pod's
+   * containers does not cost a state check of every container on the node.
+   */
+  async list(labels?: Record<string, string>): Promise<ContainerInfo[]> {
     const names = await readdir(this.containersDir).catch(() => [] as string[]);
     const out: ContainerInfo[] = [];
+    const wanted = labels ? Object.entries(labels) : [];
     for (const id of names) {
       if (!ID.test(id)) continue;
+      if (wanted.length) {
+        const text = await readText(this.paths(id).meta);
+        let have: Record<string, string> = {};
+        try {
+          have = text ? ((JSON.parse(text) as Meta).labels ?? {}) : {};
+        } catch {
+          // Half-written metadata: not a match.
+        }
+        if (!wanted.every(([k, v]) => have[k] === v)) continue;
+      }
       try {
         out.push(await this.inspect(id));
       } catch (e) {
-        if (!(e instanceof ContainerNotFoundError)) throw e;
+        if (e instanceof ContainerNotFoundError) continue;
+        // Removed by a concurrent remove() while we read it: no longer a container, and not an error.
+        if (!existsSync(this.paths(id).dir)) continue;
+        throw e;
       }
     }
     return out;
@@ -372,6 +407,15 @@ export class Runtime {
   async remove(id: string): Promise<void> {
     const p = this.paths(id);
     if (!(await stat(p.dir).then(() => true, () => false))) return;
+    this.removing.add(id);
+    try {
+      await this.removeNow(id, p);
+    } finally {
+      this.removing.delete(id);
+    }
+  }
+
+  private async removeNow(id: string, p: ContainerPaths): Promise<void> {
     const st = await this.state(id).catch(() => undefined);
     if (st && st.status !== 'stopped') {
       await this.kill(id, 'SIGKILL');
