@@ -268,7 +268,7 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     for (let i = 0; i < 100 && (await c.k(['get', '--raw', '/readyz'])).code !== 0; i++) await sleep(100);
     assert.equal((await c.ok(['get', 'pods', '-o', 'name'])).trim(), podsBefore);
     let r = await c.k(['exec', 'a', '--', 'wget', '-qO-', `http://${b}:8080/`]);
-    for (let i = 0; i < 20 && r.stdout.trim() !== 'hello-from-b'; i++) {
+    for (let i = 0; i < 60 && r.stdout.trim() !== 'hello-from-b'; i++) {
       await sleep(250);
       r = await c.k(['exec', 'a', '--', 'wget', '-qO-', `http://${b}:8080/`]);
     }
