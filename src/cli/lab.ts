@@ -151,13 +151,22 @@ const NAME_FLAGS: FlagSpec = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-/** Stop every container the cluster's agents started (runc state lives under each agent's dir). */
+/**
+ * Stop every container the cluster's agents started (runc state lives under each agent's dir). Several at a
+ * time: `runc delete --force` mostly waits for the kill (~0.1 s each), and one by one a node with 110 pods
+ * took ~25 s to come down.
+ */
 async function stopContainers(plan: ClusterPlan): Promise<void> {
+  const jobs: string[][] = [];
   for (const n of plan.nodes) {
     const root = join(n.dir, 'runtime', 'runc');
     if (!existsSync(root)) continue;
-    for (const id of readdirSync(root)) await run(['runc', '--root', root, 'delete', '--force', id]).catch(() => {});
+    for (const id of readdirSync(root)) jobs.push(['runc', '--root', root, 'delete', '--force', id]);
   }
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(16, jobs.length) }, async () => {
+    while (next < jobs.length) await run(jobs[next++]).catch(() => {});
+  }));
 }
 
 export async function downCommand(argv: string[]): Promise<void> {

@@ -120,6 +120,11 @@ export class Runtime {
   private creating = new Set<string>();
   /** Containers remove() is deleting now: state() must not write into a directory on its way out. */
   private removing = new Set<string>();
+  /**
+   * Each container's meta.json, read once: it is written before the container starts and never changed, and
+   * every pod sync looks its containers up by label (re-reading every file made a node's resync O(pods²)).
+   */
+  private metas = new Map<string, Meta>();
 
   constructor(private readonly opts: RuntimeOptions) {
     this.stateDir = opts.stateDir;
@@ -199,6 +204,7 @@ export class Runtime {
       };
       writeAtomicSync(p.config, JSON.stringify(config));
       writeAtomicSync(p.meta, JSON.stringify(meta));
+      this.metas.set(id, meta);
       writeFileSync(p.log, '', { flag: 'a' });
       await this.takeShim().go(id, p);
       return id;
@@ -326,12 +332,26 @@ export class Runtime {
   async inspect(id: string): Promise<ContainerInfo> {
     const p = this.paths(id);
     const state = await this.state(id);
-    const metaText = await readText(p.meta);
-    const m: Partial<Meta> = metaText ? (JSON.parse(metaText) as Meta) : {};
+    const m: Partial<Meta> = (await this.meta(id)) ?? {};
     return {
       id, name: m.name ?? '', podName: m.podName ?? '', image: m.image ?? '', imageRef: m.imageRef ?? '', imageId: m.imageId ?? '',
       labels: m.labels ?? {}, createdAt: m.createdAt ? new Date(m.createdAt) : (await stat(p.dir)).ctime, state,
     };
+  }
+
+  /** The container's metadata; undefined while it is missing or half-written. */
+  private async meta(id: string): Promise<Meta | undefined> {
+    const known = this.metas.get(id);
+    if (known) return known;
+    const text = await readText(this.paths(id).meta);
+    if (!text) return undefined;
+    try {
+      const m = JSON.parse(text) as Meta;
+      this.metas.set(id, m);
+      return m;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -341,18 +361,17 @@ export class Runtime {
    */
   async list(labels?: Record<string, string>): Promise<ContainerInfo[]> {
     const names = await readdir(this.containersDir).catch(() => [] as string[]);
+    // Forget containers removed behind our back (another process, a test).
+    if (this.metas.size > names.length) {
+      const present = new Set(names);
+      for (const id of this.metas.keys()) if (!present.has(id)) this.metas.delete(id);
+    }
     const out: ContainerInfo[] = [];
     const wanted = labels ? Object.entries(labels) : [];
     for (const id of names) {
       if (!ID.test(id)) continue;
       if (wanted.length) {
-        const text = await readText(this.paths(id).meta);
-        let have: Record<string, string> = {};
-        try {
-          have = text ? ((JSON.parse(text) as Meta).labels ?? {}) : {};
-        } catch {
-          // Half-written metadata: not a match.
-        }
+        const have = (await this.meta(id))?.labels ?? {};
         if (!wanted.every(([k, v]) => have[k] === v)) continue;
       }
       try {
@@ -436,6 +455,7 @@ export class Runtime {
     }
     if (await this.runc.known(id)) await this.runc.delete(id, true);
     await rm(p.dir, { recursive: true, force: true });
+    this.metas.delete(id);
   }
 
   /** Runs a process in a running container (runc exec); see ExecSession. */
