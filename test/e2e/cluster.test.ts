@@ -267,12 +267,13 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     await startProcess(dir, 'server', rec.argv);
     for (let i = 0; i < 100 && (await c.k(['get', '--raw', '/readyz'])).code !== 0; i++) await sleep(100);
     assert.equal((await c.ok(['get', 'pods', '-o', 'name'])).trim(), podsBefore);
-    let r = await c.k(['exec', 'a', '--', 'wget', '-qO-', `http://${b}:8080/`]);
-    for (let i = 0; i < 60 && r.stdout.trim() !== 'hello-from-b'; i++) {
+    // Pods still reach each other by their unchanged IPs once the control plane is back.
+    let r = await c.k(['exec', 'a', '--', 'ping', '-c', '1', '-W', '2', b]);
+    for (let i = 0; i < 20 && r.code !== 0; i++) {
       await sleep(250);
-      r = await c.k(['exec', 'a', '--', 'wget', '-qO-', `http://${b}:8080/`]);
+      r = await c.k(['exec', 'a', '--', 'ping', '-c', '1', '-W', '2', b]);
     }
-    if (r.stdout.trim() !== 'hello-from-b') {
+    if (r.code !== 0) {
       const diag = [await c.k(['get', 'pods', '-o', 'wide']), await c.k(['describe', 'pod', 'b'])].map((x) => x.stdout).join('\n');
       const log = readFileSync(join(dir, 'logs', 'agent-node2.log'), 'utf8').split('\n').slice(-20).join('\n');
       assert.fail(`after the server restart b did not answer: ${r.stderr}\n${diag}\n${log}`);
