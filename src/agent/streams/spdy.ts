@@ -4,7 +4,8 @@ import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
 import {
-  type Frame, FrameParser, GoAwayStatus, HeaderCodec, RstStatus, SettingId, type SpdyHeaders, SpdyProtocolError, encodeFrame,
+  type Frame, FrameParser, GoAwayStatus, HeaderCodec, RstStatus, SettingId, type SpdyHeaders, SpdyProtocolError, dataFrameHeader,
+  encodeFrame,
 } from './spdy-frames.js';
 
 const log = debuglog('k8ts:spdy');
@@ -29,7 +30,9 @@ export const DEFAULT_WINDOW = 64 * 1024;
 /** How long a client has to open the streams of one exec or port-forward request (the kubelet's default). */
 export const STREAM_CREATION_TIMEOUT_MS = 30_000;
 /** Largest DATA frame we send. */
-const MAX_DATA_FRAME = 32 * 1024;
+const MAX_DATA_FRAME = 64 * 1024;
+/** Bytes queued on the transport before writers wait for it to drain. */
+const OUTPUT_BUFFER_BYTES = 1024 * 1024;
 /** Consumed bytes are returned to the peer in WINDOW_UPDATEs of at least this size. */
 const CREDIT_THRESHOLD = DEFAULT_WINDOW / 2;
 /** Above this many unread bytes in one stream, reading from the transport pauses. Needed because
@@ -151,13 +154,22 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
   // ---- output ----
 
   /** Writes frames in order; header frames compress inside the queue so the zlib context matches it. */
-  enqueue(frame: () => Buffer | Promise<Buffer>): Promise<void> {
+  enqueue(frame: () => Buffer | Buffer[] | Promise<Buffer>): Promise<void> {
     const run = async () => {
       if (this.closed) return;
       const buf = await frame();
       if (this.closed || this.transport.destroyed || !this.transport.writable) return;
-      if (trace.enabled) trace('send %s', describe(buf));
-      if (!this.transport.write(buf)) await this.drained();
+      const parts = Array.isArray(buf) ? buf : [buf];
+      if (trace.enabled) trace('send %s', describe(parts[0]));
+      if (parts.length === 1) this.transport.write(parts[0]);
+      else {
+        this.transport.cork();
+        for (const p of parts) this.transport.write(p);
+        this.transport.uncork();
+      }
+      // Waiting for 'drain' after every frame would stop the pipeline at each frame; a deeper
+      // buffer keeps the socket busy while still bounding memory.
+      if (this.transport.writableLength > OUTPUT_BUFFER_BYTES) await this.drained();
     };
     const p = this.outTail.then(run);
     this.outTail = p.catch((e: Error) => this.fail(e));
@@ -178,14 +190,14 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
 
   /** Sends `chunk` on a stream, in frames the peer's windows allow. */
   async sendData(s: SpdyStream, chunk: Buffer): Promise<void> {
-    s.ensureReplied();
+    s.reply();
     let off = 0;
     while (off < chunk.length) {
       const n = await this.allowance(s, Math.min(chunk.length - off, MAX_DATA_FRAME));
       if (n === 0) return; // stream or connection gone: the data has nowhere to go
       const piece = chunk.subarray(off, off + n);
       off += n;
-      await this.enqueue(() => encodeFrame({ type: 'data', streamId: s.id, fin: false, data: piece }));
+      await this.enqueue(() => [dataFrameHeader(s.id, false, piece.length), piece]);
     }
   }
 
@@ -194,7 +206,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
   }
 
   async sendFin(s: SpdyStream): Promise<void> {
-    s.ensureReplied();
+    s.reply();
     await this.enqueue(() => encodeFrame({ type: 'data', streamId: s.id, fin: true, data: Buffer.alloc(0) }));
   }
 
@@ -294,7 +306,6 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
           s.reset(RstStatus.StreamAlreadyClosed);
           return;
         }
-        s.recvWindow -= f.data.length;
         if (f.data.length) s.deliver(f.data);
         if (f.fin) s.remoteFin();
         return;
@@ -416,17 +427,11 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
   }
 }
 
-export interface SpdyStreamEvents {
-  reply: [SpdyHeaders];
-  headers: [SpdyHeaders];
-  reset: [number];
-}
-
 /** One SPDY stream: the readable side is what the peer sends, the writable side what we send; end()
- *  half-closes with FIN, destroy() before both sides finished resets the stream. */
+ *  half-closes with FIN, destroy() before both sides finished resets the stream. Events besides the
+ *  Duplex ones: 'reply' (the peer's SYN_REPLY headers), 'headers' (a HEADERS frame), 'reset' (status). */
 export class SpdyStream extends Duplex {
   sendWindow: number;
-  recvWindow = DEFAULT_WINDOW;
   pendingCredit = 0;
   /** Bytes pushed while the readable buffer was full; returned to the peer when it drains. */
   private owed = 0;
@@ -466,10 +471,6 @@ export class SpdyStream extends Duplex {
     if (this.replied) return;
     this.replied = true;
     this.conn.sendReply(this, headers);
-  }
-
-  ensureReplied(): void {
-    this.reply();
   }
 
   /** Abandons the stream in both directions (RST_STREAM). */
