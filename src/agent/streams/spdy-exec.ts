@@ -106,7 +106,10 @@ export async function serveSpdyRemoteCommand(req: IncomingMessage, socket: Duple
     conn.destroy();
     return;
   }
-  conn.on('close', () => proc?.kill());
+  let finished = false;
+  conn.on('close', () => {
+    if (!finished) proc?.kill();
+  });
   if (streams.resize && proc) {
     const parser = new ResizeParser((w, h) => proc.resize(w, h));
     streams.resize.on('data', (c: Buffer) => parser.feed(c));
@@ -121,6 +124,7 @@ export async function serveSpdyRemoteCommand(req: IncomingMessage, socket: Duple
     await ended(e);
   };
   await runSession(r, started, { stdin: streams.stdin ?? null, stdout: streams.stdout ?? null, stderr: streams.stderr ?? null, writeStatus });
+  finished = true;
   // The client waits for our side of stdin to close before it returns (v2+).
   streams.stdin?.end();
   streams.resize?.end();

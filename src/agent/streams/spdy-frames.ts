@@ -83,15 +83,19 @@ function u32s(...values: number[]): Buffer {
   return b;
 }
 
+/** The 8 bytes before a DATA frame's payload, for writers that send the payload without copying it. */
+export function dataFrameHeader(streamId: number, fin: boolean, length: number): Buffer {
+  if (length > MAX_FRAME_PAYLOAD) throw new SpdyProtocolError(`data frame of ${length} bytes exceeds the 24-bit length`);
+  const h = Buffer.allocUnsafe(8);
+  h.writeUInt32BE(streamId & 0x7fffffff, 0);
+  h.writeUInt32BE(((fin ? FLAG_FIN : 0) << 24 | length) >>> 0, 4);
+  return h;
+}
+
 export function encodeFrame(f: Frame): Buffer {
   switch (f.type) {
-    case 'data': {
-      if (f.data.length > MAX_FRAME_PAYLOAD) throw new SpdyProtocolError(`data frame of ${f.data.length} bytes exceeds the 24-bit length`);
-      const h = Buffer.allocUnsafe(8);
-      h.writeUInt32BE(f.streamId & 0x7fffffff, 0);
-      h.writeUInt32BE(((f.fin ? FLAG_FIN : 0) << 24 | f.data.length) >>> 0, 4);
-      return Buffer.concat([h, f.data]);
-    }
+    case 'data':
+      return Buffer.concat([dataFrameHeader(f.streamId, f.fin, f.data.length), f.data]);
     case 'syn_stream': {
       const p = Buffer.allocUnsafe(10);
       p.writeUInt32BE(f.streamId & 0x7fffffff, 0);
@@ -205,13 +209,22 @@ export class FrameParser {
     return frames;
   }
 
+  /** Joins just enough leading chunks that the first one holds `n` bytes. */
+  private gather(n: number): void {
+    if (this.pending[0].length >= n) return;
+    let count = 0;
+    let size = 0;
+    while (size < n) size += this.pending[count++].length;
+    this.pending.splice(0, count, Buffer.concat(this.pending.slice(0, count), size));
+  }
+
   private peek(n: number): Buffer {
-    if (this.pending[0].length < n) this.pending = [Buffer.concat(this.pending)];
+    this.gather(n);
     return this.pending[0].subarray(0, n);
   }
 
   private take(n: number): Buffer {
-    if (this.pending[0].length < n) this.pending = [Buffer.concat(this.pending)];
+    this.gather(n);
     const first = this.pending[0];
     const out = first.subarray(0, n);
     if (first.length === n) this.pending.shift();

@@ -1,11 +1,15 @@
 // A SPDY/3.1 connection over any byte stream (an upgraded socket, or a WebSocket tunnel): multiplexed
 // streams as Node Duplexes, header compression, half-close, resets, pings, GOAWAY and flow control.
 import { EventEmitter } from 'node:events';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
 import {
-  type Frame, FrameParser, GoAwayStatus, HeaderCodec, RstStatus, SettingId, type SpdyHeaders, SpdyProtocolError, encodeFrame,
+  type Frame, FrameParser, GoAwayStatus, HeaderCodec, RstStatus, SettingId, type SpdyHeaders, SpdyProtocolError, dataFrameHeader,
+  encodeFrame,
 } from './spdy-frames.js';
+import { SpdyStream, type StreamOwner } from './spdy-stream.js';
+
+export { SpdyStream } from './spdy-stream.js';
 
 const log = debuglog('k8ts:spdy');
 const trace = debuglog('k8ts:spdyframes');
@@ -29,12 +33,11 @@ export const DEFAULT_WINDOW = 64 * 1024;
 /** How long a client has to open the streams of one exec or port-forward request (the kubelet's default). */
 export const STREAM_CREATION_TIMEOUT_MS = 30_000;
 /** Largest DATA frame we send. */
-const MAX_DATA_FRAME = 32 * 1024;
+const MAX_DATA_FRAME = 64 * 1024;
+/** Bytes queued on the transport before writers wait for it to drain. */
+const OUTPUT_BUFFER_BYTES = 1024 * 1024;
 /** Consumed bytes are returned to the peer in WINDOW_UPDATEs of at least this size. */
 const CREDIT_THRESHOLD = DEFAULT_WINDOW / 2;
-/** Above this many unread bytes in one stream, reading from the transport pauses. Needed because
- *  Kubernetes' SPDY library never honours windows, so the window alone does not bound memory. */
-const STALL_BYTES = 4 * 1024 * 1024;
 
 export interface SpdyConnectionOptions {
   /** A server accepts odd (client-opened) streams and opens even ones; a client the reverse. */
@@ -57,7 +60,7 @@ export interface SpdyConnectionEvents {
   close: [];
 }
 
-export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
+export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> implements StreamOwner {
   readonly role: 'server' | 'client';
   private parser = new FrameParser();
   private codec = new HeaderCodec();
@@ -151,13 +154,22 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
   // ---- output ----
 
   /** Writes frames in order; header frames compress inside the queue so the zlib context matches it. */
-  enqueue(frame: () => Buffer | Promise<Buffer>): Promise<void> {
+  enqueue(frame: () => Buffer | Buffer[] | Promise<Buffer>): Promise<void> {
     const run = async () => {
       if (this.closed) return;
       const buf = await frame();
       if (this.closed || this.transport.destroyed || !this.transport.writable) return;
-      if (trace.enabled) trace('send %s', describe(buf));
-      if (!this.transport.write(buf)) await this.drained();
+      const parts = Array.isArray(buf) ? buf : [buf];
+      if (trace.enabled) trace('send %s', describe(parts[0]));
+      if (parts.length === 1) this.transport.write(parts[0]);
+      else {
+        this.transport.cork();
+        for (const p of parts) this.transport.write(p);
+        this.transport.uncork();
+      }
+      // Waiting for 'drain' after every frame would stop the pipeline at each frame; a deeper
+      // buffer keeps the socket busy while still bounding memory.
+      if (this.transport.writableLength > OUTPUT_BUFFER_BYTES) await this.drained();
     };
     const p = this.outTail.then(run);
     this.outTail = p.catch((e: Error) => this.fail(e));
@@ -178,14 +190,14 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
 
   /** Sends `chunk` on a stream, in frames the peer's windows allow. */
   async sendData(s: SpdyStream, chunk: Buffer): Promise<void> {
-    s.ensureReplied();
+    s.reply();
     let off = 0;
     while (off < chunk.length) {
       const n = await this.allowance(s, Math.min(chunk.length - off, MAX_DATA_FRAME));
       if (n === 0) return; // stream or connection gone: the data has nowhere to go
       const piece = chunk.subarray(off, off + n);
       off += n;
-      await this.enqueue(() => encodeFrame({ type: 'data', streamId: s.id, fin: false, data: piece }));
+      await this.enqueue(() => [dataFrameHeader(s.id, false, piece.length), piece]);
     }
   }
 
@@ -194,7 +206,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
   }
 
   async sendFin(s: SpdyStream): Promise<void> {
-    s.ensureReplied();
+    s.reply();
     await this.enqueue(() => encodeFrame({ type: 'data', streamId: s.id, fin: true, data: Buffer.alloc(0) }));
   }
 
@@ -294,7 +306,6 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
           s.reset(RstStatus.StreamAlreadyClosed);
           return;
         }
-        s.recvWindow -= f.data.length;
         if (f.data.length) s.deliver(f.data);
         if (f.fin) s.remoteFin();
         return;
@@ -413,136 +424,5 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
     this.codec.close();
     if (!this.transport.destroyed) this.transport.destroy();
     this.emit('close');
-  }
-}
-
-export interface SpdyStreamEvents {
-  reply: [SpdyHeaders];
-  headers: [SpdyHeaders];
-  reset: [number];
-}
-
-/** One SPDY stream: the readable side is what the peer sends, the writable side what we send; end()
- *  half-closes with FIN, destroy() before both sides finished resets the stream. */
-export class SpdyStream extends Duplex {
-  sendWindow: number;
-  recvWindow = DEFAULT_WINDOW;
-  pendingCredit = 0;
-  /** Bytes pushed while the readable buffer was full; returned to the peer when it drains. */
-  private owed = 0;
-  private replied: boolean;
-  private remoteClosed = false;
-  private localClosed = false;
-  private wasReset = false;
-  replyHeaders: SpdyHeaders | undefined;
-
-  constructor(private conn: SpdyConnection, readonly id: number, readonly headers: SpdyHeaders, sendWindow: number, openedByUs: boolean) {
-    super({ allowHalfOpen: true });
-    this.sendWindow = sendWindow;
-    // A stream we open needs no SYN_REPLY from us; one the peer opens does.
-    this.replied = openedByUs;
-    // After the peer's FIN, _read is no longer called; the buffered bytes count as consumed at the end.
-    this.on('end', () => this.flushOwed());
-  }
-
-  private flushOwed(): void {
-    if (this.owed > 0) {
-      const n = this.owed;
-      this.owed = 0;
-      this.conn.credit(this, n, true);
-    }
-  }
-
-  get isRemoteClosed(): boolean {
-    return this.remoteClosed;
-  }
-
-  get isReset(): boolean {
-    return this.wasReset;
-  }
-
-  /** Accepts a peer-opened stream (SYN_REPLY); sent automatically before the first data if not called. */
-  reply(headers: SpdyHeaders = {}): void {
-    if (this.replied) return;
-    this.replied = true;
-    this.conn.sendReply(this, headers);
-  }
-
-  ensureReplied(): void {
-    this.reply();
-  }
-
-  /** Abandons the stream in both directions (RST_STREAM). */
-  reset(status: number = RstStatus.Cancel): void {
-    if (this.wasReset) return;
-    this.wasReset = true;
-    this.conn.resetStream(this, status);
-    this.destroy();
-  }
-
-  markLocalClosed(): void {
-    this.localClosed = true;
-    // Nothing may be written any more; end the writable side without sending a FIN.
-    this.end();
-  }
-
-  deliver(data: Buffer): void {
-    if (this.destroyed) return;
-    if (this.push(data)) this.conn.credit(this, data.length);
-    else {
-      this.owed += data.length;
-      if (this.readableLength > STALL_BYTES) this.conn.stall(this);
-    }
-  }
-
-  remoteFin(): void {
-    if (this.remoteClosed) return;
-    this.remoteClosed = true;
-    if (!this.destroyed) this.push(null);
-  }
-
-  onReply(headers: SpdyHeaders): void {
-    this.replyHeaders = headers;
-    this.emit('reply', headers);
-  }
-
-  onReset(status: number): void {
-    if (this.wasReset) return;
-    this.wasReset = true;
-    this.emit('reset', status);
-    this.destroy();
-  }
-
-  override _read(): void {
-    this.conn.unstall(this);
-    this.flushOwed();
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    if (this.localClosed || this.wasReset) {
-      cb();
-      return;
-    }
-    this.conn.sendData(this, chunk).then(() => cb(), cb);
-  }
-
-  override _final(cb: (e?: Error | null) => void): void {
-    if (this.localClosed || this.wasReset) {
-      cb();
-      return;
-    }
-    this.localClosed = true;
-    this.conn.sendFin(this).then(() => cb(), cb);
-  }
-
-  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    // Unread bytes are dropped with the stream; the connection window gets them back.
-    this.flushOwed();
-    if (!this.wasReset && !(this.localClosed && this.remoteClosed) && !this.conn.isClosed) {
-      this.wasReset = true;
-      this.conn.resetStream(this, RstStatus.Cancel);
-    }
-    this.conn.forget(this);
-    cb(err);
   }
 }

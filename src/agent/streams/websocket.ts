@@ -171,6 +171,14 @@ export function webSocketDuplex(ws: WebSocket): Duplex {
       }
       ws.send(chunk, { binary: true }, (e) => cb(e ?? null));
     },
+    // Corked writes (a SPDY frame header and its payload) travel as one message.
+    writev(chunks, cb) {
+      if (ws.readyState !== WebSocket.OPEN) {
+        cb(new Error('websocket is closed'));
+        return;
+      }
+      ws.send(Buffer.concat(chunks.map((c) => c.chunk as Buffer)), { binary: true }, (e) => cb(e ?? null));
+    },
     final(cb) {
       if (ws.readyState === WebSocket.OPEN) ws.close(1000);
       cb();

@@ -81,7 +81,7 @@ export class FakeExecBackend implements ExecBackend {
     return p.asExecProcess();
   }
 
-  /** The next process started (or the latest if one was started already and not yet taken). */
+  /** Resolves with the next process started after this call. */
   next(): Promise<FakeProcess> {
     return new Promise((resolve) => this.waiters.push(resolve));
   }

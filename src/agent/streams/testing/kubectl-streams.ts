@@ -41,7 +41,7 @@ export async function startStreamHarness(): Promise<StreamHarness> {
   const backend = new LocalBackend();
   const backends = { exec: backend, portForward: backend, logs: backend };
   const sessions: Promise<void>[] = [];
-  const serve = (url: string, kind: StreamKind, run: (params: URLSearchParams) => Promise<void>) => {
+  const serve = (url: string, run: (params: URLSearchParams) => Promise<void>) => {
     const params = new URL(url, 'https://x').searchParams;
     sessions.push(run(params));
   };
@@ -54,7 +54,7 @@ export async function startStreamHarness(): Promise<StreamHarness> {
     const m = STREAM_PATH.exec(path);
     if (!m) return false;
     const kind = m[1] as StreamKind;
-    serve(req.url, kind, (params) => handleStream(raw, res, Buffer.alloc(0), kind, POD, params, backends));
+    serve(req.url, (params) => handleStream(raw, res, Buffer.alloc(0), kind, POD, params, backends));
     return true;
   }, undefined, {
     upgrade: (req, socket, head) => {
@@ -62,7 +62,7 @@ export async function startStreamHarness(): Promise<StreamHarness> {
       const m = STREAM_PATH.exec(url.split('?')[0]);
       if (!m) return false;
       const kind = m[1] as StreamKind;
-      serve(url, kind, (params) => handleStream(req, socket, head, kind, POD, params, backends));
+      serve(url, (params) => handleStream(req, socket, head, kind, POD, params, backends));
       return true;
     },
   });
