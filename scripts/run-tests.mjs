@@ -19,5 +19,6 @@ if (files.length === 0) {
   console.error('no test files found under dist/: run make build');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+// A hung test fails after 10 minutes instead of eating CI's 90.
+const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', '--test-timeout=600000', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
