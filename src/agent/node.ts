@@ -6,18 +6,13 @@ import { findResource } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import type { Client } from '../client/types.js';
 import { KUBE_VERSION } from '../apiserver/discovery.js';
+import { now, microNow } from '../util/time.js';
 
 const NODES = findResource('', 'v1', 'nodes')!;
 const LEASES = findResource('coordination.k8s.io', 'v1', 'leases')!;
 export const MAX_PODS = 110;
 
-function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-}
 
-function microNow(): string {
-  return new Date().toISOString().replace(/Z$/, '000Z');
-}
 
 function osImage(): string {
   try {

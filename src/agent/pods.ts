@@ -13,6 +13,7 @@ import { run } from '../util/exec.js';
 import type { CniConfig, CniPlugin } from './cni/types.js';
 import type { Runtime, ContainerInfo } from './runtime/runtime.js';
 import { resolveImage } from './runtime/images.js';
+import { now } from '../util/time.js';
 
 const PODS = findResource('', 'v1', 'pods')!;
 const BACKOFF_BASE_MS = 10_000;
@@ -43,9 +44,6 @@ interface Sandbox {
   createdAt: string;
 }
 
-function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-}
 
 function iso(d: Date | undefined): string | undefined {
   return d ? d.toISOString().replace(/\.\d+Z$/, 'Z') : undefined;

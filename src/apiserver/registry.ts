@@ -14,6 +14,9 @@ import { applyJsonPatch } from './patch/jsonpatch.js';
 import { applyMergePatchToObject } from './patch/mergepatch.js';
 import { applyStrategicMergePatch } from './patch/strategic.js';
 import { decodeStrictly, type FieldValidation } from './typecheck.js';
+import { now } from '../util/time.js';
+
+export { now };
 
 export interface ListQuery {
   labelSelector?: { matches(labels: Record<string, string> | undefined): boolean; isEmpty?(): boolean };
@@ -54,9 +57,6 @@ export interface DeleteResult {
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 const IMMORTAL_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
 
-export function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-}
 
 function randomSuffix(n = 5): string {
   let s = '';

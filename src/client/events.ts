@@ -4,12 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { findResource, groupVersion, findResourceByKind } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import type { Client } from './types.js';
+import { now } from '../util/time.js';
 
 const EVENTS = findResource('', 'v1', 'events')!;
 
-function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-}
 
 export class EventRecorder {
   private seen = new Map<string, { name: string; count: number; ns: string }>();

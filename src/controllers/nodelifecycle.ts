@@ -6,15 +6,13 @@ import type { KObject } from '../api/types.js';
 import { Informer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
 import type { Client } from '../client/types.js';
+import { now } from '../util/time.js';
 
 const NODES = findResource('', 'v1', 'nodes')!;
 const LEASES = findResource('coordination.k8s.io', 'v1', 'leases')!;
 const PODS = findResource('', 'v1', 'pods')!;
 export const UNREACHABLE_TAINT = 'node.kubernetes.io/unreachable';
 
-function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-}
 
 export class NodeLifecycle {
   private nodes: Informer;
