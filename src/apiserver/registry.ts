@@ -16,7 +16,6 @@ import { applyStrategicMergePatch } from './patch/strategic.js';
 import { decodeStrictly, type FieldValidation } from './typecheck.js';
 import { now } from '../util/time.js';
 
-export { now };
 
 export interface ListQuery {
   labelSelector?: { matches(labels: Record<string, string> | undefined): boolean; isEmpty?(): boolean };
