@@ -127,3 +127,35 @@ export function leftovers(stem: string, home: string): string[] {
   if (existsSync(join(home, 'default'))) out.push(`dir ${home}`);
   return out;
 }
+
+/** A lab process's record (pid and argv), as `k8ts up` wrote it. */
+export function labProcess(c: Cluster, name: string): { pid: number; argv: string[] } {
+  return JSON.parse(readFileSync(join(c.home, c.name, 'pids', `${name}.json`), 'utf8'));
+}
+
+/** kill -9 a lab process (the server, or `agent-<node>`), run `during`, and start it again as `k8ts up` did. */
+export async function restartLabProcess(c: Cluster, name: string, during: () => Promise<void> = async () => {}): Promise<void> {
+  const rec = labProcess(c, name);
+  process.kill(rec.pid, 'SIGKILL');
+  await sleep(300);
+  await during();
+  const { startProcess } = await import('../../src/lab/procs.js');
+  const node = name.startsWith('agent-') ? name.slice('agent-'.length) : undefined;
+  await startProcess(join(c.home, c.name), name, rec.argv, node ? { netns: nodeNetns(c, node) } : {});
+}
+
+/** Poll f until it returns a truthy value (or fail, naming what was awaited and the last value). */
+export async function until<T>(what: string, f: () => Promise<T>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      last = await f();
+      if (last) return last as T;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out after ${ms / 1000} s waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+}
