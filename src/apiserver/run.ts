@@ -12,6 +12,7 @@ import { LocalClient } from './localclient.js';
 import { Scheduler } from '../controllers/scheduler.js';
 import { NodeIpam } from '../controllers/nodeipam.js';
 import { NodeLifecycle } from '../controllers/nodelifecycle.js';
+import { EventTtl } from '../controllers/eventttl.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -27,6 +28,8 @@ export interface ServerOptions {
   nodeCidrMaskSize?: number;
   /** How long a node's Lease may go unrenewed before the node is NotReady. */
   nodeMonitorGracePeriodMs?: number;
+  /** How long Events are kept after they were last seen (Kubernetes: one hour). */
+  eventTtlMs?: number;
 }
 
 export interface RunningServer {
@@ -64,6 +67,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     new Scheduler(client),
     new NodeIpam(client, o.clusterCidr ?? '10.244.0.0/16', o.nodeCidrMaskSize ?? 24),
     new NodeLifecycle(client, o.nodeMonitorGracePeriodMs ?? 40_000),
+    new EventTtl(client, o.eventTtlMs ?? 3_600_000),
   ];
   for (const c of controllers) await c.start();
   const kubeconfigPath = join(o.dataDir, 'kubeconfig');
