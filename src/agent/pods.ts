@@ -411,18 +411,21 @@ export class PodManager {
       pod.spec?.restartPolicy ?? 'Always');
     const allReady = total > 0 && statuses.every((s) => s.ready);
     const prevConds: any[] = pod.status?.conditions ?? [];
-    const cond = (type: string, status: boolean, reason?: string) => {
+    const cond = (type: string, status: boolean, reason?: string, message?: string) => {
       const old = prevConds.find((c) => c.type === type);
       const s = status ? 'True' : 'False';
-      return { type, status: s, lastProbeTime: null, lastTransitionTime: old && old.status === s ? old.lastTransitionTime : now(), ...(reason && !status ? { reason } : {}) };
+      return { type, status: s, lastProbeTime: null, lastTransitionTime: old && old.status === s ? old.lastTransitionTime : now(),
+        ...(reason && !status ? { reason } : {}), ...(message && !status ? { message } : {}) };
     };
+    const unready = statuses.filter((s) => !s.ready).map((s) => s.name);
+    const unreadyMsg = unready.length ? `containers with unready status: [${unready.join(' ')}]` : undefined;
     const status: any = {
       phase,
       conditions: [
         cond('PodReadyToStartContainers', Boolean(sb)),
         cond('Initialized', true),
-        cond('Ready', allReady, 'ContainersNotReady'),
-        cond('ContainersReady', allReady, 'ContainersNotReady'),
+        cond('Ready', allReady, 'ContainersNotReady', unreadyMsg),
+        cond('ContainersReady', allReady, 'ContainersNotReady', unreadyMsg),
         cond('PodScheduled', true),
       ],
       hostIP: this.o.nodeIP,

@@ -4,6 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import type { Readable } from 'node:stream';
 import { KUBE_VERSION } from '../apiserver/discovery.js';
 import type { ExecSession } from './runtime/session.js';
 
@@ -211,11 +212,23 @@ export async function execProbe(runtime: ExecRunner, containerId: string, comman
       return { result: 'failure', output: `command ${JSON.stringify(command.join(' '))} timed out` };
     }
     // The pipes close right after the exit; their last bytes are part of the output.
-    await Promise.all([s.stdout, s.stderr].map((r) => r && !r.readableEnded && !r.destroyed
-      ? new Promise<void>((res) => { r.once('close', res); r.once('end', res); setTimeout(res, 200).unref(); })
-      : undefined));
+    await Promise.all([s.stdout, s.stderr].map(drained));
     return { result: code === 0 ? 'success' : 'failure', output: Buffer.concat(chunks).toString('utf8') };
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Resolves once a stream has ended, or after a short grace if its writer left it open. */
+function drained(r: Readable | null): Promise<void> {
+  return new Promise((resolve) => {
+    if (!r || r.readableEnded || r.destroyed) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      resolve();
+    };
+    const t = setTimeout(done, 200);
+    r.once('end', done);
+    r.once('close', done);
+  });
 }

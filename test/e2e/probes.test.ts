@@ -188,6 +188,7 @@ describe('probes on a real cluster with the real kubectl', { skip }, () => {
     await waitFor('the Unhealthy event', async () => (await events('closed')).includes(`Readiness probe failed: dial tcp ${ip}:5432: connect: connection refused`));
     assert.equal(await ready('closed'), 'False');
     assert.equal(await jp('closed', '{.status.conditions[?(@.type=="Ready")].reason}'), 'ContainersNotReady');
+    assert.equal(await jp('closed', '{.status.conditions[?(@.type=="Ready")].message}'), 'containers with unready status: [main]');
     const hosts = await c.ok(['exec', 'closed', '--', 'cat', '/etc/hosts']);
     assert.match(hosts, new RegExp(`^${ip.replace(/\./g, '\\.')}\\tdb-0\\.db\\.default\\.svc\\.cluster\\.local\\tdb-0$`, 'm'));
     assert.equal((await c.ok(['exec', 'closed', '--', 'hostname'])).trim(), 'db-0');
