@@ -119,9 +119,16 @@ describe('probes on a real cluster with the real kubectl', { skip }, () => {
   });
 
   after(() => {
+    let stem = '';
+    try {
+      stem = JSON.parse(readFileSync(join(home, name, 'cluster.json'), 'utf8')).stem;
+    } catch {
+      // up failed before writing its plan
+    }
     const d = sh([K8TS, 'down', '--name', name], env);
     rmSync(home, { recursive: true, force: true });
     assert.equal(d.code, 0, `k8ts down failed: ${d.stderr}`);
+    if (stem) assert.deepEqual(sh(['ip', 'netns', 'list']).stdout.split('\n').filter((l) => l.startsWith(`${stem}-`)), [], 'namespaces left behind');
   });
 
   const jp = async (pod: string, path: string) => (await c.ok(['get', 'pod', pod, '-o', `jsonpath=${path}`])).trim();
