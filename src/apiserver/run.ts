@@ -12,6 +12,10 @@ import { LocalClient } from './localclient.js';
 import { Scheduler } from '../controllers/scheduler.js';
 import { NodeIpam } from '../controllers/nodeipam.js';
 import { NodeLifecycle } from '../controllers/nodelifecycle.js';
+import { EndpointSliceController } from '../controllers/endpointslice.js';
+import { EndpointsController } from '../controllers/endpoints.js';
+import { LoadBalancerController, type IPRange } from '../controllers/loadbalancer.js';
+import { ClusterDns } from '../controllers/clusterdns.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -27,6 +31,10 @@ export interface ServerOptions {
   nodeCidrMaskSize?: number;
   /** How long a node's Lease may go unrenewed before the node is NotReady. */
   nodeMonitorGracePeriodMs?: number;
+  /** LoadBalancer IPs are handed out from this range (on the node network); no LoadBalancer controller without it. */
+  lbPool?: IPRange;
+  /** ClusterIP of the kube-dns service; no cluster DNS service and endpoints without it. */
+  dnsServiceIP?: string;
 }
 
 export interface RunningServer {
@@ -64,6 +72,10 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     new Scheduler(client),
     new NodeIpam(client, o.clusterCidr ?? '10.244.0.0/16', o.nodeCidrMaskSize ?? 24),
     new NodeLifecycle(client, o.nodeMonitorGracePeriodMs ?? 40_000),
+    new EndpointSliceController(client),
+    new EndpointsController(client),
+    ...(o.lbPool ? [new LoadBalancerController(client, o.lbPool)] : []),
+    ...(o.dnsServiceIP ? [new ClusterDns(client, o.dnsServiceIP)] : []),
   ];
   for (const c of controllers) await c.start();
   const kubeconfigPath = join(o.dataDir, 'kubeconfig');
