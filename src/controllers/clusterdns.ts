@@ -15,7 +15,8 @@ const ENDPOINTS = findResource('', 'v1', 'endpoints')!;
 
 export const DNS_NAMESPACE = 'kube-system';
 export const DNS_SERVICE = 'kube-dns';
-export const CLUSTERDNS_MANAGER = 'k8ts.io/clusterdns';
+// A label value may not hold a '/', so the manager is named in the style of endpointslice-controller.k8s.io.
+export const CLUSTERDNS_MANAGER = 'clusterdns.k8ts.io';
 const SERVICE_LABELS = { 'k8s-app': 'kube-dns', 'kubernetes.io/cluster-service': 'true' };
 const SERVICE_PORTS = [
   { name: 'dns', port: 53, protocol: 'UDP', targetPort: 53 },
