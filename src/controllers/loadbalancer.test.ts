@@ -117,6 +117,12 @@ test('a restarted server keeps every assignment and hands out only free IPs', as
     assert.deepEqual(after.slice(0, 2), before.slice(1));
     assert.equal(new Set(after).size, 5, `no IP twice: ${after.join()}`);
     assert.ok(after.slice(2).includes(before[0]), 'the freed IP is handed out again');
+    // A new request moves the service to the asked-for IP and frees the old one.
+    const old4 = after[2];
+    await c.patch(SERVICES, NS, 'r4', 'merge', { metadata: { annotations: { 'k8ts.io/loadbalancer-ip': '172.30.0.209' } } });
+    await eventually('r4 moved', async () => (await ipOf(c, 'r4')) === '172.30.0.209');
+    await c.create(SERVICES, NS, lb('r7', { loadBalancerIP: old4 }));
+    assert.equal(await waitIP(c, 'r7'), old4);
   } finally {
     c.close();
     await s.close();
