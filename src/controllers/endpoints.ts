@@ -27,7 +27,7 @@ interface Address {
 interface Subset {
   addresses?: Address[];
   notReadyAddresses?: Address[];
-  ports?: ResolvedPort[];
+  ports?: (Omit<ResolvedPort, 'name'> & { name?: string })[];
 }
 
 const byIP = (a: Address, b: Address) => a.ip.localeCompare(b.ip, 'en', { numeric: true }) || a.targetRef.name.localeCompare(b.targetRef.name);
@@ -57,7 +57,8 @@ export function endpointSubsets(svc: KObject, pods: Iterable<KObject>): Subset[]
     const ss: Subset = {};
     if (g.ready.length) ss.addresses = g.ready.sort(byIP);
     if (g.notReady.length) ss.notReadyAddresses = g.notReady.sort(byIP);
-    if (g.ports.length) ss.ports = g.ports;
+    // An unnamed port has no name field in Endpoints (EndpointSlices spell it "").
+    if (g.ports.length) ss.ports = g.ports.map(({ name, ...p }) => (name ? { name, ...p } : p));
     out.push(ss);
   }
   return out;

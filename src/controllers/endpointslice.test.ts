@@ -4,7 +4,7 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KObject } from '../api/types.js';
 import { ENDPOINTSLICE_CONTROLLER } from './endpointslice.js';
-import { ENDPOINTS, eventually, makePod, PODS, SERVICES, setReady, sleep, SLICES, startCluster, type TestCluster } from './testutil.js';
+import { ENDPOINTS, eventually, makePod, NODES, PODS, SERVICES, setReady, sleep, SLICES, startCluster, type TestCluster } from './testutil.js';
 
 const NS = 'default';
 
@@ -18,6 +18,8 @@ describe('endpoint controllers', () => {
   let t: TestCluster;
   before(async () => {
     t = await startCluster();
+    // The test pods are bound to these: pods on nodes that do not exist are garbage after a while.
+    for (const name of ['n1', 'n2']) await t.c.create(NODES, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name } });
   });
   after(async () => {
     await t?.close();
@@ -136,10 +138,12 @@ describe('endpoint controllers', () => {
   test('more than 100 pods split into slices, and one more pod rewrites one slice only', async () => {
     await t.c.create(SERVICES, NS, service('big', { app: 'big' }, [{ port: 80 }]));
     for (let i = 0; i < 230; i++) await makePod(t.c, NS, `big-${String(i).padStart(3, '0')}`, { labels: { app: 'big' }, ip: `10.244.${3 + (i >> 8)}.${i % 256}` });
+    let seen = '';
     const slices = await until('230 endpoints', async () => {
       const s = await slicesOf('big');
+      seen = s.map((x) => `${x.metadata.name}:${(x.endpoints ?? []).length}`).join(' ');
       return s.reduce((n, x) => n + (x.endpoints ?? []).length, 0) === 230 && s;
-    });
+    }).catch((e) => assert.fail(`${e.message}; slices: ${seen}`));
     assert.deepEqual(slices.map((s) => s.endpoints.length).sort((a, b) => a - b), [30, 100, 100]);
     const ips = slices.flatMap((s) => s.endpoints.map((e: any) => e.addresses[0]));
     assert.equal(new Set(ips).size, 230);
@@ -186,6 +190,7 @@ describe('endpoint controllers', () => {
     await t.c.patch(SERVICES, NS, 'sel', 'merge', { spec: { selector: { color: 'green' } } });
     await until('green', async () => (await flat('sel')).map((e) => e.pod).join() === 'green-1');
     await until('endpoints green', async () => (await t.c.get(ENDPOINTS, NS, 'sel'))?.subsets?.[0]?.addresses?.[0]?.ip === '10.244.1.41');
+    assert.deepEqual((await t.c.get(ENDPOINTS, NS, 'sel'))!.subsets[0].ports, [{ port: 80, protocol: 'TCP' }], 'an unnamed port has no name');
 
     // Someone deletes our slice: it comes back.
     const [s] = await slicesOf('sel');
