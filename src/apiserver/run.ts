@@ -13,6 +13,10 @@ import { Scheduler } from '../controllers/scheduler.js';
 import { NodeIpam } from '../controllers/nodeipam.js';
 import { NodeLifecycle } from '../controllers/nodelifecycle.js';
 import { EventTtl } from '../controllers/eventttl.js';
+import { EndpointSliceController } from '../controllers/endpointslice.js';
+import { EndpointsController } from '../controllers/endpoints.js';
+import { LoadBalancerController, type IPRange } from '../controllers/loadbalancer.js';
+import { ClusterDns } from '../controllers/clusterdns.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -30,6 +34,10 @@ export interface ServerOptions {
   nodeMonitorGracePeriodMs?: number;
   /** How long Events are kept after they were last seen (Kubernetes: one hour). */
   eventTtlMs?: number;
+  /** LoadBalancer IPs are handed out from this range (on the node network); no LoadBalancer controller without it. */
+  lbPool?: IPRange;
+  /** ClusterIP of the kube-dns service; no cluster DNS service and endpoints without it. */
+  dnsServiceIP?: string;
 }
 
 export interface RunningServer {
@@ -68,6 +76,10 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     new NodeIpam(client, o.clusterCidr ?? '10.244.0.0/16', o.nodeCidrMaskSize ?? 24),
     new NodeLifecycle(client, o.nodeMonitorGracePeriodMs ?? 40_000),
     new EventTtl(client, o.eventTtlMs ?? 3_600_000),
+    new EndpointSliceController(client),
+    new EndpointsController(client),
+    ...(o.lbPool ? [new LoadBalancerController(client, o.lbPool)] : []),
+    ...(o.dnsServiceIP ? [new ClusterDns(client, o.dnsServiceIP)] : []),
   ];
   for (const c of controllers) await c.start();
   const kubeconfigPath = join(o.dataDir, 'kubeconfig');
