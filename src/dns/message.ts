@@ -222,10 +222,11 @@ export class Writer {
     this.buf = Buffer.allocUnsafe(size);
   }
 
+  // May grow past 65535 bytes: the caller cuts the message down with truncate() (a headless service with
+  // thousands of endpoints has more records than any message holds).
   private room(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    if (this.len + n > MAX_MESSAGE) throw new DnsError('DNS_MESSAGE_TOO_LARGE', `message would exceed ${MAX_MESSAGE} bytes`);
-    const next = Buffer.allocUnsafe(Math.min(MAX_MESSAGE, Math.max(this.buf.length * 2, this.len + n)));
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
     this.buf.copy(next, 0, 0, this.len);
     this.buf = next;
   }
@@ -359,6 +360,7 @@ export function encodeMessage(m: Message): Buffer {
   for (const rr of m.authorities) writeRecord(w, rr);
   for (const rr of m.additionals) writeRecord(w, rr);
   if (m.edns) writeOpt(w, m.edns, m.header.rcode);
+  if (w.len > MAX_MESSAGE) throw new DnsError('DNS_MESSAGE_TOO_LARGE', `message of ${w.len} bytes exceeds ${MAX_MESSAGE}`);
   return w.done();
 }
 

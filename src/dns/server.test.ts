@@ -117,6 +117,18 @@ test('truncation over UDP trims to whole records with TC; the retry over TCP get
   assert.deepEqual(new Set(full.msg.answers.map((a) => (a.data as { address: string }).address)).size, 100);
 });
 
+test('an answer larger than any TCP message is cut to whole records with TC', async () => {
+  const z = clusterZone();
+  bigHeadless(z, 'default', 'huge', 5000);
+  const { server, ep } = await start(z);
+  const [raw] = await tcpRaw(ep, [buildQuery(`huge.default.svc.${D}`, TYPE.A)]);
+  const m = decodeMessage(raw);
+  assert.equal(m.header.tc, true);
+  assert.ok(raw.length <= 65535 && raw.length + 16 > 65535, `${raw.length} bytes`);
+  assert.equal(m.answers.length, Math.floor((65535 - raw.indexOf(0, 12) - 5) / 16));
+  assert.equal(server.stats.errors, 0);
+});
+
 test('TCP: pipelined queries on one connection, frames split across writes, a 64 KiB frame, idle timeout', async () => {
   const { ep } = await start(clusterZone(), { tcpIdleMs: 300 });
   const frames = Array.from({ length: 20 }, (_, i) => buildQuery(i % 2 ? `web.default.svc.${D}` : `x${i}.default.svc.${D}`, TYPE.A, { id: i }));
