@@ -189,6 +189,10 @@ test('names outside the zone: REFUSED at once without an upstream', async () => 
   assert.ok(ms < 200, `answered in ${ms} ms`);
   const { ep: ep2 } = await start(clusterZone(), { noUpstreamRcode: 'SERVFAIL' });
   assert.equal((await ask(ep2, 'www.example.com', TYPE.A)).msg.header.rcode, RCODE.SERVFAIL);
+  const { ep: ep3 } = await start(clusterZone(), { noUpstreamRcode: 'NXDOMAIN' });
+  const nx = (await ask(ep3, 'www.example.com', TYPE.A)).msg;
+  assert.equal(nx.header.rcode, RCODE.NXDOMAIN);
+  assert.equal(nx.header.aa, false);
   // ExternalName without an upstream: the CNAME alone.
   const ext = (await ask(ep, `ext.default.svc.${D}`, TYPE.A)).msg;
   assert.equal(ext.header.rcode, RCODE.NOERROR);

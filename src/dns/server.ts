@@ -4,7 +4,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, connect, isIPv6, type Server, type Socket } from 'node:net';
 import { randomInt } from 'node:crypto';
 import {
-  CLASS_IN, CLASSIC_UDP_SIZE, DnsError, MAX_MESSAGE, QueryParser, RCODE, TYPE, Writer,
+  CLASS_IN, CLASSIC_UDP_SIZE, MAX_MESSAGE, QueryParser, RCODE, TYPE, Writer,
   decodeMessage, encodeMessage, errorReply, headerFlags, nameKey, truncate, writeRecord, type Edns,
 } from './message.js';
 import type { Answer, ClusterZone } from './records.js';
@@ -22,8 +22,11 @@ export interface DnsServerOptions {
   upstreams?: (string | Endpoint)[];
   /** Per upstream try; default 2000 ms. */
   upstreamTimeoutMs?: number;
-  /** Answer for names outside the zone when there is no upstream; default REFUSED (see README in report). */
-  noUpstreamRcode?: 'REFUSED' | 'SERVFAIL';
+  /** Answer for names outside the zone when there is no upstream. Default REFUSED: this server does not
+   *  recurse, by configuration (RFC 1035's meaning of REFUSED); glibc moves on at once on REFUSED or SERVFAIL.
+   *  musl accepts only NOERROR and NXDOMAIN and waits out its timeout on anything else: NXDOMAIN makes musl
+   *  pods fail fast too, at the price of claiming the name does not exist. */
+  noUpstreamRcode?: 'REFUSED' | 'SERVFAIL' | 'NXDOMAIN';
   /** A TCP connection with nothing to do is closed after this; default 10000 ms. */
   tcpIdleMs?: number;
   maxTcpConnections?: number;
@@ -35,7 +38,7 @@ export interface DnsServerOptions {
   maxInflight?: number;
 }
 
-export type DnsServerErrorCode = 'DNS_LISTEN_FAILED' | 'DNS_BAD_UPSTREAM' | 'DNS_UPSTREAM_FAILED' | 'DNS_NOT_STARTED';
+export type DnsServerErrorCode = 'DNS_LISTEN_FAILED' | 'DNS_BAD_UPSTREAM' | 'DNS_UPSTREAM_FAILED';
 
 export class DnsServerError extends Error {
   constructor(readonly code: DnsServerErrorCode, message: string) {
@@ -150,7 +153,7 @@ export class DnsServer {
     this.zone = opts.zone;
     this.upstreams = (opts.upstreams ?? []).map(parseEndpoint);
     this.upstreamTimeoutMs = opts.upstreamTimeoutMs ?? 2000;
-    this.refuseRcode = opts.noUpstreamRcode === 'SERVFAIL' ? RCODE.SERVFAIL : RCODE.REFUSED;
+    this.refuseRcode = RCODE[opts.noUpstreamRcode ?? 'REFUSED'];
     this.tcpIdleMs = opts.tcpIdleMs ?? 10_000;
     this.maxTcp = opts.maxTcpConnections ?? 1024;
     this.udpSize = Math.max(CLASSIC_UDP_SIZE, Math.min(opts.udpPayloadSize ?? 1232, 65535));
@@ -604,4 +607,3 @@ export class DnsServer {
   }
 }
 
-export { DnsError };
