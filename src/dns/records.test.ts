@@ -117,6 +117,9 @@ test('ExternalName: CNAME (and no A); CNAMEs inside the zone are followed', () =
   assert.deepEqual(inner.answers.map((a) => a.type), [TYPE.CNAME, TYPE.A]);
   z.upsertService(service('default', 'dangling', { type: 'ExternalName', externalName: `gone.default.svc.${D}` }));
   assert.equal(z.resolve(`dangling.default.svc.${D}`, TYPE.A)!.rcode, RCODE.NXDOMAIN);
+  // An externalName that cannot be a DNS name gives no record rather than a broken answer.
+  z.upsertService(service('default', 'broken', { type: 'ExternalName', externalName: 'a..b' }));
+  assert.equal(z.resolve(`broken.default.svc.${D}`, TYPE.A)!.rcode, RCODE.NXDOMAIN);
   // A type change from ExternalName to ClusterIP replaces the CNAME.
   z.upsertService(service('default', 'ext', { clusterIP: '10.96.0.30' }));
   assert.deepEqual(ips(z.resolve(`ext.default.svc.${D}`, TYPE.A)!.answers), ['10.96.0.30']);

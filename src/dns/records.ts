@@ -3,7 +3,7 @@
 import type { KObject } from '../api/types.js';
 import { isV4, parseIP } from '../api/ipaddr.js';
 import type { InformerHandlers } from '../client/informer.js';
-import { CLASS_IN, RCODE, TYPE, type ResourceRecord } from './message.js';
+import { CLASS_IN, RCODE, TYPE, nameToLabels, type ResourceRecord } from './message.js';
 
 export const SCHEMA_VERSION = '1.0.1';
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -70,6 +70,16 @@ function ipRecord(name: string, address: string, ttl: number): ResourceRecord | 
 /** The label an endpoint without a hostname goes by: its address with dashes (10-244-1-5). */
 export function dashedAddress(address: string): string {
   return address.toLowerCase().replace(/[.:]/g, '-');
+}
+
+/** A name that can go on the wire (labels of 1-63 bytes, 255 in all): what an ExternalName must be to be served. */
+function isWireName(name: string): boolean {
+  try {
+    nameToLabels(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export class ClusterZone {
@@ -260,7 +270,7 @@ export class ClusterZone {
     const spec = svc.spec ?? {};
     if (spec.type === 'ExternalName') {
       const target = lc(spec.externalName).replace(/\.$/, '');
-      if (target) put({ name: fqdn, type: TYPE.CNAME, class: CLASS_IN, ttl, data: { kind: 'name', target } });
+      if (target && isWireName(target)) put({ name: fqdn, type: TYPE.CNAME, class: CLASS_IN, ttl, data: { kind: 'name', target } });
     } else if (spec.clusterIP === 'None') {
       this.headlessRecords(svc, slices, fqdn, put);
     } else {
