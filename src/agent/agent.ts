@@ -20,9 +20,14 @@ import { StreamServer } from './streamserver.js';
 import { k8tsBridgePlugin } from './cni/plugin.js';
 import { execPlugin } from './cni/exec.js';
 import type { CniConfig, CniPlugin } from './cni/types.js';
+import { LbAnnouncer, desiredAnnouncements } from './announce.js';
+import { startDnsWorker } from '../dns/worker.js';
+import type { Worker } from 'node:worker_threads';
 
 const NODES = findResource('', 'v1', 'nodes')!;
 const PODS = findResource('', 'v1', 'pods')!;
+const SERVICES = findResource('', 'v1', 'services')!;
+const SLICES = findResource('discovery.k8s.io', 'v1', 'endpointslices')!;
 const LEASE_RENEW_MS = 10_000;
 const RESYNC_MS = 30_000;
 
@@ -61,6 +66,10 @@ export interface AgentOptions {
   netnsPrefix: string;
   clusterDNS?: string;
   clusterDomain: string;
+  /** Port of this node's DNS server on nodeIP (0: none); the kube-dns service sends each pod's queries here. */
+  dnsPort?: number;
+  /** Servers for names outside the cluster domain; none: such names are refused at once. */
+  dnsUpstreams?: string[];
   log?: (line: string) => void;
 }
 
@@ -75,6 +84,11 @@ export class Agent {
   private podCIDR = '';
   private stopped = false;
   private streams?: StreamServer;
+  private services!: Informer;
+  private slices!: Informer;
+  private announcer!: LbAnnouncer;
+  private lbTimer?: NodeJS.Timeout;
+  private dns?: Worker;
   private log: (line: string) => void;
 
   constructor(private o: AgentOptions) {
@@ -109,6 +123,18 @@ export class Agent {
     await this.nodes.hasSynced();
     await this.syncRoutes();
     this.every(RESYNC_MS, () => this.syncRoutes());
+
+    // Services and their endpoints: the proxy's rules and the load-balancer IPs this node announces.
+    this.announcer = new LbAnnouncer(this.o.uplink, this.log);
+    const changed = { onAdd: () => this.lbSoon(), onUpdate: (n: KObject, old: KObject) => n !== old && this.lbSoon(), onDelete: () => this.lbSoon() };
+    this.services = new Informer(this.client, SERVICES).on(changed);
+    this.slices = new Informer(this.client, SLICES).on(changed);
+    this.services.start();
+    this.slices.start();
+    await Promise.all([this.services.hasSynced(), this.slices.hasSynced()]);
+    await this.syncAnnouncements();
+    this.every(RESYNC_MS, () => this.syncAnnouncements());
+    if (this.o.dnsPort) await this.startDns(this.o.dnsPort);
 
     this.queue = new WorkQueue((key) => this.podManager.sync(key, this.pods.get(key)), 16,
       (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`));
@@ -154,6 +180,34 @@ export class Agent {
     }
   }
 
+  private lbSoon(): void {
+    if (this.lbTimer) return;
+    this.lbTimer = setTimeout(() => {
+      this.lbTimer = undefined;
+      void this.syncAnnouncements();
+    }, 20);
+  }
+
+  private async syncAnnouncements(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      await this.announcer.sync(desiredAnnouncements(this.o.nodeName, this.services.list(), this.nodes.list(), this.slices.list()));
+    } catch (e) {
+      this.log(`k8ts agent: load-balancer IPs: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+
+  private async startDns(port: number): Promise<void> {
+    const { rest } = this.o;
+    const { worker, addresses } = await startDnsWorker({
+      rest: { server: rest.server, token: rest.token, ca: rest.ca.toString() },
+      listen: [{ address: this.o.nodeIP, port }], domain: this.o.clusterDomain, upstreams: this.o.dnsUpstreams ?? [],
+      nameservers: this.o.clusterDNS ? [this.o.clusterDNS] : [],
+    }, this.log);
+    this.dns = worker;
+    this.log(`k8ts agent ${this.o.nodeName}: DNS for ${this.o.clusterDomain} on ${addresses.map((a) => `${a.address}:${a.port}`).join(', ')}`);
+  }
+
   private async waitForPodCIDR(): Promise<string> {
     for (let i = 0; ; i++) {
       const n = await this.client.get(NODES, undefined, this.o.nodeName);
@@ -179,8 +233,12 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.lbTimer);
     this.nodes?.stop();
     this.pods?.stop();
+    this.services?.stop();
+    this.slices?.stop();
+    this.dns?.postMessage('stop');
     this.queue?.stop();
     this.podManager?.close();
     this.streams?.close();
@@ -192,6 +250,7 @@ export class Agent {
   async teardown(): Promise<void> {
     for (const s of this.podManager?.sandboxes() ?? []) await this.podManager.cleanup(s.uid).catch(() => {});
     await removeRoutes().catch(() => {});
+    await this.announcer?.teardown();
     await removeNat();
   }
 }

@@ -22,14 +22,17 @@ const FLAGS: FlagSpec = {
   'netns-prefix': { type: 'string', default: 'k8ts-', help: 'prefix of pod network namespace names', metavar: 'PREFIX' },
   'cluster-dns': { type: 'string', default: '10.96.0.10', help: 'nameserver written into pods\' resolv.conf', metavar: 'IP' },
   'cluster-domain': { type: 'string', default: 'cluster.local', help: 'cluster DNS domain', metavar: 'DOMAIN' },
+  'dns-port': { type: 'number', default: 53, help: 'port of this node\'s DNS server on --node-ip, UDP and TCP (0: none)', metavar: 'PORT' },
+  'dns-upstream': { type: 'string', help: 'comma-separated servers (IP or IP:PORT) for names outside the cluster domain; without it such names are refused at once', metavar: 'SERVERS' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
 export const agentHelp = `Usage: k8ts agent --server URL --token T --ca-file FILE --node-name N [flags]
 
 Runs a node: registers the Node and renews its Lease, runs the pods bound to it (a network namespace on
-cbr0 per pod, runc containers), converges routes to the other nodes' pod CIDRs (host-gw or VXLAN), and
-masquerades traffic that leaves the cluster. Needs root.
+cbr0 per pod, runc containers), converges routes to the other nodes' pod CIDRs (host-gw or VXLAN),
+masquerades traffic that leaves the cluster, makes Services real with nftables (its own table), announces
+the LoadBalancer IPs it owns on the node network, and serves cluster DNS on --node-ip. Needs root.
 
 Flags:
 ${flagHelp(FLAGS)}
@@ -55,6 +58,8 @@ export async function agentCommand(argv: string[]): Promise<void> {
   if (!token) throw new UsageError('k8ts agent: --token or --token-file is required');
   if (flags.backend !== 'host-gw' && flags.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(flags.backend)}: expected host-gw or vxlan`);
   if (flags.cni !== 'k8ts' && flags.cni !== 'reference') throw new UsageError(`--cni ${JSON.stringify(flags.cni)}: expected k8ts or reference`);
+  const dnsPort = flags['dns-port'];
+  if (!Number.isInteger(dnsPort) || dnsPort < 0 || dnsPort > 65535) throw new UsageError(`--dns-port ${dnsPort}: expected a port number, or 0 for no DNS server`);
   if (process.getuid?.() !== 0) throw new Error('k8ts agent needs root: it makes network namespaces, links, routes and runc containers');
   const ifs = await interfaces();
   let nodeIP: string | undefined = flags['node-ip'];
@@ -72,6 +77,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
     cni: flags.cni, nodeName: flags['node-name'], nodeIP, dataDir: resolve(flags['data-dir']), backend: flags.backend,
     clusterCIDR: flags['cluster-cidr'], nodeNetwork: network!, uplink, netnsPrefix: flags['netns-prefix'],
     clusterDNS: flags['cluster-dns'] || undefined, clusterDomain: flags['cluster-domain'],
+    dnsPort: flags['dns-port'], dnsUpstreams: flags['dns-upstream'] ? String(flags['dns-upstream']).split(',').filter(Boolean) : [],
   });
   const stop = async (sig: string) => {
     process.stderr.write(`k8ts agent: ${sig}, stopping (pods keep running)\n`);

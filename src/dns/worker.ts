@@ -1,0 +1,47 @@
+// The node's DNS server on a thread of its own: the agent's main thread spawns processes and writes pod
+// status, and a query must not wait behind that. The worker has its own API client and informers (so its
+// zone, like the agent's caches, outlives an API-server outage) and tells the agent when it listens.
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { RestClient, type RestConfig } from '../client/rest.js';
+import { NodeDns } from './node.js';
+import type { Endpoint } from './server.js';
+
+export interface DnsWorkerConfig {
+  /** The CA as PEM text: a Buffer would arrive in the worker as a bare Uint8Array. */
+  rest: RestConfig & { ca: string };
+  listen: Endpoint[];
+  domain: string;
+  upstreams: string[];
+  nameservers: string[];
+}
+
+type Message = { type: 'listening'; addresses: Endpoint[] } | { type: 'error'; message: string };
+
+/** Start the DNS worker; resolves once it listens (rejects with the worker's own error). */
+export function startDnsWorker(cfg: DnsWorkerConfig, log: (line: string) => void): Promise<{ worker: Worker; addresses: Endpoint[] }> {
+  const worker = new Worker(new URL(import.meta.url), { workerData: cfg });
+  return new Promise((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`k8ts dns: the DNS worker exited (${code}) before listening`)));
+    worker.on('message', (m: Message) => {
+      if (m.type === 'listening') {
+        worker.removeAllListeners('exit');
+        worker.on('exit', (code) => code !== 0 && log(`k8ts agent: the DNS worker exited with ${code}`));
+        resolve({ worker, addresses: m.addresses });
+      } else reject(new Error(m.message));
+    });
+  });
+}
+
+if (!isMainThread && parentPort) {
+  const cfg = workerData as DnsWorkerConfig;
+  const client = new RestClient({ ...cfg.rest, userAgent: 'k8ts-dns' });
+  const dns = new NodeDns({ client, listen: cfg.listen, upstreams: cfg.upstreams,
+    zone: { domain: cfg.domain, nameservers: cfg.nameservers } });
+  dns.start().then(
+    (addresses) => parentPort!.postMessage({ type: 'listening', addresses } satisfies Message),
+    (e) => parentPort!.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) } satisfies Message));
+  parentPort.on('message', (m) => {
+    if (m === 'stop') void dns.stop().finally(() => { client.close(); process.exit(0); });
+  });
+}
