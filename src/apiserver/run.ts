@@ -1,6 +1,7 @@
 // The server role: open the datastore, make or load credentials, serve the API, run the controllers.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { networkInterfaces } from 'node:os';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { ensureAdminToken, ensurePki, ensureToken, kubeconfig } from './certs.js';
@@ -12,6 +13,8 @@ import { LocalClient } from './localclient.js';
 import { Scheduler } from '../controllers/scheduler.js';
 import { NodeIpam } from '../controllers/nodeipam.js';
 import { NodeLifecycle } from '../controllers/nodelifecycle.js';
+import { AllocationRepair, ServiceAllocations } from './allocators/index.js';
+import { KubernetesService } from '../controllers/kubernetesservice.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -27,6 +30,26 @@ export interface ServerOptions {
   nodeCidrMaskSize?: number;
   /** How long a node's Lease may go unrenewed before the node is NotReady. */
   nodeMonitorGracePeriodMs?: number;
+  /** IPv4 CIDR that service cluster IPs come from (default 10.96.0.0/16; `kubernetes` gets its first IP). */
+  serviceCidr?: string;
+  /** Node port range, FIRST-LAST (default 30000-32767). */
+  nodePortRange?: string;
+  /** The `kubernetes` service's endpoint address (default: see defaultAdvertiseAddress). */
+  advertiseAddress?: string;
+  /** The `kubernetes` service's endpoint port (default: the port the server serves on). */
+  advertisePort?: number;
+}
+
+/** The first listen address when pods could reach it, else this host's first non-loopback IPv4 (as
+ *  kube-apiserver picks one), else the first listen address anyway. */
+export function defaultAdvertiseAddress(listen: { host: string }[]): string {
+  const concrete = listen.map((l) => l.host).find((h) => h && !['0.0.0.0', '::', 'localhost'].includes(h) && !h.startsWith('127.') && h !== '::1');
+  if (concrete) return concrete;
+  for (const addrs of Object.values(networkInterfaces())) {
+    const a = addrs?.find((x) => x.family === 'IPv4' && !x.internal && !x.address.startsWith('169.254.'));
+    if (a) return a.address;
+  }
+  return listen[0]?.host || '127.0.0.1';
 }
 
 export interface RunningServer {
@@ -46,9 +69,12 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const nodeToken = ensureToken(o.dataDir, 'node.token');
   const store = await openStore({ backend: o.store, dataDir: o.dataDir, etcdEndpoints: o.etcdEndpoints, etcdPrefix: o.etcdPrefix });
   let api: ApiServer;
+  let allocations: ServiceAllocations;
   try {
+    allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
     api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, listen: o.listen,
-      tokens: new Map([[token, { name: 'admin', groups: ['system:masters'] }], [nodeToken, { name: 'system:node', groups: ['system:nodes'] }]]) });
+      tokens: new Map([[token, { name: 'admin', groups: ['system:masters'] }], [nodeToken, { name: 'system:node', groups: ['system:nodes'] }]]),
+      hooks: new Map([['services', allocations]]) });
   } catch (e) {
     await store.close();
     throw e;
@@ -59,6 +85,13 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   await nsController.start();
   const compactor = new Compactor(store);
   compactor.start();
+  // Claims left by a crash are fixed before anything else allocates; then every few minutes.
+  const repair = new AllocationRepair(store, allocations);
+  await repair.runOnce().catch((e) => console.error('k8ts server: service allocation repair:', e instanceof Error ? e.message : e));
+  repair.start();
+  const kubernetesService = new KubernetesService(api.registry, { serviceIP: allocations.ips.nth(1),
+    address: o.advertiseAddress ?? defaultAdvertiseAddress(o.listen), port: o.advertisePort ?? api.port });
+  await kubernetesService.start();
   const client = new LocalClient(api.registry);
   const controllers = [
     new Scheduler(client),
@@ -77,6 +110,8 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     caPath: pki.caPath,
     async close() {
       compactor.stop();
+      repair.stop();
+      kubernetesService.stop();
       for (const c of controllers) c.stop();
       nsController.stop();
       await api.close();
