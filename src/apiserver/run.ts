@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
+import { isIP } from 'node:net';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { ensureAdminToken, ensurePki, ensureToken, kubeconfig } from './certs.js';
@@ -63,6 +64,7 @@ export interface RunningServer {
 }
 
 export async function runServer(o: ServerOptions): Promise<RunningServer> {
+  if (o.advertiseAddress !== undefined && !isIP(o.advertiseAddress)) throw new TypeError(`advertise address ${JSON.stringify(o.advertiseAddress)} is not an IP address`);
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   const pki = await ensurePki(o.dataDir, [...o.listen.map((l) => l.host), ...(o.sans ?? [])]);
   const token = ensureAdminToken(o.dataDir);
@@ -85,7 +87,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   await nsController.start();
   const compactor = new Compactor(store);
   compactor.start();
-  // Claims left by a crash are fixed before anything else allocates; then every few minutes.
+  // Claims a crash left behind are fixed at start, then every few minutes.
   const repair = new AllocationRepair(store, allocations);
   await repair.runOnce().catch((e) => console.error('k8ts server: service allocation repair:', e instanceof Error ? e.message : e));
   repair.start();
