@@ -91,30 +91,38 @@ export class AllocationRepair {
       }
     }
     const now = Date.now();
-    const claimed = new Set<string>();
+    /** Claims that stay, by key. */
+    const claimed = new Map<string, Claim>();
     for (const [name, a] of kinds) {
       for (const c of claims.get(a)!) {
         const key = a.claims.keyOf(c.value);
         const owner = byUid.get(c.owner.uid);
         if (owner && (uses.get(key) ?? []).some((u) => u.svc === owner)) {
-          claimed.add(key);
+          claimed.set(key, c);
           continue;
         }
         const age = now - Date.parse(c.claimedAt);
         if (!(age >= this.graceMs)) {
-          claimed.add(key);
+          claimed.set(key, c);
           continue;
         }
         if (await a.claims.delete(c.value, c.revision)) {
           report.released.push(`${name} ${c.value}`);
           this.log(`released ${name} ${c.value}: its owner ${c.owner.namespace}/${c.owner.name} (uid ${c.owner.uid}) ${owner ? 'no longer uses it' : 'is gone'}`);
         } else {
-          claimed.add(key);
+          claimed.set(key, c);
         }
       }
     }
     for (const [key, list] of uses) {
-      if (claimed.has(key)) continue;
+      const holder = claimed.get(key);
+      if (holder) {
+        for (const u of list) {
+          if (u.svc.metadata.uid === holder.owner.uid) continue;
+          this.problem(report, `${u.alloc === this.alloc.ips ? 'ip' : 'port'} ${u.value} of service ${u.svc.metadata.namespace}/${u.svc.metadata.name} is allocated to ${holder.owner.namespace}/${holder.owner.name} (two services use it)`);
+        }
+        continue;
+      }
       for (const u of list) {
         // Re-read: the service may have changed or gone since the list.
         const svc = await this.getService(u.svc);

@@ -281,3 +281,42 @@ describe('service allocation: a property', () => {
     }), { numRuns: 60 });
   });
 });
+
+describe('the repair loop', () => {
+  test('releases old orphans and unused claims, keeps young ones, re-claims lost ones, reports doubles', async () => {
+    const env = await setup();
+    try {
+      const a = await env.reg.create(SVC, 'default', svc('a', { type: 'NodePort' }));
+      const b = await env.reg.create(SVC, 'default', svc('b'));
+      const plant = (prefix: string, value: string, uid: string, claimedAt: string) => env.store.create(`${prefix}${value}`,
+        JSON.stringify({ kind: 'Claim', metadata: { name: value }, owner: { namespace: 'default', name: 'x', uid }, claimedAt }));
+      const old = '2020-01-01T00:00:00Z';
+      await plant(env.alloc.ips.claims.prefix, '10.96.9.9', 'gone', old);
+      await plant(env.alloc.ips.claims.prefix, '10.96.9.10', 'gone', new Date().toISOString());
+      await plant(env.alloc.ports.claims.prefix, '30999', a.metadata.uid!, old);
+      const lost = (await env.alloc.ips.claims.get(a.spec.clusterIP))!;
+      await env.alloc.ips.claims.delete(lost.value, lost.revision);
+      // b is made to use a's node port behind the API's back (as a restore from an old backup could).
+      const key = `/registry/core/services/default/b`;
+      const kv = (await env.store.get(key))!;
+      const bad = { ...b, spec: { ...b.spec, type: 'NodePort', externalTrafficPolicy: 'Cluster', ports: [{ ...b.spec.ports[0], nodePort: a.spec.ports[0].nodePort }] } };
+      await env.store.update(key, JSON.stringify(bad), kv.modRevision);
+      const logs: string[] = [];
+      const { AllocationRepair } = await import('./repair.js');
+      const repair = new AllocationRepair(env.store, env.alloc, { log: (m) => logs.push(m) });
+      const r = await repair.runOnce();
+      assert.deepEqual(r.released.sort(), ['ip 10.96.9.9', 'port 30999']);
+      assert.deepEqual(r.claimed, [`ip ${a.spec.clusterIP}`]);
+      assert.equal(r.problems.length, 1);
+      assert.match(r.problems[0], new RegExp(`port ${a.spec.ports[0].nodePort} of service default/b is allocated to default/a`));
+      assert.ok(await env.alloc.ips.claims.get('10.96.9.10'), 'a young claim may belong to a write in flight');
+      assert.equal((await env.alloc.ips.claims.get(a.spec.clusterIP))?.owner.uid, a.metadata.uid);
+      // A second pass finds nothing new to do, and does not log the same problem again.
+      const again = await repair.runOnce();
+      assert.deepEqual([again.released, again.claimed], [[], []]);
+      assert.equal(logs.filter((l) => l.includes('two services use it')).length, 1);
+    } finally {
+      env.close();
+    }
+  });
+});
