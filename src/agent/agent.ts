@@ -182,6 +182,7 @@ export class Agent {
     this.nodes?.stop();
     this.pods?.stop();
     this.queue?.stop();
+    this.podManager?.close();
     this.streams?.close();
     this.runtime.close();
     this.client.close();

@@ -1,7 +1,7 @@
 // The pod phase the agent posts, from its containers' states and the restart policy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { podPhase } from './pods.js';
+import { hostsFile, podHostname, podPhase } from './pods.js';
 
 const c = (o: Partial<Parameters<typeof podPhase>[0]>) => ({ total: 1, running: 0, terminated: 0, failed: 0, waiting: 0, restarted: false, ...o });
 
@@ -20,4 +20,22 @@ test('running, waiting and restarted containers', () => {
   assert.equal(podPhase(c({ total: 2, running: 1, waiting: 1 }), 'Never'), 'Running');
   assert.equal(podPhase(c({ waiting: 1, restarted: true }), 'Always'), 'Running', 'CrashLoopBackOff keeps a started pod Running');
   assert.equal(podPhase(c({ total: 0 }), 'Always'), 'Pending');
+});
+
+const HEAD = '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
+  + 'fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n';
+
+test('/etc/hosts names the pod; with a subdomain its FQDN comes first, as the kubelet writes it', () => {
+  const pod = (spec: any) => ({ metadata: { name: 'web-7f9c', namespace: 'shop', uid: 'u' }, spec });
+  assert.equal(hostsFile(pod({}), ['10.244.1.5'], 'cluster.local'), `${HEAD}10.244.1.5\tweb-7f9c\n`);
+  assert.equal(hostsFile(pod({ hostname: 'web-0' }), ['10.244.1.5'], 'cluster.local'), `${HEAD}10.244.1.5\tweb-0\n`);
+  assert.equal(hostsFile(pod({ hostname: 'web-0', subdomain: 'nginx' }), ['10.244.1.5'], 'cluster.local'),
+    `${HEAD}10.244.1.5\tweb-0.nginx.shop.svc.cluster.local\tweb-0\n`);
+  assert.equal(hostsFile(pod({ subdomain: 'nginx', hostAliases: [{ ip: '10.1.2.3', hostnames: ['foo.remote', 'bar.remote'] }] }), ['10.244.1.5'], 'k8ts.test'),
+    `${HEAD}10.244.1.5\tweb-7f9c.nginx.shop.svc.k8ts.test\tweb-7f9c\n\n# Entries added by HostAliases.\n10.1.2.3\tfoo.remote\tbar.remote\n`);
+});
+
+test('a pod name longer than a hostname is cut to 63 characters without a trailing dash', () => {
+  const long = `${'a'.repeat(62)}-bcd`;
+  assert.deepEqual(podHostname({ metadata: { name: long, namespace: 'd' }, spec: {} }, 'cluster.local'), { hostname: 'a'.repeat(62) });
 });

@@ -13,6 +13,7 @@ import { run } from '../util/exec.js';
 import type { CniConfig, CniPlugin } from './cni/types.js';
 import type { Runtime, ContainerInfo } from './runtime/runtime.js';
 import { resolveImage } from './runtime/images.js';
+import { ProbeManager, probeRunner, type ProbeRunner } from './probes.js';
 import { now } from '../util/time.js';
 
 const PODS = findResource('', 'v1', 'pods')!;
@@ -32,6 +33,8 @@ export interface PodManagerOptions {
   cni: { plugin: CniPlugin; conf: CniConfig };
   clusterDNS?: string;
   clusterDomain: string;
+  /** Runs one container probe (default: exec through the runtime, httpGet and tcpSocket from this namespace). */
+  probeRunner?: ProbeRunner;
 }
 
 /** What the node holds for a pod between syncs (also on disk, for agent restarts). */
@@ -54,6 +57,9 @@ export class PodManager {
   /** uid → namespace/name of every sandbox on this node, so a sync of a key finds the pods it replaced or lost. */
   private keyOf = new Map<string, string>();
   private imageErrors = new Map<string, string>();
+  /** Containers killed for failing a liveness or startup probe: restarted even under OnFailure if they exit 0. */
+  private probeKilled = new Set<string>();
+  readonly probes: ProbeManager;
   private dir: string;
 
   constructor(private client: Client, private runtime: Runtime, private events: EventRecorder, private o: PodManagerOptions,
@@ -61,6 +67,17 @@ export class PodManager {
     this.dir = join(o.dataDir, 'pods');
     mkdirSync(this.dir, { recursive: true });
     for (const sb of this.sandboxes()) this.keyOf.set(sb.uid, `${sb.namespace}/${sb.name}`);
+    this.probes = new ProbeManager({
+      run: o.probeRunner ?? probeRunner(runtime),
+      record: (pod, type, reason, message) => events.record(pod, type, reason, message),
+      // A probe result flipped: the pod's status is recomputed (and written if it changed) right away.
+      changed: (key) => requeue(key, 0),
+    });
+  }
+
+  /** Stops the probe workers (the agent is stopping; containers keep running). */
+  close(): void {
+    this.probes.close();
   }
 
   // ---- sandboxes ----
@@ -110,9 +127,8 @@ export class PodManager {
   }
 
   private writeEtc(pod: KObject, podDir: string, ip: string): void {
-    const host = pod.spec?.hostname ?? pod.metadata.name!;
-    writeFileSync(join(podDir, 'hostname'), `${host}\n`);
-    writeFileSync(join(podDir, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${ip}\t${host}\n`);
+    writeFileSync(join(podDir, 'hostname'), `${utsHostname(pod, this.o.clusterDomain)}\n`);
+    writeFileSync(join(podDir, 'hosts'), hostsFile(pod, [ip], this.o.clusterDomain));
     const ns = pod.metadata.namespace!;
     const d = this.o.clusterDomain;
     const policy = pod.spec?.dnsPolicy ?? 'ClusterFirst';
@@ -168,7 +184,10 @@ export class PodManager {
       return;
     }
     const phase = pod.status?.phase;
-    if (phase === 'Succeeded' || phase === 'Failed') return;
+    if (phase === 'Succeeded' || phase === 'Failed') {
+      this.probes.removePod(uid);
+      return;
+    }
     let sb: Sandbox;
     try {
       sb = await this.ensureSandbox(pod);
@@ -181,6 +200,7 @@ export class PodManager {
     }
     let existing = await this.containersOf(uid);
     const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
+    if (await this.killUnhealthy(pod, existing, restartPolicy)) existing = await this.containersOf(uid);
     let nextWake = 0;
     for (const c of (pod.spec?.containers ?? []) as any[]) {
       const mine = existing.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
@@ -188,7 +208,7 @@ export class PodManager {
       if (latest && latest.state.status !== 'stopped') continue;
       if (latest) {
         const code = latest.state.exitCode ?? 1;
-        const restart = restartPolicy === 'Always' || (restartPolicy === 'OnFailure' && code !== 0);
+        const restart = restartPolicy === 'Always' || (restartPolicy === 'OnFailure' && (code !== 0 || this.probeKilled.has(latest.id)));
         if (!restart) continue;
         const bk = `${uid}/${c.name}`;
         const b = this.backoff.get(bk);
@@ -204,11 +224,58 @@ export class PodManager {
       const restarts = latest ? Number(latest.labels[L_RESTARTS] ?? 0) + 1 : 0;
       await this.startContainer(pod, sb, c, restarts);
       // Keep only the newest exited attempt (for `kubectl logs --previous` and lastState).
-      for (const old of mine.slice(1)) await this.removeContainer(old.id).catch(() => {});
+      for (const old of mine.slice(1)) {
+        await this.removeContainer(old.id).catch(() => {});
+        this.probeKilled.delete(old.id);
+      }
     }
     existing = await this.containersOf(uid);
+    this.syncProbes(pod, sb, existing);
     await this.postStatus(pod, sb, existing);
     if (nextWake) this.requeue(key, nextWake + 50);
+  }
+
+  /** The newest attempt of each of the pod's containers. */
+  private latestOf(pod: KObject, containers: ContainerInfo[]): Map<string, ContainerInfo> {
+    const out = new Map<string, ContainerInfo>();
+    for (const x of containers) {
+      const name = x.labels[L_CONTAINER];
+      const cur = out.get(name);
+      if (!cur || Number(x.labels[L_RESTARTS]) > Number(cur.labels[L_RESTARTS])) out.set(name, x);
+    }
+    for (const name of [...out.keys()]) if (!((pod.spec?.containers ?? []) as any[]).some((c) => c.name === name)) out.delete(name);
+    return out;
+  }
+
+  /** Probe workers for the running containers (and none for the others), seeded from the status last posted. */
+  private syncProbes(pod: KObject, sb: Sandbox, containers: ContainerInfo[]): void {
+    const prior: any[] = pod.status?.containerStatuses ?? [];
+    const running = [...this.latestOf(pod, containers).values()].filter((x) => x.state.status !== 'stopped').map((x) => {
+      const was = prior.find((s) => s.containerID === `runc://${x.id}`);
+      return { name: x.labels[L_CONTAINER], id: x.id, startedAt: x.state.startedAt, wasReady: was?.ready === true, wasStarted: was?.started === true };
+    });
+    this.probes.sync(pod, sb.ip, running);
+  }
+
+  /**
+   * Kills the running containers whose liveness or startup probe failed, as the kubelet does; the restart
+   * (and its back-off) is then the ordinary restart of an exited container. True if it killed any.
+   */
+  private async killUnhealthy(pod: KObject, containers: ContainerInfo[], restartPolicy: string): Promise<boolean> {
+    let killed = false;
+    for (const [name, x] of this.latestOf(pod, containers)) {
+      if (x.state.status === 'stopped') continue;
+      const why = this.probes.failed(x.id);
+      if (!why) continue;
+      const grace = this.probes.probe(x.id, why)?.terminationGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
+      this.probes.removeContainer(x.id);
+      this.probeKilled.add(x.id);
+      await this.events.record(pod, 'Normal', 'Killing',
+        `Container ${name} failed ${why} probe${restartPolicy === 'Never' ? '' : ', will be restarted'}`);
+      await this.runtime.stop(x.id, grace);
+      killed = true;
+    }
+    return killed;
   }
 
   private async startContainer(pod: KObject, sb: Sandbox, c: any, restarts: number): Promise<void> {
@@ -232,7 +299,7 @@ export class PodManager {
     if (restarts === 0) await this.events.record(pod, 'Normal', 'Pulled', `Container image "${c.image}" already present on machine`);
     try {
       await this.runtime.create({
-        name: c.name, podName: pod.metadata.name!, image: c.image, command: c.command, args: c.args, env, workingDir: c.workingDir,
+        name: c.name, podName: pod.metadata.name!, hostname: utsHostname(pod, this.o.clusterDomain), image: c.image, command: c.command, args: c.args, env, workingDir: c.workingDir,
         netns: `/run/netns/${sb.netns}`, etcHosts: join(podDir, 'hosts'), etcHostname: join(podDir, 'hostname'), resolvConf: join(podDir, 'resolv.conf'),
         securityContext: c.securityContext,
         labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
@@ -265,9 +332,11 @@ export class PodManager {
 
   /** Remove every container and the sandbox of a pod uid. */
   async cleanup(uid: string): Promise<void> {
+    this.probes.removePod(uid);
     for (const c of await this.containersOf(uid)) {
       if (c.state.status !== 'stopped') await this.runtime.kill(c.id, 'SIGKILL').catch(() => {});
       await this.removeContainer(c.id).catch(() => {});
+      this.probeKilled.delete(c.id);
     }
     await this.removeSandbox(uid);
     for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
@@ -313,8 +382,7 @@ export class PodManager {
         startedAt: iso(x.state.startedAt), finishedAt: iso(x.state.finishedAt), containerID: `runc://${x.id}` } });
       if (latest && latest.state.status !== 'stopped') {
         st.state = { running: { startedAt: iso(latest.state.startedAt) } };
-        st.ready = true;
-        st.started = true;
+        Object.assign(st, this.probes.status(latest.id, c));
         running++;
         if (prev) st.lastState = term(prev);
       } else if (err && !err.startsWith('start:')) {
@@ -343,18 +411,21 @@ export class PodManager {
       pod.spec?.restartPolicy ?? 'Always');
     const allReady = total > 0 && statuses.every((s) => s.ready);
     const prevConds: any[] = pod.status?.conditions ?? [];
-    const cond = (type: string, status: boolean, reason?: string) => {
+    const cond = (type: string, status: boolean, reason?: string, message?: string) => {
       const old = prevConds.find((c) => c.type === type);
       const s = status ? 'True' : 'False';
-      return { type, status: s, lastProbeTime: null, lastTransitionTime: old && old.status === s ? old.lastTransitionTime : now(), ...(reason && !status ? { reason } : {}) };
+      return { type, status: s, lastProbeTime: null, lastTransitionTime: old && old.status === s ? old.lastTransitionTime : now(),
+        ...(reason && !status ? { reason } : {}), ...(message && !status ? { message } : {}) };
     };
+    const unready = statuses.filter((s) => !s.ready).map((s) => s.name);
+    const unreadyMsg = unready.length ? `containers with unready status: [${unready.join(' ')}]` : undefined;
     const status: any = {
       phase,
       conditions: [
         cond('PodReadyToStartContainers', Boolean(sb)),
         cond('Initialized', true),
-        cond('Ready', allReady, 'ContainersNotReady'),
-        cond('ContainersReady', allReady, 'ContainersNotReady'),
+        cond('Ready', allReady, 'ContainersNotReady', unreadyMsg),
+        cond('ContainersReady', allReady, 'ContainersNotReady', unreadyMsg),
         cond('PodScheduled', true),
       ],
       hostIP: this.o.nodeIP,
@@ -395,4 +466,35 @@ export function podPhase(c: { total: number; running: number; terminated: number
 /** Status without the timestamps that change on every computation. */
 function strip(s: any): unknown {
   return JSON.parse(JSON.stringify(s, (k, v) => (k === 'lastTransitionTime' ? undefined : v)));
+}
+
+/**
+ * The pod's hostname (spec.hostname, else its name, cut to 63 characters as the kubelet does) and, when it
+ * has a subdomain, its fully qualified name <hostname>.<subdomain>.<namespace>.svc.<cluster domain>.
+ */
+export function podHostname(pod: KObject, clusterDomain: string): { hostname: string; fqdn?: string } {
+  let hostname = String(pod.spec?.hostname || pod.metadata.name || '');
+  if (hostname.length > 63) hostname = hostname.slice(0, 63).replace(/[-.]+$/, '');
+  const sub = pod.spec?.subdomain;
+  return sub ? { hostname, fqdn: `${hostname}.${sub}.${pod.metadata.namespace ?? 'default'}.svc.${clusterDomain}` } : { hostname };
+}
+
+/** The hostname the containers get: the fully qualified one under setHostnameAsFQDN. */
+function utsHostname(pod: KObject, clusterDomain: string): string {
+  const { hostname, fqdn } = podHostname(pod, clusterDomain);
+  return pod.spec?.setHostnameAsFQDN && fqdn ? fqdn : hostname;
+}
+
+/** The pod's /etc/hosts in the kubelet's layout: localhost lines, the pod's own name(s), then hostAliases. */
+export function hostsFile(pod: KObject, ips: string[], clusterDomain: string): string {
+  const { hostname, fqdn } = podHostname(pod, clusterDomain);
+  let out = '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
+    + 'fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n';
+  for (const ip of ips) out += fqdn ? `${ip}\t${fqdn}\t${hostname}\n` : `${ip}\t${hostname}\n`;
+  const aliases: any[] = pod.spec?.hostAliases ?? [];
+  if (aliases.length) {
+    out += '\n# Entries added by HostAliases.\n';
+    for (const a of aliases) out += `${a.ip}\t${((a.hostnames ?? []) as string[]).join('\t')}\n`;
+  }
+  return out;
 }

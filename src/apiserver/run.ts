@@ -16,6 +16,11 @@ import { NodeIpam } from '../controllers/nodeipam.js';
 import { NodeLifecycle } from '../controllers/nodelifecycle.js';
 import { AllocationRepair, ServiceAllocations } from './allocators/index.js';
 import { KubernetesService } from '../controllers/kubernetesservice.js';
+import { EventTtl } from '../controllers/eventttl.js';
+import { EndpointSliceController } from '../controllers/endpointslice.js';
+import { EndpointsController } from '../controllers/endpoints.js';
+import { LoadBalancerController, type IPRange } from '../controllers/loadbalancer.js';
+import { ClusterDns } from '../controllers/clusterdns.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -39,6 +44,12 @@ export interface ServerOptions {
   advertiseAddress?: string;
   /** The `kubernetes` service's endpoint port (default: the port the server serves on). */
   advertisePort?: number;
+  /** How long Events are kept after they were last seen (Kubernetes: one hour). */
+  eventTtlMs?: number;
+  /** LoadBalancer IPs are handed out from this range (on the node network); no LoadBalancer controller without it. */
+  lbPool?: IPRange;
+  /** ClusterIP of the kube-dns service; no cluster DNS service and endpoints without it. */
+  dnsServiceIP?: string;
 }
 
 /** The first listen address when pods could reach it, else this host's first non-loopback IPv4 (as
@@ -99,6 +110,11 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     new Scheduler(client),
     new NodeIpam(client, o.clusterCidr ?? '10.244.0.0/16', o.nodeCidrMaskSize ?? 24),
     new NodeLifecycle(client, o.nodeMonitorGracePeriodMs ?? 40_000),
+    new EventTtl(client, o.eventTtlMs ?? 3_600_000),
+    new EndpointSliceController(client),
+    new EndpointsController(client),
+    ...(o.lbPool ? [new LoadBalancerController(client, o.lbPool)] : []),
+    ...(o.dnsServiceIP ? [new ClusterDns(client, o.dnsServiceIP)] : []),
   ];
   for (const c of controllers) await c.start();
   const kubeconfigPath = join(o.dataDir, 'kubeconfig');

@@ -1,6 +1,7 @@
 // `k8ts server`: the API server with its datastore and controllers, in the foreground.
 import { resolve } from 'node:path';
 import { runServer } from '../apiserver/run.js';
+import { ipToInt, parseIPRange, PoolError } from '../controllers/loadbalancer.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 
 const FLAGS: FlagSpec = {
@@ -16,6 +17,9 @@ const FLAGS: FlagSpec = {
   'service-cluster-ip-range': { type: 'string', default: '10.96.0.0/16', help: 'IPv4 CIDR of service cluster IPs; the `kubernetes` service gets its first IP', metavar: 'CIDR' },
   'service-node-port-range': { type: 'string', default: '30000-32767', help: 'node ports of NodePort and LoadBalancer services, FIRST-LAST', metavar: 'RANGE' },
   'advertise-address': { type: 'string', help: 'address the `kubernetes` service sends clients to (default: the first --listen address, or this host\'s first non-loopback IPv4)', metavar: 'IP' },
+  'event-ttl': { type: 'number', default: 3600, help: 'seconds an Event is kept after it was last seen', metavar: 'SECONDS' },
+  'lb-pool': { type: 'string', help: 'hand out LoadBalancer IPs from this range on the node network (none without it)', metavar: 'FIRST-LAST' },
+  'cluster-dns': { type: 'string', help: 'ClusterIP of the kube-dns service, whose endpoints are the nodes (none without it)', metavar: 'IP' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -49,10 +53,20 @@ export async function serverCommand(argv: string[]): Promise<void> {
   const endpoints = flags['etcd-endpoints'] ? String(flags['etcd-endpoints']).split(',').filter(Boolean) : undefined;
   if (store === 'etcd' && !endpoints?.length) throw new UsageError('--store etcd needs --etcd-endpoints, e.g. http://127.0.0.1:2379');
   const listen = String(flags.listen).split(',').filter(Boolean).map(parseListen);
+  let lbPool;
+  try {
+    lbPool = flags['lb-pool'] ? parseIPRange(String(flags['lb-pool'])) : undefined;
+  } catch (e) {
+    throw e instanceof PoolError ? new UsageError(`--lb-pool: ${e.message}`) : e;
+  }
+  const dnsServiceIP = flags['cluster-dns'] ? String(flags['cluster-dns']) : undefined;
+  if (dnsServiceIP !== undefined && ipToInt(dnsServiceIP) === undefined) throw new UsageError(`--cluster-dns ${JSON.stringify(dnsServiceIP)}: expected an IPv4 address, e.g. 10.96.0.10`);
   const s = await runServer({ dataDir: resolve(flags['data-dir']), store, etcdEndpoints: endpoints, etcdPrefix: flags['etcd-prefix'],
     listen, sans: flags['tls-san'] ? String(flags['tls-san']).split(',') : [],
     clusterCidr: flags['cluster-cidr'], nodeCidrMaskSize: flags['node-cidr-mask-size'], nodeMonitorGracePeriodMs: flags['node-monitor-grace-period'] * 1000,
-    serviceCidr: flags['service-cluster-ip-range'], nodePortRange: flags['service-node-port-range'], advertiseAddress: flags['advertise-address'] });
+    serviceCidr: flags['service-cluster-ip-range'], nodePortRange: flags['service-node-port-range'], advertiseAddress: flags['advertise-address'],
+    eventTtlMs: flags['event-ttl'] * 1000,
+    lbPool, dnsServiceIP });
   process.stderr.write(`k8ts server: serving on ${s.url} (store: ${store})\n`);
   process.stderr.write(`k8ts server: export KUBECONFIG=${s.kubeconfigPath}\n`);
   const stop = async (sig: string) => {

@@ -141,3 +141,30 @@ describe('control plane loops', () => {
     await c.delete(NODES, undefined, 'lc');
   });
 });
+
+describe('event ttl', () => {
+  test('events older than the TTL are deleted, newer ones stay', async () => {
+    const { EventTtl } = await import('./eventttl.js');
+    const dir = mkdtempSync(join(tmpdir(), 'k8ts-ttl-'));
+    const s = await runServer({ dataDir: dir, store: 'memory', listen: [{ host: '127.0.0.1', port: 0 }], eventTtlMs: 3_600_000 });
+    const c = new RestClient(configFromKubeconfig(s.kubeconfigPath));
+    try {
+      const ev = (name: string, last: string): KObject => ({ apiVersion: 'v1', kind: 'Event', metadata: { name, namespace: 'default' },
+        involvedObject: { kind: 'Pod', namespace: 'default', name: 'p' }, reason: 'Test', message: name, type: 'Normal',
+        firstTimestamp: last, lastTimestamp: last, count: 1, source: { component: 'test' } });
+      const old = new Date(Date.now() - 2 * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+      const fresh = new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+      await c.create(EVENTS, 'default', ev('old', old));
+      await c.create(EVENTS, 'default', ev('fresh', fresh));
+      const ttl = new EventTtl(c, 3_600_000);
+      assert.equal(await ttl.sweep(), 1);
+      const names = (await c.list(EVENTS, 'default')).items.map((e) => e.metadata.name);
+      assert.ok(names.includes('fresh'));
+      assert.ok(!names.includes('old'));
+    } finally {
+      c.close();
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -35,6 +35,7 @@ export const PACKAGE_OF: Record<string, string> = {
   dnsperf: 'dnsperf',
   dnsmasq: 'dnsmasq-base',
   nsenter: 'util-linux',
+  conntrack: 'conntrack',
   perl: 'perl-base',
   script: 'bsdutils',
   stty: 'coreutils',

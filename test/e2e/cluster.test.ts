@@ -1,134 +1,14 @@
 // A real cluster on this machine, driven by the real kubectl: pods on cbr0 in node namespaces, traffic on
 // one node and across nodes (host-gw and VXLAN) without NAT, restarts of containers, agents and the
 // server, bad input, and `k8ts down` leaving nothing behind.
-import { test, before, after, describe } from 'node:test';
+import { test, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
-import { K8TS, kubectlBinary } from './harness.js';
-
-const root = process.getuid?.() === 0;
-const skip = !root ? 'needs root: builds network namespaces, links and runc containers'
-  : !kubectlBinary('1.32') ? 'kubectl.1.32 is not on this machine' : false;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Cluster {
-  name: string;
-  home: string;
-  kubeconfig: string;
-  plan: any;
-  k(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
-  ok(args: string[], input?: string): Promise<string>;
-  down(): void;
-}
-
-function sh(argv: string[], env: NodeJS.ProcessEnv = process.env): { code: number; stdout: string; stderr: string; error?: string } {
-  const r = spawnSync(argv[0], argv.slice(1), { env, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, error: r.error ? String(r.error) : r.signal ?? undefined };
-}
-
-function up(name: string, extra: string[] = []): Cluster {
-  const home = mkdtempSync(join(tmpdir(), 'k8ts-e2e-home-'));
-  const env = { ...process.env, K8TS_HOME: home };
-  const r = sh([K8TS, 'up', '--name', name, '--nodes', '2', ...extra], env);
-  if (r.code !== 0) {
-    sh([K8TS, 'down', '--name', name], env);
-    rmSync(home, { recursive: true, force: true });
-    throw new Error(`k8ts up failed:\n${r.stderr}`);
-  }
-  const kubeconfig = sh([K8TS, 'kubeconfig', '--name', name], env).stdout.trim();
-  const plan = JSON.parse(readFileSync(join(home, name, 'cluster.json'), 'utf8'));
-  const khome = join(home, 'kubectl-home');
-  const k = (args: string[], input?: string) => new Promise<{ code: number; stdout: string; stderr: string }>((res) => {
-    const child = spawn(kubectlBinary('1.32')!, args, { env: { PATH: process.env.PATH!, HOME: khome, KUBECONFIG: kubeconfig } });
-    let stdout = '';
-    let stderr = '';
-    const t = setTimeout(() => child.kill('SIGKILL'), 240_000);
-    child.stdout.on('data', (b: Buffer) => (stdout += b));
-    child.stderr.on('data', (b: Buffer) => (stderr += b));
-    child.on('close', (code) => {
-      clearTimeout(t);
-      res({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
-  return {
-    name, home, kubeconfig, plan, k,
-    async ok(args, input) {
-      const r = await k(args, input);
-      assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}${r.stdout}`);
-      return r.stdout;
-    },
-    down() {
-      const d = sh([K8TS, 'down', '--name', name], env);
-      rmSync(home, { recursive: true, force: true });
-      if (d.code !== 0) throw new Error(`k8ts down failed: ${d.stderr}`);
-    },
-  };
-}
-
-/** Brings a cluster up before a suite and down after it, checking that down leaves nothing behind. */
-function clusterFixture(name: string, extra: string[] = []): () => Cluster {
-  let c: Cluster | undefined;
-  before(() => {
-    c = up(name, extra);
-  });
-  after(() => {
-    if (!c) return;
-    const { stem } = c.plan;
-    const { home } = c;
-    c.down();
-    assert.deepEqual(leftovers(stem, home), [], 'k8ts down left things behind');
-  });
-  return () => c!;
-}
-
-const busybox = (name: string, node: string, command: string, extra = '') => `apiVersion: v1
-kind: Pod
-metadata:
-  name: ${name}
-  labels: {app: ${name}}
-spec:
-  nodeSelector: {kubernetes.io/hostname: ${node}}
-  terminationGracePeriodSeconds: 2
-  containers:
-  - name: main
-    image: busybox
-    command: ["sh", "-c", ${JSON.stringify(command)}]${extra}
----
-`;
-
-const WEB = 'mkdir -p /www/cgi-bin && echo hello-from-$HOSTNAME > /www/index.html && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n" > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 8080 -h /www';
-
-/** The client address busybox httpd reports (it listens dual-stack: IPv4 clients come as ::ffff:a.b.c.d). */
-function remoteAddr(s: string): string {
-  return s.trim().replace(/^\[?::ffff:/, '').replace(/\]$/, '');
-}
-
-async function podIP(c: Cluster, pod: string): Promise<string> {
-  return (await c.ok(['get', 'pod', pod, '-o', 'jsonpath={.status.podIP}'])).trim();
-}
-
-function nodeNetns(c: Cluster, node: string): string {
-  return c.plan.nodes.find((n: any) => n.name === node).netns;
-}
-
-/** Names in the host that belong to a cluster stem: namespaces, links, processes. */
-function leftovers(stem: string, home: string): string[] {
-  const out: string[] = [];
-  for (const ns of sh(['ip', 'netns', 'list']).stdout.split('\n')) if (ns.startsWith(`${stem}-`)) out.push(`netns ${ns}`);
-  for (const l of sh(['ip', '-o', 'link']).stdout.split('\n')) {
-    const name = l.split(': ')[1]?.split('@')[0];
-    if (name && (name === stem || name.startsWith(`${stem}n`))) out.push(`link ${name}`);
-  }
-  const ps = sh(['ps', '-eo', 'pid,args']).stdout.split('\n').filter((p) => p.includes(home));
-  out.push(...ps.map((p) => `process ${p.trim()}`));
-  if (existsSync(join(home, 'default'))) out.push(`dir ${home}`);
-  return out;
-}
+import { kubectlBinary } from './harness.js';
+import { type Cluster, WEB, busybox, clusterFixture, nodeNetns, podIP, remoteAddr, sh, skip, sleep } from './clusterkit.js';
 
 describe('a host-gw cluster with the real kubectl', { skip }, () => {
   const get = clusterFixture(`e2e${process.pid % 10000}`);

@@ -21,8 +21,10 @@ export interface SecurityContext {
 export interface ContainerSpec {
   /** Container name within the pod. */
   name: string;
-  /** Pod name: the container's hostname. */
+  /** Pod name: the container's hostname unless hostname is given. */
   podName: string;
+  /** The container's hostname (the pod's spec.hostname); default: the pod name. */
+  hostname?: string;
   image: string;
   /** Replaces the image's entrypoint (Kubernetes `command`). */
   command?: string[];
@@ -143,7 +145,7 @@ function overlayPath(p: string): string {
 export function ociConfig(input: OciInput): Record<string, unknown> {
   const { spec, image } = input;
   const sc = spec.securityContext ?? {};
-  const hostname = spec.podName.slice(0, 63);
+  const hostname = (spec.hostname || spec.podName).slice(0, 63);
   const caps = capabilitySet(sc, input.lastCap);
   const cwd = absolute('workingDir', spec.workingDir || image.workingDir || '/');
   const bind = (source: string, destination: string, ro = false) => ({
