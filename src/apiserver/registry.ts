@@ -46,6 +46,23 @@ export interface DeleteOptions {
   dryRun?: string[];
 }
 
+/** What a resource's write hooks prepared for one write: commit after the store write succeeded,
+ *  revert after it failed. Both are best effort; a repair loop owns what they leave behind. */
+export interface WriteTxn {
+  commit(): Promise<void>;
+  revert(): Promise<void>;
+}
+
+/** Side effects a resource needs around its writes, outside its own key (a Service's IPs and node
+ *  ports). beforeCreate/beforeUpdate may fill fields of obj/next (allocated values); with dryRun they
+ *  check and fill but hold nothing. */
+export interface WriteHooks {
+  beforeCreate(obj: KObject, dryRun: boolean): Promise<WriteTxn>;
+  beforeUpdate(next: KObject, cur: KObject, dryRun: boolean): Promise<WriteTxn>;
+  /** The object is gone from the store. */
+  afterDelete(obj: KObject): Promise<void>;
+}
+
 /** Outcome of a delete: the object's last state, and whether it is gone (false: pending finalizers or
  *  a grace period). */
 export interface DeleteResult {
@@ -101,7 +118,17 @@ function decodeContinue(s: string): ContinueToken {
 }
 
 export class Registry {
-  constructor(readonly store: Store, readonly cache: WatchCache) {}
+  /** Write hooks by resource plural (the server role adds the services' allocators). */
+  constructor(readonly store: Store, readonly cache: WatchCache, readonly hooks: ReadonlyMap<string, WriteHooks> = new Map()) {}
+
+  /** Runs a resource's afterDelete hook; a failure there must not fail a delete that happened. */
+  private async afterDelete(r: ResourceDef, obj: KObject): Promise<void> {
+    try {
+      await this.hooks.get(r.plural)?.afterDelete(obj);
+    } catch (e) {
+      console.error(`k8ts registry: after deleting ${r.plural} ${obj.metadata.namespace ?? ''}/${obj.metadata.name}:`, e instanceof Error ? e.message : e);
+    }
+  }
 
   private decode(kv: { value: string; modRevision: number }, r: ResourceDef): KObject {
     const obj = decodeObject(kv.value, kv.modRevision);
@@ -182,23 +209,26 @@ export class Registry {
     strategy?.prepareForCreate?.(obj);
     strategy?.defaults?.(obj);
     this.validate(r, obj, strategy?.validate?.(obj) ?? []);
+    const hooks = this.hooks.get(r.plural);
     if (opts.dryRun) {
       if (await this.tryGet(r, ns, obj.metadata.name!)) throw errors.alreadyExists(r.plural, r.group, obj.metadata.name!);
+      await hooks?.beforeCreate(obj, true);
       return obj;
     }
     const generated = !body.metadata?.name && body.metadata?.generateName;
+    const txn = await hooks?.beforeCreate(obj, false);
     for (let attempt = 0; ; attempt++) {
       try {
         const kv = await this.store.create(storageKey(r, ns, obj.metadata.name!), encode(obj));
+        await txn?.commit();
         return this.decode(kv, r);
       } catch (e) {
-        if (isStoreError(e, 'KeyExists')) {
-          if (generated && attempt < 8) {
-            obj.metadata.name = `${obj.metadata.generateName}${randomSuffix()}`;
-            continue;
-          }
-          throw errors.alreadyExists(r.plural, r.group, obj.metadata.name!);
+        if (isStoreError(e, 'KeyExists') && generated && attempt < 8) {
+          obj.metadata.name = `${obj.metadata.generateName}${randomSuffix()}`;
+          continue;
         }
+        await txn?.revert();
+        if (isStoreError(e, 'KeyExists')) throw errors.alreadyExists(r.plural, r.group, obj.metadata.name!);
         throw e;
       }
     }
@@ -276,11 +306,17 @@ export class Registry {
       const desired = await mutate(structuredClone(cur));
       const next = this.prepareUpdate(r, cur, desired, subresource, opts.internal);
       if (isDeepStrictEqual(stripRv(next), stripRv(cur))) return cur;
-      if (opts.dryRun) return next;
+      // The status subresource never changes what the hooks look after (the spec).
+      const hooks = subresource === 'status' ? undefined : this.hooks.get(r.plural);
+      if (opts.dryRun) {
+        await hooks?.beforeUpdate(next, cur, true);
+        return next;
+      }
       // Last finalizer gone from an object being deleted: the update completes the deletion.
       if (next.metadata.deletionTimestamp && !(next.metadata.finalizers?.length) && !isGracefulPending(r, next)) {
         try {
           const del = await this.store.delete(key, kv.modRevision);
+          await this.afterDelete(r, cur);
           const out = { ...next, metadata: { ...next.metadata, resourceVersion: String(del.revision) } };
           return out;
         } catch (e) {
@@ -288,10 +324,13 @@ export class Registry {
           throw e;
         }
       }
+      const txn = await hooks?.beforeUpdate(next, cur, false);
       try {
         const written = await this.store.update(key, encode(next), kv.modRevision);
+        await txn?.commit();
         return this.decode(written, r);
       } catch (e) {
+        await txn?.revert();
         if (isStoreError(e, 'Conflict') && attempt < 16) continue;
         if (isStoreError(e, 'Conflict')) throw errors.conflict(r.plural, r.group, name);
         if (isStoreError(e, 'NotFound')) throw errors.notFound(r.plural, r.group, name);
@@ -426,6 +465,7 @@ export class Registry {
         if (dryRun) return { object: cur, deleted: true };
         try {
           const res = await this.store.delete(key, kv.modRevision);
+          await this.afterDelete(r, cur);
           cur.metadata.resourceVersion = String(res.revision);
           return { object: cur, deleted: true };
         } catch (e) {
@@ -469,7 +509,8 @@ export class Registry {
   /** Remove an object from storage now, whatever its finalizers (used by controllers that own it). */
   async purge(r: ResourceDef, ns: string | undefined, name: string): Promise<void> {
     try {
-      await this.store.delete(storageKey(r, ns, name));
+      const { prev } = await this.store.delete(storageKey(r, ns, name));
+      if (this.hooks.has(r.plural)) await this.afterDelete(r, this.decode(prev, r));
     } catch (e) {
       if (!isStoreError(e, 'NotFound')) throw e;
     }

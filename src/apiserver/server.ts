@@ -12,7 +12,7 @@ import { ApiError, errors, successStatus } from './status.js';
 import { MAX_BODY_BYTES, checkDepth, mediaType, readBody, sendError, sendJson } from './http.js';
 import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, resourceList, versionInfo } from './discovery.js';
 import { openapiV3, openapiV2Protobuf, OPENAPI_V2_CONTENT_TYPE } from './openapi.js';
-import { type DeleteOptions, type ListQuery, Registry, checkTypeMeta, fieldsOf } from './registry.js';
+import { type DeleteOptions, type ListQuery, type WriteHooks, Registry, checkTypeMeta, fieldsOf } from './registry.js';
 import { negotiateTable, partialMetadata, toTable, type TableFormat } from './tables.js';
 import { WatchCache, type CachedEvent } from './watchcache.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
@@ -40,6 +40,8 @@ export interface ApiServerOptions {
   tokens: Map<string, User>;
   /** Host:port clients should use, for legacy discovery. */
   advertise?: string;
+  /** Write hooks by resource plural, handed to the registry (the services' IP and port allocators). */
+  hooks?: ReadonlyMap<string, WriteHooks>;
 }
 
 interface Target {
@@ -69,7 +71,7 @@ export class ApiServer {
   private tokenBuffers: { token: Buffer; user: User }[];
 
   private constructor(private opts: ApiServerOptions, readonly cache: WatchCache) {
-    this.registry = new Registry(opts.store, cache);
+    this.registry = new Registry(opts.store, cache, opts.hooks);
     this.tokenBuffers = [...opts.tokens].map(([t, user]) => ({ token: Buffer.from(t), user }));
   }
 

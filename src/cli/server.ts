@@ -14,6 +14,9 @@ const FLAGS: FlagSpec = {
   'cluster-cidr': { type: 'string', default: '10.244.0.0/16', help: 'pod CIDR of the cluster; each node gets a slice', metavar: 'CIDR' },
   'node-cidr-mask-size': { type: 'number', default: 24, help: 'prefix length of each node\'s pod CIDR', metavar: 'N' },
   'node-monitor-grace-period': { type: 'number', default: 40, help: 'seconds without a Lease renewal before a node is NotReady', metavar: 'SECONDS' },
+  'service-cluster-ip-range': { type: 'string', default: '10.96.0.0/16', help: 'IPv4 CIDR of service cluster IPs; the `kubernetes` service gets its first IP', metavar: 'CIDR' },
+  'service-node-port-range': { type: 'string', default: '30000-32767', help: 'node ports of NodePort and LoadBalancer services, FIRST-LAST', metavar: 'RANGE' },
+  'advertise-address': { type: 'string', help: 'address the `kubernetes` service sends clients to (default: the first --listen address, or this host\'s first non-loopback IPv4)', metavar: 'IP' },
   'event-ttl': { type: 'number', default: 3600, help: 'seconds an Event is kept after it was last seen', metavar: 'SECONDS' },
   'lb-pool': { type: 'string', help: 'hand out LoadBalancer IPs from this range on the node network (none without it)', metavar: 'FIRST-LAST' },
   'cluster-dns': { type: 'string', help: 'ClusterIP of the kube-dns service, whose endpoints are the nodes (none without it)', metavar: 'IP' },
@@ -61,6 +64,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
   const s = await runServer({ dataDir: resolve(flags['data-dir']), store, etcdEndpoints: endpoints, etcdPrefix: flags['etcd-prefix'],
     listen, sans: flags['tls-san'] ? String(flags['tls-san']).split(',') : [],
     clusterCidr: flags['cluster-cidr'], nodeCidrMaskSize: flags['node-cidr-mask-size'], nodeMonitorGracePeriodMs: flags['node-monitor-grace-period'] * 1000,
+    serviceCidr: flags['service-cluster-ip-range'], nodePortRange: flags['service-node-port-range'], advertiseAddress: flags['advertise-address'],
     eventTtlMs: flags['event-ttl'] * 1000,
     lbPool, dnsServiceIP });
   process.stderr.write(`k8ts server: serving on ${s.url} (store: ${store})\n`);

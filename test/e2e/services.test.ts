@@ -296,7 +296,8 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
     await bad({ ports: [{ port: 70000 }] }, /spec\.ports\[0\]\.port: Invalid value: 70000/);
     await bad({ type: 'Bogus', ports: [{ port: 80 }] }, /spec\.type: Unsupported value: "Bogus"/);
     await bad({ selector: { 'bad key!': 'x' }, ports: [{ port: 80 }] }, /spec\.selector/);
-    await bad({ clusterIP: '192.0.2.5', ports: [{ port: 80 }] }, /spec\.clusterIPs\[0\]: Invalid value: "192\.0\.2\.5": .*not in the valid range/);
+    // Kubernetes (1.32) names the whole list: spec.clusterIPs: Invalid value: []string{"192.0.2.5"}: failed to allocate IP ...
+    await bad({ clusterIP: '192.0.2.5', ports: [{ port: 80 }] }, /spec\.clusterIPs: Invalid value: \[\]string\{"192\.0\.2\.5"\}: failed to allocate IP 192\.0\.2\.5: .*not in the valid range/);
     await bad({ clusterIP: await clusterIP('web'), ports: [{ port: 80 }] }, /already allocated/);
     await bad({ type: 'NodePort', ports: [{ port: 80, nodePort: 80 }] }, /spec\.ports\[0\]\.nodePort: Invalid value: 80: .*not in the valid range/);
     assert.equal((await c.k(['get', 'svc', 'bad'])).code, 1, 'nothing stored');
