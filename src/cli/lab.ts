@@ -83,7 +83,8 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string): Step[]
     execute: async () => {
       const args = ['server', '--data-dir', server, '--listen', listen, '--store', plan.store, '--cluster-cidr', plan.clusterCIDR,
         '--node-cidr-mask-size', String(plan.nodeCIDRMaskSize), '--tls-san', plan.hostIP,
-        '--service-cluster-ip-range', plan.serviceCIDR, '--advertise-address', plan.hostIP];
+        '--service-cluster-ip-range', plan.serviceCIDR, '--advertise-address', plan.hostIP,
+        '--lb-pool', `${plan.lbPool.first}-${plan.lbPool.last}`, '--cluster-dns', plan.dnsServiceIP];
       if (plan.store === 'etcd') args.push('--etcd-endpoints', `http://127.0.0.1:${plan.etcd!.clientPort}`);
       await startProcess(plan.dir, 'server', node(...args));
       await waitFor('the API server', timeoutMs, async () => {
