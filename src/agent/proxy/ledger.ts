@@ -11,14 +11,17 @@ export class Ledger {
   private readonly chains = new Map<string, Counted>();
   private readonly sets = new Map<string, Counted>();
 
-  /** Replace fragment `from` by `to`; returns the old and new effective state of everything touched. */
-  replace(from: Desired | undefined, to: Desired | undefined): { before: Desired; after: Desired } {
+  /**
+   * Replace fragments (each `from` by its `to`) in one go; returns the old and new effective state of
+   * everything touched, taken before the first and after the last replacement.
+   */
+  replace(changes: [from: Desired | undefined, to: Desired | undefined][]): { before: Desired; after: Desired } {
     const before = emptyDesired();
     const after = emptyDesired();
     const touched = new Map<Container, Set<string>>(CONTAINERS.map((c) => [c, new Set()]));
     const touchedChains = new Set<string>();
     const touchedSets = new Set<string>();
-    for (const frag of [from, to]) {
+    for (const frag of changes.flat()) {
       if (!frag) continue;
       for (const [c, m] of frag.elements) for (const k of m.keys()) touched.get(c as Container)!.add(k);
       for (const n of frag.chains.keys()) touchedChains.add(n);
@@ -42,8 +45,10 @@ export class Ledger {
       }
     };
     snapshot(before);
-    if (from) this.count(from, -1);
-    if (to) this.count(to, +1);
+    for (const [from, to] of changes) {
+      if (from) this.count(from, -1);
+      if (to) this.count(to, +1);
+    }
     snapshot(after);
     return { before, after };
   }
@@ -57,7 +62,7 @@ export class Ledger {
     for (const [n, secs] of frag.affinitySets) bump(this.sets, n, String(secs), delta);
   }
 
-  /** Everything currently wanted, for a full rewrite or a comparison with the kernel. */
+  /** Everything currently wanted (maxPick is left at 0: the caller knows it per fragment), for a full rewrite or a comparison with the kernel. */
   effective(): Desired {
     const d = emptyDesired();
     for (const [c, m] of this.els) for (const [k, vals] of m) d.elements.get(c)!.set(k, first(vals)!);

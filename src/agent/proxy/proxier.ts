@@ -6,7 +6,7 @@ import type { KObject } from '../../api/types.js';
 import { run } from '../../util/exec.js';
 import { Ledger } from './ledger.js';
 import { buildModel, SERVICE_NAME_LABEL, type ServicePortModel } from './model.js';
-import { ALIVE_SET, CONTAINERS, DEFAULT_TABLE, desiredState, diffRuleset, emptyDesired, fullRuleset, type Desired } from './ruleset.js';
+import { ALIVE_SET, CONTAINERS, DEFAULT_TABLE, desiredState, diffRuleset, fullRuleset, pickCount, type Desired } from './ruleset.js';
 
 export interface ServiceProxyOptions {
   nodeName: string;
@@ -67,6 +67,8 @@ export class ServiceProxy {
   private readonly ledger = new Ledger();
   private started = false;
   private needFull = true;
+  /** Pick chains per kind in the kernel (see pickCount). */
+  private picks = 0;
   private debounce?: NodeJS.Timeout;
   private timers: NodeJS.Timeout[] = [];
   private chain: Promise<void> = Promise.resolve();
@@ -197,30 +199,33 @@ export class ServiceProxy {
 
   private async pass(): Promise<void> {
     const t0 = performance.now();
-    const full = this.needFull;
-    const parts: { before: Desired; after: Desired }[] = [];
+    let full = this.needFull;
+    const changes: [Desired | undefined, Desired | undefined][] = [];
     const udpGone: { model: ServicePortModel; gone: { ip: string; port: number }[]; wasEmpty: boolean }[] = [];
     for (const key of this.dirty) {
       const e = this.entries.get(key)!;
       const model = e.svc ? buildModel([e.svc], [...e.slices.values()], { nodeName: this.opts.nodeName }) : [];
       const frag = model.length ? desiredState(model) : undefined;
-      parts.push(this.ledger.replace(e.frag, frag));
+      changes.push([e.frag, frag]);
       if (this.opts.conntrack) udpGone.push(...staleUdp(e.model, model));
       this.stats.servicePorts += model.length - e.model.length;
       e.model = model;
       e.frag = frag;
+      if (frag && frag.maxPick > this.picks) full = true;
       if (!e.svc && e.slices.size === 0) this.entries.delete(key);
     }
     this.dirty.clear();
+    const { before, after } = this.ledger.replace(changes);
     if (full) {
-      await this.nftFile(fullRuleset(this.table, this.ledger.effective()));
+      let maxPick = 0;
+      for (const e of this.entries.values()) maxPick = Math.max(maxPick, e.frag?.maxPick ?? 0);
+      const picks = pickCount(maxPick);
+      await this.nftFile(fullRuleset(this.table, this.ledger.effective(), picks));
+      this.picks = picks;
       this.needFull = false;
       this.stats.fullSyncs++;
       this.stats.lastFullSyncMs = performance.now() - t0;
     } else {
-      const before = emptyDesired();
-      const after = emptyDesired();
-      for (const p of parts) merge(before, p.before), merge(after, p.after);
       const text = diffRuleset(this.table, before, after);
       if (text) await this.nftFile(text);
     }
@@ -318,12 +323,6 @@ function sameSlices(a: Map<string, KObject>, b: Map<string, KObject>): boolean {
     if (!t || !sameVersion(s, t)) return false;
   }
   return true;
-}
-
-function merge(into: Desired, d: Desired): void {
-  for (const [c, m] of d.elements) for (const [k, v] of m) into.elements.get(c)!.set(k, v);
-  for (const [n, r] of d.chains) into.chains.set(n, r);
-  for (const [n, s] of d.affinitySets) into.affinitySets.set(n, s);
 }
 
 /** UDP service ports whose endpoints went away (or that had none before): their conntrack entries must go. */

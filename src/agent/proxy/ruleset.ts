@@ -35,6 +35,8 @@ export interface Desired {
   affinitySets: Map<string, number>;
   /** container (map or set name) → element key → value ('' for sets). */
   elements: Map<string, Map<string, string>>;
+  /** The largest endpoint count a pick chain is needed for. */
+  maxPick: number;
 }
 
 export const CONTAINERS = ['services', 'nodeports', 'backends', 'npbackends', 'noeps', 'npnoeps', 'hairpin'] as const;
@@ -46,7 +48,7 @@ const shortId = (s: string) => createHash('sha1').update(s).digest('hex').slice(
 export function emptyDesired(): Desired {
   const elements = new Map<string, Map<string, string>>();
   for (const c of CONTAINERS) elements.set(c, new Map());
-  return { chains: new Map(), affinitySets: new Map(), elements };
+  return { chains: new Map(), affinitySets: new Map(), elements, maxPick: 0 };
 }
 
 /** The one rule of a pick chain: which map it reads and whether it marks for masquerade. */
@@ -92,9 +94,8 @@ export function desiredState(model: ServicePortModel[]): Desired {
         vmap.set(key, `goto ${aff(kind, eps, masq)}`);
         return;
       }
-      const chain = pickChainName(nodePort, masq, eps.length);
-      if (!d.chains.has(chain)) d.chains.set(chain, pickRule(nodePort, masq, eps.length));
-      vmap.set(key, `goto ${chain}`);
+      d.maxPick = Math.max(d.maxPick, eps.length);
+      vmap.set(key, `goto ${pickChainName(nodePort, masq, eps.length)}`);
       const be = el(nodePort ? 'npbackends' : 'backends');
       eps.forEach((e, i) => be.set(`${key} . ${i}`, `${e.ip} . ${e.port}`));
     };
@@ -157,14 +158,11 @@ function fixedChains(): string[] {
   ];
 }
 
-// The backends' value says `tcp dport` although it serves UDP and SCTP too: only its datatype counts, and
-// nft 1.0.6 cannot add a rule using a map read back from the kernel whose typeof value mixes `ip` and `th`
-// ("conflicting protocols specified: ip vs. th").
 const DECLS: Record<Container, string> = {
   services: 'typeof ip daddr . meta l4proto . th dport : verdict;',
   nodeports: 'typeof meta l4proto . th dport : verdict;',
-  backends: 'typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . tcp dport;',
-  npbackends: 'typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . tcp dport;',
+  backends: 'typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport;',
+  npbackends: 'typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport;',
   noeps: 'typeof ip daddr . meta l4proto . th dport;',
   npnoeps: 'typeof meta l4proto . th dport;',
   hairpin: 'typeof ip saddr . ip daddr;',
@@ -172,8 +170,20 @@ const DECLS: Record<Container, string> = {
 
 const elementText = (k: string, v: string) => (v ? `${k} : ${v}` : k);
 
-/** The whole table, replacing whatever is there, in one transaction. */
-export function fullRuleset(table: string, d: Desired): string {
+/**
+ * How many pick chains of each kind the table carries: at least 32, and a power of two above any service's
+ * endpoint count. They are made only with the whole table because nft 1.0.6 cannot add a rule that uses the
+ * backends map once that map is read back from the kernel (its typeof value `ip daddr . th dport` fails
+ * with "conflicting protocols specified: ip vs. th", and `tcp dport` there adds a hidden `meta l4proto tcp`).
+ */
+export function pickCount(maxPick: number): number {
+  let k = 32;
+  while (k < maxPick) k *= 2;
+  return k;
+}
+
+/** The whole table, replacing whatever is there, in one transaction; pick chains 1..`picks` of each kind. */
+export function fullRuleset(table: string, d: Desired, picks = pickCount(d.maxPick)): string {
   const out = [`table ip ${table}`, `delete table ip ${table}`, `table ip ${table} {`];
   for (const c of CONTAINERS) {
     const els = d.elements.get(c)!;
@@ -184,11 +194,18 @@ export function fullRuleset(table: string, d: Desired): string {
   // Probed every few seconds: listing one small set is cheap where listing the table is not.
   out.push(`  set ${ALIVE_SET} { type inet_service; }`);
   for (const [name, secs] of d.affinitySets) out.push(`  set ${name} { type ipv4_addr; flags dynamic,timeout; timeout ${secs}s; }`);
-  // Chains are declared empty first so goto targets exist whatever the order.
+  // Chains are declared empty inside the block (nft creates a block's chains before its elements, so the
+  // verdicts resolve); their rules follow the block, once the maps they read exist.
+  const pickChains: [string, string][] = [];
+  for (let n = 1; n <= picks; n++) {
+    for (const np of [false, true]) for (const masq of [false, true]) pickChains.push([pickChainName(np, masq, n), pickRule(np, masq, n)[0]]);
+  }
   for (const name of d.chains.keys()) out.push(`  chain ${name} { }`);
+  for (const [name] of pickChains) out.push(`  chain ${name} { }`);
   out.push(...fixedChains());
   out.push('}');
   for (const [name, rules] of d.chains) for (const r of rules) out.push(`add rule ip ${table} ${name} ${r}`);
+  for (const [name, rule] of pickChains) out.push(`add rule ip ${table} ${name} ${rule}`);
   out.push('');
   return out.join('\n');
 }

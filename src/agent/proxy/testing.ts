@@ -58,7 +58,9 @@ export class ProxyLab {
     await this.addNs(name);
     const ip = `10.244.0.${n}`;
     await run(['ip', '-n', this.node, 'link', 'add', `veth${n}`, 'master', 'cbr0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name]);
-    await batch(this.node, [`link set veth${n} up`]);
+    // Hairpin on the bridge port, as the k8ts CNI plugin sets it (hairpinMode): with bridge netfilter a pod's
+    // packet DNATed back to itself leaves through the port it came in by.
+    await batch(this.node, [`link set veth${n} up`, `link set veth${n} type bridge_slave hairpin on`]);
     await batch(name, ['link set lo up', `addr add ${ip}/24 dev eth0`, 'link set eth0 up', `route add default via ${BRIDGE_IP}`]);
     const pod = { name: `pod${n}`, ns: name, netns: nsPath(name), ip };
     this.pods.push(pod);
