@@ -3,7 +3,8 @@
 // pick chain) or briefly claim the same address.
 import { CONTAINERS, emptyDesired, type Container, type Desired } from './ruleset.js';
 
-type Counted = Map<string, number>;
+/** The values wanted for one key with how many fragments want each; almost always exactly one. */
+type Counted = [value: string, count: number][];
 
 export class Ledger {
   /** container → key → value → how many fragments want it; the first value present wins. */
@@ -15,9 +16,16 @@ export class Ledger {
    * Replace fragments (each `from` by its `to`) in one go; returns the old and new effective state of
    * everything touched, taken before the first and after the last replacement.
    */
-  replace(changes: [from: Desired | undefined, to: Desired | undefined][]): { before: Desired; after: Desired } {
+  replace(changes: [from: Desired | undefined, to: Desired | undefined][], snapshots = true): { before: Desired; after: Desired } {
     const before = emptyDesired();
     const after = emptyDesired();
+    if (!snapshots) {
+      for (const [from, to] of changes) {
+        if (from) this.count(from, -1);
+        if (to) this.count(to, +1);
+      }
+      return { before, after };
+    }
     const touched = new Map<Container, Set<string>>(CONTAINERS.map((c) => [c, new Set()]));
     const touchedChains = new Set<string>();
     const touchedSets = new Set<string>();
@@ -73,12 +81,19 @@ export class Ledger {
 }
 
 function bump(table: Map<string, Counted>, key: string, value: string, delta: number): void {
-  let vals = table.get(key);
-  if (!vals) table.set(key, (vals = new Map()));
-  const n = (vals.get(value) ?? 0) + delta;
-  if (n > 0) vals.set(value, n);
-  else vals.delete(value);
-  if (vals.size === 0) table.delete(key);
+  const vals = table.get(key);
+  if (!vals) {
+    if (delta > 0) table.set(key, [[value, delta]]);
+    return;
+  }
+  const i = vals.findIndex((v) => v[0] === value);
+  if (i < 0) {
+    if (delta > 0) vals.push([value, delta]);
+    return;
+  }
+  vals[i][1] += delta;
+  if (vals[i][1] <= 0) vals.splice(i, 1);
+  if (vals.length === 0) table.delete(key);
 }
 
-const first = (m: Counted | undefined): string | undefined => (m ? m.keys().next().value : undefined);
+const first = (m: Counted | undefined): string | undefined => m?.[0]?.[0];

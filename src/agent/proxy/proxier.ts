@@ -215,7 +215,8 @@ export class ServiceProxy {
       if (!e.svc && e.slices.size === 0) this.entries.delete(key);
     }
     this.dirty.clear();
-    const { before, after } = this.ledger.replace(changes);
+    // A full rewrite needs no before/after: it writes everything.
+    const { before, after } = this.ledger.replace(changes, !full);
     if (full) {
       let maxPick = 0;
       for (const e of this.entries.values()) maxPick = Math.max(maxPick, e.frag?.maxPick ?? 0);
