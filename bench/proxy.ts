@@ -8,6 +8,7 @@
 // Needs root.   node dist/bench/proxy.js [--sizes 1000,10000] [--changes 30] [--probes 10]
 import { performance } from 'node:perf_hooks';
 import { createHash } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
 import type { KObject } from '../src/api/types.js';
 import { run, spawnProcess } from '../src/util/exec.js';
 import { ServiceProxy } from '../src/agent/proxy/proxier.js';
@@ -128,6 +129,7 @@ interface Row {
   n: number;
   fullK8ts: number;
   fullKp: number;
+  fullK8tsNft: number;
   chgK8ts: ReturnType<typeof summarize>;
   chgKp: ReturnType<typeof summarize>;
   worksK8ts: ReturnType<typeof summarize>;
@@ -150,6 +152,7 @@ async function size(n: number): Promise<Row> {
     const t0 = performance.now();
     await proxy.start();
     const fullK8ts = performance.now() - t0;
+    const fullK8tsNft = proxy.stats.lastNftMs;
     process.stderr.write(`  ${n}: k8ts full sync ${fmt(fullK8ts)} ms\n`);
 
     // k8ts: one-service change (an endpoint swapped), until nft returns.
@@ -165,6 +168,7 @@ async function size(n: number): Promise<Row> {
     }
     // k8ts: a new service until a connection through it works.
     const probe = prober(client);
+    await probe.until(server.ip); // the prober is up and warm
     const works: number[] = [];
     for (let k = 0; k < PROBES; k++) {
       const ip = `10.97.0.${k + 1}`;
@@ -198,7 +202,7 @@ async function size(n: number): Promise<Row> {
     }
     probe.stop();
     await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', 'delete', 'table', 'ip', KP]);
-    return { n, fullK8ts, fullKp, chgK8ts: summarize(chg), chgKp: summarize(chgKp), worksK8ts: summarize(works), worksKp: summarize(worksKp) };
+    return { n, fullK8ts, fullK8tsNft, fullKp, chgK8ts: summarize(chg), chgKp: summarize(chgKp), worksK8ts: summarize(works), worksKp: summarize(worksKp) };
   } finally {
     await lab.cleanup();
     labs.delete(lab);
@@ -216,12 +220,14 @@ async function main(): Promise<void> {
   const out: (string | number)[][] = [['services × 2 eps', 'measure', 'k8ts flat layout', 'kube-proxy layout (anchor)', 'anchor / k8ts']];
   for (const x of rows) {
     out.push([x.n, 'full sync, ms', x.fullK8ts, x.fullKp, r(x.fullK8ts, x.fullKp)]);
+    out.push([x.n, '  of which the nft -f process, ms', x.fullK8tsNft, x.fullKp, r(x.fullK8tsNft, x.fullKp)]);
     out.push([x.n, `one-service change p50, ms (n=${CHANGES})`, x.chgK8ts.p50, x.chgKp.p50, r(x.chgK8ts.p50, x.chgKp.p50)]);
     out.push([x.n, 'one-service change p99, ms', x.chgK8ts.p99, x.chgKp.p99, r(x.chgK8ts.p99, x.chgKp.p99)]);
     out.push([x.n, `new ClusterIP until it works p50, ms (n=${PROBES})`, x.worksK8ts.p50, x.worksKp.p50, r(x.worksK8ts.p50, x.worksKp.p50)]);
     out.push([x.n, 'new ClusterIP until it works p99, ms', x.worksK8ts.p99, x.worksKp.p99, r(x.worksK8ts.p99, x.worksKp.p99)]);
   }
   console.log(table(out));
+  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs (figures are wall time)`);
   console.log('k8ts: ServiceProxy (model, diff, one `nft -f -`, awaited); anchor: the same change as kube-proxy makes it, by `nft -f -`.');
 }
 

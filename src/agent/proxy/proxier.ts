@@ -35,6 +35,8 @@ export interface ProxyStats {
   fullSyncs: number;
   lastSyncMs: number;
   lastFullSyncMs: number;
+  /** Of the last sync, the time spent in `nft` (the rest is computing the model and the text). */
+  lastNftMs: number;
   /** Service ports programmed. */
   servicePorts: number;
   recoveries: number;
@@ -60,7 +62,7 @@ interface Entry {
 
 export class ServiceProxy {
   readonly table: string;
-  readonly stats: ProxyStats = { syncs: 0, fullSyncs: 0, lastSyncMs: 0, lastFullSyncMs: 0, servicePorts: 0, recoveries: 0 };
+  readonly stats: ProxyStats = { syncs: 0, fullSyncs: 0, lastSyncMs: 0, lastFullSyncMs: 0, lastNftMs: 0, servicePorts: 0, recoveries: 0 };
   private readonly opts: Required<Omit<ServiceProxyOptions, 'netns' | 'log'>> & Pick<ServiceProxyOptions, 'netns' | 'log'>;
   private readonly entries = new Map<string, Entry>();
   private readonly dirty = new Set<string>();
@@ -200,6 +202,7 @@ export class ServiceProxy {
   private async pass(): Promise<void> {
     const t0 = performance.now();
     let full = this.needFull;
+    this.stats.lastNftMs = 0;
     const changes: [Desired | undefined, Desired | undefined][] = [];
     const udpGone: { model: ServicePortModel; gone: { ip: string; port: number }[]; wasEmpty: boolean }[] = [];
     for (const key of this.dirty) {
@@ -298,7 +301,9 @@ export class ServiceProxy {
   }
 
   private async nftFile(text: string): Promise<void> {
+    const t0 = performance.now();
     await this.nft(['-f', '-'], text);
+    this.stats.lastNftMs = performance.now() - t0;
   }
 }
 
