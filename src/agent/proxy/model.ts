@@ -39,8 +39,9 @@ export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 /** kube-proxy's default for sessionAffinityConfig.clientIP.timeoutSeconds (3 hours). */
 export const DEFAULT_AFFINITY_SECONDS = 10800;
 
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-const isIPv4 = (s: unknown): s is string => typeof s === 'string' && IPV4.test(s) && s.split('.').every((o) => Number(o) <= 255);
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+const isIPv4 = (s: unknown): s is string => typeof s === 'string' && IPV4.test(s);
 
 export interface SliceEndpoint {
   ip: string;
@@ -61,17 +62,17 @@ export function usable<E extends SliceEndpoint>(eps: E[]): E[] {
   return ready.length ? ready : eps.filter((e) => e.serving && e.terminating);
 }
 
+/** Endpoints in address order, so the bucket each one gets in the backends map is stable. */
 function sortDedupe(eps: Endpoint[]): Endpoint[] {
-  const seen = new Map<string, Endpoint>();
-  for (const e of eps) seen.set(`${e.ip}:${e.port}`, e);
-  return [...seen.values()].sort((a, b) => compareIP(a.ip, b.ip) || a.port - b.port);
+  if (eps.length < 2) return eps;
+  const seen = new Map<string, { e: Endpoint; order: number }>();
+  for (const e of eps) seen.set(`${e.ip}:${e.port}`, { e, order: ipNumber(e.ip) * 65536 + e.port });
+  return [...seen.values()].sort((a, b) => a.order - b.order).map((x) => x.e);
 }
 
-function compareIP(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 4; i++) if (pa[i] !== pb[i]) return pa[i] - pb[i];
-  return 0;
+function ipNumber(ip: string): number {
+  const [a, b, c, d] = ip.split('.');
+  return ((+a * 256 + +b) * 256 + +c) * 256 + +d;
 }
 
 /** Whether a service gets rules at all: ExternalName and headless services do not. */

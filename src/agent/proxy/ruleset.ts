@@ -7,18 +7,24 @@
 //   map nodeports  l4proto . dport                    → verdict   looked up only when `fib daddr type local`
 //   map backends   ip daddr . l4proto . dport . n     → endpoint ip . port     (n = 0..N-1)
 //   map npbackends l4proto . dport . n                → endpoint ip . port
-//   set noeps / npnoeps   service keys with no usable endpoint → rejected in a filter chain at once
-//   set hairpin    ip . ip of every endpoint          → a pod reaching itself through a service is masqueraded
+//   set noeps / npnoeps   keys of services with no usable endpoint
+//   set hairpin    ip . ip of every endpoint on this node
+//   set alive      empty; listing it is the cheap "is the table still there" probe
 //
-// The verdict of a service key is `goto pick-N` (or `xpick-N`, which also marks the packet for masquerade,
-// for Cluster-policy external traffic; `np-` variants for NodePorts). The pick chains are a small shared
-// family, one per endpoint count N, each holding one rule:
+// Hooks: nat prerouting/output (priority dstnat) jump to `services`, which looks the packet up in the two
+// verdict maps. A service key's verdict is `goto pick-N` (N = its endpoint count), `xpick-N` (the same, and
+// marks 0x4000 for masquerade: Cluster-policy NodePort/external/LB traffic), their `np-` twins for
+// NodePorts, or `drop` (externalTrafficPolicy/internalTrafficPolicy Local with no endpoint on this node, as
+// kube-proxy does). Each pick chain holds one rule:
 //   dnat ip to ip daddr . meta l4proto . th dport . numgen random mod N map @backends
-// so adding, removing or changing a service touches map elements only; a chain is added only the first time
-// some service has N endpoints. externalTrafficPolicy Local points the external keys at this node's
-// endpoints (no mark, so the client address survives); when it has none, the verdict is `drop`, as
-// kube-proxy does. Session affinity (rare) gets chains of its own per service port: one set per endpoint
-// with the affinity timeout, refreshed from the packet path by `update @set { ip saddr }`.
+// The pick chains (4 kinds × 1..K, K ≥ 32, a power of two) come with the table, so adding, removing or
+// changing a service touches map elements only. Local-policy external keys point at this node's endpoints
+// and are not marked, so the client address survives. Filter chains at priority dstnat - 10 (prerouting,
+// output) send new connections to a key in noeps/npnoeps to `reject` (TCP reset, else ICMP port
+// unreachable), so they fail at once. nat postrouting masquerades marked packets and, for hairpin, packets
+// whose (DNATed) source and destination are the same pod. Session affinity (rare) gets chains of its own per
+// service port: one dynamic set per endpoint with the affinity timeout, refreshed from the packet path by
+// `update @set { ip saddr }`, checked before the random pick.
 import { createHash } from 'node:crypto';
 import type { Endpoint, ServicePortModel } from './model.js';
 
