@@ -201,3 +201,27 @@ test('10,000 services load, and a spot check of a few works', { skip: SKIP_NOT_R
     assert.deepEqual([...seen.keys()], ['pod3']);
   });
 });
+
+test('the periodic comparison leaves a correct table alone and repairs an outside edit', { skip: SKIP_NOT_ROOT }, async () => {
+  const lab = new ProxyLab();
+  const proxy = new ServiceProxy({ nodeName: NODE, nodeIPs: [NODE_IP], netns: lab.nodeNetns, resyncMs: 300, checkMs: 60_000 });
+  const nft = (...a: string[]) => run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', ...a]);
+  try {
+    await lab.start();
+    await proxy.start();
+    proxy.update(
+      [service({ name: 'w', type: 'NodePort', clusterIP: '10.96.0.80', ports: [{ port: 80, nodePort: 30100 }], sessionAffinity: { timeoutSeconds: 30 } }),
+        service({ name: 'e', clusterIP: '10.96.0.81', ports: [{ port: 80 }] })],
+      [slice('w', [{ port: 8080 }], [{ ip: '10.244.0.2', node: NODE }, { ip: '10.244.0.3', node: 'other' }])],
+    );
+    await proxy.settled();
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(proxy.stats.recoveries, 0, `no drift expected: ${proxy.stats.lastError ?? ''}`);
+    await nft('delete', 'element', 'ip', 'k8ts-proxy', 'noeps', '{ 10.96.0.81 . tcp . 80 }');
+    await waitFor(async () => proxy.stats.recoveries === 1, 3000);
+    await waitFor(async () => /10\.96\.0\.81/.test((await nft('list', 'set', 'ip', 'k8ts-proxy', 'noeps')).stdout), 3000);
+  } finally {
+    await proxy.teardown().catch(() => undefined);
+    await lab.cleanup();
+  }
+});
