@@ -46,7 +46,7 @@ export interface ProxyStats {
 export type WatchEvent = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export class ProxyError extends Error {
-  constructor(readonly code: 'ProxyNotStarted' | 'ProxySyncFailed', message: string) {
+  constructor(readonly code: 'ProxyNotStarted', message: string) {
     super(message);
     this.name = 'ProxyError';
   }
