@@ -1,0 +1,238 @@
+// Service proxy benchmark: full sync of N services × 2 endpoints, a one-service change (p50/p99) with N
+// loaded, and "until the rule works" (a new ClusterIP programmed until a pod's connection through it
+// succeeds), for k8ts's flat layout driven by ServiceProxy, beside the anchor measured in the same run: the
+// layout kube-proxy's nftables mode describes (a chain per service and per endpoint, the endpoint picked by
+// an inline numgen verdict map per service, a service-ips verdict map), generated here and driven by `nft -f`.
+//
+// Everything runs in throwaway namespaces ("k8tspx-…"), removed at the end, also on failure or Ctrl-C.
+// Needs root.   node dist/bench/proxy.js [--sizes 1000,10000] [--changes 30] [--probes 10]
+import { performance } from 'node:perf_hooks';
+import { createHash } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
+import type { KObject } from '../src/api/types.js';
+import { run, spawnProcess } from '../src/util/exec.js';
+import { ServiceProxy } from '../src/agent/proxy/proxier.js';
+import { IS_ROOT, NODE_IP, ProxyLab, service, slice, type Pod } from '../src/agent/proxy/testing.js';
+import { fmt, summarize, table } from './lib.js';
+
+const args = process.argv.slice(2);
+const arg = (name: string, def: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
+const SIZES = arg('sizes', '1000,10000').split(',').map(Number);
+const CHANGES = Number(arg('changes', '30'));
+const PROBES = Number(arg('probes', '10'));
+const NODE = 'node-a';
+
+const labs = new Set<ProxyLab>();
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => void Promise.all([...labs].map((l) => l.cleanup())).finally(() => process.exit(130)));
+}
+
+const clusterIP = (i: number) => `10.96.${16 + (i >> 8)}.${i & 255}`;
+const epIPs = (i: number) => [`10.245.${i >> 6}.${((i & 63) << 1) + 1}`, `10.245.${i >> 6}.${((i & 63) << 1) + 2}`];
+
+function world(n: number): { services: KObject[]; slices: KObject[] } {
+  const services: KObject[] = [];
+  const slices: KObject[] = [];
+  for (let i = 0; i < n; i++) {
+    services.push(service({ name: `s${i}`, clusterIP: clusterIP(i), ports: [{ port: 80, targetPort: 8080 }] }));
+    slices.push(slice(`s${i}`, [{ port: 8080 }], epIPs(i).map((ip) => ({ ip, node: NODE }))));
+  }
+  return { services, slices };
+}
+
+// ---- the anchor: kube-proxy's nftables layout, from its public description -------------------------------
+const KP = 'kp-bench';
+const h = (s: string) => createHash('sha256').update(s).digest('base64url').slice(0, 8).toUpperCase();
+const svcChain = (i: number) => `service-${h(`s${i}`)}-default/s${i}/tcp/`;
+const epChain = (i: number, ip: string) => `endpoint-${h(`s${i}${ip}`)}-default/s${i}/tcp/__${ip}/8080`;
+
+function kpService(i: number, eps: string[], ip = clusterIP(i)): string[] {
+  const sc = svcChain(i);
+  const out = [`add chain ip ${KP} ${sc}`];
+  out.push(`add rule ip ${KP} ${sc} ip daddr ${ip} tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade`);
+  for (const e of eps) {
+    const ec = epChain(i, e);
+    out.push(`add chain ip ${KP} ${ec}`, `add rule ip ${KP} ${ec} ip saddr ${e} jump mark-for-masquerade`, `add rule ip ${KP} ${ec} meta l4proto tcp dnat to ${e}:8080`);
+  }
+  out.push(`add rule ip ${KP} ${sc} numgen random mod ${eps.length} vmap { ${eps.map((e, j) => `${j} : goto ${epChain(i, e)}`).join(' , ')} }`);
+  out.push(`add element ip ${KP} service-ips { ${ip} . tcp . 80 : goto ${sc} }`);
+  return out;
+}
+
+function kpRuleset(n: number): string {
+  const out = [
+    `table ip ${KP}`, `delete table ip ${KP}`,
+    `table ip ${KP} {`,
+    '  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }',
+    '  chain mark-for-masquerade { meta mark set meta mark | 0x4000; }',
+    '  chain masquerading { meta mark & 0x4000 == 0 return; meta mark set meta mark ^ 0x4000; masquerade fully-random; }',
+    '  chain services { ip daddr . meta l4proto . th dport vmap @service-ips; }',
+    '  chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }',
+    '  chain nat-output { type nat hook output priority -100; policy accept; jump services; }',
+    '  chain nat-postrouting { type nat hook postrouting priority srcnat; policy accept; jump masquerading; }',
+    '}',
+  ];
+  for (let i = 0; i < n; i++) out.push(...kpService(i, epIPs(i)));
+  return out.join('\n') + '\n';
+}
+
+/** The same one-endpoint change kube-proxy makes: new endpoint chain, service chain rewritten, old one gone. */
+function kpChange(i: number, oldEp: string, newEp: string, keep: string): string {
+  const sc = svcChain(i);
+  const nc = epChain(i, newEp);
+  return [
+    `add chain ip ${KP} ${nc}`, `add rule ip ${KP} ${nc} ip saddr ${newEp} jump mark-for-masquerade`, `add rule ip ${KP} ${nc} meta l4proto tcp dnat to ${newEp}:8080`,
+    `flush chain ip ${KP} ${sc}`,
+    `add rule ip ${KP} ${sc} ip daddr ${clusterIP(i)} tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade`,
+    `add rule ip ${KP} ${sc} numgen random mod 2 vmap { 0 : goto ${epChain(i, keep)} , 1 : goto ${nc} }`,
+    `flush chain ip ${KP} ${epChain(i, oldEp)}`, `delete chain ip ${KP} ${epChain(i, oldEp)}`,
+  ].join('\n') + '\n';
+}
+
+// ---- helpers --------------------------------------------------------------------------------------------
+async function nftIn(lab: ProxyLab, text: string): Promise<number> {
+  const t0 = performance.now();
+  await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', '-f', '-'], { input: text });
+  return performance.now() - t0;
+}
+
+/** A process in the client pod that tries ip:80 until a connection succeeds (giving up on an attempt after 10 ms:
+ * a dropped SYN would otherwise wait for its retransmission); prints when. */
+function prober(pod: Pod) {
+  const src = `const net=require('net');const rl=require('readline').createInterface({input:process.stdin});
+rl.on('line',ip=>{const go=()=>{const s=net.connect({host:ip,port:80});s.setTimeout(10);
+s.on('connect',()=>{console.log(performance.timeOrigin+performance.now());s.destroy()});
+s.on('error',()=>{s.destroy();setTimeout(go,0.5)});s.on('timeout',()=>{s.destroy();go()})};go()});`;
+  const p = spawnProcess(['nsenter', `--net=${pod.netns}`, '--', process.execPath, '-e', src]);
+  const lines: string[] = [];
+  let wake: (() => void) | undefined;
+  p.child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    lines.push(...d.split('\n').filter(Boolean));
+    wake?.();
+  });
+  return {
+    async until(ip: string): Promise<number> {
+      p.child.stdin!.write(ip + '\n');
+      while (!lines.length) await new Promise<void>((r) => ((wake = r), setTimeout(r, 5000)));
+      return Number(lines.shift());
+    },
+    stop: () => p.child.kill('SIGKILL'),
+  };
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+interface Row {
+  n: number;
+  fullK8ts: number;
+  fullKp: number;
+  fullK8tsNft: number;
+  chgK8ts: ReturnType<typeof summarize>;
+  chgKp: ReturnType<typeof summarize>;
+  worksK8ts: ReturnType<typeof summarize>;
+  worksKp: ReturnType<typeof summarize>;
+}
+
+async function size(n: number): Promise<Row> {
+  const lab = new ProxyLab();
+  labs.add(lab);
+  try {
+    await lab.start();
+    const server = await lab.pod(2);
+    const client = await lab.pod(3);
+    await lab.http(server, 80);
+    const { services, slices } = world(n);
+
+    // k8ts: full sync through the proxy (model + ruleset text + one nft -f).
+    const proxy = new ServiceProxy({ nodeName: NODE, nodeIPs: [NODE_IP], netns: lab.nodeNetns, checkMs: 3_600_000, resyncMs: 3_600_000, debounceMs: 0, conntrack: false });
+    proxy.update(services, slices);
+    const t0 = performance.now();
+    await proxy.start();
+    const fullK8ts = performance.now() - t0;
+    const fullK8tsNft = proxy.stats.lastNftMs;
+    process.stderr.write(`  ${n}: k8ts full sync ${fmt(fullK8ts)} ms\n`);
+
+    // k8ts: one-service change (an endpoint swapped), until nft returns.
+    const chg: number[] = [];
+    for (let k = 0; k < CHANGES; k++) {
+      const i = (k * 7919) % n;
+      const eps = [epIPs(i)[0], `10.246.${k >> 8}.${(k & 255) + 1}`];
+      slices[i] = slice(`s${i}`, [{ port: 8080 }], eps.map((ip) => ({ ip, node: NODE })));
+      const c0 = performance.now();
+      proxy.onSliceChange('MODIFIED', slices[i]);
+      await proxy.settled();
+      chg.push(performance.now() - c0);
+    }
+    // k8ts: a new service until a connection through it works.
+    const probe = prober(client);
+    await probe.until(server.ip); // the prober is up and warm
+    const works: number[] = [];
+    for (let k = 0; k < PROBES; k++) {
+      const ip = `10.97.0.${k + 1}`;
+      const name = `new${k}`;
+      const w0 = now();
+      proxy.onServiceChange('ADDED', service({ name, clusterIP: ip, ports: [{ port: 80, targetPort: 80 }] }));
+      proxy.onSliceChange('ADDED', slice(name, [{ port: 80 }], [{ ip: server.ip, node: NODE }]));
+      works.push((await probe.until(ip)) - w0);
+    }
+    await proxy.teardown();
+    process.stderr.write(`  ${n}: k8ts changes done\n`);
+
+    // Anchor: kube-proxy's layout, loaded and changed by `nft -f`.
+    const fullKp = await nftIn(lab, kpRuleset(n));
+    process.stderr.write(`  ${n}: kube-proxy layout full load ${fmt(fullKp)} ms\n`);
+    const chgKp: number[] = [];
+    const cur = new Map<number, string[]>();
+    for (let k = 0; k < CHANGES; k++) {
+      const i = (k * 7919) % n;
+      const eps = cur.get(i) ?? epIPs(i);
+      const neu = `10.246.${k >> 8}.${(k & 255) + 1}`;
+      chgKp.push(await nftIn(lab, kpChange(i, eps[1], neu, eps[0])));
+      cur.set(i, [eps[0], neu]);
+    }
+    const worksKp: number[] = [];
+    for (let k = 0; k < PROBES; k++) {
+      const ip = `10.97.1.${k + 1}`;
+      const w0 = now();
+      await nftIn(lab, kpService(n + k, [server.ip], ip).map((l) => l.replace(':8080', ':80')).join('\n') + '\n');
+      worksKp.push((await probe.until(ip)) - w0);
+    }
+    probe.stop();
+    await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', 'delete', 'table', 'ip', KP]);
+    return { n, fullK8ts, fullK8tsNft, fullKp, chgK8ts: summarize(chg), chgKp: summarize(chgKp), worksK8ts: summarize(works), worksKp: summarize(worksKp) };
+  } finally {
+    await lab.cleanup();
+    labs.delete(lab);
+  }
+}
+
+async function main(): Promise<void> {
+  if (!IS_ROOT) {
+    console.error('bench/proxy: needs root (creates network namespaces and nftables tables)');
+    process.exit(2);
+  }
+  const rows: Row[] = [];
+  for (const n of SIZES) rows.push(await size(n));
+  const r = (a: number, b: number) => `${fmt(b / a)}×`;
+  const out: (string | number)[][] = [['services × 2 eps', 'measure', 'k8ts flat layout', 'kube-proxy layout (anchor)', 'anchor / k8ts']];
+  for (const x of rows) {
+    out.push([x.n, 'full sync, ms', x.fullK8ts, x.fullKp, r(x.fullK8ts, x.fullKp)]);
+    out.push([x.n, '  of which the nft -f process, ms', x.fullK8tsNft, x.fullKp, r(x.fullK8tsNft, x.fullKp)]);
+    out.push([x.n, `one-service change p50, ms (n=${CHANGES})`, x.chgK8ts.p50, x.chgKp.p50, r(x.chgK8ts.p50, x.chgKp.p50)]);
+    out.push([x.n, 'one-service change p99, ms', x.chgK8ts.p99, x.chgKp.p99, r(x.chgK8ts.p99, x.chgKp.p99)]);
+    out.push([x.n, `new ClusterIP until it works p50, ms (n=${PROBES})`, x.worksK8ts.p50, x.worksKp.p50, r(x.worksK8ts.p50, x.worksKp.p50)]);
+    out.push([x.n, 'new ClusterIP until it works p99, ms', x.worksK8ts.p99, x.worksKp.p99, r(x.worksK8ts.p99, x.worksKp.p99)]);
+  }
+  console.log(table(out));
+  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs (figures are wall time)`);
+  console.log('k8ts: ServiceProxy (model, diff, one `nft -f -`, awaited); anchor: the same change as kube-proxy makes it, by `nft -f -`.');
+}
+
+main().catch(async (e) => {
+  console.error(e);
+  await Promise.all([...labs].map((l) => l.cleanup()));
+  process.exit(1);
+});

@@ -1,0 +1,155 @@
+// The service proxy's desired state: from Services and their EndpointSlices, one flat entry per service
+// port saying which addresses and ports lead to which endpoints on this node, and how.
+import type { KObject } from '../../api/types.js';
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+
+export interface Endpoint {
+  ip: string;
+  port: number;
+}
+
+export interface ServicePortModel {
+  /** `namespace/name:portName/PROTO`, stable across updates; the port name may be empty. */
+  id: string;
+  protocol: Protocol;
+  /** The service port (ClusterIP, external and LoadBalancer IPs listen on it). */
+  port: number;
+  clusterIPs: string[];
+  externalIPs: string[];
+  loadBalancerIPs: string[];
+  nodePort?: number;
+  /** sessionAffinity ClientIP: how long a client sticks to its endpoint, in seconds. */
+  affinitySeconds?: number;
+  /** externalTrafficPolicy Local: NodePort/external/LB traffic only to this node's endpoints, no masquerade. */
+  externalLocal: boolean;
+  /** internalTrafficPolicy Local: ClusterIP traffic only to this node's endpoints. */
+  internalLocal: boolean;
+  /** Usable endpoints (ready; serving+terminating when none is ready), sorted, deduplicated. */
+  endpoints: Endpoint[];
+  /** The same choice made among this node's endpoints only. */
+  localEndpoints: Endpoint[];
+}
+
+export interface NodeView {
+  nodeName: string;
+}
+
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+/** kube-proxy's default for sessionAffinityConfig.clientIP.timeoutSeconds (3 hours). */
+export const DEFAULT_AFFINITY_SECONDS = 10800;
+
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+const isIPv4 = (s: unknown): s is string => typeof s === 'string' && IPV4.test(s);
+
+export interface SliceEndpoint {
+  ip: string;
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+  local: boolean;
+}
+
+function protocolOf(p: unknown): Protocol | undefined {
+  const v = p ?? 'TCP';
+  return v === 'TCP' || v === 'UDP' || v === 'SCTP' ? v : undefined;
+}
+
+/** kube-proxy's rule: ready endpoints; when there is none, the ones still serving while terminating. */
+export function usable<E extends SliceEndpoint>(eps: E[]): E[] {
+  const ready = eps.filter((e) => e.ready);
+  return ready.length ? ready : eps.filter((e) => e.serving && e.terminating);
+}
+
+/** Endpoints in address order, so the bucket each one gets in the backends map is stable. */
+function sortDedupe(eps: Endpoint[]): Endpoint[] {
+  if (eps.length < 2) return eps;
+  const seen = new Map<string, { e: Endpoint; order: number }>();
+  for (const e of eps) seen.set(`${e.ip}:${e.port}`, { e, order: ipNumber(e.ip) * 65536 + e.port });
+  return [...seen.values()].sort((a, b) => a.order - b.order).map((x) => x.e);
+}
+
+function ipNumber(ip: string): number {
+  const [a, b, c, d] = ip.split('.');
+  return ((+a * 256 + +b) * 256 + +c) * 256 + +d;
+}
+
+/** Whether a service gets rules at all: ExternalName and headless services do not. */
+export function isProxied(svc: KObject): boolean {
+  const spec = svc.spec ?? {};
+  if (spec.type === 'ExternalName') return false;
+  const ips: unknown[] = spec.clusterIPs ?? (spec.clusterIP !== undefined ? [spec.clusterIP] : []);
+  return ips.some(isIPv4);
+}
+
+/**
+ * The flat model for every proxied service port. Slices are matched to services by the
+ * kubernetes.io/service-name label and namespace; slice ports to service ports by name and protocol.
+ */
+export function buildModel(services: KObject[], slices: KObject[], node: NodeView): ServicePortModel[] {
+  const slicesBySvc = new Map<string, KObject[]>();
+  for (const s of slices) {
+    const name = s.metadata?.labels?.[SERVICE_NAME_LABEL];
+    if (!name || (s.addressType ?? 'IPv4') !== 'IPv4') continue;
+    const key = `${s.metadata.namespace ?? 'default'}/${name}`;
+    let list = slicesBySvc.get(key);
+    if (!list) slicesBySvc.set(key, (list = []));
+    list.push(s);
+  }
+  const out: ServicePortModel[] = [];
+  for (const svc of services) {
+    if (!isProxied(svc)) continue;
+    const ns = svc.metadata.namespace ?? 'default';
+    const svcKey = `${ns}/${svc.metadata.name}`;
+    const spec = svc.spec ?? {};
+    const clusterIPs = ((spec.clusterIPs ?? [spec.clusterIP]) as unknown[]).filter(isIPv4);
+    const externalIPs = ((spec.externalIPs ?? []) as unknown[]).filter(isIPv4);
+    const loadBalancerIPs =
+      spec.type === 'LoadBalancer' ? ((svc.status?.loadBalancer?.ingress ?? []) as { ip?: string }[]).map((i) => i.ip).filter(isIPv4) : [];
+    const affinitySeconds =
+      spec.sessionAffinity === 'ClientIP' ? Number(spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS) : undefined;
+    const hasNodePorts = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
+    const externalLocal = spec.externalTrafficPolicy === 'Local' && (hasNodePorts || externalIPs.length > 0);
+    const internalLocal = spec.internalTrafficPolicy === 'Local';
+    for (const sp of (spec.ports ?? []) as any[]) {
+      const protocol = protocolOf(sp.protocol);
+      const port = Number(sp.port);
+      if (!protocol || !Number.isInteger(port) || port < 1 || port > 65535) continue;
+      const portName: string = sp.name ?? '';
+      const all: (SliceEndpoint & Endpoint)[] = [];
+      for (const slice of slicesBySvc.get(svcKey) ?? []) {
+        const sl = ((slice.ports ?? []) as any[]).find((p) => (p.name ?? '') === portName && protocolOf(p.protocol) === protocol);
+        const epPort = Number(sl?.port);
+        if (!sl || !Number.isInteger(epPort) || epPort < 1 || epPort > 65535) continue;
+        for (const ep of (slice.endpoints ?? []) as any[]) {
+          const c = ep.conditions ?? {};
+          // A nil condition means "unknown", which consumers read as ready/serving; terminating defaults to no.
+          const ready = c.ready !== false;
+          const serving = c.serving ?? ready;
+          const terminating = c.terminating === true;
+          const local = ep.nodeName === node.nodeName;
+          for (const ip of (ep.addresses ?? []) as unknown[]) {
+            if (isIPv4(ip)) all.push({ ip, port: epPort, ready, serving: serving !== false, terminating, local });
+          }
+        }
+      }
+      const pick = (eps: typeof all) => sortDedupe(usable(eps).map((e) => ({ ip: e.ip, port: e.port })));
+      out.push({
+        id: `${svcKey}:${portName}/${protocol}`,
+        protocol,
+        port,
+        clusterIPs,
+        externalIPs,
+        loadBalancerIPs,
+        nodePort: hasNodePorts && Number.isInteger(sp.nodePort) && sp.nodePort > 0 ? sp.nodePort : undefined,
+        affinitySeconds: affinitySeconds !== undefined && affinitySeconds > 0 ? Math.floor(affinitySeconds) : undefined,
+        externalLocal,
+        internalLocal,
+        endpoints: pick(all),
+        localEndpoints: pick(all.filter((e) => e.local)),
+      });
+    }
+  }
+  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}

@@ -1,0 +1,227 @@
+// The service proxy against real nftables in throwaway namespaces: a node with a bridge and pods, a host on
+// the node network. Each test builds its own namespaces and removes them, whatever happens.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { run } from '../../util/exec.js';
+import { ServiceProxy } from './proxier.js';
+import { BRIDGE_IP, HOST_IP, NODE_IP, ProxyLab, SKIP_NOT_ROOT, httpGet, service, slice, udpAsk, waitFor, type Pod } from './testing.js';
+import type { KObject } from '../../api/types.js';
+
+const NODE = 'node-a';
+
+async function withLab(pods: number, fn: (lab: ProxyLab, pods: Pod[], proxy: ServiceProxy) => Promise<void>, opts: { checkMs?: number } = {}): Promise<void> {
+  const lab = new ProxyLab();
+  const proxy = new ServiceProxy({ nodeName: NODE, nodeIPs: [NODE_IP], netns: lab.nodeNetns, checkMs: opts.checkMs ?? 500, debounceMs: 5 });
+  try {
+    await lab.start();
+    const list: Pod[] = [];
+    for (let i = 0; i < pods; i++) list.push(await lab.pod(2 + i));
+    await proxy.start();
+    await fn(lab, list, proxy);
+  } finally {
+    await proxy.teardown().catch(() => undefined);
+    await lab.cleanup();
+  }
+}
+
+async function feed(proxy: ServiceProxy, services: KObject[], slices: KObject[]): Promise<void> {
+  proxy.update(services, slices);
+  await proxy.settled();
+}
+
+/** Names of the pods that answered `n` GETs. */
+async function spread(ns: string, url: string, n: number): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const a = await httpGet(ns, url);
+    assert.ok(a.ok, `GET ${url}: ${a.error}`);
+    const who = a.body.split(' ')[0];
+    seen.set(who, (seen.get(who) ?? 0) + 1);
+  }
+  return seen;
+}
+
+test('ClusterIP reaches both endpoints over TCP and UDP; removal of an endpoint takes effect', { skip: SKIP_NOT_ROOT }, async () => {
+  await withLab(3, async (lab, [a, b, client], proxy) => {
+    await lab.http(a), await lab.http(b), await lab.udp(a), await lab.udp(b);
+    const ports = [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'dns', port: 53, protocol: 'UDP' }];
+    const svc = service({ name: 'web', clusterIP: '10.96.0.10', ports });
+    const eps = [{ ip: a.ip, node: NODE }, { ip: b.ip, node: NODE }];
+    await feed(proxy, [svc], [slice('web', [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], eps)]);
+
+    const seen = await spread(client.ns, 'http://10.96.0.10/cgi-bin/id', 20);
+    assert.deepEqual([...seen.keys()].sort(), ['pod2', 'pod3'], `both endpoints answer: ${[...seen]}`);
+    // Same bridge, no masquerade: the backend sees the client pod's own address.
+    assert.equal((await httpGet(client.ns, 'http://10.96.0.10/cgi-bin/id')).body.split(' ')[1], client.ip);
+
+    const udpSeen = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const r = await udpAsk(client.ns, '10.96.0.10', 53);
+      assert.ok(r.ok, r.error);
+      udpSeen.add(r.body.split(' ')[0]);
+    }
+    assert.deepEqual([...udpSeen].sort(), ['pod2', 'pod3']);
+
+    // A UDP client on a fixed source port keeps its conntrack entry; when its endpoint goes, it must move on.
+    const first = await udpAsk(client.ns, '10.96.0.10', 53, 1000, 40000);
+    const gone = first.body.split(' ')[0] === 'pod2' ? a : b;
+    const stays = gone === a ? b : a;
+    await feed(proxy, [svc], [slice('web', [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], [{ ip: stays.ip, node: NODE }])]);
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await udpAsk(client.ns, '10.96.0.10', 53, 1000, 40000)).body.split(' ')[0], stays === a ? 'pod2' : 'pod3');
+    }
+    const after = await spread(client.ns, 'http://10.96.0.10/cgi-bin/id', 10);
+    assert.deepEqual([...after.keys()], [stays === a ? 'pod2' : 'pod3']);
+  });
+});
+
+test('NodePort from a host on the node network: Cluster masquerades, Local keeps the client address', { skip: SKIP_NOT_ROOT }, async () => {
+  await withLab(2, async (lab, [a, b], proxy) => {
+    await lab.http(a), await lab.http(b);
+    const cluster = service({ name: 'np', type: 'NodePort', clusterIP: '10.96.0.20', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] });
+    const local = service({ name: 'npl', type: 'NodePort', clusterIP: '10.96.0.21', externalTrafficPolicy: 'Local', ports: [{ port: 80, targetPort: 8080, nodePort: 30081 }] });
+    // Only `a` is on this node for the Local service; `b` is said to be elsewhere.
+    await feed(proxy, [cluster, local], [
+      slice('np', [{ port: 8080 }], [{ ip: a.ip, node: NODE }, { ip: b.ip, node: NODE }]),
+      slice('npl', [{ port: 8080 }], [{ ip: a.ip, node: NODE }, { ip: b.ip, node: 'node-b' }]),
+    ]);
+    const viaCluster = await httpGet(lab.host, `http://${NODE_IP}:30080/cgi-bin/id`);
+    assert.ok(viaCluster.ok, viaCluster.error);
+    assert.equal(viaCluster.body.split(' ')[1], BRIDGE_IP, 'Cluster policy: masqueraded to the node address on the bridge');
+    for (let i = 0; i < 6; i++) {
+      const viaLocal = await httpGet(lab.host, `http://${NODE_IP}:30081/cgi-bin/id`);
+      assert.ok(viaLocal.ok, viaLocal.error);
+      assert.equal(viaLocal.body, `pod2 ${HOST_IP}`, 'Local policy: only the local endpoint, client address kept');
+    }
+    // The ClusterIP of the Local service still spreads over all endpoints.
+    const seen = await spread(a.ns, 'http://10.96.0.21/cgi-bin/id', 16);
+    assert.equal(seen.size, 2);
+  });
+});
+
+test('hairpin: a pod reaches itself through its own service', { skip: SKIP_NOT_ROOT }, async () => {
+  await withLab(1, async (lab, [a], proxy) => {
+    await lab.http(a);
+    await feed(proxy, [service({ name: 'self', clusterIP: '10.96.0.30', ports: [{ port: 80, targetPort: 8080 }] })], [slice('self', [{ port: 8080 }], [{ ip: a.ip, node: NODE }])]);
+    const r = await httpGet(a.ns, 'http://10.96.0.30/cgi-bin/id');
+    assert.ok(r.ok, r.error);
+    assert.equal(r.body, `pod2 ${BRIDGE_IP}`, 'answered by itself, seen from the node (masqueraded)');
+  });
+});
+
+test('no endpoints: connections are refused at once (TCP reset, ICMP for UDP), also on the NodePort', { skip: SKIP_NOT_ROOT }, async () => {
+  await withLab(1, async (lab, [client], proxy) => {
+    await feed(proxy, [service({ name: 'empty', type: 'NodePort', clusterIP: '10.96.0.40', ports: [{ port: 80, nodePort: 30090 }, { name: 'u', port: 53, protocol: 'UDP' }] })], []);
+    const r = await httpGet(client.ns, 'http://10.96.0.40/');
+    assert.equal(r.ok, false);
+    assert.match(r.error, /refused/i);
+    assert.ok(r.ms < 1000, `refused in ${r.ms} ms`);
+    const n = await httpGet(lab.host, `http://${NODE_IP}:30090/`);
+    assert.match(n.error, /refused/i);
+    assert.ok(n.ms < 1000, `NodePort refused in ${n.ms} ms`);
+    // UDP: ICMP port unreachable makes the client's recv fail quickly rather than wait out its timeout.
+    const src = `const s=require('dgram').createSocket('udp4');s.on('error',e=>{console.log(e.code);process.exit(0)});` +
+      `s.connect(53,'10.96.0.40',()=>{s.send('q');setTimeout(()=>s.send('q'),100)});setTimeout(()=>{console.log('timeout');process.exit(0)},2000);`;
+    const { stdout } = await run(['nsenter', `--net=${client.netns}`, '--', process.execPath, '-e', src]);
+    assert.equal(stdout.trim(), 'ECONNREFUSED');
+  });
+});
+
+test('session affinity ClientIP sticks to one endpoint', { skip: SKIP_NOT_ROOT }, async () => {
+  await withLab(3, async (lab, [a, b, client], proxy) => {
+    await lab.http(a), await lab.http(b);
+    const svc = service({ name: 'sticky', clusterIP: '10.96.0.50', ports: [{ port: 80, targetPort: 8080 }], sessionAffinity: { timeoutSeconds: 60 } });
+    await feed(proxy, [svc], [slice('sticky', [{ port: 8080 }], [{ ip: a.ip, node: NODE }, { ip: b.ip, node: NODE }])]);
+    const seen = await spread(client.ns, 'http://10.96.0.50/cgi-bin/id', 12);
+    assert.equal(seen.size, 1, `one endpoint for one client: ${[...seen]}`);
+    // The host, another client, also sticks (to whichever it drew).
+    const fromHost = await spread(lab.host, 'http://10.96.0.50/cgi-bin/id', 6);
+    assert.equal(fromHost.size, 1);
+    // Turning affinity off spreads again.
+    await feed(proxy, [service({ name: 'sticky', clusterIP: '10.96.0.50', ports: [{ port: 80, targetPort: 8080 }] })], [slice('sticky', [{ port: 8080 }], [{ ip: a.ip, node: NODE }, { ip: b.ip, node: NODE }])]);
+    assert.equal((await spread(client.ns, 'http://10.96.0.50/cgi-bin/id', 20)).size, 2);
+  });
+});
+
+test('rules lost to `nft flush ruleset` come back within seconds', { skip: SKIP_NOT_ROOT }, async () => {
+  await withLab(2, async (lab, [a, client], proxy) => {
+    await lab.http(a);
+    await feed(proxy, [service({ name: 'web', clusterIP: '10.96.0.60', ports: [{ port: 80, targetPort: 8080 }] })], [slice('web', [{ port: 8080 }], [{ ip: a.ip, node: NODE }])]);
+    assert.ok((await httpGet(client.ns, 'http://10.96.0.60/cgi-bin/id')).ok);
+    await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', 'flush', 'ruleset']);
+    const t0 = Date.now();
+    await waitFor(async () => (await httpGet(client.ns, 'http://10.96.0.60/cgi-bin/id', 1000)).ok, 5000, 100);
+    assert.ok(Date.now() - t0 < 5000);
+    assert.equal(proxy.stats.recoveries, 1);
+  });
+});
+
+test('teardown removes the table and touches no other table', { skip: SKIP_NOT_ROOT }, async () => {
+  const lab = new ProxyLab();
+  try {
+    await lab.start();
+    const nft = (...a: string[]) => run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', ...a]);
+    await nft('add', 'table', 'ip', 'k8ts-nat');
+    await nft('add', 'chain', 'ip', 'k8ts-nat', 'postrouting');
+    const proxy = new ServiceProxy({ nodeName: NODE, nodeIPs: [NODE_IP], netns: lab.nodeNetns });
+    await proxy.start();
+    proxy.update([service({ name: 'x', clusterIP: '10.96.0.70', ports: [{ port: 80 }] })], []);
+    await proxy.settled();
+    assert.match((await nft('list', 'tables')).stdout, /k8ts-proxy/);
+    await proxy.teardown();
+    const tables = (await nft('list', 'tables')).stdout;
+    assert.doesNotMatch(tables, /k8ts-proxy/);
+    assert.match(tables, /table ip k8ts-nat/);
+  } finally {
+    await lab.cleanup();
+  }
+});
+
+test('10,000 services load, and a spot check of a few works', { skip: SKIP_NOT_ROOT }, async () => {
+  await withLab(3, async (lab, [a, b, client], proxy) => {
+    await lab.http(a), await lab.http(b);
+    const services: KObject[] = [];
+    const slices: KObject[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const ip = `10.96.${16 + (i >> 8)}.${i & 255}`;
+      services.push(service({ name: `s${i}`, clusterIP: ip, ports: [{ port: 80, targetPort: 8080 }] }));
+      slices.push(slice(`s${i}`, [{ port: 8080 }], [{ ip: a.ip, node: NODE }, { ip: b.ip, node: NODE }]));
+    }
+    await feed(proxy, services, slices);
+    assert.equal(proxy.stats.servicePorts, 10_000);
+    for (const i of [0, 4321, 9999]) {
+      const r = await httpGet(client.ns, `http://10.96.${16 + (i >> 8)}.${i & 255}/cgi-bin/id`);
+      assert.ok(r.ok, `service ${i}: ${r.error}`);
+    }
+    // One change at that size programs only the difference and works.
+    slices[9999] = slice('s9999', [{ port: 8080 }], [{ ip: b.ip, node: NODE }]);
+    await feed(proxy, services, slices);
+    assert.equal(proxy.stats.fullSyncs, 1);
+    const seen = await spread(client.ns, `http://10.96.${16 + (9999 >> 8)}.${9999 & 255}/cgi-bin/id`, 6);
+    assert.deepEqual([...seen.keys()], ['pod3']);
+  });
+});
+
+test('the periodic comparison leaves a correct table alone and repairs an outside edit', { skip: SKIP_NOT_ROOT }, async () => {
+  const lab = new ProxyLab();
+  const proxy = new ServiceProxy({ nodeName: NODE, nodeIPs: [NODE_IP], netns: lab.nodeNetns, resyncMs: 300, checkMs: 60_000 });
+  const nft = (...a: string[]) => run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', ...a]);
+  try {
+    await lab.start();
+    await proxy.start();
+    proxy.update(
+      [service({ name: 'w', type: 'NodePort', clusterIP: '10.96.0.80', ports: [{ port: 80, nodePort: 30100 }], sessionAffinity: { timeoutSeconds: 30 } }),
+        service({ name: 'e', clusterIP: '10.96.0.81', ports: [{ port: 80 }] })],
+      [slice('w', [{ port: 8080 }], [{ ip: '10.244.0.2', node: NODE }, { ip: '10.244.0.3', node: 'other' }])],
+    );
+    await proxy.settled();
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(proxy.stats.recoveries, 0, `no drift expected: ${proxy.stats.lastError ?? ''}`);
+    await nft('delete', 'element', 'ip', 'k8ts-proxy', 'noeps', '{ 10.96.0.81 . tcp . 80 }');
+    await waitFor(async () => proxy.stats.recoveries === 1, 3000);
+    await waitFor(async () => /10\.96\.0\.81/.test((await nft('list', 'set', 'ip', 'k8ts-proxy', 'noeps')).stdout), 3000);
+  } finally {
+    await proxy.teardown().catch(() => undefined);
+    await lab.cleanup();
+  }
+});

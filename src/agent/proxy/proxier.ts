@@ -1,0 +1,382 @@
+// The service proxy every agent runs: keeps its nftables table (see ruleset.ts) equal to the Services and
+// EndpointSlices it is fed, programming only the difference per change, and putting it all back when the
+// table is lost or drifts.
+import { performance } from 'node:perf_hooks';
+import type { KObject } from '../../api/types.js';
+import { run } from '../../util/exec.js';
+import { Ledger } from './ledger.js';
+import { buildModel, SERVICE_NAME_LABEL, type ServicePortModel } from './model.js';
+import { ALIVE_SET, CONTAINERS, DEFAULT_TABLE, desiredState, diffRuleset, fullRuleset, pickCount, type Desired } from './ruleset.js';
+
+export interface ServiceProxyOptions {
+  nodeName: string;
+  /** This node's addresses (NodePorts answer on every local address; kept for the model and logs). */
+  nodeIPs: string[];
+  /** nftables table (family ip) the proxy owns; default `k8ts-proxy`. */
+  table?: string;
+  /** Full comparison with the kernel, rewriting the table on drift; default 60 s. */
+  resyncMs?: number;
+  /** Cheap "is the table still there" probe; default 2 s. */
+  checkMs?: number;
+  /** Changes arriving within this window are programmed together; default 10 ms. */
+  debounceMs?: number;
+  /** Run nft/conntrack/sysctl in this network namespace (a path such as /run/netns/x); default: our own. */
+  netns?: string;
+  /** Delete UDP conntrack entries of endpoints that went away (needs the `conntrack` tool); default true. */
+  conntrack?: boolean;
+  /** Set net.bridge.bridge-nf-call-iptables=1 in the namespace on start(); default true. */
+  bridgeNetfilter?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface ProxyStats {
+  /** Incremental syncs done, and full rewrites of the table (start, recovery, drift). */
+  syncs: number;
+  fullSyncs: number;
+  lastSyncMs: number;
+  lastFullSyncMs: number;
+  /** Of the last sync, the time spent in `nft` (the rest is computing the model and the text). */
+  lastNftMs: number;
+  /** Service ports programmed. */
+  servicePorts: number;
+  recoveries: number;
+  lastError?: string;
+}
+
+export type WatchEvent = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export class ProxyError extends Error {
+  constructor(readonly code: 'ProxyNotStarted', message: string) {
+    super(message);
+    this.name = 'ProxyError';
+  }
+}
+
+interface Entry {
+  svc?: KObject;
+  slices: Map<string, KObject>;
+  /** What was last programmed for this service. */
+  model: ServicePortModel[];
+  frag?: Desired;
+}
+
+export class ServiceProxy {
+  readonly table: string;
+  readonly stats: ProxyStats = { syncs: 0, fullSyncs: 0, lastSyncMs: 0, lastFullSyncMs: 0, lastNftMs: 0, servicePorts: 0, recoveries: 0 };
+  private readonly opts: Required<Omit<ServiceProxyOptions, 'netns' | 'log'>> & Pick<ServiceProxyOptions, 'netns' | 'log'>;
+  private readonly entries = new Map<string, Entry>();
+  private readonly dirty = new Set<string>();
+  private readonly ledger = new Ledger();
+  private started = false;
+  private needFull = true;
+  /** Pick chains per kind in the kernel (see pickCount). */
+  private picks = 0;
+  private debounce?: NodeJS.Timeout;
+  private timers: NodeJS.Timeout[] = [];
+  private chain: Promise<void> = Promise.resolve();
+  private waiters: (() => void)[] = [];
+
+  constructor(opts: ServiceProxyOptions) {
+    this.opts = { table: DEFAULT_TABLE, resyncMs: 60_000, checkMs: 2_000, debounceMs: 10, conntrack: true, bridgeNetfilter: true, ...opts };
+    this.table = this.opts.table;
+  }
+
+  /** Replace everything the proxy knows with these objects (services of any type; slices of any service). */
+  update(services: KObject[], slices: KObject[]): void {
+    const seen = new Set<string>();
+    const bySvc = new Map<string, Map<string, KObject>>();
+    for (const s of slices) {
+      const key = sliceOwner(s);
+      if (!key) continue;
+      let m = bySvc.get(key);
+      if (!m) bySvc.set(key, (m = new Map()));
+      m.set(s.metadata.name ?? '', s);
+    }
+    for (const svc of services) {
+      const key = objKey(svc);
+      seen.add(key);
+      const e = this.entry(key);
+      const slicesNow = bySvc.get(key) ?? new Map<string, KObject>();
+      if (e.svc && sameVersion(e.svc, svc) && sameSlices(e.slices, slicesNow)) continue;
+      e.svc = svc;
+      e.slices = slicesNow;
+      this.dirty.add(key);
+    }
+    for (const [key, slicesNow] of bySvc) {
+      if (seen.has(key)) continue;
+      const e = this.entry(key);
+      if (e.svc) this.dirty.add(key);
+      e.svc = undefined;
+      e.slices = slicesNow;
+    }
+    for (const [key, e] of this.entries) {
+      if (seen.has(key) || bySvc.has(key)) continue;
+      if (e.svc || e.slices.size) this.dirty.add(key);
+      e.svc = undefined;
+      e.slices = new Map();
+    }
+    this.schedule();
+  }
+
+  onServiceChange(type: WatchEvent, svc: KObject): void {
+    const key = objKey(svc);
+    const e = this.entry(key);
+    e.svc = type === 'DELETED' ? undefined : svc;
+    this.dirty.add(key);
+    this.schedule();
+  }
+
+  onSliceChange(type: WatchEvent, slice: KObject): void {
+    const key = sliceOwner(slice);
+    if (!key) return;
+    const e = this.entry(key);
+    if (type === 'DELETED') e.slices.delete(slice.metadata.name ?? '');
+    else e.slices.set(slice.metadata.name ?? '', slice);
+    this.dirty.add(key);
+    this.schedule();
+  }
+
+  /** Program the full table now, then keep it: debounced changes, probes and periodic comparison. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    if (this.opts.bridgeNetfilter) await this.enableBridgeNetfilter();
+    this.needFull = true;
+    await this.sync();
+    this.timers.push(setInterval(() => void this.probe(), this.opts.checkMs), setInterval(() => void this.deepCheck(), this.opts.resyncMs));
+    for (const t of this.timers) t.unref();
+  }
+
+  /** Stop reacting; the rules stay, so traffic keeps flowing while the agent restarts. */
+  async stop(): Promise<void> {
+    this.started = false;
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = undefined;
+    for (const t of this.timers.splice(0)) clearInterval(t);
+    await this.chain;
+  }
+
+  /** Stop and remove the table. */
+  async teardown(): Promise<void> {
+    await this.stop();
+    await this.nft(['delete', 'table', 'ip', this.table]).catch(() => undefined);
+    this.needFull = true;
+  }
+
+  /** Resolves once every change made so far is in the kernel (for tests and benchmarks). */
+  async settled(): Promise<void> {
+    if (!this.started) throw new ProxyError('ProxyNotStarted', 'ServiceProxy.settled(): call start() first');
+    if (this.debounce) {
+      clearTimeout(this.debounce);
+      this.debounce = undefined;
+      await this.sync();
+    }
+    await this.chain;
+  }
+
+  private entry(key: string): Entry {
+    let e = this.entries.get(key);
+    if (!e) this.entries.set(key, (e = { slices: new Map(), model: [] }));
+    return e;
+  }
+
+  private schedule(): void {
+    if (!this.started || this.debounce) return;
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      void this.sync();
+    }, this.opts.debounceMs);
+  }
+
+  /** Queue one pass; passes never overlap. */
+  private sync(): Promise<void> {
+    this.chain = this.chain.then(() => this.pass()).catch((e: Error) => {
+      this.stats.lastError = e.message;
+      this.opts.log?.(`proxy: sync failed, rewriting the table next: ${e.message}`);
+      this.needFull = true;
+      if (this.started) setTimeout(() => void this.sync(), 1000).unref();
+    });
+    return this.chain;
+  }
+
+  private async pass(): Promise<void> {
+    const t0 = performance.now();
+    let full = this.needFull;
+    this.stats.lastNftMs = 0;
+    const changes: [Desired | undefined, Desired | undefined][] = [];
+    const udpGone: { model: ServicePortModel; gone: { ip: string; port: number }[]; wasEmpty: boolean }[] = [];
+    for (const key of this.dirty) {
+      const e = this.entries.get(key)!;
+      const model = e.svc ? buildModel([e.svc], [...e.slices.values()], { nodeName: this.opts.nodeName }) : [];
+      const frag = model.length ? desiredState(model) : undefined;
+      changes.push([e.frag, frag]);
+      if (this.opts.conntrack) udpGone.push(...staleUdp(e.model, model));
+      this.stats.servicePorts += model.length - e.model.length;
+      e.model = model;
+      e.frag = frag;
+      if (frag && frag.maxPick > this.picks) full = true;
+      if (!e.svc && e.slices.size === 0) this.entries.delete(key);
+    }
+    this.dirty.clear();
+    // A full rewrite needs no before/after: it writes everything.
+    const { before, after } = this.ledger.replace(changes, !full);
+    if (full) {
+      let maxPick = 0;
+      for (const e of this.entries.values()) maxPick = Math.max(maxPick, e.frag?.maxPick ?? 0);
+      const picks = pickCount(maxPick);
+      await this.nftFile(fullRuleset(this.table, this.ledger.effective(), picks));
+      this.picks = picks;
+      this.needFull = false;
+      this.stats.fullSyncs++;
+      this.stats.lastFullSyncMs = performance.now() - t0;
+    } else {
+      const text = diffRuleset(this.table, before, after);
+      if (text) await this.nftFile(text);
+    }
+    this.stats.syncs++;
+    this.stats.lastSyncMs = performance.now() - t0;
+    this.stats.lastError = undefined;
+    // After the rules changed, so no new entry can be made towards an endpoint that is gone.
+    for (const u of udpGone) await this.clearUdp(u.model, u.gone, u.wasEmpty);
+  }
+
+  /** Every few seconds: is our table still there? One small set listing, cheap at any size. */
+  private async probe(): Promise<void> {
+    if (!this.started || this.needFull) return;
+    try {
+      await this.nft(['list', 'set', 'ip', this.table, ALIVE_SET]);
+    } catch {
+      if (!this.started) return;
+      this.opts.log?.(`proxy: table ip ${this.table} is gone, rewriting it`);
+      this.stats.recoveries++;
+      this.needFull = true;
+      await this.sync();
+    }
+  }
+
+  /** Now and then: compare what the kernel holds with what we want, element by element and rule by rule. */
+  private async deepCheck(): Promise<void> {
+    if (!this.started || this.needFull) return;
+    await this.chain;
+    let drift: string | undefined;
+    try {
+      drift = compareKernel(JSON.parse((await this.nft(['-j', 'list', 'table', 'ip', this.table])).stdout), this.ledger.effective());
+    } catch (e) {
+      drift = (e as Error).message;
+    }
+    if (drift && this.started) {
+      this.opts.log?.(`proxy: table ip ${this.table} drifted (${drift}), rewriting it`);
+      this.stats.recoveries++;
+      this.needFull = true;
+      await this.sync();
+    }
+  }
+
+  private async enableBridgeNetfilter(): Promise<void> {
+    try {
+      await run([...this.prefix(), 'sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=1']);
+    } catch (e) {
+      this.opts.log?.(`proxy: cannot enable bridge netfilter (is br_netfilter loaded?); pod→service→pod on one bridge will fail: ${(e as Error).message}`);
+    }
+  }
+
+  private async clearUdp(m: ServicePortModel, gone: { ip: string; port: number }[], wasEmpty: boolean): Promise<void> {
+    const dsts = [...m.clusterIPs, ...m.externalIPs, ...m.loadBalancerIPs];
+    const cmds: string[][] = [];
+    for (const ip of dsts) {
+      if (wasEmpty) cmds.push(['-D', '-p', 'udp', '--orig-dst', ip, '--orig-port-dst', String(m.port)]);
+      for (const g of gone) cmds.push(['-D', '-p', 'udp', '--orig-dst', ip, '--orig-port-dst', String(m.port), '--dst-nat', g.ip]);
+    }
+    if (m.nodePort !== undefined) for (const g of gone) cmds.push(['-D', '-p', 'udp', '--orig-port-dst', String(m.nodePort), '--dst-nat', g.ip]);
+    // conntrack exits 1 when nothing matched: not an error here.
+    for (const c of cmds) await run([...this.prefix(), 'conntrack', ...c]).catch(() => undefined);
+  }
+
+  private prefix(): string[] {
+    return this.opts.netns ? ['nsenter', `--net=${this.opts.netns}`, '--'] : [];
+  }
+
+  private nft(args: string[], input?: string) {
+    return run([...this.prefix(), 'nft', ...args], input === undefined ? {} : { input });
+  }
+
+  private async nftFile(text: string): Promise<void> {
+    const t0 = performance.now();
+    await this.nft(['-f', '-'], text);
+    this.stats.lastNftMs = performance.now() - t0;
+  }
+}
+
+function objKey(o: KObject): string {
+  return `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
+}
+
+function sliceOwner(s: KObject): string | undefined {
+  const name = s.metadata?.labels?.[SERVICE_NAME_LABEL];
+  return name ? `${s.metadata.namespace ?? 'default'}/${name}` : undefined;
+}
+
+function sameVersion(a: KObject, b: KObject): boolean {
+  if (a === b) return true;
+  const ra = a.metadata.resourceVersion;
+  return ra !== undefined && ra === b.metadata.resourceVersion && a.metadata.uid === b.metadata.uid;
+}
+
+function sameSlices(a: Map<string, KObject>, b: Map<string, KObject>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [n, s] of a) {
+    const t = b.get(n);
+    if (!t || !sameVersion(s, t)) return false;
+  }
+  return true;
+}
+
+/** UDP service ports whose endpoints went away (or that had none before): their conntrack entries must go. */
+function staleUdp(before: ServicePortModel[], after: ServicePortModel[]) {
+  const out: { model: ServicePortModel; gone: { ip: string; port: number }[]; wasEmpty: boolean }[] = [];
+  const now = new Map(after.map((m) => [m.id, m]));
+  for (const b of before) {
+    if (b.protocol !== 'UDP') continue;
+    const a = now.get(b.id);
+    const keep = new Set((a?.endpoints ?? []).map((e) => `${e.ip}:${e.port}`));
+    const gone = b.endpoints.filter((e) => !keep.has(`${e.ip}:${e.port}`));
+    if (gone.length) out.push({ model: b, gone, wasEmpty: false });
+  }
+  const old = new Map(before.map((m) => [m.id, m]));
+  for (const a of after) {
+    if (a.protocol !== 'UDP' || !a.endpoints.length) continue;
+    const b = old.get(a.id);
+    if (!b || !b.endpoints.length) out.push({ model: a, gone: [], wasEmpty: true });
+  }
+  return out;
+}
+
+/**
+ * Differences between `nft -j list table` output and the wanted state, as a short description, or undefined.
+ * Counts are compared (elements per container, chains, rules per chain): cheap, and any outside edit or loss
+ * changes at least one of them.
+ */
+export function compareKernel(json: { nftables?: Record<string, any>[] }, want: Desired): string | undefined {
+  const items = json.nftables ?? [];
+  const counts = new Map<string, number>();
+  const rules = new Map<string, number>();
+  const chains = new Set<string>();
+  for (const it of items) {
+    const s = it.set ?? it.map;
+    if (s) counts.set(s.name, Array.isArray(s.elem) ? s.elem.length : 0);
+    if (it.chain) chains.add(it.chain.name);
+    if (it.rule) rules.set(it.rule.chain, (rules.get(it.rule.chain) ?? 0) + 1);
+  }
+  for (const c of CONTAINERS) {
+    const want_ = want.elements.get(c)!.size;
+    if ((counts.get(c) ?? -1) !== want_) return `${c}: ${counts.get(c) ?? 'missing'} elements, want ${want_}`;
+  }
+  for (const [name, r] of want.chains) {
+    if (!chains.has(name)) return `chain ${name} missing`;
+    if ((rules.get(name) ?? 0) !== r.length) return `chain ${name}: ${rules.get(name) ?? 0} rules, want ${r.length}`;
+  }
+  for (const fixed of ['prerouting', 'output', 'services', 'postrouting', 'filter-prerouting', 'filter-output', 'refuse', 'reject-now']) {
+    if (!rules.get(fixed)) return `chain ${fixed} empty or missing`;
+  }
+  return undefined;
+}

@@ -1,0 +1,255 @@
+// The service proxy's nftables layout, and the text that builds it from scratch or changes it by difference.
+//
+// Everything lives in one table (`ip k8ts-proxy` by default) that nothing else writes. A packet's cost does
+// not depend on how many services exist: each hook does one or two map lookups.
+//
+//   map services   ip daddr . l4proto . dport        → verdict   ClusterIPs, externalIPs, LoadBalancer IPs
+//   map nodeports  l4proto . dport                    → verdict   looked up only when `fib daddr type local`
+//   map backends   ip daddr . l4proto . dport . n     → endpoint ip . port     (n = 0..N-1)
+//   map npbackends l4proto . dport . n                → endpoint ip . port
+//   set noeps / npnoeps   keys of services with no usable endpoint
+//   set hairpin    ip . ip of every endpoint on this node
+//   set alive      empty; listing it is the cheap "is the table still there" probe
+//
+// Hooks: nat prerouting/output (priority dstnat) jump to `services`, which looks the packet up in the two
+// verdict maps. A service key's verdict is `goto pick-N` (N = its endpoint count), `xpick-N` (the same, and
+// marks 0x4000 for masquerade: Cluster-policy NodePort/external/LB traffic), their `np-` twins for
+// NodePorts, or `drop` (externalTrafficPolicy/internalTrafficPolicy Local with no endpoint on this node, as
+// kube-proxy does). Each pick chain holds one rule:
+//   dnat ip to ip daddr . meta l4proto . th dport . numgen random mod N map @backends
+// The pick chains (4 kinds × 1..K, K ≥ 32, a power of two) come with the table, so adding, removing or
+// changing a service touches map elements only. Local-policy external keys point at this node's endpoints
+// and are not marked, so the client address survives. Filter chains at priority dstnat - 10 (prerouting,
+// output) send new connections to a key in noeps/npnoeps to `reject` (TCP reset, else ICMP port
+// unreachable), so they fail at once. nat postrouting masquerades marked packets and, for hairpin, packets
+// whose (DNATed) source and destination are the same pod. Session affinity (rare) gets chains of its own per
+// service port: one dynamic set per endpoint with the affinity timeout, refreshed from the packet path by
+// `update @set { ip saddr }`, checked before the random pick.
+import { createHash } from 'node:crypto';
+import type { Endpoint, ServicePortModel } from './model.js';
+
+export const DEFAULT_TABLE = 'k8ts-proxy';
+/** Packet mark bit meaning "masquerade on the way out" (the bit kube-proxy uses too). */
+export const MASQ_MARK = 0x4000;
+export const ALIVE_SET = 'alive';
+
+/** A named chain or set's content, and everything that is a map or set element, as nft text. */
+export interface Desired {
+  /** chain name → its rules (no hook chains: those are fixed and come with the table). */
+  chains: Map<string, string[]>;
+  /** affinity set name → timeout in seconds. */
+  affinitySets: Map<string, number>;
+  /** container (map or set name) → element key → value ('' for sets). */
+  elements: Map<string, Map<string, string>>;
+  /** The largest endpoint count a pick chain is needed for. */
+  maxPick: number;
+}
+
+export const CONTAINERS = ['services', 'nodeports', 'backends', 'npbackends', 'noeps', 'npnoeps', 'hairpin'] as const;
+export type Container = (typeof CONTAINERS)[number];
+
+const proto = (p: string) => p.toLowerCase();
+const shortId = (s: string) => createHash('sha1').update(s).digest('hex').slice(0, 12);
+
+export function emptyDesired(): Desired {
+  const elements = new Map<string, Map<string, string>>();
+  for (const c of CONTAINERS) elements.set(c, new Map());
+  return { chains: new Map(), affinitySets: new Map(), elements, maxPick: 0 };
+}
+
+/** The one rule of a pick chain: which map it reads and whether it marks for masquerade. */
+function pickRule(nodePort: boolean, masq: boolean, n: number): string[] {
+  const mark = masq ? `meta mark set meta mark | ${hex(MASQ_MARK)} ` : '';
+  return nodePort
+    ? [`${mark}dnat ip to meta l4proto . th dport . numgen random mod ${n} map @npbackends`]
+    : [`${mark}dnat ip to ip daddr . meta l4proto . th dport . numgen random mod ${n} map @backends`];
+}
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+export function pickChainName(nodePort: boolean, masq: boolean, n: number): string {
+  return `${nodePort ? 'np-' : ''}${masq ? 'x' : ''}pick-${n}`;
+}
+
+/** Compute every element and chain the model needs. */
+export function desiredState(model: ServicePortModel[]): Desired {
+  const d = emptyDesired();
+  const el = (c: Container) => d.elements.get(c)!;
+  for (const sp of model) {
+    const p = proto(sp.protocol);
+    const internal = sp.internalLocal ? sp.localEndpoints : sp.endpoints;
+    const external = sp.externalLocal ? sp.localEndpoints : sp.endpoints;
+    const masqExternal = !sp.externalLocal;
+    const aff = sp.affinitySeconds !== undefined ? affinity(d, sp) : undefined;
+    // Only pods on this node can reach themselves through this node's rules.
+    for (const e of sp.localEndpoints) el('hairpin').set(`${e.ip} . ${e.ip}`, '');
+
+    // One entry point = one map key whose traffic goes to `eps`; `npKey` for NodePorts.
+    const entry = (key: string, nodePort: boolean, eps: Endpoint[], masq: boolean, kind: 'c' | 'x') => {
+      if (sp.endpoints.length === 0) {
+        el(nodePort ? 'npnoeps' : 'noeps').set(key, '');
+        return;
+      }
+      const vmap = el(nodePort ? 'nodeports' : 'services');
+      if (eps.length === 0) {
+        // Local policy and no endpoint on this node: drop, as kube-proxy does (the LB should not send here).
+        vmap.set(key, 'drop');
+        return;
+      }
+      if (aff) {
+        vmap.set(key, `goto ${aff(kind, eps, masq)}`);
+        return;
+      }
+      d.maxPick = Math.max(d.maxPick, eps.length);
+      vmap.set(key, `goto ${pickChainName(nodePort, masq, eps.length)}`);
+      const be = el(nodePort ? 'npbackends' : 'backends');
+      eps.forEach((e, i) => be.set(`${key} . ${i}`, `${e.ip} . ${e.port}`));
+    };
+    for (const ip of sp.clusterIPs) entry(`${ip} . ${p} . ${sp.port}`, false, internal, false, 'c');
+    for (const ip of [...sp.externalIPs, ...sp.loadBalancerIPs]) entry(`${ip} . ${p} . ${sp.port}`, false, external, masqExternal, 'x');
+    if (sp.nodePort !== undefined) entry(`${p} . ${sp.nodePort}`, true, external, masqExternal, 'x');
+  }
+  return d;
+}
+
+/**
+ * Session affinity for one service port: a set per endpoint (client addresses, with the timeout), a chain per
+ * endpoint that refreshes it and DNATs, and per entry kind a chain that sends known clients back to their
+ * endpoint and spreads new ones. Returns a function naming the entry chain for a kind and endpoint list.
+ */
+function affinity(d: Desired, sp: ServicePortModel): (kind: 'c' | 'x', eps: Endpoint[], masq: boolean) => string {
+  // The timeout is part of the names, so a changed timeout makes new sets instead of altering live ones.
+  const id = shortId(`${sp.id}/${sp.affinitySeconds}`);
+  const epName = (e: Endpoint) => shortId(`${e.ip}:${e.port}`).slice(0, 8);
+  return (kind, eps, masq) => {
+    const name = `aff-${id}-${kind}`;
+    if (d.chains.has(name)) return name;
+    const rules: string[] = [];
+    if (masq) rules.push(`meta mark set meta mark | ${hex(MASQ_MARK)}`);
+    for (const e of eps) {
+      const set = `affs-${id}-${epName(e)}`;
+      const chain = `affe-${id}-${epName(e)}`;
+      d.affinitySets.set(set, sp.affinitySeconds!);
+      d.chains.set(chain, [`meta l4proto ${proto(sp.protocol)} update @${set} { ip saddr } dnat ip to ${e.ip}:${e.port}`]);
+      rules.push(`ip saddr @${set} goto ${chain}`);
+    }
+    rules.push(`numgen random mod ${eps.length} vmap { ${eps.map((e, i) => `${i} : goto affe-${id}-${epName(e)}`).join(', ')} }`);
+    d.chains.set(name, rules);
+    return name;
+  };
+}
+
+function fixedChains(): string[] {
+  const m = hex(MASQ_MARK);
+  return [
+    `  chain prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }`,
+    `  chain output { type nat hook output priority -100; policy accept; jump services; }`,
+    `  chain services {`,
+    `    ip daddr . meta l4proto . th dport vmap @services`,
+    `    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @nodeports`,
+    `  }`,
+    `  chain postrouting {`,
+    `    type nat hook postrouting priority srcnat; policy accept;`,
+    `    meta mark & ${m} == ${m} meta mark set meta mark ^ ${m} masquerade`,
+    `    ct status dnat ip saddr . ip daddr @hairpin masquerade`,
+    `  }`,
+    // Filter hooks run before NAT (priority dstnat - 10): a key with no endpoint is refused at once.
+    `  chain filter-prerouting { type filter hook prerouting priority dstnat - 10; policy accept; ct state new jump refuse; }`,
+    `  chain filter-output { type filter hook output priority -110; policy accept; ct state new jump refuse; }`,
+    `  chain refuse {`,
+    `    ip daddr . meta l4proto . th dport @noeps goto reject-now`,
+    `    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport @npnoeps goto reject-now`,
+    `  }`,
+    `  chain reject-now { meta l4proto tcp reject with tcp reset; reject; }`,
+  ];
+}
+
+const DECLS: Record<Container, string> = {
+  services: 'typeof ip daddr . meta l4proto . th dport : verdict;',
+  nodeports: 'typeof meta l4proto . th dport : verdict;',
+  backends: 'typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport;',
+  npbackends: 'typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport;',
+  noeps: 'typeof ip daddr . meta l4proto . th dport;',
+  npnoeps: 'typeof meta l4proto . th dport;',
+  hairpin: 'typeof ip saddr . ip daddr;',
+};
+
+const elementText = (k: string, v: string) => (v ? `${k} : ${v}` : k);
+
+/**
+ * How many pick chains of each kind the table carries: at least 32, and a power of two above any service's
+ * endpoint count. They are made only with the whole table because nft 1.0.6 cannot add a rule that uses the
+ * backends map once that map is read back from the kernel (its typeof value `ip daddr . th dport` fails
+ * with "conflicting protocols specified: ip vs. th", and `tcp dport` there adds a hidden `meta l4proto tcp`).
+ */
+export function pickCount(maxPick: number): number {
+  let k = 32;
+  while (k < maxPick) k *= 2;
+  return k;
+}
+
+/** The whole table, replacing whatever is there, in one transaction; pick chains 1..`picks` of each kind. */
+export function fullRuleset(table: string, d: Desired, picks = pickCount(d.maxPick)): string {
+  const out = [`table ip ${table}`, `delete table ip ${table}`, `table ip ${table} {`];
+  for (const c of CONTAINERS) {
+    const els = d.elements.get(c)!;
+    out.push(`  ${c === 'noeps' || c === 'npnoeps' || c === 'hairpin' ? 'set' : 'map'} ${c} {`, `    ${DECLS[c]}`);
+    if (els.size) out.push(`    elements = { ${[...els].map(([k, v]) => elementText(k, v)).join(',\n      ')} }`);
+    out.push('  }');
+  }
+  // Probed every few seconds: listing one small set is cheap where listing the table is not.
+  out.push(`  set ${ALIVE_SET} { type inet_service; }`);
+  for (const [name, secs] of d.affinitySets) out.push(`  set ${name} { type ipv4_addr; flags dynamic,timeout; timeout ${secs}s; }`);
+  // Chains are declared empty inside the block (nft creates a block's chains before its elements, so the
+  // verdicts resolve); their rules follow the block, once the maps they read exist.
+  const pickChains: [string, string][] = [];
+  for (let n = 1; n <= picks; n++) {
+    for (const np of [false, true]) for (const masq of [false, true]) pickChains.push([pickChainName(np, masq, n), pickRule(np, masq, n)[0]]);
+  }
+  for (const name of d.chains.keys()) out.push(`  chain ${name} { }`);
+  for (const [name] of pickChains) out.push(`  chain ${name} { }`);
+  out.push(...fixedChains());
+  out.push('}');
+  for (const [name, rules] of d.chains) for (const r of rules) out.push(`add rule ip ${table} ${name} ${r}`);
+  for (const [name, rule] of pickChains) out.push(`add rule ip ${table} ${name} ${rule}`);
+  out.push('');
+  return out.join('\n');
+}
+
+/** Commands turning `from` into `to`; empty when nothing changed. Order matters inside the transaction. */
+export function diffRuleset(table: string, from: Desired, to: Desired): string {
+  const T = `ip ${table}`;
+  const dels: string[] = [];
+  const adds: string[] = [];
+  for (const c of CONTAINERS) {
+    const a = from.elements.get(c)!;
+    const b = to.elements.get(c)!;
+    const gone: string[] = [];
+    const add: string[] = [];
+    for (const [k, v] of a) {
+      const nv = b.get(k);
+      if (nv === undefined || nv !== v) gone.push(k);
+    }
+    for (const [k, v] of b) if (a.get(k) !== v) add.push(elementText(k, v));
+    if (gone.length) dels.push(`delete element ${T} ${c} { ${gone.join(', ')} }`);
+    if (add.length) adds.push(`add element ${T} ${c} { ${add.join(', ')} }`);
+  }
+  const out: string[] = [...dels];
+  for (const [name, secs] of to.affinitySets) {
+    const old = from.affinitySets.get(name);
+    if (old === undefined) out.push(`add set ${T} ${name} { type ipv4_addr; flags dynamic,timeout; timeout ${secs}s; }`);
+  }
+  const changed: string[] = [];
+  for (const [name, rules] of to.chains) {
+    const old = from.chains.get(name);
+    if (!old) out.push(`add chain ${T} ${name}`);
+    if (!old || old.join('\n') !== rules.join('\n')) changed.push(name);
+  }
+  const goneChains = [...from.chains.keys()].filter((n) => !to.chains.has(n));
+  for (const name of [...changed, ...goneChains]) if (from.chains.has(name)) out.push(`flush chain ${T} ${name}`);
+  for (const name of changed) for (const r of to.chains.get(name)!) out.push(`add rule ${T} ${name} ${r}`);
+  for (const name of goneChains) out.push(`delete chain ${T} ${name}`);
+  for (const name of from.affinitySets.keys()) if (!to.affinitySets.has(name)) out.push(`delete set ${T} ${name}`);
+  out.push(...adds);
+  return out.length ? out.join('\n') + '\n' : '';
+}
