@@ -21,6 +21,7 @@ import { k8tsBridgePlugin } from './cni/plugin.js';
 import { execPlugin } from './cni/exec.js';
 import type { CniConfig, CniPlugin } from './cni/types.js';
 import { LbAnnouncer, desiredAnnouncements } from './announce.js';
+import { ServiceProxy } from './proxy/proxier.js';
 import { startDnsWorker } from '../dns/worker.js';
 import type { Worker } from 'node:worker_threads';
 
@@ -89,6 +90,7 @@ export class Agent {
   private announcer!: LbAnnouncer;
   private lbTimer?: NodeJS.Timeout;
   private dns?: Worker;
+  private proxy?: ServiceProxy;
   private log: (line: string) => void;
 
   constructor(private o: AgentOptions) {
@@ -125,13 +127,27 @@ export class Agent {
     this.every(RESYNC_MS, () => this.syncRoutes());
 
     // Services and their endpoints: the proxy's rules and the load-balancer IPs this node announces.
+    // The proxy starts only once both caches are full: its first sync rewrites the table, and a partial
+    // view would drop rules that traffic is using (after an agent restart the old rules keep working).
     this.announcer = new LbAnnouncer(this.o.uplink, this.log);
-    const changed = { onAdd: () => this.lbSoon(), onUpdate: (n: KObject, old: KObject) => n !== old && this.lbSoon(), onDelete: () => this.lbSoon() };
-    this.services = new Informer(this.client, SERVICES).on(changed);
-    this.slices = new Informer(this.client, SLICES).on(changed);
+    const proxy = new ServiceProxy({ nodeName: this.o.nodeName, nodeIPs: [this.o.nodeIP], log: this.log });
+    this.proxy = proxy;
+    const feed = (kind: 'service' | 'slice') => {
+      const to = (type: 'ADDED' | 'MODIFIED' | 'DELETED', o: KObject) => (kind === 'service' ? proxy.onServiceChange(type, o) : proxy.onSliceChange(type, o));
+      return {
+        onAdd: (o: KObject) => { to('ADDED', o); this.lbSoon(); },
+        onUpdate: (o: KObject, old: KObject) => { if (o !== old) { to('MODIFIED', o); this.lbSoon(); } },
+        onDelete: (o: KObject) => { to('DELETED', o); this.lbSoon(); },
+      };
+    };
+    this.services = new Informer(this.client, SERVICES).on(feed('service'));
+    this.slices = new Informer(this.client, SLICES).on(feed('slice'));
     this.services.start();
     this.slices.start();
     await Promise.all([this.services.hasSynced(), this.slices.hasSynced()]);
+    proxy.update(this.services.list(), this.slices.list());
+    await proxy.start();
+    this.log(`k8ts agent ${this.o.nodeName}: service proxy programmed ${proxy.stats.servicePorts} service ports in ${proxy.stats.lastFullSyncMs.toFixed(0)} ms (table ip ${proxy.table})`);
     await this.syncAnnouncements();
     this.every(RESYNC_MS, () => this.syncAnnouncements());
     if (this.o.dnsPort) await this.startDns(this.o.dnsPort);
@@ -239,6 +255,7 @@ export class Agent {
     this.services?.stop();
     this.slices?.stop();
     this.dns?.postMessage('stop');
+    await this.proxy?.stop();
     this.queue?.stop();
     this.podManager?.close();
     this.streams?.close();
@@ -251,6 +268,7 @@ export class Agent {
     for (const s of this.podManager?.sandboxes() ?? []) await this.podManager.cleanup(s.uid).catch(() => {});
     await removeRoutes().catch(() => {});
     await this.announcer?.teardown();
+    await this.proxy?.teardown();
     await removeNat();
   }
 }
