@@ -61,7 +61,6 @@ export interface AgentOptions {
   dataDir: string;
   backend: Backend;
   clusterCIDR: string;
-  nodeNetwork: string;
   /** The interface on the node network. */
   uplink: string;
   netnsPrefix: string;
@@ -73,6 +72,8 @@ export interface AgentOptions {
   dnsUpstreams?: string[];
   log?: (line: string) => void;
 }
+
+const internalIP = (n: KObject): string | undefined => (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address;
 
 export class Agent {
   readonly client: RestClient;
@@ -109,8 +110,8 @@ export class Agent {
     this.every(60_000, () => postReady(this.client, this.o.nodeName, true, 'k8ts agent is posting ready status'));
     this.podCIDR = await this.waitForPodCIDR();
     this.log(`k8ts agent ${this.o.nodeName}: pod CIDR ${this.podCIDR}`);
-    await syncNat({ clusterCIDR: this.o.clusterCIDR, nodeNetwork: this.o.nodeNetwork });
-    this.every(RESYNC_MS, () => syncNat({ clusterCIDR: this.o.clusterCIDR, nodeNetwork: this.o.nodeNetwork }));
+    await this.syncNat();
+    this.every(RESYNC_MS, () => this.syncNat());
 
     const mtu = this.o.backend === 'vxlan' ? (await this.uplinkMtu()) - VXLAN_OVERHEAD : undefined;
     const events = new EventRecorder(this.client, 'kubelet', this.o.nodeName);
@@ -186,7 +187,7 @@ export class Agent {
   private async syncRoutes(): Promise<void> {
     const peers = this.nodes.list().map((n: KObject) => ({
       name: n.metadata.name!,
-      nodeIP: (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address ?? '',
+      nodeIP: internalIP(n) ?? '',
       podCIDR: n.spec?.podCIDR ?? '',
     }));
     try {
@@ -194,6 +195,7 @@ export class Agent {
     } catch (e) {
       this.log(`k8ts agent: routes: ${e instanceof Error ? e.message : e}`);
     }
+    await this.syncNat().catch((e) => this.log(`k8ts agent: masquerade: ${e instanceof Error ? e.message : e}`));
   }
 
   private lbSoon(): void {
@@ -222,6 +224,12 @@ export class Agent {
     }, this.log);
     this.dns = worker;
     this.log(`k8ts agent ${this.o.nodeName}: DNS for ${this.o.clusterDomain} on ${addresses.map((a) => `${a.address}:${a.port}`).join(', ')}`);
+  }
+
+  /** The masquerade table, with the node set as the Nodes informer sees it (only this node before it syncs). */
+  private async syncNat(): Promise<void> {
+    const nodeIPs = [this.o.nodeIP, ...(this.nodes?.list() ?? []).map(internalIP).filter((ip): ip is string => !!ip)];
+    await syncNat({ clusterCIDR: this.o.clusterCIDR, nodeIPs });
   }
 
   private async waitForPodCIDR(): Promise<string> {

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
 import { run } from '../util/exec.js';
-import { formatCidr, parseInterfaceCidr } from '../util/cidr.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 
 const FLAGS: FlagSpec = {
@@ -16,7 +15,6 @@ const FLAGS: FlagSpec = {
   'data-dir': { type: 'string', default: '/var/lib/k8ts/agent', help: 'state: runtime, images, IPAM, pods', metavar: 'DIR' },
   backend: { type: 'string', default: 'host-gw', help: 'routes between nodes: host-gw or vxlan', metavar: 'host-gw|vxlan' },
   'cluster-cidr': { type: 'string', default: '10.244.0.0/16', help: 'pod CIDR of the whole cluster (traffic leaving it is masqueraded)', metavar: 'CIDR' },
-  'node-network': { type: 'string', help: 'the nodes\' network (default: the uplink\'s subnet)', metavar: 'CIDR' },
   uplink: { type: 'string', help: 'interface on the node network (default: the one holding --node-ip, else the default route\'s)', metavar: 'IFACE' },
   cni: { type: 'string', default: 'k8ts', help: 'CNI plugin: k8ts (in-process) or reference (Debian\'s bridge + host-local binaries)', metavar: 'k8ts|reference' },
   'netns-prefix': { type: 'string', default: 'k8ts-', help: 'prefix of pod network namespace names', metavar: 'PREFIX' },
@@ -64,18 +62,16 @@ export async function agentCommand(argv: string[]): Promise<void> {
   const ifs = await interfaces();
   let nodeIP: string | undefined = flags['node-ip'];
   let uplink: string | undefined = flags.uplink;
-  let network: string | undefined = flags['node-network'];
   const holder = ifs.find((i) => (uplink ? i.ifname === uplink : nodeIP ? i.addr_info.some((a) => a.local === nodeIP) : i.ifname !== 'lo' && i.addr_info.some((a) => a.family === 'inet')));
   if (!holder) throw new UsageError(`k8ts agent: cannot find the uplink interface${uplink ? ` ${uplink}` : nodeIP ? ` holding ${nodeIP}` : ''}; pass --uplink and --node-ip`);
   uplink ??= holder.ifname;
   const a = holder.addr_info.find((x) => x.family === 'inet' && (!nodeIP || x.local === nodeIP));
   if (!a) throw new UsageError(`k8ts agent: ${uplink} has no IPv4 address${nodeIP ? ` ${nodeIP}` : ''}`);
   nodeIP ??= a.local;
-  network ??= formatCidr(parseInterfaceCidr(`${a.local}/${a.prefixlen}`));
   const agent = new Agent({
     rest: { server: flags.server, token, ca: readFileSync(flags['ca-file']) },
     cni: flags.cni, nodeName: flags['node-name'], nodeIP, dataDir: resolve(flags['data-dir']), backend: flags.backend,
-    clusterCIDR: flags['cluster-cidr'], nodeNetwork: network!, uplink, netnsPrefix: flags['netns-prefix'],
+    clusterCIDR: flags['cluster-cidr'], uplink, netnsPrefix: flags['netns-prefix'],
     clusterDNS: flags['cluster-dns'] || undefined, clusterDomain: flags['cluster-domain'],
     dnsPort: flags['dns-port'], dnsUpstreams: flags['dns-upstream'] ? String(flags['dns-upstream']).split(',').filter(Boolean) : [],
   });

@@ -102,7 +102,7 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string): Step[]
       await Promise.all(plan.nodes.map((n) => startProcess(plan.dir, `agent-${n.name}`, node('agent',
         '--server', `https://${plan.hostIP}:${port}`, '--token-file', join(server, 'node.token'), '--ca-file', join(server, 'pki/ca.crt'),
         '--node-name', n.name, '--node-ip', n.ip, '--data-dir', n.dir, '--backend', plan.backend, '--cluster-cidr', plan.clusterCIDR,
-        '--node-network', plan.nodeNetwork, '--uplink', 'eth0', '--netns-prefix', plan.netnsPrefix, '--cluster-dns', plan.dnsServiceIP,
+        '--uplink', 'eth0', '--netns-prefix', plan.netnsPrefix, '--cluster-dns', plan.dnsServiceIP,
         '--cni', cni), { netns: n.netns })));
     },
   });

@@ -128,6 +128,11 @@ export function leftovers(stem: string, home: string): string[] {
   return out;
 }
 
+/** The network namespace of a pod, as the agent names it. */
+export function podNetnsOf(c: Cluster, uid: string): string {
+  return `${c.plan.netnsPrefix}pod-${uid.replace(/-/g, '').slice(0, 12)}`;
+}
+
 /** A lab process's record (pid and argv), as `k8ts up` wrote it. */
 export function labProcess(c: Cluster, name: string): { pid: number; argv: string[] } {
   return JSON.parse(readFileSync(join(c.home, c.name, 'pids', `${name}.json`), 'utf8'));
@@ -138,10 +143,13 @@ export async function restartLabProcess(c: Cluster, name: string, during: () => 
   const rec = labProcess(c, name);
   process.kill(rec.pid, 'SIGKILL');
   await sleep(300);
-  await during();
-  const { startProcess } = await import('../../src/lab/procs.js');
-  const node = name.startsWith('agent-') ? name.slice('agent-'.length) : undefined;
-  await startProcess(join(c.home, c.name), name, rec.argv, node ? { netns: nodeNetns(c, node) } : {});
+  try {
+    await during();
+  } finally {
+    const { startProcess } = await import('../../src/lab/procs.js');
+    const node = name.startsWith('agent-') ? name.slice('agent-'.length) : undefined;
+    await startProcess(join(c.home, c.name), name, rec.argv, node ? { netns: nodeNetns(c, node) } : {});
+  }
 }
 
 /** Poll f until it returns a truthy value (or fail, naming what was awaited and the last value). */

@@ -6,7 +6,7 @@
 import { test, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { type Cluster, clusterFixture, nodeNetns, podIP, remoteAddr, restartLabProcess, sh, skip, sleep, until } from './clusterkit.js';
+import { type Cluster, clusterFixture, nodeNetns, podIP, podNetnsOf, remoteAddr, restartLabProcess, sh, skip, sleep, until } from './clusterkit.js';
 
 interface PodSpec {
   name: string;
@@ -46,7 +46,8 @@ const WEB2 = 'mkdir -p /www/cgi-bin && echo hello-from-$HOSTNAME > /www/index.ht
 const WEB_PORTS = [{ name: 'http', containerPort: 8080 }, { name: 'alt', containerPort: 8081 }];
 
 function service(name: string, spec: Record<string, unknown>): string {
-  return `${JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name }, spec })}\n---\n`;
+  // JSON is YAML; the comment keeps kubectl from reading the whole stream as one JSON document.
+  return `# service ${name}\n${JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name }, spec })}\n---\n`;
 }
 
 /** GET from the test process (the host). */
@@ -125,7 +126,7 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
     // A selectorless service whose endpoints are the nodes' DNS servers, both protocols on one port.
     const nodeIPs = c.plan.nodes.map((n: any) => n.ip);
     await c.ok(['apply', '-f', '-'], service('both', { ports: [{ name: 'u', port: 5353, protocol: 'UDP', targetPort: 53 }, { name: 't', port: 5353, protocol: 'TCP', targetPort: 53 }] }) +
-      `${JSON.stringify({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'both-1', labels: { 'kubernetes.io/service-name': 'both' } },
+      `# its endpoints\n${JSON.stringify({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'both-1', labels: { 'kubernetes.io/service-name': 'both' } },
         addressType: 'IPv4', ports: [{ name: 'u', port: 53, protocol: 'UDP' }, { name: 't', port: 53, protocol: 'TCP' }],
         endpoints: nodeIPs.map((a: string, i: number) => ({ addresses: [a], nodeName: `node${i + 1}`, conditions: { ready: true } })) })}\n`);
     const ip = await clusterIP('both');
@@ -272,7 +273,7 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
   test('DNS keeps answering while the API server is down; the proxy restarted with traffic flowing loses nothing', async () => {
     const web = await clusterIP('web');
     const client = (await json(['get', 'pod', 'client'])).metadata.uid as string;
-    const clientNetns = `${c.plan.stem}-pod-${client}`;
+    const clientNetns = podNetnsOf(c, client);
     await restartLabProcess(c, 'server', async () => {
       const r = sh(['nsenter', `--net=/run/netns/${clientNetns}`, 'busybox', 'nslookup', 'web.default.svc.cluster.local', c.plan.dnsServiceIP]);
       assert.match(r.stdout, new RegExp(web.replace(/\./g, '\\.')), `${r.stdout}${r.stderr}${r.error ?? ''}`);
