@@ -7,13 +7,14 @@
 // Everything runs in throwaway namespaces ("k8tspx-…"), removed at the end, also on failure or Ctrl-C.
 // Needs root.   node dist/bench/proxy.js [--sizes 1000,10000] [--changes 30] [--probes 10]
 import { performance } from 'node:perf_hooks';
-import { createHash } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import type { KObject } from '../src/api/types.js';
-import { run, spawnProcess } from '../src/util/exec.js';
+import { run } from '../src/util/exec.js';
 import { ServiceProxy } from '../src/agent/proxy/proxier.js';
-import { IS_ROOT, NODE_IP, ProxyLab, service, slice, type Pod } from '../src/agent/proxy/testing.js';
+import { IS_ROOT, NODE_IP, ProxyLab, service, slice } from '../src/agent/proxy/testing.js';
 import { fmt, summarize, table } from './lib.js';
+import { KP, clusterIP, epIPs, kpChange, kpRuleset, kpService } from './proxy/kubeproxy.js';
+import { prober } from './proxy/prober.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -30,9 +31,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => void Promise.all([...labs].map((l) => l.cleanup())).finally(() => process.exit(130)));
 }
 
-const clusterIP = (i: number) => `10.96.${16 + (i >> 8)}.${i & 255}`;
-const epIPs = (i: number) => [`10.245.${i >> 6}.${((i & 63) << 1) + 1}`, `10.245.${i >> 6}.${((i & 63) << 1) + 2}`];
-
 function world(n: number): { services: KObject[]; slices: KObject[] } {
   const services: KObject[] = [];
   const slices: KObject[] = [];
@@ -43,84 +41,11 @@ function world(n: number): { services: KObject[]; slices: KObject[] } {
   return { services, slices };
 }
 
-// ---- the anchor: kube-proxy's nftables layout, from its public description -------------------------------
-const KP = 'kp-bench';
-const h = (s: string) => createHash('sha256').update(s).digest('base64url').slice(0, 8).toUpperCase();
-const svcChain = (i: number) => `service-${h(`s${i}`)}-default/s${i}/tcp/`;
-const epChain = (i: number, ip: string) => `endpoint-${h(`s${i}${ip}`)}-default/s${i}/tcp/__${ip}/8080`;
-
-function kpService(i: number, eps: string[], ip = clusterIP(i)): string[] {
-  const sc = svcChain(i);
-  const out = [`add chain ip ${KP} ${sc}`];
-  out.push(`add rule ip ${KP} ${sc} ip daddr ${ip} tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade`);
-  for (const e of eps) {
-    const ec = epChain(i, e);
-    out.push(`add chain ip ${KP} ${ec}`, `add rule ip ${KP} ${ec} ip saddr ${e} jump mark-for-masquerade`, `add rule ip ${KP} ${ec} meta l4proto tcp dnat to ${e}:8080`);
-  }
-  out.push(`add rule ip ${KP} ${sc} numgen random mod ${eps.length} vmap { ${eps.map((e, j) => `${j} : goto ${epChain(i, e)}`).join(' , ')} }`);
-  out.push(`add element ip ${KP} service-ips { ${ip} . tcp . 80 : goto ${sc} }`);
-  return out;
-}
-
-function kpRuleset(n: number): string {
-  const out = [
-    `table ip ${KP}`, `delete table ip ${KP}`,
-    `table ip ${KP} {`,
-    '  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }',
-    '  chain mark-for-masquerade { meta mark set meta mark | 0x4000; }',
-    '  chain masquerading { meta mark & 0x4000 == 0 return; meta mark set meta mark ^ 0x4000; masquerade fully-random; }',
-    '  chain services { ip daddr . meta l4proto . th dport vmap @service-ips; }',
-    '  chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }',
-    '  chain nat-output { type nat hook output priority -100; policy accept; jump services; }',
-    '  chain nat-postrouting { type nat hook postrouting priority srcnat; policy accept; jump masquerading; }',
-    '}',
-  ];
-  for (let i = 0; i < n; i++) out.push(...kpService(i, epIPs(i)));
-  return out.join('\n') + '\n';
-}
-
-/** The same one-endpoint change kube-proxy makes: new endpoint chain, service chain rewritten, old one gone. */
-function kpChange(i: number, oldEp: string, newEp: string, keep: string): string {
-  const sc = svcChain(i);
-  const nc = epChain(i, newEp);
-  return [
-    `add chain ip ${KP} ${nc}`, `add rule ip ${KP} ${nc} ip saddr ${newEp} jump mark-for-masquerade`, `add rule ip ${KP} ${nc} meta l4proto tcp dnat to ${newEp}:8080`,
-    `flush chain ip ${KP} ${sc}`,
-    `add rule ip ${KP} ${sc} ip daddr ${clusterIP(i)} tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade`,
-    `add rule ip ${KP} ${sc} numgen random mod 2 vmap { 0 : goto ${epChain(i, keep)} , 1 : goto ${nc} }`,
-    `flush chain ip ${KP} ${epChain(i, oldEp)}`, `delete chain ip ${KP} ${epChain(i, oldEp)}`,
-  ].join('\n') + '\n';
-}
-
 // ---- helpers --------------------------------------------------------------------------------------------
 async function nftIn(lab: ProxyLab, text: string): Promise<number> {
   const t0 = performance.now();
   await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', '-f', '-'], { input: text });
   return performance.now() - t0;
-}
-
-/** A process in the client pod that tries ip:80 until a connection succeeds (giving up on an attempt after 10 ms:
- * a dropped SYN would otherwise wait for its retransmission); prints when. */
-function prober(pod: Pod) {
-  const src = `const net=require('net');const rl=require('readline').createInterface({input:process.stdin});
-rl.on('line',ip=>{const go=()=>{const s=net.connect({host:ip,port:80});s.setTimeout(10);
-s.on('connect',()=>{console.log(performance.timeOrigin+performance.now());s.destroy()});
-s.on('error',()=>{s.destroy();setTimeout(go,0.5)});s.on('timeout',()=>{s.destroy();go()})};go()});`;
-  const p = spawnProcess(['nsenter', `--net=${pod.netns}`, '--', process.execPath, '-e', src]);
-  const lines: string[] = [];
-  let wake: (() => void) | undefined;
-  p.child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    lines.push(...d.split('\n').filter(Boolean));
-    wake?.();
-  });
-  return {
-    async until(ip: string): Promise<number> {
-      p.child.stdin!.write(ip + '\n');
-      while (!lines.length) await new Promise<void>((r) => ((wake = r), setTimeout(r, 5000)));
-      return Number(lines.shift());
-    },
-    stop: () => p.child.kill('SIGKILL'),
-  };
 }
 
 const now = () => performance.timeOrigin + performance.now();
