@@ -47,6 +47,26 @@ cat <<EOT
   (seen from pod-b, the packet still comes from $a_ip: pods reach each other without NAT)
 EOT
 
+say "kubectl apply -f examples/web-service.yaml        (two web pods behind a LoadBalancer Service)"
+kubectl apply -f examples/web-service.yaml
+kubectl wait --for=condition=Ready pod/web-1 pod/web-2 --timeout=60s >/dev/null
+lb=""
+for _ in $(seq 1 50); do
+  lb=$(kubectl get svc web -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
+  [ -n "$lb" ] && break
+  sleep 0.2
+done
+kubectl get svc web
+kubectl get endpointslices -l kubernetes.io/service-name=web
+say "kubectl exec pod-a -- nslookup web.default.svc.cluster.local   (the node's DNS, through the kube-dns service)"
+kubectl exec pod-a -- nslookup web.default.svc.cluster.local
+say "kubectl exec pod-a -- wget -qO- http://web/        (the ClusterIP, by its short name)"
+for _ in 1 2 3 4; do kubectl exec pod-a -- wget -qO- http://web/; done
+if [ -n "$lb" ]; then
+  say "wget -qO- http://$lb/        (from this host, to the LoadBalancer IP one node announces)"
+  for _ in 1 2 3 4; do busybox wget -qO- "http://$lb/" || true; done
+fi
+
 say "The cluster is running."
 echo "  export KUBECONFIG=$KUBECONFIG"
 echo "  kubectl get pods -o wide"

@@ -185,6 +185,23 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
     assert.equal(holders.length, 1, 'exactly one node holds the IP');
   });
 
+  test('another node takes the LoadBalancer IP over when its holder goes NotReady', async () => {
+    const ip = (await c.ok(['get', 'svc', 'lb', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}'])).trim();
+    const holding = () => c.plan.nodes.filter((n: any) => sh(['ip', '-n', n.netns, '-o', 'addr', 'show']).stdout.includes(` ${ip}/32 `)).map((n: any) => n.name as string);
+    const [owner] = holding();
+    const other = c.plan.nodes.find((n: any) => n.name !== owner).name as string;
+    // The owner's agent dies (its address stays in the node, as after a crash); the lease runs out, the node
+    // goes NotReady, and the other node takes the IP with a gratuitous ARP that moves the host's neighbour entry.
+    await restartLabProcess(c, `agent-${owner}`, async () => {
+      await until(`${owner} NotReady`, async () => /Unknown|False/.test(await c.ok(['get', 'node', owner, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])), 90_000);
+      await until(`${other} holding ${ip}`, async () => holding().includes(other), 20_000);
+      await until('the LB IP answering the host through the new holder', async () => /hello-from-web/.test(await hostGet(ip, 80)));
+    });
+    // Back to one holder once the first node is Ready again.
+    await until('exactly one holder again', async () => holding().length === 1, 60_000);
+    await until('the LB IP answering the host', async () => /hello-from-web/.test(await hostGet(ip, 80)));
+  });
+
   test('session affinity ClientIP sends one client to one pod', async () => {
     await c.ok(['apply', '-f', '-'], service('sticky', { selector: { app: 'web' }, sessionAffinity: 'ClientIP', ports: [{ port: 80, targetPort: 8080 }] }));
     const ip = await clusterIP('sticky');
