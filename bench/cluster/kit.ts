@@ -12,7 +12,7 @@ import { run } from '../../src/util/exec.js';
 import { findResource } from '../../src/api/resources.js';
 import type { KObject } from '../../src/api/types.js';
 import { RestClient, configFromKubeconfig } from '../../src/client/rest.js';
-import { loadPlan, type ClusterPlan } from '../../src/lab/plan.js';
+import { loadPlan, nodeNetnsPrefix, type ClusterPlan } from '../../src/lab/plan.js';
 import { listLinks, listNetns } from '../../src/lab/hostnet.js';
 import { readProc } from '../../src/lab/procs.js';
 import { ensureImages } from '../../src/agent/runtime/images.js';
@@ -245,7 +245,7 @@ export async function createNamespace(c: Cluster, ns: string): Promise<void> {
 }
 
 export function podNetns(plan: ClusterPlan, pod: KObject): string {
-  return `${plan.netnsPrefix}pod-${pod.metadata.uid!.replace(/-/g, '').slice(0, 12)}`;
+  return `${nodeNetnsPrefix(plan, pod.spec.nodeName)}pod-${pod.metadata.uid!.replace(/-/g, '').slice(0, 12)}`;
 }
 
 /** Notes, per pod name, when a watch first showed it Running with a pod IP (performance.now()). */

@@ -17,7 +17,7 @@ const FLAGS: FlagSpec = {
   'cluster-cidr': { type: 'string', default: '10.244.0.0/16', help: 'pod CIDR of the whole cluster (traffic leaving it is masqueraded)', metavar: 'CIDR' },
   uplink: { type: 'string', help: 'interface on the node network (default: the one holding --node-ip, else the default route\'s)', metavar: 'IFACE' },
   cni: { type: 'string', default: 'k8ts', help: 'CNI plugin: k8ts (in-process) or reference (Debian\'s bridge + host-local binaries)', metavar: 'k8ts|reference' },
-  'netns-prefix': { type: 'string', default: 'k8ts-', help: 'prefix of pod network namespace names', metavar: 'PREFIX' },
+  'netns-prefix': { type: 'string', default: 'k8ts-', help: 'prefix of pod network namespace names; unique per node when nodes share one host\'s /run/netns (its start-up sweep removes unknown ones under it)', metavar: 'PREFIX' },
   'cluster-dns': { type: 'string', default: '10.96.0.10', help: 'nameserver written into pods\' resolv.conf', metavar: 'IP' },
   'cluster-domain': { type: 'string', default: 'cluster.local', help: 'cluster DNS domain', metavar: 'DOMAIN' },
   'dns-port': { type: 'number', default: 53, help: 'port of this node\'s DNS server on --node-ip, UDP and TCP (0: none)', metavar: 'PORT' },

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { up, PreflightError } from '../lab/up.js';
 import { down } from '../lab/down.js';
-import { listPlans, loadPlan, type ClusterPlan } from '../lab/plan.js';
+import { listPlans, loadPlan, nodeNetnsPrefix, type ClusterPlan } from '../lab/plan.js';
 import { k8tsHome } from '../lab/paths.js';
 import { startProcess, logTail, logFile, isRunning } from '../lab/procs.js';
 import type { Step } from '../lab/steps.js';
@@ -102,7 +102,7 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string): Step[]
       await Promise.all(plan.nodes.map((n) => startProcess(plan.dir, `agent-${n.name}`, node('agent',
         '--server', `https://${plan.hostIP}:${port}`, '--token-file', join(server, 'node.token'), '--ca-file', join(server, 'pki/ca.crt'),
         '--node-name', n.name, '--node-ip', n.ip, '--data-dir', n.dir, '--backend', plan.backend, '--cluster-cidr', plan.clusterCIDR,
-        '--uplink', 'eth0', '--netns-prefix', plan.netnsPrefix, '--cluster-dns', plan.dnsServiceIP,
+        '--uplink', 'eth0', '--netns-prefix', nodeNetnsPrefix(plan, n.name), '--cluster-dns', plan.dnsServiceIP,
         '--cni', cni), { netns: n.netns })));
     },
   });

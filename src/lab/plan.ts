@@ -168,6 +168,13 @@ export async function planCluster(opts: PlanOptions): Promise<ClusterPlan> {
 }
 
 /** The address ranges a plan occupies, as CIDR strings. */
+/** The pod network namespace prefix of one node. Nodes of a lab cluster share the host's /run/netns, and an
+ *  agent's start-up sweep removes pod namespaces under its prefix that it has no record of, so each node's
+ *  prefix must be its own. */
+export function nodeNetnsPrefix(plan: Pick<ClusterPlan, 'netnsPrefix'>, node: string): string {
+  return `${plan.netnsPrefix}${node}-`;
+}
+
 export function planRanges(p: Pick<ClusterPlan, 'nodeNetwork' | 'clusterCIDR' | 'serviceCIDR'>): string[] {
   return [p.nodeNetwork, p.clusterCIDR, p.serviceCIDR];
 }

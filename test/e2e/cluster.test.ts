@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
 import { kubectlBinary } from './harness.js';
-import { type Cluster, WEB, busybox, clusterFixture, nodeNetns, podIP, remoteAddr, sh, skip, sleep } from './clusterkit.js';
+import { type Cluster, WEB, busybox, clusterFixture, nodeNetns, podIP, podNetnses, remoteAddr, sh, skip, sleep } from './clusterkit.js';
 
 describe('a host-gw cluster with the real kubectl', { skip }, () => {
   const get = clusterFixture(`e2e${process.pid % 10000}`);
@@ -133,7 +133,7 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     const podsBefore = (await c.ok(['get', 'pods', '-o', 'name'])).trim();
     process.kill(rec.pid, 'SIGKILL');
     await sleep(500);
-    const aNetns = sh(['ip', 'netns', 'list']).stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(`${c.plan.stem}-pod-`));
+    const aNetns = podNetnses(c);
     // Traffic between pods needs no control plane: from every pod netns, b's web server answers.
     let answered = 0;
     const tries: string[] = [];
@@ -182,7 +182,7 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     assert.deepEqual(held, liveIPs, 'IPs held by IPAM are exactly the live pods\' IPs');
     const veths = sh(['ip', '-n', n1, '-o', 'link', 'show', 'master', 'cbr0']).stdout.trim().split('\n').filter(Boolean);
     assert.equal(veths.length, live.length, `veths on cbr0:\n${veths.join('\n')}`);
-    const podNs = sh(['ip', 'netns', 'list']).stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(`${c.plan.stem}-pod-`));
+    const podNs = podNetnses(c);
     assert.equal(podNs.length, JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.status.podIP).length);
   });
 

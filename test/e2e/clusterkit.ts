@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { K8TS, kubectlBinary } from './harness.js';
+import { nodeNetnsPrefix } from '../../src/lab/plan.js';
 
 export const root = process.getuid?.() === 0;
 export const skip = !root ? 'needs root: builds network namespaces, links and runc containers'
@@ -76,6 +77,8 @@ export function clusterFixture(name: string, extra: string[] = []): () => Cluste
   });
   after(() => {
     if (!c) return;
+    // For a post-mortem: K8TS_E2E_KEEP=1 leaves the cluster up (remove it with K8TS_HOME=… k8ts down --name …).
+    if (process.env.K8TS_E2E_KEEP) return void process.stderr.write(`kept: K8TS_HOME=${c.home} k8ts down --name ${c.name}\n`);
     const { stem } = c.plan;
     const { home } = c;
     c.down();
@@ -128,9 +131,15 @@ export function leftovers(stem: string, home: string): string[] {
   return out;
 }
 
-/** The network namespace of a pod, as the agent names it. */
-export function podNetnsOf(c: Cluster, uid: string): string {
-  return `${c.plan.netnsPrefix}pod-${uid.replace(/-/g, '').slice(0, 12)}`;
+/** The network namespace of a pod, as its node's agent names it. */
+export function podNetnsOf(c: Cluster, pod: { metadata: { uid: string }; spec: { nodeName: string } }): string {
+  return `${nodeNetnsPrefix(c.plan, pod.spec.nodeName)}pod-${pod.metadata.uid.replace(/-/g, '').slice(0, 12)}`;
+}
+
+/** Every pod network namespace of the cluster. */
+export function podNetnses(c: Cluster): string[] {
+  const own = new RegExp(`^${c.plan.netnsPrefix}node\\d+-pod-`);
+  return sh(['ip', 'netns', 'list']).stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => own.test(n));
 }
 
 /** A lab process's record (pid and argv), as `k8ts up` wrote it. */

@@ -303,8 +303,7 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
 
   test('DNS keeps answering while the API server is down; the proxy restarted with traffic flowing loses nothing', async () => {
     const web = await clusterIP('web');
-    const client = (await json(['get', 'pod', 'client'])).metadata.uid as string;
-    const clientNetns = podNetnsOf(c, client);
+    const clientNetns = podNetnsOf(c, await json(['get', 'pod', 'client']));
     await restartLabProcess(c, 'server', async () => {
       const r = sh(['nsenter', `--net=/run/netns/${clientNetns}`, 'busybox', 'nslookup', 'web.default.svc.cluster.local', c.plan.dnsServiceIP]);
       assert.match(r.stdout, new RegExp(web.replace(/\./g, '\\.')), `${r.stdout}${r.stderr}${r.error ?? ''}`);
