@@ -151,7 +151,8 @@ export class Agent {
     this.log(`k8ts agent ${this.o.nodeName}: service proxy programmed ${proxy.stats.servicePorts} service ports in ${proxy.stats.lastFullSyncMs.toFixed(0)} ms (table ip ${proxy.table})`);
     await this.syncAnnouncements();
     this.every(RESYNC_MS, () => this.syncAnnouncements());
-    if (this.o.dnsPort) await this.startDns(this.o.dnsPort);
+    // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own.
+    if (this.o.dnsPort) void this.startDns(this.o.dnsPort);
 
     this.queue = new WorkQueue((key) => this.podManager.sync(key, this.pods.get(key)), 16,
       (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`));
@@ -215,15 +216,27 @@ export class Agent {
     }
   }
 
+  /** Start the DNS worker, retrying with back-off: right after a crash the port can still be held for a
+   *  moment by the previous agent's exiting process. */
   private async startDns(port: number): Promise<void> {
     const { rest } = this.o;
-    const { worker, addresses } = await startDnsWorker({
-      rest: { server: rest.server, token: rest.token, ca: rest.ca.toString() },
-      listen: [{ address: this.o.nodeIP, port }], domain: this.o.clusterDomain, upstreams: this.o.dnsUpstreams ?? [],
-      nameservers: this.o.clusterDNS ? [this.o.clusterDNS] : [],
-    }, this.log);
-    this.dns = worker;
-    this.log(`k8ts agent ${this.o.nodeName}: DNS for ${this.o.clusterDomain} on ${addresses.map((a) => `${a.address}:${a.port}`).join(', ')}`);
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        const { worker, addresses } = await startDnsWorker({
+          rest: { server: rest.server, token: rest.token, ca: rest.ca.toString() },
+          listen: [{ address: this.o.nodeIP, port }], domain: this.o.clusterDomain, upstreams: this.o.dnsUpstreams ?? [],
+          nameservers: this.o.clusterDNS ? [this.o.clusterDNS] : [],
+        }, this.log);
+        if (this.stopped) return void worker.postMessage('stop');
+        this.dns = worker;
+        this.log(`k8ts agent ${this.o.nodeName}: DNS for ${this.o.clusterDomain} on ${addresses.map((a) => `${a.address}:${a.port}`).join(', ')}`);
+        return;
+      } catch (e) {
+        const wait = Math.min(250 * 2 ** attempt, 5000);
+        this.log(`k8ts agent ${this.o.nodeName}: DNS: ${e instanceof Error ? e.message : e}; trying again in ${wait} ms`);
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   /** The masquerade table, with the node set as the Nodes informer sees it (only this node before it syncs). */

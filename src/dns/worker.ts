@@ -28,7 +28,11 @@ export function startDnsWorker(cfg: DnsWorkerConfig, log: (line: string) => void
         worker.removeAllListeners('exit');
         worker.on('exit', (code) => code !== 0 && log(`k8ts agent: the DNS worker exited with ${code}`));
         resolve({ worker, addresses: m.addresses });
-      } else reject(new Error(m.message));
+      } else {
+        // It could not listen: end the thread (its informers too) before the caller tries again.
+        worker.removeAllListeners('exit');
+        void worker.terminate().finally(() => reject(new Error(m.message)));
+      }
     });
   });
 }
