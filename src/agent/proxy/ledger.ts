@@ -1,7 +1,7 @@
 // Reference-counted union of per-service ruleset fragments, so one service's change yields exactly the
 // nftables elements and chains that differ, even when two services share an element (a hairpin pair, a
 // pick chain) or briefly claim the same address.
-import { CONTAINERS, elementText, emptyDesired, toFragment, type Container, type Desired, type Fragment, type TableContent } from './ruleset.js';
+import { CONTAINERS, elementText, emptyDesired, loadKey, toFragment, type Container, type Desired, type Fragment, type TableContent } from './ruleset.js';
 
 /** The values wanted for one key with how many fragments want each. */
 type Counted = [value: string, count: number][];
@@ -96,7 +96,7 @@ export class Ledger {
     for (const [n, slot] of this.sets) affinitySets.set(n, Number(first(slot)));
     const elements = (c: Container) => {
       const out: string[] = [];
-      for (const [k, slot] of this.els.get(c)!) out.push(elementText(k, typeof slot === 'string' ? slot : slot[0][0]));
+      for (const [k, slot] of this.els.get(c)!) out.push(elementText(loadKey(c, k), typeof slot === 'string' ? slot : slot[0][0]));
       return out;
     };
     return { elements, chains, affinitySets };
