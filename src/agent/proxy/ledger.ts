@@ -83,11 +83,6 @@ export class Ledger {
     return d;
   }
 
-  /** Element counts per container, without building the effective state. */
-  sizes(): Map<Container, number> {
-    return new Map(CONTAINERS.map((c) => [c, this.els.get(c)!.size]));
-  }
-
   /** Everything currently wanted, in the form a full rewrite writes (see tableText). */
   content(): TableContent {
     const chains = new Map<string, string[]>();
