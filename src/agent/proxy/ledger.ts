@@ -1,39 +1,45 @@
 // Reference-counted union of per-service ruleset fragments, so one service's change yields exactly the
 // nftables elements and chains that differ, even when two services share an element (a hairpin pair, a
 // pick chain) or briefly claim the same address.
-import { CONTAINERS, emptyDesired, type Container, type Desired } from './ruleset.js';
+import { CONTAINERS, elementText, emptyDesired, loadKey, toFragment, type Container, type Desired, type Fragment, type TableContent } from './ruleset.js';
 
-/** The values wanted for one key with how many fragments want each; almost always exactly one. */
+/** The values wanted for one key with how many fragments want each. */
 type Counted = [value: string, count: number][];
+/**
+ * A key's slot: a plain string when exactly one fragment wants it (nearly always, and it costs no allocation
+ * at 10,000s of elements), else the counted values; the first value present wins.
+ */
+type Slot = string | Counted;
 
 export class Ledger {
-  /** container → key → value → how many fragments want it; the first value present wins. */
-  private readonly els = new Map<Container, Map<string, Counted>>(CONTAINERS.map((c) => [c, new Map()]));
-  private readonly chains = new Map<string, Counted>();
-  private readonly sets = new Map<string, Counted>();
+  private readonly els = new Map<string, Map<string, Slot>>(CONTAINERS.map((c) => [c, new Map()]));
+  private readonly chains = new Map<string, Slot>();
+  private readonly sets = new Map<string, Slot>();
 
   /**
    * Replace fragments (each `from` by its `to`) in one go; returns the old and new effective state of
-   * everything touched, taken before the first and after the last replacement.
+   * everything touched, taken before the first and after the last replacement (left empty when `snapshots`
+   * is false, for a full rewrite that needs none).
    */
-  replace(changes: [from: Desired | undefined, to: Desired | undefined][], snapshots = true): { before: Desired; after: Desired } {
+  replace(changes: [from: Fragment | Desired | undefined, to: Fragment | Desired | undefined][], snapshots = true): { before: Desired; after: Desired } {
     const before = emptyDesired();
     const after = emptyDesired();
+    const frags = changes.map(([from, to]) => [asFragment(from), asFragment(to)] as const);
     if (!snapshots) {
-      for (const [from, to] of changes) {
+      for (const [from, to] of frags) {
         if (from) this.count(from, -1);
         if (to) this.count(to, +1);
       }
       return { before, after };
     }
-    const touched = new Map<Container, Set<string>>(CONTAINERS.map((c) => [c, new Set()]));
+    const touched = new Map<string, Set<string>>(CONTAINERS.map((c) => [c, new Set()]));
     const touchedChains = new Set<string>();
     const touchedSets = new Set<string>();
-    for (const frag of changes.flat()) {
+    for (const frag of frags.flat()) {
       if (!frag) continue;
-      for (const [c, m] of frag.elements) for (const k of m.keys()) touched.get(c as Container)!.add(k);
-      for (const n of frag.chains.keys()) touchedChains.add(n);
-      for (const n of frag.affinitySets.keys()) touchedSets.add(n);
+      for (let i = 0; i < frag.els.length; i += 3) touched.get(frag.els[i])!.add(frag.els[i + 1]);
+      for (const n of frag.chains?.keys() ?? []) touchedChains.add(n);
+      for (const n of frag.affinitySets?.keys() ?? []) touchedSets.add(n);
     }
     const snapshot = (into: Desired) => {
       for (const [c, keys] of touched) {
@@ -53,7 +59,7 @@ export class Ledger {
       }
     };
     snapshot(before);
-    for (const [from, to] of changes) {
+    for (const [from, to] of frags) {
       if (from) this.count(from, -1);
       if (to) this.count(to, +1);
     }
@@ -61,39 +67,62 @@ export class Ledger {
     return { before, after };
   }
 
-  private count(frag: Desired, delta: number): void {
-    for (const [c, m] of frag.elements) {
-      const table = this.els.get(c as Container)!;
-      for (const [k, v] of m) bump(table, k, v, delta);
-    }
-    for (const [n, rules] of frag.chains) bump(this.chains, n, rules.join('\n'), delta);
-    for (const [n, secs] of frag.affinitySets) bump(this.sets, n, String(secs), delta);
+  private count(frag: Fragment, delta: number): void {
+    const els = frag.els;
+    for (let i = 0; i < els.length; i += 3) bump(this.els.get(els[i])!, els[i + 1], els[i + 2], delta);
+    if (frag.chains) for (const [n, rules] of frag.chains) bump(this.chains, n, rules.join('\n'), delta);
+    if (frag.affinitySets) for (const [n, secs] of frag.affinitySets) bump(this.sets, n, String(secs), delta);
   }
 
-  /** Everything currently wanted (maxPick is left at 0: the caller knows it per fragment), for a full rewrite or a comparison with the kernel. */
+  /** Everything currently wanted (maxPick is left at 0: the caller knows it per fragment), for a comparison with the kernel. */
   effective(): Desired {
     const d = emptyDesired();
-    for (const [c, m] of this.els) for (const [k, vals] of m) d.elements.get(c)!.set(k, first(vals)!);
-    for (const [n, vals] of this.chains) d.chains.set(n, first(vals)!.split('\n'));
-    for (const [n, vals] of this.sets) d.affinitySets.set(n, Number(first(vals)));
+    for (const [c, m] of this.els) for (const [k, slot] of m) d.elements.get(c as Container)!.set(k, first(slot)!);
+    for (const [n, slot] of this.chains) d.chains.set(n, first(slot)!.split('\n'));
+    for (const [n, slot] of this.sets) d.affinitySets.set(n, Number(first(slot)));
     return d;
   }
+
+  /** Everything currently wanted, in the form a full rewrite writes (see tableText). */
+  content(): TableContent {
+    const chains = new Map<string, string[]>();
+    for (const [n, slot] of this.chains) chains.set(n, first(slot)!.split('\n'));
+    const affinitySets = new Map<string, number>();
+    for (const [n, slot] of this.sets) affinitySets.set(n, Number(first(slot)));
+    const elements = (c: Container) => {
+      const out: string[] = [];
+      for (const [k, slot] of this.els.get(c)!) out.push(elementText(loadKey(c, k), typeof slot === 'string' ? slot : slot[0][0]));
+      return out;
+    };
+    return { elements, chains, affinitySets };
+  }
 }
 
-function bump(table: Map<string, Counted>, key: string, value: string, delta: number): void {
-  const vals = table.get(key);
-  if (!vals) {
-    if (delta > 0) table.set(key, [[value, delta]]);
+const asFragment = (x: Fragment | Desired | undefined): Fragment | undefined => (x === undefined || 'els' in x ? x : toFragment(x));
+
+function bump(table: Map<string, Slot>, key: string, value: string, delta: number): void {
+  const slot = table.get(key);
+  if (slot === undefined) {
+    if (delta === 1) table.set(key, value);
+    else if (delta > 0) table.set(key, [[value, delta]]);
     return;
   }
-  const i = vals.findIndex((v) => v[0] === value);
+  if (typeof slot === 'string') {
+    if (slot === value) {
+      if (delta < 0) table.delete(key);
+      else if (delta > 0) table.set(key, [[value, 1 + delta]]);
+    } else if (delta > 0) table.set(key, [[slot, 1], [value, delta]]);
+    return;
+  }
+  const i = slot.findIndex((v) => v[0] === value);
   if (i < 0) {
-    if (delta > 0) vals.push([value, delta]);
+    if (delta > 0) slot.push([value, delta]);
     return;
   }
-  vals[i][1] += delta;
-  if (vals[i][1] <= 0) vals.splice(i, 1);
-  if (vals.length === 0) table.delete(key);
+  slot[i][1] += delta;
+  if (slot[i][1] <= 0) slot.splice(i, 1);
+  if (slot.length === 0) table.delete(key);
+  else if (slot.length === 1 && slot[0][1] === 1) table.set(key, slot[0][0]);
 }
 
-const first = (m: Counted | undefined): string | undefined => m?.[0]?.[0];
+const first = (slot: Slot | undefined): string | undefined => (slot === undefined || typeof slot === 'string' ? slot : slot[0]?.[0]);

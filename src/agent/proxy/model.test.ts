@@ -2,8 +2,8 @@
 // nftables elements and commands follow from it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildModel, DEFAULT_AFFINITY_SECONDS } from './model.js';
-import { desiredState, diffRuleset, emptyDesired, fullRuleset } from './ruleset.js';
+import { buildModel, DEFAULT_AFFINITY_SECONDS, serviceModel } from './model.js';
+import { desiredState, diffRuleset, emptyDesired, fragment, fullRuleset, loadKey, toDesired } from './ruleset.js';
 import { Ledger } from './ledger.js';
 import { compareKernel } from './proxier.js';
 import { service, slice } from './testing.js';
@@ -143,4 +143,38 @@ test('compareKernel notices missing elements and rules', () => {
   assert.equal(compareKernel(kernel(1), d), undefined);
   assert.match(compareKernel(kernel(0), d)!, /services: 0 elements, want 1/);
   assert.match(compareKernel({ nftables: [] }, emptyDesired())!, /missing/);
+});
+
+test('a full load names protocols by number and fills the maps after the rules', () => {
+  assert.equal(loadKey('services', '10.96.0.1 . udp . 53'), '10.96.0.1 . 17 . 53');
+  assert.equal(loadKey('backends', '10.96.0.1 . tcp . 80 . 1'), '10.96.0.1 . 6 . 80 . 1');
+  assert.equal(loadKey('npbackends', 'sctp . 30000 . 0'), '132 . 30000 . 0');
+  assert.equal(loadKey('npnoeps', 'tcp . 30080'), '6 . 30080');
+  assert.equal(loadKey('hairpin', '10.244.0.2 . 10.244.0.2'), '10.244.0.2 . 10.244.0.2');
+  const d = desiredState(buildModel([service({ name: 'w', clusterIP: '10.96.0.1', ports: [{ port: 80 }] })], [slice('w', [{ port: 8080 }], [{ ip: '10.244.0.2', node: 'a' }])], node));
+  const text = fullRuleset('t', d, 1);
+  assert.match(text, /add element ip t backends \{ 10\.96\.0\.1 \. 6 \. 80 \. 0 : 10\.244\.0\.2 \. 8080 \}/);
+  assert.ok(text.lastIndexOf('add rule') < text.indexOf('add element'), 'every rule binds its map while the map is empty');
+});
+
+test('serviceModel for one service equals buildModel; the compact fragment equals the Desired', () => {
+  const svc = service({ name: 'm', type: 'NodePort', clusterIP: '10.96.0.9', ports: [{ name: 'b', port: 81, nodePort: 30001 }, { name: 'a', port: 80, protocol: 'UDP' }] });
+  const slices = [
+    slice('m', [{ name: 'a', port: 53, protocol: 'UDP' }, { name: 'b', port: 8081 }], [{ ip: '10.244.0.9', node: 'a' }, { ip: '10.244.0.3', node: 'b' }, { ip: '10.244.0.9', node: 'a' }]),
+    slice('m', [{ name: 'b', port: 8081 }], [{ ip: '10.244.0.7', node: 'a', ready: false, serving: true, terminating: true }], 'm-2'),
+  ];
+  const one = serviceModel(svc, slices, node);
+  assert.deepEqual(one, buildModel([svc], slices, node));
+  assert.deepEqual(one.map((m) => m.endpoints.map((e) => e.ip)), [['10.244.0.3', '10.244.0.9'], ['10.244.0.3', '10.244.0.9']], 'sorted, deduplicated, the terminating one left out');
+  // Both ports name the same local endpoint: the fragment carries its hairpin pair twice, the ledger counts it
+  // twice and lets it go only when the fragment does.
+  const f = fragment(one);
+  assert.equal(f.els.filter((x) => x === '10.244.0.9 . 10.244.0.9').length, 2);
+  assert.equal(toDesired(f).elements.get('hairpin')!.size, 1);
+  const l = new Ledger();
+  const added = l.replace([[undefined, f]]);
+  assert.match(diffRuleset('t', added.before, added.after), /add element ip t hairpin \{ 10\.244\.0\.9 \. 10\.244\.0\.9 \}/);
+  const gone = l.replace([[f, undefined]]);
+  assert.match(diffRuleset('t', gone.before, gone.after), /delete element ip t hairpin \{ 10\.244\.0\.9 \. 10\.244\.0\.9 \}/);
+  assert.deepEqual([...l.effective().elements.values()].map((m) => m.size), [0, 0, 0, 0, 0, 0, 0]);
 });

@@ -65,14 +65,29 @@ export function usable<E extends SliceEndpoint>(eps: E[]): E[] {
 /** Endpoints in address order, so the bucket each one gets in the backends map is stable. */
 function sortDedupe(eps: Endpoint[]): Endpoint[] {
   if (eps.length < 2) return eps;
-  const seen = new Map<string, { e: Endpoint; order: number }>();
-  for (const e of eps) seen.set(`${e.ip}:${e.port}`, { e, order: ipNumber(e.ip) * 65536 + e.port });
-  return [...seen.values()].sort((a, b) => a.order - b.order).map((x) => x.e);
+  let sorted = true;
+  for (let i = 1; i < eps.length && sorted; i++) sorted = ipNumber(eps[i - 1].ip) * 65536 + eps[i - 1].port < ipNumber(eps[i].ip) * 65536 + eps[i].port;
+  if (sorted) return eps;
+  // Called once per service port on every sync: sort on a number and drop neighbours, no per-call Map.
+  const keyed = eps.map((e) => ({ e, order: ipNumber(e.ip) * 65536 + e.port }));
+  keyed.sort((a, b) => a.order - b.order);
+  const out: Endpoint[] = [keyed[0].e];
+  for (let i = 1; i < keyed.length; i++) if (keyed[i].order !== keyed[i - 1].order) out.push(keyed[i].e);
+  return out;
 }
 
+/** A dotted quad (already validated) as a number, without splitting the string. */
 function ipNumber(ip: string): number {
-  const [a, b, c, d] = ip.split('.');
-  return ((+a * 256 + +b) * 256 + +c) * 256 + +d;
+  let n = 0;
+  let part = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      n = n * 256 + part;
+      part = 0;
+    } else part = part * 10 + (c - 48);
+  }
+  return n * 256 + part;
 }
 
 /** Whether a service gets rules at all: ExternalName and headless services do not. */
@@ -91,7 +106,7 @@ export function buildModel(services: KObject[], slices: KObject[], node: NodeVie
   const slicesBySvc = new Map<string, KObject[]>();
   for (const s of slices) {
     const name = s.metadata?.labels?.[SERVICE_NAME_LABEL];
-    if (!name || (s.addressType ?? 'IPv4') !== 'IPv4') continue;
+    if (!name) continue;
     const key = `${s.metadata.namespace ?? 'default'}/${name}`;
     let list = slicesBySvc.get(key);
     if (!list) slicesBySvc.set(key, (list = []));
@@ -99,57 +114,87 @@ export function buildModel(services: KObject[], slices: KObject[], node: NodeVie
   }
   const out: ServicePortModel[] = [];
   for (const svc of services) {
-    if (!isProxied(svc)) continue;
-    const ns = svc.metadata.namespace ?? 'default';
-    const svcKey = `${ns}/${svc.metadata.name}`;
-    const spec = svc.spec ?? {};
-    const clusterIPs = ((spec.clusterIPs ?? [spec.clusterIP]) as unknown[]).filter(isIPv4);
-    const externalIPs = ((spec.externalIPs ?? []) as unknown[]).filter(isIPv4);
-    const loadBalancerIPs =
-      spec.type === 'LoadBalancer' ? ((svc.status?.loadBalancer?.ingress ?? []) as { ip?: string }[]).map((i) => i.ip).filter(isIPv4) : [];
-    const affinitySeconds =
-      spec.sessionAffinity === 'ClientIP' ? Number(spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS) : undefined;
-    const hasNodePorts = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
-    const externalLocal = spec.externalTrafficPolicy === 'Local' && (hasNodePorts || externalIPs.length > 0);
-    const internalLocal = spec.internalTrafficPolicy === 'Local';
-    for (const sp of (spec.ports ?? []) as any[]) {
-      const protocol = protocolOf(sp.protocol);
-      const port = Number(sp.port);
-      if (!protocol || !Number.isInteger(port) || port < 1 || port > 65535) continue;
-      const portName: string = sp.name ?? '';
-      const all: (SliceEndpoint & Endpoint)[] = [];
-      for (const slice of slicesBySvc.get(svcKey) ?? []) {
-        const sl = ((slice.ports ?? []) as any[]).find((p) => (p.name ?? '') === portName && protocolOf(p.protocol) === protocol);
-        const epPort = Number(sl?.port);
-        if (!sl || !Number.isInteger(epPort) || epPort < 1 || epPort > 65535) continue;
-        for (const ep of (slice.endpoints ?? []) as any[]) {
-          const c = ep.conditions ?? {};
-          // A nil condition means "unknown", which consumers read as ready/serving; terminating defaults to no.
-          const ready = c.ready !== false;
-          const serving = c.serving ?? ready;
-          const terminating = c.terminating === true;
-          const local = ep.nodeName === node.nodeName;
-          for (const ip of (ep.addresses ?? []) as unknown[]) {
-            if (isIPv4(ip)) all.push({ ip, port: epPort, ready, serving: serving !== false, terminating, local });
+    out.push(...serviceModel(svc, slicesBySvc.get(`${svc.metadata.namespace ?? 'default'}/${svc.metadata.name}`) ?? [], node));
+  }
+  return out.sort(byId);
+}
+
+const byId = (a: ServicePortModel, b: ServicePortModel) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/**
+ * The model of one service's ports, from the slices that name it (the caller matched them by label and
+ * namespace). Written to allocate little: a full sync runs it for every service, cold.
+ */
+export function serviceModel(svc: KObject, slices: readonly KObject[], node: NodeView): ServicePortModel[] {
+  if (!isProxied(svc)) return [];
+  const out: ServicePortModel[] = [];
+  const svcKey = `${svc.metadata.namespace ?? 'default'}/${svc.metadata.name}`;
+  const spec = svc.spec ?? {};
+  const clusterIPs = ((spec.clusterIPs ?? [spec.clusterIP]) as unknown[]).filter(isIPv4);
+  const externalIPs = ((spec.externalIPs ?? []) as unknown[]).filter(isIPv4);
+  const loadBalancerIPs =
+    spec.type === 'LoadBalancer' ? ((svc.status?.loadBalancer?.ingress ?? []) as { ip?: string }[]).map((i) => i.ip).filter(isIPv4) : [];
+  const affinitySeconds =
+    spec.sessionAffinity === 'ClientIP' ? Number(spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS) : undefined;
+  const hasNodePorts = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
+  const externalLocal = spec.externalTrafficPolicy === 'Local' && (hasNodePorts || externalIPs.length > 0);
+  const internalLocal = spec.internalTrafficPolicy === 'Local';
+  for (const sp of (spec.ports ?? []) as any[]) {
+    const protocol = protocolOf(sp.protocol);
+    const port = Number(sp.port);
+    if (!protocol || !Number.isInteger(port) || port < 1 || port > 65535) continue;
+    const portName: string = sp.name ?? '';
+    // usable() by hand: ready endpoints, else the serving+terminating ones; the same among local ones.
+    const ready: Endpoint[] = [];
+    const readyLocal: Endpoint[] = [];
+    const fallback: Endpoint[] = [];
+    const fallbackLocal: Endpoint[] = [];
+    for (const slice of slices) {
+      if ((slice.addressType ?? 'IPv4') !== 'IPv4') continue;
+      let epPort = NaN;
+      for (const p of (slice.ports ?? []) as any[]) {
+        if ((p.name ?? '') === portName && protocolOf(p.protocol) === protocol) {
+          epPort = Number(p.port);
+          break;
+        }
+      }
+      if (!Number.isInteger(epPort) || epPort < 1 || epPort > 65535) continue;
+      for (const ep of (slice.endpoints ?? []) as any[]) {
+        const c = ep.conditions ?? {};
+        // A nil condition means "unknown", which consumers read as ready/serving; terminating defaults to no.
+        const isReady = c.ready !== false;
+        const serving = (c.serving ?? isReady) !== false;
+        const terminating = c.terminating === true;
+        if (!isReady && !(serving && terminating)) continue;
+        const local = ep.nodeName === node.nodeName;
+        for (const ip of (ep.addresses ?? []) as unknown[]) {
+          if (!isIPv4(ip)) continue;
+          const e = { ip, port: epPort };
+          if (isReady) {
+            ready.push(e);
+            if (local) readyLocal.push(e);
+          }
+          if (serving && terminating) {
+            fallback.push(e);
+            if (local) fallbackLocal.push(e);
           }
         }
       }
-      const pick = (eps: typeof all) => sortDedupe(usable(eps).map((e) => ({ ip: e.ip, port: e.port })));
-      out.push({
-        id: `${svcKey}:${portName}/${protocol}`,
-        protocol,
-        port,
-        clusterIPs,
-        externalIPs,
-        loadBalancerIPs,
-        nodePort: hasNodePorts && Number.isInteger(sp.nodePort) && sp.nodePort > 0 ? sp.nodePort : undefined,
-        affinitySeconds: affinitySeconds !== undefined && affinitySeconds > 0 ? Math.floor(affinitySeconds) : undefined,
-        externalLocal,
-        internalLocal,
-        endpoints: pick(all),
-        localEndpoints: pick(all.filter((e) => e.local)),
-      });
     }
+    out.push({
+      id: `${svcKey}:${portName}/${protocol}`,
+      protocol,
+      port,
+      clusterIPs,
+      externalIPs,
+      loadBalancerIPs,
+      nodePort: hasNodePorts && Number.isInteger(sp.nodePort) && sp.nodePort > 0 ? sp.nodePort : undefined,
+      affinitySeconds: affinitySeconds !== undefined && affinitySeconds > 0 ? Math.floor(affinitySeconds) : undefined,
+      externalLocal,
+      internalLocal,
+      endpoints: sortDedupe(ready.length ? ready : fallback),
+      localEndpoints: sortDedupe(readyLocal.length ? readyLocal : fallbackLocal),
+    });
   }
-  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return out.length > 1 ? out.sort(byId) : out;
 }

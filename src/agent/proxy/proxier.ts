@@ -5,8 +5,8 @@ import { performance } from 'node:perf_hooks';
 import type { KObject } from '../../api/types.js';
 import { run } from '../../util/exec.js';
 import { Ledger } from './ledger.js';
-import { buildModel, SERVICE_NAME_LABEL, type ServicePortModel } from './model.js';
-import { ALIVE_SET, CONTAINERS, DEFAULT_TABLE, desiredState, diffRuleset, fullRuleset, pickCount, type Desired } from './ruleset.js';
+import { serviceModel, SERVICE_NAME_LABEL, type ServicePortModel } from './model.js';
+import { ALIVE_SET, CONTAINERS, DEFAULT_TABLE, diffRuleset, fragment, pickCount, tableText, type Desired, type Fragment } from './ruleset.js';
 
 export interface ServiceProxyOptions {
   nodeName: string;
@@ -57,7 +57,7 @@ interface Entry {
   slices: Map<string, KObject>;
   /** What was last programmed for this service. */
   model: ServicePortModel[];
-  frag?: Desired;
+  frag?: Fragment;
 }
 
 export class ServiceProxy {
@@ -67,6 +67,7 @@ export class ServiceProxy {
   private readonly entries = new Map<string, Entry>();
   private readonly dirty = new Set<string>();
   private readonly ledger = new Ledger();
+  private readonly node: { nodeName: string };
   private started = false;
   private needFull = true;
   /** Pick chains per kind in the kernel (see pickCount). */
@@ -79,6 +80,7 @@ export class ServiceProxy {
   constructor(opts: ServiceProxyOptions) {
     this.opts = { table: DEFAULT_TABLE, resyncMs: 60_000, checkMs: 2_000, debounceMs: 10, conntrack: true, bridgeNetfilter: true, ...opts };
     this.table = this.opts.table;
+    this.node = { nodeName: this.opts.nodeName };
   }
 
   /** Replace everything the proxy knows with these objects (services of any type; slices of any service). */
@@ -203,12 +205,12 @@ export class ServiceProxy {
     const t0 = performance.now();
     let full = this.needFull;
     this.stats.lastNftMs = 0;
-    const changes: [Desired | undefined, Desired | undefined][] = [];
+    const changes: [Fragment | undefined, Fragment | undefined][] = [];
     const udpGone: { model: ServicePortModel; gone: { ip: string; port: number }[]; wasEmpty: boolean }[] = [];
     for (const key of this.dirty) {
       const e = this.entries.get(key)!;
-      const model = e.svc ? buildModel([e.svc], [...e.slices.values()], { nodeName: this.opts.nodeName }) : [];
-      const frag = model.length ? desiredState(model) : undefined;
+      const model = e.svc ? serviceModel(e.svc, [...e.slices.values()], this.node) : [];
+      const frag = model.length ? fragment(model) : undefined;
       changes.push([e.frag, frag]);
       if (this.opts.conntrack) udpGone.push(...staleUdp(e.model, model));
       this.stats.servicePorts += model.length - e.model.length;
@@ -224,7 +226,7 @@ export class ServiceProxy {
       let maxPick = 0;
       for (const e of this.entries.values()) maxPick = Math.max(maxPick, e.frag?.maxPick ?? 0);
       const picks = pickCount(maxPick);
-      await this.nftFile(fullRuleset(this.table, this.ledger.effective(), picks));
+      await this.nftFile(tableText(this.table, this.ledger.content(), picks));
       this.picks = picks;
       this.needFull = false;
       this.stats.fullSyncs++;
