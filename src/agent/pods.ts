@@ -113,6 +113,9 @@ export class PodManager {
     }
     const netns = this.netnsName(uid);
     if (!existsSync(`/run/netns/${netns}`)) await run(['ip', 'netns', 'add', netns]);
+    // A namespace without a record: a crash came between `netns add` and the record, maybe after CNI ADD.
+    // DEL (idempotent) undoes a half-made attachment, which a second ADD would refuse, and frees its IP.
+    else await this.o.cni.plugin.del(this.o.cni.conf, { containerId: uid, netns: `/run/netns/${netns}`, ifName: 'eth0' });
     // Record the intent before CNI ADD, so a crash in between is found and undone by the sweep.
     const podDir = join(this.dir, uid);
     mkdirSync(podDir, { recursive: true });

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
 import { kubectlBinary } from './harness.js';
-import { type Cluster, WEB, busybox, clusterFixture, nodeNetns, podIP, podNetnses, remoteAddr, sh, skip, sleep } from './clusterkit.js';
+import { type Cluster, WEB, busybox, clusterFixture, nodeNetns, podIP, podNetnses, remoteAddr, sh, skip, sleep, until } from './clusterkit.js';
 
 describe('a host-gw cluster with the real kubectl', { skip }, () => {
   const get = clusterFixture(`e2e${process.pid % 10000}`);
@@ -111,6 +111,8 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     const before = JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.spec.nodeName === 'node1');
     const n1 = nodeNetns(c, 'node1');
     const veths = () => sh(['ip', '-n', n1, '-o', 'link', 'show', 'master', 'cbr0']).stdout.trim().split('\n').filter(Boolean).length;
+    // A pod force-deleted by the test before may still be being torn down: count once the node has settled.
+    await until('one veth per pod on node1', async () => veths() === before.filter((p: any) => p.status.podIP).length);
     const vethsBefore = veths();
     const rec = JSON.parse(readFileSync(join(c.home, c.name, 'pids', 'agent-node1.json'), 'utf8'));
     process.kill(rec.pid, 'SIGKILL');
