@@ -1,7 +1,7 @@
 // The pod phase the agent posts, from its containers' states and the restart policy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hostsFile, podHostname, podPhase } from './pods.js';
+import { hostsFile, podHostname, podPhase, resolvConf } from './pods.js';
 
 const c = (o: Partial<Parameters<typeof podPhase>[0]>) => ({ total: 1, running: 0, terminated: 0, failed: 0, waiting: 0, restarted: false, ...o });
 
@@ -38,4 +38,16 @@ test('/etc/hosts names the pod; with a subdomain its FQDN comes first, as the ku
 test('a pod name longer than a hostname is cut to 63 characters without a trailing dash', () => {
   const long = `${'a'.repeat(62)}-bcd`;
   assert.deepEqual(podHostname({ metadata: { name: long, namespace: 'd' }, spec: {} }, 'cluster.local'), { hostname: 'a'.repeat(62) });
+});
+
+test('resolv.conf: ClusterFirst, Default, None, and dnsConfig merged in', () => {
+
+  const pod = (spec: Record<string, unknown>) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'team' }, spec });
+  assert.equal(resolvConf(pod({}), '10.96.0.10', 'cluster.local'),
+    'search team.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n');
+  assert.equal(resolvConf(pod({ dnsPolicy: 'Default' }), '10.96.0.10', 'cluster.local'), '\n');
+  assert.equal(resolvConf(pod({ dnsPolicy: 'None', dnsConfig: { nameservers: ['192.0.2.53'], searches: ['example.org'], options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }] } }), '10.96.0.10', 'cluster.local'),
+    'search example.org\nnameserver 192.0.2.53\noptions ndots:2 edns0\n');
+  assert.equal(resolvConf(pod({ dnsConfig: { nameservers: ['192.0.2.53', '10.96.0.10'], searches: ['example.org'], options: [{ name: 'ndots', value: '1' }] } }), '10.96.0.10', 'cluster.local'),
+    'search team.svc.cluster.local svc.cluster.local cluster.local example.org\nnameserver 10.96.0.10\nnameserver 192.0.2.53\noptions ndots:1\n');
 });

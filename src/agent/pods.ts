@@ -132,17 +132,7 @@ export class PodManager {
   private writeEtc(pod: KObject, podDir: string, ip: string): void {
     writeFileSync(join(podDir, 'hostname'), `${utsHostname(pod, this.o.clusterDomain)}\n`);
     writeFileSync(join(podDir, 'hosts'), hostsFile(pod, [ip], this.o.clusterDomain));
-    const ns = pod.metadata.namespace!;
-    const d = this.o.clusterDomain;
-    const policy = pod.spec?.dnsPolicy ?? 'ClusterFirst';
-    const lines: string[] = [];
-    if (policy === 'None') {
-      for (const s of pod.spec?.dnsConfig?.nameservers ?? []) lines.push(`nameserver ${s}`);
-      if (pod.spec?.dnsConfig?.searches?.length) lines.push(`search ${pod.spec.dnsConfig.searches.join(' ')}`);
-    } else if (this.o.clusterDNS && policy !== 'Default') {
-      lines.push(`search ${ns}.svc.${d} svc.${d} ${d}`, `nameserver ${this.o.clusterDNS}`, 'options ndots:5');
-    }
-    writeFileSync(join(podDir, 'resolv.conf'), `${lines.join('\n')}\n`);
+    writeFileSync(join(podDir, 'resolv.conf'), resolvConf(pod, this.o.clusterDNS, this.o.clusterDomain));
   }
 
   /** Tear down a pod's network: CNI DEL (releases the IP), then the namespace (the veth goes with it). */
@@ -500,4 +490,34 @@ export function hostsFile(pod: KObject, ips: string[], clusterDomain: string): s
     for (const a of aliases) out += `${a.ip}\t${((a.hostnames ?? []) as string[]).join('\t')}\n`;
   }
   return out;
+}
+
+/**
+ * The pod's /etc/resolv.conf as the kubelet writes it. ClusterFirst: the cluster DNS, the search path
+ * `<ns>.svc.<domain> svc.<domain> <domain>` and ndots:5; Default: nothing of the cluster's (k8ts nodes
+ * pass no host resolver into pods); None: only dnsConfig. dnsConfig's nameservers, searches and options
+ * are merged in for every policy (options by name, the pod's value winning), within resolv.conf's limits
+ * of 3 nameservers and 32 search domains.
+ */
+export function resolvConf(pod: KObject, clusterDNS: string | undefined, domain: string): string {
+  const policy = pod.spec?.dnsPolicy ?? 'ClusterFirst';
+  const cfg = pod.spec?.dnsConfig ?? {};
+  let servers: string[] = [];
+  let searches: string[] = [];
+  const options = new Map<string, string | undefined>();
+  if (policy !== 'None' && policy !== 'Default' && clusterDNS) {
+    const ns = pod.metadata.namespace!;
+    servers = [clusterDNS];
+    searches = [`${ns}.svc.${domain}`, `svc.${domain}`, domain];
+    options.set('ndots', '5');
+  }
+  servers.push(...((cfg.nameservers ?? []) as string[]));
+  searches.push(...((cfg.searches ?? []) as string[]));
+  for (const o of (cfg.options ?? []) as { name: string; value?: string }[]) if (o?.name) options.set(o.name, o.value);
+  const lines: string[] = [];
+  const uniq = (xs: string[]) => [...new Set(xs)];
+  if (searches.length) lines.push(`search ${uniq(searches).slice(0, 32).join(' ')}`);
+  for (const sv of uniq(servers).slice(0, 3)) lines.push(`nameserver ${sv}`);
+  if (options.size) lines.push(`options ${[...options].map(([k, v]) => (v === undefined || v === null ? k : `${k}:${v}`)).join(' ')}`);
+  return `${lines.join('\n')}\n`;
 }
