@@ -43,7 +43,10 @@ const log = (s: string) => process.stderr.write(`[services] ${s}\n`);
 
 // ---- connection rate: a server that accepts and closes, a client that counts whole connections ----
 
-const CONN_SERVER = `require('net').createServer((s)=>s.end()).listen(8080,()=>console.log('listening'));`;
+// Two listeners: the service targets 8080, the direct anchor uses 8081. Sharing one port would let the
+// anchor's TIME_WAIT 4-tuples collide with the DNATed ones (the client reuses source ports), and a SYN that
+// lands on such a tuple waits a second: that measures the test, not the path.
+const CONN_SERVER = `const net=require('net');let n=0;for(const p of [8080,8081])net.createServer((s)=>s.end()).listen(p,()=>{if(++n===2)console.log('listening')});`;
 const CONN_CLIENT = `const net=require('net');const [ip,secs,width]=process.argv.slice(1);const end=Date.now()+secs*1000;let n=0,errs=0;
 const one=()=>new Promise((r)=>{const s=net.connect({host:ip,port:80});s.on('error',()=>{errs++;r()});s.on('close',()=>r());s.on('data',()=>{});s.on('end',()=>{n++;s.destroy()})});
 (async()=>{await Promise.all(Array.from({length:+width},async()=>{while(Date.now()<end)await one()}));console.log(JSON.stringify({n,errs,rate:n/secs}))})();`;
@@ -60,9 +63,9 @@ async function connServer(netns: string): Promise<void> {
   });
 }
 
-/** Whole TCP connections per second from netns to ip:80 (ip is the ClusterIP, port 80 → the pod's 8080; or the pod IP). */
+/** Whole TCP connections per second from netns to ip:80 (the ClusterIP, port 80 → the pod's 8080), or to the pod IP's 8081. */
 async function connRate(netns: string, ip: string, port80: boolean): Promise<number> {
-  const src = port80 ? CONN_CLIENT : CONN_CLIENT.replace('port:80', 'port:8080');
+  const src = port80 ? CONN_CLIENT : CONN_CLIENT.replace('port:80', 'port:8081');
   const { stdout } = await run(['nsenter', `--net=/run/netns/${netns}`, '--', process.execPath, '-e', src, ip, String(CONN_SECONDS), '8'], { timeoutMs: (CONN_SECONDS + 20) * 1000 });
   const r = JSON.parse(stdout.trim().split('\n').pop()!) as { n: number; errs: number; rate: number };
   if (r.errs > r.n / 100) throw new Error(`connections to ${ip}: ${r.errs} errors beside ${r.n} successes`);
