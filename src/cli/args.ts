@@ -38,11 +38,11 @@ export function parseFlags(argv: string[], spec: FlagSpec): { flags: Record<stri
 }
 
 export function flagHelp(spec: FlagSpec): string {
-  return Object.entries(spec)
-    .map(([k, s]) => {
-      const left = `  --${k}${s.type === 'boolean' ? '' : ` ${s.metavar ?? s.type.toUpperCase()}`}`;
-      const def = s.default !== undefined && s.default !== false ? ` (default ${s.default})` : '';
-      return `${left.padEnd(34)}${s.help}${def}`;
-    })
-    .join('\n');
+  const rows = Object.entries(spec).map(([k, s]) => ({
+    left: `  --${k}${s.type === 'boolean' ? '' : ` ${s.metavar ?? s.type.toUpperCase()}`}`,
+    help: `${s.help}${s.default !== undefined && s.default !== false ? ` (default ${s.default})` : ''}`,
+  }));
+  // One column for every flag, wide enough for the longest, so no help text runs into its flag.
+  const width = Math.max(34, ...rows.map((r) => r.left.length + 2));
+  return rows.map((r) => `${r.left.padEnd(width)}${r.help}`).join('\n');
 }
