@@ -9,28 +9,12 @@ import { runServer, type RunningServer } from '../apiserver/run.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import { findResource } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
+import { eventually } from './testutil.js';
 
 const NODES = findResource('', 'v1', 'nodes')!;
 const PODS = findResource('', 'v1', 'pods')!;
 const LEASES = findResource('coordination.k8s.io', 'v1', 'leases')!;
 const EVENTS = findResource('', 'v1', 'events')!;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, f: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await f();
-      if (v) return v as T;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
 
 function nodeObj(name: string, labels: Record<string, string> = {}, ready = true): KObject {
   return {

@@ -13,27 +13,11 @@ import type { KObject } from '../../api/types.js';
 import { SqliteStore } from '../../store/sqlite.js';
 import { ClusterIPAllocator } from './clusterip.js';
 import { NodePortAllocator } from './nodeport.js';
+import { eventually } from '../../controllers/testutil.js';
 
 const SVC = findResource('', 'v1', 'services')!;
 const EP = findResource('', 'v1', 'endpoints')!;
 const SLICE = findResource('discovery.k8s.io', 'v1', 'endpointslices')!;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, f: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await f();
-      if (v) return v as T;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
 
 function svc(name: string, spec: Record<string, unknown> = {}): KObject {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80 }], ...spec } };
