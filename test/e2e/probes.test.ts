@@ -2,29 +2,11 @@
 // Ready, then NotReady when the served file goes away (and back); an exec liveness probe restarts a
 // container; a tcpSocket probe on a closed port keeps a pod unready with the kubelet's event; status is not
 // rewritten while nothing changes; hostname/subdomain land in /etc/hosts.
-import { test, before, after, describe } from 'node:test';
+import { test, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { K8TS, kubectlBinary } from './harness.js';
-
-const root = process.getuid?.() === 0;
-const skip = !root ? 'needs root: builds network namespaces, links and runc containers'
-  : !kubectlBinary('1.32') ? 'kubectl.1.32 is not on this machine' : false;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function sh(argv: string[], env: NodeJS.ProcessEnv = process.env): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(argv[0], argv.slice(1), { env, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-interface Cluster {
-  k(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
-  ok(args: string[], input?: string): Promise<string>;
-  logs(): string;
-}
+import { type Cluster, clusterFixture, skip, sleep } from './clusterkit.js';
 
 const WEB = `apiVersion: v1
 kind: Pod
@@ -76,60 +58,17 @@ spec:
 `;
 
 describe('probes on a real cluster with the real kubectl', { skip }, () => {
-  const name = `pr${process.pid % 10000}`;
-  const home = mkdtempSync(join(tmpdir(), 'k8ts-e2e-probes-'));
-  const env = { ...process.env, K8TS_HOME: home };
+  const get = clusterFixture(`pr${process.pid % 10000}`);
   let c: Cluster;
-
-  before(() => {
-    const r = sh([K8TS, 'up', '--name', name, '--nodes', '2'], env);
-    if (r.code !== 0) {
-      sh([K8TS, 'down', '--name', name], env);
-      throw new Error(`k8ts up failed:\n${r.stderr}`);
-    }
-    const kubeconfig = sh([K8TS, 'kubeconfig', '--name', name], env).stdout.trim();
-    const k = (args: string[], input?: string) => new Promise<{ code: number; stdout: string; stderr: string }>((res) => {
-      const child = spawn(kubectlBinary('1.32')!, args, { env: { PATH: process.env.PATH!, HOME: join(home, 'kubectl-home'), KUBECONFIG: kubeconfig } });
-      let stdout = '';
-      let stderr = '';
-      const t = setTimeout(() => child.kill('SIGKILL'), 120_000);
-      child.stdout.on('data', (b: Buffer) => (stdout += b));
-      child.stderr.on('data', (b: Buffer) => (stderr += b));
-      child.on('close', (code) => {
-        clearTimeout(t);
-        res({ code: code ?? -1, stdout, stderr });
-      });
-      child.stdin.end(input ?? '');
-    });
-    c = {
-      k,
-      async ok(args, input) {
-        const r = await k(args, input);
-        assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}${r.stdout}`);
-        return r.stdout;
-      },
-      logs: () => ['agent-node1', 'agent-node2'].map((n) => {
-        try {
-          return `--- ${n}\n${readFileSync(join(home, name, 'logs', `${n}.log`), 'utf8').split('\n').slice(-30).join('\n')}`;
-        } catch {
-          return '';
-        }
-      }).join('\n'),
-    };
-  });
-
-  after(() => {
-    let stem = '';
+  before(() => (c = get()));
+  /** The agents' last log lines, for a failure message. */
+  const logs = () => ['agent-node1', 'agent-node2'].map((n) => {
     try {
-      stem = JSON.parse(readFileSync(join(home, name, 'cluster.json'), 'utf8')).stem;
+      return `--- ${n}\n${readFileSync(join(c.home, c.name, 'logs', `${n}.log`), 'utf8').split('\n').slice(-30).join('\n')}`;
     } catch {
-      // up failed before writing its plan
+      return '';
     }
-    const d = sh([K8TS, 'down', '--name', name], env);
-    rmSync(home, { recursive: true, force: true });
-    assert.equal(d.code, 0, `k8ts down failed: ${d.stderr}`);
-    if (stem) assert.deepEqual(sh(['ip', 'netns', 'list']).stdout.split('\n').filter((l) => l.startsWith(`${stem}-`)), [], 'namespaces left behind');
-  });
+  }).join('\n');
 
   const jp = async (pod: string, path: string) => (await c.ok(['get', 'pod', pod, '-o', `jsonpath=${path}`])).trim();
   const waitFor = async (what: string, f: () => Promise<boolean>, ms = 30_000) => {
@@ -138,7 +77,7 @@ describe('probes on a real cluster with the real kubectl', { skip }, () => {
       if (await f()) return;
       await sleep(100);
     }
-    assert.fail(`timed out waiting for ${what}\n${(await c.k(['describe', 'pods'])).stdout}\n${c.logs()}`);
+    assert.fail(`timed out waiting for ${what}\n${(await c.k(['describe', 'pods'])).stdout}\n${logs()}`);
   };
   const ready = (pod: string) => jp(pod, '{.status.conditions[?(@.type=="Ready")].status}');
   const events = async (pod: string) => (await c.ok(['get', 'events', '--field-selector', `involvedObject.name=${pod}`, '-o', 'json']));
