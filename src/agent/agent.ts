@@ -90,6 +90,7 @@ export class Agent {
   private slices!: Informer;
   private announcer!: LbAnnouncer;
   private lbTimer?: NodeJS.Timeout;
+  private lbApplied?: string;
   private dns?: Worker;
   private proxy?: ServiceProxy;
   private log: (line: string) => void;
@@ -111,7 +112,7 @@ export class Agent {
     this.podCIDR = await this.waitForPodCIDR();
     this.log(`k8ts agent ${this.o.nodeName}: pod CIDR ${this.podCIDR}`);
     await this.syncNat();
-    this.every(RESYNC_MS, () => this.syncNat());
+    // Kept current from here on by syncRoutes (node changes and its own resync).
 
     const mtu = this.o.backend === 'vxlan' ? (await this.uplinkMtu()) - VXLAN_OVERHEAD : undefined;
     const events = new EventRecorder(this.client, 'kubelet', this.o.nodeName);
@@ -149,8 +150,8 @@ export class Agent {
     proxy.update(this.services.list(), this.slices.list());
     await proxy.start();
     this.log(`k8ts agent ${this.o.nodeName}: service proxy programmed ${proxy.stats.servicePorts} service ports in ${proxy.stats.lastFullSyncMs.toFixed(0)} ms (table ip ${proxy.table})`);
-    await this.syncAnnouncements();
-    this.every(RESYNC_MS, () => this.syncAnnouncements());
+    await this.syncAnnouncements(true);
+    this.every(RESYNC_MS, () => this.syncAnnouncements(true));
     // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own.
     if (this.o.dnsPort) void this.startDns(this.o.dnsPort);
 
@@ -207,10 +208,16 @@ export class Agent {
     }, 20);
   }
 
-  private async syncAnnouncements(): Promise<void> {
+  /** What this node should announce, applied when it differs from what was last applied, or always on a
+   *  resync (which lists the uplink's addresses, so outside changes are put right too). */
+  private async syncAnnouncements(resync = false): Promise<void> {
     if (this.stopped) return;
+    const want = desiredAnnouncements(this.o.nodeName, this.services.list(), this.nodes.list(), this.slices.list());
+    const key = [...want].sort().join(',');
+    if (!resync && key === this.lbApplied) return;
     try {
-      await this.announcer.sync(desiredAnnouncements(this.o.nodeName, this.services.list(), this.nodes.list(), this.slices.list()));
+      await this.announcer.sync(want);
+      this.lbApplied = key;
     } catch (e) {
       this.log(`k8ts agent: load-balancer IPs: ${e instanceof Error ? e.message : e}`);
     }
