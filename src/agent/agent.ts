@@ -17,6 +17,7 @@ import { removeNat, syncNat } from './nat.js';
 import { Runtime } from './runtime/runtime.js';
 import { ensureImages } from './runtime/images.js';
 import { StreamServer } from './streamserver.js';
+import { readPeers } from './peers.js';
 import { k8tsBridgePlugin } from './cni/plugin.js';
 import { execPlugin } from './cni/exec.js';
 import type { CniConfig, CniPlugin } from './cni/types.js';
@@ -73,8 +74,6 @@ export interface AgentOptions {
   log?: (line: string) => void;
 }
 
-const internalIP = (n: KObject): string | undefined => (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address;
-
 export class Agent {
   readonly client: RestClient;
   private runtime: Runtime;
@@ -94,6 +93,9 @@ export class Agent {
   private dns?: Worker;
   private proxy?: ServiceProxy;
   private log: (line: string) => void;
+  private events!: EventRecorder;
+  /** Nodes left out of the routes and the masquerade set, and why (reported once per reason). */
+  private rejectedPeers = new Map<string, string>();
 
   constructor(private o: AgentOptions) {
     this.client = new RestClient({ ...o.rest, userAgent: `k8ts-agent/${o.nodeName}` });
@@ -116,6 +118,7 @@ export class Agent {
 
     const mtu = this.o.backend === 'vxlan' ? (await this.uplinkMtu()) - VXLAN_OVERHEAD : undefined;
     const events = new EventRecorder(this.client, 'kubelet', this.o.nodeName);
+    this.events = events;
     this.podManager = new PodManager(this.client, this.runtime, events, {
       nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, dataDir: this.o.dataDir, netnsPrefix: this.o.netnsPrefix,
       clusterDNS: this.o.clusterDNS, clusterDomain: this.o.clusterDomain,
@@ -186,12 +189,22 @@ export class Agent {
     }, 50);
   }
 
+  /** Every Node as a peer, each field parsed and printed again here before it reaches a batch; a Node
+   *  that does not parse is left out with a Warning event on it, and the others go on. */
+  private peers(): ReturnType<typeof readPeers>['peers'] {
+    const { peers, rejected } = readPeers(this.nodes?.list() ?? []);
+    for (const [name, why] of rejected) {
+      if (this.rejectedPeers.get(name) === why) continue;
+      this.log(`k8ts agent: node ${name} left out of routes and masquerade: ${why}`);
+      const node = this.nodes.get(name);
+      if (node) void this.events?.record(node, 'Warning', 'InvalidNodeNetwork', `node ${this.o.nodeName} left this node out of its routes: ${why}`);
+    }
+    this.rejectedPeers = rejected;
+    return peers;
+  }
+
   private async syncRoutes(): Promise<void> {
-    const peers = this.nodes.list().map((n: KObject) => ({
-      name: n.metadata.name!,
-      nodeIP: internalIP(n) ?? '',
-      podCIDR: n.spec?.podCIDR ?? '',
-    }));
+    const peers = this.peers();
     try {
       await syncRoutes({ backend: this.o.backend, uplink: this.o.uplink, self: { name: this.o.nodeName, nodeIP: this.o.nodeIP, podCIDR: this.podCIDR } }, peers);
     } catch (e) {
@@ -248,14 +261,18 @@ export class Agent {
 
   /** The masquerade table, with the node set as the Nodes informer sees it (only this node before it syncs). */
   private async syncNat(): Promise<void> {
-    const nodeIPs = [this.o.nodeIP, ...(this.nodes?.list() ?? []).map(internalIP).filter((ip): ip is string => !!ip)];
+    const nodeIPs = [this.o.nodeIP, ...this.peers().map((p) => p.nodeIP)];
     await syncNat({ clusterCIDR: this.o.clusterCIDR, nodeIPs });
   }
 
   private async waitForPodCIDR(): Promise<string> {
     for (let i = 0; ; i++) {
       const n = await this.client.get(NODES, undefined, this.o.nodeName);
-      if (n?.spec?.podCIDR) return n.spec.podCIDR;
+      if (n?.spec?.podCIDR) {
+        const { peers, rejected } = readPeers([{ ...n, status: { addresses: [{ type: 'InternalIP', address: this.o.nodeIP }] } }]);
+        if (peers[0]?.podCIDR) return peers[0].podCIDR;
+        if (i === 0 || i % 60 === 0) this.log(`k8ts agent ${this.o.nodeName}: waiting for a usable pod CIDR: ${[...rejected.values()].join('; ')}`);
+      }
       await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** i, 1000)));
     }
   }

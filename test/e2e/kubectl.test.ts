@@ -284,4 +284,25 @@ spec:
     assert.match(r.stderr, /metadata\.name: Invalid value: "Bad_Name"/);
     assert.match(r.stderr, /spec\.containers\[0\]\.image: Required value/);
   });
+
+  test('node addresses and pod CIDRs that would reach ip and nft are refused (422 naming the field), and nothing is stored', async () => {
+    const r = await s.kubectl(['apply', '-f', s.file('badnode.yaml', `apiVersion: v1
+kind: Node
+metadata:
+  name: evil
+spec:
+  podCIDR: "10.244.9.0/24 via 1.1.1.1"
+`)]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /The Node "evil" is invalid/);
+    assert.match(r.stderr, /spec\.podCIDRs\[0\]: Invalid value: "10\.244\.9\.0\/24 via 1\.1\.1\.1"/);
+    assert.equal((await s.kubectl(['get', 'node', 'evil'])).code, 1);
+    await ok(['apply', '-f', s.file('node.yaml', 'apiVersion: v1\nkind: Node\nmetadata:\n  name: plain\n')]);
+    const patch = JSON.stringify({ status: { addresses: [{ type: 'InternalIP', address: '192.0.2.9 dev lo\nroute flush all' }] } });
+    const p = await s.kubectl(['patch', 'node', 'plain', '--subresource=status', '--type=merge', '-p', patch]);
+    assert.equal(p.code, 1);
+    assert.match(p.stderr, /status\.addresses\[0\]\.address: Invalid value: "192\.0\.2\.9 dev lo\\nroute flush all": must be a valid IP address/);
+    assert.equal(await ok(['get', 'node', 'plain', '-o', 'jsonpath={.status.addresses}']), '');
+    await ok(['delete', 'node', 'plain']);
+  });
 });

@@ -92,6 +92,42 @@ test('node: taints, pod CIDRs and the update rules', () => {
     ['status.capacity.cpu: Invalid value: "-1": must be greater than or equal to 0']);
 });
 
+test('node: addresses and pod CIDRs that would reach ip -batch and nft -f are refused, naming the field', () => {
+  const hostile = ['192.0.2.9 dev lo\nroute flush all', '10.0.0.1; flush ruleset', ' 10.0.0.1', '10.0.0.1\n', '010.0.0.1', '10.0.0.256', '$(reboot)', ''];
+  for (const address of hostile) {
+    const errs = node.validate!({ metadata: meta('n'), status: { addresses: [{ type: 'InternalIP', address }] } }).map(errorText);
+    assert.equal(errs.length, 1, `${JSON.stringify(address)}: ${errs}`);
+    assert.match(errs[0], /^status\.addresses\[0\]\.address: (Invalid value|Required value)/);
+  }
+  assert.deepEqual(node.validate!({ metadata: meta('n'), status: { addresses: [{ type: 'Hostname', address: 'node-1.lab' }, { type: 'InternalIP', address: '172.30.0.11' },
+    { type: 'ExternalIP', address: '2001:db8::1' }] } }), []);
+  assert.deepEqual(node.validate!({ metadata: meta('n'), status: { addresses: [{ type: 'Hostname', address: 'a b\nc' }, { type: 'Magic', address: '1.2.3.4' }] } }).map(errorText), [
+    "status.addresses[0].address: Invalid value: \"a b\\nc\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+    'status.addresses[1].type: Unsupported value: "Magic": supported values: "Hostname", "InternalIP", "ExternalIP", "InternalDNS", "ExternalDNS"',
+  ]);
+  // The status subresource (where agents write addresses) checks them too.
+  const old: KObject = { metadata: meta('n'), spec: {} };
+  assert.match(node.validateStatus!({ ...old, status: { addresses: [{ type: 'InternalIP', address: '1.2.3.4 dev lo' }] } }, old).map(errorText)[0],
+    /^status\.addresses\[0\]\.address: Invalid value: "1\.2\.3\.4 dev lo"/);
+  for (const cidr of ['10.244.1.0/24 dev lo', '10.244.1.7/24', '10.244.1.0', '010.244.1.0/24', '10.244.1.0/24\n', '10.244.1.0/33']) {
+    const n: KObject = { metadata: meta('n'), spec: { podCIDR: cidr } };
+    node.defaults!(n);
+    const errs = node.validate!(n).map(errorText);
+    assert.ok(errs.length >= 1 && errs.every((e) => e.startsWith('spec.podCIDRs[0]: Invalid value')), `${JSON.stringify(cidr)}: ${errs}`);
+  }
+  assert.deepEqual(node.validate!({ metadata: meta('n'), spec: { podCIDR: '10.244.1.7/24', podCIDRs: ['10.244.1.0/24'] } }).map(errorText), [
+    'spec.podCIDR: Invalid value: "10.244.1.7/24": must be a network address in canonical form (did you mean "10.244.1.0/24"?)',
+    'spec.podCIDR: Invalid value: "10.244.1.7/24": must be the first of spec.podCIDRs ("10.244.1.0/24")',
+  ]);
+  // podCIDR and podCIDRs are kept in step, so both spellings are immutable.
+  const set: KObject = { metadata: meta('n'), spec: { podCIDR: '10.244.1.0/24' } };
+  node.defaults!(set);
+  assert.deepEqual(set.spec.podCIDRs, ['10.244.1.0/24']);
+  const moved: KObject = { metadata: meta('n'), spec: { podCIDR: '10.244.2.0/24' } };
+  node.defaults!(moved);
+  assert.deepEqual(node.validateUpdate!(moved, set).map(errorText), ['spec.podCIDRs: Forbidden: node updates may not change podCIDR except from "" to valid']);
+});
+
 test('configmap: keys, overlap with binaryData, 1 MiB, immutability, table', () => {
   const o: KObject = { metadata: meta('cfg', 'default'), data: { 'app.conf': 'x=1', KEY_2: 'y' }, binaryData: { blob: Buffer.from([0, 1, 2]).toString('base64') } };
   assert.deepEqual(cm.validate!(o), []);

@@ -3,7 +3,7 @@ import type { FieldError, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
   duplicate, forbidden, goQuote, goStringSlice, GoValue, invalid, isValidLabelValue, notSupported, required,
-  validateCIDR, validateLabelName, validateQuantity,
+  validateCIDR, validateDNS1123Subdomain, validateIP, validateLabelName, validateQuantity,
 } from '../validation.js';
 import { isV4, parseIP } from '../ipaddr.js';
 import { AGE_COLUMN, age, column, docColumn, NAME_COLUMN } from './columns.js';
@@ -48,9 +48,15 @@ function validateResources(obj: KObject): FieldError[] {
 function validate(obj: KObject): FieldError[] {
   const spec = isObj(obj.spec) ? obj.spec : {};
   // Kubernetes reports node taints under metadata.taints.
-  const errs = [...validateTaints('metadata.taints', spec.taints), ...validateResources(obj)];
+  const errs = [...validateTaints('metadata.taints', spec.taints), ...validateResources(obj), ...validateAddresses(obj)];
+  // Pod CIDRs reach every node's `ip -batch` and `nft -f` input: only a CIDR in canonical form passes.
   const cidrs = arr(spec.podCIDRs).map(String);
-  cidrs.forEach((c, i) => errs.push(...validateCIDR(`spec.podCIDRs[${i}]`, c)));
+  cidrs.forEach((c, i) => errs.push(...validatePodCIDR(`spec.podCIDRs[${i}]`, c)));
+  if (spec.podCIDR !== undefined && spec.podCIDR !== '') {
+    const c = String(spec.podCIDR);
+    if (cidrs[0] !== c) errs.push(...validatePodCIDR('spec.podCIDR', c));
+    if (cidrs.length && cidrs[0] !== c) errs.push(invalid('spec.podCIDR', c, `must be the first of spec.podCIDRs (${goQuote(cidrs[0])})`));
+  }
   if (cidrs.length > 1) {
     const fam = (c: string) => isV4(parseIP(c.split('/')[0]) ?? new Uint8Array(16));
     if (cidrs.length > 2 || fam(cidrs[0]) === fam(cidrs[1])) {
@@ -65,10 +71,44 @@ function validate(obj: KObject): FieldError[] {
   return errs;
 }
 
+/** A CIDR that parses and is written as its own network address: "10.244.1.0/24", not "10.244.1.7/24",
+ *  "010.244.1.0/24" or anything with spaces. */
+function validatePodCIDR(field: string, value: string): FieldError[] {
+  const errs = validateCIDR(field, value);
+  if (errs.length) return errs;
+  const [addr, bits] = value.split('/');
+  if (!isV4(parseIP(addr)!)) return [];
+  const octets = addr.split('.').map(Number);
+  const n = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
+  const prefix = Number(bits);
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  const base = (n & mask) >>> 0;
+  const canonical = `${base >>> 24}.${(base >>> 16) & 255}.${(base >>> 8) & 255}.${base & 255}/${prefix}`;
+  return canonical === value ? [] : [invalid(field, value, `must be a network address in canonical form (did you mean ${goQuote(canonical)}?)`)];
+}
+
+const ADDRESS_TYPES = ['Hostname', 'InternalIP', 'ExternalIP', 'InternalDNS', 'ExternalDNS'];
+
+/** Node addresses are handed to routes, the masquerade set and the API server's calls to the node:
+ *  an IP type must hold an IP, a name type a DNS subdomain, and nothing else gets through. */
 function validateAddresses(obj: KObject): FieldError[] {
   const errs: FieldError[] = [];
   const seen = new Set<string>();
   arr(obj.status?.addresses).forEach((a, i) => {
+    const p = `status.addresses[${i}]`;
+    if (!isObj(a)) return void errs.push(invalid(p, a, 'must be an object with type and address'));
+    const type = a.type === undefined ? '' : String(a.type);
+    const address = a.address === undefined ? '' : String(a.address);
+    if (!type) errs.push(required(`${p}.type`));
+    else if (!ADDRESS_TYPES.includes(type)) errs.push(notSupported(`${p}.type`, type, ADDRESS_TYPES));
+    if (!address) errs.push(required(`${p}.address`));
+    else if (type.endsWith('IP')) {
+      const ipErrs = validateIP(`${p}.address`, address);
+      // Leading zeros read as octal to some tools and decimal to others: not in an address nodes act on.
+      if (!ipErrs.length && /(^|[.:])0\d/.test(address) && !address.includes(':')) ipErrs.push(invalid(`${p}.address`, address, 'must not have leading 0s'));
+      errs.push(...ipErrs);
+    }
+    else if (ADDRESS_TYPES.includes(type)) errs.push(...validateDNS1123Subdomain(`${p}.address`, address));
     const k = `${a?.type}\u0000${a?.address}`;
     if (seen.has(k)) {
       errs.push(duplicate(`status.addresses[${i}]`, new GoValue(`core.NodeAddress{Type:${goQuote(String(a?.type ?? ''))}, Address:${goQuote(String(a?.address ?? ''))}}`)));
@@ -79,7 +119,7 @@ function validateAddresses(obj: KObject): FieldError[] {
 }
 
 function validateUpdate(obj: KObject, old: KObject): FieldError[] {
-  const errs = validateAddresses(obj);
+  const errs: FieldError[] = [];
   const oc = arr(old.spec?.podCIDRs).map(String);
   const nc = arr(obj.spec?.podCIDRs).map(String);
   const cidrMsg = 'node updates may not change podCIDR except from "" to valid';
@@ -124,6 +164,13 @@ function address(obj: KObject, type: string): string {
 
 export const nodeStrategy: ResourceStrategy = {
   defaults(obj) {
+    // v1 keeps podCIDR and podCIDRs in step (podCIDR is podCIDRs[0]), so either spelling is checked and
+    // kept immutable as the pair.
+    if (isObj(obj.spec)) {
+      const list = Array.isArray(obj.spec.podCIDRs) ? obj.spec.podCIDRs : [];
+      if (typeof obj.spec.podCIDR === 'string' && obj.spec.podCIDR && list.length === 0) obj.spec.podCIDRs = [obj.spec.podCIDR];
+      else if (!obj.spec.podCIDR && typeof list[0] === 'string' && list[0]) obj.spec.podCIDR = list[0];
+    }
     if (isObj(obj.status) && isObj(obj.status.capacity) && !isObj(obj.status.allocatable)) {
       obj.status.allocatable = { ...obj.status.capacity };
     }
@@ -131,7 +178,7 @@ export const nodeStrategy: ResourceStrategy = {
   validate,
   validateUpdate,
   validateStatus(obj, old) {
-    return [...validateResources(obj), ...validateUpdate(obj, old)];
+    return [...validateResources(obj), ...validateAddresses(obj), ...validateUpdate(obj, old)];
   },
   columns: [
     NAME_COLUMN,
