@@ -8,7 +8,7 @@ import type { KObject } from '../api/types.js';
 import { Informer, objectKey } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
 import { RestClient, type RestConfig } from '../client/rest.js';
-import { WorkQueue } from '../controllers/queue.js';
+import { WorkQueue } from '../client/workqueue.js';
 import { run } from '../util/exec.js';
 import { registerNode, renewLease, postReady } from './node.js';
 import { PodManager } from './pods.js';

@@ -6,7 +6,7 @@ import type { KObject } from '../api/types.js';
 import type { Client, EventType, ListOptions, PatchType, WatchHandlers } from '../client/types.js';
 import { type Registry, fieldsOf } from './registry.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
-import { errors } from './status.js';
+import { errors } from '../api/status.js';
 
 export class LocalClient implements Client {
   constructor(private reg: Registry) {}

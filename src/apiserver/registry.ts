@@ -8,7 +8,7 @@ import { STRATEGIES } from '../api/strategies/index.js';
 import type { ResourceStrategy } from '../api/strategy.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../api/meta.js';
 import { type Store, isStoreError } from '../store/types.js';
-import { ApiError, errors } from './status.js';
+import { ApiError, errors } from '../api/status.js';
 import { decodeObject, type WatchCache } from './watchcache.js';
 import { applyJsonPatch } from './patch/jsonpatch.js';
 import { applyMergePatchToObject } from './patch/mergepatch.js';

@@ -8,7 +8,7 @@ import YAML from 'yaml';
 import { type ResourceDef, RESOURCES, groupVersion, storagePrefix } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import type { Store } from '../store/types.js';
-import { ApiError, errors, successStatus } from './status.js';
+import { ApiError, errors, successStatus } from '../api/status.js';
 import { MAX_BODY_BYTES, checkDepth, mediaType, readBody, sendError, sendJson } from './http.js';
 import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, resourceList, versionInfo } from './discovery.js';
 import { openapiV3, openapiV2Protobuf, OPENAPI_V2_CONTENT_TYPE } from './openapi.js';

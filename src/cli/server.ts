@@ -1,6 +1,6 @@
 // `k8ts server`: the API server with its datastore and controllers, in the foreground.
 import { resolve } from 'node:path';
-import { runServer } from '../apiserver/run.js';
+import { runServer } from '../server/server.js';
 import { ipToInt, parseIPRange, PoolError } from '../controllers/loadbalancer.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 

@@ -5,7 +5,7 @@ import { findResource } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import { Informer } from '../client/informer.js';
 import { isNotFound, type Client } from '../client/types.js';
-import { WorkQueue } from './queue.js';
+import { WorkQueue } from '../client/workqueue.js';
 import { controllerRef, MANAGED_BY_LABEL, sameContent, SERVICE_NAME_LABEL } from './podendpoints.js';
 
 const SERVICES = findResource('', 'v1', 'services')!;

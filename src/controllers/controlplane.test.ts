@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runServer, type RunningServer } from '../apiserver/run.js';
+import { runServer, type RunningServer } from '../server/server.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import { findResource } from '../api/resources.js';
 import type { KObject } from '../api/types.js';

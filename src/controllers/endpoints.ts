@@ -1,13 +1,14 @@
 // The v1 Endpoints controller, for clients older than EndpointSlices: one Endpoints object per service with a
 // selector, named like the service, its pods grouped into subsets by the ports they serve, ready pods under
 // `addresses` and the rest under `notReadyAddresses`. Written only when its content changes.
+import { isPodReady } from '../api/conditions.js';
 import { findResource } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import { Informer, objectKey } from '../client/informer.js';
 import { isNotFound, type Client } from '../client/types.js';
-import { WorkQueue } from './queue.js';
+import { WorkQueue } from '../client/workqueue.js';
 import {
-  backingPods, canonical, derivedLabels, hasSelector, isPodReady, NamespaceIndex, podHostname, podIPv4, podPorts,
+  backingPods, canonical, derivedLabels, hasSelector, NamespaceIndex, podHostname, podIPv4, podPorts,
   podTargetRef, type ResolvedPort, sameContent, selects,
 } from './podendpoints.js';
 

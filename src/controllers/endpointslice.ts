@@ -1,13 +1,14 @@
 // The EndpointSlice controller: for every service with a selector, IPv4 slices listing the pods it selects,
 // with ready/serving/terminating conditions and resolved target ports. Pods stay in the slice they are in,
 // so a change rewrites one slice, and nothing is written when the slices already say the right thing.
+import { isPodReady } from '../api/conditions.js';
 import { findResource } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import { Informer, objectKey } from '../client/informer.js';
 import { isNotFound, type Client } from '../client/types.js';
-import { WorkQueue } from './queue.js';
+import { WorkQueue } from '../client/workqueue.js';
 import {
-  backingPods, canonical, controllerRef, derivedLabels, hasSelector, isPodReady, MANAGED_BY_LABEL, NamespaceIndex,
+  backingPods, canonical, controllerRef, derivedLabels, hasSelector, MANAGED_BY_LABEL, NamespaceIndex,
   podHostname, podIPv4, podPorts, podTargetRef, type ResolvedPort, sameContent, selects, SERVICE_NAME_LABEL,
 } from './podendpoints.js';
 

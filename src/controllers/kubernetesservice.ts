@@ -6,9 +6,9 @@ import { findResource } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import { parseIP, isV4, isLoopback, isUnspecified } from '../api/ipaddr.js';
 import type { Registry } from '../apiserver/registry.js';
-import { ApiError } from '../apiserver/status.js';
+import { ApiError } from '../api/status.js';
 import type { Subscription } from '../apiserver/watchcache.js';
-import { WorkQueue } from './queue.js';
+import { WorkQueue } from '../client/workqueue.js';
 
 const SERVICES = findResource('', 'v1', 'services')!;
 const ENDPOINTS = findResource('', 'v1', 'endpoints')!;

@@ -6,7 +6,7 @@ import type { KObject } from '../api/types.js';
 import { Informer, objectKey } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
 import { isNotFound, type Client } from '../client/types.js';
-import { WorkQueue } from './queue.js';
+import { WorkQueue } from '../client/workqueue.js';
 
 const SERVICES = findResource('', 'v1', 'services')!;
 export const LB_CLASS = 'k8ts.io/lb';

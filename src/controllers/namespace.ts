@@ -2,9 +2,9 @@
 // namespace has its `default` ServiceAccount. Level-triggered: each pass reads what is, acts on the gap.
 import { RESOURCES, findResource } from '../api/resources.js';
 import type { Registry } from '../apiserver/registry.js';
-import { ApiError } from '../apiserver/status.js';
+import { ApiError } from '../api/status.js';
 import type { Subscription } from '../apiserver/watchcache.js';
-import { WorkQueue } from './queue.js';
+import { WorkQueue } from '../client/workqueue.js';
 
 const NS = findResource('', 'v1', 'namespaces')!;
 const SA = findResource('', 'v1', 'serviceaccounts')!;

@@ -6,7 +6,7 @@ import { Informer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
 import type { Client } from '../client/types.js';
 import { type Cidr, formatCidr, parseCidr } from '../util/cidr.js';
-import { WorkQueue } from './queue.js';
+import { WorkQueue } from '../client/workqueue.js';
 
 const NODES = findResource('', 'v1', 'nodes')!;
 

@@ -22,10 +22,6 @@ export function isTerminal(pod: KObject): boolean {
   return phase === 'Succeeded' || phase === 'Failed';
 }
 
-export function isPodReady(pod: KObject): boolean {
-  return (pod.status?.conditions ?? []).some((c: any) => c?.type === 'Ready' && c?.status === 'True');
-}
-
 /** The pod's IPv4 address, from podIPs or the older singular field. */
 export function podIPv4(pod: KObject): string | undefined {
   const ips: string[] = [...(pod.status?.podIPs ?? []).map((p: any) => String(p?.ip ?? '')), String(pod.status?.podIP ?? '')];

@@ -1,19 +1,16 @@
 // The scheduler: binds each pending pod to a Ready node with room that its nodeSelector and tolerations
 // allow, spreading by load; when none fits the pod stays Pending with a FailedScheduling event saying why.
+import { isNodeReady } from '../api/conditions.js';
 import { findResource } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import { Informer, objectKey } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
 import type { Client } from '../client/types.js';
-import { WorkQueue } from './queue.js';
+import { WorkQueue } from '../client/workqueue.js';
 
 const PODS = findResource('', 'v1', 'pods')!;
 const NODES = findResource('', 'v1', 'nodes')!;
 const DEFAULT_MAX_PODS = 110;
-
-export function isNodeReady(node: KObject): boolean {
-  return (node.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
-}
 
 function maxPods(node: KObject): number {
   const v = node.status?.allocatable?.pods ?? node.status?.capacity?.pods;

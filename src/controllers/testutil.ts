@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runServer, type RunningServer, type ServerOptions } from '../apiserver/run.js';
+import { runServer, type RunningServer, type ServerOptions } from '../server/server.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import { findResource } from '../api/resources.js';
 import type { KObject } from '../api/types.js';

@@ -10,7 +10,7 @@ import { findResource } from '../../api/resources.js';
 import type { KObject } from '../../api/types.js';
 import { Registry } from '../registry.js';
 import { WatchCache } from '../watchcache.js';
-import { ApiError } from '../status.js';
+import { ApiError } from '../../api/status.js';
 import { bootstrapNamespaces } from '../../controllers/namespace.js';
 import { ServiceAllocations, type ServiceAllocatorOptions, heldPorts, heldValues } from './service.js';
 
