@@ -50,6 +50,7 @@ export class Reflector<T extends KObject> {
   start(): void {
     if (this.running) return;
     this.running = true;
+    if (this.resourceVersion) this.stats.resumes++;
     void this.loop();
   }
 
