@@ -5,7 +5,11 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import { PODS } from '../api/kinds.js';
 import type { Pod } from '../api/types.js';
-import { startCluster, type TestCluster, eventually } from '../controllers/testutil.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runServer, type RunningServer } from '../server/server.js';
+import { eventually } from '../testing/eventually.js';
 import { SharedInformerFactory } from './factory.js';
 import { RestClient, configFromKubeconfig } from './rest.js';
 import { Indexer, byNodeName, NODE_NAME_INDEX } from './indexer.js';
@@ -45,12 +49,16 @@ async function cuttableProxy(target: URL): Promise<{ port: number; cut(): void; 
 }
 
 describe('informers', () => {
-  let cl: TestCluster;
+  const cl = {} as { s: RunningServer; c: RestClient; dir: string };
   before(async () => {
-    cl = await startCluster();
+    cl.dir = mkdtempSync(join(tmpdir(), 'k8ts-informer-'));
+    cl.s = await runServer({ dataDir: cl.dir, store: 'memory', listen: [{ host: '127.0.0.1', port: 0 }], log: () => {} });
+    cl.c = new RestClient(configFromKubeconfig(cl.s.kubeconfigPath));
   });
   after(async () => {
-    await cl.close();
+    cl.c.close();
+    await cl.s.close();
+    rmSync(cl.dir, { recursive: true, force: true });
   });
 
   test('a broken watch and a restarted informer resume from the last resourceVersion: no relist', async () => {
