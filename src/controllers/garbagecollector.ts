@@ -176,9 +176,12 @@ export class GarbageCollector implements Controller {
     if (isDeleting(o)) return;
     let policy: DeleteOptions['propagationPolicy'];
     if (waiting.length && this.dependents.get(uidOf(o))?.size) {
-      // Its own dependents go first, and the waiting owner must not wait on it meanwhile.
-      const wait = new Set(waiting.map((r) => r.uid));
-      await this.patchOwners(n, (refs) => refs.map((r) => (wait.has(r.uid) ? { ...r, blockOwnerDeletion: false } : r)));
+      // Its own dependents go first (Foreground), so the waiting owner goes after all of them. Only when one
+      // of those dependents is itself waiting on its dependents (a possible cycle) does it stop blocking the owner.
+      if (this.dependentNodes(uidOf(o)).some((d) => isDeleting(d.obj) && hasFinalizer(d.obj, FOREGROUND))) {
+        const wait = new Set(waiting.map((r) => r.uid));
+        await this.patchOwners(n, (refs) => refs.map((r) => (wait.has(r.uid) ? { ...r, blockOwnerDeletion: false } : r)));
+      }
       policy = 'Foreground';
     } else if (hasFinalizer(o, ORPHAN)) policy = 'Orphan';
     else if (hasFinalizer(o, FOREGROUND)) policy = 'Foreground';
