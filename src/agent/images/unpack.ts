@@ -34,7 +34,8 @@ while (my $l = <STDIN>) {
   if ($op eq 'W') {
     syscall($MKNODAT, -100, $v[0], 0020000, 0) == 0 or die "mknod whiteout $v[0]: $!\n";
   } elsif ($op eq 'O') {
-    syscall($LSETXATTR, $v[0], "trusted.overlay.opaque", "y", 1, 0) == 0 or die "setxattr opaque $v[0]: $!\n";
+    my ($name, $val) = ("trusted.overlay.opaque", "y");
+    syscall($LSETXATTR, $v[0], $name, $val, 1, 0) == 0 or die "setxattr opaque $v[0]: $!\n";
   } elsif ($op eq 'X') {
     syscall($LSETXATTR, $v[0], $v[1], $v[2], length($v[2]), 0) == 0 or warn "setxattr $v[1] on $v[0]: $!\n";
   } elsif ($op eq 'D') {
