@@ -72,12 +72,24 @@ interface Response {
   url: string;
 }
 
+const CERT_ERRORS = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED']);
+
 function describeNetError(url: string, e: NodeJS.ErrnoException): Error {
   const host = new URL(url).host;
-  const why = e.code === 'ECONNREFUSED' ? 'connection refused' : e.code === 'EHOSTUNREACH' || e.code === 'ENETUNREACH' ? 'no route to host'
-    : e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN' ? 'name does not resolve' : e.code === 'ETIMEDOUT' || e.code === 'ESOCKETTIMEDOUT' ? 'timed out'
-      : e.message;
-  const err = new Error(`registry ${host} is unreachable: ${why} (${e.code ?? 'error'} on ${url.split('?')[0]})`);
+  let msg: string;
+  if (e.code && CERT_ERRORS.has(e.code)) {
+    msg = `registry ${host}: its TLS certificate is not trusted: ${e.message} (give its CA as configs."${host}".tls.ca_file in registries.yaml)`;
+  } else if (e.code === 'EPROTO' || /wrong version number/.test(e.message)) {
+    msg = `registry ${host}: the TLS handshake failed, it does not speak HTTPS there (a plain-HTTP registry needs an http:// endpoint under mirrors."${host}" in registries.yaml)`;
+  } else {
+    const why = e.code === 'ECONNREFUSED' ? 'connection refused' : e.code === 'EHOSTUNREACH' || e.code === 'ENETUNREACH' ? 'no route to host'
+      : e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN' ? 'name does not resolve' : e.code === 'ETIMEDOUT' || e.code === 'ESOCKETTIMEDOUT' ? 'timed out'
+        : e.message;
+    msg = `registry ${host} is unreachable: ${why} (${e.code ?? 'error'} on ${url.split('?')[0]})`;
+  }
+  const err = new Error(msg);
+  // Another endpoint (a mirror, or the registry itself) may still answer.
   (err as { unreachable?: boolean }).unreachable = true;
   return err;
 }

@@ -9,7 +9,6 @@ import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Duplex, PassThrough, Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { MissingCommandError } from '../../util/exec.js';
 import type { Compression } from './manifest.js';
@@ -65,19 +64,6 @@ export async function ingestLayer(o: IngestOptions): Promise<UnpackResult> {
   const hashU = createHash('sha256');
   let n = 0;
   let fd = o.keepBlob ? openSync(blobTmp, 'wx', 0o600) : -1;
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      n += chunk.length;
-      if (n > layer.size) return cb(new DigestMismatchError(`layer ${layer.digest}: the source sent more than the ${layer.size} bytes the manifest gives`));
-      hashC.update(chunk);
-      if (fd >= 0) {
-        let off = 0;
-        while (off < chunk.length) off += writeSync(fd, chunk, off);
-      }
-      o.progress?.(chunk.length);
-      cb(null, chunk);
-    },
-  });
   const plain = new Transform({
     highWaterMark: 256 << 10,
     transform(chunk: Buffer, _enc, cb) {
@@ -85,17 +71,47 @@ export async function ingestLayer(o: IngestOptions): Promise<UnpackResult> {
       cb(null, chunk);
     },
   });
+  const dec = decoder(layer.compression);
+  let stop: Error | undefined;
+  dec.on('error', (e: Error) => {
+    stop ??= e;
+    plain.destroy(e);
+  });
+  dec.pipe(plain);
+  const unpacked = unpackLayer(plain, join(work, 'fs'));
+  unpacked.catch((e) => (stop ??= e));
   try {
-    const flow = pipeline(o.body, tap, decoder(layer.compression), plain);
-    const [f, u] = await Promise.allSettled([flow, unpackLayer(plain, join(work, 'fs'))]);
-    // The unpacker's own complaint is the useful one; the stream's is then only "premature close".
-    if (u.status === 'rejected') throw f.status === 'rejected' && f.reason instanceof DigestMismatchError ? f.reason : u.reason;
-    if (f.status === 'rejected') throw f.reason;
+    // The whole blob is read and hashed even when decompressing or unpacking fails half-way, so a
+    // corrupted download is reported as the digest mismatch it is, not as a gzip or tar error.
+    for await (const chunk of o.body as AsyncIterable<Buffer>) {
+      n += chunk.length;
+      if (n > layer.size) throw new DigestMismatchError(`layer ${layer.digest}: the source sent more than the ${layer.size} bytes the manifest gives; nothing of it was kept`);
+      hashC.update(chunk);
+      if (fd >= 0) {
+        let off = 0;
+        while (off < chunk.length) off += writeSync(fd, chunk, off);
+      }
+      o.progress?.(chunk.length);
+      if (!stop && !dec.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const done = () => { dec.off('drain', done); dec.off('error', done); resolve(); };
+          dec.once('drain', done);
+          dec.once('error', done);
+          unpacked.then(done, done);
+        });
+      }
+    }
+    if (!stop) dec.end();
+    const u = await unpacked.then((v) => ({ ok: true as const, v }), (e) => ({ ok: false as const, e }));
     const gotC = `sha256:${hashC.digest('hex')}`;
-    const gotU = `sha256:${hashU.digest('hex')}`;
     if (n !== layer.size || gotC !== layer.digest) {
       throw new DigestMismatchError(`layer ${layer.digest}: digest mismatch: the source sent ${n} bytes with digest ${gotC} (the manifest says ${layer.size} bytes); nothing of it was kept`);
     }
+    if (!u.ok) {
+      const why = (u.e as Error).message;
+      throw new Error(`layer ${layer.digest}: ${stop && !(u.e instanceof Error && (u.e as { code?: string }).code === 'BadLayer') ? `cannot decompress it (${layer.compression}): ${why}` : why}`);
+    }
+    const gotU = `sha256:${hashU.digest('hex')}`;
     if (gotU !== layer.diffID) {
       throw new DigestMismatchError(`layer ${layer.digest}: the uncompressed content has digest ${gotU}, the image config says ${layer.diffID}; nothing of it was kept`);
     }
@@ -106,7 +122,7 @@ export async function ingestLayer(o: IngestOptions): Promise<UnpackResult> {
       await rename(blobTmp, store.blobPath(layer.digest));
     }
     await store.commitLayer(work, layer.diffID, { digest: layer.digest, size: layer.size, mediaType: layer.mediaType });
-    return u.value;
+    return u.v;
   } finally {
     if (fd >= 0) closeSync(fd);
     await rm(work, { recursive: true, force: true });

@@ -166,6 +166,7 @@ export class Registries {
   /** Where to ask for `domain/path`, in order: its mirrors (or "*"'s), then the registry itself. */
   endpoints(domain: string, path: string): Endpoint[] {
     const out: Endpoint[] = [];
+    const upstream = new URL(`https://${domain === DOCKER_HUB ? DOCKER_HUB_API : domain}`);
     const m = this.mirrors.get(domain) ?? this.mirrors.get('*');
     for (const u of m?.endpoints ?? []) {
       let p = path;
@@ -175,10 +176,10 @@ export class Registries {
           break;
         }
       }
-      out.push(this.endpoint(u, p, true));
+      out.push(this.endpoint(u, p, u.host !== upstream.host));
     }
-    const upstream = new URL(`https://${domain === DOCKER_HUB ? DOCKER_HUB_API : domain}`);
-    if (!out.some((e) => e.url === upstream.origin && e.prefix === '' && e.path === path)) out.push(this.endpoint(upstream, path, false));
+    // The registry itself last, unless a mirror entry already names its host (say over http://).
+    if (!out.some((e) => e.host === upstream.host && e.prefix === '')) out.push(this.endpoint(upstream, path, false));
     return out;
   }
 
