@@ -24,7 +24,7 @@ const FLAGS: FlagSpec = {
   'dns-port': { type: 'number', default: 53, help: 'port of this node\'s DNS server on --node-ip, UDP and TCP (0: none)', metavar: 'PORT' },
   'dns-upstream': { type: 'string', help: 'comma-separated servers (IP or IP:PORT) for names outside the cluster domain; without it such names are refused at once', metavar: 'SERVERS' },
   registries: { type: 'string', help: 'registries.yaml (k3s\'s format): mirrors with endpoints and rewrites, per-host auth and TLS; plain HTTP only where an endpoint says http://', metavar: 'FILE' },
-  'images-dir': { type: 'string', help: 'the image store (default DATA-DIR/images); nodes may share one', metavar: 'DIR' },
+  'images-dir': { type: 'string', help: 'the image store (default DATA-DIR/images); one per agent (image GC sees only this agent\'s containers)', metavar: 'DIR' },
   'image-gc-high-threshold': { type: 'number', default: 85, help: 'percent of the image store\'s disk in use above which unused images are removed', metavar: 'PERCENT' },
   'image-gc-low-threshold': { type: 'number', default: 80, help: 'percent of disk use image GC frees down to', metavar: 'PERCENT' },
   'minimum-image-gc-age': { type: 'number', default: 120, help: 'seconds an unused image is kept at least', metavar: 'SECONDS' },

@@ -79,7 +79,9 @@ export class Puller {
   }
 
   private async fromEndpoint(ref: string, r: Reference, ep: Endpoint, opts: PullOptions, t0: number): Promise<PullResult> {
-    const creds = [...(opts.keyring?.lookup(ep.host, ep.path) ?? []), ...(ep.credentials ? [ep.credentials] : [])];
+    // As containerd: pull-secret credentials for the image's registry go only to that registry's own host;
+    // a mirror gets the ones keyed by its own host and its registries.yaml configs entry.
+    const creds = [...(opts.keyring?.lookup(ep.host, ep.mirror ? ep.path : r.path) ?? []), ...(ep.credentials ? [ep.credentials] : [])];
     const s = new RegistrySession(ep, creds);
     const top = await s.manifest(r.digest ?? r.tag!);
     if (r.digest && top.digest !== r.digest) {

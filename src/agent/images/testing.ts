@@ -195,7 +195,7 @@ export async function pythonImage(o: PythonImageOptions = {}): Promise<BuiltImag
     { name: 'srv/index.html', data: o.index ?? '<h1>hello from a k8ts test image</h1>\n', uid: 1000, gid: 1000 },
   ], c);
   return buildImage([l1, l2, l3], {
-    Entrypoint: ['/usr/bin/python3', '-S'], Cmd: ['-m', 'http.server', '8080'], WorkingDir: '/srv', User: 'www',
+    Entrypoint: ['/usr/bin/python3', '-S'], Cmd: ['-m', 'http.server', '--bind', '0.0.0.0', '8080'], WorkingDir: '/srv', User: 'www',
     Env: ['PYTHONDONTWRITEBYTECODE=1', 'GREETING=from-image'], ExposedPorts: { '8080/tcp': {} },
   }, { platform: o.platform, docker: o.docker });
 }
