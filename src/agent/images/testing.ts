@@ -141,7 +141,8 @@ export function pythonModules(all = false): string[] {
   }
   const script = `
 import runpy, sys, atexit
-import http.server, socketserver, mimetypes, shutil, email.utils, html, urllib.parse, io, select, selectors, datetime, time, posixpath, os, stat
+import http.server, socketserver, mimetypes, shutil, email.utils, html, urllib.parse, io, select, selectors, datetime, time, posixpath, os, stat, socket, encodings.idna, stringprep, unicodedata
+socket.getaddrinfo('0.0.0.0', 8080, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
 def dump():
     for m in list(sys.modules.values()):
         f = getattr(m, '__file__', None)
