@@ -36,6 +36,7 @@ function sh(cmd: string): number {
 }
 
 async function startContainerd(dir: string): Promise<{ sock: string; child: ChildProcess }> {
+  mkdirSync(dir, { recursive: true });
   const sock = join(dir, 'containerd.sock');
   writeFileSync(join(dir, 'config.toml'), `version = 2\nroot = "${join(dir, 'root')}"\nstate = "${join(dir, 'state')}"\n[grpc]\n  address = "${sock}"\n[plugins."io.containerd.grpc.v1.cri"]\n  disable_tcp_service = true\n`);
   const child = spawn('containerd', ['--config', join(dir, 'config.toml')], { stdio: ['ignore', 'ignore', 'ignore'] });
