@@ -61,7 +61,6 @@ describe('pulling from a real registry', { skip }, () => {
   });
   after(async () => {
     await reg?.stop();
-    rmSync(root, { recursive: true, force: true });
   });
 
   it('by tag: three layers, whiteout and opaque dir in overlay form, python runs from the overlay as the image user', async () => {
@@ -283,6 +282,9 @@ describe('registry auth', { skip }, () => {
     });
   }
 });
+
+// One clean-up for every suite here: they all keep their registries and stores under root.
+after(() => rmSync(root, { recursive: true, force: true }));
 
 describe('registry over TLS', { skip }, () => {
   let tlsReg: TestRegistry;
