@@ -261,7 +261,7 @@ export class ApiServer {
     if (name === undefined) {
       // Collection.
       if (method === 'GET') {
-        if (q.get('watch') === 'true' || q.get('watch') === '1') return this.watch(req, res, r, ns, q);
+        if (goBool(q.get('watch'))) return this.watch(req, res, r, ns, q);
         return this.list(req, res, r, ns, q);
       }
       if (method === 'POST') {
@@ -281,7 +281,7 @@ export class ApiServer {
     const name = t.name!;
     switch (method) {
       case 'GET': {
-        if (q.get('watch') === 'true' || q.get('watch') === '1') {
+        if (goBool(q.get('watch'))) {
           q.set('fieldSelector', `metadata.name=${name}`);
           return this.watch(req, res, r, ns, q);
         }
@@ -356,7 +356,7 @@ export class ApiServer {
     }
     if (q.has('gracePeriodSeconds')) opts.gracePeriodSeconds = intParam(q, 'gracePeriodSeconds');
     if (q.has('propagationPolicy')) opts.propagationPolicy = q.get('propagationPolicy') as DeleteOptions['propagationPolicy'];
-    if (q.has('orphanDependents')) opts.orphanDependents = q.get('orphanDependents') === 'true';
+    if (q.has('orphanDependents')) opts.orphanDependents = goBool(q.get('orphanDependents'));
     if (isDryRun(q)) opts.dryRun = ['All'];
     if (opts.gracePeriodSeconds !== undefined && (typeof opts.gracePeriodSeconds !== 'number' || !Number.isInteger(opts.gracePeriodSeconds))) {
       throw errors.badRequest('gracePeriodSeconds must be an integer');
@@ -426,7 +426,7 @@ export class ApiServer {
     const query = this.listQuery(r, q);
     const table = negotiateTable(req.headers.accept, q.get('includeObject'));
     const rvParam = q.get('resourceVersion');
-    const bookmarks = q.get('allowWatchBookmarks') === 'true';
+    const bookmarks = goBool(q.get('allowWatchBookmarks'));
     const timeout = q.has('timeoutSeconds') ? intParam(q, 'timeoutSeconds') : 0;
     const prefix = storagePrefix(r, ns);
     let from: number;
@@ -533,7 +533,7 @@ export class ApiServer {
       if (!applied || typeof applied !== 'object' || Array.isArray(applied)) throw errors.badRequest('apply patch must be an object');
       checkTypeMeta(r, applied as KObject);
       addWarnings(res, decodeStrictly(applied as KObject, groupVersion(r), r.kind, fieldValidationMode(q)));
-      const force = q.get('force') === 'true';
+      const force = goBool(q.get('force'));
       const live = await this.registry.tryGet(r, ns, name);
       if (!live) {
         if (sub) throw errors.notFound(r.plural, r.group, name);
@@ -627,4 +627,9 @@ function intParam(q: URLSearchParams, name: string): number {
   if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(n)) throw errors.badRequest(`${name}: invalid integer ${JSON.stringify(v)}`);
   if (n < 0 && name !== 'gracePeriodSeconds') throw errors.badRequest(`${name}: must not be negative`);
   return n;
+}
+
+/** A boolean query parameter as Go's strconv.ParseBool reads it (the Python client sends `watch=True`). */
+function goBool(v: string | null): boolean {
+  return v !== null && ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v);
 }
