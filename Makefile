@@ -2,9 +2,11 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# Debian packages k8ts uses, by name: the datastore, the node runtime, the network tools, the benchmarks.
+# Debian packages k8ts uses, by name: the datastore, the node runtime, the network tools, the benchmarks,
+# and the official Python client the e2e suite drives.
 DEBIAN_PACKAGES := etcd-server etcd-client runc busybox-static nftables iproute2 \
-	containernetworking-plugins conntrack iperf3 dnsperf dnsmasq-base openssl ca-certificates
+	containernetworking-plugins conntrack iperf3 dnsperf dnsmasq-base openssl ca-certificates \
+	python3-kubernetes
 
 .PHONY: help setup debs deps build up down test bench clean
 
@@ -30,8 +32,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 deps: node_modules/.package-lock.json
 
+# tsc, then the OpenAPI definitions read from the kubernetes-types declarations (dist/generated).
 build: deps
 	npx tsc -p tsconfig.json
+	node dist/src/apiserver/openapi/generate.js
 
 up: setup
 	./scripts/up.sh

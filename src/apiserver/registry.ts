@@ -1,5 +1,6 @@
 // Generic storage of API objects on the Store: create/get/list/update/delete with Kubernetes semantics
 // (metadata, optimistic concurrency, status/spec halves, graceful deletion and finalizers).
+import { dropEmpty } from './openapi/schemas.js';
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { KObject, FieldError } from '../api/types.js';
@@ -208,6 +209,7 @@ export class Registry {
     const strategy = strategyOf(r);
     strategy?.prepareForCreate?.(obj);
     strategy?.defaults?.(obj);
+    dropEmpty(r.group, r.version, r.kind, obj);
     this.validate(r, obj, strategy?.validate?.(obj) ?? []);
     const hooks = this.hooks.get(r.plural);
     if (opts.dryRun) {
@@ -392,7 +394,7 @@ export class Registry {
         }
       }
     }
-    if (next.metadata.finalizers && next.metadata.finalizers.length === 0) delete next.metadata.finalizers;
+    dropEmpty(r.group, r.version, r.kind, next);
     return next;
   }
 
