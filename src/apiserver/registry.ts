@@ -1,16 +1,17 @@
 // Generic storage of API objects on the Store: create/get/list/update/delete with Kubernetes semantics
 // (metadata, optimistic concurrency, status/spec halves, graceful deletion and finalizers).
-import { dropEmpty } from './openapi/schemas.js';
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { KObject, FieldError } from '../api/types.js';
 import { type ResourceDef, groupVersion, storageKey, storagePrefix, findResource } from '../api/resources.js';
 import { STRATEGIES } from '../api/strategies/index.js';
+import { defaultIngressClass, validateIngressCreate } from '../api/strategies/ingress.js';
 import type { ResourceStrategy } from '../api/strategy.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../api/meta.js';
 import { type Store, isStoreError } from '../store/types.js';
 import { ApiError, errors } from './status.js';
 import { decodeObject, type WatchCache } from './watchcache.js';
+import { dropEmpty } from './openapi/schemas.js';
 import { applyJsonPatch } from './patch/jsonpatch.js';
 import { applyMergePatchToObject } from './patch/mergepatch.js';
 import { applyStrategicMergePatch } from './patch/strategic.js';
@@ -206,6 +207,7 @@ export class Registry {
   async create(r: ResourceDef, ns: string | undefined, body: KObject, opts: WriteOptions = {}): Promise<KObject> {
     const obj = this.prepareCreate(r, ns, body);
     if (r.namespaced) await this.checkNamespaceWritable(ns!);
+    await this.admit(r, obj);
     const strategy = strategyOf(r);
     strategy?.prepareForCreate?.(obj);
     strategy?.defaults?.(obj);
@@ -233,6 +235,16 @@ export class Registry {
         if (isStoreError(e, 'KeyExists')) throw errors.alreadyExists(r.plural, r.group, obj.metadata.name!);
         throw e;
       }
+    }
+  }
+
+  /** The mutating admission Kubernetes runs on creates that needs other objects: DefaultIngressClass. */
+  private async admit(r: ResourceDef, obj: KObject): Promise<void> {
+    if (r.group === 'networking.k8s.io' && r.plural === 'ingresses') {
+      const errs = validateIngressCreate(obj);
+      if (errs.length) throw errors.invalid(r.kind, r.group, obj.metadata.name ?? '', errs);
+      const classes = findResource('networking.k8s.io', 'v1', 'ingressclasses')!;
+      defaultIngressClass(obj, (await this.list(classes, undefined)).items);
     }
   }
 
