@@ -1,11 +1,13 @@
-// The official Python client (Debian's python3-kubernetes 22.6) against a started k8ts server: the
-// scripts in test/e2e/python do what a new user does first and fail on the first surprise.
+// The official Python client (Debian's python3-kubernetes 22.6) against a started k8ts server and a
+// real cluster: the scripts in test/e2e/python do what a new user does first and fail on the first
+// surprise (API calls, watch streams and errors; exec, attach-like interaction and port-forward).
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, startServer, type TestServer } from './harness.js';
+import { type Cluster, WEB, busybox, clusterFixture, skip as clusterSkip } from './clusterkit.js';
 
 /** Debian's interpreter: the client is a Debian package, not on another python's path. */
 export const PYTHON = '/usr/bin/python3';
@@ -22,7 +24,7 @@ export function pythonSkip(): string | false {
 /** Runs a script; resolves with its output (every `ok …` line) or rejects with all of it. */
 export function runPython(script: string, args: string[], timeoutMs = 120_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, [join(SCRIPTS, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' } });
+    const child = spawn(PYTHON, ['-u', join(SCRIPTS, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' } });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b));
     child.stderr.on('data', (b: Buffer) => (out += b));
@@ -48,6 +50,23 @@ describe('python3-kubernetes against k8ts server', { skip: pythonSkip() }, () =>
     const out = await runPython('api_client.py', [s.kubeconfig, 'py-e2e']);
     assert.match(out, /ok watch stream\n/);
     assert.match(out, /ok dry-run apply writes no empty annotations\n/);
+    assert.match(out, /PASS\n$/);
+  });
+});
+
+describe('python3-kubernetes pod streams on a k8ts cluster', { skip: pythonSkip() || clusterSkip }, () => {
+  const cluster = clusterFixture('pystreams');
+  let c: Cluster;
+  before(async () => {
+    c = cluster();
+    await c.ok(['apply', '-f', '-'], busybox('web', 'node1', WEB));
+    await c.ok(['wait', '--for=condition=Ready', 'pod/web', '--timeout=120s']);
+  });
+
+  test('exec (plain and interactive, returncode, tty), errors, port-forward over v4.channel.k8s.io', async () => {
+    const out = await runPython('streams_client.py', [c.kubeconfig, 'default', 'web']);
+    assert.match(out, /ok returncode of a failing command\n/);
+    assert.match(out, /ok port-forward answer\n/);
     assert.match(out, /PASS\n$/);
   });
 });

@@ -287,10 +287,12 @@ test('v4.channel.k8s.io: binary channels, the empty hello on stdout, the Status 
     const p = await started;
     assert.deepEqual(p.opts, { tty: false, stdin: true });
     s.ws.send(channelMessage(Channel.stdin, Buffer.from('in')));
+    // The Python client sends str data as a text message led by the raw channel byte.
+    s.ws.send('\u0000put');
     let got = '';
     p.stdin!.on('data', (b: Buffer) => (got += b));
     await new Promise((r) => setTimeout(r, 50));
-    assert.equal(got, 'in');
+    assert.equal(got, 'input');
     p.stdout.write('out');
     p.exit(7);
     assert.equal((await s.closed).code, 1000);
@@ -317,7 +319,7 @@ for (const protocol of ['v4.base64.channel.k8s.io', 'base64.channel.k8s.io']) {
       p.stdin!.on('data', (b: Buffer) => (got = Buffer.concat([got, b])));
       const bytes = Buffer.from([0, 1, 2, 250, 255, 10]);
       s.ws.send(`0${bytes.toString('base64')}`);
-      s.ws.send(Buffer.from([0, 9])); // a binary message is not this protocol's: ignored
+      s.ws.send(Buffer.from([0, 9])); // not a digit channel: ignored
       s.ws.send('0!!not base64!!'); // nor is text that is not base64
       await new Promise((r) => setTimeout(r, 50));
       assert.deepEqual(got, bytes);

@@ -58,14 +58,12 @@ function encodeChannel(f: ChannelFraming, channel: number, payload: Buffer): { d
   return { data: channelMessage(channel, payload), binary: true };
 }
 
-/** The channel and payload of a received message, or a reason to ignore it. */
-export function decodeChannel(f: ChannelFraming, data: Buffer, isBinary: boolean): { channel: number; payload: Buffer } | string {
+/** The channel and payload of a received message, or a reason to ignore it. Like the kubelet, the
+ *  message type (text or binary) does not matter, only the protocol's codec: the Python client sends
+ *  its str data as text messages whose first character is the raw channel byte. */
+export function decodeChannel(f: ChannelFraming, data: Buffer): { channel: number; payload: Buffer } | string {
   if (data.length === 0) return 'an empty message';
-  if (!f.base64) {
-    if (!isBinary) return 'a text message on a binary channel protocol';
-    return { channel: data[0], payload: data.subarray(1) };
-  }
-  if (isBinary) return 'a binary message on a base64 channel protocol';
+  if (!f.base64) return { channel: data[0], payload: data.subarray(1) };
   const digit = data[0] - 48;
   if (digit < 0 || digit > 9) return `a message on channel ${JSON.stringify(String.fromCharCode(data[0]))}`;
   const text = data.subarray(1).toString('latin1');
@@ -157,8 +155,8 @@ export async function runWebSocketSession(ws: WebSocket, protocol: string, r: Re
   // up (the Python client waits for the connection, not for output).
   const first = r.stdout ? Channel.stdout : r.stderr ? Channel.stderr : undefined;
   if (first !== undefined) sendChannel(ws, f, first, Buffer.alloc(0), () => {});
-  ws.on('message', (data: Buffer, isBinary: boolean) => {
-    const m = decodeChannel(f, data, isBinary);
+  ws.on('message', (data: Buffer) => {
+    const m = decodeChannel(f, data);
     if (typeof m === 'string') {
       log('ignoring %s', m);
       return;
@@ -214,6 +212,15 @@ export async function serveWebSocketRemoteCommand(req: IncomingMessage, socket: 
   }
   const ws = await upgrade(req, socket, head);
   await runWebSocketSession(ws, protocol, r, started);
+  endAfterClose(socket);
+}
+
+/** After our close frame, the connection ends at once instead of waiting (up to 30 s) for the
+ *  client's close reply. The Python client reads one message per poll() of the raw socket, so the
+ *  Status and the close, arriving in one TLS record (the API server's proxy coalesces writes), would
+ *  sit unseen in its SSL buffer; the FIN wakes it to read them. */
+function endAfterClose(socket: Duplex): void {
+  if (!socket.destroyed) socket.end();
 }
 
 /** A byte stream over the binary messages of a WebSocket: what the SPDY tunnel runs on. */
@@ -298,15 +305,15 @@ export async function serveWebSocketPortForward(req: IncomingMessage, socket: Du
     await servePortForward(conn, pod, backend);
     return;
   }
-  await serveChannelPortForward(ws, framingOf(protocol), pod, backend, ports);
+  await serveChannelPortForward(ws, socket, framingOf(protocol), pod, backend, ports);
 }
 
-async function serveChannelPortForward(ws: WebSocket, f: ChannelFraming, pod: PodRef, backend: PortForwardBackend, ports: number[]): Promise<void> {
+async function serveChannelPortForward(ws: WebSocket, socket: Duplex, f: ChannelFraming, pod: PodRef, backend: PortForwardBackend, ports: number[]): Promise<void> {
   const pods: (Duplex | undefined)[] = [];
   const pending: Buffer[][] = ports.map(() => []);
   ws.on('error', (e) => log('port-forward websocket: %s', e.message));
-  ws.on('message', (data: Buffer, isBinary: boolean) => {
-    const m = decodeChannel(f, data, isBinary);
+  ws.on('message', (data: Buffer) => {
+    const m = decodeChannel(f, data);
     if (typeof m === 'string') return log('port-forward: ignoring %s', m);
     // Only data channels are writable by the client; the error channels are the server's.
     if (m.channel % 2 !== 0 || m.channel / 2 >= ports.length) return log('port-forward: ignoring data on channel %d', m.channel);
@@ -346,4 +353,5 @@ async function serveChannelPortForward(ws: WebSocket, f: ChannelFraming, pod: Po
   await Promise.all(ports.map(forwardOne));
   // Every pair is done (the pod closed or the client left): the connection ends, as the kubelet's does.
   if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+  endAfterClose(socket);
 }
