@@ -25,10 +25,19 @@ function operation(r: ResourceDef, verb: string) {
     QUERY('fieldManager', 'A name associated with the actor or entity that is making these changes.'),
     QUERY('fieldValidation', 'Strict, Warn or Ignore: how the server treats unknown and duplicate fields.')];
   if (verb === 'patch') params.push({ ...QUERY('force', 'Force is going to "force" Apply requests.'), schema: { type: 'boolean' } as never });
+  const kindRef = { $ref: `${REF}${definitionForKind(r.group, r.version, r.kind)}` };
+  // The body types a PATCH consumes: kubectl 1.29+ builds its client-side apply patch from this
+  // document (with the patch extensions of the kind's schema) when strategic merge is among them.
+  const patchBody = { $ref: `${REF}io.k8s.apimachinery.pkg.apis.meta.v1.Patch` };
+  const content = verb === 'patch'
+    ? Object.fromEntries(['application/apply-patch+yaml', 'application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json']
+      .map((t) => [t, { schema: patchBody }]))
+    : { 'application/json': { schema: kindRef }, 'application/yaml': { schema: kindRef } };
   return {
     operationId: `${verb}${r.kind}`,
     tags: [r.group || 'core'],
     parameters: params,
+    requestBody: { content, required: true },
     responses: { '200': { description: 'OK' } },
     'x-kubernetes-action': verb,
     'x-kubernetes-group-version-kind': { group: r.group, version: r.version, kind: r.kind },
@@ -61,6 +70,7 @@ function schemasFor(rs: ResourceDef[]): Record<string, Schema> {
       if (d) roots.push(d);
     }
   }
+  roots.push('io.k8s.apimachinery.pkg.apis.meta.v1.Patch');
   const defs = definitions();
   return Object.fromEntries(closure(roots).map((n) => [n, toV3(defs[n])]));
 }

@@ -178,7 +178,67 @@ export function generateDefinitions(): GeneratedDefinitions {
     }
   }
   for (const [name, s] of Object.entries(NAMED)) definitions[name] ??= s;
+  supplement(definitions);
   return { source: `kubernetes-types@${version}`, definitions };
+}
+
+/** Table name → definition name: `core.v1.Pod` → io.k8s.api.core.v1.Pod, `meta.v1.Time` → …meta.v1.Time. */
+function definitionOfTable(table: string): string {
+  const [pkg, ...rest] = table.split('.');
+  const name = rest.join('.');
+  switch (pkg) {
+    case 'meta':
+      return `io.k8s.apimachinery.pkg.apis.meta.${name}`;
+    case 'intstr':
+      return `io.k8s.apimachinery.pkg.util.intstr.${name}`;
+    case 'resource':
+      return `io.k8s.apimachinery.pkg.api.resource.${name}`;
+    case 'runtime':
+      return `io.k8s.apimachinery.pkg.runtime.${name}`;
+    default:
+      return `io.k8s.api.${table}`;
+  }
+}
+
+/** The fields k8ts's protobuf tables know and kubernetes-types (an older release) does not: added
+ *  with their types and no description, so that explain and kubectl's apply (which fails a patch on
+ *  a field its schema lacks) know every field the server accepts. New types come whole. */
+function supplement(definitions: Record<string, Schema>): void {
+  const scalar: Record<string, Schema> = {
+    string: { type: 'string' }, bool: { type: 'boolean' }, int32: { type: 'integer', format: 'int32' },
+    int64: { type: 'integer', format: 'int64' }, double: { type: 'number', format: 'double' }, bytes: { type: 'string', format: 'byte' },
+  };
+  const added = new Set<string>();
+  const fill = (table: string): void => {
+    const msg = K8S_SCHEMA.get(table);
+    if (msg.special || msg.listWrapper) return;
+    const name = definitionOfTable(table);
+    const def = (definitions[name] ??= { type: 'object', 'x-k8ts-source': 'protobuf tables' });
+    const props = (def.properties ??= {});
+    const fields = (m: typeof msg): typeof msg.fields => m.fields.flatMap((f) => (f.inline ? fields(K8S_SCHEMA.get(f.message!)) : [f]));
+    for (const f of fields(msg)) {
+      if (props[f.json]) continue;
+      let item: Schema;
+      if (f.type === 'message') {
+        const target = K8S_SCHEMA.get(f.message!);
+        const ref = definitionOfTable(f.message!);
+        if (target.listWrapper) item = { type: 'array', items: scalar[target.fields[0].type] ?? { type: 'string' } };
+        else {
+          if (!definitions[ref] && !added.has(ref)) {
+            added.add(ref);
+            fill(f.message!);
+          }
+          item = { $ref: ref };
+        }
+      } else item = scalar[f.type];
+      props[f.json] = f.map ? { type: 'object', additionalProperties: item } : f.repeated ? { type: 'array', items: item } : item;
+    }
+  };
+  for (const table of K8S_SCHEMA.names()) {
+    const name = definitionOfTable(table);
+    // Only the types the served API uses: those kubernetes-types has, and what they newly reach.
+    if (definitions[name]) fill(table);
+  }
 }
 
 /** Writes the definitions file (atomically: a reader never sees half of it). */
