@@ -85,7 +85,9 @@ function randomSuffix(n = 5): string {
 /** What a stored value is: the object without resourceVersion (that is the store's revision). */
 function encode(obj: KObject): string {
   const { resourceVersion: _rv, ...meta } = obj.metadata;
-  return JSON.stringify({ ...obj, metadata: meta });
+  // Stored as Go writes objects (kind, apiVersion, metadata first), so watch events read the same.
+  const { kind, apiVersion, metadata: _m, ...rest } = obj;
+  return JSON.stringify({ kind, apiVersion, metadata: meta, ...rest });
 }
 
 export function strategyOf(r: ResourceDef): ResourceStrategy {
@@ -133,10 +135,9 @@ export class Registry {
   }
 
   private decode(kv: { value: string; modRevision: number }, r: ResourceDef): KObject {
-    const obj = decodeObject(kv.value, kv.modRevision);
-    obj.apiVersion = groupVersion(r);
-    obj.kind = r.kind;
-    return obj;
+    const { kind: _k, apiVersion: _a, ...rest } = decodeObject(kv.value, kv.modRevision);
+    // TypeMeta first, kind before apiVersion, as Go writes every object.
+    return { kind: r.kind, apiVersion: groupVersion(r), ...rest } as KObject;
   }
 
   async get(r: ResourceDef, ns: string | undefined, name: string): Promise<KObject> {

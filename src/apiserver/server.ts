@@ -603,7 +603,7 @@ function resolveTarget(group: string, version: string, rest: string[]): Target |
 
 function withType(r: ResourceDef, o: KObject): KObject {
   if (o.apiVersion && o.kind) return o;
-  return { apiVersion: groupVersion(r), kind: r.kind, ...o };
+  return { kind: r.kind, apiVersion: groupVersion(r), ...o };
 }
 
 export function parseDocument(raw: Buffer, type: string): unknown {

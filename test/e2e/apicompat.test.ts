@@ -4,6 +4,9 @@
 // IngressClass stored, validated, defaulted and printed as Kubernetes does.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { request as httpsRequest } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startServer, kubectlBinary, type TestServer } from './harness.js';
 import { RESOURCES } from '../../src/api/resources.js';
 
@@ -161,5 +164,97 @@ spec:
     assert.match(r.stderr, /spec\.rules\[0\]\.host: Invalid value: "10\.0\.0\.1": must be a DNS name, not an IP address/);
     assert.match(r.stderr, /spec\.rules\[0\]\.http\.paths\[0\]\.path: Invalid value: "relative": must be an absolute path/);
     await k('1.33', ['delete', '-f', s.file('ing2.yaml', INGRESS)]);
+  });
+});
+
+/** One request with the admin token; the body as text, and the first lines of a streamed body. */
+function request(s: TestServer, path: string, opts: { method?: string; body?: string; type?: string; lines?: number } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(path, s.url);
+    const req = httpsRequest(u, {
+      method: opts.method ?? 'GET',
+      ca: readFileSync(join(s.dataDir, 'pki/ca.crt')),
+      headers: { Authorization: `Bearer ${s.token}`, ...(opts.body ? { 'Content-Type': opts.type ?? 'application/json' } : {}) },
+    }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        body += c;
+        if (opts.lines && body.split('\n').length > opts.lines) {
+          req.destroy();
+          resolve({ status: res.statusCode!, body });
+        }
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+      res.on('error', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', (e) => (opts.lines ? undefined : reject(e)));
+    req.setTimeout(10_000, () => req.destroy(new Error(`timeout on ${path}`)));
+    req.end(opts.body);
+  });
+}
+
+describe('the wire as Go clients see it: boolean parameters, sendInitialEvents, pretty, Status bodies', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startServer();
+    await request(s, '/api/v1/namespaces/default/configmaps', { method: 'POST', body: JSON.stringify({ metadata: { name: 'one' } }) });
+  });
+  after(async () => {
+    await s?.stop();
+  });
+
+  test('watch and allowWatchBookmarks accept every spelling Kubernetes does; 0/false in any case is false', async () => {
+    for (const v of ['true', 'True', 'TRUE', '1', 't', 'T', '']) {
+      const r = await request(s, `/api/v1/namespaces/default/configmaps?watch=${v}`, { lines: 1 });
+      assert.equal(r.status, 200, `watch=${v}`);
+      assert.match(r.body, /^\{"type":"ADDED","object":\{"kind":"ConfigMap"|^\{"type":"ADDED"/, `watch=${v}: ${r.body.slice(0, 80)}`);
+    }
+    for (const v of ['false', 'False', 'FALSE', '0']) {
+      const r = await request(s, `/api/v1/namespaces/default/configmaps?watch=${v}`);
+      assert.equal(JSON.parse(r.body).kind, 'ConfigMapList', `watch=${v}`);
+    }
+    // A single object watched by name, as client-go's informer for one object does.
+    const one = await request(s, '/api/v1/namespaces/default/configmaps/one?watch=1', { lines: 1 });
+    assert.match(one.body, /"name":"one"/);
+  });
+
+  test('sendInitialEvents: the state, then a bookmark marking its end; without the bookmarks it is a 422', async () => {
+    const r = await request(s, '/api/v1/namespaces/default/configmaps?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan', { lines: 2 });
+    const [added, bookmark] = r.body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    assert.equal(added.type, 'ADDED');
+    assert.equal(added.object.metadata.name, 'one');
+    assert.equal(bookmark.type, 'BOOKMARK');
+    assert.deepEqual(bookmark.object.metadata.annotations, { 'k8s.io/initial-events-end': 'true' });
+    const bad = await request(s, '/api/v1/namespaces/default/configmaps?watch=1&sendInitialEvents=true');
+    assert.equal(bad.status, 422);
+    const st = JSON.parse(bad.body);
+    assert.deepEqual(st.details.causes.map((c: { field: string }) => c.field), ['sendInitialEvents', 'allowWatchBookmarks']);
+  });
+
+  test('pretty=true indents; every error is a Status in Go field order with a trailing newline', async () => {
+    const pretty = await request(s, '/api/v1/namespaces/default/configmaps/one?pretty=true');
+    assert.match(pretty.body, /^\{\n {2}"kind": "ConfigMap",\n/);
+    const plain = await request(s, '/api/v1/namespaces/default/configmaps/one');
+    assert.ok(plain.body.endsWith('}\n') && !plain.body.includes('\n  '));
+    const cases: [string, { method?: string; body?: string; type?: string }, number][] = [
+      ['/api/v1/namespaces/default/configmaps/nope', {}, 404],
+      ['/api/v1/namespaces/default/configmaps', { method: 'POST', body: JSON.stringify({ metadata: { name: 'one' } }) }, 409],
+      ['/api/v1/namespaces/default/configmaps', { method: 'POST', body: JSON.stringify({ metadata: { name: 'Bad!' } }) }, 422],
+      ['/api/v1/namespaces/default/configmaps', { method: 'POST', body: '{', type: 'application/json' }, 400],
+      ['/api/v1/nothing-here', {}, 404],
+    ];
+    const ORDER = ['kind', 'apiVersion', 'metadata', 'status', 'message', 'reason', 'details', 'code'];
+    for (const [path, o, code] of cases) {
+      const r = await request(s, path, o);
+      assert.equal(r.status, code, path);
+      assert.ok(r.body.endsWith('}\n'), `${path}: ends with a newline`);
+      const st = JSON.parse(r.body);
+      assert.deepEqual(Object.keys(st), ORDER.filter((k) => k in st), `${path}: ${r.body}`);
+      if (st.details) {
+        assert.deepEqual(Object.keys(st.details), ['name', 'group', 'kind', 'uid', 'causes', 'retryAfterSeconds'].filter((k) => k in st.details));
+        for (const c of st.details.causes ?? []) assert.deepEqual(Object.keys(c), ['reason', 'message', 'field'].filter((k) => k in c));
+      }
+    }
   });
 });
