@@ -59,14 +59,15 @@ describe('python3-kubernetes pod streams on a k8ts cluster', { skip: pythonSkip(
   let c: Cluster;
   before(async () => {
     c = cluster();
-    await c.ok(['apply', '-f', '-'], busybox('web', 'node1', WEB));
-    await c.ok(['wait', '--for=condition=Ready', 'pod/web', '--timeout=120s']);
+    await c.ok(['apply', '-f', '-'], busybox('web', 'node1', WEB) + busybox('talker', 'node2', 'i=0; while true; do i=$((i+1)); echo line$i; sleep 0.2; done'));
+    await c.ok(['wait', '--for=condition=Ready', 'pod/web', 'pod/talker', '--timeout=120s']);
   });
 
-  test('exec (plain and interactive, returncode, tty), errors, port-forward over v4.channel.k8s.io', async () => {
-    const out = await runPython('streams_client.py', [c.kubeconfig, 'default', 'web']);
+  test('exec (plain and interactive, returncode, tty), errors, port-forward over v4.channel.k8s.io, logs', async () => {
+    const out = await runPython('streams_client.py', [c.kubeconfig, 'default', 'web', 'talker']);
     assert.match(out, /ok returncode of a failing command\n/);
     assert.match(out, /ok port-forward answer\n/);
+    assert.match(out, /ok log follow yields new lines in order\n/);
     assert.match(out, /PASS\n$/);
   });
 });

@@ -1,15 +1,17 @@
 """The official Python client's pod streams against a k8ts cluster: exec in its plain form and
-interactive (_preload_content=False) with the exit code from returncode, a tty, and port-forward
-(attach speaks the same protocols, but k8ts's runc runtime does not attach yet). The pod must run `httpd -p 8080` serving index.html. Usage: streams_client.py KUBECONFIG NS POD"""
+interactive (_preload_content=False) with the exit code from returncode, a tty, port-forward and logs
+(attach speaks the same protocols, but k8ts's runc runtime does not attach yet). POD must run
+`httpd -p 8080` serving index.html; TALKER prints `lineN` lines.
+Usage: streams_client.py KUBECONFIG NS POD TALKER"""
 import socket
 import sys
 import time
 
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import portforward, stream
 
-kubeconfig, ns, pod = sys.argv[1], sys.argv[2], sys.argv[3]
+kubeconfig, ns, pod, talker = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 config.load_kube_config(config_file=kubeconfig)
 core = client.CoreV1Api()
 
@@ -98,4 +100,15 @@ deadline = time.time() + 20
 while pf.error(9) is None and time.time() < deadline:
     time.sleep(0.1)
 check('port-forward to a closed port reports it', pf.error(9) is not None and '9' in pf.error(9), pf.error(9))
+# Logs: a tail, then following them line by line (Watch().stream sets follow=True for logs).
+tail = core.read_namespaced_pod_log(talker, ns, tail_lines=2)
+check('log tail_lines', len(tail.splitlines()) == 2 and all(x.startswith('line') for x in tail.splitlines()), tail)
+followed = []
+w = watch.Watch()
+for line in w.stream(core.read_namespaced_pod_log, talker, ns, since_seconds=1):
+    followed.append(line)
+    if len(followed) == 3:
+        w.stop()
+nums = [int(x[4:]) for x in followed]
+check('log follow yields new lines in order', len(nums) == 3 and nums == sorted(nums), followed)
 print('PASS')
