@@ -4,6 +4,7 @@
 // `apiVersion`/`kind` types name a kind's group-version-kind. Integer formats come from k8ts's protobuf
 // tables (the .d.ts says only `number`). Run after tsc (`make build`); the API server also runs it on
 // first use when the file is missing (typescript is then needed, as in any checkout).
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -28,7 +29,18 @@ export interface Schema {
 export interface GeneratedDefinitions {
   /** The kubernetes-types version the definitions were read from. */
   source: string;
+  /** Hash of what made them (inputsHash): a file made by another generator is stale. */
+  inputs: string;
   definitions: Record<string, Schema>;
+}
+
+/** sha256 of the generator, the protobuf tables it reads and the kubernetes-types version. */
+export function inputsHash(): string {
+  const require = createRequire(import.meta.url);
+  const h = createHash('sha256');
+  for (const p of ['./generate.js', '../protobuf/k8s-messages.js']) h.update(readFileSync(fileURLToPath(new URL(p, import.meta.url))));
+  h.update(readFileSync(require.resolve('kubernetes-types/package.json', { paths: [ROOT] })));
+  return h.digest('hex');
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -179,7 +191,7 @@ export function generateDefinitions(): GeneratedDefinitions {
   }
   for (const [name, s] of Object.entries(NAMED)) definitions[name] ??= s;
   supplement(definitions);
-  return { source: `kubernetes-types@${version}`, definitions };
+  return { source: `kubernetes-types@${version}`, inputs: inputsHash(), definitions };
 }
 
 /** Table name → definition name: `core.v1.Pod` → io.k8s.api.core.v1.Pod, `meta.v1.Time` → …meta.v1.Time. */

@@ -1,9 +1,8 @@
 // The OpenAPI definitions at run time: the generated file (generate.ts) with the list/map extensions
 // (extensions.ts) laid on, lookups by kind, the closure of a set of definitions, and the one place that
 // knows which fields Go leaves out when empty (dropEmpty).
-import { readFileSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { DEFINITIONS_FILE, type GeneratedDefinitions, type Schema, writeDefinitions } from './generate.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { DEFINITIONS_FILE, type GeneratedDefinitions, type Schema, inputsHash, writeDefinitions } from './generate.js';
 import { ATOMIC_STRUCTS, FIELD_EXTENSIONS, KEEP_EMPTY } from './extensions.js';
 
 export type { Schema } from './generate.js';
@@ -25,13 +24,11 @@ function definitionName(short: string): string {
   return `${prefix}.${rest.join('.')}`;
 }
 
-const mtime = (p: string) => statSync(p, { throwIfNoEntry: false })?.mtimeMs;
-
 function load(): GeneratedDefinitions {
-  // The generator and the tables it reads: a file older than either is stale.
-  const inputs = ['./generate.js', '../protobuf/k8s-messages.js'].map((p) => mtime(fileURLToPath(new URL(p, import.meta.url))) ?? 0);
-  const made = mtime(DEFINITIONS_FILE);
-  if (made !== undefined && made >= Math.max(...inputs)) return JSON.parse(readFileSync(DEFINITIONS_FILE, 'utf8')) as GeneratedDefinitions;
+  if (existsSync(DEFINITIONS_FILE)) {
+    const g = JSON.parse(readFileSync(DEFINITIONS_FILE, 'utf8')) as GeneratedDefinitions;
+    if (g.inputs === inputsHash()) return g;
+  }
   // A checkout built with tsc alone, or rebuilt since: make the file now (needs the typescript
   // devDependency, which every checkout has).
   return writeDefinitions();
