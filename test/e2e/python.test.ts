@@ -14,11 +14,9 @@ export const PYTHON = '/usr/bin/python3';
 export const SCRIPTS = join(ROOT, 'test/e2e/python');
 
 export function pythonSkip(): string | false {
+  // In CI the runner fails any skip (make setup installs the package).
   const r = existsSync(PYTHON) && existsSync('/usr/lib/python3/dist-packages/kubernetes/__init__.py');
-  if (r) return false;
-  const why = 'python3-kubernetes is not installed (make setup installs it)';
-  if (process.env.K8TS_CI) throw new Error(`CI may not skip: ${why}`);
-  return why;
+  return r ? false : 'python3-kubernetes is not installed (make setup installs it)';
 }
 
 /** Runs a script; resolves with its output (every `ok …` line) or rejects with all of it. */
