@@ -119,56 +119,66 @@ export function closure(names: Iterable<string>): string[] {
 
 // ---- omitempty ----
 
-interface EmptyRules {
-  /** Optional list/map fields of this type, which Go omits when empty. */
-  drop: Set<string>;
-  /** Fields whose values are (or hold) objects of a known definition: where to descend. */
-  descend: Map<string, string>;
+/** Per field of a type: whether Go omits it when empty, and the type of the objects inside it. */
+interface FieldRule {
+  drop: boolean;
+  child?: TypeRules;
+  /** A map whose values are objects of `child` (none among the served kinds, but cheap to get right). */
+  mapOfObjects: boolean;
 }
+type TypeRules = Map<string, FieldRule>;
 
-const rulesCache = new Map<string, EmptyRules>();
+const rulesCache = new Map<string, TypeRules | null>();
 
-function rulesFor(defName: string): EmptyRules | undefined {
-  let r = rulesCache.get(defName);
-  if (r) return r;
+function rulesFor(defName: string): TypeRules | undefined {
+  const hit = rulesCache.get(defName);
+  if (hit !== undefined) return hit ?? undefined;
   const def = definitions()[defName];
-  if (!def?.properties) return undefined;
-  r = { drop: new Set(), descend: new Map() };
+  if (!def?.properties) {
+    rulesCache.set(defName, null);
+    return undefined;
+  }
+  const rules: TypeRules = new Map();
+  // Set before the fields are compiled: types refer to themselves (JSONSchemaProps-like cycles).
+  rulesCache.set(defName, rules);
   const required = new Set(def.required ?? []);
   const short = defName.replace(/^io\.k8s\.api\./, '').replace(/^io\.k8s\.apimachinery\.pkg\.apis\./, '');
   for (const [field, p] of Object.entries(def.properties)) {
     const isList = p.type === 'array';
     const isMap = p.type === 'object' && p.additionalProperties !== undefined;
-    if ((isList || isMap) && !required.has(field) && !KEEP_EMPTY.has(`${short}.${field}`)) r.drop.add(field);
+    const drop = (isList || isMap) && !required.has(field) && !KEEP_EMPTY.has(`${short}.${field}`);
     const inner = isList ? p.items : isMap ? p.additionalProperties : p;
-    if (inner?.$ref && definitions()[inner.$ref]?.properties) r.descend.set(field, inner.$ref);
+    const child = inner?.$ref ? rulesFor(inner.$ref) : undefined;
+    if (drop || child) rules.set(field, { drop, child, mapOfObjects: isMap && child !== undefined });
   }
-  rulesCache.set(defName, r);
-  return r;
+  return rules;
 }
 
-function dropIn(value: unknown, defName: string, depth: number): void {
+function isEmpty(v: object): boolean {
+  if (Array.isArray(v)) return v.length === 0;
+  for (const _ in v) return false;
+  return true;
+}
+
+function dropIn(value: unknown, rules: TypeRules, depth: number): void {
   if (depth > 100 || value === null || typeof value !== 'object') return;
   if (Array.isArray(value)) {
-    for (const v of value) dropIn(v, defName, depth + 1);
+    for (const v of value) dropIn(v, rules, depth + 1);
     return;
   }
-  const rules = rulesFor(defName);
-  if (!rules) return;
   const o = value as Record<string, unknown>;
   for (const key of Object.keys(o)) {
+    const rule = rules.get(key);
+    if (!rule) continue;
     const v = o[key];
-    if (rules.drop.has(key) && v !== null && typeof v === 'object' && (Array.isArray(v) ? v.length === 0 : Object.keys(v).length === 0)) {
+    if (v === null || typeof v !== 'object') continue;
+    if (rule.drop && isEmpty(v)) {
       delete o[key];
       continue;
     }
-    const child = rules.descend.get(key);
-    if (child && v !== null && typeof v === 'object') {
-      // A map of objects (none among the served kinds, but cheap to get right) descends per value.
-      const def = definitions()[defName].properties![key];
-      if (def.type === 'object' && def.additionalProperties) for (const x of Object.values(v)) dropIn(x, child, depth + 1);
-      else dropIn(v, child, depth + 1);
-    }
+    if (!rule.child) continue;
+    if (rule.mapOfObjects) for (const x of Object.values(v)) dropIn(x, rule.child, depth + 1);
+    else dropIn(v, rule.child, depth + 1);
   }
 }
 
@@ -177,5 +187,6 @@ function dropIn(value: unknown, defName: string, depth: number): void {
  *  `kubectl diff` after an apply that sent `annotations: {}` sees no difference). */
 export function dropEmpty(group: string, version: string, kind: string, obj: unknown): void {
   const def = definitionForKind(group, version, kind);
-  if (def) dropIn(obj, def, 0);
+  const rules = def ? rulesFor(def) : undefined;
+  if (rules) dropIn(obj, rules, 0);
 }
