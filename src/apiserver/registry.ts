@@ -558,6 +558,7 @@ function resetStatusOnCreate(r: ResourceDef, obj: KObject): void {
       obj.status = { phase: 'Pending', qosClass: qosClass(obj) };
       break;
     case 'services':
+    case 'ingresses':
       obj.status = { loadBalancer: {} };
       break;
     case 'namespaces':
