@@ -159,6 +159,20 @@ check('create deployment', d.spec.strategy.type == 'RollingUpdate')
 sc = apps.patch_namespaced_deployment_scale('web', ns, {'spec': {'replicas': 3}})
 check('scale subresource', sc.spec.replicas == 3 and apps.read_namespaced_deployment('web', ns).spec.replicas == 3)
 
+# ---- networking.k8s.io/v1: an IngressClass marked default, an Ingress that names none ----
+net = client.NetworkingV1Api(api)
+net.create_ingress_class({'metadata': {'name': f'{ns}-class', 'annotations': {'ingressclass.kubernetes.io/is-default-class': 'true'}},
+                          'spec': {'controller': 'example.com/ingress'}})
+ing = net.create_namespaced_ingress(ns, {'metadata': {'name': 'web'}, 'spec': {'rules': [{'host': 'web.example.com', 'http': {'paths': [
+    {'path': '/', 'pathType': 'Prefix', 'backend': {'service': {'name': 'web', 'port': {'number': 80}}}}]}}]}})
+check('ingress gets the default class', ing.spec.ingress_class_name == f'{ns}-class', ing.spec.ingress_class_name)
+check('ingress backend port', ing.spec.rules[0].http.paths[0].backend.service.port.number == 80)
+bad = expect_error('ingress without a pathType', lambda: net.create_namespaced_ingress(ns, {'metadata': {'name': 'bad'}, 'spec': {'rules': [
+    {'http': {'paths': [{'path': '/', 'backend': {'service': {'name': 'web', 'port': {'number': 80}}}}]}}]}}), 422, 'Invalid')
+check('the cause names pathType', bad['details']['causes'][0]['field'] == 'spec.rules[0].http.paths[0].pathType', bad['details'])
+net.delete_namespaced_ingress('web', ns)
+net.delete_ingress_class(f'{ns}-class')
+
 # ---- server-side apply through the dynamic client, then a dry run that changes nothing ----
 dyn = dynamic.DynamicClient(api)
 cms = dyn.resources.get(api_version='v1', kind='ConfigMap')
