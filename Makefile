@@ -34,6 +34,7 @@ deps: node_modules/.package-lock.json
 
 # tsc, then the OpenAPI definitions read from the kubernetes-types declarations (dist/generated).
 build: deps
+	rm -rf dist
 	npx tsc -p tsconfig.json
 	node dist/src/apiserver/openapi/generate.js
 

@@ -6,7 +6,7 @@
 // or election is needed: when the owner goes NotReady, the next node in hash order takes over.
 import { createHash } from 'node:crypto';
 import type { KObject } from '../api/types.js';
-import { isNodeReady } from '../controllers/scheduler.js';
+import { isNodeReady } from '../api/conditions.js';
 import { run } from '../util/exec.js';
 import { canonicalIPv4 } from '../util/cidr.js';
 

@@ -10,7 +10,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
 import type { KObject } from '../api/types.js';
 import { run } from '../util/exec.js';
-import { ApiError, statusBody } from '../apiserver/status.js';
+import { ApiError, statusBody } from '../api/status.js';
 import { handleStream, type StreamKind } from './streams/handler.js';
 import { type StreamBackends, StreamBackendError, type PodRef } from './streams/backend.js';
 import type { Runtime, ContainerInfo } from './runtime/runtime.js';
