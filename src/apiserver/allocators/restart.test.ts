@@ -104,8 +104,10 @@ describe('service allocation in a real server on SQLite', () => {
     const ips2 = new ClusterIPAllocator(store2, '10.96.0.0/16');
     const ports2 = new NodePortAllocator(store2, '30000-32767');
     // The repair runs when this server takes the API server's singleton Lease, right after start.
+    // One pass fixes IPs, then ports: wait for the end of it.
     await eventually('the repair pass after start', async () => (await ips2.claims.get(orphan)) === undefined &&
-      (await ips2.claims.get(lost.spec.clusterIP))?.owner.uid === lost.metadata.uid);
+      (await ips2.claims.get(lost.spec.clusterIP))?.owner.uid === lost.metadata.uid &&
+      (await ports2.claims.get(String(lost.spec.ports[0].nodePort)))?.owner.uid === lost.metadata.uid);
     assert.equal(await ips2.claims.get(orphan), undefined, 'the orphan claim is released');
     assert.equal((await ips2.claims.get(lost.spec.clusterIP))?.owner.uid, lost.metadata.uid, 'the lost IP claim is back');
     assert.equal((await ports2.claims.get(String(lost.spec.ports[0].nodePort)))?.owner.uid, lost.metadata.uid, 'the lost port claim is back');
