@@ -2,11 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# Debian packages k8ts uses, by name: the datastore, the node runtime, the network tools, the benchmarks,
-# and the official Python client the e2e suite drives.
+# Debian packages k8ts uses, by name: the datastore, the node runtime, the network tools, the benchmarks;
+# zstd for zstd layers; docker-registry, apache2-utils (htpasswd) and python3.11 (test images) for the image
+# tests; containerd and curl as the image benchmark's anchors; python3-kubernetes, the official Python client
+# the e2e suite drives.
 DEBIAN_PACKAGES := etcd-server etcd-client runc busybox-static nftables iproute2 \
 	containernetworking-plugins conntrack iperf3 dnsperf dnsmasq-base openssl ca-certificates \
-	python3-kubernetes
+	zstd docker-registry apache2-utils containerd python3.11-minimal curl python3-kubernetes
 
 .PHONY: help setup debs deps build up down test bench clean
 
