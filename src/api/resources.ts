@@ -77,6 +77,9 @@ export const RESOURCES: ResourceDef[] = [
   def({ group: 'apps', version: 'v1', kind: 'ReplicaSet', plural: 'replicasets', namespaced: true, shortNames: ['rs'], categories: ['all'],
     subresources: [status('ReplicaSet', 'apps'), scale] }),
   def({ group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, shortNames: ['netpol'] }),
+  def({ group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', namespaced: true, shortNames: ['ing'],
+    subresources: [status('Ingress', 'networking.k8s.io')] }),
+  def({ group: 'networking.k8s.io', version: 'v1', kind: 'IngressClass', plural: 'ingressclasses', namespaced: false }),
 ];
 
 export function groupVersion(r: { group: string; version: string }): string {
