@@ -79,6 +79,9 @@ export const RESOURCES: ResourceDef[] = [
   def({ group: '', version: 'v1', kind: 'ReplicationController', plural: 'replicationcontrollers', namespaced: true, shortNames: ['rc'], categories: ['all'],
     subresources: [status('ReplicationController'), scale] }),
   def({ group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, shortNames: ['netpol'] }),
+  def({ group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', namespaced: true, shortNames: ['ing'],
+    subresources: [status('Ingress', 'networking.k8s.io')] }),
+  def({ group: 'networking.k8s.io', version: 'v1', kind: 'IngressClass', plural: 'ingressclasses', namespaced: false }),
 ];
 
 export function groupVersion(r: { group: string; version: string }): string {
