@@ -3,7 +3,7 @@
 import { findResource, type ResourceDef } from './resources.js';
 import type {
   ConfigMap, Deployment, EndpointSlice, Endpoints, Event, KObject, Lease, Namespace, NetworkPolicy, Node, Pod, ReplicaSet,
-  Secret, Service, ServiceAccount,
+  ReplicationController, Secret, Service, ServiceAccount,
 } from './types.js';
 
 function typed<T extends KObject>(group: string, version: string, plural: string): ResourceDef<T> {
@@ -26,3 +26,4 @@ export const ENDPOINTSLICES = typed<EndpointSlice>('discovery.k8s.io', 'v1', 'en
 export const DEPLOYMENTS = typed<Deployment>('apps', 'v1', 'deployments');
 export const REPLICASETS = typed<ReplicaSet>('apps', 'v1', 'replicasets');
 export const NETWORKPOLICIES = typed<NetworkPolicy>('networking.k8s.io', 'v1', 'networkpolicies');
+export const REPLICATIONCONTROLLERS = typed<ReplicationController>('', 'v1', 'replicationcontrollers');

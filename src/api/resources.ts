@@ -76,6 +76,8 @@ export const RESOURCES: ResourceDef[] = [
     subresources: [status('Deployment', 'apps'), scale] }),
   def({ group: 'apps', version: 'v1', kind: 'ReplicaSet', plural: 'replicasets', namespaced: true, shortNames: ['rs'], categories: ['all'],
     subresources: [status('ReplicaSet', 'apps'), scale] }),
+  def({ group: '', version: 'v1', kind: 'ReplicationController', plural: 'replicationcontrollers', namespaced: true, shortNames: ['rc'], categories: ['all'],
+    subresources: [status('ReplicationController'), scale] }),
   def({ group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, shortNames: ['netpol'] }),
   def({ group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', namespaced: true, shortNames: ['ing'],
     subresources: [status('Ingress', 'networking.k8s.io')] }),

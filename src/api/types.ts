@@ -49,6 +49,7 @@ export type Lease = Served<coordination.Lease>;
 export type EndpointSlice = Served<discovery.EndpointSlice>;
 export type Deployment = Served<apps.Deployment>;
 export type ReplicaSet = Served<apps.ReplicaSet>;
+export type ReplicationController = Served<core.ReplicationController>;
 export type NetworkPolicy = Served<networking.NetworkPolicy>;
 export type Scale = Served<autoscaling.Scale>;
 
@@ -73,6 +74,12 @@ export type SliceEndpoint = discovery.Endpoint;
 export type SlicePort = discovery.EndpointPort;
 export type LeaseSpec = coordination.LeaseSpec;
 export type ObjectFieldSelector = core.ObjectFieldSelector;
+export type PodTemplateSpec = core.PodTemplateSpec;
+export type DeploymentSpec = apps.DeploymentSpec;
+export type DeploymentStatus = apps.DeploymentStatus;
+export type DeploymentCondition = apps.DeploymentCondition;
+export type ReplicaSetStatus = apps.ReplicaSetStatus;
+export type ReplicaSetCondition = apps.ReplicaSetCondition;
 
 /** A list as the API returns it. */
 export interface KList<T> {
