@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 # Debian packages k8ts uses, by name: the datastore, the node runtime, the network tools, the benchmarks.
 DEBIAN_PACKAGES := etcd-server etcd-client runc busybox-static nftables iproute2 \
-	containernetworking-plugins conntrack iperf3 dnsperf dnsmasq-base openssl ca-certificates
+	containernetworking-plugins conntrack tcpdump iperf3 dnsperf dnsmasq-base openssl ca-certificates
 
 .PHONY: help setup debs deps build up down test bench clean
 

@@ -24,6 +24,7 @@ import type { CniConfig, CniPlugin } from './cni/types.js';
 import { LbAnnouncer, desiredAnnouncements } from './announce.js';
 import { ServiceProxy } from './proxy/proxier.js';
 import { startDnsWorker } from '../dns/worker.js';
+import { startPolicyEngine, type PolicyFeed } from './policy/feed.js';
 import type { Worker } from 'node:worker_threads';
 
 const NODES = findResource('', 'v1', 'nodes')!;
@@ -92,6 +93,7 @@ export class Agent {
   private lbApplied?: string;
   private dns?: Worker;
   private proxy?: ServiceProxy;
+  private policy?: PolicyFeed;
   private log: (line: string) => void;
   private events!: EventRecorder;
   /** Nodes left out of the routes and the masquerade set, and why (reported once per reason). */
@@ -123,6 +125,8 @@ export class Agent {
       nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, dataDir: this.o.dataDir, netnsPrefix: this.o.netnsPrefix,
       clusterDNS: this.o.clusterDNS, clusterDomain: this.o.clusterDomain,
       cni: cniFor(this.o.cni, this.podCIDR, this.o.dataDir, mtu),
+      // A pod's containers start only once its NetworkPolicy rules are in the kernel.
+      networkReady: (pod, ip) => (this.policy ? this.policy.engine.localPodReady(pod, ip) : Promise.reject(new Error('the policy engine has not started'))),
     }, (key, ms) => this.queue.addAfter(key, ms));
 
     this.nodes = new Informer(this.client, NODES).on({ onAdd: () => this.routesSoon(), onUpdate: (n, old) => n !== old && this.routesSoon(), onDelete: () => this.routesSoon() });
@@ -155,6 +159,14 @@ export class Agent {
     this.log(`k8ts agent ${this.o.nodeName}: service proxy programmed ${proxy.stats.servicePorts} service ports in ${proxy.stats.lastFullSyncMs.toFixed(0)} ms (table ip ${proxy.table})`);
     await this.syncAnnouncements(true);
     this.every(RESYNC_MS, () => this.syncAnnouncements(true));
+    // NetworkPolicy (src/agent/policy): programmed before any pod of this node starts a container.
+    this.policy = await startPolicyEngine(this.client, {
+      nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, podCIDR: this.podCIDR, proxyTable: proxy.table, log: this.log,
+      services: () => this.services.list(), slices: () => this.slices.list(),
+      netnsOfPod: (key) => this.podManager.sandboxes().filter((s) => `${s.namespace}/${s.name}` === key).map((s) => `/run/netns/${s.netns}`)[0],
+      event: (o, type, reason, message) => void events.record(o, type, reason, message),
+    });
+    this.log(`k8ts agent ${this.o.nodeName}: network policy programmed (table ip ${this.policy.engine.programmer.table})`);
     // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own.
     if (this.o.dnsPort) void this.startDns(this.o.dnsPort);
 
@@ -171,6 +183,7 @@ export class Agent {
         const sb = this.podManager.sandboxes().find((s) => s.uid === uid);
         return sb ? `/run/netns/${sb.netns}` : undefined;
       },
+      queries: this.policy.queries,
     }, this.o.rest.token);
     await this.streams.start(this.o.dataDir, this.o.nodeIP);
     await this.podManager.sweep(new Set(this.pods.list().map((p) => p.metadata.uid!)));
@@ -301,6 +314,7 @@ export class Agent {
     this.slices?.stop();
     this.dns?.postMessage('stop');
     await this.proxy?.stop();
+    await this.policy?.stop();
     this.queue?.stop();
     this.podManager?.close();
     this.streams?.close();
@@ -314,6 +328,7 @@ export class Agent {
     await removeRoutes().catch(() => {});
     await this.announcer?.teardown();
     await this.proxy?.teardown();
+    await this.policy?.engine.teardown();
     await removeNat();
   }
 }

@@ -4,6 +4,7 @@ import { serverCommand } from './server.js';
 import { agentCommand } from './agent.js';
 import { upCommand, downCommand, kubeconfigCommand, statusCommand } from './lab.js';
 import { KUBE_VERSION } from '../apiserver/discovery.js';
+import { dropsCommand, traceCommand } from './netpol.js';
 
 const HELP = `k8ts — a small, real, Kubernetes-compatible cluster whose networking is real Linux networking.
 
@@ -16,6 +17,8 @@ Commands:
   down       remove a cluster made by up, leaving nothing behind
   kubeconfig print the path of a cluster's kubeconfig
   status     list the clusters on this machine
+  trace      show each hop of a packet from a pod (or this host) to a pod, Service or address, and probe it
+  drops      list what NetworkPolicy (and "no endpoints") dropped recently, and why
   version    print the version
   help       show this help
 
@@ -37,6 +40,10 @@ async function main(argv: string[]): Promise<void> {
       return kubeconfigCommand(rest);
     case 'status':
       return statusCommand(rest);
+    case 'trace':
+      return traceCommand(rest);
+    case 'drops':
+      return dropsCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`k8ts 0.1.0 (Kubernetes API ${KUBE_VERSION.gitVersion})\n`);

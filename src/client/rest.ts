@@ -90,6 +90,11 @@ export class RestClient implements Client {
     throw new ClientError(r.code, r.body?.reason ?? 'Unknown', `${method} ${path}: ${msg}`);
   }
 
+  /** GET any API path (node proxy endpoints, for the CLI); errors as ClientError. */
+  getPath(path: string): Promise<any> {
+    return this.must('GET', path);
+  }
+
   async get(r: ResourceDef, ns: string | undefined, name: string): Promise<KObject | undefined> {
     const res = await this.send('GET', resourcePath(r, ns, name));
     if (res.code === 404) return undefined;

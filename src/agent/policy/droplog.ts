@@ -128,7 +128,9 @@ export class DropLogReader {
     if (this.stopped || this.proc) return;
     const pre = this.o.netns ? ['nsenter', `--net=${this.o.netns}`, '--'] : [];
     // -U: write each packet as it comes; -s: the headers are all we read.
-    const p = spawnProcess([...pre, 'tcpdump', '-n', '-U', '-s', '256', '-i', `nflog:${this.o.group}`, '-w', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // setpriv --pdeathsig: tcpdump ends with the agent even after a kill -9 (else it would hold the node's
+    // namespace until its next packet hit the closed pipe).
+    const p = spawnProcess(['setpriv', '--pdeathsig', 'KILL', '--', ...pre, 'tcpdump', '-n', '-U', '-s', '256', '-i', `nflog:${this.o.group}`, '-w', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = p;
     const parser = new PcapNflogParser();
     p.child.stdout!.on('data', (b: Buffer) => {

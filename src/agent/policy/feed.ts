@@ -1,0 +1,75 @@
+// Wires the policy engine into an agent: informers of NetworkPolicies, Namespaces and every pod feed it
+// (one seam, so a shared informer factory can take their place), and the questions the node answers
+// about itself at /k8ts/drops and /k8ts/trace.
+import { findResource } from '../../api/resources.js';
+import type { KObject } from '../../api/types.js';
+import { Informer } from '../../client/informer.js';
+import type { Client } from '../../client/types.js';
+import { PolicyEngine, type PolicyEngineOptions, type WatchEvent } from './engine.js';
+import { traceHere, type TraceQuery } from '../trace.js';
+
+const POLICIES = findResource('networking.k8s.io', 'v1', 'networkpolicies')!;
+const NAMESPACES = findResource('', 'v1', 'namespaces')!;
+const PODS = findResource('', 'v1', 'pods')!;
+
+export interface PolicyFeed {
+  engine: PolicyEngine;
+  /** For the stream server: questions about this node. */
+  queries: Record<string, (params: URLSearchParams) => Promise<unknown>>;
+  stop(): Promise<void>;
+}
+
+/** Start the informers, wait for their caches, program the node once, and keep it programmed. */
+export async function startPolicyEngine(client: Client, o: PolicyEngineOptions & { services: () => KObject[]; slices: () => KObject[]; nodeIP: string; podCIDR: string; proxyTable: string; netnsOfPod: (key: string) => string | undefined }): Promise<PolicyFeed> {
+  const engine = new PolicyEngine({
+    ...o,
+    serviceAt: (ip, protocol, port) => o.services().find((s) => [...(s.spec?.clusterIPs ?? [s.spec?.clusterIP])].includes(ip)
+      && (s.spec?.ports ?? []).some((p: any) => p.port === port && (p.protocol ?? 'TCP') === protocol)),
+  });
+  const feed = (to: (t: WatchEvent, o: KObject) => void) => ({
+    onAdd: (x: KObject) => to('ADDED', x),
+    onUpdate: (x: KObject, old: KObject) => x !== old && to('MODIFIED', x),
+    onDelete: (x: KObject) => to('DELETED', x),
+  });
+  const informers = [
+    new Informer(client, POLICIES).on(feed((t, x) => engine.onPolicy(t, x))),
+    new Informer(client, NAMESPACES).on(feed((t, x) => engine.onNamespace(t, x))),
+    new Informer(client, PODS, undefined, {}, 0).on(feed((t, x) => engine.onPod(t, x))),
+  ];
+  for (const i of informers) i.start();
+  await Promise.all(informers.map((i) => i.hasSynced()));
+  await engine.start();
+  const queries: PolicyFeed['queries'] = {
+    drops: async () => ({ node: o.nodeName, drops: engine.recentDrops(), counters: await engine.counters() }),
+    trace: async (p) => traceHere(parseQuery(p), { engine, nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, proxyTable: o.proxyTable, policyTable: engine.programmer.table, services: o.services(), slices: o.slices(), netnsOfPod: o.netnsOfPod }),
+  };
+  return {
+    engine, queries,
+    stop: async () => {
+      for (const i of informers) i.stop();
+      await engine.stop();
+    },
+  };
+}
+
+class BadRequest extends Error {
+  readonly code = 'BadRequest';
+}
+
+function parseQuery(p: URLSearchParams): TraceQuery {
+  const ip = (k: string) => {
+    const v = p.get(k) ?? '';
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v) || v.split('.').some((x) => Number(x) > 255)) throw new BadRequest(`${k}: not an IPv4 address: ${JSON.stringify(v)}`);
+    return v;
+  };
+  const proto = p.get('protocol') ?? 'tcp';
+  if (!['tcp', 'udp', 'icmp'].includes(proto)) throw new BadRequest(`protocol: one of tcp, udp, icmp, not ${JSON.stringify(proto)}`);
+  const portS = p.get('port');
+  const port = portS === null || portS === '' ? undefined : Number(portS);
+  if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new BadRequest(`port: 1-65535, not ${JSON.stringify(portS)}`);
+  const probe = p.get('probe');
+  if (probe !== null && !/^[0-9a-f]{8}$/.test(probe)) throw new BadRequest('probe: 8 hex digits');
+  const srcPod = p.get('srcPod');
+  if (srcPod !== null && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(srcPod)) throw new BadRequest('srcPod: namespace/name');
+  return { src: ip('src'), dst: ip('dst'), protocol: proto as TraceQuery['protocol'], port, send: p.get('send') === '1', ...(probe ? { probe } : {}), ...(srcPod ? { srcPod } : {}) };
+}
