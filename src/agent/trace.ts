@@ -78,11 +78,11 @@ export async function traceHere(q: TraceQuery, ctx: TraceContext): Promise<NodeT
     await run([...(ctx.netns ? ['nsenter', `--net=${ctx.netns}`, '--'] : []), 'nft', '-f', '-'], {
       input: [
         `table ip ${T} {`,
-        `  chain pre { type filter hook prerouting priority -350; policy accept; ${match} meta nftrace set 1; }`,
-        `  chain out { type filter hook output priority -350; policy accept; ${match} meta nftrace set 1; }`,
-        '  chain fwd { type filter hook forward priority 500; policy accept; }',
-        '  chain in { type filter hook input priority 500; policy accept; }',
-        '  chain post { type filter hook postrouting priority 500; policy accept; }',
+        `  chain tpre { type filter hook prerouting priority -350; policy accept; ${match} meta nftrace set 1; }`,
+        `  chain tout { type filter hook output priority -350; policy accept; ${match} meta nftrace set 1; }`,
+        '  chain tfwd { type filter hook forward priority 500; policy accept; }',
+        '  chain tin { type filter hook input priority 500; policy accept; }',
+        '  chain tpost { type filter hook postrouting priority 500; policy accept; }',
         '}', '',
       ].join('\n'),
     });
@@ -307,11 +307,11 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
     out.outcome = 'dropped';
     out.dropped = drop.replace(/^trace id \S+ /, '');
     hop('verdict', `probe DROPPED here: ${out.dropped}`);
-  } else if (lines.some((l) => / post policy accept/.test(l) || / fwd policy accept/.test(l))) {
+  } else if (lines.some((l) => / tpost policy accept/.test(l) || / tfwd policy accept/.test(l))) {
     out.outcome = localDst || !out.next ? 'delivered' : 'forwarded';
     const pkt = [...lines].reverse().find((l) => /oif "/.test(l));
     hop('verdict', `probe passed every chain here${pkt ? ` and left on ${/oif "([^"]+)"/.exec(pkt)![1]}` : ''}`);
-  } else if (lines.some((l) => / in policy accept/.test(l))) {
+  } else if (lines.some((l) => / tin policy accept/.test(l))) {
     out.outcome = 'delivered';
     hop('verdict', 'probe delivered to this node itself');
   }

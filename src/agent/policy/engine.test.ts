@@ -9,6 +9,7 @@ import { run, spawnProcess } from '../../util/exec.js';
 import { ProxyLab, SKIP_NOT_ROOT, httpGet, udpAsk, waitFor, service, slice, HOST_IP, type Pod as LabPod } from '../proxy/testing.js';
 import { ServiceProxy } from '../proxy/proxier.js';
 import { PolicyEngine } from './engine.js';
+import { parseIPv4 as ip4 } from '../../util/cidr.js';
 
 const NODE = 'n1';
 const tag = randomBytes(3).toString('hex');
@@ -62,6 +63,7 @@ before(async () => {
   udpSrv = await lab.pod(8);
   await lab.http(web, 8080);
   await lab.http(web, 9090);
+  await lab.http(other, 8080);
   await lab.udp(udpSrv, 5353);
   await lab.http(udpSrv, 5353);
   engine = new PolicyEngine({
@@ -175,19 +177,26 @@ test('egress: default deny from a pod, an ipBlock with except, egress to its own
   await remove('other/egress');
 });
 
-test('nft flush ruleset: isolated pods stay closed meanwhile, the table is back within seconds', { skip: SKIP_NOT_ROOT }, async () => {
+test('nft flush ruleset: isolated pods stay closed while the policy table is missing, others keep working; back within seconds', { skip: SKIP_NOT_ROOT }, async () => {
   await apply(policy('default-deny', 'shop', { podSelector: {} }));
   await apply(policy('allow-client', 'shop', { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }] }] }));
   assert.ok(await reach(client, web));
-  const recoveries = engine.programmer.stats.recoveries;
+  const g = await engine.programmer.guard!.list();
+  assert.ok(g?.ingress.has(ip4(web.ip)) && g.ingress.has(ip4(client.ip)) && !g.ingress.has(ip4(other.ip)), 'the guard holds the isolated pods');
+  // Hold the recovery back, to look at the window itself.
+  await engine.programmer.stop();
   await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', 'flush', 'ruleset']);
   const tables = (await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', 'list', 'tables'])).stdout;
   assert.match(tables, new RegExp(`table ip k8tsnpg-${tag}`), 'the owned guard table survives a flush');
-  // Right away: the guard survived the flush, so the isolated pod is closed to what its policies deny.
-  assert.equal(await reach(other, web, 8080, 600), false, 'closed while the policy table is missing');
+  assert.doesNotMatch(tables, new RegExp(`table ip k8tsnp-${tag}\\b`));
+  assert.equal(await reach(other, web, 8080, 800), false, 'denied stays denied');
+  assert.equal(await reach(client, web, 8080, 800), false, 'fail closed: new flows to an isolated pod wait for the policy table');
+  assert.ok(await reach(web, other), 'a pod that is not isolated for that direction is not affected');
+  const recoveries = engine.programmer.stats.recoveries;
+  engine.programmer.watch();
   await waitFor(async () => engine.programmer.stats.recoveries > recoveries, 5000);
   await engine.settled();
-  assert.ok(await reach(client, web));
+  await waitFor(() => reach(client, web), 3000);
   assert.equal(await reach(other, web), false);
   await remove('shop/allow-client', 'shop/default-deny');
 });

@@ -90,21 +90,22 @@ export class Guard {
     throw new Error(`table ip ${this.table} did not take the wanted sets${this.stderr ? `: ${this.stderr.trim().split('\n').slice(-2).join(' ')}` : ''}`);
   }
 
-  /** The sets as the kernel holds them, or undefined while the table is not there yet. */
+  /** The sets as the kernel holds them, or undefined while the table is not there yet. (Text, not -j: nft
+   *  1.0.6 cuts its JSON short at an owned table's flags.) */
   async list(): Promise<{ ingress: Set<number>; egress: Set<number> } | undefined> {
     let out: string;
     try {
-      out = (await run([...this.prefix(), 'nft', '-j', 'list', 'table', 'ip', this.table])).stdout;
+      out = (await run([...this.prefix(), 'nft', 'list', 'table', 'ip', this.table])).stdout;
     } catch {
       return undefined;
     }
     const res = { ingress: new Set<number>(), egress: new Set<number>() };
     let sets = 0;
-    for (const it of JSON.parse(out).nftables ?? []) {
-      const s = it.set;
-      if (!s || (s.name !== 'ingress' && s.name !== 'egress')) continue;
+    for (const name of ['ingress', 'egress'] as const) {
+      const m = new RegExp(`set ${name} \\{\\s*type ipv4_addr(?:\\s*elements = \\{([^}]*)\\})?\\s*\\}`).exec(out);
+      if (!m) continue;
       sets++;
-      for (const e of s.elem ?? []) if (typeof e === 'string') res[s.name as 'ingress' | 'egress'].add(parseIPv4(e));
+      for (const e of (m[1] ?? '').split(',')) if (e.trim()) res[name].add(parseIPv4(e.trim()));
     }
     return sets === 2 ? res : undefined;
   }
