@@ -78,8 +78,13 @@ export async function traceHere(q: TraceQuery, ctx: TraceContext): Promise<NodeT
     await run([...(ctx.netns ? ['nsenter', `--net=${ctx.netns}`, '--'] : []), 'nft', '-f', '-'], {
       input: [
         `table ip ${T} {`,
+        // Marked again in every hook: a packet passed up from the bridge to the IP layer loses its trace flag.
         `  chain tpre { type filter hook prerouting priority -350; policy accept; ${match} meta nftrace set 1; }`,
         `  chain tout { type filter hook output priority -350; policy accept; ${match} meta nftrace set 1; }`,
+        `  chain tfwd0 { type filter hook forward priority -350; policy accept; ${match} meta nftrace set 1; }`,
+        `  chain tin0 { type filter hook input priority -350; policy accept; ${match} meta nftrace set 1; }`,
+        `  chain tpost0 { type filter hook postrouting priority -350; policy accept; ${match} meta nftrace set 1; }`,
+        // Empty chains last in each hook: their "policy accept" says the packet passed everything before.
         '  chain tfwd { type filter hook forward priority 500; policy accept; }',
         '  chain tin { type filter hook input priority 500; policy accept; }',
         '  chain tpost { type filter hook postrouting priority 500; policy accept; }',
@@ -105,9 +110,12 @@ export async function traceHere(q: TraceQuery, ctx: TraceContext): Promise<NodeT
       await sh(ctx, ['nft', 'delete', 'table', 'ip', T]).catch(() => undefined);
     }
     lines = buf.split('\n').filter((l) => l.startsWith('trace id '));
-    // Only the first packet of the probe (the SYN, or the first datagram) is the path; replies are not marked.
-    const first = lines[0]?.split(' ')[2];
-    lines = lines.filter((l) => l.split(' ')[2] === first);
+    // Only the first packet of the probe (the SYN, or the first datagram) is the path: the trace ids whose
+    // packet has the IP id of the first one (a packet's trace id can change between hooks).
+    const ipId = (l: string) => / packet: .* ip id (\d+) /.exec(l)?.[1];
+    const firstId = lines.map(ipId).find((x) => x !== undefined);
+    const ids = new Set(lines.filter((l) => firstId !== undefined && ipId(l) === firstId).map((l) => l.split(' ')[2]));
+    lines = lines.filter((l) => ids.has(l.split(' ')[2]));
     out.trace = lines;
     out.saw = lines.length > 0;
     if (q.protocol !== 'icmp') conn = await probeConntrack(ctx, q, sport);
