@@ -139,6 +139,7 @@ test('a label change re-judges at once, and cuts the established connection it n
     await waitFor(async () => (await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'conntrack', '-L', '-p', 'tcp', '--dport', '9090', '--state', 'ESTABLISHED'])).stdout.includes(web.ip), 3000);
     engine.onPod('MODIFIED', podObj(client, 'shop', { app: 'not-client' }));
     await engine.settled();
+    await engine.revoked();
     assert.equal(await reach(client, web), false);
     const left = (await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'conntrack', '-L', '-p', 'tcp', '--dport', '9090']).catch((e) => e)).stdout ?? '';
     assert.doesNotMatch(left, new RegExp(`dst=${web.ip.replace(/\./g, '\\.')} .*ESTABLISHED`), 'the established entry is gone');

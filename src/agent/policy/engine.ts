@@ -182,7 +182,17 @@ export class PolicyEngine {
     this.stats.passes++;
     this.stats.lastCompileMs = t1 - t0;
     this.stats.lastProgramMs = performance.now() - t1;
-    if (this.o.conntrack ?? true) await this.revoke(before, after).catch((e) => this.o.log?.(`policy: conntrack: ${(e as Error).message}`));
+    // Off the programming path: a long conntrack table must not delay the next change.
+    if (this.o.conntrack ?? true) {
+      this.revoking = this.revoking.then(() => this.revoke(before, after)).catch((e) => this.o.log?.(`policy: conntrack: ${(e as Error).message}`));
+    }
+  }
+
+  private revoking: Promise<void> = Promise.resolve();
+
+  /** Resolves once the connections earlier changes stopped allowing are cut (tests). */
+  revoked(): Promise<void> {
+    return this.revoking;
   }
 
   // ---- cutting what is no longer allowed ----
@@ -210,6 +220,8 @@ export class PolicyEngine {
     const world = this.world();
     const dels: string[][] = [];
     for (const e of parseConntrack(stdout)) {
+      // Only live flows: a closing or closed TCP entry carries nothing more.
+      if (e.state && e.state !== 'ESTABLISHED' && e.state !== 'SYN_RECV' && e.state !== 'SYN_SENT') continue;
       // After DNAT the reply comes from the backend: that is who the flow is with.
       const dst = e.replySrc;
       const src = e.origSrc;
@@ -220,7 +232,9 @@ export class PolicyEngine {
       if (e.origSport !== undefined) args.push('--sport', String(e.origSport), '--dport', String(e.origDport));
       dels.push(args);
     }
-    for (const a of dels) await run([...this.prefix(), 'conntrack', ...a]).catch(() => undefined);
+    for (let i = 0; i < dels.length; i += 8) {
+      await Promise.all(dels.slice(i, i + 8).map((a) => run([...this.prefix(), 'conntrack', ...a]).catch(() => undefined)));
+    }
     this.stats.revoked += dels.length;
     if (dels.length) this.o.log?.(`policy: cut ${dels.length} established connection(s) no policy allows any more`);
   }
@@ -295,7 +309,7 @@ export class PolicyEngine {
     if (!this.o.event) return;
     const now = Date.now();
     const peer = r.direction === 'egress' ? r.dst : r.src;
-    const k = `${obj.metadata.uid}/${r.direction}/${peer}/${r.dport}/${r.protocol}`;
+    const k = `${obj.metadata.uid}/${r.direction}/${peer}/${r.dport}/${r.protocol}/${r.reason}`;
     const seen = this.eventKeys.get(k);
     if (seen && now - seen.at < 60_000) return;
     if (now - this.eventBudget.at > 1000) this.eventBudget = { at: now, left: 5 };
@@ -340,6 +354,7 @@ export class PolicyEngine {
     this.started = false;
     clearTimeout(this.timer);
     await this.passing;
+    await this.revoking;
     await this.reader?.stop();
     await this.programmer.stop();
   }
@@ -353,6 +368,8 @@ export class PolicyEngine {
 
 export interface ConntrackEntry {
   proto: number;
+  /** TCP state (ESTABLISHED, TIME_WAIT, …); undefined for other protocols. */
+  state?: string;
   origSrc: number;
   origDst: number;
   origSport?: number;
@@ -373,7 +390,8 @@ export function parseConntrack(text: string): ConntrackEntry[] {
     const dport = [...line.matchAll(/\bdport=(\d+)/g)].map((x) => Number(x[1]));
     if (src.length < 2 || dst.length < 2) continue;
     try {
-      out.push({ proto: Number(m[1]), origSrc: parseIPv4(src[0]), origDst: parseIPv4(dst[0]), origSport: sport[0], origDport: dport[0], replySrc: parseIPv4(src[1]), replySport: sport[1] });
+      const st = /^tcp\s+\d+\s+\d+\s+([A-Z_]+)\s/.exec(line)?.[1];
+      out.push({ proto: Number(m[1]), ...(st ? { state: st } : {}), origSrc: parseIPv4(src[0]), origDst: parseIPv4(dst[0]), origSport: sport[0], origDport: dport[0], replySrc: parseIPv4(src[1]), replySport: sport[1] });
     } catch {
       /* not IPv4 */
     }
