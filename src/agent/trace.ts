@@ -6,7 +6,7 @@
 import { run, spawnProcess } from '../util/exec.js';
 import { formatIPv4, parseCidr, parseIPv4, contains, type Cidr } from '../util/cidr.js';
 import type { KObject } from '../api/types.js';
-import type { PolicyEngine } from './policy/engine.js';
+import { parseConntrack, type PolicyEngine } from './policy/engine.js';
 import { podObjects } from './policy/ruleset.js';
 import { ROUTE_PROTO, VXLAN_DEV } from './routes.js';
 import { PROTO_NUMBER } from './policy/model.js';
@@ -145,15 +145,14 @@ async function sendProbe(ctx: TraceContext, q: TraceQuery, sport: number): Promi
   }
 }
 
-/** The probe's conntrack entry here: where DNAT sent it. */
+/** The probe's conntrack entry here (its exact original tuple): where DNAT sent it. */
 async function probeConntrack(ctx: TraceContext, q: TraceQuery, sport: number): Promise<{ dnatTo?: string; dnatPort?: number }> {
   try {
-    const { stdout } = await sh(ctx, ['conntrack', '-L', '-p', q.protocol, '--sport', String(sport)]);
-    const line = stdout.split('\n').find((l) => l.includes(`sport=${sport}`));
-    if (!line) return {};
-    const src = [...line.matchAll(/src=(\S+)/g)].map((m) => m[1]);
-    const sp = [...line.matchAll(/sport=(\d+)/g)].map((m) => Number(m[1]));
-    return src[1] && src[1] !== q.dst ? { dnatTo: src[1], dnatPort: sp[1] } : {};
+    const { stdout } = await sh(ctx, ['conntrack', '-L', '-p', q.protocol, '--orig-port-src', String(sport), '--orig-dst', q.dst]);
+    const src = parseIPv4(q.src);
+    const e = parseConntrack(stdout).find((x) => x.origSport === sport && (x.origSrc === src || q.src === ''));
+    if (!e || formatIPv4(e.replySrc) === q.dst) return {};
+    return { dnatTo: formatIPv4(e.replySrc), dnatPort: e.replySport };
   } catch {
     return {};
   }
