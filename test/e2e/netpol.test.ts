@@ -299,17 +299,17 @@ describe('NetworkPolicy with the real kubectl, after the upstream network policy
       assert.equal(await can('y/a', 'x/a'), false, 'still closed while the agent is down');
       assert.ok(await can('x/b', 'x/a'), 'and still open to what is allowed');
     });
-    await until('the agent back (its drop log and guard)', async () => (await spawnText(['nsenter', `--net=${nodeNetns(c, 'node1')}`, '--', 'nft', 'list', 'tables'])).stdout.includes('k8ts-policy-guard'), 30_000);
+    await until('the agent back (its drop log and guard)', async () => (await spawnText(['nsenter', `--net=/run/netns/${nodeNetns(c, 'node1')}`, '--', 'nft', 'list', 'tables'])).stdout.includes('k8ts-policy-guard'), 30_000);
     assert.equal(await can('y/a', 'x/a'), false);
     assert.ok(await can('x/b', 'x/a'));
     const t0 = Date.now();
-    await spawnText(['nsenter', `--net=${nodeNetns(c, 'node1')}`, '--', 'nft', 'flush', 'ruleset']);
+    await spawnText(['nsenter', `--net=/run/netns/${nodeNetns(c, 'node1')}`, '--', 'nft', 'flush', 'ruleset']);
     assert.equal(await can('y/a', 'x/a'), false, 'closed right after the flush');
     await until('the policy table back and x/b let in again', () => can('x/b', 'x/a'), 10_000);
     const back = Date.now() - t0;
     assert.ok(back < 10_000, `back after ${back} ms`);
     assert.equal(await can('y/a', 'x/a'), false);
-    await until('services back too', async () => (await spawnText(['nsenter', `--net=${nodeNetns(c, 'node1')}`, '--', 'nft', 'list', 'tables'])).stdout.includes('k8ts-proxy'), 10_000);
+    await until('services back too', async () => (await spawnText(['nsenter', `--net=/run/netns/${nodeNetns(c, 'node1')}`, '--', 'nft', 'list', 'tables'])).stdout.includes('k8ts-proxy'), 10_000);
     await clear();
   });
 

@@ -67,25 +67,32 @@ export class Guard {
     return this.chain;
   }
 
+  /** Whether the last sync ended with the kernel holding the wanted sets. */
+  ok = false;
+
   private async pass(ingress: number[], egress: number[]): Promise<void> {
+    this.ok = false;
     this.ensure();
-    for (let attempt = 0; attempt < 3; attempt++) {
+    // The child runs our lines when it gets to them: look again a few times before sending them again.
+    for (let attempt = 0; attempt < 40; attempt++) {
       const have = await this.list();
-      if (!have) {
-        await new Promise((r) => setTimeout(r, 20));
-        continue;
-      }
       const lines: string[] = [];
-      for (const [name, want] of [['ingress', ingress], ['egress', egress]] as const) {
-        const w = new Set(want);
-        const h = have[name];
-        const add = [...w].filter((x) => !h.has(x)).map(formatIPv4);
-        const del = [...h].filter((x) => !w.has(x)).map(formatIPv4);
-        if (add.length) lines.push(`add element ip ${this.table} ${name} { ${add.join(', ')} }`);
-        if (del.length) lines.push(`delete element ip ${this.table} ${name} { ${del.join(', ')} }`);
+      if (have) {
+        for (const [name, want] of [['ingress', ingress], ['egress', egress]] as const) {
+          const w = new Set(want);
+          const h = have[name];
+          const add = [...w].filter((x) => !h.has(x)).map(formatIPv4);
+          const del = [...h].filter((x) => !w.has(x)).map(formatIPv4);
+          if (add.length) lines.push(`add element ip ${this.table} ${name} { ${add.join(', ')} }`);
+          if (del.length) lines.push(`delete element ip ${this.table} ${name} { ${del.join(', ')} }`);
+        }
+        if (!lines.length) {
+          this.ok = true;
+          return;
+        }
+        if (attempt % 8 === 0) this.send(lines);
       }
-      if (!lines.length) return;
-      this.send(lines);
+      await new Promise((r) => setTimeout(r, 25));
     }
     throw new Error(`table ip ${this.table} did not take the wanted sets${this.stderr ? `: ${this.stderr.trim().split('\n').slice(-2).join(' ')}` : ''}`);
   }

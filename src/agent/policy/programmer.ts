@@ -106,7 +106,7 @@ export class PolicyProgrammer {
       this.applied = EMPTY;
       await this.apply(want).catch(() => undefined);
     }
-    if (this.guard && !this.guard.running) await this.guard.sync([...this.applied.ingress.keys()], [...this.applied.egress.keys()]);
+    if (this.guard && (!this.guard.running || !this.guard.ok)) await this.guard.sync([...this.applied.ingress.keys()], [...this.applied.egress.keys()]);
   }
 
   /** Drops so far per local pod and direction ("in"/"out" → address → packets), read from the kernel. */
