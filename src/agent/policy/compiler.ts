@@ -46,6 +46,7 @@ interface Identity {
   /** Policies of the namespace selecting these labels: computed for `policiesGen`. */
   selectedGen: number;
   selected: Policy[];
+  selectedFor?: boolean;
 }
 
 interface PeerEntry {
@@ -96,16 +97,49 @@ export class PolicyCompiler {
   private freeClasses: number[] = [];
   private nextClass = 1;
   private podIdentity = new WeakMap<Pod, string>();
+  private nsGen = 1;
+  private nsLabelsKey = new WeakMap<Namespace, string>();
+  /** Per pod object: its class key, valid while `gen` (peers, namespaces, ipBlocks, named ports) holds. */
+  private podKeys = new WeakMap<Pod, { gen: string; ip: number; key: string; named: Map<string, number>; ident: Identity }>();
+  private lastLive = '';
+  private peerGen = 0;
+  /** peer id → the classes holding it (as last compiled), and a version bumped when that list changes. */
+  private peerClasses = new Map<number, string>();
+  private peerVersion = new Map<number, number>();
+  private classesVersion = 0;
+  private lastClasses = '';
+  /** Per local pod and direction: its elements and what they were computed from. */
+  private podRules = new Map<string, { pols: Policy[]; named: NamedPort[]; sig: string; elements: string[] }>();
 
   constructor(readonly nodeName: string) {}
 
   setPolicy(p: Policy): void {
     this.policies.set(p.key, p);
     this.policiesGen++;
+    this.touchNamespacePolicies(p.namespace);
   }
 
   deletePolicy(key: string): void {
-    if (this.policies.delete(key)) this.policiesGen++;
+    const p = this.policies.get(key);
+    if (!p) return;
+    this.policies.delete(key);
+    this.policiesGen++;
+    this.touchNamespacePolicies(p.namespace);
+  }
+
+  /** Policies per namespace, and a generation per namespace: a change re-selects only that namespace's pods. */
+  private nsPolicies = new Map<string, { gen: number; list?: Policy[] }>();
+
+  private touchNamespacePolicies(ns: string): void {
+    const e = this.nsPolicies.get(ns);
+    this.nsPolicies.set(ns, { gen: (e?.gen ?? 0) + 1 });
+  }
+
+  private policiesOf(ns: string): { gen: number; list: Policy[] } {
+    let e = this.nsPolicies.get(ns);
+    if (!e) this.nsPolicies.set(ns, (e = { gen: 0 }));
+    if (!e.list) e.list = [...this.policies.values()].filter((p) => p.namespace === ns);
+    return e as { gen: number; list: Policy[] };
   }
 
   setPod(p: Pod): void {
@@ -118,10 +152,11 @@ export class PolicyCompiler {
 
   setNamespace(n: Namespace): void {
     this.namespaces.set(n.name, n);
+    this.nsGen++;
   }
 
   deleteNamespace(name: string): void {
-    this.namespaces.delete(name);
+    if (this.namespaces.delete(name)) this.nsGen++;
   }
 
   /** A local pod's address from its sandbox (before its status carries it). */
@@ -167,6 +202,11 @@ export class PolicyCompiler {
     }
     for (const [k, e] of this.peers) if (!e.live) this.peers.delete(k);
     this.liveIds = new Set([...this.peers.values()].map((e) => e.id));
+    const liveKey = [...this.liveIds].sort((a, b) => a - b).join(',');
+    if (liveKey !== this.lastLive) {
+      this.lastLive = liveKey;
+      this.peerGen++;
+    }
     // Label churn leaves identities nobody has: start afresh when they outnumber the pods.
     if (this.identities.size > 2 * this.pods.size + 64) this.identities.clear();
     const podPeers: PeerEntry[] = [];
@@ -203,35 +243,51 @@ export class PolicyCompiler {
     const local = new Map<number, string>();
     const localPods: { pod: Pod; ip: number; ident: Identity }[] = [];
     const noNamed = new Map<string, number>();
+    const segKey = segments.map((x) => `${x.lo}:${x.ids}`).join(';');
+    const gen = `${this.peerGen}/${this.nsGen}/${namesKey}/${segKey}`;
     for (const pod of this.pods.values()) {
       const ip = this.ipOf(pod);
       if (ip === undefined) continue;
-      const ns = this.namespaces.get(pod.namespace);
-      const named = egressNames.size ? namedFor(pod.namedPorts, egressNames) : noNamed;
-      const namedKey = named.size ? JSON.stringify([...named].sort()) : '';
-      let ik = this.podIdentity.get(pod);
-      if (ik === undefined) {
-        ik = `${pod.namespace}\0${labelsKey(pod.labels)}`;
-        this.podIdentity.set(pod, ik);
-      }
-      const fullKey = `${ik}\0${ns ? labelsKey(ns.labels) : '-'}`;
-      let ident = this.identities.get(fullKey);
-      if (!ident) this.identities.set(fullKey, (ident = { evaluatedUpTo: 0, matched: [], selectedGen: 0, selected: [] }));
-      if (ident.evaluatedUpTo < this.nextPeer) {
-        for (const e of podPeers) {
-          if (e.id < ident.evaluatedUpTo) continue;
-          if (podPeerMatches(e.peer as Extract<Peer, { kind: 'pods' }>, pod, ns?.labels)) ident.matched.push(e.id);
+      let cached = this.podKeys.get(pod);
+      if (!cached || cached.gen !== gen || cached.ip !== ip) {
+        const ns = this.namespaces.get(pod.namespace);
+        const named = egressNames.size ? namedFor(pod.namedPorts, egressNames) : noNamed;
+        const namedKey = named.size ? JSON.stringify([...named].sort()) : '';
+        let ik = this.podIdentity.get(pod);
+        if (ik === undefined) {
+          ik = `${pod.namespace}\0${labelsKey(pod.labels)}`;
+          this.podIdentity.set(pod, ik);
         }
-        ident.evaluatedUpTo = this.nextPeer;
+        let nk = ns ? this.nsLabelsKey.get(ns) : '-';
+        if (nk === undefined) this.nsLabelsKey.set(ns!, (nk = labelsKey(ns!.labels)));
+        const fullKey = `${ik}\0${nk}`;
+        let ident = this.identities.get(fullKey);
+        if (!ident) this.identities.set(fullKey, (ident = { evaluatedUpTo: 0, matched: [], selectedGen: 0, selected: [] }));
+        if (ident.evaluatedUpTo < this.nextPeer) {
+          // podPeers is sorted by id: only the peers made since this identity was last evaluated.
+          let lo = 0;
+          let hi = podPeers.length;
+          while (lo < hi) {
+            const mid = (lo + hi) >> 1;
+            if (podPeers[mid].id < ident.evaluatedUpTo) lo = mid + 1;
+            else hi = mid;
+          }
+          for (let i = lo; i < podPeers.length; i++) {
+            const e = podPeers[i];
+            if (podPeerMatches(e.peer as Extract<Peer, { kind: 'pods' }>, pod, ns?.labels)) ident.matched.push(e.id);
+          }
+          ident.evaluatedUpTo = this.nextPeer;
+        }
+        const live = ident.matched.filter((id) => this.peerLive(id));
+        if (live.length !== ident.matched.length) ident.matched = live;
+        const b = blocks.length ? blocksAt(ip) : '';
+        cached = { gen, ip, key: `${live.join(',')}|${b}|${namesKey && namedKey}`, named, ident };
+        this.podKeys.set(pod, cached);
       }
-      const live = ident.matched.filter((id) => this.peerLive(id));
-      if (live.length !== ident.matched.length) ident.matched = live;
-      const b = blocks.length ? blocksAt(ip) : '';
-      const key = `${live.join(',')}|${b}|${namesKey && namedKey}`;
-      podClass.set(ip, classOf(key, named));
+      podClass.set(ip, classOf(cached.key, cached.named));
       if (pod.nodeName === this.nodeName) {
         local.set(ip, pod.key);
-        localPods.push({ pod, ip, ident });
+        localPods.push({ pod, ip, ident: cached.ident });
       }
     }
     const netClass: PolicyState['netClass'] = [];
@@ -263,32 +319,63 @@ export class PolicyCompiler {
       }
     }
 
-    // 4. Each local pod's isolation and allow sets.
+    for (const [pid, l] of classesOfPeer) {
+      const k = l.join(',');
+      if (this.peerClasses.get(pid) !== k) {
+        this.peerClasses.set(pid, k);
+        this.peerVersion.set(pid, (this.peerVersion.get(pid) ?? 0) + 1);
+      }
+    }
+    for (const pid of [...this.peerClasses.keys()]) {
+      if (!classesOfPeer.has(pid)) {
+        this.peerClasses.delete(pid);
+        this.peerVersion.set(pid, (this.peerVersion.get(pid) ?? 0) + 1);
+      }
+    }
+    const classesNow = [...usedClasses.keys()].sort((a, b) => a - b).join(',');
+    if (classesNow !== this.lastClasses) {
+      this.lastClasses = classesNow;
+      this.classesVersion++;
+    }
+    const seenRules = new Set<string>();
+    const ruleClasses = new Map<Rule, number[]>();
+    const polSigs = new Map<string, string>();
+
+    // 4. Each local pod's isolation and allow sets (reused while its policies, named ports and peers' classes hold).
     const ingress = new Map<number, PodRules>();
     const egress = new Map<number, PodRules>();
     for (const { pod, ip, ident } of localPods) {
-      if (ident.selectedGen !== this.policiesGen) {
-        ident.selected = [];
-        for (const pol of this.policies.values()) {
-          if (pol.namespace === pod.namespace && selectorMatches(pol.podSelector, pod.labels)) ident.selected.push(pol);
-        }
+      const nsp = this.policiesOf(pod.namespace);
+      if (ident.selectedGen !== nsp.gen || !ident.selectedFor) {
+        ident.selected = nsp.list.filter((pol) => selectorMatches(pol.podSelector, pod.labels));
         ident.selected.sort((a, b) => (a.key < b.key ? -1 : 1));
-        ident.selectedGen = this.policiesGen;
+        ident.selectedGen = nsp.gen;
+        ident.selectedFor = true;
       }
       for (const dir of ['ingress', 'egress'] as const) {
         const pols = ident.selected.filter((p) => p[dir] !== undefined);
         if (!pols.length) continue;
-        const allow = new Map<number, Region>(); // class → region; -1 = every class
-        const add = (cls: number, what: 'all' | { proto: number; ports: Interval }) => {
-          let r = allow.get(cls);
-          if (!r) allow.set(cls, (r = emptyRegion()));
-          addToRegion(r, what);
-        };
+        const rk = `${dir}\0${pod.key}\0${ip}`;
+        seenRules.add(rk);
+        const sig = pols.map((p) => {
+          const k = `${dir}\0${p.key}`;
+          let x = polSigs.get(k);
+          if (x === undefined) polSigs.set(k, (x = ruleSignature([p], dir, rulePeers, this.peerVersion, this.classesVersion)));
+          return x;
+        }).join('|');
+        const prev = this.podRules.get(rk);
+        if (prev && prev.sig === sig && prev.named === pod.namedPorts && prev.pols.length === pols.length && prev.pols.every((p, i) => p === pols[i])) {
+          (dir === 'ingress' ? ingress : egress).set(ip, { ip, pod: pod.key, uid: pod.uid, policies: pols.map((p) => p.key), elements: prev.elements });
+          continue;
+        }
+        // What each rule contributes: a box (a protocol and port interval, or everything) for a class list.
+        const contribs: { classes: number[]; what: 'all' | { proto: number; ports: Interval } }[] = [];
         for (const pol of pols) {
           for (const rule of pol[dir]!) {
-            const classes = rule.peers ? unionClasses(rulePeers.get(rule)!, classesOfPeer) : [-1];
+            let classes = ruleClasses.get(rule);
+            if (!classes) ruleClasses.set(rule, (classes = rule.peers ? unionClasses(rulePeers.get(rule)!, classesOfPeer) : [-1]));
             if (!rule.ports) {
-              for (const c of classes) add(c, 'all');
+              contribs.push({ classes, what: 'all' });
               continue;
             }
             for (const spec of rule.ports) {
@@ -298,20 +385,21 @@ export class PolicyCompiler {
                 const targets = classes[0] === -1 ? [...usedClasses.keys()] : classes;
                 for (const c of targets) {
                   const n = usedClasses.get(c)?.named.get(name);
-                  if (n !== undefined) add(c, { proto: PROTO_NUMBER[spec.protocol], ports: [n, n] });
+                  if (n !== undefined) contribs.push({ classes: [c], what: { proto: PROTO_NUMBER[spec.protocol], ports: [n, n] } });
                 }
                 continue;
               }
               const ports = portsFor(spec, pod.namedPorts);
-              if (!ports) continue;
-              for (const c of classes) add(c, { proto: PROTO_NUMBER[spec.protocol], ports });
+              if (ports) contribs.push({ classes, what: { proto: PROTO_NUMBER[spec.protocol], ports } });
             }
           }
         }
-        const rules: PodRules = { ip, pod: pod.key, uid: pod.uid, policies: pols.map((p) => p.key), elements: elementsOf(allow) };
+        const rules: PodRules = { ip, pod: pod.key, uid: pod.uid, policies: pols.map((p) => p.key), elements: fastElements(contribs) ?? elementsOf(regionsOf(contribs)) };
+        this.podRules.set(rk, { pols, named: pod.namedPorts, sig, elements: rules.elements });
         (dir === 'ingress' ? ingress : egress).set(ip, rules);
       }
     }
+    for (const k of [...this.podRules.keys()]) if (!seenRules.has(k)) this.podRules.delete(k);
     return { podClass, netClass, ingress, egress, local };
   }
 
@@ -321,8 +409,11 @@ export class PolicyCompiler {
 
   private liveIds = new Set<number>();
 
+  private peerKeys = new WeakMap<Peer, string>();
+
   private intern(p: Peer): number {
-    const k = peerKey(p);
+    let k = this.peerKeys.get(p);
+    if (k === undefined) this.peerKeys.set(p, (k = peerKey(p)));
     let e = this.peers.get(k);
     if (!e) {
       e = { id: this.nextPeer++, peer: p, live: true };
@@ -378,6 +469,20 @@ export class PolicyCompiler {
   }
 }
 
+/** What a pod's allow set depends on besides its policies: the versions of the peers its rules name (and,
+ *  for egress named ports towards every peer, of the whole class list). */
+function ruleSignature(pols: Policy[], dir: 'ingress' | 'egress', rulePeers: Map<Rule, number[]>, versions: Map<number, number>, classesVersion: number): string {
+  const parts: string[] = [];
+  for (const p of pols) {
+    for (const r of p[dir]!) {
+      const ids = rulePeers.get(r);
+      if (ids) for (const id of ids) parts.push(`${id}:${versions.get(id) ?? 0}`);
+      if (dir === 'egress' && !ids && r.ports?.some((x) => typeof x.port === 'string')) parts.push(`*${classesVersion}`);
+    }
+  }
+  return parts.join(',');
+}
+
 /** The pod's numbers for the named ports egress rules use ("TCP/http" → 8080). */
 function namedFor(ports: NamedPort[], names: Set<string>): Map<string, number> {
   const out = new Map<string, number>();
@@ -403,6 +508,66 @@ function unionClasses(peerIds: number[], classesOfPeer: Map<number, number[]>): 
   return [...s];
 }
 
+/** Contributions as one region per class (-1 = every class): the general path. */
+function regionsOf(contribs: { classes: number[]; what: 'all' | { proto: number; ports: Interval } }[]): Map<number, Region> {
+  const allow = new Map<number, Region>();
+  for (const c of contribs) {
+    for (const cls of c.classes) {
+      let r = allow.get(cls);
+      if (!r) allow.set(cls, (r = emptyRegion()));
+      addToRegion(r, c.what);
+    }
+  }
+  return allow;
+}
+
+/**
+ * The common case without per-class work: when the boxes the rules name are equal or disjoint, each box's
+ * elements are the runs of the classes that may use it (a box any class may use is written once, whole).
+ * Undefined when boxes overlap partly (then regions sort it out per class).
+ */
+function fastElements(contribs: { classes: number[]; what: 'all' | { proto: number; ports: Interval } }[]): string[] | undefined {
+  const byBox = new Map<string, { box: Box; classes: Set<number> | 'any' }>();
+  for (const c of contribs) {
+    const box: Box = c.what === 'all' ? { proto: [0, 255], port: [0, MAX_PORT] } : { proto: [c.what.proto, c.what.proto], port: c.what.ports };
+    const k = `${box.proto[0]}-${box.proto[1]}.${box.port[0]}-${box.port[1]}`;
+    let g = byBox.get(k);
+    if (!g) byBox.set(k, (g = { box, classes: new Set() }));
+    if (g.classes === 'any') continue;
+    if (c.classes[0] === -1) g.classes = 'any';
+    else for (const x of c.classes) g.classes.add(x);
+  }
+  const groups = [...byBox.values()];
+  for (let i = 0; i < groups.length; i++) {
+    for (let j = i + 1; j < groups.length; j++) {
+      const a = groups[i].box;
+      const b = groups[j].box;
+      if (a.proto[0] <= b.proto[1] && b.proto[0] <= a.proto[1] && a.port[0] <= b.port[1] && b.port[0] <= a.port[1]) return undefined;
+    }
+  }
+  const out: string[] = [];
+  groups.sort((x, y) => x.box.proto[0] - y.box.proto[0] || x.box.port[0] - y.box.port[0]);
+  for (const g of groups) {
+    if (g.classes === 'any') {
+      out.push(elementText([0, MAX_CLASS], g.box));
+      continue;
+    }
+    const cls = [...g.classes].sort((a, b) => a - b);
+    if (!cls.length) continue;
+    let start = cls[0];
+    let prev = start;
+    for (let i = 1; i <= cls.length; i++) {
+      if (i < cls.length && cls[i] === prev + 1) {
+        prev = cls[i];
+        continue;
+      }
+      out.push(elementText([start, prev], g.box));
+      if (i < cls.length) start = prev = cls[i];
+    }
+  }
+  return out;
+}
+
 /**
  * The allow set's elements: what every class may reach is written once with the full class range; per class
  * only what goes beyond that, as disjoint boxes; classes with the same boxes are merged into runs.
@@ -417,7 +582,8 @@ function elementsOf(allow: Map<number, Region>): string[] {
     if (cls === -1 || isEmpty(r)) continue;
     const boxes = subtractBoxes(r, any);
     if (!boxes.length) continue;
-    const k = JSON.stringify(boxes);
+    let k = '';
+    for (const b of boxes) k += `${b.proto[0]}-${b.proto[1]}.${b.port[0]}-${b.port[1]};`;
     let g = byBoxes.get(k);
     if (!g) byBoxes.set(k, (g = { boxes, classes: [] }));
     g.classes.push(cls);

@@ -104,7 +104,10 @@ export function regionHas(r: Region, proto: number, port: number | undefined): b
 
 const iv = ([lo, hi]: Interval) => (lo === hi ? `${lo}` : `${lo}-${hi}`);
 
-/** One element of a `ct mark . meta l4proto . th dport` interval set. */
+/**
+ * One element of a `ct mark . meta l4proto . th dport` interval set. The class is always written as a range:
+ * nft 1.0.6 cannot delete an element whose every field is a single value (it adds it, then answers ENOENT).
+ */
 export function elementText(cls: Interval, b: Box): string {
-  return `${iv(cls)} . ${iv(b.proto)} . ${iv(b.port)}`;
+  return `${cls[0]}-${cls[1]} . ${iv(b.proto)} . ${iv(b.port)}`;
 }

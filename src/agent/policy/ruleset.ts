@@ -136,8 +136,8 @@ const sameList = (a: string[], b: string[]) => a.length === b.length && a.every(
 
 /**
  * The transaction that turns `before` into `after`, or '' when nothing changes. New isolated pods get their
- * objects before the map element that sends traffic to them; a pod's allow set is flushed and refilled
- * whole (one pod's set is small, and the kernel refuses overlapping interval elements mid-change).
+ * objects before the map element that sends traffic to them; a pod's allow set changes element by element
+ * (deletes first: the kernel refuses an element overlapping one that is still there).
  */
 export function diffRuleset(before: PolicyState, after: PolicyState, o: RulesetOptions = {}): string {
   const T = o.table ?? POLICY_TABLE;
@@ -166,8 +166,12 @@ export function diffRuleset(before: PolicyState, after: PolicyState, o: RulesetO
         for (const rule of podRules(dir, r, g)) out.push(`add rule ip ${T} ${ob.chain} ${rule}`);
         out.push(...addElements(T, ob.set, r.elements));
         out.push(`add element ip ${T} ${vmap} { ${formatIPv4(ip)} : ${verb} ${ob.chain} }`);
-      } else if (!sameList(old.elements, r.elements)) {
-        out.push(`flush set ip ${T} ${ob.set}`, ...addElements(T, ob.set, r.elements));
+      } else if (old.elements !== r.elements && !sameList(old.elements, r.elements)) {
+        // Element by element: the kernel frees what is deleted before it checks what is added for overlaps.
+        const was = new Set(old.elements);
+        const now = new Set(r.elements);
+        out.push(...deleteElements(T, ob.set, old.elements.filter((e) => !now.has(e))));
+        out.push(...addElements(T, ob.set, r.elements.filter((e) => !was.has(e))));
       }
     }
     for (const ip of mb.keys()) {
