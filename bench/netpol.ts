@@ -116,7 +116,7 @@ function perAddressRuleset(s: PolicyState, table: string): string {
         const [cls, proto, port] = e.split(' . ');
         const [lo, hi] = cls.split('-').map(Number);
         if (hi === undefined && lo === undefined) continue;
-        if (cls === '0-4294967295') els.push(`0.0.0.0-255.255.255.255 . ${proto} . ${port}`);
+        if (cls === '0-4294967294') els.push(`0.0.0.0-255.255.255.255 . ${proto} . ${port}`);
         else for (let c = lo; c <= (hi ?? lo); c++) for (const ip of members.get(c) ?? []) els.push(`${formatIPv4(ip)} . ${proto} . ${port}`);
       }
       for (let i = 0; i < els.length; i += 2000) adds.push(`add element ip ${table} ${o.set} { ${els.slice(i, i + 2000).join(', ')} }`);

@@ -15,7 +15,10 @@ import {
 } from './model.js';
 import { addToRegion, type Box, elementText, emptyRegion, type Interval, isEmpty, MAX_PORT, type Region, regionBoxes, subtractBoxes } from './region.js';
 
-export const MAX_CLASS = 0xffffffff;
+/** The last address (segments run up to it). */
+const IPV4_MAX = 0xffffffff;
+/** Classes are numbered from 1; "every class" is 0..ANY_CLASS_HI; ANY_CLASS_HI + 1 is the ruleset's own "self" class. */
+export const ANY_CLASS_HI = 0xfffffffe;
 
 /** What one local pod needs in one direction: it is isolated by `policies`; `elements` is its allow set. */
 export interface PodRules {
@@ -424,7 +427,7 @@ export class PolicyCompiler {
   }
 
   private segments(blocks: PeerEntry[]): { lo: number; hi: number; ids: string }[] {
-    if (!blocks.length) return [{ lo: 0, hi: MAX_CLASS, ids: '' }];
+    if (!blocks.length) return [{ lo: 0, hi: IPV4_MAX, ids: '' }];
     const events = new Map<number, { add: number[]; del: number[] }>();
     const at = (x: number) => {
       let e = events.get(x);
@@ -448,7 +451,7 @@ export class PolicyCompiler {
       }
       for (const [lo, hi] of ivs) {
         at(lo).add.push(b.id);
-        if (hi < MAX_CLASS) at(hi + 1).del.push(b.id);
+        if (hi < IPV4_MAX) at(hi + 1).del.push(b.id);
       }
     }
     at(0);
@@ -460,7 +463,7 @@ export class PolicyCompiler {
       for (const id of e.del) active.set(id, (active.get(id) ?? 0) - 1);
       for (const id of e.add) active.set(id, (active.get(id) ?? 0) + 1);
       const ids = [...active].filter(([, n]) => n > 0).map(([id]) => id).sort((a, b) => a - b).join(',');
-      const hi = i + 1 < xs.length ? xs[i + 1] - 1 : MAX_CLASS;
+      const hi = i + 1 < xs.length ? xs[i + 1] - 1 : IPV4_MAX;
       const prev = out[out.length - 1];
       if (prev && prev.ids === ids) prev.hi = hi;
       else out.push({ lo: xs[i], hi, ids });
@@ -549,7 +552,7 @@ function fastElements(contribs: { classes: number[]; what: 'all' | { proto: numb
   groups.sort((x, y) => x.box.proto[0] - y.box.proto[0] || x.box.port[0] - y.box.port[0]);
   for (const g of groups) {
     if (g.classes === 'any') {
-      out.push(elementText([0, MAX_CLASS], g.box));
+      out.push(elementText([0, ANY_CLASS_HI], g.box));
       continue;
     }
     const cls = [...g.classes].sort((a, b) => a - b);
@@ -575,7 +578,7 @@ function fastElements(contribs: { classes: number[]; what: 'all' | { proto: numb
 function elementsOf(allow: Map<number, Region>): string[] {
   const out: string[] = [];
   const any = allow.get(-1) ?? emptyRegion();
-  for (const b of regionBoxes(any)) out.push(elementText([0, MAX_CLASS], b));
+  for (const b of regionBoxes(any)) out.push(elementText([0, ANY_CLASS_HI], b));
   if (any.all) return out;
   const byBoxes = new Map<string, { boxes: Box[]; classes: number[] }>();
   for (const [cls, r] of allow) {

@@ -8,7 +8,7 @@ import { run } from '../../util/exec.js';
 import { formatIPv4 } from '../../util/cidr.js';
 import { PolicyCompiler, type PolicyState } from './compiler.js';
 import { PolicyProgrammer } from './programmer.js';
-import { podObjects } from './ruleset.js';
+import { podObjects, SELF_CLASS } from './ruleset.js';
 import { randomCase, NODE } from './testing.js';
 
 const IS_ROOT = process.getuid?.() === 0;
@@ -45,7 +45,9 @@ async function kernel(table: string): Promise<{ podclass: string[]; sets: Map<st
     if (!s) continue;
     if (s.name === 'podclass') for (const [k, v] of (s.elem ?? []).map((e: any) => [e[0], e[1]])) podclass.push(`${k} : ${v}`);
     if (/^(in|out)-/.test(s.name)) {
-      sets.set(s.name, (s.elem ?? []).map((e: any) => (e.elem?.val ?? e).concat.map((x: any) => val(x).join('-')).join(' . ')).sort());
+      // The self class every egress set holds comes from the ruleset, not the compiler.
+      sets.set(s.name, (s.elem ?? []).map((e: any) => (e.elem?.val ?? e).concat.map((x: any) => val(x).join('-')).join(' . '))
+        .filter((x: string) => !x.startsWith(`${SELF_CLASS}-`)).sort());
     }
   }
   return { podclass: podclass.sort(), sets };

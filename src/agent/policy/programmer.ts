@@ -40,6 +40,7 @@ export class PolicyProgrammer {
   private timer?: NodeJS.Timeout;
   private chain: Promise<void> = Promise.resolve();
   private latest?: PolicyState;
+  private guardKey = '';
 
   constructor(private o: ProgrammerOptions = {}) {
     this.table = o.table ?? POLICY_TABLE;
@@ -69,8 +70,11 @@ export class PolicyProgrammer {
     if (!s || s === this.applied) return;
     const t0 = performance.now();
     const opts = { table: this.table, logGroup: this.o.logGroup ?? LOG_GROUP };
-    // Guard first when pods become isolated: it must cover them before the policy table can go away.
-    const guarded = this.guard?.sync([...s.ingress.keys()], [...s.egress.keys()]);
+    // Guard first when pods become isolated: it must cover them before the policy table can go away. Only
+    // when its sets change (or it is not right yet): every sync lists the guard table once.
+    const gk = `${[...s.ingress.keys()].join()}|${[...s.egress.keys()].join()}`;
+    const guarded = this.guard && (gk !== this.guardKey || !this.guard.ok) ? this.guard.sync([...s.ingress.keys()], [...s.egress.keys()]) : undefined;
+    this.guardKey = gk;
     if (this.needFull) {
       await this.nft(['-f', '-'], fullRuleset(s, opts));
       this.needFull = false;
@@ -94,8 +98,19 @@ export class PolicyProgrammer {
     this.timer.unref();
   }
 
+  private probing = false;
+
   private async probe(): Promise<void> {
-    if (this.needFull) return;
+    if (this.needFull || this.probing) return;
+    this.probing = true;
+    try {
+      await this.probeOnce();
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  private async probeOnce(): Promise<void> {
     try {
       await this.nft(['list', 'set', 'ip', this.table, 'alive']);
     } catch {

@@ -7,8 +7,12 @@
 //     map egress     ipv4_addr → verdict            local pod isolated for egress  → jump out-<pod>
 //     set isolated   local pods isolated either way (a new TCP flow to or from them must start with SYN)
 //     set in-<pod>, out-<pod>   ct mark . meta l4proto . th dport, intervals: what the pod allows, by class
-//     counter din-<pod>, dout-<pod>   drops
+//     counter din-<pod>, dout-<pod>, found through map cin / cout by address   drops
+//     set selfpairs  pod . pod of the isolated pods (a pod never blocks itself)
 //     limit droplog  one rate limit for every drop log line
+//
+// A pod's chain is three rules (shared classification, its own set, shared drop), so a pod costs the
+// kernel one set, one chain and one counter however many policies select it.
 //
 // The filter hook sits in prerouting after dstnat (so a Service's traffic is judged against the chosen
 // backend): every packet gets the JUDGED mark bit (the guard table, see guard.ts, drops unjudged traffic
@@ -39,20 +43,36 @@ export function podObjects(dir: Direction, ip: number): { chain: string; set: st
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
-function podRules(dir: Direction, r: PodRules, logGroup: number): string[] {
+/** The class out-common gives a flow that needs no judging (to itself, to this node): every egress set allows it. */
+export const SELF_CLASS = 0xffffffff;
+const SELF_ELEMENT = `${SELF_CLASS}-${SELF_CLASS} . 0-255 . 0-65535`;
+
+/** A pod's chain: three rules, whatever its policies (the rest is shared or in its set). */
+function podRules(dir: Direction, r: PodRules): string[] {
   const o = podObjects(dir, r.ip);
-  const ip = formatIPv4(r.ip);
-  const peer = dir === 'in' ? 'saddr' : 'daddr';
-  const verdict = dir === 'in' ? 'accept' : 'return';
+  return dir === 'in'
+    ? ['jump in-common', `ct mark . meta l4proto . th dport @${o.set} accept`, 'goto in-drop']
+    : ['jump out-common', `ct mark . meta l4proto . th dport @${o.set} return`, 'goto out-drop'];
+}
+
+/** The chains every pod chain shares. */
+function commonChains(logGroup: number): string[] {
   return [
-    // A pod cannot block itself; egress to this node is always allowed.
-    `ip ${peer} ${ip} ${verdict}`,
-    ...(dir === 'out' ? ['fib daddr type local return'] : []),
-    `ct mark set ip ${peer} map @netclass`,
-    `ct mark set ip ${peer} map @podclass`,
-    `ct mark . meta l4proto . th dport @${o.set} ${verdict}`,
-    `limit name "droplog" log group ${logGroup} prefix "${LOG_PREFIX[dir]} "`,
-    `counter name "${o.counter}" drop`,
+    // A pod cannot block itself (a Service hairpin comes back to it through the node).
+    '  chain in-common {',
+    '    ip saddr . ip daddr @selfpairs accept',
+    '    ct mark set ip saddr map @netclass',
+    '    ct mark set ip saddr map @podclass',
+    '  }',
+    `  chain in-drop { limit name "droplog" log group ${logGroup} prefix "${LOG_PREFIX.in} "; counter name ip daddr map @cin drop; }`,
+    // Egress to itself or to this node is always allowed: the self class, which every egress set holds.
+    '  chain out-common {',
+    `    ip saddr . ip daddr @selfpairs ct mark set ${hex(SELF_CLASS)} return`,
+    `    fib daddr type local ct mark set ${hex(SELF_CLASS)} return`,
+    '    ct mark set ip daddr map @netclass',
+    '    ct mark set ip daddr map @podclass',
+    '  }',
+    `  chain out-drop { limit name "droplog" log group ${logGroup} prefix "${LOG_PREFIX.out} "; counter name ip saddr map @cout drop; }`,
   ];
 }
 
@@ -90,7 +110,10 @@ export function fullRuleset(s: PolicyState, o: RulesetOptions = {}): string {
   out.push('  map netclass { type ipv4_addr : mark; flags interval; }');
   out.push('  map ingress { type ipv4_addr : verdict; }');
   out.push('  map egress { type ipv4_addr : verdict; }');
+  out.push('  map cin { type ipv4_addr : counter; }');
+  out.push('  map cout { type ipv4_addr : counter; }');
   out.push('  set isolated { type ipv4_addr; }');
+  out.push('  set selfpairs { type ipv4_addr . ipv4_addr; }');
   out.push('  set alive { type inet_service; }');
   out.push(`  limit droplog { rate ${LOG_RATE}/second burst ${LOG_RATE * 2} packets }`);
   for (const [dir, m] of [['in', s.ingress], ['out', s.egress]] as const) {
@@ -99,6 +122,7 @@ export function fullRuleset(s: PolicyState, o: RulesetOptions = {}): string {
       out.push(`  counter ${ob.counter} { }`, `  set ${ob.set} { ${SET_DECL} }`, `  chain ${ob.chain} { }`);
     }
   }
+  out.push(...commonChains(g));
   out.push(
     '  chain prerouting {',
     '    type filter hook prerouting priority dstnat + 10; policy accept;',
@@ -113,17 +137,20 @@ export function fullRuleset(s: PolicyState, o: RulesetOptions = {}): string {
     '}',
   );
   for (const [dir, m] of [['in', s.ingress], ['out', s.egress]] as const) {
-    for (const r of m.values()) for (const rule of podRules(dir, r, g)) out.push(`add rule ip ${T} ${podObjects(dir, r.ip).chain} ${rule}`);
+    for (const r of m.values()) for (const rule of podRules(dir, r)) out.push(`add rule ip ${T} ${podObjects(dir, r.ip).chain} ${rule}`);
   }
   // Maps and sets are filled after the rules that bind them (binding walks a set's elements).
   out.push(...addElements(T, 'podclass', [...s.podClass].map(([ip, c]) => `${formatIPv4(ip)} : ${c}`)));
   out.push(...addElements(T, 'netclass', netclassElements(s)));
   for (const [dir, m] of [['in', s.ingress], ['out', s.egress]] as const) {
-    for (const r of m.values()) out.push(...addElements(T, podObjects(dir, r.ip).set, r.elements));
+    for (const r of m.values()) out.push(...addElements(T, podObjects(dir, r.ip).set, dir === 'out' ? [SELF_ELEMENT, ...r.elements] : r.elements));
   }
+  out.push(...addElements(T, 'cin', [...s.ingress.values()].map((r) => `${formatIPv4(r.ip)} : "${podObjects('in', r.ip).counter}"`)));
+  out.push(...addElements(T, 'cout', [...s.egress.values()].map((r) => `${formatIPv4(r.ip)} : "${podObjects('out', r.ip).counter}"`)));
   out.push(...addElements(T, 'ingress', [...s.ingress.values()].map((r) => `${formatIPv4(r.ip)} : goto ${podObjects('in', r.ip).chain}`)));
   out.push(...addElements(T, 'egress', [...s.egress.values()].map((r) => `${formatIPv4(r.ip)} : jump ${podObjects('out', r.ip).chain}`)));
-  out.push(...addElements(T, 'isolated', isolatedOf(s).map(formatIPv4)));
+  const iso = isolatedOf(s).map(formatIPv4);
+  out.push(...addElements(T, 'isolated', iso), ...addElements(T, 'selfpairs', iso.map((x) => `${x} . ${x}`)));
   out.push('');
   return out.join('\n');
 }
@@ -141,7 +168,6 @@ const sameList = (a: string[], b: string[]) => a.length === b.length && a.every(
  */
 export function diffRuleset(before: PolicyState, after: PolicyState, o: RulesetOptions = {}): string {
   const T = o.table ?? POLICY_TABLE;
-  const g = o.logGroup ?? LOG_GROUP;
   const out: string[] = [];
   // Classes first: a pod's set may already use a class that only now has members.
   const delPod: string[] = [];
@@ -163,8 +189,9 @@ export function diffRuleset(before: PolicyState, after: PolicyState, o: RulesetO
       const old = mb.get(ip);
       if (!old) {
         out.push(`add counter ip ${T} ${ob.counter}`, `add set ip ${T} ${ob.set} { ${SET_DECL} }`, `add chain ip ${T} ${ob.chain}`);
-        for (const rule of podRules(dir, r, g)) out.push(`add rule ip ${T} ${ob.chain} ${rule}`);
-        out.push(...addElements(T, ob.set, r.elements));
+        for (const rule of podRules(dir, r)) out.push(`add rule ip ${T} ${ob.chain} ${rule}`);
+        out.push(...addElements(T, ob.set, dir === 'out' ? [SELF_ELEMENT, ...r.elements] : r.elements));
+        out.push(`add element ip ${T} ${dir === 'in' ? 'cin' : 'cout'} { ${formatIPv4(ip)} : "${ob.counter}" }`);
         out.push(`add element ip ${T} ${vmap} { ${formatIPv4(ip)} : ${verb} ${ob.chain} }`);
       } else if (old.elements !== r.elements && !sameList(old.elements, r.elements)) {
         // Element by element: the kernel frees what is deleted before it checks what is added for overlaps.
@@ -177,13 +204,15 @@ export function diffRuleset(before: PolicyState, after: PolicyState, o: RulesetO
     for (const ip of mb.keys()) {
       if (ma.has(ip)) continue;
       const ob = podObjects(dir, ip);
-      out.push(`delete element ip ${T} ${vmap} { ${formatIPv4(ip)} }`, `flush chain ip ${T} ${ob.chain}`, `delete chain ip ${T} ${ob.chain}`,
-        `delete set ip ${T} ${ob.set}`, `delete counter ip ${T} ${ob.counter}`);
+      out.push(`delete element ip ${T} ${vmap} { ${formatIPv4(ip)} }`, `delete element ip ${T} ${dir === 'in' ? 'cin' : 'cout'} { ${formatIPv4(ip)} }`,
+        `flush chain ip ${T} ${ob.chain}`, `delete chain ip ${T} ${ob.chain}`, `delete set ip ${T} ${ob.set}`, `delete counter ip ${T} ${ob.counter}`);
     }
   }
   const ib = new Set(isolatedOf(before));
   const ia = new Set(isolatedOf(after));
-  out.push(...addElements(T, 'isolated', [...ia].filter((x) => !ib.has(x)).map(formatIPv4)));
-  out.push(...deleteElements(T, 'isolated', [...ib].filter((x) => !ia.has(x)).map(formatIPv4)));
+  const added = [...ia].filter((x) => !ib.has(x)).map(formatIPv4);
+  const gone = [...ib].filter((x) => !ia.has(x)).map(formatIPv4);
+  out.push(...addElements(T, 'isolated', added), ...addElements(T, 'selfpairs', added.map((x) => `${x} . ${x}`)));
+  out.push(...deleteElements(T, 'isolated', gone), ...deleteElements(T, 'selfpairs', gone.map((x) => `${x} . ${x}`)));
   return out.length ? `${out.join('\n')}\n` : '';
 }
