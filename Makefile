@@ -31,6 +31,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 deps: node_modules/.package-lock.json
 
 build: deps
+	rm -rf dist
 	npx tsc -p tsconfig.json
 
 up: setup

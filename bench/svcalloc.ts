@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { WatchCache } from '../src/apiserver/watchcache.js';
 import { Registry, type WriteHooks } from '../src/apiserver/registry.js';
+import { LocalClient } from '../src/apiserver/localclient.js';
 import { ServiceAllocations } from '../src/apiserver/allocators/index.js';
 import { bootstrapNamespaces } from '../src/controllers/namespace.js';
 import { findResource } from '../src/api/resources.js';
@@ -24,7 +25,7 @@ async function run(label: string, hooks: (s: SqliteStore) => Map<string, WriteHo
   const cache = await WatchCache.start(store);
   const reg = new Registry(store, cache, hooks(store));
   try {
-    await bootstrapNamespaces(reg);
+    await bootstrapNamespaces(new LocalClient(reg));
     const body = (i: number) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `s${i}` }, spec: { type, selector: { app: `s${i}` }, ports: [{ port: 80 }] } });
     for (let i = 0; i < prefill; i++) await reg.create(SVC, 'default', body(i));
     const ms: number[] = [];

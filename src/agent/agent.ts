@@ -3,12 +3,14 @@
 // exec and port-forward to the API server.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
-import { Informer, objectKey } from '../client/informer.js';
+import { ENDPOINTSLICES, NODES, PODS, SERVICES } from '../api/kinds.js';
+import type { EndpointSlice, Node, Pod, Service } from '../api/types.js';
+import { SharedInformerFactory } from '../client/factory.js';
+import type { SharedInformer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
+import { objectKey } from '../client/types.js';
 import { RestClient, type RestConfig } from '../client/rest.js';
-import { WorkQueue } from '../controllers/queue.js';
+import { WorkQueue } from '../client/workqueue.js';
 import { run } from '../util/exec.js';
 import { registerNode, renewLease, postReady } from './node.js';
 import { PodManager } from './pods.js';
@@ -27,10 +29,6 @@ import { startDnsWorker } from '../dns/worker.js';
 import { startPolicyEngine, type PolicyFeed } from './policy/feed.js';
 import type { Worker } from 'node:worker_threads';
 
-const NODES = findResource('', 'v1', 'nodes')!;
-const PODS = findResource('', 'v1', 'pods')!;
-const SERVICES = findResource('', 'v1', 'services')!;
-const SLICES = findResource('discovery.k8s.io', 'v1', 'endpointslices')!;
 const LEASE_RENEW_MS = 10_000;
 const RESYNC_MS = 30_000;
 
@@ -78,16 +76,18 @@ export interface AgentOptions {
 export class Agent {
   readonly client: RestClient;
   private runtime: Runtime;
-  private nodes!: Informer;
-  private pods!: Informer;
+  /** One watch and one cache per kind for the whole agent (the DNS worker, a thread of its own, has its own). */
+  readonly informers: SharedInformerFactory;
+  private nodes!: SharedInformer<Node>;
+  private pods!: SharedInformer<Pod>;
   private queue!: WorkQueue;
   private podManager!: PodManager;
   private timers: NodeJS.Timeout[] = [];
   private podCIDR = '';
   private stopped = false;
   private streams?: StreamServer;
-  private services!: Informer;
-  private slices!: Informer;
+  private services!: SharedInformer<Service>;
+  private slices!: SharedInformer<EndpointSlice>;
   private announcer!: LbAnnouncer;
   private lbTimer?: NodeJS.Timeout;
   private lbApplied?: string;
@@ -103,6 +103,7 @@ export class Agent {
     this.client = new RestClient({ ...o.rest, userAgent: `k8ts-agent/${o.nodeName}` });
     this.runtime = new Runtime({ stateDir: join(o.dataDir, 'runtime'), imagesDir: join(o.dataDir, 'images') });
     this.log = o.log ?? ((l) => process.stderr.write(`${l}\n`));
+    this.informers = new SharedInformerFactory(this.client, this.log);
   }
 
   async start(): Promise<void> {
@@ -129,9 +130,10 @@ export class Agent {
       networkReady: (pod, ip) => (this.policy ? this.policy.engine.localPodReady(pod, ip) : Promise.reject(new Error('the policy engine has not started'))),
     }, (key, ms) => this.queue.addAfter(key, ms));
 
-    this.nodes = new Informer(this.client, NODES).on({ onAdd: () => this.routesSoon(), onUpdate: (n, old) => n !== old && this.routesSoon(), onDelete: () => this.routesSoon() });
-    this.nodes.start();
-    await this.nodes.hasSynced();
+    this.informers.start();
+    this.nodes = this.informers.informerFor(NODES);
+    this.nodes.addEventHandler({ onAdd: () => this.routesSoon(), onUpdate: (n, old) => n !== old && this.routesSoon(), onDelete: () => this.routesSoon() });
+    await this.nodes.waitForSync();
     await this.syncRoutes();
     this.every(RESYNC_MS, () => this.syncRoutes());
 
@@ -141,28 +143,26 @@ export class Agent {
     this.announcer = new LbAnnouncer(this.o.uplink, this.log);
     const proxy = new ServiceProxy({ nodeName: this.o.nodeName, nodeIPs: [this.o.nodeIP], log: this.log });
     this.proxy = proxy;
-    const feed = (kind: 'service' | 'slice') => {
-      const to = (type: 'ADDED' | 'MODIFIED' | 'DELETED', o: KObject) => (kind === 'service' ? proxy.onServiceChange(type, o) : proxy.onSliceChange(type, o));
-      return {
-        onAdd: (o: KObject) => { to('ADDED', o); this.lbSoon(); },
-        onUpdate: (o: KObject, old: KObject) => { if (o !== old) { to('MODIFIED', o); this.lbSoon(); } },
-        onDelete: (o: KObject) => { to('DELETED', o); this.lbSoon(); },
-      };
-    };
-    this.services = new Informer(this.client, SERVICES).on(feed('service'));
-    this.slices = new Informer(this.client, SLICES).on(feed('slice'));
-    this.services.start();
-    this.slices.start();
-    await Promise.all([this.services.hasSynced(), this.slices.hasSynced()]);
-    proxy.update(this.services.list(), this.slices.list());
+    const feed = <T extends Service | EndpointSlice>(to: (type: 'ADDED' | 'MODIFIED' | 'DELETED', o: T) => void) => ({
+      onAdd: (o: T) => { to('ADDED', o); this.lbSoon(); },
+      onUpdate: (o: T, old: T) => { if (o !== old) { to('MODIFIED', o); this.lbSoon(); } },
+      onDelete: (o: T) => { to('DELETED', o); this.lbSoon(); },
+    });
+    this.services = this.informers.informerFor(SERVICES);
+    this.slices = this.informers.informerFor(ENDPOINTSLICES);
+    await Promise.all([this.services.waitForSync(), this.slices.waitForSync()]);
+    // Handlers join after the caches are full: each first gets every cached object as an add.
+    proxy.update(this.services.lister.list(), this.slices.lister.list());
+    this.services.addEventHandler(feed<Service>((type, o) => proxy.onServiceChange(type, o)));
+    this.slices.addEventHandler(feed<EndpointSlice>((type, o) => proxy.onSliceChange(type, o)));
     await proxy.start();
     this.log(`k8ts agent ${this.o.nodeName}: service proxy programmed ${proxy.stats.servicePorts} service ports in ${proxy.stats.lastFullSyncMs.toFixed(0)} ms (table ip ${proxy.table})`);
     await this.syncAnnouncements(true);
     this.every(RESYNC_MS, () => this.syncAnnouncements(true));
     // NetworkPolicy (src/agent/policy): programmed before any pod of this node starts a container.
-    this.policy = await startPolicyEngine(this.client, {
+    this.policy = await startPolicyEngine(this.informers, {
       nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, podCIDR: this.podCIDR, proxyTable: proxy.table, log: this.log,
-      services: () => this.services.list(), slices: () => this.slices.list(),
+      services: () => this.services.lister.list(), slices: () => this.slices.lister.list(),
       netnsOfPod: (key) => this.podManager.sandboxes().filter((s) => `${s.namespace}/${s.name}` === key).map((s) => `/run/netns/${s.netns}`)[0],
       event: (o, type, reason, message) => void events.record(o, type, reason, message),
     });
@@ -170,15 +170,16 @@ export class Agent {
     // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own.
     if (this.o.dnsPort) void this.startDns(this.o.dnsPort);
 
-    this.queue = new WorkQueue((key) => this.podManager.sync(key, this.pods.get(key)), 16,
+    this.queue = new WorkQueue((key) => this.podManager.sync(key, this.pods.lister.getByKey(key)), 16,
       (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`));
-    this.pods = new Informer(this.client, PODS, undefined, { fieldSelector: `spec.nodeName=${this.o.nodeName}` }, 10_000)
-      .on({ onAdd: (p) => this.queue.add(objectKey(p)), onUpdate: (p) => this.queue.add(objectKey(p)), onDelete: (p) => this.queue.add(objectKey(p)) });
-    this.pods.start();
-    await this.pods.hasSynced();
+    // This node's pods only: a filtered informer, its own entry in the factory.
+    this.pods = this.informers.informerFor(PODS, { fieldSelector: `spec.nodeName=${this.o.nodeName}` });
+    await this.pods.waitForSync();
+    const podChanged = (p: Pod) => this.queue.add(objectKey(p));
+    this.pods.addEventHandler({ onAdd: podChanged, onUpdate: podChanged, onDelete: podChanged }, 10_000);
     this.streams = new StreamServer({
       runtime: this.runtime,
-      pod: (ns, name) => this.pods.get(`${ns}/${name}`),
+      pod: (ns, name) => this.pods.lister.get(ns, name),
       netnsOf: (uid) => {
         const sb = this.podManager.sandboxes().find((s) => s.uid === uid);
         return sb ? `/run/netns/${sb.netns}` : undefined;
@@ -186,7 +187,7 @@ export class Agent {
       queries: this.policy.queries,
     }, this.o.rest.token);
     await this.streams.start(this.o.dataDir, this.o.nodeIP);
-    await this.podManager.sweep(new Set(this.pods.list().map((p) => p.metadata.uid!)));
+    await this.podManager.sweep(new Set(this.pods.lister.list().map((p) => p.metadata.uid!)));
     this.queue.start();
     // Containers exit on their own: look at every pod regularly (the informer's resync re-adds them).
     this.log(`k8ts agent ${this.o.nodeName}: ready`);
@@ -205,11 +206,11 @@ export class Agent {
   /** Every Node as a peer, each field parsed and printed again here before it reaches a batch; a Node
    *  that does not parse is left out with a Warning event on it, and the others go on. */
   private peers(): ReturnType<typeof readPeers>['peers'] {
-    const { peers, rejected } = readPeers(this.nodes?.list() ?? []);
+    const { peers, rejected } = readPeers(this.nodes?.lister.list() ?? []);
     for (const [name, why] of rejected) {
       if (this.rejectedPeers.get(name) === why) continue;
       this.log(`k8ts agent: node ${name} left out of routes and masquerade: ${why}`);
-      const node = this.nodes.get(name);
+      const node = this.nodes.lister.get(undefined, name);
       if (node) void this.events?.record(node, 'Warning', 'InvalidNodeNetwork', `node ${this.o.nodeName} left this node out of its routes: ${why}`);
     }
     this.rejectedPeers = rejected;
@@ -238,7 +239,7 @@ export class Agent {
    *  resync (which lists the uplink's addresses, so outside changes are put right too). */
   private async syncAnnouncements(resync = false): Promise<void> {
     if (this.stopped) return;
-    const want = desiredAnnouncements(this.o.nodeName, this.services.list(), this.nodes.list(), this.slices.list());
+    const want = desiredAnnouncements(this.o.nodeName, this.services.lister.list(), this.nodes.lister.list(), this.slices.lister.list());
     const key = [...want].sort().join(',');
     if (!resync && key === this.lbApplied) return;
     try {
@@ -308,10 +309,7 @@ export class Agent {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.lbTimer);
-    this.nodes?.stop();
-    this.pods?.stop();
-    this.services?.stop();
-    this.slices?.stop();
+    this.informers.stop();
     this.dns?.postMessage('stop');
     await this.proxy?.stop();
     await this.policy?.stop();

@@ -34,6 +34,9 @@ test('desiredAnnouncements: Cluster policy over ready nodes, Local policy only w
   assert.deepEqual(all[2], [], 'a NotReady node announces nothing');
   assert.deepEqual(all.flat().sort(), ['172.30.0.201', '172.30.0.202'], 'each IP exactly once; ClusterIP services never');
   assert.ok(all[1].includes('172.30.0.202'), 'Local policy: the node with the endpoint');
+  // An ingress IP goes into an `ip -batch` line: anything but a canonical IPv4 address is never announced.
+  const hostile = ['172.30.0.204/0 dev lo\naddr flush dev eth0', '172.30.0.205 label x', '0172.30.0.206', ' 172.30.0.207'].map((ip, i) => lb(`h${i}`, ip));
+  assert.deepEqual(['n1', 'n2'].flatMap((n) => [...desiredAnnouncements(n, hostile, nodes, [])]), []);
 });
 
 test('LbAnnouncer: the owner holds the IP, a takeover moves the neighbour cache by gratuitous ARP', { skip: NEEDS_ROOT }, async () => {

@@ -6,8 +6,9 @@
 // or election is needed: when the owner goes NotReady, the next node in hash order takes over.
 import { createHash } from 'node:crypto';
 import type { KObject } from '../api/types.js';
-import { isNodeReady } from '../controllers/scheduler.js';
+import { isNodeReady } from '../api/conditions.js';
 import { run } from '../util/exec.js';
+import { canonicalIPv4 } from '../util/cidr.js';
 
 export interface Candidate {
   name: string;
@@ -37,7 +38,8 @@ export function desiredAnnouncements(self: string, services: KObject[], nodes: K
   const out = new Set<string>();
   for (const svc of services) {
     if (svc.spec?.type !== 'LoadBalancer') continue;
-    const ips = arr(svc.status?.loadBalancer?.ingress).map((i) => i?.ip).filter((ip): ip is string => typeof ip === 'string' && !ip.includes(':'));
+    // Each address goes into an `ip -batch` line: only a canonical IPv4 address does.
+    const ips = arr(svc.status?.loadBalancer?.ingress).map((i) => canonicalIPv4(i?.ip)).filter((ip): ip is string => ip !== undefined);
     if (!ips.length) continue;
     let candidates = ready;
     if (svc.spec?.externalTrafficPolicy === 'Local') {

@@ -5,7 +5,7 @@ import { cpus, totalmem, release, hostname } from 'node:os';
 import { findResource } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import type { Client } from '../client/types.js';
-import { KUBE_VERSION } from '../apiserver/discovery.js';
+import { KUBE_VERSION } from '../api/version.js';
 import { now, microNow } from '../util/time.js';
 
 const NODES = findResource('', 'v1', 'nodes')!;

@@ -3,7 +3,7 @@
 // validates both fields, but a node acts only on what it has proven itself: a Node whose fields do not
 // parse is left out (and reported), and the batch for every other node goes on.
 import type { KObject } from '../api/types.js';
-import { formatCidr, formatIPv4, parseCidr, parseIPv4 } from '../util/cidr.js';
+import { canonicalIPv4, formatCidr, parseCidr } from '../util/cidr.js';
 import type { Peer } from './routes.js';
 
 export interface PeerReading {
@@ -18,17 +18,12 @@ export function nodeInternalIP(n: KObject): string | Error {
   const i = addrs.findIndex((a) => (a as { type?: unknown })?.type === 'InternalIP');
   if (i < 0) return new Error('no InternalIP in status.addresses');
   const raw = (addrs[i] as { address?: unknown }).address;
-  return canonicalIPv4(raw, `status.addresses[${i}].address`);
+  return checkIPv4(raw, `status.addresses[${i}].address`);
 }
 
-function canonicalIPv4(raw: unknown, field: string): string | Error {
+function checkIPv4(raw: unknown, field: string): string | Error {
   if (typeof raw !== 'string') return new Error(`${field} is not a string`);
-  try {
-    const s = formatIPv4(parseIPv4(raw));
-    return s === raw ? s : new Error(`${field} ${JSON.stringify(raw)} is not an IPv4 address in canonical form`);
-  } catch {
-    return new Error(`${field} ${JSON.stringify(raw.slice(0, 64))} is not an IPv4 address`);
-  }
+  return canonicalIPv4(raw) ?? new Error(`${field} ${JSON.stringify(raw.slice(0, 64))} is not an IPv4 address`);
 }
 
 function canonicalCidr(raw: unknown, field: string): string | Error {

@@ -51,3 +51,23 @@ test('resolv.conf: ClusterFirst, Default, None, and dnsConfig merged in', () => 
   assert.equal(resolvConf(pod({ dnsConfig: { nameservers: ['192.0.2.53', '10.96.0.10'], searches: ['example.org'], options: [{ name: 'ndots', value: '1' }] } }), '10.96.0.10', 'cluster.local'),
     'search team.svc.cluster.local svc.cluster.local cluster.local example.org\nnameserver 10.96.0.10\nnameserver 192.0.2.53\noptions ndots:1\n');
 });
+
+test('a pod whose uid is not a UUID is left alone: the uid never becomes a path or a namespace name', async () => {
+  const { mkdtempSync, readdirSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { PodManager } = await import('./pods.js');
+  const dataDir = mkdtempSync(join(tmpdir(), 'k8ts-pods-uid-'));
+  try {
+    const unused = new Proxy({}, { get: () => { throw new Error('touched'); } });
+    const pm = new PodManager(unused as never, unused as never, unused as never,
+      { nodeName: 'n', nodeIP: '10.0.0.1', dataDir, netnsPrefix: 'x', clusterDomain: 'cluster.local', cni: unused as never, probeRunner: unused as never }, () => {});
+    for (const uid of ['../../etc', 'a b', '00000000-0000-0000-0000-00000000000g', '']) {
+      await assert.rejects(pm.sync('ns/p', { metadata: { name: 'p', namespace: 'ns', uid }, spec: { containers: [] } }), /not a UUID: left alone/);
+    }
+    pm.close();
+    assert.deepEqual(readdirSync(join(dataDir, 'pods')), []);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -20,6 +20,7 @@ const PODS = findResource('', 'v1', 'pods')!;
 const BACKOFF_BASE_MS = 10_000;
 const BACKOFF_MAX_MS = 300_000;
 const L_POD_UID = 'k8ts.pod.uid';
+const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const L_POD = 'k8ts.pod';
 const L_CONTAINER = 'k8ts.container';
 const L_RESTARTS = 'k8ts.restarts';
@@ -177,6 +178,9 @@ export class PodManager {
     for (const [uid, k] of [...this.keyOf]) if (k === key && uid !== pod?.metadata.uid) await this.cleanup(uid);
     if (!pod) return;
     const uid = pod.metadata.uid!;
+    // The uid names the pod's directory, its network namespace and its containers' labels: only the
+    // server's own form (a UUID) is used for any of them.
+    if (!UID.test(uid)) throw new Error(`pod ${key} has uid ${JSON.stringify(String(uid).slice(0, 64))}, not a UUID: left alone`);
     if (pod.metadata.deletionTimestamp) {
       await this.terminate(pod);
       return;

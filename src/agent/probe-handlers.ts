@@ -5,7 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
-import { KUBE_VERSION } from '../apiserver/discovery.js';
+import { KUBE_VERSION } from '../api/version.js';
 import type { ExecSession } from './runtime/session.js';
 
 /** Success, failure, or success with a warning (a redirect the prober did not follow). */

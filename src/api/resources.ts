@@ -1,4 +1,5 @@
 // The resources k8ts serves: names, scope and verbs as Kubernetes publishes them in discovery.
+import type { KObject } from './types.js';
 
 export interface SubresourceDef {
   name: string;
@@ -9,7 +10,8 @@ export interface SubresourceDef {
   verbs: string[];
 }
 
-export interface ResourceDef {
+/** A served resource. `T` is the type of its objects (types only: see kinds.ts for the typed handles). */
+export interface ResourceDef<T extends KObject = KObject> {
   group: string;
   version: string;
   kind: string;
@@ -23,6 +25,8 @@ export interface ResourceDef {
   subresources: SubresourceDef[];
   /** The object has a spec/status split with a /status subresource. */
   hasStatus: boolean;
+  /** Never set: carries T, so what is read through this resource is typed by it. */
+  readonly objectType?: T;
 }
 
 const RW = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -47,7 +51,8 @@ const scale: SubresourceDef = { name: 'scale', kind: 'Scale', group: 'autoscalin
 
 export const RESOURCES: ResourceDef[] = [
   def({ group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false, shortNames: ['ns'],
-    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'], subresources: [status('Namespace')] }),
+    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+    subresources: [{ name: 'finalize', kind: 'Namespace', verbs: ['update'] }, status('Namespace')] }),
   def({ group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, shortNames: ['po'], categories: ['all'],
     subresources: [
       status('Pod'),

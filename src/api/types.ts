@@ -1,39 +1,85 @@
-// The shape of Kubernetes objects as k8ts handles them: plain JSON with typed metadata.
+// The shape of Kubernetes objects as k8ts handles them: every served kind typed once, from the
+// `kubernetes-types` package (the Go structs' JSON as TypeScript, types only), with metadata that a
+// stored object always has.
+import type * as k8s from 'kubernetes-types/meta/v1.js';
+import type * as core from 'kubernetes-types/core/v1.js';
+import type * as apps from 'kubernetes-types/apps/v1.js';
+import type * as coordination from 'kubernetes-types/coordination/v1.js';
+import type * as discovery from 'kubernetes-types/discovery/v1.js';
+import type * as networking from 'kubernetes-types/networking/v1.js';
+import type * as autoscaling from 'kubernetes-types/autoscaling/v1.js';
 
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
+/** `readonly` in kubernetes-types marks what the server sets; the server is us, so it may write them. */
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
-export interface ObjectMeta {
-  name?: string;
-  generateName?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  deletionGracePeriodSeconds?: number;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: OwnerReference[];
-  finalizers?: string[];
-  managedFields?: unknown[];
-  [k: string]: unknown;
-}
+export type ObjectMeta = Writable<k8s.ObjectMeta>;
+export type OwnerReference = k8s.OwnerReference;
+export type LabelSelector = k8s.LabelSelector;
+export type Condition = k8s.Condition;
 
+/** Any object: type meta and metadata. Code that reads other fields uses a kind's type, or `Unstructured`. */
 export interface KObject {
   apiVersion?: string;
   kind?: string;
   metadata: ObjectMeta;
+  // TRANSITIONAL (removed by the typing pass): untyped fields while code moves to the kinds' types.
   spec?: any;
   status?: any;
   [k: string]: any;
+}
+
+/** An object whose kind is not known where it is handled (the registry, codecs, patches): its other
+ *  fields are unknown and are narrowed before use. */
+export type Unstructured = KObject & { [field: string]: unknown };
+
+/** A kind as k8ts stores and serves it: metadata is always there. */
+type Served<T extends { metadata?: k8s.ObjectMeta }> = Writable<Omit<T, 'metadata'>> & { metadata: ObjectMeta };
+
+export type Namespace = Served<core.Namespace>;
+export type Pod = Served<core.Pod>;
+export type Service = Served<core.Service>;
+export type Endpoints = Served<core.Endpoints>;
+export type Node = Served<core.Node>;
+export type Event = Served<core.Event>;
+export type ConfigMap = Served<core.ConfigMap>;
+export type Secret = Served<core.Secret>;
+export type ServiceAccount = Served<core.ServiceAccount>;
+export type Binding = Served<core.Binding>;
+export type Lease = Served<coordination.Lease>;
+export type EndpointSlice = Served<discovery.EndpointSlice>;
+export type Deployment = Served<apps.Deployment>;
+export type ReplicaSet = Served<apps.ReplicaSet>;
+export type NetworkPolicy = Served<networking.NetworkPolicy>;
+export type Scale = Served<autoscaling.Scale>;
+
+export type PodSpec = core.PodSpec;
+export type PodStatus = core.PodStatus;
+export type PodCondition = core.PodCondition;
+export type Container = core.Container;
+export type ContainerPort = core.ContainerPort;
+export type ContainerStatus = core.ContainerStatus;
+export type Probe = core.Probe;
+export type ServicePort = core.ServicePort;
+export type ServiceSpec = core.ServiceSpec;
+export type NodeCondition = core.NodeCondition;
+export type NodeAddress = core.NodeAddress;
+export type Taint = core.Taint;
+export type Toleration = core.Toleration;
+export type EndpointSubset = core.EndpointSubset;
+export type EndpointAddress = core.EndpointAddress;
+export type EndpointPort = core.EndpointPort;
+export type ObjectReference = core.ObjectReference;
+export type SliceEndpoint = discovery.Endpoint;
+export type SlicePort = discovery.EndpointPort;
+export type LeaseSpec = coordination.LeaseSpec;
+export type ObjectFieldSelector = core.ObjectFieldSelector;
+
+/** A list as the API returns it. */
+export interface KList<T> {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { resourceVersion?: string; continue?: string; remainingItemCount?: number };
+  items: T[];
 }
 
 /** One bad field, as Kubernetes' field.Error reports it. */

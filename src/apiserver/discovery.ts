@@ -1,8 +1,7 @@
 // Discovery documents: aggregated (apidiscovery.k8s.io v2 and v2beta1) and legacy, built from the
 // resource registry, negotiated on the Accept header the way client-go reads them.
 import { RESOURCES, groups, groupVersion, type ResourceDef } from '../api/resources.js';
-
-export const KUBE_VERSION = { major: '1', minor: '32', gitVersion: 'v1.32.0-k8ts' };
+import { KUBE_VERSION } from '../api/version.js';
 
 export function versionInfo(): Record<string, string> {
   return {

@@ -1,6 +1,6 @@
 // Small HTTP helpers for the API server: bodies with a size limit, JSON and Status answers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiError, errors } from './status.js';
+import { ApiError, errors } from '../api/status.js';
 
 /** Kubernetes' limit on request bodies (3 MiB). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;

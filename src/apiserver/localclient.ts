@@ -3,58 +3,83 @@
 import type { ResourceDef } from '../api/resources.js';
 import { storagePrefix } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
-import type { Client, EventType, ListOptions, PatchType, WatchHandlers } from '../client/types.js';
+import type { Client, DeleteOptions, EventType, ListOptions, PatchType, Watch, WatchHandlers, WriteSubresource } from '../client/types.js';
 import { type Registry, fieldsOf } from './registry.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
-import { errors } from './status.js';
+import { errors } from '../api/status.js';
 
+/** How often a local watch reports a BOOKMARK (the HTTP server's period is 30 s; in-process it costs nothing). */
+const BOOKMARK_MS = 5_000;
+
+// The registry decodes and validates every object as its resource's kind, so what it returns for
+// ResourceDef<T> is a T: the casts below are that fact, stated once at the door.
 export class LocalClient implements Client {
   constructor(private reg: Registry) {}
 
-  get(r: ResourceDef, ns: string | undefined, name: string): Promise<KObject | undefined> {
-    return this.reg.tryGet(r, ns, name);
+  async get<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, name: string): Promise<T | undefined> {
+    return (await this.reg.tryGet(r, ns, name)) as T | undefined;
   }
 
-  async list(r: ResourceDef, ns?: string, opts: ListOptions = {}): Promise<{ items: KObject[]; resourceVersion: string }> {
+  async list<T extends KObject>(r: ResourceDef<T>, ns?: string, opts: ListOptions = {}): Promise<{ items: T[]; resourceVersion: string }> {
     const res = await this.reg.list(r, ns, {
       labelSelector: opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined,
       fieldSelector: opts.fieldSelector ? parseFieldSelector(opts.fieldSelector) : undefined,
     });
-    return { items: res.items, resourceVersion: res.resourceVersion };
+    return { items: res.items as T[], resourceVersion: res.resourceVersion };
   }
 
-  async watch(r: ResourceDef, ns: string | undefined, resourceVersion: string, h: WatchHandlers, opts: ListOptions = {}): Promise<{ close(): void }> {
+  async watch<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, resourceVersion: string, h: WatchHandlers<T>, opts: ListOptions = {}): Promise<Watch> {
     const ls = opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined;
     const fs = opts.fieldSelector ? parseFieldSelector(opts.fieldSelector) : undefined;
     const match = (o: KObject | undefined) => o !== undefined && (!ls || ls.matches(o.metadata.labels)) && (!fs || fs.matches(fieldsOf(r, o)));
-    const sub = this.reg.cache.subscribe(storagePrefix(r, ns), Number(resourceVersion), (events) => {
+    let last = Number(resourceVersion);
+    const sub = this.reg.cache.subscribe(storagePrefix(r, ns), last, (events) => {
       for (const e of events) {
+        last = e.revision;
         const now = match(e.object);
         const before = match(e.prev);
         let type: EventType | undefined;
         if (e.type === 'delete') type = before ? 'DELETED' : undefined;
         else if (now) type = before ? 'MODIFIED' : 'ADDED';
         else if (before) type = 'DELETED';
-        if (type) h.onEvent(type, e.object);
+        if (type) h.onEvent(type, e.object as T);
       }
-    }, (err) => h.onError(err));
+    }, (err) => {
+      clearInterval(bookmarks);
+      h.onError(err);
+    });
     if (!sub) throw errors.gone(`too old resource version: ${resourceVersion}`);
-    return sub;
+    // A filtered watch may see nothing for long: bookmarks carry its resourceVersion forward, so a watch
+    // resumed later starts inside the cache's history instead of relisting.
+    const bookmarks = setInterval(() => {
+      const rv = Math.max(last, this.reg.cache.revision);
+      if (h.onBookmark && rv > last) {
+        last = rv;
+        h.onBookmark(String(rv));
+      }
+    }, BOOKMARK_MS);
+    bookmarks.unref();
+    return {
+      close: () => {
+        clearInterval(bookmarks);
+        sub.close();
+      },
+    };
   }
 
-  create(r: ResourceDef, ns: string | undefined, obj: KObject): Promise<KObject> {
-    return this.reg.create(r, ns, obj);
+  async create<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, obj: T): Promise<T> {
+    return (await this.reg.create(r, ns, obj)) as T;
   }
 
-  update(r: ResourceDef, ns: string | undefined, obj: KObject, subresource?: 'status'): Promise<KObject> {
-    return this.reg.update(r, ns, obj.metadata.name!, obj, subresource);
+  async update<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, obj: T, subresource?: WriteSubresource): Promise<T> {
+    return (await this.reg.update(r, ns, obj.metadata.name ?? '', obj, subresource)) as T;
   }
 
-  async patch(r: ResourceDef, ns: string | undefined, name: string, type: PatchType, patch: unknown, subresource?: 'status'): Promise<KObject> {
-    return (await this.reg.patch(r, ns, name, type, patch, subresource, { fieldValidation: 'Ignore' })).object;
+  async patch<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, name: string, type: PatchType, patch: unknown, subresource?: 'status'): Promise<T> {
+    return (await this.reg.patch(r, ns, name, type, patch, subresource, { fieldValidation: 'Ignore' })).object as T;
   }
 
-  async delete(r: ResourceDef, ns: string | undefined, name: string, opts: { gracePeriodSeconds?: number; preconditions?: { uid?: string } } = {}): Promise<void> {
+  async delete(r: ResourceDef, ns: string | undefined, name: string, opts: DeleteOptions = {}): Promise<void> {
     await this.reg.delete(r, ns, name, opts);
   }
 

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { findResource } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import type { Registry } from './registry.js';
-import { errors } from './status.js';
+import { errors } from '../api/status.js';
 
 export const AGENT_PORT = 10250;
 const NODES = findResource('', 'v1', 'nodes')!;

@@ -8,13 +8,14 @@ import { STRATEGIES } from '../api/strategies/index.js';
 import type { ResourceStrategy } from '../api/strategy.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../api/meta.js';
 import { type Store, isStoreError } from '../store/types.js';
-import { ApiError, errors } from './status.js';
+import { ApiError, errors } from '../api/status.js';
 import { decodeObject, type WatchCache } from './watchcache.js';
 import { applyJsonPatch } from './patch/jsonpatch.js';
 import { applyMergePatchToObject } from './patch/mergepatch.js';
 import { applyStrategicMergePatch } from './patch/strategic.js';
 import { decodeStrictly, type FieldValidation } from './typecheck.js';
 import { now } from '../util/time.js';
+import type { WriteSubresource } from '../client/types.js';
 
 
 export interface ListQuery {
@@ -279,7 +280,7 @@ export class Registry {
   // ---- update ----
 
   /** Replace an object (PUT) or its status. body.metadata.resourceVersion, when set, must be current. */
-  async update(r: ResourceDef, ns: string | undefined, name: string, body: KObject, subresource: 'status' | undefined, opts: WriteOptions = {}): Promise<KObject> {
+  async update(r: ResourceDef, ns: string | undefined, name: string, body: KObject, subresource: WriteSubresource | undefined, opts: WriteOptions = {}): Promise<KObject> {
     if (!body.metadata || typeof body.metadata !== 'object') body.metadata = {};
     if (body.metadata.name && body.metadata.name !== name) {
       throw errors.badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`);
@@ -297,7 +298,7 @@ export class Registry {
   /** Read-modify-write with retries on conflict: mutate gets the current object and returns the
    *  desired one (the status/spec split, defaults and validation are applied here). */
   async guaranteedUpdate(r: ResourceDef, ns: string | undefined, name: string,
-    mutate: (current: KObject) => KObject | Promise<KObject>, subresource?: 'status', opts: WriteOptions = {}): Promise<KObject> {
+    mutate: (current: KObject) => KObject | Promise<KObject>, subresource?: WriteSubresource, opts: WriteOptions = {}): Promise<KObject> {
     const key = storageKey(r, ns, name);
     for (let attempt = 0; ; attempt++) {
       const kv = await this.store.get(key);
@@ -306,14 +307,14 @@ export class Registry {
       const desired = await mutate(structuredClone(cur));
       const next = this.prepareUpdate(r, cur, desired, subresource, opts.internal);
       if (isDeepStrictEqual(stripRv(next), stripRv(cur))) return cur;
-      // The status subresource never changes what the hooks look after (the spec).
-      const hooks = subresource === 'status' ? undefined : this.hooks.get(r.plural);
+      // The status and finalize subresources never change what the hooks look after (the spec).
+      const hooks = subresource ? undefined : this.hooks.get(r.plural);
       if (opts.dryRun) {
         await hooks?.beforeUpdate(next, cur, true);
         return next;
       }
       // Last finalizer gone from an object being deleted: the update completes the deletion.
-      if (next.metadata.deletionTimestamp && !(next.metadata.finalizers?.length) && !isGracefulPending(r, next)) {
+      if (next.metadata.deletionTimestamp && !(next.metadata.finalizers?.length) && !isGracefulPending(r, next) && !hasSpecFinalizers(r, next)) {
         try {
           const del = await this.store.delete(key, kv.modRevision);
           await this.afterDelete(r, cur);
@@ -339,7 +340,7 @@ export class Registry {
     }
   }
 
-  private prepareUpdate(r: ResourceDef, cur: KObject, desired: KObject, subresource?: 'status', internal = false): KObject {
+  private prepareUpdate(r: ResourceDef, cur: KObject, desired: KObject, subresource?: WriteSubresource, internal = false): KObject {
     if (desired.metadata === undefined || desired.metadata === null) desired.metadata = {};
     if (typeof desired.metadata !== 'object' || Array.isArray(desired.metadata)) throw errors.badRequest('metadata must be an object');
     if (desired.metadata.name !== undefined && desired.metadata.name !== cur.metadata.name) {
@@ -350,7 +351,16 @@ export class Registry {
     }
     const strategy = strategyOf(r);
     let next: KObject;
-    if (subresource === 'status') {
+    if (subresource === 'finalize') {
+      // namespaces/finalize: only spec.finalizers changes (the namespace controller empties it when the
+      // namespace's contents are gone, and the namespace then goes).
+      if (r.plural !== 'namespaces') throw errors.pathNotFound();
+      const fins = (desired.spec as { finalizers?: unknown } | undefined)?.finalizers;
+      next = structuredClone(cur);
+      next.spec = { ...(next.spec ?? {}), finalizers: Array.isArray(fins) ? fins : [] };
+      const errs = strategy?.validate?.(next) ?? [];
+      if (errs.length) throw errors.invalid(r.kind, r.group, cur.metadata.name!, errs);
+    } else if (subresource === 'status') {
       // Only status changes; metadata and spec stay as they are.
       next = { ...structuredClone(cur), status: desired.status };
       const errs = strategy?.validateStatus?.(next, cur) ?? [];
@@ -460,7 +470,10 @@ export class Registry {
       }
       const grace = this.gracePeriod(r, cur, opts);
       // Gone at once: nothing to wait for, or a zero grace period replacing a running one (--force).
-      const immediate = finalizers.size === 0 && r.plural !== 'namespaces' && grace === 0 && (!m.deletionTimestamp || (m.deletionGracePeriodSeconds ?? 0) > 0);
+      const immediate = finalizers.size === 0 && (r.plural === 'namespaces'
+        // A namespace goes on a delete once it is terminating and finalized (namespaces/finalize emptied spec.finalizers).
+        ? !!m.deletionTimestamp && !hasSpecFinalizers(r, cur)
+        : grace === 0 && (!m.deletionTimestamp || (m.deletionGracePeriodSeconds ?? 0) > 0));
       if (immediate) {
         if (dryRun) return { object: cur, deleted: true };
         try {
@@ -529,6 +542,13 @@ export function checkTypeMeta(r: ResourceDef, obj: KObject): void {
 
 function stripRv(o: KObject): unknown {
   return { ...o, metadata: { ...o.metadata, resourceVersion: undefined } };
+}
+
+/** A namespace stays while spec.finalizers names anyone (the namespace controller, `kubernetes`). */
+function hasSpecFinalizers(r: ResourceDef, obj: KObject): boolean {
+  if (r.plural !== 'namespaces') return false;
+  const f = (obj.spec as { finalizers?: unknown } | undefined)?.finalizers;
+  return Array.isArray(f) && f.length > 0;
 }
 
 /** A pod being deleted gracefully stays until its node confirms with a zero grace period. */

@@ -8,7 +8,7 @@ import YAML from 'yaml';
 import { type ResourceDef, RESOURCES, groupVersion, storagePrefix } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import type { Store } from '../store/types.js';
-import { ApiError, errors, successStatus } from './status.js';
+import { ApiError, errors, successStatus } from '../api/status.js';
 import { MAX_BODY_BYTES, checkDepth, mediaType, readBody, sendError, sendJson } from './http.js';
 import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, resourceList, versionInfo } from './discovery.js';
 import { openapiV3, openapiV2Protobuf, OPENAPI_V2_CONTENT_TYPE } from './openapi.js';
@@ -255,6 +255,10 @@ export class ApiServer {
     if (sub) {
       if (!r.subresources.some((s) => s.name === sub)) throw errors.pathNotFound();
       if (sub === 'status') return this.itemVerb(req, res, method, t, q, 'status');
+      if (sub === 'finalize') {
+        if (method !== 'PUT') throw errors.methodNotAllowed(method, `${r.plural}/finalize`);
+        return this.itemVerb(req, res, method, t, q, 'finalize');
+      }
       if (sub === 'scale') return handleScale(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target, q);
       if (sub === 'binding') return handleBinding(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target);
       return handlePodSubresource(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target, q);
@@ -277,7 +281,7 @@ export class ApiServer {
     return this.itemVerb(req, res, method, t, q, undefined);
   }
 
-  private async itemVerb(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, sub: 'status' | undefined): Promise<void> {
+  private async itemVerb(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, sub: 'status' | 'finalize' | undefined): Promise<void> {
     const { r, ns } = t;
     const name = t.name!;
     switch (method) {
@@ -295,6 +299,7 @@ export class ApiServer {
         return sendJson(res, 200, obj);
       }
       case 'PATCH':
+        if (sub === 'finalize') throw errors.methodNotAllowed(method, `${t.r.plural}/finalize`);
         return this.patch(req, res, t, q, sub);
       case 'DELETE': {
         if (sub) throw errors.methodNotAllowed('DELETE', `${r.plural}/${sub}`);

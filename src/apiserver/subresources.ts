@@ -3,13 +3,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResourceDef } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
-import { errors, successStatus } from './status.js';
+import { errors, successStatus } from '../api/status.js';
 import { MAX_BODY_BYTES, mediaType, readBody, sendJson } from './http.js';
 import { applyJsonPatch } from './patch/jsonpatch.js';
 import { applyMergePatch } from './patch/mergepatch.js';
 import { applyStrategicMergePatch } from './patch/strategic.js';
 import { labelSelectorFromSpec, labelSelectorToString } from './selectors.js';
-import type { ApiServer } from './server.js';
+import type { Registry } from './registry.js';
+import type { NodeProxy } from './nodeproxy.js';
 import { agentPath } from './nodeproxy.js';
 
 interface ItemTarget {
@@ -45,7 +46,15 @@ function checkReplicas(t: ItemTarget, scale: KObject): number {
   return n;
 }
 
-export async function handleScale(api: ApiServer, req: IncomingMessage, res: ServerResponse, method: string, t: ItemTarget, q: URLSearchParams): Promise<void> {
+/** What these handlers need from the API server; an interface here, so this module and server.ts do not
+ *  import each other. */
+export interface SubresourceHost {
+  readonly registry: Registry;
+  nodeProxy?: NodeProxy;
+  readObject(req: IncomingMessage, r: ResourceDef | undefined): Promise<KObject>;
+}
+
+export async function handleScale(api: SubresourceHost, req: IncomingMessage, res: ServerResponse, method: string, t: ItemTarget, q: URLSearchParams): Promise<void> {
   const reg = api.registry;
   if (method === 'GET') return sendJson(res, 200, toScale(await reg.get(t.r, t.ns, t.name)));
   if (method !== 'PUT' && method !== 'PATCH') throw errors.methodNotAllowed(method, `${t.r.plural}/scale`);
@@ -75,7 +84,7 @@ export async function handleScale(api: ApiServer, req: IncomingMessage, res: Ser
 }
 
 /** POST pods/NAME/binding: assign a pod to a node, once. */
-export async function handleBinding(api: ApiServer, req: IncomingMessage, res: ServerResponse, method: string, t: ItemTarget): Promise<void> {
+export async function handleBinding(api: SubresourceHost, req: IncomingMessage, res: ServerResponse, method: string, t: ItemTarget): Promise<void> {
   if (method !== 'POST') throw errors.methodNotAllowed(method, 'pods/binding');
   const binding = await api.readObject(req, undefined);
   const node = (binding as { target?: { name?: unknown } }).target?.name;
@@ -87,7 +96,7 @@ export async function handleBinding(api: ApiServer, req: IncomingMessage, res: S
   sendJson(res, 201, successStatus());
 }
 
-export async function handlePodSubresource(api: ApiServer, req: IncomingMessage, res: ServerResponse, method: string, t: ItemTarget, q: URLSearchParams): Promise<void> {
+export async function handlePodSubresource(api: SubresourceHost, req: IncomingMessage, res: ServerResponse, method: string, t: ItemTarget, q: URLSearchParams): Promise<void> {
   const sub = new URL(req.url ?? '/', 'https://k8ts').pathname.split('/').filter(Boolean).pop()!;
   const { pod, container } = await podForStream(api, t, sub, q);
   if (sub !== 'log') {
@@ -98,7 +107,7 @@ export async function handlePodSubresource(api: ApiServer, req: IncomingMessage,
 }
 
 /** The pod and container a stream is for, with the checks Kubernetes makes before contacting the node. */
-export async function podForStream(api: ApiServer, t: ItemTarget, sub: string, q: URLSearchParams): Promise<{ pod: KObject; container?: string }> {
+export async function podForStream(api: SubresourceHost, t: ItemTarget, sub: string, q: URLSearchParams): Promise<{ pod: KObject; container?: string }> {
   const pod = await api.registry.get(t.r, t.ns, t.name);
   const all = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])] as any[];
   const container = sub === 'portforward' ? undefined : (q.get('container') ?? pod.spec?.containers?.[0]?.name);

@@ -24,7 +24,7 @@ export function negotiateTable(accept: string | undefined, includeObject: string
 }
 
 export function partialMetadata(obj: KObject, version: 'v1' | 'v1beta1' = 'v1'): unknown {
-  const m = obj.metadata;
+  const m: Record<string, unknown> = obj.metadata;
   const meta: Record<string, unknown> = {};
   for (const k of ['name', 'generateName', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp',
     'deletionTimestamp', 'deletionGracePeriodSeconds', 'labels', 'annotations', 'ownerReferences', 'finalizers']) {

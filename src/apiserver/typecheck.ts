@@ -3,7 +3,7 @@
 // (Warn) or dropped (Ignore). The field types come from k8ts's protobuf tables, which describe every kind.
 import { K8S_SCHEMA, messageForKind } from './protobuf/k8s-messages.js';
 import type { FieldDef, MessageDef } from './protobuf/schema.js';
-import { errors } from './status.js';
+import { errors } from '../api/status.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 

@@ -13,7 +13,7 @@ import type { Step } from '../lab/steps.js';
 import { stepLine } from '../lab/steps.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import { findResource } from '../api/resources.js';
-import { isNodeReady } from '../controllers/scheduler.js';
+import { isNodeReady } from '../api/conditions.js';
 import { kubeconfig } from '../apiserver/certs.js';
 import { run } from '../util/exec.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';

@@ -3,7 +3,7 @@ import { UsageError } from './args.js';
 import { serverCommand } from './server.js';
 import { agentCommand } from './agent.js';
 import { upCommand, downCommand, kubeconfigCommand, statusCommand } from './lab.js';
-import { KUBE_VERSION } from '../apiserver/discovery.js';
+import { KUBE_VERSION } from '../api/version.js';
 import { dropsCommand, traceCommand } from './netpol.js';
 
 const HELP = `k8ts — a small, real, Kubernetes-compatible cluster whose networking is real Linux networking.

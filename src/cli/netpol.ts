@@ -161,7 +161,7 @@ export async function trace(c: RestClient, srcSpec: string, dstSpec: string, pro
   });
   // Every node arms at once; the source's node sends after a moment, or this host does.
   const asks = nodes.map((n) => c.getPath(`/api/v1/nodes/${encodeURIComponent(n.metadata.name!)}/proxy/k8ts/trace?${params(n.metadata.name === srcNode)}`)
-    .then((t: NodeTrace) => t, (e: Error) => ({ node: n.metadata.name!, saw: false, hops: [{ kind: 'error', text: e.message }], trace: [] } as NodeTrace)));
+    .then((t) => t as NodeTrace, (e: Error) => ({ node: n.metadata.name!, saw: false, hops: [{ kind: 'error', text: e.message }], trace: [] } as NodeTrace)));
   let hostProbe: { result: string; ms: number } | undefined;
   if (src.kind === 'host') {
     await new Promise((r) => setTimeout(r, 700));

@@ -1,6 +1,6 @@
 // `k8ts server`: the API server with its datastore and controllers, in the foreground.
 import { resolve } from 'node:path';
-import { runServer } from '../apiserver/run.js';
+import { runServer } from '../server/server.js';
 import { ipToInt, parseIPRange, PoolError } from '../controllers/loadbalancer.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 
@@ -17,6 +17,8 @@ const FLAGS: FlagSpec = {
   'service-cluster-ip-range': { type: 'string', default: '10.96.0.0/16', help: 'IPv4 CIDR of service cluster IPs; the `kubernetes` service gets its first IP', metavar: 'CIDR' },
   'service-node-port-range': { type: 'string', default: '30000-32767', help: 'node ports of NodePort and LoadBalancer services, FIRST-LAST', metavar: 'RANGE' },
   'advertise-address': { type: 'string', help: 'address the `kubernetes` service sends clients to (default: the first --listen address, or this host\'s first non-loopback IPv4)', metavar: 'IP' },
+  'advertise-port': { type: 'number', help: 'port the `kubernetes` service sends clients to (default: the port served on)', metavar: 'PORT' },
+  'server-name': { type: 'string', help: 'this server\'s name in its identity Lease and leader election (default: the host name; servers sharing a host need their own)', metavar: 'NAME' },
   'event-ttl': { type: 'number', default: 3600, help: 'seconds an Event is kept after it was last seen', metavar: 'SECONDS' },
   'lb-pool': { type: 'string', help: 'hand out LoadBalancer IPs from this range on the node network (none without it)', metavar: 'FIRST-LAST' },
   'cluster-dns': { type: 'string', help: 'ClusterIP of the kube-dns service, whose endpoints are the nodes (none without it)', metavar: 'IP' },
@@ -26,6 +28,9 @@ const FLAGS: FlagSpec = {
 export const serverHelp = `Usage: k8ts server --data-dir DIR [flags]
 
 Runs the Kubernetes API server (the only door to the datastore), the controllers and the scheduler.
+Several servers may share one etcd: each serves the API and lists itself in the \`kubernetes\` service's
+endpoints; the controllers, the scheduler and the datastore's compaction run in one of them at a time,
+chosen by leader election on Leases in kube-system.
 HTTPS only: a CA, a serving certificate and an admin token are made on first start and kept in DIR,
 and DIR/kubeconfig points kubectl at the server.
 
@@ -65,6 +70,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
     listen, sans: flags['tls-san'] ? String(flags['tls-san']).split(',') : [],
     clusterCidr: flags['cluster-cidr'], nodeCidrMaskSize: flags['node-cidr-mask-size'], nodeMonitorGracePeriodMs: flags['node-monitor-grace-period'] * 1000,
     serviceCidr: flags['service-cluster-ip-range'], nodePortRange: flags['service-node-port-range'], advertiseAddress: flags['advertise-address'],
+    advertisePort: flags['advertise-port'], serverName: flags['server-name'],
     eventTtlMs: flags['event-ttl'] * 1000,
     lbPool, dnsServiceIP });
   process.stderr.write(`k8ts server: serving on ${s.url} (store: ${store})\n`);

@@ -1,20 +1,24 @@
 // Records core/v1 Events about an object, folding repeats into one Event with a count, as Kubernetes'
 // event recorder does, so `kubectl describe` shows what happened and how often.
 import { randomBytes } from 'node:crypto';
-import { findResource, groupVersion, findResourceByKind } from '../api/resources.js';
+import { EVENTS } from '../api/kinds.js';
+import { findResourceByKind, groupVersion } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import type { Client } from './types.js';
 import { now } from '../util/time.js';
 
-const EVENTS = findResource('', 'v1', 'events')!;
+/** How many distinct (object, reason, message) series are remembered for folding. */
+const MAX_SERIES = 10_000;
 
+export type EventType = 'Normal' | 'Warning';
 
 export class EventRecorder {
   private seen = new Map<string, { name: string; count: number; ns: string }>();
 
+  /** component: the reporting component (`kubelet`, `default-scheduler`); host: its node, if any. */
   constructor(private client: Client, private component: string, private host = '') {}
 
-  async record(obj: KObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  async record(obj: KObject, type: EventType, reason: string, message: string): Promise<void> {
     const ns = obj.metadata.namespace ?? 'default';
     const key = `${obj.metadata.uid}/${reason}/${message}`;
     const t = now();
@@ -38,7 +42,7 @@ export class EventRecorder {
         reportingComponent: this.component, reportingInstance: this.host,
       });
       this.seen.set(key, { name, count: 1, ns });
-      if (this.seen.size > 10_000) this.seen.delete(this.seen.keys().next().value!);
+      if (this.seen.size > MAX_SERIES) this.seen.delete(this.seen.keys().next().value!);
     } catch {
       // Events are best effort: a lost event never fails the work it describes.
       this.seen.delete(key);

@@ -4,7 +4,10 @@ import type { IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { type ResourceDef, groupVersion } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
-import { type Client, ClientError, type EventType, type ListOptions, type PatchType, type WatchHandlers } from './types.js';
+import {
+  type Client, ClientError, type DeleteOptions, type EventType, type ListOptions, type PatchType, type Watch, type WatchHandlers,
+  type WriteSubresource,
+} from './types.js';
 
 const PATCH_CONTENT: Record<PatchType, string> = {
   merge: 'application/merge-patch+json',
@@ -58,7 +61,7 @@ export class RestClient implements Client {
     this.agent.destroy();
   }
 
-  private send(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ code: number; body: any }> {
+  private send(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ code: number; body: unknown }> {
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = request({ host: this.url.hostname, port: this.url.port, path, method, agent: this.agent,
@@ -68,7 +71,7 @@ export class RestClient implements Client {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString();
-          let parsed: any;
+          let parsed: unknown;
           try {
             parsed = text ? JSON.parse(text) : undefined;
           } catch {
@@ -83,32 +86,32 @@ export class RestClient implements Client {
     });
   }
 
-  private async must(method: string, path: string, body?: unknown, contentType?: string): Promise<any> {
+  /** The body of a 2xx answer (the JSON the server sent for T), else the Status as a ClientError. */
+  private async must<T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
     const r = await this.send(method, path, body, contentType);
-    if (r.code >= 200 && r.code < 300) return r.body;
-    const msg = typeof r.body === 'object' && r.body?.message ? r.body.message : String(r.body);
-    throw new ClientError(r.code, r.body?.reason ?? 'Unknown', `${method} ${path}: ${msg}`);
+    if (r.code >= 200 && r.code < 300) return r.body as T;
+    throw statusError(r.code, r.body, `${method} ${path}`);
   }
 
   /** GET any API path (node proxy endpoints, for the CLI); errors as ClientError. */
-  getPath(path: string): Promise<any> {
-    return this.must('GET', path);
+  getPath<T = unknown>(path: string): Promise<T> {
+    return this.must<T>('GET', path);
   }
 
-  async get(r: ResourceDef, ns: string | undefined, name: string): Promise<KObject | undefined> {
+  async get<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, name: string): Promise<T | undefined> {
     const res = await this.send('GET', resourcePath(r, ns, name));
     if (res.code === 404) return undefined;
-    if (res.code !== 200) throw new ClientError(res.code, res.body?.reason ?? 'Unknown', res.body?.message ?? `GET ${name}: ${res.code}`);
-    return res.body;
+    if (res.code !== 200) throw statusError(res.code, res.body, `GET ${name}`);
+    return res.body as T;
   }
 
-  async list(r: ResourceDef, ns?: string, opts?: ListOptions): Promise<{ items: KObject[]; resourceVersion: string }> {
-    const body = await this.must('GET', resourcePath(r, ns) + query(opts));
-    const items = (body.items as KObject[]).map((o) => ({ apiVersion: groupVersion(r), kind: r.kind, ...o }));
+  async list<T extends KObject>(r: ResourceDef<T>, ns?: string, opts?: ListOptions): Promise<{ items: T[]; resourceVersion: string }> {
+    const body = await this.must<{ items: T[]; metadata: { resourceVersion: string } }>('GET', resourcePath(r, ns) + query(opts));
+    const items = body.items.map((o) => ({ apiVersion: groupVersion(r), kind: r.kind, ...o }));
     return { items, resourceVersion: body.metadata.resourceVersion };
   }
 
-  watch(r: ResourceDef, ns: string | undefined, resourceVersion: string, h: WatchHandlers, opts?: ListOptions): Promise<{ close(): void }> {
+  watch<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, resourceVersion: string, h: WatchHandlers<T>, opts?: ListOptions): Promise<Watch> {
     const path = resourcePath(r, ns) + query(opts, { watch: 'true', resourceVersion, allowWatchBookmarks: 'true' });
     return new Promise((resolve, reject) => {
       let closed = false;
@@ -116,8 +119,17 @@ export class RestClient implements Client {
         headers: { Authorization: `Bearer ${this.cfg.token}`, Accept: 'application/json', 'User-Agent': this.cfg.userAgent ?? 'k8ts' } },
       (res: IncomingMessage) => {
         if (res.statusCode !== 200) {
-          res.resume();
-          reject(new ClientError(res.statusCode ?? 0, 'WatchFailed', `watch ${path}: HTTP ${res.statusCode}`));
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            let body: unknown;
+            try {
+              body = JSON.parse(Buffer.concat(chunks).toString());
+            } catch {
+              body = undefined;
+            }
+            reject(statusError(res.statusCode ?? 0, body, `watch ${path}`));
+          });
           return;
         }
         resolve({ close: () => { closed = true; req.destroy(); } });
@@ -130,12 +142,16 @@ export class RestClient implements Client {
             const line = buf.slice(0, nl);
             buf = buf.slice(nl + 1);
             if (!line.trim()) continue;
-            const ev = JSON.parse(line) as { type: string; object: any };
-            if (ev.type === 'BOOKMARK') continue;
+            const ev = JSON.parse(line) as { type: string; object: T };
+            if (ev.type === 'BOOKMARK') {
+              const rv = ev.object?.metadata?.resourceVersion;
+              if (rv) h.onBookmark?.(rv);
+              continue;
+            }
             if (ev.type === 'ERROR') {
               closed = true;
               req.destroy();
-              h.onError(new ClientError(ev.object?.code ?? 500, ev.object?.reason ?? 'Unknown', ev.object?.message ?? 'watch error'));
+              h.onError(statusError(500, ev.object, 'watch'));
               return;
             }
             h.onEvent(ev.type as EventType, ev.object);
@@ -154,19 +170,19 @@ export class RestClient implements Client {
     });
   }
 
-  create(r: ResourceDef, ns: string | undefined, obj: KObject): Promise<KObject> {
+  create<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, obj: T): Promise<T> {
     return this.must('POST', resourcePath(r, ns), obj);
   }
 
-  update(r: ResourceDef, ns: string | undefined, obj: KObject, subresource?: 'status'): Promise<KObject> {
-    return this.must('PUT', resourcePath(r, ns, obj.metadata.name!, subresource), obj);
+  update<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, obj: T, subresource?: WriteSubresource): Promise<T> {
+    return this.must('PUT', resourcePath(r, ns, obj.metadata.name ?? '', subresource), obj);
   }
 
-  patch(r: ResourceDef, ns: string | undefined, name: string, type: PatchType, patch: unknown, subresource?: 'status'): Promise<KObject> {
+  patch<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, name: string, type: PatchType, patch: unknown, subresource?: 'status'): Promise<T> {
     return this.must('PATCH', resourcePath(r, ns, name, subresource), patch, PATCH_CONTENT[type]);
   }
 
-  async delete(r: ResourceDef, ns: string | undefined, name: string, opts: { gracePeriodSeconds?: number; preconditions?: { uid?: string } } = {}): Promise<void> {
+  async delete(r: ResourceDef, ns: string | undefined, name: string, opts: DeleteOptions = {}): Promise<void> {
     await this.must('DELETE', resourcePath(r, ns, name), opts);
   }
 
@@ -174,4 +190,12 @@ export class RestClient implements Client {
     await this.must('POST', `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(pod)}/binding`,
       { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod, namespace: ns }, target: { apiVersion: 'v1', kind: 'Node', name: node } });
   }
+}
+
+/** A Status body (or anything else the server sent) as a ClientError with its code and reason. */
+function statusError(httpCode: number, body: unknown, what: string): ClientError {
+  const st = (typeof body === 'object' && body !== null ? body : {}) as { code?: unknown; reason?: unknown; message?: unknown };
+  const code = typeof st.code === 'number' ? st.code : httpCode;
+  const message = typeof st.message === 'string' ? st.message : typeof body === 'string' ? body : `HTTP ${httpCode}`;
+  return new ClientError(code, typeof st.reason === 'string' ? st.reason : 'Unknown', `${what}: ${message}`);
 }

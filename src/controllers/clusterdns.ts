@@ -1,17 +1,14 @@
 // The kube-dns service for node-local DNS: the DNS server runs inside every agent on the node's InternalIP,
 // so kube-dns has no selector and its endpoints are the nodes themselves (an EndpointSlice and an Endpoints
 // object, one address per node, ready when the node is). Recreated whenever someone deletes them.
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
-import { Informer } from '../client/informer.js';
+import { isNodeReady } from '../api/conditions.js';
+import { ENDPOINTS, ENDPOINTSLICES as SLICES, NODES, SERVICES } from '../api/kinds.js';
+import type { EndpointSlice, Endpoints, KObject, Node, Service } from '../api/types.js';
+import type { SharedInformer } from '../client/informer.js';
 import { isNotFound, type Client } from '../client/types.js';
-import { WorkQueue } from './queue.js';
+import { WorkQueue } from '../client/workqueue.js';
+import { type Controller, type ControllerContext, Registrations } from './context.js';
 import { controllerRef, MANAGED_BY_LABEL, sameContent, SERVICE_NAME_LABEL } from './podendpoints.js';
-
-const SERVICES = findResource('', 'v1', 'services')!;
-const NODES = findResource('', 'v1', 'nodes')!;
-const SLICES = findResource('discovery.k8s.io', 'v1', 'endpointslices')!;
-const ENDPOINTS = findResource('', 'v1', 'endpoints')!;
 
 export const DNS_NAMESPACE = 'kube-system';
 export const DNS_SERVICE = 'kube-dns';
@@ -25,58 +22,60 @@ const SERVICE_PORTS = [
 const ENDPOINT_PORTS = SERVICE_PORTS.map(({ name, port, protocol }) => ({ name, port, protocol }));
 const KEY = 'kube-dns';
 
-function internalIPv4(node: KObject): string | undefined {
+function internalIPv4(node: Node): string | undefined {
   return (node.status?.addresses ?? []).find((a: any) => a?.type === 'InternalIP' && /^\d{1,3}(\.\d{1,3}){3}$/.test(String(a?.address)))?.address;
 }
 
-function nodeReady(node: KObject): boolean {
-  return (node.status?.conditions ?? []).some((c: any) => c?.type === 'Ready' && c?.status === 'True');
-}
+export class ClusterDns implements Controller {
+  private client: Client;
+  private nodes: SharedInformer<Node>;
+  private services: SharedInformer<Service>;
+  private slices: SharedInformer<EndpointSlice>;
+  private endpoints: SharedInformer<Endpoints>;
+  private queue!: WorkQueue;
+  private regs = new Registrations();
 
-export class ClusterDns {
-  private nodes: Informer;
-  private services: Informer;
-  private slices: Informer;
-  private endpoints: Informer;
-  private queue: WorkQueue;
-
-  constructor(private client: Client, private serviceIP: string) {
-    const only = { fieldSelector: `metadata.name=${DNS_SERVICE}` };
-    this.nodes = new Informer(client, NODES);
-    this.services = new Informer(client, SERVICES, DNS_NAMESPACE, only);
-    this.slices = new Informer(client, SLICES, DNS_NAMESPACE, only);
-    this.endpoints = new Informer(client, ENDPOINTS, DNS_NAMESPACE, only);
-    this.queue = new WorkQueue(() => this.sync(), 1, (_k, err) => console.error('cluster dns:', err instanceof Error ? err.message : err));
-    const poke = () => this.queue.add(KEY);
-    for (const i of this.informers()) i.on({ onAdd: poke, onUpdate: poke, onDelete: poke });
-  }
-
-  private informers(): Informer[] {
-    return [this.nodes, this.services, this.slices, this.endpoints];
+  constructor(ctx: ControllerContext, private serviceIP: string) {
+    this.client = ctx.client;
+    // The shared caches of every service, slice and Endpoints (the endpoint controllers hold them anyway)
+    // rather than three watches filtered to one name.
+    this.nodes = ctx.informers.informerFor(NODES);
+    this.services = ctx.informers.informerFor(SERVICES);
+    this.slices = ctx.informers.informerFor(SLICES);
+    this.endpoints = ctx.informers.informerFor(ENDPOINTS);
   }
 
   async start(): Promise<void> {
-    for (const i of this.informers()) i.start();
-    await Promise.all(this.informers().map((i) => i.hasSynced()));
+    this.queue = new WorkQueue(() => this.sync(), 1, (_k, err) => console.error('cluster dns:', err instanceof Error ? err.message : err));
+    await Promise.all([this.nodes.waitForSync(), this.services.waitForSync(), this.slices.waitForSync(), this.endpoints.waitForSync()]);
+    const poke = () => this.queue.add(KEY);
+    const mine = (o: KObject) => {
+      if (o.metadata.namespace === DNS_NAMESPACE && o.metadata.name === DNS_SERVICE) poke();
+    };
+    const onMine = { onAdd: mine, onUpdate: mine, onDelete: mine };
+    this.regs.add(
+      this.nodes.addEventHandler({ onAdd: poke, onUpdate: poke, onDelete: poke }, 30_000),
+      this.services.addEventHandler(onMine), this.slices.addEventHandler(onMine), this.endpoints.addEventHandler(onMine),
+    );
     this.queue.start();
     this.queue.add(KEY);
   }
 
   stop(): void {
-    for (const i of this.informers()) i.stop();
-    this.queue.stop();
+    this.regs.removeAll();
+    this.queue?.stop();
   }
 
   private async sync(): Promise<void> {
     const svc = await this.ensureService();
-    const nodes = this.nodes.list().map((n) => ({ n, ip: internalIPv4(n) })).filter((x): x is { n: KObject; ip: string } => !!x.ip)
+    const nodes = this.nodes.lister.list().map((n) => ({ n, ip: internalIPv4(n) })).filter((x): x is { n: Node; ip: string } => !!x.ip)
       .sort((a, b) => a.n.metadata.name!.localeCompare(b.n.metadata.name!));
     await this.ensureSlice(svc, nodes);
     await this.ensureEndpoints(nodes);
   }
 
-  private async ensureService(): Promise<KObject> {
-    const cur = this.services.get(`${DNS_NAMESPACE}/${DNS_SERVICE}`);
+  private async ensureService(): Promise<Service> {
+    const cur = this.services.lister.get(DNS_NAMESPACE, DNS_SERVICE);
     if (!cur) {
       return this.client.create(SERVICES, DNS_NAMESPACE, {
         apiVersion: 'v1', kind: 'Service',
@@ -96,14 +95,14 @@ export class ClusterDns {
     return this.client.update(SERVICES, DNS_NAMESPACE, next);
   }
 
-  private async ensureSlice(svc: KObject, nodes: { n: KObject; ip: string }[]): Promise<void> {
+  private async ensureSlice(svc: Service, nodes: { n: Node; ip: string }[]): Promise<void> {
     const endpoints = nodes.map(({ n, ip }) => {
-      const ready = nodeReady(n);
+      const ready = isNodeReady(n);
       return { addresses: [ip], conditions: { ready, serving: ready, terminating: false }, nodeName: n.metadata.name };
     });
     const labels = { [SERVICE_NAME_LABEL]: DNS_SERVICE, [MANAGED_BY_LABEL]: CLUSTERDNS_MANAGER };
     const owners = [controllerRef(svc)];
-    const cur = this.slices.get(`${DNS_NAMESPACE}/${DNS_SERVICE}`);
+    const cur = this.slices.lister.get(DNS_NAMESPACE, DNS_SERVICE);
     if (!cur) {
       await this.client.create(SLICES, DNS_NAMESPACE, {
         apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
@@ -121,17 +120,17 @@ export class ClusterDns {
     await this.client.update(SLICES, DNS_NAMESPACE, next).catch(ignoreGone);
   }
 
-  private async ensureEndpoints(nodes: { n: KObject; ip: string }[]): Promise<void> {
-    const addr = ({ n, ip }: { n: KObject; ip: string }) => ({ ip, nodeName: n.metadata.name });
-    const ready = nodes.filter((x) => nodeReady(x.n)).map(addr);
-    const notReady = nodes.filter((x) => !nodeReady(x.n)).map(addr);
+  private async ensureEndpoints(nodes: { n: Node; ip: string }[]): Promise<void> {
+    const addr = ({ n, ip }: { n: Node; ip: string }) => ({ ip, nodeName: n.metadata.name });
+    const ready = nodes.filter((x) => isNodeReady(x.n)).map(addr);
+    const notReady = nodes.filter((x) => !isNodeReady(x.n)).map(addr);
     const subsets = nodes.length ? [{
       ...(ready.length ? { addresses: ready } : {}),
       ...(notReady.length ? { notReadyAddresses: notReady } : {}),
       ports: ENDPOINT_PORTS,
     }] : [];
     const labels = { ...SERVICE_LABELS };
-    const cur = this.endpoints.get(`${DNS_NAMESPACE}/${DNS_SERVICE}`);
+    const cur = this.endpoints.lister.get(DNS_NAMESPACE, DNS_SERVICE);
     if (!cur) {
       await this.client.create(ENDPOINTS, DNS_NAMESPACE, {
         apiVersion: 'v1', kind: 'Endpoints', metadata: { name: DNS_SERVICE, namespace: DNS_NAMESPACE, labels }, subsets,

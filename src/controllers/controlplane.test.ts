@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runServer, type RunningServer } from '../apiserver/run.js';
+import { runServer, type RunningServer } from '../server/server.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import { findResource } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
@@ -140,7 +140,8 @@ describe('event ttl', () => {
       const fresh = new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
       await c.create(EVENTS, 'default', ev('old', old));
       await c.create(EVENTS, 'default', ev('fresh', fresh));
-      const ttl = new EventTtl(c, 3_600_000);
+      const { SharedInformerFactory } = await import('../client/factory.js');
+      const ttl = new EventTtl({ client: c, informers: new SharedInformerFactory(c) }, 3_600_000);
       assert.equal(await ttl.sweep(), 1);
       const names = (await c.list(EVENTS, 'default')).items.map((e) => e.metadata.name);
       assert.ok(names.includes('fresh'));

@@ -1,22 +1,22 @@
 // The v1 Endpoints controller, for clients older than EndpointSlices: one Endpoints object per service with a
 // selector, named like the service, its pods grouped into subsets by the ports they serve, ready pods under
 // `addresses` and the rest under `notReadyAddresses`. Written only when its content changes.
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
-import { Informer, objectKey } from '../client/informer.js';
-import { isNotFound, type Client } from '../client/types.js';
-import { WorkQueue } from './queue.js';
+import { isPodReady } from '../api/conditions.js';
+import { ENDPOINTS, PODS, SERVICES } from '../api/kinds.js';
+import type { Endpoints, KObject, Pod, Service } from '../api/types.js';
+import { WriteExpectations } from '../client/expectations.js';
+import type { SharedInformer } from '../client/informer.js';
+import { isNotFound, objectKey, type Client } from '../client/types.js';
+import { WorkQueue } from '../client/workqueue.js';
+import { type Controller, type ControllerContext, Registrations } from './context.js';
 import {
-  backingPods, canonical, derivedLabels, hasSelector, isPodReady, NamespaceIndex, podHostname, podIPv4, podPorts,
-  podTargetRef, type ResolvedPort, sameContent, selects,
+  backingPods, canonical, derivedLabels, hasSelector, podHostname, podIPv4, podPorts, podTargetRef, type ResolvedPort, sameContent,
+  selects,
 } from './podendpoints.js';
 
 /** Full resync period of the informers: a safety net only; every change arrives by watch. */
 const RESYNC_MS = 10 * 60_000;
 
-const SERVICES = findResource('', 'v1', 'services')!;
-const PODS = findResource('', 'v1', 'pods')!;
-const ENDPOINTS = findResource('', 'v1', 'endpoints')!;
 /** Marks Endpoints this controller made, as Kubernetes does (it also tells a mirroring controller to skip them). */
 export const SKIP_MIRROR_LABEL = 'endpointslice.kubernetes.io/skip-mirror';
 
@@ -36,7 +36,7 @@ interface Subset {
 const byIP = (a: Address, b: Address) => a.ip.localeCompare(b.ip, 'en', { numeric: true }) || a.targetRef.name.localeCompare(b.targetRef.name);
 
 /** The subsets a service's pods make: one per distinct set of resolved ports. */
-export function endpointSubsets(svc: KObject, pods: Iterable<KObject>): Subset[] {
+export function endpointSubsets(svc: Service, pods: Iterable<Pod>): Subset[] {
   const publish = svc.spec?.publishNotReadyAddresses === true;
   const hasPorts = (svc.spec?.ports ?? []).length > 0;
   const groups = new Map<string, { ports: ResolvedPort[]; ready: Address[]; notReady: Address[] }>();
@@ -67,90 +67,57 @@ export function endpointSubsets(svc: KObject, pods: Iterable<KObject>): Subset[]
   return out;
 }
 
-export class EndpointsController {
-  private services: Informer;
-  private pods: Informer;
-  private endpoints: Informer;
-  private queue: WorkQueue;
-  private servicesByNs = new NamespaceIndex();
-  private podsByNs = new NamespaceIndex();
-  /** Endpoints key → resourceVersion we wrote (or 'gone'), until the informer shows it. */
-  private expected = new Map<string, { rv: number | 'gone'; at: number }>();
+export class EndpointsController implements Controller {
+  private client: Client;
+  private services: SharedInformer<Service>;
+  private pods: SharedInformer<Pod>;
+  private endpoints: SharedInformer<Endpoints>;
+  private queue!: WorkQueue;
+  /** Our writes, until the informer shows them. */
+  private expected = new WriteExpectations();
+  private regs = new Registrations();
 
-  constructor(private client: Client, workers = 4) {
-    // Resync rarely (kube-controller-manager's is hours): a 30 s resync of 10,000 services queues 10,000
-    // keys ahead of a new service's, which showed as a one-second tail in programming latency.
-    this.services = new Informer(client, SERVICES, undefined, {}, RESYNC_MS);
-    this.pods = new Informer(client, PODS, undefined, {}, RESYNC_MS);
-    this.endpoints = new Informer(client, ENDPOINTS, undefined, {}, RESYNC_MS);
-    this.queue = new WorkQueue((key) => this.sync(key), workers,
-      (key, err) => console.error(`endpoints controller: ${key}:`, err instanceof Error ? err.message : err));
-    this.services.on({
-      onAdd: (s) => this.serviceChanged(s),
-      onUpdate: (s) => this.serviceChanged(s),
-      onDelete: (s) => {
-        this.servicesByNs.delete(s);
-        this.queue.add(objectKey(s));
-      },
-    });
-    const podEvent = (p: KObject, old?: KObject) => {
-      for (const svc of this.servicesByNs.in(p.metadata.namespace!)) {
-        if (selects(svc, p.metadata.labels) || (old && selects(svc, old.metadata.labels))) this.queue.add(objectKey(svc));
-      }
-    };
-    this.pods.on({
-      onAdd: (p) => {
-        this.podsByNs.set(p);
-        podEvent(p);
-      },
-      onUpdate: (p, old) => {
-        this.podsByNs.set(p);
-        podEvent(p, old);
-      },
-      onDelete: (p) => {
-        this.podsByNs.delete(p);
-        podEvent(p);
-      },
-    });
-    // Our own Endpoints: repair edits and deletions by others, and clean up after services gone while we were down.
-    const epEvent = (e: KObject) => {
-      if (e.metadata.labels?.[SKIP_MIRROR_LABEL] === 'true' || this.services.get(objectKey(e))) this.queue.add(objectKey(e));
-    };
-    this.endpoints.on({ onAdd: epEvent, onUpdate: epEvent, onDelete: epEvent });
+  constructor(ctx: ControllerContext, private workers = 4) {
+    this.client = ctx.client;
+    this.services = ctx.informers.informerFor(SERVICES);
+    this.pods = ctx.informers.informerFor(PODS);
+    this.endpoints = ctx.informers.informerFor(ENDPOINTS);
   }
 
   async start(): Promise<void> {
-    for (const i of [this.services, this.pods, this.endpoints]) i.start();
-    await Promise.all([this.services.hasSynced(), this.pods.hasSynced(), this.endpoints.hasSynced()]);
+    this.queue = new WorkQueue((key) => this.sync(key), this.workers,
+      (key, err) => console.error(`endpoints controller: ${key}:`, err instanceof Error ? err.message : err));
+    await Promise.all([this.services.waitForSync(), this.pods.waitForSync(), this.endpoints.waitForSync()]);
+    const svcChanged = (s: Service) => this.queue.add(objectKey(s));
+    // Resync rarely (kube-controller-manager's is hours): a 30 s resync of 10,000 services queues 10,000
+    // keys ahead of a new service's, which showed as a one-second tail in programming latency.
+    this.regs.add(this.services.addEventHandler({ onAdd: svcChanged, onUpdate: svcChanged, onDelete: svcChanged }, RESYNC_MS));
+    const podEvent = (p: Pod, old?: Pod) => {
+      for (const svc of this.services.lister.inNamespace(p.metadata.namespace!)) {
+        if (selects(svc, p.metadata.labels) || (old && selects(svc, old.metadata.labels))) this.queue.add(objectKey(svc));
+      }
+    };
+    this.regs.add(this.pods.addEventHandler({ onAdd: (p) => podEvent(p), onUpdate: (p, old) => p !== old && podEvent(p, old), onDelete: (p) => podEvent(p) }));
+    // Our own Endpoints: repair edits and deletions by others, and clean up after services gone while we were down.
+    const epEvent = (e: Endpoints) => {
+      if (e.metadata.labels?.[SKIP_MIRROR_LABEL] === 'true' || this.services.lister.getByKey(objectKey(e))) this.queue.add(objectKey(e));
+    };
+    this.regs.add(this.endpoints.addEventHandler({ onAdd: epEvent, onUpdate: epEvent, onDelete: epEvent }));
     this.queue.start();
   }
 
   stop(): void {
-    for (const i of [this.services, this.pods, this.endpoints]) i.stop();
-    this.queue.stop();
-  }
-
-  private serviceChanged(s: KObject): void {
-    this.servicesByNs.set(s);
-    this.queue.add(objectKey(s));
-  }
-
-  private caughtUp(key: string): boolean {
-    const e = this.expected.get(key);
-    if (!e) return true;
-    const cur = this.endpoints.get(key);
-    const seen = e.rv === 'gone' ? !cur : !!cur && Number(cur.metadata.resourceVersion) >= e.rv;
-    if (seen || Date.now() - e.at > 5_000) this.expected.delete(key);
-    return !this.expected.has(key);
+    this.regs.removeAll();
+    this.queue?.stop();
   }
 
   private async sync(key: string): Promise<void> {
-    if (!this.caughtUp(key)) {
+    const cur = this.endpoints.lister.getByKey(key);
+    if (!this.expected.caughtUp(key, cur)) {
       this.queue.addAfter(key, 50);
       return;
     }
-    const svc = this.services.get(key);
-    const cur = this.endpoints.get(key);
+    const svc = this.services.lister.getByKey(key);
     if (!svc) {
       // Only ours: a user's Endpoints for a selector-less service outlive nothing they did not ask for.
       if (cur?.metadata.labels?.[SKIP_MIRROR_LABEL] === 'true') await this.remove(key, cur);
@@ -159,7 +126,7 @@ export class EndpointsController {
     // A service without a selector is the user's to describe.
     if (!hasSelector(svc)) return;
     const ns = svc.metadata.namespace!;
-    const subsets = endpointSubsets(svc, this.podsByNs.in(ns));
+    const subsets = endpointSubsets(svc, this.pods.lister.inNamespace(ns));
     const labels = { ...derivedLabels(svc), [SKIP_MIRROR_LABEL]: 'true' };
     if (cur) {
       if (sameContent(cur.subsets ?? [], subsets) && sameContent(cur.metadata.labels ?? {}, labels)) return;
@@ -167,21 +134,21 @@ export class EndpointsController {
       next.metadata.labels = labels;
       next.subsets = subsets;
       const saved = await this.client.update(ENDPOINTS, ns, next);
-      this.expected.set(key, { rv: Number(saved.metadata.resourceVersion), at: Date.now() });
+      this.expected.wrote(key, saved.metadata.resourceVersion);
       return;
     }
     const saved = await this.client.create(ENDPOINTS, ns, {
       apiVersion: 'v1', kind: 'Endpoints', metadata: { name: svc.metadata.name, namespace: ns, labels }, subsets,
     });
-    this.expected.set(key, { rv: Number(saved.metadata.resourceVersion), at: Date.now() });
+    this.expected.wrote(key, saved.metadata.resourceVersion);
   }
 
-  private async remove(key: string, e: KObject): Promise<void> {
+  private async remove(key: string, e: Endpoints): Promise<void> {
     try {
       await this.client.delete(ENDPOINTS, e.metadata.namespace, e.metadata.name!, { preconditions: { uid: e.metadata.uid } });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    this.expected.set(key, { rv: 'gone', at: Date.now() });
+    this.expected.wrote(key, 'gone');
   }
 }

@@ -1,22 +1,24 @@
 // The EndpointSlice controller: for every service with a selector, IPv4 slices listing the pods it selects,
 // with ready/serving/terminating conditions and resolved target ports. Pods stay in the slice they are in,
 // so a change rewrites one slice, and nothing is written when the slices already say the right thing.
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
-import { Informer, objectKey } from '../client/informer.js';
-import { isNotFound, type Client } from '../client/types.js';
-import { WorkQueue } from './queue.js';
+import { isPodReady } from '../api/conditions.js';
+import { ENDPOINTSLICES as SLICES, PODS, SERVICES } from '../api/kinds.js';
+import type { EndpointSlice, Pod, Service } from '../api/types.js';
+import { WriteExpectations } from '../client/expectations.js';
+import type { SharedInformer } from '../client/informer.js';
+import { isNotFound, objectKey, type Client } from '../client/types.js';
+import { WorkQueue } from '../client/workqueue.js';
+import { type Controller, type ControllerContext, Registrations } from './context.js';
 import {
-  backingPods, canonical, controllerRef, derivedLabels, hasSelector, isPodReady, MANAGED_BY_LABEL, NamespaceIndex,
-  podHostname, podIPv4, podPorts, podTargetRef, type ResolvedPort, sameContent, selects, SERVICE_NAME_LABEL,
+  backingPods, canonical, controllerRef, derivedLabels, hasSelector, MANAGED_BY_LABEL, podHostname, podIPv4, podPorts,
+  podTargetRef, type ResolvedPort, sameContent, selects, SERVICE_NAME_LABEL,
 } from './podendpoints.js';
 
 /** Full resync period of the informers: a safety net only; every change arrives by watch. */
 const RESYNC_MS = 10 * 60_000;
 
-const SERVICES = findResource('', 'v1', 'services')!;
-const PODS = findResource('', 'v1', 'pods')!;
-const SLICES = findResource('discovery.k8s.io', 'v1', 'endpointslices')!;
+/** Slices by the service they belong to (namespace/name), ours only. */
+const BY_SERVICE = 'endpointslice-controller:service';
 
 export const ENDPOINTSLICE_CONTROLLER = 'endpointslice-controller.k8s.io';
 export const MAX_ENDPOINTS_PER_SLICE = 100;
@@ -40,10 +42,10 @@ interface Endpoint {
 interface Bucket {
   ports: ResolvedPort[];
   endpoints: Endpoint[];
-  slice?: KObject;
+  slice?: EndpointSlice;
 }
 
-function endpointFor(svc: KObject, pod: KObject): Endpoint {
+function endpointFor(svc: Service, pod: Pod): Endpoint {
   const terminating = !!pod.metadata.deletionTimestamp;
   const serving = isPodReady(pod);
   const ready = svc.spec?.publishNotReadyAddresses === true || (serving && !terminating);
@@ -56,121 +58,95 @@ function endpointFor(svc: KObject, pod: KObject): Endpoint {
 
 const byPod = (a: Endpoint, b: Endpoint) => a.targetRef.name.localeCompare(b.targetRef.name) || a.addresses[0].localeCompare(b.addresses[0]);
 
-function sliceEndpoints(s: KObject): Endpoint[] {
+function sliceEndpoints(s: EndpointSlice): Endpoint[] {
   return [...((s.endpoints ?? []) as Endpoint[])].sort((a, b) => String(a?.targetRef?.name ?? '').localeCompare(String(b?.targetRef?.name ?? '')));
 }
 
-function ownedBy(s: KObject, svc: KObject): boolean {
+function ownedBy(s: EndpointSlice, svc: Service): boolean {
   return (s.metadata.ownerReferences ?? []).some((r: any) => r?.controller && r?.uid === svc.metadata.uid);
 }
 
-export class EndpointSliceController {
-  private services: Informer;
-  private pods: Informer;
-  private slices: Informer;
-  private queue: WorkQueue;
-  private servicesByNs = new NamespaceIndex();
-  private podsByNs = new NamespaceIndex();
-  /** Service key → its slices, by slice name. */
-  private slicesBySvc = new Map<string, Map<string, KObject>>();
-  /** Service key → slice name → the resourceVersion we wrote (or 'gone'), until the informer shows it. */
-  private expected = new Map<string, Map<string, { rv: number | 'gone'; at: number }>>();
+export class EndpointSliceController implements Controller {
+  private client: Client;
+  private services: SharedInformer<Service>;
+  private pods: SharedInformer<Pod>;
+  private slices: SharedInformer<EndpointSlice>;
+  private queue!: WorkQueue;
+  /** Our writes per slice (namespace/name), until the informer shows them. */
+  private expected = new WriteExpectations(EXPECTATION_TTL_MS);
   private max: number;
+  private workers: number;
+  private regs = new Registrations();
 
-  constructor(private client: Client, opts: EndpointSliceOptions = {}) {
+  constructor(ctx: ControllerContext, opts: EndpointSliceOptions = {}) {
+    this.client = ctx.client;
     this.max = opts.maxEndpointsPerSlice ?? MAX_ENDPOINTS_PER_SLICE;
-    // Resync rarely (kube-controller-manager's is hours): a 30 s resync of 10,000 services queues 10,000
-    // keys ahead of a new service's, which showed as a one-second tail in programming latency.
-    this.services = new Informer(client, SERVICES, undefined, {}, RESYNC_MS);
-    this.pods = new Informer(client, PODS, undefined, {}, RESYNC_MS);
-    this.slices = new Informer(client, SLICES, undefined, { labelSelector: `${MANAGED_BY_LABEL}=${ENDPOINTSLICE_CONTROLLER}` }, RESYNC_MS);
-    this.queue = new WorkQueue((key) => this.sync(key), opts.workers ?? 4,
-      (key, err) => console.error(`endpointslice controller: ${key}:`, err instanceof Error ? err.message : err));
-    this.services.on({
-      onAdd: (s) => this.serviceChanged(s),
-      onUpdate: (s) => this.serviceChanged(s),
-      onDelete: (s) => {
-        this.servicesByNs.delete(s);
-        this.queue.add(objectKey(s));
-      },
-    });
-    this.pods.on({
-      onAdd: (p) => {
-        this.podsByNs.set(p);
-        this.podChanged(p);
-      },
-      onUpdate: (p, old) => {
-        this.podsByNs.set(p);
-        this.podChanged(p, old);
-      },
-      onDelete: (p) => {
-        this.podsByNs.delete(p);
-        this.podChanged(p);
-      },
-    });
-    this.slices.on({
-      onAdd: (s) => this.sliceChanged(s, false),
-      onUpdate: (s) => this.sliceChanged(s, false),
-      onDelete: (s) => this.sliceChanged(s, true),
-    });
+    this.workers = opts.workers ?? 4;
+    this.services = ctx.informers.informerFor(SERVICES);
+    this.pods = ctx.informers.informerFor(PODS);
+    // Every slice (one cache with whoever else reads slices); ours are found through this index.
+    this.slices = ctx.informers.informerFor(SLICES);
+    if (!this.slices.indexer.hasIndex(BY_SERVICE)) {
+      this.slices.addIndex(BY_SERVICE, (s) => {
+        const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
+        return svc && s.metadata.labels?.[MANAGED_BY_LABEL] === ENDPOINTSLICE_CONTROLLER ? [`${s.metadata.namespace}/${svc}`] : [];
+      });
+    }
   }
 
   async start(): Promise<void> {
-    for (const i of [this.services, this.pods, this.slices]) i.start();
-    await Promise.all([this.services.hasSynced(), this.pods.hasSynced(), this.slices.hasSynced()]);
+    this.queue = new WorkQueue((key) => this.sync(key), this.workers,
+      (key, err) => console.error(`endpointslice controller: ${key}:`, err instanceof Error ? err.message : err));
+    await Promise.all([this.services.waitForSync(), this.pods.waitForSync(), this.slices.waitForSync()]);
+    const svcChanged = (s: Service) => this.queue.add(objectKey(s));
+    // Resync rarely (kube-controller-manager's is hours): a 30 s resync of 10,000 services queues 10,000
+    // keys ahead of a new service's, which showed as a one-second tail in programming latency.
+    this.regs.add(this.services.addEventHandler({ onAdd: svcChanged, onUpdate: svcChanged, onDelete: svcChanged }, RESYNC_MS));
+    this.regs.add(this.pods.addEventHandler({
+      onAdd: (p) => this.podChanged(p),
+      onUpdate: (p, old) => p !== old && this.podChanged(p, old),
+      onDelete: (p) => this.podChanged(p),
+    }));
+    const sliceChanged = (s: EndpointSlice) => {
+      const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
+      if (svc && s.metadata.labels?.[MANAGED_BY_LABEL] === ENDPOINTSLICE_CONTROLLER) this.queue.add(`${s.metadata.namespace}/${svc}`);
+    };
+    this.regs.add(this.slices.addEventHandler({ onAdd: sliceChanged, onUpdate: sliceChanged, onDelete: sliceChanged }));
     this.queue.start();
   }
 
   stop(): void {
-    for (const i of [this.services, this.pods, this.slices]) i.stop();
-    this.queue.stop();
+    this.regs.removeAll();
+    this.queue?.stop();
   }
 
-  private serviceChanged(s: KObject): void {
-    this.servicesByNs.set(s);
-    this.queue.add(objectKey(s));
-  }
-
-  private podChanged(p: KObject, old?: KObject): void {
-    for (const svc of this.servicesByNs.in(p.metadata.namespace!)) {
+  private podChanged(p: Pod, old?: Pod): void {
+    for (const svc of this.services.lister.inNamespace(p.metadata.namespace!)) {
       if (selects(svc, p.metadata.labels) || (old && selects(svc, old.metadata.labels))) this.queue.add(objectKey(svc));
     }
   }
 
-  private sliceChanged(s: KObject, deleted: boolean): void {
-    const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
-    if (!svc) return;
-    const key = `${s.metadata.namespace}/${svc}`;
-    let m = this.slicesBySvc.get(key);
-    if (deleted) {
-      m?.delete(s.metadata.name!);
-      if (m?.size === 0) this.slicesBySvc.delete(key);
-    } else {
-      if (!m) this.slicesBySvc.set(key, (m = new Map()));
-      m.set(s.metadata.name!, s);
-    }
-    this.queue.add(key);
-  }
-
   /** False while a write of ours has not reached the informer: acting on an older view would duplicate slices. */
   private caughtUp(key: string): boolean {
-    const exp = this.expected.get(key);
-    if (!exp) return true;
-    const mine = this.slicesBySvc.get(key);
-    const at = Date.now();
-    for (const [name, e] of exp) {
-      const cur = mine?.get(name);
-      const seen = e.rv === 'gone' ? !cur : !!cur && Number(cur.metadata.resourceVersion) >= e.rv;
-      if (seen || at - e.at > EXPECTATION_TTL_MS) exp.delete(name);
+    const ns = key.slice(0, key.indexOf('/'));
+    let ok = true;
+    for (const name of this.pendingWrites.get(key) ?? []) {
+      if (this.expected.caughtUp(`${ns}/${name}`, this.slices.lister.get(ns, name))) this.pendingWrites.get(key)!.delete(name);
+      else ok = false;
     }
-    if (exp.size === 0) this.expected.delete(key);
-    return exp.size === 0;
+    if (this.pendingWrites.get(key)?.size === 0) this.pendingWrites.delete(key);
+    return ok;
   }
 
-  private expect(key: string, name: string, rv: number | 'gone'): void {
-    let m = this.expected.get(key);
-    if (!m) this.expected.set(key, (m = new Map()));
-    m.set(name, { rv, at: Date.now() });
+  /** Service key → names of slices we wrote and wait to see. */
+  private pendingWrites = new Map<string, Set<string>>();
+
+  private expect(key: string, slice: EndpointSlice, rv: string | 'gone' | undefined): void {
+    const name = slice.metadata.name!;
+    let m = this.pendingWrites.get(key);
+    if (!m) this.pendingWrites.set(key, (m = new Set()));
+    m.add(name);
+    this.expected.wrote(`${slice.metadata.namespace ?? key.slice(0, key.indexOf('/'))}/${name}`, rv);
   }
 
   private async sync(key: string): Promise<void> {
@@ -178,8 +154,8 @@ export class EndpointSliceController {
       this.queue.addAfter(key, 50);
       return;
     }
-    const svc = this.services.get(key);
-    const existing = [...(this.slicesBySvc.get(key)?.values() ?? [])].sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!));
+    const svc = this.services.lister.getByKey(key);
+    const existing = this.slices.lister.byIndex(BY_SERVICE, key).sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!));
     if (!svc || !hasSelector(svc)) {
       for (const s of existing) await this.remove(key, s);
       return;
@@ -195,10 +171,10 @@ export class EndpointSliceController {
   }
 
   /** Group the service's endpoints by their resolved ports, keeping each pod in the slice it is in already. */
-  private plan(svc: KObject, owned: KObject[]): Bucket[] {
+  private plan(svc: Service, owned: EndpointSlice[]): Bucket[] {
     const groups = new Map<string, { ports: ResolvedPort[]; endpoints: Endpoint[] }>();
     const hasPorts = (svc.spec?.ports ?? []).length > 0;
-    for (const pod of backingPods(svc, this.podsByNs.in(svc.metadata.namespace!))) {
+    for (const pod of backingPods(svc, this.pods.lister.inNamespace(svc.metadata.namespace!))) {
       const ports = podPorts(svc, pod);
       if (hasPorts && ports.length === 0) continue;
       const k = canonical(ports);
@@ -211,11 +187,11 @@ export class EndpointSliceController {
       return [{ ports: [], endpoints: [], slice: owned.find((s) => !(s.endpoints ?? []).length) ?? owned[0] }];
     }
     const out: Bucket[] = [];
-    const taken = new Set<KObject>();
+    const taken = new Set<EndpointSlice>();
     for (const [k, g] of groups) {
       const candidates = owned.filter((s) => !taken.has(s) && canonical(s.ports ?? []) === k);
-      const fill = new Map<KObject, Endpoint[]>(candidates.map((s) => [s, []]));
-      const where = new Map<string, KObject>();
+      const fill = new Map<EndpointSlice, Endpoint[]>(candidates.map((s) => [s, []]));
+      const where = new Map<string, EndpointSlice>();
       for (const s of candidates) for (const ep of (s.endpoints ?? []) as Endpoint[]) if (ep?.targetRef?.uid) where.set(ep.targetRef.uid, s);
       const rest: Endpoint[] = [];
       for (const ep of g.endpoints) {
@@ -230,7 +206,7 @@ export class EndpointSliceController {
         else {
           const nb: Bucket = { ports: g.ports, endpoints: [ep] };
           out.push(nb);
-          fill.set({ metadata: {} } as KObject, nb.endpoints);
+          fill.set({ metadata: {}, addressType: 'IPv4', endpoints: [] }, nb.endpoints);
         }
       }
       for (const [s, list] of fill) {
@@ -243,7 +219,7 @@ export class EndpointSliceController {
     return out;
   }
 
-  private async write(key: string, svc: KObject, b: Bucket): Promise<void> {
+  private async write(key: string, svc: Service, b: Bucket): Promise<void> {
     const ns = svc.metadata.namespace!;
     const labels = { ...derivedLabels(svc), [SERVICE_NAME_LABEL]: svc.metadata.name!, [MANAGED_BY_LABEL]: ENDPOINTSLICE_CONTROLLER };
     const owners = [controllerRef(svc)];
@@ -257,7 +233,7 @@ export class EndpointSliceController {
       next.endpoints = b.endpoints;
       next.ports = b.ports;
       const saved = await this.client.update(SLICES, ns, next);
-      this.expect(key, saved.metadata.name!, Number(saved.metadata.resourceVersion));
+      this.expect(key, saved, saved.metadata.resourceVersion);
       return;
     }
     const saved = await this.client.create(SLICES, ns, {
@@ -266,15 +242,15 @@ export class EndpointSliceController {
       metadata: { generateName: `${svc.metadata.name!.slice(0, 57)}-`, namespace: ns, labels, ownerReferences: owners },
       addressType: 'IPv4', endpoints: b.endpoints, ports: b.ports,
     });
-    this.expect(key, saved.metadata.name!, Number(saved.metadata.resourceVersion));
+    this.expect(key, saved, saved.metadata.resourceVersion);
   }
 
-  private async remove(key: string, s: KObject): Promise<void> {
+  private async remove(key: string, s: EndpointSlice): Promise<void> {
     try {
       await this.client.delete(SLICES, s.metadata.namespace, s.metadata.name!, { preconditions: { uid: s.metadata.uid } });
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
-    this.expect(key, s.metadata.name!, 'gone');
+    this.expect(key, s, 'gone');
   }
 }

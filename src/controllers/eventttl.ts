@@ -1,24 +1,26 @@
 // Events expire: Kubernetes keeps an Event for --event-ttl (one hour) through an etcd lease. k8ts stores
 // Events like any object, so a sweep deletes those whose last sighting is older than the TTL; without it
 // every pod's history stays forever and the server's memory (watch cache) grows with it.
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import { EVENTS } from '../api/kinds.js';
+import type { Event } from '../api/types.js';
 import type { Client } from '../client/types.js';
-
-const EVENTS = findResource('', 'v1', 'events')!;
+import type { Controller, ControllerContext } from './context.js';
 
 /** When an Event was last seen: lastTimestamp, eventTime, series, or creation. */
-export function lastSeen(e: KObject): number {
+export function lastSeen(e: Event): number {
   const t = e.series?.lastObservedTime ?? e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp;
   const ms = typeof t === 'string' ? Date.parse(t) : NaN;
   return Number.isFinite(ms) ? ms : 0;
 }
 
-export class EventTtl {
+export class EventTtl implements Controller {
+  private client: Client;
   private timer?: NodeJS.Timeout;
   private running = false;
 
-  constructor(private client: Client, private ttlMs = 3_600_000, private periodMs = Math.min(60_000, ttlMs / 4)) {}
+  constructor(ctx: ControllerContext, private ttlMs = 3_600_000, private periodMs = Math.min(60_000, ttlMs / 4)) {
+    this.client = ctx.client;
+  }
 
   async start(): Promise<void> {
     await this.sweep();

@@ -1,185 +1,311 @@
-// The `kubernetes` service in `default`: the API server's own ClusterIP (the first IP of the service
-// CIDR, port 443 "https" to the server's port), with the EndpointSlice and Endpoints that point at the
-// advertise address. Level-triggered: reconciled on start, on any change to the three objects, and on a
-// timer; a deleted one comes back, a changed one is put right.
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
-import { parseIP, isV4, isLoopback, isUnspecified } from '../api/ipaddr.js';
-import type { Registry } from '../apiserver/registry.js';
-import { ApiError } from '../apiserver/status.js';
-import type { Subscription } from '../apiserver/watchcache.js';
-import { WorkQueue } from './queue.js';
+// The `kubernetes` service in `default`: the API servers' own ClusterIP (the first IP of the service
+// CIDR, port 443 "https"), with an EndpointSlice and Endpoints listing every live API server. Every server
+// runs this loop (as upstream's lease endpoint reconciler): each keeps its identity Lease fresh, and each
+// writes the same endpoints, computed from the identity Leases that have not expired, so two servers give
+// two endpoints and a dead one drops out once its Lease expires. Level-triggered: on start, on any change
+// to the objects or the Leases, and on a timer; a deleted object comes back, a changed one is put right.
+import { createHash, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ENDPOINTS, ENDPOINTSLICES as SLICES, LEASES, SERVICES } from '../api/kinds.js';
+import { isLoopback, isUnspecified, isV4, parseIP } from '../api/ipaddr.js';
+import type { EndpointSlice, Endpoints, Lease, Service } from '../api/types.js';
+import type { SharedInformer } from '../client/informer.js';
+import { type Client, errorCode } from '../client/types.js';
+import { WorkQueue } from '../client/workqueue.js';
+import { microNow } from '../util/time.js';
+import { type Controller, type ControllerContext, Registrations } from './context.js';
 
-const SERVICES = findResource('', 'v1', 'services')!;
-const ENDPOINTS = findResource('', 'v1', 'endpoints')!;
-const SLICES = findResource('discovery.k8s.io', 'v1', 'endpointslices')!;
 const NS = 'default';
 const NAME = 'kubernetes';
 const KEY = `${NS}/${NAME}`;
+const LEASE_NS = 'kube-system';
+/** Upstream's label on kube-apiserver identity Leases. */
+export const IDENTITY_LABEL = 'apiserver.kubernetes.io/identity';
+export const IDENTITY_VALUE = 'kube-apiserver';
+/** Where each server's Lease says clients reach it. */
+export const ADVERTISE_ADDRESS_ANNOTATION = 'k8ts.io/advertise-address';
+export const ADVERTISE_PORT_ANNOTATION = 'k8ts.io/advertise-port';
+/** Expired identity Leases are deleted after an hour, as upstream's garbage collector does. */
+const LEASE_GC_MS = 3_600_000;
 
 export interface KubernetesServiceOptions {
   /** The service's ClusterIP: the first usable address of the service CIDR. */
   serviceIP: string;
-  /** Where clients reach the API server: the endpoint's address and port. */
+  /** Where clients reach this API server: the endpoint's address and port. */
   address: string;
   port: number;
-  /** Time between level-triggered passes (default 10 s, as the API server's endpoint reconciler). */
+  /** This server's name in its identity Lease (default: the host's name; servers sharing a host need their own). */
+  serverName?: string;
+  /** How long an identity Lease lasts unrenewed (default 15 s, as upstream's master lease TTL). */
+  leaseDurationSeconds?: number;
+  /** Time between passes and renewals (default 5 s). */
   intervalMs?: number;
+  log?: (line: string) => void;
+}
+
+/** Upstream's API server ID: "apiserver-" + base32 of the first 16 bytes of sha256(len-prefixed hostname,
+ *  len-prefixed "kube-apiserver"), lowercased, unpadded. It names the server's identity Lease. */
+export function apiserverId(host: string): string {
+  const field = (s: string) => {
+    const b = Buffer.from(s);
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(b.length);
+    return Buffer.concat([len, b]);
+  };
+  const hash = createHash('sha256').update(Buffer.concat([field(host), field(IDENTITY_VALUE)])).digest().subarray(0, 16);
+  return `apiserver-${base32(hash).toLowerCase()}`;
+}
+
+function base32(b: Buffer): string {
+  const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of b) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += A[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += A[(value << (5 - bits)) & 31];
+  return out;
+}
+
+/** An API server that clients can reach, from its identity Lease. */
+interface LiveServer {
+  address: string;
+  port: number;
 }
 
 const sameJSON = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-const arr = (v: unknown): any[] => (Array.isArray(v) ? v : []);
 
-export class KubernetesService {
-  private queue: WorkQueue;
-  private subs: Subscription[] = [];
+export class KubernetesService implements Controller {
+  private client: Client;
+  private queue!: WorkQueue;
   private timer?: NodeJS.Timeout;
+  private services: SharedInformer<Service>;
+  private slices: SharedInformer<EndpointSlice>;
+  private endpoints: SharedInformer<Endpoints>;
+  private leases: SharedInformer<Lease>;
+  private regs = new Registrations();
   /** Endpoint objects are skipped when the address may not be an endpoint (loopback, unspecified). */
   private endpointsUsable: boolean;
+  readonly leaseName: string;
+  private readonly holder: string;
+  private readonly durationS: number;
+  private readonly log: (line: string) => void;
+  private stopped = false;
 
-  constructor(private reg: Registry, private o: KubernetesServiceOptions) {
-    this.queue = new WorkQueue(() => this.reconcile(), 1, (_k, e) => console.error(`kubernetes service: ${e instanceof Error ? e.message : e}`));
+  constructor(ctx: ControllerContext, private o: KubernetesServiceOptions) {
+    this.client = ctx.client;
     const ip = parseIP(o.address);
     this.endpointsUsable = Boolean(ip && !isLoopback(ip) && !isUnspecified(ip));
+    const host = o.serverName ?? hostname();
+    this.leaseName = apiserverId(host);
+    this.holder = `${this.leaseName}_${randomUUID()}`;
+    this.durationS = o.leaseDurationSeconds ?? 15;
+    this.log = o.log ?? ((l) => console.error(l));
+    this.services = ctx.informers.informerFor(SERVICES);
+    this.slices = ctx.informers.informerFor(SLICES);
+    this.endpoints = ctx.informers.informerFor(ENDPOINTS);
+    this.leases = ctx.informers.informerFor(LEASES, { namespace: LEASE_NS, labelSelector: `${IDENTITY_LABEL}=${IDENTITY_VALUE}` });
   }
 
   async start(): Promise<void> {
+    this.stopped = false;
     if (!this.endpointsUsable) {
-      console.error(`kubernetes service: advertise address ${this.o.address} cannot be an endpoint (loopback or unspecified); ` +
+      this.log(`kubernetes service: advertise address ${this.o.address} cannot be an endpoint (loopback or unspecified); ` +
         'the service gets no EndpointSlice or Endpoints: set --advertise-address to an address pods can reach');
     }
-    const from = this.reg.cache.revision;
-    const watched = [
-      `/registry/core/services/${KEY}`,
-      `/registry/core/endpoints/${KEY}`,
-      `/registry/discovery.k8s.io/endpointslices/${KEY}`,
-    ];
-    for (const key of watched) {
-      const sub = this.reg.cache.subscribe(key, from, (evs) => {
-        if (evs.some((e) => e.key === key)) this.queue.add(KEY);
-      }, () => this.queue.add(KEY));
-      if (sub) this.subs.push(sub);
-    }
-    try {
-      await this.reconcile();
-    } catch (e) {
-      console.error(`kubernetes service: ${e instanceof Error ? e.message : e}`);
-    }
+    this.queue = new WorkQueue(() => this.reconcile(), 1, (_k, e) => this.log(`kubernetes service: ${e instanceof Error ? e.message : e}`));
+    await this.renewIdentity().catch((e) => this.log(`kubernetes service: identity lease: ${e instanceof Error ? e.message : e}`));
+    await Promise.all([this.services, this.slices, this.endpoints, this.leases].map((i) => i.waitForSync()));
+    const poke = (o: { metadata: { namespace?: string; name?: string } }) => {
+      if (o.metadata.namespace === NS && o.metadata.name === NAME) this.queue.add(KEY);
+    };
+    const onMine = { onAdd: poke, onUpdate: poke, onDelete: poke };
+    const any = () => this.queue.add(KEY);
+    this.regs.add(this.services.addEventHandler(onMine), this.slices.addEventHandler(onMine), this.endpoints.addEventHandler(onMine),
+      this.leases.addEventHandler({ onAdd: any, onUpdate: any, onDelete: any }));
     this.queue.start();
-    this.timer = setInterval(() => this.queue.add(KEY), this.o.intervalMs ?? 10_000);
+    this.queue.add(KEY);
+    // Each tick renews this server's Lease and looks again: others' Leases expire by time, not by events.
+    this.timer = setInterval(() => {
+      void this.renewIdentity().catch((e) => this.log(`kubernetes service: identity lease: ${e instanceof Error ? e.message : e}`));
+      this.queue.add(KEY);
+    }, this.o.intervalMs ?? 5_000);
     this.timer.unref();
   }
 
+  /** Stop; on a clean shutdown this server's Lease goes and the endpoints are written without it. */
+  async stopAndRemove(): Promise<void> {
+    this.stop();
+    try {
+      await this.client.delete(LEASES, LEASE_NS, this.leaseName, { preconditions: {} });
+      await this.reconcile([{ name: this.leaseName, gone: true }]);
+    } catch (e) {
+      if (errorCode(e) !== 404) this.log(`kubernetes service: removing this server: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
-    for (const s of this.subs) s.close();
-    this.queue.stop();
+    this.regs.removeAll();
+    this.queue?.stop();
+  }
+
+  /** Create or renew this server's identity Lease, naming where clients reach it. */
+  async renewIdentity(): Promise<void> {
+    if (this.stopped) return;
+    const spec = { holderIdentity: this.holder, leaseDurationSeconds: this.durationS, renewTime: microNow() };
+    const meta = {
+      labels: { [IDENTITY_LABEL]: IDENTITY_VALUE, 'kubernetes.io/hostname': this.o.serverName ?? hostname() },
+      annotations: { [ADVERTISE_ADDRESS_ANNOTATION]: this.o.address, [ADVERTISE_PORT_ANNOTATION]: String(this.o.port) },
+    };
+    try {
+      await this.client.patch(LEASES, LEASE_NS, this.leaseName, 'merge', { metadata: meta, spec });
+    } catch (e) {
+      if (errorCode(e) !== 404) throw e;
+      await this.client.create(LEASES, LEASE_NS, {
+        apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.leaseName, namespace: LEASE_NS, ...meta },
+        spec: { ...spec, acquireTime: spec.renewTime },
+      });
+    }
+  }
+
+  /** The API servers whose identity Leases are fresh, sorted; expired Leases older than an hour are deleted. */
+  private async liveServers(exclude: { name: string; gone: boolean }[] = []): Promise<LiveServer[]> {
+    const now = Date.now();
+    const out = new Map<string, LiveServer>();
+    for (const l of this.leases.lister.list()) {
+      if (exclude.some((x) => x.name === l.metadata.name)) continue;
+      const renewed = Date.parse(l.spec?.renewTime ?? '');
+      const until = renewed + (l.spec?.leaseDurationSeconds ?? 0) * 1000;
+      if (!Number.isFinite(renewed) || until < now) {
+        if (now - (Number.isFinite(until) ? until : 0) > LEASE_GC_MS) {
+          await this.client.delete(LEASES, LEASE_NS, l.metadata.name!, { preconditions: { uid: l.metadata.uid } }).catch(() => {});
+        }
+        continue;
+      }
+      const address = l.metadata.annotations?.[ADVERTISE_ADDRESS_ANNOTATION] ?? '';
+      const port = Number(l.metadata.annotations?.[ADVERTISE_PORT_ANNOTATION]);
+      const ip = parseIP(address);
+      if (!ip || isLoopback(ip) || isUnspecified(ip) || !Number.isInteger(port) || port < 1 || port > 65535) continue;
+      out.set(`${address}:${port}`, { address, port });
+    }
+    // This server is live while it runs, even before its own Lease reaches the cache.
+    if (this.endpointsUsable && !exclude.length) out.set(`${this.o.address}:${this.o.port}`, { address: this.o.address, port: this.o.port });
+    return [...out.values()].sort((a, b) => a.address.localeCompare(b.address, 'en', { numeric: true }) || a.port - b.port);
   }
 
   /** One pass over the three objects. */
-  async reconcile(): Promise<void> {
+  async reconcile(exclude: { name: string; gone: boolean }[] = []): Promise<void> {
     await this.reconcileService();
-    if (!this.endpointsUsable) return;
-    await this.reconcileSlice();
-    await this.reconcileEndpoints();
+    const live = (await this.liveServers(exclude)).filter((s) => {
+      const ip = parseIP(s.address);
+      return ip && isV4(ip) === (this.addressType() === 'IPv4');
+    });
+    if (!this.endpointsUsable && !live.length) return;
+    // Every server must serve on the same port for one slice to list them all (as upstream requires); the
+    // most common port wins, the lowest on a tie, so all servers compute the same answer.
+    const byPort = new Map<number, string[]>();
+    for (const s of live) byPort.set(s.port, [...(byPort.get(s.port) ?? []), s.address]);
+    const [port, addresses] = [...byPort].sort((a, b) => b[1].length - a[1].length || a[0] - b[0])[0] ?? [this.o.port, []];
+    if (byPort.size > 1) this.log(`kubernetes service: API servers advertise different ports (${[...byPort.keys()].join(', ')}); endpoints list those on ${port}`);
+    await this.reconcileSlice(addresses, port);
+    await this.reconcileEndpoints(addresses, port);
   }
 
   private get ports() {
     return [{ name: 'https', protocol: 'TCP', port: 443, targetPort: this.o.port }];
   }
 
-  private desiredService(): KObject {
-    return {
-      apiVersion: 'v1', kind: 'Service',
-      metadata: { name: NAME, namespace: NS, labels: { component: 'apiserver', provider: 'kubernetes' } },
-      spec: { type: 'ClusterIP', clusterIP: this.o.serviceIP, clusterIPs: [this.o.serviceIP], ports: this.ports, sessionAffinity: 'None' },
-    };
-  }
-
   private async reconcileService(): Promise<void> {
-    const cur = await this.reg.tryGet(SERVICES, NS, NAME);
+    const cur = this.services.lister.get(NS, NAME) ?? (await this.client.get(SERVICES, NS, NAME));
     if (cur && cur.spec?.clusterIP !== this.o.serviceIP) {
       // The ClusterIP is immutable: a service from another service CIDR is replaced.
-      await ignore([404, 409], () => this.reg.delete(SERVICES, NS, NAME, { preconditions: { uid: cur.metadata.uid } }));
+      await ignore([404, 409], () => this.client.delete(SERVICES, NS, NAME, { preconditions: { uid: cur.metadata.uid } }));
     } else if (cur) {
-      const ports = arr(cur.spec?.ports).map((p) => ({ name: p?.name, protocol: p?.protocol, port: p?.port, targetPort: p?.targetPort }));
+      const ports = (cur.spec?.ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port, targetPort: p.targetPort }));
       const selector = cur.spec?.selector;
       const labels = cur.metadata.labels ?? {};
       if (sameJSON(ports, this.ports) && cur.spec?.type === 'ClusterIP' && !(selector && Object.keys(selector).length) &&
         labels.component === 'apiserver' && labels.provider === 'kubernetes') return;
-      await ignore([404], () => this.reg.guaranteedUpdate(SERVICES, NS, NAME, (svc) => {
-        svc.metadata.labels = { ...(svc.metadata.labels ?? {}), component: 'apiserver', provider: 'kubernetes' };
-        svc.spec = { ...svc.spec, type: 'ClusterIP', ports: this.ports };
-        delete svc.spec.selector;
-        return svc;
-      }));
+      const next = structuredClone(cur);
+      next.metadata.labels = { ...labels, component: 'apiserver', provider: 'kubernetes' };
+      next.spec = { ...next.spec, type: 'ClusterIP', ports: this.ports };
+      delete next.spec.selector;
+      await ignore([404, 409], () => this.client.update(SERVICES, NS, next));
       return;
     }
-    await ignore([409], () => this.reg.create(SERVICES, NS, this.desiredService()));
-  }
-
-  private endpointPorts() {
-    return [{ name: 'https', port: this.o.port, protocol: 'TCP' }];
+    await ignore([409], () => this.client.create(SERVICES, NS, {
+      apiVersion: 'v1', kind: 'Service',
+      metadata: { name: NAME, namespace: NS, labels: { component: 'apiserver', provider: 'kubernetes' } },
+      spec: { type: 'ClusterIP', clusterIP: this.o.serviceIP, clusterIPs: [this.o.serviceIP], ports: this.ports, sessionAffinity: 'None' },
+    }));
   }
 
   private addressType(): 'IPv4' | 'IPv6' {
     const ip = parseIP(this.o.address);
-    return ip && isV4(ip) ? 'IPv4' : 'IPv6';
+    return !ip || isV4(ip) ? 'IPv4' : 'IPv6';
   }
 
-  private async reconcileSlice(): Promise<void> {
+  private async reconcileSlice(addresses: string[], port: number): Promise<void> {
     const want = {
       addressType: this.addressType(),
-      endpoints: [{ addresses: [this.o.address], conditions: { ready: true } }],
-      ports: this.endpointPorts(),
+      endpoints: addresses.map((a) => ({ addresses: [a], conditions: { ready: true } })),
+      ports: [{ name: 'https', port, protocol: 'TCP' }],
     };
     const label = { 'kubernetes.io/service-name': NAME };
-    const cur = await this.reg.tryGet(SLICES, NS, NAME);
+    const cur = this.slices.lister.get(NS, NAME) ?? (await this.client.get(SLICES, NS, NAME));
     if (cur) {
       const have = {
         addressType: cur.addressType,
-        endpoints: arr(cur.endpoints).map((e) => ({ addresses: e?.addresses, conditions: { ready: e?.conditions?.ready } })),
-        ports: arr(cur.ports).map((p) => ({ name: p?.name, port: p?.port, protocol: p?.protocol })),
+        endpoints: (cur.endpoints ?? []).map((e) => ({ addresses: e.addresses, conditions: { ready: e.conditions?.ready } })),
+        ports: (cur.ports ?? []).map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
       };
       if (sameJSON(have, want) && cur.metadata.labels?.['kubernetes.io/service-name'] === NAME) return;
       if (cur.addressType !== want.addressType) {
         // addressType is immutable.
-        await ignore([404, 409], () => this.reg.delete(SLICES, NS, NAME, { preconditions: { uid: cur.metadata.uid } }));
+        await ignore([404, 409], () => this.client.delete(SLICES, NS, NAME, { preconditions: { uid: cur.metadata.uid } }));
       } else {
-        await ignore([404], () => this.reg.guaranteedUpdate(SLICES, NS, NAME, (s) => ({
-          ...s, ...want, metadata: { ...s.metadata, labels: { ...(s.metadata.labels ?? {}), ...label } },
-        })));
+        const next: EndpointSlice = { ...structuredClone(cur), ...want };
+        next.metadata.labels = { ...(cur.metadata.labels ?? {}), ...label };
+        await ignore([404, 409], () => this.client.update(SLICES, NS, next));
         return;
       }
     }
-    await ignore([409], () => this.reg.create(SLICES, NS, { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: NAME, labels: label }, ...want }));
+    await ignore([409], () => this.client.create(SLICES, NS, { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: NAME, labels: label }, ...want }));
   }
 
-  private async reconcileEndpoints(): Promise<void> {
-    const subsets = [{ addresses: [{ ip: this.o.address }], ports: this.endpointPorts() }];
+  private async reconcileEndpoints(addresses: string[], port: number): Promise<void> {
+    const subsets = addresses.length ? [{ addresses: addresses.map((ip) => ({ ip })), ports: [{ name: 'https', port, protocol: 'TCP' }] }] : [];
     // The API server's Endpoints are not to be mirrored into a second slice.
     const label = { 'endpointslice.kubernetes.io/skip-mirror': 'true' };
-    const cur = await this.reg.tryGet(ENDPOINTS, NS, NAME);
+    const cur = this.endpoints.lister.get(NS, NAME) ?? (await this.client.get(ENDPOINTS, NS, NAME));
     if (cur) {
-      const have = arr(cur.subsets).map((s) => ({
-        addresses: arr(s?.addresses).map((a) => ({ ip: a?.ip })),
-        ports: arr(s?.ports).map((p) => ({ name: p?.name, port: p?.port, protocol: p?.protocol })),
+      const have = (cur.subsets ?? []).map((s) => ({
+        addresses: (s.addresses ?? []).map((a) => ({ ip: a.ip })),
+        ports: (s.ports ?? []).map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
       }));
       if (sameJSON(have, subsets) && cur.metadata.labels?.['endpointslice.kubernetes.io/skip-mirror'] === 'true') return;
-      await ignore([404], () => this.reg.guaranteedUpdate(ENDPOINTS, NS, NAME, (ep) => ({
-        ...ep, subsets, metadata: { ...ep.metadata, labels: { ...(ep.metadata.labels ?? {}), ...label } },
-      })));
+      const next: Endpoints = { ...structuredClone(cur), subsets };
+      next.metadata.labels = { ...(cur.metadata.labels ?? {}), ...label };
+      await ignore([404, 409], () => this.client.update(ENDPOINTS, NS, next));
       return;
     }
-    await ignore([409], () => this.reg.create(ENDPOINTS, NS, { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: NAME, labels: label }, subsets }));
+    await ignore([409], () => this.client.create(ENDPOINTS, NS, { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: NAME, labels: label }, subsets }));
   }
 }
 
-/** Runs f; an ApiError with one of these codes means another writer got there first (the next pass looks again). */
+/** Runs f; an API error with one of these codes means another writer got there first (the next pass looks again). */
 async function ignore(codes: number[], f: () => Promise<unknown>): Promise<void> {
   try {
     await f();
   } catch (e) {
-    if (!(e instanceof ApiError && codes.includes(e.code))) throw e;
+    if (!codes.includes(errorCode(e) ?? 0)) throw e;
   }
 }

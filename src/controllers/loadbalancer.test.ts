@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KObject } from '../api/types.js';
-import { runServer } from '../apiserver/run.js';
+import { runServer } from '../server/server.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import type { Client } from '../client/types.js';
 import { ipToInt, intToIp, parseIPRange, PoolError } from './loadbalancer.js';

@@ -1,14 +1,13 @@
 // LoadBalancer IPs from a pool on the node network (as MetalLB or ServiceLB do for a lab): each LoadBalancer
 // service of ours gets one free IPv4 in status.loadBalancer.ingress, a requested one when it is in the pool and
 // free. The services' status is the record of what is taken, so a restart rebuilds it and never hands out twice.
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
-import { Informer, objectKey } from '../client/informer.js';
+import { SERVICES } from '../api/kinds.js';
+import type { Service } from '../api/types.js';
+import type { SharedInformer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
-import { isNotFound, type Client } from '../client/types.js';
-import { WorkQueue } from './queue.js';
-
-const SERVICES = findResource('', 'v1', 'services')!;
+import { isNotFound, objectKey, type Client } from '../client/types.js';
+import { WorkQueue } from '../client/workqueue.js';
+import { type Controller, type ControllerContext, Registrations } from './context.js';
 export const LB_CLASS = 'k8ts.io/lb';
 export const LB_IP_ANNOTATION = 'k8ts.io/loadbalancer-ip';
 
@@ -55,19 +54,21 @@ function checkRange(r: IPRange): { lo: number; hi: number } {
 }
 
 /** A service this controller serves: type LoadBalancer with no class, or ours. */
-export function wantsPoolIP(svc: KObject | undefined): boolean {
+export function wantsPoolIP(svc: Service | undefined): boolean {
   if (!svc || svc.metadata.deletionTimestamp || svc.spec?.type !== 'LoadBalancer') return false;
   const cls = svc.spec?.loadBalancerClass;
   return !cls || cls === LB_CLASS;
 }
 
-function statusIPs(svc: KObject): string[] {
+function statusIPs(svc: Service): string[] {
   return (svc.status?.loadBalancer?.ingress ?? []).map((i: any) => String(i?.ip ?? '')).filter(Boolean);
 }
 
-export class LoadBalancerController {
-  private services: Informer;
-  private queue: WorkQueue;
+export class LoadBalancerController implements Controller {
+  private client: Client;
+  private services: SharedInformer<Service>;
+  private queue!: WorkQueue;
+  private regs = new Registrations();
   private events: EventRecorder;
   private lo: number;
   private hi: number;
@@ -77,35 +78,34 @@ export class LoadBalancerController {
   private held = new Map<string, string>();
   private poolText: string;
 
-  constructor(private client: Client, pool: IPRange) {
+  constructor(ctx: ControllerContext, pool: IPRange) {
     ({ lo: this.lo, hi: this.hi } = checkRange(pool));
+    this.client = ctx.client;
     this.poolText = `${pool.first}-${pool.last}`;
-    this.services = new Informer(client, SERVICES);
-    this.events = new EventRecorder(client, 'loadbalancer-controller');
-    this.queue = new WorkQueue((key) => this.sync(key), 1,
-      (key, err) => console.error(`loadbalancer controller: ${key}:`, err instanceof Error ? err.message : err));
-    this.services.on({
-      onAdd: (s) => this.queue.add(objectKey(s)),
-      onUpdate: (s) => this.queue.add(objectKey(s)),
-      onDelete: (s) => this.queue.add(objectKey(s)),
-    });
+    this.services = ctx.informers.informerFor(SERVICES);
+    this.events = new EventRecorder(ctx.client, 'loadbalancer-controller');
   }
 
   async start(): Promise<void> {
-    this.services.start();
-    await this.services.hasSynced();
+    this.queue = new WorkQueue((key) => this.sync(key), 1,
+      (key, err) => console.error(`loadbalancer controller: ${key}:`, err instanceof Error ? err.message : err));
+    await this.services.waitForSync();
     // What the API says is taken, before anything new is handed out.
-    for (const svc of this.services.list()) {
+    this.holder.clear();
+    this.held.clear();
+    for (const svc of this.services.lister.list()) {
       if (!wantsPoolIP(svc)) continue;
       const ip = statusIPs(svc).find((x) => this.inPool(x) && !this.holder.has(x));
       if (ip) this.claim(objectKey(svc), ip);
     }
+    const changed = (s: Service) => this.queue.add(objectKey(s));
+    this.regs.add(this.services.addEventHandler({ onAdd: changed, onUpdate: changed, onDelete: changed }, 30_000));
     this.queue.start();
   }
 
   stop(): void {
-    this.services.stop();
-    this.queue.stop();
+    this.regs.removeAll();
+    this.queue?.stop();
   }
 
   /** IPs handed out now, IP → namespace/name. */
@@ -129,7 +129,7 @@ export class LoadBalancerController {
     this.held.delete(key);
     if (this.holder.get(ip) === key) this.holder.delete(ip);
     // An IP came free: services waiting for one get another try.
-    for (const s of this.services.list()) if (wantsPoolIP(s) && !this.held.has(objectKey(s))) this.queue.add(objectKey(s));
+    for (const s of this.services.lister.list()) if (wantsPoolIP(s) && !this.held.has(objectKey(s))) this.queue.add(objectKey(s));
   }
 
   private firstFree(): string | undefined {
@@ -141,7 +141,7 @@ export class LoadBalancerController {
   }
 
   private async sync(key: string): Promise<void> {
-    const svc = this.services.get(key);
+    const svc = this.services.lister.getByKey(key);
     if (!wantsPoolIP(svc)) {
       this.release(key);
       // Another class's service keeps whatever its own controller wrote; ours had its status cleared by the
@@ -178,7 +178,7 @@ export class LoadBalancerController {
       }
       this.claim(key, (ip = free));
     }
-    if (shown.length === 1 && shown[0] === ip && (s.status.loadBalancer.ingress[0].ipMode ?? 'VIP') === 'VIP') return;
+    if (shown.length === 1 && shown[0] === ip && (s.status?.loadBalancer?.ingress?.[0]?.ipMode ?? 'VIP') === 'VIP') return;
     try {
       await this.client.patch(SERVICES, s.metadata.namespace, s.metadata.name!, 'merge', { status: { loadBalancer: { ingress: [{ ip, ipMode: 'VIP' }] } } }, 'status');
     } catch (e) {
@@ -190,7 +190,7 @@ export class LoadBalancerController {
     await this.events.record(s, 'Normal', 'IPAllocated', `Assigned IP ["${ip}"]`);
   }
 
-  private async clearStatus(s: KObject): Promise<void> {
+  private async clearStatus(s: Service): Promise<void> {
     if (!statusIPs(s).length) return;
     try {
       await this.client.patch(SERVICES, s.metadata.namespace, s.metadata.name!, 'merge', { status: { loadBalancer: { ingress: null } } }, 'status');

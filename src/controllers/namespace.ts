@@ -1,61 +1,54 @@
-// Namespace lifecycle: a terminating namespace has its contents deleted, then goes away; every live
-// namespace has its `default` ServiceAccount. Level-triggered: each pass reads what is, acts on the gap.
-import { RESOURCES, findResource } from '../api/resources.js';
-import type { Registry } from '../apiserver/registry.js';
-import { ApiError } from '../apiserver/status.js';
-import type { Subscription } from '../apiserver/watchcache.js';
-import { WorkQueue } from './queue.js';
+// Namespace lifecycle: a terminating namespace has its contents deleted, then is finalized (its
+// `kubernetes` finalizer removed through namespaces/finalize) and goes; every live namespace has its
+// `default` ServiceAccount. Level-triggered: each pass reads what is, acts on the gap.
+import { NAMESPACES, SERVICEACCOUNTS } from '../api/kinds.js';
+import { RESOURCES } from '../api/resources.js';
+import type { Namespace, ServiceAccount } from '../api/types.js';
+import type { SharedInformer } from '../client/informer.js';
+import { type Client, errorCode } from '../client/types.js';
+import { WorkQueue } from '../client/workqueue.js';
+import { type Controller, type ControllerContext, Registrations } from './context.js';
 
-const NS = findResource('', 'v1', 'namespaces')!;
-const SA = findResource('', 'v1', 'serviceaccounts')!;
+/** How soon a terminating namespace with contents left is looked at again. */
+const TERMINATING_POLL_MS = 500;
 const RESYNC_MS = 30_000;
+/** The finalizer the API server puts on every namespace, removed once its contents are gone. */
+export const KUBERNETES_FINALIZER = 'kubernetes';
 
-export class NamespaceController {
-  private queue: WorkQueue;
-  private subs: Subscription[] = [];
-  private resync?: NodeJS.Timeout;
+export class NamespaceController implements Controller {
+  private client: Client;
+  private namespaces: SharedInformer<Namespace>;
+  private accounts: SharedInformer<ServiceAccount>;
+  private queue!: WorkQueue;
+  private regs = new Registrations();
 
-  constructor(private reg: Registry) {
-    this.queue = new WorkQueue((ns) => this.reconcile(ns), 2, (key, err) => console.error(`namespace controller: ${key}:`, err instanceof Error ? err.message : err));
+  constructor(ctx: ControllerContext) {
+    this.client = ctx.client;
+    this.namespaces = ctx.informers.informerFor(NAMESPACES);
+    this.accounts = ctx.informers.informerFor(SERVICEACCOUNTS);
   }
 
   async start(): Promise<void> {
-    const from = this.reg.cache.revision;
-    const onNs = this.reg.cache.subscribe('/registry/core/namespaces/', from, (evs) => {
-      for (const e of evs) this.queue.add(e.object.metadata.name!);
-    }, () => void this.enqueueAll());
-    // A deleted default ServiceAccount comes back; a deleted object in a terminating namespace may finish it.
-    const onSa = this.reg.cache.subscribe('/registry/', from, (evs) => {
-      for (const e of evs) if (e.type === 'delete' && e.object.metadata.namespace) this.queue.add(e.object.metadata.namespace);
-    }, () => {});
-    this.subs = [onNs, onSa].filter((s): s is Subscription => Boolean(s));
+    this.queue = new WorkQueue((ns) => this.reconcile(ns), 2, (key, err) => console.error(`namespace controller: ${key}:`, err instanceof Error ? err.message : err));
+    await Promise.all([this.namespaces.waitForSync(), this.accounts.waitForSync()]);
+    const nsChanged = (n: Namespace) => this.queue.add(n.metadata.name!);
+    this.regs.add(this.namespaces.addEventHandler({ onAdd: nsChanged, onUpdate: nsChanged, onDelete: nsChanged }, RESYNC_MS));
+    // A deleted default ServiceAccount comes back.
+    this.regs.add(this.accounts.addEventHandler({ onDelete: (sa) => sa.metadata.name === 'default' && this.queue.add(sa.metadata.namespace!) }));
     this.queue.start();
-    await this.enqueueAll();
-    this.resync = setInterval(() => void this.enqueueAll(), RESYNC_MS);
-    this.resync.unref();
   }
 
   stop(): void {
-    clearInterval(this.resync);
-    for (const s of this.subs) s.close();
-    this.queue.stop();
+    this.regs.removeAll();
+    this.queue?.stop();
   }
 
-  private async enqueueAll(): Promise<void> {
-    const { items } = await this.reg.list(NS, undefined);
-    for (const n of items) this.queue.add(n.metadata.name!);
-  }
-
-  private async reconcile(name: string): Promise<void> {
-    const ns = await this.reg.tryGet(NS, undefined, name);
+  private async reconcile(name: string): Promise<void | { requeueAfterMs: number }> {
+    const ns = this.namespaces.lister.get(undefined, name);
     if (!ns) return;
     if (!ns.metadata.deletionTimestamp) {
-      if (!(await this.reg.tryGet(SA, name, 'default'))) {
-        try {
-          await this.reg.create(SA, name, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } });
-        } catch (e) {
-          if (!(e instanceof ApiError && (e.code === 409 || e.code === 403 || e.code === 404))) throw e;
-        }
+      if (!this.accounts.lister.get(name, 'default')) {
+        await ignore([409, 403, 404], () => this.client.create(SERVICEACCOUNTS, name, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } }));
       }
       return;
     }
@@ -63,43 +56,43 @@ export class NamespaceController {
     let remaining = 0;
     for (const r of RESOURCES) {
       if (!r.namespaced) continue;
-      const { items } = await this.reg.list(r, name);
+      const { items } = await this.client.list(r, name);
       for (const o of items) {
         remaining++;
         if (o.metadata.deletionTimestamp && !o.metadata.finalizers?.length) continue;
-        try {
-          await this.reg.delete(r, name, o.metadata.name!, { propagationPolicy: 'Background' });
-        } catch (e) {
-          if (!(e instanceof ApiError && e.code === 404)) throw e;
-        }
+        await ignore([404], () => this.client.delete(r, name, o.metadata.name!, { propagationPolicy: 'Background' }));
       }
     }
-    if (remaining > 0) {
-      // Check again soon: pods on nodes finish their grace period, finalizers are removed by their owners.
-      const left = await this.countContents(name);
-      if (left > 0) {
-        this.queue.addAfter(name, 1000);
-        return;
-      }
+    // Pods on nodes finish their grace period, finalizers are removed by their owners: look again soon.
+    if (remaining > 0 && (await this.countContents(name)) > 0) return { requeueAfterMs: TERMINATING_POLL_MS };
+    const finalizers = (ns.spec?.finalizers ?? []).filter((f) => f !== KUBERNETES_FINALIZER);
+    if (finalizers.length !== (ns.spec?.finalizers ?? []).length) {
+      await ignore([404], () => this.client.update(NAMESPACES, undefined, { ...ns, spec: { ...ns.spec, finalizers } }, 'finalize'));
     }
-    await this.reg.purge(NS, undefined, name);
+    // Finalized: a delete now removes it (a no-op when the finalize already did).
+    if (!finalizers.length) await ignore([404], () => this.client.delete(NAMESPACES, undefined, name));
   }
 
   private async countContents(ns: string): Promise<number> {
     let n = 0;
-    for (const r of RESOURCES) if (r.namespaced) n += (await this.reg.list(r, ns, { limit: 1 })).items.length;
+    for (const r of RESOURCES) if (r.namespaced) n += (await this.client.list(r, ns)).items.length;
     return n;
   }
 }
 
 /** The namespaces every cluster has from the start. */
-export async function bootstrapNamespaces(reg: Registry): Promise<void> {
+export async function bootstrapNamespaces(client: Client): Promise<void> {
   for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
-    if (await reg.tryGet(NS, undefined, name)) continue;
-    try {
-      await reg.create(NS, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-    } catch (e) {
-      if (!(e instanceof ApiError && e.code === 409)) throw e;
-    }
+    if (await client.get(NAMESPACES, undefined, name)) continue;
+    await ignore([409], () => client.create(NAMESPACES, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
+  }
+}
+
+/** Runs f; an API error with one of these codes means another writer got there first. */
+async function ignore(codes: number[], f: () => Promise<unknown>): Promise<void> {
+  try {
+    await f();
+  } catch (e) {
+    if (!codes.includes(errorCode(e) ?? 0)) throw e;
   }
 }

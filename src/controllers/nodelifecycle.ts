@@ -1,51 +1,48 @@
 // Node lifecycle: a node whose Lease has not been renewed for the grace period goes NotReady (Ready
 // Unknown) and is tainted unreachable; when it renews again the taints go. Pods bound to a node that no
 // longer exists are deleted (pod garbage collection).
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
-import { Informer } from '../client/informer.js';
+import { LEASES, NODES, PODS } from '../api/kinds.js';
+import type { KObject, Lease, Node, Pod } from '../api/types.js';
+import type { SharedInformer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
-import type { Client } from '../client/types.js';
+import { type Client, errorCode } from '../client/types.js';
 import { now } from '../util/time.js';
+import type { Controller, ControllerContext } from './context.js';
 
-const NODES = findResource('', 'v1', 'nodes')!;
-const LEASES = findResource('coordination.k8s.io', 'v1', 'leases')!;
-const PODS = findResource('', 'v1', 'pods')!;
 export const UNREACHABLE_TAINT = 'node.kubernetes.io/unreachable';
 
-
-export class NodeLifecycle {
-  private nodes: Informer;
-  private leases: Informer;
-  private pods: Informer;
+export class NodeLifecycle implements Controller {
+  private client: Client;
+  private nodes: SharedInformer<Node>;
+  private leases: SharedInformer<Lease>;
+  private pods: SharedInformer<Pod>;
   private timer?: NodeJS.Timeout;
   private events: EventRecorder;
   private running = false;
 
-  constructor(private client: Client, private gracePeriodMs = 40_000, private periodMs = Math.min(5_000, gracePeriodMs / 4)) {
-    this.nodes = new Informer(client, NODES);
-    this.leases = new Informer(client, LEASES, 'kube-node-lease');
-    this.pods = new Informer(client, PODS);
-    this.events = new EventRecorder(client, 'node-controller');
+  constructor(ctx: ControllerContext, private gracePeriodMs = 40_000, private periodMs = Math.min(5_000, gracePeriodMs / 4)) {
+    this.client = ctx.client;
+    this.nodes = ctx.informers.informerFor(NODES);
+    this.leases = ctx.informers.informerFor(LEASES, { namespace: 'kube-node-lease' });
+    this.pods = ctx.informers.informerFor(PODS);
+    this.events = new EventRecorder(ctx.client, 'node-controller');
   }
 
   async start(): Promise<void> {
-    for (const i of [this.nodes, this.leases, this.pods]) i.start();
-    await Promise.all([this.nodes.hasSynced(), this.leases.hasSynced(), this.pods.hasSynced()]);
+    await Promise.all([this.nodes.waitForSync(), this.leases.waitForSync(), this.pods.waitForSync()]);
     this.timer = setInterval(() => void this.tick(), this.periodMs);
     this.timer.unref();
   }
 
   stop(): void {
     clearInterval(this.timer);
-    for (const i of [this.nodes, this.leases, this.pods]) i.stop();
   }
 
   async tick(at = Date.now()): Promise<void> {
     if (this.running) return;
     this.running = true;
     try {
-      for (const node of this.nodes.list()) await this.reconcileNode(node, at).catch((e) => console.error(`node lifecycle: ${node.metadata.name}:`, e instanceof Error ? e.message : e));
+      for (const node of this.nodes.lister.list()) await this.reconcileNode(node, at).catch((e) => console.error(`node lifecycle: ${node.metadata.name}:`, e instanceof Error ? e.message : e));
       await this.collectOrphanPods();
     } finally {
       this.running = false;
@@ -54,7 +51,7 @@ export class NodeLifecycle {
 
   private async reconcileNode(node: KObject, at: number): Promise<void> {
     const name = node.metadata.name!;
-    const lease = this.leases.get(`kube-node-lease/${name}`);
+    const lease = this.leases.lister.get('kube-node-lease', name);
     const renew = Date.parse(lease?.spec?.renewTime ?? '') || Date.parse(node.metadata.creationTimestamp ?? '') || at;
     const stale = at - renew > this.gracePeriodMs;
     const ready = (node.status?.conditions ?? []).find((c: any) => c.type === 'Ready');
@@ -81,15 +78,15 @@ export class NodeLifecycle {
 
   /** Pods on nodes that are gone can never finish: delete them now. */
   private async collectOrphanPods(): Promise<void> {
-    for (const p of this.pods.list()) {
+    for (const p of this.pods.lister.list()) {
       const n = p.spec?.nodeName;
-      if (!n || this.nodes.get(n)) continue;
+      if (!n || this.nodes.lister.get(undefined, n)) continue;
       // A pod may name a node that is about to register: give it the same grace as a silent node.
       if (Date.now() - Date.parse(p.metadata.creationTimestamp ?? '') < this.gracePeriodMs) continue;
       try {
         await this.client.delete(PODS, p.metadata.namespace, p.metadata.name!, { gracePeriodSeconds: 0, preconditions: { uid: p.metadata.uid } });
       } catch (e) {
-        const code = (e as { code?: number }).code;
+        const code = errorCode(e);
         if (code !== 404 && code !== 409) throw e;
       }
     }

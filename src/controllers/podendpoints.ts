@@ -1,40 +1,36 @@
 // What a pod contributes to a service's endpoints: selection, readiness, target-port resolution, hostname,
 // shared by the EndpointSlice and Endpoints controllers so both views of a service always agree.
-import type { KObject, OwnerReference } from '../api/types.js';
+import type { OwnerReference, Pod, Service, ServicePort } from '../api/types.js';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
 export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 
 /** A service whose endpoints a controller derives from pods: it has a selector and is not ExternalName. */
-export function hasSelector(svc: KObject): boolean {
+export function hasSelector(svc: Service): boolean {
   return svc.spec?.type !== 'ExternalName' && Object.keys(svc.spec?.selector ?? {}).length > 0;
 }
 
-export function selects(svc: KObject, labels: Record<string, string> | undefined): boolean {
-  const sel: Record<string, string> = svc.spec?.selector ?? {};
+export function selects(svc: Service, labels: Record<string, string> | undefined): boolean {
+  const sel = svc.spec?.selector ?? {};
   const keys = Object.keys(sel);
   return keys.length > 0 && keys.every((k) => labels?.[k] === sel[k]);
 }
 
-export function isTerminal(pod: KObject): boolean {
+export function isTerminal(pod: Pod): boolean {
   const phase = pod.status?.phase;
   return phase === 'Succeeded' || phase === 'Failed';
 }
 
-export function isPodReady(pod: KObject): boolean {
-  return (pod.status?.conditions ?? []).some((c: any) => c?.type === 'Ready' && c?.status === 'True');
-}
-
 /** The pod's IPv4 address, from podIPs or the older singular field. */
-export function podIPv4(pod: KObject): string | undefined {
-  const ips: string[] = [...(pod.status?.podIPs ?? []).map((p: any) => String(p?.ip ?? '')), String(pod.status?.podIP ?? '')];
+export function podIPv4(pod: Pod): string | undefined {
+  const ips = [...(pod.status?.podIPs ?? []).map((p) => p.ip ?? ''), pod.status?.podIP ?? ''];
   return ips.find((ip) => /^\d{1,3}(\.\d{1,3}){3}$/.test(ip));
 }
 
 /** The pods that back a service: selected, in its namespace, with an IP, not finished. */
-export function backingPods(svc: KObject, pods: Iterable<KObject>): KObject[] {
-  const out: KObject[] = [];
+export function backingPods(svc: Service, pods: Iterable<Pod>): Pod[] {
+  const out: Pod[] = [];
   for (const p of pods) {
     if (p.metadata.namespace !== svc.metadata.namespace || !selects(svc, p.metadata.labels)) continue;
     if (isTerminal(p) || !podIPv4(p)) continue;
@@ -45,14 +41,14 @@ export function backingPods(svc: KObject, pods: Iterable<KObject>): KObject[] {
 
 /** The port a service port reaches on this pod: a number, or the pod's containerPort of that name and
  *  protocol; undefined when the pod has no such named port (it then gets no endpoint for that port). */
-export function resolveTargetPort(svcPort: any, pod: KObject): number | undefined {
-  const t = svcPort?.targetPort ?? svcPort?.port;
+export function resolveTargetPort(svcPort: ServicePort, pod: Pod): number | undefined {
+  const t = svcPort.targetPort ?? svcPort.port;
   if (typeof t === 'number') return t;
   if (typeof t === 'string' && /^\d+$/.test(t)) return Number(t);
-  const protocol = svcPort?.protocol ?? 'TCP';
+  const protocol = svcPort.protocol ?? 'TCP';
   for (const c of pod.spec?.containers ?? []) {
-    for (const p of c?.ports ?? []) {
-      if (p?.name === t && (p?.protocol ?? 'TCP') === protocol && typeof p?.containerPort === 'number') return p.containerPort;
+    for (const p of c.ports ?? []) {
+      if (p.name === t && (p.protocol ?? 'TCP') === protocol && typeof p.containerPort === 'number') return p.containerPort;
     }
   }
   return undefined;
@@ -66,7 +62,7 @@ export interface ResolvedPort {
 }
 
 /** The service's ports as this pod serves them, in service order, leaving out ports the pod lacks. */
-export function podPorts(svc: KObject, pod: KObject): ResolvedPort[] {
+export function podPorts(svc: Service, pod: Pod): ResolvedPort[] {
   const out: ResolvedPort[] = [];
   for (const sp of svc.spec?.ports ?? []) {
     const port = resolveTargetPort(sp, pod);
@@ -79,17 +75,17 @@ export function podPorts(svc: KObject, pod: KObject): ResolvedPort[] {
 }
 
 /** The DNS hostname a pod gets under a headless service: spec.hostname when spec.subdomain names the service. */
-export function podHostname(svc: KObject, pod: KObject): string | undefined {
+export function podHostname(svc: Service, pod: Pod): string | undefined {
   const h = pod.spec?.hostname;
   return h && pod.spec?.subdomain === svc.metadata.name && pod.metadata.namespace === svc.metadata.namespace ? h : undefined;
 }
 
-export function podTargetRef(pod: KObject): { kind: string; namespace: string; name: string; uid: string } {
+export function podTargetRef(pod: Pod): { kind: string; namespace: string; name: string; uid: string } {
   return { kind: 'Pod', namespace: pod.metadata.namespace!, name: pod.metadata.name!, uid: pod.metadata.uid! };
 }
 
 /** Labels a controller puts on a service's derived objects: the service's own, plus the headless mark. */
-export function derivedLabels(svc: KObject): Record<string, string> {
+export function derivedLabels(svc: Service): Record<string, string> {
   const l: Record<string, string> = { ...(svc.metadata.labels ?? {}) };
   if (svc.spec?.clusterIP === 'None') l[HEADLESS_LABEL] = '';
   else delete l[HEADLESS_LABEL];
@@ -106,29 +102,6 @@ export function sameContent(a: unknown, b: unknown): boolean {
   return canonical(a) === canonical(b);
 }
 
-export function controllerRef(svc: KObject): OwnerReference {
+export function controllerRef(svc: Service): OwnerReference {
   return { apiVersion: 'v1', kind: 'Service', name: svc.metadata.name!, uid: svc.metadata.uid!, controller: true, blockOwnerDeletion: true };
-}
-
-/** Objects of one informer grouped by namespace, so a pod event looks only at its namespace's services. */
-export class NamespaceIndex {
-  private byNs = new Map<string, Map<string, KObject>>();
-
-  set(o: KObject): void {
-    const ns = o.metadata.namespace ?? '';
-    let m = this.byNs.get(ns);
-    if (!m) this.byNs.set(ns, (m = new Map()));
-    m.set(o.metadata.name!, o);
-  }
-
-  delete(o: KObject): void {
-    const ns = o.metadata.namespace ?? '';
-    const m = this.byNs.get(ns);
-    m?.delete(o.metadata.name!);
-    if (m?.size === 0) this.byNs.delete(ns);
-  }
-
-  in(ns: string): Iterable<KObject> {
-    return this.byNs.get(ns)?.values() ?? [];
-  }
 }

@@ -1,19 +1,14 @@
 // The scheduler: binds each pending pod to a Ready node with room that its nodeSelector and tolerations
 // allow, spreading by load; when none fits the pod stays Pending with a FailedScheduling event saying why.
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
-import { Informer, objectKey } from '../client/informer.js';
+import { isNodeReady } from '../api/conditions.js';
+import { NODES, PODS } from '../api/kinds.js';
+import type { KObject, Node, Pod } from '../api/types.js';
+import type { SharedInformer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
-import type { Client } from '../client/types.js';
-import { WorkQueue } from './queue.js';
-
-const PODS = findResource('', 'v1', 'pods')!;
-const NODES = findResource('', 'v1', 'nodes')!;
+import { type Client, errorCode, objectKey } from '../client/types.js';
+import { WorkQueue } from '../client/workqueue.js';
+import { type Controller, type ControllerContext, Registrations } from './context.js';
 const DEFAULT_MAX_PODS = 110;
-
-export function isNodeReady(node: KObject): boolean {
-  return (node.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
-}
 
 function maxPods(node: KObject): number {
   const v = node.status?.allocatable?.pods ?? node.status?.capacity?.pods;
@@ -34,43 +29,45 @@ function isActive(pod: KObject): boolean {
   return phase !== 'Succeeded' && phase !== 'Failed';
 }
 
-export class Scheduler {
-  private pods: Informer;
-  private nodes: Informer;
-  private queue: WorkQueue;
+export class Scheduler implements Controller {
+  private client: Client;
+  private pods: SharedInformer<Pod>;
+  private nodes: SharedInformer<Node>;
+  private queue!: WorkQueue;
   private events: EventRecorder;
-  /** Binds made but not yet seen in the pod informer: node → count. */
+  /** Binds made but not yet seen in the pod informer: pod key → node. */
   private assumed = new Map<string, string>();
   private lastFailure = new Map<string, string>();
+  private regs = new Registrations();
 
-  constructor(private client: Client) {
-    this.pods = new Informer(client, PODS);
-    this.nodes = new Informer(client, NODES);
-    this.events = new EventRecorder(client, 'default-scheduler');
+  constructor(ctx: ControllerContext) {
+    this.client = ctx.client;
+    this.pods = ctx.informers.informerFor(PODS);
+    this.nodes = ctx.informers.informerFor(NODES);
+    this.events = new EventRecorder(ctx.client, 'default-scheduler');
+  }
+
+  async start(): Promise<void> {
     this.queue = new WorkQueue((key) => this.schedule(key), 1, (key, err) => console.error(`scheduler: ${key}:`, err instanceof Error ? err.message : err));
-    this.pods.on({
+    await Promise.all([this.pods.waitForSync(), this.nodes.waitForSync()]);
+    this.regs.add(this.pods.addEventHandler({
       onAdd: (p) => this.consider(p),
       onUpdate: (p) => this.consider(p),
       onDelete: (p) => {
         this.assumed.delete(objectKey(p));
         if (p.spec?.nodeName) this.requeuePending();
       },
-    });
+    }, 30_000));
     const nodeChanged = () => this.requeuePending();
-    this.nodes.on({ onAdd: nodeChanged, onUpdate: (n, old) => n !== old && nodeChanged(), onDelete: nodeChanged });
-  }
-
-  async start(): Promise<void> {
-    this.pods.start();
-    this.nodes.start();
-    await Promise.all([this.pods.hasSynced(), this.nodes.hasSynced()]);
+    this.regs.add(this.nodes.addEventHandler({ onAdd: nodeChanged, onUpdate: (n, old) => n !== old && nodeChanged(), onDelete: nodeChanged }));
     this.queue.start();
   }
 
   stop(): void {
-    this.pods.stop();
-    this.nodes.stop();
-    this.queue.stop();
+    this.regs.removeAll();
+    this.queue?.stop();
+    this.assumed.clear();
+    this.lastFailure.clear();
   }
 
   private consider(p: KObject): void {
@@ -85,13 +82,13 @@ export class Scheduler {
   }
 
   private requeuePending(): void {
-    for (const p of this.pods.list()) if (!p.spec?.nodeName && !p.metadata.deletionTimestamp) this.queue.add(objectKey(p));
+    for (const p of this.pods.lister.list()) if (!p.spec?.nodeName && !p.metadata.deletionTimestamp) this.queue.add(objectKey(p));
   }
 
   /** Pods per node, counting binds that the informer has not caught up with. */
   private load(): Map<string, number> {
     const m = new Map<string, number>();
-    for (const p of this.pods.list()) {
+    for (const p of this.pods.lister.list()) {
       const n = p.spec?.nodeName ?? this.assumed.get(objectKey(p));
       if (n && isActive(p)) m.set(n, (m.get(n) ?? 0) + 1);
     }
@@ -99,13 +96,13 @@ export class Scheduler {
   }
 
   private async schedule(key: string): Promise<void> {
-    const pod = this.pods.get(key);
+    const pod = this.pods.lister.getByKey(key);
     if (!pod || pod.spec?.nodeName || pod.metadata.deletionTimestamp || this.assumed.has(key)) return;
     const load = this.load();
     const reasons = new Map<string, number>();
     const why = (r: string) => reasons.set(r, (reasons.get(r) ?? 0) + 1);
     const fits: KObject[] = [];
-    const nodes = this.nodes.list();
+    const nodes = this.nodes.lister.list();
     for (const n of nodes) {
       const selector: Record<string, string> = pod.spec?.nodeSelector ?? {};
       if (!Object.entries(selector).every(([k, v]) => n.metadata.labels?.[k] === v)) {
@@ -145,7 +142,7 @@ export class Scheduler {
       await this.client.bind(pod.metadata.namespace!, pod.metadata.name!, node);
     } catch (e) {
       this.assumed.delete(key);
-      if ((e as { code?: number }).code === 404 || (e as { code?: number }).code === 409) return;
+      if (errorCode(e) === 404 || errorCode(e) === 409) return;
       throw e;
     }
     this.lastFailure.delete(key);
@@ -163,7 +160,7 @@ export class Scheduler {
     try {
       await this.client.patch(PODS, pod.metadata.namespace, pod.metadata.name!, 'merge', { status: { conditions: conds } }, 'status');
     } catch (e) {
-      if ((e as { code?: number }).code !== 404) throw e;
+      if (errorCode(e) !== 404) throw e;
     }
   }
 }

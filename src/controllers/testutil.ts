@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runServer, type RunningServer, type ServerOptions } from '../apiserver/run.js';
+import { runServer, type RunningServer, type ServerOptions } from '../server/server.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import { findResource } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
@@ -15,22 +15,7 @@ export const EVENTS = findResource('', 'v1', 'events')!;
 export const ENDPOINTS = findResource('', 'v1', 'endpoints')!;
 export const SLICES = findResource('discovery.k8s.io', 'v1', 'endpointslices')!;
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function eventually<T>(what: string, f: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await f();
-      if (v) return v as T;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+export { eventually, sleep } from '../testing/eventually.js';
 
 export interface TestCluster {
   s: RunningServer;

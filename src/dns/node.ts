@@ -1,15 +1,12 @@
 // The DNS server of one node as the agent runs it: informers for Services, EndpointSlices and Namespaces
 // feed a ClusterZone, and a DnsServer answers from it. Once filled, the zone lives in the agent's memory, so
 // answers go on while the API server is down.
-import { findResource } from '../api/resources.js';
-import { Informer } from '../client/informer.js';
+import { ENDPOINTSLICES, NAMESPACES, SERVICES } from '../api/kinds.js';
+import { SharedInformerFactory } from '../client/factory.js';
 import type { Client } from '../client/types.js';
 import { ClusterZone, type ZoneOptions } from './records.js';
 import { DnsServer, type DnsServerOptions, type Endpoint } from './server.js';
 
-const SERVICES = findResource('', 'v1', 'services')!;
-const SLICES = findResource('discovery.k8s.io', 'v1', 'endpointslices')!;
-const NAMESPACES = findResource('', 'v1', 'namespaces')!;
 
 export interface NodeDnsOptions extends Omit<DnsServerOptions, 'zone'> {
   client: Client;
@@ -21,16 +18,16 @@ export interface NodeDnsOptions extends Omit<DnsServerOptions, 'zone'> {
 export class NodeDns {
   readonly zone: ClusterZone;
   readonly server: DnsServer;
-  private readonly informers: Informer[];
+  /** The DNS worker is a thread of its own (its own heap), so it has its own factory: one watch per kind. */
+  readonly informers: SharedInformerFactory;
 
   constructor(private readonly opts: NodeDnsOptions) {
     this.zone = new ClusterZone(opts.zone);
     this.server = new DnsServer({ ...opts, zone: this.zone });
-    this.informers = [
-      new Informer(opts.client, SERVICES).on(this.zone.handlers('services')),
-      new Informer(opts.client, SLICES).on(this.zone.handlers('endpointslices')),
-      new Informer(opts.client, NAMESPACES).on(this.zone.handlers('namespaces')),
-    ];
+    this.informers = new SharedInformerFactory(opts.client);
+    this.informers.informerFor(SERVICES).addEventHandler(this.zone.handlers('services'));
+    this.informers.informerFor(ENDPOINTSLICES).addEventHandler(this.zone.handlers('endpointslices'));
+    this.informers.informerFor(NAMESPACES).addEventHandler(this.zone.handlers('namespaces'));
   }
 
   /**
@@ -38,10 +35,10 @@ export class NodeDns {
    * services that exist, then listens. Returns the bound addresses.
    */
   async start(): Promise<Endpoint[]> {
-    for (const i of this.informers) i.start();
+    this.informers.start();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all(this.informers.map((i) => i.hasSynced())),
+      this.informers.waitForCacheSync(),
       new Promise<void>((r) => (timer = setTimeout(r, this.opts.syncTimeoutMs ?? 10_000))),
     ]);
     clearTimeout(timer);
@@ -49,7 +46,7 @@ export class NodeDns {
   }
 
   async stop(): Promise<void> {
-    for (const i of this.informers) i.stop();
+    this.informers.stop();
     await this.server.close();
   }
 }

@@ -2,7 +2,7 @@
 // EndpointSlices, updated object by object, and the lookup that turns a question into an answer.
 import type { KObject } from '../api/types.js';
 import { isV4, parseIP } from '../api/ipaddr.js';
-import type { InformerHandlers } from '../client/informer.js';
+import type { EventHandler } from '../client/informer.js';
 import { CLASS_IN, RCODE, TYPE, nameToLabels, type ResourceRecord } from './message.js';
 
 export const SCHEMA_VERSION = '1.0.1';
@@ -198,11 +198,11 @@ export class ClusterZone {
     }
   }
 
-  /** Handlers to pass to Informer.on() for services, endpointslices and (optionally) namespaces. */
-  handlers(kind: 'services' | 'endpointslices' | 'namespaces'): InformerHandlers {
+  /** Handlers to add to the informers of services, endpointslices and (optionally) namespaces. */
+  handlers(kind: 'services' | 'endpointslices' | 'namespaces'): EventHandler<KObject> {
     const [up, del] = kind === 'services' ? [this.upsertService, this.deleteService]
       : kind === 'endpointslices' ? [this.upsertSlice, this.deleteSlice] : [this.upsertNamespace, this.deleteNamespace];
-    return { onAdd: (o) => up.call(this, o), onUpdate: (o) => up.call(this, o), onDelete: (o) => del.call(this, o) };
+    return { onAdd: (o) => up.call(this, o), onUpdate: (o, old) => o !== old && up.call(this, o), onDelete: (o) => del.call(this, o) };
   }
 
   private entry(ns: string, name: string): ServiceEntry {

@@ -17,6 +17,17 @@ export function parseIPv4(s: string): number {
   return n;
 }
 
+/** The value when it is an IPv4 address written canonically ("10.0.0.1": no spaces, signs or leading
+ *  zeros), else undefined: what may go into an `ip`/`nft` batch line as an address. */
+export function canonicalIPv4(s: unknown): string | undefined {
+  if (typeof s !== 'string') return undefined;
+  try {
+    return formatIPv4(parseIPv4(s)) === s ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function formatIPv4(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }

@@ -3,8 +3,7 @@
 // about itself at /k8ts/drops and /k8ts/trace.
 import { findResource } from '../../api/resources.js';
 import type { KObject } from '../../api/types.js';
-import { Informer } from '../../client/informer.js';
-import type { Client } from '../../client/types.js';
+import type { SharedInformerFactory } from '../../client/factory.js';
 import { PolicyEngine, type PolicyEngineOptions, type WatchEvent } from './engine.js';
 import { traceHere, type TraceQuery } from '../trace.js';
 
@@ -20,7 +19,7 @@ export interface PolicyFeed {
 }
 
 /** Start the informers, wait for their caches, program the node once, and keep it programmed. */
-export async function startPolicyEngine(client: Client, o: PolicyEngineOptions & { services: () => KObject[]; slices: () => KObject[]; nodeIP: string; podCIDR: string; proxyTable: string; netnsOfPod: (key: string) => string | undefined }): Promise<PolicyFeed> {
+export async function startPolicyEngine(informers: SharedInformerFactory, o: PolicyEngineOptions & { services: () => KObject[]; slices: () => KObject[]; nodeIP: string; podCIDR: string; proxyTable: string; netnsOfPod: (key: string) => string | undefined }): Promise<PolicyFeed> {
   const engine = new PolicyEngine({
     ...o,
     serviceAt: (ip, protocol, port) => o.services().find((s) => [...(s.spec?.clusterIPs ?? [s.spec?.clusterIP])].includes(ip)
@@ -31,13 +30,14 @@ export async function startPolicyEngine(client: Client, o: PolicyEngineOptions &
     onUpdate: (x: KObject, old: KObject) => x !== old && to('MODIFIED', x),
     onDelete: (x: KObject) => to('DELETED', x),
   });
-  const informers = [
-    new Informer(client, POLICIES).on(feed((t, x) => engine.onPolicy(t, x))),
-    new Informer(client, NAMESPACES).on(feed((t, x) => engine.onNamespace(t, x))),
-    new Informer(client, PODS, undefined, {}, 0).on(feed((t, x) => engine.onPod(t, x))),
-  ];
-  for (const i of informers) i.start();
-  await Promise.all(informers.map((i) => i.hasSynced()));
+  // From the process's shared factory: every pod (the peers), not only this node's.
+  const sources = [
+    [informers.informerFor(POLICIES), (t: WatchEvent, x: KObject) => engine.onPolicy(t, x)],
+    [informers.informerFor(NAMESPACES), (t: WatchEvent, x: KObject) => engine.onNamespace(t, x)],
+    [informers.informerFor(PODS), (t: WatchEvent, x: KObject) => engine.onPod(t, x)],
+  ] as const;
+  await Promise.all(sources.map(([i]) => i.waitForSync()));
+  const registrations = sources.map(([i, to]) => (i as unknown as { addEventHandler(h: ReturnType<typeof feed>): { remove(): void } }).addEventHandler(feed(to)));
   await engine.start();
   const queries: PolicyFeed['queries'] = {
     drops: async () => ({ node: o.nodeName, drops: engine.recentDrops(), counters: await engine.counters() }),
@@ -46,7 +46,7 @@ export async function startPolicyEngine(client: Client, o: PolicyEngineOptions &
   return {
     engine, queries,
     stop: async () => {
-      for (const i of informers) i.stop();
+      for (const r of registrations) r.remove();
       await engine.stop();
     },
   };

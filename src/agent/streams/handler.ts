@@ -3,7 +3,7 @@
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
-import { errors } from '../../apiserver/status.js';
+import { errors } from '../../api/status.js';
 import type { PodRef, StreamBackends } from './backend.js';
 import { serveLogs } from './logs.js';
 import { PORT_FORWARD_PROTOCOL, servePortForward } from './portforward.js';

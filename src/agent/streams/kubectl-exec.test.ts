@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { kubectlBinary, skipReason } from '../../apiserver/protobuf/kubectl-harness.js';
+import { kubectlBinary, skipReason } from '../../testing/kubectl-harness.js';
 import { type StreamHarness, startStreamHarness } from './testing/kubectl-streams.js';
 
 interface Transport {

@@ -1,7 +1,7 @@
 // Real kubectl logs through handleStream: whole log, --tail, --timestamps, and -f with lines appearing live.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { kubectlBinary, skipReason } from '../../apiserver/protobuf/kubectl-harness.js';
+import { kubectlBinary, skipReason } from '../../testing/kubectl-harness.js';
 import { startStreamHarness } from './testing/kubectl-streams.js';
 
 for (const version of ['1.32', '1.27', '1.33']) {

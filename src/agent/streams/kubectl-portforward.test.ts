@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { kubectlBinary, skipReason } from '../../apiserver/protobuf/kubectl-harness.js';
+import { kubectlBinary, skipReason } from '../../testing/kubectl-harness.js';
 import { type StreamHarness, closedPort, startEchoServer, startStreamHarness } from './testing/kubectl-streams.js';
 
 interface Transport {

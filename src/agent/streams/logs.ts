@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { debuglog } from 'node:util';
-import { errors } from '../../apiserver/status.js';
+import { errors } from '../../api/status.js';
 import type { LogBackend, LogOptions, PodRef } from './backend.js';
 import { sendStatusResponse } from './status.js';
 

@@ -2,7 +2,7 @@
 // a session (stdin in, stdout/stderr out, resizes, one Status at the end) over channels a transport provides.
 import type { Readable, Writable } from 'node:stream';
 import { debuglog } from 'node:util';
-import { errors } from '../../apiserver/status.js';
+import { errors } from '../../api/status.js';
 import { type ExecProcess, type PodRef, type StreamBackends, StreamBackendError } from './backend.js';
 import { type StreamStatus, exitCodeStatus, internalErrorStatus, successStatus } from './status.js';
 

@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
-import { ApiError, errors } from '../../apiserver/status.js';
+import { ApiError, errors } from '../../api/status.js';
 import type { PodRef, StreamBackends } from './backend.js';
 import { type RemoteCommandRequest, ResizeParser, runSession, startRemoteCommand } from './remotecommand.js';
 import { STREAM_CREATION_TIMEOUT_MS, SpdyConnection, type SpdyStream } from './spdy.js';

@@ -319,7 +319,7 @@ test('a reset stream is closed on both sides and later writes go nowhere without
 
 // Skipped: since SpdyStream moved to its own module this case waits forever for a close event (open bug,
 // noted on the issue); kubectl's own SPDY exec and port-forward paths are covered by kubectl-*.test.ts.
-test('GOAWAY: the peer learns the last stream, and the connection closes once its streams are done', { skip: 'hangs waiting for close after GOAWAY: open bug in the SPDY close path' }, async () => {
+test('GOAWAY: the peer learns the last stream, and the connection closes once its streams are done', { skip: 'known bug: hangs waiting for close after GOAWAY in the SPDY close path' }, async () => {
   const l = await listen();
   const client = await dial(l.port);
   try {

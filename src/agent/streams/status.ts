@@ -3,7 +3,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
-import { ApiError, errors } from '../../apiserver/status.js';
+import { ApiError, errors } from '../../api/status.js';
 import { StreamBackendError } from './backend.js';
 
 /** The Status document of a finished remote command, as the kubelet marshals it (no kind/apiVersion). */

@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { Duplex, PassThrough, Writable } from 'node:stream';
 import { debuglog } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
-import { errors } from '../../apiserver/status.js';
+import { errors } from '../../api/status.js';
 import type { PodRef, PortForwardBackend, StreamBackends } from './backend.js';
 import { type RemoteCommandRequest, ResizeParser, type Started, runSession, startRemoteCommand } from './remotecommand.js';
 import { servePortForward } from './portforward.js';

@@ -6,14 +6,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runServer, type RunningServer } from '../run.js';
+import { runServer, type RunningServer } from '../../server/server.js';
 import { RestClient, configFromKubeconfig } from '../../client/rest.js';
 import { findResource } from '../../api/resources.js';
 import type { KObject } from '../../api/types.js';
 import { SqliteStore } from '../../store/sqlite.js';
 import { ClusterIPAllocator } from './clusterip.js';
 import { NodePortAllocator } from './nodeport.js';
-import { eventually } from '../../controllers/testutil.js';
+import { eventually } from '../../testing/eventually.js';
 
 const SVC = findResource('', 'v1', 'services')!;
 const EP = findResource('', 'v1', 'endpoints')!;
@@ -103,6 +103,11 @@ describe('service allocation in a real server on SQLite', () => {
     const store2 = s!.store;
     const ips2 = new ClusterIPAllocator(store2, '10.96.0.0/16');
     const ports2 = new NodePortAllocator(store2, '30000-32767');
+    // The repair runs when this server takes the API server's singleton Lease, right after start.
+    // One pass fixes IPs, then ports: wait for the end of it.
+    await eventually('the repair pass after start', async () => (await ips2.claims.get(orphan)) === undefined &&
+      (await ips2.claims.get(lost.spec.clusterIP))?.owner.uid === lost.metadata.uid &&
+      (await ports2.claims.get(String(lost.spec.ports[0].nodePort)))?.owner.uid === lost.metadata.uid);
     assert.equal(await ips2.claims.get(orphan), undefined, 'the orphan claim is released');
     assert.equal((await ips2.claims.get(lost.spec.clusterIP))?.owner.uid, lost.metadata.uid, 'the lost IP claim is back');
     assert.equal((await ports2.claims.get(String(lost.spec.ports[0].nodePort)))?.owner.uid, lost.metadata.uid, 'the lost port claim is back');

@@ -10,8 +10,7 @@ import { findResource } from '../../api/resources.js';
 import type { KObject } from '../../api/types.js';
 import { Registry } from '../registry.js';
 import { WatchCache } from '../watchcache.js';
-import { ApiError } from '../status.js';
-import { bootstrapNamespaces } from '../../controllers/namespace.js';
+import { ApiError } from '../../api/status.js';
 import { ServiceAllocations, type ServiceAllocatorOptions, heldPorts, heldValues } from './service.js';
 
 const SVC = findResource('', 'v1', 'services')!;
@@ -28,7 +27,7 @@ async function setup(opts: ServiceAllocatorOptions = {}): Promise<Env> {
   const cache = await WatchCache.start(store);
   const alloc = new ServiceAllocations(store, { serviceCidr: '10.96.0.0/16', ...opts });
   const reg = new Registry(store, cache, new Map([['services', alloc]]));
-  await bootstrapNamespaces(reg);
+  await reg.create(findResource('', 'v1', 'namespaces')!, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
   return { store, alloc, reg, close: () => cache.close() };
 }
 

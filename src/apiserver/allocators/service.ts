@@ -6,7 +6,7 @@ import type { Store } from '../../store/types.js';
 import { goStringSlice, invalid } from '../../api/fielderror.js';
 import { parseIP, isV4 } from '../../api/ipaddr.js';
 import { arr, isObj } from '../../api/strategies/json.js';
-import { errors } from '../status.js';
+import { errors } from '../../api/status.js';
 import type { WriteHooks, WriteTxn } from '../registry.js';
 import type { ClaimOwner } from './claims.js';
 import { ClusterIPAllocator } from './clusterip.js';

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { parse as parseYaml } from 'yaml';
 import { decodeOpenAPIv2, encodeOpenAPIv2, gvkYaml, GVK_EXTENSION, OPENAPI_V2_CONTENT_TYPE, type OpenAPIv2Operation } from './openapi-v2.js';
 import { ProtobufError } from './wire.js';
-import { kubectlBinary, sendJson, skipReason, startHarness } from './kubectl-harness.js';
+import { kubectlBinary, sendJson, skipReason, startHarness } from '../../testing/kubectl-harness.js';
 
 const OPS: OpenAPIv2Operation[] = [
   { path: '/api/v1/namespaces/{namespace}/pods/{name}', gvk: { group: '', version: 'v1', kind: 'Pod' }, namespaced: true },

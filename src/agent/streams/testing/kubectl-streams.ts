@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { type Harness, sendJson, startHarness } from '../../../apiserver/protobuf/kubectl-harness.js';
+import { type Harness, sendJson, startHarness } from '../../../testing/kubectl-harness.js';
 import type { PodRef } from '../backend.js';
 import { type StreamKind, handleStream } from '../handler.js';
 import { LocalBackend } from './local-backend.js';

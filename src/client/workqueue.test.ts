@@ -1,7 +1,7 @@
 // The work queue: deduplication, one worker per key, every worker busy when there is work, retries.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WorkQueue } from './queue.js';
+import { WorkQueue } from './workqueue.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

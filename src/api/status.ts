@@ -1,5 +1,5 @@
 // API errors as metav1.Status: one class, with constructors named after the reasons Kubernetes uses.
-import type { FieldError } from '../api/types.js';
+import type { FieldError } from './types.js';
 
 export interface StatusCause {
   reason?: string;

@@ -1,26 +1,26 @@
-// The server role: open the datastore, make or load credentials, serve the API, run the controllers.
+// The server role, as k3s's server starts it: open the datastore, make or load credentials, serve the
+// API, and run the control plane's loops on top of it through the one door every component uses (a
+// Client, here in-process). Loops that must run once per cluster run only while this server holds their
+// Lease: the controller manager, the scheduler, and the API server's own compactor and allocation repair.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { networkInterfaces } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
-import { ensureAdminToken, ensurePki, ensureToken, kubeconfig } from './certs.js';
-import { ApiServer } from './server.js';
-import { NamespaceController, bootstrapNamespaces } from '../controllers/namespace.js';
-import { Compactor } from './compactor.js';
-import { NodeProxy } from './nodeproxy.js';
-import { LocalClient } from './localclient.js';
-import { Scheduler } from '../controllers/scheduler.js';
-import { NodeIpam } from '../controllers/nodeipam.js';
-import { NodeLifecycle } from '../controllers/nodelifecycle.js';
-import { AllocationRepair, ServiceAllocations } from './allocators/index.js';
+import { ensureAdminToken, ensurePki, ensureToken, kubeconfig } from '../apiserver/certs.js';
+import { ApiServer } from '../apiserver/server.js';
+import { NodeProxy } from '../apiserver/nodeproxy.js';
+import { LocalClient } from '../apiserver/localclient.js';
+import { AllocationRepair, ServiceAllocations } from '../apiserver/allocators/index.js';
+import { SharedInformerFactory } from '../client/factory.js';
+import { bootstrapNamespaces } from '../controllers/namespace.js';
 import { KubernetesService } from '../controllers/kubernetesservice.js';
-import { EventTtl } from '../controllers/eventttl.js';
-import { EndpointSliceController } from '../controllers/endpointslice.js';
-import { EndpointsController } from '../controllers/endpoints.js';
-import { LoadBalancerController, type IPRange } from '../controllers/loadbalancer.js';
-import { ClusterDns } from '../controllers/clusterdns.js';
+import type { IPRange } from '../controllers/loadbalancer.js';
+import { Compactor } from './compactor.js';
+import { controllerManager, scheduler } from './controllers.js';
+import { Singleton } from './singleton.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -50,6 +50,12 @@ export interface ServerOptions {
   lbPool?: IPRange;
   /** ClusterIP of the kube-dns service; no cluster DNS service and endpoints without it. */
   dnsServiceIP?: string;
+  /** This server's name (its identity Lease and leader-election identity); default: the host name. */
+  serverName?: string;
+  /** Leader election timings (client-go's defaults: 15 s, 10 s, 2 s); tests shorten them. */
+  leaderElection?: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  /** Where the server's own log lines go (default: stderr). */
+  log?: (line: string) => void;
 }
 
 /** The first listen address when pods could reach it, else this host's first non-loopback IPv4 (as
@@ -71,11 +77,22 @@ export interface RunningServer {
   kubeconfigPath: string;
   token: string;
   caPath: string;
+  /** The shared informers of this server's loops (their counters show relists). */
+  informers: SharedInformerFactory;
+  /** The loops that run while this server leads them, by Lease name. */
+  singletons: Singleton[];
   close(): Promise<void>;
 }
 
+/** Lease names in kube-system, as kube-controller-manager and kube-scheduler use them; the API server's
+ *  cluster-wide loops (compaction, allocation repair) take a third. */
+export const LEASE_CONTROLLER_MANAGER = 'kube-controller-manager';
+export const LEASE_SCHEDULER = 'kube-scheduler';
+export const LEASE_APISERVER = 'k8ts-apiserver-singletons';
+
 export async function runServer(o: ServerOptions): Promise<RunningServer> {
   if (o.advertiseAddress !== undefined && !isIP(o.advertiseAddress)) throw new TypeError(`advertise address ${JSON.stringify(o.advertiseAddress)} is not an IP address`);
+  const log = o.log ?? ((l: string) => process.stderr.write(`k8ts server: ${l}\n`));
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   const pki = await ensurePki(o.dataDir, [...o.listen.map((l) => l.host), ...(o.sans ?? [])]);
   const token = ensureAdminToken(o.dataDir);
@@ -93,30 +110,40 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     throw e;
   }
   api.nodeProxy = new NodeProxy(api.registry, nodeToken);
-  await bootstrapNamespaces(api.registry);
-  const nsController = new NamespaceController(api.registry);
-  await nsController.start();
-  const compactor = new Compactor(store);
-  compactor.start();
-  // Claims a crash left behind are fixed at start, then every few minutes.
-  const repair = new AllocationRepair(store, allocations);
-  await repair.runOnce().catch((e) => console.error('k8ts server: service allocation repair:', e instanceof Error ? e.message : e));
-  repair.start();
-  const kubernetesService = new KubernetesService(api.registry, { serviceIP: allocations.ips.nth(1),
-    address: o.advertiseAddress ?? defaultAdvertiseAddress(o.listen), port: o.advertisePort ?? api.port });
-  await kubernetesService.start();
   const client = new LocalClient(api.registry);
-  const controllers = [
-    new Scheduler(client),
-    new NodeIpam(client, o.clusterCidr ?? '10.244.0.0/16', o.nodeCidrMaskSize ?? 24),
-    new NodeLifecycle(client, o.nodeMonitorGracePeriodMs ?? 40_000),
-    new EventTtl(client, o.eventTtlMs ?? 3_600_000),
-    new EndpointSliceController(client),
-    new EndpointsController(client),
-    ...(o.lbPool ? [new LoadBalancerController(client, o.lbPool)] : []),
-    ...(o.dnsServiceIP ? [new ClusterDns(client, o.dnsServiceIP)] : []),
+  const informers = new SharedInformerFactory(client, log);
+  const ctx = { client, informers };
+  await bootstrapNamespaces(client);
+  informers.start();
+  const serverName = o.serverName ?? hostname();
+  const identity = `${serverName}_${randomUUID()}`;
+
+  // Every server keeps the `kubernetes` service and lists itself in its endpoints (its identity Lease).
+  const kubernetesService = new KubernetesService(ctx, { serviceIP: allocations.ips.nth(1),
+    address: o.advertiseAddress ?? defaultAdvertiseAddress(o.listen), port: o.advertisePort ?? api.port, serverName, log });
+  await kubernetesService.start();
+
+  const election = { client, identity, ...o.leaderElection, log };
+  const repair = new AllocationRepair(store, allocations);
+  const compactor = new Compactor(store);
+  const singletons = [
+    new Singleton(LEASE_APISERVER, election, {
+      async start() {
+        // Claims a crash left behind are fixed first, then every few minutes.
+        await repair.runOnce().catch((e) => log(`service allocation repair: ${e instanceof Error ? e.message : e}`));
+        repair.start();
+        compactor.start();
+      },
+      stop() {
+        compactor.stop();
+        repair.stop();
+      },
+    }),
+    new Singleton(LEASE_CONTROLLER_MANAGER, election, controllerManager(ctx, o)),
+    new Singleton(LEASE_SCHEDULER, election, scheduler(ctx)),
   ];
-  for (const c of controllers) await c.start();
+  for (const s of singletons) s.start();
+
   const kubeconfigPath = join(o.dataDir, 'kubeconfig');
   writeFileSync(kubeconfigPath, kubeconfig({ server: api.url, caCert: pki.caCert, token }), { mode: 0o600 });
   return {
@@ -126,12 +153,13 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     kubeconfigPath,
     token,
     caPath: pki.caPath,
+    informers,
+    singletons,
     async close() {
-      compactor.stop();
-      repair.stop();
-      kubernetesService.stop();
-      for (const c of controllers) c.stop();
-      nsController.stop();
+      // Leases are released, so another server takes over at once rather than after they expire.
+      await Promise.all(singletons.map((s) => s.stop()));
+      await kubernetesService.stopAndRemove();
+      informers.stop();
       await api.close();
       await store.close();
     },

@@ -1,0 +1,28 @@
+// Typed handles of the served resources: `PODS` is the pods resource whose objects are `Pod`, so a client
+// call or an informer made with it is typed by it (`client.get(PODS, ns, name)` is a `Pod`).
+import { findResource, type ResourceDef } from './resources.js';
+import type {
+  ConfigMap, Deployment, EndpointSlice, Endpoints, Event, KObject, Lease, Namespace, NetworkPolicy, Node, Pod, ReplicaSet,
+  Secret, Service, ServiceAccount,
+} from './types.js';
+
+function typed<T extends KObject>(group: string, version: string, plural: string): ResourceDef<T> {
+  const r = findResource(group, version, plural);
+  if (!r) throw new Error(`k8ts: ${plural}.${group || 'core'}/${version} is not a served resource`);
+  return r as ResourceDef<T>;
+}
+
+export const NAMESPACES = typed<Namespace>('', 'v1', 'namespaces');
+export const PODS = typed<Pod>('', 'v1', 'pods');
+export const SERVICES = typed<Service>('', 'v1', 'services');
+export const ENDPOINTS = typed<Endpoints>('', 'v1', 'endpoints');
+export const NODES = typed<Node>('', 'v1', 'nodes');
+export const EVENTS = typed<Event>('', 'v1', 'events');
+export const CONFIGMAPS = typed<ConfigMap>('', 'v1', 'configmaps');
+export const SECRETS = typed<Secret>('', 'v1', 'secrets');
+export const SERVICEACCOUNTS = typed<ServiceAccount>('', 'v1', 'serviceaccounts');
+export const LEASES = typed<Lease>('coordination.k8s.io', 'v1', 'leases');
+export const ENDPOINTSLICES = typed<EndpointSlice>('discovery.k8s.io', 'v1', 'endpointslices');
+export const DEPLOYMENTS = typed<Deployment>('apps', 'v1', 'deployments');
+export const REPLICASETS = typed<ReplicaSet>('apps', 'v1', 'replicasets');
+export const NETWORKPOLICIES = typed<NetworkPolicy>('networking.k8s.io', 'v1', 'networkpolicies');

@@ -1,0 +1,54 @@
+// The control plane's controllers as two processes of Kubernetes group them: the controller manager
+// (namespace, node IPAM and lifecycle, Event TTL, endpoints, EndpointSlices, LoadBalancer IPs, kube-dns)
+// and the scheduler. Each leadership term builds them afresh on the shared informers.
+import type { Controller, ControllerContext } from '../controllers/context.js';
+import { ClusterDns } from '../controllers/clusterdns.js';
+import { EndpointSliceController } from '../controllers/endpointslice.js';
+import { EndpointsController } from '../controllers/endpoints.js';
+import { EventTtl } from '../controllers/eventttl.js';
+import { type IPRange, LoadBalancerController } from '../controllers/loadbalancer.js';
+import { NamespaceController } from '../controllers/namespace.js';
+import { NodeIpam } from '../controllers/nodeipam.js';
+import { NodeLifecycle } from '../controllers/nodelifecycle.js';
+import { Scheduler } from '../controllers/scheduler.js';
+import type { Runnable } from './singleton.js';
+
+export interface ControllerManagerOptions {
+  clusterCidr?: string;
+  nodeCidrMaskSize?: number;
+  nodeMonitorGracePeriodMs?: number;
+  eventTtlMs?: number;
+  lbPool?: IPRange;
+  dnsServiceIP?: string;
+}
+
+/** Controllers made by make() while leading: started together, stopped together. */
+function group(make: () => Controller[]): Runnable {
+  let running: Controller[] = [];
+  return {
+    async start() {
+      running = make();
+      await Promise.all(running.map((c) => c.start()));
+    },
+    stop() {
+      for (const c of running.splice(0)) c.stop();
+    },
+  };
+}
+
+export function controllerManager(ctx: ControllerContext, o: ControllerManagerOptions): Runnable {
+  return group(() => [
+    new NamespaceController(ctx),
+    new NodeIpam(ctx, o.clusterCidr ?? '10.244.0.0/16', o.nodeCidrMaskSize ?? 24),
+    new NodeLifecycle(ctx, o.nodeMonitorGracePeriodMs ?? 40_000),
+    new EventTtl(ctx, o.eventTtlMs ?? 3_600_000),
+    new EndpointSliceController(ctx),
+    new EndpointsController(ctx),
+    ...(o.lbPool ? [new LoadBalancerController(ctx, o.lbPool)] : []),
+    ...(o.dnsServiceIP ? [new ClusterDns(ctx, o.dnsServiceIP)] : []),
+  ]);
+}
+
+export function scheduler(ctx: ControllerContext): Runnable {
+  return group(() => [new Scheduler(ctx)]);
+}
