@@ -1,6 +1,6 @@
-// Wires the policy engine into an agent: informers of NetworkPolicies, Namespaces and every pod feed it
-// (one seam, so a shared informer factory can take their place), and the questions the node answers
-// about itself at /k8ts/drops and /k8ts/trace.
+// Wires the policy engine into an agent at one seam: the agent's shared informers of NetworkPolicies,
+// Namespaces and every pod (unfiltered: the peers live on every node) feed it, and it answers the
+// questions the node is asked about itself at /k8ts/drops and /k8ts/trace.
 import { findResource } from '../../api/resources.js';
 import type { KObject } from '../../api/types.js';
 import type { SharedInformerFactory } from '../../client/factory.js';
