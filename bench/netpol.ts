@@ -170,7 +170,7 @@ async function main(): Promise<void> {
   // 1. Full load, five times on fresh engines (each start is one full transaction).
   const full: { total: number; compile: number; nft: number }[] = [];
   for (let i = 0; i < 5; i++) {
-    const e = new PolicyEngine({ nodeName: 'a', netns: a.nodeNetns, table: `k8tsnpb-${a.tag}`, guardTable: `k8tsnpbg-${a.tag}`, dropLog: false, conntrack: false });
+    const e = new PolicyEngine({ nodeName: 'a', netns: a.nodeNetns, table: `k8tsnpb-${a.tag}`, guardTable: `k8tsnpbg-${a.tag}`, dropLog: i === 4, conntrack: false });
     feed(e, true);
     const t0 = performance.now();
     await e.start();
@@ -241,6 +241,19 @@ async function main(): Promise<void> {
   }
   probe.stop();
 
+  // The drop log: a denied SYN until the engine holds its record (tcpdump's NFLOG capture, the pcap parse).
+  await engines[0].dropLogReady(5000);
+  const logged: number[] = [];
+  for (let j = 0; j < 10; j++) {
+    const before = engines[0].recentDrops(1000).length;
+    const t0 = performance.now();
+    const nc = run(['nsenter', `--net=${client.netns}`, '--', 'busybox', 'nc', '-w', '1', server.ip, String(9900 + j)]).catch(() => undefined);
+    while (engines[0].recentDrops(1000).length === before && performance.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 2));
+    logged.push(performance.now() - t0);
+    await nc;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
   // 3. Connection rate and throughput: 1,000 policies in force vs no policy, interleaved rounds.
   await new Promise((r) => setTimeout(r, 300));
   const conn = { on: [] as number[], off: [] as number[] };
@@ -273,6 +286,7 @@ async function main(): Promise<void> {
     ['full ruleset load (compile + nft), median of 5', `${fmt(fl.p50)} ms (compile ${fmt(median(full.map((x) => x.compile)))}, nft ${fmt(median(full.map((x) => x.nft)))})`,
       `per-address sets (${anchorElements} elements vs ${elements}), nft -f`, `${fmt(median(anchorMs))} ms`, fmt(fl.p50 / median(anchorMs)), '≤ 500 ms', fl.p50 <= 500 ? 'yes' : 'NO'],
     [`applied → enforced on both nodes, p50/p99 of ${CHANGES}`, `${fmt(en.p50)} / ${fmt(en.p99)} ms`, 'one-element nft -f (floor)', `${fmt(fo.p50)} / ${fmt(fo.p99)} ms`, fmt(en.p99 / fo.p99), '≤ 100 ms p99', en.p99 <= 100 ? 'yes' : 'NO'],
+    ['denied SYN → drop record in the agent (tcpdump nflog), p50/max of 10', `${fmt(summarize(logged).p50)} / ${fmt(summarize(logged).max)} ms`, 'includes spawning the client', '', '', '', ''],
     ['allow given back → first real connection, p50/max of 5', `${fmt(se.p50)} / ${fmt(se.max)} ms`, '', '', '', '', ''],
     [`connections/s, server isolated (${isolated ? 'judged' : 'NOT isolated?'}), median of ${ROUNDS}`, fmt(median(conn.on)), 'same pods, no policy', fmt(median(conn.off)), fmt(median(conn.on) / median(conn.off)), '≥ 0.95', median(conn.on) / median(conn.off) >= 0.95 ? 'yes' : 'NO'],
     [`TCP throughput Gbit/s (iperf3 ${SECONDS} s), median of ${ROUNDS}`, fmt(median(thr.on)), 'same pods, no policy', fmt(median(thr.off)), fmt(median(thr.on) / median(thr.off)), '≥ 0.95', median(thr.on) / median(thr.off) >= 0.95 ? 'yes' : 'NO'],

@@ -72,16 +72,37 @@ describe('NetworkPolicy with the real kubectl, after the upstream network policy
   const matrix = async (expect: (from: string, to: string) => boolean, port = 80, proto: 'tcp' | 'udp' = 'tcp') => {
     const pairs: [string, string][] = [];
     for (const f of PODS) for (const t of PODS) if (f !== t) pairs.push([`${f.ns}/${f.name}`, `${t.ns}/${t.name}`]);
-    const wrong: string[] = [];
-    for (let i = 0; i < pairs.length; i += 10) {
-      await Promise.all(pairs.slice(i, i + 10).map(async ([f, t]) => {
-        const got = await can(f, t, port, proto);
-        if (got !== expect(f, t)) wrong.push(`${f} → ${t}:${port}/${proto}: ${got ? 'reached' : 'blocked'}, want ${got ? 'blocked' : 'reached'}`);
-      }));
+    // As the upstream suite does, a pair that differs is probed again (enforcement is asynchronous: the write
+    // reaches each node's agent through its watch); bench/netpol.ts measures how long it takes.
+    let todo = pairs;
+    let wrong: string[] = [];
+    for (let attempt = 0; attempt < 3 && todo.length; attempt++) {
+      if (attempt) await sleep(700);
+      const again: [string, string][] = [];
+      wrong = [];
+      for (let i = 0; i < todo.length; i += 10) {
+        await Promise.all(todo.slice(i, i + 10).map(async ([f, t]) => {
+          const got = await can(f, t, port, proto);
+          if (got !== expect(f, t)) {
+            again.push([f, t]);
+            wrong.push(`${f} → ${t}:${port}/${proto}: ${got ? 'reached' : 'blocked'}, want ${got ? 'blocked' : 'reached'}`);
+          }
+        }));
+      }
+      todo = again;
     }
     assert.deepEqual(wrong.sort(), [], 'reachability differs from the truth table');
   };
 
+  /** `can`, probed again for up to 3 s while it differs from `want` (as upstream retries its probes). */
+  const expectCan = async (want: boolean, from: string, to: string, port = 80, proto: 'tcp' | 'udp' = 'tcp', msg = '') => {
+    let got = await can(from, to, port, proto);
+    for (let i = 0; i < 3 && got !== want; i++) {
+      await sleep(700);
+      got = await can(from, to, port, proto);
+    }
+    assert.equal(got, want, `${from} → ${to}:${port}/${proto}${msg ? `: ${msg}` : ''}`);
+  };
   const apply = async (yaml: string) => {
     await c.ok(['apply', '-f', '-'], yaml);
     // Enforced within milliseconds of the write (bench/netpol.ts measures it); a margin for a loaded machine.
@@ -178,9 +199,9 @@ describe('NetworkPolicy with the real kubectl, after the upstream network policy
     try {
       await until('the UDP server in x/a', () => can('y/a', 'x/a', 81, 'udp'), 10_000);
       await apply(policy('x', 'udp-only', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ ports: [{ protocol: 'UDP', port: 81 }] }] }));
-      assert.equal(await can('y/a', 'x/a', 81, 'tcp'), false, 'TCP 81 is not admitted by a UDP rule');
-      assert.ok(await can('y/a', 'x/a', 81, 'udp'));
-      assert.ok(await can('y/b', 'x/a', 81, 'udp'));
+      await expectCan(false, 'y/a', 'x/a', 81, 'tcp');
+      await expectCan(true, 'y/a', 'x/a', 81, 'udp');
+      await expectCan(true, 'y/b', 'x/a', 81, 'udp');
       await clear();
     } finally {
       stop();
@@ -204,23 +225,23 @@ describe('NetworkPolicy with the real kubectl, after the upstream network policy
 
   test('should enforce updated policy, stop enforcing after delete, and follow pod and namespace label changes at once', async () => {
     await apply(policy('x', 'upd', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] }));
-    assert.ok(await can('x/b', 'x/a'));
-    assert.equal(await can('y/a', 'x/a'), false);
+    await expectCan(true, 'x/b', 'x/a');
+    await expectCan(false, 'y/a', 'x/a');
     await apply(policy('x', 'upd', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'blue' } } }] }] }));
-    assert.equal(await can('x/b', 'x/a'), false, 'the update took the old peer away');
-    assert.equal(await can('y/a', 'x/a'), false);
+    await expectCan(false, 'x/b', 'x/a');
+    await expectCan(false, 'y/a', 'x/a');
     await c.ok(['label', 'namespace', 'y', 'team=blue']);
     await sleep(300);
-    assert.ok(await can('y/a', 'x/a'), 'namespace label change admitted y');
+    await expectCan(true, 'y/a', 'x/a');
     await c.ok(['label', 'namespace', 'y', 'team-']);
     await apply(policy('x', 'upd', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { role: 'client' } } }] }] }));
-    assert.equal(await can('z/b', 'x/a'), false);
+    await expectCan(false, 'z/b', 'x/a');
     await c.ok(['label', 'pod', 'b', '-n', 'z', 'role=client']);
     await sleep(300);
-    assert.ok(await can('z/b', 'x/a'), 'pod label change admitted z/b');
+    await expectCan(true, 'z/b', 'x/a');
     await c.ok(['label', 'pod', 'b', '-n', 'z', 'role-']);
     await sleep(300);
-    assert.equal(await can('z/b', 'x/a'), false, 'and taking the label away shut it out again');
+    await expectCan(false, 'z/b', 'x/a');
     await c.ok(['delete', 'networkpolicy', 'upd', '-n', 'x']);
     await sleep(300);
     await matrix(() => true);
@@ -232,7 +253,7 @@ describe('NetworkPolicy with the real kubectl, after the upstream network policy
     const r = await c.k(['exec', '-n', 'x', 'a', '--', 'nslookup', 'kubernetes.default.svc.cluster.local']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /Address: 10\.\d+\.0\.1/);
-    assert.equal(await can('x/a', 'y/a'), false);
+    await expectCan(false, 'x/a', 'y/a');
     await clear();
   });
 
@@ -241,9 +262,9 @@ describe('NetworkPolicy with the real kubectl, after the upstream network policy
     const cip = (await c.ok(['get', 'svc', 'a', '-n', 'x', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
     await until('the ClusterIP answering', () => can('y/a', cip, 8000), 20_000);
     await apply(policy('x', 'only-b', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: 'b' } } }], ports: [{ port: 80 }] }] }));
-    assert.ok(await can('y/b', cip, 8000), 'y/b through the ClusterIP (node1, same node as x/a)');
-    assert.ok(await can('z/b', cip, 8000), 'z/b through the ClusterIP (node2, across nodes)');
-    assert.equal(await can('y/a', cip, 8000), false, 'y/a is not pod=b');
+    await expectCan(true, 'y/b', cip, 8000);
+    await expectCan(true, 'z/b', cip, 8000);
+    await expectCan(false, 'y/a', cip, 8000);
     await clear();
   });
 
@@ -273,7 +294,7 @@ describe('NetworkPolicy with the real kubectl, after the upstream network policy
 
   test('drops say why: an Event on the pod and k8ts drops', async () => {
     await apply(policy('x', 'default-deny', { podSelector: {}, policyTypes: ['Ingress'] }));
-    assert.equal(await can('y/a', 'x/a'), false);
+    await expectCan(false, 'y/a', 'x/a');
     await until('the PolicyDenied event on x/a', async () => {
       const ev = await c.ok(['get', 'events', '-n', 'x', '--field-selector', 'reason=PolicyDenied,involvedObject.name=a', '-o', 'jsonpath={.items[*].message}']);
       return new RegExp(`denied ingress from ${ip.get('y/a')!.replace(/\./g, '\\.')}:\\d+ to :80/TCP: no policy of namespace x allows it \\(isolated by default-deny\\)`).test(ev);
@@ -292,23 +313,29 @@ describe('NetworkPolicy with the real kubectl, after the upstream network policy
 
   test('an agent restart and nft flush ruleset from outside: isolated pods stay closed, policies back within seconds', async () => {
     await apply(policy('x', 'x-a-allows-x-b', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] }));
-    assert.ok(await can('x/b', 'x/a'));
-    assert.equal(await can('y/a', 'x/a'), false);
+    await expectCan(true, 'x/b', 'x/a');
+    await expectCan(false, 'y/a', 'x/a');
     await restartLabProcess(c, 'agent-node1', async () => {
       // The agent is down: the rules it made stay in the kernel.
       assert.equal(await can('y/a', 'x/a'), false, 'still closed while the agent is down');
-      assert.ok(await can('x/b', 'x/a'), 'and still open to what is allowed');
+      await expectCan(true, 'x/b', 'x/a');
     });
     await until('the agent back (its drop log and guard)', async () => (await spawnText(['nsenter', `--net=/run/netns/${nodeNetns(c, 'node1')}`, '--', 'nft', 'list', 'tables'])).stdout.includes('k8ts-policy-guard'), 30_000);
-    assert.equal(await can('y/a', 'x/a'), false);
-    assert.ok(await can('x/b', 'x/a'));
+    await expectCan(false, 'y/a', 'x/a');
+    await expectCan(true, 'x/b', 'x/a');
+    // The new agent's drop log is bound (the old reader died with the old agent and let go of the NFLOG group).
+    await until('a drop logged by the restarted agent', async () => {
+      await can('y/a', 'x/a', 81);
+      const d = JSON.parse((await spawnText([K8TS, 'drops', '--kubeconfig', c.kubeconfig, '--json'])).stdout) as { node: string; drops: { dport?: number; src: string }[] }[];
+      return d.some((n) => n.node === 'node1' && n.drops.some((x) => x.dport === 81 && x.src === ip.get('y/a')));
+    }, 20_000);
     const t0 = Date.now();
     await spawnText(['nsenter', `--net=/run/netns/${nodeNetns(c, 'node1')}`, '--', 'nft', 'flush', 'ruleset']);
     assert.equal(await can('y/a', 'x/a'), false, 'closed right after the flush');
     await until('the policy table back and x/b let in again', () => can('x/b', 'x/a'), 10_000);
     const back = Date.now() - t0;
     assert.ok(back < 10_000, `back after ${back} ms`);
-    assert.equal(await can('y/a', 'x/a'), false);
+    await expectCan(false, 'y/a', 'x/a');
     await until('services back too', async () => (await spawnText(['nsenter', `--net=/run/netns/${nodeNetns(c, 'node1')}`, '--', 'nft', 'list', 'tables'])).stdout.includes('k8ts-proxy'), 10_000);
     await clear();
   });

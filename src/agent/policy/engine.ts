@@ -56,6 +56,7 @@ export class PolicyEngine {
   readonly programmer: PolicyProgrammer;
   private reader?: DropLogReader;
   private objects = new Map<string, KObject>();
+  private podRelevance = new Map<string, string>();
   private started = false;
   private timer?: NodeJS.Timeout;
   private passing: Promise<void> = Promise.resolve();
@@ -104,8 +105,13 @@ export class PolicyEngine {
       if (!p) return;
       if (old && old.metadata.uid !== o.metadata.uid && old.metadata.uid) this.compiler.forgetLocalIP(old.metadata.uid);
       this.objects.set(key, o);
+      // Most pod updates are status (conditions, restarts): nothing a policy looks at.
+      const k = relevance(p);
+      if (this.podRelevance.get(key) === k) return;
+      this.podRelevance.set(key, k);
       this.compiler.setPod(p);
     }
+    if (type === 'DELETED') this.podRelevance.delete(key);
     this.schedule();
   }
 
@@ -117,6 +123,7 @@ export class PolicyEngine {
     const p = parsePod(pod);
     if (!p) throw new Error(`pod ${pod.metadata?.namespace}/${pod.metadata?.name} has no name`);
     this.objects.set(p.key, pod);
+    this.podRelevance.set(p.key, relevance(p));
     this.compiler.setPod(p);
     this.compiler.setLocalIP(p.uid, parseIPv4(ip));
     await this.settled();
@@ -364,6 +371,11 @@ export class PolicyEngine {
     await this.stop();
     await this.programmer.teardown();
   }
+}
+
+/** What of a pod the policies look at: a pod update that keeps it changes nothing. */
+function relevance(p: Pod): string {
+  return JSON.stringify([p.uid, p.ip, p.nodeName, p.hostNetwork, Object.entries(p.labels).sort(), p.namedPorts]);
 }
 
 export interface ConntrackEntry {

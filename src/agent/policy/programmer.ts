@@ -70,10 +70,11 @@ export class PolicyProgrammer {
     if (!s || s === this.applied) return;
     const t0 = performance.now();
     const opts = { table: this.table, logGroup: this.o.logGroup ?? LOG_GROUP };
-    // Guard first when pods become isolated: it must cover them before the policy table can go away. Only
-    // when its sets change (or it is not right yet): every sync lists the guard table once.
+    // The guard follows the isolated pods (only when they change, or it is not right yet: every sync lists
+    // the guard table); it matters only once the policy table is gone, which the probe finds within a second.
     const gk = `${[...s.ingress.keys()].join()}|${[...s.egress.keys()].join()}`;
-    const guarded = this.guard && (gk !== this.guardKey || !this.guard.ok) ? this.guard.sync([...s.ingress.keys()], [...s.egress.keys()]) : undefined;
+    // Not awaited: the guard keeps its own order, and the next change must not wait behind its read-back.
+    if (this.guard && (gk !== this.guardKey || !this.guard.ok)) void this.guard.sync([...s.ingress.keys()], [...s.egress.keys()]);
     this.guardKey = gk;
     if (this.needFull) {
       await this.nft(['-f', '-'], fullRuleset(s, opts));
@@ -88,7 +89,6 @@ export class PolicyProgrammer {
     this.stats.passes++;
     this.stats.lastMs = performance.now() - t0;
     this.stats.lastError = undefined;
-    await guarded;
   }
 
   /** Begin checking that the table is still there (call after the first apply). */
