@@ -182,6 +182,7 @@ test('nft flush ruleset: isolated pods stay closed while the policy table is mis
   await apply(policy('default-deny', 'shop', { podSelector: {} }));
   await apply(policy('allow-client', 'shop', { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }] }] }));
   assert.ok(await reach(client, web));
+  await engine.programmer.guard!.settled();
   const g = await engine.programmer.guard!.list();
   assert.ok(g?.ingress.has(ip4(web.ip)) && g.ingress.has(ip4(client.ip)) && !g.ingress.has(ip4(other.ip)), 'the guard holds the isolated pods');
   // Hold the recovery back, to look at the window itself.

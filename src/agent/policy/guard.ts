@@ -61,6 +61,11 @@ export class Guard {
     this.child!.child.stdin!.write(`${lines.join('\n')}\n`);
   }
 
+  /** Resolves once every sync asked for so far has run. */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+
   /** Make the guard's sets equal these addresses (local pods isolated for ingress / egress). */
   sync(ingress: number[], egress: number[]): Promise<void> {
     this.chain = this.chain.then(() => this.pass(ingress, egress)).catch((e: Error) => this.o.log?.(`policy guard: ${e.message}`));
