@@ -183,14 +183,16 @@ export class Agent {
     this.log(`k8ts agent ${this.o.nodeName}: service proxy programmed ${proxy.stats.servicePorts} service ports in ${proxy.stats.lastFullSyncMs.toFixed(0)} ms (table ip ${proxy.table})`);
     await this.syncAnnouncements(true);
     this.every(RESYNC_MS, () => this.syncAnnouncements(true));
-    // NetworkPolicy (src/agent/policy): programmed before any pod of this node starts a container.
-    this.policy = await startPolicyEngine(this.informers, {
+    // NetworkPolicy (src/agent/policy): starts beside the rest; a pod's containers wait for its rules.
+    this.policy = startPolicyEngine(this.informers, {
       nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, podCIDR: this.podCIDR, proxyTable: proxy.table, log: this.log,
       services: () => this.services.lister.list(), slices: () => this.slices.lister.list(),
       netnsOfPod: (key) => this.podManager.sandboxes().filter((s) => `${s.namespace}/${s.name}` === key).map((s) => `/run/netns/${s.netns}`)[0],
       event: (o, type, reason, message) => void events.record(o, type, reason, message),
     });
-    this.log(`k8ts agent ${this.o.nodeName}: network policy programmed (table ip ${this.policy.engine.programmer.table})`);
+    const table = this.policy.engine.programmer.table;
+    this.policy.started.then(() => this.log(`k8ts agent ${this.o.nodeName}: network policy programmed (table ip ${table})`),
+      (e) => this.log(`k8ts agent ${this.o.nodeName}: network policy: ${e instanceof Error ? e.message : e}`));
     // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own.
     if (this.o.dnsPort) void this.startDns(this.o.dnsPort);
 

@@ -15,11 +15,17 @@ export interface PolicyFeed {
   engine: PolicyEngine;
   /** For the stream server: questions about this node. */
   queries: Record<string, (params: URLSearchParams) => Promise<unknown>>;
+  /** Settles once the caches are full and the node is programmed (pods wait on the engine themselves). */
+  started: Promise<void>;
   stop(): Promise<void>;
 }
 
-/** Start the informers, wait for their caches, program the node once, and keep it programmed. */
-export async function startPolicyEngine(informers: SharedInformerFactory, o: PolicyEngineOptions & { services: () => KObject[]; slices: () => KObject[]; nodeIP: string; podCIDR: string; proxyTable: string; netnsOfPod: (key: string) => string | undefined }): Promise<PolicyFeed> {
+/**
+ * Register on the informers and start: once their caches are full, program the node and keep it programmed.
+ * Returns at once: the rest of the agent does not wait (a pod's containers wait on the engine themselves),
+ * and the rules of a previous agent stay in the kernel until the first full rewrite replaces them.
+ */
+export function startPolicyEngine(informers: SharedInformerFactory, o: PolicyEngineOptions & { services: () => KObject[]; slices: () => KObject[]; nodeIP: string; podCIDR: string; proxyTable: string; netnsOfPod: (key: string) => string | undefined }): PolicyFeed {
   const engine = new PolicyEngine({
     ...o,
     serviceAt: (ip, protocol, port) => o.services().find((s) => [...(s.spec?.clusterIPs ?? [s.spec?.clusterIP])].includes(ip)
@@ -36,17 +42,20 @@ export async function startPolicyEngine(informers: SharedInformerFactory, o: Pol
     [informers.informerFor(NAMESPACES), (t: WatchEvent, x: KObject) => engine.onNamespace(t, x)],
     [informers.informerFor(PODS), (t: WatchEvent, x: KObject) => engine.onPod(t, x)],
   ] as const;
-  await Promise.all(sources.map(([i]) => i.waitForSync()));
   const registrations = sources.map(([i, to]) => (i as unknown as { addEventHandler(h: ReturnType<typeof feed>): { remove(): void } }).addEventHandler(feed(to)));
-  await engine.start();
+  const started = (async () => {
+    await Promise.all(sources.map(([i]) => i.waitForSync()));
+    await engine.start();
+  })();
   const queries: PolicyFeed['queries'] = {
     drops: async () => ({ node: o.nodeName, drops: engine.recentDrops(), counters: await engine.counters() }),
     trace: async (p) => traceHere(parseQuery(p), { engine, nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, proxyTable: o.proxyTable, policyTable: engine.programmer.table, services: o.services(), slices: o.slices(), netnsOfPod: o.netnsOfPod }),
   };
   return {
-    engine, queries,
+    engine, queries, started,
     stop: async () => {
       for (const r of registrations) r.remove();
+      await started.catch(() => undefined);
       await engine.stop();
     },
   };
