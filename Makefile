@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # tests; containerd and curl as the image benchmark's anchors; python3-kubernetes, the official Python client
 # the e2e suite drives.
 DEBIAN_PACKAGES := etcd-server etcd-client runc busybox-static nftables iproute2 \
-	containernetworking-plugins conntrack iperf3 dnsperf dnsmasq-base openssl ca-certificates \
+	containernetworking-plugins conntrack tcpdump iperf3 dnsperf dnsmasq-base openssl ca-certificates \
 	zstd docker-registry apache2-utils containerd python3.11-minimal curl python3-kubernetes
 
 .PHONY: help setup debs deps build up down test bench clean

@@ -67,8 +67,13 @@ if [ -n "$lb" ]; then
   for _ in 1 2 3 4; do busybox wget -qO- "http://$lb/" || true; done
 fi
 
+say "$k8ts trace --name $name default/pod-a svc/web        (each hop, read from the nodes' kernels, then one real probe)"
+$k8ts trace --name "$name" default/pod-a svc/web || true
+
 say "The cluster is running."
 echo "  export KUBECONFIG=$KUBECONFIG"
 echo "  kubectl get pods -o wide"
 echo "  ./bin/k8ts status                 # clusters, nodes, processes"
+echo "  ./bin/k8ts trace --name $name default/pod-a default/pod-b:80   # any flow, hop by hop"
+echo "  ./bin/k8ts drops --name $name       # what NetworkPolicy dropped, and why"
 echo "  ./bin/k8ts down --name $name        # remove everything this cluster made"

@@ -30,6 +30,7 @@ import type { CniConfig, CniPlugin } from './cni/types.js';
 import { LbAnnouncer, desiredAnnouncements } from './announce.js';
 import { ServiceProxy } from './proxy/proxier.js';
 import { startDnsWorker } from '../dns/worker.js';
+import { startPolicyEngine, type PolicyFeed } from './policy/feed.js';
 import type { Worker } from 'node:worker_threads';
 
 const LEASE_RENEW_MS = 10_000;
@@ -102,6 +103,7 @@ export class Agent {
   private lbApplied?: string;
   private dns?: Worker;
   private proxy?: ServiceProxy;
+  private policy?: PolicyFeed;
   private log: (line: string) => void;
   private events!: EventRecorder;
   private store: ImageStore;
@@ -148,6 +150,8 @@ export class Agent {
       nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, dataDir: this.o.dataDir, netnsPrefix: this.o.netnsPrefix,
       clusterDNS: this.o.clusterDNS, clusterDomain: this.o.clusterDomain,
       cni: cniFor(this.o.cni, this.podCIDR, this.o.dataDir, mtu), images: this.images,
+      // A pod's containers start only once its NetworkPolicy rules are in the kernel.
+      networkReady: (pod, ip) => (this.policy ? this.policy.engine.localPodReady(pod, ip) : Promise.reject(new Error('the policy engine has not started'))),
     }, (key, ms) => this.queue.addAfter(key, ms));
 
     this.informers.start();
@@ -179,6 +183,16 @@ export class Agent {
     this.log(`k8ts agent ${this.o.nodeName}: service proxy programmed ${proxy.stats.servicePorts} service ports in ${proxy.stats.lastFullSyncMs.toFixed(0)} ms (table ip ${proxy.table})`);
     await this.syncAnnouncements(true);
     this.every(RESYNC_MS, () => this.syncAnnouncements(true));
+    // NetworkPolicy (src/agent/policy): starts beside the rest; a pod's containers wait for its rules.
+    this.policy = startPolicyEngine(this.informers, {
+      nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, podCIDR: this.podCIDR, proxyTable: proxy.table, log: this.log,
+      services: () => this.services.lister.list(), slices: () => this.slices.lister.list(),
+      netnsOfPod: (key) => this.podManager.sandboxes().filter((s) => `${s.namespace}/${s.name}` === key).map((s) => `/run/netns/${s.netns}`)[0],
+      event: (o, type, reason, message) => void events.record(o, type, reason, message),
+    });
+    const table = this.policy.engine.programmer.table;
+    this.policy.started.then(() => this.log(`k8ts agent ${this.o.nodeName}: network policy programmed (table ip ${table})`),
+      (e) => this.log(`k8ts agent ${this.o.nodeName}: network policy: ${e instanceof Error ? e.message : e}`));
     // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own.
     if (this.o.dnsPort) void this.startDns(this.o.dnsPort);
 
@@ -196,6 +210,7 @@ export class Agent {
         const sb = this.podManager.sandboxes().find((s) => s.uid === uid);
         return sb ? `/run/netns/${sb.netns}` : undefined;
       },
+      queries: this.policy.queries,
     }, this.o.rest.token);
     await this.streams.start(this.o.dataDir, this.o.nodeIP);
     await this.podManager.sweep(new Set(this.pods.lister.list().map((p) => p.metadata.uid!)));
@@ -342,6 +357,7 @@ export class Agent {
     this.informers.stop();
     this.dns?.postMessage('stop');
     await this.proxy?.stop();
+    await this.policy?.stop();
     this.queue?.stop();
     this.podManager?.close();
     this.streams?.close();
@@ -356,6 +372,7 @@ export class Agent {
     await removeRoutes().catch(() => {});
     await this.announcer?.teardown();
     await this.proxy?.teardown();
+    await this.policy?.engine.teardown();
     await removeNat();
   }
 }

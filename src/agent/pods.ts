@@ -36,6 +36,11 @@ export interface PodManagerOptions {
   clusterDomain: string;
   /** Runs one container probe (default: exec through the runtime, httpGet and tcpSocket from this namespace). */
   probeRunner?: ProbeRunner;
+  /**
+   * Awaited before any of a pod's containers starts, with the sandbox's address: the NetworkPolicy engine
+   * resolves once the pod's rules are in the kernel, so no packet reaches or leaves the pod unjudged.
+   */
+  networkReady?: (pod: KObject, ip: string) => Promise<void>;
   /** Makes sure a container's image is on the node (pull policy, pulls, back-off, events). */
   images: ImageService;
 }
@@ -202,6 +207,7 @@ export class PodManager {
     const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
     if (await this.killUnhealthy(pod, existing, restartPolicy)) existing = await this.containersOf(uid);
     let nextWake = 0;
+    let networkChecked = false;
     for (const c of (pod.spec?.containers ?? []) as any[]) {
       const mine = existing.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
       const latest = mine[0];
@@ -222,6 +228,17 @@ export class PodManager {
         this.backoff.set(bk, { until: Date.now() + delay, delay });
       }
       const restarts = latest ? Number(latest.labels[L_RESTARTS] ?? 0) + 1 : 0;
+      if (!networkChecked && this.o.networkReady) {
+        try {
+          await this.o.networkReady(pod, sb.ip);
+        } catch (e) {
+          const msg = `network policy for ${sb.ip} not in place: ${e instanceof Error ? e.message : e}`;
+          await this.events.record(pod, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${msg}`);
+          this.requeue(key, 2000);
+          return;
+        }
+      }
+      networkChecked = true;
       await this.startContainer(pod, sb, c, restarts);
       // Keep only the newest exited attempt (for `kubectl logs --previous` and lastState).
       for (const old of mine.slice(1)) {

@@ -33,6 +33,8 @@ export interface StreamServerDeps {
   pod(ns: string, name: string): KObject | undefined;
   /** The network namespace path of a pod's sandbox. */
   netnsOf(uid: string): string | undefined;
+  /** Questions about this node answered as JSON at /k8ts/<name> (drops, trace), reached through the node proxy. */
+  queries?: Record<string, (params: URLSearchParams) => Promise<unknown>>;
 }
 
 export class StreamServer {
@@ -76,6 +78,7 @@ export class StreamServer {
     if (!this.authorized(req)) return deny(401, 'Unauthorized');
     const url = new URL(req.url ?? '/', 'https://agent');
     const seg = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    if (seg[0] === 'k8ts' && seg.length === 2 && 'writeHead' in target) return this.query(seg[1], url.searchParams, target as ServerResponse, deny);
     const kinds: Record<string, StreamKind> = { exec: 'exec', attach: 'attach', portforward: 'portforward', containerLogs: 'log' };
     const kind = kinds[seg[0]];
     if (!kind || seg.length < 3) return deny(404, `no such endpoint: ${url.pathname}`);
@@ -85,6 +88,21 @@ export class StreamServer {
     if (seg[3] && !params.has('container')) params.set('container', seg[3]);
     const ref: PodRef = { namespace: seg[1], name: seg[2], uid: pod.metadata.uid };
     await handleStream(req, target, head, kind, ref, params, this.backends(pod));
+  }
+
+  private async query(name: string, params: URLSearchParams, res: ServerResponse, deny: (code: number, msg: string) => void): Promise<void> {
+    const q = this.deps.queries?.[name];
+    if (!q) return deny(404, `no such endpoint: /k8ts/${name}`);
+    try {
+      const body = JSON.stringify(await q(params));
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      res.end(body);
+    } catch (e) {
+      const bad = (e as { code?: string }).code === 'BadRequest';
+      const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: e instanceof Error ? e.message : String(e), reason: bad ? 'BadRequest' : 'InternalError', code: bad ? 400 : 500 });
+      res.writeHead(bad ? 400 : 500, { 'Content-Type': 'application/json' });
+      res.end(body);
+    }
   }
 
   private backends(pod: KObject): StreamBackends {

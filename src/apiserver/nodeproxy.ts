@@ -33,6 +33,18 @@ export class NodeProxy {
     return { host: ip, port };
   }
 
+  /**
+   * `GET /api/v1/nodes/NAME/proxy/k8ts/...`: the agent's own questions about its node (drops, trace), as
+   * the kubelet's endpoints are reached through the node proxy. Only GET, and only the k8ts paths.
+   */
+  async forwardNode(req: IncomingMessage, res: ServerResponse, nodeName: string, path: string, search: string): Promise<void> {
+    if (req.method !== 'GET') throw errors.methodNotAllowed(req.method ?? '', 'nodes/proxy');
+    if (!/^\/k8ts\/[a-z]+$/.test(path)) throw errors.notFound('nodes/proxy', '', path);
+    const node = await this.reg.tryGet(NODES, undefined, nodeName);
+    if (!node) throw errors.notFound('nodes', '', nodeName);
+    await this.forward(req, res, { metadata: { name: path }, spec: { nodeName } } as KObject, `${path}${search}`);
+  }
+
   /** Forward a plain request (logs) and stream the answer back. */
   async forward(req: IncomingMessage, res: ServerResponse, pod: KObject, path: string): Promise<void> {
     const { host, port } = await this.nodeAddress(pod);

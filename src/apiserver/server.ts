@@ -237,6 +237,11 @@ export class ApiServer {
     } else {
       throw errors.pathNotFound();
     }
+    // /api/v1/nodes/NAME/proxy/PATH: forwarded to the node's agent.
+    if (group === '' && version === 'v1' && rest[0] === 'nodes' && rest[2] === 'proxy' && rest.length > 3) {
+      if (!this.nodeProxy) throw errors.unavailable('this API server has no node proxy configured');
+      return this.nodeProxy.forwardNode(req, res, rest[1], `/${rest.slice(3).join('/')}`, q.toString() ? `?${q}` : '');
+    }
     if (rest.length === 0) {
       const list = resourceList(group, version);
       if (!list) throw errors.pathNotFound();

@@ -5,6 +5,7 @@ import { agentCommand } from './agent.js';
 import { imageCommand } from './image.js';
 import { upCommand, downCommand, kubeconfigCommand, statusCommand } from './lab.js';
 import { KUBE_VERSION } from '../api/version.js';
+import { dropsCommand, traceCommand } from './netpol.js';
 
 const HELP = `k8ts — a small, real, Kubernetes-compatible cluster whose networking is real Linux networking.
 
@@ -18,6 +19,8 @@ Commands:
   image      import, pull and list images on a cluster's nodes (k8ts image --help)
   kubeconfig print the path of a cluster's kubeconfig
   status     list the clusters on this machine
+  trace      show each hop of a packet from a pod (or this host) to a pod, Service or address, and probe it
+  drops      list what NetworkPolicy (and "no endpoints") dropped recently, and why
   version    print the version
   help       show this help
 
@@ -41,6 +44,10 @@ async function main(argv: string[]): Promise<void> {
       return kubeconfigCommand(rest);
     case 'status':
       return statusCommand(rest);
+    case 'trace':
+      return traceCommand(rest);
+    case 'drops':
+      return dropsCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`k8ts 0.1.0 (Kubernetes API ${KUBE_VERSION.gitVersion})\n`);

@@ -93,6 +93,11 @@ export class RestClient implements Client {
     throw statusError(r.code, r.body, `${method} ${path}`);
   }
 
+  /** GET any API path (node proxy endpoints, for the CLI); errors as ClientError. */
+  getPath<T = unknown>(path: string): Promise<T> {
+    return this.must<T>('GET', path);
+  }
+
   async get<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, name: string): Promise<T | undefined> {
     const res = await this.send('GET', resourcePath(r, ns, name));
     if (res.code === 404) return undefined;

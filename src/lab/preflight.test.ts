@@ -30,6 +30,8 @@ test('every missing command is reported at once, with its Debian package', async
       'busybox: not found (install the Debian package busybox-static: apt-get install busybox-static)',
       'nsenter: not found (install the Debian package util-linux: apt-get install util-linux)',
       'openssl: not found (install the Debian package openssl: apt-get install openssl)',
+      'conntrack: not found (install the Debian package conntrack: apt-get install conntrack)',
+      'tcpdump: not found (install the Debian package tcpdump: apt-get install tcpdump)',
       'etcd: not found (install the Debian package etcd-server: apt-get install etcd-server)',
     ]);
     const sqlite = { ...plan, store: 'sqlite' as const, etcd: undefined };

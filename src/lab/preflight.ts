@@ -43,7 +43,7 @@ export async function preflight(plan: ClusterPlan, opts: PreflightOptions = {}):
 }
 
 export function requiredCommands(plan: Pick<ClusterPlan, 'store'>): string[] {
-  return ['ip', 'nft', 'runc', 'busybox', 'nsenter', 'openssl', ...(plan.store === 'etcd' ? ['etcd'] : [])];
+  return ['ip', 'nft', 'runc', 'busybox', 'nsenter', 'openssl', 'conntrack', 'tcpdump', ...(plan.store === 'etcd' ? ['etcd'] : [])];
 }
 
 export function missingCommands(commands: string[], searchPath?: string): string[] {

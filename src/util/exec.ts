@@ -36,6 +36,8 @@ export const PACKAGE_OF: Record<string, string> = {
   dnsmasq: 'dnsmasq-base',
   nsenter: 'util-linux',
   conntrack: 'conntrack',
+  tcpdump: 'tcpdump',
+  stdbuf: 'coreutils',
   perl: 'perl-base',
   script: 'bsdutils',
   stty: 'coreutils',

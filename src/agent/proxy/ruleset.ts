@@ -196,7 +196,13 @@ function fixedChains(): string[] {
     `    ip daddr . meta l4proto . th dport @noeps goto reject-now`,
     `    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport @npnoeps goto reject-now`,
     `  }`,
-    `  chain reject-now { meta l4proto tcp reject with tcp reset; reject; }`,
+    // Counted and logged like policy drops (NFLOG group 7, read by the agent's drop log).
+    `  chain reject-now {`,
+    `    counter name "noeps"`,
+    `    limit rate 50/second burst 100 packets log group 7 prefix "k8ts-svc noeps "`,
+    `    meta l4proto tcp reject with tcp reset`,
+    `    reject`,
+    `  }`,
   ];
 }
 
@@ -268,6 +274,7 @@ export function tableText(table: string, content: TableContent, picks: number): 
   for (const c of CONTAINERS) out.push(`  ${c === 'noeps' || c === 'npnoeps' || c === 'hairpin' ? 'set' : 'map'} ${c} { ${DECLS[c]} }`);
   // Probed every few seconds: listing one small set is cheap where listing the table is not.
   out.push(`  set ${ALIVE_SET} { type inet_service; }`);
+  out.push('  counter noeps { }');
   for (const [name, secs] of content.affinitySets) out.push(`  set ${name} { type ipv4_addr; flags dynamic,timeout; timeout ${secs}s; }`);
   const pickChains: [string, string][] = [];
   for (let n = 1; n <= picks; n++) {

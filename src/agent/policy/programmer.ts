@@ -1,0 +1,162 @@
+// Puts a compiled PolicyState into the kernel: the first time (and after the table was lost) as one
+// atomic rewrite, afterwards as one `nft -f` transaction holding only the difference. A tiny `alive` set
+// is listed every second, so a table flushed or deleted from outside is back within about a second; the
+// guard table (guard.ts) keeps isolated pods closed meanwhile.
+import { run } from '../../util/exec.js';
+import type { PolicyState } from './compiler.js';
+import { Guard } from './guard.js';
+import { diffRuleset, fullRuleset, LOG_GROUP, POLICY_TABLE, podObjects, type Direction } from './ruleset.js';
+
+export interface ProgrammerOptions {
+  table?: string;
+  guardTable?: string;
+  logGroup?: number;
+  /** Run nft in this network namespace (a path such as /run/netns/x); default: our own. */
+  netns?: string;
+  /** How often the table's presence is checked; default 1 s. */
+  checkMs?: number;
+  /** No guard table (benchmarks of the bare layout). */
+  noGuard?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface ProgrammerStats {
+  passes: number;
+  fullLoads: number;
+  recoveries: number;
+  lastMs: number;
+  lastFullMs: number;
+  lastError?: string;
+}
+
+const EMPTY: PolicyState = { podClass: new Map(), netClass: [], ingress: new Map(), egress: new Map(), local: new Map() };
+
+export class PolicyProgrammer {
+  readonly table: string;
+  readonly stats: ProgrammerStats = { passes: 0, fullLoads: 0, recoveries: 0, lastMs: 0, lastFullMs: 0 };
+  readonly guard?: Guard;
+  private applied: PolicyState = EMPTY;
+  private needFull = true;
+  private timer?: NodeJS.Timeout;
+  private chain: Promise<void> = Promise.resolve();
+  private latest?: PolicyState;
+  private guardKey = '';
+
+  constructor(private o: ProgrammerOptions = {}) {
+    this.table = o.table ?? POLICY_TABLE;
+    if (!o.noGuard) this.guard = new Guard({ table: o.guardTable, netns: o.netns, log: o.log });
+  }
+
+  /** What the kernel holds (as last programmed). */
+  get state(): PolicyState {
+    return this.applied;
+  }
+
+  /** Program `s` (queued behind any pass in flight); resolves once it is in the kernel. */
+  apply(s: PolicyState): Promise<void> {
+    this.latest = s;
+    const done = this.chain.then(() => this.pass()).catch((e: Error) => {
+      this.stats.lastError = e.message;
+      this.o.log?.(`policy: programming failed, rewriting the table next: ${e.message}`);
+      this.needFull = true;
+      throw e;
+    });
+    this.chain = done.catch(() => undefined);
+    return done;
+  }
+
+  private async pass(): Promise<void> {
+    const s = this.latest;
+    if (!s || s === this.applied) return;
+    const t0 = performance.now();
+    const opts = { table: this.table, logGroup: this.o.logGroup ?? LOG_GROUP };
+    // The guard follows the isolated pods (only when they change, or it is not right yet: every sync lists
+    // the guard table); it matters only once the policy table is gone, which the probe finds within a second.
+    const gk = `${[...s.ingress.keys()].join()}|${[...s.egress.keys()].join()}`;
+    // Not awaited: the guard keeps its own order, and the next change must not wait behind its read-back.
+    if (this.guard && (gk !== this.guardKey || !this.guard.ok)) void this.guard.sync([...s.ingress.keys()], [...s.egress.keys()]);
+    this.guardKey = gk;
+    if (this.needFull) {
+      await this.nft(['-f', '-'], fullRuleset(s, opts));
+      this.needFull = false;
+      this.stats.fullLoads++;
+      this.stats.lastFullMs = performance.now() - t0;
+    } else {
+      const text = diffRuleset(this.applied, s, opts);
+      if (text) await this.nft(['-f', '-'], text);
+    }
+    this.applied = s;
+    this.stats.passes++;
+    this.stats.lastMs = performance.now() - t0;
+    this.stats.lastError = undefined;
+  }
+
+  /** Begin checking that the table is still there (call after the first apply). */
+  watch(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.probe(), this.o.checkMs ?? 1000);
+    this.timer.unref();
+  }
+
+  private probing = false;
+
+  private async probe(): Promise<void> {
+    if (this.needFull || this.probing) return;
+    this.probing = true;
+    try {
+      await this.probeOnce();
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  private async probeOnce(): Promise<void> {
+    try {
+      await this.nft(['list', 'set', 'ip', this.table, 'alive']);
+    } catch {
+      this.o.log?.(`policy: table ip ${this.table} is gone, rewriting it`);
+      this.stats.recoveries++;
+      this.needFull = true;
+      const want = this.latest ?? this.applied;
+      this.applied = EMPTY;
+      await this.apply(want).catch(() => undefined);
+    }
+    if (this.guard && (!this.guard.running || !this.guard.ok)) await this.guard.sync([...this.applied.ingress.keys()], [...this.applied.egress.keys()]);
+  }
+
+  /** Drops so far per local pod and direction ("in"/"out" → address → packets), read from the kernel. */
+  async dropCounters(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const { stdout } = await this.nft(['-j', 'list', 'counters', 'table', 'ip', this.table]);
+    for (const it of JSON.parse(stdout).nftables ?? []) {
+      const c = it.counter;
+      if (c && typeof c.name === 'string') out.set(c.name, Number(c.packets) || 0);
+    }
+    return out;
+  }
+
+  counterName(dir: Direction, ip: number): string {
+    return podObjects(dir, ip).counter;
+  }
+
+  /** Stop checking; the tables stay (the guard goes with its child when `teardown` or the process ends). */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.chain;
+  }
+
+  /** Stop and remove both tables. */
+  async teardown(): Promise<void> {
+    await this.stop();
+    await this.guard?.stop();
+    await this.nft(['delete', 'table', 'ip', this.table]).catch(() => undefined);
+    this.applied = EMPTY;
+    this.needFull = true;
+  }
+
+  private nft(args: string[], input?: string) {
+    const pre = this.o.netns ? ['nsenter', `--net=${this.o.netns}`, '--'] : [];
+    return run([...pre, 'nft', ...args], input === undefined ? {} : { input });
+  }
+}

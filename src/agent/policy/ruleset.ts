@@ -1,0 +1,218 @@
+// The policy engine's nftables layout, and the text that builds it whole or changes it by difference.
+//
+//   table ip k8ts-policy
+//     map podclass   ipv4_addr → mark               every pod's address → its peer class
+//     map netclass   ipv4_addr (intervals) → mark   every other address → the class of its ipBlock segment
+//     map ingress    ipv4_addr → verdict            local pod isolated for ingress → goto in-<pod>
+//     map egress     ipv4_addr → verdict            local pod isolated for egress  → jump out-<pod>
+//     set isolated   local pods isolated either way (a new TCP flow to or from them must start with SYN)
+//     set in-<pod>, out-<pod>   ct mark . meta l4proto . th dport, intervals: what the pod allows, by class
+//     counter din-<pod>, dout-<pod>, found through map cin / cout by address   drops
+//     set selfpairs  pod . pod of the isolated pods (a pod never blocks itself)
+//     limit droplog  one rate limit for every drop log line
+//
+// A pod's chain is three rules (shared classification, its own set, shared drop), so a pod costs the
+// kernel one set, one chain and one counter however many policies select it.
+//
+// The filter hook sits in prerouting after dstnat (so a Service's traffic is judged against the chosen
+// backend): every packet gets the JUDGED mark bit (the guard table, see guard.ts, drops unjudged traffic
+// of isolated pods while this table is missing), replies pass on `ct state established,related`, and a
+// new flow costs two hash lookups (egress by source, ingress by destination) plus, for an isolated pod,
+// two class lookups and one lookup in that pod's own small set: nothing grows with the number of policies
+// or pods elsewhere in the cluster. The node's own traffic to its pods comes from the output path and is
+// never judged (probes pass); egress to the node's own addresses is always allowed.
+import { formatIPv4 } from '../../util/cidr.js';
+import type { PodRules, PolicyState } from './compiler.js';
+
+export const POLICY_TABLE = 'k8ts-policy';
+/** Packet mark bit: "the policy table saw this packet" (the proxy uses 0x4000). */
+export const JUDGED_MARK = 0x20000;
+/** NFLOG group of drop log lines. */
+export const LOG_GROUP = 7;
+export const LOG_PREFIX = { in: 'k8ts-np in', out: 'k8ts-np out' } as const;
+/** Drop log lines per second (burst twice that), for the whole node. */
+export const LOG_RATE = 50;
+
+export type Direction = 'in' | 'out';
+
+/** The chain, set and counter names of one pod and direction (from its address: always a proven IPv4). */
+export function podObjects(dir: Direction, ip: number): { chain: string; set: string; counter: string } {
+  const id = formatIPv4(ip).replace(/\./g, '-');
+  return { chain: `${dir}-${id}`, set: `${dir}-${id}`, counter: `d${dir}-${id}` };
+}
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** The class out-common gives a flow that needs no judging (to itself, to this node): every egress set allows it. */
+export const SELF_CLASS = 0xffffffff;
+const SELF_ELEMENT = `${SELF_CLASS}-${SELF_CLASS} . 0-255 . 0-65535`;
+
+/** A pod's chain: three rules, whatever its policies (the rest is shared or in its set). */
+function podRules(dir: Direction, r: PodRules): string[] {
+  const o = podObjects(dir, r.ip);
+  return dir === 'in'
+    ? ['jump in-common', `ct mark . meta l4proto . th dport @${o.set} accept`, 'goto in-drop']
+    : ['jump out-common', `ct mark . meta l4proto . th dport @${o.set} return`, 'goto out-drop'];
+}
+
+/** The chains every pod chain shares. */
+function commonChains(logGroup: number): string[] {
+  return [
+    // A pod cannot block itself (a Service hairpin comes back to it through the node).
+    '  chain in-common {',
+    '    ip saddr . ip daddr @selfpairs accept',
+    '    ct mark set ip saddr map @netclass',
+    '    ct mark set ip saddr map @podclass',
+    '  }',
+    `  chain in-drop { limit name "droplog" log group ${logGroup} prefix "${LOG_PREFIX.in} "; counter name ip daddr map @cin drop; }`,
+    // Egress to itself or to this node is always allowed: the self class, which every egress set holds.
+    '  chain out-common {',
+    `    ip saddr . ip daddr @selfpairs ct mark set ${hex(SELF_CLASS)} return`,
+    `    fib daddr type local ct mark set ${hex(SELF_CLASS)} return`,
+    '    ct mark set ip daddr map @netclass',
+    '    ct mark set ip daddr map @podclass',
+    '  }',
+    `  chain out-drop { limit name "droplog" log group ${logGroup} prefix "${LOG_PREFIX.out} "; counter name ip saddr map @cout drop; }`,
+  ];
+}
+
+const SET_DECL = 'typeof ct mark . meta l4proto . th dport; flags interval;';
+
+function netclassElements(s: PolicyState): string[] {
+  return s.netClass.map((r) => `${r.lo === r.hi ? formatIPv4(r.lo) : `${formatIPv4(r.lo)}-${formatIPv4(r.hi)}`} : ${r.cls}`);
+}
+
+function chunks<T>(xs: T[], n = 2000): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+function addElements(table: string, container: string, els: string[]): string[] {
+  return chunks(els).map((c) => `add element ip ${table} ${container} { ${c.join(', ')} }`);
+}
+
+function deleteElements(table: string, container: string, keys: string[]): string[] {
+  return chunks(keys).map((c) => `delete element ip ${table} ${container} { ${c.join(', ')} }`);
+}
+
+export interface RulesetOptions {
+  table?: string;
+  logGroup?: number;
+}
+
+/** The whole table, replacing whatever is there, in one transaction. */
+export function fullRuleset(s: PolicyState, o: RulesetOptions = {}): string {
+  const T = o.table ?? POLICY_TABLE;
+  const g = o.logGroup ?? LOG_GROUP;
+  const out = [`table ip ${T}`, `delete table ip ${T}`, `table ip ${T} {`];
+  out.push('  map podclass { type ipv4_addr : mark; }');
+  out.push('  map netclass { type ipv4_addr : mark; flags interval; }');
+  out.push('  map ingress { type ipv4_addr : verdict; }');
+  out.push('  map egress { type ipv4_addr : verdict; }');
+  out.push('  map cin { type ipv4_addr : counter; }');
+  out.push('  map cout { type ipv4_addr : counter; }');
+  out.push('  set isolated { type ipv4_addr; }');
+  out.push('  set selfpairs { type ipv4_addr . ipv4_addr; }');
+  out.push('  set alive { type inet_service; }');
+  out.push(`  limit droplog { rate ${LOG_RATE}/second burst ${LOG_RATE * 2} packets }`);
+  for (const [dir, m] of [['in', s.ingress], ['out', s.egress]] as const) {
+    for (const r of m.values()) {
+      const ob = podObjects(dir, r.ip);
+      out.push(`  counter ${ob.counter} { }`, `  set ${ob.set} { ${SET_DECL} }`, `  chain ${ob.chain} { }`);
+    }
+  }
+  out.push(...commonChains(g));
+  out.push(
+    '  chain prerouting {',
+    '    type filter hook prerouting priority dstnat + 10; policy accept;',
+    `    meta mark set meta mark | ${hex(JUDGED_MARK)}`,
+    '    ct state established,related accept',
+    '    ct state invalid jump strays',
+    '    ct state new tcp flags & (fin | syn | rst | ack) != syn jump strays',
+    '    ip saddr vmap @egress',
+    '    ip daddr vmap @ingress',
+    '  }',
+    '  chain strays { ip saddr @isolated drop; ip daddr @isolated drop; }',
+    '}',
+  );
+  for (const [dir, m] of [['in', s.ingress], ['out', s.egress]] as const) {
+    for (const r of m.values()) for (const rule of podRules(dir, r)) out.push(`add rule ip ${T} ${podObjects(dir, r.ip).chain} ${rule}`);
+  }
+  // Maps and sets are filled after the rules that bind them (binding walks a set's elements).
+  out.push(...addElements(T, 'podclass', [...s.podClass].map(([ip, c]) => `${formatIPv4(ip)} : ${c}`)));
+  out.push(...addElements(T, 'netclass', netclassElements(s)));
+  for (const [dir, m] of [['in', s.ingress], ['out', s.egress]] as const) {
+    for (const r of m.values()) out.push(...addElements(T, podObjects(dir, r.ip).set, dir === 'out' ? [SELF_ELEMENT, ...r.elements] : r.elements));
+  }
+  out.push(...addElements(T, 'cin', [...s.ingress.values()].map((r) => `${formatIPv4(r.ip)} : "${podObjects('in', r.ip).counter}"`)));
+  out.push(...addElements(T, 'cout', [...s.egress.values()].map((r) => `${formatIPv4(r.ip)} : "${podObjects('out', r.ip).counter}"`)));
+  out.push(...addElements(T, 'ingress', [...s.ingress.values()].map((r) => `${formatIPv4(r.ip)} : goto ${podObjects('in', r.ip).chain}`)));
+  out.push(...addElements(T, 'egress', [...s.egress.values()].map((r) => `${formatIPv4(r.ip)} : jump ${podObjects('out', r.ip).chain}`)));
+  const iso = isolatedOf(s).map(formatIPv4);
+  out.push(...addElements(T, 'isolated', iso), ...addElements(T, 'selfpairs', iso.map((x) => `${x} . ${x}`)));
+  out.push('');
+  return out.join('\n');
+}
+
+export function isolatedOf(s: PolicyState): number[] {
+  return [...new Set([...s.ingress.keys(), ...s.egress.keys()])].sort((a, b) => a - b);
+}
+
+const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * The transaction that turns `before` into `after`, or '' when nothing changes. New isolated pods get their
+ * objects before the map element that sends traffic to them; a pod's allow set changes element by element
+ * (deletes first: the kernel refuses an element overlapping one that is still there).
+ */
+export function diffRuleset(before: PolicyState, after: PolicyState, o: RulesetOptions = {}): string {
+  const T = o.table ?? POLICY_TABLE;
+  const out: string[] = [];
+  // Classes first: a pod's set may already use a class that only now has members.
+  const delPod: string[] = [];
+  const addPod: string[] = [];
+  for (const [ip, c] of before.podClass) {
+    const n = after.podClass.get(ip);
+    if (n === undefined) delPod.push(formatIPv4(ip));
+    else if (n !== c) delPod.push(formatIPv4(ip));
+  }
+  for (const [ip, c] of after.podClass) if (before.podClass.get(ip) !== c) addPod.push(`${formatIPv4(ip)} : ${c}`);
+  out.push(...deleteElements(T, 'podclass', delPod), ...addElements(T, 'podclass', addPod));
+  const nb = netclassElements(before);
+  const na = netclassElements(after);
+  if (!sameList(nb, na)) out.push(`flush map ip ${T} netclass`, ...addElements(T, 'netclass', na));
+
+  for (const [dir, mb, ma, vmap, verb] of [['in', before.ingress, after.ingress, 'ingress', 'goto'], ['out', before.egress, after.egress, 'egress', 'jump']] as const) {
+    for (const [ip, r] of ma) {
+      const ob = podObjects(dir, ip);
+      const old = mb.get(ip);
+      if (!old) {
+        out.push(`add counter ip ${T} ${ob.counter}`, `add set ip ${T} ${ob.set} { ${SET_DECL} }`, `add chain ip ${T} ${ob.chain}`);
+        for (const rule of podRules(dir, r)) out.push(`add rule ip ${T} ${ob.chain} ${rule}`);
+        out.push(...addElements(T, ob.set, dir === 'out' ? [SELF_ELEMENT, ...r.elements] : r.elements));
+        out.push(`add element ip ${T} ${dir === 'in' ? 'cin' : 'cout'} { ${formatIPv4(ip)} : "${ob.counter}" }`);
+        out.push(`add element ip ${T} ${vmap} { ${formatIPv4(ip)} : ${verb} ${ob.chain} }`);
+      } else if (old.elements !== r.elements && !sameList(old.elements, r.elements)) {
+        // Element by element: the kernel frees what is deleted before it checks what is added for overlaps.
+        const was = new Set(old.elements);
+        const now = new Set(r.elements);
+        out.push(...deleteElements(T, ob.set, old.elements.filter((e) => !now.has(e))));
+        out.push(...addElements(T, ob.set, r.elements.filter((e) => !was.has(e))));
+      }
+    }
+    for (const ip of mb.keys()) {
+      if (ma.has(ip)) continue;
+      const ob = podObjects(dir, ip);
+      out.push(`delete element ip ${T} ${vmap} { ${formatIPv4(ip)} }`, `delete element ip ${T} ${dir === 'in' ? 'cin' : 'cout'} { ${formatIPv4(ip)} }`,
+        `flush chain ip ${T} ${ob.chain}`, `delete chain ip ${T} ${ob.chain}`, `delete set ip ${T} ${ob.set}`, `delete counter ip ${T} ${ob.counter}`);
+    }
+  }
+  const ib = new Set(isolatedOf(before));
+  const ia = new Set(isolatedOf(after));
+  const added = [...ia].filter((x) => !ib.has(x)).map(formatIPv4);
+  const gone = [...ib].filter((x) => !ia.has(x)).map(formatIPv4);
+  out.push(...addElements(T, 'isolated', added), ...addElements(T, 'selfpairs', added.map((x) => `${x} . ${x}`)));
+  out.push(...deleteElements(T, 'isolated', gone), ...deleteElements(T, 'selfpairs', gone.map((x) => `${x} . ${x}`)));
+  return out.length ? `${out.join('\n')}\n` : '';
+}
