@@ -15,6 +15,11 @@ import type { Runtime, ContainerInfo } from './runtime/runtime.js';
 import type { ImageService } from './images/service.js';
 import { ProbeManager, probeRunner, type ProbeRunner } from './probes.js';
 import { now } from '../util/time.js';
+import type { Container, Pod, Service } from '../api/types.js';
+import { MountError, VolumeManager, resolveSubPath, type NodeVolume } from './volumes/manager.js';
+import type { NodeFacts, ObjectSource } from './volumes/sources.js';
+import { ContainerConfigError, containerEnv, expandArgs } from './env.js';
+import type { VolumeMount } from './runtime/spec.js';
 
 const PODS = findResource('', 'v1', 'pods')!;
 const BACKOFF_BASE_MS = 10_000;
@@ -43,6 +48,12 @@ export interface PodManagerOptions {
   networkReady?: (pod: KObject, ip: string) => Promise<void>;
   /** Makes sure a container's image is on the node (pull policy, pulls, back-off, events). */
   images: ImageService;
+  /** The pods' volumes on this node (set up before the first container, torn down with the sandbox). */
+  volumes: VolumeManager;
+  /** ConfigMaps and Secrets (env, volumes) and Services (service links), from the agent's caches. */
+  objects: ObjectSource;
+  services: () => Service[];
+  node: NodeFacts;
 }
 
 /** What the node holds for a pod between syncs (also on disk, for agent restarts). */
@@ -68,6 +79,8 @@ export class PodManager {
   private imageErrors = new Map<string, { reason: string; message: string }>();
   /** Containers killed for failing a liveness or startup probe: restarted even under OnFailure if they exit 0. */
   private probeKilled = new Set<string>();
+  /** Each pod's set-up volumes (by uid), for the mounts of its containers. */
+  private volumesOf = new Map<string, Map<string, NodeVolume>>();
   readonly probes: ProbeManager;
   private dir: string;
 
@@ -157,6 +170,8 @@ export class PodManager {
     }
     await this.o.cni.plugin.del(this.o.cni.conf, { containerId: uid, netns: `/run/netns/${netns}`, ifName: 'eth0' });
     if (existsSync(`/run/netns/${netns}`)) await run(['ip', 'netns', 'del', netns]).catch(() => {});
+    // tmpfs volumes are unmounted first: nothing of a Secret stays in memory, and rm never crosses a mount.
+    await this.o.volumes.tearDown(join(this.dir, uid));
     rmSync(join(this.dir, uid), { recursive: true, force: true });
     rmSync(p, { force: true });
     this.keyOf.delete(uid);
@@ -203,23 +218,58 @@ export class PodManager {
       this.requeue(key, 5000);
       return;
     }
+    let vols: Map<string, NodeVolume>;
+    try {
+      vols = await this.o.volumes.setUp(pod as Pod, join(this.dir, uid));
+    } catch (e) {
+      if (!(e instanceof MountError)) throw e;
+      // As the kubelet: a FailedMount event, the pod stays ContainerCreating, and it is retried (at once
+      // when the object it waits for appears: the agent's ConfigMap/Secret informers requeue it).
+      await this.events.record(pod, 'Warning', 'FailedMount', e.message);
+      await this.postStatus(pod, sb, await this.containersOf(uid), { reason: 'ContainerCreating', message: e.message });
+      this.requeue(key, 5000);
+      return;
+    }
+    this.volumesOf.set(uid, vols);
     let existing = await this.containersOf(uid);
     const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
     if (await this.killUnhealthy(pod, existing, restartPolicy)) existing = await this.containersOf(uid);
     let nextWake = 0;
     let networkChecked = false;
-    for (const c of (pod.spec?.containers ?? []) as any[]) {
+    const init = this.initProgress(pod, existing);
+    if (init.failed && restartPolicy === 'Never') {
+      this.syncProbes(pod, sb, existing);
+      await this.postStatus(pod, sb, existing);
+      return;
+    }
+    const plan: { c: Container; sidecar: boolean; init: boolean }[] = [];
+    for (const c of pod.spec?.initContainers ?? []) {
+      const sidecar = c.restartPolicy === 'Always';
+      plan.push({ c, sidecar, init: true });
+    }
+    if (init.done) for (const c of pod.spec?.containers ?? []) plan.push({ c, sidecar: false, init: false });
+    for (const { c, sidecar, init: isInit } of plan as { c: any; sidecar: boolean; init: boolean }[]) {
       const mine = existing.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
       const latest = mine[0];
-      if (latest && latest.state.status !== 'stopped') continue;
+      if (latest && latest.state.status !== 'stopped') {
+        // An init container runs alone until it is done; a sidecar only has to be running.
+        if (isInit && !sidecar) break;
+        continue;
+      }
+      if (isInit && !sidecar && latest?.state.exitCode === 0) continue;
       if (latest) {
         const code = latest.state.exitCode ?? 1;
-        const restart = restartPolicy === 'Always' || (restartPolicy === 'OnFailure' && (code !== 0 || this.probeKilled.has(latest.id)));
-        if (!restart) continue;
+        // Init containers: OnFailure and Always both restart a failed one; sidecars always restart.
+        const restart = sidecar || restartPolicy === 'Always' || ((isInit || restartPolicy === 'OnFailure') && (code !== 0 || this.probeKilled.has(latest.id)));
+        if (!restart) {
+          if (isInit) break;
+          continue;
+        }
         const bk = `${uid}/${c.name}`;
         const b = this.backoff.get(bk);
         if (b && Date.now() < b.until) {
           nextWake = nextWake ? Math.min(nextWake, b.until - Date.now()) : b.until - Date.now();
+          if (isInit && !sidecar) break;
           continue;
         }
         // Back-off doubles from 10 s to 5 min, reset after a container ran 10 minutes without trouble.
@@ -239,12 +289,15 @@ export class PodManager {
         }
       }
       networkChecked = true;
-      await this.startContainer(pod, sb, c, restarts);
+      const started = await this.startContainer(pod, sb, c, restarts);
       // Keep only the newest exited attempt (for `kubectl logs --previous` and lastState).
       for (const old of mine.slice(1)) {
         await this.removeContainer(old.id).catch(() => {});
         this.probeKilled.delete(old.id);
       }
+      // The next init container waits for this one: a sync comes when it exits (or, for a sidecar, the
+      // next one starts once this one runs).
+      if (isInit && (!sidecar || !started)) break;
     }
     existing = await this.containersOf(uid);
     this.syncProbes(pod, sb, existing);
@@ -295,7 +348,50 @@ export class PodManager {
     return killed;
   }
 
-  private async startContainer(pod: KObject, sb: Sandbox, c: any, restarts: number): Promise<void> {
+  /** Where the pod's init containers are: all done (app containers may start), or one failed for good. */
+  private initProgress(pod: KObject, containers: ContainerInfo[]): { done: boolean; failed: boolean } {
+    for (const c of (pod.spec?.initContainers ?? []) as Container[]) {
+      const latest = this.newest(containers, c.name);
+      if (c.restartPolicy === 'Always') {
+        if (!latest || latest.state.status === 'stopped') return { done: false, failed: false };
+        continue;
+      }
+      if (!latest || latest.state.status !== 'stopped') return { done: false, failed: false };
+      if (latest.state.exitCode !== 0) return { done: false, failed: true };
+    }
+    return { done: true, failed: false };
+  }
+
+  private newest(containers: ContainerInfo[], name: string): ContainerInfo | undefined {
+    return containers.filter((x) => x.labels[L_CONTAINER] === name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]))[0];
+  }
+
+  /** The bind mounts of a container: its volumeMounts over the pod's set-up volumes, subPath resolved on the node. */
+  private mountsFor(pod: KObject, c: Container, env: { name: string; value: string }[]): VolumeMount[] {
+    const vols = this.volumesOf.get(pod.metadata.uid!) ?? new Map<string, NodeVolume>();
+    const out: VolumeMount[] = [];
+    for (const m of c.volumeMounts ?? []) {
+      const v = vols.get(m.name);
+      if (!v) throw new ContainerConfigError(`volume "${m.name}" of mount ${m.mountPath} is not set up`);
+      let sub = m.subPath;
+      if (m.subPathExpr) {
+        const vars = new Map(env.map((e) => [e.name, e.value]));
+        sub = m.subPathExpr.replace(/\$\(([^)]*)\)/g, (all, n: string) => vars.get(n) ?? all);
+      }
+      let host = v.hostPath;
+      if (sub) {
+        try {
+          host = resolveSubPath(v.hostPath, sub, v.atomic);
+        } catch (e) {
+          throw new ContainerConfigError(`failed to prepare subPath for volumeMount "${m.name}" of container "${c.name}": ${e instanceof Error ? e.message : e}`);
+        }
+      }
+      out.push({ hostPath: host, containerPath: m.mountPath, readOnly: v.readOnly || Boolean(m.readOnly) });
+    }
+    return out;
+  }
+
+  private async startContainer(pod: KObject, sb: Sandbox, c: any, restarts: number): Promise<boolean> {
     const uid = pod.metadata.uid!;
     const key = `${uid}/${c.name}`;
     const img = await this.o.images.ensure(pod, c);
@@ -304,25 +400,43 @@ export class PodManager {
       // Right after a failed pull the next sync reports ImagePullBackOff, as the kubelet's does; the pull
       // is tried again when the back-off ends.
       if (img.retryMs !== undefined) this.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, img.reason === 'ErrImagePull' ? 1000 : img.retryMs + 50);
-      return;
+      return false;
     }
     this.imageErrors.delete(key);
     const podDir = join(this.dir, uid);
-    const env = ((c.env ?? []) as any[]).filter((e) => typeof e.value === 'string' || e.value === undefined)
-      .map((e) => ({ name: e.name, value: String(e.value ?? '') }));
+    let env: { name: string; value: string }[];
+    let mounts: VolumeMount[];
+    try {
+      env = containerEnv(pod as Pod, c as Container, {
+        objects: this.o.objects, node: this.o.node, services: this.o.services(), podIP: sb.ip,
+        skipped: (message) => void this.events.record(pod, 'Warning', 'InvalidEnvironmentVariableNames', message),
+      });
+      mounts = this.mountsFor(pod, c as Container, env);
+    } catch (e) {
+      if (!(e instanceof ContainerConfigError)) throw e;
+      // As the kubelet: the container waits with CreateContainerConfigError; the pod is retried when the
+      // object appears (informer) and on the back-off timer.
+      this.imageErrors.set(key, { reason: 'CreateContainerConfigError', message: e.message });
+      await this.events.record(pod, 'Warning', 'Failed', `Error: ${e.message}`);
+      this.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, 5000);
+      return false;
+    }
     try {
       await this.runtime.create({
-        name: c.name, podName: pod.metadata.name!, hostname: utsHostname(pod, this.o.clusterDomain), image: c.image, command: c.command, args: c.args, env, workingDir: c.workingDir,
+        name: c.name, podName: pod.metadata.name!, hostname: utsHostname(pod, this.o.clusterDomain), image: c.image,
+        command: expandArgs(c.command, env), args: expandArgs(c.args, env), env, workingDir: c.workingDir, mounts,
         netns: `/run/netns/${sb.netns}`, etcHosts: join(podDir, 'hosts'), etcHostname: join(podDir, 'hostname'), resolvConf: join(podDir, 'resolv.conf'),
         securityContext: c.securityContext,
         labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
       });
             await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
       await this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`);
+      return true;
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       this.imageErrors.set(key, { reason: 'CreateContainerError', message: msg });
       await this.events.record(pod, 'Warning', 'Failed', `Error: ${msg}`);
+      return false;
     }
   }
 
@@ -354,6 +468,7 @@ export class PodManager {
     await this.removeSandbox(uid);
     for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
     for (const k of this.imageErrors.keys()) if (k.startsWith(`${uid}/`)) this.imageErrors.delete(k);
+    this.volumesOf.delete(uid);
     this.o.images.forgetPod(uid);
   }
 
