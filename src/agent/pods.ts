@@ -16,7 +16,8 @@ import type { ImageService } from './images/service.js';
 import { ProbeManager, probeRunner, type ProbeRunner } from './probes.js';
 import { now } from '../util/time.js';
 import type { Container, Pod, Service } from '../api/types.js';
-import { MountError, VolumeManager, resolveSubPath, type NodeVolume } from './volumes/manager.js';
+import { MountError, VolumeManager, mountSubPath, type NodeVolume } from './volumes/manager.js';
+import type { TokenManager } from './volumes/tokens.js';
 import type { NodeFacts, ObjectSource } from './volumes/sources.js';
 import { ContainerConfigError, containerEnv, expandArgs } from './env.js';
 import type { VolumeMount } from './runtime/spec.js';
@@ -54,6 +55,8 @@ export interface PodManagerOptions {
   objects: ObjectSource;
   services: () => Service[];
   node: NodeFacts;
+  /** The projected ServiceAccount tokens: a pod is synced again when one of its tokens is due for refresh. */
+  tokens?: TokenManager;
 }
 
 /** What the node holds for a pod between syncs (also on disk, for agent restarts). */
@@ -290,6 +293,8 @@ export class PodManager {
       }
       networkChecked = true;
       const started = await this.startContainer(pod, sb, c, restarts);
+      // An init container's exit is what lets the next one start: the pod is synced the moment it stops.
+      if (started && isInit && !sidecar) this.syncOnExit(key, started);
       // Keep only the newest exited attempt (for `kubectl logs --previous` and lastState).
       for (const old of mine.slice(1)) {
         await this.removeContainer(old.id).catch(() => {});
@@ -299,10 +304,49 @@ export class PodManager {
       // next one starts once this one runs).
       if (isInit && (!sidecar || !started)) break;
     }
+    if (init.done) await this.startEphemeral(pod as Pod, sb, existing);
     existing = await this.containersOf(uid);
     this.syncProbes(pod, sb, existing);
     await this.postStatus(pod, sb, existing);
+    // A projected token due for refresh brings the pod back (the sync re-renders its volumes).
+    const tokenDue = this.o.tokens?.nextRefreshMs(uid);
+    if (tokenDue !== undefined) nextWake = nextWake ? Math.min(nextWake, tokenDue) : Math.max(tokenDue, 1);
     if (nextWake) this.requeue(key, nextWake + 50);
+  }
+
+  /** Containers whose exit re-syncs their pod at once (init containers), each watched once. */
+  private exitWatched = new Set<string>();
+
+  private syncOnExit(key: string, id: string): void {
+    if (this.exitWatched.has(id)) return;
+    this.exitWatched.add(id);
+    const watch = async (): Promise<void> => {
+      for (;;) {
+        const st = await this.runtime.waitStopped(id, 300_000).catch(() => undefined);
+        if (!st || st.status === 'stopped') break;
+      }
+      this.exitWatched.delete(id);
+      this.requeue(key, 0);
+    };
+    void watch();
+  }
+
+  /**
+   * Ephemeral containers (kubectl debug): started once each, never restarted, in the pod's network
+   * namespace with its volumes; with targetContainerName, in the target's pid namespace when it runs.
+   */
+  private async startEphemeral(pod: Pod, sb: Sandbox, existing: ContainerInfo[]): Promise<void> {
+    for (const ec of pod.spec?.ephemeralContainers ?? []) {
+      if (this.newest(existing, ec.name)) continue;
+      if (this.imageErrors.get(`${pod.metadata.uid}/${ec.name}`)?.reason === 'CreateContainerError') continue;
+      let pidns: string | undefined;
+      if (ec.targetContainerName) {
+        const target = this.newest(existing, ec.targetContainerName);
+        if (target && target.state.status !== 'stopped' && target.state.pid) pidns = `/proc/${target.state.pid}/ns/pid`;
+      }
+      // Ephemeral containers have no probes, ports, lifecycle or resources (validation refuses them).
+      await this.startContainer(pod, sb, ec, 0, pidns);
+    }
   }
 
   /** The newest attempt of each of the pod's containers. */
@@ -366,11 +410,12 @@ export class PodManager {
     return containers.filter((x) => x.labels[L_CONTAINER] === name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]))[0];
   }
 
-  /** The bind mounts of a container: its volumeMounts over the pod's set-up volumes, subPath resolved on the node. */
-  private mountsFor(pod: KObject, c: Container, env: { name: string; value: string }[]): VolumeMount[] {
-    const vols = this.volumesOf.get(pod.metadata.uid!) ?? new Map<string, NodeVolume>();
+  /** The bind mounts of a container: its volumeMounts over the pod's set-up volumes, subPath bound on the node. */
+  private async mountsFor(pod: KObject, c: Container, env: { name: string; value: string }[]): Promise<VolumeMount[]> {
+    const uid = pod.metadata.uid!;
+    const vols = this.volumesOf.get(uid) ?? new Map<string, NodeVolume>();
     const out: VolumeMount[] = [];
-    for (const m of c.volumeMounts ?? []) {
+    for (const [i, m] of (c.volumeMounts ?? []).entries()) {
       const v = vols.get(m.name);
       if (!v) throw new ContainerConfigError(`volume "${m.name}" of mount ${m.mountPath} is not set up`);
       let sub = m.subPath;
@@ -380,8 +425,10 @@ export class PodManager {
       }
       let host = v.hostPath;
       if (sub) {
+        // The kubelet's layout: <pod>/volume-subpaths/<volume>/<container>/<mount index>.
+        host = join(this.dir, uid, 'volume-subpaths', m.name, c.name, String(i));
         try {
-          host = resolveSubPath(v.hostPath, sub, v.atomic);
+          await mountSubPath(v.hostPath, sub, v.atomic, host);
         } catch (e) {
           throw new ContainerConfigError(`failed to prepare subPath for volumeMount "${m.name}" of container "${c.name}": ${e instanceof Error ? e.message : e}`);
         }
@@ -391,7 +438,7 @@ export class PodManager {
     return out;
   }
 
-  private async startContainer(pod: KObject, sb: Sandbox, c: any, restarts: number): Promise<boolean> {
+  private async startContainer(pod: KObject, sb: Sandbox, c: any, restarts: number, pidns?: string): Promise<string | undefined> {
     const uid = pod.metadata.uid!;
     const key = `${uid}/${c.name}`;
     const img = await this.o.images.ensure(pod, c);
@@ -400,7 +447,7 @@ export class PodManager {
       // Right after a failed pull the next sync reports ImagePullBackOff, as the kubelet's does; the pull
       // is tried again when the back-off ends.
       if (img.retryMs !== undefined) this.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, img.reason === 'ErrImagePull' ? 1000 : img.retryMs + 50);
-      return false;
+      return undefined;
     }
     this.imageErrors.delete(key);
     const podDir = join(this.dir, uid);
@@ -411,7 +458,7 @@ export class PodManager {
         objects: this.o.objects, node: this.o.node, services: this.o.services(), podIP: sb.ip,
         skipped: (message) => void this.events.record(pod, 'Warning', 'InvalidEnvironmentVariableNames', message),
       });
-      mounts = this.mountsFor(pod, c as Container, env);
+      mounts = await this.mountsFor(pod, c as Container, env);
     } catch (e) {
       if (!(e instanceof ContainerConfigError)) throw e;
       // As the kubelet: the container waits with CreateContainerConfigError; the pod is retried when the
@@ -419,24 +466,24 @@ export class PodManager {
       this.imageErrors.set(key, { reason: 'CreateContainerConfigError', message: e.message });
       await this.events.record(pod, 'Warning', 'Failed', `Error: ${e.message}`);
       this.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, 5000);
-      return false;
+      return undefined;
     }
     try {
-      await this.runtime.create({
+      const id = await this.runtime.create({
         name: c.name, podName: pod.metadata.name!, hostname: utsHostname(pod, this.o.clusterDomain), image: c.image,
         command: expandArgs(c.command, env), args: expandArgs(c.args, env), env, workingDir: c.workingDir, mounts,
         netns: `/run/netns/${sb.netns}`, etcHosts: join(podDir, 'hosts'), etcHostname: join(podDir, 'hostname'), resolvConf: join(podDir, 'resolv.conf'),
-        securityContext: c.securityContext,
+        securityContext: c.securityContext, pidns,
         labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
       });
-            await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
+      await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
       await this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`);
-      return true;
+      return id;
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       this.imageErrors.set(key, { reason: 'CreateContainerError', message: msg });
       await this.events.record(pod, 'Warning', 'Failed', `Error: ${msg}`);
-      return false;
+      return undefined;
     }
   }
 
@@ -577,6 +624,23 @@ export class PodManager {
       else if (code !== 404) throw e;
     }
   }
+}
+
+/** Whether the pod reads ConfigMap or Secret `name` (in a volume, a projection, env or envFrom). */
+export function podReferences(pod: Pod, kind: 'configMap' | 'secret', name: string): boolean {
+  const spec = pod.spec;
+  if (!spec) return false;
+  for (const v of spec.volumes ?? []) {
+    if (kind === 'configMap' && v.configMap?.name === name) return true;
+    if (kind === 'secret' && v.secret?.secretName === name) return true;
+    for (const src of v.projected?.sources ?? []) if ((kind === 'configMap' ? src.configMap : src.secret)?.name === name) return true;
+  }
+  const all = [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])] as Container[];
+  for (const c of all) {
+    for (const f of c.envFrom ?? []) if ((kind === 'configMap' ? f.configMapRef : f.secretRef)?.name === name) return true;
+    for (const e of c.env ?? []) if ((kind === 'configMap' ? e.valueFrom?.configMapKeyRef : e.valueFrom?.secretKeyRef)?.name === name) return true;
+  }
+  return false;
 }
 
 /**

@@ -3,8 +3,8 @@
 // the node's disk), a host directory (hostPath, type-checked; a PVC bound to a local PV), and the files of
 // ConfigMap/Secret/downwardAPI/projected volumes kept current with the atomic writer. Containers get them
 // as bind mounts in their OCI spec (runtime/spec.ts); nothing here is mounted into a container's root.
-import { lstatSync, mkdirSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type * as core from 'kubernetes-types/core/v1.js';
 import type { Pod } from '../../api/types.js';
 import { isQuantity, parseQuantity } from '../../api/quantity.js';
@@ -113,12 +113,17 @@ export function checkHostPath(path: string, type: string | undefined): void {
   }
 }
 
+const O_PATH = 0o10000000;
+
 /**
- * A subPath inside root, walked one element at a time with lstat: a symlink anywhere on the way is refused
- * (never followed), missing directories are made (as the kubelet does for subPath), and the result is
- * proven to be under root. Atomic-writer volumes resolve in their current timestamped directory.
+ * Bind-mounts subPath of a volume at target, as the kubelet's volume-subpaths: the path is walked one
+ * element at a time from an O_PATH descriptor of the previous one (openat through /proc/self/fd, with
+ * O_NOFOLLOW), so a symlink anywhere on the way is refused and a container that swaps a directory for a
+ * symlink mid-walk gains nothing; the mount is made from the final descriptor (mount -c: no
+ * canonicalization), never from a path string. Missing directories are made (the kubelet does for
+ * subPath); atomic-writer volumes resolve in their current timestamped directory.
  */
-export function resolveSubPath(root: string, sub: string, atomic: boolean): string {
+export async function mountSubPath(root: string, sub: string, atomic: boolean, target: string): Promise<void> {
   if (sub.startsWith('/') || sub.includes('\0')) throw new Error(`subPath ${JSON.stringify(sub)} must be a relative path`);
   const parts = sub.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw new Error(`subPath ${JSON.stringify(sub)} must not contain '..'`);
@@ -128,20 +133,35 @@ export function resolveSubPath(root: string, sub: string, atomic: boolean): stri
     if (!cur) throw new Error(`subPath ${JSON.stringify(sub)}: the volume has no data yet`);
     base = cur;
   }
-  let p = base;
-  for (let i = 0; i < parts.length; i++) {
-    p = join(p, parts[i]);
-    const st = lstatOr(p);
-    if (!st) {
-      if (atomic) throw new Error(`subPath ${JSON.stringify(sub)} does not exist in the volume`);
-      mkdirSync(p, { mode: 0o755 });
-      continue;
+  const fds: number[] = [];
+  try {
+    let fd = openSync(base, O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    fds.push(fd);
+    let st = fstatSync(fd);
+    for (let i = 0; i < parts.length; i++) {
+      const at = `/proc/self/fd/${fd}/${parts[i]}`;
+      const shown = parts.slice(0, i + 1).join('/');
+      try {
+        fd = openSync(at, O_PATH | constants.O_NOFOLLOW);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || atomic) throw new Error(`subPath ${JSON.stringify(sub)}: ${shown}: ${(e as NodeJS.ErrnoException).code}`);
+        mkdirSync(at, { mode: 0o755 });
+        fd = openSync(at, O_PATH | constants.O_NOFOLLOW);
+      }
+      fds.push(fd);
+      st = fstatSync(fd);
+      if (st.isSymbolicLink()) throw new Error(`subPath ${JSON.stringify(sub)}: ${shown} is a symlink, which is not followed`);
+      if (i < parts.length - 1 && !st.isDirectory()) throw new Error(`subPath ${JSON.stringify(sub)}: ${shown} is not a directory`);
     }
-    if (st.isSymbolicLink()) throw new Error(`subPath ${JSON.stringify(sub)}: ${parts.slice(0, i + 1).join('/')} is a symlink, which is not followed`);
-    if (i < parts.length - 1 && !st.isDirectory()) throw new Error(`subPath ${JSON.stringify(sub)}: ${parts.slice(0, i + 1).join('/')} is not a directory`);
+    // The bind target has the source's type (a file over a file, a directory over a directory).
+    if (await isMountPoint(target)) await run(['umount', target]);
+    mkdirSync(dirname(target), { recursive: true, mode: 0o750 });
+    if (st.isDirectory()) mkdirSync(target, { recursive: true, mode: 0o750 });
+    else if (!lstatOr(target)) writeFileSync(target, '', { mode: 0o600 });
+    await run(['mount', '--no-canonicalize', '--bind', `/proc/${process.pid}/fd/${fd}`, target]);
+  } finally {
+    for (const f of fds) closeSync(f);
   }
-  if (p !== base && !p.startsWith(`${base}/`)) throw new Error(`subPath ${JSON.stringify(sub)} escapes the volume`);
-  return p;
 }
 
 /** Is dir itself a mount point (in this mount namespace)? */
@@ -229,7 +249,13 @@ export class VolumeManager {
     // Secret, downwardAPI and projected are memory-backed (as the kubelet's); a ConfigMap is on disk.
     if (v.configMap) mkdirSync(dir, { recursive: true, mode: 0o755 });
     else await ensureTmpfs(dir, undefined);
-    writePayload(dir, await payloadOf(pod, v, this.o));
+    try {
+      writePayload(dir, await payloadOf(pod, v, this.o));
+    } catch (e) {
+      // A source that vanished after the volume was set up leaves the files as they were (the kubelet's
+      // refresh does the same): the running containers keep their last good set.
+      if (!(e instanceof MissingSourceError) || !currentDir(dir)) throw new MountError(v.name, e instanceof Error ? e.message : String(e));
+    }
     return { hostPath: dir, atomic: true, readOnly: true };
   }
 
@@ -254,11 +280,13 @@ export class VolumeManager {
 
   /** Unmounts the pod's tmpfs volumes and removes its volume directories (host paths and PVs stay). */
   async tearDown(podDir: string): Promise<void> {
-    const dir = join(podDir, 'volumes');
-    await unmountUnder(dir);
-    // Nothing may be mounted there now: removing through a mount would delete what it shows.
-    if ((await mountsUnder(dir)).length) throw new Error(`mounts remain under ${dir}`);
-    rmSync(dir, { recursive: true, force: true });
+    // The subPath binds first (they may show a part of a tmpfs volume), then the volumes.
+    for (const dir of [join(podDir, 'volume-subpaths'), join(podDir, 'volumes')]) {
+      await unmountUnder(dir);
+      // Nothing may be mounted there now: removing through a mount would delete what it shows.
+      if ((await mountsUnder(dir)).length) throw new Error(`mounts remain under ${dir}`);
+      rmSync(dir, { recursive: true, force: true });
+    }
     this.o.tokens?.forgetPod(podDir.split('/').pop() ?? '');
   }
 }
