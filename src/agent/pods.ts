@@ -538,54 +538,78 @@ export class PodManager {
 
   // ---- status ----
 
-  private async postStatus(pod: KObject, sb: Sandbox | undefined, containers: ContainerInfo[], waiting?: { reason: string; message: string }): Promise<void> {
+  /** One container's status (the newest attempt, the one before as lastState) and how it counts for the phase. */
+  private containerStatus(pod: KObject, c: Container, containers: ContainerInfo[], kind: 'app' | 'init' | 'sidecar' | 'ephemeral',
+    waiting?: { reason: string; message?: string }): { st: any; count: 'running' | 'waiting' | 'terminated' | 'failed' } {
     const uid = pod.metadata.uid!;
+    const mine = containers.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
+    const latest = mine[0];
+    const prev = mine[1];
+    const restartCount = latest ? Number(latest.labels[L_RESTARTS] ?? 0) : 0;
+    const st: any = { name: c.name, image: latest?.imageRef || c.image, imageID: latest ? latest.repoDigest || latest.imageId : '', ready: false, restartCount };
+    if (kind !== 'ephemeral') st.started = false;
+    if (latest) st.containerID = `runc://${latest.id}`;
+    const err = this.imageErrors.get(`${uid}/${c.name}`);
+    const bk = this.backoff.get(`${uid}/${c.name}`);
+    const term = (x: ContainerInfo) => ({ terminated: { exitCode: x.state.exitCode ?? 137, reason: x.state.exitCode === 0 ? 'Completed' : 'Error',
+      startedAt: iso(x.state.startedAt), finishedAt: iso(x.state.finishedAt), containerID: `runc://${x.id}` } });
+    const restarts = kind === 'init' || kind === 'sidecar' || (pod.spec?.restartPolicy ?? 'Always') !== 'Never';
+    if (latest && latest.state.status !== 'stopped') {
+      st.state = { running: { startedAt: iso(latest.state.startedAt) } };
+      if (kind === 'app') Object.assign(st, this.probes.status(latest.id, c));
+      // A sidecar is ready (and started) once it runs; an init container runs to completion, not ready.
+      else if (kind === 'sidecar') Object.assign(st, { ready: true, started: true });
+      else if (kind === 'init') st.started = true;
+      if (prev) st.lastState = term(prev);
+      return { st, count: 'running' };
+    }
+    if (err) {
+      st.state = { waiting: { reason: err.reason, message: err.message } };
+      if (latest) st.lastState = term(latest);
+      return { st, count: 'waiting' };
+    }
+    if (latest && kind !== 'ephemeral' && bk && Date.now() < bk.until && restarts && !(kind === 'init' && latest.state.exitCode === 0)) {
+      st.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(bk.delay / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})` } };
+      st.lastState = term(latest);
+      return { st, count: 'waiting' };
+    }
+    if (latest) {
+      st.state = term(latest);
+      // A completed init container counts as ready (the kubelet's status for it).
+      if (kind === 'init' && latest.state.exitCode === 0) st.ready = true;
+      return { st, count: (latest.state.exitCode ?? 1) !== 0 ? 'failed' : 'terminated' };
+    }
+    st.state = { waiting: { reason: waiting?.reason ?? 'ContainerCreating', ...(waiting?.message ? { message: waiting.message } : {}) } };
+    return { st, count: 'waiting' };
+  }
+
+  private async postStatus(pod: KObject, sb: Sandbox | undefined, containers: ContainerInfo[], waiting?: { reason: string; message: string }): Promise<void> {
     const statuses: any[] = [];
     let running = 0;
     let terminated = 0;
     let failed = 0;
     let waitingCount = 0;
-    for (const c of (pod.spec?.containers ?? []) as any[]) {
-      const mine = containers.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
-      const latest = mine[0];
-      const prev = mine[1];
-      const restartCount = latest ? Number(latest.labels[L_RESTARTS] ?? 0) : 0;
-      const st: any = { name: c.name, image: latest?.imageRef || c.image, imageID: latest ? latest.repoDigest || latest.imageId : '', ready: false, restartCount, started: false };
-      if (latest) st.containerID = `runc://${latest.id}`;
-      const err = this.imageErrors.get(`${uid}/${c.name}`);
-      const bk = this.backoff.get(`${uid}/${c.name}`);
-      const term = (x: ContainerInfo) => ({ terminated: { exitCode: x.state.exitCode ?? 137, reason: x.state.exitCode === 0 ? 'Completed' : 'Error',
-        startedAt: iso(x.state.startedAt), finishedAt: iso(x.state.finishedAt), containerID: `runc://${x.id}` } });
-      if (latest && latest.state.status !== 'stopped') {
-        st.state = { running: { startedAt: iso(latest.state.startedAt) } };
-        Object.assign(st, this.probes.status(latest.id, c));
-        running++;
-        if (prev) st.lastState = term(prev);
-      } else if (err && err.reason !== 'CreateContainerError') {
-        st.state = { waiting: { reason: err.reason, message: err.message } };
-        if (latest) st.lastState = term(latest);
-        waitingCount++;
-      } else if (err) {
-        st.state = { waiting: { reason: 'CreateContainerError', message: err.message } };
-        if (latest) st.lastState = term(latest);
-        waitingCount++;
-      } else if (latest && bk && Date.now() < bk.until && (pod.spec?.restartPolicy ?? 'Always') !== 'Never') {
-        st.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(bk.delay / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})` } };
-        st.lastState = term(latest);
-        waitingCount++;
-      } else if (latest) {
-        st.state = term(latest);
+    const init = this.initProgress(pod, containers);
+    // Until the init containers are done, the app containers wait with PodInitializing (the kubelet's reason).
+    const appWaiting = init.done ? waiting : { reason: 'PodInitializing' };
+    for (const c of (pod.spec?.containers ?? []) as Container[]) {
+      const { st, count } = this.containerStatus(pod, c, containers, 'app', appWaiting);
+      if (count === 'running') running++;
+      else if (count === 'waiting') waitingCount++;
+      else {
         terminated++;
-        if ((latest.state.exitCode ?? 1) !== 0) failed++;
-      } else {
-        st.state = { waiting: { reason: waiting?.reason ?? 'ContainerCreating', ...(waiting ? { message: waiting.message } : {}) } };
-        waitingCount++;
+        if (count === 'failed') failed++;
       }
       statuses.push(st);
     }
+    const initStatuses = ((pod.spec?.initContainers ?? []) as Container[]).map((c, i) =>
+      this.containerStatus(pod, c, containers, c.restartPolicy === 'Always' ? 'sidecar' : 'init', i === 0 ? waiting : { reason: 'PodInitializing' }).st);
+    const ephemeralStatuses = ((pod.spec?.ephemeralContainers ?? []) as Container[]).map((c) => this.containerStatus(pod, c, containers, 'ephemeral').st);
     const total = statuses.length;
-    const phase = podPhase({ total, running, terminated, failed, waiting: waitingCount, restarted: statuses.some((s) => s.restartCount > 0 || s.lastState) },
-      pod.spec?.restartPolicy ?? 'Always');
+    const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
+    const phase = init.failed && restartPolicy === 'Never' ? 'Failed' : !init.done ? 'Pending'
+      : podPhase({ total, running, terminated, failed, waiting: waitingCount, restarted: statuses.some((s) => s.restartCount > 0 || s.lastState) }, restartPolicy);
+    const incomplete = initStatuses.filter((s) => !(s.ready || (s.state?.running && s.started))).map((s) => s.name);
     const allReady = total > 0 && statuses.every((s) => s.ready);
     const prevConds: any[] = pod.status?.conditions ?? [];
     const cond = (type: string, status: boolean, reason?: string, message?: string) => {
@@ -600,7 +624,7 @@ export class PodManager {
       phase,
       conditions: [
         cond('PodReadyToStartContainers', Boolean(sb)),
-        cond('Initialized', true),
+        cond('Initialized', init.done, 'ContainersNotInitialized', `containers with incomplete status: [${incomplete.join(' ')}]`),
         cond('Ready', allReady, 'ContainersNotReady', unreadyMsg),
         cond('ContainersReady', allReady, 'ContainersNotReady', unreadyMsg),
         cond('PodScheduled', true),
@@ -609,6 +633,8 @@ export class PodManager {
       hostIPs: [{ ip: this.o.nodeIP }],
       startTime: pod.status?.startTime ?? now(),
       containerStatuses: statuses,
+      ...(initStatuses.length ? { initContainerStatuses: initStatuses } : {}),
+      ...(ephemeralStatuses.length ? { ephemeralContainerStatuses: ephemeralStatuses } : {}),
       qosClass: pod.status?.qosClass ?? 'BestEffort',
     };
     if (sb) {

@@ -5,6 +5,7 @@ import {
   required, validateAnnotations, validateDNS1123Label, validateDNS1123Subdomain, validateIP, validateLabelName,
   validateLabels, validateQualifiedName,
 } from '../validation.js';
+import { notFound } from '../fielderror.js';
 import { isQuantity, parseQuantity } from '../quantity.js';
 import { arr, isObj } from './json.js';
 import { VOLUME_SOURCES } from './poddefaults.js';
@@ -238,6 +239,28 @@ export function validatePodSpec(path: string, spec: any, opts: PodSpecOptions): 
       for (const k of ['lifecycle', 'livenessProbe', 'readinessProbe', 'startupProbe']) {
         if (c?.[k] !== undefined && c?.[k] !== null) errs.push(forbidden(`${p}.${k}`, 'may not be set for init containers without restartPolicy=Always'));
       }
+    }
+  });
+
+  // Ephemeral containers (added through pods/ephemeralcontainers): names unique across the pod, none of
+  // what a debug container cannot have, and a target that is one of the pod's containers.
+  arr(spec.ephemeralContainers).forEach((c, i) => {
+    const p = `${path}.ephemeralContainers[${i}]`;
+    errs.push(...validateContainerCommon(p, c, vols.names));
+    if (names.has(c?.name)) errs.push(duplicate(`${p}.name`, c?.name ?? ''));
+    else if (c?.name) names.add(c.name);
+    for (const k of ['lifecycle', 'livenessProbe', 'readinessProbe', 'startupProbe', 'resources', 'resizePolicy', 'restartPolicy']) {
+      const v = c?.[k];
+      if (v !== undefined && v !== null && !(isObj(v) && !Object.keys(v).length)) errs.push(forbidden(`${p}.${k}`, 'cannot be set for an Ephemeral Container'));
+    }
+    if (arr(c?.ports).length) errs.push(forbidden(`${p}.ports`, 'cannot be set for an Ephemeral Container'));
+    arr(c?.volumeMounts).forEach((m, j) => {
+      if (m?.subPath) errs.push(forbidden(`${p}.volumeMounts[${j}].subPath`, 'cannot be set for an Ephemeral Container'));
+      if (m?.subPathExpr) errs.push(forbidden(`${p}.volumeMounts[${j}].subPathExpr`, 'cannot be set for an Ephemeral Container'));
+    });
+    const target = c?.targetContainerName;
+    if (target && ![...containers, ...arr(spec.initContainers)].some((x) => x?.name === target)) {
+      errs.push(notFound(`${p}.targetContainerName`, target));
     }
   });
 
