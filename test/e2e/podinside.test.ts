@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { type Cluster, clusterFixture, restartLabProcess, skip, sleep, until } from './clusterkit.js';
 import { mountsUnder } from '../../src/lab/mounts.js';
+import { configFromKubeconfig, RestClient } from '../../src/client/rest.js';
+import { CONFIGMAPS } from '../../src/api/kinds.js';
 
 const VOLUMES = `apiVersion: v1
 kind: ConfigMap
@@ -204,14 +206,17 @@ describe('inside the pod: volumes, env, init, sidecar and ephemeral containers',
     await c.ok(['apply', '-f', '-'], versioned(1) + '---\n' + READER);
     await c.ok(['wait', '--for=condition=Ready', 'pod/reader', '--timeout=90s']);
     await until('the reader to see version 1', async () => (await c.ok(['logs', 'reader'])).includes('seen 1 '));
+    // The changes go straight to the API (kubectl's own start-up is not what is measured here).
+    const rc = new RestClient(configFromKubeconfig(c.kubeconfig));
     for (const v of [2, 3, 4, 5]) {
       const t0 = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
-      await c.ok(['apply', '-f', '-'], versioned(v));
+      await rc.patch(CONFIGMAPS, 'default', 'live', 'merge', { data: { a: String(v).repeat(2000), b: String(v).repeat(2000) } });
       const line = await until(`the reader to see version ${v}`, async () => (await c.ok(['logs', 'reader'])).split('\n').find((l) => l.startsWith(`seen ${v} `)), 10_000);
       const took = Number(line!.split(' ')[2]) - t0;
       // uptime has 10 ms steps; the measure starts before kubectl sends the change.
-      assert.ok(took <= 1.0, `version ${v} reached the file ${took.toFixed(2)} s after the apply began`);
+      assert.ok(took <= 1.0, `version ${v} reached the file ${took.toFixed(2)} s after the change was sent`);
     }
+    rc.close();
     await sleep(500);
     assert.doesNotMatch(await c.ok(['logs', 'reader']), /MIXED/, 'the reader saw the two keys from different versions');
     assert.doesNotMatch(await c.ok(['logs', 'reader']), /HALF/, 'the reader saw a half-written file');
