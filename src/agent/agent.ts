@@ -165,7 +165,7 @@ export class Agent {
     const node = { nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, cpu: cpus().length, memory: totalmem() };
     // Tokens through the TokenRequest subresource, bound to the pod; audiences left to the API server's own.
     const tokens = new TokenManager(apiTokenIssuer((path, body) => this.client.postPath(path, body)));
-    const volumes = new VolumeManager({ objects, node, tokens, apiAudiences: [] });
+    const volumes = new VolumeManager({ objects, node, tokens, apiAudiences: [], warn: (pod, message) => void events.record(pod, 'Warning', 'FailedMount', message) });
     this.podManager = new PodManager(this.client, this.runtime, events, {
       nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, dataDir: this.o.dataDir, netnsPrefix: this.o.netnsPrefix,
       clusterDNS: this.o.clusterDNS, clusterDomain: this.o.clusterDomain,

@@ -334,7 +334,7 @@ spec:
   nodeSelector: {kubernetes.io/hostname: node2}
   terminationGracePeriodSeconds: 1
   initContainers:
-  - {name: first, image: busybox, command: ["sh", "-c", "sleep 2; echo first >> /work/log"], volumeMounts: [{name: w, mountPath: /work}]}
+  - {name: first, image: busybox, command: ["sh", "-c", "sleep 6; echo first >> /work/log"], volumeMounts: [{name: w, mountPath: /work}]}
   - {name: side, image: busybox, restartPolicy: Always, command: ["sh", "-c", "echo side >> /work/log; exec sleep 3600"], volumeMounts: [{name: w, mountPath: /work}]}
   - {name: second, image: busybox, command: ["sh", "-c", "echo second >> /work/log"], volumeMounts: [{name: w, mountPath: /work}]}
   containers:

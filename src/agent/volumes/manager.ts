@@ -48,7 +48,8 @@ export interface VolumeManagerOptions {
   /** The audiences of tokens that name none (the API server's own). */
   apiAudiences: string[];
   claims?: ClaimResolver;
-  /** The cluster CA bundle for the kube-root-ca.crt projections that name it (read from the ConfigMap). */
+  /** A refresh of a volume that is already set up failed (its old files stay): the pod gets a FailedMount event. */
+  warn?: (pod: Pod, message: string) => void;
 }
 
 /** sizeLimit in bytes (undefined: none set). */
@@ -210,8 +211,10 @@ export class VolumeManager {
   }
 
   /**
-   * Sets up every volume of pod (idempotent: a second call only refreshes the files). Throws MountError
-   * naming the first volume that cannot be set up; the others are still done.
+   * Sets up every volume of pod; idempotent, and the pod loop calls it on every sync, so a second call is
+   * the refresh: the atomic writer swaps in what changed (a ConfigMap/Secret informer event or a token due
+   * for renewal brings the sync). Throws MountError naming the first volume that cannot be set up; the
+   * others are still done.
    */
   async setUp(pod: Pod, podDir: string): Promise<Map<string, NodeVolume>> {
     const out = new Map<string, NodeVolume>();
@@ -252,30 +255,14 @@ export class VolumeManager {
     try {
       writePayload(dir, await payloadOf(pod, v, this.o));
     } catch (e) {
-      // A source that vanished after the volume was set up leaves the files as they were (the kubelet's
-      // refresh does the same): the running containers keep their last good set.
-      if (!(e instanceof MissingSourceError) || !currentDir(dir)) throw new MountError(v.name, e instanceof Error ? e.message : String(e));
+      const err = new MountError(v.name, e instanceof Error ? e.message : String(e));
+      if (!currentDir(dir)) throw err;
+      // Set up before: a source that vanished or a token that could not be renewed leaves the files as
+      // they were (the kubelet's refresh does the same), the running containers keep their last good set,
+      // and the failure is told (a FailedMount event) without holding up the rest of the pod's sync.
+      this.o.warn?.(pod, err.message);
     }
     return { hostPath: dir, atomic: true, readOnly: true };
-  }
-
-  /**
-   * Re-renders the atomic-writer volumes of a running pod after an object it reads changed; true if
-   * any file changed. A source that is gone now (an optional one) empties; a required one leaves the old set.
-   */
-  async refresh(pod: Pod, podDir: string): Promise<boolean> {
-    let changed = false;
-    for (const v of pod.spec?.volumes ?? []) {
-      if (!isAtomic(v)) continue;
-      const dir = this.dirOf(podDir, v.name);
-      if (!currentDir(dir)) continue;
-      try {
-        changed = writePayload(dir, await payloadOf(pod, v, this.o)) || changed;
-      } catch (e) {
-        if (!(e instanceof MissingSourceError)) throw e;
-      }
-    }
-    return changed;
   }
 
   /** Unmounts the pod's tmpfs volumes and removes its volume directories (host paths and PVs stay). */
