@@ -217,16 +217,14 @@ export class VolumeManager {
    * others are still done.
    */
   async setUp(pod: Pod, podDir: string): Promise<Map<string, NodeVolume>> {
+    // All at once: each tmpfs is a mount(8) process, and a pod's start waits for the slowest, not the sum.
+    const vols = pod.spec?.volumes ?? [];
+    const done = await Promise.allSettled(vols.map((v) => this.setUpOne(pod, podDir, v)));
     const out = new Map<string, NodeVolume>();
-    let first: MountError | undefined;
-    for (const v of pod.spec?.volumes ?? []) {
-      try {
-        out.set(v.name, await this.setUpOne(pod, podDir, v));
-      } catch (e) {
-        first ??= e instanceof MountError ? e : new MountError(v.name, e instanceof Error ? e.message : String(e));
-      }
+    for (const [i, r] of done.entries()) {
+      if (r.status === 'fulfilled') out.set(vols[i].name, r.value);
+      else throw r.reason instanceof MountError ? r.reason : new MountError(vols[i].name, r.reason instanceof Error ? r.reason.message : String(r.reason));
     }
-    if (first) throw first;
     return out;
   }
 
