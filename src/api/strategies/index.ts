@@ -11,6 +11,7 @@ import { namespaceStrategy } from './namespace.js';
 import { networkPolicyStrategy } from './networkpolicy.js';
 import { nodeStrategy } from './node.js';
 import { podStrategy } from './pod.js';
+import { podDisruptionBudgetStrategy } from './poddisruptionbudget.js';
 import { replicaSetStrategy } from './replicaset.js';
 import { secretStrategy } from './secret.js';
 import { serviceStrategy } from './service.js';
@@ -39,6 +40,7 @@ export const STRATEGIES: Record<string, ResourceStrategy> = {
   deployments: deploymentStrategy,
   replicasets: replicaSetStrategy,
   networkpolicies: networkPolicyStrategy,
+  poddisruptionbudgets: podDisruptionBudgetStrategy,
 };
 
 /** The strategy for a plural, the generic table when there is none. */

@@ -1,6 +1,7 @@
 // TaintToleration: a node's NoSchedule and NoExecute taints keep out pods that do not tolerate them; its
 // PreferNoSchedule taints count against it in scoring.
-import type { Taint, Toleration } from '../../../api/types.js';
+import type { Node, Taint, Toleration } from '../../../api/types.js';
+import { readinessTaintKey } from '../../nodelifecycle.js';
 import { type Plugin, normalizeToMax } from '../framework.js';
 
 /** Upstream's Toleration.ToleratesTaint: an empty effect matches every effect, an empty key with Exists
@@ -18,6 +19,16 @@ export function untoleratedTaint(taints: Taint[], tolerations: Toleration[], eff
   return taints.find((taint) => effects(taint.effect) && !tolerations.some((t) => toleratesTaint(t, taint)));
 }
 
+/** The node's taints, plus the NoSchedule taint its Ready condition calls for when the node lifecycle
+ *  controller has not written it yet (upstream's kubelet registers with it; here a node's Ready condition
+ *  is trusted from the moment the scheduler sees it). */
+export function schedulingTaints(node: Node): Taint[] {
+  const taints = node.spec?.taints ?? [];
+  const key = readinessTaintKey(node);
+  if (!key || taints.some((t) => t.key === key && t.effect === 'NoSchedule')) return taints;
+  return [...taints, { key, effect: 'NoSchedule' }];
+}
+
 export const taintToleration: Plugin = {
   name: 'TaintToleration',
   weight: 3,
@@ -26,7 +37,7 @@ export const taintToleration: Plugin = {
     const preferTolerations = tolerations.filter((t) => !t.effect || t.effect === 'PreferNoSchedule');
     return {
       filter(n) {
-        const taint = untoleratedTaint(n.node?.spec?.taints ?? [], tolerations, (e) => e === 'NoSchedule' || e === 'NoExecute');
+        const taint = untoleratedTaint(n.node ? schedulingTaints(n.node) : [], tolerations, (e) => e === 'NoSchedule' || e === 'NoExecute');
         return taint ? [`node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`] : undefined;
       },
       score(n) {
