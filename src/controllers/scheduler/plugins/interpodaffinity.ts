@@ -72,14 +72,15 @@ export const interPodAffinity: Plugin = {
     const domainScore = (n: NodeInfo, m: Domains, key: string) => (key in n.labels ? m.get(pairKey(key, n.labels[key])) ?? 0 : 0);
     return {
       filter: needFilter ? (n) => {
-        for (const [k] of forbidden) {
-          const [key, value] = k.split('\u0000');
-          if (n.labels[key] === value && key in n.labels) return [ERR_EXISTING_ANTI_AFFINITY];
-        }
-        for (let i = 0; i < pod.requiredAntiAffinity.length; i++) if (has(anti[i], n, pod.requiredAntiAffinity[i].topologyKey)) return [ERR_ANTI_AFFINITY];
+        // Upstream's order: the pod's affinity, its anti-affinity, then the existing pods' anti-affinity.
         if (pod.requiredAffinity.length) {
           const ok = pod.requiredAffinity.every((t, i) => has(affinity[i], n, t.topologyKey));
           if (!ok && !(noneAnywhere && selfMatch && pod.requiredAffinity.every((t) => t.topologyKey in n.labels))) return [ERR_AFFINITY];
+        }
+        for (let i = 0; i < pod.requiredAntiAffinity.length; i++) if (has(anti[i], n, pod.requiredAntiAffinity[i].topologyKey)) return [ERR_ANTI_AFFINITY];
+        for (const [k] of forbidden) {
+          const [key, value] = k.split('\u0000');
+          if (n.labels[key] === value && key in n.labels) return [ERR_EXISTING_ANTI_AFFINITY];
         }
         return undefined;
       } : undefined,
