@@ -27,7 +27,7 @@ const UP_FLAGS: FlagSpec = {
   backend: { type: 'string', default: 'host-gw', help: 'routes between nodes: host-gw or vxlan', metavar: 'host-gw|vxlan' },
   store: { type: 'string', default: 'sqlite', help: 'datastore: sqlite or etcd', metavar: 'sqlite|etcd' },
   cni: { type: 'string', default: 'k8ts', help: 'CNI plugin: k8ts, or reference (Debian\'s bridge + host-local)', metavar: 'k8ts|reference' },
-  'node-monitor-grace-period': { type: 'number', default: 40, help: 'seconds without a Lease renewal before a node is NotReady (the server\'s flag)', metavar: 'SECONDS' },
+  'node-monitor-grace-period': { type: 'number', default: 40, help: 'seconds without a Lease renewal before a node is NotReady (the server\'s flag; agents renew every 10 s)', metavar: 'SECONDS' },
   'default-toleration-seconds': { type: 'number', default: 300, help: 'tolerationSeconds of the not-ready/unreachable tolerations every pod gets: how long pods stay on a failed node (the server\'s --default-*-toleration-seconds)', metavar: 'SECONDS' },
   timeout: { type: 'number', default: 60, help: 'seconds to wait for every node to be Ready', metavar: 'SECONDS' },
   help: { type: 'boolean', help: 'show this help' },
