@@ -2,9 +2,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# Debian packages k8ts uses, by name: the datastore, the node runtime, the network tools, the benchmarks.
+# Debian packages k8ts uses, by name: the datastore, the node runtime, the network tools, the benchmarks;
+# zstd for zstd layers; docker-registry, apache2-utils (htpasswd) and python3.11 (test images) for the image
+# tests; containerd and curl as the image benchmark's anchors.
 DEBIAN_PACKAGES := etcd-server etcd-client runc busybox-static nftables iproute2 \
-	containernetworking-plugins conntrack iperf3 dnsperf dnsmasq-base openssl ca-certificates
+	containernetworking-plugins conntrack iperf3 dnsperf dnsmasq-base openssl ca-certificates \
+	zstd docker-registry apache2-utils containerd python3.11-minimal curl
 
 .PHONY: help setup debs deps build up down test bench clean
 

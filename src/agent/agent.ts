@@ -17,7 +17,11 @@ import { PodManager } from './pods.js';
 import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes.js';
 import { removeNat, syncNat } from './nat.js';
 import { Runtime } from './runtime/runtime.js';
-import { ensureImages } from './runtime/images.js';
+import { ImageStore } from './images/store.js';
+import { ensureBuiltin } from './images/builtin.js';
+import { Puller } from './images/pull.js';
+import { Registries } from './images/registries.js';
+import { ImageService, type ImageGcOptions } from './images/service.js';
 import { StreamServer } from './streamserver.js';
 import { readPeers } from './peers.js';
 import { k8tsBridgePlugin } from './cni/plugin.js';
@@ -69,6 +73,12 @@ export interface AgentOptions {
   dnsPort?: number;
   /** Servers for names outside the cluster domain; none: such names are refused at once. */
   dnsUpstreams?: string[];
+  /** Mirrors, credentials and TLS per registry (registries.yaml); default: every registry over HTTPS, anonymously. */
+  registries?: Registries;
+  /** The image store; default <dataDir>/images. */
+  imagesDir?: string;
+  /** Image garbage collection thresholds (the kubelet's defaults: 85 %, 80 %, 2 minutes). */
+  imageGc?: ImageGcOptions;
   log?: (line: string) => void;
 }
 
@@ -94,19 +104,28 @@ export class Agent {
   private proxy?: ServiceProxy;
   private log: (line: string) => void;
   private events!: EventRecorder;
+  private store: ImageStore;
+  private puller: Puller;
+  private images!: ImageService;
+  private imagesPosted = '';
   /** Nodes left out of the routes and the masquerade set, and why (reported once per reason). */
   private rejectedPeers = new Map<string, string>();
 
   constructor(private o: AgentOptions) {
     this.client = new RestClient({ ...o.rest, userAgent: `k8ts-agent/${o.nodeName}` });
-    this.runtime = new Runtime({ stateDir: join(o.dataDir, 'runtime'), imagesDir: join(o.dataDir, 'images') });
+    const imagesDir = o.imagesDir ?? join(o.dataDir, 'images');
+    this.runtime = new Runtime({ stateDir: join(o.dataDir, 'runtime'), imagesDir });
+    this.store = new ImageStore(imagesDir);
+    this.puller = new Puller(this.store, o.registries ?? Registries.empty());
     this.log = o.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.informers = new SharedInformerFactory(this.client, this.log);
   }
 
   async start(): Promise<void> {
     mkdirSync(this.o.dataDir, { recursive: true });
-    await ensureImages(join(this.o.dataDir, 'images'));
+    // What a killed pull left in tmp/ is never trusted; it goes now. Then the built-in busybox.
+    await this.store.cleanTmp();
+    await ensureBuiltin(this.store);
     const runcVersion = (await run(['runc', '--version'])).stdout.split('\n')[0].split(/\s+/).pop() ?? 'unknown';
     await registerNode(this.client, this.o.nodeName, this.o.nodeIP, `runc://${runcVersion}`);
     await renewLease(this.client, this.o.nodeName);
@@ -120,10 +139,15 @@ export class Agent {
     const mtu = this.o.backend === 'vxlan' ? (await this.uplinkMtu()) - VXLAN_OVERHEAD : undefined;
     const events = new EventRecorder(this.client, 'kubelet', this.o.nodeName);
     this.events = events;
+    this.images = new ImageService({ store: this.store, puller: this.puller, client: this.client, events, log: this.log,
+      gc: this.o.imageGc ?? { highPercent: 85, lowPercent: 80, minAgeMs: 120_000 } });
+    await this.syncNodeImages();
+    this.every(30_000, () => this.syncNodeImages());
+    this.every(300_000, () => this.imageGc());
     this.podManager = new PodManager(this.client, this.runtime, events, {
       nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, dataDir: this.o.dataDir, netnsPrefix: this.o.netnsPrefix,
       clusterDNS: this.o.clusterDNS, clusterDomain: this.o.clusterDomain,
-      cni: cniFor(this.o.cni, this.podCIDR, this.o.dataDir, mtu),
+      cni: cniFor(this.o.cni, this.podCIDR, this.o.dataDir, mtu), images: this.images,
     }, (key, ms) => this.queue.addAfter(key, ms));
 
     this.informers.start();
@@ -181,6 +205,25 @@ export class Agent {
   }
 
   private routesTimer?: NodeJS.Timeout;
+
+  /** The Node's status.images, written when the store's images changed. */
+  private async syncNodeImages(): Promise<void> {
+    const images = await this.images.nodeImages();
+    const key = JSON.stringify(images);
+    if (key === this.imagesPosted) return;
+    await this.client.patch(NODES, undefined, this.o.nodeName, 'merge', { status: { images } }, 'status');
+    this.imagesPosted = key;
+  }
+
+  /** Image GC: every image a container on this node was made from (running or exited) is in use. */
+  private async imageGc(): Promise<void> {
+    const inUse = new Set((await this.runtime.list()).map((c) => c.imageId));
+    const r = await this.images.gc(inUse);
+    if (r.removed.length) {
+      this.log(`k8ts agent ${this.o.nodeName}: image GC: disk ${r.usageBefore.toFixed(1)}% → ${r.usageAfter.toFixed(1)}%, removed ${r.removed.join(', ')}`);
+      await this.syncNodeImages();
+    }
+  }
 
   private routesSoon(): void {
     if (this.routesTimer) return;
@@ -303,6 +346,7 @@ export class Agent {
     this.podManager?.close();
     this.streams?.close();
     this.runtime.close();
+    this.puller.close();
     this.client.close();
   }
 

@@ -12,7 +12,7 @@ import type { EventRecorder } from '../client/events.js';
 import { run } from '../util/exec.js';
 import type { CniConfig, CniPlugin } from './cni/types.js';
 import type { Runtime, ContainerInfo } from './runtime/runtime.js';
-import { resolveImage } from './runtime/images.js';
+import type { ImageService } from './images/service.js';
 import { ProbeManager, probeRunner, type ProbeRunner } from './probes.js';
 import { now } from '../util/time.js';
 
@@ -36,6 +36,8 @@ export interface PodManagerOptions {
   clusterDomain: string;
   /** Runs one container probe (default: exec through the runtime, httpGet and tcpSocket from this namespace). */
   probeRunner?: ProbeRunner;
+  /** Makes sure a container's image is on the node (pull policy, pulls, back-off, events). */
+  images: ImageService;
 }
 
 /** What the node holds for a pod between syncs (also on disk, for agent restarts). */
@@ -57,7 +59,8 @@ export class PodManager {
   private backoff = new Map<string, { until: number; delay: number }>();
   /** uid → namespace/name of every sandbox on this node, so a sync of a key finds the pods it replaced or lost. */
   private keyOf = new Map<string, string>();
-  private imageErrors = new Map<string, string>();
+  /** Why a container could not be started: an image reason (ErrImagePull, ImagePullBackOff…) or CreateContainerError. */
+  private imageErrors = new Map<string, { reason: string; message: string }>();
   /** Containers killed for failing a liveness or startup probe: restarted even under OnFailure if they exit 0. */
   private probeKilled = new Set<string>();
   readonly probes: ProbeManager;
@@ -278,22 +281,18 @@ export class PodManager {
   private async startContainer(pod: KObject, sb: Sandbox, c: any, restarts: number): Promise<void> {
     const uid = pod.metadata.uid!;
     const key = `${uid}/${c.name}`;
-    try {
-      resolveImage(c.image);
-      this.imageErrors.delete(key);
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      if (this.imageErrors.get(key) !== msg) {
-        await this.events.record(pod, 'Warning', 'Failed', `Failed to pull image "${c.image}": ${msg}`);
-        await this.events.record(pod, 'Warning', 'Failed', 'Error: ErrImagePull');
-      }
-      this.imageErrors.set(key, msg);
+    const img = await this.o.images.ensure(pod, c);
+    if (!img.ok) {
+      this.imageErrors.set(key, { reason: img.reason, message: img.message });
+      // Right after a failed pull the next sync reports ImagePullBackOff, as the kubelet's does; the pull
+      // is tried again when the back-off ends.
+      if (img.retryMs !== undefined) this.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, img.reason === 'ErrImagePull' ? 1000 : img.retryMs + 50);
       return;
     }
+    this.imageErrors.delete(key);
     const podDir = join(this.dir, uid);
     const env = ((c.env ?? []) as any[]).filter((e) => typeof e.value === 'string' || e.value === undefined)
       .map((e) => ({ name: e.name, value: String(e.value ?? '') }));
-    if (restarts === 0) await this.events.record(pod, 'Normal', 'Pulled', `Container image "${c.image}" already present on machine`);
     try {
       await this.runtime.create({
         name: c.name, podName: pod.metadata.name!, hostname: utsHostname(pod, this.o.clusterDomain), image: c.image, command: c.command, args: c.args, env, workingDir: c.workingDir,
@@ -305,7 +304,7 @@ export class PodManager {
       await this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
-      this.imageErrors.set(key, `start:${msg}`);
+      this.imageErrors.set(key, { reason: 'CreateContainerError', message: msg });
       await this.events.record(pod, 'Warning', 'Failed', `Error: ${msg}`);
     }
   }
@@ -338,6 +337,7 @@ export class PodManager {
     await this.removeSandbox(uid);
     for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
     for (const k of this.imageErrors.keys()) if (k.startsWith(`${uid}/`)) this.imageErrors.delete(k);
+    this.o.images.forgetPod(uid);
   }
 
   /** After a restart: tear down what belongs to pods that no longer exist, and release IPs nobody holds. */
@@ -371,7 +371,7 @@ export class PodManager {
       const latest = mine[0];
       const prev = mine[1];
       const restartCount = latest ? Number(latest.labels[L_RESTARTS] ?? 0) : 0;
-      const st: any = { name: c.name, image: c.image, imageID: latest?.imageId ?? '', ready: false, restartCount, started: false };
+      const st: any = { name: c.name, image: latest?.imageRef || c.image, imageID: latest ? latest.repoDigest || latest.imageId : '', ready: false, restartCount, started: false };
       if (latest) st.containerID = `runc://${latest.id}`;
       const err = this.imageErrors.get(`${uid}/${c.name}`);
       const bk = this.backoff.get(`${uid}/${c.name}`);
@@ -382,11 +382,12 @@ export class PodManager {
         Object.assign(st, this.probes.status(latest.id, c));
         running++;
         if (prev) st.lastState = term(prev);
-      } else if (err && !err.startsWith('start:')) {
-        st.state = { waiting: { reason: 'ErrImagePull', message: err } };
+      } else if (err && err.reason !== 'CreateContainerError') {
+        st.state = { waiting: { reason: err.reason, message: err.message } };
+        if (latest) st.lastState = term(latest);
         waitingCount++;
       } else if (err) {
-        st.state = { waiting: { reason: 'CreateContainerError', message: err.slice(6) } };
+        st.state = { waiting: { reason: 'CreateContainerError', message: err.message } };
         if (latest) st.lastState = term(latest);
         waitingCount++;
       } else if (latest && bk && Date.now() < bk.until && (pod.spec?.restartPolicy ?? 'Always') !== 'Never') {

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
+import { Registries } from '../agent/images/registries.js';
 import { run } from '../util/exec.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 
@@ -22,6 +23,11 @@ const FLAGS: FlagSpec = {
   'cluster-domain': { type: 'string', default: 'cluster.local', help: 'cluster DNS domain', metavar: 'DOMAIN' },
   'dns-port': { type: 'number', default: 53, help: 'port of this node\'s DNS server on --node-ip, UDP and TCP (0: none)', metavar: 'PORT' },
   'dns-upstream': { type: 'string', help: 'comma-separated servers (IP or IP:PORT) for names outside the cluster domain; without it such names are refused at once', metavar: 'SERVERS' },
+  registries: { type: 'string', help: 'registries.yaml (k3s\'s format): mirrors with endpoints and rewrites, per-host auth and TLS; plain HTTP only where an endpoint says http://', metavar: 'FILE' },
+  'images-dir': { type: 'string', help: 'the image store (default DATA-DIR/images); one per agent (image GC sees only this agent\'s containers)', metavar: 'DIR' },
+  'image-gc-high-threshold': { type: 'number', default: 85, help: 'percent of the image store\'s disk in use above which unused images are removed', metavar: 'PERCENT' },
+  'image-gc-low-threshold': { type: 'number', default: 80, help: 'percent of disk use image GC frees down to', metavar: 'PERCENT' },
+  'minimum-image-gc-age': { type: 'number', default: 120, help: 'seconds an unused image is kept at least', metavar: 'SECONDS' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -30,7 +36,9 @@ export const agentHelp = `Usage: k8ts agent --server URL --token T --ca-file FIL
 Runs a node: registers the Node and renews its Lease, runs the pods bound to it (a network namespace on
 cbr0 per pod, runc containers), converges routes to the other nodes' pod CIDRs (host-gw or VXLAN),
 masquerades traffic that leaves the cluster, makes Services real with nftables (its own table), announces
-the LoadBalancer IPs it owns on the node network, and serves cluster DNS on --node-ip. Needs root.
+the LoadBalancer IPs it owns on the node network, and serves cluster DNS on --node-ip. Pulls images from
+OCI registries (Docker Hub, GHCR, your own; mirrors and credentials from --registries and the pods'
+imagePullSecrets) into a content-addressed store; busybox is built in. Needs root.
 
 Flags:
 ${flagHelp(FLAGS)}
@@ -58,6 +66,17 @@ export async function agentCommand(argv: string[]): Promise<void> {
   if (flags.cni !== 'k8ts' && flags.cni !== 'reference') throw new UsageError(`--cni ${JSON.stringify(flags.cni)}: expected k8ts or reference`);
   const dnsPort = flags['dns-port'];
   if (!Number.isInteger(dnsPort) || dnsPort < 0 || dnsPort > 65535) throw new UsageError(`--dns-port ${dnsPort}: expected a port number, or 0 for no DNS server`);
+  const high = flags['image-gc-high-threshold'];
+  const low = flags['image-gc-low-threshold'];
+  if (!(high >= 0 && high <= 100 && low >= 0 && low <= high)) throw new UsageError(`--image-gc-low-threshold ${low} and --image-gc-high-threshold ${high}: expected 0 ≤ low ≤ high ≤ 100`);
+  let registries: Registries | undefined;
+  if (flags.registries) {
+    try {
+      registries = Registries.fromFile(flags.registries);
+    } catch (e) {
+      throw new UsageError(`k8ts agent --registries: ${(e as Error).message}`);
+    }
+  }
   if (process.getuid?.() !== 0) throw new Error('k8ts agent needs root: it makes network namespaces, links, routes and runc containers');
   const ifs = await interfaces();
   let nodeIP: string | undefined = flags['node-ip'];
@@ -73,7 +92,8 @@ export async function agentCommand(argv: string[]): Promise<void> {
     cni: flags.cni, nodeName: flags['node-name'], nodeIP, dataDir: resolve(flags['data-dir']), backend: flags.backend,
     clusterCIDR: flags['cluster-cidr'], uplink, netnsPrefix: flags['netns-prefix'],
     clusterDNS: flags['cluster-dns'] || undefined, clusterDomain: flags['cluster-domain'],
-    dnsPort: flags['dns-port'], dnsUpstreams: flags['dns-upstream'] ? String(flags['dns-upstream']).split(',').filter(Boolean) : [],
+    dnsPort: flags['dns-port'], registries, imagesDir: flags['images-dir'] ? resolve(flags['images-dir']) : undefined,
+    imageGc: { highPercent: high, lowPercent: low, minAgeMs: flags['minimum-image-gc-age'] * 1000 }, dnsUpstreams: flags['dns-upstream'] ? String(flags['dns-upstream']).split(',').filter(Boolean) : [],
   });
   const stop = async (sig: string) => {
     process.stderr.write(`k8ts agent: ${sig}, stopping (pods keep running)\n`);

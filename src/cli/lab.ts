@@ -16,6 +16,7 @@ import { findResource } from '../api/resources.js';
 import { isNodeReady } from '../api/conditions.js';
 import { kubeconfig } from '../apiserver/certs.js';
 import { run } from '../util/exec.js';
+import { Registries } from '../agent/images/registries.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.js');
@@ -30,10 +31,11 @@ const UP_FLAGS: FlagSpec = {
   'node-monitor-grace-period': { type: 'number', default: 40, help: 'seconds without a Lease renewal before a node is NotReady (the server\'s flag; agents renew every 10 s)', metavar: 'SECONDS' },
   'default-toleration-seconds': { type: 'number', default: 300, help: 'tolerationSeconds of the not-ready/unreachable tolerations every pod gets: how long pods stay on a failed node (the server\'s --default-*-toleration-seconds)', metavar: 'SECONDS' },
   timeout: { type: 'number', default: 60, help: 'seconds to wait for every node to be Ready', metavar: 'SECONDS' },
+  registries: { type: 'string', help: 'registries.yaml (k3s\'s format) for every node: mirrors, credentials, TLS', metavar: 'FILE' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export const upHelp = `Usage: k8ts up [--name NAME] [--nodes N] [--backend host-gw|vxlan] [--store sqlite|etcd] [--cni k8ts|reference]
+export const upHelp = `Usage: k8ts up [--name NAME] [--nodes N] [--backend host-gw|vxlan] [--store sqlite|etcd] [--cni k8ts|reference] [--registries FILE]
                 [--node-monitor-grace-period SECONDS] [--default-toleration-seconds SECONDS]
 
 Builds a cluster on this machine and returns when every node is Ready: a node network on a host bridge,
@@ -64,7 +66,7 @@ async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefin
   throw new Error(`timed out after ${ms / 1000} s waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
 }
 
-function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, serverFlags: string[] = []): Step[] {
+function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registries?: string, serverFlags: string[] = []): Step[] {
   const server = plan.paths.server;
   const port = plan.apiServer.port;
   const listen = plan.apiServer.addresses.map((a) => `${a}:${port}`).join(',');
@@ -106,7 +108,7 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, serverF
         '--server', `https://${plan.hostIP}:${port}`, '--token-file', join(server, 'node.token'), '--ca-file', join(server, 'pki/ca.crt'),
         '--node-name', n.name, '--node-ip', n.ip, '--data-dir', n.dir, '--backend', plan.backend, '--cluster-cidr', plan.clusterCIDR,
         '--uplink', 'eth0', '--netns-prefix', nodeNetnsPrefix(plan, n.name), '--cluster-dns', plan.dnsServiceIP,
-        '--cni', cni), { netns: n.netns })));
+        '--cni', cni, ...(registries ? ['--registries', registries] : [])), { netns: n.netns })));
     },
   });
   steps.push({
@@ -142,17 +144,34 @@ export async function upCommand(argv: string[]): Promise<void> {
     if (!Number.isInteger(flags[f]) || flags[f] < 0) throw new UsageError(`--${f} ${flags[f]}: expected a whole number of seconds ≥ 0`);
   }
   if (!Number.isInteger(flags.nodes) || flags.nodes < 1) throw new UsageError(`--nodes ${flags.nodes}: expected a whole number ≥ 1`);
+  // Proven before anything is made; each node gets the cluster's own copy (k8ts image pull reads it too).
+  const registriesText = flags.registries ? readRegistries(flags.registries) : undefined;
   const t0 = performance.now();
   try {
     const plan = await up({ name: flags.name, nodes: flags.nodes, backend: flags.backend, store: flags.store,
-      steps: (p) => clusterSteps(p, flags.timeout * 1000, flags.cni, ['--node-monitor-grace-period', String(flags['node-monitor-grace-period']),
-        '--default-not-ready-toleration-seconds', String(flags['default-toleration-seconds']),
-        '--default-unreachable-toleration-seconds', String(flags['default-toleration-seconds'])]) });
+      steps: (p) => {
+        const file = join(p.dir, 'registries.yaml');
+        const steps = clusterSteps(p, flags.timeout * 1000, flags.cni, registriesText !== undefined ? file : undefined, [
+          '--node-monitor-grace-period', String(flags['node-monitor-grace-period']),
+          '--default-not-ready-toleration-seconds', String(flags['default-toleration-seconds']),
+          '--default-unreachable-toleration-seconds', String(flags['default-toleration-seconds'])]);
+        if (registriesText !== undefined) steps.unshift({ name: `Writing the registries configuration ${file}`, execute: () => writeFileSync(file, registriesText, { mode: 0o600 }) });
+        return steps;
+      } });
     process.stderr.write(`${stepLine(true, `Cluster ${plan.name} is up with ${plan.nodes.length} Ready node${plan.nodes.length > 1 ? 's' : ''}`, performance.now() - t0)}\n`);
     process.stdout.write(`export KUBECONFIG=${plan.paths.kubeconfig}\n`);
   } catch (e) {
     if (e instanceof PreflightError) throw new Error(e.message);
     throw e;
+  }
+}
+
+function readRegistries(file: string): string {
+  try {
+    Registries.fromFile(file);
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`k8ts up --registries: ${(e as Error).message}`);
   }
 }
 

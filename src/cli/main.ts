@@ -2,6 +2,7 @@
 import { UsageError } from './args.js';
 import { serverCommand } from './server.js';
 import { agentCommand } from './agent.js';
+import { imageCommand } from './image.js';
 import { upCommand, downCommand, kubeconfigCommand, statusCommand } from './lab.js';
 import { KUBE_VERSION } from '../api/version.js';
 
@@ -14,6 +15,7 @@ Commands:
   agent      run a node: pods on cbr0, routes between nodes (k8ts agent --help)
   up         build a multi-node cluster on this machine (k8ts up --help)
   down       remove a cluster made by up, leaving nothing behind
+  image      import, pull and list images on a cluster's nodes (k8ts image --help)
   kubeconfig print the path of a cluster's kubeconfig
   status     list the clusters on this machine
   version    print the version
@@ -33,6 +35,8 @@ async function main(argv: string[]): Promise<void> {
       return upCommand(rest);
     case 'down':
       return downCommand(rest);
+    case 'image':
+      return imageCommand(rest);
     case 'kubeconfig':
       return kubeconfigCommand(rest);
     case 'status':

@@ -39,6 +39,9 @@ export const PACKAGE_OF: Record<string, string> = {
   perl: 'perl-base',
   script: 'bsdutils',
   stty: 'coreutils',
+  zstd: 'zstd',
+  'docker-registry': 'docker-registry',
+  htpasswd: 'apache2-utils',
 };
 
 export interface RunOptions {

@@ -1,17 +1,7 @@
 // Errors of the container runtime, one class per failure mode, each with a stable machine-readable code.
 
-/** An image reference this cluster cannot run, or the built-in image could not be built. */
-export class ImageError extends Error {
-  constructor(
-    readonly code: 'ErrImagePull' | 'InvalidImageName' | 'ImageBuildFailed',
-    message: string,
-    readonly image?: string,
-  ) {
-    super(message);
-    this.name = 'ImageError';
-  }
-}
-
+/** An image reference that does not parse, an image not on the node, a built-in image that cannot be made. */
+export { ImageError } from '../images/errors.js';
 /** The container spec cannot be turned into a runnable container (empty command, bad capability name…). */
 export class InvalidSpecError extends Error {
   readonly code = 'InvalidSpec';

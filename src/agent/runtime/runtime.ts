@@ -12,6 +12,8 @@ import {
 } from './container.js';
 import { ContainerNotFoundError, InvalidSpecError, StartError } from './errors.js';
 import { loadImage, resolveImage, type ImageRecord } from './images.js';
+import { ImageStore } from '../images/store.js';
+import { resolveUser, UserLookupError } from '../images/user.js';
 import { readLog, type LogOptions } from './logs.js';
 import { Runc, runcError } from './runc.js';
 import { startExec, type ExecOptions, type ExecSession } from './session.js';
@@ -26,7 +28,7 @@ export type { LogOptions } from './logs.js';
 export interface RuntimeOptions {
   /** This node's runtime state: runc's root, one directory per container. Not shared with other nodes. */
   stateDir: string;
-  /** Where ensureImages() built the images. */
+  /** The node's image store (src/agent/images): images are pulled or imported there before create(). */
   imagesDir: string;
   /** Parent cgroup for containers (cgroupsPath = <parent>/<id>); default: runc's, beside the agent's own. */
   cgroupParent?: string;
@@ -48,6 +50,8 @@ export interface ContainerInfo {
   image: string;
   imageRef: string;
   imageId: string;
+  /** `<repository>@<digest>` of the image (the kubelet's imageID); empty for containers made before images were pulled. */
+  repoDigest: string;
   labels: Record<string, string>;
   createdAt: Date;
   state: ContainerState;
@@ -60,6 +64,7 @@ interface Meta {
   image: string;
   imageRef: string;
   imageId: string;
+  repoDigest?: string;
   labels: Record<string, string>;
   createdAt: string;
 }
@@ -111,7 +116,7 @@ export class Runtime {
   private readonly syscalls: string;
   private ready?: Promise<void>;
   private spare?: Shim;
-  private images = new Map<string, Promise<ImageRecord>>();
+  private store: ImageStore;
   /**
    * Containers create() is making now. Until its shim has written its pid file such a container has a
    * directory and no process, which state() must not take for a dead container: a concurrent list() would
@@ -129,6 +134,7 @@ export class Runtime {
   constructor(private readonly opts: RuntimeOptions) {
     this.stateDir = opts.stateDir;
     this.imagesDir = opts.imagesDir;
+    this.store = new ImageStore(opts.imagesDir);
     this.containersDir = join(opts.stateDir, 'containers');
     this.runc = new Runc(which('runc', opts.runc), join(opts.stateDir, 'runc'));
     this.perl = which('perl', opts.perl);
@@ -154,14 +160,9 @@ export class Runtime {
     return this.lastCapPromise;
   }
 
-  private image(name: string): Promise<ImageRecord> {
-    let p = this.images.get(name);
-    if (!p) {
-      p = loadImage(this.imagesDir, name);
-      p.catch(() => this.images.delete(name));
-      this.images.set(name, p);
-    }
-    return p;
+  /** Read at every create: a tag may have moved since the last (a pull under imagePullPolicy Always). */
+  private image(ref: string): Promise<ImageRecord> {
+    return loadImage(this.store, ref);
   }
 
   paths(id: string): ContainerPaths {
@@ -177,8 +178,15 @@ export class Runtime {
   async create(spec: ContainerSpec): Promise<string> {
     await this.setup();
     const resolved = resolveImage(spec.image);
-    const image = await this.image(resolved.name);
+    const image = await this.image(spec.image);
     const argv = containerArgv(image.config, spec.command, spec.args);
+    let user;
+    try {
+      user = resolveUser(image.config.user, image.lowerdirs);
+    } catch (e) {
+      if (e instanceof UserLookupError) throw new InvalidSpecError(e.message);
+      throw e;
+    }
     const id = spec.id ?? randomBytes(32).toString('hex');
     const p = this.paths(id);
     try {
@@ -193,13 +201,13 @@ export class Runtime {
       // several through the thread pool.
       for (const d of [p.rootfs, p.upper, p.work]) mkdirSync(d);
       const config = ociConfig({
-        spec, image: image.config, argv, lower: image.rootfs, upper: p.upper, work: p.work,
+        spec, image: image.config, argv, lower: image.lowerdirs, upper: p.upper, work: p.work, user,
         lastCap: await this.lastCap(), cgroupsPath: this.opts.cgroupParent ? posix.join(this.opts.cgroupParent, id) : undefined,
         annotations: { 'io.k8ts.container.name': spec.name, 'io.k8ts.pod.name': spec.podName },
       });
       this.makeWorkingDir(image, p, (config.process as { cwd: string }).cwd);
       const meta: Meta = {
-        id, name: spec.name, podName: spec.podName, image: spec.image, imageRef: resolved.ref, imageId: image.id,
+        id, name: spec.name, podName: spec.podName, image: spec.image, imageRef: resolved.ref, imageId: image.id, repoDigest: image.repoDigest,
         labels: spec.labels ?? {}, createdAt: new Date().toISOString(),
       };
       writeAtomicSync(p.config, JSON.stringify(config));
@@ -228,7 +236,7 @@ export class Runtime {
   // Docker and containerd create a missing working directory; with an overlay root it is one mkdir in upper.
   private makeWorkingDir(image: ImageRecord, p: ContainerPaths, cwd: string): void {
     const rel = posix.normalize(cwd).replace(/^\/+/, '');
-    if (!rel || rel.startsWith('..') || existsSync(join(image.rootfs, rel))) return;
+    if (!rel || rel.startsWith('..') || image.lowerdirs.some((d) => existsSync(join(d, rel)))) return;
     mkdirSync(join(p.upper, rel), { recursive: true, mode: 0o755 });
   }
 
@@ -334,7 +342,7 @@ export class Runtime {
     const state = await this.state(id);
     const m: Partial<Meta> = (await this.meta(id)) ?? {};
     return {
-      id, name: m.name ?? '', podName: m.podName ?? '', image: m.image ?? '', imageRef: m.imageRef ?? '', imageId: m.imageId ?? '',
+      id, name: m.name ?? '', podName: m.podName ?? '', image: m.image ?? '', imageRef: m.imageRef ?? '', imageId: m.imageId ?? '', repoDigest: m.repoDigest ?? '',
       labels: m.labels ?? {}, createdAt: m.createdAt ? new Date(m.createdAt) : (await stat(p.dir)).ctime, state,
     };
   }

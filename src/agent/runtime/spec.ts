@@ -115,11 +115,13 @@ export interface OciInput {
   spec: ContainerSpec;
   image: ImageConfig;
   argv: string[];
-  /** Image rootfs (overlay lower), and this container's upper and work dirs. */
-  lower: string;
+  /** Image layers, topmost first (overlay lowerdirs; one for a one-layer image), and this container's upper and work dirs. */
+  lower: string | string[];
   upper: string;
   work: string;
   lastCap?: number;
+  /** The image's user as numbers (default root); the pod's runAsUser/runAsGroup override it. */
+  user?: { uid: number; gid: number; additionalGids?: number[] };
   cgroupsPath?: string;
   annotations?: Record<string, string>;
 }
@@ -141,6 +143,32 @@ function overlayPath(p: string): string {
   return p;
 }
 
+/** mount(2) takes the option string in one page. */
+const MOUNT_DATA_MAX = 4095;
+
+function overlayOptions(lower: string | string[], upper: string, work: string): string[] {
+  const lowers = (Array.isArray(lower) ? lower : [lower]).map(overlayPath);
+  if (!lowers.length) throw new InvalidSpecError('an image without layers cannot be a root filesystem');
+  const opts = [`lowerdir=${lowers.join(':')}`, `upperdir=${overlayPath(upper)}`, `workdir=${overlayPath(work)}`];
+  if (opts.join(',').length > MOUNT_DATA_MAX) {
+    throw new InvalidSpecError(`the image's ${lowers.length} layers make an overlay option string of ${opts.join(',').length} bytes, more than mount(2) takes (${MOUNT_DATA_MAX}); use a shorter --data-dir or an image with fewer layers`);
+  }
+  return opts;
+}
+
+/**
+ * The process's ids: the pod's runAsUser/runAsGroup over the image's user. A runAsUser without runAsGroup
+ * keeps the image's group only when the image's user is that same uid (the kubelet's rule of thumb: the
+ * group of a user chosen by number is root's).
+ */
+function processUser(sc: SecurityContext, image?: { uid: number; gid: number; additionalGids?: number[] }): Record<string, unknown> {
+  const img = image ?? { uid: 0, gid: 0 };
+  const uid = sc.runAsUser ?? img.uid;
+  const gid = sc.runAsGroup ?? (sc.runAsUser === undefined || sc.runAsUser === img.uid ? img.gid : 0);
+  const extra = sc.runAsUser === undefined && sc.runAsGroup === undefined ? img.additionalGids : undefined;
+  return { uid, gid, ...(extra?.length ? { additionalGids: extra } : {}) };
+}
+
 /** The config.json of the container's bundle. */
 export function ociConfig(input: OciInput): Record<string, unknown> {
   const { spec, image } = input;
@@ -156,7 +184,7 @@ export function ociConfig(input: OciInput): Record<string, unknown> {
     // host never holds a mount for it and nothing can leak when the container goes away.
     {
       destination: '/', type: 'overlay', source: 'overlay',
-      options: [`lowerdir=${overlayPath(input.lower)}`, `upperdir=${overlayPath(input.upper)}`, `workdir=${overlayPath(input.work)}`],
+      options: overlayOptions(input.lower, input.upper, input.work),
     },
     { destination: '/proc', type: 'proc', source: 'proc' },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
@@ -189,7 +217,7 @@ export function ociConfig(input: OciInput): Record<string, unknown> {
     ociVersion: '1.0.2',
     process: {
       terminal: false,
-      user: { uid: sc.runAsUser ?? 0, gid: sc.runAsGroup ?? 0 },
+      user: processUser(sc, input.user),
       args: input.argv,
       env: containerEnv(image, hostname, spec.env),
       cwd,
