@@ -3,6 +3,7 @@
 // Unknown: node.kubernetes.io/unreachable, each NoSchedule and NoExecute), which keep new pods off and
 // let the taint-eviction controller evict the pods there; they go when the node is Ready again. Pods
 // bound to a node that no longer exists are deleted (pod garbage collection).
+import { isDeepStrictEqual } from 'node:util';
 import { LEASES, NODES, PODS } from '../api/kinds.js';
 import type { Lease, Node, NodeCondition, Pod, Taint } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
@@ -44,7 +45,7 @@ export class NodeLifecycle implements Controller {
     await Promise.all([this.nodes.waitForSync(), this.leases.waitForSync(), this.pods.waitForSync()]);
     // A node's Ready condition changing is mirrored in its taints at once, not at the next tick.
     const changed = (n: Node, old?: Node) => {
-      if (old && old.status?.conditions === n.status?.conditions && old.spec?.taints === n.spec?.taints) return;
+      if (old && readinessTaintKey(old) === readinessTaintKey(n) && isDeepStrictEqual(old.spec?.taints, n.spec?.taints)) return;
       void this.syncTaints(n).catch((e) => console.error(`node lifecycle: ${n.metadata.name}:`, e instanceof Error ? e.message : e));
     };
     this.regs.add(this.nodes.addEventHandler({ onAdd: (n) => changed(n), onUpdate: (n, old) => changed(n, old) }));

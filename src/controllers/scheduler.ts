@@ -3,6 +3,7 @@
 // it in the background, so the next pod is placed while the binding is in flight. A pod no node takes
 // gets a FailedScheduling event and PodScheduled=False with upstream's per-node reasons, and waits until
 // a node or pod changes. Pods with schedulingGates wait with PodScheduled=False/SchedulingGated.
+import { isDeepStrictEqual } from 'node:util';
 import { NAMESPACES, NODES, PODS } from '../api/kinds.js';
 import type { Namespace, Node, Pod, PodCondition } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
@@ -11,6 +12,7 @@ import { type Client, errorCode, objectKey } from '../client/types.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { now } from '../util/time.js';
 import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { readinessTaintKey } from './nodelifecycle.js';
 import { SchedulerCache } from './scheduler/cache.js';
 import { type Plugin, schedulePod } from './scheduler/framework.js';
 import { podInfo } from './scheduler/podinfo.js';
@@ -25,6 +27,11 @@ const UNSCHEDULABLE_RETRY_MS = 5 * 60_000;
 function isPending(p: Pod): boolean {
   return !p.spec?.nodeName && !p.metadata.deletionTimestamp && (p.spec?.schedulerName ?? SCHEDULER_NAME) === SCHEDULER_NAME
     && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
+}
+
+/** What of a node the plugins read. */
+function schedulingView(n: Node): unknown {
+  return [n.metadata.labels, n.spec?.taints, n.spec?.unschedulable, n.status?.allocatable, readinessTaintKey(n)];
 }
 
 export interface SchedulerStats {
@@ -65,7 +72,11 @@ export class Scheduler implements Controller {
     await Promise.all([this.pods.waitForSync(), this.nodes.waitForSync(), this.namespaces.waitForSync()]);
     this.regs.add(this.nodes.addEventHandler({
       onAdd: (n) => { this.cache.setNode(n); this.flushUnschedulable(); },
-      onUpdate: (n, old) => { if (n === old) return; this.cache.setNode(n); this.flushUnschedulable(); },
+      onUpdate: (n, old) => {
+        this.cache.setNode(n);
+        // Heartbeats change nothing a filter reads; only a change that may make room retries the pending pods.
+        if (!isDeepStrictEqual(schedulingView(n), schedulingView(old))) this.flushUnschedulable();
+      },
       onDelete: (n) => this.cache.removeNode(n.metadata.name!),
     }));
     this.regs.add(this.pods.addEventHandler({
@@ -97,7 +108,7 @@ export class Scheduler implements Controller {
       this.unschedulable.delete(key);
       this.cache.setPod(p, key);
       // A bound pod that finished or changed labels may free room or satisfy someone's affinity.
-      if (old && (old.status?.phase !== p.status?.phase || old.metadata.labels !== p.metadata.labels || !old.spec?.nodeName)) this.flushUnschedulable();
+      if (old && (old.status?.phase !== p.status?.phase || !old.spec?.nodeName || !isDeepStrictEqual(old.metadata.labels, p.metadata.labels))) this.flushUnschedulable();
       return;
     }
     if (!isPending(p)) return;
@@ -105,8 +116,9 @@ export class Scheduler implements Controller {
       void this.gated(p);
       return;
     }
-    // An unschedulable pod waits for a cluster change unless its own spec changed.
-    if (this.unschedulable.has(key) && old && old.metadata.generation === p.metadata.generation && !p.spec?.schedulingGates && old.spec?.schedulingGates === undefined) return;
+    // An unschedulable pod waits for a cluster change unless its own spec changed (its status writes,
+    // ours included, do not send it round again).
+    if (this.unschedulable.has(key) && old && isDeepStrictEqual(old.spec, p.spec)) return;
     this.queue.add(key);
   }
 
@@ -179,7 +191,7 @@ export class Scheduler implements Controller {
 
   private async setScheduledCondition(pod: Pod, reason: string, message: string): Promise<void> {
     const prev = pod.status?.conditions?.find((x) => x.type === 'PodScheduled');
-    const cond: PodCondition = { type: 'PodScheduled', status: 'False', reason, message, lastProbeTime: null as unknown as undefined,
+    const cond: PodCondition = { type: 'PodScheduled', status: 'False', reason, message,
       lastTransitionTime: prev?.status === 'False' && prev.lastTransitionTime ? prev.lastTransitionTime : now() };
     const conds = (pod.status?.conditions ?? []).filter((x) => x.type !== 'PodScheduled');
     conds.push(cond);

@@ -3,6 +3,7 @@
 // (tolerationSeconds) is deleted when the shortest of those runs out, counted from the taint's timeAdded;
 // a toleration without tolerationSeconds keeps it forever. Deletion marks the pod with the
 // DisruptionTarget condition first, as upstream does, so its owner and users see why it went.
+import { isDeepStrictEqual } from 'node:util';
 import { NODES, PODS } from '../api/kinds.js';
 import type { Node, Pod, PodCondition, Taint, Toleration } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
@@ -55,14 +56,14 @@ export class TaintEvictionController implements Controller {
   async start(): Promise<void> {
     await Promise.all([this.nodes.waitForSync(), this.pods.waitForSync()]);
     const nodeChanged = (n: Node, old?: Node) => {
-      if (old && old.spec?.taints === n.spec?.taints) return;
+      if (old && isDeepStrictEqual(old.spec?.taints, n.spec?.taints)) return;
       if (!(n.spec?.taints ?? []).some((t) => t.effect === 'NoExecute')) return;
       for (const p of this.pods.lister.byIndex(NODE_NAME_INDEX, n.metadata.name!)) this.queue.add(objectKey(p));
     };
     this.regs.add(this.nodes.addEventHandler({ onAdd: (n) => nodeChanged(n), onUpdate: (n, old) => nodeChanged(n, old) }));
     const podChanged = (p: Pod, old?: Pod) => {
       if (!p.spec?.nodeName || p.metadata.deletionTimestamp) return;
-      if (old && old.spec?.nodeName === p.spec.nodeName && old.spec?.tolerations === p.spec.tolerations) return;
+      if (old && old.spec?.nodeName === p.spec.nodeName && isDeepStrictEqual(old.spec?.tolerations, p.spec.tolerations)) return;
       this.queue.add(objectKey(p));
     };
     this.regs.add(this.pods.addEventHandler({ onAdd: (p) => podChanged(p), onUpdate: (p, old) => podChanged(p, old) }));
