@@ -4,10 +4,11 @@ SHELL := /bin/bash
 
 # Debian packages k8ts uses, by name: the datastore, the node runtime, the network tools, the benchmarks;
 # zstd for zstd layers; docker-registry, apache2-utils (htpasswd) and python3.11 (test images) for the image
-# tests; containerd and curl as the image benchmark's anchors.
+# tests; containerd and curl as the image benchmark's anchors; python3-kubernetes, the official Python client
+# the e2e suite drives.
 DEBIAN_PACKAGES := etcd-server etcd-client runc busybox-static nftables iproute2 \
 	containernetworking-plugins conntrack iperf3 dnsperf dnsmasq-base openssl ca-certificates \
-	zstd docker-registry apache2-utils containerd python3.11-minimal curl
+	zstd docker-registry apache2-utils containerd python3.11-minimal curl python3-kubernetes
 
 .PHONY: help setup debs deps build up down test bench clean
 
@@ -33,9 +34,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 deps: node_modules/.package-lock.json
 
+# tsc, then the OpenAPI definitions read from the kubernetes-types declarations (dist/generated).
 build: deps
 	rm -rf dist
 	npx tsc -p tsconfig.json
+	node dist/src/apiserver/openapi/generate.js
 
 up: setup
 	./scripts/up.sh

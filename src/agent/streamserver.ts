@@ -10,6 +10,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
 import type { KObject } from '../api/types.js';
 import { run } from '../util/exec.js';
+import { ApiError, statusBody } from '../api/status.js';
 import { handleStream, type StreamKind } from './streams/handler.js';
 import { type StreamBackends, StreamBackendError, type PodRef } from './streams/backend.js';
 import type { Runtime, ContainerInfo } from './runtime/runtime.js';
@@ -66,7 +67,7 @@ export class StreamServer {
 
   private async serve(req: IncomingMessage, target: ServerResponse | Duplex, head: Buffer): Promise<void> {
     const deny = (code: number, msg: string) => {
-      const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: msg, reason: code === 401 ? 'Unauthorized' : 'NotFound', code });
+      const body = statusBody(new ApiError(code, code === 401 ? 'Unauthorized' : 'NotFound', msg).toStatus());
       if ('writeHead' in target) {
         (target as ServerResponse).writeHead(code, { 'Content-Type': 'application/json' });
         (target as ServerResponse).end(body);

@@ -80,6 +80,9 @@ export const RESOURCES: ResourceDef[] = [
   def({ group: 'policy', version: 'v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets', namespaced: true, shortNames: ['pdb'],
     subresources: [status('PodDisruptionBudget', 'policy')] }),
   def({ group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, shortNames: ['netpol'] }),
+  def({ group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', namespaced: true, shortNames: ['ing'],
+    subresources: [status('Ingress', 'networking.k8s.io')] }),
+  def({ group: 'networking.k8s.io', version: 'v1', kind: 'IngressClass', plural: 'ingressclasses', namespaced: false }),
 ];
 
 export function groupVersion(r: { group: string; version: string }): string {

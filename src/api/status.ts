@@ -39,10 +39,44 @@ export class ApiError extends Error {
   }
 
   toStatus(): Status {
-    const s: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, reason: this.reason, code: this.code };
-    if (this.details) s.details = this.details;
-    return s;
+    return orderedStatus({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, reason: this.reason, details: this.details, code: this.code });
   }
+}
+
+/** A Status with its fields in metav1.Status's declaration order (kind, apiVersion, metadata, status,
+ *  message, reason, details, code), details and causes in theirs, and omitempty fields left out:
+ *  byte for byte what Go's encoder writes, which some clients compare. */
+export function orderedStatus(s: Status): Status {
+  const out: Record<string, unknown> = { kind: 'Status', apiVersion: 'v1', metadata: s.metadata ?? {}, status: s.status };
+  if (s.message) out.message = s.message;
+  if (s.reason) out.reason = s.reason;
+  if (s.details) {
+    const d = s.details;
+    const details: Record<string, unknown> = {};
+    if (d.name) details.name = d.name;
+    if (d.group) details.group = d.group;
+    if (d.kind) details.kind = d.kind;
+    if (d.uid) details.uid = d.uid;
+    if (d.causes?.length) {
+      details.causes = d.causes.map((c) => {
+        const cause: Record<string, unknown> = {};
+        if (c.reason) cause.reason = c.reason;
+        if (c.message) cause.message = c.message;
+        if (c.field) cause.field = c.field;
+        return cause;
+      });
+    }
+    if (d.retryAfterSeconds) details.retryAfterSeconds = d.retryAfterSeconds;
+    // Go omits an empty details only when the pointer is nil; an all-empty struct is still written.
+    out.details = details;
+  }
+  if (s.code) out.code = s.code;
+  return out as unknown as Status;
+}
+
+/** The body of a Status response: the ordered document and the newline Go's json.Encoder ends it with. */
+export function statusBody(s: Status): string {
+  return `${JSON.stringify(orderedStatus(s))}\n`;
 }
 
 /** "pods" or "deployments.apps", as Kubernetes qualifies a resource in messages. */
@@ -83,5 +117,5 @@ export const errors = {
 };
 
 export function successStatus(details?: StatusDetails): Status {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', ...(details ? { details } : {}) };
+  return orderedStatus({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details });
 }

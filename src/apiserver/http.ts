@@ -1,6 +1,7 @@
 // Small HTTP helpers for the API server: bodies with a size limit, JSON and Status answers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError, errors } from '../api/status.js';
+import { parseGoBool } from '../api/queryparams.js';
 
 /** Kubernetes' limit on request bodies (3 MiB). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -31,8 +32,17 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
   });
 }
 
+/** Responses whose request asked for `pretty` (read with strconv.ParseBool, as the API server does). */
+const prettyResponses = new WeakSet<ServerResponse>();
+
+export function setPretty(res: ServerResponse, query: URLSearchParams): void {
+  const v = query.get('pretty');
+  if (v !== null && parseGoBool(v)) prettyResponses.add(res);
+}
+
 export function sendJson(res: ServerResponse, code: number, body: unknown, contentType = 'application/json'): void {
-  const data = typeof body === 'string' ? body : JSON.stringify(body);
+  // Go's json.Encoder ends every document with a newline; pre-encoded bodies are sent as they are.
+  const data = typeof body === 'string' ? body : `${JSON.stringify(body, null, prettyResponses.has(res) ? 2 : undefined)}\n`;
   res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data), 'Cache-Control': 'no-cache, private' });
   res.end(data);
 }

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { findResource } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import type { Registry } from './registry.js';
-import { errors } from '../api/status.js';
+import { errors, statusBody } from '../api/status.js';
 
 export const AGENT_PORT = 10250;
 const NODES = findResource('', 'v1', 'nodes')!;
@@ -54,7 +54,7 @@ export class NodeProxy {
         if (!res.headersSent) {
           const s = errors.unavailable(`cannot reach the agent of node "${pod.spec.nodeName}" at ${host}:${port}: ${e.message}`).toStatus();
           res.writeHead(503, { 'Content-Type': 'application/json' });
-          res.end(JSON.stringify(s));
+          res.end(statusBody(s));
         } else res.destroy();
         resolve();
       });

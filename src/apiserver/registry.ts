@@ -5,11 +5,13 @@ import { isDeepStrictEqual } from 'node:util';
 import type { KObject, FieldError } from '../api/types.js';
 import { type ResourceDef, groupVersion, storageKey, storagePrefix, findResource } from '../api/resources.js';
 import { STRATEGIES } from '../api/strategies/index.js';
+import { defaultIngressClass, validateIngressCreate } from '../api/strategies/ingress.js';
 import type { ResourceStrategy } from '../api/strategy.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../api/meta.js';
 import { type Store, isStoreError } from '../store/types.js';
 import { ApiError, errors } from '../api/status.js';
 import { decodeObject, type WatchCache } from './watchcache.js';
+import { dropEmpty } from './openapi/schemas.js';
 import { applyJsonPatch } from './patch/jsonpatch.js';
 import { applyMergePatchToObject } from './patch/mergepatch.js';
 import { applyStrategicMergePatch } from './patch/strategic.js';
@@ -84,7 +86,9 @@ function randomSuffix(n = 5): string {
 /** What a stored value is: the object without resourceVersion (that is the store's revision). */
 function encode(obj: KObject): string {
   const { resourceVersion: _rv, ...meta } = obj.metadata;
-  return JSON.stringify({ ...obj, metadata: meta });
+  // Stored as Go writes objects (kind, apiVersion, metadata first), so watch events read the same.
+  const { kind, apiVersion, metadata: _m, ...rest } = obj;
+  return JSON.stringify({ kind, apiVersion, metadata: meta, ...rest });
 }
 
 export function strategyOf(r: ResourceDef): ResourceStrategy {
@@ -132,10 +136,9 @@ export class Registry {
   }
 
   private decode(kv: { value: string; modRevision: number }, r: ResourceDef): KObject {
-    const obj = decodeObject(kv.value, kv.modRevision);
-    obj.apiVersion = groupVersion(r);
-    obj.kind = r.kind;
-    return obj;
+    const { kind: _k, apiVersion: _a, ...rest } = decodeObject(kv.value, kv.modRevision);
+    // TypeMeta first, kind before apiVersion, as Go writes every object.
+    return { kind: r.kind, apiVersion: groupVersion(r), ...rest } as KObject;
   }
 
   async get(r: ResourceDef, ns: string | undefined, name: string): Promise<KObject> {
@@ -206,9 +209,11 @@ export class Registry {
   async create(r: ResourceDef, ns: string | undefined, body: KObject, opts: WriteOptions = {}): Promise<KObject> {
     const obj = this.prepareCreate(r, ns, body);
     if (r.namespaced) await this.checkNamespaceWritable(ns!);
+    await this.admit(r, obj);
     const strategy = strategyOf(r);
     strategy?.prepareForCreate?.(obj);
     strategy?.defaults?.(obj);
+    dropEmpty(r.group, r.version, r.kind, obj);
     this.validate(r, obj, strategy?.validate?.(obj) ?? []);
     const hooks = this.hooks.get(r.plural);
     if (opts.dryRun) {
@@ -232,6 +237,16 @@ export class Registry {
         if (isStoreError(e, 'KeyExists')) throw errors.alreadyExists(r.plural, r.group, obj.metadata.name!);
         throw e;
       }
+    }
+  }
+
+  /** The mutating admission Kubernetes runs on creates that needs other objects: DefaultIngressClass. */
+  private async admit(r: ResourceDef, obj: KObject): Promise<void> {
+    if (r.group === 'networking.k8s.io' && r.plural === 'ingresses') {
+      const errs = validateIngressCreate(obj);
+      if (errs.length) throw errors.invalid(r.kind, r.group, obj.metadata.name ?? '', errs);
+      const classes = findResource('networking.k8s.io', 'v1', 'ingressclasses')!;
+      defaultIngressClass(obj, (await this.list(classes, undefined)).items);
     }
   }
 
@@ -402,7 +417,7 @@ export class Registry {
         }
       }
     }
-    if (next.metadata.finalizers && next.metadata.finalizers.length === 0) delete next.metadata.finalizers;
+    dropEmpty(r.group, r.version, r.kind, next);
     return next;
   }
 
@@ -563,6 +578,7 @@ function resetStatusOnCreate(r: ResourceDef, obj: KObject): void {
       obj.status = { phase: 'Pending', qosClass: qosClass(obj) };
       break;
     case 'services':
+    case 'ingresses':
       obj.status = { loadBalancer: {} };
       break;
     case 'namespaces':

@@ -6,10 +6,11 @@ import type { AddressInfo, Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import YAML from 'yaml';
 import { type ResourceDef, RESOURCES, groupVersion, storagePrefix } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import { queryBool } from '../api/queryparams.js';
+import type { FieldError, KObject } from '../api/types.js';
 import type { Store } from '../store/types.js';
-import { ApiError, errors, successStatus } from '../api/status.js';
-import { MAX_BODY_BYTES, checkDepth, mediaType, readBody, sendError, sendJson } from './http.js';
+import { ApiError, errors, statusBody, successStatus } from '../api/status.js';
+import { MAX_BODY_BYTES, checkDepth, mediaType, readBody, sendError, sendJson, setPretty } from './http.js';
 import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, resourceList, versionInfo } from './discovery.js';
 import { openapiV3, openapiV2Protobuf, OPENAPI_V2_CONTENT_TYPE } from './openapi.js';
 import { type DeleteOptions, type ListQuery, type WriteHooks, Registry, checkTypeMeta, fieldsOf } from './registry.js';
@@ -153,6 +154,7 @@ export class ApiServer {
         sendJson(res, 401, errors.unauthorized().toStatus());
         return;
       }
+      setPretty(res, url.searchParams);
       await this.route(req, res, path, url.searchParams);
     } catch (e) {
       if (e instanceof ApiError) return sendError(res, e);
@@ -170,7 +172,7 @@ export class ApiServer {
   private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
     const fail = (e: ApiError) => {
-      const body = JSON.stringify(e.toStatus());
+      const body = statusBody(e.toStatus());
       socket.end(`HTTP/1.1 ${e.code} ${e.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     };
     try {
@@ -263,7 +265,7 @@ export class ApiServer {
     if (name === undefined) {
       // Collection.
       if (method === 'GET') {
-        if (q.get('watch') === 'true' || q.get('watch') === '1') return this.watch(req, res, r, ns, q);
+        if (queryBool(q, 'watch')) return this.watch(req, res, r, ns, q);
         return this.list(req, res, r, ns, q);
       }
       if (method === 'POST') {
@@ -283,7 +285,7 @@ export class ApiServer {
     const name = t.name!;
     switch (method) {
       case 'GET': {
-        if (q.get('watch') === 'true' || q.get('watch') === '1') {
+        if (queryBool(q, 'watch')) {
           q.set('fieldSelector', `metadata.name=${name}`);
           return this.watch(req, res, r, ns, q);
         }
@@ -358,7 +360,7 @@ export class ApiServer {
     }
     if (q.has('gracePeriodSeconds')) opts.gracePeriodSeconds = intParam(q, 'gracePeriodSeconds');
     if (q.has('propagationPolicy')) opts.propagationPolicy = q.get('propagationPolicy') as DeleteOptions['propagationPolicy'];
-    if (q.has('orphanDependents')) opts.orphanDependents = q.get('orphanDependents') === 'true';
+    if (q.has('orphanDependents')) opts.orphanDependents = queryBool(q, 'orphanDependents');
     if (isDryRun(q)) opts.dryRun = ['All'];
     if (opts.gracePeriodSeconds !== undefined && (typeof opts.gracePeriodSeconds !== 'number' || !Number.isInteger(opts.gracePeriodSeconds))) {
       throw errors.badRequest('gracePeriodSeconds must be an integer');
@@ -428,15 +430,34 @@ export class ApiServer {
     const query = this.listQuery(r, q);
     const table = negotiateTable(req.headers.accept, q.get('includeObject'));
     const rvParam = q.get('resourceVersion');
-    const bookmarks = q.get('allowWatchBookmarks') === 'true';
+    const bookmarks = queryBool(q, 'allowWatchBookmarks');
     const timeout = q.has('timeoutSeconds') ? intParam(q, 'timeoutSeconds') : 0;
+    // sendInitialEvents (the streaming list): the state as ADDED events, then a bookmark annotated
+    // k8s.io/initial-events-end; upstream requires bookmarks and resourceVersionMatch=NotOlderThan.
+    const sendInitial = q.has('sendInitialEvents') ? queryBool(q, 'sendInitialEvents') : undefined;
+    if (sendInitial !== undefined) {
+      const causes: FieldError[] = [];
+      if (q.get('resourceVersionMatch') !== 'NotOlderThan') {
+        causes.push({ type: 'FieldValueForbidden', field: 'sendInitialEvents', message: "Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan" });
+      }
+      if (sendInitial && !bookmarks) {
+        causes.push({ type: 'FieldValueForbidden', field: 'allowWatchBookmarks', message: 'Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is true' });
+      }
+      if (causes.length) throw errors.invalid('ListOptions', 'meta.k8s.io', '', causes);
+    } else if (q.has('resourceVersionMatch')) {
+      throw errors.invalid('ListOptions', 'meta.k8s.io', '', [{ type: 'FieldValueForbidden', field: 'resourceVersionMatch',
+        message: 'Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided' }]);
+    }
     const prefix = storagePrefix(r, ns);
     let from: number;
     let initial: KObject[] = [];
-    if (!rvParam || rvParam === '0') {
+    if (sendInitial === true || (sendInitial === undefined && (!rvParam || rvParam === '0'))) {
       const l = await this.registry.list(r, ns, { labelSelector: query.labelSelector, fieldSelector: query.fieldSelector });
       initial = l.items;
       from = Number(l.resourceVersion);
+      // NotOlderThan: the list is at least as new as the resourceVersion asked for (always, here).
+    } else if (!rvParam || rvParam === '0') {
+      from = this.cache.revision;
     } else {
       from = Number(rvParam);
       if (!Number.isSafeInteger(from) || from < 0) throw errors.badRequest(`invalid resource version: ${JSON.stringify(rvParam)}`);
@@ -457,6 +478,10 @@ export class ApiServer {
       return `{"type":"${type}","object":${JSON.stringify(obj)}}\n`;
     };
     for (const o of initial) write(encodeObject('ADDED', o));
+    if (sendInitial) {
+      const bm = { kind: r.kind, apiVersion: groupVersion(r), metadata: { resourceVersion: String(from), annotations: { 'k8s.io/initial-events-end': 'true' } } };
+      write(`${JSON.stringify({ type: 'BOOKMARK', object: bm })}\n`);
+    }
     const matches = (o: KObject | undefined) =>
       o !== undefined &&
       (!query.labelSelector || query.labelSelector.matches(o.metadata.labels)) &&
@@ -535,7 +560,7 @@ export class ApiServer {
       if (!applied || typeof applied !== 'object' || Array.isArray(applied)) throw errors.badRequest('apply patch must be an object');
       checkTypeMeta(r, applied as KObject);
       addWarnings(res, decodeStrictly(applied as KObject, groupVersion(r), r.kind, fieldValidationMode(q)));
-      const force = q.get('force') === 'true';
+      const force = queryBool(q, 'force');
       const live = await this.registry.tryGet(r, ns, name);
       if (!live) {
         if (sub) throw errors.notFound(r.plural, r.group, name);
@@ -585,7 +610,7 @@ function resolveTarget(group: string, version: string, rest: string[]): Target |
 
 function withType(r: ResourceDef, o: KObject): KObject {
   if (o.apiVersion && o.kind) return o;
-  return { apiVersion: groupVersion(r), kind: r.kind, ...o };
+  return { kind: r.kind, apiVersion: groupVersion(r), ...o };
 }
 
 export function parseDocument(raw: Buffer, type: string): unknown {

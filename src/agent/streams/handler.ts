@@ -69,7 +69,7 @@ async function upgraded(req: IncomingMessage, socket: Duplex, head: Buffer, kind
       return;
     }
     if (transport === 'websocket') {
-      await serveWebSocketPortForward(req, socket, head, pod, backend);
+      await serveWebSocketPortForward(req, socket, head, pod, backend, params);
       return;
     }
     let protocol: string;

@@ -31,7 +31,11 @@ test('parameters are parsed and validated as PodLogOptions', () => {
   assert.throws(() => p('container=main&sinceSeconds=0'), /sinceSeconds: Invalid value: 0/);
   assert.throws(() => p('container=main&sinceSeconds=1&sinceTime=2025-01-01T00:00:00Z'), /at most one of `sinceTime` or `sinceSeconds`/);
   assert.throws(() => p('container=main&sinceTime=yesterday'), /sinceTime: Invalid value/);
-  assert.throws(() => p('container=main&follow=maybe'), /follow: Invalid value: "maybe"/);
+  // Booleans as Kubernetes' parameter codec reads PodLogOptions: only 0/false (any case) are false.
+  for (const [v, want] of [['True', true], ['1', true], ['t', true], ['', true], ['maybe', true], ['0', false], ['FALSE', false], ['False', false]] as const) {
+    assert.equal(p(`container=main&follow=${v}`).follow, want, `follow=${v}`);
+  }
+  assert.equal(p('container=main').follow, false);
 });
 
 test('timestamps are RFC 3339 with nine fractional digits', () => {

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { debuglog } from 'node:util';
 import { errors } from '../../api/status.js';
+import { queryBool } from '../../api/queryparams.js';
 import type { LogBackend, LogOptions, PodRef } from './backend.js';
 import { sendStatusResponse } from './status.js';
 
@@ -23,12 +24,8 @@ function integer(params: URLSearchParams, name: string, min: number): number | u
   return n;
 }
 
-function bool(params: URLSearchParams, name: string): boolean {
-  const v = params.get(name);
-  if (v === null || v === '' || v === 'false' || v === '0') return false;
-  if (v === 'true' || v === '1') return true;
-  throw errors.badRequest(`${name}: Invalid value: ${JSON.stringify(v)}: must be true or false`);
-}
+/** PodLogOptions' booleans, read as Kubernetes' parameter codec reads them (absent → false). */
+const bool = queryBool;
 
 /** Reads the pod log query as the API server's PodLogOptions validation does; a bad one is a 400. */
 export function parseLogParams(params: URLSearchParams): LogRequest {

@@ -3,6 +3,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { debuglog } from 'node:util';
 import { errors } from '../../api/status.js';
+import { queryBool } from '../../api/queryparams.js';
 import { type ExecProcess, type PodRef, type StreamBackends, StreamBackendError } from './backend.js';
 import { type StreamStatus, exitCodeStatus, internalErrorStatus, successStatus } from './status.js';
 
@@ -19,11 +20,9 @@ export interface RemoteCommandRequest {
   tty: boolean;
 }
 
-/** kubectl sends `true`, the API server in front of a kubelet rewrites to `1`; both mean yes. */
-function flag(params: URLSearchParams, name: string): boolean {
-  const v = params.get(name);
-  return v === 'true' || v === '1';
-}
+/** kubectl sends `true`, the API server in front of a kubelet rewrites to `1`, Python sends `True`:
+ *  read as Kubernetes' parameter codec reads PodExecOptions. */
+const flag = queryBool;
 
 /** Reads exec/attach query parameters the way the kubelet does; a bad request is a 400 ApiError. */
 export function parseRemoteCommandParams(kind: 'exec' | 'attach', params: URLSearchParams): RemoteCommandRequest {

@@ -3,7 +3,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
-import { ApiError, errors } from '../../api/status.js';
+import { ApiError, errors, statusBody } from '../../api/status.js';
 import { StreamBackendError } from './backend.js';
 
 /** The Status document of a finished remote command, as the kubelet marshals it (no kind/apiVersion). */
@@ -65,7 +65,7 @@ export function sendStatusResponse(res: ServerResponse, err: unknown): void {
     res.destroy();
     return;
   }
-  const body = JSON.stringify(e.toStatus());
+  const body = statusBody(e.toStatus());
   res.writeHead(e.code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-cache, private' });
   res.end(body);
 }
@@ -74,7 +74,7 @@ export function sendStatusResponse(res: ServerResponse, err: unknown): void {
  *  closes it; the client sees an ordinary failed request. */
 export function sendStatusOnSocket(socket: Duplex, err: unknown, headers: Record<string, string | string[]> = {}): void {
   const e = toApiError(err);
-  const body = JSON.stringify(e.toStatus());
+  const body = statusBody(e.toStatus());
   const lines = [`HTTP/1.1 ${e.code} ${STATUS_CODES[e.code] ?? 'Error'}`, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];
   for (const [name, value] of Object.entries(headers)) {
     for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);

@@ -6,6 +6,7 @@ import { deploymentStrategy } from './deployment.js';
 import { endpointsStrategy } from './endpoints.js';
 import { endpointSliceStrategy } from './endpointslice.js';
 import { eventStrategy } from './event.js';
+import { ingressClassStrategy, ingressStrategy } from './ingress.js';
 import { leaseStrategy } from './lease.js';
 import { namespaceStrategy } from './namespace.js';
 import { networkPolicyStrategy } from './networkpolicy.js';
@@ -40,6 +41,8 @@ export const STRATEGIES: Record<string, ResourceStrategy> = {
   deployments: deploymentStrategy,
   replicasets: replicaSetStrategy,
   networkpolicies: networkPolicyStrategy,
+  ingresses: ingressStrategy,
+  ingressclasses: ingressClassStrategy,
   poddisruptionbudgets: podDisruptionBudgetStrategy,
 };
 

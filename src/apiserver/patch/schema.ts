@@ -71,6 +71,8 @@ const KINDS: Record<string, Table> = {
   'coordination.k8s.io/v1/Lease': {},
   'discovery.k8s.io/v1/EndpointSlice': {},
   'networking.k8s.io/v1/NetworkPolicy': {},
+  'networking.k8s.io/v1/Ingress': {},
+  'networking.k8s.io/v1/IngressClass': {},
   'policy/v1/PodDisruptionBudget': { ...under('status', CONDITIONS) },
   'apps/v1/Deployment': { ...under('spec.template', POD_TEMPLATE), 'spec.strategy': 'retainKeys', ...under('status', CONDITIONS) },
   'apps/v1/ReplicaSet': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
