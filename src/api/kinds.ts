@@ -2,7 +2,7 @@
 // call or an informer made with it is typed by it (`client.get(PODS, ns, name)` is a `Pod`).
 import { findResource, type ResourceDef } from './resources.js';
 import type {
-  ConfigMap, Deployment, EndpointSlice, Endpoints, Event, KObject, Lease, Namespace, NetworkPolicy, Node, Pod, ReplicaSet,
+  ConfigMap, Deployment, EndpointSlice, Endpoints, Event, KObject, Lease, Namespace, NetworkPolicy, Node, Pod, PodDisruptionBudget, ReplicaSet,
   ReplicationController, Secret, Service, ServiceAccount,
 } from './types.js';
 
@@ -27,3 +27,4 @@ export const DEPLOYMENTS = typed<Deployment>('apps', 'v1', 'deployments');
 export const REPLICASETS = typed<ReplicaSet>('apps', 'v1', 'replicasets');
 export const NETWORKPOLICIES = typed<NetworkPolicy>('networking.k8s.io', 'v1', 'networkpolicies');
 export const REPLICATIONCONTROLLERS = typed<ReplicationController>('', 'v1', 'replicationcontrollers');
+export const PODDISRUPTIONBUDGETS = typed<PodDisruptionBudget>('policy', 'v1', 'poddisruptionbudgets');

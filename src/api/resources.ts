@@ -57,6 +57,7 @@ export const RESOURCES: ResourceDef[] = [
     subresources: [
       status('Pod'),
       { name: 'binding', kind: 'Binding', verbs: ['create'] },
+      { name: 'eviction', kind: 'Eviction', group: 'policy', version: 'v1', verbs: ['create'] },
       { name: 'log', kind: 'Pod', verbs: ['get'] },
       { name: 'exec', kind: 'PodExecOptions', verbs: ['create', 'get'] },
       { name: 'attach', kind: 'PodAttachOptions', verbs: ['create', 'get'] },
@@ -78,6 +79,8 @@ export const RESOURCES: ResourceDef[] = [
     subresources: [status('ReplicaSet', 'apps'), scale] }),
   def({ group: '', version: 'v1', kind: 'ReplicationController', plural: 'replicationcontrollers', namespaced: true, shortNames: ['rc'], categories: ['all'],
     subresources: [status('ReplicationController'), scale] }),
+  def({ group: 'policy', version: 'v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets', namespaced: true, shortNames: ['pdb'],
+    subresources: [status('PodDisruptionBudget', 'policy')] }),
   def({ group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, shortNames: ['netpol'] }),
   def({ group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', namespaced: true, shortNames: ['ing'],
     subresources: [status('Ingress', 'networking.k8s.io')] }),

@@ -1,5 +1,5 @@
 // The control plane's controllers as two processes of Kubernetes group them: the controller manager
-// (namespace, node IPAM and lifecycle, Event TTL, endpoints, EndpointSlices, LoadBalancer IPs, kube-dns)
+// (namespace, node IPAM and lifecycle, taint eviction, disruption budgets, Event TTL, endpoints, EndpointSlices, LoadBalancer IPs, kube-dns)
 // and the scheduler. Each leadership term builds them afresh on the shared informers.
 import type { Controller, ControllerContext } from '../controllers/context.js';
 import { ClusterDns } from '../controllers/clusterdns.js';
@@ -14,6 +14,8 @@ import { NodeIpam } from '../controllers/nodeipam.js';
 import { NodeLifecycle } from '../controllers/nodelifecycle.js';
 import { ReplicaSetController } from '../controllers/replicaset.js';
 import { Scheduler } from '../controllers/scheduler.js';
+import { TaintEvictionController } from '../controllers/tainteviction.js';
+import { DisruptionController } from '../controllers/disruption.js';
 import type { Runnable } from './singleton.js';
 
 export interface ControllerManagerOptions {
@@ -45,6 +47,8 @@ export function controllerManager(ctx: ControllerContext, o: ControllerManagerOp
     new NodeIpam(ctx, o.clusterCidr ?? '10.244.0.0/16', o.nodeCidrMaskSize ?? 24),
     new NodeLifecycle(ctx, o.nodeMonitorGracePeriodMs ?? 40_000),
     new EventTtl(ctx, o.eventTtlMs ?? 3_600_000),
+    new TaintEvictionController(ctx),
+    new DisruptionController(ctx),
     new EndpointSliceController(ctx),
     new EndpointsController(ctx),
     ...(o.lbPool ? [new LoadBalancerController(ctx, o.lbPool)] : []),

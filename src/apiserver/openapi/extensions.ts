@@ -136,6 +136,7 @@ export const FIELD_EXTENSIONS: Readonly<Record<string, string>> = {
   'discovery.v1.EndpointSlice.ports': 'list=atomic',
   'discovery.v1.Endpoint.addresses': 'list=set',
   'discovery.v1.EndpointHints.forZones': 'list=atomic',
+  'policy.v1.PodDisruptionBudgetStatus.conditions': 'patch=merge:type list=map:type',
   'networking.v1.NetworkPolicySpec.ingress': 'list=atomic',
   'networking.v1.NetworkPolicySpec.egress': 'list=atomic',
   'networking.v1.NetworkPolicySpec.policyTypes': 'list=atomic',

@@ -13,6 +13,7 @@ const PKG_PREFIX: Record<string, string> = {
   coordination: 'io.k8s.api.coordination',
   discovery: 'io.k8s.api.discovery',
   networking: 'io.k8s.api.networking',
+  policy: 'io.k8s.api.policy',
   meta: 'io.k8s.apimachinery.pkg.apis.meta',
 };
 

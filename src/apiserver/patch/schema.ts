@@ -73,6 +73,7 @@ const KINDS: Record<string, Table> = {
   'networking.k8s.io/v1/NetworkPolicy': {},
   'networking.k8s.io/v1/Ingress': {},
   'networking.k8s.io/v1/IngressClass': {},
+  'policy/v1/PodDisruptionBudget': { ...under('status', CONDITIONS) },
   'apps/v1/Deployment': { ...under('spec.template', POD_TEMPLATE), 'spec.strategy': 'retainKeys', ...under('status', CONDITIONS) },
   'apps/v1/ReplicaSet': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
   'v1/ReplicationController': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
