@@ -49,10 +49,16 @@ export type Lease = Served<coordination.Lease>;
 export type EndpointSlice = Served<discovery.EndpointSlice>;
 export type Deployment = Served<apps.Deployment>;
 export type ReplicaSet = Served<apps.ReplicaSet>;
+export type DaemonSet = Served<apps.DaemonSet>;
+export type StatefulSet = Served<apps.StatefulSet>;
+export type ControllerRevision = Served<apps.ControllerRevision>;
 export type NetworkPolicy = Served<networking.NetworkPolicy>;
 export type Scale = Served<autoscaling.Scale>;
 
 export type PodSpec = core.PodSpec;
+export type PodTemplateSpec = core.PodTemplateSpec;
+export type NodeSelectorTerm = core.NodeSelectorTerm;
+export type NodeSelectorRequirement = core.NodeSelectorRequirement;
 export type PodStatus = core.PodStatus;
 export type PodCondition = core.PodCondition;
 export type Container = core.Container;

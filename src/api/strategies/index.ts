@@ -16,6 +16,7 @@ import { replicaSetStrategy } from './replicaset.js';
 import { secretStrategy } from './secret.js';
 import { serviceStrategy } from './service.js';
 import { serviceAccountStrategy } from './serviceaccount.js';
+import { controllerRevisionStrategy, daemonSetStrategy, statefulSetStrategy } from './sets.js';
 
 /** Name and Age only: a kind without its own printer (kubectl then prints NAME and AGE). */
 export const genericTable: ResourceStrategy = {
@@ -39,6 +40,9 @@ export const STRATEGIES: Record<string, ResourceStrategy> = {
   endpointslices: endpointSliceStrategy,
   deployments: deploymentStrategy,
   replicasets: replicaSetStrategy,
+  daemonsets: daemonSetStrategy,
+  statefulsets: statefulSetStrategy,
+  controllerrevisions: controllerRevisionStrategy,
   networkpolicies: networkPolicyStrategy,
   ingresses: ingressStrategy,
   ingressclasses: ingressClassStrategy,
