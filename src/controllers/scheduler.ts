@@ -1,7 +1,9 @@
-// The scheduler: binds each pending pod to a Ready node with room that its nodeSelector and tolerations
+// The scheduler: binds each pending pod to a Ready node with room that its nodeSelector, required node
+// affinity and tolerations
 // allow, spreading by load; when none fits the pod stays Pending with a FailedScheduling event saying why.
 import { isNodeReady } from '../api/conditions.js';
 import { NODES, PODS } from '../api/kinds.js';
+import { nodeMatchesPod, toleratesTaint } from '../api/nodeaffinity.js';
 import type { KObject, Node, Pod } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
@@ -9,6 +11,8 @@ import { type Client, errorCode, objectKey } from '../client/types.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { type Controller, type ControllerContext, Registrations } from './context.js';
 const DEFAULT_MAX_PODS = 110;
+/** A cordoned node stands for this taint; pods that tolerate it (DaemonSet pods) may still go there. */
+const UNSCHEDULABLE_TAINT = { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' };
 
 function maxPods(node: KObject): number {
   const v = node.status?.allocatable?.pods ?? node.status?.capacity?.pods;
@@ -104,12 +108,11 @@ export class Scheduler implements Controller {
     const fits: KObject[] = [];
     const nodes = this.nodes.lister.list();
     for (const n of nodes) {
-      const selector: Record<string, string> = pod.spec?.nodeSelector ?? {};
-      if (!Object.entries(selector).every(([k, v]) => n.metadata.labels?.[k] === v)) {
+      if (!nodeMatchesPod(pod.spec, n)) {
         why("node(s) didn't match Pod's node affinity/selector");
         continue;
       }
-      if (n.spec?.unschedulable) {
+      if (n.spec?.unschedulable && !(pod.spec?.tolerations ?? []).some((t) => toleratesTaint(t, UNSCHEDULABLE_TAINT))) {
         why('node(s) were unschedulable');
         continue;
       }

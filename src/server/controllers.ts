@@ -1,8 +1,10 @@
 // The control plane's controllers as two processes of Kubernetes group them: the controller manager
-// (namespace, node IPAM and lifecycle, Event TTL, endpoints, EndpointSlices, LoadBalancer IPs, kube-dns)
+// (namespace, node IPAM and lifecycle, Event TTL, endpoints, EndpointSlices, LoadBalancer IPs, kube-dns,
+// DaemonSets, StatefulSets)
 // and the scheduler. Each leadership term builds them afresh on the shared informers.
 import type { Controller, ControllerContext } from '../controllers/context.js';
 import { ClusterDns } from '../controllers/clusterdns.js';
+import { DaemonSetController } from '../controllers/daemonset.js';
 import { EndpointSliceController } from '../controllers/endpointslice.js';
 import { EndpointsController } from '../controllers/endpoints.js';
 import { EventTtl } from '../controllers/eventttl.js';
@@ -11,6 +13,7 @@ import { NamespaceController } from '../controllers/namespace.js';
 import { NodeIpam } from '../controllers/nodeipam.js';
 import { NodeLifecycle } from '../controllers/nodelifecycle.js';
 import { Scheduler } from '../controllers/scheduler.js';
+import { StatefulSetController } from '../controllers/statefulset.js';
 import type { Runnable } from './singleton.js';
 
 export interface ControllerManagerOptions {
@@ -44,6 +47,8 @@ export function controllerManager(ctx: ControllerContext, o: ControllerManagerOp
     new EventTtl(ctx, o.eventTtlMs ?? 3_600_000),
     new EndpointSliceController(ctx),
     new EndpointsController(ctx),
+    new DaemonSetController(ctx),
+    new StatefulSetController(ctx),
     ...(o.lbPool ? [new LoadBalancerController(ctx, o.lbPool)] : []),
     ...(o.dnsServiceIP ? [new ClusterDns(ctx, o.dnsServiceIP)] : []),
   ]);
