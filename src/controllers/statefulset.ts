@@ -232,11 +232,9 @@ export class StatefulSetController implements Controller {
     try {
       await this.client.update(STATEFULSETS, set.metadata.namespace, { ...structuredClone(set), status }, 'status');
     } catch (e) {
-      if (errorCode(e) === 409) {
-        this.queue.add(objectKey(set));
-        return;
-      }
-      if (errorCode(e) !== 404) throw e;
+      // 409: the object changed since the cache copy; its update event brings this key back. Requeueing
+      // here at once would spin without yielding to the watch that brings the newer copy.
+      if (errorCode(e) !== 404 && errorCode(e) !== 409) throw e;
     }
   }
 }
