@@ -75,6 +75,9 @@ const KINDS: Record<string, Table> = {
   'networking.k8s.io/v1/IngressClass': {},
   'apps/v1/Deployment': { ...under('spec.template', POD_TEMPLATE), 'spec.strategy': 'retainKeys', ...under('status', CONDITIONS) },
   'apps/v1/ReplicaSet': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
+  'apps/v1/DaemonSet': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
+  'apps/v1/StatefulSet': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
+  'apps/v1/ControllerRevision': {},
 };
 
 function parseMeta(spec: string, where: string): PatchMeta {
