@@ -3,7 +3,7 @@
 import { findResource, type ResourceDef } from './resources.js';
 import type {
   ConfigMap, ControllerRevision, DaemonSet, Deployment, EndpointSlice, Endpoints, Event, KObject, Lease, Namespace, NetworkPolicy, Node, Pod, ReplicaSet,
-  Secret, Service, ServiceAccount, StatefulSet,
+  ReplicationController, Secret, Service, ServiceAccount, StatefulSet,
 } from './types.js';
 
 function typed<T extends KObject>(group: string, version: string, plural: string): ResourceDef<T> {
@@ -29,3 +29,4 @@ export const DAEMONSETS = typed<DaemonSet>('apps', 'v1', 'daemonsets');
 export const STATEFULSETS = typed<StatefulSet>('apps', 'v1', 'statefulsets');
 export const CONTROLLERREVISIONS = typed<ControllerRevision>('apps', 'v1', 'controllerrevisions');
 export const NETWORKPOLICIES = typed<NetworkPolicy>('networking.k8s.io', 'v1', 'networkpolicies');
+export const REPLICATIONCONTROLLERS = typed<ReplicationController>('', 'v1', 'replicationcontrollers');

@@ -52,11 +52,11 @@ export type ReplicaSet = Served<apps.ReplicaSet>;
 export type DaemonSet = Served<apps.DaemonSet>;
 export type StatefulSet = Served<apps.StatefulSet>;
 export type ControllerRevision = Served<apps.ControllerRevision>;
+export type ReplicationController = Served<core.ReplicationController>;
 export type NetworkPolicy = Served<networking.NetworkPolicy>;
 export type Scale = Served<autoscaling.Scale>;
 
 export type PodSpec = core.PodSpec;
-export type PodTemplateSpec = core.PodTemplateSpec;
 export type NodeSelectorTerm = core.NodeSelectorTerm;
 export type NodeSelectorRequirement = core.NodeSelectorRequirement;
 export type PodStatus = core.PodStatus;
@@ -79,6 +79,12 @@ export type SliceEndpoint = discovery.Endpoint;
 export type SlicePort = discovery.EndpointPort;
 export type LeaseSpec = coordination.LeaseSpec;
 export type ObjectFieldSelector = core.ObjectFieldSelector;
+export type PodTemplateSpec = core.PodTemplateSpec;
+export type DeploymentSpec = apps.DeploymentSpec;
+export type DeploymentStatus = apps.DeploymentStatus;
+export type DeploymentCondition = apps.DeploymentCondition;
+export type ReplicaSetStatus = apps.ReplicaSetStatus;
+export type ReplicaSetCondition = apps.ReplicaSetCondition;
 
 /** A list as the API returns it. */
 export interface KList<T> {

@@ -83,6 +83,12 @@ function randomSuffix(n = 5): string {
   return s;
 }
 
+/** A name from generateName as upstream's SimpleNameGenerator makes it: the base cut to 58 characters,
+ *  so base + suffix fits a 63-character label (a ReplicaSet's pods: `<deployment>-<hash>-xxxxx`). */
+function generatedName(base: string): string {
+  return `${base.slice(0, 58)}${randomSuffix()}`;
+}
+
 /** What a stored value is: the object without resourceVersion (that is the store's revision). */
 function encode(obj: KObject): string {
   const { resourceVersion: _rv, ...meta } = obj.metadata;
@@ -230,7 +236,7 @@ export class Registry {
         return this.decode(kv, r);
       } catch (e) {
         if (isStoreError(e, 'KeyExists') && generated && attempt < 8) {
-          obj.metadata.name = `${obj.metadata.generateName}${randomSuffix()}`;
+          obj.metadata.name = generatedName(String(obj.metadata.generateName));
           continue;
         }
         await txn?.revert();
@@ -262,7 +268,7 @@ export class Registry {
     } else {
       delete m.namespace;
     }
-    if (!m.name && typeof m.generateName === 'string' && m.generateName) m.name = `${m.generateName}${randomSuffix()}`;
+    if (!m.name && typeof m.generateName === 'string' && m.generateName) m.name = generatedName(m.generateName);
     m.uid = randomUUID();
     m.creationTimestamp = now();
     delete m.resourceVersion;

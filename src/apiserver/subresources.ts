@@ -19,10 +19,12 @@ interface ItemTarget {
   name: string;
 }
 
-function toScale(obj: KObject): KObject {
+function toScale(obj: KObject, r: ResourceDef): KObject {
   let selector = '';
   try {
-    selector = obj.spec?.selector ? labelSelectorToString(labelSelectorFromSpec(obj.spec.selector)) : '';
+    // A ReplicationController's selector is a plain label map (core/v1); the others are LabelSelectors.
+    const spec = r.kind === 'ReplicationController' && obj.spec?.selector ? { matchLabels: obj.spec.selector } : obj.spec?.selector;
+    selector = spec ? labelSelectorToString(labelSelectorFromSpec(spec)) : '';
   } catch {
     selector = '';
   }
@@ -56,7 +58,7 @@ export interface SubresourceHost {
 
 export async function handleScale(api: SubresourceHost, req: IncomingMessage, res: ServerResponse, method: string, t: ItemTarget, q: URLSearchParams): Promise<void> {
   const reg = api.registry;
-  if (method === 'GET') return sendJson(res, 200, toScale(await reg.get(t.r, t.ns, t.name)));
+  if (method === 'GET') return sendJson(res, 200, toScale(await reg.get(t.r, t.ns, t.name), t.r));
   if (method !== 'PUT' && method !== 'PATCH') throw errors.methodNotAllowed(method, `${t.r.plural}/scale`);
   const type = mediaType(req.headers['content-type']);
   const raw = await readBody(req, MAX_BODY_BYTES);
@@ -67,7 +69,7 @@ export async function handleScale(api: SubresourceHost, req: IncomingMessage, re
     throw errors.badRequest(`couldn't decode the request body as JSON: ${(e as Error).message}`);
   }
   const out = await reg.guaranteedUpdate(t.r, t.ns, t.name, (cur) => {
-    const scale = toScale(cur);
+    const scale = toScale(cur, t.r);
     let next: KObject;
     if (method === 'PUT') {
       next = doc as KObject;
@@ -80,7 +82,7 @@ export async function handleScale(api: SubresourceHost, req: IncomingMessage, re
     const replicas = checkReplicas(t, next);
     return { ...cur, spec: { ...cur.spec, replicas } };
   }, undefined, { dryRun: q.has('dryRun') });
-  sendJson(res, 200, toScale(out));
+  sendJson(res, 200, toScale(out, t.r));
 }
 
 /** POST pods/NAME/binding: assign a pod to a node, once. */

@@ -92,3 +92,35 @@ export class WriteExpectations {
     this.byKey.delete(key);
   }
 }
+
+/**
+ * Expectations that also track which objects a controller deleted (client-go's UIDTrackingControllerExpectations):
+ * a pod deleted gracefully is seen twice (deletionTimestamp set, then gone) and only the first sighting of
+ * each expected pod counts, so a deletion is never counted twice nor for a pod the controller did not delete.
+ */
+export class TrackingExpectations extends Expectations {
+  private deleting = new Map<string, Set<string>>();
+
+  /** Expect the deletion of exactly these objects (their keys) under key. */
+  expectDeletionsOf(key: string, objectKeys: string[]): void {
+    this.deleting.set(key, new Set(objectKeys));
+    this.expect(key, 0, objectKeys.length);
+  }
+
+  /** objectKey was seen going (deletionTimestamp or gone): counted once, if it was expected. */
+  deletionObservedOf(key: string, objectKey: string): void {
+    const s = this.deleting.get(key);
+    if (!s?.delete(objectKey)) return;
+    this.deletionObserved(key);
+  }
+
+  /** A delete that was expected failed or found nothing. */
+  deletionFailed(key: string, objectKey: string): void {
+    this.deletionObservedOf(key, objectKey);
+  }
+
+  override delete(key: string): void {
+    super.delete(key);
+    this.deleting.delete(key);
+  }
+}

@@ -7,11 +7,14 @@ import { ClusterDns } from '../controllers/clusterdns.js';
 import { DaemonSetController } from '../controllers/daemonset.js';
 import { EndpointSliceController } from '../controllers/endpointslice.js';
 import { EndpointsController } from '../controllers/endpoints.js';
+import { DeploymentController } from '../controllers/deployment.js';
 import { EventTtl } from '../controllers/eventttl.js';
+import { GarbageCollector } from '../controllers/garbagecollector.js';
 import { type IPRange, LoadBalancerController } from '../controllers/loadbalancer.js';
 import { NamespaceController } from '../controllers/namespace.js';
 import { NodeIpam } from '../controllers/nodeipam.js';
 import { NodeLifecycle } from '../controllers/nodelifecycle.js';
+import { ReplicaSetController } from '../controllers/replicaset.js';
 import { Scheduler } from '../controllers/scheduler.js';
 import { StatefulSetController } from '../controllers/statefulset.js';
 import type { Runnable } from './singleton.js';
@@ -51,6 +54,10 @@ export function controllerManager(ctx: ControllerContext, o: ControllerManagerOp
     new StatefulSetController(ctx),
     ...(o.lbPool ? [new LoadBalancerController(ctx, o.lbPool)] : []),
     ...(o.dnsServiceIP ? [new ClusterDns(ctx, o.dnsServiceIP)] : []),
+    ReplicaSetController.forReplicaSets(ctx),
+    ReplicaSetController.forReplicationControllers(ctx),
+    new DeploymentController(ctx),
+    new GarbageCollector(ctx),
   ]);
 }
 

@@ -43,6 +43,10 @@ export const DOCS = {
   'EndpointSlice.addressType': "addressType specifies the type of address carried by this EndpointSlice. All addresses in this slice must be the same type. This field is immutable after creation. The following address types are currently supported: * IPv4: Represents an IPv4 Address. * IPv6: Represents an IPv6 Address. * FQDN: Represents a Fully Qualified Domain Name.",
   'EndpointSlice.ports': "ports specifies the list of network ports exposed by each endpoint in this slice. Each port must have a unique name. When ports is empty, it indicates that there are no defined ports. When a port is defined with a nil port value, it indicates \"all ports\". Each slice may include a maximum of 100 ports.",
   'EndpointSlice.endpoints': "endpoints is a list of unique endpoints in this slice. Each slice may include a maximum of 1000 endpoints.",
+  'ReplicationControllerSpec.replicas': "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller",
+  'ReplicationControllerStatus.replicas': "Replicas is the most recently observed number of replicas. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller",
+  'ReplicationControllerStatus.readyReplicas': "The number of ready replicas for this replication controller.",
+  'ReplicationControllerSpec.selector': "Selector is a label query over pods that should match the Replicas count. If Selector is empty, it is defaulted to the labels present on the Pod template. Label keys and values that must match in order to be controlled by this replication controller, if empty defaulted to labels on Pod template. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors",
 } as const;
 
 export type DocKey = keyof typeof DOCS;

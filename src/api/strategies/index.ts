@@ -13,6 +13,7 @@ import { networkPolicyStrategy } from './networkpolicy.js';
 import { nodeStrategy } from './node.js';
 import { podStrategy } from './pod.js';
 import { replicaSetStrategy } from './replicaset.js';
+import { replicationControllerStrategy } from './replicationcontroller.js';
 import { secretStrategy } from './secret.js';
 import { serviceStrategy } from './service.js';
 import { serviceAccountStrategy } from './serviceaccount.js';
@@ -43,6 +44,7 @@ export const STRATEGIES: Record<string, ResourceStrategy> = {
   daemonsets: daemonSetStrategy,
   statefulsets: statefulSetStrategy,
   controllerrevisions: controllerRevisionStrategy,
+  replicationcontrollers: replicationControllerStrategy,
   networkpolicies: networkPolicyStrategy,
   ingresses: ingressStrategy,
   ingressclasses: ingressClassStrategy,

@@ -78,6 +78,7 @@ const KINDS: Record<string, Table> = {
   'apps/v1/DaemonSet': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
   'apps/v1/StatefulSet': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
   'apps/v1/ControllerRevision': {},
+  'v1/ReplicationController': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
 };
 
 function parseMeta(spec: string, where: string): PatchMeta {
