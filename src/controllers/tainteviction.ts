@@ -13,7 +13,7 @@ import { type Client, errorCode, objectKey } from '../client/types.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { now } from '../util/time.js';
 import { type Controller, type ControllerContext, Registrations } from './context.js';
-import { toleratesTaint } from './scheduler/plugins/tainttoleration.js';
+import { toleratesTaint } from '../api/nodeaffinity.js';
 
 /** When the pod must go (ms since the epoch; `at` or earlier: now), or undefined if it may stay. As
  *  upstream: each NoExecute taint is matched by the first toleration that tolerates it; an untolerated

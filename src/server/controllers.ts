@@ -1,8 +1,10 @@
 // The control plane's controllers as two processes of Kubernetes group them: the controller manager
-// (namespace, node IPAM and lifecycle, taint eviction, disruption budgets, Event TTL, endpoints, EndpointSlices, LoadBalancer IPs, kube-dns)
+// (namespace, node IPAM and lifecycle, taint eviction, disruption budgets, Event TTL, endpoints, EndpointSlices,
+// LoadBalancer IPs, kube-dns, DaemonSets, StatefulSets, ReplicaSets, Deployments, garbage collector)
 // and the scheduler. Each leadership term builds them afresh on the shared informers.
 import type { Controller, ControllerContext } from '../controllers/context.js';
 import { ClusterDns } from '../controllers/clusterdns.js';
+import { DaemonSetController } from '../controllers/daemonset.js';
 import { EndpointSliceController } from '../controllers/endpointslice.js';
 import { EndpointsController } from '../controllers/endpoints.js';
 import { DeploymentController } from '../controllers/deployment.js';
@@ -16,6 +18,7 @@ import { ReplicaSetController } from '../controllers/replicaset.js';
 import { Scheduler } from '../controllers/scheduler.js';
 import { TaintEvictionController } from '../controllers/tainteviction.js';
 import { DisruptionController } from '../controllers/disruption.js';
+import { StatefulSetController } from '../controllers/statefulset.js';
 import type { Runnable } from './singleton.js';
 
 export interface ControllerManagerOptions {
@@ -51,6 +54,8 @@ export function controllerManager(ctx: ControllerContext, o: ControllerManagerOp
     new DisruptionController(ctx),
     new EndpointSliceController(ctx),
     new EndpointsController(ctx),
+    new DaemonSetController(ctx),
+    new StatefulSetController(ctx),
     ...(o.lbPool ? [new LoadBalancerController(ctx, o.lbPool)] : []),
     ...(o.dnsServiceIP ? [new ClusterDns(ctx, o.dnsServiceIP)] : []),
     ReplicaSetController.forReplicaSets(ctx),

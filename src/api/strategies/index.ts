@@ -18,6 +18,7 @@ import { replicationControllerStrategy } from './replicationcontroller.js';
 import { secretStrategy } from './secret.js';
 import { serviceStrategy } from './service.js';
 import { serviceAccountStrategy } from './serviceaccount.js';
+import { controllerRevisionStrategy, daemonSetStrategy, statefulSetStrategy } from './sets.js';
 
 /** Name and Age only: a kind without its own printer (kubectl then prints NAME and AGE). */
 export const genericTable: ResourceStrategy = {
@@ -41,6 +42,9 @@ export const STRATEGIES: Record<string, ResourceStrategy> = {
   endpointslices: endpointSliceStrategy,
   deployments: deploymentStrategy,
   replicasets: replicaSetStrategy,
+  daemonsets: daemonSetStrategy,
+  statefulsets: statefulSetStrategy,
+  controllerrevisions: controllerRevisionStrategy,
   replicationcontrollers: replicationControllerStrategy,
   networkpolicies: networkPolicyStrategy,
   ingresses: ingressStrategy,

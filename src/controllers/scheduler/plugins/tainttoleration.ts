@@ -1,23 +1,9 @@
 // TaintToleration: a node's NoSchedule and NoExecute taints keep out pods that do not tolerate them; its
 // PreferNoSchedule taints count against it in scoring.
-import type { Node, Taint, Toleration } from '../../../api/types.js';
+import { toleratesTaint, untoleratedTaint } from '../../../api/nodeaffinity.js';
+import type { Node, Taint } from '../../../api/types.js';
 import { readinessTaintKey } from '../../nodelifecycle.js';
 import { type Plugin, normalizeToMax } from '../framework.js';
-
-/** Upstream's Toleration.ToleratesTaint: an empty effect matches every effect, an empty key with Exists
- *  matches every key, Exists ignores the value, Equal (or no operator) compares it. */
-export function toleratesTaint(t: Toleration, taint: Pick<Taint, 'key' | 'value' | 'effect'>): boolean {
-  if (t.effect && t.effect !== taint.effect) return false;
-  if (t.key && t.key !== taint.key) return false;
-  const op = t.operator || 'Equal';
-  if (op === 'Exists') return true;
-  if (op === 'Equal') return (t.value ?? '') === (taint.value ?? '');
-  return false;
-}
-
-export function untoleratedTaint(taints: Taint[], tolerations: Toleration[], effects: (e: string) => boolean): Taint | undefined {
-  return taints.find((taint) => effects(taint.effect) && !tolerations.some((t) => toleratesTaint(t, taint)));
-}
 
 /** The node's taints, plus the NoSchedule taint its Ready condition calls for when the node lifecycle
  *  controller has not written it yet (upstream's kubelet registers with it; here a node's Ready condition
@@ -37,7 +23,7 @@ export const taintToleration: Plugin = {
     const preferTolerations = tolerations.filter((t) => !t.effect || t.effect === 'PreferNoSchedule');
     return {
       filter(n) {
-        const taint = untoleratedTaint(n.node ? schedulingTaints(n.node) : [], tolerations, (e) => e === 'NoSchedule' || e === 'NoExecute');
+        const taint = untoleratedTaint(n.node ? schedulingTaints(n.node) : [], tolerations, ['NoSchedule', 'NoExecute']);
         return taint ? [`node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`] : undefined;
       },
       score(n) {

@@ -7,8 +7,7 @@ import type { TopologySpreadConstraint } from '../../../api/types.js';
 import type { NodeInfo } from '../cache.js';
 import { type Cycle, MAX_NODE_SCORE, type Plugin } from '../framework.js';
 import { effectiveSelector } from '../podinfo.js';
-import { podMatchesNode } from './nodeaffinity.js';
-import { untoleratedTaint } from './tainttoleration.js';
+import { nodeMatchesPod, untoleratedTaint } from '../../../api/nodeaffinity.js';
 
 export const ERR_SPREAD = "node(s) didn't match pod topology spread constraints";
 export const ERR_SPREAD_LABEL = "node(s) didn't match pod topology spread constraints (missing required label)";
@@ -26,8 +25,8 @@ function count(cy: Cycle, constraints: TopologySpreadConstraint[]): Counted[] {
     const sel = effectiveSelector(c.labelSelector, pod.labels, c.matchLabelKeys);
     const eligible = (n: NodeInfo) => {
       if (!n.node) return false;
-      if ((c.nodeAffinityPolicy ?? 'Honor') === 'Honor' && !podMatchesNode(pod.pod, n.node)) return false;
-      if (c.nodeTaintsPolicy === 'Honor' && untoleratedTaint(n.node.spec?.taints ?? [], pod.pod.spec?.tolerations ?? [], (e) => e === 'NoSchedule' || e === 'NoExecute')) return false;
+      if ((c.nodeAffinityPolicy ?? 'Honor') === 'Honor' && !nodeMatchesPod(pod.pod.spec, n.node)) return false;
+      if (c.nodeTaintsPolicy === 'Honor' && untoleratedTaint(n.node.spec?.taints ?? [], pod.pod.spec?.tolerations, ['NoSchedule', 'NoExecute'])) return false;
       return c.topologyKey in n.labels;
     };
     const counts = new Map<string, number>();

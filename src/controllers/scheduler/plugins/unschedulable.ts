@@ -1,7 +1,7 @@
 // NodeUnschedulable: a cordoned node (spec.unschedulable) takes only pods that tolerate the
 // node.kubernetes.io/unschedulable:NoSchedule taint.
 import type { Plugin } from '../framework.js';
-import { toleratesTaint } from './tainttoleration.js';
+import { toleratesTaint } from '../../../api/nodeaffinity.js';
 
 export const ERR_UNSCHEDULABLE = 'node(s) were unschedulable';
 export const UNSCHEDULABLE_TAINT = 'node.kubernetes.io/unschedulable';
