@@ -2,7 +2,7 @@
 // call or an informer made with it is typed by it (`client.get(PODS, ns, name)` is a `Pod`).
 import { findResource, type ResourceDef } from './resources.js';
 import type {
-  ConfigMap, Deployment, EndpointSlice, Endpoints, Event, KObject, Lease, Namespace, NetworkPolicy, Node, Pod, ReplicaSet,
+  ConfigMap, CronJob, Deployment, Job, EndpointSlice, Endpoints, Event, KObject, Lease, Namespace, NetworkPolicy, Node, Pod, ReplicaSet,
   Secret, Service, ServiceAccount,
 } from './types.js';
 
@@ -26,3 +26,5 @@ export const ENDPOINTSLICES = typed<EndpointSlice>('discovery.k8s.io', 'v1', 'en
 export const DEPLOYMENTS = typed<Deployment>('apps', 'v1', 'deployments');
 export const REPLICASETS = typed<ReplicaSet>('apps', 'v1', 'replicasets');
 export const NETWORKPOLICIES = typed<NetworkPolicy>('networking.k8s.io', 'v1', 'networkpolicies');
+export const JOBS = typed<Job>('batch', 'v1', 'jobs');
+export const CRONJOBS = typed<CronJob>('batch', 'v1', 'cronjobs');

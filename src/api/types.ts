@@ -8,6 +8,7 @@ import type * as coordination from 'kubernetes-types/coordination/v1.js';
 import type * as discovery from 'kubernetes-types/discovery/v1.js';
 import type * as networking from 'kubernetes-types/networking/v1.js';
 import type * as autoscaling from 'kubernetes-types/autoscaling/v1.js';
+import type * as batch from 'kubernetes-types/batch/v1.js';
 
 /** `readonly` in kubernetes-types marks what the server sets; the server is us, so it may write them. */
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
@@ -51,6 +52,13 @@ export type Deployment = Served<apps.Deployment>;
 export type ReplicaSet = Served<apps.ReplicaSet>;
 export type NetworkPolicy = Served<networking.NetworkPolicy>;
 export type Scale = Served<autoscaling.Scale>;
+export type Job = Served<batch.Job>;
+export type CronJob = Served<batch.CronJob>;
+export type JobSpec = batch.JobSpec;
+export type JobStatus = Writable<batch.JobStatus>;
+export type JobCondition = batch.JobCondition;
+export type CronJobSpec = batch.CronJobSpec;
+export type PodFailurePolicyRule = batch.PodFailurePolicyRule;
 
 export type PodSpec = core.PodSpec;
 export type PodStatus = core.PodStatus;
