@@ -3,14 +3,17 @@
 // and the scheduler. Each leadership term builds them afresh on the shared informers.
 import type { Controller, ControllerContext } from '../controllers/context.js';
 import { ClusterDns } from '../controllers/clusterdns.js';
+import { CronJobController } from '../controllers/cronjob.js';
 import { EndpointSliceController } from '../controllers/endpointslice.js';
 import { EndpointsController } from '../controllers/endpoints.js';
 import { EventTtl } from '../controllers/eventttl.js';
+import { JobController } from '../controllers/job.js';
 import { type IPRange, LoadBalancerController } from '../controllers/loadbalancer.js';
 import { NamespaceController } from '../controllers/namespace.js';
 import { NodeIpam } from '../controllers/nodeipam.js';
 import { NodeLifecycle } from '../controllers/nodelifecycle.js';
 import { Scheduler } from '../controllers/scheduler.js';
+import { TtlAfterFinished } from '../controllers/ttlafterfinished.js';
 import type { Runnable } from './singleton.js';
 
 export interface ControllerManagerOptions {
@@ -44,6 +47,9 @@ export function controllerManager(ctx: ControllerContext, o: ControllerManagerOp
     new EventTtl(ctx, o.eventTtlMs ?? 3_600_000),
     new EndpointSliceController(ctx),
     new EndpointsController(ctx),
+    new JobController(ctx),
+    new CronJobController(ctx),
+    new TtlAfterFinished(ctx),
     ...(o.lbPool ? [new LoadBalancerController(ctx, o.lbPool)] : []),
     ...(o.dnsServiceIP ? [new ClusterDns(ctx, o.dnsServiceIP)] : []),
   ]);
