@@ -36,7 +36,7 @@ pods = core.list_namespaced_pod(ns, label_selector='batch.kubernetes.io/job-name
 check('job pods', len(pods) == 2 and all('batch.kubernetes.io/job-tracking' in p.metadata.finalizers for p in pods))
 cj = batch.create_namespaced_cron_job(ns, client.V1CronJob(
     metadata=client.V1ObjectMeta(name='py-cron'),
-    spec=client.V1CronJobSpec(schedule='@hourly', time_zone='Asia/Tokyo',
+    spec=client.V1CronJobSpec(schedule='@hourly',
                               job_template=client.V1JobTemplateSpec(spec=client.V1JobSpec(template=template)))))
 check('create cronjob', cj.spec.concurrency_policy == 'Allow' and cj.spec.successful_jobs_history_limit == 3)
 try:
