@@ -75,6 +75,8 @@ const KINDS: Record<string, Table> = {
   'networking.k8s.io/v1/IngressClass': {},
   'apps/v1/Deployment': { ...under('spec.template', POD_TEMPLATE), 'spec.strategy': 'retainKeys', ...under('status', CONDITIONS) },
   'apps/v1/ReplicaSet': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
+  'batch/v1/Job': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
+  'batch/v1/CronJob': { ...under('spec.jobTemplate.metadata', OBJECT_META), ...under('spec.jobTemplate.spec.template', POD_TEMPLATE) },
 };
 
 function parseMeta(spec: string, where: string): PatchMeta {
