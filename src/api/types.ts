@@ -9,6 +9,7 @@ import type * as discovery from 'kubernetes-types/discovery/v1.js';
 import type * as networking from 'kubernetes-types/networking/v1.js';
 import type * as autoscaling from 'kubernetes-types/autoscaling/v1.js';
 import type * as policy from 'kubernetes-types/policy/v1.js';
+import type * as batch from 'kubernetes-types/batch/v1.js';
 
 /** `readonly` in kubernetes-types marks what the server sets; the server is us, so it may write them. */
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
@@ -58,6 +59,13 @@ export type NetworkPolicy = Served<networking.NetworkPolicy>;
 export type Scale = Served<autoscaling.Scale>;
 export type PodDisruptionBudget = Served<policy.PodDisruptionBudget>;
 export type Eviction = Served<policy.Eviction>;
+export type Job = Served<batch.Job>;
+export type CronJob = Served<batch.CronJob>;
+export type JobSpec = batch.JobSpec;
+export type JobStatus = Writable<batch.JobStatus>;
+export type JobCondition = batch.JobCondition;
+export type CronJobSpec = batch.CronJobSpec;
+export type PodFailurePolicyRule = batch.PodFailurePolicyRule;
 
 export type PodSpec = core.PodSpec;
 export type NodeSelectorTerm = core.NodeSelectorTerm;

@@ -2,11 +2,13 @@
 import type { ResourceStrategy } from '../strategy.js';
 import { AGE_COLUMN, age, NAME_COLUMN } from './columns.js';
 import { configMapStrategy } from './configmap.js';
+import { cronJobStrategy } from './cronjob.js';
 import { deploymentStrategy } from './deployment.js';
 import { endpointsStrategy } from './endpoints.js';
 import { endpointSliceStrategy } from './endpointslice.js';
 import { eventStrategy } from './event.js';
 import { ingressClassStrategy, ingressStrategy } from './ingress.js';
+import { jobStrategy } from './job.js';
 import { leaseStrategy } from './lease.js';
 import { namespaceStrategy } from './namespace.js';
 import { networkPolicyStrategy } from './networkpolicy.js';
@@ -47,6 +49,8 @@ export const STRATEGIES: Record<string, ResourceStrategy> = {
   controllerrevisions: controllerRevisionStrategy,
   replicationcontrollers: replicationControllerStrategy,
   networkpolicies: networkPolicyStrategy,
+  jobs: jobStrategy,
+  cronjobs: cronJobStrategy,
   ingresses: ingressStrategy,
   ingressclasses: ingressClassStrategy,
   poddisruptionbudgets: podDisruptionBudgetStrategy,

@@ -132,6 +132,8 @@ export const FIELD_EXTENSIONS: Readonly<Record<string, string>> = {
   'apps.v1.DeploymentStatus.conditions': 'patch=merge:type list=map:type',
   'apps.v1.DaemonSetStatus.conditions': 'patch=merge:type list=map:type',
   'apps.v1.ReplicaSetStatus.conditions': 'patch=merge:type list=map:type',
+  'batch.v1.JobStatus.conditions': 'patch=merge:type list=atomic',
+  'batch.v1.CronJobStatus.active': 'list=atomic',
   'discovery.v1.EndpointSlice.endpoints': 'list=atomic',
   'discovery.v1.EndpointSlice.ports': 'list=atomic',
   'discovery.v1.Endpoint.addresses': 'list=set',

@@ -10,6 +10,7 @@ export type { Schema } from './generate.js';
 const PKG_PREFIX: Record<string, string> = {
   core: 'io.k8s.api.core',
   apps: 'io.k8s.api.apps',
+  batch: 'io.k8s.api.batch',
   coordination: 'io.k8s.api.coordination',
   discovery: 'io.k8s.api.discovery',
   networking: 'io.k8s.api.networking',

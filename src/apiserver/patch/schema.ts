@@ -80,6 +80,8 @@ const KINDS: Record<string, Table> = {
   'apps/v1/StatefulSet': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
   'apps/v1/ControllerRevision': {},
   'v1/ReplicationController': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
+  'batch/v1/Job': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
+  'batch/v1/CronJob': { ...under('spec.jobTemplate.metadata', OBJECT_META), ...under('spec.jobTemplate.spec.template', POD_TEMPLATE) },
 };
 
 function parseMeta(spec: string, where: string): PatchMeta {
