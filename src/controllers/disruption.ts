@@ -3,6 +3,7 @@
 // desiredHealthy, currentHealthy (Ready, not terminating, not just evicted), disruptionsAllowed and the
 // DisruptionAllowed condition, as upstream computes them. It also forgets evictions (disruptedPods) once
 // the pod is gone or after two minutes, as upstream does.
+import { scaledValue } from '../api/intstr.js';
 import { PODDISRUPTIONBUDGETS, PODS } from '../api/kinds.js';
 import { selectorMatches } from '../api/labels.js';
 import type { Condition, Pod, PodDisruptionBudget, PodDisruptionBudgetStatus } from '../api/types.js';
@@ -18,10 +19,7 @@ import { controllerScale } from './disruptionscale.js';
 export const DELETION_TIMEOUT_MS = 2 * 60_000;
 
 /** An int-or-percent against a total: percentages round up, as upstream's GetScaledValueFromIntOrPercent(…, true). */
-export function scaled(v: number | string, total: number): number {
-  if (typeof v === 'number') return v;
-  return Math.ceil((Number(v.replace(/%$/, '')) * total) / 100);
-}
+export const scaled = (v: number | string, total: number): number => scaledValue(v, total, true);
 
 export interface BudgetCounts {
   expectedPods: number;

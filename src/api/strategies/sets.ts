@@ -1,5 +1,6 @@
 // DaemonSets, StatefulSets and ControllerRevisions (apps/v1): defaults, validation worded as upstream's
 // apps validation, the DaemonSet template generation annotation, and kubectl's table columns.
+import { intOrPercentValue } from '../intstr.js';
 import type { ControllerRevision, DaemonSet, FieldError, KObject, OwnerReference, StatefulSet } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
@@ -45,21 +46,6 @@ function validateSelectorAndTemplate(spec: DaemonSet['spec'] | StatefulSet['spec
     errs.push(forbidden('spec.template.spec.activeDeadlineSeconds', `activeDeadlineSeconds in ${kind === 'daemonset' ? 'DaemonSet' : 'StatefulSet'} is not Supported`));
   }
   return errs;
-}
-
-/** getIntOrPercentValue: "25%" → 25, 3 → 3, anything else → 0. */
-export function intOrPercentValue(v: unknown): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string' && isValidPercent(v).length === 0) return Number(v.slice(0, -1));
-  return 0;
-}
-
-/** intstr.GetScaledValueFromIntOrPercent with rounding up (how the DaemonSet controller scales). */
-export function scaledValue(v: number | string | undefined, total: number, roundUp: boolean): number {
-  if (typeof v === 'number') return v;
-  if (typeof v !== 'string' || isValidPercent(v).length) return 0;
-  const x = (Number(v.slice(0, -1)) * total) / 100;
-  return roundUp ? Math.ceil(x) : Math.floor(x);
 }
 
 function positiveIntOrPercent(field: string, v: unknown): FieldError[] {
