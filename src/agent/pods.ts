@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import type { Container, KObject, Pod } from '../api/types.js';
 import type { Client } from '../client/types.js';
 import type { EventRecorder } from '../client/events.js';
 import { run } from '../util/exec.js';
@@ -15,7 +15,7 @@ import type { Runtime, ContainerInfo } from './runtime/runtime.js';
 import type { ImageService } from './images/service.js';
 import { ProbeManager, probeRunner, type ProbeRunner } from './probes.js';
 import { now } from '../util/time.js';
-import type { Container, Pod, Service } from '../api/types.js';
+import type { Service } from '../api/types.js';
 import { MountError, VolumeManager, mountSubPath, type NodeVolume } from './volumes/manager.js';
 import type { TokenManager } from './volumes/tokens.js';
 import type { NodeFacts, ObjectSource } from './volumes/sources.js';
