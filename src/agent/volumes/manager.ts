@@ -3,7 +3,7 @@
 // the node's disk), a host directory (hostPath, type-checked; a PVC bound to a local PV), and the files of
 // ConfigMap/Secret/downwardAPI/projected volumes kept current with the atomic writer. Containers get them
 // as bind mounts in their OCI spec (runtime/spec.ts); nothing here is mounted into a container's root.
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, realpathSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type * as core from 'kubernetes-types/core/v1.js';
 import type { Pod } from '../../api/types.js';
@@ -128,7 +128,9 @@ export async function mountSubPath(root: string, sub: string, atomic: boolean, t
   if (sub.startsWith('/') || sub.includes('\0')) throw new Error(`subPath ${JSON.stringify(sub)} must be a relative path`);
   const parts = sub.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw new Error(`subPath ${JSON.stringify(sub)} must not contain '..'`);
-  let base = root;
+  // The volume's own root is trusted as given (a hostPath may be reached through a link, as /var/run is);
+  // only what is under it is walked without following links.
+  let base = realpathSync(root);
   if (atomic) {
     const cur = currentDir(root);
     if (!cur) throw new Error(`subPath ${JSON.stringify(sub)}: the volume has no data yet`);
