@@ -394,6 +394,10 @@ export class PodManager {
 
   /** Where the pod's init containers are: all done (app containers may start), or one failed for good. */
   private initProgress(pod: KObject, containers: ContainerInfo[]): { done: boolean; failed: boolean } {
+    // Once an app container has been started the pod stays initialized (as the kubelet's): a sidecar that
+    // stops later is restarted beside the app containers, never in front of them.
+    const apps = new Set(((pod.spec?.containers ?? []) as Container[]).map((c) => c.name));
+    if (containers.some((x) => apps.has(x.labels[L_CONTAINER]))) return { done: true, failed: false };
     for (const c of (pod.spec?.initContainers ?? []) as Container[]) {
       const latest = this.newest(containers, c.name);
       if (c.restartPolicy === 'Always') {
