@@ -2,9 +2,10 @@
 // nodes' pod CIDRs and the masquerade rule, runs the pods bound to this node, and serves their logs,
 // exec and port-forward to the API server.
 import { mkdirSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { ENDPOINTSLICES, NODES, PODS, SERVICES } from '../api/kinds.js';
-import type { EndpointSlice, Node, Pod, Service } from '../api/types.js';
+import { CONFIGMAPS, ENDPOINTSLICES, NODES, PODS, SECRETS, SERVICES } from '../api/kinds.js';
+import type { ConfigMap, EndpointSlice, Node, Pod, Secret, Service } from '../api/types.js';
 import { SharedInformerFactory } from '../client/factory.js';
 import type { SharedInformer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
@@ -13,7 +14,9 @@ import { RestClient, type RestConfig } from '../client/rest.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { run } from '../util/exec.js';
 import { registerNode, renewLease, postReady } from './node.js';
-import { PodManager } from './pods.js';
+import { PodManager, podReferences } from './pods.js';
+import { VolumeManager } from './volumes/manager.js';
+import { TokenManager, apiTokenIssuer } from './volumes/tokens.js';
 import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes.js';
 import { removeNat, syncNat } from './nat.js';
 import { Runtime } from './runtime/runtime.js';
@@ -90,6 +93,8 @@ export class Agent {
   readonly informers: SharedInformerFactory;
   private nodes!: SharedInformer<Node>;
   private pods!: SharedInformer<Pod>;
+  private configMaps!: SharedInformer<ConfigMap>;
+  private secrets!: SharedInformer<Secret>;
   private queue!: WorkQueue;
   private podManager!: PodManager;
   private timers: NodeJS.Timeout[] = [];
@@ -146,15 +151,39 @@ export class Agent {
     await this.syncNodeImages();
     this.every(30_000, () => this.syncNodeImages());
     this.every(300_000, () => this.imageGc());
+    this.informers.start();
+    // ConfigMaps and Secrets feed env and volumes; a change re-syncs the pods that read the object, whose
+    // sync re-renders their volumes (the atomic writer swaps only what differs).
+    this.configMaps = this.informers.informerFor(CONFIGMAPS);
+    this.secrets = this.informers.informerFor(SECRETS);
+    this.services = this.informers.informerFor(SERVICES);
+    await Promise.all([this.configMaps.waitForSync(), this.secrets.waitForSync(), this.services.waitForSync()]);
+    const objects = {
+      configMap: (ns: string, name: string) => this.configMaps.lister.get(ns, name),
+      secret: (ns: string, name: string) => this.secrets.lister.get(ns, name),
+    };
+    const node = { nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, cpu: cpus().length, memory: totalmem() };
+    // Tokens through the TokenRequest subresource, bound to the pod; audiences left to the API server's own.
+    const tokens = new TokenManager(apiTokenIssuer((path, body) => this.client.postPath(path, body)));
+    const volumes = new VolumeManager({ objects, node, tokens, apiAudiences: [], warn: (pod, message) => void events.record(pod, 'Warning', 'FailedMount', message) });
     this.podManager = new PodManager(this.client, this.runtime, events, {
       nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, dataDir: this.o.dataDir, netnsPrefix: this.o.netnsPrefix,
       clusterDNS: this.o.clusterDNS, clusterDomain: this.o.clusterDomain,
       cni: cniFor(this.o.cni, this.podCIDR, this.o.dataDir, mtu), images: this.images,
       // A pod's containers start only once its NetworkPolicy rules are in the kernel.
       networkReady: (pod, ip) => (this.policy ? this.policy.engine.localPodReady(pod, ip) : Promise.reject(new Error('the policy engine has not started'))),
+      volumes, objects, node, tokens, services: () => this.services.lister.list(),
     }, (key, ms) => this.queue.addAfter(key, ms));
-
-    this.informers.start();
+    const objectChanged = (kind: 'configMap' | 'secret') => (o: ConfigMap | Secret) => {
+      if (!this.pods) return;
+      for (const p of this.pods.lister.inNamespace(o.metadata.namespace!)) {
+        if (podReferences(p, kind, o.metadata.name!)) this.queue.add(objectKey(p));
+      }
+    };
+    for (const [inf, kind] of [[this.configMaps, 'configMap'], [this.secrets, 'secret']] as const) {
+      const h = objectChanged(kind);
+      (inf as SharedInformer<ConfigMap | Secret>).addEventHandler({ onAdd: h, onUpdate: (o, old) => o !== old && h(o), onDelete: h });
+    }
     this.nodes = this.informers.informerFor(NODES);
     this.nodes.addEventHandler({ onAdd: () => this.routesSoon(), onUpdate: (n, old) => n !== old && this.routesSoon(), onDelete: () => this.routesSoon() });
     await this.nodes.waitForSync();
@@ -172,9 +201,8 @@ export class Agent {
       onUpdate: (o: T, old: T) => { if (o !== old) { to('MODIFIED', o); this.lbSoon(); } },
       onDelete: (o: T) => { to('DELETED', o); this.lbSoon(); },
     });
-    this.services = this.informers.informerFor(SERVICES);
     this.slices = this.informers.informerFor(ENDPOINTSLICES);
-    await Promise.all([this.services.waitForSync(), this.slices.waitForSync()]);
+    await this.slices.waitForSync();
     // Handlers join after the caches are full: each first gets every cached object as an add.
     proxy.update(this.services.lister.list(), this.slices.lister.list());
     this.services.addEventHandler(feed<Service>((type, o) => proxy.onServiceChange(type, o)));

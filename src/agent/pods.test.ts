@@ -61,7 +61,7 @@ test('a pod whose uid is not a UUID is left alone: the uid never becomes a path 
   try {
     const unused = new Proxy({}, { get: () => { throw new Error('touched'); } });
     const pm = new PodManager(unused as never, unused as never, unused as never,
-      { nodeName: 'n', nodeIP: '10.0.0.1', dataDir, netnsPrefix: 'x', clusterDomain: 'cluster.local', cni: unused as never, probeRunner: unused as never, images: unused as never }, () => {});
+      { nodeName: 'n', nodeIP: '10.0.0.1', dataDir, netnsPrefix: 'x', clusterDomain: 'cluster.local', cni: unused as never, probeRunner: unused as never, images: unused as never, volumes: unused as never, objects: unused as never, services: () => [], node: unused as never }, () => {});
     for (const uid of ['../../etc', 'a b', '00000000-0000-0000-0000-00000000000g', '']) {
       await assert.rejects(pm.sync('ns/p', { metadata: { name: 'p', namespace: 'ns', uid }, spec: { containers: [] } }), /not a UUID: left alone/);
     }

@@ -15,7 +15,12 @@ import type { Runtime, ContainerInfo } from './runtime/runtime.js';
 import type { ImageService } from './images/service.js';
 import { ProbeManager, probeRunner, type ProbeRunner } from './probes.js';
 import { now } from '../util/time.js';
-import { resolveEnv } from './downward.js';
+import type { Service } from '../api/types.js';
+import { MountError, VolumeManager, mountSubPath, type NodeVolume } from './volumes/manager.js';
+import type { TokenManager } from './volumes/tokens.js';
+import type { NodeFacts, ObjectSource } from './volumes/sources.js';
+import { ContainerConfigError, containerEnv, expandArgs } from './env.js';
+import type { VolumeMount } from './runtime/spec.js';
 
 const PODS = findResource('', 'v1', 'pods')!;
 const BACKOFF_BASE_MS = 10_000;
@@ -44,6 +49,14 @@ export interface PodManagerOptions {
   networkReady?: (pod: KObject, ip: string) => Promise<void>;
   /** Makes sure a container's image is on the node (pull policy, pulls, back-off, events). */
   images: ImageService;
+  /** The pods' volumes on this node (set up before the first container, torn down with the sandbox). */
+  volumes: VolumeManager;
+  /** ConfigMaps and Secrets (env, volumes) and Services (service links), from the agent's caches. */
+  objects: ObjectSource;
+  services: () => Service[];
+  node: NodeFacts;
+  /** The projected ServiceAccount tokens: a pod is synced again when one of its tokens is due for refresh. */
+  tokens?: TokenManager;
 }
 
 /** What the node holds for a pod between syncs (also on disk, for agent restarts). */
@@ -69,6 +82,8 @@ export class PodManager {
   private imageErrors = new Map<string, { reason: string; message: string }>();
   /** Containers killed for failing a liveness or startup probe: restarted even under OnFailure if they exit 0. */
   private probeKilled = new Set<string>();
+  /** Each pod's set-up volumes (by uid), for the mounts of its containers. */
+  private volumesOf = new Map<string, Map<string, NodeVolume>>();
   readonly probes: ProbeManager;
   private dir: string;
 
@@ -158,6 +173,8 @@ export class PodManager {
     }
     await this.o.cni.plugin.del(this.o.cni.conf, { containerId: uid, netns: `/run/netns/${netns}`, ifName: 'eth0' });
     if (existsSync(`/run/netns/${netns}`)) await run(['ip', 'netns', 'del', netns]).catch(() => {});
+    // tmpfs volumes are unmounted first: nothing of a Secret stays in memory, and rm never crosses a mount.
+    await this.o.volumes.tearDown(join(this.dir, uid));
     rmSync(join(this.dir, uid), { recursive: true, force: true });
     rmSync(p, { force: true });
     this.keyOf.delete(uid);
@@ -204,23 +221,58 @@ export class PodManager {
       this.requeue(key, 5000);
       return;
     }
+    let vols: Map<string, NodeVolume>;
+    try {
+      vols = await this.o.volumes.setUp(pod as Pod, join(this.dir, uid));
+    } catch (e) {
+      if (!(e instanceof MountError)) throw e;
+      // As the kubelet: a FailedMount event, the pod stays ContainerCreating, and it is retried (at once
+      // when the object it waits for appears: the agent's ConfigMap/Secret informers requeue it).
+      await this.events.record(pod, 'Warning', 'FailedMount', e.message);
+      await this.postStatus(pod, sb, await this.containersOf(uid), { reason: 'ContainerCreating', message: e.message });
+      this.requeue(key, 5000);
+      return;
+    }
+    this.volumesOf.set(uid, vols);
     let existing = await this.containersOf(uid);
     const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
     if (await this.killUnhealthy(pod, existing, restartPolicy)) existing = await this.containersOf(uid);
     let nextWake = 0;
     let networkChecked = false;
-    for (const c of (pod.spec?.containers ?? []) as any[]) {
+    const init = this.initProgress(pod, existing);
+    if (init.failed && restartPolicy === 'Never') {
+      this.syncProbes(pod, sb, existing);
+      await this.postStatus(pod, sb, existing);
+      return;
+    }
+    const plan: { c: Container; sidecar: boolean; init: boolean }[] = [];
+    for (const c of pod.spec?.initContainers ?? []) {
+      const sidecar = c.restartPolicy === 'Always';
+      plan.push({ c, sidecar, init: true });
+    }
+    if (init.done) for (const c of pod.spec?.containers ?? []) plan.push({ c, sidecar: false, init: false });
+    for (const { c, sidecar, init: isInit } of plan as { c: any; sidecar: boolean; init: boolean }[]) {
       const mine = existing.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
       const latest = mine[0];
-      if (latest && latest.state.status !== 'stopped') continue;
+      if (latest && latest.state.status !== 'stopped') {
+        // An init container runs alone until it is done; a sidecar only has to be running.
+        if (isInit && !sidecar) break;
+        continue;
+      }
+      if (isInit && !sidecar && latest?.state.exitCode === 0) continue;
       if (latest) {
         const code = latest.state.exitCode ?? 1;
-        const restart = restartPolicy === 'Always' || (restartPolicy === 'OnFailure' && (code !== 0 || this.probeKilled.has(latest.id)));
-        if (!restart) continue;
+        // Init containers: OnFailure and Always both restart a failed one; sidecars always restart.
+        const restart = sidecar || restartPolicy === 'Always' || ((isInit || restartPolicy === 'OnFailure') && (code !== 0 || this.probeKilled.has(latest.id)));
+        if (!restart) {
+          if (isInit) break;
+          continue;
+        }
         const bk = `${uid}/${c.name}`;
         const b = this.backoff.get(bk);
         if (b && Date.now() < b.until) {
           nextWake = nextWake ? Math.min(nextWake, b.until - Date.now()) : b.until - Date.now();
+          if (isInit && !sidecar) break;
           continue;
         }
         // Back-off doubles from 10 s to 5 min, reset after a container ran 10 minutes without trouble.
@@ -240,17 +292,61 @@ export class PodManager {
         }
       }
       networkChecked = true;
-      await this.startContainer(pod, sb, c, restarts);
+      const started = await this.startContainer(pod, sb, c, restarts);
+      // An init container's exit is what lets the next one start: the pod is synced the moment it stops.
+      if (started && isInit && !sidecar) this.syncOnExit(key, started);
       // Keep only the newest exited attempt (for `kubectl logs --previous` and lastState).
       for (const old of mine.slice(1)) {
         await this.removeContainer(old.id).catch(() => {});
         this.probeKilled.delete(old.id);
       }
+      // The next init container waits for this one: a sync comes when it exits (or, for a sidecar, the
+      // next one starts once this one runs).
+      if (isInit && (!sidecar || !started)) break;
     }
+    if (init.done) await this.startEphemeral(pod as Pod, sb, existing);
     existing = await this.containersOf(uid);
     this.syncProbes(pod, sb, existing);
     await this.postStatus(pod, sb, existing);
+    // A projected token due for refresh brings the pod back (the sync re-renders its volumes).
+    const tokenDue = this.o.tokens?.nextRefreshMs(uid);
+    if (tokenDue !== undefined) nextWake = nextWake ? Math.min(nextWake, tokenDue) : Math.max(tokenDue, 1);
     if (nextWake) this.requeue(key, nextWake + 50);
+  }
+
+  /** Containers whose exit re-syncs their pod at once (init containers), each watched once. */
+  private exitWatched = new Set<string>();
+
+  private syncOnExit(key: string, id: string): void {
+    if (this.exitWatched.has(id)) return;
+    this.exitWatched.add(id);
+    const watch = async (): Promise<void> => {
+      for (;;) {
+        const st = await this.runtime.waitStopped(id, 300_000).catch(() => undefined);
+        if (!st || st.status === 'stopped') break;
+      }
+      this.exitWatched.delete(id);
+      this.requeue(key, 0);
+    };
+    void watch();
+  }
+
+  /**
+   * Ephemeral containers (kubectl debug): started once each, never restarted, in the pod's network
+   * namespace with its volumes; with targetContainerName, in the target's pid namespace when it runs.
+   */
+  private async startEphemeral(pod: Pod, sb: Sandbox, existing: ContainerInfo[]): Promise<void> {
+    for (const ec of pod.spec?.ephemeralContainers ?? []) {
+      if (this.newest(existing, ec.name)) continue;
+      if (this.imageErrors.get(`${pod.metadata.uid}/${ec.name}`)?.reason === 'CreateContainerError') continue;
+      let pidns: string | undefined;
+      if (ec.targetContainerName) {
+        const target = this.newest(existing, ec.targetContainerName);
+        if (target && target.state.status !== 'stopped' && target.state.pid) pidns = `/proc/${target.state.pid}/ns/pid`;
+      }
+      // Ephemeral containers have no probes, ports, lifecycle or resources (validation refuses them).
+      await this.startContainer(pod, sb, ec, 0, pidns);
+    }
   }
 
   /** The newest attempt of each of the pod's containers. */
@@ -296,7 +392,57 @@ export class PodManager {
     return killed;
   }
 
-  private async startContainer(pod: KObject, sb: Sandbox, c: any, restarts: number): Promise<void> {
+  /** Where the pod's init containers are: all done (app containers may start), or one failed for good. */
+  private initProgress(pod: KObject, containers: ContainerInfo[]): { done: boolean; failed: boolean } {
+    // Once an app container has been started the pod stays initialized (as the kubelet's): a sidecar that
+    // stops later is restarted beside the app containers, never in front of them.
+    const apps = new Set(((pod.spec?.containers ?? []) as Container[]).map((c) => c.name));
+    if (containers.some((x) => apps.has(x.labels[L_CONTAINER]))) return { done: true, failed: false };
+    for (const c of (pod.spec?.initContainers ?? []) as Container[]) {
+      const latest = this.newest(containers, c.name);
+      if (c.restartPolicy === 'Always') {
+        if (!latest || latest.state.status === 'stopped') return { done: false, failed: false };
+        continue;
+      }
+      if (!latest || latest.state.status !== 'stopped') return { done: false, failed: false };
+      if (latest.state.exitCode !== 0) return { done: false, failed: true };
+    }
+    return { done: true, failed: false };
+  }
+
+  private newest(containers: ContainerInfo[], name: string): ContainerInfo | undefined {
+    return containers.filter((x) => x.labels[L_CONTAINER] === name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]))[0];
+  }
+
+  /** The bind mounts of a container: its volumeMounts over the pod's set-up volumes, subPath bound on the node. */
+  private async mountsFor(pod: KObject, c: Container, env: { name: string; value: string }[]): Promise<VolumeMount[]> {
+    const uid = pod.metadata.uid!;
+    const vols = this.volumesOf.get(uid) ?? new Map<string, NodeVolume>();
+    const out: VolumeMount[] = [];
+    for (const [i, m] of (c.volumeMounts ?? []).entries()) {
+      const v = vols.get(m.name);
+      if (!v) throw new ContainerConfigError(`volume "${m.name}" of mount ${m.mountPath} is not set up`);
+      let sub = m.subPath;
+      if (m.subPathExpr) {
+        const vars = new Map(env.map((e) => [e.name, e.value]));
+        sub = m.subPathExpr.replace(/\$\(([^)]*)\)/g, (all, n: string) => vars.get(n) ?? all);
+      }
+      let host = v.hostPath;
+      if (sub) {
+        // The kubelet's layout: <pod>/volume-subpaths/<volume>/<container>/<mount index>.
+        host = join(this.dir, uid, 'volume-subpaths', m.name, c.name, String(i));
+        try {
+          await mountSubPath(v.hostPath, sub, v.atomic, host);
+        } catch (e) {
+          throw new ContainerConfigError(`failed to prepare subPath for volumeMount "${m.name}" of container "${c.name}": ${e instanceof Error ? e.message : e}`);
+        }
+      }
+      out.push({ hostPath: host, containerPath: m.mountPath, readOnly: v.readOnly || Boolean(m.readOnly) });
+    }
+    return out;
+  }
+
+  private async startContainer(pod: KObject, sb: Sandbox, c: any, restarts: number, pidns?: string): Promise<string | undefined> {
     const uid = pod.metadata.uid!;
     const key = `${uid}/${c.name}`;
     const img = await this.o.images.ensure(pod, c);
@@ -305,24 +451,43 @@ export class PodManager {
       // Right after a failed pull the next sync reports ImagePullBackOff, as the kubelet's does; the pull
       // is tried again when the back-off ends.
       if (img.retryMs !== undefined) this.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, img.reason === 'ErrImagePull' ? 1000 : img.retryMs + 50);
-      return;
+      return undefined;
     }
     this.imageErrors.delete(key);
     const podDir = join(this.dir, uid);
-    const env = resolveEnv(pod as Pod, c as Container);
+    let env: { name: string; value: string }[];
+    let mounts: VolumeMount[];
     try {
-      await this.runtime.create({
-        name: c.name, podName: pod.metadata.name!, hostname: utsHostname(pod, this.o.clusterDomain), image: c.image, command: c.command, args: c.args, env, workingDir: c.workingDir,
+      env = containerEnv(pod as Pod, c as Container, {
+        objects: this.o.objects, node: this.o.node, services: this.o.services(), podIP: sb.ip,
+        skipped: (message) => void this.events.record(pod, 'Warning', 'InvalidEnvironmentVariableNames', message),
+      });
+      mounts = await this.mountsFor(pod, c as Container, env);
+    } catch (e) {
+      if (!(e instanceof ContainerConfigError)) throw e;
+      // As the kubelet: the container waits with CreateContainerConfigError; the pod is retried when the
+      // object appears (informer) and on the back-off timer.
+      this.imageErrors.set(key, { reason: 'CreateContainerConfigError', message: e.message });
+      await this.events.record(pod, 'Warning', 'Failed', `Error: ${e.message}`);
+      this.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, 5000);
+      return undefined;
+    }
+    try {
+      const id = await this.runtime.create({
+        name: c.name, podName: pod.metadata.name!, hostname: utsHostname(pod, this.o.clusterDomain), image: c.image,
+        command: expandArgs(c.command, env), args: expandArgs(c.args, env), env, workingDir: c.workingDir, mounts,
         netns: `/run/netns/${sb.netns}`, etcHosts: join(podDir, 'hosts'), etcHostname: join(podDir, 'hostname'), resolvConf: join(podDir, 'resolv.conf'),
-        securityContext: c.securityContext,
+        securityContext: c.securityContext, pidns,
         labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
       });
-            await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
+      await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
       await this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`);
+      return id;
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       this.imageErrors.set(key, { reason: 'CreateContainerError', message: msg });
       await this.events.record(pod, 'Warning', 'Failed', `Error: ${msg}`);
+      return undefined;
     }
   }
 
@@ -354,6 +519,7 @@ export class PodManager {
     await this.removeSandbox(uid);
     for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
     for (const k of this.imageErrors.keys()) if (k.startsWith(`${uid}/`)) this.imageErrors.delete(k);
+    this.volumesOf.delete(uid);
     this.o.images.forgetPod(uid);
   }
 
@@ -376,54 +542,78 @@ export class PodManager {
 
   // ---- status ----
 
-  private async postStatus(pod: KObject, sb: Sandbox | undefined, containers: ContainerInfo[], waiting?: { reason: string; message: string }): Promise<void> {
+  /** One container's status (the newest attempt, the one before as lastState) and how it counts for the phase. */
+  private containerStatus(pod: KObject, c: Container, containers: ContainerInfo[], kind: 'app' | 'init' | 'sidecar' | 'ephemeral',
+    waiting?: { reason: string; message?: string }): { st: any; count: 'running' | 'waiting' | 'terminated' | 'failed' } {
     const uid = pod.metadata.uid!;
+    const mine = containers.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
+    const latest = mine[0];
+    const prev = mine[1];
+    const restartCount = latest ? Number(latest.labels[L_RESTARTS] ?? 0) : 0;
+    const st: any = { name: c.name, image: latest?.imageRef || c.image, imageID: latest ? latest.repoDigest || latest.imageId : '', ready: false, restartCount };
+    if (kind !== 'ephemeral') st.started = false;
+    if (latest) st.containerID = `runc://${latest.id}`;
+    const err = this.imageErrors.get(`${uid}/${c.name}`);
+    const bk = this.backoff.get(`${uid}/${c.name}`);
+    const term = (x: ContainerInfo) => ({ terminated: { exitCode: x.state.exitCode ?? 137, reason: x.state.exitCode === 0 ? 'Completed' : 'Error',
+      startedAt: iso(x.state.startedAt), finishedAt: iso(x.state.finishedAt), containerID: `runc://${x.id}` } });
+    const restarts = kind === 'init' || kind === 'sidecar' || (pod.spec?.restartPolicy ?? 'Always') !== 'Never';
+    if (latest && latest.state.status !== 'stopped') {
+      st.state = { running: { startedAt: iso(latest.state.startedAt) } };
+      if (kind === 'app') Object.assign(st, this.probes.status(latest.id, c));
+      // A sidecar is ready (and started) once it runs; an init container runs to completion, not ready.
+      else if (kind === 'sidecar') Object.assign(st, { ready: true, started: true });
+      else if (kind === 'init') st.started = true;
+      if (prev) st.lastState = term(prev);
+      return { st, count: 'running' };
+    }
+    if (err) {
+      st.state = { waiting: { reason: err.reason, message: err.message } };
+      if (latest) st.lastState = term(latest);
+      return { st, count: 'waiting' };
+    }
+    if (latest && kind !== 'ephemeral' && bk && Date.now() < bk.until && restarts && !(kind === 'init' && latest.state.exitCode === 0)) {
+      st.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(bk.delay / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})` } };
+      st.lastState = term(latest);
+      return { st, count: 'waiting' };
+    }
+    if (latest) {
+      st.state = term(latest);
+      // A completed init container counts as ready (the kubelet's status for it).
+      if (kind === 'init' && latest.state.exitCode === 0) st.ready = true;
+      return { st, count: (latest.state.exitCode ?? 1) !== 0 ? 'failed' : 'terminated' };
+    }
+    st.state = { waiting: { reason: waiting?.reason ?? 'ContainerCreating', ...(waiting?.message ? { message: waiting.message } : {}) } };
+    return { st, count: 'waiting' };
+  }
+
+  private async postStatus(pod: KObject, sb: Sandbox | undefined, containers: ContainerInfo[], waiting?: { reason: string; message: string }): Promise<void> {
     const statuses: any[] = [];
     let running = 0;
     let terminated = 0;
     let failed = 0;
     let waitingCount = 0;
-    for (const c of (pod.spec?.containers ?? []) as any[]) {
-      const mine = containers.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
-      const latest = mine[0];
-      const prev = mine[1];
-      const restartCount = latest ? Number(latest.labels[L_RESTARTS] ?? 0) : 0;
-      const st: any = { name: c.name, image: latest?.imageRef || c.image, imageID: latest ? latest.repoDigest || latest.imageId : '', ready: false, restartCount, started: false };
-      if (latest) st.containerID = `runc://${latest.id}`;
-      const err = this.imageErrors.get(`${uid}/${c.name}`);
-      const bk = this.backoff.get(`${uid}/${c.name}`);
-      const term = (x: ContainerInfo) => ({ terminated: { exitCode: x.state.exitCode ?? 137, reason: x.state.exitCode === 0 ? 'Completed' : 'Error',
-        startedAt: iso(x.state.startedAt), finishedAt: iso(x.state.finishedAt), containerID: `runc://${x.id}` } });
-      if (latest && latest.state.status !== 'stopped') {
-        st.state = { running: { startedAt: iso(latest.state.startedAt) } };
-        Object.assign(st, this.probes.status(latest.id, c));
-        running++;
-        if (prev) st.lastState = term(prev);
-      } else if (err && err.reason !== 'CreateContainerError') {
-        st.state = { waiting: { reason: err.reason, message: err.message } };
-        if (latest) st.lastState = term(latest);
-        waitingCount++;
-      } else if (err) {
-        st.state = { waiting: { reason: 'CreateContainerError', message: err.message } };
-        if (latest) st.lastState = term(latest);
-        waitingCount++;
-      } else if (latest && bk && Date.now() < bk.until && (pod.spec?.restartPolicy ?? 'Always') !== 'Never') {
-        st.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(bk.delay / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})` } };
-        st.lastState = term(latest);
-        waitingCount++;
-      } else if (latest) {
-        st.state = term(latest);
+    const init = this.initProgress(pod, containers);
+    // Until the init containers are done, the app containers wait with PodInitializing (the kubelet's reason).
+    const appWaiting = init.done ? waiting : { reason: 'PodInitializing' };
+    for (const c of (pod.spec?.containers ?? []) as Container[]) {
+      const { st, count } = this.containerStatus(pod, c, containers, 'app', appWaiting);
+      if (count === 'running') running++;
+      else if (count === 'waiting') waitingCount++;
+      else {
         terminated++;
-        if ((latest.state.exitCode ?? 1) !== 0) failed++;
-      } else {
-        st.state = { waiting: { reason: waiting?.reason ?? 'ContainerCreating', ...(waiting ? { message: waiting.message } : {}) } };
-        waitingCount++;
+        if (count === 'failed') failed++;
       }
       statuses.push(st);
     }
+    const initStatuses = ((pod.spec?.initContainers ?? []) as Container[]).map((c, i) =>
+      this.containerStatus(pod, c, containers, c.restartPolicy === 'Always' ? 'sidecar' : 'init', i === 0 ? waiting : { reason: 'PodInitializing' }).st);
+    const ephemeralStatuses = ((pod.spec?.ephemeralContainers ?? []) as Container[]).map((c) => this.containerStatus(pod, c, containers, 'ephemeral').st);
     const total = statuses.length;
-    const phase = podPhase({ total, running, terminated, failed, waiting: waitingCount, restarted: statuses.some((s) => s.restartCount > 0 || s.lastState) },
-      pod.spec?.restartPolicy ?? 'Always');
+    const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
+    const phase = init.failed && restartPolicy === 'Never' ? 'Failed' : !init.done ? 'Pending'
+      : podPhase({ total, running, terminated, failed, waiting: waitingCount, restarted: statuses.some((s) => s.restartCount > 0 || s.lastState) }, restartPolicy);
+    const incomplete = initStatuses.filter((s) => !(s.ready || (s.state?.running && s.started))).map((s) => s.name);
     const allReady = total > 0 && statuses.every((s) => s.ready);
     const prevConds: any[] = pod.status?.conditions ?? [];
     const cond = (type: string, status: boolean, reason?: string, message?: string) => {
@@ -438,7 +628,7 @@ export class PodManager {
       phase,
       conditions: [
         cond('PodReadyToStartContainers', Boolean(sb)),
-        cond('Initialized', true),
+        cond('Initialized', init.done, 'ContainersNotInitialized', `containers with incomplete status: [${incomplete.join(' ')}]`),
         cond('Ready', allReady, 'ContainersNotReady', unreadyMsg),
         cond('ContainersReady', allReady, 'ContainersNotReady', unreadyMsg),
         cond('PodScheduled', true),
@@ -447,6 +637,8 @@ export class PodManager {
       hostIPs: [{ ip: this.o.nodeIP }],
       startTime: pod.status?.startTime ?? now(),
       containerStatuses: statuses,
+      ...(initStatuses.length ? { initContainerStatuses: initStatuses } : {}),
+      ...(ephemeralStatuses.length ? { ephemeralContainerStatuses: ephemeralStatuses } : {}),
       qosClass: pod.status?.qosClass ?? 'BestEffort',
     };
     if (sb) {
@@ -462,6 +654,23 @@ export class PodManager {
       else if (code !== 404) throw e;
     }
   }
+}
+
+/** Whether the pod reads ConfigMap or Secret `name` (in a volume, a projection, env or envFrom). */
+export function podReferences(pod: Pod, kind: 'configMap' | 'secret', name: string): boolean {
+  const spec = pod.spec;
+  if (!spec) return false;
+  for (const v of spec.volumes ?? []) {
+    if (kind === 'configMap' && v.configMap?.name === name) return true;
+    if (kind === 'secret' && v.secret?.secretName === name) return true;
+    for (const src of v.projected?.sources ?? []) if ((kind === 'configMap' ? src.configMap : src.secret)?.name === name) return true;
+  }
+  const all = [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])] as Container[];
+  for (const c of all) {
+    for (const f of c.envFrom ?? []) if ((kind === 'configMap' ? f.configMapRef : f.secretRef)?.name === name) return true;
+    for (const e of c.env ?? []) if ((kind === 'configMap' ? e.valueFrom?.configMapKeyRef : e.valueFrom?.secretKeyRef)?.name === name) return true;
+  }
+  return false;
 }
 
 /**

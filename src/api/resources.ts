@@ -57,6 +57,7 @@ export const RESOURCES: ResourceDef[] = [
     subresources: [
       status('Pod'),
       { name: 'binding', kind: 'Binding', verbs: ['create'] },
+      { name: 'ephemeralcontainers', kind: 'Pod', verbs: ['get', 'patch', 'update'] },
       { name: 'eviction', kind: 'Eviction', group: 'policy', version: 'v1', verbs: ['create'] },
       { name: 'log', kind: 'Pod', verbs: ['get'] },
       { name: 'exec', kind: 'PodExecOptions', verbs: ['create', 'get'] },

@@ -6,6 +6,7 @@ import type { KObject, FieldError } from '../api/types.js';
 import { type ResourceDef, groupVersion, storageKey, storagePrefix, findResource } from '../api/resources.js';
 import { STRATEGIES } from '../api/strategies/index.js';
 import { defaultIngressClass, validateIngressCreate } from '../api/strategies/ingress.js';
+import { validateEphemeralContainersUpdate } from '../api/strategies/pod.js';
 import type { ResourceStrategy } from '../api/strategy.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../api/meta.js';
 import { type Store, isStoreError } from '../store/types.js';
@@ -381,6 +382,16 @@ export class Registry {
       next.spec = { ...(next.spec ?? {}), finalizers: Array.isArray(fins) ? fins : [] };
       const errs = strategy?.validate?.(next) ?? [];
       if (errs.length) throw errors.invalid(r.kind, r.group, cur.metadata.name!, errs);
+    } else if (subresource === 'ephemeralcontainers') {
+      // Only spec.ephemeralContainers changes, and only by adding: upstream's EphemeralContainers strategy.
+      if (r.plural !== 'pods' || r.group !== '') throw errors.pathNotFound();
+      next = structuredClone(cur);
+      const eph = (desired.spec as { ephemeralContainers?: unknown } | undefined)?.ephemeralContainers;
+      next.spec = { ...(next.spec ?? {}), ephemeralContainers: eph };
+      if (eph === undefined || eph === null) delete next.spec.ephemeralContainers;
+      strategy?.defaults?.(next);
+      const errs = [...(strategy?.validate?.(next) ?? []), ...validateEphemeralContainersUpdate(next, cur)];
+      if (errs.length) throw errors.invalid(r.kind, r.group, cur.metadata.name!, errs);
     } else if (subresource === 'status') {
       // Only status changes; metadata and spec stay as they are.
       next = { ...structuredClone(cur), status: desired.status };
@@ -430,7 +441,7 @@ export class Registry {
   /** Apply a JSON, merge or strategic merge patch to the live object (retried on conflicts). A
    *  resourceVersion inside the patch is a precondition. Returns the object and unknown-field warnings. */
   async patch(r: ResourceDef, ns: string | undefined, name: string, type: 'json' | 'merge' | 'strategic', doc: unknown,
-    subresource?: 'status', opts: WriteOptions & { fieldValidation?: FieldValidation } = {}): Promise<{ object: KObject; warnings: string[] }> {
+    subresource?: Exclude<WriteSubresource, 'finalize'>, opts: WriteOptions & { fieldValidation?: FieldValidation } = {}): Promise<{ object: KObject; warnings: string[] }> {
     let warnings: string[] = [];
     const object = await this.guaranteedUpdate(r, ns, name, (cur) => {
       const rv = cur.metadata.resourceVersion;

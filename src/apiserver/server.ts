@@ -9,6 +9,7 @@ import { type ResourceDef, RESOURCES, groupVersion, storagePrefix } from '../api
 import { queryBool } from '../api/queryparams.js';
 import type { FieldError, KObject } from '../api/types.js';
 import type { Store } from '../store/types.js';
+import type { WriteSubresource } from '../client/types.js';
 import { ApiError, errors, statusBody, successStatus } from '../api/status.js';
 import { MAX_BODY_BYTES, checkDepth, mediaType, readBody, sendError, sendJson, setPretty } from './http.js';
 import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, resourceList, versionInfo } from './discovery.js';
@@ -260,6 +261,8 @@ export class ApiServer {
     if (sub) {
       if (!r.subresources.some((s) => s.name === sub)) throw errors.pathNotFound();
       if (sub === 'status') return this.itemVerb(req, res, method, t, q, 'status');
+      // pods/NAME/ephemeralcontainers: the Pod, where only spec.ephemeralContainers may change (kubectl debug).
+      if (sub === 'ephemeralcontainers') return this.itemVerb(req, res, method, t, q, 'ephemeralcontainers');
       if (sub === 'finalize') {
         if (method !== 'PUT') throw errors.methodNotAllowed(method, `${r.plural}/finalize`);
         return this.itemVerb(req, res, method, t, q, 'finalize');
@@ -287,7 +290,7 @@ export class ApiServer {
     return this.itemVerb(req, res, method, t, q, undefined);
   }
 
-  private async itemVerb(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, sub: 'status' | 'finalize' | undefined): Promise<void> {
+  private async itemVerb(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, sub: WriteSubresource | undefined): Promise<void> {
     const { r, ns } = t;
     const name = t.name!;
     switch (method) {
@@ -550,7 +553,7 @@ export class ApiServer {
 
   // ---- patch ----
 
-  private async patch(req: IncomingMessage, res: ServerResponse, t: Target, q: URLSearchParams, sub: 'status' | undefined): Promise<void> {
+  private async patch(req: IncomingMessage, res: ServerResponse, t: Target, q: URLSearchParams, sub: Exclude<WriteSubresource, 'finalize'> | undefined): Promise<void> {
     const { r, ns } = t;
     const name = t.name!;
     const type = mediaType(req.headers['content-type']);

@@ -111,7 +111,7 @@ export async function handlePodSubresource(api: SubresourceHost, req: IncomingMe
 /** The pod and container a stream is for, with the checks Kubernetes makes before contacting the node. */
 export async function podForStream(api: SubresourceHost, t: ItemTarget, sub: string, q: URLSearchParams): Promise<{ pod: KObject; container?: string }> {
   const pod = await api.registry.get(t.r, t.ns, t.name);
-  const all = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])] as any[];
+  const all = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? []), ...(pod.spec?.ephemeralContainers ?? [])] as any[];
   const container = sub === 'portforward' ? undefined : (q.get('container') ?? pod.spec?.containers?.[0]?.name);
   if (container && !all.some((c) => c.name === container)) throw errors.badRequest(`container ${container} is not valid for pod ${t.name}`);
   if (!pod.spec?.nodeName) {
@@ -119,7 +119,7 @@ export async function podForStream(api: SubresourceHost, t: ItemTarget, sub: str
     throw errors.badRequest(`pod ${t.name} is not scheduled to a node yet: ${sub} is served by the node's agent once the pod runs there`);
   }
   if (sub === 'log' && container) {
-    const st = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find((c: any) => c.name === container);
+    const st = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.ephemeralContainerStatuses ?? [])].find((c: any) => c.name === container);
     const waiting = st?.state?.waiting;
     if ((!st || waiting) && !st?.lastState?.terminated) {
       throw errors.badRequest(`container "${container}" in pod "${t.name}" is waiting to start: ${waiting?.reason ?? 'ContainerCreating'}`);

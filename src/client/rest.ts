@@ -182,6 +182,11 @@ export class RestClient implements Client {
     return this.must('PATCH', resourcePath(r, ns, name, subresource), patch, PATCH_CONTENT[type]);
   }
 
+  /** POST a body to any API path (create-only subresources such as serviceaccounts/NAME/token). */
+  postPath<T = unknown>(path: string, body: unknown): Promise<T> {
+    return this.must<T>('POST', path, body);
+  }
+
   async delete(r: ResourceDef, ns: string | undefined, name: string, opts: DeleteOptions = {}): Promise<void> {
     await this.must('DELETE', resourcePath(r, ns, name), opts);
   }

@@ -28,7 +28,7 @@ export interface DeleteOptions {
 export type PatchType = 'merge' | 'strategic' | 'json';
 
 /** Subresources written like the object itself. */
-export type WriteSubresource = 'status' | 'finalize';
+export type WriteSubresource = 'status' | 'finalize' | 'ephemeralcontainers';
 
 export interface Watch {
   close(): void;

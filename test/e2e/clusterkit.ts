@@ -128,6 +128,11 @@ export function leftovers(stem: string, home: string): string[] {
   const ps = sh(['ps', '-eo', 'pid,args']).stdout.split('\n').filter((p) => p.includes(home));
   out.push(...ps.map((p) => `process ${p.trim()}`));
   if (existsSync(join(home, 'default'))) out.push(`dir ${home}`);
+  // Volume tmpfs, subPath binds and container roots: none may outlive `k8ts down`.
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const point = line.split(' ')[4];
+    if (point && point.startsWith(`${home}/`)) out.push(`mount ${point}`);
+  }
   return out;
 }
 

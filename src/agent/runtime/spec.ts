@@ -40,6 +40,8 @@ export interface ContainerSpec {
   resolvConf?: string;
   mounts?: VolumeMount[];
   securityContext?: SecurityContext;
+  /** Join this pid namespace (/proc/<pid>/ns/pid of a running container) instead of a new one: ephemeral debug containers. */
+  pidns?: string;
   /** Opaque to the runtime; kept with the container and returned by list() (pod uid, restart count…). */
   labels?: Record<string, string>;
   /** Use this id instead of a random one (tests, benchmarks). */
@@ -205,7 +207,7 @@ export function ociConfig(input: OciInput): Record<string, unknown> {
   const linux: Record<string, unknown> = {
     // ipc and uts are private to the container for now; sharing them across a pod's containers (as
     // Kubernetes does through the sandbox) is a later step.
-    namespaces: [{ type: 'pid' }, { type: 'network', path: absolute('netns', spec.netns) }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+    namespaces: [spec.pidns ? { type: 'pid', path: absolute('pidns', spec.pidns) } : { type: 'pid' }, { type: 'network', path: absolute('netns', spec.netns) }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
     resources: { devices: [{ allow: !!sc.privileged, access: 'rwm' }] },
   };
   if (!sc.privileged) {

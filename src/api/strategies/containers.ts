@@ -181,7 +181,7 @@ function maskDash(name: string): string {
   return name.length > 1 && name.endsWith('-') ? name.slice(0, -2) + 'a' : name;
 }
 
-function validateLocalDescendingPath(field: string, p: string): FieldError[] {
+export function validateLocalDescendingPath(field: string, p: string): FieldError[] {
   const errs: FieldError[] = [];
   if (p.startsWith('/')) errs.push(invalid(field, p, 'must be a relative path'));
   if (p.split('/').includes('..')) errs.push(invalid(field, p, "must not contain '..'"));

@@ -295,3 +295,28 @@ test('pod field selectors', () => {
     'status.podIP': '10.244.1.5', 'status.nominatedNodeName': '',
   });
 });
+
+test('ephemeral containers: unique names, nothing a debug container cannot have, a real target; the subresource only adds', async () => {
+  const { validateEphemeralContainersUpdate } = await import('./pod.js');
+  const eph = (more: Record<string, unknown> = {}) => ({ name: 'dbg', image: 'busybox', terminationMessagePolicy: 'File', imagePullPolicy: 'Always', ...more });
+  assert.deepEqual(errors({ containers: [c()], ephemeralContainers: [eph({ targetContainerName: 'web' })] }), []);
+  assert.deepEqual(errors({ containers: [c()], ephemeralContainers: [eph({ name: 'web', targetContainerName: 'nope', ports: [{ containerPort: 80 }],
+    readinessProbe: { exec: { command: ['true'] } }, volumeMounts: [] })] }), [
+    'spec.ephemeralContainers[0].name: Duplicate value: "web"',
+    'spec.ephemeralContainers[0].readinessProbe: Forbidden: cannot be set for an Ephemeral Container',
+    'spec.ephemeralContainers[0].ports: Forbidden: cannot be set for an Ephemeral Container',
+    'spec.ephemeralContainers[0].targetContainerName: Not found: "nope"',
+  ]);
+  const old = create(pod({ containers: [c()], ephemeralContainers: [eph()] }));
+  const changed = structuredClone(old);
+  changed.spec.ephemeralContainers[0].image = 'alpine';
+  assert.deepEqual(validateEphemeralContainersUpdate(changed, old).map(errorText), ['spec.ephemeralContainers: Forbidden: existing ephemeral containers "dbg" may not be changed']);
+  const removed = structuredClone(old);
+  removed.spec.ephemeralContainers = [];
+  assert.deepEqual(validateEphemeralContainersUpdate(removed, old).map(errorText), ['spec.ephemeralContainers: Forbidden: existing ephemeral containers "dbg" may not be removed']);
+  const added = structuredClone(old);
+  added.spec.ephemeralContainers.push(eph({ name: 'dbg2' }));
+  assert.deepEqual(validateEphemeralContainersUpdate(added, old), []);
+  // Through the pod itself they cannot change at all.
+  assert.ok(updateErrors({ containers: [c()] }, (sp) => (sp.ephemeralContainers = [eph()])).some((e) => e.startsWith('spec: Forbidden: pod updates may not change fields')));
+});

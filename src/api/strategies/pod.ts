@@ -53,6 +53,21 @@ function validateOnlyDeletedSchedulingGates(field: string, next: any[], old: any
   return errs;
 }
 
+/**
+ * The pods/ephemeralcontainers update (upstream's ValidatePodEphemeralContainersUpdate): ephemeral
+ * containers may only be added; an existing one may not be changed or removed.
+ */
+export function validateEphemeralContainersUpdate(next: KObject, old: KObject): FieldError[] {
+  const errs: FieldError[] = [];
+  const now = new Map(arr(next.spec?.ephemeralContainers).map((c) => [c?.name, c]));
+  for (const c of arr(old.spec?.ephemeralContainers)) {
+    const n = now.get(c?.name);
+    if (!n) errs.push(forbidden('spec.ephemeralContainers', `existing ephemeral containers ${JSON.stringify(c?.name)} may not be removed`));
+    else if (!semanticEqual(n, c)) errs.push(forbidden('spec.ephemeralContainers', `existing ephemeral containers ${JSON.stringify(c?.name)} may not be changed`));
+  }
+  return errs;
+}
+
 function validatePodUpdate(next: KObject, old: KObject): FieldError[] {
   const ns = isObj(next.spec) ? next.spec : {};
   const os = isObj(old.spec) ? old.spec : {};

@@ -5,12 +5,13 @@ import {
   required, validateAnnotations, validateDNS1123Label, validateDNS1123Subdomain, validateIP, validateLabelName,
   validateLabels, validateQualifiedName,
 } from '../validation.js';
+import { notFound } from '../fielderror.js';
 import { isQuantity, parseQuantity } from '../quantity.js';
 import { arr, isObj } from './json.js';
 import { validateAffinity, validateTopologySpreadConstraints } from './affinity.js';
 import { VOLUME_SOURCES } from './poddefaults.js';
 import {
-  hostPortConflicts, validateContainerCommon, validateLifecycle, validateProbe, validateSecurityContextIDs,
+  hostPortConflicts, validateContainerCommon, validateLocalDescendingPath, validateLifecycle, validateProbe, validateSecurityContextIDs,
 } from './containers.js';
 
 const MAX_INT32 = 2147483647;
@@ -56,6 +57,62 @@ function validateMode(field: string, mode: unknown): FieldError[] {
   return typeof mode === 'number' && Number.isInteger(mode) && mode >= 0 && mode <= 0o777 ? [] : [invalid(field, mode, FILE_MODE)];
 }
 
+/**
+ * ValidateLocalNonReservedPath: a file path inside a volume: relative, no '..' element, and not starting
+ * with '..' (the atomic writer's own names, `..data` and the timestamped directories, start so).
+ */
+function validateLocalNonReservedPath(field: string, p: string): FieldError[] {
+  const errs = validateLocalDescendingPath(field, p);
+  if (p.startsWith('..') && !p.startsWith('../')) errs.push(invalid(field, p, "must not start with '..'"));
+  return errs;
+}
+
+/** configMap/secret items (KeyToPath): key and path required, the path inside the volume, mode in range. */
+function validateItems(path: string, items: unknown): FieldError[] {
+  const errs: FieldError[] = [];
+  arr(items).forEach((kp, i) => {
+    const ip = `${path}[${i}]`;
+    if (!kp?.key) errs.push(required(`${ip}.key`));
+    const p = typeof kp?.path === 'string' ? kp.path : '';
+    if (!p) errs.push(required(`${ip}.path`));
+    errs.push(...validateLocalNonReservedPath(`${ip}.path`, p), ...validateMode(`${ip}.mode`, kp?.mode));
+  });
+  return errs;
+}
+
+/** downwardAPI items: a path inside the volume and exactly one of fieldRef and resourceFieldRef. */
+function validateDownwardFiles(path: string, items: unknown): FieldError[] {
+  const errs: FieldError[] = [];
+  arr(items).forEach((f, i) => {
+    const ip = `${path}[${i}]`;
+    const p = typeof f?.path === 'string' ? f.path : '';
+    if (!p) errs.push(required(`${ip}.path`));
+    errs.push(...validateLocalNonReservedPath(`${ip}.path`, p), ...validateMode(`${ip}.mode`, f?.mode));
+    if (f?.fieldRef && f?.resourceFieldRef) errs.push(invalid(ip, 'resource', 'fieldRef and resourceFieldRef can not be specified simultaneously'));
+    else if (!f?.fieldRef && !f?.resourceFieldRef) errs.push(required(ip, 'one of fieldRef and resourceFieldRef is required'));
+  });
+  return errs;
+}
+
+/** projected sources: each one of secret, configMap, downwardAPI, serviceAccountToken, with their items checked. */
+function validateProjections(path: string, sources: unknown): FieldError[] {
+  const errs: FieldError[] = [];
+  arr(sources).forEach((s, i) => {
+    const ip = `${path}[${i}]`;
+    if (s?.secret) errs.push(...validateItems(`${ip}.secret.items`, s.secret.items));
+    if (s?.configMap) errs.push(...validateItems(`${ip}.configMap.items`, s.configMap.items));
+    if (s?.downwardAPI) errs.push(...validateDownwardFiles(`${ip}.downwardAPI.items`, s.downwardAPI.items));
+    const t = s?.serviceAccountToken;
+    if (t) {
+      if (typeof t.expirationSeconds === 'number' && t.expirationSeconds < 600) errs.push(invalid(`${ip}.serviceAccountToken.expirationSeconds`, t.expirationSeconds, 'may not specify a duration less than 10 minutes'));
+      if (typeof t.expirationSeconds === 'number' && t.expirationSeconds > 2 ** 32) errs.push(invalid(`${ip}.serviceAccountToken.expirationSeconds`, t.expirationSeconds, 'may not specify a duration larger than 2^32 seconds'));
+      if (!t.path) errs.push(required(`${ip}.serviceAccountToken.path`));
+      else errs.push(...validateLocalNonReservedPath(`${ip}.serviceAccountToken.path`, String(t.path)));
+    }
+  });
+  return errs;
+}
+
 function validateVolumeSource(path: string, key: string, src: any): FieldError[] {
   switch (key) {
     case 'hostPath': {
@@ -65,14 +122,17 @@ function validateVolumeSource(path: string, key: string, src: any): FieldError[]
       return errs;
     }
     case 'secret':
-      return [...(!src?.secretName ? [required(`${path}.secretName`)] : []), ...validateMode(`${path}.defaultMode`, src?.defaultMode)];
+      return [...(!src?.secretName ? [required(`${path}.secretName`)] : []), ...validateMode(`${path}.defaultMode`, src?.defaultMode),
+        ...validateItems(`${path}.items`, src?.items)];
     case 'configMap':
-      return [...(!src?.name ? [required(`${path}.name`)] : []), ...validateMode(`${path}.defaultMode`, src?.defaultMode)];
+      return [...(!src?.name ? [required(`${path}.name`)] : []), ...validateMode(`${path}.defaultMode`, src?.defaultMode),
+        ...validateItems(`${path}.items`, src?.items)];
     case 'persistentVolumeClaim':
       return !src?.claimName ? [required(`${path}.claimName`)] : [];
     case 'downwardAPI':
+      return [...validateMode(`${path}.defaultMode`, src?.defaultMode), ...validateDownwardFiles(`${path}.items`, src?.items)];
     case 'projected':
-      return validateMode(`${path}.defaultMode`, src?.defaultMode);
+      return [...validateMode(`${path}.defaultMode`, src?.defaultMode), ...validateProjections(`${path}.sources`, src?.sources)];
     case 'emptyDir': {
       if (src?.sizeLimit === undefined || src?.sizeLimit === null) return [];
       const q = parseQuantity(src.sizeLimit);
@@ -180,6 +240,28 @@ export function validatePodSpec(path: string, spec: any, opts: PodSpecOptions): 
       for (const k of ['lifecycle', 'livenessProbe', 'readinessProbe', 'startupProbe']) {
         if (c?.[k] !== undefined && c?.[k] !== null) errs.push(forbidden(`${p}.${k}`, 'may not be set for init containers without restartPolicy=Always'));
       }
+    }
+  });
+
+  // Ephemeral containers (added through pods/ephemeralcontainers): names unique across the pod, none of
+  // what a debug container cannot have, and a target that is one of the pod's containers.
+  arr(spec.ephemeralContainers).forEach((c, i) => {
+    const p = `${path}.ephemeralContainers[${i}]`;
+    errs.push(...validateContainerCommon(p, c, vols.names));
+    if (names.has(c?.name)) errs.push(duplicate(`${p}.name`, c?.name ?? ''));
+    else if (c?.name) names.add(c.name);
+    for (const k of ['lifecycle', 'livenessProbe', 'readinessProbe', 'startupProbe', 'resources', 'resizePolicy', 'restartPolicy']) {
+      const v = c?.[k];
+      if (v !== undefined && v !== null && !(isObj(v) && !Object.keys(v).length)) errs.push(forbidden(`${p}.${k}`, 'cannot be set for an Ephemeral Container'));
+    }
+    if (arr(c?.ports).length) errs.push(forbidden(`${p}.ports`, 'cannot be set for an Ephemeral Container'));
+    arr(c?.volumeMounts).forEach((m, j) => {
+      if (m?.subPath) errs.push(forbidden(`${p}.volumeMounts[${j}].subPath`, 'cannot be set for an Ephemeral Container'));
+      if (m?.subPathExpr) errs.push(forbidden(`${p}.volumeMounts[${j}].subPathExpr`, 'cannot be set for an Ephemeral Container'));
+    });
+    const target = c?.targetContainerName;
+    if (target && ![...containers, ...arr(spec.initContainers)].some((x) => x?.name === target)) {
+      errs.push(notFound(`${p}.targetContainerName`, target));
     }
   });
 

@@ -1,0 +1,279 @@
+// A pod's volumes on the node: each one a directory under <pod dir>/volumes/<name> (emptyDir on disk, or a
+// tmpfs for medium Memory; Secret, downwardAPI and projected always on a tmpfs, so their data never reaches
+// the node's disk), a host directory (hostPath, type-checked; a PVC bound to a local PV), and the files of
+// ConfigMap/Secret/downwardAPI/projected volumes kept current with the atomic writer. Containers get them
+// as bind mounts in their OCI spec (runtime/spec.ts); nothing here is mounted into a container's root.
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, realpathSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type * as core from 'kubernetes-types/core/v1.js';
+import type { Pod } from '../../api/types.js';
+import { isQuantity, parseQuantity } from '../../api/quantity.js';
+import { run } from '../../util/exec.js';
+import { mountsUnder, unmountUnder } from '../../lab/mounts.js';
+import { currentDir, writePayload, type FileProjection } from './atomic.js';
+import {
+  configMapFiles, DEFAULT_MODE, downwardFiles, MissingSourceError, secretFiles, type NodeFacts, type ObjectSource,
+} from './sources.js';
+import { tokenSpec, type TokenManager } from './tokens.js';
+
+const VOLUME_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** A volume that cannot be set up: the pod waits (FailedMount event with this message) and is retried. */
+export class MountError extends Error {
+  constructor(readonly volume: string, message: string) {
+    super(`MountVolume.SetUp failed for volume "${volume}" : ${message}`);
+    this.name = 'MountError';
+  }
+}
+
+/** Where a PVC's data is on this node: the seam to the PV/PVC controllers (a local PV is a directory). */
+export interface ClaimResolver {
+  /** The host directory of the PV bound to ns/claim, or a reason it is not usable yet. */
+  resolve(ns: string, claim: string): Promise<{ path: string } | { pending: string }>;
+}
+
+/** A set-up volume: where it is on the node, and whether the atomic writer manages its files. */
+export interface NodeVolume {
+  hostPath: string;
+  /** ConfigMap, Secret, downwardAPI, projected: always mounted read-only, subPath resolved in `..data`. */
+  atomic: boolean;
+  /** Mounted read-only whatever the volumeMount says (an atomic-writer volume, a read-only PVC). */
+  readOnly: boolean;
+}
+
+export interface VolumeManagerOptions {
+  objects: ObjectSource;
+  node: NodeFacts;
+  tokens?: TokenManager;
+  /** The audiences of tokens that name none (the API server's own). */
+  apiAudiences: string[];
+  claims?: ClaimResolver;
+  /** A refresh of a volume that is already set up failed (its old files stay): the pod gets a FailedMount event. */
+  warn?: (pod: Pod, message: string) => void;
+}
+
+/** sizeLimit in bytes (undefined: none set). */
+function bytesOf(q: string | number | undefined): number | undefined {
+  if (q === undefined) return undefined;
+  const p = parseQuantity(q);
+  if (!isQuantity(p) || p.nanos <= 0n) return undefined;
+  return Number((p.nanos + 999_999_999n) / 1_000_000_000n);
+}
+
+function lstatOr(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The kubelet's hostPath type check: the path is (or is made into) what `type` says, else a reason. */
+export function checkHostPath(path: string, type: string | undefined): void {
+  // The host's own paths: symlinks are followed (an admin's /var/run → /run), as the kubelet's stat does.
+  let real: Stats | undefined;
+  try {
+    real = statSync(path);
+  } catch {
+    real = undefined;
+  }
+  const st = real ?? lstatOr(path);
+  const is = (what: string, ok: boolean) => {
+    if (!ok) throw new Error(`hostPath type check failed: ${path} is not a ${what}`);
+  };
+  switch (type ?? '') {
+    case '':
+      return;
+    case 'DirectoryOrCreate':
+      if (!st) mkdirSync(path, { recursive: true, mode: 0o755 });
+      else is('directory', st.isDirectory());
+      return;
+    case 'FileOrCreate':
+      if (!st) {
+        mkdirSync(join(path, '..'), { recursive: true, mode: 0o755 });
+        writeFileSync(path, '', { mode: 0o644, flag: 'wx' });
+      } else is('file', st.isFile());
+      return;
+    case 'Directory':
+      if (!st) throw new Error(`hostPath type check failed: ${path} is not a directory`);
+      return is('directory', st.isDirectory());
+    case 'File':
+      if (!st) throw new Error(`hostPath type check failed: ${path} is not a file`);
+      return is('file', st.isFile());
+    case 'Socket':
+      if (!st) throw new Error(`hostPath type check failed: ${path} is not a socket file`);
+      return is('socket file', st.isSocket());
+    case 'CharDevice':
+      if (!st) throw new Error(`hostPath type check failed: ${path} is not a character device`);
+      return is('character device', st.isCharacterDevice());
+    case 'BlockDevice':
+      if (!st) throw new Error(`hostPath type check failed: ${path} is not a block device`);
+      return is('block device', st.isBlockDevice());
+    default:
+      throw new Error(`hostPath type check failed: unknown type ${JSON.stringify(type)}`);
+  }
+}
+
+const O_PATH = 0o10000000;
+
+/**
+ * Bind-mounts subPath of a volume at target, as the kubelet's volume-subpaths: the path is walked one
+ * element at a time from an O_PATH descriptor of the previous one (openat through /proc/self/fd, with
+ * O_NOFOLLOW), so a symlink anywhere on the way is refused and a container that swaps a directory for a
+ * symlink mid-walk gains nothing; the mount is made from the final descriptor (mount -c: no
+ * canonicalization), never from a path string. Missing directories are made (the kubelet does for
+ * subPath); atomic-writer volumes resolve in their current timestamped directory.
+ */
+export async function mountSubPath(root: string, sub: string, atomic: boolean, target: string): Promise<void> {
+  if (sub.startsWith('/') || sub.includes('\0')) throw new Error(`subPath ${JSON.stringify(sub)} must be a relative path`);
+  const parts = sub.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) throw new Error(`subPath ${JSON.stringify(sub)} must not contain '..'`);
+  // The volume's own root is trusted as given (a hostPath may be reached through a link, as /var/run is);
+  // only what is under it is walked without following links.
+  let base = realpathSync(root);
+  if (atomic) {
+    const cur = currentDir(root);
+    if (!cur) throw new Error(`subPath ${JSON.stringify(sub)}: the volume has no data yet`);
+    base = cur;
+  }
+  const fds: number[] = [];
+  try {
+    let fd = openSync(base, O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    fds.push(fd);
+    let st = fstatSync(fd);
+    for (let i = 0; i < parts.length; i++) {
+      const at = `/proc/self/fd/${fd}/${parts[i]}`;
+      const shown = parts.slice(0, i + 1).join('/');
+      try {
+        fd = openSync(at, O_PATH | constants.O_NOFOLLOW);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || atomic) throw new Error(`subPath ${JSON.stringify(sub)}: ${shown}: ${(e as NodeJS.ErrnoException).code}`);
+        mkdirSync(at, { mode: 0o755 });
+        fd = openSync(at, O_PATH | constants.O_NOFOLLOW);
+      }
+      fds.push(fd);
+      st = fstatSync(fd);
+      if (st.isSymbolicLink()) throw new Error(`subPath ${JSON.stringify(sub)}: ${shown} is a symlink, which is not followed`);
+      if (i < parts.length - 1 && !st.isDirectory()) throw new Error(`subPath ${JSON.stringify(sub)}: ${shown} is not a directory`);
+    }
+    // The bind target has the source's type (a file over a file, a directory over a directory).
+    if (await isMountPoint(target)) await run(['umount', target]);
+    mkdirSync(dirname(target), { recursive: true, mode: 0o750 });
+    if (st.isDirectory()) mkdirSync(target, { recursive: true, mode: 0o750 });
+    else if (!lstatOr(target)) writeFileSync(target, '', { mode: 0o600 });
+    await run(['mount', '--no-canonicalize', '--bind', `/proc/${process.pid}/fd/${fd}`, target]);
+  } finally {
+    for (const f of fds) closeSync(f);
+  }
+}
+
+/** Is dir itself a mount point (in this mount namespace)? */
+async function isMountPoint(dir: string): Promise<boolean> {
+  return (await mountsUnder(dir)).includes(dir.replace(/\/+$/, ''));
+}
+
+async function ensureTmpfs(dir: string, sizeBytes: number | undefined): Promise<void> {
+  mkdirSync(dir, { recursive: true, mode: 0o750 });
+  if (await isMountPoint(dir)) return;
+  const opts = ['mode=0755', 'nosuid', 'nodev', ...(sizeBytes ? [`size=${sizeBytes}`] : [])];
+  await run(['mount', '-t', 'tmpfs', '-o', opts.join(','), 'tmpfs', dir]);
+}
+
+/** The payload of an atomic-writer volume, from the objects and the pod as they are now. */
+async function payloadOf(pod: Pod, v: core.Volume, o: VolumeManagerOptions): Promise<Map<string, FileProjection>> {
+  const out = new Map<string, FileProjection>();
+  if (v.configMap) configMapFiles(pod, v.configMap, o.objects, v.configMap.defaultMode ?? DEFAULT_MODE, out);
+  else if (v.secret) secretFiles(pod, v.secret.secretName ?? '', v.secret, o.objects, v.secret.defaultMode ?? DEFAULT_MODE, out);
+  else if (v.downwardAPI) downwardFiles(pod, v.downwardAPI.items, o.node, v.downwardAPI.defaultMode ?? DEFAULT_MODE, out);
+  else if (v.projected) {
+    const mode = v.projected.defaultMode ?? DEFAULT_MODE;
+    for (const s of v.projected.sources ?? []) {
+      if (s.configMap) configMapFiles(pod, s.configMap, o.objects, mode, out);
+      if (s.secret) secretFiles(pod, s.secret.name ?? '', s.secret, o.objects, mode, out);
+      if (s.downwardAPI) downwardFiles(pod, s.downwardAPI.items, o.node, mode, out);
+      if (s.serviceAccountToken) {
+        if (!o.tokens) throw new MissingSourceError('no token issuer on this node for serviceAccountToken');
+        const token = await o.tokens.token(tokenSpec(pod, s.serviceAccountToken, o.apiAudiences));
+        // The token file is readable by the owner only when the pod sets fsGroup (the kubelet's rule); else 0644/defaultMode.
+        out.set(s.serviceAccountToken.path, { data: Buffer.from(token), mode });
+      }
+    }
+  }
+  return out;
+}
+
+const isAtomic = (v: core.Volume) => Boolean(v.configMap || v.secret || v.downwardAPI || v.projected);
+
+export class VolumeManager {
+  constructor(private o: VolumeManagerOptions) {}
+
+  private dirOf(podDir: string, name: string): string {
+    if (!VOLUME_NAME.test(name) || name.length > 63) throw new MountError(name.slice(0, 63), 'invalid volume name');
+    return join(podDir, 'volumes', name);
+  }
+
+  /**
+   * Sets up every volume of pod; idempotent, and the pod loop calls it on every sync, so a second call is
+   * the refresh: the atomic writer swaps in what changed (a ConfigMap/Secret informer event or a token due
+   * for renewal brings the sync). Throws MountError naming the first volume that cannot be set up; the
+   * others are still done.
+   */
+  async setUp(pod: Pod, podDir: string): Promise<Map<string, NodeVolume>> {
+    // All at once: each tmpfs is a mount(8) process, and a pod's start waits for the slowest, not the sum.
+    const vols = pod.spec?.volumes ?? [];
+    const done = await Promise.allSettled(vols.map((v) => this.setUpOne(pod, podDir, v)));
+    const out = new Map<string, NodeVolume>();
+    for (const [i, r] of done.entries()) {
+      if (r.status === 'fulfilled') out.set(vols[i].name, r.value);
+      else throw r.reason instanceof MountError ? r.reason : new MountError(vols[i].name, r.reason instanceof Error ? r.reason.message : String(r.reason));
+    }
+    return out;
+  }
+
+  private async setUpOne(pod: Pod, podDir: string, v: core.Volume): Promise<NodeVolume> {
+    if (v.hostPath) {
+      checkHostPath(v.hostPath.path, v.hostPath.type);
+      return { hostPath: v.hostPath.path, atomic: false, readOnly: false };
+    }
+    if (v.persistentVolumeClaim) {
+      if (!this.o.claims) throw new MountError(v.name, 'persistent volume claims are not served on this node yet');
+      const r = await this.o.claims.resolve(pod.metadata.namespace!, v.persistentVolumeClaim.claimName);
+      if ('pending' in r) throw new MountError(v.name, r.pending);
+      mkdirSync(r.path, { recursive: true, mode: 0o777 });
+      return { hostPath: r.path, atomic: false, readOnly: Boolean(v.persistentVolumeClaim.readOnly) };
+    }
+    const dir = this.dirOf(podDir, v.name);
+    if (v.emptyDir) {
+      if (v.emptyDir.medium === 'Memory') await ensureTmpfs(dir, bytesOf(v.emptyDir.sizeLimit));
+      else mkdirSync(dir, { recursive: true, mode: 0o777 });
+      return { hostPath: dir, atomic: false, readOnly: false };
+    }
+    if (!isAtomic(v)) throw new MountError(v.name, 'volume type not supported by this node');
+    // Secret, downwardAPI and projected are memory-backed (as the kubelet's); a ConfigMap is on disk.
+    if (v.configMap) mkdirSync(dir, { recursive: true, mode: 0o755 });
+    else await ensureTmpfs(dir, undefined);
+    try {
+      writePayload(dir, await payloadOf(pod, v, this.o));
+    } catch (e) {
+      const err = new MountError(v.name, e instanceof Error ? e.message : String(e));
+      if (!currentDir(dir)) throw err;
+      // Set up before: a source that vanished or a token that could not be renewed leaves the files as
+      // they were (the kubelet's refresh does the same), the running containers keep their last good set,
+      // and the failure is told (a FailedMount event) without holding up the rest of the pod's sync.
+      this.o.warn?.(pod, err.message);
+    }
+    return { hostPath: dir, atomic: true, readOnly: true };
+  }
+
+  /** Unmounts the pod's tmpfs volumes and removes its volume directories (host paths and PVs stay). */
+  async tearDown(podDir: string): Promise<void> {
+    // The subPath binds first (they may show a part of a tmpfs volume), then the volumes.
+    for (const dir of [join(podDir, 'volume-subpaths'), join(podDir, 'volumes')]) {
+      await unmountUnder(dir);
+      // Nothing may be mounted there now: removing through a mount would delete what it shows.
+      if ((await mountsUnder(dir)).length) throw new Error(`mounts remain under ${dir}`);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    this.o.tokens?.forgetPod(podDir.split('/').pop() ?? '');
+  }
+}
