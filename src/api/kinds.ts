@@ -3,7 +3,7 @@
 import { findResource, type ResourceDef } from './resources.js';
 import type {
   ConfigMap, Deployment, EndpointSlice, Endpoints, Event, KObject, Lease, Namespace, NetworkPolicy, Node, Pod, ReplicaSet,
-  ReplicationController, Secret, Service, ServiceAccount,
+  ReplicationController, Secret, Service, ServiceAccount, Role, ClusterRole, RoleBinding, ClusterRoleBinding,
 } from './types.js';
 
 function typed<T extends KObject>(group: string, version: string, plural: string): ResourceDef<T> {
@@ -27,3 +27,7 @@ export const DEPLOYMENTS = typed<Deployment>('apps', 'v1', 'deployments');
 export const REPLICASETS = typed<ReplicaSet>('apps', 'v1', 'replicasets');
 export const NETWORKPOLICIES = typed<NetworkPolicy>('networking.k8s.io', 'v1', 'networkpolicies');
 export const REPLICATIONCONTROLLERS = typed<ReplicationController>('', 'v1', 'replicationcontrollers');
+export const ROLES = typed<Role>('rbac.authorization.k8s.io', 'v1', 'roles');
+export const CLUSTERROLES = typed<ClusterRole>('rbac.authorization.k8s.io', 'v1', 'clusterroles');
+export const ROLEBINDINGS = typed<RoleBinding>('rbac.authorization.k8s.io', 'v1', 'rolebindings');
+export const CLUSTERROLEBINDINGS = typed<ClusterRoleBinding>('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings');

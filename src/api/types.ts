@@ -8,6 +8,7 @@ import type * as coordination from 'kubernetes-types/coordination/v1.js';
 import type * as discovery from 'kubernetes-types/discovery/v1.js';
 import type * as networking from 'kubernetes-types/networking/v1.js';
 import type * as autoscaling from 'kubernetes-types/autoscaling/v1.js';
+import type * as rbac from 'kubernetes-types/rbac/v1.js';
 
 /** `readonly` in kubernetes-types marks what the server sets; the server is us, so it may write them. */
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
@@ -52,6 +53,13 @@ export type ReplicaSet = Served<apps.ReplicaSet>;
 export type ReplicationController = Served<core.ReplicationController>;
 export type NetworkPolicy = Served<networking.NetworkPolicy>;
 export type Scale = Served<autoscaling.Scale>;
+export type Role = Served<rbac.Role>;
+export type ClusterRole = Served<rbac.ClusterRole>;
+export type RoleBinding = Served<rbac.RoleBinding>;
+export type ClusterRoleBinding = Served<rbac.ClusterRoleBinding>;
+export type PolicyRule = rbac.PolicyRule;
+export type Subject = rbac.Subject;
+export type RoleRef = rbac.RoleRef;
 
 export type PodSpec = core.PodSpec;
 export type PodStatus = core.PodStatus;

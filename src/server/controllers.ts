@@ -1,6 +1,7 @@
 // The control plane's controllers as two processes of Kubernetes group them: the controller manager
 // (namespace, node IPAM and lifecycle, Event TTL, endpoints, EndpointSlices, LoadBalancer IPs, kube-dns)
 // and the scheduler. Each leadership term builds them afresh on the shared informers.
+import { ClusterRoleAggregation } from '../controllers/clusterroleaggregation.js';
 import type { Controller, ControllerContext } from '../controllers/context.js';
 import { ClusterDns } from '../controllers/clusterdns.js';
 import { EndpointSliceController } from '../controllers/endpointslice.js';
@@ -53,6 +54,7 @@ export function controllerManager(ctx: ControllerContext, o: ControllerManagerOp
     ReplicaSetController.forReplicationControllers(ctx),
     new DeploymentController(ctx),
     new GarbageCollector(ctx),
+    new ClusterRoleAggregation(ctx),
   ]);
 }
 

@@ -12,6 +12,7 @@ import { namespaceStrategy } from './namespace.js';
 import { networkPolicyStrategy } from './networkpolicy.js';
 import { nodeStrategy } from './node.js';
 import { podStrategy } from './pod.js';
+import { clusterRoleBindingStrategy, clusterRoleStrategy, roleBindingStrategy, roleStrategy } from './rbac.js';
 import { replicaSetStrategy } from './replicaset.js';
 import { replicationControllerStrategy } from './replicationcontroller.js';
 import { secretStrategy } from './secret.js';
@@ -44,6 +45,10 @@ export const STRATEGIES: Record<string, ResourceStrategy> = {
   networkpolicies: networkPolicyStrategy,
   ingresses: ingressStrategy,
   ingressclasses: ingressClassStrategy,
+  roles: roleStrategy,
+  clusterroles: clusterRoleStrategy,
+  rolebindings: roleBindingStrategy,
+  clusterrolebindings: clusterRoleBindingStrategy,
 };
 
 /** The strategy for a plural, the generic table when there is none. */
