@@ -49,6 +49,12 @@ export const STRATEGIES: Record<string, ResourceStrategy> = {
   clusterroles: clusterRoleStrategy,
   rolebindings: roleBindingStrategy,
   clusterrolebindings: clusterRoleBindingStrategy,
+  // Reviews are never stored or listed; a table of one (a create answered as a Table) is Name + Age.
+  subjectaccessreviews: genericTable,
+  selfsubjectaccessreviews: genericTable,
+  selfsubjectrulesreviews: genericTable,
+  localsubjectaccessreviews: genericTable,
+  selfsubjectreviews: genericTable,
 };
 
 /** The strategy for a plural, the generic table when there is none. */

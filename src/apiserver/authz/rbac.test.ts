@@ -1,6 +1,6 @@
 // The authorizer's pieces without a server: rule matching (wildcards, subresources, resourceNames,
 // non-resource URLs), request attributes as RequestInfo derives them, the index, escalation coverage,
-// aggregation, the token file and the 403 wording.
+// the token file and the 403 wording.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PolicyRule } from '../../api/types.js';
@@ -8,7 +8,6 @@ import { forbidden, requestAttributes, type Attributes } from './attributes.js';
 import { RbacAuthorizer } from './rbac.js';
 import { ruleAllows, uncovered } from './rules.js';
 import { parseTokenFile } from '../tokenfile.js';
-import { aggregatedRules } from '../../controllers/clusterroleaggregation.js';
 
 const alice = { name: 'alice', groups: ['dev', 'system:authenticated'] };
 const attrs = (method: string, path: string, query = ''): Attributes => requestAttributes(alice, method, path, new URLSearchParams(query));
@@ -120,15 +119,6 @@ test('escalation coverage: wildcards cover, resourceNames narrow, URLs', () => {
   assert.deepEqual(uncovered([{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }, { verbs: ['*'], nonResourceURLs: ['*'] }],
     [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }, { verbs: ['get'], nonResourceURLs: ['/x/*'] }]), []);
   assert.equal(uncovered([{ verbs: ['get'], nonResourceURLs: ['/x/*'] }], [{ verbs: ['get'], nonResourceURLs: ['/y'] }]).length, 1);
-});
-
-test('aggregation: the union of the selected roles, by name, without duplicates or itself', () => {
-  const sel = { 'rbac.authorization.k8s.io/aggregate-to-view': 'true' };
-  const view = { metadata: { name: 'view', labels: sel }, aggregationRule: { clusterRoleSelectors: [{ matchLabels: sel }] }, rules: [] };
-  const b = { metadata: { name: 'b', labels: sel }, rules: [{ verbs: ['get'], apiGroups: [''], resources: ['pods'] }] };
-  const a = { metadata: { name: 'a', labels: sel }, rules: [{ verbs: ['list'], apiGroups: [''], resources: ['pods'] }, { verbs: ['get'], apiGroups: [''], resources: ['pods'] }] };
-  const other = { metadata: { name: 'c' }, rules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }] };
-  assert.deepEqual(aggregatedRules(view, [view, b, a, other]), [a.rules[0], a.rules[1]]);
 });
 
 test('token file: kube-apiserver\'s CSV, groups quoted, mistakes named by line', () => {

@@ -7,13 +7,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCluster, eventually, type TestCluster } from '../../controllers/testutil.js';
-import { LocalClient } from '../localclient.js';
-import { CLUSTERROLES } from '../../api/kinds.js';
-import { reconcileBootstrapPolicy } from './bootstrap.js';
+import { startCluster, eventually, type TestCluster } from '../controllers/testutil.js';
+import { LocalClient } from '../apiserver/localclient.js';
+import { CLUSTERROLES } from '../api/kinds.js';
+import { reconcileBootstrapPolicy } from '../apiserver/authz/bootstrap.js';
 
 let tc: TestCluster;
 let dir: string;
+let tokDir: string;
 let ca: string;
 
 interface Reply { code: number; body: any }
@@ -61,8 +62,8 @@ async function must(r: Promise<Reply>, code: number): Promise<any> {
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'k8ts-rbac-'));
-  const tokens = join(dir, 'tokens.csv');
+  tokDir = mkdtempSync(join(tmpdir(), 'k8ts-rbac-'));
+  const tokens = join(tokDir, 'tokens.csv');
   writeFileSync(tokens, `${VIEWER},viewer,uid-v,"viewers"\n${DEV},dev,uid-d\n`, { mode: 0o600 });
   tc = await startCluster({ tokenAuthFile: tokens });
   ca = readFileSync(tc.s.caPath, 'utf8');
@@ -74,6 +75,7 @@ before(async () => {
 
 after(async () => {
   await tc?.close();
+  if (tokDir) rmSync(tokDir, { recursive: true, force: true });
 });
 
 test('the default roles and bindings are there, view is aggregated', async () => {
