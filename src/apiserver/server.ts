@@ -22,6 +22,7 @@ import { PatchError } from './patch/errors.js';
 import { decodeK8sProtobuf } from './protobuf/decode.js';
 import { SelectorError } from './selectors.js';
 import { handlePodSubresource, handleScale, handleBinding, podForStream } from './subresources.js';
+import { handleEviction } from './eviction.js';
 import { type NodeProxy, agentPath } from './nodeproxy.js';
 import type { Duplex } from 'node:stream';
 import { decodeStrictly, fieldValidationMode } from './typecheck.js';
@@ -45,6 +46,8 @@ export interface ApiServerOptions {
   advertise?: string;
   /** Write hooks by resource plural, handed to the registry (the services' IP and port allocators). */
   hooks?: ReadonlyMap<string, WriteHooks>;
+  /** Events the watch cache keeps for watches to resume from (default 100,000); older resourceVersions get 410. */
+  watchCacheEvents?: number;
 }
 
 interface Target {
@@ -82,7 +85,7 @@ export class ApiServer {
   }
 
   static async start(opts: ApiServerOptions): Promise<ApiServer> {
-    const cache = await WatchCache.start(opts.store);
+    const cache = await WatchCache.start(opts.store, undefined, opts.watchCacheEvents);
     const s = new ApiServer(opts, cache);
     let port = opts.listen[0]?.port ?? 0;
     try {
@@ -282,6 +285,7 @@ export class ApiServer {
       }
       if (sub === 'scale') return handleScale(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target, q);
       if (sub === 'binding') return handleBinding(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target);
+      if (sub === 'eviction') return handleEviction(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target, q);
       return handlePodSubresource(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target, q);
     }
     if (name === undefined) {

@@ -2,6 +2,7 @@
 // API, and run the control plane's loops on top of it through the one door every component uses (a
 // Client, here in-process). Loops that must run once per cluster run only while this server holds their
 // Lease: the controller manager, the scheduler, and the API server's own compactor and allocation repair.
+import { setDefaultTolerationSeconds } from '../api/strategies/poddefaults.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname, networkInterfaces } from 'node:os';
@@ -50,6 +51,9 @@ export interface ServerOptions {
   advertiseAddress?: string;
   /** The `kubernetes` service's endpoint port (default: the port the server serves on). */
   advertisePort?: number;
+  /** tolerationSeconds of the not-ready/unreachable tolerations every new pod gets (Kubernetes: 300 each). */
+  defaultNotReadyTolerationSeconds?: number;
+  defaultUnreachableTolerationSeconds?: number;
   /** How long Events are kept after they were last seen (Kubernetes: one hour). */
   eventTtlMs?: number;
   /** LoadBalancer IPs are handed out from this range (on the node network); no LoadBalancer controller without it. */
@@ -60,6 +64,8 @@ export interface ServerOptions {
   serverName?: string;
   /** Leader election timings (client-go's defaults: 15 s, 10 s, 2 s); tests shorten them. */
   leaderElection?: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  /** Events the watch cache keeps (default 100,000); tests shrink it to reach 410 Gone. */
+  watchCacheEvents?: number;
   /** Where the server's own log lines go (default: stderr). */
   log?: (line: string) => void;
   /** Extra users: kube-apiserver's --token-auth-file (CSV `token,user,uid[,"group1,group2"]`). */
@@ -108,6 +114,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   if (o.advertiseAddress !== undefined && !isIP(o.advertiseAddress)) throw new TypeError(`advertise address ${JSON.stringify(o.advertiseAddress)} is not an IP address`);
   const log = o.log ?? ((l: string) => process.stderr.write(`k8ts server: ${l}\n`));
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  setDefaultTolerationSeconds(o.defaultNotReadyTolerationSeconds ?? 300, o.defaultUnreachableTolerationSeconds ?? 300);
   const pki = await ensurePki(o.dataDir, [...o.listen.map((l) => l.host), ...(o.sans ?? [])]);
   const token = ensureAdminToken(o.dataDir);
   const nodeToken = ensureToken(o.dataDir, 'node.token');
@@ -120,7 +127,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   try {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
     api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, listen: o.listen,
-      tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac)]) });
+      tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac)]), watchCacheEvents: o.watchCacheEvents });
   } catch (e) {
     await store.close();
     throw e;
