@@ -3,7 +3,7 @@
 import { findResource, type ResourceDef } from './resources.js';
 import type {
   ConfigMap, ControllerRevision, CronJob, DaemonSet, Deployment, EndpointSlice, Endpoints, Event, Job, KObject, Lease, Namespace, NetworkPolicy,
-  Node, Pod, PodDisruptionBudget, ReplicaSet, ReplicationController, Secret, Service, ServiceAccount, StatefulSet,
+  Node, Pod, PodDisruptionBudget, ReplicaSet, ReplicationController, Secret, Service, ServiceAccount, StatefulSet, Role, ClusterRole, RoleBinding, ClusterRoleBinding,
 } from './types.js';
 
 function typed<T extends KObject>(group: string, version: string, plural: string): ResourceDef<T> {
@@ -33,3 +33,7 @@ export const REPLICATIONCONTROLLERS = typed<ReplicationController>('', 'v1', 're
 export const PODDISRUPTIONBUDGETS = typed<PodDisruptionBudget>('policy', 'v1', 'poddisruptionbudgets');
 export const JOBS = typed<Job>('batch', 'v1', 'jobs');
 export const CRONJOBS = typed<CronJob>('batch', 'v1', 'cronjobs');
+export const ROLES = typed<Role>('rbac.authorization.k8s.io', 'v1', 'roles');
+export const CLUSTERROLES = typed<ClusterRole>('rbac.authorization.k8s.io', 'v1', 'clusterroles');
+export const ROLEBINDINGS = typed<RoleBinding>('rbac.authorization.k8s.io', 'v1', 'rolebindings');
+export const CLUSTERROLEBINDINGS = typed<ClusterRoleBinding>('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings');

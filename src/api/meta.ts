@@ -27,6 +27,10 @@ const NAME_RULES: Record<string, NameFn> = {
   namespaces: nameIsDNSLabel,
   services: nameIsDNS1035Label,
   events: nameIsPathSegment,
+  roles: nameIsPathSegment,
+  clusterroles: nameIsPathSegment,
+  rolebindings: nameIsPathSegment,
+  clusterrolebindings: nameIsPathSegment,
 };
 
 export function nameRule(r: Pick<ResourceDef, 'plural'>): NameFn {

@@ -10,6 +10,7 @@ import type * as networking from 'kubernetes-types/networking/v1.js';
 import type * as autoscaling from 'kubernetes-types/autoscaling/v1.js';
 import type * as policy from 'kubernetes-types/policy/v1.js';
 import type * as batch from 'kubernetes-types/batch/v1.js';
+import type * as rbac from 'kubernetes-types/rbac/v1.js';
 
 /** `readonly` in kubernetes-types marks what the server sets; the server is us, so it may write them. */
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
@@ -66,6 +67,13 @@ export type JobStatus = Writable<batch.JobStatus>;
 export type JobCondition = batch.JobCondition;
 export type CronJobSpec = batch.CronJobSpec;
 export type PodFailurePolicyRule = batch.PodFailurePolicyRule;
+export type Role = Served<rbac.Role>;
+export type ClusterRole = Served<rbac.ClusterRole>;
+export type RoleBinding = Served<rbac.RoleBinding>;
+export type ClusterRoleBinding = Served<rbac.ClusterRoleBinding>;
+export type PolicyRule = rbac.PolicyRule;
+export type Subject = rbac.Subject;
+export type RoleRef = rbac.RoleRef;
 
 export type PodSpec = core.PodSpec;
 export type NodeSelectorTerm = core.NodeSelectorTerm;

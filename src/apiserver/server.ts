@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import YAML from 'yaml';
-import { type ResourceDef, RESOURCES, groupVersion, storagePrefix } from '../api/resources.js';
+import { type ResourceDef, RESOURCES, REVIEW_GROUPS, groupVersion, storagePrefix } from '../api/resources.js';
 import { queryBool } from '../api/queryparams.js';
 import type { FieldError, KObject } from '../api/types.js';
 import type { Store } from '../store/types.js';
@@ -27,11 +27,13 @@ import { handleEviction } from './eviction.js';
 import { type NodeProxy, agentPath } from './nodeproxy.js';
 import type { Duplex } from 'node:stream';
 import { decodeStrictly, fieldValidationMode } from './typecheck.js';
+import type { UserInfo } from './authz/attributes.js';
+import { authorizeRequest } from './authz/filter.js';
+import { requestUser } from './authz/context.js';
+import { ALWAYS_ALLOW, type RbacAuthorizer } from './authz/rbac.js';
+import { review } from './authz/reviews.js';
 
-export interface User {
-  name: string;
-  groups: string[];
-}
+export type User = UserInfo;
 
 export interface ApiServerOptions {
   store: Store;
@@ -71,6 +73,9 @@ export class ApiServer {
   readonly registry: Registry;
   /** Forwards pod streams to the agents; set by the server role once it knows the node token. */
   nodeProxy?: NodeProxy;
+  /** Authorizes every request once set (the server role sets it before serving users); without it
+   *  authorization is off (unit tests of the API machinery, the benchmark's anchor). */
+  rbac?: RbacAuthorizer;
   private servers: Server[] = [];
   private sockets = new Set<Socket>();
   private tokenBuffers: { token: Buffer; user: User }[];
@@ -158,7 +163,8 @@ export class ApiServer {
         return;
       }
       setPretty(res, url.searchParams);
-      await this.route(req, res, path, url.searchParams);
+      const caller = authorizeRequest(this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams);
+      await requestUser.run(caller, () => this.route(req, res, path, url.searchParams));
     } catch (e) {
       if (e instanceof ApiError) return sendError(res, e);
       if (e instanceof PatchError) {
@@ -179,8 +185,11 @@ export class ApiServer {
       socket.end(`HTTP/1.1 ${e.code} ${e.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     };
     try {
-      if (!this.authenticate(req)) return fail(errors.unauthorized());
+      const user = this.authenticate(req);
+      if (!user) return fail(errors.unauthorized());
       const url = new URL(req.url ?? '/', 'https://k8ts');
+      // A WebSocket GET must also be allowed to create (upstream's AuthorizePodWebsocketUpgradeCreatePermission).
+      authorizeRequest(this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams, ['create']);
       const seg = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
       // /api/v1/namespaces/NS/pods/NAME/(exec|attach|portforward)
       if (seg.length !== 7 || seg[0] !== 'api' || seg[1] !== 'v1' || seg[2] !== 'namespaces' || seg[4] !== 'pods' || !['exec', 'attach', 'portforward'].includes(seg[6])) {
@@ -253,7 +262,17 @@ export class ApiServer {
     }
     const t = resolveTarget(group, version, rest);
     if (!t) throw errors.pathNotFound();
+    if (REVIEW_GROUPS.has(t.r.group)) return this.review(req, res, method, t);
     await this.dispatch(req, res, method, t, q);
+  }
+
+  /** The review kinds: POST only, answered from the authorizer, never stored. */
+  private async review(req: IncomingMessage, res: ServerResponse, method: string, t: Target): Promise<void> {
+    if (t.name !== undefined || t.sub !== undefined) throw errors.pathNotFound();
+    if (method !== 'POST') throw errors.methodNotAllowed(method, t.r.plural);
+    const body = await this.readObject(req, undefined);
+    const user = requestUser.getStore() ?? { name: '', groups: [] };
+    sendJson(res, 201, review(t.r, t.ns, body, user, this.rbac ?? ALWAYS_ALLOW, this.rbac));
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams): Promise<void> {

@@ -24,6 +24,7 @@ const FLAGS: FlagSpec = {
   'event-ttl': { type: 'number', default: 3600, help: 'seconds an Event is kept after it was last seen', metavar: 'SECONDS' },
   'lb-pool': { type: 'string', help: 'hand out LoadBalancer IPs from this range on the node network (none without it)', metavar: 'FIRST-LAST' },
   'cluster-dns': { type: 'string', help: 'ClusterIP of the kube-dns service, whose endpoints are the nodes (none without it)', metavar: 'IP' },
+  'token-auth-file': { type: 'string', help: 'extra users, one per line: token,user,uid[,"group1,group2"] (kube-apiserver\'s --token-auth-file)', metavar: 'FILE' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -34,7 +35,8 @@ Several servers may share one etcd: each serves the API and lists itself in the 
 endpoints; the controllers, the scheduler and the datastore's compaction run in one of them at a time,
 chosen by leader election on Leases in kube-system.
 HTTPS only: a CA, a serving certificate and an admin token are made on first start and kept in DIR,
-and DIR/kubeconfig points kubectl at the server.
+and DIR/kubeconfig points kubectl at the server (its user is in system:masters). Every request is
+authorized by RBAC (rbac.authorization.k8s.io/v1); the default roles and bindings are reconciled at start.
 
 Flags:
 ${flagHelp(FLAGS)}
@@ -79,7 +81,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
     eventTtlMs: flags['event-ttl'] * 1000,
     defaultNotReadyTolerationSeconds: flags['default-not-ready-toleration-seconds'],
     defaultUnreachableTolerationSeconds: flags['default-unreachable-toleration-seconds'],
-    lbPool, dnsServiceIP });
+    lbPool, dnsServiceIP, tokenAuthFile: flags['token-auth-file'] ? resolve(String(flags['token-auth-file'])) : undefined });
   process.stderr.write(`k8ts server: serving on ${s.url} (store: ${store})\n`);
   process.stderr.write(`k8ts server: export KUBECONFIG=${s.kubeconfigPath}\n`);
   const stop = async (sig: string) => {

@@ -3,6 +3,7 @@
 // LoadBalancer IPs, kube-dns, DaemonSets, StatefulSets, Jobs, CronJobs, TTL-after-finished, ReplicaSets,
 // Deployments, garbage collector)
 // and the scheduler. Each leadership term builds them afresh on the shared informers.
+import { ClusterRoleAggregation } from '../controllers/clusterroleaggregation.js';
 import type { Controller, ControllerContext } from '../controllers/context.js';
 import { ClusterDns } from '../controllers/clusterdns.js';
 import { DaemonSetController } from '../controllers/daemonset.js';
@@ -69,6 +70,7 @@ export function controllerManager(ctx: ControllerContext, o: ControllerManagerOp
     ReplicaSetController.forReplicationControllers(ctx),
     new DeploymentController(ctx),
     new GarbageCollector(ctx),
+    new ClusterRoleAggregation(ctx),
   ]);
 }
 

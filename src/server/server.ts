@@ -19,6 +19,12 @@ import { SharedInformerFactory } from '../client/factory.js';
 import { bootstrapNamespaces } from '../controllers/namespace.js';
 import { KubernetesService } from '../controllers/kubernetesservice.js';
 import type { IPRange } from '../controllers/loadbalancer.js';
+import { RbacAuthorizer } from '../apiserver/authz/rbac.js';
+import { escalationHooks } from '../apiserver/authz/escalation.js';
+import { feedRbac } from '../apiserver/authz/feed.js';
+import { reconcileBootstrapPolicy } from '../apiserver/authz/bootstrap.js';
+import { readTokenFile } from '../apiserver/tokenfile.js';
+import type { UserInfo } from '../apiserver/authz/attributes.js';
 import { Compactor } from './compactor.js';
 import { controllerManager, scheduler } from './controllers.js';
 import { Singleton } from './singleton.js';
@@ -62,7 +68,15 @@ export interface ServerOptions {
   watchCacheEvents?: number;
   /** Where the server's own log lines go (default: stderr). */
   log?: (line: string) => void;
+  /** Extra users: kube-apiserver's --token-auth-file (CSV `token,user,uid[,"group1,group2"]`). */
+  tokenAuthFile?: string;
 }
+
+/** The admin token's user: in system:masters, bound to cluster-admin (as kubeadm's kubernetes-admin). */
+export const ADMIN_USER: UserInfo = { name: 'admin', groups: ['system:masters'] };
+/** TRANSITIONAL: the one token every agent shares, until nodes have their own identities; its group
+ *  system:nodes is bound to the k8ts:node-agent ClusterRole (src/apiserver/authz/bootstrap.ts). */
+export const SHARED_NODE_USER: UserInfo = { name: 'system:node', groups: ['system:nodes'] };
 
 /** The first listen address when pods could reach it, else this host's first non-loopback IPv4 (as
  *  kube-apiserver picks one), else the first listen address anyway. */
@@ -104,24 +118,34 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const pki = await ensurePki(o.dataDir, [...o.listen.map((l) => l.host), ...(o.sans ?? [])]);
   const token = ensureAdminToken(o.dataDir);
   const nodeToken = ensureToken(o.dataDir, 'node.token');
+  const tokens = new Map<string, UserInfo>([[token, ADMIN_USER], [nodeToken, SHARED_NODE_USER]]);
+  if (o.tokenAuthFile) for (const [t, u] of readTokenFile(o.tokenAuthFile)) tokens.set(t, u);
+  const rbac = new RbacAuthorizer();
   const store = await openStore({ backend: o.store, dataDir: o.dataDir, etcdEndpoints: o.etcdEndpoints, etcdPrefix: o.etcdPrefix });
   let api: ApiServer;
   let allocations: ServiceAllocations;
   try {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
     api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, listen: o.listen,
-      tokens: new Map([[token, { name: 'admin', groups: ['system:masters'] }], [nodeToken, { name: 'system:node', groups: ['system:nodes'] }]]),
-      hooks: new Map([['services', allocations]]), watchCacheEvents: o.watchCacheEvents });
+      tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac)]), watchCacheEvents: o.watchCacheEvents });
   } catch (e) {
     await store.close();
     throw e;
   }
+  api.rbac = rbac;
   api.nodeProxy = new NodeProxy(api.registry, nodeToken);
   const client = new LocalClient(api.registry);
   const informers = new SharedInformerFactory(client, log);
   const ctx = { client, informers };
   await bootstrapNamespaces(client);
+  // The default roles, then the index from informers. The authorizer is on from the first request: RBAC
+  // only ever allows, so an index still filling can refuse early but never allow wrongly. The server's own components use
+  // the in-process client, which never passes through HTTP authorization: they are the API server itself
+  // (upstream's loopback identity, system:apiserver in system:masters, is allowed everything too).
+  for (const line of await reconcileBootstrapPolicy(client)) log(`rbac bootstrap: ${line}`);
+  const rbacSynced = feedRbac(rbac, informers);
   informers.start();
+  await rbacSynced;
   const serverName = o.serverName ?? hostname();
   const identity = `${serverName}_${randomUUID()}`;
 

@@ -48,6 +48,8 @@ export interface StartOptions {
   etcdEndpoint?: string;
   dataDir?: string;
   port?: number;
+  /** More `k8ts server` flags (e.g. --token-auth-file). */
+  extraArgs?: string[];
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
@@ -55,6 +57,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const dataDir = opts.dataDir ?? join(base, 'data');
   const home = join(base, 'home');
   const args = ['server', '--data-dir', dataDir, '--listen', `127.0.0.1:${opts.port ?? 0}`, '--store', opts.store ?? 'sqlite'];
+  if (opts.extraArgs) args.push(...opts.extraArgs);
   if (opts.store === 'etcd') args.push('--etcd-endpoints', opts.etcdEndpoint!, '--etcd-prefix', `/k8ts-${process.pid}-${Date.now()}`);
   const proc = spawn(K8TS, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';

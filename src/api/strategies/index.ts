@@ -15,6 +15,7 @@ import { networkPolicyStrategy } from './networkpolicy.js';
 import { nodeStrategy } from './node.js';
 import { podStrategy } from './pod.js';
 import { podDisruptionBudgetStrategy } from './poddisruptionbudget.js';
+import { clusterRoleBindingStrategy, clusterRoleStrategy, roleBindingStrategy, roleStrategy } from './rbac.js';
 import { replicaSetStrategy } from './replicaset.js';
 import { replicationControllerStrategy } from './replicationcontroller.js';
 import { secretStrategy } from './secret.js';
@@ -54,6 +55,16 @@ export const STRATEGIES: Record<string, ResourceStrategy> = {
   ingresses: ingressStrategy,
   ingressclasses: ingressClassStrategy,
   poddisruptionbudgets: podDisruptionBudgetStrategy,
+  roles: roleStrategy,
+  clusterroles: clusterRoleStrategy,
+  rolebindings: roleBindingStrategy,
+  clusterrolebindings: clusterRoleBindingStrategy,
+  // Reviews are never stored or listed; a table of one (a create answered as a Table) is Name + Age.
+  subjectaccessreviews: genericTable,
+  selfsubjectaccessreviews: genericTable,
+  selfsubjectrulesreviews: genericTable,
+  localsubjectaccessreviews: genericTable,
+  selfsubjectreviews: genericTable,
 };
 
 /** The strategy for a plural, the generic table when there is none. */

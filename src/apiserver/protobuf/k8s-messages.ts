@@ -379,6 +379,27 @@ const AUTHENTICATION_V1: PackageTable = {
   TokenRequest: 'metadata=1@meta.v1.ObjectMeta spec=2@TokenRequestSpec status=3@TokenRequestStatus',
   TokenRequestSpec: 'audiences=1s* boundObjectRef=3@BoundObjectReference? expirationSeconds=4l? attestations=5{@AttestationValue}',
   TokenRequestStatus: 'token=1s expirationTimestamp=2@meta.v1.Time',
+  ExtraValue: '[]items=1s*',
+  SelfSubjectReview: 'metadata=1@meta.v1.ObjectMeta status=2@SelfSubjectReviewStatus',
+  SelfSubjectReviewStatus: 'userInfo=1@UserInfo',
+  UserInfo: 'username=1s uid=2s groups=3s* extra=4{@ExtraValue}',
+};
+
+const AUTHORIZATION_V1: PackageTable = {
+  ExtraValue: '[]items=1s*',
+  LocalSubjectAccessReview: 'metadata=1@meta.v1.ObjectMeta spec=2@SubjectAccessReviewSpec status=3@SubjectAccessReviewStatus',
+  NonResourceAttributes: 'path=1s verb=2s',
+  NonResourceRule: 'verbs=1s* nonResourceURLs=2s*',
+  ResourceAttributes: 'namespace=1s verb=2s group=3s version=4s resource=5s subresource=6s name=7s',
+  ResourceRule: 'verbs=1s* apiGroups=2s* resources=3s* resourceNames=4s*',
+  SelfSubjectAccessReview: 'metadata=1@meta.v1.ObjectMeta spec=2@SelfSubjectAccessReviewSpec status=3@SubjectAccessReviewStatus',
+  SelfSubjectAccessReviewSpec: 'resourceAttributes=1@ResourceAttributes? nonResourceAttributes=2@NonResourceAttributes?',
+  SelfSubjectRulesReview: 'metadata=1@meta.v1.ObjectMeta spec=2@SelfSubjectRulesReviewSpec status=3@SubjectRulesReviewStatus',
+  SelfSubjectRulesReviewSpec: 'namespace=1s',
+  SubjectAccessReview: 'metadata=1@meta.v1.ObjectMeta spec=2@SubjectAccessReviewSpec status=3@SubjectAccessReviewStatus',
+  SubjectAccessReviewSpec: 'resourceAttributes=1@ResourceAttributes? nonResourceAttributes=2@NonResourceAttributes? user=3s groups=4s* extra=5{@ExtraValue} uid=6s',
+  SubjectAccessReviewStatus: 'allowed=1b! reason=2s evaluationError=3s denied=4b',
+  SubjectRulesReviewStatus: 'resourceRules=1@ResourceRule* nonResourceRules=2@NonResourceRule* incomplete=3b! evaluationError=4s',
 };
 const SPECIALS: Record<string, SpecialKind> = {
   'meta.v1.Time': 'Time',
@@ -408,6 +429,7 @@ export const K8S_SCHEMA = new Schema(
     'rbac.v1': RBAC_V1,
     'scheduling.v1': SCHEDULING_V1,
     'authentication.v1': AUTHENTICATION_V1,
+    'authorization.v1': AUTHORIZATION_V1,
   },
   SPECIALS,
 );
@@ -425,6 +447,7 @@ export const API_VERSION_PACKAGES: Readonly<Record<string, string>> = {
   'rbac.authorization.k8s.io/v1': 'rbac.v1',
   'scheduling.k8s.io/v1': 'scheduling.v1',
   'authentication.k8s.io/v1': 'authentication.v1',
+  'authorization.k8s.io/v1': 'authorization.v1',
   'meta.k8s.io/v1': 'meta.v1',
 };
 
@@ -441,7 +464,8 @@ export const KINDS: Readonly<Record<string, readonly string[]>> = {
   'policy.v1': ['PodDisruptionBudget', 'Eviction'],
   'rbac.v1': ['Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'],
   'scheduling.v1': ['PriorityClass'],
-  'authentication.v1': ['TokenRequest'],
+  'authentication.v1': ['TokenRequest', 'SelfSubjectReview'],
+  'authorization.v1': ['SubjectAccessReview', 'SelfSubjectAccessReview', 'SelfSubjectRulesReview', 'LocalSubjectAccessReview'],
   'meta.v1': ['DeleteOptions'],
 };
 
