@@ -153,7 +153,11 @@ export const BOOTSTRAP_CLUSTER_ROLES: ClusterRole[] = [
     rule(['get', 'patch', 'update'], [''], ['pods/status']),
     ...events,
     rule(['create', 'delete', 'get', 'patch', 'update'], ['coordination.k8s.io'], ['leases']),
-    rule(['get'], [''], ['configmaps', 'secrets']),
+    // The agent's ConfigMap and Secret informers (env and volumes of its pods) watch them all: the Node
+    // authorizer that narrows this to what a node's pods use comes with node identities.
+    rule(READ, [''], ['configmaps', 'secrets']),
+    rule(['create'], [''], ['serviceaccounts/token']),
+    rule(READ, [''], ['persistentvolumeclaims', 'persistentvolumes']),
     rule(READ, [''], ['endpoints', 'namespaces', 'services']),
     rule(READ, ['discovery.k8s.io'], ['endpointslices']),
     rule(READ, ['networking.k8s.io'], ['networkpolicies']),
