@@ -132,6 +132,13 @@ export class Registry {
   /** Write hooks by resource plural (the server role adds the services' allocators). */
   constructor(readonly store: Store, readonly cache: WatchCache, readonly hooks: ReadonlyMap<string, WriteHooks> = new Map()) {}
 
+  /** Mutating admission on create by resource plural, run first (the ServiceAccount admission on pods). */
+  private admissions = new Map<string, ((obj: KObject) => Promise<void>)[]>();
+
+  addAdmission(plural: string, admit: (obj: KObject) => Promise<void>): void {
+    this.admissions.set(plural, [...(this.admissions.get(plural) ?? []), admit]);
+  }
+
   /** Runs a resource's afterDelete hook; a failure there must not fail a delete that happened. */
   private async afterDelete(r: ResourceDef, obj: KObject): Promise<void> {
     try {
@@ -248,6 +255,7 @@ export class Registry {
 
   /** The mutating admission Kubernetes runs on creates that needs other objects: DefaultIngressClass. */
   private async admit(r: ResourceDef, obj: KObject): Promise<void> {
+    if (r.group === '') for (const a of this.admissions.get(r.plural) ?? []) await a(obj);
     if (r.group === 'networking.k8s.io' && r.plural === 'ingresses') {
       const errs = validateIngressCreate(obj);
       if (errs.length) throw errors.invalid(r.kind, r.group, obj.metadata.name ?? '', errs);

@@ -13,6 +13,7 @@ import { NamespaceController } from '../controllers/namespace.js';
 import { NodeIpam } from '../controllers/nodeipam.js';
 import { NodeLifecycle } from '../controllers/nodelifecycle.js';
 import { ReplicaSetController } from '../controllers/replicaset.js';
+import { RootCaPublisher } from '../controllers/rootcapublisher.js';
 import { Scheduler } from '../controllers/scheduler.js';
 import type { Runnable } from './singleton.js';
 
@@ -23,6 +24,8 @@ export interface ControllerManagerOptions {
   eventTtlMs?: number;
   lbPool?: IPRange;
   dnsServiceIP?: string;
+  /** The cluster CA (PEM) the root-CA publisher puts in every namespace's kube-root-ca.crt. */
+  rootCaPem?: string;
 }
 
 /** Controllers made by make() while leading: started together, stopped together. */
@@ -53,6 +56,7 @@ export function controllerManager(ctx: ControllerContext, o: ControllerManagerOp
     ReplicaSetController.forReplicationControllers(ctx),
     new DeploymentController(ctx),
     new GarbageCollector(ctx),
+    ...(o.rootCaPem ? [new RootCaPublisher(ctx, o.rootCaPem)] : []),
   ]);
 }
 

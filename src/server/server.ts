@@ -11,6 +11,7 @@ import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { ensureAdminToken, ensurePki, ensureToken, kubeconfig } from '../apiserver/certs.js';
 import { ApiServer } from '../apiserver/server.js';
+import { ensureSigningKey } from '../apiserver/serviceaccount/signer.js';
 import { NodeProxy } from '../apiserver/nodeproxy.js';
 import { LocalClient } from '../apiserver/localclient.js';
 import { AllocationRepair, ServiceAllocations } from '../apiserver/allocators/index.js';
@@ -54,6 +55,8 @@ export interface ServerOptions {
   serverName?: string;
   /** Leader election timings (client-go's defaults: 15 s, 10 s, 2 s); tests shorten them. */
   leaderElection?: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  /** The `iss` of service-account tokens and the API audience (default https://kubernetes.default.svc.cluster.local). */
+  serviceAccountIssuer?: string;
   /** Where the server's own log lines go (default: stderr). */
   log?: (line: string) => void;
 }
@@ -97,6 +100,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const pki = await ensurePki(o.dataDir, [...o.listen.map((l) => l.host), ...(o.sans ?? [])]);
   const token = ensureAdminToken(o.dataDir);
   const nodeToken = ensureToken(o.dataDir, 'node.token');
+  const saKey = await ensureSigningKey(o.dataDir);
   const store = await openStore({ backend: o.store, dataDir: o.dataDir, etcdEndpoints: o.etcdEndpoints, etcdPrefix: o.etcdPrefix });
   let api: ApiServer;
   let allocations: ServiceAllocations;
@@ -104,7 +108,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
     api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, listen: o.listen,
       tokens: new Map([[token, { name: 'admin', groups: ['system:masters'] }], [nodeToken, { name: 'system:node', groups: ['system:nodes'] }]]),
-      hooks: new Map([['services', allocations]]) });
+      hooks: new Map([['services', allocations]]), serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer } });
   } catch (e) {
     await store.close();
     throw e;
@@ -139,7 +143,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
         repair.stop();
       },
     }),
-    new Singleton(LEASE_CONTROLLER_MANAGER, election, controllerManager(ctx, o)),
+    new Singleton(LEASE_CONTROLLER_MANAGER, election, controllerManager(ctx, { ...o, rootCaPem: pki.caCert })),
     new Singleton(LEASE_SCHEDULER, election, scheduler(ctx)),
   ];
   for (const s of singletons) s.start();
