@@ -3,7 +3,7 @@
 import { findResource, type ResourceDef } from './resources.js';
 import type {
   ConfigMap, Deployment, EndpointSlice, Endpoints, Event, KObject, Lease, Namespace, NetworkPolicy, Node, Pod, ReplicaSet,
-  ReplicationController, Secret, Service, ServiceAccount,
+  ReplicationController, Secret, Service, ServiceAccount, PersistentVolume, PersistentVolumeClaim, StorageClass,
 } from './types.js';
 
 function typed<T extends KObject>(group: string, version: string, plural: string): ResourceDef<T> {
@@ -27,3 +27,6 @@ export const DEPLOYMENTS = typed<Deployment>('apps', 'v1', 'deployments');
 export const REPLICASETS = typed<ReplicaSet>('apps', 'v1', 'replicasets');
 export const NETWORKPOLICIES = typed<NetworkPolicy>('networking.k8s.io', 'v1', 'networkpolicies');
 export const REPLICATIONCONTROLLERS = typed<ReplicationController>('', 'v1', 'replicationcontrollers');
+export const PERSISTENTVOLUMES = typed<PersistentVolume>('', 'v1', 'persistentvolumes');
+export const PERSISTENTVOLUMECLAIMS = typed<PersistentVolumeClaim>('', 'v1', 'persistentvolumeclaims');
+export const STORAGECLASSES = typed<StorageClass>('storage.k8s.io', 'v1', 'storageclasses');

@@ -83,6 +83,11 @@ export const RESOURCES: ResourceDef[] = [
   def({ group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', namespaced: true, shortNames: ['ing'],
     subresources: [status('Ingress', 'networking.k8s.io')] }),
   def({ group: 'networking.k8s.io', version: 'v1', kind: 'IngressClass', plural: 'ingressclasses', namespaced: false }),
+  def({ group: '', version: 'v1', kind: 'PersistentVolume', plural: 'persistentvolumes', namespaced: false, shortNames: ['pv'],
+    subresources: [status('PersistentVolume')] }),
+  def({ group: '', version: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims', namespaced: true, shortNames: ['pvc'],
+    subresources: [status('PersistentVolumeClaim')] }),
+  def({ group: 'storage.k8s.io', version: 'v1', kind: 'StorageClass', plural: 'storageclasses', namespaced: false, shortNames: ['sc'] }),
 ];
 
 export function groupVersion(r: { group: string; version: string }): string {

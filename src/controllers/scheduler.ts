@@ -1,9 +1,11 @@
 // The scheduler: binds each pending pod to a Ready node with room that its nodeSelector and tolerations
-// allow, spreading by load; when none fits the pod stays Pending with a FailedScheduling event saying why.
+// allow, spreading by load, and where its volumes can be (volumebinding.ts); when none fits the pod stays
+// Pending with a FailedScheduling event saying why.
 import { isNodeReady } from '../api/conditions.js';
 import { NODES, PODS } from '../api/kinds.js';
 import type { KObject, Node, Pod } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
+import { VolumeBinding } from './volumebinding.js';
 import { EventRecorder } from '../client/events.js';
 import { type Client, errorCode, objectKey } from '../client/types.js';
 import { WorkQueue } from '../client/workqueue.js';
@@ -39,17 +41,19 @@ export class Scheduler implements Controller {
   private assumed = new Map<string, string>();
   private lastFailure = new Map<string, string>();
   private regs = new Registrations();
+  private volumeBinding: VolumeBinding;
 
   constructor(ctx: ControllerContext) {
     this.client = ctx.client;
     this.pods = ctx.informers.informerFor(PODS);
     this.nodes = ctx.informers.informerFor(NODES);
     this.events = new EventRecorder(ctx.client, 'default-scheduler');
+    this.volumeBinding = new VolumeBinding(ctx.informers);
   }
 
   async start(): Promise<void> {
     this.queue = new WorkQueue((key) => this.schedule(key), 1, (key, err) => console.error(`scheduler: ${key}:`, err instanceof Error ? err.message : err));
-    await Promise.all([this.pods.waitForSync(), this.nodes.waitForSync()]);
+    await Promise.all([this.pods.waitForSync(), this.nodes.waitForSync(), this.volumeBinding.waitForSync()]);
     this.regs.add(this.pods.addEventHandler({
       onAdd: (p) => this.consider(p),
       onUpdate: (p) => this.consider(p),
@@ -60,6 +64,9 @@ export class Scheduler implements Controller {
     }, 30_000));
     const nodeChanged = () => this.requeuePending();
     this.regs.add(this.nodes.addEventHandler({ onAdd: nodeChanged, onUpdate: (n, old) => n !== old && nodeChanged(), onDelete: nodeChanged }));
+    // A claim or volume that appears or binds may make a waiting pod schedulable.
+    this.regs.add(this.volumeBinding.claims.addEventHandler({ onAdd: nodeChanged, onUpdate: nodeChanged }));
+    this.regs.add(this.volumeBinding.volumes.addEventHandler({ onAdd: nodeChanged, onUpdate: nodeChanged }));
     this.queue.start();
   }
 
@@ -103,6 +110,12 @@ export class Scheduler implements Controller {
     const why = (r: string) => reasons.set(r, (reasons.get(r) ?? 0) + 1);
     const fits: KObject[] = [];
     const nodes = this.nodes.lister.list();
+    const volumes = this.volumeBinding.plan(pod);
+    if (volumes.error) {
+      await this.unschedulable(pod, `0/${nodes.length} nodes are available: ${volumes.error}. preemption: 0/${nodes.length} nodes are available: ${nodes.length} Preemption is not helpful for scheduling.`);
+      this.queue.addAfter(key, 5000);
+      return;
+    }
     for (const n of nodes) {
       const selector: Record<string, string> = pod.spec?.nodeSelector ?? {};
       if (!Object.entries(selector).every(([k, v]) => n.metadata.labels?.[k] === v)) {
@@ -126,6 +139,11 @@ export class Scheduler implements Controller {
         why('Too many pods');
         continue;
       }
+      const volumeConflict = volumes.check(n);
+      if (volumeConflict) {
+        why(volumeConflict);
+        continue;
+      }
       fits.push(n);
     }
     if (!fits.length) {
@@ -139,6 +157,7 @@ export class Scheduler implements Controller {
     const node = fits[0].metadata.name!;
     this.assumed.set(key, node);
     try {
+      await this.volumeBinding.select(this.client, volumes.toSelect, node);
       await this.client.bind(pod.metadata.namespace!, pod.metadata.name!, node);
     } catch (e) {
       this.assumed.delete(key);

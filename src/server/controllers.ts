@@ -14,6 +14,9 @@ import { NodeIpam } from '../controllers/nodeipam.js';
 import { NodeLifecycle } from '../controllers/nodelifecycle.js';
 import { ReplicaSetController } from '../controllers/replicaset.js';
 import { RootCaPublisher } from '../controllers/rootcapublisher.js';
+import { PersistentVolumeController } from '../controllers/persistentvolume.js';
+import { LocalPathProvisioner } from '../controllers/localpath.js';
+import { StorageProtection } from '../controllers/pvprotection.js';
 import { Scheduler } from '../controllers/scheduler.js';
 import type { Runnable } from './singleton.js';
 
@@ -57,6 +60,9 @@ export function controllerManager(ctx: ControllerContext, o: ControllerManagerOp
     new DeploymentController(ctx),
     new GarbageCollector(ctx),
     ...(o.rootCaPem ? [new RootCaPublisher(ctx, o.rootCaPem)] : []),
+    new PersistentVolumeController(ctx),
+    new LocalPathProvisioner(ctx),
+    new StorageProtection(ctx),
   ]);
 }
 

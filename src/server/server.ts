@@ -17,6 +17,7 @@ import { LocalClient } from '../apiserver/localclient.js';
 import { AllocationRepair, ServiceAllocations } from '../apiserver/allocators/index.js';
 import { SharedInformerFactory } from '../client/factory.js';
 import { bootstrapNamespaces } from '../controllers/namespace.js';
+import { bootstrapStorageClass } from '../controllers/localpath.js';
 import { KubernetesService } from '../controllers/kubernetesservice.js';
 import type { IPRange } from '../controllers/loadbalancer.js';
 import { Compactor } from './compactor.js';
@@ -118,6 +119,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const informers = new SharedInformerFactory(client, log);
   const ctx = { client, informers };
   await bootstrapNamespaces(client);
+  await bootstrapStorageClass(client);
   informers.start();
   const serverName = o.serverName ?? hostname();
   const identity = `${serverName}_${randomUUID()}`;

@@ -17,6 +17,7 @@ import { replicationControllerStrategy } from './replicationcontroller.js';
 import { secretStrategy } from './secret.js';
 import { serviceStrategy } from './service.js';
 import { serviceAccountStrategy } from './serviceaccount.js';
+import { persistentVolumeClaimStrategy, persistentVolumeStrategy, storageClassStrategy } from './storage.js';
 
 /** Name and Age only: a kind without its own printer (kubectl then prints NAME and AGE). */
 export const genericTable: ResourceStrategy = {
@@ -44,6 +45,9 @@ export const STRATEGIES: Record<string, ResourceStrategy> = {
   networkpolicies: networkPolicyStrategy,
   ingresses: ingressStrategy,
   ingressclasses: ingressClassStrategy,
+  persistentvolumes: persistentVolumeStrategy,
+  persistentvolumeclaims: persistentVolumeClaimStrategy,
+  storageclasses: storageClassStrategy,
 };
 
 /** The strategy for a plural, the generic table when there is none. */
