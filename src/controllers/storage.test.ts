@@ -104,7 +104,7 @@ describe('persistent volumes', () => {
     assert.equal((await t.c.get(PERSISTENTVOLUMECLAIMS, NS, 'data'))!.status!.phase, 'Pending');
 
     await t.c.create(PODS, NS, podWith('writer', 'data'));
-    const node: string = await eventually('writer bound', async () => (await t.c.get(PODS, NS, 'writer'))?.spec?.nodeName);
+    const node = await eventually<string>('writer bound', async () => (await t.c.get(PODS, NS, 'writer'))?.spec?.nodeName);
     const bound = await eventually('claim Bound', async () => {
       const x = await t.c.get(PERSISTENTVOLUMECLAIMS, NS, 'data');
       return x?.status?.phase === 'Bound' && x;
@@ -133,7 +133,7 @@ describe('persistent volumes', () => {
     // Delete reclaim: the volume is deleted and waits for its node to clean the directory.
     const held = await eventually('volume deleting', async () => {
       const x = await t.c.get(PERSISTENTVOLUMES, undefined, v.metadata.name!);
-      return x?.metadata.deletionTimestamp && x;
+      return x?.metadata.deletionTimestamp ? x : undefined;
     });
     assert.deepEqual(held.metadata.finalizers, [LOCAL_PATH_CLEANUP_FINALIZER]);
     // The node goes away: nobody can clean, the provisioner lets the volume go.
