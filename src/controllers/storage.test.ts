@@ -145,7 +145,7 @@ describe('persistent volumes', () => {
   test('a pod whose claim is missing or Immediate-unbound stays Pending with the reason', async () => {
     await t.c.create(PODS, NS, podWith('orphan', 'nope'));
     const ev = await eventually('FailedScheduling', async () => (await t.c.list(EVENTS, NS, { fieldSelector: 'involvedObject.name=orphan' })).items.find((e) => e.reason === 'FailedScheduling'));
-    assert.match(ev.message, /persistentvolumeclaim "nope" not found/);
+    assert.match(ev.message ?? "", /persistentvolumeclaim "nope" not found/);
     await t.c.create(PERSISTENTVOLUMECLAIMS, NS, pvc('nope', '1Gi', { storageClassName: 'manual' }));
     const ev2 = await eventually('unbound immediate', async () => (await t.c.list(EVENTS, NS, { fieldSelector: 'involvedObject.name=orphan' })).items.find((e) => /unbound immediate/.test(e.message ?? '')));
     assert.ok(ev2);
