@@ -14,6 +14,7 @@ import { WorkQueue } from '../client/workqueue.js';
 import { run } from '../util/exec.js';
 import { registerNode, renewLease, postReady } from './node.js';
 import { PodManager } from './pods.js';
+import { LocalClaims } from './claims.js';
 import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes.js';
 import { removeNat, syncNat } from './nat.js';
 import { Runtime } from './runtime/runtime.js';
@@ -92,6 +93,7 @@ export class Agent {
   private pods!: SharedInformer<Pod>;
   private queue!: WorkQueue;
   private podManager!: PodManager;
+  private claims!: LocalClaims;
   private timers: NodeJS.Timeout[] = [];
   private podCIDR = '';
   private stopped = false;
@@ -146,12 +148,14 @@ export class Agent {
     await this.syncNodeImages();
     this.every(30_000, () => this.syncNodeImages());
     this.every(300_000, () => this.imageGc());
+    this.claims = new LocalClaims(this.informers, this.client, this.o.nodeName, this.log);
     this.podManager = new PodManager(this.client, this.runtime, events, {
       nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, dataDir: this.o.dataDir, netnsPrefix: this.o.netnsPrefix,
       clusterDNS: this.o.clusterDNS, clusterDomain: this.o.clusterDomain,
       cni: cniFor(this.o.cni, this.podCIDR, this.o.dataDir, mtu), images: this.images,
       // A pod's containers start only once its NetworkPolicy rules are in the kernel.
       networkReady: (pod, ip) => (this.policy ? this.policy.engine.localPodReady(pod, ip) : Promise.reject(new Error('the policy engine has not started'))),
+      claims: this.claims,
     }, (key, ms) => this.queue.addAfter(key, ms));
 
     this.informers.start();
@@ -203,6 +207,10 @@ export class Agent {
     await this.pods.waitForSync();
     const podChanged = (p: Pod) => this.queue.add(objectKey(p));
     this.pods.addEventHandler({ onAdd: podChanged, onUpdate: podChanged, onDelete: podChanged }, 10_000);
+    // A pod waiting for its claim to bind syncs again when the claim changes.
+    await this.claims.start((ns, claim) => {
+      for (const p of this.pods.lister.inNamespace(ns)) if ((p.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claim)) podChanged(p);
+    });
     this.streams = new StreamServer({
       runtime: this.runtime,
       pod: (ns, name) => this.pods.lister.get(ns, name),

@@ -15,6 +15,8 @@ import type { Runtime, ContainerInfo } from './runtime/runtime.js';
 import type { ImageService } from './images/service.js';
 import { ProbeManager, probeRunner, type ProbeRunner } from './probes.js';
 import { now } from '../util/time.js';
+import type { LocalClaims } from './claims.js';
+import type { Pod } from '../api/types.js';
 
 const PODS = findResource('', 'v1', 'pods')!;
 const BACKOFF_BASE_MS = 10_000;
@@ -43,6 +45,8 @@ export interface PodManagerOptions {
   networkReady?: (pod: KObject, ip: string) => Promise<void>;
   /** Makes sure a container's image is on the node (pull policy, pulls, back-off, events). */
   images: ImageService;
+  /** persistentVolumeClaim volumes as host directories (claims.ts); without it such a pod waits. */
+  claims?: LocalClaims;
 }
 
 /** What the node holds for a pod between syncs (also on disk, for agent restarts). */
@@ -203,6 +207,16 @@ export class PodManager {
       this.requeue(key, 5000);
       return;
     }
+    // Claims first: a container never starts without the volume it mounts (the kubelet's FailedMount wait).
+    if ((pod.spec?.volumes ?? []).some((v: any) => v?.persistentVolumeClaim)) {
+      const pending = this.o.claims ? this.o.claims.prepare(pod as Pod) : 'persistentVolumeClaim volumes are not served by this agent';
+      if (pending) {
+        await this.events.record(pod, 'Warning', 'FailedMount', pending);
+        await this.postStatus(pod, sb, await this.containersOf(uid), { reason: 'ContainerCreating', message: pending });
+        this.requeue(key, 2000);
+        return;
+      }
+    }
     let existing = await this.containersOf(uid);
     const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
     if (await this.killUnhealthy(pod, existing, restartPolicy)) existing = await this.containersOf(uid);
@@ -314,7 +328,7 @@ export class PodManager {
       await this.runtime.create({
         name: c.name, podName: pod.metadata.name!, hostname: utsHostname(pod, this.o.clusterDomain), image: c.image, command: c.command, args: c.args, env, workingDir: c.workingDir,
         netns: `/run/netns/${sb.netns}`, etcHosts: join(podDir, 'hosts'), etcHostname: join(podDir, 'hostname'), resolvConf: join(podDir, 'resolv.conf'),
-        securityContext: c.securityContext,
+        securityContext: c.securityContext, mounts: this.o.claims?.mounts(pod as Pod, c),
         labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
       });
             await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
@@ -355,6 +369,7 @@ export class PodManager {
     for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
     for (const k of this.imageErrors.keys()) if (k.startsWith(`${uid}/`)) this.imageErrors.delete(k);
     this.o.images.forgetPod(uid);
+    this.o.claims?.forget(uid);
   }
 
   /** After a restart: tear down what belongs to pods that no longer exist, and release IPs nobody holds. */

@@ -7,6 +7,9 @@ import { NODES, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, STORAGECLASSES } from
 import type { Node, PersistentVolume, PersistentVolumeClaim, StorageClass } from '../api/types.js';
 import { compareQuantity, isQuantity, parseQuantity } from '../api/quantity.js';
 import { selectorMatches } from '../api/labels.js';
+import { volumeFitsNode } from '../api/volumeaffinity.js';
+
+export { volumeFitsNode };
 import { EventRecorder } from '../client/events.js';
 import type { SharedInformer } from '../client/informer.js';
 import { errorCode } from '../client/types.js';
@@ -29,24 +32,6 @@ export function claimClass(c: PersistentVolumeClaim): string {
 function storage(v: unknown) {
   const q = parseQuantity(v);
   return isQuantity(q) ? q : undefined;
-}
-
-/** Whether a node satisfies a volume's required node affinity (In / NotIn / Exists / DoesNotExist on labels). */
-export function volumeFitsNode(pv: PersistentVolume, node: Node | undefined): boolean {
-  const terms = pv.spec?.nodeAffinity?.required?.nodeSelectorTerms;
-  if (!terms?.length) return true;
-  if (!node) return false;
-  const labels = node.metadata.labels ?? {};
-  return terms.some((t) => (t.matchExpressions ?? []).every((e) => {
-    const v = labels[e.key];
-    switch (e.operator) {
-      case 'In': return v !== undefined && (e.values ?? []).includes(v);
-      case 'NotIn': return v === undefined || !(e.values ?? []).includes(v);
-      case 'Exists': return v !== undefined;
-      case 'DoesNotExist': return v === undefined;
-      default: return false;
-    }
-  }) && (t.matchFields ?? []).every((f) => f.key === 'metadata.name' && (f.operator === 'In' ? (f.values ?? []).includes(node.metadata.name!) : !(f.values ?? []).includes(node.metadata.name!))));
 }
 
 /** Whether a volume can serve a claim (binding aside). */
