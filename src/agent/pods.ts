@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import type { Container, KObject, Pod } from '../api/types.js';
 import type { Client } from '../client/types.js';
 import type { EventRecorder } from '../client/events.js';
 import { run } from '../util/exec.js';
@@ -16,7 +16,7 @@ import type { ImageService } from './images/service.js';
 import { ProbeManager, probeRunner, type ProbeRunner } from './probes.js';
 import { now } from '../util/time.js';
 import type { LocalClaims } from './claims.js';
-import type { Pod } from '../api/types.js';
+import { resolveEnv } from './downward.js';
 
 const PODS = findResource('', 'v1', 'pods')!;
 const BACKOFF_BASE_MS = 10_000;
@@ -322,8 +322,7 @@ export class PodManager {
     }
     this.imageErrors.delete(key);
     const podDir = join(this.dir, uid);
-    const env = ((c.env ?? []) as any[]).filter((e) => typeof e.value === 'string' || e.value === undefined)
-      .map((e) => ({ name: e.name, value: String(e.value ?? '') }));
+    const env = resolveEnv(pod as Pod, c as Container);
     try {
       await this.runtime.create({
         name: c.name, podName: pod.metadata.name!, hostname: utsHostname(pod, this.o.clusterDomain), image: c.image, command: c.command, args: c.args, env, workingDir: c.workingDir,

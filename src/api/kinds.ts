@@ -2,8 +2,8 @@
 // call or an informer made with it is typed by it (`client.get(PODS, ns, name)` is a `Pod`).
 import { findResource, type ResourceDef } from './resources.js';
 import type {
-  ConfigMap, Deployment, EndpointSlice, Endpoints, Event, KObject, Lease, Namespace, NetworkPolicy, Node, Pod, ReplicaSet,
-  ReplicationController, Secret, Service, ServiceAccount, PersistentVolume, PersistentVolumeClaim, StorageClass,
+  ConfigMap, ControllerRevision, CronJob, DaemonSet, Deployment, EndpointSlice, Endpoints, Event, Job, KObject, Lease, Namespace, NetworkPolicy,
+  Node, Pod, PodDisruptionBudget, ReplicaSet, ReplicationController, Secret, Service, ServiceAccount, StatefulSet, PersistentVolume, PersistentVolumeClaim, StorageClass,
 } from './types.js';
 
 function typed<T extends KObject>(group: string, version: string, plural: string): ResourceDef<T> {
@@ -25,8 +25,14 @@ export const LEASES = typed<Lease>('coordination.k8s.io', 'v1', 'leases');
 export const ENDPOINTSLICES = typed<EndpointSlice>('discovery.k8s.io', 'v1', 'endpointslices');
 export const DEPLOYMENTS = typed<Deployment>('apps', 'v1', 'deployments');
 export const REPLICASETS = typed<ReplicaSet>('apps', 'v1', 'replicasets');
+export const DAEMONSETS = typed<DaemonSet>('apps', 'v1', 'daemonsets');
+export const STATEFULSETS = typed<StatefulSet>('apps', 'v1', 'statefulsets');
+export const CONTROLLERREVISIONS = typed<ControllerRevision>('apps', 'v1', 'controllerrevisions');
 export const NETWORKPOLICIES = typed<NetworkPolicy>('networking.k8s.io', 'v1', 'networkpolicies');
 export const REPLICATIONCONTROLLERS = typed<ReplicationController>('', 'v1', 'replicationcontrollers');
 export const PERSISTENTVOLUMES = typed<PersistentVolume>('', 'v1', 'persistentvolumes');
 export const PERSISTENTVOLUMECLAIMS = typed<PersistentVolumeClaim>('', 'v1', 'persistentvolumeclaims');
 export const STORAGECLASSES = typed<StorageClass>('storage.k8s.io', 'v1', 'storageclasses');
+export const PODDISRUPTIONBUDGETS = typed<PodDisruptionBudget>('policy', 'v1', 'poddisruptionbudgets');
+export const JOBS = typed<Job>('batch', 'v1', 'jobs');
+export const CRONJOBS = typed<CronJob>('batch', 'v1', 'cronjobs');

@@ -9,6 +9,8 @@ import type * as discovery from 'kubernetes-types/discovery/v1.js';
 import type * as networking from 'kubernetes-types/networking/v1.js';
 import type * as autoscaling from 'kubernetes-types/autoscaling/v1.js';
 import type * as storage from 'kubernetes-types/storage/v1.js';
+import type * as policy from 'kubernetes-types/policy/v1.js';
+import type * as batch from 'kubernetes-types/batch/v1.js';
 
 /** `readonly` in kubernetes-types marks what the server sets; the server is us, so it may write them. */
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
@@ -53,11 +55,25 @@ export type Lease = Served<coordination.Lease>;
 export type EndpointSlice = Served<discovery.EndpointSlice>;
 export type Deployment = Served<apps.Deployment>;
 export type ReplicaSet = Served<apps.ReplicaSet>;
+export type DaemonSet = Served<apps.DaemonSet>;
+export type StatefulSet = Served<apps.StatefulSet>;
+export type ControllerRevision = Served<apps.ControllerRevision>;
 export type ReplicationController = Served<core.ReplicationController>;
 export type NetworkPolicy = Served<networking.NetworkPolicy>;
 export type Scale = Served<autoscaling.Scale>;
+export type PodDisruptionBudget = Served<policy.PodDisruptionBudget>;
+export type Eviction = Served<policy.Eviction>;
+export type Job = Served<batch.Job>;
+export type CronJob = Served<batch.CronJob>;
+export type JobSpec = batch.JobSpec;
+export type JobStatus = Writable<batch.JobStatus>;
+export type JobCondition = batch.JobCondition;
+export type CronJobSpec = batch.CronJobSpec;
+export type PodFailurePolicyRule = batch.PodFailurePolicyRule;
 
 export type PodSpec = core.PodSpec;
+export type NodeSelectorTerm = core.NodeSelectorTerm;
+export type NodeSelectorRequirement = core.NodeSelectorRequirement;
 export type PodStatus = core.PodStatus;
 export type PodCondition = core.PodCondition;
 export type Container = core.Container;
@@ -84,6 +100,15 @@ export type DeploymentStatus = apps.DeploymentStatus;
 export type DeploymentCondition = apps.DeploymentCondition;
 export type ReplicaSetStatus = apps.ReplicaSetStatus;
 export type ReplicaSetCondition = apps.ReplicaSetCondition;
+export type Affinity = core.Affinity;
+export type NodeAffinity = core.NodeAffinity;
+export type NodeSelector = core.NodeSelector;
+export type PodAffinityTerm = core.PodAffinityTerm;
+export type WeightedPodAffinityTerm = core.WeightedPodAffinityTerm;
+export type TopologySpreadConstraint = core.TopologySpreadConstraint;
+export type ResourceRequirements = core.ResourceRequirements;
+export type PodDisruptionBudgetSpec = policy.PodDisruptionBudgetSpec;
+export type PodDisruptionBudgetStatus = policy.PodDisruptionBudgetStatus;
 
 /** A list as the API returns it. */
 export interface KList<T> {

@@ -21,6 +21,7 @@ import { PatchError } from './patch/errors.js';
 import { decodeK8sProtobuf } from './protobuf/decode.js';
 import { SelectorError } from './selectors.js';
 import { handlePodSubresource, handleScale, handleBinding, podForStream } from './subresources.js';
+import { handleEviction } from './eviction.js';
 import { type NodeProxy, agentPath } from './nodeproxy.js';
 import type { Duplex } from 'node:stream';
 import { decodeStrictly, fieldValidationMode } from './typecheck.js';
@@ -329,6 +330,7 @@ export class ApiServer {
       if (sub === 'scale') return handleScale(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target, q);
       if (sub === 'token') return this.tokenRequest(req, res, method, t);
       if (sub === 'binding') return handleBinding(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target);
+      if (sub === 'eviction') return handleEviction(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target, q);
       return handlePodSubresource(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target, q);
     }
     if (name === undefined) {

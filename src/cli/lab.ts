@@ -28,12 +28,15 @@ const UP_FLAGS: FlagSpec = {
   backend: { type: 'string', default: 'host-gw', help: 'routes between nodes: host-gw or vxlan', metavar: 'host-gw|vxlan' },
   store: { type: 'string', default: 'sqlite', help: 'datastore: sqlite or etcd', metavar: 'sqlite|etcd' },
   cni: { type: 'string', default: 'k8ts', help: 'CNI plugin: k8ts, or reference (Debian\'s bridge + host-local)', metavar: 'k8ts|reference' },
+  'node-monitor-grace-period': { type: 'number', default: 40, help: 'seconds without a Lease renewal before a node is NotReady (the server\'s flag; agents renew every 10 s)', metavar: 'SECONDS' },
+  'default-toleration-seconds': { type: 'number', default: 300, help: 'tolerationSeconds of the not-ready/unreachable tolerations every pod gets: how long pods stay on a failed node (the server\'s --default-*-toleration-seconds)', metavar: 'SECONDS' },
   timeout: { type: 'number', default: 60, help: 'seconds to wait for every node to be Ready', metavar: 'SECONDS' },
   registries: { type: 'string', help: 'registries.yaml (k3s\'s format) for every node: mirrors, credentials, TLS', metavar: 'FILE' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
 export const upHelp = `Usage: k8ts up [--name NAME] [--nodes N] [--backend host-gw|vxlan] [--store sqlite|etcd] [--cni k8ts|reference] [--registries FILE]
+                [--node-monitor-grace-period SECONDS] [--default-toleration-seconds SECONDS]
 
 Builds a cluster on this machine and returns when every node is Ready: a node network on a host bridge,
 one network namespace per node running \`k8ts agent\`, the API server on the host. Checks the host first
@@ -63,7 +66,7 @@ async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefin
   throw new Error(`timed out after ${ms / 1000} s waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
 }
 
-function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registries?: string): Step[] {
+function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registries?: string, serverFlags: string[] = []): Step[] {
   const server = plan.paths.server;
   const port = plan.apiServer.port;
   const listen = plan.apiServer.addresses.map((a) => `${a}:${port}`).join(',');
@@ -86,7 +89,7 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
       const args = ['server', '--data-dir', server, '--listen', listen, '--store', plan.store, '--cluster-cidr', plan.clusterCIDR,
         '--node-cidr-mask-size', String(plan.nodeCIDRMaskSize), '--tls-san', plan.hostIP,
         '--service-cluster-ip-range', plan.serviceCIDR, '--advertise-address', plan.hostIP,
-        '--lb-pool', `${plan.lbPool.first}-${plan.lbPool.last}`, '--cluster-dns', plan.dnsServiceIP];
+        '--lb-pool', `${plan.lbPool.first}-${plan.lbPool.last}`, '--cluster-dns', plan.dnsServiceIP, ...serverFlags];
       if (plan.store === 'etcd') args.push('--etcd-endpoints', `http://127.0.0.1:${plan.etcd!.clientPort}`);
       await startProcess(plan.dir, 'server', node(...args));
       await waitFor('the API server', timeoutMs, async () => {
@@ -137,6 +140,9 @@ export async function upCommand(argv: string[]): Promise<void> {
   if (flags.backend !== 'host-gw' && flags.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(flags.backend)}: expected host-gw or vxlan`);
   if (flags.store !== 'sqlite' && flags.store !== 'etcd') throw new UsageError(`--store ${JSON.stringify(flags.store)}: expected sqlite or etcd`);
   if (flags.cni !== 'k8ts' && flags.cni !== 'reference') throw new UsageError(`--cni ${JSON.stringify(flags.cni)}: expected k8ts or reference`);
+  for (const f of ['node-monitor-grace-period', 'default-toleration-seconds']) {
+    if (!Number.isInteger(flags[f]) || flags[f] < 0) throw new UsageError(`--${f} ${flags[f]}: expected a whole number of seconds ≥ 0`);
+  }
   if (!Number.isInteger(flags.nodes) || flags.nodes < 1) throw new UsageError(`--nodes ${flags.nodes}: expected a whole number ≥ 1`);
   // Proven before anything is made; each node gets the cluster's own copy (k8ts image pull reads it too).
   const registriesText = flags.registries ? readRegistries(flags.registries) : undefined;
@@ -145,7 +151,10 @@ export async function upCommand(argv: string[]): Promise<void> {
     const plan = await up({ name: flags.name, nodes: flags.nodes, backend: flags.backend, store: flags.store,
       steps: (p) => {
         const file = join(p.dir, 'registries.yaml');
-        const steps = clusterSteps(p, flags.timeout * 1000, flags.cni, registriesText !== undefined ? file : undefined);
+        const steps = clusterSteps(p, flags.timeout * 1000, flags.cni, registriesText !== undefined ? file : undefined, [
+          '--node-monitor-grace-period', String(flags['node-monitor-grace-period']),
+          '--default-not-ready-toleration-seconds', String(flags['default-toleration-seconds']),
+          '--default-unreachable-toleration-seconds', String(flags['default-toleration-seconds'])]);
         if (registriesText !== undefined) steps.unshift({ name: `Writing the registries configuration ${file}`, execute: () => writeFileSync(file, registriesText, { mode: 0o600 }) });
         return steps;
       } });

@@ -19,6 +19,8 @@ const FLAGS: FlagSpec = {
   'advertise-address': { type: 'string', help: 'address the `kubernetes` service sends clients to (default: the first --listen address, or this host\'s first non-loopback IPv4)', metavar: 'IP' },
   'advertise-port': { type: 'number', help: 'port the `kubernetes` service sends clients to (default: the port served on)', metavar: 'PORT' },
   'server-name': { type: 'string', help: 'this server\'s name in its identity Lease and leader election (default: the host name; servers sharing a host need their own)', metavar: 'NAME' },
+  'default-not-ready-toleration-seconds': { type: 'number', default: 300, help: 'tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute toleration added to every pod that has none', metavar: 'SECONDS' },
+  'default-unreachable-toleration-seconds': { type: 'number', default: 300, help: 'tolerationSeconds of the node.kubernetes.io/unreachable:NoExecute toleration added to every pod that has none', metavar: 'SECONDS' },
   'event-ttl': { type: 'number', default: 3600, help: 'seconds an Event is kept after it was last seen', metavar: 'SECONDS' },
   'lb-pool': { type: 'string', help: 'hand out LoadBalancer IPs from this range on the node network (none without it)', metavar: 'FIRST-LAST' },
   'cluster-dns': { type: 'string', help: 'ClusterIP of the kube-dns service, whose endpoints are the nodes (none without it)', metavar: 'IP' },
@@ -64,6 +66,9 @@ export async function serverCommand(argv: string[]): Promise<void> {
   } catch (e) {
     throw e instanceof PoolError ? new UsageError(`--lb-pool: ${e.message}`) : e;
   }
+  for (const f of ['default-not-ready-toleration-seconds', 'default-unreachable-toleration-seconds', 'node-monitor-grace-period']) {
+    if (!Number.isInteger(flags[f]) || flags[f] < 0) throw new UsageError(`--${f} ${flags[f]}: expected a whole number of seconds ≥ 0`);
+  }
   const dnsServiceIP = flags['cluster-dns'] ? String(flags['cluster-dns']) : undefined;
   if (dnsServiceIP !== undefined && ipToInt(dnsServiceIP) === undefined) throw new UsageError(`--cluster-dns ${JSON.stringify(dnsServiceIP)}: expected an IPv4 address, e.g. 10.96.0.10`);
   const s = await runServer({ dataDir: resolve(flags['data-dir']), store, etcdEndpoints: endpoints, etcdPrefix: flags['etcd-prefix'],
@@ -72,6 +77,8 @@ export async function serverCommand(argv: string[]): Promise<void> {
     serviceCidr: flags['service-cluster-ip-range'], nodePortRange: flags['service-node-port-range'], advertiseAddress: flags['advertise-address'],
     advertisePort: flags['advertise-port'], serverName: flags['server-name'],
     eventTtlMs: flags['event-ttl'] * 1000,
+    defaultNotReadyTolerationSeconds: flags['default-not-ready-toleration-seconds'],
+    defaultUnreachableTolerationSeconds: flags['default-unreachable-toleration-seconds'],
     lbPool, dnsServiceIP });
   process.stderr.write(`k8ts server: serving on ${s.url} (store: ${store})\n`);
   process.stderr.write(`k8ts server: export KUBECONFIG=${s.kubeconfigPath}\n`);

@@ -19,7 +19,7 @@ const EVENTS = findResource('', 'v1', 'events')!;
 function nodeObj(name: string, labels: Record<string, string> = {}, ready = true): KObject {
   return {
     apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } },
-    status: { capacity: { pods: '3' }, allocatable: { pods: '3' },
+    status: { capacity: { cpu: '2', memory: '4Gi', pods: '3' }, allocatable: { cpu: '2', memory: '4Gi', pods: '3' },
       conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', reason: 'KubeletReady', message: 'ok',
         lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() }] },
   };

@@ -1,6 +1,7 @@
 // The arithmetic of Deployments, kept pure so it can be tested on its own: maxSurge/maxUnavailable as
 // upstream rounds them, the pod-template hash, revisions and the annotations a Deployment puts on its
 // ReplicaSets, how many pods the new and old ReplicaSets may have, conditions, and proportional scaling.
+import { scaledValue } from '../api/intstr.js';
 import type { Deployment, DeploymentCondition, DeploymentStatus, PodTemplateSpec, ReplicaSet } from '../api/types.js';
 import { now } from '../util/time.js';
 
@@ -20,16 +21,6 @@ const NOT_COPIED = new Set([
 export const replicasOf = (d: Deployment): number => d.spec?.replicas ?? 1;
 export const rsReplicas = (rs: ReplicaSet | undefined): number => rs?.spec?.replicas ?? 0;
 export const isRollingUpdate = (d: Deployment): boolean => (d.spec?.strategy?.type ?? 'RollingUpdate') === 'RollingUpdate';
-
-/** An int-or-percent scaled to total: percents rounded up or down as asked (GetScaledValueFromIntOrPercent). */
-export function scaledValue(v: number | string | undefined, total: number, roundUp: boolean): number {
-  if (v === undefined) return 0;
-  if (typeof v === 'number') return v;
-  const m = /^([0-9]+)%$/.exec(v);
-  if (!m) return /^[0-9]+$/.test(v) ? Number(v) : 0;
-  const x = (Number(m[1]) * total) / 100;
-  return roundUp ? Math.ceil(x) : Math.floor(x);
-}
 
 /** maxSurge rounded up, maxUnavailable rounded down; both 0 makes maxUnavailable 1 (ResolveFenceposts). */
 export function fenceposts(d: Deployment): { surge: number; unavailable: number } {

@@ -1,15 +1,27 @@
-// Node lifecycle: a node whose Lease has not been renewed for the grace period goes NotReady (Ready
-// Unknown) and is tainted unreachable; when it renews again the taints go. Pods bound to a node that no
-// longer exists are deleted (pod garbage collection).
+// Node lifecycle: a node whose Lease has not been renewed for the grace period goes Ready=Unknown; the
+// Ready condition is mirrored in taints as upstream does (Ready=False: node.kubernetes.io/not-ready,
+// Unknown: node.kubernetes.io/unreachable, each NoSchedule and NoExecute), which keep new pods off and
+// let the taint-eviction controller evict the pods there; they go when the node is Ready again. Pods
+// bound to a node that no longer exists are deleted (pod garbage collection).
+import { isDeepStrictEqual } from 'node:util';
 import { LEASES, NODES, PODS } from '../api/kinds.js';
-import type { KObject, Lease, Node, Pod } from '../api/types.js';
+import type { Lease, Node, NodeCondition, Pod, Taint } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
 import { type Client, errorCode } from '../client/types.js';
 import { now } from '../util/time.js';
-import type { Controller, ControllerContext } from './context.js';
+import { type Controller, type ControllerContext, Registrations } from './context.js';
 
 export const UNREACHABLE_TAINT = 'node.kubernetes.io/unreachable';
+export const NOT_READY_TAINT = 'node.kubernetes.io/not-ready';
+const CONDITION_TAINTS = new Set([UNREACHABLE_TAINT, NOT_READY_TAINT]);
+
+/** The taint key the node's Ready condition calls for (none when Ready=True). */
+export function readinessTaintKey(node: Node): string | undefined {
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+  if (ready?.status === 'True') return undefined;
+  return !ready || ready.status === 'Unknown' ? UNREACHABLE_TAINT : NOT_READY_TAINT;
+}
 
 export class NodeLifecycle implements Controller {
   private client: Client;
@@ -19,6 +31,7 @@ export class NodeLifecycle implements Controller {
   private timer?: NodeJS.Timeout;
   private events: EventRecorder;
   private running = false;
+  private regs = new Registrations();
 
   constructor(ctx: ControllerContext, private gracePeriodMs = 40_000, private periodMs = Math.min(5_000, gracePeriodMs / 4)) {
     this.client = ctx.client;
@@ -30,11 +43,18 @@ export class NodeLifecycle implements Controller {
 
   async start(): Promise<void> {
     await Promise.all([this.nodes.waitForSync(), this.leases.waitForSync(), this.pods.waitForSync()]);
+    // A node's Ready condition changing is mirrored in its taints at once, not at the next tick.
+    const changed = (n: Node, old?: Node) => {
+      if (old && readinessTaintKey(old) === readinessTaintKey(n) && isDeepStrictEqual(old.spec?.taints, n.spec?.taints)) return;
+      void this.syncTaints(n).catch((e) => console.error(`node lifecycle: ${n.metadata.name}:`, e instanceof Error ? e.message : e));
+    };
+    this.regs.add(this.nodes.addEventHandler({ onAdd: (n) => changed(n), onUpdate: (n, old) => changed(n, old) }));
     this.timer = setInterval(() => void this.tick(), this.periodMs);
     this.timer.unref();
   }
 
   stop(): void {
+    this.regs.removeAll();
     clearInterval(this.timer);
   }
 
@@ -49,30 +69,40 @@ export class NodeLifecycle implements Controller {
     }
   }
 
-  private async reconcileNode(node: KObject, at: number): Promise<void> {
+  private async reconcileNode(node: Node, at: number): Promise<void> {
     const name = node.metadata.name!;
     const lease = this.leases.lister.get('kube-node-lease', name);
     const renew = Date.parse(lease?.spec?.renewTime ?? '') || Date.parse(node.metadata.creationTimestamp ?? '') || at;
     const stale = at - renew > this.gracePeriodMs;
-    const ready = (node.status?.conditions ?? []).find((c: any) => c.type === 'Ready');
-    const taints: any[] = node.spec?.taints ?? [];
-    const hasTaint = taints.some((t) => t.key === UNREACHABLE_TAINT);
-    if (stale) {
-      if (ready?.status !== 'Unknown') {
-        const msg = 'Kubelet stopped posting node status.';
-        const conds = (node.status?.conditions ?? []).map((c: any) => c.type === 'Ready'
-          ? { ...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: msg, lastTransitionTime: now() } : c);
-        if (!ready) conds.push({ type: 'Ready', status: 'Unknown', reason: 'NodeStatusNeverUpdated', message: 'Kubelet never posted node status.', lastTransitionTime: now(), lastHeartbeatTime: null });
-        await this.client.patch(NODES, undefined, name, 'merge', { status: { conditions: conds } }, 'status');
-        await this.events.record(node, 'Normal', 'NodeNotReady', `Node ${name} status is now: NodeNotReady`);
-      }
-      if (!hasTaint) {
-        const t = now();
-        await this.client.patch(NODES, undefined, name, 'merge', { spec: { taints: [...taints,
-          { key: UNREACHABLE_TAINT, effect: 'NoSchedule', timeAdded: t }, { key: UNREACHABLE_TAINT, effect: 'NoExecute', timeAdded: t }] } });
-      }
-    } else if (hasTaint && ready?.status === 'True') {
-      await this.client.patch(NODES, undefined, name, 'merge', { spec: { taints: taints.filter((t) => t.key !== UNREACHABLE_TAINT) } });
+    const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+    if (stale && ready?.status !== 'Unknown') {
+      const msg = 'Kubelet stopped posting node status.';
+      const conds: NodeCondition[] = (node.status?.conditions ?? []).map((c) => c.type === 'Ready'
+        ? { ...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: msg, lastTransitionTime: now() } : c);
+      if (!ready) conds.push({ type: 'Ready', status: 'Unknown', reason: 'NodeStatusNeverUpdated', message: 'Kubelet never posted node status.', lastTransitionTime: now() });
+      const updated = await this.client.patch(NODES, undefined, name, 'merge', { status: { conditions: conds } }, 'status');
+      await this.events.record(node, 'Normal', 'NodeNotReady', `Node ${name} status is now: NodeNotReady`);
+      await this.syncTaints(updated);
+      return;
+    }
+    await this.syncTaints(node);
+  }
+
+  /** Make the node's not-ready/unreachable taints what its Ready condition calls for. */
+  private async syncTaints(node: Node): Promise<void> {
+    const key = readinessTaintKey(node);
+    const taints: Taint[] = node.spec?.taints ?? [];
+    const have = taints.filter((t) => CONDITION_TAINTS.has(t.key));
+    const want = key ? ['NoSchedule', 'NoExecute'] : [];
+    if (have.length === want.length && have.every((t) => t.key === key && want.includes(t.effect))) return;
+    const t = now();
+    const next = [...taints.filter((x) => !CONDITION_TAINTS.has(x.key)), ...want.map((effect) => ({ key: key!, effect, timeAdded: t }))];
+    try {
+      // The resourceVersion makes the write conditional: taints others set in between are never lost.
+      await this.client.patch(NODES, undefined, node.metadata.name!, 'merge', { metadata: { resourceVersion: node.metadata.resourceVersion }, spec: { taints: next } });
+    } catch (e) {
+      // A newer node is on its way through the informer, which calls again.
+      if (errorCode(e) !== 404 && errorCode(e) !== 409) throw e;
     }
   }
 

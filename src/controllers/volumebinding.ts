@@ -7,6 +7,7 @@ import type { Node, PersistentVolume, PersistentVolumeClaim, Pod, StorageClass }
 import type { SharedInformer } from '../client/informer.js';
 import type { SharedInformerFactory } from '../client/factory.js';
 import type { Client } from '../client/types.js';
+import type { Plugin } from './scheduler/framework.js';
 import { SELECTED_NODE_ANNOTATION, claimClass, volumeFitsNode, volumeMatches } from './persistentvolume.js';
 import { podClaims } from './pvprotection.js';
 
@@ -66,6 +67,23 @@ export class VolumeBinding {
           if (!provisionable && !volumes.some((v) => !v.spec?.claimRef && volumeMatches(v, c, node))) return "node(s) didn't find available persistent volumes to bind";
         }
         return undefined;
+      },
+    };
+  }
+
+  /** The scheduler plugin: a pod's claims reject it everywhere (PreFilter) or filter nodes. */
+  plugin(): Plugin {
+    return {
+      name: 'VolumeBinding',
+      weight: 0,
+      forPod: ({ pod }) => {
+        if (!podClaims(pod.pod).length) return undefined;
+        const plan = this.plan(pod.pod);
+        if (plan.error) return plan.error;
+        return { filter: (n) => {
+          const why = n.node ? plan.check(n.node) : 'node(s) had volume node affinity conflict';
+          return why ? [why] : undefined;
+        } };
       },
     };
   }

@@ -1,13 +1,18 @@
 // The control plane's controllers as two processes of Kubernetes group them: the controller manager
-// (namespace, node IPAM and lifecycle, Event TTL, endpoints, EndpointSlices, LoadBalancer IPs, kube-dns)
+// (namespace, node IPAM and lifecycle, taint eviction, disruption budgets, Event TTL, endpoints, EndpointSlices,
+// LoadBalancer IPs, kube-dns, DaemonSets, StatefulSets, Jobs, CronJobs, TTL-after-finished, ReplicaSets,
+// Deployments, garbage collector)
 // and the scheduler. Each leadership term builds them afresh on the shared informers.
 import type { Controller, ControllerContext } from '../controllers/context.js';
 import { ClusterDns } from '../controllers/clusterdns.js';
+import { DaemonSetController } from '../controllers/daemonset.js';
+import { CronJobController } from '../controllers/cronjob.js';
 import { EndpointSliceController } from '../controllers/endpointslice.js';
 import { EndpointsController } from '../controllers/endpoints.js';
 import { DeploymentController } from '../controllers/deployment.js';
 import { EventTtl } from '../controllers/eventttl.js';
 import { GarbageCollector } from '../controllers/garbagecollector.js';
+import { JobController } from '../controllers/job.js';
 import { type IPRange, LoadBalancerController } from '../controllers/loadbalancer.js';
 import { NamespaceController } from '../controllers/namespace.js';
 import { NodeIpam } from '../controllers/nodeipam.js';
@@ -18,6 +23,10 @@ import { PersistentVolumeController } from '../controllers/persistentvolume.js';
 import { LocalPathProvisioner } from '../controllers/localpath.js';
 import { StorageProtection } from '../controllers/pvprotection.js';
 import { Scheduler } from '../controllers/scheduler.js';
+import { TaintEvictionController } from '../controllers/tainteviction.js';
+import { DisruptionController } from '../controllers/disruption.js';
+import { StatefulSetController } from '../controllers/statefulset.js';
+import { TtlAfterFinished } from '../controllers/ttlafterfinished.js';
 import type { Runnable } from './singleton.js';
 
 export interface ControllerManagerOptions {
@@ -51,8 +60,15 @@ export function controllerManager(ctx: ControllerContext, o: ControllerManagerOp
     new NodeIpam(ctx, o.clusterCidr ?? '10.244.0.0/16', o.nodeCidrMaskSize ?? 24),
     new NodeLifecycle(ctx, o.nodeMonitorGracePeriodMs ?? 40_000),
     new EventTtl(ctx, o.eventTtlMs ?? 3_600_000),
+    new TaintEvictionController(ctx),
+    new DisruptionController(ctx),
     new EndpointSliceController(ctx),
     new EndpointsController(ctx),
+    new DaemonSetController(ctx),
+    new StatefulSetController(ctx),
+    new JobController(ctx),
+    new CronJobController(ctx),
+    new TtlAfterFinished(ctx),
     ...(o.lbPool ? [new LoadBalancerController(ctx, o.lbPool)] : []),
     ...(o.dnsServiceIP ? [new ClusterDns(ctx, o.dnsServiceIP)] : []),
     ReplicaSetController.forReplicaSets(ctx),

@@ -2,6 +2,7 @@
 // API, and run the control plane's loops on top of it through the one door every component uses (a
 // Client, here in-process). Loops that must run once per cluster run only while this server holds their
 // Lease: the controller manager, the scheduler, and the API server's own compactor and allocation repair.
+import { setDefaultTolerationSeconds } from '../api/strategies/poddefaults.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname, networkInterfaces } from 'node:os';
@@ -46,6 +47,9 @@ export interface ServerOptions {
   advertiseAddress?: string;
   /** The `kubernetes` service's endpoint port (default: the port the server serves on). */
   advertisePort?: number;
+  /** tolerationSeconds of the not-ready/unreachable tolerations every new pod gets (Kubernetes: 300 each). */
+  defaultNotReadyTolerationSeconds?: number;
+  defaultUnreachableTolerationSeconds?: number;
   /** How long Events are kept after they were last seen (Kubernetes: one hour). */
   eventTtlMs?: number;
   /** LoadBalancer IPs are handed out from this range (on the node network); no LoadBalancer controller without it. */
@@ -98,6 +102,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   if (o.advertiseAddress !== undefined && !isIP(o.advertiseAddress)) throw new TypeError(`advertise address ${JSON.stringify(o.advertiseAddress)} is not an IP address`);
   const log = o.log ?? ((l: string) => process.stderr.write(`k8ts server: ${l}\n`));
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  setDefaultTolerationSeconds(o.defaultNotReadyTolerationSeconds ?? 300, o.defaultUnreachableTolerationSeconds ?? 300);
   const pki = await ensurePki(o.dataDir, [...o.listen.map((l) => l.host), ...(o.sans ?? [])]);
   const token = ensureAdminToken(o.dataDir);
   const nodeToken = ensureToken(o.dataDir, 'node.token');

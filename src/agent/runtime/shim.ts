@@ -139,8 +139,9 @@ sub mark {
 }
 mark();
 my $status;
+my $runner_done = defined $runner_status;
 sub reap {
-  while ((my $w = waitpid(-1, 1)) > 0) { $status = $? if $w == $pid; }
+  while ((my $w = waitpid(-1, 1)) > 0) { $status = $? if $w == $pid; $runner_done = 1 if $w == $runner; }
 }
 # A write after a quiet spell is noted at once; during a burst at most every 50 ms, which keeps the index
 # small (about 20 entries a second however chatty the container is).
@@ -155,7 +156,11 @@ while (!defined $status) {
   $timeout = 0.2 if $pidfd < 0 && (!defined $timeout || $timeout > 0.2);
   my $n = select(my $rout = $rin, undef, undef, $timeout);
   if ($pidfd >= 0 && $n > 0 && vec($rout, $pidfd, 1)) {
+    # A process that ends before runc itself has exited is still runc's child: it becomes ours (we are the
+    # subreaper) only once runc is gone, so wait for runc first, else its status would be lost.
+    if (!$runner_done) { waitpid($runner, 0); $runner_done = 1; }
     $status = $? if waitpid($pid, 0) == $pid;
+    reap() unless defined $status;
     last;
   }
   if ($ino >= 0 && $n > 0 && vec($rout, $ino, 1)) {

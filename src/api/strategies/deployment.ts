@@ -1,4 +1,5 @@
 // Deployments: apps/v1 defaults, spec and strategy validation, immutable selector, status, table.
+import { intOrPercentValue } from '../intstr.js';
 import type { FieldError, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
@@ -25,16 +26,6 @@ function defaults(obj: KObject): void {
   }
   if (spec.revisionHistoryLimit === undefined || spec.revisionHistoryLimit === null) spec.revisionHistoryLimit = 10;
   if (spec.progressDeadlineSeconds === undefined || spec.progressDeadlineSeconds === null) spec.progressDeadlineSeconds = 600;
-}
-
-/** The number an int-or-percent stands for ("25%" → 25, "x" → 0), as getIntOrPercentValue. */
-function intOrPercentValue(v: unknown): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string') {
-    if (isValidPercent(v).length === 0) return Number(v.slice(0, -1));
-    return /^-?[0-9]+$/.test(v) ? Number(v) : 0;
-  }
-  return 0;
 }
 
 function validatePositiveIntOrPercent(field: string, v: unknown): FieldError[] {

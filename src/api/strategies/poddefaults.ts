@@ -108,6 +108,13 @@ export function defaultPodSpec(spec: any): void {
 
 const NOT_READY_TOLERATION = { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 };
 const UNREACHABLE_TOLERATION = { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 };
+
+/** The tolerationSeconds DefaultTolerationSeconds adds (kube-apiserver's --default-not-ready-toleration-seconds
+ *  and --default-unreachable-toleration-seconds, 300 each); the server sets them once at start. */
+export function setDefaultTolerationSeconds(notReady: number, unreachable: number): void {
+  NOT_READY_TOLERATION.tolerationSeconds = notReady;
+  UNREACHABLE_TOLERATION.tolerationSeconds = unreachable;
+}
 const SYSTEM_PRIORITIES: Record<string, number> = { 'system-node-critical': 2000001000, 'system-cluster-critical': 2000000000 };
 
 /** SetDefaults_Pod: what a Pod (not a template) gets on top of the spec defaults. Idempotent. */

@@ -7,6 +7,7 @@ import {
 } from '../validation.js';
 import { isQuantity, parseQuantity } from '../quantity.js';
 import { arr, isObj } from './json.js';
+import { validateAffinity, validateTopologySpreadConstraints } from './affinity.js';
 import { VOLUME_SOURCES } from './poddefaults.js';
 import {
   hostPortConflicts, validateContainerCommon, validateLifecycle, validateProbe, validateSecurityContextIDs,
@@ -200,6 +201,8 @@ export function validatePodSpec(path: string, spec: any, opts: PodSpecOptions): 
     errs.push(notSupported(`${path}.dnsPolicy`, dp, ['ClusterFirstWithHostNet', 'ClusterFirst', 'Default', 'None']));
   }
   errs.push(...validateLabels(`${path}.nodeSelector`, spec.nodeSelector));
+  errs.push(...validateAffinity(`${path}.affinity`, spec.affinity));
+  errs.push(...validateTopologySpreadConstraints(`${path}.topologySpreadConstraints`, spec.topologySpreadConstraints));
   errs.push(...validateSecurityContextIDs(`${path}.securityContext`, spec.securityContext));
   arr(spec.imagePullSecrets).forEach((s, i) => {
     if (isObj(s) && Object.keys(s).some((k) => k !== 'name')) {

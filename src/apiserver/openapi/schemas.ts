@@ -10,9 +10,11 @@ export type { Schema } from './generate.js';
 const PKG_PREFIX: Record<string, string> = {
   core: 'io.k8s.api.core',
   apps: 'io.k8s.api.apps',
+  batch: 'io.k8s.api.batch',
   coordination: 'io.k8s.api.coordination',
   discovery: 'io.k8s.api.discovery',
   networking: 'io.k8s.api.networking',
+  policy: 'io.k8s.api.policy',
   meta: 'io.k8s.apimachinery.pkg.apis.meta',
 };
 

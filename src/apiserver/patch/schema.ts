@@ -73,9 +73,15 @@ const KINDS: Record<string, Table> = {
   'networking.k8s.io/v1/NetworkPolicy': {},
   'networking.k8s.io/v1/Ingress': {},
   'networking.k8s.io/v1/IngressClass': {},
+  'policy/v1/PodDisruptionBudget': { ...under('status', CONDITIONS) },
   'apps/v1/Deployment': { ...under('spec.template', POD_TEMPLATE), 'spec.strategy': 'retainKeys', ...under('status', CONDITIONS) },
   'apps/v1/ReplicaSet': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
+  'apps/v1/DaemonSet': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
+  'apps/v1/StatefulSet': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
+  'apps/v1/ControllerRevision': {},
   'v1/ReplicationController': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
+  'batch/v1/Job': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
+  'batch/v1/CronJob': { ...under('spec.jobTemplate.metadata', OBJECT_META), ...under('spec.jobTemplate.spec.template', POD_TEMPLATE) },
 };
 
 function parseMeta(spec: string, where: string): PatchMeta {
