@@ -17,6 +17,7 @@ import { registerNode, renewLease, postReady } from './node.js';
 import { PodManager, podReferences } from './pods.js';
 import { VolumeManager } from './volumes/manager.js';
 import { TokenManager, apiTokenIssuer } from './volumes/tokens.js';
+import { LocalClaims } from './claims.js';
 import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes.js';
 import { removeNat, syncNat } from './nat.js';
 import { Runtime } from './runtime/runtime.js';
@@ -97,6 +98,7 @@ export class Agent {
   private secrets!: SharedInformer<Secret>;
   private queue!: WorkQueue;
   private podManager!: PodManager;
+  private claims!: LocalClaims;
   private timers: NodeJS.Timeout[] = [];
   private podCIDR = '';
   private stopped = false;
@@ -165,7 +167,8 @@ export class Agent {
     const node = { nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, cpu: cpus().length, memory: totalmem() };
     // Tokens through the TokenRequest subresource, bound to the pod; audiences left to the API server's own.
     const tokens = new TokenManager(apiTokenIssuer((path, body) => this.client.postPath(path, body)));
-    const volumes = new VolumeManager({ objects, node, tokens, apiAudiences: [], warn: (pod, message) => void events.record(pod, 'Warning', 'FailedMount', message) });
+    this.claims = new LocalClaims(this.informers, this.client, this.o.nodeName, this.log);
+    const volumes = new VolumeManager({ objects, node, tokens, apiAudiences: [], claims: this.claims, warn: (pod, message) => void events.record(pod, 'Warning', 'FailedMount', message) });
     this.podManager = new PodManager(this.client, this.runtime, events, {
       nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, dataDir: this.o.dataDir, netnsPrefix: this.o.netnsPrefix,
       clusterDNS: this.o.clusterDNS, clusterDomain: this.o.clusterDomain,
@@ -231,6 +234,10 @@ export class Agent {
     await this.pods.waitForSync();
     const podChanged = (p: Pod) => this.queue.add(objectKey(p));
     this.pods.addEventHandler({ onAdd: podChanged, onUpdate: podChanged, onDelete: podChanged }, 10_000);
+    // A pod waiting for its claim to bind syncs again when the claim changes.
+    await this.claims.start((ns, claim) => {
+      for (const p of this.pods.lister.inNamespace(ns)) if ((p.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claim)) podChanged(p);
+    });
     this.streams = new StreamServer({
       runtime: this.runtime,
       pod: (ns, name) => this.pods.lister.get(ns, name),

@@ -3,7 +3,8 @@
 import { findResource, type ResourceDef } from './resources.js';
 import type {
   ConfigMap, ControllerRevision, CronJob, DaemonSet, Deployment, EndpointSlice, Endpoints, Event, Job, KObject, Lease, Namespace, NetworkPolicy,
-  Node, Pod, PodDisruptionBudget, ReplicaSet, ReplicationController, Secret, Service, ServiceAccount, StatefulSet, Role, ClusterRole, RoleBinding, ClusterRoleBinding,
+  Node, Pod, PodDisruptionBudget, ReplicaSet, ReplicationController, Secret, Service, ServiceAccount, StatefulSet, Role, ClusterRole, RoleBinding,
+  ClusterRoleBinding, PersistentVolume, PersistentVolumeClaim, StorageClass,
 } from './types.js';
 
 function typed<T extends KObject>(group: string, version: string, plural: string): ResourceDef<T> {
@@ -30,6 +31,9 @@ export const STATEFULSETS = typed<StatefulSet>('apps', 'v1', 'statefulsets');
 export const CONTROLLERREVISIONS = typed<ControllerRevision>('apps', 'v1', 'controllerrevisions');
 export const NETWORKPOLICIES = typed<NetworkPolicy>('networking.k8s.io', 'v1', 'networkpolicies');
 export const REPLICATIONCONTROLLERS = typed<ReplicationController>('', 'v1', 'replicationcontrollers');
+export const PERSISTENTVOLUMES = typed<PersistentVolume>('', 'v1', 'persistentvolumes');
+export const PERSISTENTVOLUMECLAIMS = typed<PersistentVolumeClaim>('', 'v1', 'persistentvolumeclaims');
+export const STORAGECLASSES = typed<StorageClass>('storage.k8s.io', 'v1', 'storageclasses');
 export const PODDISRUPTIONBUDGETS = typed<PodDisruptionBudget>('policy', 'v1', 'poddisruptionbudgets');
 export const JOBS = typed<Job>('batch', 'v1', 'jobs');
 export const CRONJOBS = typed<CronJob>('batch', 'v1', 'cronjobs');

@@ -8,6 +8,7 @@ import type * as coordination from 'kubernetes-types/coordination/v1.js';
 import type * as discovery from 'kubernetes-types/discovery/v1.js';
 import type * as networking from 'kubernetes-types/networking/v1.js';
 import type * as autoscaling from 'kubernetes-types/autoscaling/v1.js';
+import type * as storage from 'kubernetes-types/storage/v1.js';
 import type * as policy from 'kubernetes-types/policy/v1.js';
 import type * as batch from 'kubernetes-types/batch/v1.js';
 import type * as rbac from 'kubernetes-types/rbac/v1.js';
@@ -41,6 +42,9 @@ type Served<T extends { metadata?: k8s.ObjectMeta }> = Writable<Omit<T, 'metadat
 export type Namespace = Served<core.Namespace>;
 export type Pod = Served<core.Pod>;
 export type Service = Served<core.Service>;
+export type PersistentVolume = Served<core.PersistentVolume>;
+export type PersistentVolumeClaim = Served<core.PersistentVolumeClaim>;
+export type StorageClass = Served<storage.StorageClass>;
 export type Endpoints = Served<core.Endpoints>;
 export type Node = Served<core.Node>;
 export type Event = Served<core.Event>;

@@ -7,6 +7,7 @@ import { type ResourceDef, groupVersion, storageKey, storagePrefix, findResource
 import { STRATEGIES } from '../api/strategies/index.js';
 import { defaultIngressClass, validateIngressCreate } from '../api/strategies/ingress.js';
 import { validateEphemeralContainersUpdate } from '../api/strategies/pod.js';
+import { defaultStorageClass, PV_PROTECTION_FINALIZER, PVC_PROTECTION_FINALIZER } from '../api/strategies/storage.js';
 import type { ResourceStrategy } from '../api/strategy.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../api/meta.js';
 import { type Store, isStoreError } from '../store/types.js';
@@ -133,6 +134,13 @@ export class Registry {
   /** Write hooks by resource plural (the server role adds the services' allocators). */
   constructor(readonly store: Store, readonly cache: WatchCache, readonly hooks: ReadonlyMap<string, WriteHooks> = new Map()) {}
 
+  /** Mutating admission on create by resource plural, run first (the ServiceAccount admission on pods). */
+  private admissions = new Map<string, ((obj: KObject) => Promise<void>)[]>();
+
+  addAdmission(plural: string, admit: (obj: KObject) => Promise<void>): void {
+    this.admissions.set(plural, [...(this.admissions.get(plural) ?? []), admit]);
+  }
+
   /** Runs a resource's afterDelete hook; a failure there must not fail a delete that happened. */
   private async afterDelete(r: ResourceDef, obj: KObject): Promise<void> {
     try {
@@ -247,8 +255,16 @@ export class Registry {
     }
   }
 
-  /** The mutating admission Kubernetes runs on creates that needs other objects: DefaultIngressClass. */
+  /** The mutating admission Kubernetes runs on creates that needs other objects: DefaultIngressClass,
+   *  DefaultStorageClass, StorageObjectInUseProtection (the pv/pvc-protection finalizers). */
   private async admit(r: ResourceDef, obj: KObject): Promise<void> {
+    if (r.group === '') for (const a of this.admissions.get(r.plural) ?? []) await a(obj);
+    if (r.group === '' && (r.plural === 'persistentvolumeclaims' || r.plural === 'persistentvolumes')) {
+      if (r.plural === 'persistentvolumeclaims') defaultStorageClass(obj, (await this.list(findResource('storage.k8s.io', 'v1', 'storageclasses')!, undefined)).items);
+      const f = r.plural === 'persistentvolumes' ? PV_PROTECTION_FINALIZER : PVC_PROTECTION_FINALIZER;
+      const list = Array.isArray(obj.metadata.finalizers) ? obj.metadata.finalizers : [];
+      if (!list.includes(f)) obj.metadata.finalizers = [...list, f];
+    }
     if (r.group === 'networking.k8s.io' && r.plural === 'ingresses') {
       const errs = validateIngressCreate(obj);
       if (errs.length) throw errors.invalid(r.kind, r.group, obj.metadata.name ?? '', errs);
@@ -597,6 +613,10 @@ function resetStatusOnCreate(r: ResourceDef, obj: KObject): void {
     case 'services':
     case 'ingresses':
       obj.status = { loadBalancer: {} };
+      break;
+    case 'persistentvolumes':
+    case 'persistentvolumeclaims':
+      obj.status = { phase: 'Pending' };
       break;
     case 'namespaces':
       obj.status = { phase: 'Active' };

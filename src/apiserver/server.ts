@@ -3,11 +3,10 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
 import YAML from 'yaml';
 import { type ResourceDef, RESOURCES, REVIEW_GROUPS, groupVersion, storagePrefix } from '../api/resources.js';
 import { queryBool } from '../api/queryparams.js';
-import type { FieldError, KObject } from '../api/types.js';
+import type { FieldError, KObject, Pod } from '../api/types.js';
 import type { Store } from '../store/types.js';
 import type { WriteSubresource } from '../client/types.js';
 import { ApiError, errors, statusBody, successStatus } from '../api/status.js';
@@ -34,6 +33,27 @@ import { ALWAYS_ALLOW, type RbacAuthorizer } from './authz/rbac.js';
 import { review } from './authz/reviews.js';
 
 export type User = UserInfo;
+import { ANONYMOUS, StaticTokens, type TokenAuthenticator, bearerToken } from './authn.js';
+import { type ObjectGetter, ServiceAccountAuthenticator } from './serviceaccount/authenticator.js';
+import { admitPod } from './serviceaccount/admission.js';
+import { createToken } from './serviceaccount/tokenrequest.js';
+import { JWKS_PATH, OIDC_CONFIG_PATH, jwks, openidConfiguration } from './serviceaccount/oidc.js';
+import type { SigningKey } from './serviceaccount/signer.js';
+import { TokenIssuer } from './serviceaccount/tokens.js';
+
+
+/** Service-account tokens: the key they are signed with and the issuer they name. */
+export interface ServiceAccountTokenOptions {
+  key: SigningKey;
+  /** The `iss` of every token and the only API audience (default https://kubernetes.default.svc.cluster.local). */
+  issuer?: string;
+  /** The jwks_uri the discovery document names (default: <advertise URL>/openid/v1/jwks). */
+  jwksUri?: string;
+  /** The ServiceAccount admission on pods (on unless false: tests of the bare API server turn it off). */
+  admission?: boolean;
+}
+
+export const DEFAULT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
 export interface ApiServerOptions {
   store: Store;
@@ -49,6 +69,8 @@ export interface ApiServerOptions {
   hooks?: ReadonlyMap<string, WriteHooks>;
   /** Events the watch cache keeps for watches to resume from (default 100,000); older resourceVersions get 410. */
   watchCacheEvents?: number;
+  /** Bound service-account tokens: TokenRequest, their authentication, issuer discovery, the pod admission. */
+  serviceAccounts?: ServiceAccountTokenOptions;
 }
 
 interface Target {
@@ -67,6 +89,8 @@ const PATCH_TYPES: Record<string, 'json' | 'merge' | 'strategic' | undefined> = 
 };
 
 const HEALTH = new Set(['/healthz', '/livez', '/readyz']);
+/** Served to anyone, as upstream's system:service-account-issuer-discovery role allows by default. */
+const ANONYMOUS_PATHS = new Set([OIDC_CONFIG_PATH, JWKS_PATH]);
 const BOOKMARK_INTERVAL_MS = 30_000;
 
 export class ApiServer {
@@ -78,11 +102,31 @@ export class ApiServer {
   rbac?: RbacAuthorizer;
   private servers: Server[] = [];
   private sockets = new Set<Socket>();
-  private tokenBuffers: { token: Buffer; user: User }[];
+  private staticTokens = new StaticTokens();
+  /** Set when the server signs service-account tokens. */
+  readonly issuer?: TokenIssuer;
+  readonly serviceAccountAuthenticator?: ServiceAccountAuthenticator;
+  /** The objects token checks read (the registry: always current, so a deleted pod's token fails at once). */
+  readonly objects: ObjectGetter;
 
   private constructor(private opts: ApiServerOptions, readonly cache: WatchCache) {
     this.registry = new Registry(opts.store, cache, opts.hooks);
-    this.tokenBuffers = [...opts.tokens].map(([t, user]) => ({ token: Buffer.from(t), user }));
+    for (const [t, user] of opts.tokens) this.addToken(t, user);
+    const reg = this.registry;
+    this.objects = {
+      get(kind, ns, name) {
+        const r = RESOURCES.find((x) => x.group === '' && x.kind === kind)!;
+        return reg.tryGet(r, r.namespaced ? ns : undefined, name);
+      },
+    };
+    const sa = opts.serviceAccounts;
+    if (sa) {
+      this.issuer = new TokenIssuer(sa.key, sa.issuer ?? DEFAULT_ISSUER);
+      this.serviceAccountAuthenticator = new ServiceAccountAuthenticator(this.issuer, this.objects);
+      if (sa.admission !== false) {
+        this.registry.addAdmission('pods', (pod) => admitPod(pod as Pod, (ns, name) => this.objects.get('ServiceAccount', ns, name)));
+      }
+    }
   }
 
   static async start(opts: ApiServerOptions): Promise<ApiServer> {
@@ -134,17 +178,25 @@ export class ApiServer {
   }
 
   addToken(token: string, user: User): void {
-    this.tokenBuffers.push({ token: Buffer.from(token), user });
+    this.staticTokens.add(token, user);
   }
 
-  private authenticate(req: IncomingMessage): User | undefined {
-    const h = req.headers.authorization;
-    if (!h || !h.startsWith('Bearer ')) return undefined;
-    const got = Buffer.from(h.slice(7).trim());
-    for (const t of this.tokenBuffers) {
-      if (t.token.length === got.length && timingSafeEqual(t.token, got)) return t.user;
+  /** The request's user: a static token, else a service-account token; undefined is a 401. */
+  async authenticate(req: IncomingMessage): Promise<UserInfo | undefined> {
+    const token = bearerToken(req);
+    if (!token) return undefined;
+    const authenticators: TokenAuthenticator[] = [this.staticTokens];
+    if (this.serviceAccountAuthenticator) authenticators.push(this.serviceAccountAuthenticator);
+    for (const a of authenticators) {
+      const u = await a.authenticate(token);
+      if (u) return u;
     }
     return undefined;
+  }
+
+  /** The discovery document's jwks_uri: configured, else this server's own address. */
+  private jwksUri(): string {
+    return this.opts.serviceAccounts?.jwksUri ?? `https://${this.opts.advertise ?? `127.0.0.1:${this.port}`}${JWKS_PATH}`;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -156,10 +208,20 @@ export class ApiServer {
         res.end('ok');
         return;
       }
-      const user = this.authenticate(req);
+      let user = await this.authenticate(req);
       if (!user) {
-        req.resume();
-        sendJson(res, 401, errors.unauthorized().toStatus());
+        if (ANONYMOUS_PATHS.has(path) && this.issuer && !bearerToken(req)) {
+          user = ANONYMOUS;
+        } else {
+          req.resume();
+          sendJson(res, 401, errors.unauthorized().toStatus());
+          return;
+        }
+      }
+      if (ANONYMOUS_PATHS.has(path) && this.issuer && req.method === 'GET') {
+        const body = path === OIDC_CONFIG_PATH ? openidConfiguration(this.issuer.issuer, this.jwksUri(), this.issuer.key) : jwks([this.issuer.key]);
+        res.writeHead(200, { 'Content-Type': path === OIDC_CONFIG_PATH ? 'application/json' : 'application/jwk-set+json', 'Cache-Control': 'public, max-age=3600' });
+        res.end(JSON.stringify(body));
         return;
       }
       setPretty(res, url.searchParams);
@@ -185,7 +247,7 @@ export class ApiServer {
       socket.end(`HTTP/1.1 ${e.code} ${e.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     };
     try {
-      const user = this.authenticate(req);
+      const user = await this.authenticate(req);
       if (!user) return fail(errors.unauthorized());
       const url = new URL(req.url ?? '/', 'https://k8ts');
       // A WebSocket GET must also be allowed to create (upstream's AuthorizePodWebsocketUpgradeCreatePermission).
@@ -287,6 +349,7 @@ export class ApiServer {
         return this.itemVerb(req, res, method, t, q, 'finalize');
       }
       if (sub === 'scale') return handleScale(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target, q);
+      if (sub === 'token') return this.tokenRequest(req, res, method, t);
       if (sub === 'binding') return handleBinding(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target);
       if (sub === 'eviction') return handleEviction(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target, q);
       return handlePodSubresource(this, req, res, method, t as Required<Pick<Target, 'r' | 'name'>> & Target, q);
@@ -338,6 +401,14 @@ export class ApiServer {
       default:
         throw errors.methodNotAllowed(method, r.plural);
     }
+  }
+
+  /** POST serviceaccounts/NAME/token (serviceaccount/tokenrequest.ts). */
+  private async tokenRequest(req: IncomingMessage, res: ServerResponse, method: string, t: Target): Promise<void> {
+    if (method !== 'POST') throw errors.methodNotAllowed(method, 'serviceaccounts/token');
+    if (!this.issuer) throw errors.unavailable('this API server does not sign service-account tokens');
+    const body = await this.readObject(req, undefined);
+    return sendJson(res, 201, await createToken(this.issuer, this.objects, t.ns!, t.name!, body));
   }
 
   sendObject(req: IncomingMessage, res: ServerResponse, r: ResourceDef, obj: KObject, q: URLSearchParams): void {

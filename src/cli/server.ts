@@ -25,6 +25,7 @@ const FLAGS: FlagSpec = {
   'lb-pool': { type: 'string', help: 'hand out LoadBalancer IPs from this range on the node network (none without it)', metavar: 'FIRST-LAST' },
   'cluster-dns': { type: 'string', help: 'ClusterIP of the kube-dns service, whose endpoints are the nodes (none without it)', metavar: 'IP' },
   'token-auth-file': { type: 'string', help: 'extra users, one per line: token,user,uid[,"group1,group2"] (kube-apiserver\'s --token-auth-file)', metavar: 'FILE' },
+  'service-account-issuer': { type: 'string', default: 'https://kubernetes.default.svc.cluster.local', help: 'the `iss` of service-account tokens and the audience the API accepts (the signing key is DIR/pki/service-account.key)', metavar: 'URL' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -73,6 +74,14 @@ export async function serverCommand(argv: string[]): Promise<void> {
   }
   const dnsServiceIP = flags['cluster-dns'] ? String(flags['cluster-dns']) : undefined;
   if (dnsServiceIP !== undefined && ipToInt(dnsServiceIP) === undefined) throw new UsageError(`--cluster-dns ${JSON.stringify(dnsServiceIP)}: expected an IPv4 address, e.g. 10.96.0.10`);
+  const issuer = String(flags['service-account-issuer']);
+  let issuerUrl: URL | undefined;
+  try {
+    issuerUrl = new URL(issuer);
+  } catch { /* checked below */ }
+  if (issuerUrl?.protocol !== 'https:' || issuerUrl.search || issuerUrl.hash) {
+    throw new UsageError(`--service-account-issuer ${JSON.stringify(issuer)}: expected an https URL without query or fragment, e.g. https://kubernetes.default.svc.cluster.local`);
+  }
   const s = await runServer({ dataDir: resolve(flags['data-dir']), store, etcdEndpoints: endpoints, etcdPrefix: flags['etcd-prefix'],
     listen, sans: flags['tls-san'] ? String(flags['tls-san']).split(',') : [],
     clusterCidr: flags['cluster-cidr'], nodeCidrMaskSize: flags['node-cidr-mask-size'], nodeMonitorGracePeriodMs: flags['node-monitor-grace-period'] * 1000,
@@ -81,7 +90,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
     eventTtlMs: flags['event-ttl'] * 1000,
     defaultNotReadyTolerationSeconds: flags['default-not-ready-toleration-seconds'],
     defaultUnreachableTolerationSeconds: flags['default-unreachable-toleration-seconds'],
-    lbPool, dnsServiceIP, tokenAuthFile: flags['token-auth-file'] ? resolve(String(flags['token-auth-file'])) : undefined });
+    lbPool, dnsServiceIP, serviceAccountIssuer: issuer, tokenAuthFile: flags['token-auth-file'] ? resolve(String(flags['token-auth-file'])) : undefined });
   process.stderr.write(`k8ts server: serving on ${s.url} (store: ${store})\n`);
   process.stderr.write(`k8ts server: export KUBECONFIG=${s.kubeconfigPath}\n`);
   const stop = async (sig: string) => {

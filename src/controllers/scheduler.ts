@@ -7,6 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { NAMESPACES, NODES, PODS } from '../api/kinds.js';
 import type { Namespace, Node, Pod, PodCondition } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
+import { VolumeBinding } from './volumebinding.js';
 import { EventRecorder } from '../client/events.js';
 import { type Client, errorCode, objectKey } from '../client/types.js';
 import { WorkQueue } from '../client/workqueue.js';
@@ -55,9 +56,14 @@ export class Scheduler implements Controller {
   private regs = new Registrations();
   private flushTimer?: NodeJS.Timeout;
   readonly stats: SchedulerStats = { scheduled: 0, unschedulable: 0, bindErrors: 0 };
+  /** Claims and volumes (volumebinding.ts): a plugin for the filters, and the selected node before binding. */
+  private volumeBinding: VolumeBinding;
+  private plugins: Plugin[];
 
-  constructor(ctx: ControllerContext, private plugins: Plugin[] = DEFAULT_PLUGINS) {
+  constructor(ctx: ControllerContext, plugins: Plugin[] = DEFAULT_PLUGINS) {
     this.client = ctx.client;
+    this.volumeBinding = new VolumeBinding(ctx.informers);
+    this.plugins = [...plugins, this.volumeBinding.plugin()];
     this.pods = ctx.informers.informerFor(PODS);
     this.nodes = ctx.informers.informerFor(NODES);
     this.namespaces = ctx.informers.informerFor(NAMESPACES);
@@ -69,7 +75,11 @@ export class Scheduler implements Controller {
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.pods.waitForSync(), this.nodes.waitForSync(), this.namespaces.waitForSync()]);
+    await Promise.all([this.pods.waitForSync(), this.nodes.waitForSync(), this.namespaces.waitForSync(), this.volumeBinding.waitForSync()]);
+    // A claim or volume that appears or binds may make a waiting pod schedulable.
+    const volumesChanged = () => this.flushUnschedulable();
+    this.regs.add(this.volumeBinding.claims.addEventHandler({ onAdd: volumesChanged, onUpdate: volumesChanged }));
+    this.regs.add(this.volumeBinding.volumes.addEventHandler({ onAdd: volumesChanged, onUpdate: volumesChanged }));
     this.regs.add(this.nodes.addEventHandler({
       onAdd: (n) => { this.cache.setNode(n); this.flushUnschedulable(); },
       onUpdate: (n, old) => {
@@ -161,6 +171,8 @@ export class Scheduler implements Controller {
 
   private async bind(pod: Pod, key: string, node: string): Promise<void> {
     try {
+      // WaitForFirstConsumer claims learn their node first (the binder and the provisioner act on it).
+      await this.volumeBinding.select(this.client, this.volumeBinding.plan(pod).toSelect, node);
       await this.client.bind(pod.metadata.namespace!, pod.metadata.name!, node);
     } catch (e) {
       this.cache.forget(key);

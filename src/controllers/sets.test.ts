@@ -3,7 +3,7 @@
 // kubelet (marks bound pods Running and Ready, finishes deletions) so ordering can be watched.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { CONTROLLERREVISIONS, DAEMONSETS, EVENTS, NODES, PODS, STATEFULSETS } from '../api/kinds.js';
+import { CONTROLLERREVISIONS, DAEMONSETS, EVENTS, NODES, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS } from '../api/kinds.js';
 import type { DaemonSet, Node, Pod, StatefulSet } from '../api/types.js';
 import type { Watch } from '../client/types.js';
 import { eventually, sleep, startCluster, type TestCluster } from './testutil.js';
@@ -250,17 +250,20 @@ describe('apps/v1 DaemonSets and StatefulSets', () => {
     await t.c.delete(STATEFULSETS, NS, 'par');
   });
 
-  test('volumeClaimTemplates are refused with a condition and an event, never ignored', async () => {
+  test('volumeClaimTemplates: each pod gets its own claim <template>-<pod>, made before it and kept after the set', async () => {
     await t.c.create(STATEFULSETS, NS, sts('claims', { replicas: 1,
-      volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }] }));
-    const cond = await eventually('condition', async () =>
-      (await t.c.get(STATEFULSETS, NS, 'claims'))?.status?.conditions?.find((c) => c.type === 'VolumeClaimTemplatesUnsupported'));
-    assert.equal(cond.status, 'True');
-    assert.match(cond.message ?? '', /PersistentVolumeClaims/);
-    const ev = await eventually('event', async () => (await t.c.list(EVENTS, NS)).items
-      .find((e) => e.reason === 'FailedCreate' && e.involvedObject?.name === 'claims'));
-    assert.ok(ev);
-    assert.equal((await t.c.list(PODS, NS, { labelSelector: 'app=claims' })).items.length, 0);
+      volumeClaimTemplates: [{ metadata: { name: 'data', labels: { tier: 'db' } }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }] }));
+    const pod = await eventually('pod', async () => t.c.get(PODS, NS, 'claims-0'));
+    assert.deepEqual(pod.spec?.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim, { claimName: 'data-claims-0' });
+    const claim = (await t.c.get(PERSISTENTVOLUMECLAIMS, NS, 'data-claims-0'))!;
+    assert.equal(claim.metadata.labels?.tier, 'db');
+    assert.equal(claim.metadata.labels?.app, 'claims');
+    assert.equal(claim.spec?.storageClassName, 'local-path');
+    assert.equal((await t.c.get(STATEFULSETS, NS, 'claims'))?.status?.conditions?.find((c) => c.type === 'VolumeClaimTemplatesUnsupported'), undefined);
     await t.c.delete(STATEFULSETS, NS, 'claims');
+    await t.c.delete(PODS, NS, 'claims-0', { gracePeriodSeconds: 0 }).catch(() => {});
+    // Retain (the default persistentVolumeClaimRetentionPolicy): the claim outlives the set.
+    assert.ok(await t.c.get(PERSISTENTVOLUMECLAIMS, NS, 'data-claims-0'));
+    await t.c.delete(PERSISTENTVOLUMECLAIMS, NS, 'data-claims-0');
   });
 });

@@ -2,11 +2,12 @@
 // subdomain = serviceName, so the headless Service's DNS names them), created in ordinal order and
 // removed in reverse under OrderedReady (each Running and Ready before the next), all at once under
 // Parallel; RollingUpdate from the highest ordinal down to `partition`, one pod at a time; OnDelete;
-// ControllerRevisions (current/update revision in status) for `kubectl rollout history|undo sts`.
+// ControllerRevisions (current/update revision in status) for `kubectl rollout history|undo sts`; each
+// pod's claims from volumeClaimTemplates (<template>-<pod>), made before the pod and kept after it.
 import { isPodReady } from '../api/conditions.js';
-import { CONTROLLERREVISIONS, PODS, STATEFULSETS } from '../api/kinds.js';
+import { CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS } from '../api/kinds.js';
 import { selectorIsValid } from '../api/labels.js';
-import type { ControllerRevision, Pod, StatefulSet } from '../api/types.js';
+import type { ControllerRevision, PersistentVolumeClaim, Pod, StatefulSet } from '../api/types.js';
 import { EventRecorder } from '../client/events.js';
 import { byOwnerUid, OWNER_UID_INDEX } from '../client/indexer.js';
 import type { SharedInformer } from '../client/informer.js';
@@ -19,7 +20,7 @@ import { ensureRevision, ownedRevisions, ownerRef, REVISION_HASH_LABEL, template
 export const POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name';
 export const POD_INDEX_LABEL = 'apps.kubernetes.io/pod-index';
 
-/** Why pods are not made while volumeClaimTemplates cannot be honoured (no PersistentVolumeClaims served). */
+/** The condition earlier versions set while volumeClaimTemplates could not be honoured: cleared when seen. */
 export const VOLUME_CLAIMS_UNSUPPORTED = 'VolumeClaimTemplatesUnsupported';
 
 const isRunningAndReady = (p: Pod): boolean => p.status?.phase === 'Running' && isPodReady(p);
@@ -98,13 +99,8 @@ export class StatefulSetController implements Controller {
     const revisionOf = (p: Pod) => p.metadata.labels?.[REVISION_HASH_LABEL];
 
     let blocked = false;
-    const refused = (spec.volumeClaimTemplates ?? []).length > 0;
-    if (refused) {
-      await this.events.record(set, 'Warning', 'FailedCreate',
-        `create Pod ${set.metadata.name}-${start} in StatefulSet ${set.metadata.name} failed: spec.volumeClaimTemplates needs PersistentVolumeClaims, which this cluster does not serve yet; remove volumeClaimTemplates (use emptyDir or hostPath volumes) until it does`);
-    }
     // Create, replace failed pods and wait, in ordinal order.
-    for (let i = 0; i < replicas && !refused; i++) {
+    for (let i = 0; i < replicas; i++) {
       const ordinal = start + i;
       let pod = slots[i];
       if (pod && isFailed(pod) && !isTerminating(pod)) {
@@ -124,7 +120,7 @@ export class StatefulSetController implements Controller {
       if (isTerminating(pod) || !isRunningAndReady(pod)) { blocked = true; break; }
     }
     // Scale down: the highest ordinal first, one at a time while any pod is unhealthy or terminating.
-    if (!blocked && !refused) {
+    if (!blocked) {
       for (const p of condemned) {
         if (isTerminating(p)) {
           if (!parallel) { blocked = true; break; }
@@ -136,7 +132,7 @@ export class StatefulSetController implements Controller {
       }
     }
     // Rolling update: from the top down to the partition, one pod at a time, each healthy before the next.
-    if (!blocked && !refused && rolling && !condemned.some((p) => !isTerminating(p))) {
+    if (!blocked && rolling && !condemned.some((p) => !isTerminating(p))) {
       for (let i = replicas - 1; i >= partition; i--) {
         const p = slots[i];
         if (!p) break;
@@ -147,7 +143,7 @@ export class StatefulSetController implements Controller {
         if (!isRunningAndReady(p)) break;
       }
     }
-    await this.updateStatus(set, pods, currentRevision, updateRevision, collisionCount, refused);
+    await this.updateStatus(set, pods, currentRevision, updateRevision, collisionCount);
     const live = new Set([currentRevision.metadata.name!, updateRevision.metadata.name!]);
     for (const p of pods) { const r = revisionOf(p); if (r) live.add(r); }
     await truncateHistory(this.client, set, all, live);
@@ -160,6 +156,12 @@ export class StatefulSetController implements Controller {
     const name = `${set.metadata.name}-${ordinal}`;
     const template = templateOf(revision);
     const spec = structuredClone(template.spec ?? { containers: [] });
+    // Each claim template gives the pod its own claim <template>-<pod>, made first and kept (Retain).
+    for (const t of set.spec?.volumeClaimTemplates ?? []) {
+      const claimName = `${t.metadata!.name}-${name}`;
+      if (!(await this.ensureClaim(set, t, claimName))) return undefined;
+      spec.volumes = [...(spec.volumes ?? []).filter((v) => v.name !== t.metadata!.name), { name: t.metadata!.name!, persistentVolumeClaim: { claimName } }];
+    }
     spec.hostname = name;
     if (set.spec?.serviceName) spec.subdomain = set.spec.serviceName;
     try {
@@ -183,6 +185,26 @@ export class StatefulSetController implements Controller {
     }
   }
 
+  /** The pod's claim from a template, created when missing; false when it is being deleted (wait for it). */
+  private async ensureClaim(set: StatefulSet, t: NonNullable<NonNullable<StatefulSet['spec']>['volumeClaimTemplates']>[number], claimName: string): Promise<boolean> {
+    const ns = set.metadata.namespace!;
+    const cur = await this.client.get(PERSISTENTVOLUMECLAIMS, ns, claimName);
+    if (cur) return !cur.metadata.deletionTimestamp;
+    try {
+      await this.client.create(PERSISTENTVOLUMECLAIMS, ns, {
+        apiVersion: 'v1', kind: 'PersistentVolumeClaim',
+        metadata: { name: claimName, namespace: ns, labels: { ...(t.metadata?.labels ?? {}), ...(set.spec?.selector?.matchLabels ?? {}) }, annotations: t.metadata?.annotations },
+        spec: structuredClone(t.spec ?? {}),
+      } as PersistentVolumeClaim);
+      await this.events.record(set, 'Normal', 'SuccessfulCreate', `create Claim ${claimName} Pod ${claimName.slice(t.metadata!.name!.length + 1)} in StatefulSet ${set.metadata.name} success`);
+    } catch (e) {
+      if (errorCode(e) === 409) return true;
+      await this.events.record(set, 'Warning', 'FailedCreate', `create Claim ${claimName} for Pod ${claimName.slice(t.metadata!.name!.length + 1)} in StatefulSet ${set.metadata.name} failed error: ${e instanceof Error ? e.message : String(e)}`);
+      throw e;
+    }
+    return true;
+  }
+
   private async deletePod(set: StatefulSet, pod: Pod, verb: 'delete'): Promise<void> {
     try {
       await this.client.delete(PODS, pod.metadata.namespace, pod.metadata.name!, { preconditions: { uid: pod.metadata.uid } });
@@ -192,7 +214,7 @@ export class StatefulSetController implements Controller {
     }
   }
 
-  private async updateStatus(set: StatefulSet, pods: Pod[], current: ControllerRevision, update: ControllerRevision, collisionCount: number, refused: boolean): Promise<void> {
+  private async updateStatus(set: StatefulSet, pods: Pod[], current: ControllerRevision, update: ControllerRevision, collisionCount: number): Promise<void> {
     const now = Date.now();
     const minReady = set.spec?.minReadySeconds ?? 0;
     let replicas = 0, ready = 0, available = 0, currentReplicas = 0, updatedReplicas = 0;
@@ -215,12 +237,6 @@ export class StatefulSetController implements Controller {
       currentReplicas = updatedReplicas;
     }
     const conditions = (set.status?.conditions ?? []).filter((c) => c.type !== VOLUME_CLAIMS_UNSUPPORTED);
-    if (refused) {
-      const prev = set.status?.conditions?.find((c) => c.type === VOLUME_CLAIMS_UNSUPPORTED);
-      conditions.push(prev ?? { type: VOLUME_CLAIMS_UNSUPPORTED, status: 'True', reason: 'PersistentVolumeClaimsNotServed',
-        message: 'spec.volumeClaimTemplates needs PersistentVolumeClaims, which this cluster does not serve yet: no pods are created',
-        lastTransitionTime: new Date(now).toISOString().replace(/\.\d+Z$/, 'Z') });
-    }
     const status: NonNullable<StatefulSet['status']> = {
       observedGeneration: set.metadata.generation, replicas, readyReplicas: ready, currentReplicas, updatedReplicas, availableReplicas: available,
       currentRevision, updateRevision: update.metadata.name!, collisionCount, ...(conditions.length ? { conditions } : {}),

@@ -19,6 +19,10 @@ import { NamespaceController } from '../controllers/namespace.js';
 import { NodeIpam } from '../controllers/nodeipam.js';
 import { NodeLifecycle } from '../controllers/nodelifecycle.js';
 import { ReplicaSetController } from '../controllers/replicaset.js';
+import { RootCaPublisher } from '../controllers/rootcapublisher.js';
+import { PersistentVolumeController } from '../controllers/persistentvolume.js';
+import { LocalPathProvisioner } from '../controllers/localpath.js';
+import { StorageProtection } from '../controllers/pvprotection.js';
 import { Scheduler } from '../controllers/scheduler.js';
 import { TaintEvictionController } from '../controllers/tainteviction.js';
 import { DisruptionController } from '../controllers/disruption.js';
@@ -33,6 +37,8 @@ export interface ControllerManagerOptions {
   eventTtlMs?: number;
   lbPool?: IPRange;
   dnsServiceIP?: string;
+  /** The cluster CA (PEM) the root-CA publisher puts in every namespace's kube-root-ca.crt. */
+  rootCaPem?: string;
 }
 
 /** Controllers made by make() while leading: started together, stopped together. */
@@ -71,6 +77,10 @@ export function controllerManager(ctx: ControllerContext, o: ControllerManagerOp
     new DeploymentController(ctx),
     new GarbageCollector(ctx),
     new ClusterRoleAggregation(ctx),
+    ...(o.rootCaPem ? [new RootCaPublisher(ctx, o.rootCaPem)] : []),
+    new PersistentVolumeController(ctx),
+    new LocalPathProvisioner(ctx),
+    new StorageProtection(ctx),
   ]);
 }
 

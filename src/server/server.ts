@@ -12,11 +12,13 @@ import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { ensureAdminToken, ensurePki, ensureToken, kubeconfig } from '../apiserver/certs.js';
 import { ApiServer } from '../apiserver/server.js';
+import { ensureSigningKey } from '../apiserver/serviceaccount/signer.js';
 import { NodeProxy } from '../apiserver/nodeproxy.js';
 import { LocalClient } from '../apiserver/localclient.js';
 import { AllocationRepair, ServiceAllocations } from '../apiserver/allocators/index.js';
 import { SharedInformerFactory } from '../client/factory.js';
 import { bootstrapNamespaces } from '../controllers/namespace.js';
+import { bootstrapStorageClass } from '../controllers/localpath.js';
 import { KubernetesService } from '../controllers/kubernetesservice.js';
 import type { IPRange } from '../controllers/loadbalancer.js';
 import { RbacAuthorizer } from '../apiserver/authz/rbac.js';
@@ -66,6 +68,8 @@ export interface ServerOptions {
   leaderElection?: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
   /** Events the watch cache keeps (default 100,000); tests shrink it to reach 410 Gone. */
   watchCacheEvents?: number;
+  /** The `iss` of service-account tokens and the API audience (default https://kubernetes.default.svc.cluster.local). */
+  serviceAccountIssuer?: string;
   /** Where the server's own log lines go (default: stderr). */
   log?: (line: string) => void;
   /** Extra users: kube-apiserver's --token-auth-file (CSV `token,user,uid[,"group1,group2"]`). */
@@ -121,13 +125,15 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const tokens = new Map<string, UserInfo>([[token, ADMIN_USER], [nodeToken, SHARED_NODE_USER]]);
   if (o.tokenAuthFile) for (const [t, u] of readTokenFile(o.tokenAuthFile)) tokens.set(t, u);
   const rbac = new RbacAuthorizer();
+  const saKey = await ensureSigningKey(o.dataDir);
   const store = await openStore({ backend: o.store, dataDir: o.dataDir, etcdEndpoints: o.etcdEndpoints, etcdPrefix: o.etcdPrefix });
   let api: ApiServer;
   let allocations: ServiceAllocations;
   try {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
     api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, listen: o.listen,
-      tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac)]), watchCacheEvents: o.watchCacheEvents });
+      tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac)]), watchCacheEvents: o.watchCacheEvents,
+      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer } });
   } catch (e) {
     await store.close();
     throw e;
@@ -144,6 +150,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   // (upstream's loopback identity, system:apiserver in system:masters, is allowed everything too).
   for (const line of await reconcileBootstrapPolicy(client)) log(`rbac bootstrap: ${line}`);
   const rbacSynced = feedRbac(rbac, informers);
+  await bootstrapStorageClass(client);
   informers.start();
   await rbacSynced;
   const serverName = o.serverName ?? hostname();
@@ -170,7 +177,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
         repair.stop();
       },
     }),
-    new Singleton(LEASE_CONTROLLER_MANAGER, election, controllerManager(ctx, o)),
+    new Singleton(LEASE_CONTROLLER_MANAGER, election, controllerManager(ctx, { ...o, rootCaPem: pki.caCert })),
     new Singleton(LEASE_SCHEDULER, election, scheduler(ctx)),
   ];
   for (const s of singletons) s.start();

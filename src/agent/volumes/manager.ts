@@ -29,7 +29,7 @@ export class MountError extends Error {
 /** Where a PVC's data is on this node: the seam to the PV/PVC controllers (a local PV is a directory). */
 export interface ClaimResolver {
   /** The host directory of the PV bound to ns/claim, or a reason it is not usable yet. */
-  resolve(ns: string, claim: string): Promise<{ path: string } | { pending: string }>;
+  resolve(ns: string, claim: string): Promise<{ path: string; readOnly?: boolean } | { pending: string }>;
 }
 
 /** A set-up volume: where it is on the node, and whether the atomic writer manages its files. */
@@ -239,8 +239,8 @@ export class VolumeManager {
       if (!this.o.claims) throw new MountError(v.name, 'persistent volume claims are not served on this node yet');
       const r = await this.o.claims.resolve(pod.metadata.namespace!, v.persistentVolumeClaim.claimName);
       if ('pending' in r) throw new MountError(v.name, r.pending);
-      mkdirSync(r.path, { recursive: true, mode: 0o777 });
-      return { hostPath: r.path, atomic: false, readOnly: Boolean(v.persistentVolumeClaim.readOnly) };
+      // The resolver made the directory if the PV allows that; a missing one was its answer, not ours to make.
+      return { hostPath: r.path, atomic: false, readOnly: Boolean(v.persistentVolumeClaim.readOnly) || r.readOnly === true };
     }
     const dir = this.dirOf(podDir, v.name);
     if (v.emptyDir) {

@@ -21,6 +21,7 @@ import { replicationControllerStrategy } from './replicationcontroller.js';
 import { secretStrategy } from './secret.js';
 import { serviceStrategy } from './service.js';
 import { serviceAccountStrategy } from './serviceaccount.js';
+import { persistentVolumeClaimStrategy, persistentVolumeStrategy, storageClassStrategy } from './storage.js';
 import { controllerRevisionStrategy, daemonSetStrategy, statefulSetStrategy } from './sets.js';
 
 /** Name and Age only: a kind without its own printer (kubectl then prints NAME and AGE). */
@@ -54,6 +55,9 @@ export const STRATEGIES: Record<string, ResourceStrategy> = {
   cronjobs: cronJobStrategy,
   ingresses: ingressStrategy,
   ingressclasses: ingressClassStrategy,
+  persistentvolumes: persistentVolumeStrategy,
+  persistentvolumeclaims: persistentVolumeClaimStrategy,
+  storageclasses: storageClassStrategy,
   poddisruptionbudgets: podDisruptionBudgetStrategy,
   roles: roleStrategy,
   clusterroles: clusterRoleStrategy,
