@@ -5,6 +5,7 @@
 import { run } from '../../util/exec.js';
 import type { PolicyState } from './compiler.js';
 import { Guard } from './guard.js';
+import { NftCommandError, NftSession } from './nftsession.js';
 import { diffRuleset, fullRuleset, LOG_GROUP, POLICY_TABLE, podObjects, type Direction } from './ruleset.js';
 
 export interface ProgrammerOptions {
@@ -41,9 +42,12 @@ export class PolicyProgrammer {
   private chain: Promise<void> = Promise.resolve();
   private latest?: PolicyState;
   private guardKey = '';
+  /** Transactions and probes go through one long-lived nft child (no spawn per change). */
+  readonly session: NftSession;
 
   constructor(private o: ProgrammerOptions = {}) {
     this.table = o.table ?? POLICY_TABLE;
+    this.session = new NftSession({ netns: o.netns });
     if (!o.noGuard) this.guard = new Guard({ table: o.guardTable, netns: o.netns, log: o.log });
   }
 
@@ -77,13 +81,13 @@ export class PolicyProgrammer {
     if (this.guard && (gk !== this.guardKey || !this.guard.ok)) void this.guard.sync([...s.ingress.keys()], [...s.egress.keys()]);
     this.guardKey = gk;
     if (this.needFull) {
-      await this.nft(['-f', '-'], fullRuleset(s, opts));
+      await this.session.transaction(fullRuleset(s, opts));
       this.needFull = false;
       this.stats.fullLoads++;
       this.stats.lastFullMs = performance.now() - t0;
     } else {
       const text = diffRuleset(this.applied, s, opts);
-      if (text) await this.nft(['-f', '-'], text);
+      if (text) await this.session.transaction(text);
     }
     this.applied = s;
     this.stats.passes++;
@@ -112,8 +116,14 @@ export class PolicyProgrammer {
 
   private async probeOnce(): Promise<void> {
     try {
-      await this.nft(['list', 'set', 'ip', this.table, 'alive']);
-    } catch {
+      await this.session.command(`list set ip ${this.table} alive`);
+    } catch (e) {
+      if (!this.timer) return;
+      // The child itself failed (it is started again on the next request): that says nothing of the table.
+      if (!(e instanceof NftCommandError)) {
+        this.o.log?.(`policy: ${(e as Error).message}`);
+        return;
+      }
       this.o.log?.(`policy: table ip ${this.table} is gone, rewriting it`);
       this.stats.recoveries++;
       this.needFull = true;
@@ -144,6 +154,7 @@ export class PolicyProgrammer {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.chain;
+    await this.session.stop();
   }
 
   /** Stop and remove both tables. */
