@@ -52,6 +52,11 @@ export class NftSession {
 
   constructor(private o: NftSessionOptions = {}) {}
 
+  /** Whether the child is up (a table it owns lives as long as it does). */
+  get running(): boolean {
+    return Boolean(this.child && this.child.child.exitCode === null && !this.child.child.killed);
+  }
+
   /** Run `text` (nft -f syntax) as one atomic transaction; rejects with nft's error if the kernel or nft refused it. */
   async transaction(text: string): Promise<void> {
     this.dir ??= mkdtempSync(join(tmpdir(), 'k8ts-nft-'));
@@ -86,7 +91,7 @@ export class NftSession {
   }
 
   private ensure(): void {
-    if (this.child && this.child.child.exitCode === null && !this.child.child.killed) return;
+    if (this.running) return;
     const pre = this.o.netns ? ['nsenter', `--net=${this.o.netns}`, '--'] : [];
     // Errors go to stdout so they arrive in order with the markers.
     const c = spawnProcess([...pre, 'stdbuf', '-oL', 'sh', '-c', 'exec nft -i 2>&1'], { stdio: ['pipe', 'pipe', 'ignore'] });
