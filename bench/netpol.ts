@@ -215,6 +215,7 @@ async function main(): Promise<void> {
   await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'nft', 'add', 'table', 'ip', `k8tsnpf-${a.tag}`]);
   await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'nft', 'add', 'set', 'ip', `k8tsnpf-${a.tag}`, 's', '{ type ipv4_addr; }']);
   const enforce: number[] = [];
+  const stage = { compile: [] as number[], text: [] as number[], nft: [] as number[] };
   for (let j = 0; j < CHANGES; j++) {
     const n = j % NAMESPACES;
     const kind = j % 3;
@@ -223,6 +224,10 @@ async function main(): Promise<void> {
     for (const e of engines) e.onPolicy(kind === 2 ? 'DELETED' : kind === 1 ? 'MODIFIED' : 'ADDED', p);
     await settleAll();
     enforce.push(performance.now() - t0);
+    const ea = engines[0];
+    stage.compile.push(ea.stats.lastCompileMs);
+    stage.text.push(ea.programmer.stats.lastTextMs);
+    stage.nft.push(ea.programmer.stats.lastNftMs);
     const f0 = performance.now();
     await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'nft', '-f', '-'], { input: `add element ip k8tsnpf-${a.tag} s { 10.9.${j >> 8}.${j & 255} }\n` });
     floor.push(performance.now() - f0);
@@ -286,6 +291,7 @@ async function main(): Promise<void> {
     ['full ruleset load (compile + nft), median of 5', `${fmt(fl.p50)} ms (compile ${fmt(median(full.map((x) => x.compile)))}, nft ${fmt(median(full.map((x) => x.nft)))})`,
       `per-address sets (${anchorElements} elements vs ${elements}), nft -f`, `${fmt(median(anchorMs))} ms`, fmt(fl.p50 / median(anchorMs)), '≤ 500 ms', fl.p50 <= 500 ? 'yes' : 'NO'],
     [`applied → enforced on both nodes, p50/p99 of ${CHANGES}`, `${fmt(en.p50)} / ${fmt(en.p99)} ms`, 'one-element nft -f (floor)', `${fmt(fo.p50)} / ${fmt(fo.p99)} ms`, fmt(en.p99 / fo.p99), '≤ 100 ms p99', en.p99 <= 100 ? 'yes' : 'NO'],
+    [`  of which on node a (p50 / p99): compile, difference text, nft -i transaction`, `${fmt(summarize(stage.compile).p50)} / ${fmt(summarize(stage.compile).p99)}, ${fmt(summarize(stage.text).p50)} / ${fmt(summarize(stage.text).p99)}, ${fmt(summarize(stage.nft).p50)} / ${fmt(summarize(stage.nft).p99)} ms`, '', '', '', '', ''],
     ['denied SYN → drop record in the agent (tcpdump nflog), p50/max of 10', `${fmt(summarize(logged).p50)} / ${fmt(summarize(logged).max)} ms`, 'includes spawning the client', '', '', '', ''],
     ['allow given back → first real connection, p50/max of 5', `${fmt(se.p50)} / ${fmt(se.max)} ms`, '', '', '', '', ''],
     [`connections/s, server isolated (${isolated ? 'judged' : 'NOT isolated?'}), median of ${ROUNDS}`, fmt(median(conn.on)), 'same pods, no policy', fmt(median(conn.off)), fmt(median(conn.on) / median(conn.off)), '≥ 0.95', median(conn.on) / median(conn.off) >= 0.95 ? 'yes' : 'NO'],

@@ -27,6 +27,9 @@ export interface ProgrammerStats {
   recoveries: number;
   lastMs: number;
   lastFullMs: number;
+  /** Of the last difference: building its text, and nft taking it (parse, commit, answer). */
+  lastTextMs: number;
+  lastNftMs: number;
   lastError?: string;
 }
 
@@ -34,7 +37,7 @@ const EMPTY: PolicyState = { podClass: new Map(), netClass: [], ingress: new Map
 
 export class PolicyProgrammer {
   readonly table: string;
-  readonly stats: ProgrammerStats = { passes: 0, fullLoads: 0, recoveries: 0, lastMs: 0, lastFullMs: 0 };
+  readonly stats: ProgrammerStats = { passes: 0, fullLoads: 0, recoveries: 0, lastMs: 0, lastFullMs: 0, lastTextMs: 0, lastNftMs: 0 };
   readonly guard?: Guard;
   private applied: PolicyState = EMPTY;
   private needFull = true;
@@ -87,7 +90,10 @@ export class PolicyProgrammer {
       this.stats.lastFullMs = performance.now() - t0;
     } else {
       const text = diffRuleset(this.applied, s, opts);
+      const t1 = performance.now();
       if (text) await this.session.transaction(text);
+      this.stats.lastTextMs = t1 - t0;
+      this.stats.lastNftMs = performance.now() - t1;
     }
     this.applied = s;
     this.stats.passes++;
