@@ -1,9 +1,10 @@
 // NetworkPolicy benchmark, with 1,000 policies and 1,000 pods (100 namespaces, 500 pods local to each of two
 // "nodes": two throwaway node namespaces, each with its own policy engine fed the same objects):
-//   1. full ruleset load (compile + one nft transaction) ≤ 0.5 s — anchor, same run: the same allow sets
+//   1. full ruleset load (compile + one nft transaction through the engine's nft -i session) ≤ 0.5 s, and its CPU time — anchor, same run: the same allow sets
 //      written per peer address instead of per peer class (the layout without classes), by `nft -f`;
 //   2. applied → enforced on every node, p99 ≤ 100 ms — anchor, same run: the floor, a one-element `nft -f`
-//      transaction in the same namespace; and, for a few changes, until a real connection sees the change;
+//      transaction in the same namespace (a spawned `nft -f`); with node a's stages of each change (compile,
+//      difference text, nft -i transaction); and, for a few changes, until a real connection sees the change;
 //   3. connection setup rate and TCP throughput between two pods with the 1,000 policies in force (the
 //      server isolated, the client allowed through its peer class) ≥ 0.95 of the same pods with no policy
 //      (anchor, same run, interleaved rounds).

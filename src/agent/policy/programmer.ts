@@ -1,6 +1,6 @@
 // Puts a compiled PolicyState into the kernel: the first time (and after the table was lost) as one
-// atomic rewrite, afterwards as one `nft -f` transaction holding only the difference. A tiny `alive` set
-// is listed every second, so a table flushed or deleted from outside is back within about a second; the
+// atomic rewrite, afterwards as one transaction holding only the difference, both through one long-lived
+// nft session (nftsession.ts: no process spawn per change). A tiny `alive` set is listed every second, so a table flushed or deleted from outside is back within about a second; the
 // guard table (guard.ts) keeps isolated pods closed meanwhile.
 import { run } from '../../util/exec.js';
 import type { PolicyState } from './compiler.js';
