@@ -1,19 +1,17 @@
 // API server benchmark: create/get/list/watch on SQLite and on etcd, each beside its anchor measured in
 // the same run (raw SQLite inserts; raw etcd puts with the same client library).
 //   node dist/bench/api.js [--store sqlite|etcd|both] [--list-pods 10000]
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { request, Agent } from 'node:https';
 import Database from 'better-sqlite3';
 import { Etcd3 } from 'etcd3';
-import { Client, podBody, rssMB, summarize, table, fmt } from './lib.js';
+import { Client, podBody, rssMB, startServer, summarize, table, fmt, type Server } from './lib.js';
 import { startEtcd } from '../src/store/testing/etcd.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
   const i = args.indexOf(`--${name}`);
@@ -22,43 +20,6 @@ const arg = (name: string, def: string) => {
 const STORES = arg('store', 'both') === 'both' ? ['sqlite', 'etcd'] : [arg('store', 'sqlite')];
 const LIST_PODS = Number(arg('list-pods', '10000'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Server {
-  proc: ChildProcess;
-  url: string;
-  token: string;
-  ca: Buffer;
-  dataDir: string;
-  kubeconfig: string;
-  stop(): Promise<void>;
-}
-
-async function startServer(dir: string, store: string, etcd?: string): Promise<Server> {
-  const dataDir = join(dir, 'server');
-  const a = ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--store', store];
-  if (etcd) a.push('--etcd-endpoints', etcd);
-  const proc = spawn(join(ROOT, 'bin/k8ts'), a, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  const url = await new Promise<string>((res, rej) => {
-    proc.stderr!.on('data', (b: Buffer) => {
-      log += b;
-      const m = /serving on (\S+)/.exec(log);
-      if (m) res(m[1]);
-    });
-    proc.on('exit', (c) => rej(new Error(`server exited ${c}: ${log}`)));
-  });
-  return {
-    proc, url, dataDir,
-    token: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(),
-    ca: readFileSync(join(dataDir, 'pki/ca.crt')),
-    kubeconfig: join(dataDir, 'kubeconfig'),
-    async stop() {
-      const done = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await done;
-    },
-  };
-}
 
 // ---- anchors ----
 

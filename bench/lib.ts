@@ -1,7 +1,10 @@
-// Shared bits for benchmarks: percentiles, tables, a keep-alive HTTPS client for a started server.
+// Shared bits for benchmarks: percentiles, tables, a started `k8ts server`, a keep-alive HTTPS client for it.
 import { Agent, request } from 'node:https';
 import { performance } from 'node:perf_hooks';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
@@ -66,3 +69,44 @@ export function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) / 1024 : NaN;
 }
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface Server {
+  proc: ChildProcess;
+  url: string;
+  token: string;
+  ca: Buffer;
+  dataDir: string;
+  kubeconfig: string;
+  stop(): Promise<void>;
+}
+
+/** `k8ts server` as a child process on a free loopback port, with its admin credentials. */
+export async function startServer(dir: string, store: string, etcd?: string): Promise<Server> {
+  const dataDir = join(dir, 'server');
+  const a = ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--store', store];
+  if (etcd) a.push('--etcd-endpoints', etcd);
+  const proc = spawn(join(ROOT, 'bin/k8ts'), a, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  const url = await new Promise<string>((res, rej) => {
+    proc.stderr!.on('data', (b: Buffer) => {
+      log += b;
+      const m = /serving on (\S+)/.exec(log);
+      if (m) res(m[1]);
+    });
+    proc.on('exit', (c) => rej(new Error(`server exited ${c}: ${log}`)));
+  });
+  return {
+    proc, url, dataDir,
+    token: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(),
+    ca: readFileSync(join(dataDir, 'pki/ca.crt')),
+    kubeconfig: join(dataDir, 'kubeconfig'),
+    async stop() {
+      const done = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await done;
+    },
+  };
+}
+

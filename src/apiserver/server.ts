@@ -44,6 +44,8 @@ export interface ApiServerOptions {
   advertise?: string;
   /** Write hooks by resource plural, handed to the registry (the services' IP and port allocators). */
   hooks?: ReadonlyMap<string, WriteHooks>;
+  /** Events the watch cache keeps for watches to resume from (default 100,000); older resourceVersions get 410. */
+  watchCacheEvents?: number;
 }
 
 interface Target {
@@ -78,7 +80,7 @@ export class ApiServer {
   }
 
   static async start(opts: ApiServerOptions): Promise<ApiServer> {
-    const cache = await WatchCache.start(opts.store);
+    const cache = await WatchCache.start(opts.store, undefined, opts.watchCacheEvents);
     const s = new ApiServer(opts, cache);
     let port = opts.listen[0]?.port ?? 0;
     try {

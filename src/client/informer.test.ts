@@ -126,3 +126,40 @@ describe('informers', () => {
     assert.deepEqual(idx.indexValues(NODE_NAME_INDEX), ['n2']);
   });
 });
+
+describe('informers past the watch history', () => {
+  test('410 Gone (the version left a short watch cache) makes exactly one relist, and the cache and handlers catch up', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'k8ts-informer-gone-'));
+    const s = await runServer({ dataDir: dir, store: 'memory', listen: [{ host: '127.0.0.1', port: 0 }], watchCacheEvents: 20, log: () => {} });
+    const c = new RestClient(configFromKubeconfig(s.kubeconfigPath));
+    const factory = new SharedInformerFactory(c);
+    try {
+      await c.create(PODS, 'default', pod('old-1'));
+      await c.create(PODS, 'default', pod('old-2'));
+      const pods = factory.informerFor(PODS);
+      const deleted: string[] = [];
+      pods.addEventHandler({ onDelete: (p) => deleted.push(p.metadata.name!) });
+      factory.start();
+      await factory.waitForCacheSync();
+      assert.equal(pods.stats.lists, 1);
+      pods.stop();
+      // More changes than the server keeps: the informer's resourceVersion falls out of the history.
+      await c.delete(PODS, 'default', 'old-1', { gracePeriodSeconds: 0 });
+      for (let i = 0; i < 40; i++) await c.create(PODS, 'default', pod(`new-${i}`));
+      pods.start();
+      await eventually('the cache holds what the server holds', async () => pods.lister.list().length === 41 && !pods.lister.get('default', 'old-1'));
+      assert.equal(pods.stats.relists, 1, 'one relist, for the 410');
+      assert.equal(pods.stats.lists, 2);
+      assert.deepEqual(deleted, ['old-1'], 'the object gone while away is delivered as a delete');
+      // Back on a live watch: a change after the relist arrives as an event, with no further list.
+      await c.create(PODS, 'default', pod('after'));
+      await eventually('the pod made after the relist', async () => pods.lister.get('default', 'after'));
+      assert.equal(pods.stats.lists, 2);
+    } finally {
+      factory.stop();
+      c.close();
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

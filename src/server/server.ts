@@ -58,6 +58,8 @@ export interface ServerOptions {
   serverName?: string;
   /** Leader election timings (client-go's defaults: 15 s, 10 s, 2 s); tests shorten them. */
   leaderElection?: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  /** Events the watch cache keeps (default 100,000); tests shrink it to reach 410 Gone. */
+  watchCacheEvents?: number;
   /** Where the server's own log lines go (default: stderr). */
   log?: (line: string) => void;
 }
@@ -109,7 +111,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
     api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, listen: o.listen,
       tokens: new Map([[token, { name: 'admin', groups: ['system:masters'] }], [nodeToken, { name: 'system:node', groups: ['system:nodes'] }]]),
-      hooks: new Map([['services', allocations]]) });
+      hooks: new Map([['services', allocations]]), watchCacheEvents: o.watchCacheEvents });
   } catch (e) {
     await store.close();
     throw e;
