@@ -1,9 +1,10 @@
 // NetworkPolicy benchmark, with 1,000 policies and 1,000 pods (100 namespaces, 500 pods local to each of two
 // "nodes": two throwaway node namespaces, each with its own policy engine fed the same objects):
-//   1. full ruleset load (compile + one nft transaction) ≤ 0.5 s — anchor, same run: the same allow sets
+//   1. full ruleset load (compile + one nft transaction through the engine's nft -i session) ≤ 0.5 s, and its CPU time — anchor, same run: the same allow sets
 //      written per peer address instead of per peer class (the layout without classes), by `nft -f`;
 //   2. applied → enforced on every node, p99 ≤ 100 ms — anchor, same run: the floor, a one-element `nft -f`
-//      transaction in the same namespace; and, for a few changes, until a real connection sees the change;
+//      transaction in the same namespace (a spawned `nft -f`); with node a's stages of each change (compile,
+//      difference text, nft -i transaction); and, for a few changes, until a real connection sees the change;
 //   3. connection setup rate and TCP throughput between two pods with the 1,000 policies in force (the
 //      server isolated, the client allowed through its peer class) ≥ 0.95 of the same pods with no policy
 //      (anchor, same run, interleaved rounds).
@@ -215,6 +216,7 @@ async function main(): Promise<void> {
   await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'nft', 'add', 'table', 'ip', `k8tsnpf-${a.tag}`]);
   await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'nft', 'add', 'set', 'ip', `k8tsnpf-${a.tag}`, 's', '{ type ipv4_addr; }']);
   const enforce: number[] = [];
+  const stage = { compile: [] as number[], text: [] as number[], nft: [] as number[] };
   for (let j = 0; j < CHANGES; j++) {
     const n = j % NAMESPACES;
     const kind = j % 3;
@@ -223,6 +225,10 @@ async function main(): Promise<void> {
     for (const e of engines) e.onPolicy(kind === 2 ? 'DELETED' : kind === 1 ? 'MODIFIED' : 'ADDED', p);
     await settleAll();
     enforce.push(performance.now() - t0);
+    const ea = engines[0];
+    stage.compile.push(ea.stats.lastCompileMs);
+    stage.text.push(ea.programmer.stats.lastTextMs);
+    stage.nft.push(ea.programmer.stats.lastNftMs);
     const f0 = performance.now();
     await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'nft', '-f', '-'], { input: `add element ip k8tsnpf-${a.tag} s { 10.9.${j >> 8}.${j & 255} }\n` });
     floor.push(performance.now() - f0);
@@ -286,6 +292,7 @@ async function main(): Promise<void> {
     ['full ruleset load (compile + nft), median of 5', `${fmt(fl.p50)} ms (compile ${fmt(median(full.map((x) => x.compile)))}, nft ${fmt(median(full.map((x) => x.nft)))})`,
       `per-address sets (${anchorElements} elements vs ${elements}), nft -f`, `${fmt(median(anchorMs))} ms`, fmt(fl.p50 / median(anchorMs)), '≤ 500 ms', fl.p50 <= 500 ? 'yes' : 'NO'],
     [`applied → enforced on both nodes, p50/p99 of ${CHANGES}`, `${fmt(en.p50)} / ${fmt(en.p99)} ms`, 'one-element nft -f (floor)', `${fmt(fo.p50)} / ${fmt(fo.p99)} ms`, fmt(en.p99 / fo.p99), '≤ 100 ms p99', en.p99 <= 100 ? 'yes' : 'NO'],
+    [`  of which on node a (p50 / p99): compile, difference text, nft -i transaction`, `${fmt(summarize(stage.compile).p50)} / ${fmt(summarize(stage.compile).p99)}, ${fmt(summarize(stage.text).p50)} / ${fmt(summarize(stage.text).p99)}, ${fmt(summarize(stage.nft).p50)} / ${fmt(summarize(stage.nft).p99)} ms`, '', '', '', '', ''],
     ['denied SYN → drop record in the agent (tcpdump nflog), p50/max of 10', `${fmt(summarize(logged).p50)} / ${fmt(summarize(logged).max)} ms`, 'includes spawning the client', '', '', '', ''],
     ['allow given back → first real connection, p50/max of 5', `${fmt(se.p50)} / ${fmt(se.max)} ms`, '', '', '', '', ''],
     [`connections/s, server isolated (${isolated ? 'judged' : 'NOT isolated?'}), median of ${ROUNDS}`, fmt(median(conn.on)), 'same pods, no policy', fmt(median(conn.off)), fmt(median(conn.on) / median(conn.off)), '≥ 0.95', median(conn.on) / median(conn.off) >= 0.95 ? 'yes' : 'NO'],

@@ -1,10 +1,11 @@
 // Puts a compiled PolicyState into the kernel: the first time (and after the table was lost) as one
-// atomic rewrite, afterwards as one `nft -f` transaction holding only the difference. A tiny `alive` set
-// is listed every second, so a table flushed or deleted from outside is back within about a second; the
+// atomic rewrite, afterwards as one transaction holding only the difference, both through one long-lived
+// nft session (nftsession.ts: no process spawn per change). A tiny `alive` set is listed every second, so a table flushed or deleted from outside is back within about a second; the
 // guard table (guard.ts) keeps isolated pods closed meanwhile.
 import { run } from '../../util/exec.js';
 import type { PolicyState } from './compiler.js';
 import { Guard } from './guard.js';
+import { NftCommandError, NftSession } from './nftsession.js';
 import { diffRuleset, fullRuleset, LOG_GROUP, POLICY_TABLE, podObjects, type Direction } from './ruleset.js';
 
 export interface ProgrammerOptions {
@@ -26,6 +27,9 @@ export interface ProgrammerStats {
   recoveries: number;
   lastMs: number;
   lastFullMs: number;
+  /** Of the last difference: building its text, and nft taking it (parse, commit, answer). */
+  lastTextMs: number;
+  lastNftMs: number;
   lastError?: string;
 }
 
@@ -33,7 +37,7 @@ const EMPTY: PolicyState = { podClass: new Map(), netClass: [], ingress: new Map
 
 export class PolicyProgrammer {
   readonly table: string;
-  readonly stats: ProgrammerStats = { passes: 0, fullLoads: 0, recoveries: 0, lastMs: 0, lastFullMs: 0 };
+  readonly stats: ProgrammerStats = { passes: 0, fullLoads: 0, recoveries: 0, lastMs: 0, lastFullMs: 0, lastTextMs: 0, lastNftMs: 0 };
   readonly guard?: Guard;
   private applied: PolicyState = EMPTY;
   private needFull = true;
@@ -41,9 +45,12 @@ export class PolicyProgrammer {
   private chain: Promise<void> = Promise.resolve();
   private latest?: PolicyState;
   private guardKey = '';
+  /** Transactions and probes go through one long-lived nft child (no spawn per change). */
+  readonly session: NftSession;
 
   constructor(private o: ProgrammerOptions = {}) {
     this.table = o.table ?? POLICY_TABLE;
+    this.session = new NftSession({ netns: o.netns });
     if (!o.noGuard) this.guard = new Guard({ table: o.guardTable, netns: o.netns, log: o.log });
   }
 
@@ -77,13 +84,16 @@ export class PolicyProgrammer {
     if (this.guard && (gk !== this.guardKey || !this.guard.ok)) void this.guard.sync([...s.ingress.keys()], [...s.egress.keys()]);
     this.guardKey = gk;
     if (this.needFull) {
-      await this.nft(['-f', '-'], fullRuleset(s, opts));
+      await this.session.transaction(fullRuleset(s, opts));
       this.needFull = false;
       this.stats.fullLoads++;
       this.stats.lastFullMs = performance.now() - t0;
     } else {
       const text = diffRuleset(this.applied, s, opts);
-      if (text) await this.nft(['-f', '-'], text);
+      const t1 = performance.now();
+      if (text) await this.session.transaction(text);
+      this.stats.lastTextMs = t1 - t0;
+      this.stats.lastNftMs = performance.now() - t1;
     }
     this.applied = s;
     this.stats.passes++;
@@ -112,8 +122,14 @@ export class PolicyProgrammer {
 
   private async probeOnce(): Promise<void> {
     try {
-      await this.nft(['list', 'set', 'ip', this.table, 'alive']);
-    } catch {
+      await this.session.command(`list set ip ${this.table} alive`);
+    } catch (e) {
+      if (!this.timer) return;
+      // The child itself failed (it is started again on the next request): that says nothing of the table.
+      if (!(e instanceof NftCommandError)) {
+        this.o.log?.(`policy: ${(e as Error).message}`);
+        return;
+      }
       this.o.log?.(`policy: table ip ${this.table} is gone, rewriting it`);
       this.stats.recoveries++;
       this.needFull = true;
@@ -144,6 +160,7 @@ export class PolicyProgrammer {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.chain;
+    await this.session.stop();
   }
 
   /** Stop and remove both tables. */
