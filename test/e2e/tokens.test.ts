@@ -44,6 +44,8 @@ describe('kubectl create token against k8ts server', { skip }, () => {
     writeFileSync(caPath, Buffer.from(kc, 'base64'));
     await ok(['create', 'namespace', 'tok']);
     await eventually('default SA in tok', async () => (await s.kubectl(['get', 'sa', 'default', '-n', 'tok'])).code === 0, 15_000);
+    // What a token may do is RBAC's: the namespace's accounts may read it.
+    await ok(['create', 'rolebinding', 'sa-view', '-n', 'tok', '--clusterrole', 'view', '--group', 'system:serviceaccounts:tok']);
   });
   after(async () => {
     await s?.stop();

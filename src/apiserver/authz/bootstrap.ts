@@ -134,7 +134,9 @@ export const BOOTSTRAP_CLUSTER_ROLES: ClusterRole[] = [
     rule(READ, ['apps', 'extensions'], ['replicasets']),
     rule(READ, ['apps'], ['statefulsets']),
     rule(READ, ['policy'], ['poddisruptionbudgets']),
-    rule(READ, [''], ['persistentvolumeclaims', 'persistentvolumes']),
+    rule(READ, [''], ['persistentvolumeclaims']),
+    // A deleted local-path volume's directory is removed by its node, which then drops the cleanup finalizer.
+    rule([...READ, 'update', 'patch'], [''], ['persistentvolumes']),
     rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
     rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews']),
     rule(READ, [''], ['namespaces']),
@@ -157,7 +159,9 @@ export const BOOTSTRAP_CLUSTER_ROLES: ClusterRole[] = [
     // authorizer that narrows this to what a node's pods use comes with node identities.
     rule(READ, [''], ['configmaps', 'secrets']),
     rule(['create'], [''], ['serviceaccounts/token']),
-    rule(READ, [''], ['persistentvolumeclaims', 'persistentvolumes']),
+    rule(READ, [''], ['persistentvolumeclaims']),
+    // A deleted local-path volume's directory is removed by its node, which then drops the cleanup finalizer.
+    rule([...READ, 'update', 'patch'], [''], ['persistentvolumes']),
     rule(READ, [''], ['endpoints', 'namespaces', 'services']),
     rule(READ, ['discovery.k8s.io'], ['endpointslices']),
     rule(READ, ['networking.k8s.io'], ['networkpolicies']),
