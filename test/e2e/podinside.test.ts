@@ -4,9 +4,9 @@
 // retried until it appears); a hostPath of the wrong type; `../` refused with 422; init and sidecar
 // containers; `kubectl debug` with an ephemeral container; the projected token (or the server's 404);
 // no mount left after a pod is deleted, after an agent kill -9 and restart, and after `k8ts down`.
-import { test, before, describe } from 'node:test';
+import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { type Cluster, clusterFixture, restartLabProcess, skip, sleep, until } from './clusterkit.js';
 import { mountsUnder } from '../../src/lab/mounts.js';
 import { configFromKubeconfig, RestClient } from '../../src/client/rest.js';
@@ -155,6 +155,8 @@ describe('inside the pod: volumes, env, init, sidecar and ephemeral containers',
   const get = clusterFixture(`pi${process.pid % 10000}`);
   let c: Cluster;
   before(() => (c = get()));
+  // The hostPath volume's directory (DirectoryOrCreate: the agent made it on the host) goes with the test.
+  after(() => rmSync(`/tmp/k8ts-e2e-podinside-${process.pid}`, { recursive: true, force: true }));
   const jp = async (pod: string, path: string) => (await c.ok(['get', 'pod', pod, '-o', `jsonpath=${path}`])).trim();
   const exec = (pod: string, cmd: string) => c.ok(['exec', pod, '--', 'sh', '-c', cmd]);
   const events = async (name: string) => c.ok(['get', 'events', '--field-selector', `involvedObject.name=${name}`, '-o', 'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}']);
