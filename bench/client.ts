@@ -15,7 +15,7 @@ import { PODS } from '../src/api/kinds.js';
 import { SharedInformer } from '../src/client/informer.js';
 import { RestClient, configFromKubeconfig } from '../src/client/rest.js';
 import { startEtcd } from '../src/store/testing/etcd.js';
-import { Client, fmt, podBody, rssMB, startServer, table, type Server } from './lib.js';
+import { Client, fmt, parallel, podBody, rssMB, startServer, table, type Server } from './lib.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -27,13 +27,6 @@ const UPDATES = Number(arg('updates', '1000'));
 const STORE = arg('store', 'sqlite');
 const ROUNDS = Number(arg('rounds', '2'));
 const NS = 'default';
-
-async function parallel(n: number, width: number, f: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < n) await f(next++);
-  }));
-}
 
 /** A bare list: the body read whole and parsed, nothing kept but the resourceVersion. */
 async function bareList(s: Server): Promise<{ ms: number; rv: string; items: number }> {

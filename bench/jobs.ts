@@ -11,7 +11,7 @@ import { runServer } from '../src/server/server.js';
 import { RestClient, configFromKubeconfig } from '../src/client/rest.js';
 import { JOBS, LEASES, NAMESPACES, NODES, PODS } from '../src/api/kinds.js';
 import type { Job, Lease, Pod } from '../src/api/types.js';
-import { fmt, table } from './lib.js';
+import { fmt, parallel, table } from './lib.js';
 
 const args = process.argv.slice(2);
 const N = Number(args[args.indexOf('--jobs') + 1] || 500) || 500;
@@ -55,10 +55,6 @@ try {
   }
   const template = { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'busybox', command: ['true'] }] } };
   const ns = (n: string) => c.create(NAMESPACES, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: n } });
-  const parallel = async (n: number, f: (i: number) => Promise<unknown>) => {
-    let next = 0;
-    await Promise.all(Array.from({ length: 16 }, async () => { while (next < n) await f(next++); }));
-  };
 
   const rows: (string | number)[][] = [['case', 'n', 'seconds', 'per second', 'ratio to anchor']];
   const results: number[] = [];
@@ -67,14 +63,14 @@ try {
     const a = `anchor-${round}`;
     await ns(a);
     let t0 = performance.now();
-    await parallel(N, (i) => c.create(PODS, a, { apiVersion: 'v1', kind: 'Pod', metadata: { name: `p${i}` }, spec: template.spec } as Pod));
+    await parallel(N, 16, (i) => c.create(PODS, a, { apiVersion: 'v1', kind: 'Pod', metadata: { name: `p${i}` }, spec: template.spec } as Pod));
     await until('anchor pods Succeeded', async () => (await c.list(PODS, a)).items.filter((p) => p.status?.phase === 'Succeeded').length === N);
     const anchor = (performance.now() - t0) / 1000;
 
     const b = `jobs-${round}`;
     await ns(b);
     t0 = performance.now();
-    await parallel(N, (i) => c.create(JOBS, b, { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: `j${i}` }, spec: { template } } as Job));
+    await parallel(N, 16, (i) => c.create(JOBS, b, { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: `j${i}` }, spec: { template } } as Job));
     await until('Jobs Complete', async () => (await c.list(JOBS, b)).items.filter((j) => j.status?.conditions?.some((x) => x.type === 'Complete' && x.status === 'True')).length === N);
     const jobs = (performance.now() - t0) / 1000;
     results.push(jobs / anchor);

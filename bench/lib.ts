@@ -55,6 +55,14 @@ export class Client {
   }
 }
 
+/** f(0) … f(n-1) with at most `width` calls in flight. */
+export async function parallel(n: number, width: number, f: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < n) await f(next++);
+  }));
+}
+
 export function podBody(name: string, labels: Record<string, string> = { app: 'bench' }): unknown {
   return {
     apiVersion: 'v1', kind: 'Pod',

@@ -16,7 +16,7 @@ import { bootstrapNamespaces } from '../src/controllers/namespace.js';
 import { Scheduler } from '../src/controllers/scheduler.js';
 import { NAMESPACES, NODES, PODS } from '../src/api/kinds.js';
 import type { Node, Pod } from '../src/api/types.js';
-import { table } from './lib.js';
+import { parallel, table } from './lib.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, d: number) => Number(args[args.indexOf(`--${name}`) + 1] || d) || d;
@@ -48,11 +48,8 @@ async function round(r: number): Promise<{ bindRate: number; schedRate: number }
     for (let i = 0; i < PODS_N; i++) await client.create(PODS, `sched-${r}`, pod(`sched-${r}`, i));
 
     // Anchor: bind every pod round-robin with IN_FLIGHT binds outstanding, no scheduling at all.
-    let next = 0;
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-      for (let i = next++; i < PODS_N; i = next++) await client.bind(`anchor-${r}`, `p-${i}`, `node-${i % NODES_N}`);
-    }));
+    await parallel(PODS_N, IN_FLIGHT, (i) => client.bind(`anchor-${r}`, `p-${i}`, `node-${i % NODES_N}`));
     const bindRate = PODS_N / ((performance.now() - t0) / 1000);
 
     // The scheduler: pods already pending, nodes known; time from start to the last pod bound.
