@@ -173,8 +173,10 @@ export class ApiServer {
   /** Stop accepting, end open watches and connections. */
   async close(): Promise<void> {
     this.cache.close();
-    await Promise.all(this.servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+    const closed = Promise.all(this.servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+    // close() waits for every connection to end; a client with a request in flight would hold it open.
     for (const s of this.sockets) s.destroy();
+    await closed;
   }
 
   addToken(token: string, user: User): void {

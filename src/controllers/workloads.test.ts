@@ -34,6 +34,7 @@ const active = (p: Pod) => !p.metadata.deletionTimestamp;
 describe('workload controllers', () => {
   let t: TestCluster;
   let kubelet: NodeJS.Timeout | undefined;
+  let kubeletStopped = false;
   /** Pods the test kubelet leaves alone (by name prefix): they stay Pending and not ready. */
   const held = new Set<string>();
 
@@ -49,13 +50,17 @@ describe('workload controllers', () => {
           await t.c.patch(PODS, p.metadata.namespace, p.metadata.name!, 'merge', { status: {
             phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: ts }] } }, 'status').catch(() => {});
         }
+      } catch {
+        // The server went away under a pass that was in flight: the next pass (if any) retries.
       } finally {
-        kubelet = setTimeout(tick, 50);
+        // A pass in flight when after() ran must not schedule another: that timer would keep the process alive.
+        if (!kubeletStopped) kubelet = setTimeout(tick, 50);
       }
     };
     kubelet = setTimeout(tick, 50);
   });
   after(async () => {
+    kubeletStopped = true;
     clearTimeout(kubelet);
     kubelet = undefined;
     await t?.close();
@@ -211,15 +216,19 @@ describe('workload controllers', () => {
         await sleep(5);
       }
     })();
-    await t.c.patch(DEPLOYMENTS, n, 'web', 'merge', { metadata: { annotations: { 'kubernetes.io/change-cause': 'to v2' } }, spec: { template: { spec: { containers: [{ name: 'c', image: 'busybox:2', command: ['sleep', '3600'] }] } } } });
-    await until('rolled to v2', async () => {
-      d = (await t.c.get(DEPLOYMENTS, n, 'web'))!;
-      const s = d.status!;
-      return (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) && s.updatedReplicas === 4 && s.replicas === 4 && s.availableReplicas === 4
-        && d.status?.conditions?.find((c) => c.type === 'Progressing')?.reason === 'NewReplicaSetAvailable';
-    });
-    watching = false;
-    await sampler;
+    try {
+      await t.c.patch(DEPLOYMENTS, n, 'web', 'merge', { metadata: { annotations: { 'kubernetes.io/change-cause': 'to v2' } }, spec: { template: { spec: { containers: [{ name: 'c', image: 'busybox:2', command: ['sleep', '3600'] }] } } } });
+      await until('rolled to v2', async () => {
+        d = (await t.c.get(DEPLOYMENTS, n, 'web'))!;
+        const s = d.status!;
+        return (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) && s.updatedReplicas === 4 && s.replicas === 4 && s.availableReplicas === 4
+          && d.status?.conditions?.find((c) => c.type === 'Progressing')?.reason === 'NewReplicaSetAvailable';
+      });
+    } finally {
+      // A failed wait must not leave the sampler polling: it would hold the process open.
+      watching = false;
+      await sampler;
+    }
     assert.ok(maxPods <= 5, `pods never above replicas + maxSurge: ${maxPods}`);
     assert.ok(minReady >= 3, `ready pods never below replicas - maxUnavailable: ${minReady}`);
     const all = (await t.c.list(REPLICASETS, n)).items;
@@ -254,13 +263,17 @@ describe('workload controllers', () => {
         await sleep(5);
       }
     })();
-    await t.c.patch(DEPLOYMENTS, n, 'r', 'merge', { spec: { template: { spec: { containers: [{ name: 'c', image: 'busybox:9', command: ['sleep', '3600'] }] } } } });
-    await until('recreated', async () => {
-      const ps = (await t.c.list(PODS, n)).items;
-      return ps.length === 3 && ps.every((p) => p.spec!.containers[0].image === 'busybox:9') && (await t.c.get(DEPLOYMENTS, n, 'r'))!.status?.availableReplicas === 3;
-    });
-    watching = false;
-    await sampler;
+    try {
+      await t.c.patch(DEPLOYMENTS, n, 'r', 'merge', { spec: { template: { spec: { containers: [{ name: 'c', image: 'busybox:9', command: ['sleep', '3600'] }] } } } });
+      await until('recreated', async () => {
+        const ps = (await t.c.list(PODS, n)).items;
+        return ps.length === 3 && ps.every((p) => p.spec!.containers[0].image === 'busybox:9') && (await t.c.get(DEPLOYMENTS, n, 'r'))!.status?.availableReplicas === 3;
+      });
+    } finally {
+      // A failed wait must not leave the sampler polling: it would hold the process open.
+      watching = false;
+      await sampler;
+    }
     assert.equal(mixed, false);
   });
 
