@@ -33,7 +33,7 @@ import { ALWAYS_ALLOW, type RbacAuthorizer } from './authz/rbac.js';
 import { review } from './authz/reviews.js';
 
 export type User = UserInfo;
-import { ANONYMOUS, StaticTokens, type TokenAuthenticator, bearerToken } from './authn.js';
+import { ANONYMOUS, StaticTokens, type TokenAuthenticator, bearerToken, certificateUser } from './authn.js';
 import { type ObjectGetter, ServiceAccountAuthenticator } from './serviceaccount/authenticator.js';
 import { admitPod } from './serviceaccount/admission.js';
 import { createToken } from './serviceaccount/tokenrequest.js';
@@ -59,6 +59,8 @@ export interface ApiServerOptions {
   store: Store;
   cert: string;
   key: string;
+  /** PEM CA whose client certificates authenticate (CN = user, O = groups); requested, never required. */
+  clientCA?: string;
   /** Where to serve; every address shares one port (0: the first picks a free one for all). */
   listen: { host: string; port: number }[];
   /** Bearer token → user. */
@@ -135,7 +137,10 @@ export class ApiServer {
     let port = opts.listen[0]?.port ?? 0;
     try {
       for (const l of opts.listen) {
-        const server = createServer({ cert: opts.cert, key: opts.key }, (req, res) => void s.handle(req, res));
+        // A client certificate is asked for but not required (tokens still work); one that does not chain
+        // to the client CA is refused by authentication with a 401, not by the handshake, as kube-apiserver does.
+        const tlsOpts = opts.clientCA ? { ca: opts.clientCA, requestCert: true, rejectUnauthorized: false } : {};
+        const server = createServer({ cert: opts.cert, key: opts.key, ...tlsOpts }, (req, res) => void s.handle(req, res));
         server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void s.handleUpgrade(req, socket, head));
         server.keepAliveTimeout = 65_000;
         server.headersTimeout = 70_000;
@@ -181,8 +186,13 @@ export class ApiServer {
     this.staticTokens.add(token, user);
   }
 
-  /** The request's user: a static token, else a service-account token; undefined is a 401. */
+  /** The request's user: a verified client certificate, else a static token, else a service-account
+   *  token (kube-apiserver's order); undefined is a 401. A refused certificate leaves the token to decide. */
   async authenticate(req: IncomingMessage): Promise<UserInfo | undefined> {
+    if (this.opts.clientCA) {
+      const c = certificateUser(req.socket);
+      if (c.kind === 'user') return c.user;
+    }
     const token = bearerToken(req);
     if (!token) return undefined;
     const authenticators: TokenAuthenticator[] = [this.staticTokens];
@@ -210,7 +220,8 @@ export class ApiServer {
       }
       let user = await this.authenticate(req);
       if (!user) {
-        if (ANONYMOUS_PATHS.has(path) && this.issuer && !bearerToken(req)) {
+        // Anonymous only when no credential was offered: a refused certificate or token is a 401 everywhere.
+        if (ANONYMOUS_PATHS.has(path) && this.issuer && !bearerToken(req) && certificateUser(req.socket).kind === 'none') {
           user = ANONYMOUS;
         } else {
           req.resume();

@@ -131,7 +131,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   let allocations: ServiceAllocations;
   try {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
-    api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, listen: o.listen,
+    api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, clientCA: pki.caCert, listen: o.listen,
       tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac)]), watchCacheEvents: o.watchCacheEvents,
       serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer } });
   } catch (e) {
@@ -183,7 +183,10 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   for (const s of singletons) s.start();
 
   const kubeconfigPath = join(o.dataDir, 'kubeconfig');
-  writeFileSync(kubeconfigPath, kubeconfig({ server: api.url, caCert: pki.caCert, token }), { mode: 0o600 });
+  // The admin authenticates with its client certificate, as kubeadm's admin.conf; the token kubeconfig is
+  // kept beside it for clients that cannot present one.
+  writeFileSync(kubeconfigPath, kubeconfig({ server: api.url, caCert: pki.caCert, user: { clientCert: pki.adminCert, clientKey: pki.adminKey } }), { mode: 0o600 });
+  writeFileSync(join(o.dataDir, 'kubeconfig-token'), kubeconfig({ server: api.url, caCert: pki.caCert, user: { token } }), { mode: 0o600 });
   return {
     api,
     store,
