@@ -353,6 +353,8 @@ export class ApiServer {
     if (sub) {
       if (!r.subresources.some((s) => s.name === sub)) throw errors.pathNotFound();
       if (sub === 'status') return this.itemVerb(req, res, method, t, q, 'status');
+      // certificatesigningrequests/NAME/approval: only the Approved/Denied conditions change (kubectl certificate approve|deny).
+      if (sub === 'approval') return this.itemVerb(req, res, method, t, q, 'approval');
       // pods/NAME/ephemeralcontainers: the Pod, where only spec.ephemeralContainers may change (kubectl debug).
       if (sub === 'ephemeralcontainers') return this.itemVerb(req, res, method, t, q, 'ephemeralcontainers');
       if (sub === 'finalize') {
