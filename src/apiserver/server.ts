@@ -339,6 +339,20 @@ export class ApiServer {
     await this.dispatch(req, res, method, t, q);
   }
 
+  /** Approving a CSR also takes `approve` on its signer (signers/<signerName> or signers/<domain>/*), as
+   *  upstream's CertificateApproval admission: update on /approval alone does not make an approver. */
+  private async checkSigner(t: Target, verb: 'approve'): Promise<void> {
+    const user = requestUser.getStore();
+    if (!this.rbac || !user || t.name === undefined) return;
+    const csr = await this.registry.tryGet(t.r, undefined, t.name);
+    const signer = String((csr?.spec as { signerName?: unknown } | undefined)?.signerName ?? '');
+    if (!csr) return; // the update answers 404
+    const names = [signer, `${signer.split('/')[0]}/*`];
+    const ok = names.some((name) => this.rbac!.authorize({ user, verb, resourceRequest: true, path: '', apiGroup: 'certificates.k8s.io', apiVersion: '*',
+      namespace: '', resource: 'signers', subresource: '', name }).allowed);
+    if (!ok) throw errors.forbidden(`certificatesigningrequests.certificates.k8s.io "${t.name}" is forbidden: user not permitted to ${verb} requests with signerName "${signer}"`);
+  }
+
   /** The review kinds: POST only, answered from the authorizer, never stored. */
   private async review(req: IncomingMessage, res: ServerResponse, method: string, t: Target): Promise<void> {
     if (t.name !== undefined || t.sub !== undefined) throw errors.pathNotFound();
@@ -354,7 +368,10 @@ export class ApiServer {
       if (!r.subresources.some((s) => s.name === sub)) throw errors.pathNotFound();
       if (sub === 'status') return this.itemVerb(req, res, method, t, q, 'status');
       // certificatesigningrequests/NAME/approval: only the Approved/Denied conditions change (kubectl certificate approve|deny).
-      if (sub === 'approval') return this.itemVerb(req, res, method, t, q, 'approval');
+      if (sub === 'approval') {
+        if (method === 'PUT' || method === 'PATCH') await this.checkSigner(t, 'approve');
+        return this.itemVerb(req, res, method, t, q, 'approval');
+      }
       // pods/NAME/ephemeralcontainers: the Pod, where only spec.ephemeralContainers may change (kubectl debug).
       if (sub === 'ephemeralcontainers') return this.itemVerb(req, res, method, t, q, 'ephemeralcontainers');
       if (sub === 'finalize') {

@@ -141,6 +141,28 @@ describe('certificatesigningrequests', () => {
     assert.equal(got.status?.certificate, undefined);
   });
 
+  test('approving takes approve on the signer, not only update on /approval', async () => {
+    const r = request('gina', '/CN=gina');
+    assert.equal((await s.kubectl(['create', '-f', '-'], { input: manifest('gina', r.csr, 'kubernetes.io/kube-apiserver-client', ['client auth']) })).code, 0);
+    for (const a of [['create', 'clusterrole', 'csr-test-approval', '--verb=get,list,update,patch', '--resource=certificatesigningrequests,certificatesigningrequests.certificates.k8s.io/approval'],
+      ['create', 'clusterrolebinding', 'csr-test-approval', '--clusterrole=csr-test-approval', '--user=csr-viewer']]) {
+      const c = await s.kubectl(a);
+      assert.equal(c.code, 0, c.stderr);
+    }
+    const viewer = kubeconfigAs('approver', `token: ${VIEWER_TOKEN}`);
+    const no = await s.kubectl(['certificate', 'approve', 'gina'], { env: { KUBECONFIG: viewer } });
+    assert.notEqual(no.code, 0);
+    assert.match(no.stderr, /user not permitted to approve requests with signerName "kubernetes.io\/kube-apiserver-client"/);
+    assert.equal((await getCsr('gina')).status?.conditions, undefined);
+    const b = await s.kubectl(['create', 'clusterrolebinding', 'csr-test-signer', '--clusterrole=system:certificates.k8s.io:kube-apiserver-client-approver', '--user=csr-viewer']);
+    assert.equal(b.code, 0, b.stderr);
+    const yes = await waitFor('approval allowed', async () => {
+      const x = await s.kubectl(['certificate', 'approve', 'gina'], { env: { KUBECONFIG: viewer } });
+      return x.code === 0 ? x : undefined;
+    });
+    assert.match(yes.stdout, /approved/);
+  });
+
   test('hostile requests are refused with 422 naming the field', async () => {
     const create = (name: string, body: string) => s.kubectl(['create', '-f', '-'], { input: body.replace('"name":"x"', `"name":"${name}"`) });
     const good = request('h', '/O=system:nodes/CN=system:node:h');
