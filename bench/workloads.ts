@@ -158,7 +158,7 @@ async function gc(): Promise<void> {
   const s = await runServer({ dataDir: dir, store: 'sqlite', listen: [{ host: '127.0.0.1', port: 0 }] });
   const cfg = configFromKubeconfig(s.kubeconfigPath);
   const cl = new RestClient(cfg);
-  const raw = new Client(cfg.server, cfg.token, typeof cfg.ca === 'string' ? Buffer.from(cfg.ca) : cfg.ca);
+  const raw = new Client(cfg.server, s.token, typeof cfg.ca === 'string' ? Buffer.from(cfg.ca) : cfg.ca);
   try {
     for (const ns of ['anchor', 'gc']) await cl.create(NAMESPACES, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
     const count = async (ns: string) => (await cl.list(PODS, ns)).items.length;

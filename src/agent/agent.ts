@@ -120,6 +120,12 @@ export class Agent {
   /** Nodes left out of the routes and the masquerade set, and why (reported once per reason). */
   private rejectedPeers = new Map<string, string>();
 
+  /** The agent's bearer token: its stream server accepts only the API server's calls carrying it. */
+  private agentToken(): string {
+    if (!this.o.rest.token) throw new Error('the agent needs a bearer token (its stream server checks the API server\'s calls with it)');
+    return this.o.rest.token;
+  }
+
   constructor(private o: AgentOptions) {
     this.client = new RestClient({ ...o.rest, userAgent: `k8ts-agent/${o.nodeName}` });
     const imagesDir = o.imagesDir ?? join(o.dataDir, 'images');
@@ -246,7 +252,7 @@ export class Agent {
         return sb ? `/run/netns/${sb.netns}` : undefined;
       },
       queries: this.policy.queries,
-    }, this.o.rest.token);
+    }, this.agentToken());
     await this.streams.start(this.o.dataDir, this.o.nodeIP);
     await this.podManager.sweep(new Set(this.pods.lister.list().map((p) => p.metadata.uid!)));
     this.queue.start();

@@ -4,7 +4,7 @@ import { findResource, type ResourceDef } from './resources.js';
 import type {
   ConfigMap, ControllerRevision, CronJob, DaemonSet, Deployment, EndpointSlice, Endpoints, Event, Job, KObject, Lease, Namespace, NetworkPolicy,
   Node, Pod, PodDisruptionBudget, ReplicaSet, ReplicationController, Secret, Service, ServiceAccount, StatefulSet, Role, ClusterRole, RoleBinding,
-  ClusterRoleBinding, PersistentVolume, PersistentVolumeClaim, StorageClass,
+  ClusterRoleBinding, PersistentVolume, PersistentVolumeClaim, StorageClass, CertificateSigningRequest,
 } from './types.js';
 
 function typed<T extends KObject>(group: string, version: string, plural: string): ResourceDef<T> {
@@ -34,6 +34,7 @@ export const REPLICATIONCONTROLLERS = typed<ReplicationController>('', 'v1', 're
 export const PERSISTENTVOLUMES = typed<PersistentVolume>('', 'v1', 'persistentvolumes');
 export const PERSISTENTVOLUMECLAIMS = typed<PersistentVolumeClaim>('', 'v1', 'persistentvolumeclaims');
 export const STORAGECLASSES = typed<StorageClass>('storage.k8s.io', 'v1', 'storageclasses');
+export const CSRS = typed<CertificateSigningRequest>('certificates.k8s.io', 'v1', 'certificatesigningrequests');
 export const PODDISRUPTIONBUDGETS = typed<PodDisruptionBudget>('policy', 'v1', 'poddisruptionbudgets');
 export const JOBS = typed<Job>('batch', 'v1', 'jobs');
 export const CRONJOBS = typed<CronJob>('batch', 'v1', 'cronjobs');

@@ -111,6 +111,9 @@ export const RESOURCES: ResourceDef[] = [
   def({ group: '', version: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims', namespaced: true, shortNames: ['pvc'],
     subresources: [status('PersistentVolumeClaim')] }),
   def({ group: 'storage.k8s.io', version: 'v1', kind: 'StorageClass', plural: 'storageclasses', namespaced: false, shortNames: ['sc'] }),
+  def({ group: 'certificates.k8s.io', version: 'v1', kind: 'CertificateSigningRequest', plural: 'certificatesigningrequests', namespaced: false,
+    shortNames: ['csr'], subresources: [status('CertificateSigningRequest', 'certificates.k8s.io'),
+      { name: 'approval', kind: 'CertificateSigningRequest', group: 'certificates.k8s.io', version: 'v1', verbs: STATUS_VERBS }] }),
 ];
 
 /** Groups whose resources are reviews answered at once, never stored. */

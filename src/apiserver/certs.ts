@@ -1,7 +1,7 @@
-// The server's PKI and admin credentials: a CA and serving certificate made with openssl on first start
-// and kept in the data dir, a bearer token for the admin, and the kubeconfig that carries both.
+// The server's PKI and admin credentials: a CA, a serving certificate and the admin's client certificate
+// made with openssl on first start and kept in the data dir, a bearer token for the admin, and kubeconfigs.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import { run } from '../util/exec.js';
@@ -11,7 +11,14 @@ export interface Pki {
   serverCert: string;
   serverKey: string;
   caPath: string;
+  /** The admin's client certificate (CN=kubernetes-admin, O=system:masters, as kubeadm's admin.conf). */
+  adminCert: string;
+  adminKey: string;
 }
+
+/** The admin's identity in its client certificate: the user and its one group, as kubeadm makes it. */
+export const ADMIN_CERT_USER = 'kubernetes-admin';
+export const ADMIN_CERT_GROUP = 'system:masters';
 
 /** Names the serving certificate is valid for, besides the ones given at start. */
 const BASE_SANS = ['localhost', '127.0.0.1', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc',
@@ -48,7 +55,22 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
       '-out', crt, '-days', '3650', '-extfile', ext]);
     writeFileSync(sansFile, sans);
   }
-  return { caCert: readFileSync(caCrt, 'utf8'), serverCert: readFileSync(crt, 'utf8'), serverKey: readFileSync(key, 'utf8'), caPath: caCrt };
+  const adminKey = join(dir, 'admin.key');
+  const adminCrt = join(dir, 'admin.crt');
+  if (!existsSync(adminCrt) || !existsSync(adminKey)) {
+    const csr = join(dir, 'admin.csr');
+    const ext = join(dir, 'admin.ext');
+    // clientAuth only: the x509 authenticator (and OpenSSL's client purpose check) refuse a certificate without it.
+    writeFileSync(ext, 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n');
+    await run(['openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', adminKey, '-out', csr, '-subj', `/O=${ADMIN_CERT_GROUP}/CN=${ADMIN_CERT_USER}`]);
+    await run(['openssl', 'x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial',
+      '-out', adminCrt, '-days', '3650', '-extfile', ext]);
+  }
+  // Keys are secrets on every start, not only when made (openssl writes them 0600 already; a copy may not be).
+  for (const k of [caKey, key, adminKey]) chmodSync(k, 0o600);
+  return { caCert: readFileSync(caCrt, 'utf8'), serverCert: readFileSync(crt, 'utf8'), serverKey: readFileSync(key, 'utf8'), caPath: caCrt,
+    adminCert: readFileSync(adminCrt, 'utf8'), adminKey: readFileSync(adminKey, 'utf8') };
 }
 
 /** A bearer token kept in DIR/<file>, made on first start. */
@@ -63,10 +85,15 @@ export function ensureAdminToken(dataDir: string): string {
   return ensureToken(dataDir, 'admin.token');
 }
 
-/** A standard kubeconfig for the admin: cluster with the CA inline, a token user, one context. */
-export function kubeconfig(opts: { server: string; caCert: string; token: string; name?: string }): string {
+/** The admin's credentials in a kubeconfig: a client certificate and key, or a bearer token. */
+export type KubeconfigUser = { token: string } | { clientCert: string; clientKey: string };
+
+/** A standard kubeconfig: cluster with the CA inline, one user (certificate or token), one context. */
+export function kubeconfig(opts: { server: string; caCert: string; user: KubeconfigUser; name?: string }): string {
   const name = opts.name ?? 'k8ts';
-  const ca = Buffer.from(opts.caCert).toString('base64');
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const user = 'token' in opts.user ? [`    token: ${opts.user.token}`]
+    : [`    client-certificate-data: ${b64(opts.user.clientCert)}`, `    client-key-data: ${b64(opts.user.clientKey)}`];
   return [
     'apiVersion: v1',
     'kind: Config',
@@ -74,11 +101,11 @@ export function kubeconfig(opts: { server: string; caCert: string; token: string
     `- name: ${name}`,
     '  cluster:',
     `    server: ${opts.server}`,
-    `    certificate-authority-data: ${ca}`,
+    `    certificate-authority-data: ${b64(opts.caCert)}`,
     'users:',
     `- name: ${name}-admin`,
     '  user:',
-    `    token: ${opts.token}`,
+    ...user,
     'contexts:',
     `- name: ${name}`,
     '  context:',

@@ -408,9 +408,19 @@ export class Registry {
       strategy?.defaults?.(next);
       const errs = [...(strategy?.validate?.(next) ?? []), ...validateEphemeralContainersUpdate(next, cur)];
       if (errs.length) throw errors.invalid(r.kind, r.group, cur.metadata.name!, errs);
+    } else if (subresource === 'approval') {
+      // Only the conditions change; the issued certificate stays (upstream's csrApprovalStrategy).
+      if (r.plural !== 'certificatesigningrequests') throw errors.pathNotFound();
+      next = structuredClone(cur);
+      const conds = (desired.status as { conditions?: unknown } | undefined)?.conditions;
+      next.status = { ...(next.status ?? {}), conditions: conds };
+      if (conds === undefined || conds === null) delete (next.status as Record<string, unknown>).conditions;
+      const errs = strategy?.validateStatus?.(next, cur) ?? [];
+      if (errs.length) throw errors.invalid(r.kind, r.group, cur.metadata.name!, errs);
     } else if (subresource === 'status') {
       // Only status changes; metadata and spec stay as they are.
       next = { ...structuredClone(cur), status: desired.status };
+      if (r.plural === 'certificatesigningrequests') keepApproval(next, cur);
       const errs = strategy?.validateStatus?.(next, cur) ?? [];
       if (errs.length) throw errors.invalid(r.kind, r.group, cur.metadata.name!, errs);
     } else {
@@ -648,4 +658,18 @@ export function qosClass(pod: KObject): 'Guaranteed' | 'Burstable' | 'BestEffort
   }
   if (!any) return 'BestEffort';
   return guaranteed ? 'Guaranteed' : 'Burstable';
+}
+
+/** A CSR's Approved and Denied conditions are the /approval subresource's: /status keeps the old ones
+ *  (upstream's csrStatusStrategy). */
+function keepApproval(next: KObject, cur: KObject): void {
+  type C = { type?: unknown };
+  const isApproval = (c: C) => c.type === 'Approved' || c.type === 'Denied';
+  const old = ((cur.status as { conditions?: C[] } | undefined)?.conditions ?? []).filter(isApproval);
+  const given = (next.status as { conditions?: unknown } | undefined)?.conditions;
+  const rest = Array.isArray(given) ? (given as C[]).filter((c) => !isApproval(c ?? {})) : [];
+  const conds = [...old, ...rest];
+  next.status = { ...((next.status as object | undefined) ?? {}) };
+  if (conds.length) (next.status as Record<string, unknown>).conditions = conds;
+  else delete (next.status as Record<string, unknown>).conditions;
 }

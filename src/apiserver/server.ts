@@ -33,7 +33,7 @@ import { ALWAYS_ALLOW, type RbacAuthorizer } from './authz/rbac.js';
 import { review } from './authz/reviews.js';
 
 export type User = UserInfo;
-import { ANONYMOUS, StaticTokens, type TokenAuthenticator, bearerToken } from './authn.js';
+import { ANONYMOUS, StaticTokens, type TokenAuthenticator, bearerToken, certificateUser } from './authn.js';
 import { type ObjectGetter, ServiceAccountAuthenticator } from './serviceaccount/authenticator.js';
 import { admitPod } from './serviceaccount/admission.js';
 import { createToken } from './serviceaccount/tokenrequest.js';
@@ -59,6 +59,8 @@ export interface ApiServerOptions {
   store: Store;
   cert: string;
   key: string;
+  /** PEM CA whose client certificates authenticate (CN = user, O = groups); requested, never required. */
+  clientCA?: string;
   /** Where to serve; every address shares one port (0: the first picks a free one for all). */
   listen: { host: string; port: number }[];
   /** Bearer token → user. */
@@ -135,7 +137,10 @@ export class ApiServer {
     let port = opts.listen[0]?.port ?? 0;
     try {
       for (const l of opts.listen) {
-        const server = createServer({ cert: opts.cert, key: opts.key }, (req, res) => void s.handle(req, res));
+        // A client certificate is asked for but not required (tokens still work); one that does not chain
+        // to the client CA is refused by authentication with a 401, not by the handshake, as kube-apiserver does.
+        const tlsOpts = opts.clientCA ? { ca: opts.clientCA, requestCert: true, rejectUnauthorized: false } : {};
+        const server = createServer({ cert: opts.cert, key: opts.key, ...tlsOpts }, (req, res) => void s.handle(req, res));
         server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void s.handleUpgrade(req, socket, head));
         server.keepAliveTimeout = 65_000;
         server.headersTimeout = 70_000;
@@ -183,8 +188,13 @@ export class ApiServer {
     this.staticTokens.add(token, user);
   }
 
-  /** The request's user: a static token, else a service-account token; undefined is a 401. */
+  /** The request's user: a verified client certificate, else a static token, else a service-account
+   *  token (kube-apiserver's order); undefined is a 401. A refused certificate leaves the token to decide. */
   async authenticate(req: IncomingMessage): Promise<UserInfo | undefined> {
+    if (this.opts.clientCA) {
+      const c = certificateUser(req.socket);
+      if (c.kind === 'user') return c.user;
+    }
     const token = bearerToken(req);
     if (!token) return undefined;
     const authenticators: TokenAuthenticator[] = [this.staticTokens];
@@ -212,7 +222,8 @@ export class ApiServer {
       }
       let user = await this.authenticate(req);
       if (!user) {
-        if (ANONYMOUS_PATHS.has(path) && this.issuer && !bearerToken(req)) {
+        // Anonymous only when no credential was offered: a refused certificate or token is a 401 everywhere.
+        if (ANONYMOUS_PATHS.has(path) && this.issuer && !bearerToken(req) && certificateUser(req.socket).kind === 'none') {
           user = ANONYMOUS;
         } else {
           req.resume();
@@ -330,6 +341,20 @@ export class ApiServer {
     await this.dispatch(req, res, method, t, q);
   }
 
+  /** Approving a CSR also takes `approve` on its signer (signers/<signerName> or signers/<domain>/*), as
+   *  upstream's CertificateApproval admission: update on /approval alone does not make an approver. */
+  private async checkSigner(t: Target, verb: 'approve'): Promise<void> {
+    const user = requestUser.getStore();
+    if (!this.rbac || !user || t.name === undefined) return;
+    const csr = await this.registry.tryGet(t.r, undefined, t.name);
+    const signer = String((csr?.spec as { signerName?: unknown } | undefined)?.signerName ?? '');
+    if (!csr) return; // the update answers 404
+    const names = [signer, `${signer.split('/')[0]}/*`];
+    const ok = names.some((name) => this.rbac!.authorize({ user, verb, resourceRequest: true, path: '', apiGroup: 'certificates.k8s.io', apiVersion: '*',
+      namespace: '', resource: 'signers', subresource: '', name }).allowed);
+    if (!ok) throw errors.forbidden(`certificatesigningrequests.certificates.k8s.io "${t.name}" is forbidden: user not permitted to ${verb} requests with signerName "${signer}"`);
+  }
+
   /** The review kinds: POST only, answered from the authorizer, never stored. */
   private async review(req: IncomingMessage, res: ServerResponse, method: string, t: Target): Promise<void> {
     if (t.name !== undefined || t.sub !== undefined) throw errors.pathNotFound();
@@ -344,6 +369,11 @@ export class ApiServer {
     if (sub) {
       if (!r.subresources.some((s) => s.name === sub)) throw errors.pathNotFound();
       if (sub === 'status') return this.itemVerb(req, res, method, t, q, 'status');
+      // certificatesigningrequests/NAME/approval: only the Approved/Denied conditions change (kubectl certificate approve|deny).
+      if (sub === 'approval') {
+        if (method === 'PUT' || method === 'PATCH') await this.checkSigner(t, 'approve');
+        return this.itemVerb(req, res, method, t, q, 'approval');
+      }
       // pods/NAME/ephemeralcontainers: the Pod, where only spec.ephemeralContainers may change (kubectl debug).
       if (sub === 'ephemeralcontainers') return this.itemVerb(req, res, method, t, q, 'ephemeralcontainers');
       if (sub === 'finalize') {

@@ -96,9 +96,11 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
         if (!(await isRunning(plan.dir, 'server'))) throw new Error(`the server exited:\n${await logTail(logFile(plan.dir, 'server'), 15)}`);
         return existsSync(join(server, 'kubeconfig')) && /serving on/.test(readFileSync(logFile(plan.dir, 'server'), 'utf8'));
       });
-      const cfg = configFromKubeconfig(join(server, 'kubeconfig'));
-      writeFileSync(plan.paths.kubeconfig, kubeconfig({ server: `https://127.0.0.1:${port}`, caCert: readFileSync(join(server, 'pki/ca.crt'), 'utf8'),
-        token: cfg.token, name: `k8ts-${plan.name}` }), { mode: 0o600 });
+      // The admin's client certificate (as kind's kubeconfig), and the token kubeconfig beside it.
+      const common = { server: `https://127.0.0.1:${port}`, caCert: readFileSync(join(server, 'pki/ca.crt'), 'utf8'), name: `k8ts-${plan.name}` };
+      writeFileSync(plan.paths.kubeconfig, kubeconfig({ ...common,
+        user: { clientCert: readFileSync(join(server, 'pki/admin.crt'), 'utf8'), clientKey: readFileSync(join(server, 'pki/admin.key'), 'utf8') } }), { mode: 0o600 });
+      writeFileSync(tokenKubeconfigPath(plan.paths.kubeconfig), kubeconfig({ ...common, user: { token: readFileSync(join(server, 'admin.token'), 'utf8').trim() } }), { mode: 0o600 });
     },
   });
   steps.push({
@@ -209,11 +211,18 @@ export async function downCommand(argv: string[]): Promise<void> {
   process.stderr.write(`${stepLine(true, `Cluster ${name} removed (${report.netns.length} namespaces, ${report.processes.length + report.killed.length} processes, ${report.links.length} links)`, performance.now() - t0)}\n`);
 }
 
+const KUBECONFIG_FLAGS: FlagSpec = {
+  ...NAME_FLAGS,
+  token: { type: 'boolean', help: 'the kubeconfig whose user is the admin bearer token instead of the client certificate' },
+};
+
 export async function kubeconfigCommand(argv: string[]): Promise<void> {
-  const { flags, rest } = parseFlags(argv, NAME_FLAGS);
-  if (flags.help) return void process.stdout.write(`Usage: k8ts kubeconfig [--name NAME]\n\nPrints the path of the cluster's kubeconfig.\n`);
+  const { flags, rest } = parseFlags(argv, KUBECONFIG_FLAGS);
+  if (flags.help) {
+    return void process.stdout.write(`Usage: k8ts kubeconfig [--name NAME] [--token]\n\nPrints the path of the cluster's kubeconfig: the admin's client certificate\n(CN=kubernetes-admin, O=system:masters), or with --token one with the admin's bearer token.\n\n${flagHelp(KUBECONFIG_FLAGS)}\n`);
+  }
   const plan = await loadPlan(k8tsHome(), rest[0] ?? flags.name);
-  process.stdout.write(`${plan.paths.kubeconfig}\n`);
+  process.stdout.write(`${flags.token ? tokenKubeconfigPath(plan.paths.kubeconfig) : plan.paths.kubeconfig}\n`);
 }
 
 export async function statusCommand(argv: string[]): Promise<void> {
@@ -231,4 +240,9 @@ export async function statusCommand(argv: string[]): Promise<void> {
     for (const n of p.nodes) process.stdout.write(`  ${n.name.padEnd(8)} ${n.ip.padEnd(14)} ${(await isRunning(p.dir, `agent-${n.name}`)) ? 'running' : 'stopped'}\n`);
     process.stdout.write(`  kubeconfig ${p.paths.kubeconfig}\n`);
   }
+}
+
+/** The token kubeconfig kept beside a certificate one (KUBECONFIG-token). */
+function tokenKubeconfigPath(p: string): string {
+  return `${p}-token`;
 }

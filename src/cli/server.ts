@@ -35,8 +35,11 @@ Runs the Kubernetes API server (the only door to the datastore), the controllers
 Several servers may share one etcd: each serves the API and lists itself in the \`kubernetes\` service's
 endpoints; the controllers, the scheduler and the datastore's compaction run in one of them at a time,
 chosen by leader election on Leases in kube-system.
-HTTPS only: a CA, a serving certificate and an admin token are made on first start and kept in DIR,
-and DIR/kubeconfig points kubectl at the server (its user is in system:masters). Every request is
+HTTPS only: a CA, a serving certificate, the admin's client certificate and an admin token are made on
+first start and kept in DIR; DIR/kubeconfig points kubectl at the server with the certificate
+(kubernetes-admin in system:masters), DIR/kubeconfig-token with the token. Client certificates signed by
+the CA authenticate (CN = user, O = groups); CertificateSigningRequests to the kubernetes.io client signers
+are signed by it once approved. Every request is
 authorized by RBAC (rbac.authorization.k8s.io/v1); the default roles and bindings are reconciled at start.
 
 Flags:

@@ -1,4 +1,4 @@
-// The Client interface over HTTPS with a bearer token: what agents and the CLI use to reach the API server.
+// The Client interface over HTTPS with a bearer token or a client certificate: what agents and the CLI use to reach the API server.
 import { Agent, request } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -17,19 +17,27 @@ const PATCH_CONTENT: Record<PatchType, string> = {
 
 export interface RestConfig {
   server: string;
-  token: string;
+  /** A bearer token, or a client certificate and key (PEM): one of the two. */
+  token?: string;
+  cert?: string | Buffer;
+  key?: string | Buffer;
   ca: string | Buffer;
   userAgent?: string;
 }
 
-/** Reads server, CA and token from a kubeconfig written by k8ts (current context). */
+/** Reads server, CA and the user's token or client certificate from a kubeconfig written by k8ts. */
 export function configFromKubeconfig(path: string): RestConfig {
   const text = readFileSync(path, 'utf8');
   const server = /server:\s*(\S+)/.exec(text)?.[1];
   const ca = /certificate-authority-data:\s*(\S+)/.exec(text)?.[1];
-  const token = /token:\s*(\S+)/.exec(text)?.[1];
-  if (!server || !ca || !token) throw new Error(`${path}: not a k8ts kubeconfig (needs server, certificate-authority-data and token)`);
-  return { server, token, ca: Buffer.from(ca, 'base64') };
+  const token = /^\s*token:\s*(\S+)/m.exec(text)?.[1];
+  const cert = /client-certificate-data:\s*(\S+)/.exec(text)?.[1];
+  const key = /client-key-data:\s*(\S+)/.exec(text)?.[1];
+  if (!server || !ca || (!token && !(cert && key))) {
+    throw new Error(`${path}: not a k8ts kubeconfig (needs server, certificate-authority-data and a token or client-certificate-data with client-key-data)`);
+  }
+  return { server, token, ca: Buffer.from(ca, 'base64'),
+    ...(cert && key ? { cert: Buffer.from(cert, 'base64'), key: Buffer.from(key, 'base64') } : {}) };
 }
 
 export function resourcePath(r: ResourceDef, ns: string | undefined, name?: string, sub?: string): string {
@@ -54,18 +62,23 @@ export class RestClient implements Client {
 
   constructor(private cfg: RestConfig) {
     this.url = new URL(cfg.server);
-    this.agent = new Agent({ keepAlive: true, maxSockets: 32, ca: cfg.ca });
+    this.agent = new Agent({ keepAlive: true, maxSockets: 32, ca: cfg.ca, cert: cfg.cert, key: cfg.key });
   }
 
   close(): void {
     this.agent.destroy();
   }
 
+  /** The Authorization header when the user is a token (a certificate rides in the TLS handshake). */
+  private auth(): Record<string, string> {
+    return this.cfg.token ? { Authorization: `Bearer ${this.cfg.token}` } : {};
+  }
+
   private send(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ code: number; body: unknown }> {
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = request({ host: this.url.hostname, port: this.url.port, path, method, agent: this.agent,
-        headers: { Authorization: `Bearer ${this.cfg.token}`, Accept: 'application/json', 'User-Agent': this.cfg.userAgent ?? 'k8ts',
+        headers: { ...this.auth(), Accept: 'application/json', 'User-Agent': this.cfg.userAgent ?? 'k8ts',
           ...(data !== undefined ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}) } }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -116,7 +129,7 @@ export class RestClient implements Client {
     return new Promise((resolve, reject) => {
       let closed = false;
       const req = request({ host: this.url.hostname, port: this.url.port, path, method: 'GET', ca: this.cfg.ca,
-        headers: { Authorization: `Bearer ${this.cfg.token}`, Accept: 'application/json', 'User-Agent': this.cfg.userAgent ?? 'k8ts' } },
+        headers: { ...this.auth(), Accept: 'application/json', 'User-Agent': this.cfg.userAgent ?? 'k8ts' } },
       (res: IncomingMessage) => {
         if (res.statusCode !== 200) {
           const chunks: Buffer[] = [];

@@ -28,7 +28,7 @@ export interface DeleteOptions {
 export type PatchType = 'merge' | 'strategic' | 'json';
 
 /** Subresources written like the object itself. */
-export type WriteSubresource = 'status' | 'finalize' | 'ephemeralcontainers';
+export type WriteSubresource = 'status' | 'finalize' | 'ephemeralcontainers' | 'approval';
 
 export interface Watch {
   close(): void;

@@ -1,7 +1,7 @@
 // The control plane's controllers as two processes of Kubernetes group them: the controller manager
 // (namespace, node IPAM and lifecycle, taint eviction, disruption budgets, Event TTL, endpoints, EndpointSlices,
 // LoadBalancer IPs, kube-dns, DaemonSets, StatefulSets, Jobs, CronJobs, TTL-after-finished, ReplicaSets,
-// Deployments, garbage collector)
+// Deployments, garbage collector, CSR signing and approving)
 // and the scheduler. Each leadership term builds them afresh on the shared informers.
 import { ClusterRoleAggregation } from '../controllers/clusterroleaggregation.js';
 import type { Controller, ControllerContext } from '../controllers/context.js';
@@ -20,6 +20,9 @@ import { NodeIpam } from '../controllers/nodeipam.js';
 import { NodeLifecycle } from '../controllers/nodelifecycle.js';
 import { ReplicaSetController } from '../controllers/replicaset.js';
 import { RootCaPublisher } from '../controllers/rootcapublisher.js';
+import { CsrApprover, CsrSigner } from '../controllers/csr.js';
+import type { CaSigner } from '../apiserver/certificates/csr.js';
+import type { Attributes } from '../apiserver/authz/attributes.js';
 import { PersistentVolumeController } from '../controllers/persistentvolume.js';
 import { LocalPathProvisioner } from '../controllers/localpath.js';
 import { StorageProtection } from '../controllers/pvprotection.js';
@@ -39,6 +42,10 @@ export interface ControllerManagerOptions {
   dnsServiceIP?: string;
   /** The cluster CA (PEM) the root-CA publisher puts in every namespace's kube-root-ca.crt. */
   rootCaPem?: string;
+  /** The cluster CA as the kubernetes.io client signers (the CSR signer runs only with it). */
+  caSigner?: CaSigner;
+  /** The authorizer the CSR approver's SubjectAccessReviews ask (the approver runs only with it). */
+  authorize?: (a: Attributes) => boolean;
 }
 
 /** Controllers made by make() while leading: started together, stopped together. */
@@ -78,6 +85,8 @@ export function controllerManager(ctx: ControllerContext, o: ControllerManagerOp
     new GarbageCollector(ctx),
     new ClusterRoleAggregation(ctx),
     ...(o.rootCaPem ? [new RootCaPublisher(ctx, o.rootCaPem)] : []),
+    ...(o.caSigner ? [new CsrSigner(ctx, o.caSigner)] : []),
+    ...(o.authorize ? [new CsrApprover(ctx, o.authorize)] : []),
     new PersistentVolumeController(ctx),
     new LocalPathProvisioner(ctx),
     new StorageProtection(ctx),

@@ -3,13 +3,14 @@
 // Client, here in-process). Loops that must run once per cluster run only while this server holds their
 // Lease: the controller manager, the scheduler, and the API server's own compactor and allocation repair.
 import { setDefaultTolerationSeconds } from '../api/strategies/poddefaults.js';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
+import { CaSigner } from '../apiserver/certificates/csr.js';
 import { ensureAdminToken, ensurePki, ensureToken, kubeconfig } from '../apiserver/certs.js';
 import { ApiServer } from '../apiserver/server.js';
 import { ensureSigningKey } from '../apiserver/serviceaccount/signer.js';
@@ -126,12 +127,13 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   if (o.tokenAuthFile) for (const [t, u] of readTokenFile(o.tokenAuthFile)) tokens.set(t, u);
   const rbac = new RbacAuthorizer();
   const saKey = await ensureSigningKey(o.dataDir);
+  const caSigner = await CaSigner.load(pki.caCert, readFileSync(join(o.dataDir, 'pki/ca.key'), 'utf8'));
   const store = await openStore({ backend: o.store, dataDir: o.dataDir, etcdEndpoints: o.etcdEndpoints, etcdPrefix: o.etcdPrefix });
   let api: ApiServer;
   let allocations: ServiceAllocations;
   try {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
-    api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, listen: o.listen,
+    api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, clientCA: pki.caCert, listen: o.listen,
       tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac)]), watchCacheEvents: o.watchCacheEvents,
       serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer } });
   } catch (e) {
@@ -177,13 +179,17 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
         repair.stop();
       },
     }),
-    new Singleton(LEASE_CONTROLLER_MANAGER, election, controllerManager(ctx, { ...o, rootCaPem: pki.caCert })),
+    new Singleton(LEASE_CONTROLLER_MANAGER, election, controllerManager(ctx, { ...o, rootCaPem: pki.caCert, caSigner,
+      authorize: (a) => rbac.authorize(a).allowed })),
     new Singleton(LEASE_SCHEDULER, election, scheduler(ctx)),
   ];
   for (const s of singletons) s.start();
 
   const kubeconfigPath = join(o.dataDir, 'kubeconfig');
-  writeFileSync(kubeconfigPath, kubeconfig({ server: api.url, caCert: pki.caCert, token }), { mode: 0o600 });
+  // The admin authenticates with its client certificate, as kubeadm's admin.conf; the token kubeconfig is
+  // kept beside it for clients that cannot present one.
+  writeFileSync(kubeconfigPath, kubeconfig({ server: api.url, caCert: pki.caCert, user: { clientCert: pki.adminCert, clientKey: pki.adminKey } }), { mode: 0o600 });
+  writeFileSync(join(o.dataDir, 'kubeconfig-token'), kubeconfig({ server: api.url, caCert: pki.caCert, user: { token } }), { mode: 0o600 });
   return {
     api,
     store,

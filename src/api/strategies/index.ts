@@ -10,6 +10,7 @@ import { eventStrategy } from './event.js';
 import { ingressClassStrategy, ingressStrategy } from './ingress.js';
 import { jobStrategy } from './job.js';
 import { leaseStrategy } from './lease.js';
+import { csrStrategy } from './csr.js';
 import { namespaceStrategy } from './namespace.js';
 import { networkPolicyStrategy } from './networkpolicy.js';
 import { nodeStrategy } from './node.js';
@@ -43,6 +44,7 @@ export const STRATEGIES: Record<string, ResourceStrategy> = {
   secrets: secretStrategy,
   serviceaccounts: serviceAccountStrategy,
   leases: leaseStrategy,
+  certificatesigningrequests: csrStrategy,
   endpointslices: endpointSliceStrategy,
   deployments: deploymentStrategy,
   replicasets: replicaSetStrategy,

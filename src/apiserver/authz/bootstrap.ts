@@ -146,6 +146,11 @@ export const BOOTSTRAP_CLUSTER_ROLES: ClusterRole[] = [
   cr('system:kubelet-api-admin', [rule(['get', 'list', 'watch'], [''], ['nodes']), rule(['proxy'], [''], ['nodes']),
     rule(['*'], [''], ['nodes/log', 'nodes/metrics', 'nodes/proxy', 'nodes/stats'])]),
   cr('system:node-bootstrapper', [rule(['create', 'get', 'list', 'watch'], ['certificates.k8s.io'], ['certificatesigningrequests'])]),
+  // What the CSR approver asks (SubjectAccessReview) before approving a node's client certificate.
+  cr('system:certificates.k8s.io:certificatesigningrequests:nodeclient', [rule(['create'], ['certificates.k8s.io'], ['certificatesigningrequests/nodeclient'])]),
+  cr('system:certificates.k8s.io:certificatesigningrequests:selfnodeclient', [rule(['create'], ['certificates.k8s.io'], ['certificatesigningrequests/selfnodeclient'])]),
+  cr('system:certificates.k8s.io:kube-apiserver-client-approver', [rule(['approve'], ['certificates.k8s.io'], ['signers'], ['kubernetes.io/kube-apiserver-client'])]),
+  cr('system:certificates.k8s.io:kube-apiserver-client-kubelet-approver', [rule(['approve'], ['certificates.k8s.io'], ['signers'], ['kubernetes.io/kube-apiserver-client-kubelet'])]),
   // TRANSITIONAL (until node identities and the Node authorizer): every agent shares one token whose user
   // is in system:nodes; this is what an agent (pods, node, lease, proxy, DNS, policy) reads and writes.
   cr('k8ts:node-agent', [
@@ -170,6 +175,10 @@ export const BOOTSTRAP_CLUSTER_ROLES: ClusterRole[] = [
 
 export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: ClusterRoleBinding[] = [
   crb('cluster-admin', 'cluster-admin', [group('system:masters')]),
+  // As kubeadm binds them: bootstrap-token users may have a node client certificate approved, and a node
+  // may renew its own.
+  crb('k8ts:node-autoapprove-bootstrap', 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', [group('system:bootstrappers')]),
+  crb('k8ts:node-autoapprove-certificate-rotation', 'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient', [group('system:nodes')]),
   crb('system:monitoring', 'system:monitoring', [group('system:monitoring')]),
   crb('system:discovery', 'system:discovery', [group('system:authenticated')]),
   crb('system:basic-user', 'system:basic-user', [group('system:authenticated')]),

@@ -72,6 +72,8 @@ const KINDS: Record<string, Table> = {
   'v1/PersistentVolumeClaim': { ...under('status', CONDITIONS) },
   'storage.k8s.io/v1/StorageClass': {},
   'coordination.k8s.io/v1/Lease': {},
+  // status.conditions is a listType=map without a patch strategy: strategic merge replaces it.
+  'certificates.k8s.io/v1/CertificateSigningRequest': {},
   'discovery.k8s.io/v1/EndpointSlice': {},
   'networking.k8s.io/v1/NetworkPolicy': {},
   'networking.k8s.io/v1/Ingress': {},

@@ -373,6 +373,14 @@ const SCHEDULING_V1: PackageTable = {
   PriorityClass: 'metadata=1@meta.v1.ObjectMeta value=2i! globalDefault=3b description=4s preemptionPolicy=5s?',
 };
 
+const CERTIFICATES_V1: PackageTable = {
+  CertificateSigningRequest: 'metadata=1@meta.v1.ObjectMeta spec=2@CertificateSigningRequestSpec status=3@CertificateSigningRequestStatus',
+  CertificateSigningRequestCondition: 'type=1s status=6s reason=2s message=3s lastUpdateTime=4@meta.v1.Time lastTransitionTime=5@meta.v1.Time',
+  CertificateSigningRequestSpec: 'request=1y signerName=7s expirationSeconds=8i? usages=5s* username=2s uid=3s groups=4s* extra=6{@ExtraValue}',
+  CertificateSigningRequestStatus: 'conditions=1@CertificateSigningRequestCondition* certificate=2y',
+  ExtraValue: '[]items=1s*',
+};
+
 const AUTHENTICATION_V1: PackageTable = {
   AttestationValue: '[]items=1s*',
   BoundObjectReference: 'kind=1s apiVersion=2s name=3s uid=4s',
@@ -429,6 +437,7 @@ export const K8S_SCHEMA = new Schema(
     'rbac.v1': RBAC_V1,
     'scheduling.v1': SCHEDULING_V1,
     'authentication.v1': AUTHENTICATION_V1,
+    'certificates.v1': CERTIFICATES_V1,
     'authorization.v1': AUTHORIZATION_V1,
   },
   SPECIALS,
@@ -447,6 +456,7 @@ export const API_VERSION_PACKAGES: Readonly<Record<string, string>> = {
   'rbac.authorization.k8s.io/v1': 'rbac.v1',
   'scheduling.k8s.io/v1': 'scheduling.v1',
   'authentication.k8s.io/v1': 'authentication.v1',
+  'certificates.k8s.io/v1': 'certificates.v1',
   'authorization.k8s.io/v1': 'authorization.v1',
   'meta.k8s.io/v1': 'meta.v1',
 };
@@ -465,6 +475,7 @@ export const KINDS: Readonly<Record<string, readonly string[]>> = {
   'rbac.v1': ['Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'],
   'scheduling.v1': ['PriorityClass'],
   'authentication.v1': ['TokenRequest', 'SelfSubjectReview'],
+  'certificates.v1': ['CertificateSigningRequest'],
   'authorization.v1': ['SubjectAccessReview', 'SelfSubjectAccessReview', 'SelfSubjectRulesReview', 'LocalSubjectAccessReview'],
   'meta.v1': ['DeleteOptions'],
 };
