@@ -2,6 +2,7 @@
 // API, and run the control plane's loops on top of it through the one door every component uses (a
 // Client, here in-process). Loops that must run once per cluster run only while this server holds their
 // Lease: the controller manager, the scheduler, and the API server's own compactor and allocation repair.
+import { Registry as PromRegistry } from 'prom-client';
 import { setDefaultTolerationSeconds } from '../api/strategies/poddefaults.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -125,6 +126,8 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const tokens = new Map<string, UserInfo>([[token, ADMIN_USER], [nodeToken, SHARED_NODE_USER]]);
   if (o.tokenAuthFile) for (const [t, u] of readTokenFile(o.tokenAuthFile)) tokens.set(t, u);
   const rbac = new RbacAuthorizer();
+  // One metrics registry for everything this process runs (API server, controllers), served at /metrics.
+  const metricsRegistry = new PromRegistry();
   const saKey = await ensureSigningKey(o.dataDir);
   const store = await openStore({ backend: o.store, dataDir: o.dataDir, etcdEndpoints: o.etcdEndpoints, etcdPrefix: o.etcdPrefix });
   let api: ApiServer;
@@ -133,7 +136,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
     api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, listen: o.listen,
       tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac)]), watchCacheEvents: o.watchCacheEvents,
-      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer } });
+      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer }, metricsRegistry });
   } catch (e) {
     await store.close();
     throw e;
