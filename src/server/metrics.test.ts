@@ -125,6 +125,18 @@ test('a watch is a registered watcher and a long-running request while it lasts'
 test('the process metrics and the controllers work queues are on the same page', async () => {
   const e = await scrape();
   for (const n of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) assert.ok(has(e, n), n);
+  // The namespace controller handled m1 (and the default namespaces); every leading controller's queue has its series.
+  assert.ok(sumOf(e, 'workqueue_adds_total', { name: 'namespace' }) >= 1);
+  assert.ok(sumOf(e, 'workqueue_work_duration_seconds_count', { name: 'namespace' }) >= 1);
+  for (const name of ['deployment', 'replicaset', 'daemonset', 'statefulset', 'job', 'endpoint_slice', 'garbage_collector_attempt_to_delete', 'scheduler']) {
+    assert.ok(has(e, 'workqueue_depth', { name }), name);
+  }
+  // A Deployment made over HTTPS is one more add on the deployment queue.
+  const before = sumOf(e, 'workqueue_adds_total', { name: 'deployment' });
+  const r = await call(tc.s.url, tc.s.token, 'POST', '/apis/apps/v1/namespaces/m1/deployments', { metadata: { name: 'd1' },
+    spec: { replicas: 0, selector: { matchLabels: { app: 'd1' } }, template: { metadata: { labels: { app: 'd1' } }, spec: { containers: [{ name: 'c', image: 'busybox' }] } } } });
+  assert.equal(r.code, 201, r.body);
+  await eventually('the deployment queue took it', async () => sumOf(await scrape(), 'workqueue_adds_total', { name: 'deployment' }) > before);
 });
 
 test('/metrics is for system:monitoring (RBAC, a non-resource URL): others get upstream 403, anonymous 401', async () => {

@@ -3,6 +3,7 @@
 // Client, here in-process). Loops that must run once per cluster run only while this server holds their
 // Lease: the controller manager, the scheduler, and the API server's own compactor and allocation repair.
 import { Registry as PromRegistry } from 'prom-client';
+import { WorkQueueMetricsProvider } from '../client/workqueuemetrics.js';
 import { setDefaultTolerationSeconds } from '../api/strategies/poddefaults.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -145,7 +146,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   api.nodeProxy = new NodeProxy(api.registry, nodeToken);
   const client = new LocalClient(api.registry);
   const informers = new SharedInformerFactory(client, log);
-  const ctx = { client, informers };
+  const ctx = { client, informers, queueMetrics: new WorkQueueMetricsProvider(metricsRegistry) };
   await bootstrapNamespaces(client);
   // The default roles, then the index from informers. The authorizer is on from the first request: RBAC
   // only ever allows, so an index still filling can refuse early but never allow wrongly. The server's own components use
