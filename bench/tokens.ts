@@ -3,15 +3,12 @@
 // authenticating a service-account token adds to a request beside the admin token (static, constant-time
 // compare): the same GET, interleaved, each token in turn. Prints the load.
 //   node dist/bench/tokens.js [--rate 100] [--seconds 10] [--auth-requests 3000]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Client, summarize, table } from './lib.js';
+import { Client, startServer, summarize, table } from './lib.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
 const arg = (name: string, def: number) => {
   const i = args.indexOf(`--${name}`);
@@ -24,17 +21,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 const dir = mkdtempSync(join(tmpdir(), 'k8ts-bench-tokens-'));
-const dataDir = join(dir, 'server');
-const proc = spawn(join(ROOT, 'bin/k8ts'), ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--store', 'sqlite'], { stdio: ['ignore', 'ignore', 'pipe'] });
-let log = '';
-const url = await new Promise<string>((res, rej) => {
-  proc.stderr!.on('data', (b: Buffer) => {
-    log += b;
-    const m = /serving on (\S+)/.exec(log);
-    if (m) res(m[1]);
-  });
-  proc.on('exit', (c) => rej(new Error(`server exited ${c}: ${log}`)));
-});
+const server = await startServer(dir, 'sqlite');
+const { url, dataDir } = server;
 
 try {
   const admin = new Client(url, readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(), readFileSync(join(dataDir, 'pki/ca.crt')));
@@ -114,8 +102,6 @@ try {
   console.log(`\nload: ${loadBefore} before, ${load()} after, on ${cpus().length} CPUs`);
   for (const [, c] of clients) c.close();
 } finally {
-  const done = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
-  await done;
+  await server.stop();
   rmSync(dir, { recursive: true, force: true });
 }
