@@ -85,6 +85,32 @@ export class ApiServerMetrics {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
   }
 
+  /** Children by label set: prom-client hashes (sorts) the labels on every call, a request pays it once per set. */
+  private children = new Map<string, { timer: () => () => void; codes: Map<string, { inc(): void }>; labels: RequestLabels }>();
+
+  /** Starts timing a request; the returned function records its duration and its count under `code`. */
+  begin(l: RequestLabels): (code: number) => void {
+    const key = `${l.verb}|${l.dry_run}|${l.group}|${l.version}|${l.resource}|${l.subresource}|${l.scope}|${l.component}`;
+    let c = this.children.get(key);
+    if (!c) {
+      const h = this.duration.labels(l);
+      c = { timer: () => h.startTimer(), codes: new Map(), labels: l };
+      this.children.set(key, c);
+    }
+    const end = c.timer();
+    const entry = c;
+    return (code) => {
+      end();
+      const k = String(code);
+      let counter = entry.codes.get(k);
+      if (!counter) {
+        counter = this.requests.labels({ ...entry.labels, code: k });
+        entry.codes.set(k, counter);
+      }
+      counter.inc();
+    };
+  }
+
   /** The text exposition and its content type. */
   async expose(): Promise<{ body: string; contentType: string }> {
     return { body: await this.registry.metrics(), contentType: this.registry.contentType };

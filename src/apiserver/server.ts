@@ -218,10 +218,9 @@ export class ApiServer {
     const { dry_run: _d, ...lr } = labels;
     if (longRunning) m.longrunning.inc(lr);
     else m.inflight.inc({ request_kind: kind });
-    const end = m.duration.startTimer(labels);
+    const end = m.begin(labels);
     res.once('close', () => {
-      end();
-      m.requests.inc({ ...labels, code: String(res.statusCode) });
+      end(res.statusCode);
       if (longRunning) m.longrunning.dec(lr);
       else m.inflight.dec({ request_kind: kind });
     });
