@@ -229,12 +229,21 @@ export class Agent {
     // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own.
     if (this.o.dnsPort) void this.startDns(this.o.dnsPort);
 
+    const policy = this.policy.engine;
     this.metrics = new AgentMetrics({
       runningPods: () => this.podManager.sandboxes().length,
       containers: async () => {
         const by: Record<string, number> = {};
         for (const c of await this.runtime.list()) by[c.state.status] = (by[c.state.status] ?? 0) + 1;
         return by;
+      },
+      policy: {
+        logged: () => ({ ...policy.loggedByDirection }),
+        dropped: async () => {
+          const by: Record<string, number> = { ingress: 0, egress: 0 };
+          for (const p of (await policy.counters()).pods) by[p.direction] = (by[p.direction] ?? 0) + p.packets;
+          return by;
+        },
       },
     });
     const metrics = this.metrics;

@@ -1,7 +1,7 @@
 // The agent's Prometheus metrics, named as the kubelet's where one fits (kubelet_running_pods,
 // kubelet_running_containers, kubelet_pod_start_duration_seconds), plus its pod work queue and the
 // process; one registry per agent, served at /metrics on the agent's endpoint (through the node proxy).
-import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueueMetricsProvider } from '../client/workqueuemetrics.js';
 
@@ -13,6 +13,9 @@ export interface AgentMetricsSources {
   runningPods(): number;
   /** Containers by their runtime state (running, created, exited …). */
   containers(): Promise<Record<string, number>>;
+  /** NetworkPolicy: drops read from the NFLOG log by direction (monotonic), and the kernel's drop counters
+   *  of the pods isolated now by direction (a pod's counter goes when it is no longer isolated). */
+  policy?: { logged(): Record<string, number>; dropped(): Promise<Record<string, number>> };
 }
 
 export class AgentMetrics {
@@ -33,6 +36,21 @@ export class AgentMetrics {
         this.reset();
         for (const [state, n] of Object.entries(await sources.containers())) this.set({ container_state: state }, n);
       } });
+    const policy = sources.policy;
+    if (policy) {
+      new Counter({ name: 'k8ts_networkpolicy_drops_logged_total', help: 'Packets dropped by NetworkPolicy (or sent to a service without endpoints) read from the drop log, by direction',
+        labelNames: ['direction'], registers,
+        collect() {
+          this.reset();
+          for (const [direction, n] of Object.entries(policy.logged())) this.inc({ direction }, n);
+        } });
+      new Gauge({ name: 'k8ts_networkpolicy_dropped_packets', help: 'Packets the kernel dropped by NetworkPolicy for the pods isolated now, by direction',
+        labelNames: ['direction'], registers,
+        async collect() {
+          this.reset();
+          for (const [direction, n] of Object.entries(await policy.dropped())) this.set({ direction }, n);
+        } });
+    }
     this.podStart = new Histogram({ name: 'kubelet_pod_start_duration_seconds', registers, buckets: POD_START_BUCKETS,
       help: 'Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run' });
     this.podQueue = new WorkQueueMetricsProvider(this.registry).forQueue('k8ts_agent_pods');

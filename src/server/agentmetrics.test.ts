@@ -47,6 +47,8 @@ before(async () => {
       for (const c of await runtime.list()) by[c.state.status] = (by[c.state.status] ?? 0) + 1;
       return by;
     },
+    // The engine's own counting is checked in policy/engine.test.ts against real drops; here, what is exposed.
+    policy: { logged: () => ({ ingress: 2, egress: 0, service: 1 }), dropped: async () => ({ ingress: 5, egress: 0 }) },
   });
   streams = new StreamServer({ runtime, pod: () => undefined, netnsOf: () => undefined, metrics: () => metrics.expose() }, nodeToken);
   await streams.start(dir, '127.0.0.1', 0);
@@ -78,6 +80,10 @@ test('the agent metrics answer through the node proxy, with kubelet names and ex
   assert.equal(e.types.get('kubelet_running_containers'), 'gauge');
   assert.ok(e.samples.some((s) => s.name === 'workqueue_depth' && s.labels.name === 'k8ts_agent_pods'));
   assert.ok(e.samples.some((s) => s.name === 'process_cpu_seconds_total'));
+  assert.equal(sumOf(e, 'k8ts_networkpolicy_drops_logged_total', { direction: 'ingress' }), 2);
+  assert.equal(sumOf(e, 'k8ts_networkpolicy_drops_logged_total', { direction: 'service' }), 1);
+  assert.equal(sumOf(e, 'k8ts_networkpolicy_dropped_packets', { direction: 'ingress' }), 5);
+  assert.equal(e.types.get('k8ts_networkpolicy_drops_logged_total'), 'counter');
   // The node proxy still forwards only what it lists.
   assert.equal((await get(`/api/v1/nodes/${NODE}/proxy/metricsx`)).code, 404);
   assert.equal((await get(`/api/v1/nodes/${NODE}/proxy/../metrics`)).code, 404);
