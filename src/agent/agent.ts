@@ -21,6 +21,7 @@ import { LocalClaims } from './claims.js';
 import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes.js';
 import { removeNat, syncNat } from './nat.js';
 import { Runtime } from './runtime/runtime.js';
+import { AgentMetrics } from './metrics.js';
 import { ImageStore } from './images/store.js';
 import { ensureBuiltin } from './images/builtin.js';
 import { Puller } from './images/pull.js';
@@ -103,6 +104,7 @@ export class Agent {
   private podCIDR = '';
   private stopped = false;
   private streams?: StreamServer;
+  private metrics?: AgentMetrics;
   private services!: SharedInformer<Service>;
   private slices!: SharedInformer<EndpointSlice>;
   private announcer!: LbAnnouncer;
@@ -233,13 +235,37 @@ export class Agent {
     // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own.
     if (this.o.dnsPort) void this.startDns(this.o.dnsPort);
 
-    this.queue = new WorkQueue((key) => this.podManager.sync(key, this.pods.lister.getByKey(key)), 16,
-      (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`));
+    const policy = this.policy.engine;
+    this.metrics = new AgentMetrics({
+      runningPods: () => this.podManager.sandboxes().length,
+      containers: async () => {
+        const by: Record<string, number> = {};
+        for (const c of await this.runtime.list()) by[c.state.status] = (by[c.state.status] ?? 0) + 1;
+        return by;
+      },
+      policy: {
+        logged: () => ({ ...policy.loggedByDirection }),
+        dropped: async () => {
+          const by: Record<string, number> = { ingress: 0, egress: 0 };
+          for (const p of (await policy.counters()).pods) by[p.direction] = (by[p.direction] ?? 0) + p.packets;
+          return by;
+        },
+      },
+    });
+    const metrics = this.metrics;
+    this.queue = new WorkQueue((key) => this.podManager.sync(key, this.pods.lister.getByKey(key)), { workers: 16, metrics: metrics.podQueue,
+      onError: (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`) });
     // This node's pods only: a filtered informer, its own entry in the factory.
     this.pods = this.informers.informerFor(PODS, { fieldSelector: `spec.nodeName=${this.o.nodeName}` });
     await this.pods.waitForSync();
-    const podChanged = (p: Pod) => this.queue.add(objectKey(p));
-    this.pods.addEventHandler({ onAdd: podChanged, onUpdate: podChanged, onDelete: podChanged }, 10_000);
+    const podChanged = (p: Pod) => {
+      metrics.podSeen(p.metadata.uid, p.status?.phase, false);
+      this.queue.add(objectKey(p));
+    };
+    this.pods.addEventHandler({ onAdd: podChanged, onUpdate: podChanged, onDelete: (p: Pod) => {
+      metrics.podSeen(p.metadata.uid, undefined, true);
+      this.queue.add(objectKey(p));
+    } }, 10_000);
     // A pod waiting for its claim to bind syncs again when the claim changes.
     await this.claims.start((ns, claim) => {
       for (const p of this.pods.lister.inNamespace(ns)) if ((p.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claim)) podChanged(p);
@@ -252,6 +278,7 @@ export class Agent {
         return sb ? `/run/netns/${sb.netns}` : undefined;
       },
       queries: this.policy.queries,
+      metrics: () => metrics.expose(),
     }, this.agentToken());
     await this.streams.start(this.o.dataDir, this.o.nodeIP);
     await this.podManager.sweep(new Set(this.pods.lister.list().map((p) => p.metadata.uid!)));

@@ -35,6 +35,8 @@ export interface StreamServerDeps {
   netnsOf(uid: string): string | undefined;
   /** Questions about this node answered as JSON at /k8ts/<name> (drops, trace), reached through the node proxy. */
   queries?: Record<string, (params: URLSearchParams) => Promise<unknown>>;
+  /** The agent's Prometheus text at /metrics (the kubelet's path, so /api/v1/nodes/N/proxy/metrics reaches it). */
+  metrics?: () => Promise<{ body: string; contentType: string }>;
 }
 
 export class StreamServer {
@@ -54,6 +56,11 @@ export class StreamServer {
       server.listen(port, ip, () => resolve());
     });
     this.server = server;
+  }
+
+  /** The port it listens on (start with port 0 picks one). */
+  get port(): number {
+    return (this.server?.address() as { port: number } | null)?.port ?? 0;
   }
 
   close(): void {
@@ -79,6 +86,12 @@ export class StreamServer {
     const url = new URL(req.url ?? '/', 'https://agent');
     const seg = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     if (seg[0] === 'k8ts' && seg.length === 2 && 'writeHead' in target) return this.query(seg[1], url.searchParams, target as ServerResponse, deny);
+    if (seg[0] === 'metrics' && seg.length === 1 && this.deps.metrics && 'writeHead' in target) {
+      const { body, contentType } = await this.deps.metrics();
+      (target as ServerResponse).writeHead(200, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) });
+      (target as ServerResponse).end(body);
+      return;
+    }
     const kinds: Record<string, StreamKind> = { exec: 'exec', attach: 'attach', portforward: 'portforward', containerLogs: 'log' };
     const kind = kinds[seg[0]];
     if (!kind || seg.length < 3) return deny(404, `no such endpoint: ${url.pathname}`);

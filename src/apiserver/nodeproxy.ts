@@ -35,11 +35,12 @@ export class NodeProxy {
 
   /**
    * `GET /api/v1/nodes/NAME/proxy/k8ts/...`: the agent's own questions about its node (drops, trace), as
-   * the kubelet's endpoints are reached through the node proxy. Only GET, and only the k8ts paths.
+   * the kubelet's endpoints are reached through the node proxy, and `/metrics` (the kubelet's path). Only
+   * GET, and only those paths.
    */
   async forwardNode(req: IncomingMessage, res: ServerResponse, nodeName: string, path: string, search: string): Promise<void> {
     if (req.method !== 'GET') throw errors.methodNotAllowed(req.method ?? '', 'nodes/proxy');
-    if (!/^\/k8ts\/[a-z]+$/.test(path)) throw errors.notFound('nodes/proxy', '', path);
+    if (path !== '/metrics' && !/^\/k8ts\/[a-z]+$/.test(path)) throw errors.notFound('nodes/proxy', '', path);
     const node = await this.reg.tryGet(NODES, undefined, nodeName);
     if (!node) throw errors.notFound('nodes', '', nodeName);
     await this.forward(req, res, { metadata: { name: path }, spec: { nodeName } } as KObject, `${path}${search}`);

@@ -28,6 +28,9 @@ import type { Duplex } from 'node:stream';
 import { decodeStrictly, fieldValidationMode } from './typecheck.js';
 import type { UserInfo } from './authz/attributes.js';
 import { authorizeRequest } from './authz/filter.js';
+import { requestAttributes } from './authz/attributes.js';
+import { ApiServerMetrics, instrumentStore, requestLabels } from './metrics.js';
+import type { Registry as PromRegistry } from 'prom-client';
 import { requestUser } from './authz/context.js';
 import { ALWAYS_ALLOW, type RbacAuthorizer } from './authz/rbac.js';
 import { review } from './authz/reviews.js';
@@ -73,6 +76,8 @@ export interface ApiServerOptions {
   watchCacheEvents?: number;
   /** Bound service-account tokens: TokenRequest, their authentication, issuer discovery, the pod admission. */
   serviceAccounts?: ServiceAccountTokenOptions;
+  /** The process's metrics registry, shared with what else runs in the process (default: the server's own). */
+  metricsRegistry?: PromRegistry;
 }
 
 interface Target {
@@ -111,8 +116,8 @@ export class ApiServer {
   /** The objects token checks read (the registry: always current, so a deleted pod's token fails at once). */
   readonly objects: ObjectGetter;
 
-  private constructor(private opts: ApiServerOptions, readonly cache: WatchCache) {
-    this.registry = new Registry(opts.store, cache, opts.hooks);
+  private constructor(private opts: ApiServerOptions, readonly cache: WatchCache, readonly metrics: ApiServerMetrics, store: Store) {
+    this.registry = new Registry(store, cache, opts.hooks);
     for (const [t, user] of opts.tokens) this.addToken(t, user);
     const reg = this.registry;
     this.objects = {
@@ -132,8 +137,10 @@ export class ApiServer {
   }
 
   static async start(opts: ApiServerOptions): Promise<ApiServer> {
-    const cache = await WatchCache.start(opts.store, undefined, opts.watchCacheEvents);
-    const s = new ApiServer(opts, cache);
+    const metrics = new ApiServerMetrics(opts.metricsRegistry);
+    const store = instrumentStore(opts.store, metrics.storeDuration);
+    const cache = await WatchCache.start(store, undefined, opts.watchCacheEvents);
+    const s = new ApiServer(opts, cache, metrics, store);
     let port = opts.listen[0]?.port ?? 0;
     try {
       for (const l of opts.listen) {
@@ -211,10 +218,31 @@ export class ApiServer {
     return this.opts.serviceAccounts?.jwksUri ?? `https://${this.opts.advertise ?? `127.0.0.1:${this.port}`}${JWKS_PATH}`;
   }
 
+  /** Counts the request and times it when it ends (apiserver_request_total, _duration_seconds, in-flight,
+   *  long-running): labels from its RequestInfo, bounded to known verbs and resources. */
+  private instrument(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    const method = req.method ?? 'GET';
+    const attrs = requestAttributes(ANONYMOUS, method, url.pathname, url.searchParams);
+    const labels = requestLabels(attrs, method, url.searchParams, req.headers['content-type']);
+    const m = this.metrics;
+    const longRunning = labels.verb === 'WATCH' || labels.verb === 'CONNECT';
+    const kind = method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'readOnly' : 'mutating';
+    const { dry_run: _d, ...lr } = labels;
+    if (longRunning) m.longrunning.inc(lr);
+    else m.inflight.inc({ request_kind: kind });
+    const end = m.begin(labels);
+    res.once('close', () => {
+      end(res.statusCode);
+      if (longRunning) m.longrunning.dec(lr);
+      else m.inflight.dec({ request_kind: kind });
+    });
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'https://k8ts');
       const path = url.pathname.replace(/\/+$/, '') || '/';
+      this.instrument(req, res, url);
       if (HEALTH.has(path) || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/')) {
         res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
         res.end('ok');
@@ -283,6 +311,13 @@ export class ApiServer {
   private async route(req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): Promise<void> {
     const method = req.method ?? 'GET';
     if (path === '/version') return sendJson(res, 200, versionInfo());
+    if (path === '/metrics') {
+      if (method !== 'GET' && method !== 'HEAD') throw errors.methodNotAllowed(method, 'metrics');
+      const { body, contentType } = await this.metrics.expose();
+      res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) });
+      res.end(method === 'HEAD' ? undefined : body);
+      return;
+    }
     if (path === '/api' || path === '/apis') {
       const fmt = negotiateDiscovery(req.headers.accept);
       if (fmt !== 'legacy') {
@@ -559,6 +594,7 @@ export class ApiServer {
   }
 
   private async watch(req: IncomingMessage, res: ServerResponse, r: ResourceDef, ns: string | undefined, q: URLSearchParams): Promise<void> {
+    const metrics = this.metrics;
     const query = this.listQuery(r, q);
     const table = negotiateTable(req.headers.accept, q.get('includeObject'));
     const rvParam = q.get('resourceVersion');
@@ -648,7 +684,9 @@ export class ApiServer {
       write(`${JSON.stringify({ type: 'ERROR', object: errors.gone(err.message).toStatus() })}\n`);
       finish();
     };
+    const watcherLabels = { group: r.group, version: r.version, kind: r.kind };
     const sub = this.cache.subscribe(prefix, from, onEvents, fail);
+    if (sub) metrics.watchers.inc(watcherLabels);
     if (!sub) {
       write(`${JSON.stringify({ type: 'ERROR', object: errors.gone(`too old resource version: ${from} (${this.cache.oldestRevision})`).toStatus() })}\n`);
       res.end();
@@ -666,7 +704,10 @@ export class ApiServer {
     function finish() {
       if (closed) return;
       closed = true;
-      sub?.close();
+      if (sub) {
+        sub.close();
+        metrics.watchers.dec(watcherLabels);
+      }
       for (const t of timers) clearTimeout(t);
       res.end();
     }

@@ -1,6 +1,7 @@
 // The rate-limited, deduplicating work queue of every controller (client-go's workqueue): a key is queued
 // at most once, never handled by two workers at once, handled again after its worker when it was added
 // meanwhile; a failure comes back after a per-key exponential back-off, `addAfter` schedules timed work.
+import type { QueueMetrics } from './workqueuemetrics.js';
 
 /** FIFO with O(1) push and shift (a growing ring buffer; Array#shift is linear in the queue's length). */
 class Fifo<T> {
@@ -42,6 +43,8 @@ export interface WorkQueueOptions {
   baseDelayMs?: number;
   /** Longest retry delay (default 30 s). */
   maxDelayMs?: number;
+  /** Where the queue reports client-go's workqueue_* metrics (`WorkQueueMetricsProvider.forQueue(name)`). */
+  metrics?: QueueMetrics;
 }
 
 /** Handles one key; throwing retries the key with back-off, `{ requeueAfterMs }` schedules it again. */
@@ -63,6 +66,7 @@ export class WorkQueue {
   private readonly onError?: (key: string, err: unknown) => void;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
+  private readonly metrics?: QueueMetrics;
 
   constructor(private reconcile: Reconcile, workersOrOptions: number | WorkQueueOptions = 1, onError?: (key: string, err: unknown) => void) {
     const o: WorkQueueOptions = typeof workersOrOptions === 'number' ? { workers: workersOrOptions, onError } : workersOrOptions;
@@ -70,6 +74,7 @@ export class WorkQueue {
     this.onError = o.onError;
     this.baseDelayMs = o.baseDelayMs ?? 5;
     this.maxDelayMs = o.maxDelayMs ?? 30_000;
+    this.metrics = o.metrics;
   }
 
   /** Keys queued and not yet taken by a worker. */
@@ -80,10 +85,17 @@ export class WorkQueue {
   add(key: string): void {
     if (this.stopped) return;
     if (this.active.has(key)) {
+      // Counted once as client-go does: it waits (in depth) until its worker finishes.
+      if (!this.dirty.has(key)) this.metrics?.add(key);
       this.dirty.add(key);
       return;
     }
     if (this.queued.has(key)) return;
+    this.metrics?.add(key);
+    this.enqueue(key);
+  }
+
+  private enqueue(key: string): void {
     this.queued.add(key);
     this.order.push(key);
     this.idle.shift()?.();
@@ -109,6 +121,7 @@ export class WorkQueue {
   addRateLimited(key: string): void {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
+    this.metrics?.retry();
     this.addAfter(key, Math.min(this.baseDelayMs * 2 ** n, this.maxDelayMs));
   }
 
@@ -130,6 +143,7 @@ export class WorkQueue {
 
   /** Stop taking keys; a key being handled finishes, nothing new starts. */
   stop(): void {
+    if (!this.stopped) this.metrics?.drop(this.order.length + this.dirty.size);
     this.stopped = true;
     for (const w of this.waiting.values()) clearTimeout(w.timer);
     this.waiting.clear();
@@ -145,6 +159,7 @@ export class WorkQueue {
       }
       this.queued.delete(key);
       this.active.add(key);
+      this.metrics?.get(key);
       try {
         const res = await this.reconcile(key);
         this.forget(key);
@@ -154,7 +169,8 @@ export class WorkQueue {
         this.addRateLimited(key);
       } finally {
         this.active.delete(key);
-        if (this.dirty.delete(key)) this.add(key);
+        this.metrics?.done(key);
+        if (this.dirty.delete(key) && !this.stopped) this.enqueue(key);
       }
     }
   }

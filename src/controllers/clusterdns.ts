@@ -6,8 +6,9 @@ import { ENDPOINTS, ENDPOINTSLICES as SLICES, NODES, SERVICES } from '../api/kin
 import type { EndpointSlice, Endpoints, KObject, Node, Service } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
 import { isNotFound, type Client } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import { controllerRef, MANAGED_BY_LABEL, sameContent, SERVICE_NAME_LABEL } from './podendpoints.js';
 
 export const DNS_NAMESPACE = 'kube-system';
@@ -35,7 +36,10 @@ export class ClusterDns implements Controller {
   private queue!: WorkQueue;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext, private serviceIP: string) {
+    this.qm = queueMetrics(ctx, 'k8ts_cluster_dns');
     this.client = ctx.client;
     // The shared caches of every service, slice and Endpoints (the endpoint controllers hold them anyway)
     // rather than three watches filtered to one name.
@@ -46,7 +50,7 @@ export class ClusterDns implements Controller {
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue(() => this.sync(), 1, (_k, err) => console.error('cluster dns:', err instanceof Error ? err.message : err));
+    this.queue = new WorkQueue(() => this.sync(), { workers: 1, metrics: this.qm, onError: (_k, err) => console.error('cluster dns:', err instanceof Error ? err.message : err) });
     await Promise.all([this.nodes.waitForSync(), this.services.waitForSync(), this.slices.waitForSync(), this.endpoints.waitForSync()]);
     const poke = () => this.queue.add(KEY);
     const mine = (o: KObject) => {

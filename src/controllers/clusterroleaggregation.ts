@@ -6,8 +6,9 @@ import { CLUSTERROLES } from '../api/kinds.js';
 import { selectorMatches } from '../api/labels.js';
 import type { ClusterRole, PolicyRule } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 
 /** The rules an aggregated ClusterRole should hold, given every ClusterRole there is. */
 export function aggregatedRules(role: ClusterRole, all: readonly ClusterRole[]): PolicyRule[] {
@@ -22,10 +23,14 @@ export function aggregatedRules(role: ClusterRole, all: readonly ClusterRole[]):
 
 export class ClusterRoleAggregation implements Controller {
   private roles: SharedInformer<ClusterRole>;
-  private queue = new WorkQueue((key) => this.reconcile(key), { workers: 1 });
+  private queue: WorkQueue;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(private ctx: ControllerContext) {
+    this.qm = queueMetrics(ctx, 'ClusterRoleAggregator');
+    this.queue = new WorkQueue((key) => this.reconcile(key), { metrics: this.qm, workers: 1 });
     this.roles = ctx.informers.informerFor(CLUSTERROLES);
   }
 

@@ -4,10 +4,13 @@
 import type { SharedInformerFactory } from '../client/factory.js';
 import type { Registration } from '../client/informer.js';
 import type { Client } from '../client/types.js';
+import type { QueueMetrics, WorkQueueMetricsProvider } from '../client/workqueuemetrics.js';
 
 export interface ControllerContext {
   client: Client;
   informers: SharedInformerFactory;
+  /** Where work queues report workqueue_* metrics (the process's registry); absent in tests that do not look. */
+  queueMetrics?: WorkQueueMetricsProvider;
 }
 
 export interface Controller {
@@ -26,4 +29,9 @@ export class Registrations {
   removeAll(): void {
     for (const r of this.regs.splice(0)) r.remove();
   }
+}
+
+/** The metrics of a controller's work queue under client-go's queue name; none when the process keeps no metrics. */
+export function queueMetrics(ctx: ControllerContext, name: string): QueueMetrics | undefined {
+  return ctx.queueMetrics?.forQueue(name);
 }

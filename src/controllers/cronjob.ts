@@ -11,8 +11,9 @@ import { EventRecorder } from '../client/events.js';
 import { byOwnerUid, OWNER_UID_INDEX } from '../client/indexer.js';
 import type { SharedInformer } from '../client/informer.js';
 import { type Client, errorCode, isNotFound, objectKey } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 
 /** More missed start times than this and the controller says so (and still starts the latest). */
 export const MAX_MISSED = 100;
@@ -85,7 +86,10 @@ export class CronJobController implements Controller {
   /** Jobs we created but the cache has not shown yet, by CronJob key. */
   private created = new Map<string, Job>();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext, private clock: () => number = Date.now) {
+    this.qm = queueMetrics(ctx, 'cronjob');
     this.client = ctx.client;
     this.cronjobs = ctx.informers.informerFor(CRONJOBS);
     this.jobs = ctx.informers.informerFor(JOBS);
@@ -94,7 +98,7 @@ export class CronJobController implements Controller {
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue((key) => this.sync(key), { workers: 2,
+    this.queue = new WorkQueue((key) => this.sync(key), { metrics: this.qm, workers: 2,
       onError: (key, err) => console.error(`cronjob controller: ${key}:`, err instanceof Error ? err.message : err) });
     await Promise.all([this.cronjobs.waitForSync(), this.jobs.waitForSync()]);
     const enqueue = (c: CronJob) => this.queue.add(objectKey(c));

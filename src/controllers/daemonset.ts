@@ -16,8 +16,9 @@ import { Expectations } from '../client/expectations.js';
 import { byOwnerUid, OWNER_UID_INDEX } from '../client/indexer.js';
 import type { SharedInformer } from '../client/informer.js';
 import { type Client, errorCode, objectKey } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import { ensureRevision, ownedRevisions, ownerRef, REVISION_HASH_LABEL, truncateHistory } from './history.js';
 
 export const POD_TEMPLATE_GENERATION_LABEL = 'pod-template-generation';
@@ -98,13 +99,17 @@ export class DaemonSetController implements Controller {
   private pods: SharedInformer<Pod>;
   private nodes: SharedInformer<Node>;
   private revisions: SharedInformer<ControllerRevision>;
-  private queue = new WorkQueue((key) => this.sync(key), { workers: WORKERS,
-    onError: (key, err) => console.error(`daemonset controller: ${key}:`, err instanceof Error ? err.message : err) });
+  private queue: WorkQueue;
   private expectations = new Expectations();
   private events: EventRecorder;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext) {
+    this.qm = queueMetrics(ctx, 'daemonset');
+    this.queue = new WorkQueue((key) => this.sync(key), { metrics: this.qm, workers: WORKERS,
+      onError: (key, err) => console.error(`daemonset controller: ${key}:`, err instanceof Error ? err.message : err) });
     this.client = ctx.client;
     this.dss = ctx.informers.informerFor(DAEMONSETS);
     this.pods = ctx.informers.informerFor(PODS).addIndex(OWNER_UID_INDEX, byOwnerUid);

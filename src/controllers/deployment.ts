@@ -9,8 +9,9 @@ import { EventRecorder } from '../client/events.js';
 import { OWNER_UID_INDEX, byOwnerUid } from '../client/indexer.js';
 import type { SharedInformer } from '../client/informer.js';
 import { errorCode, isNotFound, objectKey } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import {
   activeOrLatest, byCreation, byRevision, calculateStatus, deploymentComplete, deploymentProgressing, deploymentTimedOut,
   desiredReplicasAnnotation, equalIgnoreHash, getCondition, hasProgressDeadline, isRollingUpdate, maxRevision, maxSurge,
@@ -33,14 +34,17 @@ export class DeploymentController implements Controller {
   private events: EventRecorder;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(private ctx: ControllerContext, workers = 5) {
+    this.qm = queueMetrics(ctx, 'deployment');
     this.deployments = ctx.informers.informerFor(DEPLOYMENTS);
     this.replicaSets = ctx.informers.informerFor(REPLICASETS);
     this.pods = ctx.informers.informerFor(PODS);
     if (!this.replicaSets.indexer.hasIndex(OWNER_UID_INDEX)) this.replicaSets.addIndex(OWNER_UID_INDEX, byOwnerUid);
     if (!this.pods.indexer.hasIndex(OWNER_UID_INDEX)) this.pods.addIndex(OWNER_UID_INDEX, byOwnerUid);
     this.events = new EventRecorder(ctx.client, 'deployment-controller');
-    this.queue = new WorkQueue((key) => this.sync(key), { workers });
+    this.queue = new WorkQueue((key) => this.sync(key), { metrics: this.qm, workers });
   }
 
   async start(): Promise<void> {

@@ -10,9 +10,10 @@ import type { Condition, Pod, PodDisruptionBudget, PodDisruptionBudgetStatus } f
 import { isPodReady } from '../api/conditions.js';
 import type { SharedInformer } from '../client/informer.js';
 import { type Client, errorCode, objectKey } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { now } from '../util/time.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import { controllerScale } from './disruptionscale.js';
 
 /** How long an eviction counts as a disruption while the pod is still there (upstream's DeletionTimeout). */
@@ -50,11 +51,15 @@ export class DisruptionController implements Controller {
   private queue: WorkQueue;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext) {
+    this.qm = queueMetrics(ctx, 'disruption');
     this.client = ctx.client;
     this.pods = ctx.informers.informerFor(PODS);
     this.budgets = ctx.informers.informerFor(PODDISRUPTIONBUDGETS);
     this.queue = new WorkQueue((key) => this.sync(key), {
+      metrics: this.qm,
       workers: 2,
       onError: (key, err) => console.error(`disruption: ${key}:`, err instanceof Error ? err.message : err),
     });

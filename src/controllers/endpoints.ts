@@ -7,8 +7,9 @@ import type { Endpoints, KObject, Pod, Service } from '../api/types.js';
 import { WriteExpectations } from '../client/expectations.js';
 import type { SharedInformer } from '../client/informer.js';
 import { isNotFound, objectKey, type Client } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import {
   backingPods, canonical, derivedLabels, hasSelector, podHostname, podIPv4, podPorts, podTargetRef, type ResolvedPort, sameContent,
   selects,
@@ -77,7 +78,10 @@ export class EndpointsController implements Controller {
   private expected = new WriteExpectations();
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext, private workers = 4) {
+    this.qm = queueMetrics(ctx, 'endpoint');
     this.client = ctx.client;
     this.services = ctx.informers.informerFor(SERVICES);
     this.pods = ctx.informers.informerFor(PODS);
@@ -85,8 +89,8 @@ export class EndpointsController implements Controller {
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue((key) => this.sync(key), this.workers,
-      (key, err) => console.error(`endpoints controller: ${key}:`, err instanceof Error ? err.message : err));
+    this.queue = new WorkQueue((key) => this.sync(key), { workers: this.workers, metrics: this.qm,
+      onError: (key, err) => console.error(`endpoints controller: ${key}:`, err instanceof Error ? err.message : err) });
     await Promise.all([this.services.waitForSync(), this.pods.waitForSync(), this.endpoints.waitForSync()]);
     const svcChanged = (s: Service) => this.queue.add(objectKey(s));
     // Resync rarely (kube-controller-manager's is hours): a 30 s resync of 10,000 services queues 10,000

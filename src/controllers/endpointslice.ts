@@ -7,8 +7,9 @@ import type { EndpointSlice, Pod, Service } from '../api/types.js';
 import { WriteExpectations } from '../client/expectations.js';
 import type { SharedInformer } from '../client/informer.js';
 import { isNotFound, objectKey, type Client } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import {
   backingPods, canonical, controllerRef, derivedLabels, hasSelector, MANAGED_BY_LABEL, podHostname, podIPv4, podPorts,
   podTargetRef, type ResolvedPort, sameContent, selects, SERVICE_NAME_LABEL,
@@ -78,7 +79,10 @@ export class EndpointSliceController implements Controller {
   private workers: number;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext, opts: EndpointSliceOptions = {}) {
+    this.qm = queueMetrics(ctx, 'endpoint_slice');
     this.client = ctx.client;
     this.max = opts.maxEndpointsPerSlice ?? MAX_ENDPOINTS_PER_SLICE;
     this.workers = opts.workers ?? 4;
@@ -95,8 +99,8 @@ export class EndpointSliceController implements Controller {
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue((key) => this.sync(key), this.workers,
-      (key, err) => console.error(`endpointslice controller: ${key}:`, err instanceof Error ? err.message : err));
+    this.queue = new WorkQueue((key) => this.sync(key), { workers: this.workers, metrics: this.qm,
+      onError: (key, err) => console.error(`endpointslice controller: ${key}:`, err instanceof Error ? err.message : err) });
     await Promise.all([this.services.waitForSync(), this.pods.waitForSync(), this.slices.waitForSync()]);
     const svcChanged = (s: Service) => this.queue.add(objectKey(s));
     // Resync rarely (kube-controller-manager's is hours): a 30 s resync of 10,000 services queues 10,000

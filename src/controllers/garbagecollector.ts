@@ -8,8 +8,9 @@ import type { KObject, OwnerReference } from '../api/types.js';
 import { EventRecorder } from '../client/events.js';
 import type { SharedInformer } from '../client/informer.js';
 import { errorCode, isNotFound, type DeleteOptions } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 
 const FOREGROUND = 'foregroundDeletion';
 const ORPHAN = 'orphan';
@@ -40,10 +41,13 @@ export class GarbageCollector implements Controller {
   private events: EventRecorder;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(private ctx: ControllerContext, workers = 20) {
+    this.qm = queueMetrics(ctx, 'garbage_collector_attempt_to_delete');
     this.informers = collectedResources().map((r) => ({ r, inf: ctx.informers.informerFor(r) }));
     this.events = new EventRecorder(ctx.client, 'garbage-collector-controller');
-    this.queue = new WorkQueue((uid) => this.process(uid), { workers });
+    this.queue = new WorkQueue((uid) => this.process(uid), { metrics: this.qm, workers });
   }
 
   async start(): Promise<void> {

@@ -15,9 +15,10 @@ import { Expectations } from '../client/expectations.js';
 import { byOwnerUid, OWNER_UID_INDEX } from '../client/indexer.js';
 import type { SharedInformer } from '../client/informer.js';
 import { type Client, isNotFound, objectKey } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { now as nowText } from '../util/time.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import {
   backoffDelay, deletionOrder, finishTime, hasTrackingFinalizer, isActive, isFailed, isReady, isSucceeded, isTerminal,
   matchPodFailurePolicy, podIndex,
@@ -74,7 +75,12 @@ export class JobController implements Controller {
   /** Pods we deleted because the Job was suspended: they are neither failures nor successes. */
   private suspendDeleted = new Map<string, Set<string>>();
 
+  private readonly qm: QueueMetrics | undefined;
+  private readonly qmOrphans: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext, private clock: () => number = Date.now) {
+    this.qm = queueMetrics(ctx, 'job');
+    this.qmOrphans = queueMetrics(ctx, 'job_orphan_pod');
     this.client = ctx.client;
     this.jobs = ctx.informers.informerFor(JOBS);
     this.pods = ctx.informers.informerFor(PODS);
@@ -84,8 +90,8 @@ export class JobController implements Controller {
 
   async start(): Promise<void> {
     const log = (what: string) => (key: string, err: unknown) => console.error(`job controller: ${what} ${key}:`, err instanceof Error ? err.message : err);
-    this.queue = new WorkQueue((key) => this.sync(key), { workers: 4, onError: log('sync') });
-    this.orphans = new WorkQueue((key) => this.releaseOrphan(key), { workers: 2, onError: log('orphan pod') });
+    this.queue = new WorkQueue((key) => this.sync(key), { metrics: this.qm, workers: 4, onError: log('sync') });
+    this.orphans = new WorkQueue((key) => this.releaseOrphan(key), { metrics: this.qmOrphans, workers: 2, onError: log('orphan pod') });
     await Promise.all([this.jobs.waitForSync(), this.pods.waitForSync()]);
     this.regs.add(this.jobs.addEventHandler({
       onAdd: (j) => this.queue.add(objectKey(j)),

@@ -11,9 +11,10 @@ import { isLoopback, isUnspecified, isV4, parseIP } from '../api/ipaddr.js';
 import type { EndpointSlice, Endpoints, Lease, Service } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
 import { type Client, errorCode } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { microNow } from '../util/time.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 
 const NS = 'default';
 const NAME = 'kubernetes';
@@ -98,7 +99,10 @@ export class KubernetesService implements Controller {
   private readonly log: (line: string) => void;
   private stopped = false;
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext, private o: KubernetesServiceOptions) {
+    this.qm = queueMetrics(ctx, 'k8ts_kubernetes_service');
     this.client = ctx.client;
     const ip = parseIP(o.address);
     this.endpointsUsable = Boolean(ip && !isLoopback(ip) && !isUnspecified(ip));
@@ -119,7 +123,7 @@ export class KubernetesService implements Controller {
       this.log(`kubernetes service: advertise address ${this.o.address} cannot be an endpoint (loopback or unspecified); ` +
         'the service gets no EndpointSlice or Endpoints: set --advertise-address to an address pods can reach');
     }
-    this.queue = new WorkQueue(() => this.reconcile(), 1, (_k, e) => this.log(`kubernetes service: ${e instanceof Error ? e.message : e}`));
+    this.queue = new WorkQueue(() => this.reconcile(), { workers: 1, metrics: this.qm, onError: (_k, e) => this.log(`kubernetes service: ${e instanceof Error ? e.message : e}`) });
     await this.renewIdentity().catch((e) => this.log(`kubernetes service: identity lease: ${e instanceof Error ? e.message : e}`));
     await Promise.all([this.services, this.slices, this.endpoints, this.leases].map((i) => i.waitForSync()));
     const poke = (o: { metadata: { namespace?: string; name?: string } }) => {

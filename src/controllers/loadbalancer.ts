@@ -6,8 +6,9 @@ import type { Service } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
 import { isNotFound, objectKey, type Client } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 export const LB_CLASS = 'k8ts.io/lb';
 export const LB_IP_ANNOTATION = 'k8ts.io/loadbalancer-ip';
 
@@ -78,7 +79,10 @@ export class LoadBalancerController implements Controller {
   private held = new Map<string, string>();
   private poolText: string;
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext, pool: IPRange) {
+    this.qm = queueMetrics(ctx, 'k8ts_loadbalancer');
     ({ lo: this.lo, hi: this.hi } = checkRange(pool));
     this.client = ctx.client;
     this.poolText = `${pool.first}-${pool.last}`;
@@ -87,8 +91,8 @@ export class LoadBalancerController implements Controller {
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue((key) => this.sync(key), 1,
-      (key, err) => console.error(`loadbalancer controller: ${key}:`, err instanceof Error ? err.message : err));
+    this.queue = new WorkQueue((key) => this.sync(key), { workers: 1, metrics: this.qm,
+      onError: (key, err) => console.error(`loadbalancer controller: ${key}:`, err instanceof Error ? err.message : err) });
     await this.services.waitForSync();
     // What the API says is taken, before anything new is handed out.
     this.holder.clear();

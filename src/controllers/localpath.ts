@@ -9,8 +9,9 @@ import { DEFAULT_CLASS_ANNOTATION } from '../api/strategies/storage.js';
 import { EventRecorder } from '../client/events.js';
 import type { SharedInformer } from '../client/informer.js';
 import { type Client, errorCode } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import { PROVISIONED_BY_ANNOTATION, SELECTED_NODE_ANNOTATION, claimClass } from './persistentvolume.js';
 
 export const DEFAULT_CLASS_NAME = 'local-path';
@@ -36,10 +37,14 @@ export class LocalPathProvisioner implements Controller {
   private classes: SharedInformer<StorageClass>;
   private nodes: SharedInformer<Node>;
   private events: EventRecorder;
-  private queue = new WorkQueue((key) => this.reconcile(key), 2, (key, err) => console.error(`local-path: ${key}:`, err instanceof Error ? err.message : err));
+  private queue: WorkQueue;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(private ctx: ControllerContext) {
+    this.qm = queueMetrics(ctx, 'k8ts_local_path_provisioner');
+    this.queue = new WorkQueue((key) => this.reconcile(key), { workers: 2, metrics: this.qm, onError: (key, err) => console.error(`local-path: ${key}:`, err instanceof Error ? err.message : err) });
     this.claims = ctx.informers.informerFor(PERSISTENTVOLUMECLAIMS);
     this.volumes = ctx.informers.informerFor(PERSISTENTVOLUMES);
     this.classes = ctx.informers.informerFor(STORAGECLASSES);

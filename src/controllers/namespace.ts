@@ -6,8 +6,9 @@ import { RESOURCES } from '../api/resources.js';
 import type { Namespace, ServiceAccount } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
 import { type Client, errorCode } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 
 /** How soon a terminating namespace with contents left is looked at again. */
 const TERMINATING_POLL_MS = 500;
@@ -22,14 +23,17 @@ export class NamespaceController implements Controller {
   private queue!: WorkQueue;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext) {
+    this.qm = queueMetrics(ctx, 'namespace');
     this.client = ctx.client;
     this.namespaces = ctx.informers.informerFor(NAMESPACES);
     this.accounts = ctx.informers.informerFor(SERVICEACCOUNTS);
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue((ns) => this.reconcile(ns), 2, (key, err) => console.error(`namespace controller: ${key}:`, err instanceof Error ? err.message : err));
+    this.queue = new WorkQueue((ns) => this.reconcile(ns), { workers: 2, metrics: this.qm, onError: (key, err) => console.error(`namespace controller: ${key}:`, err instanceof Error ? err.message : err) });
     await Promise.all([this.namespaces.waitForSync(), this.accounts.waitForSync()]);
     const nsChanged = (n: Namespace) => this.queue.add(n.metadata.name!);
     this.regs.add(this.namespaces.addEventHandler({ onAdd: nsChanged, onUpdate: nsChanged, onDelete: nsChanged }, RESYNC_MS));

@@ -6,8 +6,9 @@ import type { SharedInformer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
 import type { Client } from '../client/types.js';
 import { type Cidr, formatCidr, parseCidr } from '../util/cidr.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 
 export class NodeIpam implements Controller {
   private client: Client;
@@ -19,7 +20,10 @@ export class NodeIpam implements Controller {
   private pending = new Map<string, string>();
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext, clusterCidr: string, private maskSize = 24) {
+    this.qm = queueMetrics(ctx, 'node_ipam');
     this.client = ctx.client;
     this.cluster = parseCidr(clusterCidr);
     if (maskSize < this.cluster.prefix || maskSize > 30) {
@@ -30,7 +34,7 @@ export class NodeIpam implements Controller {
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue((name) => this.reconcile(name), 1, (k, e) => console.error(`node ipam: ${k}:`, e instanceof Error ? e.message : e));
+    this.queue = new WorkQueue((name) => this.reconcile(name), { workers: 1, metrics: this.qm, onError: (k, e) => console.error(`node ipam: ${k}:`, e instanceof Error ? e.message : e) });
     await this.nodes.waitForSync();
     this.regs.add(this.nodes.addEventHandler({ onAdd: (n) => this.queue.add(n.metadata.name!), onUpdate: (n) => this.queue.add(n.metadata.name!) }, 30_000));
     this.queue.start();

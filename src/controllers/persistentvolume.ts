@@ -13,8 +13,9 @@ export { volumeFitsNode };
 import { EventRecorder } from '../client/events.js';
 import type { SharedInformer } from '../client/informer.js';
 import { errorCode } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 
 export const SELECTED_NODE_ANNOTATION = 'volume.kubernetes.io/selected-node';
 export const STORAGE_PROVISIONER_ANNOTATION = 'volume.kubernetes.io/storage-provisioner';
@@ -54,10 +55,14 @@ export class PersistentVolumeController implements Controller {
   private classes: SharedInformer<StorageClass>;
   private nodes: SharedInformer<Node>;
   private events: EventRecorder;
-  private queue = new WorkQueue((key) => this.reconcile(key), 2, (key, err) => console.error(`persistentvolume: ${key}:`, err instanceof Error ? err.message : err));
+  private queue: WorkQueue;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(private ctx: ControllerContext) {
+    this.qm = queueMetrics(ctx, 'volumes');
+    this.queue = new WorkQueue((key) => this.reconcile(key), { workers: 2, metrics: this.qm, onError: (key, err) => console.error(`persistentvolume: ${key}:`, err instanceof Error ? err.message : err) });
     this.claims = ctx.informers.informerFor(PERSISTENTVOLUMECLAIMS);
     this.volumes = ctx.informers.informerFor(PERSISTENTVOLUMES);
     this.classes = ctx.informers.informerFor(STORAGECLASSES);

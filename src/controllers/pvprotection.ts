@@ -6,8 +6,9 @@ import type { PersistentVolume, PersistentVolumeClaim, Pod } from '../api/types.
 import { PV_PROTECTION_FINALIZER, PVC_PROTECTION_FINALIZER } from '../api/strategies/storage.js';
 import type { SharedInformer } from '../client/informer.js';
 import { errorCode } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 
 /** The claims a pod mounts. */
 export function podClaims(p: Pod): string[] {
@@ -20,10 +21,14 @@ export class StorageProtection implements Controller {
   private claims: SharedInformer<PersistentVolumeClaim>;
   private volumes: SharedInformer<PersistentVolume>;
   private pods: SharedInformer<Pod>;
-  private queue = new WorkQueue((key) => this.reconcile(key), 2, (key, err) => console.error(`storage protection: ${key}:`, err instanceof Error ? err.message : err));
+  private queue: WorkQueue;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(private ctx: ControllerContext) {
+    this.qm = queueMetrics(ctx, 'pvcprotection');
+    this.queue = new WorkQueue((key) => this.reconcile(key), { workers: 2, metrics: this.qm, onError: (key, err) => console.error(`storage protection: ${key}:`, err instanceof Error ? err.message : err) });
     this.claims = ctx.informers.informerFor(PERSISTENTVOLUMECLAIMS);
     this.volumes = ctx.informers.informerFor(PERSISTENTVOLUMES);
     this.pods = ctx.informers.informerFor(PODS);

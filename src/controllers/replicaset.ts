@@ -12,9 +12,10 @@ import { TrackingExpectations } from '../client/expectations.js';
 import { OWNER_UID_INDEX, byOwnerUid } from '../client/indexer.js';
 import type { SharedInformer } from '../client/informer.js';
 import { errorCode, isNotFound, objectKey } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { now } from '../util/time.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import { controllerRefOf, podActive, rankPodsForDeletion } from './podcontrol.js';
 
 /** At most this many creates or deletes per sync (upstream's burstReplicas). */
@@ -68,13 +69,16 @@ export class ReplicaSetController<T extends Replicated = ReplicaSet> implements 
   private events: EventRecorder;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(private ctx: ControllerContext, private ops: KindOps<T>, workers = 5) {
+    this.qm = queueMetrics(ctx, ops.kind === 'ReplicaSet' ? 'replicaset' : 'replicationmanager');
     this.owners = ctx.informers.informerFor(ops.resource);
     this.pods = ctx.informers.informerFor(PODS);
     if (!this.pods.indexer.hasIndex(OWNER_UID_INDEX)) this.pods.addIndex(OWNER_UID_INDEX, byOwnerUid);
     if (!this.pods.indexer.hasIndex(ORPHANS_BY_NAMESPACE)) this.pods.addIndex(ORPHANS_BY_NAMESPACE, orphansByNamespace);
     this.events = new EventRecorder(ctx.client, ops.component);
-    this.queue = new WorkQueue((key) => this.sync(key), { workers });
+    this.queue = new WorkQueue((key) => this.sync(key), { metrics: this.qm, workers });
   }
 
   static forReplicaSets(ctx: ControllerContext): ReplicaSetController<ReplicaSet> {

@@ -5,8 +5,9 @@ import { CONFIGMAPS, NAMESPACES } from '../api/kinds.js';
 import type { ConfigMap, Namespace } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
 import { errorCode } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 
 export const ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
 const DESCRIPTION = 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.';
@@ -14,10 +15,14 @@ const DESCRIPTION = 'Contains a CA bundle that can be used to verify the kube-ap
 export class RootCaPublisher implements Controller {
   private namespaces: SharedInformer<Namespace>;
   private configMaps: SharedInformer<ConfigMap>;
-  private queue = new WorkQueue((ns) => this.reconcile(ns), 2, (key, err) => console.error(`root-ca publisher: ${key}:`, err instanceof Error ? err.message : err));
+  private queue: WorkQueue;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(private ctx: ControllerContext, private caPem: string) {
+    this.qm = queueMetrics(ctx, 'root_ca_cert_publisher');
+    this.queue = new WorkQueue((ns) => this.reconcile(ns), { workers: 2, metrics: this.qm, onError: (key, err) => console.error(`root-ca publisher: ${key}:`, err instanceof Error ? err.message : err) });
     this.namespaces = ctx.informers.informerFor(NAMESPACES);
     this.configMaps = ctx.informers.informerFor(CONFIGMAPS);
   }

@@ -10,9 +10,10 @@ import type { SharedInformer } from '../client/informer.js';
 import { VolumeBinding } from './volumebinding.js';
 import { EventRecorder } from '../client/events.js';
 import { type Client, errorCode, objectKey } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { now } from '../util/time.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import { readinessTaintKey } from './nodelifecycle.js';
 import { SchedulerCache } from './scheduler/cache.js';
 import { type Plugin, schedulePod } from './scheduler/framework.js';
@@ -60,7 +61,10 @@ export class Scheduler implements Controller {
   private volumeBinding: VolumeBinding;
   private plugins: Plugin[];
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext, plugins: Plugin[] = DEFAULT_PLUGINS) {
+    this.qm = queueMetrics(ctx, 'scheduler');
     this.client = ctx.client;
     this.volumeBinding = new VolumeBinding(ctx.informers);
     this.plugins = [...plugins, this.volumeBinding.plugin()];
@@ -69,6 +73,7 @@ export class Scheduler implements Controller {
     this.namespaces = ctx.informers.informerFor(NAMESPACES);
     this.events = new EventRecorder(ctx.client, SCHEDULER_NAME);
     this.queue = new WorkQueue((key) => this.scheduleOne(key), {
+      metrics: this.qm,
       workers: 1,
       onError: (key, err) => console.error(`scheduler: ${key}:`, err instanceof Error ? err.message : err),
     });

@@ -12,8 +12,9 @@ import { EventRecorder } from '../client/events.js';
 import { byOwnerUid, OWNER_UID_INDEX } from '../client/indexer.js';
 import type { SharedInformer } from '../client/informer.js';
 import { type Client, errorCode, objectKey } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import { isPodAvailable } from './daemonset.js';
 import { ensureRevision, ownedRevisions, ownerRef, REVISION_HASH_LABEL, templateOf, truncateHistory } from './history.js';
 
@@ -41,12 +42,16 @@ export class StatefulSetController implements Controller {
   private sets: SharedInformer<StatefulSet>;
   private pods: SharedInformer<Pod>;
   private revisions: SharedInformer<ControllerRevision>;
-  private queue = new WorkQueue((key) => this.sync(key), { workers: 2,
-    onError: (key, err) => console.error(`statefulset controller: ${key}:`, err instanceof Error ? err.message : err) });
+  private queue: WorkQueue;
   private events: EventRecorder;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext) {
+    this.qm = queueMetrics(ctx, 'statefulset');
+    this.queue = new WorkQueue((key) => this.sync(key), { metrics: this.qm, workers: 2,
+      onError: (key, err) => console.error(`statefulset controller: ${key}:`, err instanceof Error ? err.message : err) });
     this.client = ctx.client;
     this.sets = ctx.informers.informerFor(STATEFULSETS);
     this.pods = ctx.informers.informerFor(PODS).addIndex(OWNER_UID_INDEX, byOwnerUid);

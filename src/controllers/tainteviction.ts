@@ -10,9 +10,10 @@ import type { SharedInformer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
 import { NODE_NAME_INDEX, byNodeName } from '../client/indexer.js';
 import { type Client, errorCode, objectKey } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { now } from '../util/time.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import { toleratesTaint } from '../api/nodeaffinity.js';
 
 /** When the pod must go (ms since the epoch; `at` or earlier: now), or undefined if it may stay. As
@@ -42,12 +43,16 @@ export class TaintEvictionController implements Controller {
   private events: EventRecorder;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext) {
+    this.qm = queueMetrics(ctx, 'noexec_taint_pod');
     this.client = ctx.client;
     this.nodes = ctx.informers.informerFor(NODES);
     this.pods = ctx.informers.informerFor(PODS).addIndex(NODE_NAME_INDEX, byNodeName);
     this.events = new EventRecorder(ctx.client, 'taint-eviction-controller');
     this.queue = new WorkQueue((key) => this.reconcile(key), {
+      metrics: this.qm,
       workers: 4,
       onError: (key, err) => console.error(`taint eviction: ${key}:`, err instanceof Error ? err.message : err),
     });

@@ -5,8 +5,9 @@ import { JOBS } from '../api/kinds.js';
 import type { Job } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
 import { type Client, errorCode, isNotFound, objectKey, splitKey } from '../client/types.js';
+import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { type Controller, type ControllerContext, Registrations } from './context.js';
+import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 
 /** When the Job expires (ms), or undefined when it has no TTL or has not finished. */
 export function expiresAt(job: Job): number | undefined {
@@ -24,13 +25,16 @@ export class TtlAfterFinished implements Controller {
   private queue!: WorkQueue;
   private regs = new Registrations();
 
+  private readonly qm: QueueMetrics | undefined;
+
   constructor(ctx: ControllerContext, private clock: () => number = Date.now) {
+    this.qm = queueMetrics(ctx, 'ttl_jobs_to_delete');
     this.client = ctx.client;
     this.jobs = ctx.informers.informerFor(JOBS);
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue((key) => this.sync(key), { workers: 2,
+    this.queue = new WorkQueue((key) => this.sync(key), { metrics: this.qm, workers: 2,
       onError: (key, err) => console.error(`ttl-after-finished: ${key}:`, err instanceof Error ? err.message : err) });
     await this.jobs.waitForSync();
     const consider = (j: Job) => {

@@ -2,6 +2,8 @@
 // API, and run the control plane's loops on top of it through the one door every component uses (a
 // Client, here in-process). Loops that must run once per cluster run only while this server holds their
 // Lease: the controller manager, the scheduler, and the API server's own compactor and allocation repair.
+import { Registry as PromRegistry } from 'prom-client';
+import { WorkQueueMetricsProvider } from '../client/workqueuemetrics.js';
 import { setDefaultTolerationSeconds } from '../api/strategies/poddefaults.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -126,6 +128,8 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const tokens = new Map<string, UserInfo>([[token, ADMIN_USER], [nodeToken, SHARED_NODE_USER]]);
   if (o.tokenAuthFile) for (const [t, u] of readTokenFile(o.tokenAuthFile)) tokens.set(t, u);
   const rbac = new RbacAuthorizer();
+  // One metrics registry for everything this process runs (API server, controllers), served at /metrics.
+  const metricsRegistry = new PromRegistry();
   const saKey = await ensureSigningKey(o.dataDir);
   const caSigner = await CaSigner.load(pki.caCert, readFileSync(join(o.dataDir, 'pki/ca.key'), 'utf8'));
   const store = await openStore({ backend: o.store, dataDir: o.dataDir, etcdEndpoints: o.etcdEndpoints, etcdPrefix: o.etcdPrefix });
@@ -135,7 +139,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
     api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, clientCA: pki.caCert, listen: o.listen,
       tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac)]), watchCacheEvents: o.watchCacheEvents,
-      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer } });
+      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer }, metricsRegistry });
   } catch (e) {
     await store.close();
     throw e;
@@ -144,7 +148,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   api.nodeProxy = new NodeProxy(api.registry, nodeToken);
   const client = new LocalClient(api.registry);
   const informers = new SharedInformerFactory(client, log);
-  const ctx = { client, informers };
+  const ctx = { client, informers, queueMetrics: new WorkQueueMetricsProvider(metricsRegistry) };
   await bootstrapNamespaces(client);
   // The default roles, then the index from informers. The authorizer is on from the first request: RBAC
   // only ever allows, so an index still filling can refuse early but never allow wrongly. The server's own components use

@@ -108,6 +108,7 @@ test('default deny ingress: only the node itself (probes) gets in; the drop is l
   assert.match(ev.message, /^denied ingress from 10\.\d+\.\d+\.\d+:\d+ to :8080\/TCP: no policy of namespace shop allows it \(isolated by default-deny\)$/);
   const drops = engine.recentDrops();
   assert.ok(drops.some((d) => d.direction === 'ingress' && d.object === `shop/${web.name}` && d.dport === 8080));
+  assert.equal(engine.loggedByDirection.ingress, drops.filter((d) => d.direction === 'ingress').length, 'the metric counts what the log read');
   const c = await engine.counters();
   assert.ok(c.policies.find((p) => p.policy === 'shop/default-deny' && p.direction === 'ingress')!.packets > 0);
 });

@@ -66,6 +66,8 @@ export class PolicyEngine {
   private eventBudget = { at: 0, left: 0 };
   private localAddrs = new Set<number>();
   readonly stats = { passes: 0, lastCompileMs: 0, lastProgramMs: 0, revoked: 0, logged: 0 };
+  /** Drops read from the log, by direction (ingress, egress, service: a service with no endpoints). */
+  readonly loggedByDirection: Record<string, number> = { ingress: 0, egress: 0, service: 0 };
 
   constructor(private o: PolicyEngineOptions) {
     this.compiler = new PolicyCompiler(o.nodeName);
@@ -307,6 +309,7 @@ export class PolicyEngine {
       rec = { ...base, direction: dir, object: key, reason };
     }
     this.drops.push(rec);
+    this.loggedByDirection[rec.direction] = (this.loggedByDirection[rec.direction] ?? 0) + 1;
     if (this.drops.length > 1000) this.drops.splice(0, this.drops.length - 1000);
     if (obj) this.emit(obj, rec);
   }
