@@ -43,6 +43,7 @@ import { createToken } from './serviceaccount/tokenrequest.js';
 import { JWKS_PATH, OIDC_CONFIG_PATH, jwks, openidConfiguration } from './serviceaccount/oidc.js';
 import type { SigningKey } from './serviceaccount/signer.js';
 import { TokenIssuer } from './serviceaccount/tokens.js';
+import { type ServerLimits, resolveLimits } from './limits.js';
 
 
 /** Service-account tokens: the key they are signed with and the issuer they name. */
@@ -78,6 +79,8 @@ export interface ApiServerOptions {
   serviceAccounts?: ServiceAccountTokenOptions;
   /** The process's metrics registry, shared with what else runs in the process (default: the server's own). */
   metricsRegistry?: PromRegistry;
+  /** Limits under load and abuse (defaults: DEFAULT_LIMITS, upstream's where it has the knob). */
+  limits?: Partial<ServerLimits>;
 }
 
 interface Target {
@@ -109,6 +112,9 @@ export class ApiServer {
   rbac?: RbacAuthorizer;
   private servers: Server[] = [];
   private sockets = new Set<Socket>();
+  /** Open watch responses (their unsent bytes are the server's watch buffers). */
+  private watches = new Set<ServerResponse>();
+  readonly limits: ServerLimits;
   private staticTokens = new StaticTokens();
   /** Set when the server signs service-account tokens. */
   readonly issuer?: TokenIssuer;
@@ -117,6 +123,7 @@ export class ApiServer {
   readonly objects: ObjectGetter;
 
   private constructor(private opts: ApiServerOptions, readonly cache: WatchCache, readonly metrics: ApiServerMetrics, store: Store) {
+    this.limits = resolveLimits(opts.limits);
     this.registry = new Registry(store, cache, opts.hooks);
     for (const [t, user] of opts.tokens) this.addToken(t, user);
     const reg = this.registry;
@@ -139,7 +146,8 @@ export class ApiServer {
   static async start(opts: ApiServerOptions): Promise<ApiServer> {
     const metrics = new ApiServerMetrics(opts.metricsRegistry);
     const store = instrumentStore(opts.store, metrics.storeDuration);
-    const cache = await WatchCache.start(store, undefined, opts.watchCacheEvents);
+    const limits = resolveLimits(opts.limits);
+    const cache = await WatchCache.start(store, undefined, opts.watchCacheEvents, limits.watchCacheBytes);
     const s = new ApiServer(opts, cache, metrics, store);
     let port = opts.listen[0]?.port ?? 0;
     try {
@@ -189,6 +197,13 @@ export class ApiServer {
     // close() waits for every connection to end; a client with a request in flight would hold it open.
     for (const s of this.sockets) s.destroy();
     await closed;
+  }
+
+  /** Bytes written to open watches and not yet taken by their clients: what slow watchers cost this process. */
+  watchBufferedBytes(): { watches: number; bytes: number } {
+    let bytes = 0;
+    for (const res of this.watches) bytes += res.writableLength;
+    return { watches: this.watches.size, bytes };
   }
 
   addToken(token: string, user: User): void {
@@ -634,8 +649,40 @@ export class ApiServer {
     res.flushHeaders();
     let closed = false;
     let firstTable = true;
+    let sub: ReturnType<WatchCache['subscribe']>;
+    const timers: NodeJS.Timeout[] = [];
+    const watcherLabels = { group: r.group, version: r.version, kind: r.kind };
+    const finish = () => {
+      if (closed) return;
+      closed = true;
+      this.watches.delete(res);
+      if (sub) {
+        sub.close();
+        metrics.watchers.dec(watcherLabels);
+      }
+      for (const t of timers) clearTimeout(t);
+      res.end();
+    };
+    res.on('close', finish);
+    this.watches.add(res);
+    const budget = this.limits.watchBufferBytes;
     const write = (line: string) => {
-      if (!closed) res.write(line);
+      if (closed) return;
+      res.write(line);
+      // A client that does not read keeps what is written in this process: past the budget it is cut off
+      // (upstream closes a cacheWatcher whose buffer stays full), and relists or resumes as after any error.
+      if (res.writableLength > budget) terminate();
+    };
+    const terminate = () => {
+      const pending = res.writableLength;
+      metrics.terminatedWatchers.inc({ resource: r.group ? `${r.plural}.${r.group}` : r.plural });
+      const status = errors.gone(`the watch of ${r.group ? `${r.plural}.${r.group}` : r.plural} fell behind: ${pending} bytes not yet read by the client (limit ${budget}); list again`).toStatus();
+      res.write(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
+      finish();
+      // The error event waits behind what the client has not read; a client that never reads is dropped.
+      const drop = setTimeout(() => res.destroy(), 5_000);
+      drop.unref();
+      res.once('close', () => clearTimeout(drop));
     };
     const encodeObject = (type: string, obj: KObject): string => {
       if (table) {
@@ -645,7 +692,23 @@ export class ApiServer {
       }
       return `{"type":"${type}","object":${JSON.stringify(obj)}}\n`;
     };
-    for (const o of initial) write(encodeObject('ADDED', o));
+    // The initial state may be larger than the budget: it is written at the client's pace, and live events
+    // from `from` on wait in the cache meanwhile.
+    for (const o of initial) {
+      if (closed) return;
+      if (!res.write(encodeObject('ADDED', o)) && res.writableLength > budget) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
+    }
+    if (closed) return;
     if (sendInitial) {
       const bm = { kind: r.kind, apiVersion: groupVersion(r), metadata: { resourceVersion: String(from), annotations: { 'k8s.io/initial-events-end': 'true' } } };
       write(`${JSON.stringify({ type: 'BOOKMARK', object: bm })}\n`);
@@ -656,6 +719,7 @@ export class ApiServer {
       (!query.fieldSelector || query.fieldSelector.matches(fieldsOf(r, o)));
     const onEvents = (events: CachedEvent[]) => {
       for (const e of events) {
+        if (closed) return;
         const now = matches(e.object);
         const before = matches(e.prev);
         let type: string;
@@ -684,15 +748,13 @@ export class ApiServer {
       write(`${JSON.stringify({ type: 'ERROR', object: errors.gone(err.message).toStatus() })}\n`);
       finish();
     };
-    const watcherLabels = { group: r.group, version: r.version, kind: r.kind };
-    const sub = this.cache.subscribe(prefix, from, onEvents, fail);
-    if (sub) metrics.watchers.inc(watcherLabels);
+    sub = this.cache.subscribe(prefix, from, onEvents, fail);
     if (!sub) {
       write(`${JSON.stringify({ type: 'ERROR', object: errors.gone(`too old resource version: ${from} (${this.cache.oldestRevision})`).toStatus() })}\n`);
-      res.end();
+      finish();
       return;
     }
-    const timers: NodeJS.Timeout[] = [];
+    metrics.watchers.inc(watcherLabels);
     if (timeout > 0) timers.push(setTimeout(() => finish(), timeout * 1000));
     if (bookmarks) {
       const t = setInterval(() => {
@@ -701,17 +763,6 @@ export class ApiServer {
       }, BOOKMARK_INTERVAL_MS);
       timers.push(t);
     }
-    function finish() {
-      if (closed) return;
-      closed = true;
-      if (sub) {
-        sub.close();
-        metrics.watchers.dec(watcherLabels);
-      }
-      for (const t of timers) clearTimeout(t);
-      res.end();
-    }
-    res.on('close', finish);
   }
 
   // ---- patch ----

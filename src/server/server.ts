@@ -29,6 +29,7 @@ import { escalationHooks } from '../apiserver/authz/escalation.js';
 import { feedRbac } from '../apiserver/authz/feed.js';
 import { reconcileBootstrapPolicy } from '../apiserver/authz/bootstrap.js';
 import { readTokenFile } from '../apiserver/tokenfile.js';
+import type { ServerLimits } from '../apiserver/limits.js';
 import type { UserInfo } from '../apiserver/authz/attributes.js';
 import { Compactor } from './compactor.js';
 import { controllerManager, scheduler } from './controllers.js';
@@ -77,6 +78,8 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** Extra users: kube-apiserver's --token-auth-file (CSV `token,user,uid[,"group1,group2"]`). */
   tokenAuthFile?: string;
+  /** The API server's limits under load and abuse (src/apiserver/limits.ts; upstream's defaults). */
+  limits?: Partial<ServerLimits>;
 }
 
 /** The admin token's user: in system:masters, bound to cluster-admin (as kubeadm's kubernetes-admin). */
@@ -139,7 +142,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
     api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, clientCA: pki.caCert, listen: o.listen,
       tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac)]), watchCacheEvents: o.watchCacheEvents,
-      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer }, metricsRegistry });
+      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer }, metricsRegistry, limits: o.limits });
   } catch (e) {
     await store.close();
     throw e;
