@@ -10,7 +10,7 @@ import type { FieldError, KObject, Pod } from '../api/types.js';
 import type { Store } from '../store/types.js';
 import type { WriteSubresource } from '../client/types.js';
 import { ApiError, errors, statusBody, successStatus } from '../api/status.js';
-import { MAX_BODY_BYTES, checkDepth, mediaType, readBody, sendError, sendJson, setPretty } from './http.js';
+import { MAX_BODY_BYTES, checkDepth, mediaType, readBody, sendError, sendJson, setBodyLimit, setPretty } from './http.js';
 import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, resourceList, versionInfo } from './discovery.js';
 import { openapiV3, openapiV2Protobuf, OPENAPI_V2_CONTENT_TYPE } from './openapi.js';
 import { type DeleteOptions, type ListQuery, type WriteHooks, Registry, checkTypeMeta, fieldsOf } from './registry.js';
@@ -114,6 +114,8 @@ export class ApiServer {
   private sockets = new Set<Socket>();
   /** Open watch responses (their unsent bytes are the server's watch buffers). */
   private watches = new Set<ServerResponse>();
+  /** Requests holding an in-flight seat: [read-only, mutating]. */
+  private inflight = [0, 0];
   readonly limits: ServerLimits;
   private staticTokens = new StaticTokens();
   /** Set when the server signs service-account tokens. */
@@ -155,11 +157,17 @@ export class ApiServer {
         // A client certificate is asked for but not required (tokens still work); one that does not chain
         // to the client CA is refused by authentication with a 401, not by the handshake, as kube-apiserver does.
         const tlsOpts = opts.clientCA ? { ca: opts.clientCA, requestCert: true, rejectUnauthorized: false } : {};
-        const server = createServer({ cert: opts.cert, key: opts.key, ...tlsOpts }, (req, res) => void s.handle(req, res));
+        // The handshake and the headers get the header timeout (Go's ReadHeaderTimeout covers both); the body
+        // of a non-watch request the request timeout (armRequestTimeout); idle keep-alive connections close.
+        const server = createServer({ cert: opts.cert, key: opts.key, ...tlsOpts, handshakeTimeout: limits.headerTimeoutMs || undefined,
+          connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(limits.headerTimeoutMs / 4))) },
+        (req, res) => void s.handle(req, res));
         server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void s.handleUpgrade(req, socket, head));
-        server.keepAliveTimeout = 65_000;
-        server.headersTimeout = 70_000;
+        server.keepAliveTimeout = limits.idleTimeoutMs;
+        server.headersTimeout = limits.headerTimeoutMs;
         server.requestTimeout = 0;
+        // Beyond the cap a new connection is closed at once; every address shares it.
+        if (limits.maxConnections > 0) server.maxConnections = Math.max(1, Math.floor(limits.maxConnections / opts.listen.length));
         server.on('secureConnection', (sock: Socket) => {
           sock.setNoDelay(true);
           s.sockets.add(sock);
@@ -235,9 +243,12 @@ export class ApiServer {
 
   /** Counts the request and times it when it ends (apiserver_request_total, _duration_seconds, in-flight,
    *  long-running): labels from its RequestInfo, bounded to known verbs and resources. */
-  private instrument(req: IncomingMessage, res: ServerResponse, url: URL): void {
+  private instrument(req: IncomingMessage, res: ServerResponse, url: URL): { longRunning: boolean; mutating: boolean } {
     const method = req.method ?? 'GET';
     const attrs = requestAttributes(ANONYMOUS, method, url.pathname, url.searchParams);
+    // Long-running as kube-apiserver's BasicLongRunningRequestCheck: verbs watch and proxy, subresources
+    // attach, exec, proxy, log and portforward; they hold no in-flight seat and no request timeout.
+    const longRunningRequest = attrs.verb === 'watch' || attrs.verb === 'proxy' || ['attach', 'exec', 'proxy', 'log', 'portforward'].includes(attrs.subresource);
     const labels = requestLabels(attrs, method, url.searchParams, req.headers['content-type']);
     const m = this.metrics;
     const longRunning = labels.verb === 'WATCH' || labels.verb === 'CONNECT';
@@ -251,13 +262,48 @@ export class ApiServer {
       if (longRunning) m.longrunning.dec(lr);
       else m.inflight.dec({ request_kind: kind });
     });
+    return { longRunning: longRunningRequest, mutating: kind === 'mutating' };
+  }
+
+  /** Takes an in-flight seat of the request's kind, or answers 429 as kube-apiserver's max-in-flight
+   *  filter does (system:masters is never limited there either); the seat is freed when the response ends. */
+  private admit(res: ServerResponse, mutating: boolean, user: UserInfo): boolean {
+    if (user.groups.includes('system:masters')) return true;
+    const limit = mutating ? this.limits.maxMutatingRequestsInflight : this.limits.maxRequestsInflight;
+    // 0 means unlimited, as upstream's flags.
+    if (limit > 0 && this.inflight[mutating ? 1 : 0] >= limit) {
+      res.setHeader('Retry-After', '1');
+      sendJson(res, 429, errors.tooManyRequests(1).toStatus());
+      return false;
+    }
+    this.inflight[mutating ? 1 : 0]++;
+    res.once('close', () => this.inflight[mutating ? 1 : 0]--);
+    return true;
+  }
+
+  /** A request whose body has not all arrived within the request timeout is answered 408 and its
+   *  connection closed: a client trickling a body holds a seat and a socket no longer than that. */
+  private armRequestTimeout(req: IncomingMessage, res: ServerResponse): void {
+    if (req.complete || this.limits.requestTimeoutMs === 0) return;
+    const t = setTimeout(() => {
+      if (req.complete || res.headersSent) return;
+      res.setHeader('Connection', 'close');
+      sendJson(res, 408, errors.requestTimeout(`the request body did not arrive within ${this.limits.requestTimeoutMs / 1000}s (--request-timeout)`).toStatus());
+      res.once('finish', () => req.socket.destroy());
+    }, this.limits.requestTimeoutMs);
+    const clear = () => clearTimeout(t);
+    req.once('end', clear);
+    res.once('close', clear);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'https://k8ts');
       const path = url.pathname.replace(/\/+$/, '') || '/';
-      this.instrument(req, res, url);
+      const { longRunning, mutating } = this.instrument(req, res, url);
+      setBodyLimit(req, this.limits.maxBodyBytes);
+      if (!longRunning) this.armRequestTimeout(req, res);
+      decodePath(url.pathname);
       if (HEALTH.has(path) || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/')) {
         res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
         res.end('ok');
@@ -280,11 +326,19 @@ export class ApiServer {
         res.end(JSON.stringify(body));
         return;
       }
+      if (!longRunning && !this.admit(res, mutating, user)) {
+        req.resume();
+        return;
+      }
       setPretty(res, url.searchParams);
       const caller = authorizeRequest(this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams);
       await requestUser.run(caller, () => this.route(req, res, path, url.searchParams));
     } catch (e) {
-      if (e instanceof ApiError) return sendError(res, e);
+      if (e instanceof ApiError) {
+        // The rest of an oversized body is not read: the connection ends with the answer.
+        if (e.code === 413 && !res.headersSent) res.setHeader('Connection', 'close');
+        return sendError(res, e);
+      }
       if (e instanceof PatchError) {
         const st = e.toStatus();
         return sendError(res, new ApiError(e.httpStatus, st.reason ?? e.code, st.message ?? e.message, st.details));
@@ -308,7 +362,7 @@ export class ApiServer {
       const url = new URL(req.url ?? '/', 'https://k8ts');
       // A WebSocket GET must also be allowed to create (upstream's AuthorizePodWebsocketUpgradeCreatePermission).
       authorizeRequest(this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams, ['create']);
-      const seg = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+      const seg = decodePath(url.pathname);
       // /api/v1/namespaces/NS/pods/NAME/(exec|attach|portforward)
       if (seg.length !== 7 || seg[0] !== 'api' || seg[1] !== 'v1' || seg[2] !== 'namespaces' || seg[4] !== 'pods' || !['exec', 'attach', 'portforward'].includes(seg[6])) {
         return fail(errors.badRequest(`connection upgrades are served only for pods/exec, pods/attach and pods/portforward, not ${url.pathname}`));
@@ -353,7 +407,7 @@ export class ApiServer {
       if (!doc) throw errors.pathNotFound();
       return sendJson(res, 200, doc);
     }
-    const seg = path.split('/').filter(Boolean).map(decodeURIComponent);
+    const seg = decodePath(path);
     let group: string;
     let version: string;
     let rest: string[];
@@ -818,6 +872,18 @@ export class ApiServer {
 }
 
 // ---- helpers ----
+
+/** The path's segments, percent-decoded; a malformed escape is the client's error (400), as Go's server
+ *  refuses such a request line. */
+function decodePath(path: string): string[] {
+  return path.split('/').filter(Boolean).map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      throw errors.badRequest(`malformed percent-escape in the request path segment ${JSON.stringify(p)}`);
+    }
+  });
+}
 
 function resolveTarget(group: string, version: string, rest: string[]): Target | undefined {
   const find = (plural: string) => RESOURCES.find((x) => x.group === group && x.version === version && x.plural === plural);
