@@ -32,6 +32,7 @@ import { readTokenFile } from '../apiserver/tokenfile.js';
 import type { ServerLimits } from '../apiserver/limits.js';
 import type { UserInfo } from '../apiserver/authz/attributes.js';
 import { Compactor } from './compactor.js';
+import { tightenDataDir } from '../util/filemodes.js';
 import { controllerManager, scheduler } from './controllers.js';
 import { Singleton } from './singleton.js';
 
@@ -124,6 +125,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   if (o.advertiseAddress !== undefined && !isIP(o.advertiseAddress)) throw new TypeError(`advertise address ${JSON.stringify(o.advertiseAddress)} is not an IP address`);
   const log = o.log ?? ((l: string) => process.stderr.write(`k8ts server: ${l}\n`));
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  for (const p of tightenDataDir(o.dataDir)) log(`file modes: tightened ${p}`);
   setDefaultTolerationSeconds(o.defaultNotReadyTolerationSeconds ?? 300, o.defaultUnreachableTolerationSeconds ?? 300);
   const pki = await ensurePki(o.dataDir, [...o.listen.map((l) => l.host), ...(o.sans ?? [])]);
   const token = ensureAdminToken(o.dataDir);
@@ -197,6 +199,8 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   // kept beside it for clients that cannot present one.
   writeFileSync(kubeconfigPath, kubeconfig({ server: api.url, caCert: pki.caCert, user: { clientCert: pki.adminCert, clientKey: pki.adminKey } }), { mode: 0o600 });
   writeFileSync(join(o.dataDir, 'kubeconfig-token'), kubeconfig({ server: api.url, caCert: pki.caCert, user: { token } }), { mode: 0o600 });
+  // writeFileSync's mode applies only to a new file; the datastore's files are made by SQLite.
+  tightenDataDir(o.dataDir);
   return {
     api,
     store,
