@@ -21,7 +21,6 @@ const cy = cytoscape({
   layout: { name: 'preset' },
   minZoom: 0.05,
   maxZoom: 3,
-  wheelSensitivity: 0.3,
   pixelRatio: 1,
   textureOnViewport: true,
   style: [
@@ -43,8 +42,10 @@ const cy = cytoscape({
     { selector: 'edge.endpoint', style: { 'line-color': '#7a4cc2', 'line-style': 'dashed', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#7a4cc2' } },
     { selector: 'edge.allow', style: { 'line-color': '#2e9d5b', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#2e9d5b', label: 'data(label)', opacity: 0.8 } },
     { selector: ':selected', style: { 'border-width': 4, 'border-color': '#ff8c00', 'line-color': '#ff8c00' } },
-    { selector: '.hop', style: { 'border-width': 5, 'border-color': '#ff5a1f', 'line-color': '#ff5a1f', 'target-arrow-color': '#ff5a1f', width: 5, 'z-index': 99 } },
-    { selector: '.hop.dropped', style: { 'border-color': '#d64545', 'line-color': '#d64545', 'background-color': '#fdecec' } },
+    { selector: 'node.hop', style: { 'border-width': 5, 'border-color': '#ff5a1f', 'z-index': 99 } },
+    { selector: 'edge.hop', style: { 'line-color': '#ff5a1f', 'target-arrow-color': '#ff5a1f', width: 5, 'z-index': 99 } },
+    { selector: 'node.hop.dropped', style: { 'border-color': '#d64545', 'background-color': '#fdecec' } },
+    { selector: 'edge.hop.dropped', style: { 'line-color': '#d64545', 'target-arrow-color': '#d64545' } },
   ],
 });
 ui.cy = cy;
@@ -495,13 +496,17 @@ function hopElement(nodeName, hop, i, res, src, dst) {
     }
     case 'route':
     case 'vxlan':
-    case 'node-network': {
+    case 'node-network':
+    case 'verdict': {
+      // Towards the next node: that route; on the last node, delivery through its bridge (or a drop at the pod).
       const next = res.nodes[i + 1]?.node;
-      return next ? `route:${nodeName}>${next}` : `node:${nodeName}`;
+      if (next) return `route:${nodeName}>${next}`;
+      if (hop.kind === 'verdict') return local ? `pod:${local}` : `node:${nodeName}`;
+      return `cbr0:${nodeName}`;
     }
-    case 'policy':
-    case 'verdict':
     case 'arrive':
+      return `node:${nodeName}`;
+    case 'policy':
       return local ? `pod:${local}` : `node:${nodeName}`;
     default:
       return `node:${nodeName}`;
