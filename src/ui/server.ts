@@ -66,8 +66,8 @@ export class UiServer {
 
   constructor(private o: UiOptions) {
     this.client = new RestClient({ ...o.config, userAgent: 'k8ts-ui' });
-    this.informers = new SharedInformerFactory(this.client);
-    this.log = o.log ?? (() => {});
+    this.log = o.log ?? ((line) => process.stderr.write(`k8ts ui: ${line}\n`));
+    this.informers = new SharedInformerFactory(this.client, this.log);
   }
 
   /** Starts the informers and the server; resolves with the page's URL once the caches are full. */

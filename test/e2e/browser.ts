@@ -64,3 +64,17 @@ export async function launch(): Promise<Browser> {
     },
   };
 }
+
+/**
+ * Polls f(arg) in the page until it returns something truthy. page.waitForFunction would compile its
+ * poller from a string, which the page's Content-Security-Policy (no 'unsafe-eval') rightly refuses.
+ */
+export async function waitIn<A, R>(page: Page, f: (arg: A) => R, arg: A, what: string, timeoutMs = 10_000): Promise<R> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await page.evaluate(f as any, arg) as R;
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { K8TS, ROOT } from './harness.js';
 import { type Cluster, clusterFixture, podIP, skip as clusterSkip, sh } from './clusterkit.js';
-import { type Browser, launch, noChromium, requireChromium } from './browser.js';
+import { type Browser, launch, noChromium, requireChromium, waitIn } from './browser.js';
 
 requireChromium();
 const skip = clusterSkip || noChromium;
@@ -19,12 +19,24 @@ const SHOTS = join(ROOT, 'test-artifacts/ui');
 declare const window: any;
 
 describe('k8ts ui: the live topology page in headless chromium', { skip }, () => {
-  const get = clusterFixture(`ui${process.pid % 10000}`);
   let c: Cluster;
   let ui: ChildProcess | undefined;
   let url = '';
   let b: Browser | undefined;
   const ips = new Map<string, string>();
+
+  // Registered before the cluster fixture's: the browser and the ui server go before the cluster does
+  // (and before its check that nothing is left behind).
+  after(async () => {
+    await b?.close();
+    if (ui?.pid && ui.exitCode === null) {
+      ui.kill('SIGTERM');
+      const t = setTimeout(() => ui!.kill('SIGKILL'), 10_000);
+      await new Promise((r) => ui!.once('exit', r));
+      clearTimeout(t);
+    }
+  });
+  const get = clusterFixture(`ui${process.pid % 10000}`);
 
   before(async () => {
     c = get();
@@ -51,15 +63,7 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
     });
     b = await launch();
     await b.page.goto(url);
-    await b.page.waitForFunction(() => window.k8tsUi?.ready === true, null, { timeout: 20_000 });
-  });
-
-  after(async () => {
-    await b?.close();
-    if (ui?.pid && ui.exitCode === null) {
-      ui.kill('SIGTERM');
-      await new Promise((r) => ui!.once('exit', r));
-    }
+    await waitIn(b.page, () => window.k8tsUi?.ready === true, null, 'the first drawing', 20_000);
   });
 
   const label = (id: string) => b!.page.evaluate((i) => window.k8tsUi.cy.getElementById(i).data('label') ?? null, id);
@@ -69,7 +73,7 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
   test('the seed: two pods on two nodes with their IPs, each cbr0 with its gateway, the routes between the nodes from their kernels', async () => {
     const nodes = JSON.parse(await c.ok(['get', 'nodes', '-o', 'json'])).items;
     // Routes come from the agents' facts, a moment after the snapshot.
-    await b!.page.waitForFunction(() => window.k8tsUi.cy.edges('.route').length === 2 && window.k8tsUi.cy.edges('.route.guess').length === 0, null, { timeout: 15_000 });
+    await waitIn(b!.page, () => window.k8tsUi.cy.edges('.route').length === 2 && window.k8tsUi.cy.edges('.route.guess').length === 0, null, 'the routes from the kernels', 15_000);
     for (const [pod, node] of [['pod-a', 'node1'], ['pod-b', 'node2']]) {
       const l = await label(`pod:default/${pod}`);
       assert.match(l, new RegExp(`\\n${ips.get(pod)!.replace(/\./g, '\\.')}\\nRunning`), `${pod}: ${l}`);
@@ -96,7 +100,7 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
       return { x: r.left + p.x, y: r.top + p.y };
     });
     await b!.page.mouse.click(pos.x, pos.y);
-    await b!.page.waitForFunction(() => /host side/.test(document.getElementById('details')!.textContent ?? ''), null, { timeout: 15_000 });
+    await waitIn(b!.page, () => /host side/.test(document.getElementById('details')!.textContent ?? ''), null, 'the pod\'s kernel facts', 15_000);
     const text = await b!.page.textContent('#details');
     const netns = c.plan.nodes.find((x: any) => x.name === 'node1').netns;
     const veths = JSON.parse(sh(['ip', '-n', netns, '-j', 'link', 'show', 'master', 'cbr0']).stdout) as { ifname: string; address: string }[];
@@ -112,14 +116,14 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
     await c.ok(['wait', '--for=jsonpath={.status.phase}=Running', 'pod/pod-c', '--timeout=120s']);
     const ip = await podIP(c, 'pod-c');
     // The page must show it within 1 s of the watch event that said Running reached the ui server.
-    await b!.page.waitForFunction((want) => (window.k8tsUi.cy.getElementById('pod:default/pod-c').data('label') ?? '').includes(want), `${ip}\nRunning`, { timeout: 5000 });
+    await waitIn(b!.page, (want) => (window.k8tsUi.cy.getElementById('pod:default/pod-c').data('label') ?? '').includes(want), `${ip}\nRunning`, 'pod-c Running', 5000);
     const renders = await b!.page.evaluate((n) => window.k8tsUi.renders.slice(n).filter((r: any) => r.key === 'default/pod-c'), before);
     const last = renders[renders.length - 1];
     assert.ok(last && last.ms <= 1000, `rendered ${last?.ms} ms after the watch event (${JSON.stringify(renders)})`);
     assert.equal(await b!.page.evaluate(() => performance.getEntriesByType('navigation').length), 1, 'no reload');
     await shot('pod-c-running');
     await c.ok(['delete', 'pod', 'pod-c', '--wait=true', '--timeout=60s']);
-    await b!.page.waitForFunction(() => window.k8tsUi.cy.getElementById('pod:default/pod-c').empty(), null, { timeout: 5000 });
+    await waitIn(b!.page, () => window.k8tsUi.cy.getElementById('pod:default/pod-c').empty(), null, 'pod-c gone', 5000);
     await shot('pod-c-deleted');
   });
 
@@ -140,15 +144,15 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
       await b!.page.mouse.click(pos.x, pos.y);
       if (i) await b!.page.keyboard.up('Shift');
     }
-    await b!.page.waitForSelector('#tracebar.on');
+    await b!.page.waitForSelector('#tracebar.on', { timeout: 10_000 });
     assert.equal(await b!.page.textContent('#tracewhat'), 'default/pod-a → default/pod-b');
     await b!.page.selectOption('#proto', 'icmp');
     await b!.page.fill('#port', '');
     await b!.page.click('#trace-run');
     // Mid-animation: some hops are lit, not yet all.
-    await b!.page.waitForFunction(() => document.querySelectorAll('#trace li[data-kind]').length >= 2, null, { timeout: 30_000 });
+    await waitIn(b!.page, () => document.querySelectorAll('#trace li[data-kind]').length >= 2, null, 'the first hops', 30_000);
     await shot('trace-midway');
-    await b!.page.waitForFunction(() => window.k8tsUi.traces.length === 1, null, { timeout: 30_000 });
+    await waitIn(b!.page, () => window.k8tsUi.traces.length === 1, null, 'the whole trace', 30_000);
     const walked = await b!.page.evaluate(() => window.k8tsUi.traces[0].walked as { node: string; kind: string; element: string; drawn: boolean }[]);
     assert.deepEqual(walked.map((h) => `${h.node} ${h.kind}`), want);
     const missing = walked.filter((h) => !h.drawn);
