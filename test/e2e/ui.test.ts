@@ -132,7 +132,7 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
     assert.equal(cli.code, 0, cli.stderr + cli.stdout);
     const want = (JSON.parse(cli.stdout).nodes as { node: string; hops: { kind: string }[] }[]).flatMap((n) => n.hops.map((h) => `${n.node} ${h.kind}`));
     assert.ok(want.length >= 6, `k8ts trace printed ${want.join(', ')}`);
-    await b!.page.evaluate(() => window.k8tsUi.cy.elements().unselect());
+    await b!.page.evaluate(() => void window.k8tsUi.cy.elements().unselect());
     for (const [i, pod] of ['pod-a', 'pod-b'].entries()) {
       const pos = await b!.page.evaluate((id) => {
         const cy = window.k8tsUi.cy;
