@@ -107,10 +107,12 @@ export class PolicyCompiler {
   private lastLive = '';
   private peerGen = 0;
   /** peer id → the classes holding it (as last compiled), and a version bumped when that list changes. */
-  private peerClasses = new Map<number, string>();
   private peerVersion = new Map<number, number>();
   private classesVersion = 0;
-  private lastClasses = '';
+  /** peer id → the live classes holding it (ascending), kept as classes are made and given back, so a
+   *  change costs work for the classes it makes or ends, not for every class there is. */
+  private classesOfPeer = new Map<number, number[]>();
+  private classesMoved = false;
   /** Per local pod and direction: its elements and what they were computed from. */
   private podRules = new Map<string, { pols: Policy[]; named: NamedPort[]; sig: string; elements: string[] }>();
 
@@ -244,11 +246,14 @@ export class PolicyCompiler {
     // 3. Classes: of every pod with an address, and of every segment.
     const namesKey = [...egressNames].sort().join(',');
     const usedClasses = new Map<number, { key: string; named: Map<string, number> }>();
+    /** Peers whose class list changed in this compile. */
+    const touched = new Set<number>();
     const classOf = (key: string, named: Map<string, number>): number => {
       let id = this.classIds.get(key);
       if (id === undefined) {
         id = this.freeClasses.pop() ?? this.nextClass++;
         this.classIds.set(key, id);
+        this.indexClass(id, key, true, touched);
       }
       if (!usedClasses.has(id)) usedClasses.set(id, { key, named });
       return id;
@@ -317,45 +322,17 @@ export class PolicyCompiler {
       if (!usedClasses.has(id)) {
         this.classIds.delete(k);
         this.freeClasses.push(id);
+        this.indexClass(id, k, false, touched);
       }
     }
-    // peer id → the classes holding it
-    const classesOfPeer = new Map<number, number[]>();
-    for (const [id, c] of usedClasses) {
-      const [pp, bb] = c.key.split('|');
-      for (const part of [pp, bb]) {
-        if (!part) continue;
-        for (const s of part.split(',')) {
-          const pid = Number(s);
-          let l = classesOfPeer.get(pid);
-          if (!l) classesOfPeer.set(pid, (l = []));
-          l.push(id);
-        }
-      }
-    }
-
-    for (const [pid, l] of classesOfPeer) {
-      const k = l.join(',');
-      if (this.peerClasses.get(pid) !== k) {
-        this.peerClasses.set(pid, k);
-        this.peerVersion.set(pid, (this.peerVersion.get(pid) ?? 0) + 1);
-      }
-    }
-    for (const pid of [...this.peerClasses.keys()]) {
-      if (!classesOfPeer.has(pid)) {
-        this.peerClasses.delete(pid);
-        this.peerVersion.set(pid, (this.peerVersion.get(pid) ?? 0) + 1);
-      }
-    }
-    const classesNow = [...usedClasses.keys()].sort((a, b) => a - b).join(',');
-    if (classesNow !== this.lastClasses) {
-      this.lastClasses = classesNow;
-      this.classesVersion++;
-    }
+    for (const pid of touched) this.peerVersion.set(pid, (this.peerVersion.get(pid) ?? 0) + 1);
+    if (this.classesMoved) this.classesVersion++;
+    this.classesMoved = false;
+    const classesOfPeer = this.classesOfPeer;
     lap('classIndex');
     const seenRules = new Set<string>();
     const ruleClasses = new Map<Rule, number[]>();
-    const polSigs = new Map<string, string>();
+    const polSigs = { ingress: new Map<Policy, string>(), egress: new Map<Policy, string>() };
 
     // 4. Each local pod's isolation and allow sets (reused while its policies, named ports and peers' classes hold).
     const ingress = new Map<number, PodRules>();
@@ -373,12 +350,13 @@ export class PolicyCompiler {
         if (!pols.length) continue;
         const rk = `${dir}\0${pod.key}\0${ip}`;
         seenRules.add(rk);
-        const sig = pols.map((p) => {
-          const k = `${dir}\0${p.key}`;
-          let x = polSigs.get(k);
-          if (x === undefined) polSigs.set(k, (x = ruleSignature([p], dir, rulePeers, this.peerVersion, this.classesVersion)));
-          return x;
-        }).join('|');
+        const sigs = polSigs[dir];
+        let sig = '';
+        for (const p of pols) {
+          let x = sigs.get(p);
+          if (x === undefined) sigs.set(p, (x = ruleSignature([p], dir, rulePeers, this.peerVersion, this.classesVersion)));
+          sig = sig ? `${sig}|${x}` : x;
+        }
         const prev = this.podRules.get(rk);
         if (prev && prev.sig === sig && prev.named === pod.namedPorts && prev.pols.length === pols.length && prev.pols.every((p, i) => p === pols[i])) {
           (dir === 'ingress' ? ingress : egress).set(ip, { ip, pod: pod.key, uid: pod.uid, policies: pols.map((p) => p.key), elements: prev.elements });
@@ -418,6 +396,30 @@ export class PolicyCompiler {
     for (const k of [...this.podRules.keys()]) if (!seenRules.has(k)) this.podRules.delete(k);
     lap('podRules');
     return { podClass, netClass, ingress, egress, local };
+  }
+
+  /** Enter a class made (or leave one given back) in the peer → classes index; note the peers touched. */
+  private indexClass(id: number, key: string, add: boolean, touched: Set<number>): void {
+    this.classesMoved = true;
+    const [pp, bb] = key.split('|');
+    for (const part of [pp, bb]) {
+      if (!part) continue;
+      for (const s of part.split(',')) {
+        const pid = Number(s);
+        touched.add(pid);
+        let l = this.classesOfPeer.get(pid);
+        if (add) {
+          if (!l) this.classesOfPeer.set(pid, (l = []));
+          let i = l.length;
+          while (i > 0 && l[i - 1] > id) i--;
+          l.splice(i, 0, id);
+        } else if (l) {
+          const i = l.indexOf(id);
+          if (i >= 0) l.splice(i, 1);
+          if (!l.length) this.classesOfPeer.delete(pid);
+        }
+      }
+    }
   }
 
   private peerLive(id: number): boolean {
