@@ -50,6 +50,20 @@ interface Identity {
   selectedGen: number;
   selected: Policy[];
   selectedFor?: boolean;
+  /** `matched` less the peers that ended, joined: as of live peer set `liveAt` (a peerGen; 0: stale). */
+  liveAt: number;
+  liveKey: string;
+  /** `selected`, split by the direction each policy isolates. */
+  byDir?: { ingress: Policy[]; egress: Policy[] };
+}
+
+interface CachedRules {
+  pols: Policy[];
+  named: NamedPort[];
+  sig: string;
+  rules: PodRules;
+  /** The compile that last saw the pod (older entries are dropped). */
+  seen: number;
 }
 
 interface PeerEntry {
@@ -103,9 +117,13 @@ export class PolicyCompiler {
   private nsGen = 1;
   private nsLabelsKey = new WeakMap<Namespace, string>();
   /** Per pod object: its class key, valid while `gen` (peers, namespaces, ipBlocks, named ports) holds. */
-  private podKeys = new WeakMap<Pod, { gen: string; ip: number; key: string; named: Map<string, number>; ident: Identity }>();
+  private podKeys = new WeakMap<Pod, { peerGen: number; nsGen: number; segGen: number; namesGen: number; ip: number; b: string; namedKey: string; key: string; named: Map<string, number>; ident: Identity }>();
+  private lastSegKey = '';
+  private segGen = 0;
+  private lastNamesKey = '';
+  private namesGen = 0;
   private lastLive = '';
-  private peerGen = 0;
+  private peerGen = 1;
   /** peer id → the classes holding it (as last compiled), and a version bumped when that list changes. */
   private peerVersion = new Map<number, number>();
   private classesVersion = 0;
@@ -114,7 +132,8 @@ export class PolicyCompiler {
   private classesOfPeer = new Map<number, number[]>();
   private classesMoved = false;
   /** Per local pod and direction: its elements and what they were computed from. */
-  private podRules = new Map<string, { pols: Policy[]; named: NamedPort[]; sig: string; elements: string[] }>();
+  private podRules = { ingress: new Map<string, CachedRules>(), egress: new Map<string, CachedRules>() };
+  private compiles = 0;
 
   constructor(readonly nodeName: string) {}
 
@@ -263,25 +282,33 @@ export class PolicyCompiler {
     const localPods: { pod: Pod; ip: number; ident: Identity }[] = [];
     const noNamed = new Map<string, number>();
     const segKey = segments.map((x) => `${x.lo}:${x.ids}`).join(';');
-    const gen = `${this.peerGen}/${this.nsGen}/${namesKey}/${segKey}`;
+    if (segKey !== this.lastSegKey) {
+      this.lastSegKey = segKey;
+      this.segGen++;
+    }
+    if (namesKey !== this.lastNamesKey) {
+      this.lastNamesKey = namesKey;
+      this.namesGen++;
+    }
     for (const pod of this.pods.values()) {
       const ip = this.ipOf(pod);
       if (ip === undefined) continue;
       let cached = this.podKeys.get(pod);
-      if (!cached || cached.gen !== gen || cached.ip !== ip) {
+      if (!cached || cached.peerGen !== this.peerGen || cached.nsGen !== this.nsGen || cached.segGen !== this.segGen || cached.namesGen !== this.namesGen || cached.ip !== ip) {
         const ns = this.namespaces.get(pod.namespace);
-        const named = egressNames.size ? namedFor(pod.namedPorts, egressNames) : noNamed;
-        const namedKey = named.size ? JSON.stringify([...named].sort()) : '';
-        let ik = this.podIdentity.get(pod);
-        if (ik === undefined) {
-          ik = `${pod.namespace}\0${labelsKey(pod.labels)}`;
-          this.podIdentity.set(pod, ik);
+        let ident = cached?.nsGen === this.nsGen ? cached.ident : undefined;
+        if (!ident) {
+          let ik = this.podIdentity.get(pod);
+          if (ik === undefined) {
+            ik = `${pod.namespace}\0${labelsKey(pod.labels)}`;
+            this.podIdentity.set(pod, ik);
+          }
+          let nk = ns ? this.nsLabelsKey.get(ns) : '-';
+          if (nk === undefined) this.nsLabelsKey.set(ns!, (nk = labelsKey(ns!.labels)));
+          const fullKey = `${ik}\0${nk}`;
+          ident = this.identities.get(fullKey);
+          if (!ident) this.identities.set(fullKey, (ident = { evaluatedUpTo: 0, matched: [], selectedGen: 0, selected: [], liveAt: 0, liveKey: '' }));
         }
-        let nk = ns ? this.nsLabelsKey.get(ns) : '-';
-        if (nk === undefined) this.nsLabelsKey.set(ns!, (nk = labelsKey(ns!.labels)));
-        const fullKey = `${ik}\0${nk}`;
-        let ident = this.identities.get(fullKey);
-        if (!ident) this.identities.set(fullKey, (ident = { evaluatedUpTo: 0, matched: [], selectedGen: 0, selected: [] }));
         if (ident.evaluatedUpTo < this.nextPeer) {
           // podPeers is sorted by id: only the peers made since this identity was last evaluated.
           let lo = 0;
@@ -291,16 +318,30 @@ export class PolicyCompiler {
             if (podPeers[mid].id < ident.evaluatedUpTo) lo = mid + 1;
             else hi = mid;
           }
+          const before = ident.matched.length;
           for (let i = lo; i < podPeers.length; i++) {
             const e = podPeers[i];
             if (podPeerMatches(e.peer as Extract<Peer, { kind: 'pods' }>, pod, ns?.labels)) ident.matched.push(e.id);
           }
           ident.evaluatedUpTo = this.nextPeer;
+          if (ident.matched.length !== before) ident.liveAt = 0;
         }
-        const live = ident.matched.filter((id) => this.peerLive(id));
-        if (live.length !== ident.matched.length) ident.matched = live;
-        const b = blocks.length ? blocksAt(ip) : '';
-        cached = { gen, ip, key: `${live.join(',')}|${b}|${namesKey && namedKey}`, named, ident };
+        // Peers only end when the live set changes (peerGen): filter then, once per identity.
+        if (ident.liveAt !== this.peerGen) {
+          const live = ident.matched.filter((id) => this.peerLive(id));
+          if (live.length !== ident.matched.length) ident.matched = live;
+          ident.liveKey = live.join(',');
+          ident.liveAt = this.peerGen;
+        }
+        let named = cached?.named;
+        let namedKey = cached?.namedKey ?? '';
+        if (!cached || cached.namesGen !== this.namesGen) {
+          named = egressNames.size ? namedFor(pod.namedPorts, egressNames) : noNamed;
+          namedKey = named.size ? JSON.stringify([...named].sort()) : '';
+        }
+        const b = blocks.length ? (cached && cached.segGen === this.segGen && cached.ip === ip ? cached.b : blocksAt(ip)) : '';
+        const key = `${ident.liveKey}|${b}|${namesKey && namedKey}`;
+        cached = { peerGen: this.peerGen, nsGen: this.nsGen, segGen: this.segGen, namesGen: this.namesGen, ip, b, namedKey, key: cached?.key === key ? cached.key : key, named: named!, ident };
         this.podKeys.set(pod, cached);
       }
       podClass.set(ip, classOf(cached.key, cached.named));
@@ -330,7 +371,7 @@ export class PolicyCompiler {
     this.classesMoved = false;
     const classesOfPeer = this.classesOfPeer;
     lap('classIndex');
-    const seenRules = new Set<string>();
+    const stamp = ++this.compiles;
     const ruleClasses = new Map<Rule, number[]>();
     const polSigs = { ingress: new Map<Policy, string>(), egress: new Map<Policy, string>() };
 
@@ -344,12 +385,11 @@ export class PolicyCompiler {
         ident.selected.sort((a, b) => (a.key < b.key ? -1 : 1));
         ident.selectedGen = nsp.gen;
         ident.selectedFor = true;
+        ident.byDir = { ingress: ident.selected.filter((p) => p.ingress !== undefined), egress: ident.selected.filter((p) => p.egress !== undefined) };
       }
       for (const dir of ['ingress', 'egress'] as const) {
-        const pols = ident.selected.filter((p) => p[dir] !== undefined);
+        const pols = ident.byDir![dir];
         if (!pols.length) continue;
-        const rk = `${dir}\0${pod.key}\0${ip}`;
-        seenRules.add(rk);
         const sigs = polSigs[dir];
         let sig = '';
         for (const p of pols) {
@@ -357,9 +397,12 @@ export class PolicyCompiler {
           if (x === undefined) sigs.set(p, (x = ruleSignature([p], dir, rulePeers, this.peerVersion, this.classesVersion)));
           sig = sig ? `${sig}|${x}` : x;
         }
-        const prev = this.podRules.get(rk);
-        if (prev && prev.sig === sig && prev.named === pod.namedPorts && prev.pols.length === pols.length && prev.pols.every((p, i) => p === pols[i])) {
-          (dir === 'ingress' ? ingress : egress).set(ip, { ip, pod: pod.key, uid: pod.uid, policies: pols.map((p) => p.key), elements: prev.elements });
+        const prev = this.podRules[dir].get(pod.key);
+        if (prev && prev.rules.ip === ip && prev.sig === sig && prev.named === pod.namedPorts && prev.pols.length === pols.length && prev.pols.every((p, i) => p === pols[i])) {
+          // Unchanged: the same object (the programmer sees at a glance that nothing is to be written).
+          if (prev.rules.uid !== pod.uid) prev.rules = { ...prev.rules, uid: pod.uid };
+          prev.seen = stamp;
+          (dir === 'ingress' ? ingress : egress).set(ip, prev.rules);
           continue;
         }
         // What each rule contributes: a box (a protocol and port interval, or everything) for a class list.
@@ -389,11 +432,11 @@ export class PolicyCompiler {
           }
         }
         const rules: PodRules = { ip, pod: pod.key, uid: pod.uid, policies: pols.map((p) => p.key), elements: fastElements(contribs) ?? elementsOf(regionsOf(contribs)) };
-        this.podRules.set(rk, { pols, named: pod.namedPorts, sig, elements: rules.elements });
+        this.podRules[dir].set(pod.key, { pols, named: pod.namedPorts, sig, rules, seen: stamp });
         (dir === 'ingress' ? ingress : egress).set(ip, rules);
       }
     }
-    for (const k of [...this.podRules.keys()]) if (!seenRules.has(k)) this.podRules.delete(k);
+    for (const m of [this.podRules.ingress, this.podRules.egress]) for (const [k, e] of m) if (e.seen !== stamp) m.delete(k);
     lap('podRules');
     return { podClass, netClass, ingress, egress, local };
   }
