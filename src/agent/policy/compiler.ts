@@ -69,7 +69,8 @@ interface CachedRules {
 interface PeerEntry {
   id: number;
   peer: Peer;
-  live: boolean;
+  /** How many rule peers of the stored policies are this one. */
+  refs: number;
 }
 
 const canonSelector = (s: LabelSelector | undefined): string => {
@@ -138,7 +139,11 @@ export class PolicyCompiler {
   constructor(readonly nodeName: string) {}
 
   setPolicy(p: Policy): void {
+    const old = this.policies.get(p.key);
     this.policies.set(p.key, p);
+    // The new one's peers first: a peer both name keeps its id (and the classes built on it).
+    this.refPeers(p, 1);
+    if (old) this.refPeers(old, -1);
     this.policiesGen++;
     this.touchNamespacePolicies(p.namespace);
   }
@@ -147,6 +152,7 @@ export class PolicyCompiler {
     const p = this.policies.get(key);
     if (!p) return;
     this.policies.delete(key);
+    this.refPeers(p, -1);
     this.policiesGen++;
     this.touchNamespacePolicies(p.namespace);
   }
@@ -220,36 +226,30 @@ export class PolicyCompiler {
       this.timing[k] = now - tm;
       tm = now;
     };
-    // 1. The live peers, by id; the named ports egress rules use.
-    for (const e of this.peers.values()) e.live = false;
-    const egressNames = new Set<string>();
-    const rulePeers = new Map<Rule, number[]>();
-    for (const pol of this.policies.values()) {
-      for (const rules of [pol.ingress, pol.egress]) {
-        for (const r of rules ?? []) {
-          if (!r.peers) continue;
-          rulePeers.set(r, r.peers.map((p) => this.intern(p)));
-        }
+    // 1. The live peers, by id (counted as policies come and go); the named ports egress rules use.
+    const rulePeers = this.ruleIds;
+    if (this.peersMoved) {
+      this.peersMoved = false;
+      this.liveIds = new Set([...this.peers.values()].map((e) => e.id));
+      const liveKey = [...this.liveIds].sort((a, b) => a - b).join(',');
+      if (liveKey !== this.lastLive) {
+        this.lastLive = liveKey;
+        this.peerGen++;
       }
-      for (const r of pol.egress ?? []) for (const p of r.ports ?? []) if (typeof p.port === 'string') egressNames.add(`${p.protocol}/${p.port}`);
+      const podPeers: PeerEntry[] = [];
+      const blocks: PeerEntry[] = [];
+      for (const e of this.peers.values()) (e.peer.kind === 'pods' ? podPeers : blocks).push(e);
+      podPeers.sort((a, b) => a.id - b.id);
+      this.peerLists = { podPeers, blocks, segments: this.segments(blocks) };
     }
-    for (const [k, e] of this.peers) if (!e.live) this.peers.delete(k);
-    this.liveIds = new Set([...this.peers.values()].map((e) => e.id));
-    const liveKey = [...this.liveIds].sort((a, b) => a - b).join(',');
-    if (liveKey !== this.lastLive) {
-      this.lastLive = liveKey;
-      this.peerGen++;
-    }
+    const { podPeers, blocks, segments } = this.peerLists;
+    const egressNames = new Set(this.egressNameCount.keys());
     // Label churn leaves identities nobody has: start afresh when they outnumber the pods.
     if (this.identities.size > 2 * this.pods.size + 64) this.identities.clear();
-    const podPeers: PeerEntry[] = [];
-    const blocks: PeerEntry[] = [];
-    for (const e of this.peers.values()) (e.peer.kind === 'pods' ? podPeers : blocks).push(e);
-    podPeers.sort((a, b) => a.id - b.id);
 
     lap('peers');
-    // 2. ipBlock segments: disjoint address ranges, each with the sorted ids of the blocks that hold it.
-    const segments = this.segments(blocks);
+    // 2. ipBlock segments: disjoint address ranges, each with the sorted ids of the blocks that hold it
+    // (made again only when the peers change).
     const blocksAt = (ip: number): string => {
       let lo = 0;
       let hi = segments.length - 1;
@@ -470,18 +470,53 @@ export class PolicyCompiler {
   }
 
   private liveIds = new Set<number>();
+  /** Each stored rule's peer ids; whether peers came or went since the last compile, and what follows from them. */
+  private ruleIds = new WeakMap<Rule, number[]>();
+  private peersMoved = true;
+  private peerLists: { podPeers: PeerEntry[]; blocks: PeerEntry[]; segments: { lo: number; hi: number; ids: string }[] } = { podPeers: [], blocks: [], segments: [] };
+  private egressNameCount = new Map<string, number>();
 
   private peerKeys = new WeakMap<Peer, string>();
+
+  /** Count a policy's peers and egress port names in (d = 1) or out (d = -1); a peer nobody names ends. */
+  private refPeers(pol: Policy, d: 1 | -1): void {
+    for (const rules of [pol.ingress, pol.egress]) {
+      for (const r of rules ?? []) {
+        if (!r.peers) continue;
+        if (d === 1) this.ruleIds.set(r, r.peers.map((p) => this.intern(p)));
+        else {
+          for (const p of r.peers) {
+            const k = this.peerKeys.get(p) ?? peerKey(p);
+            const e = this.peers.get(k);
+            if (e && --e.refs === 0) {
+              this.peers.delete(k);
+              this.peersMoved = true;
+            }
+          }
+        }
+      }
+    }
+    for (const r of pol.egress ?? []) {
+      for (const p of r.ports ?? []) {
+        if (typeof p.port !== 'string') continue;
+        const k = `${p.protocol}/${p.port}`;
+        const n = (this.egressNameCount.get(k) ?? 0) + d;
+        if (n > 0) this.egressNameCount.set(k, n);
+        else this.egressNameCount.delete(k);
+      }
+    }
+  }
 
   private intern(p: Peer): number {
     let k = this.peerKeys.get(p);
     if (k === undefined) this.peerKeys.set(p, (k = peerKey(p)));
     let e = this.peers.get(k);
     if (!e) {
-      e = { id: this.nextPeer++, peer: p, live: true };
+      e = { id: this.nextPeer++, peer: p, refs: 0 };
       this.peers.set(k, e);
+      this.peersMoved = true;
     }
-    e.live = true;
+    e.refs++;
     return e.id;
   }
 
@@ -533,7 +568,7 @@ export class PolicyCompiler {
 
 /** What a pod's allow set depends on besides its policies: the versions of the peers its rules name (and,
  *  for egress named ports towards every peer, of the whole class list). */
-function ruleSignature(pols: Policy[], dir: 'ingress' | 'egress', rulePeers: Map<Rule, number[]>, versions: Map<number, number>, classesVersion: number): string {
+function ruleSignature(pols: Policy[], dir: 'ingress' | 'egress', rulePeers: WeakMap<Rule, number[]>, versions: Map<number, number>, classesVersion: number): string {
   const parts: string[] = [];
   for (const p of pols) {
     for (const r of p[dir]!) {
