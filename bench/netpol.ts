@@ -22,6 +22,7 @@ import { fullRuleset, podObjects } from '../src/agent/policy/ruleset.js';
 import { compilePolicies } from '../src/agent/policy/compiler.js';
 import { parseNamespace, parsePod, parsePolicy } from '../src/agent/policy/model.js';
 import { fmt, summarize, table } from './lib.js';
+import { change, NAMESPACES, np, ns, pod, pods, policies } from './netpol-world.js';
 import { prober } from './proxy/prober.js';
 
 const args = process.argv.slice(2);
@@ -32,8 +33,6 @@ const arg = (name: string, def: string) => {
 const CHANGES = Number(arg('changes', '50'));
 const ROUNDS = Number(arg('rounds', '3'));
 const SECONDS = Number(arg('seconds', '3'));
-const NAMESPACES = 100;
-const PER_NS = 10;
 
 const labs: ProxyLab[] = [];
 const engines: PolicyEngine[] = [];
@@ -44,52 +43,6 @@ const cleanup = async () => {
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void cleanup().finally(() => process.exit(130)));
 const log = (s: string) => process.stderr.write(`[netpol] ${s}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-// ---- the world ----
-
-function ns(i: number): KObject {
-  return { metadata: { name: `ns${i}`, labels: { team: `t${i % 5}` } } };
-}
-
-function pod(name: string, namespace: string, ip: string, node: string, labels: Record<string, string>): KObject {
-  return { metadata: { name, namespace, uid: `${namespace}-${name}`, labels },
-    spec: { nodeName: node, containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8080 }] }] }, status: { phase: 'Running', podIP: ip } };
-}
-
-function pods(): KObject[] {
-  const out: KObject[] = [];
-  for (let i = 0; i < NAMESPACES * PER_NS; i++) {
-    const n = Math.floor(i / PER_NS);
-    const k = i % PER_NS;
-    out.push(pod(`p${k}`, `ns${n}`, formatIPv4(parseIPv4('10.244.4.2') + Math.floor(i / 200) * 256 + (i % 200)), i % 2 ? 'b' : 'a',
-      { app: `app${k}`, role: k % 2 ? 'client' : 'server', tier: `t${i % 3}` }));
-  }
-  return out;
-}
-
-function np(namespace: string, name: string, spec: Record<string, unknown>): KObject {
-  return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace, name, uid: `${namespace}-${name}` }, spec };
-}
-
-/** Ten policies per namespace, of the shapes people write. */
-function policies(): KObject[] {
-  const out: KObject[] = [];
-  for (let n = 0; n < NAMESPACES; n++) {
-    const N = `ns${n}`;
-    out.push(np(N, 'default-deny', { podSelector: {}, policyTypes: ['Ingress'] }));
-    for (let k = 1; k <= 6; k++) {
-      out.push(np(N, `allow-app${k}`, { podSelector: { matchLabels: { app: `app${k}` } }, ingress: [
-        { from: [{ podSelector: { matchLabels: { role: 'client' } } }], ports: [{ port: 80 + k }] },
-        { from: [{ namespaceSelector: { matchLabels: { team: `t${(n + k) % 5}` } } }], ports: [{ port: 8000 }] },
-      ] }));
-    }
-    out.push(np(N, 'egress-app7', { podSelector: { matchLabels: { app: 'app7' } }, policyTypes: ['Egress'], egress: [
-      { to: [{ ipBlock: { cidr: '10.0.0.0/8', except: [`10.${200 + (n % 50)}.0.0/16`] } }], ports: [{ protocol: 'UDP', port: 53 }, { port: 443 }] }] }));
-    out.push(np(N, 'tier1-http', { podSelector: { matchLabels: { app: 'app8' } }, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { tier: 't1' } } }], ports: [{ port: 'http' }] }] }));
-    out.push(np(N, 'range', { podSelector: { matchLabels: { app: 'app9' } }, ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['t1', 't2'] }] } }], ports: [{ port: 30000, endPort: 31000 }] }] }));
-  }
-  return out;
-}
 
 /** The real pods on node a (the client allowed to the server by class, on the ports the benchmark uses). */
 const REAL_POLICY = np('ns0', 'web', { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ podSelector: { matchLabels: { role: 'client' } } }], ports: [{ port: 80 }, { port: 8080 }, { port: 5201 }] }] });
@@ -218,11 +171,9 @@ async function main(): Promise<void> {
   const enforce: number[] = [];
   const stage = { compile: [] as number[], text: [] as number[], nft: [] as number[] };
   for (let j = 0; j < CHANGES; j++) {
-    const n = j % NAMESPACES;
-    const kind = j % 3;
-    const p = np(`ns${n}`, `bench-${Math.floor(j / 3)}`, { podSelector: { matchLabels: { app: `app${j % 10}` } }, ingress: [{ from: [{ podSelector: { matchLabels: { tier: `t${j % 3}` } } }], ports: [{ port: 9000 + j }] }] });
+    const c = change(j);
     const t0 = performance.now();
-    for (const e of engines) e.onPolicy(kind === 2 ? 'DELETED' : kind === 1 ? 'MODIFIED' : 'ADDED', p);
+    for (const e of engines) e.onPolicy(c.type, c.policy);
     await settleAll();
     enforce.push(performance.now() - t0);
     const ea = engines[0];

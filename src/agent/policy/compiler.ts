@@ -50,12 +50,27 @@ interface Identity {
   selectedGen: number;
   selected: Policy[];
   selectedFor?: boolean;
+  /** `matched` less the peers that ended, joined: as of live peer set `liveAt` (a peerGen; 0: stale). */
+  liveAt: number;
+  liveKey: string;
+  /** `selected`, split by the direction each policy isolates. */
+  byDir?: { ingress: Policy[]; egress: Policy[] };
+}
+
+interface CachedRules {
+  pols: Policy[];
+  named: NamedPort[];
+  sig: string;
+  rules: PodRules;
+  /** The compile that last saw the pod (older entries are dropped). */
+  seen: number;
 }
 
 interface PeerEntry {
   id: number;
   peer: Peer;
-  live: boolean;
+  /** How many rule peers of the stored policies are this one. */
+  refs: number;
 }
 
 const canonSelector = (s: LabelSelector | undefined): string => {
@@ -103,21 +118,32 @@ export class PolicyCompiler {
   private nsGen = 1;
   private nsLabelsKey = new WeakMap<Namespace, string>();
   /** Per pod object: its class key, valid while `gen` (peers, namespaces, ipBlocks, named ports) holds. */
-  private podKeys = new WeakMap<Pod, { gen: string; ip: number; key: string; named: Map<string, number>; ident: Identity }>();
+  private podKeys = new WeakMap<Pod, { peerGen: number; nsGen: number; segGen: number; namesGen: number; ip: number; b: string; namedKey: string; key: string; named: Map<string, number>; ident: Identity }>();
+  private lastSegKey = '';
+  private segGen = 0;
+  private lastNamesKey = '';
+  private namesGen = 0;
   private lastLive = '';
-  private peerGen = 0;
+  private peerGen = 1;
   /** peer id → the classes holding it (as last compiled), and a version bumped when that list changes. */
-  private peerClasses = new Map<number, string>();
   private peerVersion = new Map<number, number>();
   private classesVersion = 0;
-  private lastClasses = '';
+  /** peer id → the live classes holding it (ascending), kept as classes are made and given back, so a
+   *  change costs work for the classes it makes or ends, not for every class there is. */
+  private classesOfPeer = new Map<number, number[]>();
+  private classesMoved = false;
   /** Per local pod and direction: its elements and what they were computed from. */
-  private podRules = new Map<string, { pols: Policy[]; named: NamedPort[]; sig: string; elements: string[] }>();
+  private podRules = { ingress: new Map<string, CachedRules>(), egress: new Map<string, CachedRules>() };
+  private compiles = 0;
 
   constructor(readonly nodeName: string) {}
 
   setPolicy(p: Policy): void {
+    const old = this.policies.get(p.key);
     this.policies.set(p.key, p);
+    // The new one's peers first: a peer both name keeps its id (and the classes built on it).
+    this.refPeers(p, 1);
+    if (old) this.refPeers(old, -1);
     this.policiesGen++;
     this.touchNamespacePolicies(p.namespace);
   }
@@ -126,6 +152,7 @@ export class PolicyCompiler {
     const p = this.policies.get(key);
     if (!p) return;
     this.policies.delete(key);
+    this.refPeers(p, -1);
     this.policiesGen++;
     this.touchNamespacePolicies(p.namespace);
   }
@@ -199,36 +226,30 @@ export class PolicyCompiler {
       this.timing[k] = now - tm;
       tm = now;
     };
-    // 1. The live peers, by id; the named ports egress rules use.
-    for (const e of this.peers.values()) e.live = false;
-    const egressNames = new Set<string>();
-    const rulePeers = new Map<Rule, number[]>();
-    for (const pol of this.policies.values()) {
-      for (const rules of [pol.ingress, pol.egress]) {
-        for (const r of rules ?? []) {
-          if (!r.peers) continue;
-          rulePeers.set(r, r.peers.map((p) => this.intern(p)));
-        }
+    // 1. The live peers, by id (counted as policies come and go); the named ports egress rules use.
+    const rulePeers = this.ruleIds;
+    if (this.peersMoved) {
+      this.peersMoved = false;
+      this.liveIds = new Set([...this.peers.values()].map((e) => e.id));
+      const liveKey = [...this.liveIds].sort((a, b) => a - b).join(',');
+      if (liveKey !== this.lastLive) {
+        this.lastLive = liveKey;
+        this.peerGen++;
       }
-      for (const r of pol.egress ?? []) for (const p of r.ports ?? []) if (typeof p.port === 'string') egressNames.add(`${p.protocol}/${p.port}`);
+      const podPeers: PeerEntry[] = [];
+      const blocks: PeerEntry[] = [];
+      for (const e of this.peers.values()) (e.peer.kind === 'pods' ? podPeers : blocks).push(e);
+      podPeers.sort((a, b) => a.id - b.id);
+      this.peerLists = { podPeers, blocks, segments: this.segments(blocks) };
     }
-    for (const [k, e] of this.peers) if (!e.live) this.peers.delete(k);
-    this.liveIds = new Set([...this.peers.values()].map((e) => e.id));
-    const liveKey = [...this.liveIds].sort((a, b) => a - b).join(',');
-    if (liveKey !== this.lastLive) {
-      this.lastLive = liveKey;
-      this.peerGen++;
-    }
+    const { podPeers, blocks, segments } = this.peerLists;
+    const egressNames = new Set(this.egressNameCount.keys());
     // Label churn leaves identities nobody has: start afresh when they outnumber the pods.
     if (this.identities.size > 2 * this.pods.size + 64) this.identities.clear();
-    const podPeers: PeerEntry[] = [];
-    const blocks: PeerEntry[] = [];
-    for (const e of this.peers.values()) (e.peer.kind === 'pods' ? podPeers : blocks).push(e);
-    podPeers.sort((a, b) => a.id - b.id);
 
     lap('peers');
-    // 2. ipBlock segments: disjoint address ranges, each with the sorted ids of the blocks that hold it.
-    const segments = this.segments(blocks);
+    // 2. ipBlock segments: disjoint address ranges, each with the sorted ids of the blocks that hold it
+    // (made again only when the peers change).
     const blocksAt = (ip: number): string => {
       let lo = 0;
       let hi = segments.length - 1;
@@ -244,11 +265,14 @@ export class PolicyCompiler {
     // 3. Classes: of every pod with an address, and of every segment.
     const namesKey = [...egressNames].sort().join(',');
     const usedClasses = new Map<number, { key: string; named: Map<string, number> }>();
+    /** Peers whose class list changed in this compile. */
+    const touched = new Set<number>();
     const classOf = (key: string, named: Map<string, number>): number => {
       let id = this.classIds.get(key);
       if (id === undefined) {
         id = this.freeClasses.pop() ?? this.nextClass++;
         this.classIds.set(key, id);
+        this.indexClass(id, key, true, touched);
       }
       if (!usedClasses.has(id)) usedClasses.set(id, { key, named });
       return id;
@@ -258,25 +282,33 @@ export class PolicyCompiler {
     const localPods: { pod: Pod; ip: number; ident: Identity }[] = [];
     const noNamed = new Map<string, number>();
     const segKey = segments.map((x) => `${x.lo}:${x.ids}`).join(';');
-    const gen = `${this.peerGen}/${this.nsGen}/${namesKey}/${segKey}`;
+    if (segKey !== this.lastSegKey) {
+      this.lastSegKey = segKey;
+      this.segGen++;
+    }
+    if (namesKey !== this.lastNamesKey) {
+      this.lastNamesKey = namesKey;
+      this.namesGen++;
+    }
     for (const pod of this.pods.values()) {
       const ip = this.ipOf(pod);
       if (ip === undefined) continue;
       let cached = this.podKeys.get(pod);
-      if (!cached || cached.gen !== gen || cached.ip !== ip) {
+      if (!cached || cached.peerGen !== this.peerGen || cached.nsGen !== this.nsGen || cached.segGen !== this.segGen || cached.namesGen !== this.namesGen || cached.ip !== ip) {
         const ns = this.namespaces.get(pod.namespace);
-        const named = egressNames.size ? namedFor(pod.namedPorts, egressNames) : noNamed;
-        const namedKey = named.size ? JSON.stringify([...named].sort()) : '';
-        let ik = this.podIdentity.get(pod);
-        if (ik === undefined) {
-          ik = `${pod.namespace}\0${labelsKey(pod.labels)}`;
-          this.podIdentity.set(pod, ik);
+        let ident = cached?.nsGen === this.nsGen ? cached.ident : undefined;
+        if (!ident) {
+          let ik = this.podIdentity.get(pod);
+          if (ik === undefined) {
+            ik = `${pod.namespace}\0${labelsKey(pod.labels)}`;
+            this.podIdentity.set(pod, ik);
+          }
+          let nk = ns ? this.nsLabelsKey.get(ns) : '-';
+          if (nk === undefined) this.nsLabelsKey.set(ns!, (nk = labelsKey(ns!.labels)));
+          const fullKey = `${ik}\0${nk}`;
+          ident = this.identities.get(fullKey);
+          if (!ident) this.identities.set(fullKey, (ident = { evaluatedUpTo: 0, matched: [], selectedGen: 0, selected: [], liveAt: 0, liveKey: '' }));
         }
-        let nk = ns ? this.nsLabelsKey.get(ns) : '-';
-        if (nk === undefined) this.nsLabelsKey.set(ns!, (nk = labelsKey(ns!.labels)));
-        const fullKey = `${ik}\0${nk}`;
-        let ident = this.identities.get(fullKey);
-        if (!ident) this.identities.set(fullKey, (ident = { evaluatedUpTo: 0, matched: [], selectedGen: 0, selected: [] }));
         if (ident.evaluatedUpTo < this.nextPeer) {
           // podPeers is sorted by id: only the peers made since this identity was last evaluated.
           let lo = 0;
@@ -286,16 +318,30 @@ export class PolicyCompiler {
             if (podPeers[mid].id < ident.evaluatedUpTo) lo = mid + 1;
             else hi = mid;
           }
+          const before = ident.matched.length;
           for (let i = lo; i < podPeers.length; i++) {
             const e = podPeers[i];
             if (podPeerMatches(e.peer as Extract<Peer, { kind: 'pods' }>, pod, ns?.labels)) ident.matched.push(e.id);
           }
           ident.evaluatedUpTo = this.nextPeer;
+          if (ident.matched.length !== before) ident.liveAt = 0;
         }
-        const live = ident.matched.filter((id) => this.peerLive(id));
-        if (live.length !== ident.matched.length) ident.matched = live;
-        const b = blocks.length ? blocksAt(ip) : '';
-        cached = { gen, ip, key: `${live.join(',')}|${b}|${namesKey && namedKey}`, named, ident };
+        // Peers only end when the live set changes (peerGen): filter then, once per identity.
+        if (ident.liveAt !== this.peerGen) {
+          const live = ident.matched.filter((id) => this.peerLive(id));
+          if (live.length !== ident.matched.length) ident.matched = live;
+          ident.liveKey = live.join(',');
+          ident.liveAt = this.peerGen;
+        }
+        let named = cached?.named;
+        let namedKey = cached?.namedKey ?? '';
+        if (!cached || cached.namesGen !== this.namesGen) {
+          named = egressNames.size ? namedFor(pod.namedPorts, egressNames) : noNamed;
+          namedKey = named.size ? JSON.stringify([...named].sort()) : '';
+        }
+        const b = blocks.length ? (cached && cached.segGen === this.segGen && cached.ip === ip ? cached.b : blocksAt(ip)) : '';
+        const key = `${ident.liveKey}|${b}|${namesKey && namedKey}`;
+        cached = { peerGen: this.peerGen, nsGen: this.nsGen, segGen: this.segGen, namesGen: this.namesGen, ip, b, namedKey, key: cached?.key === key ? cached.key : key, named: named!, ident };
         this.podKeys.set(pod, cached);
       }
       podClass.set(ip, classOf(cached.key, cached.named));
@@ -317,45 +363,17 @@ export class PolicyCompiler {
       if (!usedClasses.has(id)) {
         this.classIds.delete(k);
         this.freeClasses.push(id);
+        this.indexClass(id, k, false, touched);
       }
     }
-    // peer id → the classes holding it
-    const classesOfPeer = new Map<number, number[]>();
-    for (const [id, c] of usedClasses) {
-      const [pp, bb] = c.key.split('|');
-      for (const part of [pp, bb]) {
-        if (!part) continue;
-        for (const s of part.split(',')) {
-          const pid = Number(s);
-          let l = classesOfPeer.get(pid);
-          if (!l) classesOfPeer.set(pid, (l = []));
-          l.push(id);
-        }
-      }
-    }
-
-    for (const [pid, l] of classesOfPeer) {
-      const k = l.join(',');
-      if (this.peerClasses.get(pid) !== k) {
-        this.peerClasses.set(pid, k);
-        this.peerVersion.set(pid, (this.peerVersion.get(pid) ?? 0) + 1);
-      }
-    }
-    for (const pid of [...this.peerClasses.keys()]) {
-      if (!classesOfPeer.has(pid)) {
-        this.peerClasses.delete(pid);
-        this.peerVersion.set(pid, (this.peerVersion.get(pid) ?? 0) + 1);
-      }
-    }
-    const classesNow = [...usedClasses.keys()].sort((a, b) => a - b).join(',');
-    if (classesNow !== this.lastClasses) {
-      this.lastClasses = classesNow;
-      this.classesVersion++;
-    }
+    for (const pid of touched) this.peerVersion.set(pid, (this.peerVersion.get(pid) ?? 0) + 1);
+    if (this.classesMoved) this.classesVersion++;
+    this.classesMoved = false;
+    const classesOfPeer = this.classesOfPeer;
     lap('classIndex');
-    const seenRules = new Set<string>();
+    const stamp = ++this.compiles;
     const ruleClasses = new Map<Rule, number[]>();
-    const polSigs = new Map<string, string>();
+    const polSigs = { ingress: new Map<Policy, string>(), egress: new Map<Policy, string>() };
 
     // 4. Each local pod's isolation and allow sets (reused while its policies, named ports and peers' classes hold).
     const ingress = new Map<number, PodRules>();
@@ -367,21 +385,24 @@ export class PolicyCompiler {
         ident.selected.sort((a, b) => (a.key < b.key ? -1 : 1));
         ident.selectedGen = nsp.gen;
         ident.selectedFor = true;
+        ident.byDir = { ingress: ident.selected.filter((p) => p.ingress !== undefined), egress: ident.selected.filter((p) => p.egress !== undefined) };
       }
       for (const dir of ['ingress', 'egress'] as const) {
-        const pols = ident.selected.filter((p) => p[dir] !== undefined);
+        const pols = ident.byDir![dir];
         if (!pols.length) continue;
-        const rk = `${dir}\0${pod.key}\0${ip}`;
-        seenRules.add(rk);
-        const sig = pols.map((p) => {
-          const k = `${dir}\0${p.key}`;
-          let x = polSigs.get(k);
-          if (x === undefined) polSigs.set(k, (x = ruleSignature([p], dir, rulePeers, this.peerVersion, this.classesVersion)));
-          return x;
-        }).join('|');
-        const prev = this.podRules.get(rk);
-        if (prev && prev.sig === sig && prev.named === pod.namedPorts && prev.pols.length === pols.length && prev.pols.every((p, i) => p === pols[i])) {
-          (dir === 'ingress' ? ingress : egress).set(ip, { ip, pod: pod.key, uid: pod.uid, policies: pols.map((p) => p.key), elements: prev.elements });
+        const sigs = polSigs[dir];
+        let sig = '';
+        for (const p of pols) {
+          let x = sigs.get(p);
+          if (x === undefined) sigs.set(p, (x = ruleSignature([p], dir, rulePeers, this.peerVersion, this.classesVersion)));
+          sig = sig ? `${sig}|${x}` : x;
+        }
+        const prev = this.podRules[dir].get(pod.key);
+        if (prev && prev.rules.ip === ip && prev.sig === sig && prev.named === pod.namedPorts && prev.pols.length === pols.length && prev.pols.every((p, i) => p === pols[i])) {
+          // Unchanged: the same object (the programmer sees at a glance that nothing is to be written).
+          if (prev.rules.uid !== pod.uid) prev.rules = { ...prev.rules, uid: pod.uid };
+          prev.seen = stamp;
+          (dir === 'ingress' ? ingress : egress).set(ip, prev.rules);
           continue;
         }
         // What each rule contributes: a box (a protocol and port interval, or everything) for a class list.
@@ -411,13 +432,37 @@ export class PolicyCompiler {
           }
         }
         const rules: PodRules = { ip, pod: pod.key, uid: pod.uid, policies: pols.map((p) => p.key), elements: fastElements(contribs) ?? elementsOf(regionsOf(contribs)) };
-        this.podRules.set(rk, { pols, named: pod.namedPorts, sig, elements: rules.elements });
+        this.podRules[dir].set(pod.key, { pols, named: pod.namedPorts, sig, rules, seen: stamp });
         (dir === 'ingress' ? ingress : egress).set(ip, rules);
       }
     }
-    for (const k of [...this.podRules.keys()]) if (!seenRules.has(k)) this.podRules.delete(k);
+    for (const m of [this.podRules.ingress, this.podRules.egress]) for (const [k, e] of m) if (e.seen !== stamp) m.delete(k);
     lap('podRules');
     return { podClass, netClass, ingress, egress, local };
+  }
+
+  /** Enter a class made (or leave one given back) in the peer → classes index; note the peers touched. */
+  private indexClass(id: number, key: string, add: boolean, touched: Set<number>): void {
+    this.classesMoved = true;
+    const [pp, bb] = key.split('|');
+    for (const part of [pp, bb]) {
+      if (!part) continue;
+      for (const s of part.split(',')) {
+        const pid = Number(s);
+        touched.add(pid);
+        let l = this.classesOfPeer.get(pid);
+        if (add) {
+          if (!l) this.classesOfPeer.set(pid, (l = []));
+          let i = l.length;
+          while (i > 0 && l[i - 1] > id) i--;
+          l.splice(i, 0, id);
+        } else if (l) {
+          const i = l.indexOf(id);
+          if (i >= 0) l.splice(i, 1);
+          if (!l.length) this.classesOfPeer.delete(pid);
+        }
+      }
+    }
   }
 
   private peerLive(id: number): boolean {
@@ -425,18 +470,53 @@ export class PolicyCompiler {
   }
 
   private liveIds = new Set<number>();
+  /** Each stored rule's peer ids; whether peers came or went since the last compile, and what follows from them. */
+  private ruleIds = new WeakMap<Rule, number[]>();
+  private peersMoved = true;
+  private peerLists: { podPeers: PeerEntry[]; blocks: PeerEntry[]; segments: { lo: number; hi: number; ids: string }[] } = { podPeers: [], blocks: [], segments: [] };
+  private egressNameCount = new Map<string, number>();
 
   private peerKeys = new WeakMap<Peer, string>();
+
+  /** Count a policy's peers and egress port names in (d = 1) or out (d = -1); a peer nobody names ends. */
+  private refPeers(pol: Policy, d: 1 | -1): void {
+    for (const rules of [pol.ingress, pol.egress]) {
+      for (const r of rules ?? []) {
+        if (!r.peers) continue;
+        if (d === 1) this.ruleIds.set(r, r.peers.map((p) => this.intern(p)));
+        else {
+          for (const p of r.peers) {
+            const k = this.peerKeys.get(p) ?? peerKey(p);
+            const e = this.peers.get(k);
+            if (e && --e.refs === 0) {
+              this.peers.delete(k);
+              this.peersMoved = true;
+            }
+          }
+        }
+      }
+    }
+    for (const r of pol.egress ?? []) {
+      for (const p of r.ports ?? []) {
+        if (typeof p.port !== 'string') continue;
+        const k = `${p.protocol}/${p.port}`;
+        const n = (this.egressNameCount.get(k) ?? 0) + d;
+        if (n > 0) this.egressNameCount.set(k, n);
+        else this.egressNameCount.delete(k);
+      }
+    }
+  }
 
   private intern(p: Peer): number {
     let k = this.peerKeys.get(p);
     if (k === undefined) this.peerKeys.set(p, (k = peerKey(p)));
     let e = this.peers.get(k);
     if (!e) {
-      e = { id: this.nextPeer++, peer: p, live: true };
+      e = { id: this.nextPeer++, peer: p, refs: 0 };
       this.peers.set(k, e);
+      this.peersMoved = true;
     }
-    e.live = true;
+    e.refs++;
     return e.id;
   }
 
@@ -488,7 +568,7 @@ export class PolicyCompiler {
 
 /** What a pod's allow set depends on besides its policies: the versions of the peers its rules name (and,
  *  for egress named ports towards every peer, of the whole class list). */
-function ruleSignature(pols: Policy[], dir: 'ingress' | 'egress', rulePeers: Map<Rule, number[]>, versions: Map<number, number>, classesVersion: number): string {
+function ruleSignature(pols: Policy[], dir: 'ingress' | 'egress', rulePeers: WeakMap<Rule, number[]>, versions: Map<number, number>, classesVersion: number): string {
   const parts: string[] = [];
   for (const p of pols) {
     for (const r of p[dir]!) {
