@@ -2,7 +2,7 @@
 // one, into the store, each layer verified and unpacked like a pulled one. A tar is first unpacked (regular
 // files only, names proven) into the store's tmp/, then read as a directory.
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -34,8 +34,16 @@ async function untarFiles(file: string, dir: string): Promise<void> {
   const ex = extract();
   const done = new Promise<void>((resolve, reject) => {
     ex.on('entry', (h, stream, next) => {
+      // A name that climbs out (`..` anywhere) is refused, not rewritten: such an archive was made to attack.
+      if (h.name.split('/').includes('..') || h.name.includes('\0')) {
+        const e = fail(file, `the entry ${JSON.stringify(h.name)} climbs out of the archive: refused`);
+        stream.on('error', () => {});
+        reject(e);
+        ex.destroy(e);
+        return;
+      }
       const n = posix.normalize(`/${h.name}`).slice(1).replace(/\/+$/, '');
-      if (!n || n === '.' || n.startsWith('..') || n.includes('\0')) {
+      if (!n || n === '.') {
         stream.resume();
         return next();
       }
@@ -55,10 +63,11 @@ async function untarFiles(file: string, dir: string): Promise<void> {
     ex.on('finish', resolve);
     ex.on('error', (e) => reject(fail(file, `not a tar archive: ${e.message}`)));
   });
-  await pipeline(createReadStream(file), ex).catch((e) => {
+  // Both awaited together: a refusal rejects both, and neither may go unhandled.
+  await Promise.all([pipeline(createReadStream(file), ex).catch((e) => {
+    if (e instanceof ImageError) throw e;
     throw fail(file, `not a tar archive: ${(e as Error).message}`);
-  });
-  await done;
+  }), done]);
 }
 
 /** Imports every image in `file` (a docker save tar, an OCI layout dir or its tar). */
@@ -86,10 +95,27 @@ async function importDir(store: ImageStore, dir: string, file: string, opts: { p
   throw fail(file, 'neither a docker save archive (manifest.json) nor an OCI image layout (oci-layout, index.json)');
 }
 
-const blobFile = (dir: string, digest: string) => {
-  if (!DIGEST.test(digest)) throw new Error(`bad digest ${JSON.stringify(digest)}`);
-  return join(dir, 'blobs', 'sha256', digest.slice(7));
-};
+/**
+ * The path of a blob in an OCI layout, proven to be a file inside the layout: a symlink that leads out of
+ * it (to a host file whose digest someone knows) is refused.
+ */
+function blobFile(dir: string, digest: string, file: string): string {
+  if (!DIGEST.test(digest)) throw fail(file, `${JSON.stringify(digest)} is not a sha256 digest`);
+  const p = join(dir, 'blobs', 'sha256', digest.slice(7));
+  let real: string;
+  try {
+    real = realpathSync(p);
+  } catch {
+    return p; // missing: the reader names it
+  }
+  const top = realpathSync(dir);
+  if (!real.startsWith(`${top}/`)) throw fail(file, `blobs/sha256/${digest.slice(7)} leads out of the layout (to ${real}): refused`);
+  if (!statSync(real).isFile()) throw fail(file, `blobs/sha256/${digest.slice(7)} is not a regular file`);
+  return p;
+}
+
+/** An OCI ref.name that is a tag alone (skopeo's and buildkit's `oci:dir:TAG`), not a name to store under. */
+const TAG_ONLY = /^[\w][\w.-]{0,127}$/;
 
 async function importOci(store: ImageStore, dir: string, file: string, platform: Platform, progress?: (l: string, ms: number) => void): Promise<ImportedImage[]> {
   let index;
@@ -105,6 +131,9 @@ async function importOci(store: ImageStore, dir: string, file: string, platform:
     const ann = raw[i]?.annotations ?? {};
     const nameAnn = ann['io.containerd.image.name'] ?? ann['org.opencontainers.image.ref.name'];
     if (!nameAnn) throw fail(file, `index.json manifests[${i}] (${d.digest}) has no name: annotate it with io.containerd.image.name or org.opencontainers.image.ref.name (a full reference such as registry.example/app:1.0)`);
+    if (!ann['io.containerd.image.name'] && TAG_ONLY.test(nameAnn)) {
+      throw fail(file, `index.json manifests[${i}]: org.opencontainers.image.ref.name ${JSON.stringify(nameAnn)} is a tag alone, not an image name: annotate it with io.containerd.image.name or write the full reference (such as registry.example/app:${nameAnn})`);
+    }
     let r;
     try {
       r = parseReference(nameAnn);
@@ -112,7 +141,7 @@ async function importOci(store: ImageStore, dir: string, file: string, platform:
       throw fail(file, `index.json manifests[${i}]: name ${JSON.stringify(nameAnn)}: ${(e as Error).message}`);
     }
     const t0 = performance.now();
-    const topBytes = await readFile(blobFile(dir, d.digest)).catch(() => {
+    const topBytes = await readFile(blobFile(dir, d.digest, file)).catch(() => {
       throw fail(file, `blob ${d.digest} (manifests[${i}]) is missing`);
     });
     if (`sha256:${createHash('sha256').update(topBytes).digest('hex')}` !== d.digest) throw fail(file, `blob ${d.digest} does not match its digest`);
@@ -122,23 +151,33 @@ async function importOci(store: ImageStore, dir: string, file: string, platform:
     if (m.kind === 'index') {
       const pick = pickPlatform(m, platform);
       if (!pick) throw fail(file, `${nameAnn}: no image for ${formatPlatform(platform)} in its index`);
-      const b = await readFile(blobFile(dir, pick.digest)).catch(() => {
+      const b = await readFile(blobFile(dir, pick.digest, file)).catch(() => {
         throw fail(file, `blob ${pick.digest} (${nameAnn} for ${formatPlatform(platform)}) is missing`);
       });
+      if (`sha256:${createHash('sha256').update(b).digest('hex')}` !== pick.digest) throw fail(file, `blob ${pick.digest} does not match its digest`);
       m = parseManifest(b);
       if (m.kind !== 'manifest') throw fail(file, `${pick.digest} is not an image manifest`);
       await store.putBlob(pick.digest, b);
       manifestDigest = pick.digest;
     }
     const manifest = m;
-    const cfgBytes = await readFile(blobFile(dir, manifest.config.digest));
+    const cfgBytes = await readFile(blobFile(dir, manifest.config.digest, file)).catch(() => {
+      throw fail(file, `config blob ${manifest.config.digest} of ${nameAnn} is missing`);
+    });
+    if (`sha256:${createHash('sha256').update(cfgBytes).digest('hex')}` !== manifest.config.digest) throw fail(file, `config blob ${manifest.config.digest} does not match its digest`);
     await store.putBlob(manifest.config.digest, cfgBytes);
     const cfg = parseConfig(cfgBytes, manifest.layers.length);
     if (!configMatches(cfg, platform)) throw fail(file, `${nameAnn} is for ${cfg.os}/${cfg.architecture}; this node is ${formatPlatform(platform)}`);
     const layers = manifest.layers.map((l, k) => ({ digest: l.digest, diffID: cfg.rootfs.diff_ids[k], size: l.size, mediaType: l.mediaType, compression: l.compression }));
     for (const l of layers) {
       if (store.hasLayer(l.diffID)) continue;
-      await ingestLayer({ store, layer: l, body: createReadStream(blobFile(dir, l.digest)), keepBlob: !store.hasBlob(l.digest) });
+      const lf = blobFile(dir, l.digest, file);
+      if (!existsSync(lf)) throw fail(file, `layer blob ${l.digest} of ${nameAnn} is missing`);
+      try {
+        await ingestLayer({ store, layer: l, body: createReadStream(lf), keepBlob: !store.hasBlob(l.digest) });
+      } catch (e) {
+        throw fail(file, `${nameAnn}: ${(e as Error).message}`);
+      }
     }
     const rec: ImageRecord = {
       name: storeName(r), target: d.digest, manifest: manifestDigest, config: manifest.config.digest,

@@ -78,6 +78,7 @@ export class ImageService {
     } catch (e) {
       const msg = `Failed to apply default image tag "${ref}": couldn't parse image name "${ref}": ${(e as Error).message}`;
       await ev('Warning', 'InspectFailed', msg);
+      await ev('Warning', 'Failed', 'Error: InvalidImageName');
       return { ok: false, reason: 'InvalidImageName', message: msg };
     }
     const policy = c.imagePullPolicy || defaultPullPolicy(ref);
@@ -90,12 +91,15 @@ export class ImageService {
     if (!present && policy === 'Never') {
       const msg = `Container image "${ref}" is not present with pull policy of Never`;
       await ev('Warning', 'ErrImageNeverPull', msg);
+      await ev('Warning', 'Failed', 'Error: ErrImageNeverPull');
       return { ok: false, reason: 'ErrImageNeverPull', message: msg };
     }
     const key = `${pod.metadata.uid}_${ref}`;
     const b = this.backoff.get(key);
     if (b && Date.now() < b.until) {
       await ev('Normal', 'BackOff', `Back-off pulling image "${ref}"`);
+      // As the kubelet's container start: every image failure also reads "Error: <reason>" (reason Failed).
+      await ev('Warning', 'Failed', 'Error: ImagePullBackOff');
       return { ok: false, reason: 'ImagePullBackOff', message: `Back-off pulling image "${ref}": ErrImagePull: ${b.error}`, retryMs: b.until - Date.now() };
     }
     const keyring = await this.keyring(pod);
@@ -112,10 +116,11 @@ export class ImageService {
       const msg = e instanceof Error ? e.message : String(e);
       const delay = Math.min((b?.delay ?? BACKOFF_BASE_MS / 2) * 2, BACKOFF_MAX_MS);
       this.backoff.set(key, { until: Date.now() + delay, delay, error: msg });
+      const reason = e instanceof ImageError && e.code === 'InvalidImageName' ? 'InvalidImageName' : 'ErrImagePull';
       await ev('Warning', 'Failed', `Failed to pull image "${ref}": ${msg}`);
-      await ev('Warning', 'Failed', 'Error: ErrImagePull');
+      await ev('Warning', 'Failed', `Error: ${reason}`);
       this.o.log?.(`k8ts agent: pull of ${repository(r)} for ${pod.metadata.namespace}/${pod.metadata.name}: ${msg}`);
-      return { ok: false, reason: e instanceof ImageError && e.code === 'InvalidImageName' ? 'InvalidImageName' : 'ErrImagePull', message: msg, retryMs: delay };
+      return { ok: false, reason, message: msg, retryMs: delay };
     }
   }
 

@@ -261,6 +261,8 @@ export async function pythonImage(o: PythonImageOptions = {}): Promise<BuiltImag
 export interface RegistryOptions {
   dir: string;
   host?: string;
+  /** A fixed port (a registry restarted on its old address); a free one when absent. */
+  port?: number;
   htpasswd?: { user: string; password: string };
   token?: { realm: string; service: string; issuer: string; certFile: string };
   tls?: { certFile: string; keyFile: string };
@@ -302,7 +304,7 @@ async function waitPort(host: string, port: number, child: ChildProcess, log: ()
 /** Starts Debian's docker-registry with its own storage under dir. */
 export async function startRegistry(o: RegistryOptions): Promise<TestRegistry> {
   const host = o.host ?? '127.0.0.1';
-  const port = await freePort(host);
+  const port = o.port ?? (await freePort(host));
   mkdirSync(o.dir, { recursive: true });
   const storage = join(o.dir, 'storage');
   let auth = '';
