@@ -36,6 +36,7 @@ import { ALWAYS_ALLOW, type RbacAuthorizer } from './authz/rbac.js';
 import { review } from './authz/reviews.js';
 
 export type User = UserInfo;
+import { BootstrapTokenAuthenticator } from './bootstraptoken.js';
 import { ANONYMOUS, StaticTokens, type TokenAuthenticator, bearerToken, certificateUser } from './authn.js';
 import { type ObjectGetter, ServiceAccountAuthenticator } from './serviceaccount/authenticator.js';
 import { admitPod } from './serviceaccount/admission.js';
@@ -113,6 +114,8 @@ export class ApiServer {
   /** Set when the server signs service-account tokens. */
   readonly issuer?: TokenIssuer;
   readonly serviceAccountAuthenticator?: ServiceAccountAuthenticator;
+  /** Bootstrap tokens (kube-system Secrets of type bootstrap.kubernetes.io/token). */
+  readonly bootstrapTokens: BootstrapTokenAuthenticator;
   /** The objects token checks read (the registry: always current, so a deleted pod's token fails at once). */
   readonly objects: ObjectGetter;
 
@@ -126,6 +129,7 @@ export class ApiServer {
         return reg.tryGet(r, r.namespaced ? ns : undefined, name);
       },
     };
+    this.bootstrapTokens = new BootstrapTokenAuthenticator({ get: (kind, ns, name) => this.objects.get(kind, ns, name) });
     const sa = opts.serviceAccounts;
     if (sa) {
       this.issuer = new TokenIssuer(sa.key, sa.issuer ?? DEFAULT_ISSUER);
@@ -195,7 +199,7 @@ export class ApiServer {
     this.staticTokens.add(token, user);
   }
 
-  /** The request's user: a verified client certificate, else a static token, else a service-account
+  /** The request's user: a verified client certificate, else a static token, a bootstrap token or a service-account
    *  token (kube-apiserver's order); undefined is a 401. A refused certificate leaves the token to decide. */
   async authenticate(req: IncomingMessage): Promise<UserInfo | undefined> {
     if (this.opts.clientCA) {
@@ -204,7 +208,7 @@ export class ApiServer {
     }
     const token = bearerToken(req);
     if (!token) return undefined;
-    const authenticators: TokenAuthenticator[] = [this.staticTokens];
+    const authenticators: TokenAuthenticator[] = [this.staticTokens, this.bootstrapTokens];
     if (this.serviceAccountAuthenticator) authenticators.push(this.serviceAccountAuthenticator);
     for (const a of authenticators) {
       const u = await a.authenticate(token);

@@ -177,6 +177,8 @@ export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: ClusterRoleBinding[] = [
   crb('cluster-admin', 'cluster-admin', [group('system:masters')]),
   // As kubeadm binds them: bootstrap-token users may have a node client certificate approved, and a node
   // may renew its own.
+  // kubeadm's kubeadm:kubelet-bootstrap: a bootstrap token may create (and read back) CSRs.
+  crb('k8ts:kubelet-bootstrap', 'system:node-bootstrapper', [group('system:bootstrappers')]),
   crb('k8ts:node-autoapprove-bootstrap', 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', [group('system:bootstrappers')]),
   crb('k8ts:node-autoapprove-certificate-rotation', 'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient', [group('system:nodes')]),
   crb('system:monitoring', 'system:monitoring', [group('system:monitoring')]),
