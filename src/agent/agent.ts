@@ -17,6 +17,7 @@ import { registerNode, renewLease, postReady } from './node.js';
 import { PodManager, podReferences } from './pods.js';
 import { VolumeManager } from './volumes/manager.js';
 import { TokenManager, apiTokenIssuer } from './volumes/tokens.js';
+import { type NodeCredentials, renewalDeadline, requestNodeCredentials } from './identity.js';
 import { LocalClaims } from './claims.js';
 import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes.js';
 import { removeNat, syncNat } from './nat.js';
@@ -86,6 +87,11 @@ export interface AgentOptions {
   /** Image garbage collection thresholds (the kubelet's defaults: 85 %, 80 %, 2 minutes). */
   imageGc?: ImageGcOptions;
   log?: (line: string) => void;
+  /** The token the API server's calls to this agent carry (its node proxy's); default: rest.token. */
+  streamToken?: string;
+  /** Set when rest carries this node's own client certificate (system:node:<name>): the agent renews it
+   *  through a new CSR before it expires. */
+  nodeCredentials?: NodeCredentials;
 }
 
 export class Agent {
@@ -124,11 +130,49 @@ export class Agent {
 
   /** The agent's bearer token: its stream server accepts only the API server's calls carrying it. */
   private agentToken(): string {
-    if (!this.o.rest.token) throw new Error('the agent needs a bearer token (its stream server checks the API server\'s calls with it)');
-    return this.o.rest.token;
+    const t = this.o.streamToken ?? this.o.rest.token;
+    if (!t) throw new Error('the agent needs a bearer token (its stream server checks the API server\'s calls with it)');
+    return t;
+  }
+
+  /** The node's client certificate in use (renewed before expiry). */
+  private credentials?: NodeCredentials;
+  private renewTimer?: NodeJS.Timeout;
+
+  /** Renews the node's client certificate at 70–90 % of its life with a CSR made as the node itself
+   *  (selfnodeclient, approved automatically), then switches every connection to it. */
+  private scheduleRenewal(): void {
+    const c = this.credentials;
+    if (!c || this.stopped) return;
+    // Timers overflow past 24.8 days: a far deadline is looked at again daily.
+    const wait = Math.min(Math.max(0, renewalDeadline(c) - Date.now()), 86_400_000);
+    this.renewTimer = setTimeout(() => void this.renew(), wait);
+    this.renewTimer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    const c = this.credentials;
+    if (!c || this.stopped) return;
+    if (Date.now() < renewalDeadline(c, 0)) return this.scheduleRenewal();
+    try {
+      const next = await requestNodeCredentials(this.client, { server: this.o.rest.server, ca: this.o.rest.ca, nodeName: this.o.nodeName,
+        dataDir: this.o.dataDir, log: this.log });
+      this.credentials = next;
+      this.client.setClientCertificate(next.cert, next.key);
+      this.dns?.postMessage({ type: 'credentials', cert: next.cert, key: next.key });
+    } catch (e) {
+      this.log(`k8ts agent ${this.o.nodeName}: renewing the node client certificate: ${e instanceof Error ? e.message : e}; trying again in a minute`);
+      if (!this.stopped) {
+        this.renewTimer = setTimeout(() => void this.renew(), 60_000);
+        this.renewTimer.unref();
+      }
+      return;
+    }
+    this.scheduleRenewal();
   }
 
   constructor(private o: AgentOptions) {
+    this.credentials = o.nodeCredentials;
     this.client = new RestClient({ ...o.rest, userAgent: `k8ts-agent/${o.nodeName}` });
     const imagesDir = o.imagesDir ?? join(o.dataDir, 'images');
     this.runtime = new Runtime({ stateDir: join(o.dataDir, 'runtime'), imagesDir });
@@ -140,6 +184,7 @@ export class Agent {
 
   async start(): Promise<void> {
     mkdirSync(this.o.dataDir, { recursive: true });
+    this.scheduleRenewal();
     // What a killed pull left in tmp/ is never trusted; it goes now. Then the built-in busybox.
     await this.store.cleanTmp();
     await ensureBuiltin(this.store);
@@ -370,7 +415,8 @@ export class Agent {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         const { worker, addresses } = await startDnsWorker({
-          rest: { server: rest.server, token: rest.token, ca: rest.ca.toString() },
+          rest: { server: rest.server, ca: rest.ca.toString(),
+            ...(this.credentials ? { cert: this.credentials.cert, key: this.credentials.key } : { token: rest.token }) },
           listen: [{ address: this.o.nodeIP, port }], domain: this.o.clusterDomain, upstreams: this.o.dnsUpstreams ?? [],
           nameservers: this.o.clusterDNS ? [this.o.clusterDNS] : [],
         }, this.log);
@@ -420,6 +466,7 @@ export class Agent {
   /** Stop the agent's loops; pods keep running (the data plane does not need the agent). */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.renewTimer);
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.lbTimer);
     this.informers.stop();
