@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { CSRS } from '../api/kinds.js';
 import type { CertificateSigningRequest } from '../api/types.js';
 import { isDNS1123Subdomain } from '../api/validation.js';
-import { SIGNER_KUBELET_CLIENT } from '../apiserver/certificates/csr.js';
+/** The kubelet client signer (certificates.k8s.io's kubernetes.io/kube-apiserver-client-kubelet). */
+const SIGNER_KUBELET_CLIENT = 'kubernetes.io/kube-apiserver-client-kubelet';
 import { RestClient } from '../client/rest.js';
 
 export const NODE_CLIENT_CERT = 'node-client.crt';

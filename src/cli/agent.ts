@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
 import { ensureNodeCredentials } from '../agent/identity.js';
-import { parseBootstrapToken } from '../apiserver/bootstraptoken.js';
+import { parseBootstrapToken } from '../api/bootstraptoken.js';
 import { Registries } from '../agent/images/registries.js';
 import { run } from '../util/exec.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';

@@ -15,7 +15,7 @@ import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import { findResource } from '../api/resources.js';
 import { SECRETS } from '../api/kinds.js';
 import type { Secret } from '../api/types.js';
-import { BOOTSTRAP_NAMESPACE, bootstrapTokenSecret, generateBootstrapToken } from '../apiserver/bootstraptoken.js';
+import { BOOTSTRAP_NAMESPACE, bootstrapTokenSecret, generateBootstrapToken } from '../api/bootstraptoken.js';
 import { isNodeReady } from '../api/conditions.js';
 import { kubeconfig } from '../apiserver/certs.js';
 import { run } from '../util/exec.js';

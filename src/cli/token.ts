@@ -3,7 +3,7 @@
 import { SECRETS } from '../api/kinds.js';
 import type { Secret } from '../api/types.js';
 import { BOOTSTRAP_NAMESPACE, BOOTSTRAP_TOKEN_PREFIX, BOOTSTRAP_TOKEN_TYPE, KEY_DESCRIPTION, KEY_EXPIRATION, KEY_EXTRA_GROUPS, USAGE_PREFIX,
-  bootstrapTokenSecret, generateBootstrapToken, parseBootstrapToken } from '../apiserver/bootstraptoken.js';
+  bootstrapTokenSecret, generateBootstrapToken, parseBootstrapToken } from '../api/bootstraptoken.js';
 import { configFromKubeconfig, RestClient } from '../client/rest.js';
 import { errorCode } from '../client/types.js';
 import { k8tsHome } from '../lab/paths.js';

@@ -2,7 +2,7 @@
 // expiration has passed (each is looked at when it changes and again when it is due).
 import { SECRETS } from '../api/kinds.js';
 import type { Secret } from '../api/types.js';
-import { BOOTSTRAP_NAMESPACE, BOOTSTRAP_TOKEN_TYPE, expiresAt, isExpired } from '../apiserver/bootstraptoken.js';
+import { BOOTSTRAP_NAMESPACE, BOOTSTRAP_TOKEN_TYPE, expiresAt, isExpired } from '../api/bootstraptoken.js';
 import type { SharedInformer } from '../client/informer.js';
 import { isNotFound, isConflict } from '../client/types.js';
 import { WorkQueue } from '../client/workqueue.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { startCluster, eventually, type TestCluster } from '../controllers/testutil.js';
-import { parseBootstrapToken, generateBootstrapToken } from '../apiserver/bootstraptoken.js';
+import { parseBootstrapToken, generateBootstrapToken } from '../api/bootstraptoken.js';
 import { parseDuration } from '../cli/token.js';
 
 let tc: TestCluster;

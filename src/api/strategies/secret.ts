@@ -6,7 +6,7 @@ import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
 import { decodeBase64 } from './bytes.js';
 import { validateImmutableFlag, MAX_CONFIG_SIZE } from './configmap.js';
 import { isObj } from './json.js';
-import { BOOTSTRAP_TOKEN_TYPE, validateBootstrapTokenSecret } from '../../apiserver/bootstraptoken.js';
+import { BOOTSTRAP_TOKEN_TYPE, validateBootstrapTokenSecret } from '../bootstraptoken.js';
 
 function decodedText(data: Record<string, unknown>, key: string): string | undefined {
   const v = data[key];

@@ -170,6 +170,8 @@ export const BOOTSTRAP_CLUSTER_ROLES: ClusterRole[] = [
     rule(READ, [''], ['endpoints', 'namespaces', 'services']),
     rule(READ, ['discovery.k8s.io'], ['endpointslices']),
     rule(READ, ['networking.k8s.io'], ['networkpolicies']),
+    // A node renews its own client certificate (upstream's NodeRules grant this to every node).
+    rule(['create', 'get', 'list', 'watch'], ['certificates.k8s.io'], ['certificatesigningrequests']),
   ]),
 ];
 

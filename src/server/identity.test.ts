@@ -10,8 +10,8 @@ import { startCluster, type TestCluster } from '../controllers/testutil.js';
 import { RestClient } from '../client/rest.js';
 import { SECRETS, CSRS } from '../api/kinds.js';
 import type { Secret } from '../api/types.js';
-import { bootstrapTokenSecret, generateBootstrapToken } from '../apiserver/bootstraptoken.js';
-import { ensureNodeCredentials, loadNodeCredentials, requestNodeCredentials, renewalDeadline, NODE_CLIENT_CERT, NODE_CLIENT_KEY } from './identity.js';
+import { bootstrapTokenSecret, generateBootstrapToken } from '../api/bootstraptoken.js';
+import { ensureNodeCredentials, loadNodeCredentials, requestNodeCredentials, renewalDeadline, NODE_CLIENT_CERT, NODE_CLIENT_KEY } from '../agent/identity.js';
 
 let tc: TestCluster;
 let ca: string;
