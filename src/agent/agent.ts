@@ -14,7 +14,7 @@ import { RestClient, type RestConfig } from '../client/rest.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { run } from '../util/exec.js';
 import { registerNode, renewLease, postReady } from './node.js';
-import { PodManager, podReferences } from './pods.js';
+import { PodManager, podRefNames, podReferences } from './pods.js';
 import { VolumeManager } from './volumes/manager.js';
 import { TokenManager, apiTokenIssuer } from './volumes/tokens.js';
 import { type NodeCredentials, renewalDeadline, requestNodeCredentials } from './identity.js';
@@ -101,8 +101,6 @@ export class Agent {
   readonly informers: SharedInformerFactory;
   private nodes!: SharedInformer<Node>;
   private pods!: SharedInformer<Pod>;
-  private configMaps!: SharedInformer<ConfigMap>;
-  private secrets!: SharedInformer<Secret>;
   private queue!: WorkQueue;
   private podManager!: PodManager;
   private claims!: LocalClaims;
@@ -133,6 +131,36 @@ export class Agent {
     const t = this.o.streamToken ?? this.o.rest.token;
     if (!t) throw new Error('the agent needs a bearer token (its stream server checks the API server\'s calls with it)');
     return t;
+  }
+
+  /** One informer per ConfigMap or Secret a pod on this node uses ("configMap/ns/name"). */
+  private refs = new Map<string, SharedInformer<ConfigMap | Secret>>();
+
+  /** The informer of one referenced object, made (and started) on first ask. */
+  private referenced(kind: 'configMap' | 'secret', ns: string, name: string): SharedInformer<ConfigMap | Secret> {
+    const k = `${kind}/${ns}/${name}`;
+    let inf = this.refs.get(k);
+    if (!inf) {
+      inf = this.informers.informerFor<ConfigMap | Secret>(kind === 'configMap' ? CONFIGMAPS : SECRETS, { namespace: ns, fieldSelector: `metadata.name=${name}` });
+      const changed = () => {
+        for (const p of this.pods?.lister.inNamespace(ns) ?? []) if (podReferences(p, kind, name)) this.queue.add(objectKey(p));
+      };
+      inf.addEventHandler({ onAdd: changed, onUpdate: (o, old) => o !== old && changed(), onDelete: changed });
+      this.refs.set(k, inf);
+    }
+    return inf;
+  }
+
+  /** Watches what the pod reads before it syncs; an object the node may not read (yet) is waited for a
+   *  moment only: the pod's sync reports it missing and retries. */
+  private async watchReferences(pod: Pod): Promise<void> {
+    const ns = pod.metadata.namespace!;
+    const infs: SharedInformer<ConfigMap | Secret>[] = [];
+    for (const r of podRefNames(pod)) infs.push(this.referenced(r.kind, ns, r.name));
+    if (!infs.length) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(infs.map((i) => i.waitForSync())), new Promise((r) => { timer = setTimeout(r, 5_000); })]);
+    clearTimeout(timer);
   }
 
   /** The node's client certificate in use (renewed before expiry). */
@@ -207,15 +235,15 @@ export class Agent {
     this.every(30_000, () => this.syncNodeImages());
     this.every(300_000, () => this.imageGc());
     this.informers.start();
-    // ConfigMaps and Secrets feed env and volumes; a change re-syncs the pods that read the object, whose
-    // sync re-renders their volumes (the atomic writer swaps only what differs).
-    this.configMaps = this.informers.informerFor(CONFIGMAPS);
-    this.secrets = this.informers.informerFor(SECRETS);
+    // ConfigMaps and Secrets feed env and volumes. A node may read only the ones its pods use (the Node
+    // authorizer), so each is watched on its own (list/watch with metadata.name=, as the kubelet's
+    // watch-based manager does); a change re-syncs the pods that read it, whose sync re-renders their
+    // volumes (the atomic writer swaps only what differs).
     this.services = this.informers.informerFor(SERVICES);
-    await Promise.all([this.configMaps.waitForSync(), this.secrets.waitForSync(), this.services.waitForSync()]);
+    await this.services.waitForSync();
     const objects = {
-      configMap: (ns: string, name: string) => this.configMaps.lister.get(ns, name),
-      secret: (ns: string, name: string) => this.secrets.lister.get(ns, name),
+      configMap: (ns: string, name: string) => this.referenced('configMap', ns, name).lister.get(ns, name) as ConfigMap | undefined,
+      secret: (ns: string, name: string) => this.referenced('secret', ns, name).lister.get(ns, name) as Secret | undefined,
     };
     const node = { nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, cpu: cpus().length, memory: totalmem() };
     // Tokens through the TokenRequest subresource, bound to the pod; audiences left to the API server's own.
@@ -230,16 +258,6 @@ export class Agent {
       networkReady: (pod, ip) => (this.policy ? this.policy.engine.localPodReady(pod, ip) : Promise.reject(new Error('the policy engine has not started'))),
       volumes, objects, node, tokens, services: () => this.services.lister.list(),
     }, (key, ms) => this.queue.addAfter(key, ms));
-    const objectChanged = (kind: 'configMap' | 'secret') => (o: ConfigMap | Secret) => {
-      if (!this.pods) return;
-      for (const p of this.pods.lister.inNamespace(o.metadata.namespace!)) {
-        if (podReferences(p, kind, o.metadata.name!)) this.queue.add(objectKey(p));
-      }
-    };
-    for (const [inf, kind] of [[this.configMaps, 'configMap'], [this.secrets, 'secret']] as const) {
-      const h = objectChanged(kind);
-      (inf as SharedInformer<ConfigMap | Secret>).addEventHandler({ onAdd: h, onUpdate: (o, old) => o !== old && h(o), onDelete: h });
-    }
     this.nodes = this.informers.informerFor(NODES);
     this.nodes.addEventHandler({ onAdd: () => this.routesSoon(), onUpdate: (n, old) => n !== old && this.routesSoon(), onDelete: () => this.routesSoon() });
     await this.nodes.waitForSync();
@@ -298,7 +316,11 @@ export class Agent {
       },
     });
     const metrics = this.metrics;
-    this.queue = new WorkQueue((key) => this.podManager.sync(key, this.pods.lister.getByKey(key)), { workers: 16, metrics: metrics.podQueue,
+    this.queue = new WorkQueue(async (key) => {
+      const pod = this.pods.lister.getByKey(key);
+      if (pod) await this.watchReferences(pod);
+      return this.podManager.sync(key, pod);
+    }, { workers: 16, metrics: metrics.podQueue,
       onError: (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`) });
     // This node's pods only: a filtered informer, its own entry in the factory.
     this.pods = this.informers.informerFor(PODS, { fieldSelector: `spec.nodeName=${this.o.nodeName}` });

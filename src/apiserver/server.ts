@@ -32,7 +32,7 @@ import { requestAttributes } from './authz/attributes.js';
 import { ApiServerMetrics, instrumentStore, requestLabels } from './metrics.js';
 import type { Registry as PromRegistry } from 'prom-client';
 import { requestUser } from './authz/context.js';
-import { ALWAYS_ALLOW, type RbacAuthorizer } from './authz/rbac.js';
+import { ALWAYS_ALLOW, type Authorizer, type RbacAuthorizer } from './authz/rbac.js';
 import { review } from './authz/reviews.js';
 
 export type User = UserInfo;
@@ -108,6 +108,8 @@ export class ApiServer {
   /** Authorizes every request once set (the server role sets it before serving users); without it
    *  authorization is off (unit tests of the API machinery, the benchmark's anchor). */
   rbac?: RbacAuthorizer;
+  /** What every request is authorized by once set (Node then RBAC); default: rbac alone. */
+  authorizer?: Authorizer;
   private servers: Server[] = [];
   private sockets = new Set<Socket>();
   private staticTokens = new StaticTokens();
@@ -270,7 +272,7 @@ export class ApiServer {
         return;
       }
       setPretty(res, url.searchParams);
-      const caller = authorizeRequest(this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams);
+      const caller = authorizeRequest(this.authorizer ?? this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams);
       await requestUser.run(caller, () => this.route(req, res, path, url.searchParams));
     } catch (e) {
       if (e instanceof ApiError) return sendError(res, e);
@@ -296,7 +298,7 @@ export class ApiServer {
       if (!user) return fail(errors.unauthorized());
       const url = new URL(req.url ?? '/', 'https://k8ts');
       // A WebSocket GET must also be allowed to create (upstream's AuthorizePodWebsocketUpgradeCreatePermission).
-      authorizeRequest(this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams, ['create']);
+      authorizeRequest(this.authorizer ?? this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams, ['create']);
       const seg = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
       // /api/v1/namespaces/NS/pods/NAME/(exec|attach|portforward)
       if (seg.length !== 7 || seg[0] !== 'api' || seg[1] !== 'v1' || seg[2] !== 'namespaces' || seg[4] !== 'pods' || !['exec', 'attach', 'portforward'].includes(seg[6])) {
@@ -400,7 +402,7 @@ export class ApiServer {
     if (method !== 'POST') throw errors.methodNotAllowed(method, t.r.plural);
     const body = await this.readObject(req, undefined);
     const user = requestUser.getStore() ?? { name: '', groups: [] };
-    sendJson(res, 201, review(t.r, t.ns, body, user, this.rbac ?? ALWAYS_ALLOW, this.rbac));
+    sendJson(res, 201, review(t.r, t.ns, body, user, this.authorizer ?? this.rbac ?? ALWAYS_ALLOW, this.rbac));
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams): Promise<void> {

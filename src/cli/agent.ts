@@ -10,8 +10,8 @@ import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 
 const FLAGS: FlagSpec = {
   server: { type: 'string', help: 'API server URL, e.g. https://172.30.0.1:6443', metavar: 'URL' },
-  token: { type: 'string', help: 'bearer token for the API server', metavar: 'T' },
-  'token-file': { type: 'string', help: 'file holding the bearer token (instead of --token); with --bootstrap-token-file only the API server\'s calls to this agent carry it', metavar: 'FILE' },
+  token: { type: 'string', help: 'the node token itself (prefer --token-file: a command line is visible to every user)', metavar: 'T' },
+  'token-file': { type: 'string', help: 'file holding the node token (the server\'s DATA-DIR/node.token): the API server\'s calls to this agent carry it', metavar: 'FILE' },
   'bootstrap-token-file': { type: 'string', help: 'file holding a bootstrap token (k8ts token create): the agent asks for its own client certificate (system:node:NAME) with it, keeps it in DATA-DIR/pki and uses it from then on', metavar: 'FILE' },
   'ca-file': { type: 'string', help: 'the server\'s CA certificate (its DATA-DIR/pki/ca.crt)', metavar: 'FILE' },
   'node-name': { type: 'string', help: 'name of this node', metavar: 'N' },
@@ -34,7 +34,7 @@ const FLAGS: FlagSpec = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export const agentHelp = `Usage: k8ts agent --server URL --ca-file FILE --node-name N (--bootstrap-token-file F --token-file F | --token-file F) [flags]
+export const agentHelp = `Usage: k8ts agent --server URL --ca-file FILE --node-name N --token-file F --bootstrap-token-file F [flags]
 
 Runs a node: registers the Node and renews its Lease, runs the pods bound to it (a network namespace on
 cbr0 per pod, runc containers), converges routes to the other nodes' pod CIDRs (host-gw or VXLAN),
@@ -103,10 +103,13 @@ export async function agentCommand(argv: string[]): Promise<void> {
   const ca = readFileSync(flags['ca-file']);
   const dataDir = resolve(flags['data-dir']);
   // With a bootstrap token the node has its own identity (a stored certificate needs no token any more).
-  const nodeCredentials = flags['bootstrap-token-file'] ? await ensureNodeCredentials({ server: flags.server, ca, nodeName: flags['node-name'], dataDir,
-    bootstrapToken, log: (l) => process.stderr.write(`${l}\n`) }) : undefined;
+  // The node's own identity: stored credentials, or a certificate asked for with the bootstrap token.
+  const nodeCredentials = await ensureNodeCredentials({ server: flags.server, ca, nodeName: flags['node-name'], dataDir,
+    bootstrapToken, log: (l) => process.stderr.write(`${l}\n`) }).catch((e) => {
+    throw new UsageError(`k8ts agent: ${e instanceof Error ? e.message : String(e)}`);
+  });
   const agent = new Agent({
-    rest: nodeCredentials ? { server: flags.server, ca, cert: nodeCredentials.cert, key: nodeCredentials.key } : { server: flags.server, token, ca },
+    rest: { server: flags.server, ca, cert: nodeCredentials.cert, key: nodeCredentials.key },
     streamToken: token, nodeCredentials,
     cni: flags.cni, nodeName: flags['node-name'], nodeIP, dataDir, backend: flags.backend,
     clusterCIDR: flags['cluster-cidr'], uplink, netnsPrefix: flags['netns-prefix'],
