@@ -1,5 +1,6 @@
 // `k8ts agent`: the node role, in the foreground.
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { tightenDataDir } from '../util/filemodes.js';
 import { resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
 import { ensureNodeCredentials } from '../agent/identity.js';
@@ -10,8 +11,8 @@ import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 
 const FLAGS: FlagSpec = {
   server: { type: 'string', help: 'API server URL, e.g. https://172.30.0.1:6443', metavar: 'URL' },
-  token: { type: 'string', help: 'the node token itself (prefer --token-file: a command line is visible to every user)', metavar: 'T' },
-  'token-file': { type: 'string', help: 'file holding the node token (the server\'s DATA-DIR/node.token): the API server\'s calls to this agent carry it', metavar: 'FILE' },
+  token: { type: 'string', help: 'refused: a token on a command line is readable by every user of the host (ps, /proc); use --token-file', metavar: 'T' },
+  'token-file': { type: 'string', help: 'file holding the node token (the server\'s DATA-DIR/node.token; made 0600 at every start): the API server\'s calls to this agent carry it', metavar: 'FILE' },
   'bootstrap-token-file': { type: 'string', help: 'file holding a bootstrap token (k8ts token create): the agent asks for its own client certificate (system:node:NAME) with it, keeps it in DATA-DIR/pki and uses it from then on', metavar: 'FILE' },
   'ca-file': { type: 'string', help: 'the server\'s CA certificate (its DATA-DIR/pki/ca.crt)', metavar: 'FILE' },
   'node-name': { type: 'string', help: 'name of this node', metavar: 'N' },
@@ -67,11 +68,17 @@ export async function agentCommand(argv: string[]): Promise<void> {
     return;
   }
   for (const f of ['server', 'node-name', 'ca-file']) if (!flags[f]) throw new UsageError(`k8ts agent: --${f} is required`);
-  const token = flags.token ?? (flags['token-file'] ? readFileSync(flags['token-file'], 'utf8').trim() : undefined);
-  if (!token) throw new UsageError('k8ts agent: --token or --token-file is required');
+  if (flags.token !== undefined) throw new UsageError('k8ts agent: --token is refused (a command line is visible to every user of the host); put the token in a file and pass --token-file FILE');
+  if (!flags['token-file']) throw new UsageError('k8ts agent: --token-file is required');
+  const tokenFile = resolve(flags['token-file']);
+  if (existsSync(tokenFile) && !lstatSync(tokenFile).isSymbolicLink()) chmodSync(tokenFile, 0o600);
+  const token = readFileSync(tokenFile, 'utf8').trim();
+  if (!token) throw new UsageError(`k8ts agent: --token-file ${tokenFile} is empty`);
   let bootstrapToken: string | undefined;
   if (flags['bootstrap-token-file'] && existsSync(flags['bootstrap-token-file'])) {
-    bootstrapToken = readFileSync(flags['bootstrap-token-file'], 'utf8').trim();
+    const bt = resolve(flags['bootstrap-token-file']);
+    if (!lstatSync(bt).isSymbolicLink()) chmodSync(bt, 0o600);
+    bootstrapToken = readFileSync(bt, 'utf8').trim();
     // Never echoed: a malformed file may hold some other secret.
     if (!parseBootstrapToken(bootstrapToken)) throw new UsageError(`k8ts agent: --bootstrap-token-file ${flags['bootstrap-token-file']}: not a bootstrap token (expected [a-z0-9]{6}.[a-z0-9]{16}, as k8ts token create prints)`);
   }
@@ -90,6 +97,9 @@ export async function agentCommand(argv: string[]): Promise<void> {
       throw new UsageError(`k8ts agent --registries: ${(e as Error).message}`);
     }
   }
+  const dataDir = resolve(flags['data-dir']);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  tightenDataDir(dataDir);
   if (process.getuid?.() !== 0) throw new Error('k8ts agent needs root: it makes network namespaces, links, routes and runc containers');
   const ifs = await interfaces();
   let nodeIP: string | undefined = flags['node-ip'];
@@ -101,8 +111,6 @@ export async function agentCommand(argv: string[]): Promise<void> {
   if (!a) throw new UsageError(`k8ts agent: ${uplink} has no IPv4 address${nodeIP ? ` ${nodeIP}` : ''}`);
   nodeIP ??= a.local;
   const ca = readFileSync(flags['ca-file']);
-  const dataDir = resolve(flags['data-dir']);
-  // With a bootstrap token the node has its own identity (a stored certificate needs no token any more).
   // The node's own identity: stored credentials, or a certificate asked for with the bootstrap token.
   const nodeCredentials = await ensureNodeCredentials({ server: flags.server, ca, nodeName: flags['node-name'], dataDir,
     bootstrapToken, log: (l) => process.stderr.write(`${l}\n`) }).catch((e) => {

@@ -18,7 +18,8 @@ import { ApiServer } from '../apiserver/server.js';
 import { ensureSigningKey } from '../apiserver/serviceaccount/signer.js';
 import { NodeProxy } from '../apiserver/nodeproxy.js';
 import { LocalClient } from '../apiserver/localclient.js';
-import { AllocationRepair, ServiceAllocations } from '../apiserver/allocators/index.js';
+import { AllocationRepair, DEFAULT_SERVICE_CIDR, ServiceAllocations } from '../apiserver/allocators/index.js';
+import { formatIPv4, parseCidr } from '../util/cidr.js';
 import { SharedInformerFactory } from '../client/factory.js';
 import { bootstrapNamespaces } from '../controllers/namespace.js';
 import { bootstrapStorageClass } from '../controllers/localpath.js';
@@ -31,8 +32,10 @@ import { ChainAuthorizer, NodeAuthorizer, NodeGraph } from '../apiserver/authz/n
 import { nodeRestrictionHooks } from '../apiserver/authz/noderestriction.js';
 import { reconcileBootstrapPolicy } from '../apiserver/authz/bootstrap.js';
 import { readTokenFile } from '../apiserver/tokenfile.js';
+import type { ServerLimits } from '../apiserver/limits.js';
 import type { UserInfo } from '../apiserver/authz/attributes.js';
 import { Compactor } from './compactor.js';
+import { tightenDataDir } from '../util/filemodes.js';
 import { controllerManager, scheduler } from './controllers.js';
 import { Singleton } from './singleton.js';
 
@@ -79,6 +82,8 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** Extra users: kube-apiserver's --token-auth-file (CSV `token,user,uid[,"group1,group2"]`). */
   tokenAuthFile?: string;
+  /** The API server's limits under load and abuse (src/apiserver/limits.ts; upstream's defaults). */
+  limits?: Partial<ServerLimits>;
 }
 
 /** The admin token's user: in system:masters, bound to cluster-admin (as kubeadm's kubernetes-admin). */
@@ -124,8 +129,12 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   if (o.advertiseAddress !== undefined && !isIP(o.advertiseAddress)) throw new TypeError(`advertise address ${JSON.stringify(o.advertiseAddress)} is not an IP address`);
   const log = o.log ?? ((l: string) => process.stderr.write(`k8ts server: ${l}\n`));
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  for (const p of tightenDataDir(o.dataDir)) log(`file modes: tightened ${p}`);
   setDefaultTolerationSeconds(o.defaultNotReadyTolerationSeconds ?? 300, o.defaultUnreachableTolerationSeconds ?? 300);
-  const pki = await ensurePki(o.dataDir, [...o.listen.map((l) => l.host), ...(o.sans ?? [])]);
+  // Pods reach the API at the `kubernetes` Service's ClusterIP (the first address of the service range) and
+  // check the serving certificate against it, as client-go's and client-python's in-cluster configs do.
+  const kubernetesServiceIP = formatIPv4(parseCidr(o.serviceCidr ?? DEFAULT_SERVICE_CIDR).base + 1);
+  const pki = await ensurePki(o.dataDir, [...o.listen.map((l) => l.host), kubernetesServiceIP, ...(o.sans ?? [])]);
   const token = ensureAdminToken(o.dataDir);
   const nodeToken = ensureToken(o.dataDir, 'node.token');
   const tokens = new Map<string, UserInfo>([[token, ADMIN_USER], [nodeToken, SHARED_NODE_USER]]);
@@ -142,7 +151,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
     api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, clientCA: pki.caCert, listen: o.listen,
       tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac), ...nodeRestrictionHooks()]), watchCacheEvents: o.watchCacheEvents,
-      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer }, metricsRegistry });
+      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer }, metricsRegistry, limits: o.limits });
   } catch (e) {
     await store.close();
     throw e;
@@ -202,6 +211,8 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   // kept beside it for clients that cannot present one.
   writeFileSync(kubeconfigPath, kubeconfig({ server: api.url, caCert: pki.caCert, user: { clientCert: pki.adminCert, clientKey: pki.adminKey } }), { mode: 0o600 });
   writeFileSync(join(o.dataDir, 'kubeconfig-token'), kubeconfig({ server: api.url, caCert: pki.caCert, user: { token } }), { mode: 0o600 });
+  // writeFileSync's mode applies only to a new file; the datastore's files are made by SQLite.
+  tightenDataDir(o.dataDir);
   return {
     api,
     store,
