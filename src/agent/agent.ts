@@ -14,9 +14,10 @@ import { RestClient, type RestConfig } from '../client/rest.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { run } from '../util/exec.js';
 import { registerNode, renewLease, postReady } from './node.js';
-import { PodManager, podReferences } from './pods.js';
+import { PodManager, podRefNames, podReferences } from './pods.js';
 import { VolumeManager } from './volumes/manager.js';
 import { TokenManager, apiTokenIssuer } from './volumes/tokens.js';
+import { type NodeCredentials, renewalDeadline, requestNodeCredentials } from './identity.js';
 import { LocalClaims } from './claims.js';
 import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes.js';
 import { removeNat, syncNat } from './nat.js';
@@ -86,6 +87,11 @@ export interface AgentOptions {
   /** Image garbage collection thresholds (the kubelet's defaults: 85 %, 80 %, 2 minutes). */
   imageGc?: ImageGcOptions;
   log?: (line: string) => void;
+  /** The token the API server's calls to this agent carry (its node proxy's); default: rest.token. */
+  streamToken?: string;
+  /** Set when rest carries this node's own client certificate (system:node:<name>): the agent renews it
+   *  through a new CSR before it expires. */
+  nodeCredentials?: NodeCredentials;
 }
 
 export class Agent {
@@ -95,8 +101,6 @@ export class Agent {
   readonly informers: SharedInformerFactory;
   private nodes!: SharedInformer<Node>;
   private pods!: SharedInformer<Pod>;
-  private configMaps!: SharedInformer<ConfigMap>;
-  private secrets!: SharedInformer<Secret>;
   private queue!: WorkQueue;
   private podManager!: PodManager;
   private claims!: LocalClaims;
@@ -124,11 +128,79 @@ export class Agent {
 
   /** The agent's bearer token: its stream server accepts only the API server's calls carrying it. */
   private agentToken(): string {
-    if (!this.o.rest.token) throw new Error('the agent needs a bearer token (its stream server checks the API server\'s calls with it)');
-    return this.o.rest.token;
+    const t = this.o.streamToken ?? this.o.rest.token;
+    if (!t) throw new Error('the agent needs a bearer token (its stream server checks the API server\'s calls with it)');
+    return t;
+  }
+
+  /** One informer per ConfigMap or Secret a pod on this node uses ("configMap/ns/name"). */
+  private refs = new Map<string, SharedInformer<ConfigMap | Secret>>();
+
+  /** The informer of one referenced object, made (and started) on first ask. */
+  private referenced(kind: 'configMap' | 'secret', ns: string, name: string): SharedInformer<ConfigMap | Secret> {
+    const k = `${kind}/${ns}/${name}`;
+    let inf = this.refs.get(k);
+    if (!inf) {
+      inf = this.informers.informerFor<ConfigMap | Secret>(kind === 'configMap' ? CONFIGMAPS : SECRETS, { namespace: ns, fieldSelector: `metadata.name=${name}` });
+      const changed = () => {
+        for (const p of this.pods?.lister.inNamespace(ns) ?? []) if (podReferences(p, kind, name)) this.queue.add(objectKey(p));
+      };
+      inf.addEventHandler({ onAdd: changed, onUpdate: (o, old) => o !== old && changed(), onDelete: changed });
+      this.refs.set(k, inf);
+    }
+    return inf;
+  }
+
+  /** Watches what the pod reads before it syncs; an object the node may not read (yet) is waited for a
+   *  moment only: the pod's sync reports it missing and retries. */
+  private async watchReferences(pod: Pod): Promise<void> {
+    const ns = pod.metadata.namespace!;
+    const infs: SharedInformer<ConfigMap | Secret>[] = [];
+    for (const r of podRefNames(pod)) infs.push(this.referenced(r.kind, ns, r.name));
+    if (!infs.length) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(infs.map((i) => i.waitForSync())), new Promise((r) => { timer = setTimeout(r, 5_000); })]);
+    clearTimeout(timer);
+  }
+
+  /** The node's client certificate in use (renewed before expiry). */
+  private credentials?: NodeCredentials;
+  private renewTimer?: NodeJS.Timeout;
+
+  /** Renews the node's client certificate at 70–90 % of its life with a CSR made as the node itself
+   *  (selfnodeclient, approved automatically), then switches every connection to it. */
+  private scheduleRenewal(): void {
+    const c = this.credentials;
+    if (!c || this.stopped) return;
+    // Timers overflow past 24.8 days: a far deadline is looked at again daily.
+    const wait = Math.min(Math.max(0, renewalDeadline(c) - Date.now()), 86_400_000);
+    this.renewTimer = setTimeout(() => void this.renew(), wait);
+    this.renewTimer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    const c = this.credentials;
+    if (!c || this.stopped) return;
+    if (Date.now() < renewalDeadline(c, 0)) return this.scheduleRenewal();
+    try {
+      const next = await requestNodeCredentials(this.client, { server: this.o.rest.server, ca: this.o.rest.ca, nodeName: this.o.nodeName,
+        dataDir: this.o.dataDir, log: this.log });
+      this.credentials = next;
+      this.client.setClientCertificate(next.cert, next.key);
+      this.dns?.postMessage({ type: 'credentials', cert: next.cert, key: next.key });
+    } catch (e) {
+      this.log(`k8ts agent ${this.o.nodeName}: renewing the node client certificate: ${e instanceof Error ? e.message : e}; trying again in a minute`);
+      if (!this.stopped) {
+        this.renewTimer = setTimeout(() => void this.renew(), 60_000);
+        this.renewTimer.unref();
+      }
+      return;
+    }
+    this.scheduleRenewal();
   }
 
   constructor(private o: AgentOptions) {
+    this.credentials = o.nodeCredentials;
     this.client = new RestClient({ ...o.rest, userAgent: `k8ts-agent/${o.nodeName}` });
     const imagesDir = o.imagesDir ?? join(o.dataDir, 'images');
     this.runtime = new Runtime({ stateDir: join(o.dataDir, 'runtime'), imagesDir });
@@ -140,6 +212,7 @@ export class Agent {
 
   async start(): Promise<void> {
     mkdirSync(this.o.dataDir, { recursive: true });
+    this.scheduleRenewal();
     // What a killed pull left in tmp/ is never trusted; it goes now. Then the built-in busybox.
     await this.store.cleanTmp();
     await ensureBuiltin(this.store);
@@ -162,15 +235,15 @@ export class Agent {
     this.every(30_000, () => this.syncNodeImages());
     this.every(300_000, () => this.imageGc());
     this.informers.start();
-    // ConfigMaps and Secrets feed env and volumes; a change re-syncs the pods that read the object, whose
-    // sync re-renders their volumes (the atomic writer swaps only what differs).
-    this.configMaps = this.informers.informerFor(CONFIGMAPS);
-    this.secrets = this.informers.informerFor(SECRETS);
+    // ConfigMaps and Secrets feed env and volumes. A node may read only the ones its pods use (the Node
+    // authorizer), so each is watched on its own (list/watch with metadata.name=, as the kubelet's
+    // watch-based manager does); a change re-syncs the pods that read it, whose sync re-renders their
+    // volumes (the atomic writer swaps only what differs).
     this.services = this.informers.informerFor(SERVICES);
-    await Promise.all([this.configMaps.waitForSync(), this.secrets.waitForSync(), this.services.waitForSync()]);
+    await this.services.waitForSync();
     const objects = {
-      configMap: (ns: string, name: string) => this.configMaps.lister.get(ns, name),
-      secret: (ns: string, name: string) => this.secrets.lister.get(ns, name),
+      configMap: (ns: string, name: string) => this.referenced('configMap', ns, name).lister.get(ns, name) as ConfigMap | undefined,
+      secret: (ns: string, name: string) => this.referenced('secret', ns, name).lister.get(ns, name) as Secret | undefined,
     };
     const node = { nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, cpu: cpus().length, memory: totalmem() };
     // Tokens through the TokenRequest subresource, bound to the pod; audiences left to the API server's own.
@@ -185,16 +258,6 @@ export class Agent {
       networkReady: (pod, ip) => (this.policy ? this.policy.engine.localPodReady(pod, ip) : Promise.reject(new Error('the policy engine has not started'))),
       volumes, objects, node, tokens, services: () => this.services.lister.list(),
     }, (key, ms) => this.queue.addAfter(key, ms));
-    const objectChanged = (kind: 'configMap' | 'secret') => (o: ConfigMap | Secret) => {
-      if (!this.pods) return;
-      for (const p of this.pods.lister.inNamespace(o.metadata.namespace!)) {
-        if (podReferences(p, kind, o.metadata.name!)) this.queue.add(objectKey(p));
-      }
-    };
-    for (const [inf, kind] of [[this.configMaps, 'configMap'], [this.secrets, 'secret']] as const) {
-      const h = objectChanged(kind);
-      (inf as SharedInformer<ConfigMap | Secret>).addEventHandler({ onAdd: h, onUpdate: (o, old) => o !== old && h(o), onDelete: h });
-    }
     this.nodes = this.informers.informerFor(NODES);
     this.nodes.addEventHandler({ onAdd: () => this.routesSoon(), onUpdate: (n, old) => n !== old && this.routesSoon(), onDelete: () => this.routesSoon() });
     await this.nodes.waitForSync();
@@ -253,7 +316,11 @@ export class Agent {
       },
     });
     const metrics = this.metrics;
-    this.queue = new WorkQueue((key) => this.podManager.sync(key, this.pods.lister.getByKey(key)), { workers: 16, metrics: metrics.podQueue,
+    this.queue = new WorkQueue(async (key) => {
+      const pod = this.pods.lister.getByKey(key);
+      if (pod) await this.watchReferences(pod);
+      return this.podManager.sync(key, pod);
+    }, { workers: 16, metrics: metrics.podQueue,
       onError: (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`) });
     // This node's pods only: a filtered informer, its own entry in the factory.
     this.pods = this.informers.informerFor(PODS, { fieldSelector: `spec.nodeName=${this.o.nodeName}` });
@@ -370,7 +437,8 @@ export class Agent {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         const { worker, addresses } = await startDnsWorker({
-          rest: { server: rest.server, token: rest.token, ca: rest.ca.toString() },
+          rest: { server: rest.server, ca: rest.ca.toString(),
+            ...(this.credentials ? { cert: this.credentials.cert, key: this.credentials.key } : { token: rest.token }) },
           listen: [{ address: this.o.nodeIP, port }], domain: this.o.clusterDomain, upstreams: this.o.dnsUpstreams ?? [],
           nameservers: this.o.clusterDNS ? [this.o.clusterDNS] : [],
         }, this.log);
@@ -420,6 +488,7 @@ export class Agent {
   /** Stop the agent's loops; pods keep running (the data plane does not need the agent). */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.renewTimer);
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.lbTimer);
     this.informers.stop();

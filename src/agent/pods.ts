@@ -657,6 +657,33 @@ export class PodManager {
 }
 
 /** Whether the pod reads ConfigMap or Secret `name` (in a volume, a projection, env or envFrom). */
+/** Every ConfigMap and Secret the pod's volumes and env read (not imagePullSecrets: those are read when pulling). */
+export function podRefNames(pod: Pod): { kind: 'configMap' | 'secret'; name: string }[] {
+  const out = new Map<string, { kind: 'configMap' | 'secret'; name: string }>();
+  const add = (kind: 'configMap' | 'secret', name: string | undefined) => name && out.set(`${kind}/${name}`, { kind, name });
+  const spec = pod.spec;
+  if (!spec) return [];
+  for (const v of spec.volumes ?? []) {
+    add('configMap', v.configMap?.name);
+    add('secret', v.secret?.secretName);
+    for (const src of v.projected?.sources ?? []) {
+      add('configMap', src.configMap?.name);
+      add('secret', src.secret?.name);
+    }
+  }
+  for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])] as Container[]) {
+    for (const f of c.envFrom ?? []) {
+      add('configMap', f.configMapRef?.name);
+      add('secret', f.secretRef?.name);
+    }
+    for (const e of c.env ?? []) {
+      add('configMap', e.valueFrom?.configMapKeyRef?.name);
+      add('secret', e.valueFrom?.secretKeyRef?.name);
+    }
+  }
+  return [...out.values()];
+}
+
 export function podReferences(pod: Pod, kind: 'configMap' | 'secret', name: string): boolean {
   const spec = pod.spec;
   if (!spec) return false;

@@ -32,10 +32,11 @@ import { requestAttributes } from './authz/attributes.js';
 import { ApiServerMetrics, instrumentStore, requestLabels } from './metrics.js';
 import type { Registry as PromRegistry } from 'prom-client';
 import { requestUser } from './authz/context.js';
-import { ALWAYS_ALLOW, type RbacAuthorizer } from './authz/rbac.js';
+import { ALWAYS_ALLOW, type Authorizer, type RbacAuthorizer } from './authz/rbac.js';
 import { review } from './authz/reviews.js';
 
 export type User = UserInfo;
+import { BootstrapTokenAuthenticator } from './bootstraptoken.js';
 import { ANONYMOUS, StaticTokens, type TokenAuthenticator, bearerToken, certificateUser } from './authn.js';
 import { type ObjectGetter, ServiceAccountAuthenticator } from './serviceaccount/authenticator.js';
 import { admitPod } from './serviceaccount/admission.js';
@@ -110,6 +111,8 @@ export class ApiServer {
   /** Authorizes every request once set (the server role sets it before serving users); without it
    *  authorization is off (unit tests of the API machinery, the benchmark's anchor). */
   rbac?: RbacAuthorizer;
+  /** What every request is authorized by once set (Node then RBAC); default: rbac alone. */
+  authorizer?: Authorizer;
   private servers: Server[] = [];
   private sockets = new Set<Socket>();
   /** Open watch responses (their unsent bytes are the server's watch buffers). */
@@ -121,6 +124,8 @@ export class ApiServer {
   /** Set when the server signs service-account tokens. */
   readonly issuer?: TokenIssuer;
   readonly serviceAccountAuthenticator?: ServiceAccountAuthenticator;
+  /** Bootstrap tokens (kube-system Secrets of type bootstrap.kubernetes.io/token). */
+  readonly bootstrapTokens: BootstrapTokenAuthenticator;
   /** The objects token checks read (the registry: always current, so a deleted pod's token fails at once). */
   readonly objects: ObjectGetter;
 
@@ -135,6 +140,7 @@ export class ApiServer {
         return reg.tryGet(r, r.namespaced ? ns : undefined, name);
       },
     };
+    this.bootstrapTokens = new BootstrapTokenAuthenticator({ get: (kind, ns, name) => this.objects.get(kind, ns, name) });
     const sa = opts.serviceAccounts;
     if (sa) {
       this.issuer = new TokenIssuer(sa.key, sa.issuer ?? DEFAULT_ISSUER);
@@ -218,7 +224,7 @@ export class ApiServer {
     this.staticTokens.add(token, user);
   }
 
-  /** The request's user: a verified client certificate, else a static token, else a service-account
+  /** The request's user: a verified client certificate, else a static token, a bootstrap token or a service-account
    *  token (kube-apiserver's order); undefined is a 401. A refused certificate leaves the token to decide. */
   async authenticate(req: IncomingMessage): Promise<UserInfo | undefined> {
     if (this.opts.clientCA) {
@@ -227,7 +233,7 @@ export class ApiServer {
     }
     const token = bearerToken(req);
     if (!token) return undefined;
-    const authenticators: TokenAuthenticator[] = [this.staticTokens];
+    const authenticators: TokenAuthenticator[] = [this.staticTokens, this.bootstrapTokens];
     if (this.serviceAccountAuthenticator) authenticators.push(this.serviceAccountAuthenticator);
     for (const a of authenticators) {
       const u = await a.authenticate(token);
@@ -331,7 +337,7 @@ export class ApiServer {
         return;
       }
       setPretty(res, url.searchParams);
-      const caller = authorizeRequest(this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams);
+      const caller = authorizeRequest(this.authorizer ?? this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams);
       await requestUser.run(caller, () => this.route(req, res, path, url.searchParams));
     } catch (e) {
       if (e instanceof ApiError) {
@@ -361,7 +367,7 @@ export class ApiServer {
       if (!user) return fail(errors.unauthorized());
       const url = new URL(req.url ?? '/', 'https://k8ts');
       // A WebSocket GET must also be allowed to create (upstream's AuthorizePodWebsocketUpgradeCreatePermission).
-      authorizeRequest(this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams, ['create']);
+      authorizeRequest(this.authorizer ?? this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams, ['create']);
       const seg = decodePath(url.pathname);
       // /api/v1/namespaces/NS/pods/NAME/(exec|attach|portforward)
       if (seg.length !== 7 || seg[0] !== 'api' || seg[1] !== 'v1' || seg[2] !== 'namespaces' || seg[4] !== 'pods' || !['exec', 'attach', 'portforward'].includes(seg[6])) {
@@ -465,7 +471,7 @@ export class ApiServer {
     if (method !== 'POST') throw errors.methodNotAllowed(method, t.r.plural);
     const body = await this.readObject(req, undefined);
     const user = requestUser.getStore() ?? { name: '', groups: [] };
-    sendJson(res, 201, review(t.r, t.ns, body, user, this.rbac ?? ALWAYS_ALLOW, this.rbac));
+    sendJson(res, 201, review(t.r, t.ns, body, user, this.authorizer ?? this.rbac ?? ALWAYS_ALLOW, this.rbac));
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams): Promise<void> {

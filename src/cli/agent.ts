@@ -3,6 +3,8 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync } from 'node:
 import { tightenDataDir } from '../util/filemodes.js';
 import { resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
+import { ensureNodeCredentials } from '../agent/identity.js';
+import { parseBootstrapToken } from '../api/bootstraptoken.js';
 import { Registries } from '../agent/images/registries.js';
 import { run } from '../util/exec.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
@@ -10,7 +12,8 @@ import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 const FLAGS: FlagSpec = {
   server: { type: 'string', help: 'API server URL, e.g. https://172.30.0.1:6443', metavar: 'URL' },
   token: { type: 'string', help: 'refused: a token on a command line is readable by every user of the host (ps, /proc); use --token-file', metavar: 'T' },
-  'token-file': { type: 'string', help: 'file holding the bearer token for the API server (made 0600 at every start)', metavar: 'FILE' },
+  'token-file': { type: 'string', help: 'file holding the node token (the server\'s DATA-DIR/node.token; made 0600 at every start): the API server\'s calls to this agent carry it', metavar: 'FILE' },
+  'bootstrap-token-file': { type: 'string', help: 'file holding a bootstrap token (k8ts token create): the agent asks for its own client certificate (system:node:NAME) with it, keeps it in DATA-DIR/pki and uses it from then on', metavar: 'FILE' },
   'ca-file': { type: 'string', help: 'the server\'s CA certificate (its DATA-DIR/pki/ca.crt)', metavar: 'FILE' },
   'node-name': { type: 'string', help: 'name of this node', metavar: 'N' },
   'node-ip': { type: 'string', help: 'this node\'s address on the node network (default: the address of the uplink)', metavar: 'IP' },
@@ -32,7 +35,7 @@ const FLAGS: FlagSpec = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export const agentHelp = `Usage: k8ts agent --server URL --token-file FILE --ca-file FILE --node-name N [flags]
+export const agentHelp = `Usage: k8ts agent --server URL --ca-file FILE --node-name N --token-file F --bootstrap-token-file F [flags]
 
 Runs a node: registers the Node and renews its Lease, runs the pods bound to it (a network namespace on
 cbr0 per pod, runc containers), converges routes to the other nodes' pod CIDRs (host-gw or VXLAN),
@@ -40,6 +43,10 @@ masquerades traffic that leaves the cluster, makes Services real with nftables (
 the LoadBalancer IPs it owns on the node network, and serves cluster DNS on --node-ip. Pulls images from
 OCI registries (Docker Hub, GHCR, your own; mirrors and credentials from --registries and the pods'
 imagePullSecrets) into a content-addressed store; busybox is built in. Needs root.
+With --bootstrap-token-file the node joins as the kubelet's TLS bootstrap does: it makes a key, submits a
+CertificateSigningRequest for system:node:NAME in system:nodes (approved automatically for bootstrap
+tokens), stores key and certificate 0600 in DATA-DIR/pki, talks to the API server as itself from then on
+(restarts reuse them) and renews the certificate before it expires.
 
 Flags:
 ${flagHelp(FLAGS)}
@@ -67,6 +74,14 @@ export async function agentCommand(argv: string[]): Promise<void> {
   if (existsSync(tokenFile) && !lstatSync(tokenFile).isSymbolicLink()) chmodSync(tokenFile, 0o600);
   const token = readFileSync(tokenFile, 'utf8').trim();
   if (!token) throw new UsageError(`k8ts agent: --token-file ${tokenFile} is empty`);
+  let bootstrapToken: string | undefined;
+  if (flags['bootstrap-token-file'] && existsSync(flags['bootstrap-token-file'])) {
+    const bt = resolve(flags['bootstrap-token-file']);
+    if (!lstatSync(bt).isSymbolicLink()) chmodSync(bt, 0o600);
+    bootstrapToken = readFileSync(bt, 'utf8').trim();
+    // Never echoed: a malformed file may hold some other secret.
+    if (!parseBootstrapToken(bootstrapToken)) throw new UsageError(`k8ts agent: --bootstrap-token-file ${flags['bootstrap-token-file']}: not a bootstrap token (expected [a-z0-9]{6}.[a-z0-9]{16}, as k8ts token create prints)`);
+  }
   if (flags.backend !== 'host-gw' && flags.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(flags.backend)}: expected host-gw or vxlan`);
   if (flags.cni !== 'k8ts' && flags.cni !== 'reference') throw new UsageError(`--cni ${JSON.stringify(flags.cni)}: expected k8ts or reference`);
   const dnsPort = flags['dns-port'];
@@ -95,8 +110,15 @@ export async function agentCommand(argv: string[]): Promise<void> {
   const a = holder.addr_info.find((x) => x.family === 'inet' && (!nodeIP || x.local === nodeIP));
   if (!a) throw new UsageError(`k8ts agent: ${uplink} has no IPv4 address${nodeIP ? ` ${nodeIP}` : ''}`);
   nodeIP ??= a.local;
+  const ca = readFileSync(flags['ca-file']);
+  // The node's own identity: stored credentials, or a certificate asked for with the bootstrap token.
+  const nodeCredentials = await ensureNodeCredentials({ server: flags.server, ca, nodeName: flags['node-name'], dataDir,
+    bootstrapToken, log: (l) => process.stderr.write(`${l}\n`) }).catch((e) => {
+    throw new UsageError(`k8ts agent: ${e instanceof Error ? e.message : String(e)}`);
+  });
   const agent = new Agent({
-    rest: { server: flags.server, token, ca: readFileSync(flags['ca-file']) },
+    rest: { server: flags.server, ca, cert: nodeCredentials.cert, key: nodeCredentials.key },
+    streamToken: token, nodeCredentials,
     cni: flags.cni, nodeName: flags['node-name'], nodeIP, dataDir, backend: flags.backend,
     clusterCIDR: flags['cluster-cidr'], uplink, netnsPrefix: flags['netns-prefix'],
     clusterDNS: flags['cluster-dns'] || undefined, clusterDomain: flags['cluster-domain'],

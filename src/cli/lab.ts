@@ -13,6 +13,9 @@ import type { Step } from '../lab/steps.js';
 import { stepLine } from '../lab/steps.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import { findResource } from '../api/resources.js';
+import { SECRETS } from '../api/kinds.js';
+import type { Secret } from '../api/types.js';
+import { BOOTSTRAP_NAMESPACE, bootstrapTokenSecret, generateBootstrapToken } from '../api/bootstraptoken.js';
 import { isNodeReady } from '../api/conditions.js';
 import { kubeconfig } from '../apiserver/certs.js';
 import { run } from '../util/exec.js';
@@ -109,10 +112,26 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
     },
   });
   steps.push({
+    name: 'Making a bootstrap token for the agents to join with',
+    execute: async () => {
+      const c = new RestClient(configFromKubeconfig(plan.paths.kubeconfig));
+      try {
+        const t = generateBootstrapToken();
+        await c.create(SECRETS, BOOTSTRAP_NAMESPACE, bootstrapTokenSecret(t, { ttlSeconds: 24 * 3600, description: `k8ts up: the agents of ${plan.name}` }) as Secret);
+        writeFileSync(join(plan.dir, 'bootstrap.token'), `${t.token}\n`, { mode: 0o600 });
+      } finally {
+        c.close();
+      }
+    },
+  });
+  steps.push({
     name: `Starting ${plan.nodes.length} agent${plan.nodes.length > 1 ? 's' : ''} (${plan.backend})`,
     execute: async () => {
       await Promise.all(plan.nodes.map((n) => startProcess(plan.dir, `agent-${n.name}`, node('agent',
-        '--server', `https://${plan.hostIP}:${port}`, '--token-file', join(server, 'node.token'), '--ca-file', join(server, 'pki/ca.crt'),
+        // Each agent joins with the bootstrap token and runs as system:node:<name>; the node token only
+        // authenticates the API server's calls to it.
+        '--server', `https://${plan.hostIP}:${port}`, '--bootstrap-token-file', join(plan.dir, 'bootstrap.token'),
+        '--token-file', join(server, 'node.token'), '--ca-file', join(server, 'pki/ca.crt'),
         '--node-name', n.name, '--node-ip', n.ip, '--data-dir', n.dir, '--backend', plan.backend, '--cluster-cidr', plan.clusterCIDR,
         '--uplink', 'eth0', '--netns-prefix', nodeNetnsPrefix(plan, n.name), '--cluster-dns', plan.dnsServiceIP,
         '--cni', cni, ...(registries ? ['--registries', registries] : [])), { netns: n.netns })));

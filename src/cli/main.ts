@@ -7,6 +7,7 @@ import { upCommand, downCommand, kubeconfigCommand, statusCommand } from './lab.
 import { KUBE_VERSION } from '../api/version.js';
 import { dropsCommand, traceCommand } from './netpol.js';
 import { uiCommand } from './ui.js';
+import { tokenCommand } from './token.js';
 
 const HELP = `k8ts — a small, real, Kubernetes-compatible cluster whose networking is real Linux networking.
 
@@ -17,6 +18,7 @@ Commands:
   agent      run a node: pods on cbr0, routes between nodes (k8ts agent --help)
   up         build a multi-node cluster on this machine (k8ts up --help)
   down       remove a cluster made by up, leaving nothing behind
+  token      create, list and delete bootstrap tokens agents join with (k8ts token --help)
   image      import, pull and list images on a cluster's nodes (k8ts image --help)
   kubeconfig print the path of a cluster's kubeconfig
   status     list the clusters on this machine
@@ -40,6 +42,8 @@ async function main(argv: string[]): Promise<void> {
       return upCommand(rest);
     case 'down':
       return downCommand(rest);
+    case 'token':
+      return tokenCommand(rest);
     case 'image':
       return imageCommand(rest);
     case 'kubeconfig':

@@ -1,5 +1,5 @@
 // `k8ts server`: the API server with its datastore and controllers, in the foreground.
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { runServer } from '../server/server.js';
 import { ipToInt, parseIPRange, PoolError } from '../controllers/loadbalancer.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
@@ -142,6 +142,11 @@ export async function serverCommand(argv: string[]): Promise<void> {
     limits: limitsFromFlags(flags) });
   process.stderr.write(`k8ts server: serving on ${s.url} (store: ${store})\n`);
   process.stderr.write(`k8ts server: export KUBECONFIG=${s.kubeconfigPath}\n`);
+  // The token goes through a file: a token on a command line is visible to every user of the host.
+  const dir = resolve(flags['data-dir']);
+  process.stderr.write(`k8ts server: to join a node, make a bootstrap token and start its agent with it:\n` +
+    `  KUBECONFIG=${s.kubeconfigPath} k8ts token create --ttl 24h > join.token\n` +
+    `  k8ts agent --server ${s.url} --ca-file ${join(dir, 'pki/ca.crt')} --bootstrap-token-file join.token --token-file ${join(dir, 'node.token')} --node-name NAME\n`);
   const stop = async (sig: string) => {
     process.stderr.write(`k8ts server: ${sig}, shutting down\n`);
     await s.close().catch(() => {});

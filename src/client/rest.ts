@@ -1,6 +1,6 @@
 // The Client interface over HTTPS with a bearer token or a client certificate: what agents and the CLI use to reach the API server.
 import { Agent, request } from 'node:https';
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { type ResourceDef, groupVersion } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
@@ -59,6 +59,8 @@ function query(opts: ListOptions = {}, extra: Record<string, string> = {}): stri
 export class RestClient implements Client {
   private agent: Agent;
   private url: URL;
+  /** Open watch requests (each on its own connection), closed when the credentials change. */
+  private watches = new Set<ClientRequest>();
 
   constructor(private cfg: RestConfig) {
     this.url = new URL(cfg.server);
@@ -67,6 +69,16 @@ export class RestClient implements Client {
 
   close(): void {
     this.agent.destroy();
+  }
+
+  /** From now on authenticate with this client certificate (a renewed node certificate): open
+   *  connections close, as the kubelet's do on rotation, so every request and watch re-authenticates. */
+  setClientCertificate(cert: string | Buffer, key: string | Buffer): void {
+    this.cfg = { ...this.cfg, cert, key, token: undefined };
+    const old = this.agent;
+    this.agent = new Agent({ keepAlive: true, maxSockets: 32, ca: this.cfg.ca, cert, key });
+    old.destroy();
+    for (const r of this.watches) r.destroy();
   }
 
   /** The Authorization header when the user is a token (a certificate rides in the TLS handshake). */
@@ -146,6 +158,12 @@ export class RestClient implements Client {
           return;
         }
         resolve({ close: () => { closed = true; req.destroy(); } });
+        // Ended from this side (credentials rotated) or the peer's: reported once, so the informer re-watches.
+        res.on('close', () => {
+          if (closed) return;
+          closed = true;
+          h.onError(new Error('watch connection closed'));
+        });
         let buf = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
@@ -170,8 +188,16 @@ export class RestClient implements Client {
             h.onEvent(ev.type as EventType, ev.object);
           }
         });
-        res.on('end', () => !closed && h.onError(new Error('watch closed by the server')));
-        res.on('error', (e) => !closed && h.onError(e));
+        res.on('end', () => {
+          if (closed) return;
+          closed = true;
+          h.onError(new Error('watch closed by the server'));
+        });
+        res.on('error', (e) => {
+          if (closed) return;
+          closed = true;
+          h.onError(e);
+        });
       });
       req.on('error', (e) => {
         if (closed) return;
@@ -179,6 +205,8 @@ export class RestClient implements Client {
         reject(e);
         h.onError(e);
       });
+      this.watches.add(req);
+      req.on('close', () => this.watches.delete(req));
       req.end();
     });
   }

@@ -46,6 +46,8 @@ if (!isMainThread && parentPort) {
     (addresses) => parentPort!.postMessage({ type: 'listening', addresses } satisfies Message),
     (e) => parentPort!.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) } satisfies Message));
   parentPort.on('message', (m) => {
+    // The node's renewed client certificate.
+    if (m && typeof m === 'object' && m.type === 'credentials') return client.setClientCertificate(m.cert, m.key);
     if (m === 'stop') void dns.stop().finally(() => { client.close(); process.exit(0); });
   });
 }

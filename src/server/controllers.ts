@@ -1,7 +1,7 @@
 // The control plane's controllers as two processes of Kubernetes group them: the controller manager
 // (namespace, node IPAM and lifecycle, taint eviction, disruption budgets, Event TTL, endpoints, EndpointSlices,
 // LoadBalancer IPs, kube-dns, DaemonSets, StatefulSets, Jobs, CronJobs, TTL-after-finished, ReplicaSets,
-// Deployments, garbage collector, CSR signing and approving)
+// Deployments, garbage collector, CSR signing and approving, bootstrap token cleaning)
 // and the scheduler. Each leadership term builds them afresh on the shared informers.
 import { ClusterRoleAggregation } from '../controllers/clusterroleaggregation.js';
 import type { Controller, ControllerContext } from '../controllers/context.js';
@@ -21,6 +21,7 @@ import { NodeLifecycle } from '../controllers/nodelifecycle.js';
 import { ReplicaSetController } from '../controllers/replicaset.js';
 import { RootCaPublisher } from '../controllers/rootcapublisher.js';
 import { CsrApprover, CsrSigner } from '../controllers/csr.js';
+import { TokenCleaner } from '../controllers/tokencleaner.js';
 import type { CaSigner } from '../apiserver/certificates/csr.js';
 import type { Attributes } from '../apiserver/authz/attributes.js';
 import { PersistentVolumeController } from '../controllers/persistentvolume.js';
@@ -87,6 +88,7 @@ export function controllerManager(ctx: ControllerContext, o: ControllerManagerOp
     ...(o.rootCaPem ? [new RootCaPublisher(ctx, o.rootCaPem)] : []),
     ...(o.caSigner ? [new CsrSigner(ctx, o.caSigner)] : []),
     ...(o.authorize ? [new CsrApprover(ctx, o.authorize)] : []),
+    new TokenCleaner(ctx),
     new PersistentVolumeController(ctx),
     new LocalPathProvisioner(ctx),
     new StorageProtection(ctx),

@@ -27,7 +27,9 @@ import { KubernetesService } from '../controllers/kubernetesservice.js';
 import type { IPRange } from '../controllers/loadbalancer.js';
 import { RbacAuthorizer } from '../apiserver/authz/rbac.js';
 import { escalationHooks } from '../apiserver/authz/escalation.js';
-import { feedRbac } from '../apiserver/authz/feed.js';
+import { feedNodeGraph, feedRbac } from '../apiserver/authz/feed.js';
+import { ChainAuthorizer, NodeAuthorizer, NodeGraph } from '../apiserver/authz/node.js';
+import { nodeRestrictionHooks } from '../apiserver/authz/noderestriction.js';
 import { reconcileBootstrapPolicy } from '../apiserver/authz/bootstrap.js';
 import { readTokenFile } from '../apiserver/tokenfile.js';
 import type { ServerLimits } from '../apiserver/limits.js';
@@ -86,9 +88,10 @@ export interface ServerOptions {
 
 /** The admin token's user: in system:masters, bound to cluster-admin (as kubeadm's kubernetes-admin). */
 export const ADMIN_USER: UserInfo = { name: 'admin', groups: ['system:masters'] };
-/** TRANSITIONAL: the one token every agent shares, until nodes have their own identities; its group
- *  system:nodes is bound to the k8ts:node-agent ClusterRole (src/apiserver/authz/bootstrap.ts). */
-export const SHARED_NODE_USER: UserInfo = { name: 'system:node', groups: ['system:nodes'] };
+/** The node token: the API server's node proxy presents it to agents (their stream servers check it).
+ *  Agents talk to the API as themselves (system:node:<name>, joined with a bootstrap token), so this user
+ *  is in no group and bound to nothing: it may do no more than any authenticated user. */
+export const SHARED_NODE_USER: UserInfo = { name: 'k8ts:node-proxy', groups: [] };
 
 /** The first listen address when pods could reach it, else this host's first non-loopback IPv4 (as
  *  kube-apiserver picks one), else the first listen address anyway. */
@@ -147,13 +150,16 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   try {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
     api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, clientCA: pki.caCert, listen: o.listen,
-      tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac)]), watchCacheEvents: o.watchCacheEvents,
+      tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac), ...nodeRestrictionHooks()]), watchCacheEvents: o.watchCacheEvents,
       serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer }, metricsRegistry, limits: o.limits });
   } catch (e) {
     await store.close();
     throw e;
   }
   api.rbac = rbac;
+  // --authorization-mode=Node,RBAC: a node's own identity reaches what its pods use and its own objects.
+  const nodeGraph = new NodeGraph();
+  api.authorizer = new ChainAuthorizer(new NodeAuthorizer(nodeGraph), rbac);
   api.nodeProxy = new NodeProxy(api.registry, nodeToken);
   const client = new LocalClient(api.registry);
   const informers = new SharedInformerFactory(client, log);
@@ -165,9 +171,11 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   // (upstream's loopback identity, system:apiserver in system:masters, is allowed everything too).
   for (const line of await reconcileBootstrapPolicy(client)) log(`rbac bootstrap: ${line}`);
   const rbacSynced = feedRbac(rbac, informers);
+  const graphSynced = feedNodeGraph(nodeGraph, informers);
   await bootstrapStorageClass(client);
   informers.start();
   await rbacSynced;
+  await graphSynced;
   const serverName = o.serverName ?? hostname();
   const identity = `${serverName}_${randomUUID()}`;
 

@@ -6,6 +6,7 @@ import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
 import { decodeBase64 } from './bytes.js';
 import { validateImmutableFlag, MAX_CONFIG_SIZE } from './configmap.js';
 import { isObj } from './json.js';
+import { BOOTSTRAP_TOKEN_TYPE, validateBootstrapTokenSecret } from '../bootstraptoken.js';
 
 function decodedText(data: Record<string, unknown>, key: string): string | undefined {
   const v = data[key];
@@ -57,6 +58,9 @@ function validate(obj: KObject): FieldError[] {
     case 'kubernetes.io/tls':
       if (!has('tls.crt')) errs.push(required('data[tls.crt]'));
       if (!has('tls.key')) errs.push(required('data[tls.key]'));
+      break;
+    case BOOTSTRAP_TOKEN_TYPE:
+      errs.push(...validateBootstrapTokenSecret(obj));
       break;
   }
   return errs;

@@ -151,25 +151,21 @@ export const BOOTSTRAP_CLUSTER_ROLES: ClusterRole[] = [
   cr('system:certificates.k8s.io:certificatesigningrequests:selfnodeclient', [rule(['create'], ['certificates.k8s.io'], ['certificatesigningrequests/selfnodeclient'])]),
   cr('system:certificates.k8s.io:kube-apiserver-client-approver', [rule(['approve'], ['certificates.k8s.io'], ['signers'], ['kubernetes.io/kube-apiserver-client'])]),
   cr('system:certificates.k8s.io:kube-apiserver-client-kubelet-approver', [rule(['approve'], ['certificates.k8s.io'], ['signers'], ['kubernetes.io/kube-apiserver-client-kubelet'])]),
-  // TRANSITIONAL (until node identities and the Node authorizer): every agent shares one token whose user
-  // is in system:nodes; this is what an agent (pods, node, lease, proxy, DNS, policy) reads and writes.
+  // What a k8ts agent reads beyond a kubelet's own (system:nodes; the Node authorizer grants the rest, only
+  // for the node's own objects and what its pods use): the agent is also the node's service proxy, DNS
+  // server and NetworkPolicy engine, which read services, endpoints, namespaces, policies and every pod.
   cr('k8ts:node-agent', [
-    rule(['create', 'get', 'list', 'watch', 'patch', 'update'], [''], ['nodes']),
-    rule(['get', 'patch', 'update'], [''], ['nodes/status']),
-    rule(['get', 'list', 'watch', 'delete'], [''], ['pods']),
-    rule(['get', 'patch', 'update'], [''], ['pods/status']),
+    rule(READ, [''], ['nodes', 'pods']),
     ...events,
-    rule(['create', 'delete', 'get', 'patch', 'update'], ['coordination.k8s.io'], ['leases']),
-    // The agent's ConfigMap and Secret informers (env and volumes of its pods) watch them all: the Node
-    // authorizer that narrows this to what a node's pods use comes with node identities.
-    rule(READ, [''], ['configmaps', 'secrets']),
-    rule(['create'], [''], ['serviceaccounts/token']),
-    rule(READ, [''], ['persistentvolumeclaims']),
-    // A deleted local-path volume's directory is removed by its node, which then drops the cleanup finalizer.
-    rule([...READ, 'update', 'patch'], [''], ['persistentvolumes']),
     rule(READ, [''], ['endpoints', 'namespaces', 'services']),
     rule(READ, ['discovery.k8s.io'], ['endpointslices']),
     rule(READ, ['networking.k8s.io'], ['networkpolicies']),
+    rule(READ, [''], ['persistentvolumeclaims']),
+    // A deleted local-path volume's directory is removed by its node, which then drops the cleanup finalizer.
+    // (Not yet narrowed to the node's own volumes.)
+    rule([...READ, 'update', 'patch'], [''], ['persistentvolumes']),
+    // A node renews its own client certificate (upstream's NodeRules grant this to every node).
+    rule(['create', 'get', 'list', 'watch'], ['certificates.k8s.io'], ['certificatesigningrequests']),
   ]),
 ];
 
@@ -177,6 +173,8 @@ export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: ClusterRoleBinding[] = [
   crb('cluster-admin', 'cluster-admin', [group('system:masters')]),
   // As kubeadm binds them: bootstrap-token users may have a node client certificate approved, and a node
   // may renew its own.
+  // kubeadm's kubeadm:kubelet-bootstrap: a bootstrap token may create (and read back) CSRs.
+  crb('k8ts:kubelet-bootstrap', 'system:node-bootstrapper', [group('system:bootstrappers')]),
   crb('k8ts:node-autoapprove-bootstrap', 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', [group('system:bootstrappers')]),
   crb('k8ts:node-autoapprove-certificate-rotation', 'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient', [group('system:nodes')]),
   crb('system:monitoring', 'system:monitoring', [group('system:monitoring')]),

@@ -1,0 +1,144 @@
+// The node's own identity, as the kubelet's TLS bootstrap makes it: with a bootstrap token the agent makes
+// a key, asks for a client certificate (CSR to kubernetes.io/kube-apiserver-client-kubelet, CN
+// system:node:<name>, O system:nodes), waits until it is approved and signed, and keeps key and
+// certificate 0600 in its data dir; later starts reuse them, and before expiry a new CSR (made as the node
+// itself) renews them.
+import 'reflect-metadata'; // @peculiar/x509's dependency injection (tsyringe) needs the polyfill loaded first.
+import * as x509 from '@peculiar/x509';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { X509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import { join } from 'node:path';
+import { CSRS } from '../api/kinds.js';
+import type { CertificateSigningRequest } from '../api/types.js';
+import { isDNS1123Subdomain } from '../api/validation.js';
+/** The kubelet client signer (certificates.k8s.io's kubernetes.io/kube-apiserver-client-kubelet). */
+const SIGNER_KUBELET_CLIENT = 'kubernetes.io/kube-apiserver-client-kubelet';
+import { RestClient } from '../client/rest.js';
+
+export const NODE_CLIENT_CERT = 'node-client.crt';
+export const NODE_CLIENT_KEY = 'node-client.key';
+
+export interface NodeCredentials {
+  cert: string;
+  key: string;
+  /** notBefore / notAfter of the certificate (ms). */
+  notBefore: number;
+  notAfter: number;
+}
+
+export interface IdentityOptions {
+  server: string;
+  ca: string | Buffer;
+  nodeName: string;
+  dataDir: string;
+  log: (line: string) => void;
+  /** How long to wait for the certificate (default 5 minutes: an operator may approve by hand). */
+  timeoutMs?: number;
+}
+
+const pkiDir = (dataDir: string) => join(dataDir, 'pki');
+
+/** Writes a secret-bearing file 0600 through a temporary name, so a crash never leaves half a key. */
+function writeSecret(path: string, text: string): void {
+  const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, path);
+  chmodSync(path, 0o600);
+}
+
+/** The stored key and certificate when they exist, belong to this node, chain to the CA and are in date;
+ *  otherwise undefined and why. */
+export function loadNodeCredentials(dataDir: string, nodeName: string, ca: string | Buffer, now = Date.now()): NodeCredentials | { why: string } {
+  const certPath = join(pkiDir(dataDir), NODE_CLIENT_CERT);
+  const keyPath = join(pkiDir(dataDir), NODE_CLIENT_KEY);
+  if (!existsSync(certPath) || !existsSync(keyPath)) return { why: 'no stored node client certificate' };
+  // Secret-bearing files are 0600 on every start, not only when made.
+  chmodSync(keyPath, 0o600);
+  chmodSync(certPath, 0o600);
+  try {
+    const cert = readFileSync(certPath, 'utf8');
+    const key = readFileSync(keyPath, 'utf8');
+    const c = new X509Certificate(cert);
+    if (!c.verify(new X509Certificate(ca).publicKey)) return { why: 'the stored certificate is not signed by the cluster CA' };
+    if (!c.checkPrivateKey(createPrivateKey(key))) return { why: 'the stored key does not match the stored certificate' };
+    const cn = /(?:^|\n)CN=([^\n]*)/.exec(c.subject)?.[1];
+    if (cn !== `system:node:${nodeName}`) return { why: `the stored certificate is for ${JSON.stringify(cn)}, not system:node:${nodeName}` };
+    const notBefore = Date.parse(c.validFrom);
+    const notAfter = Date.parse(c.validTo);
+    if (!(notAfter > now)) return { why: 'the stored certificate has expired' };
+    return { cert, key, notBefore, notAfter };
+  } catch (e) {
+    return { why: `the stored credentials do not parse: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+/** A new P-256 key (PKCS#8 PEM) and a PEM request for system:node:<name> in system:nodes, signed with it. */
+export async function makeNodeCsr(nodeName: string): Promise<{ keyPem: string; csrPem: string }> {
+  const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: new x509.Name([{ O: ['system:nodes'] }, { CN: [`system:node:${nodeName}`] }]),
+    keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+  });
+  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  const keyPem = `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`;
+  return { keyPem, csrPem: csr.toString('pem') + '\n' };
+}
+
+const has = (csr: CertificateSigningRequest, type: string) => (csr.status?.conditions ?? []).find((c) => c.type === type && c.status === 'True');
+
+/** Submits a node client CSR with the given client and waits for its certificate; stores key and
+ *  certificate and returns them. Denied or Failed requests end with an error naming the reason. */
+export async function requestNodeCredentials(client: RestClient, o: IdentityOptions): Promise<NodeCredentials> {
+  const errs = isDNS1123Subdomain(o.nodeName);
+  if (errs.length) throw new Error(`node name ${JSON.stringify(o.nodeName)}: ${errs.join('; ')}`);
+  const { keyPem, csrPem } = await makeNodeCsr(o.nodeName);
+  const name = `node-csr-${o.nodeName.slice(0, 200)}-${randomBytes(4).toString('hex')}`;
+  await client.create(CSRS, undefined, { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { name },
+    spec: { request: Buffer.from(csrPem).toString('base64'), signerName: SIGNER_KUBELET_CLIENT, usages: ['digital signature', 'client auth'] } } as CertificateSigningRequest);
+  o.log(`k8ts agent ${o.nodeName}: certificate signing request ${name} submitted; waiting for approval`);
+  const deadline = Date.now() + (o.timeoutMs ?? 300_000);
+  for (;;) {
+    const csr = await client.get(CSRS, undefined, name);
+    if (!csr) throw new Error(`certificate signing request ${name} was deleted before it was signed`);
+    const denied = has(csr, 'Denied') ?? has(csr, 'Failed');
+    if (denied) throw new Error(`certificate signing request ${name}: ${denied.type}: ${denied.reason ?? ''} ${denied.message ?? ''}`.trim());
+    if (csr.status?.certificate) {
+      const cert = Buffer.from(csr.status.certificate, 'base64').toString('utf8');
+      mkdirSync(pkiDir(o.dataDir), { recursive: true, mode: 0o700 });
+      chmodSync(pkiDir(o.dataDir), 0o700);
+      // The key first: a certificate on disk always has its key beside it.
+      writeSecret(join(pkiDir(o.dataDir), NODE_CLIENT_KEY), keyPem);
+      writeSecret(join(pkiDir(o.dataDir), NODE_CLIENT_CERT), cert);
+      const got = loadNodeCredentials(o.dataDir, o.nodeName, o.ca);
+      if ('why' in got) throw new Error(`certificate signing request ${name}: the issued certificate is unusable: ${got.why}`);
+      o.log(`k8ts agent ${o.nodeName}: node client certificate issued (${name}), valid until ${new Date(got.notAfter).toISOString()}`);
+      return got;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for certificate signing request ${name} to be approved and signed (kubectl certificate approve ${name})`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** The node's credentials: the stored ones when usable, else a new certificate through the bootstrap token. */
+export async function ensureNodeCredentials(o: IdentityOptions & { bootstrapToken?: string }): Promise<NodeCredentials> {
+  const stored = loadNodeCredentials(o.dataDir, o.nodeName, o.ca);
+  if (!('why' in stored)) {
+    o.log(`k8ts agent ${o.nodeName}: using the stored node client certificate (valid until ${new Date(stored.notAfter).toISOString()})`);
+    return stored;
+  }
+  if (!o.bootstrapToken) throw new Error(`${stored.why}, and no bootstrap token to ask for one (--bootstrap-token-file)`);
+  o.log(`k8ts agent ${o.nodeName}: ${stored.why}; joining with the bootstrap token`);
+  const client = new RestClient({ server: o.server, ca: o.ca, token: o.bootstrapToken, userAgent: `k8ts-agent/${o.nodeName} (bootstrap)` });
+  try {
+    return await requestNodeCredentials(client, o);
+  } finally {
+    client.close();
+  }
+}
+
+/** When to renew: at a random point between 70 % and 90 % of the certificate's life, as the kubelet's
+ *  certificate manager picks it (a fleet renewing at once would load the signer together). */
+export function renewalDeadline(c: Pick<NodeCredentials, 'notBefore' | 'notAfter'>, rand = Math.random()): number {
+  const life = c.notAfter - c.notBefore;
+  return c.notBefore + life * (0.7 + 0.2 * rand);
+}
