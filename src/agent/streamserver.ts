@@ -14,6 +14,7 @@ import { ApiError, statusBody } from '../api/status.js';
 import { handleStream, type StreamKind } from './streams/handler.js';
 import { type StreamBackends, StreamBackendError, type PodRef } from './streams/backend.js';
 import type { Runtime, ContainerInfo } from './runtime/runtime.js';
+import { bearerToken } from '../util/bearer.js';
 
 export const AGENT_PORT = 10250;
 
@@ -72,7 +73,7 @@ export class StreamServer {
 
   private authorized(req: IncomingMessage): boolean {
     const h = req.headers.authorization ?? '';
-    const got = Buffer.from(h.startsWith('Bearer ') ? h.slice(7).trim() : '');
+    const got = Buffer.from(bearerToken(h) ?? '');
     return got.length === this.token.length && timingSafeEqual(got, this.token);
   }
 

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import { TLSSocket } from 'node:tls';
 import { timingSafeEqual } from 'node:crypto';
 import type { UserInfo } from './authz/attributes.js';
+import { bearerToken as parseBearer } from '../util/bearer.js';
 
 export type { UserInfo };
 
@@ -42,10 +43,7 @@ export function withAuthenticated(u: UserInfo): UserInfo {
 }
 
 export function bearerToken(req: IncomingMessage): string | undefined {
-  const h = req.headers.authorization;
-  if (!h || !h.startsWith('Bearer ')) return undefined;
-  const t = h.slice(7).trim();
-  return t || undefined;
+  return parseBearer(req.headers.authorization);
 }
 
 /** ExtendedKeyUsage clientAuth: the x509 authenticator accepts only certificates made for clients. */

@@ -21,8 +21,10 @@ export const ADMIN_CERT_USER = 'kubernetes-admin';
 export const ADMIN_CERT_GROUP = 'system:masters';
 
 /** Names the serving certificate is valid for, besides the ones given at start. */
+/** Names every serving certificate carries; the `kubernetes` Service's ClusterIP comes from the caller,
+ *  which knows the service range. */
 const BASE_SANS = ['localhost', '127.0.0.1', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc',
-  'kubernetes.default.svc.cluster.local', '10.96.0.1'];
+  'kubernetes.default.svc.cluster.local'];
 
 function sanList(names: string[]): string {
   const uniq = [...new Set([...BASE_SANS, ...names].filter(Boolean))];

@@ -128,7 +128,7 @@ export class RestClient implements Client {
     const path = resourcePath(r, ns) + query(opts, { watch: 'true', resourceVersion, allowWatchBookmarks: 'true' });
     return new Promise((resolve, reject) => {
       let closed = false;
-      const req = request({ host: this.url.hostname, port: this.url.port, path, method: 'GET', ca: this.cfg.ca,
+      const req = request({ host: this.url.hostname, port: this.url.port, path, method: 'GET', ca: this.cfg.ca, cert: this.cfg.cert, key: this.cfg.key,
         headers: { ...this.auth(), Accept: 'application/json', 'User-Agent': this.cfg.userAgent ?? 'k8ts' } },
       (res: IncomingMessage) => {
         if (res.statusCode !== 200) {

@@ -19,7 +19,8 @@ import { ensureSigningKey } from '../apiserver/serviceaccount/signer.js';
 import { ResourceMetrics } from '../apiserver/resourcemetrics.js';
 import { NodeProxy } from '../apiserver/nodeproxy.js';
 import { LocalClient } from '../apiserver/localclient.js';
-import { AllocationRepair, ServiceAllocations } from '../apiserver/allocators/index.js';
+import { AllocationRepair, DEFAULT_SERVICE_CIDR, ServiceAllocations } from '../apiserver/allocators/index.js';
+import { formatIPv4, parseCidr } from '../util/cidr.js';
 import { SharedInformerFactory } from '../client/factory.js';
 import { bootstrapNamespaces } from '../controllers/namespace.js';
 import { bootstrapStorageClass } from '../controllers/localpath.js';
@@ -125,7 +126,10 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const log = o.log ?? ((l: string) => process.stderr.write(`k8ts server: ${l}\n`));
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   setDefaultTolerationSeconds(o.defaultNotReadyTolerationSeconds ?? 300, o.defaultUnreachableTolerationSeconds ?? 300);
-  const pki = await ensurePki(o.dataDir, [...o.listen.map((l) => l.host), ...(o.sans ?? [])]);
+  // Pods reach the API at the `kubernetes` Service's ClusterIP (the first address of the service range) and
+  // check the serving certificate against it, as client-go's and client-python's in-cluster configs do.
+  const kubernetesServiceIP = formatIPv4(parseCidr(o.serviceCidr ?? DEFAULT_SERVICE_CIDR).base + 1);
+  const pki = await ensurePki(o.dataDir, [...o.listen.map((l) => l.host), kubernetesServiceIP, ...(o.sans ?? [])]);
   const token = ensureAdminToken(o.dataDir);
   const nodeToken = ensureToken(o.dataDir, 'node.token');
   const tokens = new Map<string, UserInfo>([[token, ADMIN_USER], [nodeToken, SHARED_NODE_USER]]);

@@ -62,7 +62,12 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const proc = spawn(K8TS, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const url = await new Promise<string>((resolveUrl, reject) => {
-    const t = setTimeout(() => reject(new Error(`k8ts server did not start in 20 s:\n${log}`)), 20_000);
+    // Generous: on a loaded 2-core machine the key generation and RBAC bootstrap alone took over 20 s. A server
+    // that never came up is killed, so it cannot hold the test file open past its end.
+    const t = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`k8ts server did not start in 60 s:\n${log}`));
+    }, 60_000);
     proc.stderr!.on('data', (b: Buffer) => {
       log += b.toString();
       const m = /serving on (https:\/\/\S+)/.exec(log);

@@ -3,7 +3,7 @@
 // machine's Debian files served through a Service; an imagePullSecret; the kubelet's reasons for failed
 // pulls as kubectl describe shows them; status.images; `k8ts image import` of a docker save archive.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +12,7 @@ import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { K8TS } from './harness.js';
 import { busybox, clusterFixture, restartLabProcess, sh, skip as clusterSkip, sleep, until } from './clusterkit.js';
-import { pushImage, pythonImage, startRegistry, tarOf, type BuiltImage, type TestRegistry } from '../../src/agent/images/testing.js';
+import { pushImage, pythonImage, pythonScriptImage, startRegistry, tarOf, type BuiltImage, type TestRegistry } from '../../src/agent/images/testing.js';
 
 const work = mkdtempSync(join(tmpdir(), 'k8ts-e2e-images-'));
 const initial = join(work, 'registries.yaml');
@@ -157,5 +157,54 @@ spec:
     await c.ok(['wait', '--for=condition=Ready', 'pod/imported', '--timeout=60s']);
     const log = await until('the log', async () => (await c.ok(['logs', 'imported'])).trim());
     assert.equal(log, 'imported');
+  });
+  it('the official Python client runs in a pod with in-cluster config: its mounted token and CA reach the API through the kubernetes Service, RBAC decides', async () => {
+    const c = cluster();
+    // What a workload does with client-python: load_incluster_config() (KUBERNETES_SERVICE_HOST/PORT, the
+    // mounted token and CA), list its namespace's pods, try a write that its role does not allow.
+    const script = `import os, sys
+from kubernetes import client, config
+from kubernetes.config.incluster_config import InClusterConfigLoader
+d = os.environ.get('SA_DIR')
+if d:
+    InClusterConfigLoader(token_filename=d + '/token', cert_filename=d + '/ca.crt').load_and_set()
+else:
+    config.load_incluster_config()
+    d = '/var/run/secrets/kubernetes.io/serviceaccount'
+ns = open(d + '/namespace').read().strip()
+v1 = client.CoreV1Api()
+print('host', os.environ['KUBERNETES_SERVICE_HOST'], os.environ['KUBERNETES_SERVICE_PORT'])
+print('pods', ' '.join(sorted(p.metadata.name for p in v1.list_namespaced_pod(ns).items)))
+try:
+    v1.delete_namespaced_config_map('nothing-here', ns)
+except client.exceptions.ApiException as e:
+    print('delete', e.status, e.reason)
+sys.stdout.flush()
+`;
+    await c.ok(['create', 'rolebinding', 'incluster-view', '--clusterrole', 'view', '--serviceaccount', 'default:default']);
+    // The module closure is what the script loads on this host running the same request path (the API server's
+    // own address, a token of the same account): every module the pod will need, and no others.
+    const server = new URL((await c.ok(['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'])).trim());
+    const sa = join(work, 'sa');
+    rmSync(sa, { recursive: true, force: true });
+    mkdirSync(sa);
+    writeFileSync(join(sa, 'token'), (await c.ok(['create', 'token', 'default'])).trim());
+    writeFileSync(join(sa, 'ca.crt'), Buffer.from((await c.ok(['config', 'view', '--raw', '--minify', '-o', 'jsonpath={.clusters[0].cluster.certificate-authority-data}'])).trim(), 'base64'));
+    writeFileSync(join(sa, 'namespace'), 'default');
+    const img = await pythonScriptImage(script, { SA_DIR: sa, KUBERNETES_SERVICE_HOST: server.hostname, KUBERNETES_SERVICE_PORT: server.port || '443' });
+    await pushImage({ url: open.url }, 'mirror/team/incluster', '1', img);
+    await c.ok(['run', 'incluster', '--image=registry.k8ts.test/team/incluster:1', '--restart=Never']);
+    const phase = await until('the in-cluster client finished', async () => {
+      const p = (await c.ok(['get', 'pod', 'incluster', '-o', 'jsonpath={.status.phase}'])).trim();
+      return p === 'Succeeded' || p === 'Failed' ? p : undefined;
+    }, 90_000);
+    const log = await c.ok(['logs', 'incluster']);
+    assert.equal(phase, 'Succeeded', `the client failed:\n${log}`);
+    const svc = JSON.parse(await c.ok(['get', 'svc', 'kubernetes', '-o', 'json']));
+    assert.match(log, new RegExp(`^host ${svc.spec.clusterIP.replace(/\./g, '\\.')} 443$`, 'm'), 'the client used the kubernetes Service from its environment');
+    assert.match(log, /^pods .*\bincluster\b/m, 'the list through the Service with the mounted token and CA');
+    assert.match(log, /^delete 403 Forbidden$/m, 'view may not delete: RBAC decided for the pod\'s account');
+    await c.ok(['delete', 'pod', 'incluster', '--wait=false']);
+    await c.ok(['delete', 'rolebinding', 'incluster-view']);
   });
 });

@@ -155,6 +155,61 @@ runpy.run_module('http.server', run_name='__main__')
   return r.stderr.split('\n').filter((l) => l.startsWith('/usr/lib/python3.11/'));
 }
 
+/**
+ * Every file Debian's python3.11 loads to run `script` (stdlib and dist-packages modules, with the C
+ * libraries their extension modules link): the closure an image needs to run that program, found by running
+ * it on the host with an atexit hook that lists sys.modules. `script` must run to its end here too.
+ */
+export function pythonProgramFiles(script: string, env: Record<string, string> = {}): string[] {
+  const hook = `
+import sys, atexit
+def _dump():
+    for m in list(sys.modules.values()):
+        f = getattr(m, '__file__', None)
+        if f and f.startswith('/usr/lib/'): sys.stderr.write('@@' + f + '\\n')
+atexit.register(_dump)
+`;
+  const r = spawnSync(PYTHON, ['-c', hook + script], { encoding: 'utf8', env: { ...process.env, ...env } });
+  if (r.status !== 0) throw new Error(`${PYTHON} could not run the program to list its modules: ${r.stderr.split('\n').filter((l) => !l.startsWith('@@')).join('\n').slice(-1500)}`);
+  const files = r.stderr.split('\n').filter((l) => l.startsWith('@@')).map((l) => l.slice(2));
+  // A package's data files beside its modules (certifi's cacert.pem and the like) come along with its directory.
+  const out = new Set<string>([PYTHON, ...lddFiles(PYTHON)]);
+  for (const f of files) {
+    out.add(f);
+    if (f.endsWith('.so')) for (const l of lddFiles(f)) out.add(l);
+    if (f.endsWith('/__init__.py')) {
+      const dir = dirname(f);
+      for (const n of readdirSync(dir)) {
+        const p = join(dir, n);
+        if (lstatSync(p).isFile() && !n.endsWith('.pyc')) out.add(p);
+      }
+    }
+  }
+  // The site module reads the .pth files of dist-packages; the encodings package is needed before any import.
+  for (const f of pythonModules()) out.add(f);
+  return [...out];
+}
+
+/**
+ * An image that runs the official Python client (Debian's python3-kubernetes) as a workload would: python3
+ * with exactly the modules and libraries `script` loads on the host (run there once with `env`), running
+ * `script` as user 1000.
+ */
+export async function pythonScriptImage(script: string, env: Record<string, string> = {}): Promise<BuiltImage> {
+  if (!existsSync(PYTHON)) throw new Error(`${PYTHON} not found: apt-get install python3.11-minimal`);
+  const l1 = await buildLayer([
+    { name: 'etc/', type: 'directory' },
+    { name: 'etc/passwd', data: 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/srv:/bin/false\n' },
+    { name: 'etc/group', data: 'root:x:0:\napp:x:1000:\n' },
+    { name: 'tmp/', type: 'directory', mode: 0o1777 },
+    ...hostEntries(pythonProgramFiles(script, env)),
+    { name: 'usr/bin/python3', type: 'symlink', linkname: 'python3.11' },
+    { name: 'srv/', type: 'directory' },
+    { name: 'srv/main.py', data: script },
+  ]);
+  return buildImage([l1], { Entrypoint: ['/usr/bin/python3', '/srv/main.py'], WorkingDir: '/srv', User: '1000:1000', Env: ['PYTHONDONTWRITEBYTECODE=1'] });
+}
+
 export interface PythonImageOptions {
   /** The whole stdlib (~50 MB unpacked, for benchmarks) instead of the modules http.server needs. */
   fullStdlib?: boolean;

@@ -315,8 +315,13 @@ describe('Runtime (runc)', { skip }, () => {
     await until('the prompt', async () => (screen.includes('/ # ') ? true : undefined));
     t.stdin!.write('stty size; tty; echo $TERM\r');
     await until('the first answer', async () => (screen.includes('xterm\r\n') ? true : undefined));
+    // Each next line waits for its prompt: typed while the shell redraws after a resize, it could be lost.
+    const promptAfter = (text: string) => async () => (screen.includes('/ # ', screen.lastIndexOf(text)) ? true : undefined);
+    await until('the prompt after the first answer', promptAfter('xterm\r\n'));
     await t.resize(120, 40);
     t.stdin!.write('stty size\r');
+    await until('the size after the resize', async () => (/40 120\r\n/.test(screen) ? true : undefined));
+    await until('the prompt after the resize', promptAfter('40 120\r\n'));
     t.stdin!.write('exit 5\r');
     assert.equal(await t.exitCode, 5);
     await finished(t.stdout);
