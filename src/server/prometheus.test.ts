@@ -72,7 +72,7 @@ before(async () => {
   const auth = { authorization: { credentials_file: join(dir, 'token') }, tls_config: { ca_file: tc.s.caPath } };
   // JSON is YAML: the configuration is written as data, never as spliced text.
   writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify({
-    global: { scrape_interval: '1s', scrape_timeout: '1s' },
+    global: { scrape_interval: '2s', scrape_timeout: '2s' },
     scrape_configs: [
       { job_name: 'apiserver', scheme: 'https', ...auth, static_configs: [{ targets: [host] }] },
       // Debian builds Prometheus without kubernetes_sd: the nodes are listed here, one target each, with the
@@ -128,6 +128,6 @@ test('a real Prometheus scrapes the API server and every agent through the node 
   const pods = await api(`/api/v1/query?query=${encodeURIComponent('kubelet_running_pods')}`) as { result: { metric: Record<string, string> }[] };
   assert.deepEqual(pods.result.map((r) => r.metric.node).sort(), [...NODES_UNDER_TEST].sort());
   // The API server counted Prometheus's own scrapes of /metrics (a non-resource GET answered 200).
-  const scrapes = await api(`/api/v1/query?query=${encodeURIComponent('apiserver_request_total{verb="GET",code="200",resource=""}')}`) as { result: unknown[] };
-  assert.ok(scrapes.result.length > 0);
+  await eventually('Prometheus\'s scrapes counted by the API server', async () =>
+    ((await api(`/api/v1/query?query=${encodeURIComponent('apiserver_request_total{verb="GET",code="200",resource=""}')}`)) as { result: unknown[] }).result.length > 0, 15_000);
 });

@@ -68,7 +68,8 @@ function kubectl(bin: string, args: string[]): Promise<{ code: number; stdout: s
 }
 
 before(async () => {
-  tc = await startCluster({ metricResolutionMs: 1000 });
+  // 3 s: a scrape may take up to 80 % of it (a loaded 2-core machine needs more than a second at times).
+  tc = await startCluster({ metricResolutionMs: 3000 });
   ca = readFileSync(tc.s.caPath, 'utf8');
   dir = mkdtempSync(join(tmpdir(), 'k8ts-resourcemetrics-'));
   const nodeToken = readFileSync(join(tc.s.kubeconfigPath.replace(/\/kubeconfig$/, ''), 'node.token'), 'utf8').trim();
@@ -117,9 +118,13 @@ after(async () => {
 });
 
 test('/metrics/resource has the kubelet names, timestamps, and the cgroups of the processes', async () => {
-  const r = await get(`/api/v1/nodes/${NODE}/proxy/metrics/resource`);
-  assert.equal(r.code, 200, r.body);
-  const e = parseExposition(r.body);
+  // The holder writes its 48 MiB after it starts: wait for it, then check everything on that one answer.
+  const e = await eventually('the holder\'s 48 MiB in /metrics/resource', async () => {
+    const r = await get(`/api/v1/nodes/${NODE}/proxy/metrics/resource`);
+    assert.equal(r.code, 200, r.body);
+    const x = parseExposition(r.body);
+    return (x.samples.find((s) => s.name === 'container_memory_working_set_bytes' && s.labels.container === 'holder')?.value ?? 0) >= 40 << 20 && x;
+  }, 20_000);
   assert.equal(e.types.get('container_cpu_usage_seconds_total'), 'counter');
   assert.equal(e.types.get('node_memory_working_set_bytes'), 'gauge');
   const mem = e.samples.find((s) => s.name === 'container_memory_working_set_bytes' && s.labels.container === 'holder');
@@ -138,7 +143,7 @@ test('metrics.k8s.io answers as metrics-server: discovery, rates over a window, 
   const pm = await eventually('PodMetrics of busy', async () => {
     const r = await get('/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/busy');
     return r.code === 200 && JSON.parse(r.body);
-  }, 15_000);
+  }, 20_000);
   assert.equal(pm.kind, 'PodMetrics');
   assert.deepEqual(pm.metadata.labels, { app: 'busy' });
   assert.match(pm.window, /^\d+(\.\d+)?m?s$/);
@@ -186,7 +191,8 @@ for (const v of VERSIONS) {
   const bin = kubectlBinary(v);
   test(`kubectl ${v} top nodes and top pods --containers`, { skip: !bin && process.env.K8TS_CI !== '1' ? `kubectl.${v} not found` : false }, async () => {
     assert.ok(bin, `kubectl.${v} not found beside kubectl on PATH`);
-    await eventually('PodMetrics of busy', async () => (await get('/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/busy')).code === 200, 15_000);
+    await eventually('metrics of busy and its node', async () => (await get('/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/busy')).code === 200
+      && (await get(`/apis/metrics.k8s.io/v1beta1/nodes/${NODE}`)).code === 200, 20_000);
     const n = await kubectl(bin, ['top', 'nodes', '-l', 'k8ts-test=rm']);
     assert.equal(n.code, 0, n.stderr);
     const row = n.stdout.split('\n').find((l) => l.startsWith(`${NODE} `));
