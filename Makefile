@@ -8,7 +8,7 @@ SHELL := /bin/bash
 # the e2e suite drives; prometheus, the real scraper the metrics test starts.
 DEBIAN_PACKAGES := etcd-server etcd-client runc busybox-static nftables iproute2 \
 	containernetworking-plugins conntrack tcpdump iperf3 dnsperf dnsmasq-base openssl ca-certificates \
-	zstd docker-registry apache2-utils containerd python3.11-minimal curl python3-kubernetes \
+	zstd docker-registry apache2-utils containerd python3.11-minimal curl python3-kubernetes chromium \
 	prometheus
 
 .PHONY: help setup debs deps build up down test bench clean
@@ -40,6 +40,7 @@ build: deps
 	rm -rf dist
 	npx tsc -p tsconfig.json
 	node dist/src/apiserver/openapi/generate.js
+	node scripts/build-ui.mjs
 
 up: setup
 	./scripts/up.sh

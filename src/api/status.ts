@@ -114,6 +114,9 @@ export const errors = {
   internal: (message: string) => new ApiError(500, 'InternalError', `Internal error occurred: ${message}`),
   unavailable: (message: string) => new ApiError(503, 'ServiceUnavailable', message),
   timeout: (message: string) => new ApiError(504, 'Timeout', message),
+  requestTimeout: (message: string) => new ApiError(408, 'Timeout', message),
+  tooManyRequests: (retryAfterSeconds: number) =>
+    new ApiError(429, 'TooManyRequests', 'Too many requests, please try again later.', { retryAfterSeconds }),
 };
 
 export function successStatus(details?: StatusDetails): Status {

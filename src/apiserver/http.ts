@@ -6,7 +6,15 @@ import { parseGoBool } from '../api/queryparams.js';
 /** Kubernetes' limit on request bodies (3 MiB). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
+/** The server's configured body limit per request (--max-request-body-bytes), when it differs from the default. */
+const bodyLimits = new WeakMap<IncomingMessage, number>();
+
+export function setBodyLimit(req: IncomingMessage, limit: number): void {
+  if (limit !== MAX_BODY_BYTES) bodyLimits.set(req, limit);
+}
+
 export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  limit = bodyLimits.get(req) ?? limit;
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {

@@ -60,6 +60,7 @@ export class ApiServerMetrics {
   readonly inflight: Gauge<'request_kind'>;
   readonly longrunning: Gauge<(typeof LONGRUNNING_LABELS)[number]>;
   readonly watchers: Gauge<'group' | 'version' | 'kind'>;
+  readonly terminatedWatchers: Counter<'resource'>;
   readonly storeDuration: Histogram<'operation' | 'type'>;
 
   /** `registry`: the process's registry (the server role shares it with its controllers); default a new one. */
@@ -79,6 +80,8 @@ export class ApiServerMetrics {
       help: 'Gauge of all active long-running apiserver requests broken out by verb, group, version, resource, scope and component. Not all requests are tracked this way.' });
     this.watchers = new Gauge({ name: 'apiserver_registered_watchers', registers, labelNames: ['group', 'version', 'kind'],
       help: 'Number of currently registered watchers for a given resources' });
+    this.terminatedWatchers = new Counter({ name: 'apiserver_terminated_watchers_total', registers, labelNames: ['resource'],
+      help: 'Counter of watchers closed due to unresponsiveness broken by resource type.' });
     this.storeDuration = new Histogram({ name: 'etcd_request_duration_seconds', registers, buckets: STORE_DURATION_BUCKETS,
       labelNames: ['operation', 'type'],
       help: 'Datastore request latency in seconds for each operation and object type (k8ts: whichever backend, SQLite, etcd or memory).' });

@@ -11,7 +11,7 @@ import type { FieldError, KObject, Pod } from '../api/types.js';
 import type { Store } from '../store/types.js';
 import type { WriteSubresource } from '../client/types.js';
 import { ApiError, errors, statusBody, successStatus } from '../api/status.js';
-import { MAX_BODY_BYTES, checkDepth, mediaType, readBody, sendError, sendJson, setPretty } from './http.js';
+import { MAX_BODY_BYTES, checkDepth, mediaType, readBody, sendError, sendJson, setBodyLimit, setPretty } from './http.js';
 import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, resourceList, versionInfo } from './discovery.js';
 import { openapiV3, openapiV2Protobuf, OPENAPI_V2_CONTENT_TYPE } from './openapi.js';
 import { type DeleteOptions, type ListQuery, type WriteHooks, Registry, checkTypeMeta, fieldsOf } from './registry.js';
@@ -44,6 +44,7 @@ import { createToken } from './serviceaccount/tokenrequest.js';
 import { JWKS_PATH, OIDC_CONFIG_PATH, jwks, openidConfiguration } from './serviceaccount/oidc.js';
 import type { SigningKey } from './serviceaccount/signer.js';
 import { TokenIssuer } from './serviceaccount/tokens.js';
+import { type ServerLimits, resolveLimits } from './limits.js';
 
 
 /** Service-account tokens: the key they are signed with and the issuer they name. */
@@ -79,6 +80,8 @@ export interface ApiServerOptions {
   serviceAccounts?: ServiceAccountTokenOptions;
   /** The process's metrics registry, shared with what else runs in the process (default: the server's own). */
   metricsRegistry?: PromRegistry;
+  /** Limits under load and abuse (defaults: DEFAULT_LIMITS, upstream's where it has the knob). */
+  limits?: Partial<ServerLimits>;
 }
 
 interface Target {
@@ -112,6 +115,11 @@ export class ApiServer {
   rbac?: RbacAuthorizer;
   private servers: Server[] = [];
   private sockets = new Set<Socket>();
+  /** Open watch responses (their unsent bytes are the server's watch buffers). */
+  private watches = new Set<ServerResponse>();
+  /** Requests holding an in-flight seat: [read-only, mutating]. */
+  private inflight = [0, 0];
+  readonly limits: ServerLimits;
   private staticTokens = new StaticTokens();
   /** Set when the server signs service-account tokens. */
   readonly issuer?: TokenIssuer;
@@ -120,6 +128,7 @@ export class ApiServer {
   readonly objects: ObjectGetter;
 
   private constructor(private opts: ApiServerOptions, readonly cache: WatchCache, readonly metrics: ApiServerMetrics, store: Store) {
+    this.limits = resolveLimits(opts.limits);
     this.registry = new Registry(store, cache, opts.hooks);
     for (const [t, user] of opts.tokens) this.addToken(t, user);
     const reg = this.registry;
@@ -142,7 +151,8 @@ export class ApiServer {
   static async start(opts: ApiServerOptions): Promise<ApiServer> {
     const metrics = new ApiServerMetrics(opts.metricsRegistry);
     const store = instrumentStore(opts.store, metrics.storeDuration);
-    const cache = await WatchCache.start(store, undefined, opts.watchCacheEvents);
+    const limits = resolveLimits(opts.limits);
+    const cache = await WatchCache.start(store, undefined, opts.watchCacheEvents, limits.watchCacheBytes);
     const s = new ApiServer(opts, cache, metrics, store);
     let port = opts.listen[0]?.port ?? 0;
     try {
@@ -150,11 +160,17 @@ export class ApiServer {
         // A client certificate is asked for but not required (tokens still work); one that does not chain
         // to the client CA is refused by authentication with a 401, not by the handshake, as kube-apiserver does.
         const tlsOpts = opts.clientCA ? { ca: opts.clientCA, requestCert: true, rejectUnauthorized: false } : {};
-        const server = createServer({ cert: opts.cert, key: opts.key, ...tlsOpts }, (req, res) => void s.handle(req, res));
+        // The handshake and the headers get the header timeout (Go's ReadHeaderTimeout covers both); the body
+        // of a non-watch request the request timeout (armRequestTimeout); idle keep-alive connections close.
+        const server = createServer({ cert: opts.cert, key: opts.key, ...tlsOpts, handshakeTimeout: limits.headerTimeoutMs || undefined,
+          connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(limits.headerTimeoutMs / 4))) },
+        (req, res) => void s.handle(req, res));
         server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void s.handleUpgrade(req, socket, head));
-        server.keepAliveTimeout = 65_000;
-        server.headersTimeout = 70_000;
+        server.keepAliveTimeout = limits.idleTimeoutMs;
+        server.headersTimeout = limits.headerTimeoutMs;
         server.requestTimeout = 0;
+        // Beyond the cap a new connection is closed at once; every address shares it.
+        if (limits.maxConnections > 0) server.maxConnections = Math.max(1, Math.floor(limits.maxConnections / opts.listen.length));
         server.on('secureConnection', (sock: Socket) => {
           sock.setNoDelay(true);
           s.sockets.add(sock);
@@ -194,6 +210,13 @@ export class ApiServer {
     await closed;
   }
 
+  /** Bytes written to open watches and not yet taken by their clients: what slow watchers cost this process. */
+  watchBufferedBytes(): { watches: number; bytes: number } {
+    let bytes = 0;
+    for (const res of this.watches) bytes += res.writableLength;
+    return { watches: this.watches.size, bytes };
+  }
+
   addToken(token: string, user: User): void {
     this.staticTokens.add(token, user);
   }
@@ -223,9 +246,12 @@ export class ApiServer {
 
   /** Counts the request and times it when it ends (apiserver_request_total, _duration_seconds, in-flight,
    *  long-running): labels from its RequestInfo, bounded to known verbs and resources. */
-  private instrument(req: IncomingMessage, res: ServerResponse, url: URL): void {
+  private instrument(req: IncomingMessage, res: ServerResponse, url: URL): { longRunning: boolean; mutating: boolean } {
     const method = req.method ?? 'GET';
     const attrs = requestAttributes(ANONYMOUS, method, url.pathname, url.searchParams);
+    // Long-running as kube-apiserver's BasicLongRunningRequestCheck: verbs watch and proxy, subresources
+    // attach, exec, proxy, log and portforward; they hold no in-flight seat and no request timeout.
+    const longRunningRequest = attrs.verb === 'watch' || attrs.verb === 'proxy' || ['attach', 'exec', 'proxy', 'log', 'portforward'].includes(attrs.subresource);
     const labels = requestLabels(attrs, method, url.searchParams, req.headers['content-type']);
     const m = this.metrics;
     const longRunning = labels.verb === 'WATCH' || labels.verb === 'CONNECT';
@@ -239,13 +265,48 @@ export class ApiServer {
       if (longRunning) m.longrunning.dec(lr);
       else m.inflight.dec({ request_kind: kind });
     });
+    return { longRunning: longRunningRequest, mutating: kind === 'mutating' };
+  }
+
+  /** Takes an in-flight seat of the request's kind, or answers 429 as kube-apiserver's max-in-flight
+   *  filter does (system:masters is never limited there either); the seat is freed when the response ends. */
+  private admit(res: ServerResponse, mutating: boolean, user: UserInfo): boolean {
+    if (user.groups.includes('system:masters')) return true;
+    const limit = mutating ? this.limits.maxMutatingRequestsInflight : this.limits.maxRequestsInflight;
+    // 0 means unlimited, as upstream's flags.
+    if (limit > 0 && this.inflight[mutating ? 1 : 0] >= limit) {
+      res.setHeader('Retry-After', '1');
+      sendJson(res, 429, errors.tooManyRequests(1).toStatus());
+      return false;
+    }
+    this.inflight[mutating ? 1 : 0]++;
+    res.once('close', () => this.inflight[mutating ? 1 : 0]--);
+    return true;
+  }
+
+  /** A request whose body has not all arrived within the request timeout is answered 408 and its
+   *  connection closed: a client trickling a body holds a seat and a socket no longer than that. */
+  private armRequestTimeout(req: IncomingMessage, res: ServerResponse): void {
+    if (req.complete || this.limits.requestTimeoutMs === 0) return;
+    const t = setTimeout(() => {
+      if (req.complete || res.headersSent) return;
+      res.setHeader('Connection', 'close');
+      sendJson(res, 408, errors.requestTimeout(`the request body did not arrive within ${this.limits.requestTimeoutMs / 1000}s (--request-timeout)`).toStatus());
+      res.once('finish', () => req.socket.destroy());
+    }, this.limits.requestTimeoutMs);
+    const clear = () => clearTimeout(t);
+    req.once('end', clear);
+    res.once('close', clear);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'https://k8ts');
       const path = url.pathname.replace(/\/+$/, '') || '/';
-      this.instrument(req, res, url);
+      const { longRunning, mutating } = this.instrument(req, res, url);
+      setBodyLimit(req, this.limits.maxBodyBytes);
+      if (!longRunning) this.armRequestTimeout(req, res);
+      decodePath(url.pathname);
       if (HEALTH.has(path) || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/')) {
         res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
         res.end('ok');
@@ -268,11 +329,19 @@ export class ApiServer {
         res.end(JSON.stringify(body));
         return;
       }
+      if (!longRunning && !this.admit(res, mutating, user)) {
+        req.resume();
+        return;
+      }
       setPretty(res, url.searchParams);
       const caller = authorizeRequest(this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams);
       await requestUser.run(caller, () => this.route(req, res, path, url.searchParams));
     } catch (e) {
-      if (e instanceof ApiError) return sendError(res, e);
+      if (e instanceof ApiError) {
+        // The rest of an oversized body is not read: the connection ends with the answer.
+        if (e.code === 413 && !res.headersSent) res.setHeader('Connection', 'close');
+        return sendError(res, e);
+      }
       if (e instanceof PatchError) {
         const st = e.toStatus();
         return sendError(res, new ApiError(e.httpStatus, st.reason ?? e.code, st.message ?? e.message, st.details));
@@ -296,7 +365,7 @@ export class ApiServer {
       const url = new URL(req.url ?? '/', 'https://k8ts');
       // A WebSocket GET must also be allowed to create (upstream's AuthorizePodWebsocketUpgradeCreatePermission).
       authorizeRequest(this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams, ['create']);
-      const seg = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+      const seg = decodePath(url.pathname);
       // /api/v1/namespaces/NS/pods/NAME/(exec|attach|portforward)
       if (seg.length !== 7 || seg[0] !== 'api' || seg[1] !== 'v1' || seg[2] !== 'namespaces' || seg[4] !== 'pods' || !['exec', 'attach', 'portforward'].includes(seg[6])) {
         return fail(errors.badRequest(`connection upgrades are served only for pods/exec, pods/attach and pods/portforward, not ${url.pathname}`));
@@ -341,7 +410,7 @@ export class ApiServer {
       if (!doc) throw errors.pathNotFound();
       return sendJson(res, 200, doc);
     }
-    const seg = path.split('/').filter(Boolean).map(decodeURIComponent);
+    const seg = decodePath(path);
     let group: string;
     let version: string;
     let rest: string[];
@@ -641,8 +710,40 @@ export class ApiServer {
     res.flushHeaders();
     let closed = false;
     let firstTable = true;
+    let sub: ReturnType<WatchCache['subscribe']>;
+    const timers: NodeJS.Timeout[] = [];
+    const watcherLabels = { group: r.group, version: r.version, kind: r.kind };
+    const finish = () => {
+      if (closed) return;
+      closed = true;
+      this.watches.delete(res);
+      if (sub) {
+        sub.close();
+        metrics.watchers.dec(watcherLabels);
+      }
+      for (const t of timers) clearTimeout(t);
+      res.end();
+    };
+    res.on('close', finish);
+    this.watches.add(res);
+    const budget = this.limits.watchBufferBytes;
     const write = (line: string) => {
-      if (!closed) res.write(line);
+      if (closed) return;
+      res.write(line);
+      // A client that does not read keeps what is written in this process: past the budget it is cut off
+      // (upstream closes a cacheWatcher whose buffer stays full), and relists or resumes as after any error.
+      if (res.writableLength > budget) terminate();
+    };
+    const terminate = () => {
+      const pending = res.writableLength;
+      metrics.terminatedWatchers.inc({ resource: r.group ? `${r.plural}.${r.group}` : r.plural });
+      const status = errors.gone(`the watch of ${r.group ? `${r.plural}.${r.group}` : r.plural} fell behind: ${pending} bytes not yet read by the client (limit ${budget}); list again`).toStatus();
+      res.write(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
+      finish();
+      // The error event waits behind what the client has not read; a client that never reads is dropped.
+      const drop = setTimeout(() => res.destroy(), 5_000);
+      drop.unref();
+      res.once('close', () => clearTimeout(drop));
     };
     const encodeObject = (type: string, obj: KObject): string => {
       if (table) {
@@ -652,7 +753,23 @@ export class ApiServer {
       }
       return `{"type":"${type}","object":${JSON.stringify(obj)}}\n`;
     };
-    for (const o of initial) write(encodeObject('ADDED', o));
+    // The initial state may be larger than the budget: it is written at the client's pace, and live events
+    // from `from` on wait in the cache meanwhile.
+    for (const o of initial) {
+      if (closed) return;
+      if (!res.write(encodeObject('ADDED', o)) && res.writableLength > budget) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
+    }
+    if (closed) return;
     if (sendInitial) {
       const bm = { kind: r.kind, apiVersion: groupVersion(r), metadata: { resourceVersion: String(from), annotations: { 'k8s.io/initial-events-end': 'true' } } };
       write(`${JSON.stringify({ type: 'BOOKMARK', object: bm })}\n`);
@@ -663,6 +780,7 @@ export class ApiServer {
       (!query.fieldSelector || query.fieldSelector.matches(fieldsOf(r, o)));
     const onEvents = (events: CachedEvent[]) => {
       for (const e of events) {
+        if (closed) return;
         const now = matches(e.object);
         const before = matches(e.prev);
         let type: string;
@@ -691,15 +809,13 @@ export class ApiServer {
       write(`${JSON.stringify({ type: 'ERROR', object: errors.gone(err.message).toStatus() })}\n`);
       finish();
     };
-    const watcherLabels = { group: r.group, version: r.version, kind: r.kind };
-    const sub = this.cache.subscribe(prefix, from, onEvents, fail);
-    if (sub) metrics.watchers.inc(watcherLabels);
+    sub = this.cache.subscribe(prefix, from, onEvents, fail);
     if (!sub) {
       write(`${JSON.stringify({ type: 'ERROR', object: errors.gone(`too old resource version: ${from} (${this.cache.oldestRevision})`).toStatus() })}\n`);
-      res.end();
+      finish();
       return;
     }
-    const timers: NodeJS.Timeout[] = [];
+    metrics.watchers.inc(watcherLabels);
     if (timeout > 0) timers.push(setTimeout(() => finish(), timeout * 1000));
     if (bookmarks) {
       const t = setInterval(() => {
@@ -708,17 +824,6 @@ export class ApiServer {
       }, BOOKMARK_INTERVAL_MS);
       timers.push(t);
     }
-    function finish() {
-      if (closed) return;
-      closed = true;
-      if (sub) {
-        sub.close();
-        metrics.watchers.dec(watcherLabels);
-      }
-      for (const t of timers) clearTimeout(t);
-      res.end();
-    }
-    res.on('close', finish);
   }
 
   // ---- patch ----
@@ -774,6 +879,18 @@ export class ApiServer {
 }
 
 // ---- helpers ----
+
+/** The path's segments, percent-decoded; a malformed escape is the client's error (400), as Go's server
+ *  refuses such a request line. */
+function decodePath(path: string): string[] {
+  return path.split('/').filter(Boolean).map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      throw errors.badRequest(`malformed percent-escape in the request path segment ${JSON.stringify(p)}`);
+    }
+  });
+}
 
 function resolveTarget(group: string, version: string, rest: string[]): Target | undefined {
   const find = (plural: string) => RESOURCES.find((x) => x.group === group && x.version === version && x.plural === plural);

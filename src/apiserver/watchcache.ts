@@ -14,6 +14,8 @@ export interface CachedEvent {
   prev?: KObject;
   /** Memoized serializations by format (filled lazily by the HTTP layer). */
   encoded?: Map<string, string>;
+  /** Approximate bytes the event holds (its objects decoded, one serialization), for the byte budget. */
+  bytes: number;
 }
 
 export interface Subscription {
@@ -33,6 +35,12 @@ export function decodeObject(value: string, revision: number): KObject {
   return obj;
 }
 
+/** A decoded object takes about twice its JSON in V8; the event keeps its object, its previous state and
+ *  (once a watcher asked) one serialization. An estimate, cheap enough for every event. */
+function eventBytes(value: string, prev: string | undefined): number {
+  return 3 * value.length + 2 * (prev?.length ?? 0) + 200;
+}
+
 export class WatchCache {
   private history: CachedEvent[] = [];
   /** Events at or below this revision may have been dropped from history. */
@@ -43,14 +51,18 @@ export class WatchCache {
   private waiters: { rev: number; resolve: () => void }[] = [];
   private closed = false;
 
-  private constructor(private store: Store, private prefix: string, startRevision: number, private capacity: number) {
+  /** Sum of the bytes of the events in history. */
+  private historyBytes = 0;
+
+  private constructor(private store: Store, private prefix: string, startRevision: number, private capacity: number, private maxBytes: number) {
     this.evictedThrough = startRevision;
     this.latest = startRevision;
   }
 
-  static async start(store: Store, prefix = '/registry/', capacity = 100_000): Promise<WatchCache> {
+  /** capacity: events kept at most; maxBytes: their approximate size at most (the older go first either way). */
+  static async start(store: Store, prefix = '/registry/', capacity = 100_000, maxBytes = Number.MAX_SAFE_INTEGER): Promise<WatchCache> {
     const rev = await store.currentRevision();
-    const cache = new WatchCache(store, prefix, rev, capacity);
+    const cache = new WatchCache(store, prefix, rev, capacity, maxBytes);
     await cache.watchStore();
     return cache;
   }
@@ -65,6 +77,11 @@ export class WatchCache {
   /** The newest revision the cache has seen. */
   get revision(): number {
     return this.latest;
+  }
+
+  /** Events and approximate bytes in history. */
+  get size(): { events: number; bytes: number } {
+    return { events: this.history.length, bytes: this.historyBytes };
   }
 
   /** The oldest revision a watch can start from. */
@@ -116,16 +133,24 @@ export class WatchCache {
     for (const e of events) {
       if (e.type === 'put') {
         decoded.push({ type: 'put', key: e.key, revision: e.revision, object: decodeObject(e.kv.value, e.revision),
-          prev: e.prev ? decodeObject(e.prev.value, e.prev.modRevision) : undefined });
+          prev: e.prev ? decodeObject(e.prev.value, e.prev.modRevision) : undefined, bytes: eventBytes(e.kv.value, e.prev?.value) });
       } else {
         decoded.push({ type: 'delete', key: e.key, revision: e.revision, object: decodeObject(e.prev.value, e.revision),
-          prev: decodeObject(e.prev.value, e.prev.modRevision) });
+          prev: decodeObject(e.prev.value, e.prev.modRevision), bytes: eventBytes(e.prev.value, e.prev.value) });
       }
     }
     if (!decoded.length) return;
-    this.history.push(...decoded);
-    if (this.history.length > this.capacity) {
-      const drop = this.history.length - this.capacity;
+    for (const e of decoded) {
+      this.history.push(e);
+      this.historyBytes += e.bytes;
+    }
+    // The oldest events go once either bound is passed (one event always stays: the newest revision).
+    let drop = 0;
+    while (this.history.length - drop > 1 && (this.history.length - drop > this.capacity || this.historyBytes > this.maxBytes)) {
+      this.historyBytes -= this.history[drop].bytes;
+      drop++;
+    }
+    if (drop) {
       this.evictedThrough = this.history[drop - 1].revision;
       this.history.splice(0, drop);
     }
@@ -153,6 +178,7 @@ export class WatchCache {
       } catch (e) {
         if ((e as { code?: string }).code === 'Compacted') {
           this.history = [];
+          this.historyBytes = 0;
           this.latest = await this.store.currentRevision().catch(() => this.latest);
           this.evictedThrough = this.latest;
           for (const sub of this.subscribers) sub.fail(e as Error);

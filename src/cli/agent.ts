@@ -1,5 +1,6 @@
 // `k8ts agent`: the node role, in the foreground.
-import { readFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { tightenDataDir } from '../util/filemodes.js';
 import { resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
 import { Registries } from '../agent/images/registries.js';
@@ -8,8 +9,8 @@ import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 
 const FLAGS: FlagSpec = {
   server: { type: 'string', help: 'API server URL, e.g. https://172.30.0.1:6443', metavar: 'URL' },
-  token: { type: 'string', help: 'bearer token for the API server', metavar: 'T' },
-  'token-file': { type: 'string', help: 'file holding the bearer token (instead of --token)', metavar: 'FILE' },
+  token: { type: 'string', help: 'refused: a token on a command line is readable by every user of the host (ps, /proc); use --token-file', metavar: 'T' },
+  'token-file': { type: 'string', help: 'file holding the bearer token for the API server (made 0600 at every start)', metavar: 'FILE' },
   'ca-file': { type: 'string', help: 'the server\'s CA certificate (its DATA-DIR/pki/ca.crt)', metavar: 'FILE' },
   'node-name': { type: 'string', help: 'name of this node', metavar: 'N' },
   'node-ip': { type: 'string', help: 'this node\'s address on the node network (default: the address of the uplink)', metavar: 'IP' },
@@ -31,7 +32,7 @@ const FLAGS: FlagSpec = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export const agentHelp = `Usage: k8ts agent --server URL --token T --ca-file FILE --node-name N [flags]
+export const agentHelp = `Usage: k8ts agent --server URL --token-file FILE --ca-file FILE --node-name N [flags]
 
 Runs a node: registers the Node and renews its Lease, runs the pods bound to it (a network namespace on
 cbr0 per pod, runc containers), converges routes to the other nodes' pod CIDRs (host-gw or VXLAN),
@@ -60,8 +61,12 @@ export async function agentCommand(argv: string[]): Promise<void> {
     return;
   }
   for (const f of ['server', 'node-name', 'ca-file']) if (!flags[f]) throw new UsageError(`k8ts agent: --${f} is required`);
-  const token = flags.token ?? (flags['token-file'] ? readFileSync(flags['token-file'], 'utf8').trim() : undefined);
-  if (!token) throw new UsageError('k8ts agent: --token or --token-file is required');
+  if (flags.token !== undefined) throw new UsageError('k8ts agent: --token is refused (a command line is visible to every user of the host); put the token in a file and pass --token-file FILE');
+  if (!flags['token-file']) throw new UsageError('k8ts agent: --token-file is required');
+  const tokenFile = resolve(flags['token-file']);
+  if (existsSync(tokenFile) && !lstatSync(tokenFile).isSymbolicLink()) chmodSync(tokenFile, 0o600);
+  const token = readFileSync(tokenFile, 'utf8').trim();
+  if (!token) throw new UsageError(`k8ts agent: --token-file ${tokenFile} is empty`);
   if (flags.backend !== 'host-gw' && flags.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(flags.backend)}: expected host-gw or vxlan`);
   if (flags.cni !== 'k8ts' && flags.cni !== 'reference') throw new UsageError(`--cni ${JSON.stringify(flags.cni)}: expected k8ts or reference`);
   const dnsPort = flags['dns-port'];
@@ -77,6 +82,9 @@ export async function agentCommand(argv: string[]): Promise<void> {
       throw new UsageError(`k8ts agent --registries: ${(e as Error).message}`);
     }
   }
+  const dataDir = resolve(flags['data-dir']);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  tightenDataDir(dataDir);
   if (process.getuid?.() !== 0) throw new Error('k8ts agent needs root: it makes network namespaces, links, routes and runc containers');
   const ifs = await interfaces();
   let nodeIP: string | undefined = flags['node-ip'];
@@ -89,7 +97,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   nodeIP ??= a.local;
   const agent = new Agent({
     rest: { server: flags.server, token, ca: readFileSync(flags['ca-file']) },
-    cni: flags.cni, nodeName: flags['node-name'], nodeIP, dataDir: resolve(flags['data-dir']), backend: flags.backend,
+    cni: flags.cni, nodeName: flags['node-name'], nodeIP, dataDir, backend: flags.backend,
     clusterCIDR: flags['cluster-cidr'], uplink, netnsPrefix: flags['netns-prefix'],
     clusterDNS: flags['cluster-dns'] || undefined, clusterDomain: flags['cluster-domain'],
     dnsPort: flags['dns-port'], registries, imagesDir: flags['images-dir'] ? resolve(flags['images-dir']) : undefined,

@@ -18,6 +18,7 @@ import { kubeconfig } from '../apiserver/certs.js';
 import { run } from '../util/exec.js';
 import { Registries } from '../agent/images/registries.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
+import { serveUi } from './ui.js';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.js');
 const NODES = findResource('', 'v1', 'nodes')!;
@@ -33,10 +34,14 @@ const UP_FLAGS: FlagSpec = {
   'metric-resolution': { type: 'number', default: 15, help: 'seconds between scrapes of the nodes\' resource metrics for kubectl top (the server\'s flag)', metavar: 'SECONDS' },
   timeout: { type: 'number', default: 60, help: 'seconds to wait for every node to be Ready', metavar: 'SECONDS' },
   registries: { type: 'string', help: 'registries.yaml (k3s\'s format) for every node: mirrors, credentials, TLS', metavar: 'FILE' },
+  ui: { type: 'boolean', help: 'then serve the topology page (k8ts ui) until interrupted' },
+  'ui-port': { type: 'number', default: 8474, help: 'port of the topology page with --ui (0 picks a free one)', metavar: 'PORT' },
+  'no-open': { type: 'boolean', help: 'with --ui: do not start a browser on the page' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
 export const upHelp = `Usage: k8ts up [--name NAME] [--nodes N] [--backend host-gw|vxlan] [--store sqlite|etcd] [--cni k8ts|reference] [--registries FILE]
+                [--ui [--ui-port PORT] [--no-open]]
                 [--node-monitor-grace-period SECONDS] [--default-toleration-seconds SECONDS] [--metric-resolution SECONDS]
 
 Builds a cluster on this machine and returns when every node is Ready: a node network on a host bridge,
@@ -147,6 +152,7 @@ export async function upCommand(argv: string[]): Promise<void> {
     if (!Number.isInteger(flags[f]) || flags[f] < 0) throw new UsageError(`--${f} ${flags[f]}: expected a whole number of seconds ≥ 0`);
   }
   if (!(flags['metric-resolution'] >= 1 && flags['metric-resolution'] <= 3600)) throw new UsageError(`--metric-resolution ${flags['metric-resolution']}: expected seconds from 1 to 3600`);
+  if (!Number.isInteger(flags['ui-port']) || flags['ui-port'] < 0 || flags['ui-port'] > 65535) throw new UsageError(`--ui-port ${flags['ui-port']}: expected 0-65535`);
   if (!Number.isInteger(flags.nodes) || flags.nodes < 1) throw new UsageError(`--nodes ${flags.nodes}: expected a whole number ≥ 1`);
   // Proven before anything is made; each node gets the cluster's own copy (k8ts image pull reads it too).
   const registriesText = flags.registries ? readRegistries(flags.registries) : undefined;
@@ -165,6 +171,7 @@ export async function upCommand(argv: string[]): Promise<void> {
       } });
     process.stderr.write(`${stepLine(true, `Cluster ${plan.name} is up with ${plan.nodes.length} Ready node${plan.nodes.length > 1 ? 's' : ''}`, performance.now() - t0)}\n`);
     process.stdout.write(`export KUBECONFIG=${plan.paths.kubeconfig}\n`);
+    if (flags.ui) await serveUi(plan.paths.kubeconfig, flags['ui-port'], !flags['no-open']);
   } catch (e) {
     if (e instanceof PreflightError) throw new Error(e.message);
     throw e;

@@ -7,6 +7,7 @@ import { upCommand, downCommand, kubeconfigCommand, statusCommand } from './lab.
 import { KUBE_VERSION } from '../api/version.js';
 import { dropsCommand, traceCommand } from './netpol.js';
 import { progress } from '../lab/progress.js';
+import { uiCommand } from './ui.js';
 
 const HELP = `k8ts — a small, real, Kubernetes-compatible cluster whose networking is real Linux networking.
 
@@ -22,6 +23,7 @@ Commands:
   status     list the clusters on this machine
   trace      show each hop of a packet from a pod (or this host) to a pod, Service or address, and probe it
   drops      list what NetworkPolicy (and "no endpoints") dropped recently, and why
+  ui         serve a live picture of the cluster's network on 127.0.0.1 (k8ts ui --help)
   version    print the version
   help       show this help
 
@@ -49,6 +51,8 @@ async function main(argv: string[]): Promise<void> {
       return traceCommand(rest);
     case 'drops':
       return dropsCommand(rest);
+    case 'ui':
+      return uiCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`k8ts 0.1.0 (Kubernetes API ${KUBE_VERSION.gitVersion})\n`);

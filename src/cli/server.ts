@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { runServer } from '../server/server.js';
 import { ipToInt, parseIPRange, PoolError } from '../controllers/loadbalancer.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
+import { DEFAULT_LIMITS, type ServerLimits } from '../apiserver/limits.js';
 
 const FLAGS: FlagSpec = {
   'data-dir': { type: 'string', help: 'where the datastore, certificates and kubeconfig live', metavar: 'DIR' },
@@ -27,8 +28,52 @@ const FLAGS: FlagSpec = {
   'cluster-dns': { type: 'string', help: 'ClusterIP of the kube-dns service, whose endpoints are the nodes (none without it)', metavar: 'IP' },
   'token-auth-file': { type: 'string', help: 'extra users, one per line: token,user,uid[,"group1,group2"] (kube-apiserver\'s --token-auth-file)', metavar: 'FILE' },
   'service-account-issuer': { type: 'string', default: 'https://kubernetes.default.svc.cluster.local', help: 'the `iss` of service-account tokens and the audience the API accepts (the signing key is DIR/pki/service-account.key)', metavar: 'URL' },
+  'max-requests-inflight': { type: 'number', default: DEFAULT_LIMITS.maxRequestsInflight, help: 'read-only requests served at once (watch, exec, logs and proxy aside); beyond, 429 with Retry-After: 1 (0: no limit)', metavar: 'N' },
+  'max-mutating-requests-inflight': { type: 'number', default: DEFAULT_LIMITS.maxMutatingRequestsInflight, help: 'mutating requests served at once; beyond, 429 with Retry-After: 1 (0: no limit)', metavar: 'N' },
+  'request-timeout': { type: 'string', default: '1m0s', help: 'a non-watch request\'s body must arrive within this, else 408 and the connection closes (Go duration or seconds)', metavar: 'DURATION' },
+  'header-timeout': { type: 'string', default: '32s', help: 'the TLS handshake and request headers must arrive within this', metavar: 'DURATION' },
+  'idle-timeout': { type: 'string', default: '1m30s', help: 'an idle keep-alive connection is closed after this', metavar: 'DURATION' },
+  'max-connections': { type: 'number', help: 'open connections at most; beyond, new ones are closed at once (default: the open-file limit less 1024)', metavar: 'N' },
+  'max-request-body-bytes': { type: 'number', default: DEFAULT_LIMITS.maxBodyBytes, help: 'larger request bodies get 413 RequestEntityTooLarge', metavar: 'BYTES' },
+  'watch-buffer-bytes': { type: 'number', default: DEFAULT_LIMITS.watchBufferBytes, help: 'bytes a watch may have written that its client has not read; beyond, the watch ends with a 410 ERROR event and the client lists again', metavar: 'BYTES' },
+  'watch-cache-bytes': { type: 'number', default: DEFAULT_LIMITS.watchCacheBytes, help: 'approximate bytes of event history the watch cache keeps (watches from older resourceVersions get 410)', metavar: 'BYTES' },
   help: { type: 'boolean', help: 'show this help' },
 };
+
+/** A Go duration (1m0s, 90s, 1h, 500ms) or plain seconds, in milliseconds. */
+export function parseDuration(flag: string, v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, 'µs': 0.001, ns: 0.000001 };
+  const re = /(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/gy;
+  let ms = 0;
+  let end = 0;
+  for (let m = re.exec(v); m; m = re.exec(v)) {
+    ms += Number(m[1]) * unit[m[2]];
+    end = re.lastIndex;
+  }
+  if (!v || end !== v.length) throw new UsageError(`--${flag} ${JSON.stringify(v)}: expected a duration such as 1m0s, 30s or 500ms`);
+  return Math.round(ms);
+}
+
+function limitsFromFlags(flags: Record<string, any>): Partial<ServerLimits> {
+  const whole = (f: string): number => {
+    const n = flags[f];
+    if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${f} ${n}: expected a whole number ≥ 0`);
+    return n;
+  };
+  const l: Partial<ServerLimits> = {
+    maxRequestsInflight: whole('max-requests-inflight'),
+    maxMutatingRequestsInflight: whole('max-mutating-requests-inflight'),
+    requestTimeoutMs: parseDuration('request-timeout', String(flags['request-timeout'])),
+    headerTimeoutMs: parseDuration('header-timeout', String(flags['header-timeout'])),
+    idleTimeoutMs: parseDuration('idle-timeout', String(flags['idle-timeout'])),
+    maxBodyBytes: whole('max-request-body-bytes'),
+    watchBufferBytes: whole('watch-buffer-bytes'),
+    watchCacheBytes: whole('watch-cache-bytes'),
+  };
+  if (flags['max-connections'] !== undefined) l.maxConnections = whole('max-connections');
+  return l;
+}
 
 export const serverHelp = `Usage: k8ts server --data-dir DIR [flags]
 
@@ -95,7 +140,8 @@ export async function serverCommand(argv: string[]): Promise<void> {
     eventTtlMs: flags['event-ttl'] * 1000, metricResolutionMs: flags['metric-resolution'] * 1000,
     defaultNotReadyTolerationSeconds: flags['default-not-ready-toleration-seconds'],
     defaultUnreachableTolerationSeconds: flags['default-unreachable-toleration-seconds'],
-    lbPool, dnsServiceIP, serviceAccountIssuer: issuer, tokenAuthFile: flags['token-auth-file'] ? resolve(String(flags['token-auth-file'])) : undefined });
+    lbPool, dnsServiceIP, serviceAccountIssuer: issuer, tokenAuthFile: flags['token-auth-file'] ? resolve(String(flags['token-auth-file'])) : undefined,
+    limits: limitsFromFlags(flags) });
   process.stderr.write(`k8ts server: serving on ${s.url} (store: ${store})\n`);
   process.stderr.write(`k8ts server: export KUBECONFIG=${s.kubeconfigPath}\n`);
   const stop = async (sig: string) => {

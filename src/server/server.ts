@@ -31,8 +31,10 @@ import { escalationHooks } from '../apiserver/authz/escalation.js';
 import { feedRbac } from '../apiserver/authz/feed.js';
 import { reconcileBootstrapPolicy } from '../apiserver/authz/bootstrap.js';
 import { readTokenFile } from '../apiserver/tokenfile.js';
+import type { ServerLimits } from '../apiserver/limits.js';
 import type { UserInfo } from '../apiserver/authz/attributes.js';
 import { Compactor } from './compactor.js';
+import { tightenDataDir } from '../util/filemodes.js';
 import { controllerManager, scheduler } from './controllers.js';
 import { Singleton } from './singleton.js';
 
@@ -81,6 +83,8 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** Extra users: kube-apiserver's --token-auth-file (CSV `token,user,uid[,"group1,group2"]`). */
   tokenAuthFile?: string;
+  /** The API server's limits under load and abuse (src/apiserver/limits.ts; upstream's defaults). */
+  limits?: Partial<ServerLimits>;
 }
 
 /** The admin token's user: in system:masters, bound to cluster-admin (as kubeadm's kubernetes-admin). */
@@ -125,6 +129,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   if (o.advertiseAddress !== undefined && !isIP(o.advertiseAddress)) throw new TypeError(`advertise address ${JSON.stringify(o.advertiseAddress)} is not an IP address`);
   const log = o.log ?? ((l: string) => process.stderr.write(`k8ts server: ${l}\n`));
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  for (const p of tightenDataDir(o.dataDir)) log(`file modes: tightened ${p}`);
   setDefaultTolerationSeconds(o.defaultNotReadyTolerationSeconds ?? 300, o.defaultUnreachableTolerationSeconds ?? 300);
   // Pods reach the API at the `kubernetes` Service's ClusterIP (the first address of the service range) and
   // check the serving certificate against it, as client-go's and client-python's in-cluster configs do.
@@ -146,7 +151,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
     api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, clientCA: pki.caCert, listen: o.listen,
       tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac)]), watchCacheEvents: o.watchCacheEvents,
-      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer }, metricsRegistry });
+      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer }, metricsRegistry, limits: o.limits });
   } catch (e) {
     await store.close();
     throw e;
@@ -205,6 +210,8 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   // kept beside it for clients that cannot present one.
   writeFileSync(kubeconfigPath, kubeconfig({ server: api.url, caCert: pki.caCert, user: { clientCert: pki.adminCert, clientKey: pki.adminKey } }), { mode: 0o600 });
   writeFileSync(join(o.dataDir, 'kubeconfig-token'), kubeconfig({ server: api.url, caCert: pki.caCert, user: { token } }), { mode: 0o600 });
+  // writeFileSync's mode applies only to a new file; the datastore's files are made by SQLite.
+  tightenDataDir(o.dataDir);
   return {
     api,
     store,

@@ -1,11 +1,12 @@
 // Wires the policy engine into an agent at one seam: the agent's shared informers of NetworkPolicies,
 // Namespaces and every pod (unfiltered: the peers live on every node) feed it, and it answers the
-// questions the node is asked about itself at /k8ts/drops and /k8ts/trace.
+// questions the node is asked about itself at /k8ts/drops, /k8ts/trace and /k8ts/facts.
 import { findResource } from '../../api/resources.js';
 import type { KObject } from '../../api/types.js';
 import type { SharedInformerFactory } from '../../client/factory.js';
 import { PolicyEngine, type PolicyEngineOptions, type WatchEvent } from './engine.js';
 import { traceHere, type TraceQuery } from '../trace.js';
+import { nodeFacts } from '../facts.js';
 
 const POLICIES = findResource('networking.k8s.io', 'v1', 'networkpolicies')!;
 const NAMESPACES = findResource('', 'v1', 'namespaces')!;
@@ -50,6 +51,7 @@ export function startPolicyEngine(informers: SharedInformerFactory, o: PolicyEng
   const queries: PolicyFeed['queries'] = {
     drops: async () => ({ node: o.nodeName, drops: engine.recentDrops(), counters: await engine.counters() }),
     trace: async (p) => traceHere(parseQuery(p), { engine, nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, proxyTable: o.proxyTable, policyTable: engine.programmer.table, services: o.services(), slices: o.slices(), netnsOfPod: o.netnsOfPod }),
+    facts: (p) => nodeFacts(p, { nodeName: o.nodeName, proxyTable: o.proxyTable, policyTable: engine.programmer.table, netnsOfPod: o.netnsOfPod }),
   };
   return {
     engine, queries, started,

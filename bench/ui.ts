@@ -1,0 +1,178 @@
+// The topology page at scale: 300 pods on 3 hollow nodes (Node and Pod objects written to a real `k8ts
+// server`, no agents: the page draws the routes from the Node objects when no kernel facts answer), with
+// the page in Debian's headless chromium. Measures, in the browser:
+//   - first paint: navigation start → the first frame with the whole cluster drawn (≤ 1 s wanted);
+//   - update: the watch event reaching the ui server → the frame that shows it (≤ 100 ms wanted), beside its
+//     anchor, the API server's own write → watch event time in the same run;
+//   - the API server's CPU under a steady write load with 5 pages watching vs none (≤ 1.1× wanted).
+//   node dist/bench/ui.js [--pods 300] [--rounds 3] [--window 15]
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Client, fmt, parallel, startServer, summarize, table } from './lib.js';
+import { configFromKubeconfig } from '../src/client/rest.js';
+import { UiServer } from '../src/ui/server.js';
+import { launch, noChromium, waitIn } from '../test/e2e/browser.js';
+
+const args = process.argv.slice(2);
+const arg = (k: string, d: number) => Number(args[args.indexOf(`--${k}`) + 1] || d) || d;
+const PODS = arg('pods', 300);
+const ROUNDS = arg('rounds', 3);
+const WINDOW_S = arg('window', 15);
+const NODES = 3;
+const MERGE = { 'Content-Type': 'application/merge-patch+json' };
+
+declare const window: any;
+
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU seconds (user + system) a process has used. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / 100;
+}
+
+async function must(c: Client, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<any> {
+  const r = await c.call(method, path, body, headers);
+  if (r.code >= 300) throw new Error(`${method} ${path}: ${r.code} ${r.text}`);
+  return JSON.parse(r.text);
+}
+
+async function hollowCluster(c: Client): Promise<void> {
+  for (let i = 1; i <= NODES; i++) {
+    const name = `hollow${i}`;
+    await must(c, 'POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name } }, spec: { podCIDR: `10.250.${i}.0/24` } });
+    await must(c, 'PATCH', `/api/v1/nodes/${name}/status`, { status: { addresses: [{ type: 'InternalIP', address: `192.0.2.${10 + i}` }],
+      conditions: [{ type: 'Ready', status: 'True', reason: 'Hollow', lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() }] } }, MERGE);
+  }
+  await parallel(PODS, 16, async (i) => {
+    const node = (i % NODES) + 1;
+    await must(c, 'POST', '/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: `p${i}`, labels: { app: `a${i % 10}` } },
+      spec: { nodeName: `hollow${node}`, containers: [{ name: 'main', image: 'busybox', ports: [{ containerPort: 80 }] }] } });
+    await must(c, 'PATCH', `/api/v1/namespaces/default/pods/p${i}/status`, { status: { phase: 'Running', podIP: `10.250.${node}.${2 + Math.floor(i / NODES)}`, conditions: [{ type: 'Ready', status: 'True' }] } }, MERGE);
+  });
+  for (let s = 0; s < 10; s++) {
+    await must(c, 'POST', '/api/v1/namespaces/default/services', { apiVersion: 'v1', kind: 'Service', metadata: { name: `s${s}` }, spec: { selector: { app: `a${s}` }, ports: [{ port: 80 }] } });
+  }
+}
+
+async function main(): Promise<void> {
+  if (noChromium) throw new Error(`bench/ui: ${noChromium}`);
+  const dir = mkdtempSync(join(tmpdir(), 'k8ts-bench-ui-'));
+  const s = await startServer(dir, 'sqlite');
+  const c = new Client(s.url, s.token, s.ca, 16);
+  const pid = s.proc.pid!;
+  let ui: UiServer | undefined;
+  const browsers: Awaited<ReturnType<typeof launch>>[] = [];
+  try {
+    const t0 = performance.now();
+    await hollowCluster(c);
+    console.log(`hollow cluster: ${NODES} nodes, ${PODS} pods, 10 services in ${fmt(performance.now() - t0, 0)} ms; loadavg ${loadavg()}`);
+    ui = new UiServer({ config: configFromKubeconfig(s.kubeconfig), port: 0 });
+    const url = await ui.start();
+
+    // First paint, each in a fresh browser profile (no cache).
+    const paints: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const b = await launch();
+      try {
+        await b.page.goto(url);
+        await waitIn(b.page, () => window.k8tsUi?.ready === true, null, 'the first drawing', 30_000);
+        const drawn = await b.page.evaluate(() => window.k8tsUi.cy.nodes('.pod').length);
+        if (drawn !== PODS) throw new Error(`drew ${drawn} pods, not ${PODS}`);
+        paints.push(await b.page.evaluate(() => window.k8tsUi.firstPaintMs));
+      } finally {
+        await b.close();
+      }
+    }
+
+    // Updates: one page open; pods relabelled (a change the page draws), one at a time.
+    const b = await launch();
+    browsers.push(b);
+    await b.page.goto(url);
+    await waitIn(b.page, () => window.k8tsUi?.ready === true, null, 'the first drawing', 30_000);
+    const writeToEvent: number[] = [];
+    const seen = new Map<string, number>();
+    const probe = { at: 0, key: '' };
+    const origSend = (ui as any).send.bind(ui);
+    (ui as any).send = (msg: any) => {
+      if (msg.key === probe.key && !seen.has(probe.key)) seen.set(probe.key, msg.at);
+      origSend(msg);
+    };
+    const updates = 60;
+    for (let i = 0; i < updates; i++) {
+      const name = `p${(i * 7) % PODS}`;
+      probe.key = `default/${name}`;
+      seen.delete(probe.key);
+      const wall = Date.now();
+      await must(c, 'PATCH', `/api/v1/namespaces/default/pods/${name}`, { metadata: { labels: { bench: `u${i}` } } }, MERGE);
+      for (let w = 0; w < 200 && !seen.has(probe.key); w++) await sleep(5);
+      if (seen.has(probe.key)) writeToEvent.push(seen.get(probe.key)! - wall);
+      await sleep(50);
+    }
+    await sleep(500);
+    const renders = (await b.page.evaluate(() => window.k8tsUi.renders.filter((r: any) => r.op === 'upsert' && r.kind === 'Pod').map((r: any) => r.ms))) as number[];
+    await b.close();
+    browsers.pop();
+
+    // API server CPU under a steady write load (10 pod label patches/s), without and with 5 pages watching.
+    const cpu = async (): Promise<number> => {
+      const c0 = cpuSeconds(pid);
+      const w0 = performance.now();
+      let i = 0;
+      while (performance.now() - w0 < WINDOW_S * 1000) {
+        await must(c, 'PATCH', `/api/v1/namespaces/default/pods/p${i % PODS}`, { metadata: { labels: { load: `l${i}` } } }, MERGE);
+        i++;
+        await sleep(100);
+      }
+      return (cpuSeconds(pid) - c0) / ((performance.now() - w0) / 1000);
+    };
+    await ui.close();
+    ui = undefined;
+    const rows: (string | number)[][] = [['round', 'API server CPU, no page (anchor)', 'with 5 pages', 'ratio', 'loadavg']];
+    const ratios: number[] = [];
+    for (let r = 1; r <= ROUNDS; r++) {
+      const without = await cpu();
+      ui = new UiServer({ config: configFromKubeconfig(s.kubeconfig), port: 0 });
+      const u = await ui.start();
+      for (let p = 0; p < 5; p++) {
+        const bb = await launch();
+        browsers.push(bb);
+        await bb.page.goto(u);
+        await waitIn(bb.page, () => window.k8tsUi?.ready === true, null, 'the first drawing', 30_000);
+      }
+      const withPages = await cpu();
+      for (const bb of browsers.splice(0)) await bb.close();
+      await ui.close();
+      ui = undefined;
+      ratios.push(withPages / without);
+      rows.push([r, `${fmt(100 * without)} %`, `${fmt(100 * withPages)} %`, `${fmt(withPages / without)}×`, loadavg()]);
+    }
+
+    const p = summarize(paints);
+    const e = summarize(writeToEvent);
+    const u = summarize(renders);
+    console.log(table([
+      ['measure', 'n', 'p50 ms', 'p90 ms', 'max ms', 'wanted'],
+      ['first paint, 300 pods (navigation → drawn)', p.n, p.p50, p.p90, p.max, '≤ 1000'],
+      ['anchor: API write → watch event at the ui server', e.n, e.p50, e.p90, e.max, ''],
+      ['watch event → frame drawn in the page', u.n, u.p50, u.p90, u.max, '≤ 100'],
+    ]));
+    console.log(table(rows));
+    console.log(`API server CPU ratio with 5 pages: median ${fmt(ratios.sort((a, b2) => a - b2)[Math.floor(ratios.length / 2)])}× (wanted ≤ 1.1×); loadavg ${loadavg()}`);
+  } finally {
+    for (const bb of browsers) await bb.close();
+    await ui?.close();
+    c.close();
+    await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

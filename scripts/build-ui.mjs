@@ -1,0 +1,18 @@
+// Bundles the topology page's script (src/ui/page/app.js with cytoscape) into dist/ui/app.js with esbuild:
+// the page is served by `k8ts ui` itself and loads nothing from anywhere else.
+import { build } from 'esbuild';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+await build({
+  entryPoints: [join(root, 'src/ui/page/app.js')],
+  outfile: join(root, 'dist/ui/app.js'),
+  bundle: true,
+  format: 'esm',
+  target: ['chrome110', 'firefox110', 'safari16'],
+  minify: true,
+  sourcemap: false,
+  legalComments: 'linked',
+  logLevel: 'warning',
+});

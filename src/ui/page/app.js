@@ -1,0 +1,572 @@
+// The topology page: keeps the cluster's picture (nodes, cbr0, veths, pods, routes, Services and their
+// endpoints, NetworkPolicy edges) in a cytoscape graph, changed in place by the ui server's events, and
+// asks the server for an element's kernel facts and for a trace it then walks hop by hop.
+import cytoscape from 'cytoscape';
+
+const CELL_W = 150;
+const CELL_H = 78;
+const GRID_COLS = 6;
+const NODE_GAP = 140;
+
+/** Everything the server told us, by kind and key. */
+const state = { Node: new Map(), Namespace: new Map(), Pod: new Map(), Service: new Map(), EndpointSlice: new Map(), NetworkPolicy: new Map(), facts: new Map() };
+/** Per node: pod key → grid slot, so a pod keeps its place while others come and go. */
+const slots = new Map();
+
+const ui = { ready: false, firstPaintMs: undefined, renders: [], traces: [], cy: undefined, state };
+window.k8tsUi = ui;
+
+const cy = cytoscape({
+  container: document.getElementById('cy'),
+  layout: { name: 'preset' },
+  minZoom: 0.05,
+  maxZoom: 3,
+  pixelRatio: 1,
+  textureOnViewport: true,
+  style: [
+    { selector: 'node', style: { label: 'data(label)', 'font-size': 10, 'text-wrap': 'wrap', 'text-valign': 'center', 'text-halign': 'center', 'background-color': '#e8ecf3', 'border-width': 1, 'border-color': '#9aa3b2', shape: 'round-rectangle', width: 130, height: 56 } },
+    { selector: 'node.k8snode', style: { 'text-valign': 'top', 'text-halign': 'center', 'font-size': 13, 'font-weight': 'bold', 'background-color': '#f9fafb', 'border-color': '#4a5568', 'border-width': 2, padding: 18 } },
+    { selector: 'node.k8snode.notready', style: { 'border-color': '#d64545', 'border-style': 'dashed' } },
+    { selector: 'node.bridge', style: { 'background-color': '#cfe3ff', 'border-color': '#3a73c4', width: 190, height: 40, 'font-weight': 'bold' } },
+    { selector: 'node.pod', style: { 'background-color': '#fff7d6', 'border-color': '#c49a1a' } },
+    { selector: 'node.pod.Running', style: { 'background-color': '#e3f6e8', 'border-color': '#2e9d5b' } },
+    { selector: 'node.pod.Failed', style: { 'background-color': '#fdecec', 'border-color': '#d64545' } },
+    { selector: 'node.pod.Succeeded', style: { 'background-color': '#eceff3', 'border-color': '#7a8291' } },
+    { selector: 'node.pod.deleting', style: { opacity: 0.5, 'border-style': 'dashed' } },
+    { selector: 'node.pod.isolated', style: { 'border-width': 3, 'border-color': '#b4233c', 'outline-width': 0 } },
+    { selector: 'node.service', style: { shape: 'hexagon', 'background-color': '#efe4ff', 'border-color': '#7a4cc2', width: 190, height: 70 } },
+    { selector: 'edge', style: { width: 1.5, 'line-color': '#9aa3b2', 'curve-style': 'bezier', 'font-size': 9, 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.8 } },
+    { selector: 'edge.veth', style: { 'line-color': '#3a73c4', width: 2, label: 'data(label)', 'font-size': 8 } },
+    { selector: 'edge.route', style: { 'line-color': '#4a5568', width: 3, label: 'data(label)', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#4a5568', 'curve-style': 'unbundled-bezier', 'control-point-distances': [60], 'font-size': 10 } },
+    { selector: 'edge.route.guess', style: { 'line-style': 'dashed' } },
+    { selector: 'edge.endpoint', style: { 'line-color': '#7a4cc2', 'line-style': 'dashed', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#7a4cc2' } },
+    { selector: 'edge.allow', style: { 'line-color': '#2e9d5b', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#2e9d5b', label: 'data(label)', opacity: 0.8 } },
+    { selector: ':selected', style: { 'border-width': 4, 'border-color': '#ff8c00', 'line-color': '#ff8c00' } },
+    { selector: 'node.hop', style: { 'border-width': 5, 'border-color': '#ff5a1f', 'z-index': 99 } },
+    { selector: 'edge.hop', style: { 'line-color': '#ff5a1f', 'target-arrow-color': '#ff5a1f', width: 5, 'z-index': 99 } },
+    { selector: 'node.hop.dropped', style: { 'border-color': '#d64545', 'background-color': '#fdecec' } },
+    { selector: 'edge.hop.dropped', style: { 'line-color': '#d64545', 'target-arrow-color': '#d64545' } },
+  ],
+});
+ui.cy = cy;
+
+// ---------- drawing ----------
+
+const esc = (s) => String(s ?? '');
+const nodeOrder = () => [...state.Node.keys()].sort();
+
+function gatewayOf(node) {
+  const f = state.facts.get(node);
+  if (f?.ok && f.bridge?.addresses?.length) return { text: f.bridge.addresses.join(', '), real: true };
+  const n = state.Node.get(node);
+  const m = /^(\d+\.\d+\.\d+)\.(\d+)\/(\d+)$/.exec(n?.podCIDR ?? '');
+  return m ? { text: `${m[1]}.${Number(m[2]) + 1}/${m[3]} (from podCIDR)`, real: false } : { text: '?', real: false };
+}
+
+function slotOf(node, podKey) {
+  let m = slots.get(node);
+  if (!m) slots.set(node, (m = new Map()));
+  if (m.has(podKey)) return m.get(podKey);
+  const used = new Set(m.values());
+  let i = 0;
+  while (used.has(i)) i++;
+  m.set(podKey, i);
+  return i;
+}
+
+function freeSlot(podKey) {
+  for (const m of slots.values()) m.delete(podKey);
+}
+
+function nodeX(node) {
+  const i = nodeOrder().indexOf(node);
+  return i * (GRID_COLS * CELL_W + NODE_GAP);
+}
+
+function podPosition(p) {
+  if (!p.node || !state.Node.has(p.node)) {
+    const i = slotOf('', p.key);
+    return { x: nodeOrder().length * (GRID_COLS * CELL_W + NODE_GAP) + (i % 3) * CELL_W, y: 120 + Math.floor(i / 3) * CELL_H };
+  }
+  const i = slotOf(p.node, p.key);
+  return { x: nodeX(p.node) + (i % GRID_COLS) * CELL_W, y: 120 + Math.floor(i / GRID_COLS) * CELL_H };
+}
+
+function put(id, data, classes, position) {
+  const el = cy.getElementById(id);
+  if (el.nonempty()) {
+    const { parent, source, target, ...rest } = data;
+    el.data(rest);
+    el.classes(classes);
+    if (position && el.isNode() && !el.isParent()) el.position(position);
+    if (el.isNode() && (el.data('parent') ?? null) !== (parent ?? null)) el.move({ parent: parent ?? null });
+    return el;
+  }
+  return cy.add({ group: data.source ? 'edges' : 'nodes', data: { id, ...data }, classes, ...(position ? { position } : {}) });
+}
+
+function drop(id) {
+  const el = cy.getElementById(id);
+  if (el.nonempty()) cy.remove(el);
+}
+
+function drawNode(name) {
+  const n = state.Node.get(name);
+  if (!n) {
+    drop(`node:${name}`);
+    drop(`cbr0:${name}`);
+    return;
+  }
+  put(`node:${name}`, { label: `${name}  ${esc(n.ip)}  pods ${esc(n.podCIDR)}`, ref: `Node/${name}` }, `k8snode${n.ready ? '' : ' notready'}`);
+  const gw = gatewayOf(name);
+  const x = nodeX(name) + ((GRID_COLS - 1) * CELL_W) / 2;
+  put(`cbr0:${name}`, { label: `cbr0  ${gw.text}`, parent: `node:${name}`, ref: `Bridge/${name}` }, 'bridge', { x, y: 30 });
+}
+
+function drawPod(key) {
+  const p = state.Pod.get(key);
+  const id = `pod:${key}`;
+  if (!p || p.hostNetwork) {
+    drop(id);
+    freeSlot(key);
+    return;
+  }
+  const parent = p.node && state.Node.has(p.node) ? `node:${p.node}` : undefined;
+  put(id, { label: `${p.namespace}/${p.name}\n${p.ip ?? 'no IP'}\n${p.phase}${p.deleting ? ' (terminating)' : ''}`, parent, ref: `Pod/${key}`, ip: p.ip ?? '' },
+    `pod ${p.phase}${p.deleting ? ' deleting' : ''}`, podPosition(p));
+  if (parent) put(`veth:${key}`, { source: id, target: `cbr0:${p.node}`, label: 'veth', ref: `Veth/${key}` }, 'veth');
+  else drop(`veth:${key}`);
+}
+
+function drawRoutes() {
+  const want = new Map();
+  const byCIDR = new Map([...state.Node.values()].map((n) => [n.podCIDR, n.name]));
+  for (const a of state.Node.values()) {
+    const f = state.facts.get(a.name);
+    if (f?.ok) {
+      for (const r of f.routes ?? []) {
+        const b = byCIDR.get(r.dst);
+        if (b && b !== a.name) want.set(`route:${a.name}>${b}`, { source: `node:${a.name}`, target: `node:${b}`, label: r.text.replace(/ proto \S+/, ''), ref: `Route/${a.name}>${b}`, text: r.text, cls: 'route' });
+      }
+    } else {
+      // No agent answered: the route every k8ts agent would make (host-gw), drawn dashed.
+      for (const b of state.Node.values()) {
+        if (b.name === a.name || !b.podCIDR || !b.ip) continue;
+        want.set(`route:${a.name}>${b.name}`, { source: `node:${a.name}`, target: `node:${b.name}`, label: `${b.podCIDR} via ${b.ip}`, ref: `Route/${a.name}>${b.name}`, text: `${b.podCIDR} via ${b.ip} (from the Node objects: no kernel facts)`, cls: 'route guess' });
+      }
+    }
+  }
+  cy.edges('.route').forEach((e) => { if (!want.has(e.id())) cy.remove(e); });
+  for (const [id, d] of want) {
+    const { cls, ...data } = d;
+    put(id, data, cls);
+  }
+}
+
+function drawServices() {
+  const keys = [...state.Service.keys()].sort();
+  const width = Math.max(1, nodeOrder().length) * (GRID_COLS * CELL_W + NODE_GAP);
+  const per = Math.max(1, Math.floor(width / 220));
+  cy.nodes('.service').forEach((n) => { if (!state.Service.has(n.data('key'))) cy.remove(n); });
+  keys.forEach((k, i) => {
+    const s = state.Service.get(k);
+    const ports = (s.ports ?? []).map((p) => `${p.port}/${p.protocol}${p.nodePort ? ` NodePort ${p.nodePort}` : ''}`).join(', ');
+    const lb = (s.lbIPs ?? []).length ? `\nLB ${s.lbIPs.join(', ')}` : '';
+    put(`svc:${k}`, { key: k, label: `svc ${k}\n${s.type} ${esc(s.clusterIP)}\n${ports}${lb}`, ref: `Service/${k}`, ip: s.clusterIP ?? '' }, 'service',
+      { x: (i % per) * 220, y: -160 - Math.floor(i / per) * 95 });
+  });
+  drawEndpoints();
+}
+
+function drawEndpoints() {
+  const want = new Set();
+  for (const sl of state.EndpointSlice.values()) {
+    if (!sl.service || !state.Service.has(`${sl.namespace}/${sl.service}`)) continue;
+    for (const e of sl.endpoints ?? []) {
+      if (!e.ready || !e.pod) continue;
+      const pod = `${sl.namespace}/${e.pod}`;
+      if (cy.getElementById(`pod:${pod}`).empty()) continue;
+      const id = `ep:${sl.namespace}/${sl.service}>${pod}`;
+      want.add(id);
+      put(id, { source: `svc:${sl.namespace}/${sl.service}`, target: `pod:${pod}`, ref: `Endpoint/${sl.namespace}/${sl.service}>${pod}` }, 'endpoint');
+    }
+  }
+  cy.edges('.endpoint').forEach((e) => { if (!want.has(e.id())) cy.remove(e); });
+}
+
+// NetworkPolicy: the pods a policy selects are isolated (thick red border: what is not drawn is denied);
+// green edges are the pod-to-pod flows its rules allow.
+function matches(sel, labels) {
+  if (!sel) return true;
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels?.[k] !== v) return false;
+  for (const e of sel.matchExpressions ?? []) {
+    const has = labels && Object.prototype.hasOwnProperty.call(labels, e.key);
+    const v = labels?.[e.key];
+    if (e.operator === 'In' && !(has && e.values.includes(v))) return false;
+    if (e.operator === 'NotIn' && has && e.values.includes(v)) return false;
+    if (e.operator === 'Exists' && !has) return false;
+    if (e.operator === 'DoesNotExist' && has) return false;
+  }
+  return true;
+}
+
+function peersOf(peer, policyNs) {
+  if (peer.ipBlock) return [];
+  const nsOk = (ns) => (peer.namespaceSelector ? matches(peer.namespaceSelector, state.Namespace.get(ns)?.labels ?? {}) : ns === policyNs);
+  return [...state.Pod.values()].filter((p) => !p.hostNetwork && nsOk(p.namespace) && matches(peer.podSelector, p.labels));
+}
+
+function drawPolicies() {
+  const want = new Map();
+  const isolated = new Set();
+  for (const np of state.NetworkPolicy.values()) {
+    const spec = np.spec ?? {};
+    const types = spec.policyTypes ?? (spec.egress ? ['Ingress', 'Egress'] : ['Ingress']);
+    const selected = [...state.Pod.values()].filter((p) => p.namespace === np.namespace && !p.hostNetwork && matches(spec.podSelector ?? {}, p.labels));
+    for (const p of selected) isolated.add(p.key);
+    const add = (from, to, rule, dir) => {
+      if (from.key === to.key || want.size > 2000) return;
+      const ports = (rule.ports ?? []).map((x) => `${x.port ?? '*'}/${x.protocol ?? 'TCP'}`).join(',') || 'all ports';
+      want.set(`np:${np.key}:${dir}:${from.key}>${to.key}`, { source: `pod:${from.key}`, target: `pod:${to.key}`, label: `${np.name} ${ports}`, ref: `NetworkPolicy/${np.key}` });
+    };
+    if (types.includes('Ingress')) for (const rule of spec.ingress ?? []) {
+      const froms = rule.from?.length ? rule.from.flatMap((peer) => peersOf(peer, np.namespace)) : [...state.Pod.values()].filter((p) => !p.hostNetwork);
+      for (const to of selected) for (const from of froms) add(from, to, rule, 'in');
+    }
+    if (types.includes('Egress')) for (const rule of spec.egress ?? []) {
+      const tos = rule.to?.length ? rule.to.flatMap((peer) => peersOf(peer, np.namespace)) : [];
+      for (const from of selected) for (const to of tos) add(from, to, rule, 'out');
+    }
+  }
+  cy.edges('.allow').forEach((e) => { if (!want.has(e.id())) cy.remove(e); });
+  for (const [id, d] of want) if (cy.getElementById(d.source).nonempty() && cy.getElementById(d.target).nonempty()) put(id, d, 'allow');
+  cy.nodes('.pod').forEach((n) => n.toggleClass('isolated', isolated.has(n.id().slice(4))));
+}
+
+function redrawAll() {
+  for (const name of nodeOrder()) drawNode(name);
+  cy.nodes('.k8snode').forEach((n) => { if (!state.Node.has(n.id().slice(5))) { cy.remove(n); } });
+  for (const key of state.Pod.keys()) drawPod(key);
+  drawRoutes();
+  drawServices();
+  if (state.NetworkPolicy.size) drawPolicies();
+}
+
+// ---------- the event stream ----------
+
+let pending = [];
+let scheduled = false;
+let fitted = false;
+
+function apply(msg) {
+  if (msg.op === 'facts') {
+    state.facts.set(msg.key, msg.obj);
+    return 'facts';
+  }
+  const m = state[msg.kind];
+  if (msg.op === 'delete') m.delete(msg.key);
+  else m.set(msg.key, msg.obj);
+  return msg.kind;
+}
+
+function flush() {
+  scheduled = false;
+  const batch = pending;
+  pending = [];
+  const kinds = new Set();
+  cy.batch(() => {
+    for (const msg of batch) {
+      const kind = apply(msg);
+      kinds.add(kind);
+      if (kind === 'Pod') drawPod(msg.key);
+      else if (kind === 'Node' || kind === 'facts') {
+        for (const name of nodeOrder()) drawNode(name);
+        cy.nodes('.k8snode').forEach((n) => { if (!state.Node.has(n.id().slice(5))) cy.remove(n); });
+        if (kind === 'Node') for (const key of state.Pod.keys()) drawPod(key);
+      }
+    }
+    if (kinds.has('Node') || kinds.has('facts')) drawRoutes();
+    if (kinds.has('Service') || kinds.has('Node')) drawServices();
+    else if (kinds.has('EndpointSlice') || kinds.has('Pod')) drawEndpoints();
+    if (state.NetworkPolicy.size || kinds.has('NetworkPolicy')) if (kinds.has('NetworkPolicy') || kinds.has('Pod') || kinds.has('Namespace')) drawPolicies();
+  });
+  // Measured in the page: from the watch event reaching the server to the frame that shows it.
+  const received = batch.map((m) => ({ key: m.key, op: m.op, kind: m.kind, at: m.at }));
+  cy.one('render', () => {
+    const now = Date.now();
+    for (const r of received) ui.renders.push({ ...r, renderedAt: now, ms: now - r.at });
+    if (ui.renders.length > 5000) ui.renders.splice(0, ui.renders.length - 5000);
+  });
+  if (!fitted && cy.nodes().length) {
+    fitted = true;
+    cy.fit(undefined, 30);
+  }
+}
+
+function connect() {
+  const es = new EventSource('/events');
+  const status = document.getElementById('status');
+  es.onmessage = (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.op === 'snapshot') {
+      for (const m of Object.values(state)) m.clear();
+      for (const o of msg.objects) state[o.kind].set(o.key, o);
+      for (const f of msg.facts) state.facts.set(f.node, f);
+      cy.batch(() => {
+        cy.elements().remove();
+        slots.clear();
+        redrawAll();
+      });
+      cy.fit(undefined, 30);
+      fitted = true;
+      cy.one('render', () => {
+        if (ui.firstPaintMs === undefined) ui.firstPaintMs = performance.now();
+        ui.ready = true;
+        document.body.dataset.ready = '1';
+      });
+      status.textContent = `live: ${state.Node.size} nodes, ${state.Pod.size} pods, ${state.Service.size} services`;
+      return;
+    }
+    pending.push(msg);
+    if (!scheduled) {
+      scheduled = true;
+      requestAnimationFrame(flush);
+    }
+    status.textContent = `live: ${state.Node.size} nodes, ${state.Pod.size} pods, ${state.Service.size} services`;
+  };
+  es.onerror = () => {
+    status.textContent = 'reconnecting…';
+  };
+}
+
+// ---------- details ----------
+
+const details = document.getElementById('details');
+
+function section(title, lines) {
+  const h = document.createElement('h3');
+  h.textContent = title;
+  const pre = document.createElement('pre');
+  pre.textContent = Array.isArray(lines) ? lines.join('\n') || '(none)' : lines;
+  details.append(h, pre);
+}
+
+function header(text) {
+  details.replaceChildren();
+  const h = document.createElement('h2');
+  h.textContent = text;
+  details.append(h);
+}
+
+async function getJSON(url) {
+  const r = await fetch(url);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.message ?? `HTTP ${r.status}`);
+  return body;
+}
+
+/** nft map and set entries that mention one of these addresses. */
+function mapLines(facts, ips) {
+  const out = [];
+  for (const m of facts.maps ?? []) for (const e of m.elements) if (ips.some((ip) => ip && new RegExp(`(^|[^0-9.])${ip.replace(/\./g, '\\.')}([^0-9]|$)`).test(e))) out.push(`${m.table} ${m.type} ${m.name}: ${e}`);
+  return out;
+}
+
+let detailsSeq = 0;
+async function showDetails(el) {
+  const seq = ++detailsSeq;
+  const ref = el.data('ref') ?? '';
+  const [kind, ...rest] = ref.split('/');
+  const key = rest.join('/');
+  const stale = () => seq !== detailsSeq;
+  try {
+    if (kind === 'Pod' || kind === 'Veth') {
+      const p = state.Pod.get(key);
+      if (!p) return;
+      header(`${kind === 'Veth' ? 'veth pair of pod' : 'Pod'} ${key}`);
+      section('object', [`node ${p.node ?? '(unscheduled)'}`, `IP ${p.ip ?? '-'}`, `phase ${p.phase}${p.ready ? ', Ready' : ''}`,
+        `labels ${Object.entries(p.labels).map(([k, v]) => `${k}=${v}`).join(', ') || '-'}`, ...p.containers.map((c) => `container ${c.name}: ${c.image} ${c.ports.join(' ')}`)]);
+      if (!p.node) return;
+      const f = await getJSON(`/api/facts?node=${encodeURIComponent(p.node)}&pod=${encodeURIComponent(key)}`);
+      if (stale()) return;
+      const pf = f.pod ?? {};
+      section('pod side (in the pod\'s network namespace)', [`eth0 ${pf.eth0?.mac ?? '?'} mtu ${pf.eth0?.mtu ?? '?'} ${(pf.eth0?.addresses ?? []).join(' ')}`, `netns ${pf.netns}`]);
+      section('pod routes', pf.routes ?? []);
+      section('host side', pf.hostVeth ? [`${pf.hostVeth.name} (ifindex ${pf.hostVeth.index}) ${pf.hostVeth.mac} master ${pf.hostVeth.master ?? '-'} ${pf.hostVeth.state}`] : ['host veth not found']);
+      section('nft entries for this pod', mapLines(f, [p.ip]));
+    } else if (kind === 'Node' || kind === 'Bridge') {
+      const n = state.Node.get(key);
+      header(`${kind === 'Bridge' ? 'cbr0 on node' : 'Node'} ${key}`);
+      if (n) section('object', [`InternalIP ${n.ip ?? '-'}`, `podCIDR ${n.podCIDR ?? '-'}`, `Ready ${n.ready}`]);
+      const f = await getJSON(`/api/facts?node=${encodeURIComponent(key)}`);
+      if (stale()) return;
+      section('cbr0', f.bridge ? [`${f.bridge.name} ${f.bridge.mac ?? ''} ${f.bridge.addresses.join(' ')}`] : ['no bridge']);
+      section('links', f.links.map((l) => `${l.name} ${l.kind ?? ''} ${l.mac ?? ''} mtu ${l.mtu} ${l.state ?? ''}${l.master ? ` master ${l.master}` : ''}`));
+      section('routes', f.routes.map((r) => `${r.text}${r.k8ts ? '   ← k8ts' : ''}`));
+      if (f.vxlan) section('VXLAN neighbours and FDB', [...f.vxlan.neighbours, ...f.vxlan.fdb]);
+      section('nft maps and sets', f.maps.map((m) => `${m.table} ${m.type} ${m.name} (${m.elements.length})\n  ${m.elements.slice(0, 40).join('\n  ')}`));
+      if (f.errors?.length) section('errors', f.errors);
+    } else if (kind === 'Route') {
+      const [a, b] = key.split('>');
+      header(`route from ${a} to ${b}`);
+      section('route', [el.data('text')]);
+      const f = await getJSON(`/api/facts?node=${encodeURIComponent(a)}`);
+      if (stale()) return;
+      if (f.vxlan) section('VXLAN neighbours and FDB', [...f.vxlan.neighbours, ...f.vxlan.fdb]);
+      section(`k8ts routes on ${a}`, f.routes.filter((r) => r.k8ts).map((r) => r.text));
+    } else if (kind === 'Service' || kind === 'Endpoint') {
+      const sk = kind === 'Endpoint' ? key.split('>')[0] : key;
+      const s = state.Service.get(sk);
+      if (!s) return;
+      header(`Service ${sk}`);
+      section('object', [`type ${s.type}`, `ClusterIP ${s.clusterIP ?? '-'}`, ...(s.ports ?? []).map((p) => `port ${p.port}/${p.protocol} → ${p.targetPort ?? p.port}${p.nodePort ? ` NodePort ${p.nodePort}` : ''}`),
+        ...(s.lbIPs?.length ? [`LoadBalancer ${s.lbIPs.join(', ')}`] : []), `selector ${Object.entries(s.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '-'}`]);
+      const eps = [...state.EndpointSlice.values()].filter((x) => x.namespace === s.namespace && x.service === s.name).flatMap((x) => x.endpoints.map((e) => `${e.ip} ${e.ready ? 'ready' : 'not ready'} ${e.pod ?? ''} ${e.node ?? ''}`));
+      section('endpoints', eps);
+      const node = nodeOrder()[0];
+      if (node) {
+        const f = await getJSON(`/api/facts?node=${encodeURIComponent(node)}`);
+        if (stale()) return;
+        section(`nft entries on ${node}`, mapLines(f, [s.clusterIP, ...(s.lbIPs ?? [])]));
+      }
+    } else if (kind === 'NetworkPolicy') {
+      const np = state.NetworkPolicy.get(key);
+      header(`NetworkPolicy ${key}`);
+      section('spec', JSON.stringify(np?.spec ?? {}, null, 2));
+    }
+  } catch (e) {
+    if (!stale()) section('error', String(e.message ?? e));
+  }
+}
+
+// ---------- trace ----------
+
+const selection = [];
+const tracebar = document.getElementById('tracebar');
+
+function updateTracebar() {
+  const [a, b] = selection;
+  const ok = selection.length === 2 && a.startsWith('pod:') && (b.startsWith('pod:') || b.startsWith('svc:'));
+  tracebar.classList.toggle('on', ok);
+  if (!ok) return;
+  document.getElementById('tracewhat').textContent = `${a.slice(4)} → ${b.startsWith('svc:') ? 'svc/' : ''}${b.slice(4)}`;
+  const port = document.getElementById('port');
+  if (b.startsWith('svc:')) port.value = state.Service.get(b.slice(4))?.ports?.[0]?.port ?? '';
+  else port.value = (state.Pod.get(b.slice(4))?.containers?.[0]?.ports?.[0] ?? '').split('/')[0];
+  document.getElementById('proto').value = port.value ? 'tcp' : 'icmp';
+}
+
+cy.on('select', 'node.pod, node.service', (e) => {
+  selection.push(e.target.id());
+  while (selection.length > 2) {
+    const old = selection.shift();
+    cy.getElementById(old).unselect();
+  }
+  updateTracebar();
+});
+cy.on('unselect', 'node.pod, node.service', (e) => {
+  const i = selection.indexOf(e.target.id());
+  if (i >= 0) selection.splice(i, 1);
+  updateTracebar();
+});
+cy.on('tap', 'node, edge', (e) => void showDetails(e.target));
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Which drawn element a hop passes, from the hop's kind and the addresses its text names. */
+function hopElement(nodeName, hop, i, res, src, dst) {
+  const pods = [...state.Pod.values()];
+  const podIn = (text) => pods.find((p) => p.ip && new RegExp(`(^|[^0-9.])${p.ip.replace(/\./g, '\\.')}([^0-9]|$)`).test(text));
+  const here = (k) => state.Pod.get(k)?.node === nodeName;
+  const local = dst.startsWith('pod:') && here(dst.slice(4)) ? dst.slice(4) : here(src.slice(4)) ? src.slice(4) : undefined;
+  switch (hop.kind) {
+    case 'pod': {
+      const p = podIn(hop.text);
+      return p ? `pod:${p.key}` : local ? `pod:${local}` : `node:${nodeName}`;
+    }
+    case 'veth': {
+      const p = podIn(hop.text);
+      return `veth:${p?.key ?? local}`;
+    }
+    case 'bridge':
+      return `cbr0:${nodeName}`;
+    case 'dnat': {
+      const s = [...state.Service.values()].find((x) => x.clusterIP && hop.text.includes(x.clusterIP));
+      return s ? `svc:${s.key}` : `node:${nodeName}`;
+    }
+    case 'route':
+    case 'vxlan':
+    case 'node-network':
+    case 'verdict': {
+      // Towards the next node: that route; on the last node, delivery through its bridge (or a drop at the pod).
+      const next = res.nodes[i + 1]?.node;
+      if (next) return `route:${nodeName}>${next}`;
+      if (hop.kind === 'verdict') return local ? `pod:${local}` : `node:${nodeName}`;
+      return `cbr0:${nodeName}`;
+    }
+    case 'arrive':
+      return `node:${nodeName}`;
+    case 'policy':
+      return local ? `pod:${local}` : `node:${nodeName}`;
+    default:
+      return `node:${nodeName}`;
+  }
+}
+
+async function runTrace(src, dst, protocol, port) {
+  const list = document.getElementById('trace');
+  document.getElementById('trace-title').hidden = false;
+  list.replaceChildren();
+  cy.elements('.hop').removeClass('hop dropped');
+  const line = (text, cls) => {
+    const li = document.createElement('li');
+    li.textContent = text;
+    if (cls) li.className = cls;
+    list.append(li);
+    return li;
+  };
+  const dstSpec = dst.startsWith('svc:') ? `svc/${dst.slice(4)}` : dst.slice(4);
+  line(`tracing ${src.slice(4)} → ${dstSpec}${port ? `:${port}` : ''} (${protocol})…`);
+  const q = new URLSearchParams({ src: src.slice(4), dst: `${dstSpec}${port ? `:${port}` : ''}`, protocol });
+  let res;
+  try {
+    res = await getJSON(`/api/trace?${q}`);
+  } catch (e) {
+    line(`trace failed: ${e.message}`, 'drop');
+    return;
+  }
+  list.replaceChildren();
+  line(`trace ${res.src} → ${res.dst} (${res.protocol.toUpperCase()})`);
+  const walked = [];
+  for (let i = 0; i < res.nodes.length; i++) {
+    const n = res.nodes[i];
+    for (const hop of n.hops) {
+      const id = hopElement(n.node, hop, i, res, src, dst);
+      const bad = /\b(drop|dropped|denied|reject|DROP)\b/i.test(hop.text) && !/\bnot dropped\b/i.test(hop.text);
+      const li = line(`${n.node}  ${hop.kind.padEnd(12)} ${hop.text}`, bad ? 'drop' : 'ok');
+      li.dataset.node = n.node;
+      li.dataset.kind = hop.kind;
+      li.dataset.element = id;
+      const el = cy.getElementById(id);
+      if (el.nonempty()) {
+        el.addClass('hop');
+        if (bad) el.addClass('dropped');
+      }
+      walked.push({ node: n.node, kind: hop.kind, text: hop.text, element: id, drawn: el.nonempty() });
+      li.scrollIntoView({ block: 'nearest' });
+      await sleep(250);
+    }
+    if (n.probe) line(`${n.node}  ${'probe'.padEnd(12)} ${n.probe.result} after ${n.probe.ms} ms`);
+  }
+  line(res.summary, `summary ${res.arrived ? 'ok' : 'drop'}`);
+  ui.traces.push({ result: res, walked });
+}
+
+document.getElementById('trace-run').addEventListener('click', () => {
+  if (selection.length !== 2) return;
+  const port = document.getElementById('port').value;
+  void runTrace(selection[0], selection[1], document.getElementById('proto').value, port);
+});
+
+ui.trace = runTrace;
+connect();
