@@ -5,10 +5,11 @@ SHELL := /bin/bash
 # Debian packages k8ts uses, by name: the datastore, the node runtime, the network tools, the benchmarks;
 # zstd for zstd layers; docker-registry, apache2-utils (htpasswd) and python3.11 (test images) for the image
 # tests; containerd and curl as the image benchmark's anchors; python3-kubernetes, the official Python client
-# the e2e suite drives.
+# the e2e suite drives; prometheus, the real scraper the metrics test starts.
 DEBIAN_PACKAGES := etcd-server etcd-client runc busybox-static nftables iproute2 \
 	containernetworking-plugins conntrack tcpdump iperf3 dnsperf dnsmasq-base openssl ca-certificates \
-	zstd docker-registry apache2-utils containerd python3.11-minimal curl python3-kubernetes chromium
+	zstd docker-registry apache2-utils containerd python3.11-minimal curl python3-kubernetes chromium \
+	prometheus
 
 .PHONY: help setup debs deps build up down test bench clean
 

@@ -2,6 +2,7 @@
 // nodes' pod CIDRs and the masquerade rule, runs the pods bound to this node, and serves their logs,
 // exec and port-forward to the API server.
 import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { CONFIGMAPS, ENDPOINTSLICES, NODES, PODS, SECRETS, SERVICES } from '../api/kinds.js';
@@ -23,6 +24,7 @@ import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes
 import { removeNat, syncNat } from './nat.js';
 import { Runtime } from './runtime/runtime.js';
 import { AgentMetrics } from './metrics.js';
+import { cgroupUsage, hostUsage, parseMountinfo, resourceMetricsText, type RunningContainer } from './resourcemetrics.js';
 import { ImageStore } from './images/store.js';
 import { ensureBuiltin } from './images/builtin.js';
 import { Puller } from './images/pull.js';
@@ -346,6 +348,7 @@ export class Agent {
       },
       queries: this.policy.queries,
       metrics: () => metrics.expose(),
+      resourceMetrics: () => this.resourceMetrics(),
     }, this.agentToken());
     await this.streams.start(this.o.dataDir, this.o.nodeIP);
     await this.podManager.sweep(new Set(this.pods.lister.list().map((p) => p.metadata.uid!)));
@@ -432,6 +435,21 @@ export class Agent {
 
   /** Start the DNS worker, retrying with back-off: right after a crash the port can still be held for a
    *  moment by the previous agent's exiting process. */
+  /** /metrics/resource: the running containers of this node's pods, found in the cgroups runc put their
+   *  processes in (read from /proc/PID/cgroup, so whatever cgroup layout the host has); the node is the host. */
+  private async resourceMetrics(): Promise<string> {
+    const mounts = parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'));
+    const running: RunningContainer[] = [];
+    for (const c of await this.runtime.list()) {
+      const pod = c.labels['k8ts.pod'] ?? '';
+      const slash = pod.indexOf('/');
+      const container = c.labels['k8ts.container'];
+      if (c.state.status !== 'running' || !c.state.pid || slash < 1 || !container) continue;
+      running.push({ namespace: pod.slice(0, slash), pod: pod.slice(slash + 1), container, pid: c.state.pid, startedAt: c.state.startedAt });
+    }
+    return resourceMetricsText(() => hostUsage(), running, (pid) => cgroupUsage(mounts, pid));
+  }
+
   private async startDns(port: number): Promise<void> {
     const { rest } = this.o;
     for (let attempt = 0; !this.stopped; attempt++) {

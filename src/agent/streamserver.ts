@@ -38,6 +38,8 @@ export interface StreamServerDeps {
   queries?: Record<string, (params: URLSearchParams) => Promise<unknown>>;
   /** The agent's Prometheus text at /metrics (the kubelet's path, so /api/v1/nodes/N/proxy/metrics reaches it). */
   metrics?: () => Promise<{ body: string; contentType: string }>;
+  /** The kubelet's /metrics/resource (CPU and working set of the node, pods and containers) for metrics.k8s.io. */
+  resourceMetrics?: () => Promise<string>;
 }
 
 export class StreamServer {
@@ -90,6 +92,12 @@ export class StreamServer {
     if (seg[0] === 'metrics' && seg.length === 1 && this.deps.metrics && 'writeHead' in target) {
       const { body, contentType } = await this.deps.metrics();
       (target as ServerResponse).writeHead(200, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) });
+      (target as ServerResponse).end(body);
+      return;
+    }
+    if (seg[0] === 'metrics' && seg[1] === 'resource' && seg.length === 2 && this.deps.resourceMetrics && 'writeHead' in target) {
+      const body = await this.deps.resourceMetrics();
+      (target as ServerResponse).writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
       (target as ServerResponse).end(body);
       return;
     }

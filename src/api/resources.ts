@@ -114,7 +114,14 @@ export const RESOURCES: ResourceDef[] = [
   def({ group: 'certificates.k8s.io', version: 'v1', kind: 'CertificateSigningRequest', plural: 'certificatesigningrequests', namespaced: false,
     shortNames: ['csr'], subresources: [status('CertificateSigningRequest', 'certificates.k8s.io'),
       { name: 'approval', kind: 'CertificateSigningRequest', group: 'certificates.k8s.io', version: 'v1', verbs: STATUS_VERBS }] }),
+  // Resource metrics: read-only, answered from the agents' /metrics/resource by src/apiserver/resourcemetrics.ts
+  // (metrics-server's API, built in), never stored.
+  def({ group: 'metrics.k8s.io', version: 'v1beta1', kind: 'NodeMetrics', plural: 'nodes', namespaced: false, verbs: ['get', 'list'] }),
+  def({ group: 'metrics.k8s.io', version: 'v1beta1', kind: 'PodMetrics', plural: 'pods', namespaced: true, verbs: ['get', 'list'] }),
 ];
+
+/** The group answered from scraped resource metrics, never from the store. */
+export const METRICS_GROUP = 'metrics.k8s.io';
 
 /** Groups whose resources are reviews answered at once, never stored. */
 export const REVIEW_GROUPS = new Set(['authorization.k8s.io', 'authentication.k8s.io']);

@@ -35,15 +35,41 @@ export class NodeProxy {
 
   /**
    * `GET /api/v1/nodes/NAME/proxy/k8ts/...`: the agent's own questions about its node (drops, trace), as
-   * the kubelet's endpoints are reached through the node proxy, and `/metrics` (the kubelet's path). Only
+   * the kubelet's endpoints are reached through the node proxy, and `/metrics`, `/metrics/resource` (the kubelet's paths). Only
    * GET, and only those paths.
    */
   async forwardNode(req: IncomingMessage, res: ServerResponse, nodeName: string, path: string, search: string): Promise<void> {
     if (req.method !== 'GET') throw errors.methodNotAllowed(req.method ?? '', 'nodes/proxy');
-    if (path !== '/metrics' && !/^\/k8ts\/[a-z]+$/.test(path)) throw errors.notFound('nodes/proxy', '', path);
+    if (path !== '/metrics' && path !== '/metrics/resource' && !/^\/k8ts\/[a-z]+$/.test(path)) throw errors.notFound('nodes/proxy', '', path);
     const node = await this.reg.tryGet(NODES, undefined, nodeName);
     if (!node) throw errors.notFound('nodes', '', nodeName);
     await this.forward(req, res, { metadata: { name: path }, spec: { nodeName } } as KObject, `${path}${search}`);
+  }
+
+  /** GET a path of a node's agent for the API server itself (the resource-metrics scrape): the body, or an
+   *  error naming the node when it cannot be reached, answers non-200, or takes longer than timeoutMs. */
+  async fetchNode(nodeName: string, path: string, timeoutMs: number, maxBytes = 16 << 20): Promise<string> {
+    const { host, port } = await this.nodeAddress({ metadata: { name: path }, spec: { nodeName } } as KObject);
+    return new Promise<string>((resolve, reject) => {
+      const up = request({ host, port, path, method: 'GET', rejectUnauthorized: false, timeout: timeoutMs,
+        headers: { Authorization: `Bearer ${this.nodeToken}`, Accept: 'text/plain' } }, (ar) => {
+        const chunks: Buffer[] = [];
+        let n = 0;
+        ar.on('data', (c: Buffer) => {
+          n += c.length;
+          if (n > maxBytes) up.destroy(new Error(`answer larger than ${maxBytes} bytes`));
+          else chunks.push(c);
+        });
+        ar.on('end', () => {
+          if (ar.statusCode !== 200) reject(new Error(`node "${nodeName}": GET ${path} answered ${ar.statusCode}`));
+          else resolve(Buffer.concat(chunks).toString('utf8'));
+        });
+        ar.on('error', reject);
+      });
+      up.on('timeout', () => up.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+      up.on('error', (e) => reject(new Error(`node "${nodeName}" at ${host}:${port}: ${e.message}`)));
+      up.end();
+    });
   }
 
   /** Forward a plain request (logs) and stream the answer back. */

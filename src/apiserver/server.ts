@@ -4,7 +4,8 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import YAML from 'yaml';
-import { type ResourceDef, RESOURCES, REVIEW_GROUPS, groupVersion, storagePrefix } from '../api/resources.js';
+import { type ResourceDef, METRICS_GROUP, RESOURCES, REVIEW_GROUPS, groupVersion, storagePrefix } from '../api/resources.js';
+import type { ResourceMetrics } from './resourcemetrics.js';
 import { queryBool } from '../api/queryparams.js';
 import type { FieldError, KObject, Pod } from '../api/types.js';
 import type { Store } from '../store/types.js';
@@ -108,6 +109,8 @@ export class ApiServer {
   readonly registry: Registry;
   /** Forwards pod streams to the agents; set by the server role once it knows the node token. */
   nodeProxy?: NodeProxy;
+  /** Answers metrics.k8s.io from the agents' resource metrics; set by the server role with the node proxy. */
+  resourceMetrics?: ResourceMetrics;
   /** Authorizes every request once set (the server role sets it before serving users); without it
    *  authorization is off (unit tests of the API machinery, the benchmark's anchor). */
   rbac?: RbacAuthorizer;
@@ -448,6 +451,10 @@ export class ApiServer {
     const t = resolveTarget(group, version, rest);
     if (!t) throw errors.pathNotFound();
     if (REVIEW_GROUPS.has(t.r.group)) return this.review(req, res, method, t);
+    if (t.r.group === METRICS_GROUP) {
+      if (!this.resourceMetrics) throw errors.unavailable('this API server does not scrape resource metrics (no node proxy configured)');
+      return this.resourceMetrics.serve(res, method, t.r, t.ns, t.name, t.sub, q);
+    }
     await this.dispatch(req, res, method, t, q);
   }
 

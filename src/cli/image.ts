@@ -11,6 +11,7 @@ import { ImageStore } from '../agent/images/store.js';
 import { loadPlan } from '../lab/plan.js';
 import { k8tsHome } from '../lab/paths.js';
 import { stepLine } from '../lab/steps.js';
+import { progress } from '../lab/progress.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 
 const FLAGS: FlagSpec = {
@@ -45,7 +46,7 @@ async function stores(flags: Record<string, any>): Promise<{ node: string; store
   return plan.nodes.map((n) => ({ node: n.name, store: new ImageStore(join(n.dir, 'images')), registries: existsSync(regs) ? regs : undefined }));
 }
 
-const log = (ok: boolean, line: string, ms: number) => process.stderr.write(`${stepLine(ok, line, ms)}\n`);
+const log = (ok: boolean, line: string, ms: number) => progress.line(stepLine(ok, line, ms));
 
 export async function imageCommand(argv: string[]): Promise<void> {
   const { flags, rest } = parseFlags(argv, FLAGS);
@@ -58,6 +59,7 @@ export async function imageCommand(argv: string[]): Promise<void> {
       for (const f of args) if (!existsSync(f)) throw new UsageError(`k8ts image import: ${f}: no such file or directory`);
       for (const { node, store } of targets) {
         for (const f of args) {
+          progress.begin(`Importing ${f} into ${node}`);
           const t0 = performance.now();
           try {
             const got = await importArchive(store, resolve(f));
@@ -78,9 +80,14 @@ export async function imageCommand(argv: string[]): Promise<void> {
         const puller = new Puller(store, file ? Registries.fromFile(file) : Registries.empty());
         try {
           for (const ref of args) {
+            progress.begin(`Pulling ${ref} into ${node}`);
             const t0 = performance.now();
             try {
-              const r = await puller.pull(ref, { progress: (p) => p.step !== 'done' && log(true, `${node}: ${p.step === 'resolved' ? 'Resolved' : 'Layer'} ${p.detail}`, p.ms) });
+              const r = await puller.pull(ref, { progress: (p) => {
+                if (p.step === 'done') return;
+                log(true, `${node}: ${p.step === 'resolved' ? 'Resolved' : 'Layer'} ${p.detail}`, p.ms);
+                progress.begin(`Pulling ${ref} into ${node}`);
+              } });
               log(true, `Pulled ${r.record.name} into ${node} (${fmtBytes(r.fetched)} fetched, image ${fmtBytes(r.record.size)})`, performance.now() - t0);
             } catch (e) {
               log(false, `Pulling ${ref} into ${node}`, performance.now() - t0);

@@ -34,6 +34,7 @@ const UP_FLAGS: FlagSpec = {
   cni: { type: 'string', default: 'k8ts', help: 'CNI plugin: k8ts, or reference (Debian\'s bridge + host-local)', metavar: 'k8ts|reference' },
   'node-monitor-grace-period': { type: 'number', default: 40, help: 'seconds without a Lease renewal before a node is NotReady (the server\'s flag; agents renew every 10 s)', metavar: 'SECONDS' },
   'default-toleration-seconds': { type: 'number', default: 300, help: 'tolerationSeconds of the not-ready/unreachable tolerations every pod gets: how long pods stay on a failed node (the server\'s --default-*-toleration-seconds)', metavar: 'SECONDS' },
+  'metric-resolution': { type: 'number', default: 15, help: 'seconds between scrapes of the nodes\' resource metrics for kubectl top (the server\'s flag)', metavar: 'SECONDS' },
   timeout: { type: 'number', default: 60, help: 'seconds to wait for every node to be Ready', metavar: 'SECONDS' },
   registries: { type: 'string', help: 'registries.yaml (k3s\'s format) for every node: mirrors, credentials, TLS', metavar: 'FILE' },
   ui: { type: 'boolean', help: 'then serve the topology page (k8ts ui) until interrupted' },
@@ -44,7 +45,7 @@ const UP_FLAGS: FlagSpec = {
 
 export const upHelp = `Usage: k8ts up [--name NAME] [--nodes N] [--backend host-gw|vxlan] [--store sqlite|etcd] [--cni k8ts|reference] [--registries FILE]
                 [--ui [--ui-port PORT] [--no-open]]
-                [--node-monitor-grace-period SECONDS] [--default-toleration-seconds SECONDS]
+                [--node-monitor-grace-period SECONDS] [--default-toleration-seconds SECONDS] [--metric-resolution SECONDS]
 
 Builds a cluster on this machine and returns when every node is Ready: a node network on a host bridge,
 one network namespace per node running \`k8ts agent\`, the API server on the host. Checks the host first
@@ -169,6 +170,7 @@ export async function upCommand(argv: string[]): Promise<void> {
   for (const f of ['node-monitor-grace-period', 'default-toleration-seconds']) {
     if (!Number.isInteger(flags[f]) || flags[f] < 0) throw new UsageError(`--${f} ${flags[f]}: expected a whole number of seconds ≥ 0`);
   }
+  if (!(flags['metric-resolution'] >= 1 && flags['metric-resolution'] <= 3600)) throw new UsageError(`--metric-resolution ${flags['metric-resolution']}: expected seconds from 1 to 3600`);
   if (!Number.isInteger(flags['ui-port']) || flags['ui-port'] < 0 || flags['ui-port'] > 65535) throw new UsageError(`--ui-port ${flags['ui-port']}: expected 0-65535`);
   if (!Number.isInteger(flags.nodes) || flags.nodes < 1) throw new UsageError(`--nodes ${flags.nodes}: expected a whole number ≥ 1`);
   // Proven before anything is made; each node gets the cluster's own copy (k8ts image pull reads it too).
@@ -181,7 +183,8 @@ export async function upCommand(argv: string[]): Promise<void> {
         const steps = clusterSteps(p, flags.timeout * 1000, flags.cni, registriesText !== undefined ? file : undefined, [
           '--node-monitor-grace-period', String(flags['node-monitor-grace-period']),
           '--default-not-ready-toleration-seconds', String(flags['default-toleration-seconds']),
-          '--default-unreachable-toleration-seconds', String(flags['default-toleration-seconds'])]);
+          '--default-unreachable-toleration-seconds', String(flags['default-toleration-seconds']),
+          '--metric-resolution', String(flags['metric-resolution'])]);
         if (registriesText !== undefined) steps.unshift({ name: `Writing the registries configuration ${file}`, execute: () => writeFileSync(file, registriesText, { mode: 0o600 }) });
         return steps;
       } });

@@ -6,6 +6,7 @@ import { imageCommand } from './image.js';
 import { upCommand, downCommand, kubeconfigCommand, statusCommand } from './lab.js';
 import { KUBE_VERSION } from '../api/version.js';
 import { dropsCommand, traceCommand } from './netpol.js';
+import { progress } from '../lab/progress.js';
 import { uiCommand } from './ui.js';
 import { tokenCommand } from './token.js';
 
@@ -72,6 +73,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e) => {
+  progress.clear();
   if (e instanceof UsageError) {
     process.stderr.write(`k8ts: ${e.message}\n`);
     process.exit(2);

@@ -22,6 +22,7 @@ const FLAGS: FlagSpec = {
   'server-name': { type: 'string', help: 'this server\'s name in its identity Lease and leader election (default: the host name; servers sharing a host need their own)', metavar: 'NAME' },
   'default-not-ready-toleration-seconds': { type: 'number', default: 300, help: 'tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute toleration added to every pod that has none', metavar: 'SECONDS' },
   'default-unreachable-toleration-seconds': { type: 'number', default: 300, help: 'tolerationSeconds of the node.kubernetes.io/unreachable:NoExecute toleration added to every pod that has none', metavar: 'SECONDS' },
+  'metric-resolution': { type: 'number', default: 15, help: 'seconds between scrapes of the agents\' resource metrics for metrics.k8s.io (kubectl top; metrics-server\'s flag)', metavar: 'SECONDS' },
   'event-ttl': { type: 'number', default: 3600, help: 'seconds an Event is kept after it was last seen', metavar: 'SECONDS' },
   'lb-pool': { type: 'string', help: 'hand out LoadBalancer IPs from this range on the node network (none without it)', metavar: 'FIRST-LAST' },
   'cluster-dns': { type: 'string', help: 'ClusterIP of the kube-dns service, whose endpoints are the nodes (none without it)', metavar: 'IP' },
@@ -120,6 +121,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
   for (const f of ['default-not-ready-toleration-seconds', 'default-unreachable-toleration-seconds', 'node-monitor-grace-period']) {
     if (!Number.isInteger(flags[f]) || flags[f] < 0) throw new UsageError(`--${f} ${flags[f]}: expected a whole number of seconds ≥ 0`);
   }
+  if (!(flags['metric-resolution'] >= 1 && flags['metric-resolution'] <= 3600)) throw new UsageError(`--metric-resolution ${flags['metric-resolution']}: expected seconds from 1 to 3600`);
   const dnsServiceIP = flags['cluster-dns'] ? String(flags['cluster-dns']) : undefined;
   if (dnsServiceIP !== undefined && ipToInt(dnsServiceIP) === undefined) throw new UsageError(`--cluster-dns ${JSON.stringify(dnsServiceIP)}: expected an IPv4 address, e.g. 10.96.0.10`);
   const issuer = String(flags['service-account-issuer']);
@@ -135,7 +137,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
     clusterCidr: flags['cluster-cidr'], nodeCidrMaskSize: flags['node-cidr-mask-size'], nodeMonitorGracePeriodMs: flags['node-monitor-grace-period'] * 1000,
     serviceCidr: flags['service-cluster-ip-range'], nodePortRange: flags['service-node-port-range'], advertiseAddress: flags['advertise-address'],
     advertisePort: flags['advertise-port'], serverName: flags['server-name'],
-    eventTtlMs: flags['event-ttl'] * 1000,
+    eventTtlMs: flags['event-ttl'] * 1000, metricResolutionMs: flags['metric-resolution'] * 1000,
     defaultNotReadyTolerationSeconds: flags['default-not-ready-toleration-seconds'],
     defaultUnreachableTolerationSeconds: flags['default-unreachable-toleration-seconds'],
     lbPool, dnsServiceIP, serviceAccountIssuer: issuer, tokenAuthFile: flags['token-auth-file'] ? resolve(String(flags['token-auth-file'])) : undefined,

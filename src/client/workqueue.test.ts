@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { WorkQueueMetricsProvider } from './workqueuemetrics.js';
-import { parseExposition, sumOf } from '../testing/promtext.js';
+import { parseExposition, sumOf } from '../util/promtext.js';
 import { eventually } from '../testing/eventually.js';
 import { WorkQueue } from './workqueue.js';
 

@@ -59,7 +59,7 @@ export class NamespaceController implements Controller {
     // Terminating: delete everything in it; finish when nothing is left.
     let remaining = 0;
     for (const r of RESOURCES) {
-      if (!r.namespaced) continue;
+      if (!r.namespaced || !r.verbs.includes('delete')) continue;
       const { items } = await this.client.list(r, name);
       for (const o of items) {
         remaining++;
@@ -79,7 +79,7 @@ export class NamespaceController implements Controller {
 
   private async countContents(ns: string): Promise<number> {
     let n = 0;
-    for (const r of RESOURCES) if (r.namespaced) n += (await this.client.list(r, ns)).items.length;
+    for (const r of RESOURCES) if (r.namespaced && r.verbs.includes('delete')) n += (await this.client.list(r, ns)).items.length;
     return n;
   }
 }

@@ -11,7 +11,7 @@ import { mountsUnder, unmountUnder } from './mounts.js';
 import { netnsPath, k8tsHome } from './paths.js';
 import { type ClusterPlan, clusterDir, loadPlan, validateName } from './plan.js';
 import { stopAll } from './procs.js';
-import { stderrLog, stepLine } from './steps.js';
+import { beginFor, stderrLog, stepLine } from './steps.js';
 import { deleteLinks, deleteNetns, waitLinksGone } from './topology.js';
 
 export interface DownOptions {
@@ -62,7 +62,9 @@ export async function downPlan(plan: ClusterPlan, opts: DownOptions = {}): Promi
   const log = opts.log ?? stderrLog;
   const report = emptyReport(plan.name);
   const errors: string[] = [];
+  const begin = beginFor(log);
   const phase = async (name: string, fn: () => Promise<string | void>) => {
+    begin(name);
     const t0 = performance.now();
     try {
       const detail = await fn();

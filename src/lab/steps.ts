@@ -1,6 +1,8 @@
-// Runs `up` as a list of steps, one progress line each on stderr; on failure, undoes what was made.
+// Runs `up` as a list of steps, one progress line each on stderr (a spinner while a step runs on a terminal);
+// on failure, undoes what was made.
 import { CommandError } from '../util/exec.js';
 import { LabError } from './errors.js';
+import { progress } from './progress.js';
 
 export interface Step {
   /** What the step does, as the user reads it: "Creating node network k8ts0 172.30.0.0/24". */
@@ -13,6 +15,8 @@ export interface Step {
 export interface RunStepsOptions {
   /** Where progress lines go; default stderr. */
   log?: (line: string) => void;
+  /** Called as each step starts (default: the spinner on stderr when the log is stderr). */
+  begin?: (name: string) => void;
   /** Keep what was made when a step fails (for debugging); default false. */
   retain?: boolean;
 }
@@ -41,8 +45,14 @@ export function stepLine(ok: boolean, name: string, ms: number): string {
   return `${ok ? '✓' : '✗'} ${name} (${Math.round(ms)} ms)`;
 }
 
+/** A finished line on stderr, replacing the spinner of the step it ends. */
 export function stderrLog(line: string): void {
-  process.stderr.write(line + '\n');
+  progress.line(line);
+}
+
+/** The spinner's start for a step, when progress goes to stderr (a caller's own log gets no spinner). */
+export function beginFor(log: (line: string) => void): (name: string) => void {
+  return log === stderrLog ? (name) => progress.begin(name) : () => {};
 }
 
 /**
@@ -51,8 +61,10 @@ export function stderrLog(line: string): void {
  */
 export async function runSteps(steps: Step[], opts: RunStepsOptions = {}): Promise<void> {
   const log = opts.log ?? stderrLog;
+  const begin = opts.begin ?? beginFor(log);
   const done: Step[] = [];
   for (const step of steps) {
+    begin(step.name);
     const t0 = performance.now();
     try {
       await step.execute();
@@ -70,6 +82,7 @@ async function undoAll(made: Step[], log: (line: string) => void): Promise<{ ste
   const errors: { step: string; error: unknown }[] = [];
   for (const step of made.reverse()) {
     if (!step.undo) continue;
+    beginFor(log)(`Undo: ${step.name}`);
     const t0 = performance.now();
     try {
       await step.undo();

@@ -4,7 +4,7 @@ import { LabError } from './errors.js';
 import { downPlan } from './down.js';
 import { type ClusterPlan, type PlanOptions, releasePlan, reservePlan } from './plan.js';
 import { type PreflightOptions, type Problem, preflight } from './preflight.js';
-import { type Step, runSteps, stderrLog, stepLine } from './steps.js';
+import { type Step, beginFor, runSteps, stderrLog, stepLine } from './steps.js';
 import { topologySteps } from './topology.js';
 
 export interface UpOptions extends PlanOptions {
@@ -25,6 +25,7 @@ export class PreflightError extends LabError {
 
 export async function up(opts: UpOptions): Promise<ClusterPlan> {
   const log = opts.log ?? stderrLog;
+  beginFor(log)(`Checking the host for cluster ${opts.name}`);
   const t0 = performance.now();
   // The plan is saved (its index claimed host-wide) before preflight looks at the host: otherwise a
   // concurrent `up` could take the same index between the look and the claim. Saving writes only the state

@@ -12,7 +12,7 @@ import { StreamServer } from '../agent/streamserver.js';
 import { AgentMetrics } from '../agent/metrics.js';
 import { Runtime } from '../agent/runtime/runtime.js';
 import { NODES } from '../api/kinds.js';
-import { parseExposition, sumOf } from '../testing/promtext.js';
+import { parseExposition, sumOf } from '../util/promtext.js';
 
 let tc: TestCluster;
 let dir: string;

@@ -10,7 +10,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, eventually, type TestCluster } from '../controllers/testutil.js';
-import { parseExposition, sumOf, has, type Exposition } from '../testing/promtext.js';
+import { parseExposition, sumOf, has, type Exposition } from '../util/promtext.js';
 
 let tc: TestCluster;
 let tokDir: string;

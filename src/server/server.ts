@@ -16,6 +16,7 @@ import { CaSigner } from '../apiserver/certificates/csr.js';
 import { ensureAdminToken, ensurePki, ensureToken, kubeconfig } from '../apiserver/certs.js';
 import { ApiServer } from '../apiserver/server.js';
 import { ensureSigningKey } from '../apiserver/serviceaccount/signer.js';
+import { ResourceMetrics } from '../apiserver/resourcemetrics.js';
 import { NodeProxy } from '../apiserver/nodeproxy.js';
 import { LocalClient } from '../apiserver/localclient.js';
 import { AllocationRepair, DEFAULT_SERVICE_CIDR, ServiceAllocations } from '../apiserver/allocators/index.js';
@@ -76,6 +77,8 @@ export interface ServerOptions {
   leaderElection?: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
   /** Events the watch cache keeps (default 100,000); tests shrink it to reach 410 Gone. */
   watchCacheEvents?: number;
+  /** How often the agents' resource metrics are scraped for metrics.k8s.io (metrics-server's --metric-resolution; 15 s). */
+  metricResolutionMs?: number;
   /** The `iss` of service-account tokens and the API audience (default https://kubernetes.default.svc.cluster.local). */
   serviceAccountIssuer?: string;
   /** Where the server's own log lines go (default: stderr). */
@@ -161,6 +164,10 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const nodeGraph = new NodeGraph();
   api.authorizer = new ChainAuthorizer(new NodeAuthorizer(nodeGraph), rbac);
   api.nodeProxy = new NodeProxy(api.registry, nodeToken);
+  const nodeProxy = api.nodeProxy;
+  api.resourceMetrics = new ResourceMetrics(api.registry, { resolutionMs: o.metricResolutionMs, log,
+    fetch: (node, path, timeoutMs) => nodeProxy.fetchNode(node, path, timeoutMs) });
+  api.resourceMetrics.start();
   const client = new LocalClient(api.registry);
   const informers = new SharedInformerFactory(client, log);
   const ctx = { client, informers, queueMetrics: new WorkQueueMetricsProvider(metricsRegistry) };
@@ -227,6 +234,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
       await Promise.all(singletons.map((s) => s.stop()));
       await kubernetesService.stopAndRemove();
       informers.stop();
+      await api.resourceMetrics?.stop();
       await api.close();
       await store.close();
     },

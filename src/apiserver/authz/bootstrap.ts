@@ -86,6 +86,10 @@ export const BOOTSTRAP_CLUSTER_ROLES: ClusterRole[] = [
     rule(READ, ['policy'], ['poddisruptionbudgets', 'poddisruptionbudgets/status']),
     rule(READ, ['networking.k8s.io'], ['ingresses', 'ingresses/status', 'networkpolicies']),
   ], { labels: { 'rbac.authorization.k8s.io/aggregate-to-view': 'true' } }),
+  // metrics-server's reader role (its manifest installs it; here the API is built in): view, edit and admin read metrics.
+  cr('system:aggregated-metrics-reader', [rule(READ, ['metrics.k8s.io'], ['pods', 'nodes'])], { labels: {
+    'rbac.authorization.k8s.io/aggregate-to-view': 'true', 'rbac.authorization.k8s.io/aggregate-to-edit': 'true',
+    'rbac.authorization.k8s.io/aggregate-to-admin': 'true' } }),
   cr('system:node', [
     rule(['create', 'get', 'list', 'watch'], [''], ['nodes']),
     rule(['patch', 'update'], [''], ['nodes/status']),

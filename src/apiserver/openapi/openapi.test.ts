@@ -75,6 +75,8 @@ function fromPatchSchema(node: SchemaNode, prefix: string, out: Map<string, stri
 
 test('the patch extensions in OpenAPI are what the strategic merge patch merges by, kind by kind', () => {
   for (const r of RESOURCES) {
+    // Read-only kinds (metrics.k8s.io) are never patched.
+    if (!r.verbs.includes('patch') && !r.verbs.includes('create')) continue;
     const api = new Map<string, string>();
     fromOpenAPI(definitionForKind(r.group, r.version, r.kind)!, '', api);
     const ours = new Map<string, string>();

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { DEFINITIONS_FILE, type GeneratedDefinitions, type Schema, inputsHash, writeDefinitions } from './generate.js';
 import { ATOMIC_STRUCTS, FIELD_EXTENSIONS, KEEP_EMPTY } from './extensions.js';
+import { METRICS_DEFINITIONS } from './metrics.js';
 
 export type { Schema } from './generate.js';
 
@@ -68,6 +69,7 @@ let cached: { source: string; defs: Record<string, Schema>; byKind: Map<string, 
 function state() {
   if (cached) return cached;
   const g = load();
+  Object.assign(g.definitions, structuredClone(METRICS_DEFINITIONS));
   decorate(g.definitions);
   const byKind = new Map<string, string>();
   for (const [name, d] of Object.entries(g.definitions)) {

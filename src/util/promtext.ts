@@ -1,10 +1,13 @@
-// A reader of the Prometheus text exposition format (version 0.0.4) for tests: every sample with its
-// labels, and the TYPE of every family, so a test checks what a scraper would see.
+// A reader of the Prometheus text exposition format (version 0.0.4): every sample with its labels and
+// timestamp, and the TYPE of every family; tests check what a scraper sees, the API server reads the
+// agents' /metrics/resource with it.
 
 export interface Sample {
   name: string;
   labels: Record<string, string>;
   value: number;
+  /** The sample's own timestamp (ms since the epoch), when the line has one. */
+  timestamp?: number;
 }
 
 export interface Exposition {
@@ -63,7 +66,9 @@ export function parseExposition(text: string): Exposition {
     const word = parts[0].toLowerCase();
     const value = word === 'nan' ? NaN : word === '+inf' || word === 'inf' ? Infinity : word === '-inf' ? -Infinity : Number(parts[0]);
     if (Number.isNaN(value) && word !== 'nan') throw new Error(`line ${i + 1}: value ${JSON.stringify(parts[0])} is not a number`);
-    samples.push({ name: n[0], labels, value });
+    const ts = parts[1] === undefined ? undefined : Number(parts[1]);
+    if (ts !== undefined && !Number.isSafeInteger(ts)) throw new Error(`line ${i + 1}: timestamp ${JSON.stringify(parts[1])} is not an integer`);
+    samples.push({ name: n[0], labels, value, ...(ts !== undefined ? { timestamp: ts } : {}) });
   });
   return { samples, types };
 }
