@@ -32,7 +32,7 @@ import { authorizeRequest } from './authz/filter.js';
 import { requestAttributes } from './authz/attributes.js';
 import { ApiServerMetrics, instrumentStore, requestLabels } from './metrics.js';
 import type { Registry as PromRegistry } from 'prom-client';
-import { requestUser } from './authz/context.js';
+import { requestUser } from '../api/authorization.js';
 import { ALWAYS_ALLOW, type Authorizer, type RbacAuthorizer } from './authz/rbac.js';
 import { review } from './authz/reviews.js';
 

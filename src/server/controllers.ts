@@ -22,7 +22,7 @@ import { ReplicaSetController } from '../controllers/replicaset.js';
 import { RootCaPublisher } from '../controllers/rootcapublisher.js';
 import { CsrApprover, CsrSigner } from '../controllers/csr.js';
 import { TokenCleaner } from '../controllers/tokencleaner.js';
-import type { CaSigner } from '../apiserver/certificates/csr.js';
+import type { CaSigner } from '../api/certificates/csr.js';
 import type { Attributes } from '../apiserver/authz/attributes.js';
 import { PersistentVolumeController } from '../controllers/persistentvolume.js';
 import { LocalPathProvisioner } from '../controllers/localpath.js';

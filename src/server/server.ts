@@ -12,7 +12,7 @@ import { isIP } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
-import { CaSigner } from '../apiserver/certificates/csr.js';
+import { CaSigner } from '../api/certificates/csr.js';
 import { ensureAdminToken, ensurePki, ensureToken, kubeconfig } from '../apiserver/certs.js';
 import { ApiServer } from '../apiserver/server.js';
 import { ensureSigningKey } from '../apiserver/serviceaccount/signer.js';

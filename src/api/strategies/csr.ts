@@ -5,8 +5,8 @@ import type { ResourceStrategy } from '../strategy.js';
 import { duplicate, forbidden, invalid, notSupported, required } from '../fielderror.js';
 import { AGE_COLUMN, NAME_COLUMN, age, column } from './columns.js';
 import { isObj } from './json.js';
-import { requestUser } from '../../apiserver/authz/context.js';
-import { KEY_USAGES, parseCsrPem, signerRules } from '../../apiserver/certificates/csr.js';
+import { requestUser } from '../authorization.js';
+import { KEY_USAGES, parseCsrPem, signerRules } from '../certificates/csr.js';
 
 const SIGNER_NAME = /^(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const CONDITION_TYPES = ['Approved', 'Denied', 'Failed'];

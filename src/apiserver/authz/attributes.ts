@@ -4,27 +4,8 @@ import { ApiError } from '../../api/status.js';
 import { queryBool } from '../../api/queryparams.js';
 import { isValidPathSegmentName } from '../../api/validation.js';
 
-/** Who is asking: what authentication (or impersonation) established. */
-export interface UserInfo {
-  name: string;
-  uid?: string;
-  groups: string[];
-  extra?: Record<string, string[]>;
-}
-
-export interface Attributes {
-  user: UserInfo;
-  verb: string;
-  /** A resource request (/api, /apis); otherwise `path` is what is asked for. */
-  resourceRequest: boolean;
-  path: string;
-  apiGroup: string;
-  apiVersion: string;
-  namespace: string;
-  resource: string;
-  subresource: string;
-  name: string;
-}
+export type { Attributes, UserInfo } from '../../api/authorization.js';
+import type { Attributes, UserInfo } from '../../api/authorization.js';
 
 const METHOD_VERBS: Record<string, string> = { POST: 'create', GET: 'get', HEAD: 'get', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 const SPECIAL_VERBS = new Set(['proxy', 'watch']);

@@ -6,7 +6,7 @@ import type { KObject, PolicyRule } from '../../api/types.js';
 import { ApiError } from '../../api/status.js';
 import type { WriteHooks, WriteTxn } from '../registry.js';
 import { type Attributes, type UserInfo } from './attributes.js';
-import { requestUser } from './context.js';
+import { requestUser } from '../../api/authorization.js';
 import { type RbacAuthorizer, SYSTEM_MASTERS } from './rbac.js';
 import { ruleString, uncovered } from './rules.js';
 

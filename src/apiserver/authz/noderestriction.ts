@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { KObject, Pod } from '../../api/types.js';
 import { ApiError } from '../../api/status.js';
 import type { WriteHooks, WriteTxn } from '../registry.js';
-import { requestUser } from './context.js';
+import { requestUser } from '../../api/authorization.js';
 import { NODE_LEASE_NAMESPACE, nodeOf, podRefs } from './node.js';
 
 export const NODE_RESTRICTION_PREFIX = 'node-restriction.kubernetes.io/';

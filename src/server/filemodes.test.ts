@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runServer } from '../server/server.js';
+import { runServer } from './server.js';
 import { agentCommand } from '../cli/agent.js';
 
 test('the server tightens its data dir and every secret-bearing file at every start', async () => {

@@ -4,8 +4,8 @@
 import 'reflect-metadata'; // @peculiar/x509's dependency injection (tsyringe) needs the polyfill loaded first.
 import * as x509 from '@peculiar/x509';
 import { randomBytes, webcrypto } from 'node:crypto';
-import type { FieldError } from '../../api/types.js';
-import { invalid } from '../../api/fielderror.js';
+import type { FieldError } from '../types.js';
+import { invalid } from '../fielderror.js';
 
 export const SIGNER_APISERVER_CLIENT = 'kubernetes.io/kube-apiserver-client';
 export const SIGNER_KUBELET_CLIENT = 'kubernetes.io/kube-apiserver-client-kubelet';
