@@ -281,7 +281,9 @@ test('the result shares no structure with the live object or the patch', () => {
   assert.deepEqual(patch.spec.containers[0].env, [{ name: 'X', value: '1' }]);
 });
 
-test('every kind k8ts serves has a schema entry', () => {
+test('every kind k8ts serves that can be patched has a schema entry', () => {
   const kinds = new Set(schemaKinds());
-  for (const r of RESOURCES) assert.ok(kinds.has(`${groupVersion(r)}/${r.kind}`), `${r.kind} has no strategic-merge schema`);
+  const patchable = RESOURCES.filter((r) => r.verbs.includes('patch'));
+  assert.ok(patchable.length > 50, 'the patchable kinds are found');
+  for (const r of patchable) assert.ok(kinds.has(`${groupVersion(r)}/${r.kind}`), `${r.kind} has no strategic-merge schema`);
 });
