@@ -284,6 +284,6 @@ test('the result shares no structure with the live object or the patch', () => {
 test('every kind k8ts serves that can be patched has a schema entry', () => {
   const kinds = new Set(schemaKinds());
   const patchable = RESOURCES.filter((r) => r.verbs.includes('patch'));
-  assert.ok(patchable.length > 50, 'the patchable kinds are found');
+  assert.ok(patchable.length > 20, 'the patchable kinds are found');
   for (const r of patchable) assert.ok(kinds.has(`${groupVersion(r)}/${r.kind}`), `${r.kind} has no strategic-merge schema`);
 });
