@@ -47,6 +47,10 @@ import type { SigningKey } from './serviceaccount/signer.js';
 import { TokenIssuer } from './serviceaccount/tokens.js';
 import { type ServerLimits, resolveLimits } from './limits.js';
 
+/** How long, and for bodies up to what size, the rest of an oversized body is read after its 413. */
+const LINGER_MS = 5_000;
+const LINGER_MAX_BYTES = 64 * 1024 * 1024;
+
 
 /** Service-account tokens: the key they are signed with and the issuer they name. */
 export interface ServiceAccountTokenOptions {
@@ -290,6 +294,26 @@ export class ApiServer {
     return true;
   }
 
+  /**
+   * After a 413 the rest of the body is still on its way: closing at once would reset the connection under a
+   * client that is still writing it, and it would never read the answer (Go's server lingers likewise). The
+   * rest is read and dropped, for at most LINGER_MS and only for bodies not absurdly large; then the
+   * connection goes.
+   */
+  private lingerAfter413(req: IncomingMessage, res: ServerResponse): void {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (declared > LINGER_MAX_BYTES) {
+      res.setHeader('Connection', 'close');
+      return;
+    }
+    req.resume();
+    const t = setTimeout(() => {
+      if (!req.complete) req.socket.destroy();
+    }, LINGER_MS);
+    t.unref();
+    req.once('end', () => clearTimeout(t));
+  }
+
   /** A request whose body has not all arrived within the request timeout is answered 408 and its
    *  connection closed: a client trickling a body holds a seat and a socket no longer than that. */
   private armRequestTimeout(req: IncomingMessage, res: ServerResponse): void {
@@ -344,8 +368,7 @@ export class ApiServer {
       await requestUser.run(caller, () => this.route(req, res, path, url.searchParams));
     } catch (e) {
       if (e instanceof ApiError) {
-        // The rest of an oversized body is not read: the connection ends with the answer.
-        if (e.code === 413 && !res.headersSent) res.setHeader('Connection', 'close');
+        if (e.code === 413 && !res.headersSent) this.lingerAfter413(req, res);
         return sendError(res, e);
       }
       if (e instanceof PatchError) {
