@@ -35,7 +35,8 @@ test('a transaction is atomic, errors name the line, answers pair with requests,
   try {
     await s.transaction(`table ip ${T}\ndelete table ip ${T}\ntable ip ${T} {\n  set s { type inet_service; }\n}\nadd element ip ${T} s { 1, 2 }\n`);
     assert.deepEqual(await elements(), [1, 2]);
-    dir = (s as unknown as { dir: string }).dir;
+    dir = (s as unknown as { lastTxDir: string }).lastTxDir;
+    assert.ok(dir && !existsSync(dir), `the answered transaction's ${dir} is left behind`);
     // The second line fails: the first must not land either.
     const err = await s.transaction(`add element ip ${T} s { 3 }\nadd element ip ${T} nosuch { 4 }\n`).then(() => undefined, (e: Error) => e);
     assert.ok(err instanceof NftCommandError, `expected an nft error, got ${err}`);
@@ -67,6 +68,7 @@ test('a transaction is atomic, errors name the line, answers pair with requests,
     await s.stop();
     await run(['nsenter', `--net=${netns}`, '--', 'nft', 'delete', 'table', 'ip', T]).catch(() => undefined);
   }
-  // Its transaction files go with it.
-  assert.ok(dir && !existsSync(dir), `${dir} is left behind`);
+  // Every transaction's file went with its answer, the failed ones too.
+  const last = (s as unknown as { lastTxDir: string }).lastTxDir;
+  assert.ok(last && last !== dir && !existsSync(last), `${last} is left behind`);
 });

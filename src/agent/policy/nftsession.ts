@@ -46,8 +46,9 @@ export class NftSession {
   private buf = '';
   private out: string[] = [];
   private pending: Pending[] = [];
-  private dir?: string;
   private seq = 0;
+  /** The last transaction's directory (tests check it is gone). */
+  private lastTxDir?: string;
   readonly stats = { spawns: 0, requests: 0 };
 
   constructor(private o: NftSessionOptions = {}) {}
@@ -59,15 +60,17 @@ export class NftSession {
 
   /** Run `text` (nft -f syntax) as one atomic transaction; rejects with nft's error if the kernel or nft refused it. */
   async transaction(text: string): Promise<void> {
-    this.dir ??= mkdtempSync(join(tmpdir(), 'k8ts-nft-'));
-    // A fresh name per transaction: nft reads the file when it reaches the line, later than we write the next.
-    const file = join(this.dir, `tx-${++this.seq}.nft`);
+    // A private directory per transaction, gone when nft has answered: nft reads the file when it reaches the
+    // line (later than we may write the next), and a process killed between transactions leaves nothing in /tmp.
+    const dir = mkdtempSync(join(tmpdir(), 'k8ts-nft-'));
+    this.lastTxDir = dir;
+    const file = join(dir, `tx-${++this.seq}.nft`);
     writeFileSync(file, text, { mode: 0o600 });
     try {
       const out = await this.request('transaction', `include "${file}"`);
       if (NFT_ERROR.test(out)) throw new NftCommandError('transaction', out);
     } finally {
-      rmSync(file, { force: true });
+      rmSync(dir, { recursive: true, force: true });
     }
   }
 
@@ -136,7 +139,7 @@ export class NftSession {
     }
   }
 
-  /** End the child and remove the transaction directory. */
+  /** End the child. */
   async stop(): Promise<void> {
     const c = this.child;
     this.child = undefined;
@@ -150,7 +153,5 @@ export class NftSession {
       await c.exited.catch(() => undefined);
       clearTimeout(t);
     }
-    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
-    this.dir = undefined;
   }
 }
