@@ -94,9 +94,12 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     kubectl(kargs, o = {}) {
       const bin = kubectlBinary(o.version ?? '1.32');
       if (!bin) throw new Error(`kubectl.${o.version ?? '1.32'} not found beside the kubectl dispatcher`);
+      // `--token` acts as that token only without a client certificate beside it: kubectl would send the admin
+      // kubeconfig's certificate too, and the API server (as kube-apiserver) authenticates x509 first.
+      const config = kargs.includes('--token') ? join(dataDir, 'kubeconfig-token') : kubeconfig;
       return new Promise((res) => {
         const child = spawn(bin, kargs, {
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, KUBECONFIG: kubeconfig, ...(o.env ?? {}) },
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, KUBECONFIG: config, ...(o.env ?? {}) },
           stdio: ['pipe', 'pipe', 'pipe'],
         });
         let stdout = '';
