@@ -17,14 +17,15 @@ const has = (csr: CertificateSigningRequest, type: string) => (csr.status?.condi
 const pem = (csr: CertificateSigningRequest) => Buffer.from(csr.spec.request ?? '', 'base64').toString('latin1');
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
-/** Issues certificates for approved requests to the two client signers; a request it cannot honour gets a Failed condition. */
-export class CsrSigner implements Controller {
-  private csrs: SharedInformer<CertificateSigningRequest>;
-  private queue = new WorkQueue((name) => this.reconcile(name), 2, (key, err) => console.error(`csr signer: ${key}:`, err instanceof Error ? err.message : err));
+/** The loop both CSR controllers share: every added or changed request, by name, through a work queue. */
+abstract class CsrLoop implements Controller {
+  protected csrs: SharedInformer<CertificateSigningRequest>;
+  private queue: WorkQueue;
   private regs = new Registrations();
 
-  constructor(private ctx: ControllerContext, private ca: CaSigner) {
+  constructor(protected ctx: ControllerContext, what: string) {
     this.csrs = ctx.informers.informerFor(CSRS);
+    this.queue = new WorkQueue((name) => this.reconcile(name), 2, (key, err) => console.error(`${what}: ${key}:`, err instanceof Error ? err.message : err));
   }
 
   async start(): Promise<void> {
@@ -39,7 +40,16 @@ export class CsrSigner implements Controller {
     this.queue.stop();
   }
 
-  private async reconcile(name: string): Promise<void> {
+  protected abstract reconcile(name: string): Promise<void>;
+}
+
+/** Issues certificates for approved requests to the two client signers; a request it cannot honour gets a Failed condition. */
+export class CsrSigner extends CsrLoop {
+  constructor(ctx: ControllerContext, private ca: CaSigner) {
+    super(ctx, 'csr signer');
+  }
+
+  protected async reconcile(name: string): Promise<void> {
     const csr = this.csrs.lister.get(undefined, name);
     if (!csr || csr.status?.certificate || !has(csr, 'Approved') || has(csr, 'Denied') || has(csr, 'Failed')) return;
     const signer = csr.spec.signerName;
@@ -70,28 +80,12 @@ export class CsrSigner implements Controller {
 
 /** Approves node client requests (CN system:node:<name>, O system:nodes) when the requester may create
  *  certificatesigningrequests/selfnodeclient (its own name) or /nodeclient, as upstream's csrapproving. */
-export class CsrApprover implements Controller {
-  private csrs: SharedInformer<CertificateSigningRequest>;
-  private queue = new WorkQueue((name) => this.reconcile(name), 2, (key, err) => console.error(`csr approver: ${key}:`, err instanceof Error ? err.message : err));
-  private regs = new Registrations();
-
-  constructor(private ctx: ControllerContext, private allowed: (a: Attributes) => boolean) {
-    this.csrs = ctx.informers.informerFor(CSRS);
+export class CsrApprover extends CsrLoop {
+  constructor(ctx: ControllerContext, private allowed: (a: Attributes) => boolean) {
+    super(ctx, 'csr approver');
   }
 
-  async start(): Promise<void> {
-    await this.csrs.waitForSync();
-    const add = (c: CertificateSigningRequest) => this.queue.add(c.metadata.name!);
-    this.regs.add(this.csrs.addEventHandler({ onAdd: add, onUpdate: add }));
-    this.queue.start();
-  }
-
-  stop(): void {
-    this.regs.removeAll();
-    this.queue.stop();
-  }
-
-  private async reconcile(name: string): Promise<void> {
+  protected async reconcile(name: string): Promise<void> {
     const csr = this.csrs.lister.get(undefined, name);
     if (!csr || csr.spec.signerName !== SIGNER_KUBELET_CLIENT || has(csr, 'Approved') || has(csr, 'Denied') || csr.status?.certificate) return;
     let p;
