@@ -74,6 +74,13 @@ try {
   console.log(table(rows.map((r, i) => (i === 0 ? [...r, 'p99 / anchor'] : [...r, (r[4] as number) / anchorP99]))));
 
   // Authentication: the same GET with three credentials, interleaved so load drifts hit all alike.
+  // RBAC is enforced: the service account may read itself, and nothing else, so the same GET is allowed to all three.
+  const role = await admin.call('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles', { apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role', metadata: { name: 'bench-read-sa' }, rules: [{ apiGroups: [''], resources: ['serviceaccounts'], resourceNames: ['default'], verbs: ['get'] }] });
+  const binding = await admin.call('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings', { apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding', metadata: { name: 'bench-read-sa' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'bench-read-sa' },
+    subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: 'default' }] });
+  if (role.code !== 201 || binding.code !== 201) throw new Error(`rbac: ${role.text} ${binding.text}`);
   const mint = async (bound: boolean) => JSON.parse((await admin.call('POST', `${SA}/token`, tokenBody(bound))).text).status.token as string;
   const ca = readFileSync(join(dataDir, 'pki/ca.crt'));
   const clients: [string, Client][] = [
