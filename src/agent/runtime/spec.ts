@@ -7,7 +7,14 @@ export interface VolumeMount {
   hostPath: string;
   containerPath: string;
   readOnly?: boolean;
+  /**
+   * The pod's mountPropagation: None (rprivate, the default), HostToContainer (rslave: mounts made on the
+   * host under the path appear inside) or Bidirectional (rshared: and the container's mounts reach the host).
+   */
+  propagation?: 'None' | 'HostToContainer' | 'Bidirectional';
 }
+
+const PROPAGATION_OPTION = { None: 'rprivate', HostToContainer: 'rslave', Bidirectional: 'rshared' } as const;
 
 export interface SecurityContext {
   privileged?: boolean;
@@ -178,8 +185,8 @@ export function ociConfig(input: OciInput): Record<string, unknown> {
   const hostname = (spec.hostname || spec.podName).slice(0, 63);
   const caps = capabilitySet(sc, input.lastCap);
   const cwd = absolute('workingDir', spec.workingDir || image.workingDir || '/');
-  const bind = (source: string, destination: string, ro = false) => ({
-    destination, type: 'bind', source, options: ['rbind', 'rprivate', ro ? 'ro' : 'rw'],
+  const bind = (source: string, destination: string, ro = false, propagation: 'rprivate' | 'rslave' | 'rshared' = 'rprivate') => ({
+    destination, type: 'bind', source, options: ['rbind', propagation, ro ? 'ro' : 'rw'],
   });
   const mounts: Record<string, unknown>[] = [
     // The writable root: an overlay mounted by runc inside the container's own mount namespace, so the
@@ -202,13 +209,21 @@ export function ociConfig(input: OciInput): Record<string, unknown> {
   for (const m of spec.mounts ?? []) {
     const dest = absolute('volume mount path', m.containerPath);
     if (dest === '/') throw new InvalidSpecError('a volume cannot be mounted over /');
-    mounts.push(bind(absolute('volume host path', m.hostPath), dest, m.readOnly));
+    const prop = PROPAGATION_OPTION[m.propagation ?? 'None'];
+    if (!prop) throw new InvalidSpecError(`unknown mount propagation ${JSON.stringify(m.propagation)} for ${dest}`);
+    if (m.propagation === 'Bidirectional' && !sc.privileged) throw new InvalidSpecError(`Bidirectional mount propagation of ${dest} is available only to privileged containers`);
+    mounts.push(bind(absolute('volume host path', m.hostPath), dest, m.readOnly, prop));
   }
+  // The container's root propagation as containerd sets it: rshared when a mount is Bidirectional (its
+  // copies stay in the host's peer group), else rslave (runc's own default, which lets an rslave bind
+  // receive the host's mounts).
+  const rootfsPropagation = (spec.mounts ?? []).some((m) => m.propagation === 'Bidirectional') ? 'rshared' : 'rslave';
   const linux: Record<string, unknown> = {
     // ipc and uts are private to the container for now; sharing them across a pod's containers (as
     // Kubernetes does through the sandbox) is a later step.
     namespaces: [spec.pidns ? { type: 'pid', path: absolute('pidns', spec.pidns) } : { type: 'pid' }, { type: 'network', path: absolute('netns', spec.netns) }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
     resources: { devices: [{ allow: !!sc.privileged, access: 'rwm' }] },
+    rootfsPropagation,
   };
   if (!sc.privileged) {
     linux.maskedPaths = MASKED_PATHS;
