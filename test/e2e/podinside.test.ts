@@ -159,6 +159,17 @@ describe('inside the pod: volumes, env, init, sidecar and ephemeral containers',
   after(() => rmSync(`/tmp/k8ts-e2e-podinside-${process.pid}`, { recursive: true, force: true }));
   const jp = async (pod: string, path: string) => (await c.ok(['get', 'pod', pod, '-o', `jsonpath=${path}`])).trim();
   const exec = (pod: string, cmd: string) => c.ok(['exec', pod, '--', 'sh', '-c', cmd]);
+  /** A failed check says what the pod looked like: its statuses and events. */
+  const explained = async (pods: string[], body: () => Promise<void>) => {
+    try {
+      await body();
+    } catch (e) {
+      let more = '';
+      for (const p of pods) more += `\n--- ${p}: ${await jp(p, '{.status}').catch(() => '?')}\n${await events(p).catch(() => '?')}`;
+      if (e instanceof Error) e.message += more;
+      throw e;
+    }
+  };
   const execIn = (pod: string, container: string, cmd: string) => c.ok(['exec', pod, '-c', container, '--', 'sh', '-c', cmd]);
   const events = async (name: string) => c.ok(['get', 'events', '--field-selector', `involvedObject.name=${name}`, '-o', 'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}']);
   const uid = (pod: string) => jp(pod, '{.metadata.uid}');
@@ -372,6 +383,7 @@ spec:
   });
 
   test('sidecar probes: the next init container waits for the sidecar\'s startupProbe, its readiness counts in Ready, a liveness failure restarts it', async () => {
+    await explained(['side-probes'], async () => {
     const probe = (cmd: string, more = '') => `{exec: {command: ["sh", "-c", "${cmd}"]}, periodSeconds: 1${more}}`;
     await c.ok(['apply', '-f', '-'], `apiVersion: v1
 kind: Pod
@@ -420,6 +432,7 @@ spec:
     assert.match(await events('side-probes'), /Killing: Container side failed liveness probe, will be restarted/);
     assert.equal(await execIn('side-probes', 'main', 'cat /work/log'), 'side\nafter\nmain\nside\n');
     await c.ok(['delete', 'pod', 'side-probes', '--wait=false']);
+    });
   });
 
   test('mountPropagation: HostToContainer sees a mount made on the host later, None does not, Bidirectional reaches the host; refused where it cannot work', async () => {
@@ -448,7 +461,7 @@ spec:
     volumeMounts: [{name: h, mountPath: /host, mountPropagation: Bidirectional}]
   volumes: [{name: h, hostPath: {path: ${shared}, type: Directory}}]
 `);
-      await c.ok(['wait', '--for=condition=Ready', 'pod/prop', '--timeout=60s']);
+      await explained(['prop'], () => c.ok(['wait', '--for=condition=Ready', 'pod/prop', '--timeout=60s']).then(() => {}));
       // A mount made on the host after the containers started.
       hostSh(`mkdir -p ${shared}/sub && mount -t tmpfs -o size=1m tmpfs ${shared}/sub && echo hi > ${shared}/sub/f`);
       assert.equal(await execIn('prop', 'slave', 'cat /host/sub/f'), 'hi\n');

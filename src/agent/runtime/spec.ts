@@ -104,9 +104,11 @@ function capName(c: string): string {
  * The capability set: the Docker defaults, or all capabilities when privileged; `add`/`drop` apply as in
  * containerd: ALL in add first, ALL in drop next, then single adds, then single drops.
  */
-export function capabilitySet(sc: SecurityContext = {}, lastCap = ALL_CAPABILITIES.length - 1): string[] {
+export function capabilitySet(sc: SecurityContext = {}, lastCap = ALL_CAPABILITIES.length - 1, bounding?: bigint): string[] {
   const known = ALL_CAPABILITIES.slice(0, lastCap + 1);
-  if (sc.privileged) return known;
+  // Privileged: every capability the agent itself may pass on (containerd's WithAllCurrentCapabilities);
+  // one outside the agent's bounding set (a node that is itself a container) would make runc fail.
+  if (sc.privileged) return bounding === undefined ? known : known.filter((_, i) => (bounding >> BigInt(i)) & 1n);
   const add = (sc.capabilities?.add ?? []).map(capName);
   const drop = (sc.capabilities?.drop ?? []).map(capName);
   for (const c of [...add, ...drop]) {
@@ -129,6 +131,8 @@ export interface OciInput {
   upper: string;
   work: string;
   lastCap?: number;
+  /** The agent's own capability bounding set (CapBnd), which a privileged container gets at most. */
+  bounding?: bigint;
   /** The image's user as numbers (default root); the pod's runAsUser/runAsGroup override it. */
   user?: { uid: number; gid: number; additionalGids?: number[] };
   cgroupsPath?: string;
@@ -183,7 +187,7 @@ export function ociConfig(input: OciInput): Record<string, unknown> {
   const { spec, image } = input;
   const sc = spec.securityContext ?? {};
   const hostname = (spec.hostname || spec.podName).slice(0, 63);
-  const caps = capabilitySet(sc, input.lastCap);
+  const caps = capabilitySet(sc, input.lastCap, input.bounding);
   const cwd = absolute('workingDir', spec.workingDir || image.workingDir || '/');
   const bind = (source: string, destination: string, ro = false, propagation: 'rprivate' | 'rslave' | 'rshared' = 'rprivate') => ({
     destination, type: 'bind', source, options: ['rbind', propagation, ro ? 'ro' : 'rw'],
