@@ -116,23 +116,27 @@ async function main(): Promise<void> {
     rt = new Runtime({ stateDir: join(dir, 'state'), imagesDir: join(dir, 'images') });
     const rows: (string | number)[][] = [['image', 'create p50 ms', 'p90', 'disk per container KiB']];
     const results: Record<string, { p50: number; disk: number }> = {};
-    for (const [label, image, command] of [
+    const kinds = [
       ['anchor: built-in busybox (1 layer)', 'busybox', ['/bin/busybox', 'sleep', '600']],
       ['python3 layers + busybox (4 layers)', refBusybox, ['/bin/busybox', 'sleep', '600']],
-    ] as [string, string, string[]][]) {
-      const ids: string[] = [];
-      const ms: number[] = [];
-      for (let i = 0; i < CONTAINERS; i++) {
+    ] as [string, string, string[]][];
+    const ids = new Map<string, string[]>(kinds.map(([l]) => [l, []]));
+    const ms = new Map<string, number[]>(kinds.map(([l]) => [l, []]));
+    // Interleaved, one of each in turn, so the machine's drifting load falls on both rows alike.
+    for (let i = 0; i < CONTAINERS; i++) {
+      for (const [label, image, command] of kinds) {
         const t0 = performance.now();
-        ids.push(await rt.create({ name: `c${i}`, podName: `bench-${i}`, image, command, netns: `/run/netns/${netns}`, labels: { bench: label } }));
-        ms.push(performance.now() - t0);
+        ids.get(label)!.push(await rt.create({ name: `c${i}`, podName: `bench-${i}`, image, command, netns: `/run/netns/${netns}`, labels: { bench: label } }));
+        ms.get(label)!.push(performance.now() - t0);
       }
-      const disk = ids.reduce((a, id) => a + dirSize(rt!.paths(id).dir), 0) / ids.length;
-      const s = summarize(ms);
+    }
+    for (const [label] of kinds) {
+      const disk = ids.get(label)!.reduce((a, id) => a + dirSize(rt!.paths(id).dir), 0) / CONTAINERS;
+      const s = summarize(ms.get(label)!);
       results[label] = { p50: s.p50, disk };
       rows.push([label, s.p50, s.p90, disk / 1024]);
-      await Promise.all(ids.map((id) => rt!.remove(id)));
     }
+    await Promise.all([...ids.values()].flat().map((id) => rt!.remove(id)));
     console.log(`\n2. ${CONTAINERS} containers from one image (runc create + start until the process runs; disk = the container's dir: upper, work, bundle, log)`);
     console.log(table(rows));
     const [b, p] = [results['anchor: built-in busybox (1 layer)'], results['python3 layers + busybox (4 layers)']];
