@@ -384,7 +384,9 @@ spec:
 
   test('sidecar probes: the next init container waits for the sidecar\'s startupProbe, its readiness counts in Ready, a liveness failure restarts it', async () => {
     await explained(['side-probes'], async () => {
-    const probe = (cmd: string, more = '') => `{exec: {command: ["sh", "-c", "${cmd}"]}, periodSeconds: 1${more}}`;
+    // A generous timeout: an exec probe that times out fails, and on a loaded machine a 1 s `runc exec` can
+    // (the liveness probe's failureThreshold 1 would then kill the sidecar on its own).
+    const probe = (cmd: string, more = '') => `{exec: {command: ["sh", "-c", "${cmd}"]}, periodSeconds: 1, timeoutSeconds: 15${more}}`;
     await c.ok(['apply', '-f', '-'], `apiVersion: v1
 kind: Pod
 metadata: {name: side-probes}
