@@ -15,7 +15,7 @@ import { RestClient, type RestConfig } from '../client/rest.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { run } from '../util/exec.js';
 import { registerNode, renewLease, postReady } from './node.js';
-import { PodManager, podRefNames, podReferences } from './pods.js';
+import { PodManager, podEnvReferences, podRefNames, podVolumeReferences } from './pods.js';
 import { VolumeManager } from './volumes/manager.js';
 import { TokenManager, apiTokenIssuer } from './volumes/tokens.js';
 import { type NodeCredentials, renewalDeadline, requestNodeCredentials } from './identity.js';
@@ -104,6 +104,8 @@ export class Agent {
   private nodes!: SharedInformer<Node>;
   private pods!: SharedInformer<Pod>;
   private queue!: WorkQueue;
+  /** Volumes-only refreshes, keyed `<cause>|<ns>/<pod>` (cause: configMap/<name>, secret/<name>, pod). */
+  private refreshQueue!: WorkQueue;
   private podManager!: PodManager;
   private claims!: LocalClaims;
   private timers: NodeJS.Timeout[] = [];
@@ -144,8 +146,14 @@ export class Agent {
     let inf = this.refs.get(k);
     if (!inf) {
       inf = this.informers.informerFor<ConfigMap | Secret>(kind === 'configMap' ? CONFIGMAPS : SECRETS, { namespace: ns, fieldSelector: `metadata.name=${name}` });
+      // A change goes two ways: a pod whose container env reads it gets the full sync (a container waiting
+      // for a key starts); one whose volumes read it gets the volumes-only refresh, which rewrites just those
+      // volumes without queueing behind the full syncs of every pod on the node.
       const changed = () => {
-        for (const p of this.pods?.lister.inNamespace(ns) ?? []) if (podReferences(p, kind, name)) this.queue.add(objectKey(p));
+        for (const p of this.pods?.lister.inNamespace(ns) ?? []) {
+          if (podEnvReferences(p, kind, name)) this.queue.add(objectKey(p));
+          if (podVolumeReferences(p, kind, name)) this.refreshQueue.add(`${kind}/${name}|${objectKey(p)}`);
+        }
       };
       inf.addEventHandler({ onAdd: changed, onUpdate: (o, old) => o !== old && changed(), onDelete: changed });
       this.refs.set(k, inf);
@@ -324,14 +332,30 @@ export class Agent {
       return this.podManager.sync(key, pod);
     }, { workers: 16, metrics: metrics.podQueue,
       onError: (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`) });
+    this.refreshQueue = new WorkQueue(async (item) => {
+      const bar = item.indexOf('|');
+      const [cause, key] = [item.slice(0, bar), item.slice(bar + 1)];
+      const pod = this.pods.lister.getByKey(key);
+      if (!pod) return;
+      const slash = cause.indexOf('/');
+      const kind = slash < 0 ? cause : cause.slice(0, slash);
+      const r = await this.podManager.refreshVolumes(pod, kind === 'pod' ? { kind: 'pod' } : { kind: kind as 'configMap' | 'secret', name: cause.slice(slash + 1) });
+      // Not set up by this agent yet: the full sync sets the volumes up (with what changed in them).
+      if (r === 'sync') this.queue.add(key);
+    }, { workers: 4, onError: (key, e) => this.log(`k8ts agent: volume refresh ${key}: ${e instanceof Error ? e.message : e}`) });
     // This node's pods only: a filtered informer, its own entry in the factory.
     this.pods = this.informers.informerFor(PODS, { fieldSelector: `spec.nodeName=${this.o.nodeName}` });
     await this.pods.waitForSync();
-    const podChanged = (p: Pod) => {
+    const podChanged = (p: Pod, old?: Pod) => {
       metrics.podSeen(p.metadata.uid, p.status?.phase, false);
       this.queue.add(objectKey(p));
+      // Labels or annotations a downwardAPI volume shows: refreshed at once, not after the full sync.
+      if (old && old !== p && (JSON.stringify(old.metadata.labels ?? {}) !== JSON.stringify(p.metadata.labels ?? {})
+        || JSON.stringify(old.metadata.annotations ?? {}) !== JSON.stringify(p.metadata.annotations ?? {}))) {
+        this.refreshQueue.add(`pod|${objectKey(p)}`);
+      }
     };
-    this.pods.addEventHandler({ onAdd: podChanged, onUpdate: podChanged, onDelete: (p: Pod) => {
+    this.pods.addEventHandler({ onAdd: (p: Pod) => podChanged(p), onUpdate: (p: Pod, old: Pod) => podChanged(p, old), onDelete: (p: Pod) => {
       metrics.podSeen(p.metadata.uid, undefined, true);
       this.queue.add(objectKey(p));
     } }, 10_000);
@@ -353,6 +377,7 @@ export class Agent {
     await this.streams.start(this.o.dataDir, this.o.nodeIP);
     await this.podManager.sweep(new Set(this.pods.lister.list().map((p) => p.metadata.uid!)));
     this.queue.start();
+    this.refreshQueue.start();
     // Containers exit on their own: look at every pod regularly (the informer's resync re-adds them).
     this.log(`k8ts agent ${this.o.nodeName}: ready`);
   }
@@ -514,6 +539,7 @@ export class Agent {
     await this.proxy?.stop();
     await this.policy?.stop();
     this.queue?.stop();
+    this.refreshQueue?.stop();
     this.podManager?.close();
     this.streams?.close();
     this.runtime.close();

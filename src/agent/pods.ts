@@ -14,9 +14,10 @@ import type { CniConfig, CniPlugin } from './cni/types.js';
 import type { Runtime, ContainerInfo } from './runtime/runtime.js';
 import type { ImageService } from './images/service.js';
 import { ProbeManager, probeRunner, type ProbeRunner } from './probes.js';
+import { Backoff } from './backoff.js';
 import { now } from '../util/time.js';
 import type { Service } from '../api/types.js';
-import { MountError, VolumeManager, mountSubPath, type NodeVolume } from './volumes/manager.js';
+import { MountError, VolumeManager, checkPropagationSource, mountSubPath, type NodeVolume, type RefreshCause } from './volumes/manager.js';
 import type { TokenManager } from './volumes/tokens.js';
 import type { NodeFacts, ObjectSource } from './volumes/sources.js';
 import { ContainerConfigError, containerEnv, expandArgs } from './env.js';
@@ -57,6 +58,8 @@ export interface PodManagerOptions {
   node: NodeFacts;
   /** The projected ServiceAccount tokens: a pod is synced again when one of its tokens is due for refresh. */
   tokens?: TokenManager;
+  /** The back-off's clock (tests move it; default Date.now). */
+  clock?: () => number;
 }
 
 /** What the node holds for a pod between syncs (also on disk, for agent restarts). */
@@ -75,7 +78,8 @@ function iso(d: Date | undefined): string | undefined {
 }
 
 export class PodManager {
-  private backoff = new Map<string, { until: number; delay: number }>();
+  /** Crash-loop back-off per pod uid/container: 10 s doubling to 5 min, forgiven after 10 minutes without a failure. */
+  private backoff: Backoff;
   /** uid → namespace/name of every sandbox on this node, so a sync of a key finds the pods it replaced or lost. */
   private keyOf = new Map<string, string>();
   /** Why a container could not be started: an image reason (ErrImagePull, ImagePullBackOff…) or CreateContainerError. */
@@ -89,6 +93,7 @@ export class PodManager {
 
   constructor(private client: Client, private runtime: Runtime, private events: EventRecorder, private o: PodManagerOptions,
     private requeue: (key: string, ms: number) => void) {
+    this.backoff = new Backoff(BACKOFF_BASE_MS, BACKOFF_MAX_MS, o.clock);
     this.dir = join(o.dataDir, 'pods');
     mkdirSync(this.dir, { recursive: true });
     for (const sb of this.sandboxes()) this.keyOf.set(sb.uid, `${sb.namespace}/${sb.name}`);
@@ -237,6 +242,9 @@ export class PodManager {
     let existing = await this.containersOf(uid);
     const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
     if (await this.killUnhealthy(pod, existing, restartPolicy)) existing = await this.containersOf(uid);
+    // Workers first (seeded from the last posted status after an agent restart): a sidecar's startupProbe
+    // result decides below whether the next init container may start.
+    this.syncProbes(pod, sb, existing);
     let nextWake = 0;
     let networkChecked = false;
     const init = this.initProgress(pod, existing);
@@ -255,8 +263,10 @@ export class PodManager {
       const mine = existing.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
       const latest = mine[0];
       if (latest && latest.state.status !== 'stopped') {
-        // An init container runs alone until it is done; a sidecar only has to be running.
+        // An init container runs alone until it is done; a sidecar has to be running and started (its
+        // startupProbe passed, when it has one): the probe's flip syncs the pod again.
         if (isInit && !sidecar) break;
+        if (isInit && !this.probes.status(latest.id, c).started) break;
         continue;
       }
       if (isInit && !sidecar && latest?.state.exitCode === 0) continue;
@@ -269,16 +279,15 @@ export class PodManager {
           continue;
         }
         const bk = `${uid}/${c.name}`;
-        const b = this.backoff.get(bk);
-        if (b && Date.now() < b.until) {
-          nextWake = nextWake ? Math.min(nextWake, b.until - Date.now()) : b.until - Date.now();
+        const wait = this.backoff.remaining(bk);
+        if (wait > 0) {
+          nextWake = nextWake ? Math.min(nextWake, wait) : wait;
           if (isInit && !sidecar) break;
           continue;
         }
-        // Back-off doubles from 10 s to 5 min, reset after a container ran 10 minutes without trouble.
-        const ranFor = (latest.state.finishedAt?.getTime() ?? Date.now()) - (latest.state.startedAt?.getTime() ?? Date.now());
-        const delay = ranFor > 600_000 ? BACKOFF_BASE_MS : Math.min((b?.delay ?? BACKOFF_BASE_MS / 2) * 2, BACKOFF_MAX_MS);
-        this.backoff.set(bk, { until: Date.now() + delay, delay });
+        // The back-off doubles from 10 s to 5 min; a container that finished more than twice the cap after
+        // its last restart was fine meanwhile and starts afresh at 10 s (the kubelet's expiry).
+        this.backoff.next(bk, latest.state.finishedAt?.getTime());
       }
       const restarts = latest ? Number(latest.labels[L_RESTARTS] ?? 0) + 1 : 0;
       if (!networkChecked && this.o.networkReady) {
@@ -302,7 +311,7 @@ export class PodManager {
       }
       // The next init container waits for this one: a sync comes when it exits (or, for a sidecar, the
       // next one starts once this one runs).
-      if (isInit && (!sidecar || !started)) break;
+      if (isInit && (!sidecar || !started || c.startupProbe)) break;
     }
     if (init.done) await this.startEphemeral(pod as Pod, sb, existing);
     existing = await this.containersOf(uid);
@@ -312,6 +321,20 @@ export class PodManager {
     const tokenDue = this.o.tokens?.nextRefreshMs(uid);
     if (tokenDue !== undefined) nextWake = nextWake ? Math.min(nextWake, tokenDue) : Math.max(tokenDue, 1);
     if (nextWake) this.requeue(key, nextWake + 50);
+  }
+
+  /**
+   * The volumes-only refresh of a pod whose ConfigMap, Secret or downward fields changed: only the volumes
+   * that read it are rendered and swapped, beside (never instead of) the pod's sync. 'sync' when the pod's
+   * volumes were not set up by this agent yet: then only the full sync can do it (and report why not).
+   */
+  async refreshVolumes(pod: Pod, cause: RefreshCause): Promise<'done' | 'sync'> {
+    const uid = pod.metadata.uid!;
+    if (!UID.test(uid)) return 'done';
+    if (pod.metadata.deletionTimestamp) return 'done';
+    if (!this.volumesOf.has(uid)) return 'sync';
+    await this.o.volumes.refresh(pod, join(this.dir, uid), cause);
+    return 'done';
   }
 
   /** Containers whose exit re-syncs their pod at once (init containers), each watched once. */
@@ -349,7 +372,7 @@ export class PodManager {
     }
   }
 
-  /** The newest attempt of each of the pod's containers. */
+  /** The newest attempt of each of the pod's app and sidecar containers. */
   private latestOf(pod: KObject, containers: ContainerInfo[]): Map<string, ContainerInfo> {
     const out = new Map<string, ContainerInfo>();
     for (const x of containers) {
@@ -357,13 +380,16 @@ export class PodManager {
       const cur = out.get(name);
       if (!cur || Number(x.labels[L_RESTARTS]) > Number(cur.labels[L_RESTARTS])) out.set(name, x);
     }
-    for (const name of [...out.keys()]) if (!((pod.spec?.containers ?? []) as any[]).some((c) => c.name === name)) out.delete(name);
+    // App containers and sidecars: the ones that are probed and killed for failing a probe.
+    const probed = new Set([...((pod.spec?.containers ?? []) as Container[]).map((c) => c.name),
+      ...((pod.spec?.initContainers ?? []) as Container[]).filter((c) => c.restartPolicy === 'Always').map((c) => c.name)]);
+    for (const name of [...out.keys()]) if (!probed.has(name)) out.delete(name);
     return out;
   }
 
   /** Probe workers for the running containers (and none for the others), seeded from the status last posted. */
   private syncProbes(pod: KObject, sb: Sandbox, containers: ContainerInfo[]): void {
-    const prior: any[] = pod.status?.containerStatuses ?? [];
+    const prior: any[] = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])];
     const running = [...this.latestOf(pod, containers).values()].filter((x) => x.state.status !== 'stopped').map((x) => {
       const was = prior.find((s) => s.containerID === `runc://${x.id}`);
       return { name: x.labels[L_CONTAINER], id: x.id, startedAt: x.state.startedAt, wasReady: was?.ready === true, wasStarted: was?.started === true };
@@ -384,8 +410,9 @@ export class PodManager {
       const grace = this.probes.probe(x.id, why)?.terminationGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
       this.probes.removeContainer(x.id);
       this.probeKilled.add(x.id);
+      const sidecar = ((pod.spec?.initContainers ?? []) as Container[]).some((c) => c.name === name && c.restartPolicy === 'Always');
       await this.events.record(pod, 'Normal', 'Killing',
-        `Container ${name} failed ${why} probe${restartPolicy === 'Never' ? '' : ', will be restarted'}`);
+        `Container ${name} failed ${why} probe${restartPolicy === 'Never' && !sidecar ? '' : ', will be restarted'}`);
       await this.runtime.stop(x.id, grace);
       killed = true;
     }
@@ -402,6 +429,8 @@ export class PodManager {
       const latest = this.newest(containers, c.name);
       if (c.restartPolicy === 'Always') {
         if (!latest || latest.state.status === 'stopped') return { done: false, failed: false };
+        // A sidecar with a startupProbe counts once the probe has passed (the kubelet's "started").
+        if (!this.probes.status(latest.id, c).started) return { done: false, failed: false };
         continue;
       }
       if (!latest || latest.state.status !== 'stopped') return { done: false, failed: false };
@@ -437,7 +466,21 @@ export class PodManager {
           throw new ContainerConfigError(`failed to prepare subPath for volumeMount "${m.name}" of container "${c.name}": ${e instanceof Error ? e.message : e}`);
         }
       }
-      out.push({ hostPath: host, containerPath: m.mountPath, readOnly: v.readOnly || Boolean(m.readOnly) });
+      // mountPropagation, as the kubelet's makeMounts and containerd check it: Bidirectional only for a
+      // privileged container, and anything but None only from a mount that propagates.
+      const propagation = (m.mountPropagation ?? 'None') as 'None' | 'HostToContainer' | 'Bidirectional';
+      if (!['None', 'HostToContainer', 'Bidirectional'].includes(propagation)) throw new ContainerConfigError(`invalid mountPropagation ${JSON.stringify(propagation)} for volumeMount "${m.name}"`);
+      if (propagation === 'Bidirectional' && c.securityContext?.privileged !== true) {
+        throw new ContainerConfigError(`volumeMount "${m.name}" of container "${c.name}": Bidirectional mount propagation is available only to privileged containers`);
+      }
+      if (propagation !== 'None') {
+        try {
+          checkPropagationSource(host, propagation);
+        } catch (e) {
+          throw new ContainerConfigError(`volumeMount "${m.name}" (mountPropagation ${propagation}): ${e instanceof Error ? e.message : e}`);
+        }
+      }
+      out.push({ hostPath: host, containerPath: m.mountPath, readOnly: v.readOnly || Boolean(m.readOnly), propagation });
     }
     return out;
   }
@@ -517,7 +560,7 @@ export class PodManager {
       this.probeKilled.delete(c.id);
     }
     await this.removeSandbox(uid);
-    for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
+    this.backoff.forget(`${uid}/`);
     for (const k of this.imageErrors.keys()) if (k.startsWith(`${uid}/`)) this.imageErrors.delete(k);
     this.volumesOf.delete(uid);
     this.o.images.forgetPod(uid);
@@ -555,14 +598,15 @@ export class PodManager {
     if (latest) st.containerID = `runc://${latest.id}`;
     const err = this.imageErrors.get(`${uid}/${c.name}`);
     const bk = this.backoff.get(`${uid}/${c.name}`);
+    const inBackoff = this.backoff.remaining(`${uid}/${c.name}`) > 0;
     const term = (x: ContainerInfo) => ({ terminated: { exitCode: x.state.exitCode ?? 137, reason: x.state.exitCode === 0 ? 'Completed' : 'Error',
       startedAt: iso(x.state.startedAt), finishedAt: iso(x.state.finishedAt), containerID: `runc://${x.id}` } });
     const restarts = kind === 'init' || kind === 'sidecar' || (pod.spec?.restartPolicy ?? 'Always') !== 'Never';
     if (latest && latest.state.status !== 'stopped') {
       st.state = { running: { startedAt: iso(latest.state.startedAt) } };
-      if (kind === 'app') Object.assign(st, this.probes.status(latest.id, c));
-      // A sidecar is ready (and started) once it runs; an init container runs to completion, not ready.
-      else if (kind === 'sidecar') Object.assign(st, { ready: true, started: true });
+      // App containers and sidecars: started by their startupProbe, ready by their readinessProbe (each
+      // true once running when there is none); an init container runs to completion, never ready.
+      if (kind === 'app' || kind === 'sidecar') Object.assign(st, this.probes.status(latest.id, c));
       else if (kind === 'init') st.started = true;
       if (prev) st.lastState = term(prev);
       return { st, count: 'running' };
@@ -572,7 +616,7 @@ export class PodManager {
       if (latest) st.lastState = term(latest);
       return { st, count: 'waiting' };
     }
-    if (latest && kind !== 'ephemeral' && bk && Date.now() < bk.until && restarts && !(kind === 'init' && latest.state.exitCode === 0)) {
+    if (latest && kind !== 'ephemeral' && bk && inBackoff && restarts && !(kind === 'init' && latest.state.exitCode === 0)) {
       st.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(bk.delay / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})` } };
       st.lastState = term(latest);
       return { st, count: 'waiting' };
@@ -614,7 +658,9 @@ export class PodManager {
     const phase = init.failed && restartPolicy === 'Never' ? 'Failed' : !init.done ? 'Pending'
       : podPhase({ total, running, terminated, failed, waiting: waitingCount, restarted: statuses.some((s) => s.restartCount > 0 || s.lastState) }, restartPolicy);
     const incomplete = initStatuses.filter((s) => !(s.ready || (s.state?.running && s.started))).map((s) => s.name);
-    const allReady = total > 0 && statuses.every((s) => s.ready);
+    // A sidecar's readiness counts in the pod's, as the kubelet's (restartable init containers first).
+    const sidecarStatuses = initStatuses.filter((_, i) => (pod.spec?.initContainers as Container[])[i].restartPolicy === 'Always');
+    const allReady = total > 0 && statuses.every((s) => s.ready) && sidecarStatuses.every((s) => s.ready);
     const prevConds: any[] = pod.status?.conditions ?? [];
     const cond = (type: string, status: boolean, reason?: string, message?: string) => {
       const old = prevConds.find((c) => c.type === type);
@@ -622,7 +668,7 @@ export class PodManager {
       return { type, status: s, lastProbeTime: null, lastTransitionTime: old && old.status === s ? old.lastTransitionTime : now(),
         ...(reason && !status ? { reason } : {}), ...(message && !status ? { message } : {}) };
     };
-    const unready = statuses.filter((s) => !s.ready).map((s) => s.name);
+    const unready = [...sidecarStatuses, ...statuses].filter((s) => !s.ready).map((s) => s.name);
     const unreadyMsg = unready.length ? `containers with unready status: [${unready.join(' ')}]` : undefined;
     const status: any = {
       phase,
@@ -656,7 +702,6 @@ export class PodManager {
   }
 }
 
-/** Whether the pod reads ConfigMap or Secret `name` (in a volume, a projection, env or envFrom). */
 /** Every ConfigMap and Secret the pod's volumes and env read (not imagePullSecrets: those are read when pulling). */
 export function podRefNames(pod: Pod): { kind: 'configMap' | 'secret'; name: string }[] {
   const out = new Map<string, { kind: 'configMap' | 'secret'; name: string }>();
@@ -684,14 +729,25 @@ export function podRefNames(pod: Pod): { kind: 'configMap' | 'secret'; name: str
   return [...out.values()];
 }
 
+/** Whether the pod reads ConfigMap or Secret `name` (in a volume, a projection, env or envFrom). */
 export function podReferences(pod: Pod, kind: 'configMap' | 'secret', name: string): boolean {
-  const spec = pod.spec;
-  if (!spec) return false;
-  for (const v of spec.volumes ?? []) {
+  return podVolumeReferences(pod, kind, name) || podEnvReferences(pod, kind, name);
+}
+
+/** Whether one of the pod's volumes (configMap, secret, or a projection) reads ConfigMap or Secret `name`. */
+export function podVolumeReferences(pod: Pod, kind: 'configMap' | 'secret', name: string): boolean {
+  for (const v of pod.spec?.volumes ?? []) {
     if (kind === 'configMap' && v.configMap?.name === name) return true;
     if (kind === 'secret' && v.secret?.secretName === name) return true;
     for (const src of v.projected?.sources ?? []) if ((kind === 'configMap' ? src.configMap : src.secret)?.name === name) return true;
   }
+  return false;
+}
+
+/** Whether a container's env or envFrom reads ConfigMap or Secret `name`. */
+export function podEnvReferences(pod: Pod, kind: 'configMap' | 'secret', name: string): boolean {
+  const spec = pod.spec;
+  if (!spec) return false;
   const all = [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])] as Container[];
   for (const c of all) {
     for (const f of c.envFrom ?? []) if ((kind === 'configMap' ? f.configMapRef : f.secretRef)?.name === name) return true;

@@ -178,7 +178,9 @@ export class ProbeManager {
     const ref: KObject = { apiVersion: pod.apiVersion ?? 'v1', kind: pod.kind ?? 'Pod', metadata: { name: pod.metadata.name, namespace: pod.metadata.namespace, uid } };
     for (const rc of running) {
       if (this.workers.has(rc.id)) continue;
-      const spec = ((pod.spec?.containers ?? []) as any[]).find((c) => c.name === rc.name);
+      // App containers and sidecars (init containers with restartPolicy Always) are probed; plain init containers are not.
+      const spec = ((pod.spec?.containers ?? []) as any[]).find((c) => c.name === rc.name)
+        ?? ((pod.spec?.initContainers ?? []) as any[]).find((c) => c.name === rc.name && c.restartPolicy === 'Always');
       if (!spec) continue;
       const ws = new Map<ProbeKind, Worker>();
       const target: ProbeTarget = { containerId: rc.id, containerName: rc.name, podIP, ports: (spec.ports ?? []) as ContainerPort[] };

@@ -251,6 +251,18 @@ describe('ImageService', { skip }, () => {
       const rq = await svc.ensure(q, c);
       assert.ok(!rq.ok && rq.reason === 'ErrImagePull' && rq.retryMs === 10_000);
 
+      // At the cap, a failure more than twice the cap (600 s) after the last one starts afresh at 10 s (the
+      // kubelet's expiry); one at exactly 600 s does not.
+      clock += 300_000;
+      const atCap = await svc.ensure(p, c);
+      assert.ok(!atCap.ok && atCap.reason === 'ErrImagePull' && atCap.retryMs === 300_000);
+      clock += 600_000;
+      const notYet = await svc.ensure(p, c);
+      assert.ok(!notYet.ok && notYet.reason === 'ErrImagePull' && notYet.retryMs === 300_000, 'exactly twice the cap: still at the cap');
+      clock += 600_001;
+      const forgiven = await svc.ensure(p, c);
+      assert.ok(!forgiven.ok && forgiven.reason === 'ErrImagePull' && forgiven.retryMs === 10_000, 'past twice the cap: afresh');
+
       // forgetPod: the next try pulls at once, starting again from 10 s.
       svc.forgetPod(p.metadata.uid!);
       const again = await svc.ensure(p, c);

@@ -7,8 +7,8 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
-import { type Cluster, clusterFixture, restartLabProcess, skip, sleep, until } from './clusterkit.js';
-import { mountsUnder } from '../../src/lab/mounts.js';
+import { type Cluster, clusterFixture, restartLabProcess, sh, skip, sleep, until } from './clusterkit.js';
+import { mountsUnder, unmountUnder } from '../../src/lab/mounts.js';
 import { configFromKubeconfig, RestClient } from '../../src/client/rest.js';
 import { CONFIGMAPS } from '../../src/api/kinds.js';
 
@@ -159,6 +159,18 @@ describe('inside the pod: volumes, env, init, sidecar and ephemeral containers',
   after(() => rmSync(`/tmp/k8ts-e2e-podinside-${process.pid}`, { recursive: true, force: true }));
   const jp = async (pod: string, path: string) => (await c.ok(['get', 'pod', pod, '-o', `jsonpath=${path}`])).trim();
   const exec = (pod: string, cmd: string) => c.ok(['exec', pod, '--', 'sh', '-c', cmd]);
+  /** A failed check says what the pod looked like: its statuses and events. */
+  const explained = async (pods: string[], body: () => Promise<void>) => {
+    try {
+      await body();
+    } catch (e) {
+      let more = '';
+      for (const p of pods) more += `\n--- ${p}: ${await jp(p, '{.status}').catch(() => '?')}\n${await events(p).catch(() => '?')}`;
+      if (e instanceof Error) e.message += more;
+      throw e;
+    }
+  };
+  const execIn = (pod: string, container: string, cmd: string) => c.ok(['exec', pod, '-c', container, '--', 'sh', '-c', cmd]);
   const events = async (name: string) => c.ok(['get', 'events', '--field-selector', `involvedObject.name=${name}`, '-o', 'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}']);
   const uid = (pod: string) => jp(pod, '{.metadata.uid}');
   /** The pod's mounts in the host (the agents run in its mount namespace). */
@@ -368,6 +380,129 @@ spec:
     assert.equal(await jp('init-fails', '{.status.initContainerStatuses[0].state.terminated.exitCode}'), '3');
     assert.equal(await jp('init-fails', '{.status.containerStatuses[0].state.waiting.reason}'), 'PodInitializing');
     await c.ok(['delete', 'pod', 'init-fails', '--wait=false']);
+  });
+
+  test('sidecar probes: the next init container waits for the sidecar\'s startupProbe, its readiness counts in Ready, a liveness failure restarts it', async () => {
+    await explained(['side-probes'], async () => {
+    // A generous timeout: an exec probe that times out fails, and on a loaded machine a 1 s `runc exec` can
+    // (the liveness probe's failureThreshold 1 would then kill the sidecar on its own).
+    const probe = (cmd: string, more = '') => `{exec: {command: ["sh", "-c", "${cmd}"]}, periodSeconds: 1, timeoutSeconds: 15${more}}`;
+    await c.ok(['apply', '-f', '-'], `apiVersion: v1
+kind: Pod
+metadata: {name: side-probes}
+spec:
+  nodeSelector: {kubernetes.io/hostname: node2}
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: side
+    image: busybox
+    restartPolicy: Always
+    command: ["sh", "-c", "rm -f /work/kill; echo side >> /work/log; exec sleep 3600"]
+    startupProbe: ${probe('test -e /work/started', ', failureThreshold: 120')}
+    readinessProbe: ${probe('test -e /work/ready')}
+    livenessProbe: ${probe('! test -e /work/kill', ', failureThreshold: 1')}
+    volumeMounts: [{name: w, mountPath: /work}]
+  - {name: after, image: busybox, command: ["sh", "-c", "echo after >> /work/log"], volumeMounts: [{name: w, mountPath: /work}]}
+  containers:
+  - {name: main, image: busybox, command: ["sh", "-c", "echo main >> /work/log; exec sleep 3600"], volumeMounts: [{name: w, mountPath: /work}]}
+  volumes: [{name: w, emptyDir: {}}]
+`);
+    await until('the sidecar to run', async () => (await jp('side-probes', '{.status.initContainerStatuses[0].state.running}')) !== '', 60_000);
+    // Running but not started (its startupProbe fails): the next init container must not start.
+    await sleep(4000);
+    assert.equal(await jp('side-probes', '{.status.initContainerStatuses[0].started}'), 'false');
+    assert.equal(await jp('side-probes', '{.status.initContainerStatuses[1].state.waiting.reason}'), 'PodInitializing');
+    assert.equal(await jp('side-probes', '{.status.conditions[?(@.type=="Initialized")].status}'), 'False');
+    assert.equal(await execIn('side-probes', 'side', 'cat /work/log'), 'side\n');
+    await c.ok(['exec', 'side-probes', '-c', 'side', '--', 'touch', '/work/started']);
+    await until('the next init container and main to run', async () => (await jp('side-probes', '{.status.containerStatuses[0].state.running}')) !== '', 60_000);
+    assert.equal(await jp('side-probes', '{.status.initContainerStatuses[1].state.terminated.reason}'), 'Completed');
+    assert.equal(await jp('side-probes', '{.status.initContainerStatuses[0].started}'), 'true');
+    // main is ready, the sidecar is not: the pod is not Ready, and says which container holds it.
+    await until('main ready', async () => (await jp('side-probes', '{.status.containerStatuses[0].ready}')) === 'true');
+    assert.equal(await jp('side-probes', '{.status.initContainerStatuses[0].ready}'), 'false');
+    assert.equal(await jp('side-probes', '{.status.conditions[?(@.type=="Ready")].status}'), 'False');
+    assert.equal(await jp('side-probes', '{.status.conditions[?(@.type=="Ready")].message}'), 'containers with unready status: [side]');
+    await c.ok(['exec', 'side-probes', '-c', 'main', '--', 'touch', '/work/ready']);
+    await c.ok(['wait', '--for=condition=Ready', 'pod/side-probes', '--timeout=30s']);
+    assert.equal(await jp('side-probes', '{.status.initContainerStatuses[0].ready}'), 'true');
+    // Liveness fails once: the sidecar (only) is killed and restarted; its new run clears the trigger.
+    await c.ok(['exec', 'side-probes', '-c', 'main', '--', 'touch', '/work/kill']);
+    await until('the sidecar restarted', async () => (await jp('side-probes', '{.status.initContainerStatuses[0].restartCount}')) === '1', 60_000);
+    await c.ok(['wait', '--for=condition=Ready', 'pod/side-probes', '--timeout=60s']);
+    assert.equal(await jp('side-probes', '{.status.containerStatuses[0].restartCount}'), '0', 'main is left alone');
+    assert.match(await events('side-probes'), /Killing: Container side failed liveness probe, will be restarted/);
+    assert.equal(await execIn('side-probes', 'main', 'cat /work/log'), 'side\nafter\nmain\nside\n');
+    await c.ok(['delete', 'pod', 'side-probes', '--wait=false']);
+    });
+  });
+
+  test('mountPropagation: HostToContainer sees a mount made on the host later, None does not, Bidirectional reaches the host; refused where it cannot work', async () => {
+    const shared = `/tmp/k8ts-e2e-prop-${process.pid}`;
+    const priv = `/tmp/k8ts-e2e-prop-private-${process.pid}`;
+    const hostSh = (cmd: string) => {
+      const r = sh(['sh', '-c', cmd]);
+      if (r.code !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+    };
+    try {
+      // A shared mount to propagate from, and a private one (whatever the host's / is) to be refused.
+      hostSh(`mkdir -p ${shared} ${priv} && mount --bind ${shared} ${shared} && mount --make-shared ${shared} && mount --bind ${priv} ${priv} && mount --make-private ${priv}`);
+      await c.ok(['apply', '-f', '-'], `apiVersion: v1
+kind: Pod
+metadata: {name: prop}
+spec:
+  nodeSelector: {kubernetes.io/hostname: node1}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: slave, image: busybox, command: ["sleep", "3600"], volumeMounts: [{name: h, mountPath: /host, mountPropagation: HostToContainer}]}
+  - {name: private, image: busybox, command: ["sleep", "3600"], volumeMounts: [{name: h, mountPath: /host}]}
+  - name: bidi
+    image: busybox
+    securityContext: {privileged: true}
+    command: ["sh", "-c", "mkdir -p /host/fromc && mount -t tmpfs -o size=1m tmpfs /host/fromc && echo inside > /host/fromc/f; exec sleep 3600"]
+    volumeMounts: [{name: h, mountPath: /host, mountPropagation: Bidirectional}]
+  volumes: [{name: h, hostPath: {path: ${shared}, type: Directory}}]
+`);
+      await explained(['prop'], () => c.ok(['wait', '--for=condition=Ready', 'pod/prop', '--timeout=60s']).then(() => {}));
+      // A mount made on the host after the containers started.
+      hostSh(`mkdir -p ${shared}/sub && mount -t tmpfs -o size=1m tmpfs ${shared}/sub && echo hi > ${shared}/sub/f`);
+      assert.equal(await execIn('prop', 'slave', 'cat /host/sub/f'), 'hi\n');
+      const none = await c.k(['exec', 'prop', '-c', 'private', '--', 'cat', '/host/sub/f']);
+      assert.notEqual(none.code, 0, 'a None mount does not receive the host\'s later mounts');
+      // The privileged container's own mount reached the host.
+      await until('the Bidirectional mount on the host', async () => readFileSync(`${shared}/fromc/f`, 'utf8') === 'inside\n');
+      // Bidirectional for an unprivileged container: 422 from the API.
+      const bad = await c.k(['apply', '-f', '-'], `apiVersion: v1
+kind: Pod
+metadata: {name: prop-bad}
+spec:
+  containers: [{name: m, image: busybox, volumeMounts: [{name: h, mountPath: /host, mountPropagation: Bidirectional}]}]
+  volumes: [{name: h, hostPath: {path: ${shared}}}]
+`);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /spec.containers\[0\].volumeMounts\[0\].mountPropagation: Forbidden: Bidirectional mount propagation is available only to privileged containers/);
+      // HostToContainer from a private mount: the container waits with the reason naming the mount.
+      await c.ok(['apply', '-f', '-'], `apiVersion: v1
+kind: Pod
+metadata: {name: prop-private}
+spec:
+  nodeSelector: {kubernetes.io/hostname: node1}
+  terminationGracePeriodSeconds: 1
+  containers: [{name: m, image: busybox, command: ["sleep", "3600"], volumeMounts: [{name: h, mountPath: /host, mountPropagation: HostToContainer}]}]
+  volumes: [{name: h, hostPath: {path: ${priv}, type: Directory}}]
+`);
+      await until('CreateContainerConfigError', async () => (await jp('prop-private', '{.status.containerStatuses[0].state.waiting.reason}')) === 'CreateContainerConfigError');
+      assert.match(await jp('prop-private', '{.status.containerStatuses[0].state.waiting.message}'),
+        new RegExp(`volumeMount "h" \\(mountPropagation HostToContainer\\): path "${priv}" is mounted on "${priv}" but it is not a shared or slave mount`));
+      await c.ok(['delete', 'pod', 'prop', 'prop-private', '--wait=true', '--timeout=60s']);
+    } finally {
+      await c.k(['delete', 'pod', 'prop', 'prop-private', '--ignore-not-found', '--wait=false']);
+      for (const d of [shared, priv]) {
+        await unmountUnder(d);
+        // Never remove through a mount.
+        if ((await mountsUnder(d)).length === 0) rmSync(d, { recursive: true, force: true });
+      }
+    }
   });
 
   test('kubectl debug adds an ephemeral container in the pod (target pid namespace), its logs are served; the subresource is add-only', async () => {

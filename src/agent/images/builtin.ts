@@ -18,7 +18,8 @@ export const BUILTIN_NAME = 'docker.io/library/busybox:latest';
 export const BUILTIN_REPOSITORY = 'docker.io/library/busybox';
 /** Bumped whenever the layer below changes, so nodes rebuild. */
 const LAYOUT_VERSION = 2;
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** The PATH of the built-in image (Docker's default). */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Whether an ELF file asks for a program interpreter, i.e. is dynamically linked. */
 async function isDynamicElf(path: string): Promise<boolean> {

@@ -14,6 +14,7 @@ import { findLocal } from './local.js';
 import { Puller } from './pull.js';
 import { defaultPullPolicy, parseReference, repository } from './reference.js';
 import type { ImageRecord, ImageStore, StoredImage } from './store.js';
+import { Backoff } from '../backoff.js';
 
 const SECRETS = findResource('', 'v1', 'secrets')!;
 const BACKOFF_BASE_MS = 10_000;
@@ -43,6 +44,8 @@ export interface ImageServiceOptions {
   log?: (line: string) => void;
   /** Disk usage of the store's filesystem in percent (tests replace it). */
   diskUsage?: () => Promise<number>;
+  /** The back-off's clock (tests move it; default Date.now). */
+  clock?: () => number;
 }
 
 /** Go's time.Duration printing, to the millisecond, as the kubelet's Pulled event shows it. */
@@ -55,13 +58,17 @@ export function goDuration(ms: number): string {
 }
 
 export class ImageService {
-  private backoff = new Map<string, { until: number; delay: number; error: string }>();
+  /** Pull back-off per pod uid and image: 10 s doubling to 5 min, forgiven after 10 minutes without a failure. */
+  private backoff: Backoff;
+  /** The last pull error of each key in back-off (for the ImagePullBackOff message). */
+  private pullErrors = new Map<string, string>();
   /** When each image (by config digest) was last used to start a container, or first seen. */
   private lastUsed = new Map<string, number>();
   private readonly o: ImageServiceOptions;
 
   constructor(o: ImageServiceOptions) {
     this.o = o;
+    this.backoff = new Backoff(BACKOFF_BASE_MS, BACKOFF_MAX_MS, o.clock);
   }
 
   get store(): ImageStore {
@@ -95,12 +102,12 @@ export class ImageService {
       return { ok: false, reason: 'ErrImageNeverPull', message: msg };
     }
     const key = `${pod.metadata.uid}_${ref}`;
-    const b = this.backoff.get(key);
-    if (b && Date.now() < b.until) {
+    const wait = this.backoff.remaining(key);
+    if (wait > 0) {
       await ev('Normal', 'BackOff', `Back-off pulling image "${ref}"`);
       // As the kubelet's container start: every image failure also reads "Error: <reason>" (reason Failed).
       await ev('Warning', 'Failed', 'Error: ImagePullBackOff');
-      return { ok: false, reason: 'ImagePullBackOff', message: `Back-off pulling image "${ref}": ErrImagePull: ${b.error}`, retryMs: b.until - Date.now() };
+      return { ok: false, reason: 'ImagePullBackOff', message: `Back-off pulling image "${ref}": ErrImagePull: ${this.pullErrors.get(key) ?? 'unknown'}`, retryMs: wait };
     }
     const keyring = await this.keyring(pod);
     await ev('Normal', 'Pulling', `Pulling image "${ref}"`);
@@ -108,14 +115,15 @@ export class ImageService {
     try {
       const res = await this.o.puller.pull(ref, { keyring });
       this.backoff.delete(key);
+      this.pullErrors.delete(key);
       this.used(res.record);
       const took = goDuration(Date.now() - t0);
       await ev('Normal', 'Pulled', `Successfully pulled image "${ref}" in ${goDuration(res.ms)} (${took} including waiting). Image size: ${res.record.size} bytes.`);
       return { ok: true, image: res.stored };
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
-      const delay = Math.min((b?.delay ?? BACKOFF_BASE_MS / 2) * 2, BACKOFF_MAX_MS);
-      this.backoff.set(key, { until: Date.now() + delay, delay, error: msg });
+      const delay = this.backoff.next(key);
+      this.pullErrors.set(key, msg);
       const reason = e instanceof ImageError && e.code === 'InvalidImageName' ? 'InvalidImageName' : 'ErrImagePull';
       await ev('Warning', 'Failed', `Failed to pull image "${ref}": ${msg}`);
       await ev('Warning', 'Failed', `Error: ${reason}`);
@@ -148,7 +156,8 @@ export class ImageService {
 
   /** Forget a pod's back-off entries (it is gone). */
   forgetPod(uid: string): void {
-    for (const k of this.backoff.keys()) if (k.startsWith(`${uid}_`)) this.backoff.delete(k);
+    this.backoff.forget(`${uid}_`);
+    for (const k of [...this.pullErrors.keys()]) if (k.startsWith(`${uid}_`)) this.pullErrors.delete(k);
   }
 
   /** status.images as the kubelet reports them: names = repo digests then tags, largest first, at most 50. */

@@ -154,6 +154,16 @@ export class Runtime {
     return this.ready;
   }
 
+  private boundingPromise?: Promise<bigint | undefined>;
+  /** This process's capability bounding set (CapBnd in /proc/self/status). */
+  private bounding(): Promise<bigint | undefined> {
+    this.boundingPromise ??= readText('/proc/self/status').then((t) => {
+      const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(t ?? '');
+      return m ? BigInt(`0x${m[1]}`) : undefined;
+    }, () => undefined);
+    return this.boundingPromise;
+  }
+
   private lastCapPromise?: Promise<number | undefined>;
   private lastCap(): Promise<number | undefined> {
     this.lastCapPromise ??= readText('/proc/sys/kernel/cap_last_cap').then((t) => (t ? Number(t.trim()) : undefined), () => undefined);
@@ -202,7 +212,7 @@ export class Runtime {
       for (const d of [p.rootfs, p.upper, p.work]) mkdirSync(d);
       const config = ociConfig({
         spec, image: image.config, argv, lower: image.lowerdirs, upper: p.upper, work: p.work, user,
-        lastCap: await this.lastCap(), cgroupsPath: this.opts.cgroupParent ? posix.join(this.opts.cgroupParent, id) : undefined,
+        lastCap: await this.lastCap(), bounding: await this.bounding(), cgroupsPath: this.opts.cgroupParent ? posix.join(this.opts.cgroupParent, id) : undefined,
         annotations: { 'io.k8ts.container.name': spec.name, 'io.k8ts.pod.name': spec.podName },
       });
       this.makeWorkingDir(image, p, (config.process as { cwd: string }).cwd);

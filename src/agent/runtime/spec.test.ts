@@ -56,6 +56,9 @@ describe('capabilitySet', () => {
   it('privileged gets every capability the kernel has', () => {
     assert.deepEqual(capabilitySet({ privileged: true }, 40), ALL_CAPABILITIES);
     assert.deepEqual(capabilitySet({ privileged: true }, 37), ALL_CAPABILITIES.slice(0, 38));
+    // Never more than the agent's own bounding set (here without CAP_SYS_RESOURCE, bit 24).
+    const bnd = (1n << 41n) - 1n - (1n << 24n);
+    assert.deepEqual(capabilitySet({ privileged: true }, 40, bnd), ALL_CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE'));
   });
   it('unknown names are errors', () => {
     assert.throws(() => capabilitySet({ capabilities: { add: ['NET_FLY'] } }), /unknown capability CAP_NET_FLY/);

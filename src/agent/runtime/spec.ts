@@ -7,7 +7,14 @@ export interface VolumeMount {
   hostPath: string;
   containerPath: string;
   readOnly?: boolean;
+  /**
+   * The pod's mountPropagation: None (rprivate, the default), HostToContainer (rslave: mounts made on the
+   * host under the path appear inside) or Bidirectional (rshared: and the container's mounts reach the host).
+   */
+  propagation?: 'None' | 'HostToContainer' | 'Bidirectional';
 }
+
+const PROPAGATION_OPTION = { None: 'rprivate', HostToContainer: 'rslave', Bidirectional: 'rshared' } as const;
 
 export interface SecurityContext {
   privileged?: boolean;
@@ -97,9 +104,11 @@ function capName(c: string): string {
  * The capability set: the Docker defaults, or all capabilities when privileged; `add`/`drop` apply as in
  * containerd: ALL in add first, ALL in drop next, then single adds, then single drops.
  */
-export function capabilitySet(sc: SecurityContext = {}, lastCap = ALL_CAPABILITIES.length - 1): string[] {
+export function capabilitySet(sc: SecurityContext = {}, lastCap = ALL_CAPABILITIES.length - 1, bounding?: bigint): string[] {
   const known = ALL_CAPABILITIES.slice(0, lastCap + 1);
-  if (sc.privileged) return known;
+  // Privileged: every capability the agent itself may pass on (containerd's WithAllCurrentCapabilities);
+  // one outside the agent's bounding set (a node that is itself a container) would make runc fail.
+  if (sc.privileged) return bounding === undefined ? known : known.filter((_, i) => (bounding >> BigInt(i)) & 1n);
   const add = (sc.capabilities?.add ?? []).map(capName);
   const drop = (sc.capabilities?.drop ?? []).map(capName);
   for (const c of [...add, ...drop]) {
@@ -122,6 +131,8 @@ export interface OciInput {
   upper: string;
   work: string;
   lastCap?: number;
+  /** The agent's own capability bounding set (CapBnd), which a privileged container gets at most. */
+  bounding?: bigint;
   /** The image's user as numbers (default root); the pod's runAsUser/runAsGroup override it. */
   user?: { uid: number; gid: number; additionalGids?: number[] };
   cgroupsPath?: string;
@@ -176,10 +187,10 @@ export function ociConfig(input: OciInput): Record<string, unknown> {
   const { spec, image } = input;
   const sc = spec.securityContext ?? {};
   const hostname = (spec.hostname || spec.podName).slice(0, 63);
-  const caps = capabilitySet(sc, input.lastCap);
+  const caps = capabilitySet(sc, input.lastCap, input.bounding);
   const cwd = absolute('workingDir', spec.workingDir || image.workingDir || '/');
-  const bind = (source: string, destination: string, ro = false) => ({
-    destination, type: 'bind', source, options: ['rbind', 'rprivate', ro ? 'ro' : 'rw'],
+  const bind = (source: string, destination: string, ro = false, propagation: 'rprivate' | 'rslave' | 'rshared' = 'rprivate') => ({
+    destination, type: 'bind', source, options: ['rbind', propagation, ro ? 'ro' : 'rw'],
   });
   const mounts: Record<string, unknown>[] = [
     // The writable root: an overlay mounted by runc inside the container's own mount namespace, so the
@@ -202,13 +213,21 @@ export function ociConfig(input: OciInput): Record<string, unknown> {
   for (const m of spec.mounts ?? []) {
     const dest = absolute('volume mount path', m.containerPath);
     if (dest === '/') throw new InvalidSpecError('a volume cannot be mounted over /');
-    mounts.push(bind(absolute('volume host path', m.hostPath), dest, m.readOnly));
+    const prop = PROPAGATION_OPTION[m.propagation ?? 'None'];
+    if (!prop) throw new InvalidSpecError(`unknown mount propagation ${JSON.stringify(m.propagation)} for ${dest}`);
+    if (m.propagation === 'Bidirectional' && !sc.privileged) throw new InvalidSpecError(`Bidirectional mount propagation of ${dest} is available only to privileged containers`);
+    mounts.push(bind(absolute('volume host path', m.hostPath), dest, m.readOnly, prop));
   }
+  // The container's root propagation as containerd sets it: rshared when a mount is Bidirectional (its
+  // copies stay in the host's peer group), else rslave (runc's own default, which lets an rslave bind
+  // receive the host's mounts).
+  const rootfsPropagation = (spec.mounts ?? []).some((m) => m.propagation === 'Bidirectional') ? 'rshared' : 'rslave';
   const linux: Record<string, unknown> = {
     // ipc and uts are private to the container for now; sharing them across a pod's containers (as
     // Kubernetes does through the sandbox) is a later step.
     namespaces: [spec.pidns ? { type: 'pid', path: absolute('pidns', spec.pidns) } : { type: 'pid' }, { type: 'network', path: absolute('netns', spec.netns) }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
     resources: { devices: [{ allow: !!sc.privileged, access: 'rwm' }] },
+    rootfsPropagation,
   };
   if (!sc.privileged) {
     linux.maskedPaths = MASKED_PATHS;

@@ -3,7 +3,7 @@
 // the node's disk), a host directory (hostPath, type-checked; a PVC bound to a local PV), and the files of
 // ConfigMap/Secret/downwardAPI/projected volumes kept current with the atomic writer. Containers get them
 // as bind mounts in their OCI spec (runtime/spec.ts); nothing here is mounted into a container's root.
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, realpathSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type * as core from 'kubernetes-types/core/v1.js';
 import type { Pod } from '../../api/types.js';
@@ -167,6 +167,36 @@ export async function mountSubPath(root: string, sub: string, atomic: boolean, t
   }
 }
 
+/** A mountinfo path field with its octal escapes (\040 for a space…) undone. */
+function unescapeMountPath(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/**
+ * The mount that holds path (the longest mount point above its real path in /proc/self/mountinfo) and its
+ * propagation: a mountPropagation other than None only works from a shared mount (Bidirectional) or a
+ * shared or slave one (HostToContainer); this is containerd's check, with its wording, so the container
+ * fails with a reason that names the fix instead of silently seeing nothing.
+ */
+export function checkPropagationSource(path: string, mode: 'HostToContainer' | 'Bidirectional', mountinfo?: string): void {
+  const real = realpathSync(path);
+  let best: { point: string; optional: string[] } | undefined;
+  for (const line of (mountinfo ?? readFileSync('/proc/self/mountinfo', 'utf8')).split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (f.length < 7 || sep < 6) continue;
+    const point = unescapeMountPath(f[4]);
+    const under = point === '/' || real === point || real.startsWith(`${point}/`);
+    // Later lines over the same point are the mounts on top: the last one is what the path reaches.
+    if (under && (!best || point.length >= best.point.length)) best = { point, optional: f.slice(6, sep) };
+  }
+  if (!best) throw new Error(`path ${JSON.stringify(path)}: no mount holds it`);
+  const shared = best.optional.some((o) => o.startsWith('shared:'));
+  const slave = best.optional.some((o) => o.startsWith('master:'));
+  if (mode === 'Bidirectional' && !shared) throw new Error(`path ${JSON.stringify(path)} is mounted on ${JSON.stringify(best.point)} but it is not a shared mount`);
+  if (mode === 'HostToContainer' && !shared && !slave) throw new Error(`path ${JSON.stringify(path)} is mounted on ${JSON.stringify(best.point)} but it is not a shared or slave mount`);
+}
+
 /** Is dir itself a mount point (in this mount namespace)? */
 async function isMountPoint(dir: string): Promise<boolean> {
   return (await mountsUnder(dir)).includes(dir.replace(/\/+$/, ''));
@@ -204,8 +234,66 @@ async function payloadOf(pod: Pod, v: core.Volume, o: VolumeManagerOptions): Pro
 
 const isAtomic = (v: core.Volume) => Boolean(v.configMap || v.secret || v.downwardAPI || v.projected);
 
+/** What a changed object or pod field touches: the volumes a refresh rewrites. */
+export type RefreshCause = { kind: 'configMap' | 'secret'; name: string } | { kind: 'pod' };
+
+/** Whether volume v renders anything from the cause (a ConfigMap, a Secret, or the pod's own fields). */
+export function volumeReads(v: core.Volume, cause: RefreshCause): boolean {
+  if (cause.kind === 'configMap') return v.configMap?.name === cause.name || (v.projected?.sources ?? []).some((s) => s.configMap?.name === cause.name);
+  if (cause.kind === 'secret') return v.secret?.secretName === cause.name || (v.projected?.sources ?? []).some((s) => s.secret?.name === cause.name);
+  return Boolean(v.downwardAPI) || (v.projected?.sources ?? []).some((s) => s.downwardAPI);
+}
+
 export class VolumeManager {
+  /**
+   * One render-and-write at a time per volume directory, in call order. The full sync and the
+   * volumes-only refresh both write a volume; rendering may wait (a token request), so without this a
+   * payload rendered before a change could be written after the one rendered after it.
+   */
+  private writing = new Map<string, Promise<unknown>>();
+
   constructor(private o: VolumeManagerOptions) {}
+
+  private serial<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.writing.get(dir) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.writing.set(dir, tail);
+    void tail.then(() => {
+      if (this.writing.get(dir) === tail) this.writing.delete(dir);
+    });
+    return next;
+  }
+
+  /**
+   * The volumes-only refresh: rewrites the atomic-writer volumes of a pod that read what changed, and only
+   * those already set up (a volume not yet written is the full sync's to set up, with its error reporting).
+   * No sandbox, container or status work: a ConfigMap change reaches the files in the time of one render and
+   * one `..data` swap per volume. Returns how many volumes changed on disk.
+   */
+  async refresh(pod: Pod, podDir: string, cause: RefreshCause): Promise<number> {
+    let changed = 0;
+    for (const v of pod.spec?.volumes ?? []) {
+      if (!isAtomic(v) || !volumeReads(v, cause)) continue;
+      const dir = this.dirOf(podDir, v.name);
+      const wrote = await this.serial(dir, async () => {
+        if (!currentDir(dir)) return false;
+        try {
+          const payload = await payloadOf(pod, v, this.o);
+          // Looked at again after the wait, in the same turn as the write: a tear-down that ran meanwhile
+          // (tmpfs unmounted) must not get a Secret written onto the node's disk beneath it.
+          if (!currentDir(dir)) return false;
+          return writePayload(dir, payload);
+        } catch (e) {
+          // As in the full sync: the last good files stay, the pod is told.
+          this.o.warn?.(pod, new MountError(v.name, e instanceof Error ? e.message : String(e)).message);
+          return false;
+        }
+      });
+      if (wrote) changed++;
+    }
+    return changed;
+  }
 
   private dirOf(podDir: string, name: string): string {
     if (!VOLUME_NAME.test(name) || name.length > 63) throw new MountError(name.slice(0, 63), 'invalid volume name');
@@ -252,16 +340,18 @@ export class VolumeManager {
     // Secret, downwardAPI and projected are memory-backed (as the kubelet's); a ConfigMap is on disk.
     if (v.configMap) mkdirSync(dir, { recursive: true, mode: 0o755 });
     else await ensureTmpfs(dir, undefined);
-    try {
-      writePayload(dir, await payloadOf(pod, v, this.o));
-    } catch (e) {
-      const err = new MountError(v.name, e instanceof Error ? e.message : String(e));
-      if (!currentDir(dir)) throw err;
-      // Set up before: a source that vanished or a token that could not be renewed leaves the files as
-      // they were (the kubelet's refresh does the same), the running containers keep their last good set,
-      // and the failure is told (a FailedMount event) without holding up the rest of the pod's sync.
-      this.o.warn?.(pod, err.message);
-    }
+    await this.serial(dir, async () => {
+      try {
+        writePayload(dir, await payloadOf(pod, v, this.o));
+      } catch (e) {
+        const err = new MountError(v.name, e instanceof Error ? e.message : String(e));
+        if (!currentDir(dir)) throw err;
+        // Set up before: a source that vanished or a token that could not be renewed leaves the files as
+        // they were (the kubelet's refresh does the same), the running containers keep their last good set,
+        // and the failure is told (a FailedMount event) without holding up the rest of the pod's sync.
+        this.o.warn?.(pod, err.message);
+      }
+    });
     return { hostPath: dir, atomic: true, readOnly: true };
   }
 

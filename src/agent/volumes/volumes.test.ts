@@ -8,7 +8,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkPayloadPath, currentDir, readPayload, writePayload, type FileProjection } from './atomic.js';
-import { checkHostPath, MountError, mountSubPath, VolumeManager } from './manager.js';
+import { checkHostPath, checkPropagationSource, MountError, mountSubPath, VolumeManager } from './manager.js';
 import { needsRefresh, TokenManager, tokenSpec, type TokenRequestSpec } from './tokens.js';
 import { mountsUnder, unmountUnder } from '../../lab/mounts.js';
 import type { ConfigMap, Pod, Secret } from '../../api/types.js';
@@ -182,6 +182,58 @@ describe('volumes with real mounts', { skip: root ? false : 'needs root: mounts 
     assert.ok(existsSync(join(dir, 'hostdir')), 'a hostPath is never removed');
   });
 
+  test('the volumes-only refresh rewrites just the volumes that read what changed, only once set up, and never through a torn-down tmpfs', async () => {
+    cms.set('ns/r1', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'r1' }, data: { k: 'one' } });
+    cms.set('ns/r2', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'r2' }, data: { k: 'two' } });
+    secrets.set('ns/rs', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'rs' }, data: { pw: Buffer.from('a').toString('base64') } });
+    const podDir = join(dir, 'pod-refresh');
+    const p = pod([
+      { name: 'a', configMap: { name: 'r1' } },
+      { name: 'b', configMap: { name: 'r2' } },
+      { name: 'mix', projected: { sources: [{ configMap: { name: 'r1', items: [{ key: 'k', path: 'cm' }] } }, { secret: { name: 'rs' } }, { downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } }] } },
+      { name: 'sec', secret: { secretName: 'rs' } },
+    ]);
+    // Nothing set up yet: a refresh writes nothing (set-up, with its errors, is the full sync's).
+    assert.equal(await vm.refresh(p, podDir, { kind: 'configMap', name: 'r1' }), 0);
+    assert.equal(existsSync(join(podDir, 'volumes', 'a')), false);
+    const vols = await vm.setUp(p, podDir);
+    const at = (v: string) => vols.get(v)!.hostPath;
+    const links = () => Object.fromEntries(['a', 'b', 'mix', 'sec'].map((v) => [v, readlinkSync(join(at(v), '..data'))]));
+    const was = links();
+    cms.set('ns/r1', { ...cms.get('ns/r1')!, data: { k: 'uno' } });
+    cms.set('ns/r2', { ...cms.get('ns/r2')!, data: { k: 'dos' } });
+    assert.equal(await vm.refresh(p, podDir, { kind: 'configMap', name: 'r1' }), 2, 'a and mix read r1');
+    const now1 = links();
+    assert.notEqual(now1.a, was.a);
+    assert.notEqual(now1.mix, was.mix);
+    assert.equal(now1.b, was.b, 'b reads r2 only: not rewritten by a change of r1');
+    assert.equal(now1.sec, was.sec);
+    assert.equal(readFileSync(join(at('a'), 'k'), 'utf8'), 'uno');
+    assert.equal(readFileSync(join(at('mix'), 'cm'), 'utf8'), 'uno');
+    assert.equal(readFileSync(join(at('b'), 'k'), 'utf8'), 'two', 'r2\'s change waits for its own refresh');
+    assert.equal(await vm.refresh(p, podDir, { kind: 'configMap', name: 'r1' }), 0, 'the same content again writes nothing');
+    assert.equal(await vm.refresh(p, podDir, { kind: 'configMap', name: 'r2' }), 1);
+    assert.equal(readFileSync(join(at('b'), 'k'), 'utf8'), 'dos');
+    // The pod's own fields (downwardAPI) and a Secret.
+    const relabelled = { ...p, metadata: { ...p.metadata, labels: { a: '9' } } };
+    assert.equal(await vm.refresh(relabelled, podDir, { kind: 'pod' }), 1);
+    assert.equal(readFileSync(join(at('mix'), 'labels'), 'utf8'), 'a="9"');
+    secrets.set('ns/rs', { ...secrets.get('ns/rs')!, data: { pw: Buffer.from('b').toString('base64') } });
+    assert.equal(await vm.refresh(relabelled, podDir, { kind: 'secret', name: 'rs' }), 2);
+    assert.equal(readFileSync(join(at('sec'), 'pw'), 'utf8'), 'b');
+    // A source gone: the last good files stay.
+    secrets.delete('ns/rs');
+    assert.equal(await vm.refresh(relabelled, podDir, { kind: 'secret', name: 'rs' }), 0);
+    assert.equal(readFileSync(join(at('sec'), 'pw'), 'utf8'), 'b');
+    // A refresh racing the tear-down: the Secret's tmpfs goes and nothing is written beneath it on disk.
+    secrets.set('ns/rs', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'rs' }, data: { pw: Buffer.from('c').toString('base64') } });
+    const racing = vm.refresh(relabelled, podDir, { kind: 'secret', name: 'rs' });
+    await vm.tearDown(podDir);
+    await racing;
+    assert.equal(existsSync(join(podDir, 'volumes')), false, 'nothing written after the tear-down');
+    assert.deepEqual(await mountsUnder(podDir), []);
+  });
+
   test('a missing source is a MountError naming it; an optional one is an empty volume; a bad hostPath type names the reason', async () => {
     const podDir = join(dir, 'pod2');
     await assert.rejects(vm.setUp(pod([{ name: 'sec', secret: { secretName: 'gone' } }]), podDir),
@@ -247,5 +299,33 @@ describe('token manager', () => {
     m.forgetPod('u1');
     assert.equal(m.nextRefreshMs('u1'), undefined);
     assert.equal(needsRefresh({ token: 'x', expiresAt: new Date(0 + 48 * 3600_000) }, 0, 24 * 3600_000), true, '24 h at most');
+  });
+});
+
+describe('mountPropagation source check', () => {
+  // mountinfo lines: id parent major:minor root mount-point options optional-fields... - fstype source super-options
+  const info = [
+    '22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw',
+    '30 22 0:40 / /srv rw shared:7 - tmpfs tmpfs rw',
+    '31 30 0:41 / /srv/slave rw master:7 - tmpfs tmpfs rw',
+    '32 22 0:42 / /with\\040space rw shared:9 master:3 - tmpfs tmpfs rw',
+  ].join('\n');
+  test('the mount holding the path decides; containerd\'s wording names the fix', () => {
+    assert.throws(() => checkPropagationSource('/', 'HostToContainer', info), /path "\/" is mounted on "\/" but it is not a shared or slave mount/);
+    assert.throws(() => checkPropagationSource('/', 'Bidirectional', info), /is mounted on "\/" but it is not a shared mount/);
+    checkPropagationSource('/', 'HostToContainer', info.replace('- ext4', 'shared:1 - ext4'));
+  });
+  test('shared and slave mounts by their optional fields, the longest mount point wins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'k8ts-prop-'));
+    try {
+      // Real paths are resolved first; fake mount points stand on the temp dir.
+      const fake = info.replaceAll('/srv', dir);
+      checkPropagationSource(dir, 'Bidirectional', fake);
+      mkdirSync(join(dir, 'slave/x'), { recursive: true });
+      checkPropagationSource(join(dir, 'slave/x'), 'HostToContainer', fake);
+      assert.throws(() => checkPropagationSource(join(dir, 'slave/x'), 'Bidirectional', fake), /mounted on ".*\/slave" but it is not a shared mount/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

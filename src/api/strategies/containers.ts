@@ -188,7 +188,9 @@ export function validateLocalDescendingPath(field: string, p: string): FieldErro
   return errs;
 }
 
-function validateVolumeMounts(path: string, mounts: unknown, volumes: Set<string>): FieldError[] {
+const PROPAGATIONS = ['Bidirectional', 'HostToContainer', 'None'];
+
+function validateVolumeMounts(path: string, mounts: unknown, volumes: Set<string>, container?: any): FieldError[] {
   const errs: FieldError[] = [];
   const points = new Set<string>();
   arr(mounts).forEach((m, i) => {
@@ -204,6 +206,15 @@ function validateVolumeMounts(path: string, mounts: unknown, volumes: Set<string
     if (typeof m?.subPathExpr === 'string' && m.subPathExpr) {
       if (m.subPath) errs.push(invalid(`${ip}.subPathExpr`, m.subPathExpr, 'subPathExpr and subPath are mutually exclusive'));
       errs.push(...validateLocalDescendingPath(`${path}.subPathExpr`, m.subPathExpr));
+    }
+    // validateMountPropagation: a known mode, and Bidirectional (mounts made in the container reach the
+    // host) only for a privileged container.
+    const mprop = m?.mountPropagation;
+    if (mprop !== undefined && mprop !== null) {
+      if (!PROPAGATIONS.includes(mprop)) errs.push(notSupported(`${ip}.mountPropagation`, mprop, PROPAGATIONS));
+      else if (mprop === 'Bidirectional' && container?.securityContext?.privileged !== true) {
+        errs.push(forbidden(`${ip}.mountPropagation`, 'Bidirectional mount propagation is available only to privileged containers'));
+      }
     }
   });
   return errs;
@@ -301,7 +312,7 @@ export function validateContainerCommon(path: string, c: any, volumes: Set<strin
   errs.push(...validateContainerPorts(`${path}.ports`, c?.ports));
   errs.push(...validateEnv(`${path}.env`, c?.env));
   errs.push(...validateEnvFrom(`${path}.envFrom`, c?.envFrom));
-  errs.push(...validateVolumeMounts(`${path}.volumeMounts`, c?.volumeMounts, volumes));
+  errs.push(...validateVolumeMounts(`${path}.volumeMounts`, c?.volumeMounts, volumes, c));
   const pp = c?.imagePullPolicy;
   if (!pp) errs.push(required(`${path}.imagePullPolicy`));
   else if (!['Always', 'IfNotPresent', 'Never'].includes(pp)) errs.push(notSupported(`${path}.imagePullPolicy`, pp, ['Always', 'IfNotPresent', 'Never']));

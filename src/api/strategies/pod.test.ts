@@ -149,6 +149,14 @@ test('pod validation: the exact errors Kubernetes reports', () => {
       'spec.containers[0].volumeMounts[1].name: Not found: "cache"',
       'spec.containers[0].volumeMounts[1].mountPath: Invalid value: "/cache": must be unique',
     ]],
+    ['mount propagation', { containers: [c({ volumeMounts: [{ name: 'h', mountPath: '/a', mountPropagation: 'Bidirectional' }, { name: 'h', mountPath: '/b', mountPropagation: 'Slave' }] }),
+      c({ name: 'priv', securityContext: { privileged: true }, volumeMounts: [{ name: 'h', mountPath: '/a', mountPropagation: 'Bidirectional' }, { name: 'h', mountPath: '/b', mountPropagation: 'HostToContainer' }] })],
+    initContainers: [c({ name: 'init', volumeMounts: [{ name: 'h', mountPath: '/a', mountPropagation: 'Bidirectional' }] })],
+    volumes: [{ name: 'h', hostPath: { path: '/mnt' } }] }, [
+      'spec.containers[0].volumeMounts[0].mountPropagation: Forbidden: Bidirectional mount propagation is available only to privileged containers',
+      'spec.containers[0].volumeMounts[1].mountPropagation: Unsupported value: "Slave": supported values: "Bidirectional", "HostToContainer", "None"',
+      'spec.initContainers[0].volumeMounts[0].mountPropagation: Forbidden: Bidirectional mount propagation is available only to privileged containers',
+    ]],
     ['node name', { nodeName: 'Node_1', containers: [c()] }, [
       `spec.nodeName: Invalid value: "Node_1": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`,
     ]],
