@@ -12,7 +12,7 @@ test('the server tightens its data dir and every secret-bearing file at every st
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-filemodes-'));
   const data = join(dir, 'data');
   const opts = { dataDir: data, store: 'sqlite' as const, listen: [{ host: '127.0.0.1', port: 0 }], log: () => {} };
-  const files = ['admin.token', 'node.token', 'kubeconfig', 'kubeconfig-token', 'store.db', 'pki/ca.key', 'pki/server.key', 'pki/service-account.key'];
+  const files = ['admin.token', 'kubeconfig', 'kubeconfig-token', 'store.db', 'pki/ca.key', 'pki/server.key', 'pki/service-account.key', 'pki/apiserver-kubelet-client.key'];
   try {
     await (await runServer(opts)).close();
     chmodSync(data, 0o755);
