@@ -11,7 +11,7 @@ import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 
 const FLAGS: FlagSpec = {
   server: { type: 'string', help: 'API server URL, e.g. https://172.30.0.1:6443', metavar: 'URL' },
-  token: { type: 'string', help: 'refused: a token on a command line is readable by every user of the host (ps, /proc); use --token-file', metavar: 'T' },
+  token: { type: 'string', help: 'refused: a token on a command line is readable by every user of the host (ps, /proc); use --bootstrap-token-file', metavar: 'T' },
   'token-file': { type: 'string', help: 'refused: there is no shared node token any more (the agent authorizes the API server by its client certificate); remove the flag', metavar: 'FILE' },
   'bootstrap-token-file': { type: 'string', help: 'file holding a bootstrap token (k8ts token create): the agent asks for its own client certificate (system:node:NAME) with it, keeps it in DATA-DIR/pki and uses it from then on', metavar: 'FILE' },
   'ca-file': { type: 'string', help: 'the server\'s CA certificate (its DATA-DIR/pki/ca.crt)', metavar: 'FILE' },
@@ -72,7 +72,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
     return;
   }
   for (const f of ['server', 'node-name', 'ca-file']) if (!flags[f]) throw new UsageError(`k8ts agent: --${f} is required`);
-  if (flags.token !== undefined) throw new UsageError('k8ts agent: --token is refused (a command line is visible to every user of the host); put the token in a file and pass --token-file FILE');
+  if (flags.token !== undefined) throw new UsageError('k8ts agent: --token is refused (a command line is visible to every user of the host); a node joins with a bootstrap token in a file: --bootstrap-token-file FILE');
   if (flags['token-file'] !== undefined) throw new UsageError('k8ts agent: --token-file is no longer used: the API server calls agents with its own client certificate and the agent authorizes it (SubjectAccessReview); remove the flag');
   let bootstrapToken: string | undefined;
   if (flags['bootstrap-token-file'] && existsSync(flags['bootstrap-token-file'])) {
