@@ -11,7 +11,6 @@ import { startCluster, type TestCluster } from '../controllers/testutil.js';
 import { type TestAgent, joinTestAgent } from './testagent.js';
 import { AgentMetrics } from '../agent/metrics.js';
 import { Runtime } from '../agent/runtime/runtime.js';
-import { NODES } from '../api/kinds.js';
 import { parseExposition, sumOf } from '../util/promtext.js';
 
 let tc: TestCluster;

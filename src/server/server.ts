@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { CaSigner } from '../api/certificates/csr.js';
-import { ensureAdminToken, ensurePki, ensureToken, kubeconfig } from '../apiserver/certs.js';
+import { ensureAdminToken, ensurePki, kubeconfig } from '../apiserver/certs.js';
 import { ApiServer } from '../apiserver/server.js';
 import { ensureSigningKey } from '../apiserver/serviceaccount/signer.js';
 import { ResourceMetrics } from '../apiserver/resourcemetrics.js';
