@@ -31,6 +31,8 @@ import { Puller } from './images/pull.js';
 import { Registries } from './images/registries.js';
 import { ImageService, type ImageGcOptions } from './images/service.js';
 import { StreamServer } from './streamserver.js';
+import { CallerAuth } from './callerauth.js';
+import { ServingCertificate, servingNames } from './servingcert.js';
 import { readPeers } from './peers.js';
 import { k8tsBridgePlugin } from './cni/plugin.js';
 import { execPlugin } from './cni/exec.js';
@@ -89,8 +91,9 @@ export interface AgentOptions {
   /** Image garbage collection thresholds (the kubelet's defaults: 85 %, 80 %, 2 minutes). */
   imageGc?: ImageGcOptions;
   log?: (line: string) => void;
-  /** The token the API server's calls to this agent carry (its node proxy's); default: rest.token. */
-  streamToken?: string;
+  /** How long start() waits for the serving certificate before it goes on with the self-signed one
+   *  (default 30 s; the request keeps running). */
+  servingCertWaitMs?: number;
   /** Set when rest carries this node's own client certificate (system:node:<name>): the agent renews it
    *  through a new CSR before it expires. */
   nodeCredentials?: NodeCredentials;
@@ -130,12 +133,10 @@ export class Agent {
   /** Nodes left out of the routes and the masquerade set, and why (reported once per reason). */
   private rejectedPeers = new Map<string, string>();
 
-  /** The agent's bearer token: its stream server accepts only the API server's calls carrying it. */
-  private agentToken(): string {
-    const t = this.o.streamToken ?? this.o.rest.token;
-    if (!t) throw new Error('the agent needs a bearer token (its stream server checks the API server\'s calls with it)');
-    return t;
-  }
+  /** The node's serving certificate (kubelet-serving), asked for once the Node lists its addresses. */
+  private serving?: ServingCertificate;
+  /** Who may call the stream server (TokenReview, SubjectAccessReview), as the kubelet's webhook mode. */
+  readonly callerAuth: CallerAuth;
 
   /** One informer per ConfigMap or Secret a pod on this node uses ("configMap/ns/name"). */
   private refs = new Map<string, SharedInformer<ConfigMap | Secret>>();
@@ -218,6 +219,7 @@ export class Agent {
     this.puller = new Puller(this.store, o.registries ?? Registries.empty());
     this.log = o.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.informers = new SharedInformerFactory(this.client, this.log);
+    this.callerAuth = new CallerAuth({ nodeName: o.nodeName, post: (path, body) => this.client.postPath(path, body) });
   }
 
   async start(): Promise<void> {
@@ -227,7 +229,11 @@ export class Agent {
     await this.store.cleanTmp();
     await ensureBuiltin(this.store);
     const runcVersion = (await run(['runc', '--version'])).stdout.split('\n')[0].split(/\s+/).pop() ?? 'unknown';
-    await registerNode(this.client, this.o.nodeName, this.o.nodeIP, `runc://${runcVersion}`);
+    const registered = await registerNode(this.client, this.o.nodeName, this.o.nodeIP, `runc://${runcVersion}`);
+    // The serving certificate names the addresses the Node now lists (the approver checks them there).
+    this.serving = new ServingCertificate({ client: this.client, nodeName: this.o.nodeName, ca: this.o.rest.ca, dataDir: this.o.dataDir, log: this.log,
+      onChange: (c) => this.streams?.setCertificate(c.cert, c.key) });
+    this.serving.start(servingNames(registered as Node));
     await renewLease(this.client, this.o.nodeName);
     this.every(LEASE_RENEW_MS, () => renewLease(this.client, this.o.nodeName));
     this.every(60_000, () => postReady(this.client, this.o.nodeName, true, 'k8ts agent is posting ready status'));
@@ -373,12 +379,18 @@ export class Agent {
       queries: this.policy.queries,
       metrics: () => metrics.expose(),
       resourceMetrics: () => this.resourceMetrics(),
-    }, this.agentToken());
-    await this.streams.start(this.o.dataDir, this.o.nodeIP);
+    }, this.callerAuth);
+    // The serving certificate in hand now (stored, or issued meanwhile); a later one arrives through onChange.
+    const serving = this.serving.credentials;
+    await this.streams.start(this.o.dataDir, this.o.nodeIP, { ca: this.o.rest.ca, cert: serving?.cert, key: serving?.key });
     await this.podManager.sweep(new Set(this.pods.lister.list().map((p) => p.metadata.uid!)));
     this.queue.start();
     this.refreshQueue.start();
     // Containers exit on their own: look at every pod regularly (the informer's resync re-adds them).
+    // Ready means reachable too: the API server talks only to an agent with its CA-signed certificate.
+    if (!(await this.serving.ready(this.o.servingCertWaitMs ?? 30_000))) {
+      this.log(`k8ts agent ${this.o.nodeName}: no serving certificate yet (is its CSR approved?); exec, logs and the node proxy wait for it`);
+    }
     this.log(`k8ts agent ${this.o.nodeName}: ready`);
   }
 
@@ -532,6 +544,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.renewTimer);
+    this.serving?.stop();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.lbTimer);
     this.informers.stop();

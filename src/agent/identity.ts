@@ -2,7 +2,8 @@
 // a key, asks for a client certificate (CSR to kubernetes.io/kube-apiserver-client-kubelet, CN
 // system:node:<name>, O system:nodes), waits until it is approved and signed, and keeps key and
 // certificate 0600 in its data dir; later starts reuse them, and before expiry a new CSR (made as the node
-// itself) renews them.
+// itself) renews them. Its serving certificate (kubernetes.io/kubelet-serving, SANs the node's addresses)
+// is asked for and kept the same way, as the kubelet's serverTLSBootstrap does.
 import 'reflect-metadata'; // @peculiar/x509's dependency injection (tsyringe) needs the polyfill loaded first.
 import * as x509 from '@peculiar/x509';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -11,12 +12,23 @@ import { join } from 'node:path';
 import { CSRS } from '../api/kinds.js';
 import type { CertificateSigningRequest } from '../api/types.js';
 import { isDNS1123Subdomain } from '../api/validation.js';
-/** The kubelet client signer (certificates.k8s.io's kubernetes.io/kube-apiserver-client-kubelet). */
-const SIGNER_KUBELET_CLIENT = 'kubernetes.io/kube-apiserver-client-kubelet';
+import { isIP } from 'node:net';
 import { RestClient } from '../client/rest.js';
+
+/** The kubelet client and serving signers (certificates.k8s.io). */
+const SIGNER_KUBELET_CLIENT = 'kubernetes.io/kube-apiserver-client-kubelet';
+const SIGNER_KUBELET_SERVING = 'kubernetes.io/kubelet-serving';
 
 export const NODE_CLIENT_CERT = 'node-client.crt';
 export const NODE_CLIENT_KEY = 'node-client.key';
+export const NODE_SERVING_CERT = 'node-serving.crt';
+export const NODE_SERVING_KEY = 'node-serving.key';
+
+/** The names a serving certificate is for: the node's IP addresses and host names (its status.addresses). */
+export interface ServingNames {
+  ips: string[];
+  dnsNames: string[];
+}
 
 export interface NodeCredentials {
   cert: string;
@@ -49,9 +61,35 @@ function writeSecret(path: string, text: string): void {
 /** The stored key and certificate when they exist, belong to this node, chain to the CA and are in date;
  *  otherwise undefined and why. */
 export function loadNodeCredentials(dataDir: string, nodeName: string, ca: string | Buffer, now = Date.now()): NodeCredentials | { why: string } {
-  const certPath = join(pkiDir(dataDir), NODE_CLIENT_CERT);
-  const keyPath = join(pkiDir(dataDir), NODE_CLIENT_KEY);
-  if (!existsSync(certPath) || !existsSync(keyPath)) return { why: 'no stored node client certificate' };
+  return loadCredentials(dataDir, NODE_CLIENT_CERT, NODE_CLIENT_KEY, 'node client', nodeName, ca, now);
+}
+
+/** The stored serving key and certificate when they are this node's, chain to the CA, are in date and
+ *  name every one of `names` (a node whose address changed asks again). */
+export function loadServingCredentials(dataDir: string, nodeName: string, ca: string | Buffer, names: ServingNames, now = Date.now()): NodeCredentials | { why: string } {
+  const got = loadCredentials(dataDir, NODE_SERVING_CERT, NODE_SERVING_KEY, 'node serving', nodeName, ca, now);
+  if ('why' in got) return got;
+  const have = certificateNames(got.cert);
+  const missing = [...names.ips.filter((ip) => !have.ips.includes(ip)), ...names.dnsNames.filter((d) => !have.dnsNames.includes(d.toLowerCase()))];
+  if (missing.length) return { why: `the stored serving certificate does not name ${missing.join(', ')}` };
+  return got;
+}
+
+/** The IP and DNS subject alternative names of a PEM certificate. */
+export function certificateNames(pem: string): ServingNames {
+  const ips: string[] = [];
+  const dnsNames: string[] = [];
+  for (const part of (new X509Certificate(pem).subjectAltName ?? '').split(', ')) {
+    if (part.startsWith('IP Address:')) ips.push(part.slice('IP Address:'.length));
+    else if (part.startsWith('DNS:')) dnsNames.push(part.slice('DNS:'.length).toLowerCase());
+  }
+  return { ips, dnsNames };
+}
+
+function loadCredentials(dataDir: string, certFile: string, keyFile: string, what: string, nodeName: string, ca: string | Buffer, now: number): NodeCredentials | { why: string } {
+  const certPath = join(pkiDir(dataDir), certFile);
+  const keyPath = join(pkiDir(dataDir), keyFile);
+  if (!existsSync(certPath) || !existsSync(keyPath)) return { why: `no stored ${what} certificate` };
   // Secret-bearing files are 0600 on every start, not only when made.
   chmodSync(keyPath, 0o600);
   chmodSync(certPath, 0o600);
@@ -72,12 +110,15 @@ export function loadNodeCredentials(dataDir: string, nodeName: string, ca: strin
   }
 }
 
-/** A new P-256 key (PKCS#8 PEM) and a PEM request for system:node:<name> in system:nodes, signed with it. */
-export async function makeNodeCsr(nodeName: string): Promise<{ keyPem: string; csrPem: string }> {
+/** A new P-256 key (PKCS#8 PEM) and a PEM request for system:node:<name> in system:nodes, signed with it;
+ *  with `names`, for a serving certificate naming them. */
+export async function makeNodeCsr(nodeName: string, names?: ServingNames): Promise<{ keyPem: string; csrPem: string }> {
   const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
+  const extensions = names ? [new x509.SubjectAlternativeNameExtension([...names.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+    ...names.ips.map((value) => ({ type: 'ip' as const, value }))])] : undefined;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: new x509.Name([{ O: ['system:nodes'] }, { CN: [`system:node:${nodeName}`] }]),
-    keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, extensions,
   });
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
   const keyPem = `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`;
@@ -89,13 +130,39 @@ const has = (csr: CertificateSigningRequest, type: string) => (csr.status?.condi
 /** Submits a node client CSR with the given client and waits for its certificate; stores key and
  *  certificate and returns them. Denied or Failed requests end with an error naming the reason. */
 export async function requestNodeCredentials(client: RestClient, o: IdentityOptions): Promise<NodeCredentials> {
+  return requestCertificate(client, o, { signer: SIGNER_KUBELET_CLIENT, usages: ['digital signature', 'client auth'], prefix: 'node-csr',
+    what: 'node client', certFile: NODE_CLIENT_CERT, keyFile: NODE_CLIENT_KEY, load: () => loadNodeCredentials(o.dataDir, o.nodeName, o.ca) });
+}
+
+/** Asks for the node's serving certificate (kubelet-serving; an EC key, so no key encipherment) for the
+ *  given names, made as the node itself; stores and returns it. */
+export async function requestServingCredentials(client: RestClient, o: IdentityOptions & { names: ServingNames }): Promise<NodeCredentials> {
+  const bad = o.names.ips.filter((ip) => !isIP(ip));
+  if (bad.length) throw new Error(`node addresses ${JSON.stringify(bad)} are not IP addresses`);
+  return requestCertificate(client, o, { signer: SIGNER_KUBELET_SERVING, usages: ['digital signature', 'server auth'], prefix: 'node-serving',
+    what: 'node serving', certFile: NODE_SERVING_CERT, keyFile: NODE_SERVING_KEY, names: o.names,
+    load: () => loadServingCredentials(o.dataDir, o.nodeName, o.ca, o.names) });
+}
+
+interface CertificateAsk {
+  signer: string;
+  usages: string[];
+  prefix: string;
+  what: string;
+  certFile: string;
+  keyFile: string;
+  names?: ServingNames;
+  load: () => NodeCredentials | { why: string };
+}
+
+async function requestCertificate(client: RestClient, o: IdentityOptions, a: CertificateAsk): Promise<NodeCredentials> {
   const errs = isDNS1123Subdomain(o.nodeName);
   if (errs.length) throw new Error(`node name ${JSON.stringify(o.nodeName)}: ${errs.join('; ')}`);
-  const { keyPem, csrPem } = await makeNodeCsr(o.nodeName);
-  const name = `node-csr-${o.nodeName.slice(0, 200)}-${randomBytes(4).toString('hex')}`;
+  const { keyPem, csrPem } = await makeNodeCsr(o.nodeName, a.names);
+  const name = `${a.prefix}-${o.nodeName.slice(0, 200)}-${randomBytes(4).toString('hex')}`;
   await client.create(CSRS, undefined, { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { name },
-    spec: { request: Buffer.from(csrPem).toString('base64'), signerName: SIGNER_KUBELET_CLIENT, usages: ['digital signature', 'client auth'] } } as CertificateSigningRequest);
-  o.log(`k8ts agent ${o.nodeName}: certificate signing request ${name} submitted; waiting for approval`);
+    spec: { request: Buffer.from(csrPem).toString('base64'), signerName: a.signer, usages: a.usages } } as CertificateSigningRequest);
+  o.log(`k8ts agent ${o.nodeName}: certificate signing request ${name} (${a.what}) submitted; waiting for approval`);
   const deadline = Date.now() + (o.timeoutMs ?? 300_000);
   for (;;) {
     const csr = await client.get(CSRS, undefined, name);
@@ -107,11 +174,11 @@ export async function requestNodeCredentials(client: RestClient, o: IdentityOpti
       mkdirSync(pkiDir(o.dataDir), { recursive: true, mode: 0o700 });
       chmodSync(pkiDir(o.dataDir), 0o700);
       // The key first: a certificate on disk always has its key beside it.
-      writeSecret(join(pkiDir(o.dataDir), NODE_CLIENT_KEY), keyPem);
-      writeSecret(join(pkiDir(o.dataDir), NODE_CLIENT_CERT), cert);
-      const got = loadNodeCredentials(o.dataDir, o.nodeName, o.ca);
+      writeSecret(join(pkiDir(o.dataDir), a.keyFile), keyPem);
+      writeSecret(join(pkiDir(o.dataDir), a.certFile), cert);
+      const got = a.load();
       if ('why' in got) throw new Error(`certificate signing request ${name}: the issued certificate is unusable: ${got.why}`);
-      o.log(`k8ts agent ${o.nodeName}: node client certificate issued (${name}), valid until ${new Date(got.notAfter).toISOString()}`);
+      o.log(`k8ts agent ${o.nodeName}: ${a.what} certificate issued (${name}), valid until ${new Date(got.notAfter).toISOString()}`);
       return got;
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for certificate signing request ${name} to be approved and signed (kubectl certificate approve ${name})`);

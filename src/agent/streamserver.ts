@@ -1,12 +1,12 @@
 // The agent's kubelet-like endpoint on <node IP>:10250: the API server forwards pod log, exec, attach
-// and port-forward here (authenticated with the node token), and the stream handlers speak kubectl's
-// protocols over the node's container runtime and the pods' network namespaces.
+// and port-forward here, and the stream handlers speak kubectl's protocols over the node's container
+// runtime and the pods' network namespaces. It serves the node's certificate from the cluster CA (a
+// self-signed one until that is issued) and lets in only callers CallerAuth authenticates and authorizes.
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { timingSafeEqual } from 'node:crypto';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
 import type { KObject } from '../api/types.js';
 import { run } from '../util/exec.js';
@@ -14,7 +14,7 @@ import { ApiError, statusBody } from '../api/status.js';
 import { handleStream, type StreamKind } from './streams/handler.js';
 import { type StreamBackends, StreamBackendError, type PodRef } from './streams/backend.js';
 import type { Runtime, ContainerInfo } from './runtime/runtime.js';
-import { bearerToken } from '../util/bearer.js';
+import type { CallerAuth } from './callerauth.js';
 
 export const AGENT_PORT = 10250;
 
@@ -42,23 +42,42 @@ export interface StreamServerDeps {
   resourceMetrics?: () => Promise<string>;
 }
 
+/** The TLS the endpoint serves: the cluster CA its callers' certificates are checked against, and the
+ *  node's serving certificate (absent: a self-signed one made in the data dir, which the API server refuses). */
+export interface StreamServerTls {
+  ca: string | Buffer;
+  cert?: string;
+  key?: string;
+}
+
 export class StreamServer {
   private server?: Server;
-  private token: Buffer;
+  private ca?: string | Buffer;
+  /** A certificate handed over while start() was still setting up. */
+  private pending?: { cert: string; key: string };
 
-  constructor(private deps: StreamServerDeps, token: string) {
-    this.token = Buffer.from(token);
-  }
+  constructor(private deps: StreamServerDeps, private auth: CallerAuth) {}
 
-  async start(dir: string, ip: string, port = AGENT_PORT): Promise<void> {
-    const { cert, key } = await ensureCert(dir, ip);
-    const server = createServer({ cert, key }, (req, res) => void this.serve(req, res, Buffer.alloc(0)));
+  async start(dir: string, ip: string, tls: StreamServerTls, port = AGENT_PORT): Promise<void> {
+    const { cert, key } = tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : await ensureCert(dir, ip);
+    this.ca = tls.ca;
+    // A certificate is asked for, never required: a caller may instead send a bearer token. The verdict
+    // of the chain check is read per request (an unverified certificate proves nothing).
+    const server = createServer({ cert, key, ca: tls.ca, requestCert: true, rejectUnauthorized: false },
+      (req, res) => void this.serve(req, res, Buffer.alloc(0)));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.serve(req, socket, head));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, ip, () => resolve());
     });
     this.server = server;
+    if (this.pending) this.setCertificate(this.pending.cert, this.pending.key);
+  }
+
+  /** Serve a new certificate (issued or renewed) from the next handshake on; open connections keep theirs. */
+  setCertificate(cert: string, key: string): void {
+    if (this.server) this.server.setSecureContext({ cert, key, ca: this.ca });
+    else this.pending = { cert, key };
   }
 
   /** The port it listens on (start with port 0 picks one). */
@@ -71,12 +90,6 @@ export class StreamServer {
     this.server?.closeAllConnections?.();
   }
 
-  private authorized(req: IncomingMessage): boolean {
-    const h = req.headers.authorization ?? '';
-    const got = Buffer.from(bearerToken(h) ?? '');
-    return got.length === this.token.length && timingSafeEqual(got, this.token);
-  }
-
   private async serve(req: IncomingMessage, target: ServerResponse | Duplex, head: Buffer): Promise<void> {
     const deny = (code: number, msg: string) => {
       const body = statusBody(new ApiError(code, code === 401 ? 'Unauthorized' : 'NotFound', msg).toStatus());
@@ -85,9 +98,16 @@ export class StreamServer {
         (target as ServerResponse).end(body);
       } else target.end(`HTTP/1.1 ${code} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     };
-    if (!this.authorized(req)) return deny(401, 'Unauthorized');
     const url = new URL(req.url ?? '/', 'https://agent');
-    const seg = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    let seg: string[];
+    try {
+      seg = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    } catch {
+      return refuse(target, 400, `malformed path: ${url.pathname}`);
+    }
+    // Authorization names the path as the caller sent it, so /metrics/../x cannot pass as metrics.
+    const verdict = await this.auth.check(req, url.pathname);
+    if (!verdict.ok) return refuse(target, verdict.code, verdict.message);
     if (seg[0] === 'k8ts' && seg.length === 2 && 'writeHead' in target) return this.query(seg[1], url.searchParams, target as ServerResponse, deny);
     if (seg[0] === 'metrics' && seg.length === 1 && this.deps.metrics && 'writeHead' in target) {
       const { body, contentType } = await this.deps.metrics();
@@ -179,6 +199,18 @@ export class StreamServer {
         },
       },
     };
+  }
+}
+
+/** A plain-text refusal as the kubelet writes it (go-restful's WriteErrorString), on a response or on the
+ *  raw socket of an upgrade request. */
+function refuse(target: ServerResponse | Duplex, code: number, message: string): void {
+  const reason: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error' };
+  if ('writeHead' in target) {
+    (target as ServerResponse).writeHead(code, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(message) });
+    (target as ServerResponse).end(message);
+  } else {
+    target.end(`HTTP/1.1 ${code} ${reason[code] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(message)}\r\nConnection: close\r\n\r\n${message}`);
   }
 }
 

@@ -2,10 +2,10 @@
 // authorization will read, from a client certificate signed by the cluster CA, a static bearer token
 // (admin, nodes) or a service-account JWT.
 import type { IncomingMessage } from 'node:http';
-import { TLSSocket } from 'node:tls';
 import { timingSafeEqual } from 'node:crypto';
 import type { UserInfo } from './authz/attributes.js';
 import { bearerToken as parseBearer } from '../util/bearer.js';
+import { peerCertificateUser } from '../util/x509user.js';
 
 export type { UserInfo };
 
@@ -46,29 +46,11 @@ export function bearerToken(req: IncomingMessage): string | undefined {
   return parseBearer(req.headers.authorization);
 }
 
-/** ExtendedKeyUsage clientAuth: the x509 authenticator accepts only certificates made for clients. */
-const CLIENT_AUTH_OID = '1.3.6.1.5.5.7.3.2';
-
 /** The outcome of the client-certificate check: no certificate, a user, or a certificate refused. */
 export type CertResult = { kind: 'none' } | { kind: 'user'; user: UserInfo } | { kind: 'refused'; reason: string };
 
-/** The user a verified client certificate names, as kube-apiserver's x509 authenticator reads it:
- *  CN is the user, each O a group. TLS has already checked the chain against the client CA (the server
- *  requests, never requires, a certificate); this reads the verdict, the usage and the subject. */
+/** The user a verified client certificate names (CN the user, each O a group), in system:authenticated. */
 export function certificateUser(socket: unknown): CertResult {
-  if (!(socket instanceof TLSSocket)) return { kind: 'none' };
-  const cert = socket.getPeerCertificate();
-  if (!cert || Object.keys(cert).length === 0) return { kind: 'none' };
-  if (!socket.authorized) return { kind: 'refused', reason: `x509: ${String(socket.authorizationError ?? 'certificate signed by unknown authority')}` };
-  // A certificate without the extension may be used for anything (RFC 5280 4.2.1.12).
-  if (cert.ext_key_usage && !cert.ext_key_usage.includes(CLIENT_AUTH_OID)) return { kind: 'refused', reason: 'x509: certificate is not for client authentication' };
-  const cn = one(cert.subject?.CN);
-  if (!cn) return { kind: 'refused', reason: 'x509: the certificate\'s subject has no common name' };
-  const o = cert.subject?.O;
-  const groups = o === undefined ? [] : Array.isArray(o) ? o : [o];
-  return { kind: 'user', user: withAuthenticated({ name: cn, groups: [...groups] }) };
-}
-
-function one(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
+  const r = peerCertificateUser(socket);
+  return r.kind === 'user' ? { kind: 'user', user: withAuthenticated({ name: r.name, groups: r.groups }) } : r;
 }

@@ -1,5 +1,6 @@
-// The server's PKI and admin credentials: a CA, a serving certificate and the admin's client certificate
-// made with openssl on first start and kept in the data dir, a bearer token for the admin, and kubeconfigs.
+// The server's PKI and admin credentials: a CA, a serving certificate, the admin's client certificate and
+// the API server's own client certificate toward agents, made with openssl on first start and kept in the
+// data dir, a bearer token for the admin, and kubeconfigs.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,11 +15,17 @@ export interface Pki {
   /** The admin's client certificate (CN=kubernetes-admin, O=system:masters, as kubeadm's admin.conf). */
   adminCert: string;
   adminKey: string;
+  /** The API server's client certificate for calls to agents (CN=kube-apiserver-kubelet-client,
+   *  O=system:masters, as kubeadm's apiserver-kubelet-client.crt). */
+  kubeletClientCert: string;
+  kubeletClientKey: string;
 }
 
 /** The admin's identity in its client certificate: the user and its one group, as kubeadm makes it. */
 export const ADMIN_CERT_USER = 'kubernetes-admin';
 export const ADMIN_CERT_GROUP = 'system:masters';
+/** The API server's identity toward agents (node proxy, exec, attach, logs, port-forward, metrics scrapes). */
+export const KUBELET_CLIENT_USER = 'kube-apiserver-kubelet-client';
 
 /** Names the serving certificate is valid for, besides the ones given at start. */
 /** Names every serving certificate carries; the `kubernetes` Service's ClusterIP comes from the caller,
@@ -59,20 +66,30 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
   }
   const adminKey = join(dir, 'admin.key');
   const adminCrt = join(dir, 'admin.crt');
-  if (!existsSync(adminCrt) || !existsSync(adminKey)) {
-    const csr = join(dir, 'admin.csr');
-    const ext = join(dir, 'admin.ext');
-    // clientAuth only: the x509 authenticator (and OpenSSL's client purpose check) refuse a certificate without it.
-    writeFileSync(ext, 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n');
-    await run(['openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', adminKey, '-out', csr, '-subj', `/O=${ADMIN_CERT_GROUP}/CN=${ADMIN_CERT_USER}`]);
-    await run(['openssl', 'x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial',
-      '-out', adminCrt, '-days', '3650', '-extfile', ext]);
-  }
+  await ensureClientCert(dir, caCrt, caKey, 'admin', `/O=${ADMIN_CERT_GROUP}/CN=${ADMIN_CERT_USER}`);
+  const kcKey = join(dir, 'apiserver-kubelet-client.key');
+  const kcCrt = join(dir, 'apiserver-kubelet-client.crt');
+  await ensureClientCert(dir, caCrt, caKey, 'apiserver-kubelet-client', `/O=${ADMIN_CERT_GROUP}/CN=${KUBELET_CLIENT_USER}`);
   // Keys are secrets on every start, not only when made (openssl writes them 0600 already; a copy may not be).
-  for (const k of [caKey, key, adminKey]) chmodSync(k, 0o600);
+  for (const k of [caKey, key, adminKey, kcKey]) chmodSync(k, 0o600);
   return { caCert: readFileSync(caCrt, 'utf8'), serverCert: readFileSync(crt, 'utf8'), serverKey: readFileSync(key, 'utf8'), caPath: caCrt,
-    adminCert: readFileSync(adminCrt, 'utf8'), adminKey: readFileSync(adminKey, 'utf8') };
+    adminCert: readFileSync(adminCrt, 'utf8'), adminKey: readFileSync(adminKey, 'utf8'),
+    kubeletClientCert: readFileSync(kcCrt, 'utf8'), kubeletClientKey: readFileSync(kcKey, 'utf8') };
+}
+
+/** DIR/<name>.{crt,key}: a client certificate from the cluster CA for the given subject, made once. */
+async function ensureClientCert(dir: string, caCrt: string, caKey: string, name: string, subject: string): Promise<void> {
+  const key = join(dir, `${name}.key`);
+  const crt = join(dir, `${name}.crt`);
+  if (existsSync(crt) && existsSync(key)) return;
+  const csr = join(dir, `${name}.csr`);
+  const ext = join(dir, `${name}.ext`);
+  // clientAuth only: the x509 authenticator (and OpenSSL's client purpose check) refuse a certificate without it.
+  writeFileSync(ext, 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n');
+  await run(['openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', csr, '-subj', subject]);
+  await run(['openssl', 'x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial',
+    '-out', crt, '-days', '3650', '-extfile', ext]);
 }
 
 /** A bearer token kept in DIR/<file>, made on first start. */

@@ -1,9 +1,11 @@
 // Pod streams (log, exec, attach, portforward) are served by the agent on the pod's node, as the kubelet
 // serves them: the API server forwards the request — for upgrades, the raw connection, whatever protocol
-// (WebSocket or SPDY) the client speaks — to https://<node InternalIP>:10250, authenticating with the
-// node token.
-import { connect as tlsConnect } from 'node:tls';
-import { request } from 'node:https';
+// (WebSocket or SPDY) the client speaks — to https://<node InternalIP>:10250. As kube-apiserver with
+// --kubelet-certificate-authority, it verifies the agent's serving certificate against the cluster CA for
+// the node's address (an agent still on its self-signed certificate, or one presenting another node's,
+// gets nothing), and authenticates as kube-apiserver-kubelet-client with its own client certificate.
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { Agent, request } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { findResource } from '../api/resources.js';
@@ -22,8 +24,31 @@ export function agentPath(sub: string, pod: KObject, container: string | undefin
   return `/${kind}/${ns}/${name}${sub === 'portforward' ? '' : c}${search}`;
 }
 
+/** What the API server trusts agents by and presents to them. */
+export interface KubeletClientTls {
+  /** The cluster CA: agents' serving certificates must chain to it. */
+  ca: string;
+  /** The API server's client certificate and key (kube-apiserver-kubelet-client). */
+  cert: string;
+  key: string;
+}
+
 export class NodeProxy {
-  constructor(private reg: Registry, private nodeToken: string) {}
+  private agent: Agent;
+
+  constructor(private reg: Registry, private tls: KubeletClientTls) {
+    // Verification is Node's default (rejectUnauthorized), against the cluster CA only; the host checked
+    // is the node's address.
+    this.agent = new Agent({ keepAlive: true, maxSockets: 64, ca: tls.ca, cert: tls.cert, key: tls.key });
+  }
+
+  private tlsOptions(host: string, port: number): ConnectionOptions {
+    return { host, port, ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key };
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
 
   private async nodeAddress(pod: KObject): Promise<{ host: string; port: number }> {
     const node = await this.reg.tryGet(NODES, undefined, pod.spec.nodeName);
@@ -51,8 +76,7 @@ export class NodeProxy {
   async fetchNode(nodeName: string, path: string, timeoutMs: number, maxBytes = 16 << 20): Promise<string> {
     const { host, port } = await this.nodeAddress({ metadata: { name: path }, spec: { nodeName } } as KObject);
     return new Promise<string>((resolve, reject) => {
-      const up = request({ host, port, path, method: 'GET', rejectUnauthorized: false, timeout: timeoutMs,
-        headers: { Authorization: `Bearer ${this.nodeToken}`, Accept: 'text/plain' } }, (ar) => {
+      const up = request({ host, port, path, method: 'GET', agent: this.agent, timeout: timeoutMs, headers: { Accept: 'text/plain' } }, (ar) => {
         const chunks: Buffer[] = [];
         let n = 0;
         ar.on('data', (c: Buffer) => {
@@ -76,8 +100,7 @@ export class NodeProxy {
   async forward(req: IncomingMessage, res: ServerResponse, pod: KObject, path: string): Promise<void> {
     const { host, port } = await this.nodeAddress(pod);
     await new Promise<void>((resolve) => {
-      const up = request({ host, port, path, method: req.method, rejectUnauthorized: false,
-        headers: { Authorization: `Bearer ${this.nodeToken}`, Accept: req.headers.accept ?? '*/*' } }, (ar) => {
+      const up = request({ host, port, path, method: req.method, agent: this.agent, headers: { Accept: req.headers.accept ?? '*/*' } }, (ar) => {
         res.writeHead(ar.statusCode ?? 502, { 'Content-Type': ar.headers['content-type'] ?? 'text/plain', 'Cache-Control': 'no-cache, private',
           ...(ar.headers['content-length'] ? { 'Content-Length': ar.headers['content-length'] } : { 'Transfer-Encoding': 'chunked' }) });
         res.flushHeaders();
@@ -105,12 +128,13 @@ export class NodeProxy {
   /** Forward an upgrade request: replay the request line and headers to the agent, then splice the sockets. */
   async forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, pod: KObject, path: string): Promise<void> {
     const { host, port } = await this.nodeAddress(pod);
-    const up = tlsConnect({ host, port, rejectUnauthorized: false });
+    const up = tlsConnect(this.tlsOptions(host, port));
     await new Promise<void>((resolve, reject) => {
       up.once('secureConnect', () => resolve());
-      up.once('error', reject);
+      up.once('error', (e) => reject(errors.unavailable(`cannot reach the agent of node "${pod.spec.nodeName}" at ${host}:${port}: ${e.message}`)));
     });
-    const lines = [`${req.method} ${path} HTTP/1.1`, `Host: ${host}:${port}`, `Authorization: Bearer ${this.nodeToken}`];
+    // The caller's own credentials never travel on: the agent sees the API server's identity.
+    const lines = [`${req.method} ${path} HTTP/1.1`, `Host: ${host}:${port}`];
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       const k = req.rawHeaders[i];
       if (/^(host|authorization|content-length)$/i.test(k)) continue;

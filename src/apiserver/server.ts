@@ -214,6 +214,7 @@ export class ApiServer {
   /** Stop accepting, end open watches and connections. */
   async close(): Promise<void> {
     this.cache.close();
+    this.nodeProxy?.close();
     const closed = Promise.all(this.servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
     // close() waits for every connection to end; a client with a request in flight would hold it open.
     for (const s of this.sockets) s.destroy();
@@ -240,6 +241,11 @@ export class ApiServer {
     }
     const token = bearerToken(req);
     if (!token) return undefined;
+    return this.authenticateToken(token);
+  }
+
+  /** The user a bearer token names (static, bootstrap, then service-account tokens), or undefined. */
+  async authenticateToken(token: string): Promise<UserInfo | undefined> {
     const authenticators: TokenAuthenticator[] = [this.staticTokens, this.bootstrapTokens];
     if (this.serviceAccountAuthenticator) authenticators.push(this.serviceAccountAuthenticator);
     for (const a of authenticators) {
@@ -500,8 +506,26 @@ export class ApiServer {
     if (t.name !== undefined || t.sub !== undefined) throw errors.pathNotFound();
     if (method !== 'POST') throw errors.methodNotAllowed(method, t.r.plural);
     const body = await this.readObject(req, undefined);
+    if (t.r.kind === 'TokenReview') return sendJson(res, 201, await this.tokenReview(body));
     const user = requestUser.getStore() ?? { name: '', groups: [] };
     sendJson(res, 201, review(t.r, t.ns, body, user, this.authorizer ?? this.rbac ?? ALWAYS_ALLOW, this.rbac));
+  }
+
+  /** authentication.k8s.io/v1 TokenReview, what an agent (as a kubelet in webhook mode) asks about a bearer
+   *  token its caller sent: the same authenticators as a request's, for the API's audiences. */
+  private async tokenReview(body: KObject): Promise<KObject> {
+    if (body.kind !== undefined && body.kind !== 'TokenReview') throw errors.badRequest(`the body is a ${JSON.stringify(body.kind)}, this endpoint takes TokenReview`);
+    const spec = (body.spec && typeof body.spec === 'object' ? body.spec : {}) as { token?: unknown; audiences?: unknown };
+    if (typeof spec.token !== 'string' || !spec.token) throw errors.badRequest('token is required for TokenReview in authentication');
+    const api = this.issuer?.apiAudiences ?? [];
+    const asked = Array.isArray(spec.audiences) ? spec.audiences.filter((a): a is string => typeof a === 'string') : [];
+    // A token is good here only for the API's own audiences; a review for others cannot vouch for it.
+    const audiences = asked.length ? asked.filter((a) => api.includes(a)) : api;
+    const user = asked.length && !audiences.length ? undefined : await this.authenticateToken(spec.token);
+    const status = user
+      ? { authenticated: true, user: { username: user.name, ...(user.uid ? { uid: user.uid } : {}), groups: user.groups, ...(user.extra ? { extra: user.extra } : {}) }, audiences }
+      : { user: {}, error: asked.length && !audiences.length ? `token audiences ${JSON.stringify(asked)} are not this API server's ${JSON.stringify(api)}` : 'invalid bearer token' };
+    return { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', metadata: { ...(body.metadata ?? {}), creationTimestamp: null }, spec: body.spec, status } as unknown as KObject;
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams): Promise<void> {

@@ -11,8 +11,8 @@ import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 
 const FLAGS: FlagSpec = {
   server: { type: 'string', help: 'API server URL, e.g. https://172.30.0.1:6443', metavar: 'URL' },
-  token: { type: 'string', help: 'refused: a token on a command line is readable by every user of the host (ps, /proc); use --token-file', metavar: 'T' },
-  'token-file': { type: 'string', help: 'file holding the node token (the server\'s DATA-DIR/node.token; made 0600 at every start): the API server\'s calls to this agent carry it', metavar: 'FILE' },
+  token: { type: 'string', help: 'refused: a token on a command line is readable by every user of the host (ps, /proc); use --bootstrap-token-file', metavar: 'T' },
+  'token-file': { type: 'string', help: 'refused: there is no shared node token any more (the agent authorizes the API server by its client certificate); remove the flag', metavar: 'FILE' },
   'bootstrap-token-file': { type: 'string', help: 'file holding a bootstrap token (k8ts token create): the agent asks for its own client certificate (system:node:NAME) with it, keeps it in DATA-DIR/pki and uses it from then on', metavar: 'FILE' },
   'ca-file': { type: 'string', help: 'the server\'s CA certificate (its DATA-DIR/pki/ca.crt)', metavar: 'FILE' },
   'node-name': { type: 'string', help: 'name of this node', metavar: 'N' },
@@ -35,7 +35,7 @@ const FLAGS: FlagSpec = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export const agentHelp = `Usage: k8ts agent --server URL --ca-file FILE --node-name N --token-file F --bootstrap-token-file F [flags]
+export const agentHelp = `Usage: k8ts agent --server URL --ca-file FILE --node-name N --bootstrap-token-file F [flags]
 
 Runs a node: registers the Node and renews its Lease, runs the pods bound to it (a network namespace on
 cbr0 per pod, runc containers), converges routes to the other nodes' pod CIDRs (host-gw or VXLAN),
@@ -46,7 +46,11 @@ imagePullSecrets) into a content-addressed store; busybox is built in. Needs roo
 With --bootstrap-token-file the node joins as the kubelet's TLS bootstrap does: it makes a key, submits a
 CertificateSigningRequest for system:node:NAME in system:nodes (approved automatically for bootstrap
 tokens), stores key and certificate 0600 in DATA-DIR/pki, talks to the API server as itself from then on
-(restarts reuse them) and renews the certificate before it expires.
+(restarts reuse them) and renews the certificate before it expires. Its endpoint on NODE-IP:10250 serves a
+certificate from the cluster CA for the node's addresses (a kubernetes.io/kubelet-serving CSR, approved
+automatically when the node asks for its own addresses; self-signed until issued) and lets in, as the
+kubelet in webhook mode, callers with a client certificate from the CA or a token the API server vouches
+for (TokenReview) whom a SubjectAccessReview allows nodes/proxy, nodes/log, nodes/metrics … of this node.
 
 Flags:
 ${flagHelp(FLAGS)}
@@ -68,12 +72,8 @@ export async function agentCommand(argv: string[]): Promise<void> {
     return;
   }
   for (const f of ['server', 'node-name', 'ca-file']) if (!flags[f]) throw new UsageError(`k8ts agent: --${f} is required`);
-  if (flags.token !== undefined) throw new UsageError('k8ts agent: --token is refused (a command line is visible to every user of the host); put the token in a file and pass --token-file FILE');
-  if (!flags['token-file']) throw new UsageError('k8ts agent: --token-file is required');
-  const tokenFile = resolve(flags['token-file']);
-  if (existsSync(tokenFile) && !lstatSync(tokenFile).isSymbolicLink()) chmodSync(tokenFile, 0o600);
-  const token = readFileSync(tokenFile, 'utf8').trim();
-  if (!token) throw new UsageError(`k8ts agent: --token-file ${tokenFile} is empty`);
+  if (flags.token !== undefined) throw new UsageError('k8ts agent: --token is refused (a command line is visible to every user of the host); a node joins with a bootstrap token in a file: --bootstrap-token-file FILE');
+  if (flags['token-file'] !== undefined) throw new UsageError('k8ts agent: --token-file is no longer used: the API server calls agents with its own client certificate and the agent authorizes it (SubjectAccessReview); remove the flag');
   let bootstrapToken: string | undefined;
   if (flags['bootstrap-token-file'] && existsSync(flags['bootstrap-token-file'])) {
     const bt = resolve(flags['bootstrap-token-file']);
@@ -118,7 +118,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   });
   const agent = new Agent({
     rest: { server: flags.server, ca, cert: nodeCredentials.cert, key: nodeCredentials.key },
-    streamToken: token, nodeCredentials,
+    nodeCredentials,
     cni: flags.cni, nodeName: flags['node-name'], nodeIP, dataDir, backend: flags.backend,
     clusterCIDR: flags['cluster-cidr'], uplink, netnsPrefix: flags['netns-prefix'],
     clusterDNS: flags['cluster-dns'] || undefined, clusterDomain: flags['cluster-domain'],

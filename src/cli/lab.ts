@@ -129,10 +129,10 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
     name: `Starting ${plan.nodes.length} agent${plan.nodes.length > 1 ? 's' : ''} (${plan.backend})`,
     execute: async () => {
       await Promise.all(plan.nodes.map((n) => startProcess(plan.dir, `agent-${n.name}`, node('agent',
-        // Each agent joins with the bootstrap token and runs as system:node:<name>; the node token only
-        // authenticates the API server's calls to it.
+        // Each agent joins with the bootstrap token, runs as system:node:<name>, serves a certificate from
+        // the cluster CA and authorizes the API server's calls (kube-apiserver-kubelet-client) like anyone's.
         '--server', `https://${plan.hostIP}:${port}`, '--bootstrap-token-file', join(plan.dir, 'bootstrap.token'),
-        '--token-file', join(server, 'node.token'), '--ca-file', join(server, 'pki/ca.crt'),
+        '--ca-file', join(server, 'pki/ca.crt'),
         '--node-name', n.name, '--node-ip', n.ip, '--data-dir', n.dir, '--backend', plan.backend, '--cluster-cidr', plan.clusterCIDR,
         '--uplink', 'eth0', '--netns-prefix', nodeNetnsPrefix(plan, n.name), '--cluster-dns', plan.dnsServiceIP,
         '--cni', cni, ...(registries ? ['--registries', registries] : [])), { netns: n.netns })));

@@ -148,7 +148,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
   const dir = resolve(flags['data-dir']);
   process.stderr.write(`k8ts server: to join a node, make a bootstrap token and start its agent with it:\n` +
     `  KUBECONFIG=${s.kubeconfigPath} k8ts token create --ttl 24h > join.token\n` +
-    `  k8ts agent --server ${s.url} --ca-file ${join(dir, 'pki/ca.crt')} --bootstrap-token-file join.token --token-file ${join(dir, 'node.token')} --node-name NAME\n`);
+    `  k8ts agent --server ${s.url} --ca-file ${join(dir, 'pki/ca.crt')} --bootstrap-token-file join.token --node-name NAME\n`);
   const stop = async (sig: string) => {
     process.stderr.write(`k8ts server: ${sig}, shutting down\n`);
     await s.close().catch(() => {});

@@ -8,15 +8,14 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type TestCluster } from '../controllers/testutil.js';
-import { StreamServer } from '../agent/streamserver.js';
+import { type TestAgent, joinTestAgent } from './testagent.js';
 import { AgentMetrics } from '../agent/metrics.js';
 import { Runtime } from '../agent/runtime/runtime.js';
-import { NODES } from '../api/kinds.js';
 import { parseExposition, sumOf } from '../util/promtext.js';
 
 let tc: TestCluster;
 let dir: string;
-let streams: StreamServer;
+let agent: TestAgent | undefined;
 let metrics: AgentMetrics;
 let ca: string;
 let sandboxes = 2;
@@ -38,7 +37,6 @@ before(async () => {
   tc = await startCluster();
   ca = readFileSync(tc.s.caPath, 'utf8');
   dir = mkdtempSync(join(tmpdir(), 'k8ts-agentmetrics-'));
-  const nodeToken = readFileSync(join(tc.s.kubeconfigPath.replace(/\/kubeconfig$/, ''), 'node.token'), 'utf8').trim();
   const runtime = new Runtime({ stateDir: join(dir, 'runtime'), imagesDir: join(dir, 'images') });
   metrics = new AgentMetrics({
     runningPods: () => sandboxes,
@@ -50,15 +48,12 @@ before(async () => {
     // The engine's own counting is checked in policy/engine.test.ts against real drops; here, what is exposed.
     policy: { logged: () => ({ ingress: 2, egress: 0, service: 1 }), dropped: async () => ({ ingress: 5, egress: 0 }) },
   });
-  streams = new StreamServer({ runtime, pod: () => undefined, netnsOf: () => undefined, metrics: () => metrics.expose() }, nodeToken);
-  await streams.start(dir, '127.0.0.1', 0);
-  await tc.c.create(NODES, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE } });
-  await tc.c.patch(NODES, undefined, NODE, 'merge', {
-    status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: streams.port } } } }, 'status');
+  // The node joins as an agent does: its own identity, its serving certificate from the cluster CA.
+  agent = await joinTestAgent(tc.s, { name: NODE, dir, admin: tc.c, deps: { runtime, pod: () => undefined, netnsOf: () => undefined, metrics: () => metrics.expose() } });
 });
 
 after(async () => {
-  streams?.close();
+  agent?.close();
   await tc?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });

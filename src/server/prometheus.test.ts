@@ -5,15 +5,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type TestCluster } from '../controllers/testutil.js';
-import { StreamServer } from '../agent/streamserver.js';
+import { type TestAgent, joinTestAgent } from './testagent.js';
 import { AgentMetrics } from '../agent/metrics.js';
 import { Runtime } from '../agent/runtime/runtime.js';
-import { NODES } from '../api/kinds.js';
 import { eventually } from '../testing/eventually.js';
 
 const PROMETHEUS = spawnSync('sh', ['-c', 'command -v prometheus'], { encoding: 'utf8' }).stdout.trim();
@@ -28,7 +27,7 @@ let dir: string;
 let prom: ChildProcess | undefined;
 let promLog = '';
 let promUrl = '';
-const agents: StreamServer[] = [];
+const agents: TestAgent[] = [];
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -55,16 +54,10 @@ before(async () => {
   }
   tc = await startCluster();
   dir = mkdtempSync(join(tmpdir(), 'k8ts-prometheus-'));
-  const nodeToken = readFileSync(join(tc.s.kubeconfigPath.replace(/\/kubeconfig$/, ''), 'node.token'), 'utf8').trim();
   for (const name of NODES_UNDER_TEST) {
     const runtime = new Runtime({ stateDir: join(dir, name, 'runtime'), imagesDir: join(dir, name, 'images') });
     const metrics = new AgentMetrics({ runningPods: () => 0, containers: async () => ({}) });
-    const s = new StreamServer({ runtime, pod: () => undefined, netnsOf: () => undefined, metrics: () => metrics.expose() }, nodeToken);
-    agents.push(s);
-    await s.start(join(dir), '127.0.0.1', 0);
-    await tc.c.create(NODES, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name } });
-    await tc.c.patch(NODES, undefined, name, 'merge', {
-      status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: s.port } } } }, 'status');
+    agents.push(await joinTestAgent(tc.s, { name, dir, admin: tc.c, deps: { runtime, pod: () => undefined, netnsOf: () => undefined, metrics: () => metrics.expose() } }));
   }
   writeFileSync(join(dir, 'token'), tc.s.token);
   const api = new URL(tc.s.url);

@@ -3,7 +3,8 @@
 // verb, the reviews, aggregation and the bootstrap reconcile.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { RestClient } from '../client/rest.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, eventually, type TestCluster } from '../controllers/testutil.js';
@@ -24,7 +25,6 @@ const call = (token: string, method: string, path: string, body?: unknown, heade
 const ADMIN = () => tc.s.token;
 const VIEWER = 'viewer-token-0123456789';
 const DEV = 'dev-token-0123456789';
-const NODE = () => readFileSync(join(dir, 'node.token'), 'utf8').trim();
 const rbacPath = (ns: string | undefined, plural: string) => `/apis/rbac.authorization.k8s.io/v1/${ns ? `namespaces/${ns}/` : ''}${plural}`;
 const binding = (name: string, kind: string, role: string, subjects: unknown[]) => ({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding',
   metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind, name: role }, subjects });
@@ -205,13 +205,16 @@ test('validation: rules, roleRef and subjects are checked (422 naming the field)
   assert.match(ch.message, /roleRef: Invalid value: .*cannot change roleRef/);
 });
 
-test('the node token authenticates only the API server\'s calls to agents: as a user of the API it may do nothing', async () => {
-  const node = NODE();
-  await must(call(node, 'GET', '/api/v1/nodes'), 403);
-  await must(call(node, 'GET', '/api/v1/pods?fieldSelector=spec.nodeName%3Dn1'), 403);
-  const s = await must(call(node, 'GET', '/api/v1/secrets'), 403);
-  assert.equal(s.message, 'secrets is forbidden: User "k8ts:node-proxy" cannot list resource "secrets" in API group "" at the cluster scope');
-  await must(call(node, 'POST', '/api/v1/namespaces/team/pods', { metadata: { name: 'x' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } }), 403);
+test('there is no shared node token; the API server meets agents as kube-apiserver-kubelet-client in system:masters', async () => {
+  assert.equal(existsSync(join(dir, 'node.token')), false, 'no node.token is made');
+  const c = new RestClient({ server: tc.s.url, ca, cert: readFileSync(join(dir, 'pki/apiserver-kubelet-client.crt')), key: readFileSync(join(dir, 'pki/apiserver-kubelet-client.key')) });
+  try {
+    const me = (await c.postPath<any>('/apis/authentication.k8s.io/v1/selfsubjectreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' })).status.userInfo;
+    assert.equal(me.username, 'kube-apiserver-kubelet-client');
+    assert.deepEqual(me.groups, ['system:masters', 'system:authenticated']);
+  } finally {
+    c.close();
+  }
 });
 
 test('bootstrap reconcile puts back a default role\'s missing rules and keeps additions; autoupdate=false is left alone', async () => {

@@ -10,7 +10,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type TestCluster } from '../controllers/testutil.js';
-import { StreamServer } from '../agent/streamserver.js';
+import { type TestAgent, joinTestAgent } from './testagent.js';
 import { Runtime } from '../agent/runtime/runtime.js';
 import { cgroupUsage, hostUsage, parseMountinfo, parseProcCgroup, resourceMetricsText, type RunningContainer } from '../agent/resourcemetrics.js';
 import { NODES, PODS } from '../api/kinds.js';
@@ -23,7 +23,7 @@ const DOWN = `rm-down-${process.pid}`;
 const VERSIONS = ['1.27', '1.28', '1.29', '1.30', '1.31', '1.32', '1.33'];
 let tc: TestCluster;
 let dir: string;
-let streams: StreamServer;
+let agent: TestAgent | undefined;
 let ca: string;
 const procs: ChildProcess[] = [];
 const cgroupDirs: string[] = [];
@@ -72,7 +72,6 @@ before(async () => {
   tc = await startCluster({ metricResolutionMs: 3000 });
   ca = readFileSync(tc.s.caPath, 'utf8');
   dir = mkdtempSync(join(tmpdir(), 'k8ts-resourcemetrics-'));
-  const nodeToken = readFileSync(join(tc.s.kubeconfigPath.replace(/\/kubeconfig$/, ''), 'node.token'), 'utf8').trim();
   // A busy loop (the CPU) and a process holding 48 MiB it wrote (the memory), each in a cgroup of its own.
   const busy = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
   const hold = spawn(process.execPath, ['-e', 'globalThis.b = Buffer.alloc(48 << 20, 7); setInterval(() => {}, 1e6)'], { stdio: 'ignore' });
@@ -85,11 +84,11 @@ before(async () => {
   ];
   const mounts = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
   const runtime = new Runtime({ stateDir: join(dir, 'runtime'), imagesDir: join(dir, 'images') });
-  streams = new StreamServer({ runtime, pod: () => undefined, netnsOf: () => undefined,
-    resourceMetrics: () => resourceMetricsText(() => hostUsage(), running, (pid) => cgroupUsage(mounts, pid)) }, nodeToken);
-  await streams.start(dir, '127.0.0.1', 0);
-  for (const [name, port] of [[NODE, streams.port], [DOWN, 1]] as const) {
-    await tc.c.create(NODES, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'k8ts-test': 'rm' } } });
+  // The node joins as an agent does (its own identity and serving certificate); DOWN has no agent at all.
+  agent = await joinTestAgent(tc.s, { name: NODE, dir, admin: tc.c, labels: { 'k8ts-test': 'rm' }, deps: { runtime, pod: () => undefined, netnsOf: () => undefined,
+    resourceMetrics: () => resourceMetricsText(() => hostUsage(), running, (pid) => cgroupUsage(mounts, pid)) } });
+  await tc.c.create(NODES, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name: DOWN, labels: { 'k8ts-test': 'rm' } } });
+  for (const [name, port] of [[NODE, agent.streams.port], [DOWN, 1]] as const) {
     await tc.c.patch(NODES, undefined, name, 'merge', { status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
       daemonEndpoints: { kubeletEndpoint: { Port: port } }, capacity: { cpu: '2', memory: '4Gi' }, allocatable: { cpu: '2', memory: '4Gi' } } }, 'status');
   }
@@ -112,7 +111,7 @@ after(async () => {
       }
     }
   }
-  streams?.close();
+  agent?.close();
   await tc?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });

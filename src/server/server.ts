@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { CaSigner } from '../api/certificates/csr.js';
-import { ensureAdminToken, ensurePki, ensureToken, kubeconfig } from '../apiserver/certs.js';
+import { ensureAdminToken, ensurePki, kubeconfig } from '../apiserver/certs.js';
 import { ApiServer } from '../apiserver/server.js';
 import { ensureSigningKey } from '../apiserver/serviceaccount/signer.js';
 import { ResourceMetrics } from '../apiserver/resourcemetrics.js';
@@ -91,10 +91,6 @@ export interface ServerOptions {
 
 /** The admin token's user: in system:masters, bound to cluster-admin (as kubeadm's kubernetes-admin). */
 export const ADMIN_USER: UserInfo = { name: 'admin', groups: ['system:masters'] };
-/** The node token: the API server's node proxy presents it to agents (their stream servers check it).
- *  Agents talk to the API as themselves (system:node:<name>, joined with a bootstrap token), so this user
- *  is in no group and bound to nothing: it may do no more than any authenticated user. */
-export const SHARED_NODE_USER: UserInfo = { name: 'k8ts:node-proxy', groups: [] };
 
 /** The first listen address when pods could reach it, else this host's first non-loopback IPv4 (as
  *  kube-apiserver picks one), else the first listen address anyway. */
@@ -139,8 +135,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const kubernetesServiceIP = formatIPv4(parseCidr(o.serviceCidr ?? DEFAULT_SERVICE_CIDR).base + 1);
   const pki = await ensurePki(o.dataDir, [...o.listen.map((l) => l.host), kubernetesServiceIP, ...(o.sans ?? [])]);
   const token = ensureAdminToken(o.dataDir);
-  const nodeToken = ensureToken(o.dataDir, 'node.token');
-  const tokens = new Map<string, UserInfo>([[token, ADMIN_USER], [nodeToken, SHARED_NODE_USER]]);
+  const tokens = new Map<string, UserInfo>([[token, ADMIN_USER]]);
   if (o.tokenAuthFile) for (const [t, u] of readTokenFile(o.tokenAuthFile)) tokens.set(t, u);
   const rbac = new RbacAuthorizer();
   // One metrics registry for everything this process runs (API server, controllers), served at /metrics.
@@ -163,7 +158,8 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   // --authorization-mode=Node,RBAC: a node's own identity reaches what its pods use and its own objects.
   const nodeGraph = new NodeGraph();
   api.authorizer = new ChainAuthorizer(new NodeAuthorizer(nodeGraph), rbac);
-  api.nodeProxy = new NodeProxy(api.registry, nodeToken);
+  // Agents are verified against the cluster CA and see the API server as kube-apiserver-kubelet-client.
+  api.nodeProxy = new NodeProxy(api.registry, { ca: pki.caCert, cert: pki.kubeletClientCert, key: pki.kubeletClientKey });
   const nodeProxy = api.nodeProxy;
   api.resourceMetrics = new ResourceMetrics(api.registry, { resolutionMs: o.metricResolutionMs, log,
     fetch: (node, path, timeoutMs) => nodeProxy.fetchNode(node, path, timeoutMs) });

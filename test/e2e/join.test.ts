@@ -45,4 +45,26 @@ describe('agents join with a bootstrap token and hold their own identities', { s
       '-d', '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}', `${server}/apis/authentication.k8s.io/v1/selfsubjectreviews`]).stdout;
     assert.equal(JSON.parse(who).status.userInfo.username, 'system:node:node1');
   });
+
+  test('each agent serves a certificate from the cluster CA (its kubelet-serving CSR) and answers only callers SubjectAccessReview allows', async () => {
+    const c = cluster();
+    const csrs = JSON.parse(await c.ok(['get', 'csr', '-o', 'json'])).items;
+    const ca = join(c.home, c.name, 'server', 'pki', 'ca.crt');
+    const admin = (f: string) => join(c.home, c.name, 'server', 'pki', f);
+    for (const n of c.plan.nodes as { name: string; ip: string }[]) {
+      const x = csrs.find((i: any) => i.spec.signerName === 'kubernetes.io/kubelet-serving' && i.spec.username === `system:node:${n.name}`);
+      assert.ok(x, `no serving CSR for ${n.name}`);
+      assert.ok(x.status.conditions.some((k: any) => k.type === 'Approved' && k.reason === 'AutoApproved'));
+      // curl verifies the agent's certificate against the cluster CA for the node's address.
+      const url = `https://${n.ip}:10250/metrics`;
+      const anon = sh(['curl', '-s', '-w', '\n%{http_code}', '--cacert', ca, url]);
+      assert.equal(anon.code, 0, anon.stderr);
+      assert.equal(anon.stdout, 'Unauthorized\n401');
+      const pki = join(c.home, c.name, 'agents', n.name === 'node1' ? 'node2' : 'node1', 'pki');
+      const other = sh(['curl', '-s', '-w', '\n%{http_code}', '--cacert', ca, '--cert', join(pki, 'node-client.crt'), '--key', join(pki, 'node-client.key'), url]);
+      assert.equal(other.stdout, `Forbidden (user=system:node:${n.name === 'node1' ? 'node2' : 'node1'}, verb=get, resource=nodes, subresource=metrics)\n403`);
+      const ok = sh(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', ca, '--cert', admin('admin.crt'), '--key', admin('admin.key'), url]);
+      assert.equal(ok.stdout, '200');
+    }
+  });
 });

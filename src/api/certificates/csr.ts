@@ -1,6 +1,6 @@
 // CertificateSigningRequest contents: the PEM PKCS#10 request parsed with @peculiar/x509 (Node's crypto
-// cannot read or sign requests), the rules of the built-in kubernetes.io client signers, and signing
-// with the cluster CA.
+// cannot read or sign requests), the rules of the built-in kubernetes.io signers (the two client signers
+// and kubelet-serving), and signing with the cluster CA.
 import 'reflect-metadata'; // @peculiar/x509's dependency injection (tsyringe) needs the polyfill loaded first.
 import * as x509 from '@peculiar/x509';
 import { randomBytes, webcrypto } from 'node:crypto';
@@ -20,8 +20,11 @@ export interface ParsedCsr {
   csr: x509.Pkcs10CertificateRequest;
   commonName: string;
   organizations: string[];
-  /** Subject alternative names of any type the request carries (DNS, IP, email, URI). */
+  /** Subject alternative names of any type the request carries (DNS, IP, email, URI), as `type:value`. */
   sans: string[];
+  /** The DNS and IP names among them. */
+  dnsNames: string[];
+  ipAddresses: string[];
 }
 
 /** Parses a PEM `CERTIFICATE REQUEST` block; throws a message naming what is wrong. */
@@ -38,8 +41,10 @@ export function parseCsrPem(pem: string): ParsedCsr {
     throw new Error(`asn1: the request is not a PKCS#10 certificate request (${e instanceof Error ? e.message : String(e)})`);
   }
   const sanExt = csr.extensions.find((e): e is x509.SubjectAlternativeNameExtension => e instanceof x509.SubjectAlternativeNameExtension);
-  const sans = sanExt ? sanExt.names.items.map((n) => `${n.type}:${n.value}`) : [];
-  return { csr, commonName: csr.subjectName.getField('CN')[0] ?? '', organizations: csr.subjectName.getField('O'), sans };
+  const items = sanExt ? sanExt.names.items : [];
+  const sans = items.map((n) => `${n.type}:${n.value}`);
+  return { csr, commonName: csr.subjectName.getField('CN')[0] ?? '', organizations: csr.subjectName.getField('O'), sans,
+    dnsNames: items.filter((n) => n.type === 'dns').map((n) => n.value), ipAddresses: items.filter((n) => n.type === 'ip').map((n) => n.value) };
 }
 
 /** The request's signature is its key's: the requester holds the private key. */
@@ -47,8 +52,8 @@ export async function verifyCsrSignature(p: ParsedCsr): Promise<boolean> {
   return p.csr.verify().catch(() => false);
 }
 
-/** The rules of the built-in client signers (Kubernetes' "Kubernetes signers" documentation), as field
- *  errors on spec.request / spec.usages; other signers' requests are left to their signers. */
+/** The rules of the built-in signers (Kubernetes' "Kubernetes signers" documentation), as field errors on
+ *  spec.request / spec.usages; other signers' requests are left to their signers. */
 export function signerRules(signerName: string, p: ParsedCsr, usages: string[]): FieldError[] {
   const errs: FieldError[] = [];
   if (signerName === SIGNER_KUBELET_CLIENT) {
@@ -62,6 +67,22 @@ export function signerRules(signerName: string, p: ParsedCsr, usages: string[]):
     const set = [...new Set(usages)].sort().join(',');
     if (set !== 'client auth,digital signature' && set !== 'client auth,digital signature,key encipherment') {
       errs.push(invalid('spec.usages', usages, `usages must be ["digital signature", "client auth"] or ["key encipherment", "digital signature", "client auth"] for signerName ${SIGNER_KUBELET_CLIENT}`));
+    }
+  } else if (signerName === SIGNER_KUBELET_SERVING) {
+    // Upstream's ValidateKubeletServingCSR, with its messages; k8ts also refuses SAN types other than DNS
+    // and IP (upstream names email and URI; the rest its Go parser never surfaces).
+    if (p.organizations.length !== 1 || p.organizations[0] !== 'system:nodes') {
+      errs.push(invalid('spec.request', p.organizations, `subject organization is not system:nodes (signerName ${SIGNER_KUBELET_SERVING})`));
+    }
+    if (!p.commonName.startsWith('system:node:') || p.commonName.length === 'system:node:'.length) {
+      errs.push(invalid('spec.request', p.commonName, `subject common name does not begin with system:node: (signerName ${SIGNER_KUBELET_SERVING})`));
+    }
+    if (!p.dnsNames.length && !p.ipAddresses.length) errs.push(invalid('spec.request', p.sans, `DNS or IP subjectAltName is required (signerName ${SIGNER_KUBELET_SERVING})`));
+    const other = p.sans.filter((n) => !n.startsWith('dns:') && !n.startsWith('ip:'));
+    if (other.length) errs.push(invalid('spec.request', other, `only DNS and IP subjectAltNames are allowed for signerName ${SIGNER_KUBELET_SERVING}`));
+    const set = [...new Set(usages)].sort().join(',');
+    if (set !== 'digital signature,server auth' && set !== 'digital signature,key encipherment,server auth') {
+      errs.push(invalid('spec.usages', usages, `usages must be ["digital signature", "server auth"] or ["key encipherment", "digital signature", "server auth"] for signerName ${SIGNER_KUBELET_SERVING}`));
     }
   } else if (signerName === SIGNER_APISERVER_CLIENT) {
     if (!p.commonName) errs.push(invalid('spec.request', '', `a common name (the user) is required for signerName ${SIGNER_APISERVER_CLIENT}`));
@@ -95,10 +116,10 @@ export class CaSigner {
     return new CaSigner(new x509.X509Certificate(caCertPem), key);
   }
 
-  /** A client certificate for the request's subject and key, valid for `seconds` (capped by the CA's own
-   *  expiry), with only the usages asked for; SANs and other requested extensions are dropped, as the
-   *  built-in client signers do. */
-  async sign(p: ParsedCsr, usages: string[], seconds: number): Promise<string> {
+  /** A certificate for the request's subject and key, valid for `seconds` (capped by the CA's own expiry),
+   *  with only the usages asked for. Other requested extensions are dropped; SANs too unless `keepSans`
+   *  (kubelet-serving keeps the DNS and IP names, as upstream's signer honours them). */
+  async sign(p: ParsedCsr, usages: string[], seconds: number, keepSans = false): Promise<string> {
     const notBefore = new Date(Date.now() - 5 * 60_000); // clock skew, as upstream's signer backdates
     const notAfter = new Date(Math.min(Date.now() + seconds * 1000, this.caCert.notAfter.getTime()));
     const flags = usages.reduce((f, u) => f | (KEY_USAGE_FLAGS[u] ?? 0), 0);
@@ -106,6 +127,10 @@ export class CaSigner {
     if (flags) ext.push(new x509.KeyUsagesExtension(flags, true));
     const eku = [...(usages.includes('client auth') ? [x509.ExtendedKeyUsage.clientAuth] : []), ...(usages.includes('server auth') ? [x509.ExtendedKeyUsage.serverAuth] : [])];
     if (eku.length) ext.push(new x509.ExtendedKeyUsageExtension(eku));
+    if (keepSans && (p.dnsNames.length || p.ipAddresses.length)) {
+      ext.push(new x509.SubjectAlternativeNameExtension([...p.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+        ...p.ipAddresses.map((value) => ({ type: 'ip' as const, value }))]));
+    }
     ext.push(await x509.AuthorityKeyIdentifierExtension.create(this.caCert));
     const serial = randomBytes(16);
     serial[0] &= 0x7f; // positive

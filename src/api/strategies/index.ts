@@ -71,6 +71,7 @@ export const STRATEGIES: Record<string, ResourceStrategy> = {
   selfsubjectrulesreviews: genericTable,
   localsubjectaccessreviews: genericTable,
   selfsubjectreviews: genericTable,
+  tokenreviews: genericTable,
 };
 
 /** The strategy for a plural, the generic table when there is none. */

@@ -170,6 +170,9 @@ export const BOOTSTRAP_CLUSTER_ROLES: ClusterRole[] = [
     rule([...READ, 'update', 'patch'], [''], ['persistentvolumes']),
     // A node renews its own client certificate (upstream's NodeRules grant this to every node).
     rule(['create', 'get', 'list', 'watch'], ['certificates.k8s.io'], ['certificatesigningrequests']),
+    // The agent authorizes its callers as the kubelet in webhook mode (upstream's NodeRules grant these too).
+    rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
+    rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews', 'localsubjectaccessreviews']),
   ]),
 ];
 

@@ -154,7 +154,9 @@ export class NodeAuthorizer {
           return g.references(node, 'serviceaccount', a.namespace, a.name) ? allow('used by a pod on the node')
             : deny(`has no relationship to serviceaccount ${a.namespace}/${a.name}`);
         case 'nodes':
-          if (a.verb === 'get' || a.verb === 'list' || a.verb === 'watch') return allow('nodes are readable by nodes');
+          // Reading Node objects only: nodes/proxy, nodes/log, nodes/metrics … reach agents, which no node
+          // may do for another (upstream's system:node rules grant none of them).
+          if ((a.subresource === '' || a.subresource === 'status') && (a.verb === 'get' || a.verb === 'list' || a.verb === 'watch')) return allow('nodes are readable by nodes');
           if (a.verb === 'create' && !a.subresource) return allow('registers itself (NodeRestriction checks the name)');
           if ((a.subresource === '' || a.subresource === 'status') && ['update', 'patch', 'delete'].includes(a.verb)) {
             return a.name === node ? allow('its own Node') : deny(`can only modify its own Node object, not ${JSON.stringify(a.name)}`);

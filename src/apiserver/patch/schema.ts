@@ -89,6 +89,7 @@ const KINDS: Record<string, Table> = {
   'authorization.k8s.io/v1/SelfSubjectRulesReview': {},
   'authorization.k8s.io/v1/LocalSubjectAccessReview': {},
   'authentication.k8s.io/v1/SelfSubjectReview': {},
+  'authentication.k8s.io/v1/TokenReview': {},
   'apps/v1/Deployment': { ...under('spec.template', POD_TEMPLATE), 'spec.strategy': 'retainKeys', ...under('status', CONDITIONS) },
   'apps/v1/ReplicaSet': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
   'apps/v1/DaemonSet': { ...under('spec.template', POD_TEMPLATE), ...under('status', CONDITIONS) },
