@@ -21,6 +21,8 @@ export interface TraceQuery {
   probe?: string;
   /** The source pod (namespace/name) when this node sends the probe from it (trace-send). */
   srcPod?: string;
+  /** This node will send the probe: its watch ends after the send rather than on the probe's last hook. */
+  source?: boolean;
 }
 
 export interface Hop {
@@ -182,16 +184,23 @@ export async function traceHere(q: TraceQuery, ctx: TraceContext): Promise<NodeT
       const armed = await proveArmed(ctx, canary, () => buf.includes(`udp dport ${canary} `), 2000);
       markArmed(armed);
       const deadline = Date.now() + WATCH_MS;
-      const verdict = () => /policy accept|verdict drop/.test(buf.split('\n').slice(-3).join('\n'));
-      // The source node's session ends shortly after its own send; the others once the probe's verdict is
-      // seen or the watch time is up.
-      await Promise.race([
-        sent.then(() => new Promise((r) => setTimeout(r, 300))),
-        (async () => {
-          while (Date.now() < deadline && !(session.sent === undefined && verdict() && buf.includes(` sport ${sport} `))) await new Promise((r) => setTimeout(r, 50));
-          if (Date.now() < deadline && session.sent === undefined) await new Promise((r) => setTimeout(r, 300));
-        })(),
-      ]);
+      // The probe's path ends here once its trace shows the last chain of a hook it leaves by (postrouting,
+      // or input for this node's own sockets) or a drop; the canary's own lines do not count.
+      const canaryIds = () => new Set(buf.split('\n').filter((l) => l.includes(`udp dport ${canary} `)).map((l) => l.split(' ')[2]));
+      const done = new RegExp(`^trace id \\S+ ip ${T} (tpost|tin) policy accept|verdict drop`);
+      const finished = () => {
+        const skip = canaryIds();
+        return buf.split('\n').some((l) => l.startsWith('trace id ') && !skip.has(l.split(' ')[2]) && done.test(l));
+      };
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      // The source's node waits for its own send; the others for the probe's last hook here, or the watch time.
+      if (q.source) await Promise.race([sent, sleep(WATCH_MS)]);
+      else while (Date.now() < deadline && !finished()) await sleep(50);
+      // Then until the monitor's output has been still for 200 ms: a loaded machine may print the lines late.
+      for (let len = -1, end = Date.now() + 1000; buf.length !== len && Date.now() < end;) {
+        len = buf.length;
+        await sleep(200);
+      }
       if (session.sent) out.probe = session.sent;
     } finally {
       markArmed(false);

@@ -160,7 +160,7 @@ export async function trace(c: RestClient, srcSpec: string, dstSpec: string, pro
   });
   const ask = (node: string, q: URLSearchParams) => c.getPath(`/api/v1/nodes/${encodeURIComponent(node)}/proxy/k8ts/trace?${q}`);
   // Every node arms and watches; once each has proven its monitor live, the source's node (or this host) sends.
-  const asks = nodes.map((n) => ask(n.metadata.name!, params())
+  const asks = nodes.map((n) => ask(n.metadata.name!, params(n.metadata.name === srcNode ? { source: '1' } : {}))
     .then((t) => t as NodeTrace, (e: Error) => ({ node: n.metadata.name!, saw: false, hops: [{ kind: 'error', text: e.message }], trace: [] } as NodeTrace)));
   const armed = await Promise.all(nodes.map((n) => ask(n.metadata.name!, new URLSearchParams({ step: 'armed', probe }))
     .then((a) => (a as { armed?: boolean }).armed === true, () => false)));

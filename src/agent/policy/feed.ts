@@ -91,7 +91,7 @@ function parseQuery(p: URLSearchParams): TraceQuery {
   const probe = parseProbe(p, false);
   const srcPod = p.get('srcPod');
   if (srcPod !== null && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(srcPod)) throw new BadRequest('srcPod: namespace/name');
-  return { src: ip('src'), dst: ip('dst'), protocol: proto as TraceQuery['protocol'], port, ...(probe ? { probe } : {}), ...(srcPod ? { srcPod } : {}) };
+  return { src: ip('src'), dst: ip('dst'), protocol: proto as TraceQuery['protocol'], port, source: p.get('source') === '1', ...(probe ? { probe } : {}), ...(srcPod ? { srcPod } : {}) };
 }
 
 /** The probe id: 8 hex digits (it names an nft table and derives the probe's source port). */
