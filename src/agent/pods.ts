@@ -16,7 +16,7 @@ import type { ImageService } from './images/service.js';
 import { ProbeManager, probeRunner, type ProbeRunner } from './probes.js';
 import { now } from '../util/time.js';
 import type { Service } from '../api/types.js';
-import { MountError, VolumeManager, mountSubPath, type NodeVolume } from './volumes/manager.js';
+import { MountError, type VolumeManager, mountSubPath, type NodeVolume } from './volumes/manager.js';
 import type { TokenManager } from './volumes/tokens.js';
 import type { NodeFacts, ObjectSource } from './volumes/sources.js';
 import { ContainerConfigError, containerEnv, expandArgs } from './env.js';
@@ -404,7 +404,7 @@ export class PodManager {
         if (!latest || latest.state.status === 'stopped') return { done: false, failed: false };
         continue;
       }
-      if (!latest || latest.state.status !== 'stopped') return { done: false, failed: false };
+      if (latest?.state.status !== 'stopped') return { done: false, failed: false };
       if (latest.state.exitCode !== 0) return { done: false, failed: true };
     }
     return { done: true, failed: false };

@@ -4,7 +4,7 @@
 import { CSRS } from '../api/kinds.js';
 import type { CertificateSigningRequest } from '../api/types.js';
 import type { Attributes, UserInfo } from '../api/authorization.js';
-import { CaSigner, SIGNER_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, parseCsrPem, signerRules, verifyCsrSignature } from '../api/certificates/csr.js';
+import { type CaSigner, SIGNER_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, parseCsrPem, signerRules, verifyCsrSignature } from '../api/certificates/csr.js';
 import type { SharedInformer } from '../client/informer.js';
 import { errorCode } from '../client/types.js';
 import { WorkQueue } from '../client/workqueue.js';

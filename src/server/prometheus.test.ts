@@ -67,7 +67,6 @@ before(async () => {
       status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: s.port } } } }, 'status');
   }
   writeFileSync(join(dir, 'token'), tc.s.token);
-  const api = new URL(tc.s.url);
   const host = new URL(tc.s.url).host;
   const auth = { authorization: { credentials_file: join(dir, 'token') }, tls_config: { ca_file: tc.s.caPath } };
   // JSON is YAML: the configuration is written as data, never as spliced text.

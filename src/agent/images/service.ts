@@ -11,7 +11,7 @@ import type { EventRecorder } from '../../client/events.js';
 import { ImageError } from './errors.js';
 import { Keyring } from './keyring.js';
 import { findLocal } from './local.js';
-import { Puller } from './pull.js';
+import type { Puller } from './pull.js';
 import { defaultPullPolicy, parseReference, repository } from './reference.js';
 import type { ImageRecord, ImageStore, StoredImage } from './store.js';
 

@@ -110,7 +110,6 @@ export class PolicyCompiler {
   private peers = new Map<string, PeerEntry>();
   private nextPeer = 1;
   private identities = new Map<string, Identity>();
-  private policiesGen = 1;
   private classIds = new Map<string, number>();
   private freeClasses: number[] = [];
   private nextClass = 1;
