@@ -46,7 +46,7 @@ export interface PolicyState {
 interface Identity {
   evaluatedUpTo: number;
   matched: number[];
-  /** Policies of the namespace selecting these labels: computed for `policiesGen`. */
+  /** Policies of the namespace selecting these labels: computed for the namespace's policy generation. */
   selectedGen: number;
   selected: Policy[];
   selectedFor?: boolean;
@@ -143,7 +143,6 @@ export class PolicyCompiler {
     // The new one's peers first: a peer both name keeps its id (and the classes built on it).
     this.refPeers(p, 1);
     if (old) this.refPeers(old, -1);
-    this.policiesGen++;
     this.touchNamespacePolicies(p.namespace);
   }
 
@@ -152,7 +151,6 @@ export class PolicyCompiler {
     if (!p) return;
     this.policies.delete(key);
     this.refPeers(p, -1);
-    this.policiesGen++;
     this.touchNamespacePolicies(p.namespace);
   }
 
