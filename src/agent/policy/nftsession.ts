@@ -47,7 +47,8 @@ export class NftSession {
   private out: string[] = [];
   private pending: Pending[] = [];
   private seq = 0;
-  /** The last transaction's directory (tests check it is gone). */
+  /** The last transaction's directory (tests check it is gone; not private, since only tests read it). */
+  lastTxDir?: string;
   readonly stats = { spawns: 0, requests: 0 };
 
   constructor(private o: NftSessionOptions = {}) {}
@@ -62,6 +63,7 @@ export class NftSession {
     // A private directory per transaction, gone when nft has answered: nft reads the file when it reaches the
     // line (later than we may write the next), and a process killed between transactions leaves nothing in /tmp.
     const dir = mkdtempSync(join(tmpdir(), 'k8ts-nft-'));
+    this.lastTxDir = dir;
     const file = join(dir, `tx-${++this.seq}.nft`);
     writeFileSync(file, text, { mode: 0o600 });
     try {
