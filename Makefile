@@ -11,13 +11,15 @@ DEBIAN_PACKAGES := etcd-server etcd-client runc busybox-static nftables iproute2
 	zstd docker-registry apache2-utils containerd python3.11-minimal curl python3-kubernetes chromium \
 	prometheus
 
-.PHONY: help setup debs deps build up down test bench clean
+.PHONY: help setup debs deps build up down test bench fmt lint clean
 
 help:
 	@echo "make up     set up, then start k8ts (see README.md)"
 	@echo "make test   set up, then run every test"
 	@echo "make bench  set up, then run the benchmarks in bench/"
 	@echo "make setup  install Debian packages, npm dependencies and build (idempotent)"
+	@echo "make lint   run the linter (biome lint; make test runs it too)"
+	@echo "make fmt    format the sources with biome (biome.jsonc)"
 
 setup: debs deps build
 
@@ -50,6 +52,13 @@ down:
 
 test: setup
 	node scripts/run-tests.mjs
+
+# The linter alone (make test runs it as one of its checks), and the formatter, which rewrites files.
+lint: deps
+	npx biome lint --error-on-warnings
+
+fmt: deps
+	npx biome format --write
 
 bench: setup
 	node scripts/run-bench.mjs

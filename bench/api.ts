@@ -2,7 +2,7 @@
 // the same run (raw SQLite inserts; raw etcd puts with the same client library).
 //   node dist/bench/api.js [--store sqlite|etcd|both] [--list-pods 10000]
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';

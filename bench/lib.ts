@@ -30,7 +30,7 @@ export function table(rows: (string | number)[][]): string {
 
 export class Client {
   private agent: Agent;
-  constructor(private url: string, private token: string, private ca: Buffer, maxSockets = 64) {
+  constructor(private url: string, private token: string, ca: Buffer, maxSockets = 64) {
     this.agent = new Agent({ keepAlive: true, maxSockets, ca });
   }
 

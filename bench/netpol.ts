@@ -12,7 +12,6 @@
 //   node dist/bench/netpol.js [--changes 50] [--rounds 3] [--seconds 3]
 import { performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
-import type { KObject } from '../src/api/types.js';
 import { run, spawnProcess } from '../src/util/exec.js';
 import { formatIPv4, parseIPv4 } from '../src/util/cidr.js';
 import { IS_ROOT, ProxyLab, type Pod as LabPod } from '../src/agent/proxy/testing.js';

@@ -142,7 +142,7 @@ async function kubeProxyChange(n: number): Promise<{ load: number; change: Retur
 interface Level { n: number; prog?: ReturnType<typeof summarize>; kp?: { load: number; change: ReturnType<typeof summarize> };
   direct: number[]; viaSvc: number[]; connDirect: number[]; connSvc: number[]; createMs?: number }
 
-async function throughput(c: Cluster, lvl: Level, pods: Map<string, { netns: string; ip: string }>, svcIP: string): Promise<void> {
+async function throughput(lvl: Level, pods: Map<string, { netns: string; ip: string }>, svcIP: string): Promise<void> {
   const srv = pods.get('srv')!;
   const cli = pods.get('cli1')!;
   for (let r = 0; r < ROUNDS; r++) {
@@ -189,7 +189,7 @@ async function main(): Promise<void> {
     // Warm the path and the probers once.
     await Promise.all(probes.map((p) => p.until(svcIP)));
     const one: Level = { n: 1, direct: [], viaSvc: [], connDirect: [], connSvc: [] };
-    await throughput(c, one, pods, svcIP);
+    await throughput(one, pods, svcIP);
     levels.push(one);
     let have = 0;
     for (const [k, n] of SIZES.entries()) {
@@ -201,7 +201,7 @@ async function main(): Promise<void> {
       // Requested IPs from the static band, which dynamic allocation leaves alone.
       lvl.prog = await programming(c, probes, String(k), cidr.base + 100 + k * CHANGES);
       log(`programming latency at ${n}: p50 ${fmt(lvl.prog.p50)} ms, p99 ${fmt(lvl.prog.p99)} ms`);
-      await throughput(c, lvl, pods, svcIP);
+      await throughput(lvl, pods, svcIP);
       lvl.kp = await kubeProxyChange(n);
       log(`kube-proxy layout at ${n}: load ${fmt(lvl.kp.load)} ms, one-service change p50 ${fmt(lvl.kp.change.p50)} ms, p99 ${fmt(lvl.kp.change.p99)} ms`);
       levels.push(lvl);

@@ -1,5 +1,6 @@
-// Runs every compiled test file (dist/**/*.test.js) with node's test runner and ends with one line:
-// `N passed, N failed, N skipped`. K8TS_TEST_FILTER=substring narrows the set of files.
+// Runs the linter (`biome lint`, biome.jsonc) and every compiled test file (dist/**/*.test.js) with node's test
+// runner, and ends with one line: `N passed, N failed, N skipped`, the lint counted as one check.
+// K8TS_TEST_FILTER=substring narrows the set of files (and runs the lint only when it contains "lint").
 // In CI (K8TS_CI=1) a skipped test is a failure: every tool a test needs is installed by `make setup`, so a
 // skip there means a tool is missing. The one exception is a skip whose reason starts with "known bug:",
 // which names an open bug the suite keeps visible.
@@ -24,6 +25,15 @@ if (files.length === 0) {
   console.error('no test files found under dist/: run make build');
   process.exit(1);
 }
+// The lint: every enabled rule holds at zero, so a warning fails it too.
+let lintFailed = false;
+const lintRan = !filter || filter.includes('lint');
+if (lintRan) {
+  console.log('# biome lint');
+  const l = spawnSync('node_modules/.bin/biome', ['lint', '--error-on-warnings'], { stdio: 'inherit' });
+  lintFailed = l.status !== 0;
+  console.log(lintFailed ? '✖ biome lint failed (above; `npx biome lint --write` fixes what is marked FIXABLE)' : '✔ biome lint');
+}
 const tmp = mkdtempSync(join(tmpdir(), 'k8ts-tests-'));
 const results = join(tmp, 'results.jsonl');
 // A hung test fails after 10 minutes instead of eating CI's 90.
@@ -31,8 +41,8 @@ const r = spawnSync(process.execPath, ['--test', '--test-timeout=600000',
   '--test-reporter=spec', '--test-reporter-destination=stdout',
   '--test-reporter=./scripts/test-summary.mjs', `--test-reporter-destination=${results}`, ...files], { stdio: 'inherit' });
 
-let passed = 0;
-let failed = 0;
+let passed = lintRan && !lintFailed ? 1 : 0;
+let failed = lintFailed ? 1 : 0;
 let skipped = 0;
 const refused = [];
 let lines = [];

@@ -9,8 +9,8 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { run } from '../../src/util/exec.js';
+import type { KObject, Pod } from '../../src/api/types.js';
 import { findResource } from '../../src/api/resources.js';
-import type { KObject } from '../../src/api/types.js';
 import { RestClient, configFromKubeconfig } from '../../src/client/rest.js';
 import { loadPlan, nodeNetnsPrefix, type ClusterPlan } from '../../src/lab/plan.js';
 import { listLinks, listNetns } from '../../src/lab/hostnet.js';
@@ -244,8 +244,8 @@ export async function createNamespace(c: Cluster, ns: string): Promise<void> {
   await c.client.create(NAMESPACES, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } as KObject);
 }
 
-export function podNetns(plan: ClusterPlan, pod: KObject): string {
-  return `${nodeNetnsPrefix(plan, pod.spec.nodeName)}pod-${pod.metadata.uid!.replace(/-/g, '').slice(0, 12)}`;
+export function podNetns(plan: ClusterPlan, pod: Pod): string {
+  return `${nodeNetnsPrefix(plan, pod.spec?.nodeName ?? '')}pod-${pod.metadata.uid!.replace(/-/g, '').slice(0, 12)}`;
 }
 
 /** Notes, per pod name, when a watch first showed it Running with a pod IP (performance.now()). */
@@ -260,7 +260,7 @@ export class PodWatch {
 
   constructor(private c: Cluster, private ns: string) {}
 
-  private see(p: KObject, at: number): void {
+  private see(p: Pod, at: number): void {
     this.pods.set(p.metadata.name!, p);
     if (p.spec?.nodeName && !this.bound.has(p.metadata.name!)) this.bound.set(p.metadata.name!, at);
     if (p.status?.phase === 'Running' && p.status?.podIP && !this.running.has(p.metadata.name!)) this.running.set(p.metadata.name!, at);

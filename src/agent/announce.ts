@@ -5,7 +5,7 @@
 // the Ready nodes (for externalTrafficPolicy Local, only nodes with a ready local endpoint), so no lease
 // or election is needed: when the owner goes NotReady, the next node in hash order takes over.
 import { createHash } from 'node:crypto';
-import type { KObject } from '../api/types.js';
+import type { KObject, Node, Service } from '../api/types.js';
 import { isNodeReady } from '../api/conditions.js';
 import { run } from '../util/exec.js';
 import { canonicalIPv4 } from '../util/cidr.js';
@@ -33,7 +33,7 @@ export function ownerOf(ip: string, candidates: Candidate[]): string | undefined
 const arr = (v: unknown): any[] => (Array.isArray(v) ? v : []);
 
 /** The LB IPs this node should hold, given every service, every node and the EndpointSlices. */
-export function desiredAnnouncements(self: string, services: KObject[], nodes: KObject[], slices: KObject[]): Set<string> {
+export function desiredAnnouncements(self: string, services: Service[], nodes: Node[], slices: KObject[]): Set<string> {
   const ready = nodes.map((n) => ({ name: n.metadata.name!, ready: isNodeReady(n) }));
   const out = new Set<string>();
   for (const svc of services) {

@@ -2,7 +2,7 @@
 // printed again by this module before any of it reaches `ip -batch`, `bridge -batch` or `nft -f`. The API
 // validates both fields, but a node acts only on what it has proven itself: a Node whose fields do not
 // parse is left out (and reported), and the batch for every other node goes on.
-import type { KObject } from '../api/types.js';
+import type { Node } from '../api/types.js';
 import { canonicalIPv4, formatCidr, parseCidr } from '../util/cidr.js';
 import type { Peer } from './routes.js';
 
@@ -13,7 +13,7 @@ export interface PeerReading {
 }
 
 /** The node's InternalIPv4 in canonical dotted-quad form, or an error naming the field. */
-export function nodeInternalIP(n: KObject): string | Error {
+export function nodeInternalIP(n: Node): string | Error {
   const addrs: unknown[] = Array.isArray(n.status?.addresses) ? n.status.addresses : [];
   const i = addrs.findIndex((a) => (a as { type?: unknown })?.type === 'InternalIP');
   if (i < 0) return new Error('no InternalIP in status.addresses');
@@ -38,7 +38,7 @@ function canonicalCidr(raw: unknown, field: string): string | Error {
 
 /** Read every Node into a Peer. Nodes without a pod CIDR yet are peers with an empty one (the routes skip
  *  them); a Node with a field that does not parse is rejected whole. */
-export function readPeers(nodes: KObject[]): PeerReading {
+export function readPeers(nodes: Node[]): PeerReading {
   const peers: Peer[] = [];
   const rejected = new Map<string, string>();
   for (const n of nodes) {

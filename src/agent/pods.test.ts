@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostsFile, podHostname, podPhase, resolvConf } from './pods.js';
+import type { Pod, PodSpec } from '../api/types.js';
 
 const c = (o: Partial<Parameters<typeof podPhase>[0]>) => ({ total: 1, running: 0, terminated: 0, failed: 0, waiting: 0, restarted: false, ...o });
 
@@ -37,12 +38,12 @@ test('/etc/hosts names the pod; with a subdomain its FQDN comes first, as the ku
 
 test('a pod name longer than a hostname is cut to 63 characters without a trailing dash', () => {
   const long = `${'a'.repeat(62)}-bcd`;
-  assert.deepEqual(podHostname({ metadata: { name: long, namespace: 'd' }, spec: {} }, 'cluster.local'), { hostname: 'a'.repeat(62) });
+  assert.deepEqual(podHostname({ metadata: { name: long, namespace: 'd' }, spec: { containers: [] } }, 'cluster.local'), { hostname: 'a'.repeat(62) });
 });
 
 test('resolv.conf: ClusterFirst, Default, None, and dnsConfig merged in', () => {
 
-  const pod = (spec: Record<string, unknown>) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'team' }, spec });
+  const pod = (spec: Partial<PodSpec>): Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'team' }, spec: { containers: [], ...spec } });
   assert.equal(resolvConf(pod({}), '10.96.0.10', 'cluster.local'),
     'search team.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n');
   assert.equal(resolvConf(pod({ dnsPolicy: 'Default' }), '10.96.0.10', 'cluster.local'), '\n');

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findResource } from '../api/resources.js';
-import type { Container, KObject, Pod } from '../api/types.js';
+import type { Container, Pod } from '../api/types.js';
 import type { Client } from '../client/types.js';
 import type { EventRecorder } from '../client/events.js';
 import { run } from '../util/exec.js';
@@ -17,7 +17,7 @@ import { ProbeManager, probeRunner, type ProbeRunner } from './probes.js';
 import { Backoff } from './backoff.js';
 import { now } from '../util/time.js';
 import type { Service } from '../api/types.js';
-import { MountError, VolumeManager, checkPropagationSource, mountSubPath, type NodeVolume, type RefreshCause } from './volumes/manager.js';
+import { MountError, type VolumeManager, checkPropagationSource, mountSubPath, type NodeVolume, type RefreshCause } from './volumes/manager.js';
 import type { TokenManager } from './volumes/tokens.js';
 import type { NodeFacts, ObjectSource } from './volumes/sources.js';
 import { ContainerConfigError, containerEnv, expandArgs } from './env.js';
@@ -47,7 +47,7 @@ export interface PodManagerOptions {
    * Awaited before any of a pod's containers starts, with the sandbox's address: the NetworkPolicy engine
    * resolves once the pod's rules are in the kernel, so no packet reaches or leaves the pod unjudged.
    */
-  networkReady?: (pod: KObject, ip: string) => Promise<void>;
+  networkReady?: (pod: Pod, ip: string) => Promise<void>;
   /** Makes sure a container's image is on the node (pull policy, pulls, back-off, events). */
   images: ImageService;
   /** The pods' volumes on this node (set up before the first container, torn down with the sandbox). */
@@ -133,7 +133,7 @@ export class PodManager {
     return `${this.o.netnsPrefix}pod-${uid.replace(/-/g, '').slice(0, 12)}`;
   }
 
-  private async ensureSandbox(pod: KObject): Promise<Sandbox> {
+  private async ensureSandbox(pod: Pod): Promise<Sandbox> {
     const uid = pod.metadata.uid!;
     const p = this.sandboxPath(uid);
     this.keyOf.set(uid, `${pod.metadata.namespace}/${pod.metadata.name}`);
@@ -159,7 +159,7 @@ export class PodManager {
     return sb;
   }
 
-  private writeEtc(pod: KObject, podDir: string, ip: string): void {
+  private writeEtc(pod: Pod, podDir: string, ip: string): void {
     writeFileSync(join(podDir, 'hostname'), `${utsHostname(pod, this.o.clusterDomain)}\n`);
     writeFileSync(join(podDir, 'hosts'), hostsFile(pod, [ip], this.o.clusterDomain));
     writeFileSync(join(podDir, 'resolv.conf'), resolvConf(pod, this.o.clusterDNS, this.o.clusterDomain));
@@ -200,7 +200,7 @@ export class PodManager {
    * this key that are gone (deleted, or replaced by a new pod of the same name) are torn down here, in the
    * work queue: never at the same time as a sync of the same key, and retried with back-off if it fails.
    */
-  async sync(key: string, pod: KObject | undefined): Promise<void> {
+  async sync(key: string, pod: Pod | undefined): Promise<void> {
     for (const [uid, k] of [...this.keyOf]) if (k === key && uid !== pod?.metadata.uid) await this.cleanup(uid);
     if (!pod) return;
     const uid = pod.metadata.uid!;
@@ -373,7 +373,7 @@ export class PodManager {
   }
 
   /** The newest attempt of each of the pod's app and sidecar containers. */
-  private latestOf(pod: KObject, containers: ContainerInfo[]): Map<string, ContainerInfo> {
+  private latestOf(pod: Pod, containers: ContainerInfo[]): Map<string, ContainerInfo> {
     const out = new Map<string, ContainerInfo>();
     for (const x of containers) {
       const name = x.labels[L_CONTAINER];
@@ -388,7 +388,7 @@ export class PodManager {
   }
 
   /** Probe workers for the running containers (and none for the others), seeded from the status last posted. */
-  private syncProbes(pod: KObject, sb: Sandbox, containers: ContainerInfo[]): void {
+  private syncProbes(pod: Pod, sb: Sandbox, containers: ContainerInfo[]): void {
     const prior: any[] = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])];
     const running = [...this.latestOf(pod, containers).values()].filter((x) => x.state.status !== 'stopped').map((x) => {
       const was = prior.find((s) => s.containerID === `runc://${x.id}`);
@@ -401,7 +401,7 @@ export class PodManager {
    * Kills the running containers whose liveness or startup probe failed, as the kubelet does; the restart
    * (and its back-off) is then the ordinary restart of an exited container. True if it killed any.
    */
-  private async killUnhealthy(pod: KObject, containers: ContainerInfo[], restartPolicy: string): Promise<boolean> {
+  private async killUnhealthy(pod: Pod, containers: ContainerInfo[], restartPolicy: string): Promise<boolean> {
     let killed = false;
     for (const [name, x] of this.latestOf(pod, containers)) {
       if (x.state.status === 'stopped') continue;
@@ -420,7 +420,7 @@ export class PodManager {
   }
 
   /** Where the pod's init containers are: all done (app containers may start), or one failed for good. */
-  private initProgress(pod: KObject, containers: ContainerInfo[]): { done: boolean; failed: boolean } {
+  private initProgress(pod: Pod, containers: ContainerInfo[]): { done: boolean; failed: boolean } {
     // Once an app container has been started the pod stays initialized (as the kubelet's): a sidecar that
     // stops later is restarted beside the app containers, never in front of them.
     const apps = new Set(((pod.spec?.containers ?? []) as Container[]).map((c) => c.name));
@@ -433,7 +433,7 @@ export class PodManager {
         if (!this.probes.status(latest.id, c).started) return { done: false, failed: false };
         continue;
       }
-      if (!latest || latest.state.status !== 'stopped') return { done: false, failed: false };
+      if (latest?.state.status !== 'stopped') return { done: false, failed: false };
       if (latest.state.exitCode !== 0) return { done: false, failed: true };
     }
     return { done: true, failed: false };
@@ -444,7 +444,7 @@ export class PodManager {
   }
 
   /** The bind mounts of a container: its volumeMounts over the pod's set-up volumes, subPath bound on the node. */
-  private async mountsFor(pod: KObject, c: Container, env: { name: string; value: string }[]): Promise<VolumeMount[]> {
+  private async mountsFor(pod: Pod, c: Container, env: { name: string; value: string }[]): Promise<VolumeMount[]> {
     const uid = pod.metadata.uid!;
     const vols = this.volumesOf.get(uid) ?? new Map<string, NodeVolume>();
     const out: VolumeMount[] = [];
@@ -485,7 +485,7 @@ export class PodManager {
     return out;
   }
 
-  private async startContainer(pod: KObject, sb: Sandbox, c: any, restarts: number, pidns?: string): Promise<string | undefined> {
+  private async startContainer(pod: Pod, sb: Sandbox, c: any, restarts: number, pidns?: string): Promise<string | undefined> {
     const uid = pod.metadata.uid!;
     const key = `${uid}/${c.name}`;
     const img = await this.o.images.ensure(pod, c);
@@ -535,7 +535,7 @@ export class PodManager {
   }
 
   /** Graceful termination: SIGTERM, the grace period, SIGKILL; then the sandbox; then the final delete. */
-  private async terminate(pod: KObject): Promise<void> {
+  private async terminate(pod: Pod): Promise<void> {
     const uid = pod.metadata.uid!;
     const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
     const containers = await this.containersOf(uid);
@@ -586,7 +586,7 @@ export class PodManager {
   // ---- status ----
 
   /** One container's status (the newest attempt, the one before as lastState) and how it counts for the phase. */
-  private containerStatus(pod: KObject, c: Container, containers: ContainerInfo[], kind: 'app' | 'init' | 'sidecar' | 'ephemeral',
+  private containerStatus(pod: Pod, c: Container, containers: ContainerInfo[], kind: 'app' | 'init' | 'sidecar' | 'ephemeral',
     waiting?: { reason: string; message?: string }): { st: any; count: 'running' | 'waiting' | 'terminated' | 'failed' } {
     const uid = pod.metadata.uid!;
     const mine = containers.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
@@ -631,7 +631,7 @@ export class PodManager {
     return { st, count: 'waiting' };
   }
 
-  private async postStatus(pod: KObject, sb: Sandbox | undefined, containers: ContainerInfo[], waiting?: { reason: string; message: string }): Promise<void> {
+  private async postStatus(pod: Pod, sb: Sandbox | undefined, containers: ContainerInfo[], waiting?: { reason: string; message: string }): Promise<void> {
     const statuses: any[] = [];
     let running = 0;
     let terminated = 0;
@@ -659,7 +659,7 @@ export class PodManager {
       : podPhase({ total, running, terminated, failed, waiting: waitingCount, restarted: statuses.some((s) => s.restartCount > 0 || s.lastState) }, restartPolicy);
     const incomplete = initStatuses.filter((s) => !(s.ready || (s.state?.running && s.started))).map((s) => s.name);
     // A sidecar's readiness counts in the pod's, as the kubelet's (restartable init containers first).
-    const sidecarStatuses = initStatuses.filter((_, i) => (pod.spec?.initContainers as Container[])[i].restartPolicy === 'Always');
+    const sidecarStatuses = initStatuses.filter((_, i) => (pod.spec?.initContainers as Container[] | undefined)?.[i]?.restartPolicy === 'Always');
     const allReady = total > 0 && statuses.every((s) => s.ready) && sidecarStatuses.every((s) => s.ready);
     const prevConds: any[] = pod.status?.conditions ?? [];
     const cond = (type: string, status: boolean, reason?: string, message?: string) => {
@@ -779,7 +779,7 @@ function strip(s: any): unknown {
  * The pod's hostname (spec.hostname, else its name, cut to 63 characters as the kubelet does) and, when it
  * has a subdomain, its fully qualified name <hostname>.<subdomain>.<namespace>.svc.<cluster domain>.
  */
-export function podHostname(pod: KObject, clusterDomain: string): { hostname: string; fqdn?: string } {
+export function podHostname(pod: Pod, clusterDomain: string): { hostname: string; fqdn?: string } {
   let hostname = String(pod.spec?.hostname || pod.metadata.name || '');
   if (hostname.length > 63) hostname = hostname.slice(0, 63).replace(/[-.]+$/, '');
   const sub = pod.spec?.subdomain;
@@ -787,13 +787,13 @@ export function podHostname(pod: KObject, clusterDomain: string): { hostname: st
 }
 
 /** The hostname the containers get: the fully qualified one under setHostnameAsFQDN. */
-function utsHostname(pod: KObject, clusterDomain: string): string {
+function utsHostname(pod: Pod, clusterDomain: string): string {
   const { hostname, fqdn } = podHostname(pod, clusterDomain);
   return pod.spec?.setHostnameAsFQDN && fqdn ? fqdn : hostname;
 }
 
 /** The pod's /etc/hosts in the kubelet's layout: localhost lines, the pod's own name(s), then hostAliases. */
-export function hostsFile(pod: KObject, ips: string[], clusterDomain: string): string {
+export function hostsFile(pod: Pod, ips: string[], clusterDomain: string): string {
   const { hostname, fqdn } = podHostname(pod, clusterDomain);
   let out = '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
     + 'fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n';
@@ -813,7 +813,7 @@ export function hostsFile(pod: KObject, ips: string[], clusterDomain: string): s
  * are merged in for every policy (options by name, the pod's value winning), within resolv.conf's limits
  * of 3 nameservers and 32 search domains.
  */
-export function resolvConf(pod: KObject, clusterDNS: string | undefined, domain: string): string {
+export function resolvConf(pod: Pod, clusterDNS: string | undefined, domain: string): string {
   const policy = pod.spec?.dnsPolicy ?? 'ClusterFirst';
   const cfg = pod.spec?.dnsConfig ?? {};
   let servers: string[] = [];

@@ -2,7 +2,7 @@
 // timer, keeping the result the pod's status shows (readiness → ready, startup → started) and telling the
 // pod manager when a result flips, so status follows within a probe period instead of the next resync.
 // Liveness and startup failures are reported to the pod manager, which kills and restarts the container.
-import type { KObject } from '../api/types.js';
+import type { KObject, Pod } from '../api/types.js';
 import {
   ProbeError, execProbe, httpGetProbe, resolvePort, tcpSocketProbe,
   type ContainerPort, type ExecRunner, type ProbeOutcome,
@@ -114,7 +114,7 @@ export class ProbeState {
 interface Worker {
   uid: string;
   key: string;
-  pod: KObject;
+  pod: Pod;
   kind: ProbeKind;
   probe: ProbeSpec;
   target: ProbeTarget;
@@ -146,7 +146,7 @@ export interface ProbeManagerOptions {
   /** Runs one probe (default: the real handlers; tests give their own). */
   run: ProbeRunner;
   /** Records an event about the pod (reason Unhealthy, ProbeWarning). */
-  record: (pod: KObject, type: 'Normal' | 'Warning', reason: string, message: string) => Promise<void>;
+  record: (pod: Pod, type: 'Normal' | 'Warning', reason: string, message: string) => Promise<void>;
   /** Called with the pod's namespace/name when a result changed: its status must be recomputed. */
   changed: (key: string) => void;
   clock?: Clock;
@@ -167,7 +167,7 @@ export class ProbeManager {
    * Brings the workers of one pod in line with its running containers: workers for each probe of a
    * container that runs, none for containers that stopped or were replaced. Idempotent; cheap when nothing changed.
    */
-  sync(pod: KObject, podIP: string, running: RunningContainer[]): void {
+  sync(pod: Pod, podIP: string, running: RunningContainer[]): void {
     const uid = pod.metadata.uid!;
     const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
     const ids = new Set(running.map((c) => c.id));

@@ -4,8 +4,14 @@ import { findResource, type ResourceDef } from './resources.js';
 import type {
   ConfigMap, ControllerRevision, CronJob, DaemonSet, Deployment, EndpointSlice, Endpoints, Event, Job, KObject, Lease, Namespace, NetworkPolicy,
   Node, Pod, PodDisruptionBudget, ReplicaSet, ReplicationController, Secret, Service, ServiceAccount, StatefulSet, Role, ClusterRole, RoleBinding,
-  ClusterRoleBinding, PersistentVolume, PersistentVolumeClaim, StorageClass, CertificateSigningRequest,
+  ClusterRoleBinding, PersistentVolume, PersistentVolumeClaim, StorageClass, CertificateSigningRequest, Ingress,
 } from './types.js';
+
+/** Whether `obj`, an object of resource `r`, is one of `def`'s kind: code that handles every kind as a
+ *  `KObject` (the registry) narrows this way where one kind has its own handling. */
+export function isOf<T extends KObject>(def: ResourceDef<T>, r: ResourceDef, obj: KObject): obj is T {
+  return r.group === def.group && r.plural === def.plural && obj.metadata !== undefined;
+}
 
 function typed<T extends KObject>(group: string, version: string, plural: string): ResourceDef<T> {
   const r = findResource(group, version, plural);
@@ -34,6 +40,7 @@ export const REPLICATIONCONTROLLERS = typed<ReplicationController>('', 'v1', 're
 export const PERSISTENTVOLUMES = typed<PersistentVolume>('', 'v1', 'persistentvolumes');
 export const PERSISTENTVOLUMECLAIMS = typed<PersistentVolumeClaim>('', 'v1', 'persistentvolumeclaims');
 export const STORAGECLASSES = typed<StorageClass>('storage.k8s.io', 'v1', 'storageclasses');
+export const INGRESSES = typed<Ingress>('networking.k8s.io', 'v1', 'ingresses');
 export const CSRS = typed<CertificateSigningRequest>('certificates.k8s.io', 'v1', 'certificatesigningrequests');
 export const PODDISRUPTIONBUDGETS = typed<PodDisruptionBudget>('policy', 'v1', 'poddisruptionbudgets');
 export const JOBS = typed<Job>('batch', 'v1', 'jobs');

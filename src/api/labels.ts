@@ -39,7 +39,7 @@ export function selectorMatches(sel: LabelSelector | undefined | null, labels: R
     if (!(k in l) || l[k] !== v) return false;
   }
   for (const e of sel.matchExpressions ?? []) {
-    const has = Object.prototype.hasOwnProperty.call(l, e.key);
+    const has = Object.hasOwn(l, e.key);
     switch (e.operator) {
       case 'In':
         if (!has || !(e.values ?? []).includes(l[e.key])) return false;

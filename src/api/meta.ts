@@ -87,7 +87,7 @@ export function validateOwnerReferences(field: string, refs: unknown): FieldErro
     const apiVersion = String(ref?.apiVersion ?? '');
     const kind = String(ref?.kind ?? '');
     const gv = parseGroupVersion(apiVersion);
-    if (!gv || !gv.version) errs.push(invalid(`${field}.apiVersion`, apiVersion, 'version must not be empty'));
+    if (!gv?.version) errs.push(invalid(`${field}.apiVersion`, apiVersion, 'version must not be empty'));
     if (!kind) errs.push(invalid(`${field}.kind`, kind, 'kind must not be empty'));
     if (!ref?.name) errs.push(invalid(`${field}.name`, String(ref?.name ?? ''), 'name must not be empty'));
     if (!ref?.uid) errs.push(invalid(`${field}.uid`, String(ref?.uid ?? ''), 'uid must not be empty'));

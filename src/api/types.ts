@@ -27,7 +27,8 @@ export interface KObject {
   apiVersion?: string;
   kind?: string;
   metadata: ObjectMeta;
-  // TRANSITIONAL (removed by the typing pass): untyped fields while code moves to the kinds' types.
+  // TRANSITIONAL (issue 8, the typing pass): untyped fields while the code still reading them through
+  // `KObject` moves to the kinds' types. With `unknown` here tsc lists what is left (see the branch report).
   spec?: any;
   status?: any;
   [k: string]: any;
@@ -37,8 +38,19 @@ export interface KObject {
  *  fields are unknown and are narrowed before use. */
 export type Unstructured = KObject & { [field: string]: unknown };
 
-/** A kind as k8ts stores and serves it: metadata is always there. */
-type Served<T extends { metadata?: k8s.ObjectMeta }> = Writable<Omit<T, 'metadata'>> & { metadata: ObjectMeta };
+/** An object before defaults and validation have run: any field at any depth may be missing, which is
+ *  what defaulting code fills in (`if (!isObj(spec.template)) spec.template = {}`). */
+export type Incomplete<T> = T extends { metadata: ObjectMeta } ? Missing<Omit<T, 'metadata'>> & { metadata: ObjectMeta } : Missing<T>;
+/** Every field at every depth optional (a stored object's metadata is always there, so `Incomplete` keeps it). */
+type Missing<T> = T extends readonly (infer U)[] ? Missing<U>[] : T extends object ? (string extends keyof T ? T : { -readonly [K in keyof T]?: Missing<T[K]> }) : T;
+
+/** A kind as k8ts stores and serves it: metadata is always there; kind and apiVersion are the strings the
+ *  object carries (kubernetes-types' literals would refuse an object read as a `KObject`). */
+type Served<T extends { metadata?: k8s.ObjectMeta }> = Writable<Omit<T, 'metadata' | 'kind' | 'apiVersion'>> & {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+};
 
 export type Namespace = Served<core.Namespace>;
 export type Pod = Served<core.Pod>;
@@ -63,6 +75,8 @@ export type StatefulSet = Served<apps.StatefulSet>;
 export type ControllerRevision = Served<apps.ControllerRevision>;
 export type ReplicationController = Served<core.ReplicationController>;
 export type NetworkPolicy = Served<networking.NetworkPolicy>;
+export type Ingress = Served<networking.Ingress>;
+export type IngressClass = Served<networking.IngressClass>;
 export type Scale = Served<autoscaling.Scale>;
 export type PodDisruptionBudget = Served<policy.PodDisruptionBudget>;
 export type Eviction = Served<policy.Eviction>;

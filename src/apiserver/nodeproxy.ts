@@ -9,14 +9,14 @@ import { Agent, request } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import type { KObject, Pod } from '../api/types.js';
 import type { Registry } from './registry.js';
 import { errors, statusBody } from '../api/status.js';
 
 export const AGENT_PORT = 10250;
 const NODES = findResource('', 'v1', 'nodes')!;
 
-export function agentPath(sub: string, pod: KObject, container: string | undefined, search: string): string {
+export function agentPath(sub: string, pod: Pod, container: string | undefined, search: string): string {
   const ns = encodeURIComponent(pod.metadata.namespace!);
   const name = encodeURIComponent(pod.metadata.name!);
   const c = container ? `/${encodeURIComponent(container)}` : '';
@@ -50,10 +50,11 @@ export class NodeProxy {
     this.agent.destroy();
   }
 
-  private async nodeAddress(pod: KObject): Promise<{ host: string; port: number }> {
-    const node = await this.reg.tryGet(NODES, undefined, pod.spec.nodeName);
+  private async nodeAddress(pod: Pod): Promise<{ host: string; port: number }> {
+    const nodeName = pod.spec?.nodeName ?? '';
+    const node = await this.reg.tryGet(NODES, undefined, nodeName);
     const ip = (node?.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address;
-    if (!ip) throw errors.badRequest(`node "${pod.spec.nodeName}" of pod ${pod.metadata.name} has no InternalIP: its agent has not registered`);
+    if (!ip) throw errors.badRequest(`node "${nodeName}" of pod ${pod.metadata.name} has no InternalIP: its agent has not registered`);
     const port = Number(node?.status?.daemonEndpoints?.kubeletEndpoint?.Port) || AGENT_PORT;
     return { host: ip, port };
   }
@@ -97,7 +98,7 @@ export class NodeProxy {
   }
 
   /** Forward a plain request (logs) and stream the answer back. */
-  async forward(req: IncomingMessage, res: ServerResponse, pod: KObject, path: string): Promise<void> {
+  async forward(req: IncomingMessage, res: ServerResponse, pod: Pod, path: string): Promise<void> {
     const { host, port } = await this.nodeAddress(pod);
     await new Promise<void>((resolve) => {
       const up = request({ host, port, path, method: req.method, agent: this.agent, headers: { Accept: req.headers.accept ?? '*/*' } }, (ar) => {
@@ -114,7 +115,7 @@ export class NodeProxy {
       });
       up.on('error', (e) => {
         if (!res.headersSent) {
-          const s = errors.unavailable(`cannot reach the agent of node "${pod.spec.nodeName}" at ${host}:${port}: ${e.message}`).toStatus();
+          const s = errors.unavailable(`cannot reach the agent of node "${pod.spec?.nodeName}" at ${host}:${port}: ${e.message}`).toStatus();
           res.writeHead(503, { 'Content-Type': 'application/json' });
           res.end(statusBody(s));
         } else res.destroy();
@@ -126,12 +127,12 @@ export class NodeProxy {
   }
 
   /** Forward an upgrade request: replay the request line and headers to the agent, then splice the sockets. */
-  async forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, pod: KObject, path: string): Promise<void> {
+  async forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, pod: Pod, path: string): Promise<void> {
     const { host, port } = await this.nodeAddress(pod);
     const up = tlsConnect(this.tlsOptions(host, port));
     await new Promise<void>((resolve, reject) => {
       up.once('secureConnect', () => resolve());
-      up.once('error', (e) => reject(errors.unavailable(`cannot reach the agent of node "${pod.spec.nodeName}" at ${host}:${port}: ${e.message}`)));
+      up.once('error', (e) => reject(errors.unavailable(`cannot reach the agent of node "${pod.spec?.nodeName}" at ${host}:${port}: ${e.message}`)));
     });
     // The caller's own credentials never travel on: the agent sees the API server's identity.
     const lines = [`${req.method} ${path} HTTP/1.1`, `Host: ${host}:${port}`];

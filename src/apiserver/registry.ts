@@ -2,7 +2,8 @@
 // (metadata, optimistic concurrency, status/spec halves, graceful deletion and finalizers).
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import type { KObject, FieldError } from '../api/types.js';
+import type { KObject, FieldError, Pod, PodCondition } from '../api/types.js';
+import { INGRESSES, isOf, NAMESPACES, PODS } from '../api/kinds.js';
 import { type ResourceDef, groupVersion, storageKey, storagePrefix, findResource } from '../api/resources.js';
 import { STRATEGIES } from '../api/strategies/index.js';
 import { defaultIngressClass, validateIngressCreate } from '../api/strategies/ingress.js';
@@ -150,13 +151,14 @@ export class Registry {
     }
   }
 
-  private decode(kv: { value: string; modRevision: number }, r: ResourceDef): KObject {
+  private decode<T extends KObject>(kv: { value: string; modRevision: number }, r: ResourceDef<T>): T {
     const { kind: _k, apiVersion: _a, ...rest } = decodeObject(kv.value, kv.modRevision);
-    // TypeMeta first, kind before apiVersion, as Go writes every object.
-    return { kind: r.kind, apiVersion: groupVersion(r), ...rest } as KObject;
+    // TypeMeta first, kind before apiVersion, as Go writes every object. The one place a stored object
+    // becomes its kind's type: it was validated as that kind when it was written.
+    return { kind: r.kind, apiVersion: groupVersion(r), ...rest } as T;
   }
 
-  async get(r: ResourceDef, ns: string | undefined, name: string): Promise<KObject> {
+  async get<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, name: string): Promise<T> {
     const kv = await this.store.get(storageKey(r, ns, name));
     if (!kv) throw errors.notFound(r.plural, r.group, name);
     return this.decode(kv, r);
@@ -265,7 +267,7 @@ export class Registry {
       const list = Array.isArray(obj.metadata.finalizers) ? obj.metadata.finalizers : [];
       if (!list.includes(f)) obj.metadata.finalizers = [...list, f];
     }
-    if (r.group === 'networking.k8s.io' && r.plural === 'ingresses') {
+    if (isOf(INGRESSES, r, obj)) {
       const errs = validateIngressCreate(obj);
       if (errs.length) throw errors.invalid(r.kind, r.group, obj.metadata.name ?? '', errs);
       const classes = findResource('networking.k8s.io', 'v1', 'ingressclasses')!;
@@ -400,13 +402,16 @@ export class Registry {
       if (errs.length) throw errors.invalid(r.kind, r.group, cur.metadata.name!, errs);
     } else if (subresource === 'ephemeralcontainers') {
       // Only spec.ephemeralContainers changes, and only by adding: upstream's EphemeralContainers strategy.
-      if (r.plural !== 'pods' || r.group !== '') throw errors.pathNotFound();
-      next = structuredClone(cur);
+      if (!isOf(PODS, r, cur)) throw errors.pathNotFound();
+      const pod = structuredClone(cur);
       const eph = (desired.spec as { ephemeralContainers?: unknown } | undefined)?.ephemeralContainers;
-      next.spec = { ...(next.spec ?? {}), ephemeralContainers: eph };
-      if (eph === undefined || eph === null) delete next.spec.ephemeralContainers;
-      strategy?.defaults?.(next);
-      const errs = [...(strategy?.validate?.(next) ?? []), ...validateEphemeralContainersUpdate(next, cur)];
+      // The client's list goes in as data, unchecked by the type (validation below checks it).
+      const spec: Record<string, unknown> = { ...(pod.spec ?? {}), ephemeralContainers: eph };
+      if (eph === undefined || eph === null) delete spec.ephemeralContainers;
+      Object.assign(pod, { spec });
+      next = pod;
+      strategy?.defaults?.(pod);
+      const errs = [...(strategy?.validate?.(pod) ?? []), ...validateEphemeralContainersUpdate(pod, cur)];
       if (errs.length) throw errors.invalid(r.kind, r.group, cur.metadata.name!, errs);
     } else if (subresource === 'approval') {
       // Only the conditions change; the issued certificate stays (upstream's csrApprovalStrategy).
@@ -486,14 +491,16 @@ export class Registry {
 
   /** Assign a pending pod to a node, once (the scheduler's write, POST pods/NAME/binding). */
   async bind(ns: string, name: string, node: string): Promise<KObject> {
-    const pods = findResource('', 'v1', 'pods')!;
-    return this.guaranteedUpdate(pods, ns, name, (pod) => {
+    return this.guaranteedUpdate(PODS, ns, name, (pod) => {
+      if (!isOf(PODS, PODS, pod)) throw errors.pathNotFound();
       if (pod.metadata.deletionTimestamp) throw errors.conflict('pods', '', name, 'pod is being deleted, cannot be assigned to a host');
       if (pod.spec?.nodeName) throw errors.conflict('pods', '', name, `pod ${name} is already assigned to node "${pod.spec.nodeName}"`);
-      pod.spec = { ...pod.spec, nodeName: node };
-      const conds: any[] = (pod.status?.conditions ?? []).filter((c: any) => c.type !== 'PodScheduled');
+      // A stored pod was validated: it has a spec with its containers.
+      pod.spec = { ...(pod.spec ?? { containers: [] }), nodeName: node };
+      const conds: WireCondition[] = (pod.status?.conditions ?? []).filter((c) => c.type !== 'PodScheduled');
       conds.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() });
-      pod.status = { ...pod.status, conditions: conds };
+      // Go writes the zero lastProbeTime as null, which kubernetes-types' string cannot say.
+      pod.status = { ...pod.status, conditions: conds as PodCondition[] };
       // Binding writes spec.nodeName and status together, which no ordinary pod update may do.
       return pod;
     }, undefined, { internal: true });
@@ -568,7 +575,7 @@ export class Registry {
 
   /** Grace period for deleting this object: only pods that a node runs get one. */
   private gracePeriod(r: ResourceDef, obj: KObject, opts: DeleteOptions): number {
-    if (r.plural !== 'pods') return 0;
+    if (!isOf(PODS, r, obj)) return 0;
     let g = opts.gracePeriodSeconds ?? obj.spec?.terminationGracePeriodSeconds ?? 30;
     if (!Number.isFinite(g) || g < 0) g = 0;
     if (!obj.spec?.nodeName) return 0;
@@ -618,7 +625,7 @@ function isGracefulPending(r: ResourceDef, obj: KObject): boolean {
 function resetStatusOnCreate(r: ResourceDef, obj: KObject): void {
   switch (r.plural) {
     case 'pods':
-      obj.status = { phase: 'Pending', qosClass: qosClass(obj) };
+      if (isOf(PODS, r, obj)) obj.status = { phase: 'Pending', qosClass: qosClass(obj) };
       break;
     case 'services':
     case 'ingresses':
@@ -630,7 +637,7 @@ function resetStatusOnCreate(r: ResourceDef, obj: KObject): void {
       break;
     case 'namespaces':
       obj.status = { phase: 'Active' };
-      if (!obj.spec?.finalizers) obj.spec = { ...(obj.spec ?? {}), finalizers: ['kubernetes'] };
+      if (isOf(NAMESPACES, r, obj) && !obj.spec?.finalizers) obj.spec = { ...(obj.spec ?? {}), finalizers: ['kubernetes'] };
       break;
     case 'deployments':
     case 'replicasets':
@@ -641,8 +648,10 @@ function resetStatusOnCreate(r: ResourceDef, obj: KObject): void {
   }
 }
 
+type WireCondition = Omit<PodCondition, 'lastProbeTime'> & { lastProbeTime?: string | null };
+
 /** The QoS class Kubernetes derives from container requests and limits. */
-export function qosClass(pod: KObject): 'Guaranteed' | 'Burstable' | 'BestEffort' {
+export function qosClass(pod: Pod): 'Guaranteed' | 'Burstable' | 'BestEffort' {
   const containers: any[] = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
   let any = false;
   let guaranteed = containers.length > 0;

@@ -3,7 +3,7 @@
 // the last two samples by their own timestamps, and NodeMetrics/PodMetrics answered from the latest window.
 import type { ServerResponse } from 'node:http';
 import { findResource, type ResourceDef } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import type { KObject, Node, Pod } from '../api/types.js';
 import { errors } from '../api/status.js';
 import { parseExposition } from '../util/promtext.js';
 import type { Registry } from './registry.js';
@@ -160,7 +160,7 @@ export class ResourceMetrics {
     this.scrapes.set(node, next);
   }
 
-  private nodeMetrics(node: KObject): KObject | undefined {
+  private nodeMetrics(node: Node): KObject | undefined {
     const r = rate(this.scrapes.get(node.metadata.name!)?.node);
     if (!r) return undefined;
     return {
@@ -172,7 +172,7 @@ export class ResourceMetrics {
   }
 
   /** The pod's containers with a rate, wherever they run; undefined when none has two samples yet. */
-  private podMetrics(pod: KObject): KObject | undefined {
+  private podMetrics(pod: Pod): KObject | undefined {
     const ns = pod.metadata.namespace!;
     const name = pod.metadata.name!;
     const node = pod.spec?.nodeName as string | undefined;

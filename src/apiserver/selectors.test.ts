@@ -227,7 +227,7 @@ const requirementArb = fc.oneof(
 const OP_TEXT = { Equals: '=', DoubleEquals: '==', NotEquals: '!=' } as const;
 
 function reference(r: { key: string; operator: string; values: string[] }, labels: Record<string, string>): boolean {
-  const has = Object.prototype.hasOwnProperty.call(labels, r.key);
+  const has = Object.hasOwn(labels, r.key);
   const v = labels[r.key];
   switch (r.operator) {
     case 'Equals': case 'DoubleEquals': case 'In': return has && r.values.includes(v);

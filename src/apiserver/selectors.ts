@@ -54,7 +54,7 @@ class Requirements implements LabelSelector {
 }
 
 function lookup(labels: Record<string, string>, key: string): string | undefined {
-  return Object.prototype.hasOwnProperty.call(labels, key) ? labels[key] : undefined;
+  return  Object.hasOwn(labels, key) ? labels[key] : undefined;
 }
 
 const INTEGER = /^[+-]?[0-9]+$/;
@@ -330,7 +330,7 @@ export function labelSelectorFromSpec(spec: LabelSelectorSpec | null | undefined
       errs.push(`matchExpressions[${i}]: must be an object with key, operator and values`);
       return;
     }
-    const operator = Object.prototype.hasOwnProperty.call(SPEC_OPERATORS, e.operator) ? SPEC_OPERATORS[e.operator] : undefined;
+    const operator = Object.hasOwn(SPEC_OPERATORS, e.operator) ? SPEC_OPERATORS[e.operator] : undefined;
     if (!operator) {
       errs.push(`${path}operator: ${JSON.stringify(e.operator) ?? 'undefined'} is not a valid label selector operator (In, NotIn, Exists, DoesNotExist)`);
       return;
@@ -397,7 +397,7 @@ export function parseFieldSelector(s: string): FieldSelector {
     fields,
     matches(have: Record<string, string>): boolean {
       return requirements.every((r) => {
-        const v = Object.prototype.hasOwnProperty.call(have, r.field) ? have[r.field] : '';
+        const v = Object.hasOwn(have, r.field) ? have[r.field] : '';
         return r.op === '!=' ? v !== r.value : v === r.value;
       });
     },

@@ -15,7 +15,7 @@ import { MAX_BODY_BYTES, checkDepth, mediaType, readBody, sendError, sendJson, s
 import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, resourceList, versionInfo } from './discovery.js';
 import { openapiV3, openapiV2Protobuf, OPENAPI_V2_CONTENT_TYPE } from './openapi.js';
 import { type DeleteOptions, type ListQuery, type WriteHooks, Registry, checkTypeMeta, fieldsOf } from './registry.js';
-import { negotiateTable, partialMetadata, toTable, type TableFormat } from './tables.js';
+import { negotiateTable, partialMetadata, toTable } from './tables.js';
 import { WatchCache, type CachedEvent } from './watchcache.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { serverSideApply } from './patch/apply.js';
@@ -949,7 +949,7 @@ function resolveTarget(group: string, version: string, rest: string[]): Target |
   const find = (plural: string) => RESOURCES.find((x) => x.group === group && x.version === version && x.plural === plural);
   if (rest[0] === 'namespaces' && rest.length >= 3 && !(group === '' && (rest[2] === 'status' || rest[2] === 'finalize') && rest.length === 3)) {
     const r = find(rest[2]);
-    if (!r || !r.namespaced || rest.length > 5) return undefined;
+    if (!r?.namespaced || rest.length > 5) return undefined;
     return { r, ns: rest[1], name: rest[3], sub: rest[4], nsInPath: true };
   }
   const r = find(rest[0]);
@@ -989,7 +989,7 @@ function addWarnings(res: ServerResponse, warnings: string[]): void {
 }
 
 function acceptsPartial(accept: string | undefined): boolean {
-  return Boolean(accept && accept.includes('as=PartialObjectMetadata'));
+  return Boolean(accept?.includes('as=PartialObjectMetadata'));
 }
 
 function isDryRun(q: URLSearchParams): boolean {

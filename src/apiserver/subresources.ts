@@ -2,7 +2,9 @@
 // binding (the scheduler's write), and the node-served pod streams (log, exec, attach, portforward).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResourceDef } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import type { KObject, Pod } from '../api/types.js';
+import { PODS } from '../api/kinds.js';
+import { isObj } from '../api/strategies/json.js';
 import { errors, successStatus } from '../api/status.js';
 import { MAX_BODY_BYTES, mediaType, readBody, sendJson } from './http.js';
 import { applyJsonPatch } from './patch/jsonpatch.js';
@@ -23,7 +25,8 @@ function toScale(obj: KObject, r: ResourceDef): KObject {
   let selector = '';
   try {
     // A ReplicationController's selector is a plain label map (core/v1); the others are LabelSelectors.
-    const spec = r.kind === 'ReplicationController' && obj.spec?.selector ? { matchLabels: obj.spec.selector } : obj.spec?.selector;
+    const sel = isObj(obj.spec) ? obj.spec.selector : undefined;
+    const spec = r.kind === 'ReplicationController' && sel ? { matchLabels: sel } : sel;
     selector = spec ? labelSelectorToString(labelSelectorFromSpec(spec)) : '';
   } catch {
     selector = '';
@@ -33,13 +36,13 @@ function toScale(obj: KObject, r: ResourceDef): KObject {
     kind: 'Scale',
     apiVersion: 'autoscaling/v1',
     metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
-    spec: { replicas: obj.spec?.replicas ?? 0 },
-    status: { replicas: obj.status?.replicas ?? 0, selector },
+    spec: { replicas: (isObj(obj.spec) ? obj.spec.replicas : undefined) ?? 0 },
+    status: { replicas: (isObj(obj.status) ? obj.status.replicas : undefined) ?? 0, selector },
   };
 }
 
 function checkReplicas(t: ItemTarget, scale: KObject): number {
-  const n = scale?.spec?.replicas;
+  const n = isObj(scale?.spec) ? scale.spec.replicas : undefined;
   if (n === undefined) return 0;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1) {
     throw errors.invalid('Scale', 'autoscaling', t.name, [{ type: 'FieldValueInvalid', field: 'spec.replicas',
@@ -80,7 +83,7 @@ export async function handleScale(api: SubresourceHost, req: IncomingMessage, re
     else if (type === 'application/strategic-merge-patch+json') next = applyStrategicMergePatch(scale, doc, 'Scale', 'autoscaling/v1') as KObject;
     else throw errors.unsupportedMediaType(type);
     const replicas = checkReplicas(t, next);
-    return { ...cur, spec: { ...cur.spec, replicas } };
+    return { ...cur, spec: { ...(isObj(cur.spec) ? cur.spec : {}), replicas } };
   }, undefined, { dryRun: q.has('dryRun') });
   sendJson(res, 200, toScale(out, t.r));
 }
@@ -109,9 +112,9 @@ export async function handlePodSubresource(api: SubresourceHost, req: IncomingMe
 }
 
 /** The pod and container a stream is for, with the checks Kubernetes makes before contacting the node. */
-export async function podForStream(api: SubresourceHost, t: ItemTarget, sub: string, q: URLSearchParams): Promise<{ pod: KObject; container?: string }> {
-  const pod = await api.registry.get(t.r, t.ns, t.name);
-  const all = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? []), ...(pod.spec?.ephemeralContainers ?? [])] as any[];
+export async function podForStream(api: SubresourceHost, t: ItemTarget, sub: string, q: URLSearchParams): Promise<{ pod: Pod; container?: string }> {
+  const pod = await api.registry.get(PODS, t.ns, t.name);
+  const all: { name: string }[] = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? []), ...(pod.spec?.ephemeralContainers ?? [])];
   const container = sub === 'portforward' ? undefined : (q.get('container') ?? pod.spec?.containers?.[0]?.name);
   if (container && !all.some((c) => c.name === container)) throw errors.badRequest(`container ${container} is not valid for pod ${t.name}`);
   if (!pod.spec?.nodeName) {
@@ -119,7 +122,7 @@ export async function podForStream(api: SubresourceHost, t: ItemTarget, sub: str
     throw errors.badRequest(`pod ${t.name} is not scheduled to a node yet: ${sub} is served by the node's agent once the pod runs there`);
   }
   if (sub === 'log' && container) {
-    const st = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.ephemeralContainerStatuses ?? [])].find((c: any) => c.name === container);
+    const st = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.ephemeralContainerStatuses ?? [])].find((c) => c.name === container);
     const waiting = st?.state?.waiting;
     if ((!st || waiting) && !st?.lastState?.terminated) {
       throw errors.badRequest(`container "${container}" in pod "${t.name}" is waiting to start: ${waiting?.reason ?? 'ContainerCreating'}`);

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import type { KObject, Node } from '../api/types.js';
 import { configFromKubeconfig, RestClient } from '../client/rest.js';
 import { k8tsHome } from '../lab/paths.js';
 import { loadPlan } from '../lab/plan.js';
@@ -30,7 +30,7 @@ async function clientFor(flags: Record<string, any>): Promise<RestClient> {
   return new RestClient({ ...configFromKubeconfig(path), userAgent: 'k8ts-cli' });
 }
 
-const internalIP = (n: KObject) => (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address as string | undefined;
+const internalIP = (n: Node) => (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address as string | undefined;
 
 export async function dropsCommand(argv: string[]): Promise<void> {
   const { flags } = parseFlags(argv, CLUSTER_FLAGS);

@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { CSRS, NODES } from '../api/kinds.js';
 import type { CertificateSigningRequest, Node } from '../api/types.js';
 import type { Attributes, UserInfo } from '../api/authorization.js';
-import { CaSigner, type ParsedCsr, SIGNER_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING, parseCsrPem, signerRules,
+import { type CaSigner, type ParsedCsr, SIGNER_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING, parseCsrPem, signerRules,
   verifyCsrSignature } from '../api/certificates/csr.js';
 import type { SharedInformer } from '../client/informer.js';
 import { errorCode } from '../client/types.js';

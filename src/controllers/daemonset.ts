@@ -5,7 +5,7 @@
 // `kubectl rollout status ds` reads.
 import { isPodReady } from '../api/conditions.js';
 import { CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS } from '../api/kinds.js';
-import { selectorIsValid, selectorMatches } from '../api/labels.js';
+import { selectorIsValid } from '../api/labels.js';
 import { nodeMatchesPod, targetNodeName, untoleratedTaint } from '../api/nodeaffinity.js';
 import { scaledValue } from '../api/intstr.js';
 import { TEMPLATE_GENERATION_ANNOTATION } from '../api/strategies/sets.js';

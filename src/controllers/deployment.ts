@@ -73,7 +73,7 @@ export class DeploymentController implements Controller {
 
   private ownerOf(rs: ReplicaSet): Deployment | undefined {
     const ref = controllerRefOf(rs);
-    if (!ref || ref.kind !== 'Deployment' || !ref.apiVersion.startsWith('apps/')) return undefined;
+    if (ref?.kind !== 'Deployment' || !ref.apiVersion.startsWith('apps/')) return undefined;
     const d = this.deployments.lister.get(rs.metadata.namespace, ref.name);
     return d && d.metadata.uid === ref.uid ? d : undefined;
   }
@@ -89,7 +89,7 @@ export class DeploymentController implements Controller {
 
   private podGone(p: Pod): void {
     const ref = controllerRefOf(p);
-    if (!ref || ref.kind !== 'ReplicaSet') return;
+    if (ref?.kind !== 'ReplicaSet') return;
     const rs = this.replicaSets.lister.get(p.metadata.namespace, ref.name);
     const d = rs && this.ownerOf(rs);
     if (d && !isRollingUpdate(d)) this.queue.add(objectKey(d));

@@ -3,7 +3,7 @@
 // `addresses` and the rest under `notReadyAddresses`. Written only when its content changes.
 import { isPodReady } from '../api/conditions.js';
 import { ENDPOINTS, PODS, SERVICES } from '../api/kinds.js';
-import type { Endpoints, KObject, Pod, Service } from '../api/types.js';
+import type { Endpoints, Pod, Service } from '../api/types.js';
 import { WriteExpectations } from '../client/expectations.js';
 import type { SharedInformer } from '../client/informer.js';
 import { isNotFound, objectKey, type Client } from '../client/types.js';

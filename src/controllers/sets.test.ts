@@ -3,7 +3,7 @@
 // kubelet (marks bound pods Running and Ready, finishes deletions) so ordering can be watched.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { CONTROLLERREVISIONS, DAEMONSETS, EVENTS, NODES, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS } from '../api/kinds.js';
+import { CONTROLLERREVISIONS, DAEMONSETS, NODES, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS } from '../api/kinds.js';
 import type { DaemonSet, Node, Pod, StatefulSet } from '../api/types.js';
 import type { Watch } from '../client/types.js';
 import { eventually, sleep, startCluster, type TestCluster } from './testutil.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  CLASS_IN, DnsError, QueryParser, TYPE, decodeMessage, encodeMessage, nameKey, nameToLabels, readName, truncate,
+  CLASS_IN, type DnsError, QueryParser, TYPE, decodeMessage, encodeMessage, nameKey, nameToLabels, readName, truncate,
   type Message, type ResourceRecord,
 } from './message.js';
 import { buildQuery } from './testing.js';

@@ -1,6 +1,6 @@
 // The cluster zone (Kubernetes DNS-Based Service Discovery, schema 1.0.1) built from Services and
 // EndpointSlices, updated object by object, and the lookup that turns a question into an answer.
-import type { KObject } from '../api/types.js';
+import type { KObject, Service } from '../api/types.js';
 import { isV4, parseIP } from '../api/ipaddr.js';
 import type { EventHandler } from '../client/informer.js';
 import { CLASS_IN, RCODE, TYPE, nameToLabels, type ResourceRecord } from './message.js';
@@ -135,7 +135,7 @@ export class ClusterZone {
   // -------------------------------------------------------------------------------------------------------
   // Feeding objects
 
-  upsertService(svc: KObject): void {
+  upsertService(svc: Service): void {
     const e = this.entry(svc.metadata.namespace ?? 'default', svc.metadata.name ?? '');
     if (e.svc && e.svc.metadata.uid === svc.metadata.uid && e.svc.metadata.resourceVersion === svc.metadata.resourceVersion && svc.metadata.resourceVersion) return;
     if (!e.svc) this.namespaceRef(e.ns, +1);
@@ -143,7 +143,7 @@ export class ClusterZone {
     this.rebuild(e);
   }
 
-  deleteService(svc: KObject): void {
+  deleteService(svc: Service): void {
     const key = `${svc.metadata.namespace ?? 'default'}/${svc.metadata.name}`;
     const e = this.services.get(key);
     if (!e?.svc) return;
@@ -200,9 +200,11 @@ export class ClusterZone {
 
   /** Handlers to add to the informers of services, endpointslices and (optionally) namespaces. */
   handlers(kind: 'services' | 'endpointslices' | 'namespaces'): EventHandler<KObject> {
-    const [up, del] = kind === 'services' ? [this.upsertService, this.deleteService]
-      : kind === 'endpointslices' ? [this.upsertSlice, this.deleteSlice] : [this.upsertNamespace, this.deleteNamespace];
-    return { onAdd: (o) => up.call(this, o), onUpdate: (o, old) => o !== old && up.call(this, o), onDelete: (o) => del.call(this, o) };
+    const on = (up: (o: KObject) => void, del: (o: KObject) => void): EventHandler<KObject> =>
+      ({ onAdd: (o) => up(o), onUpdate: (o, old) => o !== old && up(o), onDelete: (o) => del(o) });
+    if (kind === 'services') return on((o) => this.upsertService(o), (o) => this.deleteService(o));
+    if (kind === 'endpointslices') return on((o) => this.upsertSlice(o), (o) => this.deleteSlice(o));
+    return on((o) => this.upsertNamespace(o), (o) => this.deleteNamespace(o));
   }
 
   private entry(ns: string, name: string): ServiceEntry {
@@ -253,7 +255,7 @@ export class ClusterZone {
     this.emit([...changed]);
   }
 
-  private serviceRecords(svc: KObject, slices: KObject[]): Map<string, ResourceRecord[]> {
+  private serviceRecords(svc: Service, slices: KObject[]): Map<string, ResourceRecord[]> {
     const out = new Map<string, ResourceRecord[]>();
     const ttl = this.ttl;
     const seen = new Set<string>();
@@ -302,7 +304,7 @@ export class ClusterZone {
     return out;
   }
 
-  private headlessRecords(svc: KObject, slices: KObject[], fqdn: string, put: (rr: ResourceRecord) => void): void {
+  private headlessRecords(svc: Service, slices: KObject[], fqdn: string, put: (rr: ResourceRecord) => void): void {
     const ttl = this.ttl;
     const all = svc.spec?.publishNotReadyAddresses === true || svc.metadata.annotations?.[TOLERATE_UNREADY] === 'true';
     const srv = new Map<string, ResourceRecord[]>();

@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { CLASS_IN, RCODE, TYPE, decodeMessage } from './message.js';
 import { ClusterZone } from './records.js';
-import { DnsServer, DnsServerError, upstreamsFromResolvConf, type DnsServerOptions, type Endpoint } from './server.js';
+import { DnsServer, type DnsServerError, upstreamsFromResolvConf, type DnsServerOptions, type Endpoint } from './server.js';
 import { ask, buildQuery, resolveLikeAStub, service, slice, tcpRaw, udpRaw } from './testing.js';
 
 const D = 'cluster.local';

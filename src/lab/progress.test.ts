@@ -17,6 +17,7 @@ test('not a terminal: one plain line per step, no spinner, no escape sequences',
   await runSteps([{ name: 'Step one', execute: () => new Promise((r) => setTimeout(r, 250)) }, { name: 'Step two', execute: () => {} }],
     { log: (l) => p.line(l), begin: (n) => p.begin(n) });
   const text = chunks.join('');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the test proves no terminal escape reaches a pipe
   assert.doesNotMatch(text, /\x1b|\r/);
   const lines = text.trimEnd().split('\n');
   assert.equal(lines.length, 2);
@@ -44,5 +45,6 @@ test('a terminal: the spinner shows the running step and its elapsed time, and e
   p.begin('Interrupted');
   p.clear();
   assert.ok(chunks.join('').includes('\r\x1b[2K✗ Failing (3 ms)\n'));
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's clear-line escape is what is checked
   assert.match(chunks.at(-1)!, /^\r\x1b\[2K$/);
 });

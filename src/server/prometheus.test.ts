@@ -60,7 +60,6 @@ before(async () => {
     agents.push(await joinTestAgent(tc.s, { name, dir, admin: tc.c, deps: { runtime, pod: () => undefined, netnsOf: () => undefined, metrics: () => metrics.expose() } }));
   }
   writeFileSync(join(dir, 'token'), tc.s.token);
-  const api = new URL(tc.s.url);
   const host = new URL(tc.s.url).host;
   const auth = { authorization: { credentials_file: join(dir, 'token') }, tls_config: { ca_file: tc.s.caPath } };
   // JSON is YAML: the configuration is written as data, never as spliced text.

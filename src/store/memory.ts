@@ -3,15 +3,14 @@
 import { EventQueue } from './event-queue.js';
 import { closedError, compactedError, conflictError, existsError, futureError, notFoundError } from './errors.js';
 import { compareKeys } from './keys.js';
-import {
-  StoreError,
-  type KeyValue,
-  type ListOptions,
-  type ListResult,
-  type Store,
-  type WatchEvent,
-  type WatchHandlers,
-  type Watcher,
+import type {
+  KeyValue,
+  ListOptions,
+  ListResult,
+  Store,
+  WatchEvent,
+  WatchHandlers,
+  Watcher,
 } from './types.js';
 
 interface MemoryWatch {

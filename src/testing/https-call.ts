@@ -4,7 +4,7 @@ import { request } from 'node:https';
 
 export interface Reply {
   code: number;
-  // biome-ignore lint/suspicious/noExplicitAny: tests read whatever fields the answer has
+  // `any`: tests read whatever fields the answer has.
   body: any;
 }
 

@@ -1,6 +1,6 @@
 // What the topology page draws, cut from the API objects: only the fields a picture needs, so a page with
 // 300 pods loads a small snapshot and each watch event becomes one small message.
-import type { KObject } from '../api/types.js';
+import type { KObject, Node } from '../api/types.js';
 
 export type Kind = 'Node' | 'Pod' | 'Service' | 'EndpointSlice' | 'NetworkPolicy' | 'Namespace';
 
@@ -11,7 +11,7 @@ export interface Slim {
   [field: string]: unknown;
 }
 
-const internalIP = (n: KObject) => (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address as string | undefined;
+const internalIP = (n: Node) => (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address as string | undefined;
 const key = (o: KObject) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name!);
 
 export function slim(kind: Kind, o: KObject): Slim {

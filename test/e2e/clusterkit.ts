@@ -131,7 +131,7 @@ export function leftovers(stem: string, home: string): string[] {
   // Volume tmpfs, subPath binds and container roots: none may outlive `k8ts down`.
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const point = line.split(' ')[4];
-    if (point && point.startsWith(`${home}/`)) out.push(`mount ${point}`);
+    if (point?.startsWith(`${home}/`)) out.push(`mount ${point}`);
   }
   return out;
 }

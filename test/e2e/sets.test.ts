@@ -140,7 +140,7 @@ describe('DaemonSets and StatefulSets on a real cluster', { skip }, () => {
         return r.code === 0 ? r.stdout : undefined;
       }, 60_000);
       const ip0 = (await c.ok(['-n', 'sts1', 'get', 'pod', 'web-0', '-o', 'jsonpath={.status.podIP}'])).trim();
-      assert.ok(ns && ns.includes(ip0), ns);
+      assert.ok(ns?.includes(ip0), ns);
       // The short name through the pod's search path (the resolver wget uses): web-1.nginx answers as web-1.
       const page = await c.ok(['-n', 'sts1', 'exec', 'dig', '--', 'sh', '-c', 'timeout 5 wget -qO- http://web-1.nginx:8080/']);
       assert.equal(page.trim(), 'web-1');

@@ -17,6 +17,7 @@ describe('kubectl top on a 2-node lab', { skip }, () => {
     await c.ok(['apply', '-f', '-'], busybox('busy', nodes[0], 'while :; do :; done')
       // 48 MB in a shell variable: anonymous memory the working set counts. The command after sleep keeps the
       // shell alive: busybox sh execs the last command of -c in place of itself, and x would go with it.
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${#x} is the shell's string length
       + busybox('holder', nodes[1], 'x=$(head -c 48000000 /dev/zero | tr "\\0" a); sleep 3600; echo ${#x}'));
     await c.ok(['wait', '--for=condition=Ready', 'pod/busy', 'pod/holder', '--timeout=90s']);
 

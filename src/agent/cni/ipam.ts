@@ -347,7 +347,7 @@ export class FileStore implements IpamStore {
   release(ip: string): void {
     const o = this.owner(ip);
     rmSync(join(this.dir, ip), { force: true });
-    if (o && o.containerId && this.indexTarget(ownerKey(o)) === ip) rmSync(join(this.indexDir, ownerKey(o)), { force: true });
+    if (o?.containerId && this.indexTarget(ownerKey(o)) === ip) rmSync(join(this.indexDir, ownerKey(o)), { force: true });
   }
 
   owner(ip: string): Attachment | undefined {

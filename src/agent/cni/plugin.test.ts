@@ -211,7 +211,7 @@ for (const v of SUPPORTED_VERSIONS) {
       await cniDel(withPrev(conf(), ra), rt(a, 'pod-a'), opts());
       assert.deepEqual(reservations(lab.dataDir), [ipb]);
       const host = (await nodeLinks(lab)).find((l) => l.ifname === hostVethName('pod-a', 'eth0'));
-      assert.ok(!host || !host.flags.includes('UP'), 'the host end is down or gone');
+      assert.ok(!host?.flags.includes('UP'), 'the host end is down or gone');
       assert.equal(await ping(a, ipb), false, 'a deleted pod reaches nothing');
       const again = await cniAdd(conf(), rt(a, 'pod-a'), opts());
       assert.notEqual(again.ips![0].address, ra.ips![0].address, 'a freed address is not handed out again at once');

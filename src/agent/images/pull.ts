@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { closeAgents, RegistrySession } from './client.js';
 import { ImageError, NotFoundError, UnauthorizedError } from './errors.js';
-import { Keyring } from './keyring.js';
+import type { Keyring } from './keyring.js';
 import { DigestMismatchError, ingestLayer } from './layer.js';
 import {
   type Descriptor, type Platform, ManifestError, configMatches, formatPlatform, hostPlatform, parseConfig, parseManifest, pickPlatform,
@@ -67,7 +67,7 @@ export class Puller {
     const eps = this.registries.endpoints(r.domain, r.path);
     for (const ep of eps) {
       try {
-        return await this.fromEndpoint(ref, r, ep, opts, t0);
+        return await this.fromEndpoint(r, ep, opts, t0);
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
         if (!endpointSpecific(e)) throw new ImageError('ErrImagePull', `failed to pull image "${ref}": ${msg}`, ref);
@@ -78,7 +78,7 @@ export class Puller {
     throw new ImageError('ErrImagePull', `failed to pull image "${ref}": ${failures.reverse().join('; ')}`, ref);
   }
 
-  private async fromEndpoint(ref: string, r: Reference, ep: Endpoint, opts: PullOptions, t0: number): Promise<PullResult> {
+  private async fromEndpoint(r: Reference, ep: Endpoint, opts: PullOptions, t0: number): Promise<PullResult> {
     // As containerd: pull-secret credentials for the image's registry go only to that registry's own host;
     // a mirror gets the ones keyed by its own host and its registries.yaml configs entry.
     const creds = [...(opts.keyring?.lookup(ep.host, ep.mirror ? ep.path : r.path) ?? []), ...(ep.credentials ? [ep.credentials] : [])];

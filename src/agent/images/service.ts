@@ -5,13 +5,13 @@
 // the store's disk passes a high threshold, down to a low one, never touching images in use.
 import { statfs } from 'node:fs/promises';
 import { findResource } from '../../api/resources.js';
-import type { KObject } from '../../api/types.js';
+import type { Pod } from '../../api/types.js';
 import type { Client } from '../../client/types.js';
 import type { EventRecorder } from '../../client/events.js';
 import { ImageError } from './errors.js';
 import { Keyring } from './keyring.js';
 import { findLocal } from './local.js';
-import { Puller } from './pull.js';
+import type { Puller } from './pull.js';
 import { defaultPullPolicy, parseReference, repository } from './reference.js';
 import type { ImageRecord, ImageStore, StoredImage } from './store.js';
 import { Backoff } from '../backoff.js';
@@ -76,7 +76,7 @@ export class ImageService {
   }
 
   /** Makes sure the image of one of the pod's containers is here; records the kubelet's events. */
-  async ensure(pod: KObject, c: { name: string; image?: string; imagePullPolicy?: string }): Promise<EnsureResult> {
+  async ensure(pod: Pod, c: { name: string; image?: string; imagePullPolicy?: string }): Promise<EnsureResult> {
     const ref = String(c.image ?? '');
     const ev = (type: 'Normal' | 'Warning', reason: string, msg: string) => this.o.events.record(pod, type, reason, msg);
     let r;
@@ -133,7 +133,7 @@ export class ImageService {
   }
 
   /** The pod's imagePullSecrets, read from the API; a missing or unreadable one is a Warning, not a stop. */
-  private async keyring(pod: KObject): Promise<Keyring> {
+  private async keyring(pod: Pod): Promise<Keyring> {
     const k = new Keyring();
     const missing: string[] = [];
     for (const ref of (pod.spec?.imagePullSecrets ?? []) as { name?: string }[]) {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compilePolicies, PolicyCompiler, type PolicyState } from './compiler.js';
-import { parseNamespace, parsePod, parsePolicy, type Pod, type Policy, type Namespace } from './model.js';
+import { parsePod, parsePolicy, type Pod, type Policy } from './model.js';
 import { judge } from './verdict.js';
 import { formatIPv4, parseIPv4 } from '../../util/cidr.js';
 import { fullRuleset, diffRuleset } from './ruleset.js';

@@ -46,7 +46,7 @@ export interface PolicyState {
 interface Identity {
   evaluatedUpTo: number;
   matched: number[];
-  /** Policies of the namespace selecting these labels: computed for `policiesGen`. */
+  /** Policies of the namespace selecting these labels: computed for the namespace's policy generation. */
   selectedGen: number;
   selected: Policy[];
   selectedFor?: boolean;
@@ -110,7 +110,6 @@ export class PolicyCompiler {
   private peers = new Map<string, PeerEntry>();
   private nextPeer = 1;
   private identities = new Map<string, Identity>();
-  private policiesGen = 1;
   private classIds = new Map<string, number>();
   private freeClasses: number[] = [];
   private nextClass = 1;
@@ -144,7 +143,6 @@ export class PolicyCompiler {
     // The new one's peers first: a peer both name keeps its id (and the classes built on it).
     this.refPeers(p, 1);
     if (old) this.refPeers(old, -1);
-    this.policiesGen++;
     this.touchNamespacePolicies(p.namespace);
   }
 
@@ -153,7 +151,6 @@ export class PolicyCompiler {
     if (!p) return;
     this.policies.delete(key);
     this.refPeers(p, -1);
-    this.policiesGen++;
     this.touchNamespacePolicies(p.namespace);
   }
 

@@ -47,8 +47,8 @@ export class NftSession {
   private out: string[] = [];
   private pending: Pending[] = [];
   private seq = 0;
-  /** The last transaction's directory (tests check it is gone). */
-  private lastTxDir?: string;
+  /** The last transaction's directory (tests check it is gone; not private, since only tests read it). */
+  lastTxDir?: string;
   readonly stats = { spawns: 0, requests: 0 };
 
   constructor(private o: NftSessionOptions = {}) {}

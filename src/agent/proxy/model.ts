@@ -1,6 +1,6 @@
 // The service proxy's desired state: from Services and their EndpointSlices, one flat entry per service
 // port saying which addresses and ports lead to which endpoints on this node, and how.
-import type { KObject } from '../../api/types.js';
+import type { KObject, Service } from '../../api/types.js';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 
@@ -91,7 +91,7 @@ function ipNumber(ip: string): number {
 }
 
 /** Whether a service gets rules at all: ExternalName and headless services do not. */
-export function isProxied(svc: KObject): boolean {
+export function isProxied(svc: Service): boolean {
   const spec = svc.spec ?? {};
   if (spec.type === 'ExternalName') return false;
   const ips: unknown[] = spec.clusterIPs ?? (spec.clusterIP !== undefined ? [spec.clusterIP] : []);
@@ -102,7 +102,7 @@ export function isProxied(svc: KObject): boolean {
  * The flat model for every proxied service port. Slices are matched to services by the
  * kubernetes.io/service-name label and namespace; slice ports to service ports by name and protocol.
  */
-export function buildModel(services: KObject[], slices: KObject[], node: NodeView): ServicePortModel[] {
+export function buildModel(services: Service[], slices: KObject[], node: NodeView): ServicePortModel[] {
   const slicesBySvc = new Map<string, KObject[]>();
   for (const s of slices) {
     const name = s.metadata?.labels?.[SERVICE_NAME_LABEL];
@@ -125,7 +125,7 @@ const byId = (a: ServicePortModel, b: ServicePortModel) => (a.id < b.id ? -1 : a
  * The model of one service's ports, from the slices that name it (the caller matched them by label and
  * namespace). Written to allocate little: a full sync runs it for every service, cold.
  */
-export function serviceModel(svc: KObject, slices: readonly KObject[], node: NodeView): ServicePortModel[] {
+export function serviceModel(svc: Service, slices: readonly KObject[], node: NodeView): ServicePortModel[] {
   if (!isProxied(svc)) return [];
   const out: ServicePortModel[] = [];
   const svcKey = `${svc.metadata.namespace ?? 'default'}/${svc.metadata.name}`;

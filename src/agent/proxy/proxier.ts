@@ -75,7 +75,6 @@ export class ServiceProxy {
   private debounce?: NodeJS.Timeout;
   private timers: NodeJS.Timeout[] = [];
   private chain: Promise<void> = Promise.resolve();
-  private waiters: (() => void)[] = [];
 
   constructor(opts: ServiceProxyOptions) {
     this.opts = { table: DEFAULT_TABLE, resyncMs: 60_000, checkMs: 2_000, debounceMs: 10, conntrack: true, bridgeNetfilter: true, ...opts };
@@ -348,7 +347,7 @@ function staleUdp(before: ServicePortModel[], after: ServicePortModel[]) {
   for (const a of after) {
     if (a.protocol !== 'UDP' || !a.endpoints.length) continue;
     const b = old.get(a.id);
-    if (!b || !b.endpoints.length) out.push({ model: a, gone: [], wasEmpty: true });
+    if (!b?.endpoints.length) out.push({ model: a, gone: [], wasEmpty: true });
   }
   return out;
 }

@@ -72,6 +72,7 @@ export class ProxyLab {
     const root = join(this.dir, `${pod.name}-${port}`);
     mkdirSync(join(root, 'cgi-bin'), { recursive: true });
     // busybox httpd reports IPv4 clients as [::ffff:a.b.c.d]; the answer carries the bare address.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${…} here is shell parameter expansion in the CGI script
     const script = ['#!/bin/sh', 'a=${REMOTE_ADDR#\\[}', 'a=${a#::ffff:}', 'a=${a%]}', `printf 'Content-Type: text/plain\\r\\n\\r\\n%s %s\\n' '${pod.name}' "$a"`];
     writeFileSync(join(root, 'cgi-bin', 'id'), script.join('\n') + '\n');
     chmodSync(join(root, 'cgi-bin', 'id'), 0o755);

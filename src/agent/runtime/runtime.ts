@@ -253,7 +253,7 @@ export class Runtime {
   private takeShim(): Shim {
     const s = this.spare;
     this.spare = undefined;
-    return s && s.alive() ? s : this.spawnShim();
+    return s?.alive() ? s : this.spawnShim();
   }
 
   private spawnShim(): Shim {

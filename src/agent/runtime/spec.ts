@@ -73,7 +73,7 @@ export const ALL_CAPABILITIES = [
 
 /** The process argv: command overrides the entrypoint, args override cmd (and are appended to command). */
 export function containerArgv(image: ImageConfig, command?: string[], args?: string[]): string[] {
-  const argv = command && command.length ? [...command, ...(args ?? [])] : [...image.entrypoint, ...(args && args.length ? args : image.cmd)];
+  const argv = command?.length ? [...command, ...(args ?? [])] : [...image.entrypoint, ...(args?.length ? args : image.cmd)];
   if (!argv.length) throw new InvalidSpecError('no command to run: the container sets neither command nor args and the image has no entrypoint or cmd');
   return argv;
 }

@@ -1,5 +1,5 @@
 // ConfigMaps: key names, data/binaryData overlap, 1 MiB total, the immutable flag, the table.
-import type { FieldError, KObject } from '../types.js';
+import type { ConfigMap, FieldError, Secret } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { byteLength, each, forbidden, invalid, isConfigMapKey, semanticEqual, tooLong } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
@@ -8,7 +8,7 @@ import { isObj } from './json.js';
 
 export const MAX_CONFIG_SIZE = 1024 * 1024;
 
-function validate(obj: KObject): FieldError[] {
+function validate(obj: ConfigMap): FieldError[] {
   const errs: FieldError[] = [];
   const data = isObj(obj.data) ? obj.data : {};
   const binary = isObj(obj.binaryData) ? obj.binaryData : {};
@@ -30,7 +30,7 @@ function validate(obj: KObject): FieldError[] {
 }
 
 /** Once immutable is true it stays true and data/binaryData freeze (shared by Secrets). */
-export function validateImmutableFlag(obj: KObject, old: KObject, fields: string[]): FieldError[] {
+export function validateImmutableFlag<T extends ConfigMap | Secret>(obj: T, old: T, fields: (keyof T & string)[]): FieldError[] {
   if (old.immutable !== true) return [];
   const errs: FieldError[] = [];
   const msg = 'field is immutable when `immutable` is set';
@@ -39,7 +39,7 @@ export function validateImmutableFlag(obj: KObject, old: KObject, fields: string
   return errs;
 }
 
-export const configMapStrategy: ResourceStrategy = {
+export const configMapStrategy: ResourceStrategy<ConfigMap> = {
   validate,
   validateUpdate(obj, old) {
     return validateImmutableFlag(obj, old, ['data', 'binaryData']);

@@ -4,12 +4,12 @@ import { since } from '../age.js';
 import { CronError, isValidTimeZone, parseCron } from '../cron.js';
 import { formatLabelSelector } from '../labels.js';
 import type { ResourceStrategy } from '../strategy.js';
-import type { CronJob, FieldError, KObject } from '../types.js';
+import type { CronJob, FieldError, Incomplete } from '../types.js';
 import {
   invalid, notSupported, required, validateAnnotations, validateLabels, validateNonnegative,
 } from '../validation.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, IMAGES_COLUMN, NAME_COLUMN } from './columns.js';
-import { isObj } from './json.js';
+import { isObj, fieldsOf } from './json.js';
 import { defaultPodSpec } from './poddefaults.js';
 import { validateJobSpecCommon } from './job.js';
 
@@ -20,7 +20,7 @@ const TZ_PART = /^[A-Za-z.\-_0-9+]{1,14}$/;
 
 const isSet = (v: unknown): boolean => v !== undefined && v !== null;
 
-function defaults(obj: KObject): void {
+function defaults(obj: Incomplete<CronJob>): void {
   if (!isObj(obj.spec)) obj.spec = {};
   const spec = obj.spec;
   spec.concurrencyPolicy ||= 'Allow';
@@ -64,7 +64,7 @@ export function validateSchedule(field: string, schedule: unknown, allowTz: bool
   return errs;
 }
 
-function validateSpec(obj: KObject, allowTz: boolean): FieldError[] {
+function validateSpec(obj: CronJob, allowTz: boolean): FieldError[] {
   if (!isObj(obj.spec)) return [required('spec')];
   const spec = obj.spec;
   const errs: FieldError[] = [];
@@ -75,20 +75,20 @@ function validateSpec(obj: KObject, allowTz: boolean): FieldError[] {
   if (isSet(spec.startingDeadlineSeconds)) errs.push(...validateNonnegative('spec.startingDeadlineSeconds', spec.startingDeadlineSeconds));
   if (!spec.concurrencyPolicy) errs.push(required('spec.concurrencyPolicy'));
   else if (!POLICIES.includes(spec.concurrencyPolicy)) errs.push(notSupported('spec.concurrencyPolicy', spec.concurrencyPolicy, POLICIES));
-  for (const k of ['successfulJobsHistoryLimit', 'failedJobsHistoryLimit']) {
+  for (const k of ['successfulJobsHistoryLimit', 'failedJobsHistoryLimit'] as const) {
     if (isSet(spec[k])) errs.push(...validateNonnegative(`spec.${k}`, spec[k]));
   }
-  const jt = isObj(spec.jobTemplate) ? spec.jobTemplate : {};
-  const meta = isObj(jt.metadata) ? jt.metadata : {};
+  const jt = fieldsOf(spec.jobTemplate);
+  const meta = fieldsOf(jt.metadata);
   errs.push(...validateLabels('spec.jobTemplate.metadata.labels', meta.labels), ...validateAnnotations('spec.jobTemplate.metadata.annotations', meta.annotations));
-  const js = isObj(jt.spec) ? jt.spec : {};
+  const js = fieldsOf(jt.spec);
   errs.push(...validateJobSpecCommon('spec.jobTemplate.spec', js));
   if (isSet(js.selector)) errs.push(invalid('spec.jobTemplate.spec.selector', JSON.stringify(js.selector), '`selector` will be auto-generated'));
   if (js.manualSelector === true) errs.push(notSupported('spec.jobTemplate.spec.manualSelector', true, ['nil', 'false']));
   return errs;
 }
 
-export const cronJobStrategy: ResourceStrategy = {
+export const cronJobStrategy: ResourceStrategy<CronJob> = {
   prepareForCreate(obj) {
     obj.status = {};
   },

@@ -1,10 +1,10 @@
 // CertificateSigningRequests (certificates.k8s.io/v1): the request parsed and checked at the door, the
 // requester recorded from authentication (never from the body), conditions checked on /approval and /status.
-import type { FieldError, KObject } from '../types.js';
+import type { CertificateSigningRequest, FieldError } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { duplicate, forbidden, invalid, notSupported, required } from '../fielderror.js';
 import { AGE_COLUMN, NAME_COLUMN, age, column } from './columns.js';
-import { isObj } from './json.js';
+import { isObj, fieldsOf } from './json.js';
 import { requestUser } from '../authorization.js';
 import { KEY_USAGES, parseCsrPem, signerRules } from '../certificates/csr.js';
 
@@ -13,8 +13,8 @@ const CONDITION_TYPES = ['Approved', 'Denied', 'Failed'];
 
 interface Condition { type?: unknown; status?: unknown; reason?: unknown; message?: unknown; lastUpdateTime?: unknown; lastTransitionTime?: unknown }
 
-function conditions(obj: KObject): Condition[] {
-  const st = isObj(obj.status) ? obj.status : {};
+function conditions(obj: CertificateSigningRequest): Condition[] {
+  const st = fieldsOf(obj.status);
   return Array.isArray(st.conditions) ? (st.conditions as Condition[]) : [];
 }
 
@@ -23,7 +23,7 @@ function requestPem(spec: Record<string, unknown>): string | undefined {
   return typeof spec.request === 'string' ? Buffer.from(spec.request, 'base64').toString('latin1') : undefined;
 }
 
-function validateConditions(obj: KObject): FieldError[] {
+function validateConditions(obj: CertificateSigningRequest): FieldError[] {
   const errs: FieldError[] = [];
   const seen = new Set<string>();
   conditions(obj).forEach((c, i) => {
@@ -39,13 +39,13 @@ function validateConditions(obj: KObject): FieldError[] {
 }
 
 /** Approved and Denied never go away once set (upstream's validateConditionsUpdate). */
-function validateConditionsKept(obj: KObject, old: KObject): FieldError[] {
+function validateConditionsKept(obj: CertificateSigningRequest, old: CertificateSigningRequest): FieldError[] {
   const now = new Set(conditions(obj).map((c) => c.type));
   return conditions(old).filter((c) => (c.type === 'Approved' || c.type === 'Denied') && !now.has(c.type))
     .map((c) => forbidden('status.conditions', `updates may not remove a condition of type "${String(c.type)}"`));
 }
 
-export const csrStrategy: ResourceStrategy = {
+export const csrStrategy: ResourceStrategy<CertificateSigningRequest> = {
   prepareForCreate(obj) {
     // Who asked is what authentication said, not what the body claims.
     const u = requestUser.getStore();
@@ -63,7 +63,7 @@ export const csrStrategy: ResourceStrategy = {
     delete obj.status;
   },
   validate(obj) {
-    const spec = isObj(obj.spec) ? obj.spec : {};
+    const spec = fieldsOf(obj.spec);
     const errs: FieldError[] = [];
     const pem = requestPem(spec);
     let parsed;
@@ -104,7 +104,7 @@ export const csrStrategy: ResourceStrategy = {
   columns: [NAME_COLUMN, AGE_COLUMN, column('SignerName', 'string', 'Requested signer'), column('Requestor', 'string', 'Request originator'),
     column('RequestedDuration', 'string', 'Requested certificate duration'), column('Condition', 'string', 'Status of the request')],
   row(obj, now) {
-    const spec = isObj(obj.spec) ? obj.spec : {};
+    const spec = fieldsOf(obj.spec);
     const cs = conditions(obj).map((c) => String(c.type));
     const issued = isObj(obj.status) && typeof obj.status.certificate === 'string' && obj.status.certificate ? ['Issued'] : [];
     const exp = typeof spec.expirationSeconds === 'number' ? duration(spec.expirationSeconds) : '<none>';

@@ -1,6 +1,6 @@
 // Deployments: apps/v1 defaults, spec and strategy validation, immutable selector, status, table.
 import { intOrPercentValue } from '../intstr.js';
-import type { FieldError, KObject } from '../types.js';
+import type { Deployment, FieldError, Incomplete } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
   forbidden, goIntOrString, goQuote, GoValue, invalid, isValidPercent, notSupported, required, semanticEqual,
@@ -8,14 +8,14 @@ import {
 } from '../validation.js';
 import { selectorIsValid, selectorString } from '../labels.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, docColumn, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
-import { isObj } from './json.js';
+import { isObj, fieldsOf } from './json.js';
 import {
   defaultTemplate, validateCollisionCount, validateReplicaStatus, validateSelectorAndTemplate, validateSelectorImmutable,
 } from './workload.js';
 
-function defaults(obj: KObject): void {
+function defaults(obj: Incomplete<Deployment>): void {
   defaultTemplate(obj);
-  const spec = obj.spec;
+  const spec = (obj.spec ??= {});
   if (!isObj(spec.strategy)) spec.strategy = {};
   spec.strategy.type ||= 'RollingUpdate';
   if (spec.strategy.type === 'RollingUpdate') {
@@ -65,8 +65,8 @@ function validateStrategy(strategy: any): FieldError[] {
   }
 }
 
-function validate(obj: KObject): FieldError[] {
-  const spec = isObj(obj.spec) ? obj.spec : {};
+function validate(obj: Deployment): FieldError[] {
+  const spec = fieldsOf(obj.spec);
   const errs = [...validateNonnegative('spec.replicas', spec.replicas), ...validateSelectorAndTemplate(spec, 'ReplicaSet')];
   errs.push(...validateStrategy(spec.strategy));
   errs.push(...validateNonnegative('spec.minReadySeconds', spec.minReadySeconds));
@@ -80,7 +80,7 @@ function validate(obj: KObject): FieldError[] {
   return errs;
 }
 
-export const deploymentStrategy: ResourceStrategy = {
+export const deploymentStrategy: ResourceStrategy<Deployment> = {
   defaults,
   prepareForUpdate(obj, old) {
     // Rollbacks are driven by annotations, so Kubernetes counts an annotation change as a new generation.
@@ -105,8 +105,8 @@ export const deploymentStrategy: ResourceStrategy = {
     docColumn('Selector', 'string', 'DeploymentSpec.selector', 1),
   ],
   row(obj, now) {
-    const spec = obj.spec ?? {};
-    const st = obj.status ?? {};
+    const spec = fieldsOf(obj.spec);
+    const st = fieldsOf(obj.status);
     const [names, images] = containerCells(spec.template?.spec?.containers);
     const selector = selectorIsValid(spec.selector) ? selectorString(spec.selector) : '<invalid>';
     return [obj.metadata.name ?? '', `${int(st.readyReplicas)}/${spec.replicas ?? 1}`, int(st.updatedReplicas), int(st.availableReplicas),

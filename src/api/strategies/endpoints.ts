@@ -1,5 +1,5 @@
 // Endpoints: port protocol default, subset validation, the "ip:port,... + N more..." column.
-import type { FieldError, KObject } from '../types.js';
+import type { Endpoints, FieldError } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
   each, isValidPortNum, required, validateDNS1123Label, validateDNS1123Subdomain, validateIP, validateNonSpecialIP,
@@ -17,7 +17,7 @@ function validateAddress(field: string, a: any): FieldError[] {
   return errs;
 }
 
-function validate(obj: KObject): FieldError[] {
+function validate(obj: Endpoints): FieldError[] {
   const errs: FieldError[] = [];
   arr(obj.subsets).forEach((ss, i) => {
     const p = `subsets[${i}]`;
@@ -44,7 +44,7 @@ function hostPort(ip: string, port: number): string {
 }
 
 /** formatEndpoints: the first three ip:port pairs (bare IPs for port-less subsets), then "+ N more...". */
-export function formatEndpoints(obj: KObject): string {
+export function formatEndpoints(obj: Endpoints): string {
   const subsets = arr(obj.subsets);
   if (subsets.length === 0) return '<none>';
   const list: string[] = [];
@@ -80,7 +80,7 @@ export function formatEndpoints(obj: KObject): string {
   return more ? `${ret} + ${count - max} more...` : ret;
 }
 
-export const endpointsStrategy: ResourceStrategy = {
+export const endpointsStrategy: ResourceStrategy<Endpoints> = {
   defaults(obj) {
     for (const ss of arr(obj.subsets)) for (const p of arr(ss?.ports)) if (isObj(p)) p.protocol ||= 'TCP';
   },

@@ -2,7 +2,7 @@
 // wildcards, paths per pathType, backends to a service port or a typed resource), TLS, the default
 // backend and class name; IngressClass controller and parameters; the default class admission; tables
 // as kubectl prints them. Like Kubernetes itself, k8ts ships no ingress controller.
-import type { FieldError, KObject } from '../types.js';
+import type { FieldError, Incomplete, Ingress, IngressClass, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { parseIP } from '../ipaddr.js';
 import {
@@ -11,7 +11,7 @@ import {
   validateImmutable,
 } from '../validation.js';
 import { AGE_COLUMN, age, column, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj, fieldsOf } from './json.js';
 
 /** Set to "true" on the IngressClass new Ingresses without a class get. */
 export const DEFAULT_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';
@@ -97,9 +97,9 @@ function validateHost(host: string, p: string): { errs: FieldError[]; wildcard: 
   return { errs: [...errs, ...each(p, host, isDNS1123Subdomain(host))], wildcard: false };
 }
 
-function validateIngress(obj: KObject): FieldError[] {
+function validateIngress(obj: Ingress): FieldError[] {
   const errs: FieldError[] = [];
-  const spec = isObj(obj.spec) ? obj.spec : {};
+  const spec = fieldsOf(obj.spec);
   const rules = arr(spec.rules);
   if (rules.length === 0 && spec.defaultBackend == null) errs.push(invalid('spec', rules, 'either `defaultBackend` or `rules` must be specified'));
   if (spec.defaultBackend != null) errs.push(...validateBackend(spec.defaultBackend, 'spec.defaultBackend'));
@@ -126,7 +126,7 @@ function validateIngress(obj: KObject): FieldError[] {
   return errs;
 }
 
-function validateLoadBalancer(obj: KObject): FieldError[] {
+function validateLoadBalancer(obj: Ingress): FieldError[] {
   const errs: FieldError[] = [];
   arr(obj.status?.loadBalancer?.ingress).forEach((ing, i) => {
     const p = `status.loadBalancer.ingress[${i}]`;
@@ -153,7 +153,7 @@ function formatHosts(rules: any[]): string {
   return more ? `${list.join(',')} + ${rules.length - 3} more...` : list.join(',');
 }
 
-function formatAddress(obj: KObject, wide: boolean): string {
+function formatAddress(obj: Ingress, wide: boolean): string {
   const set = new Set<string>();
   for (const ing of arr(obj.status?.loadBalancer?.ingress)) {
     if (str(ing?.ip)) set.add(ing.ip);
@@ -163,7 +163,7 @@ function formatAddress(obj: KObject, wide: boolean): string {
   return !wide && r.length > 16 ? `${r.slice(0, 13)}...` : r;
 }
 
-export const ingressStrategy: ResourceStrategy = {
+export const ingressStrategy: ResourceStrategy<Ingress> = {
   validate: validateIngress,
   validateStatus(obj) {
     return validateLoadBalancer(obj);
@@ -177,14 +177,14 @@ export const ingressStrategy: ResourceStrategy = {
     AGE_COLUMN,
   ],
   row(obj, now) {
-    const spec = isObj(obj.spec) ? obj.spec : {};
+    const spec = fieldsOf(obj.spec);
     return [obj.metadata.name ?? '', str(spec.ingressClassName) || (spec.ingressClassName === '' ? '' : '<none>'), formatHosts(arr(spec.rules)),
       formatAddress(obj, false), arr(spec.tls).length ? '80, 443' : '80', age(obj, now)];
   },
 };
 
 /** Create-only check of the API server's Ingress validation: the annotation and the field together. */
-export function validateIngressCreate(obj: KObject): FieldError[] {
+export function validateIngressCreate(obj: Ingress): FieldError[] {
   const ann = obj.metadata?.annotations?.[LEGACY_CLASS_ANNOTATION];
   if (obj.spec?.ingressClassName != null && ann !== undefined) {
     return [invalid(`annotations.${LEGACY_CLASS_ANNOTATION}`, ann, 'can not be set when the class field is also set')];
@@ -203,8 +203,8 @@ function validateDomainPrefixedPath(p: string, v: string): FieldError[] {
   return errs;
 }
 
-function validateIngressClass(obj: KObject): FieldError[] {
-  const spec = isObj(obj.spec) ? obj.spec : {};
+function validateIngressClass(obj: IngressClass): FieldError[] {
+  const spec = fieldsOf(obj.spec);
   const errs: FieldError[] = [];
   const controller = str(spec.controller);
   if (controller.length > MAX_CONTROLLER_LEN) errs.push(tooLong('spec.controller', MAX_CONTROLLER_LEN));
@@ -223,7 +223,7 @@ function validateIngressClass(obj: KObject): FieldError[] {
   return errs;
 }
 
-export const ingressClassStrategy: ResourceStrategy = {
+export const ingressClassStrategy: ResourceStrategy<IngressClass> = {
   defaults(obj) {
     const params = obj.spec?.parameters;
     if (isObj(params) && (params.scope === undefined || params.scope === null)) params.scope = 'Cluster';
@@ -248,7 +248,7 @@ export const ingressClassStrategy: ResourceStrategy = {
 /** The DefaultIngressClass admission: a new Ingress that names no class (neither field nor legacy
  *  annotation) gets the class marked default; with several, the newest (then the first by name), as
  *  Kubernetes picks since 1.28. */
-export function defaultIngressClass(ingress: KObject, classes: KObject[]): void {
+export function defaultIngressClass(ingress: Incomplete<Ingress>, classes: KObject[]): void {
   if (ingress.spec?.ingressClassName != null) return;
   if (ingress.metadata?.annotations?.[LEGACY_CLASS_ANNOTATION] !== undefined) return;
   const defaults = classes.filter((c) => c.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true');

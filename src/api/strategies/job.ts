@@ -7,13 +7,13 @@ import {
 import { humanDuration } from '../age.js';
 import { formatLabelSelector, selectorIsValid, selectorMatches } from '../labels.js';
 import type { ResourceStrategy } from '../strategy.js';
-import type { FieldError, Job, KObject } from '../types.js';
+import type { FieldError, Incomplete, Job } from '../types.js';
 import {
   duplicate, forbidden, goLabelSelector, goStringMap, invalid, notSupported, required, semanticEqual, tooMany,
   validateImmutable, validateLabelSelector, validateNonnegative, validateQualifiedName,
 } from '../validation.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj, fieldsOf } from './json.js';
 import { defaultPodSpec } from './poddefaults.js';
 import { validatePodTemplateSpec } from './podspec.js';
 
@@ -29,7 +29,7 @@ const isSet = (v: unknown): boolean => v !== undefined && v !== null;
 
 /** The selector and labels Kubernetes generates unless manualSelector: the template carries the Job's
  *  uid and name under both the current and the legacy keys, the selector picks the uid. */
-export function generateJobSelector(job: KObject): void {
+export function generateJobSelector(job: Incomplete<Job>): void {
   const spec = job.spec;
   if (!isObj(spec) || spec.manualSelector === true) return;
   if (!isObj(spec.template)) spec.template = {};
@@ -65,7 +65,7 @@ export function defaultJobSpec(spec: Record<string, any>): void {
   spec.podReplacementPolicy ||= isObj(spec.podFailurePolicy) ? 'Failed' : 'TerminatingOrFailed';
 }
 
-function defaults(obj: KObject): void {
+function defaults(obj: Incomplete<Job>): void {
   if (!isObj(obj.spec)) obj.spec = {};
   defaultJobSpec(obj.spec);
   const labels = obj.spec.template?.metadata?.labels;
@@ -80,14 +80,15 @@ function hasLabel(path: string, labels: Record<string, unknown> | undefined, key
 }
 
 /** ValidateGeneratedSelector: without manualSelector the template must carry what generation put there. */
-function validateGeneratedSelector(job: KObject): FieldError[] {
-  const spec = job.spec;
+function validateGeneratedSelector(job: Job): FieldError[] {
+  const spec = fieldsOf(job.spec);
   if (spec.manualSelector === true || !isSet(spec.selector)) return [];
   const errs: FieldError[] = [];
   const uid = job.metadata.uid ?? '';
   const name = job.metadata.name ?? '';
   if (!uid) errs.push(required('metadata.uid'));
-  const labels = isObj(spec.template?.metadata?.labels) ? spec.template.metadata.labels : undefined;
+  const templateLabels = spec.template?.metadata?.labels;
+  const labels = isObj(templateLabels) ? templateLabels : undefined;
   const path = 'spec.template.metadata';
   errs.push(...hasLabel(path, labels, LEGACY_CONTROLLER_UID_LABEL, uid), ...hasLabel(path, labels, LEGACY_JOB_NAME_LABEL, name));
   errs.push(...hasLabel(path, labels, CONTROLLER_UID_LABEL, uid), ...hasLabel(path, labels, JOB_NAME_LABEL, name));
@@ -203,7 +204,7 @@ export function validateJobSpecCommon(path: string, spec: any): FieldError[] {
   return errs;
 }
 
-function validate(obj: KObject): FieldError[] {
+function validate(obj: Job): FieldError[] {
   if (!isObj(obj.spec)) return [required('spec')];
   const spec = obj.spec;
   const errs = [...validateGeneratedSelector(obj), ...validateJobSpecCommon('spec', spec)];
@@ -236,9 +237,9 @@ function withoutSchedulingDirectives(template: any): unknown {
   return { ...rest, metadata: m, spec: s };
 }
 
-function validateUpdate(obj: KObject, old: KObject): FieldError[] {
-  const spec = isObj(obj.spec) ? obj.spec : {};
-  const o = isObj(old.spec) ? old.spec : {};
+function validateUpdate(obj: Job, old: Job): FieldError[] {
+  const spec = fieldsOf(obj.spec);
+  const o = fieldsOf(old.spec);
   const errs: FieldError[] = [];
   errs.push(...validateImmutable('spec.selector', spec.selector ?? null, o.selector ?? null, (v) => goLabelSelector(v)));
   errs.push(...validateImmutable('spec.completionMode', spec.completionMode ?? null, o.completionMode ?? null));
@@ -254,16 +255,16 @@ function validateUpdate(obj: KObject, old: KObject): FieldError[] {
   return errs;
 }
 
-function validateStatus(obj: KObject): FieldError[] {
-  const st = isObj(obj.status) ? obj.status : {};
+function validateStatus(obj: Job): FieldError[] {
+  const st = fieldsOf(obj.status);
   const errs: FieldError[] = [];
-  for (const k of ['active', 'succeeded', 'failed', 'ready', 'terminating']) if (isSet(st[k])) errs.push(...validateNonnegative(`status.${k}`, st[k]));
+  for (const k of ['active', 'succeeded', 'failed', 'ready', 'terminating'] as const) if (isSet(st[k])) errs.push(...validateNonnegative(`status.${k}`, st[k]));
   const finished = arr(st.conditions).some((c) => (c?.type === 'Complete' || c?.type === 'Failed') && c?.status === 'True');
   const complete = arr(st.conditions).some((c) => c?.type === 'Complete' && c?.status === 'True');
   const failed = arr(st.conditions).some((c) => c?.type === 'Failed' && c?.status === 'True');
   if (complete && failed) errs.push(invalidOmitValue('status.conditions', 'cannot set Complete=True and Failed=true conditions'));
   if (isSet(st.completionTime) && !complete) errs.push(invalidOmitValue('status.completionTime', 'completionTime can only be set when Complete=True'));
-  if (finished && isSet(st.active) && st.active > 0) errs.push(invalid('status.active', st.active, 'active>0 is invalid when the job is finished'));
+  if (finished && isSet(st.active) && (st.active ?? 0) > 0) errs.push(invalid('status.active', st.active, 'active>0 is invalid when the job is finished'));
   return errs;
 }
 
@@ -291,7 +292,7 @@ function durationText(job: Job, now: number): string {
   return humanDuration((Number.isFinite(end) ? end : now) - start);
 }
 
-export const jobStrategy: ResourceStrategy = {
+export const jobStrategy: ResourceStrategy<Job> = {
   prepareForCreate(obj) {
     obj.status = {};
     generateJobSelector(obj);

@@ -1,13 +1,13 @@
 // Leases: positive durations, non-negative transitions, the Name/Holder/Age table.
-import type { FieldError } from '../types.js';
+import type { FieldError, Lease } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { invalid } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { isObj } from './json.js';
+import { fieldsOf } from './json.js';
 
-export const leaseStrategy: ResourceStrategy = {
+export const leaseStrategy: ResourceStrategy<Lease> = {
   validate(obj) {
-    const spec = isObj(obj.spec) ? obj.spec : {};
+    const spec = fieldsOf(obj.spec);
     const errs: FieldError[] = [];
     if (typeof spec.leaseDurationSeconds === 'number' && spec.leaseDurationSeconds <= 0) {
       errs.push(invalid('spec.leaseDurationSeconds', spec.leaseDurationSeconds, 'must be greater than 0'));

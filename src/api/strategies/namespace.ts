@@ -1,5 +1,5 @@
 // Namespaces: name label, Active phase, finalizer names, status phase rule, table, status.phase selector.
-import type { FieldError, KObject } from '../types.js';
+import type { FieldError, Namespace } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { invalid } from '../validation.js';
 import { validateFinalizers } from '../meta.js';
@@ -8,8 +8,8 @@ import { isObj } from './json.js';
 
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
-export const namespaceStrategy: ResourceStrategy = {
-  defaults(obj: KObject) {
+export const namespaceStrategy: ResourceStrategy<Namespace> = {
+  defaults(obj: Namespace) {
     // Kubernetes keeps this label equal to the name on every write.
     if (obj.metadata.name) obj.metadata.labels = { ...(obj.metadata.labels ?? {}), [NAMESPACE_NAME_LABEL]: obj.metadata.name };
     if (!isObj(obj.status)) obj.status = {};

@@ -1,5 +1,5 @@
 // NetworkPolicies: policyTypes/protocol defaults, selector, port, peer and ipBlock checks, the table.
-import type { FieldError, KObject } from '../types.js';
+import type { FieldError, NetworkPolicy } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
   each, forbidden, GoValue, goStringSlice, invalid, isValidPortName, isValidPortNum, notSupported, required,
@@ -8,7 +8,7 @@ import {
 import { isCIDR, isStrictSubnet } from '../ipaddr.js';
 import { formatLabelSelector } from '../labels.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj, fieldsOf } from './json.js';
 
 function validatePort(p: string, port: any): FieldError[] {
   const errs: FieldError[] = [];
@@ -64,8 +64,8 @@ function validatePeer(p: string, peer: any): FieldError[] {
   return errs;
 }
 
-function validate(obj: KObject): FieldError[] {
-  const spec = isObj(obj.spec) ? obj.spec : {};
+function validate(obj: NetworkPolicy): FieldError[] {
+  const spec = fieldsOf(obj.spec);
   const errs = validateLabelSelector('spec.podSelector', spec.podSelector);
   arr(spec.ingress).forEach((rule, i) => {
     arr(rule?.ports).forEach((pt, j) => errs.push(...validatePort(`spec.ingress[${i}].ports[${j}]`, pt)));
@@ -86,7 +86,7 @@ function validate(obj: KObject): FieldError[] {
   return errs;
 }
 
-export const networkPolicyStrategy: ResourceStrategy = {
+export const networkPolicyStrategy: ResourceStrategy<NetworkPolicy> = {
   defaults(obj) {
     if (!isObj(obj.spec)) obj.spec = {};
     const spec = obj.spec;

@@ -1,5 +1,5 @@
 // Nodes: allocatable default, taints, pod CIDRs, update rules, the kubectl table, spec.unschedulable.
-import type { FieldError, KObject } from '../types.js';
+import type { FieldError, Node } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
   duplicate, forbidden, goQuote, goStringSlice, GoValue, invalid, isValidLabelValue, notSupported, required,
@@ -7,7 +7,7 @@ import {
 } from '../validation.js';
 import { isV4, parseIP } from '../ipaddr.js';
 import { AGE_COLUMN, age, column, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj, fieldsOf } from './json.js';
 
 const EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
 
@@ -35,9 +35,9 @@ function validateTaints(field: string, taints: unknown): FieldError[] {
   return errs;
 }
 
-function validateResources(obj: KObject): FieldError[] {
+function validateResources(obj: Node): FieldError[] {
   const errs: FieldError[] = [];
-  for (const part of ['capacity', 'allocatable']) {
+  for (const part of ['capacity', 'allocatable'] as const) {
     const list = obj.status?.[part];
     if (!isObj(list)) continue;
     for (const [k, v] of Object.entries(list)) errs.push(...validateQuantity(`status.${part}.${k}`, v));
@@ -45,8 +45,8 @@ function validateResources(obj: KObject): FieldError[] {
   return errs;
 }
 
-function validate(obj: KObject): FieldError[] {
-  const spec = isObj(obj.spec) ? obj.spec : {};
+function validate(obj: Node): FieldError[] {
+  const spec = fieldsOf(obj.spec);
   // Kubernetes reports node taints under metadata.taints.
   const errs = [...validateTaints('metadata.taints', spec.taints), ...validateResources(obj), ...validateAddresses(obj)];
   // Pod CIDRs reach every node's `ip -batch` and `nft -f` input: only a CIDR in canonical form passes.
@@ -91,7 +91,7 @@ const ADDRESS_TYPES = ['Hostname', 'InternalIP', 'ExternalIP', 'InternalDNS', 'E
 
 /** Node addresses are handed to routes, the masquerade set and the API server's calls to the node:
  *  an IP type must hold an IP, a name type a DNS subdomain, and nothing else gets through. */
-function validateAddresses(obj: KObject): FieldError[] {
+function validateAddresses(obj: Node): FieldError[] {
   const errs: FieldError[] = [];
   const seen = new Set<string>();
   arr(obj.status?.addresses).forEach((a, i) => {
@@ -118,7 +118,7 @@ function validateAddresses(obj: KObject): FieldError[] {
   return errs;
 }
 
-function validateUpdate(obj: KObject, old: KObject): FieldError[] {
+function validateUpdate(obj: Node, old: Node): FieldError[] {
   const errs: FieldError[] = [];
   const oc = arr(old.spec?.podCIDRs).map(String);
   const nc = arr(obj.spec?.podCIDRs).map(String);
@@ -137,7 +137,7 @@ function validateUpdate(obj: KObject, old: KObject): FieldError[] {
 }
 
 /** Ready / NotReady / Unknown from the Ready condition, plus SchedulingDisabled when cordoned. */
-export function nodeStatusCell(obj: KObject): string {
+export function nodeStatusCell(obj: Node): string {
   const ready = arr(obj.status?.conditions).filter((c) => c?.type === 'Ready').pop();
   const status = ready ? [ready.status === 'True' ? 'Ready' : 'NotReady'] : ['Unknown'];
   if (obj.spec?.unschedulable === true) status.push('SchedulingDisabled');
@@ -145,7 +145,7 @@ export function nodeStatusCell(obj: KObject): string {
 }
 
 /** Roles from node-role.kubernetes.io/<role> labels and kubernetes.io/role=<role>, sorted. */
-export function nodeRoles(obj: KObject): string {
+export function nodeRoles(obj: Node): string {
   const roles = new Set<string>();
   for (const [k, v] of Object.entries(obj.metadata.labels ?? {})) {
     if (k.startsWith('node-role.kubernetes.io/')) {
@@ -158,11 +158,11 @@ export function nodeRoles(obj: KObject): string {
   return [...roles].sort().join(',') || '<none>';
 }
 
-function address(obj: KObject, type: string): string {
+function address(obj: Node, type: string): string {
   return arr(obj.status?.addresses).find((a) => a?.type === type)?.address ?? '<none>';
 }
 
-export const nodeStrategy: ResourceStrategy = {
+export const nodeStrategy: ResourceStrategy<Node> = {
   defaults(obj) {
     // v1 keeps podCIDR and podCIDRs in step (podCIDR is podCIDRs[0]), so either spelling is checked and
     // kept immutable as the pair.
@@ -193,7 +193,7 @@ export const nodeStrategy: ResourceStrategy = {
     docColumn('Container-Runtime', 'string', 'NodeSystemInfo.containerRuntimeVersion', 1),
   ],
   row(obj, now) {
-    const info = obj.status?.nodeInfo ?? {};
+    const info = fieldsOf(obj.status?.nodeInfo);
     return [
       obj.metadata.name ?? '', nodeStatusCell(obj), nodeRoles(obj), age(obj, now), String(info.kubeletVersion ?? ''),
       address(obj, 'InternalIP'), address(obj, 'ExternalIP'),

@@ -289,7 +289,7 @@ test('pod table: status, ready and restarts cells', () => {
     ['gated', row({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'SchedulingGated' }] }).slice(2, 3), ['SchedulingGated']],
     ['readiness gates', row({ phase: 'Running', conditions: [{ type: 'example.com/a', status: 'True' }, { type: 'example.com/b', status: 'False' }] },
       { containers: [c()], readinessGates: [{ conditionType: 'example.com/a' }, { conditionType: 'example.com/b' }] }).slice(8), ['1/2']],
-    ['no status', s.row({ metadata: { name: 'bare' }, spec: {} }, NOW), ['bare', '0/0', '', '0', '<unknown>', '<none>', '<none>', '<none>', '<none>']],
+    ['no status', s.row({ metadata: { name: 'bare' }, spec: { containers: [] } }, NOW), ['bare', '0/0', '', '0', '<unknown>', '<none>', '<none>', '<none>', '<none>']],
   ];
   for (const [name, got, want] of cases) assert.deepEqual(got, want, name);
 });

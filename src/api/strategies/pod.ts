@@ -1,5 +1,5 @@
 // Pods: defaults and admission defaults, validation, allowed updates, status checks, table, selectors.
-import type { FieldError, KObject } from '../types.js';
+import type { FieldError, Pod } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
   duplicate, FIELD_IMMUTABLE, forbidden, goQuote, GoValue, inclusiveRangeError, invalid, required, semanticEqual, validateDNS1123Subdomain,
@@ -8,7 +8,7 @@ import {
 import { isV4, parseIP } from '../ipaddr.js';
 import { since } from '../age.js';
 import { AGE_COLUMN, age, column, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj, fieldsOf } from './json.js';
 import { admitPod, defaultPodOnly, defaultPodSpec } from './poddefaults.js';
 import { validatePodExtras, validatePodSpec, validateTolerations } from './podspec.js';
 import { fieldDiff } from './diff.js';
@@ -57,7 +57,7 @@ function validateOnlyDeletedSchedulingGates(field: string, next: any[], old: any
  * The pods/ephemeralcontainers update (upstream's ValidatePodEphemeralContainersUpdate): ephemeral
  * containers may only be added; an existing one may not be changed or removed.
  */
-export function validateEphemeralContainersUpdate(next: KObject, old: KObject): FieldError[] {
+export function validateEphemeralContainersUpdate(next: Pod, old: Pod): FieldError[] {
   const errs: FieldError[] = [];
   const now = new Map(arr(next.spec?.ephemeralContainers).map((c) => [c?.name, c]));
   for (const c of arr(old.spec?.ephemeralContainers)) {
@@ -68,9 +68,9 @@ export function validateEphemeralContainersUpdate(next: KObject, old: KObject): 
   return errs;
 }
 
-function validatePodUpdate(next: KObject, old: KObject): FieldError[] {
-  const ns = isObj(next.spec) ? next.spec : {};
-  const os = isObj(old.spec) ? old.spec : {};
+function validatePodUpdate(next: Pod, old: Pod): FieldError[] {
+  const ns = fieldsOf(next.spec);
+  const os = fieldsOf(old.spec);
   const errs: FieldError[] = [];
   const na = next.metadata?.annotations ?? {};
   const oa = old.metadata?.annotations ?? {};
@@ -100,7 +100,7 @@ function validatePodUpdate(next: KObject, old: KObject): FieldError[] {
   const munged = structuredClone(ns);
   for (const list of ['containers', 'initContainers'] as const) {
     arr(munged[list]).forEach((c, i) => {
-      if (isObj(c)) c.image = os[list][i]?.image;
+      if (isObj(c)) c.image = arr(os[list])[i]?.image;
     });
   }
   munged.activeDeadlineSeconds = os.activeDeadlineSeconds;
@@ -151,9 +151,9 @@ function validateIPList(field: string, list: any[], goType: 'PodIP' | 'HostIP'):
   return errs;
 }
 
-function validatePodStatus(next: KObject, old: KObject): FieldError[] {
-  const st = isObj(next.status) ? next.status : {};
-  const ost = isObj(old.status) ? old.status : {};
+function validatePodStatus(next: Pod, old: Pod): FieldError[] {
+  const st = fieldsOf(next.status);
+  const ost = fieldsOf(old.status);
   const errs: FieldError[] = [];
   arr(st.conditions).forEach((c, i) => {
     if (!SYSTEM_CONDITIONS.has(c?.type)) errs.push(...validateQualifiedName(`metadata.conditions[${i}].Type`, String(c?.type ?? '')));
@@ -163,7 +163,7 @@ function validatePodStatus(next: KObject, old: KObject): FieldError[] {
     errs.push(...validateDNS1123Subdomain('status.nominatedNodeName', String(st.nominatedNodeName)));
   }
   if ((st.qosClass ?? '') !== (ost.qosClass ?? '')) errs.push(invalid('status.qosClass', st.qosClass ?? '', FIELD_IMMUTABLE));
-  const spec = isObj(old.spec) ? old.spec : {};
+  const spec = fieldsOf(old.spec);
   const restartableInit = (name: string) => arr(spec.initContainers).some((c) => c?.name === name && c?.restartPolicy === 'Always');
   errs.push(...validateContainerStateTransition('status.containerStatuses', arr(st.containerStatuses), arr(ost.containerStatuses), spec.restartPolicy ?? '', () => false));
   errs.push(...validateContainerStateTransition('status.initContainerStatuses', arr(st.initContainerStatuses), arr(ost.initContainerStatuses), spec.restartPolicy ?? '', restartableInit));
@@ -187,14 +187,14 @@ function later(cur: Times | undefined, ts: unknown): Times | undefined {
   return !cur || cur.ms < ms ? { ms, ts } : cur;
 }
 
-function conditionTrue(pod: KObject, type: string): boolean {
+function conditionTrue(pod: Pod, type: string): boolean {
   return arr(pod.status?.conditions).some((c) => c?.type === type && c?.status === 'True');
 }
 
 /** The Ready, Status and Restarts cells, computed the way kubectl's pod printer does. */
-export function podStatusCells(pod: KObject, now: number): { ready: string; status: string; restarts: string } {
-  const spec = isObj(pod.spec) ? pod.spec : {};
-  const status = isObj(pod.status) ? pod.status : {};
+export function podStatusCells(pod: Pod, now: number): { ready: string; status: string; restarts: string } {
+  const spec = fieldsOf(pod.spec);
+  const status = fieldsOf(pod.status);
   let restarts = 0;
   let restartableRestarts = 0;
   let total = arr(spec.containers).length;
@@ -270,11 +270,11 @@ export function podStatusCells(pod: KObject, now: number): { ready: string; stat
   return { ready: `${ready}/${total}`, status: reason, restarts: restartText };
 }
 
-function podIP(pod: KObject): string {
+function podIP(pod: Pod): string {
   return arr(pod.status?.podIPs)[0]?.ip ?? pod.status?.podIP ?? '';
 }
 
-function readinessGates(pod: KObject): string {
+function readinessGates(pod: Pod): string {
   const gates = arr(pod.spec?.readinessGates);
   if (!gates.length) return '<none>';
   let t = 0;
@@ -285,7 +285,7 @@ function readinessGates(pod: KObject): string {
   return `${t}/${gates.length}`;
 }
 
-export const podStrategy: ResourceStrategy = {
+export const podStrategy: ResourceStrategy<Pod> = {
   prepareForCreate(obj) {
     if (!isObj(obj.spec)) obj.spec = {};
     admitPod(obj.spec);

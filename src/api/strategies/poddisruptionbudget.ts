@@ -1,11 +1,11 @@
 // PodDisruptionBudgets (policy/v1): spec validation as upstream (minAvailable or maxUnavailable, each a
 // non-negative int or a percent ≤ 100%, a valid selector, the eviction policy), status validation, and
 // the kubectl table (MIN AVAILABLE, MAX UNAVAILABLE, ALLOWED DISRUPTIONS).
-import type { FieldError, KObject } from '../types.js';
+import type { FieldError, PodDisruptionBudget } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { goIntOrString, GoValue, invalid, isValidPercent, notSupported, validateLabelSelector, validateNonnegative } from '../validation.js';
 import { AGE_COLUMN, age, column, NAME_COLUMN } from './columns.js';
-import { isObj } from './json.js';
+import { fieldsOf } from './json.js';
 
 export const UNHEALTHY_POD_EVICTION_POLICIES = ['AlwaysAllow', 'IfHealthyBudget'] as const;
 
@@ -23,9 +23,9 @@ function validateIntOrPercent(field: string, v: unknown): FieldError[] {
 
 const cell = (v: unknown) => (v === undefined || v === null ? 'N/A' : String(v));
 
-export const podDisruptionBudgetStrategy: ResourceStrategy = {
-  validate(obj: KObject) {
-    const spec: Record<string, unknown> = isObj(obj.spec) ? obj.spec : {};
+export const podDisruptionBudgetStrategy: ResourceStrategy<PodDisruptionBudget> = {
+  validate(obj: PodDisruptionBudget) {
+    const spec: Record<string, unknown> = fieldsOf(obj.spec);
     const errs: FieldError[] = [];
     const has = (k: string) => spec[k] !== undefined && spec[k] !== null;
     if (has('minAvailable') && has('maxUnavailable')) errs.push(invalid('spec', new GoValue('policy.PodDisruptionBudgetSpec'), 'minAvailable and maxUnavailable cannot be both set'));
@@ -39,7 +39,7 @@ export const podDisruptionBudgetStrategy: ResourceStrategy = {
     return errs;
   },
   validateStatus(obj) {
-    const st: Record<string, unknown> = isObj(obj.status) ? obj.status : {};
+    const st: Record<string, unknown> = fieldsOf(obj.status);
     return ['disruptionsAllowed', 'currentHealthy', 'desiredHealthy', 'expectedPods', 'observedGeneration']
       .flatMap((k) => validateNonnegative(`status.${k}`, st[k]));
   },

@@ -1,10 +1,10 @@
 // Roles, ClusterRoles and their bindings (rbac.authorization.k8s.io/v1): upstream's validation and
 // defaults, and the tables kubectl prints (NAME / CREATED AT; NAME / ROLE / AGE, subjects with -o wide).
-import type { FieldError, KObject } from '../types.js';
+import type { ClusterRole, ClusterRoleBinding, FieldError, Incomplete, KObject, Role, RoleBinding } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { goStringSlice, invalid, isValidPathSegmentName, notSupported, required, validateLabelSelector, isDNS1123Subdomain, each } from '../validation.js';
 import { AGE_COLUMN, age, column, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj, fieldsOf } from './json.js';
 
 export const RBAC_GROUP = 'rbac.authorization.k8s.io';
 
@@ -26,7 +26,7 @@ function validateRule(rule: any, i: number, namespaced: boolean): FieldError[] {
   return errs;
 }
 
-function validateRules(obj: KObject, namespaced: boolean): FieldError[] {
+function validateRules(obj: Role | ClusterRole, namespaced: boolean): FieldError[] {
   return arr(obj.rules).flatMap((r, i) => validateRule(r, i, namespaced));
 }
 
@@ -65,7 +65,7 @@ function validateSubjects(subjects: unknown, namespaced: boolean): FieldError[] 
 }
 
 /** Subjects' apiGroup as v1 defaults it: "" for service accounts, the RBAC group for users and groups. */
-function defaultBinding(obj: KObject): void {
+function defaultBinding(obj: Incomplete<RoleBinding | ClusterRoleBinding>): void {
   for (const s of arr(obj.subjects)) {
     if (isObj(s) && s.apiGroup === undefined) s.apiGroup = s.kind === 'ServiceAccount' ? '' : s.kind === 'User' || s.kind === 'Group' ? RBAC_GROUP : undefined;
   }
@@ -101,18 +101,18 @@ export function subjectCells(subjects: unknown): [string, string, string] {
 const bindingTable = {
   columns: [NAME_COLUMN, column('Role', 'string', 'Role'), AGE_COLUMN, column('Users', 'string', 'Users in the roleBinding', 1),
     column('Groups', 'string', 'Groups in the roleBinding', 1), column('ServiceAccounts', 'string', 'ServiceAccounts in the roleBinding', 1)],
-  row(obj: KObject, now: number) {
-    const ref = isObj(obj.roleRef) ? obj.roleRef : {};
+  row(obj: RoleBinding | ClusterRoleBinding, now: number) {
+    const ref = fieldsOf(obj.roleRef);
     return [obj.metadata.name ?? '', `${ref.kind ?? ''}/${ref.name ?? ''}`, age(obj, now), ...subjectCells(obj.subjects)];
   },
 };
 
-const immutableRoleRef = (obj: KObject, old: KObject): FieldError[] =>
+const immutableRoleRef = (obj: RoleBinding | ClusterRoleBinding, old: RoleBinding | ClusterRoleBinding): FieldError[] =>
   JSON.stringify(obj.roleRef ?? null) === JSON.stringify(old.roleRef ?? null) ? [] : [invalid('roleRef', obj.roleRef, 'cannot change roleRef')];
 
-export const roleStrategy: ResourceStrategy = { ...roleTable, validate: (obj) => validateRules(obj, true) };
+export const roleStrategy: ResourceStrategy<Role> = { ...roleTable, validate: (obj) => validateRules(obj, true) };
 
-export const clusterRoleStrategy: ResourceStrategy = {
+export const clusterRoleStrategy: ResourceStrategy<ClusterRole> = {
   ...roleTable,
   validate(obj) {
     const errs = validateRules(obj, false);
@@ -125,14 +125,14 @@ export const clusterRoleStrategy: ResourceStrategy = {
   },
 };
 
-export const roleBindingStrategy: ResourceStrategy = {
+export const roleBindingStrategy: ResourceStrategy<RoleBinding> = {
   ...bindingTable,
   defaults: defaultBinding,
   validate: (obj) => [...validateRoleRef(obj.roleRef, true), ...validateSubjects(obj.subjects, true)],
   validateUpdate: immutableRoleRef,
 };
 
-export const clusterRoleBindingStrategy: ResourceStrategy = {
+export const clusterRoleBindingStrategy: ResourceStrategy<ClusterRoleBinding> = {
   ...bindingTable,
   defaults: defaultBinding,
   validate: (obj) => [...validateRoleRef(obj.roleRef, false), ...validateSubjects(obj.subjects, false)],

@@ -1,18 +1,18 @@
 // ReplicaSets: apps/v1 defaults, spec validation, immutable selector, status, table, status.replicas.
-import type { KObject } from '../types.js';
+import type { ReplicaSet } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { validateNonnegative } from '../validation.js';
 import { formatLabelSelector } from '../labels.js';
 import { AGE_COLUMN, age, CONTAINERS_COLUMN, containerCells, docColumn, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
-import { isObj } from './json.js';
+import { fieldsOf } from './json.js';
 import {
   defaultTemplate, validateReplicaStatus, validateSelectorAndTemplate, validateSelectorImmutable,
 } from './workload.js';
 
-export const replicaSetStrategy: ResourceStrategy = {
+export const replicaSetStrategy: ResourceStrategy<ReplicaSet> = {
   defaults: defaultTemplate,
-  validate(obj: KObject) {
-    const spec = isObj(obj.spec) ? obj.spec : {};
+  validate(obj: ReplicaSet) {
+    const spec = fieldsOf(obj.spec);
     return [
       ...validateNonnegative('spec.replicas', spec.replicas),
       ...validateNonnegative('spec.minReadySeconds', spec.minReadySeconds),
@@ -35,8 +35,8 @@ export const replicaSetStrategy: ResourceStrategy = {
     docColumn('Selector', 'string', 'ReplicaSetSpec.selector', 1),
   ],
   row(obj, now) {
-    const spec = obj.spec ?? {};
-    const st = obj.status ?? {};
+    const spec = fieldsOf(obj.spec);
+    const st = fieldsOf(obj.status);
     const [names, images] = containerCells(spec.template?.spec?.containers);
     return [obj.metadata.name ?? '', spec.replicas ?? 1, int(st.replicas), int(st.readyReplicas), age(obj, now), names, images,
       formatLabelSelector(spec.selector)];

@@ -1,6 +1,6 @@
 // ReplicationControllers (core/v1): defaults (selector and labels from the template), validation as
 // ValidateReplicationController (a non-empty equality selector the template's labels match), table.
-import type { FieldError, KObject, ReplicationController } from '../types.js';
+import type { FieldError, ReplicationController } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { goStringMap, invalid, notSupported, required } from '../fielderror.js';
 import { validateLabels, validateNonnegative } from '../validation.js';
@@ -11,9 +11,9 @@ import { defaultPodSpec } from './poddefaults.js';
 import { validatePodTemplateSpec } from './podspec.js';
 
 /** The registry hands every strategy a KObject; this one is only ever given ReplicationControllers. */
-const asRC = (o: KObject): ReplicationController => o as ReplicationController;
+const asRC = (o: ReplicationController): ReplicationController => o as ReplicationController;
 
-function defaults(o: KObject): void {
+function defaults(o: ReplicationController): void {
   const rc = asRC(o);
   if (!isObj(rc.spec)) rc.spec = {};
   const spec = rc.spec;
@@ -31,7 +31,7 @@ function defaults(o: KObject): void {
   }
 }
 
-function validate(o: KObject): FieldError[] {
+function validate(o: ReplicationController): FieldError[] {
   const spec = isObj(asRC(o).spec) ? asRC(o).spec! : {};
   const errs = [...validateNonnegative('spec.replicas', spec.replicas), ...validateNonnegative('spec.minReadySeconds', spec.minReadySeconds)];
   const sel = spec.selector;
@@ -52,7 +52,7 @@ function validate(o: KObject): FieldError[] {
   return errs;
 }
 
-export const replicationControllerStrategy: ResourceStrategy = {
+export const replicationControllerStrategy: ResourceStrategy<ReplicationController> = {
   defaults,
   validate,
   columns: [

@@ -1,5 +1,5 @@
 // Secrets: Opaque default, stringData folded in, keys and base64, 1 MiB, per-type keys, immutability.
-import type { FieldError, KObject } from '../types.js';
+import type { FieldError, Secret } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { each, invalid, isConfigMapKey, required, tooLong, validateImmutable } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
@@ -14,7 +14,7 @@ function decodedText(data: Record<string, unknown>, key: string): string | undef
   return Buffer.from(v, 'base64').toString('utf8');
 }
 
-function validate(obj: KObject): FieldError[] {
+function validate(obj: Secret): FieldError[] {
   const errs: FieldError[] = [];
   const data = isObj(obj.data) ? obj.data : {};
   let total = 0;
@@ -26,7 +26,7 @@ function validate(obj: KObject): FieldError[] {
     else total += d.bytes;
   }
   if (total > MAX_CONFIG_SIZE) errs.push(tooLong('data', MAX_CONFIG_SIZE));
-  const has = (k: string) => Object.prototype.hasOwnProperty.call(data, k);
+  const has = (k: string) => Object.hasOwn(data, k);
   const jsonKey = (k: string) => {
     if (!has(k)) return errs.push(required(`data[${k}]`));
     const text = decodedText(data, k);
@@ -66,7 +66,7 @@ function validate(obj: KObject): FieldError[] {
   return errs;
 }
 
-export const secretStrategy: ResourceStrategy = {
+export const secretStrategy: ResourceStrategy<Secret> = {
   defaults(obj) {
     obj.type ||= 'Opaque';
     // stringData is write-only: it lands in data (overriding equal keys) and is not stored.

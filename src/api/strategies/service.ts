@@ -1,5 +1,5 @@
 // Services: defaults, port/clusterIP/type validation, update rules for allocated values, table, selectors.
-import type { FieldError, KObject } from '../types.js';
+import type { FieldError, Incomplete, Service } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
   duplicate, each, forbidden, goIntOrString, goQuote, goStringSlice, GoValue, invalid, isDNS1123Subdomain,
@@ -9,7 +9,7 @@ import {
 import { isIPv6String, parseIP, isV4 } from '../ipaddr.js';
 import { formatLabels } from '../labels.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj, fieldsOf } from './json.js';
 
 const TYPES = ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort'];
 const MAX_AFFINITY_SECONDS = 86400;
@@ -30,7 +30,7 @@ function familyOf(ip: string): 'IPv4' | 'IPv6' | undefined {
   return p ? (isV4(p) ? 'IPv4' : 'IPv6') : undefined;
 }
 
-function defaults(obj: KObject): void {
+function defaults(obj: Incomplete<Service>): void {
   if (!isObj(obj.spec)) obj.spec = {};
   const spec = obj.spec;
   spec.sessionAffinity ||= 'None';
@@ -66,15 +66,15 @@ const sameList = (a: unknown, b: unknown) => JSON.stringify(arr(a)) === JSON.str
 
 /** Update-time work that needs the stored object: keep allocated values a client left out, keep
  *  clusterIP/clusterIPs in step, and drop fields the new type no longer uses. */
-function prepareForUpdate(obj: KObject, old: KObject): void {
+function prepareForUpdate(obj: Incomplete<Service>, old: Service): void {
   if (!isObj(obj.spec)) obj.spec = {};
   const n = obj.spec;
-  const o = isObj(old.spec) ? old.spec : {};
+  const o = fieldsOf(old.spec);
   // patchAllocatedValues
   if (needsClusterIP(o) && needsClusterIP(n)) {
     if (!n.clusterIP && o.clusterIP) n.clusterIP = o.clusterIP;
-    if (arr(n.clusterIPs).length === 0 && arr(o.clusterIPs).length > 0) n.clusterIPs = [...o.clusterIPs];
-    if (arr(n.ipFamilies).length === 0 && arr(o.ipFamilies).length > 0) n.ipFamilies = [...o.ipFamilies];
+    if (arr(n.clusterIPs).length === 0 && arr(o.clusterIPs).length > 0) n.clusterIPs = [...arr(o.clusterIPs)];
+    if (arr(n.ipFamilies).length === 0 && arr(o.ipFamilies).length > 0) n.ipFamilies = [...arr(o.ipFamilies)];
     if (!n.ipFamilyPolicy && o.ipFamilyPolicy) n.ipFamilyPolicy = o.ipFamilyPolicy;
   }
   if (needsNodePort(o) && needsNodePort(n)) {
@@ -90,10 +90,10 @@ function prepareForUpdate(obj: KObject, old: KObject): void {
   }
   if (needsHealthCheck(o) && needsHealthCheck(n) && !n.healthCheckNodePort) n.healthCheckNodePort = o.healthCheckNodePort;
   // normalizeClusterIPs (update)
-  if (arr(o.clusterIPs).length > 0 && arr(n.clusterIPs).length === 0 && (o.clusterIP ?? '') === (n.clusterIP ?? '')) n.clusterIPs = [...o.clusterIPs];
+  if (arr(o.clusterIPs).length > 0 && arr(n.clusterIPs).length === 0 && (o.clusterIP ?? '') === (n.clusterIP ?? '')) n.clusterIPs = [...arr(o.clusterIPs)];
   if ((o.clusterIP ?? '') !== (n.clusterIP ?? '') && sameList(o.clusterIPs, n.clusterIPs)) {
     if (o.clusterIP && !n.clusterIP) delete n.clusterIPs;
-    else n.clusterIPs = [n.clusterIP];
+    else n.clusterIPs = [n.clusterIP ?? ''];
   }
   // dropTypeDependentFields
   if (needsClusterIP(o) && !needsClusterIP(n)) {
@@ -172,8 +172,8 @@ function validateClusterIPs(spec: any): FieldError[] {
   return errs;
 }
 
-function validate(obj: KObject): FieldError[] {
-  const spec = isObj(obj.spec) ? obj.spec : {};
+function validate(obj: Service): FieldError[] {
+  const spec = fieldsOf(obj.spec);
   const errs: FieldError[] = [];
   const ports = arr(spec.ports);
   const headless = isHeadless(spec);
@@ -282,7 +282,7 @@ function validate(obj: KObject): FieldError[] {
     errs.push(...each('spec.healthCheckNodePort', hc, isValidPortNum(Number(hc))));
   }
   if (spec.internalTrafficPolicy === undefined || spec.internalTrafficPolicy === null) {
-    if (['NodePort', 'LoadBalancer', 'ClusterIP'].includes(spec.type)) errs.push(required('spec.internalTrafficPolicy'));
+    if (['NodePort', 'LoadBalancer', 'ClusterIP'].includes(spec.type ?? '')) errs.push(required('spec.internalTrafficPolicy'));
   } else if (spec.internalTrafficPolicy !== 'Cluster' && spec.internalTrafficPolicy !== 'Local') {
     errs.push(notSupported('spec.internalTrafficPolicy', spec.internalTrafficPolicy, ['Cluster', 'Local']));
   }
@@ -292,9 +292,9 @@ function validate(obj: KObject): FieldError[] {
   return errs;
 }
 
-function validateUpdate(obj: KObject, old: KObject): FieldError[] {
-  const n = isObj(obj.spec) ? obj.spec : {};
-  const o = isObj(old.spec) ? old.spec : {};
+function validateUpdate(obj: Service, old: Service): FieldError[] {
+  const n = fieldsOf(obj.spec);
+  const o = fieldsOf(old.spec);
   const errs: FieldError[] = [];
   if (n.type !== 'ExternalName' && o.type !== 'ExternalName' && !(isHeadless(n) && isHeadless(o))) {
     const ni = arr(n.clusterIPs).map(String);
@@ -334,7 +334,7 @@ function validateUpdate(obj: KObject, old: KObject): FieldError[] {
   return errs;
 }
 
-function validateStatus(obj: KObject): FieldError[] {
+function validateStatus(obj: Service): FieldError[] {
   const ingress = arr(obj.status?.loadBalancer?.ingress);
   if (obj.spec?.type !== 'LoadBalancer' && ingress.length) {
     return [forbidden('status.loadBalancer.ingress', "may only be used when `spec.type` is 'LoadBalancer'")];
@@ -356,8 +356,8 @@ function validateStatus(obj: KObject): FieldError[] {
 }
 
 /** External-IP cell: external IPs, load-balancer ingress ("<pending>" before any), or the external name. */
-export function externalIPCell(obj: KObject): string {
-  const spec = obj.spec ?? {};
+export function externalIPCell(obj: Service): string {
+  const spec = fieldsOf(obj.spec);
   const ext = arr(spec.externalIPs).map(String);
   switch (spec.type) {
     case 'ClusterIP':
@@ -380,7 +380,7 @@ export function portsCell(ports: unknown): string {
   return s || '<none>';
 }
 
-export const serviceStrategy: ResourceStrategy = {
+export const serviceStrategy: ResourceStrategy<Service> = {
   defaults,
   prepareForUpdate,
   validate,
@@ -396,7 +396,7 @@ export const serviceStrategy: ResourceStrategy = {
     docColumn('Selector', 'string', 'ServiceSpec.selector', 1),
   ],
   row(obj, now) {
-    const spec = obj.spec ?? {};
+    const spec = fieldsOf(obj.spec);
     const clusterIP = arr(spec.clusterIPs)[0] ?? (spec.clusterIP || '<none>');
     return [obj.metadata.name ?? '', String(spec.type ?? ''), clusterIP, externalIPCell(obj), portsCell(spec.ports), age(obj, now), formatLabels(spec.selector)];
   },

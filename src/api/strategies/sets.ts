@@ -1,7 +1,7 @@
 // DaemonSets, StatefulSets and ControllerRevisions (apps/v1): defaults, validation worded as upstream's
 // apps validation, the DaemonSet template generation annotation, and kubectl's table columns.
 import { intOrPercentValue } from '../intstr.js';
-import type { ControllerRevision, DaemonSet, FieldError, KObject, OwnerReference, StatefulSet } from '../types.js';
+import type { ControllerRevision, DaemonSet, FieldError, Incomplete, KObject, OwnerReference, PodTemplateSpec, StatefulSet } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
   forbidden, goIntOrString, goLabelSelector, goStringMap, GoValue, invalid, isValidPercent, notSupported, required,
@@ -18,7 +18,7 @@ export const TEMPLATE_GENERATION_ANNOTATION = 'deprecated.daemonset.template.gen
 
 const isSet = (v: unknown): boolean => v !== undefined && v !== null;
 
-function defaultTemplateSpec(spec: { template?: KObject['spec'] }): void {
+function defaultTemplateSpec(spec: Incomplete<{ template: PodTemplateSpec }>): void {
   if (!isObj(spec.template)) spec.template = {};
   if (!isObj(spec.template.spec)) spec.template.spec = {};
   defaultPodSpec(spec.template.spec);
@@ -85,7 +85,8 @@ function templateGeneration(o: KObject): number {
   return Number.isInteger(n) && n > 0 ? n : 0;
 }
 
-function setTemplateGeneration(o: KObject, n: number): void {
+function setTemplateGeneration(o: Incomplete<KObject>, n: number): void {
+  o.metadata ??= {};
   o.metadata.annotations = { ...(o.metadata.annotations ?? {}), [TEMPLATE_GENERATION_ANNOTATION]: String(n) };
 }
 
@@ -93,7 +94,7 @@ function desiredColumn(name: string, description: string): ReturnType<typeof col
   return column(name, 'integer', description);
 }
 
-export const daemonSetStrategy: ResourceStrategy = {
+export const daemonSetStrategy: ResourceStrategy<DaemonSet> = {
   prepareForCreate(obj) {
     setTemplateGeneration(obj, 1);
   },
@@ -221,7 +222,7 @@ function validateStatefulSet(sts: StatefulSet): FieldError[] {
   return errs;
 }
 
-export const statefulSetStrategy: ResourceStrategy = {
+export const statefulSetStrategy: ResourceStrategy<StatefulSet> = {
   defaults(obj) {
     const sts = obj as StatefulSet;
     if (!isObj(sts.spec)) sts.spec = {} as StatefulSet['spec'];
@@ -288,7 +289,7 @@ export function controllerOf(o: KObject): OwnerReference | undefined {
   return (o.metadata.ownerReferences ?? []).find((r) => r.controller === true);
 }
 
-export const controllerRevisionStrategy: ResourceStrategy = {
+export const controllerRevisionStrategy: ResourceStrategy<ControllerRevision> = {
   validate(obj) {
     const cr = obj as ControllerRevision;
     const errs: FieldError[] = [];

@@ -1,12 +1,12 @@
 // PersistentVolumes, PersistentVolumeClaims and storage.k8s.io/v1 StorageClasses: defaults, validation
 // and the tables kubectl prints, as upstream's strategies and printers have them.
-import type { FieldError, KObject } from '../types.js';
+import type { FieldError, KObject, PersistentVolume, PersistentVolumeClaim, StorageClass } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { forbidden, invalid, notSupported, required } from '../fielderror.js';
 import { validateImmutable } from '../validation.js';
 import { compareQuantity, isQuantity, parseQuantity } from '../quantity.js';
 import { AGE_COLUMN, age, column, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj, fieldsOf } from './json.js';
 
 export const PVC_PROTECTION_FINALIZER = 'kubernetes.io/pvc-protection';
 export const PV_PROTECTION_FINALIZER = 'kubernetes.io/pv-protection';
@@ -78,7 +78,7 @@ function validatePV(obj: KObject): FieldError[] {
   return errs;
 }
 
-function validatePVC(obj: KObject): FieldError[] {
+function validatePVC(obj: PersistentVolumeClaim): FieldError[] {
   const spec = obj.spec;
   if (!isObj(spec)) return [required('spec', '')];
   const errs = validateAccessModes('spec.accessModes', spec.accessModes);
@@ -92,10 +92,10 @@ function validatePVC(obj: KObject): FieldError[] {
 }
 
 /** What may change on a claim after creation: the size (up), and the binding fields while unset. */
-function validatePVCUpdate(obj: KObject, old: KObject): FieldError[] {
+function validatePVCUpdate(obj: PersistentVolumeClaim, old: PersistentVolumeClaim): FieldError[] {
   const errs: FieldError[] = [];
-  const a = { ...(obj.spec ?? {}) };
-  const b = { ...(old.spec ?? {}) };
+  const a = { ...fieldsOf(obj.spec) };
+  const b = { ...fieldsOf(old.spec) };
   if (!b.volumeName) delete a.volumeName, delete b.volumeName;
   if (b.storageClassName === undefined || b.storageClassName === null) delete a.storageClassName, delete b.storageClassName;
   delete a.resources, delete b.resources;
@@ -105,7 +105,7 @@ function validatePVCUpdate(obj: KObject, old: KObject): FieldError[] {
   return errs;
 }
 
-function validateStorageClass(obj: KObject): FieldError[] {
+function validateStorageClass(obj: StorageClass): FieldError[] {
   const errs: FieldError[] = [];
   const p = obj.provisioner;
   if (typeof p !== 'string' || !p) errs.push(required('provisioner', ''));
@@ -120,7 +120,7 @@ function validateStorageClass(obj: KObject): FieldError[] {
   return errs;
 }
 
-export const persistentVolumeStrategy: ResourceStrategy = {
+export const persistentVolumeStrategy: ResourceStrategy<PersistentVolume> = {
   defaults(obj) {
     if (!isObj(obj.spec)) return;
     obj.spec.persistentVolumeReclaimPolicy ??= 'Retain';
@@ -130,7 +130,7 @@ export const persistentVolumeStrategy: ResourceStrategy = {
   validate: validatePV,
   validateUpdate(obj, old) {
     const errs: FieldError[] = [];
-    for (const src of PV_SOURCES) errs.push(...validateImmutable(`spec.${src}`, obj.spec?.[src], old.spec?.[src]));
+    for (const src of ['hostPath', 'local'] as const) errs.push(...validateImmutable(`spec.${src}`, obj.spec?.[src], old.spec?.[src]));
     errs.push(...validateImmutable('spec.volumeMode', obj.spec?.volumeMode, old.spec?.volumeMode));
     if (old.spec?.nodeAffinity) errs.push(...validateImmutable('spec.nodeAffinity', obj.spec?.nodeAffinity, old.spec?.nodeAffinity));
     return errs;
@@ -149,14 +149,14 @@ export const persistentVolumeStrategy: ResourceStrategy = {
     column('VolumeMode', 'string', 'volumeMode defines if a volume is intended to be used with a formatted filesystem or to remain in raw block state.', 1),
   ],
   row(obj, now) {
-    const s = obj.spec ?? {};
+    const s = fieldsOf(obj.spec);
     const claim = isObj(s.claimRef) ? `${str(s.claimRef.namespace)}/${str(s.claimRef.name)}` : '';
     return [obj.metadata.name ?? '', str(s.capacity?.storage), accessModes(s.accessModes), str(s.persistentVolumeReclaimPolicy),
       str(obj.status?.phase), claim, str(s.storageClassName), s.volumeAttributesClassName ?? '<unset>', str(obj.status?.reason), age(obj, now), str(s.volumeMode)];
   },
 };
 
-export const persistentVolumeClaimStrategy: ResourceStrategy = {
+export const persistentVolumeClaimStrategy: ResourceStrategy<PersistentVolumeClaim> = {
   defaults(obj) {
     if (!isObj(obj.spec)) return;
     obj.spec.volumeMode ??= 'Filesystem';
@@ -175,7 +175,7 @@ export const persistentVolumeClaimStrategy: ResourceStrategy = {
     column('VolumeMode', 'string', 'volumeMode defines what type of volume is required by the claim.', 1),
   ],
   row(obj, now) {
-    const s = obj.spec ?? {};
+    const s = fieldsOf(obj.spec);
     const bound = obj.status?.phase === 'Bound';
     return [obj.metadata.name ?? '', str(obj.status?.phase), str(s.volumeName), bound ? str(obj.status?.capacity?.storage) : '',
       bound ? accessModes(obj.status?.accessModes) : '', str(s.storageClassName), s.volumeAttributesClassName ?? '<unset>', age(obj, now), str(s.volumeMode)];
@@ -185,7 +185,7 @@ export const persistentVolumeClaimStrategy: ResourceStrategy = {
   },
 };
 
-export const storageClassStrategy: ResourceStrategy = {
+export const storageClassStrategy: ResourceStrategy<StorageClass> = {
   defaults(obj) {
     obj.reclaimPolicy ??= 'Delete';
     obj.volumeBindingMode ??= 'Immediate';

@@ -1,5 +1,5 @@
 // Shared by Deployments and ReplicaSets: selector/template match, selector immutability, replica status.
-import type { FieldError, KObject } from '../types.js';
+import type { Deployment, FieldError, Incomplete, LabelSelector, PodTemplateSpec, StatefulSet } from '../types.js';
 import {
   forbidden, goLabelSelector, goStringMap, invalid, notSupported, required, validateImmutable, validateLabelSelector,
   validateNonnegative,
@@ -9,12 +9,17 @@ import { isObj } from './json.js';
 import { defaultPodSpec } from './poddefaults.js';
 import { validatePodTemplateSpec } from './podspec.js';
 
-export function defaultTemplate(obj: KObject): void {
+/** What the workload kinds share: a pod template, replicas and a selector, each possibly missing before defaults
+ *  (a template's containers too: validation reports that). */
+type Templated = Incomplete<{ spec: { template: PodTemplateSpec; replicas: number; selector: LabelSelector } }>;
+
+export function defaultTemplate(obj: Templated): void {
   if (!isObj(obj.spec)) obj.spec = {};
-  if (!isObj(obj.spec.template)) obj.spec.template = {};
-  if (!isObj(obj.spec.template.spec)) obj.spec.template.spec = {};
-  defaultPodSpec(obj.spec.template.spec);
-  if (obj.spec.replicas === undefined || obj.spec.replicas === null) obj.spec.replicas = 1;
+  const spec = obj.spec;
+  if (!isObj(spec.template)) spec.template = {};
+  if (!isObj(spec.template.spec)) spec.template.spec = {};
+  defaultPodSpec(spec.template.spec);
+  if (spec.replicas === undefined || spec.replicas === null) spec.replicas = 1;
 }
 
 /** Selector required, non-empty and well-formed; the template matches it and validates; pods of a
@@ -47,7 +52,7 @@ export function validateSelectorAndTemplate(spec: any, kind: 'ReplicaSet'): Fiel
 }
 
 /** apps/v1 forbids changing the selector. */
-export function validateSelectorImmutable(obj: KObject, old: KObject): FieldError[] {
+export function validateSelectorImmutable(obj: Templated, old: Templated): FieldError[] {
   return validateImmutable('spec.selector', obj.spec?.selector ?? null, old.spec?.selector ?? null, (v) => goLabelSelector(v));
 }
 
@@ -69,7 +74,7 @@ export function validateReplicaStatus(status: any, nonnegative: string[], bounde
   return errs;
 }
 
-export function validateCollisionCount(obj: KObject, old: KObject): FieldError[] {
+export function validateCollisionCount(obj: Incomplete<Deployment | StatefulSet>, old: Incomplete<Deployment | StatefulSet>): FieldError[] {
   const n = obj.status?.collisionCount;
   const o = old.status?.collisionCount;
   if (typeof o === 'number' && (typeof n !== 'number' || n < o)) return [invalid('status.collisionCount', n ?? 0, 'cannot be decremented')];

@@ -1,7 +1,7 @@
 // Hands out values of a numbered range through claims: a requested value if it is in range and free,
 // otherwise a random free one, preferring the upper part of the range (the lower part is kept for static
 // requests, as Kubernetes does), with a scan over the claimed values when random picks keep colliding.
-import { type Claim, type ClaimOwner, ClaimStore } from './claims.js';
+import type { Claim, ClaimOwner, ClaimStore } from './claims.js';
 
 export type AllocationErrorCode = 'NotInRange' | 'Allocated' | 'Full';
 

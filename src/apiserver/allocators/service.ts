@@ -136,6 +136,7 @@ export class ServiceAllocations implements WriteHooks {
 
   private async allocateIPs(svc: KObject, old: HeldValues, plan: Plan, dryRun: boolean): Promise<void> {
     const spec = svc.spec;
+    if (!isObj(spec)) return;
     if (spec.type === 'ExternalName' || isHeadless(spec)) return;
     const famErrs = this.familyErrors(spec);
     if (famErrs.length) throw errors.invalid('Service', '', svc.metadata.name ?? '', famErrs);
@@ -189,6 +190,7 @@ export class ServiceAllocations implements WriteHooks {
 
   private async allocatePorts(svc: KObject, old: HeldValues, plan: Plan, dryRun: boolean): Promise<void> {
     const spec = svc.spec;
+    if (!isObj(spec)) return;
     const oldPorts = new Set(heldPorts(old));
     const mine = new Set<number>();
     const madeNow: number[] = [];

@@ -5,7 +5,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { KObject, PolicyRule } from '../../api/types.js';
 import { ApiError } from '../../api/status.js';
 import type { WriteHooks, WriteTxn } from '../registry.js';
-import { type Attributes, type UserInfo } from './attributes.js';
+import type { Attributes, UserInfo } from './attributes.js';
 import { requestUser } from '../../api/authorization.js';
 import { type RbacAuthorizer, SYSTEM_MASTERS } from './rbac.js';
 import { ruleString, uncovered } from './rules.js';

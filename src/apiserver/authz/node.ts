@@ -12,7 +12,7 @@ export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 
 /** The node a user is, as upstream's NodeIdentifier: system:node:<name> in system:nodes; else undefined. */
 export function nodeOf(u: UserInfo | undefined): string | undefined {
-  if (!u || !u.name.startsWith(NODE_USER_PREFIX) || !u.groups.includes(NODES_GROUP)) return undefined;
+  if (!u?.name.startsWith(NODE_USER_PREFIX) || !u.groups.includes(NODES_GROUP)) return undefined;
   const n = u.name.slice(NODE_USER_PREFIX.length);
   return n || undefined;
 }

@@ -7,7 +7,7 @@ export function isObject(v: unknown): v is JsonObject {
 }
 
 export function hasOwn(o: object, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(o, key);
+  return  Object.hasOwn(o, key);
 }
 
 /** A name for the JSON type of v, for error messages. */

@@ -1,5 +1,5 @@
 // JSON Patch (RFC 6902) over parsed JSON, with JSON Pointer (RFC 6901) paths; the input is never mutated.
-import { badRequest, invalid, PatchError } from './errors.js';
+import { badRequest, invalid, type PatchError } from './errors.js';
 import { deepClone, deepEqual, hasOwn, isObject, jsonType, setKey, type JsonObject } from './json.js';
 
 export type JsonPatchOpName = 'add' | 'remove' | 'replace' | 'move' | 'copy' | 'test';

@@ -336,7 +336,7 @@ function generate(def: MessageDef, rnd: () => number, depth: number): unknown {
       case 'bytes':
         return zero ? '' : Buffer.from(str(true)).toString('base64');
       case 'bool':
-        return zero ? false : true;
+        return !zero;
       case 'int32':
         return zero ? 0 : (int(-0x80000000, 0x7fffffff) || 1);
       case 'int64':

@@ -26,6 +26,7 @@ export class ProtobufError extends Error {
   }
 }
 
+// biome-ignore lint/suspicious/noConstEnum: the wire types inline as numbers in the codec's hot path; nothing outside this project imports them
 export const enum WireType {
   Varint = 0,
   Fixed64 = 1,

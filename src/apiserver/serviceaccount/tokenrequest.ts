@@ -3,7 +3,7 @@
 // be bound to a Pod, Secret or Node that must exist (and have the uid given); a pod-bound request for
 // exactly 3607 s (the kubelet's) gets a year with a `warnafter` at 3607 s, as upstream's
 // --service-account-extend-token-expiration does, so a stale kubelet token keeps working but is seen.
-import type { KObject, FieldError } from '../../api/types.js';
+import type { FieldError, KObject, Node, Pod } from '../../api/types.js';
 import { errors } from '../../api/status.js';
 import type { ObjectGetter } from './authenticator.js';
 import type { TokenIssuer } from './tokens.js';
@@ -71,9 +71,9 @@ export async function createToken(issuer: TokenIssuer, objects: ObjectGetter, ns
 
   const sa = await objects.get('ServiceAccount', ns, saName);
   if (!sa) throw errors.notFound('serviceaccounts', '', saName);
-  let pod: KObject | undefined;
+  let pod: Pod | undefined;
   let secret: KObject | undefined;
-  let node: KObject | undefined;
+  let node: Node | undefined;
   if (ref) {
     const name = ref.name as string;
     switch (ref.kind) {

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import type { ExecBackend, ExecOptions, ExecProcess, PodRef, StreamBackends } from '../backend.js';
-import { StreamBackendError } from '../backend.js';
+import type { StreamBackendError } from '../backend.js';
 import { type StreamKind, handleStream } from '../handler.js';
 
 /** One started process: the test writes its output, ends it, and sees what the client sent. */
