@@ -1,5 +1,7 @@
 // `k8ts server`: the API server with its datastore and controllers, in the foreground.
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { EncryptionConfigError, parseEncryptionConfig } from '../store/encryption.js';
 import { runServer } from '../server/server.js';
 import { ipToInt, parseIPRange, PoolError } from '../controllers/loadbalancer.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
@@ -37,6 +39,7 @@ const FLAGS: FlagSpec = {
   'max-request-body-bytes': { type: 'number', default: DEFAULT_LIMITS.maxBodyBytes, help: 'larger request bodies get 413 RequestEntityTooLarge', metavar: 'BYTES' },
   'watch-buffer-bytes': { type: 'number', default: DEFAULT_LIMITS.watchBufferBytes, help: 'bytes a watch may have written that its client has not read; beyond, the watch ends with a 410 ERROR event and the client lists again', metavar: 'BYTES' },
   'watch-cache-bytes': { type: 'number', default: DEFAULT_LIMITS.watchCacheBytes, help: 'approximate bytes of event history the watch cache keeps (watches from older resourceVersions get 410)', metavar: 'BYTES' },
+  'encryption-provider-config': { type: 'string', help: 'an EncryptionConfiguration (apiserver.config.k8s.io/v1) naming the resources to encrypt at rest and their providers: aescbc, secretbox, identity; the first provider writes, all of them read', metavar: 'FILE' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -132,7 +135,23 @@ export async function serverCommand(argv: string[]): Promise<void> {
   if (issuerUrl?.protocol !== 'https:' || issuerUrl.search || issuerUrl.hash) {
     throw new UsageError(`--service-account-issuer ${JSON.stringify(issuer)}: expected an https URL without query or fragment, e.g. https://kubernetes.default.svc.cluster.local`);
   }
-  const s = await runServer({ dataDir: resolve(flags['data-dir']), store, etcdEndpoints: endpoints, etcdPrefix: flags['etcd-prefix'],
+  let encryptionProviderConfig: string | undefined;
+  if (flags['encryption-provider-config'] !== undefined) {
+    // Proven here too, so that a bad file is a usage error naming the field before anything starts.
+    encryptionProviderConfig = resolve(String(flags['encryption-provider-config']));
+    let text: string;
+    try {
+      text = readFileSync(encryptionProviderConfig, 'utf8');
+    } catch (e) {
+      throw new UsageError(`--encryption-provider-config: cannot read ${encryptionProviderConfig}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    try {
+      parseEncryptionConfig(text, encryptionProviderConfig);
+    } catch (e) {
+      throw e instanceof EncryptionConfigError ? new UsageError(`--encryption-provider-config ${e.message}`) : e;
+    }
+  }
+  const s = await runServer({ encryptionProviderConfig, dataDir: resolve(flags['data-dir']), store, etcdEndpoints: endpoints, etcdPrefix: flags['etcd-prefix'],
     listen, sans: flags['tls-san'] ? String(flags['tls-san']).split(',') : [],
     clusterCidr: flags['cluster-cidr'], nodeCidrMaskSize: flags['node-cidr-mask-size'], nodeMonitorGracePeriodMs: flags['node-monitor-grace-period'] * 1000,
     serviceCidr: flags['service-cluster-ip-range'], nodePortRange: flags['service-node-port-range'], advertiseAddress: flags['advertise-address'],
