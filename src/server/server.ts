@@ -91,6 +91,8 @@ export interface ServerOptions {
   limits?: Partial<ServerLimits>;
   /** kube-apiserver's --encryption-provider-config: an EncryptionConfiguration file (src/store/encryption.ts). */
   encryptionProviderConfig?: string;
+  /** Tests put a store in front of the real one (a slowed one, to reach the request timeout). */
+  wrapStore?: (store: Store) => Store;
 }
 
 /** The admin token's user: in system:masters, bound to cluster-admin (as kubeadm's kubernetes-admin). */
@@ -160,6 +162,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     store = new EncryptedStore(rawStore, encryption, { metrics: metricsRegistry, log });
     for (const line of EncryptedStore.describe(encryption)) log(`encryption at rest: ${line}`);
   }
+  if (o.wrapStore) store = o.wrapStore(store);
   let api: ApiServer;
   let allocations: ServiceAllocations;
   try {

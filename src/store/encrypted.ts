@@ -69,23 +69,23 @@ export class EncryptedStore implements Store {
   /** The plain value of a stored one; throws TransformError naming the key when no provider reads it.
    *  Order and fall-through as upstream's prefix transformers: the first provider whose prefix the value
    *  starts with decides, except that identity (no prefix) steps aside for an encrypted value. */
-  private open(key: string, value: string): string {
+  private open(key: string, value: string): { value: string; stale: boolean } {
     const ts = transformersFor(this.config, key);
     if (!ts) {
       if (value.startsWith(ENCRYPTED_PREFIX)) throw new TransformError(key, `the value is encrypted (${describePrefix(value)}) but the EncryptionConfiguration lists no provider for this resource`);
-      return value;
+      return { value, stale: false };
     }
-    for (const t of ts) {
+    for (const [i, t] of ts.entries()) {
       if (!value.startsWith(t.prefix)) continue;
       if (t.provider === 'identity') {
         if (value.startsWith(ENCRYPTED_PREFIX)) continue;
         this.tally('from_storage', '', 'OK');
-        return value;
+        return { value, stale: i !== 0 };
       }
       try {
         const plain = t.decrypt(Buffer.from(value.slice(t.prefix.length), 'latin1')).toString('utf8');
         this.tally('from_storage', t.prefix, 'OK');
-        return plain;
+        return { value: plain, stale: i !== 0 };
       } catch (e) {
         this.tally('from_storage', t.prefix, 'Internal');
         throw new TransformError(key, `${t.provider} key ${JSON.stringify(t.keyName)}: ${(e as Error).message}`);
@@ -98,7 +98,8 @@ export class EncryptedStore implements Store {
   }
 
   private openKv(kv: KeyValue): KeyValue {
-    const value = this.open(kv.key, kv.value);
+    const { value, stale } = this.open(kv.key, kv.value);
+    if (stale) return { ...kv, value, stale };
     return value === kv.value ? kv : { ...kv, value };
   }
 
@@ -107,9 +108,20 @@ export class EncryptedStore implements Store {
     return kv && this.openKv(kv);
   }
 
+  /** An item no provider can read is left out of the list (and logged), so that one bad value does not
+   *  stop every list of its resource, the informers that depend on them, and the server's start; a get
+   *  of it answers the error. Upstream fails the whole list here. */
   async list(prefix: string, opts?: ListOptions): Promise<ListResult> {
     const r = await this.inner.list(prefix, opts);
-    return { ...r, items: r.items.map((kv) => this.openKv(kv)) };
+    const items: KeyValue[] = [];
+    for (const kv of r.items) {
+      try {
+        items.push(this.openKv(kv));
+      } catch (e) {
+        this.log(`list: ${(e as Error).message}; left out of the list`);
+      }
+    }
+    return { ...r, items };
   }
 
   count(prefix: string): Promise<number> {

@@ -116,6 +116,8 @@ test('rotation: a new key first still reads the old; without the old key only th
   await v1.create('/registry/core/configmaps/default/c', '{"metadata":{"name":"c"}}');
   const v2 = new EncryptedStore(raw, parseEncryptionConfig(config(secretbox('new', K2) + aescbc('old', K1))));
   assert.equal((await v2.get(SECRET_KEY))!.value, secretJson(), 'the old key still reads');
+  assert.equal((await v2.get(SECRET_KEY))!.stale, true, 'read with a provider that does not write: stale, so an unchanged update still writes');
+  assert.equal((await v1.get(SECRET_KEY))!.stale, undefined);
   await v2.create('/registry/core/secrets/default/s2', secretJson('s2'));
   assert.ok((await raw.get('/registry/core/secrets/default/s2'))!.value.startsWith('k8s:enc:secretbox:v1:new:'), 'the first provider writes');
   // Dropping the old key before rewriting: s1 cannot be read, s2 and the configmap still can.
@@ -124,10 +126,11 @@ test('rotation: a new key first still reads the old; without the old key only th
     e.message.includes('"/registry/core/secrets/default/s1"') && e.message.includes('aescbc key "old"') && e.message.includes('secretbox key "new"'));
   assert.equal((await v3.get('/registry/core/secrets/default/s2'))!.value, secretJson('s2'));
   assert.equal((await v3.get('/registry/core/configmaps/default/c'))!.value, '{"metadata":{"name":"c"}}');
+  assert.deepEqual((await v3.list('/registry/core/secrets/')).items.map((kv) => kv.key), ['/registry/core/secrets/default/s2'], 'a list leaves the unreadable one out');
   // Rewriting with both keys moves s1 to the new key; then the new key alone reads everything.
   const s1 = (await v2.get(SECRET_KEY))!;
   await v2.update(SECRET_KEY, s1.value, s1.modRevision);
-  assert.equal((await v3.list('/registry/core/secrets/')).items.length, 2);
+  assert.equal((await v3.list('/registry/core/secrets/')).items.length, 2, 'after the rewrite the new key alone reads both');
   // identity first (decrypting away from encryption) still reads encrypted values through the next provider.
   const v4 = new EncryptedStore(raw, parseEncryptionConfig(config(identity + secretbox('new', K2))));
   assert.equal((await v4.get(SECRET_KEY))!.value, secretJson());
