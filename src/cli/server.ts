@@ -32,7 +32,7 @@ const FLAGS: FlagSpec = {
   'service-account-issuer': { type: 'string', default: 'https://kubernetes.default.svc.cluster.local', help: 'the `iss` of service-account tokens and the audience the API accepts (the signing key is DIR/pki/service-account.key)', metavar: 'URL' },
   'max-requests-inflight': { type: 'number', default: DEFAULT_LIMITS.maxRequestsInflight, help: 'read-only requests served at once (watch, exec, logs and proxy aside); beyond, 429 with Retry-After: 1 (0: no limit)', metavar: 'N' },
   'max-mutating-requests-inflight': { type: 'number', default: DEFAULT_LIMITS.maxMutatingRequestsInflight, help: 'mutating requests served at once; beyond, 429 with Retry-After: 1 (0: no limit)', metavar: 'N' },
-  'request-timeout': { type: 'string', default: '1m0s', help: 'a non-watch request\'s body must arrive within this, else 408 and the connection closes (Go duration or seconds)', metavar: 'DURATION' },
+  'request-timeout': { type: 'string', default: '1m0s', help: 'a non-long-running request (not watch, exec, attach, logs, port-forward, proxy) must arrive within this, else 408 and the connection closes, and be answered within it (or the client\'s shorter ?timeout=), else 504 Timeout (Go duration or seconds)', metavar: 'DURATION' },
   'header-timeout': { type: 'string', default: '32s', help: 'the TLS handshake and request headers must arrive within this', metavar: 'DURATION' },
   'idle-timeout': { type: 'string', default: '1m30s', help: 'an idle keep-alive connection is closed after this', metavar: 'DURATION' },
   'max-connections': { type: 'number', help: 'open connections at most; beyond, new ones are closed at once (default: the open-file limit less 1024)', metavar: 'N' },
