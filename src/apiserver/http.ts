@@ -49,13 +49,27 @@ export function setPretty(res: ServerResponse, query: URLSearchParams): void {
 }
 
 export function sendJson(res: ServerResponse, code: number, body: unknown, contentType = 'application/json'): void {
+  // A handler finishing after its request timed out (504 already sent) has no one to answer.
+  if (timedOut.has(res)) return;
   // Go's json.Encoder ends every document with a newline; pre-encoded bodies are sent as they are.
   const data = typeof body === 'string' ? body : `${JSON.stringify(body, null, prettyResponses.has(res) ? 2 : undefined)}\n`;
   res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data), 'Cache-Control': 'no-cache, private' });
   res.end(data);
 }
 
+/** Responses already answered 504 by the handler timeout; later writes of their handler are dropped. */
+const timedOut = new WeakSet<ServerResponse>();
+
+export function markTimedOut(res: ServerResponse): void {
+  timedOut.add(res);
+}
+
+export function isTimedOut(res: ServerResponse): boolean {
+  return timedOut.has(res);
+}
+
 export function sendError(res: ServerResponse, err: unknown): void {
+  if (timedOut.has(res)) return;
   const e = err instanceof ApiError ? err : errors.internal(err instanceof Error ? err.message : String(err));
   if (res.headersSent) {
     res.destroy();

@@ -7,7 +7,8 @@ export interface ServerLimits {
   maxRequestsInflight: number;
   /** Mutating requests handled at once (--max-mutating-requests-inflight). */
   maxMutatingRequestsInflight: number;
-  /** A non-watch request must arrive whole (headers and body) within this (--request-timeout, 1m). */
+  /** A non-long-running request must arrive whole within this (408) and be answered within it, or the
+   *  client's shorter ?timeout= (504 Timeout) (--request-timeout, 1m). */
   requestTimeoutMs: number;
   /** The TLS handshake and request headers must arrive within this (Go's ReadHeaderTimeout in
    *  kube-apiserver's secure serving: 32 s). */

@@ -346,7 +346,9 @@ export class Registry {
       const cur = this.decode(kv, r);
       const desired = await mutate(structuredClone(cur));
       const next = this.prepareUpdate(r, cur, desired, subresource, opts.internal);
-      if (isDeepStrictEqual(stripRv(next), stripRv(cur))) return cur;
+      // An unchanged object is not written again, unless it was read with a provider other than the one that
+      // writes (encryption at rest): that write is what moves it to the new key (upstream's `stale`).
+      if (!kv.stale && isDeepStrictEqual(stripRv(next), stripRv(cur))) return cur;
       // The status and finalize subresources never change what the hooks look after (the spec).
       const hooks = subresource ? undefined : this.hooks.get(r.plural);
       if (opts.dryRun) {

@@ -11,7 +11,8 @@ import type { FieldError, KObject, Pod } from '../api/types.js';
 import type { Store } from '../store/types.js';
 import type { WriteSubresource } from '../client/types.js';
 import { ApiError, errors, statusBody, successStatus } from '../api/status.js';
-import { MAX_BODY_BYTES, checkDepth, mediaType, readBody, sendError, sendJson, setBodyLimit, setPretty } from './http.js';
+import { MAX_BODY_BYTES, checkDepth, isTimedOut, markTimedOut, mediaType, readBody, sendError, sendJson, setBodyLimit, setPretty } from './http.js';
+import { parseGoDuration } from '../util/time.js';
 import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, resourceList, versionInfo } from './discovery.js';
 import { openapiV3, openapiV2Protobuf, OPENAPI_V2_CONTENT_TYPE } from './openapi.js';
 import { type DeleteOptions, type ListQuery, type WriteHooks, Registry, checkTypeMeta, fieldsOf } from './registry.js';
@@ -335,13 +336,40 @@ export class ApiServer {
     res.once('close', clear);
   }
 
+  /**
+   * kube-apiserver's WithRequestDeadline and WithTimeoutForNonLongRunningRequests: a non-long-running request
+   * gets --request-timeout, or the client's shorter `?timeout=` (kubectl --request-timeout sends it); past it
+   * the answer is 504 Timeout and whatever the handler writes later is dropped (the handler itself runs on:
+   * a write it started may still complete, as upstream says to clients of a 504).
+   */
+  private armHandlerTimeout(res: ServerResponse, q: URLSearchParams): void {
+    let ms = this.limits.requestTimeoutMs;
+    const raw = q.get('timeout');
+    if (raw !== null && raw !== '') {
+      const user = parseGoDuration(raw);
+      if (user === undefined) throw errors.badRequest(`invalid timeout specified in the request URL - time: invalid duration ${JSON.stringify(raw)}`);
+      // 0 or negative: the client sets no deadline of its own; never longer than the server's.
+      if (user > 0 && (ms === 0 || user < ms)) ms = user;
+    }
+    if (ms === 0) return;
+    const t = setTimeout(() => {
+      if (res.headersSent || res.writableEnded) return;
+      sendJson(res, 504, errors.timeout('Timeout: request did not complete within requested timeout - context deadline exceeded').toStatus());
+      markTimedOut(res);
+    }, Math.max(1, Math.round(ms)));
+    res.once('close', () => clearTimeout(t));
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'https://k8ts');
       const path = url.pathname.replace(/\/+$/, '') || '/';
       const { longRunning, mutating } = this.instrument(req, res, url);
       setBodyLimit(req, this.limits.maxBodyBytes);
-      if (!longRunning) this.armRequestTimeout(req, res);
+      if (!longRunning) {
+        this.armRequestTimeout(req, res);
+        this.armHandlerTimeout(res, url.searchParams);
+      }
       decodePath(url.pathname);
       if (HEALTH.has(path) || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/')) {
         res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
@@ -373,6 +401,7 @@ export class ApiServer {
       const caller = authorizeRequest(this.authorizer ?? this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams);
       await requestUser.run(caller, () => this.route(req, res, path, url.searchParams));
     } catch (e) {
+      if (isTimedOut(res)) return; // answered 504 already; the handler's late failure has no one to tell
       if (e instanceof ApiError) {
         if (e.code === 413 && !res.headersSent) this.lingerAfter413(req, res);
         return sendError(res, e);

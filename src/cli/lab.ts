@@ -1,6 +1,7 @@
 // `k8ts up`, `k8ts down`, `k8ts kubeconfig`, `k8ts status`: a whole cluster on this machine — the server
 // on the host, one network namespace per node running `k8ts agent` — built step by step and removed whole.
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { generateEncryptionConfig } from '../store/encryption.js';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -100,6 +101,13 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
         '--service-cluster-ip-range', plan.serviceCIDR, '--advertise-address', plan.hostIP,
         '--lb-pool', `${plan.lbPool.first}-${plan.lbPool.last}`, '--cluster-dns', plan.dnsServiceIP, ...serverFlags];
       if (plan.store === 'etcd') args.push('--etcd-endpoints', `http://127.0.0.1:${plan.etcd!.clientPort}`);
+      // Secrets are encrypted at rest with a key made once per lab (kept, so a restart reads what it wrote).
+      const encConfig = join(server, 'encryption-config.yaml');
+      if (!existsSync(encConfig)) {
+        mkdirSync(server, { recursive: true, mode: 0o700 });
+        writeFileSync(encConfig, generateEncryptionConfig(), { mode: 0o600, flag: 'wx' });
+      }
+      args.push('--encryption-provider-config', encConfig);
       await startProcess(plan.dir, 'server', node(...args));
       await waitFor('the API server', timeoutMs, async () => {
         if (!(await isRunning(plan.dir, 'server'))) throw new Error(`the server exited:\n${await logTail(logFile(plan.dir, 'server'), 15)}`);

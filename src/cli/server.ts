@@ -1,5 +1,7 @@
 // `k8ts server`: the API server with its datastore and controllers, in the foreground.
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { EncryptionConfigError, parseEncryptionConfig } from '../store/encryption.js';
 import { runServer } from '../server/server.js';
 import { ipToInt, parseIPRange, PoolError } from '../controllers/loadbalancer.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
@@ -30,13 +32,14 @@ const FLAGS: FlagSpec = {
   'service-account-issuer': { type: 'string', default: 'https://kubernetes.default.svc.cluster.local', help: 'the `iss` of service-account tokens and the audience the API accepts (the signing key is DIR/pki/service-account.key)', metavar: 'URL' },
   'max-requests-inflight': { type: 'number', default: DEFAULT_LIMITS.maxRequestsInflight, help: 'read-only requests served at once (watch, exec, logs and proxy aside); beyond, 429 with Retry-After: 1 (0: no limit)', metavar: 'N' },
   'max-mutating-requests-inflight': { type: 'number', default: DEFAULT_LIMITS.maxMutatingRequestsInflight, help: 'mutating requests served at once; beyond, 429 with Retry-After: 1 (0: no limit)', metavar: 'N' },
-  'request-timeout': { type: 'string', default: '1m0s', help: 'a non-watch request\'s body must arrive within this, else 408 and the connection closes (Go duration or seconds)', metavar: 'DURATION' },
+  'request-timeout': { type: 'string', default: '1m0s', help: 'a non-long-running request (not watch, exec, attach, logs, port-forward, proxy) must arrive within this, else 408 and the connection closes, and be answered within it (or the client\'s shorter ?timeout=), else 504 Timeout (Go duration or seconds)', metavar: 'DURATION' },
   'header-timeout': { type: 'string', default: '32s', help: 'the TLS handshake and request headers must arrive within this', metavar: 'DURATION' },
   'idle-timeout': { type: 'string', default: '1m30s', help: 'an idle keep-alive connection is closed after this', metavar: 'DURATION' },
   'max-connections': { type: 'number', help: 'open connections at most; beyond, new ones are closed at once (default: the open-file limit less 1024)', metavar: 'N' },
   'max-request-body-bytes': { type: 'number', default: DEFAULT_LIMITS.maxBodyBytes, help: 'larger request bodies get 413 RequestEntityTooLarge', metavar: 'BYTES' },
   'watch-buffer-bytes': { type: 'number', default: DEFAULT_LIMITS.watchBufferBytes, help: 'bytes a watch may have written that its client has not read; beyond, the watch ends with a 410 ERROR event and the client lists again', metavar: 'BYTES' },
   'watch-cache-bytes': { type: 'number', default: DEFAULT_LIMITS.watchCacheBytes, help: 'approximate bytes of event history the watch cache keeps (watches from older resourceVersions get 410)', metavar: 'BYTES' },
+  'encryption-provider-config': { type: 'string', help: 'an EncryptionConfiguration (apiserver.config.k8s.io/v1) naming the resources to encrypt at rest and their providers: aescbc, secretbox, identity; the first provider writes, all of them read', metavar: 'FILE' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -132,7 +135,23 @@ export async function serverCommand(argv: string[]): Promise<void> {
   if (issuerUrl?.protocol !== 'https:' || issuerUrl.search || issuerUrl.hash) {
     throw new UsageError(`--service-account-issuer ${JSON.stringify(issuer)}: expected an https URL without query or fragment, e.g. https://kubernetes.default.svc.cluster.local`);
   }
-  const s = await runServer({ dataDir: resolve(flags['data-dir']), store, etcdEndpoints: endpoints, etcdPrefix: flags['etcd-prefix'],
+  let encryptionProviderConfig: string | undefined;
+  if (flags['encryption-provider-config'] !== undefined) {
+    // Proven here too, so that a bad file is a usage error naming the field before anything starts.
+    encryptionProviderConfig = resolve(String(flags['encryption-provider-config']));
+    let text: string;
+    try {
+      text = readFileSync(encryptionProviderConfig, 'utf8');
+    } catch (e) {
+      throw new UsageError(`--encryption-provider-config: cannot read ${encryptionProviderConfig}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    try {
+      parseEncryptionConfig(text, encryptionProviderConfig);
+    } catch (e) {
+      throw e instanceof EncryptionConfigError ? new UsageError(`--encryption-provider-config ${e.message}`) : e;
+    }
+  }
+  const s = await runServer({ encryptionProviderConfig, dataDir: resolve(flags['data-dir']), store, etcdEndpoints: endpoints, etcdPrefix: flags['etcd-prefix'],
     listen, sans: flags['tls-san'] ? String(flags['tls-san']).split(',') : [],
     clusterCidr: flags['cluster-cidr'], nodeCidrMaskSize: flags['node-cidr-mask-size'], nodeMonitorGracePeriodMs: flags['node-monitor-grace-period'] * 1000,
     serviceCidr: flags['service-cluster-ip-range'], nodePortRange: flags['service-node-port-range'], advertiseAddress: flags['advertise-address'],

@@ -11,6 +11,8 @@ import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { openStore } from '../store/index.js';
+import { parseEncryptionConfig } from '../store/encryption.js';
+import { EncryptedStore } from '../store/encrypted.js';
 import type { Store } from '../store/types.js';
 import { CaSigner } from '../api/certificates/csr.js';
 import { ensureAdminToken, ensurePki, kubeconfig } from '../apiserver/certs.js';
@@ -87,6 +89,10 @@ export interface ServerOptions {
   tokenAuthFile?: string;
   /** The API server's limits under load and abuse (src/apiserver/limits.ts; upstream's defaults). */
   limits?: Partial<ServerLimits>;
+  /** kube-apiserver's --encryption-provider-config: an EncryptionConfiguration file (src/store/encryption.ts). */
+  encryptionProviderConfig?: string;
+  /** Tests put a store in front of the real one (a slowed one, to reach the request timeout). */
+  wrapStore?: (store: Store) => Store;
 }
 
 /** The admin token's user: in system:masters, bound to cluster-admin (as kubeadm's kubernetes-admin). */
@@ -142,7 +148,16 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const metricsRegistry = new PromRegistry();
   const saKey = await ensureSigningKey(o.dataDir);
   const caSigner = await CaSigner.load(pki.caCert, readFileSync(join(o.dataDir, 'pki/ca.key'), 'utf8'));
-  const store = await openStore({ backend: o.store, dataDir: o.dataDir, etcdEndpoints: o.etcdEndpoints, etcdPrefix: o.etcdPrefix });
+  // The configuration is read and proven before the store opens: a bad one stops the start, naming the field.
+  const encryption = o.encryptionProviderConfig === undefined ? undefined
+    : parseEncryptionConfig(readFileSync(o.encryptionProviderConfig, 'utf8'), o.encryptionProviderConfig);
+  const rawStore = await openStore({ backend: o.store, dataDir: o.dataDir, etcdEndpoints: o.etcdEndpoints, etcdPrefix: o.etcdPrefix });
+  let store: Store = rawStore;
+  if (encryption) {
+    store = new EncryptedStore(rawStore, encryption, { metrics: metricsRegistry, log });
+    for (const line of EncryptedStore.describe(encryption)) log(`encryption at rest: ${line}`);
+  }
+  if (o.wrapStore) store = o.wrapStore(store);
   let api: ApiServer;
   let allocations: ServiceAllocations;
   try {

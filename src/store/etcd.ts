@@ -115,7 +115,7 @@ export class EtcdStore implements Store {
   async create(key: string, value: string): Promise<KeyValue> {
     const k = this.full(key);
     const res = await this.txn([{ key: k, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 }], {
-      request_put: { key: k, value: Buffer.from(value) },
+      request_put: { key: k, value: valueBytes(value) },
     });
     if (!res.succeeded) throw existsError(key);
     const revision = Number(res.header.revision);
@@ -125,7 +125,7 @@ export class EtcdStore implements Store {
   async update(key: string, value: string, expectedRevision: number): Promise<KeyValue> {
     const k = this.full(key);
     const res = await this.txn(guard(k, expectedRevision), {
-      request_put: { key: k, value: Buffer.from(value), prev_kv: true },
+      request_put: { key: k, value: valueBytes(value), prev_kv: true },
     });
     if (!res.succeeded) throw this.failedGuard(key, expectedRevision, res);
     const prev = res.responses[0].response_put.prev_kv;
@@ -231,7 +231,7 @@ export class EtcdStore implements Store {
   private toKeyValue(kv: IKeyValue): KeyValue {
     return {
       key: this.unprefix(kv.key),
-      value: kv.value.toString(),
+      value: valueString(kv.value),
       createRevision: Number(kv.create_revision),
       modRevision: Number(kv.mod_revision),
     };
@@ -408,6 +408,19 @@ class EtcdWatch implements Watcher {
     }
     this.queue.fail(err);
   }
+}
+
+/** Encrypted values (see encrypted.ts) travel as latin1 strings and are stored as the raw bytes upstream
+ *  writes (`k8s:enc:aescbc:v1:key1:` then ciphertext); every other value is UTF-8 JSON. JSON never starts
+ *  with `k8s:`, so the prefix tells the two apart on the way back. */
+const ENC = Buffer.from('k8s:enc:');
+
+function valueBytes(value: string): Buffer {
+  return Buffer.from(value, value.startsWith('k8s:enc:') ? 'latin1' : 'utf8');
+}
+
+function valueString(b: Buffer): string {
+  return b.subarray(0, ENC.length).equals(ENC) ? b.toString('latin1') : b.toString();
 }
 
 const ZERO = Buffer.from([0]);

@@ -85,12 +85,12 @@ interface SqliteWatch {
 interface CurrentRow {
   id: number;
   create_revision: number;
-  value: string;
+  value: string | Buffer;
 }
 
 /** A list row in raw (array) form, which better-sqlite3 builds faster than objects:
  *  [id, name, create_revision, value]. */
-type ListRow = [number, string, number, string];
+type ListRow = [number, string, number, string | Buffer];
 
 interface EventRow {
   id: number;
@@ -99,8 +99,8 @@ interface EventRow {
   deleted: number;
   create_revision: number;
   prev_revision: number;
-  value: string;
-  prev_value: string | null;
+  value: string | Buffer;
+  prev_value: string | Buffer | null;
 }
 
 export class SqliteStore implements Store {
@@ -195,7 +195,7 @@ export class SqliteStore implements Store {
       }
       const more = limit > 0 && rows.length > limit;
       if (more) rows.length = limit;
-      const items = rows.map(([id, key, createRevision, value]): KeyValue => ({ key, value, createRevision, modRevision: id }));
+      const items = rows.map(([id, key, createRevision, value]): KeyValue => ({ key, value: fromColumn(value), createRevision, modRevision: id }));
       let remaining = 0;
       if (more) {
         const last = items[items.length - 1].key;
@@ -347,7 +347,7 @@ export class SqliteStore implements Store {
     const cur = last && !last.deleted ? last : undefined;
     if (op.kind === 'create') {
       if (cur) throw existsError(key);
-      this.st.insert.run(revision, key, 1, 0, revision, last?.id ?? 0, op.value);
+      this.st.insert.run(revision, key, 1, 0, revision, last?.id ?? 0, toColumn(op.value));
       this.st.setCurrent.run(key, revision);
       const kv: KeyValue = { key, value: op.value, createRevision: revision, modRevision: revision };
       p.result = kv;
@@ -357,7 +357,7 @@ export class SqliteStore implements Store {
     if (op.expected !== undefined && cur.id !== op.expected) throw conflictError(key, op.expected, cur.id);
     const prev = toKeyValue(key, cur);
     if (op.kind === 'update') {
-      this.st.insert.run(revision, key, 0, 0, cur.create_revision, cur.id, op.value);
+      this.st.insert.run(revision, key, 0, 0, cur.create_revision, cur.id, toColumn(op.value));
       this.st.setCurrent.run(key, revision);
       const kv: KeyValue = { key, value: op.value, createRevision: cur.create_revision, modRevision: revision };
       p.result = kv;
@@ -468,8 +468,18 @@ function prepare(db: Database.Database) {
   };
 }
 
-function toKeyValue(key: string, row: { id: number; create_revision: number; value: string }): KeyValue {
-  return { key, value: row.value, createRevision: row.create_revision, modRevision: row.id };
+/** Encrypted values (see encrypted.ts) arrive as latin1 strings and are kept as a BLOB of the exact bytes
+ *  upstream writes; JSON stays TEXT. better-sqlite3 hands a BLOB back as a Buffer. */
+function toColumn(value: string): string | Buffer {
+  return value.startsWith('k8s:enc:') ? Buffer.from(value, 'latin1') : value;
+}
+
+function fromColumn(value: string | Buffer): string {
+  return typeof value === 'string' ? value : value.toString('latin1');
+}
+
+function toKeyValue(key: string, row: { id: number; create_revision: number; value: string | Buffer }): KeyValue {
+  return { key, value: fromColumn(row.value), createRevision: row.create_revision, modRevision: row.id };
 }
 
 function toEvent(r: EventRow): WatchEvent | undefined {
@@ -478,7 +488,7 @@ function toEvent(r: EventRow): WatchEvent | undefined {
     return { type: 'put', key, revision: r.id, kv: toKeyValue(key, r) };
   }
   if (r.prev_value === null) return undefined;
-  const prev: KeyValue = { key, value: r.prev_value, createRevision: r.create_revision, modRevision: r.prev_revision };
+  const prev: KeyValue = { key, value: fromColumn(r.prev_value), createRevision: r.create_revision, modRevision: r.prev_revision };
   if (r.deleted) return { type: 'delete', key, revision: r.id, prev };
   return { type: 'put', key, revision: r.id, kv: toKeyValue(key, r), prev };
 }

@@ -9,6 +9,9 @@ export interface KeyValue {
   createRevision: number;
   /** Revision of the last write to the key; this is the object's resourceVersion. */
   modRevision: number;
+  /** Read with an encryption provider other than the one that writes (src/store/encrypted.ts): an
+   *  update must write the value even when it is unchanged, so that rewriting rotates the key. */
+  stale?: boolean;
 }
 
 /** A change seen by a watch. Events of one watch arrive exactly once, in revision order. */

@@ -3,8 +3,9 @@
 import { chmodSync, existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Files of a data dir that hold secrets: private keys, tokens, kubeconfigs, the datastore (it holds Secrets). */
-const SECRET_FILE = /(\.key|\.token|^kubeconfig.*|^store\.db(-wal|-shm)?)$/;
+/** Files of a data dir that hold secrets: private keys, tokens, kubeconfigs, the datastore (it holds Secrets),
+ *  the encryption-at-rest keys (`k8ts up` writes encryption-config.yaml). */
+const SECRET_FILE = /(\.key|\.token|^kubeconfig.*|^store\.db(-wal|-shm)?|^encryption-config\.yaml)$/;
 
 /** chmod 0700 on dir and 0600 on every secret-bearing regular file in it and in pki/ (never through a
  *  symlink); returns the paths whose mode was changed. */
