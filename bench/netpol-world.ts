@@ -53,8 +53,14 @@ export function policies(): KObject[] {
 
 /** The j-th change of the enforcement benchmark: a policy added (j % 3 = 0), changed (1) or deleted (2). */
 export function change(j: number): { type: 'ADDED' | 'MODIFIED' | 'DELETED'; policy: KObject } {
-  const n = j % NAMESPACES;
-  const kind = j % 3;
-  const policy = np(`ns${n}`, `bench-${Math.floor(j / 3)}`, { podSelector: { matchLabels: { app: `app${j % 10}` } }, ingress: [{ from: [{ podSelector: { matchLabels: { tier: `t${j % 3}` } } }], ports: [{ port: 9000 + j }] }] });
-  return { type: kind === 2 ? 'DELETED' : kind === 1 ? 'MODIFIED' : 'ADDED', policy };
+  // Changes come in threes on one policy: added, then modified (another selector and port), then deleted, so
+  // every change moves something (a MODIFIED or DELETED of a policy that was never added would be empty).
+  const g = Math.floor(j / 3);
+  const step = j % 3;
+  const n = g % NAMESPACES;
+  const spec = step === 0
+    ? { podSelector: { matchLabels: { app: `app${g % 10}` } }, ingress: [{ from: [{ podSelector: { matchLabels: { tier: `t${g % 3}` } } }], ports: [{ port: 9000 + g }] }] }
+    : { podSelector: { matchLabels: { app: `app${(g + 1) % 10}` } }, ingress: [{ from: [{ podSelector: { matchLabels: { tier: `t${(g + 1) % 3}` } } }], ports: [{ port: 9500 + g }] }] };
+  const policy = np(`ns${n}`, `bench-${g}`, spec);
+  return { type: step === 2 ? 'DELETED' : step === 1 ? 'MODIFIED' : 'ADDED', policy };
 }

@@ -2,7 +2,8 @@
 // routes, veth and bridge, the proxy's maps and the DNAT it chose, policy maps and sets, routes,
 // neighbours, the VXLAN FDB, masquerade), confirmed by one real probe: a table marks the probe's packets
 // with `meta nftrace set 1` and `nft monitor trace` tells what every chain did with them. The CLI asks
-// every node at once (all arm before the source node sends) and puts the nodes' answers in order.
+// every node to arm, waits until each has proven its monitor live, then has the source send and puts the nodes' answers in order.
+import { createSocket } from 'node:dgram';
 import { run, spawnProcess } from '../util/exec.js';
 import { formatIPv4, parseCidr, parseIPv4, contains, type Cidr } from '../util/cidr.js';
 import type { KObject } from '../api/types.js';
@@ -18,9 +19,8 @@ export interface TraceQuery {
   port?: number;
   /** 8 hex digits naming the probe; its source port derives from it. */
   probe?: string;
-  /** The source pod (namespace/name) if it is on this node and this node sends the probe. */
+  /** The source pod (namespace/name) when this node sends the probe from it (trace-send). */
   srcPod?: string;
-  send?: boolean;
 }
 
 export interface Hop {
@@ -64,6 +64,84 @@ export function probePort(id: string): number {
 const sh = (ctx: TraceContext, argv: string[]) => run([...(ctx.netns ? ['nsenter', `--net=${ctx.netns}`, '--'] : []), ...argv], { timeoutMs: 5000 });
 const json = async (ctx: TraceContext, argv: string[]): Promise<any> => JSON.parse((await sh(ctx, argv)).stdout || '[]');
 
+/** The probe sessions armed on this node, by probe id: the CLI asks each node whether it is armed before any
+ *  probe is sent, and the source node's send lands in its own session. */
+interface Session {
+  armed: Promise<boolean>;
+  /** Settled with the probe's result once this node sent it (the source node only). */
+  sent?: { result: string; ms: number };
+  onSent: () => void;
+}
+const sessions = new Map<string, Session>();
+const sessionWaiters = new Map<string, (() => void)[]>();
+
+/** How long a node watches for the probe once armed, when it is not the one that sends it. */
+const WATCH_MS = 3000;
+
+function openSession(probe: string, armed: Promise<boolean>): { session: Session; sent: Promise<void> } {
+  let onSent!: () => void;
+  const sent = new Promise<void>((r) => (onSent = r));
+  const session: Session = { armed, onSent };
+  sessions.set(probe, session);
+  for (const w of sessionWaiters.get(probe) ?? []) w();
+  sessionWaiters.delete(probe);
+  return { session, sent };
+}
+
+/** Whether the probe's session is armed here: waits for the session to open (its request may come second)
+ *  and for its monitor to be proven live, up to timeoutMs. */
+export async function traceArmed(probe: string, timeoutMs = 5000): Promise<{ armed: boolean }> {
+  const deadline = Date.now() + timeoutMs;
+  if (!sessions.has(probe)) {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, timeoutMs);
+      const list = sessionWaiters.get(probe) ?? [];
+      list.push(() => (clearTimeout(t), resolve()));
+      sessionWaiters.set(probe, list);
+    });
+  }
+  const s = sessions.get(probe);
+  if (!s) return { armed: false };
+  const left = Math.max(0, deadline - Date.now());
+  return { armed: await Promise.race([s.armed, new Promise<boolean>((r) => setTimeout(() => r(false), left))]) };
+}
+
+/** Sends the probe from this node (from the source pod's namespace), and hands the result to this node's
+ *  session so its answer carries it. */
+export async function traceSend(q: TraceQuery, ctx: TraceContext): Promise<{ result: string; ms: number }> {
+  if (!q.probe) throw new Error('probe: required');
+  const r = await sendProbe(ctx, q, probePort(q.probe));
+  const s = sessions.get(q.probe);
+  if (s) {
+    s.sent = r;
+    s.onSent();
+  }
+  return r;
+}
+
+/** Proves `nft monitor trace` is subscribed: a datagram to the canary port on loopback is marked by the
+ *  table, and its trace line shows once the monitor hears trace events. */
+async function proveArmed(ctx: TraceContext, canary: number, seen: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (ctx.netns) {
+      const js = `const s=require('dgram').createSocket('udp4');s.send('k8ts-trace-canary',${canary},'127.0.0.1',()=>s.close())`;
+      await run(['nsenter', `--net=${ctx.netns}`, '--', process.execPath, '-e', js], { timeoutMs: 2000 }).catch(() => undefined);
+    } else {
+      await new Promise<void>((resolve) => {
+        const s = createSocket('udp4');
+        s.on('error', () => (s.close(), resolve()));
+        s.send('k8ts-trace-canary', canary, '127.0.0.1', () => (s.close(), resolve()));
+      });
+    }
+    for (let i = 0; i < 5; i++) {
+      if (seen()) return true;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  return seen();
+}
+
 export async function traceHere(q: TraceQuery, ctx: TraceContext): Promise<NodeTrace> {
   const out: NodeTrace = { node: ctx.nodeName, saw: false, hops: [], trace: [] };
   const probe = q.probe;
@@ -72,44 +150,59 @@ export async function traceHere(q: TraceQuery, ctx: TraceContext): Promise<NodeT
   if (probe) {
     const T = `k8ts-trace-${probe}`;
     const sport = probePort(probe);
+    // Never the probe's port: the probe ports are 40000-59999.
+    const canary = 39000 + (parseInt(probe, 16) % 1000);
     const match = q.protocol === 'icmp'
       ? `ip saddr ${q.src} icmp type echo-request`
       : `meta l4proto ${q.protocol} th sport ${sport}`;
-    await run([...(ctx.netns ? ['nsenter', `--net=${ctx.netns}`, '--'] : []), 'nft', '-f', '-'], {
-      input: [
-        `table ip ${T} {`,
-        // Marked again in every hook: a packet passed up from the bridge to the IP layer loses its trace flag.
-        `  chain tpre { type filter hook prerouting priority -350; policy accept; ${match} meta nftrace set 1; }`,
-        `  chain tout { type filter hook output priority -350; policy accept; ${match} meta nftrace set 1; }`,
-        `  chain tfwd0 { type filter hook forward priority -350; policy accept; ${match} meta nftrace set 1; }`,
-        `  chain tin0 { type filter hook input priority -350; policy accept; ${match} meta nftrace set 1; }`,
-        `  chain tpost0 { type filter hook postrouting priority -350; policy accept; ${match} meta nftrace set 1; }`,
-        // Empty chains last in each hook: their "policy accept" says the packet passed everything before.
-        '  chain tfwd { type filter hook forward priority 500; policy accept; }',
-        '  chain tin { type filter hook input priority 500; policy accept; }',
-        '  chain tpost { type filter hook postrouting priority 500; policy accept; }',
-        '}', '',
-      ].join('\n'),
-    });
-    const mon = spawnProcess([...(ctx.netns ? ['nsenter', `--net=${ctx.netns}`, '--'] : []), 'stdbuf', '-oL', 'nft', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let markArmed!: (x: boolean) => void;
+    const { session, sent } = openSession(probe, new Promise<boolean>((r) => (markArmed = r)));
+    let mon: ReturnType<typeof spawnProcess> | undefined;
     let buf = '';
-    mon.child.stdout!.on('data', (b: Buffer) => (buf += b.toString()));
     try {
-      await new Promise((r) => setTimeout(r, q.send ? 600 : 200));
-      const deadline = Date.now() + 3000;
-      if (q.send) {
-        out.probe = await sendProbe(ctx, q, sport);
-        await new Promise((r) => setTimeout(r, 300));
-      } else {
-        while (Date.now() < deadline && !/policy accept|verdict drop/.test(buf.split('\n').slice(-3).join('\n'))) await new Promise((r) => setTimeout(r, 100));
-        await new Promise((r) => setTimeout(r, Math.max(0, Math.min(2000, deadline - Date.now()))));
-      }
+      await run([...(ctx.netns ? ['nsenter', `--net=${ctx.netns}`, '--'] : []), 'nft', '-f', '-'], {
+        input: [
+          `table ip ${T} {`,
+          // Marked again in every hook: a packet passed up from the bridge to the IP layer loses its trace flag.
+          `  chain tpre { type filter hook prerouting priority -350; policy accept; ${match} meta nftrace set 1; }`,
+          `  chain tout { type filter hook output priority -350; policy accept; ${match} meta nftrace set 1; ip daddr 127.0.0.1 udp dport ${canary} meta nftrace set 1; }`,
+          `  chain tfwd0 { type filter hook forward priority -350; policy accept; ${match} meta nftrace set 1; }`,
+          `  chain tin0 { type filter hook input priority -350; policy accept; ${match} meta nftrace set 1; }`,
+          `  chain tpost0 { type filter hook postrouting priority -350; policy accept; ${match} meta nftrace set 1; }`,
+          // Empty chains last in each hook: their "policy accept" says the packet passed everything before.
+          '  chain tfwd { type filter hook forward priority 500; policy accept; }',
+          '  chain tin { type filter hook input priority 500; policy accept; }',
+          '  chain tpost { type filter hook postrouting priority 500; policy accept; }',
+          '}', '',
+        ].join('\n'),
+      });
+      mon = spawnProcess([...(ctx.netns ? ['nsenter', `--net=${ctx.netns}`, '--'] : []), 'stdbuf', '-oL', 'nft', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      mon.child.stdout!.on('data', (b: Buffer) => (buf += b.toString()));
+      // Armed once the monitor is proven to hear this table's trace events, not after a guessed delay.
+      const armed = await proveArmed(ctx, canary, () => buf.includes(`udp dport ${canary} `), 2000);
+      markArmed(armed);
+      const deadline = Date.now() + WATCH_MS;
+      const verdict = () => /policy accept|verdict drop/.test(buf.split('\n').slice(-3).join('\n'));
+      // The source node's session ends shortly after its own send; the others once the probe's verdict is
+      // seen or the watch time is up.
+      await Promise.race([
+        sent.then(() => new Promise((r) => setTimeout(r, 300))),
+        (async () => {
+          while (Date.now() < deadline && !(session.sent === undefined && verdict() && buf.includes(` sport ${sport} `))) await new Promise((r) => setTimeout(r, 50));
+          if (Date.now() < deadline && session.sent === undefined) await new Promise((r) => setTimeout(r, 300));
+        })(),
+      ]);
+      if (session.sent) out.probe = session.sent;
     } finally {
-      mon.child.kill('SIGTERM');
-      await mon.exited.catch(() => undefined);
+      markArmed(false);
+      sessions.delete(probe);
+      if (mon) {
+        mon.child.kill('SIGTERM');
+        await mon.exited.catch(() => undefined);
+      }
       await sh(ctx, ['nft', 'delete', 'table', 'ip', T]).catch(() => undefined);
     }
-    lines = buf.split('\n').filter((l) => l.startsWith('trace id '));
+    lines = buf.split('\n').filter((l) => l.startsWith('trace id ') && !l.includes(`udp dport ${canary} `));
     // Only the first packet of the probe (the SYN, or the first datagram) is the path: the trace ids whose
     // packet has the IP id of the first one (a packet's trace id can change between hooks).
     const ipId = (l: string) => / packet: .* ip id (\d+) /.exec(l)?.[1];

@@ -155,18 +155,20 @@ export async function trace(c: RestClient, srcSpec: string, dstSpec: string, pro
   }
   const probe = randomBytes(4).toString('hex');
   const srcNode = src.pod?.spec?.nodeName as string | undefined;
-  const params = (send: boolean) => new URLSearchParams({
-    src: src.ip, dst: dst.ip, protocol, ...(dst.port !== undefined ? { port: String(dst.port) } : {}), probe,
-    ...(send ? { send: '1', srcPod: `${src.pod!.metadata.namespace}/${src.pod!.metadata.name}` } : {}),
+  const params = (extra: Record<string, string> = {}) => new URLSearchParams({
+    src: src.ip, dst: dst.ip, protocol, ...(dst.port !== undefined ? { port: String(dst.port) } : {}), probe, ...extra,
   });
-  // Every node arms at once; the source's node sends after a moment, or this host does.
-  const asks = nodes.map((n) => c.getPath(`/api/v1/nodes/${encodeURIComponent(n.metadata.name!)}/proxy/k8ts/trace?${params(n.metadata.name === srcNode)}`)
+  const ask = (node: string, q: URLSearchParams) => c.getPath(`/api/v1/nodes/${encodeURIComponent(node)}/proxy/k8ts/trace?${q}`);
+  // Every node arms and watches; once each has proven its monitor live, the source's node (or this host) sends.
+  const asks = nodes.map((n) => ask(n.metadata.name!, params())
     .then((t) => t as NodeTrace, (e: Error) => ({ node: n.metadata.name!, saw: false, hops: [{ kind: 'error', text: e.message }], trace: [] } as NodeTrace)));
+  const armed = await Promise.all(nodes.map((n) => ask(n.metadata.name!, new URLSearchParams({ step: 'armed', probe }))
+    .then((a) => (a as { armed?: boolean }).armed === true, () => false)));
+  const unarmed = nodes.filter((_, i) => !armed[i]).map((n) => n.metadata.name!);
+  if (unarmed.length) host.push(`not armed in time (their trace may miss the probe): ${unarmed.join(', ')}`);
   let hostProbe: { result: string; ms: number } | undefined;
-  if (src.kind === 'host') {
-    await new Promise((r) => setTimeout(r, 700));
-    hostProbe = await sendFromHost(dst.ip, dst.port, protocol, 40000 + (parseInt(probe, 16) % 20000));
-  }
+  if (src.kind === 'host') hostProbe = await sendFromHost(dst.ip, dst.port, protocol, 40000 + (parseInt(probe, 16) % 20000));
+  else await ask(srcNode!, params({ step: 'send', srcPod: `${src.pod!.metadata.namespace}/${src.pod!.metadata.name}` })).catch(() => undefined);
   const answers = await Promise.all(asks);
   // The walk: from the source's node, each node's "next" names the one after it.
   const byIP = new Map(nodes.map((n) => [internalIP(n), n.metadata.name!]));

@@ -36,7 +36,8 @@ export class NodeIpam implements Controller {
   async start(): Promise<void> {
     this.queue = new WorkQueue((name) => this.reconcile(name), { workers: 1, metrics: this.qm, onError: (k, e) => console.error(`node ipam: ${k}:`, e instanceof Error ? e.message : e) });
     await this.nodes.waitForSync();
-    this.regs.add(this.nodes.addEventHandler({ onAdd: (n) => this.queue.add(n.metadata.name!), onUpdate: (n) => this.queue.add(n.metadata.name!) }, 30_000));
+    this.regs.add(this.nodes.addEventHandler({ onAdd: (n) => this.queue.add(n.metadata.name!), onUpdate: (n) => this.queue.add(n.metadata.name!),
+      onDelete: (n) => this.pending.delete(n.metadata.name!) }, 30_000));
     this.queue.start();
   }
 
@@ -60,6 +61,13 @@ export class NodeIpam implements Controller {
   private async reconcile(name: string): Promise<void> {
     const node = this.nodes.lister.get(undefined, name);
     if (!node || node.spec?.podCIDR) return;
+    // Already given one whose write the cache has not shown yet (an event for the node came first): the same
+    // CIDR again, never a second one (the API refuses a change of podCIDR).
+    const given = this.pending.get(name);
+    if (given) {
+      await this.client.patch(NODES, undefined, name, 'merge', { spec: { podCIDR: given, podCIDRs: [given] } });
+      return;
+    }
     const used = new Set<string>();
     for (const n of this.nodes.lister.list()) {
       for (const c of [n.spec?.podCIDR, ...(n.spec?.podCIDRs ?? [])]) if (c) used.add(c);

@@ -4,37 +4,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { startCluster, eventually, type TestCluster } from '../controllers/testutil.js';
+import { callAs, type Reply } from '../testing/https-call.js';
 import { parseBootstrapToken, generateBootstrapToken } from '../api/bootstraptoken.js';
 import { parseDuration } from '../cli/token.js';
 
 let tc: TestCluster;
 let ca: string;
 
-interface Reply { code: number; body: any }
 
-function call(token: string, method: string, path: string, body?: unknown): Promise<Reply> {
-  const u = new URL(path, tc.s.url);
-  const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const rq = request(u, { method, ca, headers: { authorization: `Bearer ${token}`, accept: 'application/json',
-      ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const t = Buffer.concat(chunks).toString();
-        let b: unknown = t;
-        try {
-          b = JSON.parse(t);
-        } catch { /* text */ }
-        resolve({ code: res.statusCode ?? 0, body: b });
-      });
-    });
-    rq.on('error', reject);
-    rq.end(data);
-  });
-}
+const call = (token: string, method: string, path: string, body?: unknown, headers: Record<string, string | string[]> = {}): Promise<Reply> =>
+  callAs(tc.s.url, ca, token, method, path, body, headers);
 
 const SECRETS = '/api/v1/namespaces/kube-system/secrets';
 const secret = (name: string, stringData: Record<string, string>, ns = 'kube-system') => ({ apiVersion: 'v1', kind: 'Secret',

@@ -4,10 +4,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, eventually, type TestCluster } from '../controllers/testutil.js';
+import { callAs, type Reply } from '../testing/https-call.js';
 import { LocalClient } from '../apiserver/localclient.js';
 import { CLUSTERROLES } from '../api/kinds.js';
 import { reconcileBootstrapPolicy } from '../apiserver/authz/bootstrap.js';
@@ -17,34 +17,9 @@ let dir: string;
 let tokDir: string;
 let ca: string;
 
-interface Reply { code: number; body: any }
 
-function call(token: string, method: string, path: string, body?: unknown, headers: Record<string, string | string[]> = {}): Promise<Reply> {
-  const u = new URL(path, tc.s.url);
-  const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const rq = request(u, { method, ca, headers: { authorization: `Bearer ${token}`, accept: 'application/json',
-      ...(data ? { 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json', 'content-length': String(data.length) } : {}), ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      // A watch answers 200 and streams: the status line is the answer here.
-      if (res.statusCode === 200 && u.searchParams.get('watch')) {
-        res.destroy();
-        return resolve({ code: 200, body: undefined });
-      }
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const t = Buffer.concat(chunks).toString();
-        let b: unknown = t;
-        try {
-          b = JSON.parse(t);
-        } catch { /* text */ }
-        resolve({ code: res.statusCode ?? 0, body: b });
-      });
-    });
-    rq.on('error', reject);
-    rq.end(data);
-  });
-}
+const call = (token: string, method: string, path: string, body?: unknown, headers: Record<string, string | string[]> = {}): Promise<Reply> =>
+  callAs(tc.s.url, ca, token, method, path, body, headers);
 
 const ADMIN = () => tc.s.token;
 const VIEWER = 'viewer-token-0123456789';

@@ -5,7 +5,7 @@ import { findResource } from '../../api/resources.js';
 import type { KObject } from '../../api/types.js';
 import type { SharedInformerFactory } from '../../client/factory.js';
 import { PolicyEngine, type PolicyEngineOptions, type WatchEvent } from './engine.js';
-import { traceHere, type TraceQuery } from '../trace.js';
+import { traceArmed, traceHere, traceSend, type TraceContext, type TraceQuery } from '../trace.js';
 import { nodeFacts } from '../facts.js';
 
 const POLICIES = findResource('networking.k8s.io', 'v1', 'networkpolicies')!;
@@ -48,9 +48,19 @@ export function startPolicyEngine(informers: SharedInformerFactory, o: PolicyEng
     await Promise.all(sources.map(([i]) => i.waitForSync()));
     await engine.start();
   })();
+  const traceContext = (): TraceContext => ({ engine, nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, proxyTable: o.proxyTable,
+    policyTable: engine.programmer.table, services: o.services(), slices: o.slices(), netnsOfPod: o.netnsOfPod });
   const queries: PolicyFeed['queries'] = {
     drops: async () => ({ node: o.nodeName, drops: engine.recentDrops(), counters: await engine.counters() }),
-    trace: async (p) => traceHere(parseQuery(p), { engine, nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, proxyTable: o.proxyTable, policyTable: engine.programmer.table, services: o.services(), slices: o.slices(), netnsOfPod: o.netnsOfPod }),
+    // A trace is three steps of one question: arm and watch (answers at the end), `step=armed` (answers once
+    // the monitor is proven live), and, on the source's node, `step=send`.
+    trace: async (p) => {
+      const step = p.get('step');
+      if (step === 'armed') return traceArmed(parseProbe(p, true)!);
+      if (step === 'send') return traceSend(parseQuery(p), traceContext());
+      if (step !== null && step !== 'watch') throw new BadRequest(`step: watch, armed or send, not ${JSON.stringify(step)}`);
+      return traceHere(parseQuery(p), traceContext());
+    },
     facts: (p) => nodeFacts(p, { nodeName: o.nodeName, proxyTable: o.proxyTable, policyTable: engine.programmer.table, netnsOfPod: o.netnsOfPod }),
   };
   return {
@@ -78,9 +88,16 @@ function parseQuery(p: URLSearchParams): TraceQuery {
   const portS = p.get('port');
   const port = portS === null || portS === '' ? undefined : Number(portS);
   if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new BadRequest(`port: 1-65535, not ${JSON.stringify(portS)}`);
-  const probe = p.get('probe');
-  if (probe !== null && !/^[0-9a-f]{8}$/.test(probe)) throw new BadRequest('probe: 8 hex digits');
+  const probe = parseProbe(p, false);
   const srcPod = p.get('srcPod');
   if (srcPod !== null && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(srcPod)) throw new BadRequest('srcPod: namespace/name');
-  return { src: ip('src'), dst: ip('dst'), protocol: proto as TraceQuery['protocol'], port, send: p.get('send') === '1', ...(probe ? { probe } : {}), ...(srcPod ? { srcPod } : {}) };
+  return { src: ip('src'), dst: ip('dst'), protocol: proto as TraceQuery['protocol'], port, ...(probe ? { probe } : {}), ...(srcPod ? { srcPod } : {}) };
+}
+
+/** The probe id: 8 hex digits (it names an nft table and derives the probe's source port). */
+function parseProbe(p: URLSearchParams, required: boolean): string | undefined {
+  const probe = p.get('probe');
+  if (probe === null && !required) return undefined;
+  if (probe === null || !/^[0-9a-f]{8}$/.test(probe)) throw new BadRequest('probe: 8 hex digits');
+  return probe;
 }

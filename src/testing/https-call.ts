@@ -1,0 +1,36 @@
+// One JSON request to a test API server as a bearer-token user, answered as status code and parsed body
+// (the text when it is not JSON); a watch's 200 is the answer itself (the stream is not read).
+import { request } from 'node:https';
+
+export interface Reply {
+  code: number;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read whatever fields the answer has
+  body: any;
+}
+
+export function callAs(base: string, ca: string | Buffer, token: string, method: string, path: string, body?: unknown,
+  headers: Record<string, string | string[]> = {}): Promise<Reply> {
+  const u = new URL(path, base);
+  const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const rq = request(u, { method, ca, headers: { authorization: `Bearer ${token}`, accept: 'application/json',
+      ...(data ? { 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json', 'content-length': String(data.length) } : {}), ...headers } }, (res) => {
+      if (res.statusCode === 200 && u.searchParams.get('watch')) {
+        res.destroy();
+        return resolve({ code: 200, body: undefined });
+      }
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const t = Buffer.concat(chunks).toString();
+        let b: unknown = t;
+        try {
+          b = JSON.parse(t);
+        } catch { /* text */ }
+        resolve({ code: res.statusCode ?? 0, body: b });
+      });
+    });
+    rq.on('error', reject);
+    rq.end(data);
+  });
+}
