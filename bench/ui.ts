@@ -5,8 +5,10 @@
 //   - update: the watch event reaching the ui server → the frame that shows it (≤ 100 ms wanted), beside its
 //     anchor, the API server's own write → watch event time in the same run;
 //   - the API server's CPU under a steady write load with 5 pages watching vs none (≤ 1.1× wanted).
-//   node dist/bench/ui.js [--pods 300] [--rounds 3] [--window 15]
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+//   node dist/bench/ui.js [--pods 300] [--rounds 3] [--window 15] [--profile]
+// --profile: also records Chromium's CPU profile (CDP Profiler) of one first paint and of the updates and
+// prints the functions with the most self time (build the page unminified with K8TS_UI_DEBUG=1 to read them).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,9 +23,45 @@ const PODS = arg('pods', 300);
 const ROUNDS = arg('rounds', 3);
 const WINDOW_S = arg('window', 15);
 const NODES = 3;
+const PROFILE = args.includes('--profile');
 const MERGE = { 'Content-Type': 'application/merge-patch+json' };
 
 declare const window: any;
+
+interface CpuProfile { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[]; samples: number[]; timeDeltas: number[] }
+
+/** The functions with the most self time in a CDP CPU profile, as printable rows. */
+function topSelf(p: CpuProfile, n = 15): string {
+  const byId = new Map(p.nodes.map((x) => [x.id, x]));
+  const self = new Map<string, number>();
+  let total = 0;
+  p.samples.forEach((id, i) => {
+    const f = byId.get(id)!.callFrame;
+    const k = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\//, '')}:${f.lineNumber + 1}`;
+    const dt = (p.timeDeltas[i] ?? 0) / 1000;
+    total += dt;
+    self.set(k, (self.get(k) ?? 0) + dt);
+  });
+  const rows = [...self].sort((a, b) => b[1] - a[1]).slice(0, n);
+  return [`  profiled ${fmt(total, 0)} ms`, ...rows.map(([k, ms]) => `  ${fmt(ms, 1).padStart(9)} ms  ${fmt((100 * ms) / total, 1).padStart(5)} %  ${k}`)].join('\n');
+}
+
+async function profiled<T>(page: import('playwright-core').Page, what: string, f: () => Promise<T>): Promise<T> {
+  if (!PROFILE) return f();
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+  await cdp.send('Profiler.start');
+  try {
+    return await f();
+  } finally {
+    const { profile } = (await cdp.send('Profiler.stop')) as unknown as { profile: CpuProfile };
+    console.log(`CPU profile, ${what}:\n${topSelf(profile)}`);
+    // The whole profile too, for Chromium's DevTools (Performance → Load profile) or a closer look.
+    if (process.env.K8TS_PROFILE_DIR) writeFileSync(join(process.env.K8TS_PROFILE_DIR, `ui-${what.replace(/\W+/g, '-')}.cpuprofile`), JSON.stringify(profile));
+    await cdp.detach();
+  }
+}
 
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -79,8 +117,10 @@ async function main(): Promise<void> {
     for (let i = 0; i < 5; i++) {
       const b = await launch();
       try {
-        await b.page.goto(url);
-        await waitIn(b.page, () => window.k8tsUi?.ready === true, null, 'the first drawing', 30_000);
+        await profiled(b.page, `first paint ${i + 1}`, async () => {
+          await b.page.goto(url);
+          await waitIn(b.page, () => window.k8tsUi?.ready === true, null, 'the first drawing', 30_000);
+        });
         const drawn = await b.page.evaluate(() => window.k8tsUi.cy.nodes('.pod').length);
         if (drawn !== PODS) throw new Error(`drew ${drawn} pods, not ${PODS}`);
         paints.push(await b.page.evaluate(() => window.k8tsUi.firstPaintMs));
@@ -89,7 +129,7 @@ async function main(): Promise<void> {
       }
     }
 
-    // Updates: one page open; pods relabelled (a change the page draws), one at a time.
+    // Updates: one page open; pods' phases changed (drawn: label and colour), one at a time.
     const b = await launch();
     browsers.push(b);
     await b.page.goto(url);
@@ -102,19 +142,20 @@ async function main(): Promise<void> {
       if (msg.key === probe.key && !seen.has(probe.key)) seen.set(probe.key, msg.at);
       origSend(msg);
     };
-    const updates = 60;
-    for (let i = 0; i < updates; i++) {
+    const updates = arg('updates', 60);
+    await profiled(b.page, 'updates', async () => { for (let i = 0; i < updates; i++) {
       const name = `p${(i * 7) % PODS}`;
       probe.key = `default/${name}`;
       seen.delete(probe.key);
       const wall = Date.now();
-      await must(c, 'PATCH', `/api/v1/namespaces/default/pods/${name}`, { metadata: { labels: { bench: `u${i}` } } }, MERGE);
+      // A change the page draws: the pod's phase (its label and colour).
+      await must(c, 'PATCH', `/api/v1/namespaces/default/pods/${name}/status`, { status: { phase: i % 2 ? 'Succeeded' : 'Pending' } }, MERGE);
       for (let w = 0; w < 200 && !seen.has(probe.key); w++) await sleep(5);
       if (seen.has(probe.key)) writeToEvent.push(seen.get(probe.key)! - wall);
       await sleep(50);
-    }
+    } });
     await sleep(500);
-    const renders = (await b.page.evaluate(() => window.k8tsUi.renders.filter((r: any) => r.op === 'upsert' && r.kind === 'Pod').map((r: any) => r.ms))) as number[];
+    const renders = (await b.page.evaluate(() => window.k8tsUi.renders.filter((r: any) => r.op === 'upsert' && r.kind === 'Pod' && r.drawn !== false).map((r: any) => r.ms))) as number[];
     await b.close();
     browsers.pop();
 

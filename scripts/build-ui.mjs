@@ -11,7 +11,8 @@ await build({
   bundle: true,
   format: 'esm',
   target: ['chrome110', 'firefox110', 'safari16'],
-  minify: true,
+  // K8TS_UI_DEBUG=1: readable names, for a CPU profile (bench/ui.ts --profile).
+  minify: !process.env.K8TS_UI_DEBUG,
   sourcemap: false,
   legalComments: 'linked',
   logLevel: 'warning',

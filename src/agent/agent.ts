@@ -23,7 +23,7 @@ import { LocalClaims } from './claims.js';
 import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes.js';
 import { removeNat, syncNat } from './nat.js';
 import { Runtime } from './runtime/runtime.js';
-import { AgentMetrics } from './metrics.js';
+import { AgentMetrics, instrumentRuntime, type RemoteMetrics } from './metrics.js';
 import { cgroupUsage, hostUsage, parseMountinfo, resourceMetricsText, type RunningContainer } from './resourcemetrics.js';
 import { ImageStore } from './images/store.js';
 import { ensureBuiltin } from './images/builtin.js';
@@ -115,7 +115,6 @@ export class Agent {
   private podCIDR = '';
   private stopped = false;
   private streams?: StreamServer;
-  private metrics?: AgentMetrics;
   private services!: SharedInformer<Service>;
   private slices!: SharedInformer<EndpointSlice>;
   private announcer!: LbAnnouncer;
@@ -266,13 +265,35 @@ export class Agent {
     const tokens = new TokenManager(apiTokenIssuer((path, body) => this.client.postPath(path, body)));
     this.claims = new LocalClaims(this.informers, this.client, this.o.nodeName, this.log);
     const volumes = new VolumeManager({ objects, node, tokens, apiAudiences: [], claims: this.claims, warn: (pod, message) => void events.record(pod, 'Warning', 'FailedMount', message) });
+    // The agent's metrics first: the pod manager, the runtime and the proxy record into them as they work.
+    const metrics = new AgentMetrics({
+      runningPods: () => this.podManager.sandboxes().length,
+      containers: async () => {
+        const by: Record<string, number> = {};
+        for (const c of await this.runtime.list()) by[c.state.status] = (by[c.state.status] ?? 0) + 1;
+        return by;
+      },
+      policy: {
+        logged: () => ({ ...(this.policy?.engine.loggedByDirection ?? {}) }),
+        dropped: async () => {
+          const by: Record<string, number> = { ingress: 0, egress: 0 };
+          for (const p of (await this.policy?.engine.counters())?.pods ?? []) by[p.direction] = (by[p.direction] ?? 0) + p.packets;
+          return by;
+        },
+      },
+      proxy: () => this.proxy?.counts() ?? { services: 0, servicePorts: 0, endpoints: 0, elements: 0, chains: 0 },
+      remote: () => this.dnsMetrics(),
+    });
+    instrumentRuntime(this.runtime, metrics);
+    const cni = cniFor(this.o.cni, this.podCIDR, this.o.dataDir, mtu);
     this.podManager = new PodManager(this.client, this.runtime, events, {
       nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, dataDir: this.o.dataDir, netnsPrefix: this.o.netnsPrefix,
       clusterDNS: this.o.clusterDNS, clusterDomain: this.o.clusterDomain,
-      cni: cniFor(this.o.cni, this.podCIDR, this.o.dataDir, mtu), images: this.images,
+      cni: { plugin: metrics.timedCni(cni.plugin), conf: cni.conf }, images: this.images,
       // A pod's containers start only once its NetworkPolicy rules are in the kernel.
       networkReady: (pod, ip) => (this.policy ? this.policy.engine.localPodReady(pod, ip) : Promise.reject(new Error('the policy engine has not started'))),
       volumes, objects, node, tokens, services: () => this.services.lister.list(),
+      metrics: { step: (step, f) => metrics.step(step, f), probeRan: (p) => metrics.probeRan(p), probeGone: (p) => metrics.probeGone(p) },
     }, (key, ms) => this.queue.addAfter(key, ms));
     this.nodes = this.informers.informerFor(NODES);
     this.nodes.addEventHandler({ onAdd: () => this.routesSoon(), onUpdate: (n, old) => n !== old && this.routesSoon(), onDelete: () => this.routesSoon() });
@@ -284,7 +305,9 @@ export class Agent {
     // The proxy starts only once both caches are full: its first sync rewrites the table, and a partial
     // view would drop rules that traffic is using (after an agent restart the old rules keep working).
     this.announcer = new LbAnnouncer(this.o.uplink, this.log);
-    const proxy = new ServiceProxy({ nodeName: this.o.nodeName, nodeIPs: [this.o.nodeIP], log: this.log });
+    const proxy = new ServiceProxy({ nodeName: this.o.nodeName, nodeIPs: [this.o.nodeIP], log: this.log,
+      synced: (seconds, full) => metrics.proxySynced(seconds, full),
+      changed: (what) => (what === 'service' ? metrics.proxyServiceChanges : metrics.proxyEndpointChanges).inc() });
     this.proxy = proxy;
     const feed = <T extends Service | EndpointSlice>(to: (type: 'ADDED' | 'MODIFIED' | 'DELETED', o: T) => void) => ({
       onAdd: (o: T) => { to('ADDED', o); this.lbSoon(); },
@@ -314,24 +337,6 @@ export class Agent {
     // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own.
     if (this.o.dnsPort) void this.startDns(this.o.dnsPort);
 
-    const policy = this.policy.engine;
-    this.metrics = new AgentMetrics({
-      runningPods: () => this.podManager.sandboxes().length,
-      containers: async () => {
-        const by: Record<string, number> = {};
-        for (const c of await this.runtime.list()) by[c.state.status] = (by[c.state.status] ?? 0) + 1;
-        return by;
-      },
-      policy: {
-        logged: () => ({ ...policy.loggedByDirection }),
-        dropped: async () => {
-          const by: Record<string, number> = { ingress: 0, egress: 0 };
-          for (const p of (await policy.counters()).pods) by[p.direction] = (by[p.direction] ?? 0) + p.packets;
-          return by;
-        },
-      },
-    });
-    const metrics = this.metrics;
     this.queue = new WorkQueue(async (key) => {
       const pod = this.pods.lister.getByKey(key);
       if (pod) await this.watchReferences(pod);
@@ -485,6 +490,26 @@ export class Agent {
       running.push({ namespace: pod.slice(0, slash), pod: pod.slice(slash + 1), container, pid: c.state.pid, startedAt: c.state.startedAt });
     }
     return resourceMetricsText(() => hostUsage(), running, (pid) => cgroupUsage(mounts, pid));
+  }
+
+  /** The DNS worker's series (coredns_dns_*), asked for at each scrape; none while it is not running. */
+  private dnsMetrics(): Promise<RemoteMetrics[]> {
+    const w = this.dns;
+    if (!w) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      const id = Math.random().toString(36).slice(2);
+      const timer = setTimeout(() => done([]), 2000);
+      const onMessage = (m: { type?: string; id?: string; metrics?: RemoteMetrics }) => {
+        if (m?.type === 'metrics' && m.id === id) done([m.metrics ?? []]);
+      };
+      const done = (r: RemoteMetrics[]) => {
+        clearTimeout(timer);
+        w.off('message', onMessage);
+        resolve(r);
+      };
+      w.on('message', onMessage);
+      w.postMessage({ type: 'metrics', id });
+    });
   }
 
   private async startDns(port: number): Promise<void> {

@@ -13,8 +13,9 @@ import { run } from '../util/exec.js';
 import type { CniConfig, CniPlugin } from './cni/types.js';
 import type { Runtime, ContainerInfo } from './runtime/runtime.js';
 import type { ImageService } from './images/service.js';
-import { ProbeManager, probeRunner, type ProbeRunner } from './probes.js';
+import { ProbeManager, probeRunner, type ProbeManagerOptions, type ProbeRunner } from './probes.js';
 import { Backoff } from './backoff.js';
+import type { PodStartStep } from './metrics.js';
 import { now } from '../util/time.js';
 import type { Service } from '../api/types.js';
 import { MountError, type VolumeManager, checkPropagationSource, mountSubPath, type NodeVolume, type RefreshCause } from './volumes/manager.js';
@@ -60,6 +61,12 @@ export interface PodManagerOptions {
   tokens?: TokenManager;
   /** The back-off's clock (tests move it; default Date.now). */
   clock?: () => number;
+  /** The agent's metrics: each step of a pod's start timed, each probe run counted. */
+  metrics?: {
+    step<T>(step: PodStartStep, f: () => Promise<T>): Promise<T>;
+    probeRan: NonNullable<ProbeManagerOptions['ran']>;
+    probeGone: NonNullable<ProbeManagerOptions['gone']>;
+  };
 }
 
 /** What the node holds for a pod between syncs (also on disk, for agent restarts). */
@@ -102,6 +109,8 @@ export class PodManager {
       record: (pod, type, reason, message) => events.record(pod, type, reason, message),
       // A probe result flipped: the pod's status is recomputed (and written if it changed) right away.
       changed: (key) => requeue(key, 0),
+      ran: o.metrics?.probeRan,
+      gone: o.metrics?.probeGone,
     });
   }
 
@@ -133,6 +142,11 @@ export class PodManager {
     return `${this.o.netnsPrefix}pod-${uid.replace(/-/g, '').slice(0, 12)}`;
   }
 
+  /** Times one step of a pod's start when the agent measures them. */
+  private step<T>(step: PodStartStep, f: () => Promise<T>): Promise<T> {
+    return this.o.metrics ? this.o.metrics.step(step, f) : f();
+  }
+
   private async ensureSandbox(pod: Pod): Promise<Sandbox> {
     const uid = pod.metadata.uid!;
     const p = this.sandboxPath(uid);
@@ -141,6 +155,12 @@ export class PodManager {
       const sb = JSON.parse(readFileSync(p, 'utf8')) as Sandbox;
       if (existsSync(`/run/netns/${sb.netns}`)) return sb;
     }
+    return this.step('sandbox', () => this.createSandbox(pod, p));
+  }
+
+  /** A new sandbox: its network namespace, CNI ADD, its /etc files and its record. */
+  private async createSandbox(pod: Pod, p: string): Promise<Sandbox> {
+    const uid = pod.metadata.uid!;
     const netns = this.netnsName(uid);
     if (!existsSync(`/run/netns/${netns}`)) await run(['ip', 'netns', 'add', netns]);
     // A namespace without a record: a crash came between `netns add` and the record, maybe after CNI ADD.
@@ -228,7 +248,9 @@ export class PodManager {
     }
     let vols: Map<string, NodeVolume>;
     try {
-      vols = await this.o.volumes.setUp(pod as Pod, join(this.dir, uid));
+      // Timed as a start step the first time only: every later sync sets them up again, idempotently.
+      const setUp = () => this.o.volumes.setUp(pod as Pod, join(this.dir, uid));
+      vols = await (this.volumesOf.has(uid) ? setUp() : this.step('volumes', setUp));
     } catch (e) {
       if (!(e instanceof MountError)) throw e;
       // As the kubelet: a FailedMount event, the pod stays ContainerCreating, and it is retried (at once
@@ -292,7 +314,7 @@ export class PodManager {
       const restarts = latest ? Number(latest.labels[L_RESTARTS] ?? 0) + 1 : 0;
       if (!networkChecked && this.o.networkReady) {
         try {
-          await this.o.networkReady(pod, sb.ip);
+          await this.step('network_ready', () => this.o.networkReady!(pod, sb.ip));
         } catch (e) {
           const msg = `network policy for ${sb.ip} not in place: ${e instanceof Error ? e.message : e}`;
           await this.events.record(pod, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${msg}`);
@@ -488,7 +510,7 @@ export class PodManager {
   private async startContainer(pod: Pod, sb: Sandbox, c: any, restarts: number, pidns?: string): Promise<string | undefined> {
     const uid = pod.metadata.uid!;
     const key = `${uid}/${c.name}`;
-    const img = await this.o.images.ensure(pod, c);
+    const img = await this.step('image', () => this.o.images.ensure(pod, c));
     if (!img.ok) {
       this.imageErrors.set(key, { reason: img.reason, message: img.message });
       // Right after a failed pull the next sync reports ImagePullBackOff, as the kubelet's does; the pull
@@ -516,13 +538,13 @@ export class PodManager {
       return undefined;
     }
     try {
-      const id = await this.runtime.create({
+      const id = await this.step('container', () => this.runtime.create({
         name: c.name, podName: pod.metadata.name!, hostname: utsHostname(pod, this.o.clusterDomain), image: c.image,
         command: expandArgs(c.command, env), args: expandArgs(c.args, env), env, workingDir: c.workingDir, mounts,
         netns: `/run/netns/${sb.netns}`, etcHosts: join(podDir, 'hosts'), etcHostname: join(podDir, 'hostname'), resolvConf: join(podDir, 'resolv.conf'),
         securityContext: c.securityContext, pidns,
         labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
-      });
+      }));
       await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
       await this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`);
       return id;

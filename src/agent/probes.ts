@@ -151,6 +151,19 @@ export interface ProbeManagerOptions {
   changed: (key: string) => void;
   clock?: Clock;
   log?: (line: string) => void;
+  /** Each probe run, with the kubelet's result names (prober_probe_total): a probe that could not run is unknown. */
+  ran?: (p: ProbeRun & { result: 'successful' | 'failed' | 'unknown'; seconds: number }) => void;
+  /** A worker stopped: its series go. */
+  gone?: (p: ProbeRun) => void;
+}
+
+/** Which probe ran: its kind, pod and container. */
+export interface ProbeRun {
+  kind: ProbeKind;
+  namespace: string;
+  pod: string;
+  uid: string;
+  container: string;
 }
 
 /** The probe workers of this node's containers. */
@@ -252,8 +265,13 @@ export class ProbeManager {
 
   private stop(w: Worker): void {
     w.stopped = true;
+    this.o.gone?.(this.runOf(w));
     if (w.timer !== undefined) this.clock.clearTimeout(w.timer);
     w.timer = undefined;
+  }
+
+  private runOf(w: Worker): ProbeRun {
+    return { kind: w.kind, namespace: w.pod.metadata.namespace ?? '', pod: w.pod.metadata.name ?? '', uid: w.uid, container: w.target.containerName };
   }
 
   /** Arms the worker's timer for its next run: after the initial delay, then every period (as a ticker). */
@@ -284,9 +302,13 @@ export class ProbeManager {
     w.lastRun = this.clock.now();
     w.inFlight = true;
     let outcome: ProbeOutcome | undefined;
+    const t0 = performance.now();
     try {
       outcome = await this.o.run(w.probe, w.target);
+      // A warning (an httpGet redirect elsewhere) passes, as in the kubelet.
+      this.o.ran?.({ ...this.runOf(w), result: outcome.result === 'failure' ? 'failed' : 'successful', seconds: (performance.now() - t0) / 1000 });
     } catch (e) {
+      this.o.ran?.({ ...this.runOf(w), result: 'unknown', seconds: (performance.now() - t0) / 1000 });
       // The probe could not be run: the result stays as it was, as in the kubelet.
       const msg = e instanceof Error ? e.message : String(e);
       const quiet = (e as { code?: string }).code === 'ContainerNotRunning' || (e as { code?: string }).code === 'ContainerNotFound';

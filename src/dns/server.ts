@@ -36,6 +36,19 @@ export interface DnsServerOptions {
   cacheNames?: number;
   /** Upstream queries in flight at once; beyond it, SERVFAIL. Default 1024. */
   maxInflight?: number;
+  /** Each reply as it is sent (for metrics): which server answered, over what, how long it took. */
+  observe?: (o: DnsObservation) => void;
+}
+
+export interface DnsObservation {
+  /** The listening address as CoreDNS's server label writes it: dns://ADDRESS:PORT. */
+  server: string;
+  tcp: boolean;
+  /** CoreDNS's family label: "1" IPv4, "2" IPv6. */
+  family: '1' | '2';
+  rcode: number;
+  seconds: number;
+  reply: Buffer;
 }
 
 export type DnsServerErrorCode = 'DNS_LISTEN_FAILED' | 'DNS_BAD_UPSTREAM' | 'DNS_UPSTREAM_FAILED';
@@ -70,6 +83,8 @@ export interface DnsStats {
 }
 
 type Send = (out: Buffer, rcode?: number) => void;
+/** The listening address a message came in on, as the metrics label it. */
+type Where = Pick<DnsObservation, 'server' | 'family'>;
 
 interface CacheEntry {
   full: Buffer;
@@ -216,7 +231,8 @@ export class DnsServer {
         continue;
       }
       const port = udp.address().port;
-      const tcp = createServer({ allowHalfOpen: true }, (s) => this.onConnection(s));
+      const where = { server: `dns://${isIPv6(ep.address) ? `[${ep.address}]` : ep.address}:${port}`, family: (isIPv6(ep.address) ? '2' : '1') as '1' | '2' };
+      const tcp = createServer({ allowHalfOpen: true }, (s) => this.onConnection(s, where));
       try {
         await new Promise<void>((resolve, reject) => {
           tcp.once('error', reject);
@@ -240,7 +256,7 @@ export class DnsServer {
       tcp.on('error', () => undefined);
       udp.on('message', (msg, rinfo) => {
         this.stats.udp++;
-        this.handle(msg, false, (out) => udp.send(out, rinfo.port, rinfo.address));
+        this.handle(msg, false, (out) => udp.send(out, rinfo.port, rinfo.address), undefined, where);
       });
       this.udp.push(udp);
       this.tcp.push(tcp);
@@ -249,7 +265,7 @@ export class DnsServer {
     throw new DnsServerError('DNS_LISTEN_FAILED', `cannot listen on ${ep.address}:${ep.port} (UDP and TCP): ${(lastErr as Error)?.message}`);
   }
 
-  private onConnection(sock: Socket): void {
+  private onConnection(sock: Socket, where: Where): void {
     if (this.closed || this.conns.size >= this.maxTcp) {
       sock.destroy();
       return;
@@ -293,7 +309,7 @@ export class DnsServer {
             waiting--;
             if (ended && waiting === 0) sock.end();
           }
-        });
+        }, where);
       }
     });
     sock.on('end', () => {
@@ -308,11 +324,14 @@ export class DnsServer {
   // Answering
 
   /** Answers one message; `reply` is called at most once, `done` (if given) once it is clear none will come. */
-  private handle(msg: Buffer, tcp: boolean, reply: (out: Buffer) => void, done?: () => void): void {
+  private handle(msg: Buffer, tcp: boolean, reply: (out: Buffer) => void, done?: () => void, where?: Where): void {
     this.stats.received++;
+    const observe = this.opts.observe;
+    const t0 = observe ? performance.now() : 0;
     const send: Send = (out, rcode = out[3] & 0xf) => {
       this.rcodeCounts[rcode]++;
       reply(out);
+      if (observe && where) observe({ ...where, tcp, rcode, seconds: (performance.now() - t0) / 1000, reply: out });
     };
     try {
       const r = this.answer(msg, tcp, send);

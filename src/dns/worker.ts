@@ -3,6 +3,7 @@
 // zone, like the agent's caches, outlives an API-server outage) and tells the agent when it listens.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { RestClient, type RestConfig } from '../client/rest.js';
+import { DnsMetrics } from './metrics.js';
 import { NodeDns } from './node.js';
 import type { Endpoint } from './server.js';
 
@@ -15,7 +16,7 @@ export interface DnsWorkerConfig {
   nameservers: string[];
 }
 
-type Message = { type: 'listening'; addresses: Endpoint[] } | { type: 'error'; message: string };
+type Message = { type: 'listening'; addresses: Endpoint[] } | { type: 'error'; message: string } | { type: 'metrics' };
 
 /** Start the DNS worker; resolves once it listens (rejects with the worker's own error). */
 export function startDnsWorker(cfg: DnsWorkerConfig, log: (line: string) => void): Promise<{ worker: Worker; addresses: Endpoint[] }> {
@@ -28,7 +29,7 @@ export function startDnsWorker(cfg: DnsWorkerConfig, log: (line: string) => void
         worker.removeAllListeners('exit');
         worker.on('exit', (code) => code !== 0 && log(`k8ts agent: the DNS worker exited with ${code}`));
         resolve({ worker, addresses: m.addresses });
-      } else {
+      } else if (m.type === 'error') {
         // It could not listen: end the thread (its informers too) before the caller tries again.
         worker.removeAllListeners('exit');
         void worker.terminate().finally(() => reject(new Error(m.message)));
@@ -40,14 +41,19 @@ export function startDnsWorker(cfg: DnsWorkerConfig, log: (line: string) => void
 if (!isMainThread && parentPort) {
   const cfg = workerData as DnsWorkerConfig;
   const client = new RestClient({ ...cfg.rest, userAgent: 'k8ts-dns' });
+  const metrics = new DnsMetrics(cfg.domain);
   const dns = new NodeDns({ client, listen: cfg.listen, upstreams: cfg.upstreams,
-    zone: { domain: cfg.domain, nameservers: cfg.nameservers } });
+    zone: { domain: cfg.domain, nameservers: cfg.nameservers }, observe: (o) => metrics.observe(o) });
   dns.start().then(
     (addresses) => parentPort!.postMessage({ type: 'listening', addresses } satisfies Message),
     (e) => parentPort!.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) } satisfies Message));
   parentPort.on('message', (m) => {
     // The node's renewed client certificate.
     if (m && typeof m === 'object' && m.type === 'credentials') return client.setClientCertificate(m.cert, m.key);
+    // A scrape of the agent's /metrics: this thread's series as JSON, merged into the agent's exposition.
+    if (m && typeof m === 'object' && m.type === 'metrics') {
+      return void metrics.registry.getMetricsAsJSON().then((json) => parentPort!.postMessage({ type: 'metrics', id: m.id, metrics: json }));
+    }
     if (m === 'stop') void dns.stop().finally(() => { client.close(); process.exit(0); });
   });
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Cluster, clusterFixture, skip, sleep } from './clusterkit.js';
+import { parseExposition, sumOf, type Exposition } from '../../src/util/promtext.js';
 
 const WEB = `apiVersion: v1
 kind: Pod
@@ -125,6 +126,50 @@ describe('probes on a real cluster with the real kubectl', { skip }, () => {
     // The new container has /tmp/alive again: it stays up.
     await sleep(3000);
     assert.equal(await jp('live', '{.status.containerStatuses[0].restartCount}'), '1');
+  });
+
+  test('the agents\' metrics after that work: probes, CNI ADD, runc, the pod start steps, proxy syncs and DNS queries', async () => {
+    // A DNS query from a pod, through the cluster DNS service to a node's DNS server.
+    const clusterIP = (await c.ok(['get', 'service', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+    const ns = await c.k(['exec', 'web', '--', 'nslookup', 'kubernetes.default.svc.cluster.local']);
+    assert.ok(ns.stdout.includes(`Address: ${clusterIP}`), ns.stdout + ns.stderr);
+    const scrape = async (node: string): Promise<Exposition> => parseExposition(await c.ok(['get', '--raw', `/api/v1/nodes/${node}/proxy/metrics`]));
+    let both: Exposition[] = [];
+    const total = (name: string, match: Record<string, string> = {}) => both.reduce((n, e) => n + sumOf(e, name, match), 0);
+    await waitFor('the DNS query counted', async () => {
+      both = await Promise.all(['node1', 'node2'].map(scrape));
+      return total('coredns_dns_requests_total', { zone: 'cluster.local.', type: 'A', proto: 'udp', family: '1' }) >= 1;
+    });
+    const [n1, n2] = both;
+    assert.ok(total('coredns_dns_request_duration_seconds_count', { zone: 'cluster.local.', type: 'A' }) >= 1);
+    assert.ok(total('coredns_dns_responses_total', { zone: 'cluster.local.', rcode: 'NOERROR' }) >= 1);
+    assert.equal(n1.types.get('coredns_dns_request_duration_seconds'), 'histogram');
+    // web runs on node1 with an httpGet readiness probe, live on node2 with an exec liveness probe (failed once, above).
+    assert.ok(sumOf(n1, 'prober_probe_total', { probe_type: 'Readiness', result: 'successful', namespace: 'default', pod: 'web', container: 'main' }) >= 1);
+    assert.ok(sumOf(n1, 'prober_probe_total', { probe_type: 'Readiness', result: 'failed', pod: 'web' }) >= 1, 'the readiness failure when the file was removed');
+    // The failures that restarted live went with the old container's worker (the kubelet deletes a worker's
+    // series when it stops); the restarted container's probe counts afresh.
+    await waitFor('the restarted container\'s liveness probe counted', async () =>
+      sumOf(await scrape('node2'), 'prober_probe_total', { probe_type: 'Liveness', result: 'successful', namespace: 'default', pod: 'live', container: 'main' }) >= 1);
+    assert.ok(sumOf(n1, 'prober_probe_duration_seconds_count', { probe_type: 'Readiness', pod: 'web' }) >= 1);
+    for (const [node, e] of [['node1', n1], ['node2', n2]] as const) {
+      assert.ok(sumOf(e, 'k8ts_cni_operation_duration_seconds_count', { operation: 'ADD' }) >= 1, `${node}: CNI ADD timed`);
+      assert.ok(sumOf(e, 'kubelet_runtime_operations_duration_seconds_count', { operation_type: 'create_container' }) >= 1, `${node}: runc create timed`);
+      assert.ok(sumOf(e, 'kubelet_runtime_operations_duration_seconds_count', { operation_type: 'list_containers' }) >= 1, `${node}: runc list timed`);
+      for (const step of ['sandbox', 'volumes', 'image', 'network_ready', 'container']) {
+        assert.ok(sumOf(e, 'k8ts_pod_start_step_duration_seconds_count', { step }) >= 1, `${node}: pod start step ${step} timed`);
+      }
+      assert.ok(sumOf(e, 'kubelet_pod_start_duration_seconds_count') >= 1, `${node}: a pod start measured`);
+      assert.ok(sumOf(e, 'kubeproxy_sync_proxy_rules_duration_seconds_count') >= 1, `${node}: proxy synced`);
+      assert.ok(sumOf(e, 'kubeproxy_sync_full_proxy_rules_duration_seconds_count') >= 1, `${node}: the first sync rewrote the table`);
+      const last = sumOf(e, 'kubeproxy_sync_proxy_rules_last_timestamp_seconds');
+      assert.ok(last > Date.now() / 1000 - 3600 && last <= Date.now() / 1000 + 5, `${node}: last sync at ${last}`);
+      // The kubernetes and kube-dns Services at least, each with an endpoint, in map elements and chains.
+      assert.ok(sumOf(e, 'k8ts_proxy_services') >= 2, `${node}: services ${sumOf(e, 'k8ts_proxy_services')}`);
+      assert.ok(sumOf(e, 'k8ts_proxy_endpoints') >= 2, `${node}: endpoints`);
+      assert.ok(sumOf(e, 'k8ts_proxy_nftables_elements') >= sumOf(e, 'k8ts_proxy_service_ports'), `${node}: table elements`);
+      assert.ok(sumOf(e, 'kubeproxy_sync_proxy_rules_service_changes_total') >= 2, `${node}: service changes fed`);
+    }
   });
 
   test('a tcpSocket probe on a closed port keeps the pod unready; hostname and subdomain are in /etc/hosts', async () => {

@@ -77,7 +77,14 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
     for (const [pod, node] of [['pod-a', 'node1'], ['pod-b', 'node2']]) {
       const l = await label(`pod:default/${pod}`);
       assert.match(l, new RegExp(`\\n${ips.get(pod)!.replace(/\./g, '\\.')}\\nRunning`), `${pod}: ${l}`);
-      assert.equal(await b!.page.evaluate((i) => window.k8tsUi.cy.getElementById(i).parent().id(), `pod:default/${pod}`), `node:${node}`);
+      // Drawn inside its node's box (the box is a plain node behind the grid, not a compound parent).
+      const inside = await b!.page.evaluate(([p, n]) => {
+        const cy = window.k8tsUi.cy;
+        const a = cy.getElementById(p).boundingBox({ includeLabels: false });
+        const box = cy.getElementById(n).boundingBox({ includeLabels: false });
+        return { node: cy.getElementById(p).data('node'), inside: a.x1 >= box.x1 && a.x2 <= box.x2 && a.y1 >= box.y1 && a.y2 <= box.y2 };
+      }, [`pod:default/${pod}`, `node:${node}`]);
+      assert.deepEqual(inside, { node, inside: true }, `${pod} is drawn inside ${node}`);
       assert.ok((await classes(`veth:default/${pod}`)).includes('veth'), `${pod} has its veth to cbr0`);
     }
     for (const n of nodes) {

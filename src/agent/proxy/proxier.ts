@@ -27,6 +27,10 @@ export interface ServiceProxyOptions {
   /** Set net.bridge.bridge-nf-call-iptables=1 in the namespace on start(); default true. */
   bridgeNetfilter?: boolean;
   log?: (line: string) => void;
+  /** Each sync that reached the kernel: how long it took, and whether it rewrote the whole table. */
+  synced?: (seconds: number, full: boolean) => void;
+  /** Each Service or EndpointSlice change fed in (kube-proxy's *_changes_total). */
+  changed?: (what: 'service' | 'endpoints') => void;
 }
 
 export interface ProxyStats {
@@ -63,7 +67,7 @@ interface Entry {
 export class ServiceProxy {
   readonly table: string;
   readonly stats: ProxyStats = { syncs: 0, fullSyncs: 0, lastSyncMs: 0, lastFullSyncMs: 0, lastNftMs: 0, servicePorts: 0, recoveries: 0 };
-  private readonly opts: Required<Omit<ServiceProxyOptions, 'netns' | 'log'>> & Pick<ServiceProxyOptions, 'netns' | 'log'>;
+  private readonly opts: Required<Omit<ServiceProxyOptions, 'netns' | 'log' | 'synced' | 'changed'>> & Pick<ServiceProxyOptions, 'netns' | 'log' | 'synced' | 'changed'>;
   private readonly entries = new Map<string, Entry>();
   private readonly dirty = new Set<string>();
   private readonly ledger = new Ledger();
@@ -120,6 +124,7 @@ export class ServiceProxy {
   }
 
   onServiceChange(type: WatchEvent, svc: KObject): void {
+    this.opts.changed?.('service');
     const key = objKey(svc);
     const e = this.entry(key);
     e.svc = type === 'DELETED' ? undefined : svc;
@@ -130,6 +135,7 @@ export class ServiceProxy {
   onSliceChange(type: WatchEvent, slice: KObject): void {
     const key = sliceOwner(slice);
     if (!key) return;
+    this.opts.changed?.('endpoints');
     const e = this.entry(key);
     if (type === 'DELETED') e.slices.delete(slice.metadata.name ?? '');
     else e.slices.set(slice.metadata.name ?? '', slice);
@@ -162,6 +168,21 @@ export class ServiceProxy {
     await this.stop();
     await this.nft(['delete', 'table', 'ip', this.table]).catch(() => undefined);
     this.needFull = true;
+  }
+
+  /** What is programmed now: services, service ports, endpoints, and the table's elements and chains. */
+  counts(): { services: number; servicePorts: number; endpoints: number; elements: number; chains: number } {
+    let services = 0;
+    let endpoints = 0;
+    let elements = 0;
+    let chains = 0;
+    for (const e of this.entries.values()) {
+      if (e.model.length) services++;
+      for (const m of e.model) endpoints += m.endpoints.length;
+      elements += (e.frag?.els.length ?? 0) / 3;
+      chains += e.frag?.chains?.size ?? 0;
+    }
+    return { services, servicePorts: this.stats.servicePorts, endpoints, elements, chains };
   }
 
   /** Resolves once every change made so far is in the kernel (for tests and benchmarks). */
@@ -237,6 +258,7 @@ export class ServiceProxy {
     this.stats.syncs++;
     this.stats.lastSyncMs = performance.now() - t0;
     this.stats.lastError = undefined;
+    this.opts.synced?.(this.stats.lastSyncMs / 1000, full);
     // After the rules changed, so no new entry can be made towards an endpoint that is gone.
     for (const u of udpGone) await this.clearUdp(u.model, u.gone, u.wasEmpty);
   }

@@ -7,6 +7,7 @@ const CELL_W = 150;
 const CELL_H = 78;
 const GRID_COLS = 6;
 const NODE_GAP = 140;
+const NODE_PAD = 18;
 
 /** Everything the server told us, by kind and key. */
 const state = { Node: new Map(), Namespace: new Map(), Pod: new Map(), Service: new Map(), EndpointSlice: new Map(), NetworkPolicy: new Map(), facts: new Map() };
@@ -23,9 +24,12 @@ const cy = cytoscape({
   maxZoom: 3,
   pixelRatio: 1,
   textureOnViewport: true,
+  hideEdgesOnViewport: true,
+  // Labels too small to read at this zoom are not drawn (300 pods fitted in a window put a pod's label at a
+  // few pixels): the text, the costliest part of a software-drawn frame, comes back as one zooms in.
   style: [
-    { selector: 'node', style: { label: 'data(label)', 'font-size': 10, 'text-wrap': 'wrap', 'text-valign': 'center', 'text-halign': 'center', 'background-color': '#e8ecf3', 'border-width': 1, 'border-color': '#9aa3b2', shape: 'round-rectangle', width: 130, height: 56 } },
-    { selector: 'node.k8snode', style: { 'text-valign': 'top', 'text-halign': 'center', 'font-size': 13, 'font-weight': 'bold', 'background-color': '#f9fafb', 'border-color': '#4a5568', 'border-width': 2, padding: 18 } },
+    { selector: 'node', style: { label: 'data(label)', 'font-size': 10, 'text-wrap': 'wrap', 'text-valign': 'center', 'text-halign': 'center', 'background-color': '#e8ecf3', 'border-width': 1, 'border-color': '#9aa3b2', shape: 'round-rectangle', width: 130, height: 56, 'min-zoomed-font-size': 7, 'z-index-compare': 'manual', 'z-index': 2 } },
+    { selector: 'node.k8snode', style: { 'min-zoomed-font-size': 4, 'text-valign': 'top', 'text-halign': 'center', 'font-size': 13, 'font-weight': 'bold', 'background-color': '#f9fafb', 'border-color': '#4a5568', 'border-width': 2, width: 'data(w)', height: 'data(h)', 'z-index': 0 } },
     { selector: 'node.k8snode.notready', style: { 'border-color': '#d64545', 'border-style': 'dashed' } },
     { selector: 'node.bridge', style: { 'background-color': '#cfe3ff', 'border-color': '#3a73c4', width: 190, height: 40, 'font-weight': 'bold' } },
     { selector: 'node.pod', style: { 'background-color': '#fff7d6', 'border-color': '#c49a1a' } },
@@ -35,11 +39,13 @@ const cy = cytoscape({
     { selector: 'node.pod.deleting', style: { opacity: 0.5, 'border-style': 'dashed' } },
     { selector: 'node.pod.isolated', style: { 'border-width': 3, 'border-color': '#b4233c', 'outline-width': 0 } },
     { selector: 'node.service', style: { shape: 'hexagon', 'background-color': '#efe4ff', 'border-color': '#7a4cc2', width: 190, height: 70 } },
-    { selector: 'edge', style: { width: 1.5, 'line-color': '#9aa3b2', 'curve-style': 'bezier', 'font-size': 9, 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.8 } },
-    { selector: 'edge.veth', style: { 'line-color': '#3a73c4', width: 2, label: 'data(label)', 'font-size': 8 } },
-    { selector: 'edge.route', style: { 'line-color': '#4a5568', width: 3, label: 'data(label)', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#4a5568', 'curve-style': 'unbundled-bezier', 'control-point-distances': [60], 'font-size': 10 } },
+    { selector: 'edge', style: { width: 1.5, 'line-color': '#9aa3b2', 'curve-style': 'bezier', 'font-size': 9, 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.8, 'min-zoomed-font-size': 7, 'z-index-compare': 'manual', 'z-index': 1 } },
+    // Straight lines where no arrow or curve is needed: a bezier edge looks for its parallel edges on every
+    // style pass, which for 600 edges was most of a first frame.
+    { selector: 'edge.veth', style: { 'line-color': '#3a73c4', width: 2, label: 'data(label)', 'font-size': 8, 'curve-style': 'haystack', 'haystack-radius': 0 } },
+    { selector: 'edge.route', style: { 'line-color': '#4a5568', width: 3, label: 'data(label)', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#4a5568', 'curve-style': 'unbundled-bezier', 'control-point-distances': [60], 'font-size': 10, 'min-zoomed-font-size': 4 } },
     { selector: 'edge.route.guess', style: { 'line-style': 'dashed' } },
-    { selector: 'edge.endpoint', style: { 'line-color': '#7a4cc2', 'line-style': 'dashed', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#7a4cc2' } },
+    { selector: 'edge.endpoint', style: { 'curve-style': 'straight', 'line-color': '#7a4cc2', 'line-style': 'dashed', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#7a4cc2' } },
     { selector: 'edge.allow', style: { 'line-color': '#2e9d5b', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#2e9d5b', label: 'data(label)', opacity: 0.8 } },
     { selector: ':selected', style: { 'border-width': 4, 'border-color': '#ff8c00', 'line-color': '#ff8c00' } },
     { selector: 'node.hop', style: { 'border-width': 5, 'border-color': '#ff5a1f', 'z-index': 99 } },
@@ -53,7 +59,12 @@ ui.cy = cy;
 // ---------- drawing ----------
 
 const esc = (s) => String(s ?? '');
-const nodeOrder = () => [...state.Node.keys()].sort();
+/** The nodes left to right; sorted again only when the set of nodes changes (a pod's position asks often). */
+let order = { size: -1, names: [] };
+const nodeOrder = () => {
+  if (order.size !== state.Node.size || order.names.some((n) => !state.Node.has(n))) order = { size: state.Node.size, names: [...state.Node.keys()].sort() };
+  return order.names;
+};
 
 function gatewayOf(node) {
   const f = state.facts.get(node);
@@ -92,20 +103,53 @@ function podPosition(p) {
   return { x: nodeX(p.node) + (i % GRID_COLS) * CELL_W, y: 120 + Math.floor(i / GRID_COLS) * CELL_H };
 }
 
+/**
+ * While the snapshot is drawn, the elements are collected here and added in one cy.add (one style pass, one
+ * bounds pass) instead of one add each; null otherwise.
+ */
+let adding = null;
+
+/** Whether an element is drawn (or about to be, during the snapshot). */
+const has = (id) => (adding ? adding.has(id) : false) || cy.getElementById(id).nonempty();
+
+/** The data fields that differ from what the element holds (none: no write, no style pass, no redraw). */
+function changedData(el, rest) {
+  let out;
+  for (const k of Object.keys(rest)) {
+    const a = el.data(k);
+    const b = rest[k];
+    if (a !== b && JSON.stringify(a) !== JSON.stringify(b)) (out ??= {})[k] = b;
+  }
+  return out;
+}
+
 function put(id, data, classes, position) {
+  // A node's box is the background of its pods: it stays where the grid puts it.
+  const grabbable = !classes.startsWith('k8snode');
+  if (adding) {
+    adding.set(id, { group: data.source ? 'edges' : 'nodes', data: { id, ...data }, classes, grabbable, ...(position ? { position: { ...position } } : {}) });
+    return undefined;
+  }
   const el = cy.getElementById(id);
   if (el.nonempty()) {
-    const { parent, source, target, ...rest } = data;
-    el.data(rest);
-    el.classes(classes);
-    if (position && el.isNode() && !el.isParent()) el.position(position);
-    if (el.isNode() && (el.data('parent') ?? null) !== (parent ?? null)) el.move({ parent: parent ?? null });
+    // Only what changed is written: every write re-styles the element and redraws the frame.
+    const { source, target, ...rest } = data;
+    const diff = changedData(el, rest);
+    if (diff) el.data(diff);
+    const want = classes.split(/\s+/).filter(Boolean);
+    const have = el.classes();
+    if (want.length !== have.length || want.some((c) => !el.hasClass(c))) el.classes(classes);
+    if (position && el.isNode()) {
+      const p = el.position();
+      if (p.x !== position.x || p.y !== position.y) el.position(position);
+    }
     return el;
   }
-  return cy.add({ group: data.source ? 'edges' : 'nodes', data: { id, ...data }, classes, ...(position ? { position } : {}) });
+  return cy.add({ group: data.source ? 'edges' : 'nodes', data: { id, ...data }, classes, grabbable, ...(position ? { position } : {}) });
 }
 
 function drop(id) {
+  if (adding) return void adding.delete(id);
   const el = cy.getElementById(id);
   if (el.nonempty()) cy.remove(el);
 }
@@ -117,10 +161,18 @@ function drawNode(name) {
     drop(`cbr0:${name}`);
     return;
   }
-  put(`node:${name}`, { label: `${name}  ${esc(n.ip)}  pods ${esc(n.podCIDR)}`, ref: `Node/${name}` }, `k8snode${n.ready ? '' : ' notready'}`);
-  const gw = gatewayOf(name);
+  // The node is a box drawn behind its bridge and its pods' grid, sized to hold them. Not a cytoscape compound
+  // parent: a compound's bounds and style are recomputed from all its children on every change to any of them,
+  // which made each frame of a 300-pod page cost seconds; the grid already says where everything is.
   const x = nodeX(name) + ((GRID_COLS - 1) * CELL_W) / 2;
-  put(`cbr0:${name}`, { label: `cbr0  ${gw.text}`, parent: `node:${name}`, ref: `Bridge/${name}` }, 'bridge', { x, y: 30 });
+  const used = slots.get(name);
+  const rows = Math.max(1, Math.ceil((used && used.size ? Math.max(...used.values()) + 1 : 1) / GRID_COLS));
+  const top = 30 - 20 - NODE_PAD;
+  const bottom = 120 + (rows - 1) * CELL_H + 28 + NODE_PAD;
+  put(`node:${name}`, { label: `${name}  ${esc(n.ip)}  pods ${esc(n.podCIDR)}`, ref: `Node/${name}`, w: GRID_COLS * CELL_W - 20 + 2 * NODE_PAD, h: bottom - top },
+    `k8snode${n.ready ? '' : ' notready'}`, { x, y: (top + bottom) / 2 });
+  const gw = gatewayOf(name);
+  put(`cbr0:${name}`, { label: `cbr0  ${gw.text}`, node: name, ref: `Bridge/${name}` }, 'bridge', { x, y: 30 });
 }
 
 function drawPod(key) {
@@ -131,10 +183,12 @@ function drawPod(key) {
     freeSlot(key);
     return;
   }
-  const parent = p.node && state.Node.has(p.node) ? `node:${p.node}` : undefined;
-  put(id, { label: `${p.namespace}/${p.name}\n${p.ip ?? 'no IP'}\n${p.phase}${p.deleting ? ' (terminating)' : ''}`, parent, ref: `Pod/${key}`, ip: p.ip ?? '' },
-    `pod ${p.phase}${p.deleting ? ' deleting' : ''}`, podPosition(p));
-  if (parent) put(`veth:${key}`, { source: id, target: `cbr0:${p.node}`, label: 'veth', ref: `Veth/${key}` }, 'veth');
+  const onNode = p.node && state.Node.has(p.node) ? p.node : undefined;
+  // The policy's mark stays until drawPolicies says otherwise (a pod's own change does not clear it).
+  const isolated = !adding && cy.getElementById(id).nonempty() && cy.getElementById(id).hasClass('isolated');
+  put(id, { label: `${p.namespace}/${p.name}\n${p.ip ?? 'no IP'}\n${p.phase}${p.deleting ? ' (terminating)' : ''}`, node: onNode ?? '', ref: `Pod/${key}`, ip: p.ip ?? '' },
+    `pod ${p.phase}${p.deleting ? ' deleting' : ''}${isolated ? ' isolated' : ''}`, podPosition(p));
+  if (onNode) put(`veth:${key}`, { source: id, target: `cbr0:${p.node}`, label: 'veth', ref: `Veth/${key}` }, 'veth');
   else drop(`veth:${key}`);
 }
 
@@ -185,7 +239,7 @@ function drawEndpoints() {
     for (const e of sl.endpoints ?? []) {
       if (!e.ready || !e.pod) continue;
       const pod = `${sl.namespace}/${e.pod}`;
-      if (cy.getElementById(`pod:${pod}`).empty()) continue;
+      if (!has(`pod:${pod}`)) continue;
       const id = `ep:${sl.namespace}/${sl.service}>${pod}`;
       want.add(id);
       put(id, { source: `svc:${sl.namespace}/${sl.service}`, target: `pod:${pod}`, ref: `Endpoint/${sl.namespace}/${sl.service}>${pod}` }, 'endpoint');
@@ -239,14 +293,22 @@ function drawPolicies() {
     }
   }
   cy.edges('.allow').forEach((e) => { if (!want.has(e.id())) cy.remove(e); });
-  for (const [id, d] of want) if (cy.getElementById(d.source).nonempty() && cy.getElementById(d.target).nonempty()) put(id, d, 'allow');
-  cy.nodes('.pod').forEach((n) => n.toggleClass('isolated', isolated.has(n.id().slice(4))));
+  for (const [id, d] of want) if (has(d.source) && has(d.target)) put(id, d, 'allow');
+  if (adding) {
+    for (const [id, el] of adding) if (id.startsWith('pod:') && isolated.has(id.slice(4))) el.classes += ' isolated';
+  } else {
+    cy.nodes('.pod').forEach((n) => {
+      if (n.hasClass('isolated') !== isolated.has(n.id().slice(4))) n.toggleClass('isolated', isolated.has(n.id().slice(4)));
+    });
+  }
 }
 
 function redrawAll() {
   for (const name of nodeOrder()) drawNode(name);
   cy.nodes('.k8snode').forEach((n) => { if (!state.Node.has(n.id().slice(5))) { cy.remove(n); } });
   for (const key of state.Pod.keys()) drawPod(key);
+  // Again, now that each node's grid is known: its box holds every row.
+  for (const name of nodeOrder()) drawNode(name);
   drawRoutes();
   drawServices();
   if (state.NetworkPolicy.size) drawPolicies();
@@ -269,29 +331,53 @@ function apply(msg) {
   return msg.kind;
 }
 
+/** Set by any change to the graph: only then does a batch get a frame of its own. */
+let touched = false;
+cy.on('add remove data position class move', () => {
+  touched = true;
+});
+
 function flush() {
   scheduled = false;
+  touched = false;
   const batch = pending;
   pending = [];
   const kinds = new Set();
+  // Pods drawn or undrawn by this batch: only then can a Service's endpoint lines change because of a pod.
+  let podsAppeared = false;
+  const boxes = new Set();
   cy.batch(() => {
     for (const msg of batch) {
       const kind = apply(msg);
       kinds.add(kind);
-      if (kind === 'Pod') drawPod(msg.key);
-      else if (kind === 'Node' || kind === 'facts') {
+      if (kind === 'Pod') {
+        const was = cy.getElementById(`pod:${msg.key}`).nonempty();
+        drawPod(msg.key);
+        if (was !== cy.getElementById(`pod:${msg.key}`).nonempty()) podsAppeared = true;
+        const node = state.Pod.get(msg.key)?.node;
+        if (node && state.Node.has(node)) boxes.add(node);
+      } else if (kind === 'Node' || kind === 'facts') {
         for (const name of nodeOrder()) drawNode(name);
         cy.nodes('.k8snode').forEach((n) => { if (!state.Node.has(n.id().slice(5))) cy.remove(n); });
         if (kind === 'Node') for (const key of state.Pod.keys()) drawPod(key);
       }
     }
+    // A node's box grows (or shrinks) with its grid.
+    for (const name of boxes) drawNode(name);
     if (kinds.has('Node') || kinds.has('facts')) drawRoutes();
     if (kinds.has('Service') || kinds.has('Node')) drawServices();
-    else if (kinds.has('EndpointSlice') || kinds.has('Pod')) drawEndpoints();
+    else if (kinds.has('EndpointSlice') || podsAppeared) drawEndpoints();
     if (state.NetworkPolicy.size || kinds.has('NetworkPolicy')) if (kinds.has('NetworkPolicy') || kinds.has('Pod') || kinds.has('Namespace')) drawPolicies();
   });
   // Measured in the page: from the watch event reaching the server to the frame that shows it.
   const received = batch.map((m) => ({ key: m.key, op: m.op, kind: m.kind, at: m.at }));
+  if (!touched) {
+    // Nothing drawn changed (a label the picture does not show): no frame will come; it is shown as it is.
+    const now = Date.now();
+    for (const r of received) ui.renders.push({ ...r, renderedAt: now, ms: now - r.at, drawn: false });
+    return;
+  }
+  touched = false;
   cy.one('render', () => {
     const now = Date.now();
     for (const r of received) ui.renders.push({ ...r, renderedAt: now, ms: now - r.at });
@@ -303,6 +389,29 @@ function flush() {
   }
 }
 
+/**
+ * Fits the picture in the window from the geometry the page laid out itself (node boxes, services, pods
+ * without a node), instead of cy.fit(), which measures every label and edge of the graph first.
+ */
+function fitAll(pad = 30) {
+  let x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
+  const take = (x, y, w, h) => {
+    x1 = Math.min(x1, x - w / 2); x2 = Math.max(x2, x + w / 2);
+    y1 = Math.min(y1, y - h / 2 - 20); y2 = Math.max(y2, y + h / 2);
+  };
+  cy.nodes().forEach((n) => {
+    const p = n.position();
+    if (n.hasClass('k8snode')) take(p.x, p.y, n.data('w'), n.data('h'));
+    else if (n.hasClass('service')) take(p.x, p.y, 190, 70);
+    else if (!n.data('node')) take(p.x, p.y, 130, 56);
+  });
+  if (x1 === Infinity) return;
+  const w = cy.width();
+  const h = cy.height();
+  const zoom = Math.max(cy.minZoom(), Math.min(cy.maxZoom(), (w - 2 * pad) / (x2 - x1), (h - 2 * pad) / (y2 - y1)));
+  cy.viewport({ zoom, pan: { x: (w - zoom * (x1 + x2)) / 2, y: (h - zoom * (y1 + y2)) / 2 } });
+}
+
 function connect() {
   const es = new EventSource('/events');
   const status = document.getElementById('status');
@@ -312,12 +421,20 @@ function connect() {
       for (const m of Object.values(state)) m.clear();
       for (const o of msg.objects) state[o.kind].set(o.key, o);
       for (const f of msg.facts) state.facts.set(f.node, f);
+      // The whole picture in one cy.add: one style and bounds pass for all of it, then one frame.
       cy.batch(() => {
         cy.elements().remove();
         slots.clear();
-        redrawAll();
+        adding = new Map();
+        try {
+          redrawAll();
+        } finally {
+          const defs = [...adding.values()];
+          adding = null;
+          cy.add(defs.sort((a, b) => (a.group === 'edges') - (b.group === 'edges')));
+        }
       });
-      cy.fit(undefined, 30);
+      fitAll();
       fitted = true;
       cy.one('render', () => {
         if (ui.firstPaintMs === undefined) ui.firstPaintMs = performance.now();
