@@ -22,6 +22,7 @@ import { makeNodeCsr, requestServingCredentials } from '../agent/identity.js';
 import { CLUSTERROLEBINDINGS, CLUSTERROLES, CSRS, NODES } from '../api/kinds.js';
 import type { CertificateSigningRequest } from '../api/types.js';
 import { RestClient } from '../client/rest.js';
+import { getTextAs } from '../testing/https-call.js';
 
 let tc: TestCluster;
 let dir: string;
@@ -51,17 +52,7 @@ function agentCall(port: number, path: string, o: { token?: string; cert?: strin
 }
 
 /** A request to the API server as the admin. */
-function apiCall(path: string, token = tc.s.token): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const rq = request(new URL(path, tc.s.url), { ca, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ code: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
-    rq.on('error', reject);
-    rq.end();
-  });
-}
+const apiCall = (path: string, token = tc.s.token): Promise<Reply> => getTextAs(tc.s.url, ca, token, path);
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'k8ts-agentauth-'));

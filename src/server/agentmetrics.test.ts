@@ -4,7 +4,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type TestCluster } from '../controllers/testutil.js';
@@ -12,6 +11,7 @@ import { type TestAgent, joinTestAgent } from './testagent.js';
 import { AgentMetrics } from '../agent/metrics.js';
 import { Runtime } from '../agent/runtime/runtime.js';
 import { parseExposition, sumOf } from '../util/promtext.js';
+import { getTextAs } from '../testing/https-call.js';
 
 let tc: TestCluster;
 let dir: string;
@@ -21,17 +21,7 @@ let ca: string;
 let sandboxes = 2;
 const NODE = 'metrics-n1';
 
-function get(path: string, token = tc.s.token): Promise<{ code: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const rq = request(new URL(path, tc.s.url), { ca, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ code: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
-    rq.on('error', reject);
-    rq.end();
-  });
-}
+const get = (path: string, token = tc.s.token): Promise<{ code: number; body: string }> => getTextAs(tc.s.url, ca, token, path);
 
 before(async () => {
   tc = await startCluster();

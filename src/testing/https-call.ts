@@ -34,3 +34,16 @@ export function callAs(base: string, ca: string | Buffer, token: string, method:
     rq.end(data);
   });
 }
+
+/** A GET as a bearer-token user, answered as status code and body text (metrics, proxied agent answers). */
+export function getTextAs(base: string, ca: string | Buffer, token: string, path: string): Promise<{ code: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const rq = request(new URL(path, base), { ca, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ code: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    rq.on('error', reject);
+    rq.end();
+  });
+}
