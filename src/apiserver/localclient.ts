@@ -7,9 +7,15 @@ import type { Client, DeleteOptions, EventType, ListOptions, PatchType, Watch, W
 import { type Registry, fieldsOf } from './registry.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { errors } from '../api/status.js';
+import { requestUser } from '../api/authorization.js';
 
 /** How often a local watch reports a BOOKMARK (the HTTP server's period is 30 s; in-process it costs nothing). */
 const BOOKMARK_MS = 5_000;
+
+// Every call and every watch event runs outside any request's context: the server's own loops are not the
+// user whose request happened to wake them (a controller's write in a node's context was refused by
+// NodeRestriction; an admin's would have passed checks meant for the controller's own identity).
+const own = <T>(f: () => T): T => requestUser.exit(f);
 
 // The registry decodes and validates every object as its resource's kind, so what it returns for
 // ResourceDef<T> is a T: the casts below are that fact, stated once at the door.
@@ -17,14 +23,14 @@ export class LocalClient implements Client {
   constructor(private reg: Registry) {}
 
   async get<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, name: string): Promise<T | undefined> {
-    return (await this.reg.tryGet(r, ns, name)) as T | undefined;
+    return (await own(() => this.reg.tryGet(r, ns, name))) as T | undefined;
   }
 
   async list<T extends KObject>(r: ResourceDef<T>, ns?: string, opts: ListOptions = {}): Promise<{ items: T[]; resourceVersion: string }> {
-    const res = await this.reg.list(r, ns, {
+    const res = await own(() => this.reg.list(r, ns, {
       labelSelector: opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined,
       fieldSelector: opts.fieldSelector ? parseFieldSelector(opts.fieldSelector) : undefined,
-    });
+    }));
     return { items: res.items as T[], resourceVersion: res.resourceVersion };
   }
 
@@ -42,11 +48,11 @@ export class LocalClient implements Client {
         if (e.type === 'delete') type = before ? 'DELETED' : undefined;
         else if (now) type = before ? 'MODIFIED' : 'ADDED';
         else if (before) type = 'DELETED';
-        if (type) h.onEvent(type, e.object as T);
+        if (type) own(() => h.onEvent(type, e.object as T));
       }
     }, (err) => {
       clearInterval(bookmarks);
-      h.onError(err);
+      own(() => h.onError(err));
     });
     if (!sub) throw errors.gone(`too old resource version: ${resourceVersion}`);
     // A filtered watch may see nothing for long: bookmarks carry its resourceVersion forward, so a watch
@@ -55,7 +61,7 @@ export class LocalClient implements Client {
       const rv = Math.max(last, this.reg.cache.revision);
       if (h.onBookmark && rv > last) {
         last = rv;
-        h.onBookmark(String(rv));
+        own(() => h.onBookmark?.(String(rv)));
       }
     }, BOOKMARK_MS);
     bookmarks.unref();
@@ -68,22 +74,22 @@ export class LocalClient implements Client {
   }
 
   async create<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, obj: T): Promise<T> {
-    return (await this.reg.create(r, ns, obj)) as T;
+    return (await own(() => this.reg.create(r, ns, obj))) as T;
   }
 
   async update<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, obj: T, subresource?: WriteSubresource): Promise<T> {
-    return (await this.reg.update(r, ns, obj.metadata.name ?? '', obj, subresource)) as T;
+    return (await own(() => this.reg.update(r, ns, obj.metadata.name ?? '', obj, subresource))) as T;
   }
 
   async patch<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, name: string, type: PatchType, patch: unknown, subresource?: 'status'): Promise<T> {
-    return (await this.reg.patch(r, ns, name, type, patch, subresource, { fieldValidation: 'Ignore' })).object as T;
+    return (await own(() => this.reg.patch(r, ns, name, type, patch, subresource, { fieldValidation: 'Ignore' }))).object as T;
   }
 
   async delete(r: ResourceDef, ns: string | undefined, name: string, opts: DeleteOptions = {}): Promise<void> {
-    await this.reg.delete(r, ns, name, opts);
+    await own(() => this.reg.delete(r, ns, name, opts));
   }
 
   async bind(ns: string, pod: string, node: string): Promise<void> {
-    await this.reg.bind(ns, pod, node);
+    await own(() => this.reg.bind(ns, pod, node));
   }
 }
