@@ -1,6 +1,8 @@
-// A watcher that never reads while 10,000 objects change: how much the API server's memory grows, and how
-// much later the other watchers see their events, beside the same run without the slow watcher (the anchor).
-//   node dist/bench/slowwatcher.js [--n 10000] [--watchers 4] [--rounds 2] [--rate 400]
+// A watcher that never reads while objects change 10,000 times: how much the API server's memory grows, and
+// how much later the other watchers see their events, beside the same run without the slow watcher (the
+// anchor). The objects exist before the baseline is taken (a fixed set of ConfigMaps, each changed in turn),
+// so the growth is the watch path's and the caches', not the new objects'.
+//   node dist/bench/slowwatcher.js [--n 10000] [--objects 1000] [--watchers 4] [--rounds 2] [--rate 400]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,16 +14,20 @@ import { Client, fmt, parallel, rssMB, startServer, summarize, table } from './l
 const args = process.argv.slice(2);
 const arg = (name: string, d: number) => Number(args[args.indexOf(`--${name}`) + 1] || d) || d;
 const N = arg('n', 10_000);
+/** The fixed set of objects the changes cycle through. */
+const OBJECTS = Math.min(arg('objects', 1000), N);
 const WATCHERS = arg('watchers', 4);
 const ROUNDS = arg('rounds', 2);
 /** Writes per second: below the server's saturation, so latency measures the event path, not a queue of writes. */
 const RATE = arg('rate', 400);
-const PATH = '/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=0';
+const LIST = '/api/v1/namespaces/default/configmaps';
+/** Watches start at the list's resourceVersion: they see the changes, not the objects made before. */
+const watchPath = (rv: string) => `${LIST}?watch=1&resourceVersion=${rv}`;
 const now = () => performance.timeOrigin + performance.now();
 
 /** A watch that reads every event and records its delay after the write that caused it was sent. */
-function readingWatcher(url: string, token: string, ca: Buffer, latencies: number[]): Promise<() => void> {
-  const u = new URL(PATH, url);
+function readingWatcher(url: string, token: string, ca: Buffer, rv: string, latencies: number[]): Promise<() => void> {
+  const u = new URL(watchPath(rv), url);
   return new Promise((resolve, reject) => {
     const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, ca, headers: { Authorization: `Bearer ${token}` } }, (res) => {
       let buf = '';
@@ -44,11 +50,11 @@ function readingWatcher(url: string, token: string, ca: Buffer, latencies: numbe
 }
 
 /** A watch whose client never reads a byte after asking. */
-function slowWatcher(url: string, token: string, ca: Buffer): Promise<TLSSocket> {
+function slowWatcher(url: string, token: string, ca: Buffer, rv: string): Promise<TLSSocket> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const sock = tlsConnect({ host: u.hostname, port: Number(u.port), ca, servername: 'localhost' }, () => {
-      sock.write(`GET ${PATH} HTTP/1.1\r\nHost: k8ts\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+      sock.write(`GET ${watchPath(rv)} HTTP/1.1\r\nHost: k8ts\r\nAuthorization: Bearer ${token}\r\n\r\n`);
       sock.pause();
       resolve(sock);
     });
@@ -67,19 +73,26 @@ async function run(slow: boolean): Promise<Run> {
   const stops: (() => void)[] = [];
   let slowSock: TLSSocket | undefined;
   try {
-    for (let i = 0; i < WATCHERS; i++) stops.push(await readingWatcher(s.url, s.token, s.ca, latencies));
-    if (slow) slowSock = await slowWatcher(s.url, s.token, s.ca);
-    await new Promise((r) => setTimeout(r, 500));
+    const blob = 'x'.repeat(1024);
+    await parallel(OBJECTS, 16, async (i) => {
+      const r = await c.call('POST', LIST, { metadata: { name: `c${i}` }, data: { blob } });
+      if (r.code !== 201) throw new Error(`create c${i}: ${r.code} ${r.text}`);
+    });
+    const rv = JSON.parse((await c.call('GET', `${LIST}?limit=1`)).text).metadata.resourceVersion as string;
+    for (let i = 0; i < WATCHERS; i++) stops.push(await readingWatcher(s.url, s.token, s.ca, rv, latencies));
+    if (slow) slowSock = await slowWatcher(s.url, s.token, s.ca, rv);
+    await new Promise((r) => setTimeout(r, 2000));
     const base = rssMB(s.proc.pid!);
     let peak = base;
     const sampler = setInterval(() => { peak = Math.max(peak, rssMB(s.proc.pid!)); }, 50);
-    const blob = 'x'.repeat(1024);
     const t0 = performance.now();
     await parallel(N, 16, async (i) => {
       const due = t0 + (i * 1000) / RATE - performance.now();
       if (due > 0) await new Promise((r) => setTimeout(r, due));
-      const r = await c.call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: `c${i}`, annotations: { sent: String(now()) } }, data: { blob } });
-      if (r.code !== 201) throw new Error(`create c${i}: ${r.code} ${r.text}`);
+      // Change i of object i mod OBJECTS: new data of the same size, and when it was sent.
+      const r = await c.call('PATCH', `${LIST}/c${i % OBJECTS}`, { metadata: { annotations: { sent: String(now()) } }, data: { blob: `${String(i).padStart(8, '0')}${blob.slice(8)}` } },
+        { 'Content-Type': 'application/merge-patch+json' });
+      if (r.code !== 200) throw new Error(`change ${i}: ${r.code} ${r.text}`);
     });
     const want = N * WATCHERS;
     const deadline = Date.now() + 60_000;
@@ -100,7 +113,7 @@ async function run(slow: boolean): Promise<Run> {
 }
 
 async function main(): Promise<void> {
-  console.log(`slow watcher: ${N} ConfigMaps (1 KiB) created at ${RATE}/s, ${WATCHERS} reading watchers; anchor: the same run without the slow watcher`);
+  console.log(`slow watcher: ${N} changes at ${RATE}/s to ${OBJECTS} ConfigMaps (1 KiB, made before the baseline), ${WATCHERS} reading watchers; anchor: the same run without the slow watcher`);
   console.log(`loadavg before: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
   const rows: (string | number)[][] = [['run', 'round', 'RSS growth MB', 'event p50 ms', 'event p99 ms', 'events', 'slow watcher cut off']];
   const anchors: Run[] = [];
