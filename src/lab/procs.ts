@@ -78,7 +78,9 @@ export async function startProcess(dir: string, role: string, argv: string[], op
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 5000);
   for (;;) {
     const info = await readProc(pid);
-    if (info && info.cmdline !== launcher) {
+    // An empty command line is a process on its way out (its memory already gone, not yet a zombie): a
+    // launcher that failed to exec the program looks like that for a moment, never the program itself.
+    if (info && info.cmdline !== '' && info.cmdline !== launcher) {
       if (opts.settleMs) {
         await sleep(opts.settleMs);
         if (exited || !(await readProc(pid))) continue;
