@@ -180,13 +180,20 @@ export async function readProc(pid: number): Promise<{ cmdline: string; startTim
   }
 }
 
+/** Gone: no longer the recorded process, and not the same process still on its way out (its start time
+ *  unchanged, its command line already empty while it exits). */
+async function isGone(r: ProcessRecord): Promise<boolean> {
+  const info = await readProc(r.pid);
+  return !info || info.startTime !== r.startTime || (info.cmdline !== '' && info.cmdline !== r.argv.join('\0'));
+}
+
 async function waitGone(r: ProcessRecord, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (!(await isSameProcess(r))) return true;
+    if (await isGone(r)) return true;
     await sleep(10);
   }
-  return !(await isSameProcess(r));
+  return isGone(r);
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
