@@ -194,17 +194,7 @@ export class AgentMetrics {
 
   /** The network plugin with its ADD and DEL timed (failures counted apart). */
   timedCni(plugin: CniPlugin): CniPlugin {
-    const time = async <T>(operation: 'ADD' | 'DEL', f: () => Promise<T>): Promise<T> => {
-      const end = this.cni.startTimer({ operation });
-      try {
-        return await f();
-      } catch (e) {
-        this.cniErrors.inc({ operation });
-        throw e;
-      } finally {
-        end();
-      }
-    };
+    const time = <T>(operation: 'ADD' | 'DEL', f: () => Promise<T>): Promise<T> => timedOp(this.cni, this.cniErrors, { operation }, f);
     return {
       add: (conf, rt) => time('ADD', () => plugin.add(conf, rt)),
       del: (conf, rt) => time('DEL', () => plugin.del(conf, rt)),
@@ -216,16 +206,8 @@ export class AgentMetrics {
   }
 
   /** Times one runtime (runc) operation under the kubelet's CRI operation name. */
-  async runtimeOp<T>(operation_type: string, f: () => Promise<T>): Promise<T> {
-    const end = this.runtimeOps.startTimer({ operation_type });
-    try {
-      return await f();
-    } catch (e) {
-      this.runtimeErrors.inc({ operation_type });
-      throw e;
-    } finally {
-      end();
-    }
+  runtimeOp<T>(operation_type: string, f: () => Promise<T>): Promise<T> {
+    return timedOp(this.runtimeOps, this.runtimeErrors, { operation_type }, f);
   }
 
   async expose(): Promise<{ body: string; contentType: string }> {
@@ -248,5 +230,18 @@ export function instrumentRuntime(runtime: Runtime, metrics: AgentMetrics): void
   for (const [method, op] of Object.entries(RUNTIME_OPS) as [keyof typeof RUNTIME_OPS, string][]) {
     const f = (runtime[method] as (...a: unknown[]) => Promise<unknown>).bind(runtime);
     (runtime as unknown as Record<string, unknown>)[method] = (...a: unknown[]) => metrics.runtimeOp(op, () => f(...a));
+  }
+}
+
+/** Runs f timed in a histogram, counting a failure in its errors counter under the same labels. */
+async function timedOp<L extends string, T>(hist: Histogram<L>, errs: Counter<L>, labels: Partial<Record<L, string>>, f: () => Promise<T>): Promise<T> {
+  const end = hist.startTimer(labels);
+  try {
+    return await f();
+  } catch (e) {
+    errs.inc(labels);
+    throw e;
+  } finally {
+    end();
   }
 }

@@ -96,9 +96,16 @@ export async function traceArmed(probe: string, timeoutMs = 5000): Promise<{ arm
   const deadline = Date.now() + timeoutMs;
   if (!sessions.has(probe)) {
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, timeoutMs);
       const list = sessionWaiters.get(probe) ?? [];
-      list.push(() => (clearTimeout(t), resolve()));
+      const wake = () => (clearTimeout(t), resolve());
+      // A session that never opens leaves no waiter behind.
+      const t = setTimeout(() => {
+        const left = (sessionWaiters.get(probe) ?? []).filter((w) => w !== wake);
+        if (left.length) sessionWaiters.set(probe, left);
+        else sessionWaiters.delete(probe);
+        resolve();
+      }, timeoutMs);
+      list.push(wake);
       sessionWaiters.set(probe, list);
     });
   }
