@@ -29,9 +29,9 @@ export interface KObject {
   metadata: ObjectMeta;
   // TRANSITIONAL (issue 8, the typing pass): untyped fields while the code still reading them through
   // `KObject` moves to the kinds' types. With `unknown` here tsc lists what is left (see the branch report).
-  spec?: any;
-  status?: any;
-  [k: string]: any;
+  spec?: unknown;
+  status?: unknown;
+  [k: string]: unknown;
 }
 
 /** An object whose kind is not known where it is handled (the registry, codecs, patches): its other
