@@ -166,16 +166,16 @@ test('pod validation: the exact errors Kubernetes reports', () => {
       `spec.nodeName: Invalid value: "Node_1": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`,
     ]],
     ['requests over limits', { containers: [c({ resources: { requests: { cpu: '2' }, limits: { cpu: '1000m' } } })] },
-      ['spec.containers[0].resources?.requests: Invalid value: "2": must be less than or equal to cpu limit of 1']],
+      ['spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1']],
     // Requests default to limits on a pod, so the bad name is reported on both.
     ['unknown resource', { containers: [c({ resources: { limits: { gpu: '1' } } })] }, [
       'spec.containers[0].resources.limits[gpu]: Invalid value: "gpu": must be a standard resource type or fully qualified',
       'spec.containers[0].resources.limits[gpu]: Invalid value: "gpu": must be a standard resource for containers',
-      'spec.containers[0].resources?.requests[gpu]: Invalid value: "gpu": must be a standard resource type or fully qualified',
-      'spec.containers[0].resources?.requests[gpu]: Invalid value: "gpu": must be a standard resource for containers',
+      'spec.containers[0].resources.requests[gpu]: Invalid value: "gpu": must be a standard resource type or fully qualified',
+      'spec.containers[0].resources.requests[gpu]: Invalid value: "gpu": must be a standard resource for containers',
     ]],
     ['bad quantity', { containers: [c({ resources: { requests: { memory: '1 GB' } } })] },
-      ["spec.containers[0].resources?.requests[memory]: Invalid value: \"1 GB\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"]],
+      ["spec.containers[0].resources.requests[memory]: Invalid value: \"1 GB\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"]],
     ['image whitespace', { containers: [c({ image: ' nginx' })] }, ['spec.containers[0].image: Invalid value: " nginx": must not have leading or trailing whitespace']],
     ['toleration', { containers: [c()], tolerations: [{ key: 'k', operator: 'Exists', value: 'v' }, { operator: 'Equal', value: 'x' }] }, [
       "spec.tolerations[0].operator: Invalid value: \"v\": value must be empty when `operator` is 'Exists'",
