@@ -3,9 +3,9 @@
 // sandboxes from the node, acts on the difference (start, restart with back-off, stop, tear down) and
 // posts the pod's status. Restarting the agent repairs, never duplicates: sandboxes and containers are
 // found again by the pod's uid.
+import { PODS } from '../api/kinds.js';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findResource } from '../api/resources.js';
 import type { Container, Pod } from '../api/types.js';
 import type { Client } from '../client/types.js';
 import type { EventRecorder } from '../client/events.js';
@@ -24,7 +24,6 @@ import type { NodeFacts, ObjectSource } from './volumes/sources.js';
 import { ContainerConfigError, containerEnv, expandArgs } from './env.js';
 import type { VolumeMount } from './runtime/spec.js';
 
-const PODS = findResource('', 'v1', 'pods')!;
 const BACKOFF_BASE_MS = 10_000;
 const BACKOFF_MAX_MS = 300_000;
 const L_POD_UID = 'k8ts.pod.uid';

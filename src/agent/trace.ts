@@ -6,7 +6,7 @@
 import { createSocket } from 'node:dgram';
 import { run, spawnProcess } from '../util/exec.js';
 import { formatIPv4, parseCidr, parseIPv4, contains, type Cidr } from '../util/cidr.js';
-import type { KObject, Service } from '../api/types.js';
+import type { EndpointSlice, Service } from '../api/types.js';
 import { parseConntrack, type PolicyEngine } from './policy/engine.js';
 import { podObjects } from './policy/ruleset.js';
 import { ROUTE_PROTO, VXLAN_DEV } from './routes.js';
@@ -53,7 +53,7 @@ export interface TraceContext {
   proxyTable: string;
   policyTable: string;
   services: Service[];
-  slices: KObject[];
+  slices: EndpointSlice[];
   netnsOfPod?: (key: string) => string | undefined;
   netns?: string;
 }

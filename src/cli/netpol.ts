@@ -1,11 +1,11 @@
 // `k8ts drops` and `k8ts trace`: the CLI asks each node's agent (through the API server's node proxy, as
 // kubectl reaches logs and exec) what it dropped, or what it does with one flow, and puts the answers in
 // order. Works against any k8ts cluster: the lab's by --name, any other by --kubeconfig.
+import { NODES, PODS, SERVICES } from '../api/kinds.js';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { findResource } from '../api/resources.js';
-import type { KObject, Node } from '../api/types.js';
+import type { Node, Pod } from '../api/types.js';
 import { configFromKubeconfig, RestClient } from '../client/rest.js';
 import { k8tsHome } from '../lab/paths.js';
 import { loadPlan } from '../lab/plan.js';
@@ -14,9 +14,6 @@ import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
 import type { NodeTrace } from '../agent/trace.js';
 import type { DropRecord } from '../agent/policy/engine.js';
 
-const NODES = findResource('', 'v1', 'nodes')!;
-const PODS = findResource('', 'v1', 'pods')!;
-const SERVICES = findResource('', 'v1', 'services')!;
 
 const CLUSTER_FLAGS: FlagSpec = {
   name: { type: 'string', default: 'default', help: 'the lab cluster (as k8ts kubeconfig picks it)', metavar: 'NAME' },
@@ -71,7 +68,7 @@ const TRACE_FLAGS: FlagSpec = {
   protocol: { type: 'string', default: 'tcp', help: 'tcp, udp or icmp', metavar: 'PROTO' },
 };
 
-interface End { kind: 'pod' | 'service' | 'address' | 'host'; label: string; ip: string; port?: number; pod?: KObject }
+interface End { kind: 'pod' | 'service' | 'address' | 'host'; label: string; ip: string; port?: number; pod?: Pod }
 
 /** SRC: ns/name or name (a pod), or "host" (this machine). DST: ns/name[:PORT] (pod), svc/[ns/]name[:PORT], IP[:PORT]. */
 async function resolveEnd(c: RestClient, spec: string, isSrc: boolean): Promise<End> {
@@ -154,7 +151,7 @@ export async function trace(c: RestClient, srcSpec: string, dstSpec: string, pro
     host.push(`host ${src.ip} → ${dst.ip}: ${r?.gateway ? `via ${r.gateway} ` : ''}dev ${r?.dev} (this host's routing table)`);
   }
   const probe = randomBytes(4).toString('hex');
-  const srcNode = src.pod?.spec?.nodeName as string | undefined;
+  const srcNode = src.pod?.spec?.nodeName;
   const params = (extra: Record<string, string> = {}) => new URLSearchParams({
     src: src.ip, dst: dst.ip, protocol, ...(dst.port !== undefined ? { port: String(dst.port) } : {}), probe, ...extra,
   });
