@@ -397,7 +397,7 @@ export class FloorLab {
       { input: `netns add ${ns}\nlink add vf${this.id}${i} master cbr0 up type veth peer name eth0 netns ${ns}\n` });
     await run(['ip', '-n', ns, '-batch', '-'], { input: `link set lo up\naddr add ${ip}/16 dev eth0\nlink set eth0 up\nroute add default via 10.250.0.1\n` });
     mkdirSync(bundle, { recursive: true });
-    const cfg = structuredClone(this.template) as any;
+    const cfg = structuredClone(this.template) as { root?: unknown; linux: { namespaces: { type: string; path?: string }[] } };
     cfg.root = { path: this.rootfs, readonly: true };
     cfg.linux.namespaces = cfg.linux.namespaces.map((n: { type: string }) => (n.type === 'network' ? { type: 'network', path: `/run/netns/${ns}` } : n));
     writeFileSync(join(bundle, 'config.json'), JSON.stringify(cfg));

@@ -2,7 +2,7 @@
 // (metadata, optimistic concurrency, status/spec halves, graceful deletion and finalizers).
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import type { KObject, FieldError, Pod, PodCondition } from '../api/types.js';
+import type { Container, KObject, FieldError, Pod, PodCondition } from '../api/types.js';
 import { INGRESSES, isOf, NAMESPACES, PODS } from '../api/kinds.js';
 import { type ResourceDef, groupVersion, storageKey, storagePrefix, findResource } from '../api/resources.js';
 import { STRATEGIES } from '../api/strategies/index.js';
@@ -655,7 +655,7 @@ type WireCondition = Omit<PodCondition, 'lastProbeTime'> & { lastProbeTime?: str
 
 /** The QoS class Kubernetes derives from container requests and limits. */
 export function qosClass(pod: Pod): 'Guaranteed' | 'Burstable' | 'BestEffort' {
-  const containers: any[] = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
+  const containers: Container[] = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
   let any = false;
   let guaranteed = containers.length > 0;
   for (const c of containers) {

@@ -10,7 +10,7 @@ import { configFromKubeconfig, RestClient } from '../client/rest.js';
 import { k8tsHome } from '../lab/paths.js';
 import { loadPlan } from '../lab/plan.js';
 import { run } from '../util/exec.js';
-import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
+import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 import type { NodeTrace } from '../agent/trace.js';
 import type { DropRecord } from '../agent/policy/engine.js';
 
@@ -22,12 +22,12 @@ const CLUSTER_FLAGS: FlagSpec = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-async function clientFor(flags: Record<string, any>): Promise<RestClient> {
+async function clientFor(flags: Flags): Promise<RestClient> {
   const path = flags.kubeconfig ?? (await loadPlan(k8tsHome(), flags.name)).paths.kubeconfig;
   return new RestClient({ ...configFromKubeconfig(path), userAgent: 'k8ts-cli' });
 }
 
-const internalIP = (n: Node) => (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address as string | undefined;
+const internalIP = (n: Node) => (n.status?.addresses ?? []).find((a) => a.type === 'InternalIP')?.address;
 
 export async function dropsCommand(argv: string[]): Promise<void> {
   const { flags } = parseFlags(argv, CLUSTER_FLAGS);
@@ -57,7 +57,7 @@ export async function dropsCommand(argv: string[]): Promise<void> {
       process.stdout.write('\nPOLICY DIRECTION DROPPED-PACKETS\n');
       for (const [k, n] of [...counts].sort()) process.stdout.write(`${k} ${n}\n`);
     }
-    for (const a of answers) if ('error' in a) process.stdout.write(`node ${a.node}: ${(a as any).error}\n`);
+    for (const a of answers) if ('error' in a) process.stdout.write(`node ${a.node}: ${a.error}\n`);
   } finally {
     c.close();
   }
