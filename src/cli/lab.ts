@@ -1,5 +1,6 @@
 // `k8ts up`, `k8ts down`, `k8ts kubeconfig`, `k8ts status`: a whole cluster on this machine — the server
 // on the host, one network namespace per node running `k8ts agent` — built step by step and removed whole.
+import { NODES } from '../api/kinds.js';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { generateEncryptionConfig } from '../store/encryption.js';
 import { join, dirname } from 'node:path';
@@ -13,7 +14,6 @@ import { startProcess, logTail, logFile, isRunning } from '../lab/procs.js';
 import type { Step } from '../lab/steps.js';
 import { stepLine } from '../lab/steps.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
-import { findResource } from '../api/resources.js';
 import { SECRETS } from '../api/kinds.js';
 import type { Secret } from '../api/types.js';
 import { BOOTSTRAP_NAMESPACE, bootstrapTokenSecret, generateBootstrapToken } from '../api/bootstraptoken.js';
@@ -25,7 +25,6 @@ import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 import { serveUi } from './ui.js';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.js');
-const NODES = findResource('', 'v1', 'nodes')!;
 
 const UP_FLAGS: FlagSpec = {
   name: { type: 'string', default: 'default', help: 'cluster name (several can run side by side)', metavar: 'NAME' },

@@ -1,11 +1,12 @@
 // One JSON request to a test API server as a bearer-token user, answered as status code and parsed body
 // (the text when it is not JSON); a watch's 200 is the answer itself (the stream is not read).
 import { request } from 'node:https';
+import type { Loose } from '../api/strategies/json.js';
 
 export interface Reply {
   code: number;
-  // `any`: tests read whatever fields the answer has.
-  body: any;
+  /** Tests read whatever fields the answer has, and check them. */
+  body: Loose;
 }
 
 export function callAs(base: string, ca: string | Buffer, token: string, method: string, path: string, body?: unknown,
