@@ -1,10 +1,8 @@
 // `k8ts up`, `k8ts down`, `k8ts kubeconfig`, `k8ts status`: a whole cluster on this machine — the server
 // on the host, one network namespace per node running `k8ts agent` — built step by step and removed whole.
-import { NODES } from '../api/kinds.js';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { generateEncryptionConfig } from '../store/encryption.js';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { up, PreflightError } from '../lab/up.js';
 import { down } from '../lab/down.js';
@@ -14,17 +12,17 @@ import { startProcess, logTail, logFile, isRunning } from '../lab/procs.js';
 import type { Step } from '../lab/steps.js';
 import { stepLine } from '../lab/steps.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
-import { SECRETS } from '../api/kinds.js';
+import { NODES, SECRETS } from '../api/kinds.js';
 import type { Secret } from '../api/types.js';
 import { BOOTSTRAP_NAMESPACE, bootstrapTokenSecret, generateBootstrapToken } from '../api/bootstraptoken.js';
 import { isNodeReady } from '../api/conditions.js';
 import { kubeconfig } from '../apiserver/certs.js';
 import { run } from '../util/exec.js';
+import { cliEntry } from '../util/layout.js';
 import { Registries } from '../agent/images/registries.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 import { serveUi } from './ui.js';
 
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.js');
 
 const UP_FLAGS: FlagSpec = {
   name: { type: 'string', default: 'default', help: 'cluster name (several can run side by side)', metavar: 'NAME' },
@@ -57,7 +55,7 @@ ${flagHelp(UP_FLAGS)}
 `;
 
 function node(...args: string[]): string[] {
-  return [process.execPath, MAIN, ...args];
+  return [process.execPath, cliEntry(), ...args];
 }
 
 async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
