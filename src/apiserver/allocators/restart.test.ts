@@ -14,7 +14,7 @@ import { SqliteStore } from '../../store/sqlite.js';
 import { ClusterIPAllocator } from './clusterip.js';
 import { NodePortAllocator } from './nodeport.js';
 import { eventually } from '../../testing/eventually.js';
-import { clusterIPOf, nodePortOf, serviceFixture as svc } from '../../testing/fixtures.js';
+import { clusterIPOf, nodePortOf, serviceFixture as svc } from './testing.js';
 
 describe('service allocation in a real server on SQLite', () => {
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-svcalloc-'));

@@ -8,7 +8,7 @@ import { MemoryStore } from '../../store/memory.js';
 import { StoreError } from '../../store/types.js';
 import { isOf, NAMESPACES, SERVICES as SVC } from '../../api/kinds.js';
 import type { KObject, Service, ServiceSpec } from '../../api/types.js';
-import { clusterIPOf, nodePortOf, serviceFixture as svc } from '../../testing/fixtures.js';
+import { clusterIPOf, nodePortOf, serviceFixture as svc } from './testing.js';
 import { Registry } from '../registry.js';
 import { WatchCache } from '../watchcache.js';
 import { ApiError } from '../../api/status.js';

@@ -1,6 +1,6 @@
-// Typed builders for the objects many tests make the same way, so a fixture is checked against its kind's
-// type where it is written and a test names only what it is about.
-import type { ObjectMeta, Service, ServiceSpec } from '../api/types.js';
+// Test fixtures for service allocation: the Service the allocation tests build, typed so a fixture is checked
+// against the kind where it is written, and the allocated values read with a named failure when missing.
+import type { ObjectMeta, Service, ServiceSpec } from '../../api/types.js';
 
 /** A Service `name` selecting `app: name` on port 80; `spec` adds to or replaces those fields. */
 export function serviceFixture(name: string, spec: ServiceSpec = {}, metadata: Partial<ObjectMeta> = {}): Service {
