@@ -268,7 +268,7 @@ export function validatePortNumOrName(field: string, port: unknown): FieldError[
 
 export function validateProtocol(field: string, protocol: unknown): FieldError[] {
   if (protocol === undefined || protocol === null || protocol === '') return [required(field)];
-  return PROTOCOLS.includes(protocol as Loose) ? [] : [notSupported(field, protocol, PROTOCOLS)];
+  return (PROTOCOLS as readonly unknown[]).includes(protocol) ? [] : [notSupported(field, protocol, PROTOCOLS)];
 }
 
 /** Labels: each key a qualified name, each value a label value (all errors on the map's path). */

@@ -2,7 +2,7 @@
 
 /**
  * JSON whose shape nothing has proven yet: a client's body before validation, `ip -j` / `nft -j` output, a
- * registry's manifest, parsed CLI flags, a test's reply body. The one named `any` outside the codecs: code reading a `Loose` value checks each
+ * registry's manifest, parsed CLI flags. The one named `any` outside the codecs: code reading a `Loose` value checks each
  * field it uses (typeof, isObj, arr) before trusting it, which is what validation and parsing are for.
  * Typed code gets the kinds' types (`api/types.ts`) once validation or parsing has run.
  */
