@@ -346,7 +346,7 @@ async function netPods(c: Cluster, ns: string, spec: Array<[string, string]>): P
   const out = new Map<string, { netns: string; ip: string }>();
   for (const [name] of spec) {
     const p = (await c.client.get(PODS, ns, name))!;
-    out.set(name, { netns: podNetns(c.plan, p), ip: p.status.podIP });
+    out.set(name, { netns: podNetns(c.plan, p), ip: p.status?.podIP ?? '' });
   }
   return out;
 }

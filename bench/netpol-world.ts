@@ -1,22 +1,22 @@
 // The NetworkPolicy benchmarks' world: 100 namespaces of 10 pods each (on nodes a and b alternately) and
 // ten policies per namespace of the shapes people write.
-import type { KObject } from '../src/api/types.js';
+import type { KObject, Namespace, Pod } from '../src/api/types.js';
 import { formatIPv4, parseIPv4 } from '../src/util/cidr.js';
 
 export const NAMESPACES = 100;
 export const PER_NS = 10;
 
-export function ns(i: number): KObject {
+export function ns(i: number): Namespace {
   return { metadata: { name: `ns${i}`, labels: { team: `t${i % 5}` } } };
 }
 
-export function pod(name: string, namespace: string, ip: string, node: string, labels: Record<string, string>): KObject {
+export function pod(name: string, namespace: string, ip: string, node: string, labels: Record<string, string>): Pod {
   return { metadata: { name, namespace, uid: `${namespace}-${name}`, labels },
     spec: { nodeName: node, containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8080 }] }] }, status: { phase: 'Running', podIP: ip } };
 }
 
-export function pods(): KObject[] {
-  const out: KObject[] = [];
+export function pods(): Pod[] {
+  const out: Pod[] = [];
   for (let i = 0; i < NAMESPACES * PER_NS; i++) {
     const n = Math.floor(i / PER_NS);
     const k = i % PER_NS;

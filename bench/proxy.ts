@@ -8,7 +8,7 @@
 // Needs root.   node dist/bench/proxy.js [--sizes 1000,10000] [--changes 30] [--probes 10]
 import { performance } from 'node:perf_hooks';
 import { cpus, loadavg } from 'node:os';
-import type { KObject } from '../src/api/types.js';
+import type { EndpointSlice, Service } from '../src/api/types.js';
 import { run } from '../src/util/exec.js';
 import { ServiceProxy } from '../src/agent/proxy/proxier.js';
 import { IS_ROOT, NODE_IP, ProxyLab, service, slice } from '../src/agent/proxy/testing.js';
@@ -31,9 +31,9 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => void Promise.all([...labs].map((l) => l.cleanup())).finally(() => process.exit(130)));
 }
 
-function world(n: number): { services: KObject[]; slices: KObject[] } {
-  const services: KObject[] = [];
-  const slices: KObject[] = [];
+function world(n: number): { services: Service[]; slices: EndpointSlice[] } {
+  const services: Service[] = [];
+  const slices: EndpointSlice[] = [];
   for (let i = 0; i < n; i++) {
     services.push(service({ name: `s${i}`, clusterIP: clusterIP(i), ports: [{ port: 80, targetPort: 8080 }] }));
     slices.push(slice(`s${i}`, [{ port: 8080 }], epIPs(i).map((ip) => ({ ip, node: NODE }))));

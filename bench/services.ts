@@ -6,13 +6,13 @@
 // services (one-service change p50/p99), see bench/proxy/kubeproxy.ts. Everything made is removed at the
 // end, also on failure or Ctrl-C.
 //   node dist/bench/services.js [--sizes 1000,10000] [--changes 20] [--iperf-seconds 3] [--rounds 3] [--conn-seconds 3]
+import { ENDPOINTSLICES as SLICES, SERVICES } from '../src/api/kinds.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { findResource } from '../src/api/resources.js';
-import type { KObject } from '../src/api/types.js';
+import type { Service, ServiceSpec } from '../src/api/types.js';
 import { run, spawnProcess } from '../src/util/exec.js';
 import { formatIPv4, parseCidr } from '../src/util/cidr.js';
 import { fmt, summarize, table } from './lib.js';
@@ -20,8 +20,6 @@ import { type Cluster, PODS, PodWatch, benchPod, children, clusterDown, clusterU
 import { KP, kpChange, kpRuleset } from './proxy/kubeproxy.js';
 import { prober } from './proxy/prober.js';
 
-const SERVICES = findResource('', 'v1', 'services')!;
-const SLICES = findResource('discovery.k8s.io', 'v1', 'endpointslices')!;
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
   const i = args.indexOf(`--${name}`);
@@ -74,9 +72,9 @@ async function connRate(netns: string, ip: string, port80: boolean): Promise<num
 
 // ---- the cluster ----
 
-function svc(name: string, extra: Record<string, unknown> = {}): KObject {
+function svc(name: string, extra: ServiceSpec = {}): Service {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS },
-    spec: { selector: { app: 'srv' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'iperf', port: 5201, targetPort: 5201 }], ...extra } } as KObject;
+    spec: { selector: { app: 'srv' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'iperf', port: 5201, targetPort: 5201 }], ...extra } };
 }
 
 async function createServices(c: Cluster, from: number, to: number): Promise<number> {
@@ -175,11 +173,11 @@ async function main(): Promise<void> {
   const pods = new Map<string, { netns: string; ip: string }>();
   for (const [name] of specs) {
     const p = (await c.client.get(PODS, NS, name))!;
-    pods.set(name, { netns: podNetns(c.plan, p), ip: p.status.podIP });
+    pods.set(name, { netns: podNetns(c.plan, p), ip: p.status?.podIP ?? '' });
   }
   await connServer(pods.get('srv')!.netns);
   const main = await c.client.create(SERVICES, NS, svc('srv'));
-  const svcIP = main.spec.clusterIP as string;
+  const svcIP = main.spec?.clusterIP ?? '';
   await waitSlices(c, 1);
   const probes = ['cli1', 'cli2'].map((n) => prober({ netns: `/run/netns/${pods.get(n)!.netns}` }));
   const stopProbes = () => probes.forEach((p) => p.stop());

@@ -2,6 +2,7 @@
 // beside the same creates with no allocation hooks (the anchor), measured in the same run; then the
 // creates that land in a nearly full range (random picks collide, the fallback scan lists the claims).
 //   node dist/bench/svcalloc.js [--services 1000]
+import { SERVICES as SVC } from '../src/api/kinds.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,12 +13,10 @@ import { Registry, type WriteHooks } from '../src/apiserver/registry.js';
 import { LocalClient } from '../src/apiserver/localclient.js';
 import { ServiceAllocations } from '../src/apiserver/allocators/index.js';
 import { bootstrapNamespaces } from '../src/controllers/namespace.js';
-import { findResource } from '../src/api/resources.js';
 import { summarize, table } from './lib.js';
 
 const args = process.argv.slice(2);
 const N = Number(args[args.indexOf('--services') + 1] || 1000) || 1000;
-const SVC = findResource('', 'v1', 'services')!;
 
 async function run(label: string, hooks: (s: SqliteStore) => Map<string, WriteHooks>, n: number, type: string, prefill = 0): Promise<{ label: string; ms: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-bench-svcalloc-'));

@@ -26,7 +26,10 @@ const NODES = 3;
 const PROFILE = args.includes('--profile');
 const MERGE = { 'Content-Type': 'application/merge-patch+json' };
 
-declare const window: any;
+/** What the page exposes for measurement (app.ts's `window.k8tsUi`). */
+declare const window: {
+  k8tsUi: { ready?: boolean; firstPaintMs: number; cy: { nodes(selector: string): { length: number } }; renders: { op: string; kind: string; drawn?: boolean; ms: number }[] };
+};
 
 interface CpuProfile { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[]; samples: number[]; timeDeltas: number[] }
 
@@ -73,7 +76,7 @@ function cpuSeconds(pid: number): number {
   return (Number(rest[11]) + Number(rest[12])) / 100;
 }
 
-async function must(c: Client, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<any> {
+async function must(c: Client, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<unknown> {
   const r = await c.call(method, path, body, headers);
   if (r.code >= 300) throw new Error(`${method} ${path}: ${r.code} ${r.text}`);
   return JSON.parse(r.text);
@@ -137,8 +140,10 @@ async function main(): Promise<void> {
     const writeToEvent: number[] = [];
     const seen = new Map<string, number>();
     const probe = { at: 0, key: '' };
-    const origSend = (ui as any).send.bind(ui);
-    (ui as any).send = (msg: any) => {
+    // The server's private fan-out, wrapped to time each write to its event.
+    const fanout = ui as unknown as { send(msg: { key?: string; at: number }): void };
+    const origSend = fanout.send.bind(ui);
+    fanout.send = (msg) => {
       if (msg.key === probe.key && !seen.has(probe.key)) seen.set(probe.key, msg.at);
       origSend(msg);
     };
@@ -155,7 +160,7 @@ async function main(): Promise<void> {
       await sleep(50);
     } });
     await sleep(500);
-    const renders = (await b.page.evaluate(() => window.k8tsUi.renders.filter((r: any) => r.op === 'upsert' && r.kind === 'Pod' && r.drawn !== false).map((r: any) => r.ms))) as number[];
+    const renders = (await b.page.evaluate(() => window.k8tsUi.renders.filter((r) => r.op === 'upsert' && r.kind === 'Pod' && r.drawn !== false).map((r) => r.ms))) as number[];
     await b.close();
     browsers.pop();
 

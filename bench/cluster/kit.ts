@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { run } from '../../src/util/exec.js';
 import type { KObject, Pod } from '../../src/api/types.js';
-import { findResource } from '../../src/api/resources.js';
+import { EVENTS, NAMESPACES, PODS } from '../../src/api/kinds.js';
 import { RestClient, configFromKubeconfig } from '../../src/client/rest.js';
 import { loadPlan, nodeNetnsPrefix, type ClusterPlan } from '../../src/lab/plan.js';
 import { listLinks, listNetns } from '../../src/lab/hostnet.js';
@@ -18,10 +18,10 @@ import { readProc } from '../../src/lab/procs.js';
 import { ensureImages } from '../../src/agent/runtime/images.js';
 import { containerArgv, ociConfig } from '../../src/agent/runtime/spec.js';
 
+export { PODS };
+
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const K8TS = join(ROOT, 'bin/k8ts');
-export const PODS = findResource('', 'v1', 'pods')!;
-const NAMESPACES = findResource('', 'v1', 'namespaces')!;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- clusters ----
@@ -263,7 +263,7 @@ export class PodWatch {
   readonly running = new Map<string, number>();
   /** When the watch first showed the pod bound to a node. */
   readonly bound = new Map<string, number>();
-  readonly pods = new Map<string, KObject>();
+  readonly pods = new Map<string, Pod>();
   private handle?: { close(): void };
   private closed = false;
   errors = 0;
@@ -348,7 +348,7 @@ export async function whyNotRunning(c: Cluster, ns: string, names: string[]): Pr
     const why = !p ? 'gone' : `${p.status?.phase ?? 'no status'}${p.spec?.nodeName ? ` on ${p.spec.nodeName}` : ' unscheduled'}${w ? ` (${w})` : ''}`;
     reasons.set(why, (reasons.get(why) ?? 0) + 1);
   }
-  const events = (await c.client.list(findResource('', 'v1', 'events')!, ns)).items
+  const events = (await c.client.list(EVENTS, ns)).items
     .filter((e) => e.type === 'Warning' || e.reason === 'FailedScheduling').slice(-3).map((e) => `${e.reason}: ${e.message}`);
   return [...[...reasons].map(([k, v]) => `${v}× ${k}`), ...events].join('; ');
 }
@@ -407,7 +407,7 @@ export class FloorLab {
       { input: `netns add ${ns}\nlink add vf${this.id}${i} master cbr0 up type veth peer name eth0 netns ${ns}\n` });
     await run(['ip', '-n', ns, '-batch', '-'], { input: `link set lo up\naddr add ${ip}/16 dev eth0\nlink set eth0 up\nroute add default via 10.250.0.1\n` });
     mkdirSync(bundle, { recursive: true });
-    const cfg = structuredClone(this.template) as any;
+    const cfg = structuredClone(this.template) as { root?: unknown; linux: { namespaces: { type: string; path?: string }[] } };
     cfg.root = { path: this.rootfs, readonly: true };
     cfg.linux.namespaces = cfg.linux.namespaces.map((n: { type: string }) => (n.type === 'network' ? { type: 'network', path: `/run/netns/${ns}` } : n));
     writeFileSync(join(bundle, 'config.json'), JSON.stringify(cfg));

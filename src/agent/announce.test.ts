@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KObject } from '../api/types.js';
+import type { EndpointSlice, Node, Service } from '../api/types.js';
 import { run } from '../util/exec.js';
 import { NEEDS_ROOT, uniqueName } from '../lab/testkit.js';
 import { LbAnnouncer, desiredAnnouncements, ownerOf } from './announce.js';
 
-const node = (name: string, ready = true): KObject => ({ apiVersion: 'v1', kind: 'Node', metadata: { name },
+const node = (name: string, ready = true): Node => ({ apiVersion: 'v1', kind: 'Node', metadata: { name },
   status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'Unknown' }] } });
-const lb = (name: string, ip: string, etp = 'Cluster'): KObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' },
+const lb = (name: string, ip: string, etp = 'Cluster'): Service => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' },
   spec: { type: 'LoadBalancer', externalTrafficPolicy: etp, ports: [{ port: 80 }] }, status: { loadBalancer: { ingress: [{ ip, ipMode: 'VIP' }] } } });
 
 test('ownerOf: one owner, the same from every node, moving only when the owner goes away', () => {
@@ -28,7 +28,7 @@ test('ownerOf: one owner, the same from every node, moving only when the owner g
 test('desiredAnnouncements: Cluster policy over ready nodes, Local policy only where an endpoint is ready', () => {
   const nodes = [node('n1'), node('n2'), node('n3', false)];
   const svcs = [lb('a', '172.30.0.201'), lb('b', '172.30.0.202', 'Local'), { ...lb('c', '172.30.0.203'), spec: { type: 'ClusterIP' } }];
-  const slices: KObject[] = [{ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'b-x', namespace: 'default', labels: { 'kubernetes.io/service-name': 'b' } },
+  const slices: EndpointSlice[] = [{ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'b-x', namespace: 'default', labels: { 'kubernetes.io/service-name': 'b' } },
     addressType: 'IPv4', endpoints: [{ addresses: ['10.244.2.5'], nodeName: 'n2', conditions: { ready: true } }, { addresses: ['10.244.3.5'], nodeName: 'n3', conditions: { ready: true } }] }];
   const all = ['n1', 'n2', 'n3'].map((n) => [...desiredAnnouncements(n, svcs, nodes, slices)]);
   assert.deepEqual(all[2], [], 'a NotReady node announces nothing');

@@ -4,6 +4,7 @@
 // to it at once. Every agent computes the same owner from the same API state by rendezvous hashing over
 // the Ready nodes (for externalTrafficPolicy Local, only nodes with a ready local endpoint), so no lease
 // or election is needed: when the owner goes NotReady, the next node in hash order takes over.
+import { arr } from '../api/strategies/json.js';
 import { createHash } from 'node:crypto';
 import type { KObject, Node, Service } from '../api/types.js';
 import { isNodeReady } from '../api/conditions.js';
@@ -30,7 +31,6 @@ export function ownerOf(ip: string, candidates: Candidate[]): string | undefined
   return best;
 }
 
-const arr = (v: unknown): any[] => (Array.isArray(v) ? v : []);
 
 /** The LB IPs this node should hold, given every service, every node and the EndpointSlices. */
 export function desiredAnnouncements(self: string, services: Service[], nodes: Node[], slices: KObject[]): Set<string> {

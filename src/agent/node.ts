@@ -1,15 +1,13 @@
 // The agent's Node: registration with addresses, capacity and node info, the Ready condition, and the
 // Lease in kube-node-lease that tells the control plane this node is alive.
+import { LEASES, NODES } from '../api/kinds.js';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem, release, hostname } from 'node:os';
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import type { KObject, NodeCondition, NodeStatus } from '../api/types.js';
 import type { Client } from '../client/types.js';
 import { KUBE_VERSION } from '../api/version.js';
 import { now, microNow } from '../util/time.js';
 
-const NODES = findResource('', 'v1', 'nodes')!;
-const LEASES = findResource('coordination.k8s.io', 'v1', 'leases')!;
 export const MAX_PODS = 110;
 
 
@@ -22,13 +20,13 @@ function osImage(): string {
   }
 }
 
-export function readyCondition(ready: boolean, message: string): Record<string, unknown> {
+export function readyCondition(ready: boolean, message: string): NodeCondition {
   const t = now();
   return { type: 'Ready', status: ready ? 'True' : 'False', reason: ready ? 'KubeletReady' : 'KubeletNotReady', message,
     lastHeartbeatTime: t, lastTransitionTime: t };
 }
 
-export function nodeStatus(nodeIP: string, runtimeVersion: string): Record<string, unknown> {
+export function nodeStatus(nodeIP: string, runtimeVersion: string): NodeStatus {
   const t = now();
   const capacity = { cpu: String(cpus().length), memory: `${Math.floor(totalmem() / 1024)}Ki`, pods: String(MAX_PODS), 'ephemeral-storage': '10Gi' };
   return {
@@ -70,10 +68,10 @@ export async function registerNode(client: Client, name: string, nodeIP: string,
 export async function postReady(client: Client, name: string, ready: boolean, message: string): Promise<void> {
   const node = await client.get(NODES, undefined, name);
   if (!node) return;
-  const prev = (node.status?.conditions ?? []).find((c: any) => c.type === 'Ready');
+  const prev = (node.status?.conditions ?? []).find((c) => c.type === 'Ready');
   const next = readyCondition(ready, message);
   if (prev && prev.status === next.status) next.lastTransitionTime = prev.lastTransitionTime;
-  const conds = (node.status?.conditions ?? []).filter((c: any) => c.type !== 'Ready');
+  const conds = (node.status?.conditions ?? []).filter((c) => c.type !== 'Ready');
   conds.push(next);
   await client.patch(NODES, undefined, name, 'merge', { status: { conditions: conds } }, 'status');
 }

@@ -27,7 +27,7 @@ const HEAD = '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocal
   + 'fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n';
 
 test('/etc/hosts names the pod; with a subdomain its FQDN comes first, as the kubelet writes it', () => {
-  const pod = (spec: any) => ({ metadata: { name: 'web-7f9c', namespace: 'shop', uid: 'u' }, spec });
+  const pod = (spec: Omit<PodSpec, 'containers'>): Pod => ({ metadata: { name: 'web-7f9c', namespace: 'shop', uid: 'u' }, spec: { containers: [], ...spec } });
   assert.equal(hostsFile(pod({}), ['10.244.1.5'], 'cluster.local'), `${HEAD}10.244.1.5\tweb-7f9c\n`);
   assert.equal(hostsFile(pod({ hostname: 'web-0' }), ['10.244.1.5'], 'cluster.local'), `${HEAD}10.244.1.5\tweb-0\n`);
   assert.equal(hostsFile(pod({ hostname: 'web-0', subdomain: 'nginx' }), ['10.244.1.5'], 'cluster.local'),

@@ -3,10 +3,13 @@
 // sandboxes from the node, acts on the difference (start, restart with back-off, stop, tear down) and
 // posts the pod's status. Restarting the agent repairs, never duplicates: sandboxes and containers are
 // found again by the pod's uid.
+import { PODS } from '../api/kinds.js';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findResource } from '../api/resources.js';
-import type { Container, Pod } from '../api/types.js';
+import type { Container, ContainerStatus, Pod, PodCondition, PodStatus } from '../api/types.js';
+
+/** Pod status as the agent writes it: conditions with `lastProbeTime: null` (a nil Time, as the kubelet writes it). */
+type WirePodStatus = Omit<PodStatus, 'conditions'> & { conditions: (Omit<PodCondition, 'lastProbeTime'> & { lastProbeTime: null })[] };
 import type { Client } from '../client/types.js';
 import type { EventRecorder } from '../client/events.js';
 import { run } from '../util/exec.js';
@@ -24,7 +27,6 @@ import type { NodeFacts, ObjectSource } from './volumes/sources.js';
 import { ContainerConfigError, containerEnv, expandArgs } from './env.js';
 import type { VolumeMount } from './runtime/spec.js';
 
-const PODS = findResource('', 'v1', 'pods')!;
 const BACKOFF_BASE_MS = 10_000;
 const BACKOFF_MAX_MS = 300_000;
 const L_POD_UID = 'k8ts.pod.uid';
@@ -281,7 +283,7 @@ export class PodManager {
       plan.push({ c, sidecar, init: true });
     }
     if (init.done) for (const c of pod.spec?.containers ?? []) plan.push({ c, sidecar: false, init: false });
-    for (const { c, sidecar, init: isInit } of plan as { c: any; sidecar: boolean; init: boolean }[]) {
+    for (const { c, sidecar, init: isInit } of plan) {
       const mine = existing.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
       const latest = mine[0];
       if (latest && latest.state.status !== 'stopped') {
@@ -411,7 +413,7 @@ export class PodManager {
 
   /** Probe workers for the running containers (and none for the others), seeded from the status last posted. */
   private syncProbes(pod: Pod, sb: Sandbox, containers: ContainerInfo[]): void {
-    const prior: any[] = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])];
+    const prior: ContainerStatus[] = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])];
     const running = [...this.latestOf(pod, containers).values()].filter((x) => x.state.status !== 'stopped').map((x) => {
       const was = prior.find((s) => s.containerID === `runc://${x.id}`);
       return { name: x.labels[L_CONTAINER], id: x.id, startedAt: x.state.startedAt, wasReady: was?.ready === true, wasStarted: was?.started === true };
@@ -507,7 +509,7 @@ export class PodManager {
     return out;
   }
 
-  private async startContainer(pod: Pod, sb: Sandbox, c: any, restarts: number, pidns?: string): Promise<string | undefined> {
+  private async startContainer(pod: Pod, sb: Sandbox, c: Container, restarts: number, pidns?: string): Promise<string | undefined> {
     const uid = pod.metadata.uid!;
     const key = `${uid}/${c.name}`;
     const img = await this.step('image', () => this.o.images.ensure(pod, c));
@@ -523,11 +525,11 @@ export class PodManager {
     let env: { name: string; value: string }[];
     let mounts: VolumeMount[];
     try {
-      env = containerEnv(pod as Pod, c as Container, {
+      env = containerEnv(pod, c, {
         objects: this.o.objects, node: this.o.node, services: this.o.services(), podIP: sb.ip,
         skipped: (message) => void this.events.record(pod, 'Warning', 'InvalidEnvironmentVariableNames', message),
       });
-      mounts = await this.mountsFor(pod, c as Container, env);
+      mounts = await this.mountsFor(pod, c, env);
     } catch (e) {
       if (!(e instanceof ContainerConfigError)) throw e;
       // As the kubelet: the container waits with CreateContainerConfigError; the pod is retried when the
@@ -539,7 +541,7 @@ export class PodManager {
     }
     try {
       const id = await this.step('container', () => this.runtime.create({
-        name: c.name, podName: pod.metadata.name!, hostname: utsHostname(pod, this.o.clusterDomain), image: c.image,
+        name: c.name, podName: pod.metadata.name!, hostname: utsHostname(pod, this.o.clusterDomain), image: c.image ?? '',
         command: expandArgs(c.command, env), args: expandArgs(c.args, env), env, workingDir: c.workingDir, mounts,
         netns: `/run/netns/${sb.netns}`, etcHosts: join(podDir, 'hosts'), etcHostname: join(podDir, 'hostname'), resolvConf: join(podDir, 'resolv.conf'),
         securityContext: c.securityContext, pidns,
@@ -609,13 +611,13 @@ export class PodManager {
 
   /** One container's status (the newest attempt, the one before as lastState) and how it counts for the phase. */
   private containerStatus(pod: Pod, c: Container, containers: ContainerInfo[], kind: 'app' | 'init' | 'sidecar' | 'ephemeral',
-    waiting?: { reason: string; message?: string }): { st: any; count: 'running' | 'waiting' | 'terminated' | 'failed' } {
+    waiting?: { reason: string; message?: string }): { st: ContainerStatus; count: 'running' | 'waiting' | 'terminated' | 'failed' } {
     const uid = pod.metadata.uid!;
     const mine = containers.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
     const latest = mine[0];
     const prev = mine[1];
     const restartCount = latest ? Number(latest.labels[L_RESTARTS] ?? 0) : 0;
-    const st: any = { name: c.name, image: latest?.imageRef || c.image, imageID: latest ? latest.repoDigest || latest.imageId : '', ready: false, restartCount };
+    const st: ContainerStatus = { name: c.name, image: latest?.imageRef || (c.image ?? ''), imageID: latest ? latest.repoDigest || latest.imageId : '', ready: false, restartCount };
     if (kind !== 'ephemeral') st.started = false;
     if (latest) st.containerID = `runc://${latest.id}`;
     const err = this.imageErrors.get(`${uid}/${c.name}`);
@@ -654,7 +656,7 @@ export class PodManager {
   }
 
   private async postStatus(pod: Pod, sb: Sandbox | undefined, containers: ContainerInfo[], waiting?: { reason: string; message: string }): Promise<void> {
-    const statuses: any[] = [];
+    const statuses: ContainerStatus[] = [];
     let running = 0;
     let terminated = 0;
     let failed = 0;
@@ -683,7 +685,7 @@ export class PodManager {
     // A sidecar's readiness counts in the pod's, as the kubelet's (restartable init containers first).
     const sidecarStatuses = initStatuses.filter((_, i) => (pod.spec?.initContainers as Container[] | undefined)?.[i]?.restartPolicy === 'Always');
     const allReady = total > 0 && statuses.every((s) => s.ready) && sidecarStatuses.every((s) => s.ready);
-    const prevConds: any[] = pod.status?.conditions ?? [];
+    const prevConds: PodCondition[] = pod.status?.conditions ?? [];
     const cond = (type: string, status: boolean, reason?: string, message?: string) => {
       const old = prevConds.find((c) => c.type === type);
       const s = status ? 'True' : 'False';
@@ -692,7 +694,7 @@ export class PodManager {
     };
     const unready = [...sidecarStatuses, ...statuses].filter((s) => !s.ready).map((s) => s.name);
     const unreadyMsg = unready.length ? `containers with unready status: [${unready.join(' ')}]` : undefined;
-    const status: any = {
+    const status: WirePodStatus = {
       phase,
       conditions: [
         cond('PodReadyToStartContainers', Boolean(sb)),
@@ -715,7 +717,8 @@ export class PodManager {
     }
     if (JSON.stringify(strip(status)) === JSON.stringify(strip(pod.status ?? {}))) return;
     try {
-      await this.client.update(PODS, pod.metadata.namespace, { ...pod, status }, 'status');
+      // Conditions carry `lastProbeTime: null` as the kubelet writes a nil Time; kubernetes-types has no null there.
+      await this.client.update(PODS, pod.metadata.namespace, { ...pod, status: status as unknown as PodStatus }, 'status');
     } catch (e) {
       const code = (e as { code?: number }).code;
       if (code === 409) this.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, 100);
@@ -793,7 +796,7 @@ export function podPhase(c: { total: number; running: number; terminated: number
 }
 
 /** Status without the timestamps that change on every computation. */
-function strip(s: any): unknown {
+function strip(s: unknown): unknown {
   return JSON.parse(JSON.stringify(s, (k, v) => (k === 'lastTransitionTime' ? undefined : v)));
 }
 
@@ -820,10 +823,10 @@ export function hostsFile(pod: Pod, ips: string[], clusterDomain: string): strin
   let out = '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
     + 'fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n';
   for (const ip of ips) out += fqdn ? `${ip}\t${fqdn}\t${hostname}\n` : `${ip}\t${hostname}\n`;
-  const aliases: any[] = pod.spec?.hostAliases ?? [];
+  const aliases = pod.spec?.hostAliases ?? [];
   if (aliases.length) {
     out += '\n# Entries added by HostAliases.\n';
-    for (const a of aliases) out += `${a.ip}\t${((a.hostnames ?? []) as string[]).join('\t')}\n`;
+    for (const a of aliases) out += `${a.ip}\t${(a.hostnames ?? []).join('\t')}\n`;
   }
   return out;
 }

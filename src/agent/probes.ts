@@ -2,7 +2,7 @@
 // timer, keeping the result the pod's status shows (readiness → ready, startup → started) and telling the
 // pod manager when a result flips, so status follows within a probe period instead of the next resync.
 // Liveness and startup failures are reported to the pod manager, which kills and restarts the container.
-import type { KObject, Pod } from '../api/types.js';
+import type { Pod } from '../api/types.js';
 import {
   ProbeError, execProbe, httpGetProbe, resolvePort, tcpSocketProbe,
   type ContainerPort, type ExecRunner, type ProbeOutcome,
@@ -188,17 +188,18 @@ export class ProbeManager {
       const any = ws.values().next().value as Worker | undefined;
       if (any?.uid === uid && !ids.has(id)) this.removeContainer(id);
     }
-    const ref: KObject = { apiVersion: pod.apiVersion ?? 'v1', kind: pod.kind ?? 'Pod', metadata: { name: pod.metadata.name, namespace: pod.metadata.namespace, uid } };
+    // What the workers and their events name: the pod's identity, not the whole (changing) object.
+    const ref: Pod = { apiVersion: pod.apiVersion ?? 'v1', kind: pod.kind ?? 'Pod', metadata: { name: pod.metadata.name, namespace: pod.metadata.namespace, uid } };
     for (const rc of running) {
       if (this.workers.has(rc.id)) continue;
       // App containers and sidecars (init containers with restartPolicy Always) are probed; plain init containers are not.
-      const spec = ((pod.spec?.containers ?? []) as any[]).find((c) => c.name === rc.name)
-        ?? ((pod.spec?.initContainers ?? []) as any[]).find((c) => c.name === rc.name && c.restartPolicy === 'Always');
+      const spec = (pod.spec?.containers ?? []).find((c) => c.name === rc.name)
+        ?? (pod.spec?.initContainers ?? []).find((c) => c.name === rc.name && c.restartPolicy === 'Always');
       if (!spec) continue;
       const ws = new Map<ProbeKind, Worker>();
-      const target: ProbeTarget = { containerId: rc.id, containerName: rc.name, podIP, ports: (spec.ports ?? []) as ContainerPort[] };
+      const target: ProbeTarget = { containerId: rc.id, containerName: rc.name, podIP, ports: spec.ports ?? [] };
       for (const kind of ['startup', 'readiness', 'liveness'] as ProbeKind[]) {
-        const probe = spec[`${kind}Probe`] as ProbeSpec | undefined;
+        const probe: ProbeSpec | undefined = spec[`${kind}Probe` as const];
         if (!probe) continue;
         const d = probeDefaults(probe);
         ws.set(kind, {

@@ -3,10 +3,11 @@
 // neighbours, the VXLAN FDB, masquerade), confirmed by one real probe: a table marks the probe's packets
 // with `meta nftrace set 1` and `nft monitor trace` tells what every chain did with them. The CLI asks
 // every node to arm, waits until each has proven its monitor live, then has the source send and puts the nodes' answers in order.
+import type { Loose } from '../api/strategies/json.js';
 import { createSocket } from 'node:dgram';
 import { run, spawnProcess } from '../util/exec.js';
 import { formatIPv4, parseCidr, parseIPv4, contains, type Cidr } from '../util/cidr.js';
-import type { KObject, Service } from '../api/types.js';
+import type { EndpointSlice, Service } from '../api/types.js';
 import { parseConntrack, type PolicyEngine } from './policy/engine.js';
 import { podObjects } from './policy/ruleset.js';
 import { ROUTE_PROTO, VXLAN_DEV } from './routes.js';
@@ -53,7 +54,7 @@ export interface TraceContext {
   proxyTable: string;
   policyTable: string;
   services: Service[];
-  slices: KObject[];
+  slices: EndpointSlice[];
   netnsOfPod?: (key: string) => string | undefined;
   netns?: string;
 }
@@ -64,7 +65,7 @@ export function probePort(id: string): number {
 }
 
 const sh = (ctx: TraceContext, argv: string[]) => run([...(ctx.netns ? ['nsenter', `--net=${ctx.netns}`, '--'] : []), ...argv], { timeoutMs: 5000 });
-const json = async (ctx: TraceContext, argv: string[]): Promise<any> => JSON.parse((await sh(ctx, argv)).stdout || '[]');
+const json = async (ctx: TraceContext, argv: string[]): Promise<Loose> => JSON.parse((await sh(ctx, argv)).stdout || '[]');
 
 /** The probe sessions armed on this node, by probe id: the CLI asks each node whether it is armed before any
  *  probe is sent, and the source node's send lands in its own session. */
@@ -333,7 +334,7 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
       verdict = await nftGet(ctx, ctx.proxyTable, 'nodeports', [`${q.protocol} . ${q.port}`]);
       np = Boolean(verdict?.length);
     }
-    const svc = ctx.services.find((s) => (np ? (s.spec?.ports ?? []).some((p: any) => p.nodePort === q.port) : [...(s.spec?.clusterIPs ?? [s.spec?.clusterIP]), ...(s.spec?.externalIPs ?? []), ...((s.status?.loadBalancer?.ingress ?? []).map((i: any) => i.ip))].includes(q.dst)));
+    const svc = ctx.services.find((s) => (np ? (s.spec?.ports ?? []).some((p) => p.nodePort === q.port) : [...(s.spec?.clusterIPs ?? [s.spec?.clusterIP]), ...(s.spec?.externalIPs ?? []), ...((s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip))].includes(q.dst)));
     const svcName = svc ? `service ${svc.metadata.namespace}/${svc.metadata.name}` : 'a service';
     if (verdict?.length) {
       const v = verdict[0].split(':').slice(1).join(':').trim();

@@ -1,4 +1,5 @@
 // ObjectMeta validation for every kind (create and update rules) and generateName.
+import type { Loose } from './strategies/json.js';
 import { randomInt } from 'node:crypto';
 import type { ResourceDef } from './resources.js';
 import type { FieldError, KObject, ObjectMeta } from './types.js';
@@ -63,7 +64,7 @@ export function validateObjectMeta(obj: KObject, r: Pick<ResourceDef, 'plural' |
   return errs;
 }
 
-function goOwnerReference(o: any): string {
+function goOwnerReference(o: Loose): string {
   const ptr = (v: unknown) => (typeof v === 'boolean' ? `(*bool)(${v})` : '(*bool)(nil)');
   return `v1.OwnerReference{APIVersion:${goQuote(String(o?.apiVersion ?? ''))}, Kind:${goQuote(String(o?.kind ?? ''))}, ` +
     `Name:${goQuote(String(o?.name ?? ''))}, UID:${goQuote(String(o?.uid ?? ''))}, Controller:${ptr(o?.controller)}, ` +

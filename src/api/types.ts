@@ -27,11 +27,9 @@ export interface KObject {
   apiVersion?: string;
   kind?: string;
   metadata: ObjectMeta;
-  // TRANSITIONAL (issue 8, the typing pass): untyped fields while the code still reading them through
-  // `KObject` moves to the kinds' types. With `unknown` here tsc lists what is left (see the branch report).
-  spec?: any;
-  status?: any;
-  [k: string]: any;
+  spec?: unknown;
+  status?: unknown;
+  [k: string]: unknown;
 }
 
 /** An object whose kind is not known where it is handled (the registry, codecs, patches): its other
@@ -107,6 +105,7 @@ export type Probe = core.Probe;
 export type ServicePort = core.ServicePort;
 export type ServiceSpec = core.ServiceSpec;
 export type NodeCondition = core.NodeCondition;
+export type NodeStatus = core.NodeStatus;
 export type NodeAddress = core.NodeAddress;
 export type Taint = core.Taint;
 export type Toleration = core.Toleration;

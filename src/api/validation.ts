@@ -1,4 +1,5 @@
 // Shared validators with Kubernetes' exact rules and messages; is* return detail strings like apimachinery's.
+import type { Loose } from './strategies/json.js';
 import type { FieldError } from './types.js';
 import {
   duplicate, forbidden, goLabelSelector, invalid, notSupported, required, tooLong, type GoValue,
@@ -267,7 +268,7 @@ export function validatePortNumOrName(field: string, port: unknown): FieldError[
 
 export function validateProtocol(field: string, protocol: unknown): FieldError[] {
   if (protocol === undefined || protocol === null || protocol === '') return [required(field)];
-  return PROTOCOLS.includes(protocol as any) ? [] : [notSupported(field, protocol, PROTOCOLS)];
+  return (PROTOCOLS as readonly unknown[]).includes(protocol) ? [] : [notSupported(field, protocol, PROTOCOLS)];
 }
 
 /** Labels: each key a qualified name, each value a label value (all errors on the map's path). */
@@ -302,10 +303,10 @@ export function validateAnnotations(field: string, annotations: unknown): FieldE
 }
 
 /** A metav1.LabelSelector: matchLabels as labels, each requirement's operator, key and values. */
-export function validateLabelSelector(field: string, sel: any): FieldError[] {
+export function validateLabelSelector(field: string, sel: Loose): FieldError[] {
   if (!sel || typeof sel !== 'object') return [];
   const errs = validateLabels(`${field}.matchLabels`, sel.matchLabels);
-  (Array.isArray(sel.matchExpressions) ? sel.matchExpressions : []).forEach((e: any, i: number) => {
+  (Array.isArray(sel.matchExpressions) ? sel.matchExpressions : []).forEach((e: Loose, i: number) => {
     const p = `${field}.matchExpressions[${i}]`;
     const values: unknown[] = Array.isArray(e?.values) ? e.values : [];
     switch (e?.operator) {

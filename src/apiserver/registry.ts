@@ -2,7 +2,7 @@
 // (metadata, optimistic concurrency, status/spec halves, graceful deletion and finalizers).
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import type { KObject, FieldError, Pod, PodCondition } from '../api/types.js';
+import type { Container, KObject, FieldError, Pod, PodCondition } from '../api/types.js';
 import { INGRESSES, isOf, NAMESPACES, PODS } from '../api/kinds.js';
 import { type ResourceDef, groupVersion, storageKey, storagePrefix, findResource } from '../api/resources.js';
 import { STRATEGIES } from '../api/strategies/index.js';
@@ -30,8 +30,8 @@ export interface ListQuery {
   continue?: string;
 }
 
-export interface ListResult {
-  items: KObject[];
+export interface ListResult<T extends KObject = KObject> {
+  items: T[];
   resourceVersion: string;
   continue?: string;
   remainingItemCount?: number;
@@ -61,12 +61,13 @@ export interface WriteTxn {
 
 /** Side effects a resource needs around its writes, outside its own key (a Service's IPs and node
  *  ports). beforeCreate/beforeUpdate may fill fields of obj/next (allocated values); with dryRun they
- *  check and fill but hold nothing. */
-export interface WriteHooks {
-  beforeCreate(obj: KObject, dryRun: boolean): Promise<WriteTxn>;
-  beforeUpdate(next: KObject, cur: KObject, dryRun: boolean): Promise<WriteTxn>;
+ *  check and fill but hold nothing. Typed by the kind of the plural they are registered for (`WriteHooks<Service>`):
+ *  they run after validation, so the object has its kind's shape. */
+export interface WriteHooks<T extends KObject = KObject> {
+  beforeCreate(obj: T, dryRun: boolean): Promise<WriteTxn>;
+  beforeUpdate(next: T, cur: T, dryRun: boolean): Promise<WriteTxn>;
   /** The object is gone from the store. */
-  afterDelete(obj: KObject): Promise<void>;
+  afterDelete(obj: T): Promise<void>;
 }
 
 /** Outcome of a delete: the object's last state, and whether it is gone (false: pending finalizers or
@@ -164,12 +165,12 @@ export class Registry {
     return this.decode(kv, r);
   }
 
-  async tryGet(r: ResourceDef, ns: string | undefined, name: string): Promise<KObject | undefined> {
+  async tryGet<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, name: string): Promise<T | undefined> {
     const kv = await this.store.get(storageKey(r, ns, name));
     return kv ? this.decode(kv, r) : undefined;
   }
 
-  async list(r: ResourceDef, ns: string | undefined, q: ListQuery = {}): Promise<ListResult> {
+  async list<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, q: ListQuery = {}): Promise<ListResult<T>> {
     const prefix = storagePrefix(r, ns);
     const limit = q.limit && q.limit > 0 ? q.limit : 0;
     let rev: number | undefined;
@@ -181,7 +182,7 @@ export class Registry {
       after = t.start;
     }
     const filtered = Boolean(q.labelSelector || q.fieldSelector);
-    const items: KObject[] = [];
+    const items: T[] = [];
     let more = false;
     let remaining: number | undefined;
     let lastKey: string | undefined;
@@ -213,7 +214,7 @@ export class Registry {
       if ((limit && items.length === limit) || !page.more || !limit) break;
       after = lastKey;
     }
-    const out: ListResult = { items, resourceVersion: String(rev) };
+    const out: ListResult<T> = { items, resourceVersion: String(rev) };
     if (more && lastKey) {
       out.continue = encodeContinue({ rv: rev!, start: lastKey });
       if (remaining !== undefined && remaining > 0) out.remainingItemCount = remaining;
@@ -654,7 +655,7 @@ type WireCondition = Omit<PodCondition, 'lastProbeTime'> & { lastProbeTime?: str
 
 /** The QoS class Kubernetes derives from container requests and limits. */
 export function qosClass(pod: Pod): 'Guaranteed' | 'Burstable' | 'BestEffort' {
-  const containers: any[] = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
+  const containers: Container[] = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
   let any = false;
   let guaranteed = containers.length > 0;
   for (const c of containers) {

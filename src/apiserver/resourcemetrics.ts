@@ -1,8 +1,9 @@
 // metrics.k8s.io/v1beta1 built into the API server, as metrics-server serves it for k3s and minikube: every
 // resolution (15 s) the agents' /metrics/resource are scraped through the node proxy, CPU rates computed from
 // the last two samples by their own timestamps, and NodeMetrics/PodMetrics answered from the latest window.
+import { NODES, PODS } from '../api/kinds.js';
 import type { ServerResponse } from 'node:http';
-import { findResource, type ResourceDef } from '../api/resources.js';
+import type { ResourceDef } from '../api/resources.js';
 import type { KObject, Node, Pod } from '../api/types.js';
 import { errors } from '../api/status.js';
 import { parseExposition } from '../util/promtext.js';
@@ -10,8 +11,6 @@ import type { Registry } from './registry.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { sendJson } from './http.js';
 
-const NODES = findResource('', 'v1', 'nodes')!;
-const PODS = findResource('', 'v1', 'pods')!;
 export const DEFAULT_RESOLUTION_MS = 15_000;
 
 interface Point {
@@ -202,19 +201,23 @@ export class ResourceMetrics {
     if (sub !== undefined) throw errors.pathNotFound();
     if (method !== 'GET') throw errors.methodNotAllowed(method, `${r.plural}.${r.group}`);
     if (q.get('watch') === 'true' || q.get('watch') === '1') throw errors.methodNotAllowed('WATCH', `${r.plural}.${r.group}`);
+    if (r.kind === 'PodMetrics') return this.serveOf(res, r, PODS, 'podmetrics', ns, name, q, (o) => this.podMetrics(o));
+    return this.serveOf(res, r, NODES, 'nodemetrics', undefined, name, q, (o) => this.nodeMetrics(o));
+  }
+
+  /** One metrics kind, made from the pods or nodes it reports on. */
+  private async serveOf<T extends KObject>(res: ServerResponse, r: ResourceDef, source: ResourceDef<T>, what: string, ns: string | undefined,
+    name: string | undefined, q: URLSearchParams, build: (o: T) => KObject | undefined): Promise<void> {
     const pods = r.kind === 'PodMetrics';
-    const source = pods ? PODS : NODES;
-    const what = pods ? 'podmetrics' : 'nodemetrics';
-    const build = (o: KObject) => (pods ? this.podMetrics(o) : this.nodeMetrics(o));
     if (name !== undefined) {
-      const o = await this.reg.tryGet(source, pods ? ns : undefined, name);
+      const o = await this.reg.tryGet(source, ns, name);
       const m = o && build(o);
       if (!m) throw errors.notFound(what, r.group, name);
       return sendJson(res, 200, m);
     }
     const labels = parseLabelSelector(q.get('labelSelector') ?? '');
     const fields = parseFieldSelector(q.get('fieldSelector') ?? '');
-    const { items } = await this.reg.list(source, pods ? ns : undefined, { labelSelector: labels });
+    const { items } = await this.reg.list(source, ns, { labelSelector: labels });
     const out: KObject[] = [];
     for (const o of items) {
       if (!fields.matches({ 'metadata.name': o.metadata.name!, ...(pods ? { 'metadata.namespace': o.metadata.namespace! } : {}) })) continue;

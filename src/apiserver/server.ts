@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import YAML from 'yaml';
 import { type ResourceDef, METRICS_GROUP, RESOURCES, REVIEW_GROUPS, groupVersion, storagePrefix } from '../api/resources.js';
+import { NODES, PODS, SECRETS, SERVICEACCOUNTS } from '../api/kinds.js';
 import type { ResourceMetrics } from './resourcemetrics.js';
 import { queryBool } from '../api/queryparams.js';
 import type { FieldError, KObject, Pod } from '../api/types.js';
@@ -40,7 +41,7 @@ import { review } from './authz/reviews.js';
 export type User = UserInfo;
 import { BootstrapTokenAuthenticator } from './bootstraptoken.js';
 import { ANONYMOUS, StaticTokens, type TokenAuthenticator, bearerToken, certificateUser } from './authn.js';
-import { type ObjectGetter, ServiceAccountAuthenticator } from './serviceaccount/authenticator.js';
+import { type BoundKinds, type ObjectGetter, ServiceAccountAuthenticator } from './serviceaccount/authenticator.js';
 import { admitPod } from './serviceaccount/admission.js';
 import { createToken } from './serviceaccount/tokenrequest.js';
 import { JWKS_PATH, OIDC_CONFIG_PATH, jwks, openidConfiguration } from './serviceaccount/oidc.js';
@@ -142,9 +143,10 @@ export class ApiServer {
     this.registry = new Registry(store, cache, opts.hooks);
     for (const [t, user] of opts.tokens) this.addToken(t, user);
     const reg = this.registry;
+    const defs: { [K in keyof BoundKinds]: ResourceDef<BoundKinds[K]> } = { ServiceAccount: SERVICEACCOUNTS, Pod: PODS, Secret: SECRETS, Node: NODES };
     this.objects = {
       get(kind, ns, name) {
-        const r = RESOURCES.find((x) => x.group === '' && x.kind === kind)!;
+        const r = defs[kind];
         return reg.tryGet(r, r.namespaced ? ns : undefined, name);
       },
     };

@@ -12,7 +12,7 @@ import { loadPlan } from '../lab/plan.js';
 import { k8tsHome } from '../lab/paths.js';
 import { stepLine } from '../lab/steps.js';
 import { progress } from '../lab/progress.js';
-import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
+import { type FlagSpec, UsageError, flagHelp, parseFlags, type Flags } from './args.js';
 
 const FLAGS: FlagSpec = {
   name: { type: 'string', default: 'default', help: 'lab cluster whose nodes get the images', metavar: 'CLUSTER' },
@@ -37,7 +37,7 @@ Flags:
 ${flagHelp(FLAGS)}
 `;
 
-async function stores(flags: Record<string, any>): Promise<{ node: string; store: ImageStore; registries?: string }[]> {
+async function stores(flags: Flags): Promise<{ node: string; store: ImageStore; registries?: string }[]> {
   if (flags['images-dir']) return [{ node: resolve(flags['images-dir']), store: new ImageStore(resolve(flags['images-dir'])) }];
   const plan = await loadPlan(k8tsHome(), flags.name).catch(() => {
     throw new UsageError(`no lab cluster ${JSON.stringify(flags.name)} (k8ts up makes one; or name a store with --images-dir)`);

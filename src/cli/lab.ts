@@ -12,8 +12,7 @@ import { startProcess, logTail, logFile, isRunning } from '../lab/procs.js';
 import type { Step } from '../lab/steps.js';
 import { stepLine } from '../lab/steps.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
-import { findResource } from '../api/resources.js';
-import { SECRETS } from '../api/kinds.js';
+import { NODES, SECRETS } from '../api/kinds.js';
 import type { Secret } from '../api/types.js';
 import { BOOTSTRAP_NAMESPACE, bootstrapTokenSecret, generateBootstrapToken } from '../api/bootstraptoken.js';
 import { isNodeReady } from '../api/conditions.js';
@@ -24,7 +23,6 @@ import { Registries } from '../agent/images/registries.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 import { serveUi } from './ui.js';
 
-const NODES = findResource('', 'v1', 'nodes')!;
 
 const UP_FLAGS: FlagSpec = {
   name: { type: 'string', default: 'default', help: 'cluster name (several can run side by side)', metavar: 'NAME' },

@@ -1,22 +1,19 @@
 // `k8ts drops` and `k8ts trace`: the CLI asks each node's agent (through the API server's node proxy, as
 // kubectl reaches logs and exec) what it dropped, or what it does with one flow, and puts the answers in
 // order. Works against any k8ts cluster: the lab's by --name, any other by --kubeconfig.
+import { NODES, PODS, SERVICES } from '../api/kinds.js';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { findResource } from '../api/resources.js';
-import type { KObject, Node } from '../api/types.js';
+import type { Node, Pod } from '../api/types.js';
 import { configFromKubeconfig, RestClient } from '../client/rest.js';
 import { k8tsHome } from '../lab/paths.js';
 import { loadPlan } from '../lab/plan.js';
 import { run } from '../util/exec.js';
-import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
+import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 import type { NodeTrace } from '../agent/trace.js';
 import type { DropRecord } from '../agent/policy/engine.js';
 
-const NODES = findResource('', 'v1', 'nodes')!;
-const PODS = findResource('', 'v1', 'pods')!;
-const SERVICES = findResource('', 'v1', 'services')!;
 
 const CLUSTER_FLAGS: FlagSpec = {
   name: { type: 'string', default: 'default', help: 'the lab cluster (as k8ts kubeconfig picks it)', metavar: 'NAME' },
@@ -25,12 +22,12 @@ const CLUSTER_FLAGS: FlagSpec = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-async function clientFor(flags: Record<string, any>): Promise<RestClient> {
+async function clientFor(flags: Flags): Promise<RestClient> {
   const path = flags.kubeconfig ?? (await loadPlan(k8tsHome(), flags.name)).paths.kubeconfig;
   return new RestClient({ ...configFromKubeconfig(path), userAgent: 'k8ts-cli' });
 }
 
-const internalIP = (n: Node) => (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address as string | undefined;
+const internalIP = (n: Node) => (n.status?.addresses ?? []).find((a) => a.type === 'InternalIP')?.address;
 
 export async function dropsCommand(argv: string[]): Promise<void> {
   const { flags } = parseFlags(argv, CLUSTER_FLAGS);
@@ -60,7 +57,7 @@ export async function dropsCommand(argv: string[]): Promise<void> {
       process.stdout.write('\nPOLICY DIRECTION DROPPED-PACKETS\n');
       for (const [k, n] of [...counts].sort()) process.stdout.write(`${k} ${n}\n`);
     }
-    for (const a of answers) if ('error' in a) process.stdout.write(`node ${a.node}: ${(a as any).error}\n`);
+    for (const a of answers) if ('error' in a) process.stdout.write(`node ${a.node}: ${a.error}\n`);
   } finally {
     c.close();
   }
@@ -71,7 +68,7 @@ const TRACE_FLAGS: FlagSpec = {
   protocol: { type: 'string', default: 'tcp', help: 'tcp, udp or icmp', metavar: 'PROTO' },
 };
 
-interface End { kind: 'pod' | 'service' | 'address' | 'host'; label: string; ip: string; port?: number; pod?: KObject }
+interface End { kind: 'pod' | 'service' | 'address' | 'host'; label: string; ip: string; port?: number; pod?: Pod }
 
 /** SRC: ns/name or name (a pod), or "host" (this machine). DST: ns/name[:PORT] (pod), svc/[ns/]name[:PORT], IP[:PORT]. */
 async function resolveEnd(c: RestClient, spec: string, isSrc: boolean): Promise<End> {
@@ -154,7 +151,7 @@ export async function trace(c: RestClient, srcSpec: string, dstSpec: string, pro
     host.push(`host ${src.ip} → ${dst.ip}: ${r?.gateway ? `via ${r.gateway} ` : ''}dev ${r?.dev} (this host's routing table)`);
   }
   const probe = randomBytes(4).toString('hex');
-  const srcNode = src.pod?.spec?.nodeName as string | undefined;
+  const srcNode = src.pod?.spec?.nodeName;
   const params = (extra: Record<string, string> = {}) => new URLSearchParams({
     src: src.ip, dst: dst.ip, protocol, ...(dst.port !== undefined ? { port: String(dst.port) } : {}), probe, ...extra,
   });

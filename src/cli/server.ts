@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { EncryptionConfigError, parseEncryptionConfig } from '../store/encryption.js';
 import { runServer } from '../server/server.js';
 import { ipToInt, parseIPRange, PoolError } from '../controllers/loadbalancer.js';
-import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
+import { type FlagSpec, UsageError, flagHelp, parseFlags, type Flags } from './args.js';
 import { DEFAULT_LIMITS, type ServerLimits } from '../apiserver/limits.js';
 
 const FLAGS: FlagSpec = {
@@ -58,7 +58,7 @@ export function parseDuration(flag: string, v: string): number {
   return Math.round(ms);
 }
 
-function limitsFromFlags(flags: Record<string, any>): Partial<ServerLimits> {
+function limitsFromFlags(flags: Flags): Partial<ServerLimits> {
   const whole = (f: string): number => {
     const n = flags[f];
     if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${f} ${n}: expected a whole number ≥ 0`);

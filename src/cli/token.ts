@@ -8,7 +8,7 @@ import { configFromKubeconfig, RestClient } from '../client/rest.js';
 import { errorCode } from '../client/types.js';
 import { k8tsHome } from '../lab/paths.js';
 import { loadPlan } from '../lab/plan.js';
-import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
+import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 
 const FLAGS: FlagSpec = {
   name: { type: 'string', default: 'default', help: 'the lab cluster (as k8ts kubeconfig picks it)', metavar: 'NAME' },
@@ -46,7 +46,7 @@ export function parseDuration(s: string): number {
   return Math.ceil(ms / 1000);
 }
 
-async function clientFor(flags: Record<string, any>): Promise<RestClient> {
+async function clientFor(flags: Flags): Promise<RestClient> {
   const path = flags.kubeconfig ?? process.env.KUBECONFIG ?? (await loadPlan(k8tsHome(), flags.name)).paths.kubeconfig;
   return new RestClient({ ...configFromKubeconfig(path), userAgent: 'k8ts-cli' });
 }

@@ -6,7 +6,7 @@ import { configFromKubeconfig } from '../client/rest.js';
 import { k8tsHome } from '../lab/paths.js';
 import { loadPlan } from '../lab/plan.js';
 import { UiServer } from '../ui/server.js';
-import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
+import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 
 const UI_FLAGS: FlagSpec = {
   name: { type: 'string', default: 'default', help: 'the lab cluster (as k8ts kubeconfig picks it)', metavar: 'NAME' },
@@ -31,7 +31,7 @@ ${flagHelp(UI_FLAGS)}
 `;
 
 /** Parsed and checked flags: the kubeconfig path and port. */
-export async function uiTarget(flags: Record<string, any>): Promise<{ kubeconfig: string; port: number }> {
+export async function uiTarget(flags: Flags): Promise<{ kubeconfig: string; port: number }> {
   const port = flags.port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${port}: expected 0-65535`);
   const kubeconfig = flags.kubeconfig ?? (await loadPlan(k8tsHome(), flags.name)).paths.kubeconfig;

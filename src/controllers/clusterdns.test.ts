@@ -2,12 +2,12 @@
 // slice and Endpoints list the nodes and follow their readiness, and deleted pieces come back.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KObject } from '../api/types.js';
+import type { Node } from '../api/types.js';
 import { ENDPOINTS, eventually, NODES, SERVICES, sleep, SLICES, startCluster, type TestCluster } from './testutil.js';
 
 const NS = 'kube-system';
 
-function node(name: string, ip: string | undefined, ready: boolean): KObject {
+function node(name: string, ip: string | undefined, ready: boolean): Node {
   return {
     apiVersion: 'v1', kind: 'Node', metadata: { name },
     status: {
@@ -28,15 +28,15 @@ describe('cluster DNS endpoints', () => {
   });
 
   const slice = () => t.c.get(SLICES, NS, 'kube-dns');
-  const view = async () => ((await slice())?.endpoints ?? []).map((e: any) => `${e.nodeName}=${e.addresses[0]}:${e.conditions.ready}`).join(' ');
+  const view = async () => ((await slice())?.endpoints ?? []).map((e) => `${e.nodeName}=${e.addresses[0]}:${e.conditions?.ready}`).join(' ');
 
   test('the kube-dns service and its node endpoints', async () => {
     const svc = await eventually('kube-dns', () => t.c.get(SERVICES, NS, 'kube-dns'));
-    assert.equal(svc.spec.clusterIP, '10.96.0.10');
-    assert.equal(svc.spec.selector, undefined);
-    assert.equal(svc.spec.internalTrafficPolicy, 'Local');
+    assert.equal(svc.spec?.clusterIP, '10.96.0.10');
+    assert.equal(svc.spec?.selector, undefined);
+    assert.equal(svc.spec?.internalTrafficPolicy, 'Local');
     assert.deepEqual(svc.metadata.labels, { 'k8s-app': 'kube-dns', 'kubernetes.io/cluster-service': 'true' });
-    assert.deepEqual(svc.spec.ports.map((p: any) => [p.name, p.port, p.protocol, p.targetPort]), [['dns', 53, 'UDP', 53], ['dns-tcp', 53, 'TCP', 53]]);
+    assert.deepEqual(svc.spec?.ports?.map((p) => [p.name, p.port, p.protocol, p.targetPort]), [['dns', 53, 'UDP', 53], ['dns-tcp', 53, 'TCP', 53]]);
 
     const empty = await eventually('empty slice', slice);
     assert.deepEqual(empty.endpoints ?? [], []);
@@ -85,7 +85,7 @@ describe('cluster DNS endpoints', () => {
       const s = await t.c.get(SERVICES, NS, 'kube-dns');
       return s && s.metadata.uid !== old.metadata.uid && s;
     });
-    assert.equal(svc.spec.clusterIP, '10.96.0.10');
+    assert.equal(svc.spec?.clusterIP, '10.96.0.10');
     // The slice now belongs to the new service.
     await eventually('slice owner', async () => (await slice())?.metadata.ownerReferences?.[0]?.uid === svc.metadata.uid);
     // A selector added by hand would hand the service to the endpoint controllers: taken away again.

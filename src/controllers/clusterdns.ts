@@ -24,7 +24,7 @@ const ENDPOINT_PORTS = SERVICE_PORTS.map(({ name, port, protocol }) => ({ name, 
 const KEY = 'kube-dns';
 
 function internalIPv4(node: Node): string | undefined {
-  return (node.status?.addresses ?? []).find((a: any) => a?.type === 'InternalIP' && /^\d{1,3}(\.\d{1,3}){3}$/.test(String(a?.address)))?.address;
+  return (node.status?.addresses ?? []).find((a) => a?.type === 'InternalIP' && /^\d{1,3}(\.\d{1,3}){3}$/.test(String(a?.address)))?.address;
 }
 
 export class ClusterDns implements Controller {
@@ -88,7 +88,7 @@ export class ClusterDns implements Controller {
       });
     }
     const spec = cur.spec ?? {};
-    const ports = (spec.ports ?? []).map((p: any) => ({ name: p.name, port: p.port, protocol: p.protocol, targetPort: p.targetPort }));
+    const ports = (spec.ports ?? []).map((p) => ({ name: p.name, port: p.port, protocol: p.protocol, targetPort: p.targetPort }));
     const labelsOk = Object.entries(SERVICE_LABELS).every(([k, v]) => cur.metadata.labels?.[k] === v);
     if (sameContent(ports, SERVICE_PORTS) && !spec.selector && spec.internalTrafficPolicy === 'Local' && labelsOk) return cur;
     // Put back what the agents' DNS and the proxy rely on; the ClusterIP itself is immutable here.

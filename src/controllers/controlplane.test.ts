@@ -7,16 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runServer, type RunningServer } from '../server/server.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import { EVENTS, LEASES, NODES, PODS } from '../api/kinds.js';
+import type { Event, Node, Pod, PodSpec } from '../api/types.js';
+import { must } from '../testing/must.js';
 import { eventually } from './testutil.js';
 
-const NODES = findResource('', 'v1', 'nodes')!;
-const PODS = findResource('', 'v1', 'pods')!;
-const LEASES = findResource('coordination.k8s.io', 'v1', 'leases')!;
-const EVENTS = findResource('', 'v1', 'events')!;
-
-function nodeObj(name: string, labels: Record<string, string> = {}, ready = true): KObject {
+function nodeObj(name: string, labels: Record<string, string> = {}, ready = true): Node {
   return {
     apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } },
     status: { capacity: { cpu: '2', memory: '4Gi', pods: '3' }, allocatable: { cpu: '2', memory: '4Gi', pods: '3' },
@@ -25,7 +21,7 @@ function nodeObj(name: string, labels: Record<string, string> = {}, ready = true
   };
 }
 
-function podObj(name: string, extra: Record<string, unknown> = {}): KObject {
+function podObj(name: string, extra: Partial<PodSpec> = {}): Pod {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers: [{ name: 'c', image: 'busybox' }], ...extra } };
 }
 
@@ -52,7 +48,7 @@ describe('control plane loops', () => {
     });
     assert.equal(new Set(cidrs).size, 3);
     for (const x of cidrs as string[]) assert.match(x, /^10\.250\.[0-3]\.0\/24$/);
-    const freed = (await c.get(NODES, undefined, 'ipam-b'))!.spec.podCIDR;
+    const freed = (await c.get(NODES, undefined, 'ipam-b'))?.spec?.podCIDR;
     await c.delete(NODES, undefined, 'ipam-b');
     await c.create(NODES, undefined, nodeObj('ipam-d'));
     const d = await eventually('ipam-d CIDR', async () => (await c.get(NODES, undefined, 'ipam-d'))?.spec?.podCIDR);
@@ -61,7 +57,7 @@ describe('control plane loops', () => {
     await c.create(NODES, undefined, nodeObj('ipam-e'));
     await c.create(NODES, undefined, nodeObj('ipam-f'));
     const ev = await eventually('CIDRNotAvailable event', async () => (await c.list(EVENTS, 'default')).items.find((e) => e.reason === 'CIDRNotAvailable'));
-    assert.match(ev.message, /has no free \/24/);
+    assert.match(ev.message ?? '', /has no free \/24/);
     for (const n of ['ipam-a', 'ipam-c', 'ipam-d', 'ipam-e', 'ipam-f']) await c.delete(NODES, undefined, n);
   });
 
@@ -72,12 +68,15 @@ describe('control plane loops', () => {
     for (let i = 0; i < 4; i++) await c.create(PODS, 'default', podObj(`spread-${i}`));
     const bound = await eventually('4 pods bound', async () => {
       const pods = (await c.list(PODS, 'default')).items.filter((p) => p.metadata.name!.startsWith('spread-'));
-      return pods.every((p) => p.spec.nodeName) && pods;
+      return pods.every((p) => p.spec?.nodeName) && pods;
     });
     const per = new Map<string, number>();
-    for (const p of bound) per.set(p.spec.nodeName, (per.get(p.spec.nodeName) ?? 0) + 1);
+    for (const p of bound) {
+      const node = must(p.spec?.nodeName, 'nodeName');
+      per.set(node, (per.get(node) ?? 0) + 1);
+    }
     assert.deepEqual([...per].sort(), [['s1', 2], ['s2', 2]]);
-    const scheduled = bound[0].status.conditions.find((x: any) => x.type === 'PodScheduled');
+    const scheduled = must(bound[0].status?.conditions?.find((x) => x.type === 'PodScheduled'), 'a PodScheduled condition');
     assert.equal(scheduled.status, 'True');
 
     await c.create(PODS, 'default', podObj('picky', { nodeSelector: { zone: 'b' } }));
@@ -87,13 +86,14 @@ describe('control plane loops', () => {
     await c.create(PODS, 'default', podObj('stuck', { nodeSelector: { zone: 'b' } }));
     const ev = await eventually('FailedScheduling', async () => (await c.list(EVENTS, 'default', { fieldSelector: 'involvedObject.name=stuck' })).items.find((e) => e.reason === 'FailedScheduling'));
     assert.equal(ev.type, 'Warning');
-    assert.match(ev.message, /^0\/3 nodes are available: /);
-    assert.match(ev.message, /Too many pods/);
-    assert.match(ev.message, /didn't match Pod's node affinity\/selector/);
-    const stuck = (await c.get(PODS, 'default', 'stuck'))!;
-    assert.equal(stuck.spec.nodeName, undefined);
-    assert.equal(stuck.status.phase, 'Pending');
-    assert.equal(stuck.status.conditions.find((x: any) => x.type === 'PodScheduled').reason, 'Unschedulable');
+    const message = must(ev.message, 'an event message');
+    assert.match(message, /^0\/3 nodes are available: /);
+    assert.match(message, /Too many pods/);
+    assert.match(message, /didn't match Pod's node affinity\/selector/);
+    const stuck = must(await c.get(PODS, 'default', 'stuck'), 'pod stuck');
+    assert.equal(stuck.spec?.nodeName, undefined);
+    assert.equal(stuck.status?.phase, 'Pending');
+    assert.equal(stuck.status?.conditions?.find((x) => x.type === 'PodScheduled')?.reason, 'Unschedulable');
 
     // Room appears: the pending pod is bound without anyone touching it.
     await c.delete(PODS, 'default', 'picky', { gracePeriodSeconds: 0 });
@@ -109,9 +109,9 @@ describe('control plane loops', () => {
     assert.ok(lease);
     const tainted = await eventually('unreachable taint', async () => {
       const n = await c.get(NODES, undefined, 'lc');
-      return n?.spec?.taints?.some((t: any) => t.key === 'node.kubernetes.io/unreachable' && t.effect === 'NoExecute') && n;
+      return n?.spec?.taints?.some((t) => t.key === 'node.kubernetes.io/unreachable' && t.effect === 'NoExecute') && n;
     }, 15_000);
-    assert.equal(tainted.status.conditions.find((x: any) => x.type === 'Ready').status, 'Unknown');
+    assert.equal(tainted.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'Unknown');
     // The agent comes back: renews the lease (well within the grace period) and posts Ready.
     const renew = () => c.patch(LEASES, 'kube-node-lease', 'lc', 'merge', { spec: { renewTime: new Date().toISOString().replace(/Z$/, '000Z') } });
     await renew();
@@ -133,7 +133,7 @@ describe('event ttl', () => {
     const s = await runServer({ dataDir: dir, store: 'memory', listen: [{ host: '127.0.0.1', port: 0 }], eventTtlMs: 3_600_000 });
     const c = new RestClient(configFromKubeconfig(s.kubeconfigPath));
     try {
-      const ev = (name: string, last: string): KObject => ({ apiVersion: 'v1', kind: 'Event', metadata: { name, namespace: 'default' },
+      const ev = (name: string, last: string): Event => ({ apiVersion: 'v1', kind: 'Event', metadata: { name, namespace: 'default' },
         involvedObject: { kind: 'Pod', namespace: 'default', name: 'p' }, reason: 'Test', message: name, type: 'Normal',
         firstTimestamp: last, lastTimestamp: last, count: 1, source: { component: 'test' } });
       const old = new Date(Date.now() - 2 * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');

@@ -2,17 +2,18 @@
 // and services as a user changes them, and are not rewritten when nothing changed.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KObject } from '../api/types.js';
+import type { Service, ServicePort, ServiceSpec } from '../api/types.js';
+import { must } from '../testing/must.js';
 import { ENDPOINTSLICE_CONTROLLER } from './endpointslice.js';
 import { ENDPOINTS, eventually, makePod, NODES, PODS, SERVICES, setReady, sleep, SLICES, startCluster, type TestCluster } from './testutil.js';
 
 const NS = 'default';
 
-function service(name: string, selector: Record<string, string> | undefined, ports: any[], extra: Record<string, unknown> = {}): KObject {
+function service(name: string, selector: Record<string, string> | undefined, ports: ServicePort[], extra: ServiceSpec = {}): Service {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, labels: { team: 'net' } }, spec: { selector, ports, ...extra } };
 }
 
-type Ep = { ip: string; ready: boolean; serving: boolean; terminating: boolean; pod: string; node?: string; hostname?: string };
+type Ep = { ip: string; ready: boolean | undefined; serving: boolean | undefined; terminating: boolean | undefined; pod: string; node?: string; hostname?: string };
 
 describe('endpoint controllers', () => {
   let t: TestCluster;
@@ -27,9 +28,9 @@ describe('endpoint controllers', () => {
 
   const slicesOf = async (svc: string) => (await t.c.list(SLICES, NS, { labelSelector: `kubernetes.io/service-name=${svc}` })).items;
   /** All endpoints of a service's slices, flattened and sorted, with each slice's ports. */
-  const flat = async (svc: string): Promise<Ep[]> => (await slicesOf(svc)).filter((s) => s.metadata.labels?.['endpointslice.kubernetes.io/managed-by']).flatMap((s) => (s.endpoints ?? []).map((e: any) => ({
-    ip: e.addresses[0], ready: e.conditions.ready, serving: e.conditions.serving, terminating: e.conditions.terminating,
-    pod: e.targetRef.name, ...(e.nodeName ? { node: e.nodeName } : {}), ...(e.hostname ? { hostname: e.hostname } : {}),
+  const flat = async (svc: string): Promise<Ep[]> => (await slicesOf(svc)).filter((s) => s.metadata.labels?.['endpointslice.kubernetes.io/managed-by']).flatMap((s) => (s.endpoints ?? []).map((e) => ({
+    ip: e.addresses[0], ready: e.conditions?.ready, serving: e.conditions?.serving, terminating: e.conditions?.terminating,
+    pod: must(e.targetRef?.name, 'targetRef'), ...(e.nodeName ? { node: e.nodeName } : {}), ...(e.hostname ? { hostname: e.hostname } : {}),
   }))).sort((a, b) => a.pod.localeCompare(b.pod));
   const until = <T>(what: string, f: () => Promise<T | undefined | false>) => eventually(what, f);
   const deletePods = async (prefix: string) => {
@@ -59,7 +60,7 @@ describe('endpoint controllers', () => {
     assert.equal(s.metadata.labels!.team, 'net');
     const svc = (await t.c.get(SERVICES, NS, 'web'))!;
     assert.deepEqual(s.metadata.ownerReferences!.map((r) => [r.kind, r.name, r.uid, r.controller]), [['Service', 'web', svc.metadata.uid, true]]);
-    const tr = s.endpoints.find((e: any) => e.targetRef.name === 'web-1').targetRef;
+    const tr = s.endpoints.find((e) => e.targetRef?.name === 'web-1')?.targetRef;
     assert.deepEqual(tr, { kind: 'Pod', namespace: NS, name: 'web-1', uid: (await t.c.get(PODS, NS, 'web-1'))!.metadata.uid });
 
     // Readiness flips both ways through the status subresource.
@@ -100,7 +101,7 @@ describe('endpoint controllers', () => {
       const s = await slicesOf('named');
       return s.length === 3 && s.reduce((n, x) => n + (x.endpoints ?? []).length, 0) === 4 && s;
     });
-    const view = slices.map((s) => ({ ports: s.ports, pods: s.endpoints.map((e: any) => e.targetRef.name).sort() }))
+    const view = slices.map((s) => ({ ports: s.ports, pods: s.endpoints.map((e) => must(e.targetRef?.name, 'targetRef')).sort() }))
       .sort((a, b) => a.pods[0].localeCompare(b.pods[0]));
     const metrics = { name: 'metrics', protocol: 'TCP', port: 9100, appProtocol: 'http' };
     assert.deepEqual(view, [
@@ -109,8 +110,8 @@ describe('endpoint controllers', () => {
       { ports: [metrics], pods: ['named-d'] },
     ]);
     const ep = await until('endpoints', async () => (await t.c.get(ENDPOINTS, NS, 'named'))?.subsets?.length === 3 && (await t.c.get(ENDPOINTS, NS, 'named')));
-    const subsets = ep.subsets.map((s: any) => ({ ips: s.addresses.map((a: any) => a.ip), ports: s.ports.map((p: any) => `${p.name}:${p.port}`) }))
-      .sort((a: any, b: any) => a.ips[0].localeCompare(b.ips[0]));
+    const subsets = must(ep.subsets).map((s) => ({ ips: (s.addresses ?? []).map((a) => a.ip), ports: (s.ports ?? []).map((p) => `${p.name}:${p.port}`) }))
+      .sort((a, b) => a.ips[0].localeCompare(b.ips[0]));
     assert.deepEqual(subsets, [
       { ips: ['10.244.1.20', '10.244.1.22'], ports: ['http:8080', 'metrics:9100'] },
       { ips: ['10.244.1.21'], ports: ['http:9090', 'metrics:9100'] },
@@ -129,8 +130,8 @@ describe('endpoint controllers', () => {
       ports: [{ name: 'dns', containerPort: 5353, protocol: 'UDP' }, { name: 'dns-tcp', containerPort: 5353, protocol: 'TCP' }] });
     const [s] = await until('slice', async () => (await slicesOf('dnsish')).find((x) => x.endpoints?.length === 1) && (await slicesOf('dnsish')));
     assert.deepEqual(s.ports, [{ name: 'dns', protocol: 'UDP', port: 5353 }, { name: 'dns-tcp', protocol: 'TCP', port: 5353 }]);
-    const ep = await until('endpoints', async () => (await t.c.get(ENDPOINTS, NS, 'dnsish'))?.subsets?.length && (await t.c.get(ENDPOINTS, NS, 'dnsish')));
-    assert.deepEqual(ep.subsets[0].ports, [{ name: 'dns', port: 5353, protocol: 'UDP' }, { name: 'dns-tcp', port: 5353, protocol: 'TCP' }]);
+    const ep = await until('endpoints', async () => !!(await t.c.get(ENDPOINTS, NS, 'dnsish'))?.subsets?.length && (await t.c.get(ENDPOINTS, NS, 'dnsish')));
+    assert.deepEqual(ep.subsets?.[0].ports, [{ name: 'dns', port: 5353, protocol: 'UDP' }, { name: 'dns-tcp', port: 5353, protocol: 'TCP' }]);
     await t.c.delete(SERVICES, NS, 'dnsish');
     await deletePods('dnsish-');
   });
@@ -145,7 +146,7 @@ describe('endpoint controllers', () => {
       return s.reduce((n, x) => n + (x.endpoints ?? []).length, 0) === 230 && s;
     }).catch((e) => assert.fail(`${e.message}; slices: ${seen}`));
     assert.deepEqual(slices.map((s) => s.endpoints.length).sort((a, b) => a - b), [30, 100, 100]);
-    const ips = slices.flatMap((s) => s.endpoints.map((e: any) => e.addresses[0]));
+    const ips = slices.flatMap((s) => s.endpoints.map((e) => e.addresses[0]));
     assert.equal(new Set(ips).size, 230);
     for (const s of slices) assert.ok(s.endpoints.length <= 100);
 
@@ -190,7 +191,7 @@ describe('endpoint controllers', () => {
     await t.c.patch(SERVICES, NS, 'sel', 'merge', { spec: { selector: { color: 'green' } } });
     await until('green', async () => (await flat('sel')).map((e) => e.pod).join() === 'green-1');
     await until('endpoints green', async () => (await t.c.get(ENDPOINTS, NS, 'sel'))?.subsets?.[0]?.addresses?.[0]?.ip === '10.244.1.41');
-    assert.deepEqual((await t.c.get(ENDPOINTS, NS, 'sel'))!.subsets[0].ports, [{ port: 80, protocol: 'TCP' }], 'an unnamed port has no name');
+    assert.deepEqual((await t.c.get(ENDPOINTS, NS, 'sel'))?.subsets?.[0].ports, [{ port: 80, protocol: 'TCP' }], 'an unnamed port has no name');
 
     // Someone deletes our slice: it comes back.
     const [s] = await slicesOf('sel');

@@ -64,7 +64,7 @@ function sliceEndpoints(s: EndpointSlice): Endpoint[] {
 }
 
 function ownedBy(s: EndpointSlice, svc: Service): boolean {
-  return (s.metadata.ownerReferences ?? []).some((r: any) => r?.controller && r?.uid === svc.metadata.uid);
+  return (s.metadata.ownerReferences ?? []).some((r) => r?.controller && r?.uid === svc.metadata.uid);
 }
 
 export class EndpointSliceController implements Controller {

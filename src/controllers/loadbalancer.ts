@@ -62,7 +62,7 @@ export function wantsPoolIP(svc: Service | undefined): boolean {
 }
 
 function statusIPs(svc: Service): string[] {
-  return (svc.status?.loadBalancer?.ingress ?? []).map((i: any) => String(i?.ip ?? '')).filter(Boolean);
+  return (svc.status?.loadBalancer?.ingress ?? []).map((i) => String(i?.ip ?? '')).filter(Boolean);
 }
 
 export class LoadBalancerController implements Controller {

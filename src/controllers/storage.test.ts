@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { EVENTS, NODES, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, PODS, STORAGECLASSES } from '../api/kinds.js';
 import type { KObject, PersistentVolume, PersistentVolumeClaim, Pod } from '../api/types.js';
 import { LOCAL_PATH_CLEANUP_FINALIZER, localPathFor } from '../api/localpath.js';
+import { ClientError } from '../client/types.js';
 import { eventually, startCluster, type TestCluster } from './testutil.js';
 
 function nodeObj(name: string): KObject {
@@ -29,7 +30,8 @@ describe('persistent volumes', () => {
   });
   after(async () => t?.close());
 
-  const rejects = (p: Promise<unknown>, code: number, msg: RegExp) => assert.rejects(p, (e: any) => {
+  const rejects = (p: Promise<unknown>, code: number, msg: RegExp) => assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof ClientError, `expected an API error, got ${e}`);
     assert.equal(e.code, code, e.message);
     assert.match(e.message, msg);
     return true;
@@ -53,8 +55,8 @@ describe('persistent volumes', () => {
     await rejects(t.c.create(PERSISTENTVOLUMES, undefined, pv('mode', '1Gi', { accessModes: ['ReadWriteSometimes'] })), 422, /spec\.accessModes\[0\]: Unsupported value/);
     await rejects(t.c.create(PERSISTENTVOLUMECLAIMS, NS, pvc('nomodes', '1Gi', { accessModes: [] })), 422, /spec\.accessModes: Required value/);
     await rejects(t.c.create(PERSISTENTVOLUMECLAIMS, NS, pvc('nosize', '1Gi', { resources: {} })), 422, /spec\.resources\[storage\]: Required value/);
-    await rejects(t.c.create(STORAGECLASSES, undefined, { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'bad' }, provisioner: 'Not A Name' } as any), 422, /provisioner/);
-    await rejects(t.c.create(STORAGECLASSES, undefined, { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'bad' }, provisioner: 'x.io/y', volumeBindingMode: 'Later' } as any), 422, /volumeBindingMode: Unsupported value/);
+    await rejects(t.c.create(STORAGECLASSES, undefined, { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'bad' }, provisioner: 'Not A Name' }), 422, /provisioner/);
+    await rejects(t.c.create(STORAGECLASSES, undefined, { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'bad' }, provisioner: 'x.io/y', volumeBindingMode: 'Later' }), 422, /volumeBindingMode: Unsupported value/);
     const sc = (await t.c.get(STORAGECLASSES, undefined, 'local-path'))!;
     await rejects(t.c.update(STORAGECLASSES, undefined, { ...sc, provisioner: 'other.io/x' }), 422, /provisioner: Invalid value.*field is immutable/);
     const c = await t.c.create(PERSISTENTVOLUMECLAIMS, NS, pvc('immut', '1Gi', { storageClassName: 'manual' }));

@@ -1,7 +1,7 @@
 // Test and bench helpers for DNS: a small client over UDP and TCP, and Service/EndpointSlice objects.
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
-import type { KObject } from '../api/types.js';
+import type { EndpointSlice, ObjectMeta, Service, ServiceSpec } from '../api/types.js';
 import { CLASS_IN, decodeMessage, encodeMessage, type Edns, type Message } from './message.js';
 import type { Endpoint } from './server.js';
 
@@ -98,7 +98,7 @@ export interface PortSpec {
   protocol?: string;
 }
 
-export function service(ns: string, name: string, spec: Record<string, unknown>, extra: Partial<KObject['metadata']> = {}): KObject {
+export function service(ns: string, name: string, spec: ServiceSpec, extra: Partial<ObjectMeta> = {}): Service {
   return { apiVersion: 'v1', kind: 'Service', metadata: { namespace: ns, name, uid: `uid-${ns}-${name}`, resourceVersion: String(Math.random()), ...extra }, spec };
 }
 
@@ -108,7 +108,7 @@ export interface EndpointSpec {
   ready?: boolean;
 }
 
-export function slice(ns: string, svc: string, name: string, endpoints: EndpointSpec[], ports: PortSpec[] = [], addressType = 'IPv4'): KObject {
+export function slice(ns: string, svc: string, name: string, endpoints: EndpointSpec[], ports: PortSpec[] = [], addressType = 'IPv4'): EndpointSlice {
   return {
     apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
     metadata: { namespace: ns, name, uid: `uid-${ns}-${name}`, resourceVersion: String(Math.random()), labels: { 'kubernetes.io/service-name': svc } },

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, beforeEach, afterEach, describe, it, mock } from 'node:test';
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import { EVENTS, NAMESPACES as NS, SECRETS } from '../api/kinds.js';
+import type { Pod } from '../api/types.js';
 import { LocalClient } from '../apiserver/localclient.js';
 import { Registry } from '../apiserver/registry.js';
 import { WatchCache } from '../apiserver/watchcache.js';
@@ -29,9 +29,6 @@ const CI = process.env.K8TS_CI === '1';
 const missing = ['docker-registry'].filter((c) => { try { execFileSync('which', [c], { stdio: 'ignore' }); return false; } catch { return true; } });
 const skip = !CI && (missing.length || !existsSync('/bin/busybox')) ? `needs ${missing.join(', ') || '/bin/busybox'} (make setup)` : false;
 
-const NS = findResource('', 'v1', 'namespaces')!;
-const SECRETS = findResource('', 'v1', 'secrets')!;
-const EVENTS = findResource('', 'v1', 'events')!;
 
 const root = mkdtempSync(join(tmpdir(), 'k8ts-imgsvc-'));
 let reg: TestRegistry;
@@ -45,15 +42,15 @@ async function randomImage(kib: number): Promise<BuiltImage> {
 }
 
 let podSeq = 0;
-function pod(): KObject {
+function pod(): Pod {
   podSeq++;
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name: `p${podSeq}`, namespace: 'default', uid: `uid-${podSeq}-${randomBytes(4).toString('hex')}` }, spec: {} };
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name: `p${podSeq}`, namespace: 'default', uid: `uid-${podSeq}-${randomBytes(4).toString('hex')}` }, spec: { containers: [] } };
 }
 
 /** The Events recorded about a pod as `Type Reason: message` (count > 1 appended), in no particular order. */
-async function eventsOf(p: KObject): Promise<string[]> {
+async function eventsOf(p: Pod): Promise<string[]> {
   const { items } = await api.client.list(EVENTS, 'default');
-  return items.filter((e) => (e.involvedObject as { uid?: string }).uid === p.metadata.uid)
+  return items.filter((e) => e.involvedObject.uid === p.metadata.uid)
     .map((e) => `${e.type} ${e.reason}: ${e.message}${Number(e.count) > 1 ? ` (x${e.count})` : ''}`);
 }
 

@@ -6,23 +6,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { distFile } from '../util/layout.js';
-import { findResource, type ResourceDef } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import { NODES } from '../api/kinds.js';
+import type { NodeFacts } from '../agent/facts.js';
 import { SharedInformerFactory } from '../client/factory.js';
 import { type RestConfig, RestClient } from '../client/rest.js';
 import type { Registration } from '../client/informer.js';
 import { trace } from '../cli/netpol.js';
-import { type Kind, type Slim, slim } from './model.js';
+import { type Kind, type Slim, UI_KINDS } from './model.js';
 import { pageHtml } from './page.js';
 
-const KINDS: [Kind, ResourceDef][] = [
-  ['Node', findResource('', 'v1', 'nodes')!],
-  ['Namespace', findResource('', 'v1', 'namespaces')!],
-  ['Pod', findResource('', 'v1', 'pods')!],
-  ['Service', findResource('', 'v1', 'services')!],
-  ['EndpointSlice', findResource('discovery.k8s.io', 'v1', 'endpointslices')!],
-  ['NetworkPolicy', findResource('networking.k8s.io', 'v1', 'networkpolicies')!],
-];
 
 /** The page's script: built by scripts/build-ui.mjs (esbuild) next to dist/src. */
 export const BUNDLE = distFile('ui/app.js');
@@ -76,14 +68,7 @@ export class UiServer {
     } catch {
       throw new Error(`the page's script ${BUNDLE} is missing: run 'make build' (or 'npm run build') first`);
     }
-    for (const [kind, r] of KINDS) {
-      const inf = this.informers.informerFor(r);
-      this.regs.push(inf.addEventHandler({
-        onAdd: (o) => this.changed('upsert', kind, o),
-        onUpdate: (o, old) => o !== old && this.changed('upsert', kind, o, old),
-        onDelete: (o) => this.changed('delete', kind, o),
-      }));
-    }
+    for (const k of UI_KINDS) this.regs.push(k.watch(this.informers, (op, s, old) => this.changed(op, k.kind, s, old)));
     this.informers.start();
     await this.informers.waitForCacheSync();
     this.refreshFacts();
@@ -121,7 +106,7 @@ export class UiServer {
 
   private snapshot(): Slim[] {
     const out: Slim[] = [];
-    for (const [kind, r] of KINDS) for (const o of this.informers.informerFor(r).lister.list()) out.push(slim(kind, o));
+    for (const k of UI_KINDS) out.push(...k.list(this.informers));
     return out;
   }
 
@@ -130,11 +115,10 @@ export class UiServer {
     for (const c of this.clients) c.write(line);
   }
 
-  private changed(op: 'upsert' | 'delete', kind: Kind, o: KObject, old?: KObject): void {
+  private changed(op: 'upsert' | 'delete', kind: Kind, s: Slim, old?: Slim): void {
     const at = Date.now();
-    const s = slim(kind, o);
     // A pod's status heartbeat that changes nothing drawn is not worth a message.
-    if (old && op === 'upsert' && JSON.stringify(slim(kind, old)) === JSON.stringify(s)) return;
+    if (old && op === 'upsert' && JSON.stringify(old) === JSON.stringify(s)) return;
     this.send(op === 'upsert' ? { op, kind, key: s.key, obj: s, at } : { op, kind, key: s.key, at });
     if (kind === 'Node') {
       this.factsTry.delete(s.key);
@@ -149,7 +133,7 @@ export class UiServer {
   }
 
   private async fetchFacts(): Promise<void> {
-    const nodes = this.informers.informerFor(KINDS[0][1]).lister.list();
+    const nodes = this.informers.informerFor(NODES).lister.list();
     const names = new Set(nodes.map((n) => n.metadata.name!));
     for (const k of [...this.facts.keys()]) if (!names.has(k)) this.facts.delete(k);
     let again = false;
@@ -161,8 +145,9 @@ export class UiServer {
       this.factsTry.set(name, tries + 1);
       let f: NodeFactsSummary;
       try {
-        const r = await this.client.getPath<any>(`/api/v1/nodes/${encodeURIComponent(name)}/proxy/k8ts/facts`);
-        f = { node: name, ok: true, bridge: r.bridge, routes: (r.routes ?? []).filter((x: any) => x.k8ts), vxlan: (r.links ?? []).some((l: any) => l.name === 'k8ts.vxlan') };
+        // An agent of another version may leave fields out; a shape this cannot read fails the try.
+        const r = await this.client.getPath<Partial<NodeFacts>>(`/api/v1/nodes/${encodeURIComponent(name)}/proxy/k8ts/facts`);
+        f = { node: name, ok: true, bridge: r.bridge, routes: (r.routes ?? []).filter((x) => x.k8ts), vxlan: (r.links ?? []).some((l) => l.name === 'k8ts.vxlan') };
       } catch (e) {
         // A node without an agent (or an older one) is drawn from its Node object alone.
         f = { node: name, ok: false, error: e instanceof Error ? e.message : String(e) };

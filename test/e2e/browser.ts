@@ -72,6 +72,7 @@ export async function launch(): Promise<Browser> {
 export async function waitIn<A, R>(page: Page, f: (arg: A) => R, arg: A, what: string, timeoutMs = 10_000): Promise<R> {
   const end = Date.now() + timeoutMs;
   for (;;) {
+    // biome-ignore lint/suspicious/noExplicitAny: playwright types the function's argument as Unboxed<A>, which tsc cannot relate to a generic A.
     const v = await page.evaluate(f as any, arg) as R;
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { K8TS, kubectlBinary } from './harness.js';
-import { nodeNetnsPrefix } from '../../src/lab/plan.js';
+import { type ClusterPlan, nodeNetnsPrefix } from '../../src/lab/plan.js';
 
 export const root = process.getuid?.() === 0;
 export const skip = !root ? 'needs root: builds network namespaces, links and runc containers'
@@ -18,7 +18,7 @@ export interface Cluster {
   name: string;
   home: string;
   kubeconfig: string;
-  plan: any;
+  plan: ClusterPlan;
   k(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
   ok(args: string[], input?: string): Promise<string>;
   down(): void;
@@ -114,7 +114,7 @@ export async function podIP(c: Cluster, pod: string): Promise<string> {
 }
 
 export function nodeNetns(c: Cluster, node: string): string {
-  return c.plan.nodes.find((n: any) => n.name === node).netns;
+  return c.plan.nodes.find((n) => n.name === node)!.netns;
 }
 
 /** Names in the host that belong to a cluster stem: namespaces, links, processes. */

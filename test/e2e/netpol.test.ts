@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { K8TS } from './harness.js';
 import { type Cluster, clusterFixture, nodeNetns, podNetnsOf, restartLabProcess, skip, sleep, until } from './clusterkit.js';
+import { must } from '../../src/testing/must.js';
 
 const NS = ['x', 'y', 'z'];
 /** Pods as the upstream suite names them, on alternating nodes so half the checks cross nodes. */
@@ -271,7 +272,7 @@ describe('NetworkPolicy with the real kubectl, after the upstream network policy
   test('probes still pass under default deny; a new pod is never reachable, not even by its first packet', async () => {
     await apply(policy('x', 'deny-ingress', { podSelector: {}, policyTypes: ['Ingress'] }));
     // From y/a (node2), try every address of node1's pod range many times a second while a new pod starts there.
-    const node1 = c.plan.nodes.find((n: any) => n.name === 'node1');
+    const node1 = must(c.plan.nodes.find((n) => n.name === 'node1'), 'node1 in the plan');
     const cidr = JSON.parse(await c.ok(['get', 'node', 'node1', '-o', 'json'])).spec.podCIDR as string;
     const base = cidr.split('/')[0].split('.').slice(0, 3).join('.');
     const js = `const net=require('net');const won={};const end=Date.now()+Number(process.argv[1]);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { type Cluster, clusterFixture, nodeNetns, podIP, podNetnsOf, remoteAddr, restartLabProcess, sh, skip, sleep, until } from './clusterkit.js';
+import { must } from '../../src/testing/must.js';
 
 interface PodSpec {
   name: string;
@@ -189,7 +190,7 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
     const ip = (await c.ok(['get', 'svc', 'lb', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}'])).trim();
     const holding = () => c.plan.nodes.filter((n: any) => sh(['ip', '-n', n.netns, '-o', 'addr', 'show']).stdout.includes(` ${ip}/32 `)).map((n: any) => n.name as string);
     const [owner] = holding();
-    const other = c.plan.nodes.find((n: any) => n.name !== owner).name as string;
+    const other = must(c.plan.nodes.find((n) => n.name !== owner), 'another node').name;
     // The owner's agent dies (its address stays in the node, as after a crash); the lease runs out, the node
     // goes NotReady, and the other node takes the IP with a gratuitous ARP that moves the host's neighbour entry.
     await restartLabProcess(c, `agent-${owner}`, async () => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { K8TS, ROOT } from './harness.js';
 import { type Cluster, clusterFixture, podIP, skip as clusterSkip, sh } from './clusterkit.js';
 import { type Browser, launch, noChromium, requireChromium, waitIn } from './browser.js';
+import { must } from '../../src/testing/must.js';
 
 requireChromium();
 const skip = clusterSkip || noChromium;
@@ -88,7 +89,7 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
       assert.ok((await classes(`veth:default/${pod}`)).includes('veth'), `${pod} has its veth to cbr0`);
     }
     for (const n of nodes) {
-      const gw = sh(['ip', '-n', c.plan.nodes.find((x: any) => x.name === n.metadata.name).netns, '-j', 'addr', 'show', 'dev', 'cbr0']);
+      const gw = sh(['ip', '-n', must(c.plan.nodes.find((x) => x.name === n.metadata.name), n.metadata.name).netns, '-j', 'addr', 'show', 'dev', 'cbr0']);
       const addr = JSON.parse(gw.stdout)[0].addr_info.find((a: any) => a.family === 'inet');
       assert.equal(await label(`cbr0:${n.metadata.name}`), `cbr0  ${addr.local}/${addr.prefixlen}`);
     }
@@ -109,7 +110,7 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
     await b!.page.mouse.click(pos.x, pos.y);
     await waitIn(b!.page, () => /host side/.test(document.getElementById('details')!.textContent ?? ''), null, 'the pod\'s kernel facts', 15_000);
     const text = await b!.page.textContent('#details');
-    const netns = c.plan.nodes.find((x: any) => x.name === 'node1').netns;
+    const netns = must(c.plan.nodes.find((x) => x.name === 'node1'), 'node1').netns;
     const veths = JSON.parse(sh(['ip', '-n', netns, '-j', 'link', 'show', 'master', 'cbr0']).stdout) as { ifname: string; address: string }[];
     assert.ok(veths.some((v) => text!.includes(`${v.ifname} (ifindex`) && text!.includes(v.address)), `a veth on node1's cbr0 in: ${text}`);
     assert.match(text!, new RegExp(`eth0 ([0-9a-f]{2}:){5}[0-9a-f]{2} mtu \\d+ ${ips.get('pod-a')!.replace(/\./g, '\\.')}/`));

@@ -1,6 +1,7 @@
 // The OCI distribution client: manifests and blobs over Node's http/https from one endpoint, with the
 // registry auth flows (anonymous, Basic, and Bearer tokens fetched from the WWW-Authenticate realm, cached
 // per scope), redirects (blob storage elsewhere gets no Authorization) and bounded bodies.
+import type { Loose } from '../../api/strategies/json.js';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
@@ -208,7 +209,7 @@ export class RegistrySession {
       throw new UnauthorizedError(`the token server ${u.host} refused ${c ? `the credentials of ${c.source} (user ${JSON.stringify(c.username ?? '')})` : 'an anonymous token'}: ${res.status}`);
     }
     if (res.status !== 200) throw new Error(`the token server ${u.host} answered ${res.status}: ${body.toString('utf8').slice(0, 200)}`);
-    let j: any;
+    let j: Loose;
     try {
       j = JSON.parse(body.toString('utf8'));
     } catch {
@@ -245,7 +246,7 @@ export class RegistrySession {
     let detail = '';
     try {
       const errs = JSON.parse(text)?.errors;
-      if (Array.isArray(errs)) detail = errs.map((e: any) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
+      if (Array.isArray(errs)) detail = errs.map((e: Loose) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
     } catch {
       detail = text.trim().slice(0, 200);
     }

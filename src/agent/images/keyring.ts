@@ -1,6 +1,7 @@
 // Credentials from imagePullSecrets, as the kubelet matches them: `kubernetes.io/dockerconfigjson`
 // ({"auths": {...}}) and `kubernetes.io/dockercfg` ({...}) keyed by registry URL or host, with `*.`
 // globs per host component, the port exact, and the key's path a prefix of the repository's.
+import type { Loose } from '../../api/strategies/json.js';
 import type { KObject } from '../../api/types.js';
 import { decodeAuth, type Credentials } from './registries.js';
 
@@ -21,7 +22,7 @@ export class Keyring {
   addSecret(secret: KObject): void {
     const name = `${secret.metadata.namespace}/${secret.metadata.name}`;
     const data = (secret as { data?: Record<string, string> }).data ?? {};
-    let auths: Record<string, any>;
+    let auths: Record<string, Loose>;
     try {
       if (secret.type === 'kubernetes.io/dockerconfigjson') {
         const j = JSON.parse(Buffer.from(data['.dockerconfigjson'] ?? '', 'base64').toString('utf8'));

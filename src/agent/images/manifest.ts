@@ -1,5 +1,6 @@
 // Image manifests, indexes and configs (Docker v2 schema 2 and OCI): the media types, parsing that proves
 // every field the puller relies on, and the choice of this node's platform from an index.
+import type { Loose } from '../../api/strategies/json.js';
 import { DIGEST } from './reference.js';
 
 export const MT = {
@@ -71,7 +72,7 @@ export class ManifestError extends Error {
 
 const MAX_LAYERS = 127;
 
-function descriptor(d: any, what: string): Descriptor {
+function descriptor(d: Loose, what: string): Descriptor {
   if (!d || typeof d !== 'object') throw new ManifestError(`${what} is not an object`);
   if (typeof d.mediaType !== 'string' || !d.mediaType) throw new ManifestError(`${what} has no mediaType`);
   if (typeof d.digest !== 'string' || !DIGEST.test(d.digest)) throw new ManifestError(`${what} digest ${JSON.stringify(d.digest)} is not sha256:<64 hex>`);
@@ -94,7 +95,7 @@ export function layerCompression(mediaType: string): Compression | undefined {
 
 /** Parses a manifest or an index; `contentType` is the registry's, used when the body has no mediaType. */
 export function parseManifest(body: Buffer, contentType?: string): Manifest | Index {
-  let j: any;
+  let j: Loose;
   try {
     j = JSON.parse(body.toString('utf8'));
   } catch {
@@ -121,7 +122,7 @@ export function parseManifest(body: Buffer, contentType?: string): Manifest | In
 }
 
 export function parseConfig(body: Buffer, layers: number): ImageConfigFile {
-  let j: any;
+  let j: Loose;
   try {
     j = JSON.parse(body.toString('utf8'));
   } catch {

@@ -3,8 +3,8 @@
 // events and reasons (Pulling, Pulled, ErrImagePull then ImagePullBackOff with back-off, ErrImageNeverPull),
 // credentials from the pod's imagePullSecrets; the Node's status.images; and image garbage collection when
 // the store's disk passes a high threshold, down to a low one, never touching images in use.
+import { SECRETS } from '../../api/kinds.js';
 import { statfs } from 'node:fs/promises';
-import { findResource } from '../../api/resources.js';
 import type { Pod } from '../../api/types.js';
 import type { Client } from '../../client/types.js';
 import type { EventRecorder } from '../../client/events.js';
@@ -16,7 +16,6 @@ import { defaultPullPolicy, parseReference, repository } from './reference.js';
 import type { ImageRecord, ImageStore, StoredImage } from './store.js';
 import { Backoff } from '../backoff.js';
 
-const SECRETS = findResource('', 'v1', 'secrets')!;
 const BACKOFF_BASE_MS = 10_000;
 const BACKOFF_MAX_MS = 300_000;
 /** The kubelet lists at most this many images in status.images (nodeStatusMaxImages). */

@@ -97,7 +97,7 @@ test('unreadable parts only deny: a rule with a bad port allows nothing, a bad p
   assert.match(cidr.problems[0].message, /host bits/);
   assert.deepEqual(cidr.policy!.ingress, []);
   // Hostile strings never reach the text: only numbers and proven addresses do.
-  const pod = parsePod({ metadata: { name: 'p', namespace: 'a', uid: 'u', labels: { app: '"; flush ruleset' } }, spec: { nodeName: NODE }, status: { podIP: '10.0.0.5; flush' } });
+  const pod = parsePod({ metadata: { name: 'p', namespace: 'a', uid: 'u', labels: { app: '"; flush ruleset' } }, spec: { nodeName: NODE, containers: [] }, status: { podIP: '10.0.0.5; flush' } });
   assert.equal(pod!.ip, undefined);
   const s = compilePolicies(NODE, [], [], [pod!]);
   assert.doesNotMatch(fullRuleset(s), /flush ruleset/);

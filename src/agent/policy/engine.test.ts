@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { KObject } from '../../api/types.js';
+import type { KObject, NetworkPolicy, Pod } from '../../api/types.js';
 import { run, spawnProcess } from '../../util/exec.js';
 import { ProxyLab, SKIP_NOT_ROOT, httpGet, udpAsk, waitFor, service, slice, HOST_IP, type Pod as LabPod } from '../proxy/testing.js';
 import { ServiceProxy } from '../proxy/proxier.js';
@@ -23,15 +23,15 @@ let udpSrv: LabPod; // shop/dns app=dns (UDP 5353)
 const events: { obj: KObject; reason: string; message: string }[] = [];
 const objs = new Map<string, KObject>();
 
-function podObj(p: LabPod, ns: string, labels: Record<string, string>, ports: { name: string; containerPort: number; protocol?: string }[] = []): KObject {
+function podObj(p: LabPod, ns: string, labels: Record<string, string>, ports: { name: string; containerPort: number; protocol?: string }[] = []): Pod {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: ns, uid: `uid-${p.name}`, labels }, spec: { nodeName: NODE, containers: [{ name: 'c', ports }] }, status: { phase: 'Running', podIP: p.ip } };
 }
 
-function policy(name: string, ns: string, spec: Record<string, unknown>): KObject {
+function policy(name: string, ns: string, spec: NonNullable<NetworkPolicy['spec']>): NetworkPolicy {
   return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace: ns, uid: `np-${name}` }, spec };
 }
 
-async function apply(p: KObject): Promise<void> {
+async function apply(p: NetworkPolicy): Promise<void> {
   engine.onPolicy(objs.has(`${p.metadata.namespace}/${p.metadata.name}`) ? 'MODIFIED' : 'ADDED', p);
   objs.set(`${p.metadata.namespace}/${p.metadata.name}`, p);
   await engine.settled();

@@ -2,7 +2,7 @@
 // (a local pod's address at CNI ADD, before its containers start), it compiles what this node's kernel
 // must hold, programs it (programmer.ts), cuts the established connections a change stopped allowing,
 // and turns the kernel's drop log into Events on the pods and a list for `k8ts drops`.
-import type { KObject } from '../../api/types.js';
+import type { KObject, Pod as KPod, Service } from '../../api/types.js';
 import { run } from '../../util/exec.js';
 import { formatIPv4, parseIPv4 } from '../../util/cidr.js';
 import { PolicyCompiler, type PolicyState } from './compiler.js';
@@ -47,7 +47,7 @@ export interface PolicyEngineOptions {
   /** Record an Event (the agent's recorder); the engine limits how often. */
   event?: (obj: KObject, type: 'Normal' | 'Warning', reason: string, message: string) => void;
   /** The Service behind a ClusterIP/port, for naming "no endpoints" rejects. */
-  serviceAt?: (ip: string, protocol: string, port: number) => KObject | undefined;
+  serviceAt?: (ip: string, protocol: string, port: number) => Service | undefined;
   log?: (line: string) => void;
 }
 
@@ -55,7 +55,7 @@ export class PolicyEngine {
   readonly compiler: PolicyCompiler;
   readonly programmer: PolicyProgrammer;
   private reader?: DropLogReader;
-  private objects = new Map<string, KObject>();
+  private objects = new Map<string, KPod>();
   private podRelevance = new Map<string, string>();
   private started = false;
   private timer?: NodeJS.Timeout;
@@ -95,7 +95,7 @@ export class PolicyEngine {
     this.schedule();
   }
 
-  onPod(type: WatchEvent, o: KObject): void {
+  onPod(type: WatchEvent, o: KPod): void {
     const key = `${o.metadata.namespace}/${o.metadata.name}`;
     const old = this.objects.get(key);
     if (type === 'DELETED') {
@@ -121,7 +121,7 @@ export class PolicyEngine {
    * The pod loop's seam: a local pod's sandbox has this address; resolves once the pod's rules (and its
    * address as a peer) are in the kernel, so its containers start behind them.
    */
-  async localPodReady(pod: KObject, ip: string): Promise<void> {
+  async localPodReady(pod: KPod, ip: string): Promise<void> {
     const p = parsePod(pod);
     if (!p) throw new Error(`pod ${pod.metadata?.namespace}/${pod.metadata?.name} has no name`);
     this.objects.set(p.key, pod);

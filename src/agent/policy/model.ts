@@ -2,7 +2,8 @@
 // port and protocol the policy engine writes into nftables comes from here, parsed and printed again.
 // What does not parse is reported with the field that is wrong and left out (an unreadable rule allows
 // nothing; an unreadable selector selects nothing), so a bad object can only ever deny, never open.
-import type { KObject } from '../../api/types.js';
+import type { KObject, Pod as KPod } from '../../api/types.js';
+import { isObj } from '../../api/strategies/json.js';
 import { type LabelSelector, selectorIsValid } from '../../api/labels.js';
 import { parseCidr, parseIPv4, type Cidr } from '../../util/cidr.js';
 
@@ -72,7 +73,6 @@ export interface ParseProblem {
   message: string;
 }
 
-const isObj = (v: unknown): v is Record<string, any> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function labelsOf(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
@@ -189,7 +189,7 @@ export function parsePolicy(o: KObject): { policy?: Policy; problems: ParseProbl
 }
 
 /** A pod as the engine uses it; `ip` from status.podIP (the node's own pods learn theirs earlier, at CNI ADD). */
-export function parsePod(o: KObject): Pod | undefined {
+export function parsePod(o: KPod): Pod | undefined {
   const ns = o.metadata?.namespace;
   const name = o.metadata?.name;
   if (!ns || !name) return undefined;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { run } from '../../util/exec.js';
 import { ServiceProxy } from './proxier.js';
 import { BRIDGE_IP, HOST_IP, NODE_IP, ProxyLab, SKIP_NOT_ROOT, httpGet, service, slice, udpAsk, waitFor, type Pod } from './testing.js';
-import type { KObject } from '../../api/types.js';
+import type { EndpointSlice, Service } from '../../api/types.js';
 
 const NODE = 'node-a';
 
@@ -24,7 +24,7 @@ async function withLab(pods: number, fn: (lab: ProxyLab, pods: Pod[], proxy: Ser
   }
 }
 
-async function feed(proxy: ServiceProxy, services: KObject[], slices: KObject[]): Promise<void> {
+async function feed(proxy: ServiceProxy, services: Service[], slices: EndpointSlice[]): Promise<void> {
   proxy.update(services, slices);
   await proxy.settled();
 }
@@ -180,8 +180,8 @@ test('teardown removes the table and touches no other table', { skip: SKIP_NOT_R
 test('10,000 services load, and a spot check of a few works', { skip: SKIP_NOT_ROOT }, async () => {
   await withLab(3, async (lab, [a, b, client], proxy) => {
     await lab.http(a), await lab.http(b);
-    const services: KObject[] = [];
-    const slices: KObject[] = [];
+    const services: Service[] = [];
+    const slices: EndpointSlice[] = [];
     for (let i = 0; i < 10_000; i++) {
       const ip = `10.96.${16 + (i >> 8)}.${i & 255}`;
       services.push(service({ name: `s${i}`, clusterIP: ip, ports: [{ port: 80, targetPort: 8080 }] }));

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KObject } from '../../api/types.js';
+import type { EndpointSlice, Service } from '../../api/types.js';
 import { run, spawnProcess, type Spawned } from '../../util/exec.js';
 
 export const IS_ROOT = process.getuid?.() === 0;
@@ -166,7 +166,7 @@ export interface SvcSpec {
   loadBalancerIPs?: string[];
 }
 
-export function service(s: SvcSpec): KObject {
+export function service(s: SvcSpec): Service {
   return {
     apiVersion: 'v1', kind: 'Service',
     metadata: { name: s.name, namespace: s.namespace ?? 'default' },
@@ -188,7 +188,7 @@ export interface SliceEp {
   terminating?: boolean;
 }
 
-export function slice(svcName: string, ports: { name?: string; port: number; protocol?: string }[], eps: SliceEp[], name = `${svcName}-abc`, namespace = 'default'): KObject {
+export function slice(svcName: string, ports: { name?: string; port: number; protocol?: string }[], eps: SliceEp[], name = `${svcName}-abc`, namespace = 'default'): EndpointSlice {
   return {
     apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', addressType: 'IPv4',
     metadata: { name, namespace, labels: { 'kubernetes.io/service-name': svcName } },

@@ -6,7 +6,7 @@ import {
   required, validateDNS1123Label, validateNonnegative, validatePortNumOrName, validateProtocol, validateQualifiedName,
 } from '../validation.js';
 import { compareQuantity, formatQuantity, isQuantity, parseQuantity, type Quantity } from '../quantity.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj, type Loose } from './json.js';
 
 const MAX_INT32 = 2147483647;
 
@@ -36,7 +36,7 @@ function validateContainerResourceName(field: string, name: string): FieldError[
   return errs;
 }
 
-function validateResources(path: string, res: any): FieldError[] {
+function validateResources(path: string, res: Loose): FieldError[] {
   if (!isObj(res)) return [];
   const errs: FieldError[] = [];
   const limits: Record<string, Quantity> = {};
@@ -97,14 +97,14 @@ const ENV_FIELD_PATHS = ['metadata.name', 'metadata.namespace', 'metadata.uid', 
 const RESOURCE_FIELD_PATHS = ['limits.cpu', 'limits.ephemeral-storage', 'limits.memory', 'requests.cpu',
   'requests.ephemeral-storage', 'requests.memory'];
 
-function validateKeySelector(path: string, s: any): FieldError[] {
+function validateKeySelector(path: string, s: Loose): FieldError[] {
   const errs = each(`${path}.name`, s?.name ?? '', isDNS1123Subdomain(String(s?.name ?? '')));
   if (!s?.key) errs.push(required(`${path}.key`));
   else errs.push(...each(`${path}.key`, s.key, isConfigMapKey(String(s.key))));
   return errs;
 }
 
-function validateEnvValueFrom(path: string, ev: any): FieldError[] {
+function validateEnvValueFrom(path: string, ev: Loose): FieldError[] {
   const from = ev?.valueFrom;
   if (!isObj(from)) return [];
   const errs: FieldError[] = [];
@@ -190,7 +190,7 @@ export function validateLocalDescendingPath(field: string, p: string): FieldErro
 
 const PROPAGATIONS = ['Bidirectional', 'HostToContainer', 'None'];
 
-function validateVolumeMounts(path: string, mounts: unknown, volumes: Set<string>, container?: any): FieldError[] {
+function validateVolumeMounts(path: string, mounts: unknown, volumes: Set<string>, container?: Loose): FieldError[] {
   const errs: FieldError[] = [];
   const points = new Set<string>();
   arr(mounts).forEach((m, i) => {
@@ -222,7 +222,7 @@ function validateVolumeMounts(path: string, mounts: unknown, volumes: Set<string
 
 const HANDLERS: [key: string, field: string][] = [['exec', 'exec'], ['httpGet', 'httpGet'], ['tcpSocket', 'tcpSocket'], ['grpc', 'grpc'], ['sleep', 'sleep']];
 
-function validateHandler(path: string, h: any, grace: unknown, allowed: string[]): FieldError[] {
+function validateHandler(path: string, h: Loose, grace: unknown, allowed: string[]): FieldError[] {
   const errs: FieldError[] = [];
   let n = 0;
   for (const [key, f] of HANDLERS) {
@@ -263,7 +263,7 @@ function validateHandler(path: string, h: any, grace: unknown, allowed: string[]
   return errs;
 }
 
-export function validateProbe(path: string, p: any, grace: unknown, kind: 'liveness' | 'readiness' | 'startup'): FieldError[] {
+export function validateProbe(path: string, p: Loose, grace: unknown, kind: 'liveness' | 'readiness' | 'startup'): FieldError[] {
   if (p === undefined || p === null) return [];
   const errs = validateHandler(path, p, grace, ['exec', 'httpGet', 'tcpSocket', 'grpc']);
   for (const k of ['initialDelaySeconds', 'timeoutSeconds', 'periodSeconds', 'successThreshold', 'failureThreshold']) {
@@ -279,7 +279,7 @@ export function validateProbe(path: string, p: any, grace: unknown, kind: 'liven
   return errs;
 }
 
-export function validateLifecycle(path: string, l: any, grace: unknown): FieldError[] {
+export function validateLifecycle(path: string, l: Loose, grace: unknown): FieldError[] {
   const errs: FieldError[] = [];
   for (const k of ['postStart', 'preStop']) {
     if (l?.[k] !== undefined && l?.[k] !== null) errs.push(...validateHandler(`${path}.${k}`, l[k], grace, ['exec', 'httpGet', 'tcpSocket', 'sleep']));
@@ -287,7 +287,7 @@ export function validateLifecycle(path: string, l: any, grace: unknown): FieldEr
   return errs;
 }
 
-export function validateSecurityContextIDs(path: string, sc: any): FieldError[] {
+export function validateSecurityContextIDs(path: string, sc: Loose): FieldError[] {
   if (!isObj(sc)) return [];
   const errs: FieldError[] = [];
   for (const k of ['runAsUser', 'runAsGroup', 'fsGroup']) {
@@ -301,7 +301,7 @@ export function validateSecurityContextIDs(path: string, sc: any): FieldError[] 
 }
 
 /** validateContainerCommon: what every container (regular, init, ephemeral) must satisfy. */
-export function validateContainerCommon(path: string, c: any, volumes: Set<string>): FieldError[] {
+export function validateContainerCommon(path: string, c: Loose, volumes: Set<string>): FieldError[] {
   const errs: FieldError[] = [];
   if (!c?.name) errs.push(required(`${path}.name`));
   else errs.push(...validateDNS1123Label(`${path}.name`, String(c.name)));
@@ -321,7 +321,7 @@ export function validateContainerCommon(path: string, c: any, volumes: Set<strin
   return errs;
 }
 
-export function hostPortConflicts(path: string, containers: any[]): FieldError[] {
+export function hostPortConflicts(path: string, containers: Loose[]): FieldError[] {
   const seen = new Set<string>();
   const errs: FieldError[] = [];
   containers.forEach((c, ci) => {

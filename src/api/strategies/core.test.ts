@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KObject } from '../types.js';
+import type { ConfigMap, Namespace, Node, Secret } from '../types.js';
+
 import { errorText } from '../validation.js';
 import { RESOURCES } from '../resources.js';
 import { genericTable, STRATEGIES, strategyFor } from './index.js';
@@ -25,10 +26,10 @@ test('every served resource has a strategy; other kinds get Name + Age', () => {
 });
 
 test('namespace: label, phase, finalizer names, status phase rule, table and fields', () => {
-  const o: KObject = { metadata: meta('team-a'), spec: { finalizers: ['kubernetes'] } };
+  const o: Namespace = { metadata: meta('team-a'), spec: { finalizers: ['kubernetes'] } };
   ns.defaults!(o);
   assert.deepEqual(o.metadata.labels, { 'kubernetes.io/metadata.name': 'team-a' });
-  assert.equal(o.status.phase, 'Active');
+  assert.equal(o.status?.phase, 'Active');
   assert.deepEqual(ns.validate!(o), []);
   assert.deepEqual(ns.validate!({ ...o, spec: { finalizers: ['custom'] } }).map(errorText),
     ['spec.finalizers: Invalid value: "custom": name is neither a standard finalizer name nor is it fully qualified']);
@@ -45,18 +46,22 @@ test('namespace: label, phase, finalizer names, status phase rule, table and fie
 });
 
 test('node: table cells for status, roles, addresses and system info', () => {
-  const n: KObject = {
+  const n: Node = {
     metadata: { ...meta('node1'), labels: { 'node-role.kubernetes.io/control-plane': '', 'node-role.kubernetes.io/worker': '', 'kubernetes.io/role': 'edge' } },
     spec: { unschedulable: true, podCIDRs: ['10.244.1.0/24'] },
     status: {
       conditions: [{ type: 'MemoryPressure', status: 'False' }, { type: 'Ready', status: 'True' }],
       addresses: [{ type: 'InternalIP', address: '172.30.0.11' }, { type: 'Hostname', address: 'node1' }],
-      nodeInfo: { kubeletVersion: 'v1.32.0-k8ts', osImage: 'Debian GNU/Linux 12 (bookworm)', kernelVersion: '6.1.0', containerRuntimeVersion: 'runc://1.1.5' },
+      nodeInfo: {
+        kubeletVersion: 'v1.32.0-k8ts', osImage: 'Debian GNU/Linux 12 (bookworm)', kernelVersion: '6.1.0', containerRuntimeVersion: 'runc://1.1.5',
+        architecture: 'amd64', operatingSystem: 'linux', kubeProxyVersion: '', bootID: '', machineID: '', systemUUID: '',
+      },
+
       capacity: { cpu: '2', memory: '4Gi', pods: '110' },
     },
   };
   node.defaults!(n);
-  assert.deepEqual(n.status.allocatable, { cpu: '2', memory: '4Gi', pods: '110' });
+  assert.deepEqual(n.status?.allocatable, { cpu: '2', memory: '4Gi', pods: '110' });
   assert.deepEqual(node.row(n, NOW), ['node1', 'Ready,SchedulingDisabled', 'control-plane,edge,worker', '30s', 'v1.32.0-k8ts',
     '172.30.0.11', '<none>', 'Debian GNU/Linux 12 (bookworm)', '6.1.0', 'runc://1.1.5']);
   assert.deepEqual(node.row({ metadata: meta('n2'), status: { conditions: [{ type: 'Ready', status: 'Unknown' }] } }, NOW).slice(1, 5), ['NotReady', '<none>', '30s', '']);
@@ -70,7 +75,7 @@ test('node: table cells for status, roles, addresses and system info', () => {
 });
 
 test('node: taints, pod CIDRs and the update rules', () => {
-  const n: KObject = { metadata: meta('node1'), spec: { podCIDRs: ['10.244.1.0/24', '10.244.2.0/24'], taints: [
+  const n: Node = { metadata: meta('node1'), spec: { podCIDRs: ['10.244.1.0/24', '10.244.2.0/24'], taints: [
     { key: 'k', effect: 'NoSchedule' }, { key: 'k', value: 'v', effect: 'NoSchedule' }, { key: 'x', effect: 'Sometimes' },
   ] } };
   assert.deepEqual(node.validate!(n).map(errorText), [
@@ -78,7 +83,7 @@ test('node: taints, pod CIDRs and the update rules', () => {
     'metadata.taints[2].effect: Unsupported value: "Sometimes": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"',
     'spec.podCIDRs: Invalid value: []string{"10.244.1.0/24", "10.244.2.0/24"}: may specify no more than one CIDR for each IP family',
   ]);
-  const old: KObject = { metadata: meta('node1'), spec: { podCIDRs: ['10.244.1.0/24'], providerID: 'k8ts://node1' } };
+  const old: Node = { metadata: meta('node1'), spec: { podCIDRs: ['10.244.1.0/24'], providerID: 'k8ts://node1' } };
   assert.deepEqual(node.validateUpdate!({ ...old, spec: { ...old.spec, unschedulable: true } }, old), []);
   assert.deepEqual(node.validateUpdate!({ ...old, spec: { podCIDRs: ['10.244.9.0/24'], providerID: 'other' } }, old).map(errorText), [
     'spec.podCIDRs: Forbidden: node updates may not change podCIDR except from "" to valid',
@@ -106,11 +111,11 @@ test('node: addresses and pod CIDRs that would reach ip -batch and nft -f are re
     'status.addresses[1].type: Unsupported value: "Magic": supported values: "Hostname", "InternalIP", "ExternalIP", "InternalDNS", "ExternalDNS"',
   ]);
   // The status subresource (where agents write addresses) checks them too.
-  const old: KObject = { metadata: meta('n'), spec: {} };
+  const old: Node = { metadata: meta('n'), spec: {} };
   assert.match(node.validateStatus!({ ...old, status: { addresses: [{ type: 'InternalIP', address: '1.2.3.4 dev lo' }] } }, old).map(errorText)[0],
     /^status\.addresses\[0\]\.address: Invalid value: "1\.2\.3\.4 dev lo"/);
   for (const cidr of ['10.244.1.0/24 dev lo', '10.244.1.7/24', '10.244.1.0', '010.244.1.0/24', '10.244.1.0/24\n', '10.244.1.0/33']) {
-    const n: KObject = { metadata: meta('n'), spec: { podCIDR: cidr } };
+    const n: Node = { metadata: meta('n'), spec: { podCIDR: cidr } };
     node.defaults!(n);
     const errs = node.validate!(n).map(errorText);
     assert.ok(errs.length >= 1 && errs.every((e) => e.startsWith('spec.podCIDRs[0]: Invalid value')), `${JSON.stringify(cidr)}: ${errs}`);
@@ -120,16 +125,16 @@ test('node: addresses and pod CIDRs that would reach ip -batch and nft -f are re
     'spec.podCIDR: Invalid value: "10.244.1.7/24": must be the first of spec.podCIDRs ("10.244.1.0/24")',
   ]);
   // podCIDR and podCIDRs are kept in step, so both spellings are immutable.
-  const set: KObject = { metadata: meta('n'), spec: { podCIDR: '10.244.1.0/24' } };
+  const set: Node = { metadata: meta('n'), spec: { podCIDR: '10.244.1.0/24' } };
   node.defaults!(set);
-  assert.deepEqual(set.spec.podCIDRs, ['10.244.1.0/24']);
-  const moved: KObject = { metadata: meta('n'), spec: { podCIDR: '10.244.2.0/24' } };
+  assert.deepEqual(set.spec?.podCIDRs, ['10.244.1.0/24']);
+  const moved: Node = { metadata: meta('n'), spec: { podCIDR: '10.244.2.0/24' } };
   node.defaults!(moved);
   assert.deepEqual(node.validateUpdate!(moved, set).map(errorText), ['spec.podCIDRs: Forbidden: node updates may not change podCIDR except from "" to valid']);
 });
 
 test('configmap: keys, overlap with binaryData, 1 MiB, immutability, table', () => {
-  const o: KObject = { metadata: meta('cfg', 'default'), data: { 'app.conf': 'x=1', KEY_2: 'y' }, binaryData: { blob: Buffer.from([0, 1, 2]).toString('base64') } };
+  const o: ConfigMap = { metadata: meta('cfg', 'default'), data: { 'app.conf': 'x=1', KEY_2: 'y' }, binaryData: { blob: Buffer.from([0, 1, 2]).toString('base64') } };
   assert.deepEqual(cm.validate!(o), []);
   assert.deepEqual(cm.row(o, NOW), ['cfg', 3, '30s']);
   assert.deepEqual(cm.validate!({ ...o, data: { 'a/b': '1', blob: 'x' } }).map(errorText), [
@@ -149,7 +154,7 @@ test('configmap: keys, overlap with binaryData, 1 MiB, immutability, table', () 
 });
 
 test('secret: type default, stringData, base64, required keys per type, immutable type, table and fields', () => {
-  const o: KObject = { metadata: meta('creds', 'default'), data: { user: Buffer.from('admin').toString('base64') }, stringData: { pass: 'hunter2', user: 'root' } };
+  const o: Secret = { metadata: meta('creds', 'default'), data: { user: Buffer.from('admin').toString('base64') }, stringData: { pass: 'hunter2', user: 'root' } };
   secret.defaults!(o);
   assert.equal(o.type, 'Opaque');
   assert.equal(o.stringData, undefined);

@@ -8,7 +8,7 @@ import {
 } from '../validation.js';
 import { selectorIsValid, selectorString } from '../labels.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, docColumn, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
-import { isObj, fieldsOf } from './json.js';
+import { isObj, fieldsOf, type Loose } from './json.js';
 import {
   defaultTemplate, validateCollisionCount, validateReplicaStatus, validateSelectorAndTemplate, validateSelectorImmutable,
 } from './workload.js';
@@ -41,7 +41,7 @@ function notOver100(field: string, v: unknown): FieldError[] {
   return [];
 }
 
-function validateStrategy(strategy: any): FieldError[] {
+function validateStrategy(strategy: Loose): FieldError[] {
   const s = isObj(strategy) ? strategy : {};
   switch (s.type) {
     case 'Recreate':

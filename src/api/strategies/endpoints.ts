@@ -6,9 +6,9 @@ import {
   validateProtocol, validateQualifiedName,
 } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj, type Loose } from './json.js';
 
-function validateAddress(field: string, a: any): FieldError[] {
+function validateAddress(field: string, a: Loose): FieldError[] {
   const ip = String(a?.ip ?? '');
   const errs = validateIP(`${field}.ip`, ip);
   if (a?.hostname) errs.push(...validateDNS1123Label(`${field}.hostname`, String(a.hostname)));

@@ -1,5 +1,5 @@
 // EndpointSlices: port defaults, addressType and address checks, ports, immutable addressType, table.
-import type { FieldError, KObject } from '../types.js';
+import type { EndpointSlice, FieldError } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
   duplicate, each, isValidPortNum, notSupported, PROTOCOLS, required, tooMany, validateDNS1123Label,
@@ -15,7 +15,7 @@ const MAX_ADDRESSES = 100;
 const MAX_PORTS = 20000;
 const MAX_TOPOLOGY = 16;
 
-function validate(obj: KObject): FieldError[] {
+function validate(obj: EndpointSlice): FieldError[] {
   const errs: FieldError[] = [];
   const type = obj.addressType;
   if (!type) errs.push(required('addressType'));
@@ -64,7 +64,7 @@ function listWithMore(items: string[]): string {
   return items.join(',') || '<unset>';
 }
 
-export const endpointSliceStrategy: ResourceStrategy = {
+export const endpointSliceStrategy: ResourceStrategy<EndpointSlice> = {
   defaults(obj) {
     for (const p of arr(obj.ports)) {
       if (!isObj(p)) continue;

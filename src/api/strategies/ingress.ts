@@ -11,7 +11,7 @@ import {
   validateImmutable,
 } from '../validation.js';
 import { AGE_COLUMN, age, column, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, isObj, fieldsOf, type Loose } from './json.js';
 
 /** Set to "true" on the IngressClass new Ingresses without a class get. */
 export const DEFAULT_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';
@@ -39,7 +39,7 @@ export function isWildcardDNS1123Subdomain(value: string): string[] {
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /** A TypedLocalObjectReference (a resource backend, IngressClass parameters). */
-function validateTypedRef(ref: any, p: string): FieldError[] {
+function validateTypedRef(ref: Loose, p: string): FieldError[] {
   const errs: FieldError[] = [];
   if (!isObj(ref)) return errs;
   if (ref.apiGroup !== undefined && ref.apiGroup !== null) errs.push(...each(`${p}.apiGroup`, ref.apiGroup, isDNS1123Subdomain(str(ref.apiGroup))));
@@ -50,7 +50,7 @@ function validateTypedRef(ref: any, p: string): FieldError[] {
   return errs;
 }
 
-function validateBackend(b: any, p: string): FieldError[] {
+function validateBackend(b: Loose, p: string): FieldError[] {
   const hasResource = isObj(b) && b.resource != null;
   const hasService = isObj(b) && b.service != null;
   if (hasResource && hasService) return [invalid(p, '', 'cannot set both resource and service backends')];
@@ -70,7 +70,7 @@ function validateBackend(b: any, p: string): FieldError[] {
   return errs;
 }
 
-function validatePath(path: any, p: string): FieldError[] {
+function validatePath(path: Loose, p: string): FieldError[] {
   const errs: FieldError[] = [];
   const type = path?.pathType;
   if (type === undefined || type === null) return [required(`${p}.pathType`, 'pathType must be specified')];
@@ -142,7 +142,7 @@ function validateLoadBalancer(obj: Ingress): FieldError[] {
 }
 
 /** kubectl's Hosts cell: the first three rule hosts, `*` when none names one. */
-function formatHosts(rules: any[]): string {
+function formatHosts(rules: Loose[]): string {
   const list: string[] = [];
   let more = false;
   for (const r of rules) {

@@ -13,7 +13,7 @@ import {
   validateImmutable, validateLabelSelector, validateNonnegative, validateQualifiedName,
 } from '../validation.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, isObj, fieldsOf, type Loose } from './json.js';
 import { defaultPodSpec } from './poddefaults.js';
 import { validatePodTemplateSpec } from './podspec.js';
 
@@ -46,7 +46,7 @@ export function generateJobSelector(job: Incomplete<Job>): void {
 }
 
 /** SetDefaults_Job (the template's pod spec defaults included). */
-export function defaultJobSpec(spec: Record<string, any>): void {
+export function defaultJobSpec(spec: Record<string, Loose>): void {
   if (!isObj(spec.template)) spec.template = {};
   if (!isObj(spec.template.spec)) spec.template.spec = {};
   defaultPodSpec(spec.template.spec);
@@ -98,13 +98,13 @@ function validateGeneratedSelector(job: Job): FieldError[] {
   return errs;
 }
 
-function containerNames(template: any): Set<string> {
+function containerNames(template: Loose): Set<string> {
   const names = new Set<string>();
   for (const c of [...arr(template?.spec?.containers), ...arr(template?.spec?.initContainers)]) if (typeof c?.name === 'string') names.add(c.name);
   return names;
 }
 
-function validatePodFailurePolicy(path: string, spec: any): FieldError[] {
+function validatePodFailurePolicy(path: string, spec: Loose): FieldError[] {
   const pfp = spec.podFailurePolicy;
   if (!isSet(pfp)) return [];
   const errs: FieldError[] = [];
@@ -164,7 +164,7 @@ function validatePodFailurePolicy(path: string, spec: any): FieldError[] {
 }
 
 /** validateJobSpec: what a Job and a CronJob's jobTemplate share (path is "spec" or "spec.jobTemplate.spec"). */
-export function validateJobSpecCommon(path: string, spec: any): FieldError[] {
+export function validateJobSpecCommon(path: string, spec: Loose): FieldError[] {
   const errs: FieldError[] = [];
   for (const k of ['parallelism', 'completions', 'activeDeadlineSeconds', 'backoffLimit', 'ttlSecondsAfterFinished', 'backoffLimitPerIndex', 'maxFailedIndexes']) {
     if (isSet(spec[k])) errs.push(...validateNonnegative(`${path}.${k}`, spec[k]));
@@ -219,7 +219,7 @@ function validate(obj: Job): FieldError[] {
 }
 
 /** What a suspended Job that never started may change in its template (the scheduling directives). */
-function withoutSchedulingDirectives(template: any): unknown {
+function withoutSchedulingDirectives(template: Loose): unknown {
   if (!isObj(template)) return template;
   const { metadata, spec, ...rest } = template;
   const m = isObj(metadata) ? { ...metadata } : metadata;

@@ -8,9 +8,9 @@ import {
 import { isCIDR, isStrictSubnet } from '../ipaddr.js';
 import { formatLabelSelector } from '../labels.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, isObj, fieldsOf, type Loose } from './json.js';
 
-function validatePort(p: string, port: any): FieldError[] {
+function validatePort(p: string, port: Loose): FieldError[] {
   const errs: FieldError[] = [];
   if (port?.protocol !== undefined && port?.protocol !== null && !['TCP', 'UDP', 'SCTP'].includes(port.protocol)) {
     errs.push(notSupported(`${p}.protocol`, port.protocol, ['TCP', 'UDP', 'SCTP']));
@@ -32,7 +32,7 @@ function validatePort(p: string, port: any): FieldError[] {
   return errs;
 }
 
-function validatePeer(p: string, peer: any): FieldError[] {
+function validatePeer(p: string, peer: Loose): FieldError[] {
   const errs: FieldError[] = [];
   let n = 0;
   if (peer?.podSelector != null) {

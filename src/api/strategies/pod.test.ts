@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KObject } from '../types.js';
+import type { Pod, PodSpec } from '../types.js';
+import { decoded } from '../../testing/decoded.js';
 import { errorText } from '../validation.js';
 import { podStrategy as s } from './pod.js';
 import { defaultPullPolicy } from './poddefaults.js';
@@ -8,18 +9,21 @@ import { defaultPullPolicy } from './poddefaults.js';
 const NOW = Date.parse('2024-05-01T10:00:00Z');
 const ago = (ms: number) => new Date(NOW - ms).toISOString();
 
-function pod(spec: Record<string, unknown>, extra: Partial<KObject> = {}): KObject {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default', creationTimestamp: ago(5000) }, spec, ...extra };
+/** A pod as the API server decodes it: the specs are what a client may send, wrong types and missing
+ *  fields included (validation's hostile input). */
+function pod(spec: Record<string, unknown>, extra: Record<string, unknown> = {}): Pod {
+  return decoded<Pod>({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default', creationTimestamp: ago(5000) }, spec, ...extra });
 }
 
 /** Admission, defaults, validation: what the API server runs on create. */
-function create(p: KObject): KObject {
+function create(p: Pod): Pod {
   s.prepareForCreate!(p);
   s.defaults!(p);
   return p;
 }
 
-function errors(spec: Record<string, unknown>, extra: Partial<KObject> = {}): string[] {
+function errors(spec: Record<string, unknown>, extra: Record<string, unknown> = {}): string[] {
+
   const p = create(pod(structuredClone(spec), extra));
   return s.validate!(p).map(errorText);
 }
@@ -48,8 +52,8 @@ test('pod defaults: spec, containers and the admission defaults', () => {
   // A pod template gets none of the admission defaults: defaults alone leave them out.
   const plain = pod({ containers: [{ name: 'web', image: 'nginx' }] });
   s.defaults!(plain);
-  assert.equal(plain.spec.serviceAccountName, undefined);
-  assert.equal(plain.spec.tolerations, undefined);
+  assert.equal(plain.spec?.serviceAccountName, undefined);
+  assert.equal(plain.spec?.tolerations, undefined);
 });
 
 test('pod defaults keep what is given and fill nested defaults', () => {
@@ -66,6 +70,7 @@ test('pod defaults keep what is given and fill nested defaults', () => {
   });
   create(p);
   const spec = p.spec;
+  assert.ok(spec);
   assert.equal(spec.restartPolicy, 'Never');
   assert.equal(spec.serviceAccountName, 'robot');
   assert.equal(spec.serviceAccount, 'robot');
@@ -73,8 +78,8 @@ test('pod defaults keep what is given and fill nested defaults', () => {
   // A toleration of every taint already covers the two defaults.
   assert.deepEqual(spec.tolerations, [{ operator: 'Exists' }]);
   assert.equal(spec.containers[0].imagePullPolicy, 'Never');
-  assert.deepEqual(spec.containers[0].resources.requests, { cpu: '100m', memory: '64Mi' });
-  assert.equal(spec.containers[0].env[0].valueFrom.fieldRef.apiVersion, 'v1');
+  assert.deepEqual(spec.containers[0].resources?.requests, { cpu: '100m', memory: '64Mi' });
+  assert.equal(spec.containers[0].env?.[0].valueFrom?.fieldRef?.apiVersion, 'v1');
   assert.deepEqual(spec.containers[0].livenessProbe, {
     httpGet: { port: 8080, path: '/', scheme: 'HTTP' }, timeoutSeconds: 1, periodSeconds: 10, successThreshold: 1, failureThreshold: 3,
   });
@@ -191,9 +196,10 @@ test('pod validation: the exact errors Kubernetes reports', () => {
   for (const [name, spec, want] of cases) assert.deepEqual(errors(spec), want, name);
 });
 
-function updateErrors(oldSpec: Record<string, unknown>, change: (spec: any) => void): string[] {
+function updateErrors(oldSpec: Record<string, unknown>, change: (spec: PodSpec) => void): string[] {
   const old = create(pod(structuredClone(oldSpec)));
   const next = structuredClone(old);
+  assert.ok(next.spec);
   change(next.spec);
   s.defaults!(next);
   return s.validateUpdate!(next, old).map(errorText);
@@ -203,10 +209,10 @@ test('pod updates: only images, deadline, added tolerations and grace period may
   const base = { containers: [c({ ports: [{ containerPort: 80 }] })], activeDeadlineSeconds: 100 };
   assert.deepEqual(updateErrors(base, (sp) => { sp.containers[0].image = 'nginx:1.26'; }), []);
   assert.deepEqual(updateErrors(base, (sp) => { sp.activeDeadlineSeconds = 50; }), []);
-  assert.deepEqual(updateErrors(base, (sp) => { sp.tolerations.push({ key: 'x', operator: 'Exists' }); }), []);
-  assert.deepEqual(updateErrors(base, (sp) => { sp.tolerations[0].tolerationSeconds = 60; }), []);
+  assert.deepEqual(updateErrors(base, (sp) => { sp.tolerations!.push({ key: 'x', operator: 'Exists' }); }), []);
+  assert.deepEqual(updateErrors(base, (sp) => { sp.tolerations![0].tolerationSeconds = 60; }), []);
 
-  const portChange = updateErrors(base, (sp) => { sp.containers[0].ports[0].containerPort = 8080; });
+  const portChange = updateErrors(base, (sp) => { sp.containers[0].ports![0].containerPort = 8080; });
   assert.equal(portChange.length, 1);
   const prefix = 'spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)\n';
   assert.ok(portChange[0].startsWith(prefix), portChange[0]);
@@ -218,7 +224,7 @@ test('pod updates: only images, deadline, added tolerations and grace period may
     ['spec.activeDeadlineSeconds: Invalid value: 200: must be less than or equal to previous value']);
   assert.deepEqual(updateErrors(base, (sp) => { delete sp.activeDeadlineSeconds; }),
     ['spec.activeDeadlineSeconds: Invalid value: null: must not update from a positive integer to nil value']);
-  assert.deepEqual(updateErrors(base, (sp) => { sp.tolerations[0].effect = 'NoSchedule'; }),
+  assert.deepEqual(updateErrors(base, (sp) => { sp.tolerations![0].effect = 'NoSchedule'; }),
     ['spec.tolerations: Forbidden: existing toleration can not be modified except its tolerationSeconds']);
   assert.deepEqual(updateErrors(base, (sp) => { sp.containers[0].image = ''; }), ['spec.containers[0].image: Required value']);
   assert.deepEqual(updateErrors({ containers: [c()], terminationGracePeriodSeconds: -1 }, (sp) => { sp.terminationGracePeriodSeconds = 1; }), []);
@@ -228,7 +234,7 @@ test('pod updates: only images, deadline, added tolerations and grace period may
 test('pod status updates: qosClass is immutable, pod IPs valid and one per family', () => {
   const old = pod({ containers: [c()], restartPolicy: 'Never' }, { status: { phase: 'Running', qosClass: 'BestEffort' } });
   const ok = structuredClone(old);
-  ok.status.podIPs = [{ ip: '10.244.1.5' }, { ip: 'fd00::5' }];
+  ok.status!.podIPs = [{ ip: '10.244.1.5' }, { ip: 'fd00::5' }];
   assert.deepEqual(s.validateStatus!(ok, old), []);
   const bad = structuredClone(old);
   bad.status = { qosClass: 'Guaranteed', podIPs: [{ ip: '10.0.0.1' }, { ip: '10.0.0.2' }] };
@@ -237,9 +243,11 @@ test('pod status updates: qosClass is immutable, pod IPs valid and one per famil
     'status.podIPs: Invalid value: []core.PodIP{core.PodIP{IP:"10.0.0.1"}, core.PodIP{IP:"10.0.0.2"}}: may specify no more than one IP for each IP family',
   ]);
   const done = structuredClone(old);
-  done.status.containerStatuses = [{ name: 'web', state: { terminated: { exitCode: 0 } } }];
+  const web = { name: 'web', image: 'nginx:1.25', imageID: '', ready: false, restartCount: 0 };
+  done.status!.containerStatuses = [{ ...web, state: { terminated: { exitCode: 0 } } }];
   const back = structuredClone(done);
-  back.status.containerStatuses = [{ name: 'web', state: { running: {} } }];
+  back.status!.containerStatuses = [{ ...web, state: { running: {} } }];
+
   assert.deepEqual(s.validateStatus!(back, done).map(errorText), ['status.containerStatuses[0].state: Forbidden: may not be transitioned to non-terminated state']);
 });
 
@@ -317,13 +325,13 @@ test('ephemeral containers: unique names, nothing a debug container cannot have,
   ]);
   const old = create(pod({ containers: [c()], ephemeralContainers: [eph()] }));
   const changed = structuredClone(old);
-  changed.spec.ephemeralContainers[0].image = 'alpine';
+  changed.spec!.ephemeralContainers![0].image = 'alpine';
   assert.deepEqual(validateEphemeralContainersUpdate(changed, old).map(errorText), ['spec.ephemeralContainers: Forbidden: existing ephemeral containers "dbg" may not be changed']);
   const removed = structuredClone(old);
-  removed.spec.ephemeralContainers = [];
+  removed.spec!.ephemeralContainers = [];
   assert.deepEqual(validateEphemeralContainersUpdate(removed, old).map(errorText), ['spec.ephemeralContainers: Forbidden: existing ephemeral containers "dbg" may not be removed']);
   const added = structuredClone(old);
-  added.spec.ephemeralContainers.push(eph({ name: 'dbg2' }));
+  added.spec!.ephemeralContainers!.push({ name: 'dbg2', image: 'busybox', terminationMessagePolicy: 'File', imagePullPolicy: 'Always' });
   assert.deepEqual(validateEphemeralContainersUpdate(added, old), []);
   // Through the pod itself they cannot change at all.
   assert.ok(updateErrors({ containers: [c()] }, (sp) => (sp.ephemeralContainers = [eph()])).some((e) => e.startsWith('spec: Forbidden: pod updates may not change fields')));

@@ -8,7 +8,7 @@ import {
 import { isV4, parseIP } from '../ipaddr.js';
 import { since } from '../age.js';
 import { AGE_COLUMN, age, column, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, isObj, fieldsOf, type Loose } from './json.js';
 import { admitPod, defaultPodOnly, defaultPodSpec } from './poddefaults.js';
 import { validatePodExtras, validatePodSpec, validateTolerations } from './podspec.js';
 import { fieldDiff } from './diff.js';
@@ -23,7 +23,7 @@ export const UPDATABLE_POD_SPEC_FIELDS = [
   '`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)',
 ];
 
-function validateContainerUpdates(field: string, next: any[], old: any[]): { errs: FieldError[]; stop: boolean } {
+function validateContainerUpdates(field: string, next: Loose[], old: Loose[]): { errs: FieldError[]; stop: boolean } {
   if (next.length !== old.length) return { errs: [forbidden(field, 'pod updates may not add or remove containers')], stop: true };
   const errs: FieldError[] = [];
   next.forEach((c, i) => {
@@ -36,7 +36,7 @@ function validateContainerUpdates(field: string, next: any[], old: any[]): { err
 }
 
 /** Existing tolerations may only gain tolerationSeconds changes; new ones may be added. */
-function validateOnlyAddedTolerations(field: string, next: any[], old: any[]): FieldError[] {
+function validateOnlyAddedTolerations(field: string, next: Loose[], old: Loose[]): FieldError[] {
   for (const o of old) {
     const found = next.some((n) => semanticEqual({ ...o, tolerationSeconds: n?.tolerationSeconds }, n));
     if (!found) return [forbidden(field, 'existing toleration can not be modified except its tolerationSeconds')];
@@ -44,7 +44,7 @@ function validateOnlyAddedTolerations(field: string, next: any[], old: any[]): F
   return validateTolerations(field, next);
 }
 
-function validateOnlyDeletedSchedulingGates(field: string, next: any[], old: any[]): FieldError[] {
+function validateOnlyDeletedSchedulingGates(field: string, next: Loose[], old: Loose[]): FieldError[] {
   const oldNames = new Set(old.map((g) => g?.name));
   const errs: FieldError[] = [];
   next.forEach((g, i) => {
@@ -117,7 +117,7 @@ function validatePodUpdate(next: Pod, old: Pod): FieldError[] {
 
 const SYSTEM_CONDITIONS = new Set(['PodScheduled', 'Ready', 'Initialized']);
 
-function validateContainerStateTransition(field: string, next: any[], old: any[], restartPolicy: string, restartable: (name: string) => boolean): FieldError[] {
+function validateContainerStateTransition(field: string, next: Loose[], old: Loose[], restartPolicy: string, restartable: (name: string) => boolean): FieldError[] {
   if (restartPolicy === 'Always') return [];
   const errs: FieldError[] = [];
   old.forEach((o, i) => {
@@ -133,11 +133,11 @@ function validateContainerStateTransition(field: string, next: any[], old: any[]
 }
 
 /** status.podIPs / status.hostIPs: valid, at most one per family, no duplicates. */
-function validateIPList(field: string, list: any[], goType: 'PodIP' | 'HostIP'): FieldError[] {
+function validateIPList(field: string, list: Loose[], goType: 'PodIP' | 'HostIP'): FieldError[] {
   const errs: FieldError[] = [];
   list.forEach((x, i) => errs.push(...validateIP(`${field}[${i}]`, String(x?.ip ?? ''))));
   if (list.length > 1 && errs.length === 0) {
-    const one = (x: any) => `core.${goType}{IP:${goQuote(String(x?.ip ?? ''))}}`;
+    const one = (x: Loose) => `core.${goType}{IP:${goQuote(String(x?.ip ?? ''))}}`;
     const fams = list.map((x) => isV4(parseIP(String(x.ip))!));
     if (list.length > 2 || fams[0] === fams[1]) {
       errs.push(invalid(field, new GoValue(`[]core.${goType}{${list.map(one).join(', ')}}`), 'may specify no more than one IP for each IP family'));
@@ -205,7 +205,7 @@ export function podStatusCells(pod: Pod, now: number): { ready: string; status: 
   let reason = status.reason ? String(status.reason) : phase;
   for (const c of arr(status.conditions)) if (c?.type === 'PodScheduled' && c?.reason === 'SchedulingGated') reason = 'SchedulingGated';
 
-  const initSpecs = new Map<string, any>();
+  const initSpecs = new Map<string, Loose>();
   for (const c of arr(spec.initContainers)) {
     initSpecs.set(c?.name, c);
     if (c?.restartPolicy === 'Always') total++;

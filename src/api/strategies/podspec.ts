@@ -7,7 +7,7 @@ import {
 } from '../validation.js';
 import { notFound } from '../fielderror.js';
 import { isQuantity, parseQuantity } from '../quantity.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj, type Loose } from './json.js';
 import { validateAffinity, validateTopologySpreadConstraints } from './affinity.js';
 import { VOLUME_SOURCES } from './poddefaults.js';
 import {
@@ -113,7 +113,7 @@ function validateProjections(path: string, sources: unknown): FieldError[] {
   return errs;
 }
 
-function validateVolumeSource(path: string, key: string, src: any): FieldError[] {
+function validateVolumeSource(path: string, key: string, src: Loose): FieldError[] {
   switch (key) {
     case 'hostPath': {
       if (!src?.path) return [required(`${path}.path`)];
@@ -173,7 +173,7 @@ export function validateTolerations(path: string, tolerations: unknown): FieldEr
 }
 
 
-function validateDNSConfig(path: string, cfg: any, dnsPolicy: unknown): FieldError[] {
+function validateDNSConfig(path: string, cfg: Loose, dnsPolicy: unknown): FieldError[] {
   if (dnsPolicy === 'None') {
     if (!isObj(cfg)) return [required(path, 'must provide `dnsConfig` when `dnsPolicy` is None')];
     if (!arr(cfg.nameservers).length) return [required(`${path}.nameservers`, 'must provide at least one DNS nameserver when `dnsPolicy` is None')];
@@ -194,7 +194,7 @@ function validateDNSConfig(path: string, cfg: any, dnsPolicy: unknown): FieldErr
 }
 
 /** ValidatePodSpec: the spec of a Pod or of a pod template, at path (e.g. "spec" or "spec.template.spec"). */
-export function validatePodSpec(path: string, spec: any, opts: PodSpecOptions): FieldError[] {
+export function validatePodSpec(path: string, spec: Loose, opts: PodSpecOptions): FieldError[] {
   if (!isObj(spec)) return [required(path)];
   const errs: FieldError[] = [];
   const grace = spec.terminationGracePeriodSeconds;
@@ -330,7 +330,7 @@ export function validatePodSpec(path: string, spec: any, opts: PodSpecOptions): 
 }
 
 /** ValidatePodTemplateSpec: template labels/annotations (note: at <path>.labels) and its spec. */
-export function validatePodTemplateSpec(path: string, template: any): FieldError[] {
+export function validatePodTemplateSpec(path: string, template: Loose): FieldError[] {
   if (!isObj(template)) return [required(path)];
   const meta = isObj(template.metadata) ? template.metadata : {};
   const errs = [
@@ -345,7 +345,7 @@ export function validatePodTemplateSpec(path: string, template: any): FieldError
 }
 
 /** Pod-only checks that are not about the spec alone (validatePodMetadataAndSpec's extras). */
-export function validatePodExtras(pod: any): FieldError[] {
+export function validatePodExtras(pod: Loose): FieldError[] {
   const errs: FieldError[] = [];
   const spec = isObj(pod?.spec) ? pod.spec : {};
   const ann = pod?.metadata?.annotations ?? {};

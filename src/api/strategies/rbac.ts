@@ -4,11 +4,11 @@ import type { ClusterRole, ClusterRoleBinding, FieldError, Incomplete, KObject, 
 import type { ResourceStrategy } from '../strategy.js';
 import { goStringSlice, invalid, isValidPathSegmentName, notSupported, required, validateLabelSelector, isDNS1123Subdomain, each } from '../validation.js';
 import { AGE_COLUMN, age, column, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, isObj, fieldsOf, type Loose } from './json.js';
 
 export const RBAC_GROUP = 'rbac.authorization.k8s.io';
 
-function validateRule(rule: any, i: number, namespaced: boolean): FieldError[] {
+function validateRule(rule: Loose, i: number, namespaced: boolean): FieldError[] {
   const p = `rules[${i}]`;
   const errs: FieldError[] = [];
   if (!isObj(rule)) return [invalid(p, rule, 'must be an object')];
@@ -30,7 +30,7 @@ function validateRules(obj: Role | ClusterRole, namespaced: boolean): FieldError
   return arr(obj.rules).flatMap((r, i) => validateRule(r, i, namespaced));
 }
 
-function validateRoleRef(ref: any, namespaced: boolean): FieldError[] {
+function validateRoleRef(ref: Loose, namespaced: boolean): FieldError[] {
   const errs: FieldError[] = [];
   const r = isObj(ref) ? ref : {};
   if (r.apiGroup !== RBAC_GROUP) errs.push(notSupported('roleRef.apiGroup', r.apiGroup ?? '', [RBAC_GROUP]));
@@ -43,7 +43,7 @@ function validateRoleRef(ref: any, namespaced: boolean): FieldError[] {
 
 function validateSubjects(subjects: unknown, namespaced: boolean): FieldError[] {
   const errs: FieldError[] = [];
-  arr(subjects).forEach((s: any, i: number) => {
+  arr(subjects).forEach((s: Loose, i: number) => {
     const p = `subjects[${i}]`;
     if (!isObj(s)) return errs.push(invalid(p, s, 'must be an object'));
     if (!s.name) errs.push(required(`${p}.name`));

@@ -1,18 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KObject } from '../types.js';
+import type { Service } from '../types.js';
+import { must } from '../../testing/must.js';
 import { errorText } from '../validation.js';
 import { serviceStrategy as s } from './service.js';
 
 const NOW = Date.parse('2024-05-01T10:00:00Z');
 
-function svc(spec: Record<string, unknown>, status?: Record<string, unknown>): KObject {
-  const o: KObject = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default', creationTimestamp: '2024-05-01T09:00:00Z' }, spec };
+/** A service as the API server decodes it: the specs are what a client may send, wrong types included
+ *  (validation's hostile input), so they are taken as decoded JSON and not checked here. */
+function svc(spec: Record<string, unknown>, status?: Record<string, unknown>): Service {
+  const o = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default', creationTimestamp: '2024-05-01T09:00:00Z' }, spec } as Service;
   if (status) o.status = status;
   return o;
 }
 
-function defaulted(spec: Record<string, unknown>, status?: Record<string, unknown>): KObject {
+function defaulted(spec: Record<string, unknown>, status?: Record<string, unknown>): Service {
   const o = svc(structuredClone(spec), status);
   s.defaults!(o);
   return o;
@@ -28,22 +31,22 @@ test('service defaults: ClusterIP', () => {
 });
 
 test('service defaults per type', () => {
-  const np = defaulted({ type: 'NodePort', ports: [{ port: 80, targetPort: 'http' }] }).spec;
+  const np = must(defaulted({ type: 'NodePort', ports: [{ port: 80, targetPort: 'http' }] }).spec);
   assert.equal(np.externalTrafficPolicy, 'Cluster');
-  assert.equal(np.ports[0].targetPort, 'http');
+  assert.equal(np.ports?.[0].targetPort, 'http');
   const lb = defaulted({ type: 'LoadBalancer', ports: [{ port: 443, protocol: 'TCP' }] }, { loadBalancer: { ingress: [{ ip: '172.30.0.200' }] } });
-  assert.equal(lb.spec.allocateLoadBalancerNodePorts, true);
-  assert.equal(lb.spec.externalTrafficPolicy, 'Cluster');
-  assert.deepEqual(lb.status.loadBalancer.ingress, [{ ip: '172.30.0.200', ipMode: 'VIP' }]);
+  assert.equal(lb.spec?.allocateLoadBalancerNodePorts, true);
+  assert.equal(lb.spec?.externalTrafficPolicy, 'Cluster');
+  assert.deepEqual(lb.status?.loadBalancer?.ingress, [{ ip: '172.30.0.200', ipMode: 'VIP' }]);
   const en = defaulted({ type: 'ExternalName', externalName: 'example.com' }).spec;
   assert.deepEqual(en, { type: 'ExternalName', externalName: 'example.com', sessionAffinity: 'None' });
-  const headless = defaulted({ clusterIP: 'None', ports: [{ port: 80 }] }).spec;
+  const headless = must(defaulted({ clusterIP: 'None', ports: [{ port: 80 }] }).spec);
   assert.deepEqual([headless.clusterIPs, headless.ipFamilyPolicy, headless.ipFamilies], [['None'], 'RequireDualStack', ['IPv4']]);
-  const headlessSel = defaulted({ clusterIP: 'None', selector: { a: 'b' }, ports: [{ port: 80 }] }).spec;
+  const headlessSel = must(defaulted({ clusterIP: 'None', selector: { a: 'b' }, ports: [{ port: 80 }] }).spec);
   assert.equal(headlessSel.ipFamilyPolicy, 'SingleStack');
-  const v6 = defaulted({ clusterIP: 'fd00::10', ports: [{ port: 80 }] }).spec;
+  const v6 = must(defaulted({ clusterIP: 'fd00::10', ports: [{ port: 80 }] }).spec);
   assert.deepEqual([v6.clusterIPs, v6.ipFamilies], [['fd00::10'], ['IPv6']]);
-  const affinity = defaulted({ sessionAffinity: 'ClientIP', ports: [{ port: 80 }] }).spec;
+  const affinity = must(defaulted({ sessionAffinity: 'ClientIP', ports: [{ port: 80 }] }).spec);
   assert.deepEqual(affinity.sessionAffinityConfig, { clientIP: { timeoutSeconds: 10800 } });
 });
 
@@ -94,7 +97,7 @@ test('service validation: the exact errors Kubernetes reports', () => {
 });
 
 /** The stored object after an update from old with the given new spec (prepare, defaults, validation). */
-function update(oldSpec: Record<string, unknown>, newSpec: Record<string, unknown>): { next: KObject; errs: string[] } {
+function update(oldSpec: Record<string, unknown>, newSpec: Record<string, unknown>): { next: Service; errs: string[] } {
   const old = defaulted(oldSpec);
   const next = svc(structuredClone(newSpec));
   s.prepareForUpdate!(next, old);
@@ -106,8 +109,8 @@ test('service updates: allocated values are kept, cluster IPs may not change', (
   const base = { selector: { app: 'web' }, clusterIP: '10.96.0.10', ports: [{ port: 80 }] };
   const kept = update(base, { selector: { app: 'web2' }, ports: [{ port: 80 }] });
   assert.deepEqual(kept.errs, []);
-  assert.equal(kept.next.spec.clusterIP, '10.96.0.10');
-  assert.deepEqual(kept.next.spec.clusterIPs, ['10.96.0.10']);
+  assert.equal(kept.next.spec?.clusterIP, '10.96.0.10');
+  assert.deepEqual(kept.next.spec?.clusterIPs, ['10.96.0.10']);
 
   assert.deepEqual(update(base, { ...base, clusterIP: '10.96.0.11' }).errs,
     ['spec.clusterIPs[0]: Invalid value: []string{"10.96.0.11"}: may not change once set']);
@@ -115,26 +118,27 @@ test('service updates: allocated values are kept, cluster IPs may not change', (
   // To ExternalName: the cluster IP goes with the type change.
   const toName = update(base, { type: 'ExternalName', externalName: 'example.com', clusterIP: '10.96.0.10', ports: [{ port: 80 }] });
   assert.deepEqual(toName.errs, []);
-  assert.equal(toName.next.spec.clusterIP, undefined);
-  assert.equal(toName.next.spec.ipFamilies, undefined);
+  assert.equal(toName.next.spec?.clusterIP, undefined);
+  assert.equal(toName.next.spec?.ipFamilies, undefined);
 
   // Node ports carry over by port name when a client leaves them out.
   const np = { type: 'NodePort', ports: [{ name: 'http', port: 80, nodePort: 30080 }] };
   const npKept = update(np, { type: 'NodePort', ports: [{ name: 'http', port: 8080 }] });
   assert.deepEqual(npKept.errs, []);
-  assert.equal(npKept.next.spec.ports[0].nodePort, 30080);
+  assert.equal(npKept.next.spec?.ports?.[0].nodePort, 30080);
   // Back to ClusterIP: the node ports and external traffic policy are dropped.
   const back = update({ ...np, clusterIP: '10.96.0.12' }, { type: 'ClusterIP', clusterIP: '10.96.0.12', externalTrafficPolicy: 'Cluster', ports: [{ name: 'http', port: 80, nodePort: 30080 }] });
   assert.deepEqual(back.errs, []);
-  assert.equal(back.next.spec.ports[0].nodePort, undefined);
-  assert.equal(back.next.spec.externalTrafficPolicy, undefined);
+  assert.equal(back.next.spec?.ports?.[0].nodePort, undefined);
+  assert.equal(back.next.spec?.externalTrafficPolicy, undefined);
 });
 
 test('service status: load-balancer ingress only for LoadBalancer, valid IPs', () => {
   const lb = defaulted({ type: 'LoadBalancer', ports: [{ port: 80 }] }, { loadBalancer: { ingress: [{ ip: '172.30.0.200', ipMode: 'VIP' }] } });
   assert.deepEqual(s.validateStatus!(lb, lb), []);
   const bad = structuredClone(lb);
-  bad.status.loadBalancer.ingress = [{ ip: 'nope' }, { hostname: '10.0.0.1' }];
+  must(bad.status?.loadBalancer).ingress =
+ [{ ip: 'nope' }, { hostname: '10.0.0.1' }];
   assert.deepEqual(s.validateStatus!(bad, lb).map(errorText), [
     'status.loadBalancer.ingress[0].ip: Invalid value: "nope": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
     'status.loadBalancer.ingress[1].hostname: Invalid value: "10.0.0.1": must be a DNS name, not an IP address',

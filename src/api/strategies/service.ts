@@ -9,19 +9,19 @@ import {
 import { isIPv6String, parseIP, isV4 } from '../ipaddr.js';
 import { formatLabels } from '../labels.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, isObj, fieldsOf, type Loose } from './json.js';
 
 const TYPES = ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort'];
 const MAX_AFFINITY_SECONDS = 86400;
 const DEFAULT_AFFINITY_SECONDS = 10800;
 
-const isHeadless = (spec: any) => arr(spec?.clusterIPs).length === 1 && spec.clusterIPs[0] === 'None';
-const needsClusterIP = (spec: any) => spec?.type !== 'ExternalName';
-const needsNodePort = (spec: any) => spec?.type === 'NodePort' || (spec?.type === 'LoadBalancer' && spec?.allocateLoadBalancerNodePorts !== false);
-const needsHealthCheck = (spec: any) => spec?.type === 'LoadBalancer' && spec?.externalTrafficPolicy === 'Local';
+const isHeadless = (spec: Loose) => arr(spec?.clusterIPs).length === 1 && spec.clusterIPs[0] === 'None';
+const needsClusterIP = (spec: Loose) => spec?.type !== 'ExternalName';
+const needsNodePort = (spec: Loose) => spec?.type === 'NodePort' || (spec?.type === 'LoadBalancer' && spec?.allocateLoadBalancerNodePorts !== false);
+const needsHealthCheck = (spec: Loose) => spec?.type === 'LoadBalancer' && spec?.externalTrafficPolicy === 'Local';
 
 /** Reachable from outside the cluster: NodePort, LoadBalancer, or ClusterIP with external IPs. */
-export function externallyAccessible(spec: any): boolean {
+export function externallyAccessible(spec: Loose): boolean {
   return spec?.type === 'LoadBalancer' || spec?.type === 'NodePort' || (spec?.type === 'ClusterIP' && arr(spec?.externalIPs).length > 0);
 }
 
@@ -124,7 +124,7 @@ function goServicePortKey(protocol: unknown, port: unknown): GoValue {
     `Port:${typeof port === 'number' ? port : 0}, TargetPort:${goIntOrString(0)}, NodePort:0}`);
 }
 
-function validateClusterIPs(spec: any): FieldError[] {
+function validateClusterIPs(spec: Loose): FieldError[] {
   if (spec.type === 'ExternalName') return [];
   const errs: FieldError[] = [];
   const ips: string[] = arr(spec.clusterIPs).map(String);

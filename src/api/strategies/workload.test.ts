@@ -1,17 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KObject } from '../types.js';
+import type { Deployment, KObject, ReplicaSet } from '../types.js';
 import { errorText } from '../validation.js';
 import { deploymentStrategy as d } from './deployment.js';
 import { replicaSetStrategy as rs } from './replicaset.js';
-import type { ResourceStrategy } from '../strategy.js';
+
 
 const NOW = Date.parse('2024-05-01T10:00:00Z');
 
-function workload(kind: string, spec: Record<string, unknown>, status?: Record<string, unknown>): KObject {
-  const o: KObject = { apiVersion: 'apps/v1', kind, metadata: { name: 'web', namespace: 'default', creationTimestamp: '2024-04-29T10:00:00Z' }, spec };
-  if (status) o.status = status;
-  return o;
+/** A workload as the API server decodes it: the specs are what a client may send, wrong types included
+ *  (validation's hostile input), so they are taken as decoded JSON and not checked here. */
+function workload<T extends KObject>(kind: string, spec: Record<string, unknown>, status?: Record<string, unknown>): T {
+  return { apiVersion: 'apps/v1', kind, metadata: { name: 'web', namespace: 'default', creationTimestamp: '2024-04-29T10:00:00Z' }, spec, ...(status ? { status } : {}) } as T;
 }
 
 const template = (labels: Record<string, string> | undefined = { app: 'web' }, more: Record<string, unknown> = {}) => ({
@@ -19,17 +19,23 @@ const template = (labels: Record<string, string> | undefined = { app: 'web' }, m
   spec: { containers: [{ name: 'web', image: 'nginx:1.25' }], ...more },
 });
 
-function defaulted(s: ResourceStrategy, kind: string, spec: Record<string, unknown>, status?: Record<string, unknown>): KObject {
-  const o = workload(kind, structuredClone(spec), status);
-  s.defaults!(o);
+function deployment(spec: Record<string, unknown>, status?: Record<string, unknown>): Deployment {
+  const o = workload<Deployment>('Deployment', structuredClone(spec), status);
+  d.defaults!(o);
   return o;
 }
 
-const dErrors = (spec: Record<string, unknown>) => d.validate!(defaulted(d, 'Deployment', spec)).map(errorText);
-const rsErrors = (spec: Record<string, unknown>) => rs.validate!(defaulted(rs, 'ReplicaSet', spec)).map(errorText);
+function replicaSet(spec: Record<string, unknown>, status?: Record<string, unknown>): ReplicaSet {
+  const o = workload<ReplicaSet>('ReplicaSet', structuredClone(spec), status);
+  rs.defaults!(o);
+  return o;
+}
+
+const dErrors = (spec: Record<string, unknown>) => d.validate!(deployment(spec)).map(errorText);
+const rsErrors = (spec: Record<string, unknown>) => rs.validate!(replicaSet(spec)).map(errorText);
 
 test('deployment defaults: replicas, rolling update 25%/25%, history, deadline, template pod spec', () => {
-  const o = defaulted(d, 'Deployment', { selector: { matchLabels: { app: 'web' } }, template: template() });
+  const o = deployment({ selector: { matchLabels: { app: 'web' } }, template: template() });
   assert.deepEqual(o.spec, {
     replicas: 1,
     selector: { matchLabels: { app: 'web' } },
@@ -45,8 +51,8 @@ test('deployment defaults: replicas, rolling update 25%/25%, history, deadline, 
       },
     },
   });
-  const recreate = defaulted(d, 'Deployment', { replicas: 0, strategy: { type: 'Recreate' }, selector: { matchLabels: { app: 'web' } }, template: template() });
-  assert.deepEqual([recreate.spec.replicas, recreate.spec.strategy], [0, { type: 'Recreate' }]);
+  const recreate = deployment({ replicas: 0, strategy: { type: 'Recreate' }, selector: { matchLabels: { app: 'web' } }, template: template() });
+  assert.deepEqual([recreate.spec?.replicas, recreate.spec?.strategy], [0, { type: 'Recreate' }]);
 });
 
 test('deployment validation: valid and invalid specs with exact messages', () => {
@@ -94,12 +100,12 @@ test('deployment validation: valid and invalid specs with exact messages', () =>
 });
 
 test('deployment updates: the selector is immutable, the template may change', () => {
-  const old = defaulted(d, 'Deployment', { selector: { matchLabels: { app: 'web' } }, template: template() });
+  const old = deployment({ selector: { matchLabels: { app: 'web' } }, template: template() });
   const image = structuredClone(old);
-  image.spec.template.spec.containers[0].image = 'nginx:1.26';
+  image.spec!.template.spec!.containers[0].image = 'nginx:1.26';
   assert.deepEqual(d.validateUpdate!(image, old), []);
   const moved = structuredClone(old);
-  moved.spec.selector = { matchLabels: { app: 'web', v: '2' } };
+  moved.spec!.selector = { matchLabels: { app: 'web', v: '2' } };
   assert.deepEqual(d.validateUpdate!(moved, old).map(errorText),
     ['spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"web", "v":"2"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable']);
   // An annotation change (rollback) is a new generation even with the same spec.
@@ -112,7 +118,7 @@ test('deployment updates: the selector is immutable, the template may change', (
 });
 
 test('deployment status checks', () => {
-  const o = defaulted(d, 'Deployment', { selector: { matchLabels: { app: 'web' } }, template: template() });
+  const o = deployment({ selector: { matchLabels: { app: 'web' } }, template: template() });
   const good = { ...o, status: { replicas: 3, updatedReplicas: 3, readyReplicas: 2, availableReplicas: 2, observedGeneration: 1 } };
   assert.deepEqual(d.validateStatus!(good, o), []);
   const bad = { ...o, status: { replicas: 1, updatedReplicas: 2, readyReplicas: 1, availableReplicas: 2, unavailableReplicas: -1 } };
@@ -131,19 +137,19 @@ test('deployment table', () => {
     ['Name', 'string', 0], ['Ready', 'string', 0], ['Up-to-date', 'string', 0], ['Available', 'string', 0], ['Age', 'string', 0],
     ['Containers', 'string', 1], ['Images', 'string', 1], ['Selector', 'string', 1],
   ]);
-  const o = defaulted(d, 'Deployment', {
+  const o = deployment({
     replicas: 3, selector: { matchLabels: { app: 'web' }, matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['db'] }] },
     template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'nginx:1.25' }, { name: 'log', image: 'busybox' }] } },
   }, { readyReplicas: 2, updatedReplicas: 3, availableReplicas: 2 });
   assert.deepEqual(d.row(o, NOW), ['web', '2/3', 3, 2, '2d', 'web,log', 'nginx:1.25,busybox', 'app=web,tier notin (db)']);
-  const fresh = defaulted(d, 'Deployment', { selector: { matchLabels: { app: 'web' } }, template: template() });
+  const fresh = deployment({ selector: { matchLabels: { app: 'web' } }, template: template() });
   assert.deepEqual(d.row(fresh, NOW).slice(1, 4), ['0/1', 0, 0]);
 });
 
 test('replicaset: defaults, validation, immutable selector, status, table and fields', () => {
-  const o = defaulted(rs, 'ReplicaSet', { selector: { matchLabels: { app: 'web' } }, template: template() }, { replicas: 2, readyReplicas: 1 });
-  assert.equal(o.spec.replicas, 1);
-  assert.equal(o.spec.template.spec.restartPolicy, 'Always');
+  const o = replicaSet({ selector: { matchLabels: { app: 'web' } }, template: template() }, { replicas: 2, readyReplicas: 1 });
+  assert.equal(o.spec?.replicas, 1);
+  assert.equal(o.spec?.template?.spec?.restartPolicy, 'Always');
   assert.deepEqual(rs.validate!(o), []);
   assert.deepEqual(rsErrors({ replicas: -2, minReadySeconds: -1, selector: { matchLabels: { app: 'web' } }, template: template({ app: 'x' }) }), [
     'spec.replicas: Invalid value: -2: must be greater than or equal to 0',
@@ -151,7 +157,8 @@ test('replicaset: defaults, validation, immutable selector, status, table and fi
     'spec.template.metadata.labels: Invalid value: map[string]string{"app":"x"}: `selector` does not match template `labels`',
   ]);
   const moved = structuredClone(o);
-  moved.spec.selector = { matchLabels: { app: 'api' } };
+  moved.spec!.selector = { matchLabels: { app: 'api' } };
+
   assert.equal(rs.validateUpdate!(moved, o).length, 1);
   assert.deepEqual(rs.validateStatus!({ ...o, status: { replicas: 1, fullyLabeledReplicas: 2 } }, o).map(errorText),
     ['status.fullyLabeledReplicas: Invalid value: 2: cannot be greater than status.replicas']);

@@ -2,14 +2,14 @@
 // A claim whose owner is gone (or no longer uses the value) is released once it is older than a grace
 // period (younger ones may belong to a write in flight); a value a service uses without a claim (a crash
 // between steps, a lost claim) is claimed again. Two services using one value are reported, not changed.
-import { findResource, storagePrefix } from '../../api/resources.js';
+import { SERVICES } from '../../api/kinds.js';
+import { storagePrefix } from '../../api/resources.js';
 import type { KObject } from '../../api/types.js';
 import type { Store } from '../../store/types.js';
 import type { Claim } from './claims.js';
 import type { RangeAllocator } from './range.js';
 import { type ServiceAllocations, heldPorts, heldValues } from './service.js';
 
-const SERVICES = findResource('', 'v1', 'services')!;
 
 export interface RepairOptions {
   /** A claim younger than this is never released (default 60 s). */

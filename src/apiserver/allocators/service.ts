@@ -5,7 +5,7 @@ import type { FieldError, KObject } from '../../api/types.js';
 import type { Store } from '../../store/types.js';
 import { goStringSlice, invalid } from '../../api/fielderror.js';
 import { parseIP, isV4 } from '../../api/ipaddr.js';
-import { arr, isObj } from '../../api/strategies/json.js';
+import { arr, isObj, type Loose } from '../../api/strategies/json.js';
 import { errors } from '../../api/status.js';
 import type { WriteHooks, WriteTxn } from '../registry.js';
 import type { ClaimOwner } from './claims.js';
@@ -34,9 +34,9 @@ export interface HeldValues {
   healthCheckNodePort?: number;
 }
 
-const isHeadless = (spec: any) => arr(spec?.clusterIPs)[0] === 'None' || spec?.clusterIP === 'None';
-const hasNodePorts = (spec: any) => spec?.type === 'NodePort' || spec?.type === 'LoadBalancer';
-const needsHealthCheck = (spec: any) => spec?.type === 'LoadBalancer' && spec?.externalTrafficPolicy === 'Local';
+const isHeadless = (spec: Loose) => arr(spec?.clusterIPs)[0] === 'None' || spec?.clusterIP === 'None';
+const hasNodePorts = (spec: Loose) => spec?.type === 'NodePort' || spec?.type === 'LoadBalancer';
+const needsHealthCheck = (spec: Loose) => spec?.type === 'LoadBalancer' && spec?.externalTrafficPolicy === 'Local';
 const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
 
 /** The values a service, as stored, holds claims for. */
@@ -166,7 +166,7 @@ export class ServiceAllocations implements WriteHooks {
   }
 
   /** This cluster is single-stack, of the service CIDR's family (IPv4). */
-  private familyErrors(spec: any): FieldError[] {
+  private familyErrors(spec: Loose): FieldError[] {
     // Headless without a selector may name any families: nothing is allocated for it.
     if (isHeadless(spec) && !Object.keys(isObj(spec.selector) ? spec.selector : {}).length) return [];
     const errs: FieldError[] = [];

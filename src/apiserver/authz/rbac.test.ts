@@ -33,7 +33,8 @@ test('request attributes: verbs, namespaces, subresources, collections, non-reso
   for (const [m, p, q, want] of cases) {
     const a = attrs(m, p, q);
     assert.equal(a.resourceRequest, true, `${m} ${p}`);
-    for (const [k, v] of Object.entries(want)) assert.equal((a as any)[k], v, `${m} ${p}?${q}: ${k}`);
+    const got: Record<string, unknown> = { ...a };
+    for (const [k, v] of Object.entries(want)) assert.equal(got[k], v, `${m} ${p}?${q}: ${k}`);
   }
   for (const p of ['/version', '/api', '/apis', '/apis/apps', '/api/v1', '/apis/apps/v1', '/openapi/v3/apis/apps/v1', '/healthz']) {
     const a = attrs('GET', p);

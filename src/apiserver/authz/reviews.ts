@@ -5,7 +5,7 @@ import type { ResourceDef } from '../../api/resources.js';
 import type { FieldError, KObject, PolicyRule } from '../../api/types.js';
 import { errors } from '../../api/status.js';
 import { invalid, required } from '../../api/validation.js';
-import { isObj } from '../../api/strategies/json.js';
+import { isObj, type Loose } from '../../api/strategies/json.js';
 import type { Attributes, UserInfo } from './attributes.js';
 import type { Authorizer, RbacAuthorizer } from './rbac.js';
 
@@ -13,7 +13,7 @@ function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
-function attributesOf(spec: Record<string, any>, user: UserInfo): { attrs?: Attributes; errs: FieldError[] } {
+function attributesOf(spec: Record<string, Loose>, user: UserInfo): { attrs?: Attributes; errs: FieldError[] } {
   const ra = spec.resourceAttributes;
   const nra = spec.nonResourceAttributes;
   if (!isObj(ra) && !isObj(nra)) return { errs: [required('spec.resourceAttributes', 'exactly one of nonResourceAttributes or resourceAttributes must be specified')] };

@@ -11,13 +11,18 @@ import { createLocalJWKSet, decodeJwt, jwtVerify, SignJWT, generateKeyPair, base
 import { runServer, type RunningServer } from '../../server/server.js';
 import { RestClient, configFromKubeconfig } from '../../client/rest.js';
 import { CONFIGMAPS, NAMESPACES, PODS, ROLEBINDINGS, SERVICEACCOUNTS } from '../../api/kinds.js';
-import type { Pod } from '../../api/types.js';
+import { ClientError } from '../../client/types.js';
 import { eventually } from '../../testing/eventually.js';
 import type { IncomingMessage } from 'node:http';
 
 interface Answer {
   code: number;
   body: any;
+}
+
+/** The private claims of a service-account token (`kubernetes.io`), as the API server writes them. */
+interface ServiceAccountClaims {
+  'kubernetes.io': { namespace?: string; pod?: { name: string; uid: string }; node?: { name: string; uid: string }; warnafter?: number };
 }
 
 describe('service-account tokens', () => {
@@ -97,11 +102,11 @@ describe('service-account tokens', () => {
     assert.equal(r.body.kind, 'TokenRequest');
     assert.equal(r.body.apiVersion, 'authentication.k8s.io/v1');
     assert.deepEqual(r.body.spec.audiences, ['https://kubernetes.default.svc.cluster.local']);
-    const claims = decodeJwt(r.body.status.token) as any;
+    const claims = decodeJwt(r.body.status.token);
     assert.equal(claims.iss, 'https://kubernetes.default.svc.cluster.local');
     assert.equal(claims.sub, `system:serviceaccount:${NS}:default`);
     assert.deepEqual(claims.aud, ['https://kubernetes.default.svc.cluster.local']);
-    assert.equal(claims.exp - claims.iat, 1200);
+    assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 1200);
     assert.equal(claims.nbf, claims.iat);
     assert.deepEqual(claims['kubernetes.io'], { namespace: NS, serviceaccount: { name: 'default', uid: sa.metadata.uid } });
     assert.equal(Date.parse(r.body.status.expirationTimestamp) / 1000, claims.exp);
@@ -141,9 +146,9 @@ describe('service-account tokens', () => {
   test('a pod-bound token names the pod and its node and stops working when the pod is deleted', async () => {
     await c.create(SERVICEACCOUNTS, NS, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'runner' } });
     const pod = await c.create(PODS, NS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bound' },
-      spec: { serviceAccountName: 'runner', nodeName: 'no-such-node', containers: [{ name: 'c', image: 'busybox' }] } } as Pod);
+      spec: { serviceAccountName: 'runner', nodeName: 'no-such-node', containers: [{ name: 'c', image: 'busybox' }] } });
     const t = await token('runner', { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'bound' } });
-    const k = (decodeJwt(t) as any)['kubernetes.io'];
+    const k = decodeJwt<ServiceAccountClaims>(t)['kubernetes.io'];
     assert.deepEqual(k.pod, { name: 'bound', uid: pod.metadata.uid });
     assert.equal(k.node, undefined, 'the node is named only when it exists');
     assert.equal((await listPods(t)).code, 200);
@@ -159,7 +164,7 @@ describe('service-account tokens', () => {
     assert.equal((await listPods(t)).code, 401);
     // A new pod of the same name has a new uid: the old token stays dead.
     await c.create(PODS, NS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bound' },
-      spec: { serviceAccountName: 'runner', containers: [{ name: 'c', image: 'busybox' }] } } as Pod);
+      spec: { serviceAccountName: 'runner', containers: [{ name: 'c', image: 'busybox' }] } });
     assert.equal((await listPods(t)).code, 401);
     await c.delete(PODS, NS, 'bound', { gracePeriodSeconds: 0 });
   });
@@ -220,7 +225,7 @@ describe('service-account tokens', () => {
 
   test('the ServiceAccount admission mounts the token, CA and namespace, unless automount is off', async () => {
     const p = await c.create(PODS, NS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'auto' },
-      spec: { initContainers: [{ name: 'i', image: 'busybox' }], containers: [{ name: 'a', image: 'busybox' }, { name: 'b', image: 'busybox' }] } } as Pod);
+      spec: { initContainers: [{ name: 'i', image: 'busybox' }], containers: [{ name: 'a', image: 'busybox' }, { name: 'b', image: 'busybox' }] } });
     assert.equal(p.spec!.serviceAccountName, 'default');
     const vol = p.spec!.volumes!.find((v) => v.name.startsWith('kube-api-access-'))!;
     assert.match(vol.name, /^kube-api-access-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
@@ -236,20 +241,20 @@ describe('service-account tokens', () => {
     // The kubelet's 3607 s request for a pod gets the extended lifetime with warnafter.
     const tr = await call('POST', tokenPath('default'), s.token, { spec: { expirationSeconds: 3607, boundObjectRef: { kind: 'Pod', name: 'auto' } } });
     assert.equal(tr.code, 201);
-    const k = decodeJwt(tr.body.status.token) as any;
-    assert.equal(k['kubernetes.io'].warnafter, k.iat + 3607);
+    const k = decodeJwt<ServiceAccountClaims>(tr.body.status.token);
+    assert.equal(k['kubernetes.io'].warnafter, (k.iat ?? 0) + 3607);
     assert.equal(tr.body.spec.expirationSeconds, 3607);
 
     const off = await c.create(PODS, NS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'off' },
-      spec: { automountServiceAccountToken: false, containers: [{ name: 'a', image: 'busybox' }] } } as Pod);
+      spec: { automountServiceAccountToken: false, containers: [{ name: 'a', image: 'busybox' }] } });
     assert.equal(off.spec!.serviceAccountName, 'default');
     assert.equal(off.spec!.volumes, undefined);
-    await c.create(SERVICEACCOUNTS, NS, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'quiet' }, automountServiceAccountToken: false } as any);
+    await c.create(SERVICEACCOUNTS, NS, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'quiet' }, automountServiceAccountToken: false });
     const quiet = await c.create(PODS, NS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'quiet' },
-      spec: { serviceAccountName: 'quiet', containers: [{ name: 'a', image: 'busybox' }] } } as Pod);
+      spec: { serviceAccountName: 'quiet', containers: [{ name: 'a', image: 'busybox' }] } });
     assert.equal(quiet.spec!.volumes, undefined);
     await assert.rejects(c.create(PODS, NS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'nosa' },
-      spec: { serviceAccountName: 'missing', containers: [{ name: 'a', image: 'busybox' }] } } as Pod), (e: any) => e.code === 403 && /serviceaccount "missing" not found/.test(e.message));
+      spec: { serviceAccountName: 'missing', containers: [{ name: 'a', image: 'busybox' }] } }), (e: unknown) => e instanceof ClientError && e.code === 403 && /serviceaccount "missing" not found/.test(e.message));
     for (const n of ['auto', 'off', 'quiet']) await c.delete(PODS, NS, n, { gracePeriodSeconds: 0 });
   });
 
