@@ -65,6 +65,8 @@ export interface WriteTxn {
 export interface WriteHooks {
   beforeCreate(obj: KObject, dryRun: boolean): Promise<WriteTxn>;
   beforeUpdate(next: KObject, cur: KObject, dryRun: boolean): Promise<WriteTxn>;
+  /** An admission check of a status write (throws to refuse it; nothing to commit): NodeRestriction's. */
+  checkStatusUpdate?(next: KObject, cur: KObject): Promise<void>;
   /** The object is gone from the store. */
   afterDelete(obj: KObject): Promise<void>;
 }
@@ -351,6 +353,7 @@ export class Registry {
       if (!kv.stale && isDeepStrictEqual(stripRv(next), stripRv(cur))) return cur;
       // The status and finalize subresources never change what the hooks look after (the spec).
       const hooks = subresource ? undefined : this.hooks.get(r.plural);
+      if (subresource === 'status') await this.hooks.get(r.plural)?.checkStatusUpdate?.(next, cur);
       if (opts.dryRun) {
         await hooks?.beforeUpdate(next, cur, true);
         return next;

@@ -1,0 +1,130 @@
+// Anonymous requests with the real kubectl, as kube-apiserver answers them (--anonymous-auth, default on):
+// a kubeconfig with no user reads /version and the health checks (system:public-info-viewer), and gets
+// upstream's 403 for discovery and pods; a refused token stays 401 "You must be logged in";
+// --anonymous-auth=false makes every credential-less request a 401.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, kubectlBinary, type TestServer } from './harness.js';
+
+const skip = kubectlBinary('1.32') ? false : 'kubectl.1.32 is not on this machine (the pinned binaries sit beside the kubectl dispatcher)';
+
+/** A kubeconfig naming the cluster and its CA and a user with no credential at all. */
+function anonymousKubeconfig(s: TestServer): string {
+  return s.file('anon.kubeconfig', `apiVersion: v1
+kind: Config
+clusters:
+- name: k8ts
+  cluster:
+    server: ${s.url}
+    certificate-authority: ${join(s.dataDir, 'pki', 'ca.crt')}
+users:
+- name: nobody
+  user: {}
+contexts:
+- name: anon
+  context: {cluster: k8ts, user: nobody}
+current-context: anon
+`);
+}
+
+/** One HTTPS request with no credential (or the given headers); the status and body. */
+function raw(s: TestServer, method: string, path: string, headers: Record<string, string> = {}): Promise<{ code: number; body: string }> {
+  const u = new URL(path, s.url);
+  const ca = readFileSync(join(s.dataDir, 'pki', 'ca.crt'));
+  return new Promise((resolve, reject) => {
+    const rq = request({ host: u.hostname, port: u.port, path: u.pathname, method, ca, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
+    });
+    rq.on('error', reject);
+    rq.end();
+  });
+}
+
+describe('anonymous requests (--anonymous-auth default)', { skip }, () => {
+  let s: TestServer;
+  let anon: Record<string, string>;
+
+  before(async () => {
+    s = await startServer();
+    anon = { KUBECONFIG: anonymousKubeconfig(s) };
+  });
+
+  after(async () => {
+    await s?.stop();
+  });
+
+  test('kubectl with no user reads /version and the health checks', async () => {
+    const v = await s.kubectl(['get', '--raw', '/version'], { env: anon });
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(JSON.parse(v.stdout).gitVersion, /^v1\./);
+    for (const p of ['/healthz', '/livez', '/readyz', '/readyz/ping', '/version/']) {
+      const r = await s.kubectl(['get', '--raw', p], { env: anon });
+      assert.equal(r.code, 0, `${p}: ${r.stderr}`);
+    }
+  });
+
+  test('kubectl with no user: discovery and pods are upstream\'s 403, whoami too', async () => {
+    const api = await s.kubectl(['get', '--raw', '/api'], { env: anon });
+    assert.notEqual(api.code, 0);
+    assert.match(api.stderr, /Error from server \(Forbidden\): forbidden: User "system:anonymous" cannot get path "\/api"/);
+    const pods = await s.kubectl(['get', 'pods'], { env: anon });
+    assert.notEqual(pods.code, 0);
+    assert.match(pods.stderr, /pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default"/);
+    const who = await s.kubectl(['auth', 'whoami'], { env: anon });
+    assert.notEqual(who.code, 0);
+    assert.match(who.stderr, /selfsubjectreviews.authentication.k8s.io is forbidden: User "system:anonymous" cannot create resource "selfsubjectreviews" in API group "authentication.k8s.io" at the cluster scope/);
+  });
+
+  test('a token offered and refused is 401, never anonymous', async () => {
+    const bad = await s.kubectl(['get', 'pods', '--token', 'not-a-token'], { env: anon });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /error: You must be logged in to the server \(Unauthorized\)/);
+    const v = await s.kubectl(['get', '--raw', '/version', '--token', 'not-a-token'], { env: anon });
+    assert.notEqual(v.code, 0);
+    assert.match(v.stderr, /You must be logged in to the server/);
+    const r = await raw(s, 'GET', '/healthz', { authorization: 'Bearer not-a-token' });
+    assert.equal(r.code, 401);
+    assert.deepEqual(JSON.parse(r.body), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+  });
+
+  test('the anonymous user is held to GET: other verbs on the public paths are 403 as upstream', async () => {
+    const post = await raw(s, 'POST', '/healthz');
+    assert.equal(post.code, 403);
+    assert.equal(JSON.parse(post.body).message, 'forbidden: User "system:anonymous" cannot post path "/healthz"');
+    const metrics = await raw(s, 'GET', '/metrics');
+    assert.equal(metrics.code, 403);
+    assert.equal(JSON.parse(metrics.body).message, 'forbidden: User "system:anonymous" cannot get path "/metrics"');
+    // Impersonating someone else is a verb anonymous does not hold either.
+    const imp = await raw(s, 'GET', '/api/v1/namespaces', { 'impersonate-user': 'admin' });
+    assert.equal(imp.code, 403);
+    assert.match(JSON.parse(imp.body).message, /User "system:anonymous" cannot impersonate resource "users"/);
+  });
+});
+
+describe('--anonymous-auth=false', { skip }, () => {
+  let s: TestServer;
+
+  before(async () => {
+    s = await startServer({ extraArgs: ['--anonymous-auth=false'] });
+  });
+
+  after(async () => {
+    await s?.stop();
+  });
+
+  test('every credential-less request is a 401, the health checks and /version too', async () => {
+    const v = await s.kubectl(['get', '--raw', '/version'], { env: { KUBECONFIG: anonymousKubeconfig(s) } });
+    assert.notEqual(v.code, 0);
+    assert.match(v.stderr, /error: You must be logged in to the server \(Unauthorized\)/);
+    for (const p of ['/healthz', '/readyz', '/livez', '/version', '/api/v1/pods']) assert.equal((await raw(s, 'GET', p)).code, 401, p);
+    // The admin still reads everything.
+    const ok = await s.kubectl(['get', '--raw', '/healthz']);
+    assert.equal(ok.code, 0, ok.stderr);
+  });
+});
