@@ -1,7 +1,8 @@
 // The default roles and bindings Kubernetes bootstraps, reconciled at every start as upstream's
 // rbac/bootstrap-roles post-start hook does: missing ones are created; ones annotated
 // rbac.authorization.kubernetes.io/autoupdate=true (the default) get back missing permissions,
-// aggregation selectors, labels and subjects; a user's own additions are kept.
+// aggregation selectors, labels and subjects; a user's own additions are kept (k8ts's own `k8ts:` roles
+// are set back to exactly their rules, so that narrowing one narrows it on upgrade).
 import { isDeepStrictEqual } from 'node:util';
 import { CLUSTERROLEBINDINGS, CLUSTERROLES } from '../../api/kinds.js';
 import type { ClusterRole, ClusterRoleBinding, LabelSelector, PolicyRule, Subject } from '../../api/types.js';
@@ -132,7 +133,7 @@ export const BOOTSTRAP_CLUSTER_ROLES: ClusterRole[] = [
     rule(READ, ['apps'], ['statefulsets']),
     rule(READ, ['policy'], ['poddisruptionbudgets']),
     rule(READ, [''], ['persistentvolumeclaims']),
-    // A deleted local-path volume's directory is removed by its node, which then drops the cleanup finalizer.
+    // upstream's system:volume-scheduler, bound to the same user: the volume binding plugin updates volumes.
     rule([...READ, 'update', 'patch'], [''], ['persistentvolumes']),
     rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
     rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews']),
