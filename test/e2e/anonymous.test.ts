@@ -123,6 +123,11 @@ describe('anonymous requests (--anonymous-auth default)', { skip }, () => {
     const metrics = await raw(s, 'GET', '/metrics');
     assert.equal(metrics.code, 403);
     assert.equal(JSON.parse(metrics.body).message, 'forbidden: User "system:anonymous" cannot get path "/metrics"');
+    // A connection upgrade (exec over WebSocket) is authorized the same way: 403, not 401.
+    const exec = await raw(s, 'GET', '/api/v1/namespaces/default/pods/x/exec', { connection: 'Upgrade', upgrade: 'websocket',
+      'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-protocol': 'v5.channel.k8s.io' });
+    assert.equal(exec.code, 403);
+    assert.equal(JSON.parse(exec.body).message, 'pods "x" is forbidden: User "system:anonymous" cannot get resource "pods/exec" in API group "" in the namespace "default"');
     // Impersonating someone else is a verb anonymous does not hold either.
     const imp = await raw(s, 'GET', '/api/v1/namespaces', { 'impersonate-user': 'admin' });
     assert.equal(imp.code, 403);
