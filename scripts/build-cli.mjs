@@ -7,22 +7,37 @@
 // finds the build's files from there). bin/k8ts and the lab run the bundle only when it is newer than
 // main.js, so a later `tsc` alone never leaves a stale bundle in use.
 import { build } from 'esbuild';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outDir = join(root, 'dist/src/cli');
 await build({
   entryPoints: [join(root, 'dist/src/cli/main.js')],
-  outfile: join(root, 'dist/src/cli/k8ts.cjs'),
+  outfile: join(outDir, 'k8ts.cjs'),
   bundle: true,
   platform: 'node',
   format: 'cjs',
   target: 'node20',
   // Loaded from node_modules at run time: a native addon, and packages read through their own files.
   external: ['better-sqlite3', 'etcd3', 'playwright-core', 'typescript'],
-  // Every bundled module's import.meta.url is the bundle's own URL (see src/util/layout.ts).
-  define: { 'import.meta.url': '__k8ts_bundle_url' },
-  banner: { js: "const __k8ts_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
+  // Each bundled module keeps its own import.meta.url: the URL of the file it was bundled from, found
+  // relative to the bundle (so a module's files, a worker script beside it or an "am I the main script"
+  // check work as they do in the module tree, and the checkout may move).
+  banner: { js: "const __k8ts_module_url = (rel) => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;" },
+  plugins: [{
+    name: 'own-import-meta-url',
+    setup(b) {
+      b.onLoad({ filter: /\.[cm]?js$/ }, async (args) => {
+        const text = await readFile(args.path, 'utf8');
+        if (!text.includes('import.meta.url')) return undefined;
+        // A call to the banner's function: a module may shadow require, never this name.
+        const own = `__k8ts_module_url(${JSON.stringify(relative(outDir, args.path))})`;
+        return { contents: text.replaceAll('import.meta.url', own), loader: 'js', resolveDir: dirname(args.path) };
+      });
+    },
+  }],
   sourcemap: 'linked',
   legalComments: 'linked',
   logLevel: 'warning',

@@ -1,8 +1,7 @@
-// Where this build's files are. Modules that need a file of the build (the page's script, the OpenAPI
-// definitions, the DNS worker, the CLI to spawn) find it from the repository root, never from their own
-// place: in the CLI bundle (dist/src/cli/k8ts.cjs, see scripts/build-cli.mjs) every module shares one
-// location. This module sits in dist/src/util (or src/util when run from source); the bundle in
-// dist/src/cli: both three levels below the root.
+// Where this build's files are: the repository root and the files of dist/ that several modules need (the
+// page's script, the OpenAPI definitions, the DNS worker, the CLI to spawn). This module sits in
+// dist/src/util (or src/util when run from source). The CLI bundle (scripts/build-cli.mjs) keeps each
+// module's own import.meta.url, so this holds there too.
 import { statSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
