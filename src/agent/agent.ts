@@ -274,7 +274,7 @@ export class Agent {
     const node = { nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, cpu: cpus().length, memory: totalmem() };
     // Tokens through the TokenRequest subresource, bound to the pod; audiences left to the API server's own.
     const tokens = new TokenManager(apiTokenIssuer((path, body) => this.client.postPath(path, body)));
-    this.claims = new LocalClaims(this.informers, this.client, this.o.nodeName, this.log);
+    this.claims = new LocalClaims(this.informers, this.client, this.o.nodeName);
     const volumes = new VolumeManager({ objects, node, tokens, apiAudiences: [], claims: this.claims, warn: (pod, message) => void events.record(pod, 'Warning', 'FailedMount', message) });
     // The agent's metrics first: the pod manager, the runtime and the proxy record into them as they work.
     const metrics = new AgentMetrics({
@@ -377,10 +377,8 @@ export class Agent {
       metrics.podSeen(p.metadata.uid, undefined, true);
       this.queue.add(objectKey(p));
     } }, 10_000);
-    // A pod waiting for its claim to bind syncs again when the claim changes.
-    await this.claims.start((ns, claim) => {
-      for (const p of this.pods.lister.inNamespace(ns)) if ((p.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claim)) podChanged(p);
-    });
+    // A pod waiting for its claim to bind is retried with its sync (the kubelet, too, gets claims by name).
+    await this.claims.start();
     this.streams = new StreamServer({
       runtime: this.runtime,
       pod: (ns, name) => this.pods.lister.get(ns, name),

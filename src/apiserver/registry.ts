@@ -66,6 +66,8 @@ export interface WriteTxn {
 export interface WriteHooks<T extends KObject = KObject> {
   beforeCreate(obj: T, dryRun: boolean): Promise<WriteTxn>;
   beforeUpdate(next: T, cur: T, dryRun: boolean): Promise<WriteTxn>;
+  /** An admission check of a status write (throws to refuse it; nothing to commit): NodeRestriction's. */
+  checkStatusUpdate?(next: T, cur: T): Promise<void>;
   /** The object is gone from the store. */
   afterDelete(obj: T): Promise<void>;
 }
@@ -352,6 +354,7 @@ export class Registry {
       if (!kv.stale && isDeepStrictEqual(stripRv(next), stripRv(cur))) return cur;
       // The status and finalize subresources never change what the hooks look after (the spec).
       const hooks = subresource ? undefined : this.hooks.get(r.plural);
+      if (subresource === 'status') await this.hooks.get(r.plural)?.checkStatusUpdate?.(next, cur);
       if (opts.dryRun) {
         await hooks?.beforeUpdate(next, cur, true);
         return next;

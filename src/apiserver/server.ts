@@ -89,6 +89,10 @@ export interface ApiServerOptions {
   metricsRegistry?: PromRegistry;
   /** Limits under load and abuse (defaults: DEFAULT_LIMITS, upstream's where it has the knob). */
   limits?: Partial<ServerLimits>;
+  /** kube-apiserver's --anonymous-auth (default true): a request offering no credential at all is
+   *  system:anonymous in system:unauthenticated and is authorized like any other. Off while no authorizer
+   *  is set, as upstream turns it off under AlwaysAllow. */
+  anonymousAuth?: boolean;
 }
 
 interface Target {
@@ -107,8 +111,9 @@ const PATCH_TYPES: Record<string, 'json' | 'merge' | 'strategic' | undefined> = 
 };
 
 const HEALTH = new Set(['/healthz', '/livez', '/readyz']);
-/** Served to anyone, as upstream's system:service-account-issuer-discovery role allows by default. */
-const ANONYMOUS_PATHS = new Set([OIDC_CONFIG_PATH, JWKS_PATH]);
+/** The service-account issuer's discovery documents (who may read them is RBAC's: by default every
+ *  service account, through system:service-account-issuer-discovery). */
+const OIDC_PATHS = new Set([OIDC_CONFIG_PATH, JWKS_PATH]);
 const BOOKMARK_INTERVAL_MS = 30_000;
 
 export class ApiServer {
@@ -233,6 +238,23 @@ export class ApiServer {
 
   addToken(token: string, user: User): void {
     this.staticTokens.add(token, user);
+  }
+
+  /** Who a request is, or undefined for a 401: the credential it offers (authenticate), else, when it offers
+   *  none at all and anonymous requests are on, system:anonymous. A credential offered and refused (a bad or
+   *  expired token, a certificate from another CA) is never anonymous, as upstream's anonymous authenticator
+   *  runs only after every other one found nothing. */
+  async identify(req: IncomingMessage): Promise<UserInfo | undefined> {
+    const user = await this.authenticate(req);
+    if (user) return user;
+    if (!this.anonymousEnabled() || bearerToken(req) !== undefined) return undefined;
+    if (this.opts.clientCA && certificateUser(req.socket).kind !== 'none') return undefined;
+    return ANONYMOUS;
+  }
+
+  /** --anonymous-auth, and an authorizer to hold anonymous requests to what RBAC grants them. */
+  anonymousEnabled(): boolean {
+    return this.opts.anonymousAuth !== false && (this.authorizer ?? this.rbac) !== undefined;
   }
 
   /** The request's user: a verified client certificate, else a static token, a bootstrap token or a service-account
@@ -373,26 +395,12 @@ export class ApiServer {
         this.armHandlerTimeout(res, url.searchParams);
       }
       decodePath(url.pathname);
-      if (HEALTH.has(path) || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/')) {
-        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
-        res.end('ok');
-        return;
-      }
-      let user = await this.authenticate(req);
+      // Health, version and the issuer's documents too are authorized: anonymous requests reach them through
+      // the default bindings (system:public-info-viewer, system:service-account-issuer-discovery), as upstream.
+      const user = await this.identify(req);
       if (!user) {
-        // Anonymous only when no credential was offered: a refused certificate or token is a 401 everywhere.
-        if (ANONYMOUS_PATHS.has(path) && this.issuer && !bearerToken(req) && certificateUser(req.socket).kind === 'none') {
-          user = ANONYMOUS;
-        } else {
-          req.resume();
-          sendJson(res, 401, errors.unauthorized().toStatus());
-          return;
-        }
-      }
-      if (ANONYMOUS_PATHS.has(path) && this.issuer && req.method === 'GET') {
-        const body = path === OIDC_CONFIG_PATH ? openidConfiguration(this.issuer.issuer, this.jwksUri(), this.issuer.key) : jwks([this.issuer.key]);
-        res.writeHead(200, { 'Content-Type': path === OIDC_CONFIG_PATH ? 'application/json' : 'application/jwk-set+json', 'Cache-Control': 'public, max-age=3600' });
-        res.end(JSON.stringify(body));
+        req.resume();
+        sendJson(res, 401, errors.unauthorized().toStatus());
         return;
       }
       if (!longRunning && !this.admit(res, mutating, user)) {
@@ -426,7 +434,7 @@ export class ApiServer {
       socket.end(`HTTP/1.1 ${e.code} ${e.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     };
     try {
-      const user = await this.authenticate(req);
+      const user = await this.identify(req);
       if (!user) return fail(errors.unauthorized());
       const url = new URL(req.url ?? '/', 'https://k8ts');
       // A WebSocket GET must also be allowed to create (upstream's AuthorizePodWebsocketUpgradeCreatePermission).
@@ -448,6 +456,17 @@ export class ApiServer {
 
   private async route(req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): Promise<void> {
     const method = req.method ?? 'GET';
+    if (HEALTH.has(path) || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/')) {
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('ok');
+      return;
+    }
+    if (OIDC_PATHS.has(path) && this.issuer && method === 'GET') {
+      const body = path === OIDC_CONFIG_PATH ? openidConfiguration(this.issuer.issuer, this.jwksUri(), this.issuer.key) : jwks([this.issuer.key]);
+      res.writeHead(200, { 'Content-Type': path === OIDC_CONFIG_PATH ? 'application/json' : 'application/jwk-set+json', 'Cache-Control': 'public, max-age=3600' });
+      res.end(JSON.stringify(body));
+      return;
+    }
     if (path === '/version') return sendJson(res, 200, versionInfo());
     if (path === '/metrics') {
       if (method !== 'GET' && method !== 'HEAD') throw errors.methodNotAllowed(method, 'metrics');

@@ -28,6 +28,7 @@ const FLAGS: FlagSpec = {
   'event-ttl': { type: 'number', default: 3600, help: 'seconds an Event is kept after it was last seen', metavar: 'SECONDS' },
   'lb-pool': { type: 'string', help: 'hand out LoadBalancer IPs from this range on the node network (none without it)', metavar: 'FIRST-LAST' },
   'cluster-dns': { type: 'string', help: 'ClusterIP of the kube-dns service, whose endpoints are the nodes (none without it)', metavar: 'IP' },
+  'anonymous-auth': { type: 'boolean', default: true, help: 'a request offering no credential is system:anonymous (group system:unauthenticated), authorized like any other: by default it may read only /healthz, /livez, /readyz and /version; --anonymous-auth=false answers it 401' },
   'token-auth-file': { type: 'string', help: 'extra users, one per line: token,user,uid[,"group1,group2"] (kube-apiserver\'s --token-auth-file)', metavar: 'FILE' },
   'service-account-issuer': { type: 'string', default: 'https://kubernetes.default.svc.cluster.local', help: 'the `iss` of service-account tokens and the audience the API accepts (the signing key is DIR/pki/service-account.key)', metavar: 'URL' },
   'max-requests-inflight': { type: 'number', default: DEFAULT_LIMITS.maxRequestsInflight, help: 'read-only requests served at once (watch, exec, logs and proxy aside); beyond, 429 with Retry-After: 1 (0: no limit)', metavar: 'N' },
@@ -160,7 +161,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
     defaultNotReadyTolerationSeconds: flags['default-not-ready-toleration-seconds'],
     defaultUnreachableTolerationSeconds: flags['default-unreachable-toleration-seconds'],
     lbPool, dnsServiceIP, serviceAccountIssuer: issuer, tokenAuthFile: flags['token-auth-file'] ? resolve(String(flags['token-auth-file'])) : undefined,
-    limits: limitsFromFlags(flags) });
+    limits: limitsFromFlags(flags), anonymousAuth: flags['anonymous-auth'] !== false });
   process.stderr.write(`k8ts server: serving on ${s.url} (store: ${store})\n`);
   process.stderr.write(`k8ts server: export KUBECONFIG=${s.kubeconfigPath}\n`);
   // The token goes through a file: a token on a command line is visible to every user of the host.

@@ -1,7 +1,8 @@
 // Persistent volumes against a real API server (memory store) and the real controllers: validation and
 // defaults of PV, PVC and StorageClass, the default class, static binding and Retain, WaitForFirstConsumer
 // with the scheduler's selected node and the local-path provisioner, node affinity for the next pod,
-// the pvc/pv-protection finalizers and Delete reclaim held by the cleanup finalizer.
+// the pvc/pv-protection finalizers and Delete reclaim held by the cleanup finalizer until the provisioner's
+// helper pod has removed the directory on the volume's node.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { EVENTS, NODES, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, PODS, STORAGECLASSES } from '../api/kinds.js';
@@ -9,6 +10,8 @@ import type { KObject, PersistentVolume, PersistentVolumeClaim, Pod } from '../a
 import { LOCAL_PATH_CLEANUP_FINALIZER, localPathFor } from '../api/localpath.js';
 import { ClientError } from '../client/types.js';
 import { eventually, startCluster, type TestCluster } from './testutil.js';
+import { HELPER_NAMESPACE, helperPodName } from './localpath.js';
+import { basename, dirname } from 'node:path';
 
 function nodeObj(name: string): KObject {
   return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name } },
@@ -138,10 +141,49 @@ describe('persistent volumes', () => {
       return x?.metadata.deletionTimestamp ? x : undefined;
     });
     assert.deepEqual(held.metadata.finalizers, [LOCAL_PATH_CLEANUP_FINALIZER]);
-    // The node goes away: nobody can clean, the provisioner lets the volume go.
-    await t.c.delete(NODES, undefined, node);
+    // The provisioner, not the node, cleans: a helper pod on the volume's node removes the one directory
+    // recomputed from the claim (as rancher's local-path-provisioner), with nothing of the API in it.
+    const helper = await eventually('helper pod', async () => t.c.get(PODS, HELPER_NAMESPACE, helperPodName(v.metadata.name!)));
+    const dir = localPathFor(c.metadata.uid!, NS, 'data')!;
+    assert.equal(helper.spec!.nodeName, node);
+    assert.equal(helper.spec!.restartPolicy, 'Never');
+    assert.equal(helper.spec!.automountServiceAccountToken, false);
+    assert.deepEqual(helper.spec!.volumes, [{ name: 'data', hostPath: { path: dirname(dir), type: 'DirectoryOrCreate' } }]);
+    assert.deepEqual(helper.spec!.containers[0].command, ['sh', '-c', 'rm -rf -- "/data/$VOL_DIR"']);
+    assert.deepEqual(helper.spec!.containers[0].env, [{ name: 'VOL_DIR', value: basename(dir) }]);
+    assert.deepEqual(helper.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid]), [['PersistentVolume', v.metadata.name, v.metadata.uid]]);
+    // Until it has succeeded the volume stays; then the finalizer and the helper go.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(await t.c.get(PERSISTENTVOLUMES, undefined, v.metadata.name!), 'held while the helper runs');
+    await t.c.patch(PODS, HELPER_NAMESPACE, helper.metadata.name!, 'merge', { status: { phase: 'Succeeded' } }, 'status');
     await eventually('volume gone', async () => !(await t.c.get(PERSISTENTVOLUMES, undefined, v.metadata.name!)));
+    await eventually('helper gone', async () => !(await t.c.get(PODS, HELPER_NAMESPACE, helperPodName(v.metadata.name!))));
+    assert.ok((await t.c.list(EVENTS, undefined, { fieldSelector: `involvedObject.name=${v.metadata.name}` })).items.some((e) => e.reason === 'VolumeDeleted'));
+    await t.c.delete(NODES, undefined, node);
     for (let i = 0; i < 3; i++) await t.c.delete(PODS, NS, `filler-${i}`, { gracePeriodSeconds: 0 }).catch(() => {});
+  });
+
+  test('a deleted local-path volume: node gone, released at once; a path not the claim\'s, nothing run on the node', async () => {
+    await t.c.create(NODES, undefined, nodeObj('lp3'));
+    const uid = '0b5c3a5e-1f2d-4c3b-9a8e-7d6c5b4a3f21';
+    const local = (name: string, node: string, path: string) => ({ apiVersion: 'v1', kind: 'PersistentVolume',
+      metadata: { name, finalizers: [LOCAL_PATH_CLEANUP_FINALIZER],
+        annotations: { 'pv.kubernetes.io/provisioned-by': 'k8ts.io/local-path', 'local.path.provisioner/selected-node': node } },
+      spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: 'gone', persistentVolumeReclaimPolicy: 'Delete',
+        hostPath: { path, type: 'DirectoryOrCreate' }, claimRef: { kind: 'PersistentVolumeClaim', namespace: NS, name: 'old', uid } } }) as PersistentVolume;
+    // Hostile: the volume says /etc; the directory its claim names is another. Nothing is removed anywhere.
+    await t.c.create(PERSISTENTVOLUMES, undefined, local('lp-hostile', 'lp3', '/etc'));
+    await t.c.delete(PERSISTENTVOLUMES, undefined, 'lp-hostile');
+    await eventually('hostile volume released', async () => !(await t.c.get(PERSISTENTVOLUMES, undefined, 'lp-hostile')));
+    assert.equal(await t.c.get(PODS, HELPER_NAMESPACE, helperPodName('lp-hostile')), undefined, 'no helper pod for a path not the claim\'s');
+    const ev = (await t.c.list(EVENTS, undefined, { fieldSelector: 'involvedObject.name=lp-hostile' })).items;
+    assert.ok(ev.some((e) => e.reason === 'VolumeFailedDelete' && /not the one its claim names/.test(e.message ?? '')), JSON.stringify(ev));
+    // The node is gone: nobody can clean, the volume goes at once.
+    await t.c.create(PERSISTENTVOLUMES, undefined, local('lp-orphan', 'no-such-node', localPathFor(uid, NS, 'old')!));
+    await t.c.delete(PERSISTENTVOLUMES, undefined, 'lp-orphan');
+    await eventually('orphan volume released', async () => !(await t.c.get(PERSISTENTVOLUMES, undefined, 'lp-orphan')));
+    assert.equal(await t.c.get(PODS, HELPER_NAMESPACE, helperPodName('lp-orphan')), undefined);
+    await t.c.delete(NODES, undefined, 'lp3');
   });
 
   test('a pod whose claim is missing or Immediate-unbound stays Pending with the reason', async () => {

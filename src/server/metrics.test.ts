@@ -24,7 +24,7 @@ function call(base: string, token: string, method: string, path: string, body?: 
   const u = new URL(path, base);
   const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
-    const rq = request(u, { method, ca, headers: { authorization: `Bearer ${token}`,
+    const rq = request(u, { method, ca, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}),
       ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -139,7 +139,7 @@ test('the process metrics and the controllers work queues are on the same page',
   await eventually('the deployment queue took it', async () => sumOf(await scrape(), 'workqueue_adds_total', { name: 'deployment' }) > before);
 });
 
-test('/metrics is for system:monitoring (RBAC, a non-resource URL): others get upstream 403, anonymous 401', async () => {
+test('/metrics is for system:monitoring (RBAC, a non-resource URL): others and anonymous get upstream 403, a refused token 401', async () => {
   const denied = await call(tc.s.url, NOBODY, 'GET', '/metrics');
   assert.equal(denied.code, 403);
   const st = JSON.parse(denied.body);
@@ -149,6 +149,9 @@ test('/metrics is for system:monitoring (RBAC, a non-resource URL): others get u
   assert.equal(ok.code, 200);
   assert.ok(parseExposition(ok.body).samples.length > 0);
   assert.equal((await call(tc.s.url, 'not-a-token', 'GET', '/metrics')).code, 401);
+  const anon = await call(tc.s.url, '', 'GET', '/metrics');
+  assert.equal(anon.code, 403);
+  assert.equal(JSON.parse(anon.body).message, 'forbidden: User "system:anonymous" cannot get path "/metrics"');
   assert.equal((await call(tc.s.url, MONITOR, 'POST', '/metrics', {})).code, 403, 'system:monitoring may only get');
   assert.equal((await call(tc.s.url, tc.s.token, 'POST', '/metrics', {})).code, 405, 'the admin may, but /metrics only answers GET');
 });

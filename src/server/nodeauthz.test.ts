@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, eventually, type TestCluster } from '../controllers/testutil.js';
 import { RestClient } from '../client/rest.js';
-import { CONFIGMAPS, LEASES, NODES, PODS, SECRETS } from '../api/kinds.js';
+import { CONFIGMAPS, LEASES, NODES, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, PODS, SECRETS } from '../api/kinds.js';
 import type { Secret } from '../api/types.js';
 import { bootstrapTokenSecret, generateBootstrapToken } from '../api/bootstraptoken.js';
 import { ensureNodeCredentials } from '../agent/identity.js';
@@ -22,6 +22,8 @@ const NS = 'default';
 
 const code = async (p: Promise<unknown>) => p.then(() => 200, (e) => errorCode(e));
 const message = async (p: Promise<unknown>) => p.then(() => '', (e) => (e instanceof Error ? e.message : String(e)));
+/** The Status message alone (the client puts the verb and object before it). */
+const statusMessage = async (p: Promise<unknown>) => (await message(p)).replace(/^[A-Z]+ \S*: /, '');
 
 before(async () => {
   tc = await startCluster();
@@ -128,4 +130,53 @@ test('a node asks for tokens only for the service accounts its pods use', async 
   const req = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [] } };
   await eventually('n1 may ask for default\'s token', async () => (await code(n1.postPath(`/api/v1/namespaces/${NS}/serviceaccounts/default/token`, req))) !== 403);
   assert.equal(await code(n1.postPath('/api/v1/namespaces/kube-system/serviceaccounts/default/token', req)), 403);
+});
+
+test('a node gets only the claims and volumes of its own pods, by name: no list, watch or write, upstream\'s reasons', async () => {
+  for (const node of ['n1', 'n2']) {
+    await tc.c.create(PERSISTENTVOLUMES, undefined, { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `pv-${node}` },
+      spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: '', persistentVolumeReclaimPolicy: 'Retain',
+        hostPath: { path: `/nonexistent/k8ts-nodeauthz/${node}` } } });
+    await tc.c.create(PERSISTENTVOLUMECLAIMS, NS, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: `d-${node}` },
+      spec: { accessModes: ['ReadWriteOnce'], storageClassName: '', volumeName: `pv-${node}`, resources: { requests: { storage: '1Gi' } } } });
+    await tc.c.create(PODS, NS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: `v-${node}` }, spec: { nodeName: node,
+      volumes: [{ name: 'd', persistentVolumeClaim: { claimName: `d-${node}` } }], containers: [{ name: 'c', image: 'busybox' }] } });
+  }
+  await eventually('n1 gets its claim', async () => (await code(n1.get(PERSISTENTVOLUMECLAIMS, NS, 'd-n1'))) === 200);
+  await eventually('n1 gets its volume', async () => (await code(n1.get(PERSISTENTVOLUMES, undefined, 'pv-n1'))) === 200);
+  await eventually('n2 gets its volume', async () => (await code(n2.get(PERSISTENTVOLUMES, undefined, 'pv-n2'))) === 200);
+  const none = "no relationship found between node 'n1' and this object";
+  assert.equal(await statusMessage(n1.get(PERSISTENTVOLUMECLAIMS, NS, 'd-n2')),
+    `persistentvolumeclaims "d-n2" is forbidden: User "system:node:n1" cannot get resource "persistentvolumeclaims" in API group "" in the namespace "default": ${none}`);
+  assert.equal(await statusMessage(n1.get(PERSISTENTVOLUMES, undefined, 'pv-n2')),
+    `persistentvolumes "pv-n2" is forbidden: User "system:node:n1" cannot get resource "persistentvolumes" in API group "" at the cluster scope: ${none}`);
+  // Listing or watching them, even one by name, is no node's (the kubelet gets them): upstream's reason.
+  const getOnly = 'can only get individual resources of this type';
+  assert.equal(await statusMessage(n1.list(PERSISTENTVOLUMES)),
+    `persistentvolumes is forbidden: User "system:node:n1" cannot list resource "persistentvolumes" in API group "" at the cluster scope: ${getOnly}`);
+  assert.match(await message(n1.list(PERSISTENTVOLUMES, undefined, { fieldSelector: 'metadata.name=pv-n1' })), new RegExp(`${getOnly}$`));
+  assert.match(await message(n1.list(PERSISTENTVOLUMECLAIMS, NS)), new RegExp(`${getOnly}$`));
+  assert.equal(await code(n1.list(PERSISTENTVOLUMECLAIMS)), 403);
+  // Writes: not even to its own volume (the local-path cleanup runs as the provisioner's helper pod).
+  const own = (await tc.c.get(PERSISTENTVOLUMES, undefined, 'pv-n1'))!;
+  assert.match(await message(n1.update(PERSISTENTVOLUMES, undefined, { ...own, metadata: { ...own.metadata, finalizers: [] } })),
+    new RegExp(`cannot update resource "persistentvolumes" in API group "" at the cluster scope: ${getOnly}$`));
+  assert.equal(await code(n1.patch(PERSISTENTVOLUMES, undefined, 'pv-n2', 'merge', { metadata: { labels: { x: 'y' } } })), 403);
+  assert.equal(await code(n1.delete(PERSISTENTVOLUMES, undefined, 'pv-n1')), 403);
+  assert.equal(await code(n1.patch(PERSISTENTVOLUMECLAIMS, NS, 'd-n1', 'merge', { metadata: { labels: { x: 'y' } } })), 403);
+  // A claim's status: its own pods' only, and only the fields a resize reports (NodeRestriction).
+  assert.equal(await code(n1.patch(PERSISTENTVOLUMECLAIMS, NS, 'd-n1', 'merge', { status: { conditions: [{ type: 'Resizing', status: 'True' }] } }, 'status')), 200);
+  assert.match(await message(n1.patch(PERSISTENTVOLUMECLAIMS, NS, 'd-n1', 'merge', { status: { phase: 'Lost' } }, 'status')),
+    /node "n1" is not allowed to update fields other than status.capacity and status.conditions/);
+  assert.match(await message(n1.patch(PERSISTENTVOLUMECLAIMS, NS, 'd-n2', 'merge', { status: { conditions: [] } }, 'status')), new RegExp(`${none}$`));
+  // Secrets and ConfigMaps of another node's pods, and writes of its own: upstream's reasons too.
+  assert.equal(await statusMessage(n1.get(CONFIGMAPS, NS, 'cs2')),
+    `configmaps "cs2" is forbidden: User "system:node:n1" cannot get resource "configmaps" in API group "" in the namespace "default": ${none}`);
+  const mine = (await tc.c.get(SECRETS, NS, 's1'))!;
+  assert.match(await message(n1.update(SECRETS, NS, mine)), /cannot update resource "secrets" in API group "" in the namespace "default": can only read resources of this type$/);
+  assert.match(await message(n1.list(SECRETS, NS)), /: No Object name found$/);
+  // The pod goes: so do its claim and volume.
+  await tc.c.delete(PODS, NS, 'v-n1', { gracePeriodSeconds: 0 });
+  await eventually('n1 loses its volume', async () => (await code(n1.get(PERSISTENTVOLUMES, undefined, 'pv-n1'))) === 403);
+  assert.equal(await code(n1.get(PERSISTENTVOLUMECLAIMS, NS, 'd-n1')), 403);
 });

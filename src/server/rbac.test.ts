@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { startCluster, eventually, type TestCluster } from '../controllers/testutil.js';
 import { callAs, type Reply } from '../testing/https-call.js';
 import { LocalClient } from '../apiserver/localclient.js';
-import { CLUSTERROLES } from '../api/kinds.js';
+import { CLUSTERROLEBINDINGS, CLUSTERROLES } from '../api/kinds.js';
 import { reconcileBootstrapPolicy } from '../apiserver/authz/bootstrap.js';
 
 let tc: TestCluster;
@@ -232,4 +232,23 @@ test('bootstrap reconcile puts back a default role\'s missing rules and keeps ad
   assert.deepEqual(await reconcileBootstrapPolicy(c), []);
   await c.delete(CLUSTERROLES, undefined, 'system:discovery');
   assert.deepEqual(await reconcileBootstrapPolicy(c), ['clusterrole/system:discovery created']);
+});
+
+test('k8ts:node-agent is reconciled to exactly its rules: what an older version granted every node (PV writes) goes', async () => {
+  const c = new LocalClient(tc.s.api.registry);
+  const role = (await c.get(CLUSTERROLES, undefined, 'k8ts:node-agent'))!;
+  const want = structuredClone(role.rules);
+  assert.ok(!role.rules!.some((r) => r.resources?.some((x) => x.startsWith('persistentvolume') || x === 'secrets' || x === 'configmaps')),
+    'no volume, claim, secret or configmap rule for every node: the Node authorizer grants those per pod');
+  await c.update(CLUSTERROLES, undefined, { ...role, rules: [...role.rules!, { verbs: ['get', 'list', 'watch', 'update', 'patch'], apiGroups: [''], resources: ['persistentvolumes'] }] });
+  assert.deepEqual(await reconcileBootstrapPolicy(c), ['clusterrole/k8ts:node-agent updated']);
+  assert.deepEqual((await c.get(CLUSTERROLES, undefined, 'k8ts:node-agent'))!.rules, want);
+  // system:node holds upstream's NodeRules and, as upstream, is bound to no one.
+  const sysNode = (await c.get(CLUSTERROLES, undefined, 'system:node'))!;
+  assert.ok(sysNode.rules!.some((r) => r.resources?.includes('persistentvolumes') && r.verbs?.join() === 'get'));
+  assert.deepEqual((await c.get(CLUSTERROLEBINDINGS, undefined, 'system:node'))!.subjects ?? [], []);
+  assert.deepEqual((await c.get(CLUSTERROLEBINDINGS, undefined, 'system:service-account-issuer-discovery'))!.subjects,
+    [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'system:serviceaccounts' }]);
+  assert.deepEqual((await c.get(CLUSTERROLEBINDINGS, undefined, 'system:discovery'))!.subjects,
+    [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'system:authenticated' }]);
 });

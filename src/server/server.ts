@@ -85,6 +85,8 @@ export interface ServerOptions {
   serviceAccountIssuer?: string;
   /** Where the server's own log lines go (default: stderr). */
   log?: (line: string) => void;
+  /** kube-apiserver's --anonymous-auth (default true): credential-less requests are system:anonymous, held by RBAC. */
+  anonymousAuth?: boolean;
   /** Extra users: kube-apiserver's --token-auth-file (CSV `token,user,uid[,"group1,group2"]`). */
   tokenAuthFile?: string;
   /** The API server's limits under load and abuse (src/apiserver/limits.ts; upstream's defaults). */
@@ -164,7 +166,8 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
     api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, clientCA: pki.caCert, listen: o.listen,
       tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac), ...nodeRestrictionHooks()]), watchCacheEvents: o.watchCacheEvents,
-      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer }, metricsRegistry, limits: o.limits });
+      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer }, metricsRegistry, limits: o.limits,
+      anonymousAuth: o.anonymousAuth });
   } catch (e) {
     await store.close();
     throw e;

@@ -181,15 +181,24 @@ describe('the API server under bad input', () => {
     assert.deepEqual(after.body.metadata.labels, { a: 'b' });
   });
 
-  test('unauthenticated requests get 401, unknown paths 404, wrong methods 405', async () => {
+  test('anonymous requests get upstream 403, a refused token 401, unknown paths 404, wrong methods 405', async () => {
     const u = new URL('/api/v1/pods', s.url);
-    const anon = await new Promise<number>((resolve, reject) => {
-      request({ host: u.hostname, port: u.port, path: u.pathname, ca }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
+    const plain = (headers: Record<string, string>) => new Promise<{ code: number; body: string }>((resolve, reject) => {
+      request({ host: u.hostname, port: u.port, path: u.pathname, ca, headers }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
       }).on('error', reject).end();
     });
-    assert.equal(anon, 401);
+    const anon = await plain({});
+    assert.equal(anon.code, 403);
+    assert.equal(JSON.parse(anon.body).message, 'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" at the cluster scope');
+    // A scheme other than Bearer is no credential (upstream's bearer authenticator ignores it): anonymous.
+    assert.equal((await plain({ authorization: 'Basic YWRtaW46YWRtaW4=' })).code, 403);
+    const refused = await plain({ authorization: 'Bearer not-a-token' });
+    assert.equal(refused.code, 401);
+    assert.equal(JSON.parse(refused.body).reason, 'Unauthorized');
     assertClientError(await call('GET', '/api/v1/namespaces/default/widgets'), 'unknown resource');
     assertClientError(await call('GET', '/apis/nope.example/v1'), 'unknown group');
     assertClientError(await call('PUT', '/api/v1/namespaces/default/pods'), 'PUT on a collection');

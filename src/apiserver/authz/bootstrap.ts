@@ -1,12 +1,14 @@
 // The default roles and bindings Kubernetes bootstraps, reconciled at every start as upstream's
 // rbac/bootstrap-roles post-start hook does: missing ones are created; ones annotated
 // rbac.authorization.kubernetes.io/autoupdate=true (the default) get back missing permissions,
-// aggregation selectors, labels and subjects; a user's own additions are kept.
+// aggregation selectors, labels and subjects; a user's own additions are kept (k8ts's own `k8ts:` roles
+// are set back to exactly their rules, so that narrowing one narrows it on upgrade).
 import { isDeepStrictEqual } from 'node:util';
 import { CLUSTERROLEBINDINGS, CLUSTERROLES } from '../../api/kinds.js';
 import type { ClusterRole, ClusterRoleBinding, LabelSelector, PolicyRule, Subject } from '../../api/types.js';
 import { isConflict, isNotFound, type Client } from '../../client/types.js';
 import { uncovered } from './rules.js';
+import { NODE_RULES } from './node.js';
 
 const AUTOUPDATE = 'rbac.authorization.kubernetes.io/autoupdate';
 const BOOTSTRAPPING = { 'kubernetes.io/bootstrapping': 'rbac-defaults' };
@@ -39,6 +41,9 @@ function crb(name: string, role: string, subjects: Subject[]): ClusterRoleBindin
 }
 
 const HEALTH = ['/livez', '/readyz', '/healthz'];
+/** Roles k8ts defines (not upstream's): reconciled to exactly their rules, so a narrowed one narrows on
+ *  upgrade too (upstream only ever adds to its own; annotating autoupdate=false still keeps a role as it is). */
+const OWNED = new Set(['k8ts:node-agent']);
 
 /** The ClusterRoles as upstream's bootstrap policy defines them (the kinds k8ts serves, and the ones a chart
  *  expects to find), plus k8ts's transitional node-agent role. */
@@ -49,6 +54,9 @@ export const BOOTSTRAP_CLUSTER_ROLES: ClusterRole[] = [
   cr('system:basic-user', [rule(['create'], ['authorization.k8s.io'], ['selfsubjectaccessreviews', 'selfsubjectrulesreviews']),
     rule(['create'], ['authentication.k8s.io'], ['selfsubjectreviews'])]),
   cr('system:public-info-viewer', [urls(['get'], [...HEALTH, '/version', '/version/'])]),
+  // The service-account issuer's OIDC documents, for every service account (not anonymous: upstream's default).
+  cr('system:service-account-issuer-discovery', [urls(['get'], ['/.well-known/openid-configuration', '/.well-known/openid-configuration/',
+    '/openid/v1/jwks', '/openid/v1/jwks/'])]),
   cr('admin', [], { aggregateTo: 'admin' }),
   cr('edit', [], { aggregateTo: 'edit', labels: { 'rbac.authorization.k8s.io/aggregate-to-admin': 'true' } }),
   cr('view', [], { aggregateTo: 'view', labels: { 'rbac.authorization.k8s.io/aggregate-to-edit': 'true' } }),
@@ -90,22 +98,8 @@ export const BOOTSTRAP_CLUSTER_ROLES: ClusterRole[] = [
   cr('system:aggregated-metrics-reader', [rule(READ, ['metrics.k8s.io'], ['pods', 'nodes'])], { labels: {
     'rbac.authorization.k8s.io/aggregate-to-view': 'true', 'rbac.authorization.k8s.io/aggregate-to-edit': 'true',
     'rbac.authorization.k8s.io/aggregate-to-admin': 'true' } }),
-  cr('system:node', [
-    rule(['create', 'get', 'list', 'watch'], [''], ['nodes']),
-    rule(['patch', 'update'], [''], ['nodes/status']),
-    rule(['patch', 'update'], [''], ['nodes']),
-    ...events,
-    rule(READ, [''], ['pods']),
-    rule(['create', 'delete'], [''], ['pods']),
-    rule(['patch', 'update'], [''], ['pods/status']),
-    rule(['create'], [''], ['pods/eviction']),
-    rule(READ, [''], ['services']),
-    rule(['get'], [''], ['configmaps', 'persistentvolumeclaims', 'persistentvolumes', 'secrets']),
-    rule(['get'], [''], ['endpoints']),
-    rule(['create', 'get', 'list', 'watch'], ['certificates.k8s.io'], ['certificatesigningrequests']),
-    rule(['create', 'delete', 'get', 'patch', 'update'], ['coordination.k8s.io'], ['leases']),
-    rule(['create'], [''], ['serviceaccounts/token']),
-  ]),
+  // upstream's NodeRules; bound to no one (as upstream since 1.8): the Node authorizer applies them.
+  cr('system:node', NODE_RULES),
   cr('system:node-proxier', [
     rule(['list', 'watch'], [''], ['endpoints', 'services']),
     rule(['get', 'list', 'watch'], [''], ['nodes']),
@@ -139,7 +133,7 @@ export const BOOTSTRAP_CLUSTER_ROLES: ClusterRole[] = [
     rule(READ, ['apps'], ['statefulsets']),
     rule(READ, ['policy'], ['poddisruptionbudgets']),
     rule(READ, [''], ['persistentvolumeclaims']),
-    // A deleted local-path volume's directory is removed by its node, which then drops the cleanup finalizer.
+    // upstream's system:volume-scheduler, bound to the same user: the volume binding plugin updates volumes.
     rule([...READ, 'update', 'patch'], [''], ['persistentvolumes']),
     rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
     rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews']),
@@ -155,24 +149,15 @@ export const BOOTSTRAP_CLUSTER_ROLES: ClusterRole[] = [
   cr('system:certificates.k8s.io:certificatesigningrequests:selfnodeclient', [rule(['create'], ['certificates.k8s.io'], ['certificatesigningrequests/selfnodeclient'])]),
   cr('system:certificates.k8s.io:kube-apiserver-client-approver', [rule(['approve'], ['certificates.k8s.io'], ['signers'], ['kubernetes.io/kube-apiserver-client'])]),
   cr('system:certificates.k8s.io:kube-apiserver-client-kubelet-approver', [rule(['approve'], ['certificates.k8s.io'], ['signers'], ['kubernetes.io/kube-apiserver-client-kubelet'])]),
-  // What a k8ts agent reads beyond a kubelet's own (system:nodes; the Node authorizer grants the rest, only
-  // for the node's own objects and what its pods use): the agent is also the node's service proxy, DNS
-  // server and NetworkPolicy engine, which read services, endpoints, namespaces, policies and every pod.
+  // What a k8ts agent reads beyond a kubelet's own (NODE_RULES and the Node authorizer's graph grant that,
+  // only for the node's own objects and what its pods use): the agent is also the node's service proxy,
+  // DNS server and NetworkPolicy engine, which read services, endpoints, namespaces, slices and policies,
+  // as system:node-proxier, CoreDNS's role and a CNI's policy agent do. Nothing of volumes or claims: a
+  // node gets a claim and its volume only by name, through a pod of its own.
   cr('k8ts:node-agent', [
-    rule(READ, [''], ['nodes', 'pods']),
-    ...events,
     rule(READ, [''], ['endpoints', 'namespaces', 'services']),
     rule(READ, ['discovery.k8s.io'], ['endpointslices']),
     rule(READ, ['networking.k8s.io'], ['networkpolicies']),
-    rule(READ, [''], ['persistentvolumeclaims']),
-    // A deleted local-path volume's directory is removed by its node, which then drops the cleanup finalizer.
-    // (Not yet narrowed to the node's own volumes.)
-    rule([...READ, 'update', 'patch'], [''], ['persistentvolumes']),
-    // A node renews its own client certificate (upstream's NodeRules grant this to every node).
-    rule(['create', 'get', 'list', 'watch'], ['certificates.k8s.io'], ['certificatesigningrequests']),
-    // The agent authorizes its callers as the kubelet in webhook mode (upstream's NodeRules grant these too).
-    rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
-    rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews', 'localsubjectaccessreviews']),
   ]),
 ];
 
@@ -188,6 +173,7 @@ export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: ClusterRoleBinding[] = [
   crb('system:discovery', 'system:discovery', [group('system:authenticated')]),
   crb('system:basic-user', 'system:basic-user', [group('system:authenticated')]),
   crb('system:public-info-viewer', 'system:public-info-viewer', [group('system:authenticated'), group('system:unauthenticated')]),
+  crb('system:service-account-issuer-discovery', 'system:service-account-issuer-discovery', [group('system:serviceaccounts')]),
   crb('system:node-proxier', 'system:node-proxier', [user('system:kube-proxy')]),
   crb('system:kube-controller-manager', 'system:kube-controller-manager', [user('system:kube-controller-manager')]),
   crb('system:kube-dns', 'system:kube-dns', [{ kind: 'ServiceAccount', apiGroup: '', name: 'kube-dns', namespace: 'kube-system' }]),
@@ -220,6 +206,9 @@ async function reconcileRole(c: Client, want: ClusterRole): Promise<string> {
       const sels: LabelSelector[] = [...(have.aggregationRule?.clusterRoleSelectors ?? [])];
       for (const s of want.aggregationRule.clusterRoleSelectors ?? []) if (!sels.some((x) => isDeepStrictEqual(x, s))) sels.push(s);
       next.aggregationRule = { clusterRoleSelectors: sels };
+    } else if (OWNED.has(want.metadata.name!)) {
+      // k8ts's own roles hold exactly what this version grants: a permission an older one granted goes.
+      next.rules = structuredClone(want.rules ?? []);
     } else {
       const missing = uncovered(have.rules ?? [], want.rules ?? []);
       if (missing.length) next.rules = [...(have.rules ?? []), ...missing];

@@ -1,7 +1,8 @@
 // NodeRestriction admission, as upstream's: on what a node writes, beyond what the Node authorizer can
 // see from the URL — the Node it registers is itself, labels under node-restriction.kubernetes.io/ are
 // not its to set, change or remove, its taints are not its to change, the pods it creates are mirror pods
-// bound to itself that use no Secret, ConfigMap, claim or service account, its Lease is its own.
+// bound to itself that use no Secret, ConfigMap, claim or service account, its Lease is its own, and of
+// its pods' claims it changes only the status fields a volume resize reports.
 import { isDeepStrictEqual } from 'node:util';
 import type { KObject, Pod } from '../../api/types.js';
 import { ApiError } from '../../api/status.js';
@@ -81,7 +82,32 @@ function leaseHooks(): WriteHooks {
   return { beforeCreate: async (o) => check(o), beforeUpdate: async (n) => check(n), afterDelete: async () => {} };
 }
 
-/** The admission hooks by resource plural (nodes, pods, leases). */
+/** A claim's status as a node may write it (the Node authorizer lets it update only its pods' claims'
+ *  status): only status.capacity, status.conditions and the allocated resources may differ, as upstream's. */
+function pvcHooks(): WriteHooks {
+  const strip = (o: KObject) => {
+    const c = structuredClone(o) as KObject & { status?: Record<string, unknown> };
+    const { resourceVersion: _r, managedFields: _m, generation: _g, ...meta } = c.metadata;
+    const { capacity: _c, conditions: _k, allocatedResources: _a, allocatedResourceStatuses: _s, ...status } = c.status ?? {};
+    return { ...c, metadata: meta, status };
+  };
+  const check = (next: KObject, cur: KObject) => {
+    const node = nodeOf(requestUser.getStore());
+    if (node === undefined || isDeepStrictEqual(strip(next), strip(cur))) return;
+    throw forbidden('', 'persistentvolumeclaims', next.metadata.name ?? '', `node ${JSON.stringify(node)} is not allowed to update fields other than status.capacity and status.conditions`);
+  };
+  return {
+    beforeCreate: async () => NOTHING,
+    async beforeUpdate(next, cur) {
+      check(next, cur);
+      return NOTHING;
+    },
+    checkStatusUpdate: async (next, cur) => check(next, cur),
+    afterDelete: async () => {},
+  };
+}
+
+/** The admission hooks by resource plural (nodes, pods, leases, persistentvolumeclaims). */
 export function nodeRestrictionHooks(): [string, WriteHooks][] {
-  return [['nodes', nodeHooks()], ['pods', podHooks()], ['leases', leaseHooks()]];
+  return [['nodes', nodeHooks()], ['pods', podHooks()], ['leases', leaseHooks()], ['persistentvolumeclaims', pvcHooks()]];
 }

@@ -127,14 +127,21 @@ describe('service-account tokens', () => {
     const r = await listPods(t);
     assert.equal(r.code, 401);
     assert.equal(r.body.reason, 'Unauthorized');
-    const cfg = await call('GET', '/.well-known/openid-configuration', undefined);
+    // The issuer's documents are for service accounts (system:service-account-issuer-discovery), as upstream:
+    // anonymous is 403, any valid service-account token reads them.
+    const anon = await call('GET', '/.well-known/openid-configuration', undefined);
+    assert.equal(anon.code, 403);
+    assert.equal(anon.body.message, 'forbidden: User "system:anonymous" cannot get path "/.well-known/openid-configuration"');
+    assert.equal((await call('GET', '/openid/v1/jwks', undefined)).code, 403);
+    const reader = await token('default');
+    const cfg = await call('GET', '/.well-known/openid-configuration', reader);
     assert.equal(cfg.code, 200);
     assert.equal(cfg.body.issuer, 'https://kubernetes.default.svc.cluster.local');
     assert.deepEqual(cfg.body.response_types_supported, ['id_token']);
     assert.deepEqual(cfg.body.subject_types_supported, ['public']);
     assert.deepEqual(cfg.body.id_token_signing_alg_values_supported, ['ES256']);
     assert.match(cfg.body.jwks_uri, /^https:\/\/.+\/openid\/v1\/jwks$/);
-    const keys = await call('GET', '/openid/v1/jwks', undefined);
+    const keys = await call('GET', '/openid/v1/jwks', reader);
     assert.equal(keys.code, 200);
     assert.equal(keys.body.keys.length, 1);
     assert.equal(keys.body.keys[0].use, 'sig');
