@@ -284,8 +284,10 @@ export function diffRuleset(before: PolicyState, after: PolicyState, o: RulesetO
       unmade.push(`flush chain ip ${T} ${ob.chain}`, `delete chain ip ${T} ${ob.chain}`, `delete set ip ${T} ${ob.set}`);
     };
     for (const [ip, r] of ma) {
-      const ob = podObjects(dir, ip);
       const old = mb.get(ip);
+      // Most pods keep their rules (the compiler hands back the same array): nothing to split or compare.
+      if (old && (old.elements === r.elements || sameList(old.elements, r.elements))) continue;
+      const ob = podObjects(dir, ip);
       const b = splitElements(r.elements);
       const ownAfter = b.ranges.length > 0;
       if (!old) {
@@ -295,7 +297,6 @@ export function diffRuleset(before: PolicyState, after: PolicyState, o: RulesetO
         mapAdd.push(`${formatIPv4(ip)} : ${verdictOf(dir, ip, ownAfter)}`);
         continue;
       }
-      if (old.elements === r.elements || sameList(old.elements, r.elements)) continue;
       const a = splitElements(old.elements);
       const ownBefore = a.ranges.length > 0;
       if (ownBefore && ownAfter && !sameList(a.ranges, b.ranges)) {
