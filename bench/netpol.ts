@@ -224,6 +224,7 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 300));
   const conn = { on: [] as number[], off: [] as number[] };
   const thr = { on: [] as number[], off: [] as number[] };
+  let isolated = false;
   const setPolicies = async (on: boolean) => {
     for (const e of engines) for (const p of [...world.policies, REAL_POLICY]) e.onPolicy(on ? 'ADDED' : 'DELETED', p);
     await settleAll();
@@ -233,14 +234,14 @@ async function main(): Promise<void> {
     // policies, and a short pause lets that switch's background work (guard sync, GC) end before measuring.
     for (const on of r % 2 ? [true, false] : [false, true]) {
       await setPolicies(on);
+      // The isolated server really is judged on every connection with the policies on.
+      if (on) isolated = engines[0].programmer.state.ingress.has(parseIPv4(server.ip));
       await new Promise((res) => setTimeout(res, 500));
       conn[on ? 'on' : 'off'].push(await connRate(client, server.ip));
       thr[on ? 'on' : 'off'].push(await iperf(client, server.ip));
     }
     log(`round ${r + 1}/${ROUNDS}: conn/s ${fmt(conn.off.at(-1)!)} → ${fmt(conn.on.at(-1)!)}, Gbit/s ${fmt(thr.off.at(-1)!)} → ${fmt(thr.on.at(-1)!)}`);
   }
-  // The isolated server really was judged on every connection with the policies on.
-  const isolated = engines[0].programmer.state.ingress.has(parseIPv4(server.ip));
   srvProc.child.kill('SIGKILL');
   iperfProc.child.kill('SIGKILL');
 
