@@ -9,7 +9,7 @@ import { run, spawnProcess } from '../util/exec.js';
 import { formatIPv4, parseCidr, parseIPv4, contains, type Cidr } from '../util/cidr.js';
 import type { EndpointSlice, Service } from '../api/types.js';
 import { parseConntrack, type PolicyEngine } from './policy/engine.js';
-import { podObjects } from './policy/ruleset.js';
+import { EXACT_SET, podObjects } from './policy/ruleset.js';
 import { ROUTE_PROTO, VXLAN_DEV } from './routes.js';
 import { PROTO_NUMBER } from './policy/model.js';
 
@@ -377,11 +377,15 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
     const peer = dir === 'out' ? D : S;
     const cls = (await nftGet(ctx, ctx.policyTable, 'podclass', [formatIPv4(peer)]))?.[0] ?? (await nftGet(ctx, ctx.policyTable, 'netclass', [formatIPv4(peer)]))?.[0];
     const clsNum = cls ? Number(cls.split(':').pop()!.trim()) : undefined;
-    let inSet: boolean | undefined;
+    let inSet: string | false | undefined;
     if (clsNum !== undefined && proto !== 1) {
-      inSet = Boolean((await nftGet(ctx, ctx.policyTable, podObjects(dir, ip).set, [`${clsNum} . ${proto} . ${dport ?? 0}`]))?.length);
+      // Exact allowances live in the shared hash set keyed by the pod's address too, the rest in the pod's own set.
+      const key = `${clsNum} . ${proto} . ${dport ?? 0}`;
+      if ((await nftGet(ctx, ctx.policyTable, EXACT_SET[dir], [`${formatIPv4(ip)} . ${key}`]))?.length) inSet = EXACT_SET[dir];
+      else if ((await nftGet(ctx, ctx.policyTable, podObjects(dir, ip).set, [key]))?.length) inSet = podObjects(dir, ip).set;
+      else inSet = false;
     }
-    hop('policy', `${dir === 'out' ? 'egress from' : 'ingress to'} ${st.local.get(ip)}: isolated by ${side.isolatedBy.join(', ')}; peer ${formatIPv4(peer)} is class ${clsNum ?? '?'}${inSet === undefined ? '' : `, ${inSet ? 'in' : 'not in'} set ${podObjects(dir, ip).set}`} → ${side.allowed ? 'ALLOWED' : 'DENIED'}: ${side.reason}`);
+    hop('policy', `${dir === 'out' ? 'egress from' : 'ingress to'} ${st.local.get(ip)}: isolated by ${side.isolatedBy.join(', ')}; peer ${formatIPv4(peer)} is class ${clsNum ?? '?'}${inSet === undefined ? '' : inSet ? `, in set ${inSet}` : `, not in set ${EXACT_SET[dir]} or ${podObjects(dir, ip).set}`} → ${side.allowed ? 'ALLOWED' : 'DENIED'}: ${side.reason}`);
   }
 
   // Routing after DNAT.
