@@ -22,7 +22,7 @@ import { type NodeCredentials, renewalDeadline, requestNodeCredentials } from '.
 import { LocalClaims } from './claims.js';
 import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes.js';
 import { removeNat, syncNat } from './nat.js';
-import { Runtime } from './runtime/runtime.js';
+import { type ContainerLogLimits, Runtime } from './runtime/runtime.js';
 import { AgentMetrics, instrumentRuntime, type RemoteMetrics } from './metrics.js';
 import { cgroupUsage, hostUsage, parseMountinfo, resourceMetricsText, type RunningContainer } from './resourcemetrics.js';
 import { ImageStore } from './images/store.js';
@@ -90,6 +90,8 @@ export interface AgentOptions {
   imagesDir?: string;
   /** Image garbage collection thresholds (the kubelet's defaults: 85 %, 80 %, 2 minutes). */
   imageGc?: ImageGcOptions;
+  /** Container log rotation (the kubelet's defaults: 10 MiB × 5 files). */
+  containerLog?: ContainerLogLimits;
   log?: (line: string) => void;
   /** How long start() waits for the serving certificate before it goes on with the self-signed one
    *  (default 30 s; the request keeps running). */
@@ -213,7 +215,7 @@ export class Agent {
     this.credentials = o.nodeCredentials;
     this.client = new RestClient({ ...o.rest, userAgent: `k8ts-agent/${o.nodeName}` });
     const imagesDir = o.imagesDir ?? join(o.dataDir, 'images');
-    this.runtime = new Runtime({ stateDir: join(o.dataDir, 'runtime'), imagesDir });
+    this.runtime = new Runtime({ stateDir: join(o.dataDir, 'runtime'), imagesDir, containerLog: o.containerLog });
     this.store = new ImageStore(imagesDir);
     this.puller = new Puller(this.store, o.registries ?? Registries.empty());
     this.log = o.log ?? ((l) => process.stderr.write(`${l}\n`));

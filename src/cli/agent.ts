@@ -3,6 +3,8 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync } from 'node:
 import { tightenDataDir } from '../util/filemodes.js';
 import { resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
+import { checkContainerLogLimits, type ContainerLogLimits } from '../agent/runtime/index.js';
+import { isQuantity, parseQuantity } from '../api/quantity.js';
 import { ensureNodeCredentials } from '../agent/identity.js';
 import { parseBootstrapToken } from '../api/bootstraptoken.js';
 import { Registries } from '../agent/images/registries.js';
@@ -32,6 +34,8 @@ const FLAGS: FlagSpec = {
   'image-gc-high-threshold': { type: 'number', default: 85, help: 'percent of the image store\'s disk in use above which unused images are removed', metavar: 'PERCENT' },
   'image-gc-low-threshold': { type: 'number', default: 80, help: 'percent of disk use image GC frees down to', metavar: 'PERCENT' },
   'minimum-image-gc-age': { type: 'number', default: 120, help: 'seconds an unused image is kept at least', metavar: 'SECONDS' },
+  'container-log-max-size': { type: 'string', default: '10Mi', help: 'a container\'s log file is rotated when it would grow past this size (a quantity: 10Mi, 512Ki, 5M; 4Ki … 1Ti), as the kubelet\'s containerLogMaxSize', metavar: 'SIZE' },
+  'container-log-max-files': { type: 'number', default: 5, help: 'log files kept per container, the current one included (2 … 1000); the oldest rotated file is deleted', metavar: 'N' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -42,7 +46,9 @@ cbr0 per pod, runc containers), converges routes to the other nodes' pod CIDRs (
 masquerades traffic that leaves the cluster, makes Services real with nftables (its own table), announces
 the LoadBalancer IPs it owns on the node network, and serves cluster DNS on --node-ip. Pulls images from
 OCI registries (Docker Hub, GHCR, your own; mirrors and credentials from --registries and the pods'
-imagePullSecrets) into a content-addressed store; busybox is built in. Needs root.
+imagePullSecrets) into a content-addressed store; busybox is built in. Each container's output goes through
+its shim into DATA-DIR/runtime/containers/ID/log, rotated at --container-log-max-size with at most
+--container-log-max-files files kept (kubectl logs reads the current one, as from the kubelet). Needs root.
 With --bootstrap-token-file the node joins as the kubelet's TLS bootstrap does: it makes a key, submits a
 CertificateSigningRequest for system:node:NAME in system:nodes (approved automatically for bootstrap
 tokens), stores key and certificate 0600 in DATA-DIR/pki, talks to the API server as itself from then on
@@ -55,6 +61,24 @@ for (TokenReview) whom a SubjectAccessReview allows nodes/proxy, nodes/log, node
 Flags:
 ${flagHelp(FLAGS)}
 `;
+
+/** --container-log-max-size and --container-log-max-files, checked: a clear refusal naming the flag. */
+export function containerLogFlags(size: unknown, files: unknown): ContainerLogLimits {
+  const q = parseQuantity(size);
+  if (!isQuantity(q)) throw new UsageError(`--container-log-max-size ${JSON.stringify(size)}: ${q.error} (e.g. 10Mi)`);
+  const whole = q.nanos % 1_000_000_000n === 0n;
+  const bytes = q.nanos / 1_000_000_000n;
+  if (!whole || bytes < 4096n || bytes > 2n ** 40n) {
+    throw new UsageError(`--container-log-max-size ${JSON.stringify(size)}: expected a whole number of bytes from 4Ki to 1Ti (e.g. 10Mi)`);
+  }
+  if (typeof files !== 'number' || !Number.isInteger(files) || files < 2 || files > 1000) {
+    throw new UsageError(`--container-log-max-files ${JSON.stringify(files)}: expected a whole number from 2 (the current file and one rotated) to 1000`);
+  }
+  const limits = { maxBytes: Number(bytes), maxFiles: files };
+  const bad = checkContainerLogLimits(limits);
+  if (bad) throw new UsageError(bad);
+  return limits;
+}
 
 interface AddrInfo {
   ifname: string;
@@ -89,6 +113,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   const high = flags['image-gc-high-threshold'];
   const low = flags['image-gc-low-threshold'];
   if (!(high >= 0 && high <= 100 && low >= 0 && low <= high)) throw new UsageError(`--image-gc-low-threshold ${low} and --image-gc-high-threshold ${high}: expected 0 ≤ low ≤ high ≤ 100`);
+  const containerLog = containerLogFlags(flags['container-log-max-size'], flags['container-log-max-files']);
   let registries: Registries | undefined;
   if (flags.registries) {
     try {
@@ -123,7 +148,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
     clusterCIDR: flags['cluster-cidr'], uplink, netnsPrefix: flags['netns-prefix'],
     clusterDNS: flags['cluster-dns'] || undefined, clusterDomain: flags['cluster-domain'],
     dnsPort: flags['dns-port'], registries, imagesDir: flags['images-dir'] ? resolve(flags['images-dir']) : undefined,
-    imageGc: { highPercent: high, lowPercent: low, minAgeMs: flags['minimum-image-gc-age'] * 1000 }, dnsUpstreams: flags['dns-upstream'] ? String(flags['dns-upstream']).split(',').filter(Boolean) : [],
+    imageGc: { highPercent: high, lowPercent: low, minAgeMs: flags['minimum-image-gc-age'] * 1000 }, containerLog, dnsUpstreams: flags['dns-upstream'] ? String(flags['dns-upstream']).split(',').filter(Boolean) : [],
   });
   const stop = async (sig: string) => {
     process.stderr.write(`k8ts agent: ${sig}, stopping (pods keep running)\n`);

@@ -9,9 +9,9 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { run } from '../../util/exec.js';
-import { ContainerNotFoundError, ContainerNotRunningError, ExecError, StartError } from './errors.js';
+import { ContainerNotFoundError, ContainerNotRunningError, ExecError, InvalidSpecError, StartError } from './errors.js';
 import { ensureImages, type ImageRecord } from './images.js';
-import { Runtime, type ContainerSpec, type ExecOptions, type LogOptions } from './runtime.js';
+import { Runtime, type ContainerSpec, type ExecOptions, type LogOptions, type RuntimeOptions } from './runtime.js';
 
 function missingTools(): string[] {
   const dirs = (process.env.PATH ?? '').split(':');
@@ -35,7 +35,7 @@ interface Env {
 let imagesDir = '';
 let image: ImageRecord;
 
-async function withEnv(fn: (env: Env) => Promise<void>): Promise<void> {
+async function withEnv(fn: (env: Env) => Promise<void>, rtOpts: Partial<RuntimeOptions> = {}): Promise<void> {
   const netns = `k8tsrt-${randomBytes(4).toString('hex')}`;
   const dir = await mkdtemp(join(tmpdir(), 'k8tsrt-'));
   const stateDir = join(dir, 'state');
@@ -44,7 +44,7 @@ async function withEnv(fn: (env: Env) => Promise<void>): Promise<void> {
     await run(['ip', 'netns', 'add', netns]);
     made = true;
     await run(['ip', '-n', netns, '-batch', '-'], { input: 'link set lo up\nlink add k8tsa type veth peer name k8tsb\naddr add 10.123.45.6/24 dev k8tsa\nlink set k8tsa up\nlink set k8tsb up\n' });
-    const rt = new Runtime({ stateDir, imagesDir });
+    const rt = new Runtime({ stateDir, imagesDir, ...rtOpts });
     const nsPath = `/run/netns/${netns}`;
     try {
       await fn({ rt, dir, stateDir, netns, nsPath, spec: (over) => ({ name: 'main', podName: 'pod-a', image: 'busybox', netns: nsPath, ...over }) });
@@ -299,6 +299,97 @@ describe('Runtime (runc)', { skip }, () => {
     await rt.remove(id);
     await rt.remove(f);
   }));
+
+  it('logs rotate: 40 MiB written flat out through 1 MiB × 3 files keeps 3 files, whole lines in order, and a follower misses none', () => withEnv(async ({ rt, spec }) => {
+    // 420,000 numbered 100-byte lines, each its own write (busybox awk does not buffer a pipe).
+    const N = 420_000;
+    const id = await rt.create(spec({ command: ['awk', `BEGIN{p=sprintf("%91s",""); for(i=1;i<=${N};i++) printf "%08d%s\\n", i, p}`] }));
+    const dir = rt.paths(id).dir;
+    // A follower checks as it reads (nothing is kept): every line whole, each the one after the last.
+    const follow = async (cid: string) => {
+      let first = 0;
+      let last = 0;
+      let bad = '';
+      let rest = '';
+      for await (const c of await rt.readLog(cid, { follow: true })) {
+        const lines = (rest + (c as Buffer).toString()).split('\n');
+        rest = lines.pop()!;
+        for (const l of lines) {
+          const n = Number(l.slice(0, 8));
+          if (!bad && (l.length !== 99 || (last && n !== last + 1))) bad = `after line ${last}: ${JSON.stringify(l.slice(0, 20))} (${l.length} bytes)`;
+          first ||= n;
+          last = n;
+        }
+      }
+      if (rest && !bad) bad = `a partial last line ${JSON.stringify(rest.slice(0, 20))}`;
+      return { first, last, bad };
+    };
+    // The directory, sampled while the container writes: never more than 3 log files or ~3 MiB of them.
+    let maxFiles = 0;
+    let maxBytes = 0;
+    let running = true;
+    const sampler = (async () => {
+      while (running) {
+        const names = (await readdir(dir)).filter((n) => n === 'log' || /^log\.\d{8}-\d{6}\.\d{9}$/.test(n));
+        // By inode: mid-rotation the newest rotated name is a link of `log` itself for a moment.
+        const files = new Map<number, number>();
+        for (const n of names) {
+          const st = await stat(join(dir, n)).catch(() => undefined);
+          if (st) files.set(st.ino, st.size);
+        }
+        const bytes = [...files.values()].reduce((a, b) => a + b, 0);
+        maxFiles = Math.max(maxFiles, files.size);
+        maxBytes = Math.max(maxBytes, bytes);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const st = await rt.waitStopped(id, 240_000);
+    running = false;
+    await sampler;
+    assert.equal(st.exitCode, 0);
+    assert.ok(maxFiles <= 3, `${maxFiles} log files at once`);
+    assert.ok(maxBytes <= 3 * 1024 * 1024 + 200, `${maxBytes} bytes of logs at once`);
+    const names = (await readdir(dir)).filter((n) => n.startsWith('log') || n.startsWith('.log'));
+    assert.equal(names.filter((n) => /^log\.\d{8}-\d{6}\.\d{9}$/.test(n)).length, 2, names.join(' '));
+    assert.deepEqual(names.filter((n) => !/^log(\.idx|\.\d{8}-\d{6}\.\d{9})?$/.test(n)), [], 'nothing half-made is left');
+    // kubectl logs reads the current file: whole lines, consecutive, ending at the last, within the size.
+    const current = await logText(rt, id);
+    assert.ok(current.length <= 1024 * 1024 && current.length > 0, `${current.length} bytes in the current file`);
+    const nums = current.replace(/\n$/, '').split('\n').map((l) => (l.length === 99 ? Number(l.slice(0, 8)) : -1));
+    assert.equal(nums[nums.length - 1], N);
+    assert.ok(nums.every((n, i) => i === 0 || n === nums[i - 1] + 1), 'the current file holds whole, consecutive lines');
+    // Every option still works on a rotated log, its timestamps from the new file's index.
+    const ts = (await logText(rt, id, { timestamps: true, tailLines: 2 })).replace(/\n$/, '').split('\n');
+    assert.equal(ts.length, 2);
+    for (const [i, l] of ts.entries()) {
+      const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9})Z (\d{8}) +$/.exec(l);
+      assert.ok(m, l.slice(0, 60));
+      assert.equal(Number(m[2]), N - 1 + i);
+      const t = Date.parse(`${m[1].slice(0, 23)}Z`);
+      assert.ok(t >= st.startedAt!.getTime() - 1000 && t <= st.finishedAt!.getTime() + 1000, 'stamped within the container\'s life');
+    }
+    assert.equal(await logText(rt, id, { limitBytes: 8 }), String(nums[0]).padStart(8, '0'));
+    assert.equal((await logText(rt, id, { sinceSeconds: 3600 })).length, current.length);
+    assert.equal(await logText(rt, id, { sinceTime: new Date(Date.now() + 60_000) }), '');
+    await rt.remove(id);
+
+    // kubectl logs -f across rotations: 10 MB in 20 bursts (a follower more than max-files behind a writer
+    // would lose the deleted files, as upstream's would; this one keeps up): every line, in order.
+    const M = 100_000;
+    const paced = await rt.create(spec({ name: 'paced', command: ['awk', `BEGIN{p=sprintf("%91s",""); for(i=1;i<=${M};i++){printf "%08d%s\\n", i, p; if(i%5000==0) system("usleep 150000")}}`] }));
+    const f = await follow(paced);
+    assert.equal(f.bad, '', 'the follower saw whole lines, each the next');
+    assert.equal(f.last, M);
+    assert.ok(f.first < 5_000, `the follower started near the beginning (line ${f.first})`);
+    assert.ok((await readdir(rt.paths(paced).dir)).filter((n) => /^log\.\d/.test(n)).length === 2, 'it was rotated');
+    await rt.remove(paced);
+  }, { containerLog: { maxBytes: 1024 * 1024, maxFiles: 3 } }));
+
+  it('a runtime refuses log limits that make no sense', () => {
+    for (const containerLog of [{ maxBytes: 0, maxFiles: 5 }, { maxBytes: 100, maxFiles: 5 }, { maxBytes: 1.5e6 + 0.5, maxFiles: 5 }, { maxBytes: 1 << 20, maxFiles: 1 }, { maxBytes: 1 << 20, maxFiles: Number.NaN }]) {
+      assert.throws(() => new Runtime({ stateDir: '/nonexistent', imagesDir: '/nonexistent', containerLog }), InvalidSpecError);
+    }
+  });
 
   it('exec: exit codes, stdout and stderr apart, stdin, a terminal with resize', () => withEnv(async ({ rt, spec }) => {
     const id = await rt.create(spec({ command: ['sleep', '1000'] }));

@@ -39,7 +39,30 @@ export interface RuntimeOptions {
   stty?: string;
   /** How long create() waits for runc to start the process. */
   startTimeoutMs?: number;
+  /** Container log rotation, as the kubelet's containerLogMaxSize / containerLogMaxFiles (default 10 MiB × 5):
+   *  the current file is rotated when it would pass maxBytes; at most maxFiles files, the current one included. */
+  containerLog?: ContainerLogLimits;
 }
+
+export interface ContainerLogLimits {
+  maxBytes: number;
+  maxFiles: number;
+}
+
+export const DEFAULT_CONTAINER_LOG: ContainerLogLimits = { maxBytes: 10 * 1024 * 1024, maxFiles: 5 };
+
+/** The limits' own rules (the flags are parsed and checked in the CLI; this guards every other caller). */
+export function checkContainerLogLimits(l: ContainerLogLimits): string | undefined {
+  if (!Number.isSafeInteger(l.maxBytes) || l.maxBytes < MIN_LOG_BYTES || l.maxBytes > MAX_LOG_BYTES) {
+    return `container log max size ${l.maxBytes}: expected a whole number of bytes from ${MIN_LOG_BYTES} (4Ki) to ${MAX_LOG_BYTES} (1Ti)`;
+  }
+  if (!Number.isSafeInteger(l.maxFiles) || l.maxFiles < 2 || l.maxFiles > 1000) {
+    return `container log max files ${l.maxFiles}: expected a whole number from 2 (the current file and one rotated) to 1000`;
+  }
+  return undefined;
+}
+const MIN_LOG_BYTES = 4096;
+const MAX_LOG_BYTES = 2 ** 40;
 
 /** What list() and inspect() tell about a container: what it was created from, and its state now. */
 export interface ContainerInfo {
@@ -114,6 +137,7 @@ export class Runtime {
   private readonly stty: string;
   private readonly shimPath: string;
   private readonly syscalls: string;
+  private readonly logLimits: ContainerLogLimits;
   private ready?: Promise<void>;
   private spare?: Shim;
   private store: ImageStore;
@@ -142,6 +166,9 @@ export class Runtime {
     this.stty = which('stty', opts.stty);
     this.shimPath = join(opts.stateDir, 'shim.pl');
     this.syscalls = shimSyscalls();
+    this.logLimits = opts.containerLog ?? DEFAULT_CONTAINER_LOG;
+    const bad = checkContainerLogLimits(this.logLimits);
+    if (bad) throw new InvalidSpecError(bad);
   }
 
   private setup(): Promise<void> {
@@ -293,7 +320,7 @@ export class Runtime {
         let timer: NodeJS.Timeout | undefined;
         for (const h of handles) h.ref();
         try {
-          child.stdin!.end(`go\t${id}\t${p.dir}\n`);
+          child.stdin!.end(`go\t${id}\t${p.dir}\t${this.logLimits.maxBytes}\t${this.logLimits.maxFiles}\n`);
           const l = await Promise.race([line, new Promise<never>((_, reject) => {
             timer = setTimeout(() => reject(new StartError(id, `runc did not start the container within ${timeoutMs} ms`)), timeoutMs);
           })]);
