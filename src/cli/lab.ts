@@ -10,6 +10,7 @@ import { down } from '../lab/down.js';
 import { listPlans, loadPlan, nodeNetnsPrefix, type ClusterPlan } from '../lab/plan.js';
 import { k8tsHome } from '../lab/paths.js';
 import { startProcess, logTail, logFile, isRunning } from '../lab/procs.js';
+import { nodeCgroups } from '../lab/cgroups.js';
 import type { Step } from '../lab/steps.js';
 import { stepLine } from '../lab/steps.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
@@ -136,6 +137,7 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
   steps.push({
     name: `Starting ${plan.nodes.length} agent${plan.nodes.length > 1 ? 's' : ''} (${plan.backend})`,
     execute: async () => {
+      const cgroups = await nodeCgroups(plan);
       await Promise.all(plan.nodes.map((n) => startProcess(plan.dir, `agent-${n.name}`, node('agent',
         // Each agent joins with the bootstrap token, runs as system:node:<name>, serves a certificate from
         // the cluster CA and authorizes the API server's calls (kube-apiserver-kubelet-client) like anyone's.
@@ -143,7 +145,9 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
         '--ca-file', join(server, 'pki/ca.crt'),
         '--node-name', n.name, '--node-ip', n.ip, '--data-dir', n.dir, '--backend', plan.backend, '--cluster-cidr', plan.clusterCIDR,
         '--uplink', 'eth0', '--netns-prefix', nodeNetnsPrefix(plan, n.name), '--cluster-dns', plan.dnsServiceIP,
-        '--cni', cni, ...(registries ? ['--registries', registries] : [])), { netns: n.netns })));
+        '--cni', cni, ...(registries ? ['--registries', registries] : []),
+        // The node's own cgroup: the agent starts in it (and so do its pods, nested by runc) and reads the node's usage there.
+        ...(cgroups.has(n.name) ? ['--node-cgroups', cgroups.get(n.name)!.join(',')] : [])), { netns: n.netns, cgroups: cgroups.get(n.name) })));
     },
   });
   steps.push({
