@@ -50,7 +50,8 @@ export const upHelp = `Usage: k8ts up [--name NAME] [--nodes N] [--backend host-
                 [--node-monitor-grace-period SECONDS] [--default-toleration-seconds SECONDS] [--metric-resolution SECONDS]
 
 Builds a cluster on this machine and returns when every node is Ready: a node network on a host bridge,
-one network namespace per node running \`k8ts agent\`, the API server on the host. Checks the host first
+one network namespace per node running \`k8ts agent\` in a cgroup of that node (so \`kubectl top nodes\`
+shows each node's own usage), the API server on the host. Checks the host first
 (root, kernel features, commands, address ranges). A failed up removes what it made.
 Kubeconfig: \${K8TS_HOME:-~/.k8ts}/NAME/kubeconfig.
 
@@ -243,7 +244,7 @@ async function stopContainers(plan: ClusterPlan): Promise<void> {
 
 export async function downCommand(argv: string[]): Promise<void> {
   const { flags, rest } = parseFlags(argv, NAME_FLAGS);
-  if (flags.help) return void process.stdout.write(`Usage: k8ts down [--name NAME]\n\nRemoves every namespace, link, route, nftables table, mount, process and file of the cluster.\n\n${flagHelp(NAME_FLAGS)}\n`);
+  if (flags.help) return void process.stdout.write(`Usage: k8ts down [--name NAME]\n\nRemoves every namespace, link, route, nftables table, cgroup, mount, process and file of the cluster.\n\n${flagHelp(NAME_FLAGS)}\n`);
   const name = rest[0] ?? flags.name;
   const t0 = performance.now();
   const plan = await loadPlan(k8tsHome(), name).catch(() => undefined);

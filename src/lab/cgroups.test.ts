@@ -68,6 +68,7 @@ describe('lab cgroups on this host', { skip: NEEDS_ROOT || (!v1 && 'this host ha
     const [a, b] = [byNode.get('node1')!, byNode.get('node2')!];
     for (const d of [...a, ...b]) assert.ok(existsSync(`${d}/cgroup.procs`), d);
     // 64 MB held by a shell variable in a child of the started shell: the child is in the cgroup from its fork.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${#x} is the shell's string length
     const r = await startProcess(plan.dir, 'hog', ['sh', '-c', 'sh -c \'x=$(head -c 64000000 /dev/zero | tr "\\0" a); sleep 600; echo ${#x}\' & wait'], { cgroups: a });
     assert.deepEqual(r.cgroups, a);
     const procs = (d: string) => readFileSync(`${d}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);

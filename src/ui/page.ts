@@ -1,11 +1,13 @@
 // The topology page's HTML: a drawing area, a details panel and a trace bar; everything else is the bundled
-// script (src/ui/page/app.js, built by esbuild into dist/ui/app.js), served by the ui server itself.
+// script (src/ui/page/app.js, built by esbuild into dist/ui/app.js), served by the ui server itself, and a
+// few lines that open the event stream before it.
 export const pageHtml = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>k8ts — cluster topology</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<script src="/stream.js"></script>
 <style>
   html, body { margin: 0; height: 100%; font: 13px/1.4 system-ui, sans-serif; color: #1d2330; background: #f6f7f9; }
   #top { height: 36px; display: flex; align-items: center; gap: 12px; padding: 0 12px; background: #1d2330; color: #fff; }
@@ -42,4 +44,20 @@ export const pageHtml = `<!doctype html>
 <script type="module" src="/app.js"></script>
 </body>
 </html>
+`;
+
+/**
+ * Run first, from the page's head: opens the event stream and keeps what comes until the page's script (the
+ * larger part of a first paint's wait is loading and compiling cytoscape) takes the stream over, so the
+ * snapshot's round trip and the server's work overlap with that instead of following it.
+ */
+export const streamJs = `'use strict';
+(() => {
+  const es = new EventSource('/events');
+  const early = [];
+  const s = { es, early, opened: undefined };
+  es.onopen = () => { s.opened = performance.now(); };
+  es.onmessage = (ev) => { early.push({ data: ev.data, at: performance.now() }); };
+  window.k8tsStream = s;
+})();
 `;

@@ -14,7 +14,7 @@ import { type RestConfig, RestClient } from '../client/rest.js';
 import type { Registration } from '../client/informer.js';
 import { trace } from '../cli/netpol.js';
 import { type Kind, type Slim, slim } from './model.js';
-import { pageHtml } from './page.js';
+import { pageHtml, streamJs } from './page.js';
 
 const KINDS: [Kind, ResourceDef][] = [
   ['Node', findResource('', 'v1', 'nodes')!],
@@ -195,6 +195,10 @@ export class UiServer {
       case '/': {
         res.writeHead(200, { ...security, 'Content-Type': 'text/html; charset=utf-8' });
         return void res.end(pageHtml);
+      }
+      case '/stream.js': {
+        res.writeHead(200, { ...security, 'Content-Type': 'text/javascript; charset=utf-8' });
+        return void res.end(streamJs);
       }
       case '/app.js': {
         res.writeHead(200, { ...security, 'Content-Type': 'text/javascript; charset=utf-8' });
