@@ -464,18 +464,18 @@ const soon = (() => {
 })();
 
 function connect() {
-  // The stream the page's head opened (stream.js), with what it has kept so far; or a stream of our own.
-  const early = window.k8tsStream;
-  const es = early?.es ?? new EventSource('/events');
+  // The stream the page's head opened (stream.js), with what it has kept so far.
+  const stream = window.k8tsStream;
   const status = document.getElementById('status');
-  if (early?.opened !== undefined) ui.marks.open = early.opened;
-  es.onopen = () => {
-    ui.marks.open ??= performance.now();
+  if (stream.opened !== undefined) ui.marks.open = stream.opened;
+  stream.onstatus = (st) => {
+    if (st === 'open') ui.marks.open ??= performance.now();
+    else status.textContent = 'reconnecting…';
   };
-  const onmessage = (ev, receivedAt) => {
+  const onmessage = (data, receivedAt) => {
     const first = ui.marks.snapshot === undefined;
-    if (first) ui.marks.snapshot = receivedAt ?? performance.now();
-    const msg = JSON.parse(ev.data);
+    if (first) ui.marks.snapshot = receivedAt;
+    const msg = JSON.parse(data);
     if (msg.op === 'snapshot') {
       if (first) ui.marks.parsed = performance.now();
       for (const m of Object.values(state)) m.clear();
@@ -516,11 +516,7 @@ function connect() {
     }
     status.textContent = `live: ${state.Node.size} nodes, ${state.Pod.size} pods, ${state.Service.size} services`;
   };
-  es.onmessage = (ev) => onmessage(ev);
-  for (const m of early?.early.splice(0) ?? []) onmessage(m, m.at);
-  es.onerror = () => {
-    status.textContent = 'reconnecting…';
-  };
+  stream.listen(onmessage);
 }
 
 // ---------- details ----------
