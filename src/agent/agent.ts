@@ -24,7 +24,7 @@ import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes
 import { removeNat, syncNat } from './nat.js';
 import { type ContainerLogLimits, Runtime } from './runtime/runtime.js';
 import { AgentMetrics, instrumentRuntime, type RemoteMetrics } from './metrics.js';
-import { cgroupUsage, hostUsage, parseMountinfo, resourceMetricsText, type RunningContainer } from './resourcemetrics.js';
+import { type CgroupDirs, cgroupUsage, dirsUsage, hostUsage, parseMountinfo, resourceMetricsText, type RunningContainer } from './resourcemetrics.js';
 import { ImageStore } from './images/store.js';
 import { ensureBuiltin } from './images/builtin.js';
 import { Puller } from './images/pull.js';
@@ -99,6 +99,9 @@ export interface AgentOptions {
   /** Set when rest carries this node's own client certificate (system:node:<name>): the agent renews it
    *  through a new CSR before it expires. */
   nodeCredentials?: NodeCredentials;
+  /** The node's own cgroup (k8ts up gives each lab node one): its usage is the node's in /metrics/resource;
+   *  without it the node is the whole host. */
+  nodeCgroups?: CgroupDirs;
 }
 
 export class Agent {
@@ -486,7 +489,8 @@ export class Agent {
   /** Start the DNS worker, retrying with back-off: right after a crash the port can still be held for a
    *  moment by the previous agent's exiting process. */
   /** /metrics/resource: the running containers of this node's pods, found in the cgroups runc put their
-   *  processes in (read from /proc/PID/cgroup, so whatever cgroup layout the host has); the node is the host. */
+   *  processes in (read from /proc/PID/cgroup, so whatever cgroup layout the host has); the node is its own
+   *  cgroup when it was given one (a lab node: the agent and everything it starts), else the host. */
   private async resourceMetrics(): Promise<string> {
     const mounts = parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'));
     const running: RunningContainer[] = [];
@@ -497,7 +501,8 @@ export class Agent {
       if (c.state.status !== 'running' || !c.state.pid || slash < 1 || !container) continue;
       running.push({ namespace: pod.slice(0, slash), pod: pod.slice(slash + 1), container, pid: c.state.pid, startedAt: c.state.startedAt });
     }
-    return resourceMetricsText(() => hostUsage(), running, (pid) => cgroupUsage(mounts, pid));
+    const nodeCgroups = this.o.nodeCgroups;
+    return resourceMetricsText(() => (nodeCgroups ? dirsUsage(nodeCgroups) : hostUsage()), running, (pid) => cgroupUsage(mounts, pid));
   }
 
   /** The DNS worker's series (coredns_dns_*), asked for at each scrape; none while it is not running. */

@@ -8,6 +8,7 @@ import { isQuantity, parseQuantity } from '../api/quantity.js';
 import { ensureNodeCredentials } from '../agent/identity.js';
 import { parseBootstrapToken } from '../api/bootstraptoken.js';
 import { Registries } from '../agent/images/registries.js';
+import { type CgroupDirs, classifyCgroupDir, dirsUsage, parseMountinfo } from '../agent/resourcemetrics.js';
 import { run } from '../util/exec.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 
@@ -33,6 +34,7 @@ const FLAGS: FlagSpec = {
   'images-dir': { type: 'string', help: 'the image store (default DATA-DIR/images); one per agent (image GC sees only this agent\'s containers)', metavar: 'DIR' },
   'image-gc-high-threshold': { type: 'number', default: 85, help: 'percent of the image store\'s disk in use above which unused images are removed', metavar: 'PERCENT' },
   'image-gc-low-threshold': { type: 'number', default: 80, help: 'percent of disk use image GC frees down to', metavar: 'PERCENT' },
+  'node-cgroups': { type: 'string', help: 'comma-separated cgroup directories that are this node\'s own (v1 cpuacct and memory, or one v2): the node\'s CPU and memory in /metrics/resource and kubectl top are read from them instead of the whole host\'s (k8ts up runs each agent in one)', metavar: 'DIRS' },
   'minimum-image-gc-age': { type: 'number', default: 120, help: 'seconds an unused image is kept at least', metavar: 'SECONDS' },
   'container-log-max-size': { type: 'string', default: '10Mi', help: 'a container\'s log file is rotated when it would grow past this size (a quantity: 10Mi, 512Ki, 5M; 4Ki … 1Ti), as the kubelet\'s containerLogMaxSize', metavar: 'SIZE' },
   'container-log-max-files': { type: 'number', default: 5, help: 'log files kept per container, the current one included (2 … 1000); the oldest rotated file is deleted', metavar: 'N' },
@@ -89,6 +91,20 @@ async function interfaces(): Promise<AddrInfo[]> {
   return JSON.parse((await run(['ip', '-j', 'addr', 'show'])).stdout) as AddrInfo[];
 }
 
+/** --node-cgroups: existing directories under this host's cgroup mounts, which together account CPU and memory. */
+async function nodeCgroupsFlag(value: string): Promise<CgroupDirs> {
+  const mounts = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+  const out: CgroupDirs = {};
+  for (const dir of value.split(',').filter(Boolean)) {
+    const c = classifyCgroupDir(mounts, dir);
+    if (!c) throw new UsageError(`k8ts agent --node-cgroups: ${JSON.stringify(dir)} is not an absolute path under a cgroup mount of this host (${[mounts.v2?.mountPoint, ...[...mounts.v1.values()].map((m) => m.mountPoint)].filter(Boolean).join(', ') || 'none'})`);
+    if (!existsSync(dir) || !lstatSync(dir).isDirectory()) throw new UsageError(`k8ts agent --node-cgroups: ${dir} is not a cgroup directory (make it first)`);
+    Object.assign(out, c);
+  }
+  if (!(await dirsUsage(out))) throw new UsageError(`k8ts agent --node-cgroups ${value}: CPU and memory cannot both be read there (give the cpuacct and memory directories of a v1 host, or a v2 directory with the memory controller)`);
+  return out;
+}
+
 export async function agentCommand(argv: string[]): Promise<void> {
   const { flags } = parseFlags(argv, FLAGS);
   if (flags.help) {
@@ -122,6 +138,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
       throw new UsageError(`k8ts agent --registries: ${(e as Error).message}`);
     }
   }
+  const nodeCgroups = flags['node-cgroups'] !== undefined ? await nodeCgroupsFlag(String(flags['node-cgroups'])) : undefined;
   const dataDir = resolve(flags['data-dir']);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   tightenDataDir(dataDir);
@@ -148,7 +165,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
     clusterCIDR: flags['cluster-cidr'], uplink, netnsPrefix: flags['netns-prefix'],
     clusterDNS: flags['cluster-dns'] || undefined, clusterDomain: flags['cluster-domain'],
     dnsPort: flags['dns-port'], registries, imagesDir: flags['images-dir'] ? resolve(flags['images-dir']) : undefined,
-    imageGc: { highPercent: high, lowPercent: low, minAgeMs: flags['minimum-image-gc-age'] * 1000 }, containerLog, dnsUpstreams: flags['dns-upstream'] ? String(flags['dns-upstream']).split(',').filter(Boolean) : [],
+    imageGc: { highPercent: high, lowPercent: low, minAgeMs: flags['minimum-image-gc-age'] * 1000 }, containerLog, nodeCgroups, dnsUpstreams: flags['dns-upstream'] ? String(flags['dns-upstream']).split(',').filter(Boolean) : [],
   });
   const stop = async (sig: string) => {
     process.stderr.write(`k8ts agent: ${sig}, stopping (pods keep running)\n`);

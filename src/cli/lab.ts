@@ -9,6 +9,7 @@ import { down } from '../lab/down.js';
 import { listPlans, loadPlan, nodeNetnsPrefix, type ClusterPlan } from '../lab/plan.js';
 import { k8tsHome } from '../lab/paths.js';
 import { startProcess, logTail, logFile, isRunning } from '../lab/procs.js';
+import { nodeCgroups } from '../lab/cgroups.js';
 import type { Step } from '../lab/steps.js';
 import { stepLine } from '../lab/steps.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
@@ -46,7 +47,8 @@ export const upHelp = `Usage: k8ts up [--name NAME] [--nodes N] [--backend host-
                 [--node-monitor-grace-period SECONDS] [--default-toleration-seconds SECONDS] [--metric-resolution SECONDS]
 
 Builds a cluster on this machine and returns when every node is Ready: a node network on a host bridge,
-one network namespace per node running \`k8ts agent\`, the API server on the host. Checks the host first
+one network namespace per node running \`k8ts agent\` in a cgroup of that node (so \`kubectl top nodes\`
+shows each node's own usage), the API server on the host. Checks the host first
 (root, kernel features, commands, address ranges). A failed up removes what it made.
 Kubeconfig: \${K8TS_HOME:-~/.k8ts}/NAME/kubeconfig.
 
@@ -133,6 +135,7 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
   steps.push({
     name: `Starting ${plan.nodes.length} agent${plan.nodes.length > 1 ? 's' : ''} (${plan.backend})`,
     execute: async () => {
+      const cgroups = await nodeCgroups(plan);
       await Promise.all(plan.nodes.map((n) => startProcess(plan.dir, `agent-${n.name}`, node('agent',
         // Each agent joins with the bootstrap token, runs as system:node:<name>, serves a certificate from
         // the cluster CA and authorizes the API server's calls (kube-apiserver-kubelet-client) like anyone's.
@@ -140,7 +143,9 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
         '--ca-file', join(server, 'pki/ca.crt'),
         '--node-name', n.name, '--node-ip', n.ip, '--data-dir', n.dir, '--backend', plan.backend, '--cluster-cidr', plan.clusterCIDR,
         '--uplink', 'eth0', '--netns-prefix', nodeNetnsPrefix(plan, n.name), '--cluster-dns', plan.dnsServiceIP,
-        '--cni', cni, ...(registries ? ['--registries', registries] : [])), { netns: n.netns })));
+        '--cni', cni, ...(registries ? ['--registries', registries] : []),
+        // The node's own cgroup: the agent starts in it (and so do its pods, nested by runc) and reads the node's usage there.
+        ...(cgroups.has(n.name) ? ['--node-cgroups', cgroups.get(n.name)!.join(',')] : [])), { netns: n.netns, cgroups: cgroups.get(n.name) })));
     },
   });
   steps.push({
@@ -236,7 +241,7 @@ async function stopContainers(plan: ClusterPlan): Promise<void> {
 
 export async function downCommand(argv: string[]): Promise<void> {
   const { flags, rest } = parseFlags(argv, NAME_FLAGS);
-  if (flags.help) return void process.stdout.write(`Usage: k8ts down [--name NAME]\n\nRemoves every namespace, link, route, nftables table, mount, process and file of the cluster.\n\n${flagHelp(NAME_FLAGS)}\n`);
+  if (flags.help) return void process.stdout.write(`Usage: k8ts down [--name NAME]\n\nRemoves every namespace, link, route, nftables table, cgroup, mount, process and file of the cluster.\n\n${flagHelp(NAME_FLAGS)}\n`);
   const name = rest[0] ?? flags.name;
   const t0 = performance.now();
   const plan = await loadPlan(k8tsHome(), name).catch(() => undefined);

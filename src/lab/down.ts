@@ -1,9 +1,10 @@
 // `k8ts down`: removes everything of one cluster, named in its cluster.json or by its stem, and nothing of
-// any other: processes, namespaces, host links, host nftables tables, mounts, the state directory, the claim.
+// any other: processes, namespaces, host links, host nftables tables, cgroups, mounts, the state directory, the claim.
 import { appendFile, readFile, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../util/exec.js';
+import { removeCgroups } from './cgroups.js';
 import { claimHolder, claimPath, releaseClaim } from './claims.js';
 import { LabError } from './errors.js';
 import { listLinks, listNetns } from './hostnet.js';
@@ -32,6 +33,8 @@ export interface DownReport {
   links: string[];
   nftTables: string[];
   mounts: string[];
+  /** The lab's cgroup directories (its own and its nodes'). */
+  cgroups: string[];
   files: string[];
 }
 
@@ -117,6 +120,11 @@ export async function downPlan(plan: ClusterPlan, opts: DownOptions = {}): Promi
   return finish();
 
   async function finish(): Promise<DownReport> {
+    // The cgroups are recorded by their full paths, so they are ours whoever holds the stem now.
+    await phase('Removing cgroups', async () => {
+      report.cgroups = await removeCgroups(plan);
+      return list(report.cgroups);
+    });
     await phase(`Unmounting under ${plan.dir}`, async () => {
       report.mounts = await unmountUnder(plan.dir);
       return list(report.mounts);
@@ -220,7 +228,7 @@ async function removeDir(dir: string): Promise<void> {
 }
 
 function emptyReport(name: string): DownReport {
-  return { name, processes: [], killed: [], netns: [], links: [], nftTables: [], mounts: [], files: [] };
+  return { name, processes: [], killed: [], netns: [], links: [], nftTables: [], mounts: [], cgroups: [], files: [] };
 }
 
 function list(items: string[]): string {

@@ -13,6 +13,7 @@ export type LabErrorCode =
   | 'ProcessRunning' // a role already has a live process
   | 'ProcessExited' // a started process died before it was running
   | 'StopFailed' // a process outlived SIGKILL
+  | 'CgroupFailed' // a node's cgroup could not be made
   | 'DownIncomplete'; // `down` could not remove everything; the state directory is kept for a retry
 
 export class LabError extends Error {

@@ -58,11 +58,20 @@ describe('up', { skip: NEEDS_ROOT }, () => {
       `✓ Planning cluster ${name}`,
       `✓ Creating node network ${stem} 172.30.${stem.slice(4)}.0/24`,
       '✓ Creating 2 nodes',
+      `✓ Making a cgroup for each node (${stem}-${name})`,
       '✗ Starting the API server',
       '✓ Undo',
       '✓ Undo',
       '✓ Undo',
+      '✓ Undo',
     ]);
+    // Nor its cgroups (made beside ours: up ran in this process).
+    for (const c of ['cpuacct', 'memory']) {
+      const own = /^\d+:[^:]*\b(?:cpuacct|memory)\b[^:]*:(.*)$/m;
+      const line = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes(c));
+      const path = line && own.exec(line)?.[1];
+      if (path !== undefined && existsSync(`/sys/fs/cgroup/${c}`)) assert.ok(!existsSync(`/sys/fs/cgroup/${c}${path}/${stem}-${name}`), `${c} cgroup left`);
+    }
     // ...and none of it is there after the failure (looked up by the cluster's own name and by link index:
     // a concurrent test may take the freed stem at once).
     assert.ok(!(await netnsList()).some((n) => n.includes(name)));

@@ -13,7 +13,7 @@ import { type RestConfig, RestClient } from '../client/rest.js';
 import type { Registration } from '../client/informer.js';
 import { trace } from '../cli/netpol.js';
 import { type Kind, type Slim, UI_KINDS } from './model.js';
-import { pageHtml } from './page.js';
+import { pageHtml, streamJs } from './page.js';
 
 
 /** The page's script: built by scripts/build-ui.mjs (esbuild) next to dist/src. */
@@ -179,6 +179,10 @@ export class UiServer {
       case '/': {
         res.writeHead(200, { ...security, 'Content-Type': 'text/html; charset=utf-8' });
         return void res.end(pageHtml);
+      }
+      case '/stream.js': {
+        res.writeHead(200, { ...security, 'Content-Type': 'text/javascript; charset=utf-8' });
+        return void res.end(streamJs);
       }
       case '/app.js': {
         res.writeHead(200, { ...security, 'Content-Type': 'text/javascript; charset=utf-8' });

@@ -24,7 +24,11 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launch(): Promise<Browser> {
+/**
+ * intercept: false leaves out the request recording (every request otherwise goes through the test process
+ * and back), for a benchmark timing the page rather than the harness.
+ */
+export async function launch(opts: { intercept?: boolean } = {}): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'k8ts-chromium-'));
   let context: BrowserContext;
   try {
@@ -42,7 +46,7 @@ export async function launch(): Promise<Browser> {
   }
   const requests: string[] = [];
   const outside: string[] = [];
-  await context.route('**/*', (route) => {
+  if (opts.intercept !== false) await context.route('**/*', (route) => {
     const url = route.request().url();
     requests.push(url);
     let host = '';

@@ -119,7 +119,7 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     process.kill(rec.pid, 'SIGKILL');
     await sleep(300);
     const { startProcess } = await import('../../src/lab/procs.js');
-    await startProcess(join(c.home, c.name), 'agent-node1', rec.argv, { netns: n1 });
+    await startProcess(join(c.home, c.name), 'agent-node1', rec.argv, { netns: n1, cgroups: rec.cgroups });
     // The restarted agent is back once it serves exec again (its stream server is the last thing it starts).
     const a = await podIP(c, 'a');
     await until('exec through the restarted agent', async () => /1 packets received/.test((await c.k(['exec', 'c', '--', 'ping', '-c', '1', '-W', '2', a])).stdout), 60_000);
@@ -174,7 +174,7 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     process.kill(rec.pid, 'SIGKILL');
     await sleep(200);
     const { startProcess } = await import('../../src/lab/procs.js');
-    await startProcess(dir, 'agent-node1', rec.argv, { netns: n1 });
+    await startProcess(dir, 'agent-node1', rec.argv, { netns: n1, cgroups: rec.cgroups });
     await c.ok(['wait', '--for=condition=Ready', 'pod', '-l', 'app=burst', '--timeout=200s']);
     await c.ok(['delete', 'pod', '-l', 'app=burst', '--grace-period=1', '--timeout=200s']);
     await sleep(1500);

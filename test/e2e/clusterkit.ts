@@ -3,7 +3,7 @@
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { K8TS, kubectlBinary } from './harness.js';
@@ -125,6 +125,16 @@ export function leftovers(stem: string, home: string): string[] {
     const name = l.split(': ')[1]?.split('@')[0];
     if (name && (name === stem || name.startsWith(`${stem}n`))) out.push(`link ${name}`);
   }
+  // The lab's cgroups, made beside ours (k8ts up runs as our child, in our cgroups).
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+    const [, controllers, path] = line.split(':');
+    for (const c of (controllers ?? '').split(',')) {
+      if (c !== 'cpuacct' && c !== 'memory') continue;
+      const dir = readdirSync('/sys/fs/cgroup').map((m) => join('/sys/fs/cgroup', m)).find((m) => m.split('/').pop()!.split(',').includes(c));
+      const base = dir && join(dir, path);
+      if (base && existsSync(base)) for (const e of readdirSync(base)) if (e.startsWith(`${stem}-`)) out.push(`cgroup ${join(base, e)}`);
+    }
+  }
   const ps = sh(['ps', '-eo', 'pid,args']).stdout.split('\n').filter((p) => p.includes(home));
   out.push(...ps.map((p) => `process ${p.trim()}`));
   if (existsSync(join(home, 'default'))) out.push(`dir ${home}`);
@@ -148,7 +158,7 @@ export function podNetnses(c: Cluster): string[] {
 }
 
 /** A lab process's record (pid and argv), as `k8ts up` wrote it. */
-export function labProcess(c: Cluster, name: string): { pid: number; argv: string[] } {
+export function labProcess(c: Cluster, name: string): { pid: number; argv: string[]; cgroups?: string[] } {
   return JSON.parse(readFileSync(join(c.home, c.name, 'pids', `${name}.json`), 'utf8'));
 }
 
@@ -162,7 +172,7 @@ export async function restartLabProcess(c: Cluster, name: string, during: () => 
   } finally {
     const { startProcess } = await import('../../src/lab/procs.js');
     const node = name.startsWith('agent-') ? name.slice('agent-'.length) : undefined;
-    await startProcess(join(c.home, c.name), name, rec.argv, node ? { netns: nodeNetns(c, node) } : {});
+    await startProcess(join(c.home, c.name), name, rec.argv, node ? { netns: nodeNetns(c, node), cgroups: rec.cgroups } : {});
   }
 }
 

@@ -1,9 +1,12 @@
 // `kubectl top` on a real 2-node lab: a busybox busy loop shows CPU, a pod that holds 48 MB shows its memory,
 // both nodes show their usage; with one node's agent killed, that node is left out (or <unknown>) and the
-// other node and its pods still answer; back when the agent is.
+// other node and its pods still answer; back when the agent is. Each node is its own cgroup: memory used on
+// one node shows on that node only.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { busybox, clusterFixture, restartLabProcess, skip, until } from './clusterkit.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { busybox, clusterFixture, labProcess, restartLabProcess, skip, until } from './clusterkit.js';
 
 const RESOLUTION = 2;
 
@@ -68,5 +71,37 @@ describe('kubectl top on a 2-node lab', { skip }, () => {
       return r.code === 0 && new RegExp(`^${nodes[1]}\\s+\\d+m`, 'm').test(r.stdout);
     }, 60_000);
     await c.ok(['delete', 'pod', 'busy', 'holder', '--wait=false']);
+  });
+
+  test('each node is its own cgroup: a memory-hungry pod on node A raises A\'s memory in kubectl top nodes, not B\'s, and B is not the host', async () => {
+    const c = get();
+    const [a, b] = (await c.ok(['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}'])).trim().split(' ').sort();
+    // The lab made a cgroup per node and the agent runs in it.
+    const agentA = labProcess(c, `agent-${a}`);
+    assert.ok(agentA.cgroups?.length, `agent-${a} was started without cgroups: ${JSON.stringify(agentA)}`);
+    for (const d of agentA.cgroups!) {
+      assert.ok(d.endsWith(`/${c.plan.stem}-${c.name}/${a}`), d);
+      assert.ok(readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').includes(String(agentA.pid)), `agent-${a} (${agentA.pid}) not in ${d}`);
+    }
+    // 256 MB of anonymous memory held by a pod on A only.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${#x} is the shell's string length
+    await c.ok(['apply', '-f', '-'], busybox('hungry', a, 'x=$(head -c 256000000 /dev/zero | tr "\\0" a); sleep 3600; echo ${#x}'));
+    await c.ok(['wait', '--for=condition=Ready', 'pod/hungry', '--timeout=90s']);
+    const mem = (out: string, n: string) => Number(new RegExp(`^${n}\\s+\\d+m\\s+\\d+%\\s+(\\d+)Mi`, 'm').exec(out)?.[1] ?? NaN);
+    const top = await until<string | false>('node A\'s memory 200 Mi above node B\'s in kubectl top nodes', async () => {
+      const r = await c.k(['top', 'nodes']);
+      if (r.code !== 0 || !(mem(r.stdout, a) - mem(r.stdout, b) >= 200)) throw new Error(`kubectl top nodes (${r.code}):\n${r.stdout}${r.stderr}`);
+      return r.stdout;
+    }, 90_000);
+    // B is a node, not the host: far below what the host's whole working set is.
+    const meminfo = readFileSync('/proc/meminfo', 'utf8');
+    const kb = (k: string) => Number(new RegExp(`^${k.replace(/[()]/g, '\\$&')}:\\s+(\\d+)`, 'm').exec(meminfo)![1]) * 1024;
+    const hostMi = (kb('MemTotal') - kb('MemFree') - kb('Inactive(file)')) / 2 ** 20;
+    assert.ok(mem(String(top), b) < hostMi / 2, `node ${b} shows ${mem(String(top), b)} Mi, the host's working set is ${hostMi.toFixed(0)} Mi:\n${top}`);
+    // The agent's own node series say the same (the kubelet's /metrics/resource through the node proxy).
+    const series = async (n: string) => Number(/^node_memory_working_set_bytes (\d+(?:\.\d+)?(?:e\+\d+)?) \d+$/m.exec(await c.ok(['get', '--raw', `/api/v1/nodes/${n}/proxy/metrics/resource`]))?.[1]);
+    const [sa, sb] = [await series(a), await series(b)];
+    assert.ok(sa - sb >= 200 * 2 ** 20, `node_memory_working_set_bytes: ${a} ${sa}, ${b} ${sb}`);
+    await c.ok(['delete', 'pod', 'hungry', '--wait=false']);
   });
 });
