@@ -84,12 +84,14 @@ async function etcdAnchor(endpoint: string, n: number): Promise<{ seqPerSec: num
   let next = 0;
   const total = n * 2;
   const t1 = performance.now();
-  await Promise.all(Array.from({ length: 32 }, async () => {
-    while (next < total) {
-      const i = next++;
-      await client.put(`/anchor/par/${i}`).value(value);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < total) {
+        const i = next++;
+        await client.put(`/anchor/par/${i}`).value(value);
+      }
+    }),
+  );
   const par = total / ((performance.now() - t1) / 1000);
   client.close();
   const s = summarize(lat);
@@ -108,10 +110,12 @@ async function pacedCreates(c: Client, ns: string, perSec: number, seconds: numb
     const due = start + i * interval;
     const wait = due - performance.now();
     if (wait > 1) await sleep(wait);
-    pending.push(c.call('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`paced-${i}`)).then((r) => {
-      if (r.code !== 201) throw new Error(`create failed: ${r.code} ${r.text}`);
-      lat.push(r.ms);
-    }));
+    pending.push(
+      c.call('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`paced-${i}`)).then((r) => {
+        if (r.code !== 201) throw new Error(`create failed: ${r.code} ${r.text}`);
+        lat.push(r.ms);
+      }),
+    );
   }
   await Promise.all(pending);
   return lat;
@@ -121,14 +125,16 @@ async function concurrentCreates(c: Client, ns: string, clients: number, total: 
   let next = 0;
   const lat: number[] = [];
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: clients }, async () => {
-    while (next < total) {
-      const i = next++;
-      const r = await c.call('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`${prefix}-${i}`));
-      if (r.code !== 201) throw new Error(`create failed: ${r.code} ${r.text}`);
-      lat.push(r.ms);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < total) {
+        const i = next++;
+        const r = await c.call('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`${prefix}-${i}`));
+        if (r.code !== 201) throw new Error(`create failed: ${r.code} ${r.text}`);
+        lat.push(r.ms);
+      }
+    }),
+  );
   return { perSec: total / ((performance.now() - t0) / 1000), lat };
 }
 
@@ -136,7 +142,11 @@ function kubectlGet(s: Server, ns: string, home: string): number {
   const dir = dirname(spawnSync('sh', ['-c', 'readlink -f "$(command -v kubectl)"'], { encoding: 'utf8' }).stdout.trim());
   const bin = join(dir, 'kubectl.1.32');
   const t = performance.now();
-  const r = spawnSync(bin, ['get', 'pods', '-n', ns], { env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: s.kubeconfig }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(bin, ['get', 'pods', '-n', ns], {
+    env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: s.kubeconfig },
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   const ms = performance.now() - t;
   if (r.status !== 0) throw new Error(`kubectl get pods failed: ${r.stderr}`);
   const rows = r.stdout.trim().split('\n').length - 1;
@@ -200,10 +210,20 @@ async function benchStore(store: string): Promise<void> {
     if (store === 'etcd') {
       etcd = await startEtcd();
       const a = await etcdAnchor(etcd.endpoint, 500);
-      anchorLine = [['anchor: raw etcd put (etcd3 client)', 'sequential/s', a.seqPerSec], ['', 'p50 ms', a.p50], ['', 'p99 ms', a.p99], ['', '32 in flight/s', a.parPerSec]];
+      anchorLine = [
+        ['anchor: raw etcd put (etcd3 client)', 'sequential/s', a.seqPerSec],
+        ['', 'p50 ms', a.p50],
+        ['', 'p99 ms', a.p99],
+        ['', '32 in flight/s', a.parPerSec],
+      ];
     } else {
       const a = sqliteAnchor(dir, 1000);
-      anchorLine = [['anchor: raw SQLite insert (WAL, synchronous=FULL)', 'sequential/s', a.seqPerSec], ['', 'p50 ms', a.p50], ['', 'p99 ms', a.p99], ['', 'batched 32/txn rows/s', a.batchPerSec]];
+      anchorLine = [
+        ['anchor: raw SQLite insert (WAL, synchronous=FULL)', 'sequential/s', a.seqPerSec],
+        ['', 'p50 ms', a.p50],
+        ['', 'p99 ms', a.p99],
+        ['', 'batched 32/txn rows/s', a.batchPerSec],
+      ];
     }
     s = await startServer(dir, store, etcd?.endpoint);
     await sleep(2000);
@@ -235,16 +255,26 @@ async function benchStore(store: string): Promise<void> {
     const loadedRss = rssMB(s.proc.pid!);
     c.close();
 
-    console.log(table([['measure', 'figure', 'value'], ...anchorLine,
-      ['create, paced 200/s for 5 s', 'p50 ms', paced.p50], ['', 'p99 ms (goal <= 10)', paced.p99],
-      ['create, 32 concurrent clients', 'creates/s (goal >= 3000 on sqlite)', conc.perSec], ['', 'p50 ms', concS.p50], ['', 'p99 ms', concS.p99],
-      ['get one pod, sequential', 'p50 ms', getS.p50], ['', 'p99 ms', getS.p99],
-      [`list ${LIST_PODS} pods as a Table (server)`, 'p50 ms', summarize(tableMs).p50],
-      [`kubectl get pods, ${LIST_PODS} pods`, 'p50 ms (goal <= 300)', summarize(kubectlMs).p50],
-      [`anchor: raw SQLite select+parse ${LIST_PODS} rows`, 'p50 ms', listAnchor],
-      ['one write seen by 100 watchers', 'p50 ms', fan.p50], ['', 'p99 ms (goal <= 20)', fan.p99],
-      ['server RSS', 'idle MB (goal <= 80)', idleRss], ['', `after the load MB`, loadedRss],
-    ]));
+    console.log(
+      table([
+        ['measure', 'figure', 'value'],
+        ...anchorLine,
+        ['create, paced 200/s for 5 s', 'p50 ms', paced.p50],
+        ['', 'p99 ms (goal <= 10)', paced.p99],
+        ['create, 32 concurrent clients', 'creates/s (goal >= 3000 on sqlite)', conc.perSec],
+        ['', 'p50 ms', concS.p50],
+        ['', 'p99 ms', concS.p99],
+        ['get one pod, sequential', 'p50 ms', getS.p50],
+        ['', 'p99 ms', getS.p99],
+        [`list ${LIST_PODS} pods as a Table (server)`, 'p50 ms', summarize(tableMs).p50],
+        [`kubectl get pods, ${LIST_PODS} pods`, 'p50 ms (goal <= 300)', summarize(kubectlMs).p50],
+        [`anchor: raw SQLite select+parse ${LIST_PODS} rows`, 'p50 ms', listAnchor],
+        ['one write seen by 100 watchers', 'p50 ms', fan.p50],
+        ['', 'p99 ms (goal <= 20)', fan.p99],
+        ['server RSS', 'idle MB (goal <= 80)', idleRss],
+        ['', `after the load MB`, loadedRss],
+      ]),
+    );
     const anchorRate = Number(anchorLine[0][2]);
     console.log(`ratio: API creates/s (32 clients) / anchor sequential/s = ${fmt(conc.perSec / anchorRate)}`);
   } finally {

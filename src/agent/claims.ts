@@ -19,7 +19,12 @@ const PROVISIONED_BY = 'pv.kubernetes.io/provisioned-by';
 export class LocalClaims {
   private nodes: SharedInformer<Node>;
 
-  constructor(informers: SharedInformerFactory, private client: Client, private nodeName: string, private root?: string) {
+  constructor(
+    informers: SharedInformerFactory,
+    private client: Client,
+    private nodeName: string,
+    private root?: string,
+  ) {
     this.nodes = informers.informerFor(NODES);
   }
 
@@ -40,7 +45,8 @@ export class LocalClaims {
     const pv = v.obj;
     if (!pv) return { pending: `persistentvolume "${claim.spec.volumeName}" not found` };
     if (pv.spec?.claimRef?.uid !== claim.metadata.uid) return { pending: `persistentvolume "${pv.metadata.name}" is bound to another claim` };
-    if (!volumeFitsNode(pv, this.nodes.lister.get(undefined, this.nodeName))) return { pending: `persistentvolume "${pv.metadata.name}" is not available on node ${this.nodeName}` };
+    if (!volumeFitsNode(pv, this.nodes.lister.get(undefined, this.nodeName)))
+      return { pending: `persistentvolume "${pv.metadata.name}" is not available on node ${this.nodeName}` };
     const readOnly = (pv.spec?.accessModes ?? []).every((m) => m === 'ReadOnlyMany');
     const path = this.directoryOf(pv);
     if (!path) return { pending: `persistentvolume "${pv.metadata.name}" is not a hostPath or local volume (k8ts mounts only those)` };

@@ -83,13 +83,30 @@ async function ipJson(argv: string[], errors: string[]): Promise<Loose[]> {
 }
 
 function toLink(l: Loose): Link {
-  return { name: l.ifname, index: l.ifindex, mac: l.address, mtu: l.mtu, state: l.operstate, kind: l.linkinfo?.info_kind, master: l.master,
-    ...(l.link_index !== undefined && l.linkinfo?.info_kind === 'veth' ? { peerIndex: l.link_index } : {}) };
+  return {
+    name: l.ifname,
+    index: l.ifindex,
+    mac: l.address,
+    mtu: l.mtu,
+    state: l.operstate,
+    kind: l.linkinfo?.info_kind,
+    master: l.master,
+    ...(l.link_index !== undefined && l.linkinfo?.info_kind === 'veth' ? { peerIndex: l.link_index } : {}),
+  };
 }
 
 function routeText(r: Loose): string {
-  return [r.dst, r.gateway ? `via ${r.gateway}` : '', r.dev ? `dev ${r.dev}` : '', r.protocol ? `proto ${r.protocol}` : '',
-    r.scope && r.scope !== 'global' ? `scope ${r.scope}` : '', r.prefsrc ? `src ${r.prefsrc}` : '', ...(r.flags ?? [])].filter(Boolean).join(' ');
+  return [
+    r.dst,
+    r.gateway ? `via ${r.gateway}` : '',
+    r.dev ? `dev ${r.dev}` : '',
+    r.protocol ? `proto ${r.protocol}` : '',
+    r.scope && r.scope !== 'global' ? `scope ${r.scope}` : '',
+    r.prefsrc ? `src ${r.prefsrc}` : '',
+    ...(r.flags ?? []),
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 /** The elements of every map and set of one nft table, as nft prints them (`key : value`). */
@@ -142,7 +159,15 @@ export async function nodeFacts(params: URLSearchParams, ctx: FactsContext): Pro
   const br = all.find((l) => l.name === BRIDGE);
   const facts: NodeFacts = {
     node: ctx.nodeName,
-    ...(br ? { bridge: { name: BRIDGE, mac: br.mac, addresses: (addrs[0]?.addr_info ?? []).filter((a: Loose) => a.family === 'inet').map((a: Loose) => `${a.local}/${a.prefixlen}`) } } : {}),
+    ...(br
+      ? {
+          bridge: {
+            name: BRIDGE,
+            mac: br.mac,
+            addresses: (addrs[0]?.addr_info ?? []).filter((a: Loose) => a.family === 'inet').map((a: Loose) => `${a.local}/${a.prefixlen}`),
+          },
+        }
+      : {}),
     links: keep,
     routes: routes.map((r) => ({ dst: r.dst, gateway: r.gateway, dev: r.dev, k8ts: String(r.protocol) === String(ROUTE_PROTO), text: routeText(r) })),
     maps: [],
@@ -170,8 +195,12 @@ export async function nodeFacts(params: URLSearchParams, ctx: FactsContext): Pro
     const e = eth[0];
     const pod: PodFacts = { pod: podKey, netns, routes: proutes.map(routeText) };
     if (e) {
-      pod.eth0 = { mac: e.address, mtu: e.mtu, peerIndex: e.link_index,
-        addresses: (e.addr_info ?? []).filter((a: Loose) => a.family === 'inet').map((a: Loose) => `${a.local}/${a.prefixlen}`) };
+      pod.eth0 = {
+        mac: e.address,
+        mtu: e.mtu,
+        peerIndex: e.link_index,
+        addresses: (e.addr_info ?? []).filter((a: Loose) => a.family === 'inet').map((a: Loose) => `${a.local}/${a.prefixlen}`),
+      };
       const host = all.find((l) => l.index === e.link_index && l.kind === 'veth');
       if (host) pod.hostVeth = host;
     }

@@ -10,8 +10,6 @@ import { now, microNow } from '../util/time.js';
 
 export const MAX_PODS = 110;
 
-
-
 function osImage(): string {
   try {
     return /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux';
@@ -22,8 +20,14 @@ function osImage(): string {
 
 export function readyCondition(ready: boolean, message: string): NodeCondition {
   const t = now();
-  return { type: 'Ready', status: ready ? 'True' : 'False', reason: ready ? 'KubeletReady' : 'KubeletNotReady', message,
-    lastHeartbeatTime: t, lastTransitionTime: t };
+  return {
+    type: 'Ready',
+    status: ready ? 'True' : 'False',
+    reason: ready ? 'KubeletReady' : 'KubeletNotReady',
+    message,
+    lastHeartbeatTime: t,
+    lastTransitionTime: t,
+  };
 }
 
 export function nodeStatus(nodeIP: string, runtimeVersion: string): NodeStatus {
@@ -32,19 +36,49 @@ export function nodeStatus(nodeIP: string, runtimeVersion: string): NodeStatus {
   return {
     capacity,
     allocatable: capacity,
-    addresses: [{ type: 'InternalIP', address: nodeIP }, { type: 'Hostname', address: hostname() }],
+    addresses: [
+      { type: 'InternalIP', address: nodeIP },
+      { type: 'Hostname', address: hostname() },
+    ],
     conditions: [
-      { type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory', message: 'kubelet has sufficient memory available', lastHeartbeatTime: t, lastTransitionTime: t },
-      { type: 'DiskPressure', status: 'False', reason: 'KubeletHasNoDiskPressure', message: 'kubelet has no disk pressure', lastHeartbeatTime: t, lastTransitionTime: t },
-      { type: 'PIDPressure', status: 'False', reason: 'KubeletHasSufficientPID', message: 'kubelet has sufficient PID available', lastHeartbeatTime: t, lastTransitionTime: t },
+      {
+        type: 'MemoryPressure',
+        status: 'False',
+        reason: 'KubeletHasSufficientMemory',
+        message: 'kubelet has sufficient memory available',
+        lastHeartbeatTime: t,
+        lastTransitionTime: t,
+      },
+      {
+        type: 'DiskPressure',
+        status: 'False',
+        reason: 'KubeletHasNoDiskPressure',
+        message: 'kubelet has no disk pressure',
+        lastHeartbeatTime: t,
+        lastTransitionTime: t,
+      },
+      {
+        type: 'PIDPressure',
+        status: 'False',
+        reason: 'KubeletHasSufficientPID',
+        message: 'kubelet has sufficient PID available',
+        lastHeartbeatTime: t,
+        lastTransitionTime: t,
+      },
       readyCondition(true, 'k8ts agent is posting ready status'),
     ],
     daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
     nodeInfo: {
-      machineID: '', systemUUID: '', bootID: '',
-      kernelVersion: release(), osImage: osImage(), containerRuntimeVersion: runtimeVersion,
-      kubeletVersion: KUBE_VERSION.gitVersion, kubeProxyVersion: KUBE_VERSION.gitVersion,
-      operatingSystem: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+      machineID: '',
+      systemUUID: '',
+      bootID: '',
+      kernelVersion: release(),
+      osImage: osImage(),
+      containerRuntimeVersion: runtimeVersion,
+      kubeletVersion: KUBE_VERSION.gitVersion,
+      kubeProxyVersion: KUBE_VERSION.gitVersion,
+      operatingSystem: 'linux',
+      architecture: process.arch === 'x64' ? 'amd64' : process.arch,
     },
   };
 }
@@ -84,7 +118,11 @@ export async function renewLease(client: Client, name: string, durationSeconds =
   } catch (e) {
     if ((e as { code?: number }).code !== 404) throw e;
     const node = await client.get(NODES, undefined, name);
-    await client.create(LEASES, 'kube-node-lease', { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
-      metadata: { name, ...(node ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid! }] } : {}) }, spec });
+    await client.create(LEASES, 'kube-node-lease', {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name, ...(node ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid! }] } : {}) },
+      spec,
+    });
   }
 }

@@ -6,9 +6,17 @@ import { readPeers } from './peers.js';
 
 /** A node as the API hands it on: its address and pod CIDR are whatever a hostile writer put there, not
  *  necessarily strings (the point of these tests). */
-const node = (name: string, address: unknown, podCIDR?: unknown): Node => decoded<Node>({
-  metadata: { name }, spec: podCIDR === undefined ? {} : { podCIDR }, status: { addresses: [{ type: 'Hostname', address: name }, { type: 'InternalIP', address }] },
-});
+const node = (name: string, address: unknown, podCIDR?: unknown): Node =>
+  decoded<Node>({
+    metadata: { name },
+    spec: podCIDR === undefined ? {} : { podCIDR },
+    status: {
+      addresses: [
+        { type: 'Hostname', address: name },
+        { type: 'InternalIP', address },
+      ],
+    },
+  });
 
 test('peers: only fields that parse back to themselves reach the batches; one bad node leaves the others', () => {
   const { peers, rejected } = readPeers([

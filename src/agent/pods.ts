@@ -81,7 +81,6 @@ interface Sandbox {
   createdAt: string;
 }
 
-
 function iso(d: Date | undefined): string | undefined {
   return d ? d.toISOString().replace(/\.\d+Z$/, 'Z') : undefined;
 }
@@ -100,8 +99,13 @@ export class PodManager {
   readonly probes: ProbeManager;
   private dir: string;
 
-  constructor(private client: Client, private runtime: Runtime, private events: EventRecorder, private o: PodManagerOptions,
-    private requeue: (key: string, ms: number) => void) {
+  constructor(
+    private client: Client,
+    private runtime: Runtime,
+    private events: EventRecorder,
+    private o: PodManagerOptions,
+    private requeue: (key: string, ms: number) => void,
+  ) {
     this.backoff = new Backoff(BACKOFF_BASE_MS, BACKOFF_MAX_MS, o.clock);
     this.dir = join(o.dataDir, 'pods');
     mkdirSync(this.dir, { recursive: true });
@@ -405,8 +409,10 @@ export class PodManager {
       if (!cur || Number(x.labels[L_RESTARTS]) > Number(cur.labels[L_RESTARTS])) out.set(name, x);
     }
     // App containers and sidecars: the ones that are probed and killed for failing a probe.
-    const probed = new Set([...((pod.spec?.containers ?? []) as Container[]).map((c) => c.name),
-      ...((pod.spec?.initContainers ?? []) as Container[]).filter((c) => c.restartPolicy === 'Always').map((c) => c.name)]);
+    const probed = new Set([
+      ...((pod.spec?.containers ?? []) as Container[]).map((c) => c.name),
+      ...((pod.spec?.initContainers ?? []) as Container[]).filter((c) => c.restartPolicy === 'Always').map((c) => c.name),
+    ]);
     for (const name of [...out.keys()]) if (!probed.has(name)) out.delete(name);
     return out;
   }
@@ -414,10 +420,12 @@ export class PodManager {
   /** Probe workers for the running containers (and none for the others), seeded from the status last posted. */
   private syncProbes(pod: Pod, sb: Sandbox, containers: ContainerInfo[]): void {
     const prior: ContainerStatus[] = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])];
-    const running = [...this.latestOf(pod, containers).values()].filter((x) => x.state.status !== 'stopped').map((x) => {
-      const was = prior.find((s) => s.containerID === `runc://${x.id}`);
-      return { name: x.labels[L_CONTAINER], id: x.id, startedAt: x.state.startedAt, wasReady: was?.ready === true, wasStarted: was?.started === true };
-    });
+    const running = [...this.latestOf(pod, containers).values()]
+      .filter((x) => x.state.status !== 'stopped')
+      .map((x) => {
+        const was = prior.find((s) => s.containerID === `runc://${x.id}`);
+        return { name: x.labels[L_CONTAINER], id: x.id, startedAt: x.state.startedAt, wasReady: was?.ready === true, wasStarted: was?.started === true };
+      });
     this.probes.sync(pod, sb.ip, running);
   }
 
@@ -435,8 +443,12 @@ export class PodManager {
       this.probes.removeContainer(x.id);
       this.probeKilled.add(x.id);
       const sidecar = ((pod.spec?.initContainers ?? []) as Container[]).some((c) => c.name === name && c.restartPolicy === 'Always');
-      await this.events.record(pod, 'Normal', 'Killing',
-        `Container ${name} failed ${why} probe${restartPolicy === 'Never' && !sidecar ? '' : ', will be restarted'}`);
+      await this.events.record(
+        pod,
+        'Normal',
+        'Killing',
+        `Container ${name} failed ${why} probe${restartPolicy === 'Never' && !sidecar ? '' : ', will be restarted'}`,
+      );
       await this.runtime.stop(x.id, grace);
       killed = true;
     }
@@ -487,15 +499,20 @@ export class PodManager {
         try {
           await mountSubPath(v.hostPath, sub, v.atomic, host);
         } catch (e) {
-          throw new ContainerConfigError(`failed to prepare subPath for volumeMount "${m.name}" of container "${c.name}": ${e instanceof Error ? e.message : e}`);
+          throw new ContainerConfigError(
+            `failed to prepare subPath for volumeMount "${m.name}" of container "${c.name}": ${e instanceof Error ? e.message : e}`,
+          );
         }
       }
       // mountPropagation, as the kubelet's makeMounts and containerd check it: Bidirectional only for a
       // privileged container, and anything but None only from a mount that propagates.
       const propagation = (m.mountPropagation ?? 'None') as 'None' | 'HostToContainer' | 'Bidirectional';
-      if (!['None', 'HostToContainer', 'Bidirectional'].includes(propagation)) throw new ContainerConfigError(`invalid mountPropagation ${JSON.stringify(propagation)} for volumeMount "${m.name}"`);
+      if (!['None', 'HostToContainer', 'Bidirectional'].includes(propagation))
+        throw new ContainerConfigError(`invalid mountPropagation ${JSON.stringify(propagation)} for volumeMount "${m.name}"`);
       if (propagation === 'Bidirectional' && c.securityContext?.privileged !== true) {
-        throw new ContainerConfigError(`volumeMount "${m.name}" of container "${c.name}": Bidirectional mount propagation is available only to privileged containers`);
+        throw new ContainerConfigError(
+          `volumeMount "${m.name}" of container "${c.name}": Bidirectional mount propagation is available only to privileged containers`,
+        );
       }
       if (propagation !== 'None') {
         try {
@@ -526,7 +543,10 @@ export class PodManager {
     let mounts: VolumeMount[];
     try {
       env = containerEnv(pod, c, {
-        objects: this.o.objects, node: this.o.node, services: this.o.services(), podIP: sb.ip,
+        objects: this.o.objects,
+        node: this.o.node,
+        services: this.o.services(),
+        podIP: sb.ip,
         skipped: (message) => void this.events.record(pod, 'Warning', 'InvalidEnvironmentVariableNames', message),
       });
       mounts = await this.mountsFor(pod, c, env);
@@ -540,13 +560,26 @@ export class PodManager {
       return undefined;
     }
     try {
-      const id = await this.step('container', () => this.runtime.create({
-        name: c.name, podName: pod.metadata.name!, hostname: utsHostname(pod, this.o.clusterDomain), image: c.image ?? '',
-        command: expandArgs(c.command, env), args: expandArgs(c.args, env), env, workingDir: c.workingDir, mounts,
-        netns: `/run/netns/${sb.netns}`, etcHosts: join(podDir, 'hosts'), etcHostname: join(podDir, 'hostname'), resolvConf: join(podDir, 'resolv.conf'),
-        securityContext: c.securityContext, pidns,
-        labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
-      }));
+      const id = await this.step('container', () =>
+        this.runtime.create({
+          name: c.name,
+          podName: pod.metadata.name!,
+          hostname: utsHostname(pod, this.o.clusterDomain),
+          image: c.image ?? '',
+          command: expandArgs(c.command, env),
+          args: expandArgs(c.args, env),
+          env,
+          workingDir: c.workingDir,
+          mounts,
+          netns: `/run/netns/${sb.netns}`,
+          etcHosts: join(podDir, 'hosts'),
+          etcHostname: join(podDir, 'hostname'),
+          resolvConf: join(podDir, 'resolv.conf'),
+          securityContext: c.securityContext,
+          pidns,
+          labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
+        }),
+      );
       await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
       await this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`);
       return id;
@@ -604,27 +637,50 @@ export class PodManager {
       if (!known.has(ns) && !live.has(ns)) await run(['ip', 'netns', 'del', ns]).catch(() => {});
     }
     // Release IPs held for pods that are gone (plugins that predate CNI 1.1 have no GC: their DELs above did it).
-    await this.o.cni.plugin.gc(this.o.cni.conf, [...liveUids].map((u) => ({ containerID: u, ifname: 'eth0' }))).catch(() => {});
+    await this.o.cni.plugin
+      .gc(
+        this.o.cni.conf,
+        [...liveUids].map((u) => ({ containerID: u, ifname: 'eth0' })),
+      )
+      .catch(() => {});
   }
 
   // ---- status ----
 
   /** One container's status (the newest attempt, the one before as lastState) and how it counts for the phase. */
-  private containerStatus(pod: Pod, c: Container, containers: ContainerInfo[], kind: 'app' | 'init' | 'sidecar' | 'ephemeral',
-    waiting?: { reason: string; message?: string }): { st: ContainerStatus; count: 'running' | 'waiting' | 'terminated' | 'failed' } {
+  private containerStatus(
+    pod: Pod,
+    c: Container,
+    containers: ContainerInfo[],
+    kind: 'app' | 'init' | 'sidecar' | 'ephemeral',
+    waiting?: { reason: string; message?: string },
+  ): { st: ContainerStatus; count: 'running' | 'waiting' | 'terminated' | 'failed' } {
     const uid = pod.metadata.uid!;
     const mine = containers.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
     const latest = mine[0];
     const prev = mine[1];
     const restartCount = latest ? Number(latest.labels[L_RESTARTS] ?? 0) : 0;
-    const st: ContainerStatus = { name: c.name, image: latest?.imageRef || (c.image ?? ''), imageID: latest ? latest.repoDigest || latest.imageId : '', ready: false, restartCount };
+    const st: ContainerStatus = {
+      name: c.name,
+      image: latest?.imageRef || (c.image ?? ''),
+      imageID: latest ? latest.repoDigest || latest.imageId : '',
+      ready: false,
+      restartCount,
+    };
     if (kind !== 'ephemeral') st.started = false;
     if (latest) st.containerID = `runc://${latest.id}`;
     const err = this.imageErrors.get(`${uid}/${c.name}`);
     const bk = this.backoff.get(`${uid}/${c.name}`);
     const inBackoff = this.backoff.remaining(`${uid}/${c.name}`) > 0;
-    const term = (x: ContainerInfo) => ({ terminated: { exitCode: x.state.exitCode ?? 137, reason: x.state.exitCode === 0 ? 'Completed' : 'Error',
-      startedAt: iso(x.state.startedAt), finishedAt: iso(x.state.finishedAt), containerID: `runc://${x.id}` } });
+    const term = (x: ContainerInfo) => ({
+      terminated: {
+        exitCode: x.state.exitCode ?? 137,
+        reason: x.state.exitCode === 0 ? 'Completed' : 'Error',
+        startedAt: iso(x.state.startedAt),
+        finishedAt: iso(x.state.finishedAt),
+        containerID: `runc://${x.id}`,
+      },
+    });
     const restarts = kind === 'init' || kind === 'sidecar' || (pod.spec?.restartPolicy ?? 'Always') !== 'Never';
     if (latest && latest.state.status !== 'stopped') {
       st.state = { running: { startedAt: iso(latest.state.startedAt) } };
@@ -641,7 +697,12 @@ export class PodManager {
       return { st, count: 'waiting' };
     }
     if (latest && kind !== 'ephemeral' && bk && inBackoff && restarts && !(kind === 'init' && latest.state.exitCode === 0)) {
-      st.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(bk.delay / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})` } };
+      st.state = {
+        waiting: {
+          reason: 'CrashLoopBackOff',
+          message: `back-off ${Math.round(bk.delay / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})`,
+        },
+      };
       st.lastState = term(latest);
       return { st, count: 'waiting' };
     }
@@ -674,13 +735,22 @@ export class PodManager {
       }
       statuses.push(st);
     }
-    const initStatuses = ((pod.spec?.initContainers ?? []) as Container[]).map((c, i) =>
-      this.containerStatus(pod, c, containers, c.restartPolicy === 'Always' ? 'sidecar' : 'init', i === 0 ? waiting : { reason: 'PodInitializing' }).st);
+    const initStatuses = ((pod.spec?.initContainers ?? []) as Container[]).map(
+      (c, i) =>
+        this.containerStatus(pod, c, containers, c.restartPolicy === 'Always' ? 'sidecar' : 'init', i === 0 ? waiting : { reason: 'PodInitializing' }).st,
+    );
     const ephemeralStatuses = ((pod.spec?.ephemeralContainers ?? []) as Container[]).map((c) => this.containerStatus(pod, c, containers, 'ephemeral').st);
     const total = statuses.length;
     const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
-    const phase = init.failed && restartPolicy === 'Never' ? 'Failed' : !init.done ? 'Pending'
-      : podPhase({ total, running, terminated, failed, waiting: waitingCount, restarted: statuses.some((s) => s.restartCount > 0 || s.lastState) }, restartPolicy);
+    const phase =
+      init.failed && restartPolicy === 'Never'
+        ? 'Failed'
+        : !init.done
+          ? 'Pending'
+          : podPhase(
+              { total, running, terminated, failed, waiting: waitingCount, restarted: statuses.some((s) => s.restartCount > 0 || s.lastState) },
+              restartPolicy,
+            );
     const incomplete = initStatuses.filter((s) => !(s.ready || (s.state?.running && s.started))).map((s) => s.name);
     // A sidecar's readiness counts in the pod's, as the kubelet's (restartable init containers first).
     const sidecarStatuses = initStatuses.filter((_, i) => (pod.spec?.initContainers as Container[] | undefined)?.[i]?.restartPolicy === 'Always');
@@ -689,8 +759,14 @@ export class PodManager {
     const cond = (type: string, status: boolean, reason?: string, message?: string) => {
       const old = prevConds.find((c) => c.type === type);
       const s = status ? 'True' : 'False';
-      return { type, status: s, lastProbeTime: null, lastTransitionTime: old && old.status === s ? old.lastTransitionTime : now(),
-        ...(reason && !status ? { reason } : {}), ...(message && !status ? { message } : {}) };
+      return {
+        type,
+        status: s,
+        lastProbeTime: null,
+        lastTransitionTime: old && old.status === s ? old.lastTransitionTime : now(),
+        ...(reason && !status ? { reason } : {}),
+        ...(message && !status ? { message } : {}),
+      };
     };
     const unready = [...sidecarStatuses, ...statuses].filter((s) => !s.ready).map((s) => s.name);
     const unreadyMsg = unready.length ? `containers with unready status: [${unready.join(' ')}]` : undefined;
@@ -785,7 +861,10 @@ export function podEnvReferences(pod: Pod, kind: 'configMap' | 'secret', name: s
  * The pod phase from its containers, as the kubelet decides it: when every container has exited the pod
  * is finished only if nothing will restart them (Always restarts all; OnFailure restarts the failed ones).
  */
-export function podPhase(c: { total: number; running: number; terminated: number; failed: number; waiting: number; restarted: boolean }, restartPolicy: string): string {
+export function podPhase(
+  c: { total: number; running: number; terminated: number; failed: number; waiting: number; restarted: boolean },
+  restartPolicy: string,
+): string {
   if (c.total && c.terminated === c.total) {
     if (restartPolicy === 'Never') return c.failed ? 'Failed' : 'Succeeded';
     if (restartPolicy === 'OnFailure' && !c.failed) return 'Succeeded';
@@ -820,8 +899,9 @@ function utsHostname(pod: Pod, clusterDomain: string): string {
 /** The pod's /etc/hosts in the kubelet's layout: localhost lines, the pod's own name(s), then hostAliases. */
 export function hostsFile(pod: Pod, ips: string[], clusterDomain: string): string {
   const { hostname, fqdn } = podHostname(pod, clusterDomain);
-  let out = '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
-    + 'fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n';
+  let out =
+    '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' +
+    'fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n';
   for (const ip of ips) out += fqdn ? `${ip}\t${fqdn}\t${hostname}\n` : `${ip}\t${hostname}\n`;
   const aliases = pod.spec?.hostAliases ?? [];
   if (aliases.length) {

@@ -153,7 +153,14 @@ describe('ProbeManager', () => {
 
   test('startup gates readiness and liveness, then stops; readiness runs at once after it', async () => {
     const h = harness();
-    const spec = [{ name: 'main', startupProbe: tcp(1, { periodSeconds: 1, failureThreshold: 30 }), readinessProbe: tcp(2, { periodSeconds: 10 }), livenessProbe: tcp(3, { periodSeconds: 10 }) }];
+    const spec = [
+      {
+        name: 'main',
+        startupProbe: tcp(1, { periodSeconds: 1, failureThreshold: 30 }),
+        readinessProbe: tcp(2, { periodSeconds: 10 }),
+        livenessProbe: tcp(3, { periodSeconds: 10 }),
+      },
+    ];
     h.answer.set(1, fail('not yet'));
     h.m.sync(pod(spec), '10.0.0.5', [{ name: 'main', id: 'c1', startedAt: new Date(h.clock.now()) }]);
     await h.clock.advance(3_500);

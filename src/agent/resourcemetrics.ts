@@ -191,8 +191,11 @@ const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replac
  * cgroup of its own), container_start_time_seconds and scrape_error. Written here rather than through
  * prom-client because every sample carries its own timestamp, which the consumer needs for rates.
  */
-export async function resourceMetricsText(node: () => Promise<Usage | undefined>, containers: RunningContainer[],
-  usageOf: (pid: number) => Promise<Usage | undefined>): Promise<string> {
+export async function resourceMetricsText(
+  node: () => Promise<Usage | undefined>,
+  containers: RunningContainer[],
+  usageOf: (pid: number) => Promise<Usage | undefined>,
+): Promise<string> {
   let failed = false;
   const nodeTs = Date.now();
   const nodeUsage = await node();
@@ -207,17 +210,31 @@ export async function resourceMetricsText(node: () => Promise<Usage | undefined>
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...lines);
   };
   const cl = (c: RunningContainer) => `container="${esc(c.container)}",namespace="${esc(c.namespace)}",pod="${esc(c.pod)}"`;
-  family('container_cpu_usage_seconds_total', 'counter', '[STABLE] Cumulative cpu time consumed by the container in core-seconds',
-    rows.map(({ c, u, ts }) => `container_cpu_usage_seconds_total{${cl(c)}} ${u.cpuSeconds} ${ts}`));
-  family('container_memory_working_set_bytes', 'gauge', '[STABLE] Current working set of the container in bytes',
-    rows.map(({ c, u, ts }) => `container_memory_working_set_bytes{${cl(c)}} ${u.workingSetBytes} ${ts}`));
-  family('container_start_time_seconds', 'gauge', '[STABLE] Start time of the container since unix epoch in seconds',
-    rows.filter((r) => r.c.startedAt).map(({ c, ts }) => `container_start_time_seconds{${cl(c)}} ${c.startedAt!.getTime() / 1000} ${ts}`));
+  family(
+    'container_cpu_usage_seconds_total',
+    'counter',
+    '[STABLE] Cumulative cpu time consumed by the container in core-seconds',
+    rows.map(({ c, u, ts }) => `container_cpu_usage_seconds_total{${cl(c)}} ${u.cpuSeconds} ${ts}`),
+  );
+  family(
+    'container_memory_working_set_bytes',
+    'gauge',
+    '[STABLE] Current working set of the container in bytes',
+    rows.map(({ c, u, ts }) => `container_memory_working_set_bytes{${cl(c)}} ${u.workingSetBytes} ${ts}`),
+  );
+  family(
+    'container_start_time_seconds',
+    'gauge',
+    '[STABLE] Start time of the container since unix epoch in seconds',
+    rows.filter((r) => r.c.startedAt).map(({ c, ts }) => `container_start_time_seconds{${cl(c)}} ${c.startedAt!.getTime() / 1000} ${ts}`),
+  );
   if (nodeUsage) {
-    family('node_cpu_usage_seconds_total', 'counter', '[STABLE] Cumulative cpu time consumed by the node in core-seconds',
-      [`node_cpu_usage_seconds_total ${nodeUsage.cpuSeconds} ${nodeTs}`]);
-    family('node_memory_working_set_bytes', 'gauge', '[STABLE] Current working set of the node in bytes',
-      [`node_memory_working_set_bytes ${nodeUsage.workingSetBytes} ${nodeTs}`]);
+    family('node_cpu_usage_seconds_total', 'counter', '[STABLE] Cumulative cpu time consumed by the node in core-seconds', [
+      `node_cpu_usage_seconds_total ${nodeUsage.cpuSeconds} ${nodeTs}`,
+    ]);
+    family('node_memory_working_set_bytes', 'gauge', '[STABLE] Current working set of the node in bytes', [
+      `node_memory_working_set_bytes ${nodeUsage.workingSetBytes} ${nodeTs}`,
+    ]);
   }
   const pods = new Map<string, { namespace: string; pod: string; cpu: number; mem: number; ts: number }>();
   for (const { c, u, ts } of rows) {
@@ -229,10 +246,18 @@ export async function resourceMetricsText(node: () => Promise<Usage | undefined>
     pods.set(k, p);
   }
   const pl = (p: { namespace: string; pod: string }) => `namespace="${esc(p.namespace)}",pod="${esc(p.pod)}"`;
-  family('pod_cpu_usage_seconds_total', 'counter', '[STABLE] Cumulative cpu time consumed by the pod in core-seconds',
-    [...pods.values()].map((p) => `pod_cpu_usage_seconds_total{${pl(p)}} ${p.cpu} ${p.ts}`));
-  family('pod_memory_working_set_bytes', 'gauge', '[STABLE] Current working set of the pod in bytes',
-    [...pods.values()].map((p) => `pod_memory_working_set_bytes{${pl(p)}} ${p.mem} ${p.ts}`));
+  family(
+    'pod_cpu_usage_seconds_total',
+    'counter',
+    '[STABLE] Cumulative cpu time consumed by the pod in core-seconds',
+    [...pods.values()].map((p) => `pod_cpu_usage_seconds_total{${pl(p)}} ${p.cpu} ${p.ts}`),
+  );
+  family(
+    'pod_memory_working_set_bytes',
+    'gauge',
+    '[STABLE] Current working set of the pod in bytes',
+    [...pods.values()].map((p) => `pod_memory_working_set_bytes{${pl(p)}} ${p.mem} ${p.ts}`),
+  );
   family('scrape_error', 'gauge', '[ALPHA] 1 if there was an error while getting container metrics, 0 otherwise', [`scrape_error ${failed ? 1 : 0}`]);
   return `${out.join('\n')}\n`;
 }

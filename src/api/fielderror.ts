@@ -34,7 +34,9 @@ export function goQuote(s: string): string {
 /** %#v of map[string]string: keys sorted, nil map spelled out. */
 export function goStringMap(m: unknown, type = 'map[string]string'): GoValue {
   if (!m || typeof m !== 'object') return new GoValue(`${type}(nil)`);
-  const entries = Object.keys(m).sort().map((k) => `${goQuote(k)}:${goQuote(String((m as Record<string, unknown>)[k]))}`);
+  const entries = Object.keys(m)
+    .sort()
+    .map((k) => `${goQuote(k)}:${goQuote(String((m as Record<string, unknown>)[k]))}`);
   return new GoValue(`${type}{${entries.join(', ')}}`);
 }
 
@@ -48,8 +50,12 @@ export function goStringSlice(a: unknown, type = '[]string'): GoValue {
 export function goLabelSelector(sel: Loose): GoValue {
   if (!sel || typeof sel !== 'object') return new GoValue('null');
   const exprs = Array.isArray(sel.matchExpressions)
-    ? `[]v1.LabelSelectorRequirement{${sel.matchExpressions.map((e: Loose) =>
-      `v1.LabelSelectorRequirement{Key:${goQuote(String(e?.key ?? ''))}, Operator:${goQuote(String(e?.operator ?? ''))}, Values:${goStringSlice(e?.values).text}}`).join(', ')}}`
+    ? `[]v1.LabelSelectorRequirement{${sel.matchExpressions
+        .map(
+          (e: Loose) =>
+            `v1.LabelSelectorRequirement{Key:${goQuote(String(e?.key ?? ''))}, Operator:${goQuote(String(e?.operator ?? ''))}, Values:${goStringSlice(e?.values).text}}`,
+        )
+        .join(', ')}}`
     : '[]v1.LabelSelectorRequirement(nil)';
   return new GoValue(`v1.LabelSelector{MatchLabels:${goStringMap(sel.matchLabels).text}, MatchExpressions:${exprs}}`);
 }

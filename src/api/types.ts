@@ -40,7 +40,13 @@ export type Unstructured = KObject & { [field: string]: unknown };
  *  what defaulting code fills in (`if (!isObj(spec.template)) spec.template = {}`). */
 export type Incomplete<T> = T extends { metadata: ObjectMeta } ? Missing<Omit<T, 'metadata'>> & { metadata: ObjectMeta } : Missing<T>;
 /** Every field at every depth optional (a stored object's metadata is always there, so `Incomplete` keeps it). */
-type Missing<T> = T extends readonly (infer U)[] ? Missing<U>[] : T extends object ? (string extends keyof T ? T : { -readonly [K in keyof T]?: Missing<T[K]> }) : T;
+type Missing<T> = T extends readonly (infer U)[]
+  ? Missing<U>[]
+  : T extends object
+    ? string extends keyof T
+      ? T
+      : { -readonly [K in keyof T]?: Missing<T[K]> }
+    : T;
 
 /** A kind as k8ts stores and serves it: metadata is always there; kind and apiVersion are the strings the
  *  object carries (kubernetes-types' literals would refuse an object read as a `KObject`). */

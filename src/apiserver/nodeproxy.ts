@@ -35,7 +35,10 @@ export interface KubeletClientTls {
 export class NodeProxy {
   private agent: Agent;
 
-  constructor(private reg: Registry, private tls: KubeletClientTls) {
+  constructor(
+    private reg: Registry,
+    private tls: KubeletClientTls,
+  ) {
     // Verification is Node's default (rejectUnauthorized), against the cluster CA only; the host checked
     // is the node's address.
     this.agent = new Agent({ keepAlive: true, maxSockets: 64, ca: tls.ca, cert: tls.cert, key: tls.key });
@@ -105,8 +108,11 @@ export class NodeProxy {
     const { host, port } = await this.nodeAddress(nodeName, of);
     await new Promise<void>((resolve) => {
       const up = request({ host, port, path, method: req.method, agent: this.agent, headers: { Accept: req.headers.accept ?? '*/*' } }, (ar) => {
-        res.writeHead(ar.statusCode ?? 502, { 'Content-Type': ar.headers['content-type'] ?? 'text/plain', 'Cache-Control': 'no-cache, private',
-          ...(ar.headers['content-length'] ? { 'Content-Length': ar.headers['content-length'] } : { 'Transfer-Encoding': 'chunked' }) });
+        res.writeHead(ar.statusCode ?? 502, {
+          'Content-Type': ar.headers['content-type'] ?? 'text/plain',
+          'Cache-Control': 'no-cache, private',
+          ...(ar.headers['content-length'] ? { 'Content-Length': ar.headers['content-length'] } : { 'Transfer-Encoding': 'chunked' }),
+        });
         res.flushHeaders();
         ar.pipe(res);
         ar.on('end', resolve);

@@ -22,7 +22,6 @@ import { decodeStrictly, type FieldValidation } from './typecheck.js';
 import { now } from '../util/time.js';
 import type { WriteSubresource } from '../client/types.js';
 
-
 export interface ListQuery {
   labelSelector?: { matches(labels: Record<string, string> | undefined): boolean; isEmpty?(): boolean };
   fieldSelector?: { matches(fields: Record<string, string>): boolean };
@@ -82,7 +81,6 @@ export interface DeleteResult {
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 const IMMORTAL_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
 
-
 function randomSuffix(n = 5): string {
   let s = '';
   for (let i = 0; i < n; i++) s += NAME_CHARS[Math.floor(Math.random() * NAME_CHARS.length)];
@@ -136,7 +134,11 @@ function decodeContinue(s: string): ContinueToken {
 
 export class Registry {
   /** Write hooks by resource plural (the server role adds the services' allocators). */
-  constructor(readonly store: Store, readonly cache: WatchCache, readonly hooks: ReadonlyMap<string, WriteHooks> = new Map()) {}
+  constructor(
+    readonly store: Store,
+    readonly cache: WatchCache,
+    readonly hooks: ReadonlyMap<string, WriteHooks> = new Map(),
+  ) {}
 
   /** Mutating admission on create by resource plural, run first (the ServiceAccount admission on pods). */
   private admissions = new Map<string, ((obj: KObject) => Promise<void>)[]>();
@@ -195,7 +197,9 @@ export class Registry {
         page = await this.store.list(prefix, { limit: want, after, revision: rev });
       } catch (e) {
         if (isStoreError(e, 'Compacted')) {
-          throw errors.gone('The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+          throw errors.gone(
+            'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+          );
         }
         throw e;
       }
@@ -265,7 +269,8 @@ export class Registry {
   private async admit(r: ResourceDef, obj: KObject): Promise<void> {
     if (r.group === '') for (const a of this.admissions.get(r.plural) ?? []) await a(obj);
     if (r.group === '' && (r.plural === 'persistentvolumeclaims' || r.plural === 'persistentvolumes')) {
-      if (r.plural === 'persistentvolumeclaims') defaultStorageClass(obj, (await this.list(findResource('storage.k8s.io', 'v1', 'storageclasses')!, undefined)).items);
+      if (r.plural === 'persistentvolumeclaims')
+        defaultStorageClass(obj, (await this.list(findResource('storage.k8s.io', 'v1', 'storageclasses')!, undefined)).items);
       const f = r.plural === 'persistentvolumes' ? PV_PROTECTION_FINALIZER : PVC_PROTECTION_FINALIZER;
       const list = Array.isArray(obj.metadata.finalizers) ? obj.metadata.finalizers : [];
       if (!list.includes(f)) obj.metadata.finalizers = [...list, f];
@@ -315,15 +320,25 @@ export class Registry {
     const nsObj = await this.tryGet(nsDef, undefined, ns);
     if (!nsObj) throw errors.notFound('namespaces', '', ns);
     if (nsObj.metadata.deletionTimestamp) {
-      throw new ApiError(403, 'Forbidden', `unable to create new content in namespace ${ns} because it is being terminated`,
-        { name: ns, kind: 'namespaces', causes: [{ reason: 'NamespaceTerminating', message: `namespace ${ns} is being terminated`, field: 'metadata.namespace' }] });
+      throw new ApiError(403, 'Forbidden', `unable to create new content in namespace ${ns} because it is being terminated`, {
+        name: ns,
+        kind: 'namespaces',
+        causes: [{ reason: 'NamespaceTerminating', message: `namespace ${ns} is being terminated`, field: 'metadata.namespace' }],
+      });
     }
   }
 
   // ---- update ----
 
   /** Replace an object (PUT) or its status. body.metadata.resourceVersion, when set, must be current. */
-  async update(r: ResourceDef, ns: string | undefined, name: string, body: KObject, subresource: WriteSubresource | undefined, opts: WriteOptions = {}): Promise<KObject> {
+  async update(
+    r: ResourceDef,
+    ns: string | undefined,
+    name: string,
+    body: KObject,
+    subresource: WriteSubresource | undefined,
+    opts: WriteOptions = {},
+  ): Promise<KObject> {
     if (!body.metadata || typeof body.metadata !== 'object') body.metadata = {};
     if (body.metadata.name && body.metadata.name !== name) {
       throw errors.badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`);
@@ -332,16 +347,29 @@ export class Registry {
       throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
     }
     const wantRv = body.metadata.resourceVersion;
-    return this.guaranteedUpdate(r, ns, name, (cur) => {
-      if (wantRv && wantRv !== cur.metadata.resourceVersion) throw errors.conflict(r.plural, r.group, name);
-      return structuredClone(body);
-    }, subresource, opts);
+    return this.guaranteedUpdate(
+      r,
+      ns,
+      name,
+      (cur) => {
+        if (wantRv && wantRv !== cur.metadata.resourceVersion) throw errors.conflict(r.plural, r.group, name);
+        return structuredClone(body);
+      },
+      subresource,
+      opts,
+    );
   }
 
   /** Read-modify-write with retries on conflict: mutate gets the current object and returns the
    *  desired one (the status/spec split, defaults and validation are applied here). */
-  async guaranteedUpdate(r: ResourceDef, ns: string | undefined, name: string,
-    mutate: (current: KObject) => KObject | Promise<KObject>, subresource?: WriteSubresource, opts: WriteOptions = {}): Promise<KObject> {
+  async guaranteedUpdate(
+    r: ResourceDef,
+    ns: string | undefined,
+    name: string,
+    mutate: (current: KObject) => KObject | Promise<KObject>,
+    subresource?: WriteSubresource,
+    opts: WriteOptions = {},
+  ): Promise<KObject> {
     const key = storageKey(r, ns, name);
     for (let attempt = 0; ; attempt++) {
       const kv = await this.store.get(key);
@@ -360,7 +388,7 @@ export class Registry {
         return next;
       }
       // Last finalizer gone from an object being deleted: the update completes the deletion.
-      if (next.metadata.deletionTimestamp && !(next.metadata.finalizers?.length) && !isGracefulPending(r, next) && !hasSpecFinalizers(r, next)) {
+      if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length && !isGracefulPending(r, next) && !hasSpecFinalizers(r, next)) {
         try {
           const del = await this.store.delete(key, kv.modRevision);
           await this.afterDelete(r, cur);
@@ -458,16 +486,25 @@ export class Registry {
       }
       strategy?.prepareForUpdate?.(next, cur);
       strategy?.defaults?.(next);
-      const errs = [...validateObjectMeta(next, r), ...(strategy?.validate?.(next) ?? []),
-        ...validateObjectMetaUpdate(next, cur), ...(internal ? [] : strategy?.validateUpdate?.(next, cur) ?? [])];
+      const errs = [
+        ...validateObjectMeta(next, r),
+        ...(strategy?.validate?.(next) ?? []),
+        ...validateObjectMetaUpdate(next, cur),
+        ...(internal ? [] : (strategy?.validateUpdate?.(next, cur) ?? [])),
+      ];
       if (errs.length) throw errors.invalid(r.kind, r.group, cur.metadata.name!, errs);
       if (r.hasStatus && !isDeepStrictEqual(next.spec, cur.spec)) m.generation = (cur.metadata.generation ?? 0) + 1;
       // A terminating object may lose finalizers but not gain new ones.
       if (cur.metadata.deletionTimestamp) {
         const added = (m.finalizers ?? []).filter((f) => !(cur.metadata.finalizers ?? []).includes(f));
         if (added.length) {
-          throw errors.invalid(r.kind, r.group, cur.metadata.name!, [{ type: 'FieldValueForbidden', field: 'metadata.finalizers',
-            message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}` }]);
+          throw errors.invalid(r.kind, r.group, cur.metadata.name!, [
+            {
+              type: 'FieldValueForbidden',
+              field: 'metadata.finalizers',
+              message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`,
+            },
+          ]);
         }
       }
     }
@@ -477,39 +514,64 @@ export class Registry {
 
   /** Apply a JSON, merge or strategic merge patch to the live object (retried on conflicts). A
    *  resourceVersion inside the patch is a precondition. Returns the object and unknown-field warnings. */
-  async patch(r: ResourceDef, ns: string | undefined, name: string, type: 'json' | 'merge' | 'strategic', doc: unknown,
-    subresource?: Exclude<WriteSubresource, 'finalize'>, opts: WriteOptions & { fieldValidation?: FieldValidation } = {}): Promise<{ object: KObject; warnings: string[] }> {
+  async patch(
+    r: ResourceDef,
+    ns: string | undefined,
+    name: string,
+    type: 'json' | 'merge' | 'strategic',
+    doc: unknown,
+    subresource?: Exclude<WriteSubresource, 'finalize'>,
+    opts: WriteOptions & { fieldValidation?: FieldValidation } = {},
+  ): Promise<{ object: KObject; warnings: string[] }> {
     let warnings: string[] = [];
-    const object = await this.guaranteedUpdate(r, ns, name, (cur) => {
-      const rv = cur.metadata.resourceVersion;
-      const next = (type === 'json' ? applyJsonPatch(cur, doc)
-        : type === 'merge' ? applyMergePatchToObject(cur, doc)
-          : applyStrategicMergePatch(cur, doc, r.kind, groupVersion(r))) as KObject;
-      if (!next || typeof next !== 'object' || Array.isArray(next)) throw errors.badRequest('the patch produced something that is not an object');
-      const want = (next.metadata as { resourceVersion?: unknown } | undefined)?.resourceVersion;
-      if (want !== undefined && want !== rv) throw errors.conflict(r.plural, r.group, name);
-      checkTypeMeta(r, next);
-      warnings = decodeStrictly(next, groupVersion(r), r.kind, opts.fieldValidation ?? 'Warn');
-      return next;
-    }, subresource, opts);
+    const object = await this.guaranteedUpdate(
+      r,
+      ns,
+      name,
+      (cur) => {
+        const rv = cur.metadata.resourceVersion;
+        const next = (
+          type === 'json'
+            ? applyJsonPatch(cur, doc)
+            : type === 'merge'
+              ? applyMergePatchToObject(cur, doc)
+              : applyStrategicMergePatch(cur, doc, r.kind, groupVersion(r))
+        ) as KObject;
+        if (!next || typeof next !== 'object' || Array.isArray(next)) throw errors.badRequest('the patch produced something that is not an object');
+        const want = (next.metadata as { resourceVersion?: unknown } | undefined)?.resourceVersion;
+        if (want !== undefined && want !== rv) throw errors.conflict(r.plural, r.group, name);
+        checkTypeMeta(r, next);
+        warnings = decodeStrictly(next, groupVersion(r), r.kind, opts.fieldValidation ?? 'Warn');
+        return next;
+      },
+      subresource,
+      opts,
+    );
     return { object, warnings };
   }
 
   /** Assign a pending pod to a node, once (the scheduler's write, POST pods/NAME/binding). */
   async bind(ns: string, name: string, node: string): Promise<KObject> {
-    return this.guaranteedUpdate(PODS, ns, name, (pod) => {
-      if (!isOf(PODS, PODS, pod)) throw errors.pathNotFound();
-      if (pod.metadata.deletionTimestamp) throw errors.conflict('pods', '', name, 'pod is being deleted, cannot be assigned to a host');
-      if (pod.spec?.nodeName) throw errors.conflict('pods', '', name, `pod ${name} is already assigned to node "${pod.spec.nodeName}"`);
-      // A stored pod was validated: it has a spec with its containers.
-      pod.spec = { ...(pod.spec ?? { containers: [] }), nodeName: node };
-      const conds: WireCondition[] = (pod.status?.conditions ?? []).filter((c) => c.type !== 'PodScheduled');
-      conds.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() });
-      // Go writes the zero lastProbeTime as null, which kubernetes-types' string cannot say.
-      pod.status = { ...pod.status, conditions: conds as PodCondition[] };
-      // Binding writes spec.nodeName and status together, which no ordinary pod update may do.
-      return pod;
-    }, undefined, { internal: true });
+    return this.guaranteedUpdate(
+      PODS,
+      ns,
+      name,
+      (pod) => {
+        if (!isOf(PODS, PODS, pod)) throw errors.pathNotFound();
+        if (pod.metadata.deletionTimestamp) throw errors.conflict('pods', '', name, 'pod is being deleted, cannot be assigned to a host');
+        if (pod.spec?.nodeName) throw errors.conflict('pods', '', name, `pod ${name} is already assigned to node "${pod.spec.nodeName}"`);
+        // A stored pod was validated: it has a spec with its containers.
+        pod.spec = { ...(pod.spec ?? { containers: [] }), nodeName: node };
+        const conds: WireCondition[] = (pod.status?.conditions ?? []).filter((c) => c.type !== 'PodScheduled');
+        conds.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() });
+        // Go writes the zero lastProbeTime as null, which kubernetes-types' string cannot say.
+        pod.status = { ...pod.status, conditions: conds as PodCondition[] };
+        // Binding writes spec.nodeName and status together, which no ordinary pod update may do.
+        return pod;
+      },
+      undefined,
+      { internal: true },
+    );
   }
 
   // ---- delete ----
@@ -529,7 +591,12 @@ export class Registry {
         throw errors.conflict(r.plural, r.group, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.metadata.uid}`);
       }
       if (pre?.resourceVersion && pre.resourceVersion !== cur.metadata.resourceVersion) {
-        throw errors.conflict(r.plural, r.group, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`);
+        throw errors.conflict(
+          r.plural,
+          r.group,
+          name,
+          `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`,
+        );
       }
       const next = structuredClone(cur);
       const m = next.metadata;
@@ -541,10 +608,12 @@ export class Registry {
       }
       const grace = this.gracePeriod(r, cur, opts);
       // Gone at once: nothing to wait for, or a zero grace period replacing a running one (--force).
-      const immediate = finalizers.size === 0 && (r.plural === 'namespaces'
-        // A namespace goes on a delete once it is terminating and finalized (namespaces/finalize emptied spec.finalizers).
-        ? !!m.deletionTimestamp && !hasSpecFinalizers(r, cur)
-        : grace === 0 && (!m.deletionTimestamp || (m.deletionGracePeriodSeconds ?? 0) > 0));
+      const immediate =
+        finalizers.size === 0 &&
+        (r.plural === 'namespaces'
+          ? // A namespace goes on a delete once it is terminating and finalized (namespaces/finalize emptied spec.finalizers).
+            !!m.deletionTimestamp && !hasSpecFinalizers(r, cur)
+          : grace === 0 && (!m.deletionTimestamp || (m.deletionGracePeriodSeconds ?? 0) > 0));
       if (immediate) {
         if (dryRun) return { object: cur, deleted: true };
         try {

@@ -87,7 +87,10 @@ export class ResourceMetrics {
   private running?: Promise<void>;
   readonly resolutionMs: number;
 
-  constructor(private reg: Registry, private opts: ResourceMetricsOptions) {
+  constructor(
+    private reg: Registry,
+    private opts: ResourceMetricsOptions,
+  ) {
     this.resolutionMs = opts.resolutionMs ?? DEFAULT_RESOLUTION_MS;
   }
 
@@ -111,13 +114,15 @@ export class ResourceMetrics {
     const names = new Set(items.map((n) => n.metadata.name!));
     for (const name of this.scrapes.keys()) if (!names.has(name)) this.scrapes.delete(name);
     const timeout = Math.max(1000, Math.min(10_000, Math.floor(this.resolutionMs * 0.8)));
-    await Promise.all([...names].map(async (name) => {
-      try {
-        this.absorb(name, await this.opts.fetch(name, '/metrics/resource', timeout));
-      } catch (e) {
-        if (this.scrapes.delete(name)) this.opts.log?.(`resource metrics: node ${name} left out: ${e instanceof Error ? e.message : e}`);
-      }
-    }));
+    await Promise.all(
+      [...names].map(async (name) => {
+        try {
+          this.absorb(name, await this.opts.fetch(name, '/metrics/resource', timeout));
+        } catch (e) {
+          if (this.scrapes.delete(name)) this.opts.log?.(`resource metrics: node ${name} left out: ${e instanceof Error ? e.message : e}`);
+        }
+      }),
+    );
   }
 
   /** Takes one node's /metrics/resource text; the previous sample of each series becomes `prev`. */
@@ -154,7 +159,13 @@ export class ResourceMetrics {
       const before = old?.containers.get(k);
       // A restarted container is a new counter: its first sample starts again.
       const same = before && before.start === c.start ? before : undefined;
-      next.containers.set(k, { ...step(same, { cpu: c.cpu, mem: c.mem, ts: c.ts }), namespace: c.namespace, pod: c.pod, container: c.container, start: c.start });
+      next.containers.set(k, {
+        ...step(same, { cpu: c.cpu, mem: c.mem, ts: c.ts }),
+        namespace: c.namespace,
+        pod: c.pod,
+        container: c.container,
+        start: c.start,
+      });
     }
     this.scrapes.set(node, next);
   }
@@ -163,9 +174,11 @@ export class ResourceMetrics {
     const r = rate(this.scrapes.get(node.metadata.name!)?.node);
     if (!r) return undefined;
     return {
-      kind: 'NodeMetrics', apiVersion: 'metrics.k8s.io/v1beta1',
+      kind: 'NodeMetrics',
+      apiVersion: 'metrics.k8s.io/v1beta1',
       metadata: { name: node.metadata.name, creationTimestamp: iso(Date.now()), ...(node.metadata.labels ? { labels: node.metadata.labels } : {}) },
-      timestamp: iso(r.ts), window: goDuration(r.windowMs),
+      timestamp: iso(r.ts),
+      window: goDuration(r.windowMs),
       usage: { cpu: cpuQuantity(r.cores), memory: memoryQuantity(r.mem) },
     };
   }
@@ -190,14 +203,25 @@ export class ResourceMetrics {
     if (!containers.length) return undefined;
     containers.sort((a, b) => a.name.localeCompare(b.name));
     return {
-      kind: 'PodMetrics', apiVersion: 'metrics.k8s.io/v1beta1',
+      kind: 'PodMetrics',
+      apiVersion: 'metrics.k8s.io/v1beta1',
       metadata: { name, namespace: ns, creationTimestamp: iso(Date.now()), ...(pod.metadata.labels ? { labels: pod.metadata.labels } : {}) },
-      timestamp: iso(ts), window: goDuration(windowMs), containers,
+      timestamp: iso(ts),
+      window: goDuration(windowMs),
+      containers,
     };
   }
 
   /** GET on metrics.k8s.io/v1beta1 nodes or pods: a list (labelSelector, fieldSelector on metadata.name/namespace) or one. */
-  async serve(res: ServerResponse, method: string, r: ResourceDef, ns: string | undefined, name: string | undefined, sub: string | undefined, q: URLSearchParams): Promise<void> {
+  async serve(
+    res: ServerResponse,
+    method: string,
+    r: ResourceDef,
+    ns: string | undefined,
+    name: string | undefined,
+    sub: string | undefined,
+    q: URLSearchParams,
+  ): Promise<void> {
     if (sub !== undefined) throw errors.pathNotFound();
     if (method !== 'GET') throw errors.methodNotAllowed(method, `${r.plural}.${r.group}`);
     if (q.get('watch') === 'true' || q.get('watch') === '1') throw errors.methodNotAllowed('WATCH', `${r.plural}.${r.group}`);
@@ -206,8 +230,16 @@ export class ResourceMetrics {
   }
 
   /** One metrics kind, made from the pods or nodes it reports on. */
-  private async serveOf<T extends KObject>(res: ServerResponse, r: ResourceDef, source: ResourceDef<T>, what: string, ns: string | undefined,
-    name: string | undefined, q: URLSearchParams, build: (o: T) => KObject | undefined): Promise<void> {
+  private async serveOf<T extends KObject>(
+    res: ServerResponse,
+    r: ResourceDef,
+    source: ResourceDef<T>,
+    what: string,
+    ns: string | undefined,
+    name: string | undefined,
+    q: URLSearchParams,
+    build: (o: T) => KObject | undefined,
+  ): Promise<void> {
     const pods = r.kind === 'PodMetrics';
     if (name !== undefined) {
       const o = await this.reg.tryGet(source, ns, name);

@@ -53,7 +53,6 @@ import { type ServerLimits, resolveLimits } from './limits.js';
 const LINGER_MS = 5_000;
 const LINGER_MAX_BYTES = 64 * 1024 * 1024;
 
-
 /** Service-account tokens: the key they are signed with and the issuer they name. */
 export interface ServiceAccountTokenOptions {
   key: SigningKey;
@@ -143,7 +142,12 @@ export class ApiServer {
   /** The objects token checks read (the registry: always current, so a deleted pod's token fails at once). */
   readonly objects: ObjectGetter;
 
-  private constructor(private opts: ApiServerOptions, readonly cache: WatchCache, readonly metrics: ApiServerMetrics, store: Store) {
+  private constructor(
+    private opts: ApiServerOptions,
+    readonly cache: WatchCache,
+    readonly metrics: ApiServerMetrics,
+    store: Store,
+  ) {
     this.limits = resolveLimits(opts.limits);
     this.registry = new Registry(store, cache, opts.hooks);
     for (const [t, user] of opts.tokens) this.addToken(t, user);
@@ -180,9 +184,16 @@ export class ApiServer {
         const tlsOpts = opts.clientCA ? { ca: opts.clientCA, requestCert: true, rejectUnauthorized: false } : {};
         // The handshake and the headers get the header timeout (Go's ReadHeaderTimeout covers both); the body
         // of a non-watch request the request timeout (armRequestTimeout); idle keep-alive connections close.
-        const server = createServer({ cert: opts.cert, key: opts.key, ...tlsOpts, handshakeTimeout: limits.headerTimeoutMs || undefined,
-          connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(limits.headerTimeoutMs / 4))) },
-        (req, res) => void s.handle(req, res));
+        const server = createServer(
+          {
+            cert: opts.cert,
+            key: opts.key,
+            ...tlsOpts,
+            handshakeTimeout: limits.headerTimeoutMs || undefined,
+            connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(limits.headerTimeoutMs / 4))),
+          },
+          (req, res) => void s.handle(req, res),
+        );
         server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void s.handleUpgrade(req, socket, head));
         server.keepAliveTimeout = limits.idleTimeoutMs;
         server.headersTimeout = limits.headerTimeoutMs;
@@ -292,7 +303,8 @@ export class ApiServer {
     const attrs = requestAttributes(ANONYMOUS, method, url.pathname, url.searchParams);
     // Long-running as kube-apiserver's BasicLongRunningRequestCheck: verbs watch and proxy, subresources
     // attach, exec, proxy, log and portforward; they hold no in-flight seat and no request timeout.
-    const longRunningRequest = attrs.verb === 'watch' || attrs.verb === 'proxy' || ['attach', 'exec', 'proxy', 'log', 'portforward'].includes(attrs.subresource);
+    const longRunningRequest =
+      attrs.verb === 'watch' || attrs.verb === 'proxy' || ['attach', 'exec', 'proxy', 'log', 'portforward'].includes(attrs.subresource);
     const labels = requestLabels(attrs, method, url.searchParams, req.headers['content-type']);
     const m = this.metrics;
     const longRunning = labels.verb === 'WATCH' || labels.verb === 'CONNECT';
@@ -352,7 +364,11 @@ export class ApiServer {
     const t = setTimeout(() => {
       if (req.complete || res.headersSent) return;
       res.setHeader('Connection', 'close');
-      sendJson(res, 408, errors.requestTimeout(`the request body did not arrive within ${this.limits.requestTimeoutMs / 1000}s (--request-timeout)`).toStatus());
+      sendJson(
+        res,
+        408,
+        errors.requestTimeout(`the request body did not arrive within ${this.limits.requestTimeoutMs / 1000}s (--request-timeout)`).toStatus(),
+      );
       res.once('finish', () => req.socket.destroy());
     }, this.limits.requestTimeoutMs);
     const clear = () => clearTimeout(t);
@@ -376,11 +392,14 @@ export class ApiServer {
       if (user > 0 && (ms === 0 || user < ms)) ms = user;
     }
     if (ms === 0) return;
-    const t = setTimeout(() => {
-      if (res.headersSent || res.writableEnded) return;
-      sendJson(res, 504, errors.timeout('Timeout: request did not complete within requested timeout - context deadline exceeded').toStatus());
-      markTimedOut(res);
-    }, Math.max(1, Math.round(ms)));
+    const t = setTimeout(
+      () => {
+        if (res.headersSent || res.writableEnded) return;
+        sendJson(res, 504, errors.timeout('Timeout: request did not complete within requested timeout - context deadline exceeded').toStatus());
+        markTimedOut(res);
+      },
+      Math.max(1, Math.round(ms)),
+    );
     res.once('close', () => clearTimeout(t));
   }
 
@@ -431,7 +450,9 @@ export class ApiServer {
     socket.on('error', () => socket.destroy());
     const fail = (e: ApiError) => {
       const body = statusBody(e.toStatus());
-      socket.end(`HTTP/1.1 ${e.code} ${e.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${e.code} ${e.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     };
     try {
       const user = await this.identify(req);
@@ -441,7 +462,14 @@ export class ApiServer {
       authorizeRequest(this.authorizer ?? this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams, ['create']);
       const seg = decodePath(url.pathname);
       // /api/v1/namespaces/NS/pods/NAME/(exec|attach|portforward)
-      if (seg.length !== 7 || seg[0] !== 'api' || seg[1] !== 'v1' || seg[2] !== 'namespaces' || seg[4] !== 'pods' || !['exec', 'attach', 'portforward'].includes(seg[6])) {
+      if (
+        seg.length !== 7 ||
+        seg[0] !== 'api' ||
+        seg[1] !== 'v1' ||
+        seg[2] !== 'namespaces' ||
+        seg[4] !== 'pods' ||
+        !['exec', 'attach', 'portforward'].includes(seg[6])
+      ) {
         return fail(errors.badRequest(`connection upgrades are served only for pods/exec, pods/attach and pods/portforward, not ${url.pathname}`));
       }
       const pods = RESOURCES.find((x) => x.group === '' && x.plural === 'pods')!;
@@ -463,7 +491,10 @@ export class ApiServer {
     }
     if (OIDC_PATHS.has(path) && this.issuer && method === 'GET') {
       const body = path === OIDC_CONFIG_PATH ? openidConfiguration(this.issuer.issuer, this.jwksUri(), this.issuer.key) : jwks([this.issuer.key]);
-      res.writeHead(200, { 'Content-Type': path === OIDC_CONFIG_PATH ? 'application/json' : 'application/jwk-set+json', 'Cache-Control': 'public, max-age=3600' });
+      res.writeHead(200, {
+        'Content-Type': path === OIDC_CONFIG_PATH ? 'application/json' : 'application/jwk-set+json',
+        'Cache-Control': 'public, max-age=3600',
+      });
       res.end(JSON.stringify(body));
       return;
     }
@@ -546,9 +577,25 @@ export class ApiServer {
     const signer = String((csr?.spec as { signerName?: unknown } | undefined)?.signerName ?? '');
     if (!csr) return; // the update answers 404
     const names = [signer, `${signer.split('/')[0]}/*`];
-    const ok = names.some((name) => this.rbac!.authorize({ user, verb, resourceRequest: true, path: '', apiGroup: 'certificates.k8s.io', apiVersion: '*',
-      namespace: '', resource: 'signers', subresource: '', name }).allowed);
-    if (!ok) throw errors.forbidden(`certificatesigningrequests.certificates.k8s.io "${t.name}" is forbidden: user not permitted to ${verb} requests with signerName "${signer}"`);
+    const ok = names.some(
+      (name) =>
+        this.rbac!.authorize({
+          user,
+          verb,
+          resourceRequest: true,
+          path: '',
+          apiGroup: 'certificates.k8s.io',
+          apiVersion: '*',
+          namespace: '',
+          resource: 'signers',
+          subresource: '',
+          name,
+        }).allowed,
+    );
+    if (!ok)
+      throw errors.forbidden(
+        `certificatesigningrequests.certificates.k8s.io "${t.name}" is forbidden: user not permitted to ${verb} requests with signerName "${signer}"`,
+      );
   }
 
   /** The review kinds: POST only, answered from the authorizer, never stored. */
@@ -564,7 +611,8 @@ export class ApiServer {
   /** authentication.k8s.io/v1 TokenReview, what an agent (as a kubelet in webhook mode) asks about a bearer
    *  token its caller sent: the same authenticators as a request's, for the API's audiences. */
   private async tokenReview(body: KObject): Promise<KObject> {
-    if (body.kind !== undefined && body.kind !== 'TokenReview') throw errors.badRequest(`the body is a ${JSON.stringify(body.kind)}, this endpoint takes TokenReview`);
+    if (body.kind !== undefined && body.kind !== 'TokenReview')
+      throw errors.badRequest(`the body is a ${JSON.stringify(body.kind)}, this endpoint takes TokenReview`);
     const spec = (body.spec && typeof body.spec === 'object' ? body.spec : {}) as { token?: unknown; audiences?: unknown };
     if (typeof spec.token !== 'string' || !spec.token) throw errors.badRequest('token is required for TokenReview in authentication');
     const api = this.issuer?.apiAudiences ?? [];
@@ -573,9 +621,25 @@ export class ApiServer {
     const audiences = asked.length ? asked.filter((a) => api.includes(a)) : api;
     const user = asked.length && !audiences.length ? undefined : await this.authenticateToken(spec.token);
     const status = user
-      ? { authenticated: true, user: { username: user.name, ...(user.uid ? { uid: user.uid } : {}), groups: user.groups, ...(user.extra ? { extra: user.extra } : {}) }, audiences }
-      : { user: {}, error: asked.length && !audiences.length ? `token audiences ${JSON.stringify(asked)} are not this API server's ${JSON.stringify(api)}` : 'invalid bearer token' };
-    return { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', metadata: { ...(body.metadata ?? {}), creationTimestamp: null }, spec: body.spec, status } as unknown as KObject;
+      ? {
+          authenticated: true,
+          user: { username: user.name, ...(user.uid ? { uid: user.uid } : {}), groups: user.groups, ...(user.extra ? { extra: user.extra } : {}) },
+          audiences,
+        }
+      : {
+          user: {},
+          error:
+            asked.length && !audiences.length
+              ? `token audiences ${JSON.stringify(asked)} are not this API server's ${JSON.stringify(api)}`
+              : 'invalid bearer token',
+        };
+    return {
+      kind: 'TokenReview',
+      apiVersion: 'authentication.k8s.io/v1',
+      metadata: { ...(body.metadata ?? {}), creationTimestamp: null },
+      spec: body.spec,
+      status,
+    } as unknown as KObject;
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams): Promise<void> {
@@ -618,7 +682,14 @@ export class ApiServer {
     return this.itemVerb(req, res, method, t, q, undefined);
   }
 
-  private async itemVerb(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, sub: WriteSubresource | undefined): Promise<void> {
+  private async itemVerb(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    t: Target,
+    q: URLSearchParams,
+    sub: WriteSubresource | undefined,
+  ): Promise<void> {
     const { r, ns } = t;
     const name = t.name!;
     switch (method) {
@@ -712,8 +783,13 @@ export class ApiServer {
       throw errors.badRequest('gracePeriodSeconds must be an integer');
     }
     if (opts.propagationPolicy !== undefined && !['Background', 'Foreground', 'Orphan'].includes(opts.propagationPolicy)) {
-      throw errors.invalid('DeleteOptions', '', '', [{ type: 'FieldValueNotSupported', field: 'propagationPolicy',
-        message: `Unsupported value: ${JSON.stringify(opts.propagationPolicy)}: supported values: "Foreground", "Background", "Orphan", "nil"` }]);
+      throw errors.invalid('DeleteOptions', '', '', [
+        {
+          type: 'FieldValueNotSupported',
+          field: 'propagationPolicy',
+          message: `Unsupported value: ${JSON.stringify(opts.propagationPolicy)}: supported values: "Foreground", "Background", "Orphan", "nil"`,
+        },
+      ]);
     }
     return opts;
   }
@@ -747,7 +823,12 @@ export class ApiServer {
     const table = negotiateTable(req.headers.accept, q.get('includeObject'));
     if (table) return sendJson(res, 200, toTable(r, result.items, table, meta));
     if (acceptsPartial(req.headers.accept)) {
-      return sendJson(res, 200, { kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', metadata: meta, items: result.items.map((o) => partialMetadata(o)) });
+      return sendJson(res, 200, {
+        kind: 'PartialObjectMetadataList',
+        apiVersion: 'meta.k8s.io/v1',
+        metadata: meta,
+        items: result.items.map((o) => partialMetadata(o)),
+      });
     }
     // Items are serialized without kind/apiVersion, as Kubernetes does.
     const items = result.items.map((o) => {
@@ -785,15 +866,28 @@ export class ApiServer {
     if (sendInitial !== undefined) {
       const causes: FieldError[] = [];
       if (q.get('resourceVersionMatch') !== 'NotOlderThan') {
-        causes.push({ type: 'FieldValueForbidden', field: 'sendInitialEvents', message: "Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan" });
+        causes.push({
+          type: 'FieldValueForbidden',
+          field: 'sendInitialEvents',
+          message: 'Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan',
+        });
       }
       if (sendInitial && !bookmarks) {
-        causes.push({ type: 'FieldValueForbidden', field: 'allowWatchBookmarks', message: 'Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is true' });
+        causes.push({
+          type: 'FieldValueForbidden',
+          field: 'allowWatchBookmarks',
+          message: 'Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is true',
+        });
       }
       if (causes.length) throw errors.invalid('ListOptions', 'meta.k8s.io', '', causes);
     } else if (q.has('resourceVersionMatch')) {
-      throw errors.invalid('ListOptions', 'meta.k8s.io', '', [{ type: 'FieldValueForbidden', field: 'resourceVersionMatch',
-        message: 'Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided' }]);
+      throw errors.invalid('ListOptions', 'meta.k8s.io', '', [
+        {
+          type: 'FieldValueForbidden',
+          field: 'resourceVersionMatch',
+          message: 'Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided',
+        },
+      ]);
     }
     const prefix = storagePrefix(r, ns);
     let from: number;
@@ -840,7 +934,11 @@ export class ApiServer {
     const terminate = () => {
       const pending = res.writableLength;
       metrics.terminatedWatchers.inc({ resource: r.group ? `${r.plural}.${r.group}` : r.plural });
-      const status = errors.gone(`the watch of ${r.group ? `${r.plural}.${r.group}` : r.plural} fell behind: ${pending} bytes not yet read by the client (limit ${budget}); list again`).toStatus();
+      const status = errors
+        .gone(
+          `the watch of ${r.group ? `${r.plural}.${r.group}` : r.plural} fell behind: ${pending} bytes not yet read by the client (limit ${budget}); list again`,
+        )
+        .toStatus();
       res.write(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
       finish();
       // The error event waits behind what the client has not read; a client that never reads is dropped.
@@ -874,7 +972,11 @@ export class ApiServer {
     }
     if (closed) return;
     if (sendInitial) {
-      const bm = { kind: r.kind, apiVersion: groupVersion(r), metadata: { resourceVersion: String(from), annotations: { 'k8s.io/initial-events-end': 'true' } } };
+      const bm = {
+        kind: r.kind,
+        apiVersion: groupVersion(r),
+        metadata: { resourceVersion: String(from), annotations: { 'k8s.io/initial-events-end': 'true' } },
+      };
       write(`${JSON.stringify({ type: 'BOOKMARK', object: bm })}\n`);
     }
     const matches = (o: KObject | undefined) =>
@@ -931,7 +1033,13 @@ export class ApiServer {
 
   // ---- patch ----
 
-  private async patch(req: IncomingMessage, res: ServerResponse, t: Target, q: URLSearchParams, sub: Exclude<WriteSubresource, 'finalize'> | undefined): Promise<void> {
+  private async patch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    t: Target,
+    q: URLSearchParams,
+    sub: Exclude<WriteSubresource, 'finalize'> | undefined,
+  ): Promise<void> {
     const { r, ns } = t;
     const name = t.name!;
     const type = mediaType(req.headers['content-type']);
@@ -940,8 +1048,9 @@ export class ApiServer {
     if (type === 'application/apply-patch+yaml') {
       const manager = q.get('fieldManager');
       if (!manager) {
-        throw errors.invalid('PatchOptions', 'meta.k8s.io', '', [{ type: 'FieldValueRequired', field: 'fieldManager',
-          message: 'Required value: is required for apply patch' }]);
+        throw errors.invalid('PatchOptions', 'meta.k8s.io', '', [
+          { type: 'FieldValueRequired', field: 'fieldManager', message: 'Required value: is required for apply patch' },
+        ]);
       }
       const applied = parseDocument(raw, 'application/yaml');
       checkDepth(applied);
@@ -957,8 +1066,14 @@ export class ApiServer {
         const created = await this.registry.create(r, ns, merged, { dryRun });
         return sendJson(res, 201, created);
       }
-      const out = await this.registry.guaranteedUpdate(r, ns, name,
-        (cur) => serverSideApply(cur, applied as object, manager, force, r.kind, groupVersion(r), { subresource: sub }) as unknown as KObject, sub, { dryRun });
+      const out = await this.registry.guaranteedUpdate(
+        r,
+        ns,
+        name,
+        (cur) => serverSideApply(cur, applied as object, manager, force, r.kind, groupVersion(r), { subresource: sub }) as unknown as KObject,
+        sub,
+        { dryRun },
+      );
       return sendJson(res, 200, out);
     }
     let patchDoc: unknown;
@@ -973,7 +1088,11 @@ export class ApiServer {
     checkDepth(patchDoc);
     const kind = PATCH_TYPES[type];
     if (!kind) {
-      throw new ApiError(415, 'UnsupportedMediaType', `the server does not support patch type ${JSON.stringify(type)}: use application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json or application/apply-patch+yaml`);
+      throw new ApiError(
+        415,
+        'UnsupportedMediaType',
+        `the server does not support patch type ${JSON.stringify(type)}: use application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json or application/apply-patch+yaml`,
+      );
     }
     const { object: out, warnings } = await this.registry.patch(r, ns, name, kind, patchDoc, sub, { dryRun, fieldValidation: fieldValidationMode(q) });
     addWarnings(res, warnings);
@@ -986,13 +1105,16 @@ export class ApiServer {
 /** The path's segments, percent-decoded; a malformed escape is the client's error (400), as Go's server
  *  refuses such a request line. */
 function decodePath(path: string): string[] {
-  return path.split('/').filter(Boolean).map((p) => {
-    try {
-      return decodeURIComponent(p);
-    } catch {
-      throw errors.badRequest(`malformed percent-escape in the request path segment ${JSON.stringify(p)}`);
-    }
-  });
+  return path
+    .split('/')
+    .filter(Boolean)
+    .map((p) => {
+      try {
+        return decodeURIComponent(p);
+      } catch {
+        throw errors.badRequest(`malformed percent-escape in the request path segment ${JSON.stringify(p)}`);
+      }
+    });
 }
 
 function resolveTarget(group: string, version: string, rest: string[]): Target | undefined {
@@ -1035,7 +1157,10 @@ export function parseDocument(raw: Buffer, type: string): unknown {
 
 function addWarnings(res: ServerResponse, warnings: string[]): void {
   if (!warnings.length || res.headersSent) return;
-  res.setHeader('Warning', warnings.map((w) => `299 - ${JSON.stringify(w)}`));
+  res.setHeader(
+    'Warning',
+    warnings.map((w) => `299 - ${JSON.stringify(w)}`),
+  );
 }
 
 function acceptsPartial(accept: string | undefined): boolean {

@@ -54,7 +54,13 @@ export class WatchCache {
   /** Sum of the bytes of the events in history. */
   private historyBytes = 0;
 
-  private constructor(private store: Store, private prefix: string, startRevision: number, private capacity: number, private maxBytes: number) {
+  private constructor(
+    private store: Store,
+    private prefix: string,
+    startRevision: number,
+    private capacity: number,
+    private maxBytes: number,
+  ) {
     this.evictedThrough = startRevision;
     this.latest = startRevision;
   }
@@ -132,11 +138,23 @@ export class WatchCache {
     const decoded: CachedEvent[] = [];
     for (const e of events) {
       if (e.type === 'put') {
-        decoded.push({ type: 'put', key: e.key, revision: e.revision, object: decodeObject(e.kv.value, e.revision),
-          prev: e.prev ? decodeObject(e.prev.value, e.prev.modRevision) : undefined, bytes: eventBytes(e.kv.value, e.prev?.value) });
+        decoded.push({
+          type: 'put',
+          key: e.key,
+          revision: e.revision,
+          object: decodeObject(e.kv.value, e.revision),
+          prev: e.prev ? decodeObject(e.prev.value, e.prev.modRevision) : undefined,
+          bytes: eventBytes(e.kv.value, e.prev?.value),
+        });
       } else {
-        decoded.push({ type: 'delete', key: e.key, revision: e.revision, object: decodeObject(e.prev.value, e.revision),
-          prev: decodeObject(e.prev.value, e.prev.modRevision), bytes: eventBytes(e.prev.value, e.prev.value) });
+        decoded.push({
+          type: 'delete',
+          key: e.key,
+          revision: e.revision,
+          object: decodeObject(e.prev.value, e.revision),
+          prev: decodeObject(e.prev.value, e.prev.modRevision),
+          bytes: eventBytes(e.prev.value, e.prev.value),
+        });
       }
     }
     if (!decoded.length) return;

@@ -10,7 +10,7 @@ import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './a
 
 const UI_FLAGS: FlagSpec = {
   name: { type: 'string', default: 'default', help: 'the lab cluster (as k8ts kubeconfig picks it)', metavar: 'NAME' },
-  kubeconfig: { type: 'string', help: 'any k8ts cluster\'s kubeconfig instead of a lab one', metavar: 'FILE' },
+  kubeconfig: { type: 'string', help: "any k8ts cluster's kubeconfig instead of a lab one", metavar: 'FILE' },
   port: { type: 'number', default: 8474, help: 'port on 127.0.0.1 (0 picks a free one)', metavar: 'PORT' },
   'no-open': { type: 'boolean', help: 'do not start a browser (xdg-open) on the page' },
   help: { type: 'boolean', help: 'show this help' },

@@ -14,10 +14,23 @@ import { eventually } from './testutil.js';
 
 function nodeObj(name: string, labels: Record<string, string> = {}, ready = true): Node {
   return {
-    apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } },
-    status: { capacity: { cpu: '2', memory: '4Gi', pods: '3' }, allocatable: { cpu: '2', memory: '4Gi', pods: '3' },
-      conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', reason: 'KubeletReady', message: 'ok',
-        lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() }] },
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } },
+    status: {
+      capacity: { cpu: '2', memory: '4Gi', pods: '3' },
+      allocatable: { cpu: '2', memory: '4Gi', pods: '3' },
+      conditions: [
+        {
+          type: 'Ready',
+          status: ready ? 'True' : 'False',
+          reason: 'KubeletReady',
+          message: 'ok',
+          lastHeartbeatTime: new Date().toISOString(),
+          lastTransitionTime: new Date().toISOString(),
+        },
+      ],
+    },
   };
 }
 
@@ -31,7 +44,13 @@ describe('control plane loops', () => {
   let dir: string;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'k8ts-cp-'));
-    s = await runServer({ dataDir: dir, store: 'memory', listen: [{ host: '127.0.0.1', port: 0 }], clusterCidr: '10.250.0.0/22', nodeMonitorGracePeriodMs: 1500 });
+    s = await runServer({
+      dataDir: dir,
+      store: 'memory',
+      listen: [{ host: '127.0.0.1', port: 0 }],
+      clusterCidr: '10.250.0.0/22',
+      nodeMonitorGracePeriodMs: 1500,
+    });
     c = new RestClient(configFromKubeconfig(s.kubeconfigPath));
   });
   after(async () => {
@@ -40,7 +59,7 @@ describe('control plane loops', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('node IPAM gives each node its own /24 and reuses a deleted node\'s', async () => {
+  test("node IPAM gives each node its own /24 and reuses a deleted node's", async () => {
     for (const n of ['ipam-a', 'ipam-b', 'ipam-c']) await c.create(NODES, undefined, nodeObj(n));
     const cidrs = await eventually('pod CIDRs', async () => {
       const got = await Promise.all(['ipam-a', 'ipam-b', 'ipam-c'].map(async (n) => (await c.get(NODES, undefined, n))?.spec?.podCIDR));
@@ -75,8 +94,14 @@ describe('control plane loops', () => {
       const node = must(p.spec?.nodeName, 'nodeName');
       per.set(node, (per.get(node) ?? 0) + 1);
     }
-    assert.deepEqual([...per].sort(), [['s1', 2], ['s2', 2]]);
-    const scheduled = must(bound[0].status?.conditions?.find((x) => x.type === 'PodScheduled'), 'a PodScheduled condition');
+    assert.deepEqual([...per].sort(), [
+      ['s1', 2],
+      ['s2', 2],
+    ]);
+    const scheduled = must(
+      bound[0].status?.conditions?.find((x) => x.type === 'PodScheduled'),
+      'a PodScheduled condition',
+    );
     assert.equal(scheduled.status, 'True');
 
     await c.create(PODS, 'default', podObj('picky', { nodeSelector: { zone: 'b' } }));
@@ -84,7 +109,9 @@ describe('control plane loops', () => {
 
     // s2 is now full (3 pods); zone b has no other node; s3 is not ready.
     await c.create(PODS, 'default', podObj('stuck', { nodeSelector: { zone: 'b' } }));
-    const ev = await eventually('FailedScheduling', async () => (await c.list(EVENTS, 'default', { fieldSelector: 'involvedObject.name=stuck' })).items.find((e) => e.reason === 'FailedScheduling'));
+    const ev = await eventually('FailedScheduling', async () =>
+      (await c.list(EVENTS, 'default', { fieldSelector: 'involvedObject.name=stuck' })).items.find((e) => e.reason === 'FailedScheduling'),
+    );
     assert.equal(ev.type, 'Warning');
     const message = must(ev.message, 'an event message');
     assert.match(message, /^0\/3 nodes are available: /);
@@ -104,20 +131,42 @@ describe('control plane loops', () => {
 
   test('a node whose lease goes stale becomes NotReady and tainted, and recovers', async () => {
     await c.create(NODES, undefined, nodeObj('lc'));
-    const lease = await c.create(LEASES, 'kube-node-lease', { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'lc' },
-      spec: { holderIdentity: 'lc', leaseDurationSeconds: 40, renewTime: new Date().toISOString().replace('Z', '000Z').replace(/\.(\d{3})000Z$/, '.$1000Z') } });
+    const lease = await c.create(LEASES, 'kube-node-lease', {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: 'lc' },
+      spec: {
+        holderIdentity: 'lc',
+        leaseDurationSeconds: 40,
+        renewTime: new Date()
+          .toISOString()
+          .replace('Z', '000Z')
+          .replace(/\.(\d{3})000Z$/, '.$1000Z'),
+      },
+    });
     assert.ok(lease);
-    const tainted = await eventually('unreachable taint', async () => {
-      const n = await c.get(NODES, undefined, 'lc');
-      return n?.spec?.taints?.some((t) => t.key === 'node.kubernetes.io/unreachable' && t.effect === 'NoExecute') && n;
-    }, 15_000);
+    const tainted = await eventually(
+      'unreachable taint',
+      async () => {
+        const n = await c.get(NODES, undefined, 'lc');
+        return n?.spec?.taints?.some((t) => t.key === 'node.kubernetes.io/unreachable' && t.effect === 'NoExecute') && n;
+      },
+      15_000,
+    );
     assert.equal(tainted.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'Unknown');
     // The agent comes back: renews the lease (well within the grace period) and posts Ready.
     const renew = () => c.patch(LEASES, 'kube-node-lease', 'lc', 'merge', { spec: { renewTime: new Date().toISOString().replace(/Z$/, '000Z') } });
     await renew();
     const renewer = setInterval(() => void renew().catch(() => {}), 200);
     try {
-      await c.patch(NODES, undefined, 'lc', 'merge', { status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'back' }] } }, 'status');
+      await c.patch(
+        NODES,
+        undefined,
+        'lc',
+        'merge',
+        { status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'back' }] } },
+        'status',
+      );
       await eventually('taint removed', async () => !(await c.get(NODES, undefined, 'lc'))?.spec?.taints?.length);
     } finally {
       clearInterval(renewer);
@@ -133,9 +182,19 @@ describe('event ttl', () => {
     const s = await runServer({ dataDir: dir, store: 'memory', listen: [{ host: '127.0.0.1', port: 0 }], eventTtlMs: 3_600_000 });
     const c = new RestClient(configFromKubeconfig(s.kubeconfigPath));
     try {
-      const ev = (name: string, last: string): Event => ({ apiVersion: 'v1', kind: 'Event', metadata: { name, namespace: 'default' },
-        involvedObject: { kind: 'Pod', namespace: 'default', name: 'p' }, reason: 'Test', message: name, type: 'Normal',
-        firstTimestamp: last, lastTimestamp: last, count: 1, source: { component: 'test' } });
+      const ev = (name: string, last: string): Event => ({
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name, namespace: 'default' },
+        involvedObject: { kind: 'Pod', namespace: 'default', name: 'p' },
+        reason: 'Test',
+        message: name,
+        type: 'Normal',
+        firstTimestamp: last,
+        lastTimestamp: last,
+        count: 1,
+        source: { component: 'test' },
+      });
       const old = new Date(Date.now() - 2 * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
       const fresh = new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
       await c.create(EVENTS, 'default', ev('old', old));

@@ -15,20 +15,29 @@ import { EVENTS, eventually, SERVICES, sleep, startCluster, type TestCluster } f
 const NS = 'default';
 
 function lb(name: string, extra: ServiceSpec = {}, annotations?: Record<string, string>): Service {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name, ...(annotations ? { annotations } : {}) },
-    spec: { type: 'LoadBalancer', selector: { app: name }, ports: [{ port: 80 }], ...extra } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, ...(annotations ? { annotations } : {}) },
+    spec: { type: 'LoadBalancer', selector: { app: name }, ports: [{ port: 80 }], ...extra },
+  };
 }
 
 const ipOf = async (c: Client, name: string): Promise<string | undefined> => (await c.get(SERVICES, NS, name))?.status?.loadBalancer?.ingress?.[0]?.ip;
 const waitIP = (c: Client, name: string) => eventually(`${name} IP`, () => ipOf(c, name));
-const eventFor = (c: Client, name: string, reason: string, re?: RegExp) => eventually(`${reason} on ${name}`, async () =>
-  (await c.list(EVENTS, NS, { fieldSelector: `involvedObject.name=${name}` })).items.find((e) => e.reason === reason && (!re || re.test(e.message ?? ''))));
+const eventFor = (c: Client, name: string, reason: string, re?: RegExp) =>
+  eventually(`${reason} on ${name}`, async () =>
+    (await c.list(EVENTS, NS, { fieldSelector: `involvedObject.name=${name}` })).items.find((e) => e.reason === reason && (!re || re.test(e.message ?? ''))),
+  );
 
 test('pool ranges parse and fail with a code', () => {
   assert.deepEqual(parseIPRange('172.30.0.200-172.30.0.250'), { first: '172.30.0.200', last: '172.30.0.250' });
   assert.equal(intToIp(ipToInt('255.0.10.1')!), '255.0.10.1');
   for (const bad of ['172.30.0.200', '1.2.3.4-1.2.3', '1.2.3.9-1.2.3.1', 'a-b-c']) {
-    assert.throws(() => parseIPRange(bad), (e: unknown) => e instanceof PoolError && e.code === 'InvalidLoadBalancerPool');
+    assert.throws(
+      () => parseIPRange(bad),
+      (e: unknown) => e instanceof PoolError && e.code === 'InvalidLoadBalancerPool',
+    );
   }
 });
 

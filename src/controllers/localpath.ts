@@ -38,9 +38,12 @@ export async function bootstrapStorageClass(client: Client): Promise<void> {
   if (await client.get(STORAGECLASSES, undefined, DEFAULT_CLASS_NAME)) return;
   try {
     await client.create(STORAGECLASSES, undefined, {
-      apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass',
+      apiVersion: 'storage.k8s.io/v1',
+      kind: 'StorageClass',
       metadata: { name: DEFAULT_CLASS_NAME, annotations: { [DEFAULT_CLASS_ANNOTATION]: 'true' } },
-      provisioner: LOCAL_PATH_PROVISIONER, reclaimPolicy: 'Delete', volumeBindingMode: 'WaitForFirstConsumer',
+      provisioner: LOCAL_PATH_PROVISIONER,
+      reclaimPolicy: 'Delete',
+      volumeBindingMode: 'WaitForFirstConsumer',
     } as StorageClass);
   } catch (e) {
     if (errorCode(e) !== 409) throw e;
@@ -61,7 +64,11 @@ export class LocalPathProvisioner implements Controller {
 
   constructor(private ctx: ControllerContext) {
     this.qm = queueMetrics(ctx, 'k8ts_local_path_provisioner');
-    this.queue = new WorkQueue((key) => this.reconcile(key), { workers: 2, metrics: this.qm, onError: (key, err) => console.error(`local-path: ${key}:`, err instanceof Error ? err.message : err) });
+    this.queue = new WorkQueue((key) => this.reconcile(key), {
+      workers: 2,
+      metrics: this.qm,
+      onError: (key, err) => console.error(`local-path: ${key}:`, err instanceof Error ? err.message : err),
+    });
     this.claims = ctx.informers.informerFor(PERSISTENTVOLUMECLAIMS);
     this.volumes = ctx.informers.informerFor(PERSISTENTVOLUMES);
     this.classes = ctx.informers.informerFor(STORAGECLASSES);
@@ -77,7 +84,13 @@ export class LocalPathProvisioner implements Controller {
     this.regs.add(this.claims.addEventHandler({ onAdd: claim, onUpdate: claim }, 30_000));
     this.regs.add(this.volumes.addEventHandler({ onAdd: volume, onUpdate: volume }, 30_000));
     // A deleted node's volumes have nothing left to clean.
-    this.regs.add(this.nodes.addEventHandler({ onDelete: () => { for (const v of this.volumes.lister.list()) if (v.metadata.deletionTimestamp) volume(v); } }));
+    this.regs.add(
+      this.nodes.addEventHandler({
+        onDelete: () => {
+          for (const v of this.volumes.lister.list()) if (v.metadata.deletionTimestamp) volume(v);
+        },
+      }),
+    );
     // A helper pod's progress (or its deletion) moves its volume on.
     const helper = (p: Pod) => {
       const v = p.metadata.namespace === HELPER_NAMESPACE ? p.metadata.labels?.[HELPER_LABEL] : undefined;
@@ -106,10 +119,12 @@ export class LocalPathProvisioner implements Controller {
     const pvName = `pvc-${c.metadata.uid}`;
     if (this.volumes.lister.get(undefined, pvName)) return;
     const nodeName = c.metadata.annotations?.[SELECTED_NODE_ANNOTATION];
-    const fail = (msg: string) => this.events.record(c, 'Warning', 'ProvisioningFailed', `failed to provision volume with StorageClass "${cls.metadata.name}": ${msg}`);
+    const fail = (msg: string) =>
+      this.events.record(c, 'Warning', 'ProvisioningFailed', `failed to provision volume with StorageClass "${cls.metadata.name}": ${msg}`);
     if (!nodeName) {
       // Immediate binding: no node has been chosen, and a directory lives on one node.
-      if (cls.volumeBindingMode !== 'WaitForFirstConsumer') await fail('configuration error, no node was specified: local-path volumes need volumeBindingMode WaitForFirstConsumer');
+      if (cls.volumeBindingMode !== 'WaitForFirstConsumer')
+        await fail('configuration error, no node was specified: local-path volumes need volumeBindingMode WaitForFirstConsumer');
       return;
     }
     const modes = c.spec?.accessModes ?? [];
@@ -118,14 +133,18 @@ export class LocalPathProvisioner implements Controller {
     const node = this.nodes.lister.get(undefined, nodeName);
     if (!node) return void (await fail(`node "${nodeName}" not found`));
     const path = localPathFor(c.metadata.uid!, ns, name);
-    if (!path) return void (await fail('the claim\'s name, namespace or uid cannot name a directory'));
+    if (!path) return void (await fail("the claim's name, namespace or uid cannot name a directory"));
     await this.events.record(c, 'Normal', 'Provisioning', `External provisioner is provisioning volume for claim "${ns}/${name}"`);
     const hostname = node.metadata.labels?.['kubernetes.io/hostname'] ?? nodeName;
     try {
       await this.ctx.client.create(PERSISTENTVOLUMES, undefined, {
-        apiVersion: 'v1', kind: 'PersistentVolume',
-        metadata: { name: pvName, annotations: { [PROVISIONED_BY_ANNOTATION]: LOCAL_PATH_PROVISIONER, [SELECTED_NODE_ANNOTATION_LOCAL]: nodeName },
-          finalizers: [LOCAL_PATH_CLEANUP_FINALIZER] },
+        apiVersion: 'v1',
+        kind: 'PersistentVolume',
+        metadata: {
+          name: pvName,
+          annotations: { [PROVISIONED_BY_ANNOTATION]: LOCAL_PATH_PROVISIONER, [SELECTED_NODE_ANNOTATION_LOCAL]: nodeName },
+          finalizers: [LOCAL_PATH_CLEANUP_FINALIZER],
+        },
         spec: {
           capacity: { storage: c.spec!.resources!.requests!.storage! },
           accessModes: modes,
@@ -162,7 +181,12 @@ export class LocalPathProvisioner implements Controller {
     const ref = pv.spec?.claimRef;
     const path = ref?.uid && ref.namespace && ref.name ? localPathFor(ref.uid, ref.namespace, ref.name) : undefined;
     if (!path || path !== pv.spec?.hostPath?.path) {
-      await this.events.record(pv, 'Warning', 'VolumeFailedDelete', `the volume's path is not the one its claim names (${JSON.stringify(path ?? '')}): nothing removed`);
+      await this.events.record(
+        pv,
+        'Warning',
+        'VolumeFailedDelete',
+        `the volume's path is not the one its claim names (${JSON.stringify(path ?? '')}): nothing removed`,
+      );
       return this.release(pv, helper);
     }
     if (helper && (helper.metadata.annotations?.[HELPER_VOLUME_ANNOTATION] !== pv.metadata.uid || helper.spec?.nodeName !== nodeName)) {
@@ -180,7 +204,12 @@ export class LocalPathProvisioner implements Controller {
     }
     if (phase === 'Failed') {
       const why = helper.status?.containerStatuses?.[0]?.state?.terminated;
-      await this.events.record(pv, 'Warning', 'VolumeFailedDelete', `helper pod ${HELPER_NAMESPACE}/${helperName} failed on node ${nodeName}${why ? ` (exit code ${why.exitCode}${why.reason ? `, ${why.reason}` : ''})` : ''}; retrying`);
+      await this.events.record(
+        pv,
+        'Warning',
+        'VolumeFailedDelete',
+        `helper pod ${HELPER_NAMESPACE}/${helperName} failed on node ${nodeName}${why ? ` (exit code ${why.exitCode}${why.reason ? `, ${why.reason}` : ''})` : ''}; retrying`,
+      );
       await this.deleteHelper(helperName);
       this.queue.addAfter(`volume/${name}`, HELPER_RETRY_MS);
     }
@@ -189,16 +218,31 @@ export class LocalPathProvisioner implements Controller {
   /** The helper pod: busybox on the volume's node, the parent directory mounted, removing the one directory. */
   private async createHelper(pv: PersistentVolume, name: string, nodeName: string, path: string): Promise<void> {
     const pod: Pod = {
-      apiVersion: 'v1', kind: 'Pod',
-      metadata: { name, namespace: HELPER_NAMESPACE, labels: { [HELPER_LABEL]: pv.metadata.name! },
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: HELPER_NAMESPACE,
+        labels: { [HELPER_LABEL]: pv.metadata.name! },
         annotations: { [HELPER_VOLUME_ANNOTATION]: pv.metadata.uid! },
-        ownerReferences: [{ apiVersion: 'v1', kind: 'PersistentVolume', name: pv.metadata.name!, uid: pv.metadata.uid!, controller: true }] },
+        ownerReferences: [{ apiVersion: 'v1', kind: 'PersistentVolume', name: pv.metadata.name!, uid: pv.metadata.uid!, controller: true }],
+      },
       spec: {
-        nodeName, restartPolicy: 'Never', automountServiceAccountToken: false, enableServiceLinks: false,
+        nodeName,
+        restartPolicy: 'Never',
+        automountServiceAccountToken: false,
+        enableServiceLinks: false,
         tolerations: [{ operator: 'Exists' }],
         volumes: [{ name: 'data', hostPath: { path: dirname(path), type: 'DirectoryOrCreate' } }],
-        containers: [{ name: 'helper-pod', image: 'busybox', command: ['sh', '-c', 'rm -rf -- "/data/$VOL_DIR"'],
-          env: [{ name: 'VOL_DIR', value: basename(path) }], volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
+        containers: [
+          {
+            name: 'helper-pod',
+            image: 'busybox',
+            command: ['sh', '-c', 'rm -rf -- "/data/$VOL_DIR"'],
+            env: [{ name: 'VOL_DIR', value: basename(path) }],
+            volumeMounts: [{ name: 'data', mountPath: '/data' }],
+          },
+        ],
       },
     };
     try {
@@ -219,7 +263,10 @@ export class LocalPathProvisioner implements Controller {
   /** The finalizer goes (nothing left to clean, or cleaned), and the helper pod with it. */
   private async release(pv: PersistentVolume, helper: Pod | undefined): Promise<void> {
     try {
-      await this.ctx.client.update(PERSISTENTVOLUMES, undefined, { ...pv, metadata: { ...pv.metadata, finalizers: pv.metadata.finalizers!.filter((f) => f !== LOCAL_PATH_CLEANUP_FINALIZER) } });
+      await this.ctx.client.update(PERSISTENTVOLUMES, undefined, {
+        ...pv,
+        metadata: { ...pv.metadata, finalizers: pv.metadata.finalizers!.filter((f) => f !== LOCAL_PATH_CLEANUP_FINALIZER) },
+      });
     } catch (e) {
       if (errorCode(e) !== 404 && errorCode(e) !== 409) throw e;
     }

@@ -29,7 +29,8 @@ export async function startCluster(opts: Partial<ServerOptions> = {}): Promise<T
   }
   const c = new RestClient(configFromKubeconfig(s.kubeconfigPath));
   return {
-    s, c,
+    s,
+    c,
     async close() {
       c.close();
       await s!.close();
@@ -51,9 +52,10 @@ export interface PodSpec {
 /** Create a pod as the scheduler and an agent would leave it: bound, Running, with an IP and readiness. */
 export async function makePod(c: RestClient, ns: string, name: string, p: PodSpec): Promise<Pod> {
   await c.create(PODS, ns, {
-    apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: p.labels ?? {} },
-    spec: { nodeName: p.node ?? 'n1', hostname: p.hostname, subdomain: p.subdomain,
-      containers: [{ name: 'c', image: 'busybox', ports: p.ports ?? [] }] },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, labels: p.labels ?? {} },
+    spec: { nodeName: p.node ?? 'n1', hostname: p.hostname, subdomain: p.subdomain, containers: [{ name: 'c', image: 'busybox', ports: p.ports ?? [] }] },
   });
   return setReady(c, ns, name, p.ready ?? true, p.ip);
 }
@@ -61,7 +63,9 @@ export async function makePod(c: RestClient, ns: string, name: string, p: PodSpe
 export async function setReady(c: RestClient, ns: string, name: string, ready: boolean, ip?: string): Promise<Pod> {
   const status: Record<string, unknown> = {
     phase: 'Running',
-    conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }],
+    conditions: [
+      { type: 'Ready', status: ready ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
+    ],
   };
   if (ip) Object.assign(status, { podIP: ip, podIPs: [{ ip }] });
   return c.patch(PODS, ns, name, 'merge', { status }, 'status');

@@ -100,9 +100,20 @@ export class ClusterZone {
     this.podRecords = opts.podRecords ?? true;
     const d = this.domain;
     this.soa = {
-      name: d, type: TYPE.SOA, class: CLASS_IN, ttl: this.ttl,
-      data: { kind: 'soa', mname: `ns.dns.${d}`, rname: `hostmaster.${d}`, serial: Math.floor(Date.now() / 1000),
-        refresh: 7200, retry: 1800, expire: 86400, minimum: this.ttl },
+      name: d,
+      type: TYPE.SOA,
+      class: CLASS_IN,
+      ttl: this.ttl,
+      data: {
+        kind: 'soa',
+        mname: `ns.dns.${d}`,
+        rname: `hostmaster.${d}`,
+        serial: Math.floor(Date.now() / 1000),
+        refresh: 7200,
+        retry: 1800,
+        expire: 86400,
+        minimum: this.ttl,
+      },
     };
     const fixed: ResourceRecord[] = [
       this.soa,
@@ -137,7 +148,8 @@ export class ClusterZone {
 
   upsertService(svc: Service): void {
     const e = this.entry(svc.metadata.namespace ?? 'default', svc.metadata.name ?? '');
-    if (e.svc && e.svc.metadata.uid === svc.metadata.uid && e.svc.metadata.resourceVersion === svc.metadata.resourceVersion && svc.metadata.resourceVersion) return;
+    if (e.svc && e.svc.metadata.uid === svc.metadata.uid && e.svc.metadata.resourceVersion === svc.metadata.resourceVersion && svc.metadata.resourceVersion)
+      return;
     if (!e.svc) this.namespaceRef(e.ns, +1);
     e.svc = svc;
     this.rebuild(e);
@@ -161,7 +173,8 @@ export class ClusterZone {
     if (!owner || !svcName) return;
     const e = this.entry(slice.metadata.namespace ?? 'default', svcName);
     const old = e.slices.get(slice.metadata.name ?? '');
-    if (old && old.metadata.uid === slice.metadata.uid && old.metadata.resourceVersion === slice.metadata.resourceVersion && slice.metadata.resourceVersion) return;
+    if (old && old.metadata.uid === slice.metadata.uid && old.metadata.resourceVersion === slice.metadata.resourceVersion && slice.metadata.resourceVersion)
+      return;
     e.slices.set(slice.metadata.name ?? '', slice);
     this.sliceOwner.set(sliceKey, owner);
     this.rebuild(e);
@@ -203,11 +216,25 @@ export class ClusterZone {
   handlers(kind: 'endpointslices'): EventHandler<EndpointSlice>;
   handlers(kind: 'namespaces'): EventHandler<KNamespace>;
   handlers(kind: 'services' | 'endpointslices' | 'namespaces'): EventHandler<Service> | EventHandler<EndpointSlice> | EventHandler<KNamespace> {
-    const on = <T extends KObject>(up: (o: T) => void, del: (o: T) => void): EventHandler<T> =>
-      ({ onAdd: (o) => up(o), onUpdate: (o, old) => o !== old && up(o), onDelete: (o) => del(o) });
-    if (kind === 'services') return on<Service>((o) => this.upsertService(o), (o) => this.deleteService(o));
-    if (kind === 'endpointslices') return on<EndpointSlice>((o) => this.upsertSlice(o), (o) => this.deleteSlice(o));
-    return on<KNamespace>((o) => this.upsertNamespace(o), (o) => this.deleteNamespace(o));
+    const on = <T extends KObject>(up: (o: T) => void, del: (o: T) => void): EventHandler<T> => ({
+      onAdd: (o) => up(o),
+      onUpdate: (o, old) => o !== old && up(o),
+      onDelete: (o) => del(o),
+    });
+    if (kind === 'services')
+      return on<Service>(
+        (o) => this.upsertService(o),
+        (o) => this.deleteService(o),
+      );
+    if (kind === 'endpointslices')
+      return on<EndpointSlice>(
+        (o) => this.upsertSlice(o),
+        (o) => this.deleteSlice(o),
+      );
+    return on<KNamespace>(
+      (o) => this.upsertNamespace(o),
+      (o) => this.deleteNamespace(o),
+    );
   }
 
   private entry(ns: string, name: string): ServiceEntry {
@@ -292,8 +319,13 @@ export class ClusterZone {
       if (any) {
         for (const p of spec.ports ?? []) {
           if (!p?.name || !p.port) continue;
-          put({ name: `_${lc(p.name)}._${lc(p.protocol ?? 'TCP')}.${fqdn}`, type: TYPE.SRV, class: CLASS_IN, ttl,
-            data: { kind: 'srv', priority: 0, weight: 100, port: Number(p.port), target: fqdn } });
+          put({
+            name: `_${lc(p.name)}._${lc(p.protocol ?? 'TCP')}.${fqdn}`,
+            type: TYPE.SRV,
+            class: CLASS_IN,
+            ttl,
+            data: { kind: 'srv', priority: 0, weight: 100, port: Number(p.port), target: fqdn },
+          });
         }
       }
     }

@@ -15,11 +15,14 @@ export interface QueryOptions {
 }
 
 export function buildQuery(name: string, type: number, o: QueryOptions = {}): Buffer {
-  const edns = o.edns === false || o.edns === undefined ? undefined
-    : { udpSize: 1232, extRcode: 0, version: 0, dnssecOk: false, options: [], ...o.edns };
+  const edns = o.edns === false || o.edns === undefined ? undefined : { udpSize: 1232, extRcode: 0, version: 0, dnssecOk: false, options: [], ...o.edns };
   return encodeMessage({
     header: { id: o.id ?? 0x1234, qr: false, opcode: 0, aa: false, tc: false, rd: o.rd ?? true, ra: false, ad: false, cd: false, rcode: 0 },
-    questions: [{ name, type, class: o.qclass ?? CLASS_IN }], answers: [], authorities: [], additionals: [], edns,
+    questions: [{ name, type, class: o.qclass ?? CLASS_IN }],
+    answers: [],
+    authorities: [],
+    additionals: [],
+    edns,
   });
 }
 
@@ -99,7 +102,12 @@ export interface PortSpec {
 }
 
 export function service(ns: string, name: string, spec: ServiceSpec, extra: Partial<ObjectMeta> = {}): Service {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { namespace: ns, name, uid: `uid-${ns}-${name}`, resourceVersion: String(Math.random()), ...extra }, spec };
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: ns, name, uid: `uid-${ns}-${name}`, resourceVersion: String(Math.random()), ...extra },
+    spec,
+  };
 }
 
 export interface EndpointSpec {
@@ -110,7 +118,8 @@ export interface EndpointSpec {
 
 export function slice(ns: string, svc: string, name: string, endpoints: EndpointSpec[], ports: PortSpec[] = [], addressType = 'IPv4'): EndpointSlice {
   return {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
     metadata: { namespace: ns, name, uid: `uid-${ns}-${name}`, resourceVersion: String(Math.random()), labels: { 'kubernetes.io/service-name': svc } },
     addressType,
     endpoints: endpoints.map((e) => ({

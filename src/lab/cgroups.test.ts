@@ -42,7 +42,9 @@ describe('lab cgroups: the plan', () => {
   });
 });
 
-const v1 = existsSync('/sys/fs/cgroup/memory/cgroup.procs') && (existsSync('/sys/fs/cgroup/cpuacct/cgroup.procs') || existsSync('/sys/fs/cgroup/cpu,cpuacct/cgroup.procs'));
+const v1 =
+  existsSync('/sys/fs/cgroup/memory/cgroup.procs') &&
+  (existsSync('/sys/fs/cgroup/cpuacct/cgroup.procs') || existsSync('/sys/fs/cgroup/cpu,cpuacct/cgroup.procs'));
 
 describe('lab cgroups on this host', { skip: NEEDS_ROOT || (!v1 && 'this host has no cgroup v1 cpuacct and memory hierarchies') }, () => {
   let home: { home: string; cleanup(): Promise<void> };
@@ -60,7 +62,7 @@ describe('lab cgroups on this host', { skip: NEEDS_ROOT || (!v1 && 'this host ha
     await home?.cleanup();
   });
 
-  test('a process started in its node\'s cgroup is there (its children too) and its memory counts there, not in the other node\'s', async () => {
+  test("a process started in its node's cgroup is there (its children too) and its memory counts there, not in the other node's", async () => {
     const made = await createCgroups(plan);
     assert.ok(!('unavailable' in made), JSON.stringify(made));
     const byNode = await nodeCgroups(plan);
@@ -69,7 +71,9 @@ describe('lab cgroups on this host', { skip: NEEDS_ROOT || (!v1 && 'this host ha
     for (const d of [...a, ...b]) assert.ok(existsSync(`${d}/cgroup.procs`), d);
     // 64 MB held by a shell variable in a child of the started shell: the child is in the cgroup from its fork.
     // biome-ignore lint/suspicious/noTemplateCurlyInString: ${#x} is the shell's string length
-    const r = await startProcess(plan.dir, 'hog', ['sh', '-c', 'sh -c \'x=$(head -c 64000000 /dev/zero | tr "\\0" a); sleep 600; echo ${#x}\' & wait'], { cgroups: a });
+    const r = await startProcess(plan.dir, 'hog', ['sh', '-c', 'sh -c \'x=$(head -c 64000000 /dev/zero | tr "\\0" a); sleep 600; echo ${#x}\' & wait'], {
+      cgroups: a,
+    });
     assert.deepEqual(r.cgroups, a);
     const procs = (d: string) => readFileSync(`${d}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
     for (const d of a) assert.ok(procs(d).includes(r.pid), `${r.pid} in ${d}`);
@@ -79,7 +83,7 @@ describe('lab cgroups on this host', { skip: NEEDS_ROOT || (!v1 && 'this host ha
       ua = await dirsUsage({ cpuacct: a.find((d) => d.includes('cpuacct')), memory: a.find((d) => d.includes('/memory/')) });
     }
     const ub = await dirsUsage({ cpuacct: b.find((d) => d.includes('cpuacct')), memory: b.find((d) => d.includes('/memory/')) });
-    assert.ok(ua && ub, 'both nodes\' usage readable');
+    assert.ok(ua && ub, "both nodes' usage readable");
     assert.ok(ua.workingSetBytes > 60e6, `node1 working set ${ua.workingSetBytes}`);
     assert.ok(ub.workingSetBytes < 8e6, `node2 working set ${ub.workingSetBytes}`);
     assert.ok(ua.cpuSeconds > ub.cpuSeconds);
@@ -98,8 +102,14 @@ describe('lab cgroups on this host', { skip: NEEDS_ROOT || (!v1 && 'this host ha
 
   test('a cgroup path that is not one is refused before anything starts', async () => {
     await assert.rejects(startProcess(plan.dir, 'bad', ['sleep', '1'], { cgroups: ['/tmp/x'] }), /not a directory under \/sys\/fs\/cgroup/);
-    await assert.rejects(startProcess(plan.dir, 'bad', ['sleep', '1'], { cgroups: ['/sys/fs/cgroup/memory/../../etc'] }), /not a directory under \/sys\/fs\/cgroup/);
+    await assert.rejects(
+      startProcess(plan.dir, 'bad', ['sleep', '1'], { cgroups: ['/sys/fs/cgroup/memory/../../etc'] }),
+      /not a directory under \/sys\/fs\/cgroup/,
+    );
     // One that does not exist: the launcher fails before the program runs, and says where.
-    await assert.rejects(startProcess(plan.dir, 'bad', ['sleep', '1'], { cgroups: [`/sys/fs/cgroup/memory/${labCgroupName(plan)}-missing`] }), /exited at start[\s\S]*cgroup\.procs/);
+    await assert.rejects(
+      startProcess(plan.dir, 'bad', ['sleep', '1'], { cgroups: [`/sys/fs/cgroup/memory/${labCgroupName(plan)}-missing`] }),
+      /exited at start[\s\S]*cgroup\.procs/,
+    );
   });
 });

@@ -38,7 +38,8 @@ export function planCgroups(plan: Pick<ClusterPlan, 'stem' | 'name' | 'nodes'>, 
   for (const c of ['cpuacct', 'memory'] as const) {
     const m = mounts.v1.get(c);
     const path = own.v1.get(c);
-    if (!m || path === undefined) return { unavailable: `no cgroup v1 ${c} hierarchy on this host${mounts.v2 ? ' (cgroup v2 node cgroups are not made yet)' : ''}` };
+    if (!m || path === undefined)
+      return { unavailable: `no cgroup v1 ${c} hierarchy on this host${mounts.v2 ? ' (cgroup v2 node cgroups are not made yet)' : ''}` };
     if (!m.mountPoint.startsWith('/sys/fs/cgroup/')) return { unavailable: `the ${c} hierarchy is mounted at ${m.mountPoint}, not under /sys/fs/cgroup` };
     // Our own cgroup as this mount shows it (a cgroup namespace or bind mount shows a part of the tree).
     const rel = m.root === '/' ? path : path === m.root || path.startsWith(`${m.root}/`) ? path.slice(m.root.length) : undefined;
@@ -86,7 +87,11 @@ async function recorded(plan: ClusterPlan): Promise<string[]> {
 
 async function procsIn(dir: string): Promise<number[]> {
   const text = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
-  return text.split('\n').filter(Boolean).map(Number).filter((p) => Number.isInteger(p) && p > 0);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)
+    .filter((p) => Number.isInteger(p) && p > 0);
 }
 
 /** The directory and every cgroup below it, deepest first (runc leaves a container's behind when its state is lost). */

@@ -92,7 +92,7 @@ export async function downPlan(plan: ClusterPlan, opts: DownOptions = {}): Promi
     return finish();
   }
   const netns = await clusterNetns(plan);
-  await phase('Stopping what runs in the cluster\'s namespaces', async () => {
+  await phase("Stopping what runs in the cluster's namespaces", async () => {
     report.killed = await killInNetns(netns, opts.stopTimeoutMs ?? 5000);
     return list(report.killed.map(String));
   });
@@ -130,7 +130,10 @@ export async function downPlan(plan: ClusterPlan, opts: DownOptions = {}): Promi
       return list(report.mounts);
     });
     if (errors.length) {
-      throw new LabError('DownIncomplete', `cluster ${plan.name} is not fully removed (state kept in ${plan.dir} for another k8ts down):\n${errors.join('\n')}`);
+      throw new LabError(
+        'DownIncomplete',
+        `cluster ${plan.name} is not fully removed (state kept in ${plan.dir} for another k8ts down):\n${errors.join('\n')}`,
+      );
     }
     await phase(`Removing ${plan.dir}`, async () => {
       await removeDir(plan.dir);
@@ -179,13 +182,14 @@ export async function killInNetns(netns: string[], timeoutMs: number): Promise<n
     return pids;
   };
   const found = await find();
-  const send = (pids: number[], sig: NodeJS.Signals) => pids.forEach((p) => {
-    try {
-      process.kill(p, sig);
-    } catch {
-      // Exited meanwhile.
-    }
-  });
+  const send = (pids: number[], sig: NodeJS.Signals) =>
+    pids.forEach((p) => {
+      try {
+        process.kill(p, sig);
+      } catch {
+        // Exited meanwhile.
+      }
+    });
   send(found, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
   let left = found;

@@ -17,7 +17,11 @@ export type LabErrorCode =
   | 'DownIncomplete'; // `down` could not remove everything; the state directory is kept for a retry
 
 export class LabError extends Error {
-  constructor(readonly code: LabErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: LabErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'LabError';
   }

@@ -73,7 +73,8 @@ export async function startProcess(dir: string, role: string, argv: string[], op
   await mkdir(join(dir, 'pids'), { recursive: true });
   await mkdir(join(dir, 'logs'), { recursive: true });
   const log = logFile(dir, role);
-  for (const d of opts.cgroups ?? []) if (!isCgroupDir(d)) throw new LabError('InvalidOption', `process ${role}: cgroup ${JSON.stringify(d)} is not a directory under /sys/fs/cgroup`);
+  for (const d of opts.cgroups ?? [])
+    if (!isCgroupDir(d)) throw new LabError('InvalidOption', `process ${role}: cgroup ${JSON.stringify(d)} is not a directory under /sys/fs/cgroup`);
   const inNetns = opts.netns ? ['nsenter', `--net=${netnsPath(opts.netns)}`, '--', ...argv] : argv;
   const full = opts.cgroups?.length ? ['sh', '-c', JOIN, 'k8ts-cgroup-join', ...opts.cgroups, '--', ...inNetns] : inNetns;
   const fd = openSync(log, 'a');
@@ -88,8 +89,7 @@ export async function startProcess(dir: string, role: string, argv: string[], op
   child.on('exit', (code, signal) => (exited = { code, signal }));
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
-    child.once('error', (e: NodeJS.ErrnoException) =>
-      reject(e.code === 'ENOENT' ? new MissingCommandError(full[0], PACKAGE_OF[full[0]]) : e));
+    child.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new MissingCommandError(full[0], PACKAGE_OF[full[0]]) : e));
   });
   child.unref();
   const pid = child.pid!;
@@ -106,13 +106,25 @@ export async function startProcess(dir: string, role: string, argv: string[], op
         if (exited || !(await readProc(pid))) continue;
       }
       // Recorded as started: should the program exec another one, that one is no longer ours to signal.
-      const record: ProcessRecord = { role, pid, argv, netns: opts.netns, ...(opts.cgroups?.length ? { cgroups: opts.cgroups } : {}), log, startTime: info.startTime, startedAt: new Date().toISOString() };
+      const record: ProcessRecord = {
+        role,
+        pid,
+        argv,
+        netns: opts.netns,
+        ...(opts.cgroups?.length ? { cgroups: opts.cgroups } : {}),
+        log,
+        startTime: info.startTime,
+        startedAt: new Date().toISOString(),
+      };
       await writeRecord(dir, record);
       return record;
     }
     if (exited || !info) {
       const tail = await logTail(log);
-      throw new LabError('ProcessExited', `${role} (${full.join(' ')}) exited at start (${exited?.code ?? exited?.signal ?? 'gone'})${tail ? `; the end of ${log}:\n${tail}` : `; see ${log}`}`);
+      throw new LabError(
+        'ProcessExited',
+        `${role} (${full.join(' ')}) exited at start (${exited?.code ?? exited?.signal ?? 'gone'})${tail ? `; the end of ${log}:\n${tail}` : `; see ${log}`}`,
+      );
     }
     if (Date.now() > deadline) {
       process.kill(pid, 'SIGKILL');

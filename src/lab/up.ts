@@ -53,7 +53,13 @@ export async function up(opts: UpOptions): Promise<ClusterPlan> {
     log(stepLine(false, `Checking the host for cluster ${plan.name}`, performance.now() - t0));
     throw new PreflightError(problems);
   }
-  log(stepLine(true, `Planning cluster ${plan.name}: ${plan.stem}, nodes ${plan.nodeNetwork}, pods ${plan.clusterCIDR}, services ${plan.serviceCIDR}, API port ${plan.apiServer.port}`, performance.now() - t0));
+  log(
+    stepLine(
+      true,
+      `Planning cluster ${plan.name}: ${plan.stem}, nodes ${plan.nodeNetwork}, pods ${plan.clusterCIDR}, services ${plan.serviceCIDR}, API port ${plan.apiServer.port}`,
+      performance.now() - t0,
+    ),
+  );
   try {
     await runSteps([...topologySteps(plan), cgroupStep(plan, log), ...(opts.steps?.(plan) ?? [])], { log, retain: opts.retain });
   } catch (e) {
@@ -61,7 +67,8 @@ export async function up(opts: UpOptions): Promise<ClusterPlan> {
     // state directory, the claim).
     if (!opts.retain) {
       await downPlan(plan, { log: () => {} }).catch((d: Error) =>
-        log(`✗ Cleaning up cluster ${plan.name} after the failure: ${d.message}; finish with: k8ts down ${plan.name}`));
+        log(`✗ Cleaning up cluster ${plan.name} after the failure: ${d.message}; finish with: k8ts down ${plan.name}`),
+      );
     }
     throw e;
   }

@@ -12,7 +12,16 @@ test('the server tightens its data dir and every secret-bearing file at every st
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-filemodes-'));
   const data = join(dir, 'data');
   const opts = { dataDir: data, store: 'sqlite' as const, listen: [{ host: '127.0.0.1', port: 0 }], log: () => {} };
-  const files = ['admin.token', 'kubeconfig', 'kubeconfig-token', 'store.db', 'pki/ca.key', 'pki/server.key', 'pki/service-account.key', 'pki/apiserver-kubelet-client.key'];
+  const files = [
+    'admin.token',
+    'kubeconfig',
+    'kubeconfig-token',
+    'store.db',
+    'pki/ca.key',
+    'pki/server.key',
+    'pki/service-account.key',
+    'pki/apiserver-kubelet-client.key',
+  ];
   try {
     await (await runServer(opts)).close();
     chmodSync(data, 0o755);
@@ -29,10 +38,14 @@ test('the server tightens its data dir and every secret-bearing file at every st
 });
 
 test('k8ts agent refuses --token and names --bootstrap-token-file; --token-file (the old shared node token) is refused naming why', async () => {
-  await assert.rejects(agentCommand(['--server', 'https://127.0.0.1:6443', '--token', 'secret', '--ca-file', '/nonexistent', '--node-name', 'n1']),
-    (e: Error) => /--token is refused/.test(e.message) && /--bootstrap-token-file FILE/.test(e.message) && !e.message.includes('secret'));
-  await assert.rejects(agentCommand(['--server', 'https://127.0.0.1:6443', '--token-file', '/nonexistent', '--ca-file', '/nonexistent', '--node-name', 'n1']),
-    (e: Error) => /--token-file is no longer used: the API server calls agents with its own client certificate/.test(e.message));
+  await assert.rejects(
+    agentCommand(['--server', 'https://127.0.0.1:6443', '--token', 'secret', '--ca-file', '/nonexistent', '--node-name', 'n1']),
+    (e: Error) => /--token is refused/.test(e.message) && /--bootstrap-token-file FILE/.test(e.message) && !e.message.includes('secret'),
+  );
+  await assert.rejects(
+    agentCommand(['--server', 'https://127.0.0.1:6443', '--token-file', '/nonexistent', '--ca-file', '/nonexistent', '--node-name', 'n1']),
+    (e: Error) => /--token-file is no longer used: the API server calls agents with its own client certificate/.test(e.message),
+  );
 });
 
 test('k8ts agent refuses container log limits that make no sense, naming the flag', async () => {

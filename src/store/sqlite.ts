@@ -6,16 +6,7 @@ import Database from 'better-sqlite3';
 import { EventQueue } from './event-queue.js';
 import { closedError, compactedError, conflictError, existsError, futureError, notFoundError } from './errors.js';
 import { compareKeys, prefixEnd } from './keys.js';
-import {
-  StoreError,
-  type KeyValue,
-  type ListOptions,
-  type ListResult,
-  type Store,
-  type WatchEvent,
-  type WatchHandlers,
-  type Watcher,
-} from './types.js';
+import { StoreError, type KeyValue, type ListOptions, type ListResult, type Store, type WatchEvent, type WatchHandlers, type Watcher } from './types.js';
 
 export interface SqliteStoreOptions {
   /** Directory holding the database file (created if missing). */
@@ -182,16 +173,15 @@ export class SqliteStore implements Store {
       const atHead = revision === head;
       let rows: ListRow[];
       if (atHead) {
-        rows = (afterKey === undefined
-          ? this.st.listCurrentFrom.all(prefix, hi, sqlLimit)
-          : this.st.listCurrentAfter.all(afterKey, hi, sqlLimit)) as ListRow[];
+        rows = (afterKey === undefined ? this.st.listCurrentFrom.all(prefix, hi, sqlLimit) : this.st.listCurrentAfter.all(afterKey, hi, sqlLimit)) as ListRow[];
       } else {
         const query = (n: number) =>
-          (afterKey === undefined
-            ? this.st.listPastFrom.all(prefix, hi, revision, n)
-            : this.st.listPastAfter.all(afterKey, hi, revision, n)) as ListRow[];
+          (afterKey === undefined ? this.st.listPastFrom.all(prefix, hi, revision, n) : this.st.listPastAfter.all(afterKey, hi, revision, n)) as ListRow[];
         rows = query(sqlLimit);
-        if (!isSorted(rows)) rows = query(-1).sort((a, b) => compareKeys(a[1], b[1])).slice(0, sqlLimit < 0 ? undefined : sqlLimit);
+        if (!isSorted(rows))
+          rows = query(-1)
+            .sort((a, b) => compareKeys(a[1], b[1]))
+            .slice(0, sqlLimit < 0 ? undefined : sqlLimit);
       }
       const more = limit > 0 && rows.length > limit;
       if (more) rows.length = limit;
@@ -199,9 +189,7 @@ export class SqliteStore implements Store {
       let remaining = 0;
       if (more) {
         const last = items[items.length - 1].key;
-        remaining = (atHead
-          ? this.st.countCurrentAfter.get(last, hi)
-          : this.st.countPastAfter.get(last, hi, revision)) as number;
+        remaining = (atHead ? this.st.countCurrentAfter.get(last, hi) : this.st.countPastAfter.get(last, hi, revision)) as number;
       }
       return { items, revision, more, remaining };
     });
@@ -441,12 +429,8 @@ function prepare(db: Database.Database) {
     getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
     setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     current: db.prepare('SELECT k.id, k.create_revision, k.value FROM kv_current c JOIN kv k ON k.id = c.id WHERE c.name = ?'),
-    lastRow: db.prepare(
-      'SELECT id, deleted, create_revision, value FROM kv WHERE name = ? ORDER BY prev_revision DESC LIMIT 1',
-    ),
-    insert: db.prepare(
-      'INSERT INTO kv (id, name, created, deleted, create_revision, prev_revision, value) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    ),
+    lastRow: db.prepare('SELECT id, deleted, create_revision, value FROM kv WHERE name = ? ORDER BY prev_revision DESC LIMIT 1'),
+    insert: db.prepare('INSERT INTO kv (id, name, created, deleted, create_revision, prev_revision, value) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     setCurrent: db.prepare('INSERT INTO kv_current (name, id) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET id = excluded.id'),
     deleteCurrent: db.prepare('DELETE FROM kv_current WHERE name = ?'),
     listCurrentFrom: db.prepare(`${current} WHERE c.name >= ? AND c.name < ? ORDER BY c.name LIMIT ?`).raw(),
@@ -461,9 +445,7 @@ function prepare(db: Database.Database) {
        FROM kv k LEFT JOIN kv p ON p.id = k.prev_revision
        WHERE k.id > ? AND k.id <= ? AND k.name >= ? AND k.name < ? ORDER BY k.id LIMIT ?`,
     ),
-    compactReplaced: db.prepare(
-      'DELETE FROM kv WHERE id IN (SELECT prev_revision FROM kv WHERE id > @lo AND id <= @hi AND prev_revision > 0)',
-    ),
+    compactReplaced: db.prepare('DELETE FROM kv WHERE id IN (SELECT prev_revision FROM kv WHERE id > @lo AND id <= @hi AND prev_revision > 0)'),
     compactTombstones: db.prepare('DELETE FROM kv WHERE id > @lo AND id <= @hi AND deleted = 1'),
   };
 }

@@ -49,21 +49,37 @@ const slimNode = (n: Node) => ({
 });
 
 const slimPod = (o: Pod) => ({
-  node: o.spec?.nodeName, ip: o.status?.podIP, phase: o.status?.phase ?? 'Pending', deleting: !!o.metadata.deletionTimestamp,
-  hostNetwork: !!o.spec?.hostNetwork, labels: o.metadata.labels ?? {},
+  node: o.spec?.nodeName,
+  ip: o.status?.podIP,
+  phase: o.status?.phase ?? 'Pending',
+  deleting: !!o.metadata.deletionTimestamp,
+  hostNetwork: !!o.spec?.hostNetwork,
+  labels: o.metadata.labels ?? {},
   ready: ready(o.status?.conditions),
-  containers: (o.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image, ports: (c.ports ?? []).map((p) => `${p.containerPort}/${p.protocol ?? 'TCP'}`) })),
+  containers: (o.spec?.containers ?? []).map((c) => ({
+    name: c.name,
+    image: c.image,
+    ports: (c.ports ?? []).map((p) => `${p.containerPort}/${p.protocol ?? 'TCP'}`),
+  })),
 });
 
 const slimService = (o: Service) => ({
-  type: o.spec?.type ?? 'ClusterIP', clusterIP: o.spec?.clusterIP, selector: o.spec?.selector,
+  type: o.spec?.type ?? 'ClusterIP',
+  clusterIP: o.spec?.clusterIP,
+  selector: o.spec?.selector,
   ports: (o.spec?.ports ?? []).map((p) => ({ name: p.name, port: p.port, protocol: p.protocol ?? 'TCP', targetPort: p.targetPort, nodePort: p.nodePort })),
-  lbIPs: (o.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).filter(Boolean), externalIPs: o.spec?.externalIPs ?? [],
+  lbIPs: (o.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).filter(Boolean),
+  externalIPs: o.spec?.externalIPs ?? [],
 });
 
 const slimEndpointSlice = (o: EndpointSlice) => ({
   service: o.metadata.labels?.['kubernetes.io/service-name'],
-  endpoints: (o.endpoints ?? []).map((e) => ({ ip: e.addresses?.[0], ready: e.conditions?.ready !== false, pod: e.targetRef?.kind === 'Pod' ? e.targetRef.name : undefined, node: e.nodeName })),
+  endpoints: (o.endpoints ?? []).map((e) => ({
+    ip: e.addresses?.[0],
+    ready: e.conditions?.ready !== false,
+    pod: e.targetRef?.kind === 'Pod' ? e.targetRef.name : undefined,
+    node: e.nodeName,
+  })),
   ports: (o.ports ?? []).map((p) => ({ name: p.name, port: p.port, protocol: p.protocol ?? 'TCP' })),
 });
 

@@ -15,7 +15,6 @@ import { trace } from '../cli/netpol.js';
 import { type Kind, type Slim, UI_KINDS } from './model.js';
 import { pageHtml, streamJs } from './page.js';
 
-
 /** The page's script: built by scripts/build-ui.mjs (esbuild) next to dist/src. */
 export const BUNDLE = distFile('ui/app.js');
 
@@ -72,7 +71,9 @@ export class UiServer {
     this.informers.start();
     await this.informers.waitForCacheSync();
     this.refreshFacts();
-    const server = createServer((req, res) => void this.serve(req, res).catch((e) => this.fail(res, 500, 'InternalError', e instanceof Error ? e.message : String(e))));
+    const server = createServer(
+      (req, res) => void this.serve(req, res).catch((e) => this.fail(res, 500, 'InternalError', e instanceof Error ? e.message : String(e))),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.o.port ?? 0, '127.0.0.1', () => resolve());
@@ -137,25 +138,33 @@ export class UiServer {
     const names = new Set(nodes.map((n) => n.metadata.name!));
     for (const k of [...this.facts.keys()]) if (!names.has(k)) this.facts.delete(k);
     let again = false;
-    await Promise.all(nodes.map(async (n) => {
-      const name = n.metadata.name!;
-      if (this.facts.get(name)?.ok) return;
-      const tries = this.factsTry.get(name) ?? 0;
-      if (tries >= 4) return;
-      this.factsTry.set(name, tries + 1);
-      let f: NodeFactsSummary;
-      try {
-        // An agent of another version may leave fields out; a shape this cannot read fails the try.
-        const r = await this.client.getPath<Partial<NodeFacts>>(`/api/v1/nodes/${encodeURIComponent(name)}/proxy/k8ts/facts`);
-        f = { node: name, ok: true, bridge: r.bridge, routes: (r.routes ?? []).filter((x) => x.k8ts), vxlan: (r.links ?? []).some((l) => l.name === 'k8ts.vxlan') };
-      } catch (e) {
-        // A node without an agent (or an older one) is drawn from its Node object alone.
-        f = { node: name, ok: false, error: e instanceof Error ? e.message : String(e) };
-        again = true;
-      }
-      this.facts.set(name, f);
-      this.send({ op: 'facts', key: name, obj: f, at: Date.now() });
-    }));
+    await Promise.all(
+      nodes.map(async (n) => {
+        const name = n.metadata.name!;
+        if (this.facts.get(name)?.ok) return;
+        const tries = this.factsTry.get(name) ?? 0;
+        if (tries >= 4) return;
+        this.factsTry.set(name, tries + 1);
+        let f: NodeFactsSummary;
+        try {
+          // An agent of another version may leave fields out; a shape this cannot read fails the try.
+          const r = await this.client.getPath<Partial<NodeFacts>>(`/api/v1/nodes/${encodeURIComponent(name)}/proxy/k8ts/facts`);
+          f = {
+            node: name,
+            ok: true,
+            bridge: r.bridge,
+            routes: (r.routes ?? []).filter((x) => x.k8ts),
+            vxlan: (r.links ?? []).some((l) => l.name === 'k8ts.vxlan'),
+          };
+        } catch (e) {
+          // A node without an agent (or an older one) is drawn from its Node object alone.
+          f = { node: name, ok: false, error: e instanceof Error ? e.message : String(e) };
+          again = true;
+        }
+        this.facts.set(name, f);
+        this.send({ op: 'facts', key: name, obj: f, at: Date.now() });
+      }),
+    );
     if (again) this.refreshFacts(2000 * 2 ** Math.min(3, Math.max(...[...this.factsTry.values()], 0)));
   }
 
@@ -168,12 +177,16 @@ export class UiServer {
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const host = req.headers.host ?? '';
-    if (host !== `127.0.0.1:${this.port}` && host !== `localhost:${this.port}`) return this.fail(res, 403, 'Forbidden', `Host ${JSON.stringify(host)} is not served: open ${this.url}`);
+    if (host !== `127.0.0.1:${this.port}` && host !== `localhost:${this.port}`)
+      return this.fail(res, 403, 'Forbidden', `Host ${JSON.stringify(host)} is not served: open ${this.url}`);
     if (req.method !== 'GET' && req.method !== 'HEAD') return this.fail(res, 405, 'MethodNotAllowed', 'the topology page is read-only: GET only');
     const url = new URL(req.url ?? '/', this.url);
     const security = {
-      'Content-Security-Policy': "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-      'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer', 'Cache-Control': 'no-store',
+      'Content-Security-Policy':
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+      'Cache-Control': 'no-store',
     };
     switch (url.pathname) {
       case '/': {
@@ -203,7 +216,9 @@ export class UiServer {
         const pod = url.searchParams.get('pod');
         if (!DNS_NAME.test(node)) return this.fail(res, 400, 'BadRequest', 'node: a node name');
         if (pod !== null && !POD_KEY.test(pod)) return this.fail(res, 400, 'BadRequest', 'pod: namespace/name');
-        return this.forward(res, () => this.client.getPath(`/api/v1/nodes/${encodeURIComponent(node)}/proxy/k8ts/facts${pod !== null ? `?pod=${encodeURIComponent(pod)}` : ''}`));
+        return this.forward(res, () =>
+          this.client.getPath(`/api/v1/nodes/${encodeURIComponent(node)}/proxy/k8ts/facts${pod !== null ? `?pod=${encodeURIComponent(pod)}` : ''}`),
+        );
       }
       case '/api/trace': {
         const src = url.searchParams.get('src') ?? '';

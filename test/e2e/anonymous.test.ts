@@ -18,7 +18,9 @@ const skip = kubectlBinary('1.32') ? false : 'kubectl.1.32 is not on this machin
  * to kube-apiserver (basic auth is gone since 1.19) nor to k8ts: the request is anonymous.
  */
 function anonymousKubeconfig(s: TestServer): string {
-  return s.file('anon.kubeconfig', `apiVersion: v1
+  return s.file(
+    'anon.kubeconfig',
+    `apiVersion: v1
 kind: Config
 clusters:
 - name: k8ts
@@ -33,7 +35,8 @@ contexts:
 - name: anon
   context: {cluster: k8ts, user: nobody}
 current-context: anon
-`);
+`,
+  );
 }
 
 /** One HTTPS request with no credential (or the given headers); the status and body. */
@@ -80,13 +83,16 @@ describe('anonymous requests (--anonymous-auth default)', { skip }, () => {
     assert.match(check.stderr, /Error from server \(Forbidden\): forbidden: User "system:anonymous" cannot get path "\/readyz\/ping"/);
   });
 
-  test('kubectl with no user: discovery and pods are upstream\'s 403, whoami too', async () => {
+  test("kubectl with no user: discovery and pods are upstream's 403, whoami too", async () => {
     const api = await k(['get', '--raw', '/api']);
     assert.notEqual(api.code, 0);
     assert.match(api.stderr, /Error from server \(Forbidden\): forbidden: User "system:anonymous" cannot get path "\/api"/);
     const listed = await k(['get', '--raw', '/api/v1/namespaces/default/pods']);
     assert.notEqual(listed.code, 0);
-    assert.match(listed.stderr, /Error from server \(Forbidden\): pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default"/);
+    assert.match(
+      listed.stderr,
+      /Error from server \(Forbidden\): pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default"/,
+    );
     // `get pods` needs discovery first, which is for system:authenticated only (upstream since 1.14): kubectl's
     // discovery client words that 403 "unknown", as it does against kube-apiserver (the same body and headers).
     const pods = await k(['get', 'pods']);
@@ -99,8 +105,10 @@ describe('anonymous requests (--anonymous-auth default)', { skip }, () => {
     assert.match(who.stderr, /the selfsubjectreviews API is not enabled in the cluster or you do not have permission to call it/);
     const ssr = await raw(s, 'POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews');
     assert.equal(ssr.code, 403);
-    assert.equal(JSON.parse(ssr.body).message,
-      'selfsubjectreviews.authentication.k8s.io is forbidden: User "system:anonymous" cannot create resource "selfsubjectreviews" in API group "authentication.k8s.io" at the cluster scope');
+    assert.equal(
+      JSON.parse(ssr.body).message,
+      'selfsubjectreviews.authentication.k8s.io is forbidden: User "system:anonymous" cannot create resource "selfsubjectreviews" in API group "authentication.k8s.io" at the cluster scope',
+    );
   });
 
   test('a token offered and refused is 401, never anonymous', async () => {
@@ -113,7 +121,15 @@ describe('anonymous requests (--anonymous-auth default)', { skip }, () => {
     assert.match(v.stderr, /You must be logged in to the server/);
     const r = await raw(s, 'GET', '/healthz', { authorization: 'Bearer not-a-token' });
     assert.equal(r.code, 401);
-    assert.deepEqual(JSON.parse(r.body), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+    assert.deepEqual(JSON.parse(r.body), {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'Unauthorized',
+      reason: 'Unauthorized',
+      code: 401,
+    });
   });
 
   test('the anonymous user is held to GET: other verbs on the public paths are 403 as upstream', async () => {
@@ -124,10 +140,18 @@ describe('anonymous requests (--anonymous-auth default)', { skip }, () => {
     assert.equal(metrics.code, 403);
     assert.equal(JSON.parse(metrics.body).message, 'forbidden: User "system:anonymous" cannot get path "/metrics"');
     // A connection upgrade (exec over WebSocket) is authorized the same way: 403, not 401.
-    const exec = await raw(s, 'GET', '/api/v1/namespaces/default/pods/x/exec', { connection: 'Upgrade', upgrade: 'websocket',
-      'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-protocol': 'v5.channel.k8s.io' });
+    const exec = await raw(s, 'GET', '/api/v1/namespaces/default/pods/x/exec', {
+      connection: 'Upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      'sec-websocket-protocol': 'v5.channel.k8s.io',
+    });
     assert.equal(exec.code, 403);
-    assert.equal(JSON.parse(exec.body).message, 'pods "x" is forbidden: User "system:anonymous" cannot get resource "pods/exec" in API group "" in the namespace "default"');
+    assert.equal(
+      JSON.parse(exec.body).message,
+      'pods "x" is forbidden: User "system:anonymous" cannot get resource "pods/exec" in API group "" in the namespace "default"',
+    );
     // Impersonating someone else is a verb anonymous does not hold either.
     const imp = await raw(s, 'GET', '/api/v1/namespaces', { 'impersonate-user': 'admin' });
     assert.equal(imp.code, 403);

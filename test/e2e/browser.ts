@@ -36,8 +36,16 @@ export async function launch(opts: { intercept?: boolean } = {}): Promise<Browse
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1600, height: 1000 },
     });
   } catch (e) {
@@ -46,22 +54,26 @@ export async function launch(opts: { intercept?: boolean } = {}): Promise<Browse
   }
   const requests: string[] = [];
   const outside: string[] = [];
-  if (opts.intercept !== false) await context.route('**/*', (route) => {
-    const url = route.request().url();
-    requests.push(url);
-    let host = '';
-    try {
-      host = new URL(url).hostname;
-    } catch {
-      // data: and blob: URLs have none and go nowhere.
-    }
-    if (/^(data|blob):/.test(url) || host === '127.0.0.1') return route.continue();
-    outside.push(url);
-    return route.abort('blockedbyclient');
-  });
+  if (opts.intercept !== false)
+    await context.route('**/*', (route) => {
+      const url = route.request().url();
+      requests.push(url);
+      let host = '';
+      try {
+        host = new URL(url).hostname;
+      } catch {
+        // data: and blob: URLs have none and go nowhere.
+      }
+      if (/^(data|blob):/.test(url) || host === '127.0.0.1') return route.continue();
+      outside.push(url);
+      return route.abort('blockedbyclient');
+    });
   const page = context.pages()[0] ?? (await context.newPage());
   return {
-    context, page, requests, outside,
+    context,
+    page,
+    requests,
+    outside,
     async close() {
       await context.close().catch(() => undefined);
       rmSync(profile, { recursive: true, force: true });
@@ -77,7 +89,7 @@ export async function waitIn<A, R>(page: Page, f: (arg: A) => R, arg: A, what: s
   const end = Date.now() + timeoutMs;
   for (;;) {
     // biome-ignore lint/suspicious/noExplicitAny: playwright types the function's argument as Unboxed<A>, which tsc cannot relate to a generic A.
-    const v = await page.evaluate(f as any, arg) as R;
+    const v = (await page.evaluate(f as any, arg)) as R;
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));

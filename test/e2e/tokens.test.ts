@@ -53,7 +53,12 @@ describe('kubectl create token against k8ts server', { skip }, () => {
 
   for (const version of ['1.27', '1.32', '1.33']) {
     test(`kubectl ${version} create token --duration --audience`, { skip: kubectlBinary(version) ? false : `kubectl.${version} missing` }, async () => {
-      const t = (await ok(['create', 'token', 'default', '-n', 'tok', '--duration', '20m', '--audience', 'https://kubernetes.default.svc.cluster.local', '--audience', 'vault'], version)).trim();
+      const t = (
+        await ok(
+          ['create', 'token', 'default', '-n', 'tok', '--duration', '20m', '--audience', 'https://kubernetes.default.svc.cluster.local', '--audience', 'vault'],
+          version,
+        )
+      ).trim();
       const c = claims(t);
       assert.equal(c.sub, 'system:serviceaccount:tok:default');
       assert.deepEqual(c.aud, ['https://kubernetes.default.svc.cluster.local', 'vault']);
@@ -75,7 +80,10 @@ describe('kubectl create token against k8ts server', { skip }, () => {
     assert.equal(claims(t)['kubernetes.io'].pod.name, 'holder');
     const r = await curl('/api/v1/namespaces/tok/pods', t);
     assert.equal(r.code, 200, r.body);
-    assert.deepEqual(JSON.parse(r.body).items.map((p: any) => p.metadata.name), ['holder']);
+    assert.deepEqual(
+      JSON.parse(r.body).items.map((p: any) => p.metadata.name),
+      ['holder'],
+    );
     // Not scheduled (no nodes here): the delete is immediate, and the token with it.
     await ok(['delete', 'pod', 'holder', '-n', 'tok', '--wait=true']);
     const after = await curl('/api/v1/namespaces/tok/pods', t);
@@ -118,6 +126,9 @@ describe('kubectl create token against k8ts server', { skip }, () => {
     // Anything else stays closed to an anonymous caller: authorized, and refused by RBAC.
     const pods = await curl('/api/v1/namespaces/tok/pods');
     assert.equal(pods.code, 403, pods.body);
-    assert.equal(JSON.parse(pods.body).message, 'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "tok"');
+    assert.equal(
+      JSON.parse(pods.body).message,
+      'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "tok"',
+    );
   });
 });

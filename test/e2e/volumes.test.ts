@@ -67,7 +67,19 @@ describe('local persistent volumes on a real cluster', { skip }, () => {
     const ca = join(c.home, c.name, 'server', 'pki', 'ca.crt');
     const asNode = (node: string, path: string) => {
       const pki = join(c.home, c.name, 'agents', node, 'pki');
-      const r = sh(['curl', '-s', '-w', '\n%{http_code}', '--cacert', ca, '--cert', join(pki, 'node-client.crt'), '--key', join(pki, 'node-client.key'), `${server}${path}`]).stdout;
+      const r = sh([
+        'curl',
+        '-s',
+        '-w',
+        '\n%{http_code}',
+        '--cacert',
+        ca,
+        '--cert',
+        join(pki, 'node-client.crt'),
+        '--key',
+        join(pki, 'node-client.key'),
+        `${server}${path}`,
+      ]).stdout;
       const at = r.lastIndexOf('\n');
       return { code: r.slice(at + 1), body: r.slice(0, at) };
     };
@@ -77,7 +89,10 @@ describe('local persistent volumes on a real cluster', { skip }, () => {
     assert.equal(asNode(home, '/api/v1/namespaces/pv1/persistentvolumeclaims/data').code, '200');
     const denied = asNode(other, `/api/v1/persistentvolumes/${pv.metadata.name}`);
     assert.equal(denied.code, '403');
-    assert.equal(JSON.parse(denied.body).message, `persistentvolumes "${pv.metadata.name}" is forbidden: User "system:node:${other}" cannot get resource "persistentvolumes" in API group "" at the cluster scope: no relationship found between node '${other}' and this object`);
+    assert.equal(
+      JSON.parse(denied.body).message,
+      `persistentvolumes "${pv.metadata.name}" is forbidden: User "system:node:${other}" cannot get resource "persistentvolumes" in API group "" at the cluster scope: no relationship found between node '${other}' and this object`,
+    );
     assert.equal(asNode(other, '/api/v1/namespaces/pv1/persistentvolumeclaims/data').code, '403');
     assert.equal(asNode(home, '/api/v1/persistentvolumes').code, '403');
 
@@ -92,7 +107,10 @@ describe('local persistent volumes on a real cluster', { skip }, () => {
     assert.equal(existsSync(dir), false, `${dir} removed by Delete reclaim`);
     // Removed by the provisioner's helper pod on that node (the node itself may not write volumes).
     const events = JSON.parse(await c.ok(['get', 'events', '-A', '--field-selector', `involvedObject.name=${pv.metadata.name}`, '-o', 'json'])).items;
-    assert.ok(events.some((e: { reason: string; message: string }) => e.reason === 'VolumeDeleted' && e.message === `removed ${dir} on node ${home}`), JSON.stringify(events));
+    assert.ok(
+      events.some((e: { reason: string; message: string }) => e.reason === 'VolumeDeleted' && e.message === `removed ${dir} on node ${home}`),
+      JSON.stringify(events),
+    );
     await until('helper pod gone', async () => (await c.k(['-n', 'kube-system', 'get', 'pod', `helper-pod-delete-${pv.metadata.name}`])).code !== 0, 30_000);
   });
 });

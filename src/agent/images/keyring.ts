@@ -30,11 +30,15 @@ export class Keyring {
       } else if (secret.type === 'kubernetes.io/dockercfg') {
         auths = JSON.parse(Buffer.from(data['.dockercfg'] ?? '', 'base64').toString('utf8')) ?? {};
       } else {
-        this.problems.push(`imagePullSecret ${name} has type ${JSON.stringify(secret.type ?? '')}, not kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg`);
+        this.problems.push(
+          `imagePullSecret ${name} has type ${JSON.stringify(secret.type ?? '')}, not kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg`,
+        );
         return;
       }
     } catch {
-      this.problems.push(`imagePullSecret ${name} does not hold valid JSON in ${secret.type === 'kubernetes.io/dockercfg' ? '.dockercfg' : '.dockerconfigjson'}`);
+      this.problems.push(
+        `imagePullSecret ${name} does not hold valid JSON in ${secret.type === 'kubernetes.io/dockercfg' ? '.dockercfg' : '.dockerconfigjson'}`,
+      );
       return;
     }
     if (!auths || typeof auths !== 'object') return;
@@ -91,7 +95,17 @@ function hostMatches(pattern: string, host: string): boolean {
   const pa = ph.split('.');
   const ha = hh.split('.');
   if (pa.length !== ha.length) return false;
-  return pa.every((p, i) => p === ha[i] || (p.includes('*') && new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^.]*')}$`).test(ha[i])));
+  return pa.every(
+    (p, i) =>
+      p === ha[i] ||
+      (p.includes('*') &&
+        new RegExp(
+          `^${p
+            .split('*')
+            .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+            .join('[^.]*')}$`,
+        ).test(ha[i])),
+  );
 }
 
 function splitPort(h: string): [string, string] {

@@ -23,11 +23,27 @@ export interface PolicyFeed {
  * Returns at once: the rest of the agent does not wait (a pod's containers wait on the engine themselves),
  * and the rules of a previous agent stay in the kernel until the first full rewrite replaces them.
  */
-export function startPolicyEngine(informers: SharedInformerFactory, o: PolicyEngineOptions & { services: () => Service[]; slices: () => EndpointSlice[]; nodeIP: string; podCIDR: string; proxyTable: string; netnsOfPod: (key: string) => string | undefined }): PolicyFeed {
+export function startPolicyEngine(
+  informers: SharedInformerFactory,
+  o: PolicyEngineOptions & {
+    services: () => Service[];
+    slices: () => EndpointSlice[];
+    nodeIP: string;
+    podCIDR: string;
+    proxyTable: string;
+    netnsOfPod: (key: string) => string | undefined;
+  },
+): PolicyFeed {
   const engine = new PolicyEngine({
     ...o,
-    serviceAt: (ip, protocol, port) => o.services().find((s) => [...(s.spec?.clusterIPs ?? [s.spec?.clusterIP])].includes(ip)
-      && (s.spec?.ports ?? []).some((p) => p.port === port && (p.protocol ?? 'TCP') === protocol)),
+    serviceAt: (ip, protocol, port) =>
+      o
+        .services()
+        .find(
+          (s) =>
+            [...(s.spec?.clusterIPs ?? [s.spec?.clusterIP])].includes(ip) &&
+            (s.spec?.ports ?? []).some((p) => p.port === port && (p.protocol ?? 'TCP') === protocol),
+        ),
   });
   const feed = <T extends KObject>(to: (t: WatchEvent, o: T) => void): EventHandler<T> => ({
     onAdd: (x) => to('ADDED', x),
@@ -45,8 +61,17 @@ export function startPolicyEngine(informers: SharedInformerFactory, o: PolicyEng
     await Promise.all(sources.map((i) => i.waitForSync()));
     await engine.start();
   })();
-  const traceContext = (): TraceContext => ({ engine, nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, proxyTable: o.proxyTable,
-    policyTable: engine.programmer.table, services: o.services(), slices: o.slices(), netnsOfPod: o.netnsOfPod });
+  const traceContext = (): TraceContext => ({
+    engine,
+    nodeName: o.nodeName,
+    nodeIP: o.nodeIP,
+    podCIDR: o.podCIDR,
+    proxyTable: o.proxyTable,
+    policyTable: engine.programmer.table,
+    services: o.services(),
+    slices: o.slices(),
+    netnsOfPod: o.netnsOfPod,
+  });
   const queries: PolicyFeed['queries'] = {
     drops: async () => ({ node: o.nodeName, drops: engine.recentDrops(), counters: await engine.counters() }),
     // A trace is three steps of one question: arm and watch (answers at the end), `step=armed` (answers once
@@ -61,7 +86,9 @@ export function startPolicyEngine(informers: SharedInformerFactory, o: PolicyEng
     facts: (p) => nodeFacts(p, { nodeName: o.nodeName, proxyTable: o.proxyTable, policyTable: engine.programmer.table, netnsOfPod: o.netnsOfPod }),
   };
   return {
-    engine, queries, started,
+    engine,
+    queries,
+    started,
     stop: async () => {
       for (const r of registrations) r.remove();
       await started.catch(() => undefined);
@@ -77,7 +104,8 @@ class BadRequest extends Error {
 function parseQuery(p: URLSearchParams): TraceQuery {
   const ip = (k: string) => {
     const v = p.get(k) ?? '';
-    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v) || v.split('.').some((x) => Number(x) > 255)) throw new BadRequest(`${k}: not an IPv4 address: ${JSON.stringify(v)}`);
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v) || v.split('.').some((x) => Number(x) > 255))
+      throw new BadRequest(`${k}: not an IPv4 address: ${JSON.stringify(v)}`);
     return v;
   };
   const proto = p.get('protocol') ?? 'tcp';
@@ -88,7 +116,15 @@ function parseQuery(p: URLSearchParams): TraceQuery {
   const probe = parseProbe(p, false);
   const srcPod = p.get('srcPod');
   if (srcPod !== null && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(srcPod)) throw new BadRequest('srcPod: namespace/name');
-  return { src: ip('src'), dst: ip('dst'), protocol: proto as TraceQuery['protocol'], port, source: p.get('source') === '1', ...(probe ? { probe } : {}), ...(srcPod ? { srcPod } : {}) };
+  return {
+    src: ip('src'),
+    dst: ip('dst'),
+    protocol: proto as TraceQuery['protocol'],
+    port,
+    source: p.get('source') === '1',
+    ...(probe ? { probe } : {}),
+    ...(srcPod ? { srcPod } : {}),
+  };
 }
 
 /** The probe id: 8 hex digits (it names an nft table and derives the probe's source port). */

@@ -13,8 +13,12 @@ export const PROTO_NAME: Record<number, Protocol> = { 6: 'TCP', 17: 'UDP', 132: 
 
 /** A peer of a rule: pods chosen by selectors, or addresses. */
 export type Peer =
-  | { kind: 'pods'; /** namespace of the policy: used when there is no namespaceSelector */ policyNamespace: string;
-    podSelector?: LabelSelector; namespaceSelector?: LabelSelector }
+  | {
+      kind: 'pods' /** namespace of the policy: used when there is no namespaceSelector */;
+      policyNamespace: string;
+      podSelector?: LabelSelector;
+      namespaceSelector?: LabelSelector;
+    }
   | { kind: 'ipBlock'; cidr: Cidr; except: Cidr[] };
 
 export interface PortSpec {
@@ -73,7 +77,6 @@ export interface ParseProblem {
   message: string;
 }
 
-
 function labelsOf(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (isObj(v)) for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
@@ -118,7 +121,8 @@ function ports(v: unknown, field: string, problems: ParseProblem[]): PortSpec[] 
     if (!isPortNum(port)) return void problems.push({ field: `${f}.port`, message: `not a port number: ${JSON.stringify(port)}` });
     const end = p?.endPort;
     if (end !== undefined && end !== null) {
-      if (!isPortNum(end) || end < port) return void problems.push({ field: `${f}.endPort`, message: `must be a port number ≥ port, got ${JSON.stringify(end)}` });
+      if (!isPortNum(end) || end < port)
+        return void problems.push({ field: `${f}.endPort`, message: `must be a port number ≥ port, got ${JSON.stringify(end)}` });
       return void out.push({ protocol: proto, port, endPort: end });
     }
     out.push({ protocol: proto, port });
@@ -213,8 +217,15 @@ export function parsePod(o: KPod): Pod | undefined {
     }
   }
   return {
-    key: `${ns}/${name}`, namespace: ns, name, uid: String(o.metadata.uid ?? ''), labels: labelsOf(o.metadata.labels), ip,
-    nodeName: typeof o.spec?.nodeName === 'string' ? o.spec.nodeName : undefined, namedPorts, hostNetwork: Boolean(o.spec?.hostNetwork),
+    key: `${ns}/${name}`,
+    namespace: ns,
+    name,
+    uid: String(o.metadata.uid ?? ''),
+    labels: labelsOf(o.metadata.labels),
+    ip,
+    nodeName: typeof o.spec?.nodeName === 'string' ? o.spec.nodeName : undefined,
+    namedPorts,
+    hostNetwork: Boolean(o.spec?.hostNetwork),
   };
 }
 

@@ -21,8 +21,20 @@ const NFT_ERROR = /(^|\n)(\S+ )?Error: /;
 
 export class NftCommandError extends Error {
   readonly code = 'NftFailed';
-  constructor(readonly what: string, readonly output: string) {
-    super(`nft ${what}: ${output.trim().split('\n').filter((l) => NFT_ERROR.test(l)).slice(0, 4).join(' ') || output.trim().slice(0, 400)}`);
+  constructor(
+    readonly what: string,
+    readonly output: string,
+  ) {
+    super(
+      `nft ${what}: ${
+        output
+          .trim()
+          .split('\n')
+          .filter((l) => NFT_ERROR.test(l))
+          .slice(0, 4)
+          .join(' ') || output.trim().slice(0, 400)
+      }`,
+    );
     this.name = 'NftCommandError';
   }
 }
@@ -134,11 +146,19 @@ export class NftSession {
         } else this.out.push(line);
       }
     });
-    c.exited.then((x) => {
-      if (this.child === c) this.fail(new Error(`nft -i ended (${x.code !== null ? `exit ${x.code}` : `signal ${x.signal}`})${this.out.length ? `: ${this.out.join(' ').slice(0, 300)}` : ''}`));
-    }, (e: Error) => {
-      if (this.child === c) this.fail(e);
-    });
+    c.exited.then(
+      (x) => {
+        if (this.child === c)
+          this.fail(
+            new Error(
+              `nft -i ended (${x.code !== null ? `exit ${x.code}` : `signal ${x.signal}`})${this.out.length ? `: ${this.out.join(' ').slice(0, 300)}` : ''}`,
+            ),
+          );
+      },
+      (e: Error) => {
+        if (this.child === c) this.fail(e);
+      },
+    );
   }
 
   /** Fail every request in flight and end the child (the next request starts a new one). */

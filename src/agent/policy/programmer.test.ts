@@ -48,10 +48,12 @@ async function kernel(table: string): Promise<{ podclass: string[]; isolated: st
     const s = it.map ?? it.set;
     if (!s) continue;
     if (s.name === 'podclass') for (const [k, v] of (s.elem ?? []).map((e: any) => [e[0], e[1]])) podclass.push(`${k} : ${v}`);
-    if (s.name === 'ingress' || s.name === 'egress') for (const e of s.elem ?? []) isolated.push(podObjects(s.name === 'ingress' ? 'in' : 'out', parseIPv4(e[0])).set);
+    if (s.name === 'ingress' || s.name === 'egress')
+      for (const e of s.elem ?? []) isolated.push(podObjects(s.name === 'ingress' ? 'in' : 'out', parseIPv4(e[0])).set);
     if (/^(in|out)-/.test(s.name)) {
       // The self class every egress set holds comes from the ruleset, not the compiler.
-      const els = (s.elem ?? []).map((e: any) => (e.elem?.val ?? e).concat.map((x: any) => val(x).join('-')).join(' . '))
+      const els = (s.elem ?? [])
+        .map((e: any) => (e.elem?.val ?? e).concat.map((x: any) => val(x).join('-')).join(' . '))
         .filter((x: string) => !x.startsWith(`${SELF_CLASS}-`));
       sets.set(s.name, [...(sets.get(s.name) ?? []), ...els]);
     }
@@ -83,9 +85,22 @@ function canon(els: string[]): string[] {
 
 function want(s: PolicyState): { podclass: string[]; sets: Map<string, string[]> } {
   const sets = new Map<string, string[]>();
-  for (const [dir, m] of [['in', s.ingress], ['out', s.egress]] as const) {
+  for (const [dir, m] of [
+    ['in', s.ingress],
+    ['out', s.egress],
+  ] as const) {
     for (const r of m.values()) {
-      sets.set(podObjects(dir, r.ip).set, canon(r.elements.map((e) => e.split(' . ').map((x) => (x.includes('-') ? x : `${x}-${x}`)).join(' . '))));
+      sets.set(
+        podObjects(dir, r.ip).set,
+        canon(
+          r.elements.map((e) =>
+            e
+              .split(' . ')
+              .map((x) => (x.includes('-') ? x : `${x}-${x}`))
+              .join(' . '),
+          ),
+        ),
+      );
     }
   }
   return { podclass: [...s.podClass].map(([ip, c]) => `${formatIPv4(ip)} : ${c}`).sort(), sets };
@@ -141,7 +156,10 @@ test('a table deleted from outside is rewritten by the probe', { skip }, async (
     await run(['nsenter', `--net=${netns}`, '--', 'nft', 'delete', 'table', 'ip', table]);
     const t0 = Date.now();
     for (;;) {
-      const ok = await run(['nsenter', `--net=${netns}`, '--', 'nft', 'list', 'set', 'ip', table, 'alive']).then(() => true, () => false);
+      const ok = await run(['nsenter', `--net=${netns}`, '--', 'nft', 'list', 'set', 'ip', table, 'alive']).then(
+        () => true,
+        () => false,
+      );
       if (ok) break;
       assert.ok(Date.now() - t0 < 5000, 'back within 5 s');
       await new Promise((r) => setTimeout(r, 50));

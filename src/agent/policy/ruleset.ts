@@ -69,9 +69,19 @@ export const JUDGE_CHAIN = { in: 'in-judge', out: 'out-judge' } as const;
  */
 function judgeRules(dir: Direction, set?: string): string[] {
   return dir === 'in'
-    ? ['jump in-common', `ip daddr . ct mark . meta l4proto . th dport @${EXACT_SET.in} accept`, ...(set ? [`ct mark . meta l4proto . th dport @${set} accept`] : []), 'goto in-drop']
-    : ['jump out-common', `ct mark ${hex(SELF_CLASS)} return`, `ip saddr . ct mark . meta l4proto . th dport @${EXACT_SET.out} return`,
-      ...(set ? [`ct mark . meta l4proto . th dport @${set} return`] : []), 'goto out-drop'];
+    ? [
+        'jump in-common',
+        `ip daddr . ct mark . meta l4proto . th dport @${EXACT_SET.in} accept`,
+        ...(set ? [`ct mark . meta l4proto . th dport @${set} accept`] : []),
+        'goto in-drop',
+      ]
+    : [
+        'jump out-common',
+        `ct mark ${hex(SELF_CLASS)} return`,
+        `ip saddr . ct mark . meta l4proto . th dport @${EXACT_SET.out} return`,
+        ...(set ? [`ct mark . meta l4proto . th dport @${set} return`] : []),
+        'goto out-drop',
+      ];
 }
 
 /** Where the direction's map sends a pod: the shared judge, or its own chain when it has ranges. */
@@ -185,7 +195,10 @@ export function fullRuleset(s: PolicyState, o: RulesetOptions = {}): string {
   out.push(`  set ${EXACT_SET.out} { typeof ip saddr . ct mark . meta l4proto . th dport; }`);
   out.push('  set alive { type inet_service; }');
   out.push(`  limit droplog { rate ${LOG_RATE}/second burst ${LOG_RATE * 2} packets }`);
-  for (const [dir, m] of [['in', s.ingress], ['out', s.egress]] as const) {
+  for (const [dir, m] of [
+    ['in', s.ingress],
+    ['out', s.egress],
+  ] as const) {
     for (const r of m.values()) {
       const ob = podObjects(dir, r.ip);
       out.push(`  counter ${ob.counter} { }`);
@@ -206,7 +219,10 @@ export function fullRuleset(s: PolicyState, o: RulesetOptions = {}): string {
     '  chain strays { ip saddr @isolated drop; ip daddr @isolated drop; }',
     '}',
   );
-  for (const [dir, m] of [['in', s.ingress], ['out', s.egress]] as const) {
+  for (const [dir, m] of [
+    ['in', s.ingress],
+    ['out', s.egress],
+  ] as const) {
     for (const r of m.values()) {
       if (!splitElements(r.elements).ranges.length) continue;
       const ob = podObjects(dir, r.ip);
@@ -214,9 +230,18 @@ export function fullRuleset(s: PolicyState, o: RulesetOptions = {}): string {
     }
   }
   // Maps and sets are filled after the rules that bind them (binding walks a set's elements).
-  out.push(...addElements(T, 'podclass', [...s.podClass].map(([ip, c]) => `${formatIPv4(ip)} : ${c}`)));
+  out.push(
+    ...addElements(
+      T,
+      'podclass',
+      [...s.podClass].map(([ip, c]) => `${formatIPv4(ip)} : ${c}`),
+    ),
+  );
   out.push(...addElements(T, 'netclass', netclassElements(s)));
-  for (const [dir, m] of [['in', s.ingress], ['out', s.egress]] as const) {
+  for (const [dir, m] of [
+    ['in', s.ingress],
+    ['out', s.egress],
+  ] as const) {
     const exact: string[] = [];
     const verdicts: string[] = [];
     for (const r of m.values()) {
@@ -226,11 +251,24 @@ export function fullRuleset(s: PolicyState, o: RulesetOptions = {}): string {
       verdicts.push(`${formatIPv4(r.ip)} : ${verdictOf(dir, r.ip, sp.ranges.length > 0)}`);
     }
     out.push(...addElements(T, EXACT_SET[dir], exact));
-    out.push(...addElements(T, dir === 'in' ? 'cin' : 'cout', [...m.values()].map((r) => `${formatIPv4(r.ip)} : "${podObjects(dir, r.ip).counter}"`)));
+    out.push(
+      ...addElements(
+        T,
+        dir === 'in' ? 'cin' : 'cout',
+        [...m.values()].map((r) => `${formatIPv4(r.ip)} : "${podObjects(dir, r.ip).counter}"`),
+      ),
+    );
     out.push(...addElements(T, dir === 'in' ? 'ingress' : 'egress', verdicts));
   }
   const iso = isolatedOf(s).map(formatIPv4);
-  out.push(...addElements(T, 'isolated', iso), ...addElements(T, 'selfpairs', iso.map((x) => `${x} . ${x}`)));
+  out.push(
+    ...addElements(T, 'isolated', iso),
+    ...addElements(
+      T,
+      'selfpairs',
+      iso.map((x) => `${x} . ${x}`),
+    ),
+  );
   out.push('');
   return out.join('\n');
 }
@@ -264,7 +302,10 @@ export function diffRuleset(before: PolicyState, after: PolicyState, o: RulesetO
   const na = netclassElements(after);
   if (!sameList(nb, na)) out.push(`flush map ip ${T} netclass`, ...addElements(T, 'netclass', na));
 
-  for (const [dir, mb, ma, vmap, cmap] of [['in', before.ingress, after.ingress, 'ingress', 'cin'], ['out', before.egress, after.egress, 'egress', 'cout']] as const) {
+  for (const [dir, mb, ma, vmap, cmap] of [
+    ['in', before.ingress, after.ingress, 'ingress', 'cin'],
+    ['out', before.egress, after.egress, 'egress', 'cout'],
+  ] as const) {
     // Per pod: `made` objects before the map points at them, `unmade` after it stopped pointing at them. The
     // shared exact set's changes are collected over every pod: one command each way.
     const made: string[] = [];
@@ -303,8 +344,20 @@ export function diffRuleset(before: PolicyState, after: PolicyState, o: RulesetO
         // Element by element: the kernel frees what is deleted before it checks what is added for overlaps.
         const was = new Set(a.ranges);
         const now = new Set(b.ranges);
-        made.push(...deleteElements(T, ob.set, a.ranges.filter((e) => !now.has(e))));
-        made.push(...addElements(T, ob.set, b.ranges.filter((e) => !was.has(e))));
+        made.push(
+          ...deleteElements(
+            T,
+            ob.set,
+            a.ranges.filter((e) => !now.has(e)),
+          ),
+        );
+        made.push(
+          ...addElements(
+            T,
+            ob.set,
+            b.ranges.filter((e) => !was.has(e)),
+          ),
+        );
       } else if (ownBefore !== ownAfter) {
         // The pod moves between the shared judge and its own chain: its map element is replaced.
         if (ownAfter) makeOwn(ip, b.ranges);
@@ -315,8 +368,16 @@ export function diffRuleset(before: PolicyState, after: PolicyState, o: RulesetO
       if (!sameList(a.exact, b.exact)) {
         const was = new Set(a.exact);
         const now = new Set(b.exact);
-        for (const k of exactKeys(ip, a.exact.filter((e) => !now.has(e)))) exactDel.push(k);
-        for (const k of exactKeys(ip, b.exact.filter((e) => !was.has(e)))) exactAdd.push(k);
+        for (const k of exactKeys(
+          ip,
+          a.exact.filter((e) => !now.has(e)),
+        ))
+          exactDel.push(k);
+        for (const k of exactKeys(
+          ip,
+          b.exact.filter((e) => !was.has(e)),
+        ))
+          exactAdd.push(k);
       }
     }
     for (const [ip, old] of mb) {
@@ -337,7 +398,21 @@ export function diffRuleset(before: PolicyState, after: PolicyState, o: RulesetO
   const ia = new Set(isolatedOf(after));
   const added = [...ia].filter((x) => !ib.has(x)).map(formatIPv4);
   const gone = [...ib].filter((x) => !ia.has(x)).map(formatIPv4);
-  out.push(...addElements(T, 'isolated', added), ...addElements(T, 'selfpairs', added.map((x) => `${x} . ${x}`)));
-  out.push(...deleteElements(T, 'isolated', gone), ...deleteElements(T, 'selfpairs', gone.map((x) => `${x} . ${x}`)));
+  out.push(
+    ...addElements(T, 'isolated', added),
+    ...addElements(
+      T,
+      'selfpairs',
+      added.map((x) => `${x} . ${x}`),
+    ),
+  );
+  out.push(
+    ...deleteElements(T, 'isolated', gone),
+    ...deleteElements(
+      T,
+      'selfpairs',
+      gone.map((x) => `${x} . ${x}`),
+    ),
+  );
   return out.length ? `${out.join('\n')}\n` : '';
 }

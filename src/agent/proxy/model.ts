@@ -132,8 +132,7 @@ export function serviceModel(svc: Service, slices: readonly EndpointSlice[], nod
   const spec = svc.spec ?? {};
   const clusterIPs = ((spec.clusterIPs ?? [spec.clusterIP]) as unknown[]).filter(isIPv4);
   const externalIPs = ((spec.externalIPs ?? []) as unknown[]).filter(isIPv4);
-  const loadBalancerIPs =
-    spec.type === 'LoadBalancer' ? ((svc.status?.loadBalancer?.ingress ?? []) as { ip?: string }[]).map((i) => i.ip).filter(isIPv4) : [];
+  const loadBalancerIPs = spec.type === 'LoadBalancer' ? ((svc.status?.loadBalancer?.ingress ?? []) as { ip?: string }[]).map((i) => i.ip).filter(isIPv4) : [];
   const affinitySeconds =
     spec.sessionAffinity === 'ClientIP' ? Number(spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS) : undefined;
   const hasNodePorts = spec.type === 'NodePort' || spec.type === 'LoadBalancer';

@@ -50,7 +50,10 @@ export interface ProxyStats {
 export type WatchEvent = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export class ProxyError extends Error {
-  constructor(readonly code: 'ProxyNotStarted', message: string) {
+  constructor(
+    readonly code: 'ProxyNotStarted',
+    message: string,
+  ) {
     super(message);
     this.name = 'ProxyError';
   }
@@ -67,7 +70,8 @@ interface Entry {
 export class ServiceProxy {
   readonly table: string;
   readonly stats: ProxyStats = { syncs: 0, fullSyncs: 0, lastSyncMs: 0, lastFullSyncMs: 0, lastNftMs: 0, servicePorts: 0, recoveries: 0 };
-  private readonly opts: Required<Omit<ServiceProxyOptions, 'netns' | 'log' | 'synced' | 'changed'>> & Pick<ServiceProxyOptions, 'netns' | 'log' | 'synced' | 'changed'>;
+  private readonly opts: Required<Omit<ServiceProxyOptions, 'netns' | 'log' | 'synced' | 'changed'>> &
+    Pick<ServiceProxyOptions, 'netns' | 'log' | 'synced' | 'changed'>;
   private readonly entries = new Map<string, Entry>();
   private readonly dirty = new Set<string>();
   private readonly ledger = new Ledger();
@@ -150,7 +154,10 @@ export class ServiceProxy {
     if (this.opts.bridgeNetfilter) await this.enableBridgeNetfilter();
     this.needFull = true;
     await this.sync();
-    this.timers.push(setInterval(() => void this.probe(), this.opts.checkMs), setInterval(() => void this.deepCheck(), this.opts.resyncMs));
+    this.timers.push(
+      setInterval(() => void this.probe(), this.opts.checkMs),
+      setInterval(() => void this.deepCheck(), this.opts.resyncMs),
+    );
     for (const t of this.timers) t.unref();
   }
 
@@ -212,12 +219,14 @@ export class ServiceProxy {
 
   /** Queue one pass; passes never overlap. */
   private sync(): Promise<void> {
-    this.chain = this.chain.then(() => this.pass()).catch((e: Error) => {
-      this.stats.lastError = e.message;
-      this.opts.log?.(`proxy: sync failed, rewriting the table next: ${e.message}`);
-      this.needFull = true;
-      if (this.started) setTimeout(() => void this.sync(), 1000).unref();
-    });
+    this.chain = this.chain
+      .then(() => this.pass())
+      .catch((e: Error) => {
+        this.stats.lastError = e.message;
+        this.opts.log?.(`proxy: sync failed, rewriting the table next: ${e.message}`);
+        this.needFull = true;
+        if (this.started) setTimeout(() => void this.sync(), 1000).unref();
+      });
     return this.chain;
   }
 

@@ -209,9 +209,15 @@ async function* logChunks(p: ContainerPaths, opts: LogOptions, finished: () => P
     const size0 = (await fh.stat()).size;
     let pos = 0;
     if (opts.tailLines !== undefined && opts.tailLines >= 0) pos = await tailStart(fh, size0, opts.tailLines);
-    const since: NsTime | undefined = opts.sinceSeconds !== undefined
-      ? (() => { const ms = Date.now() - opts.sinceSeconds * 1000; return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 }; })()
-      : opts.sinceTime ? { sec: Math.floor(opts.sinceTime.getTime() / 1000), nsec: (opts.sinceTime.getTime() % 1000) * 1e6 } : undefined;
+    const since: NsTime | undefined =
+      opts.sinceSeconds !== undefined
+        ? (() => {
+            const ms = Date.now() - opts.sinceSeconds * 1000;
+            return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 };
+          })()
+        : opts.sinceTime
+          ? { sec: Math.floor(opts.sinceTime.getTime() / 1000), nsec: (opts.sinceTime.getTime() % 1000) * 1e6 }
+          : undefined;
     if (since) {
       const from = idx.sizeBefore(since);
       if (from !== undefined && from > pos) pos = await lineStart(fh, Math.min(from, size0));
@@ -347,7 +353,10 @@ export function readLog(p: ContainerPaths, opts: LogOptions, finished: () => Pro
       // A follower waits for the file to change; wake it so the generator sees it is closed and cleans up.
       ctl.closed = true;
       ctl.wake?.();
-      gen.return(undefined).then(() => cb(err), () => cb(err));
+      gen.return(undefined).then(
+        () => cb(err),
+        () => cb(err),
+      );
     },
   });
 }

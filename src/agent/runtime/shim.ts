@@ -49,7 +49,10 @@ const SYSCALLS: Record<string, { prctl: number; clockGettime: number; inotifyIni
 
 export function shimSyscalls(arch: string = process.arch): string {
   const s = SYSCALLS[arch];
-  if (!s) throw new RuntimeSetupError(`the container shim does not know the system call numbers of architecture ${arch} (supported: ${Object.keys(SYSCALLS).join(', ')})`);
+  if (!s)
+    throw new RuntimeSetupError(
+      `the container shim does not know the system call numbers of architecture ${arch} (supported: ${Object.keys(SYSCALLS).join(', ')})`,
+    );
   return [s.prctl, s.clockGettime, s.inotifyInit1, s.inotifyAddWatch, s.pidfdOpen].join(',');
 }
 

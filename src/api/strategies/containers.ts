@@ -1,19 +1,55 @@
 // Container validation shared by regular, init and sidecar containers (validateContainerCommon).
 import type { FieldError } from '../types.js';
 import {
-  duplicate, each, forbidden, inclusiveRangeError, invalid, isConfigMapKey, isDNS1123Subdomain, isEnvVarName,
-  isHTTPHeaderName, isQualifiedName, isRelaxedEnvVarName, isValidPortName, isValidPortNum, notFound, notSupported,
-  required, validateDNS1123Label, validateNonnegative, validatePortNumOrName, validateProtocol, validateQualifiedName,
+  duplicate,
+  each,
+  forbidden,
+  inclusiveRangeError,
+  invalid,
+  isConfigMapKey,
+  isDNS1123Subdomain,
+  isEnvVarName,
+  isHTTPHeaderName,
+  isQualifiedName,
+  isRelaxedEnvVarName,
+  isValidPortName,
+  isValidPortNum,
+  notFound,
+  notSupported,
+  required,
+  validateDNS1123Label,
+  validateNonnegative,
+  validatePortNumOrName,
+  validateProtocol,
+  validateQualifiedName,
 } from '../validation.js';
 import { compareQuantity, formatQuantity, isQuantity, parseQuantity, type Quantity } from '../quantity.js';
 import { arr, isObj, type Loose } from './json.js';
 
 const MAX_INT32 = 2147483647;
 
-const STANDARD_RESOURCES = new Set(['cpu', 'memory', 'requests.cpu', 'requests.memory', 'requests.ephemeral-storage',
-  'limits.cpu', 'limits.memory', 'limits.ephemeral-storage', 'pods', 'services', 'replicationcontrollers', 'resourcequotas',
-  'secrets', 'persistentvolumeclaims', 'storage', 'requests.storage', 'services.nodeports', 'services.loadbalancers',
-  'ephemeral-storage', 'configmaps']);
+const STANDARD_RESOURCES = new Set([
+  'cpu',
+  'memory',
+  'requests.cpu',
+  'requests.memory',
+  'requests.ephemeral-storage',
+  'limits.cpu',
+  'limits.memory',
+  'limits.ephemeral-storage',
+  'pods',
+  'services',
+  'replicationcontrollers',
+  'resourcequotas',
+  'secrets',
+  'persistentvolumeclaims',
+  'storage',
+  'requests.storage',
+  'services.nodeports',
+  'services.loadbalancers',
+  'ephemeral-storage',
+  'configmaps',
+]);
 const CONTAINER_RESOURCES = new Set(['cpu', 'memory', 'ephemeral-storage']);
 
 function isHugePages(name: string): boolean {
@@ -92,10 +128,18 @@ function validateContainerPorts(path: string, ports: unknown): FieldError[] {
   return errs;
 }
 
-const ENV_FIELD_PATHS = ['metadata.name', 'metadata.namespace', 'metadata.uid', 'spec.nodeName', 'spec.serviceAccountName',
-  'status.hostIP', 'status.hostIPs', 'status.podIP', 'status.podIPs'];
-const RESOURCE_FIELD_PATHS = ['limits.cpu', 'limits.ephemeral-storage', 'limits.memory', 'requests.cpu',
-  'requests.ephemeral-storage', 'requests.memory'];
+const ENV_FIELD_PATHS = [
+  'metadata.name',
+  'metadata.namespace',
+  'metadata.uid',
+  'spec.nodeName',
+  'spec.serviceAccountName',
+  'status.hostIP',
+  'status.hostIPs',
+  'status.podIP',
+  'status.podIPs',
+];
+const RESOURCE_FIELD_PATHS = ['limits.cpu', 'limits.ephemeral-storage', 'limits.memory', 'requests.cpu', 'requests.ephemeral-storage', 'requests.memory'];
 
 function validateKeySelector(path: string, s: Loose): FieldError[] {
   const errs = each(`${path}.name`, s?.name ?? '', isDNS1123Subdomain(String(s?.name ?? '')));
@@ -220,7 +264,13 @@ function validateVolumeMounts(path: string, mounts: unknown, volumes: Set<string
   return errs;
 }
 
-const HANDLERS: [key: string, field: string][] = [['exec', 'exec'], ['httpGet', 'httpGet'], ['tcpSocket', 'tcpSocket'], ['grpc', 'grpc'], ['sleep', 'sleep']];
+const HANDLERS: [key: string, field: string][] = [
+  ['exec', 'exec'],
+  ['httpGet', 'httpGet'],
+  ['tcpSocket', 'tcpSocket'],
+  ['grpc', 'grpc'],
+  ['sleep', 'sleep'],
+];
 
 function validateHandler(path: string, h: Loose, grace: unknown, allowed: string[]): FieldError[] {
   const errs: FieldError[] = [];
@@ -253,7 +303,13 @@ function validateHandler(path: string, h: Loose, grace: unknown, allowed: string
       case 'sleep': {
         const s = v?.seconds;
         if (typeof grace === 'number' && (typeof s !== 'number' || s <= 0 || s > grace)) {
-          errs.push(invalid(p, s ?? 0, `must be greater than 0 and less than terminationGracePeriodSeconds (${grace}). Enable AllowPodLifecycleSleepActionZeroValue feature gate for zero sleep.`));
+          errs.push(
+            invalid(
+              p,
+              s ?? 0,
+              `must be greater than 0 and less than terminationGracePeriodSeconds (${grace}). Enable AllowPodLifecycleSleepActionZeroValue feature gate for zero sleep.`,
+            ),
+          );
         }
         break;
       }
@@ -308,7 +364,8 @@ export function validateContainerCommon(path: string, c: Loose, volumes: Set<str
   if (!c?.image) errs.push(required(`${path}.image`));
   const tmp = c?.terminationMessagePolicy;
   if (!tmp) errs.push(required(`${path}.terminationMessagePolicy`));
-  else if (tmp !== 'File' && tmp !== 'FallbackToLogsOnError') errs.push(notSupported(`${path}.terminationMessagePolicy`, tmp, ['File', 'FallbackToLogsOnError']));
+  else if (tmp !== 'File' && tmp !== 'FallbackToLogsOnError')
+    errs.push(notSupported(`${path}.terminationMessagePolicy`, tmp, ['File', 'FallbackToLogsOnError']));
   errs.push(...validateContainerPorts(`${path}.ports`, c?.ports));
   errs.push(...validateEnv(`${path}.env`, c?.env));
   errs.push(...validateEnvFrom(`${path}.envFrom`, c?.envFrom));

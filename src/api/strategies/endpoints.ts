@@ -2,8 +2,15 @@
 import type { Endpoints, FieldError } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
-  each, isValidPortNum, required, validateDNS1123Label, validateDNS1123Subdomain, validateIP, validateNonSpecialIP,
-  validateProtocol, validateQualifiedName,
+  each,
+  isValidPortNum,
+  required,
+  validateDNS1123Label,
+  validateDNS1123Subdomain,
+  validateIP,
+  validateNonSpecialIP,
+  validateProtocol,
+  validateQualifiedName,
 } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
 import { arr, isObj, type Loose } from './json.js';

@@ -2,8 +2,20 @@
 import type { EndpointSlice, FieldError } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
-  duplicate, each, isValidPortNum, notSupported, PROTOCOLS, required, tooMany, validateDNS1123Label,
-  validateFullyQualifiedDomainName, validateImmutable, validateIPv4, validateIPv6, validateLabels, validateNonSpecialIP,
+  duplicate,
+  each,
+  isValidPortNum,
+  notSupported,
+  PROTOCOLS,
+  required,
+  tooMany,
+  validateDNS1123Label,
+  validateFullyQualifiedDomainName,
+  validateImmutable,
+  validateIPv4,
+  validateIPv6,
+  validateLabels,
+  validateNonSpecialIP,
   validateQualifiedName,
 } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
@@ -22,23 +34,24 @@ function validate(obj: EndpointSlice): FieldError[] {
   else if (!ADDRESS_TYPES.includes(type)) errs.push(notSupported('addressType', type, ADDRESS_TYPES));
   const endpoints = arr(obj.endpoints);
   if (endpoints.length > MAX_ENDPOINTS) errs.push(tooMany('endpoints', endpoints.length, MAX_ENDPOINTS));
-  else endpoints.forEach((ep, i) => {
-    const p = `endpoints[${i}]`;
-    const addrs = arr(ep?.addresses);
-    if (addrs.length === 0) errs.push(required(`${p}.addresses`, 'must contain at least 1 address'));
-    else if (addrs.length > MAX_ADDRESSES) errs.push(tooMany(`${p}.addresses`, addrs.length, MAX_ADDRESSES));
-    addrs.forEach((a, j) => {
-      const f = `${p}.addresses[${j}]`;
-      const s = String(a);
-      if (type === 'IPv4') errs.push(...validateIPv4(f, s), ...validateNonSpecialIP(f, s));
-      else if (type === 'IPv6') errs.push(...validateIPv6(f, s), ...validateNonSpecialIP(f, s));
-      else if (type === 'FQDN') errs.push(...validateFullyQualifiedDomainName(f, s));
+  else
+    endpoints.forEach((ep, i) => {
+      const p = `endpoints[${i}]`;
+      const addrs = arr(ep?.addresses);
+      if (addrs.length === 0) errs.push(required(`${p}.addresses`, 'must contain at least 1 address'));
+      else if (addrs.length > MAX_ADDRESSES) errs.push(tooMany(`${p}.addresses`, addrs.length, MAX_ADDRESSES));
+      addrs.forEach((a, j) => {
+        const f = `${p}.addresses[${j}]`;
+        const s = String(a);
+        if (type === 'IPv4') errs.push(...validateIPv4(f, s), ...validateNonSpecialIP(f, s));
+        else if (type === 'IPv6') errs.push(...validateIPv6(f, s), ...validateNonSpecialIP(f, s));
+        else if (type === 'FQDN') errs.push(...validateFullyQualifiedDomainName(f, s));
+      });
+      const topo = ep?.deprecatedTopology;
+      if (isObj(topo) && Object.keys(topo).length > MAX_TOPOLOGY) errs.push(tooMany(`${p}.deprecatedTopology`, Object.keys(topo).length, MAX_TOPOLOGY));
+      errs.push(...validateLabels(`${p}.deprecatedTopology`, topo));
+      if (ep?.hostname !== undefined && ep?.hostname !== null) errs.push(...validateDNS1123Label(`${p}.hostname`, String(ep.hostname)));
     });
-    const topo = ep?.deprecatedTopology;
-    if (isObj(topo) && Object.keys(topo).length > MAX_TOPOLOGY) errs.push(tooMany(`${p}.deprecatedTopology`, Object.keys(topo).length, MAX_TOPOLOGY));
-    errs.push(...validateLabels(`${p}.deprecatedTopology`, topo));
-    if (ep?.hostname !== undefined && ep?.hostname !== null) errs.push(...validateDNS1123Label(`${p}.hostname`, String(ep.hostname)));
-  });
   const ports = arr(obj.ports);
   if (ports.length > MAX_PORTS) errs.push(tooMany('ports', ports.length, MAX_PORTS));
   else {

@@ -66,13 +66,23 @@ export const eventStrategy: ResourceStrategy<Event> = {
     const kind = String(io.kind ?? '').toLowerCase();
     const target = io.name ? `${kind}/${io.name}` : kind;
     const first = obj.firstTimestamp ? since(obj.firstTimestamp, now) : since(obj.eventTime, now);
-    const count = isObj(obj.series) ? obj.series.count ?? 0 : obj.count || 1;
+    const count = isObj(obj.series) ? (obj.series.count ?? 0) : obj.count || 1;
     const src = fieldsOf(obj.source);
     const component = src.component || obj.reportingComponent || '';
     const instance = src.host || obj.reportingInstance || '';
     const source = instance ? `${component}, ${instance}` : component;
-    return [lastSeen(obj, now), String(obj.type ?? ''), String(obj.reason ?? ''), target, String(io.fieldPath ?? ''), source,
-      String(obj.message ?? '').trim(), first, count, obj.metadata.name ?? ''];
+    return [
+      lastSeen(obj, now),
+      String(obj.type ?? ''),
+      String(obj.reason ?? ''),
+      target,
+      String(io.fieldPath ?? ''),
+      source,
+      String(obj.message ?? '').trim(),
+      first,
+      count,
+      obj.metadata.name ?? '',
+    ];
   },
   fields(obj) {
     const io = fieldsOf(obj.involvedObject);

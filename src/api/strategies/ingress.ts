@@ -6,8 +6,22 @@ import type { FieldError, Incomplete, Ingress, IngressClass, KObject } from '../
 import type { ResourceStrategy } from '../strategy.js';
 import { parseIP } from '../ipaddr.js';
 import {
-  byteLength, DNS1123_SUBDOMAIN_MAX, each, forbidden, invalid, isDNS1035Label, isDNS1123Label, isDNS1123Subdomain,
-  isValidPathSegmentName, isValidPortName, isValidPortNum, maxLenError, notSupported, regexError, required, tooLong,
+  byteLength,
+  DNS1123_SUBDOMAIN_MAX,
+  each,
+  forbidden,
+  invalid,
+  isDNS1035Label,
+  isDNS1123Label,
+  isDNS1123Subdomain,
+  isValidPathSegmentName,
+  isValidPortName,
+  isValidPortNum,
+  maxLenError,
+  notSupported,
+  regexError,
+  required,
+  tooLong,
   validateImmutable,
 } from '../validation.js';
 import { AGE_COLUMN, age, column, NAME_COLUMN } from './columns.js';
@@ -31,7 +45,13 @@ export function isWildcardDNS1123Subdomain(value: string): string[] {
   const errs: string[] = [];
   if (byteLength(value) > DNS1123_SUBDOMAIN_MAX) errs.push(maxLenError(DNS1123_SUBDOMAIN_MAX));
   if (!wildcardRe.test(value)) {
-    errs.push(regexError("a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character", wildcardFmt, '*.example.com'));
+    errs.push(
+      regexError(
+        "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character",
+        wildcardFmt,
+        '*.example.com',
+      ),
+    );
   }
   return errs;
 }
@@ -178,8 +198,14 @@ export const ingressStrategy: ResourceStrategy<Ingress> = {
   ],
   row(obj, now) {
     const spec = fieldsOf(obj.spec);
-    return [obj.metadata.name ?? '', str(spec.ingressClassName) || (spec.ingressClassName === '' ? '' : '<none>'), formatHosts(arr(spec.rules)),
-      formatAddress(obj, false), arr(spec.tls).length ? '80, 443' : '80', age(obj, now)];
+    return [
+      obj.metadata.name ?? '',
+      str(spec.ingressClassName) || (spec.ingressClassName === '' ? '' : '<none>'),
+      formatHosts(arr(spec.rules)),
+      formatAddress(obj, false),
+      arr(spec.tls).length ? '80, 443' : '80',
+      age(obj, now),
+    ];
   },
 };
 
@@ -253,8 +279,11 @@ export function defaultIngressClass(ingress: Incomplete<Ingress>, classes: KObje
   if (ingress.metadata?.annotations?.[LEGACY_CLASS_ANNOTATION] !== undefined) return;
   const defaults = classes.filter((c) => c.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true');
   if (!defaults.length) return;
-  defaults.sort((a, b) => String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? ''))
-    || String(a.metadata.name).localeCompare(String(b.metadata.name)));
+  defaults.sort(
+    (a, b) =>
+      String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')) ||
+      String(a.metadata.name).localeCompare(String(b.metadata.name)),
+  );
   if (!isObj(ingress.spec)) ingress.spec = {};
   ingress.spec.ingressClassName = defaults[0].metadata.name;
 }

@@ -1,16 +1,34 @@
 // Jobs (batch/v1): the generated selector and pod labels, defaults, spec and pod-failure-policy
 // validation, what may change on update, and the table `kubectl get jobs` prints.
 import {
-  CONTROLLER_UID_LABEL, JOB_NAME_LABEL, LEGACY_CONTROLLER_UID_LABEL, LEGACY_JOB_NAME_LABEL, MAX_EXIT_CODE_VALUES,
-  MAX_INDEXED_COMPLETIONS, MAX_POD_CONDITIONS_PER_RULE, MAX_POD_FAILURE_POLICY_RULES, trueCondition,
+  CONTROLLER_UID_LABEL,
+  JOB_NAME_LABEL,
+  LEGACY_CONTROLLER_UID_LABEL,
+  LEGACY_JOB_NAME_LABEL,
+  MAX_EXIT_CODE_VALUES,
+  MAX_INDEXED_COMPLETIONS,
+  MAX_POD_CONDITIONS_PER_RULE,
+  MAX_POD_FAILURE_POLICY_RULES,
+  trueCondition,
 } from '../batch.js';
 import { humanDuration } from '../age.js';
 import { formatLabelSelector, selectorIsValid, selectorMatches } from '../labels.js';
 import type { ResourceStrategy } from '../strategy.js';
 import type { FieldError, Incomplete, Job } from '../types.js';
 import {
-  duplicate, forbidden, goLabelSelector, goStringMap, invalid, notSupported, required, semanticEqual, tooMany,
-  validateImmutable, validateLabelSelector, validateNonnegative, validateQualifiedName,
+  duplicate,
+  forbidden,
+  goLabelSelector,
+  goStringMap,
+  invalid,
+  notSupported,
+  required,
+  semanticEqual,
+  tooMany,
+  validateImmutable,
+  validateLabelSelector,
+  validateNonnegative,
+  validateQualifiedName,
 } from '../validation.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
 import { arr, isObj, fieldsOf, type Loose } from './json.js';
@@ -166,7 +184,15 @@ function validatePodFailurePolicy(path: string, spec: Loose): FieldError[] {
 /** validateJobSpec: what a Job and a CronJob's jobTemplate share (path is "spec" or "spec.jobTemplate.spec"). */
 export function validateJobSpecCommon(path: string, spec: Loose): FieldError[] {
   const errs: FieldError[] = [];
-  for (const k of ['parallelism', 'completions', 'activeDeadlineSeconds', 'backoffLimit', 'ttlSecondsAfterFinished', 'backoffLimitPerIndex', 'maxFailedIndexes']) {
+  for (const k of [
+    'parallelism',
+    'completions',
+    'activeDeadlineSeconds',
+    'backoffLimit',
+    'ttlSecondsAfterFinished',
+    'backoffLimitPerIndex',
+    'maxFailedIndexes',
+  ]) {
     if (isSet(spec[k])) errs.push(...validateNonnegative(`${path}.${k}`, spec[k]));
   }
   const mode = spec.completionMode;
@@ -246,8 +272,12 @@ function validateUpdate(obj: Job, old: Job): FieldError[] {
   errs.push(...validateImmutable('spec.podFailurePolicy', spec.podFailurePolicy ?? null, o.podFailurePolicy ?? null));
   errs.push(...validateImmutable('spec.backoffLimitPerIndex', spec.backoffLimitPerIndex ?? null, o.backoffLimitPerIndex ?? null));
   // Elastic Indexed Jobs: completions may change together with parallelism, kept equal.
-  const elastic = spec.completionMode === 'Indexed' && isSet(spec.completions) && isSet(o.completions)
-    && spec.completions === spec.parallelism && o.completions === o.parallelism;
+  const elastic =
+    spec.completionMode === 'Indexed' &&
+    isSet(spec.completions) &&
+    isSet(o.completions) &&
+    spec.completions === spec.parallelism &&
+    o.completions === o.parallelism;
   if (!elastic) errs.push(...validateImmutable('spec.completions', spec.completions ?? null, o.completions ?? null));
   const neverStarted = o.suspend === true && !isSet(old.status?.startTime);
   const [a, b] = neverStarted ? [withoutSchedulingDirectives(spec.template), withoutSchedulingDirectives(o.template)] : [spec.template, o.template];
@@ -314,7 +344,15 @@ export const jobStrategy: ResourceStrategy<Job> = {
   row(obj, now) {
     const job = obj as Job;
     const [names, images] = containerCells(job.spec?.template?.spec?.containers);
-    return [job.metadata.name ?? '', jobStatusText(job), completionsText(job), durationText(job, now), age(obj, now), names, images,
-      formatLabelSelector(job.spec?.selector)];
+    return [
+      job.metadata.name ?? '',
+      jobStatusText(job),
+      completionsText(job),
+      durationText(job, now),
+      age(obj, now),
+      names,
+      images,
+      formatLabelSelector(job.spec?.selector),
+    ];
   },
 };

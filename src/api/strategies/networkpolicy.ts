@@ -2,8 +2,17 @@
 import type { FieldError, NetworkPolicy } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
-  each, forbidden, GoValue, goStringSlice, invalid, isValidPortName, isValidPortNum, notSupported, required,
-  validateCIDR, validateLabelSelector,
+  each,
+  forbidden,
+  GoValue,
+  goStringSlice,
+  invalid,
+  isValidPortName,
+  isValidPortNum,
+  notSupported,
+  required,
+  validateCIDR,
+  validateLabelSelector,
 } from '../validation.js';
 import { isCIDR, isStrictSubnet } from '../ipaddr.js';
 import { formatLabelSelector } from '../labels.js';
@@ -77,7 +86,9 @@ function validate(obj: NetworkPolicy): FieldError[] {
   });
   const types = arr(spec.policyTypes);
   if (types.length > 2) {
-    errs.push(invalid('spec.policyTypes', new GoValue(`&${goStringSlice(types, '[]networking.PolicyType').text}`), 'may not specify more than two policyTypes'));
+    errs.push(
+      invalid('spec.policyTypes', new GoValue(`&${goStringSlice(types, '[]networking.PolicyType').text}`), 'may not specify more than two policyTypes'),
+    );
     return errs;
   }
   types.forEach((t, i) => {

@@ -2,8 +2,18 @@
 import type { FieldError, Pod } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
-  duplicate, FIELD_IMMUTABLE, forbidden, goQuote, GoValue, inclusiveRangeError, invalid, required, semanticEqual, validateDNS1123Subdomain,
-  validateIP, validateQualifiedName,
+  duplicate,
+  FIELD_IMMUTABLE,
+  forbidden,
+  goQuote,
+  GoValue,
+  inclusiveRangeError,
+  invalid,
+  required,
+  semanticEqual,
+  validateDNS1123Subdomain,
+  validateIP,
+  validateQualifiedName,
 } from '../validation.js';
 import { isV4, parseIP } from '../ipaddr.js';
 import { since } from '../age.js';
@@ -63,7 +73,8 @@ export function validateEphemeralContainersUpdate(next: Pod, old: Pod): FieldErr
   for (const c of arr(old.spec?.ephemeralContainers)) {
     const n = now.get(c?.name);
     if (!n) errs.push(forbidden('spec.ephemeralContainers', `existing ephemeral containers ${JSON.stringify(c?.name)} may not be removed`));
-    else if (!semanticEqual(n, c)) errs.push(forbidden('spec.ephemeralContainers', `existing ephemeral containers ${JSON.stringify(c?.name)} may not be changed`));
+    else if (!semanticEqual(n, c))
+      errs.push(forbidden('spec.ephemeralContainers', `existing ephemeral containers ${JSON.stringify(c?.name)} may not be changed`));
   }
   return errs;
 }
@@ -88,7 +99,8 @@ function validatePodUpdate(next: Pod, old: Pod): FieldError[] {
   const oad = os.activeDeadlineSeconds;
   if (nad !== undefined && nad !== null) {
     if (nad < 0 || nad > MAX_INT32) return [...errs, invalid('spec.activeDeadlineSeconds', nad, inclusiveRangeError(0, MAX_INT32))];
-    if (oad !== undefined && oad !== null && oad < nad) return [...errs, invalid('spec.activeDeadlineSeconds', nad, 'must be less than or equal to previous value')];
+    if (oad !== undefined && oad !== null && oad < nad)
+      return [...errs, invalid('spec.activeDeadlineSeconds', nad, 'must be less than or equal to previous value')];
   } else if (oad !== undefined && oad !== null) {
     errs.push(invalid('spec.activeDeadlineSeconds', null, 'must not update from a positive integer to nil value'));
   }
@@ -110,14 +122,22 @@ function validatePodUpdate(next: Pod, old: Pod): FieldError[] {
     munged.terminationGracePeriodSeconds = os.terminationGracePeriodSeconds;
   }
   if (!semanticEqual(munged, os)) {
-    errs.push(forbidden('spec', `pod updates may not change fields other than ${UPDATABLE_POD_SPEC_FIELDS.join(',')}\n${fieldDiff(os, munged, 'core.PodSpec')}`));
+    errs.push(
+      forbidden('spec', `pod updates may not change fields other than ${UPDATABLE_POD_SPEC_FIELDS.join(',')}\n${fieldDiff(os, munged, 'core.PodSpec')}`),
+    );
   }
   return errs;
 }
 
 const SYSTEM_CONDITIONS = new Set(['PodScheduled', 'Ready', 'Initialized']);
 
-function validateContainerStateTransition(field: string, next: Loose[], old: Loose[], restartPolicy: string, restartable: (name: string) => boolean): FieldError[] {
+function validateContainerStateTransition(
+  field: string,
+  next: Loose[],
+  old: Loose[],
+  restartPolicy: string,
+  restartable: (name: string) => boolean,
+): FieldError[] {
   if (restartPolicy === 'Always') return [];
   const errs: FieldError[] = [];
   old.forEach((o, i) => {
@@ -165,8 +185,24 @@ function validatePodStatus(next: Pod, old: Pod): FieldError[] {
   if ((st.qosClass ?? '') !== (ost.qosClass ?? '')) errs.push(invalid('status.qosClass', st.qosClass ?? '', FIELD_IMMUTABLE));
   const spec = fieldsOf(old.spec);
   const restartableInit = (name: string) => arr(spec.initContainers).some((c) => c?.name === name && c?.restartPolicy === 'Always');
-  errs.push(...validateContainerStateTransition('status.containerStatuses', arr(st.containerStatuses), arr(ost.containerStatuses), spec.restartPolicy ?? '', () => false));
-  errs.push(...validateContainerStateTransition('status.initContainerStatuses', arr(st.initContainerStatuses), arr(ost.initContainerStatuses), spec.restartPolicy ?? '', restartableInit));
+  errs.push(
+    ...validateContainerStateTransition(
+      'status.containerStatuses',
+      arr(st.containerStatuses),
+      arr(ost.containerStatuses),
+      spec.restartPolicy ?? '',
+      () => false,
+    ),
+  );
+  errs.push(
+    ...validateContainerStateTransition(
+      'status.initContainerStatuses',
+      arr(st.initContainerStatuses),
+      arr(ost.initContainerStatuses),
+      spec.restartPolicy ?? '',
+      restartableInit,
+    ),
+  );
   errs.push(...validateIPList('status.podIPs', arr(st.podIPs), 'PodIP'));
   const hostIPs = arr(st.hostIPs);
   if (hostIPs.length) {
@@ -178,7 +214,10 @@ function validatePodStatus(next: Pod, old: Pod): FieldError[] {
 
 // ---- table ----
 
-interface Times { ms: number; ts: string }
+interface Times {
+  ms: number;
+  ts: string;
+}
 
 function later(cur: Times | undefined, ts: unknown): Times | undefined {
   if (typeof ts !== 'string') return cur;
@@ -314,8 +353,15 @@ export const podStrategy: ResourceStrategy<Pod> = {
   row(obj, now) {
     const c = podStatusCells(obj, now);
     return [
-      obj.metadata.name ?? '', c.ready, c.status, c.restarts, age(obj, now),
-      podIP(obj) || '<none>', obj.spec?.nodeName || '<none>', obj.status?.nominatedNodeName || '<none>', readinessGates(obj),
+      obj.metadata.name ?? '',
+      c.ready,
+      c.status,
+      c.restarts,
+      age(obj, now),
+      podIP(obj) || '<none>',
+      obj.spec?.nodeName || '<none>',
+      obj.status?.nominatedNodeName || '<none>',
+      readinessGates(obj),
     ];
   },
   fields(obj) {

@@ -99,8 +99,14 @@ export function subjectCells(subjects: unknown): [string, string, string] {
 }
 
 const bindingTable = {
-  columns: [NAME_COLUMN, column('Role', 'string', 'Role'), AGE_COLUMN, column('Users', 'string', 'Users in the roleBinding', 1),
-    column('Groups', 'string', 'Groups in the roleBinding', 1), column('ServiceAccounts', 'string', 'ServiceAccounts in the roleBinding', 1)],
+  columns: [
+    NAME_COLUMN,
+    column('Role', 'string', 'Role'),
+    AGE_COLUMN,
+    column('Users', 'string', 'Users in the roleBinding', 1),
+    column('Groups', 'string', 'Groups in the roleBinding', 1),
+    column('ServiceAccounts', 'string', 'ServiceAccounts in the roleBinding', 1),
+  ],
   row(obj: RoleBinding | ClusterRoleBinding, now: number) {
     const ref = fieldsOf(obj.roleRef);
     return [obj.metadata.name ?? '', `${ref.kind ?? ''}/${ref.name ?? ''}`, age(obj, now), ...subjectCells(obj.subjects)];
@@ -118,7 +124,8 @@ export const clusterRoleStrategy: ResourceStrategy<ClusterRole> = {
     const errs = validateRules(obj, false);
     if (obj.aggregationRule !== undefined && obj.aggregationRule !== null) {
       const sels = arr(obj.aggregationRule?.clusterRoleSelectors);
-      if (sels.length === 0) errs.push(required('aggregationRule.clusterRoleSelectors', 'at least one clusterRoleSelector required if aggregationRule is non-nil'));
+      if (sels.length === 0)
+        errs.push(required('aggregationRule.clusterRoleSelectors', 'at least one clusterRoleSelector required if aggregationRule is non-nil'));
       sels.forEach((s, i) => errs.push(...validateLabelSelector(`aggregationRule.clusterRoleSelectors[${i}]`, s)));
     }
     return errs;

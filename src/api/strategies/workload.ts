@@ -1,7 +1,14 @@
 // Shared by Deployments and ReplicaSets: selector/template match, selector immutability, replica status.
 import type { Deployment, FieldError, Incomplete, LabelSelector, PodTemplateSpec, StatefulSet } from '../types.js';
 import {
-  forbidden, goLabelSelector, goStringMap, invalid, notSupported, required, validateImmutable, validateLabelSelector,
+  forbidden,
+  goLabelSelector,
+  goStringMap,
+  invalid,
+  notSupported,
+  required,
+  validateImmutable,
+  validateLabelSelector,
   validateNonnegative,
 } from '../validation.js';
 import { selectorIsEmpty, selectorIsValid, selectorMatches } from '../labels.js';

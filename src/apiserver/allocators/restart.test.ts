@@ -43,12 +43,21 @@ describe('service allocation in a real server on SQLite', () => {
     assert.equal(k.spec?.clusterIP, '10.96.0.1');
     assert.equal(k.spec?.type, 'ClusterIP');
     assert.equal(k.spec?.selector, undefined);
-    assert.deepEqual(k.spec?.ports?.map((p) => [p.name, p.protocol, p.port, p.targetPort]), [['https', 'TCP', 443, port]]);
+    assert.deepEqual(
+      k.spec?.ports?.map((p) => [p.name, p.protocol, p.port, p.targetPort]),
+      [['https', 'TCP', 443, port]],
+    );
     const slice = (await c!.get(SLICE, 'default', 'kubernetes'))!;
     assert.equal(slice.metadata.labels?.['kubernetes.io/service-name'], 'kubernetes');
     assert.equal(slice.addressType, 'IPv4');
-    assert.deepEqual(slice.endpoints.map((e) => [e.addresses, e.conditions?.ready]), [[['192.0.2.50'], true]]);
-    assert.deepEqual(slice.ports?.map((p) => [p.name, p.port, p.protocol]), [['https', port, 'TCP']]);
+    assert.deepEqual(
+      slice.endpoints.map((e) => [e.addresses, e.conditions?.ready]),
+      [[['192.0.2.50'], true]],
+    );
+    assert.deepEqual(
+      slice.ports?.map((p) => [p.name, p.port, p.protocol]),
+      [['https', port, 'TCP']],
+    );
     const ep = (await c!.get(EP, 'default', 'kubernetes'))!;
     assert.deepEqual(ep.subsets, [{ addresses: [{ ip: '192.0.2.50' }], ports: [{ name: 'https', port, protocol: 'TCP' }] }]);
   });
@@ -83,8 +92,15 @@ describe('service allocation in a real server on SQLite', () => {
     const ips = new ClusterIPAllocator(store, '10.96.0.0/16');
     const ports = new NodePortAllocator(store, '30000-32767');
     const orphan = '10.96.200.200';
-    await store.create(ips.claims.keyOf(orphan), JSON.stringify({ kind: 'ServiceIPClaim', metadata: { name: orphan },
-      owner: { namespace: 'default', name: 'ghost', uid: 'no-such-uid' }, claimedAt: '2020-01-01T00:00:00Z' }));
+    await store.create(
+      ips.claims.keyOf(orphan),
+      JSON.stringify({
+        kind: 'ServiceIPClaim',
+        metadata: { name: orphan },
+        owner: { namespace: 'default', name: 'ghost', uid: 'no-such-uid' },
+        claimedAt: '2020-01-01T00:00:00Z',
+      }),
+    );
     const lostIPClaim = (await ips.claims.get(clusterIPOf(lost)))!;
     assert.ok(await ips.claims.delete(clusterIPOf(lost), lostIPClaim.revision));
     const lostPortClaim = (await ports.claims.get(String(nodePortOf(lost))))!;
@@ -98,9 +114,13 @@ describe('service allocation in a real server on SQLite', () => {
     const ports2 = new NodePortAllocator(store2, '30000-32767');
     // The repair runs when this server takes the API server's singleton Lease, right after start.
     // One pass fixes IPs, then ports: wait for the end of it.
-    await eventually('the repair pass after start', async () => (await ips2.claims.get(orphan)) === undefined &&
-      (await ips2.claims.get(clusterIPOf(lost)))?.owner.uid === lost.metadata.uid &&
-      (await ports2.claims.get(String(nodePortOf(lost))))?.owner.uid === lost.metadata.uid);
+    await eventually(
+      'the repair pass after start',
+      async () =>
+        (await ips2.claims.get(orphan)) === undefined &&
+        (await ips2.claims.get(clusterIPOf(lost)))?.owner.uid === lost.metadata.uid &&
+        (await ports2.claims.get(String(nodePortOf(lost))))?.owner.uid === lost.metadata.uid,
+    );
     assert.equal(await ips2.claims.get(orphan), undefined, 'the orphan claim is released');
     assert.equal((await ips2.claims.get(clusterIPOf(lost)))?.owner.uid, lost.metadata.uid, 'the lost IP claim is back');
     assert.equal((await ports2.claims.get(String(nodePortOf(lost))))?.owner.uid, lost.metadata.uid, 'the lost port claim is back');
@@ -113,7 +133,10 @@ describe('service allocation in a real server on SQLite', () => {
     // Requests for values held before the restart are refused; new services get other values.
     await assert.rejects(c!.create(SVC, 'default', svc('dup', { clusterIP: clusterIPOf(keep) })), /provided IP is already allocated/);
     await assert.rejects(c!.create(SVC, 'default', svc('dup', { clusterIP: clusterIPOf(lost) })), /provided IP is already allocated/);
-    await assert.rejects(c!.create(SVC, 'default', svc('dup', { type: 'NodePort', ports: [{ port: 80, nodePort: nodePortOf(keep) }] })), /provided port is already allocated/);
+    await assert.rejects(
+      c!.create(SVC, 'default', svc('dup', { type: 'NodePort', ports: [{ port: 80, nodePort: nodePortOf(keep) }] })),
+      /provided port is already allocated/,
+    );
     const after: Service[] = [];
     for (let i = 0; i < 12; i++) after.push(await c!.create(SVC, 'default', svc(`n${i}`, { type: 'NodePort' })));
     const all = (await c!.list(SVC)).items;
@@ -124,7 +147,11 @@ describe('service allocation in a real server on SQLite', () => {
     assert.ok(ipsUsed.includes('10.96.0.1'));
     // Delete gives the values back for reuse.
     await c!.delete(SVC, 'default', keep.metadata.name!);
-    const reuse = await c!.create(SVC, 'default', svc('reuse', { clusterIP: clusterIPOf(keep), type: 'NodePort', ports: [{ port: 80, nodePort: nodePortOf(keep) }] }));
+    const reuse = await c!.create(
+      SVC,
+      'default',
+      svc('reuse', { clusterIP: clusterIPOf(keep), type: 'NodePort', ports: [{ port: 80, nodePort: nodePortOf(keep) }] }),
+    );
     assert.equal(reuse.spec?.clusterIP, clusterIPOf(keep));
   });
 });

@@ -77,18 +77,32 @@ describe('service allocation through the registry', () => {
   test('a requested ClusterIP is honoured when free and in range; otherwise 422 worded as Kubernetes', async () => {
     const s = await create(env, svc('dns', { clusterIP: '10.96.0.10' }));
     assert.equal(s.spec?.clusterIP, '10.96.0.10');
-    await assert.rejects(env.reg.create(SVC, 'default', svc('dns2', { clusterIP: '10.96.0.10' })), rejectsWith(422,
-      'Service "dns2" is invalid: spec.clusterIPs: Invalid value: []string{"10.96.0.10"}: failed to allocate IP 10.96.0.10: provided IP is already allocated'));
-    await assert.rejects(env.reg.create(SVC, 'default', svc('far', { clusterIP: '10.0.0.5' })), rejectsWith(422,
-      'Service "far" is invalid: spec.clusterIPs: Invalid value: []string{"10.0.0.5"}: failed to allocate IP 10.0.0.5: the provided IP (10.0.0.5) is not in the valid range. The range of valid IPs is 10.96.0.0/16'));
+    await assert.rejects(
+      env.reg.create(SVC, 'default', svc('dns2', { clusterIP: '10.96.0.10' })),
+      rejectsWith(
+        422,
+        'Service "dns2" is invalid: spec.clusterIPs: Invalid value: []string{"10.96.0.10"}: failed to allocate IP 10.96.0.10: provided IP is already allocated',
+      ),
+    );
+    await assert.rejects(
+      env.reg.create(SVC, 'default', svc('far', { clusterIP: '10.0.0.5' })),
+      rejectsWith(
+        422,
+        'Service "far" is invalid: spec.clusterIPs: Invalid value: []string{"10.0.0.5"}: failed to allocate IP 10.0.0.5: the provided IP (10.0.0.5) is not in the valid range. The range of valid IPs is 10.96.0.0/16',
+      ),
+    );
     assert.equal(await env.reg.tryGet(SVC, 'default', 'dns2'), undefined);
   });
 
   test('IP families this single-stack IPv4 cluster does not have are refused', async () => {
-    await assert.rejects(env.reg.create(SVC, 'default', svc('v6', { clusterIP: 'fd00::10' })), rejectsWith(422,
-      /spec\.clusterIPs\[0\]: Invalid value: \[\]string\{"fd00::10"\}: IPv6 is not configured on this cluster/));
-    await assert.rejects(env.reg.create(SVC, 'default', svc('ds', { ipFamilyPolicy: 'RequireDualStack' })), rejectsWith(422,
-      /spec\.ipFamilyPolicy: Invalid value: "RequireDualStack": this cluster is not configured for dual-stack services/));
+    await assert.rejects(
+      env.reg.create(SVC, 'default', svc('v6', { clusterIP: 'fd00::10' })),
+      rejectsWith(422, /spec\.clusterIPs\[0\]: Invalid value: \[\]string\{"fd00::10"\}: IPv6 is not configured on this cluster/),
+    );
+    await assert.rejects(
+      env.reg.create(SVC, 'default', svc('ds', { ipFamilyPolicy: 'RequireDualStack' })),
+      rejectsWith(422, /spec\.ipFamilyPolicy: Invalid value: "RequireDualStack": this cluster is not configured for dual-stack services/),
+    );
     const pds = await create(env, svc('pds', { ipFamilyPolicy: 'PreferDualStack' }));
     assert.equal(pds.spec?.clusterIPs?.length, 1);
   });
@@ -102,19 +116,44 @@ describe('service allocation through the registry', () => {
   });
 
   test('NodePort: ports allocated, TCP and UDP of one port share a node port, requests honoured or refused', async () => {
-    const s = await create(env, svc('np', {
-      type: 'NodePort', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, protocol: 'TCP' }, { name: 'web', port: 80 }],
-    }));
+    const s = await create(
+      env,
+      svc('np', {
+        type: 'NodePort',
+        ports: [
+          { name: 'dns', port: 53, protocol: 'UDP' },
+          { name: 'dns-tcp', port: 53, protocol: 'TCP' },
+          { name: 'web', port: 80 },
+        ],
+      }),
+    );
     const [a, b, c] = [0, 1, 2].map((i) => nodePortOf(s, i));
     assert.equal(a, b);
     assert.notEqual(a, c);
     for (const p of [a, c]) assert.ok(p >= 30086 && p <= 32767, `${p} is above the static band`);
     const req = await create(env, svc('np2', { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] }));
     assert.equal(nodePortOf(req), 30080);
-    await assert.rejects(env.reg.create(SVC, 'default', svc('np3', { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] })), rejectsWith(422,
-      'Service "np3" is invalid: spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated'));
-    await assert.rejects(env.reg.create(SVC, 'default', svc('np4', { type: 'NodePort', ports: [{ name: 'a', port: 80 }, { name: 'b', port: 81, nodePort: 8080 }] })), rejectsWith(422,
-      'Service "np4" is invalid: spec.ports[1].nodePort: Invalid value: 8080: provided port is not in the valid range. The range of valid ports is 30000-32767'));
+    await assert.rejects(
+      env.reg.create(SVC, 'default', svc('np3', { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] })),
+      rejectsWith(422, 'Service "np3" is invalid: spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated'),
+    );
+    await assert.rejects(
+      env.reg.create(
+        SVC,
+        'default',
+        svc('np4', {
+          type: 'NodePort',
+          ports: [
+            { name: 'a', port: 80 },
+            { name: 'b', port: 81, nodePort: 8080 },
+          ],
+        }),
+      ),
+      rejectsWith(
+        422,
+        'Service "np4" is invalid: spec.ports[1].nodePort: Invalid value: 8080: provided port is not in the valid range. The range of valid ports is 30000-32767',
+      ),
+    );
     // The failed create left nothing behind (np4's first port was never auto-allocated; np3 claimed nothing).
     assert.ok(!(await claims(env)).ports.some((c) => /default\/np[34]$/.test(c)));
   });
@@ -129,8 +168,10 @@ describe('service allocation through the registry', () => {
     const hc = local.spec?.healthCheckNodePort ?? 0;
     assert.ok(hc >= 30000 && hc !== nodePortOf(local));
     assert.equal((await env.alloc.ports.claims.get(String(hc)))!.owner.name, 'lb-local');
-    await assert.rejects(env.reg.create(SVC, 'default', svc('lb-local2', { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: hc })),
-      rejectsWith(500, `Internal error occurred: failed to allocate requested HealthCheck NodePort ${hc}: provided port is already allocated`));
+    await assert.rejects(
+      env.reg.create(SVC, 'default', svc('lb-local2', { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: hc })),
+      rejectsWith(500, `Internal error occurred: failed to allocate requested HealthCheck NodePort ${hc}: provided port is already allocated`),
+    );
   });
 
   test('type changes allocate what the new type needs and release what it no longer needs', async () => {
@@ -170,8 +211,10 @@ describe('service allocation through the registry', () => {
     assert.equal(await env.alloc.ports.claims.get('30111'), undefined);
     assert.ok(await env.alloc.ips.claims.get('10.96.0.77'));
     // Taking a node port another service holds is refused on update too, and changes nothing.
-    await assert.rejects(env.reg.patch(SVC, 'default', 'flip', 'merge', { spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] } }),
-      rejectsWith(422, /spec\.ports\[0\]\.nodePort: Invalid value: 30080: provided port is already allocated/));
+    await assert.rejects(
+      env.reg.patch(SVC, 'default', 'flip', 'merge', { spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] } }),
+      rejectsWith(422, /spec\.ports\[0\]\.nodePort: Invalid value: 30080: provided port is already allocated/),
+    );
     assert.equal((await env.reg.get(SVC, 'default', 'flip')).spec?.type, 'ClusterIP');
     // Delete gives everything back.
     await env.reg.delete(SVC, 'default', 'flip');
@@ -180,10 +223,26 @@ describe('service allocation through the registry', () => {
 
   test('dry run allocates nothing and shows what Kubernetes shows', async () => {
     const before = await claims(env);
-    const s = await create(env, svc('dry', { type: 'NodePort', ports: [{ name: 'a', port: 80 }, { name: 'b', port: 81 }] }), { dryRun: true });
+    const s = await create(
+      env,
+      svc('dry', {
+        type: 'NodePort',
+        ports: [
+          { name: 'a', port: 80 },
+          { name: 'b', port: 81 },
+        ],
+      }),
+      { dryRun: true },
+    );
     assert.equal(s.spec?.clusterIP, '10.96.0.0');
-    assert.deepEqual(s.spec?.ports?.map((p) => p.nodePort), [32769, 32770]);
-    await assert.rejects(env.reg.create(SVC, 'default', svc('dry', { clusterIP: '10.96.0.10' }), { dryRun: true }), rejectsWith(422, /provided IP is already allocated/));
+    assert.deepEqual(
+      s.spec?.ports?.map((p) => p.nodePort),
+      [32769, 32770],
+    );
+    await assert.rejects(
+      env.reg.create(SVC, 'default', svc('dry', { clusterIP: '10.96.0.10' }), { dryRun: true }),
+      rejectsWith(422, /provided IP is already allocated/),
+    );
     const web = await env.reg.get(SVC, 'default', 'web');
     const upd = await patch(env, 'web', 'merge', { spec: { type: 'NodePort' } }, { dryRun: true });
     assert.equal(upd.spec?.clusterIP, web.spec?.clusterIP);
@@ -225,66 +284,82 @@ describe('service allocation: a property', () => {
     const names = ['a', 'b', 'c', 'd', 'e'];
     const type = fc.constantFrom('ClusterIP', 'NodePort', 'LoadBalancer', 'LoadBalancerLocal', 'ExternalName', 'Headless');
     const op = fc.oneof(
-      fc.record({ kind: fc.constant('create' as const), name: fc.constantFrom(...names), type, ip: fc.option(fc.integer({ min: 0, max: 15 })), port: fc.option(fc.integer({ min: 29998, max: 30009 })) }),
+      fc.record({
+        kind: fc.constant('create' as const),
+        name: fc.constantFrom(...names),
+        type,
+        ip: fc.option(fc.integer({ min: 0, max: 15 })),
+        port: fc.option(fc.integer({ min: 29998, max: 30009 })),
+      }),
       fc.record({ kind: fc.constant('update' as const), name: fc.constantFrom(...names), type, port: fc.option(fc.integer({ min: 29998, max: 30009 })) }),
       fc.record({ kind: fc.constant('delete' as const), name: fc.constantFrom(...names) }),
     );
     const specFor = (t: string, ip: number | null, port: number | null): ServiceSpec => {
-      const ports = [{ name: 'a', port: 80, ...(port !== null && ['NodePort', 'LoadBalancer', 'LoadBalancerLocal'].includes(t) ? { nodePort: port } : {}) }, { name: 'b', port: 81 }];
+      const ports = [
+        { name: 'a', port: 80, ...(port !== null && ['NodePort', 'LoadBalancer', 'LoadBalancerLocal'].includes(t) ? { nodePort: port } : {}) },
+        { name: 'b', port: 81 },
+      ];
       switch (t) {
-        case 'ExternalName': return { type: 'ExternalName', externalName: 'example.com', selector: undefined, ports };
-        case 'Headless': return { type: 'ClusterIP', clusterIP: 'None', ports };
-        case 'LoadBalancerLocal': return { type: 'LoadBalancer', externalTrafficPolicy: 'Local', ports };
-        default: return { type: t, ...(ip !== null ? { clusterIP: `10.0.0.${ip}` } : {}), ports };
+        case 'ExternalName':
+          return { type: 'ExternalName', externalName: 'example.com', selector: undefined, ports };
+        case 'Headless':
+          return { type: 'ClusterIP', clusterIP: 'None', ports };
+        case 'LoadBalancerLocal':
+          return { type: 'LoadBalancer', externalTrafficPolicy: 'Local', ports };
+        default:
+          return { type: t, ...(ip !== null ? { clusterIP: `10.0.0.${ip}` } : {}), ports };
       }
     };
-    await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30 }), async (ops) => {
-      // A /28 (14 IPs) and 10 node ports: small enough that ops collide and ranges fill up.
-      const env = await setup({ serviceCidr: '10.0.0.0/28', nodePortRange: '30000-30009' });
-      try {
-        for (const o of ops) {
-          try {
-            if (o.kind === 'create') {
-              await env.reg.create(SVC, 'default', svc(o.name, specFor(o.type, o.ip, o.port)));
-            } else if (o.kind === 'update') {
-              const cur = await env.reg.tryGet(SVC, 'default', o.name);
-              if (!cur) continue;
-              const next = structuredClone(served(cur));
-              const want = specFor(o.type, null, o.port);
-              const spec: ServiceSpec = { ...next.spec, ...want };
-              next.spec = spec;
-              if (want.type !== 'LoadBalancer') delete spec.externalTrafficPolicy;
-              if (want.type === 'ExternalName') delete spec.selector;
-              else spec.externalName = undefined;
-              if (o.type === 'Headless') spec.clusterIPs = ['None'];
-              await env.reg.update(SVC, 'default', o.name, next, undefined);
-            } else {
-              await env.reg.delete(SVC, 'default', o.name);
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30 }), async (ops) => {
+        // A /28 (14 IPs) and 10 node ports: small enough that ops collide and ranges fill up.
+        const env = await setup({ serviceCidr: '10.0.0.0/28', nodePortRange: '30000-30009' });
+        try {
+          for (const o of ops) {
+            try {
+              if (o.kind === 'create') {
+                await env.reg.create(SVC, 'default', svc(o.name, specFor(o.type, o.ip, o.port)));
+              } else if (o.kind === 'update') {
+                const cur = await env.reg.tryGet(SVC, 'default', o.name);
+                if (!cur) continue;
+                const next = structuredClone(served(cur));
+                const want = specFor(o.type, null, o.port);
+                const spec: ServiceSpec = { ...next.spec, ...want };
+                next.spec = spec;
+                if (want.type !== 'LoadBalancer') delete spec.externalTrafficPolicy;
+                if (want.type === 'ExternalName') delete spec.selector;
+                else spec.externalName = undefined;
+                if (o.type === 'Headless') spec.clusterIPs = ['None'];
+                await env.reg.update(SVC, 'default', o.name, next, undefined);
+              } else {
+                await env.reg.delete(SVC, 'default', o.name);
+              }
+            } catch (e) {
+              if (!(e instanceof ApiError)) throw e;
             }
-          } catch (e) {
-            if (!(e instanceof ApiError)) throw e;
-          }
-          const live = (await env.reg.list(SVC, undefined)).items;
-          const owner = new Map<string, string>();
-          const expected = new Set<string>();
-          for (const s of live) {
-            const h = heldValues(s);
-            for (const v of [...h.ips.map((ip) => `ip ${ip}`), ...heldPorts(h).map((p) => `port ${p}`)]) {
-              assert.ok(!owner.has(v), `${v} is used by ${owner.get(v)} and ${s.metadata.name}`);
-              owner.set(v, s.metadata.name!);
-              expected.add(`${v} ${s.metadata.uid}`);
+            const live = (await env.reg.list(SVC, undefined)).items;
+            const owner = new Map<string, string>();
+            const expected = new Set<string>();
+            for (const s of live) {
+              const h = heldValues(s);
+              for (const v of [...h.ips.map((ip) => `ip ${ip}`), ...heldPorts(h).map((p) => `port ${p}`)]) {
+                assert.ok(!owner.has(v), `${v} is used by ${owner.get(v)} and ${s.metadata.name}`);
+                owner.set(v, s.metadata.name!);
+                expected.add(`${v} ${s.metadata.uid}`);
+              }
             }
+            const held = new Set([
+              ...(await env.alloc.ips.claims.list()).map((c) => `ip ${c.value} ${c.owner.uid}`),
+              ...(await env.alloc.ports.claims.list()).map((c) => `port ${c.value} ${c.owner.uid}`),
+            ]);
+            assert.deepEqual([...held].sort(), [...expected].sort(), 'claims are exactly the values live services use');
           }
-          const held = new Set([
-            ...(await env.alloc.ips.claims.list()).map((c) => `ip ${c.value} ${c.owner.uid}`),
-            ...(await env.alloc.ports.claims.list()).map((c) => `port ${c.value} ${c.owner.uid}`),
-          ]);
-          assert.deepEqual([...held].sort(), [...expected].sort(), 'claims are exactly the values live services use');
+        } finally {
+          env.close();
         }
-      } finally {
-        env.close();
-      }
-    }), { numRuns: 60 });
+      }),
+      { numRuns: 60 },
+    );
   });
 });
 
@@ -294,8 +369,11 @@ describe('the repair loop', () => {
     try {
       const a = await create(env, svc('a', { type: 'NodePort' }));
       const b = await create(env, svc('b'));
-      const plant = (prefix: string, value: string, uid: string, claimedAt: string) => env.store.create(`${prefix}${value}`,
-        JSON.stringify({ kind: 'Claim', metadata: { name: value }, owner: { namespace: 'default', name: 'x', uid }, claimedAt }));
+      const plant = (prefix: string, value: string, uid: string, claimedAt: string) =>
+        env.store.create(
+          `${prefix}${value}`,
+          JSON.stringify({ kind: 'Claim', metadata: { name: value }, owner: { namespace: 'default', name: 'x', uid }, claimedAt }),
+        );
       const old = '2020-01-01T00:00:00Z';
       await plant(env.alloc.ips.claims.prefix, '10.96.9.9', 'gone', old);
       await plant(env.alloc.ips.claims.prefix, '10.96.9.10', 'gone', new Date().toISOString());
@@ -305,7 +383,10 @@ describe('the repair loop', () => {
       // b is made to use a's node port behind the API's back (as a restore from an old backup could).
       const key = `/registry/core/services/default/b`;
       const kv = (await env.store.get(key))!;
-      const bad = { ...b, spec: { ...b.spec, type: 'NodePort', externalTrafficPolicy: 'Cluster', ports: [{ ...b.spec?.ports?.[0], nodePort: nodePortOf(a) }] } };
+      const bad = {
+        ...b,
+        spec: { ...b.spec, type: 'NodePort', externalTrafficPolicy: 'Cluster', ports: [{ ...b.spec?.ports?.[0], nodePort: nodePortOf(a) }] },
+      };
       await env.store.update(key, JSON.stringify(bad), kv.modRevision);
       const logs: string[] = [];
       const { AllocationRepair } = await import('./repair.js');

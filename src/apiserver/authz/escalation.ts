@@ -28,7 +28,11 @@ function confirmNoEscalation(rbac: RbacAuthorizer, user: UserInfo, plural: strin
   if (missing.length === 0) return;
   const groups = `[${user.groups.map((g) => JSON.stringify(g)).join(' ')}]`;
   const resolution = held.errors.length ? `; resolution errors: [${held.errors.join(' ')}]` : '';
-  throw forbiddenOn(plural, name, `user ${JSON.stringify(user.name)} (groups=${groups}) is attempting to grant RBAC permissions not currently held:\n${missing.map(ruleString).join('\n')}${resolution}`);
+  throw forbiddenOn(
+    plural,
+    name,
+    `user ${JSON.stringify(user.name)} (groups=${groups}) is attempting to grant RBAC permissions not currently held:\n${missing.map(ruleString).join('\n')}${resolution}`,
+  );
 }
 
 /** A ClusterRole's aggregationRule; a Role has none. */
@@ -38,7 +42,7 @@ function roleHooks(rbac: RbacAuthorizer, plural: 'roles' | 'clusterroles'): Writ
   const check = (obj: Role | ClusterRole, old?: Role | ClusterRole): WriteTxn => {
     const user = requestUser.getStore();
     if (!user || user.groups.includes(SYSTEM_MASTERS)) return NOTHING;
-    const ns = plural === 'roles' ? obj.metadata.namespace ?? '' : '';
+    const ns = plural === 'roles' ? (obj.metadata.namespace ?? '') : '';
     const name = obj.metadata.name ?? '';
     if (allowedTo(rbac, user, 'escalate', plural, ns, name)) return NOTHING;
     if (old && isDeepStrictEqual(obj.rules ?? [], old.rules ?? []) && isDeepStrictEqual(aggregationOf(obj), aggregationOf(old))) return NOTHING;
@@ -58,7 +62,7 @@ function bindingHooks(rbac: RbacAuthorizer, plural: 'rolebindings' | 'clusterrol
     const user = requestUser.getStore();
     if (!user || user.groups.includes(SYSTEM_MASTERS)) return NOTHING;
     if (old && isDeepStrictEqual(obj.subjects, old.subjects) && isDeepStrictEqual(obj.roleRef, old.roleRef)) return NOTHING;
-    const ns = plural === 'rolebindings' ? obj.metadata.namespace ?? '' : '';
+    const ns = plural === 'rolebindings' ? (obj.metadata.namespace ?? '') : '';
     const name = obj.metadata.name ?? '';
     const ref = obj.roleRef ?? {};
     const refPlural = ref.kind === 'Role' ? 'roles' : 'clusterroles';

@@ -8,9 +8,15 @@ import { impersonate } from './impersonation.js';
 import type { Authorizer } from './rbac.js';
 import { withAuthenticated } from '../authn.js';
 
-
 /** The user the request runs as; throws the 403 (or 400 for malformed impersonation). */
-export function authorizeRequest(authorizer: Authorizer, authenticated: UserInfo, req: IncomingMessage, path: string, q: URLSearchParams, extraVerbs: string[] = []): UserInfo {
+export function authorizeRequest(
+  authorizer: Authorizer,
+  authenticated: UserInfo,
+  req: IncomingMessage,
+  path: string,
+  q: URLSearchParams,
+  extraVerbs: string[] = [],
+): UserInfo {
   const who = withAuthenticated(authenticated);
   const user = impersonate(authorizer, who, req.headers) ?? who;
   const a = requestAttributes(user, req.method ?? 'GET', path, q);

@@ -170,11 +170,19 @@ export class NodeAuthorizer {
     const allow = (why: string): Decision => ({ allowed: true, reason: why });
     const g = this.graph;
     /** upstream's authorize(): a named object a pod on the node leads to. */
-    const related = (found: boolean) => !a.name ? noOpinion('No Object name found')
-      : found ? allow('related to a pod on the node') : noOpinion(`no relationship found between node '${node}' and this object`);
+    const related = (found: boolean) =>
+      !a.name
+        ? noOpinion('No Object name found')
+        : found
+          ? allow('related to a pod on the node')
+          : noOpinion(`no relationship found between node '${node}' and this object`);
     /** upstream's authorizeGet: PVCs and PVs. */
-    const getOnly = (has: () => boolean) => a.verb !== 'get' ? noOpinion('can only get individual resources of this type')
-      : a.subresource ? noOpinion('cannot get subresource') : related(!!a.name && has());
+    const getOnly = (has: () => boolean) =>
+      a.verb !== 'get'
+        ? noOpinion('can only get individual resources of this type')
+        : a.subresource
+          ? noOpinion('cannot get subresource')
+          : related(!!a.name && has());
     if (a.resourceRequest && a.apiGroup === '') {
       switch (a.resource) {
         case 'secrets':
@@ -204,9 +212,16 @@ export class NodeAuthorizer {
           break;
         case 'pods':
           // The status, deletion and eviction of pods bound to the node only (NodeRestriction's rule, here as early).
-          if (a.name && ((a.subresource === 'status' && (a.verb === 'update' || a.verb === 'patch')) || (a.subresource === '' && a.verb === 'delete')
-            || (a.subresource === 'eviction' && a.verb === 'create')) && g.nodeOfPod(a.namespace, a.name) !== node) {
-            return noOpinion(`node '${node}' can only ${a.verb} pods with spec.nodeName set to itself (${a.subresource ? `pods/${a.subresource}` : 'pods'} ${a.namespace}/${a.name})`);
+          if (
+            a.name &&
+            ((a.subresource === 'status' && (a.verb === 'update' || a.verb === 'patch')) ||
+              (a.subresource === '' && a.verb === 'delete') ||
+              (a.subresource === 'eviction' && a.verb === 'create')) &&
+            g.nodeOfPod(a.namespace, a.name) !== node
+          ) {
+            return noOpinion(
+              `node '${node}' can only ${a.verb} pods with spec.nodeName set to itself (${a.subresource ? `pods/${a.subresource}` : 'pods'} ${a.namespace}/${a.name})`,
+            );
           }
           break;
         default:
@@ -228,7 +243,10 @@ export class NodeAuthorizer {
 
 /** The Node authorizer first, then RBAC (kube-apiserver's --authorization-mode=Node,RBAC). */
 export class ChainAuthorizer implements Authorizer {
-  constructor(private node: NodeAuthorizer, private rest: Authorizer) {}
+  constructor(
+    private node: NodeAuthorizer,
+    private rest: Authorizer,
+  ) {}
 
   /** As upstream's union authorizer: the first allow wins; a refusal carries every reason given, one a line. */
   authorize(a: Attributes): Decision {

@@ -19,7 +19,10 @@ function forbidden(group: string, plural: string, name: string, why: string): Ap
   return new ApiError(403, 'Forbidden', `${gr} ${JSON.stringify(name)} is forbidden: ${why}`, { name, ...(group ? { group } : {}), kind: plural });
 }
 
-const restricted = (labels: Record<string, string> | undefined) => Object.keys(labels ?? {}).filter((k) => k.startsWith(NODE_RESTRICTION_PREFIX)).sort();
+const restricted = (labels: Record<string, string> | undefined) =>
+  Object.keys(labels ?? {})
+    .filter((k) => k.startsWith(NODE_RESTRICTION_PREFIX))
+    .sort();
 
 function nodeHooks(): WriteHooks {
   const check = (obj: KObject, old?: KObject): WriteTxn => {
@@ -31,8 +34,14 @@ function nodeHooks(): WriteHooks {
     const before = old?.metadata.labels ?? {};
     const changed = [...new Set([...restricted(now), ...restricted(before)])].filter((k) => now[k] !== before[k]).sort();
     if (changed.length) {
-      throw forbidden('', 'nodes', name, old ? `node ${JSON.stringify(node)} is not allowed to modify labels: ${changed.join(', ')}`
-        : `node ${JSON.stringify(node)} is not allowed to set the following labels: ${changed.join(', ')}`);
+      throw forbidden(
+        '',
+        'nodes',
+        name,
+        old
+          ? `node ${JSON.stringify(node)} is not allowed to modify labels: ${changed.join(', ')}`
+          : `node ${JSON.stringify(node)} is not allowed to set the following labels: ${changed.join(', ')}`,
+      );
     }
     if (old && !isDeepStrictEqual((obj.spec as { taints?: unknown } | undefined)?.taints ?? [], (old.spec as { taints?: unknown } | undefined)?.taints ?? [])) {
       throw forbidden('', 'nodes', name, `node ${JSON.stringify(node)} is not allowed to modify taints`);
@@ -50,10 +59,12 @@ function podHooks(): WriteHooks {
       const pod = obj as Pod;
       const name = pod.metadata.name ?? pod.metadata.generateName ?? '';
       const no = (why: string) => forbidden('', 'pods', name, `node ${JSON.stringify(node)} ${why}`);
-      if (pod.metadata.annotations?.[MIRROR_POD_ANNOTATION] === undefined) throw no(`can only create mirror pods (with the ${MIRROR_POD_ANNOTATION} annotation)`);
+      if (pod.metadata.annotations?.[MIRROR_POD_ANNOTATION] === undefined)
+        throw no(`can only create mirror pods (with the ${MIRROR_POD_ANNOTATION} annotation)`);
       if (pod.spec?.nodeName !== node) throw no('can only create pods with spec.nodeName set to itself');
       const refs = [...podRefs(pod)].filter((r) => !r.startsWith('serviceaccount/'));
-      if (refs.length) throw no(`can not create pods that reference secrets, configmaps or persistentvolumeclaims (${refs.map((r) => r.split('/')[0]).join(', ')})`);
+      if (refs.length)
+        throw no(`can not create pods that reference secrets, configmaps or persistentvolumeclaims (${refs.map((r) => r.split('/')[0]).join(', ')})`);
       if (pod.spec?.serviceAccountName) throw no('can not create pods that reference a service account');
       for (const o of pod.metadata.ownerReferences ?? []) {
         if (o.kind !== 'Node' || o.name !== node) throw no(`can only create pods with an owner reference to itself`);
@@ -75,7 +86,12 @@ function leaseHooks(): WriteHooks {
     if (node === undefined) return NOTHING;
     const name = obj.metadata.name ?? '';
     if (obj.metadata.namespace !== NODE_LEASE_NAMESPACE || name !== node) {
-      throw forbidden('coordination.k8s.io', 'leases', name, `node ${JSON.stringify(node)} can only access node lease with the same name as the requesting node`);
+      throw forbidden(
+        'coordination.k8s.io',
+        'leases',
+        name,
+        `node ${JSON.stringify(node)} can only access node lease with the same name as the requesting node`,
+      );
     }
     return NOTHING;
   };
@@ -94,7 +110,12 @@ function pvcHooks(): WriteHooks {
   const check = (next: KObject, cur: KObject) => {
     const node = nodeOf(requestUser.getStore());
     if (node === undefined || isDeepStrictEqual(strip(next), strip(cur))) return;
-    throw forbidden('', 'persistentvolumeclaims', next.metadata.name ?? '', `node ${JSON.stringify(node)} is not allowed to update fields other than status.capacity and status.conditions`);
+    throw forbidden(
+      '',
+      'persistentvolumeclaims',
+      next.metadata.name ?? '',
+      `node ${JSON.stringify(node)} is not allowed to update fields other than status.capacity and status.conditions`,
+    );
   };
   return {
     beforeCreate: async () => NOTHING,
@@ -109,5 +130,10 @@ function pvcHooks(): WriteHooks {
 
 /** The admission hooks by resource plural (nodes, pods, leases, persistentvolumeclaims). */
 export function nodeRestrictionHooks(): [string, WriteHooks][] {
-  return [['nodes', nodeHooks()], ['pods', podHooks()], ['leases', leaseHooks()], ['persistentvolumeclaims', pvcHooks()]];
+  return [
+    ['nodes', nodeHooks()],
+    ['pods', podHooks()],
+    ['leases', leaseHooks()],
+    ['persistentvolumeclaims', pvcHooks()],
+  ];
 }

@@ -25,7 +25,11 @@ export class ServiceAccountAuthenticator implements TokenAuthenticator {
   /** Why the last token was refused (for the server's log and tests). */
   lastError?: string;
 
-  constructor(private issuer: TokenIssuer, private objects: ObjectGetter, private now: () => number = () => Date.now() / 1000) {}
+  constructor(
+    private issuer: TokenIssuer,
+    private objects: ObjectGetter,
+    private now: () => number = () => Date.now() / 1000,
+  ) {}
 
   async authenticate(token: string): Promise<UserInfo | undefined> {
     if (!looksLikeJwt(token)) return undefined;
