@@ -35,7 +35,9 @@ if (lintRan) {
   console.log('# biome ci (lint and format)');
   const l = spawnSync('node_modules/.bin/biome', ['ci', '--error-on-warnings'], { stdio: 'inherit' });
   lintFailed = l.status !== 0;
-  console.log(lintFailed ? '✖ biome ci failed (above; `make fmt` formats, `npx biome lint --write` fixes what is marked FIXABLE)' : '✔ biome ci (lint and format)');
+  console.log(
+    lintFailed ? '✖ biome ci failed (above; `make fmt` formats, `npx biome lint --write` fixes what is marked FIXABLE)' : '✔ biome ci (lint and format)',
+  );
 }
 const tmp = mkdtempSync(join(tmpdir(), 'k8ts-tests-'));
 const results = join(tmp, 'results.jsonl');
