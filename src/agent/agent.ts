@@ -18,7 +18,8 @@ import { registerNode, renewLease, postReady } from './node.js';
 import { PodManager, podEnvReferences, podRefNames, podVolumeReferences } from './pods.js';
 import { VolumeManager } from './volumes/manager.js';
 import { TokenManager, apiTokenIssuer } from './volumes/tokens.js';
-import { type NodeCredentials, renewalDeadline, requestNodeCredentials } from './identity.js';
+import { CertificateManager } from './certmanager.js';
+import { type NodeCredentials, requestNodeCredentials } from './identity.js';
 import { LocalClaims } from './claims.js';
 import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes.js';
 import { removeNat, syncNat } from './nat.js';
@@ -191,49 +192,11 @@ export class Agent {
     clearTimeout(timer);
   }
 
-  /** The node's client certificate in use (renewed before expiry). */
-  private credentials?: NodeCredentials;
-  private renewTimer?: NodeJS.Timeout;
-
-  /** Renews the node's client certificate at 70–90 % of its life with a CSR made as the node itself
-   *  (selfnodeclient, approved automatically), then switches every connection to it. */
-  private scheduleRenewal(): void {
-    const c = this.credentials;
-    if (!c || this.stopped) return;
-    // Timers overflow past 24.8 days: a far deadline is looked at again daily.
-    const wait = Math.min(Math.max(0, renewalDeadline(c) - Date.now()), 86_400_000);
-    this.renewTimer = setTimeout(() => void this.renew(), wait);
-    this.renewTimer.unref();
-  }
-
-  private async renew(): Promise<void> {
-    const c = this.credentials;
-    if (!c || this.stopped) return;
-    if (Date.now() < renewalDeadline(c, 0)) return this.scheduleRenewal();
-    try {
-      const next = await requestNodeCredentials(this.client, {
-        server: this.o.rest.server,
-        ca: this.o.rest.ca,
-        nodeName: this.o.nodeName,
-        dataDir: this.o.dataDir,
-        log: this.log,
-      });
-      this.credentials = next;
-      this.client.setClientCertificate(next.cert, next.key);
-      this.dns?.postMessage({ type: 'credentials', cert: next.cert, key: next.key });
-    } catch (e) {
-      this.log(`k8ts agent ${this.o.nodeName}: renewing the node client certificate: ${e instanceof Error ? e.message : e}; trying again in a minute`);
-      if (!this.stopped) {
-        this.renewTimer = setTimeout(() => void this.renew(), 60_000);
-        this.renewTimer.unref();
-      }
-      return;
-    }
-    this.scheduleRenewal();
-  }
+  /** The node's client certificate (system:node:<name>), renewed at 70–90 % of its life with a CSR made as the
+   *  node itself (selfnodeclient, approved automatically); each new one goes to every connection. */
+  private clientCert: CertificateManager;
 
   constructor(private o: AgentOptions) {
-    this.credentials = o.nodeCredentials;
     this.client = new RestClient({ ...o.rest, userAgent: `k8ts-agent/${o.nodeName}` });
     const imagesDir = o.imagesDir ?? join(o.dataDir, 'images');
     this.runtime = new Runtime({ stateDir: join(o.dataDir, 'runtime'), imagesDir, containerLog: o.containerLog });
@@ -242,11 +205,21 @@ export class Agent {
     this.log = o.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.informers = new SharedInformerFactory(this.client, this.log);
     this.callerAuth = new CallerAuth({ nodeName: o.nodeName, post: (path, body) => this.client.postPath(path, body) });
+    this.clientCert = new CertificateManager({
+      what: 'node client',
+      nodeName: o.nodeName,
+      log: this.log,
+      request: () => requestNodeCredentials(this.client, { server: o.rest.server, ca: o.rest.ca, nodeName: o.nodeName, dataDir: o.dataDir, log: this.log }),
+      onChange: (next) => {
+        this.client.setClientCertificate(next.cert, next.key);
+        this.dns?.postMessage({ type: 'credentials', cert: next.cert, key: next.key });
+      },
+    });
   }
 
   async start(): Promise<void> {
     mkdirSync(this.o.dataDir, { recursive: true });
-    this.scheduleRenewal();
+    if (this.o.nodeCredentials) this.clientCert.start(this.o.nodeCredentials);
     // What a killed pull left in tmp/ is never trusted; it goes now. Then the built-in busybox. Both go on
     // beside registration; pods wait for them (below).
     const storeReady = (async () => {
@@ -643,7 +616,7 @@ export class Agent {
             rest: {
               server: rest.server,
               ca: rest.ca.toString(),
-              ...(this.credentials ? { cert: this.credentials.cert, key: this.credentials.key } : { token: rest.token }),
+              ...(this.clientCert.credentials ? { cert: this.clientCert.credentials.cert, key: this.clientCert.credentials.key } : { token: rest.token }),
             },
             listen: [{ address: this.o.nodeIP, port }],
             domain: this.o.clusterDomain,
@@ -706,7 +679,7 @@ export class Agent {
   /** Stop the agent's loops; pods keep running (the data plane does not need the agent). */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.renewTimer);
+    this.clientCert.stop();
     this.serving?.stop();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.lbTimer);

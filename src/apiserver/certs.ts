@@ -1,11 +1,10 @@
 // The server's PKI and admin credentials: a CA, a serving certificate, the admin's client certificate and
-// the API server's own client certificate toward agents, made with openssl on first start and kept in the
-// data dir, a bearer token for the admin, and kubeconfigs.
+// the API server's own client certificate toward agents, made with openssl (util/opensslcert.ts) on first
+// start and kept in the data dir, a bearer token for the admin, and kubeconfigs.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isIP } from 'node:net';
-import { run } from '../util/exec.js';
+import { type CertSubject, makeCert, sanText } from '../util/opensslcert.js';
 
 export interface Pki {
   caCert: string;
@@ -32,9 +31,14 @@ export const KUBELET_CLIENT_USER = 'kube-apiserver-kubelet-client';
  *  which knows the service range. */
 const BASE_SANS = ['localhost', '127.0.0.1', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
 
+/** Every name the serving certificate carries. */
+function sanNames(names: string[]): string[] {
+  return [...new Set([...BASE_SANS, ...names].filter(Boolean))];
+}
+
+/** The names as kept in server.sans (a changed list makes the certificate again). */
 function sanList(names: string[]): string {
-  const uniq = [...new Set([...BASE_SANS, ...names].filter(Boolean))];
-  return uniq.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
+  return sanText(sanNames(names));
 }
 
 /** Makes (once) and loads the CA and a serving certificate for the given extra host names/IPs. A
@@ -47,59 +51,21 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
   const key = join(dir, 'server.key');
   const crt = join(dir, 'server.crt');
   const sansFile = join(dir, 'server.sans');
+  const ca = { certFile: caCrt, keyFile: caKey };
   if (!existsSync(caCrt) || !existsSync(caKey)) {
-    await run([
-      'openssl',
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      caKey,
-      '-out',
-      caCrt,
-      '-days',
-      '3650',
-      '-subj',
-      '/CN=k8ts-ca',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ]);
+    await makeCert({ keyFile: caKey, certFile: caCrt, subject: { cn: 'k8ts-ca' }, days: 3650, usage: 'ca' });
   }
   const sans = sanList(hosts);
   if (!existsSync(crt) || !existsSync(key) || !existsSync(sansFile) || readFileSync(sansFile, 'utf8') !== sans) {
-    const csr = join(dir, 'server.csr');
-    const ext = join(dir, 'server.ext');
-    writeFileSync(ext, `subjectAltName=${sans}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`);
-    await run([
-      'openssl',
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      csr,
-      '-subj',
-      '/CN=kube-apiserver',
-    ]);
-    await run(['openssl', 'x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial', '-out', crt, '-days', '3650', '-extfile', ext]);
+    await makeCert({ keyFile: key, certFile: crt, subject: { cn: 'kube-apiserver' }, days: 3650, sans: sanNames(hosts), usage: 'server', issuer: ca });
     writeFileSync(sansFile, sans);
   }
   const adminKey = join(dir, 'admin.key');
   const adminCrt = join(dir, 'admin.crt');
-  await ensureClientCert(dir, caCrt, caKey, 'admin', `/O=${ADMIN_CERT_GROUP}/CN=${ADMIN_CERT_USER}`);
+  await ensureClientCert(dir, ca, 'admin', { cn: ADMIN_CERT_USER, o: [ADMIN_CERT_GROUP] });
   const kcKey = join(dir, 'apiserver-kubelet-client.key');
   const kcCrt = join(dir, 'apiserver-kubelet-client.crt');
-  await ensureClientCert(dir, caCrt, caKey, 'apiserver-kubelet-client', `/O=${ADMIN_CERT_GROUP}/CN=${KUBELET_CLIENT_USER}`);
+  await ensureClientCert(dir, ca, 'apiserver-kubelet-client', { cn: KUBELET_CLIENT_USER, o: [ADMIN_CERT_GROUP] });
   // Keys are secrets on every start, not only when made (openssl writes them 0600 already; a copy may not be).
   for (const k of [caKey, key, adminKey, kcKey]) chmodSync(k, 0o600);
   return {
@@ -115,16 +81,11 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
 }
 
 /** DIR/<name>.{crt,key}: a client certificate from the cluster CA for the given subject, made once. */
-async function ensureClientCert(dir: string, caCrt: string, caKey: string, name: string, subject: string): Promise<void> {
+async function ensureClientCert(dir: string, ca: { certFile: string; keyFile: string }, name: string, subject: CertSubject): Promise<void> {
   const key = join(dir, `${name}.key`);
   const crt = join(dir, `${name}.crt`);
   if (existsSync(crt) && existsSync(key)) return;
-  const csr = join(dir, `${name}.csr`);
-  const ext = join(dir, `${name}.ext`);
-  // clientAuth only: the x509 authenticator (and OpenSSL's client purpose check) refuse a certificate without it.
-  writeFileSync(ext, 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n');
-  await run(['openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', subject]);
-  await run(['openssl', 'x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial', '-out', crt, '-days', '3650', '-extfile', ext]);
+  await makeCert({ keyFile: key, certFile: crt, subject, days: 3650, usage: 'client', issuer: ca });
 }
 
 /** A bearer token kept in DIR/<file>, made on first start. */
