@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CONFIGMAPS, ENDPOINTSLICES, NODES, PODS, SECRETS, SERVICES } from '../api/kinds.js';
 import type { ConfigMap, EndpointSlice, Node, Pod, Secret, Service } from '../api/types.js';
 import { SharedInformerFactory } from '../client/factory.js';
-import type { SharedInformer } from '../client/informer.js';
+import type { Registration, SharedInformer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
 import { objectKey } from '../client/types.js';
 import { RestClient, type RestConfig } from '../client/rest.js';
@@ -46,6 +46,17 @@ import type { Worker } from 'node:worker_threads';
 
 const LEASE_RENEW_MS = 10_000;
 const RESYNC_MS = 30_000;
+/** How long a ConfigMap or Secret no pod uses stays watched: a pod deleted and made again reuses the watch. */
+const REFERENCE_IDLE_MS = 10_000;
+
+/** The watch of one ConfigMap or Secret, and the pods ("ns/name") on this node that read it. */
+interface ReferencedObject {
+  informer: SharedInformer<ConfigMap | Secret>;
+  registration: Registration;
+  users: Set<string>;
+  /** Set while no pod uses it: when it fires, the watch ends. */
+  idle?: NodeJS.Timeout;
+}
 
 /** The network plugin: ours in-process, or the reference bridge + host-local binaries through the same
  *  interface (CNI spec 1.0.0: they predate 1.1). Both put pods on cbr0 with an IP from the node's CIDR. */
@@ -102,6 +113,9 @@ export interface AgentOptions {
   /** How long start() waits for the serving certificate before it goes on with the self-signed one
    *  (default 30 s; the request keeps running). */
   servingCertWaitMs?: number;
+  /** How long the watch of a ConfigMap or Secret no pod on the node uses any more stays open (default 10 s):
+   *  a pod made again at once finds it running. */
+  referenceIdleMs?: number;
   /** Set when rest carries this node's own client certificate (system:node:<name>): the agent renews it
    *  through a new CSR before it expires. */
   nodeCredentials?: NodeCredentials;
@@ -148,15 +162,20 @@ export class Agent {
   /** Who may call the stream server (TokenReview, SubjectAccessReview), as the kubelet's webhook mode. */
   readonly callerAuth: CallerAuth;
 
-  /** One informer per ConfigMap or Secret a pod on this node uses ("configMap/ns/name"). */
-  private refs = new Map<string, SharedInformer<ConfigMap | Secret>>();
+  /** One informer per ConfigMap or Secret a pod on this node uses ("configMap/ns/name"), with the pods that use
+   *  it; one that no pod uses any more is stopped after a grace (the kubelet's watch-based manager counts
+   *  references the same way), so a node does not keep a watch open for every object its pods ever read. */
+  private refs = new Map<string, ReferencedObject>();
+  /** What each pod on this node reads ("ns/name" → reference keys), as its last sync saw it. */
+  private podRefs = new Map<string, Set<string>>();
 
-  /** The informer of one referenced object, made (and started) on first ask. */
+  /** The informer of one referenced object, made (and started) on first ask. One asked for by a lookup that
+   *  no pod claims (yet) is on the idle clock like any other without users. */
   private referenced(kind: 'configMap' | 'secret', ns: string, name: string): SharedInformer<ConfigMap | Secret> {
     const k = `${kind}/${ns}/${name}`;
-    let inf = this.refs.get(k);
-    if (!inf) {
-      inf = this.informers.informerFor<ConfigMap | Secret>(kind === 'configMap' ? CONFIGMAPS : SECRETS, {
+    let ref = this.refs.get(k);
+    if (!ref) {
+      const inf = this.informers.informerFor<ConfigMap | Secret>(kind === 'configMap' ? CONFIGMAPS : SECRETS, {
         namespace: ns,
         fieldSelector: `metadata.name=${name}`,
       });
@@ -169,10 +188,54 @@ export class Agent {
           if (podVolumeReferences(p, kind, name)) this.refreshQueue.add(`${kind}/${name}|${objectKey(p)}`);
         }
       };
-      inf.addEventHandler({ onAdd: changed, onUpdate: (o, old) => o !== old && changed(), onDelete: changed });
-      this.refs.set(k, inf);
+      const registration = inf.addEventHandler({ onAdd: changed, onUpdate: (o, old) => o !== old && changed(), onDelete: changed });
+      ref = { informer: inf, registration, users: new Set() };
+      this.refs.set(k, ref);
+      this.idleRef(k, ref);
     }
-    return inf;
+    return ref.informer;
+  }
+
+  /** Starts the idle clock of a reference no pod uses: when it runs out still unused, the watch ends. */
+  private idleRef(k: string, ref: ReferencedObject): void {
+    if (ref.users.size || ref.idle) return;
+    ref.idle = setTimeout(() => {
+      ref.idle = undefined;
+      if (ref.users.size || this.refs.get(k) !== ref) return;
+      this.refs.delete(k);
+      ref.registration.remove();
+      this.informers.release(ref.informer);
+    }, this.o.referenceIdleMs ?? REFERENCE_IDLE_MS);
+    ref.idle.unref();
+  }
+
+  /** Records what a pod reads now (nothing, for a pod that is gone): references it gained count it as a user,
+   *  the ones it lost no longer do and go on the idle clock when nobody else uses them. */
+  private setPodReferences(podKey: string, now: Set<string>): void {
+    const before = this.podRefs.get(podKey) ?? new Set<string>();
+    for (const k of now) {
+      const ref = this.refs.get(k);
+      if (!ref) continue;
+      ref.users.add(podKey);
+      clearTimeout(ref.idle);
+      ref.idle = undefined;
+    }
+    for (const k of before) {
+      if (now.has(k)) continue;
+      const ref = this.refs.get(k);
+      if (!ref) continue;
+      ref.users.delete(podKey);
+      this.idleRef(k, ref);
+    }
+    if (now.size) this.podRefs.set(podKey, now);
+    else this.podRefs.delete(podKey);
+  }
+
+  /** How many referenced objects are watched now, and how many of them no pod uses (on the idle clock). */
+  referenceStats(): { watched: number; idle: number } {
+    let idle = 0;
+    for (const r of this.refs.values()) if (!r.users.size) idle++;
+    return { watched: this.refs.size, idle };
   }
 
   /** Watches what the pod reads before it syncs; an object the node may not read (yet) is waited for a
@@ -180,7 +243,12 @@ export class Agent {
   private async watchReferences(pod: Pod): Promise<void> {
     const ns = pod.metadata.namespace!;
     const infs: SharedInformer<ConfigMap | Secret>[] = [];
-    for (const r of podRefNames(pod)) infs.push(this.referenced(r.kind, ns, r.name));
+    const keys = new Set<string>();
+    for (const r of podRefNames(pod)) {
+      infs.push(this.referenced(r.kind, ns, r.name));
+      keys.add(`${r.kind}/${ns}/${r.name}`);
+    }
+    this.setPodReferences(objectKey(pod), keys);
     if (!infs.length) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -408,6 +476,8 @@ export class Agent {
       async (key) => {
         const pod = this.pods.lister.getByKey(key);
         if (pod) await this.watchReferences(pod);
+        // A pod gone from the API reads nothing any more.
+        else this.setPodReferences(key, new Set());
         return this.podManager.sync(key, pod);
       },
       { workers: 16, metrics: metrics.podQueue, onError: (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`) },
@@ -680,6 +750,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopped = true;
     this.clientCert.stop();
+    for (const r of this.refs.values()) clearTimeout(r.idle);
     this.serving?.stop();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.lbTimer);
