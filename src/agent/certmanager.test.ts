@@ -133,7 +133,9 @@ test('a refused request is asked again with back-off, which starts over after a 
     assert.equal(asks, 5);
     assert.equal(got.length, 2);
     assert.equal(m.credentials?.cert, got[1]);
-    const again = logs.filter((l) => l.startsWith(`k8ts agent ${NODE}: test certificate: certificate signing request cm-`)).map((l) => / asking again in ([\d.]+) s$/.exec(l)?.[1]);
+    const again = logs
+      .filter((l) => l.startsWith(`k8ts agent ${NODE}: test certificate: certificate signing request cm-`))
+      .map((l) => / asking again in ([\d.]+) s$/.exec(l)?.[1]);
     assert.deepEqual(again, ['0.02', '0.04', '0.02'], logs.join('\n'));
     m.stop();
     const before = asks;

@@ -14,8 +14,23 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 test('a CA, and a client and a server certificate it signs, with the subject, names and usages asked', async () => {
   const ca = { keyFile: join(dir, 'ca.key'), certFile: join(dir, 'ca.crt') };
   await makeCert({ ...ca, subject: { cn: 'test-ca' }, days: 2, usage: 'ca' });
-  await makeCert({ keyFile: join(dir, 'c.key'), certFile: join(dir, 'c.crt'), subject: { cn: 'jane', o: ['dev', 'system:masters'] }, days: 1, usage: 'client', issuer: ca });
-  await makeCert({ keyFile: join(dir, 's.key'), certFile: join(dir, 's.crt'), subject: { cn: 'srv' }, days: 1, sans: ['127.0.0.1', '::1', 'Srv.example'], usage: 'server', issuer: ca });
+  await makeCert({
+    keyFile: join(dir, 'c.key'),
+    certFile: join(dir, 'c.crt'),
+    subject: { cn: 'jane', o: ['dev', 'system:masters'] },
+    days: 1,
+    usage: 'client',
+    issuer: ca,
+  });
+  await makeCert({
+    keyFile: join(dir, 's.key'),
+    certFile: join(dir, 's.crt'),
+    subject: { cn: 'srv' },
+    days: 1,
+    sans: ['127.0.0.1', '::1', 'Srv.example'],
+    usage: 'server',
+    issuer: ca,
+  });
   const caCert = new X509Certificate(readFileSync(ca.certFile));
   assert.equal(caCert.ca, true);
   const c = new X509Certificate(readFileSync(join(dir, 'c.crt')));

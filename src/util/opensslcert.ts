@@ -71,7 +71,21 @@ export async function makeCert(c: CertSpec): Promise<void> {
   const subj = subjectText(c.subject);
   const ext = extensions(c);
   if (!c.issuer) {
-    await run(['openssl', 'req', '-x509', ...NEW_EC_KEY, '-keyout', c.keyFile, '-out', c.certFile, '-days', String(c.days), '-subj', subj, ...ext.flatMap((e) => ['-addext', e])]);
+    await run([
+      'openssl',
+      'req',
+      '-x509',
+      ...NEW_EC_KEY,
+      '-keyout',
+      c.keyFile,
+      '-out',
+      c.certFile,
+      '-days',
+      String(c.days),
+      '-subj',
+      subj,
+      ...ext.flatMap((e) => ['-addext', e]),
+    ]);
     return;
   }
   // The request and the extension file are scratch: they live and go in a directory of their own.
