@@ -1,4 +1,4 @@
-// The shared renewal loop of the agent's certificates, with real certificates: a test CA (util/opensslcert.ts)
+// The shared renewal loop of the agent's certificates, with real certificates: a test CA (api/certificates/issue.ts)
 // signs short-lived node certificates for CSRs made by identity.ts, stored and loaded back as the agent stores
 // and loads its own. Checked: renewal at the point drawn once in 70–90 % of the life (not earlier on a re-check),
 // the new pair on disk and in use and handed on, back-off on refusal that starts over after a success, ready(),
@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { makeCert } from '../util/opensslcert.js';
+import { makeCa } from '../api/certificates/issue.js';
 import { CertificateManager } from './certmanager.js';
 import { NODE_CLIENT_CERT, NODE_CLIENT_KEY, type NodeCredentials, loadNodeCredentials, makeNodeCsr } from './identity.js';
 
@@ -25,10 +25,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'k8ts-certmanager-'));
-  await makeCert({ keyFile: join(dir, 'ca.key'), certFile: join(dir, 'ca.crt'), subject: { cn: 'certmanager-test-ca' }, days: 1, usage: 'ca' });
-  caPem = readFileSync(join(dir, 'ca.crt'), 'utf8');
+  const ca = await makeCa('certmanager-test-ca', 1);
+  caPem = ca.certPem;
   caCert = new x509.X509Certificate(caPem);
-  const der = Buffer.from(readFileSync(join(dir, 'ca.key'), 'utf8').replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
+  const der = Buffer.from(ca.keyPem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
   caKey = await webcrypto.subtle.importKey('pkcs8', der, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -12,7 +12,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../util/exec.js';
-import { makeCert } from '../util/opensslcert.js';
+import { selfSigned, writeKeyAndCert } from '../api/certificates/issue.js';
 import { ProbeError, execProbe, httpGetProbe, resolvePort, tcpSocketProbe, type ExecRunner } from './probe-handlers.js';
 import { ensureImages } from './runtime/images.js';
 import { Runtime } from './runtime/runtime.js';
@@ -144,12 +144,12 @@ describe('httpGet', () => {
   });
 });
 
-describe('httpGet over HTTPS', { skip: existsSync('/usr/bin/openssl') ? false : 'needs openssl to make a self-signed certificate' }, () => {
+describe('httpGet over HTTPS', () => {
   let dir = '';
   let srv: { port: number; close: () => Promise<void> } | undefined;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'k8ts-probe-tls-'));
-    await makeCert({ keyFile: join(dir, 'key.pem'), certFile: join(dir, 'cert.pem'), subject: { cn: 'probe.test' }, days: 1 });
+    writeKeyAndCert(await selfSigned({ subject: { cn: 'probe.test' }, usage: 'server', days: 1 }), join(dir, 'key.pem'), join(dir, 'cert.pem'));
     const [key, cert] = await Promise.all([readFile(join(dir, 'key.pem')), readFile(join(dir, 'cert.pem'))]);
     srv = await serve(
       (req, res) => res.writeHead(req.url === '/ok' ? 200 : 500).end('tls'),

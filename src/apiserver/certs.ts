@@ -1,10 +1,11 @@
 // The server's PKI and admin credentials: a CA, a serving certificate, the admin's client certificate and
-// the API server's own client certificate toward agents, made with openssl (util/opensslcert.ts) on first
-// start and kept in the data dir, a bearer token for the admin, and kubeconfigs.
+// the API server's own client certificate toward agents, made in process on first start and kept in the
+// data dir, a bearer token for the admin, and kubeconfigs.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CertSubject, makeCert, sanText } from '../util/opensslcert.js';
+import { isIP } from 'node:net';
+import { type KeyAndCert, type Subject, issue, makeCa } from '../api/certificates/issue.js';
 
 export interface Pki {
   caCert: string;
@@ -26,19 +27,20 @@ export const ADMIN_CERT_GROUP = 'system:masters';
 /** The API server's identity toward agents (node proxy, exec, attach, logs, port-forward, metrics scrapes). */
 export const KUBELET_CLIENT_USER = 'kube-apiserver-kubelet-client';
 
-/** Names the serving certificate is valid for, besides the ones given at start. */
 /** Names every serving certificate carries; the `kubernetes` Service's ClusterIP comes from the caller,
  *  which knows the service range. */
 const BASE_SANS = ['localhost', '127.0.0.1', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
+const DAYS = 3650;
 
-/** Every name the serving certificate carries. */
-function sanNames(names: string[]): string[] {
+function sanList(names: string[]): string[] {
   return [...new Set([...BASE_SANS, ...names].filter(Boolean))];
 }
 
-/** The names as kept in server.sans (a changed list makes the certificate again). */
-function sanList(names: string[]): string {
-  return sanText(sanNames(names));
+/** Writes a PEM file whole (a temporary name, then rename), keys readable by root only. */
+function writePem(file: string, text: string, secret: boolean): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, text, { mode: secret ? 0o600 : 0o644 });
+  renameSync(tmp, file);
 }
 
 /** Makes (once) and loads the CA and a serving certificate for the given extra host names/IPs. A
@@ -51,25 +53,33 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
   const key = join(dir, 'server.key');
   const crt = join(dir, 'server.crt');
   const sansFile = join(dir, 'server.sans');
-  const ca = { certFile: caCrt, keyFile: caKey };
   if (!existsSync(caCrt) || !existsSync(caKey)) {
-    await makeCert({ keyFile: caKey, certFile: caCrt, subject: { cn: 'k8ts-ca' }, days: 3650, usage: 'ca' });
+    const made = await makeCa('k8ts-ca', DAYS);
+    // The key first: a certificate on disk always has its key beside it.
+    writePem(caKey, made.keyPem, true);
+    writePem(caCrt, made.certPem, false);
   }
+  const ca: KeyAndCert = { keyPem: readFileSync(caKey, 'utf8'), certPem: readFileSync(caCrt, 'utf8') };
   const sans = sanList(hosts);
-  if (!existsSync(crt) || !existsSync(key) || !existsSync(sansFile) || readFileSync(sansFile, 'utf8') !== sans) {
-    await makeCert({ keyFile: key, certFile: crt, subject: { cn: 'kube-apiserver' }, days: 3650, sans: sanNames(hosts), usage: 'server', issuer: ca });
-    writeFileSync(sansFile, sans);
+  const sansText = sans.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
+  if (!existsSync(crt) || !existsSync(key) || !existsSync(sansFile) || readFileSync(sansFile, 'utf8') !== sansText) {
+    const made = await issue(ca, { subject: { cn: 'kube-apiserver' }, usage: 'server', names: sans, days: DAYS });
+    writePem(key, made.keyPem, true);
+    writePem(crt, made.certPem, false);
+    writeFileSync(sansFile, sansText);
   }
   const adminKey = join(dir, 'admin.key');
   const adminCrt = join(dir, 'admin.crt');
-  await ensureClientCert(dir, ca, 'admin', { cn: ADMIN_CERT_USER, o: [ADMIN_CERT_GROUP] });
   const kcKey = join(dir, 'apiserver-kubelet-client.key');
   const kcCrt = join(dir, 'apiserver-kubelet-client.crt');
-  await ensureClientCert(dir, ca, 'apiserver-kubelet-client', { cn: KUBELET_CLIENT_USER, o: [ADMIN_CERT_GROUP] });
-  // Keys are secrets on every start, not only when made (openssl writes them 0600 already; a copy may not be).
+  await Promise.all([
+    ensureClientCert(ca, adminKey, adminCrt, { o: [ADMIN_CERT_GROUP], cn: ADMIN_CERT_USER }),
+    ensureClientCert(ca, kcKey, kcCrt, { o: [ADMIN_CERT_GROUP], cn: KUBELET_CLIENT_USER }),
+  ]);
+  // Keys are secrets on every start, not only when made (a copy may not be).
   for (const k of [caKey, key, adminKey, kcKey]) chmodSync(k, 0o600);
   return {
-    caCert: readFileSync(caCrt, 'utf8'),
+    caCert: ca.certPem,
     serverCert: readFileSync(crt, 'utf8'),
     serverKey: readFileSync(key, 'utf8'),
     caPath: caCrt,
@@ -80,12 +90,13 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
   };
 }
 
-/** DIR/<name>.{crt,key}: a client certificate from the cluster CA for the given subject, made once. */
-async function ensureClientCert(dir: string, ca: { certFile: string; keyFile: string }, name: string, subject: CertSubject): Promise<void> {
-  const key = join(dir, `${name}.key`);
-  const crt = join(dir, `${name}.crt`);
+/** A client certificate (clientAuth: the x509 authenticator refuses one without it) from the cluster CA
+ *  for the given subject, made once. */
+async function ensureClientCert(ca: KeyAndCert, key: string, crt: string, subject: Subject): Promise<void> {
   if (existsSync(crt) && existsSync(key)) return;
-  await makeCert({ keyFile: key, certFile: crt, subject, days: 3650, usage: 'client', issuer: ca });
+  const made = await issue(ca, { subject, usage: 'client', days: DAYS });
+  writePem(key, made.keyPem, true);
+  writePem(crt, made.certPem, false);
 }
 
 /** A bearer token kept in DIR/<file>, made on first start. */

@@ -23,7 +23,7 @@ import { CLUSTERROLEBINDINGS, CLUSTERROLES, CSRS, NODES } from '../api/kinds.js'
 import type { CertificateSigningRequest } from '../api/types.js';
 import { RestClient } from '../client/rest.js';
 import { getTextAs } from '../testing/https-call.js';
-import { makeCert } from '../util/opensslcert.js';
+import { issue, makeCa, writeKeyAndCert } from '../api/certificates/issue.js';
 
 let tc: TestCluster;
 let dir: string;
@@ -137,16 +137,9 @@ test('no credential, or a certificate from another CA: 401 Unauthorized, as the 
   // A foreign CA's certificate naming the API server's identity (and system:masters) proves nothing.
   const f = join(dir, 'foreign');
   execFileSync('mkdir', ['-p', f]);
-  const foreignCa = { keyFile: join(f, 'ca.key'), certFile: join(f, 'ca.crt') };
-  await makeCert({ ...foreignCa, subject: { cn: 'foreign-ca' }, days: 1, usage: 'ca' });
-  await makeCert({
-    keyFile: join(f, 'c.key'),
-    certFile: join(f, 'c.crt'),
-    subject: { cn: 'kube-apiserver-kubelet-client', o: ['system:masters'] },
-    days: 1,
-    usage: 'client',
-    issuer: foreignCa,
-  });
+  const foreignCa = await makeCa('foreign-ca', 1);
+  const client = await issue(foreignCa, { subject: { cn: 'kube-apiserver-kubelet-client', o: ['system:masters'] }, usage: 'client', days: 1 });
+  writeKeyAndCert(client, join(f, 'c.key'), join(f, 'c.crt'));
   const foreign = await agentCall(n1.streams.port, '/exec/default/p/c?command=id', {
     cert: readFileSync(join(f, 'c.crt')),
     key: readFileSync(join(f, 'c.key')),

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { makeCert } from '../../util/opensslcert.js';
+import { issue, makeCa, writeKeyAndCert } from '../../api/certificates/issue.js';
 import { ImageError } from './errors.js';
 import { Keyring } from './keyring.js';
 import { hostPlatform } from './manifest.js';
@@ -372,17 +372,13 @@ describe('registry over TLS', { skip }, () => {
   before(async () => {
     const d = join(root, 'tls');
     execFileSync('mkdir', ['-p', d]);
-    const testCa = { keyFile: join(d, 'ca.key'), certFile: join(d, 'ca.crt') };
-    await makeCert({ ...testCa, subject: { cn: 'k8ts test CA' }, days: 2, usage: 'ca' });
-    await makeCert({
-      keyFile: join(d, 'reg.key'),
-      certFile: join(d, 'reg.crt'),
-      subject: { cn: '127.0.0.1' },
-      days: 2,
-      sans: ['127.0.0.1'],
-      usage: 'server',
-      issuer: testCa,
-    });
+    const testCa = await makeCa('k8ts test CA', 2);
+    writeKeyAndCert(testCa, join(d, 'ca.key'), join(d, 'ca.crt'));
+    writeKeyAndCert(
+      await issue(testCa, { subject: { cn: '127.0.0.1' }, usage: 'server', names: ['127.0.0.1'], days: 2 }),
+      join(d, 'reg.key'),
+      join(d, 'reg.crt'),
+    );
     ca = join(d, 'ca.crt');
     tlsReg = await startRegistry({ dir: d, tls: { certFile: join(d, 'reg.crt'), keyFile: join(d, 'reg.key') } });
     await pushImage({ url: tlsReg.url, ca: readFileSync(ca, 'utf8') }, 'secure/python', '1', py ?? (py = await pythonImage()));
