@@ -231,13 +231,6 @@ export class Agent {
     else this.podRefs.delete(podKey);
   }
 
-  /** How many referenced objects are watched now, and how many of them no pod uses (on the idle clock). */
-  referenceStats(): { watched: number; idle: number } {
-    let idle = 0;
-    for (const r of this.refs.values()) if (!r.users.size) idle++;
-    return { watched: this.refs.size, idle };
-  }
-
   /** Watches what the pod reads before it syncs; an object the node may not read (yet) is waited for a
    *  moment only: the pod's sync reports it missing and retries. */
   private async watchReferences(pod: Pod): Promise<void> {
