@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CONFIGMAPS, ENDPOINTSLICES, NODES, PODS, SECRETS, SERVICES } from '../api/kinds.js';
 import type { ConfigMap, EndpointSlice, Node, Pod, Secret, Service } from '../api/types.js';
 import { SharedInformerFactory } from '../client/factory.js';
-import type { SharedInformer } from '../client/informer.js';
+import type { Registration, SharedInformer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
 import { objectKey } from '../client/types.js';
 import { RestClient, type RestConfig } from '../client/rest.js';
@@ -18,7 +18,8 @@ import { registerNode, renewLease, postReady } from './node.js';
 import { PodManager, podEnvReferences, podRefNames, podVolumeReferences } from './pods.js';
 import { VolumeManager } from './volumes/manager.js';
 import { TokenManager, apiTokenIssuer } from './volumes/tokens.js';
-import { type NodeCredentials, renewalDeadline, requestNodeCredentials } from './identity.js';
+import { CertificateManager } from './certmanager.js';
+import { type NodeCredentials, requestNodeCredentials } from './identity.js';
 import { LocalClaims } from './claims.js';
 import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes.js';
 import { removeNat, syncNat } from './nat.js';
@@ -45,6 +46,17 @@ import type { Worker } from 'node:worker_threads';
 
 const LEASE_RENEW_MS = 10_000;
 const RESYNC_MS = 30_000;
+/** How long a ConfigMap or Secret no pod uses stays watched: a pod deleted and made again reuses the watch. */
+const REFERENCE_IDLE_MS = 10_000;
+
+/** The watch of one ConfigMap or Secret, and the pods ("ns/name") on this node that read it. */
+interface ReferencedObject {
+  informer: SharedInformer<ConfigMap | Secret>;
+  registration: Registration;
+  users: Set<string>;
+  /** Set while no pod uses it: when it fires, the watch ends. */
+  idle?: NodeJS.Timeout;
+}
 
 /** The network plugin: ours in-process, or the reference bridge + host-local binaries through the same
  *  interface (CNI spec 1.0.0: they predate 1.1). Both put pods on cbr0 with an IP from the node's CIDR. */
@@ -101,6 +113,9 @@ export interface AgentOptions {
   /** How long start() waits for the serving certificate before it goes on with the self-signed one
    *  (default 30 s; the request keeps running). */
   servingCertWaitMs?: number;
+  /** How long the watch of a ConfigMap or Secret no pod on the node uses any more stays open (default 10 s):
+   *  a pod made again at once finds it running. */
+  referenceIdleMs?: number;
   /** Set when rest carries this node's own client certificate (system:node:<name>): the agent renews it
    *  through a new CSR before it expires. */
   nodeCredentials?: NodeCredentials;
@@ -147,15 +162,20 @@ export class Agent {
   /** Who may call the stream server (TokenReview, SubjectAccessReview), as the kubelet's webhook mode. */
   readonly callerAuth: CallerAuth;
 
-  /** One informer per ConfigMap or Secret a pod on this node uses ("configMap/ns/name"). */
-  private refs = new Map<string, SharedInformer<ConfigMap | Secret>>();
+  /** One informer per ConfigMap or Secret a pod on this node uses ("configMap/ns/name"), with the pods that use
+   *  it; one that no pod uses any more is stopped after a grace (the kubelet's watch-based manager counts
+   *  references the same way), so a node does not keep a watch open for every object its pods ever read. */
+  private refs = new Map<string, ReferencedObject>();
+  /** What each pod on this node reads ("ns/name" → reference keys), as its last sync saw it. */
+  private podRefs = new Map<string, Set<string>>();
 
-  /** The informer of one referenced object, made (and started) on first ask. */
+  /** The informer of one referenced object, made (and started) on first ask. One asked for by a lookup that
+   *  no pod claims (yet) is on the idle clock like any other without users. */
   private referenced(kind: 'configMap' | 'secret', ns: string, name: string): SharedInformer<ConfigMap | Secret> {
     const k = `${kind}/${ns}/${name}`;
-    let inf = this.refs.get(k);
-    if (!inf) {
-      inf = this.informers.informerFor<ConfigMap | Secret>(kind === 'configMap' ? CONFIGMAPS : SECRETS, {
+    let ref = this.refs.get(k);
+    if (!ref) {
+      const inf = this.informers.informerFor<ConfigMap | Secret>(kind === 'configMap' ? CONFIGMAPS : SECRETS, {
         namespace: ns,
         fieldSelector: `metadata.name=${name}`,
       });
@@ -168,10 +188,47 @@ export class Agent {
           if (podVolumeReferences(p, kind, name)) this.refreshQueue.add(`${kind}/${name}|${objectKey(p)}`);
         }
       };
-      inf.addEventHandler({ onAdd: changed, onUpdate: (o, old) => o !== old && changed(), onDelete: changed });
-      this.refs.set(k, inf);
+      const registration = inf.addEventHandler({ onAdd: changed, onUpdate: (o, old) => o !== old && changed(), onDelete: changed });
+      ref = { informer: inf, registration, users: new Set() };
+      this.refs.set(k, ref);
+      this.idleRef(k, ref);
     }
-    return inf;
+    return ref.informer;
+  }
+
+  /** Starts the idle clock of a reference no pod uses: when it runs out still unused, the watch ends. */
+  private idleRef(k: string, ref: ReferencedObject): void {
+    if (ref.users.size || ref.idle) return;
+    ref.idle = setTimeout(() => {
+      ref.idle = undefined;
+      if (ref.users.size || this.refs.get(k) !== ref) return;
+      this.refs.delete(k);
+      ref.registration.remove();
+      this.informers.release(ref.informer);
+    }, this.o.referenceIdleMs ?? REFERENCE_IDLE_MS);
+    ref.idle.unref();
+  }
+
+  /** Records what a pod reads now (nothing, for a pod that is gone): references it gained count it as a user,
+   *  the ones it lost no longer do and go on the idle clock when nobody else uses them. */
+  private setPodReferences(podKey: string, now: Set<string>): void {
+    const before = this.podRefs.get(podKey) ?? new Set<string>();
+    for (const k of now) {
+      const ref = this.refs.get(k);
+      if (!ref) continue;
+      ref.users.add(podKey);
+      clearTimeout(ref.idle);
+      ref.idle = undefined;
+    }
+    for (const k of before) {
+      if (now.has(k)) continue;
+      const ref = this.refs.get(k);
+      if (!ref) continue;
+      ref.users.delete(podKey);
+      this.idleRef(k, ref);
+    }
+    if (now.size) this.podRefs.set(podKey, now);
+    else this.podRefs.delete(podKey);
   }
 
   /** Watches what the pod reads before it syncs; an object the node may not read (yet) is waited for a
@@ -179,7 +236,12 @@ export class Agent {
   private async watchReferences(pod: Pod): Promise<void> {
     const ns = pod.metadata.namespace!;
     const infs: SharedInformer<ConfigMap | Secret>[] = [];
-    for (const r of podRefNames(pod)) infs.push(this.referenced(r.kind, ns, r.name));
+    const keys = new Set<string>();
+    for (const r of podRefNames(pod)) {
+      infs.push(this.referenced(r.kind, ns, r.name));
+      keys.add(`${r.kind}/${ns}/${r.name}`);
+    }
+    this.setPodReferences(objectKey(pod), keys);
     if (!infs.length) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -191,49 +253,11 @@ export class Agent {
     clearTimeout(timer);
   }
 
-  /** The node's client certificate in use (renewed before expiry). */
-  private credentials?: NodeCredentials;
-  private renewTimer?: NodeJS.Timeout;
-
-  /** Renews the node's client certificate at 70–90 % of its life with a CSR made as the node itself
-   *  (selfnodeclient, approved automatically), then switches every connection to it. */
-  private scheduleRenewal(): void {
-    const c = this.credentials;
-    if (!c || this.stopped) return;
-    // Timers overflow past 24.8 days: a far deadline is looked at again daily.
-    const wait = Math.min(Math.max(0, renewalDeadline(c) - Date.now()), 86_400_000);
-    this.renewTimer = setTimeout(() => void this.renew(), wait);
-    this.renewTimer.unref();
-  }
-
-  private async renew(): Promise<void> {
-    const c = this.credentials;
-    if (!c || this.stopped) return;
-    if (Date.now() < renewalDeadline(c, 0)) return this.scheduleRenewal();
-    try {
-      const next = await requestNodeCredentials(this.client, {
-        server: this.o.rest.server,
-        ca: this.o.rest.ca,
-        nodeName: this.o.nodeName,
-        dataDir: this.o.dataDir,
-        log: this.log,
-      });
-      this.credentials = next;
-      this.client.setClientCertificate(next.cert, next.key);
-      this.dns?.postMessage({ type: 'credentials', cert: next.cert, key: next.key });
-    } catch (e) {
-      this.log(`k8ts agent ${this.o.nodeName}: renewing the node client certificate: ${e instanceof Error ? e.message : e}; trying again in a minute`);
-      if (!this.stopped) {
-        this.renewTimer = setTimeout(() => void this.renew(), 60_000);
-        this.renewTimer.unref();
-      }
-      return;
-    }
-    this.scheduleRenewal();
-  }
+  /** The node's client certificate (system:node:<name>), renewed at 70–90 % of its life with a CSR made as the
+   *  node itself (selfnodeclient, approved automatically); each new one goes to every connection. */
+  private clientCert: CertificateManager;
 
   constructor(private o: AgentOptions) {
-    this.credentials = o.nodeCredentials;
     this.client = new RestClient({ ...o.rest, userAgent: `k8ts-agent/${o.nodeName}` });
     const imagesDir = o.imagesDir ?? join(o.dataDir, 'images');
     this.runtime = new Runtime({ stateDir: join(o.dataDir, 'runtime'), imagesDir, containerLog: o.containerLog });
@@ -242,11 +266,21 @@ export class Agent {
     this.log = o.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.informers = new SharedInformerFactory(this.client, this.log);
     this.callerAuth = new CallerAuth({ nodeName: o.nodeName, post: (path, body) => this.client.postPath(path, body) });
+    this.clientCert = new CertificateManager({
+      what: 'node client',
+      nodeName: o.nodeName,
+      log: this.log,
+      request: () => requestNodeCredentials(this.client, { server: o.rest.server, ca: o.rest.ca, nodeName: o.nodeName, dataDir: o.dataDir, log: this.log }),
+      onChange: (next) => {
+        this.client.setClientCertificate(next.cert, next.key);
+        this.dns?.postMessage({ type: 'credentials', cert: next.cert, key: next.key });
+      },
+    });
   }
 
   async start(): Promise<void> {
     mkdirSync(this.o.dataDir, { recursive: true });
-    this.scheduleRenewal();
+    if (this.o.nodeCredentials) this.clientCert.start(this.o.nodeCredentials);
     // What a killed pull left in tmp/ is never trusted; it goes now. Then the built-in busybox. Both go on
     // beside registration; pods wait for them (below).
     const storeReady = (async () => {
@@ -435,6 +469,8 @@ export class Agent {
       async (key) => {
         const pod = this.pods.lister.getByKey(key);
         if (pod) await this.watchReferences(pod);
+        // A pod gone from the API reads nothing any more.
+        else this.setPodReferences(key, new Set());
         return this.podManager.sync(key, pod);
       },
       { workers: 16, metrics: metrics.podQueue, onError: (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`) },
@@ -643,7 +679,7 @@ export class Agent {
             rest: {
               server: rest.server,
               ca: rest.ca.toString(),
-              ...(this.credentials ? { cert: this.credentials.cert, key: this.credentials.key } : { token: rest.token }),
+              ...(this.clientCert.credentials ? { cert: this.clientCert.credentials.cert, key: this.clientCert.credentials.key } : { token: rest.token }),
             },
             listen: [{ address: this.o.nodeIP, port }],
             domain: this.o.clusterDomain,
@@ -706,7 +742,8 @@ export class Agent {
   /** Stop the agent's loops; pods keep running (the data plane does not need the agent). */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.renewTimer);
+    this.clientCert.stop();
+    for (const r of this.refs.values()) clearTimeout(r.idle);
     this.serving?.stop();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.lbTimer);

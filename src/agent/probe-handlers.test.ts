@@ -2,7 +2,7 @@
 // an exec probe inside a real runc container (root only).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../util/exec.js';
+import { selfSigned, writeKeyAndCert } from '../api/certificates/issue.js';
 import { ProbeError, execProbe, httpGetProbe, resolvePort, tcpSocketProbe, type ExecRunner } from './probe-handlers.js';
 import { ensureImages } from './runtime/images.js';
 import { Runtime } from './runtime/runtime.js';
@@ -143,31 +144,12 @@ describe('httpGet', () => {
   });
 });
 
-describe('httpGet over HTTPS', { skip: existsSync('/usr/bin/openssl') ? false : 'needs openssl to make a self-signed certificate' }, () => {
+describe('httpGet over HTTPS', () => {
   let dir = '';
   let srv: { port: number; close: () => Promise<void> } | undefined;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'k8ts-probe-tls-'));
-    const r = spawnSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=probe.test',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { encoding: 'utf8' },
-    );
-    assert.equal(r.status, 0, r.stderr);
+    writeKeyAndCert(await selfSigned({ subject: { cn: 'probe.test' }, usage: 'server', days: 1 }), join(dir, 'key.pem'), join(dir, 'cert.pem'));
     const [key, cert] = await Promise.all([readFile(join(dir, 'key.pem')), readFile(join(dir, 'cert.pem'))]);
     srv = await serve(
       (req, res) => res.writeHead(req.url === '/ok' ? 200 : 500).end('tls'),

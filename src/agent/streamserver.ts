@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
 import type { KObject } from '../api/types.js';
-import { run } from '../util/exec.js';
+import { selfSigned, writeKeyAndCert } from '../api/certificates/issue.js';
 import { ApiError, statusBody } from '../api/status.js';
 import { handleStream, type StreamKind } from './streams/handler.js';
 import { type StreamBackends, StreamBackendError, type PodRef } from './streams/backend.js';
@@ -22,26 +22,7 @@ async function ensureCert(dir: string, ip: string): Promise<{ cert: string; key:
   const key = join(dir, 'agent.key');
   const crt = join(dir, 'agent.crt');
   if (!existsSync(key) || !existsSync(crt)) {
-    await run([
-      'openssl',
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      crt,
-      '-days',
-      '3650',
-      '-subj',
-      `/CN=k8ts-agent`,
-      '-addext',
-      `subjectAltName=IP:${ip}`,
-    ]);
+    writeKeyAndCert(await selfSigned({ subject: { cn: 'k8ts-agent' }, usage: 'server', names: [ip], days: 3650 }), key, crt);
   }
   return { cert: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') };
 }

@@ -32,6 +32,16 @@ export class SharedInformerFactory {
     return inf as unknown as SharedInformer<T>;
   }
 
+  /** Stop an informer and forget it: the next informerFor with its resource and filter makes a new one.
+   *  For informers of one object that is no longer needed (the agent's per-object ConfigMaps and Secrets). */
+  release(informer: SharedInformer<KObject>): void {
+    for (const [k, i] of this.informers) {
+      if (i !== informer) continue;
+      this.informers.delete(k);
+      i.stop();
+    }
+  }
+
   /** Start every informer, and any made later. */
   start(): void {
     this.started = true;

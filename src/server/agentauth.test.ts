@@ -23,6 +23,7 @@ import { CLUSTERROLEBINDINGS, CLUSTERROLES, CSRS, NODES } from '../api/kinds.js'
 import type { CertificateSigningRequest } from '../api/types.js';
 import { RestClient } from '../client/rest.js';
 import { getTextAs } from '../testing/https-call.js';
+import { issue, makeCa, writeKeyAndCert } from '../api/certificates/issue.js';
 
 let tc: TestCluster;
 let dir: string;
@@ -136,69 +137,9 @@ test('no credential, or a certificate from another CA: 401 Unauthorized, as the 
   // A foreign CA's certificate naming the API server's identity (and system:masters) proves nothing.
   const f = join(dir, 'foreign');
   execFileSync('mkdir', ['-p', f]);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(f, 'ca.key'),
-      '-out',
-      join(f, 'ca.crt'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=foreign-ca',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-    ],
-    { stdio: 'ignore' },
-  );
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(f, 'c.key'),
-      '-out',
-      join(f, 'c.csr'),
-      '-subj',
-      '/O=system:masters/CN=kube-apiserver-kubelet-client',
-    ],
-    { stdio: 'ignore' },
-  );
-  writeFileSync(join(f, 'ext'), 'extendedKeyUsage=clientAuth\n');
-  execFileSync(
-    'openssl',
-    [
-      'x509',
-      '-req',
-      '-in',
-      join(f, 'c.csr'),
-      '-CA',
-      join(f, 'ca.crt'),
-      '-CAkey',
-      join(f, 'ca.key'),
-      '-CAcreateserial',
-      '-out',
-      join(f, 'c.crt'),
-      '-days',
-      '1',
-      '-extfile',
-      join(f, 'ext'),
-    ],
-    { stdio: 'ignore' },
-  );
+  const foreignCa = await makeCa('foreign-ca', 1);
+  const client = await issue(foreignCa, { subject: { cn: 'kube-apiserver-kubelet-client', o: ['system:masters'] }, usage: 'client', days: 1 });
+  writeKeyAndCert(client, join(f, 'c.key'), join(f, 'c.crt'));
   const foreign = await agentCall(n1.streams.port, '/exec/default/p/c?command=id', {
     cert: readFileSync(join(f, 'c.crt')),
     key: readFileSync(join(f, 'c.key')),

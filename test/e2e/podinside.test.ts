@@ -11,6 +11,7 @@ import { type Cluster, clusterFixture, restartLabProcess, sh, skip, sleep, until
 import { mountsUnder, unmountUnder } from '../../src/lab/mounts.js';
 import { configFromKubeconfig, RestClient } from '../../src/client/rest.js';
 import { CONFIGMAPS } from '../../src/api/kinds.js';
+import { parseExposition } from '../../src/util/promtext.js';
 
 const VOLUMES = `apiVersion: v1
 kind: ConfigMap
@@ -656,6 +657,86 @@ spec:
     const podCa = await c.ok(['exec', 'tok', '--', 'cat', '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt']);
     assert.equal(podCa.trim(), kcCa.trim());
     await c.ok(['delete', 'pod', 'tok', '--wait=false']);
+  });
+
+  /** The API server's open watches of ConfigMaps and of Secrets (apiserver_registered_watchers). */
+  const watchers = async () => {
+    const { samples } = parseExposition(await c.ok(['get', '--raw', '/metrics']));
+    const of = (kind: string) =>
+      samples.filter((x) => x.name === 'apiserver_registered_watchers' && x.labels.group === '' && x.labels.kind === kind).reduce((a, x) => a + x.value, 0);
+    return { cm: of('ConfigMap'), secret: of('Secret') };
+  };
+  const refObjects = ['a', 'b', 'c', 'd']
+    .map((x) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ref-cm-${x}}\ndata: {v: "${x}1"}\n---\n`)
+    .concat(['a', 'b', 'c'].map((x) => `apiVersion: v1\nkind: Secret\nmetadata: {name: ref-s-${x}}\nstringData: {v: "${x}"}\n---\n`))
+    .join('');
+  // On node1 both: the counts are that agent's. refs-all reads 4 ConfigMaps and 3 Secrets through volumes,
+  // projected sources, envFrom and env; refs-one reads ref-cm-a only.
+  const REFS = `apiVersion: v1
+kind: Pod
+metadata: {name: refs-all}
+spec:
+  nodeSelector: {kubernetes.io/hostname: node1}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "3600"]
+    envFrom: [{configMapRef: {name: ref-cm-c}}, {secretRef: {name: ref-s-c}}]
+    env: [{name: D, valueFrom: {configMapKeyRef: {name: ref-cm-d, key: v}}}]
+    volumeMounts: [{name: a, mountPath: /a}, {name: p, mountPath: /p}]
+  volumes:
+  - {name: a, configMap: {name: ref-cm-a}}
+  - name: p
+    projected: {sources: [{configMap: {name: ref-cm-b}}, {secret: {name: ref-s-a, items: [{key: v, path: sa}]}}, {secret: {name: ref-s-b, items: [{key: v, path: sb}]}}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: refs-one}
+spec:
+  nodeSelector: {kubernetes.io/hostname: node1}
+  terminationGracePeriodSeconds: 1
+  containers: [{name: main, image: busybox, command: ["sleep", "3600"], volumeMounts: [{name: a, mountPath: /a}]}]
+  volumes: [{name: a, configMap: {name: ref-cm-a}}]
+`;
+
+  test('the watch of each ConfigMap and Secret a pod reads ends ~10 s after the last pod reading it is gone; the API server is back to its count', async () => {
+    // What earlier tests' pods held ends on the same clock: the count is taken once it has held still for 12 s.
+    let base = await watchers();
+    let since = Date.now();
+    await until(
+      'the watch counts to hold still for 12 s',
+      async () => {
+        const now = await watchers();
+        if (now.cm !== base.cm || now.secret !== base.secret) [base, since] = [now, Date.now()];
+        return Date.now() - since >= 12_000;
+      },
+      90_000,
+    );
+    await c.ok(['apply', '-f', '-'], refObjects + REFS);
+    await c.ok(['wait', '--for=condition=Ready', 'pod/refs-all', 'pod/refs-one', '--timeout=90s']);
+    assert.equal((await exec('refs-all', 'cat /a/v /p/v /p/sa /p/sb; echo " $D $v"')).trim(), 'a1b1ab d1 c');
+    assert.deepEqual(await watchers(), { cm: base.cm + 4, secret: base.secret + 3 }, 'one watch per object read on node1');
+    // refs-all gone: its objects stay watched for the grace, then only ref-cm-a (refs-one reads it) is.
+    await c.ok(['delete', 'pod', 'refs-all', '--wait=true']);
+    const gone = Date.now();
+    assert.deepEqual(await watchers(), { cm: base.cm + 4, secret: base.secret + 3 }, 'the watches outlive the pod for the grace');
+    await until('the unused watches to end', async () => {
+      const w = await watchers();
+      return w.cm === base.cm + 1 && w.secret === base.secret;
+    });
+    assert.ok(Date.now() - gone >= 8_000, `the watches ended ${Date.now() - gone} ms after the pod was gone, before the ~10 s grace`);
+  });
+
+  test('a ConfigMap change still reaches a pod after another pod reading it was deleted; its watch ends with the last pod', async () => {
+    const base = await watchers();
+    await c.ok(['patch', 'configmap', 'ref-cm-a', '--type=merge', '-p', '{"data":{"v":"a2"}}']);
+    await until('refs-one to see the change', async () => (await exec('refs-one', 'cat /a/v')) === 'a2', 15_000);
+    await c.ok(['delete', 'pod', 'refs-one', '--wait=true']);
+    await until('the last watch to end', async () => (await watchers()).cm === base.cm - 1, 30_000);
+    assert.equal((await watchers()).secret, base.secret);
+    await c.ok(['delete', 'configmap', 'ref-cm-a', 'ref-cm-b', 'ref-cm-c', 'ref-cm-d']);
+    await c.ok(['delete', 'secret', 'ref-s-a', 'ref-s-b', 'ref-s-c']);
   });
 
   test('after an agent kill -9 and restart, the volumes of a pod deleted meanwhile are unmounted and removed', async () => {

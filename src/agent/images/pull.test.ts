@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { issue, makeCa, writeKeyAndCert } from '../../api/certificates/issue.js';
 import { ImageError } from './errors.js';
 import { Keyring } from './keyring.js';
 import { hostPlatform } from './manifest.js';
@@ -371,66 +372,12 @@ describe('registry over TLS', { skip }, () => {
   before(async () => {
     const d = join(root, 'tls');
     execFileSync('mkdir', ['-p', d]);
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        join(d, 'ca.key'),
-        '-out',
-        join(d, 'ca.crt'),
-        '-days',
-        '2',
-        '-subj',
-        '/CN=k8ts test CA',
-      ],
-      { stdio: 'ignore' },
-    );
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        join(d, 'reg.key'),
-        '-out',
-        join(d, 'reg.csr'),
-        '-subj',
-        '/CN=127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
-    writeFileSync(join(d, 'ext'), 'subjectAltName=IP:127.0.0.1\n');
-    execFileSync(
-      'openssl',
-      [
-        'x509',
-        '-req',
-        '-in',
-        join(d, 'reg.csr'),
-        '-CA',
-        join(d, 'ca.crt'),
-        '-CAkey',
-        join(d, 'ca.key'),
-        '-CAcreateserial',
-        '-out',
-        join(d, 'reg.crt'),
-        '-days',
-        '2',
-        '-extfile',
-        join(d, 'ext'),
-      ],
-      { stdio: 'ignore' },
+    const testCa = await makeCa('k8ts test CA', 2);
+    writeKeyAndCert(testCa, join(d, 'ca.key'), join(d, 'ca.crt'));
+    writeKeyAndCert(
+      await issue(testCa, { subject: { cn: '127.0.0.1' }, usage: 'server', names: ['127.0.0.1'], days: 2 }),
+      join(d, 'reg.key'),
+      join(d, 'reg.crt'),
     );
     ca = join(d, 'ca.crt');
     tlsReg = await startRegistry({ dir: d, tls: { certFile: join(d, 'reg.crt'), keyFile: join(d, 'reg.key') } });

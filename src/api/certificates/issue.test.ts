@@ -7,7 +7,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { issue, makeCa } from './issue.js';
+import { issue, makeCa, selfSigned } from './issue.js';
 
 let dir: string;
 before(() => {
@@ -65,4 +65,32 @@ test('a subject value the name encoder would misread is refused, not sent', asyn
     await assert.rejects(issue(ca, { subject: { cn: 'u', o: [v] }, usage: 'client', days: 1 }), /certificate subject value/, JSON.stringify(v));
   }
   await assert.rejects(makeCa('ca,O=x', 1), /certificate subject value/);
+});
+
+test('names that are neither an IP address nor a DNS name are refused, naming the name', async () => {
+  const ca = await makeCa('k8ts-ca', 10);
+  for (const n of ['1.2.3.4,DNS:evil', 'a b', 'evil\nDNS:x', '-x.example', 'a..b', '', 'x'.repeat(254)]) {
+    await assert.rejects(
+      issue(ca, { subject: { cn: 's' }, usage: 'server', names: [n], days: 1 }),
+      /is neither an IP address nor a DNS name/,
+      JSON.stringify(n),
+    );
+    await assert.rejects(
+      selfSigned({ subject: { cn: 's' }, usage: 'server', names: [n], days: 1 }),
+      /is neither an IP address nor a DNS name/,
+      JSON.stringify(n),
+    );
+  }
+});
+
+test("a self-signed server leaf (the agent's stand-in): its own issuer, serverAuth, the names asked; openssl verifies it against itself", async () => {
+  const s = await selfSigned({ subject: { cn: 'k8ts-agent' }, usage: 'server', names: ['10.0.0.7'], days: 1 });
+  const x = new X509Certificate(s.certPem);
+  assert.equal(x.issuer, 'CN=k8ts-agent');
+  assert.equal(x.ca, false);
+  assert.equal(x.subjectAltName, 'IP Address:10.0.0.7');
+  assert.deepEqual(x.keyUsage, ['1.3.6.1.5.5.7.3.1']);
+  assert.ok(x.checkPrivateKey(createPrivateKey(s.keyPem)));
+  writeFileSync(join(dir, 'self.crt'), s.certPem);
+  assert.match(openssl(['verify', '-partial_chain', '-purpose', 'sslserver', '-CAfile', join(dir, 'self.crt'), join(dir, 'self.crt')]), /self\.crt: OK/);
 });

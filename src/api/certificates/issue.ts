@@ -1,9 +1,11 @@
-// Certificates made in process with @peculiar/x509: a self-signed CA and leaves signed by it (P-256 keys,
-// PKCS#8 PEM), for the server's own PKI. In process rather than with openssl: the API server made seven
+// Certificates made in process with @peculiar/x509: a self-signed CA and leaves signed by it or self-signed
+// (P-256 keys, PKCS#8 PEM), for the server's own PKI, the agent's stand-in serving certificate and the tests'
+// CAs and peers (the one way k8ts makes a key and certificate of its own). In process rather than with openssl: the API server made seven
 // openssl processes one after another on a first start, which was most of its start-up wall time.
 import 'reflect-metadata'; // @peculiar/x509's dependency injection (tsyringe) needs the polyfill loaded first.
 import * as x509 from '@peculiar/x509';
 import { randomBytes, webcrypto } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 
 export interface KeyAndCert {
@@ -31,6 +33,19 @@ function jsonName(s: Subject): x509.JsonName {
     if (!SAFE_VALUE.test(v)) throw new Error(`certificate subject value ${JSON.stringify(v)}: only letters, digits, space and . : @ _ - are allowed`);
   }
   return [...(s.o ?? []).map((o) => ({ O: [o] })), { CN: [s.cn] }];
+}
+
+const DNS_NAME = /^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** The subject alternative names, each proven an IP address or a DNS name. */
+function altNames(names: string[]): x509.SubjectAlternativeNameExtension {
+  return new x509.SubjectAlternativeNameExtension(
+    names.map((value) => {
+      if (isIP(value)) return { type: 'ip' as const, value };
+      if (value.length <= 253 && DNS_NAME.test(value)) return { type: 'dns' as const, value };
+      throw new Error(`certificate name ${JSON.stringify(value)} is neither an IP address nor a DNS name`);
+    }),
+  );
 }
 
 function serialNumber(): string {
@@ -93,9 +108,7 @@ export async function issue(ca: KeyAndCert, ask: LeafAsk): Promise<KeyAndCert> {
     await x509.AuthorityKeyIdentifierExtension.create(caCert),
   ];
   const names = ask.names ?? [];
-  if (names.length) {
-    ext.push(new x509.SubjectAlternativeNameExtension(names.map((value) => ({ type: isIP(value) ? ('ip' as const) : ('dns' as const), value }))));
-  }
+  if (names.length) ext.push(altNames(names));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serialNumber(),
     subject: jsonName(ask.subject),
@@ -108,4 +121,31 @@ export async function issue(ca: KeyAndCert, ask: LeafAsk): Promise<KeyAndCert> {
     extensions: ext,
   });
   return { keyPem: await pkcs8Pem(keys.privateKey), certPem: `${cert.toString('pem')}\n` };
+}
+
+/** A new key and a self-signed leaf for it: what a TLS endpoint serves before (or without) a CA's certificate. */
+export async function selfSigned(ask: LeafAsk): Promise<KeyAndCert> {
+  const keys = await newKeys();
+  const now = Date.now();
+  const ext: x509.Extension[] = [
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | (ask.usage === 'server' ? x509.KeyUsageFlags.keyEncipherment : 0), true),
+    new x509.ExtendedKeyUsageExtension([ask.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
+  ];
+  if (ask.names?.length) ext.push(altNames(ask.names));
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serialNumber(),
+    name: jsonName(ask.subject),
+    notBefore: new Date(now - BACKDATE_MS),
+    notAfter: new Date(now + ask.days * DAY_MS),
+    keys,
+    signingAlgorithm: SIGNING,
+    extensions: ext,
+  });
+  return { keyPem: await pkcs8Pem(keys.privateKey), certPem: `${cert.toString('pem')}\n` };
+}
+
+/** Writes a key (0600) and its certificate, the key first: a certificate on disk always has its key beside it. */
+export function writeKeyAndCert(made: KeyAndCert, keyFile: string, certFile: string): void {
+  writeFileSync(keyFile, made.keyPem, { mode: 0o600 });
+  writeFileSync(certFile, made.certPem);
 }
