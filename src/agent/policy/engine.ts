@@ -221,7 +221,8 @@ export class PolicyEngine {
     ] as const) {
       for (const [ip, r] of a) {
         const old = b.get(ip);
-        if (!old || classesMoved || old.elements.join() !== r.elements.join()) out.add(ip);
+        // The compiler hands back the same array for a pod whose rules held: no join for those.
+        if (!old || classesMoved || (old.elements !== r.elements && old.elements.join() !== r.elements.join())) out.add(ip);
       }
     }
     return out;

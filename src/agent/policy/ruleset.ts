@@ -93,13 +93,28 @@ function verdictOf(dir: Direction, ip: number, ownChain: boolean): string {
 export const EXACT_RUN_MAX = 16;
 
 export interface SplitElements {
-  /** `class . proto . port` keys, each field one value (the pod's address goes in front in the set). */
-  exact: string[];
+  /** `class . proto . port` keys, each field one value (the pod's address goes in front in the set), as
+   *  numbers (exactKey): a change compares hundreds of pods' keys, and sets of numbers need no string hashing. */
+  exact: number[];
   /** Elements of the pod's own interval set, as the compiler wrote them. */
   ranges: string[];
 }
 
 const splitMemo = new WeakMap<string[], SplitElements>();
+
+/** Classes above this are never exact keys (class · 2^24 + proto · 2^16 + port stays an exact double). */
+const EXACT_CLASS_MAX = 2 ** 28;
+
+/** An exact key as one number: class, protocol, port. */
+export const exactKey = (cls: number, proto: number, port: number): number => (cls * 256 + proto) * 65536 + port;
+
+/** The key's text in a set element: `class . proto . port`. */
+export function exactText(k: number): string {
+  const port = k % 65536;
+  const rest = (k - port) / 65536;
+  const proto = rest % 256;
+  return `${(rest - proto) / 256} . ${proto} . ${port}`;
+}
 
 /**
  * A pod's allow set (the compiler's disjoint `lo-hi . proto . port` elements) as exact keys and interval
@@ -115,19 +130,21 @@ export function splitElements(els: string[]): SplitElements {
     const dash = cls.indexOf('-');
     const lo = Number(cls.slice(0, dash));
     const hi = Number(cls.slice(dash + 1));
-    if (proto.includes('-') || port.includes('-') || hi - lo >= EXACT_RUN_MAX) {
+    if (proto.includes('-') || port.includes('-') || hi - lo >= EXACT_RUN_MAX || hi >= EXACT_CLASS_MAX) {
       out.ranges.push(e);
       continue;
     }
-    for (let c = lo; c <= hi; c++) out.exact.push(`${c} . ${proto} . ${port}`);
+    const pr = Number(proto);
+    const po = Number(port);
+    for (let c = lo; c <= hi; c++) out.exact.push(exactKey(c, pr, po));
   }
   splitMemo.set(els, out);
   return out;
 }
 
-const exactKeys = (ip: number, keys: string[]) => {
+const exactKeys = (ip: number, keys: number[]) => {
   const a = formatIPv4(ip);
-  return keys.map((k) => `${a} . ${k}`);
+  return keys.map((k) => `${a} . ${exactText(k)}`);
 };
 
 /** The chains every pod chain shares. */
@@ -277,7 +294,7 @@ export function isolatedOf(s: PolicyState): number[] {
   return [...new Set([...s.ingress.keys(), ...s.egress.keys()])].sort((a, b) => a - b);
 }
 
-const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+const sameList = <T>(a: T[], b: T[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /**
  * The transaction that turns `before` into `after`, or '' when nothing changes. A pod's objects are made
