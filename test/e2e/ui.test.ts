@@ -124,6 +124,30 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
     await shot('seed');
   });
 
+  test('labels are in the picture from the zoom at which they can be read, and back when zoomed in again', async () => {
+    const at = (zoom: number) =>
+      b!.page.evaluate((z) => {
+        const cy = window.k8tsUi.cy;
+        cy.zoom(z);
+        const text = (id: string) => cy.getElementById(id).pstyle('label').strValue;
+        return { pod: text('pod:default/pod-a'), node: text('node:node1'), bridge: text('cbr0:node1'), zoom: cy.zoom() };
+      }, zoom);
+    const saved = await b!.page.evaluate(() => ({ zoom: window.k8tsUi.cy.zoom(), pan: { ...window.k8tsUi.cy.pan() } }));
+    try {
+      const far = await at(0.2);
+      assert.deepEqual({ pod: far.pod, node: far.node, bridge: far.bridge }, { pod: '', node: '', bridge: '' }, `at zoom ${far.zoom}`);
+      const near = await at(1);
+      assert.ok(near.pod.includes(ips.get('pod-a')!), `pod-a's label at zoom 1: ${JSON.stringify(near.pod)}`);
+      assert.match(near.node, /^node1 /);
+      assert.match(near.bridge, /^cbr0 /);
+    } finally {
+      // Braces: cy.viewport() returns the core, which playwright would serialize back whole.
+      await b!.page.evaluate((v) => {
+        window.k8tsUi.cy.viewport(v);
+      }, saved);
+    }
+  });
+
   test("a click shows the kernel facts: the pod's eth0 and the host end of its veth pair, as the node holds them", async () => {
     const pos = await b!.page.evaluate(() => {
       const cy = window.k8tsUi.cy;
