@@ -34,7 +34,7 @@ const BASE_STYLE = [
   // Straight lines where no arrow or curve is needed: a bezier edge looks for its parallel edges on every
   // style pass, which for 600 edges was most of a first frame.
   // One pixel wide: a 300-pod page strokes 600 long lines in every frame, and in a software raster a hairline is
-  // the cheap stroke (bench/ui.ts).
+  // the cheap stroke (measured: docs/architecture.md, the topology page).
   { selector: 'edge.veth', style: { 'line-color': '#3a73c4', width: 1, 'font-size': 8, 'curve-style': 'haystack', 'haystack-radius': 0 } },
   { selector: 'edge.route', style: { 'line-color': '#4a5568', width: 3, 'target-arrow-shape': 'triangle', 'target-arrow-color': '#4a5568', 'curve-style': 'unbundled-bezier', 'control-point-distances': [60], 'font-size': 10, 'min-zoomed-font-size': 4 } },
   { selector: 'edge.route.guess', style: { 'line-style': 'dashed' } },
