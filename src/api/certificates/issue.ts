@@ -22,7 +22,14 @@ const DAY_MS = 86_400_000;
 /** Clock skew between machines, as upstream's signer backdates. */
 const BACKDATE_MS = 5 * 60_000;
 
+/** What a name attribute made here may hold. @peculiar/x509 writes a JSON name through its string form and
+ *  reads a comma or a quote there as syntax (`team, "a"` became `a`), so such values are refused, not sent. */
+const SAFE_VALUE = /^[A-Za-z0-9][A-Za-z0-9 .:@_-]*$/;
+
 function jsonName(s: Subject): x509.JsonName {
+  for (const v of [s.cn, ...(s.o ?? [])]) {
+    if (!SAFE_VALUE.test(v)) throw new Error(`certificate subject value ${JSON.stringify(v)}: only letters, digits, space and . : @ _ - are allowed`);
+  }
   return [...(s.o ?? []).map((o) => ({ O: [o] })), { CN: [s.cn] }];
 }
 
