@@ -5,7 +5,8 @@
 //   - update: the watch event reaching the ui server → the frame that shows it (≤ 100 ms wanted), beside its
 //     anchor, the API server's own write → watch event time in the same run;
 //   - the API server's CPU under a steady write load with 5 pages watching vs none (≤ 1.1× wanted).
-//   node dist/bench/ui.js [--pods 300] [--rounds 3] [--window 15] [--profile]
+//   node dist/bench/ui.js [--pods 300] [--rounds 3] [--window 15] [--paints 5] [--only paint,updates,cpu] [--profile]
+// --only: just those parts (a quicker loop while working on one of them).
 // --profile: also records Chromium's CPU profile (CDP Profiler) of one first paint and of the updates and
 // prints the functions with the most self time (build the page unminified with K8TS_UI_DEBUG=1 to read them).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,8 @@ const ROUNDS = arg('rounds', 3);
 const WINDOW_S = arg('window', 15);
 const NODES = 3;
 const PROFILE = args.includes('--profile');
+const PAINTS = arg('paints', 5);
+const ONLY = new Set((args.includes('--only') ? args[args.indexOf('--only') + 1] : 'paint,updates,cpu').split(','));
 const MERGE = { 'Content-Type': 'application/merge-patch+json' };
 
 /** What the page exposes for measurement (app.ts's `window.k8tsUi`). */
@@ -169,7 +172,7 @@ async function main(): Promise<void> {
     const paints: number[] = [];
     const marks: Record<string, number>[] = [];
     // Without the harness's request interception: each request would go through this process and back.
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; ONLY.has('paint') && i < PAINTS; i++) {
       const b = await launch({ intercept: false });
       try {
         await profiled(b.page, `first paint ${i + 1}`, async () => {
@@ -187,40 +190,43 @@ async function main(): Promise<void> {
     }
 
     // Updates: one page open; pods' phases changed (drawn: label and colour), one at a time.
-    const b = await launch({ intercept: false });
-    browsers.push(b);
-    await b.page.goto(url);
-    await waitIn(b.page, () => window.k8tsUi?.ready === true, null, 'the first drawing', 30_000);
     const writeToEvent: number[] = [];
-    const seen = new Map<string, number>();
-    const probe = { at: 0, key: '' };
-    // The server's private fan-out, wrapped to time each write to its event.
-    const fanout = ui as unknown as { send(msg: { key?: string; at: number }): void };
-    const origSend = fanout.send.bind(ui);
-    fanout.send = (msg) => {
-      if (msg.key === probe.key && !seen.has(probe.key)) seen.set(probe.key, msg.at);
-      origSend(msg);
-    };
-    const updates = arg('updates', 60);
-    await profiled(b.page, 'updates', async () => {
-      for (let i = 0; i < updates; i++) {
-        const name = `p${(i * 7) % PODS}`;
-        probe.key = `default/${name}`;
-        seen.delete(probe.key);
-        const wall = Date.now();
-        // A change the page draws: the pod's phase (its label and colour).
-        await must(c, 'PATCH', `/api/v1/namespaces/default/pods/${name}/status`, { status: { phase: i % 2 ? 'Succeeded' : 'Pending' } }, MERGE);
-        for (let w = 0; w < 200 && !seen.has(probe.key); w++) await sleep(5);
-        if (seen.has(probe.key)) writeToEvent.push(seen.get(probe.key)! - wall);
-        await sleep(50);
-      }
-    });
-    await sleep(500);
-    const renders = (await b.page.evaluate(() =>
-      window.k8tsUi.renders.filter((r) => r.op === 'upsert' && r.kind === 'Pod' && r.drawn !== false).map((r) => r.ms),
-    )) as number[];
-    await b.close();
-    browsers.pop();
+    let renders: number[] = [];
+    if (ONLY.has('updates')) {
+      const b = await launch({ intercept: false });
+      browsers.push(b);
+      await b.page.goto(url);
+      await waitIn(b.page, () => window.k8tsUi?.ready === true, null, 'the first drawing', 30_000);
+      const seen = new Map<string, number>();
+      const probe = { at: 0, key: '' };
+      // The server's private fan-out, wrapped to time each write to its event.
+      const fanout = ui as unknown as { send(msg: { key?: string; at: number }): void };
+      const origSend = fanout.send.bind(ui);
+      fanout.send = (msg) => {
+        if (msg.key === probe.key && !seen.has(probe.key)) seen.set(probe.key, msg.at);
+        origSend(msg);
+      };
+      const updates = arg('updates', 60);
+      await profiled(b.page, 'updates', async () => {
+        for (let i = 0; i < updates; i++) {
+          const name = `p${(i * 7) % PODS}`;
+          probe.key = `default/${name}`;
+          seen.delete(probe.key);
+          const wall = Date.now();
+          // A change the page draws: the pod's phase (its label and colour).
+          await must(c, 'PATCH', `/api/v1/namespaces/default/pods/${name}/status`, { status: { phase: i % 2 ? 'Succeeded' : 'Pending' } }, MERGE);
+          for (let w = 0; w < 200 && !seen.has(probe.key); w++) await sleep(5);
+          if (seen.has(probe.key)) writeToEvent.push(seen.get(probe.key)! - wall);
+          await sleep(50);
+        }
+      });
+      await sleep(500);
+      renders = (await b.page.evaluate(() =>
+        window.k8tsUi.renders.filter((r) => r.op === 'upsert' && r.kind === 'Pod' && r.drawn !== false).map((r) => r.ms),
+      )) as number[];
+      await b.close();
+      browsers.pop();
+    }
 
     // API server CPU under a steady write load (10 pod label patches/s), without and with 5 pages watching.
     const cpu = async (): Promise<number> => {
@@ -238,7 +244,7 @@ async function main(): Promise<void> {
     ui = undefined;
     const rows: (string | number)[][] = [['round', 'API server CPU, no page (anchor)', 'with 5 pages', 'ratio', 'loadavg']];
     const ratios: number[] = [];
-    for (let r = 1; r <= ROUNDS; r++) {
+    for (let r = 1; ONLY.has('cpu') && r <= ROUNDS; r++) {
       const without = await cpu();
       ui = new UiServer({ config: configFromKubeconfig(s.kubeconfig), port: 0 });
       const u = await ui.start();

@@ -124,6 +124,30 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
     await shot('seed');
   });
 
+  test('labels are in the picture from the zoom at which they can be read, and back when zoomed in again', async () => {
+    const at = (zoom: number) =>
+      b!.page.evaluate((z) => {
+        const cy = window.k8tsUi.cy;
+        cy.zoom(z);
+        const text = (id: string) => cy.getElementById(id).pstyle('label').strValue;
+        return { pod: text('pod:default/pod-a'), node: text('node:node1'), bridge: text('cbr0:node1'), zoom: cy.zoom() };
+      }, zoom);
+    const saved = await b!.page.evaluate(() => ({ zoom: window.k8tsUi.cy.zoom(), pan: { ...window.k8tsUi.cy.pan() } }));
+    try {
+      const far = await at(0.2);
+      assert.deepEqual({ pod: far.pod, node: far.node, bridge: far.bridge }, { pod: '', node: '', bridge: '' }, `at zoom ${far.zoom}`);
+      const near = await at(1);
+      assert.ok(near.pod.includes(ips.get('pod-a')!), `pod-a's label at zoom 1: ${JSON.stringify(near.pod)}`);
+      assert.match(near.node, /^node1 /);
+      assert.match(near.bridge, /^cbr0 /);
+    } finally {
+      // Braces: cy.viewport() returns the core, which playwright would serialize back whole.
+      await b!.page.evaluate((v) => {
+        window.k8tsUi.cy.viewport(v);
+      }, saved);
+    }
+  });
+
   test("a click shows the kernel facts: the pod's eth0 and the host end of its veth pair, as the node holds them", async () => {
     const pos = await b!.page.evaluate(() => {
       const cy = window.k8tsUi.cy;
@@ -224,6 +248,55 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
     );
     assert.match((await b!.page.textContent('#trace li.summary')) ?? '', /ARRIVED/);
     await shot('trace-done');
+  });
+
+  test("every page shares the ui server's one set of watches: more pages open no watch on the API server", async () => {
+    // The API server's own count of watchers per kind. Other components' watches come and go (a watch that
+    // times out is opened again), so the count is read until two reads agree.
+    const watchers = async (): Promise<Map<string, number>> => {
+      let last = '';
+      for (let i = 0; i < 20; i++) {
+        const text = await c.ok(['get', '--raw', '/metrics']);
+        const lines = text.split('\n').filter((l) => l.startsWith('apiserver_registered_watchers{'));
+        const now = lines.sort().join('\n');
+        if (now === last) return new Map(lines.map((l) => [/kind="([^"]*)"/.exec(l)![1], Number(l.split(' ').pop())]));
+        last = now;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      throw new Error(`the watcher counts did not settle: ${last}`);
+    };
+    const before = await watchers();
+    assert.ok((before.get('Pod') ?? 0) >= 1, `a Pod watcher at least (the ui server's): ${JSON.stringify([...before])}`);
+    // A second page in the browser, and three more streams read by hand.
+    const page2 = await b!.context.newPage();
+    const streams = [1, 2, 3].map(() => new AbortController());
+    try {
+      await page2.goto(url);
+      await waitIn(page2, () => window.k8tsUi?.ready === true, null, 'the second page drawn', 20_000);
+      const firsts = await Promise.all(
+        streams.map(async (ac) => {
+          const r = await fetch(`${url}events`, { signal: ac.signal });
+          assert.equal(r.status, 200);
+          const reader = r.body!.getReader();
+          let text = '';
+          while (!text.includes('\n\n')) text += Buffer.from((await reader.read()).value ?? []).toString();
+          return JSON.parse(text.slice(text.indexOf('data: ') + 6, text.indexOf('\n\n')));
+        }),
+      );
+      for (const f of firsts) {
+        assert.equal(f.op, 'snapshot');
+        assert.ok(
+          f.objects.some((o: { kind: string; name: string }) => o.kind === 'Pod' && o.name === 'pod-a'),
+          'the snapshot holds pod-a',
+        );
+      }
+      const after = await watchers();
+      for (const kind of ['Pod', 'Node', 'Service', 'EndpointSlice', 'NetworkPolicy', 'Namespace'])
+        assert.equal(after.get(kind) ?? 0, before.get(kind) ?? 0, `${kind} watchers with 5 pages open: ${JSON.stringify([...after])}`);
+    } finally {
+      for (const ac of streams) ac.abort();
+      await page2.close();
+    }
   });
 
   test('the server is read-only and serves only its own origin', async () => {

@@ -33,13 +33,17 @@ const BASE_STYLE = [
   { selector: 'edge', style: { width: 1.5, 'line-color': '#9aa3b2', 'curve-style': 'bezier', 'font-size': 9, 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.8, 'min-zoomed-font-size': 7, 'z-index-compare': 'manual', 'z-index': 1 } },
   // Straight lines where no arrow or curve is needed: a bezier edge looks for its parallel edges on every
   // style pass, which for 600 edges was most of a first frame.
-  { selector: 'edge.veth', style: { 'line-color': '#3a73c4', width: 2, 'font-size': 8, 'curve-style': 'haystack', 'haystack-radius': 0 } },
+  // One pixel wide: a 300-pod page strokes 600 long lines in every frame, and in a software raster a hairline is
+  // the cheap stroke (measured: docs/architecture.md, the topology page).
+  { selector: 'edge.veth', style: { 'line-color': '#3a73c4', width: 1, 'font-size': 8, 'curve-style': 'haystack', 'haystack-radius': 0 } },
   { selector: 'edge.route', style: { 'line-color': '#4a5568', width: 3, 'target-arrow-shape': 'triangle', 'target-arrow-color': '#4a5568', 'curve-style': 'unbundled-bezier', 'control-point-distances': [60], 'font-size': 10, 'min-zoomed-font-size': 4 } },
   { selector: 'edge.route.guess', style: { 'line-style': 'dashed' } },
   // A Service's line to each ready endpoint: haystack too (no arrow; the Service is always the top end). One per
   // pod, these were half the edges, and a straight edge's control points and arrow were recomputed in every
   // first frame and every bounds pass.
-  { selector: 'edge.endpoint', style: { 'curve-style': 'haystack', 'haystack-radius': 0, 'line-color': '#7a4cc2', 'line-style': 'dashed', width: 1 } },
+  // Solid and pale rather than dashed: a dash pattern is stroked segment by segment, and these 300 lines, each
+  // crossing the picture from the Services' row to a pod, were the costliest part of every frame.
+  { selector: 'edge.endpoint', style: { 'curve-style': 'haystack', 'haystack-radius': 0, 'line-color': '#b9a2e0', width: 1 } },
   { selector: 'edge.allow', style: { 'line-color': '#2e9d5b', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#2e9d5b', opacity: 0.8 } },
   { selector: ':selected', style: { 'border-width': 4, 'border-color': '#ff8c00', 'line-color': '#ff8c00' } },
   { selector: 'node.hop', style: { 'border-width': 5, 'border-color': '#ff5a1f', 'z-index': 99 } },
