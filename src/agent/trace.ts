@@ -341,10 +341,16 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
   if (srcLocal && out.saw !== false) {
     const netns = ctx.netnsOfPod?.(srcLocal);
     if (netns) {
-      const r = rowsOf((await run(['nsenter', `--net=${netns}`, '--', 'ip', '-j', 'route', 'get', q.dst]).catch(() => ({ stdout: '[]' }))).stdout, 'ip -j route get')[0];
+      const r = rowsOf(
+        (await run(['nsenter', `--net=${netns}`, '--', 'ip', '-j', 'route', 'get', q.dst]).catch(() => ({ stdout: '[]' }))).stdout,
+        'ip -j route get',
+      )[0];
       const via = asString(r?.gateway);
       hop('pod', `pod ${srcLocal} eth0 ${q.src} → ${r ? `${via ? `via ${via} ` : ''}dev ${asString(r.dev) ?? '?'}` : 'no route'} (the pod's routing table)`);
-      const l = rowsOf((await run(['nsenter', `--net=${netns}`, '--', 'ip', '-j', 'link', 'show', 'eth0']).catch(() => ({ stdout: '[]' }))).stdout, 'ip -j link show eth0')[0];
+      const l = rowsOf(
+        (await run(['nsenter', `--net=${netns}`, '--', 'ip', '-j', 'link', 'show', 'eth0']).catch(() => ({ stdout: '[]' }))).stdout,
+        'ip -j link show eth0',
+      )[0];
       const peerIndex = asNumber(l?.link_index);
       const peer = peerIndex === undefined ? undefined : (await json(ctx, ['ip', '-j', 'link', 'show'])).find((x) => asNumber(x.ifindex) === peerIndex);
       const master = asString(peer?.master);
