@@ -14,6 +14,7 @@ import type { CertificateSigningRequest } from '../api/types.js';
 import { isDNS1123Subdomain } from '../api/validation.js';
 import { isIP } from 'node:net';
 import { RestClient } from '../client/rest.js';
+import type { Watch } from '../client/types.js';
 
 /** The kubelet client and serving signers (certificates.k8s.io). */
 const SIGNER_KUBELET_CLIENT = 'kubernetes.io/kube-apiserver-client-kubelet';
@@ -199,7 +200,7 @@ async function requestCertificate(client: RestClient, o: IdentityOptions, a: Cer
   if (errs.length) throw new Error(`node name ${JSON.stringify(o.nodeName)}: ${errs.join('; ')}`);
   const { keyPem, csrPem } = await makeNodeCsr(o.nodeName, a.names);
   const name = `${a.prefix}-${o.nodeName.slice(0, 200)}-${randomBytes(4).toString('hex')}`;
-  await client.create(CSRS, undefined, {
+  const created = await client.create(CSRS, undefined, {
     apiVersion: 'certificates.k8s.io/v1',
     kind: 'CertificateSigningRequest',
     metadata: { name },
@@ -207,26 +208,85 @@ async function requestCertificate(client: RestClient, o: IdentityOptions, a: Cer
   } as CertificateSigningRequest);
   o.log(`k8ts agent ${o.nodeName}: certificate signing request ${name} (${a.what}) submitted; waiting for approval`);
   const deadline = Date.now() + (o.timeoutMs ?? 300_000);
-  for (;;) {
-    const csr = await client.get(CSRS, undefined, name);
-    if (!csr) throw new Error(`certificate signing request ${name} was deleted before it was signed`);
-    const denied = has(csr, 'Denied') ?? has(csr, 'Failed');
-    if (denied) throw new Error(`certificate signing request ${name}: ${denied.type}: ${denied.reason ?? ''} ${denied.message ?? ''}`.trim());
-    if (csr.status?.certificate) {
-      const cert = Buffer.from(csr.status.certificate, 'base64').toString('utf8');
-      mkdirSync(pkiDir(o.dataDir), { recursive: true, mode: 0o700 });
-      chmodSync(pkiDir(o.dataDir), 0o700);
-      // The key first: a certificate on disk always has its key beside it.
-      writeSecret(join(pkiDir(o.dataDir), a.keyFile), keyPem);
-      writeSecret(join(pkiDir(o.dataDir), a.certFile), cert);
-      const got = a.load();
-      if ('why' in got) throw new Error(`certificate signing request ${name}: the issued certificate is unusable: ${got.why}`);
-      o.log(`k8ts agent ${o.nodeName}: ${a.what} certificate issued (${name}), valid until ${new Date(got.notAfter).toISOString()}`);
-      return got;
+  // Watched, as client-go's WaitForCertificate does (a field selector on the name), so the certificate is
+  // taken the moment the signer writes it; every wake-up re-reads the object. A watch that cannot be opened
+  // or ends is opened again from the last version read, and meanwhile the object is read every second.
+  const wait = new Waker();
+  let watch: Watch | undefined;
+  const watchFrom = async (rv: string | undefined) => {
+    if (watch || !rv) return;
+    try {
+      watch = await client.watch(
+        CSRS,
+        undefined,
+        rv,
+        {
+          onEvent: () => wait.wake(),
+          onError: () => {
+            watch = undefined;
+            wait.wake();
+          },
+        },
+        { fieldSelector: `metadata.name=${name}` },
+      );
+    } catch {
+      watch = undefined;
     }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for certificate signing request ${name} to be approved and signed (kubectl certificate approve ${name})`);
-    await new Promise((r) => setTimeout(r, 500));
+  };
+  try {
+    await watchFrom(created.metadata.resourceVersion);
+    for (;;) {
+      wait.reset();
+      const csr = await client.get(CSRS, undefined, name);
+      if (!csr) throw new Error(`certificate signing request ${name} was deleted before it was signed`);
+      const denied = has(csr, 'Denied') ?? has(csr, 'Failed');
+      if (denied) throw new Error(`certificate signing request ${name}: ${denied.type}: ${denied.reason ?? ''} ${denied.message ?? ''}`.trim());
+      if (csr.status?.certificate) {
+        const cert = Buffer.from(csr.status.certificate, 'base64').toString('utf8');
+        mkdirSync(pkiDir(o.dataDir), { recursive: true, mode: 0o700 });
+        chmodSync(pkiDir(o.dataDir), 0o700);
+        // The key first: a certificate on disk always has its key beside it.
+        writeSecret(join(pkiDir(o.dataDir), a.keyFile), keyPem);
+        writeSecret(join(pkiDir(o.dataDir), a.certFile), cert);
+        const got = a.load();
+        if ('why' in got) throw new Error(`certificate signing request ${name}: the issued certificate is unusable: ${got.why}`);
+        o.log(`k8ts agent ${o.nodeName}: ${a.what} certificate issued (${name}), valid until ${new Date(got.notAfter).toISOString()}`);
+        return got;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw new Error(`timed out waiting for certificate signing request ${name} to be approved and signed (kubectl certificate approve ${name})`);
+      await watchFrom(csr.metadata.resourceVersion);
+      await wait.sleep(Math.min(left, watch ? 30_000 : 1_000));
+    }
+  } finally {
+    watch?.close();
+  }
+}
+
+/** A wake-up that is not lost when it comes before the sleep: reset, look, then sleep until woken (or the time). */
+class Waker {
+  private woken = false;
+  private resolve?: () => void;
+  reset(): void {
+    this.woken = false;
+  }
+  wake(): void {
+    this.woken = true;
+    this.resolve?.();
+  }
+  sleep(ms: number): Promise<void> {
+    if (this.woken) return Promise.resolve();
+    return new Promise((r) => {
+      const t = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        self.resolve = undefined;
+        r();
+      }
+      this.resolve = done;
+    });
   }
 }
 

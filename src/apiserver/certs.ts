@@ -1,11 +1,11 @@
 // The server's PKI and admin credentials: a CA, a serving certificate, the admin's client certificate and
-// the API server's own client certificate toward agents, made with openssl on first start and kept in the
+// the API server's own client certificate toward agents, made in process on first start and kept in the
 // data dir, a bearer token for the admin, and kubeconfigs.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
-import { run } from '../util/exec.js';
+import { type KeyAndCert, type Subject, issue, makeCa } from '../api/certificates/issue.js';
 
 export interface Pki {
   caCert: string;
@@ -27,14 +27,20 @@ export const ADMIN_CERT_GROUP = 'system:masters';
 /** The API server's identity toward agents (node proxy, exec, attach, logs, port-forward, metrics scrapes). */
 export const KUBELET_CLIENT_USER = 'kube-apiserver-kubelet-client';
 
-/** Names the serving certificate is valid for, besides the ones given at start. */
 /** Names every serving certificate carries; the `kubernetes` Service's ClusterIP comes from the caller,
  *  which knows the service range. */
 const BASE_SANS = ['localhost', '127.0.0.1', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
+const DAYS = 3650;
 
-function sanList(names: string[]): string {
-  const uniq = [...new Set([...BASE_SANS, ...names].filter(Boolean))];
-  return uniq.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
+function sanList(names: string[]): string[] {
+  return [...new Set([...BASE_SANS, ...names].filter(Boolean))];
+}
+
+/** Writes a PEM file whole (a temporary name, then rename), keys readable by root only. */
+function writePem(file: string, text: string, secret: boolean): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, text, { mode: secret ? 0o600 : 0o644 });
+  renameSync(tmp, file);
 }
 
 /** Makes (once) and loads the CA and a serving certificate for the given extra host names/IPs. A
@@ -48,62 +54,32 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
   const crt = join(dir, 'server.crt');
   const sansFile = join(dir, 'server.sans');
   if (!existsSync(caCrt) || !existsSync(caKey)) {
-    await run([
-      'openssl',
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      caKey,
-      '-out',
-      caCrt,
-      '-days',
-      '3650',
-      '-subj',
-      '/CN=k8ts-ca',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ]);
+    const made = await makeCa('k8ts-ca', DAYS);
+    // The key first: a certificate on disk always has its key beside it.
+    writePem(caKey, made.keyPem, true);
+    writePem(caCrt, made.certPem, false);
   }
+  const ca: KeyAndCert = { keyPem: readFileSync(caKey, 'utf8'), certPem: readFileSync(caCrt, 'utf8') };
   const sans = sanList(hosts);
-  if (!existsSync(crt) || !existsSync(key) || !existsSync(sansFile) || readFileSync(sansFile, 'utf8') !== sans) {
-    const csr = join(dir, 'server.csr');
-    const ext = join(dir, 'server.ext');
-    writeFileSync(ext, `subjectAltName=${sans}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`);
-    await run([
-      'openssl',
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      csr,
-      '-subj',
-      '/CN=kube-apiserver',
-    ]);
-    await run(['openssl', 'x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial', '-out', crt, '-days', '3650', '-extfile', ext]);
-    writeFileSync(sansFile, sans);
+  const sansText = sans.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
+  if (!existsSync(crt) || !existsSync(key) || !existsSync(sansFile) || readFileSync(sansFile, 'utf8') !== sansText) {
+    const made = await issue(ca, { subject: { cn: 'kube-apiserver' }, usage: 'server', names: sans, days: DAYS });
+    writePem(key, made.keyPem, true);
+    writePem(crt, made.certPem, false);
+    writeFileSync(sansFile, sansText);
   }
   const adminKey = join(dir, 'admin.key');
   const adminCrt = join(dir, 'admin.crt');
-  await ensureClientCert(dir, caCrt, caKey, 'admin', `/O=${ADMIN_CERT_GROUP}/CN=${ADMIN_CERT_USER}`);
   const kcKey = join(dir, 'apiserver-kubelet-client.key');
   const kcCrt = join(dir, 'apiserver-kubelet-client.crt');
-  await ensureClientCert(dir, caCrt, caKey, 'apiserver-kubelet-client', `/O=${ADMIN_CERT_GROUP}/CN=${KUBELET_CLIENT_USER}`);
-  // Keys are secrets on every start, not only when made (openssl writes them 0600 already; a copy may not be).
+  await Promise.all([
+    ensureClientCert(ca, adminKey, adminCrt, { o: [ADMIN_CERT_GROUP], cn: ADMIN_CERT_USER }),
+    ensureClientCert(ca, kcKey, kcCrt, { o: [ADMIN_CERT_GROUP], cn: KUBELET_CLIENT_USER }),
+  ]);
+  // Keys are secrets on every start, not only when made (a copy may not be).
   for (const k of [caKey, key, adminKey, kcKey]) chmodSync(k, 0o600);
   return {
-    caCert: readFileSync(caCrt, 'utf8'),
+    caCert: ca.certPem,
     serverCert: readFileSync(crt, 'utf8'),
     serverKey: readFileSync(key, 'utf8'),
     caPath: caCrt,
@@ -114,17 +90,13 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
   };
 }
 
-/** DIR/<name>.{crt,key}: a client certificate from the cluster CA for the given subject, made once. */
-async function ensureClientCert(dir: string, caCrt: string, caKey: string, name: string, subject: string): Promise<void> {
-  const key = join(dir, `${name}.key`);
-  const crt = join(dir, `${name}.crt`);
+/** A client certificate (clientAuth: the x509 authenticator refuses one without it) from the cluster CA
+ *  for the given subject, made once. */
+async function ensureClientCert(ca: KeyAndCert, key: string, crt: string, subject: Subject): Promise<void> {
   if (existsSync(crt) && existsSync(key)) return;
-  const csr = join(dir, `${name}.csr`);
-  const ext = join(dir, `${name}.ext`);
-  // clientAuth only: the x509 authenticator (and OpenSSL's client purpose check) refuse a certificate without it.
-  writeFileSync(ext, 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n');
-  await run(['openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', subject]);
-  await run(['openssl', 'x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial', '-out', crt, '-days', '3650', '-extfile', ext]);
+  const made = await issue(ca, { subject, usage: 'client', days: DAYS });
+  writePem(key, made.keyPem, true);
+  writePem(crt, made.certPem, false);
 }
 
 /** A bearer token kept in DIR/<file>, made on first start. */

@@ -65,19 +65,30 @@ one network namespace per node running \`k8ts agent\` in a cgroup of that node (
 shows each node's own usage), the API server on the host. Checks the host first
 (root, kernel features, commands, address ranges). A failed up removes what it made.
 Kubeconfig: \${K8TS_HOME:-~/.k8ts}/NAME/kubeconfig.
+K8TS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" passes Node.js flags to the server and agents (profiling).
 
 Flags:
 ${flagHelp(UP_FLAGS)}
 `;
 
 function node(...args: string[]): string[] {
-  return [process.execPath, cliEntry(), ...args];
+  return [process.execPath, ...nodeFlags(), cliEntry(), ...args];
+}
+
+/** K8TS_NODE_FLAGS: extra Node.js flags for every process the lab starts (the server, each agent), for
+ *  profiling a cluster's start-up (`--cpu-prof --cpu-prof-dir=DIR`, which NODE_OPTIONS refuses). Each must
+ *  be one `--flag` or `--flag=value` word. */
+export function nodeFlags(env = process.env.K8TS_NODE_FLAGS): string[] {
+  const words = (env ?? '').split(/\s+/).filter(Boolean);
+  for (const w of words)
+    if (!/^--[a-z][a-z0-9-]*(=[\w./:,-]+)?$/.test(w)) throw new UsageError(`K8TS_NODE_FLAGS: ${JSON.stringify(w)} is not a --flag or --flag=value`);
+  return words;
 }
 
 async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
   const end = Date.now() + ms;
   let last: unknown;
-  for (let d = 20; Date.now() < end; d = Math.min(d * 2, 250)) {
+  for (let d = 20; Date.now() < end; d = Math.min(d * 2, 100)) {
     try {
       const v = await f();
       if (v) return v;
