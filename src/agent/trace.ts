@@ -3,7 +3,7 @@
 // neighbours, the VXLAN FDB, masquerade), confirmed by one real probe: a table marks the probe's packets
 // with `meta nftrace set 1` and `nft monitor trace` tells what every chain did with them. The CLI asks
 // every node to arm, waits until each has proven its monitor live, then has the source send and puts the nodes' answers in order.
-import type { Loose } from '../api/strategies/json.js';
+import { asNumber, asString, type JsonObject, objs, parseJson, strings } from '../api/narrow.js';
 import { createSocket } from 'node:dgram';
 import { run, spawnProcess } from '../util/exec.js';
 import { formatIPv4, parseCidr, parseIPv4, contains, type Cidr } from '../util/cidr.js';
@@ -65,7 +65,13 @@ export function probePort(id: string): number {
 }
 
 const sh = (ctx: TraceContext, argv: string[]) => run([...(ctx.netns ? ['nsenter', `--net=${ctx.netns}`, '--'] : []), ...argv], { timeoutMs: 5000 });
-const json = async (ctx: TraceContext, argv: string[]): Promise<Loose> => JSON.parse((await sh(ctx, argv)).stdout || '[]');
+/** `ip -j` / `bridge -j` rows: an array of objects (fields narrowed where read); anything else is a clear error. */
+const rowsOf = (text: string, what: string): JsonObject[] => {
+  const doc = parseJson(text || '[]', what);
+  if (!Array.isArray(doc)) throw new Error(`${what}: not a JSON array`);
+  return objs(doc);
+};
+const json = async (ctx: TraceContext, argv: string[]): Promise<JsonObject[]> => rowsOf((await sh(ctx, argv)).stdout, argv.join(' '));
 
 /** The probe sessions armed on this node, by probe id: the CLI asks each node whether it is armed before any
  *  probe is sent, and the source node's send lands in its own session. */
@@ -286,7 +292,13 @@ interface RouteRow {
 }
 
 async function matchingRoute(ctx: TraceContext, ip: string): Promise<RouteRow | undefined> {
-  const rows = (await json(ctx, ['ip', '-j', 'route', 'show', 'table', 'main'])) as RouteRow[];
+  const rows: RouteRow[] = [];
+  for (const r of await json(ctx, ['ip', '-j', 'route', 'show', 'table', 'main'])) {
+    const dst = asString(r.dst);
+    if (dst === undefined) continue;
+    const protocol = asString(r.protocol) ?? asNumber(r.protocol);
+    rows.push({ dst, gateway: asString(r.gateway), dev: asString(r.dev), protocol, prefsrc: asString(r.prefsrc), scope: asString(r.scope) });
+  }
   const n = parseIPv4(ip);
   let best: { r: RouteRow; c: Cidr } | undefined;
   for (const r of rows) {
@@ -329,13 +341,21 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
   if (srcLocal && out.saw !== false) {
     const netns = ctx.netnsOfPod?.(srcLocal);
     if (netns) {
-      const r = JSON.parse((await run(['nsenter', `--net=${netns}`, '--', 'ip', '-j', 'route', 'get', q.dst]).catch(() => ({ stdout: '[]' }))).stdout)[0];
-      hop('pod', `pod ${srcLocal} eth0 ${q.src} → ${r ? `${r.gateway ? `via ${r.gateway} ` : ''}dev ${r.dev}` : 'no route'} (the pod's routing table)`);
-      const l = JSON.parse((await run(['nsenter', `--net=${netns}`, '--', 'ip', '-j', 'link', 'show', 'eth0']).catch(() => ({ stdout: '[]' }))).stdout)[0];
-      const links = (await json(ctx, ['ip', '-j', 'link', 'show'])) as { ifindex: number; ifname: string; master?: string }[];
-      const peer = links.find((x) => x.ifindex === l?.link_index);
-      if (peer) hop('veth', `veth ${peer.ifname} (the pod's peer, ifindex ${peer.ifindex}) → bridge ${peer.master ?? '(none)'}`);
-      inDev = peer?.master ?? 'cbr0';
+      const r = rowsOf(
+        (await run(['nsenter', `--net=${netns}`, '--', 'ip', '-j', 'route', 'get', q.dst]).catch(() => ({ stdout: '[]' }))).stdout,
+        'ip -j route get',
+      )[0];
+      const via = asString(r?.gateway);
+      hop('pod', `pod ${srcLocal} eth0 ${q.src} → ${r ? `${via ? `via ${via} ` : ''}dev ${asString(r.dev) ?? '?'}` : 'no route'} (the pod's routing table)`);
+      const l = rowsOf(
+        (await run(['nsenter', `--net=${netns}`, '--', 'ip', '-j', 'link', 'show', 'eth0']).catch(() => ({ stdout: '[]' }))).stdout,
+        'ip -j link show eth0',
+      )[0];
+      const peerIndex = asNumber(l?.link_index);
+      const peer = peerIndex === undefined ? undefined : (await json(ctx, ['ip', '-j', 'link', 'show'])).find((x) => asNumber(x.ifindex) === peerIndex);
+      const master = asString(peer?.master);
+      if (peer) hop('veth', `veth ${asString(peer.ifname) ?? '?'} (the pod's peer, ifindex ${peerIndex}) → bridge ${master ?? '(none)'}`);
+      inDev = master ?? 'cbr0';
     } else hop('pod', `pod ${srcLocal} ${q.src}`);
   } else {
     const pkt = lines.find((l) => / packet: iif "/.test(l));
@@ -350,8 +370,8 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
     const key = `${q.dst} . ${q.protocol} . ${q.port}`;
     let verdict = await nftGet(ctx, ctx.proxyTable, 'services', [key]);
     let np = false;
-    const localAddr = await sh(ctx, ['ip', '-j', 'route', 'get', q.dst]).then(
-      (r) => JSON.parse(r.stdout)[0]?.type === 'local' || JSON.parse(r.stdout)[0]?.dev === 'lo',
+    const localAddr = await json(ctx, ['ip', '-j', 'route', 'get', q.dst]).then(
+      ([r]) => r?.type === 'local' || r?.dev === 'lo',
       () => false,
     );
     if (!verdict?.length && localAddr) {
@@ -435,27 +455,26 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
   const rt = await matchingRoute(ctx, dst);
   if (rt) hop('route', `node ${ctx.nodeName} routing table: ${dst} matches ${routeText(rt)}`);
   if (localDst || rt?.dev === 'cbr0') {
-    const neigh = ((await json(ctx, ['ip', '-j', 'neigh', 'show', dst, 'dev', 'cbr0'])) as { lladdr?: string; state?: string[] }[])[0];
-    const fdb = neigh?.lladdr
-      ? ((await json(ctx, ['bridge', '-j', 'fdb', 'show', 'br', 'cbr0'])) as { mac: string; ifname: string }[]).find(
-          (f) => f.mac === neigh.lladdr && f.ifname !== 'cbr0',
-        )
+    const neigh = (await json(ctx, ['ip', '-j', 'neigh', 'show', dst, 'dev', 'cbr0']))[0];
+    const lladdr = asString(neigh?.lladdr);
+    const fdb = lladdr
+      ? (await json(ctx, ['bridge', '-j', 'fdb', 'show', 'br', 'cbr0'])).find((f) => f.mac === lladdr && asString(f.ifname) && f.ifname !== 'cbr0')
       : undefined;
     hop(
       'bridge',
-      `cbr0: neighbour ${dst} ${neigh?.lladdr ? `is ${neigh.lladdr} (${(neigh.state ?? []).join(',')})` : 'not yet resolved'}${fdb ? `, bridge FDB: ${fdb.mac} on port ${fdb.ifname}` : ''} → veth → ${localDst ? `pod ${localDst}` : dst} eth0${dport ? `:${dport}` : ''}`,
+      `cbr0: neighbour ${dst} ${lladdr ? `is ${lladdr} (${strings(neigh?.state).join(',')})` : 'not yet resolved'}${fdb ? `, bridge FDB: ${lladdr} on port ${asString(fdb.ifname)}` : ''} → veth → ${localDst ? `pod ${localDst}` : dst} eth0${dport ? `:${dport}` : ''}`,
     );
     out.next = undefined;
   } else if (rt?.dev === VXLAN_DEV && rt.gateway) {
-    const neigh = ((await json(ctx, ['ip', '-j', 'neigh', 'show', rt.gateway, 'dev', VXLAN_DEV])) as { lladdr?: string }[])[0];
-    const fdb = neigh?.lladdr
-      ? ((await json(ctx, ['bridge', '-j', 'fdb', 'show', 'dev', VXLAN_DEV])) as { mac: string; dst?: string }[]).find((f) => f.mac === neigh.lladdr && f.dst)
+    const lladdr = asString((await json(ctx, ['ip', '-j', 'neigh', 'show', rt.gateway, 'dev', VXLAN_DEV]))[0]?.lladdr);
+    const fdbDst = lladdr
+      ? (await json(ctx, ['bridge', '-j', 'fdb', 'show', 'dev', VXLAN_DEV])).map((f) => (f.mac === lladdr ? asString(f.dst) : undefined)).find(Boolean)
       : undefined;
     hop(
       'vxlan',
-      `${VXLAN_DEV}: VTEP ${rt.gateway} → neighbour MAC ${neigh?.lladdr ?? '?'} → FDB ${fdb ? `dst ${fdb.dst}` : 'no entry'} (VXLAN over UDP to the other node)`,
+      `${VXLAN_DEV}: VTEP ${rt.gateway} → neighbour MAC ${lladdr ?? '?'} → FDB ${fdbDst ? `dst ${fdbDst}` : 'no entry'} (VXLAN over UDP to the other node)`,
     );
-    if (fdb?.dst) out.next = { nodeIP: fdb.dst, dst };
+    if (fdbDst) out.next = { nodeIP: fdbDst, dst };
   } else if (rt?.gateway) {
     hop('node-network', `out ${rt.dev} to ${rt.gateway} on the node network`);
     out.next = { nodeIP: rt.gateway, dst };

@@ -1,5 +1,5 @@
 // Field errors worded as Kubernetes' field.Error, with Go's rendering of the bad value (%q, %v, %#v).
-import type { Loose } from './strategies/json.js';
+import { isObj, objs } from './narrow.js';
 import type { FieldError, FieldErrorType } from './types.js';
 
 /** A bad value already rendered the way Go's %#v prints it (structs, maps, slices). */
@@ -47,12 +47,12 @@ export function goStringSlice(a: unknown, type = '[]string'): GoValue {
 }
 
 /** %#v of a metav1.LabelSelector (ErrorBody dereferences the pointer). */
-export function goLabelSelector(sel: Loose): GoValue {
-  if (!sel || typeof sel !== 'object') return new GoValue('null');
+export function goLabelSelector(sel: unknown): GoValue {
+  if (!isObj(sel)) return new GoValue('null');
   const exprs = Array.isArray(sel.matchExpressions)
-    ? `[]v1.LabelSelectorRequirement{${sel.matchExpressions
+    ? `[]v1.LabelSelectorRequirement{${objs(sel.matchExpressions)
         .map(
-          (e: Loose) =>
+          (e) =>
             `v1.LabelSelectorRequirement{Key:${goQuote(String(e?.key ?? ''))}, Operator:${goQuote(String(e?.operator ?? ''))}, Values:${goStringSlice(e?.values).text}}`,
         )
         .join(', ')}}`

@@ -1,5 +1,5 @@
 // ObjectMeta validation for every kind (create and update rules) and generateName.
-import type { Loose } from './strategies/json.js';
+import { asObj } from './narrow.js';
 import { randomInt } from 'node:crypto';
 import type { ResourceDef } from './resources.js';
 import type { FieldError, KObject, ObjectMeta } from './types.js';
@@ -77,12 +77,13 @@ export function validateObjectMeta(obj: KObject, r: Pick<ResourceDef, 'plural' |
   return errs;
 }
 
-function goOwnerReference(o: Loose): string {
+function goOwnerReference(ref: unknown): string {
+  const o = asObj(ref);
   const ptr = (v: unknown) => (typeof v === 'boolean' ? `(*bool)(${v})` : '(*bool)(nil)');
   return (
-    `v1.OwnerReference{APIVersion:${goQuote(String(o?.apiVersion ?? ''))}, Kind:${goQuote(String(o?.kind ?? ''))}, ` +
-    `Name:${goQuote(String(o?.name ?? ''))}, UID:${goQuote(String(o?.uid ?? ''))}, Controller:${ptr(o?.controller)}, ` +
-    `BlockOwnerDeletion:${ptr(o?.blockOwnerDeletion)}}`
+    `v1.OwnerReference{APIVersion:${goQuote(String(o.apiVersion ?? ''))}, Kind:${goQuote(String(o.kind ?? ''))}, ` +
+    `Name:${goQuote(String(o.name ?? ''))}, UID:${goQuote(String(o.uid ?? ''))}, Controller:${ptr(o.controller)}, ` +
+    `BlockOwnerDeletion:${ptr(o.blockOwnerDeletion)}}`
   );
 }
 

@@ -1,5 +1,5 @@
 // Shared validators with Kubernetes' exact rules and messages; is* return detail strings like apimachinery's.
-import type { Loose } from './strategies/json.js';
+import { isObj, objs } from './narrow.js';
 import type { FieldError } from './types.js';
 import { duplicate, forbidden, goLabelSelector, invalid, notSupported, required, tooLong, type GoValue } from './fielderror.js';
 import { isCIDR, isLinkLocalMulticast, isLinkLocalUnicast, isLoopback, isUnspecified, isV4, parseIP } from './ipaddr.js';
@@ -310,10 +310,10 @@ export function validateAnnotations(field: string, annotations: unknown): FieldE
 }
 
 /** A metav1.LabelSelector: matchLabels as labels, each requirement's operator, key and values. */
-export function validateLabelSelector(field: string, sel: Loose): FieldError[] {
-  if (!sel || typeof sel !== 'object') return [];
+export function validateLabelSelector(field: string, sel: unknown): FieldError[] {
+  if (!isObj(sel)) return [];
   const errs = validateLabels(`${field}.matchLabels`, sel.matchLabels);
-  (Array.isArray(sel.matchExpressions) ? sel.matchExpressions : []).forEach((e: Loose, i: number) => {
+  objs(sel.matchExpressions).forEach((e, i) => {
     const p = `${field}.matchExpressions[${i}]`;
     const values: unknown[] = Array.isArray(e?.values) ? e.values : [];
     switch (e?.operator) {

@@ -10,9 +10,9 @@ import { parseBootstrapToken } from '../api/bootstraptoken.js';
 import { Registries } from '../agent/images/registries.js';
 import { type CgroupDirs, classifyCgroupDir, dirsUsage, parseMountinfo } from '../agent/resourcemetrics.js';
 import { run } from '../util/exec.js';
-import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
+import { type FlagSpec, UsageError, flagHelp, parseFlags, requireFlags } from './args.js';
 
-const FLAGS: FlagSpec = {
+const FLAGS = {
   server: { type: 'string', help: 'API server URL, e.g. https://172.30.0.1:6443', metavar: 'URL' },
   token: {
     type: 'string',
@@ -92,7 +92,7 @@ const FLAGS: FlagSpec = {
     metavar: 'N',
   },
   help: { type: 'boolean', help: 'show this help' },
-};
+} satisfies FlagSpec;
 
 export const agentHelp = `Usage: k8ts agent --server URL --ca-file FILE --node-name N --bootstrap-token-file F [flags]
 
@@ -165,12 +165,12 @@ async function nodeCgroupsFlag(value: string): Promise<CgroupDirs> {
 }
 
 export async function agentCommand(argv: string[]): Promise<void> {
-  const { flags } = parseFlags(argv, FLAGS);
-  if (flags.help) {
+  const parsed = parseFlags(argv, FLAGS).flags;
+  if (parsed.help) {
     process.stdout.write(agentHelp);
     return;
   }
-  for (const f of ['server', 'node-name', 'ca-file']) if (!flags[f]) throw new UsageError(`k8ts agent: --${f} is required`);
+  const flags = requireFlags(parsed, ['server', 'node-name', 'ca-file'], 'k8ts agent');
   if (flags.token !== undefined)
     throw new UsageError(
       'k8ts agent: --token is refused (a command line is visible to every user of the host); a node joins with a bootstrap token in a file: --bootstrap-token-file FILE',

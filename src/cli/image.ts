@@ -14,7 +14,7 @@ import { stepLine } from '../lab/steps.js';
 import { progress } from '../lab/progress.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags, type Flags } from './args.js';
 
-const FLAGS: FlagSpec = {
+const FLAGS = {
   name: { type: 'string', default: 'default', help: 'lab cluster whose nodes get the images', metavar: 'CLUSTER' },
   'images-dir': { type: 'string', help: "one node's image store instead of a lab cluster's (an agent's DATA-DIR/images)", metavar: 'DIR' },
   registries: {
@@ -23,7 +23,7 @@ const FLAGS: FlagSpec = {
     metavar: 'FILE',
   },
   help: { type: 'boolean', help: 'show this help' },
-};
+} satisfies FlagSpec;
 
 export const imageHelp = `Usage: k8ts image import [--name CLUSTER] FILE...
        k8ts image pull [--name CLUSTER] [--registries FILE] REF...
@@ -41,7 +41,7 @@ Flags:
 ${flagHelp(FLAGS)}
 `;
 
-async function stores(flags: Flags): Promise<{ node: string; store: ImageStore; registries?: string }[]> {
+async function stores(flags: Flags<typeof FLAGS>): Promise<{ node: string; store: ImageStore; registries?: string }[]> {
   if (flags['images-dir']) return [{ node: resolve(flags['images-dir']), store: new ImageStore(resolve(flags['images-dir'])) }];
   const plan = await loadPlan(k8tsHome(), flags.name).catch(() => {
     throw new UsageError(`no lab cluster ${JSON.stringify(flags.name)} (k8ts up makes one; or name a store with --images-dir)`);

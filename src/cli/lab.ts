@@ -24,7 +24,7 @@ import { Registries } from '../agent/images/registries.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 import { serveUi } from './ui.js';
 
-const UP_FLAGS: FlagSpec = {
+const UP_FLAGS = {
   name: { type: 'string', default: 'default', help: 'cluster name (several can run side by side)', metavar: 'NAME' },
   nodes: { type: 'number', default: 2, help: 'number of nodes', metavar: 'N' },
   backend: { type: 'string', default: 'host-gw', help: 'routes between nodes: host-gw or vxlan', metavar: 'host-gw|vxlan' },
@@ -54,7 +54,7 @@ const UP_FLAGS: FlagSpec = {
   'ui-port': { type: 'number', default: 8474, help: 'port of the topology page with --ui (0 picks a free one)', metavar: 'PORT' },
   'no-open': { type: 'boolean', help: 'with --ui: do not start a browser on the page' },
   help: { type: 'boolean', help: 'show this help' },
-};
+} satisfies FlagSpec;
 
 export const upHelp = `Usage: k8ts up [--name NAME] [--nodes N] [--backend host-gw|vxlan] [--store sqlite|etcd] [--cni k8ts|reference] [--registries FILE]
                 [--ui [--ui-port PORT] [--no-open]]
@@ -286,7 +286,7 @@ export async function upCommand(argv: string[]): Promise<void> {
   if (flags.backend !== 'host-gw' && flags.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(flags.backend)}: expected host-gw or vxlan`);
   if (flags.store !== 'sqlite' && flags.store !== 'etcd') throw new UsageError(`--store ${JSON.stringify(flags.store)}: expected sqlite or etcd`);
   if (flags.cni !== 'k8ts' && flags.cni !== 'reference') throw new UsageError(`--cni ${JSON.stringify(flags.cni)}: expected k8ts or reference`);
-  for (const f of ['node-monitor-grace-period', 'default-toleration-seconds']) {
+  for (const f of ['node-monitor-grace-period', 'default-toleration-seconds'] as const) {
     if (!Number.isInteger(flags[f]) || flags[f] < 0) throw new UsageError(`--${f} ${flags[f]}: expected a whole number of seconds ≥ 0`);
   }
   if (!(flags['metric-resolution'] >= 1 && flags['metric-resolution'] <= 3600))
@@ -340,10 +340,10 @@ function readRegistries(file: string): string {
   }
 }
 
-const NAME_FLAGS: FlagSpec = {
+const NAME_FLAGS = {
   name: { type: 'string', default: 'default', help: 'cluster name', metavar: 'NAME' },
   help: { type: 'boolean', help: 'show this help' },
-};
+} satisfies FlagSpec;
 
 /**
  * Stop every container the cluster's agents started (runc state lives under each agent's dir). Several at a
@@ -381,10 +381,10 @@ export async function downCommand(argv: string[]): Promise<void> {
   );
 }
 
-const KUBECONFIG_FLAGS: FlagSpec = {
+const KUBECONFIG_FLAGS = {
   ...NAME_FLAGS,
   token: { type: 'boolean', help: 'the kubeconfig whose user is the admin bearer token instead of the client certificate' },
-};
+} satisfies FlagSpec;
 
 export async function kubeconfigCommand(argv: string[]): Promise<void> {
   const { flags, rest } = parseFlags(argv, KUBECONFIG_FLAGS);

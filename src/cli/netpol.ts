@@ -14,14 +14,14 @@ import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './a
 import type { NodeTrace } from '../agent/trace.js';
 import type { DropRecord } from '../agent/policy/engine.js';
 
-const CLUSTER_FLAGS: FlagSpec = {
+const CLUSTER_FLAGS = {
   name: { type: 'string', default: 'default', help: 'the lab cluster (as k8ts kubeconfig picks it)', metavar: 'NAME' },
   kubeconfig: { type: 'string', help: "any k8ts cluster's kubeconfig instead of a lab one", metavar: 'FILE' },
   json: { type: 'boolean', help: 'print JSON for scripts' },
   help: { type: 'boolean', help: 'show this help' },
-};
+} satisfies FlagSpec;
 
-async function clientFor(flags: Flags): Promise<RestClient> {
+async function clientFor(flags: Pick<Flags<typeof CLUSTER_FLAGS>, 'kubeconfig' | 'name'>): Promise<RestClient> {
   const path = flags.kubeconfig ?? (await loadPlan(k8tsHome(), flags.name)).paths.kubeconfig;
   return new RestClient({ ...configFromKubeconfig(path), userAgent: 'k8ts-cli' });
 }
@@ -76,10 +76,10 @@ export async function dropsCommand(argv: string[]): Promise<void> {
   }
 }
 
-const TRACE_FLAGS: FlagSpec = {
+const TRACE_FLAGS = {
   ...CLUSTER_FLAGS,
   protocol: { type: 'string', default: 'tcp', help: 'tcp, udp or icmp', metavar: 'PROTO' },
-};
+} satisfies FlagSpec;
 
 interface End {
   kind: 'pod' | 'service' | 'address' | 'host';

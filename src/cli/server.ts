@@ -7,7 +7,7 @@ import { ipToInt, parseIPRange, PoolError } from '../controllers/loadbalancer.js
 import { type FlagSpec, UsageError, flagHelp, parseFlags, type Flags } from './args.js';
 import { DEFAULT_LIMITS, type ServerLimits } from '../apiserver/limits.js';
 
-const FLAGS: FlagSpec = {
+const FLAGS = {
   'data-dir': { type: 'string', help: 'where the datastore, certificates and kubeconfig live', metavar: 'DIR' },
   store: { type: 'string', default: 'sqlite', help: 'datastore: sqlite (embedded) or etcd', metavar: 'sqlite|etcd' },
   'etcd-endpoints': { type: 'string', help: 'comma-separated etcd client URLs (with --store etcd)', metavar: 'URLS' },
@@ -126,7 +126,7 @@ const FLAGS: FlagSpec = {
     metavar: 'FILE',
   },
   help: { type: 'boolean', help: 'show this help' },
-};
+} satisfies FlagSpec;
 
 /** A Go duration (1m0s, 90s, 1h, 500ms) or plain seconds, in milliseconds. */
 export function parseDuration(flag: string, v: string): number {
@@ -143,10 +143,12 @@ export function parseDuration(flag: string, v: string): number {
   return Math.round(ms);
 }
 
-function limitsFromFlags(flags: Flags): Partial<ServerLimits> {
-  const whole = (f: string): number => {
+function limitsFromFlags(flags: Flags<typeof FLAGS>): Partial<ServerLimits> {
+  const whole = (
+    f: 'max-requests-inflight' | 'max-mutating-requests-inflight' | 'max-request-body-bytes' | 'watch-buffer-bytes' | 'watch-cache-bytes' | 'max-connections',
+  ): number => {
     const n = flags[f];
-    if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${f} ${n}: expected a whole number ≥ 0`);
+    if (n === undefined || !Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${f} ${n}: expected a whole number ≥ 0`);
     return n;
   };
   const l: Partial<ServerLimits> = {
@@ -206,7 +208,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
   } catch (e) {
     throw e instanceof PoolError ? new UsageError(`--lb-pool: ${e.message}`) : e;
   }
-  for (const f of ['default-not-ready-toleration-seconds', 'default-unreachable-toleration-seconds', 'node-monitor-grace-period']) {
+  for (const f of ['default-not-ready-toleration-seconds', 'default-unreachable-toleration-seconds', 'node-monitor-grace-period'] as const) {
     if (!Number.isInteger(flags[f]) || flags[f] < 0) throw new UsageError(`--${f} ${flags[f]}: expected a whole number of seconds ≥ 0`);
   }
   if (!(flags['metric-resolution'] >= 1 && flags['metric-resolution'] <= 3600))

@@ -20,14 +20,14 @@ import { k8tsHome } from '../lab/paths.js';
 import { loadPlan } from '../lab/plan.js';
 import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 
-const FLAGS: FlagSpec = {
+const FLAGS = {
   name: { type: 'string', default: 'default', help: 'the lab cluster (as k8ts kubeconfig picks it)', metavar: 'NAME' },
   kubeconfig: { type: 'string', help: "any k8ts cluster's kubeconfig instead of a lab one (default: $KUBECONFIG when set)", metavar: 'FILE' },
   ttl: { type: 'string', default: '24h', help: 'create: how long the token is valid, a Go duration such as 24h or 90m; 0 never expires', metavar: 'DURATION' },
   description: { type: 'string', help: 'create: a human-readable note on the token', metavar: 'TEXT' },
   groups: { type: 'string', help: 'create: extra comma-separated groups the token authenticates as (each under system:bootstrappers:)', metavar: 'GROUPS' },
   help: { type: 'boolean', help: 'show this help' },
-};
+} satisfies FlagSpec;
 
 export const tokenHelp = `Usage: k8ts token create [--ttl DURATION] [--description TEXT] [--groups G1,G2]
        k8ts token list
@@ -56,7 +56,7 @@ export function parseDuration(s: string): number {
   return Math.ceil(ms / 1000);
 }
 
-async function clientFor(flags: Flags): Promise<RestClient> {
+async function clientFor(flags: Flags<typeof FLAGS>): Promise<RestClient> {
   const path = flags.kubeconfig ?? process.env.KUBECONFIG ?? (await loadPlan(k8tsHome(), flags.name)).paths.kubeconfig;
   return new RestClient({ ...configFromKubeconfig(path), userAgent: 'k8ts-cli' });
 }

@@ -1,7 +1,7 @@
 // The OCI distribution client: manifests and blobs over Node's http/https from one endpoint, with the
 // registry auth flows (anonymous, Basic, and Bearer tokens fetched from the WWW-Authenticate realm, cached
 // per scope), redirects (blob storage elsewhere gets no Authorization) and bounded bodies.
-import type { Loose } from '../../api/strategies/json.js';
+import { asNumber, asObj, asString, objs } from '../../api/narrow.js';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
@@ -244,15 +244,17 @@ export class RegistrySession {
       );
     }
     if (res.status !== 200) throw new Error(`the token server ${u.host} answered ${res.status}: ${body.toString('utf8').slice(0, 200)}`);
-    let j: Loose;
+    let doc: unknown;
     try {
-      j = JSON.parse(body.toString('utf8'));
+      doc = JSON.parse(body.toString('utf8'));
     } catch {
       throw new Error(`the token server ${u.host} did not answer JSON`);
     }
-    const tok = typeof j.token === 'string' && j.token ? j.token : j.access_token;
-    if (typeof tok !== 'string' || !tok) throw new Error(`the token server ${u.host} answered no token`);
-    const life = Number.isFinite(j.expires_in) && j.expires_in > 0 ? j.expires_in : 60;
+    const j = asObj(doc);
+    const tok = asString(j.token) || asString(j.access_token);
+    if (!tok) throw new Error(`the token server ${u.host} answered no token`);
+    const expires = asNumber(j.expires_in);
+    const life = expires !== undefined && expires > 0 ? expires : 60;
     const header = `Bearer ${tok}`;
     tokens.set(key, { header, expires: Date.now() + Math.max(0, life - 10) * 1000 });
     return header;
@@ -280,8 +282,11 @@ export class RegistrySession {
     const text = (await readBody(res.body, 64 << 10).catch(() => Buffer.alloc(0))).toString('utf8');
     let detail = '';
     try {
-      const errs = JSON.parse(text)?.errors;
-      if (Array.isArray(errs)) detail = errs.map((e: Loose) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
+      const errs = asObj(JSON.parse(text)).errors;
+      if (Array.isArray(errs))
+        detail = objs(errs)
+          .map((e) => [asString(e.code), asString(e.message)].filter(Boolean).join(': '))
+          .join('; ');
     } catch {
       detail = text.trim().slice(0, 200);
     }

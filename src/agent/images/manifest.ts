@@ -1,6 +1,6 @@
 // Image manifests, indexes and configs (Docker v2 schema 2 and OCI): the media types, parsing that proves
 // every field the puller relies on, and the choice of this node's platform from an index.
-import type { Loose } from '../../api/strategies/json.js';
+import { asObj, asString, isObj } from '../../api/narrow.js';
 import { DIGEST } from './reference.js';
 
 export const MT = {
@@ -72,13 +72,14 @@ export class ManifestError extends Error {
 
 const MAX_LAYERS = 127;
 
-function descriptor(d: Loose, what: string): Descriptor {
-  if (!d || typeof d !== 'object') throw new ManifestError(`${what} is not an object`);
+function descriptor(d: unknown, what: string): Descriptor {
+  if (!isObj(d)) throw new ManifestError(`${what} is not an object`);
   if (typeof d.mediaType !== 'string' || !d.mediaType) throw new ManifestError(`${what} has no mediaType`);
   if (typeof d.digest !== 'string' || !DIGEST.test(d.digest)) throw new ManifestError(`${what} digest ${JSON.stringify(d.digest)} is not sha256:<64 hex>`);
-  if (!Number.isSafeInteger(d.size) || d.size < 0) throw new ManifestError(`${what} size ${JSON.stringify(d.size)} is not a byte count`);
+  if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0)
+    throw new ManifestError(`${what} size ${JSON.stringify(d.size)} is not a byte count`);
   const out: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
-  if (d.platform && typeof d.platform === 'object') {
+  if (isObj(d.platform)) {
     out.platform = {
       os: String(d.platform.os ?? ''),
       architecture: String(d.platform.architecture ?? ''),
@@ -108,14 +109,15 @@ export function layerCompression(mediaType: string): Compression | undefined {
 
 /** Parses a manifest or an index; `contentType` is the registry's, used when the body has no mediaType. */
 export function parseManifest(body: Buffer, contentType?: string): Manifest | Index {
-  let j: Loose;
+  let doc: unknown;
   try {
-    j = JSON.parse(body.toString('utf8'));
+    doc = JSON.parse(body.toString('utf8'));
   } catch {
     throw new ManifestError('the manifest is not JSON');
   }
-  if (!j || typeof j !== 'object') throw new ManifestError('the manifest is not a JSON object');
-  const mediaType: string = j.mediaType || (contentType ?? '').split(';')[0].trim() || (Array.isArray(j.manifests) ? MT.ociIndex : MT.ociManifest);
+  if (!isObj(doc)) throw new ManifestError('the manifest is not a JSON object');
+  const j = doc;
+  const mediaType: string = asString(j.mediaType) || (contentType ?? '').split(';')[0].trim() || (Array.isArray(j.manifests) ? MT.ociIndex : MT.ociManifest);
   if (j.schemaVersion !== 2)
     throw new ManifestError(`schemaVersion ${JSON.stringify(j.schemaVersion)} is not supported (only 2; Docker's schema 1 was retired)`);
   if (mediaType === MT.ociIndex || mediaType === MT.dockerList) {
@@ -138,21 +140,28 @@ export function parseManifest(body: Buffer, contentType?: string): Manifest | In
 }
 
 export function parseConfig(body: Buffer, layers: number): ImageConfigFile {
-  let j: Loose;
+  let doc: unknown;
   try {
-    j = JSON.parse(body.toString('utf8'));
+    doc = JSON.parse(body.toString('utf8'));
   } catch {
     throw new ManifestError('the image config is not JSON');
   }
-  const ids = j?.rootfs?.diff_ids;
+  const j = asObj(doc);
+  const rootfs = asObj(j.rootfs);
+  const ids = rootfs.diff_ids;
   if (!Array.isArray(ids) || ids.some((d: unknown) => typeof d !== 'string' || !DIGEST.test(d)))
     throw new ManifestError('the image config has no valid rootfs.diff_ids');
   if (ids.length !== layers) throw new ManifestError(`the image config lists ${ids.length} layers (rootfs.diff_ids), the manifest ${layers}`);
-  const c = j.config && typeof j.config === 'object' ? j.config : {};
+  const c = asObj(j.config);
   const strs = (v: unknown, what: string) => {
     if (v === undefined || v === null) return undefined;
     if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw new ManifestError(`the image config's ${what} is not a list of strings`);
     return v as string[];
+  };
+  const labels = (v: unknown): Record<string, string> | undefined => {
+    if (v === undefined || v === null) return undefined;
+    if (!isObj(v) || Object.values(v).some((s) => typeof s !== 'string')) throw new ManifestError("the image config's Labels is not a map of strings");
+    return v as Record<string, string>;
   };
   return {
     architecture: String(j.architecture ?? ''),
@@ -164,9 +173,9 @@ export function parseConfig(body: Buffer, layers: number): ImageConfigFile {
       Entrypoint: strs(c.Entrypoint, 'Entrypoint'),
       Cmd: strs(c.Cmd, 'Cmd'),
       WorkingDir: typeof c.WorkingDir === 'string' ? c.WorkingDir : undefined,
-      Labels: c.Labels && typeof c.Labels === 'object' ? c.Labels : undefined,
+      Labels: labels(c.Labels),
     },
-    rootfs: { type: String(j.rootfs.type ?? 'layers'), diff_ids: ids },
+    rootfs: { type: String(rootfs.type ?? 'layers'), diff_ids: ids },
   };
 }
 

@@ -16,7 +16,7 @@ import {
 } from '../validation.js';
 import { selectorIsValid, selectorString } from '../labels.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, docColumn, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
-import { isObj, fieldsOf, type Loose } from './json.js';
+import { isObj, fieldsOf } from '../narrow.js';
 import { defaultTemplate, validateCollisionCount, validateReplicaStatus, validateSelectorAndTemplate, validateSelectorImmutable } from './workload.js';
 
 function defaults(obj: Incomplete<Deployment>): void {
@@ -47,7 +47,7 @@ function notOver100(field: string, v: unknown): FieldError[] {
   return [];
 }
 
-function validateStrategy(strategy: Loose): FieldError[] {
+function validateStrategy(strategy: unknown): FieldError[] {
   const s = isObj(strategy) ? strategy : {};
   switch (s.type) {
     case 'Recreate':

@@ -13,9 +13,10 @@ import {
   validateQualifiedName,
 } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj, type Loose } from './json.js';
+import { arr, asObj, isObj } from '../narrow.js';
 
-function validateAddress(field: string, a: Loose): FieldError[] {
+function validateAddress(field: string, aIn: unknown): FieldError[] {
+  const a = asObj(aIn);
   const ip = String(a?.ip ?? '');
   const errs = validateIP(`${field}.ip`, ip);
   if (a?.hostname) errs.push(...validateDNS1123Label(`${field}.hostname`, String(a.hostname)));

@@ -5,13 +5,17 @@ import type { FieldError, KObject } from '../../api/types.js';
 import type { Store } from '../../store/types.js';
 import { goStringSlice, invalid } from '../../api/fielderror.js';
 import { parseIP, isV4 } from '../../api/ipaddr.js';
-import { arr, isObj, type Loose } from '../../api/strategies/json.js';
+import { arr, asObj, asString, isObj, type JsonObject } from '../../api/narrow.js';
+
 import { errors } from '../../api/status.js';
 import type { WriteHooks, WriteTxn } from '../registry.js';
 import type { ClaimOwner } from './claims.js';
 import { ClusterIPAllocator } from './clusterip.js';
 import { NodePortAllocator } from './nodeport.js';
 import { type Allocation, AllocationError, type RangeAllocator } from './range.js';
+
+/** A Service's spec as a write carries it, before validation: each field is narrowed where read. */
+type SpecFields = JsonObject;
 
 export interface ServiceAllocatorOptions {
   /** IPv4 CIDR the cluster IPs come from (default 10.96.0.0/16). */
@@ -34,9 +38,9 @@ export interface HeldValues {
   healthCheckNodePort?: number;
 }
 
-const isHeadless = (spec: Loose) => arr(spec?.clusterIPs)[0] === 'None' || spec?.clusterIP === 'None';
-const hasNodePorts = (spec: Loose) => spec?.type === 'NodePort' || spec?.type === 'LoadBalancer';
-const needsHealthCheck = (spec: Loose) => spec?.type === 'LoadBalancer' && spec?.externalTrafficPolicy === 'Local';
+const isHeadless = (spec: SpecFields) => arr(spec.clusterIPs)[0] === 'None' || spec.clusterIP === 'None';
+const hasNodePorts = (spec: SpecFields) => spec.type === 'NodePort' || spec.type === 'LoadBalancer';
+const needsHealthCheck = (spec: SpecFields) => spec.type === 'LoadBalancer' && spec.externalTrafficPolicy === 'Local';
 const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
 
 /** The values a service, as stored, holds claims for. */
@@ -51,7 +55,7 @@ export function heldValues(svc: KObject): HeldValues {
     out.nodePorts = [
       ...new Set(
         arr(spec.ports)
-          .map((p) => p?.nodePort)
+          .map((p) => asObj(p).nodePort)
           .filter(isPort),
       ),
     ];
@@ -147,7 +151,7 @@ export class ServiceAllocations implements WriteHooks {
     if (spec.type === 'ExternalName' || isHeadless(spec)) return;
     const famErrs = this.familyErrors(spec);
     if (famErrs.length) throw errors.invalid('Service', '', svc.metadata.name ?? '', famErrs);
-    const want: string = arr(spec.clusterIPs)[0] || spec.clusterIP || '';
+    const want: string = asString(arr(spec.clusterIPs)[0]) || asString(spec.clusterIP) || '';
     let ip = want;
     if (!want) {
       if (dryRun) {
@@ -175,7 +179,7 @@ export class ServiceAllocations implements WriteHooks {
   }
 
   /** This cluster is single-stack, of the service CIDR's family (IPv4). */
-  private familyErrors(spec: Loose): FieldError[] {
+  private familyErrors(spec: SpecFields): FieldError[] {
     // Headless without a selector may name any families: nothing is allocated for it.
     if (isHeadless(spec) && !Object.keys(isObj(spec.selector) ? spec.selector : {}).length) return [];
     const errs: FieldError[] = [];
@@ -264,7 +268,7 @@ export class ServiceAllocations implements WriteHooks {
       if (isPort(hc)) {
         try {
           // The health check may not share a port with the service's own node ports.
-          if (hasNodePorts(spec) && arr(spec.ports).some((p) => p?.nodePort === hc))
+          if (hasNodePorts(spec) && arr(spec.ports).some((p) => asObj(p).nodePort === hc))
             throw new AllocationError('Allocated', 'provided port is already allocated');
           await take(hc);
         } catch (e) {

@@ -5,15 +5,19 @@ import type { ResourceDef } from '../../api/resources.js';
 import type { FieldError, KObject, PolicyRule } from '../../api/types.js';
 import { errors } from '../../api/status.js';
 import { invalid, required } from '../../api/validation.js';
-import { isObj, type Loose } from '../../api/strategies/json.js';
+import { asObj, isObj, type JsonObject, strings } from '../../api/narrow.js';
+
 import type { Attributes, UserInfo } from './attributes.js';
 import type { Authorizer, RbacAuthorizer } from './rbac.js';
+
+/** A review's `extra`: each key's values as strings (a non-list value is no values, as Go's decoder would refuse it). */
+const extraOf = (v: JsonObject): Record<string, string[]> => Object.fromEntries(Object.entries(v).map(([k, x]) => [k, strings(x)]));
 
 function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
-function attributesOf(spec: Record<string, Loose>, user: UserInfo): { attrs?: Attributes; errs: FieldError[] } {
+function attributesOf(spec: JsonObject, user: UserInfo): { attrs?: Attributes; errs: FieldError[] } {
   const ra = spec.resourceAttributes;
   const nra = spec.nonResourceAttributes;
   if (!isObj(ra) && !isObj(nra))
@@ -40,9 +44,9 @@ function attributesOf(spec: Record<string, Loose>, user: UserInfo): { attrs?: At
     errs: [],
     attrs: {
       user,
-      verb: str(nra!.verb),
+      verb: str(asObj(nra).verb),
       resourceRequest: false,
-      path: str(nra!.path),
+      path: str(asObj(nra).path),
       apiGroup: '',
       apiVersion: '',
       namespace: '',
@@ -122,7 +126,7 @@ export function review(
         name: str(spec.user),
         groups,
         ...(spec.uid ? { uid: str(spec.uid) } : {}),
-        ...(isObj(spec.extra) ? { extra: spec.extra } : {}),
+        ...(isObj(spec.extra) ? { extra: extraOf(spec.extra) } : {}),
       };
       const { attrs, errs: aerrs } = attributesOf(spec, subject);
       errs.push(...aerrs);
