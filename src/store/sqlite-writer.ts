@@ -2,7 +2,7 @@
 // into one transaction and one fsync per group, so the fsync never blocks the API server's event loop.
 // A group's reply is posted only after its commit returned, i.e. once it is on disk (synchronous=FULL).
 import { parentPort, workerData } from 'node:worker_threads';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { conflictError, existsError, futureError, notFoundError } from './errors.js';
 import { openConnection, toColumn, type WriteOp, type WriterReply, type WriterRequest, type Outcome } from './sqlite-shared.js';
 import { StoreError, type KeyValue, type WatchEvent } from './types.js';
