@@ -27,7 +27,12 @@ const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 
 
 // ---- anchors ----
 
-interface Floor { url: string; ca: Buffer; proc: ChildProcess; stop(): Promise<void> }
+interface Floor {
+  url: string;
+  ca: Buffer;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
 
 /** The floor server as a child process (its own event loop and core, as the k8ts server has). */
 async function startFloor(dir: string): Promise<Floor> {
@@ -44,12 +49,16 @@ async function startFloor(dir: string): Promise<Floor> {
     });
     proc.on('exit', (c) => rej(new Error(`floor server exited ${c}: ${err}`)));
   });
-  return { url: `https://127.0.0.1:${port}`, ca: readFileSync(join(fdir, 'floor.crt')), proc,
+  return {
+    url: `https://127.0.0.1:${port}`,
+    ca: readFileSync(join(fdir, 'floor.crt')),
+    proc,
     async stop() {
       const done = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGTERM');
       await done;
-    } };
+    },
+  };
 }
 
 /** One core kept busy by a spinning process, for the loaded runs; returns its stopper. */
@@ -123,12 +132,14 @@ async function etcdAnchor(endpoint: string, n: number): Promise<{ seqPerSec: num
   let next = 0;
   const total = n * 2;
   const t1 = performance.now();
-  await Promise.all(Array.from({ length: 32 }, async () => {
-    while (next < total) {
-      const i = next++;
-      await client.put(`/anchor/par/${i}`).value(value);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < total) {
+        const i = next++;
+        await client.put(`/anchor/par/${i}`).value(value);
+      }
+    }),
+  );
   const par = total / ((performance.now() - t1) / 1000);
   client.close();
   const s = summarize(lat);
@@ -147,10 +158,12 @@ async function pacedCreates(c: Client, ns: string, perSec: number, seconds: numb
     const due = start + i * interval;
     const wait = due - performance.now();
     if (wait > 1) await sleep(wait);
-    pending.push(c.call('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`paced-${i}`)).then((r) => {
-      if (r.code !== 201) throw new Error(`create failed: ${r.code} ${r.text}`);
-      lat.push(r.ms);
-    }));
+    pending.push(
+      c.call('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`paced-${i}`)).then((r) => {
+        if (r.code !== 201) throw new Error(`create failed: ${r.code} ${r.text}`);
+        lat.push(r.ms);
+      }),
+    );
   }
   await Promise.all(pending);
   return lat;
@@ -160,14 +173,16 @@ async function concurrentCreates(c: Client, ns: string, clients: number, total: 
   let next = 0;
   const lat: number[] = [];
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: clients }, async () => {
-    while (next < total) {
-      const i = next++;
-      const r = await c.call('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`${prefix}-${i}`));
-      if (r.code !== 201) throw new Error(`create failed: ${r.code} ${r.text}`);
-      lat.push(r.ms);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < total) {
+        const i = next++;
+        const r = await c.call('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`${prefix}-${i}`));
+        if (r.code !== 201) throw new Error(`create failed: ${r.code} ${r.text}`);
+        lat.push(r.ms);
+      }
+    }),
+  );
   return { perSec: total / ((performance.now() - t0) / 1000), lat };
 }
 
@@ -175,7 +190,11 @@ function kubectlGet(s: Server, ns: string, home: string): number {
   const dir = dirname(spawnSync('sh', ['-c', 'readlink -f "$(command -v kubectl)"'], { encoding: 'utf8' }).stdout.trim());
   const bin = join(dir, 'kubectl.1.32');
   const t = performance.now();
-  const r = spawnSync(bin, ['get', 'pods', '-n', ns], { env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: s.kubeconfig }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(bin, ['get', 'pods', '-n', ns], {
+    env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: s.kubeconfig },
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   const ms = performance.now() - t;
   if (r.status !== 0) throw new Error(`kubectl get pods failed: ${r.stderr}`);
   const rows = r.stdout.trim().split('\n').length - 1;
@@ -239,10 +258,20 @@ async function benchStore(store: string): Promise<void> {
     if (store === 'etcd') {
       etcd = await startEtcd();
       const a = await etcdAnchor(etcd.endpoint, 500);
-      anchorLine = [['anchor: raw etcd put (etcd3 client)', 'sequential/s', a.seqPerSec], ['', 'p50 ms', a.p50], ['', 'p99 ms', a.p99], ['', '32 in flight/s', a.parPerSec]];
+      anchorLine = [
+        ['anchor: raw etcd put (etcd3 client)', 'sequential/s', a.seqPerSec],
+        ['', 'p50 ms', a.p50],
+        ['', 'p99 ms', a.p99],
+        ['', '32 in flight/s', a.parPerSec],
+      ];
     } else {
       const a = sqliteAnchor(dir, 1000);
-      anchorLine = [['anchor: raw SQLite insert (WAL, synchronous=FULL)', 'sequential/s', a.seqPerSec], ['', 'p50 ms', a.p50], ['', 'p99 ms', a.p99], ['', 'batched 32/txn rows/s', a.batchPerSec]];
+      anchorLine = [
+        ['anchor: raw SQLite insert (WAL, synchronous=FULL)', 'sequential/s', a.seqPerSec],
+        ['', 'p50 ms', a.p50],
+        ['', 'p99 ms', a.p99],
+        ['', 'batched 32/txn rows/s', a.batchPerSec],
+      ];
     }
     const loadBefore = loadavg();
     // The floor server: 32 clients and the paced run, quiet and with one core busy (measured twice, around
@@ -322,19 +351,31 @@ async function benchStore(store: string): Promise<void> {
 
     const rows: (string | number)[][] = [['measure', 'figure', 'value'], ...anchorLine];
     if (store === 'sqlite') {
-      rows.push(['anchor: floor server (HTTPS+JSON+SQLite group commit)', '32 clients creates/s (2 runs)', floorRate],
-        ['', 'paced 200/s p99 ms, quiet / one core busy', `${fmt(floorPaced.quiet!.p99)} / ${fmt(floorPaced.loaded!.p99)}`]);
+      rows.push(
+        ['anchor: floor server (HTTPS+JSON+SQLite group commit)', '32 clients creates/s (2 runs)', floorRate],
+        ['', 'paced 200/s p99 ms, quiet / one core busy', `${fmt(floorPaced.quiet!.p99)} / ${fmt(floorPaced.loaded!.p99)}`],
+      );
     }
-    rows.push(['create, paced 200/s for 5 s', 'p50 ms', paced.p50], ['', 'p99 ms (goal <= 10)', paced.p99],
-      ['create, paced 200/s, one core busy', 'p50 ms', pacedLoaded.p50], ['', 'p99 ms (goal <= 10)', pacedLoaded.p99],
-      ['create, 32 concurrent clients', 'creates/s', conc.perSec], ['', 'p50 ms', concS.p50], ['', 'p99 ms', concS.p99],
-      ['get one pod, sequential', 'p50 ms', getS.p50], ['', 'p99 ms', getS.p99],
+    rows.push(
+      ['create, paced 200/s for 5 s', 'p50 ms', paced.p50],
+      ['', 'p99 ms (goal <= 10)', paced.p99],
+      ['create, paced 200/s, one core busy', 'p50 ms', pacedLoaded.p50],
+      ['', 'p99 ms (goal <= 10)', pacedLoaded.p99],
+      ['create, 32 concurrent clients', 'creates/s', conc.perSec],
+      ['', 'p50 ms', concS.p50],
+      ['', 'p99 ms', concS.p99],
+      ['get one pod, sequential', 'p50 ms', getS.p50],
+      ['', 'p99 ms', getS.p99],
       [`list ${LIST_PODS} pods, JSON (${fmt(listBytes / 1e6)} MB)`, 'p50 ms (goal <= 100)', summarize(listMs).p50],
       [`list ${LIST_PODS} pods as a Table (server)`, 'p50 ms (goal <= 100)', summarize(tableMs).p50],
       [`kubectl get pods, ${LIST_PODS} pods`, 'p50 ms (goal <= 1000)', summarize(kubectlMs).p50],
       [`anchor: raw SQLite select+parse ${LIST_PODS} rows`, 'p50 ms', listAnchor],
-      ['one write seen by 100 watchers', 'p50 ms', fan.p50], ['', 'p99 ms (goal <= 20)', fan.p99],
-      ['server RSS', 'idle MB (goal <= 80)', idleRss], ['', 'after 10 lists MB', afterListsRss], ['', 'after the load MB', loadedRss]);
+      ['one write seen by 100 watchers', 'p50 ms', fan.p50],
+      ['', 'p99 ms (goal <= 20)', fan.p99],
+      ['server RSS', 'idle MB (goal <= 80)', idleRss],
+      ['', 'after 10 lists MB', afterListsRss],
+      ['', 'after the load MB', loadedRss],
+    );
     console.log(table(rows));
     console.log(`load (1/5/15 min): before ${loadBefore}; during the busy-core run ${loadDuringBusy}; after ${loadAfter}`);
     if (store === 'sqlite') console.log(`ratio: API creates/s (32 clients) / floor server creates/s = ${fmt(conc.perSec / floorRate)} (goal >= 0.7)`);

@@ -19,8 +19,29 @@ if (!dir) {
 // A throwaway serving key and certificate; the client is told to trust exactly this one.
 const key = join(dir, 'floor.key');
 const crt = join(dir, 'floor.crt');
-const ssl = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-  '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', crt], { encoding: 'utf8' });
+const ssl = spawnSync(
+  'openssl',
+  [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    key,
+    '-out',
+    crt,
+  ],
+  { encoding: 'utf8' },
+);
 if (ssl.status !== 0) {
   process.stderr.write(`openssl failed: ${ssl.stderr}\n`);
   process.exit(1);
@@ -34,16 +55,22 @@ db.pragma('cache_size = -65536');
 db.exec('CREATE TABLE kv (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, value TEXT NOT NULL)');
 const insert = db.prepare('INSERT INTO kv (name, value) VALUES (?, ?)');
 
-interface Pending { name: string; value: string; done(id: number | Error): void }
+interface Pending {
+  name: string;
+  value: string;
+  done(id: number | Error): void;
+}
 let queue: Pending[] = [];
 let scheduled = false;
-const commit = db.transaction((batch: Pending[]) => batch.map((p) => {
-  try {
-    return Number(insert.run(p.name, p.value).lastInsertRowid);
-  } catch (e) {
-    return e as Error;
-  }
-}));
+const commit = db.transaction((batch: Pending[]) =>
+  batch.map((p) => {
+    try {
+      return Number(insert.run(p.name, p.value).lastInsertRowid);
+    } catch (e) {
+      return e as Error;
+    }
+  }),
+);
 
 function flush(): void {
   scheduled = false;
@@ -67,15 +94,19 @@ const server = createServer({ key: readFileSync(key), cert: readFileSync(crt), k
     const meta = (obj.metadata ??= {});
     meta.uid = randomUUID();
     meta.creationTimestamp = new Date().toISOString();
-    queue.push({ name: `${req.url}/${meta.name}`, value: JSON.stringify(obj), done: (id) => {
-      if (id instanceof Error) {
-        res.writeHead(409, { 'Content-Type': 'application/json' }).end(`${JSON.stringify({ message: id.message })}\n`);
-        return;
-      }
-      meta.resourceVersion = String(id);
-      const out = `${JSON.stringify(obj)}\n`;
-      res.writeHead(201, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(out) }).end(out);
-    } });
+    queue.push({
+      name: `${req.url}/${meta.name}`,
+      value: JSON.stringify(obj),
+      done: (id) => {
+        if (id instanceof Error) {
+          res.writeHead(409, { 'Content-Type': 'application/json' }).end(`${JSON.stringify({ message: id.message })}\n`);
+          return;
+        }
+        meta.resourceVersion = String(id);
+        const out = `${JSON.stringify(obj)}\n`;
+        res.writeHead(201, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(out) }).end(out);
+      },
+    });
     if (!scheduled) {
       scheduled = true;
       setImmediate(flush);

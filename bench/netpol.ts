@@ -44,7 +44,10 @@ const log = (s: string) => process.stderr.write(`[netpol] ${s}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** The real pods on node a (the client allowed to the server by class, on the ports the benchmark uses). */
-const REAL_POLICY = np('ns0', 'web', { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ podSelector: { matchLabels: { role: 'client' } } }], ports: [{ port: 80 }, { port: 8080 }, { port: 5201 }] }] });
+const REAL_POLICY = np('ns0', 'web', {
+  podSelector: { matchLabels: { app: 'web' } },
+  ingress: [{ from: [{ podSelector: { matchLabels: { role: 'client' } } }], ports: [{ port: 80 }, { port: 8080 }, { port: 5201 }] }],
+});
 
 // ---- helpers ----
 
@@ -62,7 +65,10 @@ function perAddressRuleset(s: PolicyState, table: string): string {
   }
   const out = [`table ip ${table}`, `delete table ip ${table}`, `table ip ${table} {`];
   const adds: string[] = [];
-  for (const [dir, m] of [['in', s.ingress], ['out', s.egress]] as const) {
+  for (const [dir, m] of [
+    ['in', s.ingress],
+    ['out', s.egress],
+  ] as const) {
     for (const r of m.values()) {
       const o = podObjects(dir, r.ip);
       out.push(`  set ${o.set} { typeof ip saddr . meta l4proto . th dport; flags interval; }`);
@@ -87,14 +93,18 @@ const one=()=>new Promise((r)=>{const s=net.connect({host:ip,port:8080});s.on('e
 (async()=>{await Promise.all(Array.from({length:+width},async()=>{while(Date.now()<end)await one()}));console.log(JSON.stringify({n,errs,rate:n/secs}))})();`;
 
 async function connRate(client: LabPod, ip: string): Promise<number> {
-  const { stdout } = await run(['nsenter', `--net=${client.netns}`, '--', process.execPath, '-e', CONN_CLIENT, ip, String(SECONDS), '8'], { timeoutMs: (SECONDS + 20) * 1000 });
+  const { stdout } = await run(['nsenter', `--net=${client.netns}`, '--', process.execPath, '-e', CONN_CLIENT, ip, String(SECONDS), '8'], {
+    timeoutMs: (SECONDS + 20) * 1000,
+  });
   const r = JSON.parse(stdout.trim().split('\n').pop()!) as { n: number; errs: number; rate: number };
   if (r.errs > r.n / 100) throw new Error(`connections to ${ip}: ${r.errs} errors beside ${r.n} successes`);
   return r.rate;
 }
 
 async function iperf(client: LabPod, ip: string): Promise<number> {
-  const { stdout } = await run(['nsenter', `--net=${client.netns}`, '--', 'iperf3', '-c', ip, '-t', String(SECONDS), '-J'], { timeoutMs: (SECONDS + 20) * 1000 });
+  const { stdout } = await run(['nsenter', `--net=${client.netns}`, '--', 'iperf3', '-c', ip, '-t', String(SECONDS), '-J'], {
+    timeoutMs: (SECONDS + 20) * 1000,
+  });
   return JSON.parse(stdout).end.sum_received.bits_per_second / 1e9;
 }
 
@@ -112,7 +122,11 @@ async function main(): Promise<void> {
   const iperfProc = spawnProcess(['nsenter', `--net=${server.netns}`, '--', 'iperf3', '-s', '-p', '5201'], { stdio: 'ignore' });
   const world = { namespaces: Array.from({ length: NAMESPACES }, (_, i) => ns(i)), pods: pods(), policies: policies() };
   world.pods.push(pod('web', 'ns0', server.ip, 'a', { app: 'web', role: 'server' }), pod('client', 'ns0', client.ip, 'a', { app: 'cli', role: 'client' }));
-  log(`world: ${world.namespaces.length} namespaces, ${world.pods.length} pods, ${world.policies.length + 1} policies; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  log(
+    `world: ${world.namespaces.length} namespaces, ${world.pods.length} pods, ${world.policies.length + 1} policies; load ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
 
   const feed = (e: PolicyEngine, withPolicies: boolean) => {
     for (const n of world.namespaces) e.onNamespace('ADDED', n);
@@ -123,7 +137,14 @@ async function main(): Promise<void> {
   // 1. Full load, five times on fresh engines (each start is one full transaction).
   const full: { total: number; compile: number; nft: number }[] = [];
   for (let i = 0; i < 5; i++) {
-    const e = new PolicyEngine({ nodeName: 'a', netns: a.nodeNetns, table: `k8tsnpb-${a.tag}`, guardTable: `k8tsnpbg-${a.tag}`, dropLog: i === 4, conntrack: false });
+    const e = new PolicyEngine({
+      nodeName: 'a',
+      netns: a.nodeNetns,
+      table: `k8tsnpb-${a.tag}`,
+      guardTable: `k8tsnpbg-${a.tag}`,
+      dropLog: i === 4,
+      conntrack: false,
+    });
     feed(e, true);
     const t0 = performance.now();
     await e.start();
@@ -136,12 +157,25 @@ async function main(): Promise<void> {
   const cpuOfLoad: number[] = [];
   for (let i = 0; i < 3; i++) {
     const c0 = process.cpuUsage();
-    const fresh = compilePolicies('a', [...world.policies, REAL_POLICY].map((p) => parsePolicy(p).policy!), world.namespaces.map((n) => parseNamespace(n)!), world.pods.map((p) => parsePod(p)!));
+    const fresh = compilePolicies(
+      'a',
+      [...world.policies, REAL_POLICY].map((p) => parsePolicy(p).policy!),
+      world.namespaces.map((n) => parseNamespace(n)!),
+      world.pods.map((p) => parsePod(p)!),
+    );
     const text = fullRuleset(fresh, { table: `k8tsnpc-${a.tag}` });
     const c1 = process.cpuUsage(c0);
     const { stdout } = await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'bash', '-c', 'nft -f - && times'], { input: text });
     // `times`: the shell's user/sys, then its children's (nft).
-    const t = stdout.trim().split('\n').pop()!.split(/\s+/).map((x) => { const m = /(\d+)m([\d.]+)s/.exec(x)!; return Number(m[1]) * 60 + Number(m[2]); });
+    const t = stdout
+      .trim()
+      .split('\n')
+      .pop()!
+      .split(/\s+/)
+      .map((x) => {
+        const m = /(\d+)m([\d.]+)s/.exec(x)!;
+        return Number(m[1]) * 60 + Number(m[2]);
+      });
     cpuOfLoad.push((c1.user + c1.system) / 1000 + (t[0] + t[1]) * 1000);
   }
   await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'nft', 'delete', 'table', 'ip', `k8tsnpc-${a.tag}`]);
@@ -157,11 +191,20 @@ async function main(): Promise<void> {
   const anchorElements = (anchorText.match(/ \. /g) ?? []).length / 2;
 
   // Node b: the same world.
-  const eb = new PolicyEngine({ nodeName: 'b', netns: b.nodeNetns, table: `k8tsnpb-${b.tag}`, guardTable: `k8tsnpbg-${b.tag}`, dropLog: false, conntrack: false });
+  const eb = new PolicyEngine({
+    nodeName: 'b',
+    netns: b.nodeNetns,
+    table: `k8tsnpb-${b.tag}`,
+    guardTable: `k8tsnpbg-${b.tag}`,
+    dropLog: false,
+    conntrack: false,
+  });
   feed(eb, true);
   await eb.start();
   engines.push(eb);
-  log(`node a: ${st.ingress.size} pods isolated for ingress, ${st.egress.size} for egress, ${elements} set elements, ${new Set(st.podClass.values()).size} pod classes`);
+  log(
+    `node a: ${st.ingress.size} pods isolated for ingress, ${st.egress.size} for egress, ${elements} set elements, ${new Set(st.podClass.values()).size} pod classes`,
+  );
 
   // 2. Applied → enforced on both nodes: new policies, changed ones, deleted ones.
   const floor: number[] = [];
@@ -169,6 +212,11 @@ async function main(): Promise<void> {
   await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'nft', 'add', 'set', 'ip', `k8tsnpf-${a.tag}`, 's', '{ type ipv4_addr; }']);
   const enforce: number[] = [];
   const stage = { compile: [] as number[], text: [] as number[], nft: [] as number[] };
+  // CPU of the changes, which the machine's load does not stretch: this process (both engines' compiles and
+  // texts, and the benchmark's own floor spawns) and the two nft children (parse, cache, kernel commit).
+  const nftCpu0 = engines.map((e) => e.programmer.session.cpuMs());
+  const cpu0 = process.cpuUsage();
+  let floorCpu = 0;
   for (let j = 0; j < CHANGES; j++) {
     const c = change(j);
     const t0 = performance.now();
@@ -180,9 +228,17 @@ async function main(): Promise<void> {
     stage.text.push(ea.programmer.stats.lastTextMs);
     stage.nft.push(ea.programmer.stats.lastNftMs);
     const f0 = performance.now();
+    const fc0 = process.cpuUsage();
     await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'nft', '-f', '-'], { input: `add element ip k8tsnpf-${a.tag} s { 10.9.${j >> 8}.${j & 255} }\n` });
+    const fc = process.cpuUsage(fc0);
+    floorCpu += (fc.user + fc.system) / 1000;
     floor.push(performance.now() - f0);
   }
+  const agentCpu = process.cpuUsage(cpu0);
+  const changeCpu = {
+    agent: ((agentCpu.user + agentCpu.system) / 1000 - floorCpu) / CHANGES,
+    nft: engines.reduce((n, e, i) => n + e.programmer.session.cpuMs() - nftCpu0[i], 0) / CHANGES,
+  };
   await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'nft', 'delete', 'table', 'ip', `k8tsnpf-${a.tag}`]);
   // Until a real connection sees it: the client's allow taken away and given back, timed to the first connection.
   const probe = prober(client);
@@ -214,20 +270,24 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 300));
   const conn = { on: [] as number[], off: [] as number[] };
   const thr = { on: [] as number[], off: [] as number[] };
+  let isolated = false;
   const setPolicies = async (on: boolean) => {
     for (const e of engines) for (const p of [...world.policies, REAL_POLICY]) e.onPolicy(on ? 'ADDED' : 'DELETED', p);
     await settleAll();
   };
   for (let r = 0; r < ROUNDS; r++) {
-    for (const on of [false, true]) {
+    // Off/on, then on/off in the next round: neither state always runs right after the big switch of 1,001
+    // policies, and a short pause lets that switch's background work (guard sync, GC) end before measuring.
+    for (const on of r % 2 ? [true, false] : [false, true]) {
       await setPolicies(on);
+      // The isolated server really is judged on every connection with the policies on.
+      if (on) isolated = engines[0].programmer.state.ingress.has(parseIPv4(server.ip));
+      await new Promise((res) => setTimeout(res, 500));
       conn[on ? 'on' : 'off'].push(await connRate(client, server.ip));
       thr[on ? 'on' : 'off'].push(await iperf(client, server.ip));
     }
     log(`round ${r + 1}/${ROUNDS}: conn/s ${fmt(conn.off.at(-1)!)} → ${fmt(conn.on.at(-1)!)}, Gbit/s ${fmt(thr.off.at(-1)!)} → ${fmt(thr.on.at(-1)!)}`);
   }
-  // The isolated server really was judged on every connection with the policies on.
-  const isolated = engines[0].programmer.state.ingress.has(parseIPv4(server.ip));
   srvProc.child.kill('SIGKILL');
   iperfProc.child.kill('SIGKILL');
 
@@ -235,20 +295,92 @@ async function main(): Promise<void> {
   const en = summarize(enforce);
   const fo = summarize(floor);
   const se = summarize(seen);
-  console.log(`\nNetworkPolicy, ${world.policies.length + 1} policies, ${world.pods.length} pods (2 nodes); load ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
-  console.log(table([
-    ['measure', 'ours', 'anchor (same run)', 'anchor value', 'ratio', 'goal', 'ok'],
-    ['full load, CPU time (compile + text + nft), median of 3', `${fmt(median(cpuOfLoad))} ms`, '', '', '', '≤ 500 ms', median(cpuOfLoad) <= 500 ? 'yes' : 'NO'],
-    ['full ruleset load (compile + nft), median of 5', `${fmt(fl.p50)} ms (compile ${fmt(median(full.map((x) => x.compile)))}, nft ${fmt(median(full.map((x) => x.nft)))})`,
-      `per-address sets (${anchorElements} elements vs ${elements}), nft -f`, `${fmt(median(anchorMs))} ms`, fmt(fl.p50 / median(anchorMs)), '≤ 500 ms', fl.p50 <= 500 ? 'yes' : 'NO'],
-    [`applied → enforced on both nodes, p50/p99 of ${CHANGES}`, `${fmt(en.p50)} / ${fmt(en.p99)} ms`, 'one-element nft -f (floor)', `${fmt(fo.p50)} / ${fmt(fo.p99)} ms`, fmt(en.p99 / fo.p99), '≤ 100 ms p99', en.p99 <= 100 ? 'yes' : 'NO'],
-    [`  of which on node a (p50 / p99): compile, difference text, nft -i transaction`, `${fmt(summarize(stage.compile).p50)} / ${fmt(summarize(stage.compile).p99)}, ${fmt(summarize(stage.text).p50)} / ${fmt(summarize(stage.text).p99)}, ${fmt(summarize(stage.nft).p50)} / ${fmt(summarize(stage.nft).p99)} ms`, '', '', '', '', ''],
-    ['denied SYN → drop record in the agent (tcpdump nflog), p50/max of 10', `${fmt(summarize(logged).p50)} / ${fmt(summarize(logged).max)} ms`, 'includes spawning the client', '', '', '', ''],
-    ['allow given back → first real connection, p50/max of 5', `${fmt(se.p50)} / ${fmt(se.max)} ms`, '', '', '', '', ''],
-    [`connections/s, server isolated (${isolated ? 'judged' : 'NOT isolated?'}), median of ${ROUNDS}`, fmt(median(conn.on)), 'same pods, no policy', fmt(median(conn.off)), fmt(median(conn.on) / median(conn.off)), '≥ 0.95', median(conn.on) / median(conn.off) >= 0.95 ? 'yes' : 'NO'],
-    [`TCP throughput Gbit/s (iperf3 ${SECONDS} s), median of ${ROUNDS}`, fmt(median(thr.on)), 'same pods, no policy', fmt(median(thr.off)), fmt(median(thr.on) / median(thr.off)), '≥ 0.95', median(thr.on) / median(thr.off) >= 0.95 ? 'yes' : 'NO'],
-  ]));
-  console.log('\nexternal reference (not measured here): kube-network-policies reports ≈300 ms to enforce, ≈2.3 s to revoke, ~1 ms p99 added per new connection (NFQUEUE).');
+  console.log(
+    `\nNetworkPolicy, ${world.policies.length + 1} policies, ${world.pods.length} pods (2 nodes); load ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}\n`,
+  );
+  console.log(
+    table([
+      ['measure', 'ours', 'anchor (same run)', 'anchor value', 'ratio', 'goal', 'ok'],
+      [
+        'full load, CPU time (compile + text + nft), median of 3',
+        `${fmt(median(cpuOfLoad))} ms`,
+        '',
+        '',
+        '',
+        '≤ 500 ms',
+        median(cpuOfLoad) <= 500 ? 'yes' : 'NO',
+      ],
+      [
+        'full ruleset load (compile + nft), median of 5',
+        `${fmt(fl.p50)} ms (compile ${fmt(median(full.map((x) => x.compile)))}, nft ${fmt(median(full.map((x) => x.nft)))})`,
+        `per-address sets (${anchorElements} elements vs ${elements}), nft -f`,
+        `${fmt(median(anchorMs))} ms`,
+        fmt(fl.p50 / median(anchorMs)),
+        '≤ 500 ms',
+        fl.p50 <= 500 ? 'yes' : 'NO',
+      ],
+      [
+        `applied → enforced on both nodes, p50/p99 of ${CHANGES}`,
+        `${fmt(en.p50)} / ${fmt(en.p99)} ms`,
+        'one-element nft -f (floor)',
+        `${fmt(fo.p50)} / ${fmt(fo.p99)} ms`,
+        fmt(en.p99 / fo.p99),
+        '≤ 100 ms p99',
+        en.p99 <= 100 ? 'yes' : 'NO',
+      ],
+      [
+        `  of which on node a (p50 / p99): compile, difference text, nft -i transaction`,
+        `${fmt(summarize(stage.compile).p50)} / ${fmt(summarize(stage.compile).p99)}, ${fmt(summarize(stage.text).p50)} / ${fmt(summarize(stage.text).p99)}, ${fmt(summarize(stage.nft).p50)} / ${fmt(summarize(stage.nft).p99)} ms`,
+        '',
+        '',
+        '',
+        '',
+        '',
+      ],
+      [
+        '  CPU per change, both nodes: this process (compiles, texts) + the two nft children',
+        `${fmt(changeCpu.agent)} + ${fmt(changeCpu.nft)} ms`,
+        '',
+        '',
+        '',
+        '',
+        '',
+      ],
+      [
+        'denied SYN → drop record in the agent (tcpdump nflog), p50/max of 10',
+        `${fmt(summarize(logged).p50)} / ${fmt(summarize(logged).max)} ms`,
+        'includes spawning the client',
+        '',
+        '',
+        '',
+        '',
+      ],
+      ['allow given back → first real connection, p50/max of 5', `${fmt(se.p50)} / ${fmt(se.max)} ms`, '', '', '', '', ''],
+      [
+        `connections/s, server isolated (${isolated ? 'judged' : 'NOT isolated?'}), median of ${ROUNDS}`,
+        fmt(median(conn.on)),
+        'same pods, no policy',
+        fmt(median(conn.off)),
+        fmt(median(conn.on) / median(conn.off)),
+        '≥ 0.95',
+        median(conn.on) / median(conn.off) >= 0.95 ? 'yes' : 'NO',
+      ],
+      [
+        `TCP throughput Gbit/s (iperf3 ${SECONDS} s), median of ${ROUNDS}`,
+        fmt(median(thr.on)),
+        'same pods, no policy',
+        fmt(median(thr.off)),
+        fmt(median(thr.on) / median(thr.off)),
+        '≥ 0.95',
+        median(thr.on) / median(thr.off) >= 0.95 ? 'yes' : 'NO',
+      ],
+    ]),
+  );
+  console.log(
+    '\nexternal reference (not measured here): kube-network-policies reports ≈300 ms to enforce, ≈2.3 s to revoke, ~1 ms p99 added per new connection (NFQUEUE).',
+  );
 }
 
 main().then(cleanup, async (e) => {

@@ -47,4 +47,6 @@ rows.forEach(([name], j) => out.push([name, summarize(cpu[j]).p50, summarize(wal
 console.log(table(out));
 const c = (j: number) => summarize(cpu[j]).p50;
 const bare = c(0);
-console.log(`\nCPU beyond bare node: module tree ${(c(1) - bare).toFixed(0)} ms, bundle ${(c(2) - bare).toFixed(0)} ms: the bundle costs ${((c(2) - bare) / (c(1) - bare)).toFixed(2)}× the module tree`);
+console.log(
+  `\nCPU beyond bare node: module tree ${(c(1) - bare).toFixed(0)} ms, bundle ${(c(2) - bare).toFixed(0)} ms: the bundle costs ${((c(2) - bare) / (c(1) - bare)).toFixed(2)}× the module tree`,
+);

@@ -26,18 +26,20 @@ await build({
   // relative to the bundle (so a module's files, a worker script beside it or an "am I the main script"
   // check work as they do in the module tree, and the checkout may move).
   banner: { js: "const __k8ts_module_url = (rel) => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;" },
-  plugins: [{
-    name: 'own-import-meta-url',
-    setup(b) {
-      b.onLoad({ filter: /\.[cm]?js$/ }, async (args) => {
-        const text = await readFile(args.path, 'utf8');
-        if (!text.includes('import.meta.url')) return undefined;
-        // A call to the banner's function: a module may shadow require, never this name.
-        const own = `__k8ts_module_url(${JSON.stringify(relative(outDir, args.path))})`;
-        return { contents: text.replaceAll('import.meta.url', own), loader: 'js', resolveDir: dirname(args.path) };
-      });
+  plugins: [
+    {
+      name: 'own-import-meta-url',
+      setup(b) {
+        b.onLoad({ filter: /\.[cm]?js$/ }, async (args) => {
+          const text = await readFile(args.path, 'utf8');
+          if (!text.includes('import.meta.url')) return undefined;
+          // A call to the banner's function: a module may shadow require, never this name.
+          const own = `__k8ts_module_url(${JSON.stringify(relative(outDir, args.path))})`;
+          return { contents: text.replaceAll('import.meta.url', own), loader: 'js', resolveDir: dirname(args.path) };
+        });
+      },
     },
-  }],
+  ],
   sourcemap: 'linked',
   legalComments: 'linked',
   logLevel: 'warning',

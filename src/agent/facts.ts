@@ -4,6 +4,7 @@
 // ?pod=NS/NAME also that pod's eth0, its routes and the host end of its veth pair. Read-only: only `ip`,
 // `bridge` and `nft list` run, never with anything from the query on their command lines (the pod is
 // looked up in the agent's own sandboxes, and only the netns path the agent made reaches nsenter).
+import type { Loose } from '../api/strategies/json.js';
 import { run } from '../util/exec.js';
 import { ROUTE_PROTO, VXLAN_DEV } from './routes.js';
 
@@ -71,7 +72,7 @@ class BadRequest extends Error {
 
 const POD_KEY = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
-async function ipJson(argv: string[], errors: string[]): Promise<any[]> {
+async function ipJson(argv: string[], errors: string[]): Promise<Loose[]> {
   try {
     const out = (await run(argv, { timeoutMs: 5000 })).stdout;
     return JSON.parse(out || '[]');
@@ -81,19 +82,36 @@ async function ipJson(argv: string[], errors: string[]): Promise<any[]> {
   }
 }
 
-function toLink(l: any): Link {
-  return { name: l.ifname, index: l.ifindex, mac: l.address, mtu: l.mtu, state: l.operstate, kind: l.linkinfo?.info_kind, master: l.master,
-    ...(l.link_index !== undefined && l.linkinfo?.info_kind === 'veth' ? { peerIndex: l.link_index } : {}) };
+function toLink(l: Loose): Link {
+  return {
+    name: l.ifname,
+    index: l.ifindex,
+    mac: l.address,
+    mtu: l.mtu,
+    state: l.operstate,
+    kind: l.linkinfo?.info_kind,
+    master: l.master,
+    ...(l.link_index !== undefined && l.linkinfo?.info_kind === 'veth' ? { peerIndex: l.link_index } : {}),
+  };
 }
 
-function routeText(r: any): string {
-  return [r.dst, r.gateway ? `via ${r.gateway}` : '', r.dev ? `dev ${r.dev}` : '', r.protocol ? `proto ${r.protocol}` : '',
-    r.scope && r.scope !== 'global' ? `scope ${r.scope}` : '', r.prefsrc ? `src ${r.prefsrc}` : '', ...(r.flags ?? [])].filter(Boolean).join(' ');
+function routeText(r: Loose): string {
+  return [
+    r.dst,
+    r.gateway ? `via ${r.gateway}` : '',
+    r.dev ? `dev ${r.dev}` : '',
+    r.protocol ? `proto ${r.protocol}` : '',
+    r.scope && r.scope !== 'global' ? `scope ${r.scope}` : '',
+    r.prefsrc ? `src ${r.prefsrc}` : '',
+    ...(r.flags ?? []),
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 /** The elements of every map and set of one nft table, as nft prints them (`key : value`). */
 async function tableMaps(table: string, errors: string[]): Promise<NftMap[]> {
-  let doc: any;
+  let doc: Loose;
   try {
     doc = JSON.parse((await run(['nft', '-j', 'list', 'table', 'ip', table], { timeoutMs: 5000 })).stdout);
   } catch (e) {
@@ -109,7 +127,7 @@ async function tableMaps(table: string, errors: string[]): Promise<NftMap[]> {
   return out;
 }
 
-function valueText(v: any): string {
+function valueText(v: Loose): string {
   if (v === null || typeof v !== 'object') return String(v);
   if (Array.isArray(v)) return v.map(valueText).join(', ');
   if (v.concat) return v.concat.map(valueText).join(' . ');
@@ -122,7 +140,7 @@ function valueText(v: any): string {
   return JSON.stringify(v);
 }
 
-function elemText(e: any): string {
+function elemText(e: Loose): string {
   if (Array.isArray(e)) return `${valueText(e[0])} : ${valueText(e[1])}`;
   return valueText(e);
 }
@@ -141,7 +159,15 @@ export async function nodeFacts(params: URLSearchParams, ctx: FactsContext): Pro
   const br = all.find((l) => l.name === BRIDGE);
   const facts: NodeFacts = {
     node: ctx.nodeName,
-    ...(br ? { bridge: { name: BRIDGE, mac: br.mac, addresses: (addrs[0]?.addr_info ?? []).filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`) } } : {}),
+    ...(br
+      ? {
+          bridge: {
+            name: BRIDGE,
+            mac: br.mac,
+            addresses: (addrs[0]?.addr_info ?? []).filter((a: Loose) => a.family === 'inet').map((a: Loose) => `${a.local}/${a.prefixlen}`),
+          },
+        }
+      : {}),
     links: keep,
     routes: routes.map((r) => ({ dst: r.dst, gateway: r.gateway, dev: r.dev, k8ts: String(r.protocol) === String(ROUTE_PROTO), text: routeText(r) })),
     maps: [],
@@ -157,8 +183,8 @@ export async function nodeFacts(params: URLSearchParams, ctx: FactsContext): Pro
   facts.maps = [...proxy, ...policy];
   if (vx) {
     facts.vxlan = {
-      neighbours: vx[0].map((n: any) => `${n.dst} lladdr ${n.lladdr ?? '?'} ${(n.state ?? []).join(',')}`.trim()),
-      fdb: vx[1].map((f: any) => `${f.mac} dst ${f.dst ?? '?'} ${(f.flags ?? []).join(',')}`.trim()),
+      neighbours: vx[0].map((n: Loose) => `${n.dst} lladdr ${n.lladdr ?? '?'} ${(n.state ?? []).join(',')}`.trim()),
+      fdb: vx[1].map((f: Loose) => `${f.mac} dst ${f.dst ?? '?'} ${(f.flags ?? []).join(',')}`.trim()),
     };
   }
   if (podKey !== null) {
@@ -169,8 +195,12 @@ export async function nodeFacts(params: URLSearchParams, ctx: FactsContext): Pro
     const e = eth[0];
     const pod: PodFacts = { pod: podKey, netns, routes: proutes.map(routeText) };
     if (e) {
-      pod.eth0 = { mac: e.address, mtu: e.mtu, peerIndex: e.link_index,
-        addresses: (e.addr_info ?? []).filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`) };
+      pod.eth0 = {
+        mac: e.address,
+        mtu: e.mtu,
+        peerIndex: e.link_index,
+        addresses: (e.addr_info ?? []).filter((a: Loose) => a.family === 'inet').map((a: Loose) => `${a.local}/${a.prefixlen}`),
+      };
       const host = all.find((l) => l.index === e.link_index && l.kind === 'veth');
       if (host) pod.hostVeth = host;
     }

@@ -20,8 +20,14 @@ export interface ServingCertOptions {
 export function servingNames(node: Pick<Node, 'status'>): ServingNames {
   const addrs = node.status?.addresses ?? [];
   const ips = [...new Set(addrs.filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address))];
-  const dnsNames = [...new Set(addrs.filter((a) => a.type === 'Hostname' || a.type === 'InternalDNS' || a.type === 'ExternalDNS')
-    .map((a) => a.address.toLowerCase()).filter((d) => isDNS1123Subdomain(d).length === 0))];
+  const dnsNames = [
+    ...new Set(
+      addrs
+        .filter((a) => a.type === 'Hostname' || a.type === 'InternalDNS' || a.type === 'ExternalDNS')
+        .map((a) => a.address.toLowerCase())
+        .filter((d) => isDNS1123Subdomain(d).length === 0),
+    ),
+  ];
   return { ips, dnsNames };
 }
 
@@ -90,8 +96,14 @@ export class ServingCertificate {
   private async obtain(): Promise<void> {
     if (this.stopped) return;
     try {
-      const next = await requestServingCredentials(this.o.client, { server: '', ca: this.o.ca, nodeName: this.o.nodeName, dataDir: this.o.dataDir,
-        log: this.o.log, names: this.names! });
+      const next = await requestServingCredentials(this.o.client, {
+        server: '',
+        ca: this.o.ca,
+        nodeName: this.o.nodeName,
+        dataDir: this.o.dataDir,
+        log: this.o.log,
+        names: this.names!,
+      });
       if (this.stopped) return;
       this.current = next;
       this.retryMs = RETRY_FIRST_MS;

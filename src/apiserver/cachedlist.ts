@@ -28,12 +28,31 @@ export function listSource(q: URLSearchParams): ListSource {
   const cont = q.get('continue') ?? '';
   const causes: FieldError[] = [];
   if (match) {
-    if (!rv) causes.push({ type: 'FieldValueForbidden', field: 'resourceVersionMatch', message: 'Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided' });
-    if (cont) causes.push({ type: 'FieldValueForbidden', field: 'resourceVersionMatch', message: 'Forbidden: resourceVersionMatch is forbidden when continue is provided' });
+    if (!rv)
+      causes.push({
+        type: 'FieldValueForbidden',
+        field: 'resourceVersionMatch',
+        message: 'Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided',
+      });
+    if (cont)
+      causes.push({
+        type: 'FieldValueForbidden',
+        field: 'resourceVersionMatch',
+        message: 'Forbidden: resourceVersionMatch is forbidden when continue is provided',
+      });
     if (match !== 'Exact' && match !== 'NotOlderThan') {
-      causes.push({ type: 'FieldValueNotSupported', field: 'resourceVersionMatch', message: `Unsupported value: ${JSON.stringify(match)}: supported values: "Exact", "NotOlderThan", ""` });
+      causes.push({
+        type: 'FieldValueNotSupported',
+        field: 'resourceVersionMatch',
+        message: `Unsupported value: ${JSON.stringify(match)}: supported values: "Exact", "NotOlderThan", ""`,
+      });
     }
-    if (match === 'Exact' && rv === '0') causes.push({ type: 'FieldValueForbidden', field: 'resourceVersionMatch', message: 'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"' });
+    if (match === 'Exact' && rv === '0')
+      causes.push({
+        type: 'FieldValueForbidden',
+        field: 'resourceVersionMatch',
+        message: 'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+      });
   }
   if (causes.length) throw errors.invalid('ListOptions', 'meta.k8s.io', '', causes);
   if (cont) {
@@ -49,8 +68,10 @@ export function listSource(q: URLSearchParams): ListSource {
 
 /** Upstream's answer to a resourceVersion the server has not reached in time. */
 export function tooLargeResourceVersion(rv: number, current: number): ApiError {
-  return new ApiError(504, 'Timeout', `Too large resource version: ${rv}, current: ${current}`,
-    { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 });
+  return new ApiError(504, 'Timeout', `Too large resource version: ${rv}, current: ${current}`, {
+    causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+    retryAfterSeconds: 1,
+  });
 }
 
 /** Waits until the cache may answer: false when a consistent read should go to the store instead. */

@@ -30,8 +30,7 @@ export const KUBELET_CLIENT_USER = 'kube-apiserver-kubelet-client';
 /** Names the serving certificate is valid for, besides the ones given at start. */
 /** Names every serving certificate carries; the `kubernetes` Service's ClusterIP comes from the caller,
  *  which knows the service range. */
-const BASE_SANS = ['localhost', '127.0.0.1', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc',
-  'kubernetes.default.svc.cluster.local'];
+const BASE_SANS = ['localhost', '127.0.0.1', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
 
 function sanList(names: string[]): string {
   const uniq = [...new Set([...BASE_SANS, ...names].filter(Boolean))];
@@ -49,19 +48,50 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
   const crt = join(dir, 'server.crt');
   const sansFile = join(dir, 'server.sans');
   if (!existsSync(caCrt) || !existsSync(caKey)) {
-    await run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', caKey, '-out', caCrt, '-days', '3650', '-subj', '/CN=k8ts-ca',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    await run([
+      'openssl',
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      caKey,
+      '-out',
+      caCrt,
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=k8ts-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ]);
   }
   const sans = sanList(hosts);
   if (!existsSync(crt) || !existsSync(key) || !existsSync(sansFile) || readFileSync(sansFile, 'utf8') !== sans) {
     const csr = join(dir, 'server.csr');
     const ext = join(dir, 'server.ext');
     writeFileSync(ext, `subjectAltName=${sans}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`);
-    await run(['openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', key, '-out', csr, '-subj', '/CN=kube-apiserver']);
-    await run(['openssl', 'x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial',
-      '-out', crt, '-days', '3650', '-extfile', ext]);
+    await run([
+      'openssl',
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      csr,
+      '-subj',
+      '/CN=kube-apiserver',
+    ]);
+    await run(['openssl', 'x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial', '-out', crt, '-days', '3650', '-extfile', ext]);
     writeFileSync(sansFile, sans);
   }
   const adminKey = join(dir, 'admin.key');
@@ -72,9 +102,16 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
   await ensureClientCert(dir, caCrt, caKey, 'apiserver-kubelet-client', `/O=${ADMIN_CERT_GROUP}/CN=${KUBELET_CLIENT_USER}`);
   // Keys are secrets on every start, not only when made (openssl writes them 0600 already; a copy may not be).
   for (const k of [caKey, key, adminKey, kcKey]) chmodSync(k, 0o600);
-  return { caCert: readFileSync(caCrt, 'utf8'), serverCert: readFileSync(crt, 'utf8'), serverKey: readFileSync(key, 'utf8'), caPath: caCrt,
-    adminCert: readFileSync(adminCrt, 'utf8'), adminKey: readFileSync(adminKey, 'utf8'),
-    kubeletClientCert: readFileSync(kcCrt, 'utf8'), kubeletClientKey: readFileSync(kcKey, 'utf8') };
+  return {
+    caCert: readFileSync(caCrt, 'utf8'),
+    serverCert: readFileSync(crt, 'utf8'),
+    serverKey: readFileSync(key, 'utf8'),
+    caPath: caCrt,
+    adminCert: readFileSync(adminCrt, 'utf8'),
+    adminKey: readFileSync(adminKey, 'utf8'),
+    kubeletClientCert: readFileSync(kcCrt, 'utf8'),
+    kubeletClientKey: readFileSync(kcKey, 'utf8'),
+  };
 }
 
 /** DIR/<name>.{crt,key}: a client certificate from the cluster CA for the given subject, made once. */
@@ -86,10 +123,8 @@ async function ensureClientCert(dir: string, caCrt: string, caKey: string, name:
   const ext = join(dir, `${name}.ext`);
   // clientAuth only: the x509 authenticator (and OpenSSL's client purpose check) refuse a certificate without it.
   writeFileSync(ext, 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n');
-  await run(['openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', csr, '-subj', subject]);
-  await run(['openssl', 'x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial',
-    '-out', crt, '-days', '3650', '-extfile', ext]);
+  await run(['openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', subject]);
+  await run(['openssl', 'x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial', '-out', crt, '-days', '3650', '-extfile', ext]);
 }
 
 /** A bearer token kept in DIR/<file>, made on first start. */
@@ -111,8 +146,10 @@ export type KubeconfigUser = { token: string } | { clientCert: string; clientKey
 export function kubeconfig(opts: { server: string; caCert: string; user: KubeconfigUser; name?: string }): string {
   const name = opts.name ?? 'k8ts';
   const b64 = (s: string) => Buffer.from(s).toString('base64');
-  const user = 'token' in opts.user ? [`    token: ${opts.user.token}`]
-    : [`    client-certificate-data: ${b64(opts.user.clientCert)}`, `    client-key-data: ${b64(opts.user.clientKey)}`];
+  const user =
+    'token' in opts.user
+      ? [`    token: ${opts.user.token}`]
+      : [`    client-certificate-data: ${b64(opts.user.clientCert)}`, `    client-key-data: ${b64(opts.user.clientKey)}`];
   return [
     'apiVersion: v1',
     'kind: Config',

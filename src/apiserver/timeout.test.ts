@@ -36,11 +36,23 @@ function call(path: string, method = 'GET', body?: string): Promise<{ code: numb
   const u = new URL(s.url);
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
-    const rq = request({ host: u.hostname, port: u.port, path, method, ca: readFileSync(s.caPath), headers: { Authorization: `Bearer ${s.token}`, 'Content-Type': 'application/json' } }, (res) => {
-      let b = '';
-      res.on('data', (c) => { b += c; });
-      res.on('end', () => resolve({ code: res.statusCode ?? 0, body: b, ms: Date.now() - t0 }));
-    });
+    const rq = request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path,
+        method,
+        ca: readFileSync(s.caPath),
+        headers: { Authorization: `Bearer ${s.token}`, 'Content-Type': 'application/json' },
+      },
+      (res) => {
+        let b = '';
+        res.on('data', (c) => {
+          b += c;
+        });
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, body: b, ms: Date.now() - t0 }));
+      },
+    );
     rq.on('error', reject);
     rq.end(body);
   });
@@ -48,7 +60,14 @@ function call(path: string, method = 'GET', body?: string): Promise<{ code: numb
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'k8ts-timeout-'));
-  s = await runServer({ dataDir: dir, store: 'memory', listen: [{ host: '127.0.0.1', port: 0 }], log: () => {}, wrapStore: slowed, limits: { requestTimeoutMs: 1000 } });
+  s = await runServer({
+    dataDir: dir,
+    store: 'memory',
+    listen: [{ host: '127.0.0.1', port: 0 }],
+    log: () => {},
+    wrapStore: slowed,
+    limits: { requestTimeoutMs: 1000 },
+  });
   for (const name of ['slow', 'fast']) {
     const r = await call('/api/v1/namespaces/default/configmaps', 'POST', JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name } }));
     assert.equal(r.code, 201, r.body);
@@ -65,8 +84,15 @@ test('a request slower than --request-timeout answers 504 Timeout as kube-apiser
   assert.equal(fast.code, 200);
   assert.equal(slow.code, 504, slow.body);
   assert.ok(slow.ms >= 900 && slow.ms < SLOW_MS, `answered at the deadline, not when the handler finished (${slow.ms} ms)`);
-  assert.deepEqual(JSON.parse(slow.body), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
-    message: 'Timeout: request did not complete within requested timeout - context deadline exceeded', reason: 'Timeout', code: 504 });
+  assert.deepEqual(JSON.parse(slow.body), {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: 'Timeout: request did not complete within requested timeout - context deadline exceeded',
+    reason: 'Timeout',
+    code: 504,
+  });
   // The handler finishing later writes nothing more and breaks nothing.
   await new Promise((r) => setTimeout(r, SLOW_MS - 900));
   assert.equal((await call('/api/v1/namespaces/default/configmaps/fast')).code, 200);
@@ -79,15 +105,20 @@ test('?timeout= shortens the deadline (never lengthens it); a malformed one is a
   assert.equal(short.code, 504);
   assert.ok(short.ms < 900, `the client's 300ms deadline, not the server's 1s (${short.ms} ms)`);
   const longer = await call('/api/v1/namespaces/default/configmaps/slow?timeout=10m');
-  assert.equal(longer.code, 504, 'the server\'s own limit still holds');
+  assert.equal(longer.code, 504, "the server's own limit still holds");
   const bad = await call('/api/v1/namespaces/default/configmaps/fast?timeout=soon');
   assert.equal(bad.code, 400);
   assert.match(JSON.parse(bad.body).message, /invalid timeout specified in the request URL/);
 });
 
-test('kubectl sees the 504 worded as upstream', { skip: !kubectlBinary('1.33') && process.env.K8TS_CI !== '1' ? 'kubectl.1.33 not found' : false }, async () => {
-  const r = await new Promise<{ code: number; stderr: string }>((resolve) => execFile(kubectlBinary('1.33')!, ['--kubeconfig', s.kubeconfigPath, 'get', 'configmap', 'slow'], { timeout: 30_000 },
-    (err, _o, stderr) => resolve({ code: err ? 1 : 0, stderr })));
+test('kubectl sees the 504 worded as upstream', {
+  skip: !kubectlBinary('1.33') && process.env.K8TS_CI !== '1' ? 'kubectl.1.33 not found' : false,
+}, async () => {
+  const r = await new Promise<{ code: number; stderr: string }>((resolve) =>
+    execFile(kubectlBinary('1.33')!, ['--kubeconfig', s.kubeconfigPath, 'get', 'configmap', 'slow'], { timeout: 30_000 }, (err, _o, stderr) =>
+      resolve({ code: err ? 1 : 0, stderr }),
+    ),
+  );
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /Error from server \(Timeout\): Timeout: request did not complete within requested timeout - context deadline exceeded/);
 });
@@ -95,18 +126,28 @@ test('kubectl sees the 504 worded as upstream', { skip: !kubectlBinary('1.33') &
 test('a watch is long-running: it outlives the request timeout and still delivers events', async () => {
   const u = new URL(s.url);
   const got = await new Promise<string>((resolve, reject) => {
-    const rq = request({ host: u.hostname, port: u.port, path: '/api/v1/namespaces/default/configmaps?watch=1&timeout=1s&timeoutSeconds=60', ca: readFileSync(s.caPath),
-      headers: { Authorization: `Bearer ${s.token}` } }, (res) => {
-      let b = '';
-      res.on('data', (c) => {
-        b += c;
-        if (b.includes('"late"')) {
-          rq.destroy();
-          resolve(b);
-        }
-      });
+    const rq = request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: '/api/v1/namespaces/default/configmaps?watch=1&timeout=1s&timeoutSeconds=60',
+        ca: readFileSync(s.caPath),
+        headers: { Authorization: `Bearer ${s.token}` },
+      },
+      (res) => {
+        let b = '';
+        res.on('data', (c) => {
+          b += c;
+          if (b.includes('"late"')) {
+            rq.destroy();
+            resolve(b);
+          }
+        });
+      },
+    );
+    rq.on('error', (e) => {
+      if (!/socket hang up|aborted/.test(e.message)) reject(e);
     });
-    rq.on('error', (e) => { if (!/socket hang up|aborted/.test(e.message)) reject(e); });
     rq.end();
     setTimeout(() => {
       call('/api/v1/namespaces/default/configmaps', 'POST', JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'late' } })).catch(reject);

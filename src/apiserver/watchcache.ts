@@ -78,7 +78,13 @@ export class WatchCache {
   private objects = new Map<string, CachedObject>();
   private keys: string[] = [];
 
-  private constructor(private store: Store, private prefix: string, startRevision: number, private capacity: number, private maxBytes: number) {
+  private constructor(
+    private store: Store,
+    private prefix: string,
+    startRevision: number,
+    private capacity: number,
+    private maxBytes: number,
+  ) {
     this.evictedThrough = startRevision;
     this.latest = startRevision;
   }
@@ -191,7 +197,13 @@ export class WatchCache {
   waitForWithin(rev: number, ms: number): Promise<boolean> {
     if (this.latest >= rev) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const w = { rev, resolve: () => { clearTimeout(t); resolve(true); } };
+      const w = {
+        rev,
+        resolve: () => {
+          clearTimeout(t);
+          resolve(true);
+        },
+      };
       const t = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== w);
         resolve(false);
@@ -244,12 +256,24 @@ export class WatchCache {
       let d: CachedEvent;
       try {
         if (e.type === 'put') {
-          d = { type: 'put', key: e.key, revision: e.revision, object: decodeObject(e.kv.value, e.revision),
-            prev: e.prev ? prevOf(e.prev) : undefined, bytes: eventBytes(e.kv.value, e.prev?.value) };
+          d = {
+            type: 'put',
+            key: e.key,
+            revision: e.revision,
+            object: decodeObject(e.kv.value, e.revision),
+            prev: e.prev ? prevOf(e.prev) : undefined,
+            bytes: eventBytes(e.kv.value, e.prev?.value),
+          };
           this.setObject(e.key, e.revision, d.object);
         } else {
-          d = { type: 'delete', key: e.key, revision: e.revision, object: decodeObject(e.prev.value, e.revision),
-            prev: prevOf(e.prev), bytes: eventBytes(e.prev.value, e.prev.value) };
+          d = {
+            type: 'delete',
+            key: e.key,
+            revision: e.revision,
+            object: decodeObject(e.prev.value, e.revision),
+            prev: prevOf(e.prev),
+            bytes: eventBytes(e.prev.value, e.prev.value),
+          };
           this.removeObject(e.key);
         }
       } catch {

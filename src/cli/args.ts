@@ -1,15 +1,19 @@
 // Flag parsing for the k8ts command: --name value, --name=value, boolean --flag; unknown flags are errors.
+import type { Loose } from '../api/strategies/json.js';
 
 export interface FlagSpec {
   [name: string]: { type: 'string' | 'boolean' | 'number'; default?: string | boolean | number; help: string; metavar?: string };
 }
 
+/** Parsed flags by name: a string, boolean or number as the spec says (a command reads its own flags by name). */
+export type Flags = Record<string, Loose>;
+
 export class UsageError extends Error {
   readonly code = 'Usage';
 }
 
-export function parseFlags(argv: string[], spec: FlagSpec): { flags: Record<string, any>; rest: string[] } {
-  const flags: Record<string, any> = {};
+export function parseFlags(argv: string[], spec: FlagSpec): { flags: Flags; rest: string[] } {
+  const flags: Flags = {};
   for (const [k, s] of Object.entries(spec)) if (s.default !== undefined) flags[k] = s.default;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {

@@ -14,7 +14,10 @@ export class SharedInformerFactory {
   private informers = new Map<string, SharedInformer<KObject>>();
   private started = false;
 
-  constructor(readonly client: Client, private log: (line: string) => void = () => {}) {}
+  constructor(
+    readonly client: Client,
+    private log: (line: string) => void = () => {},
+  ) {}
 
   /** The informer of r with these options: made on first ask, started at once if the factory runs. */
   informerFor<T extends KObject>(r: ResourceDef<T>, o: InformerOptions = {}): SharedInformer<T> {

@@ -1,5 +1,6 @@
 // Reads a network namespace's IPv4 routes, addresses, links and the named namespaces: what the plan and
 // preflight compare their ranges and names against. Reading only; nothing here changes the network.
+import type { Loose } from '../api/strategies/json.js';
 import { readdir } from 'node:fs/promises';
 import { run } from '../util/exec.js';
 import { type Cidr, parseInterfaceCidr } from '../util/cidr.js';
@@ -83,6 +84,6 @@ export function parseAddresses(json: string): HostAddress[] {
 }
 
 // Some iproute2 versions print nothing instead of [] when there is nothing to list.
-function parseJson(s: string): any[] {
+function parseJson(s: string): Loose[] {
   return s.trim() ? JSON.parse(s) : [];
 }

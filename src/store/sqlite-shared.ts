@@ -62,10 +62,7 @@ export type WriteResult = KeyValue | { prev: KeyValue; revision: number };
 /** One op's result, or the StoreError that failed only it. */
 export type Outcome = { ok: WriteResult } | { err: { code: StoreErrorCode; message: string; revision?: number } };
 
-export type WriterRequest =
-  | { kind: 'write'; id: number; ops: WriteOp[] }
-  | { kind: 'compact'; id: number; revision: number }
-  | { kind: 'close' };
+export type WriterRequest = { kind: 'write'; id: number; ops: WriteOp[] } | { kind: 'compact'; id: number; revision: number } | { kind: 'close' };
 
 export type WriterReply =
   | { kind: 'ready'; head: number; compacted: number }

@@ -69,9 +69,7 @@ describe('SqliteStore', () => {
       ]);
       const codes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : isStoreError(r.reason) ? r.reason.code : 'other'));
       assert.deepEqual(codes, ['ok', 'KeyExists', 'ok', 'Conflict', 'NotFound', 'ok', 'ok']);
-      const revs = results.flatMap((r) =>
-        r.status === 'fulfilled' ? ['modRevision' in r.value ? r.value.modRevision : r.value.revision] : [],
-      );
+      const revs = results.flatMap((r) => (r.status === 'fulfilled' ? ['modRevision' in r.value ? r.value.modRevision : r.value.revision] : []));
       assert.deepEqual(revs, [base.modRevision + 1, base.modRevision + 2, base.modRevision + 3, base.modRevision + 4]);
       assert.equal((await s.get('/g/base'))?.value, 'v1');
       assert.equal(await s.get('/g/a'), undefined);
@@ -95,8 +93,14 @@ describe('SqliteStore', () => {
       for (let i = 1; i < revs.length; i++) assert.equal(revs[i], revs[i - 1] + 1, `call ${i} got revision ${revs[i]} after ${revs[i - 1]}`);
       await rec.waitFor(300);
       w.close();
-      assert.deepEqual(rec.events.map((e) => e.revision), revs);
-      assert.deepEqual(rec.events.map((e) => e.key), revs.map((_, i) => `/ord/${String(i).padStart(3, '0')}`));
+      assert.deepEqual(
+        rec.events.map((e) => e.revision),
+        revs,
+      );
+      assert.deepEqual(
+        rec.events.map((e) => e.key),
+        revs.map((_, i) => `/ord/${String(i).padStart(3, '0')}`),
+      );
       // Acknowledged means readable at once on the reading connection.
       const last = await s.get('/ord/299');
       assert.equal(last?.modRevision, revs[299]);
@@ -128,7 +132,10 @@ describe('SqliteStore', () => {
       await rec.waitFor(3);
       await settle();
       w.close();
-      assert.deepEqual(rec.events.map((e) => e.revision), [x.modRevision, own.modRevision, x2.modRevision]);
+      assert.deepEqual(
+        rec.events.map((e) => e.revision),
+        [x.modRevision, own.modRevision, x2.modRevision],
+      );
       // Conflict detection sees writes of the other process too.
       await rejectsWith(watching.update('/ext/x', 'stale', x.modRevision), 'Conflict');
     } finally {

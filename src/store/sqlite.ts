@@ -9,16 +9,7 @@ import { EventQueue } from './event-queue.js';
 import { closedError, compactedError, futureError } from './errors.js';
 import { SCHEMA, SCHEMA_VERSION, fromColumn, openConnection, type WriteOp, type WriteResult, type WriterReply, type WriterRequest } from './sqlite-shared.js';
 import { compareKeys, prefixEnd } from './keys.js';
-import {
-  StoreError,
-  type KeyValue,
-  type ListOptions,
-  type ListResult,
-  type Store,
-  type WatchEvent,
-  type WatchHandlers,
-  type Watcher,
-} from './types.js';
+import { StoreError, type KeyValue, type ListOptions, type ListResult, type Store, type WatchEvent, type WatchHandlers, type Watcher } from './types.js';
 
 export interface SqliteStoreOptions {
   /** Directory holding the database file (created if missing). */
@@ -161,16 +152,15 @@ export class SqliteStore implements Store {
       const atHead = revision === head;
       let rows: ListRow[];
       if (atHead) {
-        rows = (afterKey === undefined
-          ? this.st.listCurrentFrom.all(prefix, hi, sqlLimit)
-          : this.st.listCurrentAfter.all(afterKey, hi, sqlLimit)) as ListRow[];
+        rows = (afterKey === undefined ? this.st.listCurrentFrom.all(prefix, hi, sqlLimit) : this.st.listCurrentAfter.all(afterKey, hi, sqlLimit)) as ListRow[];
       } else {
         const query = (n: number) =>
-          (afterKey === undefined
-            ? this.st.listPastFrom.all(prefix, hi, revision, n)
-            : this.st.listPastAfter.all(afterKey, hi, revision, n)) as ListRow[];
+          (afterKey === undefined ? this.st.listPastFrom.all(prefix, hi, revision, n) : this.st.listPastAfter.all(afterKey, hi, revision, n)) as ListRow[];
         rows = query(sqlLimit);
-        if (!isSorted(rows)) rows = query(-1).sort((a, b) => compareKeys(a[1], b[1])).slice(0, sqlLimit < 0 ? undefined : sqlLimit);
+        if (!isSorted(rows))
+          rows = query(-1)
+            .sort((a, b) => compareKeys(a[1], b[1]))
+            .slice(0, sqlLimit < 0 ? undefined : sqlLimit);
       }
       const more = limit > 0 && rows.length > limit;
       if (more) rows.length = limit;
@@ -178,9 +168,7 @@ export class SqliteStore implements Store {
       let remaining = 0;
       if (more) {
         const last = items[items.length - 1].key;
-        remaining = (atHead
-          ? this.st.countCurrentAfter.get(last, hi)
-          : this.st.countPastAfter.get(last, hi, revision)) as number;
+        remaining = (atHead ? this.st.countCurrentAfter.get(last, hi) : this.st.countPastAfter.get(last, hi, revision)) as number;
       }
       return { items, revision, more, remaining };
     });

@@ -12,17 +12,30 @@ import { startServer, type TestServer } from './harness.js';
 let s: TestServer;
 let agent: Agent;
 
-interface Answer { code: number; text: string; headers: Record<string, string | string[] | undefined> }
+interface Answer {
+  code: number;
+  text: string;
+  headers: Record<string, string | string[] | undefined>;
+}
 
 function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
   const u = new URL(path, s.url);
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, agent,
-      headers: { Authorization: `Bearer ${s.token}`, 'Content-Type': 'application/json', ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString(), headers: res.headers }));
-    });
+    const req = request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname + u.search,
+        method,
+        agent,
+        headers: { Authorization: `Bearer ${s.token}`, 'Content-Type': 'application/json', ...headers },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString(), headers: res.headers }));
+      },
+    );
     req.on('error', reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
@@ -44,17 +57,21 @@ function sameBytes(a: string, b: string, what: string): void {
   if (a === b) return;
   let i = 0;
   while (i < a.length && a[i] === b[i]) i++;
-  assert.fail(`${what} differ at byte ${i} of ${a.length}/${b.length}: ${JSON.stringify(a.slice(Math.max(0, i - 80), i + 80))} vs ${JSON.stringify(b.slice(Math.max(0, i - 80), i + 80))}`);
+  assert.fail(
+    `${what} differ at byte ${i} of ${a.length}/${b.length}: ${JSON.stringify(a.slice(Math.max(0, i - 80), i + 80))} vs ${JSON.stringify(b.slice(Math.max(0, i - 80), i + 80))}`,
+  );
 }
 
 async function createMany(ns: string, n: number, width = 32, labels: (i: number) => Record<string, string> = () => ({})): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < n) {
-      const i = next++;
-      await ok('POST', `/api/v1/namespaces/${ns}/configmaps`, cm(`c${String(i).padStart(5, '0')}`, labels(i)));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) {
+        const i = next++;
+        await ok('POST', `/api/v1/namespaces/${ns}/configmaps`, cm(`c${String(i).padStart(5, '0')}`, labels(i)));
+      }
+    }),
+  );
 }
 
 before(async () => {
@@ -130,7 +147,10 @@ describe('lists and gets from the watch cache', () => {
   test('limit and continue: pages of one snapshot while writes go on; remainingItemCount; selectors', async () => {
     await createMany('page', 25, 8, (i) => ({ parity: i % 2 ? 'odd' : 'even' }));
     const p1 = await ok('GET', '/api/v1/namespaces/page/configmaps?limit=10');
-    assert.deepEqual(names(p1), Array.from({ length: 10 }, (_, i) => `c${String(i).padStart(5, '0')}`));
+    assert.deepEqual(
+      names(p1),
+      Array.from({ length: 10 }, (_, i) => `c${String(i).padStart(5, '0')}`),
+    );
     assert.equal(p1.metadata.remainingItemCount, 16); // 15 and the root CA's
     assert.ok(p1.metadata.continue);
     // Writes after the first page change nothing in the pages that follow (they read its revision).
@@ -138,7 +158,10 @@ describe('lists and gets from the watch cache', () => {
     await ok('POST', '/api/v1/namespaces/page/configmaps', cm('c00012x'));
     const p2 = await ok('GET', `/api/v1/namespaces/page/configmaps?limit=10&continue=${encodeURIComponent(p1.metadata.continue)}`);
     assert.equal(p2.metadata.resourceVersion, p1.metadata.resourceVersion);
-    assert.deepEqual(names(p2), Array.from({ length: 10 }, (_, i) => `c${String(i + 10).padStart(5, '0')}`));
+    assert.deepEqual(
+      names(p2),
+      Array.from({ length: 10 }, (_, i) => `c${String(i + 10).padStart(5, '0')}`),
+    );
     assert.equal(p2.metadata.remainingItemCount, 6);
     const p3 = await ok('GET', `/api/v1/namespaces/page/configmaps?limit=10&continue=${encodeURIComponent(p2.metadata.continue)}`);
     assert.deepEqual(names(p3), ['c00020', 'c00021', 'c00022', 'c00023', 'c00024']);
@@ -157,7 +180,10 @@ describe('lists and gets from the watch cache', () => {
       cont = p.metadata.continue ?? '';
       if (!cont) break;
     }
-    assert.deepEqual(odd, all.filter((n) => n !== 'c00012x' && Number(n.slice(1)) % 2 === 1));
+    assert.deepEqual(
+      odd,
+      all.filter((n) => n !== 'c00012x' && Number(n.slice(1)) % 2 === 1),
+    );
   });
 
   test('consistent read: an acknowledged write is in the very next list and get', async () => {
@@ -171,7 +197,7 @@ describe('lists and gets from the watch cache', () => {
     }
   });
 
-  test('10,000 objects: the cache\'s streamed list is byte for byte the store\'s answer at the same revision', { timeout: 600_000 }, async () => {
+  test("10,000 objects: the cache's streamed list is byte for byte the store's answer at the same revision", { timeout: 600_000 }, async () => {
     await createMany('big', 10_000, 32, (i) => ({ app: 'big', shard: String(i % 10) }));
     const fromCache = await call('GET', '/api/v1/namespaces/big/configmaps?resourceVersion=0');
     assert.equal(fromCache.code, 200);
@@ -183,7 +209,7 @@ describe('lists and gets from the watch cache', () => {
     // A consistent read of the same objects is the same bytes too, but for the list's revision (other
     // writes on the server, leases and events, move it on).
     const listRv = (t: string) => t.replace(/^(\{"kind":"ConfigMapList","apiVersion":"v1","metadata":\{"resourceVersion":")\d+"/, '$1"');
-    sameBytes(listRv((await call('GET', '/api/v1/namespaces/big/configmaps')).text), listRv(fromStore.text), 'a consistent list and the store\'s');
+    sameBytes(listRv((await call('GET', '/api/v1/namespaces/big/configmaps')).text), listRv(fromStore.text), "a consistent list and the store's");
 
     const partial = { Accept: 'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json' };
     const pc = await call('GET', '/api/v1/namespaces/big/configmaps?resourceVersion=0', undefined, partial);

@@ -2,15 +2,24 @@
 import type { FieldError, NetworkPolicy } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
-  each, forbidden, GoValue, goStringSlice, invalid, isValidPortName, isValidPortNum, notSupported, required,
-  validateCIDR, validateLabelSelector,
+  each,
+  forbidden,
+  GoValue,
+  goStringSlice,
+  invalid,
+  isValidPortName,
+  isValidPortNum,
+  notSupported,
+  required,
+  validateCIDR,
+  validateLabelSelector,
 } from '../validation.js';
 import { isCIDR, isStrictSubnet } from '../ipaddr.js';
 import { formatLabelSelector } from '../labels.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, isObj, fieldsOf, type Loose } from './json.js';
 
-function validatePort(p: string, port: any): FieldError[] {
+function validatePort(p: string, port: Loose): FieldError[] {
   const errs: FieldError[] = [];
   if (port?.protocol !== undefined && port?.protocol !== null && !['TCP', 'UDP', 'SCTP'].includes(port.protocol)) {
     errs.push(notSupported(`${p}.protocol`, port.protocol, ['TCP', 'UDP', 'SCTP']));
@@ -32,7 +41,7 @@ function validatePort(p: string, port: any): FieldError[] {
   return errs;
 }
 
-function validatePeer(p: string, peer: any): FieldError[] {
+function validatePeer(p: string, peer: Loose): FieldError[] {
   const errs: FieldError[] = [];
   let n = 0;
   if (peer?.podSelector != null) {
@@ -77,7 +86,9 @@ function validate(obj: NetworkPolicy): FieldError[] {
   });
   const types = arr(spec.policyTypes);
   if (types.length > 2) {
-    errs.push(invalid('spec.policyTypes', new GoValue(`&${goStringSlice(types, '[]networking.PolicyType').text}`), 'may not specify more than two policyTypes'));
+    errs.push(
+      invalid('spec.policyTypes', new GoValue(`&${goStringSlice(types, '[]networking.PolicyType').text}`), 'may not specify more than two policyTypes'),
+    );
     return errs;
   }
   types.forEach((t, i) => {

@@ -1,11 +1,18 @@
 // Shared by Deployments and ReplicaSets: selector/template match, selector immutability, replica status.
 import type { Deployment, FieldError, Incomplete, LabelSelector, PodTemplateSpec, StatefulSet } from '../types.js';
 import {
-  forbidden, goLabelSelector, goStringMap, invalid, notSupported, required, validateImmutable, validateLabelSelector,
+  forbidden,
+  goLabelSelector,
+  goStringMap,
+  invalid,
+  notSupported,
+  required,
+  validateImmutable,
+  validateLabelSelector,
   validateNonnegative,
 } from '../validation.js';
 import { selectorIsEmpty, selectorIsValid, selectorMatches } from '../labels.js';
-import { isObj } from './json.js';
+import { isObj, type Loose } from './json.js';
 import { defaultPodSpec } from './poddefaults.js';
 import { validatePodTemplateSpec } from './podspec.js';
 
@@ -24,7 +31,7 @@ export function defaultTemplate(obj: Templated): void {
 
 /** Selector required, non-empty and well-formed; the template matches it and validates; pods of a
  *  controller restart Always and have no deadline. kind names the controller in messages. */
-export function validateSelectorAndTemplate(spec: any, kind: 'ReplicaSet'): FieldError[] {
+export function validateSelectorAndTemplate(spec: Loose, kind: 'ReplicaSet'): FieldError[] {
   const errs: FieldError[] = [];
   const sel = spec.selector;
   if (sel === undefined || sel === null) {
@@ -58,7 +65,7 @@ export function validateSelectorImmutable(obj: Templated, old: Templated): Field
 
 /** Replica counts in status: the listed ones non-negative (in Kubernetes' order), the bounded ones
  *  and ready/available not above status.replicas, available not above ready. */
-export function validateReplicaStatus(status: any, nonnegative: string[], bounded: string[]): FieldError[] {
+export function validateReplicaStatus(status: Loose, nonnegative: string[], bounded: string[]): FieldError[] {
   const st = isObj(status) ? status : {};
   const errs: FieldError[] = [];
   for (const k of nonnegative) errs.push(...validateNonnegative(`status.${k}`, st[k]));
