@@ -75,14 +75,15 @@ export function tooLargeResourceVersion(rv: number, current: number): ApiError {
 }
 
 /** Waits until the cache may answer: false when a consistent read should go to the store instead. */
-export async function cacheReady(cache: WatchCache, store: Store, atLeast: number | undefined): Promise<boolean> {
+export async function cacheReady(cache: WatchCache, store: Store, atLeast: number | undefined, waitMs = CACHE_WAIT_MS): Promise<boolean> {
   if (atLeast === undefined) {
-    // A consistent read: everything acknowledged before the request is in the answer.
+    // A consistent read: everything acknowledged before the request is in the answer. The store's
+    // revision is asked after the request arrived, so it covers every write acknowledged before it.
     const rev = await store.currentRevision();
-    return cache.waitForWithin(rev, CACHE_WAIT_MS);
+    return cache.waitForWithin(rev, waitMs);
   }
   if (atLeast === 0) return true;
-  if (!(await cache.waitForWithin(atLeast, CACHE_WAIT_MS))) throw tooLargeResourceVersion(atLeast, cache.revision);
+  if (!(await cache.waitForWithin(atLeast, waitMs))) throw tooLargeResourceVersion(atLeast, cache.revision);
   return true;
 }
 
