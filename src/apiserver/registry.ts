@@ -27,6 +27,8 @@ export interface ListQuery {
   fieldSelector?: { matches(fields: Record<string, string>): boolean };
   limit?: number;
   continue?: string;
+  /** Read at exactly this revision (resourceVersionMatch=Exact). */
+  revision?: number;
 }
 
 export interface ListResult<T extends KObject = KObject> {
@@ -118,7 +120,7 @@ interface ContinueToken {
   start: string;
 }
 
-function encodeContinue(t: ContinueToken): string {
+export function encodeContinue(t: ContinueToken): string {
   return Buffer.from(JSON.stringify({ v: 'k8ts/1', rv: t.rv, start: t.start })).toString('base64url');
 }
 
@@ -177,7 +179,7 @@ export class Registry {
   async list<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, q: ListQuery = {}): Promise<ListResult<T>> {
     const prefix = storagePrefix(r, ns);
     const limit = q.limit && q.limit > 0 ? q.limit : 0;
-    let rev: number | undefined;
+    let rev: number | undefined = q.revision;
     let after: string | undefined;
     if (q.continue) {
       const t = decodeContinue(q.continue);
@@ -197,9 +199,16 @@ export class Registry {
         page = await this.store.list(prefix, { limit: want, after, revision: rev });
       } catch (e) {
         if (isStoreError(e, 'Compacted')) {
+          if (!q.continue) throw errors.gone(`too old resource version: ${rev} (${e.revision ?? 0})`);
           throw errors.gone(
             'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
           );
+        }
+        if (q.revision !== undefined && !q.continue && isStoreError(e, 'Unavailable') && e.revision !== undefined && q.revision > e.revision) {
+          throw new ApiError(504, 'Timeout', `Too large resource version: ${q.revision}, current: ${e.revision}`, {
+            causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+            retryAfterSeconds: 1,
+          });
         }
         throw e;
       }

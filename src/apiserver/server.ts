@@ -12,13 +12,14 @@ import type { FieldError, KObject, Pod } from '../api/types.js';
 import type { Store } from '../store/types.js';
 import type { WriteSubresource } from '../client/types.js';
 import { ApiError, errors, statusBody, successStatus } from '../api/status.js';
-import { MAX_BODY_BYTES, checkDepth, isTimedOut, markTimedOut, mediaType, readBody, sendError, sendJson, setBodyLimit, setPretty } from './http.js';
+import { MAX_BODY_BYTES, checkDepth, isTimedOut, markTimedOut, mediaType, readBody, sendError, sendJson, setBodyLimit, setPretty, isPretty } from './http.js';
 import { parseGoDuration } from '../util/time.js';
 import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, resourceList, versionInfo } from './discovery.js';
 import { openapiV3, openapiV2Protobuf, OPENAPI_V2_CONTENT_TYPE } from './openapi.js';
 import { type DeleteOptions, type ListQuery, type WriteHooks, Registry, checkTypeMeta, fieldsOf } from './registry.js';
-import { negotiateTable, partialMetadata, toTable } from './tables.js';
-import { WatchCache, type CachedEvent } from './watchcache.js';
+import { negotiateTable, partialMetadata, tableHead, tableRow, toTable } from './tables.js';
+import { cacheReady, getBody, getCached, listCached, listSource, streamList, typedObject } from './cachedlist.js';
+import { WatchCache, type CachedEvent, itemJson } from './watchcache.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { serverSideApply } from './patch/apply.js';
 import { PatchError } from './patch/errors.js';
@@ -698,8 +699,7 @@ export class ApiServer {
           q.set('fieldSelector', `metadata.name=${name}`);
           return this.watch(req, res, r, ns, q);
         }
-        const obj = await this.registry.get(r, ns, name);
-        return this.sendObject(req, res, r, obj, q);
+        return this.get(req, res, r, ns, name, q);
       }
       case 'PUT': {
         const body = await this.readObject(req, r, res, q);
@@ -815,8 +815,33 @@ export class ApiServer {
     return out;
   }
 
+  /** GET of one object: from the watch cache when the resourceVersion allows (its JSON encoded once),
+   *  otherwise from the store. */
+  private async get(req: IncomingMessage, res: ServerResponse, r: ResourceDef, ns: string | undefined, name: string, q: URLSearchParams): Promise<void> {
+    const rv = q.get('resourceVersion') ?? '';
+    const atLeast = rv === '' ? undefined : /^\d+$/.test(rv) && Number.isSafeInteger(Number(rv)) ? Number(rv) : -1;
+    if (atLeast === -1) throw errors.badRequest(`invalid resource version: ${JSON.stringify(rv)}`);
+    if (await cacheReady(this.cache, this.registry.store, atLeast)) {
+      const c = getCached(this.cache, r, ns, name);
+      // Not in the cache: absent, or a value no encryption provider can read (left out of the cache as of
+      // lists). The store answers which: 404, or the transform error naming the key.
+      if (!c) return this.sendObject(req, res, r, await this.registry.get(r, ns, name), q);
+      if (!negotiateTable(req.headers.accept, q.get('includeObject')) && !acceptsPartial(req.headers.accept) && !isPretty(res)) {
+        return sendJson(res, 200, getBody(r, c));
+      }
+      return this.sendObject(req, res, r, typedObject(r, c), q);
+    }
+    return this.sendObject(req, res, r, await this.registry.get(r, ns, name), q);
+  }
+
   private async list(req: IncomingMessage, res: ServerResponse, r: ResourceDef, ns: string | undefined, q: URLSearchParams): Promise<void> {
-    const result = await this.registry.list(r, ns, this.listQuery(r, q));
+    const query = this.listQuery(r, q);
+    const source = listSource(q);
+    if (source.from === 'cache' && (await cacheReady(this.cache, this.registry.store, source.atLeast))) {
+      return this.listFromCache(req, res, r, ns, q, query);
+    }
+    if (source.from === 'exact') query.revision = source.revision;
+    const result = await this.registry.list(r, ns, query);
     const meta: Record<string, unknown> = { resourceVersion: result.resourceVersion };
     if (result.continue) meta.continue = result.continue;
     if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount;
@@ -836,6 +861,60 @@ export class ApiServer {
       return rest;
     });
     sendJson(res, 200, { kind: r.listKind, apiVersion: groupVersion(r), metadata: meta, items });
+  }
+
+  /** A list from the watch cache, written as a stream of the items' once-encoded JSON (Table rows and
+   *  partial metadata are made per item from the same cached objects). */
+  private async listFromCache(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: ResourceDef,
+    ns: string | undefined,
+    q: URLSearchParams,
+    query: ListQuery,
+  ): Promise<void> {
+    const result = listCached(this.cache, r, ns, query);
+    const meta: Record<string, unknown> = { resourceVersion: result.resourceVersion };
+    if (result.continue) meta.continue = result.continue;
+    if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount;
+    const table = negotiateTable(req.headers.accept, q.get('includeObject'));
+    if (isPretty(res)) {
+      const objs = result.items.map((c) => typedObject(r, c));
+      if (table) return sendJson(res, 200, toTable(r, objs, table, meta));
+      if (acceptsPartial(req.headers.accept)) {
+        return sendJson(res, 200, {
+          kind: 'PartialObjectMetadataList',
+          apiVersion: 'meta.k8s.io/v1',
+          metadata: meta,
+          items: objs.map((o) => partialMetadata(o)),
+        });
+      }
+      return sendJson(res, 200, {
+        kind: r.listKind,
+        apiVersion: groupVersion(r),
+        metadata: meta,
+        items: objs.map(({ kind: _k, apiVersion: _a, ...rest }) => rest),
+      });
+    }
+    const open = (head: Record<string, unknown>, field: string) => `${JSON.stringify(head).slice(0, -1)},"${field}":[`;
+    if (table) {
+      const nowMs = Date.now();
+      const rows = function* () {
+        for (const c of result.items) yield Buffer.from(JSON.stringify(tableRow(r, typedObject(r, c), table, nowMs)));
+      };
+      return streamList(res, open(tableHead(r, table, meta), 'rows'), rows(), ']}\n');
+    }
+    if (acceptsPartial(req.headers.accept)) {
+      const items = function* () {
+        for (const c of result.items) yield Buffer.from(JSON.stringify(partialMetadata(c.object)));
+      };
+      return streamList(res, open({ kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', metadata: meta }, 'items'), items(), ']}\n');
+    }
+    // Items are written without kind/apiVersion, as Kubernetes does; each is the cache's bytes.
+    const items = function* () {
+      for (const c of result.items) yield itemJson(c);
+    };
+    return streamList(res, open({ kind: r.listKind, apiVersion: groupVersion(r), metadata: meta }, 'items'), items(), ']}\n');
   }
 
   private async deleteCollection(req: IncomingMessage, res: ServerResponse, r: ResourceDef, ns: string | undefined, q: URLSearchParams): Promise<void> {

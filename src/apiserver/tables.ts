@@ -56,18 +56,21 @@ function rowObject(obj: KObject, fmt: TableFormat): unknown {
 }
 
 export function toTable(r: ResourceDef, objs: KObject[], fmt: TableFormat, listMeta: Record<string, unknown>, withColumns = true): unknown {
-  const s = STRATEGIES[r.plural] ?? genericTable;
   const nowMs = Date.now();
-  return {
-    kind: 'Table',
-    apiVersion: `meta.k8s.io/${fmt.version}`,
-    metadata: listMeta,
-    columnDefinitions: withColumns ? s.columns : [],
-    rows: objs.map((o) => {
-      const row: Record<string, unknown> = { cells: s.row(o, nowMs) };
-      const ro = rowObject(o, fmt);
-      if (ro !== undefined) row.object = ro;
-      return row;
-    }),
-  };
+  return { ...tableHead(r, fmt, listMeta, withColumns), rows: objs.map((o) => tableRow(r, o, fmt, nowMs)) };
+}
+
+/** A Table without its rows, in the order Go writes the fields (rows come last). */
+export function tableHead(r: ResourceDef, fmt: TableFormat, listMeta: Record<string, unknown>, withColumns = true): Record<string, unknown> {
+  const s = STRATEGIES[r.plural] ?? genericTable;
+  return { kind: 'Table', apiVersion: `meta.k8s.io/${fmt.version}`, metadata: listMeta, columnDefinitions: withColumns ? s.columns : [] };
+}
+
+/** One Table row: the cells computed for the object (read, never changed) and the object as asked for. */
+export function tableRow(r: ResourceDef, o: KObject, fmt: TableFormat, nowMs: number): Record<string, unknown> {
+  const s = STRATEGIES[r.plural] ?? genericTable;
+  const row: Record<string, unknown> = { cells: s.row(o, nowMs) };
+  const ro = rowObject(o, fmt);
+  if (ro !== undefined) row.object = ro;
+  return row;
 }

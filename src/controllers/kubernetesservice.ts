@@ -138,6 +138,10 @@ export class KubernetesService implements Controller {
     });
     await this.renewIdentity().catch((e) => this.log(`kubernetes service: identity lease: ${e instanceof Error ? e.message : e}`));
     await Promise.all([this.services, this.slices, this.endpoints, this.leases].map((i) => i.waitForSync()));
+    // The first pass is done before start returns, so a server that is up has its service and endpoints:
+    // a client's first request may ask for them. Nothing else runs a pass yet (no handlers, no queue);
+    // a failure is logged and the queue's passes below retry.
+    await this.reconcile().catch((e) => this.log(`kubernetes service: ${e instanceof Error ? e.message : e}`));
     const poke = (o: { metadata: { namespace?: string; name?: string } }) => {
       if (o.metadata.namespace === NS && o.metadata.name === NAME) this.queue.add(KEY);
     };

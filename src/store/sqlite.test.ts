@@ -78,6 +78,47 @@ describe('SqliteStore', () => {
     }
   });
 
+  it('writer thread: writes issued across many turns, while earlier groups commit, get revisions in call order; the watch sees that order', async () => {
+    const s = await SqliteStore.open({ dataDir: freshDir() });
+    try {
+      const rec = new Recorder();
+      const w = await s.watch('/ord/', await s.currentRevision(), rec);
+      const calls: Promise<{ modRevision: number }>[] = [];
+      for (let i = 0; i < 300; i++) {
+        calls.push(s.create(`/ord/${String(i).padStart(3, '0')}`, String(i)));
+        // New turns while the writer is busy with the groups before: several groups in flight.
+        if (i % 7 === 0) await new Promise((r) => setImmediate(r));
+      }
+      const revs = (await Promise.all(calls)).map((kv) => kv.modRevision);
+      for (let i = 1; i < revs.length; i++) assert.equal(revs[i], revs[i - 1] + 1, `call ${i} got revision ${revs[i]} after ${revs[i - 1]}`);
+      await rec.waitFor(300);
+      w.close();
+      assert.deepEqual(
+        rec.events.map((e) => e.revision),
+        revs,
+      );
+      assert.deepEqual(
+        rec.events.map((e) => e.key),
+        revs.map((_, i) => `/ord/${String(i).padStart(3, '0')}`),
+      );
+      // Acknowledged means readable at once on the reading connection.
+      const last = await s.get('/ord/299');
+      assert.equal(last?.modRevision, revs[299]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('writer thread gone: writes fail Unavailable naming it, reads and close still work', async () => {
+    const s = await SqliteStore.open({ dataDir: freshDir() });
+    const a = await s.create('/gone/a', '1');
+    await (s as unknown as { writer: { terminate(): Promise<number> } }).writer.terminate();
+    const err = await rejectsWith(s.create('/gone/b', '2'), 'Unavailable');
+    assert.match(err.message, /writer thread/);
+    assert.deepEqual(await s.get('/gone/a'), a);
+    await s.close();
+  });
+
   it('notices writes made by another process on the same file (poll fallback)', async () => {
     const dataDir = freshDir();
     const watching = await SqliteStore.open({ dataDir, pollIntervalMs: 50 });
