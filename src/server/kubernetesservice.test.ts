@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runServer } from '../server/server.js';
+import { runServer } from './server.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import { ENDPOINTS, ENDPOINTSLICES, SERVICES } from '../api/kinds.js';
 import type { Store } from '../store/types.js';
