@@ -64,8 +64,17 @@ async function withEnv(fn: (env: Env) => Promise<void>, rtOpts: Partial<RuntimeO
     for (const c of await rt.list().catch(() => [])) await rt.remove(c.id).catch(() => {});
     const left = await rt.runc.list().catch(() => []);
     for (const c of left) await rt.runc.delete(c.id, true).catch(() => {});
-    if (made) await run(['ip', 'netns', 'del', netns]).catch(() => {});
+    if (made) await delNetns(netns);
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** `ip netns del`, again while the name is still there: its unlink fails (EBUSY) for as long as a mount
+ *  namespace cloned meanwhile (another test's container, on a busy machine) still holds a copy of the mount. */
+async function delNetns(name: string): Promise<void> {
+  for (let i = 0; i < 50 && existsSync(`/run/netns/${name}`); i++) {
+    await run(['ip', 'netns', 'del', name]).catch(() => {});
+    if (existsSync(`/run/netns/${name}`)) await new Promise((r) => setTimeout(r, 100));
   }
 }
 
