@@ -4,7 +4,7 @@
 // posts the pod's status. Restarting the agent repairs, never duplicates: sandboxes and containers are
 // found again by the pod's uid.
 import { PODS } from '../api/kinds.js';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Container, ContainerStatus, Pod, PodCondition, PodStatus } from '../api/types.js';
 
@@ -181,7 +181,7 @@ export class PodManager {
     const sb: Sandbox = { uid, namespace: pod.metadata.namespace!, name: pod.metadata.name!, netns, ip, createdAt: now() };
     this.writeEtc(pod, podDir, ip);
     writeFileSync(`${p}.tmp`, JSON.stringify(sb));
-    (await import('node:fs')).renameSync(`${p}.tmp`, p);
+    renameSync(`${p}.tmp`, p);
     return sb;
   }
 

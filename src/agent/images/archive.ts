@@ -3,7 +3,7 @@
 // files only, names proven) into the store's tmp/, then read as a directory.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { extract } from 'tar-stream';
@@ -266,7 +266,7 @@ async function importDockerSave(
       if (size === undefined) throw fail(file, `layer ${e.Layers![k]} is missing`);
       // docker save keeps layers uncompressed (older) or as OCI blobs that may be gzipped (Docker 25+).
       const head = Buffer.alloc(4);
-      const fh = await (await import('node:fs/promises')).open(lf, 'r');
+      const fh = await open(lf, 'r');
       await fh.read(head, 0, 4, 0);
       await fh.close();
       const gz = head[0] === 0x1f && head[1] === 0x8b;
