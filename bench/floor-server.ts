@@ -4,11 +4,11 @@
 // server it anchors:
 //   node dist/bench/floor-server.js <dir>     (prints "listening on <port>" once ready)
 import { randomUUID } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { selfSigned, writeKeyAndCert } from '../src/api/certificates/issue.js';
 
 const dir = process.argv[2];
 if (!dir) {
@@ -19,33 +19,7 @@ if (!dir) {
 // A throwaway serving key and certificate; the client is told to trust exactly this one.
 const key = join(dir, 'floor.key');
 const crt = join(dir, 'floor.crt');
-const ssl = spawnSync(
-  'openssl',
-  [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-    '-keyout',
-    key,
-    '-out',
-    crt,
-  ],
-  { encoding: 'utf8' },
-);
-if (ssl.status !== 0) {
-  process.stderr.write(`openssl failed: ${ssl.stderr}\n`);
-  process.exit(1);
-}
+writeKeyAndCert(await selfSigned({ subject: { cn: '127.0.0.1' }, usage: 'server', names: ['127.0.0.1'], days: 1 }), key, crt);
 
 // The store's pragmas (src/store/sqlite.ts).
 const db = new Database(join(dir, 'floor.db'), { timeout: 5000 });

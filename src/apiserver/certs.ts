@@ -2,10 +2,10 @@
 // the API server's own client certificate toward agents, made in process on first start and kept in the
 // data dir, a bearer token for the admin, and kubeconfigs.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
-import { type KeyAndCert, type Subject, issue, makeCa } from '../api/certificates/issue.js';
+import { type KeyAndCert, type Subject, issue, makeCa, writeKeyAndCert } from '../api/certificates/issue.js';
 
 export interface Pki {
   caCert: string;
@@ -36,13 +36,6 @@ function sanList(names: string[]): string[] {
   return [...new Set([...BASE_SANS, ...names].filter(Boolean))];
 }
 
-/** Writes a PEM file whole (a temporary name, then rename), keys readable by root only. */
-function writePem(file: string, text: string, secret: boolean): void {
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, text, { mode: secret ? 0o600 : 0o644 });
-  renameSync(tmp, file);
-}
-
 /** Makes (once) and loads the CA and a serving certificate for the given extra host names/IPs. A
  *  serving certificate whose names no longer cover the request is made again from the same CA. */
 export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> {
@@ -55,17 +48,14 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
   const sansFile = join(dir, 'server.sans');
   if (!existsSync(caCrt) || !existsSync(caKey)) {
     const made = await makeCa('k8ts-ca', DAYS);
-    // The key first: a certificate on disk always has its key beside it.
-    writePem(caKey, made.keyPem, true);
-    writePem(caCrt, made.certPem, false);
+    writeKeyAndCert(made, caKey, caCrt);
   }
   const ca: KeyAndCert = { keyPem: readFileSync(caKey, 'utf8'), certPem: readFileSync(caCrt, 'utf8') };
   const sans = sanList(hosts);
   const sansText = sans.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
   if (!existsSync(crt) || !existsSync(key) || !existsSync(sansFile) || readFileSync(sansFile, 'utf8') !== sansText) {
     const made = await issue(ca, { subject: { cn: 'kube-apiserver' }, usage: 'server', names: sans, days: DAYS });
-    writePem(key, made.keyPem, true);
-    writePem(crt, made.certPem, false);
+    writeKeyAndCert(made, key, crt);
     writeFileSync(sansFile, sansText);
   }
   const adminKey = join(dir, 'admin.key');
@@ -95,8 +85,7 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
 async function ensureClientCert(ca: KeyAndCert, key: string, crt: string, subject: Subject): Promise<void> {
   if (existsSync(crt) && existsSync(key)) return;
   const made = await issue(ca, { subject, usage: 'client', days: DAYS });
-  writePem(key, made.keyPem, true);
-  writePem(crt, made.certPem, false);
+  writeKeyAndCert(made, key, crt);
 }
 
 /** A bearer token kept in DIR/<file>, made on first start. */

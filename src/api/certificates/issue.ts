@@ -5,7 +5,7 @@
 import 'reflect-metadata'; // @peculiar/x509's dependency injection (tsyringe) needs the polyfill loaded first.
 import * as x509 from '@peculiar/x509';
 import { randomBytes, webcrypto } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 
 export interface KeyAndCert {
@@ -97,18 +97,22 @@ export interface LeafAsk {
   days: number;
 }
 
+/** A leaf's usages (serverAuth or clientAuth) and its names. */
+function leafExtensions(ask: LeafAsk): x509.Extension[] {
+  const ext: x509.Extension[] = [
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | (ask.usage === 'server' ? x509.KeyUsageFlags.keyEncipherment : 0), true),
+    new x509.ExtendedKeyUsageExtension([ask.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
+  ];
+  if (ask.names?.length) ext.push(altNames(ask.names));
+  return ext;
+}
+
 /** A new key and a certificate for it signed by the given CA. */
 export async function issue(ca: KeyAndCert, ask: LeafAsk): Promise<KeyAndCert> {
   const caCert = new x509.X509Certificate(ca.certPem);
   const keys = await newKeys();
   const now = Date.now();
-  const ext: x509.Extension[] = [
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | (ask.usage === 'server' ? x509.KeyUsageFlags.keyEncipherment : 0), true),
-    new x509.ExtendedKeyUsageExtension([ask.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
-    await x509.AuthorityKeyIdentifierExtension.create(caCert),
-  ];
-  const names = ask.names ?? [];
-  if (names.length) ext.push(altNames(names));
+  const ext = [...leafExtensions(ask), await x509.AuthorityKeyIdentifierExtension.create(caCert)];
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serialNumber(),
     subject: jsonName(ask.subject),
@@ -127,11 +131,7 @@ export async function issue(ca: KeyAndCert, ask: LeafAsk): Promise<KeyAndCert> {
 export async function selfSigned(ask: LeafAsk): Promise<KeyAndCert> {
   const keys = await newKeys();
   const now = Date.now();
-  const ext: x509.Extension[] = [
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | (ask.usage === 'server' ? x509.KeyUsageFlags.keyEncipherment : 0), true),
-    new x509.ExtendedKeyUsageExtension([ask.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
-  ];
-  if (ask.names?.length) ext.push(altNames(ask.names));
+  const ext = leafExtensions(ask);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serialNumber(),
     name: jsonName(ask.subject),
@@ -144,8 +144,14 @@ export async function selfSigned(ask: LeafAsk): Promise<KeyAndCert> {
   return { keyPem: await pkcs8Pem(keys.privateKey), certPem: `${cert.toString('pem')}\n` };
 }
 
-/** Writes a key (0600) and its certificate, the key first: a certificate on disk always has its key beside it. */
+/** Writes a key (0600) and its certificate, each whole (a temporary name, then rename) and the key first:
+ *  a certificate on disk always has its key beside it. */
 export function writeKeyAndCert(made: KeyAndCert, keyFile: string, certFile: string): void {
-  writeFileSync(keyFile, made.keyPem, { mode: 0o600 });
-  writeFileSync(certFile, made.certPem);
+  for (const [file, text, mode] of [
+    [keyFile, made.keyPem, 0o600],
+    [certFile, made.certPem, 0o644],
+  ] as const) {
+    writeFileSync(`${file}.tmp`, text, { mode });
+    renameSync(`${file}.tmp`, file);
+  }
 }
