@@ -202,6 +202,7 @@ export class HollowFleet {
       await this.timed('PATCH leases', () => renewLease(n.client, n.name));
       this.stats.leaseRenewals++;
     } catch (e) {
+      if (this.stopped) return; // a renewal cut off by stop()
       this.stats.leaseErrors++;
       if (this.stats.leaseErrors <= 5) this.log(`hollow node ${n.name}: renewing its Lease: ${e instanceof Error ? e.message : e}`);
     }

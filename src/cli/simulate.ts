@@ -409,6 +409,11 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
       if (!call.startsWith('JOIN ') && call !== 'REGISTER nodes') worst = Math.max(worst, p99);
       out(`  ${call.padEnd(45)} ${String(s.length).padEnd(8)} ${fmtMs(percentile(s, 50)).padEnd(8)} ${fmtMs(p99).padEnd(8)} ${fmtMs(s[s.length - 1]).padEnd(8)} ${String(c.errors).padEnd(8)} ${call.startsWith('JOIN ') || call === 'REGISTER nodes' ? '(several calls)' : p99 <= 1000 ? 'met' : 'MISSED'}`);
     }
+    // Server CPU per unit of work: what the load of the machine changes least (a starved server takes longer,
+    // not more CPU, for the same work).
+    const steadyWrites = (fleet.stats.leaseRenewals - renewalsBefore) + o.nodes * steadyS / 60;
+    const cpuMsPerPod = server ? (server.cores('create', 'running') * allRunningS * 1000) / total : Number.NaN;
+    const cpuMsPerSteadyWrite = server ? (server.cores('steady', 'steady-end') * steadyS * 1000) / steadyWrites : Number.NaN;
     const row = (what: string, s: Sampler | undefined, rss?: number) => {
       if (!s) return;
       out(`  ${what.padEnd(12)} peak RSS ${s.peakRss.toFixed(0)} MiB${rss !== undefined ? ` (steady ${rss.toFixed(0)} MiB)` : ''}; CPU cores: join ${s.cores('join', 'joined').toFixed(2)}, pods starting ${s.cores('create', 'running').toFixed(2)}, steady ${s.cores('steady', 'steady-end').toFixed(2)}`);
@@ -418,10 +423,12 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
     row('server', server, rssAtSteady);
     row('etcd', etcdS);
     row('simulator', self);
+    if (server) out(`server CPU per unit of work: ${cpuMsPerPod.toFixed(1)} ms per pod started (create, schedule, bind, status, events); ${cpuMsPerSteadyWrite.toFixed(1)} ms per steady-state write (Lease renewals, Ready re-posts)`);
     out(`load after ${load()}`);
     out(`summary: nodes=${o.nodes} pods=${total} store=${o.server ? 'given' : o.store} join_s=${joinS.toFixed(1)} startup_p50_ms=${fmtMs(percentile(startup, 50))} startup_p99_ms=${fmtMs(percentile(startup, 99))} `
       + `api_p99_worst_ms=${fmtMs(worst)} sched_pods_per_s=${schedRate.toFixed(0)} watch_events_per_s=${(eventsCreate / allRunningS).toFixed(0)} lease_renewals_per_s=${renewalsPerS.toFixed(1)} `
-      + `server_rss_peak_mib=${server?.peakRss.toFixed(0) ?? '-'} server_cpu_cores_starting=${server?.cores('create', 'running').toFixed(2) ?? '-'} server_cpu_cores_steady=${server?.cores('steady', 'steady-end').toFixed(2) ?? '-'}`);
+      + `server_rss_peak_mib=${server?.peakRss.toFixed(0) ?? '-'} server_cpu_cores_starting=${server?.cores('create', 'running').toFixed(2) ?? '-'} server_cpu_cores_steady=${server?.cores('steady', 'steady-end').toFixed(2) ?? '-'} `
+      + `server_cpu_ms_per_pod=${cpuMsPerPod.toFixed(1)} server_cpu_ms_per_steady_write=${cpuMsPerSteadyWrite.toFixed(1)}`);
     if (!nsDeleted) return `the namespace ${ns} was not gone after the timeout`;
     return undefined;
   } finally {
