@@ -120,6 +120,8 @@ interface Started {
   kubeconfig: string;
   pid?: number;
   etcdPid?: number;
+  /** Why the server ended before stop() (its exit and the last of its log), if it did. */
+  died(): string | undefined;
   stop(): Promise<void>;
 }
 
@@ -142,9 +144,15 @@ async function startServer(dir: string, store: string, etcd: TestEtcd | undefine
     });
     proc.once('exit', (c, sig) => rej(new Error(`the server exited (${c ?? sig}) before serving:\n${log}`)));
   });
+  let stopping = false;
+  let died: string | undefined;
+  proc.once('exit', (c, sig) => {
+    if (!stopping) died = `the server (pid ${proc.pid}) exited (${c ?? sig}) during the run; the end of its log:\n${log}`;
+  });
   return {
-    url, kubeconfig: join(dataDir, 'kubeconfig'), pid: proc.pid, etcdPid: etcd?.pid(),
+    url, kubeconfig: join(dataDir, 'kubeconfig'), pid: proc.pid, etcdPid: etcd?.pid(), died: () => died,
     async stop() {
+      stopping = true;
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       const gone = new Promise((r) => proc.once('exit', r));
       // SIGTERM lets a --cpu-prof server write its profile; SIGKILL after 20 s.
@@ -236,8 +244,8 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
   process.once('SIGTERM', onSignal);
   const check = () => { if (interrupted) throw new Error('interrupted'); };
   out(`k8ts simulate: ${o.nodes} hollow nodes × ${o.podsPerNode} pods; load before ${load()}`);
+  let started: Started | undefined;
   try {
-    let started: Started | undefined;
     if (!o.server) {
       let etcd: TestEtcd | undefined;
       if (o.store === 'etcd') {
@@ -431,6 +439,10 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
       + `server_cpu_ms_per_pod=${cpuMsPerPod.toFixed(1)} server_cpu_ms_per_steady_write=${cpuMsPerSteadyWrite.toFixed(1)}`);
     if (!nsDeleted) return `the namespace ${ns} was not gone after the timeout`;
     return undefined;
+  } catch (e) {
+    const died = started?.died();
+    if (died) throw new Error(`${e instanceof Error ? e.message : e}\n${died}`);
+    throw e;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
