@@ -173,12 +173,14 @@ export class HollowFleet {
   private async join(name: string, i: number): Promise<void> {
     const id = this.o.identity;
     const creds = 'issue' in id ? await this.timed('JOIN issued', () => id.issue(name))
-      : await this.timed('JOIN csr', () => ensureNodeCredentials({ server: this.o.server, ca: this.o.ca, nodeName: name,
-        dataDir: join(this.o.dataDir, name), bootstrapToken: id.bootstrapToken, log: () => {}, timeoutMs: 300_000 }));
+      : await this.retrying(() => this.timed('JOIN csr', () => ensureNodeCredentials({ server: this.o.server, ca: this.o.ca, nodeName: name,
+        dataDir: join(this.o.dataDir, name), bootstrapToken: id.bootstrapToken, log: () => {}, timeoutMs: 300_000 })));
     const client = new RestClient({ server: this.o.server, ca: this.o.ca, cert: creds.cert, key: creds.key, userAgent: `k8ts-hollow/${name}` });
     const n: HollowNode = { name, ip: hollowNodeIP(i), client, timers: [] };
     this.nodes.set(name, n);
-    await this.timed('REGISTER nodes', () => registerNode(client, name, n.ip, 'hollow://0.1.0'));
+    // As the kubelet, registration is tried until it works: a shed request, a reset connection, a slow
+    // server are reasons to wait, not to give up (back-off 0.5 s doubling to 8 s).
+    await this.retrying(() => this.timed('REGISTER nodes', () => registerNode(client, name, n.ip, 'hollow://0.1.0')));
     await this.renew(n);
     // Each node on its own phase, as kubelets started at different moments: no fleet-wide thundering herd.
     const leaseMs = this.o.leaseMs ?? 10_000;
@@ -194,6 +196,19 @@ export class HollowFleet {
     const ready = setInterval(() => void this.postReady(n), statusMs);
     ready.unref();
     n.timers.push(first, ready);
+  }
+
+  /** As the kubelet registers: tried until it works (a shed request, a reset connection, a slow server are
+   *  reasons to wait), back-off 0.5 s doubling to 8 s, 20 tries. */
+  private async retrying<T>(f: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await f();
+      } catch (e) {
+        if (this.stopped || attempt >= 20) throw e;
+        await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 8000)));
+      }
+    }
   }
 
   private async renew(n: HollowNode): Promise<void> {
