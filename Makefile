@@ -43,6 +43,7 @@ build: deps
 	npx tsc -p tsconfig.json
 	node dist/src/apiserver/openapi/generate.js
 	node scripts/build-ui.mjs
+	node scripts/build-cli.mjs
 
 up: setup
 	./scripts/up.sh

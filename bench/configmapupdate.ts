@@ -5,7 +5,7 @@
 // Goal p99 ≤ 1 s; the kubelet's default path (sync period 1 min plus its ConfigMap cache TTL) is up to
 // ~60–90 s, quoted, not measured here.
 //   npx tsc -p tsconfig.json && node dist/bench/configmapupdate.js [--pods 100] [--rounds 5]
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { CONFIGMAPS, PODS } from '../src/api/kinds.js';
 import type { ConfigMap, Pod } from '../src/api/types.js';
 import { fmt, summarize, table } from './lib.js';
-import { type Cluster, clusterDown, clusterUp, createNamespace, pool, sleep, whyNotRunning } from './cluster/kit.js';
+import { type Cluster, labDone, clusterUp, createNamespace, pool, sleep, whyNotRunning } from './cluster/kit.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, d: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) || d : d);
@@ -114,11 +114,7 @@ async function main(): Promise<void> {
     ]));
     console.log(`p99 ${fmt(f.p99)} ms (goal ≤ 1000 ms) ${f.p99 <= 1000 ? 'met' : 'NOT MET'}; p50 ${fmt(f.p50 / a.p50)}× the watch anchor; the kubelet's default path is up to ~60–90 s (sync period + cache TTL, quoted)`);
   } finally {
-    if (c) {
-      const d = await clusterDown(home, c, made);
-      if (d.left.length) failures.push(`lab left behind: ${d.left.join(', ')}`);
-    }
-    rmSync(home, { recursive: true, force: true });
+    await labDone(home, c, made, failures);
   }
   if (failures.length) {
     console.error(failures.join('\n'));

@@ -3,7 +3,7 @@
 // serviceAccountToken where the API server serves TokenRequest) vs the bare pod; create → Ready, one pod
 // at a time, the two kinds interleaved so machine noise falls on both (goal ≤ 1.3× at p50).
 //   npx tsc -p tsconfig.json && node dist/bench/podvolumes.js [--rounds 15]
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -12,7 +12,7 @@ import { CONFIGMAPS, PODS, SECRETS } from '../src/api/kinds.js';
 import type { Pod } from '../src/api/types.js';
 import { errorCode } from '../src/client/types.js';
 import { fmt, summarize, table } from './lib.js';
-import { type Cluster, clusterDown, clusterUp, createNamespace, sleep } from './cluster/kit.js';
+import { type Cluster, labDone, clusterUp, createNamespace, sleep } from './cluster/kit.js';
 
 const args = process.argv.slice(2);
 const ROUNDS = Number(args[args.indexOf('--rounds') + 1] || 15) || 15;
@@ -98,11 +98,7 @@ async function main(): Promise<void> {
     const ratio = v.p50 / b.p50;
     console.log(`ratio p50: ${fmt(ratio)}× (goal ≤ 1.3×) ${ratio <= 1.3 ? 'met' : 'NOT MET'}`);
   } finally {
-    if (c) {
-      const d = await clusterDown(home, c, made);
-      if (d.left.length) failures.push(`lab left behind: ${d.left.join(', ')}`);
-    }
-    rmSync(home, { recursive: true, force: true });
+    await labDone(home, c, made, failures);
   }
   if (failures.length) {
     console.error(failures.join('\n'));

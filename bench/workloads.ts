@@ -16,7 +16,7 @@ import type { Deployment, Pod } from '../src/api/types.js';
 import { configFromKubeconfig, RestClient } from '../src/client/rest.js';
 import { runServer } from '../src/server/server.js';
 import { Client, fmt, table } from './lib.js';
-import { type Cluster, clusterDown, clusterUp, createNamespace, pool, sleep } from './cluster/kit.js';
+import { type Cluster, labDone, clusterUp, createNamespace, pool, sleep } from './cluster/kit.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -145,11 +145,7 @@ async function lab(): Promise<void> {
     rows.push([`rolling update ${REPLICAS} (25%/25%)`, ms(tRoll), `${REPLICAS} bare pods ${ms(tBare)}`, `${fmt(tRoll / tBare)}×`, '≤ 2× and within bounds', tRoll <= 2 * tBare && boundsOk ? 'yes' : 'NO']);
     if (!boundsOk) failures.push(`rollout left its bounds: max ${census.maxLive} live pods, min ${census.minReady} ready`);
   } finally {
-    if (c) {
-      const d = await clusterDown(home, c, made);
-      if (d.left.length) failures.push(`lab left behind: ${d.left.join(', ')}`);
-    }
-    rmSync(home, { recursive: true, force: true });
+    await labDone(home, c, made, failures);
   }
 }
 

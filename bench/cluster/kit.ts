@@ -4,7 +4,7 @@
 // and iperf3 between network namespaces.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -54,6 +54,16 @@ export async function clusterUp(home: string, name: string, nodes: number, backe
  * `k8ts down`, then a look for anything of the cluster still there: its state directory, namespaces,
  * host links, nftables tables, and any process that was part of it (pids seen before down, by start time).
  */
+/** The end of a benchmark on a lab of its own: the lab down (what it left behind counted as a failure) and
+ *  its K8TS_HOME removed. Called from a finally block, so it runs on failure too. */
+export async function labDone(home: string, c: Cluster | undefined, made: Set<string>, failures: string[]): Promise<void> {
+  if (c) {
+    const d = await clusterDown(home, c, made);
+    if (d.left.length) failures.push(`lab left behind: ${d.left.join(', ')}`);
+  }
+  rmSync(home, { recursive: true, force: true });
+}
+
 export async function clusterDown(home: string, c: { name: string; plan?: ClusterPlan; client?: RestClient }, made: Set<string>): Promise<{ ms: number; left: string[] }> {
   c.client?.close();
   const plan = c.plan ?? (await loadPlan(home, c.name).catch(() => undefined));

@@ -224,9 +224,13 @@ export class Agent {
   async start(): Promise<void> {
     mkdirSync(this.o.dataDir, { recursive: true });
     this.scheduleRenewal();
-    // What a killed pull left in tmp/ is never trusted; it goes now. Then the built-in busybox.
-    await this.store.cleanTmp();
-    await ensureBuiltin(this.store);
+    // What a killed pull left in tmp/ is never trusted; it goes now. Then the built-in busybox. Both go on
+    // beside registration; pods wait for them (below).
+    const storeReady = (async () => {
+      await this.store.cleanTmp();
+      await ensureBuiltin(this.store);
+    })();
+    storeReady.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
     const runcVersion = (await run(['runc', '--version'])).stdout.split('\n')[0].split(/\s+/).pop() ?? 'unknown';
     const registered = await registerNode(this.client, this.o.nodeName, this.o.nodeIP, `runc://${runcVersion}`);
     // The serving certificate names the addresses the Node now lists (the approver checks them there).
@@ -236,6 +240,14 @@ export class Agent {
     await renewLease(this.client, this.o.nodeName);
     this.every(LEASE_RENEW_MS, () => renewLease(this.client, this.o.nodeName));
     this.every(60_000, () => postReady(this.client, this.o.nodeName, true, 'k8ts agent is posting ready status'));
+    // Every informer the node needs starts now, so their lists load side by side while the pod CIDR comes
+    // (seen through the node informer as soon as node IPAM writes it: no polling).
+    this.informers.start();
+    this.nodes = this.informers.informerFor(NODES);
+    this.services = this.informers.informerFor(SERVICES);
+    this.slices = this.informers.informerFor(ENDPOINTSLICES);
+    // This node's pods only: a filtered informer, its own entry in the factory.
+    this.pods = this.informers.informerFor(PODS, { fieldSelector: `spec.nodeName=${this.o.nodeName}` });
     this.podCIDR = await this.waitForPodCIDR();
     this.log(`k8ts agent ${this.o.nodeName}: pod CIDR ${this.podCIDR}`);
     await this.syncNat();
@@ -246,15 +258,14 @@ export class Agent {
     this.events = events;
     this.images = new ImageService({ store: this.store, puller: this.puller, client: this.client, events, log: this.log,
       gc: this.o.imageGc ?? { highPercent: 85, lowPercent: 80, minAgeMs: 120_000 } });
-    await this.syncNodeImages();
+    // The Node's image list is for the scheduler's image locality: posted beside the rest, not before it.
+    void this.syncNodeImages().catch((e) => this.log(`k8ts agent ${this.o.nodeName}: node images: ${e instanceof Error ? e.message : e}`));
     this.every(30_000, () => this.syncNodeImages());
     this.every(300_000, () => this.imageGc());
-    this.informers.start();
     // ConfigMaps and Secrets feed env and volumes. A node may read only the ones its pods use (the Node
     // authorizer), so each is watched on its own (list/watch with metadata.name=, as the kubelet's
     // watch-based manager does); a change re-syncs the pods that read it, whose sync re-renders their
     // volumes (the atomic writer swaps only what differs).
-    this.services = this.informers.informerFor(SERVICES);
     await this.services.waitForSync();
     const objects = {
       configMap: (ns: string, name: string) => this.referenced('configMap', ns, name).lister.get(ns, name) as ConfigMap | undefined,
@@ -295,7 +306,6 @@ export class Agent {
       volumes, objects, node, tokens, services: () => this.services.lister.list(),
       metrics: { step: (step, f) => metrics.step(step, f), probeRan: (p) => metrics.probeRan(p), probeGone: (p) => metrics.probeGone(p) },
     }, (key, ms) => this.queue.addAfter(key, ms));
-    this.nodes = this.informers.informerFor(NODES);
     this.nodes.addEventHandler({ onAdd: () => this.routesSoon(), onUpdate: (n, old) => n !== old && this.routesSoon(), onDelete: () => this.routesSoon() });
     await this.nodes.waitForSync();
     await this.syncRoutes();
@@ -314,7 +324,6 @@ export class Agent {
       onUpdate: (o: T, old: T) => { if (o !== old) { to('MODIFIED', o); this.lbSoon(); } },
       onDelete: (o: T) => { to('DELETED', o); this.lbSoon(); },
     });
-    this.slices = this.informers.informerFor(ENDPOINTSLICES);
     await this.slices.waitForSync();
     // Handlers join after the caches are full: each first gets every cached object as an add.
     proxy.update(this.services.lister.list(), this.slices.lister.list());
@@ -354,8 +363,6 @@ export class Agent {
       // Not set up by this agent yet: the full sync sets the volumes up (with what changed in them).
       if (r === 'sync') this.queue.add(key);
     }, { workers: 4, onError: (key, e) => this.log(`k8ts agent: volume refresh ${key}: ${e instanceof Error ? e.message : e}`) });
-    // This node's pods only: a filtered informer, its own entry in the factory.
-    this.pods = this.informers.informerFor(PODS, { fieldSelector: `spec.nodeName=${this.o.nodeName}` });
     await this.pods.waitForSync();
     const podChanged = (p: Pod, old?: Pod) => {
       metrics.podSeen(p.metadata.uid, p.status?.phase, false);
@@ -389,6 +396,7 @@ export class Agent {
     const serving = this.serving.credentials;
     await this.streams.start(this.o.dataDir, this.o.nodeIP, { ca: this.o.rest.ca, cert: serving?.cert, key: serving?.key });
     await this.podManager.sweep(new Set(this.pods.lister.list().map((p) => p.metadata.uid!)));
+    await storeReady;
     this.queue.start();
     this.refreshQueue.start();
     // Containers exit on their own: look at every pod regularly (the informer's resync re-adds them).
@@ -540,16 +548,24 @@ export class Agent {
     await syncNat({ clusterCIDR: this.o.clusterCIDR, nodeIPs });
   }
 
-  private async waitForPodCIDR(): Promise<string> {
-    for (let i = 0; ; i++) {
-      const n = await this.client.get(NODES, undefined, this.o.nodeName);
-      if (n?.spec?.podCIDR) {
+  /** The node's pod CIDR, once node IPAM has written one that parses (from the node informer's events). */
+  private waitForPodCIDR(): Promise<string> {
+    return new Promise((resolve) => {
+      let seen = 0;
+      let found: string | undefined;
+      const check = (n: Node) => {
+        if (found || n.metadata.name !== this.o.nodeName || !n.spec?.podCIDR) return;
         const { peers, rejected } = readPeers([{ ...n, status: { addresses: [{ type: 'InternalIP', address: this.o.nodeIP }] } }]);
-        if (peers[0]?.podCIDR) return peers[0].podCIDR;
-        if (i === 0 || i % 60 === 0) this.log(`k8ts agent ${this.o.nodeName}: waiting for a usable pod CIDR: ${[...rejected.values()].join('; ')}`);
-      }
-      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** i, 1000)));
-    }
+        if (peers[0]?.podCIDR) {
+          found = peers[0].podCIDR;
+          queueMicrotask(() => reg.remove()); // the handler may run inside addEventHandler, before reg is set
+          resolve(found);
+        } else if (seen++ % 60 === 0) {
+          this.log(`k8ts agent ${this.o.nodeName}: waiting for a usable pod CIDR: ${[...rejected.values()].join('; ')}`);
+        }
+      };
+      const reg = this.nodes.addEventHandler({ onAdd: check, onUpdate: (n) => check(n) });
+    });
   }
 
   private async uplinkMtu(): Promise<number> {

@@ -2,8 +2,7 @@
 // on the host, one network namespace per node running `k8ts agent` — built step by step and removed whole.
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { generateEncryptionConfig } from '../store/encryption.js';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { up, PreflightError } from '../lab/up.js';
 import { down } from '../lab/down.js';
@@ -20,11 +19,11 @@ import { BOOTSTRAP_NAMESPACE, bootstrapTokenSecret, generateBootstrapToken } fro
 import { isNodeReady } from '../api/conditions.js';
 import { kubeconfig } from '../apiserver/certs.js';
 import { run } from '../util/exec.js';
+import { cliEntry } from '../util/layout.js';
 import { Registries } from '../agent/images/registries.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 import { serveUi } from './ui.js';
 
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.js');
 const NODES = findResource('', 'v1', 'nodes')!;
 
 const UP_FLAGS: FlagSpec = {
@@ -58,7 +57,7 @@ ${flagHelp(UP_FLAGS)}
 `;
 
 function node(...args: string[]): string[] {
-  return [process.execPath, MAIN, ...args];
+  return [process.execPath, cliEntry(), ...args];
 }
 
 async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {

@@ -5,6 +5,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { RestClient, type RestConfig } from '../client/rest.js';
 import { DnsMetrics } from './metrics.js';
 import { NodeDns } from './node.js';
+import { distFile } from '../util/layout.js';
 import type { Endpoint } from './server.js';
 
 export interface DnsWorkerConfig {
@@ -20,7 +21,7 @@ type Message = { type: 'listening'; addresses: Endpoint[] } | { type: 'error'; m
 
 /** Start the DNS worker; resolves once it listens (rejects with the worker's own error). */
 export function startDnsWorker(cfg: DnsWorkerConfig, log: (line: string) => void): Promise<{ worker: Worker; addresses: Endpoint[] }> {
-  const worker = new Worker(new URL(import.meta.url), { workerData: cfg });
+  const worker = new Worker(distFile('src/dns/worker.js'), { workerData: cfg });
   return new Promise((resolve, reject) => {
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`k8ts dns: the DNS worker exited (${code}) before listening`)));

@@ -5,8 +5,7 @@
 // or a DNS name rebound to 127.0.0.1, gets nothing); it never writes to the cluster.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { distFile } from '../util/layout.js';
 import { findResource, type ResourceDef } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import { SharedInformerFactory } from '../client/factory.js';
@@ -26,7 +25,7 @@ const KINDS: [Kind, ResourceDef][] = [
 ];
 
 /** The page's script: built by scripts/build-ui.mjs (esbuild) next to dist/src. */
-export const BUNDLE = join(dirname(fileURLToPath(import.meta.url)), '../../ui/app.js');
+export const BUNDLE = distFile('ui/app.js');
 
 const DNS_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const POD_KEY = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;

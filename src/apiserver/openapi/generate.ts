@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT, distFile } from '../../util/layout.js';
 import type * as TS from 'typescript';
 import { K8S_SCHEMA } from '../protobuf/k8s-messages.js';
 
@@ -38,15 +38,12 @@ export interface GeneratedDefinitions {
 export function inputsHash(): string {
   const require = createRequire(import.meta.url);
   const h = createHash('sha256');
-  for (const p of ['./generate.js', '../protobuf/k8s-messages.js']) h.update(readFileSync(fileURLToPath(new URL(p, import.meta.url))));
+  for (const p of ['src/apiserver/openapi/generate.js', 'src/apiserver/protobuf/k8s-messages.js']) h.update(readFileSync(distFile(p)));
   h.update(readFileSync(require.resolve('kubernetes-types/package.json', { paths: [ROOT] })));
   return h.digest('hex');
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-/** The repository root, from dist/src/apiserver/openapi or src/apiserver/openapi. */
-const ROOT = resolve(here, here.includes(`${join('dist', 'src')}`) ? '../../../..' : '../../..');
-export const DEFINITIONS_FILE = join(ROOT, 'dist', 'generated', 'openapi-definitions.json');
+export const DEFINITIONS_FILE = distFile('generated/openapi-definitions.json');
 
 /** kubernetes-types module path (`core/v1`) → upstream OpenAPI definition prefix. */
 export function definitionPrefix(module: string): string {
@@ -263,7 +260,8 @@ export function writeDefinitions(path = DEFINITIONS_FILE): GeneratedDefinitions 
   return g;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+// Run as a script by the build (never when bundled into the CLI, where every module shares one location).
+if (process.argv[1] && resolve(process.argv[1]) === distFile('src/apiserver/openapi/generate.js')) {
   const g = writeDefinitions();
   console.log(`openapi: ${Object.keys(g.definitions).length} definitions from ${g.source} → ${relative(process.cwd(), DEFINITIONS_FILE)}`);
 }
