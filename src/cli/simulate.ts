@@ -7,7 +7,6 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync }
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { CSRS, NAMESPACES, PODS, SECRETS } from '../api/kinds.js';
 import type { Namespace, Pod, Secret } from '../api/types.js';
 import { bootstrapTokenSecret, generateBootstrapToken } from '../api/bootstraptoken.js';
@@ -19,6 +18,7 @@ import { makeNodeCsr } from '../agent/identity.js';
 import { CaSigner, parseCsrPem } from '../api/certificates/csr.js';
 import { startEtcd, type TestEtcd } from '../store/testing/etcd.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
+import { cliEntry } from '../util/layout.js';
 
 const FLAGS: FlagSpec = {
   nodes: { type: 'number', help: 'hollow nodes to run (required)', metavar: 'N' },
@@ -127,7 +127,7 @@ interface Started {
 
 /** `k8ts server` as a child of this process (under --cpu-prof when asked), on loopback, port picked by the kernel. */
 async function startServer(dir: string, store: string, etcd: TestEtcd | undefined, nodes: number, graceS: number, cpuProf?: string): Promise<Started> {
-  const main = fileURLToPath(new URL('./main.js', import.meta.url));
+  const main = cliEntry();
   const dataDir = join(dir, 'server');
   // Each node takes a /24 of the cluster CIDR: 10.128.0.0/12 holds 4,096 of them, outside the service range.
   const cidr = nodes > 256 ? ['--cluster-cidr', '10.128.0.0/12'] : [];
