@@ -18,7 +18,7 @@ help:
 	@echo "make test   set up, then run every test"
 	@echo "make bench  set up, then run the benchmarks in bench/"
 	@echo "make setup  install Debian packages, npm dependencies and build (idempotent)"
-	@echo "make lint   run the linter (biome lint; make test runs it too)"
+	@echo "make lint   run the linter and the format check (biome ci; make test runs it too)"
 	@echo "make fmt    format the sources with biome (biome.jsonc)"
 
 setup: debs deps build
@@ -56,7 +56,7 @@ test: setup
 
 # The linter alone (make test runs it as one of its checks), and the formatter, which rewrites files.
 lint: deps
-	npx biome lint --error-on-warnings
+	npx biome ci --error-on-warnings
 
 fmt: deps
 	npx biome format --write

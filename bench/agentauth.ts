@@ -41,11 +41,20 @@ const dir = mkdtempSync(join(tmpdir(), 'k8ts-bench-agentauth-'));
 const tc = await startCluster();
 try {
   const runtime = new Runtime({ stateDir: join(dir, 'runtime'), imagesDir: join(dir, 'images') });
-  const a = await joinTestAgent(tc.s, { name: 'bench-n1', dir, admin: tc.c,
-    deps: { runtime, pod: () => undefined, netnsOf: () => undefined, queries: { ping: async () => ({ ok: true }) } } });
+  const a = await joinTestAgent(tc.s, {
+    name: 'bench-n1',
+    dir,
+    admin: tc.c,
+    deps: { runtime, pod: () => undefined, netnsOf: () => undefined, queries: { ping: async () => ({ ok: true }) } },
+  });
   const data = tc.s.kubeconfigPath.replace(/\/kubeconfig$/, '');
   const ca = readFileSync(tc.s.caPath, 'utf8');
-  const kc = new Agent({ keepAlive: true, ca, cert: readFileSync(join(data, 'pki/apiserver-kubelet-client.crt')), key: readFileSync(join(data, 'pki/apiserver-kubelet-client.key')) });
+  const kc = new Agent({
+    keepAlive: true,
+    ca,
+    cert: readFileSync(join(data, 'pki/apiserver-kubelet-client.crt')),
+    key: readFileSync(join(data, 'pki/apiserver-kubelet-client.key')),
+  });
   const api = new URL(tc.s.url);
   const adminAgent = new Agent({ keepAlive: true, ca });
   const direct = () => get(kc, '127.0.0.1', a.streams.port, '/k8ts/ping');
@@ -56,21 +65,31 @@ try {
   // agent's own client, the body the agent sends) before each cached GET.
   const sars = a.auth.sent.accessReviews;
   const uncached = await timed(N, async () => {
-    await a.client.postPath('/apis/authorization.k8s.io/v1/subjectaccessreviews', { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
-      spec: { user: 'kube-apiserver-kubelet-client', groups: ['system:masters', 'system:authenticated'],
-        resourceAttributes: { verb: 'get', version: 'v1', resource: 'nodes', subresource: 'proxy', name: 'bench-n1' } } });
+    await a.client.postPath('/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: 'kube-apiserver-kubelet-client',
+        groups: ['system:masters', 'system:authenticated'],
+        resourceAttributes: { verb: 'get', version: 'v1', resource: 'nodes', subresource: 'proxy', name: 'bench-n1' },
+      },
+    });
     return direct();
   });
   if (a.auth.sent.accessReviews !== sars) throw new Error('the cached rows asked the API server');
-  const proxied = await timed(N, () => get(adminAgent, api.hostname, Number(api.port), '/api/v1/nodes/bench-n1/proxy/k8ts/ping', { authorization: `Bearer ${tc.s.token}` }));
+  const proxied = await timed(N, () =>
+    get(adminAgent, api.hostname, Number(api.port), '/api/v1/nodes/bench-n1/proxy/k8ts/ping', { authorization: `Bearer ${tc.s.token}` }),
+  );
   const s = (x: number[]) => summarize(x);
   const base = s(cached).p50;
-  console.log(table([
-    ['row', 'p50 ms', 'p99 ms', 'vs anchor (p50)'],
-    ['anchor: agent GET, decision cached', fmt(s(cached).p50, 3), fmt(s(cached).p99, 3), '1.00'],
-    ['agent GET + one SubjectAccessReview (a cache miss)', fmt(s(uncached).p50, 3), fmt(s(uncached).p99, 3), fmt(s(uncached).p50 / base)],
-    ['through the node proxy, decision cached', fmt(s(proxied).p50, 3), fmt(s(proxied).p99, 3), fmt(s(proxied).p50 / base)],
-  ]));
+  console.log(
+    table([
+      ['row', 'p50 ms', 'p99 ms', 'vs anchor (p50)'],
+      ['anchor: agent GET, decision cached', fmt(s(cached).p50, 3), fmt(s(cached).p99, 3), '1.00'],
+      ['agent GET + one SubjectAccessReview (a cache miss)', fmt(s(uncached).p50, 3), fmt(s(uncached).p99, 3), fmt(s(uncached).p50 / base)],
+      ['through the node proxy, decision cached', fmt(s(proxied).p50, 3), fmt(s(proxied).p99, 3), fmt(s(proxied).p50 / base)],
+    ]),
+  );
   console.log(`requests per row: ${N}; SubjectAccessReviews sent by the agent in the run: ${a.auth.sent.accessReviews}; load: ${load()}`);
   a.close();
   kc.destroy();

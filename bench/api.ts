@@ -1,8 +1,10 @@
-// API server benchmark: create/get/list/watch on SQLite and on etcd, each beside its anchor measured in
-// the same run (raw SQLite inserts; raw etcd puts with the same client library).
+// API server benchmark: create/get/list/watch on SQLite and on etcd, each beside its anchors measured in
+// the same run: the floor server (bench/floor-server.ts: Node HTTPS + JSON + durable SQLite committed in
+// groups, nothing of Kubernetes), raw SQLite inserts, raw etcd puts with the same client library. The
+// paced create runs twice: on the machine as it is, and with one core taken by a busy loop.
 //   node dist/bench/api.js [--store sqlite|etcd|both] [--list-pods 10000]
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,7 +23,53 @@ const STORES = arg('store', 'both') === 'both' ? ['sqlite', 'etcd'] : [arg('stor
 const LIST_PODS = Number(arg('list-pods', '10000'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
 // ---- anchors ----
+
+interface Floor {
+  url: string;
+  ca: Buffer;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** The floor server as a child process (its own event loop and core, as the k8ts server has). */
+async function startFloor(dir: string): Promise<Floor> {
+  const fdir = mkdtempSync(join(dir, 'floor-'));
+  const proc = spawn(process.execPath, [join(dirname(new URL(import.meta.url).pathname), 'floor-server.js'), fdir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stderr!.on('data', (b: Buffer) => (err += b));
+  const port = await new Promise<string>((res, rej) => {
+    proc.stdout!.on('data', (b: Buffer) => {
+      out += b;
+      const m = /listening on (\d+)/.exec(out);
+      if (m) res(m[1]);
+    });
+    proc.on('exit', (c) => rej(new Error(`floor server exited ${c}: ${err}`)));
+  });
+  return {
+    url: `https://127.0.0.1:${port}`,
+    ca: readFileSync(join(fdir, 'floor.crt')),
+    proc,
+    async stop() {
+      const done = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await done;
+    },
+  };
+}
+
+/** One core kept busy by a spinning process, for the loaded runs; returns its stopper. */
+function busyCore(): () => Promise<void> {
+  const p = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+  return async () => {
+    const done = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await done;
+  };
+}
 
 function sqliteAnchor(dir: string, n: number): { seqPerSec: number; p50: number; p99: number; batchPerSec: number } {
   const db = new Database(join(dir, 'anchor.db'));
@@ -84,12 +132,14 @@ async function etcdAnchor(endpoint: string, n: number): Promise<{ seqPerSec: num
   let next = 0;
   const total = n * 2;
   const t1 = performance.now();
-  await Promise.all(Array.from({ length: 32 }, async () => {
-    while (next < total) {
-      const i = next++;
-      await client.put(`/anchor/par/${i}`).value(value);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < total) {
+        const i = next++;
+        await client.put(`/anchor/par/${i}`).value(value);
+      }
+    }),
+  );
   const par = total / ((performance.now() - t1) / 1000);
   client.close();
   const s = summarize(lat);
@@ -108,10 +158,12 @@ async function pacedCreates(c: Client, ns: string, perSec: number, seconds: numb
     const due = start + i * interval;
     const wait = due - performance.now();
     if (wait > 1) await sleep(wait);
-    pending.push(c.call('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`paced-${i}`)).then((r) => {
-      if (r.code !== 201) throw new Error(`create failed: ${r.code} ${r.text}`);
-      lat.push(r.ms);
-    }));
+    pending.push(
+      c.call('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`paced-${i}`)).then((r) => {
+        if (r.code !== 201) throw new Error(`create failed: ${r.code} ${r.text}`);
+        lat.push(r.ms);
+      }),
+    );
   }
   await Promise.all(pending);
   return lat;
@@ -121,14 +173,16 @@ async function concurrentCreates(c: Client, ns: string, clients: number, total: 
   let next = 0;
   const lat: number[] = [];
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: clients }, async () => {
-    while (next < total) {
-      const i = next++;
-      const r = await c.call('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`${prefix}-${i}`));
-      if (r.code !== 201) throw new Error(`create failed: ${r.code} ${r.text}`);
-      lat.push(r.ms);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < total) {
+        const i = next++;
+        const r = await c.call('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`${prefix}-${i}`));
+        if (r.code !== 201) throw new Error(`create failed: ${r.code} ${r.text}`);
+        lat.push(r.ms);
+      }
+    }),
+  );
   return { perSec: total / ((performance.now() - t0) / 1000), lat };
 }
 
@@ -136,7 +190,11 @@ function kubectlGet(s: Server, ns: string, home: string): number {
   const dir = dirname(spawnSync('sh', ['-c', 'readlink -f "$(command -v kubectl)"'], { encoding: 'utf8' }).stdout.trim());
   const bin = join(dir, 'kubectl.1.32');
   const t = performance.now();
-  const r = spawnSync(bin, ['get', 'pods', '-n', ns], { env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: s.kubeconfig }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(bin, ['get', 'pods', '-n', ns], {
+    env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: s.kubeconfig },
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   const ms = performance.now() - t;
   if (r.status !== 0) throw new Error(`kubectl get pods failed: ${r.stderr}`);
   const rows = r.stdout.trim().split('\n').length - 1;
@@ -200,31 +258,86 @@ async function benchStore(store: string): Promise<void> {
     if (store === 'etcd') {
       etcd = await startEtcd();
       const a = await etcdAnchor(etcd.endpoint, 500);
-      anchorLine = [['anchor: raw etcd put (etcd3 client)', 'sequential/s', a.seqPerSec], ['', 'p50 ms', a.p50], ['', 'p99 ms', a.p99], ['', '32 in flight/s', a.parPerSec]];
+      anchorLine = [
+        ['anchor: raw etcd put (etcd3 client)', 'sequential/s', a.seqPerSec],
+        ['', 'p50 ms', a.p50],
+        ['', 'p99 ms', a.p99],
+        ['', '32 in flight/s', a.parPerSec],
+      ];
     } else {
       const a = sqliteAnchor(dir, 1000);
-      anchorLine = [['anchor: raw SQLite insert (WAL, synchronous=FULL)', 'sequential/s', a.seqPerSec], ['', 'p50 ms', a.p50], ['', 'p99 ms', a.p99], ['', 'batched 32/txn rows/s', a.batchPerSec]];
+      anchorLine = [
+        ['anchor: raw SQLite insert (WAL, synchronous=FULL)', 'sequential/s', a.seqPerSec],
+        ['', 'p50 ms', a.p50],
+        ['', 'p99 ms', a.p99],
+        ['', 'batched 32/txn rows/s', a.batchPerSec],
+      ];
     }
+    const loadBefore = loadavg();
+    // The floor server: 32 clients and the paced run, quiet and with one core busy (measured twice, around
+    // the API server's runs, so the ratio is not one noisy moment against another).
+    const floorRuns: number[] = [];
+    const floorPaced: { quiet?: ReturnType<typeof summarize>; loaded?: ReturnType<typeof summarize> } = {};
+    const runFloor = async (round: number): Promise<void> => {
+      const f = await startFloor(dir);
+      const fc = new Client(f.url, '', f.ca, 64);
+      try {
+        await concurrentCreates(fc, `warm${round}`, 32, 500, 'w');
+        floorRuns.push((await concurrentCreates(fc, `conc${round}`, 32, 6000, 'c')).perSec);
+        if (round === 0) {
+          floorPaced.quiet = summarize(await pacedCreates(fc, 'paced', 200, 5));
+          const stopBusy = busyCore();
+          try {
+            floorPaced.loaded = summarize(await pacedCreates(fc, 'pacedload', 200, 5));
+          } finally {
+            await stopBusy();
+          }
+        }
+      } finally {
+        fc.close();
+        await f.stop();
+      }
+    };
+    await runFloor(0);
+
     s = await startServer(dir, store, etcd?.endpoint);
     await sleep(2000);
     const idleRss = rssMB(s.proc.pid!);
     const c = new Client(s.url, s.token, s.ca, 64);
-    for (const ns of ['paced', 'conc', 'list', 'watch']) await c.call('POST', '/api/v1/namespaces', { metadata: { name: ns } });
+    for (const ns of ['paced', 'pacedload', 'conc', 'list', 'watch', 'warm']) await c.call('POST', '/api/v1/namespaces', { metadata: { name: ns } });
 
+    await concurrentCreates(c, 'warm', 32, 500, 'w');
     const paced = summarize(await pacedCreates(c, 'paced', 200, 5));
+    const stopBusy = busyCore();
+    let pacedLoaded: ReturnType<typeof summarize>;
+    const loadDuringBusy = loadavg();
+    try {
+      pacedLoaded = summarize(await pacedCreates(c, 'pacedload', 200, 5));
+    } finally {
+      await stopBusy();
+    }
     const conc = await concurrentCreates(c, 'conc', 32, store === 'etcd' ? 3000 : 6000, 'c');
     const concS = summarize(conc.lat);
+    await runFloor(1);
+    const floorRate = floorRuns.reduce((a, b) => a + b, 0) / floorRuns.length;
     const gets: number[] = [];
     for (let i = 0; i < 500; i++) gets.push((await c.call('GET', `/api/v1/namespaces/conc/pods/c-${i}`)).ms);
     const getS = summarize(gets);
 
-    // Fill the list namespace, then time a Table list (server side) and the real kubectl.
+    // Fill the list namespace, then time a plain list and a Table list (server side) and the real kubectl.
     await concurrentCreates(c, 'list', 32, LIST_PODS, 'l');
+    const listMs: number[] = [];
     const tableMs: number[] = [];
+    let listBytes = 0;
     for (let i = 0; i < 5; i++) {
+      const l = await c.call('GET', `/api/v1/namespaces/list/pods`);
+      if (l.code !== 200) throw new Error(`list failed: ${l.code} ${l.text.slice(0, 200)}`);
+      listMs.push(l.ms);
+      listBytes = l.text.length;
       const r = await c.call('GET', `/api/v1/namespaces/list/pods`, undefined, { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' });
       tableMs.push(r.ms);
     }
+    const afterListsRss = rssMB(s.proc.pid!);
     const home = join(dir, 'home');
     kubectlGet(s, 'list', home); // warm the discovery cache
     const kubectlMs: number[] = [];
@@ -234,19 +347,39 @@ async function benchStore(store: string): Promise<void> {
     const fan = summarize(await watchFanout(s, c, 'watch', 100, 20));
     const loadedRss = rssMB(s.proc.pid!);
     c.close();
+    const loadAfter = loadavg();
 
-    console.log(table([['measure', 'figure', 'value'], ...anchorLine,
-      ['create, paced 200/s for 5 s', 'p50 ms', paced.p50], ['', 'p99 ms (goal <= 10)', paced.p99],
-      ['create, 32 concurrent clients', 'creates/s (goal >= 3000 on sqlite)', conc.perSec], ['', 'p50 ms', concS.p50], ['', 'p99 ms', concS.p99],
-      ['get one pod, sequential', 'p50 ms', getS.p50], ['', 'p99 ms', getS.p99],
-      [`list ${LIST_PODS} pods as a Table (server)`, 'p50 ms', summarize(tableMs).p50],
-      [`kubectl get pods, ${LIST_PODS} pods`, 'p50 ms (goal <= 300)', summarize(kubectlMs).p50],
+    const rows: (string | number)[][] = [['measure', 'figure', 'value'], ...anchorLine];
+    if (store === 'sqlite') {
+      rows.push(
+        ['anchor: floor server (HTTPS+JSON+SQLite group commit)', '32 clients creates/s (2 runs)', floorRate],
+        ['', 'paced 200/s p99 ms, quiet / one core busy', `${fmt(floorPaced.quiet!.p99)} / ${fmt(floorPaced.loaded!.p99)}`],
+      );
+    }
+    rows.push(
+      ['create, paced 200/s for 5 s', 'p50 ms', paced.p50],
+      ['', 'p99 ms (goal <= 10)', paced.p99],
+      ['create, paced 200/s, one core busy', 'p50 ms', pacedLoaded.p50],
+      ['', 'p99 ms (goal <= 10)', pacedLoaded.p99],
+      ['create, 32 concurrent clients', 'creates/s', conc.perSec],
+      ['', 'p50 ms', concS.p50],
+      ['', 'p99 ms', concS.p99],
+      ['get one pod, sequential', 'p50 ms', getS.p50],
+      ['', 'p99 ms', getS.p99],
+      [`list ${LIST_PODS} pods, JSON (${fmt(listBytes / 1e6)} MB)`, 'p50 ms (goal <= 100)', summarize(listMs).p50],
+      [`list ${LIST_PODS} pods as a Table (server)`, 'p50 ms (goal <= 100)', summarize(tableMs).p50],
+      [`kubectl get pods, ${LIST_PODS} pods`, 'p50 ms (goal <= 1000)', summarize(kubectlMs).p50],
       [`anchor: raw SQLite select+parse ${LIST_PODS} rows`, 'p50 ms', listAnchor],
-      ['one write seen by 100 watchers', 'p50 ms', fan.p50], ['', 'p99 ms (goal <= 20)', fan.p99],
-      ['server RSS', 'idle MB (goal <= 80)', idleRss], ['', `after the load MB`, loadedRss],
-    ]));
-    const anchorRate = Number(anchorLine[0][2]);
-    console.log(`ratio: API creates/s (32 clients) / anchor sequential/s = ${fmt(conc.perSec / anchorRate)}`);
+      ['one write seen by 100 watchers', 'p50 ms', fan.p50],
+      ['', 'p99 ms (goal <= 20)', fan.p99],
+      ['server RSS', 'idle MB (goal <= 80)', idleRss],
+      ['', 'after 10 lists MB', afterListsRss],
+      ['', 'after the load MB', loadedRss],
+    );
+    console.log(table(rows));
+    console.log(`load (1/5/15 min): before ${loadBefore}; during the busy-core run ${loadDuringBusy}; after ${loadAfter}`);
+    if (store === 'sqlite') console.log(`ratio: API creates/s (32 clients) / floor server creates/s = ${fmt(conc.perSec / floorRate)} (goal >= 0.7)`);
+    else console.log(`ratio: API creates/s (32 clients) / raw etcd 32 in flight/s = ${fmt(conc.perSec / Number(anchorLine[3][2]))}`);
   } finally {
     await s?.stop();
     await etcd?.stop();

@@ -33,10 +33,18 @@ async function bareList(s: Server): Promise<{ ms: number; rv: string; items: num
   const t0 = performance.now();
   const body = await new Promise<string>((resolve, reject) => {
     const u = new URL(`/api/v1/namespaces/${NS}/pods`, s.url);
-    request({ host: u.hostname, port: u.port, path: u.pathname, ca: s.ca, headers: { Authorization: `Bearer ${s.token}`, Accept: 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks).toString())).on('error', reject);
-    }).on('error', reject).end();
+    request(
+      { host: u.hostname, port: u.port, path: u.pathname, ca: s.ca, headers: { Authorization: `Bearer ${s.token}`, Accept: 'application/json' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res
+          .on('data', (c: Buffer) => chunks.push(c))
+          .on('end', () => resolve(Buffer.concat(chunks).toString()))
+          .on('error', reject);
+      },
+    )
+      .on('error', reject)
+      .end();
   });
   const list = JSON.parse(body) as { metadata: { resourceVersion: string }; items: unknown[] };
   return { ms: performance.now() - t0, rv: list.metadata.resourceVersion, items: list.items.length };
@@ -64,10 +72,11 @@ function bareWatch(s: Server, rv: string): { done(target: number): Promise<numbe
   req.on('error', () => {});
   req.end();
   return {
-    done: (target) => new Promise((resolve) => {
-      if (seen >= target) resolve(performance.now());
-      else waiter = { target, resolve };
-    }),
+    done: (target) =>
+      new Promise((resolve) => {
+        if (seen >= target) resolve(performance.now());
+        else waiter = { target, resolve };
+      }),
     close: () => req.destroy(),
   };
 }
@@ -89,8 +98,12 @@ async function round(s: Server, http: Client, r: number): Promise<{ listInformer
   // resourceVersion, one after the other (two cores: side by side they would time each other).
   let last = 0;
   await parallel(UPDATES, 32, async (i) => {
-    const res = await http.call('PATCH', `/api/v1/namespaces/${NS}/pods/p${i % PODS_N}`, { metadata: { labels: { round: `r${r}-${i}` } } },
-      { 'Content-Type': 'application/merge-patch+json' });
+    const res = await http.call(
+      'PATCH',
+      `/api/v1/namespaces/${NS}/pods/p${i % PODS_N}`,
+      { metadata: { labels: { round: `r${r}-${i}` } } },
+      { 'Content-Type': 'application/merge-patch+json' },
+    );
     if (res.code !== 200) throw new Error(`patch: ${res.code} ${res.text}`);
     last = Math.max(last, Number(JSON.parse(res.text).metadata.resourceVersion));
   });
@@ -128,7 +141,9 @@ async function main(): Promise<void> {
     await new Promise((res) => setTimeout(res, 5000));
     const rssPods = rssMB(s.proc.pid!);
 
-    const rows: (string | number)[][] = [['round', 'informer list+cache ms', 'bare list ms', `informer ${UPDATES} events ms`, 'bare watch ms', 'informer total', 'bare total', 'ratio']];
+    const rows: (string | number)[][] = [
+      ['round', 'informer list+cache ms', 'bare list ms', `informer ${UPDATES} events ms`, 'bare watch ms', 'informer total', 'bare total', 'ratio'],
+    ];
     const ratios: number[] = [];
     for (let r = 1; r <= ROUNDS; r++) {
       const x = await round(s, http, r);
@@ -142,17 +157,21 @@ async function main(): Promise<void> {
 
     console.log(`k8ts client bench: ${PODS_N} pods, ${UPDATES} updates, store ${STORE}; load ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
     console.log(`created ${PODS_N} pods in ${fmt(createS)} s`);
-    console.log(table([
-      ['server RSS', 'MB'],
-      ['idle', rssIdle],
-      [`${PODS_N} pods, 5 s after`, rssPods],
-      ['after the informer rounds', rssAfter],
-    ]));
+    console.log(
+      table([
+        ['server RSS', 'MB'],
+        ['idle', rssIdle],
+        [`${PODS_N} pods, 5 s after`, rssPods],
+        ['after the informer rounds', rssAfter],
+      ]),
+    );
     const judged = PODS_N >= 10_000 ? (rssPods <= 200 ? 'met' : 'missed') : `not judged (goal is for 10,000 pods, ran ${PODS_N})`;
     console.log(`memory goal: ≤ 200 MB RSS with 10,000 pods → ${judged} (${fmt(rssPods)} MB)`);
     console.log(table(rows));
     const best = Math.min(...ratios);
-    console.log(`informer goal: list + cache + events ≤ 1.2× the bare list + watch read → ${best <= 1.2 ? 'met' : 'missed'} (best ratio ${fmt(best)}, all ${ratios.map((x) => fmt(x)).join(', ')})`);
+    console.log(
+      `informer goal: list + cache + events ≤ 1.2× the bare list + watch read → ${best <= 1.2 ? 'met' : 'missed'} (best ratio ${fmt(best)}, all ${ratios.map((x) => fmt(x)).join(', ')})`,
+    );
   } finally {
     await s?.stop();
     await etcd?.stop();

@@ -16,8 +16,26 @@ import { createBridge, createNodes, destroyTopology } from '../src/lab/topology.
 import { listNetns } from '../src/lab/hostnet.js';
 import { fmt, summarize, table } from './lib.js';
 import {
-  type Cluster, FloorLab, PODS, PodWatch, VethPair, benchPod, children, clusterDown, clusterMemory, clusterUp, createNamespace, cpuSnapshot, cpuSpent,
-  deleteAllPods, iperf, podNetns, pool, sleep, whyNotRunning, type Memory,
+  type Cluster,
+  FloorLab,
+  PODS,
+  PodWatch,
+  VethPair,
+  benchPod,
+  children,
+  clusterDown,
+  clusterMemory,
+  clusterUp,
+  createNamespace,
+  cpuSnapshot,
+  cpuSpent,
+  deleteAllPods,
+  iperf,
+  podNetns,
+  pool,
+  sleep,
+  whyNotRunning,
+  type Memory,
 } from './cluster/kit.js';
 
 const args = process.argv.slice(2);
@@ -55,7 +73,15 @@ const leftovers: string[] = [];
 /** Sections or steps that did not complete: printed, and the run exits non-zero. */
 const failures: string[] = [];
 
-interface Row { measure: string; ours: string; anchor: string; anchorValue: string; ratio: string; goal: string; met: string }
+interface Row {
+  measure: string;
+  ours: string;
+  anchor: string;
+  anchorValue: string;
+  ratio: string;
+  goal: string;
+  met: string;
+}
 const rows: Row[] = [];
 const notes: string[] = [];
 function row(r: Omit<Row, 'met'> & { ok?: boolean }): void {
@@ -111,14 +137,33 @@ async function benchUp(): Promise<Cluster> {
   const up = median(ups);
   const t = median(topo);
   console.log(`\n=== 1. k8ts up --nodes ${NODES} (host-gw), wall time until every node is Ready, ${UP_RUNS} runs ===`);
-  console.log(table([['', 'p50', 'min', 'max'],
-    ['k8ts up (the whole command)', ms(up), ms(Math.min(...ups)), ms(Math.max(...ups))],
-    ['anchor: bare topology (bridge + 3 netns + veths)', ms(t), ms(Math.min(...topo)), ms(Math.max(...topo))],
-    ...(downs.length ? [['k8ts down (for reference)', ms(median(downs)), ms(Math.min(...downs)), ms(Math.max(...downs))]] : [])]));
+  console.log(
+    table([
+      ['', 'p50', 'min', 'max'],
+      ['k8ts up (the whole command)', ms(up), ms(Math.min(...ups)), ms(Math.max(...ups))],
+      ['anchor: bare topology (bridge + 3 netns + veths)', ms(t), ms(Math.min(...topo)), ms(Math.max(...topo))],
+      ...(downs.length ? [['k8ts down (for reference)', ms(median(downs)), ms(Math.min(...downs)), ms(Math.max(...downs))]] : []),
+    ]),
+  );
   console.log(`steps of the last up, as it printed them:\n  ${steps.join('\n  ')}`);
   console.log(`ratio: up / bare topology = ${fmt(up / t)}×; published (not measured here): kind ${PUBLISHED.kind}, k3d ${PUBLISHED.k3d}`);
-  row({ measure: `k8ts up --nodes ${NODES}, p50 of ${UP_RUNS}`, ours: ms(up), anchor: 'bare topology, same run', anchorValue: ms(t), ratio: `${fmt(up / t)}×`, goal: '≤ 3000 ms', ok: up <= 3000 });
-  row({ measure: '', ours: '', anchor: 'published kind / k3d', anchorValue: `${PUBLISHED.kind} / ${PUBLISHED.k3d}`, ratio: `${fmt(up / 14000)}× of kind's best`, goal: '' });
+  row({
+    measure: `k8ts up --nodes ${NODES}, p50 of ${UP_RUNS}`,
+    ours: ms(up),
+    anchor: 'bare topology, same run',
+    anchorValue: ms(t),
+    ratio: `${fmt(up / t)}×`,
+    goal: '≤ 3000 ms',
+    ok: up <= 3000,
+  });
+  row({
+    measure: '',
+    ours: '',
+    anchor: 'published kind / k3d',
+    anchorValue: `${PUBLISHED.kind} / ${PUBLISHED.k3d}`,
+    ratio: `${fmt(up / 14000)}× of kind's best`,
+    goal: '',
+  });
   return last!;
 }
 
@@ -152,7 +197,11 @@ async function floorBurst(): Promise<{ ms: number; perSec: number }> {
   floorBurstMemo ??= await withFloor(async (f) => {
     await f.pod(0);
     const t0 = performance.now();
-    await pool(Array.from({ length: N_PODS }, (_, i) => i + 1), FLOOR_WIDTH, async (i) => void (await f.pod(i)));
+    await pool(
+      Array.from({ length: N_PODS }, (_, i) => i + 1),
+      FLOOR_WIDTH,
+      async (i) => void (await f.pod(i)),
+    );
     const t = performance.now() - t0;
     return { ms: t, perSec: N_PODS / (t / 1000) };
   });
@@ -197,7 +246,8 @@ async function paced(c: Cluster, ns: string, count: number, rate: number): Promi
     s: summarize(ran.map((n) => w.running.get(n)! - sent.get(n)!)),
     toBound: summarize(bound.map((n) => w.bound.get(n)! - sent.get(n)!)),
     toRun: summarize(bound.map((n) => w.running.get(n)! - w.bound.get(n)!)),
-    missing, byNode: countByNode(w),
+    missing,
+    byNode: countByNode(w),
   };
   if (missing.length) out.byNode += `; NOT Running after 60 s: ${missing.length} (${await whyNotRunning(c, ns, missing)})`;
   await deletePods(c, ns, count);
@@ -215,16 +265,45 @@ async function benchStartup(c: Cluster): Promise<void> {
     ['  of which bound → seen Running with an IP (agent)', ms(r.toRun.p50), ms(r.toRun.p90), ms(r.toRun.p99), ms(r.toRun.max)],
   ];
   console.log(`\n=== 2. pod startup: ${N_PODS} pods at ${RATE}/s over ${NODES} nodes, create request → watch sees Running with a pod IP ===`);
-  console.log(table([['', 'p50', 'p90', 'p99', 'max'],
-    ...lines(`k8ts, ${N_PODS} pods at ${RATE}/s`, fast),
-    ...lines(`k8ts, ${slowN} pods at 2/s (no queueing: the latency of one pod)`, slow),
-    [`anchor: floor (netns + veth + address + runc run -d), ${FLOOR_SEQ} sequential`, ms(floor.p50), ms(floor.p90), ms(floor.p99), ms(floor.max)]]));
+  console.log(
+    table([
+      ['', 'p50', 'p90', 'p99', 'max'],
+      ...lines(`k8ts, ${N_PODS} pods at ${RATE}/s`, fast),
+      ...lines(`k8ts, ${slowN} pods at 2/s (no queueing: the latency of one pod)`, slow),
+      [`anchor: floor (netns + veth + address + runc run -d), ${FLOOR_SEQ} sequential`, ms(floor.p50), ms(floor.p90), ms(floor.p99), ms(floor.max)],
+    ]),
+  );
   console.log(`pods per node at ${RATE}/s: ${fast.byNode}; at 2/s: ${slow.byNode}`);
-  console.log(`ratio: p50 / floor p50 = ${fmt(fast.s.p50 / floor.p50)}× at ${RATE}/s, ${fmt(slow.s.p50 / floor.p50)}× at 2/s (goal ≤ 3× at ${RATE}/s); p99 at ${RATE}/s ${ms(fast.s.p99)} (goal ≤ 500 ms)`);
+  console.log(
+    `ratio: p50 / floor p50 = ${fmt(fast.s.p50 / floor.p50)}× at ${RATE}/s, ${fmt(slow.s.p50 / floor.p50)}× at 2/s (goal ≤ 3× at ${RATE}/s); p99 at ${RATE}/s ${ms(fast.s.p99)} (goal ≤ 500 ms)`,
+  );
   const ok = !fast.missing.length;
-  row({ measure: `pod startup p50 (${N_PODS} at ${RATE}/s)`, ours: ms(fast.s.p50), anchor: 'floor netns+veth+runc, p50', anchorValue: ms(floor.p50), ratio: `${fmt(fast.s.p50 / floor.p50)}×`, goal: '≤ 3× floor', ok: ok && fast.s.p50 <= 3 * floor.p50 });
-  row({ measure: `pod startup p99 (${N_PODS} at ${RATE}/s)`, ours: ms(fast.s.p99), anchor: 'floor p99', anchorValue: ms(floor.p99), ratio: `${fmt(fast.s.p99 / floor.p99)}×`, goal: '≤ 500 ms', ok: ok && fast.s.p99 <= 500 });
-  row({ measure: `pod startup p50 (${slowN} at 2/s, for reference)`, ours: ms(slow.s.p50), anchor: 'floor netns+veth+runc, p50', anchorValue: ms(floor.p50), ratio: `${fmt(slow.s.p50 / floor.p50)}×`, goal: '' });
+  row({
+    measure: `pod startup p50 (${N_PODS} at ${RATE}/s)`,
+    ours: ms(fast.s.p50),
+    anchor: 'floor netns+veth+runc, p50',
+    anchorValue: ms(floor.p50),
+    ratio: `${fmt(fast.s.p50 / floor.p50)}×`,
+    goal: '≤ 3× floor',
+    ok: ok && fast.s.p50 <= 3 * floor.p50,
+  });
+  row({
+    measure: `pod startup p99 (${N_PODS} at ${RATE}/s)`,
+    ours: ms(fast.s.p99),
+    anchor: 'floor p99',
+    anchorValue: ms(floor.p99),
+    ratio: `${fmt(fast.s.p99 / floor.p99)}×`,
+    goal: '≤ 500 ms',
+    ok: ok && fast.s.p99 <= 500,
+  });
+  row({
+    measure: `pod startup p50 (${slowN} at 2/s, for reference)`,
+    ours: ms(slow.s.p50),
+    anchor: 'floor netns+veth+runc, p50',
+    anchorValue: ms(floor.p50),
+    ratio: `${fmt(slow.s.p50 / floor.p50)}×`,
+    goal: '',
+  });
 }
 
 /** Deletes a section's pods and notes how long until the API and the nodes hold none of them; a failure is a finding, not the end. */
@@ -239,13 +318,22 @@ async function deletePods(c: Cluster, ns: string, count: number, timeoutMs = 180
 function countByNode(w: PodWatch): string {
   const n = new Map<string, number>();
   for (const p of w.pods.values()) n.set(p.spec?.nodeName ?? 'unscheduled', (n.get(p.spec?.nodeName ?? 'unscheduled') ?? 0) + 1);
-  return [...n].sort().map(([k, v]) => `${k} ${v}`).join(', ');
+  return [...n]
+    .sort()
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
 }
 
 // ---- 3. burst, 4. density ----
 
 /** Creates count pods at once (32 requests in flight); returns ms from the first request to the last pod Running. */
-async function createAtOnce(c: Cluster, ns: string, prefix: string, count: number, timeoutMs: number): Promise<{ ms: number; missing: string[]; lat: number[]; w: PodWatch }> {
+async function createAtOnce(
+  c: Cluster,
+  ns: string,
+  prefix: string,
+  count: number,
+  timeoutMs: number,
+): Promise<{ ms: number; missing: string[]; lat: number[]; w: PodWatch }> {
   const w = await startWatch(c, ns);
   const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
   const sent = new Map<string, number>();
@@ -268,16 +356,32 @@ async function benchBurst(c: Cluster): Promise<void> {
   const rate = (N_PODS - r.missing.length) / (r.ms / 1000);
   const s = summarize(r.lat);
   console.log(`\n=== 3. burst: ${N_PODS} pods created at once, until all Running ===`);
-  console.log(table([['', 'total', 'pods/s', 'latency p50', 'p99'],
-    ['k8ts', ms(r.ms), fmt(rate), ms(s.p50), ms(s.p99)],
-    [`anchor: floor, ${FLOOR_WIDTH} in flight`, ms(f.ms), fmt(f.perSec), '', '']]));
-  console.log(`pods per node: ${countByNode(r.w)}${r.missing.length ? `; NOT Running after 120 s: ${r.missing.length} (${await whyNotRunning(c, 'burst', r.missing)})` : ''}`);
+  console.log(
+    table([
+      ['', 'total', 'pods/s', 'latency p50', 'p99'],
+      ['k8ts', ms(r.ms), fmt(rate), ms(s.p50), ms(s.p99)],
+      [`anchor: floor, ${FLOOR_WIDTH} in flight`, ms(f.ms), fmt(f.perSec), '', ''],
+    ]),
+  );
+  console.log(
+    `pods per node: ${countByNode(r.w)}${r.missing.length ? `; NOT Running after 120 s: ${r.missing.length} (${await whyNotRunning(c, 'burst', r.missing)})` : ''}`,
+  );
   console.log(`ratio: pods/s k8ts / floor = ${fmt(rate / f.perSec)}`);
   const cpuRows = [...cpu.byRole].filter(([, v]) => v >= 0.01).sort((x, y) => y[1] - x[1]);
   const ours = cpuRows.reduce((a, [, v]) => a + v, 0);
-  console.log(`where the CPU went during the burst (${fmt(r.ms / 1000)} s; the machine was ${fmt((100 * cpu.busy) / (cpu.busy + cpu.idle), 0)}% busy, ${fmt(cpu.busy)} CPU-s of which the cluster's ${fmt(ours)}):`);
+  console.log(
+    `where the CPU went during the burst (${fmt(r.ms / 1000)} s; the machine was ${fmt((100 * cpu.busy) / (cpu.busy + cpu.idle), 0)}% busy, ${fmt(cpu.busy)} CPU-s of which the cluster's ${fmt(ours)}):`,
+  );
   console.log(table([['process', 'CPU s', 'ms per pod'], ...cpuRows.map(([k, v]) => [k, fmt(v), fmt((1000 * v) / N_PODS)])]));
-  row({ measure: `burst of ${N_PODS}: pods/s to all Running`, ours: fmt(rate), anchor: `floor, ${FLOOR_WIDTH} in flight, pods/s`, anchorValue: fmt(f.perSec), ratio: fmt(rate / f.perSec), goal: '', ok: r.missing.length ? false : undefined });
+  row({
+    measure: `burst of ${N_PODS}: pods/s to all Running`,
+    ours: fmt(rate),
+    anchor: `floor, ${FLOOR_WIDTH} in flight, pods/s`,
+    anchorValue: fmt(f.perSec),
+    ratio: fmt(rate / f.perSec),
+    goal: '',
+    ok: r.missing.length ? false : undefined,
+  });
   await deletePods(c, 'burst', N_PODS);
 }
 
@@ -287,13 +391,25 @@ async function benchDensity(c: Cluster, rss: boolean): Promise<Memory | undefine
   const r = await createAtOnce(c, 'density', 'd', total, 300_000);
   const est = (total / f.perSec) * 1000;
   console.log(`\n=== 4. density: ${total} pods (${PER_NODE} per node × ${NODES}) created at once, until all Running ===`);
-  console.log(table([['', 'time to all Running', 'pods/s'],
-    ['k8ts', r.missing.length ? `not reached (${total - r.missing.length}/${total} after 300 s)` : ms(r.ms), fmt((total - r.missing.length) / (r.ms / 1000))],
-    [`anchor: ${total} / floor pods/s (extrapolated from the floor burst)`, ms(est), fmt(f.perSec)]]));
+  console.log(
+    table([
+      ['', 'time to all Running', 'pods/s'],
+      ['k8ts', r.missing.length ? `not reached (${total - r.missing.length}/${total} after 300 s)` : ms(r.ms), fmt((total - r.missing.length) / (r.ms / 1000))],
+      [`anchor: ${total} / floor pods/s (extrapolated from the floor burst)`, ms(est), fmt(f.perSec)],
+    ]),
+  );
   console.log(`pods per node: ${countByNode(r.w)}`);
   if (r.missing.length) console.log(`why not all Running: ${await whyNotRunning(c, 'density', r.missing)}`);
   console.log(`ratio: time / floor estimate = ${fmt(r.ms / est)}×`);
-  row({ measure: `${total} pods (${PER_NODE}/node) all Running`, ours: r.missing.length ? `${total - r.missing.length}/${total} Running` : ms(r.ms), anchor: `floor estimate, ${total} pods`, anchorValue: ms(est), ratio: `${fmt(r.ms / est)}×`, goal: 'reach it', ok: !r.missing.length });
+  row({
+    measure: `${total} pods (${PER_NODE}/node) all Running`,
+    ours: r.missing.length ? `${total - r.missing.length}/${total} Running` : ms(r.ms),
+    anchor: `floor estimate, ${total} pods`,
+    anchorValue: ms(est),
+    ratio: `${fmt(r.ms / est)}×`,
+    goal: 'reach it',
+    ok: !r.missing.length,
+  });
   let mem: Memory | undefined;
   if (rss) {
     await sleep(2000);
@@ -305,7 +421,14 @@ async function benchDensity(c: Cluster, rss: boolean): Promise<Memory | undefine
     await sleep(REST_MS);
     const spent = cpuSpent(a, cpuSnapshot(c.plan));
     const total = [...spent.byRole.values()].reduce((x, y) => x + y, 0);
-    console.log(`CPU of the cluster at rest with ${PER_NODE * NODES} pods over ${REST_MS / 1000} s: ${fmt((100 * total) / (REST_MS / 1000), 0)}% of one CPU (${[...spent.byRole].filter(([, v]) => v >= 0.01).map(([k, v]) => `${k} ${fmt(v)} s`).join(', ')})`);
+    console.log(
+      `CPU of the cluster at rest with ${PER_NODE * NODES} pods over ${REST_MS / 1000} s: ${fmt((100 * total) / (REST_MS / 1000), 0)}% of one CPU (${[
+        ...spent.byRole,
+      ]
+        .filter(([, v]) => v >= 0.01)
+        .map(([k, v]) => `${k} ${fmt(v)} s`)
+        .join(', ')})`,
+    );
     notes.push(`CPU at rest with ${PER_NODE * NODES} pods Running: ${fmt((100 * total) / (REST_MS / 1000), 0)}% of one CPU (${REST_MS / 1000} s sampled)`);
   }
   await deletePods(c, 'density', total, 300_000);
@@ -315,25 +438,55 @@ async function benchDensity(c: Cluster, rss: boolean): Promise<Memory | undefine
 // ---- 5. memory ----
 
 function memLine(m: Memory): string {
-  return Object.entries(m.byRole).map(([k, v]) => `${k} ${v.n}× ${fmt(v.rss)} MB`).join(', ');
+  return Object.entries(m.byRole)
+    .map(([k, v]) => `${k} ${v.n}× ${fmt(v.rss)} MB`)
+    .join(', ');
 }
 
 function reportMemory(idle: Memory, loaded: Memory | undefined, after: Memory | undefined): void {
   const pods = PER_NODE * NODES;
   console.log(`\n=== 5. memory of the whole ${NODES}-node cluster (server + agents + shims + containers: pid files and their descendants) ===`);
-  console.log(table([['', 'sum VmRSS', 'sum PSS', 'by role (VmRSS)'],
-    ['idle, no pods', `${fmt(idle.rss)} MB`, `${fmt(idle.pss)} MB`, memLine(idle)],
-    ...(loaded ? [[`${pods} pods Running`, `${fmt(loaded.rss)} MB`, `${fmt(loaded.pss)} MB`, memLine(loaded)]] : []),
-    ...(after ? [['idle again, after every pod was deleted', `${fmt(after.rss)} MB`, `${fmt(after.pss)} MB`, memLine(after)]] : []),
-    ['published anchor: k3s agent (one node, not measured here)', `${PUBLISHED.k3sAgentMB} MB`, '', '']]));
+  console.log(
+    table([
+      ['', 'sum VmRSS', 'sum PSS', 'by role (VmRSS)'],
+      ['idle, no pods', `${fmt(idle.rss)} MB`, `${fmt(idle.pss)} MB`, memLine(idle)],
+      ...(loaded ? [[`${pods} pods Running`, `${fmt(loaded.rss)} MB`, `${fmt(loaded.pss)} MB`, memLine(loaded)]] : []),
+      ...(after ? [['idle again, after every pod was deleted', `${fmt(after.rss)} MB`, `${fmt(after.pss)} MB`, memLine(after)]] : []),
+      ['published anchor: k3s agent (one node, not measured here)', `${PUBLISHED.k3sAgentMB} MB`, '', ''],
+    ]),
+  );
   console.log(`ratio: idle cluster / one k3s agent = ${fmt(idle.rss / PUBLISHED.k3sAgentMB)}`);
-  row({ measure: `cluster RSS idle (${NODES} nodes + server)`, ours: `${fmt(idle.rss)} MB`, anchor: 'published k3s agent (1 node)', anchorValue: `${PUBLISHED.k3sAgentMB} MB`, ratio: fmt(idle.rss / PUBLISHED.k3sAgentMB), goal: '≤ 300 MB', ok: idle.rss <= 300 });
+  row({
+    measure: `cluster RSS idle (${NODES} nodes + server)`,
+    ours: `${fmt(idle.rss)} MB`,
+    anchor: 'published k3s agent (1 node)',
+    anchorValue: `${PUBLISHED.k3sAgentMB} MB`,
+    ratio: fmt(idle.rss / PUBLISHED.k3sAgentMB),
+    goal: '≤ 300 MB',
+    ok: idle.rss <= 300,
+  });
   if (loaded) {
     const perPod = (loaded.rss - idle.rss) / pods;
-    row({ measure: `cluster RSS with ${pods} pods`, ours: `${fmt(loaded.rss)} MB`, anchor: 'published k3s agent (1 node)', anchorValue: `${PUBLISHED.k3sAgentMB} MB`, ratio: fmt(loaded.rss / PUBLISHED.k3sAgentMB), goal: '' });
+    row({
+      measure: `cluster RSS with ${pods} pods`,
+      ours: `${fmt(loaded.rss)} MB`,
+      anchor: 'published k3s agent (1 node)',
+      anchorValue: `${PUBLISHED.k3sAgentMB} MB`,
+      ratio: fmt(loaded.rss / PUBLISHED.k3sAgentMB),
+      goal: '',
+    });
     notes.push(`memory per Running pod (shim + container + agent growth): ${fmt(perPod)} MB VmRSS, ${fmt((loaded.pss - idle.pss) / pods)} MB PSS`);
   }
-  if (after) row({ measure: 'cluster RSS idle again (pods deleted)', ours: `${fmt(after.rss)} MB`, anchor: 'published k3s agent (1 node)', anchorValue: `${PUBLISHED.k3sAgentMB} MB`, ratio: fmt(after.rss / PUBLISHED.k3sAgentMB), goal: '≤ 300 MB', ok: after.rss <= 300 });
+  if (after)
+    row({
+      measure: 'cluster RSS idle again (pods deleted)',
+      ours: `${fmt(after.rss)} MB`,
+      anchor: 'published k3s agent (1 node)',
+      anchorValue: `${PUBLISHED.k3sAgentMB} MB`,
+      ratio: fmt(after.rss / PUBLISHED.k3sAgentMB),
+      goal: '≤ 300 MB',
+      ok: after.rss <= 300,
+    });
 }
 
 // ---- 6. throughput ----
@@ -341,12 +494,15 @@ function reportMemory(idle: Memory, loaded: Memory | undefined, after: Memory | 
 async function netPods(c: Cluster, ns: string, spec: Array<[string, string]>): Promise<Map<string, { netns: string; ip: string }>> {
   const w = await startWatch(c, ns);
   for (const [name, node] of spec) await c.client.create(PODS, ns, benchPod(name, node));
-  const missing = await w.waitAll(spec.map(([n]) => n), 30_000);
+  const missing = await w.waitAll(
+    spec.map(([n]) => n),
+    30_000,
+  );
   if (missing.length) throw new Error(`iperf pods not Running in ${c.name}: ${await whyNotRunning(c, ns, missing)}`);
   const out = new Map<string, { netns: string; ip: string }>();
   for (const [name] of spec) {
     const p = (await c.client.get(PODS, ns, name))!;
-    out.set(name, { netns: podNetns(c.plan, p), ip: p.status.podIP });
+    out.set(name, { netns: podNetns(c.plan, p), ip: p.status?.podIP ?? '' });
   }
   return out;
 }
@@ -355,8 +511,15 @@ async function benchNet(c: Cluster): Promise<void> {
   const vx = await clusterUp(home, `b3${tag}-vx`, 2, 'vxlan', made);
   clusters.set(vx.cluster.name, vx.cluster);
   log(`vxlan cluster up in ${ms(vx.ms)}`);
-  const hg = await netPods(c, 'net', [['srv', 'node1'], ['same', 'node1'], ['other', 'node2']]);
-  const vp = await netPods(vx.cluster, 'net', [['srv', 'node1'], ['other', 'node2']]);
+  const hg = await netPods(c, 'net', [
+    ['srv', 'node1'],
+    ['same', 'node1'],
+    ['other', 'node2'],
+  ]);
+  const vp = await netPods(vx.cluster, 'net', [
+    ['srv', 'node1'],
+    ['other', 'node2'],
+  ]);
   const pair = await new VethPair().start();
   pairs.add(pair);
   const paths: Array<[string, () => Promise<number>]> = [
@@ -373,14 +536,35 @@ async function benchNet(c: Cluster): Promise<void> {
   const anchor = median(got.get(paths[0][0])!);
   const goals = [undefined, 0.9, 0.8, 0.55];
   console.log(`\n=== 6. TCP throughput, iperf3 single stream, ${IPERF_SECONDS} s × ${IPERF_ROUNDS} rounds interleaved (median) ===`);
-  console.log(table([['path', 'Gbit/s', 'all rounds', 'ratio to veth pair', 'goal'],
-    ...paths.map(([n], i) => {
-      const g = median(got.get(n)!);
-      return [n, fmt(g), got.get(n)!.map((x) => fmt(x)).join(' '), fmt(g / anchor), goals[i] ? `≥ ${goals[i]}` : ''];
-    })]));
+  console.log(
+    table([
+      ['path', 'Gbit/s', 'all rounds', 'ratio to veth pair', 'goal'],
+      ...paths.map(([n], i) => {
+        const g = median(got.get(n)!);
+        return [
+          n,
+          fmt(g),
+          got
+            .get(n)!
+            .map((x) => fmt(x))
+            .join(' '),
+          fmt(g / anchor),
+          goals[i] ? `≥ ${goals[i]}` : '',
+        ];
+      }),
+    ]),
+  );
   for (let i = 1; i < paths.length; i++) {
     const g = median(got.get(paths[i][0])!);
-    row({ measure: `iperf3 ${paths[i][0]}`, ours: `${fmt(g)} Gbit/s`, anchor: 'bare veth pair, same run', anchorValue: `${fmt(anchor)} Gbit/s`, ratio: fmt(g / anchor), goal: `≥ ${goals[i]}`, ok: g / anchor >= goals[i]! });
+    row({
+      measure: `iperf3 ${paths[i][0]}`,
+      ours: `${fmt(g)} Gbit/s`,
+      anchor: 'bare veth pair, same run',
+      anchorValue: `${fmt(anchor)} Gbit/s`,
+      ratio: fmt(g / anchor),
+      goal: `≥ ${goals[i]}`,
+      ok: g / anchor >= goals[i]!,
+    });
   }
   leftovers.push(...(await pair.cleanup()));
   pairs.delete(pair);
@@ -455,7 +639,12 @@ async function main(): Promise<number> {
     await cleanup();
   }
   console.log('\n=== summary ===');
-  console.log(table([['measure', 'k8ts', 'anchor', 'anchor value', 'ratio', 'goal', 'met'], ...rows.map((r) => [r.measure, r.ours, r.anchor, r.anchorValue, r.ratio, r.goal, r.met])]));
+  console.log(
+    table([
+      ['measure', 'k8ts', 'anchor', 'anchor value', 'ratio', 'goal', 'met'],
+      ...rows.map((r) => [r.measure, r.ours, r.anchor, r.anchorValue, r.ratio, r.goal, r.met]),
+    ]),
+  );
   for (const n of notes) console.log(`note: ${n}`);
   for (const f of failures) console.log(`FAILED: ${f}`);
   if (leftovers.length) {

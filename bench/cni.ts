@@ -82,7 +82,8 @@ function pluginVariant(name: string, plugins: (lab: Lab) => CniPlugin[], conf: (
     },
     async del(lab, ns, i, results) {
       const ps = plugins(lab);
-      for (let k = ps.length - 1; k >= 0; k--) await ps[k].del({ ...conf(lab), prevResult: results[k] }, { containerId: `bench-${i}`, netns: ns, ifName: 'eth0' });
+      for (let k = ps.length - 1; k >= 0; k--)
+        await ps[k].del({ ...conf(lab), prevResult: results[k] }, { containerId: `bench-${i}`, netns: ns, ifName: 'eth0' });
     },
   };
 }
@@ -184,12 +185,25 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const load = (await run(['cat', '/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ');
-  console.log(`CNI per-pod plumbing: ${PODS} pods × ${ROUNDS} rounds, variants interleaved pod by pod; ${(await run(['nproc'])).stdout.trim()} CPUs, load ${load}`);
+  console.log(
+    `CNI per-pod plumbing: ${PODS} pods × ${ROUNDS} rounds, variants interleaved pod by pod; ${(await run(['nproc'])).stdout.trim()} CPUs, load ${load}`,
+  );
   console.log('ms per pod, p50 (mean). ADD/DEL: the plugin calls alone; pod up: + `ip netns add`; pod gone: + `ip netns del`\n');
 
-  const ours = (lab: Lab): CniConfig => ({ cniVersion: '1.1.0', name: 'k8ts', type: 'k8ts-bridge', ipam: { type: 'k8ts-ipam', subnet: '10.244.0.0/16', dataDir: lab.dataDir } });
+  const ours = (lab: Lab): CniConfig => ({
+    cniVersion: '1.1.0',
+    name: 'k8ts',
+    type: 'k8ts-bridge',
+    ipam: { type: 'k8ts-ipam', subnet: '10.244.0.0/16', dataDir: lab.dataDir },
+  });
   const refConf = (lab: Lab): CniConfig => ({
-    cniVersion: '1.0.0', name: 'k8ts', type: 'bridge', bridge: 'cbr0', isGateway: true, isDefaultGateway: true, hairpinMode: true,
+    cniVersion: '1.0.0',
+    name: 'k8ts',
+    type: 'bridge',
+    bridge: 'cbr0',
+    isGateway: true,
+    isDefaultGateway: true,
+    hairpinMode: true,
     ipam: { type: 'host-local', subnet: '10.244.0.0/16', dataDir: lab.dataDir },
   });
   const variants: Variant[] = [
@@ -223,7 +237,16 @@ async function main(): Promise<void> {
     const s = samples.get(v.name)!;
     const up = p50(s.netnsAdd) + p50(s.add);
     const gone = p50(s.del) + p50(s.netnsDel);
-    rows.push([v.name, cell(s.add), `${fmt(p50(s.add) / p50(f.add))}x`, fmt(up), `${fmt(up / floorUp)}x`, cell(s.del), fmt(gone), `${fmt(gone / p50(f.netnsDel))}x`]);
+    rows.push([
+      v.name,
+      cell(s.add),
+      `${fmt(p50(s.add) / p50(f.add))}x`,
+      fmt(up),
+      `${fmt(up / floorUp)}x`,
+      cell(s.del),
+      fmt(gone),
+      `${fmt(gone / p50(f.netnsDel))}x`,
+    ]);
   }
   console.log(table(rows));
 
@@ -233,7 +256,14 @@ async function main(): Promise<void> {
   for (const how of TEARDOWNS) {
     const r = td.get(how)!;
     const total = p50(r.step) + p50(r.netnsDel);
-    tRows.push([how, cell(r.step), cell(r.netnsDel), fmt(total), `${fmt(total / alone)}x`, how.startsWith('nothing') ? 'no: the pod keeps a released address on the bridge' : 'yes']);
+    tRows.push([
+      how,
+      cell(r.step),
+      cell(r.netnsDel),
+      fmt(total),
+      `${fmt(total / alone)}x`,
+      how.startsWith('nothing') ? 'no: the pod keeps a released address on the bridge' : 'yes',
+    ]);
   }
   console.log(table(tRows));
 }

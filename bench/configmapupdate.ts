@@ -20,11 +20,16 @@ const arg = (name: string, d: number) => (args.includes(name) ? Number(args[args
 const PODS_N = arg('--pods', 100);
 const ROUNDS = arg('--rounds', 5);
 const NS = 'cmu';
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 function pod(name: string): Pod {
   return {
-    apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'cmu' } },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, labels: { app: 'cmu' } },
     spec: {
       terminationGracePeriodSeconds: 0,
       containers: [{ name: 'main', image: 'busybox', command: ['sleep', '3600'], volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }],
@@ -33,7 +38,12 @@ function pod(name: string): Pod {
   };
 }
 
-const cm = (version: number): ConfigMap => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'live' }, data: { version: String(version), body: `v${version}\n`.repeat(200) } });
+const cm = (version: number): ConfigMap => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name: 'live' },
+  data: { version: String(version), body: `v${version}\n`.repeat(200) },
+});
 
 async function main(): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), 'k8ts-bench-cmu-'));
@@ -79,14 +89,23 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       const want = String(round);
       let seenByWatch = 0;
-      const w = await cl.client.watch(CONFIGMAPS, NS, current!.metadata.resourceVersion!, {
-        onEvent: (_type, obj) => {
-          if (!seenByWatch && (obj as ConfigMap).data?.version === want) seenByWatch = performance.now();
+      const w = await cl.client.watch(
+        CONFIGMAPS,
+        NS,
+        current!.metadata.resourceVersion!,
+        {
+          onEvent: (_type, obj) => {
+            if (!seenByWatch && (obj as ConfigMap).data?.version === want) seenByWatch = performance.now();
+          },
+          onError: () => {},
         },
-        onError: () => {},
-      }, { fieldSelector: 'metadata.name=live' });
+        { fieldSelector: 'metadata.name=live' },
+      );
       const start = performance.now();
-      current = await cl.client.update(CONFIGMAPS, NS, { ...cm(round), metadata: { ...cm(round).metadata, resourceVersion: current!.metadata.resourceVersion } });
+      current = await cl.client.update(CONFIGMAPS, NS, {
+        ...cm(round),
+        metadata: { ...cm(round).metadata, resourceVersion: current!.metadata.resourceVersion },
+      });
       const pending = new Set(files);
       while (pending.size) {
         for (const f of pending) {
@@ -106,13 +125,19 @@ async function main(): Promise<void> {
     const loadAfter = load();
     const f = summarize(fileMs);
     const a = summarize(watchMs);
-    console.log(`\n=== ConfigMap update → mounted file, ${PODS_N} pods on ${cl.plan.nodes.length} nodes (${[...perNode].map(([n, k]) => `${n}: ${k}`).join(', ')}), ${ROUNDS} updates (load before ${loadBefore}, after ${loadAfter}) ===`);
-    console.log(table([
-      ['what', 'n', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
-      ['anchor: update → a watch of the ConfigMap sees it (same run)', a.n, a.p50, a.p90, a.p99, a.max],
-      ['update → new content in each pod\'s mounted file', f.n, f.p50, f.p90, f.p99, f.max],
-    ]));
-    console.log(`p99 ${fmt(f.p99)} ms (goal ≤ 1000 ms) ${f.p99 <= 1000 ? 'met' : 'NOT MET'}; p50 ${fmt(f.p50 / a.p50)}× the watch anchor; the kubelet's default path is up to ~60–90 s (sync period + cache TTL, quoted)`);
+    console.log(
+      `\n=== ConfigMap update → mounted file, ${PODS_N} pods on ${cl.plan.nodes.length} nodes (${[...perNode].map(([n, k]) => `${n}: ${k}`).join(', ')}), ${ROUNDS} updates (load before ${loadBefore}, after ${loadAfter}) ===`,
+    );
+    console.log(
+      table([
+        ['what', 'n', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
+        ['anchor: update → a watch of the ConfigMap sees it (same run)', a.n, a.p50, a.p90, a.p99, a.max],
+        ["update → new content in each pod's mounted file", f.n, f.p50, f.p90, f.p99, f.max],
+      ]),
+    );
+    console.log(
+      `p99 ${fmt(f.p99)} ms (goal ≤ 1000 ms) ${f.p99 <= 1000 ? 'met' : 'NOT MET'}; p50 ${fmt(f.p50 / a.p50)}× the watch anchor; the kubelet's default path is up to ~60–90 s (sync period + cache TTL, quoted)`,
+    );
   } finally {
     await labDone(home, c, made, failures);
   }

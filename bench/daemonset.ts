@@ -32,9 +32,25 @@ async function until(f: () => Promise<boolean>): Promise<void> {
 try {
   console.log(`load before: ${load()}`);
   for (let i = 0; i < N; i++) {
-    const n: Node = { apiVersion: 'v1', kind: 'Node', metadata: { name: `bn${i}`, labels: { 'kubernetes.io/hostname': `bn${i}` } },
-      status: { capacity: { pods: '110' }, allocatable: { pods: '110' },
-        conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ok', lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() }] } };
+    const n: Node = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: `bn${i}`, labels: { 'kubernetes.io/hostname': `bn${i}` } },
+      status: {
+        capacity: { pods: '110' },
+        allocatable: { pods: '110' },
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'KubeletReady',
+            message: 'ok',
+            lastHeartbeatTime: new Date().toISOString(),
+            lastTransitionTime: new Date().toISOString(),
+          },
+        ],
+      },
+    };
     await c.create(NODES, undefined, n);
   }
   const container = [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }];
@@ -44,17 +60,26 @@ try {
     const dsNs = `ds${r}`;
     for (const ns of [bareNs, dsNs]) await c.create(NAMESPACES, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
     let t0 = performance.now();
-    await Promise.all(Array.from({ length: N }, (_, i) => c.create(PODS, bareNs, { apiVersion: 'v1', kind: 'Pod', metadata: { name: `p${i}` },
-      spec: { nodeName: `bn${i}`, containers: container } } as Pod)));
+    await Promise.all(
+      Array.from({ length: N }, (_, i) =>
+        c.create(PODS, bareNs, { apiVersion: 'v1', kind: 'Pod', metadata: { name: `p${i}` }, spec: { nodeName: `bn${i}`, containers: container } } as Pod),
+      ),
+    );
     await until(async () => (await c.list(PODS, bareNs)).items.filter((p) => p.spec?.nodeName).length === N);
     const bare = performance.now() - t0;
     t0 = performance.now();
-    await c.create(DAEMONSETS, dsNs, { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'agent' },
-      spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: { containers: container } } } });
+    await c.create(DAEMONSETS, dsNs, {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'agent' },
+      spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: { containers: container } } },
+    });
     await until(async () => (await c.list(PODS, dsNs)).items.filter((p) => p.spec?.nodeName).length === N);
     const ds = performance.now() - t0;
     rows.push({ round: r, bare, ds });
-    console.log(`round ${r}: anchor ${N} bare pods with nodeName ${bare.toFixed(0)} ms; DaemonSet on ${N} nodes all bound ${ds.toFixed(0)} ms; ratio ${(ds / bare).toFixed(2)}x; load ${load()}`);
+    console.log(
+      `round ${r}: anchor ${N} bare pods with nodeName ${bare.toFixed(0)} ms; DaemonSet on ${N} nodes all bound ${ds.toFixed(0)} ms; ratio ${(ds / bare).toFixed(2)}x; load ${load()}`,
+    );
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const b = med(rows.map((x) => x.bare));

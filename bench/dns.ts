@@ -80,8 +80,10 @@ interface Run {
 
 function dnsperf(port: number, file: string, extra: string[]): { out: string; wall: number } {
   const t0 = Date.now();
-  const r = spawnSync(...pinned(0, ['dnsperf', '-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(SECONDS), '-t', '2', ...extra]),
-    { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const r = spawnSync(...pinned(0, ['dnsperf', '-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(SECONDS), '-t', '2', ...extra]), {
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
   if (r.status !== 0) throw new Error(`dnsperf failed (${r.status}): ${r.stderr}`);
   return { out: r.stdout, wall: (Date.now() - t0) / 1000 };
 }
@@ -137,8 +139,21 @@ async function startDnsmasq(dir: string): Promise<{ child: ChildProcess; port: n
   const conf = join(dir, 'dnsmasq.conf');
   writeFileSync(conf, lines.join('\n') + '\n');
   const port = await freePort();
-  const child = spawn(...pinned(1, ['dnsmasq', '--keep-in-foreground', '--user=root', `--port=${port}`, '--listen-address=127.0.0.1',
-    '--bind-interfaces', '--no-resolv', '--no-hosts', '--pid-file=', `--conf-file=${conf}`]), { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(
+    ...pinned(1, [
+      'dnsmasq',
+      '--keep-in-foreground',
+      '--user=root',
+      `--port=${port}`,
+      '--listen-address=127.0.0.1',
+      '--bind-interfaces',
+      '--no-resolv',
+      '--no-hosts',
+      '--pid-file=',
+      `--conf-file=${conf}`,
+    ]),
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   // Ready when it answers.
   for (let i = 0; i < 50; i++) {
     const r = spawnSync('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', join(dir, 'queries.txt'), '-n', '1', '-t', '1'], { encoding: 'utf8' });
@@ -168,9 +183,14 @@ async function main(): Promise<void> {
   try {
     const q: string[] = [];
     for (let i = 0; i < SERVICES; i++) {
-      q.push(`${fqdn(i)} A`, `${fqdn(i)} A`, `${fqdn(i)} A`, `_http._tcp.${fqdn(i)} SRV`,
+      q.push(
+        `${fqdn(i)} A`,
+        `${fqdn(i)} A`,
+        `${fqdn(i)} A`,
+        `_http._tcp.${fqdn(i)} SRV`,
         // What a pod in another namespace asks first for "svc-i.ns-j" with ndots:5.
-        `${svcName(i)}.${nsName(i)}.${nsName(i + 1)}.svc.cluster.local A`);
+        `${svcName(i)}.${nsName(i)}.${nsName(i + 1)}.svc.cluster.local A`,
+      );
     }
     // Shuffle deterministically so the mix is even over time.
     for (let i = q.length - 1; i > 0; i--) {
@@ -198,23 +218,74 @@ async function main(): Promise<void> {
     }
     const best = (runs: Run[], f: (r: Run) => number) => Math.max(...runs.map(f));
     const med = (runs: Run[], f: (r: Run) => number) => summarize(runs.map(f)).p50;
-    console.log(`cluster DNS: ${SERVICES} services, ${q.length} query names (60% A, 20% SRV, 20% NXDOMAIN), ` +
-      `${ROUNDS} rounds of ${SECONDS} s; servers on CPU 1, dnsperf on CPU 0; CPU = server's CPU time / wall time`);
+    console.log(
+      `cluster DNS: ${SERVICES} services, ${q.length} query names (60% A, 20% SRV, 20% NXDOMAIN), ` +
+        `${ROUNDS} rounds of ${SECONDS} s; servers on CPU 1, dnsperf on CPU 0; CPU = server's CPU time / wall time`,
+    );
     console.log(`response codes (k8ts): ${servers[1].runs[0].codes} | (dnsmasq): ${servers[0].runs[0].codes}`);
     console.log();
-    const rows: (string | number)[][] = [['server', 'queries/CPU-s', 'max qps (best)', 'max qps (median)', 'avg ms at max', 'CPU at max', `p50 ms @${RATE}/s`, `p99 ms @${RATE}/s`, `qps achieved`, 'CPU at rate', 'lost']];
+    const rows: (string | number)[][] = [
+      [
+        'server',
+        'queries/CPU-s',
+        'max qps (best)',
+        'max qps (median)',
+        'avg ms at max',
+        'CPU at max',
+        `p50 ms @${RATE}/s`,
+        `p99 ms @${RATE}/s`,
+        `qps achieved`,
+        'CPU at rate',
+        'lost',
+      ],
+    ];
     for (const s of servers) {
-      rows.push([s.name, fmt(med([...s.runs, ...s.lat], (r) => r.perCore), 0), fmt(best(s.runs, (r) => r.qps), 0), fmt(med(s.runs, (r) => r.qps), 0), fmt(med(s.runs, (r) => r.avgMs), 3),
-        `${fmt(med(s.runs, (r) => r.cpu) * 100, 0)}%`, fmt(med(s.lat, (r) => r.p50!), 3), fmt(med(s.lat, (r) => r.p99!), 3),
-        fmt(med(s.lat, (r) => r.qps), 0), `${fmt(med(s.lat, (r) => r.cpu) * 100, 0)}%`, String([...s.runs, ...s.lat].reduce((a, r) => a + r.lost, 0))]);
+      rows.push([
+        s.name,
+        fmt(
+          med([...s.runs, ...s.lat], (r) => r.perCore),
+          0,
+        ),
+        fmt(
+          best(s.runs, (r) => r.qps),
+          0,
+        ),
+        fmt(
+          med(s.runs, (r) => r.qps),
+          0,
+        ),
+        fmt(
+          med(s.runs, (r) => r.avgMs),
+          3,
+        ),
+        `${fmt(med(s.runs, (r) => r.cpu) * 100, 0)}%`,
+        fmt(
+          med(s.lat, (r) => r.p50!),
+          3,
+        ),
+        fmt(
+          med(s.lat, (r) => r.p99!),
+          3,
+        ),
+        fmt(
+          med(s.lat, (r) => r.qps),
+          0,
+        ),
+        `${fmt(med(s.lat, (r) => r.cpu) * 100, 0)}%`,
+        String([...s.runs, ...s.lat].reduce((a, r) => a + r.lost, 0)),
+      ]);
     }
     console.log(table(rows));
     const ratio = med(servers[1].runs, (r) => r.qps) / med(servers[0].runs, (r) => r.qps);
     console.log();
     const perCore = med([...servers[1].runs, ...servers[1].lat], (r) => r.perCore) / med([...servers[0].runs, ...servers[0].lat], (r) => r.perCore);
-    console.log(`load: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} on ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} CPUs ` +
-      '(achieved qps and latency depend on what else runs; queries/CPU-s much less)');
-    console.log(`ratio k8ts/dnsmasq, queries per CPU-second: ${fmt(perCore)}; max qps: ${fmt(ratio)}; p99 at ${RATE}/s: ${fmt(med(servers[1].lat, (r) => r.p99!) / med(servers[0].lat, (r) => r.p99!))}x`);
+    console.log(
+      `load: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} on ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} CPUs ` +
+        '(achieved qps and latency depend on what else runs; queries/CPU-s much less)',
+    );
+    console.log(
+      `ratio k8ts/dnsmasq, queries per CPU-second: ${fmt(perCore)}; max qps: ${fmt(ratio)}; p99 at ${RATE}/s: ${fmt(med(servers[1].lat, (r) => r.p99!) / med(servers[0].lat, (r) => r.p99!))}x`,
+    );
     console.log(`goal: >= 20,000 qps on one core and p99 <= 2 ms (CoreDNS publishes ~17,000 qps per vCPU)`);
   } finally {
     cleanup();

@@ -40,7 +40,10 @@ function sh(cmd: string): number {
 async function startContainerd(dir: string): Promise<{ sock: string; child: ChildProcess }> {
   mkdirSync(dir, { recursive: true });
   const sock = join(dir, 'containerd.sock');
-  writeFileSync(join(dir, 'config.toml'), `version = 2\nroot = "${join(dir, 'root')}"\nstate = "${join(dir, 'state')}"\n[grpc]\n  address = "${sock}"\n[plugins."io.containerd.grpc.v1.cri"]\n  disable_tcp_service = true\n`);
+  writeFileSync(
+    join(dir, 'config.toml'),
+    `version = 2\nroot = "${join(dir, 'root')}"\nstate = "${join(dir, 'state')}"\n[grpc]\n  address = "${sock}"\n[plugins."io.containerd.grpc.v1.cri"]\n  disable_tcp_service = true\n`,
+  );
   const child = spawn('containerd', ['--config', join(dir, 'config.toml')], { stdio: ['ignore', 'ignore', 'ignore'] });
   for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
   if (!existsSync(sock)) throw new Error('containerd did not start');
@@ -88,24 +91,33 @@ async function main(): Promise<void> {
       mkdirSync(out);
       const base = `http://${reg.addr}/v2/bench/python`;
       const pipes = img.layers.map((l, k) => `mkdir -p ${out}/${k} && curl -sf ${base}/blobs/${l.digest} | tar -xzf - -C ${out}/${k}`);
-      curl.push(sh(`curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' ${base}/manifests/1 >/dev/null && curl -sf ${base}/blobs/${img.configDigest} >/dev/null && (${pipes.map((x) => `(${x}) &`).join(' ')} wait)`));
+      curl.push(
+        sh(
+          `curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' ${base}/manifests/1 >/dev/null && curl -sf ${base}/blobs/${img.configDigest} >/dev/null && (${pipes.map((x) => `(${x}) &`).join(' ')} wait)`,
+        ),
+      );
       rmSync(out, { recursive: true, force: true });
       rmSync(join(dir, `store-${i}`), { recursive: true, force: true });
     }
     console.log(`\n1. pull + unpack, ${REPEATS} repeats (ms); unpacked ${(unpackedBytes / 1e6).toFixed(1)} MB on disk`);
-    console.log(table([
-      ['', 'median', 'min', 'max'],
-      ['k8ts puller', median(ours), Math.min(...ours), Math.max(...ours)],
-      ['anchor: ctr images pull (containerd)', median(ctr), Math.min(...ctr), Math.max(...ctr)],
-      ['anchor: curl | tar -xz (3 at once)', median(curl), Math.min(...curl), Math.max(...curl)],
-    ]));
+    console.log(
+      table([
+        ['', 'median', 'min', 'max'],
+        ['k8ts puller', median(ours), Math.min(...ours), Math.max(...ours)],
+        ['anchor: ctr images pull (containerd)', median(ctr), Math.min(...ctr), Math.max(...ctr)],
+        ['anchor: curl | tar -xz (3 at once)', median(curl), Math.min(...curl), Math.max(...curl)],
+      ]),
+    );
     console.log(`ratio k8ts / containerd: ${(median(ours) / median(ctr)).toFixed(2)} (goal ≤ 1.2)`);
     console.log(`ratio k8ts / curl+tar:   ${(median(ours) / median(curl)).toFixed(2)} (goal ≤ 1.5)`);
     console.log(`load: ${load()}`);
 
     // 2. Containers. The python layers plus one with the static busybox, and a config like the built-in's
     // (no User to look up, no WorkingDir to make): the same program in both, only the root differs.
-    const bb = await buildLayer([{ name: 'bin/', type: 'directory' }, { name: 'bin/busybox', data: readFileSync(BUSYBOX_BINARY), mode: 0o755 }]);
+    const bb = await buildLayer([
+      { name: 'bin/', type: 'directory' },
+      { name: 'bin/busybox', data: readFileSync(BUSYBOX_BINARY), mode: 0o755 },
+    ]);
     const withBusybox = buildImage([...img.layers, bb], { Env: [`PATH=${DEFAULT_PATH}`], Cmd: ['sh'] });
     await pushImage({ url: reg.url }, 'bench/python', 'busybox', withBusybox);
     const refBusybox = `${reg.addr}/bench/python:busybox`;
@@ -137,10 +149,14 @@ async function main(): Promise<void> {
       rows.push([label, s.p50, s.p90, disk / 1024]);
     }
     await Promise.all([...ids.values()].flat().map((id) => rt!.remove(id)));
-    console.log(`\n2. ${CONTAINERS} containers from one image (runc create + start until the process runs; disk = the container's dir: upper, work, bundle, log)`);
+    console.log(
+      `\n2. ${CONTAINERS} containers from one image (runc create + start until the process runs; disk = the container's dir: upper, work, bundle, log)`,
+    );
     console.log(table(rows));
     const [b, p] = [results['anchor: built-in busybox (1 layer)'], results['python3 layers + busybox (4 layers)']];
-    console.log(`disk per container: ${(p.disk / 1024).toFixed(0)} KiB (goal ≤ 1024 KiB); create beside the built-in image: ${(p.p50 - b.p50).toFixed(1)} ms more per container (goal ≤ 5)`);
+    console.log(
+      `disk per container: ${(p.disk / 1024).toFixed(0)} KiB (goal ≤ 1024 KiB); create beside the built-in image: ${(p.p50 - b.p50).toFixed(1)} ms more per container (goal ≤ 5)`,
+    );
     console.log(`load after: ${load()}`);
   } finally {
     rt?.close();

@@ -26,9 +26,26 @@ try {
   for (let i = 0; i < NODE_COUNT; i++) {
     const name = `bench-node-${i}`;
     await c.create(NODES, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name } } });
-    await c.patch(NODES, undefined, name, 'merge', { status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: iso(), lastTransitionTime: iso() }],
-      capacity: { pods: '1000' }, allocatable: { pods: '1000' } } }, 'status');
-    const lease = (): Lease => ({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name }, spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: new Date().toISOString().replace('Z', '000Z') } });
+    await c.patch(
+      NODES,
+      undefined,
+      name,
+      'merge',
+      {
+        status: {
+          conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: iso(), lastTransitionTime: iso() }],
+          capacity: { pods: '1000' },
+          allocatable: { pods: '1000' },
+        },
+      },
+      'status',
+    );
+    const lease = (): Lease => ({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name },
+      spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: new Date().toISOString().replace('Z', '000Z') },
+    });
     await c.create(LEASES, 'kube-node-lease', lease());
     timers.push(setInterval(() => void c.patch(LEASES, 'kube-node-lease', name, 'merge', { spec: lease().spec }).catch(() => undefined), 5_000));
   }
@@ -39,8 +56,29 @@ try {
     if (!p.spec?.nodeName || p.status?.phase !== 'Pending' || p.metadata.deletionTimestamp || marked.has(p.metadata.uid!)) return;
     marked.add(p.metadata.uid!);
     const t = iso();
-    await c.patch(PODS, p.metadata.namespace, p.metadata.name!, 'merge', { status: { phase: 'Succeeded',
-      containerStatuses: [{ name: 'c', image: 'busybox', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: t, finishedAt: t } } }] } }, 'status')
+    await c
+      .patch(
+        PODS,
+        p.metadata.namespace,
+        p.metadata.name!,
+        'merge',
+        {
+          status: {
+            phase: 'Succeeded',
+            containerStatuses: [
+              {
+                name: 'c',
+                image: 'busybox',
+                imageID: '',
+                ready: false,
+                restartCount: 0,
+                state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: t, finishedAt: t } },
+              },
+            ],
+          },
+        },
+        'status',
+      )
       .catch(() => marked.delete(p.metadata.uid!));
   };
   const podList = await c.list(PODS);
@@ -71,7 +109,10 @@ try {
     await ns(b);
     t0 = performance.now();
     await parallel(N, 16, (i) => c.create(JOBS, b, { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: `j${i}` }, spec: { template } } as Job));
-    await until('Jobs Complete', async () => (await c.list(JOBS, b)).items.filter((j) => j.status?.conditions?.some((x) => x.type === 'Complete' && x.status === 'True')).length === N);
+    await until(
+      'Jobs Complete',
+      async () => (await c.list(JOBS, b)).items.filter((j) => j.status?.conditions?.some((x) => x.type === 'Complete' && x.status === 'True')).length === N,
+    );
     const jobs = (performance.now() - t0) / 1000;
     results.push(jobs / anchor);
     rows.push([`anchor: ${N} bare pods → Succeeded (round ${round + 1})`, N, fmt(anchor), fmt(N / anchor, 0), '1.00']);

@@ -30,7 +30,12 @@ export function table(rows: (string | number)[][]): string {
 
 export class Client {
   private agent: Agent;
-  constructor(private url: string, private token: string, ca: Buffer, maxSockets = 64) {
+  constructor(
+    private url: string,
+    private token: string,
+    ca: Buffer,
+    maxSockets = 64,
+  ) {
     this.agent = new Agent({ keepAlive: true, maxSockets, ca });
   }
 
@@ -39,12 +44,21 @@ export class Client {
     const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const t0 = performance.now();
     return new Promise((resolve, reject) => {
-      const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, agent: this.agent,
-        headers: { Authorization: `Bearer ${this.token}`, 'Content-Type': 'application/json', Accept: 'application/json', ...headers } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString(), ms: performance.now() - t0 }));
-      });
+      const req = request(
+        {
+          host: u.hostname,
+          port: u.port,
+          path: u.pathname + u.search,
+          method,
+          agent: this.agent,
+          headers: { Authorization: `Bearer ${this.token}`, 'Content-Type': 'application/json', Accept: 'application/json', ...headers },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString(), ms: performance.now() - t0 }));
+        },
+      );
       req.on('error', reject);
       req.end(data);
     });
@@ -58,17 +72,30 @@ export class Client {
 /** f(0) … f(n-1) with at most `width` calls in flight. */
 export async function parallel(n: number, width: number, f: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < n) await f(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) await f(next++);
+    }),
+  );
 }
 
 export function podBody(name: string, labels: Record<string, string> = { app: 'bench' }): unknown {
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name, labels },
-    spec: { containers: [{ name: 'main', image: 'busybox', command: ['sleep', '3600'], ports: [{ containerPort: 80 }],
-      env: [{ name: 'MODE', value: 'bench' }], resources: { requests: { cpu: '10m', memory: '16Mi' } } }] },
+    spec: {
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox',
+          command: ['sleep', '3600'],
+          ports: [{ containerPort: 80 }],
+          env: [{ name: 'MODE', value: 'bench' }],
+          resources: { requests: { cpu: '10m', memory: '16Mi' } },
+        },
+      ],
+    },
   };
 }
 
@@ -106,7 +133,9 @@ export async function startServer(dir: string, store: string, etcd?: string): Pr
     proc.on('exit', (c) => rej(new Error(`server exited ${c}: ${log}`)));
   });
   return {
-    proc, url, dataDir,
+    proc,
+    url,
+    dataDir,
     token: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(),
     ca: readFileSync(join(dataDir, 'pki/ca.crt')),
     kubeconfig: join(dataDir, 'kubeconfig'),
@@ -117,4 +146,3 @@ export async function startServer(dir: string, store: string, etcd?: string): Pr
     },
   };
 }
-

@@ -38,7 +38,9 @@ async function main(): Promise<void> {
   const c = new Client(s.url, s.token, s.ca, 1);
   try {
     await c.call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'c1' }, data: { k: 'v' } });
-    const rows: (string | number)[][] = [['round', 'instrumentation µs/req', 'GET p50 µs (anchor)', 'share of a GET', 'scrape ms p50', 'scrape bytes', 'loadavg']];
+    const rows: (string | number)[][] = [
+      ['round', 'instrumentation µs/req', 'GET p50 µs (anchor)', 'share of a GET', 'scrape ms p50', 'scrape bytes', 'loadavg'],
+    ];
     for (let round = 1; round <= 3; round++) {
       const gets: number[] = [];
       for (let i = 0; i < 2000; i++) gets.push((await c.call('GET', '/api/v1/namespaces/default/configmaps/c1')).ms);
@@ -51,7 +53,15 @@ async function main(): Promise<void> {
         scrapes.push(r.ms);
         bytes = Buffer.byteLength(r.text);
       }
-      rows.push([round, fmt(us), fmt(getP50, 0), `${fmt((100 * us) / getP50)} %`, fmt(summarize(scrapes).p50), bytes, readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')]);
+      rows.push([
+        round,
+        fmt(us),
+        fmt(getP50, 0),
+        `${fmt((100 * us) / getP50)} %`,
+        fmt(summarize(scrapes).p50),
+        bytes,
+        readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+      ]);
     }
     console.log(table(rows));
   } finally {

@@ -23,7 +23,12 @@ const cpu = (f: () => void): number => {
 
 const nss: Namespace[] = Array.from({ length: NAMESPACES }, (_, k) => parseNamespace(ns(k))!);
 const podList: Pod[] = pods().map((p) => parsePod(p)!);
-const pols = new Map<string, Policy>(policies().map((p) => { const x = parsePolicy(p).policy!; return [x.key, x]; }));
+const pols = new Map<string, Policy>(
+  policies().map((p) => {
+    const x = parsePolicy(p).policy!;
+    return [x.key, x];
+  }),
+);
 
 const c = new PolicyCompiler('a');
 for (const n of nss) c.setNamespace(n);
@@ -48,9 +53,21 @@ for (let j = 0; j < CHANGES; j++) {
 }
 const a = summarize(inc);
 const f = summarize(fresh);
-console.log(`\nPolicy compiler, ${pols.size} policies, ${podList.length} pods, node a; CPU ms; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
-console.log(table([
-  ['measure', 'ours p50 / p90 / max', 'anchor (same run)', 'anchor p50 / p90', 'ratio p50'],
-  ['first compile of the world', fmt(first), '', '', ''],
-  [`compile after one change (${CHANGES} changes)`, `${fmt(a.p50)} / ${fmt(a.p90)} / ${fmt(a.max)}`, `fresh compiler, same state (${fresh.length})`, `${fmt(f.p50)} / ${fmt(f.p90)}`, fmt(a.p50 / f.p50)],
-]));
+console.log(
+  `\nPolicy compiler, ${pols.size} policies, ${podList.length} pods, node a; CPU ms; load ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}\n`,
+);
+console.log(
+  table([
+    ['measure', 'ours p50 / p90 / max', 'anchor (same run)', 'anchor p50 / p90', 'ratio p50'],
+    ['first compile of the world', fmt(first), '', '', ''],
+    [
+      `compile after one change (${CHANGES} changes)`,
+      `${fmt(a.p50)} / ${fmt(a.p90)} / ${fmt(a.max)}`,
+      `fresh compiler, same state (${fresh.length})`,
+      `${fmt(f.p50)} / ${fmt(f.p90)}`,
+      fmt(a.p50 / f.p50),
+    ],
+  ]),
+);

@@ -1,5 +1,7 @@
 // NetworkPolicy benchmark, with 1,000 policies and 1,000 pods (100 namespaces, 500 pods local to each of two
-// "nodes": two throwaway node namespaces, each with its own policy engine fed the same objects):
+// "nodes": two throwaway node namespaces, each with its own policy engine fed the same objects; node a's
+// engine runs in this process, node b's in a process of its own (netpol-node.ts), as two agents would, so
+// their JS work is not serialised in one event loop and each node's CPU per change is counted apart):
 //   1. full ruleset load (compile + one nft transaction through the engine's nft -i session) ≤ 0.5 s, and its CPU time — anchor, same run: the same allow sets
 //      written per peer address instead of per peer class (the layout without classes), by `nft -f`;
 //   2. applied → enforced on every node, p99 ≤ 100 ms — anchor, same run: the floor, a one-element `nft -f`
@@ -21,6 +23,11 @@ import { fullRuleset, podObjects } from '../src/agent/policy/ruleset.js';
 import { compilePolicies } from '../src/agent/policy/compiler.js';
 import { parseNamespace, parsePod, parsePolicy } from '../src/agent/policy/model.js';
 import { fmt, summarize, table } from './lib.js';
+import type { KObject } from '../src/api/types.js';
+import type { WatchEvent } from '../src/agent/policy/engine.js';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Reply, Request } from './netpol-node.js';
 import { change, NAMESPACES, np, ns, pod, pods, policies } from './netpol-world.js';
 import { prober } from './proxy/prober.js';
 
@@ -33,8 +40,69 @@ const CHANGES = Number(arg('changes', '50'));
 const ROUNDS = Number(arg('rounds', '3'));
 const SECONDS = Number(arg('seconds', '3'));
 
+/** Node b's engine in its own process (bench/netpol-node.ts), driven over the IPC channel. */
+class RemoteNode {
+  private child: ChildProcess;
+  private seq = 0;
+  private waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  /** The answer to the last request (CPU so far, the last pass's stages). */
+  last?: Reply;
+
+  constructor() {
+    this.child = fork(fileURLToPath(new URL('./netpol-node.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (r: Reply) => {
+      const w = this.waiting.get(r.id);
+      this.waiting.delete(r.id);
+      this.last = r;
+      if (r.error) w?.reject(new Error(`node b: ${r.error}`));
+      else w?.resolve(r);
+    });
+    this.child.on('exit', (code, signal) => {
+      for (const w of this.waiting.values()) w.reject(new Error(`node b's process ended (${code ?? signal})`));
+      this.waiting.clear();
+    });
+  }
+
+  send(m: Request): void {
+    this.child.send(m);
+  }
+
+  private ask(op: 'start' | 'settle' | 'teardown'): Promise<Reply> {
+    const id = ++this.seq;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.send({ op, id });
+    });
+  }
+
+  onNamespace(type: WatchEvent, obj: KObject): void {
+    this.send({ op: 'namespace', type, obj });
+  }
+  onPod(type: WatchEvent, obj: LabPodObject): void {
+    this.send({ op: 'pod', type, obj });
+  }
+  onPolicy(type: WatchEvent, obj: KObject): void {
+    this.send({ op: 'policy', type, obj });
+  }
+  async start(): Promise<void> {
+    await this.ask('start');
+  }
+  async settled(): Promise<void> {
+    await this.ask('settle');
+  }
+  async teardown(): Promise<void> {
+    if (this.child.exitCode !== null || !this.child.connected) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    await this.ask('teardown').catch(() => undefined);
+    const t = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+  }
+}
+type LabPodObject = ReturnType<typeof pod>;
+
 const labs: ProxyLab[] = [];
-const engines: PolicyEngine[] = [];
+const engines: (PolicyEngine | RemoteNode)[] = [];
 const cleanup = async () => {
   for (const e of engines) await e.teardown().catch(() => undefined);
   for (const l of labs) await l.cleanup();
@@ -44,7 +112,10 @@ const log = (s: string) => process.stderr.write(`[netpol] ${s}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** The real pods on node a (the client allowed to the server by class, on the ports the benchmark uses). */
-const REAL_POLICY = np('ns0', 'web', { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ podSelector: { matchLabels: { role: 'client' } } }], ports: [{ port: 80 }, { port: 8080 }, { port: 5201 }] }] });
+const REAL_POLICY = np('ns0', 'web', {
+  podSelector: { matchLabels: { app: 'web' } },
+  ingress: [{ from: [{ podSelector: { matchLabels: { role: 'client' } } }], ports: [{ port: 80 }, { port: 8080 }, { port: 5201 }] }],
+});
 
 // ---- helpers ----
 
@@ -62,7 +133,10 @@ function perAddressRuleset(s: PolicyState, table: string): string {
   }
   const out = [`table ip ${table}`, `delete table ip ${table}`, `table ip ${table} {`];
   const adds: string[] = [];
-  for (const [dir, m] of [['in', s.ingress], ['out', s.egress]] as const) {
+  for (const [dir, m] of [
+    ['in', s.ingress],
+    ['out', s.egress],
+  ] as const) {
     for (const r of m.values()) {
       const o = podObjects(dir, r.ip);
       out.push(`  set ${o.set} { typeof ip saddr . meta l4proto . th dport; flags interval; }`);
@@ -87,14 +161,18 @@ const one=()=>new Promise((r)=>{const s=net.connect({host:ip,port:8080});s.on('e
 (async()=>{await Promise.all(Array.from({length:+width},async()=>{while(Date.now()<end)await one()}));console.log(JSON.stringify({n,errs,rate:n/secs}))})();`;
 
 async function connRate(client: LabPod, ip: string): Promise<number> {
-  const { stdout } = await run(['nsenter', `--net=${client.netns}`, '--', process.execPath, '-e', CONN_CLIENT, ip, String(SECONDS), '8'], { timeoutMs: (SECONDS + 20) * 1000 });
+  const { stdout } = await run(['nsenter', `--net=${client.netns}`, '--', process.execPath, '-e', CONN_CLIENT, ip, String(SECONDS), '8'], {
+    timeoutMs: (SECONDS + 20) * 1000,
+  });
   const r = JSON.parse(stdout.trim().split('\n').pop()!) as { n: number; errs: number; rate: number };
   if (r.errs > r.n / 100) throw new Error(`connections to ${ip}: ${r.errs} errors beside ${r.n} successes`);
   return r.rate;
 }
 
 async function iperf(client: LabPod, ip: string): Promise<number> {
-  const { stdout } = await run(['nsenter', `--net=${client.netns}`, '--', 'iperf3', '-c', ip, '-t', String(SECONDS), '-J'], { timeoutMs: (SECONDS + 20) * 1000 });
+  const { stdout } = await run(['nsenter', `--net=${client.netns}`, '--', 'iperf3', '-c', ip, '-t', String(SECONDS), '-J'], {
+    timeoutMs: (SECONDS + 20) * 1000,
+  });
   return JSON.parse(stdout).end.sum_received.bits_per_second / 1e9;
 }
 
@@ -112,9 +190,13 @@ async function main(): Promise<void> {
   const iperfProc = spawnProcess(['nsenter', `--net=${server.netns}`, '--', 'iperf3', '-s', '-p', '5201'], { stdio: 'ignore' });
   const world = { namespaces: Array.from({ length: NAMESPACES }, (_, i) => ns(i)), pods: pods(), policies: policies() };
   world.pods.push(pod('web', 'ns0', server.ip, 'a', { app: 'web', role: 'server' }), pod('client', 'ns0', client.ip, 'a', { app: 'cli', role: 'client' }));
-  log(`world: ${world.namespaces.length} namespaces, ${world.pods.length} pods, ${world.policies.length + 1} policies; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  log(
+    `world: ${world.namespaces.length} namespaces, ${world.pods.length} pods, ${world.policies.length + 1} policies; load ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
 
-  const feed = (e: PolicyEngine, withPolicies: boolean) => {
+  const feed = (e: PolicyEngine | RemoteNode, withPolicies: boolean) => {
     for (const n of world.namespaces) e.onNamespace('ADDED', n);
     for (const p of world.pods) e.onPod('ADDED', p);
     if (withPolicies) for (const p of [...world.policies, REAL_POLICY]) e.onPolicy('ADDED', p);
@@ -123,7 +205,14 @@ async function main(): Promise<void> {
   // 1. Full load, five times on fresh engines (each start is one full transaction).
   const full: { total: number; compile: number; nft: number }[] = [];
   for (let i = 0; i < 5; i++) {
-    const e = new PolicyEngine({ nodeName: 'a', netns: a.nodeNetns, table: `k8tsnpb-${a.tag}`, guardTable: `k8tsnpbg-${a.tag}`, dropLog: i === 4, conntrack: false });
+    const e = new PolicyEngine({
+      nodeName: 'a',
+      netns: a.nodeNetns,
+      table: `k8tsnpb-${a.tag}`,
+      guardTable: `k8tsnpbg-${a.tag}`,
+      dropLog: i === 4,
+      conntrack: false,
+    });
     feed(e, true);
     const t0 = performance.now();
     await e.start();
@@ -131,17 +220,31 @@ async function main(): Promise<void> {
     if (i < 4) await e.teardown();
     else engines.push(e);
   }
-  const st = engines[0].programmer.state;
+  const ea = engines[0] as PolicyEngine;
+  const st = ea.programmer.state;
   // The same load once more with its CPU time (the machine is shared: wall time carries everyone's load).
   const cpuOfLoad: number[] = [];
   for (let i = 0; i < 3; i++) {
     const c0 = process.cpuUsage();
-    const fresh = compilePolicies('a', [...world.policies, REAL_POLICY].map((p) => parsePolicy(p).policy!), world.namespaces.map((n) => parseNamespace(n)!), world.pods.map((p) => parsePod(p)!));
+    const fresh = compilePolicies(
+      'a',
+      [...world.policies, REAL_POLICY].map((p) => parsePolicy(p).policy!),
+      world.namespaces.map((n) => parseNamespace(n)!),
+      world.pods.map((p) => parsePod(p)!),
+    );
     const text = fullRuleset(fresh, { table: `k8tsnpc-${a.tag}` });
     const c1 = process.cpuUsage(c0);
     const { stdout } = await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'bash', '-c', 'nft -f - && times'], { input: text });
     // `times`: the shell's user/sys, then its children's (nft).
-    const t = stdout.trim().split('\n').pop()!.split(/\s+/).map((x) => { const m = /(\d+)m([\d.]+)s/.exec(x)!; return Number(m[1]) * 60 + Number(m[2]); });
+    const t = stdout
+      .trim()
+      .split('\n')
+      .pop()!
+      .split(/\s+/)
+      .map((x) => {
+        const m = /(\d+)m([\d.]+)s/.exec(x)!;
+        return Number(m[1]) * 60 + Number(m[2]);
+      });
     cpuOfLoad.push((c1.user + c1.system) / 1000 + (t[0] + t[1]) * 1000);
   }
   await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'nft', 'delete', 'table', 'ip', `k8tsnpc-${a.tag}`]);
@@ -157,11 +260,17 @@ async function main(): Promise<void> {
   const anchorElements = (anchorText.match(/ \. /g) ?? []).length / 2;
 
   // Node b: the same world.
-  const eb = new PolicyEngine({ nodeName: 'b', netns: b.nodeNetns, table: `k8tsnpb-${b.tag}`, guardTable: `k8tsnpbg-${b.tag}`, dropLog: false, conntrack: false });
+  const eb = new RemoteNode();
+  eb.send({
+    op: 'new',
+    opts: { nodeName: 'b', netns: b.nodeNetns, table: `k8tsnpb-${b.tag}`, guardTable: `k8tsnpbg-${b.tag}`, dropLog: false, conntrack: false },
+  });
   feed(eb, true);
   await eb.start();
   engines.push(eb);
-  log(`node a: ${st.ingress.size} pods isolated for ingress, ${st.egress.size} for egress, ${elements} set elements, ${new Set(st.podClass.values()).size} pod classes`);
+  log(
+    `node a: ${st.ingress.size} pods isolated for ingress, ${st.egress.size} for egress, ${elements} set elements, ${new Set(st.podClass.values()).size} pod classes`,
+  );
 
   // 2. Applied → enforced on both nodes: new policies, changed ones, deleted ones.
   const floor: number[] = [];
@@ -169,20 +278,41 @@ async function main(): Promise<void> {
   await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'nft', 'add', 'set', 'ip', `k8tsnpf-${a.tag}`, 's', '{ type ipv4_addr; }']);
   const enforce: number[] = [];
   const stage = { compile: [] as number[], text: [] as number[], nft: [] as number[] };
+  const stageB = { compile: [] as number[], text: [] as number[], nft: [] as number[] };
+  // CPU of the changes, which the machine's load does not stretch: node a's engine in this process (less the
+  // benchmark's own floor spawns), node b's process, and the two nft children (parse, cache, kernel commit).
+  await eb.settled();
+  const b0 = eb.last!;
+  const nftCpu0 = ea.programmer.session.cpuMs();
+  const cpu0 = process.cpuUsage();
+  let floorCpu = 0;
   for (let j = 0; j < CHANGES; j++) {
     const c = change(j);
     const t0 = performance.now();
     for (const e of engines) e.onPolicy(c.type, c.policy);
     await settleAll();
     enforce.push(performance.now() - t0);
-    const ea = engines[0];
     stage.compile.push(ea.stats.lastCompileMs);
     stage.text.push(ea.programmer.stats.lastTextMs);
     stage.nft.push(ea.programmer.stats.lastNftMs);
+    stageB.compile.push(eb.last!.compileMs);
+    stageB.text.push(eb.last!.textMs);
+    stageB.nft.push(eb.last!.nftMs);
     const f0 = performance.now();
+    const fc0 = process.cpuUsage();
     await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'nft', '-f', '-'], { input: `add element ip k8tsnpf-${a.tag} s { 10.9.${j >> 8}.${j & 255} }\n` });
+    const fc = process.cpuUsage(fc0);
+    floorCpu += (fc.user + fc.system) / 1000;
     floor.push(performance.now() - f0);
   }
+  const agentCpu = process.cpuUsage(cpu0);
+  const b1 = eb.last!;
+  const changeCpu = {
+    a: ((agentCpu.user + agentCpu.system) / 1000 - floorCpu) / CHANGES,
+    b: (b1.cpuMs - b0.cpuMs) / CHANGES,
+    nftA: (ea.programmer.session.cpuMs() - nftCpu0) / CHANGES,
+    nftB: (b1.nftCpuMs - b0.nftCpuMs) / CHANGES,
+  };
   await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'nft', 'delete', 'table', 'ip', `k8tsnpf-${a.tag}`]);
   // Until a real connection sees it: the client's allow taken away and given back, timed to the first connection.
   const probe = prober(client);
@@ -198,13 +328,13 @@ async function main(): Promise<void> {
   probe.stop();
 
   // The drop log: a denied SYN until the engine holds its record (tcpdump's NFLOG capture, the pcap parse).
-  await engines[0].dropLogReady(5000);
+  await ea.dropLogReady(5000);
   const logged: number[] = [];
   for (let j = 0; j < 10; j++) {
-    const before = engines[0].recentDrops(1000).length;
+    const before = ea.recentDrops(1000).length;
     const t0 = performance.now();
     const nc = run(['nsenter', `--net=${client.netns}`, '--', 'busybox', 'nc', '-w', '1', server.ip, String(9900 + j)]).catch(() => undefined);
-    while (engines[0].recentDrops(1000).length === before && performance.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 2));
+    while (ea.recentDrops(1000).length === before && performance.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 2));
     logged.push(performance.now() - t0);
     await nc;
     await new Promise((r) => setTimeout(r, 50));
@@ -214,20 +344,24 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 300));
   const conn = { on: [] as number[], off: [] as number[] };
   const thr = { on: [] as number[], off: [] as number[] };
+  let isolated = false;
   const setPolicies = async (on: boolean) => {
     for (const e of engines) for (const p of [...world.policies, REAL_POLICY]) e.onPolicy(on ? 'ADDED' : 'DELETED', p);
     await settleAll();
   };
   for (let r = 0; r < ROUNDS; r++) {
-    for (const on of [false, true]) {
+    // Off/on, then on/off in the next round: neither state always runs right after the big switch of 1,001
+    // policies, and a short pause lets that switch's background work (guard sync, GC) end before measuring.
+    for (const on of r % 2 ? [true, false] : [false, true]) {
       await setPolicies(on);
+      // The isolated server really is judged on every connection with the policies on.
+      if (on) isolated = ea.programmer.state.ingress.has(parseIPv4(server.ip));
+      await new Promise((res) => setTimeout(res, 500));
       conn[on ? 'on' : 'off'].push(await connRate(client, server.ip));
       thr[on ? 'on' : 'off'].push(await iperf(client, server.ip));
     }
     log(`round ${r + 1}/${ROUNDS}: conn/s ${fmt(conn.off.at(-1)!)} → ${fmt(conn.on.at(-1)!)}, Gbit/s ${fmt(thr.off.at(-1)!)} → ${fmt(thr.on.at(-1)!)}`);
   }
-  // The isolated server really was judged on every connection with the policies on.
-  const isolated = engines[0].programmer.state.ingress.has(parseIPv4(server.ip));
   srvProc.child.kill('SIGKILL');
   iperfProc.child.kill('SIGKILL');
 
@@ -235,20 +369,97 @@ async function main(): Promise<void> {
   const en = summarize(enforce);
   const fo = summarize(floor);
   const se = summarize(seen);
-  console.log(`\nNetworkPolicy, ${world.policies.length + 1} policies, ${world.pods.length} pods (2 nodes); load ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
-  console.log(table([
-    ['measure', 'ours', 'anchor (same run)', 'anchor value', 'ratio', 'goal', 'ok'],
-    ['full load, CPU time (compile + text + nft), median of 3', `${fmt(median(cpuOfLoad))} ms`, '', '', '', '≤ 500 ms', median(cpuOfLoad) <= 500 ? 'yes' : 'NO'],
-    ['full ruleset load (compile + nft), median of 5', `${fmt(fl.p50)} ms (compile ${fmt(median(full.map((x) => x.compile)))}, nft ${fmt(median(full.map((x) => x.nft)))})`,
-      `per-address sets (${anchorElements} elements vs ${elements}), nft -f`, `${fmt(median(anchorMs))} ms`, fmt(fl.p50 / median(anchorMs)), '≤ 500 ms', fl.p50 <= 500 ? 'yes' : 'NO'],
-    [`applied → enforced on both nodes, p50/p99 of ${CHANGES}`, `${fmt(en.p50)} / ${fmt(en.p99)} ms`, 'one-element nft -f (floor)', `${fmt(fo.p50)} / ${fmt(fo.p99)} ms`, fmt(en.p99 / fo.p99), '≤ 100 ms p99', en.p99 <= 100 ? 'yes' : 'NO'],
-    [`  of which on node a (p50 / p99): compile, difference text, nft -i transaction`, `${fmt(summarize(stage.compile).p50)} / ${fmt(summarize(stage.compile).p99)}, ${fmt(summarize(stage.text).p50)} / ${fmt(summarize(stage.text).p99)}, ${fmt(summarize(stage.nft).p50)} / ${fmt(summarize(stage.nft).p99)} ms`, '', '', '', '', ''],
-    ['denied SYN → drop record in the agent (tcpdump nflog), p50/max of 10', `${fmt(summarize(logged).p50)} / ${fmt(summarize(logged).max)} ms`, 'includes spawning the client', '', '', '', ''],
-    ['allow given back → first real connection, p50/max of 5', `${fmt(se.p50)} / ${fmt(se.max)} ms`, '', '', '', '', ''],
-    [`connections/s, server isolated (${isolated ? 'judged' : 'NOT isolated?'}), median of ${ROUNDS}`, fmt(median(conn.on)), 'same pods, no policy', fmt(median(conn.off)), fmt(median(conn.on) / median(conn.off)), '≥ 0.95', median(conn.on) / median(conn.off) >= 0.95 ? 'yes' : 'NO'],
-    [`TCP throughput Gbit/s (iperf3 ${SECONDS} s), median of ${ROUNDS}`, fmt(median(thr.on)), 'same pods, no policy', fmt(median(thr.off)), fmt(median(thr.on) / median(thr.off)), '≥ 0.95', median(thr.on) / median(thr.off) >= 0.95 ? 'yes' : 'NO'],
-  ]));
-  console.log('\nexternal reference (not measured here): kube-network-policies reports ≈300 ms to enforce, ≈2.3 s to revoke, ~1 ms p99 added per new connection (NFQUEUE).');
+  console.log(
+    `\nNetworkPolicy, ${world.policies.length + 1} policies, ${world.pods.length} pods (2 nodes); load ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}\n`,
+  );
+  console.log(
+    table([
+      ['measure', 'ours', 'anchor (same run)', 'anchor value', 'ratio', 'goal', 'ok'],
+      [
+        'full load, CPU time (compile + text + nft), median of 3',
+        `${fmt(median(cpuOfLoad))} ms`,
+        '',
+        '',
+        '',
+        '≤ 500 ms',
+        median(cpuOfLoad) <= 500 ? 'yes' : 'NO',
+      ],
+      [
+        'full ruleset load (compile + nft), median of 5',
+        `${fmt(fl.p50)} ms (compile ${fmt(median(full.map((x) => x.compile)))}, nft ${fmt(median(full.map((x) => x.nft)))})`,
+        `per-address sets (${anchorElements} elements vs ${elements}), nft -f`,
+        `${fmt(median(anchorMs))} ms`,
+        fmt(fl.p50 / median(anchorMs)),
+        '≤ 500 ms',
+        fl.p50 <= 500 ? 'yes' : 'NO',
+      ],
+      [
+        `applied → enforced on both nodes, p50/p99 of ${CHANGES}`,
+        `${fmt(en.p50)} / ${fmt(en.p99)} ms`,
+        'one-element nft -f (floor)',
+        `${fmt(fo.p50)} / ${fmt(fo.p99)} ms`,
+        fmt(en.p99 / fo.p99),
+        '≤ 100 ms p99',
+        en.p99 <= 100 ? 'yes' : 'NO',
+      ],
+      ...(
+        [
+          ['a', stage],
+          ['b', stageB],
+        ] as const
+      ).map(([n, x]) => [
+        `  of which on node ${n} (p50 / p99): compile, difference text, nft -i transaction`,
+        `${fmt(summarize(x.compile).p50)} / ${fmt(summarize(x.compile).p99)}, ${fmt(summarize(x.text).p50)} / ${fmt(summarize(x.text).p99)}, ${fmt(summarize(x.nft).p50)} / ${fmt(summarize(x.nft).p99)} ms`,
+        '',
+        '',
+        '',
+        '',
+        '',
+      ]),
+      [
+        '  CPU per change: node a agent + its nft child; node b agent + its nft child',
+        `a ${fmt(changeCpu.a)} + ${fmt(changeCpu.nftA)}; b ${fmt(changeCpu.b)} + ${fmt(changeCpu.nftB)} ms`,
+        '',
+        '',
+        '',
+        '',
+        '',
+      ],
+      [
+        'denied SYN → drop record in the agent (tcpdump nflog), p50/max of 10',
+        `${fmt(summarize(logged).p50)} / ${fmt(summarize(logged).max)} ms`,
+        'includes spawning the client',
+        '',
+        '',
+        '',
+        '',
+      ],
+      ['allow given back → first real connection, p50/max of 5', `${fmt(se.p50)} / ${fmt(se.max)} ms`, '', '', '', '', ''],
+      [
+        `connections/s, server isolated (${isolated ? 'judged' : 'NOT isolated?'}), median of ${ROUNDS}`,
+        fmt(median(conn.on)),
+        'same pods, no policy',
+        fmt(median(conn.off)),
+        fmt(median(conn.on) / median(conn.off)),
+        '≥ 0.95',
+        median(conn.on) / median(conn.off) >= 0.95 ? 'yes' : 'NO',
+      ],
+      [
+        `TCP throughput Gbit/s (iperf3 ${SECONDS} s), median of ${ROUNDS}`,
+        fmt(median(thr.on)),
+        'same pods, no policy',
+        fmt(median(thr.off)),
+        fmt(median(thr.on) / median(thr.off)),
+        '≥ 0.95',
+        median(thr.on) / median(thr.off) >= 0.95 ? 'yes' : 'NO',
+      ],
+    ]),
+  );
+  console.log(
+    '\nexternal reference (not measured here): kube-network-policies reports ≈300 ms to enforce, ≈2.3 s to revoke, ~1 ms p99 added per new connection (NFQUEUE).',
+  );
 }
 
 main().then(cleanup, async (e) => {

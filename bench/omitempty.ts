@@ -10,7 +10,10 @@ const container = (i: number) => ({
   args: ['--port=8080'],
   command: [],
   ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
-  env: [{ name: 'MODE', value: 'prod' }, { name: 'POD', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } }],
+  env: [
+    { name: 'MODE', value: 'prod' },
+    { name: 'POD', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
+  ],
   envFrom: [],
   resources: { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: '100m', memory: '64Mi' } },
   volumeMounts: [{ name: 'data', mountPath: '/data' }],
@@ -23,22 +26,63 @@ const container = (i: number) => ({
 const pod = () => ({
   kind: 'Pod',
   apiVersion: 'v1',
-  metadata: { name: 'web-7d9f8c-abcde', namespace: 'default', uid: '0f8b0c1e-6f1e-4a53-9d4e-6a8f1c2b3d4e', creationTimestamp: '2026-12-05T10:00:00Z',
-    labels: { app: 'web', 'pod-template-hash': '7d9f8c' }, annotations: {}, finalizers: [],
-    ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f8c', uid: 'a1b2c3d4-0000-4000-8000-000000000001', controller: true, blockOwnerDeletion: true }] },
+  metadata: {
+    name: 'web-7d9f8c-abcde',
+    namespace: 'default',
+    uid: '0f8b0c1e-6f1e-4a53-9d4e-6a8f1c2b3d4e',
+    creationTimestamp: '2026-12-05T10:00:00Z',
+    labels: { app: 'web', 'pod-template-hash': '7d9f8c' },
+    annotations: {},
+    finalizers: [],
+    ownerReferences: [
+      {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        name: 'web-7d9f8c',
+        uid: 'a1b2c3d4-0000-4000-8000-000000000001',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ],
+  },
   spec: {
     containers: [container(0), container(1)],
     volumes: [{ name: 'data', emptyDir: {} }],
-    restartPolicy: 'Always', terminationGracePeriodSeconds: 30, dnsPolicy: 'ClusterFirst', serviceAccountName: 'default',
-    nodeName: 'node1', securityContext: {}, schedulerName: 'default-scheduler', imagePullSecrets: [],
+    restartPolicy: 'Always',
+    terminationGracePeriodSeconds: 30,
+    dnsPolicy: 'ClusterFirst',
+    serviceAccountName: 'default',
+    nodeName: 'node1',
+    securityContext: {},
+    schedulerName: 'default-scheduler',
+    imagePullSecrets: [],
     tolerations: [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }],
-    priority: 0, enableServiceLinks: true, preemptionPolicy: 'PreemptLowerPriority',
+    priority: 0,
+    enableServiceLinks: true,
+    preemptionPolicy: 'PreemptLowerPriority',
   },
   status: {
-    phase: 'Running', podIP: '10.244.1.7', podIPs: [{ ip: '10.244.1.7' }], hostIP: '172.30.0.2', startTime: '2026-12-05T10:00:01Z', qosClass: 'Burstable',
-    conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2026-12-05T10:00:03Z' }, { type: 'PodScheduled', status: 'True', lastTransitionTime: '2026-12-05T10:00:00Z' }],
-    containerStatuses: [0, 1].map((i) => ({ name: `c${i}`, ready: true, restartCount: 0, image: 'busybox', imageID: '', started: true,
-      state: { running: { startedAt: '2026-12-05T10:00:02Z' } }, lastState: {}, containerID: `runc://${i}` })),
+    phase: 'Running',
+    podIP: '10.244.1.7',
+    podIPs: [{ ip: '10.244.1.7' }],
+    hostIP: '172.30.0.2',
+    startTime: '2026-12-05T10:00:01Z',
+    qosClass: 'Burstable',
+    conditions: [
+      { type: 'Ready', status: 'True', lastTransitionTime: '2026-12-05T10:00:03Z' },
+      { type: 'PodScheduled', status: 'True', lastTransitionTime: '2026-12-05T10:00:00Z' },
+    ],
+    containerStatuses: [0, 1].map((i) => ({
+      name: `c${i}`,
+      ready: true,
+      restartCount: 0,
+      image: 'busybox',
+      imageID: '',
+      started: true,
+      state: { running: { startedAt: '2026-12-05T10:00:02Z' } },
+      lastState: {},
+      containerID: `runc://${i}`,
+    })),
   },
 });
 
@@ -72,7 +116,11 @@ for (let round = 0; round < 7; round++) {
 const d = median(drop);
 const c = median(dropClean);
 const a = median(anchor);
-console.log(`load average: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(
+  `load average: ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`,
+);
 console.log(`anchor  JSON.stringify of the same Pod (every write does it): ${a.toFixed(2)} µs`);
 console.log(`dropEmpty on a Pod with empty omitempty fields:           ${d.toFixed(2)} µs`);
 console.log(`dropEmpty on a Pod read back from the store (nothing to drop): ${c.toFixed(2)} µs`);

@@ -31,10 +31,12 @@ async function timeIt(n: number, f: () => Promise<unknown>): Promise<number[]> {
 
 function bareGet(port: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-      res.resume();
-      res.on('end', resolve);
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      })
+      .on('error', reject);
   });
 }
 
@@ -69,7 +71,12 @@ const port = (srv.address() as net.AddressInfo).port;
 // Interleaved warm-up, then the measured runs.
 await timeIt(20, () => httpGetProbe({ port, path: '/' }, '127.0.0.1', port, 1000));
 await timeIt(20, () => bareGet(port));
-row('httpGet', await timeIt(N, () => httpGetProbe({ port, path: '/' }, '127.0.0.1', port, 1000)), 'http.get, new connection', await timeIt(N, () => bareGet(port)));
+row(
+  'httpGet',
+  await timeIt(N, () => httpGetProbe({ port, path: '/' }, '127.0.0.1', port, 1000)),
+  'http.get, new connection',
+  await timeIt(N, () => bareGet(port)),
+);
 row('tcpSocket', await timeIt(N, () => tcpSocketProbe('127.0.0.1', port, 1000)), 'net.connect', await timeIt(N, () => bareConnect(port)));
 srv.close();
 

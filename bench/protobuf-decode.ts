@@ -8,7 +8,10 @@ const container = (i: number) => ({
   image: `registry.example/app:${i}`,
   args: ['--port=8080', '--verbose'],
   ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
-  env: [{ name: 'MODE', value: 'prod' }, { name: 'POD', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } }],
+  env: [
+    { name: 'MODE', value: 'prod' },
+    { name: 'POD', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
+  ],
   resources: { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: '100m', memory: '64Mi' } },
   volumeMounts: [{ name: 'data', mountPath: '/data' }],
   readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 5 },

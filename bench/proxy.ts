@@ -8,7 +8,7 @@
 // Needs root.   node dist/bench/proxy.js [--sizes 1000,10000] [--changes 30] [--probes 10]
 import { performance } from 'node:perf_hooks';
 import { cpus, loadavg } from 'node:os';
-import type { KObject } from '../src/api/types.js';
+import type { EndpointSlice, Service } from '../src/api/types.js';
 import { run } from '../src/util/exec.js';
 import { ServiceProxy } from '../src/agent/proxy/proxier.js';
 import { IS_ROOT, NODE_IP, ProxyLab, service, slice } from '../src/agent/proxy/testing.js';
@@ -31,12 +31,18 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => void Promise.all([...labs].map((l) => l.cleanup())).finally(() => process.exit(130)));
 }
 
-function world(n: number): { services: KObject[]; slices: KObject[] } {
-  const services: KObject[] = [];
-  const slices: KObject[] = [];
+function world(n: number): { services: Service[]; slices: EndpointSlice[] } {
+  const services: Service[] = [];
+  const slices: EndpointSlice[] = [];
   for (let i = 0; i < n; i++) {
     services.push(service({ name: `s${i}`, clusterIP: clusterIP(i), ports: [{ port: 80, targetPort: 8080 }] }));
-    slices.push(slice(`s${i}`, [{ port: 8080 }], epIPs(i).map((ip) => ({ ip, node: NODE }))));
+    slices.push(
+      slice(
+        `s${i}`,
+        [{ port: 8080 }],
+        epIPs(i).map((ip) => ({ ip, node: NODE })),
+      ),
+    );
   }
   return { services, slices };
 }
@@ -72,7 +78,15 @@ async function size(n: number): Promise<Row> {
     const { services, slices } = world(n);
 
     // k8ts: full sync through the proxy (model + ruleset text + one nft -f).
-    const proxy = new ServiceProxy({ nodeName: NODE, nodeIPs: [NODE_IP], netns: lab.nodeNetns, checkMs: 3_600_000, resyncMs: 3_600_000, debounceMs: 0, conntrack: false });
+    const proxy = new ServiceProxy({
+      nodeName: NODE,
+      nodeIPs: [NODE_IP],
+      netns: lab.nodeNetns,
+      checkMs: 3_600_000,
+      resyncMs: 3_600_000,
+      debounceMs: 0,
+      conntrack: false,
+    });
     proxy.update(services, slices);
     const t0 = performance.now();
     await proxy.start();
@@ -85,7 +99,11 @@ async function size(n: number): Promise<Row> {
     for (let k = 0; k < CHANGES; k++) {
       const i = (k * 7919) % n;
       const eps = [epIPs(i)[0], `10.246.${k >> 8}.${(k & 255) + 1}`];
-      slices[i] = slice(`s${i}`, [{ port: 8080 }], eps.map((ip) => ({ ip, node: NODE })));
+      slices[i] = slice(
+        `s${i}`,
+        [{ port: 8080 }],
+        eps.map((ip) => ({ ip, node: NODE })),
+      );
       const c0 = performance.now();
       proxy.onSliceChange('MODIFIED', slices[i]);
       await proxy.settled();
@@ -122,7 +140,12 @@ async function size(n: number): Promise<Row> {
     for (let k = 0; k < PROBES; k++) {
       const ip = `10.97.1.${k + 1}`;
       const w0 = now();
-      await nftIn(lab, kpService(n + k, [server.ip], ip).map((l) => l.replace(':8080', ':80')).join('\n') + '\n');
+      await nftIn(
+        lab,
+        kpService(n + k, [server.ip], ip)
+          .map((l) => l.replace(':8080', ':80'))
+          .join('\n') + '\n',
+      );
       worksKp.push((await probe.until(ip)) - w0);
     }
     probe.stop();
@@ -152,7 +175,11 @@ async function main(): Promise<void> {
     out.push([x.n, 'new ClusterIP until it works p99, ms', x.worksK8ts.p99, x.worksKp.p99, r(x.worksK8ts.p99, x.worksKp.p99)]);
   }
   console.log(table(out));
-  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs (figures are wall time)`);
+  console.log(
+    `load average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} on ${cpus().length} CPUs (figures are wall time)`,
+  );
   console.log('k8ts: ServiceProxy (model, diff, one `nft -f -`, awaited); anchor: the same change as kube-proxy makes it, by `nft -f -`.');
 }
 

@@ -27,24 +27,37 @@ const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-bench-rbac-'));
   writeFileSync(join(dir, 'tokens.csv'), `${TOKEN},bench-user,b-1,"bench-group"\n`, { mode: 0o600 });
-  const s = await runServer({ dataDir: join(dir, 'data'), store: 'memory', listen: [{ host: '127.0.0.1', port: 0 }],
-    tokenAuthFile: join(dir, 'tokens.csv'), log: () => {} });
+  const s = await runServer({
+    dataDir: join(dir, 'data'),
+    store: 'memory',
+    listen: [{ host: '127.0.0.1', port: 0 }],
+    tokenAuthFile: join(dir, 'tokens.csv'),
+    log: () => {},
+  });
   try {
     const c = new LocalClient(s.api.registry);
     for (let n = 0; n < NAMESPACES_N; n++) {
       const ns = `bench-${n}`;
       await c.create(NAMESPACES, undefined, { metadata: { name: ns } });
       for (let i = 0; i < PER_NS; i++) {
-        await c.create(ROLES, ns, { metadata: { name: `role-${i}`, namespace: ns }, rules: [
-          { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['get', 'list'], resourceNames: [`cm-${i}`] },
-          { apiGroups: ['apps'], resources: ['deployments', 'deployments/scale'], verbs: ['get', 'list', 'watch', 'update'] },
-          { apiGroups: [''], resources: ['pods', 'pods/log'], verbs: ['get', 'list', 'watch'] }] });
+        await c.create(ROLES, ns, {
+          metadata: { name: `role-${i}`, namespace: ns },
+          rules: [
+            { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['get', 'list'], resourceNames: [`cm-${i}`] },
+            { apiGroups: ['apps'], resources: ['deployments', 'deployments/scale'], verbs: ['get', 'list', 'watch', 'update'] },
+            { apiGroups: [''], resources: ['pods', 'pods/log'], verbs: ['get', 'list', 'watch'] },
+          ],
+        });
         // Every binding names the bench user's group among others; the one that allows the GET is the last.
-        await c.create(ROLEBINDINGS, ns, { metadata: { name: `rb-${i}`, namespace: ns },
+        await c.create(ROLEBINDINGS, ns, {
+          metadata: { name: `rb-${i}`, namespace: ns },
           roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `role-${i}` },
-          subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: `user-${n}-${i}` },
+          subjects: [
+            { kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: `user-${n}-${i}` },
             { kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'bench-group' },
-            { kind: 'ServiceAccount', name: `sa-${i}`, namespace: ns }] });
+            { kind: 'ServiceAccount', name: `sa-${i}`, namespace: ns },
+          ],
+        });
       }
     }
     await c.create(CONFIGMAPS, 'bench-7', { metadata: { name: `cm-${PER_NS - 1}`, namespace: 'bench-7' }, data: { k: 'v' } });
@@ -83,15 +96,21 @@ async function main(): Promise<void> {
     const a = summarize(on);
     const b = summarize(off);
     const z = summarize(calls);
-    console.log(`rbac: ${counts.roles} Roles, ${counts.bindings} bindings (${counts.clusterRoles} ClusterRoles) in the index; GET ${path} by a user allowed by the 10th binding it is in`);
-    console.log(table([
-      ['', 'n', 'p50 ms', 'p90 ms', 'p99 ms'],
-      ['authorization on', a.n, a.p50, a.p90, a.p99],
-      ['authorization off (anchor)', b.n, b.p50, b.p90, b.p99],
-      ['authorize() alone', z.n, z.p50, z.p90, z.p99],
-    ]));
+    console.log(
+      `rbac: ${counts.roles} Roles, ${counts.bindings} bindings (${counts.clusterRoles} ClusterRoles) in the index; GET ${path} by a user allowed by the 10th binding it is in`,
+    );
+    console.log(
+      table([
+        ['', 'n', 'p50 ms', 'p90 ms', 'p99 ms'],
+        ['authorization on', a.n, a.p50, a.p90, a.p99],
+        ['authorization off (anchor)', b.n, b.p50, b.p90, b.p99],
+        ['authorize() alone', z.n, z.p50, z.p90, z.p99],
+      ]),
+    );
     const overhead = a.p50 - b.p50;
-    console.log(`overhead p50: ${fmt(overhead, 3)} ms (goal ≤ 0.2 ms: ${overhead <= 0.2 ? 'met' : 'NOT met'}); ratio on/off p50 ${fmt(a.p50 / b.p50, 3)}; authorize() p50 ${fmt(z.p50 * 1000, 1)} µs`);
+    console.log(
+      `overhead p50: ${fmt(overhead, 3)} ms (goal ≤ 0.2 ms: ${overhead <= 0.2 ? 'met' : 'NOT met'}); ratio on/off p50 ${fmt(a.p50 / b.p50, 3)}; authorize() p50 ${fmt(z.p50 * 1000, 1)} µs`,
+    );
     console.log(`load: ${load()} on ${cpus().length} CPUs`);
   } finally {
     await s.close();
@@ -99,7 +118,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(() => process.exit(0), (e) => {
-  console.error(e);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

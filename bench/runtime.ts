@@ -64,14 +64,28 @@ async function main(): Promise<void> {
     // and with our per-container overlay root.
     const plain = join(dir, 'plain');
     mkdirSync(plain);
-    const cfg = ociConfig({ spec, image: image.config, argv: containerArgv(image.config, spec.command), lower: image.rootfs, upper: join(plain, 'upper'), work: join(plain, 'work') });
+    const cfg = ociConfig({
+      spec,
+      image: image.config,
+      argv: containerArgv(image.config, spec.command),
+      lower: image.rootfs,
+      upper: join(plain, 'upper'),
+      work: join(plain, 'work'),
+    });
     (cfg.mounts as unknown[]).shift();
     cfg.root = { path: image.rootfs, readonly: true };
     writeFileSync(join(plain, 'config.json'), JSON.stringify(cfg));
 
     const overlay = join(dir, 'overlay');
     mkdirSync(join(overlay, 'rootfs'), { recursive: true });
-    const ocfg = ociConfig({ spec, image: image.config, argv: containerArgv(image.config, spec.command), lower: image.rootfs, upper: join(overlay, 'upper'), work: join(overlay, 'work') });
+    const ocfg = ociConfig({
+      spec,
+      image: image.config,
+      argv: containerArgv(image.config, spec.command),
+      lower: image.rootfs,
+      upper: join(overlay, 'upper'),
+      work: join(overlay, 'work'),
+    });
     writeFileSync(join(overlay, 'config.json'), JSON.stringify(ocfg));
 
     const startRaw: number[] = [];
@@ -117,7 +131,7 @@ async function main(): Promise<void> {
       // The shim notes when it got the container (its 'shim' file) and when runc had started it ('init').
       const cdir = join(dir, 'state', 'containers', cid);
       const [, , isec, insec] = readFileSync(join(cdir, 'init'), 'utf8').trim().split(' ').map(Number);
-      inShim.push((isec * 1000 + insec / 1e6) - Number(statSync(join(cdir, 'shim'), { bigint: true }).mtimeNs) / 1e6);
+      inShim.push(isec * 1000 + insec / 1e6 - Number(statSync(join(cdir, 'shim'), { bigint: true }).mtimeNs) / 1e6);
       const status = readFileSync(`/proc/${st.shimPid}/status`, 'utf8');
       shimRss.push(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024);
       t0 = performance.now();
@@ -126,18 +140,26 @@ async function main(): Promise<void> {
       stopOurs.push(performance.now() - t0);
     }
 
-    const s = { startOverlay: summarize(startOverlay), startRaw: summarize(startRaw), stopRaw: summarize(stopRaw), startOurs: summarize(startOurs), stopOurs: summarize(stopOurs) };
+    const s = {
+      startOverlay: summarize(startOverlay),
+      startRaw: summarize(startRaw),
+      stopRaw: summarize(stopRaw),
+      startOurs: summarize(startOurs),
+      stopOurs: summarize(stopOurs),
+    };
     const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
     console.log(`\n=== container runtime: ${N} busybox containers (sleep) in one pod network namespace, sequential ===`);
-    console.log(table([
-      ['step', 'p50 ms', 'p90 ms', 'max ms', 'mean ms'],
-      ['anchor: runc run -d (prepared bundle, image rootfs)', s.startRaw.p50, s.startRaw.p90, s.startRaw.max, mean(startRaw)],
-      ['runc run -d, our bundle (overlay root, same config)', s.startOverlay.p50, s.startOverlay.p90, s.startOverlay.max, mean(startOverlay)],
-      ['k8ts create (config + overlay root + shim + runc run -d)', s.startOurs.p50, s.startOurs.p90, s.startOurs.max, mean(startOurs)],
-      ['  of which runc run -d inside the shim', summarize(inShim).p50, summarize(inShim).p90, summarize(inShim).max, mean(inShim)],
-      ['anchor: runc kill KILL + wait + runc delete', s.stopRaw.p50, s.stopRaw.p90, s.stopRaw.max, mean(stopRaw)],
-      ['k8ts stop(grace 0) + remove', s.stopOurs.p50, s.stopOurs.p90, s.stopOurs.max, mean(stopOurs)],
-    ]));
+    console.log(
+      table([
+        ['step', 'p50 ms', 'p90 ms', 'max ms', 'mean ms'],
+        ['anchor: runc run -d (prepared bundle, image rootfs)', s.startRaw.p50, s.startRaw.p90, s.startRaw.max, mean(startRaw)],
+        ['runc run -d, our bundle (overlay root, same config)', s.startOverlay.p50, s.startOverlay.p90, s.startOverlay.max, mean(startOverlay)],
+        ['k8ts create (config + overlay root + shim + runc run -d)', s.startOurs.p50, s.startOurs.p90, s.startOurs.max, mean(startOurs)],
+        ['  of which runc run -d inside the shim', summarize(inShim).p50, summarize(inShim).p90, summarize(inShim).max, mean(inShim)],
+        ['anchor: runc kill KILL + wait + runc delete', s.stopRaw.p50, s.stopRaw.p90, s.stopRaw.max, mean(stopRaw)],
+        ['k8ts stop(grace 0) + remove', s.stopOurs.p50, s.stopOurs.p90, s.stopOurs.max, mean(stopOurs)],
+      ]),
+    );
     console.log(`ratio start (k8ts / runc run -d, p50): ${fmt(s.startOurs.p50 / s.startRaw.p50)}`);
     console.log(`ratio start (k8ts / runc run -d on our bundle, p50): ${fmt(s.startOurs.p50 / s.startOverlay.p50)}`);
     console.log(`ratio stop+remove (k8ts / runc kill+wait+delete, p50): ${fmt(s.stopOurs.p50 / s.stopRaw.p50)}`);

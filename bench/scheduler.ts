@@ -25,14 +25,26 @@ const NODES_N = opt('nodes', 100);
 const ROUNDS = opt('rounds', 3);
 const IN_FLIGHT = 64;
 
-const node = (i: number): Node => ({ apiVersion: 'v1', kind: 'Node',
+const node = (i: number): Node => ({
+  apiVersion: 'v1',
+  kind: 'Node',
   metadata: { name: `node-${i}`, labels: { 'kubernetes.io/hostname': `node-${i}`, 'topology.kubernetes.io/zone': `zone-${i % 4}` } },
-  status: { capacity: { cpu: '32', memory: '128Gi', pods: '110' }, allocatable: { cpu: '32', memory: '128Gi', pods: '110' },
-    conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'bench' }] } });
+  status: {
+    capacity: { cpu: '32', memory: '128Gi', pods: '110' },
+    allocatable: { cpu: '32', memory: '128Gi', pods: '110' },
+    conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'bench' }],
+  },
+});
 
-const pod = (ns: string, i: number): Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `p-${i}`, namespace: ns, labels: { app: 'bench' } },
-  spec: { schedulerName: ns.startsWith('anchor') ? 'nobody' : 'default-scheduler',
-    containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '100m', memory: '64Mi' } } }] } });
+const pod = (ns: string, i: number): Pod => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: `p-${i}`, namespace: ns, labels: { app: 'bench' } },
+  spec: {
+    schedulerName: ns.startsWith('anchor') ? 'nobody' : 'default-scheduler',
+    containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '100m', memory: '64Mi' } } }],
+  },
+});
 
 async function round(r: number): Promise<{ bindRate: number; schedRate: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-bench-sched-'));

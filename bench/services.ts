@@ -6,13 +6,13 @@
 // services (one-service change p50/p99), see bench/proxy/kubeproxy.ts. Everything made is removed at the
 // end, also on failure or Ctrl-C.
 //   node dist/bench/services.js [--sizes 1000,10000] [--changes 20] [--iperf-seconds 3] [--rounds 3] [--conn-seconds 3]
+import { ENDPOINTSLICES as SLICES, SERVICES } from '../src/api/kinds.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { findResource } from '../src/api/resources.js';
-import type { KObject } from '../src/api/types.js';
+import type { Service, ServiceSpec } from '../src/api/types.js';
 import { run, spawnProcess } from '../src/util/exec.js';
 import { formatIPv4, parseCidr } from '../src/util/cidr.js';
 import { fmt, summarize, table } from './lib.js';
@@ -20,8 +20,6 @@ import { type Cluster, PODS, PodWatch, benchPod, children, clusterDown, clusterU
 import { KP, kpChange, kpRuleset } from './proxy/kubeproxy.js';
 import { prober } from './proxy/prober.js';
 
-const SERVICES = findResource('', 'v1', 'services')!;
-const SLICES = findResource('discovery.k8s.io', 'v1', 'endpointslices')!;
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
   const i = args.indexOf(`--${name}`);
@@ -66,7 +64,9 @@ async function connServer(netns: string): Promise<void> {
 /** Whole TCP connections per second from netns to ip:80 (the ClusterIP, port 80 → the pod's 8080), or to the pod IP's 8081. */
 async function connRate(netns: string, ip: string, port80: boolean): Promise<number> {
   const src = port80 ? CONN_CLIENT : CONN_CLIENT.replace('port:80', 'port:8081');
-  const { stdout } = await run(['nsenter', `--net=/run/netns/${netns}`, '--', process.execPath, '-e', src, ip, String(CONN_SECONDS), '8'], { timeoutMs: (CONN_SECONDS + 20) * 1000 });
+  const { stdout } = await run(['nsenter', `--net=/run/netns/${netns}`, '--', process.execPath, '-e', src, ip, String(CONN_SECONDS), '8'], {
+    timeoutMs: (CONN_SECONDS + 20) * 1000,
+  });
   const r = JSON.parse(stdout.trim().split('\n').pop()!) as { n: number; errs: number; rate: number };
   if (r.errs > r.n / 100) throw new Error(`connections to ${ip}: ${r.errs} errors beside ${r.n} successes`);
   return r.rate;
@@ -74,9 +74,20 @@ async function connRate(netns: string, ip: string, port80: boolean): Promise<num
 
 // ---- the cluster ----
 
-function svc(name: string, extra: Record<string, unknown> = {}): KObject {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS },
-    spec: { selector: { app: 'srv' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'iperf', port: 5201, targetPort: 5201 }], ...extra } } as KObject;
+function svc(name: string, extra: ServiceSpec = {}): Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: NS },
+    spec: {
+      selector: { app: 'srv' },
+      ports: [
+        { name: 'http', port: 80, targetPort: 8080 },
+        { name: 'iperf', port: 5201, targetPort: 5201 },
+      ],
+      ...extra,
+    },
+  };
 }
 
 async function createServices(c: Cluster, from: number, to: number): Promise<number> {
@@ -96,7 +107,10 @@ async function waitSlices(c: Cluster, want: number): Promise<void> {
   throw new Error(`fewer than ${want} EndpointSlices with endpoints after 5 minutes`);
 }
 
-interface Probe { until(ip: string): Promise<number>; stop(): void }
+interface Probe {
+  until(ip: string): Promise<number>;
+  stop(): void;
+}
 
 /** Posts CHANGES new services with chosen ClusterIPs; for each, the time until both nodes' pods connect through it. */
 async function programming(c: Cluster, probes: Probe[], tag: string, base: number): Promise<ReturnType<typeof summarize>> {
@@ -139,8 +153,16 @@ async function kubeProxyChange(n: number): Promise<{ load: number; change: Retur
 
 // ---- main ----
 
-interface Level { n: number; prog?: ReturnType<typeof summarize>; kp?: { load: number; change: ReturnType<typeof summarize> };
-  direct: number[]; viaSvc: number[]; connDirect: number[]; connSvc: number[]; createMs?: number }
+interface Level {
+  n: number;
+  prog?: ReturnType<typeof summarize>;
+  kp?: { load: number; change: ReturnType<typeof summarize> };
+  direct: number[];
+  viaSvc: number[];
+  connDirect: number[];
+  connSvc: number[];
+  createMs?: number;
+}
 
 async function throughput(lvl: Level, pods: Map<string, { netns: string; ip: string }>, svcIP: string): Promise<void> {
   const srv = pods.get('srv')!;
@@ -150,7 +172,9 @@ async function throughput(lvl: Level, pods: Map<string, { netns: string; ip: str
     lvl.viaSvc.push(await iperf(srv.netns, cli.netns, svcIP, IPERF_SECONDS));
     lvl.connDirect.push(await connRate(cli.netns, srv.ip, false));
     lvl.connSvc.push(await connRate(cli.netns, svcIP, true));
-    log(`${lvl.n} services, round ${r + 1}: iperf ${fmt(lvl.direct.at(-1)!)} / ${fmt(lvl.viaSvc.at(-1)!)} Gbit/s, connections ${fmt(lvl.connDirect.at(-1)!)} / ${fmt(lvl.connSvc.at(-1)!)} per s (pod IP / ClusterIP)`);
+    log(
+      `${lvl.n} services, round ${r + 1}: iperf ${fmt(lvl.direct.at(-1)!)} / ${fmt(lvl.viaSvc.at(-1)!)} Gbit/s, connections ${fmt(lvl.connDirect.at(-1)!)} / ${fmt(lvl.connSvc.at(-1)!)} per s (pod IP / ClusterIP)`,
+    );
   }
 }
 
@@ -163,23 +187,30 @@ async function main(): Promise<void> {
   log(`cluster up in ${fmt(up.ms)} ms`);
   await createNamespace(c, NS);
   const watch = await new PodWatch(c, NS).start();
-  const specs: Array<[string, string]> = [['srv', 'node2'], ['cli1', 'node1'], ['cli2', 'node2']];
+  const specs: Array<[string, string]> = [
+    ['srv', 'node2'],
+    ['cli1', 'node1'],
+    ['cli2', 'node2'],
+  ];
   for (const [name, node] of specs) {
     const p = benchPod(name, node);
     if (name === 'srv') p.metadata.labels = { app: 'srv' };
     await c.client.create(PODS, NS, p);
   }
-  const missing = await watch.waitAll(specs.map(([n]) => n), 60_000);
+  const missing = await watch.waitAll(
+    specs.map(([n]) => n),
+    60_000,
+  );
   watch.close();
   if (missing.length) throw new Error(`pods not Running: ${missing.join(', ')}`);
   const pods = new Map<string, { netns: string; ip: string }>();
   for (const [name] of specs) {
     const p = (await c.client.get(PODS, NS, name))!;
-    pods.set(name, { netns: podNetns(c.plan, p), ip: p.status.podIP });
+    pods.set(name, { netns: podNetns(c.plan, p), ip: p.status?.podIP ?? '' });
   }
   await connServer(pods.get('srv')!.netns);
   const main = await c.client.create(SERVICES, NS, svc('srv'));
-  const svcIP = main.spec.clusterIP as string;
+  const svcIP = main.spec?.clusterIP ?? '';
   await waitSlices(c, 1);
   const probes = ['cli1', 'cli2'].map((n) => prober({ netns: `/run/netns/${pods.get(n)!.netns}` }));
   const stopProbes = () => probes.forEach((p) => p.stop());
@@ -210,18 +241,52 @@ async function main(): Promise<void> {
     stopProbes();
   }
 
-  console.log(`\n=== services on a 2-node cluster (host-gw); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} ===`);
+  console.log(
+    `\n=== services on a 2-node cluster (host-gw); load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')} ===`,
+  );
   console.log('\nNetwork programming latency: Service POSTed → a connection through its ClusterIP works from a pod on every node');
-  console.log(table([['services loaded', 'k8ts p50 ms', 'k8ts p99 ms', 'anchor: kube-proxy layout, one-service `nft -f` change p50 / p99 ms (same run, same size)', 'goal p99'],
-    ...levels.filter((l) => l.prog).map((l) => [String(l.n), fmt(l.prog!.p50), fmt(l.prog!.p99), `${fmt(l.kp!.change.p50)} / ${fmt(l.kp!.change.p99)}`, '≤ 100 ms'])]));
+  console.log(
+    table([
+      [
+        'services loaded',
+        'k8ts p50 ms',
+        'k8ts p99 ms',
+        'anchor: kube-proxy layout, one-service `nft -f` change p50 / p99 ms (same run, same size)',
+        'goal p99',
+      ],
+      ...levels
+        .filter((l) => l.prog)
+        .map((l) => [String(l.n), fmt(l.prog!.p50), fmt(l.prog!.p99), `${fmt(l.kp!.change.p50)} / ${fmt(l.kp!.change.p99)}`, '≤ 100 ms']),
+    ]),
+  );
   console.log('\nTCP through a ClusterIP vs the pod IP directly (cli1 on node1 → srv on node2; medians)');
   const one = levels[0];
-  console.log(table([['services loaded', 'iperf3 pod IP Gbit/s (anchor)', 'via ClusterIP', 'ratio', 'conn/s pod IP (anchor)', 'via ClusterIP', 'ratio', 'goal'],
-    ...levels.map((l) => [String(l.n), fmt(median(l.direct)), fmt(median(l.viaSvc)), fmt(median(l.viaSvc) / median(l.direct)),
-      fmt(median(l.connDirect)), fmt(median(l.connSvc)), fmt(median(l.connSvc) / median(l.connDirect)), '≥ 0.95, flat'])]));
+  console.log(
+    table([
+      ['services loaded', 'iperf3 pod IP Gbit/s (anchor)', 'via ClusterIP', 'ratio', 'conn/s pod IP (anchor)', 'via ClusterIP', 'ratio', 'goal'],
+      ...levels.map((l) => [
+        String(l.n),
+        fmt(median(l.direct)),
+        fmt(median(l.viaSvc)),
+        fmt(median(l.viaSvc) / median(l.direct)),
+        fmt(median(l.connDirect)),
+        fmt(median(l.connSvc)),
+        fmt(median(l.connSvc) / median(l.connDirect)),
+        '≥ 0.95, flat',
+      ]),
+    ]),
+  );
   const last = levels.at(-1)!;
-  console.log(`flatness: ClusterIP throughput at ${last.n} / at 1 service = ${fmt(median(last.viaSvc) / median(one.viaSvc))}; connection rate ${fmt(median(last.connSvc) / median(one.connSvc))}`);
-  for (const l of levels) if (l.createMs) console.log(`creating ${l.n} services (32 clients) took ${fmt(l.createMs / 1000)} s; kube-proxy layout loaded ${l.n} services by nft -f in ${fmt(l.kp!.load / 1000)} s`);
+  console.log(
+    `flatness: ClusterIP throughput at ${last.n} / at 1 service = ${fmt(median(last.viaSvc) / median(one.viaSvc))}; connection rate ${fmt(median(last.connSvc) / median(one.connSvc))}`,
+  );
+  for (const l of levels)
+    if (l.createMs)
+      console.log(
+        `creating ${l.n} services (32 clients) took ${fmt(l.createMs / 1000)} s; kube-proxy layout loaded ${l.n} services by nft -f in ${fmt(l.kp!.load / 1000)} s`,
+      );
 }
 
 let cleaning: Promise<void> | undefined;
@@ -240,8 +305,11 @@ function cleanup(): Promise<void> {
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void cleanup().finally(() => process.exit(130)));
 
-main().then(() => cleanup(), async (e) => {
-  console.error(`bench/services failed: ${e instanceof Error ? e.stack : e}`);
-  await cleanup();
-  process.exitCode = 1;
-});
+main().then(
+  () => cleanup(),
+  async (e) => {
+    console.error(`bench/services failed: ${e instanceof Error ? e.stack : e}`);
+    await cleanup();
+    process.exitCode = 1;
+  },
+);

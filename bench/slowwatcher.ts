@@ -63,7 +63,14 @@ function slowWatcher(url: string, token: string, ca: Buffer, rv: string): Promis
   });
 }
 
-interface Run { slow: boolean; rssGrowthMB: number; p50: number; p99: number; events: number; cutOff: boolean }
+interface Run {
+  slow: boolean;
+  rssGrowthMB: number;
+  p50: number;
+  p99: number;
+  events: number;
+  cutOff: boolean;
+}
 
 async function run(slow: boolean): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-bench-slowwatch-'));
@@ -84,14 +91,20 @@ async function run(slow: boolean): Promise<Run> {
     await new Promise((r) => setTimeout(r, 2000));
     const base = rssMB(s.proc.pid!);
     let peak = base;
-    const sampler = setInterval(() => { peak = Math.max(peak, rssMB(s.proc.pid!)); }, 50);
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, rssMB(s.proc.pid!));
+    }, 50);
     const t0 = performance.now();
     await parallel(N, 16, async (i) => {
       const due = t0 + (i * 1000) / RATE - performance.now();
       if (due > 0) await new Promise((r) => setTimeout(r, due));
       // Change i of object i mod OBJECTS: new data of the same size, and when it was sent.
-      const r = await c.call('PATCH', `${LIST}/c${i % OBJECTS}`, { metadata: { annotations: { sent: String(now()) } }, data: { blob: `${String(i).padStart(8, '0')}${blob.slice(8)}` } },
-        { 'Content-Type': 'application/merge-patch+json' });
+      const r = await c.call(
+        'PATCH',
+        `${LIST}/c${i % OBJECTS}`,
+        { metadata: { annotations: { sent: String(now()) } }, data: { blob: `${String(i).padStart(8, '0')}${blob.slice(8)}` } },
+        { 'Content-Type': 'application/merge-patch+json' },
+      );
       if (r.code !== 200) throw new Error(`change ${i}: ${r.code} ${r.text}`);
     });
     const want = N * WATCHERS;
@@ -113,7 +126,9 @@ async function run(slow: boolean): Promise<Run> {
 }
 
 async function main(): Promise<void> {
-  console.log(`slow watcher: ${N} changes at ${RATE}/s to ${OBJECTS} ConfigMaps (1 KiB, made before the baseline), ${WATCHERS} reading watchers; anchor: the same run without the slow watcher`);
+  console.log(
+    `slow watcher: ${N} changes at ${RATE}/s to ${OBJECTS} ConfigMaps (1 KiB, made before the baseline), ${WATCHERS} reading watchers; anchor: the same run without the slow watcher`,
+  );
   console.log(`loadavg before: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
   const rows: (string | number)[][] = [['run', 'round', 'RSS growth MB', 'event p50 ms', 'event p99 ms', 'events', 'slow watcher cut off']];
   const anchors: Run[] = [];
@@ -132,7 +147,9 @@ async function main(): Promise<void> {
   const bP99 = med(slows.map((r) => r.p99));
   const aRss = med(anchors.map((r) => r.rssGrowthMB));
   const bRss = med(slows.map((r) => r.rssGrowthMB));
-  console.log(`median over rounds: RSS growth ${fmt(bRss)} MB with the slow watcher vs ${fmt(aRss)} MB anchor (difference ${fmt(bRss - aRss)} MB; goal: growth ≤ 20 MB)`);
+  console.log(
+    `median over rounds: RSS growth ${fmt(bRss)} MB with the slow watcher vs ${fmt(aRss)} MB anchor (difference ${fmt(bRss - aRss)} MB; goal: growth ≤ 20 MB)`,
+  );
   console.log(`other watchers' p99 event latency: ${fmt(bP99)} ms vs ${fmt(aP99)} ms anchor, ratio ${fmt(bP99 / aP99)} (goal ≤ 1.2)`);
   console.log(`loadavg after: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
 }

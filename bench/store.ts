@@ -45,7 +45,10 @@ async function timedPair(backend: string, anchor: Case, subject: Case, slices = 
   const b = newResult(backend, subject.name, anchor.name);
   let n = 0;
   for (let s = 0; s < slices; s++) {
-    for (const [c, r] of [[anchor, a], [subject, b]] as const) {
+    for (const [c, r] of [
+      [anchor, a],
+      [subject, b],
+    ] as const) {
       const start = performance.now();
       const deadline = start + (SECONDS * 1000) / slices;
       const loop = async () => {

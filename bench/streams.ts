@@ -67,10 +67,12 @@ async function spdyOver(transportPair: () => Promise<{ client: Duplex; server: P
   const pair = await transportPair();
   const client = new SpdyConnection(pair.client, { role: 'client' });
   const server = new SpdyConnection(await pair.server, { role: 'server' });
-  const incoming = new Promise<Duplex>((r) => server.once('stream', (s) => {
-    s.reply();
-    r(s);
-  }));
+  const incoming = new Promise<Duplex>((r) =>
+    server.once('stream', (s) => {
+      s.reply();
+      r(s);
+    }),
+  );
   const ours = client.openStream({ streamtype: 'data', port: '80', requestid: '0' });
   const theirs = await incoming;
   const secs = toClient ? await pump(theirs, sink(ours)) : await pump(ours, sink(theirs));
@@ -118,7 +120,4 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 const anchor = median(rates[0]);
 console.log(`one stream, ${total / MIB} MiB per run, median of ${ROUNDS} interleaved rounds after a warm-up`);
-console.log(table([
-  ['path', 'MiB/s', 'ratio to anchor'],
-  ...variants.map(([name], i) => [name, median(rates[i]), fmt(median(rates[i]) / anchor)]),
-]));
+console.log(table([['path', 'MiB/s', 'ratio to anchor'], ...variants.map(([name], i) => [name, median(rates[i]), fmt(median(rates[i]) / anchor)])]));

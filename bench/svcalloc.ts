@@ -2,6 +2,7 @@
 // beside the same creates with no allocation hooks (the anchor), measured in the same run; then the
 // creates that land in a nearly full range (random picks collide, the fallback scan lists the claims).
 //   node dist/bench/svcalloc.js [--services 1000]
+import { SERVICES as SVC } from '../src/api/kinds.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,21 +13,30 @@ import { Registry, type WriteHooks } from '../src/apiserver/registry.js';
 import { LocalClient } from '../src/apiserver/localclient.js';
 import { ServiceAllocations } from '../src/apiserver/allocators/index.js';
 import { bootstrapNamespaces } from '../src/controllers/namespace.js';
-import { findResource } from '../src/api/resources.js';
 import { summarize, table } from './lib.js';
 
 const args = process.argv.slice(2);
 const N = Number(args[args.indexOf('--services') + 1] || 1000) || 1000;
-const SVC = findResource('', 'v1', 'services')!;
 
-async function run(label: string, hooks: (s: SqliteStore) => Map<string, WriteHooks>, n: number, type: string, prefill = 0): Promise<{ label: string; ms: number[] }> {
+async function run(
+  label: string,
+  hooks: (s: SqliteStore) => Map<string, WriteHooks>,
+  n: number,
+  type: string,
+  prefill = 0,
+): Promise<{ label: string; ms: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-bench-svcalloc-'));
   const store = await SqliteStore.open({ dataDir: dir, pollIntervalMs: 0 });
   const cache = await WatchCache.start(store);
   const reg = new Registry(store, cache, hooks(store));
   try {
     await bootstrapNamespaces(new LocalClient(reg));
-    const body = (i: number) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `s${i}` }, spec: { type, selector: { app: `s${i}` }, ports: [{ port: 80 }] } });
+    const body = (i: number) => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: `s${i}` },
+      spec: { type, selector: { app: `s${i}` }, ports: [{ port: 80 }] },
+    });
     for (let i = 0; i < prefill; i++) await reg.create(SVC, 'default', body(i));
     const ms: number[] = [];
     for (let i = prefill; i < prefill + n; i++) {
@@ -43,7 +53,10 @@ async function run(label: string, hooks: (s: SqliteStore) => Map<string, WriteHo
 }
 
 const none = () => new Map<string, WriteHooks>();
-const withAlloc = (cidr = '10.96.0.0/16') => (s: SqliteStore) => new Map<string, WriteHooks>([['services', new ServiceAllocations(s, { serviceCidr: cidr })]]);
+const withAlloc =
+  (cidr = '10.96.0.0/16') =>
+  (s: SqliteStore) =>
+    new Map<string, WriteHooks>([['services', new ServiceAllocations(s, { serviceCidr: cidr })]]);
 
 const results = [
   await run('anchor: ClusterIP create, no allocation hooks', none, N, 'ClusterIP'),

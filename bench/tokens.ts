@@ -32,11 +32,18 @@ try {
     await sleep(50);
   }
   // A pod to bind tokens to (no nodes: it stays Pending, which is all a binding needs).
-  const pod = await admin.call('POST', '/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bench-holder' },
-    spec: { containers: [{ name: 'c', image: 'busybox' }] } });
+  const pod = await admin.call('POST', '/api/v1/namespaces/default/pods', {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'bench-holder' },
+    spec: { containers: [{ name: 'c', image: 'busybox' }] },
+  });
   if (pod.code !== 201) throw new Error(`pod: ${pod.text}`);
-  const tokenBody = (bound: boolean) => ({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
-    spec: bound ? { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'bench-holder' } } : {} });
+  const tokenBody = (bound: boolean) => ({
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenRequest',
+    spec: bound ? { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'bench-holder' } } : {},
+  });
 
   /** Open loop: one request every 1/RATE s for SECONDS, whatever the answers' latency. */
   async function atRate(label: string, send: () => Promise<{ code: number; ms: number }>, want: number): Promise<(string | number)[]> {
@@ -48,10 +55,12 @@ try {
       const due = t0 + (i * 1000) / RATE;
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
-      pending.push(send().then((r) => {
-        if (r.code !== want) throw new Error(`${label}: HTTP ${r.code}`);
-        ms.push(r.ms);
-      }));
+      pending.push(
+        send().then((r) => {
+          if (r.code !== want) throw new Error(`${label}: HTTP ${r.code}`);
+          ms.push(r.ms);
+        }),
+      );
     }
     await Promise.all(pending);
     const achieved = n / ((performance.now() - t0) / 1000);
@@ -75,11 +84,19 @@ try {
 
   // Authentication: the same GET with three credentials, interleaved so load drifts hit all alike.
   // RBAC is enforced: the service account may read itself, and nothing else, so the same GET is allowed to all three.
-  const role = await admin.call('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles', { apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'Role', metadata: { name: 'bench-read-sa' }, rules: [{ apiGroups: [''], resources: ['serviceaccounts'], resourceNames: ['default'], verbs: ['get'] }] });
-  const binding = await admin.call('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings', { apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding', metadata: { name: 'bench-read-sa' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'bench-read-sa' },
-    subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: 'default' }] });
+  const role = await admin.call('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: 'bench-read-sa' },
+    rules: [{ apiGroups: [''], resources: ['serviceaccounts'], resourceNames: ['default'], verbs: ['get'] }],
+  });
+  const binding = await admin.call('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: 'bench-read-sa' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'bench-read-sa' },
+    subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: 'default' }],
+  });
   if (role.code !== 201 || binding.code !== 201) throw new Error(`rbac: ${role.text} ${binding.text}`);
   const mint = async (bound: boolean) => JSON.parse((await admin.call('POST', `${SA}/token`, tokenBody(bound))).text).status.token as string;
   const ca = readFileSync(join(dataDir, 'pki/ca.crt'));
@@ -99,7 +116,9 @@ try {
   }
   const a = summarize(times[0]);
   const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
-  const auth: (string | number)[][] = [['credential (GET the ServiceAccount, sequential)', 'n', 'mean ms', 'p50 ms', 'p99 ms', 'added p50 ms', 'added mean ms']];
+  const auth: (string | number)[][] = [
+    ['credential (GET the ServiceAccount, sequential)', 'n', 'mean ms', 'p50 ms', 'p99 ms', 'added p50 ms', 'added mean ms'],
+  ];
   clients.forEach(([label], k) => {
     const s = summarize(times[k]);
     auth.push([label, s.n, mean(times[k]), s.p50, s.p99, s.p50 - a.p50, mean(times[k]) - mean(times[0])]);

@@ -27,7 +27,10 @@ const only = arg('only', 'lab,gc').split(',');
 const REPLICAS = Number(arg('replicas', '100'));
 const GC_PODS = Number(arg('gc-pods', '1000'));
 const ms = (n: number) => `${fmt(n, 0)} ms`;
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 const rows: string[][] = [['measure', 'ours', 'anchor (same run)', 'ratio', 'goal', 'met']];
 const failures: string[] = [];
 
@@ -37,8 +40,16 @@ const spec = (image: string) => ({
   containers: [{ name: 'main', image, command: ['sleep', '3600'], resources: { requests: { cpu: '1m', memory: '4Mi' } } }],
 });
 function deployment(name: string, replicas: number): Deployment {
-  return { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name }, spec: {
-    replicas, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: spec('busybox') } } };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: spec('busybox') },
+    },
+  };
 }
 
 /** A pod watch of one namespace: live (not terminating) and ready counts, and their extremes since reset(). */
@@ -47,7 +58,10 @@ class Census {
   maxLive = 0;
   minReady = Infinity;
   private w?: { close(): void };
-  constructor(private c: RestClient, private ns: string) {}
+  constructor(
+    private c: RestClient,
+    private ns: string,
+  ) {}
   async start(): Promise<this> {
     const l = await this.c.list(PODS, this.ns);
     for (const p of l.items) this.pods.set(p.metadata.uid!, p);
@@ -100,13 +114,21 @@ async function lab(): Promise<void> {
     await createNamespace(c, 'bare');
     const bare = await new Census(cl, 'bare').start();
     let t0 = performance.now();
-    await pool(Array.from({ length: REPLICAS }, (_, i) => i), 32, async (i) => {
-      await cl.create(PODS, 'bare', { apiVersion: 'v1', kind: 'Pod', metadata: { name: `bare-${i}`, labels: { app: 'bare' } }, spec: spec('busybox') });
-    });
+    await pool(
+      Array.from({ length: REPLICAS }, (_, i) => i),
+      32,
+      async (i) => {
+        await cl.create(PODS, 'bare', { apiVersion: 'v1', kind: 'Pod', metadata: { name: `bare-${i}`, labels: { app: 'bare' } }, spec: spec('busybox') });
+      },
+    );
     await waitFor('bare pods ready', () => bare.readyCount() === REPLICAS, 300_000);
     const tBare = performance.now() - t0;
     bare.close();
-    await pool((await cl.list(PODS, 'bare')).items, 16, async (p) => void (await cl.delete(PODS, 'bare', p.metadata.name!, { gracePeriodSeconds: 0 }).catch(() => {})));
+    await pool(
+      (await cl.list(PODS, 'bare')).items,
+      16,
+      async (p) => void (await cl.delete(PODS, 'bare', p.metadata.name!, { gracePeriodSeconds: 0 }).catch(() => {})),
+    );
     await waitFor('bare pods gone', async () => (await cl.list(PODS, 'bare')).items.length === 0, 300_000);
     await sleep(5_000);
 
@@ -115,8 +137,12 @@ async function lab(): Promise<void> {
     const avail = async (gen?: boolean) => {
       const d = (await cl.get(DEPLOYMENTS, 'dep', 'web'))!;
       const s = d.status ?? {};
-      return s.availableReplicas === REPLICAS && s.updatedReplicas === REPLICAS && s.replicas === REPLICAS
-        && (!gen || (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0));
+      return (
+        s.availableReplicas === REPLICAS &&
+        s.updatedReplicas === REPLICAS &&
+        s.replicas === REPLICAS &&
+        (!gen || (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0))
+      );
     };
     t0 = performance.now();
     await cl.create(DEPLOYMENTS, 'dep', deployment('web', REPLICAS));
@@ -135,14 +161,33 @@ async function lab(): Promise<void> {
     const unavailable = Math.floor(REPLICAS * 0.25);
     const boundsOk = census.maxLive <= REPLICAS + surge && census.minReady >= REPLICAS - unavailable;
     console.log(`\n=== Deployment of ${REPLICAS} busybox replicas on 3 nodes (load ${load()}) ===`);
-    console.log(table([
-      ['', 'time'],
-      [`${REPLICAS} bare pods, create → all Running and Ready (anchor)`, ms(tBare)],
-      [`Deployment, create → ${REPLICAS} available (max ${maxCreate} pods seen)`, ms(tDeploy)],
-      [`rolling update 25%/25% → complete (pods ≤ ${census.maxLive} of ${REPLICAS + surge} allowed, ready ≥ ${census.minReady} of ${REPLICAS - unavailable} required)`, ms(tRoll)],
-    ]));
-    rows.push([`Deployment ${REPLICAS} → available`, ms(tDeploy), `${REPLICAS} bare pods ${ms(tBare)}`, `${fmt(tDeploy / tBare)}×`, '≤ 1.5×', tDeploy <= 1.5 * tBare ? 'yes' : 'NO']);
-    rows.push([`rolling update ${REPLICAS} (25%/25%)`, ms(tRoll), `${REPLICAS} bare pods ${ms(tBare)}`, `${fmt(tRoll / tBare)}×`, '≤ 2× and within bounds', tRoll <= 2 * tBare && boundsOk ? 'yes' : 'NO']);
+    console.log(
+      table([
+        ['', 'time'],
+        [`${REPLICAS} bare pods, create → all Running and Ready (anchor)`, ms(tBare)],
+        [`Deployment, create → ${REPLICAS} available (max ${maxCreate} pods seen)`, ms(tDeploy)],
+        [
+          `rolling update 25%/25% → complete (pods ≤ ${census.maxLive} of ${REPLICAS + surge} allowed, ready ≥ ${census.minReady} of ${REPLICAS - unavailable} required)`,
+          ms(tRoll),
+        ],
+      ]),
+    );
+    rows.push([
+      `Deployment ${REPLICAS} → available`,
+      ms(tDeploy),
+      `${REPLICAS} bare pods ${ms(tBare)}`,
+      `${fmt(tDeploy / tBare)}×`,
+      '≤ 1.5×',
+      tDeploy <= 1.5 * tBare ? 'yes' : 'NO',
+    ]);
+    rows.push([
+      `rolling update ${REPLICAS} (25%/25%)`,
+      ms(tRoll),
+      `${REPLICAS} bare pods ${ms(tBare)}`,
+      `${fmt(tRoll / tBare)}×`,
+      '≤ 2× and within bounds',
+      tRoll <= 2 * tBare && boundsOk ? 'yes' : 'NO',
+    ]);
     if (!boundsOk) failures.push(`rollout left its bounds: max ${census.maxLive} live pods, min ${census.minReady} ready`);
   } finally {
     await labDone(home, c, made, failures);
@@ -159,9 +204,13 @@ async function gc(): Promise<void> {
     for (const ns of ['anchor', 'gc']) await cl.create(NAMESPACES, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
     const count = async (ns: string) => (await cl.list(PODS, ns)).items.length;
     // Anchor: the same number of bare pods (the Deployment's template), gone with one deletecollection.
-    await pool(Array.from({ length: GC_PODS }, (_, i) => i), 32, async (i) => {
-      await cl.create(PODS, 'anchor', { apiVersion: 'v1', kind: 'Pod', metadata: { name: `p-${i}`, labels: { app: 'web' } }, spec: spec('busybox') });
-    });
+    await pool(
+      Array.from({ length: GC_PODS }, (_, i) => i),
+      32,
+      async (i) => {
+        await cl.create(PODS, 'anchor', { apiVersion: 'v1', kind: 'Pod', metadata: { name: `p-${i}`, labels: { app: 'web' } }, spec: spec('busybox') });
+      },
+    );
     let t0 = performance.now();
     const r = await raw.call('DELETE', '/api/v1/namespaces/anchor/pods');
     if (r.code !== 200) throw new Error(`deletecollection: ${r.code} ${r.text.slice(0, 200)}`);
@@ -176,8 +225,21 @@ async function gc(): Promise<void> {
     await waitFor('collected', async () => (await count('gc')) === 0, 600_000);
     const tGc = performance.now() - t0;
     console.log(`\n=== garbage collection of a Deployment with ${GC_PODS} pods (background), SQLite (load ${load()}) ===`);
-    console.log(table([['', 'time'], [`deletecollection of ${GC_PODS} bare pods → all gone (anchor)`, ms(tAnchor)], [`delete Deployment → all ${GC_PODS} pods gone`, ms(tGc)]]));
-    rows.push([`GC of a Deployment with ${GC_PODS} pods`, ms(tGc), `deletecollection ${ms(tAnchor)}`, `${fmt(tGc / tAnchor)}×`, '≤ 2×', tGc <= 2 * tAnchor ? 'yes' : 'NO']);
+    console.log(
+      table([
+        ['', 'time'],
+        [`deletecollection of ${GC_PODS} bare pods → all gone (anchor)`, ms(tAnchor)],
+        [`delete Deployment → all ${GC_PODS} pods gone`, ms(tGc)],
+      ]),
+    );
+    rows.push([
+      `GC of a Deployment with ${GC_PODS} pods`,
+      ms(tGc),
+      `deletecollection ${ms(tAnchor)}`,
+      `${fmt(tGc / tAnchor)}×`,
+      '≤ 2×',
+      tGc <= 2 * tAnchor ? 'yes' : 'NO',
+    ]);
   } finally {
     raw.close();
     cl.close();
@@ -191,7 +253,7 @@ try {
   if (only.includes('gc')) await gc();
   if (only.includes('lab')) await lab();
 } catch (e) {
-  failures.push(e instanceof Error ? e.stack ?? e.message : String(e));
+  failures.push(e instanceof Error ? (e.stack ?? e.message) : String(e));
 }
 console.log(`\n${table(rows)}\nload at end: ${load()}`);
 if (failures.length) {

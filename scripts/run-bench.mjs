@@ -3,7 +3,9 @@ import { readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 const only = process.env.K8TS_BENCH;
-const files = readdirSync('dist/bench').filter((f) => f.endsWith('.js') && f !== 'lib.js' && (!only || f.includes(only))).sort();
+const files = readdirSync('dist/bench')
+  .filter((f) => f.endsWith('.js') && f !== 'lib.js' && (!only || f.includes(only)))
+  .sort();
 let failed = 0;
 for (const f of files) {
   console.log(`\n##### bench/${f.replace(/\.js$/, '.ts')}`);

@@ -20,7 +20,9 @@ function walk(dir, out) {
 
 const filter = process.env.K8TS_TEST_FILTER;
 const ci = process.env.K8TS_CI === '1';
-const files = walk('dist', []).filter((f) => !filter || f.includes(filter)).sort();
+const files = walk('dist', [])
+  .filter((f) => !filter || f.includes(filter))
+  .sort();
 if (files.length === 0) {
   console.error('no test files found under dist/: run make build');
   process.exit(1);
@@ -29,17 +31,30 @@ if (files.length === 0) {
 let lintFailed = false;
 const lintRan = !filter || filter.includes('lint');
 if (lintRan) {
-  console.log('# biome lint');
-  const l = spawnSync('node_modules/.bin/biome', ['lint', '--error-on-warnings'], { stdio: 'inherit' });
+  // `biome ci`: the lint rules and the formatter's check, both without writing.
+  console.log('# biome ci (lint and format)');
+  const l = spawnSync('node_modules/.bin/biome', ['ci', '--error-on-warnings'], { stdio: 'inherit' });
   lintFailed = l.status !== 0;
-  console.log(lintFailed ? '✖ biome lint failed (above; `npx biome lint --write` fixes what is marked FIXABLE)' : '✔ biome lint');
+  console.log(
+    lintFailed ? '✖ biome ci failed (above; `make fmt` formats, `npx biome lint --write` fixes what is marked FIXABLE)' : '✔ biome ci (lint and format)',
+  );
 }
 const tmp = mkdtempSync(join(tmpdir(), 'k8ts-tests-'));
 const results = join(tmp, 'results.jsonl');
 // A hung test fails after 10 minutes instead of eating CI's 90.
-const r = spawnSync(process.execPath, ['--test', '--test-timeout=600000',
-  '--test-reporter=spec', '--test-reporter-destination=stdout',
-  '--test-reporter=./scripts/test-summary.mjs', `--test-reporter-destination=${results}`, ...files], { stdio: 'inherit' });
+const r = spawnSync(
+  process.execPath,
+  [
+    '--test',
+    '--test-timeout=600000',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=./scripts/test-summary.mjs',
+    `--test-reporter-destination=${results}`,
+    ...files,
+  ],
+  { stdio: 'inherit' },
+);
 
 let passed = lintRan && !lintFailed ? 1 : 0;
 let failed = lintFailed ? 1 : 0;
@@ -47,7 +62,10 @@ let skipped = 0;
 const refused = [];
 let lines = [];
 try {
-  lines = readFileSync(results, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  lines = readFileSync(results, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 } catch {
   /* the runner died before reporting: its status decides below */
 }

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { run } from '../../src/util/exec.js';
 import type { KObject, Pod } from '../../src/api/types.js';
-import { findResource } from '../../src/api/resources.js';
+import { EVENTS, NAMESPACES, PODS } from '../../src/api/kinds.js';
 import { RestClient, configFromKubeconfig } from '../../src/client/rest.js';
 import { loadPlan, nodeNetnsPrefix, type ClusterPlan } from '../../src/lab/plan.js';
 import { listLinks, listNetns } from '../../src/lab/hostnet.js';
@@ -18,10 +18,10 @@ import { readProc } from '../../src/lab/procs.js';
 import { ensureImages } from '../../src/agent/runtime/images.js';
 import { containerArgv, ociConfig } from '../../src/agent/runtime/spec.js';
 
+export { PODS };
+
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const K8TS = join(ROOT, 'bin/k8ts');
-export const PODS = findResource('', 'v1', 'pods')!;
-const NAMESPACES = findResource('', 'v1', 'namespaces')!;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- clusters ----
@@ -42,7 +42,13 @@ export async function k8ts(home: string, args: string[]): Promise<{ ms: number; 
 }
 
 /** `k8ts up`; returns the cluster and the command's wall time, and the step lines it printed. */
-export async function clusterUp(home: string, name: string, nodes: number, backend: 'host-gw' | 'vxlan', made: Set<string>): Promise<{ cluster: Cluster; ms: number; steps: string[] }> {
+export async function clusterUp(
+  home: string,
+  name: string,
+  nodes: number,
+  backend: 'host-gw' | 'vxlan',
+  made: Set<string>,
+): Promise<{ cluster: Cluster; ms: number; steps: string[] }> {
   made.add(name);
   const r = await k8ts(home, ['up', '--name', name, '--nodes', String(nodes), '--backend', backend]);
   const plan = await loadPlan(home, name);
@@ -64,17 +70,23 @@ export async function labDone(home: string, c: Cluster | undefined, made: Set<st
   rmSync(home, { recursive: true, force: true });
 }
 
-export async function clusterDown(home: string, c: { name: string; plan?: ClusterPlan; client?: RestClient }, made: Set<string>): Promise<{ ms: number; left: string[] }> {
+export async function clusterDown(
+  home: string,
+  c: { name: string; plan?: ClusterPlan; client?: RestClient },
+  made: Set<string>,
+): Promise<{ ms: number; left: string[] }> {
   c.client?.close();
   const plan = c.plan ?? (await loadPlan(home, c.name).catch(() => undefined));
   const before = plan ? clusterProcesses(plan) : [];
-  const containers = plan ? plan.nodes.flatMap((n) => {
-    try {
-      return readdirSync(join(n.dir, 'runtime', 'containers'));
-    } catch {
-      return [];
-    }
-  }) : [];
+  const containers = plan
+    ? plan.nodes.flatMap((n) => {
+        try {
+          return readdirSync(join(n.dir, 'runtime', 'containers'));
+        } catch {
+          return [];
+        }
+      })
+    : [];
   let ms = NaN;
   const left: string[] = [];
   try {
@@ -90,8 +102,9 @@ export async function clusterDown(home: string, c: { name: string; plan?: Cluste
   const own = new RegExp(`^${plan.stem}(n\\d+)?$`);
   const links = (await listLinks()).filter((l) => own.test(l));
   if (links.length) left.push(`links ${links.join(' ')}`);
-  const tables = (JSON.parse((await run(['nft', '-j', 'list', 'tables'])).stdout).nftables as { table?: { name: string } }[])
-    .flatMap((x) => (x.table && (x.table.name === plan.nftTable || x.table.name.startsWith(`${plan.nftTable}-`)) ? [x.table.name] : []));
+  const tables = (JSON.parse((await run(['nft', '-j', 'list', 'tables'])).stdout).nftables as { table?: { name: string } }[]).flatMap((x) =>
+    x.table && (x.table.name === plan.nftTable || x.table.name.startsWith(`${plan.nftTable}-`)) ? [x.table.name] : [],
+  );
   if (tables.length) left.push(`nftables tables ${tables.join(' ')}`);
   const alive: string[] = [];
   for (const p of before) {
@@ -107,7 +120,9 @@ export async function clusterDown(home: string, c: { name: string; plan?: Cluste
 /** runc makes a cgroup named after each container in every hierarchy; those of the given ids still there. */
 export function leftCgroups(ids: string[]): string[] {
   if (!ids.length) return [];
-  const roots = readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h)).filter((h) => existsSync(join(h, 'cgroup.procs')));
+  const roots = readdirSync('/sys/fs/cgroup')
+    .map((h) => join('/sys/fs/cgroup', h))
+    .filter((h) => existsSync(join(h, 'cgroup.procs')));
   if (!roots.length) roots.push('/sys/fs/cgroup');
   return ids.flatMap((id) => roots.filter((r) => existsSync(join(r, id))).map((r) => join(r, id)));
 }
@@ -158,7 +173,12 @@ export function clusterProcesses(plan: ClusterPlan): (Proc & { role: string })[]
     const stack = [root];
     while (stack.length) {
       const p = stack.pop()!;
-      if (p.state !== 'Z') out.push({ ...p, role: p === root ? role : p.comm.startsWith('k8ts-shim') ? 'shim' : p.comm === 'runc' ? 'runc' : p.ppid === root.pid ? `${role}'s helper` : 'container' });
+      if (p.state !== 'Z')
+        out.push({
+          ...p,
+          role:
+            p === root ? role : p.comm.startsWith('k8ts-shim') ? 'shim' : p.comm === 'runc' ? 'runc' : p.ppid === root.pid ? `${role}'s helper` : 'container',
+        });
       stack.push(...(kids.get(p.pid) ?? []));
     }
   }
@@ -244,9 +264,10 @@ export function cpuSpent(a: CpuSnapshot, b: CpuSnapshot): { byRole: Map<string, 
 
 export function benchPod(name: string, nodeName?: string): KObject {
   return {
-    apiVersion: 'v1', kind: 'Pod', metadata: { name },
-    spec: { ...(nodeName ? { nodeName } : {}), terminationGracePeriodSeconds: 0,
-      containers: [{ name: 'main', image: 'busybox', command: ['sleep', '3600'] }] },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name },
+    spec: { ...(nodeName ? { nodeName } : {}), terminationGracePeriodSeconds: 0, containers: [{ name: 'main', image: 'busybox', command: ['sleep', '3600'] }] },
   } as KObject;
 }
 
@@ -263,12 +284,15 @@ export class PodWatch {
   readonly running = new Map<string, number>();
   /** When the watch first showed the pod bound to a node. */
   readonly bound = new Map<string, number>();
-  readonly pods = new Map<string, KObject>();
+  readonly pods = new Map<string, Pod>();
   private handle?: { close(): void };
   private closed = false;
   errors = 0;
 
-  constructor(private c: Cluster, private ns: string) {}
+  constructor(
+    private c: Cluster,
+    private ns: string,
+  ) {}
 
   private see(p: Pod, at: number): void {
     this.pods.set(p.metadata.name!, p);
@@ -313,12 +337,14 @@ export class PodWatch {
 /** Runs fn over items with at most `width` in flight. */
 export async function pool<T>(items: T[], width: number, fn: (x: T, i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i], i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i], i);
+      }
+    }),
+  );
 }
 
 /** Deletes every pod of the namespace (grace 0) and waits until the API and the nodes hold none of them. */
@@ -348,8 +374,10 @@ export async function whyNotRunning(c: Cluster, ns: string, names: string[]): Pr
     const why = !p ? 'gone' : `${p.status?.phase ?? 'no status'}${p.spec?.nodeName ? ` on ${p.spec.nodeName}` : ' unscheduled'}${w ? ` (${w})` : ''}`;
     reasons.set(why, (reasons.get(why) ?? 0) + 1);
   }
-  const events = (await c.client.list(findResource('', 'v1', 'events')!, ns)).items
-    .filter((e) => e.type === 'Warning' || e.reason === 'FailedScheduling').slice(-3).map((e) => `${e.reason}: ${e.message}`);
+  const events = (await c.client.list(EVENTS, ns)).items
+    .filter((e) => e.type === 'Warning' || e.reason === 'FailedScheduling')
+    .slice(-3)
+    .map((e) => `${e.reason}: ${e.message}`);
   return [...[...reasons].map(([k, v]) => `${v}× ${k}`), ...events].join('; ');
 }
 
@@ -386,11 +414,20 @@ export class FloorLab {
     mkdirSync(this.runcRoot, { recursive: true });
     await run(['ip', 'netns', 'add', this.node]);
     this.made = true;
-    await run(['ip', '-n', this.node, '-batch', '-'], { input: 'link set lo up\nlink add cbr0 type bridge\naddr add 10.250.0.1/16 dev cbr0\nlink set cbr0 up\n' });
+    await run(['ip', '-n', this.node, '-batch', '-'], {
+      input: 'link set lo up\nlink add cbr0 type bridge\naddr add 10.250.0.1/16 dev cbr0\nlink set cbr0 up\n',
+    });
     const [image] = await ensureImages(join(this.dir, 'images'));
     this.rootfs = image.rootfs;
     const spec = { name: 'floor', podName: 'floor', image: 'busybox', command: ['sleep', '3600'], netns: '/run/netns/placeholder' };
-    const cfg = ociConfig({ spec, image: image.config, argv: containerArgv(image.config, spec.command), lower: image.rootfs, upper: '/nonexistent', work: '/nonexistent' });
+    const cfg = ociConfig({
+      spec,
+      image: image.config,
+      argv: containerArgv(image.config, spec.command),
+      lower: image.rootfs,
+      upper: '/nonexistent',
+      work: '/nonexistent',
+    });
     (cfg.mounts as unknown[]).shift(); // no overlay: the image rootfs itself, read-only
     this.template = cfg;
     return this;
@@ -403,11 +440,12 @@ export class FloorLab {
     const bundle = join(this.dir, `b${i}`);
     const t0 = performance.now();
     this.pods.push(ns);
-    await run(['nsenter', `--net=/run/netns/${this.node}`, 'ip', '-batch', '-'],
-      { input: `netns add ${ns}\nlink add vf${this.id}${i} master cbr0 up type veth peer name eth0 netns ${ns}\n` });
+    await run(['nsenter', `--net=/run/netns/${this.node}`, 'ip', '-batch', '-'], {
+      input: `netns add ${ns}\nlink add vf${this.id}${i} master cbr0 up type veth peer name eth0 netns ${ns}\n`,
+    });
     await run(['ip', '-n', ns, '-batch', '-'], { input: `link set lo up\naddr add ${ip}/16 dev eth0\nlink set eth0 up\nroute add default via 10.250.0.1\n` });
     mkdirSync(bundle, { recursive: true });
-    const cfg = structuredClone(this.template) as any;
+    const cfg = structuredClone(this.template) as { root?: unknown; linux: { namespaces: { type: string; path?: string }[] } };
     cfg.root = { path: this.rootfs, readonly: true };
     cfg.linux.namespaces = cfg.linux.namespaces.map((n: { type: string }) => (n.type === 'network' ? { type: 'network', path: `/run/netns/${ns}` } : n));
     writeFileSync(join(bundle, 'config.json'), JSON.stringify(cfg));
@@ -418,7 +456,9 @@ export class FloorLab {
   /** Kills and deletes its containers, then its namespaces. */
   async cleanup(): Promise<string[]> {
     const left: string[] = [];
-    const ids = existsSync(this.runcRoot) ? (await run(['runc', '--root', this.runcRoot, 'list', '-q']).catch(() => ({ stdout: '' }))).stdout.split('\n').filter(Boolean) : [];
+    const ids = existsSync(this.runcRoot)
+      ? (await run(['runc', '--root', this.runcRoot, 'list', '-q']).catch(() => ({ stdout: '' }))).stdout.split('\n').filter(Boolean)
+      : [];
     await pool(ids, 8, async (id) => {
       await run(['runc', '--root', this.runcRoot, 'kill', id, 'KILL']).catch(() => undefined);
     });
@@ -432,7 +472,9 @@ export class FloorLab {
     });
     const cgroups = leftCgroups(ids);
     if (cgroups.length) left.push(`floor container cgroups ${cgroups.join(' ')}`);
-    const stillThere = existsSync(this.runcRoot) ? (await run(['runc', '--root', this.runcRoot, 'list', '-q']).catch(() => ({ stdout: '' }))).stdout.trim() : '';
+    const stillThere = existsSync(this.runcRoot)
+      ? (await run(['runc', '--root', this.runcRoot, 'list', '-q']).catch(() => ({ stdout: '' }))).stdout.trim()
+      : '';
     if (stillThere) left.push(`floor containers ${stillThere.split('\n').join(' ')}`);
     const names = [...this.pods.splice(0), ...(this.made ? [this.node] : [])];
     if (names.length) await run(['ip', '-force', '-batch', '-'], { input: names.map((n) => `netns del ${n}\n`).join('') }).catch(() => undefined);
@@ -453,7 +495,9 @@ export class VethPair {
   readonly ipB = '192.168.250.2';
 
   async start(): Promise<this> {
-    await run(['ip', '-batch', '-'], { input: `netns add ${this.a}\nnetns add ${this.b}\nlink add eth0 netns ${this.a} type veth peer name eth0 netns ${this.b}\n` });
+    await run(['ip', '-batch', '-'], {
+      input: `netns add ${this.a}\nnetns add ${this.b}\nlink add eth0 netns ${this.a} type veth peer name eth0 netns ${this.b}\n`,
+    });
     await run(['ip', '-n', this.a, '-batch', '-'], { input: 'link set lo up\naddr add 192.168.250.1/30 dev eth0\nlink set eth0 up\n' });
     await run(['ip', '-n', this.b, '-batch', '-'], { input: `link set lo up\naddr add ${this.ipB}/30 dev eth0\nlink set eth0 up\n` });
     return this;
@@ -473,10 +517,12 @@ export class VethPair {
 export async function iperf(serverNs: string, clientNs: string, ip: string, seconds: number): Promise<number> {
   const srv = spawn('nsenter', [`--net=/run/netns/${serverNs}`, 'iperf3', '-s', '-1', '-p', '5201', '--forceflush'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(srv);
-  const exited = new Promise<void>((r) => srv.once('exit', () => {
-    children.delete(srv);
-    r();
-  }));
+  const exited = new Promise<void>((r) =>
+    srv.once('exit', () => {
+      children.delete(srv);
+      r();
+    }),
+  );
   try {
     await new Promise<void>((res, rej) => {
       let out = '';
@@ -493,8 +539,9 @@ export async function iperf(serverNs: string, clientNs: string, ip: string, seco
         rej(new Error(`iperf3 server in ${serverNs} exited ${code}: ${out}`));
       });
     });
-    const { stdout } = await run(['nsenter', `--net=/run/netns/${clientNs}`, 'iperf3', '-c', ip, '-p', '5201', '-t', String(seconds), '-J'], { timeoutMs: (seconds + 15) * 1000 })
-      .catch((e) => ({ stdout: (e as { stdout?: string }).stdout ?? '' }));
+    const { stdout } = await run(['nsenter', `--net=/run/netns/${clientNs}`, 'iperf3', '-c', ip, '-p', '5201', '-t', String(seconds), '-J'], {
+      timeoutMs: (seconds + 15) * 1000,
+    }).catch((e) => ({ stdout: (e as { stdout?: string }).stdout ?? '' }));
     const j = JSON.parse(stdout || '{}');
     if (j.error || !j.end?.sum_received) throw new Error(`iperf3 ${clientNs} → ${ip}: ${j.error ?? 'no result'}`);
     return j.end.sum_received.bits_per_second / 1e9;

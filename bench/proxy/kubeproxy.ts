@@ -17,7 +17,11 @@ export function kpService(i: number, eps: string[], ip = clusterIP(i)): string[]
   out.push(`add rule ip ${KP} ${sc} ip daddr ${ip} tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade`);
   for (const e of eps) {
     const ec = epChain(i, e);
-    out.push(`add chain ip ${KP} ${ec}`, `add rule ip ${KP} ${ec} ip saddr ${e} jump mark-for-masquerade`, `add rule ip ${KP} ${ec} meta l4proto tcp dnat to ${e}:8080`);
+    out.push(
+      `add chain ip ${KP} ${ec}`,
+      `add rule ip ${KP} ${ec} ip saddr ${e} jump mark-for-masquerade`,
+      `add rule ip ${KP} ${ec} meta l4proto tcp dnat to ${e}:8080`,
+    );
   }
   out.push(`add rule ip ${KP} ${sc} numgen random mod ${eps.length} vmap { ${eps.map((e, j) => `${j} : goto ${epChain(i, e)}`).join(' , ')} }`);
   out.push(`add element ip ${KP} service-ips { ${ip} . tcp . 80 : goto ${sc} }`);
@@ -26,7 +30,8 @@ export function kpService(i: number, eps: string[], ip = clusterIP(i)): string[]
 
 export function kpRuleset(n: number): string {
   const out = [
-    `table ip ${KP}`, `delete table ip ${KP}`,
+    `table ip ${KP}`,
+    `delete table ip ${KP}`,
     `table ip ${KP} {`,
     '  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }',
     '  chain mark-for-masquerade { meta mark set meta mark | 0x4000; }',
@@ -45,11 +50,16 @@ export function kpRuleset(n: number): string {
 export function kpChange(i: number, oldEp: string, newEp: string, keep: string): string {
   const sc = svcChain(i);
   const nc = epChain(i, newEp);
-  return [
-    `add chain ip ${KP} ${nc}`, `add rule ip ${KP} ${nc} ip saddr ${newEp} jump mark-for-masquerade`, `add rule ip ${KP} ${nc} meta l4proto tcp dnat to ${newEp}:8080`,
-    `flush chain ip ${KP} ${sc}`,
-    `add rule ip ${KP} ${sc} ip daddr ${clusterIP(i)} tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade`,
-    `add rule ip ${KP} ${sc} numgen random mod 2 vmap { 0 : goto ${epChain(i, keep)} , 1 : goto ${nc} }`,
-    `flush chain ip ${KP} ${epChain(i, oldEp)}`, `delete chain ip ${KP} ${epChain(i, oldEp)}`,
-  ].join('\n') + '\n';
+  return (
+    [
+      `add chain ip ${KP} ${nc}`,
+      `add rule ip ${KP} ${nc} ip saddr ${newEp} jump mark-for-masquerade`,
+      `add rule ip ${KP} ${nc} meta l4proto tcp dnat to ${newEp}:8080`,
+      `flush chain ip ${KP} ${sc}`,
+      `add rule ip ${KP} ${sc} ip daddr ${clusterIP(i)} tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade`,
+      `add rule ip ${KP} ${sc} numgen random mod 2 vmap { 0 : goto ${epChain(i, keep)} , 1 : goto ${nc} }`,
+      `flush chain ip ${KP} ${epChain(i, oldEp)}`,
+      `delete chain ip ${KP} ${epChain(i, oldEp)}`,
+    ].join('\n') + '\n'
+  );
 }

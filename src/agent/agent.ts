@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CONFIGMAPS, ENDPOINTSLICES, NODES, PODS, SECRETS, SERVICES } from '../api/kinds.js';
 import type { ConfigMap, EndpointSlice, Node, Pod, Secret, Service } from '../api/types.js';
 import { SharedInformerFactory } from '../client/factory.js';
-import type { SharedInformer } from '../client/informer.js';
+import type { Registration, SharedInformer } from '../client/informer.js';
 import { EventRecorder } from '../client/events.js';
 import { objectKey } from '../client/types.js';
 import { RestClient, type RestConfig } from '../client/rest.js';
@@ -18,13 +18,14 @@ import { registerNode, renewLease, postReady } from './node.js';
 import { PodManager, podEnvReferences, podRefNames, podVolumeReferences } from './pods.js';
 import { VolumeManager } from './volumes/manager.js';
 import { TokenManager, apiTokenIssuer } from './volumes/tokens.js';
-import { type NodeCredentials, renewalDeadline, requestNodeCredentials } from './identity.js';
+import { CertificateManager } from './certmanager.js';
+import { type NodeCredentials, requestNodeCredentials } from './identity.js';
 import { LocalClaims } from './claims.js';
 import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes.js';
 import { removeNat, syncNat } from './nat.js';
-import { Runtime } from './runtime/runtime.js';
+import { type ContainerLogLimits, Runtime } from './runtime/runtime.js';
 import { AgentMetrics, instrumentRuntime, type RemoteMetrics } from './metrics.js';
-import { cgroupUsage, hostUsage, parseMountinfo, resourceMetricsText, type RunningContainer } from './resourcemetrics.js';
+import { type CgroupDirs, cgroupUsage, dirsUsage, hostUsage, parseMountinfo, resourceMetricsText, type RunningContainer } from './resourcemetrics.js';
 import { ImageStore } from './images/store.js';
 import { ensureBuiltin } from './images/builtin.js';
 import { Puller } from './images/pull.js';
@@ -45,6 +46,17 @@ import type { Worker } from 'node:worker_threads';
 
 const LEASE_RENEW_MS = 10_000;
 const RESYNC_MS = 30_000;
+/** How long a ConfigMap or Secret no pod uses stays watched: a pod deleted and made again reuses the watch. */
+const REFERENCE_IDLE_MS = 10_000;
+
+/** The watch of one ConfigMap or Secret, and the pods ("ns/name") on this node that read it. */
+interface ReferencedObject {
+  informer: SharedInformer<ConfigMap | Secret>;
+  registration: Registration;
+  users: Set<string>;
+  /** Set while no pod uses it: when it fires, the watch ends. */
+  idle?: NodeJS.Timeout;
+}
 
 /** The network plugin: ours in-process, or the reference bridge + host-local binaries through the same
  *  interface (CNI spec 1.0.0: they predate 1.1). Both put pods on cbr0 with an IP from the node's CIDR. */
@@ -53,8 +65,13 @@ export function cniFor(kind: 'k8ts' | 'reference', podCIDR: string, dataDir: str
   if (kind === 'reference') {
     return {
       plugin: execPlugin(join(REFERENCE_CNI_DIR, 'bridge'), { cniPath: [REFERENCE_CNI_DIR] }),
-      conf: { cniVersion: '1.0.0', type: 'bridge', ...common, isDefaultGateway: true,
-        ipam: { type: 'host-local', ranges: [[{ subnet: podCIDR }]], dataDir: join(dataDir, 'ipam-host-local') } },
+      conf: {
+        cniVersion: '1.0.0',
+        type: 'bridge',
+        ...common,
+        isDefaultGateway: true,
+        ipam: { type: 'host-local', ranges: [[{ subnet: podCIDR }]], dataDir: join(dataDir, 'ipam-host-local') },
+      },
     };
   }
   return {
@@ -90,13 +107,21 @@ export interface AgentOptions {
   imagesDir?: string;
   /** Image garbage collection thresholds (the kubelet's defaults: 85 %, 80 %, 2 minutes). */
   imageGc?: ImageGcOptions;
+  /** Container log rotation (the kubelet's defaults: 10 MiB × 5 files). */
+  containerLog?: ContainerLogLimits;
   log?: (line: string) => void;
   /** How long start() waits for the serving certificate before it goes on with the self-signed one
    *  (default 30 s; the request keeps running). */
   servingCertWaitMs?: number;
+  /** How long the watch of a ConfigMap or Secret no pod on the node uses any more stays open (default 10 s):
+   *  a pod made again at once finds it running. */
+  referenceIdleMs?: number;
   /** Set when rest carries this node's own client certificate (system:node:<name>): the agent renews it
    *  through a new CSR before it expires. */
   nodeCredentials?: NodeCredentials;
+  /** The node's own cgroup (k8ts up gives each lab node one): its usage is the node's in /metrics/resource;
+   *  without it the node is the whole host. */
+  nodeCgroups?: CgroupDirs;
 }
 
 export class Agent {
@@ -137,15 +162,23 @@ export class Agent {
   /** Who may call the stream server (TokenReview, SubjectAccessReview), as the kubelet's webhook mode. */
   readonly callerAuth: CallerAuth;
 
-  /** One informer per ConfigMap or Secret a pod on this node uses ("configMap/ns/name"). */
-  private refs = new Map<string, SharedInformer<ConfigMap | Secret>>();
+  /** One informer per ConfigMap or Secret a pod on this node uses ("configMap/ns/name"), with the pods that use
+   *  it; one that no pod uses any more is stopped after a grace (the kubelet's watch-based manager counts
+   *  references the same way), so a node does not keep a watch open for every object its pods ever read. */
+  private refs = new Map<string, ReferencedObject>();
+  /** What each pod on this node reads ("ns/name" → reference keys), as its last sync saw it. */
+  private podRefs = new Map<string, Set<string>>();
 
-  /** The informer of one referenced object, made (and started) on first ask. */
+  /** The informer of one referenced object, made (and started) on first ask. One asked for by a lookup that
+   *  no pod claims (yet) is on the idle clock like any other without users. */
   private referenced(kind: 'configMap' | 'secret', ns: string, name: string): SharedInformer<ConfigMap | Secret> {
     const k = `${kind}/${ns}/${name}`;
-    let inf = this.refs.get(k);
-    if (!inf) {
-      inf = this.informers.informerFor<ConfigMap | Secret>(kind === 'configMap' ? CONFIGMAPS : SECRETS, { namespace: ns, fieldSelector: `metadata.name=${name}` });
+    let ref = this.refs.get(k);
+    if (!ref) {
+      const inf = this.informers.informerFor<ConfigMap | Secret>(kind === 'configMap' ? CONFIGMAPS : SECRETS, {
+        namespace: ns,
+        fieldSelector: `metadata.name=${name}`,
+      });
       // A change goes two ways: a pod whose container env reads it gets the full sync (a container waiting
       // for a key starts); one whose volumes read it gets the volumes-only refresh, which rewrites just those
       // volumes without queueing behind the full syncs of every pod on the node.
@@ -155,10 +188,47 @@ export class Agent {
           if (podVolumeReferences(p, kind, name)) this.refreshQueue.add(`${kind}/${name}|${objectKey(p)}`);
         }
       };
-      inf.addEventHandler({ onAdd: changed, onUpdate: (o, old) => o !== old && changed(), onDelete: changed });
-      this.refs.set(k, inf);
+      const registration = inf.addEventHandler({ onAdd: changed, onUpdate: (o, old) => o !== old && changed(), onDelete: changed });
+      ref = { informer: inf, registration, users: new Set() };
+      this.refs.set(k, ref);
+      this.idleRef(k, ref);
     }
-    return inf;
+    return ref.informer;
+  }
+
+  /** Starts the idle clock of a reference no pod uses: when it runs out still unused, the watch ends. */
+  private idleRef(k: string, ref: ReferencedObject): void {
+    if (ref.users.size || ref.idle) return;
+    ref.idle = setTimeout(() => {
+      ref.idle = undefined;
+      if (ref.users.size || this.refs.get(k) !== ref) return;
+      this.refs.delete(k);
+      ref.registration.remove();
+      this.informers.release(ref.informer);
+    }, this.o.referenceIdleMs ?? REFERENCE_IDLE_MS);
+    ref.idle.unref();
+  }
+
+  /** Records what a pod reads now (nothing, for a pod that is gone): references it gained count it as a user,
+   *  the ones it lost no longer do and go on the idle clock when nobody else uses them. */
+  private setPodReferences(podKey: string, now: Set<string>): void {
+    const before = this.podRefs.get(podKey) ?? new Set<string>();
+    for (const k of now) {
+      const ref = this.refs.get(k);
+      if (!ref) continue;
+      ref.users.add(podKey);
+      clearTimeout(ref.idle);
+      ref.idle = undefined;
+    }
+    for (const k of before) {
+      if (now.has(k)) continue;
+      const ref = this.refs.get(k);
+      if (!ref) continue;
+      ref.users.delete(podKey);
+      this.idleRef(k, ref);
+    }
+    if (now.size) this.podRefs.set(podKey, now);
+    else this.podRefs.delete(podKey);
   }
 
   /** Watches what the pod reads before it syncs; an object the node may not read (yet) is waited for a
@@ -166,64 +236,51 @@ export class Agent {
   private async watchReferences(pod: Pod): Promise<void> {
     const ns = pod.metadata.namespace!;
     const infs: SharedInformer<ConfigMap | Secret>[] = [];
-    for (const r of podRefNames(pod)) infs.push(this.referenced(r.kind, ns, r.name));
+    const keys = new Set<string>();
+    for (const r of podRefNames(pod)) {
+      infs.push(this.referenced(r.kind, ns, r.name));
+      keys.add(`${r.kind}/${ns}/${r.name}`);
+    }
+    this.setPodReferences(objectKey(pod), keys);
     if (!infs.length) return;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(infs.map((i) => i.waitForSync())), new Promise((r) => { timer = setTimeout(r, 5_000); })]);
+    await Promise.race([
+      Promise.all(infs.map((i) => i.waitForSync())),
+      new Promise((r) => {
+        timer = setTimeout(r, 5_000);
+      }),
+    ]);
     clearTimeout(timer);
   }
 
-  /** The node's client certificate in use (renewed before expiry). */
-  private credentials?: NodeCredentials;
-  private renewTimer?: NodeJS.Timeout;
-
-  /** Renews the node's client certificate at 70–90 % of its life with a CSR made as the node itself
-   *  (selfnodeclient, approved automatically), then switches every connection to it. */
-  private scheduleRenewal(): void {
-    const c = this.credentials;
-    if (!c || this.stopped) return;
-    // Timers overflow past 24.8 days: a far deadline is looked at again daily.
-    const wait = Math.min(Math.max(0, renewalDeadline(c) - Date.now()), 86_400_000);
-    this.renewTimer = setTimeout(() => void this.renew(), wait);
-    this.renewTimer.unref();
-  }
-
-  private async renew(): Promise<void> {
-    const c = this.credentials;
-    if (!c || this.stopped) return;
-    if (Date.now() < renewalDeadline(c, 0)) return this.scheduleRenewal();
-    try {
-      const next = await requestNodeCredentials(this.client, { server: this.o.rest.server, ca: this.o.rest.ca, nodeName: this.o.nodeName,
-        dataDir: this.o.dataDir, log: this.log });
-      this.credentials = next;
-      this.client.setClientCertificate(next.cert, next.key);
-      this.dns?.postMessage({ type: 'credentials', cert: next.cert, key: next.key });
-    } catch (e) {
-      this.log(`k8ts agent ${this.o.nodeName}: renewing the node client certificate: ${e instanceof Error ? e.message : e}; trying again in a minute`);
-      if (!this.stopped) {
-        this.renewTimer = setTimeout(() => void this.renew(), 60_000);
-        this.renewTimer.unref();
-      }
-      return;
-    }
-    this.scheduleRenewal();
-  }
+  /** The node's client certificate (system:node:<name>), renewed at 70–90 % of its life with a CSR made as the
+   *  node itself (selfnodeclient, approved automatically); each new one goes to every connection. */
+  private clientCert: CertificateManager;
 
   constructor(private o: AgentOptions) {
-    this.credentials = o.nodeCredentials;
     this.client = new RestClient({ ...o.rest, userAgent: `k8ts-agent/${o.nodeName}` });
     const imagesDir = o.imagesDir ?? join(o.dataDir, 'images');
-    this.runtime = new Runtime({ stateDir: join(o.dataDir, 'runtime'), imagesDir });
+    this.runtime = new Runtime({ stateDir: join(o.dataDir, 'runtime'), imagesDir, containerLog: o.containerLog });
     this.store = new ImageStore(imagesDir);
     this.puller = new Puller(this.store, o.registries ?? Registries.empty());
     this.log = o.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.informers = new SharedInformerFactory(this.client, this.log);
     this.callerAuth = new CallerAuth({ nodeName: o.nodeName, post: (path, body) => this.client.postPath(path, body) });
+    this.clientCert = new CertificateManager({
+      what: 'node client',
+      nodeName: o.nodeName,
+      log: this.log,
+      request: () => requestNodeCredentials(this.client, { server: o.rest.server, ca: o.rest.ca, nodeName: o.nodeName, dataDir: o.dataDir, log: this.log }),
+      onChange: (next) => {
+        this.client.setClientCertificate(next.cert, next.key);
+        this.dns?.postMessage({ type: 'credentials', cert: next.cert, key: next.key });
+      },
+    });
   }
 
   async start(): Promise<void> {
     mkdirSync(this.o.dataDir, { recursive: true });
-    this.scheduleRenewal();
+    if (this.o.nodeCredentials) this.clientCert.start(this.o.nodeCredentials);
     // What a killed pull left in tmp/ is never trusted; it goes now. Then the built-in busybox. Both go on
     // beside registration; pods wait for them (below).
     const storeReady = (async () => {
@@ -234,8 +291,14 @@ export class Agent {
     const runcVersion = (await run(['runc', '--version'])).stdout.split('\n')[0].split(/\s+/).pop() ?? 'unknown';
     const registered = await registerNode(this.client, this.o.nodeName, this.o.nodeIP, `runc://${runcVersion}`);
     // The serving certificate names the addresses the Node now lists (the approver checks them there).
-    this.serving = new ServingCertificate({ client: this.client, nodeName: this.o.nodeName, ca: this.o.rest.ca, dataDir: this.o.dataDir, log: this.log,
-      onChange: (c) => this.streams?.setCertificate(c.cert, c.key) });
+    this.serving = new ServingCertificate({
+      client: this.client,
+      nodeName: this.o.nodeName,
+      ca: this.o.rest.ca,
+      dataDir: this.o.dataDir,
+      log: this.log,
+      onChange: (c) => this.streams?.setCertificate(c.cert, c.key),
+    });
     this.serving.start(servingNames(registered as Node));
     await renewLease(this.client, this.o.nodeName);
     this.every(LEASE_RENEW_MS, () => renewLease(this.client, this.o.nodeName));
@@ -256,8 +319,14 @@ export class Agent {
     const mtu = this.o.backend === 'vxlan' ? (await this.uplinkMtu()) - VXLAN_OVERHEAD : undefined;
     const events = new EventRecorder(this.client, 'kubelet', this.o.nodeName);
     this.events = events;
-    this.images = new ImageService({ store: this.store, puller: this.puller, client: this.client, events, log: this.log,
-      gc: this.o.imageGc ?? { highPercent: 85, lowPercent: 80, minAgeMs: 120_000 } });
+    this.images = new ImageService({
+      store: this.store,
+      puller: this.puller,
+      client: this.client,
+      events,
+      log: this.log,
+      gc: this.o.imageGc ?? { highPercent: 85, lowPercent: 80, minAgeMs: 120_000 },
+    });
     // The Node's image list is for the scheduler's image locality: posted beside the rest, not before it.
     void this.syncNodeImages().catch((e) => this.log(`k8ts agent ${this.o.nodeName}: node images: ${e instanceof Error ? e.message : e}`));
     this.every(30_000, () => this.syncNodeImages());
@@ -274,8 +343,15 @@ export class Agent {
     const node = { nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, cpu: cpus().length, memory: totalmem() };
     // Tokens through the TokenRequest subresource, bound to the pod; audiences left to the API server's own.
     const tokens = new TokenManager(apiTokenIssuer((path, body) => this.client.postPath(path, body)));
-    this.claims = new LocalClaims(this.informers, this.client, this.o.nodeName, this.log);
-    const volumes = new VolumeManager({ objects, node, tokens, apiAudiences: [], claims: this.claims, warn: (pod, message) => void events.record(pod, 'Warning', 'FailedMount', message) });
+    this.claims = new LocalClaims(this.informers, this.client, this.o.nodeName);
+    const volumes = new VolumeManager({
+      objects,
+      node,
+      tokens,
+      apiAudiences: [],
+      claims: this.claims,
+      warn: (pod, message) => void events.record(pod, 'Warning', 'FailedMount', message),
+    });
     // The agent's metrics first: the pod manager, the runtime and the proxy record into them as they work.
     const metrics = new AgentMetrics({
       runningPods: () => this.podManager.sandboxes().length,
@@ -297,15 +373,30 @@ export class Agent {
     });
     instrumentRuntime(this.runtime, metrics);
     const cni = cniFor(this.o.cni, this.podCIDR, this.o.dataDir, mtu);
-    this.podManager = new PodManager(this.client, this.runtime, events, {
-      nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, dataDir: this.o.dataDir, netnsPrefix: this.o.netnsPrefix,
-      clusterDNS: this.o.clusterDNS, clusterDomain: this.o.clusterDomain,
-      cni: { plugin: metrics.timedCni(cni.plugin), conf: cni.conf }, images: this.images,
-      // A pod's containers start only once its NetworkPolicy rules are in the kernel.
-      networkReady: (pod, ip) => (this.policy ? this.policy.engine.localPodReady(pod, ip) : Promise.reject(new Error('the policy engine has not started'))),
-      volumes, objects, node, tokens, services: () => this.services.lister.list(),
-      metrics: { step: (step, f) => metrics.step(step, f), probeRan: (p) => metrics.probeRan(p), probeGone: (p) => metrics.probeGone(p) },
-    }, (key, ms) => this.queue.addAfter(key, ms));
+    this.podManager = new PodManager(
+      this.client,
+      this.runtime,
+      events,
+      {
+        nodeName: this.o.nodeName,
+        nodeIP: this.o.nodeIP,
+        dataDir: this.o.dataDir,
+        netnsPrefix: this.o.netnsPrefix,
+        clusterDNS: this.o.clusterDNS,
+        clusterDomain: this.o.clusterDomain,
+        cni: { plugin: metrics.timedCni(cni.plugin), conf: cni.conf },
+        images: this.images,
+        // A pod's containers start only once its NetworkPolicy rules are in the kernel.
+        networkReady: (pod, ip) => (this.policy ? this.policy.engine.localPodReady(pod, ip) : Promise.reject(new Error('the policy engine has not started'))),
+        volumes,
+        objects,
+        node,
+        tokens,
+        services: () => this.services.lister.list(),
+        metrics: { step: (step, f) => metrics.step(step, f), probeRan: (p) => metrics.probeRan(p), probeGone: (p) => metrics.probeGone(p) },
+      },
+      (key, ms) => this.queue.addAfter(key, ms),
+    );
     this.nodes.addEventHandler({ onAdd: () => this.routesSoon(), onUpdate: (n, old) => n !== old && this.routesSoon(), onDelete: () => this.routesSoon() });
     await this.nodes.waitForSync();
     await this.syncRoutes();
@@ -315,14 +406,29 @@ export class Agent {
     // The proxy starts only once both caches are full: its first sync rewrites the table, and a partial
     // view would drop rules that traffic is using (after an agent restart the old rules keep working).
     this.announcer = new LbAnnouncer(this.o.uplink, this.log);
-    const proxy = new ServiceProxy({ nodeName: this.o.nodeName, nodeIPs: [this.o.nodeIP], log: this.log,
+    const proxy = new ServiceProxy({
+      nodeName: this.o.nodeName,
+      nodeIPs: [this.o.nodeIP],
+      log: this.log,
       synced: (seconds, full) => metrics.proxySynced(seconds, full),
-      changed: (what) => (what === 'service' ? metrics.proxyServiceChanges : metrics.proxyEndpointChanges).inc() });
+      changed: (what) => (what === 'service' ? metrics.proxyServiceChanges : metrics.proxyEndpointChanges).inc(),
+    });
     this.proxy = proxy;
     const feed = <T extends Service | EndpointSlice>(to: (type: 'ADDED' | 'MODIFIED' | 'DELETED', o: T) => void) => ({
-      onAdd: (o: T) => { to('ADDED', o); this.lbSoon(); },
-      onUpdate: (o: T, old: T) => { if (o !== old) { to('MODIFIED', o); this.lbSoon(); } },
-      onDelete: (o: T) => { to('DELETED', o); this.lbSoon(); },
+      onAdd: (o: T) => {
+        to('ADDED', o);
+        this.lbSoon();
+      },
+      onUpdate: (o: T, old: T) => {
+        if (o !== old) {
+          to('MODIFIED', o);
+          this.lbSoon();
+        }
+      },
+      onDelete: (o: T) => {
+        to('DELETED', o);
+        this.lbSoon();
+      },
     });
     await this.slices.waitForSync();
     // Handlers join after the caches are full: each first gets every cached object as an add.
@@ -330,68 +436,103 @@ export class Agent {
     this.services.addEventHandler(feed<Service>((type, o) => proxy.onServiceChange(type, o)));
     this.slices.addEventHandler(feed<EndpointSlice>((type, o) => proxy.onSliceChange(type, o)));
     await proxy.start();
-    this.log(`k8ts agent ${this.o.nodeName}: service proxy programmed ${proxy.stats.servicePorts} service ports in ${proxy.stats.lastFullSyncMs.toFixed(0)} ms (table ip ${proxy.table})`);
+    this.log(
+      `k8ts agent ${this.o.nodeName}: service proxy programmed ${proxy.stats.servicePorts} service ports in ${proxy.stats.lastFullSyncMs.toFixed(0)} ms (table ip ${proxy.table})`,
+    );
     await this.syncAnnouncements(true);
     this.every(RESYNC_MS, () => this.syncAnnouncements(true));
     // NetworkPolicy (src/agent/policy): starts beside the rest; a pod's containers wait for its rules.
     this.policy = startPolicyEngine(this.informers, {
-      nodeName: this.o.nodeName, nodeIP: this.o.nodeIP, podCIDR: this.podCIDR, proxyTable: proxy.table, log: this.log,
-      services: () => this.services.lister.list(), slices: () => this.slices.lister.list(),
-      netnsOfPod: (key) => this.podManager.sandboxes().filter((s) => `${s.namespace}/${s.name}` === key).map((s) => `/run/netns/${s.netns}`)[0],
+      nodeName: this.o.nodeName,
+      nodeIP: this.o.nodeIP,
+      podCIDR: this.podCIDR,
+      proxyTable: proxy.table,
+      log: this.log,
+      services: () => this.services.lister.list(),
+      slices: () => this.slices.lister.list(),
+      netnsOfPod: (key) =>
+        this.podManager
+          .sandboxes()
+          .filter((s) => `${s.namespace}/${s.name}` === key)
+          .map((s) => `/run/netns/${s.netns}`)[0],
       event: (o, type, reason, message) => void events.record(o, type, reason, message),
     });
     const table = this.policy.engine.programmer.table;
-    this.policy.started.then(() => this.log(`k8ts agent ${this.o.nodeName}: network policy programmed (table ip ${table})`),
-      (e) => this.log(`k8ts agent ${this.o.nodeName}: network policy: ${e instanceof Error ? e.message : e}`));
+    this.policy.started.then(
+      () => this.log(`k8ts agent ${this.o.nodeName}: network policy programmed (table ip ${table})`),
+      (e) => this.log(`k8ts agent ${this.o.nodeName}: network policy: ${e instanceof Error ? e.message : e}`),
+    );
     // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own.
     if (this.o.dnsPort) void this.startDns(this.o.dnsPort);
 
-    this.queue = new WorkQueue(async (key) => {
-      const pod = this.pods.lister.getByKey(key);
-      if (pod) await this.watchReferences(pod);
-      return this.podManager.sync(key, pod);
-    }, { workers: 16, metrics: metrics.podQueue,
-      onError: (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`) });
-    this.refreshQueue = new WorkQueue(async (item) => {
-      const bar = item.indexOf('|');
-      const [cause, key] = [item.slice(0, bar), item.slice(bar + 1)];
-      const pod = this.pods.lister.getByKey(key);
-      if (!pod) return;
-      const slash = cause.indexOf('/');
-      const kind = slash < 0 ? cause : cause.slice(0, slash);
-      const r = await this.podManager.refreshVolumes(pod, kind === 'pod' ? { kind: 'pod' } : { kind: kind as 'configMap' | 'secret', name: cause.slice(slash + 1) });
-      // Not set up by this agent yet: the full sync sets the volumes up (with what changed in them).
-      if (r === 'sync') this.queue.add(key);
-    }, { workers: 4, onError: (key, e) => this.log(`k8ts agent: volume refresh ${key}: ${e instanceof Error ? e.message : e}`) });
+    this.queue = new WorkQueue(
+      async (key) => {
+        const pod = this.pods.lister.getByKey(key);
+        if (pod) await this.watchReferences(pod);
+        // A pod gone from the API reads nothing any more.
+        else this.setPodReferences(key, new Set());
+        return this.podManager.sync(key, pod);
+      },
+      { workers: 16, metrics: metrics.podQueue, onError: (key, e) => this.log(`k8ts agent: pod ${key}: ${e instanceof Error ? e.message : e}`) },
+    );
+    this.refreshQueue = new WorkQueue(
+      async (item) => {
+        const bar = item.indexOf('|');
+        const [cause, key] = [item.slice(0, bar), item.slice(bar + 1)];
+        const pod = this.pods.lister.getByKey(key);
+        if (!pod) return;
+        const slash = cause.indexOf('/');
+        const kind = slash < 0 ? cause : cause.slice(0, slash);
+        const r = await this.podManager.refreshVolumes(
+          pod,
+          kind === 'pod' ? { kind: 'pod' } : { kind: kind as 'configMap' | 'secret', name: cause.slice(slash + 1) },
+        );
+        // Not set up by this agent yet: the full sync sets the volumes up (with what changed in them).
+        if (r === 'sync') this.queue.add(key);
+      },
+      { workers: 4, onError: (key, e) => this.log(`k8ts agent: volume refresh ${key}: ${e instanceof Error ? e.message : e}`) },
+    );
     await this.pods.waitForSync();
     const podChanged = (p: Pod, old?: Pod) => {
       metrics.podSeen(p.metadata.uid, p.status?.phase, false);
       this.queue.add(objectKey(p));
       // Labels or annotations a downwardAPI volume shows: refreshed at once, not after the full sync.
-      if (old && old !== p && (JSON.stringify(old.metadata.labels ?? {}) !== JSON.stringify(p.metadata.labels ?? {})
-        || JSON.stringify(old.metadata.annotations ?? {}) !== JSON.stringify(p.metadata.annotations ?? {}))) {
+      if (
+        old &&
+        old !== p &&
+        (JSON.stringify(old.metadata.labels ?? {}) !== JSON.stringify(p.metadata.labels ?? {}) ||
+          JSON.stringify(old.metadata.annotations ?? {}) !== JSON.stringify(p.metadata.annotations ?? {}))
+      ) {
         this.refreshQueue.add(`pod|${objectKey(p)}`);
       }
     };
-    this.pods.addEventHandler({ onAdd: (p: Pod) => podChanged(p), onUpdate: (p: Pod, old: Pod) => podChanged(p, old), onDelete: (p: Pod) => {
-      metrics.podSeen(p.metadata.uid, undefined, true);
-      this.queue.add(objectKey(p));
-    } }, 10_000);
-    // A pod waiting for its claim to bind syncs again when the claim changes.
-    await this.claims.start((ns, claim) => {
-      for (const p of this.pods.lister.inNamespace(ns)) if ((p.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claim)) podChanged(p);
-    });
-    this.streams = new StreamServer({
-      runtime: this.runtime,
-      pod: (ns, name) => this.pods.lister.get(ns, name),
-      netnsOf: (uid) => {
-        const sb = this.podManager.sandboxes().find((s) => s.uid === uid);
-        return sb ? `/run/netns/${sb.netns}` : undefined;
+    this.pods.addEventHandler(
+      {
+        onAdd: (p: Pod) => podChanged(p),
+        onUpdate: (p: Pod, old: Pod) => podChanged(p, old),
+        onDelete: (p: Pod) => {
+          metrics.podSeen(p.metadata.uid, undefined, true);
+          this.queue.add(objectKey(p));
+        },
       },
-      queries: this.policy.queries,
-      metrics: () => metrics.expose(),
-      resourceMetrics: () => this.resourceMetrics(),
-    }, this.callerAuth);
+      10_000,
+    );
+    // A pod waiting for its claim to bind is retried with its sync (the kubelet, too, gets claims by name).
+    await this.claims.start();
+    this.streams = new StreamServer(
+      {
+        runtime: this.runtime,
+        pod: (ns, name) => this.pods.lister.get(ns, name),
+        netnsOf: (uid) => {
+          const sb = this.podManager.sandboxes().find((s) => s.uid === uid);
+          return sb ? `/run/netns/${sb.netns}` : undefined;
+        },
+        queries: this.policy.queries,
+        metrics: () => metrics.expose(),
+        resourceMetrics: () => this.resourceMetrics(),
+      },
+      this.callerAuth,
+    );
     // The serving certificate in hand now (stored, or issued meanwhile); a later one arrives through onChange.
     const serving = this.serving.credentials;
     await this.streams.start(this.o.dataDir, this.o.nodeIP, { ca: this.o.rest.ca, cert: serving?.cert, key: serving?.key });
@@ -453,7 +594,10 @@ export class Agent {
   private async syncRoutes(): Promise<void> {
     const peers = this.peers();
     try {
-      await syncRoutes({ backend: this.o.backend, uplink: this.o.uplink, self: { name: this.o.nodeName, nodeIP: this.o.nodeIP, podCIDR: this.podCIDR } }, peers);
+      await syncRoutes(
+        { backend: this.o.backend, uplink: this.o.uplink, self: { name: this.o.nodeName, nodeIP: this.o.nodeIP, podCIDR: this.podCIDR } },
+        peers,
+      );
     } catch (e) {
       this.log(`k8ts agent: routes: ${e instanceof Error ? e.message : e}`);
     }
@@ -486,7 +630,8 @@ export class Agent {
   /** Start the DNS worker, retrying with back-off: right after a crash the port can still be held for a
    *  moment by the previous agent's exiting process. */
   /** /metrics/resource: the running containers of this node's pods, found in the cgroups runc put their
-   *  processes in (read from /proc/PID/cgroup, so whatever cgroup layout the host has); the node is the host. */
+   *  processes in (read from /proc/PID/cgroup, so whatever cgroup layout the host has); the node is its own
+   *  cgroup when it was given one (a lab node: the agent and everything it starts), else the host. */
   private async resourceMetrics(): Promise<string> {
     const mounts = parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'));
     const running: RunningContainer[] = [];
@@ -497,7 +642,12 @@ export class Agent {
       if (c.state.status !== 'running' || !c.state.pid || slash < 1 || !container) continue;
       running.push({ namespace: pod.slice(0, slash), pod: pod.slice(slash + 1), container, pid: c.state.pid, startedAt: c.state.startedAt });
     }
-    return resourceMetricsText(() => hostUsage(), running, (pid) => cgroupUsage(mounts, pid));
+    const nodeCgroups = this.o.nodeCgroups;
+    return resourceMetricsText(
+      () => (nodeCgroups ? dirsUsage(nodeCgroups) : hostUsage()),
+      running,
+      (pid) => cgroupUsage(mounts, pid),
+    );
   }
 
   /** The DNS worker's series (coredns_dns_*), asked for at each scrape; none while it is not running. */
@@ -524,12 +674,20 @@ export class Agent {
     const { rest } = this.o;
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
-        const { worker, addresses } = await startDnsWorker({
-          rest: { server: rest.server, ca: rest.ca.toString(),
-            ...(this.credentials ? { cert: this.credentials.cert, key: this.credentials.key } : { token: rest.token }) },
-          listen: [{ address: this.o.nodeIP, port }], domain: this.o.clusterDomain, upstreams: this.o.dnsUpstreams ?? [],
-          nameservers: this.o.clusterDNS ? [this.o.clusterDNS] : [],
-        }, this.log);
+        const { worker, addresses } = await startDnsWorker(
+          {
+            rest: {
+              server: rest.server,
+              ca: rest.ca.toString(),
+              ...(this.clientCert.credentials ? { cert: this.clientCert.credentials.cert, key: this.clientCert.credentials.key } : { token: rest.token }),
+            },
+            listen: [{ address: this.o.nodeIP, port }],
+            domain: this.o.clusterDomain,
+            upstreams: this.o.dnsUpstreams ?? [],
+            nameservers: this.o.clusterDNS ? [this.o.clusterDNS] : [],
+          },
+          this.log,
+        );
         if (this.stopped) return void worker.postMessage('stop');
         this.dns = worker;
         this.log(`k8ts agent ${this.o.nodeName}: DNS for ${this.o.clusterDomain} on ${addresses.map((a) => `${a.address}:${a.port}`).join(', ')}`);
@@ -584,7 +742,8 @@ export class Agent {
   /** Stop the agent's loops; pods keep running (the data plane does not need the agent). */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.renewTimer);
+    this.clientCert.stop();
+    for (const r of this.refs.values()) clearTimeout(r.idle);
     this.serving?.stop();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.lbTimer);

@@ -4,6 +4,7 @@
 // to it at once. Every agent computes the same owner from the same API state by rendezvous hashing over
 // the Ready nodes (for externalTrafficPolicy Local, only nodes with a ready local endpoint), so no lease
 // or election is needed: when the owner goes NotReady, the next node in hash order takes over.
+import { arr } from '../api/strategies/json.js';
 import { createHash } from 'node:crypto';
 import type { KObject, Node, Service } from '../api/types.js';
 import { isNodeReady } from '../api/conditions.js';
@@ -30,8 +31,6 @@ export function ownerOf(ip: string, candidates: Candidate[]): string | undefined
   return best;
 }
 
-const arr = (v: unknown): any[] => (Array.isArray(v) ? v : []);
-
 /** The LB IPs this node should hold, given every service, every node and the EndpointSlices. */
 export function desiredAnnouncements(self: string, services: Service[], nodes: Node[], slices: KObject[]): Set<string> {
   const ready = nodes.map((n) => ({ name: n.metadata.name!, ready: isNodeReady(n) }));
@@ -39,7 +38,9 @@ export function desiredAnnouncements(self: string, services: Service[], nodes: N
   for (const svc of services) {
     if (svc.spec?.type !== 'LoadBalancer') continue;
     // Each address goes into an `ip -batch` line: only a canonical IPv4 address does.
-    const ips = arr(svc.status?.loadBalancer?.ingress).map((i) => canonicalIPv4(i?.ip)).filter((ip): ip is string => ip !== undefined);
+    const ips = arr(svc.status?.loadBalancer?.ingress)
+      .map((i) => canonicalIPv4(i?.ip))
+      .filter((ip): ip is string => ip !== undefined);
     if (!ips.length) continue;
     let candidates = ready;
     if (svc.spec?.externalTrafficPolicy === 'Local') {
@@ -65,7 +66,11 @@ export class LbAnnouncer {
   private readonly label: string;
 
   /** `netns`: run the commands in that named network namespace (tests); the agent runs in its own. */
-  constructor(private uplink: string, private log: (line: string) => void = () => {}, private netns?: string) {
+  constructor(
+    private uplink: string,
+    private log: (line: string) => void = () => {},
+    private netns?: string,
+  ) {
     // Address labels must start with the interface name and fit in 15 bytes.
     this.label = `${uplink}:lb`.slice(0, 15);
   }
@@ -94,7 +99,8 @@ export class LbAnnouncer {
       this.log(`k8ts agent: announcing load-balancer IP ${ip} on ${this.uplink}`);
       // Gratuitous ARP (unsolicited): neighbours that cached the previous holder's MAC move to ours.
       await run(this.cmd(['busybox', 'arping', '-U', '-c', '1', '-w', '1', '-I', this.uplink, ip])).catch((e) =>
-        this.log(`k8ts agent: gratuitous ARP for ${ip}: ${e instanceof Error ? e.message : e}`));
+        this.log(`k8ts agent: gratuitous ARP for ${ip}: ${e instanceof Error ? e.message : e}`),
+      );
     }
     for (const ip of removed) this.log(`k8ts agent: no longer announcing ${ip}`);
     return { added, removed };

@@ -15,7 +15,11 @@ export class Backoff {
   private entries = new Map<string, BackoffEntry>();
 
   /** now: the clock (read on every use, so a test may move Date.now too). */
-  constructor(readonly initialMs: number, readonly maxMs: number, private now: () => number = () => Date.now()) {}
+  constructor(
+    readonly initialMs: number,
+    readonly maxMs: number,
+    private now: () => number = () => Date.now(),
+  ) {}
 
   /** Older than twice the cap at `at`: the key has been fine long enough to be forgiven. */
   private expired(e: BackoffEntry, at: number): boolean {

@@ -97,25 +97,42 @@ export class CallerAuth {
     const hit = this.tokens.get(key);
     if (hit !== undefined) return hit ?? undefined;
     this.sent.tokenReviews++;
-    const r = await this.o.post('/apis/authentication.k8s.io/v1/tokenreviews',
-      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } }) as TokenReviewAnswer;
-    const u = r.status?.authenticated && r.status.user?.username
-      ? { name: r.status.user.username, ...(r.status.user.uid ? { uid: r.status.user.uid } : {}), groups: r.status.user.groups ?? [], ...(r.status.user.extra ? { extra: r.status.user.extra } : {}) }
-      : null;
+    const r = (await this.o.post('/apis/authentication.k8s.io/v1/tokenreviews', {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenReview',
+      spec: { token },
+    })) as TokenReviewAnswer;
+    const u =
+      r.status?.authenticated && r.status.user?.username
+        ? {
+            name: r.status.user.username,
+            ...(r.status.user.uid ? { uid: r.status.user.uid } : {}),
+            groups: r.status.user.groups ?? [],
+            ...(r.status.user.extra ? { extra: r.status.user.extra } : {}),
+          }
+        : null;
     this.tokens.set(key, u, TOKEN_TTL_MS);
     return u ?? undefined;
   }
 
   /** SubjectAccessReview of `user` doing attrs on this node, through the cache. */
   async authorize(user: UserInfo, a: CallerAttributes): Promise<boolean> {
-    const spec = { user: user.name, ...(user.uid ? { uid: user.uid } : {}), groups: user.groups, ...(user.extra ? { extra: user.extra } : {}),
-      resourceAttributes: { verb: a.verb, group: '', version: 'v1', resource: 'nodes', subresource: a.subresource, name: this.o.nodeName } };
+    const spec = {
+      user: user.name,
+      ...(user.uid ? { uid: user.uid } : {}),
+      groups: user.groups,
+      ...(user.extra ? { extra: user.extra } : {}),
+      resourceAttributes: { verb: a.verb, group: '', version: 'v1', resource: 'nodes', subresource: a.subresource, name: this.o.nodeName },
+    };
     const key = JSON.stringify(spec);
     const hit = this.decisions.get(key);
     if (hit !== undefined) return hit;
     this.sent.accessReviews++;
-    const r = await this.o.post('/apis/authorization.k8s.io/v1/subjectaccessreviews',
-      { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec }) as AccessReviewAnswer;
+    const r = (await this.o.post('/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec,
+    })) as AccessReviewAnswer;
     const allowed = r.status?.allowed === true && r.status.denied !== true;
     this.decisions.set(key, allowed, allowed ? AUTHORIZED_TTL_MS : UNAUTHORIZED_TTL_MS);
     return allowed;

@@ -134,12 +134,14 @@ export class HollowFleet {
     const names = [...this.o.names];
     let next = 0;
     const width = Math.max(1, this.o.joinConcurrency ?? 32);
-    await Promise.all(Array.from({ length: Math.min(width, names.length) }, async () => {
-      while (next < names.length && !this.stopped) {
-        const i = next++;
-        await this.join(names[i], i);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: Math.min(width, names.length) }, async () => {
+        while (next < names.length && !this.stopped) {
+          const i = next++;
+          await this.join(names[i], i);
+        }
+      }),
+    );
     if (this.stopped) return;
     // One informer of pods (and one of nodes, for the pod CIDRs) for the whole fleet, indexed by node name:
     // what one process holding many nodes should do — a watch per node would cost the server a watcher
@@ -150,31 +152,56 @@ export class HollowFleet {
     this.pods = this.informers.informerFor(PODS);
     this.pods.addIndex(NODE_NAME_INDEX, byNodeName);
     this.nodeInformer = this.informers.informerFor(NODES);
-    this.queue = new WorkQueue((key) => this.sync(key), { workers: this.o.workers ?? 32,
-      onError: () => { this.stats.syncErrors++; } });
+    this.queue = new WorkQueue((key) => this.sync(key), {
+      workers: this.o.workers ?? 32,
+      onError: () => {
+        this.stats.syncErrors++;
+      },
+    });
     this.informers.start();
     await Promise.all([this.pods.waitForSync(), this.nodeInformer.waitForSync()]);
     const mine = (p: Pod) => p.spec?.nodeName !== undefined && this.nodes.has(p.spec.nodeName);
-    const enqueue = (p: Pod) => { if (mine(p)) this.queue!.add(objectKey(p)); };
-    this.pods.addEventHandler({ onAdd: enqueue, onUpdate: (p, old) => p !== old && enqueue(p), onDelete: (p) => {
-      if (!mine(p)) return;
-      this.nodes.get(p.spec!.nodeName!)?.ips?.release(p.metadata.uid!);
-      this.reported.delete(p.metadata.uid!);
-    } });
+    const enqueue = (p: Pod) => {
+      if (mine(p)) this.queue!.add(objectKey(p));
+    };
+    this.pods.addEventHandler({
+      onAdd: enqueue,
+      onUpdate: (p, old) => p !== old && enqueue(p),
+      onDelete: (p) => {
+        if (!mine(p)) return;
+        this.nodes.get(p.spec!.nodeName!)?.ips?.release(p.metadata.uid!);
+        this.reported.delete(p.metadata.uid!);
+      },
+    });
     // A pod CIDR assigned after a pod arrived: the node's pods are synced again.
-    this.nodeInformer.addEventHandler({ onUpdate: (n, old) => {
-      if (n.spec?.podCIDR && n.spec.podCIDR !== old.spec?.podCIDR && this.nodes.has(n.metadata.name!)) {
-        for (const p of this.pods!.lister.byIndex(NODE_NAME_INDEX, n.metadata.name!)) this.queue!.add(objectKey(p));
-      }
-    } });
+    this.nodeInformer.addEventHandler({
+      onUpdate: (n, old) => {
+        if (n.spec?.podCIDR && n.spec.podCIDR !== old.spec?.podCIDR && this.nodes.has(n.metadata.name!)) {
+          for (const p of this.pods!.lister.byIndex(NODE_NAME_INDEX, n.metadata.name!)) this.queue!.add(objectKey(p));
+        }
+      },
+    });
     this.queue.start();
   }
 
   private async join(name: string, i: number): Promise<void> {
     const id = this.o.identity;
-    const creds = 'issue' in id ? await this.timed('JOIN issued', () => id.issue(name))
-      : await this.retrying(() => this.timed('JOIN csr', () => ensureNodeCredentials({ server: this.o.server, ca: this.o.ca, nodeName: name,
-        dataDir: join(this.o.dataDir, name), bootstrapToken: id.bootstrapToken, log: () => {}, timeoutMs: 300_000 })));
+    const creds =
+      'issue' in id
+        ? await this.timed('JOIN issued', () => id.issue(name))
+        : await this.retrying(() =>
+            this.timed('JOIN csr', () =>
+              ensureNodeCredentials({
+                server: this.o.server,
+                ca: this.o.ca,
+                nodeName: name,
+                dataDir: join(this.o.dataDir, name),
+                bootstrapToken: id.bootstrapToken,
+                log: () => {},
+                timeoutMs: 300_000,
+              }),
+            ),
+          );
     const client = new RestClient({ server: this.o.server, ca: this.o.ca, cert: creds.cert, key: creds.key, userAgent: `k8ts-hollow/${name}` });
     const n: HollowNode = { name, ip: hollowNodeIP(i), client, timers: [] };
     this.nodes.set(name, n);
@@ -227,11 +254,22 @@ export class HollowFleet {
     if (this.stopped) return;
     const t = now();
     const node = this.nodeInformer?.lister.get(undefined, n.name);
-    const conds = (node?.status?.conditions ?? []).map((c) => c.type !== 'Ready' ? { ...c, lastHeartbeatTime: t }
-      : { ...c, status: 'True', reason: 'KubeletReady', message: 'hollow node is posting ready status', lastHeartbeatTime: t,
-        lastTransitionTime: c.status === 'True' ? c.lastTransitionTime : t });
+    const conds = (node?.status?.conditions ?? []).map((c) =>
+      c.type !== 'Ready'
+        ? { ...c, lastHeartbeatTime: t }
+        : {
+            ...c,
+            status: 'True',
+            reason: 'KubeletReady',
+            message: 'hollow node is posting ready status',
+            lastHeartbeatTime: t,
+            lastTransitionTime: c.status === 'True' ? c.lastTransitionTime : t,
+          },
+    );
     if (!conds.length) return;
-    await this.timed('PATCH nodes/status', () => n.client.patch(NODES, undefined, n.name, 'merge', { status: { conditions: conds } }, 'status')).catch(() => {});
+    await this.timed('PATCH nodes/status', () => n.client.patch(NODES, undefined, n.name, 'merge', { status: { conditions: conds } }, 'status')).catch(
+      () => {},
+    );
   }
 
   /** One pod: Running with an IP when it is bound here and not yet reported; finished when it is being deleted. */
@@ -244,7 +282,9 @@ export class HollowFleet {
     if (pod.metadata.deletionTimestamp) {
       // The containers "stopped" at once: the kubelet's last word is the delete with grace 0.
       try {
-        await this.timed('DELETE pods', () => n.client.delete(PODS, pod.metadata.namespace, pod.metadata.name!, { gracePeriodSeconds: 0, preconditions: { uid } }));
+        await this.timed('DELETE pods', () =>
+          n.client.delete(PODS, pod.metadata.namespace, pod.metadata.name!, { gracePeriodSeconds: 0, preconditions: { uid } }),
+        );
         this.stats.podsDeleted++;
       } catch (e) {
         if (errorCode(e) !== 404 && errorCode(e) !== 409) throw e;
@@ -260,7 +300,9 @@ export class HollowFleet {
       n.ips = new PodIPs(cidr);
     }
     const podIP = n.ips.take(uid);
-    await this.timed('PATCH pods/status', () => n.client.patch(PODS, pod.metadata.namespace, pod.metadata.name!, 'merge', { status: runningStatus(pod, n.ip, podIP) }, 'status'));
+    await this.timed('PATCH pods/status', () =>
+      n.client.patch(PODS, pod.metadata.namespace, pod.metadata.name!, 'merge', { status: runningStatus(pod, n.ip, podIP) }, 'status'),
+    );
     this.reported.add(uid);
     this.stats.statusUpdates++;
     this.stats.podsRunning++;
@@ -285,14 +327,16 @@ export class HollowFleet {
     const all = [...this.nodes.values()];
     for (const n of all) for (const t of n.timers) clearTimeout(t);
     let next = 0;
-    await Promise.all(Array.from({ length: Math.min(32, all.length) }, async () => {
-      while (next < all.length) {
-        const n = all[next++];
-        await n.client.delete(NODES, undefined, n.name).catch((e) => {
-          if (errorCode(e) !== 404) this.log(`hollow node ${n.name}: deleting its Node: ${e instanceof Error ? e.message : e}`);
-        });
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: Math.min(32, all.length) }, async () => {
+        while (next < all.length) {
+          const n = all[next++];
+          await n.client.delete(NODES, undefined, n.name).catch((e) => {
+            if (errorCode(e) !== 404) this.log(`hollow node ${n.name}: deleting its Node: ${e instanceof Error ? e.message : e}`);
+          });
+        }
+      }),
+    );
     for (const n of all) n.client.close();
   }
 }
@@ -305,13 +349,35 @@ export function runningStatus(pod: Pod, hostIP: string, podIP: string): Record<s
   const spec = pod.spec;
   return {
     phase: 'Running',
-    conditions: [cond('PodReadyToStartContainers'), cond('Initialized'), cond('Ready'), cond('ContainersReady'),
-      scheduled ?? cond('PodScheduled')],
-    hostIP, hostIPs: [{ ip: hostIP }], podIP, podIPs: [{ ip: podIP }], startTime: t,
-    ...(spec?.initContainers?.length ? { initContainerStatuses: spec.initContainers.map((c) => ({ name: c.name, image: c.image, imageID: `hollow://${c.image}`,
-      containerID: `hollow://${pod.metadata.uid}/${c.name}`, ready: true, restartCount: 0, started: false,
-      state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: t, finishedAt: t } } })) } : {}),
-    containerStatuses: (spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image, imageID: `hollow://${c.image}`,
-      containerID: `hollow://${pod.metadata.uid}/${c.name}`, ready: true, restartCount: 0, started: true, state: { running: { startedAt: t } } })),
+    conditions: [cond('PodReadyToStartContainers'), cond('Initialized'), cond('Ready'), cond('ContainersReady'), scheduled ?? cond('PodScheduled')],
+    hostIP,
+    hostIPs: [{ ip: hostIP }],
+    podIP,
+    podIPs: [{ ip: podIP }],
+    startTime: t,
+    ...(spec?.initContainers?.length
+      ? {
+          initContainerStatuses: spec.initContainers.map((c) => ({
+            name: c.name,
+            image: c.image,
+            imageID: `hollow://${c.image}`,
+            containerID: `hollow://${pod.metadata.uid}/${c.name}`,
+            ready: true,
+            restartCount: 0,
+            started: false,
+            state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: t, finishedAt: t } },
+          })),
+        }
+      : {}),
+    containerStatuses: (spec?.containers ?? []).map((c) => ({
+      name: c.name,
+      image: c.image,
+      imageID: `hollow://${c.image}`,
+      containerID: `hollow://${pod.metadata.uid}/${c.name}`,
+      ready: true,
+      restartCount: 0,
+      started: true,
+      state: { running: { startedAt: t } },
+    })),
   };
 }

@@ -14,6 +14,7 @@ import type { CertificateSigningRequest } from '../api/types.js';
 import { isDNS1123Subdomain } from '../api/validation.js';
 import { isIP } from 'node:net';
 import { RestClient } from '../client/rest.js';
+import type { Watch } from '../client/types.js';
 
 /** The kubelet client and serving signers (certificates.k8s.io). */
 const SIGNER_KUBELET_CLIENT = 'kubernetes.io/kube-apiserver-client-kubelet';
@@ -66,7 +67,13 @@ export function loadNodeCredentials(dataDir: string, nodeName: string, ca: strin
 
 /** The stored serving key and certificate when they are this node's, chain to the CA, are in date and
  *  name every one of `names` (a node whose address changed asks again). */
-export function loadServingCredentials(dataDir: string, nodeName: string, ca: string | Buffer, names: ServingNames, now = Date.now()): NodeCredentials | { why: string } {
+export function loadServingCredentials(
+  dataDir: string,
+  nodeName: string,
+  ca: string | Buffer,
+  names: ServingNames,
+  now = Date.now(),
+): NodeCredentials | { why: string } {
   const got = loadCredentials(dataDir, NODE_SERVING_CERT, NODE_SERVING_KEY, 'node serving', nodeName, ca, now);
   if ('why' in got) return got;
   const have = certificateNames(got.cert);
@@ -86,7 +93,15 @@ export function certificateNames(pem: string): ServingNames {
   return { ips, dnsNames };
 }
 
-function loadCredentials(dataDir: string, certFile: string, keyFile: string, what: string, nodeName: string, ca: string | Buffer, now: number): NodeCredentials | { why: string } {
+function loadCredentials(
+  dataDir: string,
+  certFile: string,
+  keyFile: string,
+  what: string,
+  nodeName: string,
+  ca: string | Buffer,
+  now: number,
+): NodeCredentials | { why: string } {
   const certPath = join(pkiDir(dataDir), certFile);
   const keyPath = join(pkiDir(dataDir), keyFile);
   if (!existsSync(certPath) || !existsSync(keyPath)) return { why: `no stored ${what} certificate` };
@@ -113,15 +128,26 @@ function loadCredentials(dataDir: string, certFile: string, keyFile: string, wha
 /** A new P-256 key (PKCS#8 PEM) and a PEM request for system:node:<name> in system:nodes, signed with it;
  *  with `names`, for a serving certificate naming them. */
 export async function makeNodeCsr(nodeName: string, names?: ServingNames): Promise<{ keyPem: string; csrPem: string }> {
-  const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
-  const extensions = names ? [new x509.SubjectAlternativeNameExtension([...names.dnsNames.map((value) => ({ type: 'dns' as const, value })),
-    ...names.ips.map((value) => ({ type: 'ip' as const, value }))])] : undefined;
+  const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const extensions = names
+    ? [
+        new x509.SubjectAlternativeNameExtension([
+          ...names.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+          ...names.ips.map((value) => ({ type: 'ip' as const, value })),
+        ]),
+      ]
+    : undefined;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: new x509.Name([{ O: ['system:nodes'] }, { CN: [`system:node:${nodeName}`] }]),
-    keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, extensions,
+    keys,
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    extensions,
   });
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`;
+  const keyPem = `-----BEGIN PRIVATE KEY-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END PRIVATE KEY-----\n`;
   return { keyPem, csrPem: csr.toString('pem') + '\n' };
 }
 
@@ -130,8 +156,15 @@ const has = (csr: CertificateSigningRequest, type: string) => (csr.status?.condi
 /** Submits a node client CSR with the given client and waits for its certificate; stores key and
  *  certificate and returns them. Denied or Failed requests end with an error naming the reason. */
 export async function requestNodeCredentials(client: RestClient, o: IdentityOptions): Promise<NodeCredentials> {
-  return requestCertificate(client, o, { signer: SIGNER_KUBELET_CLIENT, usages: ['digital signature', 'client auth'], prefix: 'node-csr',
-    what: 'node client', certFile: NODE_CLIENT_CERT, keyFile: NODE_CLIENT_KEY, load: () => loadNodeCredentials(o.dataDir, o.nodeName, o.ca) });
+  return requestCertificate(client, o, {
+    signer: SIGNER_KUBELET_CLIENT,
+    usages: ['digital signature', 'client auth'],
+    prefix: 'node-csr',
+    what: 'node client',
+    certFile: NODE_CLIENT_CERT,
+    keyFile: NODE_CLIENT_KEY,
+    load: () => loadNodeCredentials(o.dataDir, o.nodeName, o.ca),
+  });
 }
 
 /** Asks for the node's serving certificate (kubelet-serving; an EC key, so no key encipherment) for the
@@ -139,9 +172,16 @@ export async function requestNodeCredentials(client: RestClient, o: IdentityOpti
 export async function requestServingCredentials(client: RestClient, o: IdentityOptions & { names: ServingNames }): Promise<NodeCredentials> {
   const bad = o.names.ips.filter((ip) => !isIP(ip));
   if (bad.length) throw new Error(`node addresses ${JSON.stringify(bad)} are not IP addresses`);
-  return requestCertificate(client, o, { signer: SIGNER_KUBELET_SERVING, usages: ['digital signature', 'server auth'], prefix: 'node-serving',
-    what: 'node serving', certFile: NODE_SERVING_CERT, keyFile: NODE_SERVING_KEY, names: o.names,
-    load: () => loadServingCredentials(o.dataDir, o.nodeName, o.ca, o.names) });
+  return requestCertificate(client, o, {
+    signer: SIGNER_KUBELET_SERVING,
+    usages: ['digital signature', 'server auth'],
+    prefix: 'node-serving',
+    what: 'node serving',
+    certFile: NODE_SERVING_CERT,
+    keyFile: NODE_SERVING_KEY,
+    names: o.names,
+    load: () => loadServingCredentials(o.dataDir, o.nodeName, o.ca, o.names),
+  });
 }
 
 interface CertificateAsk {
@@ -160,29 +200,93 @@ async function requestCertificate(client: RestClient, o: IdentityOptions, a: Cer
   if (errs.length) throw new Error(`node name ${JSON.stringify(o.nodeName)}: ${errs.join('; ')}`);
   const { keyPem, csrPem } = await makeNodeCsr(o.nodeName, a.names);
   const name = `${a.prefix}-${o.nodeName.slice(0, 200)}-${randomBytes(4).toString('hex')}`;
-  await client.create(CSRS, undefined, { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { name },
-    spec: { request: Buffer.from(csrPem).toString('base64'), signerName: a.signer, usages: a.usages } } as CertificateSigningRequest);
+  const created = await client.create(CSRS, undefined, {
+    apiVersion: 'certificates.k8s.io/v1',
+    kind: 'CertificateSigningRequest',
+    metadata: { name },
+    spec: { request: Buffer.from(csrPem).toString('base64'), signerName: a.signer, usages: a.usages },
+  } as CertificateSigningRequest);
   o.log(`k8ts agent ${o.nodeName}: certificate signing request ${name} (${a.what}) submitted; waiting for approval`);
   const deadline = Date.now() + (o.timeoutMs ?? 300_000);
-  for (;;) {
-    const csr = await client.get(CSRS, undefined, name);
-    if (!csr) throw new Error(`certificate signing request ${name} was deleted before it was signed`);
-    const denied = has(csr, 'Denied') ?? has(csr, 'Failed');
-    if (denied) throw new Error(`certificate signing request ${name}: ${denied.type}: ${denied.reason ?? ''} ${denied.message ?? ''}`.trim());
-    if (csr.status?.certificate) {
-      const cert = Buffer.from(csr.status.certificate, 'base64').toString('utf8');
-      mkdirSync(pkiDir(o.dataDir), { recursive: true, mode: 0o700 });
-      chmodSync(pkiDir(o.dataDir), 0o700);
-      // The key first: a certificate on disk always has its key beside it.
-      writeSecret(join(pkiDir(o.dataDir), a.keyFile), keyPem);
-      writeSecret(join(pkiDir(o.dataDir), a.certFile), cert);
-      const got = a.load();
-      if ('why' in got) throw new Error(`certificate signing request ${name}: the issued certificate is unusable: ${got.why}`);
-      o.log(`k8ts agent ${o.nodeName}: ${a.what} certificate issued (${name}), valid until ${new Date(got.notAfter).toISOString()}`);
-      return got;
+  // Watched, as client-go's WaitForCertificate does (a field selector on the name), so the certificate is
+  // taken the moment the signer writes it; every wake-up re-reads the object. A watch that cannot be opened
+  // or ends is opened again from the last version read, and meanwhile the object is read every second.
+  const wait = new Waker();
+  let watch: Watch | undefined;
+  const watchFrom = async (rv: string | undefined) => {
+    if (watch || !rv) return;
+    try {
+      watch = await client.watch(
+        CSRS,
+        undefined,
+        rv,
+        {
+          onEvent: () => wait.wake(),
+          onError: () => {
+            watch = undefined;
+            wait.wake();
+          },
+        },
+        { fieldSelector: `metadata.name=${name}` },
+      );
+    } catch {
+      watch = undefined;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for certificate signing request ${name} to be approved and signed (kubectl certificate approve ${name})`);
-    await new Promise((r) => setTimeout(r, 500));
+  };
+  try {
+    await watchFrom(created.metadata.resourceVersion);
+    for (;;) {
+      wait.reset();
+      const csr = await client.get(CSRS, undefined, name);
+      if (!csr) throw new Error(`certificate signing request ${name} was deleted before it was signed`);
+      const denied = has(csr, 'Denied') ?? has(csr, 'Failed');
+      if (denied) throw new Error(`certificate signing request ${name}: ${denied.type}: ${denied.reason ?? ''} ${denied.message ?? ''}`.trim());
+      if (csr.status?.certificate) {
+        const cert = Buffer.from(csr.status.certificate, 'base64').toString('utf8');
+        mkdirSync(pkiDir(o.dataDir), { recursive: true, mode: 0o700 });
+        chmodSync(pkiDir(o.dataDir), 0o700);
+        // The key first: a certificate on disk always has its key beside it.
+        writeSecret(join(pkiDir(o.dataDir), a.keyFile), keyPem);
+        writeSecret(join(pkiDir(o.dataDir), a.certFile), cert);
+        const got = a.load();
+        if ('why' in got) throw new Error(`certificate signing request ${name}: the issued certificate is unusable: ${got.why}`);
+        o.log(`k8ts agent ${o.nodeName}: ${a.what} certificate issued (${name}), valid until ${new Date(got.notAfter).toISOString()}`);
+        return got;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw new Error(`timed out waiting for certificate signing request ${name} to be approved and signed (kubectl certificate approve ${name})`);
+      await watchFrom(csr.metadata.resourceVersion);
+      await wait.sleep(Math.min(left, watch ? 30_000 : 1_000));
+    }
+  } finally {
+    watch?.close();
+  }
+}
+
+/** A wake-up that is not lost when it comes before the sleep: reset, look, then sleep until woken (or the time). */
+class Waker {
+  private woken = false;
+  private resolve?: () => void;
+  reset(): void {
+    this.woken = false;
+  }
+  wake(): void {
+    this.woken = true;
+    this.resolve?.();
+  }
+  sleep(ms: number): Promise<void> {
+    if (this.woken) return Promise.resolve();
+    return new Promise((r) => {
+      const t = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        self.resolve = undefined;
+        r();
+      }
+      this.resolve = done;
+    });
   }
 }
 

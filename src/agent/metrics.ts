@@ -73,75 +73,154 @@ export class AgentMetrics {
 
   constructor(sources: AgentMetricsSources, opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    new Gauge({ name: 'kubelet_running_pods', help: 'Number of pods that have a running pod sandbox', registers,
+    new Gauge({
+      name: 'kubelet_running_pods',
+      help: 'Number of pods that have a running pod sandbox',
+      registers,
       collect() {
         this.set(sources.runningPods());
-      } });
-    new Gauge({ name: 'kubelet_running_containers', help: 'Number of containers currently running', labelNames: ['container_state'], registers,
+      },
+    });
+    new Gauge({
+      name: 'kubelet_running_containers',
+      help: 'Number of containers currently running',
+      labelNames: ['container_state'],
+      registers,
       async collect() {
         this.reset();
         for (const [state, n] of Object.entries(await sources.containers())) this.set({ container_state: state }, n);
-      } });
+      },
+    });
     const policy = sources.policy;
     if (policy) {
-      new Counter({ name: 'k8ts_networkpolicy_drops_logged_total', help: 'Packets dropped by NetworkPolicy (or sent to a service without endpoints) read from the drop log, by direction',
-        labelNames: ['direction'], registers,
+      new Counter({
+        name: 'k8ts_networkpolicy_drops_logged_total',
+        help: 'Packets dropped by NetworkPolicy (or sent to a service without endpoints) read from the drop log, by direction',
+        labelNames: ['direction'],
+        registers,
         collect() {
           this.reset();
           for (const [direction, n] of Object.entries(policy.logged())) this.inc({ direction }, n);
-        } });
-      new Gauge({ name: 'k8ts_networkpolicy_dropped_packets', help: 'Packets the kernel dropped by NetworkPolicy for the pods isolated now, by direction',
-        labelNames: ['direction'], registers,
+        },
+      });
+      new Gauge({
+        name: 'k8ts_networkpolicy_dropped_packets',
+        help: 'Packets the kernel dropped by NetworkPolicy for the pods isolated now, by direction',
+        labelNames: ['direction'],
+        registers,
         async collect() {
           this.reset();
           for (const [direction, n] of Object.entries(await policy.dropped())) this.set({ direction }, n);
-        } });
+        },
+      });
     }
-    this.podStart = new Histogram({ name: 'kubelet_pod_start_duration_seconds', registers, buckets: POD_START_BUCKETS,
-      help: 'Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run' });
+    this.podStart = new Histogram({
+      name: 'kubelet_pod_start_duration_seconds',
+      registers,
+      buckets: POD_START_BUCKETS,
+      help: 'Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run',
+    });
     this.podQueue = new WorkQueueMetricsProvider(this.registry).forQueue('k8ts_agent_pods');
-    this.podStartStep = new Histogram({ name: 'k8ts_pod_start_step_duration_seconds', labelNames: ['step'], registers, buckets: STEP_BUCKETS,
-      help: 'Duration in seconds of each step of starting a pod: sandbox (network namespace and CNI ADD), volumes, image, network_ready (its NetworkPolicy rules in the kernel), container (create and start)' });
-    this.cni = new Histogram({ name: 'k8ts_cni_operation_duration_seconds', labelNames: ['operation'], registers, buckets: RUNTIME_BUCKETS,
-      help: 'Duration in seconds of CNI operations (ADD, DEL) on this node\'s network plugin' });
-    this.cniErrors = new Counter({ name: 'k8ts_cni_operation_errors_total', labelNames: ['operation'], registers,
-      help: 'CNI operations (ADD, DEL) that failed' });
-    this.runtimeOps = new Histogram({ name: 'kubelet_runtime_operations_duration_seconds', labelNames: ['operation_type'], registers, buckets: RUNTIME_BUCKETS,
-      help: 'Duration in seconds of runtime operations (runc), by operation type' });
-    this.runtimeErrors = new Counter({ name: 'kubelet_runtime_operations_errors_total', labelNames: ['operation_type'], registers,
-      help: 'Cumulative number of runtime operation errors by operation type' });
-    this.proxySync = new Histogram({ name: 'kubeproxy_sync_proxy_rules_duration_seconds', registers, buckets: PROXY_SYNC_BUCKETS,
-      help: 'SyncProxyRules latency in seconds' });
-    this.proxyFullSync = new Histogram({ name: 'kubeproxy_sync_full_proxy_rules_duration_seconds', registers, buckets: PROXY_SYNC_BUCKETS,
-      help: 'SyncProxyRules latency in seconds for full resyncs' });
-    this.proxyPartialSync = new Histogram({ name: 'kubeproxy_sync_partial_proxy_rules_duration_seconds', registers, buckets: PROXY_SYNC_BUCKETS,
-      help: 'SyncProxyRules latency in seconds for partial resyncs' });
-    this.proxyLastSync = new Gauge({ name: 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', registers,
-      help: 'The last time proxy rules were successfully synced' });
-    this.proxyServiceChanges = new Counter({ name: 'kubeproxy_sync_proxy_rules_service_changes_total', registers,
-      help: 'Cumulative proxy rules Service changes' });
-    this.proxyEndpointChanges = new Counter({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_total', registers,
-      help: 'Cumulative proxy rules Endpoint changes' });
+    this.podStartStep = new Histogram({
+      name: 'k8ts_pod_start_step_duration_seconds',
+      labelNames: ['step'],
+      registers,
+      buckets: STEP_BUCKETS,
+      help: 'Duration in seconds of each step of starting a pod: sandbox (network namespace and CNI ADD), volumes, image, network_ready (its NetworkPolicy rules in the kernel), container (create and start)',
+    });
+    this.cni = new Histogram({
+      name: 'k8ts_cni_operation_duration_seconds',
+      labelNames: ['operation'],
+      registers,
+      buckets: RUNTIME_BUCKETS,
+      help: "Duration in seconds of CNI operations (ADD, DEL) on this node's network plugin",
+    });
+    this.cniErrors = new Counter({
+      name: 'k8ts_cni_operation_errors_total',
+      labelNames: ['operation'],
+      registers,
+      help: 'CNI operations (ADD, DEL) that failed',
+    });
+    this.runtimeOps = new Histogram({
+      name: 'kubelet_runtime_operations_duration_seconds',
+      labelNames: ['operation_type'],
+      registers,
+      buckets: RUNTIME_BUCKETS,
+      help: 'Duration in seconds of runtime operations (runc), by operation type',
+    });
+    this.runtimeErrors = new Counter({
+      name: 'kubelet_runtime_operations_errors_total',
+      labelNames: ['operation_type'],
+      registers,
+      help: 'Cumulative number of runtime operation errors by operation type',
+    });
+    this.proxySync = new Histogram({
+      name: 'kubeproxy_sync_proxy_rules_duration_seconds',
+      registers,
+      buckets: PROXY_SYNC_BUCKETS,
+      help: 'SyncProxyRules latency in seconds',
+    });
+    this.proxyFullSync = new Histogram({
+      name: 'kubeproxy_sync_full_proxy_rules_duration_seconds',
+      registers,
+      buckets: PROXY_SYNC_BUCKETS,
+      help: 'SyncProxyRules latency in seconds for full resyncs',
+    });
+    this.proxyPartialSync = new Histogram({
+      name: 'kubeproxy_sync_partial_proxy_rules_duration_seconds',
+      registers,
+      buckets: PROXY_SYNC_BUCKETS,
+      help: 'SyncProxyRules latency in seconds for partial resyncs',
+    });
+    this.proxyLastSync = new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_last_timestamp_seconds',
+      registers,
+      help: 'The last time proxy rules were successfully synced',
+    });
+    this.proxyServiceChanges = new Counter({
+      name: 'kubeproxy_sync_proxy_rules_service_changes_total',
+      registers,
+      help: 'Cumulative proxy rules Service changes',
+    });
+    this.proxyEndpointChanges = new Counter({
+      name: 'kubeproxy_sync_proxy_rules_endpoint_changes_total',
+      registers,
+      help: 'Cumulative proxy rules Endpoint changes',
+    });
     const proxy = sources.proxy;
     if (proxy) {
       const counts: [keyof ProxyCounts, string, string][] = [
         ['services', 'k8ts_proxy_services', 'Services the service proxy programs'],
         ['servicePorts', 'k8ts_proxy_service_ports', 'Service ports the service proxy programs'],
         ['endpoints', 'k8ts_proxy_endpoints', 'Endpoints (summed over service ports) the service proxy programs'],
-        ['elements', 'k8ts_proxy_nftables_elements', 'Map and set elements in the service proxy\'s nftables table'],
-        ['chains', 'k8ts_proxy_nftables_chains', 'Per-service chains in the service proxy\'s nftables table'],
+        ['elements', 'k8ts_proxy_nftables_elements', "Map and set elements in the service proxy's nftables table"],
+        ['chains', 'k8ts_proxy_nftables_chains', "Per-service chains in the service proxy's nftables table"],
       ];
       for (const [field, name, help] of counts) {
-        new Gauge({ name, help, registers, collect() {
-          this.set(proxy()[field]);
-        } });
+        new Gauge({
+          name,
+          help,
+          registers,
+          collect() {
+            this.set(proxy()[field]);
+          },
+        });
       }
     }
     // The kubelet's prober metrics, with its labels and result values (successful, failed, unknown).
-    this.probes = new Counter({ name: 'prober_probe_total', labelNames: ['probe_type', 'result', 'container', 'pod', 'namespace', 'pod_uid'], registers,
-      help: 'Cumulative number of a liveness, readiness or startup probe for a container by result' });
-    this.probeDuration = new Histogram({ name: 'prober_probe_duration_seconds', labelNames: ['probe_type', 'container', 'pod', 'namespace'], registers, buckets: DEFAULT_BUCKETS,
-      help: 'Duration in seconds for a probe response' });
+    this.probes = new Counter({
+      name: 'prober_probe_total',
+      labelNames: ['probe_type', 'result', 'container', 'pod', 'namespace', 'pod_uid'],
+      registers,
+      help: 'Cumulative number of a liveness, readiness or startup probe for a container by result',
+    });
+    this.probeDuration = new Histogram({
+      name: 'prober_probe_duration_seconds',
+      labelNames: ['probe_type', 'container', 'pod', 'namespace'],
+      registers,
+      buckets: DEFAULT_BUCKETS,
+      help: 'Duration in seconds for a probe response',
+    });
     this.remote = sources.remote;
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
@@ -164,7 +243,15 @@ export class AgentMetrics {
   }
 
   /** One probe ran (the kubelet counts a probe that could not run as unknown). */
-  probeRan(p: { kind: 'liveness' | 'readiness' | 'startup'; namespace: string; pod: string; uid: string; container: string; result: 'successful' | 'failed' | 'unknown'; seconds: number }): void {
+  probeRan(p: {
+    kind: 'liveness' | 'readiness' | 'startup';
+    namespace: string;
+    pod: string;
+    uid: string;
+    container: string;
+    result: 'successful' | 'failed' | 'unknown';
+    seconds: number;
+  }): void {
     const probe_type = p.kind === 'liveness' ? 'Liveness' : p.kind === 'readiness' ? 'Readiness' : 'Startup';
     this.probes.inc({ probe_type, result: p.result, container: p.container, pod: p.pod, namespace: p.namespace, pod_uid: p.uid });
     if (p.result !== 'unknown') this.probeDuration.observe({ probe_type, container: p.container, pod: p.pod, namespace: p.namespace }, p.seconds);
@@ -173,7 +260,8 @@ export class AgentMetrics {
   /** A probe worker stopped (its container or pod went away): its series go, as the kubelet's do. */
   probeGone(p: { kind: 'liveness' | 'readiness' | 'startup'; namespace: string; pod: string; uid: string; container: string }): void {
     const probe_type = p.kind === 'liveness' ? 'Liveness' : p.kind === 'readiness' ? 'Readiness' : 'Startup';
-    for (const result of ['successful', 'failed', 'unknown']) this.probes.remove({ probe_type, result, container: p.container, pod: p.pod, namespace: p.namespace, pod_uid: p.uid });
+    for (const result of ['successful', 'failed', 'unknown'])
+      this.probes.remove({ probe_type, result, container: p.container, pod: p.pod, namespace: p.namespace, pod_uid: p.uid });
     this.probeDuration.remove({ probe_type, container: p.container, pod: p.pod, namespace: p.namespace });
   }
 
@@ -223,7 +311,14 @@ export class AgentMetrics {
 }
 
 /** The runtime's operations and the kubelet's CRI name for each (create also starts: runc create + start). */
-const RUNTIME_OPS = { create: 'create_container', stop: 'stop_container', kill: 'stop_container', remove: 'remove_container', exec: 'exec_sync', list: 'list_containers' } as const;
+const RUNTIME_OPS = {
+  create: 'create_container',
+  stop: 'stop_container',
+  kill: 'stop_container',
+  remove: 'remove_container',
+  exec: 'exec_sync',
+  list: 'list_containers',
+} as const;
 
 /** Times every runc operation of this runtime in place (the pod manager, probes and streams share it). */
 export function instrumentRuntime(runtime: Runtime, metrics: AgentMetrics): void {

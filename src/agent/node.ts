@@ -1,18 +1,14 @@
 // The agent's Node: registration with addresses, capacity and node info, the Ready condition, and the
 // Lease in kube-node-lease that tells the control plane this node is alive.
+import { LEASES, NODES } from '../api/kinds.js';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem, release, hostname } from 'node:os';
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import type { KObject, NodeCondition, NodeStatus } from '../api/types.js';
 import type { Client } from '../client/types.js';
 import { KUBE_VERSION } from '../api/version.js';
 import { now, microNow } from '../util/time.js';
 
-const NODES = findResource('', 'v1', 'nodes')!;
-const LEASES = findResource('coordination.k8s.io', 'v1', 'leases')!;
 export const MAX_PODS = 110;
-
-
 
 function osImage(): string {
   try {
@@ -22,31 +18,67 @@ function osImage(): string {
   }
 }
 
-export function readyCondition(ready: boolean, message: string): Record<string, unknown> {
+export function readyCondition(ready: boolean, message: string): NodeCondition {
   const t = now();
-  return { type: 'Ready', status: ready ? 'True' : 'False', reason: ready ? 'KubeletReady' : 'KubeletNotReady', message,
-    lastHeartbeatTime: t, lastTransitionTime: t };
+  return {
+    type: 'Ready',
+    status: ready ? 'True' : 'False',
+    reason: ready ? 'KubeletReady' : 'KubeletNotReady',
+    message,
+    lastHeartbeatTime: t,
+    lastTransitionTime: t,
+  };
 }
 
-export function nodeStatus(nodeIP: string, runtimeVersion: string): Record<string, unknown> {
+export function nodeStatus(nodeIP: string, runtimeVersion: string): NodeStatus {
   const t = now();
   const capacity = { cpu: String(cpus().length), memory: `${Math.floor(totalmem() / 1024)}Ki`, pods: String(MAX_PODS), 'ephemeral-storage': '10Gi' };
   return {
     capacity,
     allocatable: capacity,
-    addresses: [{ type: 'InternalIP', address: nodeIP }, { type: 'Hostname', address: hostname() }],
+    addresses: [
+      { type: 'InternalIP', address: nodeIP },
+      { type: 'Hostname', address: hostname() },
+    ],
     conditions: [
-      { type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory', message: 'kubelet has sufficient memory available', lastHeartbeatTime: t, lastTransitionTime: t },
-      { type: 'DiskPressure', status: 'False', reason: 'KubeletHasNoDiskPressure', message: 'kubelet has no disk pressure', lastHeartbeatTime: t, lastTransitionTime: t },
-      { type: 'PIDPressure', status: 'False', reason: 'KubeletHasSufficientPID', message: 'kubelet has sufficient PID available', lastHeartbeatTime: t, lastTransitionTime: t },
+      {
+        type: 'MemoryPressure',
+        status: 'False',
+        reason: 'KubeletHasSufficientMemory',
+        message: 'kubelet has sufficient memory available',
+        lastHeartbeatTime: t,
+        lastTransitionTime: t,
+      },
+      {
+        type: 'DiskPressure',
+        status: 'False',
+        reason: 'KubeletHasNoDiskPressure',
+        message: 'kubelet has no disk pressure',
+        lastHeartbeatTime: t,
+        lastTransitionTime: t,
+      },
+      {
+        type: 'PIDPressure',
+        status: 'False',
+        reason: 'KubeletHasSufficientPID',
+        message: 'kubelet has sufficient PID available',
+        lastHeartbeatTime: t,
+        lastTransitionTime: t,
+      },
       readyCondition(true, 'k8ts agent is posting ready status'),
     ],
     daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
     nodeInfo: {
-      machineID: '', systemUUID: '', bootID: '',
-      kernelVersion: release(), osImage: osImage(), containerRuntimeVersion: runtimeVersion,
-      kubeletVersion: KUBE_VERSION.gitVersion, kubeProxyVersion: KUBE_VERSION.gitVersion,
-      operatingSystem: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+      machineID: '',
+      systemUUID: '',
+      bootID: '',
+      kernelVersion: release(),
+      osImage: osImage(),
+      containerRuntimeVersion: runtimeVersion,
+      kubeletVersion: KUBE_VERSION.gitVersion,
+      kubeProxyVersion: KUBE_VERSION.gitVersion,
+      operatingSystem: 'linux',
+      architecture: process.arch === 'x64' ? 'amd64' : process.arch,
     },
   };
 }
@@ -70,10 +102,10 @@ export async function registerNode(client: Client, name: string, nodeIP: string,
 export async function postReady(client: Client, name: string, ready: boolean, message: string): Promise<void> {
   const node = await client.get(NODES, undefined, name);
   if (!node) return;
-  const prev = (node.status?.conditions ?? []).find((c: any) => c.type === 'Ready');
+  const prev = (node.status?.conditions ?? []).find((c) => c.type === 'Ready');
   const next = readyCondition(ready, message);
   if (prev && prev.status === next.status) next.lastTransitionTime = prev.lastTransitionTime;
-  const conds = (node.status?.conditions ?? []).filter((c: any) => c.type !== 'Ready');
+  const conds = (node.status?.conditions ?? []).filter((c) => c.type !== 'Ready');
   conds.push(next);
   await client.patch(NODES, undefined, name, 'merge', { status: { conditions: conds } }, 'status');
 }
@@ -86,7 +118,11 @@ export async function renewLease(client: Client, name: string, durationSeconds =
   } catch (e) {
     if ((e as { code?: number }).code !== 404) throw e;
     const node = await client.get(NODES, undefined, name);
-    await client.create(LEASES, 'kube-node-lease', { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
-      metadata: { name, ...(node ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid! }] } : {}) }, spec });
+    await client.create(LEASES, 'kube-node-lease', {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name, ...(node ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid! }] } : {}) },
+      spec,
+    });
   }
 }

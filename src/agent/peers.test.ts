@@ -1,11 +1,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KObject } from '../api/types.js';
+import type { Node } from '../api/types.js';
+import { decoded } from '../testing/decoded.js';
 import { readPeers } from './peers.js';
 
-const node = (name: string, address: unknown, podCIDR?: unknown): KObject => ({
-  metadata: { name }, spec: podCIDR === undefined ? {} : { podCIDR }, status: { addresses: [{ type: 'Hostname', address: name }, { type: 'InternalIP', address }] },
-});
+/** A node as the API hands it on: its address and pod CIDR are whatever a hostile writer put there, not
+ *  necessarily strings (the point of these tests). */
+const node = (name: string, address: unknown, podCIDR?: unknown): Node =>
+  decoded<Node>({
+    metadata: { name },
+    spec: podCIDR === undefined ? {} : { podCIDR },
+    status: {
+      addresses: [
+        { type: 'Hostname', address: name },
+        { type: 'InternalIP', address },
+      ],
+    },
+  });
 
 test('peers: only fields that parse back to themselves reach the batches; one bad node leaves the others', () => {
   const { peers, rejected } = readPeers([

@@ -23,17 +23,22 @@ test('running, waiting and restarted containers', () => {
   assert.equal(podPhase(c({ total: 0 }), 'Always'), 'Pending');
 });
 
-const HEAD = '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
-  + 'fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n';
+const HEAD =
+  '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' +
+  'fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n';
 
 test('/etc/hosts names the pod; with a subdomain its FQDN comes first, as the kubelet writes it', () => {
-  const pod = (spec: any) => ({ metadata: { name: 'web-7f9c', namespace: 'shop', uid: 'u' }, spec });
+  const pod = (spec: Omit<PodSpec, 'containers'>): Pod => ({ metadata: { name: 'web-7f9c', namespace: 'shop', uid: 'u' }, spec: { containers: [], ...spec } });
   assert.equal(hostsFile(pod({}), ['10.244.1.5'], 'cluster.local'), `${HEAD}10.244.1.5\tweb-7f9c\n`);
   assert.equal(hostsFile(pod({ hostname: 'web-0' }), ['10.244.1.5'], 'cluster.local'), `${HEAD}10.244.1.5\tweb-0\n`);
-  assert.equal(hostsFile(pod({ hostname: 'web-0', subdomain: 'nginx' }), ['10.244.1.5'], 'cluster.local'),
-    `${HEAD}10.244.1.5\tweb-0.nginx.shop.svc.cluster.local\tweb-0\n`);
-  assert.equal(hostsFile(pod({ subdomain: 'nginx', hostAliases: [{ ip: '10.1.2.3', hostnames: ['foo.remote', 'bar.remote'] }] }), ['10.244.1.5'], 'k8ts.test'),
-    `${HEAD}10.244.1.5\tweb-7f9c.nginx.shop.svc.k8ts.test\tweb-7f9c\n\n# Entries added by HostAliases.\n10.1.2.3\tfoo.remote\tbar.remote\n`);
+  assert.equal(
+    hostsFile(pod({ hostname: 'web-0', subdomain: 'nginx' }), ['10.244.1.5'], 'cluster.local'),
+    `${HEAD}10.244.1.5\tweb-0.nginx.shop.svc.cluster.local\tweb-0\n`,
+  );
+  assert.equal(
+    hostsFile(pod({ subdomain: 'nginx', hostAliases: [{ ip: '10.1.2.3', hostnames: ['foo.remote', 'bar.remote'] }] }), ['10.244.1.5'], 'k8ts.test'),
+    `${HEAD}10.244.1.5\tweb-7f9c.nginx.shop.svc.k8ts.test\tweb-7f9c\n\n# Entries added by HostAliases.\n10.1.2.3\tfoo.remote\tbar.remote\n`,
+  );
 });
 
 test('a pod name longer than a hostname is cut to 63 characters without a trailing dash', () => {
@@ -42,15 +47,36 @@ test('a pod name longer than a hostname is cut to 63 characters without a traili
 });
 
 test('resolv.conf: ClusterFirst, Default, None, and dnsConfig merged in', () => {
-
-  const pod = (spec: Partial<PodSpec>): Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'team' }, spec: { containers: [], ...spec } });
-  assert.equal(resolvConf(pod({}), '10.96.0.10', 'cluster.local'),
-    'search team.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n');
+  const pod = (spec: Partial<PodSpec>): Pod => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'team' },
+    spec: { containers: [], ...spec },
+  });
+  assert.equal(
+    resolvConf(pod({}), '10.96.0.10', 'cluster.local'),
+    'search team.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n',
+  );
   assert.equal(resolvConf(pod({ dnsPolicy: 'Default' }), '10.96.0.10', 'cluster.local'), '\n');
-  assert.equal(resolvConf(pod({ dnsPolicy: 'None', dnsConfig: { nameservers: ['192.0.2.53'], searches: ['example.org'], options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }] } }), '10.96.0.10', 'cluster.local'),
-    'search example.org\nnameserver 192.0.2.53\noptions ndots:2 edns0\n');
-  assert.equal(resolvConf(pod({ dnsConfig: { nameservers: ['192.0.2.53', '10.96.0.10'], searches: ['example.org'], options: [{ name: 'ndots', value: '1' }] } }), '10.96.0.10', 'cluster.local'),
-    'search team.svc.cluster.local svc.cluster.local cluster.local example.org\nnameserver 10.96.0.10\nnameserver 192.0.2.53\noptions ndots:1\n');
+  assert.equal(
+    resolvConf(
+      pod({
+        dnsPolicy: 'None',
+        dnsConfig: { nameservers: ['192.0.2.53'], searches: ['example.org'], options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }] },
+      }),
+      '10.96.0.10',
+      'cluster.local',
+    ),
+    'search example.org\nnameserver 192.0.2.53\noptions ndots:2 edns0\n',
+  );
+  assert.equal(
+    resolvConf(
+      pod({ dnsConfig: { nameservers: ['192.0.2.53', '10.96.0.10'], searches: ['example.org'], options: [{ name: 'ndots', value: '1' }] } }),
+      '10.96.0.10',
+      'cluster.local',
+    ),
+    'search team.svc.cluster.local svc.cluster.local cluster.local example.org\nnameserver 10.96.0.10\nnameserver 192.0.2.53\noptions ndots:1\n',
+  );
 });
 
 test('a pod whose uid is not a UUID is left alone: the uid never becomes a path or a namespace name', async () => {
@@ -60,9 +86,34 @@ test('a pod whose uid is not a UUID is left alone: the uid never becomes a path 
   const { PodManager } = await import('./pods.js');
   const dataDir = mkdtempSync(join(tmpdir(), 'k8ts-pods-uid-'));
   try {
-    const unused = new Proxy({}, { get: () => { throw new Error('touched'); } });
-    const pm = new PodManager(unused as never, unused as never, unused as never,
-      { nodeName: 'n', nodeIP: '10.0.0.1', dataDir, netnsPrefix: 'x', clusterDomain: 'cluster.local', cni: unused as never, probeRunner: unused as never, images: unused as never, volumes: unused as never, objects: unused as never, services: () => [], node: unused as never }, () => {});
+    const unused = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error('touched');
+        },
+      },
+    );
+    const pm = new PodManager(
+      unused as never,
+      unused as never,
+      unused as never,
+      {
+        nodeName: 'n',
+        nodeIP: '10.0.0.1',
+        dataDir,
+        netnsPrefix: 'x',
+        clusterDomain: 'cluster.local',
+        cni: unused as never,
+        probeRunner: unused as never,
+        images: unused as never,
+        volumes: unused as never,
+        objects: unused as never,
+        services: () => [],
+        node: unused as never,
+      },
+      () => {},
+    );
     for (const uid of ['../../etc', 'a b', '00000000-0000-0000-0000-00000000000g', '']) {
       await assert.rejects(pm.sync('ns/p', { metadata: { name: 'p', namespace: 'ns', uid }, spec: { containers: [] } }), /not a UUID: left alone/);
     }

@@ -3,10 +3,13 @@
 // sandboxes from the node, acts on the difference (start, restart with back-off, stop, tear down) and
 // posts the pod's status. Restarting the agent repairs, never duplicates: sandboxes and containers are
 // found again by the pod's uid.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { PODS } from '../api/kinds.js';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findResource } from '../api/resources.js';
-import type { Container, Pod } from '../api/types.js';
+import type { Container, ContainerStatus, Pod, PodCondition, PodStatus } from '../api/types.js';
+
+/** Pod status as the agent writes it: conditions with `lastProbeTime: null` (a nil Time, as the kubelet writes it). */
+type WirePodStatus = Omit<PodStatus, 'conditions'> & { conditions: (Omit<PodCondition, 'lastProbeTime'> & { lastProbeTime: null })[] };
 import type { Client } from '../client/types.js';
 import type { EventRecorder } from '../client/events.js';
 import { run } from '../util/exec.js';
@@ -24,7 +27,6 @@ import type { NodeFacts, ObjectSource } from './volumes/sources.js';
 import { ContainerConfigError, containerEnv, expandArgs } from './env.js';
 import type { VolumeMount } from './runtime/spec.js';
 
-const PODS = findResource('', 'v1', 'pods')!;
 const BACKOFF_BASE_MS = 10_000;
 const BACKOFF_MAX_MS = 300_000;
 const L_POD_UID = 'k8ts.pod.uid';
@@ -79,7 +81,6 @@ interface Sandbox {
   createdAt: string;
 }
 
-
 function iso(d: Date | undefined): string | undefined {
   return d ? d.toISOString().replace(/\.\d+Z$/, 'Z') : undefined;
 }
@@ -98,8 +99,13 @@ export class PodManager {
   readonly probes: ProbeManager;
   private dir: string;
 
-  constructor(private client: Client, private runtime: Runtime, private events: EventRecorder, private o: PodManagerOptions,
-    private requeue: (key: string, ms: number) => void) {
+  constructor(
+    private client: Client,
+    private runtime: Runtime,
+    private events: EventRecorder,
+    private o: PodManagerOptions,
+    private requeue: (key: string, ms: number) => void,
+  ) {
     this.backoff = new Backoff(BACKOFF_BASE_MS, BACKOFF_MAX_MS, o.clock);
     this.dir = join(o.dataDir, 'pods');
     mkdirSync(this.dir, { recursive: true });
@@ -175,7 +181,7 @@ export class PodManager {
     const sb: Sandbox = { uid, namespace: pod.metadata.namespace!, name: pod.metadata.name!, netns, ip, createdAt: now() };
     this.writeEtc(pod, podDir, ip);
     writeFileSync(`${p}.tmp`, JSON.stringify(sb));
-    (await import('node:fs')).renameSync(`${p}.tmp`, p);
+    renameSync(`${p}.tmp`, p);
     return sb;
   }
 
@@ -281,7 +287,7 @@ export class PodManager {
       plan.push({ c, sidecar, init: true });
     }
     if (init.done) for (const c of pod.spec?.containers ?? []) plan.push({ c, sidecar: false, init: false });
-    for (const { c, sidecar, init: isInit } of plan as { c: any; sidecar: boolean; init: boolean }[]) {
+    for (const { c, sidecar, init: isInit } of plan) {
       const mine = existing.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
       const latest = mine[0];
       if (latest && latest.state.status !== 'stopped') {
@@ -403,19 +409,23 @@ export class PodManager {
       if (!cur || Number(x.labels[L_RESTARTS]) > Number(cur.labels[L_RESTARTS])) out.set(name, x);
     }
     // App containers and sidecars: the ones that are probed and killed for failing a probe.
-    const probed = new Set([...((pod.spec?.containers ?? []) as Container[]).map((c) => c.name),
-      ...((pod.spec?.initContainers ?? []) as Container[]).filter((c) => c.restartPolicy === 'Always').map((c) => c.name)]);
+    const probed = new Set([
+      ...((pod.spec?.containers ?? []) as Container[]).map((c) => c.name),
+      ...((pod.spec?.initContainers ?? []) as Container[]).filter((c) => c.restartPolicy === 'Always').map((c) => c.name),
+    ]);
     for (const name of [...out.keys()]) if (!probed.has(name)) out.delete(name);
     return out;
   }
 
   /** Probe workers for the running containers (and none for the others), seeded from the status last posted. */
   private syncProbes(pod: Pod, sb: Sandbox, containers: ContainerInfo[]): void {
-    const prior: any[] = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])];
-    const running = [...this.latestOf(pod, containers).values()].filter((x) => x.state.status !== 'stopped').map((x) => {
-      const was = prior.find((s) => s.containerID === `runc://${x.id}`);
-      return { name: x.labels[L_CONTAINER], id: x.id, startedAt: x.state.startedAt, wasReady: was?.ready === true, wasStarted: was?.started === true };
-    });
+    const prior: ContainerStatus[] = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])];
+    const running = [...this.latestOf(pod, containers).values()]
+      .filter((x) => x.state.status !== 'stopped')
+      .map((x) => {
+        const was = prior.find((s) => s.containerID === `runc://${x.id}`);
+        return { name: x.labels[L_CONTAINER], id: x.id, startedAt: x.state.startedAt, wasReady: was?.ready === true, wasStarted: was?.started === true };
+      });
     this.probes.sync(pod, sb.ip, running);
   }
 
@@ -433,8 +443,12 @@ export class PodManager {
       this.probes.removeContainer(x.id);
       this.probeKilled.add(x.id);
       const sidecar = ((pod.spec?.initContainers ?? []) as Container[]).some((c) => c.name === name && c.restartPolicy === 'Always');
-      await this.events.record(pod, 'Normal', 'Killing',
-        `Container ${name} failed ${why} probe${restartPolicy === 'Never' && !sidecar ? '' : ', will be restarted'}`);
+      await this.events.record(
+        pod,
+        'Normal',
+        'Killing',
+        `Container ${name} failed ${why} probe${restartPolicy === 'Never' && !sidecar ? '' : ', will be restarted'}`,
+      );
       await this.runtime.stop(x.id, grace);
       killed = true;
     }
@@ -485,15 +499,20 @@ export class PodManager {
         try {
           await mountSubPath(v.hostPath, sub, v.atomic, host);
         } catch (e) {
-          throw new ContainerConfigError(`failed to prepare subPath for volumeMount "${m.name}" of container "${c.name}": ${e instanceof Error ? e.message : e}`);
+          throw new ContainerConfigError(
+            `failed to prepare subPath for volumeMount "${m.name}" of container "${c.name}": ${e instanceof Error ? e.message : e}`,
+          );
         }
       }
       // mountPropagation, as the kubelet's makeMounts and containerd check it: Bidirectional only for a
       // privileged container, and anything but None only from a mount that propagates.
       const propagation = (m.mountPropagation ?? 'None') as 'None' | 'HostToContainer' | 'Bidirectional';
-      if (!['None', 'HostToContainer', 'Bidirectional'].includes(propagation)) throw new ContainerConfigError(`invalid mountPropagation ${JSON.stringify(propagation)} for volumeMount "${m.name}"`);
+      if (!['None', 'HostToContainer', 'Bidirectional'].includes(propagation))
+        throw new ContainerConfigError(`invalid mountPropagation ${JSON.stringify(propagation)} for volumeMount "${m.name}"`);
       if (propagation === 'Bidirectional' && c.securityContext?.privileged !== true) {
-        throw new ContainerConfigError(`volumeMount "${m.name}" of container "${c.name}": Bidirectional mount propagation is available only to privileged containers`);
+        throw new ContainerConfigError(
+          `volumeMount "${m.name}" of container "${c.name}": Bidirectional mount propagation is available only to privileged containers`,
+        );
       }
       if (propagation !== 'None') {
         try {
@@ -507,7 +526,7 @@ export class PodManager {
     return out;
   }
 
-  private async startContainer(pod: Pod, sb: Sandbox, c: any, restarts: number, pidns?: string): Promise<string | undefined> {
+  private async startContainer(pod: Pod, sb: Sandbox, c: Container, restarts: number, pidns?: string): Promise<string | undefined> {
     const uid = pod.metadata.uid!;
     const key = `${uid}/${c.name}`;
     const img = await this.step('image', () => this.o.images.ensure(pod, c));
@@ -523,11 +542,14 @@ export class PodManager {
     let env: { name: string; value: string }[];
     let mounts: VolumeMount[];
     try {
-      env = containerEnv(pod as Pod, c as Container, {
-        objects: this.o.objects, node: this.o.node, services: this.o.services(), podIP: sb.ip,
+      env = containerEnv(pod, c, {
+        objects: this.o.objects,
+        node: this.o.node,
+        services: this.o.services(),
+        podIP: sb.ip,
         skipped: (message) => void this.events.record(pod, 'Warning', 'InvalidEnvironmentVariableNames', message),
       });
-      mounts = await this.mountsFor(pod, c as Container, env);
+      mounts = await this.mountsFor(pod, c, env);
     } catch (e) {
       if (!(e instanceof ContainerConfigError)) throw e;
       // As the kubelet: the container waits with CreateContainerConfigError; the pod is retried when the
@@ -538,13 +560,26 @@ export class PodManager {
       return undefined;
     }
     try {
-      const id = await this.step('container', () => this.runtime.create({
-        name: c.name, podName: pod.metadata.name!, hostname: utsHostname(pod, this.o.clusterDomain), image: c.image,
-        command: expandArgs(c.command, env), args: expandArgs(c.args, env), env, workingDir: c.workingDir, mounts,
-        netns: `/run/netns/${sb.netns}`, etcHosts: join(podDir, 'hosts'), etcHostname: join(podDir, 'hostname'), resolvConf: join(podDir, 'resolv.conf'),
-        securityContext: c.securityContext, pidns,
-        labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
-      }));
+      const id = await this.step('container', () =>
+        this.runtime.create({
+          name: c.name,
+          podName: pod.metadata.name!,
+          hostname: utsHostname(pod, this.o.clusterDomain),
+          image: c.image ?? '',
+          command: expandArgs(c.command, env),
+          args: expandArgs(c.args, env),
+          env,
+          workingDir: c.workingDir,
+          mounts,
+          netns: `/run/netns/${sb.netns}`,
+          etcHosts: join(podDir, 'hosts'),
+          etcHostname: join(podDir, 'hostname'),
+          resolvConf: join(podDir, 'resolv.conf'),
+          securityContext: c.securityContext,
+          pidns,
+          labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
+        }),
+      );
       await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
       await this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`);
       return id;
@@ -602,27 +637,50 @@ export class PodManager {
       if (!known.has(ns) && !live.has(ns)) await run(['ip', 'netns', 'del', ns]).catch(() => {});
     }
     // Release IPs held for pods that are gone (plugins that predate CNI 1.1 have no GC: their DELs above did it).
-    await this.o.cni.plugin.gc(this.o.cni.conf, [...liveUids].map((u) => ({ containerID: u, ifname: 'eth0' }))).catch(() => {});
+    await this.o.cni.plugin
+      .gc(
+        this.o.cni.conf,
+        [...liveUids].map((u) => ({ containerID: u, ifname: 'eth0' })),
+      )
+      .catch(() => {});
   }
 
   // ---- status ----
 
   /** One container's status (the newest attempt, the one before as lastState) and how it counts for the phase. */
-  private containerStatus(pod: Pod, c: Container, containers: ContainerInfo[], kind: 'app' | 'init' | 'sidecar' | 'ephemeral',
-    waiting?: { reason: string; message?: string }): { st: any; count: 'running' | 'waiting' | 'terminated' | 'failed' } {
+  private containerStatus(
+    pod: Pod,
+    c: Container,
+    containers: ContainerInfo[],
+    kind: 'app' | 'init' | 'sidecar' | 'ephemeral',
+    waiting?: { reason: string; message?: string },
+  ): { st: ContainerStatus; count: 'running' | 'waiting' | 'terminated' | 'failed' } {
     const uid = pod.metadata.uid!;
     const mine = containers.filter((x) => x.labels[L_CONTAINER] === c.name).sort((a, b) => Number(b.labels[L_RESTARTS]) - Number(a.labels[L_RESTARTS]));
     const latest = mine[0];
     const prev = mine[1];
     const restartCount = latest ? Number(latest.labels[L_RESTARTS] ?? 0) : 0;
-    const st: any = { name: c.name, image: latest?.imageRef || c.image, imageID: latest ? latest.repoDigest || latest.imageId : '', ready: false, restartCount };
+    const st: ContainerStatus = {
+      name: c.name,
+      image: latest?.imageRef || (c.image ?? ''),
+      imageID: latest ? latest.repoDigest || latest.imageId : '',
+      ready: false,
+      restartCount,
+    };
     if (kind !== 'ephemeral') st.started = false;
     if (latest) st.containerID = `runc://${latest.id}`;
     const err = this.imageErrors.get(`${uid}/${c.name}`);
     const bk = this.backoff.get(`${uid}/${c.name}`);
     const inBackoff = this.backoff.remaining(`${uid}/${c.name}`) > 0;
-    const term = (x: ContainerInfo) => ({ terminated: { exitCode: x.state.exitCode ?? 137, reason: x.state.exitCode === 0 ? 'Completed' : 'Error',
-      startedAt: iso(x.state.startedAt), finishedAt: iso(x.state.finishedAt), containerID: `runc://${x.id}` } });
+    const term = (x: ContainerInfo) => ({
+      terminated: {
+        exitCode: x.state.exitCode ?? 137,
+        reason: x.state.exitCode === 0 ? 'Completed' : 'Error',
+        startedAt: iso(x.state.startedAt),
+        finishedAt: iso(x.state.finishedAt),
+        containerID: `runc://${x.id}`,
+      },
+    });
     const restarts = kind === 'init' || kind === 'sidecar' || (pod.spec?.restartPolicy ?? 'Always') !== 'Never';
     if (latest && latest.state.status !== 'stopped') {
       st.state = { running: { startedAt: iso(latest.state.startedAt) } };
@@ -639,7 +697,12 @@ export class PodManager {
       return { st, count: 'waiting' };
     }
     if (latest && kind !== 'ephemeral' && bk && inBackoff && restarts && !(kind === 'init' && latest.state.exitCode === 0)) {
-      st.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(bk.delay / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})` } };
+      st.state = {
+        waiting: {
+          reason: 'CrashLoopBackOff',
+          message: `back-off ${Math.round(bk.delay / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})`,
+        },
+      };
       st.lastState = term(latest);
       return { st, count: 'waiting' };
     }
@@ -654,7 +717,7 @@ export class PodManager {
   }
 
   private async postStatus(pod: Pod, sb: Sandbox | undefined, containers: ContainerInfo[], waiting?: { reason: string; message: string }): Promise<void> {
-    const statuses: any[] = [];
+    const statuses: ContainerStatus[] = [];
     let running = 0;
     let terminated = 0;
     let failed = 0;
@@ -672,27 +735,42 @@ export class PodManager {
       }
       statuses.push(st);
     }
-    const initStatuses = ((pod.spec?.initContainers ?? []) as Container[]).map((c, i) =>
-      this.containerStatus(pod, c, containers, c.restartPolicy === 'Always' ? 'sidecar' : 'init', i === 0 ? waiting : { reason: 'PodInitializing' }).st);
+    const initStatuses = ((pod.spec?.initContainers ?? []) as Container[]).map(
+      (c, i) =>
+        this.containerStatus(pod, c, containers, c.restartPolicy === 'Always' ? 'sidecar' : 'init', i === 0 ? waiting : { reason: 'PodInitializing' }).st,
+    );
     const ephemeralStatuses = ((pod.spec?.ephemeralContainers ?? []) as Container[]).map((c) => this.containerStatus(pod, c, containers, 'ephemeral').st);
     const total = statuses.length;
     const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
-    const phase = init.failed && restartPolicy === 'Never' ? 'Failed' : !init.done ? 'Pending'
-      : podPhase({ total, running, terminated, failed, waiting: waitingCount, restarted: statuses.some((s) => s.restartCount > 0 || s.lastState) }, restartPolicy);
+    const phase =
+      init.failed && restartPolicy === 'Never'
+        ? 'Failed'
+        : !init.done
+          ? 'Pending'
+          : podPhase(
+              { total, running, terminated, failed, waiting: waitingCount, restarted: statuses.some((s) => s.restartCount > 0 || s.lastState) },
+              restartPolicy,
+            );
     const incomplete = initStatuses.filter((s) => !(s.ready || (s.state?.running && s.started))).map((s) => s.name);
     // A sidecar's readiness counts in the pod's, as the kubelet's (restartable init containers first).
     const sidecarStatuses = initStatuses.filter((_, i) => (pod.spec?.initContainers as Container[] | undefined)?.[i]?.restartPolicy === 'Always');
     const allReady = total > 0 && statuses.every((s) => s.ready) && sidecarStatuses.every((s) => s.ready);
-    const prevConds: any[] = pod.status?.conditions ?? [];
+    const prevConds: PodCondition[] = pod.status?.conditions ?? [];
     const cond = (type: string, status: boolean, reason?: string, message?: string) => {
       const old = prevConds.find((c) => c.type === type);
       const s = status ? 'True' : 'False';
-      return { type, status: s, lastProbeTime: null, lastTransitionTime: old && old.status === s ? old.lastTransitionTime : now(),
-        ...(reason && !status ? { reason } : {}), ...(message && !status ? { message } : {}) };
+      return {
+        type,
+        status: s,
+        lastProbeTime: null,
+        lastTransitionTime: old && old.status === s ? old.lastTransitionTime : now(),
+        ...(reason && !status ? { reason } : {}),
+        ...(message && !status ? { message } : {}),
+      };
     };
     const unready = [...sidecarStatuses, ...statuses].filter((s) => !s.ready).map((s) => s.name);
     const unreadyMsg = unready.length ? `containers with unready status: [${unready.join(' ')}]` : undefined;
-    const status: any = {
+    const status: WirePodStatus = {
       phase,
       conditions: [
         cond('PodReadyToStartContainers', Boolean(sb)),
@@ -715,7 +793,8 @@ export class PodManager {
     }
     if (JSON.stringify(strip(status)) === JSON.stringify(strip(pod.status ?? {}))) return;
     try {
-      await this.client.update(PODS, pod.metadata.namespace, { ...pod, status }, 'status');
+      // Conditions carry `lastProbeTime: null` as the kubelet writes a nil Time; kubernetes-types has no null there.
+      await this.client.update(PODS, pod.metadata.namespace, { ...pod, status: status as unknown as PodStatus }, 'status');
     } catch (e) {
       const code = (e as { code?: number }).code;
       if (code === 409) this.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, 100);
@@ -782,7 +861,10 @@ export function podEnvReferences(pod: Pod, kind: 'configMap' | 'secret', name: s
  * The pod phase from its containers, as the kubelet decides it: when every container has exited the pod
  * is finished only if nothing will restart them (Always restarts all; OnFailure restarts the failed ones).
  */
-export function podPhase(c: { total: number; running: number; terminated: number; failed: number; waiting: number; restarted: boolean }, restartPolicy: string): string {
+export function podPhase(
+  c: { total: number; running: number; terminated: number; failed: number; waiting: number; restarted: boolean },
+  restartPolicy: string,
+): string {
   if (c.total && c.terminated === c.total) {
     if (restartPolicy === 'Never') return c.failed ? 'Failed' : 'Succeeded';
     if (restartPolicy === 'OnFailure' && !c.failed) return 'Succeeded';
@@ -793,7 +875,7 @@ export function podPhase(c: { total: number; running: number; terminated: number
 }
 
 /** Status without the timestamps that change on every computation. */
-function strip(s: any): unknown {
+function strip(s: unknown): unknown {
   return JSON.parse(JSON.stringify(s, (k, v) => (k === 'lastTransitionTime' ? undefined : v)));
 }
 
@@ -817,13 +899,14 @@ function utsHostname(pod: Pod, clusterDomain: string): string {
 /** The pod's /etc/hosts in the kubelet's layout: localhost lines, the pod's own name(s), then hostAliases. */
 export function hostsFile(pod: Pod, ips: string[], clusterDomain: string): string {
   const { hostname, fqdn } = podHostname(pod, clusterDomain);
-  let out = '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
-    + 'fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n';
+  let out =
+    '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' +
+    'fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n';
   for (const ip of ips) out += fqdn ? `${ip}\t${fqdn}\t${hostname}\n` : `${ip}\t${hostname}\n`;
-  const aliases: any[] = pod.spec?.hostAliases ?? [];
+  const aliases = pod.spec?.hostAliases ?? [];
   if (aliases.length) {
     out += '\n# Entries added by HostAliases.\n';
-    for (const a of aliases) out += `${a.ip}\t${((a.hostnames ?? []) as string[]).join('\t')}\n`;
+    for (const a of aliases) out += `${a.ip}\t${(a.hostnames ?? []).join('\t')}\n`;
   }
   return out;
 }

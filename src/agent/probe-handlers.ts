@@ -19,7 +19,10 @@ export interface ProbeOutcome {
 
 /** The probe could not be run (unknown port name, unsupported action…): the kubelet keeps the last result. */
 export class ProbeError extends Error {
-  constructor(readonly code: 'ProbeUnsupported' | 'ProbeInvalid' | 'ProbeNotRunnable', message: string) {
+  constructor(
+    readonly code: 'ProbeUnsupported' | 'ProbeInvalid' | 'ProbeNotRunnable',
+    message: string,
+  ) {
     super(message);
     this.name = 'ProbeError';
   }
@@ -56,12 +59,19 @@ function hostPort(host: string, port: number): string {
 /** Node's socket errors in the words Go's net package uses (what users see in kubelet events). */
 function dialError(e: NodeJS.ErrnoException, addr: string): string {
   switch (e.code) {
-    case 'ECONNREFUSED': return `dial tcp ${addr}: connect: connection refused`;
-    case 'EHOSTUNREACH': return `dial tcp ${addr}: connect: no route to host`;
-    case 'ENETUNREACH': return `dial tcp ${addr}: connect: network is unreachable`;
-    case 'ECONNRESET': return e.message === 'socket hang up' ? 'EOF' : 'read: connection reset by peer';
-    case 'ENOTFOUND': case 'EAI_AGAIN': return `dial tcp: lookup ${addr.replace(/:\d+$/, '')}: no such host`;
-    default: return e.message;
+    case 'ECONNREFUSED':
+      return `dial tcp ${addr}: connect: connection refused`;
+    case 'EHOSTUNREACH':
+      return `dial tcp ${addr}: connect: no route to host`;
+    case 'ENETUNREACH':
+      return `dial tcp ${addr}: connect: network is unreachable`;
+    case 'ECONNRESET':
+      return e.message === 'socket hang up' ? 'EOF' : 'read: connection reset by peer';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `dial tcp: lookup ${addr.replace(/:\d+$/, '')}: no such host`;
+    default:
+      return e.message;
   }
 }
 
@@ -158,10 +168,16 @@ function get(url: URL, headers: Record<string, string>, deadline: number): Promi
     };
     const opts = { method: 'GET', headers, agent: false as const, rejectUnauthorized: false };
     const req = url.protocol === 'https:' ? https.request(url, opts) : http.request(url, opts);
-    const timer = setTimeout(() => finish({
-      error: phase === 'headers' ? 'context deadline exceeded (Client.Timeout exceeded while awaiting headers)'
-        : 'context deadline exceeded (Client.Timeout or context cancellation while reading body)',
-    }), Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(
+      () =>
+        finish({
+          error:
+            phase === 'headers'
+              ? 'context deadline exceeded (Client.Timeout exceeded while awaiting headers)'
+              : 'context deadline exceeded (Client.Timeout or context cancellation while reading body)',
+        }),
+      Math.max(0, deadline - Date.now()),
+    );
     req.on('error', (e: NodeJS.ErrnoException) => finish({ error: dialError(e, addr) }));
     req.on('response', (res) => {
       phase = 'body';

@@ -2,7 +2,7 @@
 // hold, the events the kubelet records, and no timer left once a container or pod is gone.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KObject } from '../api/types.js';
+import type { Container, Pod } from '../api/types.js';
 import { ProbeManager, ProbeState, probeDefaults, type Clock, type ProbeSpec, type ProbeTarget } from './probes.js';
 import type { ProbeOutcome } from './probe-handlers.js';
 import { ProbeError } from './probe-handlers.js';
@@ -43,7 +43,7 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 }
 
-function pod(containers: any[], uid = 'uid-1'): KObject {
+function pod(containers: Container[], uid = 'uid-1'): Pod {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns', uid }, spec: { containers } };
 }
 
@@ -147,13 +147,20 @@ describe('ProbeManager', () => {
   test('a container without a readiness probe is ready; a probe not run yet is not passed', () => {
     const h = harness();
     const spec = { name: 'main', readinessProbe: tcp(80) };
-    assert.deepEqual(h.m.status('none', { name: 'main' } as any), { started: true, ready: true });
+    assert.deepEqual(h.m.status('none', {}), { started: true, ready: true });
     assert.deepEqual(h.m.status('unknown-id', spec), { started: true, ready: false });
   });
 
   test('startup gates readiness and liveness, then stops; readiness runs at once after it', async () => {
     const h = harness();
-    const spec = [{ name: 'main', startupProbe: tcp(1, { periodSeconds: 1, failureThreshold: 30 }), readinessProbe: tcp(2, { periodSeconds: 10 }), livenessProbe: tcp(3, { periodSeconds: 10 }) }];
+    const spec = [
+      {
+        name: 'main',
+        startupProbe: tcp(1, { periodSeconds: 1, failureThreshold: 30 }),
+        readinessProbe: tcp(2, { periodSeconds: 10 }),
+        livenessProbe: tcp(3, { periodSeconds: 10 }),
+      },
+    ];
     h.answer.set(1, fail('not yet'));
     h.m.sync(pod(spec), '10.0.0.5', [{ name: 'main', id: 'c1', startedAt: new Date(h.clock.now()) }]);
     await h.clock.advance(3_500);

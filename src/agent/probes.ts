@@ -2,11 +2,8 @@
 // timer, keeping the result the pod's status shows (readiness → ready, startup → started) and telling the
 // pod manager when a result flips, so status follows within a probe period instead of the next resync.
 // Liveness and startup failures are reported to the pod manager, which kills and restarts the container.
-import type { KObject, Pod } from '../api/types.js';
-import {
-  ProbeError, execProbe, httpGetProbe, resolvePort, tcpSocketProbe,
-  type ContainerPort, type ExecRunner, type ProbeOutcome,
-} from './probe-handlers.js';
+import type { Pod } from '../api/types.js';
+import { ProbeError, execProbe, httpGetProbe, resolvePort, tcpSocketProbe, type ContainerPort, type ExecRunner, type ProbeOutcome } from './probe-handlers.js';
 
 export type ProbeKind = 'readiness' | 'liveness' | 'startup';
 
@@ -55,7 +52,9 @@ export const realClock: Clock = {
 const KIND_NAME: Record<ProbeKind, string> = { readiness: 'Readiness', liveness: 'Liveness', startup: 'Startup' };
 
 /** The probe with Kubernetes' defaults for fields left out. */
-export function probeDefaults(p: ProbeSpec): Required<Pick<ProbeSpec, 'initialDelaySeconds' | 'periodSeconds' | 'timeoutSeconds' | 'successThreshold' | 'failureThreshold'>> {
+export function probeDefaults(
+  p: ProbeSpec,
+): Required<Pick<ProbeSpec, 'initialDelaySeconds' | 'periodSeconds' | 'timeoutSeconds' | 'successThreshold' | 'failureThreshold'>> {
   return {
     initialDelaySeconds: p.initialDelaySeconds || 0,
     periodSeconds: p.periodSeconds || 10,
@@ -89,7 +88,11 @@ export class ProbeState {
   private last: 'success' | 'failure' | 'unknown' = 'unknown';
   private run = 0;
 
-  constructor(readonly kind: ProbeKind, private successThreshold: number, private failureThreshold: number) {
+  constructor(
+    readonly kind: ProbeKind,
+    private successThreshold: number,
+    private failureThreshold: number,
+  ) {
     // Not ready until a readiness probe succeeds; alive until a liveness probe fails; not started yet.
     this.result = kind === 'readiness' ? 'failure' : kind === 'liveness' ? 'success' : 'unknown';
   }
@@ -188,22 +191,38 @@ export class ProbeManager {
       const any = ws.values().next().value as Worker | undefined;
       if (any?.uid === uid && !ids.has(id)) this.removeContainer(id);
     }
-    const ref: KObject = { apiVersion: pod.apiVersion ?? 'v1', kind: pod.kind ?? 'Pod', metadata: { name: pod.metadata.name, namespace: pod.metadata.namespace, uid } };
+    // What the workers and their events name: the pod's identity, not the whole (changing) object.
+    const ref: Pod = {
+      apiVersion: pod.apiVersion ?? 'v1',
+      kind: pod.kind ?? 'Pod',
+      metadata: { name: pod.metadata.name, namespace: pod.metadata.namespace, uid },
+    };
     for (const rc of running) {
       if (this.workers.has(rc.id)) continue;
       // App containers and sidecars (init containers with restartPolicy Always) are probed; plain init containers are not.
-      const spec = ((pod.spec?.containers ?? []) as any[]).find((c) => c.name === rc.name)
-        ?? ((pod.spec?.initContainers ?? []) as any[]).find((c) => c.name === rc.name && c.restartPolicy === 'Always');
+      const spec =
+        (pod.spec?.containers ?? []).find((c) => c.name === rc.name) ??
+        (pod.spec?.initContainers ?? []).find((c) => c.name === rc.name && c.restartPolicy === 'Always');
       if (!spec) continue;
       const ws = new Map<ProbeKind, Worker>();
-      const target: ProbeTarget = { containerId: rc.id, containerName: rc.name, podIP, ports: (spec.ports ?? []) as ContainerPort[] };
+      const target: ProbeTarget = { containerId: rc.id, containerName: rc.name, podIP, ports: spec.ports ?? [] };
       for (const kind of ['startup', 'readiness', 'liveness'] as ProbeKind[]) {
-        const probe = spec[`${kind}Probe`] as ProbeSpec | undefined;
+        const probe: ProbeSpec | undefined = spec[`${kind}Probe` as const];
         if (!probe) continue;
         const d = probeDefaults(probe);
         ws.set(kind, {
-          uid, key, pod: ref, kind, probe, target, startedAt: rc.startedAt?.getTime() ?? this.clock.now(),
-          state: new ProbeState(kind, d.successThreshold, d.failureThreshold), lastRun: 0, inFlight: false, stopped: false, onHold: false,
+          uid,
+          key,
+          pod: ref,
+          kind,
+          probe,
+          target,
+          startedAt: rc.startedAt?.getTime() ?? this.clock.now(),
+          state: new ProbeState(kind, d.successThreshold, d.failureThreshold),
+          lastRun: 0,
+          inFlight: false,
+          stopped: false,
+          onHold: false,
         });
         if ((kind === 'readiness' && rc.wasReady) || (kind === 'startup' && rc.wasStarted)) ws.get(kind)!.state.result = 'success';
       }
@@ -282,10 +301,13 @@ export class ProbeManager {
     let at = Math.max(w.startedAt + d.initialDelaySeconds * 1000, w.lastRun ? w.lastRun + d.periodSeconds * 1000 : 0);
     if (asap) at = Math.max(w.startedAt + d.initialDelaySeconds * 1000, now);
     if (w.timer !== undefined) this.clock.clearTimeout(w.timer);
-    w.timer = this.clock.setTimeout(() => {
-      w.timer = undefined;
-      void this.tick(w);
-    }, Math.max(0, at - now));
+    w.timer = this.clock.setTimeout(
+      () => {
+        w.timer = undefined;
+        void this.tick(w);
+      },
+      Math.max(0, at - now),
+    );
   }
 
   private async tick(w: Worker): Promise<void> {

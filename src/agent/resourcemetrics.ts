@@ -75,46 +75,78 @@ function flatKeyed(text: string): Map<string, number> {
   return m;
 }
 
+/** The directories that hold one cgroup's accounting: its v2 directory, or its v1 cpuacct and memory ones. */
+export interface CgroupDirs {
+  v2?: string;
+  cpuacct?: string;
+  memory?: string;
+}
+
 /**
- * The usage of the cgroup a process is in, as cAdvisor reads it: CPU from cpu.stat usage_usec (v2) or
- * cpuacct.usage (v1, ns); working set = usage − inactive_file (v2 memory.current and memory.stat, v1
- * memory.usage_in_bytes and total_inactive_file), never below 0. Undefined when the process is gone or a
- * file cannot be read (a container that just exited is left out, not reported as zero).
+ * The usage of one cgroup as cAdvisor reads it: CPU from cpu.stat usage_usec (v2) or cpuacct.usage (v1, ns);
+ * working set = usage − inactive_file (v2 memory.current and memory.stat, v1 memory.usage_in_bytes and
+ * total_inactive_file), never below 0. Both count the cgroup's descendants too (v1 with use_hierarchy, the
+ * default). Undefined when a file cannot be read.
  */
-export async function cgroupUsage(mounts: CgroupMounts, pid: number, procRoot = '/proc'): Promise<Usage | undefined> {
-  const self = await readText(`${procRoot}/${pid}/cgroup`);
-  if (self === undefined) return undefined;
-  const cg = parseProcCgroup(self);
+export async function dirsUsage(d: CgroupDirs): Promise<Usage | undefined> {
   let cpuSeconds: number | undefined;
   let workingSetBytes: number | undefined;
-  const v2 = mounts.v2 && cg.v2 !== undefined ? under(mounts.v2, cg.v2) : undefined;
-  if (v2) {
-    const stat = await readText(join(v2, 'cpu.stat'));
+  if (d.v2) {
+    const stat = await readText(join(d.v2, 'cpu.stat'));
     const usec = stat === undefined ? undefined : flatKeyed(stat).get('usage_usec');
     if (usec !== undefined && Number.isFinite(usec)) cpuSeconds = usec / 1e6;
-    const current = await readText(join(v2, 'memory.current'));
-    const mstat = await readText(join(v2, 'memory.stat'));
+    const current = await readText(join(d.v2, 'memory.current'));
+    const mstat = await readText(join(d.v2, 'memory.stat'));
     if (current !== undefined && mstat !== undefined) {
       workingSetBytes = Math.max(0, Number(current.trim()) - (flatKeyed(mstat).get('inactive_file') ?? 0));
     }
   }
-  const cpuacct = mounts.v1.get('cpuacct');
-  const cpuPath = cpuacct && cg.v1.has('cpuacct') ? under(cpuacct, cg.v1.get('cpuacct')!) : undefined;
-  if (cpuSeconds === undefined && cpuPath) {
-    const ns = await readText(join(cpuPath, 'cpuacct.usage'));
+  if (cpuSeconds === undefined && d.cpuacct) {
+    const ns = await readText(join(d.cpuacct, 'cpuacct.usage'));
     if (ns !== undefined && /^\d+\s*$/.test(ns)) cpuSeconds = Number(ns.trim()) / 1e9;
   }
-  const memory = mounts.v1.get('memory');
-  const memPath = memory && cg.v1.has('memory') ? under(memory, cg.v1.get('memory')!) : undefined;
-  if (workingSetBytes === undefined && memPath) {
-    const usage = await readText(join(memPath, 'memory.usage_in_bytes'));
-    const mstat = await readText(join(memPath, 'memory.stat'));
+  if (workingSetBytes === undefined && d.memory) {
+    const usage = await readText(join(d.memory, 'memory.usage_in_bytes'));
+    const mstat = await readText(join(d.memory, 'memory.stat'));
     if (usage !== undefined && mstat !== undefined) {
       workingSetBytes = Math.max(0, Number(usage.trim()) - (flatKeyed(mstat).get('total_inactive_file') ?? 0));
     }
   }
   if (cpuSeconds === undefined || workingSetBytes === undefined || !Number.isFinite(workingSetBytes)) return undefined;
   return { cpuSeconds, workingSetBytes };
+}
+
+/**
+ * The usage of the cgroup a process is in (dirsUsage of its directories). Undefined when the process is gone
+ * or a file cannot be read (a container that just exited is left out, not reported as zero).
+ */
+export async function cgroupUsage(mounts: CgroupMounts, pid: number, procRoot = '/proc'): Promise<Usage | undefined> {
+  const self = await readText(`${procRoot}/${pid}/cgroup`);
+  if (self === undefined) return undefined;
+  const cg = parseProcCgroup(self);
+  const at = (c: 'cpuacct' | 'memory') => {
+    const m = mounts.v1.get(c);
+    const path = cg.v1.get(c);
+    return m && path !== undefined ? under(m, path) : undefined;
+  };
+  return dirsUsage({ v2: mounts.v2 && cg.v2 !== undefined ? under(mounts.v2, cg.v2) : undefined, cpuacct: at('cpuacct'), memory: at('memory') });
+}
+
+/**
+ * Which hierarchy a cgroup directory (a path under a cgroup mount, as `k8ts up` hands a node its own) is
+ * in: v2, or the v1 controllers it accounts for. Undefined for a path under no cgroup mount, or one with
+ * `..` in it.
+ */
+export function classifyCgroupDir(mounts: CgroupMounts, dir: string): CgroupDirs | undefined {
+  if (!dir.startsWith('/') || dir.split('/').includes('..')) return undefined;
+  const inside = (m: { mountPoint: string }) => dir.startsWith(`${m.mountPoint}/`);
+  const out: CgroupDirs = {};
+  if (mounts.v2 && inside(mounts.v2)) out.v2 = dir;
+  for (const c of ['cpuacct', 'memory'] as const) {
+    const m = mounts.v1.get(c);
+    if (m && inside(m)) out[c] = dir;
+  }
+  return out.v2 || out.cpuacct || out.memory ? out : undefined;
 }
 
 /** The kernel's USER_HZ: /proc/stat counts in 1/100 s on every Linux architecture k8ts runs on. */
@@ -159,8 +191,11 @@ const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replac
  * cgroup of its own), container_start_time_seconds and scrape_error. Written here rather than through
  * prom-client because every sample carries its own timestamp, which the consumer needs for rates.
  */
-export async function resourceMetricsText(node: () => Promise<Usage | undefined>, containers: RunningContainer[],
-  usageOf: (pid: number) => Promise<Usage | undefined>): Promise<string> {
+export async function resourceMetricsText(
+  node: () => Promise<Usage | undefined>,
+  containers: RunningContainer[],
+  usageOf: (pid: number) => Promise<Usage | undefined>,
+): Promise<string> {
   let failed = false;
   const nodeTs = Date.now();
   const nodeUsage = await node();
@@ -175,17 +210,31 @@ export async function resourceMetricsText(node: () => Promise<Usage | undefined>
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...lines);
   };
   const cl = (c: RunningContainer) => `container="${esc(c.container)}",namespace="${esc(c.namespace)}",pod="${esc(c.pod)}"`;
-  family('container_cpu_usage_seconds_total', 'counter', '[STABLE] Cumulative cpu time consumed by the container in core-seconds',
-    rows.map(({ c, u, ts }) => `container_cpu_usage_seconds_total{${cl(c)}} ${u.cpuSeconds} ${ts}`));
-  family('container_memory_working_set_bytes', 'gauge', '[STABLE] Current working set of the container in bytes',
-    rows.map(({ c, u, ts }) => `container_memory_working_set_bytes{${cl(c)}} ${u.workingSetBytes} ${ts}`));
-  family('container_start_time_seconds', 'gauge', '[STABLE] Start time of the container since unix epoch in seconds',
-    rows.filter((r) => r.c.startedAt).map(({ c, ts }) => `container_start_time_seconds{${cl(c)}} ${c.startedAt!.getTime() / 1000} ${ts}`));
+  family(
+    'container_cpu_usage_seconds_total',
+    'counter',
+    '[STABLE] Cumulative cpu time consumed by the container in core-seconds',
+    rows.map(({ c, u, ts }) => `container_cpu_usage_seconds_total{${cl(c)}} ${u.cpuSeconds} ${ts}`),
+  );
+  family(
+    'container_memory_working_set_bytes',
+    'gauge',
+    '[STABLE] Current working set of the container in bytes',
+    rows.map(({ c, u, ts }) => `container_memory_working_set_bytes{${cl(c)}} ${u.workingSetBytes} ${ts}`),
+  );
+  family(
+    'container_start_time_seconds',
+    'gauge',
+    '[STABLE] Start time of the container since unix epoch in seconds',
+    rows.filter((r) => r.c.startedAt).map(({ c, ts }) => `container_start_time_seconds{${cl(c)}} ${c.startedAt!.getTime() / 1000} ${ts}`),
+  );
   if (nodeUsage) {
-    family('node_cpu_usage_seconds_total', 'counter', '[STABLE] Cumulative cpu time consumed by the node in core-seconds',
-      [`node_cpu_usage_seconds_total ${nodeUsage.cpuSeconds} ${nodeTs}`]);
-    family('node_memory_working_set_bytes', 'gauge', '[STABLE] Current working set of the node in bytes',
-      [`node_memory_working_set_bytes ${nodeUsage.workingSetBytes} ${nodeTs}`]);
+    family('node_cpu_usage_seconds_total', 'counter', '[STABLE] Cumulative cpu time consumed by the node in core-seconds', [
+      `node_cpu_usage_seconds_total ${nodeUsage.cpuSeconds} ${nodeTs}`,
+    ]);
+    family('node_memory_working_set_bytes', 'gauge', '[STABLE] Current working set of the node in bytes', [
+      `node_memory_working_set_bytes ${nodeUsage.workingSetBytes} ${nodeTs}`,
+    ]);
   }
   const pods = new Map<string, { namespace: string; pod: string; cpu: number; mem: number; ts: number }>();
   for (const { c, u, ts } of rows) {
@@ -197,10 +246,18 @@ export async function resourceMetricsText(node: () => Promise<Usage | undefined>
     pods.set(k, p);
   }
   const pl = (p: { namespace: string; pod: string }) => `namespace="${esc(p.namespace)}",pod="${esc(p.pod)}"`;
-  family('pod_cpu_usage_seconds_total', 'counter', '[STABLE] Cumulative cpu time consumed by the pod in core-seconds',
-    [...pods.values()].map((p) => `pod_cpu_usage_seconds_total{${pl(p)}} ${p.cpu} ${p.ts}`));
-  family('pod_memory_working_set_bytes', 'gauge', '[STABLE] Current working set of the pod in bytes',
-    [...pods.values()].map((p) => `pod_memory_working_set_bytes{${pl(p)}} ${p.mem} ${p.ts}`));
+  family(
+    'pod_cpu_usage_seconds_total',
+    'counter',
+    '[STABLE] Cumulative cpu time consumed by the pod in core-seconds',
+    [...pods.values()].map((p) => `pod_cpu_usage_seconds_total{${pl(p)}} ${p.cpu} ${p.ts}`),
+  );
+  family(
+    'pod_memory_working_set_bytes',
+    'gauge',
+    '[STABLE] Current working set of the pod in bytes',
+    [...pods.values()].map((p) => `pod_memory_working_set_bytes{${pl(p)}} ${p.mem} ${p.ts}`),
+  );
   family('scrape_error', 'gauge', '[ALPHA] 1 if there was an error while getting container metrics, 0 otherwise', [`scrape_error ${failed ? 1 : 0}`]);
   return `${out.join('\n')}\n`;
 }

@@ -66,13 +66,31 @@ export async function syncRoutes(cfg: RouteConfig, peers: Peer[]): Promise<numbe
   const batch: string[] = [];
   if (cfg.backend === 'vxlan') {
     if (!(await linkExists(VXLAN_DEV))) {
-      await run(['ip', 'link', 'add', VXLAN_DEV, 'type', 'vxlan', 'id', String(VXLAN_ID), 'local', cfg.self.nodeIP, 'dev', cfg.uplink,
-        'dstport', String(VXLAN_PORT), 'nolearning']);
-      await run(['ip', '-batch', '-'], { input: [
-        `link set ${VXLAN_DEV} address ${vtepMac(cfg.self.nodeIP)}`,
-        `addr replace ${vtepIP(cfg.self.podCIDR)}/32 dev ${VXLAN_DEV}`,
-        `link set ${VXLAN_DEV} up`,
-      ].join('\n') + '\n' });
+      await run([
+        'ip',
+        'link',
+        'add',
+        VXLAN_DEV,
+        'type',
+        'vxlan',
+        'id',
+        String(VXLAN_ID),
+        'local',
+        cfg.self.nodeIP,
+        'dev',
+        cfg.uplink,
+        'dstport',
+        String(VXLAN_PORT),
+        'nolearning',
+      ]);
+      await run(['ip', '-batch', '-'], {
+        input:
+          [
+            `link set ${VXLAN_DEV} address ${vtepMac(cfg.self.nodeIP)}`,
+            `addr replace ${vtepIP(cfg.self.podCIDR)}/32 dev ${VXLAN_DEV}`,
+            `link set ${VXLAN_DEV} up`,
+          ].join('\n') + '\n',
+      });
     }
     // Neighbour and forwarding entries: replace is idempotent, so write them all each pass.
     const fdb: string[] = [];
@@ -84,9 +102,12 @@ export async function syncRoutes(cfg: RouteConfig, peers: Peer[]): Promise<numbe
   }
   const want = new Map<string, string>();
   for (const p of others) {
-    want.set(p.podCIDR, cfg.backend === 'vxlan'
-      ? `${p.podCIDR} via ${vtepIP(p.podCIDR)} dev ${VXLAN_DEV} onlink proto ${ROUTE_PROTO}`
-      : `${p.podCIDR} via ${p.nodeIP} dev ${cfg.uplink} proto ${ROUTE_PROTO}`);
+    want.set(
+      p.podCIDR,
+      cfg.backend === 'vxlan'
+        ? `${p.podCIDR} via ${vtepIP(p.podCIDR)} dev ${VXLAN_DEV} onlink proto ${ROUTE_PROTO}`
+        : `${p.podCIDR} via ${p.nodeIP} dev ${cfg.uplink} proto ${ROUTE_PROTO}`,
+    );
   }
   let changes = 0;
   const have = await ourRoutes();

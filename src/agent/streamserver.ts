@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
 import type { KObject } from '../api/types.js';
-import { run } from '../util/exec.js';
+import { selfSigned, writeKeyAndCert } from '../api/certificates/issue.js';
 import { ApiError, statusBody } from '../api/status.js';
 import { handleStream, type StreamKind } from './streams/handler.js';
 import { type StreamBackends, StreamBackendError, type PodRef } from './streams/backend.js';
@@ -22,8 +22,7 @@ async function ensureCert(dir: string, ip: string): Promise<{ cert: string; key:
   const key = join(dir, 'agent.key');
   const crt = join(dir, 'agent.crt');
   if (!existsSync(key) || !existsSync(crt)) {
-    await run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', crt,
-      '-days', '3650', '-subj', `/CN=k8ts-agent`, '-addext', `subjectAltName=IP:${ip}`]);
+    writeKeyAndCert(await selfSigned({ subject: { cn: 'k8ts-agent' }, usage: 'server', names: [ip], days: 3650 }), key, crt);
   }
   return { cert: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') };
 }
@@ -56,15 +55,20 @@ export class StreamServer {
   /** A certificate handed over while start() was still setting up. */
   private pending?: { cert: string; key: string };
 
-  constructor(private deps: StreamServerDeps, private auth: CallerAuth) {}
+  constructor(
+    private deps: StreamServerDeps,
+    private auth: CallerAuth,
+  ) {}
 
   async start(dir: string, ip: string, tls: StreamServerTls, port = AGENT_PORT): Promise<void> {
     const { cert, key } = tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : await ensureCert(dir, ip);
     this.ca = tls.ca;
     // A certificate is asked for, never required: a caller may instead send a bearer token. The verdict
     // of the chain check is read per request (an unverified certificate proves nothing).
-    const server = createServer({ cert, key, ca: tls.ca, requestCert: true, rejectUnauthorized: false },
-      (req, res) => void this.serve(req, res, Buffer.alloc(0)));
+    const server = createServer(
+      { cert, key, ca: tls.ca, requestCert: true, rejectUnauthorized: false },
+      (req, res) => void this.serve(req, res, Buffer.alloc(0)),
+    );
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.serve(req, socket, head));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -96,7 +100,10 @@ export class StreamServer {
       if ('writeHead' in target) {
         (target as ServerResponse).writeHead(code, { 'Content-Type': 'application/json' });
         (target as ServerResponse).end(body);
-      } else target.end(`HTTP/1.1 ${code} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      } else
+        target.end(
+          `HTTP/1.1 ${code} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
     };
     const url = new URL(req.url ?? '/', 'https://agent');
     let seg: string[];
@@ -141,7 +148,15 @@ export class StreamServer {
       res.end(body);
     } catch (e) {
       const bad = (e as { code?: string }).code === 'BadRequest';
-      const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: e instanceof Error ? e.message : String(e), reason: bad ? 'BadRequest' : 'InternalError', code: bad ? 400 : 500 });
+      const body = JSON.stringify({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: e instanceof Error ? e.message : String(e),
+        reason: bad ? 'BadRequest' : 'InternalError',
+        code: bad ? 400 : 500,
+      });
       res.writeHead(bad ? 400 : 500, { 'Content-Type': 'application/json' });
       res.end(body);
     }
@@ -150,9 +165,10 @@ export class StreamServer {
   private backends(pod: KObject): StreamBackends {
     const runtime = this.deps.runtime;
     const uid = pod.metadata.uid!;
-    const containers = async (name: string): Promise<ContainerInfo[]> => (await runtime.list())
-      .filter((c) => c.labels['k8ts.pod.uid'] === uid && c.labels['k8ts.container'] === name)
-      .sort((a, b) => Number(b.labels['k8ts.restarts']) - Number(a.labels['k8ts.restarts']));
+    const containers = async (name: string): Promise<ContainerInfo[]> =>
+      (await runtime.list())
+        .filter((c) => c.labels['k8ts.pod.uid'] === uid && c.labels['k8ts.container'] === name)
+        .sort((a, b) => Number(b.labels['k8ts.restarts']) - Number(a.labels['k8ts.restarts']));
     const running = async (name: string): Promise<ContainerInfo> => {
       const all = await containers(name);
       if (!all.length) throw new StreamBackendError('ContainerNotFound', `container ${name} not found in pod ${pod.metadata.name}`);
@@ -173,7 +189,9 @@ export class StreamServer {
           // Output must wait for its reader: SPDY clients open their streams only after the process started.
           const hold = (r: Readable | null) => (r ? r.pipe(new PassThrough()) : null);
           return {
-            stdin: session.stdin, stdout: hold(session.stdout)!, stderr: hold(session.stderr),
+            stdin: session.stdin,
+            stdout: hold(session.stdout)!,
+            stderr: hold(session.stderr),
             resize: (w, h) => void session.resize(w, h).catch(() => {}),
             exitCode: session.exitCode,
             kill: () => void session.kill('SIGKILL').catch(() => {}),
@@ -191,11 +209,21 @@ export class StreamServer {
         open: async (_p, container, opts) => {
           const all = await containers(container);
           const c = opts.previous ? all[1] : all[0];
-          if (!c) throw new StreamBackendError('ContainerNotFound', opts.previous
-            ? `previous terminated container "${container}" in pod "${pod.metadata.name}" not found`
-            : `container "${container}" in pod "${pod.metadata.name}" is waiting to start`);
-          return runtime.readLog(c.id, { follow: opts.follow, tailLines: opts.tailLines, sinceSeconds: opts.sinceSeconds,
-            sinceTime: opts.sinceTime, timestamps: opts.timestamps, limitBytes: opts.limitBytes });
+          if (!c)
+            throw new StreamBackendError(
+              'ContainerNotFound',
+              opts.previous
+                ? `previous terminated container "${container}" in pod "${pod.metadata.name}" not found`
+                : `container "${container}" in pod "${pod.metadata.name}" is waiting to start`,
+            );
+          return runtime.readLog(c.id, {
+            follow: opts.follow,
+            tailLines: opts.tailLines,
+            sinceSeconds: opts.sinceSeconds,
+            sinceTime: opts.sinceTime,
+            timestamps: opts.timestamps,
+            limitBytes: opts.limitBytes,
+          });
         },
       },
     };
@@ -210,7 +238,9 @@ function refuse(target: ServerResponse | Duplex, code: number, message: string):
     (target as ServerResponse).writeHead(code, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(message) });
     (target as ServerResponse).end(message);
   } else {
-    target.end(`HTTP/1.1 ${code} ${reason[code] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(message)}\r\nConnection: close\r\n\r\n${message}`);
+    target.end(
+      `HTTP/1.1 ${code} ${reason[code] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(message)}\r\nConnection: close\r\n\r\n${message}`,
+    );
   }
 }
 

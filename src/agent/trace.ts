@@ -3,12 +3,13 @@
 // neighbours, the VXLAN FDB, masquerade), confirmed by one real probe: a table marks the probe's packets
 // with `meta nftrace set 1` and `nft monitor trace` tells what every chain did with them. The CLI asks
 // every node to arm, waits until each has proven its monitor live, then has the source send and puts the nodes' answers in order.
+import { asNumber, asString, type JsonObject, objs, parseJson, strings } from '../api/narrow.js';
 import { createSocket } from 'node:dgram';
 import { run, spawnProcess } from '../util/exec.js';
 import { formatIPv4, parseCidr, parseIPv4, contains, type Cidr } from '../util/cidr.js';
-import type { KObject, Service } from '../api/types.js';
+import type { EndpointSlice, Service } from '../api/types.js';
 import { parseConntrack, type PolicyEngine } from './policy/engine.js';
-import { podObjects } from './policy/ruleset.js';
+import { EXACT_SET, podObjects } from './policy/ruleset.js';
 import { ROUTE_PROTO, VXLAN_DEV } from './routes.js';
 import { PROTO_NUMBER } from './policy/model.js';
 
@@ -53,7 +54,7 @@ export interface TraceContext {
   proxyTable: string;
   policyTable: string;
   services: Service[];
-  slices: KObject[];
+  slices: EndpointSlice[];
   netnsOfPod?: (key: string) => string | undefined;
   netns?: string;
 }
@@ -64,7 +65,13 @@ export function probePort(id: string): number {
 }
 
 const sh = (ctx: TraceContext, argv: string[]) => run([...(ctx.netns ? ['nsenter', `--net=${ctx.netns}`, '--'] : []), ...argv], { timeoutMs: 5000 });
-const json = async (ctx: TraceContext, argv: string[]): Promise<any> => JSON.parse((await sh(ctx, argv)).stdout || '[]');
+/** `ip -j` / `bridge -j` rows: an array of objects (fields narrowed where read); anything else is a clear error. */
+const rowsOf = (text: string, what: string): JsonObject[] => {
+  const doc = parseJson(text || '[]', what);
+  if (!Array.isArray(doc)) throw new Error(`${what}: not a JSON array`);
+  return objs(doc);
+};
+const json = async (ctx: TraceContext, argv: string[]): Promise<JsonObject[]> => rowsOf((await sh(ctx, argv)).stdout, argv.join(' '));
 
 /** The probe sessions armed on this node, by probe id: the CLI asks each node whether it is armed before any
  *  probe is sent, and the source node's send lands in its own session. */
@@ -161,9 +168,7 @@ export async function traceHere(q: TraceQuery, ctx: TraceContext): Promise<NodeT
     const sport = probePort(probe);
     // Never the probe's port: the probe ports are 40000-59999.
     const canary = 39000 + (parseInt(probe, 16) % 1000);
-    const match = q.protocol === 'icmp'
-      ? `ip saddr ${q.src} icmp type echo-request`
-      : `meta l4proto ${q.protocol} th sport ${sport}`;
+    const match = q.protocol === 'icmp' ? `ip saddr ${q.src} icmp type echo-request` : `meta l4proto ${q.protocol} th sport ${sport}`;
     let markArmed!: (x: boolean) => void;
     const { session, sent } = openSession(probe, new Promise<boolean>((r) => (markArmed = r)));
     let mon: ReturnType<typeof spawnProcess> | undefined;
@@ -182,10 +187,13 @@ export async function traceHere(q: TraceQuery, ctx: TraceContext): Promise<NodeT
           '  chain tfwd { type filter hook forward priority 500; policy accept; }',
           '  chain tin { type filter hook input priority 500; policy accept; }',
           '  chain tpost { type filter hook postrouting priority 500; policy accept; }',
-          '}', '',
+          '}',
+          '',
         ].join('\n'),
       });
-      mon = spawnProcess([...(ctx.netns ? ['nsenter', `--net=${ctx.netns}`, '--'] : []), 'stdbuf', '-oL', 'nft', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      mon = spawnProcess([...(ctx.netns ? ['nsenter', `--net=${ctx.netns}`, '--'] : []), 'stdbuf', '-oL', 'nft', 'monitor', 'trace'], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       mon.child.stdout!.on('data', (b: Buffer) => (buf += b.toString()));
       // Armed once the monitor is proven to hear this table's trace events, not after a guessed delay.
       const armed = await proveArmed(ctx, canary, () => buf.includes(`udp dport ${canary} `), 2000);
@@ -193,7 +201,13 @@ export async function traceHere(q: TraceQuery, ctx: TraceContext): Promise<NodeT
       const deadline = Date.now() + WATCH_MS;
       // The probe's path ends here once its trace shows the last chain of a hook it leaves by (postrouting,
       // or input for this node's own sockets) or a drop; the canary's own lines do not count.
-      const canaryIds = () => new Set(buf.split('\n').filter((l) => l.includes(`udp dport ${canary} `)).map((l) => l.split(' ')[2]));
+      const canaryIds = () =>
+        new Set(
+          buf
+            .split('\n')
+            .filter((l) => l.includes(`udp dport ${canary} `))
+            .map((l) => l.split(' ')[2]),
+        );
       const done = new RegExp(`^trace id \\S+ ip ${T} (tpost|tin) policy accept|verdict drop`);
       const finished = () => {
         const skip = canaryIds();
@@ -204,7 +218,7 @@ export async function traceHere(q: TraceQuery, ctx: TraceContext): Promise<NodeT
       if (q.source) await Promise.race([sent, sleep(WATCH_MS)]);
       else while (Date.now() < deadline && !finished()) await sleep(50);
       // Then until the monitor's output has been still for 200 ms: a loaded machine may print the lines late.
-      for (let len = -1, end = Date.now() + 1000; buf.length !== len && Date.now() < end;) {
+      for (let len = -1, end = Date.now() + 1000; buf.length !== len && Date.now() < end; ) {
         len = buf.length;
         await sleep(200);
       }
@@ -241,9 +255,10 @@ async function sendProbe(ctx: TraceContext, q: TraceQuery, sport: number): Promi
   let argv: string[];
   if (q.protocol === 'icmp') argv = ['busybox', 'ping', '-c', '1', '-W', '2', q.dst];
   else {
-    const js = q.protocol === 'tcp'
-      ? `const s=require('net').connect({host:${JSON.stringify(q.dst)},port:${q.port ?? 80},localPort:${sport}});const t=setTimeout(()=>{console.log('timeout');process.exit(0)},2000);s.on('connect',()=>{console.log('connected');process.exit(0)});s.on('error',e=>{console.log(e.code==='ECONNREFUSED'?'refused':e.code);process.exit(0)})`
-      : `const s=require('dgram').createSocket('udp4');s.bind(${sport},()=>s.send('k8ts-trace',${q.port ?? 53},${JSON.stringify(q.dst)}));const t=setTimeout(()=>{console.log('no answer');process.exit(0)},1500);s.on('message',()=>{console.log('answered');process.exit(0)});s.on('error',e=>{console.log(e.code);process.exit(0)})`;
+    const js =
+      q.protocol === 'tcp'
+        ? `const s=require('net').connect({host:${JSON.stringify(q.dst)},port:${q.port ?? 80},localPort:${sport}});const t=setTimeout(()=>{console.log('timeout');process.exit(0)},2000);s.on('connect',()=>{console.log('connected');process.exit(0)});s.on('error',e=>{console.log(e.code==='ECONNREFUSED'?'refused':e.code);process.exit(0)})`
+        : `const s=require('dgram').createSocket('udp4');s.bind(${sport},()=>s.send('k8ts-trace',${q.port ?? 53},${JSON.stringify(q.dst)}));const t=setTimeout(()=>{console.log('no answer');process.exit(0)},1500);s.on('message',()=>{console.log('answered');process.exit(0)});s.on('error',e=>{console.log(e.code);process.exit(0)})`;
     argv = [process.execPath, '-e', js];
   }
   try {
@@ -267,10 +282,23 @@ async function probeConntrack(ctx: TraceContext, q: TraceQuery, sport: number): 
   }
 }
 
-interface RouteRow { dst: string; gateway?: string; dev?: string; protocol?: string | number; prefsrc?: string; scope?: string }
+interface RouteRow {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string | number;
+  prefsrc?: string;
+  scope?: string;
+}
 
 async function matchingRoute(ctx: TraceContext, ip: string): Promise<RouteRow | undefined> {
-  const rows = (await json(ctx, ['ip', '-j', 'route', 'show', 'table', 'main'])) as RouteRow[];
+  const rows: RouteRow[] = [];
+  for (const r of await json(ctx, ['ip', '-j', 'route', 'show', 'table', 'main'])) {
+    const dst = asString(r.dst);
+    if (dst === undefined) continue;
+    const protocol = asString(r.protocol) ?? asNumber(r.protocol);
+    rows.push({ dst, gateway: asString(r.gateway), dev: asString(r.dev), protocol, prefsrc: asString(r.prefsrc), scope: asString(r.scope) });
+  }
   const n = parseIPv4(ip);
   let best: { r: RouteRow; c: Cidr } | undefined;
   for (const r of rows) {
@@ -285,13 +313,19 @@ async function matchingRoute(ctx: TraceContext, ip: string): Promise<RouteRow | 
   return best?.r;
 }
 
-const routeText = (r: RouteRow) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''}${r.protocol !== undefined ? ` proto ${r.protocol}` : ''}${String(r.protocol) === String(ROUTE_PROTO) ? ' (k8ts)' : ''}`;
+const routeText = (r: RouteRow) =>
+  `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''}${r.protocol !== undefined ? ` proto ${r.protocol}` : ''}${String(r.protocol) === String(ROUTE_PROTO) ? ' (k8ts)' : ''}`;
 
 async function nftGet(ctx: TraceContext, table: string, set: string, keys: string[]): Promise<string[] | undefined> {
   try {
     const { stdout } = await sh(ctx, ['nft', 'get', 'element', 'ip', table, set, `{ ${keys.join(', ')} }`]);
     const m = /elements = \{([\s\S]*?)\}/.exec(stdout);
-    return m ? m[1].split(',').map((s) => s.trim()).filter(Boolean) : [];
+    return m
+      ? m[1]
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [];
   } catch {
     return undefined;
   }
@@ -307,13 +341,21 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
   if (srcLocal && out.saw !== false) {
     const netns = ctx.netnsOfPod?.(srcLocal);
     if (netns) {
-      const r = JSON.parse((await run(['nsenter', `--net=${netns}`, '--', 'ip', '-j', 'route', 'get', q.dst]).catch(() => ({ stdout: '[]' }))).stdout)[0];
-      hop('pod', `pod ${srcLocal} eth0 ${q.src} → ${r ? `${r.gateway ? `via ${r.gateway} ` : ''}dev ${r.dev}` : 'no route'} (the pod's routing table)`);
-      const l = JSON.parse((await run(['nsenter', `--net=${netns}`, '--', 'ip', '-j', 'link', 'show', 'eth0']).catch(() => ({ stdout: '[]' }))).stdout)[0];
-      const links = (await json(ctx, ['ip', '-j', 'link', 'show'])) as { ifindex: number; ifname: string; master?: string }[];
-      const peer = links.find((x) => x.ifindex === l?.link_index);
-      if (peer) hop('veth', `veth ${peer.ifname} (the pod's peer, ifindex ${peer.ifindex}) → bridge ${peer.master ?? '(none)'}`);
-      inDev = peer?.master ?? 'cbr0';
+      const r = rowsOf(
+        (await run(['nsenter', `--net=${netns}`, '--', 'ip', '-j', 'route', 'get', q.dst]).catch(() => ({ stdout: '[]' }))).stdout,
+        'ip -j route get',
+      )[0];
+      const via = asString(r?.gateway);
+      hop('pod', `pod ${srcLocal} eth0 ${q.src} → ${r ? `${via ? `via ${via} ` : ''}dev ${asString(r.dev) ?? '?'}` : 'no route'} (the pod's routing table)`);
+      const l = rowsOf(
+        (await run(['nsenter', `--net=${netns}`, '--', 'ip', '-j', 'link', 'show', 'eth0']).catch(() => ({ stdout: '[]' }))).stdout,
+        'ip -j link show eth0',
+      )[0];
+      const peerIndex = asNumber(l?.link_index);
+      const peer = peerIndex === undefined ? undefined : (await json(ctx, ['ip', '-j', 'link', 'show'])).find((x) => asNumber(x.ifindex) === peerIndex);
+      const master = asString(peer?.master);
+      if (peer) hop('veth', `veth ${asString(peer.ifname) ?? '?'} (the pod's peer, ifindex ${peerIndex}) → bridge ${master ?? '(none)'}`);
+      inDev = master ?? 'cbr0';
     } else hop('pod', `pod ${srcLocal} ${q.src}`);
   } else {
     const pkt = lines.find((l) => / packet: iif "/.test(l));
@@ -328,12 +370,23 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
     const key = `${q.dst} . ${q.protocol} . ${q.port}`;
     let verdict = await nftGet(ctx, ctx.proxyTable, 'services', [key]);
     let np = false;
-    const localAddr = await sh(ctx, ['ip', '-j', 'route', 'get', q.dst]).then((r) => JSON.parse(r.stdout)[0]?.type === 'local' || (JSON.parse(r.stdout)[0]?.dev === 'lo'), () => false);
+    const localAddr = await json(ctx, ['ip', '-j', 'route', 'get', q.dst]).then(
+      ([r]) => r?.type === 'local' || r?.dev === 'lo',
+      () => false,
+    );
     if (!verdict?.length && localAddr) {
       verdict = await nftGet(ctx, ctx.proxyTable, 'nodeports', [`${q.protocol} . ${q.port}`]);
       np = Boolean(verdict?.length);
     }
-    const svc = ctx.services.find((s) => (np ? (s.spec?.ports ?? []).some((p: any) => p.nodePort === q.port) : [...(s.spec?.clusterIPs ?? [s.spec?.clusterIP]), ...(s.spec?.externalIPs ?? []), ...((s.status?.loadBalancer?.ingress ?? []).map((i: any) => i.ip))].includes(q.dst)));
+    const svc = ctx.services.find((s) =>
+      np
+        ? (s.spec?.ports ?? []).some((p) => p.nodePort === q.port)
+        : [
+            ...(s.spec?.clusterIPs ?? [s.spec?.clusterIP]),
+            ...(s.spec?.externalIPs ?? []),
+            ...(s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip),
+          ].includes(q.dst),
+    );
     const svcName = svc ? `service ${svc.metadata.namespace}/${svc.metadata.name}` : 'a service';
     if (verdict?.length) {
       const v = verdict[0].split(':').slice(1).join(':').trim();
@@ -344,7 +397,10 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
         const be = (await nftGet(ctx, ctx.proxyTable, np ? 'npbackends' : 'backends', keys)) ?? [];
         const list = be.map((e) => e.split(':').slice(1).join(':').trim().replace(' . ', ':'));
         const chosen = conn.dnatTo ? `${conn.dnatTo}:${conn.dnatPort}` : undefined;
-        hop('dnat', `${svcName}: ${np ? 'NodePort' : 'ip'} ${q.dst}:${q.port}/${q.protocol.toUpperCase()} → map ${np ? 'nodeports' : 'services'} → chain ${v.replace('goto ', '')}: one of ${n} endpoint(s) [${list.join(', ')}] picked at random per connection${chosen ? `; the probe got ${chosen}` : ''}${m[2] ? '; marked for masquerade (0x4000)' : ''}`);
+        hop(
+          'dnat',
+          `${svcName}: ${np ? 'NodePort' : 'ip'} ${q.dst}:${q.port}/${q.protocol.toUpperCase()} → map ${np ? 'nodeports' : 'services'} → chain ${v.replace('goto ', '')}: one of ${n} endpoint(s) [${list.join(', ')}] picked at random per connection${chosen ? `; the probe got ${chosen}` : ''}${m[2] ? '; marked for masquerade (0x4000)' : ''}`,
+        );
         if (conn.dnatTo) {
           dst = conn.dnatTo;
           dport = conn.dnatPort;
@@ -366,7 +422,10 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
   // NetworkPolicy: what the kernel holds for each local end, and why (from the policies).
   const D = parseIPv4(dst);
   const v = ctx.engine.verdict(q.src, dst, proto, dport);
-  for (const [dir, ip, side, map] of [['out', S, v.egress, 'egress'], ['in', D, v.ingress, 'ingress']] as const) {
+  for (const [dir, ip, side, map] of [
+    ['out', S, v.egress, 'egress'],
+    ['in', D, v.ingress, 'ingress'],
+  ] as const) {
     if (!st.local.has(ip)) continue;
     const isolated = (await nftGet(ctx, ctx.policyTable, map, [formatIPv4(ip)]))?.length;
     if (!isolated) {
@@ -374,13 +433,21 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
       continue;
     }
     const peer = dir === 'out' ? D : S;
-    const cls = (await nftGet(ctx, ctx.policyTable, 'podclass', [formatIPv4(peer)]))?.[0] ?? (await nftGet(ctx, ctx.policyTable, 'netclass', [formatIPv4(peer)]))?.[0];
+    const cls =
+      (await nftGet(ctx, ctx.policyTable, 'podclass', [formatIPv4(peer)]))?.[0] ?? (await nftGet(ctx, ctx.policyTable, 'netclass', [formatIPv4(peer)]))?.[0];
     const clsNum = cls ? Number(cls.split(':').pop()!.trim()) : undefined;
-    let inSet: boolean | undefined;
+    let inSet: string | false | undefined;
     if (clsNum !== undefined && proto !== 1) {
-      inSet = Boolean((await nftGet(ctx, ctx.policyTable, podObjects(dir, ip).set, [`${clsNum} . ${proto} . ${dport ?? 0}`]))?.length);
+      // Exact allowances live in the shared hash set keyed by the pod's address too, the rest in the pod's own set.
+      const key = `${clsNum} . ${proto} . ${dport ?? 0}`;
+      if ((await nftGet(ctx, ctx.policyTable, EXACT_SET[dir], [`${formatIPv4(ip)} . ${key}`]))?.length) inSet = EXACT_SET[dir];
+      else if ((await nftGet(ctx, ctx.policyTable, podObjects(dir, ip).set, [key]))?.length) inSet = podObjects(dir, ip).set;
+      else inSet = false;
     }
-    hop('policy', `${dir === 'out' ? 'egress from' : 'ingress to'} ${st.local.get(ip)}: isolated by ${side.isolatedBy.join(', ')}; peer ${formatIPv4(peer)} is class ${clsNum ?? '?'}${inSet === undefined ? '' : `, ${inSet ? 'in' : 'not in'} set ${podObjects(dir, ip).set}`} → ${side.allowed ? 'ALLOWED' : 'DENIED'}: ${side.reason}`);
+    hop(
+      'policy',
+      `${dir === 'out' ? 'egress from' : 'ingress to'} ${st.local.get(ip)}: isolated by ${side.isolatedBy.join(', ')}; peer ${formatIPv4(peer)} is class ${clsNum ?? '?'}${inSet === undefined ? '' : inSet ? `, in set ${inSet}` : `, not in set ${EXACT_SET[dir]} or ${podObjects(dir, ip).set}`} → ${side.allowed ? 'ALLOWED' : 'DENIED'}: ${side.reason}`,
+    );
   }
 
   // Routing after DNAT.
@@ -388,15 +455,26 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
   const rt = await matchingRoute(ctx, dst);
   if (rt) hop('route', `node ${ctx.nodeName} routing table: ${dst} matches ${routeText(rt)}`);
   if (localDst || rt?.dev === 'cbr0') {
-    const neigh = ((await json(ctx, ['ip', '-j', 'neigh', 'show', dst, 'dev', 'cbr0'])) as { lladdr?: string; state?: string[] }[])[0];
-    const fdb = neigh?.lladdr ? ((await json(ctx, ['bridge', '-j', 'fdb', 'show', 'br', 'cbr0'])) as { mac: string; ifname: string }[]).find((f) => f.mac === neigh.lladdr && f.ifname !== 'cbr0') : undefined;
-    hop('bridge', `cbr0: neighbour ${dst} ${neigh?.lladdr ? `is ${neigh.lladdr} (${(neigh.state ?? []).join(',')})` : 'not yet resolved'}${fdb ? `, bridge FDB: ${fdb.mac} on port ${fdb.ifname}` : ''} → veth → ${localDst ? `pod ${localDst}` : dst} eth0${dport ? `:${dport}` : ''}`);
+    const neigh = (await json(ctx, ['ip', '-j', 'neigh', 'show', dst, 'dev', 'cbr0']))[0];
+    const lladdr = asString(neigh?.lladdr);
+    const fdb = lladdr
+      ? (await json(ctx, ['bridge', '-j', 'fdb', 'show', 'br', 'cbr0'])).find((f) => f.mac === lladdr && asString(f.ifname) && f.ifname !== 'cbr0')
+      : undefined;
+    hop(
+      'bridge',
+      `cbr0: neighbour ${dst} ${lladdr ? `is ${lladdr} (${strings(neigh?.state).join(',')})` : 'not yet resolved'}${fdb ? `, bridge FDB: ${lladdr} on port ${asString(fdb.ifname)}` : ''} → veth → ${localDst ? `pod ${localDst}` : dst} eth0${dport ? `:${dport}` : ''}`,
+    );
     out.next = undefined;
   } else if (rt?.dev === VXLAN_DEV && rt.gateway) {
-    const neigh = ((await json(ctx, ['ip', '-j', 'neigh', 'show', rt.gateway, 'dev', VXLAN_DEV])) as { lladdr?: string }[])[0];
-    const fdb = neigh?.lladdr ? ((await json(ctx, ['bridge', '-j', 'fdb', 'show', 'dev', VXLAN_DEV])) as { mac: string; dst?: string }[]).find((f) => f.mac === neigh.lladdr && f.dst) : undefined;
-    hop('vxlan', `${VXLAN_DEV}: VTEP ${rt.gateway} → neighbour MAC ${neigh?.lladdr ?? '?'} → FDB ${fdb ? `dst ${fdb.dst}` : 'no entry'} (VXLAN over UDP to the other node)`);
-    if (fdb?.dst) out.next = { nodeIP: fdb.dst, dst };
+    const lladdr = asString((await json(ctx, ['ip', '-j', 'neigh', 'show', rt.gateway, 'dev', VXLAN_DEV]))[0]?.lladdr);
+    const fdbDst = lladdr
+      ? (await json(ctx, ['bridge', '-j', 'fdb', 'show', 'dev', VXLAN_DEV])).map((f) => (f.mac === lladdr ? asString(f.dst) : undefined)).find(Boolean)
+      : undefined;
+    hop(
+      'vxlan',
+      `${VXLAN_DEV}: VTEP ${rt.gateway} → neighbour MAC ${lladdr ?? '?'} → FDB ${fdbDst ? `dst ${fdbDst}` : 'no entry'} (VXLAN over UDP to the other node)`,
+    );
+    if (fdbDst) out.next = { nodeIP: fdbDst, dst };
   } else if (rt?.gateway) {
     hop('node-network', `out ${rt.dev} to ${rt.gateway} on the node network`);
     out.next = { nodeIP: rt.gateway, dst };
@@ -411,7 +489,8 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
     if (m) {
       const c = parseCidr(`${m[1]}/${m[2]}`);
       const nodes = (await nftGet(ctx, 'k8ts-nat', 'nodes', [dst]))?.length;
-      if (contains(c, S) && !contains(c, D) && !nodes) hop('masquerade', `masquerade: ${q.src} → this node's address (table ip k8ts-nat: pod to a host that is neither a pod nor a node)`);
+      if (contains(c, S) && !contains(c, D) && !nodes)
+        hop('masquerade', `masquerade: ${q.src} → this node's address (table ip k8ts-nat: pod to a host that is neither a pod nor a node)`);
     }
   } catch {
     /* no nat table */

@@ -67,12 +67,14 @@ export function validateBootstrapTokenSecret(obj: KObject): FieldError[] {
   const id = decoded(data, KEY_ID);
   if (id === undefined) errs.push(required(`data[${KEY_ID}]`));
   else if (!ID.test(id)) errs.push(invalid(`data[${KEY_ID}]`, id, 'must be 6 characters of [a-z0-9]'));
-  else if (name !== `${BOOTSTRAP_TOKEN_PREFIX}${id}`) errs.push(invalid('metadata.name', name, `must be ${BOOTSTRAP_TOKEN_PREFIX}${id} (${BOOTSTRAP_TOKEN_PREFIX}<${KEY_ID}>)`));
+  else if (name !== `${BOOTSTRAP_TOKEN_PREFIX}${id}`)
+    errs.push(invalid('metadata.name', name, `must be ${BOOTSTRAP_TOKEN_PREFIX}${id} (${BOOTSTRAP_TOKEN_PREFIX}<${KEY_ID}>)`));
   const secret = decoded(data, KEY_SECRET);
   if (secret === undefined) errs.push(required(`data[${KEY_SECRET}]`));
   else if (!SECRET.test(secret)) errs.push(invalid(`data[${KEY_SECRET}]`, '<secret contents redacted>', 'must be 16 characters of [a-z0-9]'));
   const exp = decoded(data, KEY_EXPIRATION);
-  if (exp !== undefined && Number.isNaN(expirationMs(exp))) errs.push(invalid(`data[${KEY_EXPIRATION}]`, exp, 'must be a time in RFC 3339 format, e.g. 2026-12-31T23:59:59Z'));
+  if (exp !== undefined && Number.isNaN(expirationMs(exp)))
+    errs.push(invalid(`data[${KEY_EXPIRATION}]`, exp, 'must be a time in RFC 3339 format, e.g. 2026-12-31T23:59:59Z'));
   for (const k of Object.keys(data).sort()) {
     if (!k.startsWith(USAGE_PREFIX)) continue;
     const v = decoded(data, k);
@@ -118,10 +120,19 @@ export function tokenParts(s: KObject): { secret: string; extraGroups: string[] 
 }
 
 /** The Secret for a new token (kubeadm's layout): data as strings, to go through stringData. */
-export function bootstrapTokenSecret(t: { id: string; secret: string }, o: { ttlSeconds?: number; description?: string; extraGroups?: string[]; now?: number } = {}): KObject {
+export function bootstrapTokenSecret(
+  t: { id: string; secret: string },
+  o: { ttlSeconds?: number; description?: string; extraGroups?: string[]; now?: number } = {},
+): KObject {
   const stringData: Record<string, string> = { [KEY_ID]: t.id, [KEY_SECRET]: t.secret, [USAGE_AUTHENTICATION]: 'true', [USAGE_SIGNING]: 'true' };
   if (o.ttlSeconds) stringData[KEY_EXPIRATION] = new Date((o.now ?? Date.now()) + o.ttlSeconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
   if (o.description) stringData[KEY_DESCRIPTION] = o.description;
   if (o.extraGroups?.length) stringData[KEY_EXTRA_GROUPS] = o.extraGroups.join(',');
-  return { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${BOOTSTRAP_TOKEN_PREFIX}${t.id}`, namespace: BOOTSTRAP_NAMESPACE }, type: BOOTSTRAP_TOKEN_TYPE, stringData };
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: `${BOOTSTRAP_TOKEN_PREFIX}${t.id}`, namespace: BOOTSTRAP_NAMESPACE },
+    type: BOOTSTRAP_TOKEN_TYPE,
+    stringData,
+  };
 }

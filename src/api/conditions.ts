@@ -4,10 +4,10 @@ import type { Node, Pod } from './types.js';
 
 /** The node's Ready condition is True. */
 export function isNodeReady(node: Node): boolean {
-  return (node.status?.conditions ?? []).some((c: any) => c?.type === 'Ready' && c?.status === 'True');
+  return (node.status?.conditions ?? []).some((c) => c?.type === 'Ready' && c?.status === 'True');
 }
 
 /** The pod's Ready condition is True. */
 export function isPodReady(pod: Pod): boolean {
-  return (pod.status?.conditions ?? []).some((c: any) => c?.type === 'Ready' && c?.status === 'True');
+  return (pod.status?.conditions ?? []).some((c) => c?.type === 'Ready' && c?.status === 'True');
 }

@@ -71,7 +71,11 @@ test('errors are robfig messages', () => {
     ['TZ=Mars/Olympus * * * * *', 'provided bad location Mars/Olympus: unknown time zone Mars/Olympus'],
   ];
   for (const [spec, msg] of cases) {
-    assert.throws(() => parseCron(spec), (e: unknown) => e instanceof CronError && e.message === msg, `${JSON.stringify(spec)} → ${msg}`);
+    assert.throws(
+      () => parseCron(spec),
+      (e: unknown) => e instanceof CronError && e.message === msg,
+      `${JSON.stringify(spec)} → ${msg}`,
+    );
   }
   // Names are case-insensitive; `?` stands for `*`.
   assert.doesNotThrow(() => parseCron('0 0 ? jan-DEC Mon-fri'));

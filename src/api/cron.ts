@@ -13,7 +13,8 @@ const MINUTES: Bounds = { min: 0, max: 59 };
 const HOURS: Bounds = { min: 0, max: 23 };
 const DOM: Bounds = { min: 1, max: 31 };
 const MONTHS: Bounds = {
-  min: 1, max: 12,
+  min: 1,
+  max: 12,
   names: { jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, oct: 10, nov: 11, dec: 12 },
 };
 const DOW: Bounds = { min: 0, max: 6, names: { sun: 0, mon: 1, tue: 2, wed: 3, thu: 4, fri: 5, sat: 6 } };
@@ -97,7 +98,7 @@ function all(b: Bounds): Field {
   return f;
 }
 
-const GO_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const GO_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Go's time.ParseDuration, in milliseconds. */
 export function parseGoDuration(s: string): number {
@@ -126,7 +127,13 @@ export function parseGoDuration(s: string): number {
 
 /** The robfig spec schedule: seconds are always 0 under the standard parser. */
 class SpecSchedule implements Schedule {
-  constructor(private minute: Field, private hour: Field, private dom: Field, private month: Field, private dow: Field) {}
+  constructor(
+    private minute: Field,
+    private hour: Field,
+    private dom: Field,
+    private month: Field,
+    private dow: Field,
+  ) {}
 
   private dayMatches(w: Wall): boolean {
     const domMatch = this.dom.set[w.day];
@@ -211,7 +218,11 @@ class ConstantDelay implements Schedule {
 }
 
 function descriptor(spec: string): Schedule {
-  const m = MINUTES, h = HOURS, d = DOM, mo = MONTHS, w = DOW;
+  const m = MINUTES,
+    h = HOURS,
+    d = DOM,
+    mo = MONTHS,
+    w = DOW;
   switch (spec) {
     case '@yearly':
     case '@annually':
@@ -256,10 +267,18 @@ export function parseCron(input: string): Schedule {
     spec = rest;
   }
   if (spec.startsWith('@')) return descriptor(spec);
-  const fields = spec.trim().split(/\s+/).filter((f) => f !== '');
+  const fields = spec
+    .trim()
+    .split(/\s+/)
+    .filter((f) => f !== '');
   if (fields.length !== 5) throw new CronError(`expected exactly 5 fields, found ${fields.length}: [${fields.join(' ')}]`);
-  return new SpecSchedule(parseField(fields[0], MINUTES), parseField(fields[1], HOURS), parseField(fields[2], DOM),
-    parseField(fields[3], MONTHS), parseField(fields[4], DOW));
+  return new SpecSchedule(
+    parseField(fields[0], MINUTES),
+    parseField(fields[1], HOURS),
+    parseField(fields[2], DOM),
+    parseField(fields[3], MONTHS),
+    parseField(fields[4], DOW),
+  );
 }
 
 // ---- time zones ----
@@ -281,8 +300,15 @@ class Zone {
 
   constructor(tz: string) {
     this.fmt = new Intl.DateTimeFormat('en-US', {
-      timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric',
-      hour: 'numeric', minute: 'numeric', second: 'numeric', weekday: 'short',
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+      weekday: 'short',
     });
   }
 
@@ -290,13 +316,27 @@ class Zone {
     const w: Wall = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, weekday: 0 };
     for (const p of this.fmt.formatToParts(t)) {
       switch (p.type) {
-        case 'year': w.year = Number(p.value); break;
-        case 'month': w.month = Number(p.value); break;
-        case 'day': w.day = Number(p.value); break;
-        case 'hour': w.hour = Number(p.value); break;
-        case 'minute': w.minute = Number(p.value); break;
-        case 'second': w.second = Number(p.value); break;
-        case 'weekday': w.weekday = WEEKDAYS[p.value] ?? 0; break;
+        case 'year':
+          w.year = Number(p.value);
+          break;
+        case 'month':
+          w.month = Number(p.value);
+          break;
+        case 'day':
+          w.day = Number(p.value);
+          break;
+        case 'hour':
+          w.hour = Number(p.value);
+          break;
+        case 'minute':
+          w.minute = Number(p.value);
+          break;
+        case 'second':
+          w.second = Number(p.value);
+          break;
+        case 'weekday':
+          w.weekday = WEEKDAYS[p.value] ?? 0;
+          break;
       }
     }
     return w;

@@ -1,4 +1,5 @@
 // Field errors worded as Kubernetes' field.Error, with Go's rendering of the bad value (%q, %v, %#v).
+import { isObj, objs } from './narrow.js';
 import type { FieldError, FieldErrorType } from './types.js';
 
 /** A bad value already rendered the way Go's %#v prints it (structs, maps, slices). */
@@ -33,7 +34,9 @@ export function goQuote(s: string): string {
 /** %#v of map[string]string: keys sorted, nil map spelled out. */
 export function goStringMap(m: unknown, type = 'map[string]string'): GoValue {
   if (!m || typeof m !== 'object') return new GoValue(`${type}(nil)`);
-  const entries = Object.keys(m).sort().map((k) => `${goQuote(k)}:${goQuote(String((m as Record<string, unknown>)[k]))}`);
+  const entries = Object.keys(m)
+    .sort()
+    .map((k) => `${goQuote(k)}:${goQuote(String((m as Record<string, unknown>)[k]))}`);
   return new GoValue(`${type}{${entries.join(', ')}}`);
 }
 
@@ -44,11 +47,15 @@ export function goStringSlice(a: unknown, type = '[]string'): GoValue {
 }
 
 /** %#v of a metav1.LabelSelector (ErrorBody dereferences the pointer). */
-export function goLabelSelector(sel: any): GoValue {
-  if (!sel || typeof sel !== 'object') return new GoValue('null');
+export function goLabelSelector(sel: unknown): GoValue {
+  if (!isObj(sel)) return new GoValue('null');
   const exprs = Array.isArray(sel.matchExpressions)
-    ? `[]v1.LabelSelectorRequirement{${sel.matchExpressions.map((e: any) =>
-      `v1.LabelSelectorRequirement{Key:${goQuote(String(e?.key ?? ''))}, Operator:${goQuote(String(e?.operator ?? ''))}, Values:${goStringSlice(e?.values).text}}`).join(', ')}}`
+    ? `[]v1.LabelSelectorRequirement{${objs(sel.matchExpressions)
+        .map(
+          (e) =>
+            `v1.LabelSelectorRequirement{Key:${goQuote(String(e?.key ?? ''))}, Operator:${goQuote(String(e?.operator ?? ''))}, Values:${goStringSlice(e?.values).text}}`,
+        )
+        .join(', ')}}`
     : '[]v1.LabelSelectorRequirement(nil)';
   return new GoValue(`v1.LabelSelector{MatchLabels:${goStringMap(sel.matchLabels).text}, MatchExpressions:${exprs}}`);
 }

@@ -16,8 +16,16 @@ test('selectors match labels with every operator', () => {
 });
 
 test('selector and label text as kubectl tables show them', () => {
-  assert.equal(selectorString({ matchLabels: { tier: 'front', app: 'web' }, matchExpressions: [{ key: 'env', operator: 'In', values: ['prod', 'dev'] }, { key: 'zz', operator: 'DoesNotExist' }] }),
-    'app=web,env in (dev,prod),tier=front,!zz');
+  assert.equal(
+    selectorString({
+      matchLabels: { tier: 'front', app: 'web' },
+      matchExpressions: [
+        { key: 'env', operator: 'In', values: ['prod', 'dev'] },
+        { key: 'zz', operator: 'DoesNotExist' },
+      ],
+    }),
+    'app=web,env in (dev,prod),tier=front,!zz',
+  );
   assert.equal(formatLabelSelector({}), '<none>');
   assert.equal(formatLabelSelector(undefined), '<none>');
   assert.equal(formatLabelSelector({ matchExpressions: [{ key: 'a', operator: 'Bogus' }] }), '<error>');

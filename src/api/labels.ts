@@ -72,10 +72,18 @@ export function selectorString(sel: LabelSelector | undefined | null): string {
   for (const e of sel.matchExpressions ?? []) {
     const values = [...new Set(e.values ?? [])].sort();
     switch (e.operator) {
-      case 'In': reqs.push({ key: e.key, text: `${e.key} in (${values.join(',')})` }); break;
-      case 'NotIn': reqs.push({ key: e.key, text: `${e.key} notin (${values.join(',')})` }); break;
-      case 'Exists': reqs.push({ key: e.key, text: e.key }); break;
-      case 'DoesNotExist': reqs.push({ key: e.key, text: `!${e.key}` }); break;
+      case 'In':
+        reqs.push({ key: e.key, text: `${e.key} in (${values.join(',')})` });
+        break;
+      case 'NotIn':
+        reqs.push({ key: e.key, text: `${e.key} notin (${values.join(',')})` });
+        break;
+      case 'Exists':
+        reqs.push({ key: e.key, text: e.key });
+        break;
+      case 'DoesNotExist':
+        reqs.push({ key: e.key, text: `!${e.key}` });
+        break;
     }
   }
   // A stable sort by key, as labels.Selector keeps its requirements.

@@ -56,19 +56,28 @@ test('labels, annotations, generation, owner references and finalizers', () => {
     'metadata.ownerReferences.name: Invalid value: "": name must not be empty',
     'metadata.ownerReferences.uid: Invalid value: "": uid must not be empty',
   ]);
-  const two = texts(obj({ ...base, ownerReferences: [
-    { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'a', uid: '1', controller: true },
-    { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'b', uid: '2', controller: true },
-  ] }));
+  const two = texts(
+    obj({
+      ...base,
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'a', uid: '1', controller: true },
+        { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'b', uid: '2', controller: true },
+      ],
+    }),
+  );
   assert.equal(two.length, 1);
   assert.match(two[0], /Only one reference can have Controller set to true\. Found "true" in references for ReplicaSet\/a and ReplicaSet\/b$/);
-  assert.match(texts(obj({ ...base, ownerReferences: [{ apiVersion: 'v1', kind: 'Event', name: 'e', uid: '1' }] }))[0],
-    /^metadata\.ownerReferences: Invalid value: v1\.OwnerReference\{APIVersion:"v1", Kind:"Event".*: \/v1, Kind=Event is disallowed from being an owner$/);
+  assert.match(
+    texts(obj({ ...base, ownerReferences: [{ apiVersion: 'v1', kind: 'Event', name: 'e', uid: '1' }] }))[0],
+    /^metadata\.ownerReferences: Invalid value: v1\.OwnerReference\{APIVersion:"v1", Kind:"Event".*: \/v1, Kind=Event is disallowed from being an owner$/,
+  );
   assert.deepEqual(texts(obj({ ...base, finalizers: ['example.com/cleanup', 'kubernetes', 'foregroundDeletion'] })), []);
-  assert.deepEqual(texts(obj({ ...base, finalizers: ['cleanup'] })),
-    ['metadata.finalizers[0]: Invalid value: "cleanup": name is neither a standard finalizer name nor is it fully qualified']);
-  assert.deepEqual(texts(obj({ ...base, finalizers: ['orphan', 'foregroundDeletion'] })),
-    ['metadata.finalizers: Invalid value: []string{"orphan", "foregroundDeletion"}: finalizer orphan and foregroundDeletion cannot be both set']);
+  assert.deepEqual(texts(obj({ ...base, finalizers: ['cleanup'] })), [
+    'metadata.finalizers[0]: Invalid value: "cleanup": name is neither a standard finalizer name nor is it fully qualified',
+  ]);
+  assert.deepEqual(texts(obj({ ...base, finalizers: ['orphan', 'foregroundDeletion'] })), [
+    'metadata.finalizers: Invalid value: []string{"orphan", "foregroundDeletion"}: finalizer orphan and foregroundDeletion cannot be both set',
+  ]);
 });
 
 test('update: identity fields are immutable, generation not decremented, no finalizers added while deleting', () => {
@@ -84,8 +93,9 @@ test('update: identity fields are immutable, generation not decremented, no fina
   ]);
   const deleting = obj({ name: 'web', deletionTimestamp: '2024-05-01T10:00:00Z', finalizers: ['a/x'] });
   const more = obj({ name: 'web', deletionTimestamp: '2024-05-01T10:00:00Z', finalizers: ['a/x', 'b/y', 'a/z'] });
-  assert.deepEqual(validateObjectMetaUpdate(more, deleting).map(errorText),
-    ['metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{"a/z", "b/y"}']);
+  assert.deepEqual(validateObjectMetaUpdate(more, deleting).map(errorText), [
+    'metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{"a/z", "b/y"}',
+  ]);
   const fewer = obj({ name: 'web', deletionTimestamp: '2024-05-01T10:00:00Z' });
   assert.deepEqual(validateObjectMetaUpdate(fewer, deleting), []);
 });

@@ -1,10 +1,24 @@
 // ObjectMeta validation for every kind (create and update rules) and generateName.
+import { asObj } from './narrow.js';
 import { randomInt } from 'node:crypto';
 import type { ResourceDef } from './resources.js';
 import type { FieldError, KObject, ObjectMeta } from './types.js';
 import {
-  each, FIELD_IMMUTABLE, forbidden, goQuote, goStringSlice, GoValue, invalid, isDNS1035Label, isDNS1123Label,
-  isDNS1123Subdomain, isQualifiedName, isValidPathSegmentName, required, validateAnnotations, validateLabels,
+  each,
+  FIELD_IMMUTABLE,
+  forbidden,
+  goQuote,
+  goStringSlice,
+  GoValue,
+  invalid,
+  isDNS1035Label,
+  isDNS1123Label,
+  isDNS1123Subdomain,
+  isQualifiedName,
+  isValidPathSegmentName,
+  required,
+  validateAnnotations,
+  validateLabels,
   validateNonnegative,
 } from './validation.js';
 
@@ -63,11 +77,14 @@ export function validateObjectMeta(obj: KObject, r: Pick<ResourceDef, 'plural' |
   return errs;
 }
 
-function goOwnerReference(o: any): string {
+function goOwnerReference(ref: unknown): string {
+  const o = asObj(ref);
   const ptr = (v: unknown) => (typeof v === 'boolean' ? `(*bool)(${v})` : '(*bool)(nil)');
-  return `v1.OwnerReference{APIVersion:${goQuote(String(o?.apiVersion ?? ''))}, Kind:${goQuote(String(o?.kind ?? ''))}, ` +
-    `Name:${goQuote(String(o?.name ?? ''))}, UID:${goQuote(String(o?.uid ?? ''))}, Controller:${ptr(o?.controller)}, ` +
-    `BlockOwnerDeletion:${ptr(o?.blockOwnerDeletion)}}`;
+  return (
+    `v1.OwnerReference{APIVersion:${goQuote(String(o.apiVersion ?? ''))}, Kind:${goQuote(String(o.kind ?? ''))}, ` +
+    `Name:${goQuote(String(o.name ?? ''))}, UID:${goQuote(String(o.uid ?? ''))}, Controller:${ptr(o.controller)}, ` +
+    `BlockOwnerDeletion:${ptr(o.blockOwnerDeletion)}}`
+  );
 }
 
 /** group and version of an apiVersion as schema.ParseGroupVersion reads it (undefined: unparsable). */
@@ -97,8 +114,13 @@ export function validateOwnerReferences(field: string, refs: unknown): FieldErro
     if (ref?.controller === true) {
       const cur = `${kind}/${ref?.name ?? ''}`;
       if (firstController) {
-        errs.push(invalid(field, new GoValue(`[]v1.OwnerReference{${refs.map(goOwnerReference).join(', ')}}`),
-          `Only one reference can have Controller set to true. Found "true" in references for ${firstController} and ${cur}`));
+        errs.push(
+          invalid(
+            field,
+            new GoValue(`[]v1.OwnerReference{${refs.map(goOwnerReference).join(', ')}}`),
+            `Only one reference can have Controller set to true. Found "true" in references for ${firstController} and ${cur}`,
+          ),
+        );
       } else {
         firstController = cur;
       }
@@ -133,8 +155,10 @@ function goTime(ts: unknown): GoValue | null {
   if (Number.isNaN(d.getTime())) return new GoValue(ts);
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   const frac = d.getUTCMilliseconds() ? '.' + p(d.getUTCMilliseconds(), 3).replace(/0+$/, '') : '';
-  return new GoValue(`${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ` +
-    `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}${frac} +0000 UTC`);
+  return new GoValue(
+    `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ` +
+      `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}${frac} +0000 UTC`,
+  );
 }
 
 function changed(a: unknown, b: unknown): boolean {
@@ -151,7 +175,9 @@ export function validateObjectMetaUpdate(next: KObject, cur: KObject): FieldErro
     const old = new Set((o.finalizers ?? []).map(String));
     const extra = [...new Set((n.finalizers ?? []).map(String))].filter((f) => !old.has(f)).sort();
     if (extra.length) {
-      errs.push(forbidden('metadata.finalizers', `no new finalizers can be added if the object is being deleted, found new finalizers ${goStringSlice(extra).text}`));
+      errs.push(
+        forbidden('metadata.finalizers', `no new finalizers can be added if the object is being deleted, found new finalizers ${goStringSlice(extra).text}`),
+      );
     }
   }
   if ((n.generation ?? 0) < (o.generation ?? 0)) errs.push(invalid('metadata.generation', n.generation ?? 0, 'must not be decremented'));

@@ -5,10 +5,14 @@ import type { Node, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, Taint, T
 function requirementMatches(r: NodeSelectorRequirement, value: string | undefined, has: boolean): boolean {
   const values = r.values ?? [];
   switch (r.operator) {
-    case 'In': return has && values.includes(value!);
-    case 'NotIn': return !has || !values.includes(value!);
-    case 'Exists': return has;
-    case 'DoesNotExist': return !has;
+    case 'In':
+      return has && values.includes(value!);
+    case 'NotIn':
+      return !has || !values.includes(value!);
+    case 'Exists':
+      return has;
+    case 'DoesNotExist':
+      return !has;
     case 'Gt':
     case 'Lt': {
       // Integers of any size, as upstream parses them (strconv.ParseInt would reject beyond 64 bits; a label
@@ -18,7 +22,8 @@ function requirementMatches(r: NodeSelectorRequirement, value: string | undefine
       const b = BigInt(values[0]);
       return r.operator === 'Gt' ? a > b : a < b;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 

@@ -10,8 +10,19 @@ const q = (s: string | number): Quantity => {
 
 test('canonical spelling as Kubernetes prints quantities', () => {
   const cases: [string | number, string][] = [
-    ['0.5', '500m'], ['1000m', '1'], ['1500', '1500'], ['2000', '2k'], ['1Gi', '1Gi'], ['1024Mi', '1Gi'],
-    ['1536Mi', '1536Mi'], ['100Mi', '100Mi'], ['0', '0'], ['1e3', '1k'], ['250m', '250m'], [2, '2'], ['-1', '-1'],
+    ['0.5', '500m'],
+    ['1000m', '1'],
+    ['1500', '1500'],
+    ['2000', '2k'],
+    ['1Gi', '1Gi'],
+    ['1024Mi', '1Gi'],
+    ['1536Mi', '1536Mi'],
+    ['100Mi', '100Mi'],
+    ['0', '0'],
+    ['1e3', '1k'],
+    ['250m', '250m'],
+    [2, '2'],
+    ['-1', '-1'],
     ['0.0000000001', '1n'],
   ];
   for (const [input, want] of cases) assert.equal(formatQuantity(q(input)), want, String(input));

@@ -85,8 +85,16 @@ export function formatQuantity(q: Quantity): string {
   }
   // DecimalSI (and the fallbacks): the largest power-of-1000 unit that keeps an integer mantissa.
   const units: [bigint, string][] = [
-    [10n ** 27n, 'E'], [10n ** 24n, 'P'], [10n ** 21n, 'T'], [10n ** 18n, 'G'], [10n ** 15n, 'M'],
-    [10n ** 12n, 'k'], [10n ** 9n, ''], [10n ** 6n, 'm'], [10n ** 3n, 'u'], [1n, 'n'],
+    [10n ** 27n, 'E'],
+    [10n ** 24n, 'P'],
+    [10n ** 21n, 'T'],
+    [10n ** 18n, 'G'],
+    [10n ** 15n, 'M'],
+    [10n ** 12n, 'k'],
+    [10n ** 9n, ''],
+    [10n ** 6n, 'm'],
+    [10n ** 3n, 'u'],
+    [1n, 'n'],
   ];
   for (const [scale, suffix] of units) {
     if (abs % scale === 0n) return `${sign}${abs / scale}${suffix}`;

@@ -39,7 +39,16 @@ export class ApiError extends Error {
   }
 
   toStatus(): Status {
-    return orderedStatus({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, reason: this.reason, details: this.details, code: this.code });
+    return orderedStatus({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: this.message,
+      reason: this.reason,
+      details: this.details,
+      code: this.code,
+    });
   }
 }
 
@@ -94,11 +103,25 @@ export const errors = {
     new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource (${method} ${what})`),
   alreadyExists: (resource: string, group: string, name: string) =>
     new ApiError(409, 'AlreadyExists', `${qualified(resource, group)} "${name}" already exists`, { name, group: group || undefined, kind: resource }),
-  conflict: (resource: string, group: string, name: string, why = 'the object has been modified; please apply your changes to the latest version and try again') =>
-    new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(resource, group)} "${name}": ${why}`, { name, group: group || undefined, kind: resource }),
+  conflict: (
+    resource: string,
+    group: string,
+    name: string,
+    why = 'the object has been modified; please apply your changes to the latest version and try again',
+  ) =>
+    new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(resource, group)} "${name}": ${why}`, {
+      name,
+      group: group || undefined,
+      kind: resource,
+    }),
   gone: (message: string) => new ApiError(410, 'Expired', message),
   tooLarge: (limit: number) => new ApiError(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${limit}`),
-  unsupportedMediaType: (type: string) => new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got ${JSON.stringify(type)})`),
+  unsupportedMediaType: (type: string) =>
+    new ApiError(
+      415,
+      'UnsupportedMediaType',
+      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got ${JSON.stringify(type)})`,
+    ),
   notAcceptable: (message: string) => new ApiError(406, 'NotAcceptable', message),
   invalid: (kind: string, group: string, name: string, errs: FieldError[]) => {
     const list = errs.map((e) => `${e.field}: ${e.message}`);
@@ -115,8 +138,7 @@ export const errors = {
   unavailable: (message: string) => new ApiError(503, 'ServiceUnavailable', message),
   timeout: (message: string) => new ApiError(504, 'Timeout', message),
   requestTimeout: (message: string) => new ApiError(408, 'Timeout', message),
-  tooManyRequests: (retryAfterSeconds: number) =>
-    new ApiError(429, 'TooManyRequests', 'Too many requests, please try again later.', { retryAfterSeconds }),
+  tooManyRequests: (retryAfterSeconds: number) => new ApiError(429, 'TooManyRequests', 'Too many requests, please try again later.', { retryAfterSeconds }),
 };
 
 export function successStatus(details?: StatusDetails): Status {

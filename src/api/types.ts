@@ -27,11 +27,9 @@ export interface KObject {
   apiVersion?: string;
   kind?: string;
   metadata: ObjectMeta;
-  // TRANSITIONAL (issue 8, the typing pass): untyped fields while the code still reading them through
-  // `KObject` moves to the kinds' types. With `unknown` here tsc lists what is left (see the branch report).
-  spec?: any;
-  status?: any;
-  [k: string]: any;
+  spec?: unknown;
+  status?: unknown;
+  [k: string]: unknown;
 }
 
 /** An object whose kind is not known where it is handled (the registry, codecs, patches): its other
@@ -42,7 +40,13 @@ export type Unstructured = KObject & { [field: string]: unknown };
  *  what defaulting code fills in (`if (!isObj(spec.template)) spec.template = {}`). */
 export type Incomplete<T> = T extends { metadata: ObjectMeta } ? Missing<Omit<T, 'metadata'>> & { metadata: ObjectMeta } : Missing<T>;
 /** Every field at every depth optional (a stored object's metadata is always there, so `Incomplete` keeps it). */
-type Missing<T> = T extends readonly (infer U)[] ? Missing<U>[] : T extends object ? (string extends keyof T ? T : { -readonly [K in keyof T]?: Missing<T[K]> }) : T;
+type Missing<T> = T extends readonly (infer U)[]
+  ? Missing<U>[]
+  : T extends object
+    ? string extends keyof T
+      ? T
+      : { -readonly [K in keyof T]?: Missing<T[K]> }
+    : T;
 
 /** A kind as k8ts stores and serves it: metadata is always there; kind and apiVersion are the strings the
  *  object carries (kubernetes-types' literals would refuse an object read as a `KObject`). */
@@ -107,6 +111,7 @@ export type Probe = core.Probe;
 export type ServicePort = core.ServicePort;
 export type ServiceSpec = core.ServiceSpec;
 export type NodeCondition = core.NodeCondition;
+export type NodeStatus = core.NodeStatus;
 export type NodeAddress = core.NodeAddress;
 export type Taint = core.Taint;
 export type Toleration = core.Toleration;

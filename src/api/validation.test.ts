@@ -1,17 +1,50 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  errorText, goLabelSelector, goQuote, goStringMap, invalid, isConfigMapKey, isDNS1035Label, isDNS1123Label,
-  isDNS1123Subdomain, isEnvVarName, isQualifiedName, isRelaxedEnvVarName, isValidLabelValue, isValidPercent,
-  isValidPortName, isValidPortNum, notSupported, PROTOCOLS, required, semanticEqual, tooLong, tooMany,
-  validateAnnotations, validateCIDR, validateFullyQualifiedDomainName, validateIP, validateLabels, validateLabelSelector,
-  validateNonSpecialIP, validatePortNumOrName, validateProtocol, validateQuantity, forbidden, duplicate,
+  errorText,
+  goLabelSelector,
+  goQuote,
+  goStringMap,
+  invalid,
+  isConfigMapKey,
+  isDNS1035Label,
+  isDNS1123Label,
+  isDNS1123Subdomain,
+  isEnvVarName,
+  isQualifiedName,
+  isRelaxedEnvVarName,
+  isValidLabelValue,
+  isValidPercent,
+  isValidPortName,
+  isValidPortNum,
+  notSupported,
+  PROTOCOLS,
+  required,
+  semanticEqual,
+  tooLong,
+  tooMany,
+  validateAnnotations,
+  validateCIDR,
+  validateFullyQualifiedDomainName,
+  validateIP,
+  validateLabels,
+  validateLabelSelector,
+  validateNonSpecialIP,
+  validatePortNumOrName,
+  validateProtocol,
+  validateQuantity,
+  forbidden,
+  duplicate,
 } from './validation.js';
 
-const LABEL_MSG = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-const SUBDOMAIN_MSG = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-const DNS1035_MSG = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
-const QNAME_MSG = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+const LABEL_MSG =
+  "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const SUBDOMAIN_MSG =
+  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const DNS1035_MSG =
+  "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+const QNAME_MSG =
+  "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 
 test('DNS-1123 label: valid names and the exact messages for invalid ones', () => {
   const cases: [string, string[]][] = [
@@ -54,7 +87,10 @@ test('qualified names: prefix and name parts', () => {
   assert.deepEqual(isQualifiedName('Bad_Prefix/x'), ['prefix part ' + SUBDOMAIN_MSG]);
   assert.deepEqual(isQualifiedName('a'.repeat(64)), ['name part must be no more than 63 characters']);
   assert.equal(isQualifiedName('a/b/c').length, 1);
-  assert.match(isQualifiedName('a/b/c')[0], /^a qualified name must consist of .* with an optional DNS subdomain prefix and '\/' \(e\.g\. 'example\.com\/MyName'\)$/);
+  assert.match(
+    isQualifiedName('a/b/c')[0],
+    /^a qualified name must consist of .* with an optional DNS subdomain prefix and '\/' \(e\.g\. 'example\.com\/MyName'\)$/,
+  );
 });
 
 test('label values may be empty but not malformed or long', () => {
@@ -75,11 +111,18 @@ test('ports: numbers 1-65535 and IANA service names', () => {
   assert.deepEqual(isValidPortName('1234'), ['must contain at least one letter (a-z)']);
   assert.deepEqual(isValidPortName('a--b'), ['must not contain consecutive hyphens']);
   assert.deepEqual(isValidPortName('-ab'), ['must not begin or end with a hyphen']);
-  assert.deepEqual(isValidPortName('HTTP'), ['must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)', 'must contain at least one letter (a-z)']);
+  assert.deepEqual(isValidPortName('HTTP'), [
+    'must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)',
+    'must contain at least one letter (a-z)',
+  ]);
   assert.deepEqual(isValidPortName('abcdefghijklmnop'), ['must be no more than 15 characters']);
-  assert.deepEqual(validatePortNumOrName('spec.ports[0].targetPort', 0).map(errorText),
-    ['spec.ports[0].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive']);
-  assert.deepEqual(validatePortNumOrName('p', 'Web').map(errorText)[0], 'p: Invalid value: "Web": must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)');
+  assert.deepEqual(validatePortNumOrName('spec.ports[0].targetPort', 0).map(errorText), [
+    'spec.ports[0].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive',
+  ]);
+  assert.deepEqual(
+    validatePortNumOrName('p', 'Web').map(errorText)[0],
+    'p: Invalid value: "Web": must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)',
+  );
 });
 
 test('protocols: required, and the sorted list of supported values', () => {
@@ -94,20 +137,40 @@ test('IP addresses and CIDRs, including special ranges', () => {
     assert.deepEqual(validateIP('ip', ok), [], ok);
   }
   for (const bad of ['', '1.2.3', '256.0.0.1', '1.2.3.4.5', 'a::b::c', 'fe80::1%eth0', 'x', '1:2:3:4:5:6:7:8:9']) {
-    assert.deepEqual(validateIP('ip', bad).map(errorText), [`ip: Invalid value: ${JSON.stringify(bad)}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)`], bad);
+    assert.deepEqual(
+      validateIP('ip', bad).map(errorText),
+      [`ip: Invalid value: ${JSON.stringify(bad)}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)`],
+      bad,
+    );
   }
   assert.deepEqual(validateCIDR('c', '10.0.0.0/8'), []);
-  assert.deepEqual(validateCIDR('c', '10.0.0.0/33').map(errorText), ['c: Invalid value: "10.0.0.0/33": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)']);
+  assert.deepEqual(validateCIDR('c', '10.0.0.0/33').map(errorText), [
+    'c: Invalid value: "10.0.0.0/33": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)',
+  ]);
   assert.deepEqual(validateNonSpecialIP('ip', '10.1.2.3'), []);
-  assert.deepEqual(validateNonSpecialIP('ip', '0.0.0.0').map((e) => e.message), ['Invalid value: "0.0.0.0": may not be unspecified (0.0.0.0)']);
-  assert.deepEqual(validateNonSpecialIP('ip', '127.0.0.2').map((e) => e.message), ['Invalid value: "127.0.0.2": may not be in the loopback range (127.0.0.0/8, ::1/128)']);
-  assert.deepEqual(validateNonSpecialIP('ip', 'fe80::1').map((e) => e.message), ['Invalid value: "fe80::1": may not be in the link-local range (169.254.0.0/16, fe80::/10)']);
-  assert.deepEqual(validateNonSpecialIP('ip', '224.0.0.5').map((e) => e.message), ['Invalid value: "224.0.0.5": may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)']);
+  assert.deepEqual(
+    validateNonSpecialIP('ip', '0.0.0.0').map((e) => e.message),
+    ['Invalid value: "0.0.0.0": may not be unspecified (0.0.0.0)'],
+  );
+  assert.deepEqual(
+    validateNonSpecialIP('ip', '127.0.0.2').map((e) => e.message),
+    ['Invalid value: "127.0.0.2": may not be in the loopback range (127.0.0.0/8, ::1/128)'],
+  );
+  assert.deepEqual(
+    validateNonSpecialIP('ip', 'fe80::1').map((e) => e.message),
+    ['Invalid value: "fe80::1": may not be in the link-local range (169.254.0.0/16, fe80::/10)'],
+  );
+  assert.deepEqual(
+    validateNonSpecialIP('ip', '224.0.0.5').map((e) => e.message),
+    ['Invalid value: "224.0.0.5": may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)'],
+  );
 });
 
 test('environment variable names: strict and relaxed (the 1.32 default) rules', () => {
   assert.deepEqual(isEnvVarName('MY_ENV.NAME'), []);
-  assert.deepEqual(isEnvVarName('1X'), ["a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')"]);
+  assert.deepEqual(isEnvVarName('1X'), [
+    "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')",
+  ]);
   assert.deepEqual(isEnvVarName('..x'), ["must not start with '..'"]);
   assert.deepEqual(isRelaxedEnvVarName('1X with space'), []);
   assert.deepEqual(isRelaxedEnvVarName('A=B'), ["a valid environment variable name must consist only of printable ASCII characters other than '='"]);
@@ -116,7 +179,9 @@ test('environment variable names: strict and relaxed (the 1.32 default) rules', 
 
 test('config keys and percents', () => {
   assert.deepEqual(isConfigMapKey('key.name'), []);
-  assert.deepEqual(isConfigMapKey('a/b'), ["a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"]);
+  assert.deepEqual(isConfigMapKey('a/b'), [
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+  ]);
   assert.deepEqual(isConfigMapKey('.'), ["must not be '.'"]);
   assert.deepEqual(isConfigMapKey('..'), ["must not be '..'"]);
   assert.deepEqual(isValidPercent('25%'), []);
@@ -143,8 +208,10 @@ test('Go rendering of strings, maps and selectors', () => {
   assert.equal(goStringMap({ b: '2', a: '1' }).text, 'map[string]string{"a":"1", "b":"2"}');
   assert.equal(goStringMap(undefined).text, 'map[string]string(nil)');
   assert.equal(goLabelSelector({}).text, 'v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}');
-  assert.equal(goLabelSelector({ matchLabels: { app: 'x' }, matchExpressions: [{ key: 'k', operator: 'In', values: ['a'] }] }).text,
-    'v1.LabelSelector{MatchLabels:map[string]string{"app":"x"}, MatchExpressions:[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:"k", Operator:"In", Values:[]string{"a"}}}}');
+  assert.equal(
+    goLabelSelector({ matchLabels: { app: 'x' }, matchExpressions: [{ key: 'k', operator: 'In', values: ['a'] }] }).text,
+    'v1.LabelSelector{MatchLabels:map[string]string{"app":"x"}, MatchExpressions:[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:"k", Operator:"In", Values:[]string{"a"}}}}',
+  );
 });
 
 test('labels and annotations', () => {
@@ -153,31 +220,41 @@ test('labels and annotations', () => {
   assert.deepEqual(validateLabels('metadata.labels', { app: 'bad value' }).length, 1);
   assert.deepEqual(validateAnnotations('metadata.annotations', { 'Example.COM/Key': 'anything at all' }), []);
   assert.deepEqual(validateAnnotations('metadata.annotations', { big: 'x'.repeat(256 * 1024 - 3) }), []);
-  assert.deepEqual(validateAnnotations('metadata.annotations', { big: 'x'.repeat(256 * 1024 - 2) }).map(errorText),
-    ['metadata.annotations: Too long: may not be more than 262144 bytes']);
+  assert.deepEqual(validateAnnotations('metadata.annotations', { big: 'x'.repeat(256 * 1024 - 2) }).map(errorText), [
+    'metadata.annotations: Too long: may not be more than 262144 bytes',
+  ]);
 });
 
 test('label selectors: operators and values', () => {
   assert.deepEqual(validateLabelSelector('s', { matchLabels: { a: 'b' }, matchExpressions: [{ key: 'k', operator: 'Exists' }] }), []);
-  assert.deepEqual(validateLabelSelector('s', { matchExpressions: [{ key: 'k', operator: 'In' }] }).map(errorText),
-    ["s.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'"]);
-  assert.deepEqual(validateLabelSelector('s', { matchExpressions: [{ key: 'k', operator: 'Exists', values: ['x'] }] }).map(errorText),
-    ["s.matchExpressions[0].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"]);
-  assert.deepEqual(validateLabelSelector('s', { matchExpressions: [{ key: 'k', operator: 'Has' }] }).map(errorText),
-    ['s.matchExpressions[0].operator: Invalid value: "Has": not a valid selector operator']);
+  assert.deepEqual(validateLabelSelector('s', { matchExpressions: [{ key: 'k', operator: 'In' }] }).map(errorText), [
+    "s.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
+  ]);
+  assert.deepEqual(validateLabelSelector('s', { matchExpressions: [{ key: 'k', operator: 'Exists', values: ['x'] }] }).map(errorText), [
+    "s.matchExpressions[0].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+  ]);
+  assert.deepEqual(validateLabelSelector('s', { matchExpressions: [{ key: 'k', operator: 'Has' }] }).map(errorText), [
+    's.matchExpressions[0].operator: Invalid value: "Has": not a valid selector operator',
+  ]);
 });
 
 test('quantities: valid, malformed, negative', () => {
   for (const q of ['1', '500m', '1.5Gi', '2e3', '0.1', 3]) assert.deepEqual(validateQuantity('q', q), [], String(q));
-  assert.deepEqual(validateQuantity('q', '1mm').map(errorText), ["q: Invalid value: \"1mm\": unable to parse quantity's suffix"]);
-  assert.deepEqual(validateQuantity('q', '1x').map(errorText), ["q: Invalid value: \"1x\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"]);
-  assert.deepEqual(validateQuantity('q', 'abc').map(errorText), ["q: Invalid value: \"abc\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"]);
+  assert.deepEqual(validateQuantity('q', '1mm').map(errorText), ['q: Invalid value: "1mm": unable to parse quantity\'s suffix']);
+  assert.deepEqual(validateQuantity('q', '1x').map(errorText), [
+    'q: Invalid value: "1x": quantities must match the regular expression \'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$\'',
+  ]);
+  assert.deepEqual(validateQuantity('q', 'abc').map(errorText), [
+    'q: Invalid value: "abc": quantities must match the regular expression \'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$\'',
+  ]);
   assert.deepEqual(validateQuantity('q', '-1').map(errorText), ['q: Invalid value: "-1": must be greater than or equal to 0']);
 });
 
 test('fully qualified domain names need two segments', () => {
   assert.deepEqual(validateFullyQualifiedDomainName('a', 'example.com.'), []);
-  assert.deepEqual(validateFullyQualifiedDomainName('a', 'example').map(errorText), ['a: Invalid value: "example": should be a domain with at least two segments separated by dots']);
+  assert.deepEqual(validateFullyQualifiedDomainName('a', 'example').map(errorText), [
+    'a: Invalid value: "example": should be a domain with at least two segments separated by dots',
+  ]);
 });
 
 test('semantic equality treats absent and zero values alike', () => {

@@ -1,8 +1,7 @@
 // Shared validators with Kubernetes' exact rules and messages; is* return detail strings like apimachinery's.
+import { isObj, objs } from './narrow.js';
 import type { FieldError } from './types.js';
-import {
-  duplicate, forbidden, goLabelSelector, invalid, notSupported, required, tooLong, type GoValue,
-} from './fielderror.js';
+import { duplicate, forbidden, goLabelSelector, invalid, notSupported, required, tooLong, type GoValue } from './fielderror.js';
 import { isCIDR, isLinkLocalMulticast, isLinkLocalUnicast, isLoopback, isUnspecified, isV4, parseIP } from './ipaddr.js';
 import { isQuantity, parseQuantity } from './quantity.js';
 
@@ -20,19 +19,23 @@ export const PROTOCOLS = ['SCTP', 'TCP', 'UDP'] as const;
 
 const dns1123LabelFmt = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
 const dns1123LabelRe = new RegExp(`^${dns1123LabelFmt}$`);
-const dns1123LabelMsg = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
+const dns1123LabelMsg =
+  "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
 const dns1123SubdomainFmt = `${dns1123LabelFmt}(\\.${dns1123LabelFmt})*`;
 const dns1123SubdomainRe = new RegExp(`^${dns1123SubdomainFmt}$`);
-const dns1123SubdomainMsg = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
+const dns1123SubdomainMsg =
+  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const dns1035LabelFmt = '[a-z]([-a-z0-9]*[a-z0-9])?';
 const dns1035LabelRe = new RegExp(`^${dns1035LabelFmt}$`);
-const dns1035LabelMsg = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
+const dns1035LabelMsg =
+  "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
 const qualifiedNameFmt = '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]';
 const qualifiedNameRe = new RegExp(`^${qualifiedNameFmt}$`);
 const qualifiedNameMsg = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const labelValueFmt = `(${qualifiedNameFmt})?`;
 const labelValueRe = new RegExp(`^${labelValueFmt}$`);
-const labelValueMsg = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const labelValueMsg =
+  "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const envVarNameFmt = '[-._a-zA-Z][-._a-zA-Z0-9]*';
 const envVarNameRe = new RegExp(`^${envVarNameFmt}$`);
 const envVarNameMsg = "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit";
@@ -105,8 +108,11 @@ export function isQualifiedName(value: string): string[] {
     if (prefix.length === 0) errs.push('prefix part ' + emptyError());
     else for (const m of isDNS1123Subdomain(prefix)) errs.push('prefix part ' + m);
   } else {
-    return ['a qualified name ' + regexError(qualifiedNameMsg, qualifiedNameFmt, 'MyName', 'my.name', '123-abc') +
-      " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"];
+    return [
+      'a qualified name ' +
+        regexError(qualifiedNameMsg, qualifiedNameFmt, 'MyName', 'my.name', '123-abc') +
+        " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+    ];
   }
   if (name.length === 0) errs.push('name part ' + emptyError());
   else if (byteLength(name) > QUALIFIED_NAME_MAX) errs.push('name part ' + maxLenError(QUALIFIED_NAME_MAX));
@@ -181,7 +187,9 @@ export function isValidPercent(value: string): string[] {
 }
 
 export function isHTTPHeaderName(value: string): string[] {
-  return httpHeaderNameRe.test(value) ? [] : [regexError("a valid HTTP header must consist of alphanumeric characters or '-'", httpHeaderNameFmt, 'X-Header-Name')];
+  return httpHeaderNameRe.test(value)
+    ? []
+    : [regexError("a valid HTTP header must consist of alphanumeric characters or '-'", httpHeaderNameFmt, 'X-Header-Name')];
 }
 
 /** A path segment name (what the generic API server requires of any name): not "." or "..", no "/" or "%". */
@@ -267,7 +275,7 @@ export function validatePortNumOrName(field: string, port: unknown): FieldError[
 
 export function validateProtocol(field: string, protocol: unknown): FieldError[] {
   if (protocol === undefined || protocol === null || protocol === '') return [required(field)];
-  return PROTOCOLS.includes(protocol as any) ? [] : [notSupported(field, protocol, PROTOCOLS)];
+  return (PROTOCOLS as readonly unknown[]).includes(protocol) ? [] : [notSupported(field, protocol, PROTOCOLS)];
 }
 
 /** Labels: each key a qualified name, each value a label value (all errors on the map's path). */
@@ -302,10 +310,10 @@ export function validateAnnotations(field: string, annotations: unknown): FieldE
 }
 
 /** A metav1.LabelSelector: matchLabels as labels, each requirement's operator, key and values. */
-export function validateLabelSelector(field: string, sel: any): FieldError[] {
-  if (!sel || typeof sel !== 'object') return [];
+export function validateLabelSelector(field: string, sel: unknown): FieldError[] {
+  if (!isObj(sel)) return [];
   const errs = validateLabels(`${field}.matchLabels`, sel.matchLabels);
-  (Array.isArray(sel.matchExpressions) ? sel.matchExpressions : []).forEach((e: any, i: number) => {
+  objs(sel.matchExpressions).forEach((e, i) => {
     const p = `${field}.matchExpressions[${i}]`;
     const values: unknown[] = Array.isArray(e?.values) ? e.values : [];
     switch (e?.operator) {
@@ -351,7 +359,7 @@ function normalize(v: unknown): unknown {
 /** Invalid "field is immutable" when the value changed; render says how the new value prints. */
 export function validateImmutable(field: string, next: unknown, old: unknown, render?: (v: unknown) => GoValue | unknown): FieldError[] {
   if (semanticEqual(next, old)) return [];
-  return [invalid(field, render ? render(next) : next ?? '', FIELD_IMMUTABLE)];
+  return [invalid(field, render ? render(next) : (next ?? ''), FIELD_IMMUTABLE)];
 }
 
 export function goSelector(sel: unknown): GoValue {

@@ -1,6 +1,6 @@
 // Who a request is: the authenticated user as one plain value (name, uid, groups, extra) that
 // authorization will read, from a client certificate signed by the cluster CA, a static bearer token
-// (admin, nodes) or a service-account JWT.
+// (admin, nodes) or a service-account JWT; system:anonymous when none is offered.
 import type { IncomingMessage } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { UserInfo } from './authz/attributes.js';
@@ -37,9 +37,10 @@ export class StaticTokens implements TokenAuthenticator {
   }
 }
 
-/** Every authenticated user is in system:authenticated, as kube-apiserver adds it. */
+/** Every authenticated user is in system:authenticated, as kube-apiserver's group adder puts it; a user
+ *  already in system:authenticated or system:unauthenticated (the anonymous one) is left as it is. */
 export function withAuthenticated(u: UserInfo): UserInfo {
-  return u.groups.includes('system:authenticated') ? u : { ...u, groups: [...u.groups, 'system:authenticated'] };
+  return u.groups.includes('system:authenticated') || u.groups.includes('system:unauthenticated') ? u : { ...u, groups: [...u.groups, 'system:authenticated'] };
 }
 
 export function bearerToken(req: IncomingMessage): string | undefined {

@@ -3,7 +3,16 @@
 // (and its extra groups).
 import { timingSafeEqual } from 'node:crypto';
 import type { KObject } from '../api/types.js';
-import { BOOTSTRAPPERS, BOOTSTRAP_NAMESPACE, BOOTSTRAP_TOKEN_PREFIX, BOOTSTRAP_USER_PREFIX, KEY_ID, parseBootstrapToken, tokenParts, unusableReason } from '../api/bootstraptoken.js';
+import {
+  BOOTSTRAPPERS,
+  BOOTSTRAP_NAMESPACE,
+  BOOTSTRAP_TOKEN_PREFIX,
+  BOOTSTRAP_USER_PREFIX,
+  KEY_ID,
+  parseBootstrapToken,
+  tokenParts,
+  unusableReason,
+} from '../api/bootstraptoken.js';
 import type { TokenAuthenticator, UserInfo } from './authn.js';
 import { withAuthenticated } from './authn.js';
 
@@ -17,7 +26,10 @@ export class BootstrapTokenAuthenticator implements TokenAuthenticator {
   /** Why the last token shaped as a bootstrap token was refused (for tests and the log). */
   lastError?: string;
 
-  constructor(private objects: SecretGetter, private now: () => number = () => Date.now()) {}
+  constructor(
+    private objects: SecretGetter,
+    private now: () => number = () => Date.now(),
+  ) {}
 
   async authenticate(token: string): Promise<UserInfo | undefined> {
     const t = parseBootstrapToken(token);
@@ -33,7 +45,8 @@ export class BootstrapTokenAuthenticator implements TokenAuthenticator {
     const why = unusableReason(s, this.now());
     if (why) return this.refuse(`bootstrap token ${t.id}: ${why}`);
     const id = (s.data as Record<string, unknown>)[KEY_ID];
-    if (typeof id !== 'string' || Buffer.from(id, 'base64').toString('utf8') !== t.id) return this.refuse(`bootstrap token ${t.id}: ${KEY_ID} does not match the name`);
+    if (typeof id !== 'string' || Buffer.from(id, 'base64').toString('utf8') !== t.id)
+      return this.refuse(`bootstrap token ${t.id}: ${KEY_ID} does not match the name`);
     this.lastError = undefined;
     return withAuthenticated({ name: `${BOOTSTRAP_USER_PREFIX}${t.id}`, groups: [BOOTSTRAPPERS, ...extraGroups.filter((g) => g !== BOOTSTRAPPERS)] });
   }
@@ -43,4 +56,3 @@ export class BootstrapTokenAuthenticator implements TokenAuthenticator {
     return undefined;
   }
 }
-

@@ -1,11 +1,11 @@
 // The server's PKI and admin credentials: a CA, a serving certificate, the admin's client certificate and
-// the API server's own client certificate toward agents, made with openssl on first start and kept in the
+// the API server's own client certificate toward agents, made in process on first start and kept in the
 // data dir, a bearer token for the admin, and kubeconfigs.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
-import { run } from '../util/exec.js';
+import { type KeyAndCert, type Subject, issue, makeCa, writeKeyAndCert } from '../api/certificates/issue.js';
 
 export interface Pki {
   caCert: string;
@@ -27,15 +27,13 @@ export const ADMIN_CERT_GROUP = 'system:masters';
 /** The API server's identity toward agents (node proxy, exec, attach, logs, port-forward, metrics scrapes). */
 export const KUBELET_CLIENT_USER = 'kube-apiserver-kubelet-client';
 
-/** Names the serving certificate is valid for, besides the ones given at start. */
 /** Names every serving certificate carries; the `kubernetes` Service's ClusterIP comes from the caller,
  *  which knows the service range. */
-const BASE_SANS = ['localhost', '127.0.0.1', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc',
-  'kubernetes.default.svc.cluster.local'];
+const BASE_SANS = ['localhost', '127.0.0.1', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
+const DAYS = 3650;
 
-function sanList(names: string[]): string {
-  const uniq = [...new Set([...BASE_SANS, ...names].filter(Boolean))];
-  return uniq.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
+function sanList(names: string[]): string[] {
+  return [...new Set([...BASE_SANS, ...names].filter(Boolean))];
 }
 
 /** Makes (once) and loads the CA and a serving certificate for the given extra host names/IPs. A
@@ -49,47 +47,45 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
   const crt = join(dir, 'server.crt');
   const sansFile = join(dir, 'server.sans');
   if (!existsSync(caCrt) || !existsSync(caKey)) {
-    await run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', caKey, '-out', caCrt, '-days', '3650', '-subj', '/CN=k8ts-ca',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    const made = await makeCa('k8ts-ca', DAYS);
+    writeKeyAndCert(made, caKey, caCrt);
   }
+  const ca: KeyAndCert = { keyPem: readFileSync(caKey, 'utf8'), certPem: readFileSync(caCrt, 'utf8') };
   const sans = sanList(hosts);
-  if (!existsSync(crt) || !existsSync(key) || !existsSync(sansFile) || readFileSync(sansFile, 'utf8') !== sans) {
-    const csr = join(dir, 'server.csr');
-    const ext = join(dir, 'server.ext');
-    writeFileSync(ext, `subjectAltName=${sans}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`);
-    await run(['openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', key, '-out', csr, '-subj', '/CN=kube-apiserver']);
-    await run(['openssl', 'x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial',
-      '-out', crt, '-days', '3650', '-extfile', ext]);
-    writeFileSync(sansFile, sans);
+  const sansText = sans.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
+  if (!existsSync(crt) || !existsSync(key) || !existsSync(sansFile) || readFileSync(sansFile, 'utf8') !== sansText) {
+    const made = await issue(ca, { subject: { cn: 'kube-apiserver' }, usage: 'server', names: sans, days: DAYS });
+    writeKeyAndCert(made, key, crt);
+    writeFileSync(sansFile, sansText);
   }
   const adminKey = join(dir, 'admin.key');
   const adminCrt = join(dir, 'admin.crt');
-  await ensureClientCert(dir, caCrt, caKey, 'admin', `/O=${ADMIN_CERT_GROUP}/CN=${ADMIN_CERT_USER}`);
   const kcKey = join(dir, 'apiserver-kubelet-client.key');
   const kcCrt = join(dir, 'apiserver-kubelet-client.crt');
-  await ensureClientCert(dir, caCrt, caKey, 'apiserver-kubelet-client', `/O=${ADMIN_CERT_GROUP}/CN=${KUBELET_CLIENT_USER}`);
-  // Keys are secrets on every start, not only when made (openssl writes them 0600 already; a copy may not be).
+  await Promise.all([
+    ensureClientCert(ca, adminKey, adminCrt, { o: [ADMIN_CERT_GROUP], cn: ADMIN_CERT_USER }),
+    ensureClientCert(ca, kcKey, kcCrt, { o: [ADMIN_CERT_GROUP], cn: KUBELET_CLIENT_USER }),
+  ]);
+  // Keys are secrets on every start, not only when made (a copy may not be).
   for (const k of [caKey, key, adminKey, kcKey]) chmodSync(k, 0o600);
-  return { caCert: readFileSync(caCrt, 'utf8'), serverCert: readFileSync(crt, 'utf8'), serverKey: readFileSync(key, 'utf8'), caPath: caCrt,
-    adminCert: readFileSync(adminCrt, 'utf8'), adminKey: readFileSync(adminKey, 'utf8'),
-    kubeletClientCert: readFileSync(kcCrt, 'utf8'), kubeletClientKey: readFileSync(kcKey, 'utf8') };
+  return {
+    caCert: ca.certPem,
+    serverCert: readFileSync(crt, 'utf8'),
+    serverKey: readFileSync(key, 'utf8'),
+    caPath: caCrt,
+    adminCert: readFileSync(adminCrt, 'utf8'),
+    adminKey: readFileSync(adminKey, 'utf8'),
+    kubeletClientCert: readFileSync(kcCrt, 'utf8'),
+    kubeletClientKey: readFileSync(kcKey, 'utf8'),
+  };
 }
 
-/** DIR/<name>.{crt,key}: a client certificate from the cluster CA for the given subject, made once. */
-async function ensureClientCert(dir: string, caCrt: string, caKey: string, name: string, subject: string): Promise<void> {
-  const key = join(dir, `${name}.key`);
-  const crt = join(dir, `${name}.crt`);
+/** A client certificate (clientAuth: the x509 authenticator refuses one without it) from the cluster CA
+ *  for the given subject, made once. */
+async function ensureClientCert(ca: KeyAndCert, key: string, crt: string, subject: Subject): Promise<void> {
   if (existsSync(crt) && existsSync(key)) return;
-  const csr = join(dir, `${name}.csr`);
-  const ext = join(dir, `${name}.ext`);
-  // clientAuth only: the x509 authenticator (and OpenSSL's client purpose check) refuse a certificate without it.
-  writeFileSync(ext, 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n');
-  await run(['openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', csr, '-subj', subject]);
-  await run(['openssl', 'x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial',
-    '-out', crt, '-days', '3650', '-extfile', ext]);
+  const made = await issue(ca, { subject, usage: 'client', days: DAYS });
+  writeKeyAndCert(made, key, crt);
 }
 
 /** A bearer token kept in DIR/<file>, made on first start. */
@@ -111,8 +107,10 @@ export type KubeconfigUser = { token: string } | { clientCert: string; clientKey
 export function kubeconfig(opts: { server: string; caCert: string; user: KubeconfigUser; name?: string }): string {
   const name = opts.name ?? 'k8ts';
   const b64 = (s: string) => Buffer.from(s).toString('base64');
-  const user = 'token' in opts.user ? [`    token: ${opts.user.token}`]
-    : [`    client-certificate-data: ${b64(opts.user.clientCert)}`, `    client-key-data: ${b64(opts.user.clientKey)}`];
+  const user =
+    'token' in opts.user
+      ? [`    token: ${opts.user.token}`]
+      : [`    client-certificate-data: ${b64(opts.user.clientCert)}`, `    client-key-data: ${b64(opts.user.clientKey)}`];
   return [
     'apiVersion: v1',
     'kind: Config',

@@ -46,8 +46,13 @@ function aggregatedResource(r: ResourceDef) {
     ...(r.shortNames.length ? { shortNames: r.shortNames } : {}),
     ...(r.categories.length ? { categories: r.categories } : {}),
     ...(r.subresources.length
-      ? { subresources: r.subresources.map((s) => ({ subresource: s.name,
-          responseKind: { group: s.group ?? r.group, version: s.version ?? r.version, kind: s.kind }, verbs: s.verbs })) }
+      ? {
+          subresources: r.subresources.map((s) => ({
+            subresource: s.name,
+            responseKind: { group: s.group ?? r.group, version: s.version ?? r.version, kind: s.kind },
+            verbs: s.verbs,
+          })),
+        }
       : {}),
   };
 }
@@ -85,7 +90,9 @@ export function legacyGroups(): unknown {
   return {
     kind: 'APIGroupList',
     apiVersion: 'v1',
-    groups: groups().filter((g) => g.group !== '').map((g) => legacyGroup(g.group)),
+    groups: groups()
+      .filter((g) => g.group !== '')
+      .map((g) => legacyGroup(g.group)),
   };
 }
 
@@ -95,11 +102,24 @@ export function resourceList(group: string, version: string): unknown | undefine
   if (!rs.length) return undefined;
   const resources: unknown[] = [];
   for (const r of rs) {
-    resources.push({ name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: r.verbs,
-      ...(r.shortNames.length ? { shortNames: r.shortNames } : {}), ...(r.categories.length ? { categories: r.categories } : {}) });
+    resources.push({
+      name: r.plural,
+      singularName: r.singular,
+      namespaced: r.namespaced,
+      kind: r.kind,
+      verbs: r.verbs,
+      ...(r.shortNames.length ? { shortNames: r.shortNames } : {}),
+      ...(r.categories.length ? { categories: r.categories } : {}),
+    });
     for (const s of r.subresources) {
-      resources.push({ name: `${r.plural}/${s.name}`, singularName: '', namespaced: r.namespaced,
-        ...(s.group !== undefined && s.group !== r.group ? { group: s.group, version: s.version } : {}), kind: s.kind, verbs: s.verbs });
+      resources.push({
+        name: `${r.plural}/${s.name}`,
+        singularName: '',
+        namespaced: r.namespaced,
+        ...(s.group !== undefined && s.group !== r.group ? { group: s.group, version: s.version } : {}),
+        kind: s.kind,
+        verbs: s.verbs,
+      });
     }
   }
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: groupVersion({ group, version }), resources };

@@ -39,7 +39,14 @@ function canIgnoreBudget(pod: Pod): boolean {
   return phase === 'Succeeded' || phase === 'Failed' || phase === 'Pending' || !!pod.metadata.deletionTimestamp;
 }
 
-export async function handleEviction(api: SubresourceHost, req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams): Promise<void> {
+export async function handleEviction(
+  api: SubresourceHost,
+  req: IncomingMessage,
+  res: ServerResponse,
+  method: string,
+  t: Target,
+  q: URLSearchParams,
+): Promise<void> {
   if (method !== 'POST') throw errors.methodNotAllowed(method, 'pods/eviction');
   const body = (await api.readObject(req, undefined)) as Eviction;
   if (body.kind !== undefined && body.kind !== 'Eviction') throw errors.badRequest(`expected an Eviction (policy/v1), got kind ${JSON.stringify(body.kind)}`);
@@ -53,8 +60,9 @@ export async function handleEviction(api: SubresourceHost, req: IncomingMessage,
     sendJson(res, 201, { ...successStatus(), code: 201 });
   };
   if (canIgnoreBudget(pod)) return done();
-  const budgets = ((await reg.list(PODDISRUPTIONBUDGETS, ns)).items as PodDisruptionBudget[])
-    .filter((b) => b.spec?.selector && selectorMatches(b.spec.selector, pod.metadata.labels));
+  const budgets = ((await reg.list(PODDISRUPTIONBUDGETS, ns)).items as PodDisruptionBudget[]).filter(
+    (b) => b.spec?.selector && selectorMatches(b.spec.selector, pod.metadata.labels),
+  );
   if (budgets.length > 1) throw errors.internal('This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.');
   if (!budgets.length) return done();
   const budget = budgets[0];
@@ -63,16 +71,29 @@ export async function handleEviction(api: SubresourceHost, req: IncomingMessage,
   if (!isPodReady(pod)) {
     const st = budget.status;
     if (budget.spec?.unhealthyPodEvictionPolicy === 'AlwaysAllow') return done();
-    if (st && st.desiredHealthy > 0 && st.currentHealthy >= st.desiredHealthy && (st.observedGeneration ?? 0) >= (budget.metadata.generation ?? 0)) return done();
+    if (st && st.desiredHealthy > 0 && st.currentHealthy >= st.desiredHealthy && (st.observedGeneration ?? 0) >= (budget.metadata.generation ?? 0))
+      return done();
   }
   if (!opts.dryRun) {
-    await reg.guaranteedUpdate(PODDISRUPTIONBUDGETS, ns, budget.metadata.name!, (cur: KObject) => {
-      const b = cur as PodDisruptionBudget;
-      checkBudget(b);
-      const st = b.status!;
-      return { ...b, status: { ...st, disruptionsAllowed: st.disruptionsAllowed - 1,
-        disruptedPods: { ...(st.disruptedPods ?? {}), [pod.metadata.name!]: new Date().toISOString().replace(/\.\d+Z$/, 'Z') } } };
-    }, 'status');
+    await reg.guaranteedUpdate(
+      PODDISRUPTIONBUDGETS,
+      ns,
+      budget.metadata.name!,
+      (cur: KObject) => {
+        const b = cur as PodDisruptionBudget;
+        checkBudget(b);
+        const st = b.status!;
+        return {
+          ...b,
+          status: {
+            ...st,
+            disruptionsAllowed: st.disruptionsAllowed - 1,
+            disruptedPods: { ...(st.disruptedPods ?? {}), [pod.metadata.name!]: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
+          },
+        };
+      },
+      'status',
+    );
   } else {
     checkBudget(budget);
   }
@@ -83,14 +104,22 @@ export async function handleEviction(api: SubresourceHost, req: IncomingMessage,
 function checkBudget(b: PodDisruptionBudget): void {
   const st = b.status;
   if (!st || (st.observedGeneration ?? 0) < (b.metadata.generation ?? 0)) {
-    throw new ApiError(429, 'TooManyRequests', EVICTION_BLOCKED, { causes: [{ reason: 'DisruptionBudget', message: 'The disruption budget has not been processed by the disruption controller yet' }] });
+    throw new ApiError(429, 'TooManyRequests', EVICTION_BLOCKED, {
+      causes: [{ reason: 'DisruptionBudget', message: 'The disruption budget has not been processed by the disruption controller yet' }],
+    });
   }
   if (st.disruptionsAllowed < 0) throw errors.forbidden('pdb disruptions allowed is negative');
   if (Object.keys(st.disruptedPods ?? {}).length > MAX_DISRUPTED_PODS) {
     throw errors.forbidden('DisruptedPods map too big - too many evictions not confirmed by PDB controller');
   }
   if (st.disruptionsAllowed === 0) {
-    throw new ApiError(429, 'TooManyRequests', EVICTION_BLOCKED, { causes: [{ reason: 'DisruptionBudget',
-      message: `The disruption budget ${b.metadata.name} needs ${st.desiredHealthy} healthy pods and has ${st.currentHealthy} currently` }] });
+    throw new ApiError(429, 'TooManyRequests', EVICTION_BLOCKED, {
+      causes: [
+        {
+          reason: 'DisruptionBudget',
+          message: `The disruption budget ${b.metadata.name} needs ${st.desiredHealthy} healthy pods and has ${st.currentHealthy} currently`,
+        },
+      ],
+    });
   }
 }

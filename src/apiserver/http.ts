@@ -48,11 +48,15 @@ export function setPretty(res: ServerResponse, query: URLSearchParams): void {
   if (v !== null && parseGoBool(v)) prettyResponses.add(res);
 }
 
+export function isPretty(res: ServerResponse): boolean {
+  return prettyResponses.has(res);
+}
+
 export function sendJson(res: ServerResponse, code: number, body: unknown, contentType = 'application/json'): void {
   // A handler finishing after its request timed out (504 already sent) has no one to answer.
   if (timedOut.has(res)) return;
   // Go's json.Encoder ends every document with a newline; pre-encoded bodies are sent as they are.
-  const data = typeof body === 'string' ? body : `${JSON.stringify(body, null, prettyResponses.has(res) ? 2 : undefined)}\n`;
+  const data = typeof body === 'string' || Buffer.isBuffer(body) ? body : `${JSON.stringify(body, null, prettyResponses.has(res) ? 2 : undefined)}\n`;
   res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data), 'Cache-Control': 'no-cache, private' });
   res.end(data);
 }

@@ -6,7 +6,8 @@ const NAME_MAX = 63;
 const PREFIX_MAX = 253;
 const VALUE_MAX = 63;
 
-const NAME_RULE = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName', 'my.name' or '123-abc')";
+const NAME_RULE =
+  "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName', 'my.name' or '123-abc')";
 
 /** What is wrong with a label key (`[prefix/]name`); empty when it is valid. */
 export function labelKeyErrors(key: string): string[] {
@@ -20,7 +21,9 @@ export function labelKeyErrors(key: string): string[] {
     else {
       if (Buffer.byteLength(prefix) > PREFIX_MAX) errs.push(`prefix part must be no more than ${PREFIX_MAX} bytes`);
       if (!DNS1123_SUBDOMAIN.test(prefix)) {
-        errs.push("prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')");
+        errs.push(
+          "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')",
+        );
       }
     }
   }
@@ -35,7 +38,9 @@ export function labelValueErrors(value: string): string[] {
   const errs: string[] = [];
   if (Buffer.byteLength(value) > VALUE_MAX) errs.push(`must be no more than ${VALUE_MAX} bytes`);
   if (value !== '' && !NAME.test(value)) {
-    errs.push("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue', 'my_value' or '12345')");
+    errs.push(
+      "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue', 'my_value' or '12345')",
+    );
   }
   return errs;
 }

@@ -40,21 +40,25 @@ describe('a watcher that never reads', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('is cut off with an error event while the server\'s buffered bytes stay bounded; other watchers get every event', async () => {
+  test("is cut off with an error event while the server's buffered bytes stay bounded; other watchers get every event", async () => {
     const path = '/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=0';
     const slow = await rawConnect(s);
     slow.write(request('GET', path, s.token));
     slow.pause(); // never read: the kernel's buffers fill, then the server's
     const good = await rawConnect(s);
     let goodText = '';
-    good.on('data', (b: Buffer) => { goodText += b.toString('latin1'); });
+    good.on('data', (b: Buffer) => {
+      goodText += b.toString('latin1');
+    });
     good.write(request('GET', path, s.token));
     await eventually('both watches open', async () => s.api.watchBufferedBytes().watches === 2);
 
     const objectBytes = 100 * 1024;
     const n = 300; // 30 MB: more than loopback's socket buffers on both ends and the budget together
     let maxBuffered = 0;
-    const sample = () => { maxBuffered = Math.max(maxBuffered, s.api.watchBufferedBytes().bytes); };
+    const sample = () => {
+      maxBuffered = Math.max(maxBuffered, s.api.watchBufferedBytes().bytes);
+    };
     const sampler = setInterval(sample, 5);
     let slowText = '';
     let slowClosed: Promise<unknown> | undefined;
@@ -66,7 +70,9 @@ describe('a watcher that never reads', () => {
         if (!slowClosed && s.api.watchBufferedBytes().watches === 1) {
           // Cut off: the client reads at last (within the server's grace), and finds the 410 that sends it to list again.
           slowClosed = new Promise((r) => slow.once('close', r));
-          slow.on('data', (b: Buffer) => { slowText += b.toString('latin1'); });
+          slow.on('data', (b: Buffer) => {
+            slowText += b.toString('latin1');
+          });
           slow.resume();
         }
       }
@@ -92,7 +98,13 @@ describe('a watcher that never reads', () => {
 });
 
 /** One request over a fresh connection with the admin token. */
-async function fetchJson(s: RunningServer, method: string, path: string, body?: unknown, token = s.token): Promise<{ status: number; headers: Record<string, string>; text(): Promise<string> }> {
+async function fetchJson(
+  s: RunningServer,
+  method: string,
+  path: string,
+  body?: unknown,
+  token = s.token,
+): Promise<{ status: number; headers: Record<string, string>; text(): Promise<string> }> {
   const sock = await rawConnect(s);
   const data = body === undefined ? '' : JSON.stringify(body);
   sock.write(request(method, path, token, `Connection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(data)}\r\n`) + data);
@@ -130,7 +142,9 @@ function dechunk(s: string): string {
 async function hold(s: RunningServer, head: string): Promise<{ sock: TLSSocket; answer: Promise<string> }> {
   const sock = await rawConnect(s);
   let text = '';
-  sock.on('data', (b: Buffer) => { text += b.toString('utf8'); });
+  sock.on('data', (b: Buffer) => {
+    text += b.toString('utf8');
+  });
   sock.on('error', () => {});
   const answer = new Promise<string>((r) => sock.once('close', () => r(text)));
   sock.write(head);
@@ -153,13 +167,27 @@ describe('hostile clients', () => {
     dir = mkdtempSync(join(tmpdir(), 'k8ts-limits-hostile-'));
     const tokens = join(dir, 'tokens.csv');
     writeFileSync(tokens, `${bob},bob,1001\n`, { mode: 0o600 });
-    s = await runServer({ dataDir: join(dir, 'data'), store: 'memory', listen: [{ host: '127.0.0.1', port: 0 }], log: () => {}, tokenAuthFile: tokens,
-      limits: { maxRequestsInflight: 2, maxMutatingRequestsInflight: 1, requestTimeoutMs: 1500, headerTimeoutMs: 1000, maxConnections: 100 } });
+    s = await runServer({
+      dataDir: join(dir, 'data'),
+      store: 'memory',
+      listen: [{ host: '127.0.0.1', port: 0 }],
+      log: () => {},
+      tokenAuthFile: tokens,
+      limits: { maxRequestsInflight: 2, maxMutatingRequestsInflight: 1, requestTimeoutMs: 1500, headerTimeoutMs: 1000, maxConnections: 100 },
+    });
     // bob may edit (so his requests reach their handlers) and is not in system:masters (so he is limited).
-    const binding = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'bob-edit' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'bob' }] };
+    const binding = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'bob-edit' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'bob' }],
+    };
     assert.equal((await fetchJson(s, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', binding)).status, 201);
-    await eventually('bob may list configmaps', async () => (await fetchJson(s, 'GET', '/api/v1/namespaces/default/configmaps', undefined, bob)).status === 200);
+    await eventually(
+      'bob may list configmaps',
+      async () => (await fetchJson(s, 'GET', '/api/v1/namespaces/default/configmaps', undefined, bob)).status === 200,
+    );
   });
   after(async () => {
     await s.close();
@@ -171,7 +199,9 @@ describe('hostile clients', () => {
     const body = JSON.stringify(cm('trickled', 10));
     const t = await hold(s, request('POST', path, bob, `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n`) + body.slice(0, 5));
     let i = 5;
-    const trickle = setInterval(() => { if (i < body.length - 1) t.sock.write(body[i++]); }, 100);
+    const trickle = setInterval(() => {
+      if (i < body.length - 1) t.sock.write(body[i++]);
+    }, 100);
     try {
       // The seat is taken once the server has the head; the second mutation is over the limit of 1.
       let over: Awaited<ReturnType<typeof fetchJson>> | undefined;
@@ -227,12 +257,20 @@ describe('hostile clients', () => {
     const u = new URL(s.url);
     const socks: NetSocket[] = [];
     let closedEarly = 0;
-    await Promise.all(Array.from({ length: 300 }, () => new Promise<void>((resolve) => {
-      const c = netConnect(Number(u.port), u.hostname, () => resolve());
-      c.on('error', () => resolve());
-      c.on('close', () => { closedEarly++; });
-      socks.push(c);
-    })));
+    await Promise.all(
+      Array.from(
+        { length: 300 },
+        () =>
+          new Promise<void>((resolve) => {
+            const c = netConnect(Number(u.port), u.hostname, () => resolve());
+            c.on('error', () => resolve());
+            c.on('close', () => {
+              closedEarly++;
+            });
+            socks.push(c);
+          }),
+      ),
+    );
     // At least the 200 over the cap of 100 are closed by the server without a byte read.
     await eventually('connections over the cap closed', async () => closedEarly >= 200);
     // The idle ones are dropped after the handshake timeout (1 s); then a normal client is served.
@@ -246,7 +284,9 @@ describe('10,000 idle connections', () => {
   test('a `k8ts server` with its default limits holds them and still serves a normal client', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'k8ts-limits-idle-'));
     const bin = join(dirname(fileURLToPath(import.meta.url)), '../../../bin/k8ts');
-    const proc = spawn(bin, ['server', '--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--store', 'sqlite'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(bin, ['server', '--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--store', 'sqlite'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const socks: NetSocket[] = [];
     try {
       let log = '';
@@ -261,11 +301,20 @@ describe('10,000 idle connections', () => {
       const u = new URL(url);
       let refused = 0;
       for (let batch = 0; batch < 10; batch++) {
-        await Promise.all(Array.from({ length: 1000 }, () => new Promise<void>((resolve) => {
-          const c = netConnect(Number(u.port), u.hostname, () => resolve());
-          c.on('error', () => { refused++; resolve(); });
-          socks.push(c);
-        })));
+        await Promise.all(
+          Array.from(
+            { length: 1000 },
+            () =>
+              new Promise<void>((resolve) => {
+                const c = netConnect(Number(u.port), u.hostname, () => resolve());
+                c.on('error', () => {
+                  refused++;
+                  resolve();
+                });
+                socks.push(c);
+              }),
+          ),
+        );
       }
       assert.equal(refused, 0, 'all 10,000 connections were accepted');
       // The kernel completes every connection; the server accepts all but what its listen backlog (511) drops

@@ -27,33 +27,46 @@ export class LocalClient implements Client {
   }
 
   async list<T extends KObject>(r: ResourceDef<T>, ns?: string, opts: ListOptions = {}): Promise<{ items: T[]; resourceVersion: string }> {
-    const res = await own(() => this.reg.list(r, ns, {
-      labelSelector: opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined,
-      fieldSelector: opts.fieldSelector ? parseFieldSelector(opts.fieldSelector) : undefined,
-    }));
+    const res = await own(() =>
+      this.reg.list(r, ns, {
+        labelSelector: opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined,
+        fieldSelector: opts.fieldSelector ? parseFieldSelector(opts.fieldSelector) : undefined,
+      }),
+    );
     return { items: res.items as T[], resourceVersion: res.resourceVersion };
   }
 
-  async watch<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, resourceVersion: string, h: WatchHandlers<T>, opts: ListOptions = {}): Promise<Watch> {
+  async watch<T extends KObject>(
+    r: ResourceDef<T>,
+    ns: string | undefined,
+    resourceVersion: string,
+    h: WatchHandlers<T>,
+    opts: ListOptions = {},
+  ): Promise<Watch> {
     const ls = opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined;
     const fs = opts.fieldSelector ? parseFieldSelector(opts.fieldSelector) : undefined;
     const match = (o: KObject | undefined) => o !== undefined && (!ls || ls.matches(o.metadata.labels)) && (!fs || fs.matches(fieldsOf(r, o)));
     let last = Number(resourceVersion);
-    const sub = this.reg.cache.subscribe(storagePrefix(r, ns), last, (events) => {
-      for (const e of events) {
-        last = e.revision;
-        const now = match(e.object);
-        const before = match(e.prev);
-        let type: EventType | undefined;
-        if (e.type === 'delete') type = before ? 'DELETED' : undefined;
-        else if (now) type = before ? 'MODIFIED' : 'ADDED';
-        else if (before) type = 'DELETED';
-        if (type) own(() => h.onEvent(type, e.object as T));
-      }
-    }, (err) => {
-      clearInterval(bookmarks);
-      own(() => h.onError(err));
-    });
+    const sub = this.reg.cache.subscribe(
+      storagePrefix(r, ns),
+      last,
+      (events) => {
+        for (const e of events) {
+          last = e.revision;
+          const now = match(e.object);
+          const before = match(e.prev);
+          let type: EventType | undefined;
+          if (e.type === 'delete') type = before ? 'DELETED' : undefined;
+          else if (now) type = before ? 'MODIFIED' : 'ADDED';
+          else if (before) type = 'DELETED';
+          if (type) own(() => h.onEvent(type, e.object as T));
+        }
+      },
+      (err) => {
+        clearInterval(bookmarks);
+        own(() => h.onError(err));
+      },
+    );
     if (!sub) throw errors.gone(`too old resource version: ${resourceVersion}`);
     // A filtered watch may see nothing for long: bookmarks carry its resourceVersion forward, so a watch
     // resumed later starts inside the cache's history instead of relisting.

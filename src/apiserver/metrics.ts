@@ -16,7 +16,20 @@ const LONGRUNNING_LABELS = ['verb', 'group', 'version', 'resource', 'subresource
 const KNOWN_VERBS = new Set(['GET', 'LIST', 'WATCH', 'POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION', 'CONNECT', 'HEAD', 'OPTIONS']);
 /** Resources by group/version/plural: only these become label values, so a hostile path cannot grow the series. */
 const KNOWN_RESOURCES = new Set(RESOURCES.map((r) => `${r.group}/${r.version}/${r.plural}`));
-const KNOWN_SUBRESOURCES = new Set(['status', 'scale', 'binding', 'log', 'exec', 'attach', 'portforward', 'proxy', 'eviction', 'finalize', 'token', 'ephemeralcontainers']);
+const KNOWN_SUBRESOURCES = new Set([
+  'status',
+  'scale',
+  'binding',
+  'log',
+  'exec',
+  'attach',
+  'portforward',
+  'proxy',
+  'eviction',
+  'finalize',
+  'token',
+  'ephemeralcontainers',
+]);
 
 /** The labels of one request, from its authorization attributes (upstream's RequestInfo). */
 export interface RequestLabels {
@@ -64,27 +77,57 @@ export class ApiServerMetrics {
   readonly storeDuration: Histogram<'operation' | 'type'>;
 
   /** `registry`: the process's registry (the server role shares it with its controllers); default a new one. */
-  constructor(readonly registry: Registry = new Registry(), opts: { processMetrics?: boolean } = {}) {
+  constructor(
+    readonly registry: Registry = new Registry(),
+    opts: { processMetrics?: boolean } = {},
+  ) {
     const registers = [registry];
-    this.requests = new Counter({ name: 'apiserver_request_total', registers,
+    this.requests = new Counter({
+      name: 'apiserver_request_total',
+      registers,
       help: 'Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.',
-      labelNames: REQUEST_LABELS });
-    this.duration = new Histogram({ name: 'apiserver_request_duration_seconds', registers, buckets: REQUEST_DURATION_BUCKETS,
+      labelNames: REQUEST_LABELS,
+    });
+    this.duration = new Histogram({
+      name: 'apiserver_request_duration_seconds',
+      registers,
+      buckets: REQUEST_DURATION_BUCKETS,
       help: 'Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.',
-      labelNames: REQUEST_LABELS.filter((l) => l !== 'code') as Exclude<(typeof REQUEST_LABELS)[number], 'code'>[] });
-    this.inflight = new Gauge({ name: 'apiserver_current_inflight_requests', registers, labelNames: ['request_kind'],
-      help: 'Maximal number of currently used inflight request limit of this apiserver per request kind in last second.' });
+      labelNames: REQUEST_LABELS.filter((l) => l !== 'code') as Exclude<(typeof REQUEST_LABELS)[number], 'code'>[],
+    });
+    this.inflight = new Gauge({
+      name: 'apiserver_current_inflight_requests',
+      registers,
+      labelNames: ['request_kind'],
+      help: 'Maximal number of currently used inflight request limit of this apiserver per request kind in last second.',
+    });
     this.inflight.set({ request_kind: 'readOnly' }, 0);
     this.inflight.set({ request_kind: 'mutating' }, 0);
-    this.longrunning = new Gauge({ name: 'apiserver_longrunning_requests', registers, labelNames: LONGRUNNING_LABELS,
-      help: 'Gauge of all active long-running apiserver requests broken out by verb, group, version, resource, scope and component. Not all requests are tracked this way.' });
-    this.watchers = new Gauge({ name: 'apiserver_registered_watchers', registers, labelNames: ['group', 'version', 'kind'],
-      help: 'Number of currently registered watchers for a given resources' });
-    this.terminatedWatchers = new Counter({ name: 'apiserver_terminated_watchers_total', registers, labelNames: ['resource'],
-      help: 'Counter of watchers closed due to unresponsiveness broken by resource type.' });
-    this.storeDuration = new Histogram({ name: 'etcd_request_duration_seconds', registers, buckets: STORE_DURATION_BUCKETS,
+    this.longrunning = new Gauge({
+      name: 'apiserver_longrunning_requests',
+      registers,
+      labelNames: LONGRUNNING_LABELS,
+      help: 'Gauge of all active long-running apiserver requests broken out by verb, group, version, resource, scope and component. Not all requests are tracked this way.',
+    });
+    this.watchers = new Gauge({
+      name: 'apiserver_registered_watchers',
+      registers,
+      labelNames: ['group', 'version', 'kind'],
+      help: 'Number of currently registered watchers for a given resources',
+    });
+    this.terminatedWatchers = new Counter({
+      name: 'apiserver_terminated_watchers_total',
+      registers,
+      labelNames: ['resource'],
+      help: 'Counter of watchers closed due to unresponsiveness broken by resource type.',
+    });
+    this.storeDuration = new Histogram({
+      name: 'etcd_request_duration_seconds',
+      registers,
+      buckets: STORE_DURATION_BUCKETS,
       labelNames: ['operation', 'type'],
-      help: 'Datastore request latency in seconds for each operation and object type (k8ts: whichever backend, SQLite, etcd or memory).' });
+      help: 'Datastore request latency in seconds for each operation and object type (k8ts: whichever backend, SQLite, etcd or memory).',
+    });
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
   }
 

@@ -4,17 +4,16 @@
 // --kubelet-certificate-authority, it verifies the agent's serving certificate against the cluster CA for
 // the node's address (an agent still on its self-signed certificate, or one presenting another node's,
 // gets nothing), and authenticates as kube-apiserver-kubelet-client with its own client certificate.
+import { NODES } from '../api/kinds.js';
 import { connect as tlsConnect, createSecureContext, type ConnectionOptions, type SecureContext } from 'node:tls';
 import { Agent, request } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { findResource } from '../api/resources.js';
-import type { KObject, Pod } from '../api/types.js';
+import type { Pod } from '../api/types.js';
 import type { Registry } from './registry.js';
 import { errors, statusBody } from '../api/status.js';
 
 export const AGENT_PORT = 10250;
-const NODES = findResource('', 'v1', 'nodes')!;
 
 export function agentPath(sub: string, pod: Pod, container: string | undefined, search: string): string {
   const ns = encodeURIComponent(pod.metadata.namespace!);
@@ -40,7 +39,10 @@ export class NodeProxy {
    *  the server's CPU in `k8ts simulate`'s profile). */
   private context: SecureContext;
 
-  constructor(private reg: Registry, tls: KubeletClientTls) {
+  constructor(
+    private reg: Registry,
+    tls: KubeletClientTls,
+  ) {
     this.context = createSecureContext({ ca: tls.ca, cert: tls.cert, key: tls.key });
     // Verification is Node's default (rejectUnauthorized), against the cluster CA only; the host checked
     // is the node's address.
@@ -55,11 +57,11 @@ export class NodeProxy {
     this.agent.destroy();
   }
 
-  private async nodeAddress(pod: Pod): Promise<{ host: string; port: number }> {
-    const nodeName = pod.spec?.nodeName ?? '';
+  /** The agent of `nodeName`; `of` names what is reached through it, for the error. */
+  private async nodeAddress(nodeName: string, of: string): Promise<{ host: string; port: number }> {
     const node = await this.reg.tryGet(NODES, undefined, nodeName);
-    const ip = (node?.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address;
-    if (!ip) throw errors.badRequest(`node "${nodeName}" of pod ${pod.metadata.name} has no InternalIP: its agent has not registered`);
+    const ip = (node?.status?.addresses ?? []).find((a) => a.type === 'InternalIP')?.address;
+    if (!ip) throw errors.badRequest(`node "${nodeName}" of pod ${of} has no InternalIP: its agent has not registered`);
     const port = Number(node?.status?.daemonEndpoints?.kubeletEndpoint?.Port) || AGENT_PORT;
     return { host: ip, port };
   }
@@ -74,13 +76,13 @@ export class NodeProxy {
     if (path !== '/metrics' && path !== '/metrics/resource' && !/^\/k8ts\/[a-z]+$/.test(path)) throw errors.notFound('nodes/proxy', '', path);
     const node = await this.reg.tryGet(NODES, undefined, nodeName);
     if (!node) throw errors.notFound('nodes', '', nodeName);
-    await this.forward(req, res, { metadata: { name: path }, spec: { nodeName } } as KObject, `${path}${search}`);
+    await this.proxy(req, res, nodeName, path, `${path}${search}`);
   }
 
   /** GET a path of a node's agent for the API server itself (the resource-metrics scrape): the body, or an
    *  error naming the node when it cannot be reached, answers non-200, or takes longer than timeoutMs. */
   async fetchNode(nodeName: string, path: string, timeoutMs: number, maxBytes = 16 << 20): Promise<string> {
-    const { host, port } = await this.nodeAddress({ metadata: { name: path }, spec: { nodeName } } as KObject);
+    const { host, port } = await this.nodeAddress(nodeName, path);
     return new Promise<string>((resolve, reject) => {
       const up = request({ host, port, path, method: 'GET', agent: this.agent, timeout: timeoutMs, headers: { Accept: 'text/plain' } }, (ar) => {
         const chunks: Buffer[] = [];
@@ -104,11 +106,18 @@ export class NodeProxy {
 
   /** Forward a plain request (logs) and stream the answer back. */
   async forward(req: IncomingMessage, res: ServerResponse, pod: Pod, path: string): Promise<void> {
-    const { host, port } = await this.nodeAddress(pod);
+    await this.proxy(req, res, pod.spec?.nodeName ?? '', pod.metadata.name ?? '', path);
+  }
+
+  private async proxy(req: IncomingMessage, res: ServerResponse, nodeName: string, of: string, path: string): Promise<void> {
+    const { host, port } = await this.nodeAddress(nodeName, of);
     await new Promise<void>((resolve) => {
       const up = request({ host, port, path, method: req.method, agent: this.agent, headers: { Accept: req.headers.accept ?? '*/*' } }, (ar) => {
-        res.writeHead(ar.statusCode ?? 502, { 'Content-Type': ar.headers['content-type'] ?? 'text/plain', 'Cache-Control': 'no-cache, private',
-          ...(ar.headers['content-length'] ? { 'Content-Length': ar.headers['content-length'] } : { 'Transfer-Encoding': 'chunked' }) });
+        res.writeHead(ar.statusCode ?? 502, {
+          'Content-Type': ar.headers['content-type'] ?? 'text/plain',
+          'Cache-Control': 'no-cache, private',
+          ...(ar.headers['content-length'] ? { 'Content-Length': ar.headers['content-length'] } : { 'Transfer-Encoding': 'chunked' }),
+        });
         res.flushHeaders();
         ar.pipe(res);
         ar.on('end', resolve);
@@ -120,7 +129,7 @@ export class NodeProxy {
       });
       up.on('error', (e) => {
         if (!res.headersSent) {
-          const s = errors.unavailable(`cannot reach the agent of node "${pod.spec?.nodeName}" at ${host}:${port}: ${e.message}`).toStatus();
+          const s = errors.unavailable(`cannot reach the agent of node "${nodeName}" at ${host}:${port}: ${e.message}`).toStatus();
           res.writeHead(503, { 'Content-Type': 'application/json' });
           res.end(statusBody(s));
         } else res.destroy();
@@ -133,7 +142,7 @@ export class NodeProxy {
 
   /** Forward an upgrade request: replay the request line and headers to the agent, then splice the sockets. */
   async forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, pod: Pod, path: string): Promise<void> {
-    const { host, port } = await this.nodeAddress(pod);
+    const { host, port } = await this.nodeAddress(pod.spec?.nodeName ?? '', pod.metadata.name ?? '');
     const up = tlsConnect(this.tlsOptions(host, port));
     await new Promise<void>((resolve, reject) => {
       up.once('secureConnect', () => resolve());

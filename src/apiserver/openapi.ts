@@ -21,18 +21,25 @@ function gvPath(group: string, version: string): string {
 const QUERY = (name: string, description: string) => ({ name, in: 'query', description, schema: { type: 'string' }, uniqueItems: true });
 
 function operation(r: ResourceDef, verb: string) {
-  const params = [QUERY('dryRun', 'When present, indicates that modifications should not be persisted.'),
+  const params = [
+    QUERY('dryRun', 'When present, indicates that modifications should not be persisted.'),
     QUERY('fieldManager', 'A name associated with the actor or entity that is making these changes.'),
-    QUERY('fieldValidation', 'Strict, Warn or Ignore: how the server treats unknown and duplicate fields.')];
+    QUERY('fieldValidation', 'Strict, Warn or Ignore: how the server treats unknown and duplicate fields.'),
+  ];
   if (verb === 'patch') params.push({ ...QUERY('force', 'Force is going to "force" Apply requests.'), schema: { type: 'boolean' } as never });
   const kindRef = { $ref: `${REF}${definitionForKind(r.group, r.version, r.kind)}` };
   // The body types a PATCH consumes: kubectl 1.29+ builds its client-side apply patch from this
   // document (with the patch extensions of the kind's schema) when strategic merge is among them.
   const patchBody = { $ref: `${REF}io.k8s.apimachinery.pkg.apis.meta.v1.Patch` };
-  const content = verb === 'patch'
-    ? Object.fromEntries(['application/apply-patch+yaml', 'application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json']
-      .map((t) => [t, { schema: patchBody }]))
-    : { 'application/json': { schema: kindRef }, 'application/yaml': { schema: kindRef } };
+  const content =
+    verb === 'patch'
+      ? Object.fromEntries(
+          ['application/apply-patch+yaml', 'application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'].map((t) => [
+            t,
+            { schema: patchBody },
+          ]),
+        )
+      : { 'application/json': { schema: kindRef }, 'application/yaml': { schema: kindRef } };
   return {
     operationId: `${verb}${r.kind}`,
     tags: [r.group || 'core'],

@@ -2,7 +2,7 @@
 // (metadata, optimistic concurrency, status/spec halves, graceful deletion and finalizers).
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import type { KObject, FieldError, Pod, PodCondition } from '../api/types.js';
+import type { Container, KObject, FieldError, Pod, PodCondition } from '../api/types.js';
 import { INGRESSES, isOf, NAMESPACES, PODS } from '../api/kinds.js';
 import { type ResourceDef, groupVersion, storageKey, storagePrefix, findResource } from '../api/resources.js';
 import { STRATEGIES } from '../api/strategies/index.js';
@@ -22,16 +22,17 @@ import { decodeStrictly, type FieldValidation } from './typecheck.js';
 import { now } from '../util/time.js';
 import type { WriteSubresource } from '../client/types.js';
 
-
 export interface ListQuery {
   labelSelector?: { matches(labels: Record<string, string> | undefined): boolean; isEmpty?(): boolean };
   fieldSelector?: { matches(fields: Record<string, string>): boolean };
   limit?: number;
   continue?: string;
+  /** Read at exactly this revision (resourceVersionMatch=Exact). */
+  revision?: number;
 }
 
-export interface ListResult {
-  items: KObject[];
+export interface ListResult<T extends KObject = KObject> {
+  items: T[];
   resourceVersion: string;
   continue?: string;
   remainingItemCount?: number;
@@ -61,12 +62,15 @@ export interface WriteTxn {
 
 /** Side effects a resource needs around its writes, outside its own key (a Service's IPs and node
  *  ports). beforeCreate/beforeUpdate may fill fields of obj/next (allocated values); with dryRun they
- *  check and fill but hold nothing. */
-export interface WriteHooks {
-  beforeCreate(obj: KObject, dryRun: boolean): Promise<WriteTxn>;
-  beforeUpdate(next: KObject, cur: KObject, dryRun: boolean): Promise<WriteTxn>;
+ *  check and fill but hold nothing. Typed by the kind of the plural they are registered for (`WriteHooks<Service>`):
+ *  they run after validation, so the object has its kind's shape. */
+export interface WriteHooks<T extends KObject = KObject> {
+  beforeCreate(obj: T, dryRun: boolean): Promise<WriteTxn>;
+  beforeUpdate(next: T, cur: T, dryRun: boolean): Promise<WriteTxn>;
+  /** An admission check of a status write (throws to refuse it; nothing to commit): NodeRestriction's. */
+  checkStatusUpdate?(next: T, cur: T): Promise<void>;
   /** The object is gone from the store. */
-  afterDelete(obj: KObject): Promise<void>;
+  afterDelete(obj: T): Promise<void>;
 }
 
 /** Outcome of a delete: the object's last state, and whether it is gone (false: pending finalizers or
@@ -78,7 +82,6 @@ export interface DeleteResult {
 
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 const IMMORTAL_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
-
 
 function randomSuffix(n = 5): string {
   let s = '';
@@ -117,7 +120,7 @@ interface ContinueToken {
   start: string;
 }
 
-function encodeContinue(t: ContinueToken): string {
+export function encodeContinue(t: ContinueToken): string {
   return Buffer.from(JSON.stringify({ v: 'k8ts/1', rv: t.rv, start: t.start })).toString('base64url');
 }
 
@@ -133,7 +136,11 @@ function decodeContinue(s: string): ContinueToken {
 
 export class Registry {
   /** Write hooks by resource plural (the server role adds the services' allocators). */
-  constructor(readonly store: Store, readonly cache: WatchCache, readonly hooks: ReadonlyMap<string, WriteHooks> = new Map()) {}
+  constructor(
+    readonly store: Store,
+    readonly cache: WatchCache,
+    readonly hooks: ReadonlyMap<string, WriteHooks> = new Map(),
+  ) {}
 
   /** Mutating admission on create by resource plural, run first (the ServiceAccount admission on pods). */
   private admissions = new Map<string, ((obj: KObject) => Promise<void>)[]>();
@@ -164,15 +171,15 @@ export class Registry {
     return this.decode(kv, r);
   }
 
-  async tryGet(r: ResourceDef, ns: string | undefined, name: string): Promise<KObject | undefined> {
+  async tryGet<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, name: string): Promise<T | undefined> {
     const kv = await this.store.get(storageKey(r, ns, name));
     return kv ? this.decode(kv, r) : undefined;
   }
 
-  async list(r: ResourceDef, ns: string | undefined, q: ListQuery = {}): Promise<ListResult> {
+  async list<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, q: ListQuery = {}): Promise<ListResult<T>> {
     const prefix = storagePrefix(r, ns);
     const limit = q.limit && q.limit > 0 ? q.limit : 0;
-    let rev: number | undefined;
+    let rev: number | undefined = q.revision;
     let after: string | undefined;
     if (q.continue) {
       const t = decodeContinue(q.continue);
@@ -181,7 +188,7 @@ export class Registry {
       after = t.start;
     }
     const filtered = Boolean(q.labelSelector || q.fieldSelector);
-    const items: KObject[] = [];
+    const items: T[] = [];
     let more = false;
     let remaining: number | undefined;
     let lastKey: string | undefined;
@@ -192,7 +199,16 @@ export class Registry {
         page = await this.store.list(prefix, { limit: want, after, revision: rev });
       } catch (e) {
         if (isStoreError(e, 'Compacted')) {
-          throw errors.gone('The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+          if (!q.continue) throw errors.gone(`too old resource version: ${rev} (${e.revision ?? 0})`);
+          throw errors.gone(
+            'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+          );
+        }
+        if (q.revision !== undefined && !q.continue && isStoreError(e, 'Unavailable') && e.revision !== undefined && q.revision > e.revision) {
+          throw new ApiError(504, 'Timeout', `Too large resource version: ${q.revision}, current: ${e.revision}`, {
+            causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+            retryAfterSeconds: 1,
+          });
         }
         throw e;
       }
@@ -213,7 +229,7 @@ export class Registry {
       if ((limit && items.length === limit) || !page.more || !limit) break;
       after = lastKey;
     }
-    const out: ListResult = { items, resourceVersion: String(rev) };
+    const out: ListResult<T> = { items, resourceVersion: String(rev) };
     if (more && lastKey) {
       out.continue = encodeContinue({ rv: rev!, start: lastKey });
       if (remaining !== undefined && remaining > 0) out.remainingItemCount = remaining;
@@ -262,7 +278,8 @@ export class Registry {
   private async admit(r: ResourceDef, obj: KObject): Promise<void> {
     if (r.group === '') for (const a of this.admissions.get(r.plural) ?? []) await a(obj);
     if (r.group === '' && (r.plural === 'persistentvolumeclaims' || r.plural === 'persistentvolumes')) {
-      if (r.plural === 'persistentvolumeclaims') defaultStorageClass(obj, (await this.list(findResource('storage.k8s.io', 'v1', 'storageclasses')!, undefined)).items);
+      if (r.plural === 'persistentvolumeclaims')
+        defaultStorageClass(obj, (await this.list(findResource('storage.k8s.io', 'v1', 'storageclasses')!, undefined)).items);
       const f = r.plural === 'persistentvolumes' ? PV_PROTECTION_FINALIZER : PVC_PROTECTION_FINALIZER;
       const list = Array.isArray(obj.metadata.finalizers) ? obj.metadata.finalizers : [];
       if (!list.includes(f)) obj.metadata.finalizers = [...list, f];
@@ -312,15 +329,25 @@ export class Registry {
     const nsObj = await this.tryGet(nsDef, undefined, ns);
     if (!nsObj) throw errors.notFound('namespaces', '', ns);
     if (nsObj.metadata.deletionTimestamp) {
-      throw new ApiError(403, 'Forbidden', `unable to create new content in namespace ${ns} because it is being terminated`,
-        { name: ns, kind: 'namespaces', causes: [{ reason: 'NamespaceTerminating', message: `namespace ${ns} is being terminated`, field: 'metadata.namespace' }] });
+      throw new ApiError(403, 'Forbidden', `unable to create new content in namespace ${ns} because it is being terminated`, {
+        name: ns,
+        kind: 'namespaces',
+        causes: [{ reason: 'NamespaceTerminating', message: `namespace ${ns} is being terminated`, field: 'metadata.namespace' }],
+      });
     }
   }
 
   // ---- update ----
 
   /** Replace an object (PUT) or its status. body.metadata.resourceVersion, when set, must be current. */
-  async update(r: ResourceDef, ns: string | undefined, name: string, body: KObject, subresource: WriteSubresource | undefined, opts: WriteOptions = {}): Promise<KObject> {
+  async update(
+    r: ResourceDef,
+    ns: string | undefined,
+    name: string,
+    body: KObject,
+    subresource: WriteSubresource | undefined,
+    opts: WriteOptions = {},
+  ): Promise<KObject> {
     if (!body.metadata || typeof body.metadata !== 'object') body.metadata = {};
     if (body.metadata.name && body.metadata.name !== name) {
       throw errors.badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`);
@@ -329,16 +356,29 @@ export class Registry {
       throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
     }
     const wantRv = body.metadata.resourceVersion;
-    return this.guaranteedUpdate(r, ns, name, (cur) => {
-      if (wantRv && wantRv !== cur.metadata.resourceVersion) throw errors.conflict(r.plural, r.group, name);
-      return structuredClone(body);
-    }, subresource, opts);
+    return this.guaranteedUpdate(
+      r,
+      ns,
+      name,
+      (cur) => {
+        if (wantRv && wantRv !== cur.metadata.resourceVersion) throw errors.conflict(r.plural, r.group, name);
+        return structuredClone(body);
+      },
+      subresource,
+      opts,
+    );
   }
 
   /** Read-modify-write with retries on conflict: mutate gets the current object and returns the
    *  desired one (the status/spec split, defaults and validation are applied here). */
-  async guaranteedUpdate(r: ResourceDef, ns: string | undefined, name: string,
-    mutate: (current: KObject) => KObject | Promise<KObject>, subresource?: WriteSubresource, opts: WriteOptions = {}): Promise<KObject> {
+  async guaranteedUpdate(
+    r: ResourceDef,
+    ns: string | undefined,
+    name: string,
+    mutate: (current: KObject) => KObject | Promise<KObject>,
+    subresource?: WriteSubresource,
+    opts: WriteOptions = {},
+  ): Promise<KObject> {
     const key = storageKey(r, ns, name);
     for (let attempt = 0; ; attempt++) {
       const kv = await this.store.get(key);
@@ -351,12 +391,13 @@ export class Registry {
       if (!kv.stale && isDeepStrictEqual(stripRv(next), stripRv(cur))) return cur;
       // The status and finalize subresources never change what the hooks look after (the spec).
       const hooks = subresource ? undefined : this.hooks.get(r.plural);
+      if (subresource === 'status') await this.hooks.get(r.plural)?.checkStatusUpdate?.(next, cur);
       if (opts.dryRun) {
         await hooks?.beforeUpdate(next, cur, true);
         return next;
       }
       // Last finalizer gone from an object being deleted: the update completes the deletion.
-      if (next.metadata.deletionTimestamp && !(next.metadata.finalizers?.length) && !isGracefulPending(r, next) && !hasSpecFinalizers(r, next)) {
+      if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length && !isGracefulPending(r, next) && !hasSpecFinalizers(r, next)) {
         try {
           const del = await this.store.delete(key, kv.modRevision);
           await this.afterDelete(r, cur);
@@ -454,16 +495,25 @@ export class Registry {
       }
       strategy?.prepareForUpdate?.(next, cur);
       strategy?.defaults?.(next);
-      const errs = [...validateObjectMeta(next, r), ...(strategy?.validate?.(next) ?? []),
-        ...validateObjectMetaUpdate(next, cur), ...(internal ? [] : strategy?.validateUpdate?.(next, cur) ?? [])];
+      const errs = [
+        ...validateObjectMeta(next, r),
+        ...(strategy?.validate?.(next) ?? []),
+        ...validateObjectMetaUpdate(next, cur),
+        ...(internal ? [] : (strategy?.validateUpdate?.(next, cur) ?? [])),
+      ];
       if (errs.length) throw errors.invalid(r.kind, r.group, cur.metadata.name!, errs);
       if (r.hasStatus && !isDeepStrictEqual(next.spec, cur.spec)) m.generation = (cur.metadata.generation ?? 0) + 1;
       // A terminating object may lose finalizers but not gain new ones.
       if (cur.metadata.deletionTimestamp) {
         const added = (m.finalizers ?? []).filter((f) => !(cur.metadata.finalizers ?? []).includes(f));
         if (added.length) {
-          throw errors.invalid(r.kind, r.group, cur.metadata.name!, [{ type: 'FieldValueForbidden', field: 'metadata.finalizers',
-            message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}` }]);
+          throw errors.invalid(r.kind, r.group, cur.metadata.name!, [
+            {
+              type: 'FieldValueForbidden',
+              field: 'metadata.finalizers',
+              message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`,
+            },
+          ]);
         }
       }
     }
@@ -473,39 +523,64 @@ export class Registry {
 
   /** Apply a JSON, merge or strategic merge patch to the live object (retried on conflicts). A
    *  resourceVersion inside the patch is a precondition. Returns the object and unknown-field warnings. */
-  async patch(r: ResourceDef, ns: string | undefined, name: string, type: 'json' | 'merge' | 'strategic', doc: unknown,
-    subresource?: Exclude<WriteSubresource, 'finalize'>, opts: WriteOptions & { fieldValidation?: FieldValidation } = {}): Promise<{ object: KObject; warnings: string[] }> {
+  async patch(
+    r: ResourceDef,
+    ns: string | undefined,
+    name: string,
+    type: 'json' | 'merge' | 'strategic',
+    doc: unknown,
+    subresource?: Exclude<WriteSubresource, 'finalize'>,
+    opts: WriteOptions & { fieldValidation?: FieldValidation } = {},
+  ): Promise<{ object: KObject; warnings: string[] }> {
     let warnings: string[] = [];
-    const object = await this.guaranteedUpdate(r, ns, name, (cur) => {
-      const rv = cur.metadata.resourceVersion;
-      const next = (type === 'json' ? applyJsonPatch(cur, doc)
-        : type === 'merge' ? applyMergePatchToObject(cur, doc)
-          : applyStrategicMergePatch(cur, doc, r.kind, groupVersion(r))) as KObject;
-      if (!next || typeof next !== 'object' || Array.isArray(next)) throw errors.badRequest('the patch produced something that is not an object');
-      const want = (next.metadata as { resourceVersion?: unknown } | undefined)?.resourceVersion;
-      if (want !== undefined && want !== rv) throw errors.conflict(r.plural, r.group, name);
-      checkTypeMeta(r, next);
-      warnings = decodeStrictly(next, groupVersion(r), r.kind, opts.fieldValidation ?? 'Warn');
-      return next;
-    }, subresource, opts);
+    const object = await this.guaranteedUpdate(
+      r,
+      ns,
+      name,
+      (cur) => {
+        const rv = cur.metadata.resourceVersion;
+        const next = (
+          type === 'json'
+            ? applyJsonPatch(cur, doc)
+            : type === 'merge'
+              ? applyMergePatchToObject(cur, doc)
+              : applyStrategicMergePatch(cur, doc, r.kind, groupVersion(r))
+        ) as KObject;
+        if (!next || typeof next !== 'object' || Array.isArray(next)) throw errors.badRequest('the patch produced something that is not an object');
+        const want = (next.metadata as { resourceVersion?: unknown } | undefined)?.resourceVersion;
+        if (want !== undefined && want !== rv) throw errors.conflict(r.plural, r.group, name);
+        checkTypeMeta(r, next);
+        warnings = decodeStrictly(next, groupVersion(r), r.kind, opts.fieldValidation ?? 'Warn');
+        return next;
+      },
+      subresource,
+      opts,
+    );
     return { object, warnings };
   }
 
   /** Assign a pending pod to a node, once (the scheduler's write, POST pods/NAME/binding). */
   async bind(ns: string, name: string, node: string): Promise<KObject> {
-    return this.guaranteedUpdate(PODS, ns, name, (pod) => {
-      if (!isOf(PODS, PODS, pod)) throw errors.pathNotFound();
-      if (pod.metadata.deletionTimestamp) throw errors.conflict('pods', '', name, 'pod is being deleted, cannot be assigned to a host');
-      if (pod.spec?.nodeName) throw errors.conflict('pods', '', name, `pod ${name} is already assigned to node "${pod.spec.nodeName}"`);
-      // A stored pod was validated: it has a spec with its containers.
-      pod.spec = { ...(pod.spec ?? { containers: [] }), nodeName: node };
-      const conds: WireCondition[] = (pod.status?.conditions ?? []).filter((c) => c.type !== 'PodScheduled');
-      conds.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() });
-      // Go writes the zero lastProbeTime as null, which kubernetes-types' string cannot say.
-      pod.status = { ...pod.status, conditions: conds as PodCondition[] };
-      // Binding writes spec.nodeName and status together, which no ordinary pod update may do.
-      return pod;
-    }, undefined, { internal: true });
+    return this.guaranteedUpdate(
+      PODS,
+      ns,
+      name,
+      (pod) => {
+        if (!isOf(PODS, PODS, pod)) throw errors.pathNotFound();
+        if (pod.metadata.deletionTimestamp) throw errors.conflict('pods', '', name, 'pod is being deleted, cannot be assigned to a host');
+        if (pod.spec?.nodeName) throw errors.conflict('pods', '', name, `pod ${name} is already assigned to node "${pod.spec.nodeName}"`);
+        // A stored pod was validated: it has a spec with its containers.
+        pod.spec = { ...(pod.spec ?? { containers: [] }), nodeName: node };
+        const conds: WireCondition[] = (pod.status?.conditions ?? []).filter((c) => c.type !== 'PodScheduled');
+        conds.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() });
+        // Go writes the zero lastProbeTime as null, which kubernetes-types' string cannot say.
+        pod.status = { ...pod.status, conditions: conds as PodCondition[] };
+        // Binding writes spec.nodeName and status together, which no ordinary pod update may do.
+        return pod;
+      },
+      undefined,
+      { internal: true },
+    );
   }
 
   // ---- delete ----
@@ -525,7 +600,12 @@ export class Registry {
         throw errors.conflict(r.plural, r.group, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.metadata.uid}`);
       }
       if (pre?.resourceVersion && pre.resourceVersion !== cur.metadata.resourceVersion) {
-        throw errors.conflict(r.plural, r.group, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`);
+        throw errors.conflict(
+          r.plural,
+          r.group,
+          name,
+          `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`,
+        );
       }
       const next = structuredClone(cur);
       const m = next.metadata;
@@ -537,10 +617,12 @@ export class Registry {
       }
       const grace = this.gracePeriod(r, cur, opts);
       // Gone at once: nothing to wait for, or a zero grace period replacing a running one (--force).
-      const immediate = finalizers.size === 0 && (r.plural === 'namespaces'
-        // A namespace goes on a delete once it is terminating and finalized (namespaces/finalize emptied spec.finalizers).
-        ? !!m.deletionTimestamp && !hasSpecFinalizers(r, cur)
-        : grace === 0 && (!m.deletionTimestamp || (m.deletionGracePeriodSeconds ?? 0) > 0));
+      const immediate =
+        finalizers.size === 0 &&
+        (r.plural === 'namespaces'
+          ? // A namespace goes on a delete once it is terminating and finalized (namespaces/finalize emptied spec.finalizers).
+            !!m.deletionTimestamp && !hasSpecFinalizers(r, cur)
+          : grace === 0 && (!m.deletionTimestamp || (m.deletionGracePeriodSeconds ?? 0) > 0));
       if (immediate) {
         if (dryRun) return { object: cur, deleted: true };
         try {
@@ -654,7 +736,7 @@ type WireCondition = Omit<PodCondition, 'lastProbeTime'> & { lastProbeTime?: str
 
 /** The QoS class Kubernetes derives from container requests and limits. */
 export function qosClass(pod: Pod): 'Guaranteed' | 'Burstable' | 'BestEffort' {
-  const containers: any[] = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
+  const containers: Container[] = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
   let any = false;
   let guaranteed = containers.length > 0;
   for (const c of containers) {

@@ -1,8 +1,9 @@
 // metrics.k8s.io/v1beta1 built into the API server, as metrics-server serves it for k3s and minikube: every
 // resolution (15 s) the agents' /metrics/resource are scraped through the node proxy, CPU rates computed from
 // the last two samples by their own timestamps, and NodeMetrics/PodMetrics answered from the latest window.
+import { NODES, PODS } from '../api/kinds.js';
 import type { ServerResponse } from 'node:http';
-import { findResource, type ResourceDef } from '../api/resources.js';
+import type { ResourceDef } from '../api/resources.js';
 import type { KObject, Node, Pod } from '../api/types.js';
 import { errors } from '../api/status.js';
 import { parseExposition } from '../util/promtext.js';
@@ -10,8 +11,6 @@ import type { Registry } from './registry.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { sendJson } from './http.js';
 
-const NODES = findResource('', 'v1', 'nodes')!;
-const PODS = findResource('', 'v1', 'pods')!;
 export const DEFAULT_RESOLUTION_MS = 15_000;
 
 interface Point {
@@ -88,7 +87,10 @@ export class ResourceMetrics {
   private running?: Promise<void>;
   readonly resolutionMs: number;
 
-  constructor(private reg: Registry, private opts: ResourceMetricsOptions) {
+  constructor(
+    private reg: Registry,
+    private opts: ResourceMetricsOptions,
+  ) {
     this.resolutionMs = opts.resolutionMs ?? DEFAULT_RESOLUTION_MS;
   }
 
@@ -112,13 +114,15 @@ export class ResourceMetrics {
     const names = new Set(items.map((n) => n.metadata.name!));
     for (const name of this.scrapes.keys()) if (!names.has(name)) this.scrapes.delete(name);
     const timeout = Math.max(1000, Math.min(10_000, Math.floor(this.resolutionMs * 0.8)));
-    await Promise.all([...names].map(async (name) => {
-      try {
-        this.absorb(name, await this.opts.fetch(name, '/metrics/resource', timeout));
-      } catch (e) {
-        if (this.scrapes.delete(name)) this.opts.log?.(`resource metrics: node ${name} left out: ${e instanceof Error ? e.message : e}`);
-      }
-    }));
+    await Promise.all(
+      [...names].map(async (name) => {
+        try {
+          this.absorb(name, await this.opts.fetch(name, '/metrics/resource', timeout));
+        } catch (e) {
+          if (this.scrapes.delete(name)) this.opts.log?.(`resource metrics: node ${name} left out: ${e instanceof Error ? e.message : e}`);
+        }
+      }),
+    );
   }
 
   /** Takes one node's /metrics/resource text; the previous sample of each series becomes `prev`. */
@@ -155,7 +159,13 @@ export class ResourceMetrics {
       const before = old?.containers.get(k);
       // A restarted container is a new counter: its first sample starts again.
       const same = before && before.start === c.start ? before : undefined;
-      next.containers.set(k, { ...step(same, { cpu: c.cpu, mem: c.mem, ts: c.ts }), namespace: c.namespace, pod: c.pod, container: c.container, start: c.start });
+      next.containers.set(k, {
+        ...step(same, { cpu: c.cpu, mem: c.mem, ts: c.ts }),
+        namespace: c.namespace,
+        pod: c.pod,
+        container: c.container,
+        start: c.start,
+      });
     }
     this.scrapes.set(node, next);
   }
@@ -164,9 +174,11 @@ export class ResourceMetrics {
     const r = rate(this.scrapes.get(node.metadata.name!)?.node);
     if (!r) return undefined;
     return {
-      kind: 'NodeMetrics', apiVersion: 'metrics.k8s.io/v1beta1',
+      kind: 'NodeMetrics',
+      apiVersion: 'metrics.k8s.io/v1beta1',
       metadata: { name: node.metadata.name, creationTimestamp: iso(Date.now()), ...(node.metadata.labels ? { labels: node.metadata.labels } : {}) },
-      timestamp: iso(r.ts), window: goDuration(r.windowMs),
+      timestamp: iso(r.ts),
+      window: goDuration(r.windowMs),
       usage: { cpu: cpuQuantity(r.cores), memory: memoryQuantity(r.mem) },
     };
   }
@@ -191,30 +203,53 @@ export class ResourceMetrics {
     if (!containers.length) return undefined;
     containers.sort((a, b) => a.name.localeCompare(b.name));
     return {
-      kind: 'PodMetrics', apiVersion: 'metrics.k8s.io/v1beta1',
+      kind: 'PodMetrics',
+      apiVersion: 'metrics.k8s.io/v1beta1',
       metadata: { name, namespace: ns, creationTimestamp: iso(Date.now()), ...(pod.metadata.labels ? { labels: pod.metadata.labels } : {}) },
-      timestamp: iso(ts), window: goDuration(windowMs), containers,
+      timestamp: iso(ts),
+      window: goDuration(windowMs),
+      containers,
     };
   }
 
   /** GET on metrics.k8s.io/v1beta1 nodes or pods: a list (labelSelector, fieldSelector on metadata.name/namespace) or one. */
-  async serve(res: ServerResponse, method: string, r: ResourceDef, ns: string | undefined, name: string | undefined, sub: string | undefined, q: URLSearchParams): Promise<void> {
+  async serve(
+    res: ServerResponse,
+    method: string,
+    r: ResourceDef,
+    ns: string | undefined,
+    name: string | undefined,
+    sub: string | undefined,
+    q: URLSearchParams,
+  ): Promise<void> {
     if (sub !== undefined) throw errors.pathNotFound();
     if (method !== 'GET') throw errors.methodNotAllowed(method, `${r.plural}.${r.group}`);
     if (q.get('watch') === 'true' || q.get('watch') === '1') throw errors.methodNotAllowed('WATCH', `${r.plural}.${r.group}`);
+    if (r.kind === 'PodMetrics') return this.serveOf(res, r, PODS, 'podmetrics', ns, name, q, (o) => this.podMetrics(o));
+    return this.serveOf(res, r, NODES, 'nodemetrics', undefined, name, q, (o) => this.nodeMetrics(o));
+  }
+
+  /** One metrics kind, made from the pods or nodes it reports on. */
+  private async serveOf<T extends KObject>(
+    res: ServerResponse,
+    r: ResourceDef,
+    source: ResourceDef<T>,
+    what: string,
+    ns: string | undefined,
+    name: string | undefined,
+    q: URLSearchParams,
+    build: (o: T) => KObject | undefined,
+  ): Promise<void> {
     const pods = r.kind === 'PodMetrics';
-    const source = pods ? PODS : NODES;
-    const what = pods ? 'podmetrics' : 'nodemetrics';
-    const build = (o: KObject) => (pods ? this.podMetrics(o) : this.nodeMetrics(o));
     if (name !== undefined) {
-      const o = await this.reg.tryGet(source, pods ? ns : undefined, name);
+      const o = await this.reg.tryGet(source, ns, name);
       const m = o && build(o);
       if (!m) throw errors.notFound(what, r.group, name);
       return sendJson(res, 200, m);
     }
     const labels = parseLabelSelector(q.get('labelSelector') ?? '');
     const fields = parseFieldSelector(q.get('fieldSelector') ?? '');
-    const { items } = await this.reg.list(source, pods ? ns : undefined, { labelSelector: labels });
+    const { items } = await this.reg.list(source, ns, { labelSelector: labels });
     const out: KObject[] = [];
     for (const o of items) {
       if (!fields.matches({ 'metadata.name': o.metadata.name!, ...(pods ? { 'metadata.namespace': o.metadata.namespace! } : {}) })) continue;

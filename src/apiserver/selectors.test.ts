@@ -1,10 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import {
-  SelectorError, labelSelectorFromSpec, labelSelectorToString, parseFieldSelector, parseLabelSelector,
-  type LabelRequirement,
-} from './selectors.js';
+import { SelectorError, labelSelectorFromSpec, labelSelectorToString, parseFieldSelector, parseLabelSelector, type LabelRequirement } from './selectors.js';
 import { labelKeyErrors, labelValueErrors } from './labelsyntax.js';
 
 function selectorError(fn: () => unknown, code: SelectorError['code'], ...fragments: string[]): void {
@@ -145,10 +142,28 @@ test('metav1.LabelSelector: matchLabels and matchExpressions', () => {
 });
 
 test('metav1.LabelSelector validation errors name the bad part', () => {
-  selectorError(() => labelSelectorFromSpec({ matchExpressions: [{ key: 'a', operator: 'Equals', values: ['x'] }] }), 'InvalidLabelSelector', 'matchExpressions[0].operator', '"Equals" is not a valid label selector operator');
-  selectorError(() => labelSelectorFromSpec({ matchExpressions: [{ key: 'a', operator: 'In', values: [] }] }), 'InvalidLabelSelector', "for 'in', 'notin' operators, values set can't be empty");
-  selectorError(() => labelSelectorFromSpec({ matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] }), 'InvalidLabelSelector', 'values set must be empty for exists and does not exist');
-  selectorError(() => labelSelectorFromSpec({ matchExpressions: [{ key: 'a b', operator: 'Exists' }] }), 'InvalidLabelSelector', 'matchExpressions[0].key', '"a b"');
+  selectorError(
+    () => labelSelectorFromSpec({ matchExpressions: [{ key: 'a', operator: 'Equals', values: ['x'] }] }),
+    'InvalidLabelSelector',
+    'matchExpressions[0].operator',
+    '"Equals" is not a valid label selector operator',
+  );
+  selectorError(
+    () => labelSelectorFromSpec({ matchExpressions: [{ key: 'a', operator: 'In', values: [] }] }),
+    'InvalidLabelSelector',
+    "for 'in', 'notin' operators, values set can't be empty",
+  );
+  selectorError(
+    () => labelSelectorFromSpec({ matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] }),
+    'InvalidLabelSelector',
+    'values set must be empty for exists and does not exist',
+  );
+  selectorError(
+    () => labelSelectorFromSpec({ matchExpressions: [{ key: 'a b', operator: 'Exists' }] }),
+    'InvalidLabelSelector',
+    'matchExpressions[0].key',
+    '"a b"',
+  );
   selectorError(() => labelSelectorFromSpec({ matchLabels: { app: 'no good' } }), 'InvalidLabelSelector', 'matchLabels["app"]', '"no good"');
   selectorError(() => labelSelectorFromSpec({ matchLabels: { app: 3 } } as never), 'InvalidLabelSelector', 'must be a string');
   selectorError(() => labelSelectorFromSpec({ matchExpressions: 'x' } as never), 'InvalidLabelSelector', 'matchExpressions must be a list');
@@ -173,8 +188,14 @@ test('field selectors: =, ==, != joined by commas; absent fields are the empty s
 
 test('kubectl-generated field selectors', () => {
   const ev = parseFieldSelector('involvedObject.name=web,involvedObject.namespace=default,involvedObject.uid=6b1d,involvedObject.kind=Deployment');
-  assert.equal(ev.matches({ 'involvedObject.name': 'web', 'involvedObject.namespace': 'default', 'involvedObject.uid': '6b1d', 'involvedObject.kind': 'Deployment' }), true);
-  assert.equal(ev.matches({ 'involvedObject.name': 'web', 'involvedObject.namespace': 'default', 'involvedObject.uid': 'other', 'involvedObject.kind': 'Deployment' }), false);
+  assert.equal(
+    ev.matches({ 'involvedObject.name': 'web', 'involvedObject.namespace': 'default', 'involvedObject.uid': '6b1d', 'involvedObject.kind': 'Deployment' }),
+    true,
+  );
+  assert.equal(
+    ev.matches({ 'involvedObject.name': 'web', 'involvedObject.namespace': 'default', 'involvedObject.uid': 'other', 'involvedObject.kind': 'Deployment' }),
+    false,
+  );
 });
 
 test('field selector values escape \\, \\= and \\\\', () => {
@@ -198,23 +219,28 @@ test('bad field selectors name the bad term', () => {
 
 const SELECTOR_CHARS = ['a', 'b', 'x', 'Z', '0', '9', '-', '_', '.', '/', '=', '!', '(', ')', ',', '<', '>', ' ', '\t', 'in', 'notin', '\\', 'é', '"'];
 const selectorText = fc.array(fc.constantFrom(...SELECTOR_CHARS), { maxLength: 24 }).map((parts) => parts.join(''));
-const labelsArb = fc.option(fc.dictionary(fc.constantFrom('a', 'b', 'x', 'in', 'example.com/a', 'constructor'), fc.constantFrom('', 'a', 'b', '0', '9', 'x')), { nil: undefined });
+const labelsArb = fc.option(fc.dictionary(fc.constantFrom('a', 'b', 'x', 'in', 'example.com/a', 'constructor'), fc.constantFrom('', 'a', 'b', '0', '9', 'x')), {
+  nil: undefined,
+});
 
 test('property: random label selector text parses or throws SelectorError, round-trips through its string form', () => {
-  fc.assert(fc.property(selectorText, labelsArb, (text, labels) => {
-    const labelsBefore = JSON.stringify(labels);
-    let sel;
-    try {
-      sel = parseLabelSelector(text);
-    } catch (e) {
-      if (e instanceof SelectorError) return;
-      throw e;
-    }
-    const again = parseLabelSelector(sel.toString());
-    assert.equal(again.toString(), sel.toString());
-    assert.equal(again.matches(labels), sel.matches(labels));
-    assert.equal(JSON.stringify(labels), labelsBefore);
-  }), { numRuns: 2000 });
+  fc.assert(
+    fc.property(selectorText, labelsArb, (text, labels) => {
+      const labelsBefore = JSON.stringify(labels);
+      let sel;
+      try {
+        sel = parseLabelSelector(text);
+      } catch (e) {
+        if (e instanceof SelectorError) return;
+        throw e;
+      }
+      const again = parseLabelSelector(sel.toString());
+      assert.equal(again.toString(), sel.toString());
+      assert.equal(again.matches(labels), sel.matches(labels));
+      assert.equal(JSON.stringify(labels), labelsBefore);
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 const keyArb = fc.constantFrom('app', 'tier', 'example.com/role', 'k-8.s_x');
@@ -230,43 +256,71 @@ function reference(r: { key: string; operator: string; values: string[] }, label
   const has = Object.hasOwn(labels, r.key);
   const v = labels[r.key];
   switch (r.operator) {
-    case 'Equals': case 'DoubleEquals': case 'In': return has && r.values.includes(v);
-    case 'NotEquals': case 'NotIn': return !has || !r.values.includes(v);
-    case 'Exists': return has;
-    default: return !has;
+    case 'Equals':
+    case 'DoubleEquals':
+    case 'In':
+      return has && r.values.includes(v);
+    case 'NotEquals':
+    case 'NotIn':
+      return !has || !r.values.includes(v);
+    case 'Exists':
+      return has;
+    default:
+      return !has;
   }
 }
 
 test('property: selectors written from random requirements (random spacing) parse to them and match like a reference', () => {
   const space = fc.constantFrom('', ' ', '  ', '\t');
-  fc.assert(fc.property(fc.array(fc.tuple(requirementArb, space, space), { maxLength: 5 }), fc.dictionary(keyArb, valueArb), (reqs, labels) => {
-    const text = reqs.map(([r, s1, s2]) => {
-      switch (r.operator) {
-        case 'Exists': return `${s1}${r.key}${s2}`;
-        case 'DoesNotExist': return `${s1}!${s2}${r.key}`;
-        case 'In': case 'NotIn': return `${s1}${r.key} ${r.operator === 'In' ? 'in' : 'notin'}${s2}(${r.values.join(`,${s2}`)})`;
-        default: return `${s1}${r.key}${s2}${OP_TEXT[r.operator]}${s2}${r.values[0]}`;
-      }
-    }).join(',');
-    const sel = parseLabelSelector(text);
-    assert.equal(sel.requirements.length, reqs.length);
-    assert.equal(sel.matches(labels), reqs.every(([r]) => reference(r, labels)));
-  }), { numRuns: 1000 });
+  fc.assert(
+    fc.property(fc.array(fc.tuple(requirementArb, space, space), { maxLength: 5 }), fc.dictionary(keyArb, valueArb), (reqs, labels) => {
+      const text = reqs
+        .map(([r, s1, s2]) => {
+          switch (r.operator) {
+            case 'Exists':
+              return `${s1}${r.key}${s2}`;
+            case 'DoesNotExist':
+              return `${s1}!${s2}${r.key}`;
+            case 'In':
+            case 'NotIn':
+              return `${s1}${r.key} ${r.operator === 'In' ? 'in' : 'notin'}${s2}(${r.values.join(`,${s2}`)})`;
+            default:
+              return `${s1}${r.key}${s2}${OP_TEXT[r.operator]}${s2}${r.values[0]}`;
+          }
+        })
+        .join(',');
+      const sel = parseLabelSelector(text);
+      assert.equal(sel.requirements.length, reqs.length);
+      assert.equal(
+        sel.matches(labels),
+        reqs.every(([r]) => reference(r, labels)),
+      );
+    }),
+    { numRuns: 1000 },
+  );
 });
 
-const fieldText = fc.array(fc.constantFrom('a', 'b', '.', '=', '==', '!=', '!', ',', '\\', 'metadata.name', 'x', ' '), { maxLength: 16 }).map((p) => p.join(''));
+const fieldText = fc
+  .array(fc.constantFrom('a', 'b', '.', '=', '==', '!=', '!', ',', '\\', 'metadata.name', 'x', ' '), { maxLength: 16 })
+  .map((p) => p.join(''));
 
 test('property: random field selector text parses or throws SelectorError, and its string form parses back the same', () => {
-  fc.assert(fc.property(fieldText, fc.dictionary(fc.constantFrom('a', 'b', 'metadata.name', 'a.b'), fc.constantFrom('', 'a', ',', '=', '\\')), (text, fields) => {
-    let sel;
-    try {
-      sel = parseFieldSelector(text);
-    } catch (e) {
-      if (e instanceof SelectorError) return;
-      throw e;
-    }
-    const again = parseFieldSelector(sel.toString());
-    assert.equal(again.matches(fields), sel.matches(fields));
-    assert.deepEqual(again.requirements.map((r) => [r.field, r.op === '!=', r.value]), sel.requirements.map((r) => [r.field, r.op === '!=', r.value]));
-  }), { numRuns: 2000 });
+  fc.assert(
+    fc.property(fieldText, fc.dictionary(fc.constantFrom('a', 'b', 'metadata.name', 'a.b'), fc.constantFrom('', 'a', ',', '=', '\\')), (text, fields) => {
+      let sel;
+      try {
+        sel = parseFieldSelector(text);
+      } catch (e) {
+        if (e instanceof SelectorError) return;
+        throw e;
+      }
+      const again = parseFieldSelector(sel.toString());
+      assert.equal(again.matches(fields), sel.matches(fields));
+      assert.deepEqual(
+        again.requirements.map((r) => [r.field, r.op === '!=', r.value]),
+        sel.requirements.map((r) => [r.field, r.op === '!=', r.value]),
+      );
+    }),
+    { numRuns: 2000 },
+  );
 });

@@ -37,7 +37,10 @@ export interface LabelSelector {
 }
 
 class Requirements implements LabelSelector {
-  constructor(readonly requirements: readonly LabelRequirement[], private readonly nothing = false) {}
+  constructor(
+    readonly requirements: readonly LabelRequirement[],
+    private readonly nothing = false,
+  ) {}
 
   matches(labels: Record<string, string> | undefined): boolean {
     if (this.nothing) return false;
@@ -54,7 +57,7 @@ class Requirements implements LabelSelector {
 }
 
 function lookup(labels: Record<string, string>, key: string): string | undefined {
-  return  Object.hasOwn(labels, key) ? labels[key] : undefined;
+  return Object.hasOwn(labels, key) ? labels[key] : undefined;
 }
 
 const INTEGER = /^[+-]?[0-9]+$/;
@@ -95,19 +98,21 @@ export function nothing(): LabelSelector {
 
 /** The canonical string form: requirements by key, set values sorted, as Kubernetes prints a selector. */
 export function labelSelectorToString(sel: LabelSelector): string {
-  return sel.requirements.map((r) => {
-    switch (r.operator) {
-      case 'Exists':
-        return r.key;
-      case 'DoesNotExist':
-        return `!${r.key}`;
-      case 'In':
-      case 'NotIn':
-        return `${r.key} ${r.operator === 'In' ? 'in' : 'notin'} (${[...r.values].sort().join(',')})`;
-      default:
-        return `${r.key}${OPERATOR_TEXT[r.operator]}${r.values[0] ?? ''}`;
-    }
-  }).join(',');
+  return sel.requirements
+    .map((r) => {
+      switch (r.operator) {
+        case 'Exists':
+          return r.key;
+        case 'DoesNotExist':
+          return `!${r.key}`;
+        case 'In':
+        case 'NotIn':
+          return `${r.key} ${r.operator === 'In' ? 'in' : 'notin'} (${[...r.values].sort().join(',')})`;
+        default:
+          return `${r.key}${OPERATOR_TEXT[r.operator]}${r.values[0] ?? ''}`;
+      }
+    })
+    .join(',');
 }
 
 const OPERATOR_TEXT: Partial<Record<LabelOperator, string>> = { Equals: '=', DoubleEquals: '==', NotEquals: '!=', GreaterThan: '>', LessThan: '<' };
@@ -239,7 +244,11 @@ class Parser {
     const ahead = this.peek();
     if (ahead.tok === 'end' || ahead.tok === ',') return this.checked({ key, operator: 'Exists', values: [] });
     const op = this.next(false);
-    const operator = ({ in: 'In', notin: 'NotIn', '=': 'Equals', '==': 'DoubleEquals', '!=': 'NotEquals', '>': 'GreaterThan', '<': 'LessThan' } as Partial<Record<Tok, LabelOperator>>)[op.tok];
+    const operator = (
+      { in: 'In', notin: 'NotIn', '=': 'Equals', '==': 'DoubleEquals', '!=': 'NotEquals', '>': 'GreaterThan', '<': 'LessThan' } as Partial<
+        Record<Tok, LabelOperator>
+      >
+    )[op.tok];
     if (!operator) throw this.fail(`unable to parse requirement: found '${op.text}', expected: in, notin, =, ==, !=, gt, lt`);
     const values = operator === 'In' || operator === 'NotIn' ? this.valueSet() : this.exactValue();
     return this.checked({ key, operator, values });

@@ -6,19 +6,21 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import YAML from 'yaml';
 import { type ResourceDef, METRICS_GROUP, RESOURCES, REVIEW_GROUPS, groupVersion, storagePrefix } from '../api/resources.js';
+import { NODES, PODS, SECRETS, SERVICEACCOUNTS } from '../api/kinds.js';
 import type { ResourceMetrics } from './resourcemetrics.js';
 import { queryBool } from '../api/queryparams.js';
 import type { FieldError, KObject, Pod } from '../api/types.js';
 import type { Store } from '../store/types.js';
 import type { WriteSubresource } from '../client/types.js';
 import { ApiError, errors, statusBody, successStatus } from '../api/status.js';
-import { MAX_BODY_BYTES, checkDepth, isTimedOut, markTimedOut, mediaType, readBody, sendError, sendJson, setBodyLimit, setPretty } from './http.js';
+import { MAX_BODY_BYTES, checkDepth, isTimedOut, markTimedOut, mediaType, readBody, sendError, sendJson, setBodyLimit, setPretty, isPretty } from './http.js';
 import { parseGoDuration } from '../util/time.js';
 import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, resourceList, versionInfo } from './discovery.js';
 import { openapiV3, openapiV2Protobuf, OPENAPI_V2_CONTENT_TYPE } from './openapi.js';
 import { type DeleteOptions, type ListQuery, type WriteHooks, Registry, checkTypeMeta, fieldsOf } from './registry.js';
-import { negotiateTable, partialMetadata, toTable } from './tables.js';
-import { WatchCache, type CachedEvent } from './watchcache.js';
+import { negotiateTable, partialMetadata, tableHead, tableRow, toTable } from './tables.js';
+import { cacheReady, getBody, getCached, listCached, listSource, streamList, typedObject } from './cachedlist.js';
+import { WatchCache, type CachedEvent, itemJson } from './watchcache.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { serverSideApply } from './patch/apply.js';
 import { PatchError } from './patch/errors.js';
@@ -41,7 +43,7 @@ import { review } from './authz/reviews.js';
 export type User = UserInfo;
 import { BootstrapTokenAuthenticator } from './bootstraptoken.js';
 import { ANONYMOUS, StaticTokens, type TokenAuthenticator, bearerToken, certificateUser } from './authn.js';
-import { type ObjectGetter, ServiceAccountAuthenticator } from './serviceaccount/authenticator.js';
+import { type BoundKinds, type ObjectGetter, ServiceAccountAuthenticator } from './serviceaccount/authenticator.js';
 import { admitPod } from './serviceaccount/admission.js';
 import { createToken } from './serviceaccount/tokenrequest.js';
 import { JWKS_PATH, OIDC_CONFIG_PATH, jwks, openidConfiguration } from './serviceaccount/oidc.js';
@@ -52,7 +54,6 @@ import { type ServerLimits, resolveLimits } from './limits.js';
 /** How long, and for bodies up to what size, the rest of an oversized body is read after its 413. */
 const LINGER_MS = 5_000;
 const LINGER_MAX_BYTES = 64 * 1024 * 1024;
-
 
 /** Service-account tokens: the key they are signed with and the issuer they name. */
 export interface ServiceAccountTokenOptions {
@@ -89,6 +90,10 @@ export interface ApiServerOptions {
   metricsRegistry?: PromRegistry;
   /** Limits under load and abuse (defaults: DEFAULT_LIMITS, upstream's where it has the knob). */
   limits?: Partial<ServerLimits>;
+  /** kube-apiserver's --anonymous-auth (default true): a request offering no credential at all is
+   *  system:anonymous in system:unauthenticated and is authorized like any other. Off while no authorizer
+   *  is set, as upstream turns it off under AlwaysAllow. */
+  anonymousAuth?: boolean;
 }
 
 interface Target {
@@ -107,8 +112,9 @@ const PATCH_TYPES: Record<string, 'json' | 'merge' | 'strategic' | undefined> = 
 };
 
 const HEALTH = new Set(['/healthz', '/livez', '/readyz']);
-/** Served to anyone, as upstream's system:service-account-issuer-discovery role allows by default. */
-const ANONYMOUS_PATHS = new Set([OIDC_CONFIG_PATH, JWKS_PATH]);
+/** The service-account issuer's discovery documents (who may read them is RBAC's: by default every
+ *  service account, through system:service-account-issuer-discovery). */
+const OIDC_PATHS = new Set([OIDC_CONFIG_PATH, JWKS_PATH]);
 const BOOKMARK_INTERVAL_MS = 30_000;
 
 export class ApiServer {
@@ -138,14 +144,20 @@ export class ApiServer {
   /** The objects token checks read (the registry: always current, so a deleted pod's token fails at once). */
   readonly objects: ObjectGetter;
 
-  private constructor(private opts: ApiServerOptions, readonly cache: WatchCache, readonly metrics: ApiServerMetrics, store: Store) {
+  private constructor(
+    private opts: ApiServerOptions,
+    readonly cache: WatchCache,
+    readonly metrics: ApiServerMetrics,
+    store: Store,
+  ) {
     this.limits = resolveLimits(opts.limits);
     this.registry = new Registry(store, cache, opts.hooks);
     for (const [t, user] of opts.tokens) this.addToken(t, user);
     const reg = this.registry;
+    const defs: { [K in keyof BoundKinds]: ResourceDef<BoundKinds[K]> } = { ServiceAccount: SERVICEACCOUNTS, Pod: PODS, Secret: SECRETS, Node: NODES };
     this.objects = {
       get(kind, ns, name) {
-        const r = RESOURCES.find((x) => x.group === '' && x.kind === kind)!;
+        const r = defs[kind];
         return reg.tryGet(r, r.namespaced ? ns : undefined, name);
       },
     };
@@ -173,12 +185,21 @@ export class ApiServer {
         // to the client CA is refused by authentication with a 401, not by the handshake, as kube-apiserver does.
         // No renegotiation (Go's TLS server, kube-apiserver's, has none): a connection's client certificate is
         // then fixed at the handshake, and authn reads it once per connection, not once per request.
-        const tlsOpts = opts.clientCA ? { ca: opts.clientCA, requestCert: true, rejectUnauthorized: false, secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION } : {};
+        const tlsOpts = opts.clientCA
+          ? { ca: opts.clientCA, requestCert: true, rejectUnauthorized: false, secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION }
+          : {};
         // The handshake and the headers get the header timeout (Go's ReadHeaderTimeout covers both); the body
         // of a non-watch request the request timeout (armRequestTimeout); idle keep-alive connections close.
-        const server = createServer({ cert: opts.cert, key: opts.key, ...tlsOpts, handshakeTimeout: limits.headerTimeoutMs || undefined,
-          connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(limits.headerTimeoutMs / 4))) },
-        (req, res) => void s.handle(req, res));
+        const server = createServer(
+          {
+            cert: opts.cert,
+            key: opts.key,
+            ...tlsOpts,
+            handshakeTimeout: limits.headerTimeoutMs || undefined,
+            connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(limits.headerTimeoutMs / 4))),
+          },
+          (req, res) => void s.handle(req, res),
+        );
         server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void s.handleUpgrade(req, socket, head));
         server.keepAliveTimeout = limits.idleTimeoutMs;
         server.headersTimeout = limits.headerTimeoutMs;
@@ -236,6 +257,23 @@ export class ApiServer {
     this.staticTokens.add(token, user);
   }
 
+  /** Who a request is, or undefined for a 401: the credential it offers (authenticate), else, when it offers
+   *  none at all and anonymous requests are on, system:anonymous. A credential offered and refused (a bad or
+   *  expired token, a certificate from another CA) is never anonymous, as upstream's anonymous authenticator
+   *  runs only after every other one found nothing. */
+  async identify(req: IncomingMessage): Promise<UserInfo | undefined> {
+    const user = await this.authenticate(req);
+    if (user) return user;
+    if (!this.anonymousEnabled() || bearerToken(req) !== undefined) return undefined;
+    if (this.opts.clientCA && certificateUser(req.socket).kind !== 'none') return undefined;
+    return ANONYMOUS;
+  }
+
+  /** --anonymous-auth, and an authorizer to hold anonymous requests to what RBAC grants them. */
+  anonymousEnabled(): boolean {
+    return this.opts.anonymousAuth !== false && (this.authorizer ?? this.rbac) !== undefined;
+  }
+
   /** The request's user: a verified client certificate, else a static token, a bootstrap token or a service-account
    *  token (kube-apiserver's order); undefined is a 401. A refused certificate leaves the token to decide. */
   async authenticate(req: IncomingMessage): Promise<UserInfo | undefined> {
@@ -271,7 +309,8 @@ export class ApiServer {
     const attrs = requestAttributes(ANONYMOUS, method, url.pathname, url.searchParams);
     // Long-running as kube-apiserver's BasicLongRunningRequestCheck: verbs watch and proxy, subresources
     // attach, exec, proxy, log and portforward; they hold no in-flight seat and no request timeout.
-    const longRunningRequest = attrs.verb === 'watch' || attrs.verb === 'proxy' || ['attach', 'exec', 'proxy', 'log', 'portforward'].includes(attrs.subresource);
+    const longRunningRequest =
+      attrs.verb === 'watch' || attrs.verb === 'proxy' || ['attach', 'exec', 'proxy', 'log', 'portforward'].includes(attrs.subresource);
     const labels = requestLabels(attrs, method, url.searchParams, req.headers['content-type']);
     const m = this.metrics;
     const longRunning = labels.verb === 'WATCH' || labels.verb === 'CONNECT';
@@ -331,7 +370,11 @@ export class ApiServer {
     const t = setTimeout(() => {
       if (req.complete || res.headersSent) return;
       res.setHeader('Connection', 'close');
-      sendJson(res, 408, errors.requestTimeout(`the request body did not arrive within ${this.limits.requestTimeoutMs / 1000}s (--request-timeout)`).toStatus());
+      sendJson(
+        res,
+        408,
+        errors.requestTimeout(`the request body did not arrive within ${this.limits.requestTimeoutMs / 1000}s (--request-timeout)`).toStatus(),
+      );
       res.once('finish', () => req.socket.destroy());
     }, this.limits.requestTimeoutMs);
     const clear = () => clearTimeout(t);
@@ -355,11 +398,14 @@ export class ApiServer {
       if (user > 0 && (ms === 0 || user < ms)) ms = user;
     }
     if (ms === 0) return;
-    const t = setTimeout(() => {
-      if (res.headersSent || res.writableEnded) return;
-      sendJson(res, 504, errors.timeout('Timeout: request did not complete within requested timeout - context deadline exceeded').toStatus());
-      markTimedOut(res);
-    }, Math.max(1, Math.round(ms)));
+    const t = setTimeout(
+      () => {
+        if (res.headersSent || res.writableEnded) return;
+        sendJson(res, 504, errors.timeout('Timeout: request did not complete within requested timeout - context deadline exceeded').toStatus());
+        markTimedOut(res);
+      },
+      Math.max(1, Math.round(ms)),
+    );
     res.once('close', () => clearTimeout(t));
   }
 
@@ -374,26 +420,12 @@ export class ApiServer {
         this.armHandlerTimeout(res, url.searchParams);
       }
       decodePath(url.pathname);
-      if (HEALTH.has(path) || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/')) {
-        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
-        res.end('ok');
-        return;
-      }
-      let user = await this.authenticate(req);
+      // Health, version and the issuer's documents too are authorized: anonymous requests reach them through
+      // the default bindings (system:public-info-viewer, system:service-account-issuer-discovery), as upstream.
+      const user = await this.identify(req);
       if (!user) {
-        // Anonymous only when no credential was offered: a refused certificate or token is a 401 everywhere.
-        if (ANONYMOUS_PATHS.has(path) && this.issuer && !bearerToken(req) && certificateUser(req.socket).kind === 'none') {
-          user = ANONYMOUS;
-        } else {
-          req.resume();
-          sendJson(res, 401, errors.unauthorized().toStatus());
-          return;
-        }
-      }
-      if (ANONYMOUS_PATHS.has(path) && this.issuer && req.method === 'GET') {
-        const body = path === OIDC_CONFIG_PATH ? openidConfiguration(this.issuer.issuer, this.jwksUri(), this.issuer.key) : jwks([this.issuer.key]);
-        res.writeHead(200, { 'Content-Type': path === OIDC_CONFIG_PATH ? 'application/json' : 'application/jwk-set+json', 'Cache-Control': 'public, max-age=3600' });
-        res.end(JSON.stringify(body));
+        req.resume();
+        sendJson(res, 401, errors.unauthorized().toStatus());
         return;
       }
       if (!longRunning && !this.admit(res, mutating, user)) {
@@ -424,17 +456,26 @@ export class ApiServer {
     socket.on('error', () => socket.destroy());
     const fail = (e: ApiError) => {
       const body = statusBody(e.toStatus());
-      socket.end(`HTTP/1.1 ${e.code} ${e.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${e.code} ${e.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     };
     try {
-      const user = await this.authenticate(req);
+      const user = await this.identify(req);
       if (!user) return fail(errors.unauthorized());
       const url = new URL(req.url ?? '/', 'https://k8ts');
       // A WebSocket GET must also be allowed to create (upstream's AuthorizePodWebsocketUpgradeCreatePermission).
       authorizeRequest(this.authorizer ?? this.rbac ?? ALWAYS_ALLOW, user, req, url.pathname, url.searchParams, ['create']);
       const seg = decodePath(url.pathname);
       // /api/v1/namespaces/NS/pods/NAME/(exec|attach|portforward)
-      if (seg.length !== 7 || seg[0] !== 'api' || seg[1] !== 'v1' || seg[2] !== 'namespaces' || seg[4] !== 'pods' || !['exec', 'attach', 'portforward'].includes(seg[6])) {
+      if (
+        seg.length !== 7 ||
+        seg[0] !== 'api' ||
+        seg[1] !== 'v1' ||
+        seg[2] !== 'namespaces' ||
+        seg[4] !== 'pods' ||
+        !['exec', 'attach', 'portforward'].includes(seg[6])
+      ) {
         return fail(errors.badRequest(`connection upgrades are served only for pods/exec, pods/attach and pods/portforward, not ${url.pathname}`));
       }
       const pods = RESOURCES.find((x) => x.group === '' && x.plural === 'pods')!;
@@ -449,6 +490,20 @@ export class ApiServer {
 
   private async route(req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): Promise<void> {
     const method = req.method ?? 'GET';
+    if (HEALTH.has(path) || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/')) {
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('ok');
+      return;
+    }
+    if (OIDC_PATHS.has(path) && this.issuer && method === 'GET') {
+      const body = path === OIDC_CONFIG_PATH ? openidConfiguration(this.issuer.issuer, this.jwksUri(), this.issuer.key) : jwks([this.issuer.key]);
+      res.writeHead(200, {
+        'Content-Type': path === OIDC_CONFIG_PATH ? 'application/json' : 'application/jwk-set+json',
+        'Cache-Control': 'public, max-age=3600',
+      });
+      res.end(JSON.stringify(body));
+      return;
+    }
     if (path === '/version') return sendJson(res, 200, versionInfo());
     if (path === '/metrics') {
       if (method !== 'GET' && method !== 'HEAD') throw errors.methodNotAllowed(method, 'metrics');
@@ -528,9 +583,25 @@ export class ApiServer {
     const signer = String((csr?.spec as { signerName?: unknown } | undefined)?.signerName ?? '');
     if (!csr) return; // the update answers 404
     const names = [signer, `${signer.split('/')[0]}/*`];
-    const ok = names.some((name) => this.rbac!.authorize({ user, verb, resourceRequest: true, path: '', apiGroup: 'certificates.k8s.io', apiVersion: '*',
-      namespace: '', resource: 'signers', subresource: '', name }).allowed);
-    if (!ok) throw errors.forbidden(`certificatesigningrequests.certificates.k8s.io "${t.name}" is forbidden: user not permitted to ${verb} requests with signerName "${signer}"`);
+    const ok = names.some(
+      (name) =>
+        this.rbac!.authorize({
+          user,
+          verb,
+          resourceRequest: true,
+          path: '',
+          apiGroup: 'certificates.k8s.io',
+          apiVersion: '*',
+          namespace: '',
+          resource: 'signers',
+          subresource: '',
+          name,
+        }).allowed,
+    );
+    if (!ok)
+      throw errors.forbidden(
+        `certificatesigningrequests.certificates.k8s.io "${t.name}" is forbidden: user not permitted to ${verb} requests with signerName "${signer}"`,
+      );
   }
 
   /** The review kinds: POST only, answered from the authorizer, never stored. */
@@ -546,7 +617,8 @@ export class ApiServer {
   /** authentication.k8s.io/v1 TokenReview, what an agent (as a kubelet in webhook mode) asks about a bearer
    *  token its caller sent: the same authenticators as a request's, for the API's audiences. */
   private async tokenReview(body: KObject): Promise<KObject> {
-    if (body.kind !== undefined && body.kind !== 'TokenReview') throw errors.badRequest(`the body is a ${JSON.stringify(body.kind)}, this endpoint takes TokenReview`);
+    if (body.kind !== undefined && body.kind !== 'TokenReview')
+      throw errors.badRequest(`the body is a ${JSON.stringify(body.kind)}, this endpoint takes TokenReview`);
     const spec = (body.spec && typeof body.spec === 'object' ? body.spec : {}) as { token?: unknown; audiences?: unknown };
     if (typeof spec.token !== 'string' || !spec.token) throw errors.badRequest('token is required for TokenReview in authentication');
     const api = this.issuer?.apiAudiences ?? [];
@@ -555,9 +627,25 @@ export class ApiServer {
     const audiences = asked.length ? asked.filter((a) => api.includes(a)) : api;
     const user = asked.length && !audiences.length ? undefined : await this.authenticateToken(spec.token);
     const status = user
-      ? { authenticated: true, user: { username: user.name, ...(user.uid ? { uid: user.uid } : {}), groups: user.groups, ...(user.extra ? { extra: user.extra } : {}) }, audiences }
-      : { user: {}, error: asked.length && !audiences.length ? `token audiences ${JSON.stringify(asked)} are not this API server's ${JSON.stringify(api)}` : 'invalid bearer token' };
-    return { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', metadata: { ...(body.metadata ?? {}), creationTimestamp: null }, spec: body.spec, status } as unknown as KObject;
+      ? {
+          authenticated: true,
+          user: { username: user.name, ...(user.uid ? { uid: user.uid } : {}), groups: user.groups, ...(user.extra ? { extra: user.extra } : {}) },
+          audiences,
+        }
+      : {
+          user: {},
+          error:
+            asked.length && !audiences.length
+              ? `token audiences ${JSON.stringify(asked)} are not this API server's ${JSON.stringify(api)}`
+              : 'invalid bearer token',
+        };
+    return {
+      kind: 'TokenReview',
+      apiVersion: 'authentication.k8s.io/v1',
+      metadata: { ...(body.metadata ?? {}), creationTimestamp: null },
+      spec: body.spec,
+      status,
+    } as unknown as KObject;
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams): Promise<void> {
@@ -600,7 +688,14 @@ export class ApiServer {
     return this.itemVerb(req, res, method, t, q, undefined);
   }
 
-  private async itemVerb(req: IncomingMessage, res: ServerResponse, method: string, t: Target, q: URLSearchParams, sub: WriteSubresource | undefined): Promise<void> {
+  private async itemVerb(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    t: Target,
+    q: URLSearchParams,
+    sub: WriteSubresource | undefined,
+  ): Promise<void> {
     const { r, ns } = t;
     const name = t.name!;
     switch (method) {
@@ -609,8 +704,7 @@ export class ApiServer {
           q.set('fieldSelector', `metadata.name=${name}`);
           return this.watch(req, res, r, ns, q);
         }
-        const obj = await this.registry.get(r, ns, name);
-        return this.sendObject(req, res, r, obj, q);
+        return this.get(req, res, r, ns, name, q);
       }
       case 'PUT': {
         const body = await this.readObject(req, r, res, q);
@@ -694,8 +788,13 @@ export class ApiServer {
       throw errors.badRequest('gracePeriodSeconds must be an integer');
     }
     if (opts.propagationPolicy !== undefined && !['Background', 'Foreground', 'Orphan'].includes(opts.propagationPolicy)) {
-      throw errors.invalid('DeleteOptions', '', '', [{ type: 'FieldValueNotSupported', field: 'propagationPolicy',
-        message: `Unsupported value: ${JSON.stringify(opts.propagationPolicy)}: supported values: "Foreground", "Background", "Orphan", "nil"` }]);
+      throw errors.invalid('DeleteOptions', '', '', [
+        {
+          type: 'FieldValueNotSupported',
+          field: 'propagationPolicy',
+          message: `Unsupported value: ${JSON.stringify(opts.propagationPolicy)}: supported values: "Foreground", "Background", "Orphan", "nil"`,
+        },
+      ]);
     }
     return opts;
   }
@@ -721,15 +820,45 @@ export class ApiServer {
     return out;
   }
 
+  /** GET of one object: from the watch cache when the resourceVersion allows (its JSON encoded once),
+   *  otherwise from the store. */
+  private async get(req: IncomingMessage, res: ServerResponse, r: ResourceDef, ns: string | undefined, name: string, q: URLSearchParams): Promise<void> {
+    const rv = q.get('resourceVersion') ?? '';
+    const atLeast = rv === '' ? undefined : /^\d+$/.test(rv) && Number.isSafeInteger(Number(rv)) ? Number(rv) : -1;
+    if (atLeast === -1) throw errors.badRequest(`invalid resource version: ${JSON.stringify(rv)}`);
+    if (await cacheReady(this.cache, this.registry.store, atLeast)) {
+      const c = getCached(this.cache, r, ns, name);
+      // Not in the cache: absent, or a value no encryption provider can read (left out of the cache as of
+      // lists). The store answers which: 404, or the transform error naming the key.
+      if (!c) return this.sendObject(req, res, r, await this.registry.get(r, ns, name), q);
+      if (!negotiateTable(req.headers.accept, q.get('includeObject')) && !acceptsPartial(req.headers.accept) && !isPretty(res)) {
+        return sendJson(res, 200, getBody(r, c));
+      }
+      return this.sendObject(req, res, r, typedObject(r, c), q);
+    }
+    return this.sendObject(req, res, r, await this.registry.get(r, ns, name), q);
+  }
+
   private async list(req: IncomingMessage, res: ServerResponse, r: ResourceDef, ns: string | undefined, q: URLSearchParams): Promise<void> {
-    const result = await this.registry.list(r, ns, this.listQuery(r, q));
+    const query = this.listQuery(r, q);
+    const source = listSource(q);
+    if (source.from === 'cache' && (await cacheReady(this.cache, this.registry.store, source.atLeast))) {
+      return this.listFromCache(req, res, r, ns, q, query);
+    }
+    if (source.from === 'exact') query.revision = source.revision;
+    const result = await this.registry.list(r, ns, query);
     const meta: Record<string, unknown> = { resourceVersion: result.resourceVersion };
     if (result.continue) meta.continue = result.continue;
     if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount;
     const table = negotiateTable(req.headers.accept, q.get('includeObject'));
     if (table) return sendJson(res, 200, toTable(r, result.items, table, meta));
     if (acceptsPartial(req.headers.accept)) {
-      return sendJson(res, 200, { kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', metadata: meta, items: result.items.map((o) => partialMetadata(o)) });
+      return sendJson(res, 200, {
+        kind: 'PartialObjectMetadataList',
+        apiVersion: 'meta.k8s.io/v1',
+        metadata: meta,
+        items: result.items.map((o) => partialMetadata(o)),
+      });
     }
     // Items are serialized without kind/apiVersion, as Kubernetes does.
     const items = result.items.map((o) => {
@@ -737,6 +866,60 @@ export class ApiServer {
       return rest;
     });
     sendJson(res, 200, { kind: r.listKind, apiVersion: groupVersion(r), metadata: meta, items });
+  }
+
+  /** A list from the watch cache, written as a stream of the items' once-encoded JSON (Table rows and
+   *  partial metadata are made per item from the same cached objects). */
+  private async listFromCache(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: ResourceDef,
+    ns: string | undefined,
+    q: URLSearchParams,
+    query: ListQuery,
+  ): Promise<void> {
+    const result = listCached(this.cache, r, ns, query);
+    const meta: Record<string, unknown> = { resourceVersion: result.resourceVersion };
+    if (result.continue) meta.continue = result.continue;
+    if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount;
+    const table = negotiateTable(req.headers.accept, q.get('includeObject'));
+    if (isPretty(res)) {
+      const objs = result.items.map((c) => typedObject(r, c));
+      if (table) return sendJson(res, 200, toTable(r, objs, table, meta));
+      if (acceptsPartial(req.headers.accept)) {
+        return sendJson(res, 200, {
+          kind: 'PartialObjectMetadataList',
+          apiVersion: 'meta.k8s.io/v1',
+          metadata: meta,
+          items: objs.map((o) => partialMetadata(o)),
+        });
+      }
+      return sendJson(res, 200, {
+        kind: r.listKind,
+        apiVersion: groupVersion(r),
+        metadata: meta,
+        items: objs.map(({ kind: _k, apiVersion: _a, ...rest }) => rest),
+      });
+    }
+    const open = (head: Record<string, unknown>, field: string) => `${JSON.stringify(head).slice(0, -1)},"${field}":[`;
+    if (table) {
+      const nowMs = Date.now();
+      const rows = function* () {
+        for (const c of result.items) yield Buffer.from(JSON.stringify(tableRow(r, typedObject(r, c), table, nowMs)));
+      };
+      return streamList(res, open(tableHead(r, table, meta), 'rows'), rows(), ']}\n');
+    }
+    if (acceptsPartial(req.headers.accept)) {
+      const items = function* () {
+        for (const c of result.items) yield Buffer.from(JSON.stringify(partialMetadata(c.object)));
+      };
+      return streamList(res, open({ kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', metadata: meta }, 'items'), items(), ']}\n');
+    }
+    // Items are written without kind/apiVersion, as Kubernetes does; each is the cache's bytes.
+    const items = function* () {
+      for (const c of result.items) yield itemJson(c);
+    };
+    return streamList(res, open({ kind: r.listKind, apiVersion: groupVersion(r), metadata: meta }, 'items'), items(), ']}\n');
   }
 
   private async deleteCollection(req: IncomingMessage, res: ServerResponse, r: ResourceDef, ns: string | undefined, q: URLSearchParams): Promise<void> {
@@ -767,15 +950,28 @@ export class ApiServer {
     if (sendInitial !== undefined) {
       const causes: FieldError[] = [];
       if (q.get('resourceVersionMatch') !== 'NotOlderThan') {
-        causes.push({ type: 'FieldValueForbidden', field: 'sendInitialEvents', message: "Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan" });
+        causes.push({
+          type: 'FieldValueForbidden',
+          field: 'sendInitialEvents',
+          message: 'Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan',
+        });
       }
       if (sendInitial && !bookmarks) {
-        causes.push({ type: 'FieldValueForbidden', field: 'allowWatchBookmarks', message: 'Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is true' });
+        causes.push({
+          type: 'FieldValueForbidden',
+          field: 'allowWatchBookmarks',
+          message: 'Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is true',
+        });
       }
       if (causes.length) throw errors.invalid('ListOptions', 'meta.k8s.io', '', causes);
     } else if (q.has('resourceVersionMatch')) {
-      throw errors.invalid('ListOptions', 'meta.k8s.io', '', [{ type: 'FieldValueForbidden', field: 'resourceVersionMatch',
-        message: 'Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided' }]);
+      throw errors.invalid('ListOptions', 'meta.k8s.io', '', [
+        {
+          type: 'FieldValueForbidden',
+          field: 'resourceVersionMatch',
+          message: 'Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided',
+        },
+      ]);
     }
     const prefix = storagePrefix(r, ns);
     let from: number;
@@ -822,7 +1018,11 @@ export class ApiServer {
     const terminate = () => {
       const pending = res.writableLength;
       metrics.terminatedWatchers.inc({ resource: r.group ? `${r.plural}.${r.group}` : r.plural });
-      const status = errors.gone(`the watch of ${r.group ? `${r.plural}.${r.group}` : r.plural} fell behind: ${pending} bytes not yet read by the client (limit ${budget}); list again`).toStatus();
+      const status = errors
+        .gone(
+          `the watch of ${r.group ? `${r.plural}.${r.group}` : r.plural} fell behind: ${pending} bytes not yet read by the client (limit ${budget}); list again`,
+        )
+        .toStatus();
       res.write(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
       finish();
       // The error event waits behind what the client has not read; a client that never reads is dropped.
@@ -856,7 +1056,11 @@ export class ApiServer {
     }
     if (closed) return;
     if (sendInitial) {
-      const bm = { kind: r.kind, apiVersion: groupVersion(r), metadata: { resourceVersion: String(from), annotations: { 'k8s.io/initial-events-end': 'true' } } };
+      const bm = {
+        kind: r.kind,
+        apiVersion: groupVersion(r),
+        metadata: { resourceVersion: String(from), annotations: { 'k8s.io/initial-events-end': 'true' } },
+      };
       write(`${JSON.stringify({ type: 'BOOKMARK', object: bm })}\n`);
     }
     const matches = (o: KObject | undefined) =>
@@ -913,7 +1117,13 @@ export class ApiServer {
 
   // ---- patch ----
 
-  private async patch(req: IncomingMessage, res: ServerResponse, t: Target, q: URLSearchParams, sub: Exclude<WriteSubresource, 'finalize'> | undefined): Promise<void> {
+  private async patch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    t: Target,
+    q: URLSearchParams,
+    sub: Exclude<WriteSubresource, 'finalize'> | undefined,
+  ): Promise<void> {
     const { r, ns } = t;
     const name = t.name!;
     const type = mediaType(req.headers['content-type']);
@@ -922,8 +1132,9 @@ export class ApiServer {
     if (type === 'application/apply-patch+yaml') {
       const manager = q.get('fieldManager');
       if (!manager) {
-        throw errors.invalid('PatchOptions', 'meta.k8s.io', '', [{ type: 'FieldValueRequired', field: 'fieldManager',
-          message: 'Required value: is required for apply patch' }]);
+        throw errors.invalid('PatchOptions', 'meta.k8s.io', '', [
+          { type: 'FieldValueRequired', field: 'fieldManager', message: 'Required value: is required for apply patch' },
+        ]);
       }
       const applied = parseDocument(raw, 'application/yaml');
       checkDepth(applied);
@@ -939,8 +1150,14 @@ export class ApiServer {
         const created = await this.registry.create(r, ns, merged, { dryRun });
         return sendJson(res, 201, created);
       }
-      const out = await this.registry.guaranteedUpdate(r, ns, name,
-        (cur) => serverSideApply(cur, applied as object, manager, force, r.kind, groupVersion(r), { subresource: sub }) as unknown as KObject, sub, { dryRun });
+      const out = await this.registry.guaranteedUpdate(
+        r,
+        ns,
+        name,
+        (cur) => serverSideApply(cur, applied as object, manager, force, r.kind, groupVersion(r), { subresource: sub }) as unknown as KObject,
+        sub,
+        { dryRun },
+      );
       return sendJson(res, 200, out);
     }
     let patchDoc: unknown;
@@ -955,7 +1172,11 @@ export class ApiServer {
     checkDepth(patchDoc);
     const kind = PATCH_TYPES[type];
     if (!kind) {
-      throw new ApiError(415, 'UnsupportedMediaType', `the server does not support patch type ${JSON.stringify(type)}: use application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json or application/apply-patch+yaml`);
+      throw new ApiError(
+        415,
+        'UnsupportedMediaType',
+        `the server does not support patch type ${JSON.stringify(type)}: use application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json or application/apply-patch+yaml`,
+      );
     }
     const { object: out, warnings } = await this.registry.patch(r, ns, name, kind, patchDoc, sub, { dryRun, fieldValidation: fieldValidationMode(q) });
     addWarnings(res, warnings);
@@ -968,13 +1189,16 @@ export class ApiServer {
 /** The path's segments, percent-decoded; a malformed escape is the client's error (400), as Go's server
  *  refuses such a request line. */
 function decodePath(path: string): string[] {
-  return path.split('/').filter(Boolean).map((p) => {
-    try {
-      return decodeURIComponent(p);
-    } catch {
-      throw errors.badRequest(`malformed percent-escape in the request path segment ${JSON.stringify(p)}`);
-    }
-  });
+  return path
+    .split('/')
+    .filter(Boolean)
+    .map((p) => {
+      try {
+        return decodeURIComponent(p);
+      } catch {
+        throw errors.badRequest(`malformed percent-escape in the request path segment ${JSON.stringify(p)}`);
+      }
+    });
 }
 
 function resolveTarget(group: string, version: string, rest: string[]): Target | undefined {
@@ -1017,7 +1241,10 @@ export function parseDocument(raw: Buffer, type: string): unknown {
 
 function addWarnings(res: ServerResponse, warnings: string[]): void {
   if (!warnings.length || res.headersSent) return;
-  res.setHeader('Warning', warnings.map((w) => `299 - ${JSON.stringify(w)}`));
+  res.setHeader(
+    'Warning',
+    warnings.map((w) => `299 - ${JSON.stringify(w)}`),
+  );
 }
 
 function acceptsPartial(accept: string | undefined): boolean {

@@ -45,8 +45,9 @@ function checkReplicas(t: ItemTarget, scale: KObject): number {
   const n = isObj(scale?.spec) ? scale.spec.replicas : undefined;
   if (n === undefined) return 0;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1) {
-    throw errors.invalid('Scale', 'autoscaling', t.name, [{ type: 'FieldValueInvalid', field: 'spec.replicas',
-      message: `Invalid value: ${JSON.stringify(n)}: must be greater than or equal to 0` }]);
+    throw errors.invalid('Scale', 'autoscaling', t.name, [
+      { type: 'FieldValueInvalid', field: 'spec.replicas', message: `Invalid value: ${JSON.stringify(n)}: must be greater than or equal to 0` },
+    ]);
   }
   return n;
 }
@@ -59,7 +60,14 @@ export interface SubresourceHost {
   readObject(req: IncomingMessage, r: ResourceDef | undefined): Promise<KObject>;
 }
 
-export async function handleScale(api: SubresourceHost, req: IncomingMessage, res: ServerResponse, method: string, t: ItemTarget, q: URLSearchParams): Promise<void> {
+export async function handleScale(
+  api: SubresourceHost,
+  req: IncomingMessage,
+  res: ServerResponse,
+  method: string,
+  t: ItemTarget,
+  q: URLSearchParams,
+): Promise<void> {
   const reg = api.registry;
   if (method === 'GET') return sendJson(res, 200, toScale(await reg.get(t.r, t.ns, t.name), t.r));
   if (method !== 'PUT' && method !== 'PATCH') throw errors.methodNotAllowed(method, `${t.r.plural}/scale`);
@@ -71,20 +79,27 @@ export async function handleScale(api: SubresourceHost, req: IncomingMessage, re
   } catch (e) {
     throw errors.badRequest(`couldn't decode the request body as JSON: ${(e as Error).message}`);
   }
-  const out = await reg.guaranteedUpdate(t.r, t.ns, t.name, (cur) => {
-    const scale = toScale(cur, t.r);
-    let next: KObject;
-    if (method === 'PUT') {
-      next = doc as KObject;
-      const rv = next?.metadata?.resourceVersion;
-      if (rv && rv !== cur.metadata.resourceVersion) throw errors.conflict(t.r.plural, t.r.group, t.name);
-    } else if (type === 'application/json-patch+json') next = applyJsonPatch(scale, doc) as KObject;
-    else if (type === 'application/merge-patch+json') next = applyMergePatch(scale, doc) as KObject;
-    else if (type === 'application/strategic-merge-patch+json') next = applyStrategicMergePatch(scale, doc, 'Scale', 'autoscaling/v1') as KObject;
-    else throw errors.unsupportedMediaType(type);
-    const replicas = checkReplicas(t, next);
-    return { ...cur, spec: { ...(isObj(cur.spec) ? cur.spec : {}), replicas } };
-  }, undefined, { dryRun: q.has('dryRun') });
+  const out = await reg.guaranteedUpdate(
+    t.r,
+    t.ns,
+    t.name,
+    (cur) => {
+      const scale = toScale(cur, t.r);
+      let next: KObject;
+      if (method === 'PUT') {
+        next = doc as KObject;
+        const rv = next?.metadata?.resourceVersion;
+        if (rv && rv !== cur.metadata.resourceVersion) throw errors.conflict(t.r.plural, t.r.group, t.name);
+      } else if (type === 'application/json-patch+json') next = applyJsonPatch(scale, doc) as KObject;
+      else if (type === 'application/merge-patch+json') next = applyMergePatch(scale, doc) as KObject;
+      else if (type === 'application/strategic-merge-patch+json') next = applyStrategicMergePatch(scale, doc, 'Scale', 'autoscaling/v1') as KObject;
+      else throw errors.unsupportedMediaType(type);
+      const replicas = checkReplicas(t, next);
+      return { ...cur, spec: { ...(isObj(cur.spec) ? cur.spec : {}), replicas } };
+    },
+    undefined,
+    { dryRun: q.has('dryRun') },
+  );
   sendJson(res, 200, toScale(out, t.r));
 }
 
@@ -101,7 +116,14 @@ export async function handleBinding(api: SubresourceHost, req: IncomingMessage, 
   sendJson(res, 201, successStatus());
 }
 
-export async function handlePodSubresource(api: SubresourceHost, req: IncomingMessage, res: ServerResponse, method: string, t: ItemTarget, q: URLSearchParams): Promise<void> {
+export async function handlePodSubresource(
+  api: SubresourceHost,
+  req: IncomingMessage,
+  res: ServerResponse,
+  method: string,
+  t: ItemTarget,
+  q: URLSearchParams,
+): Promise<void> {
   const sub = new URL(req.url ?? '/', 'https://k8ts').pathname.split('/').filter(Boolean).pop()!;
   const { pod, container } = await podForStream(api, t, sub, q);
   if (sub !== 'log') {
@@ -122,7 +144,9 @@ export async function podForStream(api: SubresourceHost, t: ItemTarget, sub: str
     throw errors.badRequest(`pod ${t.name} is not scheduled to a node yet: ${sub} is served by the node's agent once the pod runs there`);
   }
   if (sub === 'log' && container) {
-    const st = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.ephemeralContainerStatuses ?? [])].find((c) => c.name === container);
+    const st = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.ephemeralContainerStatuses ?? [])].find(
+      (c) => c.name === container,
+    );
     const waiting = st?.state?.waiting;
     if ((!st || waiting) && !st?.lastState?.terminated) {
       throw errors.badRequest(`container "${container}" in pod "${t.name}" is waiting to start: ${waiting?.reason ?? 'ContainerCreating'}`);

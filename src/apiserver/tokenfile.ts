@@ -52,7 +52,13 @@ export function parseTokenFile(text: string, name = 'token file'): Map<string, U
     if (!token) throw new Error(`${where}: the token is empty`);
     if (!user) throw new Error(`${where}: the user name is empty`);
     if (out.has(token)) throw new Error(`${where}: duplicate token`);
-    const groups = f.length > 3 ? f[3].split(',').map((g) => g.trim()).filter(Boolean) : [];
+    const groups =
+      f.length > 3
+        ? f[3]
+            .split(',')
+            .map((g) => g.trim())
+            .filter(Boolean)
+        : [];
     out.set(token, { name: user, ...(uid ? { uid } : {}), groups });
   });
   return out;

@@ -50,7 +50,8 @@ function walkMessage(v: unknown, def: MessageDef, path: string, ctx: Ctx, top = 
       if (typeof v !== 'string') ctx.errors.push(`${path}: expected a string, got ${kindOf(v)}`);
       return;
     case 'IntOrString':
-      if (typeof v !== 'string' && !(typeof v === 'number' && Number.isInteger(v))) ctx.errors.push(`${path}: expected an integer or a string, got ${kindOf(v)}`);
+      if (typeof v !== 'string' && !(typeof v === 'number' && Number.isInteger(v)))
+        ctx.errors.push(`${path}: expected an integer or a string, got ${kindOf(v)}`);
       return;
     case 'Quantity':
       if (typeof v !== 'string' && typeof v !== 'number') ctx.errors.push(`${path}: expected a quantity string, got ${kindOf(v)}`);
@@ -129,7 +130,8 @@ function checkValue(v: unknown, f: FieldDef, path: string, ctx: Ctx): void {
       if (typeof v !== 'boolean') ctx.errors.push(`${path}: expected a boolean, got ${kindOf(v)}`);
       return;
     case 'int32':
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < -(2 ** 31) || v > 2 ** 31 - 1) ctx.errors.push(`${path}: expected a 32-bit integer, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < -(2 ** 31) || v > 2 ** 31 - 1)
+        ctx.errors.push(`${path}: expected a 32-bit integer, got ${JSON.stringify(v)}`);
       return;
     case 'int64':
       if (typeof v !== 'number' || !Number.isInteger(v)) ctx.errors.push(`${path}: expected an integer, got ${JSON.stringify(v)}`);

@@ -1,7 +1,28 @@
 // One watch on the store for the whole registry, fanned out in memory to every API watcher, with a
-// bounded history so that watchers can resume from a recent resourceVersion without touching the store.
+// bounded history so that watchers can resume from a recent resourceVersion without touching the store,
+// and the live state (every object decoded once, its JSON encoded once) that lists and gets are served from.
 import type { KObject } from '../api/types.js';
+import { compareKeys } from '../store/keys.js';
 import type { Store, WatchEvent, Watcher } from '../store/types.js';
+
+/** A live object as the cache holds it: shared by every reader, never mutated (a change replaces it). */
+export interface CachedObject {
+  key: string;
+  revision: number;
+  /** Decoded once; resourceVersion set. Read-only. */
+  object: KObject;
+  /** The object's JSON without kind and apiVersion (a list item), encoded on first use and kept. */
+  item?: Buffer;
+}
+
+/** The object's list-item JSON (no kind, apiVersion), encoded once per object version. */
+export function itemJson(c: CachedObject): Buffer {
+  if (!c.item) {
+    const { kind: _k, apiVersion: _a, ...rest } = c.object;
+    c.item = Buffer.from(JSON.stringify(rest));
+  }
+  return c.item;
+}
 
 /** A store event with its objects decoded once, shared by every subscriber. */
 export interface CachedEvent {
@@ -53,18 +74,95 @@ export class WatchCache {
 
   /** Sum of the bytes of the events in history. */
   private historyBytes = 0;
+  /** The live state at `latest`: objects by key, and their keys in the store's (byte) order. */
+  private objects = new Map<string, CachedObject>();
+  private keys: string[] = [];
 
-  private constructor(private store: Store, private prefix: string, startRevision: number, private capacity: number, private maxBytes: number) {
+  private constructor(
+    private store: Store,
+    private prefix: string,
+    startRevision: number,
+    private capacity: number,
+    private maxBytes: number,
+  ) {
     this.evictedThrough = startRevision;
     this.latest = startRevision;
   }
 
   /** capacity: events kept at most; maxBytes: their approximate size at most (the older go first either way). */
   static async start(store: Store, prefix = '/registry/', capacity = 100_000, maxBytes = Number.MAX_SAFE_INTEGER): Promise<WatchCache> {
-    const rev = await store.currentRevision();
-    const cache = new WatchCache(store, prefix, rev, capacity, maxBytes);
+    const cache = new WatchCache(store, prefix, 0, capacity, maxBytes);
+    await cache.load();
     await cache.watchStore();
     return cache;
+  }
+
+  /** Fills the state from one consistent list of the store; history starts at its revision. */
+  private async load(): Promise<void> {
+    const all = await this.store.list(this.prefix);
+    const objects = new Map<string, CachedObject>();
+    for (const kv of all.items) {
+      let object: KObject;
+      try {
+        object = decodeObject(kv.value, kv.modRevision);
+      } catch {
+        continue; // not an object (nothing the registry wrote); lists from the store skip it the same way
+      }
+      objects.set(kv.key, { key: kv.key, revision: kv.modRevision, object });
+    }
+    this.objects = objects;
+    this.keys = all.items.filter((kv) => objects.has(kv.key)).map((kv) => kv.key);
+    this.latest = all.revision;
+    this.evictedThrough = all.revision;
+  }
+
+  /** Live objects whose key starts with prefix, in key order, as of `revision`; after: start after this key. */
+  *objectsUnder(prefix: string, after?: string): Generator<CachedObject> {
+    const from = after !== undefined && compareKeys(after, prefix) >= 0 ? this.upperBoundKey(after) : this.lowerBoundKey(prefix);
+    for (let i = from; i < this.keys.length; i++) {
+      const k = this.keys[i];
+      if (!k.startsWith(prefix)) return;
+      yield this.objects.get(k)!;
+    }
+  }
+
+  /** The live object at key, as of `revision`. */
+  object(key: string): CachedObject | undefined {
+    return this.objects.get(key);
+  }
+
+  /** Number of live objects under prefix after the key `after`. */
+  countAfter(prefix: string, after: string): number {
+    let n = 0;
+    for (let i = this.upperBoundKey(after); i < this.keys.length && this.keys[i].startsWith(prefix); i++) n++;
+    return n;
+  }
+
+  private lowerBoundKey(key: string): number {
+    let lo = 0;
+    let hi = this.keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareKeys(this.keys[mid], key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private upperBoundKey(key: string): number {
+    const i = this.lowerBoundKey(key);
+    return i < this.keys.length && this.keys[i] === key ? i + 1 : i;
+  }
+
+  private setObject(key: string, revision: number, object: KObject): void {
+    if (!this.objects.has(key)) this.keys.splice(this.lowerBoundKey(key), 0, key);
+    this.objects.set(key, { key, revision, object });
+  }
+
+  private removeObject(key: string): void {
+    if (!this.objects.delete(key)) return;
+    const i = this.lowerBoundKey(key);
+    if (this.keys[i] === key) this.keys.splice(i, 1);
   }
 
   private async watchStore(): Promise<void> {
@@ -93,6 +191,25 @@ export class WatchCache {
   waitFor(rev: number): Promise<void> {
     if (this.latest >= rev) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push({ rev, resolve }));
+  }
+
+  /** Like waitFor, but gives up after ms: true once the cache has seen rev, false on time out. */
+  waitForWithin(rev: number, ms: number): Promise<boolean> {
+    if (this.latest >= rev) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const w = {
+        rev,
+        resolve: () => {
+          clearTimeout(t);
+          resolve(true);
+        },
+      };
+      const t = setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        resolve(false);
+      }, ms);
+      this.waiters.push(w);
+    });
   }
 
   /** Deliver events under prefix with revision > from; undefined when from is older than the history. */
@@ -131,15 +248,45 @@ export class WatchCache {
   private onEvents(events: WatchEvent[]): void {
     const decoded: CachedEvent[] = [];
     for (const e of events) {
-      if (e.type === 'put') {
-        decoded.push({ type: 'put', key: e.key, revision: e.revision, object: decodeObject(e.kv.value, e.revision),
-          prev: e.prev ? decodeObject(e.prev.value, e.prev.modRevision) : undefined, bytes: eventBytes(e.kv.value, e.prev?.value) });
-      } else {
-        decoded.push({ type: 'delete', key: e.key, revision: e.revision, object: decodeObject(e.prev.value, e.revision),
-          prev: decodeObject(e.prev.value, e.prev.modRevision), bytes: eventBytes(e.prev.value, e.prev.value) });
+      if (e.revision <= this.latest) continue; // already in the state the cache loaded
+      // The previous state is the live object the cache holds, when it is that version: decoded once.
+      const held = this.objects.get(e.key);
+      const prevOf = (kv: { value: string; modRevision: number }) =>
+        held && held.revision === kv.modRevision ? held.object : decodeObject(kv.value, kv.modRevision);
+      let d: CachedEvent;
+      try {
+        if (e.type === 'put') {
+          d = {
+            type: 'put',
+            key: e.key,
+            revision: e.revision,
+            object: decodeObject(e.kv.value, e.revision),
+            prev: e.prev ? prevOf(e.prev) : undefined,
+            bytes: eventBytes(e.kv.value, e.prev?.value),
+          };
+          this.setObject(e.key, e.revision, d.object);
+        } else {
+          d = {
+            type: 'delete',
+            key: e.key,
+            revision: e.revision,
+            object: decodeObject(e.prev.value, e.revision),
+            prev: prevOf(e.prev),
+            bytes: eventBytes(e.prev.value, e.prev.value),
+          };
+          this.removeObject(e.key);
+        }
+      } catch {
+        continue; // a value that is not an object: nothing to serve or fan out
       }
+      decoded.push(d);
     }
-    if (!decoded.length) return;
+    const last = events.length ? events[events.length - 1].revision : 0;
+    if (!decoded.length) {
+      if (last > this.latest) this.latest = last;
+      this.wake();
+      return;
+    }
     for (const e of decoded) {
       this.history.push(e);
       this.historyBytes += e.bytes;
@@ -154,11 +301,15 @@ export class WatchCache {
       this.evictedThrough = this.history[drop - 1].revision;
       this.history.splice(0, drop);
     }
-    this.latest = decoded[decoded.length - 1].revision;
+    this.latest = Math.max(last, decoded[decoded.length - 1].revision);
     for (const sub of this.subscribers) {
       const mine = decoded.filter((e) => e.revision > sub.from && e.key.startsWith(sub.prefix));
       if (mine.length) sub.deliver(mine);
     }
+    this.wake();
+  }
+
+  private wake(): void {
     if (this.waiters.length) {
       const ready = this.waiters.filter((w) => w.rev <= this.latest);
       this.waiters = this.waiters.filter((w) => w.rev > this.latest);
@@ -177,10 +328,16 @@ export class WatchCache {
         await this.watchStore();
       } catch (e) {
         if ((e as { code?: string }).code === 'Compacted') {
+          // History is gone: the state is loaded again from the store and watched from there.
+          try {
+            await this.load();
+          } catch {
+            setTimeout(() => void retry(Math.min(delay * 2, 5000)), delay);
+            return;
+          }
           this.history = [];
           this.historyBytes = 0;
-          this.latest = await this.store.currentRevision().catch(() => this.latest);
-          this.evictedThrough = this.latest;
+          this.wake();
           for (const sub of this.subscribers) sub.fail(e as Error);
           this.subscribers.clear();
           await this.watchStore().catch(() => setTimeout(() => void retry(Math.min(delay * 2, 5000)), delay));

@@ -12,14 +12,18 @@ import { loadPlan } from '../lab/plan.js';
 import { k8tsHome } from '../lab/paths.js';
 import { stepLine } from '../lab/steps.js';
 import { progress } from '../lab/progress.js';
-import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
+import { type FlagSpec, UsageError, flagHelp, parseFlags, type Flags } from './args.js';
 
-const FLAGS: FlagSpec = {
+const FLAGS = {
   name: { type: 'string', default: 'default', help: 'lab cluster whose nodes get the images', metavar: 'CLUSTER' },
-  'images-dir': { type: 'string', help: 'one node\'s image store instead of a lab cluster\'s (an agent\'s DATA-DIR/images)', metavar: 'DIR' },
-  registries: { type: 'string', help: 'registries.yaml for pull (mirrors, credentials, TLS); default: the cluster\'s, if `k8ts up --registries` gave one', metavar: 'FILE' },
+  'images-dir': { type: 'string', help: "one node's image store instead of a lab cluster's (an agent's DATA-DIR/images)", metavar: 'DIR' },
+  registries: {
+    type: 'string',
+    help: "registries.yaml for pull (mirrors, credentials, TLS); default: the cluster's, if `k8ts up --registries` gave one",
+    metavar: 'FILE',
+  },
   help: { type: 'boolean', help: 'show this help' },
-};
+} satisfies FlagSpec;
 
 export const imageHelp = `Usage: k8ts image import [--name CLUSTER] FILE...
        k8ts image pull [--name CLUSTER] [--registries FILE] REF...
@@ -37,7 +41,7 @@ Flags:
 ${flagHelp(FLAGS)}
 `;
 
-async function stores(flags: Record<string, any>): Promise<{ node: string; store: ImageStore; registries?: string }[]> {
+async function stores(flags: Flags<typeof FLAGS>): Promise<{ node: string; store: ImageStore; registries?: string }[]> {
   if (flags['images-dir']) return [{ node: resolve(flags['images-dir']), store: new ImageStore(resolve(flags['images-dir'])) }];
   const plan = await loadPlan(k8tsHome(), flags.name).catch(() => {
     throw new UsageError(`no lab cluster ${JSON.stringify(flags.name)} (k8ts up makes one; or name a store with --images-dir)`);
@@ -83,11 +87,13 @@ export async function imageCommand(argv: string[]): Promise<void> {
             progress.begin(`Pulling ${ref} into ${node}`);
             const t0 = performance.now();
             try {
-              const r = await puller.pull(ref, { progress: (p) => {
-                if (p.step === 'done') return;
-                log(true, `${node}: ${p.step === 'resolved' ? 'Resolved' : 'Layer'} ${p.detail}`, p.ms);
-                progress.begin(`Pulling ${ref} into ${node}`);
-              } });
+              const r = await puller.pull(ref, {
+                progress: (p) => {
+                  if (p.step === 'done') return;
+                  log(true, `${node}: ${p.step === 'resolved' ? 'Resolved' : 'Layer'} ${p.detail}`, p.ms);
+                  progress.begin(`Pulling ${ref} into ${node}`);
+                },
+              });
               log(true, `Pulled ${r.record.name} into ${node} (${fmtBytes(r.fetched)} fetched, image ${fmtBytes(r.record.size)})`, performance.now() - t0);
             } catch (e) {
               log(false, `Pulling ${ref} into ${node}`, performance.now() - t0);
@@ -104,7 +110,12 @@ export async function imageCommand(argv: string[]): Promise<void> {
       const rows: string[][] = [['NODE', 'IMAGE', 'IMAGE ID', 'SIZE']];
       for (const { node, store } of targets) {
         for (const r of (await store.listImages()).sort((a, b) => a.name.localeCompare(b.name))) {
-          rows.push([node, r.builtin ? `${r.name} (built-in, any tag of ${repository(parseReference(r.name))})` : r.name, r.config.slice(7, 19), fmtBytes(r.size)]);
+          rows.push([
+            node,
+            r.builtin ? `${r.name} (built-in, any tag of ${repository(parseReference(r.name))})` : r.name,
+            r.config.slice(7, 19),
+            fmtBytes(r.size),
+          ]);
         }
       }
       const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

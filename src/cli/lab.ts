@@ -9,11 +9,11 @@ import { down } from '../lab/down.js';
 import { listPlans, loadPlan, nodeNetnsPrefix, type ClusterPlan } from '../lab/plan.js';
 import { k8tsHome } from '../lab/paths.js';
 import { startProcess, logTail, logFile, isRunning } from '../lab/procs.js';
+import { nodeCgroups } from '../lab/cgroups.js';
 import type { Step } from '../lab/steps.js';
 import { stepLine } from '../lab/steps.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
-import { findResource } from '../api/resources.js';
-import { SECRETS } from '../api/kinds.js';
+import { NODES, SECRETS } from '../api/kinds.js';
 import type { Secret } from '../api/types.js';
 import { BOOTSTRAP_NAMESPACE, bootstrapTokenSecret, generateBootstrapToken } from '../api/bootstraptoken.js';
 import { isNodeReady } from '../api/conditions.js';
@@ -24,46 +24,71 @@ import { Registries } from '../agent/images/registries.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 import { serveUi } from './ui.js';
 
-const NODES = findResource('', 'v1', 'nodes')!;
-
-const UP_FLAGS: FlagSpec = {
+const UP_FLAGS = {
   name: { type: 'string', default: 'default', help: 'cluster name (several can run side by side)', metavar: 'NAME' },
   nodes: { type: 'number', default: 2, help: 'number of nodes', metavar: 'N' },
   backend: { type: 'string', default: 'host-gw', help: 'routes between nodes: host-gw or vxlan', metavar: 'host-gw|vxlan' },
   store: { type: 'string', default: 'sqlite', help: 'datastore: sqlite or etcd', metavar: 'sqlite|etcd' },
-  cni: { type: 'string', default: 'k8ts', help: 'CNI plugin: k8ts, or reference (Debian\'s bridge + host-local)', metavar: 'k8ts|reference' },
-  'node-monitor-grace-period': { type: 'number', default: 40, help: 'seconds without a Lease renewal before a node is NotReady (the server\'s flag; agents renew every 10 s)', metavar: 'SECONDS' },
-  'default-toleration-seconds': { type: 'number', default: 300, help: 'tolerationSeconds of the not-ready/unreachable tolerations every pod gets: how long pods stay on a failed node (the server\'s --default-*-toleration-seconds)', metavar: 'SECONDS' },
-  'metric-resolution': { type: 'number', default: 15, help: 'seconds between scrapes of the nodes\' resource metrics for kubectl top (the server\'s flag)', metavar: 'SECONDS' },
+  cni: { type: 'string', default: 'k8ts', help: "CNI plugin: k8ts, or reference (Debian's bridge + host-local)", metavar: 'k8ts|reference' },
+  'node-monitor-grace-period': {
+    type: 'number',
+    default: 40,
+    help: "seconds without a Lease renewal before a node is NotReady (the server's flag; agents renew every 10 s)",
+    metavar: 'SECONDS',
+  },
+  'default-toleration-seconds': {
+    type: 'number',
+    default: 300,
+    help: "tolerationSeconds of the not-ready/unreachable tolerations every pod gets: how long pods stay on a failed node (the server's --default-*-toleration-seconds)",
+    metavar: 'SECONDS',
+  },
+  'metric-resolution': {
+    type: 'number',
+    default: 15,
+    help: "seconds between scrapes of the nodes' resource metrics for kubectl top (the server's flag)",
+    metavar: 'SECONDS',
+  },
   timeout: { type: 'number', default: 60, help: 'seconds to wait for every node to be Ready', metavar: 'SECONDS' },
-  registries: { type: 'string', help: 'registries.yaml (k3s\'s format) for every node: mirrors, credentials, TLS', metavar: 'FILE' },
+  registries: { type: 'string', help: "registries.yaml (k3s's format) for every node: mirrors, credentials, TLS", metavar: 'FILE' },
   ui: { type: 'boolean', help: 'then serve the topology page (k8ts ui) until interrupted' },
   'ui-port': { type: 'number', default: 8474, help: 'port of the topology page with --ui (0 picks a free one)', metavar: 'PORT' },
   'no-open': { type: 'boolean', help: 'with --ui: do not start a browser on the page' },
   help: { type: 'boolean', help: 'show this help' },
-};
+} satisfies FlagSpec;
 
 export const upHelp = `Usage: k8ts up [--name NAME] [--nodes N] [--backend host-gw|vxlan] [--store sqlite|etcd] [--cni k8ts|reference] [--registries FILE]
                 [--ui [--ui-port PORT] [--no-open]]
                 [--node-monitor-grace-period SECONDS] [--default-toleration-seconds SECONDS] [--metric-resolution SECONDS]
 
 Builds a cluster on this machine and returns when every node is Ready: a node network on a host bridge,
-one network namespace per node running \`k8ts agent\`, the API server on the host. Checks the host first
+one network namespace per node running \`k8ts agent\` in a cgroup of that node (so \`kubectl top nodes\`
+shows each node's own usage), the API server on the host. Checks the host first
 (root, kernel features, commands, address ranges). A failed up removes what it made.
 Kubeconfig: \${K8TS_HOME:-~/.k8ts}/NAME/kubeconfig.
+K8TS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" passes Node.js flags to the server and agents (profiling).
 
 Flags:
 ${flagHelp(UP_FLAGS)}
 `;
 
 function node(...args: string[]): string[] {
-  return [process.execPath, cliEntry(), ...args];
+  return [process.execPath, ...nodeFlags(), cliEntry(), ...args];
+}
+
+/** K8TS_NODE_FLAGS: extra Node.js flags for every process the lab starts (the server, each agent), for
+ *  profiling a cluster's start-up (`--cpu-prof --cpu-prof-dir=DIR`, which NODE_OPTIONS refuses). Each must
+ *  be one `--flag` or `--flag=value` word. */
+export function nodeFlags(env = process.env.K8TS_NODE_FLAGS): string[] {
+  const words = (env ?? '').split(/\s+/).filter(Boolean);
+  for (const w of words)
+    if (!/^--[a-z][a-z0-9-]*(=[\w./:,-]+)?$/.test(w)) throw new UsageError(`K8TS_NODE_FLAGS: ${JSON.stringify(w)} is not a --flag or --flag=value`);
+  return words;
 }
 
 async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
   const end = Date.now() + ms;
   let last: unknown;
-  for (let d = 20; Date.now() < end; d = Math.min(d * 2, 250)) {
+  for (let d = 20; Date.now() < end; d = Math.min(d * 2, 100)) {
     try {
       const v = await f();
       if (v) return v;
@@ -85,20 +110,58 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
     steps.push({
       name: `Starting etcd on 127.0.0.1:${e.clientPort}`,
       execute: async () => {
-        await startProcess(plan.dir, 'etcd', ['etcd', '--name', plan.stem, '--data-dir', join(plan.dir, 'etcd'),
-          '--listen-client-urls', `http://127.0.0.1:${e.clientPort}`, '--advertise-client-urls', `http://127.0.0.1:${e.clientPort}`,
-          '--listen-peer-urls', `http://127.0.0.1:${e.peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${e.peerPort}`,
-          '--initial-cluster', `${plan.stem}=http://127.0.0.1:${e.peerPort}`], { settleMs: 100 });
+        await startProcess(
+          plan.dir,
+          'etcd',
+          [
+            'etcd',
+            '--name',
+            plan.stem,
+            '--data-dir',
+            join(plan.dir, 'etcd'),
+            '--listen-client-urls',
+            `http://127.0.0.1:${e.clientPort}`,
+            '--advertise-client-urls',
+            `http://127.0.0.1:${e.clientPort}`,
+            '--listen-peer-urls',
+            `http://127.0.0.1:${e.peerPort}`,
+            '--initial-advertise-peer-urls',
+            `http://127.0.0.1:${e.peerPort}`,
+            '--initial-cluster',
+            `${plan.stem}=http://127.0.0.1:${e.peerPort}`,
+          ],
+          { settleMs: 100 },
+        );
       },
     });
   }
   steps.push({
     name: `Starting the API server on ${listen} (${plan.store})`,
     execute: async () => {
-      const args = ['server', '--data-dir', server, '--listen', listen, '--store', plan.store, '--cluster-cidr', plan.clusterCIDR,
-        '--node-cidr-mask-size', String(plan.nodeCIDRMaskSize), '--tls-san', plan.hostIP,
-        '--service-cluster-ip-range', plan.serviceCIDR, '--advertise-address', plan.hostIP,
-        '--lb-pool', `${plan.lbPool.first}-${plan.lbPool.last}`, '--cluster-dns', plan.dnsServiceIP, ...serverFlags];
+      const args = [
+        'server',
+        '--data-dir',
+        server,
+        '--listen',
+        listen,
+        '--store',
+        plan.store,
+        '--cluster-cidr',
+        plan.clusterCIDR,
+        '--node-cidr-mask-size',
+        String(plan.nodeCIDRMaskSize),
+        '--tls-san',
+        plan.hostIP,
+        '--service-cluster-ip-range',
+        plan.serviceCIDR,
+        '--advertise-address',
+        plan.hostIP,
+        '--lb-pool',
+        `${plan.lbPool.first}-${plan.lbPool.last}`,
+        '--cluster-dns',
+        plan.dnsServiceIP,
+        ...serverFlags,
+      ];
       if (plan.store === 'etcd') args.push('--etcd-endpoints', `http://127.0.0.1:${plan.etcd!.clientPort}`);
       // Secrets are encrypted at rest with a key made once per lab (kept, so a restart reads what it wrote).
       const encConfig = join(server, 'encryption-config.yaml');
@@ -114,9 +177,19 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
       });
       // The admin's client certificate (as kind's kubeconfig), and the token kubeconfig beside it.
       const common = { server: `https://127.0.0.1:${port}`, caCert: readFileSync(join(server, 'pki/ca.crt'), 'utf8'), name: `k8ts-${plan.name}` };
-      writeFileSync(plan.paths.kubeconfig, kubeconfig({ ...common,
-        user: { clientCert: readFileSync(join(server, 'pki/admin.crt'), 'utf8'), clientKey: readFileSync(join(server, 'pki/admin.key'), 'utf8') } }), { mode: 0o600 });
-      writeFileSync(tokenKubeconfigPath(plan.paths.kubeconfig), kubeconfig({ ...common, user: { token: readFileSync(join(server, 'admin.token'), 'utf8').trim() } }), { mode: 0o600 });
+      writeFileSync(
+        plan.paths.kubeconfig,
+        kubeconfig({
+          ...common,
+          user: { clientCert: readFileSync(join(server, 'pki/admin.crt'), 'utf8'), clientKey: readFileSync(join(server, 'pki/admin.key'), 'utf8') },
+        }),
+        { mode: 0o600 },
+      );
+      writeFileSync(
+        tokenKubeconfigPath(plan.paths.kubeconfig),
+        kubeconfig({ ...common, user: { token: readFileSync(join(server, 'admin.token'), 'utf8').trim() } }),
+        { mode: 0o600 },
+      );
     },
   });
   steps.push({
@@ -125,7 +198,11 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
       const c = new RestClient(configFromKubeconfig(plan.paths.kubeconfig));
       try {
         const t = generateBootstrapToken();
-        await c.create(SECRETS, BOOTSTRAP_NAMESPACE, bootstrapTokenSecret(t, { ttlSeconds: 24 * 3600, description: `k8ts up: the agents of ${plan.name}` }) as Secret);
+        await c.create(
+          SECRETS,
+          BOOTSTRAP_NAMESPACE,
+          bootstrapTokenSecret(t, { ttlSeconds: 24 * 3600, description: `k8ts up: the agents of ${plan.name}` }) as Secret,
+        );
         writeFileSync(join(plan.dir, 'bootstrap.token'), `${t.token}\n`, { mode: 0o600 });
       } finally {
         c.close();
@@ -135,14 +212,48 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
   steps.push({
     name: `Starting ${plan.nodes.length} agent${plan.nodes.length > 1 ? 's' : ''} (${plan.backend})`,
     execute: async () => {
-      await Promise.all(plan.nodes.map((n) => startProcess(plan.dir, `agent-${n.name}`, node('agent',
-        // Each agent joins with the bootstrap token, runs as system:node:<name>, serves a certificate from
-        // the cluster CA and authorizes the API server's calls (kube-apiserver-kubelet-client) like anyone's.
-        '--server', `https://${plan.hostIP}:${port}`, '--bootstrap-token-file', join(plan.dir, 'bootstrap.token'),
-        '--ca-file', join(server, 'pki/ca.crt'),
-        '--node-name', n.name, '--node-ip', n.ip, '--data-dir', n.dir, '--backend', plan.backend, '--cluster-cidr', plan.clusterCIDR,
-        '--uplink', 'eth0', '--netns-prefix', nodeNetnsPrefix(plan, n.name), '--cluster-dns', plan.dnsServiceIP,
-        '--cni', cni, ...(registries ? ['--registries', registries] : [])), { netns: n.netns })));
+      const cgroups = await nodeCgroups(plan);
+      await Promise.all(
+        plan.nodes.map((n) =>
+          startProcess(
+            plan.dir,
+            `agent-${n.name}`,
+            node(
+              'agent',
+              // Each agent joins with the bootstrap token, runs as system:node:<name>, serves a certificate from
+              // the cluster CA and authorizes the API server's calls (kube-apiserver-kubelet-client) like anyone's.
+              '--server',
+              `https://${plan.hostIP}:${port}`,
+              '--bootstrap-token-file',
+              join(plan.dir, 'bootstrap.token'),
+              '--ca-file',
+              join(server, 'pki/ca.crt'),
+              '--node-name',
+              n.name,
+              '--node-ip',
+              n.ip,
+              '--data-dir',
+              n.dir,
+              '--backend',
+              plan.backend,
+              '--cluster-cidr',
+              plan.clusterCIDR,
+              '--uplink',
+              'eth0',
+              '--netns-prefix',
+              nodeNetnsPrefix(plan, n.name),
+              '--cluster-dns',
+              plan.dnsServiceIP,
+              '--cni',
+              cni,
+              ...(registries ? ['--registries', registries] : []),
+              // The node's own cgroup: the agent starts in it (and so do its pods, nested by runc) and reads the node's usage there.
+              ...(cgroups.has(n.name) ? ['--node-cgroups', cgroups.get(n.name)!.join(',')] : []),
+            ),
+            { netns: n.netns, cgroups: cgroups.get(n.name) },
+          ),
+        ),
+      );
     },
   });
   steps.push({
@@ -152,7 +263,8 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
       try {
         await waitFor(`${plan.nodes.length} Ready nodes`, timeoutMs, async () => {
           for (const n of plan.nodes) {
-            if (!(await isRunning(plan.dir, `agent-${n.name}`))) throw new Error(`agent ${n.name} exited:\n${await logTail(logFile(plan.dir, `agent-${n.name}`), 15)}`);
+            if (!(await isRunning(plan.dir, `agent-${n.name}`)))
+              throw new Error(`agent ${n.name} exited:\n${await logTail(logFile(plan.dir, `agent-${n.name}`), 15)}`);
           }
           const { items } = await c.list(NODES);
           const ready = items.filter((n) => isNodeReady(n) && n.spec?.podCIDR);
@@ -174,28 +286,43 @@ export async function upCommand(argv: string[]): Promise<void> {
   if (flags.backend !== 'host-gw' && flags.backend !== 'vxlan') throw new UsageError(`--backend ${JSON.stringify(flags.backend)}: expected host-gw or vxlan`);
   if (flags.store !== 'sqlite' && flags.store !== 'etcd') throw new UsageError(`--store ${JSON.stringify(flags.store)}: expected sqlite or etcd`);
   if (flags.cni !== 'k8ts' && flags.cni !== 'reference') throw new UsageError(`--cni ${JSON.stringify(flags.cni)}: expected k8ts or reference`);
-  for (const f of ['node-monitor-grace-period', 'default-toleration-seconds']) {
+  for (const f of ['node-monitor-grace-period', 'default-toleration-seconds'] as const) {
     if (!Number.isInteger(flags[f]) || flags[f] < 0) throw new UsageError(`--${f} ${flags[f]}: expected a whole number of seconds ≥ 0`);
   }
-  if (!(flags['metric-resolution'] >= 1 && flags['metric-resolution'] <= 3600)) throw new UsageError(`--metric-resolution ${flags['metric-resolution']}: expected seconds from 1 to 3600`);
-  if (!Number.isInteger(flags['ui-port']) || flags['ui-port'] < 0 || flags['ui-port'] > 65535) throw new UsageError(`--ui-port ${flags['ui-port']}: expected 0-65535`);
+  if (!(flags['metric-resolution'] >= 1 && flags['metric-resolution'] <= 3600))
+    throw new UsageError(`--metric-resolution ${flags['metric-resolution']}: expected seconds from 1 to 3600`);
+  if (!Number.isInteger(flags['ui-port']) || flags['ui-port'] < 0 || flags['ui-port'] > 65535)
+    throw new UsageError(`--ui-port ${flags['ui-port']}: expected 0-65535`);
   if (!Number.isInteger(flags.nodes) || flags.nodes < 1) throw new UsageError(`--nodes ${flags.nodes}: expected a whole number ≥ 1`);
   // Proven before anything is made; each node gets the cluster's own copy (k8ts image pull reads it too).
   const registriesText = flags.registries ? readRegistries(flags.registries) : undefined;
   const t0 = performance.now();
   try {
-    const plan = await up({ name: flags.name, nodes: flags.nodes, backend: flags.backend, store: flags.store,
+    const plan = await up({
+      name: flags.name,
+      nodes: flags.nodes,
+      backend: flags.backend,
+      store: flags.store,
       steps: (p) => {
         const file = join(p.dir, 'registries.yaml');
         const steps = clusterSteps(p, flags.timeout * 1000, flags.cni, registriesText !== undefined ? file : undefined, [
-          '--node-monitor-grace-period', String(flags['node-monitor-grace-period']),
-          '--default-not-ready-toleration-seconds', String(flags['default-toleration-seconds']),
-          '--default-unreachable-toleration-seconds', String(flags['default-toleration-seconds']),
-          '--metric-resolution', String(flags['metric-resolution'])]);
-        if (registriesText !== undefined) steps.unshift({ name: `Writing the registries configuration ${file}`, execute: () => writeFileSync(file, registriesText, { mode: 0o600 }) });
+          '--node-monitor-grace-period',
+          String(flags['node-monitor-grace-period']),
+          '--default-not-ready-toleration-seconds',
+          String(flags['default-toleration-seconds']),
+          '--default-unreachable-toleration-seconds',
+          String(flags['default-toleration-seconds']),
+          '--metric-resolution',
+          String(flags['metric-resolution']),
+        ]);
+        if (registriesText !== undefined)
+          steps.unshift({ name: `Writing the registries configuration ${file}`, execute: () => writeFileSync(file, registriesText, { mode: 0o600 }) });
         return steps;
-      } });
-    process.stderr.write(`${stepLine(true, `Cluster ${plan.name} is up with ${plan.nodes.length} Ready node${plan.nodes.length > 1 ? 's' : ''}`, performance.now() - t0)}\n`);
+      },
+    });
+    process.stderr.write(
+      `${stepLine(true, `Cluster ${plan.name} is up with ${plan.nodes.length} Ready node${plan.nodes.length > 1 ? 's' : ''}`, performance.now() - t0)}\n`,
+    );
     process.stdout.write(`export KUBECONFIG=${plan.paths.kubeconfig}\n`);
     if (flags.ui) await serveUi(plan.paths.kubeconfig, flags['ui-port'], !flags['no-open']);
   } catch (e) {
@@ -213,10 +340,10 @@ function readRegistries(file: string): string {
   }
 }
 
-const NAME_FLAGS: FlagSpec = {
+const NAME_FLAGS = {
   name: { type: 'string', default: 'default', help: 'cluster name', metavar: 'NAME' },
   help: { type: 'boolean', help: 'show this help' },
-};
+} satisfies FlagSpec;
 
 /**
  * Stop every container the cluster's agents started (runc state lives under each agent's dir). Several at a
@@ -231,31 +358,40 @@ async function stopContainers(plan: ClusterPlan): Promise<void> {
     for (const id of readdirSync(root)) jobs.push(['runc', '--root', root, 'delete', '--force', id]);
   }
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(16, jobs.length) }, async () => {
-    while (next < jobs.length) await run(jobs[next++]).catch(() => {});
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(16, jobs.length) }, async () => {
+      while (next < jobs.length) await run(jobs[next++]).catch(() => {});
+    }),
+  );
 }
 
 export async function downCommand(argv: string[]): Promise<void> {
   const { flags, rest } = parseFlags(argv, NAME_FLAGS);
-  if (flags.help) return void process.stdout.write(`Usage: k8ts down [--name NAME]\n\nRemoves every namespace, link, route, nftables table, mount, process and file of the cluster.\n\n${flagHelp(NAME_FLAGS)}\n`);
+  if (flags.help)
+    return void process.stdout.write(
+      `Usage: k8ts down [--name NAME]\n\nRemoves every namespace, link, route, nftables table, cgroup, mount, process and file of the cluster.\n\n${flagHelp(NAME_FLAGS)}\n`,
+    );
   const name = rest[0] ?? flags.name;
   const t0 = performance.now();
   const plan = await loadPlan(k8tsHome(), name).catch(() => undefined);
   if (plan) await stopContainers(plan);
   const report = await down(name);
-  process.stderr.write(`${stepLine(true, `Cluster ${name} removed (${report.netns.length} namespaces, ${report.processes.length + report.killed.length} processes, ${report.links.length} links)`, performance.now() - t0)}\n`);
+  process.stderr.write(
+    `${stepLine(true, `Cluster ${name} removed (${report.netns.length} namespaces, ${report.processes.length + report.killed.length} processes, ${report.links.length} links)`, performance.now() - t0)}\n`,
+  );
 }
 
-const KUBECONFIG_FLAGS: FlagSpec = {
+const KUBECONFIG_FLAGS = {
   ...NAME_FLAGS,
   token: { type: 'boolean', help: 'the kubeconfig whose user is the admin bearer token instead of the client certificate' },
-};
+} satisfies FlagSpec;
 
 export async function kubeconfigCommand(argv: string[]): Promise<void> {
   const { flags, rest } = parseFlags(argv, KUBECONFIG_FLAGS);
   if (flags.help) {
-    return void process.stdout.write(`Usage: k8ts kubeconfig [--name NAME] [--token]\n\nPrints the path of the cluster's kubeconfig: the admin's client certificate\n(CN=kubernetes-admin, O=system:masters), or with --token one with the admin's bearer token.\n\n${flagHelp(KUBECONFIG_FLAGS)}\n`);
+    return void process.stdout.write(
+      `Usage: k8ts kubeconfig [--name NAME] [--token]\n\nPrints the path of the cluster's kubeconfig: the admin's client certificate\n(CN=kubernetes-admin, O=system:masters), or with --token one with the admin's bearer token.\n\n${flagHelp(KUBECONFIG_FLAGS)}\n`,
+    );
   }
   const plan = await loadPlan(k8tsHome(), rest[0] ?? flags.name);
   process.stdout.write(`${flags.token ? tokenKubeconfigPath(plan.paths.kubeconfig) : plan.paths.kubeconfig}\n`);
@@ -273,7 +409,8 @@ export async function statusCommand(argv: string[]): Promise<void> {
     const server = await isRunning(p.dir, 'server');
     process.stdout.write(`${p.name}: nodes ${p.nodeNetwork} on ${p.bridge}, pods ${p.clusterCIDR}, services ${p.serviceCIDR}, ${p.backend}, ${p.store}\n`);
     process.stdout.write(`  server  https://127.0.0.1:${p.apiServer.port}  ${server ? 'running' : 'stopped'}\n`);
-    for (const n of p.nodes) process.stdout.write(`  ${n.name.padEnd(8)} ${n.ip.padEnd(14)} ${(await isRunning(p.dir, `agent-${n.name}`)) ? 'running' : 'stopped'}\n`);
+    for (const n of p.nodes)
+      process.stdout.write(`  ${n.name.padEnd(8)} ${n.ip.padEnd(14)} ${(await isRunning(p.dir, `agent-${n.name}`)) ? 'running' : 'stopped'}\n`);
     process.stdout.write(`  kubeconfig ${p.paths.kubeconfig}\n`);
   }
 }

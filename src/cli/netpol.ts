@@ -1,77 +1,93 @@
 // `k8ts drops` and `k8ts trace`: the CLI asks each node's agent (through the API server's node proxy, as
 // kubectl reaches logs and exec) what it dropped, or what it does with one flow, and puts the answers in
 // order. Works against any k8ts cluster: the lab's by --name, any other by --kubeconfig.
+import { NODES, PODS, SERVICES } from '../api/kinds.js';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { findResource } from '../api/resources.js';
-import type { KObject, Node } from '../api/types.js';
+import type { Node, Pod } from '../api/types.js';
 import { configFromKubeconfig, RestClient } from '../client/rest.js';
 import { k8tsHome } from '../lab/paths.js';
 import { loadPlan } from '../lab/plan.js';
 import { run } from '../util/exec.js';
-import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
+import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 import type { NodeTrace } from '../agent/trace.js';
 import type { DropRecord } from '../agent/policy/engine.js';
 
-const NODES = findResource('', 'v1', 'nodes')!;
-const PODS = findResource('', 'v1', 'pods')!;
-const SERVICES = findResource('', 'v1', 'services')!;
-
-const CLUSTER_FLAGS: FlagSpec = {
+const CLUSTER_FLAGS = {
   name: { type: 'string', default: 'default', help: 'the lab cluster (as k8ts kubeconfig picks it)', metavar: 'NAME' },
-  kubeconfig: { type: 'string', help: 'any k8ts cluster\'s kubeconfig instead of a lab one', metavar: 'FILE' },
+  kubeconfig: { type: 'string', help: "any k8ts cluster's kubeconfig instead of a lab one", metavar: 'FILE' },
   json: { type: 'boolean', help: 'print JSON for scripts' },
   help: { type: 'boolean', help: 'show this help' },
-};
+} satisfies FlagSpec;
 
-async function clientFor(flags: Record<string, any>): Promise<RestClient> {
+async function clientFor(flags: Pick<Flags<typeof CLUSTER_FLAGS>, 'kubeconfig' | 'name'>): Promise<RestClient> {
   const path = flags.kubeconfig ?? (await loadPlan(k8tsHome(), flags.name)).paths.kubeconfig;
   return new RestClient({ ...configFromKubeconfig(path), userAgent: 'k8ts-cli' });
 }
 
-const internalIP = (n: Node) => (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address as string | undefined;
+const internalIP = (n: Node) => (n.status?.addresses ?? []).find((a) => a.type === 'InternalIP')?.address;
 
 export async function dropsCommand(argv: string[]): Promise<void> {
   const { flags } = parseFlags(argv, CLUSTER_FLAGS);
-  if (flags.help) return void process.stdout.write(`Usage: k8ts drops [--name CLUSTER | --kubeconfig FILE] [--json]\n\nLists the packets each node dropped recently by NetworkPolicy (and the service proxy's "no endpoints"\nrejects), with the reason, and the drop counters per policy and direction.\n\n${flagHelp(CLUSTER_FLAGS)}\n`);
+  if (flags.help)
+    return void process.stdout.write(
+      `Usage: k8ts drops [--name CLUSTER | --kubeconfig FILE] [--json]\n\nLists the packets each node dropped recently by NetworkPolicy (and the service proxy's "no endpoints"\nrejects), with the reason, and the drop counters per policy and direction.\n\n${flagHelp(CLUSTER_FLAGS)}\n`,
+    );
   const c = await clientFor(flags);
   try {
     const nodes = (await c.list(NODES)).items;
-    const answers = await Promise.all(nodes.map(async (n) => {
-      try {
-        return await c.getPath(`/api/v1/nodes/${encodeURIComponent(n.metadata.name!)}/proxy/k8ts/drops`) as { node: string; drops: DropRecord[]; counters: { policies: { policy: string; direction: string; packets: number }[] } };
-      } catch (e) {
-        return { node: n.metadata.name!, error: (e as Error).message, drops: [], counters: { policies: [] } };
-      }
-    }));
+    const answers = await Promise.all(
+      nodes.map(async (n) => {
+        try {
+          return (await c.getPath(`/api/v1/nodes/${encodeURIComponent(n.metadata.name!)}/proxy/k8ts/drops`)) as {
+            node: string;
+            drops: DropRecord[];
+            counters: { policies: { policy: string; direction: string; packets: number }[] };
+          };
+        } catch (e) {
+          return { node: n.metadata.name!, error: (e as Error).message, drops: [], counters: { policies: [] } };
+        }
+      }),
+    );
     if (flags.json) return void process.stdout.write(`${JSON.stringify(answers, null, 2)}\n`);
     const rows = answers.flatMap((a) => a.drops).sort((x, y) => (x.time < y.time ? -1 : 1));
     if (!rows.length) process.stdout.write('no drops logged\n');
     else {
-      process.stdout.write(`${'TIME'.padEnd(24)} ${'NODE'.padEnd(8)} ${'DIRECTION'.padEnd(9)} ${'OBJECT'.padEnd(28)} ${'FROM'.padEnd(21)} ${'TO'.padEnd(21)} REASON\n`);
+      process.stdout.write(
+        `${'TIME'.padEnd(24)} ${'NODE'.padEnd(8)} ${'DIRECTION'.padEnd(9)} ${'OBJECT'.padEnd(28)} ${'FROM'.padEnd(21)} ${'TO'.padEnd(21)} REASON\n`,
+      );
       for (const d of rows) {
-        process.stdout.write(`${d.time.padEnd(24)} ${d.node.padEnd(8)} ${d.direction.padEnd(9)} ${(d.object ?? '-').padEnd(28)} ${`${d.src}${d.sport !== undefined ? `:${d.sport}` : ''}`.padEnd(21)} ${`${d.dst}${d.dport !== undefined ? `:${d.dport}` : ''}/${d.protocol}`.padEnd(21)} ${d.reason}\n`);
+        process.stdout.write(
+          `${d.time.padEnd(24)} ${d.node.padEnd(8)} ${d.direction.padEnd(9)} ${(d.object ?? '-').padEnd(28)} ${`${d.src}${d.sport !== undefined ? `:${d.sport}` : ''}`.padEnd(21)} ${`${d.dst}${d.dport !== undefined ? `:${d.dport}` : ''}/${d.protocol}`.padEnd(21)} ${d.reason}\n`,
+        );
       }
     }
     const counts = new Map<string, number>();
-    for (const a of answers) for (const p of a.counters.policies) counts.set(`${p.policy} ${p.direction}`, (counts.get(`${p.policy} ${p.direction}`) ?? 0) + p.packets);
+    for (const a of answers)
+      for (const p of a.counters.policies) counts.set(`${p.policy} ${p.direction}`, (counts.get(`${p.policy} ${p.direction}`) ?? 0) + p.packets);
     if (counts.size) {
       process.stdout.write('\nPOLICY DIRECTION DROPPED-PACKETS\n');
       for (const [k, n] of [...counts].sort()) process.stdout.write(`${k} ${n}\n`);
     }
-    for (const a of answers) if ('error' in a) process.stdout.write(`node ${a.node}: ${(a as any).error}\n`);
+    for (const a of answers) if ('error' in a) process.stdout.write(`node ${a.node}: ${a.error}\n`);
   } finally {
     c.close();
   }
 }
 
-const TRACE_FLAGS: FlagSpec = {
+const TRACE_FLAGS = {
   ...CLUSTER_FLAGS,
   protocol: { type: 'string', default: 'tcp', help: 'tcp, udp or icmp', metavar: 'PROTO' },
-};
+} satisfies FlagSpec;
 
-interface End { kind: 'pod' | 'service' | 'address' | 'host'; label: string; ip: string; port?: number; pod?: KObject }
+interface End {
+  kind: 'pod' | 'service' | 'address' | 'host';
+  label: string;
+  ip: string;
+  port?: number;
+  pod?: Pod;
+}
 
 /** SRC: ns/name or name (a pod), or "host" (this machine). DST: ns/name[:PORT] (pod), svc/[ns/]name[:PORT], IP[:PORT]. */
 async function resolveEnd(c: RestClient, spec: string, isSrc: boolean): Promise<End> {
@@ -154,16 +170,32 @@ export async function trace(c: RestClient, srcSpec: string, dstSpec: string, pro
     host.push(`host ${src.ip} → ${dst.ip}: ${r?.gateway ? `via ${r.gateway} ` : ''}dev ${r?.dev} (this host's routing table)`);
   }
   const probe = randomBytes(4).toString('hex');
-  const srcNode = src.pod?.spec?.nodeName as string | undefined;
-  const params = (extra: Record<string, string> = {}) => new URLSearchParams({
-    src: src.ip, dst: dst.ip, protocol, ...(dst.port !== undefined ? { port: String(dst.port) } : {}), probe, ...extra,
-  });
+  const srcNode = src.pod?.spec?.nodeName;
+  const params = (extra: Record<string, string> = {}) =>
+    new URLSearchParams({
+      src: src.ip,
+      dst: dst.ip,
+      protocol,
+      ...(dst.port !== undefined ? { port: String(dst.port) } : {}),
+      probe,
+      ...extra,
+    });
   const ask = (node: string, q: URLSearchParams) => c.getPath(`/api/v1/nodes/${encodeURIComponent(node)}/proxy/k8ts/trace?${q}`);
   // Every node arms and watches; once each has proven its monitor live, the source's node (or this host) sends.
-  const asks = nodes.map((n) => ask(n.metadata.name!, params(n.metadata.name === srcNode ? { source: '1' } : {}))
-    .then((t) => t as NodeTrace, (e: Error) => ({ node: n.metadata.name!, saw: false, hops: [{ kind: 'error', text: e.message }], trace: [] } as NodeTrace)));
-  const armed = await Promise.all(nodes.map((n) => ask(n.metadata.name!, new URLSearchParams({ step: 'armed', probe }))
-    .then((a) => (a as { armed?: boolean }).armed === true, () => false)));
+  const asks = nodes.map((n) =>
+    ask(n.metadata.name!, params(n.metadata.name === srcNode ? { source: '1' } : {})).then(
+      (t) => t as NodeTrace,
+      (e: Error) => ({ node: n.metadata.name!, saw: false, hops: [{ kind: 'error', text: e.message }], trace: [] }) as NodeTrace,
+    ),
+  );
+  const armed = await Promise.all(
+    nodes.map((n) =>
+      ask(n.metadata.name!, new URLSearchParams({ step: 'armed', probe })).then(
+        (a) => (a as { armed?: boolean }).armed === true,
+        () => false,
+      ),
+    ),
+  );
   const unarmed = nodes.filter((_, i) => !armed[i]).map((n) => n.metadata.name!);
   if (unarmed.length) host.push(`not armed in time (their trace may miss the probe): ${unarmed.join(', ')}`);
   let hostProbe: { result: string; ms: number } | undefined;
@@ -186,9 +218,20 @@ export async function trace(c: RestClient, srcSpec: string, dstSpec: string, pro
   const arrived = !dropped && (last?.outcome === 'delivered' || /^(connected|refused|answered)$/.test(probeResult ?? ''));
   const summary = dropped
     ? `probe did NOT arrive: dropped on node ${dropped.node}: ${dropped.dropped}`
-    : arrived ? `probe ARRIVED (${probeResult ?? 'seen delivered'})` : `probe did NOT arrive (${probeResult ?? 'not seen'})`;
+    : arrived
+      ? `probe ARRIVED (${probeResult ?? 'seen delivered'})`
+      : `probe did NOT arrive (${probeResult ?? 'not seen'})`;
   if (hostProbe) order.forEach((n) => n === order[0] && (n.probe = hostProbe));
-  return { src: `${src.label} ${src.ip}`, dst: `${dst.label}${dst.port !== undefined ? `:${dst.port}` : ''}`, protocol, port: dst.port, nodes: order, host, arrived, summary };
+  return {
+    src: `${src.label} ${src.ip}`,
+    dst: `${dst.label}${dst.port !== undefined ? `:${dst.port}` : ''}`,
+    protocol,
+    port: dst.port,
+    nodes: order,
+    host,
+    arrived,
+    summary,
+  };
 }
 
 function sendFromHost(ip: string, port: number | undefined, protocol: string, sport: number): Promise<{ result: string; ms: number }> {
@@ -199,14 +242,17 @@ function sendFromHost(ip: string, port: number | undefined, protocol: string, sp
       const s = connect({ host: ip, port: port!, localPort: sport });
       const t = setTimeout(() => (s.destroy(), done('timeout')), 2000);
       s.on('connect', () => (clearTimeout(t), s.destroy(), done('connected')));
-      s.on('error', (e: NodeJS.ErrnoException) => (clearTimeout(t), done(e.code === 'ECONNREFUSED' ? 'refused' : e.code ?? e.message)));
+      s.on('error', (e: NodeJS.ErrnoException) => (clearTimeout(t), done(e.code === 'ECONNREFUSED' ? 'refused' : (e.code ?? e.message))));
     } else if (protocol === 'udp') {
       const s = createSocket('udp4');
       const t = setTimeout(() => (s.close(), done('no answer')), 1500);
       s.on('message', () => (clearTimeout(t), s.close(), done('answered')));
       s.bind(sport, () => s.send('k8ts-trace', port!, ip));
     } else {
-      run(['busybox', 'ping', '-c', '1', '-W', '2', ip]).then(() => done('answered'), () => done('no answer'));
+      run(['busybox', 'ping', '-c', '1', '-W', '2', ip]).then(
+        () => done('answered'),
+        () => done('no answer'),
+      );
     }
   });
 }

@@ -33,14 +33,24 @@ function inCidr(ip: string, cidr: string): boolean {
 function run(cmd: string, args: string[], env: Record<string, string> = {}, timeout = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
     execFile(cmd, args, { timeout, env: { ...process.env, ...env } }, (err, stdout, stderr) =>
-      res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
   });
 }
 
-test('hollow nodes register, renew Leases, run their pods, are listed by kubectl, and go unknown when stopped', { timeout: 180_000, skip: !KUBECTL && process.env.K8TS_CI !== '1' ? 'kubectl.1.33 not found beside kubectl on PATH' : false }, async () => {
+test('hollow nodes register, renew Leases, run their pods, are listed by kubectl, and go unknown when stopped', {
+  timeout: 180_000,
+  skip: !KUBECTL && process.env.K8TS_CI !== '1' ? 'kubectl.1.33 not found beside kubectl on PATH' : false,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-hollow-test-'));
-  const s = await runServer({ dataDir: join(dir, 'server'), store: 'sqlite', listen: [{ host: '127.0.0.1', port: 0 }], nodeMonitorGracePeriodMs: 4000,
-    serverName: `hollow-test-${process.pid}`, log: () => {} });
+  const s = await runServer({
+    dataDir: join(dir, 'server'),
+    store: 'sqlite',
+    listen: [{ host: '127.0.0.1', port: 0 }],
+    nodeMonitorGracePeriodMs: 4000,
+    serverName: `hollow-test-${process.pid}`,
+    log: () => {},
+  });
   const admin = new RestClient(configFromKubeconfig(s.kubeconfigPath));
   const names = Array.from({ length: 20 }, (_, i) => `hollow-t-${i}`);
   let fleet: HollowFleet | undefined;
@@ -48,41 +58,71 @@ test('hollow nodes register, renew Leases, run their pods, are listed by kubectl
     const t = generateBootstrapToken();
     await admin.create(SECRETS, 'kube-system', bootstrapTokenSecret(t, { ttlSeconds: 600 }) as Secret);
     const calls: string[] = [];
-    fleet = new HollowFleet({ server: s.url, ca: readFileSync(s.caPath), names, identity: { bootstrapToken: t.token }, dataDir: join(dir, 'nodes'),
-      leaseMs: 1000, observe: (call, _ms, ok) => { if (!ok) calls.push(call); }, log: () => {} });
+    fleet = new HollowFleet({
+      server: s.url,
+      ca: readFileSync(s.caPath),
+      names,
+      identity: { bootstrapToken: t.token },
+      dataDir: join(dir, 'nodes'),
+      leaseMs: 1000,
+      observe: (call, _ms, ok) => {
+        if (!ok) calls.push(call);
+      },
+      log: () => {},
+    });
     await fleet.start();
     assert.equal(fleet.size, 20);
 
     // Registered as themselves, Ready, each with its own address and a pod CIDR.
-    await eventually('20 Ready hollow nodes', async () => {
-      const nodes = (await admin.list(NODES)).items.filter((n) => names.includes(n.metadata.name!));
-      assert.equal(nodes.length, 20);
-      for (const n of nodes) {
-        assert.equal(n.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True', n.metadata.name);
-        assert.match(n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? '', /^127\.77\.0\.\d+$/);
-        assert.ok(n.spec?.podCIDR, `${n.metadata.name} has a pod CIDR`);
-      }
-      return true;
-    }, 20_000);
+    await eventually(
+      '20 Ready hollow nodes',
+      async () => {
+        const nodes = (await admin.list(NODES)).items.filter((n) => names.includes(n.metadata.name!));
+        assert.equal(nodes.length, 20);
+        for (const n of nodes) {
+          assert.equal(n.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True', n.metadata.name);
+          assert.match(n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? '', /^127\.77\.0\.\d+$/);
+          assert.ok(n.spec?.podCIDR, `${n.metadata.name} has a pod CIDR`);
+        }
+        return true;
+      },
+      20_000,
+    );
     // Each node's CSR was made by the bootstrap token and names the node: the identity is its own.
     const csrs = (await admin.list(CSRS)).items.filter((c) => c.spec.username?.startsWith('system:bootstrap:') && c.status?.certificate);
     assert.equal(csrs.length, 20, 'one CSR per node, issued');
 
     // Leases: one per node, renewed (renewTime moves within a few periods).
-    const leaseTimes = async () => new Map((await admin.list(LEASES, 'kube-node-lease')).items.filter((l) => names.includes(l.metadata.name!))
-      .map((l: Lease) => [l.metadata.name!, l.spec?.renewTime ?? ''] as const));
+    const leaseTimes = async () =>
+      new Map(
+        (await admin.list(LEASES, 'kube-node-lease')).items
+          .filter((l) => names.includes(l.metadata.name!))
+          .map((l: Lease) => [l.metadata.name!, l.spec?.renewTime ?? ''] as const),
+      );
     const first = await leaseTimes();
     assert.equal(first.size, 20);
-    await eventually('every Lease renewed', async () => {
-      const now = await leaseTimes();
-      for (const n of names) assert.notEqual(now.get(n), first.get(n), `${n} renewed its Lease`);
-      return true;
-    }, 15_000);
+    await eventually(
+      'every Lease renewed',
+      async () => {
+        const now = await leaseTimes();
+        for (const n of names) assert.notEqual(now.get(n), first.get(n), `${n} renewed its Lease`);
+        return true;
+      },
+      15_000,
+    );
 
     // 100 pods: scheduled onto the hollow nodes and reported Running, IPs from each node's pod CIDR.
     await admin.create(NAMESPACES, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'sim' } });
-    await Promise.all(Array.from({ length: 100 }, (_, i) => admin.create(PODS, 'sim', { apiVersion: 'v1', kind: 'Pod', metadata: { name: `p-${i}` },
-      spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.9' }] } } as Pod)));
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        admin.create(PODS, 'sim', {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: `p-${i}` },
+          spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.9' }] },
+        } as Pod),
+      ),
+    );
     await eventually('100 pods Running', async () => (await admin.list(PODS, 'sim')).items.filter((p) => p.status?.phase === 'Running').length === 100, 60_000);
     const nodes = new Map((await admin.list(NODES)).items.map((n: Node) => [n.metadata.name!, n]));
     const pods = (await admin.list(PODS, 'sim')).items;
@@ -110,13 +150,17 @@ test('hollow nodes register, renew Leases, run their pods, are listed by kubectl
 
     // Stopped: no more renewals, and the node lifecycle controller marks every node Ready=Unknown.
     fleet.stop();
-    await eventually('every hollow node Ready=Unknown and tainted unreachable', async () => {
-      for (const n of (await admin.list(NODES)).items.filter((x) => names.includes(x.metadata.name!))) {
-        assert.equal(n.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'Unknown', n.metadata.name);
-        assert.ok(n.spec?.taints?.some((t) => t.key === 'node.kubernetes.io/unreachable'));
-      }
-      return true;
-    }, 30_000);
+    await eventually(
+      'every hollow node Ready=Unknown and tainted unreachable',
+      async () => {
+        for (const n of (await admin.list(NODES)).items.filter((x) => names.includes(x.metadata.name!))) {
+          assert.equal(n.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'Unknown', n.metadata.name);
+          assert.ok(n.spec?.taints?.some((t) => t.key === 'node.kubernetes.io/unreachable'));
+        }
+        return true;
+      },
+      30_000,
+    );
   } finally {
     fleet?.stop();
     admin.close();
@@ -128,7 +172,12 @@ test('hollow nodes register, renew Leases, run their pods, are listed by kubectl
 test('k8ts simulate starts its own server, runs the fleet, reports, and leaves nothing behind', { timeout: 240_000 }, async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'k8ts-simulate-cli-'));
   try {
-    const r = await run(K8TS, ['simulate', '--nodes', '3', '--pods-per-node', '4', '--steady', '1', '--prefix', `simt${process.pid}`], { TMPDIR: tmp }, 220_000);
+    const r = await run(
+      K8TS,
+      ['simulate', '--nodes', '3', '--pods-per-node', '4', '--steady', '1', '--prefix', `simt${process.pid}`],
+      { TMPDIR: tmp },
+      220_000,
+    );
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /joined: 3 nodes/);
     assert.match(r.stdout, /summary: nodes=3 pods=12 store=sqlite .*startup_p99_ms=\d/);

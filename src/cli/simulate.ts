@@ -14,30 +14,47 @@ import { SharedInformerFactory } from '../client/factory.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import { errorCode } from '../client/types.js';
 import { HollowFleet, type HollowFleetOptions } from '../agent/hollow.js';
-import { makeNodeCsr } from '../agent/identity.js';
-import { CaSigner, parseCsrPem } from '../api/certificates/csr.js';
+import { issue } from '../api/certificates/issue.js';
 import { startEtcd, type TestEtcd } from '../store/testing/etcd.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 import { cliEntry } from '../util/layout.js';
 
-const FLAGS: FlagSpec = {
+const FLAGS = {
   nodes: { type: 'number', help: 'hollow nodes to run (required)', metavar: 'N' },
   'pods-per-node': { type: 'number', default: 30, help: 'pods created per hollow node', metavar: 'P' },
-  store: { type: 'string', default: 'sqlite', help: 'the datastore of the server started here: sqlite or etcd (a private etcd is started)', metavar: 'sqlite|etcd' },
+  store: {
+    type: 'string',
+    default: 'sqlite',
+    help: 'the datastore of the server started here: sqlite or etcd (a private etcd is started)',
+    metavar: 'sqlite|etcd',
+  },
   server: { type: 'string', help: 'use this running API server instead of starting one (needs --kubeconfig)', metavar: 'URL' },
   kubeconfig: { type: 'string', help: 'an admin kubeconfig of --server (to make the bootstrap token, the namespace and the pods)', metavar: 'FILE' },
   'create-workers': { type: 'number', default: 16, help: 'pod creations in flight', metavar: 'N' },
   qps: { type: 'number', default: 0, help: 'pod creations per second at most (0: as fast as the workers go)', metavar: 'Q' },
-  steady: { type: 'number', default: 30, help: 'seconds to keep every pod running before deleting them (Lease renewals and the idle cost are measured here)', metavar: 'SECONDS' },
-  identity: { type: 'string', default: 'csr', help: 'how each hollow node gets its own client certificate: csr (the kubelet\'s TLS bootstrap: a bootstrap token, a CSR per node approved and signed by the server) or ca (the same certificate signed here with the started server\'s CA key: no CSR round trips)', metavar: 'csr|ca' },
+  steady: {
+    type: 'number',
+    default: 30,
+    help: 'seconds to keep every pod running before deleting them (Lease renewals and the idle cost are measured here)',
+    metavar: 'SECONDS',
+  },
+  identity: {
+    type: 'string',
+    default: 'csr',
+    help: "how each hollow node gets its own client certificate: csr (the kubelet's TLS bootstrap: a bootstrap token, a CSR per node approved and signed by the server) or ca (the same certificate signed here with the started server's CA key: no CSR round trips)",
+    metavar: 'csr|ca',
+  },
   'join-concurrency': { type: 'number', default: 32, help: 'nodes joining (CSR, registration) at once', metavar: 'N' },
-  'lease-seconds': { type: 'number', default: 10, help: 'Lease renewal period of each hollow node (the kubelet\'s 10 s)', metavar: 'SECONDS' },
-  'node-monitor-grace-period': { type: 'number', default: 40, help: 'the started server\'s --node-monitor-grace-period', metavar: 'SECONDS' },
+  'lease-seconds': { type: 'number', default: 10, help: "Lease renewal period of each hollow node (the kubelet's 10 s)", metavar: 'SECONDS' },
+  'node-monitor-grace-period': { type: 'number', default: 40, help: "the started server's --node-monitor-grace-period", metavar: 'SECONDS' },
   'cpu-prof': { type: 'string', help: 'run the started server under node --cpu-prof and write its profile into DIR', metavar: 'DIR' },
-  prefix: { type: 'string', help: 'prefix of the hollow nodes\' names and the namespace (default hollow-<random>)', metavar: 'NAME' },
+  prefix: { type: 'string', help: "prefix of the hollow nodes' names and the namespace (default hollow-<random>)", metavar: 'NAME' },
   timeout: { type: 'number', default: 900, help: 'seconds the pods may take to be Running (and the namespace to go) before the run fails', metavar: 'SECONDS' },
   help: { type: 'boolean', help: 'show this help' },
-};
+} satisfies FlagSpec;
+
+/** The flags whose value is a number (what `whole` reads). */
+type NumberFlag = { [K in keyof typeof FLAGS]: (typeof FLAGS)[K]['type'] extends 'number' ? K : never }[keyof typeof FLAGS];
 
 export const simulateHelp = `Usage: k8ts simulate --nodes N [--pods-per-node P] [--store sqlite|etcd] [--server URL --kubeconfig FILE] [flags]
 
@@ -67,7 +84,10 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const fmtMs = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : '-');
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 /** RSS (MiB) and CPU seconds of a process from /proc; undefined once it is gone. */
 function procUsage(pid: number): { rssMiB: number; cpuS: number } | undefined {
@@ -131,9 +151,23 @@ async function startServer(dir: string, store: string, etcd: TestEtcd | undefine
   const dataDir = join(dir, 'server');
   // Each node takes a /24 of the cluster CIDR: 10.128.0.0/12 holds 4,096 of them, outside the service range.
   const cidr = nodes > 256 ? ['--cluster-cidr', '10.128.0.0/12'] : [];
-  const args = [...(cpuProf ? ['--cpu-prof', '--cpu-prof-dir', cpuProf] : []), main, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0',
-    '--store', store, '--node-monitor-grace-period', String(graceS), '--server-name', `simulate-${process.pid}`, ...cidr,
-    ...(etcd ? ['--etcd-endpoints', etcd.endpoint, '--etcd-prefix', `/k8ts-simulate-${process.pid}`] : [])];
+  const args = [
+    ...(cpuProf ? ['--cpu-prof', '--cpu-prof-dir', cpuProf] : []),
+    main,
+    'server',
+    '--data-dir',
+    dataDir,
+    '--listen',
+    '127.0.0.1:0',
+    '--store',
+    store,
+    '--node-monitor-grace-period',
+    String(graceS),
+    '--server-name',
+    `simulate-${process.pid}`,
+    ...cidr,
+    ...(etcd ? ['--etcd-endpoints', etcd.endpoint, '--etcd-prefix', `/k8ts-simulate-${process.pid}`] : []),
+  ];
   const proc: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const url = await new Promise<string>((res, rej) => {
@@ -150,7 +184,11 @@ async function startServer(dir: string, store: string, etcd: TestEtcd | undefine
     if (!stopping) died = `the server (pid ${proc.pid}) exited (${c ?? sig}) during the run; the end of its log:\n${log}`;
   });
   return {
-    url, kubeconfig: join(dataDir, 'kubeconfig'), pid: proc.pid, etcdPid: etcd?.pid(), died: () => died,
+    url,
+    kubeconfig: join(dataDir, 'kubeconfig'),
+    pid: proc.pid,
+    etcdPid: etcd?.pid(),
+    died: () => died,
     async stop() {
       stopping = true;
       if (proc.exitCode !== null || proc.signalCode !== null) return;
@@ -165,8 +203,12 @@ async function startServer(dir: string, store: string, etcd: TestEtcd | undefine
 }
 
 function simPod(name: string): Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'simulate' } },
-    spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.9', resources: { requests: { cpu: '10m', memory: '16Mi' } } }] } } as Pod;
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, labels: { app: 'simulate' } },
+    spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.9', resources: { requests: { cpu: '10m', memory: '16Mi' } } }] },
+  } as Pod;
 }
 
 export interface SimulateOptions {
@@ -195,25 +237,43 @@ export async function simulateCommand(argv: string[]): Promise<void> {
     return;
   }
   if (rest.length) throw new UsageError(`k8ts simulate: unexpected argument ${JSON.stringify(rest[0])}`);
-  const whole = (f: string, min: number, max: number): number => {
+  const whole = (f: NumberFlag, min: number, max: number): number => {
     const n = flags[f];
-    if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`k8ts simulate: --${f} ${n ?? '(missing)'}: expected a whole number from ${min} to ${max}`);
+    if (n === undefined || !Number.isSafeInteger(n) || n < min || n > max)
+      throw new UsageError(`k8ts simulate: --${f} ${n ?? '(missing)'}: expected a whole number from ${min} to ${max}`);
     return n;
   };
   if (flags.nodes === undefined) throw new UsageError('k8ts simulate: --nodes is required, e.g. --nodes 100');
   const nodes = whole('nodes', 1, 4096);
-  if (flags.store !== 'sqlite' && flags.store !== 'etcd') throw new UsageError(`k8ts simulate: --store ${JSON.stringify(flags.store)}: expected sqlite or etcd`);
+  if (flags.store !== 'sqlite' && flags.store !== 'etcd')
+    throw new UsageError(`k8ts simulate: --store ${JSON.stringify(flags.store)}: expected sqlite or etcd`);
   if (!!flags.server !== !!flags.kubeconfig) throw new UsageError('k8ts simulate: --server and --kubeconfig go together (an admin kubeconfig of that server)');
-  if (flags.identity !== 'csr' && flags.identity !== 'ca') throw new UsageError(`k8ts simulate: --identity ${JSON.stringify(flags.identity)}: expected csr or ca`);
-  if (flags.server && flags.identity === 'ca') throw new UsageError('k8ts simulate: --identity ca signs with the CA key of the server started here; against --server use --identity csr');
+  if (flags.identity !== 'csr' && flags.identity !== 'ca')
+    throw new UsageError(`k8ts simulate: --identity ${JSON.stringify(flags.identity)}: expected csr or ca`);
+  if (flags.server && flags.identity === 'ca')
+    throw new UsageError('k8ts simulate: --identity ca signs with the CA key of the server started here; against --server use --identity csr');
   if (flags.server && flags['cpu-prof']) throw new UsageError('k8ts simulate: --cpu-prof profiles the server started here; it cannot be used with --server');
   const prefix = flags.prefix ?? `hollow-${Math.random().toString(36).slice(2, 7)}`;
-  if (!/^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$/.test(prefix)) throw new UsageError(`k8ts simulate: --prefix ${JSON.stringify(prefix)}: expected lower-case letters, digits and '-', at most 42, starting and ending with a letter or digit`);
+  if (!/^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$/.test(prefix))
+    throw new UsageError(
+      `k8ts simulate: --prefix ${JSON.stringify(prefix)}: expected lower-case letters, digits and '-', at most 42, starting and ending with a letter or digit`,
+    );
   const opts: SimulateOptions = {
-    nodes, podsPerNode: whole('pods-per-node', 0, 110), store: flags.store, server: flags.server, kubeconfig: flags.kubeconfig && resolve(flags.kubeconfig),
-    createWorkers: whole('create-workers', 1, 1024), qps: whole('qps', 0, 1_000_000), steadyS: whole('steady', 0, 86_400),
-    joinConcurrency: whole('join-concurrency', 1, 1024), leaseS: whole('lease-seconds', 1, 3600), graceS: whole('node-monitor-grace-period', 1, 3600),
-    cpuProf: flags['cpu-prof'] && resolve(flags['cpu-prof']), prefix, identity: flags.identity, timeoutS: whole('timeout', 1, 86_400),
+    nodes,
+    podsPerNode: whole('pods-per-node', 0, 110),
+    store: flags.store,
+    server: flags.server,
+    kubeconfig: flags.kubeconfig && resolve(flags.kubeconfig),
+    createWorkers: whole('create-workers', 1, 1024),
+    qps: whole('qps', 0, 1_000_000),
+    steadyS: whole('steady', 0, 86_400),
+    joinConcurrency: whole('join-concurrency', 1, 1024),
+    leaseS: whole('lease-seconds', 1, 3600),
+    graceS: whole('node-monitor-grace-period', 1, 3600),
+    cpuProf: flags['cpu-prof'] && resolve(flags['cpu-prof']),
+    prefix,
+    identity: flags.identity,
+    timeoutS: whole('timeout', 1, 86_400),
     out: (l) => process.stdout.write(`${l}\n`),
   };
   if (opts.server) {
@@ -242,7 +302,9 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const check = () => { if (interrupted) throw new Error('interrupted'); };
+  const check = () => {
+    if (interrupted) throw new Error('interrupted');
+  };
   out(`k8ts simulate: ${o.nodes} hollow nodes × ${o.podsPerNode} pods; load before ${load()}`);
   let started: Started | undefined;
   try {
@@ -266,8 +328,12 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
     const etcdS = started?.etcdPid ? new Sampler(started.etcdPid) : undefined;
     const self = new Sampler(process.pid);
     const samplers = [server, etcdS, self].filter((s): s is Sampler => !!s);
-    cleanups.push(async () => { for (const s of samplers) s.stop(); });
-    const mark = (m: string) => { for (const s of samplers) s.mark(m); };
+    cleanups.push(async () => {
+      for (const s of samplers) s.stop();
+    });
+    const mark = (m: string) => {
+      for (const s of samplers) s.mark(m);
+    };
 
     // API calls by name: the hollow nodes' and the pod creations, timed where they are made.
     const calls = new Map<string, { ms: number[]; errors: number }>();
@@ -286,14 +352,26 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
     let identity: HollowFleetOptions['identity'] = { bootstrapToken: t.token };
     if (o.identity === 'ca') {
       const pki = join(dir, 'server', 'pki');
-      const signer = await CaSigner.load(readFileSync(join(pki, 'ca.crt'), 'utf8'), readFileSync(join(pki, 'ca.key'), 'utf8'));
-      identity = { issue: async (name) => {
-        const { keyPem, csrPem } = await makeNodeCsr(name);
-        return { key: keyPem, cert: await signer.sign(parseCsrPem(csrPem), ['digital signature', 'client auth'], 365 * 86_400) };
-      } };
+      const ca = { certPem: readFileSync(join(pki, 'ca.crt'), 'utf8'), keyPem: readFileSync(join(pki, 'ca.key'), 'utf8') };
+      // What the kubelet-client signer would issue for the node's CSR: CN system:node:NAME, O system:nodes, clientAuth.
+      identity = {
+        issue: async (name) => {
+          const made = await issue(ca, { subject: { cn: `system:node:${name}`, o: ['system:nodes'] }, usage: 'client', days: 1 });
+          return { key: made.keyPem, cert: made.certPem };
+        },
+      };
     }
-    const fleet = new HollowFleet({ server: url, ca: cfg.ca, names, identity, dataDir: join(dir, 'nodes'), leaseMs: o.leaseS * 1000,
-      joinConcurrency: o.joinConcurrency, observe, log: (l) => out(l) });
+    const fleet = new HollowFleet({
+      server: url,
+      ca: cfg.ca,
+      names,
+      identity,
+      dataDir: join(dir, 'nodes'),
+      leaseMs: o.leaseS * 1000,
+      joinConcurrency: o.joinConcurrency,
+      observe,
+      log: (l) => out(l),
+    });
     fleetRef = fleet;
     cleanups.push(async () => {
       if (o.server) {
@@ -309,7 +387,9 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
     check();
     const joinS = (performance.now() - tJoin) / 1000;
     mark('joined');
-    out(`joined: ${o.nodes} nodes in ${joinS.toFixed(1)} s (${(o.nodes / joinS).toFixed(1)} nodes/s: ${o.identity === 'csr' ? 'CSR' : 'certificate signed here'}, registration, first Lease)`);
+    out(
+      `joined: ${o.nodes} nodes in ${joinS.toFixed(1)} s (${(o.nodes / joinS).toFixed(1)} nodes/s: ${o.identity === 'csr' ? 'CSR' : 'certificate signed here'}, registration, first Lease)`,
+    );
 
     const ns = `${o.prefix}-pods`;
     await admin.create(NAMESPACES, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } as Namespace);
@@ -342,33 +422,35 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
     const tCreate = performance.now();
     let nextPod = 0;
     const gap = o.qps > 0 ? 1000 / o.qps : 0;
-    await Promise.all(Array.from({ length: Math.min(o.createWorkers, Math.max(1, total)) }, async () => {
-      while (nextPod < total && !interrupted) {
-        const i = nextPod++;
-        if (gap) {
-          const due = tCreate + i * gap;
-          const wait = due - performance.now();
-          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        }
-        const name = `p-${i}`;
-        const t0 = performance.now();
-        sent.set(name, t0);
-        for (let attempt = 0; ; attempt++) {
-          try {
-            await admin.create(PODS, ns, simPod(name));
-            observe('POST pods', performance.now() - t0, true);
-            break;
-          } catch (e) {
-            observe('POST pods', performance.now() - t0, false);
-            if (errorCode(e) === 409 || attempt >= 5) {
-              if (errorCode(e) === 409) break;
-              throw e;
+    await Promise.all(
+      Array.from({ length: Math.min(o.createWorkers, Math.max(1, total)) }, async () => {
+        while (nextPod < total && !interrupted) {
+          const i = nextPod++;
+          if (gap) {
+            const due = tCreate + i * gap;
+            const wait = due - performance.now();
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          }
+          const name = `p-${i}`;
+          const t0 = performance.now();
+          sent.set(name, t0);
+          for (let attempt = 0; ; attempt++) {
+            try {
+              await admin.create(PODS, ns, simPod(name));
+              observe('POST pods', performance.now() - t0, true);
+              break;
+            } catch (e) {
+              observe('POST pods', performance.now() - t0, false);
+              if (errorCode(e) === 409 || attempt >= 5) {
+                if (errorCode(e) === 409) break;
+                throw e;
+              }
+              await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
             }
-            await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
           }
         }
-      }
-    }));
+      }),
+    );
     check();
     const createS = (performance.now() - tCreate) / 1000;
     const deadline = Date.now() + o.timeoutS * 1000;
@@ -388,12 +470,13 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
     const steadyS = (performance.now() - tSteady) / 1000;
     mark('steady-end');
     const renewalsPerS = (fleet.stats.leaseRenewals - renewalsBefore) / steadyS;
-    const rssAtSteady = server ? procUsage(started!.pid!)?.rssMiB ?? Number.NaN : Number.NaN;
+    const rssAtSteady = server ? (procUsage(started!.pid!)?.rssMiB ?? Number.NaN) : Number.NaN;
 
     // Deletion: the namespace, its pods finished by their hollow nodes.
     const tDelete = performance.now();
     await admin.delete(NAMESPACES, undefined, ns);
-    while (Date.now() < deadline + o.timeoutS * 1000 && !interrupted && (await admin.get(NAMESPACES, undefined, ns))) await new Promise((r) => setTimeout(r, 250));
+    while (Date.now() < deadline + o.timeoutS * 1000 && !interrupted && (await admin.get(NAMESPACES, undefined, ns)))
+      await new Promise((r) => setTimeout(r, 250));
     nsDeleted = !(await admin.get(NAMESPACES, undefined, ns));
     const deleteS = (performance.now() - tDelete) / 1000;
 
@@ -402,11 +485,17 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
     const boundAt = [...bound.values()].sort((a, b) => a - b);
     const schedRate = boundAt.length > 1 ? (boundAt.length - 1) / ((boundAt[boundAt.length - 1] - boundAt[0]) / 1000) : Number.NaN;
     out('');
-    out(`pods: ${total} created in ${createS.toFixed(1)} s (${(total / createS).toFixed(0)}/s, ${o.createWorkers} in flight${o.qps ? `, paced at ${o.qps}/s` : ''}); all Running after ${allRunningS.toFixed(1)} s`);
-    out(`pod start-up (create request → Running in a watch): p50 ${fmtMs(percentile(startup, 50))} ms, p99 ${fmtMs(percentile(startup, 99))} ms, max ${fmtMs(startup[startup.length - 1])} ms  (SLO p99 ≤ 5000 ms: ${percentile(startup, 99) <= 5000 ? 'met' : 'MISSED'})`);
+    out(
+      `pods: ${total} created in ${createS.toFixed(1)} s (${(total / createS).toFixed(0)}/s, ${o.createWorkers} in flight${o.qps ? `, paced at ${o.qps}/s` : ''}); all Running after ${allRunningS.toFixed(1)} s`,
+    );
+    out(
+      `pod start-up (create request → Running in a watch): p50 ${fmtMs(percentile(startup, 50))} ms, p99 ${fmtMs(percentile(startup, 99))} ms, max ${fmtMs(startup[startup.length - 1])} ms  (SLO p99 ≤ 5000 ms: ${percentile(startup, 99) <= 5000 ? 'met' : 'MISSED'})`,
+    );
     out(`scheduler: ${schedRate.toFixed(0)} pods bound/s (first to last bind seen in the watch)`);
     out(`watch events delivered to this process while pods started: ${eventsCreate} (${(eventsCreate / allRunningS).toFixed(0)}/s)`);
-    out(`lease renewals: ${renewalsPerS.toFixed(1)}/s over ${steadyS.toFixed(0)} s steady (${o.nodes} nodes every ${o.leaseS} s = ${(o.nodes / o.leaseS).toFixed(1)}/s expected); errors ${fleet.stats.leaseErrors}`);
+    out(
+      `lease renewals: ${renewalsPerS.toFixed(1)}/s over ${steadyS.toFixed(0)} s steady (${o.nodes} nodes every ${o.leaseS} s = ${(o.nodes / o.leaseS).toFixed(1)}/s expected); errors ${fleet.stats.leaseErrors}`,
+    );
     out(`namespace with ${total} pods deleted in ${deleteS.toFixed(1)} s${nsDeleted ? '' : ' (NOT gone)'}`);
     out('');
     out('API call latency (client side, this process)   n        p50 ms   p99 ms   max ms   errors   SLO p99 ≤ 1 s');
@@ -415,28 +504,37 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
       const s = c.ms.sort((a, b) => a - b);
       const p99 = percentile(s, 99);
       if (!call.startsWith('JOIN ') && call !== 'REGISTER nodes') worst = Math.max(worst, p99);
-      out(`  ${call.padEnd(45)} ${String(s.length).padEnd(8)} ${fmtMs(percentile(s, 50)).padEnd(8)} ${fmtMs(p99).padEnd(8)} ${fmtMs(s[s.length - 1]).padEnd(8)} ${String(c.errors).padEnd(8)} ${call.startsWith('JOIN ') || call === 'REGISTER nodes' ? '(several calls)' : p99 <= 1000 ? 'met' : 'MISSED'}`);
+      out(
+        `  ${call.padEnd(45)} ${String(s.length).padEnd(8)} ${fmtMs(percentile(s, 50)).padEnd(8)} ${fmtMs(p99).padEnd(8)} ${fmtMs(s[s.length - 1]).padEnd(8)} ${String(c.errors).padEnd(8)} ${call.startsWith('JOIN ') || call === 'REGISTER nodes' ? '(several calls)' : p99 <= 1000 ? 'met' : 'MISSED'}`,
+      );
     }
     // Server CPU per unit of work: what the load of the machine changes least (a starved server takes longer,
     // not more CPU, for the same work).
-    const steadyWrites = (fleet.stats.leaseRenewals - renewalsBefore) + o.nodes * steadyS / 60;
+    const steadyWrites = fleet.stats.leaseRenewals - renewalsBefore + (o.nodes * steadyS) / 60;
     const cpuMsPerPod = server ? (server.cores('create', 'running') * allRunningS * 1000) / total : Number.NaN;
     const cpuMsPerSteadyWrite = server ? (server.cores('steady', 'steady-end') * steadyS * 1000) / steadyWrites : Number.NaN;
     const row = (what: string, s: Sampler | undefined, rss?: number) => {
       if (!s) return;
-      out(`  ${what.padEnd(12)} peak RSS ${s.peakRss.toFixed(0)} MiB${rss !== undefined ? ` (steady ${rss.toFixed(0)} MiB)` : ''}; CPU cores: join ${s.cores('join', 'joined').toFixed(2)}, pods starting ${s.cores('create', 'running').toFixed(2)}, steady ${s.cores('steady', 'steady-end').toFixed(2)}`);
+      out(
+        `  ${what.padEnd(12)} peak RSS ${s.peakRss.toFixed(0)} MiB${rss !== undefined ? ` (steady ${rss.toFixed(0)} MiB)` : ''}; CPU cores: join ${s.cores('join', 'joined').toFixed(2)}, pods starting ${s.cores('create', 'running').toFixed(2)}, steady ${s.cores('steady', 'steady-end').toFixed(2)}`,
+      );
     };
     out('');
     out('processes:');
     row('server', server, rssAtSteady);
     row('etcd', etcdS);
     row('simulator', self);
-    if (server) out(`server CPU per unit of work: ${cpuMsPerPod.toFixed(1)} ms per pod started (create, schedule, bind, status, events); ${cpuMsPerSteadyWrite.toFixed(1)} ms per steady-state write (Lease renewals, Ready re-posts)`);
+    if (server)
+      out(
+        `server CPU per unit of work: ${cpuMsPerPod.toFixed(1)} ms per pod started (create, schedule, bind, status, events); ${cpuMsPerSteadyWrite.toFixed(1)} ms per steady-state write (Lease renewals, Ready re-posts)`,
+      );
     out(`load after ${load()}`);
-    out(`summary: nodes=${o.nodes} pods=${total} store=${o.server ? 'given' : o.store} join_s=${joinS.toFixed(1)} startup_p50_ms=${fmtMs(percentile(startup, 50))} startup_p99_ms=${fmtMs(percentile(startup, 99))} `
-      + `api_p99_worst_ms=${fmtMs(worst)} sched_pods_per_s=${schedRate.toFixed(0)} watch_events_per_s=${(eventsCreate / allRunningS).toFixed(0)} lease_renewals_per_s=${renewalsPerS.toFixed(1)} `
-      + `server_rss_peak_mib=${server?.peakRss.toFixed(0) ?? '-'} server_cpu_cores_starting=${server?.cores('create', 'running').toFixed(2) ?? '-'} server_cpu_cores_steady=${server?.cores('steady', 'steady-end').toFixed(2) ?? '-'} `
-      + `server_cpu_ms_per_pod=${cpuMsPerPod.toFixed(1)} server_cpu_ms_per_steady_write=${cpuMsPerSteadyWrite.toFixed(1)}`);
+    out(
+      `summary: nodes=${o.nodes} pods=${total} store=${o.server ? 'given' : o.store} join_s=${joinS.toFixed(1)} startup_p50_ms=${fmtMs(percentile(startup, 50))} startup_p99_ms=${fmtMs(percentile(startup, 99))} ` +
+        `api_p99_worst_ms=${fmtMs(worst)} sched_pods_per_s=${schedRate.toFixed(0)} watch_events_per_s=${(eventsCreate / allRunningS).toFixed(0)} lease_renewals_per_s=${renewalsPerS.toFixed(1)} ` +
+        `server_rss_peak_mib=${server?.peakRss.toFixed(0) ?? '-'} server_cpu_cores_starting=${server?.cores('create', 'running').toFixed(2) ?? '-'} server_cpu_cores_steady=${server?.cores('steady', 'steady-end').toFixed(2) ?? '-'} ` +
+        `server_cpu_ms_per_pod=${cpuMsPerPod.toFixed(1)} server_cpu_ms_per_steady_write=${cpuMsPerSteadyWrite.toFixed(1)}`,
+    );
     if (!nsDeleted) return `the namespace ${ns} was not gone after the timeout`;
     return undefined;
   } catch (e) {

@@ -2,22 +2,32 @@
 // as `kubeadm token` manages them; an agent joins with one (k8ts agent --bootstrap-token-file).
 import { SECRETS } from '../api/kinds.js';
 import type { Secret } from '../api/types.js';
-import { BOOTSTRAP_NAMESPACE, BOOTSTRAP_TOKEN_PREFIX, BOOTSTRAP_TOKEN_TYPE, KEY_DESCRIPTION, KEY_EXPIRATION, KEY_EXTRA_GROUPS, USAGE_PREFIX,
-  bootstrapTokenSecret, generateBootstrapToken, parseBootstrapToken } from '../api/bootstraptoken.js';
+import {
+  BOOTSTRAP_NAMESPACE,
+  BOOTSTRAP_TOKEN_PREFIX,
+  BOOTSTRAP_TOKEN_TYPE,
+  KEY_DESCRIPTION,
+  KEY_EXPIRATION,
+  KEY_EXTRA_GROUPS,
+  USAGE_PREFIX,
+  bootstrapTokenSecret,
+  generateBootstrapToken,
+  parseBootstrapToken,
+} from '../api/bootstraptoken.js';
 import { configFromKubeconfig, RestClient } from '../client/rest.js';
 import { errorCode } from '../client/types.js';
 import { k8tsHome } from '../lab/paths.js';
 import { loadPlan } from '../lab/plan.js';
-import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
+import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 
-const FLAGS: FlagSpec = {
+const FLAGS = {
   name: { type: 'string', default: 'default', help: 'the lab cluster (as k8ts kubeconfig picks it)', metavar: 'NAME' },
-  kubeconfig: { type: 'string', help: 'any k8ts cluster\'s kubeconfig instead of a lab one (default: $KUBECONFIG when set)', metavar: 'FILE' },
+  kubeconfig: { type: 'string', help: "any k8ts cluster's kubeconfig instead of a lab one (default: $KUBECONFIG when set)", metavar: 'FILE' },
   ttl: { type: 'string', default: '24h', help: 'create: how long the token is valid, a Go duration such as 24h or 90m; 0 never expires', metavar: 'DURATION' },
   description: { type: 'string', help: 'create: a human-readable note on the token', metavar: 'TEXT' },
   groups: { type: 'string', help: 'create: extra comma-separated groups the token authenticates as (each under system:bootstrappers:)', metavar: 'GROUPS' },
   help: { type: 'boolean', help: 'show this help' },
-};
+} satisfies FlagSpec;
 
 export const tokenHelp = `Usage: k8ts token create [--ttl DURATION] [--description TEXT] [--groups G1,G2]
        k8ts token list
@@ -33,7 +43,7 @@ Flags:
 ${flagHelp(FLAGS)}
 `;
 
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** A Go time.Duration string (e.g. 24h, 1h30m, 0) in whole seconds. */
 export function parseDuration(s: string): number {
@@ -46,7 +56,7 @@ export function parseDuration(s: string): number {
   return Math.ceil(ms / 1000);
 }
 
-async function clientFor(flags: Record<string, any>): Promise<RestClient> {
+async function clientFor(flags: Flags<typeof FLAGS>): Promise<RestClient> {
   const path = flags.kubeconfig ?? process.env.KUBECONFIG ?? (await loadPlan(k8tsHome(), flags.name)).paths.kubeconfig;
   return new RestClient({ ...configFromKubeconfig(path), userAgent: 'k8ts-cli' });
 }
@@ -86,9 +96,19 @@ export async function tokenCommand(argv: string[]): Promise<void> {
       const rows = [['TOKEN', 'TTL', 'EXPIRES', 'USAGES', 'DESCRIPTION', 'EXTRA GROUPS']];
       for (const s of items.filter((x) => x.type === BOOTSTRAP_TOKEN_TYPE && x.metadata.name?.startsWith(BOOTSTRAP_TOKEN_PREFIX))) {
         const exp = text(s, KEY_EXPIRATION);
-        const usages = Object.keys(s.data ?? {}).filter((k) => k.startsWith(USAGE_PREFIX) && text(s, k) === 'true').map((k) => k.slice(USAGE_PREFIX.length)).sort();
+        const usages = Object.keys(s.data ?? {})
+          .filter((k) => k.startsWith(USAGE_PREFIX) && text(s, k) === 'true')
+          .map((k) => k.slice(USAGE_PREFIX.length))
+          .sort();
         // The secret half is never printed: the id is enough to delete.
-        rows.push([`${text(s, 'token-id')}.<secret>`, ttlLeft(exp, now), exp || '<never>', usages.join(',') || '<none>', text(s, KEY_DESCRIPTION) || '<none>', text(s, KEY_EXTRA_GROUPS) || '<none>']);
+        rows.push([
+          `${text(s, 'token-id')}.<secret>`,
+          ttlLeft(exp, now),
+          exp || '<never>',
+          usages.join(',') || '<none>',
+          text(s, KEY_DESCRIPTION) || '<none>',
+          text(s, KEY_EXTRA_GROUPS) || '<none>',
+        ]);
       }
       const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
       process.stdout.write(rows.map((r) => r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(w[i] + 3))).join('')).join('\n') + '\n');

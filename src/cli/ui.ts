@@ -6,15 +6,15 @@ import { configFromKubeconfig } from '../client/rest.js';
 import { k8tsHome } from '../lab/paths.js';
 import { loadPlan } from '../lab/plan.js';
 import { UiServer } from '../ui/server.js';
-import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
+import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 
-const UI_FLAGS: FlagSpec = {
+const UI_FLAGS = {
   name: { type: 'string', default: 'default', help: 'the lab cluster (as k8ts kubeconfig picks it)', metavar: 'NAME' },
-  kubeconfig: { type: 'string', help: 'any k8ts cluster\'s kubeconfig instead of a lab one', metavar: 'FILE' },
+  kubeconfig: { type: 'string', help: "any k8ts cluster's kubeconfig instead of a lab one", metavar: 'FILE' },
   port: { type: 'number', default: 8474, help: 'port on 127.0.0.1 (0 picks a free one)', metavar: 'PORT' },
   'no-open': { type: 'boolean', help: 'do not start a browser (xdg-open) on the page' },
   help: { type: 'boolean', help: 'show this help' },
-};
+} satisfies FlagSpec;
 
 export const uiHelp = `Usage: k8ts ui [--name CLUSTER | --kubeconfig FILE] [--port PORT] [--no-open]
 
@@ -31,7 +31,7 @@ ${flagHelp(UI_FLAGS)}
 `;
 
 /** Parsed and checked flags: the kubeconfig path and port. */
-export async function uiTarget(flags: Record<string, any>): Promise<{ kubeconfig: string; port: number }> {
+export async function uiTarget(flags: Flags<typeof UI_FLAGS>): Promise<{ kubeconfig: string; port: number }> {
   const port = flags.port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${port}: expected 0-65535`);
   const kubeconfig = flags.kubeconfig ?? (await loadPlan(k8tsHome(), flags.name)).paths.kubeconfig;

@@ -16,7 +16,11 @@ export class EventRecorder {
   private seen = new Map<string, { name: string; count: number; ns: string }>();
 
   /** component: the reporting component (`kubelet`, `default-scheduler`); host: its node, if any. */
-  constructor(private client: Client, private component: string, private host = '') {}
+  constructor(
+    private client: Client,
+    private component: string,
+    private host = '',
+  ) {}
 
   async record(obj: KObject, type: EventType, reason: string, message: string): Promise<void> {
     const ns = obj.metadata.namespace ?? 'default';
@@ -32,14 +36,26 @@ export class EventRecorder {
       const name = `${obj.metadata.name}.${Date.now().toString(16)}${randomBytes(2).toString('hex')}`;
       const r = findResourceByKind(obj.apiVersion ?? 'v1', obj.kind ?? '');
       await this.client.create(EVENTS, ns, {
-        apiVersion: 'v1', kind: 'Event',
+        apiVersion: 'v1',
+        kind: 'Event',
         metadata: { name, namespace: ns },
-        involvedObject: { apiVersion: obj.apiVersion ?? (r ? groupVersion(r) : 'v1'), kind: obj.kind, name: obj.metadata.name,
-          namespace: obj.metadata.namespace, uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
-        reason, message, type,
+        involvedObject: {
+          apiVersion: obj.apiVersion ?? (r ? groupVersion(r) : 'v1'),
+          kind: obj.kind,
+          name: obj.metadata.name,
+          namespace: obj.metadata.namespace,
+          uid: obj.metadata.uid,
+          resourceVersion: obj.metadata.resourceVersion,
+        },
+        reason,
+        message,
+        type,
         source: { component: this.component, ...(this.host ? { host: this.host } : {}) },
-        firstTimestamp: t, lastTimestamp: t, count: 1,
-        reportingComponent: this.component, reportingInstance: this.host,
+        firstTimestamp: t,
+        lastTimestamp: t,
+        count: 1,
+        reportingComponent: this.component,
+        reportingInstance: this.host,
       });
       this.seen.set(key, { name, count: 1, ns });
       if (this.seen.size > MAX_SERIES) this.seen.delete(this.seen.keys().next().value!);

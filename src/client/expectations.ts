@@ -14,7 +14,10 @@ interface Expectation {
 export class Expectations {
   private byKey = new Map<string, Expectation>();
 
-  constructor(private ttlMs = EXPECTATIONS_TTL_MS, private clock: () => number = Date.now) {}
+  constructor(
+    private ttlMs = EXPECTATIONS_TTL_MS,
+    private clock: () => number = Date.now,
+  ) {}
 
   /** Expect `adds` creations and `dels` deletions under key (replacing what was expected before). */
   expect(key: string, adds: number, dels: number): void {
@@ -71,7 +74,10 @@ export class Expectations {
 export class WriteExpectations {
   private byKey = new Map<string, { rv: number | 'gone'; at: number }>();
 
-  constructor(private ttlMs = 5_000, private clock: () => number = Date.now) {}
+  constructor(
+    private ttlMs = 5_000,
+    private clock: () => number = Date.now,
+  ) {}
 
   /** We wrote key at resourceVersion rv (or deleted it: 'gone'). */
   wrote(key: string, rv: string | number | 'gone' | undefined): void {

@@ -14,7 +14,10 @@ export class SharedInformerFactory {
   private informers = new Map<string, SharedInformer<KObject>>();
   private started = false;
 
-  constructor(readonly client: Client, private log: (line: string) => void = () => {}) {}
+  constructor(
+    readonly client: Client,
+    private log: (line: string) => void = () => {},
+  ) {}
 
   /** The informer of r with these options: made on first ask, started at once if the factory runs. */
   informerFor<T extends KObject>(r: ResourceDef<T>, o: InformerOptions = {}): SharedInformer<T> {
@@ -27,6 +30,16 @@ export class SharedInformerFactory {
     }
     // Made from r, under r's key: its objects are T.
     return inf as unknown as SharedInformer<T>;
+  }
+
+  /** Stop an informer and forget it: the next informerFor with its resource and filter makes a new one.
+   *  For informers of one object that is no longer needed (the agent's per-object ConfigMaps and Secrets). */
+  release(informer: SharedInformer<KObject>): void {
+    for (const [k, i] of this.informers) {
+      if (i !== informer) continue;
+      this.informers.delete(k);
+      i.stop();
+    }
   }
 
   /** Start every informer, and any made later. */

@@ -14,8 +14,12 @@ import { SharedInformerFactory } from './factory.js';
 import { RestClient, configFromKubeconfig } from './rest.js';
 import { Indexer, byNodeName, NODE_NAME_INDEX } from './indexer.js';
 
-const pod = (name: string, node = 'n1'): Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'x' } },
-  spec: { nodeName: node, containers: [{ name: 'c', image: 'busybox' }] } });
+const pod = (name: string, node = 'n1'): Pod => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, labels: { app: 'x' } },
+  spec: { nodeName: node, containers: [{ name: 'c', image: 'busybox' }] },
+});
 
 /** A TCP proxy to the API server whose connections the test can cut, as a network failure would. */
 async function cuttableProxy(target: URL): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
@@ -41,10 +45,11 @@ async function cuttableProxy(target: URL): Promise<{ port: number; cut(): void; 
       for (const s of sockets) s.destroy();
       sockets.clear();
     },
-    close: () => new Promise((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -117,10 +122,22 @@ describe('informers', () => {
     const p1 = { ...pod('a', 'n1'), metadata: { name: 'a', namespace: 'x' } };
     idx.set(p1);
     idx.set({ ...pod('b', 'n1'), metadata: { name: 'b', namespace: 'x' } });
-    assert.deepEqual(idx.byIndex(NODE_NAME_INDEX, 'n1').map((p) => p.metadata.name).sort(), ['a', 'b']);
+    assert.deepEqual(
+      idx
+        .byIndex(NODE_NAME_INDEX, 'n1')
+        .map((p) => p.metadata.name)
+        .sort(),
+      ['a', 'b'],
+    );
     idx.set({ ...p1, spec: { ...p1.spec!, nodeName: 'n2' } });
-    assert.deepEqual(idx.byIndex(NODE_NAME_INDEX, 'n1').map((p) => p.metadata.name), ['b']);
-    assert.deepEqual(idx.byIndex(NODE_NAME_INDEX, 'n2').map((p) => p.metadata.name), ['a']);
+    assert.deepEqual(
+      idx.byIndex(NODE_NAME_INDEX, 'n1').map((p) => p.metadata.name),
+      ['b'],
+    );
+    assert.deepEqual(
+      idx.byIndex(NODE_NAME_INDEX, 'n2').map((p) => p.metadata.name),
+      ['a'],
+    );
     idx.deleteKey('x/b');
     assert.deepEqual(idx.byIndex(NODE_NAME_INDEX, 'n1'), []);
     assert.deepEqual(idx.indexValues(NODE_NAME_INDEX), ['n2']);

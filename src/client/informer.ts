@@ -70,14 +70,26 @@ export class SharedInformer<T extends KObject> {
   private synced = false;
   private syncWaiters: (() => void)[] = [];
 
-  constructor(client: Client, readonly resource: ResourceDef<T>, readonly options: InformerOptions = {}, private log: (line: string) => void = () => {}) {
+  constructor(
+    client: Client,
+    readonly resource: ResourceDef<T>,
+    readonly options: InformerOptions = {},
+    private log: (line: string) => void = () => {},
+  ) {
     this.indexer = new Indexer<T>({ [NAMESPACE_INDEX]: byNamespace });
     this.lister = new Lister(this.indexer);
     const { namespace, ...listOpts } = options;
-    this.reflector = new Reflector(client, resource, namespace, listOpts, {
-      replace: (items) => this.replace(items),
-      apply: (type, obj) => this.apply(type, obj),
-    }, log);
+    this.reflector = new Reflector(
+      client,
+      resource,
+      namespace,
+      listOpts,
+      {
+        replace: (items) => this.replace(items),
+        apply: (type, obj) => this.apply(type, obj),
+      },
+      log,
+    );
   }
 
   get stats(): Readonly<ReflectorStats> {
@@ -172,7 +184,7 @@ export class SharedInformer<T extends KObject> {
     try {
       f();
     } catch (e) {
-      this.log(`informer ${this.resource.plural}: handler: ${e instanceof Error ? e.stack ?? e.message : e}`);
+      this.log(`informer ${this.resource.plural}: handler: ${e instanceof Error ? (e.stack ?? e.message) : e}`);
     }
   }
 }

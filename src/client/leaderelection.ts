@@ -97,15 +97,20 @@ export class LeaderElector {
     this.renewedAt = Date.now();
     this.log(`${this.o.identity} is now leading ${this.what}`);
     // A stalled event loop must not keep a leader that could not have renewed in time.
-    this.watchdog = setInterval(() => {
-      if (this.leading && Date.now() - this.renewedAt > this.renewDeadlineMs) void this.stepDown('renew deadline passed');
-    }, Math.min(500, this.retryPeriodMs));
+    this.watchdog = setInterval(
+      () => {
+        if (this.leading && Date.now() - this.renewedAt > this.renewDeadlineMs) void this.stepDown('renew deadline passed');
+      },
+      Math.min(500, this.retryPeriodMs),
+    );
     this.watchdog.unref();
     // The work starts beside the renew loop (client-go runs it in its own goroutine): a slow start must
     // not delay renewals.
-    void Promise.resolve().then(() => this.o.onStartedLeading()).catch((e: unknown) => {
-      this.log(`${this.what}: starting the work failed: ${e instanceof Error ? e.message : e}`);
-    });
+    void Promise.resolve()
+      .then(() => this.o.onStartedLeading())
+      .catch((e: unknown) => {
+        this.log(`${this.what}: starting the work failed: ${e instanceof Error ? e.message : e}`);
+      });
     while (this.leading && !this.stopped) {
       await this.sleep(this.retryPeriodMs);
       if (!this.leading || this.stopped) break;
@@ -147,13 +152,22 @@ export class LeaderElector {
     try {
       const lease = await withTimeout(c.get(LEASES, this.o.namespace, this.o.name), timeoutMs);
       const mine: LeaseSpec = {
-        holderIdentity: this.o.identity, leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
-        acquireTime: microNow(), renewTime: microNow(), leaseTransitions: 0,
+        holderIdentity: this.o.identity,
+        leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
+        acquireTime: microNow(),
+        renewTime: microNow(),
+        leaseTransitions: 0,
       };
       if (!lease) {
-        const made = await withTimeout(c.create(LEASES, this.o.namespace, {
-          apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.o.name, namespace: this.o.namespace }, spec: mine,
-        }), timeoutMs);
+        const made = await withTimeout(
+          c.create(LEASES, this.o.namespace, {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name: this.o.name, namespace: this.o.namespace },
+            spec: mine,
+          }),
+          timeoutMs,
+        );
         return this.took(made, now);
       }
       const spec = lease.spec ?? {};
@@ -196,9 +210,13 @@ export class LeaderElector {
     try {
       const lease = await withTimeout(this.o.client.get(LEASES, this.o.namespace, this.o.name), this.retryPeriodMs);
       if (lease?.spec?.holderIdentity !== this.o.identity) return;
-      await withTimeout(this.o.client.update(LEASES, this.o.namespace, {
-        ...lease, spec: { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: microNow() },
-      }), this.retryPeriodMs);
+      await withTimeout(
+        this.o.client.update(LEASES, this.o.namespace, {
+          ...lease,
+          spec: { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: microNow() },
+        }),
+        this.retryPeriodMs,
+      );
       this.log(`${this.o.identity} released ${this.what}`);
     } catch (e) {
       this.log(`${this.what}: release: ${e instanceof Error ? e.message : e}`);
@@ -224,12 +242,15 @@ export class LeaderElector {
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`no answer within ${Math.round(ms)} ms`)), Math.max(1, ms));
-    p.then((v) => {
-      clearTimeout(t);
-      resolve(v);
-    }, (e: unknown) => {
-      clearTimeout(t);
-      reject(e);
-    });
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
   });
 }

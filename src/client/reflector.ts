@@ -108,34 +108,45 @@ export class Reflector<T extends KObject> {
       this.wake = () => end('ended');
       const opened = Date.now();
       this.stats.watches++;
-      this.client.watch(this.r, this.ns, this.resourceVersion, {
-        onEvent: (type, obj) => {
-          if (done) return;
-          this.stats.events++;
-          const rv = obj.metadata.resourceVersion;
-          this.sink.apply(type, obj);
-          if (rv) this.resourceVersion = rv;
-          this.backoff = MIN_BACKOFF_MS;
-        },
-        onBookmark: (rv) => {
-          if (done) return;
-          this.stats.bookmarks++;
-          this.resourceVersion = rv;
-        },
-        onError: (err) => {
-          if (isGone(err)) return end('gone');
-          if (Date.now() - opened > 10_000) this.backoff = MIN_BACKOFF_MS;
-          this.log(`reflector ${this.what}: watch ended: ${err.message}; resuming from ${this.resourceVersion}`);
-          end('ended');
-        },
-      }, this.opts).then((w) => {
-        if (done) w.close();
-        else this.watch = w;
-      }, (err: unknown) => {
-        if (isGone(err)) return end('gone');
-        this.log(`reflector ${this.what}: watch: ${err instanceof Error ? err.message : err}`);
-        end('ended');
-      });
+      this.client
+        .watch(
+          this.r,
+          this.ns,
+          this.resourceVersion,
+          {
+            onEvent: (type, obj) => {
+              if (done) return;
+              this.stats.events++;
+              const rv = obj.metadata.resourceVersion;
+              this.sink.apply(type, obj);
+              if (rv) this.resourceVersion = rv;
+              this.backoff = MIN_BACKOFF_MS;
+            },
+            onBookmark: (rv) => {
+              if (done) return;
+              this.stats.bookmarks++;
+              this.resourceVersion = rv;
+            },
+            onError: (err) => {
+              if (isGone(err)) return end('gone');
+              if (Date.now() - opened > 10_000) this.backoff = MIN_BACKOFF_MS;
+              this.log(`reflector ${this.what}: watch ended: ${err.message}; resuming from ${this.resourceVersion}`);
+              end('ended');
+            },
+          },
+          this.opts,
+        )
+        .then(
+          (w) => {
+            if (done) w.close();
+            else this.watch = w;
+          },
+          (err: unknown) => {
+            if (isGone(err)) return end('gone');
+            this.log(`reflector ${this.what}: watch: ${err instanceof Error ? err.message : err}`);
+            end('ended');
+          },
+        );
     });
   }
 

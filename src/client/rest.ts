@@ -5,7 +5,14 @@ import { readFileSync } from 'node:fs';
 import { type ResourceDef, groupVersion } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import {
-  type Client, ClientError, type DeleteOptions, type EventType, type ListOptions, type PatchType, type Watch, type WatchHandlers,
+  type Client,
+  ClientError,
+  type DeleteOptions,
+  type EventType,
+  type ListOptions,
+  type PatchType,
+  type Watch,
+  type WatchHandlers,
   type WriteSubresource,
 } from './types.js';
 
@@ -36,8 +43,7 @@ export function configFromKubeconfig(path: string): RestConfig {
   if (!server || !ca || (!token && !(cert && key))) {
     throw new Error(`${path}: not a k8ts kubeconfig (needs server, certificate-authority-data and a token or client-certificate-data with client-key-data)`);
   }
-  return { server, token, ca: Buffer.from(ca, 'base64'),
-    ...(cert && key ? { cert: Buffer.from(cert, 'base64'), key: Buffer.from(key, 'base64') } : {}) };
+  return { server, token, ca: Buffer.from(ca, 'base64'), ...(cert && key ? { cert: Buffer.from(cert, 'base64'), key: Buffer.from(key, 'base64') } : {}) };
 }
 
 export function resourcePath(r: ResourceDef, ns: string | undefined, name?: string, sub?: string): string {
@@ -102,24 +108,37 @@ export class RestClient implements Client {
   private sendOnce(method: string, path: string, body: unknown, contentType: string): Promise<{ code: number; body: unknown; retryAfterS?: number }> {
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const req = request({ host: this.url.hostname, port: this.url.port, path, method, agent: this.agent,
-        headers: { ...this.auth(), Accept: 'application/json', 'User-Agent': this.cfg.userAgent ?? 'k8ts',
-          ...(data !== undefined ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}) } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          let parsed: unknown;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            parsed = text;
-          }
-          const after = Number(res.headers['retry-after']);
-          resolve({ code: res.statusCode ?? 0, body: parsed, ...(Number.isInteger(after) && after >= 0 ? { retryAfterS: after } : {}) });
-        });
-        res.on('error', reject);
-      });
+      const req = request(
+        {
+          host: this.url.hostname,
+          port: this.url.port,
+          path,
+          method,
+          agent: this.agent,
+          headers: {
+            ...this.auth(),
+            Accept: 'application/json',
+            'User-Agent': this.cfg.userAgent ?? 'k8ts',
+            ...(data !== undefined ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            let parsed: unknown;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              parsed = text;
+            }
+            const after = Number(res.headers['retry-after']);
+            resolve({ code: res.statusCode ?? 0, body: parsed, ...(Number.isInteger(after) && after >= 0 ? { retryAfterS: after } : {}) });
+          });
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
       req.end(data);
     });
@@ -154,65 +173,80 @@ export class RestClient implements Client {
     const path = resourcePath(r, ns) + query(opts, { watch: 'true', resourceVersion, allowWatchBookmarks: 'true' });
     return new Promise((resolve, reject) => {
       let closed = false;
-      const req = request({ host: this.url.hostname, port: this.url.port, path, method: 'GET', ca: this.cfg.ca, cert: this.cfg.cert, key: this.cfg.key,
-        headers: { ...this.auth(), Accept: 'application/json', 'User-Agent': this.cfg.userAgent ?? 'k8ts' } },
-      (res: IncomingMessage) => {
-        if (res.statusCode !== 200) {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            let body: unknown;
-            try {
-              body = JSON.parse(Buffer.concat(chunks).toString());
-            } catch {
-              body = undefined;
-            }
-            reject(statusError(res.statusCode ?? 0, body, `watch ${path}`));
-          });
-          return;
-        }
-        resolve({ close: () => { closed = true; req.destroy(); } });
-        // Ended from this side (credentials rotated) or the peer's: reported once, so the informer re-watches.
-        res.on('close', () => {
-          if (closed) return;
-          closed = true;
-          h.onError(new Error('watch connection closed'));
-        });
-        let buf = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buf += chunk;
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, nl);
-            buf = buf.slice(nl + 1);
-            if (!line.trim()) continue;
-            const ev = JSON.parse(line) as { type: string; object: T };
-            if (ev.type === 'BOOKMARK') {
-              const rv = ev.object?.metadata?.resourceVersion;
-              if (rv) h.onBookmark?.(rv);
-              continue;
-            }
-            if (ev.type === 'ERROR') {
+      const req = request(
+        {
+          host: this.url.hostname,
+          port: this.url.port,
+          path,
+          method: 'GET',
+          ca: this.cfg.ca,
+          cert: this.cfg.cert,
+          key: this.cfg.key,
+          headers: { ...this.auth(), Accept: 'application/json', 'User-Agent': this.cfg.userAgent ?? 'k8ts' },
+        },
+        (res: IncomingMessage) => {
+          if (res.statusCode !== 200) {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              let body: unknown;
+              try {
+                body = JSON.parse(Buffer.concat(chunks).toString());
+              } catch {
+                body = undefined;
+              }
+              reject(statusError(res.statusCode ?? 0, body, `watch ${path}`));
+            });
+            return;
+          }
+          resolve({
+            close: () => {
               closed = true;
               req.destroy();
-              h.onError(statusError(500, ev.object, 'watch'));
-              return;
+            },
+          });
+          // Ended from this side (credentials rotated) or the peer's: reported once, so the informer re-watches.
+          res.on('close', () => {
+            if (closed) return;
+            closed = true;
+            h.onError(new Error('watch connection closed'));
+          });
+          let buf = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            buf += chunk;
+            let nl: number;
+            while ((nl = buf.indexOf('\n')) >= 0) {
+              const line = buf.slice(0, nl);
+              buf = buf.slice(nl + 1);
+              if (!line.trim()) continue;
+              const ev = JSON.parse(line) as { type: string; object: T };
+              if (ev.type === 'BOOKMARK') {
+                const rv = ev.object?.metadata?.resourceVersion;
+                if (rv) h.onBookmark?.(rv);
+                continue;
+              }
+              if (ev.type === 'ERROR') {
+                closed = true;
+                req.destroy();
+                h.onError(statusError(500, ev.object, 'watch'));
+                return;
+              }
+              h.onEvent(ev.type as EventType, ev.object);
             }
-            h.onEvent(ev.type as EventType, ev.object);
-          }
-        });
-        res.on('end', () => {
-          if (closed) return;
-          closed = true;
-          h.onError(new Error('watch closed by the server'));
-        });
-        res.on('error', (e) => {
-          if (closed) return;
-          closed = true;
-          h.onError(e);
-        });
-      });
+          });
+          res.on('end', () => {
+            if (closed) return;
+            closed = true;
+            h.onError(new Error('watch closed by the server'));
+          });
+          res.on('error', (e) => {
+            if (closed) return;
+            closed = true;
+            h.onError(e);
+          });
+        },
+      );
       req.on('error', (e) => {
         if (closed) return;
         closed = true;
@@ -247,8 +281,12 @@ export class RestClient implements Client {
   }
 
   async bind(ns: string, pod: string, node: string): Promise<void> {
-    await this.must('POST', `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(pod)}/binding`,
-      { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod, namespace: ns }, target: { apiVersion: 'v1', kind: 'Node', name: node } });
+    await this.must('POST', `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(pod)}/binding`, {
+      apiVersion: 'v1',
+      kind: 'Binding',
+      metadata: { name: pod, namespace: ns },
+      target: { apiVersion: 'v1', kind: 'Node', name: node },
+    });
   }
 }
 

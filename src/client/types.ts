@@ -51,7 +51,11 @@ export interface Client {
 
 /** An API error as a client sees it: the HTTP code and the Status reason. */
 export class ClientError extends Error {
-  constructor(readonly code: number, readonly reason: string, message: string) {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'ClientError';
   }

@@ -39,14 +39,18 @@ test('all workers run in parallel, never two on one key', async () => {
 
 test('a key added while it runs runs again after; failures retry with back-off', async () => {
   let calls = 0;
-  const q = new WorkQueue(async () => {
-    calls++;
-    if (calls === 1) {
-      q.add('x');
-      await sleep(10);
-    }
-    if (calls === 2) throw new Error('boom');
-  }, 2, () => {});
+  const q = new WorkQueue(
+    async () => {
+      calls++;
+      if (calls === 1) {
+        q.add('x');
+        await sleep(10);
+      }
+      if (calls === 2) throw new Error('boom');
+    },
+    2,
+    () => {},
+  );
   q.start();
   q.add('x');
   await sleep(100);
@@ -54,21 +58,24 @@ test('a key added while it runs runs again after; failures retry with back-off',
   q.stop();
 });
 
-test('the queue reports client-go\'s workqueue metrics under its name, exactly', async () => {
+test("the queue reports client-go's workqueue metrics under its name, exactly", async () => {
   const registry = new Registry();
   const provider = new WorkQueueMetricsProvider(registry);
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   let failOnce = true;
   const handled: string[] = [];
-  const q = new WorkQueue(async (k) => {
-    if (k === 'a') await gate;
-    if (k === 'b' && failOnce) {
-      failOnce = false;
-      throw new Error('first try fails');
-    }
-    handled.push(k);
-  }, { workers: 1, metrics: provider.forQueue('test'), baseDelayMs: 1 });
+  const q = new WorkQueue(
+    async (k) => {
+      if (k === 'a') await gate;
+      if (k === 'b' && failOnce) {
+        failOnce = false;
+        throw new Error('first try fails');
+      }
+      handled.push(k);
+    },
+    { workers: 1, metrics: provider.forQueue('test'), baseDelayMs: 1 },
+  );
   const read = async () => parseExposition(await registry.metrics());
   q.add('a');
   q.add('a'); // deduplicated: one add

@@ -68,7 +68,11 @@ export class WorkQueue {
   private readonly maxDelayMs: number;
   private readonly metrics?: QueueMetrics;
 
-  constructor(private reconcile: Reconcile, workersOrOptions: number | WorkQueueOptions = 1, onError?: (key: string, err: unknown) => void) {
+  constructor(
+    private reconcile: Reconcile,
+    workersOrOptions: number | WorkQueueOptions = 1,
+    onError?: (key: string, err: unknown) => void,
+  ) {
     const o: WorkQueueOptions = typeof workersOrOptions === 'number' ? { workers: workersOrOptions, onError } : workersOrOptions;
     this.workers = o.workers ?? 1;
     this.onError = o.onError;

@@ -30,17 +30,31 @@ export class WorkQueueMetricsProvider {
     const registers = [registry];
     this.depth = new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', labelNames: ['name'], registers });
     this.adds = new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue', labelNames: ['name'], registers });
-    this.latency = new Histogram({ name: 'workqueue_queue_duration_seconds', help: 'How long in seconds an item stays in workqueue before being requested.',
-      labelNames: ['name'], buckets: BUCKETS, registers });
-    this.work = new Histogram({ name: 'workqueue_work_duration_seconds', help: 'How long in seconds processing an item from workqueue takes.',
-      labelNames: ['name'], buckets: BUCKETS, registers });
+    this.latency = new Histogram({
+      name: 'workqueue_queue_duration_seconds',
+      help: 'How long in seconds an item stays in workqueue before being requested.',
+      labelNames: ['name'],
+      buckets: BUCKETS,
+      registers,
+    });
+    this.work = new Histogram({
+      name: 'workqueue_work_duration_seconds',
+      help: 'How long in seconds processing an item from workqueue takes.',
+      labelNames: ['name'],
+      buckets: BUCKETS,
+      registers,
+    });
     this.retries = new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: ['name'], registers });
   }
 
   /** The metrics of the queue called `name` (a restarted controller's new queue reports under the same name). */
   forQueue(name: string): QueueMetrics {
     const l = { name };
-    const depth = this.depth.labels(l), adds = this.adds.labels(l), latency = this.latency.labels(l), work = this.work.labels(l), retries = this.retries.labels(l);
+    const depth = this.depth.labels(l),
+      adds = this.adds.labels(l),
+      latency = this.latency.labels(l),
+      work = this.work.labels(l),
+      retries = this.retries.labels(l);
     depth.inc(0); // the series exists from the start
     const added = new Map<string, number>();
     const started = new Map<string, number>();

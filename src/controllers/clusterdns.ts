@@ -24,7 +24,7 @@ const ENDPOINT_PORTS = SERVICE_PORTS.map(({ name, port, protocol }) => ({ name, 
 const KEY = 'kube-dns';
 
 function internalIPv4(node: Node): string | undefined {
-  return (node.status?.addresses ?? []).find((a: any) => a?.type === 'InternalIP' && /^\d{1,3}(\.\d{1,3}){3}$/.test(String(a?.address)))?.address;
+  return (node.status?.addresses ?? []).find((a) => a?.type === 'InternalIP' && /^\d{1,3}(\.\d{1,3}){3}$/.test(String(a?.address)))?.address;
 }
 
 export class ClusterDns implements Controller {
@@ -38,7 +38,10 @@ export class ClusterDns implements Controller {
 
   private readonly qm: QueueMetrics | undefined;
 
-  constructor(ctx: ControllerContext, private serviceIP: string) {
+  constructor(
+    ctx: ControllerContext,
+    private serviceIP: string,
+  ) {
     this.qm = queueMetrics(ctx, 'k8ts_cluster_dns');
     this.client = ctx.client;
     // The shared caches of every service, slice and Endpoints (the endpoint controllers hold them anyway)
@@ -50,7 +53,11 @@ export class ClusterDns implements Controller {
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue(() => this.sync(), { workers: 1, metrics: this.qm, onError: (_k, err) => console.error('cluster dns:', err instanceof Error ? err.message : err) });
+    this.queue = new WorkQueue(() => this.sync(), {
+      workers: 1,
+      metrics: this.qm,
+      onError: (_k, err) => console.error('cluster dns:', err instanceof Error ? err.message : err),
+    });
     await Promise.all([this.nodes.waitForSync(), this.services.waitForSync(), this.slices.waitForSync(), this.endpoints.waitForSync()]);
     const poke = () => this.queue.add(KEY);
     const mine = (o: KObject) => {
@@ -59,7 +66,9 @@ export class ClusterDns implements Controller {
     const onMine = { onAdd: mine, onUpdate: mine, onDelete: mine };
     this.regs.add(
       this.nodes.addEventHandler({ onAdd: poke, onUpdate: poke, onDelete: poke }, 30_000),
-      this.services.addEventHandler(onMine), this.slices.addEventHandler(onMine), this.endpoints.addEventHandler(onMine),
+      this.services.addEventHandler(onMine),
+      this.slices.addEventHandler(onMine),
+      this.endpoints.addEventHandler(onMine),
     );
     this.queue.start();
     this.queue.add(KEY);
@@ -72,7 +81,10 @@ export class ClusterDns implements Controller {
 
   private async sync(): Promise<void> {
     const svc = await this.ensureService();
-    const nodes = this.nodes.lister.list().map((n) => ({ n, ip: internalIPv4(n) })).filter((x): x is { n: Node; ip: string } => !!x.ip)
+    const nodes = this.nodes.lister
+      .list()
+      .map((n) => ({ n, ip: internalIPv4(n) }))
+      .filter((x): x is { n: Node; ip: string } => !!x.ip)
       .sort((a, b) => a.n.metadata.name!.localeCompare(b.n.metadata.name!));
     await this.ensureSlice(svc, nodes);
     await this.ensureEndpoints(nodes);
@@ -82,13 +94,14 @@ export class ClusterDns implements Controller {
     const cur = this.services.lister.get(DNS_NAMESPACE, DNS_SERVICE);
     if (!cur) {
       return this.client.create(SERVICES, DNS_NAMESPACE, {
-        apiVersion: 'v1', kind: 'Service',
+        apiVersion: 'v1',
+        kind: 'Service',
         metadata: { name: DNS_SERVICE, namespace: DNS_NAMESPACE, labels: { ...SERVICE_LABELS } },
         spec: { type: 'ClusterIP', clusterIP: this.serviceIP, ports: SERVICE_PORTS, internalTrafficPolicy: 'Local' },
       });
     }
     const spec = cur.spec ?? {};
-    const ports = (spec.ports ?? []).map((p: any) => ({ name: p.name, port: p.port, protocol: p.protocol, targetPort: p.targetPort }));
+    const ports = (spec.ports ?? []).map((p) => ({ name: p.name, port: p.port, protocol: p.protocol, targetPort: p.targetPort }));
     const labelsOk = Object.entries(SERVICE_LABELS).every(([k, v]) => cur.metadata.labels?.[k] === v);
     if (sameContent(ports, SERVICE_PORTS) && !spec.selector && spec.internalTrafficPolicy === 'Local' && labelsOk) return cur;
     // Put back what the agents' DNS and the proxy rely on; the ClusterIP itself is immutable here.
@@ -108,15 +121,25 @@ export class ClusterDns implements Controller {
     const owners = [controllerRef(svc)];
     const cur = this.slices.lister.get(DNS_NAMESPACE, DNS_SERVICE);
     if (!cur) {
-      await this.client.create(SLICES, DNS_NAMESPACE, {
-        apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-        metadata: { name: DNS_SERVICE, namespace: DNS_NAMESPACE, labels, ownerReferences: owners },
-        addressType: 'IPv4', endpoints, ports: ENDPOINT_PORTS,
-      }).catch(ignoreExists);
+      await this.client
+        .create(SLICES, DNS_NAMESPACE, {
+          apiVersion: 'discovery.k8s.io/v1',
+          kind: 'EndpointSlice',
+          metadata: { name: DNS_SERVICE, namespace: DNS_NAMESPACE, labels, ownerReferences: owners },
+          addressType: 'IPv4',
+          endpoints,
+          ports: ENDPOINT_PORTS,
+        })
+        .catch(ignoreExists);
       return;
     }
-    if (sameContent(cur.endpoints ?? [], endpoints) && sameContent(cur.ports ?? [], ENDPOINT_PORTS)
-      && sameContent(cur.metadata.labels ?? {}, labels) && sameContent(cur.metadata.ownerReferences ?? [], owners)) return;
+    if (
+      sameContent(cur.endpoints ?? [], endpoints) &&
+      sameContent(cur.ports ?? [], ENDPOINT_PORTS) &&
+      sameContent(cur.metadata.labels ?? {}, labels) &&
+      sameContent(cur.metadata.ownerReferences ?? [], owners)
+    )
+      return;
     const next = structuredClone(cur);
     Object.assign(next, { endpoints, ports: ENDPOINT_PORTS });
     next.metadata.labels = labels;
@@ -128,17 +151,26 @@ export class ClusterDns implements Controller {
     const addr = ({ n, ip }: { n: Node; ip: string }) => ({ ip, nodeName: n.metadata.name });
     const ready = nodes.filter((x) => isNodeReady(x.n)).map(addr);
     const notReady = nodes.filter((x) => !isNodeReady(x.n)).map(addr);
-    const subsets = nodes.length ? [{
-      ...(ready.length ? { addresses: ready } : {}),
-      ...(notReady.length ? { notReadyAddresses: notReady } : {}),
-      ports: ENDPOINT_PORTS,
-    }] : [];
+    const subsets = nodes.length
+      ? [
+          {
+            ...(ready.length ? { addresses: ready } : {}),
+            ...(notReady.length ? { notReadyAddresses: notReady } : {}),
+            ports: ENDPOINT_PORTS,
+          },
+        ]
+      : [];
     const labels = { ...SERVICE_LABELS };
     const cur = this.endpoints.lister.get(DNS_NAMESPACE, DNS_SERVICE);
     if (!cur) {
-      await this.client.create(ENDPOINTS, DNS_NAMESPACE, {
-        apiVersion: 'v1', kind: 'Endpoints', metadata: { name: DNS_SERVICE, namespace: DNS_NAMESPACE, labels }, subsets,
-      }).catch(ignoreExists);
+      await this.client
+        .create(ENDPOINTS, DNS_NAMESPACE, {
+          apiVersion: 'v1',
+          kind: 'Endpoints',
+          metadata: { name: DNS_SERVICE, namespace: DNS_NAMESPACE, labels },
+          subsets,
+        })
+        .catch(ignoreExists);
       return;
     }
     if (sameContent(cur.subsets ?? [], subsets) && sameContent(cur.metadata.labels ?? {}, labels)) return;

@@ -88,7 +88,10 @@ export class CronJobController implements Controller {
 
   private readonly qm: QueueMetrics | undefined;
 
-  constructor(ctx: ControllerContext, private clock: () => number = Date.now) {
+  constructor(
+    ctx: ControllerContext,
+    private clock: () => number = Date.now,
+  ) {
     this.qm = queueMetrics(ctx, 'cronjob');
     this.client = ctx.client;
     this.cronjobs = ctx.informers.informerFor(CRONJOBS);
@@ -98,17 +101,23 @@ export class CronJobController implements Controller {
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue((key) => this.sync(key), { metrics: this.qm, workers: 2,
-      onError: (key, err) => console.error(`cronjob controller: ${key}:`, err instanceof Error ? err.message : err) });
+    this.queue = new WorkQueue((key) => this.sync(key), {
+      metrics: this.qm,
+      workers: 2,
+      onError: (key, err) => console.error(`cronjob controller: ${key}:`, err instanceof Error ? err.message : err),
+    });
     await Promise.all([this.cronjobs.waitForSync(), this.jobs.waitForSync()]);
     const enqueue = (c: CronJob) => this.queue.add(objectKey(c));
-    this.regs.add(this.cronjobs.addEventHandler({
-      onAdd: enqueue, onUpdate: enqueue,
-      onDelete: (c) => {
-        this.statusWritten.delete(objectKey(c));
-        this.created.delete(objectKey(c));
-      },
-    }));
+    this.regs.add(
+      this.cronjobs.addEventHandler({
+        onAdd: enqueue,
+        onUpdate: enqueue,
+        onDelete: (c) => {
+          this.statusWritten.delete(objectKey(c));
+          this.created.delete(objectKey(c));
+        },
+      }),
+    );
     const jobChanged = (j: Job) => {
       const o = ownerOf(j);
       if (o) this.queue.add(o.key);
@@ -194,7 +203,12 @@ export class CronJobController implements Controller {
     };
     const times = mostRecentScheduleTime(cj, now, sched, tz);
     if (times.tooMany) {
-      void this.events.record(cj, 'Warning', 'TooManyMissedTimes', 'too many missed start times. Set or decrease .spec.startingDeadlineSeconds or check clock skew');
+      void this.events.record(
+        cj,
+        'Warning',
+        'TooManyMissedTimes',
+        'too many missed start times. Set or decrease .spec.startingDeadlineSeconds or check clock skew',
+      );
     }
     const scheduled = times.mostRecent;
     if (scheduled === undefined) return finish(nextIn());
@@ -226,9 +240,11 @@ export class CronJobController implements Controller {
     }
     const jt = cj.spec!.jobTemplate;
     const body: Job = {
-      apiVersion: 'batch/v1', kind: 'Job',
+      apiVersion: 'batch/v1',
+      kind: 'Job',
       metadata: {
-        name, namespace: cj.metadata.namespace,
+        name,
+        namespace: cj.metadata.namespace,
         labels: { ...(jt.metadata?.labels ?? {}) },
         annotations: { ...(jt.metadata?.annotations ?? {}), [CRONJOB_SCHEDULED_TIMESTAMP]: rfc3339In(scheduled, tz) },
         ownerReferences: [{ apiVersion: 'batch/v1', kind: 'CronJob', name: cj.metadata.name ?? '', uid, controller: true, blockOwnerDeletion: true }],
@@ -247,7 +263,10 @@ export class CronJobController implements Controller {
       job = existing;
     }
     this.created.set(key, job);
-    st.active = [...(st.active ?? []), { apiVersion: 'batch/v1', kind: 'Job', name, namespace: cj.metadata.namespace, uid: job.metadata.uid, resourceVersion: job.metadata.resourceVersion }];
+    st.active = [
+      ...(st.active ?? []),
+      { apiVersion: 'batch/v1', kind: 'Job', name, namespace: cj.metadata.namespace, uid: job.metadata.uid, resourceVersion: job.metadata.resourceVersion },
+    ];
     st.lastScheduleTime = metaTime(scheduled);
     return finish(nextIn());
   }
@@ -260,14 +279,23 @@ export class CronJobController implements Controller {
       for (const j of doomed) {
         if (j.metadata.deletionTimestamp) continue;
         try {
-          await this.client.delete(JOBS, j.metadata.namespace, j.metadata.name ?? '', { propagationPolicy: 'Background', preconditions: { uid: j.metadata.uid } });
+          await this.client.delete(JOBS, j.metadata.namespace, j.metadata.name ?? '', {
+            propagationPolicy: 'Background',
+            preconditions: { uid: j.metadata.uid },
+          });
           void this.events.record(cj, 'Normal', 'SuccessfulDelete', `Deleted job ${j.metadata.name}`);
         } catch (e) {
           if (!isNotFound(e) && errorCode(e) !== 409) throw e;
         }
       }
     };
-    await trim(jobs.filter((j) => trueCondition(j, 'Complete')), cj.spec?.successfulJobsHistoryLimit);
-    await trim(jobs.filter((j) => trueCondition(j, 'Failed')), cj.spec?.failedJobsHistoryLimit);
+    await trim(
+      jobs.filter((j) => trueCondition(j, 'Complete')),
+      cj.spec?.successfulJobsHistoryLimit,
+    );
+    await trim(
+      jobs.filter((j) => trueCondition(j, 'Failed')),
+      cj.spec?.failedJobsHistoryLimit,
+    );
   }
 }

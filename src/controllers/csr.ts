@@ -6,8 +6,16 @@ import { isIP } from 'node:net';
 import { CSRS, NODES } from '../api/kinds.js';
 import type { CertificateSigningRequest, Node } from '../api/types.js';
 import type { Attributes, UserInfo } from '../api/authorization.js';
-import { type CaSigner, type ParsedCsr, SIGNER_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING, parseCsrPem, signerRules,
-  verifyCsrSignature } from '../api/certificates/csr.js';
+import {
+  type CaSigner,
+  type ParsedCsr,
+  SIGNER_APISERVER_CLIENT,
+  SIGNER_KUBELET_CLIENT,
+  SIGNER_KUBELET_SERVING,
+  parseCsrPem,
+  signerRules,
+  verifyCsrSignature,
+} from '../api/certificates/csr.js';
 import type { SharedInformer } from '../client/informer.js';
 import { errorCode } from '../client/types.js';
 import { WorkQueue } from '../client/workqueue.js';
@@ -26,9 +34,16 @@ abstract class CsrLoop implements Controller {
   private queue: WorkQueue;
   private regs = new Registrations();
 
-  constructor(protected ctx: ControllerContext, what: string) {
+  constructor(
+    protected ctx: ControllerContext,
+    what: string,
+  ) {
     this.csrs = ctx.informers.informerFor(CSRS);
-    this.queue = new WorkQueue((name) => this.reconcile(name), 2, (key, err) => console.error(`${what}: ${key}:`, err instanceof Error ? err.message : err));
+    this.queue = new WorkQueue(
+      (name) => this.reconcile(name),
+      2,
+      (key, err) => console.error(`${what}: ${key}:`, err instanceof Error ? err.message : err),
+    );
   }
 
   async start(): Promise<void> {
@@ -49,7 +64,10 @@ abstract class CsrLoop implements Controller {
 /** Issues certificates for approved requests to the two client signers and kubelet-serving; a request it
  *  cannot honour gets a Failed condition. */
 export class CsrSigner extends CsrLoop {
-  constructor(ctx: ControllerContext, private ca: CaSigner) {
+  constructor(
+    ctx: ControllerContext,
+    private ca: CaSigner,
+  ) {
     super(ctx, 'csr signer');
   }
 
@@ -65,14 +83,19 @@ export class CsrSigner extends CsrLoop {
       const p = parseCsrPem(pem(csr));
       const rules = signerRules(signer, p, usages);
       if (rules.length) failure = rules.map((e) => e.message).join('; ');
-      else if (!(await verifyCsrSignature(p))) failure = 'the request\'s signature does not verify with its public key';
-      else cert = await this.ca.sign(p, usages, Math.min(csr.spec.expirationSeconds ?? DEFAULT_DURATION_S, DEFAULT_DURATION_S), signer === SIGNER_KUBELET_SERVING);
+      else if (!(await verifyCsrSignature(p))) failure = "the request's signature does not verify with its public key";
+      else
+        cert = await this.ca.sign(p, usages, Math.min(csr.spec.expirationSeconds ?? DEFAULT_DURATION_S, DEFAULT_DURATION_S), signer === SIGNER_KUBELET_SERVING);
     } catch (e) {
       failure = e instanceof Error ? e.message : String(e);
     }
     const status = { ...(csr.status ?? {}) };
     if (cert) status.certificate = Buffer.from(cert).toString('base64');
-    else status.conditions = [...(status.conditions ?? []), { type: 'Failed', status: 'True', reason: 'SignerValidationFailure', message: failure ?? '', lastUpdateTime: now(), lastTransitionTime: now() }];
+    else
+      status.conditions = [
+        ...(status.conditions ?? []),
+        { type: 'Failed', status: 'True', reason: 'SignerValidationFailure', message: failure ?? '', lastUpdateTime: now(), lastTransitionTime: now() },
+      ];
     try {
       await this.ctx.client.update(CSRS, undefined, { ...csr, status }, 'status');
     } catch (e) {
@@ -86,7 +109,10 @@ export class CsrSigner extends CsrLoop {
  *  certificatesigningrequests/selfnodeclient (its own name) or /nodeclient, as upstream's csrapproving;
  *  and node serving requests (kubelet-serving) by servingVerdict. */
 export class CsrApprover extends CsrLoop {
-  constructor(ctx: ControllerContext, private allowed: (a: Attributes) => boolean) {
+  constructor(
+    ctx: ControllerContext,
+    private allowed: (a: Attributes) => boolean,
+  ) {
     super(ctx, 'csr approver');
   }
 
@@ -104,8 +130,18 @@ export class CsrApprover extends CsrLoop {
     if (signerRules(SIGNER_KUBELET_CLIENT, p, csr.spec.usages ?? []).length || !(await verifyCsrSignature(p))) return;
     const requester: UserInfo = { name: csr.spec.username ?? '', uid: csr.spec.uid, groups: csr.spec.groups ?? [], extra: csr.spec.extra };
     const sub = requester.name === p.commonName ? 'selfnodeclient' : 'nodeclient';
-    const attrs: Attributes = { user: requester, verb: 'create', resourceRequest: true, path: '', apiGroup: 'certificates.k8s.io', apiVersion: 'v1',
-      namespace: '', resource: 'certificatesigningrequests', subresource: sub, name: '' };
+    const attrs: Attributes = {
+      user: requester,
+      verb: 'create',
+      resourceRequest: true,
+      path: '',
+      apiGroup: 'certificates.k8s.io',
+      apiVersion: 'v1',
+      namespace: '',
+      resource: 'certificatesigningrequests',
+      subresource: sub,
+      name: '',
+    };
     if (!this.allowed(attrs)) return;
     await this.decide(csr, 'Approved', 'AutoApproved', 'Auto approving kubelet client certificate after SubjectAccessReview.');
   }

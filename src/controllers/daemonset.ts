@@ -108,8 +108,11 @@ export class DaemonSetController implements Controller {
 
   constructor(ctx: ControllerContext) {
     this.qm = queueMetrics(ctx, 'daemonset');
-    this.queue = new WorkQueue((key) => this.sync(key), { metrics: this.qm, workers: WORKERS,
-      onError: (key, err) => console.error(`daemonset controller: ${key}:`, err instanceof Error ? err.message : err) });
+    this.queue = new WorkQueue((key) => this.sync(key), {
+      metrics: this.qm,
+      workers: WORKERS,
+      onError: (key, err) => console.error(`daemonset controller: ${key}:`, err instanceof Error ? err.message : err),
+    });
     this.client = ctx.client;
     this.dss = ctx.informers.informerFor(DAEMONSETS);
     this.pods = ctx.informers.informerFor(PODS).addIndex(OWNER_UID_INDEX, byOwnerUid);
@@ -121,42 +124,52 @@ export class DaemonSetController implements Controller {
   async start(): Promise<void> {
     await Promise.all([this.dss.waitForSync(), this.pods.waitForSync(), this.nodes.waitForSync(), this.revisions.waitForSync()]);
     const enqueue = (ds: DaemonSet) => this.queue.add(objectKey(ds));
-    this.regs.add(this.dss.addEventHandler({ onAdd: enqueue, onUpdate: enqueue, onDelete: (ds) => {
-      this.expectations.delete(objectKey(ds));
-      enqueue(ds);
-    } }));
+    this.regs.add(
+      this.dss.addEventHandler({
+        onAdd: enqueue,
+        onUpdate: enqueue,
+        onDelete: (ds) => {
+          this.expectations.delete(objectKey(ds));
+          enqueue(ds);
+        },
+      }),
+    );
     const owner = (p: Pod): string | undefined => {
       const ref = (p.metadata.ownerReferences ?? []).find((r) => r.controller && r.kind === 'DaemonSet');
       return ref ? `${p.metadata.namespace}/${ref.name}` : undefined;
     };
-    this.regs.add(this.pods.addEventHandler({
-      onAdd: (p) => {
-        const k = owner(p);
-        if (!k) return;
-        this.expectations.creationObserved(k);
-        this.queue.add(k);
-      },
-      onUpdate: (p, old) => {
-        const k = owner(p);
-        if (k && p !== old) this.queue.add(k);
-      },
-      onDelete: (p) => {
-        const k = owner(p);
-        if (!k) return;
-        this.expectations.deletionObserved(k);
-        this.queue.add(k);
-      },
-    }));
+    this.regs.add(
+      this.pods.addEventHandler({
+        onAdd: (p) => {
+          const k = owner(p);
+          if (!k) return;
+          this.expectations.creationObserved(k);
+          this.queue.add(k);
+        },
+        onUpdate: (p, old) => {
+          const k = owner(p);
+          if (k && p !== old) this.queue.add(k);
+        },
+        onDelete: (p) => {
+          const k = owner(p);
+          if (!k) return;
+          this.expectations.deletionObserved(k);
+          this.queue.add(k);
+        },
+      }),
+    );
     const all = () => {
       for (const ds of this.dss.lister.list()) enqueue(ds);
     };
-    this.regs.add(this.nodes.addEventHandler({
-      onAdd: all,
-      onUpdate: (n, old) => {
-        if (n !== old && !(semanticEqual(n.metadata.labels, old.metadata.labels) && semanticEqual(n.spec?.taints, old.spec?.taints))) all();
-      },
-      onDelete: all,
-    }));
+    this.regs.add(
+      this.nodes.addEventHandler({
+        onAdd: all,
+        onUpdate: (n, old) => {
+          if (n !== old && !(semanticEqual(n.metadata.labels, old.metadata.labels) && semanticEqual(n.spec?.taints, old.spec?.taints))) all();
+        },
+        onDelete: all,
+      }),
+    );
     this.queue.start();
   }
 
@@ -171,7 +184,8 @@ export class DaemonSetController implements Controller {
     const sel = ds.spec?.selector;
     if (!selectorIsValid(sel)) return;
     // Our pods: those this DaemonSet controls (adoption of orphans is left to a later change).
-    const pods = this.pods.lister.byIndex(OWNER_UID_INDEX, ds.metadata.uid!)
+    const pods = this.pods.lister
+      .byIndex(OWNER_UID_INDEX, ds.metadata.uid!)
       .filter((p) => (p.metadata.ownerReferences ?? []).some((r) => r.controller && r.uid === ds.metadata.uid));
     const revisions = ownedRevisions(this.revisions.lister.byIndex(OWNER_UID_INDEX, ds.metadata.uid!), ds);
     const { revision, collisionCount } = await ensureRevision(this.client, ds, 'DaemonSet', revisions, ds.spec?.template?.metadata?.labels ?? {});
@@ -246,7 +260,8 @@ export class DaemonSetController implements Controller {
 
     await this.updateStatus(ds, nodes, byNode, updated, now, minReady, collisionCount);
     const live = new Set<string>([revision.metadata.name!]);
-    for (const r of revisions) if (pods.some((p) => p.metadata.labels?.[REVISION_HASH_LABEL] === r.metadata.labels?.[REVISION_HASH_LABEL])) live.add(r.metadata.name!);
+    for (const r of revisions)
+      if (pods.some((p) => p.metadata.labels?.[REVISION_HASH_LABEL] === r.metadata.labels?.[REVISION_HASH_LABEL])) live.add(r.metadata.name!);
     await truncateHistory(this.client, ds, revisions, live);
     if (minReady && pods.some((p) => isPodReady(p) && !isPodAvailable(p, minReady, now))) {
       requeueAfterMs = requeueAfterMs ? Math.min(requeueAfterMs, 1000) : 1000;
@@ -255,8 +270,13 @@ export class DaemonSetController implements Controller {
   }
 
   /** Which old pods go and which nodes get a new pod this pass (upstream's rollingUpdate). */
-  private rollingUpdate(ds: DaemonSet, nodes: Node[], byNode: Map<string, Pod[]>, updated: (p: Pod) => boolean, now: number):
-    { create: string[]; remove: Pod[]; waitMs: number } {
+  private rollingUpdate(
+    ds: DaemonSet,
+    nodes: Node[],
+    byNode: Map<string, Pod[]>,
+    updated: (p: Pod) => boolean,
+    now: number,
+  ): { create: string[]; remove: Pod[]; waitMs: number } {
     const minReady = ds.spec?.minReadySeconds ?? 0;
     const available = (p: Pod) => isPodAvailable(p, minReady, now);
     const desired = nodes.filter((n) => nodeShouldRunDaemonPod(n, ds).shouldRun).length;
@@ -265,10 +285,12 @@ export class DaemonSetController implements Controller {
     let maxUnavailable = scaledValue(ru?.maxUnavailable, desired, true);
     if (maxSurge === 0 && maxUnavailable === 0) maxUnavailable = 1;
     const waitMs = minReady ? 1000 : 0;
-    const pairs = [...byNode].filter(([n]) => n).map(([n, list]) => {
-      const active = list.filter(isActive);
-      return { node: n, active, newPod: active.find(updated), oldPod: active.find((p) => !updated(p)) };
-    });
+    const pairs = [...byNode]
+      .filter(([n]) => n)
+      .map(([n, list]) => {
+        const active = list.filter(isActive);
+        return { node: n, active, newPod: active.find(updated), oldPod: active.find((p) => !updated(p)) };
+      });
     if (maxSurge === 0) {
       let unavailable = 0;
       const replace: Pod[] = [];
@@ -325,16 +347,26 @@ export class DaemonSetController implements Controller {
     let batch = 1;
     for (let i = 0; i < create.length; i += batch, batch *= 2) {
       const chunk = create.slice(i, i + batch);
-      const results = await Promise.allSettled(chunk.map((node) => this.client.create(PODS, ns, {
-        apiVersion: 'v1', kind: 'Pod',
-        metadata: {
-          generateName: `${ds.metadata.name}-`, namespace: ns,
-          labels: { ...(template.metadata?.labels ?? {}), [REVISION_HASH_LABEL]: hash, ...(generation ? { [POD_TEMPLATE_GENERATION_LABEL]: generation } : {}) },
-          annotations: template.metadata?.annotations,
-          ownerReferences: [ownerRef(ds, 'DaemonSet')],
-        },
-        spec: daemonPodSpec(template.spec ?? { containers: [] }, node),
-      })));
+      const results = await Promise.allSettled(
+        chunk.map((node) =>
+          this.client.create(PODS, ns, {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: {
+              generateName: `${ds.metadata.name}-`,
+              namespace: ns,
+              labels: {
+                ...(template.metadata?.labels ?? {}),
+                [REVISION_HASH_LABEL]: hash,
+                ...(generation ? { [POD_TEMPLATE_GENERATION_LABEL]: generation } : {}),
+              },
+              annotations: template.metadata?.annotations,
+              ownerReferences: [ownerRef(ds, 'DaemonSet')],
+            },
+            spec: daemonPodSpec(template.spec ?? { containers: [] }, node),
+          }),
+        ),
+      );
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       for (const f of failed) {
         errors.push(f.reason);
@@ -349,21 +381,35 @@ export class DaemonSetController implements Controller {
         break;
       }
     }
-    await Promise.all(remove.map(async (p) => {
-      try {
-        await this.client.delete(PODS, ns, p.metadata.name!, { preconditions: { uid: p.metadata.uid } });
-        await this.events.record(ds, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata.name}`);
-      } catch (e) {
-        this.expectations.lowerExpectations(key, 0, 1);
-        if (errorCode(e) !== 404 && errorCode(e) !== 409) errors.push(e);
-      }
-    }));
+    await Promise.all(
+      remove.map(async (p) => {
+        try {
+          await this.client.delete(PODS, ns, p.metadata.name!, { preconditions: { uid: p.metadata.uid } });
+          await this.events.record(ds, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata.name}`);
+        } catch (e) {
+          this.expectations.lowerExpectations(key, 0, 1);
+          if (errorCode(e) !== 404 && errorCode(e) !== 409) errors.push(e);
+        }
+      }),
+    );
     if (errors.length) throw errors[0];
   }
 
-  private async updateStatus(ds: DaemonSet, nodes: Node[], byNode: Map<string, Pod[]>, updated: (p: Pod) => boolean, now: number, minReady: number,
-    collisionCount: number): Promise<void> {
-    let desired = 0, current = 0, misscheduled = 0, ready = 0, available = 0, upToDate = 0;
+  private async updateStatus(
+    ds: DaemonSet,
+    nodes: Node[],
+    byNode: Map<string, Pod[]>,
+    updated: (p: Pod) => boolean,
+    now: number,
+    minReady: number,
+    collisionCount: number,
+  ): Promise<void> {
+    let desired = 0,
+      current = 0,
+      misscheduled = 0,
+      ready = 0,
+      available = 0,
+      upToDate = 0;
     for (const node of nodes) {
       const { shouldRun } = nodeShouldRunDaemonPod(node, ds);
       const list = (byNode.get(node.metadata.name!) ?? []).filter((p) => !p.metadata.deletionTimestamp).sort(byAge);
@@ -382,9 +428,15 @@ export class DaemonSetController implements Controller {
       if (updated(p)) upToDate++;
     }
     const status = {
-      currentNumberScheduled: current, numberMisscheduled: misscheduled, desiredNumberScheduled: desired, numberReady: ready,
-      observedGeneration: ds.metadata.generation, updatedNumberScheduled: upToDate, numberAvailable: available,
-      numberUnavailable: desired - available, ...(collisionCount ? { collisionCount } : {}),
+      currentNumberScheduled: current,
+      numberMisscheduled: misscheduled,
+      desiredNumberScheduled: desired,
+      numberReady: ready,
+      observedGeneration: ds.metadata.generation,
+      updatedNumberScheduled: upToDate,
+      numberAvailable: available,
+      numberUnavailable: desired - available,
+      ...(collisionCount ? { collisionCount } : {}),
     };
     const prev = ds.status ?? {};
     if (Object.entries(status).every(([k, v]) => (prev as Record<string, unknown>)[k] === v || ((prev as Record<string, unknown>)[k] ?? 0) === v)) return;

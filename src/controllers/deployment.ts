@@ -13,11 +13,37 @@ import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import {
-  activeOrLatest, byCreation, byRevision, calculateStatus, deploymentComplete, deploymentProgressing, deploymentTimedOut,
-  desiredReplicasAnnotation, equalIgnoreHash, getCondition, hasProgressDeadline, isRollingUpdate, maxRevision, maxSurge,
-  maxUnavailable, newCondition, newRSNewReplicas, POD_TEMPLATE_HASH, proportionalSizes, removeCondition, replicasOf,
-  REVISION, revisionOf, rsReplicas, sameStatus, setCondition, setNewReplicaSetAnnotations, setReplicasAnnotations, sumSpec,
-  sumStatus, templateHash,
+  activeOrLatest,
+  byCreation,
+  byRevision,
+  calculateStatus,
+  deploymentComplete,
+  deploymentProgressing,
+  deploymentTimedOut,
+  desiredReplicasAnnotation,
+  equalIgnoreHash,
+  getCondition,
+  hasProgressDeadline,
+  isRollingUpdate,
+  maxRevision,
+  maxSurge,
+  maxUnavailable,
+  newCondition,
+  newRSNewReplicas,
+  POD_TEMPLATE_HASH,
+  proportionalSizes,
+  removeCondition,
+  replicasOf,
+  REVISION,
+  revisionOf,
+  rsReplicas,
+  sameStatus,
+  setCondition,
+  setNewReplicaSetAnnotations,
+  setReplicasAnnotations,
+  sumSpec,
+  sumStatus,
+  templateHash,
 } from './deploymentutil.js';
 import { controllerRefOf } from './podcontrol.js';
 
@@ -36,7 +62,10 @@ export class DeploymentController implements Controller {
 
   private readonly qm: QueueMetrics | undefined;
 
-  constructor(private ctx: ControllerContext, workers = 5) {
+  constructor(
+    private ctx: ControllerContext,
+    workers = 5,
+  ) {
     this.qm = queueMetrics(ctx, 'deployment');
     this.deployments = ctx.informers.informerFor(DEPLOYMENTS);
     this.replicaSets = ctx.informers.informerFor(REPLICASETS);
@@ -51,16 +80,18 @@ export class DeploymentController implements Controller {
     await Promise.all([this.deployments.waitForSync(), this.replicaSets.waitForSync(), this.pods.waitForSync()]);
     const enqueue = (d: Deployment) => this.queue.add(objectKey(d));
     this.regs.add(this.deployments.addEventHandler({ onAdd: enqueue, onUpdate: enqueue, onDelete: enqueue }));
-    this.regs.add(this.replicaSets.addEventHandler({
-      onAdd: (rs) => this.rsChanged(rs),
-      onUpdate: (rs, old) => {
-        if (rs === old) return;
-        const oldRef = controllerRefOf(old);
-        if (oldRef && oldRef.uid !== controllerRefOf(rs)?.uid) this.rsChanged(old);
-        this.rsChanged(rs);
-      },
-      onDelete: (rs) => this.rsChanged(rs),
-    }));
+    this.regs.add(
+      this.replicaSets.addEventHandler({
+        onAdd: (rs) => this.rsChanged(rs),
+        onUpdate: (rs, old) => {
+          if (rs === old) return;
+          const oldRef = controllerRefOf(old);
+          if (oldRef && oldRef.uid !== controllerRefOf(rs)?.uid) this.rsChanged(old);
+          this.rsChanged(rs);
+        },
+        onDelete: (rs) => this.rsChanged(rs),
+      }),
+    );
     // Recreate waits for the old pods to be gone: their deletion is what lets it go on.
     this.regs.add(this.pods.addEventHandler({ onDelete: (p) => this.podGone(p) }));
     this.queue.start();
@@ -141,7 +172,11 @@ export class DeploymentController implements Controller {
       const matches = selectorMatches(d.spec?.selector, rs.metadata.labels);
       if (ref?.uid === uid) {
         if (matches) out.push(rs);
-        else if (!d.metadata.deletionTimestamp && !rs.metadata.deletionTimestamp) await this.setOwners(rs, (rs.metadata.ownerReferences ?? []).filter((r) => r.uid !== uid));
+        else if (!d.metadata.deletionTimestamp && !rs.metadata.deletionTimestamp)
+          await this.setOwners(
+            rs,
+            (rs.metadata.ownerReferences ?? []).filter((r) => r.uid !== uid),
+          );
         continue;
       }
       if (ref || !matches || rs.metadata.deletionTimestamp || d.metadata.deletionTimestamp) continue;
@@ -150,8 +185,10 @@ export class DeploymentController implements Controller {
         return !!live && live.metadata.uid === uid && !live.metadata.deletionTimestamp;
       })();
       if (!canAdopt) continue;
-      const adopted = await this.setOwners(rs, [...(rs.metadata.ownerReferences ?? []),
-        { apiVersion: 'apps/v1', kind: 'Deployment', name: d.metadata.name!, uid, controller: true, blockOwnerDeletion: true }]);
+      const adopted = await this.setOwners(rs, [
+        ...(rs.metadata.ownerReferences ?? []),
+        { apiVersion: 'apps/v1', kind: 'Deployment', name: d.metadata.name!, uid, controller: true, blockOwnerDeletion: true },
+      ]);
       if (adopted) out.push(adopted);
     }
     return out;
@@ -159,8 +196,9 @@ export class DeploymentController implements Controller {
 
   private async setOwners(rs: ReplicaSet, refs: NonNullable<ReplicaSet['metadata']['ownerReferences']>): Promise<ReplicaSet | undefined> {
     try {
-      return await this.ctx.client.patch(REPLICASETS, rs.metadata.namespace, rs.metadata.name!, 'merge',
-        { metadata: { uid: rs.metadata.uid, resourceVersion: rs.metadata.resourceVersion, ownerReferences: refs.length ? refs : null } });
+      return await this.ctx.client.patch(REPLICASETS, rs.metadata.namespace, rs.metadata.name!, 'merge', {
+        metadata: { uid: rs.metadata.uid, resourceVersion: rs.metadata.resourceVersion, ownerReferences: refs.length ? refs : null },
+      });
     } catch (e) {
       if (isNotFound(e) || errorCode(e) === 409 || errorCode(e) === 422) return undefined;
       throw e;
@@ -204,8 +242,9 @@ export class DeploymentController implements Controller {
   }
 
   private async setDeploymentRevision(d: Deployment, rev: number): Promise<void> {
-    const updated = await this.ctx.client.patch(DEPLOYMENTS, d.metadata.namespace, d.metadata.name!, 'merge',
-      { metadata: { resourceVersion: d.metadata.resourceVersion, annotations: { [REVISION]: String(rev) } } });
+    const updated = await this.ctx.client.patch(DEPLOYMENTS, d.metadata.namespace, d.metadata.name!, 'merge', {
+      metadata: { resourceVersion: d.metadata.resourceVersion, annotations: { [REVISION]: String(rev) } },
+    });
     d.metadata = updated.metadata;
   }
 
@@ -216,11 +255,15 @@ export class DeploymentController implements Controller {
     const sel = structuredClone(d.spec!.selector!);
     sel.matchLabels = { ...(sel.matchLabels ?? {}), [POD_TEMPLATE_HASH]: hash };
     const rs: ReplicaSet = {
-      apiVersion: 'apps/v1', kind: 'ReplicaSet',
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
       metadata: {
-        name: `${d.metadata.name}-${hash}`, namespace: d.metadata.namespace,
+        name: `${d.metadata.name}-${hash}`,
+        namespace: d.metadata.namespace,
         labels: { ...(template.metadata.labels ?? {}) },
-        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: d.metadata.name!, uid: d.metadata.uid!, controller: true, blockOwnerDeletion: true }],
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'Deployment', name: d.metadata.name!, uid: d.metadata.uid!, controller: true, blockOwnerDeletion: true },
+        ],
       },
       spec: { replicas: 0, minReadySeconds: d.spec?.minReadySeconds ?? 0, selector: sel, template },
     };
@@ -263,7 +306,12 @@ export class DeploymentController implements Controller {
     const written = await this.ctx.client.update(REPLICASETS, rs.metadata.namespace, next);
     if (sized) {
       const how = rsReplicas(rs) < to ? 'up' : 'down';
-      void this.events.record(this.described(d), 'Normal', 'ScalingReplicaSet', `Scaled ${how} replica set ${rs.metadata.name} from ${rsReplicas(rs)} to ${to}`);
+      void this.events.record(
+        this.described(d),
+        'Normal',
+        'ScalingReplicaSet',
+        `Scaled ${how} replica set ${rs.metadata.name} from ${rsReplicas(rs)} to ${to}`,
+      );
     }
     return { scaled: sized, rs: written };
   }
@@ -292,7 +340,12 @@ export class DeploymentController implements Controller {
       await this.scaleRS(d, target, replicasOf(d));
       return;
     }
-    if (newRS && rsReplicas(newRS) === replicasOf(d) && desiredReplicasAnnotation(newRS) === replicasOf(d) && (newRS.status?.availableReplicas ?? 0) === replicasOf(d)) {
+    if (
+      newRS &&
+      rsReplicas(newRS) === replicasOf(d) &&
+      desiredReplicasAnnotation(newRS) === replicasOf(d) &&
+      (newRS.status?.availableReplicas ?? 0) === replicasOf(d)
+    ) {
       for (const rs of old) if (rsReplicas(rs) > 0) await this.scaleRS(d, rs, 0);
       return;
     }
@@ -311,8 +364,16 @@ export class DeploymentController implements Controller {
   private async rolloutRolling(d: Deployment, rsList: ReplicaSet[]): Promise<Result> {
     const { newRS, old } = await this.newAndOld(d, rsList, true);
     const all = [...old, ...(newRS ? [newRS] : [])];
-    if (newRS && await this.reconcileNewRS(d, all, newRS)) return this.syncStatus(d, all, newRS, true);
-    if (await this.reconcileOldRSs(d, all, old.filter((rs) => rsReplicas(rs) > 0), newRS)) return this.syncStatus(d, all, newRS, true);
+    if (newRS && (await this.reconcileNewRS(d, all, newRS))) return this.syncStatus(d, all, newRS, true);
+    if (
+      await this.reconcileOldRSs(
+        d,
+        all,
+        old.filter((rs) => rsReplicas(rs) > 0),
+        newRS,
+      )
+    )
+      return this.syncStatus(d, all, newRS, true);
     if (deploymentComplete(d, calculateStatus(d, all, newRS))) await this.cleanup(d, old);
     return this.syncStatus(d, all, newRS, true);
   }
@@ -362,7 +423,7 @@ export class DeploymentController implements Controller {
     let { newRS, old } = await this.newAndOld(d, rsList, false);
     let all = [...old, ...(newRS ? [newRS] : [])];
     let scaledDown = false;
-    for (const rs of old) if (rsReplicas(rs) > 0 && await this.scaleRS(d, rs, 0)) scaledDown = true;
+    for (const rs of old) if (rsReplicas(rs) > 0 && (await this.scaleRS(d, rs, 0))) scaledDown = true;
     if (scaledDown || this.oldPodsRunning(newRS, old)) return this.syncStatus(d, all, newRS, true);
     if (!newRS) {
       ({ newRS, old } = await this.newAndOld(d, rsList, true));
@@ -434,18 +495,38 @@ export class DeploymentController implements Controller {
       if (hasProgressDeadline(d) && !complete) {
         const name = newRS?.metadata.name ?? '';
         if (deploymentComplete(d, s)) {
-          setCondition(s, newCondition('Progressing', 'True', 'NewReplicaSetAvailable', newRS ? `ReplicaSet "${name}" has successfully progressed.` : 'Deployment has successfully progressed.'));
+          setCondition(
+            s,
+            newCondition(
+              'Progressing',
+              'True',
+              'NewReplicaSetAvailable',
+              newRS ? `ReplicaSet "${name}" has successfully progressed.` : 'Deployment has successfully progressed.',
+            ),
+          );
         } else if (deploymentProgressing(d, s)) {
           const c = newCondition('Progressing', 'True', 'ReplicaSetUpdated', newRS ? `ReplicaSet "${name}" is progressing.` : 'Deployment is progressing.');
           if (cur?.status === 'True') c.lastTransitionTime = cur.lastTransitionTime;
           // Progress refreshes lastUpdateTime even when the reason stays: that is what the deadline counts from.
           s.conditions = [...(s.conditions ?? []).filter((x) => x.type !== 'Progressing'), c];
         } else if (deploymentTimedOut(d, s)) {
-          setCondition(s, newCondition('Progressing', 'False', 'ProgressDeadlineExceeded', newRS ? `ReplicaSet "${name}" has timed out progressing.` : 'Deployment has timed out progressing.'));
+          setCondition(
+            s,
+            newCondition(
+              'Progressing',
+              'False',
+              'ProgressDeadlineExceeded',
+              newRS ? `ReplicaSet "${name}" has timed out progressing.` : 'Deployment has timed out progressing.',
+            ),
+          );
         }
       }
       const failed = all.map((rs) => rs.status?.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True')).find((c) => c);
-      if (failed) setCondition(s, { ...newCondition('ReplicaFailure', 'True', failed.reason ?? 'FailedCreate', failed.message ?? ''), lastTransitionTime: failed.lastTransitionTime ?? newCondition('x', 'True', '', '').lastTransitionTime });
+      if (failed)
+        setCondition(s, {
+          ...newCondition('ReplicaFailure', 'True', failed.reason ?? 'FailedCreate', failed.message ?? ''),
+          lastTransitionTime: failed.lastTransitionTime ?? newCondition('x', 'True', '', '').lastTransitionTime,
+        });
       else removeCondition(s, 'ReplicaFailure');
     }
     if (!sameStatus(d.status, s)) await this.writeStatus(d, s);

@@ -14,7 +14,11 @@ export const CHANGE_CAUSE = 'kubernetes.io/change-cause';
 
 /** Deployment annotations never copied to its ReplicaSets. */
 const NOT_COPIED = new Set([
-  'kubectl.kubernetes.io/last-applied-configuration', REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS,
+  'kubectl.kubernetes.io/last-applied-configuration',
+  REVISION,
+  REVISION_HISTORY,
+  DESIRED_REPLICAS,
+  MAX_REPLICAS,
   'deprecated.deployment.rollback.to',
 ]);
 
@@ -48,7 +52,11 @@ function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
 }
@@ -234,8 +242,9 @@ export function removeCondition(s: DeploymentStatus, type: string): void {
 /** Every replica updated and available, and the spec observed (DeploymentComplete). */
 export function deploymentComplete(d: Deployment, s: DeploymentStatus): boolean {
   const n = replicasOf(d);
-  return (s.updatedReplicas ?? 0) === n && (s.replicas ?? 0) === n && (s.availableReplicas ?? 0) === n
-    && (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0);
+  return (
+    (s.updatedReplicas ?? 0) === n && (s.replicas ?? 0) === n && (s.availableReplicas ?? 0) === n && (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0)
+  );
 }
 
 /** Some progress since the status last written (DeploymentProgressing). */
@@ -243,8 +252,12 @@ export function deploymentProgressing(d: Deployment, s: DeploymentStatus): boole
   const o = d.status ?? {};
   const oldOld = (o.replicas ?? 0) - (o.updatedReplicas ?? 0);
   const newOld = (s.replicas ?? 0) - (s.updatedReplicas ?? 0);
-  return (s.updatedReplicas ?? 0) > (o.updatedReplicas ?? 0) || newOld < oldOld
-    || (s.readyReplicas ?? 0) > (o.readyReplicas ?? 0) || (s.availableReplicas ?? 0) > (o.availableReplicas ?? 0);
+  return (
+    (s.updatedReplicas ?? 0) > (o.updatedReplicas ?? 0) ||
+    newOld < oldOld ||
+    (s.readyReplicas ?? 0) > (o.readyReplicas ?? 0) ||
+    (s.availableReplicas ?? 0) > (o.availableReplicas ?? 0)
+  );
 }
 
 export const hasProgressDeadline = (d: Deployment): boolean => {
@@ -260,7 +273,7 @@ export function deploymentTimedOut(d: Deployment, s: DeploymentStatus, nowMs = D
   if (c.reason === 'NewReplicaSetAvailable') return false;
   if (c.reason === 'ProgressDeadlineExceeded') return true;
   const from = Date.parse(c.lastUpdateTime ?? '');
-  return Number.isFinite(from) && from + (d.spec!.progressDeadlineSeconds! * 1000) < nowMs;
+  return Number.isFinite(from) && from + d.spec!.progressDeadlineSeconds! * 1000 < nowMs;
 }
 
 /** The status the ReplicaSets add up to, with the Available condition (calculateStatus). */
@@ -291,8 +304,13 @@ export function sameStatus(a: DeploymentStatus | undefined, b: DeploymentStatus)
 
 function normalize(s: DeploymentStatus): DeploymentStatus {
   return {
-    observedGeneration: s.observedGeneration ?? 0, replicas: s.replicas ?? 0, updatedReplicas: s.updatedReplicas ?? 0,
-    readyReplicas: s.readyReplicas ?? 0, availableReplicas: s.availableReplicas ?? 0, unavailableReplicas: s.unavailableReplicas ?? 0,
-    collisionCount: s.collisionCount, conditions: (s.conditions ?? []).map((c) => ({ ...c })).sort((x, y) => x.type.localeCompare(y.type)),
+    observedGeneration: s.observedGeneration ?? 0,
+    replicas: s.replicas ?? 0,
+    updatedReplicas: s.updatedReplicas ?? 0,
+    readyReplicas: s.readyReplicas ?? 0,
+    availableReplicas: s.availableReplicas ?? 0,
+    unavailableReplicas: s.unavailableReplicas ?? 0,
+    collisionCount: s.collisionCount,
+    conditions: (s.conditions ?? []).map((c) => ({ ...c })).sort((x, y) => x.type.localeCompare(y.type)),
   };
 }

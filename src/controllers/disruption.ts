@@ -114,10 +114,31 @@ export class DisruptionController implements Controller {
     const allowed = failure || counts.expectedPods <= 0 ? 0 : Math.max(0, currentHealthy - counts.desiredHealthy);
     const prev = b.status?.conditions?.find((c) => c.type === 'DisruptionAllowed');
     const cond: Condition = failure
-      ? { type: 'DisruptionAllowed', status: 'False', reason: 'SyncFailed', message: failure, observedGeneration: b.metadata.generation, lastTransitionTime: '' }
+      ? {
+          type: 'DisruptionAllowed',
+          status: 'False',
+          reason: 'SyncFailed',
+          message: failure,
+          observedGeneration: b.metadata.generation,
+          lastTransitionTime: '',
+        }
       : allowed > 0
-        ? { type: 'DisruptionAllowed', status: 'True', reason: 'SufficientPods', message: '', observedGeneration: b.metadata.generation, lastTransitionTime: '' }
-        : { type: 'DisruptionAllowed', status: 'False', reason: 'InsufficientPods', message: '', observedGeneration: b.metadata.generation, lastTransitionTime: '' };
+        ? {
+            type: 'DisruptionAllowed',
+            status: 'True',
+            reason: 'SufficientPods',
+            message: '',
+            observedGeneration: b.metadata.generation,
+            lastTransitionTime: '',
+          }
+        : {
+            type: 'DisruptionAllowed',
+            status: 'False',
+            reason: 'InsufficientPods',
+            message: '',
+            observedGeneration: b.metadata.generation,
+            lastTransitionTime: '',
+          };
     cond.lastTransitionTime = prev && prev.status === cond.status ? prev.lastTransitionTime : now();
     const status: PodDisruptionBudgetStatus = {
       observedGeneration: b.metadata.generation,

@@ -5,7 +5,6 @@ import { findResourceByKind } from '../api/resources.js';
 import type { OwnerReference, Pod, Unstructured } from '../api/types.js';
 import type { Client } from '../client/types.js';
 
-
 function replicasOf(o: Unstructured | undefined): number {
   const spec = o?.spec as { replicas?: unknown } | undefined;
   return typeof spec?.replicas === 'number' ? spec.replicas : 1;

@@ -11,7 +11,16 @@ import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import {
-  backingPods, canonical, derivedLabels, hasSelector, podHostname, podIPv4, podPorts, podTargetRef, type ResolvedPort, sameContent,
+  backingPods,
+  canonical,
+  derivedLabels,
+  hasSelector,
+  podHostname,
+  podIPv4,
+  podPorts,
+  podTargetRef,
+  type ResolvedPort,
+  sameContent,
   selects,
 } from './podendpoints.js';
 
@@ -80,7 +89,10 @@ export class EndpointsController implements Controller {
 
   private readonly qm: QueueMetrics | undefined;
 
-  constructor(ctx: ControllerContext, private workers = 4) {
+  constructor(
+    ctx: ControllerContext,
+    private workers = 4,
+  ) {
     this.qm = queueMetrics(ctx, 'endpoint');
     this.client = ctx.client;
     this.services = ctx.informers.informerFor(SERVICES);
@@ -89,8 +101,11 @@ export class EndpointsController implements Controller {
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue((key) => this.sync(key), { workers: this.workers, metrics: this.qm,
-      onError: (key, err) => console.error(`endpoints controller: ${key}:`, err instanceof Error ? err.message : err) });
+    this.queue = new WorkQueue((key) => this.sync(key), {
+      workers: this.workers,
+      metrics: this.qm,
+      onError: (key, err) => console.error(`endpoints controller: ${key}:`, err instanceof Error ? err.message : err),
+    });
     await Promise.all([this.services.waitForSync(), this.pods.waitForSync(), this.endpoints.waitForSync()]);
     const svcChanged = (s: Service) => this.queue.add(objectKey(s));
     // Resync rarely (kube-controller-manager's is hours): a 30 s resync of 10,000 services queues 10,000
@@ -142,7 +157,10 @@ export class EndpointsController implements Controller {
       return;
     }
     const saved = await this.client.create(ENDPOINTS, ns, {
-      apiVersion: 'v1', kind: 'Endpoints', metadata: { name: svc.metadata.name, namespace: ns, labels }, subsets,
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name: svc.metadata.name, namespace: ns, labels },
+      subsets,
     });
     this.expected.wrote(key, saved.metadata.resourceVersion);
   }

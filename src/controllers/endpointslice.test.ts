@@ -2,17 +2,26 @@
 // and services as a user changes them, and are not rewritten when nothing changed.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KObject } from '../api/types.js';
+import type { Service, ServicePort, ServiceSpec } from '../api/types.js';
+import { must } from '../testing/must.js';
 import { ENDPOINTSLICE_CONTROLLER } from './endpointslice.js';
 import { ENDPOINTS, eventually, makePod, NODES, PODS, SERVICES, setReady, sleep, SLICES, startCluster, type TestCluster } from './testutil.js';
 
 const NS = 'default';
 
-function service(name: string, selector: Record<string, string> | undefined, ports: any[], extra: Record<string, unknown> = {}): KObject {
+function service(name: string, selector: Record<string, string> | undefined, ports: ServicePort[], extra: ServiceSpec = {}): Service {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, labels: { team: 'net' } }, spec: { selector, ports, ...extra } };
 }
 
-type Ep = { ip: string; ready: boolean; serving: boolean; terminating: boolean; pod: string; node?: string; hostname?: string };
+type Ep = {
+  ip: string;
+  ready: boolean | undefined;
+  serving: boolean | undefined;
+  terminating: boolean | undefined;
+  pod: string;
+  node?: string;
+  hostname?: string;
+};
 
 describe('endpoint controllers', () => {
   let t: TestCluster;
@@ -27,13 +36,25 @@ describe('endpoint controllers', () => {
 
   const slicesOf = async (svc: string) => (await t.c.list(SLICES, NS, { labelSelector: `kubernetes.io/service-name=${svc}` })).items;
   /** All endpoints of a service's slices, flattened and sorted, with each slice's ports. */
-  const flat = async (svc: string): Promise<Ep[]> => (await slicesOf(svc)).filter((s) => s.metadata.labels?.['endpointslice.kubernetes.io/managed-by']).flatMap((s) => (s.endpoints ?? []).map((e: any) => ({
-    ip: e.addresses[0], ready: e.conditions.ready, serving: e.conditions.serving, terminating: e.conditions.terminating,
-    pod: e.targetRef.name, ...(e.nodeName ? { node: e.nodeName } : {}), ...(e.hostname ? { hostname: e.hostname } : {}),
-  }))).sort((a, b) => a.pod.localeCompare(b.pod));
+  const flat = async (svc: string): Promise<Ep[]> =>
+    (await slicesOf(svc))
+      .filter((s) => s.metadata.labels?.['endpointslice.kubernetes.io/managed-by'])
+      .flatMap((s) =>
+        (s.endpoints ?? []).map((e) => ({
+          ip: e.addresses[0],
+          ready: e.conditions?.ready,
+          serving: e.conditions?.serving,
+          terminating: e.conditions?.terminating,
+          pod: must(e.targetRef?.name, 'targetRef'),
+          ...(e.nodeName ? { node: e.nodeName } : {}),
+          ...(e.hostname ? { hostname: e.hostname } : {}),
+        })),
+      )
+      .sort((a, b) => a.pod.localeCompare(b.pod));
   const until = <T>(what: string, f: () => Promise<T | undefined | false>) => eventually(what, f);
   const deletePods = async (prefix: string) => {
-    for (const p of (await t.c.list(PODS, NS)).items) if (p.metadata.name!.startsWith(prefix)) await t.c.delete(PODS, NS, p.metadata.name!, { gracePeriodSeconds: 0 });
+    for (const p of (await t.c.list(PODS, NS)).items)
+      if (p.metadata.name!.startsWith(prefix)) await t.c.delete(PODS, NS, p.metadata.name!, { gracePeriodSeconds: 0 });
   };
 
   test('a slice follows pods that are created, turn unready, terminate and go', async () => {
@@ -58,8 +79,11 @@ describe('endpoint controllers', () => {
     assert.equal(s.metadata.labels!['endpointslice.kubernetes.io/managed-by'], ENDPOINTSLICE_CONTROLLER);
     assert.equal(s.metadata.labels!.team, 'net');
     const svc = (await t.c.get(SERVICES, NS, 'web'))!;
-    assert.deepEqual(s.metadata.ownerReferences!.map((r) => [r.kind, r.name, r.uid, r.controller]), [['Service', 'web', svc.metadata.uid, true]]);
-    const tr = s.endpoints.find((e: any) => e.targetRef.name === 'web-1').targetRef;
+    assert.deepEqual(
+      s.metadata.ownerReferences!.map((r) => [r.kind, r.name, r.uid, r.controller]),
+      [['Service', 'web', svc.metadata.uid, true]],
+    );
+    const tr = s.endpoints.find((e) => e.targetRef?.name === 'web-1')?.targetRef;
     assert.deepEqual(tr, { kind: 'Pod', namespace: NS, name: 'web-1', uid: (await t.c.get(PODS, NS, 'web-1'))!.metadata.uid });
 
     // Readiness flips both ways through the status subresource.
@@ -87,10 +111,14 @@ describe('endpoint controllers', () => {
   });
 
   test('named and numeric target ports: pods resolving a name differently land in different slices', async () => {
-    await t.c.create(SERVICES, NS, service('named', { app: 'named' }, [
-      { name: 'http', port: 80, targetPort: 'web' },
-      { name: 'metrics', port: 9100, targetPort: 9100, appProtocol: 'http' },
-    ]));
+    await t.c.create(
+      SERVICES,
+      NS,
+      service('named', { app: 'named' }, [
+        { name: 'http', port: 80, targetPort: 'web' },
+        { name: 'metrics', port: 9100, targetPort: 9100, appProtocol: 'http' },
+      ]),
+    );
     await makePod(t.c, NS, 'named-a', { labels: { app: 'named' }, ip: '10.244.1.20', ports: [{ name: 'web', containerPort: 8080 }] });
     await makePod(t.c, NS, 'named-b', { labels: { app: 'named' }, ip: '10.244.1.21', ports: [{ name: 'web', containerPort: 9090 }] });
     await makePod(t.c, NS, 'named-c', { labels: { app: 'named' }, ip: '10.244.1.22', ports: [{ name: 'web', containerPort: 8080 }] });
@@ -100,7 +128,8 @@ describe('endpoint controllers', () => {
       const s = await slicesOf('named');
       return s.length === 3 && s.reduce((n, x) => n + (x.endpoints ?? []).length, 0) === 4 && s;
     });
-    const view = slices.map((s) => ({ ports: s.ports, pods: s.endpoints.map((e: any) => e.targetRef.name).sort() }))
+    const view = slices
+      .map((s) => ({ ports: s.ports, pods: s.endpoints.map((e) => must(e.targetRef?.name, 'targetRef')).sort() }))
       .sort((a, b) => a.pods[0].localeCompare(b.pods[0]));
     const metrics = { name: 'metrics', protocol: 'TCP', port: 9100, appProtocol: 'http' };
     assert.deepEqual(view, [
@@ -109,8 +138,9 @@ describe('endpoint controllers', () => {
       { ports: [metrics], pods: ['named-d'] },
     ]);
     const ep = await until('endpoints', async () => (await t.c.get(ENDPOINTS, NS, 'named'))?.subsets?.length === 3 && (await t.c.get(ENDPOINTS, NS, 'named')));
-    const subsets = ep.subsets.map((s: any) => ({ ips: s.addresses.map((a: any) => a.ip), ports: s.ports.map((p: any) => `${p.name}:${p.port}`) }))
-      .sort((a: any, b: any) => a.ips[0].localeCompare(b.ips[0]));
+    const subsets = must(ep.subsets)
+      .map((s) => ({ ips: (s.addresses ?? []).map((a) => a.ip), ports: (s.ports ?? []).map((p) => `${p.name}:${p.port}`) }))
+      .sort((a, b) => a.ips[0].localeCompare(b.ips[0]));
     assert.deepEqual(subsets, [
       { ips: ['10.244.1.20', '10.244.1.22'], ports: ['http:8080', 'metrics:9100'] },
       { ips: ['10.244.1.21'], ports: ['http:9090', 'metrics:9100'] },
@@ -121,31 +151,51 @@ describe('endpoint controllers', () => {
   });
 
   test('the same port over TCP and UDP', async () => {
-    await t.c.create(SERVICES, NS, service('dnsish', { app: 'dnsish' }, [
-      { name: 'dns', port: 53, protocol: 'UDP', targetPort: 'dns' },
-      { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 'dns-tcp' },
-    ]));
-    await makePod(t.c, NS, 'dnsish-1', { labels: { app: 'dnsish' }, ip: '10.244.1.30',
-      ports: [{ name: 'dns', containerPort: 5353, protocol: 'UDP' }, { name: 'dns-tcp', containerPort: 5353, protocol: 'TCP' }] });
+    await t.c.create(
+      SERVICES,
+      NS,
+      service('dnsish', { app: 'dnsish' }, [
+        { name: 'dns', port: 53, protocol: 'UDP', targetPort: 'dns' },
+        { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 'dns-tcp' },
+      ]),
+    );
+    await makePod(t.c, NS, 'dnsish-1', {
+      labels: { app: 'dnsish' },
+      ip: '10.244.1.30',
+      ports: [
+        { name: 'dns', containerPort: 5353, protocol: 'UDP' },
+        { name: 'dns-tcp', containerPort: 5353, protocol: 'TCP' },
+      ],
+    });
     const [s] = await until('slice', async () => (await slicesOf('dnsish')).find((x) => x.endpoints?.length === 1) && (await slicesOf('dnsish')));
-    assert.deepEqual(s.ports, [{ name: 'dns', protocol: 'UDP', port: 5353 }, { name: 'dns-tcp', protocol: 'TCP', port: 5353 }]);
-    const ep = await until('endpoints', async () => (await t.c.get(ENDPOINTS, NS, 'dnsish'))?.subsets?.length && (await t.c.get(ENDPOINTS, NS, 'dnsish')));
-    assert.deepEqual(ep.subsets[0].ports, [{ name: 'dns', port: 5353, protocol: 'UDP' }, { name: 'dns-tcp', port: 5353, protocol: 'TCP' }]);
+    assert.deepEqual(s.ports, [
+      { name: 'dns', protocol: 'UDP', port: 5353 },
+      { name: 'dns-tcp', protocol: 'TCP', port: 5353 },
+    ]);
+    const ep = await until('endpoints', async () => !!(await t.c.get(ENDPOINTS, NS, 'dnsish'))?.subsets?.length && (await t.c.get(ENDPOINTS, NS, 'dnsish')));
+    assert.deepEqual(ep.subsets?.[0].ports, [
+      { name: 'dns', port: 5353, protocol: 'UDP' },
+      { name: 'dns-tcp', port: 5353, protocol: 'TCP' },
+    ]);
     await t.c.delete(SERVICES, NS, 'dnsish');
     await deletePods('dnsish-');
   });
 
   test('more than 100 pods split into slices, and one more pod rewrites one slice only', async () => {
     await t.c.create(SERVICES, NS, service('big', { app: 'big' }, [{ port: 80 }]));
-    for (let i = 0; i < 230; i++) await makePod(t.c, NS, `big-${String(i).padStart(3, '0')}`, { labels: { app: 'big' }, ip: `10.244.${3 + (i >> 8)}.${i % 256}` });
+    for (let i = 0; i < 230; i++)
+      await makePod(t.c, NS, `big-${String(i).padStart(3, '0')}`, { labels: { app: 'big' }, ip: `10.244.${3 + (i >> 8)}.${i % 256}` });
     let seen = '';
     const slices = await until('230 endpoints', async () => {
       const s = await slicesOf('big');
       seen = s.map((x) => `${x.metadata.name}:${(x.endpoints ?? []).length}`).join(' ');
       return s.reduce((n, x) => n + (x.endpoints ?? []).length, 0) === 230 && s;
     }).catch((e) => assert.fail(`${e.message}; slices: ${seen}`));
-    assert.deepEqual(slices.map((s) => s.endpoints.length).sort((a, b) => a - b), [30, 100, 100]);
-    const ips = slices.flatMap((s) => s.endpoints.map((e: any) => e.addresses[0]));
+    assert.deepEqual(
+      slices.map((s) => s.endpoints.length).sort((a, b) => a - b),
+      [30, 100, 100],
+    );
+    const ips = slices.flatMap((s) => s.endpoints.map((e) => e.addresses[0]));
     assert.equal(new Set(ips).size, 230);
     for (const s of slices) assert.ok(s.endpoints.length <= 100);
 
@@ -153,8 +203,13 @@ describe('endpoint controllers', () => {
     const rvs = new Map(slices.map((s) => [s.metadata.name, s.metadata.resourceVersion]));
     const events: string[] = [];
     const { resourceVersion } = await t.c.list(SLICES, NS);
-    const w = await t.c.watch(SLICES, NS, resourceVersion, { onEvent: (type, o) => events.push(`${type} ${o.metadata.name}`), onError: () => {} },
-      { labelSelector: 'kubernetes.io/service-name=big' });
+    const w = await t.c.watch(
+      SLICES,
+      NS,
+      resourceVersion,
+      { onEvent: (type, o) => events.push(`${type} ${o.metadata.name}`), onError: () => {} },
+      { labelSelector: 'kubernetes.io/service-name=big' },
+    );
     try {
       for (let i = 0; i < 5; i++) await t.c.patch(PODS, NS, `big-00${i}`, 'merge', { metadata: { annotations: { touched: String(i) } } });
       await setReady(t.c, NS, 'big-010', true);
@@ -190,7 +245,7 @@ describe('endpoint controllers', () => {
     await t.c.patch(SERVICES, NS, 'sel', 'merge', { spec: { selector: { color: 'green' } } });
     await until('green', async () => (await flat('sel')).map((e) => e.pod).join() === 'green-1');
     await until('endpoints green', async () => (await t.c.get(ENDPOINTS, NS, 'sel'))?.subsets?.[0]?.addresses?.[0]?.ip === '10.244.1.41');
-    assert.deepEqual((await t.c.get(ENDPOINTS, NS, 'sel'))!.subsets[0].ports, [{ port: 80, protocol: 'TCP' }], 'an unnamed port has no name');
+    assert.deepEqual((await t.c.get(ENDPOINTS, NS, 'sel'))?.subsets?.[0].ports, [{ port: 80, protocol: 'TCP' }], 'an unnamed port has no name');
 
     // Someone deletes our slice: it comes back.
     const [s] = await slicesOf('sel');
@@ -202,9 +257,14 @@ describe('endpoint controllers', () => {
     await until('endpoints repaired', async () => (await t.c.get(ENDPOINTS, NS, 'sel'))?.subsets?.[0]?.addresses?.[0]?.ip === '10.244.1.41');
 
     // Without a selector, the slices are the user's business: ours go, a user's stays.
-    await t.c.create(SLICES, NS, { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-      metadata: { name: 'sel-manual', labels: { 'kubernetes.io/service-name': 'sel' } }, addressType: 'IPv4',
-      endpoints: [{ addresses: ['192.0.2.10'] }], ports: [{ port: 80 }] });
+    await t.c.create(SLICES, NS, {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'sel-manual', labels: { 'kubernetes.io/service-name': 'sel' } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['192.0.2.10'] }],
+      ports: [{ port: 80 }],
+    });
     await t.c.patch(SERVICES, NS, 'sel', 'merge', { spec: { selector: null } });
     await until('managed slice gone', async () => (await slicesOf('sel')).map((x) => x.metadata.name).join() === 'sel-manual');
     await sleep(200);
@@ -226,7 +286,14 @@ describe('endpoint controllers', () => {
     await makePod(t.c, NS, 'hl-1', { labels: { app: 'hl' }, ip: '10.244.1.51', node: 'n2', hostname: 'hl-1', subdomain: 'elsewhere', ready: false });
     await makePod(t.c, NS, 'hl-2', { labels: { app: 'hl' }, ip: '10.244.1.52', node: 'n2' });
     await until('three', async () => (await flat('hl')).length === 3);
-    assert.deepEqual((await flat('hl')).map((e) => [e.pod, e.hostname ?? '-', e.ready]), [['hl-0', 'hl-0', true], ['hl-1', '-', false], ['hl-2', '-', true]]);
+    assert.deepEqual(
+      (await flat('hl')).map((e) => [e.pod, e.hostname ?? '-', e.ready]),
+      [
+        ['hl-0', 'hl-0', true],
+        ['hl-1', '-', false],
+        ['hl-2', '-', true],
+      ],
+    );
     const [s] = await slicesOf('hl');
     assert.equal(s.metadata.labels!['service.kubernetes.io/headless'], '');
 
@@ -235,14 +302,18 @@ describe('endpoint controllers', () => {
       return e?.subsets?.[0]?.notReadyAddresses && e;
     });
     const hl0uid = (await t.c.get(PODS, NS, 'hl-0'))!.metadata.uid;
-    assert.deepEqual(ep.subsets, [{
-      addresses: [
-        { ip: '10.244.1.50', hostname: 'hl-0', nodeName: 'n1', targetRef: { kind: 'Pod', namespace: NS, name: 'hl-0', uid: hl0uid } },
-        { ip: '10.244.1.52', nodeName: 'n2', targetRef: { kind: 'Pod', namespace: NS, name: 'hl-2', uid: (await t.c.get(PODS, NS, 'hl-2'))!.metadata.uid } },
-      ],
-      notReadyAddresses: [{ ip: '10.244.1.51', nodeName: 'n2', targetRef: { kind: 'Pod', namespace: NS, name: 'hl-1', uid: (await t.c.get(PODS, NS, 'hl-1'))!.metadata.uid } }],
-      ports: [{ name: 'http', port: 80, protocol: 'TCP' }],
-    }]);
+    assert.deepEqual(ep.subsets, [
+      {
+        addresses: [
+          { ip: '10.244.1.50', hostname: 'hl-0', nodeName: 'n1', targetRef: { kind: 'Pod', namespace: NS, name: 'hl-0', uid: hl0uid } },
+          { ip: '10.244.1.52', nodeName: 'n2', targetRef: { kind: 'Pod', namespace: NS, name: 'hl-2', uid: (await t.c.get(PODS, NS, 'hl-2'))!.metadata.uid } },
+        ],
+        notReadyAddresses: [
+          { ip: '10.244.1.51', nodeName: 'n2', targetRef: { kind: 'Pod', namespace: NS, name: 'hl-1', uid: (await t.c.get(PODS, NS, 'hl-1'))!.metadata.uid } },
+        ],
+        ports: [{ name: 'http', port: 80, protocol: 'TCP' }],
+      },
+    ]);
     assert.equal(ep.metadata.labels!['endpointslice.kubernetes.io/skip-mirror'], 'true');
 
     // A terminating pod leaves Endpoints at once (slices keep it as terminating).

@@ -11,8 +11,20 @@ import type { QueueMetrics } from '../client/workqueuemetrics.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import {
-  backingPods, canonical, controllerRef, derivedLabels, hasSelector, MANAGED_BY_LABEL, podHostname, podIPv4, podPorts,
-  podTargetRef, type ResolvedPort, sameContent, selects, SERVICE_NAME_LABEL,
+  backingPods,
+  canonical,
+  controllerRef,
+  derivedLabels,
+  hasSelector,
+  MANAGED_BY_LABEL,
+  podHostname,
+  podIPv4,
+  podPorts,
+  podTargetRef,
+  type ResolvedPort,
+  sameContent,
+  selects,
+  SERVICE_NAME_LABEL,
 } from './podendpoints.js';
 
 /** Full resync period of the informers: a safety net only; every change arrives by watch. */
@@ -64,7 +76,7 @@ function sliceEndpoints(s: EndpointSlice): Endpoint[] {
 }
 
 function ownedBy(s: EndpointSlice, svc: Service): boolean {
-  return (s.metadata.ownerReferences ?? []).some((r: any) => r?.controller && r?.uid === svc.metadata.uid);
+  return (s.metadata.ownerReferences ?? []).some((r) => r?.controller && r?.uid === svc.metadata.uid);
 }
 
 export class EndpointSliceController implements Controller {
@@ -99,18 +111,23 @@ export class EndpointSliceController implements Controller {
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue((key) => this.sync(key), { workers: this.workers, metrics: this.qm,
-      onError: (key, err) => console.error(`endpointslice controller: ${key}:`, err instanceof Error ? err.message : err) });
+    this.queue = new WorkQueue((key) => this.sync(key), {
+      workers: this.workers,
+      metrics: this.qm,
+      onError: (key, err) => console.error(`endpointslice controller: ${key}:`, err instanceof Error ? err.message : err),
+    });
     await Promise.all([this.services.waitForSync(), this.pods.waitForSync(), this.slices.waitForSync()]);
     const svcChanged = (s: Service) => this.queue.add(objectKey(s));
     // Resync rarely (kube-controller-manager's is hours): a 30 s resync of 10,000 services queues 10,000
     // keys ahead of a new service's, which showed as a one-second tail in programming latency.
     this.regs.add(this.services.addEventHandler({ onAdd: svcChanged, onUpdate: svcChanged, onDelete: svcChanged }, RESYNC_MS));
-    this.regs.add(this.pods.addEventHandler({
-      onAdd: (p) => this.podChanged(p),
-      onUpdate: (p, old) => p !== old && this.podChanged(p, old),
-      onDelete: (p) => this.podChanged(p),
-    }));
+    this.regs.add(
+      this.pods.addEventHandler({
+        onAdd: (p) => this.podChanged(p),
+        onUpdate: (p, old) => p !== old && this.podChanged(p, old),
+        onDelete: (p) => this.podChanged(p),
+      }),
+    );
     const sliceChanged = (s: EndpointSlice) => {
       const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
       if (svc && s.metadata.labels?.[MANAGED_BY_LABEL] === ENDPOINTSLICE_CONTROLLER) this.queue.add(`${s.metadata.namespace}/${svc}`);
@@ -229,8 +246,14 @@ export class EndpointSliceController implements Controller {
     const owners = [controllerRef(svc)];
     const s = b.slice;
     if (s) {
-      if (sameContent(s.metadata.labels ?? {}, labels) && sameContent(s.metadata.ownerReferences ?? [], owners)
-        && sameContent(sliceEndpoints(s), b.endpoints) && sameContent(s.ports ?? [], b.ports) && s.addressType === 'IPv4') return;
+      if (
+        sameContent(s.metadata.labels ?? {}, labels) &&
+        sameContent(s.metadata.ownerReferences ?? [], owners) &&
+        sameContent(sliceEndpoints(s), b.endpoints) &&
+        sameContent(s.ports ?? [], b.ports) &&
+        s.addressType === 'IPv4'
+      )
+        return;
       const next = structuredClone(s);
       next.metadata.labels = labels;
       next.metadata.ownerReferences = owners;
@@ -241,10 +264,13 @@ export class EndpointSliceController implements Controller {
       return;
     }
     const saved = await this.client.create(SLICES, ns, {
-      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
       // Room for the 5-character random suffix within the 63-character name limit.
       metadata: { generateName: `${svc.metadata.name!.slice(0, 57)}-`, namespace: ns, labels, ownerReferences: owners },
-      addressType: 'IPv4', endpoints: b.endpoints, ports: b.ports,
+      addressType: 'IPv4',
+      endpoints: b.endpoints,
+      ports: b.ports,
     });
     this.expect(key, saved, saved.metadata.resourceVersion);
   }

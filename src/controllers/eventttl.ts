@@ -18,7 +18,11 @@ export class EventTtl implements Controller {
   private timer?: NodeJS.Timeout;
   private running = false;
 
-  constructor(ctx: ControllerContext, private ttlMs = 3_600_000, private periodMs = Math.min(60_000, ttlMs / 4)) {
+  constructor(
+    ctx: ControllerContext,
+    private ttlMs = 3_600_000,
+    private periodMs = Math.min(60_000, ttlMs / 4),
+  ) {
     this.client = ctx.client;
   }
 
@@ -41,7 +45,10 @@ export class EventTtl implements Controller {
       const { items } = await this.client.list(EVENTS);
       for (const e of items) {
         if (at - lastSeen(e) <= this.ttlMs) continue;
-        await this.client.delete(EVENTS, e.metadata.namespace, e.metadata.name!).then(() => n++, () => {});
+        await this.client.delete(EVENTS, e.metadata.namespace, e.metadata.name!).then(
+          () => n++,
+          () => {},
+        );
       }
     } finally {
       this.running = false;

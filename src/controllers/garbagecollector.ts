@@ -43,7 +43,10 @@ export class GarbageCollector implements Controller {
 
   private readonly qm: QueueMetrics | undefined;
 
-  constructor(private ctx: ControllerContext, workers = 20) {
+  constructor(
+    private ctx: ControllerContext,
+    workers = 20,
+  ) {
     this.qm = queueMetrics(ctx, 'garbage_collector_attempt_to_delete');
     this.informers = collectedResources().map((r) => ({ r, inf: ctx.informers.informerFor(r) }));
     this.events = new EventRecorder(ctx.client, 'garbage-collector-controller');
@@ -53,13 +56,15 @@ export class GarbageCollector implements Controller {
   async start(): Promise<void> {
     await Promise.all(this.informers.map(({ inf }) => inf.waitForSync()));
     for (const { r, inf } of this.informers) {
-      this.regs.add(inf.addEventHandler({
-        onAdd: (o) => this.upsert(r, o, undefined),
-        onUpdate: (o, old) => {
-          if (o !== old) this.upsert(r, o, old);
-        },
-        onDelete: (o) => this.remove(o),
-      }));
+      this.regs.add(
+        inf.addEventHandler({
+          onAdd: (o) => this.upsert(r, o, undefined),
+          onUpdate: (o, old) => {
+            if (o !== old) this.upsert(r, o, old);
+          },
+          onDelete: (o) => this.remove(o),
+        }),
+      );
     }
     this.queue.start();
   }
@@ -87,8 +92,11 @@ export class GarbageCollector implements Controller {
       if (!s) this.dependents.set(u, (s = new Set()));
       s.add(uid);
     }
-    const ownersChanged = !old || before.size !== after.size || [...after].some((u) => !before.has(u))
-      || JSON.stringify(old.metadata.ownerReferences) !== JSON.stringify(o.metadata.ownerReferences);
+    const ownersChanged =
+      !old ||
+      before.size !== after.size ||
+      [...after].some((u) => !before.has(u)) ||
+      JSON.stringify(old.metadata.ownerReferences) !== JSON.stringify(o.metadata.ownerReferences);
     if (after.size && (ownersChanged || isDeleting(o) !== (old ? isDeleting(old) : false))) this.queue.add(uid);
     // An owner being deleted with a finalizer of ours: handle it, and (foreground) its dependents.
     if (isDeleting(o) && (hasFinalizer(o, FOREGROUND) || hasFinalizer(o, ORPHAN))) {
@@ -208,8 +216,12 @@ export class GarbageCollector implements Controller {
     if (!r) return 'solid';
     const dependentNs = n.obj.metadata.namespace;
     if (r.namespaced && !n.r.namespaced) {
-      void this.events.record(this.described(n), 'Warning', 'OwnerRefInvalidNamespace',
-        `ownerRef [${ref.apiVersion}/${ref.kind}, namespace: , name: ${ref.name}, uid: ${ref.uid}] does not exist in namespace ""`);
+      void this.events.record(
+        this.described(n),
+        'Warning',
+        'OwnerRefInvalidNamespace',
+        `ownerRef [${ref.apiVersion}/${ref.kind}, namespace: , name: ${ref.name}, uid: ${ref.uid}] does not exist in namespace ""`,
+      );
       return 'solid';
     }
     const ns = r.namespaced ? dependentNs : undefined;
@@ -218,8 +230,12 @@ export class GarbageCollector implements Controller {
       return isDeleting(known.obj) && hasFinalizer(known.obj, FOREGROUND) ? 'waiting' : 'solid';
     }
     if (known && r.namespaced && known.obj.metadata.namespace !== ns) {
-      void this.events.record(this.described(n), 'Warning', 'OwnerRefInvalidNamespace',
-        `ownerRef [${ref.apiVersion}/${ref.kind}, namespace: ${ns ?? ''}, name: ${ref.name}, uid: ${ref.uid}] does not exist in namespace "${ns ?? ''}"`);
+      void this.events.record(
+        this.described(n),
+        'Warning',
+        'OwnerRefInvalidNamespace',
+        `ownerRef [${ref.apiVersion}/${ref.kind}, namespace: ${ns ?? ''}, name: ${ref.name}, uid: ${ref.uid}] does not exist in namespace "${ns ?? ''}"`,
+      );
     }
     if (this.absent.has(ref.uid)) return 'absent';
     // Not in the cache: ask the API, since a cache may lag behind a create.
@@ -240,8 +256,9 @@ export class GarbageCollector implements Controller {
     if (!live || uidOf(live) !== uidOf(o)) return;
     const refs = f(live.metadata.ownerReferences ?? []);
     try {
-      await this.ctx.client.patch(n.r, o.metadata.namespace, o.metadata.name!, 'merge',
-        { metadata: { uid: uidOf(o), resourceVersion: live.metadata.resourceVersion, ownerReferences: refs.length ? refs : null } });
+      await this.ctx.client.patch(n.r, o.metadata.namespace, o.metadata.name!, 'merge', {
+        metadata: { uid: uidOf(o), resourceVersion: live.metadata.resourceVersion, ownerReferences: refs.length ? refs : null },
+      });
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
@@ -253,8 +270,9 @@ export class GarbageCollector implements Controller {
     if (!live || uidOf(live) !== uidOf(o) || !hasFinalizer(live, finalizer)) return;
     const rest = (live.metadata.finalizers ?? []).filter((f) => f !== finalizer);
     try {
-      await this.ctx.client.patch(n.r, o.metadata.namespace, o.metadata.name!, 'merge',
-        { metadata: { uid: uidOf(o), resourceVersion: live.metadata.resourceVersion, finalizers: rest.length ? rest : null } });
+      await this.ctx.client.patch(n.r, o.metadata.namespace, o.metadata.name!, 'merge', {
+        metadata: { uid: uidOf(o), resourceVersion: live.metadata.resourceVersion, finalizers: rest.length ? rest : null },
+      });
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }

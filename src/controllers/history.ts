@@ -23,8 +23,11 @@ function safeEncode(s: string): string {
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v && typeof v === 'object') {
-    return `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v);
 }
@@ -63,7 +66,8 @@ export interface RevisionOwner extends KObject {
 
 /** Revisions owned by the owner (by controller uid), oldest revision first. */
 export function ownedRevisions(all: ControllerRevision[], owner: KObject): ControllerRevision[] {
-  return all.filter((r) => (r.metadata.ownerReferences ?? []).some((o) => o.controller && o.uid === owner.metadata.uid))
+  return all
+    .filter((r) => (r.metadata.ownerReferences ?? []).some((o) => o.controller && o.uid === owner.metadata.uid))
     .sort((a, b) => a.revision - b.revision || a.metadata.name!.localeCompare(b.metadata.name!));
 }
 
@@ -73,8 +77,13 @@ export function ownedRevisions(all: ControllerRevision[], owner: KObject): Contr
  * a new one is created with the next number. A name taken by a different template raises collisionCount
  * (returned, for the owner's status) and the hash is computed again.
  */
-export async function ensureRevision(client: Client, owner: RevisionOwner, kind: string, revisions: ControllerRevision[], labels: Record<string, string>):
-  Promise<{ revision: ControllerRevision; collisionCount: number }> {
+export async function ensureRevision(
+  client: Client,
+  owner: RevisionOwner,
+  kind: string,
+  revisions: ControllerRevision[],
+  labels: Record<string, string>,
+): Promise<{ revision: ControllerRevision; collisionCount: number }> {
   const data = revisionData(owner.spec?.template);
   const max = revisions.reduce((m, r) => Math.max(m, r.revision), 0);
   const equal = revisions.filter((r) => semanticEqual(r.data, data));
@@ -91,9 +100,11 @@ export async function ensureRevision(client: Client, owner: RevisionOwner, kind:
     const name = `${owner.metadata.name}-${hash}`;
     try {
       const created = await client.create(CONTROLLERREVISIONS, ns, {
-        apiVersion: 'apps/v1', kind: 'ControllerRevision',
+        apiVersion: 'apps/v1',
+        kind: 'ControllerRevision',
         metadata: { name, namespace: ns, labels: { ...labels, [REVISION_HASH_LABEL]: hash }, ownerReferences: [ownerRef(owner, kind)] },
-        data, revision: max + 1,
+        data,
+        revision: max + 1,
       });
       return { revision: created, collisionCount };
     } catch (e) {

@@ -4,8 +4,14 @@
 // between failures (10 s doubling, 6 min cap), backoffLimit, activeDeadlineSeconds, Indexed completion,
 // podFailurePolicy, suspend; FailureTarget / SuccessCriteriaMet first, Failed / Complete once no pod runs.
 import {
-  finishedCondition, formatIndexes, JOB_COMPLETION_INDEX, JOB_COMPLETION_INDEX_ENV, JOB_TRACKING_FINALIZER, parseIndexes,
-  trueCondition, type JobConditionType,
+  finishedCondition,
+  formatIndexes,
+  JOB_COMPLETION_INDEX,
+  JOB_COMPLETION_INDEX_ENV,
+  JOB_TRACKING_FINALIZER,
+  parseIndexes,
+  trueCondition,
+  type JobConditionType,
 } from '../api/batch.js';
 import { JOBS, PODS } from '../api/kinds.js';
 import type { Container, Job, JobCondition, JobStatus, Pod } from '../api/types.js';
@@ -20,8 +26,17 @@ import { WorkQueue } from '../client/workqueue.js';
 import { now as nowText } from '../util/time.js';
 import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 import {
-  backoffDelay, deletionOrder, finishTime, hasTrackingFinalizer, isActive, isFailed, isReady, isSucceeded, isTerminal,
-  matchPodFailurePolicy, podIndex,
+  backoffDelay,
+  deletionOrder,
+  finishTime,
+  hasTrackingFinalizer,
+  isActive,
+  isFailed,
+  isReady,
+  isSucceeded,
+  isTerminal,
+  matchPodFailurePolicy,
+  podIndex,
 } from './jobutil.js';
 
 /** Pods are created in batches of 1, 2, 4 … (upstream's slow start), at most this many in one sync. */
@@ -49,7 +64,11 @@ function setCondition(st: JobStatus, type: JobConditionType, status: 'True' | 'F
   const prev = i >= 0 ? conds[i] : undefined;
   if (prev && prev.status === status && prev.reason === reason && prev.message === message) return;
   const c: JobCondition = {
-    type, status, reason, message, lastProbeTime: at,
+    type,
+    status,
+    reason,
+    message,
+    lastProbeTime: at,
     lastTransitionTime: prev && prev.status === status ? prev.lastTransitionTime : at,
   };
   if (i >= 0) conds[i] = c;
@@ -78,7 +97,10 @@ export class JobController implements Controller {
   private readonly qm: QueueMetrics | undefined;
   private readonly qmOrphans: QueueMetrics | undefined;
 
-  constructor(ctx: ControllerContext, private clock: () => number = Date.now) {
+  constructor(
+    ctx: ControllerContext,
+    private clock: () => number = Date.now,
+  ) {
     this.qm = queueMetrics(ctx, 'job');
     this.qmOrphans = queueMetrics(ctx, 'job_orphan_pod');
     this.client = ctx.client;
@@ -93,37 +115,44 @@ export class JobController implements Controller {
     this.queue = new WorkQueue((key) => this.sync(key), { metrics: this.qm, workers: 4, onError: log('sync') });
     this.orphans = new WorkQueue((key) => this.releaseOrphan(key), { metrics: this.qmOrphans, workers: 2, onError: log('orphan pod') });
     await Promise.all([this.jobs.waitForSync(), this.pods.waitForSync()]);
-    this.regs.add(this.jobs.addEventHandler({
-      onAdd: (j) => this.queue.add(objectKey(j)),
-      onUpdate: (j) => this.queue.add(objectKey(j)),
-      onDelete: (j) => {
-        const key = objectKey(j);
-        this.forget(key);
-        for (const p of this.pods.lister.byIndex(OWNER_UID_INDEX, j.metadata.uid ?? '')) if (hasTrackingFinalizer(p)) this.orphans.add(objectKey(p));
-      },
-    }, 5 * 60_000));
-    this.regs.add(this.pods.addEventHandler({
-      onAdd: (p) => {
-        const o = jobOwner(p);
-        if (!o) return;
-        if (!p.metadata.deletionTimestamp) this.expectations.creationObserved(o.key);
-        this.podChanged(p, o);
-      },
-      onUpdate: (p, old) => {
-        const o = jobOwner(p);
-        if (!o) return;
-        if (p.metadata.deletionTimestamp && !old.metadata.deletionTimestamp) this.expectations.deletionObserved(o.key);
-        if (!hasTrackingFinalizer(p)) this.finalizersRemoved.get(o.key)?.delete(p.metadata.uid ?? '');
-        this.podChanged(p, o);
-      },
-      onDelete: (p) => {
-        const o = jobOwner(p);
-        if (!o) return;
-        if (!p.metadata.deletionTimestamp) this.expectations.deletionObserved(o.key);
-        this.finalizersRemoved.get(o.key)?.delete(p.metadata.uid ?? '');
-        this.queue.add(o.key);
-      },
-    }));
+    this.regs.add(
+      this.jobs.addEventHandler(
+        {
+          onAdd: (j) => this.queue.add(objectKey(j)),
+          onUpdate: (j) => this.queue.add(objectKey(j)),
+          onDelete: (j) => {
+            const key = objectKey(j);
+            this.forget(key);
+            for (const p of this.pods.lister.byIndex(OWNER_UID_INDEX, j.metadata.uid ?? '')) if (hasTrackingFinalizer(p)) this.orphans.add(objectKey(p));
+          },
+        },
+        5 * 60_000,
+      ),
+    );
+    this.regs.add(
+      this.pods.addEventHandler({
+        onAdd: (p) => {
+          const o = jobOwner(p);
+          if (!o) return;
+          if (!p.metadata.deletionTimestamp) this.expectations.creationObserved(o.key);
+          this.podChanged(p, o);
+        },
+        onUpdate: (p, old) => {
+          const o = jobOwner(p);
+          if (!o) return;
+          if (p.metadata.deletionTimestamp && !old.metadata.deletionTimestamp) this.expectations.deletionObserved(o.key);
+          if (!hasTrackingFinalizer(p)) this.finalizersRemoved.get(o.key)?.delete(p.metadata.uid ?? '');
+          this.podChanged(p, o);
+        },
+        onDelete: (p) => {
+          const o = jobOwner(p);
+          if (!o) return;
+          if (!p.metadata.deletionTimestamp) this.expectations.deletionObserved(o.key);
+          this.finalizersRemoved.get(o.key)?.delete(p.metadata.uid ?? '');
+          this.queue.add(o.key);
+        },
+      }),
+    );
     this.queue.start();
     this.orphans.start();
   }
@@ -164,8 +193,9 @@ export class JobController implements Controller {
 
   private async removeFinalizer(p: Pod): Promise<void> {
     try {
-      await this.client.patch(PODS, p.metadata.namespace, p.metadata.name ?? '', 'strategic',
-        { metadata: { '$deleteFromPrimitiveList/finalizers': [JOB_TRACKING_FINALIZER] } });
+      await this.client.patch(PODS, p.metadata.namespace, p.metadata.name ?? '', 'strategic', {
+        metadata: { '$deleteFromPrimitiveList/finalizers': [JOB_TRACKING_FINALIZER] },
+      });
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
@@ -277,9 +307,13 @@ export class JobController implements Controller {
     // 3. Failure and success criteria.
     if (!finished && !failure) {
       const limit = spec.backoffLimit ?? 6;
-      const restarts = spec.template.spec?.restartPolicy === 'OnFailure'
-        ? active.reduce((n, p) => n + [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])]
-          .reduce((m, s) => m + (s.restartCount ?? 0), 0), 0) : 0;
+      const restarts =
+        spec.template.spec?.restartPolicy === 'OnFailure'
+          ? active.reduce(
+              (n, p) => n + [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])].reduce((m, s) => m + (s.restartCount ?? 0), 0),
+              0,
+            )
+          : 0;
       const start = Date.parse(String(st.startTime ?? ''));
       if (failedTotal > limit || (spec.template.spec?.restartPolicy === 'OnFailure' && (limit === 0 ? restarts > 0 : restarts >= limit))) {
         failure = { reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' };
@@ -402,10 +436,12 @@ export class JobController implements Controller {
     if (release.length) {
       const set = this.finalizersRemoved.get(key) ?? new Set<string>();
       this.finalizersRemoved.set(key, set);
-      await Promise.all(release.map(async (p) => {
-        await this.removeFinalizer(p);
-        set.add(p.metadata.uid ?? '');
-      }));
+      await Promise.all(
+        release.map(async (p) => {
+          await this.removeFinalizer(p);
+          set.add(p.metadata.uid ?? '');
+        }),
+      );
     }
     if (toDelete.length || nCreate) this.expectations.expect(key, nCreate, toDelete.length);
     if (toDelete.length) await this.deletePods(key, job, toDelete);
@@ -414,15 +450,17 @@ export class JobController implements Controller {
   }
 
   private async deletePods(key: string, job: Job, pods: Pod[]): Promise<void> {
-    await Promise.all(pods.map(async (p) => {
-      try {
-        await this.client.delete(PODS, p.metadata.namespace, p.metadata.name ?? '', { preconditions: { uid: p.metadata.uid } });
-        void this.events.record(job, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata.name}`);
-      } catch (e) {
-        this.expectations.lowerExpectations(key, 0, 1);
-        if (!isNotFound(e)) throw e;
-      }
-    }));
+    await Promise.all(
+      pods.map(async (p) => {
+        try {
+          await this.client.delete(PODS, p.metadata.namespace, p.metadata.name ?? '', { preconditions: { uid: p.metadata.uid } });
+          void this.events.record(job, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata.name}`);
+        } catch (e) {
+          this.expectations.lowerExpectations(key, 0, 1);
+          if (!isNotFound(e)) throw e;
+        }
+      }),
+    );
   }
 
   /** One pod per entry (an index for Indexed Jobs), in batches of 1, 2, 4 …; a failed batch stops the
@@ -433,15 +471,17 @@ export class JobController implements Controller {
     for (let size = 1; done < indexes.length && !firstError; size *= 2) {
       const batch = indexes.slice(done, done + size);
       done += batch.length;
-      await Promise.all(batch.map(async (i) => {
-        try {
-          const pod = await this.client.create(PODS, job.metadata.namespace, podFromTemplate(job, i));
-          void this.events.record(job, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata.name}`);
-        } catch (e) {
-          this.expectations.lowerExpectations(key, 1, 0);
-          firstError ??= e;
-        }
-      }));
+      await Promise.all(
+        batch.map(async (i) => {
+          try {
+            const pod = await this.client.create(PODS, job.metadata.namespace, podFromTemplate(job, i));
+            void this.events.record(job, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata.name}`);
+          } catch (e) {
+            this.expectations.lowerExpectations(key, 1, 0);
+            firstError ??= e;
+          }
+        }),
+      );
     }
     if (firstError) {
       this.expectations.lowerExpectations(key, indexes.length - done, 0);
@@ -473,11 +513,13 @@ export function podFromTemplate(job: Job, index: number | undefined): Pod {
     if (spec.initContainers) spec.initContainers = spec.initContainers.map(withIndexEnv);
   }
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: {
       generateName: index !== undefined ? `${name}-${index}-` : `${name}-`,
       namespace: job.metadata.namespace,
-      labels, annotations,
+      labels,
+      annotations,
       finalizers: [JOB_TRACKING_FINALIZER],
       ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name, uid: job.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }],
     },

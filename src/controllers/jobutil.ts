@@ -87,7 +87,11 @@ export function matchPodFailurePolicy(job: Job, p: Pod): RuleMatch | undefined {
     if (rule.onExitCodes) {
       const s = exitCodeMatch(rule, p);
       if (s) {
-        return { index: i, rule, message: `Container ${s.name} for pod ${ref} failed with exit code ${s.state?.terminated?.exitCode} matching ${rule.action} rule at index ${i}` };
+        return {
+          index: i,
+          rule,
+          message: `Container ${s.name} for pod ${ref} failed with exit code ${s.state?.terminated?.exitCode} matching ${rule.action} rule at index ${i}`,
+        };
       }
     } else if (rule.onPodConditions) {
       for (const pat of rule.onPodConditions) {

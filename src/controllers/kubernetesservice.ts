@@ -53,7 +53,10 @@ export function apiserverId(host: string): string {
     len.writeUInt16BE(b.length);
     return Buffer.concat([len, b]);
   };
-  const hash = createHash('sha256').update(Buffer.concat([field(host), field(IDENTITY_VALUE)])).digest().subarray(0, 16);
+  const hash = createHash('sha256')
+    .update(Buffer.concat([field(host), field(IDENTITY_VALUE)]))
+    .digest()
+    .subarray(0, 16);
   return `apiserver-${base32(hash).toLowerCase()}`;
 }
 
@@ -101,7 +104,10 @@ export class KubernetesService implements Controller {
 
   private readonly qm: QueueMetrics | undefined;
 
-  constructor(ctx: ControllerContext, private o: KubernetesServiceOptions) {
+  constructor(
+    ctx: ControllerContext,
+    private o: KubernetesServiceOptions,
+  ) {
     this.qm = queueMetrics(ctx, 'k8ts_kubernetes_service');
     this.client = ctx.client;
     const ip = parseIP(o.address);
@@ -120,19 +126,33 @@ export class KubernetesService implements Controller {
   async start(): Promise<void> {
     this.stopped = false;
     if (!this.endpointsUsable) {
-      this.log(`kubernetes service: advertise address ${this.o.address} cannot be an endpoint (loopback or unspecified); ` +
-        'the service gets no EndpointSlice or Endpoints: set --advertise-address to an address pods can reach');
+      this.log(
+        `kubernetes service: advertise address ${this.o.address} cannot be an endpoint (loopback or unspecified); ` +
+          'the service gets no EndpointSlice or Endpoints: set --advertise-address to an address pods can reach',
+      );
     }
-    this.queue = new WorkQueue(() => this.reconcile(), { workers: 1, metrics: this.qm, onError: (_k, e) => this.log(`kubernetes service: ${e instanceof Error ? e.message : e}`) });
+    this.queue = new WorkQueue(() => this.reconcile(), {
+      workers: 1,
+      metrics: this.qm,
+      onError: (_k, e) => this.log(`kubernetes service: ${e instanceof Error ? e.message : e}`),
+    });
     await this.renewIdentity().catch((e) => this.log(`kubernetes service: identity lease: ${e instanceof Error ? e.message : e}`));
     await Promise.all([this.services, this.slices, this.endpoints, this.leases].map((i) => i.waitForSync()));
+    // The first pass is done before start returns, so a server that is up has its service and endpoints:
+    // a client's first request may ask for them. Nothing else runs a pass yet (no handlers, no queue);
+    // a failure is logged and the queue's passes below retry.
+    await this.reconcile().catch((e) => this.log(`kubernetes service: ${e instanceof Error ? e.message : e}`));
     const poke = (o: { metadata: { namespace?: string; name?: string } }) => {
       if (o.metadata.namespace === NS && o.metadata.name === NAME) this.queue.add(KEY);
     };
     const onMine = { onAdd: poke, onUpdate: poke, onDelete: poke };
     const any = () => this.queue.add(KEY);
-    this.regs.add(this.services.addEventHandler(onMine), this.slices.addEventHandler(onMine), this.endpoints.addEventHandler(onMine),
-      this.leases.addEventHandler({ onAdd: any, onUpdate: any, onDelete: any }));
+    this.regs.add(
+      this.services.addEventHandler(onMine),
+      this.slices.addEventHandler(onMine),
+      this.endpoints.addEventHandler(onMine),
+      this.leases.addEventHandler({ onAdd: any, onUpdate: any, onDelete: any }),
+    );
     this.queue.start();
     this.queue.add(KEY);
     // Each tick renews this server's Lease and looks again: others' Leases expire by time, not by events.
@@ -174,7 +194,9 @@ export class KubernetesService implements Controller {
     } catch (e) {
       if (errorCode(e) !== 404) throw e;
       await this.client.create(LEASES, LEASE_NS, {
-        apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.leaseName, namespace: LEASE_NS, ...meta },
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: this.leaseName, namespace: LEASE_NS, ...meta },
         spec: { ...spec, acquireTime: spec.renewTime },
       });
     }
@@ -218,7 +240,8 @@ export class KubernetesService implements Controller {
     const byPort = new Map<number, string[]>();
     for (const s of live) byPort.set(s.port, [...(byPort.get(s.port) ?? []), s.address]);
     const [port, addresses] = [...byPort].sort((a, b) => b[1].length - a[1].length || a[0] - b[0])[0] ?? [this.o.port, []];
-    if (byPort.size > 1) this.log(`kubernetes service: API servers advertise different ports (${[...byPort.keys()].join(', ')}); endpoints list those on ${port}`);
+    if (byPort.size > 1)
+      this.log(`kubernetes service: API servers advertise different ports (${[...byPort.keys()].join(', ')}); endpoints list those on ${port}`);
     await this.reconcileSlice(addresses, port);
     await this.reconcileEndpoints(addresses, port);
   }
@@ -236,8 +259,14 @@ export class KubernetesService implements Controller {
       const ports = (cur.spec?.ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port, targetPort: p.targetPort }));
       const selector = cur.spec?.selector;
       const labels = cur.metadata.labels ?? {};
-      if (sameJSON(ports, this.ports) && cur.spec?.type === 'ClusterIP' && !(selector && Object.keys(selector).length) &&
-        labels.component === 'apiserver' && labels.provider === 'kubernetes') return;
+      if (
+        sameJSON(ports, this.ports) &&
+        cur.spec?.type === 'ClusterIP' &&
+        !(selector && Object.keys(selector).length) &&
+        labels.component === 'apiserver' &&
+        labels.provider === 'kubernetes'
+      )
+        return;
       const next = structuredClone(cur);
       next.metadata.labels = { ...labels, component: 'apiserver', provider: 'kubernetes' };
       next.spec = { ...next.spec, type: 'ClusterIP', ports: this.ports };
@@ -245,11 +274,14 @@ export class KubernetesService implements Controller {
       await ignore([404, 409], () => this.client.update(SERVICES, NS, next));
       return;
     }
-    await ignore([409], () => this.client.create(SERVICES, NS, {
-      apiVersion: 'v1', kind: 'Service',
-      metadata: { name: NAME, namespace: NS, labels: { component: 'apiserver', provider: 'kubernetes' } },
-      spec: { type: 'ClusterIP', clusterIP: this.o.serviceIP, clusterIPs: [this.o.serviceIP], ports: this.ports, sessionAffinity: 'None' },
-    }));
+    await ignore([409], () =>
+      this.client.create(SERVICES, NS, {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: NAME, namespace: NS, labels: { component: 'apiserver', provider: 'kubernetes' } },
+        spec: { type: 'ClusterIP', clusterIP: this.o.serviceIP, clusterIPs: [this.o.serviceIP], ports: this.ports, sessionAffinity: 'None' },
+      }),
+    );
   }
 
   private addressType(): 'IPv4' | 'IPv6' {
@@ -282,7 +314,9 @@ export class KubernetesService implements Controller {
         return;
       }
     }
-    await ignore([409], () => this.client.create(SLICES, NS, { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: NAME, labels: label }, ...want }));
+    await ignore([409], () =>
+      this.client.create(SLICES, NS, { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: NAME, labels: label }, ...want }),
+    );
   }
 
   private async reconcileEndpoints(addresses: string[], port: number): Promise<void> {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KObject } from '../api/types.js';
+import type { Service, ServiceSpec } from '../api/types.js';
 import { runServer } from '../server/server.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import type { Client } from '../client/types.js';
@@ -14,21 +14,30 @@ import { EVENTS, eventually, SERVICES, sleep, startCluster, type TestCluster } f
 
 const NS = 'default';
 
-function lb(name: string, extra: Record<string, unknown> = {}, annotations?: Record<string, string>): KObject {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name, ...(annotations ? { annotations } : {}) },
-    spec: { type: 'LoadBalancer', selector: { app: name }, ports: [{ port: 80 }], ...extra } };
+function lb(name: string, extra: ServiceSpec = {}, annotations?: Record<string, string>): Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, ...(annotations ? { annotations } : {}) },
+    spec: { type: 'LoadBalancer', selector: { app: name }, ports: [{ port: 80 }], ...extra },
+  };
 }
 
 const ipOf = async (c: Client, name: string): Promise<string | undefined> => (await c.get(SERVICES, NS, name))?.status?.loadBalancer?.ingress?.[0]?.ip;
 const waitIP = (c: Client, name: string) => eventually(`${name} IP`, () => ipOf(c, name));
-const eventFor = (c: Client, name: string, reason: string, re?: RegExp) => eventually(`${reason} on ${name}`, async () =>
-  (await c.list(EVENTS, NS, { fieldSelector: `involvedObject.name=${name}` })).items.find((e) => e.reason === reason && (!re || re.test(e.message))));
+const eventFor = (c: Client, name: string, reason: string, re?: RegExp) =>
+  eventually(`${reason} on ${name}`, async () =>
+    (await c.list(EVENTS, NS, { fieldSelector: `involvedObject.name=${name}` })).items.find((e) => e.reason === reason && (!re || re.test(e.message ?? ''))),
+  );
 
 test('pool ranges parse and fail with a code', () => {
   assert.deepEqual(parseIPRange('172.30.0.200-172.30.0.250'), { first: '172.30.0.200', last: '172.30.0.250' });
   assert.equal(intToIp(ipToInt('255.0.10.1')!), '255.0.10.1');
   for (const bad of ['172.30.0.200', '1.2.3.4-1.2.3', '1.2.3.9-1.2.3.1', 'a-b-c']) {
-    assert.throws(() => parseIPRange(bad), (e: unknown) => e instanceof PoolError && e.code === 'InvalidLoadBalancerPool');
+    assert.throws(
+      () => parseIPRange(bad),
+      (e: unknown) => e instanceof PoolError && e.code === 'InvalidLoadBalancerPool',
+    );
   }
 });
 
@@ -46,10 +55,10 @@ describe('load-balancer IP pool', () => {
     await c.create(SERVICES, NS, lb('lb-a'));
     assert.equal(await waitIP(c, 'lb-a'), '172.30.0.200');
     const a = (await c.get(SERVICES, NS, 'lb-a'))!;
-    assert.deepEqual(a.status.loadBalancer.ingress, [{ ip: '172.30.0.200', ipMode: 'VIP' }]);
+    assert.deepEqual(a.status?.loadBalancer?.ingress, [{ ip: '172.30.0.200', ipMode: 'VIP' }]);
     const ok = await eventFor(c, 'lb-a', 'IPAllocated');
     assert.equal(ok.type, 'Normal');
-    assert.match(ok.message, /172\.30\.0\.200/);
+    assert.match(ok.message ?? '', /172\.30\.0\.200/);
 
     // The annotation and the deprecated spec field both ask for a particular IP.
     await c.create(SERVICES, NS, lb('lb-b', {}, { 'k8ts.io/loadbalancer-ip': '172.30.0.202' }));
@@ -68,9 +77,9 @@ describe('load-balancer IP pool', () => {
 
     // Requests that cannot be met.
     await c.create(SERVICES, NS, lb('lb-out', {}, { 'k8ts.io/loadbalancer-ip': '10.1.2.3' }));
-    assert.match((await eventFor(c, 'lb-out', 'AllocationFailed')).message, /requested IP 10\.1\.2\.3 is not in pool 172\.30\.0\.200-172\.30\.0\.202/);
+    assert.match((await eventFor(c, 'lb-out', 'AllocationFailed')).message ?? '', /requested IP 10\.1\.2\.3 is not in pool 172\.30\.0\.200-172\.30\.0\.202/);
     await c.create(SERVICES, NS, lb('lb-taken', { loadBalancerIP: '172.30.0.200' }));
-    assert.match((await eventFor(c, 'lb-taken', 'AllocationFailed')).message, /172\.30\.0\.200 is already in use by default\/lb-a/);
+    assert.match((await eventFor(c, 'lb-taken', 'AllocationFailed')).message ?? '', /172\.30\.0\.200 is already in use by default\/lb-a/);
 
     // Deleting a holder frees its IP, and the service that has been waiting gets it.
     await c.delete(SERVICES, NS, 'lb-out');

@@ -40,7 +40,8 @@ export function intToIp(n: number): string {
 /** "FIRST-LAST" (as the --lb-pool flag takes it) to a checked range. */
 export function parseIPRange(s: string): IPRange {
   const [first, last, extra] = s.split('-');
-  if (extra !== undefined || !first || !last) throw new PoolError(`load-balancer pool ${JSON.stringify(s)}: expected FIRST-LAST, e.g. 172.30.0.200-172.30.0.250`);
+  if (extra !== undefined || !first || !last)
+    throw new PoolError(`load-balancer pool ${JSON.stringify(s)}: expected FIRST-LAST, e.g. 172.30.0.200-172.30.0.250`);
   checkRange({ first: first.trim(), last: last.trim() });
   return { first: first.trim(), last: last.trim() };
 }
@@ -62,7 +63,7 @@ export function wantsPoolIP(svc: Service | undefined): boolean {
 }
 
 function statusIPs(svc: Service): string[] {
-  return (svc.status?.loadBalancer?.ingress ?? []).map((i: any) => String(i?.ip ?? '')).filter(Boolean);
+  return (svc.status?.loadBalancer?.ingress ?? []).map((i) => String(i?.ip ?? '')).filter(Boolean);
 }
 
 export class LoadBalancerController implements Controller {
@@ -91,8 +92,11 @@ export class LoadBalancerController implements Controller {
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue((key) => this.sync(key), { workers: 1, metrics: this.qm,
-      onError: (key, err) => console.error(`loadbalancer controller: ${key}:`, err instanceof Error ? err.message : err) });
+    this.queue = new WorkQueue((key) => this.sync(key), {
+      workers: 1,
+      metrics: this.qm,
+      onError: (key, err) => console.error(`loadbalancer controller: ${key}:`, err instanceof Error ? err.message : err),
+    });
     await this.services.waitForSync();
     // What the API says is taken, before anything new is handed out.
     this.holder.clear();
@@ -184,7 +188,14 @@ export class LoadBalancerController implements Controller {
     }
     if (shown.length === 1 && shown[0] === ip && (s.status?.loadBalancer?.ingress?.[0]?.ipMode ?? 'VIP') === 'VIP') return;
     try {
-      await this.client.patch(SERVICES, s.metadata.namespace, s.metadata.name!, 'merge', { status: { loadBalancer: { ingress: [{ ip, ipMode: 'VIP' }] } } }, 'status');
+      await this.client.patch(
+        SERVICES,
+        s.metadata.namespace,
+        s.metadata.name!,
+        'merge',
+        { status: { loadBalancer: { ingress: [{ ip, ipMode: 'VIP' }] } } },
+        'status',
+      );
     } catch (e) {
       // The claim stays only for an IP that the service really shows.
       this.release(key);

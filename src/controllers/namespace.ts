@@ -33,7 +33,11 @@ export class NamespaceController implements Controller {
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue((ns) => this.reconcile(ns), { workers: 2, metrics: this.qm, onError: (key, err) => console.error(`namespace controller: ${key}:`, err instanceof Error ? err.message : err) });
+    this.queue = new WorkQueue((ns) => this.reconcile(ns), {
+      workers: 2,
+      metrics: this.qm,
+      onError: (key, err) => console.error(`namespace controller: ${key}:`, err instanceof Error ? err.message : err),
+    });
     await Promise.all([this.namespaces.waitForSync(), this.accounts.waitForSync()]);
     const nsChanged = (n: Namespace) => this.queue.add(n.metadata.name!);
     this.regs.add(this.namespaces.addEventHandler({ onAdd: nsChanged, onUpdate: nsChanged, onDelete: nsChanged }, RESYNC_MS));
@@ -52,7 +56,9 @@ export class NamespaceController implements Controller {
     if (!ns) return;
     if (!ns.metadata.deletionTimestamp) {
       if (!this.accounts.lister.get(name, 'default')) {
-        await ignore([409, 403, 404], () => this.client.create(SERVICEACCOUNTS, name, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } }));
+        await ignore([409, 403, 404], () =>
+          this.client.create(SERVICEACCOUNTS, name, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } }),
+        );
       }
       return;
     }

@@ -22,7 +22,11 @@ export class NodeIpam implements Controller {
 
   private readonly qm: QueueMetrics | undefined;
 
-  constructor(ctx: ControllerContext, clusterCidr: string, private maskSize = 24) {
+  constructor(
+    ctx: ControllerContext,
+    clusterCidr: string,
+    private maskSize = 24,
+  ) {
     this.qm = queueMetrics(ctx, 'node_ipam');
     this.client = ctx.client;
     this.cluster = parseCidr(clusterCidr);
@@ -34,10 +38,22 @@ export class NodeIpam implements Controller {
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue((name) => this.reconcile(name), { workers: 1, metrics: this.qm, onError: (k, e) => console.error(`node ipam: ${k}:`, e instanceof Error ? e.message : e) });
+    this.queue = new WorkQueue((name) => this.reconcile(name), {
+      workers: 1,
+      metrics: this.qm,
+      onError: (k, e) => console.error(`node ipam: ${k}:`, e instanceof Error ? e.message : e),
+    });
     await this.nodes.waitForSync();
-    this.regs.add(this.nodes.addEventHandler({ onAdd: (n) => this.queue.add(n.metadata.name!), onUpdate: (n) => this.queue.add(n.metadata.name!),
-      onDelete: (n) => this.pending.delete(n.metadata.name!) }, 30_000));
+    this.regs.add(
+      this.nodes.addEventHandler(
+        {
+          onAdd: (n) => this.queue.add(n.metadata.name!),
+          onUpdate: (n) => this.queue.add(n.metadata.name!),
+          onDelete: (n) => this.pending.delete(n.metadata.name!),
+        },
+        30_000,
+      ),
+    );
     this.queue.start();
   }
 
@@ -76,7 +92,12 @@ export class NodeIpam implements Controller {
     for (const [n, c] of this.pending) if (this.nodes.lister.get(undefined, n)) used.add(c);
     const cidr = this.allocate(used);
     if (!cidr) {
-      await this.events.record(node, 'Warning', 'CIDRNotAvailable', `Node ${name} status is now: CIDRNotAvailable (the cluster CIDR ${formatCidr(this.cluster)} has no free /${this.maskSize})`);
+      await this.events.record(
+        node,
+        'Warning',
+        'CIDRNotAvailable',
+        `Node ${name} status is now: CIDRNotAvailable (the cluster CIDR ${formatCidr(this.cluster)} has no free /${this.maskSize})`,
+      );
       this.queue.addAfter(name, 10_000);
       return;
     }

@@ -33,7 +33,11 @@ export class NodeLifecycle implements Controller {
   private running = false;
   private regs = new Registrations();
 
-  constructor(ctx: ControllerContext, private gracePeriodMs = 40_000, private periodMs = Math.min(5_000, gracePeriodMs / 4)) {
+  constructor(
+    ctx: ControllerContext,
+    private gracePeriodMs = 40_000,
+    private periodMs = Math.min(5_000, gracePeriodMs / 4),
+  ) {
     this.client = ctx.client;
     this.nodes = ctx.informers.informerFor(NODES);
     this.leases = ctx.informers.informerFor(LEASES, { namespace: 'kube-node-lease' });
@@ -62,7 +66,8 @@ export class NodeLifecycle implements Controller {
     if (this.running) return;
     this.running = true;
     try {
-      for (const node of this.nodes.lister.list()) await this.reconcileNode(node, at).catch((e) => console.error(`node lifecycle: ${node.metadata.name}:`, e instanceof Error ? e.message : e));
+      for (const node of this.nodes.lister.list())
+        await this.reconcileNode(node, at).catch((e) => console.error(`node lifecycle: ${node.metadata.name}:`, e instanceof Error ? e.message : e));
       await this.collectOrphanPods();
     } finally {
       this.running = false;
@@ -77,9 +82,17 @@ export class NodeLifecycle implements Controller {
     const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
     if (stale && ready?.status !== 'Unknown') {
       const msg = 'Kubelet stopped posting node status.';
-      const conds: NodeCondition[] = (node.status?.conditions ?? []).map((c) => c.type === 'Ready'
-        ? { ...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: msg, lastTransitionTime: now() } : c);
-      if (!ready) conds.push({ type: 'Ready', status: 'Unknown', reason: 'NodeStatusNeverUpdated', message: 'Kubelet never posted node status.', lastTransitionTime: now() });
+      const conds: NodeCondition[] = (node.status?.conditions ?? []).map((c) =>
+        c.type === 'Ready' ? { ...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: msg, lastTransitionTime: now() } : c,
+      );
+      if (!ready)
+        conds.push({
+          type: 'Ready',
+          status: 'Unknown',
+          reason: 'NodeStatusNeverUpdated',
+          message: 'Kubelet never posted node status.',
+          lastTransitionTime: now(),
+        });
       const updated = await this.client.patch(NODES, undefined, name, 'merge', { status: { conditions: conds } }, 'status');
       await this.events.record(node, 'Normal', 'NodeNotReady', `Node ${name} status is now: NodeNotReady`);
       await this.syncTaints(updated);
@@ -99,7 +112,10 @@ export class NodeLifecycle implements Controller {
     const next = [...taints.filter((x) => !CONDITION_TAINTS.has(x.key)), ...want.map((effect) => ({ key: key!, effect, timeAdded: t }))];
     try {
       // The resourceVersion makes the write conditional: taints others set in between are never lost.
-      await this.client.patch(NODES, undefined, node.metadata.name!, 'merge', { metadata: { resourceVersion: node.metadata.resourceVersion }, spec: { taints: next } });
+      await this.client.patch(NODES, undefined, node.metadata.name!, 'merge', {
+        metadata: { resourceVersion: node.metadata.resourceVersion },
+        spec: { taints: next },
+      });
     } catch (e) {
       // A newer node is on its way through the informer, which calls again.
       if (errorCode(e) !== 404 && errorCode(e) !== 409) throw e;

@@ -62,7 +62,11 @@ export class PersistentVolumeController implements Controller {
 
   constructor(private ctx: ControllerContext) {
     this.qm = queueMetrics(ctx, 'volumes');
-    this.queue = new WorkQueue((key) => this.reconcile(key), { workers: 2, metrics: this.qm, onError: (key, err) => console.error(`persistentvolume: ${key}:`, err instanceof Error ? err.message : err) });
+    this.queue = new WorkQueue((key) => this.reconcile(key), {
+      workers: 2,
+      metrics: this.qm,
+      onError: (key, err) => console.error(`persistentvolume: ${key}:`, err instanceof Error ? err.message : err),
+    });
     this.claims = ctx.informers.informerFor(PERSISTENTVOLUMECLAIMS);
     this.volumes = ctx.informers.informerFor(PERSISTENTVOLUMES);
     this.classes = ctx.informers.informerFor(STORAGECLASSES);
@@ -82,10 +86,31 @@ export class PersistentVolumeController implements Controller {
     const waiting = () => {
       for (const c of this.claims.lister.list()) if (!c.spec?.volumeName) claim(c);
     };
-    this.regs.add(this.claims.addEventHandler({ onAdd: claim, onUpdate: claim, onDelete: (c) => {
-      for (const v of this.volumes.lister.list()) if (v.spec?.claimRef?.uid === c.metadata.uid) volume(v);
-    } }, 15_000));
-    this.regs.add(this.volumes.addEventHandler({ onAdd: (v) => { volume(v); waiting(); }, onUpdate: volume, onDelete: volume }, 15_000));
+    this.regs.add(
+      this.claims.addEventHandler(
+        {
+          onAdd: claim,
+          onUpdate: claim,
+          onDelete: (c) => {
+            for (const v of this.volumes.lister.list()) if (v.spec?.claimRef?.uid === c.metadata.uid) volume(v);
+          },
+        },
+        15_000,
+      ),
+    );
+    this.regs.add(
+      this.volumes.addEventHandler(
+        {
+          onAdd: (v) => {
+            volume(v);
+            waiting();
+          },
+          onUpdate: volume,
+          onDelete: volume,
+        },
+        15_000,
+      ),
+    );
     this.regs.add(this.classes.addEventHandler({ onAdd: waiting }));
     this.queue.start();
   }
@@ -116,7 +141,8 @@ export class PersistentVolumeController implements Controller {
       const ref = pv.spec?.claimRef;
       if (!ref) return this.bind(pv, c);
       if (ref.uid && ref.uid !== c.metadata.uid) {
-        if (c.status?.phase !== 'Lost') await this.events.record(c, 'Warning', 'FailedBinding', `volume "${pv.metadata.name}" already bound to a different claim.`);
+        if (c.status?.phase !== 'Lost')
+          await this.events.record(c, 'Warning', 'FailedBinding', `volume "${pv.metadata.name}" already bound to a different claim.`);
         return;
       }
       if (c.status?.phase !== 'Bound') await this.claimStatus(c, 'Bound', pv);
@@ -134,18 +160,36 @@ export class PersistentVolumeController implements Controller {
       return;
     }
     const node = selected ? this.nodes.lister.get(undefined, selected) : undefined;
-    const candidates = volumes.filter((v) => !v.spec?.claimRef && !v.metadata.deletionTimestamp && (v.status?.phase ?? 'Available') !== 'Released'
-      && (v.status?.phase ?? 'Available') !== 'Failed' && volumeMatches(v, c, selected ? node : undefined));
-    candidates.sort((x, y) => compareQuantity(storage(x.spec!.capacity!.storage)!, storage(y.spec!.capacity!.storage)!) || x.metadata.name!.localeCompare(y.metadata.name!));
+    const candidates = volumes.filter(
+      (v) =>
+        !v.spec?.claimRef &&
+        !v.metadata.deletionTimestamp &&
+        (v.status?.phase ?? 'Available') !== 'Released' &&
+        (v.status?.phase ?? 'Available') !== 'Failed' &&
+        volumeMatches(v, c, selected ? node : undefined),
+    );
+    candidates.sort(
+      (x, y) => compareQuantity(storage(x.spec!.capacity!.storage)!, storage(y.spec!.capacity!.storage)!) || x.metadata.name!.localeCompare(y.metadata.name!),
+    );
     if (candidates.length) return this.bind(candidates[0], c);
     if (cls?.provisioner) {
       if (c.metadata.annotations?.[STORAGE_PROVISIONER_ANNOTATION] !== cls.provisioner) {
-        await this.patchClaim(c, { metadata: { annotations: { [STORAGE_PROVISIONER_ANNOTATION]: cls.provisioner, 'volume.beta.kubernetes.io/storage-provisioner': cls.provisioner } } });
+        await this.patchClaim(c, {
+          metadata: { annotations: { [STORAGE_PROVISIONER_ANNOTATION]: cls.provisioner, 'volume.beta.kubernetes.io/storage-provisioner': cls.provisioner } },
+        });
       }
-      await this.events.record(c, 'Normal', 'ExternalProvisioning', `Waiting for a volume to be created either by the external provisioner '${cls.provisioner}' or manually by the system administrator. If volume creation is delayed, please verify that the provisioner is running and correctly registered.`);
+      await this.events.record(
+        c,
+        'Normal',
+        'ExternalProvisioning',
+        `Waiting for a volume to be created either by the external provisioner '${cls.provisioner}' or manually by the system administrator. If volume creation is delayed, please verify that the provisioner is running and correctly registered.`,
+      );
       return;
     }
-    const why = claimClass(c) && !cls ? `storageclass.storage.k8s.io "${claimClass(c)}" not found` : 'no persistent volumes available for this claim and no storage class is set';
+    const why =
+      claimClass(c) && !cls
+        ? `storageclass.storage.k8s.io "${claimClass(c)}" not found`
+        : 'no persistent volumes available for this claim and no storage class is set';
     await this.events.record(c, claimClass(c) && !cls ? 'Warning' : 'Normal', claimClass(c) && !cls ? 'ProvisioningFailed' : 'FailedBinding', why);
   }
 
@@ -156,11 +200,21 @@ export class PersistentVolumeController implements Controller {
       v = await this.ctx.client.update(PERSISTENTVOLUMES, undefined, {
         ...v,
         metadata: { ...v.metadata, annotations: { ...v.metadata.annotations, [BOUND_BY_CONTROLLER]: 'yes' } },
-        spec: { ...v.spec, claimRef: { kind: 'PersistentVolumeClaim', namespace: c.metadata.namespace, name: c.metadata.name, uid: c.metadata.uid,
-          apiVersion: 'v1', resourceVersion: c.metadata.resourceVersion } },
+        spec: {
+          ...v.spec,
+          claimRef: {
+            kind: 'PersistentVolumeClaim',
+            namespace: c.metadata.namespace,
+            name: c.metadata.name,
+            uid: c.metadata.uid,
+            apiVersion: 'v1',
+            resourceVersion: c.metadata.resourceVersion,
+          },
+        },
       });
     }
-    if (v.status?.phase !== 'Bound') v = await this.ctx.client.update(PERSISTENTVOLUMES, undefined, { ...v, status: { ...v.status, phase: 'Bound' } }, 'status');
+    if (v.status?.phase !== 'Bound')
+      v = await this.ctx.client.update(PERSISTENTVOLUMES, undefined, { ...v, status: { ...v.status, phase: 'Bound' } }, 'status');
     let claim = c;
     if (claim.spec?.volumeName !== v.metadata.name) {
       claim = await this.ctx.client.update(PERSISTENTVOLUMECLAIMS, claim.metadata.namespace, {
@@ -215,7 +269,12 @@ export class PersistentVolumeController implements Controller {
     switch (pv.spec?.persistentVolumeReclaimPolicy) {
       case 'Delete':
         if (!pv.metadata.annotations?.[PROVISIONED_BY_ANNOTATION]) {
-          await this.volumeStatus(pv, 'Failed', 'VolumeFailedDelete', 'error getting deleter volume plugin for volume: no deletable volume plugin matched (only dynamically provisioned volumes are deleted)');
+          await this.volumeStatus(
+            pv,
+            'Failed',
+            'VolumeFailedDelete',
+            'error getting deleter volume plugin for volume: no deletable volume plugin matched (only dynamically provisioned volumes are deleted)',
+          );
           await this.events.record(pv, 'Warning', 'VolumeFailedDelete', 'no deletable volume plugin matched');
           return;
         }

@@ -55,9 +55,10 @@ export function rankPodsForDeletion(pods: Pod[], related: Pod[], n: number, nowM
   const perNode = new Map<string, number>();
   for (const p of related) {
     const node = p.spec?.nodeName;
-    if (node && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed' && !p.metadata.deletionTimestamp) perNode.set(node, (perNode.get(node) ?? 0) + 1);
+    if (node && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed' && !p.metadata.deletionTimestamp)
+      perNode.set(node, (perNode.get(node) ?? 0) + 1);
   }
-  const rank = (p: Pod) => (p.spec?.nodeName ? perNode.get(p.spec.nodeName) ?? 0 : 0);
+  const rank = (p: Pod) => (p.spec?.nodeName ? (perNode.get(p.spec.nodeName) ?? 0) : 0);
   const sorted = [...pods].sort((a, b) => {
     const an = a.spec?.nodeName ? 1 : 0;
     const bn = b.spec?.nodeName ? 1 : 0;

@@ -94,8 +94,15 @@ export function derivedLabels(svc: Service): Record<string, string> {
 
 /** JSON with object keys sorted: equal strings mean equal content, whatever order fields were written in. */
 export function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x)
-    ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, x[k]])) : x));
+  return JSON.stringify(v, (_k, x) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(
+          Object.keys(x)
+            .sort()
+            .map((k) => [k, x[k]]),
+        )
+      : x,
+  );
 }
 
 export function sameContent(a: unknown, b: unknown): boolean {

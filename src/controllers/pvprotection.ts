@@ -28,7 +28,11 @@ export class StorageProtection implements Controller {
 
   constructor(private ctx: ControllerContext) {
     this.qm = queueMetrics(ctx, 'pvcprotection');
-    this.queue = new WorkQueue((key) => this.reconcile(key), { workers: 2, metrics: this.qm, onError: (key, err) => console.error(`storage protection: ${key}:`, err instanceof Error ? err.message : err) });
+    this.queue = new WorkQueue((key) => this.reconcile(key), {
+      workers: 2,
+      metrics: this.qm,
+      onError: (key, err) => console.error(`storage protection: ${key}:`, err instanceof Error ? err.message : err),
+    });
     this.claims = ctx.informers.informerFor(PERSISTENTVOLUMECLAIMS);
     this.volumes = ctx.informers.informerFor(PERSISTENTVOLUMES);
     this.pods = ctx.informers.informerFor(PODS);
@@ -68,9 +72,17 @@ export class StorageProtection implements Controller {
     return this.drop(PERSISTENTVOLUMES, undefined, v, PV_PROTECTION_FINALIZER);
   }
 
-  private async drop(r: typeof PERSISTENTVOLUMES | typeof PERSISTENTVOLUMECLAIMS, ns: string | undefined, o: PersistentVolume | PersistentVolumeClaim, f: string): Promise<void> {
+  private async drop(
+    r: typeof PERSISTENTVOLUMES | typeof PERSISTENTVOLUMECLAIMS,
+    ns: string | undefined,
+    o: PersistentVolume | PersistentVolumeClaim,
+    f: string,
+  ): Promise<void> {
     try {
-      await this.ctx.client.update(r as typeof PERSISTENTVOLUMES, ns, { ...o, metadata: { ...o.metadata, finalizers: (o.metadata.finalizers ?? []).filter((x) => x !== f) } } as PersistentVolume);
+      await this.ctx.client.update(r as typeof PERSISTENTVOLUMES, ns, {
+        ...o,
+        metadata: { ...o.metadata, finalizers: (o.metadata.finalizers ?? []).filter((x) => x !== f) },
+      } as PersistentVolume);
     } catch (e) {
       // 409: a newer copy; the throw retries from a fresh cache read.
       if (errorCode(e) !== 404) throw e;

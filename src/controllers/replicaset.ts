@@ -5,7 +5,16 @@
 import { isPodReady } from '../api/conditions.js';
 import { PODS, REPLICASETS, REPLICATIONCONTROLLERS } from '../api/kinds.js';
 import type { ResourceDef } from '../api/resources.js';
-import type { LabelSelector, OwnerReference, Pod, PodTemplateSpec, ReplicaSet, ReplicaSetCondition, ReplicaSetStatus, ReplicationController } from '../api/types.js';
+import type {
+  LabelSelector,
+  OwnerReference,
+  Pod,
+  PodTemplateSpec,
+  ReplicaSet,
+  ReplicaSetCondition,
+  ReplicaSetStatus,
+  ReplicationController,
+} from '../api/types.js';
 import { selectorIsValid, selectorMatches } from '../api/labels.js';
 import { EventRecorder } from '../client/events.js';
 import { TrackingExpectations } from '../client/expectations.js';
@@ -35,12 +44,18 @@ interface KindOps<T extends Replicated> {
 }
 
 const RS_OPS: KindOps<ReplicaSet> = {
-  resource: REPLICASETS, apiVersion: 'apps/v1', kind: 'ReplicaSet', component: 'replicaset-controller',
+  resource: REPLICASETS,
+  apiVersion: 'apps/v1',
+  kind: 'ReplicaSet',
+  component: 'replicaset-controller',
   selector: (o) => o.spec?.selector,
 };
 
 const RC_OPS: KindOps<ReplicationController> = {
-  resource: REPLICATIONCONTROLLERS, apiVersion: 'v1', kind: 'ReplicationController', component: 'replication-controller',
+  resource: REPLICATIONCONTROLLERS,
+  apiVersion: 'v1',
+  kind: 'ReplicationController',
+  component: 'replication-controller',
   selector: (o) => (o.spec?.selector && Object.keys(o.spec.selector).length ? { matchLabels: o.spec.selector } : undefined),
 };
 
@@ -71,7 +86,11 @@ export class ReplicaSetController<T extends Replicated = ReplicaSet> implements 
 
   private readonly qm: QueueMetrics | undefined;
 
-  constructor(private ctx: ControllerContext, private ops: KindOps<T>, workers = 5) {
+  constructor(
+    private ctx: ControllerContext,
+    private ops: KindOps<T>,
+    workers = 5,
+  ) {
     this.qm = queueMetrics(ctx, ops.kind === 'ReplicaSet' ? 'replicaset' : 'replicationmanager');
     this.owners = ctx.informers.informerFor(ops.resource);
     this.pods = ctx.informers.informerFor(PODS);
@@ -92,19 +111,23 @@ export class ReplicaSetController<T extends Replicated = ReplicaSet> implements 
   async start(): Promise<void> {
     await Promise.all([this.owners.waitForSync(), this.pods.waitForSync()]);
     const enqueue = (o: T) => this.queue.add(objectKey(o));
-    this.regs.add(this.owners.addEventHandler({
-      onAdd: enqueue,
-      onUpdate: enqueue,
-      onDelete: (o) => {
-        this.expectations.delete(objectKey(o));
-        enqueue(o);
-      },
-    }));
-    this.regs.add(this.pods.addEventHandler({
-      onAdd: (p) => this.podAdded(p),
-      onUpdate: (p, old) => this.podUpdated(p, old),
-      onDelete: (p) => this.podGone(p),
-    }));
+    this.regs.add(
+      this.owners.addEventHandler({
+        onAdd: enqueue,
+        onUpdate: enqueue,
+        onDelete: (o) => {
+          this.expectations.delete(objectKey(o));
+          enqueue(o);
+        },
+      }),
+    );
+    this.regs.add(
+      this.pods.addEventHandler({
+        onAdd: (p) => this.podAdded(p),
+        onUpdate: (p, old) => this.podUpdated(p, old),
+        onDelete: (p) => this.podGone(p),
+      }),
+    );
     this.queue.start();
   }
 
@@ -224,8 +247,9 @@ export class ReplicaSetController<T extends Replicated = ReplicaSet> implements 
     // The uid in the patch makes it fail if the pod was replaced meanwhile; the merge keeps other owners.
     const refs = [...(p.metadata.ownerReferences ?? []), this.ownerRef(owner)];
     try {
-      return await this.ctx.client.patch(PODS, p.metadata.namespace, p.metadata.name!, 'merge',
-        { metadata: { uid: p.metadata.uid, resourceVersion: p.metadata.resourceVersion, ownerReferences: refs } });
+      return await this.ctx.client.patch(PODS, p.metadata.namespace, p.metadata.name!, 'merge', {
+        metadata: { uid: p.metadata.uid, resourceVersion: p.metadata.resourceVersion, ownerReferences: refs },
+      });
     } catch (e) {
       if (isNotFound(e) || errorCode(e) === 409 || errorCode(e) === 422) return undefined;
       throw e;
@@ -235,8 +259,9 @@ export class ReplicaSetController<T extends Replicated = ReplicaSet> implements 
   private async release(owner: T, p: Pod): Promise<void> {
     const refs = (p.metadata.ownerReferences ?? []).filter((r) => r.uid !== owner.metadata.uid);
     try {
-      await this.ctx.client.patch(PODS, p.metadata.namespace, p.metadata.name!, 'merge',
-        { metadata: { uid: p.metadata.uid, resourceVersion: p.metadata.resourceVersion, ownerReferences: refs.length ? refs : null } });
+      await this.ctx.client.patch(PODS, p.metadata.namespace, p.metadata.name!, 'merge', {
+        metadata: { uid: p.metadata.uid, resourceVersion: p.metadata.resourceVersion, ownerReferences: refs.length ? refs : null },
+      });
     } catch (e) {
       if (!isNotFound(e) && errorCode(e) !== 409 && errorCode(e) !== 422) throw e;
     }
@@ -262,15 +287,17 @@ export class ReplicaSetController<T extends Replicated = ReplicaSet> implements 
       const victims = rankPodsForDeletion(pods, this.relatedPods(owner), n);
       this.expectations.expectDeletionsOf(key, victims.map(objectKey));
       let first: unknown;
-      await Promise.all(victims.map(async (p) => {
-        try {
-          await this.ctx.client.delete(PODS, ns, p.metadata.name!, { preconditions: { uid: p.metadata.uid } });
-          void this.events.record(this.described(owner), 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata.name}`);
-        } catch (e) {
-          this.expectations.deletionFailed(key, objectKey(p));
-          if (!isNotFound(e) && errorCode(e) !== 409) first ??= e;
-        }
-      }));
+      await Promise.all(
+        victims.map(async (p) => {
+          try {
+            await this.ctx.client.delete(PODS, ns, p.metadata.name!, { preconditions: { uid: p.metadata.uid } });
+            void this.events.record(this.described(owner), 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata.name}`);
+          } catch (e) {
+            this.expectations.deletionFailed(key, objectKey(p));
+            if (!isNotFound(e) && errorCode(e) !== 409) first ??= e;
+          }
+        }),
+      );
       if (first) {
         const message = first instanceof Error ? first.message : String(first);
         void this.events.record(this.described(owner), 'Warning', 'FailedDelete', `Error deleting: ${message}`);
@@ -284,7 +311,9 @@ export class ReplicaSetController<T extends Replicated = ReplicaSet> implements 
   private relatedPods(owner: T): Pod[] {
     const ctl = owner.metadata.ownerReferences?.find((r) => r.controller);
     if (!ctl || this.ops.kind !== 'ReplicaSet') return this.pods.lister.byIndex(OWNER_UID_INDEX, owner.metadata.uid!);
-    const siblings = this.owners.lister.inNamespace(owner.metadata.namespace!).filter((o) => o.metadata.ownerReferences?.some((r) => r.controller && r.uid === ctl.uid));
+    const siblings = this.owners.lister
+      .inNamespace(owner.metadata.namespace!)
+      .filter((o) => o.metadata.ownerReferences?.some((r) => r.controller && r.uid === ctl.uid));
     return siblings.flatMap((o) => this.pods.lister.byIndex(OWNER_UID_INDEX, o.metadata.uid!));
   }
 
@@ -295,7 +324,8 @@ export class ReplicaSetController<T extends Replicated = ReplicaSet> implements 
   private async createPod(owner: T, ns: string, template: PodTemplateSpec | undefined): Promise<void> {
     const m = template?.metadata ?? {};
     const pod: Pod = {
-      apiVersion: 'v1', kind: 'Pod',
+      apiVersion: 'v1',
+      kind: 'Pod',
       metadata: {
         generateName: `${owner.metadata.name}-`,
         namespace: ns,
@@ -339,7 +369,11 @@ export class ReplicaSetController<T extends Replicated = ReplicaSet> implements 
     const prior = owner.status?.conditions?.find((c) => c.type === 'ReplicaFailure');
     if (failure) {
       const same = prior && prior.reason === failure.reason && prior.message === failure.message && prior.status === 'True';
-      conditions.push(same ? prior : { type: 'ReplicaFailure', status: 'True', reason: failure.reason, message: failure.message, lastTransitionTime: now() } as ReplicaSetCondition);
+      conditions.push(
+        same
+          ? prior
+          : ({ type: 'ReplicaFailure', status: 'True', reason: failure.reason, message: failure.message, lastTransitionTime: now() } as ReplicaSetCondition),
+      );
     }
     const status: ReplicaSetStatus = {
       replicas: pods.length,
@@ -350,10 +384,13 @@ export class ReplicaSetController<T extends Replicated = ReplicaSet> implements 
       ...(conditions.length ? { conditions } : {}),
     };
     const cur: ReplicaSetStatus = owner.status ?? { replicas: 0 };
-    const changed = (cur.replicas ?? 0) !== status.replicas || (cur.fullyLabeledReplicas ?? 0) !== status.fullyLabeledReplicas
-      || (cur.readyReplicas ?? 0) !== status.readyReplicas || (cur.availableReplicas ?? 0) !== status.availableReplicas
-      || (cur.observedGeneration ?? 0) !== status.observedGeneration
-      || JSON.stringify(cur.conditions ?? []) !== JSON.stringify(status.conditions ?? []);
+    const changed =
+      (cur.replicas ?? 0) !== status.replicas ||
+      (cur.fullyLabeledReplicas ?? 0) !== status.fullyLabeledReplicas ||
+      (cur.readyReplicas ?? 0) !== status.readyReplicas ||
+      (cur.availableReplicas ?? 0) !== status.availableReplicas ||
+      (cur.observedGeneration ?? 0) !== status.observedGeneration ||
+      JSON.stringify(cur.conditions ?? []) !== JSON.stringify(status.conditions ?? []);
     if (changed) {
       const next = { ...owner, status } as T;
       try {

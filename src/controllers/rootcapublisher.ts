@@ -10,7 +10,8 @@ import { WorkQueue } from '../client/workqueue.js';
 import { type Controller, type ControllerContext, Registrations, queueMetrics } from './context.js';
 
 export const ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
-const DESCRIPTION = 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.';
+const DESCRIPTION =
+  'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.';
 
 export class RootCaPublisher implements Controller {
   private namespaces: SharedInformer<Namespace>;
@@ -20,9 +21,16 @@ export class RootCaPublisher implements Controller {
 
   private readonly qm: QueueMetrics | undefined;
 
-  constructor(private ctx: ControllerContext, private caPem: string) {
+  constructor(
+    private ctx: ControllerContext,
+    private caPem: string,
+  ) {
     this.qm = queueMetrics(ctx, 'root_ca_cert_publisher');
-    this.queue = new WorkQueue((ns) => this.reconcile(ns), { workers: 2, metrics: this.qm, onError: (key, err) => console.error(`root-ca publisher: ${key}:`, err instanceof Error ? err.message : err) });
+    this.queue = new WorkQueue((ns) => this.reconcile(ns), {
+      workers: 2,
+      metrics: this.qm,
+      onError: (key, err) => console.error(`root-ca publisher: ${key}:`, err instanceof Error ? err.message : err),
+    });
     this.namespaces = ctx.informers.informerFor(NAMESPACES);
     this.configMaps = ctx.informers.informerFor(CONFIGMAPS);
   }
@@ -48,7 +56,8 @@ export class RootCaPublisher implements Controller {
     try {
       if (!cur) {
         await this.ctx.client.create(CONFIGMAPS, name, {
-          apiVersion: 'v1', kind: 'ConfigMap',
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
           metadata: { name: ROOT_CA_CONFIGMAP, annotations: { 'kubernetes.io/description': DESCRIPTION } },
           data: { 'ca.crt': this.caPem },
         });

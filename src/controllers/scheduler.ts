@@ -27,8 +27,13 @@ const MAX_BINDS_IN_FLIGHT = 64;
 const UNSCHEDULABLE_RETRY_MS = 5 * 60_000;
 
 function isPending(p: Pod): boolean {
-  return !p.spec?.nodeName && !p.metadata.deletionTimestamp && (p.spec?.schedulerName ?? SCHEDULER_NAME) === SCHEDULER_NAME
-    && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
+  return (
+    !p.spec?.nodeName &&
+    !p.metadata.deletionTimestamp &&
+    (p.spec?.schedulerName ?? SCHEDULER_NAME) === SCHEDULER_NAME &&
+    p.status?.phase !== 'Succeeded' &&
+    p.status?.phase !== 'Failed'
+  );
 }
 
 /** What of a node the plugins read. */
@@ -85,27 +90,34 @@ export class Scheduler implements Controller {
     const volumesChanged = () => this.flushUnschedulable();
     this.regs.add(this.volumeBinding.claims.addEventHandler({ onAdd: volumesChanged, onUpdate: volumesChanged }));
     this.regs.add(this.volumeBinding.volumes.addEventHandler({ onAdd: volumesChanged, onUpdate: volumesChanged }));
-    this.regs.add(this.nodes.addEventHandler({
-      onAdd: (n) => { this.cache.setNode(n); this.flushUnschedulable(); },
-      onUpdate: (n, old) => {
-        this.cache.setNode(n);
-        // Heartbeats change nothing a filter reads; only a change that may make room retries the pending pods.
-        if (!isDeepStrictEqual(schedulingView(n), schedulingView(old))) this.flushUnschedulable();
-      },
-      onDelete: (n) => this.cache.removeNode(n.metadata.name!),
-    }));
-    this.regs.add(this.pods.addEventHandler({
-      onAdd: (p) => this.podChanged(p),
-      onUpdate: (p, old) => this.podChanged(p, old),
-      onDelete: (p) => {
-        const key = objectKey(p);
-        this.unschedulable.delete(key);
-        if (p.spec?.nodeName) {
-          this.cache.removePod(key);
+    this.regs.add(
+      this.nodes.addEventHandler({
+        onAdd: (n) => {
+          this.cache.setNode(n);
           this.flushUnschedulable();
-        }
-      },
-    }));
+        },
+        onUpdate: (n, old) => {
+          this.cache.setNode(n);
+          // Heartbeats change nothing a filter reads; only a change that may make room retries the pending pods.
+          if (!isDeepStrictEqual(schedulingView(n), schedulingView(old))) this.flushUnschedulable();
+        },
+        onDelete: (n) => this.cache.removeNode(n.metadata.name!),
+      }),
+    );
+    this.regs.add(
+      this.pods.addEventHandler({
+        onAdd: (p) => this.podChanged(p),
+        onUpdate: (p, old) => this.podChanged(p, old),
+        onDelete: (p) => {
+          const key = objectKey(p);
+          this.unschedulable.delete(key);
+          if (p.spec?.nodeName) {
+            this.cache.removePod(key);
+            this.flushUnschedulable();
+          }
+        },
+      }),
+    );
     this.regs.add(this.namespaces.addEventHandler({ onUpdate: (n, old) => n !== old && this.flushUnschedulable() }));
     this.queue.start();
   }
@@ -123,7 +135,8 @@ export class Scheduler implements Controller {
       this.unschedulable.delete(key);
       this.cache.setPod(p, key);
       // A bound pod that finished or changed labels may free room or satisfy someone's affinity.
-      if (old && (old.status?.phase !== p.status?.phase || !old.spec?.nodeName || !isDeepStrictEqual(old.metadata.labels, p.metadata.labels))) this.flushUnschedulable();
+      if (old && (old.status?.phase !== p.status?.phase || !old.spec?.nodeName || !isDeepStrictEqual(old.metadata.labels, p.metadata.labels)))
+        this.flushUnschedulable();
       return;
     }
     if (!isPending(p)) return;
@@ -208,8 +221,13 @@ export class Scheduler implements Controller {
 
   private async setScheduledCondition(pod: Pod, reason: string, message: string): Promise<void> {
     const prev = pod.status?.conditions?.find((x) => x.type === 'PodScheduled');
-    const cond: PodCondition = { type: 'PodScheduled', status: 'False', reason, message,
-      lastTransitionTime: prev?.status === 'False' && prev.lastTransitionTime ? prev.lastTransitionTime : now() };
+    const cond: PodCondition = {
+      type: 'PodScheduled',
+      status: 'False',
+      reason,
+      message,
+      lastTransitionTime: prev?.status === 'False' && prev.lastTransitionTime ? prev.lastTransitionTime : now(),
+    };
     const conds = (pod.status?.conditions ?? []).filter((x) => x.type !== 'PodScheduled');
     conds.push(cond);
     try {

@@ -50,8 +50,11 @@ export class StatefulSetController implements Controller {
 
   constructor(ctx: ControllerContext) {
     this.qm = queueMetrics(ctx, 'statefulset');
-    this.queue = new WorkQueue((key) => this.sync(key), { metrics: this.qm, workers: 2,
-      onError: (key, err) => console.error(`statefulset controller: ${key}:`, err instanceof Error ? err.message : err) });
+    this.queue = new WorkQueue((key) => this.sync(key), {
+      metrics: this.qm,
+      workers: 2,
+      onError: (key, err) => console.error(`statefulset controller: ${key}:`, err instanceof Error ? err.message : err),
+    });
     this.client = ctx.client;
     this.sets = ctx.informers.informerFor(STATEFULSETS);
     this.pods = ctx.informers.informerFor(PODS).addIndex(OWNER_UID_INDEX, byOwnerUid);
@@ -81,8 +84,7 @@ export class StatefulSetController implements Controller {
     if (!set || set.metadata.deletionTimestamp || !selectorIsValid(set.spec?.selector)) return;
     const spec = set.spec!;
     const uid = set.metadata.uid!;
-    const pods = this.pods.lister.byIndex(OWNER_UID_INDEX, uid)
-      .filter((p) => (p.metadata.ownerReferences ?? []).some((r) => r.controller && r.uid === uid));
+    const pods = this.pods.lister.byIndex(OWNER_UID_INDEX, uid).filter((p) => (p.metadata.ownerReferences ?? []).some((r) => r.controller && r.uid === uid));
     const revisions = ownedRevisions(this.revisions.lister.byIndex(OWNER_UID_INDEX, uid), set);
     const { revision: updateRevision, collisionCount } = await ensureRevision(this.client, set, 'StatefulSet', revisions, spec.template.metadata?.labels ?? {});
     const all = revisions.some((r) => r.metadata.name === updateRevision.metadata.name) ? revisions : [...revisions, updateRevision];
@@ -110,7 +112,10 @@ export class StatefulSetController implements Controller {
       let pod = slots[i];
       if (pod && isFailed(pod) && !isTerminating(pod)) {
         await this.deletePod(set, pod, 'delete');
-        if (!parallel) { blocked = true; break; }
+        if (!parallel) {
+          blocked = true;
+          break;
+        }
         continue;
       }
       if (!pod) {
@@ -118,22 +123,37 @@ export class StatefulSetController implements Controller {
         pod = await this.createPod(set, ordinal, useCurrent ? currentRevision : updateRevision);
         if (!pod) return;
         slots[i] = pod;
-        if (!parallel) { blocked = true; break; }
+        if (!parallel) {
+          blocked = true;
+          break;
+        }
         continue;
       }
       if (parallel) continue;
-      if (isTerminating(pod) || !isRunningAndReady(pod)) { blocked = true; break; }
+      if (isTerminating(pod) || !isRunningAndReady(pod)) {
+        blocked = true;
+        break;
+      }
     }
     // Scale down: the highest ordinal first, one at a time while any pod is unhealthy or terminating.
     if (!blocked) {
       for (const p of condemned) {
         if (isTerminating(p)) {
-          if (!parallel) { blocked = true; break; }
+          if (!parallel) {
+            blocked = true;
+            break;
+          }
           continue;
         }
-        if (!parallel && slots.some((s) => !s || !isRunningAndReady(s))) { blocked = true; break; }
+        if (!parallel && slots.some((s) => !s || !isRunningAndReady(s))) {
+          blocked = true;
+          break;
+        }
         await this.deletePod(set, p, 'delete');
-        if (!parallel) { blocked = true; break; }
+        if (!parallel) {
+          blocked = true;
+          break;
+        }
       }
     }
     // Rolling update: from the top down to the partition, one pod at a time, each healthy before the next.
@@ -150,7 +170,10 @@ export class StatefulSetController implements Controller {
     }
     await this.updateStatus(set, pods, currentRevision, updateRevision, collisionCount);
     const live = new Set([currentRevision.metadata.name!, updateRevision.metadata.name!]);
-    for (const p of pods) { const r = revisionOf(p); if (r) live.add(r); }
+    for (const p of pods) {
+      const r = revisionOf(p);
+      if (r) live.add(r);
+    }
     await truncateHistory(this.client, set, all, live);
     const minReady = spec.minReadySeconds ?? 0;
     if (minReady && pods.some((p) => isPodReady(p) && !isPodAvailable(p, minReady, Date.now()))) return { requeueAfterMs: 1000 };
@@ -171,10 +194,17 @@ export class StatefulSetController implements Controller {
     if (set.spec?.serviceName) spec.subdomain = set.spec.serviceName;
     try {
       const pod = await this.client.create(PODS, ns, {
-        apiVersion: 'v1', kind: 'Pod',
+        apiVersion: 'v1',
+        kind: 'Pod',
         metadata: {
-          name, namespace: ns,
-          labels: { ...(template.metadata?.labels ?? {}), [POD_NAME_LABEL]: name, [POD_INDEX_LABEL]: String(ordinal), [REVISION_HASH_LABEL]: revision.metadata.name! },
+          name,
+          namespace: ns,
+          labels: {
+            ...(template.metadata?.labels ?? {}),
+            [POD_NAME_LABEL]: name,
+            [POD_INDEX_LABEL]: String(ordinal),
+            [REVISION_HASH_LABEL]: revision.metadata.name!,
+          },
           annotations: template.metadata?.annotations,
           ownerReferences: [ownerRef(set, 'StatefulSet')],
         },
@@ -185,26 +215,51 @@ export class StatefulSetController implements Controller {
     } catch (e) {
       // A pod of that name that the cache has not shown yet (or another owner's): wait for the informer.
       if (errorCode(e) === 409) return undefined;
-      await this.events.record(set, 'Warning', 'FailedCreate', `create Pod ${name} in StatefulSet ${set.metadata.name} failed error: ${e instanceof Error ? e.message : String(e)}`);
+      await this.events.record(
+        set,
+        'Warning',
+        'FailedCreate',
+        `create Pod ${name} in StatefulSet ${set.metadata.name} failed error: ${e instanceof Error ? e.message : String(e)}`,
+      );
       throw e;
     }
   }
 
   /** The pod's claim from a template, created when missing; false when it is being deleted (wait for it). */
-  private async ensureClaim(set: StatefulSet, t: NonNullable<NonNullable<StatefulSet['spec']>['volumeClaimTemplates']>[number], claimName: string): Promise<boolean> {
+  private async ensureClaim(
+    set: StatefulSet,
+    t: NonNullable<NonNullable<StatefulSet['spec']>['volumeClaimTemplates']>[number],
+    claimName: string,
+  ): Promise<boolean> {
     const ns = set.metadata.namespace!;
     const cur = await this.client.get(PERSISTENTVOLUMECLAIMS, ns, claimName);
     if (cur) return !cur.metadata.deletionTimestamp;
     try {
       await this.client.create(PERSISTENTVOLUMECLAIMS, ns, {
-        apiVersion: 'v1', kind: 'PersistentVolumeClaim',
-        metadata: { name: claimName, namespace: ns, labels: { ...(t.metadata?.labels ?? {}), ...(set.spec?.selector?.matchLabels ?? {}) }, annotations: t.metadata?.annotations },
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: {
+          name: claimName,
+          namespace: ns,
+          labels: { ...(t.metadata?.labels ?? {}), ...(set.spec?.selector?.matchLabels ?? {}) },
+          annotations: t.metadata?.annotations,
+        },
         spec: structuredClone(t.spec ?? {}),
       } as PersistentVolumeClaim);
-      await this.events.record(set, 'Normal', 'SuccessfulCreate', `create Claim ${claimName} Pod ${claimName.slice(t.metadata!.name!.length + 1)} in StatefulSet ${set.metadata.name} success`);
+      await this.events.record(
+        set,
+        'Normal',
+        'SuccessfulCreate',
+        `create Claim ${claimName} Pod ${claimName.slice(t.metadata!.name!.length + 1)} in StatefulSet ${set.metadata.name} success`,
+      );
     } catch (e) {
       if (errorCode(e) === 409) return true;
-      await this.events.record(set, 'Warning', 'FailedCreate', `create Claim ${claimName} for Pod ${claimName.slice(t.metadata!.name!.length + 1)} in StatefulSet ${set.metadata.name} failed error: ${e instanceof Error ? e.message : String(e)}`);
+      await this.events.record(
+        set,
+        'Warning',
+        'FailedCreate',
+        `create Claim ${claimName} for Pod ${claimName.slice(t.metadata!.name!.length + 1)} in StatefulSet ${set.metadata.name} failed error: ${e instanceof Error ? e.message : String(e)}`,
+      );
       throw e;
     }
     return true;
@@ -222,7 +277,11 @@ export class StatefulSetController implements Controller {
   private async updateStatus(set: StatefulSet, pods: Pod[], current: ControllerRevision, update: ControllerRevision, collisionCount: number): Promise<void> {
     const now = Date.now();
     const minReady = set.spec?.minReadySeconds ?? 0;
-    let replicas = 0, ready = 0, available = 0, currentReplicas = 0, updatedReplicas = 0;
+    let replicas = 0,
+      ready = 0,
+      available = 0,
+      currentReplicas = 0,
+      updatedReplicas = 0;
     for (const p of pods) {
       if (ordinalOf(set, p) < 0) continue;
       replicas++;
@@ -243,12 +302,21 @@ export class StatefulSetController implements Controller {
     }
     const conditions = (set.status?.conditions ?? []).filter((c) => c.type !== VOLUME_CLAIMS_UNSUPPORTED);
     const status: NonNullable<StatefulSet['status']> = {
-      observedGeneration: set.metadata.generation, replicas, readyReplicas: ready, currentReplicas, updatedReplicas, availableReplicas: available,
-      currentRevision, updateRevision: update.metadata.name!, collisionCount, ...(conditions.length ? { conditions } : {}),
+      observedGeneration: set.metadata.generation,
+      replicas,
+      readyReplicas: ready,
+      currentReplicas,
+      updatedReplicas,
+      availableReplicas: available,
+      currentRevision,
+      updateRevision: update.metadata.name!,
+      collisionCount,
+      ...(conditions.length ? { conditions } : {}),
     };
     const prev = set.status ?? { replicas: 0 };
-    const same = (Object.keys(status) as (keyof typeof status)[]).every((k) => JSON.stringify(prev[k] ?? 0) === JSON.stringify(status[k] ?? 0))
-      && (prev.conditions ?? []).length === conditions.length;
+    const same =
+      (Object.keys(status) as (keyof typeof status)[]).every((k) => JSON.stringify(prev[k] ?? 0) === JSON.stringify(status[k] ?? 0)) &&
+      (prev.conditions ?? []).length === conditions.length;
     if (same) return;
     try {
       await this.client.update(STATEFULSETS, set.metadata.namespace, { ...structuredClone(set), status }, 'status');

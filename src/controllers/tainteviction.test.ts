@@ -8,7 +8,12 @@ import { budgetCounts, scaled } from './disruption.js';
 
 const T0 = Date.parse('2025-01-01T00:00:00Z');
 const taint = (key: string, effect = 'NoExecute'): Taint => ({ key, effect, timeAdded: '2025-01-01T00:00:00Z' });
-const tol = (key: string, seconds?: number, effect = 'NoExecute'): Toleration => ({ key, operator: 'Exists', effect, ...(seconds === undefined ? {} : { tolerationSeconds: seconds }) });
+const tol = (key: string, seconds?: number, effect = 'NoExecute'): Toleration => ({
+  key,
+  operator: 'Exists',
+  effect,
+  ...(seconds === undefined ? {} : { tolerationSeconds: seconds }),
+});
 
 test('taint eviction: untolerated at once, tolerated for tolerationSeconds, unlimited stays, NoSchedule ignored', () => {
   const at = T0 + 1000;

@@ -97,8 +97,13 @@ export class TaintEvictionController implements Controller {
     const ns = pod.metadata.namespace!;
     const name = pod.metadata.name!;
     await this.events.record(pod, 'Normal', 'TaintManagerEviction', `Marking for deletion Pod ${ns}/${name}`);
-    const cond: PodCondition = { type: 'DisruptionTarget', status: 'True', reason: 'DeletionByTaintManager',
-      message: 'Taint manager: deleting due to NoExecute taint', lastTransitionTime: now() };
+    const cond: PodCondition = {
+      type: 'DisruptionTarget',
+      status: 'True',
+      reason: 'DeletionByTaintManager',
+      message: 'Taint manager: deleting due to NoExecute taint',
+      lastTransitionTime: now(),
+    };
     try {
       const conds = [...(pod.status?.conditions ?? []).filter((c) => c.type !== 'DisruptionTarget'), cond];
       await this.client.patch(PODS, ns, name, 'merge', { status: { conditions: conds } }, 'status');

@@ -5,15 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runServer, type RunningServer, type ServerOptions } from '../server/server.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import { PODS } from '../api/kinds.js';
+import type { Pod } from '../api/types.js';
 
-export const SERVICES = findResource('', 'v1', 'services')!;
-export const PODS = findResource('', 'v1', 'pods')!;
-export const NODES = findResource('', 'v1', 'nodes')!;
-export const EVENTS = findResource('', 'v1', 'events')!;
-export const ENDPOINTS = findResource('', 'v1', 'endpoints')!;
-export const SLICES = findResource('discovery.k8s.io', 'v1', 'endpointslices')!;
+export { ENDPOINTS, ENDPOINTSLICES as SLICES, EVENTS, NODES, PODS, SERVICES } from '../api/kinds.js';
 
 export { eventually, sleep } from '../testing/eventually.js';
 
@@ -34,7 +29,8 @@ export async function startCluster(opts: Partial<ServerOptions> = {}): Promise<T
   }
   const c = new RestClient(configFromKubeconfig(s.kubeconfigPath));
   return {
-    s, c,
+    s,
+    c,
     async close() {
       c.close();
       await s!.close();
@@ -54,19 +50,22 @@ export interface PodSpec {
 }
 
 /** Create a pod as the scheduler and an agent would leave it: bound, Running, with an IP and readiness. */
-export async function makePod(c: RestClient, ns: string, name: string, p: PodSpec): Promise<KObject> {
+export async function makePod(c: RestClient, ns: string, name: string, p: PodSpec): Promise<Pod> {
   await c.create(PODS, ns, {
-    apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: p.labels ?? {} },
-    spec: { nodeName: p.node ?? 'n1', hostname: p.hostname, subdomain: p.subdomain,
-      containers: [{ name: 'c', image: 'busybox', ports: p.ports ?? [] }] },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, labels: p.labels ?? {} },
+    spec: { nodeName: p.node ?? 'n1', hostname: p.hostname, subdomain: p.subdomain, containers: [{ name: 'c', image: 'busybox', ports: p.ports ?? [] }] },
   });
   return setReady(c, ns, name, p.ready ?? true, p.ip);
 }
 
-export async function setReady(c: RestClient, ns: string, name: string, ready: boolean, ip?: string): Promise<KObject> {
+export async function setReady(c: RestClient, ns: string, name: string, ready: boolean, ip?: string): Promise<Pod> {
   const status: Record<string, unknown> = {
     phase: 'Running',
-    conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }],
+    conditions: [
+      { type: 'Ready', status: ready ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
+    ],
   };
   if (ip) Object.assign(status, { podIP: ip, podIPs: [{ ip }] });
   return c.patch(PODS, ns, name, 'merge', { status }, 'status');

@@ -10,10 +10,17 @@ import { type Controller, type ControllerContext, Registrations } from './contex
 
 export class TokenCleaner implements Controller {
   private secrets: SharedInformer<Secret>;
-  private queue = new WorkQueue((name) => this.reconcile(name), 1, (key, err) => console.error(`token cleaner: ${key}:`, err instanceof Error ? err.message : err));
+  private queue = new WorkQueue(
+    (name) => this.reconcile(name),
+    1,
+    (key, err) => console.error(`token cleaner: ${key}:`, err instanceof Error ? err.message : err),
+  );
   private regs = new Registrations();
 
-  constructor(private ctx: ControllerContext, private now: () => number = () => Date.now()) {
+  constructor(
+    private ctx: ControllerContext,
+    private now: () => number = () => Date.now(),
+  ) {
     this.secrets = ctx.informers.informerFor(SECRETS);
   }
 

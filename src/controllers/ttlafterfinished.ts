@@ -27,15 +27,21 @@ export class TtlAfterFinished implements Controller {
 
   private readonly qm: QueueMetrics | undefined;
 
-  constructor(ctx: ControllerContext, private clock: () => number = Date.now) {
+  constructor(
+    ctx: ControllerContext,
+    private clock: () => number = Date.now,
+  ) {
     this.qm = queueMetrics(ctx, 'ttl_jobs_to_delete');
     this.client = ctx.client;
     this.jobs = ctx.informers.informerFor(JOBS);
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue((key) => this.sync(key), { metrics: this.qm, workers: 2,
-      onError: (key, err) => console.error(`ttl-after-finished: ${key}:`, err instanceof Error ? err.message : err) });
+    this.queue = new WorkQueue((key) => this.sync(key), {
+      metrics: this.qm,
+      workers: 2,
+      onError: (key, err) => console.error(`ttl-after-finished: ${key}:`, err instanceof Error ? err.message : err),
+    });
     await this.jobs.waitForSync();
     const consider = (j: Job) => {
       if (expiresAt(j) !== undefined) this.queue.add(objectKey(j));
@@ -63,7 +69,8 @@ export class TtlAfterFinished implements Controller {
     if (liveAt > this.clock()) return { requeueAfterMs: liveAt - this.clock() + 10 };
     try {
       await this.client.delete(JOBS, namespace, name, {
-        propagationPolicy: 'Foreground', preconditions: { uid: live!.metadata.uid, resourceVersion: live!.metadata.resourceVersion },
+        propagationPolicy: 'Foreground',
+        preconditions: { uid: live!.metadata.uid, resourceVersion: live!.metadata.resourceVersion },
       });
     } catch (e) {
       if (isNotFound(e)) return;

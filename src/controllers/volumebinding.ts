@@ -64,7 +64,8 @@ export class VolumeBinding {
           if (chosen && chosen !== node.metadata.name) return 'node(s) had volume node affinity conflict';
           const cls = this.classes.lister.get(undefined, claimClass(c));
           const provisionable = !!cls?.provisioner && cls.provisioner !== 'kubernetes.io/no-provisioner';
-          if (!provisionable && !volumes.some((v) => !v.spec?.claimRef && volumeMatches(v, c, node))) return "node(s) didn't find available persistent volumes to bind";
+          if (!provisionable && !volumes.some((v) => !v.spec?.claimRef && volumeMatches(v, c, node)))
+            return "node(s) didn't find available persistent volumes to bind";
         }
         return undefined;
       },
@@ -80,10 +81,12 @@ export class VolumeBinding {
         if (!podClaims(pod.pod).length) return undefined;
         const plan = this.plan(pod.pod);
         if (plan.error) return plan.error;
-        return { filter: (n) => {
-          const why = n.node ? plan.check(n.node) : 'node(s) had volume node affinity conflict';
-          return why ? [why] : undefined;
-        } };
+        return {
+          filter: (n) => {
+            const why = n.node ? plan.check(n.node) : 'node(s) had volume node affinity conflict';
+            return why ? [why] : undefined;
+          },
+        };
       },
     };
   }
@@ -91,7 +94,9 @@ export class VolumeBinding {
   /** Records the chosen node on each WaitForFirstConsumer claim, for the binder and the provisioner. */
   async select(client: Client, claims: PersistentVolumeClaim[], node: string): Promise<void> {
     for (const c of claims) {
-      await client.patch(PERSISTENTVOLUMECLAIMS, c.metadata.namespace, c.metadata.name!, 'merge', { metadata: { annotations: { [SELECTED_NODE_ANNOTATION]: node } } });
+      await client.patch(PERSISTENTVOLUMECLAIMS, c.metadata.namespace, c.metadata.name!, 'merge', {
+        metadata: { annotations: { [SELECTED_NODE_ANNOTATION]: node } },
+      });
     }
   }
 }

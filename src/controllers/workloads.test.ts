@@ -21,12 +21,22 @@ const template = (labels: Record<string, string>, image = 'busybox:1', extra: Re
 });
 
 function rs(name: string, replicas: number, labels: Record<string, string>, extra: Partial<NonNullable<ReplicaSet['spec']>> = {}): ReplicaSet {
-  return { apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name }, spec: { replicas, selector: { matchLabels: labels }, template: template(labels), ...extra } };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    metadata: { name },
+    spec: { replicas, selector: { matchLabels: labels }, template: template(labels), ...extra },
+  };
 }
 
 function deployment(name: string, replicas: number, spec: Partial<NonNullable<Deployment['spec']>> = {}): Deployment {
   const labels = { app: name };
-  return { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name }, spec: { replicas, selector: { matchLabels: labels }, template: template(labels), ...spec } };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name },
+    spec: { replicas, selector: { matchLabels: labels }, template: template(labels), ...spec },
+  };
 }
 
 const active = (p: Pod) => !p.metadata.deletionTimestamp;
@@ -47,8 +57,21 @@ describe('workload controllers', () => {
           if (p.status?.phase === 'Running' || p.metadata.deletionTimestamp) continue;
           if ([...held].some((h) => p.metadata.name!.startsWith(h))) continue;
           const ts = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-          await t.c.patch(PODS, p.metadata.namespace, p.metadata.name!, 'merge', { status: {
-            phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: ts }] } }, 'status').catch(() => {});
+          await t.c
+            .patch(
+              PODS,
+              p.metadata.namespace,
+              p.metadata.name!,
+              'merge',
+              {
+                status: {
+                  phase: 'Running',
+                  conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: ts }],
+                },
+              },
+              'status',
+            )
+            .catch(() => {});
         }
       } catch {
         // The server went away under a pass that was in flight: the next pass (if any) retries.
@@ -73,7 +96,8 @@ describe('workload controllers', () => {
   const podsOf = async (n: string, sel: string) => (await t.c.list(PODS, n, { labelSelector: sel })).items.filter(active);
 
   test('maxSurge/maxUnavailable are rounded as upstream (surge up, unavailable down, both 0 → 1 unavailable)', () => {
-    const d = (replicas: number, maxSurge: number | string, maxUnavailable: number | string) => deployment('x', replicas, { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge, maxUnavailable } } });
+    const d = (replicas: number, maxSurge: number | string, maxUnavailable: number | string) =>
+      deployment('x', replicas, { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge, maxUnavailable } } });
     assert.deepEqual(fenceposts(d(10, '25%', '25%')), { surge: 3, unavailable: 2 });
     assert.deepEqual(fenceposts(d(100, '25%', '25%')), { surge: 25, unavailable: 25 });
     assert.deepEqual(fenceposts(d(1, '25%', '25%')), { surge: 1, unavailable: 0 });
@@ -88,11 +112,18 @@ describe('workload controllers', () => {
     const pod = (name: string, o: { node?: string; phase?: string; ready?: boolean; age?: number }): Pod => ({
       metadata: { name, creationTimestamp: ts(o.age ?? 100) },
       spec: { containers: [], ...(o.node ? { nodeName: o.node } : {}) },
-      status: { phase: o.phase ?? 'Running', conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True', lastTransitionTime: ts(o.age ?? 100) }] },
+      status: {
+        phase: o.phase ?? 'Running',
+        conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True', lastTransitionTime: ts(o.age ?? 100) }],
+      },
     });
     const pods = [
-      pod('ready-n1-old', { node: 'n1', age: 5000 }), pod('ready-n2', { node: 'n2', age: 5000 }), pod('ready-n1-b', { node: 'n1', age: 5000 }),
-      pod('unready', { node: 'n2', ready: false }), pod('pending', { node: 'n2', phase: 'Pending', ready: false }), pod('unscheduled', { phase: 'Pending', ready: false }),
+      pod('ready-n1-old', { node: 'n1', age: 5000 }),
+      pod('ready-n2', { node: 'n2', age: 5000 }),
+      pod('ready-n1-b', { node: 'n1', age: 5000 }),
+      pod('unready', { node: 'n2', ready: false }),
+      pod('pending', { node: 'n2', phase: 'Pending', ready: false }),
+      pod('unscheduled', { phase: 'Pending', ready: false }),
     ];
     const order = rankPodsForDeletion(pods, pods, 5).map((p) => p.metadata.name!);
     assert.deepEqual(order.slice(0, 4), ['unscheduled', 'pending', 'unready', 'ready-n2']);
@@ -107,7 +138,9 @@ describe('workload controllers', () => {
     const made = (await t.c.get(REPLICASETS, n, 'web'))!;
     for (const p of pods) {
       assert.match(p.metadata.name!, /^web-[a-z0-9]{5}$/);
-      assert.deepEqual(p.metadata.ownerReferences, [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web', uid: made.metadata.uid, controller: true, blockOwnerDeletion: true }]);
+      assert.deepEqual(p.metadata.ownerReferences, [
+        { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web', uid: made.metadata.uid, controller: true, blockOwnerDeletion: true },
+      ]);
     }
     const st = await until('status 3/3', async () => {
       const s = (await t.c.get(REPLICASETS, n, 'web'))!.status;
@@ -121,14 +154,27 @@ describe('workload controllers', () => {
     });
     // One pod is made not ready: it is the one a scale-down takes.
     const victim = (await podsOf(n, 'app=web'))[1];
-    await t.c.patch(PODS, n, victim.metadata.name!, 'merge', { status: { conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: '2024-01-01T00:00:00Z' }] } }, 'status');
+    await t.c.patch(
+      PODS,
+      n,
+      victim.metadata.name!,
+      'merge',
+      { status: { conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: '2024-01-01T00:00:00Z' }] } },
+      'status',
+    );
     await until('ready count drops', async () => (await t.c.get(REPLICASETS, n, 'web'))!.status?.readyReplicas === 2);
     await t.c.patch(REPLICASETS, n, 'web', 'merge', { spec: { replicas: 2 } });
     const left = await until('2 pods', async () => ((await podsOf(n, 'app=web')).length === 2 ? podsOf(n, 'app=web') : false));
     assert.ok(!left.some((p) => p.metadata.name === victim.metadata.name), 'the not-ready pod went first');
     const evs = (await t.c.list(EVENTS, n)).items.map((e) => `${e.reason}: ${e.message}`);
-    assert.ok(evs.some((e) => /^SuccessfulCreate: Created pod: web-/.test(e)), evs.join('\n'));
-    assert.ok(evs.some((e) => e === `SuccessfulDelete: Deleted pod: ${victim.metadata.name}`), evs.join('\n'));
+    assert.ok(
+      evs.some((e) => /^SuccessfulCreate: Created pod: web-/.test(e)),
+      evs.join('\n'),
+    );
+    assert.ok(
+      evs.some((e) => e === `SuccessfulDelete: Deleted pod: ${victim.metadata.name}`),
+      evs.join('\n'),
+    );
   });
 
   test('ReplicaSet: slow start creates 100 pods without exceeding the count; availableReplicas waits minReadySeconds', async () => {
@@ -145,7 +191,12 @@ describe('workload controllers', () => {
 
   test('ReplicaSet: adopts a matching orphan, releases a pod that stops matching', async () => {
     const n = await ns('rs-adopt');
-    await t.c.create(PODS, n, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'orphan', labels: { app: 'a' } }, spec: { containers: [{ name: 'c', image: 'busybox' }] } });
+    await t.c.create(PODS, n, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'orphan', labels: { app: 'a' } },
+      spec: { containers: [{ name: 'c', image: 'busybox' }] },
+    });
     await t.c.create(REPLICASETS, n, rs('a', 2, { app: 'a' }));
     const owner = (await t.c.get(REPLICASETS, n, 'a'))!;
     await until('orphan adopted', async () => (await t.c.get(PODS, n, 'orphan'))!.metadata.ownerReferences?.[0]?.uid === owner.metadata.uid);
@@ -164,7 +215,9 @@ describe('workload controllers', () => {
     assert.equal(c.status, 'True');
     assert.equal(c.reason, 'FailedCreate');
     assert.match(c.message!, /metadata\.finalizers/);
-    await until('FailedCreate event', async () => (await t.c.list(EVENTS, n)).items.some((e) => e.reason === 'FailedCreate' && /^Error creating: /.test(e.message ?? '')));
+    await until('FailedCreate event', async () =>
+      (await t.c.list(EVENTS, n)).items.some((e) => e.reason === 'FailedCreate' && /^Error creating: /.test(e.message ?? '')),
+    );
     await t.c.patch(REPLICASETS, n, 'bad', 'json', [{ op: 'remove', path: '/spec/template/metadata/finalizers' }]);
     await until('condition cleared', async () => {
       const s = (await t.c.get(REPLICASETS, n, 'bad'))!.status;
@@ -174,16 +227,27 @@ describe('workload controllers', () => {
 
   test('ReplicationController: pods from the template, selector and labels defaulted from it', async () => {
     const n = await ns('rc');
-    await t.c.create(REPLICATIONCONTROLLERS, n, { apiVersion: 'v1', kind: 'ReplicationController', metadata: { name: 'old' },
-      spec: { replicas: 2, template: template({ app: 'old' }) } });
+    await t.c.create(REPLICATIONCONTROLLERS, n, {
+      apiVersion: 'v1',
+      kind: 'ReplicationController',
+      metadata: { name: 'old' },
+      spec: { replicas: 2, template: template({ app: 'old' }) },
+    });
     const rc = (await t.c.get(REPLICATIONCONTROLLERS, n, 'old'))!;
     assert.deepEqual(rc.spec?.selector, { app: 'old' });
     assert.deepEqual(rc.metadata.labels, { app: 'old' });
     const pods = await until('2 pods', async () => ((await podsOf(n, 'app=old')).length === 2 ? podsOf(n, 'app=old') : false));
     assert.equal(pods[0].metadata.ownerReferences?.[0]?.kind, 'ReplicationController');
     await until('status', async () => (await t.c.get(REPLICATIONCONTROLLERS, n, 'old'))!.status?.availableReplicas === 2);
-    await assert.rejects(t.c.create(REPLICATIONCONTROLLERS, n, { apiVersion: 'v1', kind: 'ReplicationController', metadata: { name: 'bad' },
-      spec: { replicas: -1, selector: { app: 'x' }, template: template({ app: 'y' }) } }), (e: Error) => /spec\.replicas/.test(e.message) && /spec\.template\.metadata\.labels/.test(e.message));
+    await assert.rejects(
+      t.c.create(REPLICATIONCONTROLLERS, n, {
+        apiVersion: 'v1',
+        kind: 'ReplicationController',
+        metadata: { name: 'bad' },
+        spec: { replicas: -1, selector: { app: 'x' }, template: template({ app: 'y' }) },
+      }),
+      (e: Error) => /spec\.replicas/.test(e.message) && /spec\.template\.metadata\.labels/.test(e.message),
+    );
   });
 
   test('Deployment: ReplicaSet with pod-template-hash and revision; a rolling update stays inside maxSurge/maxUnavailable; rollback reuses the old ReplicaSet', async () => {
@@ -217,12 +281,20 @@ describe('workload controllers', () => {
       }
     })();
     try {
-      await t.c.patch(DEPLOYMENTS, n, 'web', 'merge', { metadata: { annotations: { 'kubernetes.io/change-cause': 'to v2' } }, spec: { template: { spec: { containers: [{ name: 'c', image: 'busybox:2', command: ['sleep', '3600'] }] } } } });
+      await t.c.patch(DEPLOYMENTS, n, 'web', 'merge', {
+        metadata: { annotations: { 'kubernetes.io/change-cause': 'to v2' } },
+        spec: { template: { spec: { containers: [{ name: 'c', image: 'busybox:2', command: ['sleep', '3600'] }] } } },
+      });
       await until('rolled to v2', async () => {
         d = (await t.c.get(DEPLOYMENTS, n, 'web'))!;
         const s = d.status!;
-        return (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) && s.updatedReplicas === 4 && s.replicas === 4 && s.availableReplicas === 4
-          && d.status?.conditions?.find((c) => c.type === 'Progressing')?.reason === 'NewReplicaSetAvailable';
+        return (
+          (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) &&
+          s.updatedReplicas === 4 &&
+          s.replicas === 4 &&
+          s.availableReplicas === 4 &&
+          d.status?.conditions?.find((c) => c.type === 'Progressing')?.reason === 'NewReplicaSetAvailable'
+        );
       });
     } finally {
       // A failed wait must not leave the sampler polling: it would hold the process open.
@@ -240,10 +312,14 @@ describe('workload controllers', () => {
     assert.equal(d.metadata.annotations!['deployment.kubernetes.io/revision'], '2');
 
     // Back to the first template (what `kubectl rollout undo` writes): the first ReplicaSet comes back as revision 3.
-    await t.c.patch(DEPLOYMENTS, n, 'web', 'merge', { spec: { template: { spec: { containers: [{ name: 'c', image: 'busybox:1', command: ['sleep', '3600'] }] } } } });
+    await t.c.patch(DEPLOYMENTS, n, 'web', 'merge', {
+      spec: { template: { spec: { containers: [{ name: 'c', image: 'busybox:1', command: ['sleep', '3600'] }] } } },
+    });
     await until('rolled back', async () => {
       const back = (await t.c.get(REPLICASETS, n, first.metadata.name!))!;
-      return back.spec?.replicas === 4 && back.status?.availableReplicas === 4 && back.metadata.annotations!['deployment.kubernetes.io/revision'] === '3' && back;
+      return (
+        back.spec?.replicas === 4 && back.status?.availableReplicas === 4 && back.metadata.annotations!['deployment.kubernetes.io/revision'] === '3' && back
+      );
     });
     const back = (await t.c.get(REPLICASETS, n, first.metadata.name!))!;
     assert.equal(back.metadata.annotations!['deployment.kubernetes.io/revision-history'], '1');
@@ -264,10 +340,16 @@ describe('workload controllers', () => {
       }
     })();
     try {
-      await t.c.patch(DEPLOYMENTS, n, 'r', 'merge', { spec: { template: { spec: { containers: [{ name: 'c', image: 'busybox:9', command: ['sleep', '3600'] }] } } } });
+      await t.c.patch(DEPLOYMENTS, n, 'r', 'merge', {
+        spec: { template: { spec: { containers: [{ name: 'c', image: 'busybox:9', command: ['sleep', '3600'] }] } } },
+      });
       await until('recreated', async () => {
         const ps = (await t.c.list(PODS, n)).items;
-        return ps.length === 3 && ps.every((p) => p.spec!.containers[0].image === 'busybox:9') && (await t.c.get(DEPLOYMENTS, n, 'r'))!.status?.availableReplicas === 3;
+        return (
+          ps.length === 3 &&
+          ps.every((p) => p.spec!.containers[0].image === 'busybox:9') &&
+          (await t.c.get(DEPLOYMENTS, n, 'r'))!.status?.availableReplicas === 3
+        );
       });
     } finally {
       // A failed wait must not leave the sampler polling: it would hold the process open.
@@ -282,17 +364,27 @@ describe('workload controllers', () => {
     await t.c.create(DEPLOYMENTS, n, deployment('p', 2, { revisionHistoryLimit: 1 }));
     await until('2 available', async () => (await t.c.get(DEPLOYMENTS, n, 'p'))!.status?.availableReplicas === 2);
     await t.c.patch(DEPLOYMENTS, n, 'p', 'merge', { spec: { paused: true } });
-    await until('paused condition', async () => (await t.c.get(DEPLOYMENTS, n, 'p'))!.status?.conditions?.find((c) => c.type === 'Progressing' && c.reason === 'DeploymentPaused'));
-    await t.c.patch(DEPLOYMENTS, n, 'p', 'merge', { spec: { replicas: 3, template: { spec: { containers: [{ name: 'c', image: 'busybox:3', command: ['sleep', '3600'] }] } } } });
+    await until('paused condition', async () =>
+      (await t.c.get(DEPLOYMENTS, n, 'p'))!.status?.conditions?.find((c) => c.type === 'Progressing' && c.reason === 'DeploymentPaused'),
+    );
+    await t.c.patch(DEPLOYMENTS, n, 'p', 'merge', {
+      spec: { replicas: 3, template: { spec: { containers: [{ name: 'c', image: 'busybox:3', command: ['sleep', '3600'] }] } } },
+    });
     await until('scaled while paused', async () => (await podsOf(n, 'app=p')).length === 3);
     await sleep(300);
     assert.equal((await t.c.list(REPLICASETS, n)).items.length, 1, 'no new ReplicaSet while paused');
     await t.c.patch(DEPLOYMENTS, n, 'p', 'merge', { spec: { paused: false } });
     await until('resumed and rolled', async () => {
       const ps = await podsOf(n, 'app=p');
-      return ps.length === 3 && ps.every((p) => p.spec!.containers[0].image === 'busybox:3') && (await t.c.get(DEPLOYMENTS, n, 'p'))!.status?.conditions?.find((c) => c.reason === 'NewReplicaSetAvailable');
+      return (
+        ps.length === 3 &&
+        ps.every((p) => p.spec!.containers[0].image === 'busybox:3') &&
+        (await t.c.get(DEPLOYMENTS, n, 'p'))!.status?.conditions?.find((c) => c.reason === 'NewReplicaSetAvailable')
+      );
     });
-    await t.c.patch(DEPLOYMENTS, n, 'p', 'merge', { spec: { template: { spec: { containers: [{ name: 'c', image: 'busybox:4', command: ['sleep', '3600'] }] } } } });
+    await t.c.patch(DEPLOYMENTS, n, 'p', 'merge', {
+      spec: { template: { spec: { containers: [{ name: 'c', image: 'busybox:4', command: ['sleep', '3600'] }] } } },
+    });
     await until('history limit keeps one old ReplicaSet', async () => {
       const rss = (await t.c.list(REPLICASETS, n)).items;
       return rss.length === 2 && rss.some((x) => x.spec?.template?.spec?.containers[0].image === 'busybox:4' && x.status?.availableReplicas === 3);
@@ -300,20 +392,33 @@ describe('workload controllers', () => {
     // A rollout whose pods never become ready runs into its deadline.
     held.add('stuck-');
     await t.c.create(DEPLOYMENTS, n, deployment('stuck', 1, { progressDeadlineSeconds: 2 }));
-    const c = await until('deadline exceeded', async () => (await t.c.get(DEPLOYMENTS, n, 'stuck'))!.status?.conditions?.find((x) => x.type === 'Progressing' && x.reason === 'ProgressDeadlineExceeded'));
+    const c = await until('deadline exceeded', async () =>
+      (await t.c.get(DEPLOYMENTS, n, 'stuck'))!.status?.conditions?.find((x) => x.type === 'Progressing' && x.reason === 'ProgressDeadlineExceeded'),
+    );
     assert.equal(c.status, 'False');
     assert.match(c.message!, /^ReplicaSet "stuck-[a-z0-9]+" has timed out progressing\.$/);
   });
 
   test('Deployment: bad specs are refused with 422 naming the field', async () => {
     const n = await ns('deploy-bad');
-    const reject = (d: Deployment, field: RegExp) => assert.rejects(t.c.create(DEPLOYMENTS, n, d), (e: Error & { code?: number }) => e.code === 422 && field.test(e.message));
-    await reject({ ...deployment('a', 1), spec: { ...deployment('a', 1).spec!, selector: { matchLabels: { app: 'other' } } } }, /spec\.template\.metadata\.labels/);
-    await reject(deployment('b', 1, { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 0 } } }), /spec\.strategy\.rollingUpdate\.maxUnavailable/);
+    const reject = (d: Deployment, field: RegExp) =>
+      assert.rejects(t.c.create(DEPLOYMENTS, n, d), (e: Error & { code?: number }) => e.code === 422 && field.test(e.message));
+    await reject(
+      { ...deployment('a', 1), spec: { ...deployment('a', 1).spec!, selector: { matchLabels: { app: 'other' } } } },
+      /spec\.template\.metadata\.labels/,
+    );
+    await reject(
+      deployment('b', 1, { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 0 } } }),
+      /spec\.strategy\.rollingUpdate\.maxUnavailable/,
+    );
     await reject(deployment('c', -1), /spec\.replicas/);
     await t.c.create(DEPLOYMENTS, n, deployment('d', 1));
-    await assert.rejects(t.c.patch(DEPLOYMENTS, n, 'd', 'merge', { spec: { selector: { matchLabels: { app: 'd', x: 'y' } }, template: { metadata: { labels: { app: 'd', x: 'y' } } } } }),
-      (e: Error & { code?: number }) => e.code === 422 && /spec\.selector/.test(e.message) && /field is immutable/.test(e.message));
+    await assert.rejects(
+      t.c.patch(DEPLOYMENTS, n, 'd', 'merge', {
+        spec: { selector: { matchLabels: { app: 'd', x: 'y' } }, template: { metadata: { labels: { app: 'd', x: 'y' } } } },
+      }),
+      (e: Error & { code?: number }) => e.code === 422 && /spec\.selector/.test(e.message) && /field is immutable/.test(e.message),
+    );
   });
 
   test('garbage collection: background, orphan and foreground deletion of a Deployment', async () => {
@@ -322,8 +427,12 @@ describe('workload controllers', () => {
     for (const name of ['bg', 'orph', 'fg']) await until(`${name} up`, async () => (await podsOf(n, `app=${name}`)).length === 2);
 
     await t.c.delete(DEPLOYMENTS, n, 'bg', { propagationPolicy: 'Background' });
-    await until('background: ReplicaSet and pods gone', async () => (await t.c.list(PODS, n, { labelSelector: 'app=bg' })).items.length === 0
-      && !(await t.c.list(REPLICASETS, n, { labelSelector: 'app=bg' })).items.length);
+    await until(
+      'background: ReplicaSet and pods gone',
+      async () =>
+        (await t.c.list(PODS, n, { labelSelector: 'app=bg' })).items.length === 0 &&
+        !(await t.c.list(REPLICASETS, n, { labelSelector: 'app=bg' })).items.length,
+    );
 
     await t.c.delete(DEPLOYMENTS, n, 'orph', { propagationPolicy: 'Orphan' });
     await until('orphan: deployment gone', async () => !(await t.c.get(DEPLOYMENTS, n, 'orph')));
@@ -334,7 +443,10 @@ describe('workload controllers', () => {
 
     held.add('fg-');
     await t.c.delete(DEPLOYMENTS, n, 'fg', { propagationPolicy: 'Foreground' });
-    const waiting = await until('foreground: owner waits', async () => (await t.c.get(DEPLOYMENTS, n, 'fg'))?.metadata.finalizers?.includes('foregroundDeletion') && (await t.c.get(DEPLOYMENTS, n, 'fg')));
+    const waiting = await until(
+      'foreground: owner waits',
+      async () => (await t.c.get(DEPLOYMENTS, n, 'fg'))?.metadata.finalizers?.includes('foregroundDeletion') && (await t.c.get(DEPLOYMENTS, n, 'fg')),
+    );
     assert.ok(waiting.metadata.deletionTimestamp);
     await until('foreground: everything gone, owner last', async () => !(await t.c.get(DEPLOYMENTS, n, 'fg')));
     assert.equal((await t.c.list(PODS, n, { labelSelector: 'app=fg' })).items.length, 0, 'pods went before the owner');
@@ -350,7 +462,9 @@ describe('workload controllers', () => {
     await t.c.create(CONFIGMAPS, b, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cross-ns', ownerReferences: [ref] } });
     await t.c.create(NAMESPACES, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'gc-cluster-dep', ownerReferences: [ref] } });
     await until('cross-namespace dependent collected', async () => !(await t.c.get(CONFIGMAPS, b, 'cross-ns')));
-    await until('OwnerRefInvalidNamespace event', async () => (await t.c.list(EVENTS, 'default')).items.some((e) => e.reason === 'OwnerRefInvalidNamespace' && e.involvedObject.name === 'gc-cluster-dep'));
+    await until('OwnerRefInvalidNamespace event', async () =>
+      (await t.c.list(EVENTS, 'default')).items.some((e) => e.reason === 'OwnerRefInvalidNamespace' && e.involvedObject.name === 'gc-cluster-dep'),
+    );
     assert.ok(await t.c.get(CONFIGMAPS, a, 'same-ns'), 'the same-namespace dependent stays');
     assert.ok(await t.c.get(NAMESPACES, undefined, 'gc-cluster-dep'), 'the cluster-scoped dependent is never collected');
     await t.c.delete(CONFIGMAPS, a, 'owner');
@@ -365,7 +479,11 @@ test('garbage collection: the dependency graph is rebuilt after a server restart
     let s = await runServer(opts);
     let c = new RestClient(configFromKubeconfig(s.kubeconfigPath));
     const owner = await c.create(CONFIGMAPS, 'default', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'owner' } });
-    const dep: ConfigMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'dep', ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata.uid! }] } };
+    const dep: ConfigMap = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'dep', ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata.uid! }] },
+    };
     await c.create(CONFIGMAPS, 'default', dep);
     await c.create(CONFIGMAPS, 'default', { ...dep, metadata: { ...dep.metadata, name: 'dep2' } });
     c.close();
@@ -374,8 +492,12 @@ test('garbage collection: the dependency graph is rebuilt after a server restart
     c = new RestClient(configFromKubeconfig(s.kubeconfigPath));
     try {
       await c.delete(CONFIGMAPS, 'default', 'owner', { propagationPolicy: 'Foreground' });
-      await until('dependents and owner gone after the restart', async () => !(await c.get(CONFIGMAPS, 'default', 'owner'))
-        && !(await c.get(CONFIGMAPS, 'default', 'dep')) && !(await c.get(CONFIGMAPS, 'default', 'dep2')), 30_000);
+      await until(
+        'dependents and owner gone after the restart',
+        async () =>
+          !(await c.get(CONFIGMAPS, 'default', 'owner')) && !(await c.get(CONFIGMAPS, 'default', 'dep')) && !(await c.get(CONFIGMAPS, 'default', 'dep2')),
+        30_000,
+      );
     } finally {
       c.close();
       await s.close();

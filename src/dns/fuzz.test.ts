@@ -15,7 +15,15 @@ before(async () => {
   const z = new ClusterZone();
   z.upsertService(service('default', 'web', { clusterIP: '10.96.0.20', ports: [{ name: 'http', port: 80 }] }));
   z.upsertService(service('default', 'db', { clusterIP: 'None' }));
-  z.upsertSlice(slice('default', 'db', 'db-1', Array.from({ length: 80 }, (_, i) => ({ ip: `10.244.0.${i + 1}`, hostname: `db-${i}` })), [{ name: 'pg', port: 5432 }]));
+  z.upsertSlice(
+    slice(
+      'default',
+      'db',
+      'db-1',
+      Array.from({ length: 80 }, (_, i) => ({ ip: `10.244.0.${i + 1}`, hostname: `db-${i}` })),
+      [{ name: 'pg', port: 5432 }],
+    ),
+  );
   z.upsertService(service('default', 'ext', { type: 'ExternalName', externalName: 'example.com' }));
   server = new DnsServer({ zone: z, listen: [{ address: '127.0.0.1', port: 0 }] });
   [ep] = await server.start();
@@ -74,23 +82,27 @@ function check(p: Uint8Array, reply: Buffer | undefined, udp: boolean): void {
   if (want.rcodes !== 'any') assert.ok(want.rcodes.includes(m.header.rcode), `rcode ${m.header.rcode}, want one of ${want.rcodes}`);
 }
 
-const mutated = fc.record({
-  base: fc.constantFrom(...bases),
-  flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
-  cut: fc.option(fc.nat(), { nil: undefined }),
-  extra: fc.uint8Array({ maxLength: 40 }),
-}).map(({ base, flips, cut, extra }) => {
-  const b = Buffer.concat([base, extra]);
-  for (const [at, v] of flips) b[at % b.length] = v;
-  return cut === undefined ? b : b.subarray(0, cut % (b.length + 1));
-});
+const mutated = fc
+  .record({
+    base: fc.constantFrom(...bases),
+    flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+    cut: fc.option(fc.nat(), { nil: undefined }),
+    extra: fc.uint8Array({ maxLength: 40 }),
+  })
+  .map(({ base, flips, cut, extra }) => {
+    const b = Buffer.concat([base, extra]);
+    for (const [at, v] of flips) b[at % b.length] = v;
+    return cut === undefined ? b : b.subarray(0, cut % (b.length + 1));
+  });
 
 /** Questions whose names are made of compression pointers and odd label bytes. */
-const pointerish = fc.record({
-  qd: fc.integer({ min: 0, max: 3 }),
-  ar: fc.integer({ min: 0, max: 2 }),
-  body: fc.array(fc.oneof(fc.constant(0xc0), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 255 })), { maxLength: 80 }),
-}).map(({ qd, ar, body }) => Buffer.from([0xab, 0xcd, 0x01, 0x00, 0, qd, 0, 0, 0, 0, 0, ar, ...body]));
+const pointerish = fc
+  .record({
+    qd: fc.integer({ min: 0, max: 3 }),
+    ar: fc.integer({ min: 0, max: 2 }),
+    body: fc.array(fc.oneof(fc.constant(0xc0), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 255 })), { maxLength: 80 }),
+  })
+  .map(({ qd, ar, body }) => Buffer.from([0xab, 0xcd, 0x01, 0x00, 0, qd, 0, 0, 0, 0, 0, ar, ...body]));
 
 test('fuzz over UDP: random, mutated and pointer-laden packets', async () => {
   await fc.assert(
@@ -108,14 +120,17 @@ test('fuzz over UDP: random, mutated and pointer-laden packets', async () => {
 
 test('fuzz over TCP: a connection of random frames keeps answering', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(fc.oneof(mutated, pointerish, fc.uint8Array({ minLength: 12, maxLength: 3000 })), { minLength: 1, maxLength: 8 }), async (frames) => {
-      const valid = buildQuery('web.default.svc.cluster.local', TYPE.A, { id: 0x7777 });
-      const answered = frames.filter((f) => expected(f).answer);
-      const replies = await tcpRaw(ep, [...frames, valid], answered.length + 1);
-      assert.equal(replies.length, answered.length + 1);
-      answered.forEach((f, i) => check(f, replies[i], false));
-      assert.equal(decodeMessage(replies[replies.length - 1]).header.id, 0x7777);
-    }),
+    fc.asyncProperty(
+      fc.array(fc.oneof(mutated, pointerish, fc.uint8Array({ minLength: 12, maxLength: 3000 })), { minLength: 1, maxLength: 8 }),
+      async (frames) => {
+        const valid = buildQuery('web.default.svc.cluster.local', TYPE.A, { id: 0x7777 });
+        const answered = frames.filter((f) => expected(f).answer);
+        const replies = await tcpRaw(ep, [...frames, valid], answered.length + 1);
+        assert.equal(replies.length, answered.length + 1);
+        answered.forEach((f, i) => check(f, replies[i], false));
+        assert.equal(decodeMessage(replies[replies.length - 1]).header.id, 0x7777);
+      },
+    ),
     { numRuns: 200 },
   );
   assert.equal(server.stats.errors, 0);

@@ -33,7 +33,9 @@ function getent(ns: string, ...args: string[]): { out: string; status: number | 
   return { out: r.stdout, status: r.status, ms: performance.now() - t0 };
 }
 
-test('glibc resolves services, the search path, a truncated answer over TCP, and fails fast outside', { skip: !IS_ROOT ? 'needs root' : !HAVE('getent') || !HAVE('ip') ? 'needs ip and getent' : false }, async () => {
+test('glibc resolves services, the search path, a truncated answer over TCP, and fails fast outside', {
+  skip: !IS_ROOT ? 'needs root' : !HAVE('getent') || !HAVE('ip') ? 'needs ip and getent' : false,
+}, async () => {
   const ns = `k8tsdns${process.pid}`;
   const etc = `/etc/netns/${ns}`;
   let child: ReturnType<typeof spawn> | undefined;
@@ -41,7 +43,10 @@ test('glibc resolves services, the search path, a truncated answer over TCP, and
     assert.equal(spawnSync('ip', ['netns', 'add', ns]).status, 0);
     assert.equal(spawnSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']).status, 0);
     mkdirSync(etc, { recursive: true });
-    writeFileSync(join(etc, 'resolv.conf'), 'nameserver 127.0.0.1\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:5\n');
+    writeFileSync(
+      join(etc, 'resolv.conf'),
+      'nameserver 127.0.0.1\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:5\n',
+    );
     // No /etc/hosts entries to short-circuit the lookups: files then dns, as in a pod.
     writeFileSync(join(etc, 'nsswitch.conf'), 'hosts: dns\n');
     child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', serverCode], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -60,7 +65,12 @@ test('glibc resolves services, the search path, a truncated answer over TCP, and
     // 100 addresses do not fit in 512 bytes: glibc gets TC over UDP and asks again over TCP.
     // (ahosts, not ahostsv4: AI_ADDRCONFIG finds no IPv4 address but loopback in this namespace.)
     const big = getent(ns, 'ahosts', 'big');
-    const addrs = new Set(big.out.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0]));
+    const addrs = new Set(
+      big.out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(/\s+/)[0]),
+    );
     assert.equal(addrs.size, 100, big.out);
     const missing = getent(ns, 'hosts', 'nope');
     assert.equal(missing.status, 2, 'not found');
@@ -68,9 +78,10 @@ test('glibc resolves services, the search path, a truncated answer over TCP, and
     const outside = getent(ns, 'hosts', 'www.example.com');
     assert.equal(outside.status, 2);
     assert.ok(outside.ms < 2000, `failed after ${outside.ms} ms`);
-    const exited = new Promise((r) => child!.once('exit', r));
+    // 'close', not 'exit': the stats the server prints as it ends may still be in the pipe at 'exit'.
+    const closed = new Promise((r) => child!.once('close', r));
     child.kill('SIGTERM');
-    await exited;
+    await closed;
     const stats = JSON.parse(out.slice(out.indexOf('READY') + 5));
     assert.ok(stats.truncated >= 1 && stats.tcp >= 1, `glibc came back over TCP: ${JSON.stringify(stats)}`);
     assert.equal(stats.errors, 0);

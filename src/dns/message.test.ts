@@ -1,13 +1,33 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  CLASS_IN, type DnsError, QueryParser, TYPE, decodeMessage, encodeMessage, nameKey, nameToLabels, readName, truncate,
-  type Message, type ResourceRecord,
+  CLASS_IN,
+  type DnsError,
+  QueryParser,
+  TYPE,
+  decodeMessage,
+  encodeMessage,
+  nameKey,
+  nameToLabels,
+  readName,
+  truncate,
+  type Message,
+  type ResourceRecord,
 } from './message.js';
 import { buildQuery } from './testing.js';
 
 const hdr = (over: Partial<Message['header']> = {}): Message['header'] => ({
-  id: 7, qr: true, opcode: 0, aa: true, tc: false, rd: true, ra: false, ad: false, cd: false, rcode: 0, ...over,
+  id: 7,
+  qr: true,
+  opcode: 0,
+  aa: true,
+  tc: false,
+  rd: true,
+  ra: false,
+  ad: false,
+  cd: false,
+  rcode: 0,
+  ...over,
 });
 const rr = (name: string, type: number, data: ResourceRecord['data'], ttl = 5): ResourceRecord => ({ name, type, class: CLASS_IN, ttl, data });
 
@@ -25,7 +45,18 @@ test('every record kind survives encode → decode', () => {
       rr('dns-version.cluster.local', TYPE.TXT, { kind: 'txt', texts: ['1.0.1', ''] }),
       rr('odd', 99, { kind: 'raw', bytes: Uint8Array.from([1, 2, 3]) }),
     ],
-    authorities: [rr('cluster.local', TYPE.SOA, { kind: 'soa', mname: 'ns.dns.cluster.local', rname: 'hostmaster.cluster.local', serial: 42, refresh: 7200, retry: 1800, expire: 86400, minimum: 5 })],
+    authorities: [
+      rr('cluster.local', TYPE.SOA, {
+        kind: 'soa',
+        mname: 'ns.dns.cluster.local',
+        rname: 'hostmaster.cluster.local',
+        serial: 42,
+        refresh: 7200,
+        retry: 1800,
+        expire: 86400,
+        minimum: 5,
+      }),
+    ],
     additionals: [rr('ns.dns.cluster.local', TYPE.A, { kind: 'ip', address: '10.96.0.10' })],
     edns: { udpSize: 1232, extRcode: 0, version: 0, dnssecOk: true, options: [{ code: 10, data: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]) }] },
   };
@@ -51,9 +82,11 @@ test('every record kind survives encode → decode', () => {
 test('names are compressed against earlier names, case-insensitively, but SRV targets stay whole', () => {
   const name = 'web.default.svc.cluster.local';
   const m: Message = {
-    header: hdr(), questions: [{ name: 'WEB.default.svc.cluster.local', type: TYPE.A, class: CLASS_IN }],
+    header: hdr(),
+    questions: [{ name: 'WEB.default.svc.cluster.local', type: TYPE.A, class: CLASS_IN }],
     answers: [rr(name, TYPE.A, { kind: 'ip', address: '10.0.0.1' }), rr(name, TYPE.A, { kind: 'ip', address: '10.0.0.2' })],
-    authorities: [], additionals: [],
+    authorities: [],
+    additionals: [],
   };
   const buf = encodeMessage(m);
   // header 12 + question (31 + 4) + 2 answers of (pointer 2 + 10 + 4)
@@ -61,9 +94,11 @@ test('names are compressed against earlier names, case-insensitively, but SRV ta
   assert.equal(buf[12 + 35], 0xc0);
   assert.equal(buf[12 + 36], 12);
   const srv: Message = {
-    header: hdr(), questions: [{ name: `_http._tcp.${name}`, type: TYPE.SRV, class: CLASS_IN }],
+    header: hdr(),
+    questions: [{ name: `_http._tcp.${name}`, type: TYPE.SRV, class: CLASS_IN }],
     answers: [rr(`_http._tcp.${name}`, TYPE.SRV, { kind: 'srv', priority: 0, weight: 1, port: 80, target: name })],
-    authorities: [], additionals: [rr(name, TYPE.A, { kind: 'ip', address: '10.0.0.1' })],
+    authorities: [],
+    additionals: [rr(name, TYPE.A, { kind: 'ip', address: '10.0.0.1' })],
   };
   const sb = encodeMessage(srv);
   const decoded = decodeMessage(sb);
@@ -78,13 +113,25 @@ test('names are compressed against earlier names, case-insensitively, but SRV ta
 test('names: escapes round-trip, label and name limits are enforced', () => {
   const odd = 'a\\.b\\\\c\\000.example';
   const labels = nameToLabels(odd);
-  assert.deepEqual(labels.map((l) => [...l]), [[0x61, 0x2e, 0x62, 0x5c, 0x63, 0], [...Buffer.from('example')]]);
+  assert.deepEqual(
+    labels.map((l) => [...l]),
+    [[0x61, 0x2e, 0x62, 0x5c, 0x63, 0], [...Buffer.from('example')]],
+  );
   const enc = encodeMessage({ header: hdr(), questions: [{ name: odd, type: 1, class: 1 }], answers: [], authorities: [], additionals: [] });
   assert.equal(decodeMessage(enc).questions[0].name, odd);
-  assert.throws(() => nameToLabels('x'.repeat(64) + '.com'), (e: DnsError) => e.code === 'DNS_BAD_LABEL');
-  assert.throws(() => nameToLabels(Array(128).fill('a').join('.')), (e: DnsError) => e.code === 'DNS_NAME_TOO_LONG');
+  assert.throws(
+    () => nameToLabels('x'.repeat(64) + '.com'),
+    (e: DnsError) => e.code === 'DNS_BAD_LABEL',
+  );
+  assert.throws(
+    () => nameToLabels(Array(128).fill('a').join('.')),
+    (e: DnsError) => e.code === 'DNS_NAME_TOO_LONG',
+  );
   assert.doesNotThrow(() => nameToLabels(Array(127).fill('a').join('.')));
-  assert.throws(() => nameToLabels('a..b'), (e: DnsError) => e.code === 'DNS_BAD_NAME');
+  assert.throws(
+    () => nameToLabels('a..b'),
+    (e: DnsError) => e.code === 'DNS_BAD_NAME',
+  );
   assert.equal(nameKey('Ab.C'), '\x02ab\x01c\x00');
 });
 
@@ -155,7 +202,10 @@ test('query parser: EDNS, pointer loops in other sections, bad OPT records', () 
 
 test('decodeMessage rejects pointer loops and names over 255 bytes', () => {
   const loop = Buffer.from([0, 1, 0x81, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1]);
-  assert.throws(() => decodeMessage(loop), (e: DnsError) => e.code === 'DNS_BAD_POINTER');
+  assert.throws(
+    () => decodeMessage(loop),
+    (e: DnsError) => e.code === 'DNS_BAD_POINTER',
+  );
   // 100 questions, each one label plus a pointer to the previous question: legal pointers, but the names
   // grow by 3 bytes each and pass 255 bytes at the 85th.
   const body: number[] = [];
@@ -170,8 +220,14 @@ test('decodeMessage rejects pointer loops and names over 255 bytes', () => {
     prev = last;
   }
   const msg = Buffer.from([0, 1, 0x81, 0, 0, 100, 0, 0, 0, 0, 0, 0, ...body]);
-  assert.throws(() => decodeMessage(msg), (e: DnsError) => e.code === 'DNS_NAME_TOO_LONG');
-  assert.throws(() => readName(msg, last), (e: DnsError) => e.code === 'DNS_NAME_TOO_LONG');
+  assert.throws(
+    () => decodeMessage(msg),
+    (e: DnsError) => e.code === 'DNS_NAME_TOO_LONG',
+  );
+  assert.throws(
+    () => readName(msg, last),
+    (e: DnsError) => e.code === 'DNS_NAME_TOO_LONG',
+  );
   assert.equal(readName(msg, 12 + 8).name, 'ab.ab');
 });
 
@@ -179,7 +235,10 @@ test('truncate keeps whole answer records, drops additionals without TC, keeps O
   const name = 'big.default.svc.cluster.local';
   const answers = Array.from({ length: 60 }, (_, i) => rr(name, TYPE.A, { kind: 'ip', address: `10.0.${i >> 8}.${i & 255}` }));
   const m: Message = {
-    header: hdr(), questions: [{ name, type: TYPE.A, class: CLASS_IN }], answers, authorities: [],
+    header: hdr(),
+    questions: [{ name, type: TYPE.A, class: CLASS_IN }],
+    answers,
+    authorities: [],
     additionals: [rr('x.cluster.local', TYPE.TXT, { kind: 'txt', texts: ['y'.repeat(200)] })],
     edns: { udpSize: 1232, extRcode: 0, version: 0, dnssecOk: false, options: [] },
   };

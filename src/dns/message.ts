@@ -3,8 +3,21 @@
 import { isV4, parseIP } from '../api/ipaddr.js';
 
 export const TYPE = {
-  A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, OPT: 41,
-  IXFR: 251, AXFR: 252, MAILB: 253, MAILA: 254, ANY: 255,
+  A: 1,
+  NS: 2,
+  CNAME: 5,
+  SOA: 6,
+  PTR: 12,
+  MX: 15,
+  TXT: 16,
+  AAAA: 28,
+  SRV: 33,
+  OPT: 41,
+  IXFR: 251,
+  AXFR: 252,
+  MAILB: 253,
+  MAILA: 254,
+  ANY: 255,
 } as const;
 export const CLASS_IN = 1;
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const;
@@ -16,12 +29,21 @@ export const MAX_MESSAGE = 65535;
 export const CLASSIC_UDP_SIZE = 512;
 
 export type DnsErrorCode =
-  | 'DNS_SHORT_MESSAGE' | 'DNS_BAD_POINTER' | 'DNS_BAD_LABEL' | 'DNS_NAME_TOO_LONG' | 'DNS_BAD_NAME'
-  | 'DNS_BAD_RDATA' | 'DNS_BAD_OPT' | 'DNS_MESSAGE_TOO_LARGE';
+  | 'DNS_SHORT_MESSAGE'
+  | 'DNS_BAD_POINTER'
+  | 'DNS_BAD_LABEL'
+  | 'DNS_NAME_TOO_LONG'
+  | 'DNS_BAD_NAME'
+  | 'DNS_BAD_RDATA'
+  | 'DNS_BAD_OPT'
+  | 'DNS_MESSAGE_TOO_LARGE';
 
 /** A message or name that breaks the wire rules; `code` says which rule. */
 export class DnsError extends Error {
-  constructor(readonly code: DnsErrorCode, message: string) {
+  constructor(
+    readonly code: DnsErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'DnsError';
   }
@@ -299,13 +321,30 @@ export function writeRecord(w: Writer, rr: ResourceRecord): void {
   w.u16(0);
   const d = rr.data;
   switch (d.kind) {
-    case 'ip': w.bytes(ipBytes(d.address, rr.type)); break;
-    case 'name': w.name(d.target); break;
-    case 'mx': w.u16(d.preference); w.name(d.exchange); break;
-    case 'srv': w.u16(d.priority); w.u16(d.weight); w.u16(d.port); w.name(d.target, false); break;
+    case 'ip':
+      w.bytes(ipBytes(d.address, rr.type));
+      break;
+    case 'name':
+      w.name(d.target);
+      break;
+    case 'mx':
+      w.u16(d.preference);
+      w.name(d.exchange);
+      break;
+    case 'srv':
+      w.u16(d.priority);
+      w.u16(d.weight);
+      w.u16(d.port);
+      w.name(d.target, false);
+      break;
     case 'soa':
-      w.name(d.mname); w.name(d.rname);
-      w.u32(d.serial); w.u32(d.refresh); w.u32(d.retry); w.u32(d.expire); w.u32(d.minimum);
+      w.name(d.mname);
+      w.name(d.rname);
+      w.u32(d.serial);
+      w.u32(d.refresh);
+      w.u32(d.retry);
+      w.u32(d.expire);
+      w.u32(d.minimum);
       break;
     case 'txt':
       for (const t of d.texts) {
@@ -315,14 +354,25 @@ export function writeRecord(w: Writer, rr: ResourceRecord): void {
         w.bytes(b);
       }
       break;
-    case 'raw': w.bytes(d.bytes); break;
+    case 'raw':
+      w.bytes(d.bytes);
+      break;
   }
   w.patch16(lenAt, w.len - lenAt - 2);
 }
 
 export function headerFlags(h: Partial<Header>): number {
-  return (h.qr ? 0x8000 : 0) | ((h.opcode ?? 0) & 0xf) << 11 | (h.aa ? 0x0400 : 0) | (h.tc ? 0x0200 : 0) |
-    (h.rd ? 0x0100 : 0) | (h.ra ? 0x0080 : 0) | (h.ad ? 0x0020 : 0) | (h.cd ? 0x0010 : 0) | ((h.rcode ?? 0) & 0xf);
+  return (
+    (h.qr ? 0x8000 : 0) |
+    (((h.opcode ?? 0) & 0xf) << 11) |
+    (h.aa ? 0x0400 : 0) |
+    (h.tc ? 0x0200 : 0) |
+    (h.rd ? 0x0100 : 0) |
+    (h.ra ? 0x0080 : 0) |
+    (h.ad ? 0x0020 : 0) |
+    (h.cd ? 0x0010 : 0) |
+    ((h.rcode ?? 0) & 0xf)
+  );
 }
 
 function writeOpt(w: Writer, edns: Edns, rcode: number): void {
@@ -392,7 +442,9 @@ function decodeRData(buf: Uint8Array, type: number, off: number, len: number): R
       for (let i = 0; i < 8; i++) groups.push(dv.getUint16(off + 2 * i).toString(16));
       return { kind: 'ip', address: groups.join(':') };
     }
-    case TYPE.CNAME: case TYPE.PTR: case TYPE.NS: {
+    case TYPE.CNAME:
+    case TYPE.PTR:
+    case TYPE.NS: {
       const r = rdataName(buf, off, end);
       exact(r);
       return { kind: 'name', target: r.name };
@@ -414,8 +466,16 @@ function decodeRData(buf: Uint8Array, type: number, off: number, len: number): R
       const r = rdataName(buf, m.end, end);
       if (end - r.end !== 20) throw new DnsError('DNS_BAD_RDATA', 'SOA record data has the wrong length');
       const at = r.end;
-      return { kind: 'soa', mname: m.name, rname: r.name, serial: dv.getUint32(at), refresh: dv.getUint32(at + 4),
-        retry: dv.getUint32(at + 8), expire: dv.getUint32(at + 12), minimum: dv.getUint32(at + 16) };
+      return {
+        kind: 'soa',
+        mname: m.name,
+        rname: r.name,
+        serial: dv.getUint32(at),
+        refresh: dv.getUint32(at + 4),
+        retry: dv.getUint32(at + 8),
+        expire: dv.getUint32(at + 12),
+        minimum: dv.getUint32(at + 16),
+      };
     }
     case TYPE.TXT: {
       const texts: string[] = [];
@@ -439,9 +499,16 @@ export function decodeMessage(buf: Uint8Array): Message {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const flags = dv.getUint16(2);
   const header: Header = {
-    id: dv.getUint16(0), qr: !!(flags & 0x8000), opcode: (flags >> 11) & 0xf, aa: !!(flags & 0x0400),
-    tc: !!(flags & 0x0200), rd: !!(flags & 0x0100), ra: !!(flags & 0x0080), ad: !!(flags & 0x0020),
-    cd: !!(flags & 0x0010), rcode: flags & 0xf,
+    id: dv.getUint16(0),
+    qr: !!(flags & 0x8000),
+    opcode: (flags >> 11) & 0xf,
+    aa: !!(flags & 0x0400),
+    tc: !!(flags & 0x0200),
+    rd: !!(flags & 0x0100),
+    ra: !!(flags & 0x0080),
+    ad: !!(flags & 0x0020),
+    cd: !!(flags & 0x0010),
+    rcode: flags & 0xf,
   };
   const counts = [dv.getUint16(4), dv.getUint16(6), dv.getUint16(8), dv.getUint16(10)];
   let off = HEADER_SIZE;
@@ -469,7 +536,7 @@ export function decodeMessage(buf: Uint8Array): Message {
         if (edns) throw new DnsError('DNS_BAD_OPT', 'more than one OPT record');
         if (n.name !== '') throw new DnsError('DNS_BAD_OPT', 'an OPT record whose owner is not the root');
         const options: Edns['options'] = [];
-        for (let p = rd; p < rd + rdlen;) {
+        for (let p = rd; p < rd + rdlen; ) {
           if (p + 4 > rd + rdlen) throw new DnsError('DNS_BAD_OPT', 'an EDNS option header runs past the OPT record');
           const code = dv.getUint16(p);
           const olen = dv.getUint16(p + 2);
@@ -593,7 +660,7 @@ export class QueryParser {
         if (i < counts) return this.fail('an OPT record outside the additional section');
         if (this.edns) return this.fail('more than one OPT record');
         if (buf[nameStart] !== 0) return this.fail('an OPT record whose owner is not the root');
-        for (let p = off + 10; p < off + 10 + rdlen;) {
+        for (let p = off + 10; p < off + 10 + rdlen; ) {
           if (p + 4 > off + 10 + rdlen || p + 4 + buf.readUInt16BE(p + 2) > off + 10 + rdlen) return this.fail('an EDNS option runs past the OPT record');
           p += 4 + buf.readUInt16BE(p + 2);
         }

@@ -6,8 +6,26 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import type { DnsObservation } from './server.js';
 
 /** The query types CoreDNS names in its type label; every other is "other" (plugin/metrics/vars). */
-const TYPES = new Map<number, string>([[1, 'A'], [2, 'NS'], [5, 'CNAME'], [6, 'SOA'], [12, 'PTR'], [15, 'MX'], [16, 'TXT'], [28, 'AAAA'],
-  [33, 'SRV'], [43, 'DS'], [46, 'RRSIG'], [47, 'NSEC'], [48, 'DNSKEY'], [50, 'NSEC3'], [65, 'HTTPS'], [251, 'IXFR'], [252, 'AXFR'], [255, 'ANY']]);
+const TYPES = new Map<number, string>([
+  [1, 'A'],
+  [2, 'NS'],
+  [5, 'CNAME'],
+  [6, 'SOA'],
+  [12, 'PTR'],
+  [15, 'MX'],
+  [16, 'TXT'],
+  [28, 'AAAA'],
+  [33, 'SRV'],
+  [43, 'DS'],
+  [46, 'RRSIG'],
+  [47, 'NSEC'],
+  [48, 'DNSKEY'],
+  [50, 'NSEC3'],
+  [65, 'HTTPS'],
+  [251, 'IXFR'],
+  [252, 'AXFR'],
+  [255, 'ANY'],
+]);
 const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE'];
 
 /** CoreDNS's duration buckets (plugin/metrics/vars: exponential 0.00025 s × 2, 16 of them). */
@@ -42,12 +60,25 @@ export class DnsMetrics {
   constructor(domain: string) {
     const registers = [this.registry];
     this.zone = `${domain.toLowerCase().replace(/\.$/, '')}.`;
-    this.requests = new Counter({ name: 'coredns_dns_requests_total', help: 'Counter of DNS requests made per zone, protocol and family.',
-      labelNames: ['server', 'zone', 'view', 'proto', 'family', 'type'], registers });
-    this.duration = new Histogram({ name: 'coredns_dns_request_duration_seconds', help: 'Histogram of the time (in seconds) each request took per zone.',
-      labelNames: ['server', 'zone', 'view', 'type'], buckets: DNS_BUCKETS, registers });
-    this.responses = new Counter({ name: 'coredns_dns_responses_total', help: 'Counter of response status codes.',
-      labelNames: ['server', 'zone', 'view', 'rcode', 'plugin'], registers });
+    this.requests = new Counter({
+      name: 'coredns_dns_requests_total',
+      help: 'Counter of DNS requests made per zone, protocol and family.',
+      labelNames: ['server', 'zone', 'view', 'proto', 'family', 'type'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'coredns_dns_request_duration_seconds',
+      help: 'Histogram of the time (in seconds) each request took per zone.',
+      labelNames: ['server', 'zone', 'view', 'type'],
+      buckets: DNS_BUCKETS,
+      registers,
+    });
+    this.responses = new Counter({
+      name: 'coredns_dns_responses_total',
+      help: 'Counter of response status codes.',
+      labelNames: ['server', 'zone', 'view', 'rcode', 'plugin'],
+      registers,
+    });
   }
 
   /** One reply sent. Names in the cluster zone count under it, the rest (forwarded or refused) under ".". */

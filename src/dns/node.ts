@@ -7,7 +7,6 @@ import type { Client } from '../client/types.js';
 import { ClusterZone, type ZoneOptions } from './records.js';
 import { DnsServer, type DnsServerOptions, type Endpoint } from './server.js';
 
-
 export interface NodeDnsOptions extends Omit<DnsServerOptions, 'zone'> {
   client: Client;
   zone?: ZoneOptions;
@@ -37,10 +36,7 @@ export class NodeDns {
   async start(): Promise<Endpoint[]> {
     this.informers.start();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.informers.waitForCacheSync(),
-      new Promise<void>((r) => (timer = setTimeout(r, this.opts.syncTimeoutMs ?? 10_000))),
-    ]);
+    await Promise.race([this.informers.waitForCacheSync(), new Promise<void>((r) => (timer = setTimeout(r, this.opts.syncTimeoutMs ?? 10_000)))]);
     clearTimeout(timer);
     return this.server.start();
   }

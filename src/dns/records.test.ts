@@ -5,18 +5,30 @@ import { ClusterZone, reverseName } from './records.js';
 import { service, slice } from './testing.js';
 
 const D = 'cluster.local';
-const data = (rrs: ResourceRecord[]) => rrs.map((r) => ({ name: r.name, type: r.type, ...r.data })).sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1);
+const data = (rrs: ResourceRecord[]) =>
+  rrs.map((r) => ({ name: r.name, type: r.type, ...r.data })).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
 const ips = (rrs: ResourceRecord[]) => rrs.map((r) => (r.data as { address: string }).address).sort();
 
 function zone(): ClusterZone {
   const z = new ClusterZone({ nameservers: ['10.96.0.10'] });
-  z.upsertService(service('default', 'web', { type: 'ClusterIP', clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20'],
-    ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }, { port: 9000 }] }));
+  z.upsertService(
+    service('default', 'web', {
+      type: 'ClusterIP',
+      clusterIP: '10.96.0.20',
+      clusterIPs: ['10.96.0.20'],
+      ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }, { port: 9000 }],
+    }),
+  );
   z.upsertService(service('default', 'db', { clusterIP: 'None', ports: [{ name: 'pg', port: 5432 }] }));
-  z.upsertSlice(slice('default', 'db', 'db-abc', [
-    { ip: '10.244.1.5', hostname: 'db-0' }, { ip: '10.244.2.6', hostname: 'db-1' }, { ip: '10.244.1.7' },
-    { ip: '10.244.1.8', ready: false },
-  ], [{ name: 'pg', port: 5432, protocol: 'TCP' }]));
+  z.upsertSlice(
+    slice(
+      'default',
+      'db',
+      'db-abc',
+      [{ ip: '10.244.1.5', hostname: 'db-0' }, { ip: '10.244.2.6', hostname: 'db-1' }, { ip: '10.244.1.7' }, { ip: '10.244.1.8', ready: false }],
+      [{ name: 'pg', port: 5432, protocol: 'TCP' }],
+    ),
+  );
   z.upsertService(service('default', 'ext', { type: 'ExternalName', externalName: 'www.Example.com.' }));
   return z;
 }
@@ -28,7 +40,9 @@ test('ClusterIP service: A, SRV for named ports with the A in additional, PTR', 
   assert.deepEqual(ips(a.answers), ['10.96.0.20']);
   assert.equal(a.answers[0].ttl, 5);
   const srv = z.resolve(`_http._tcp.web.default.svc.${D}`, TYPE.SRV)!;
-  assert.deepEqual(data(srv.answers), [{ name: `_http._tcp.web.default.svc.${D}`, type: TYPE.SRV, kind: 'srv', priority: 0, weight: 100, port: 80, target: `web.default.svc.${D}` }]);
+  assert.deepEqual(data(srv.answers), [
+    { name: `_http._tcp.web.default.svc.${D}`, type: TYPE.SRV, kind: 'srv', priority: 0, weight: 100, port: 80, target: `web.default.svc.${D}` },
+  ]);
   assert.deepEqual(ips(srv.additionals), ['10.96.0.20']);
   assert.equal(z.resolve(`_dns._udp.web.default.svc.${D}`, TYPE.SRV)!.answers.length, 1);
   // The UDP port has no TCP SRV; `_tcp.<svc>` exists as an empty non-terminal; unnamed ports have none.
@@ -51,7 +65,13 @@ test('NXDOMAIN vs NODATA, both with the SOA; namespaces, zone apex, dns-version,
   const soa = nx.authorities[0].data;
   assert.equal(soa.kind === 'soa' && soa.minimum, 5);
   // An existing name asked for a type it has not: NODATA (NOERROR, empty answer, SOA).
-  for (const [name, type] of [[`web.default.svc.${D}`, TYPE.AAAA], [`web.default.svc.${D}`, 65280], [`default.svc.${D}`, TYPE.A], [`svc.${D}`, TYPE.A], [D, TYPE.A]] as const) {
+  for (const [name, type] of [
+    [`web.default.svc.${D}`, TYPE.AAAA],
+    [`web.default.svc.${D}`, 65280],
+    [`default.svc.${D}`, TYPE.A],
+    [`svc.${D}`, TYPE.A],
+    [D, TYPE.A],
+  ] as const) {
     const r = z.resolve(name, type)!;
     assert.equal(r.rcode, RCODE.NOERROR, name);
     assert.equal(r.answers.length, 0, name);
@@ -78,8 +98,11 @@ test('headless service: one A per ready endpoint, hostnames, dashed names, SRV p
   assert.deepEqual(ips(z.resolve(`10-244-1-7.${fq}`, TYPE.A)!.answers), ['10.244.1.7']);
   assert.equal(z.resolve(`10-244-1-8.${fq}`, TYPE.A)!.rcode, RCODE.NXDOMAIN, 'not ready');
   const srv = z.resolve(`_pg._tcp.${fq}`, TYPE.SRV)!;
-  assert.deepEqual(srv.answers.map((r) => r.data.kind === 'srv' && `${r.data.port} ${r.data.weight} ${r.data.target}`).sort(),
-    [`5432 33 10-244-1-7.${fq}`, `5432 33 db-0.${fq}`, `5432 33 db-1.${fq}`]);
+  assert.deepEqual(srv.answers.map((r) => r.data.kind === 'srv' && `${r.data.port} ${r.data.weight} ${r.data.target}`).sort(), [
+    `5432 33 10-244-1-7.${fq}`,
+    `5432 33 db-0.${fq}`,
+    `5432 33 db-1.${fq}`,
+  ]);
   assert.deepEqual(ips(srv.additionals), ['10.244.1.5', '10.244.1.7', '10.244.2.6']);
   assert.equal((z.resolve('5.1.244.10.in-addr.arpa', TYPE.PTR)!.answers[0].data as { target: string }).target, `db-0.${fq}`);
   assert.equal((z.resolve('7.1.244.10.in-addr.arpa', TYPE.PTR)!.answers[0].data as { target: string }).target, `10-244-1-7.${fq}`);
@@ -114,7 +137,10 @@ test('ExternalName: CNAME (and no A); CNAMEs inside the zone are followed', () =
   z.upsertService(service('default', 'alias', { type: 'ExternalName', externalName: `web.default.svc.${D}` }));
   const inner = z.resolve(`alias.default.svc.${D}`, TYPE.A)!;
   assert.equal(inner.volatile, true);
-  assert.deepEqual(inner.answers.map((a) => a.type), [TYPE.CNAME, TYPE.A]);
+  assert.deepEqual(
+    inner.answers.map((a) => a.type),
+    [TYPE.CNAME, TYPE.A],
+  );
   z.upsertService(service('default', 'dangling', { type: 'ExternalName', externalName: `gone.default.svc.${D}` }));
   assert.equal(z.resolve(`dangling.default.svc.${D}`, TYPE.A)!.rcode, RCODE.NXDOMAIN);
   // An externalName that cannot be a DNS name gives no record rather than a broken answer.

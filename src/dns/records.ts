@@ -1,6 +1,6 @@
 // The cluster zone (Kubernetes DNS-Based Service Discovery, schema 1.0.1) built from Services and
 // EndpointSlices, updated object by object, and the lookup that turns a question into an answer.
-import type { KObject, Service } from '../api/types.js';
+import type { EndpointSlice, KObject, Namespace as KNamespace, Service } from '../api/types.js';
 import { isV4, parseIP } from '../api/ipaddr.js';
 import type { EventHandler } from '../client/informer.js';
 import { CLASS_IN, RCODE, TYPE, nameToLabels, type ResourceRecord } from './message.js';
@@ -36,8 +36,8 @@ export interface Answer {
 interface ServiceEntry {
   ns: string;
   name: string;
-  svc?: KObject;
-  slices: Map<string, KObject>;
+  svc?: Service;
+  slices: Map<string, EndpointSlice>;
   /** Names this service contributes records (or empty non-terminals) to. */
   names: string[];
 }
@@ -100,9 +100,20 @@ export class ClusterZone {
     this.podRecords = opts.podRecords ?? true;
     const d = this.domain;
     this.soa = {
-      name: d, type: TYPE.SOA, class: CLASS_IN, ttl: this.ttl,
-      data: { kind: 'soa', mname: `ns.dns.${d}`, rname: `hostmaster.${d}`, serial: Math.floor(Date.now() / 1000),
-        refresh: 7200, retry: 1800, expire: 86400, minimum: this.ttl },
+      name: d,
+      type: TYPE.SOA,
+      class: CLASS_IN,
+      ttl: this.ttl,
+      data: {
+        kind: 'soa',
+        mname: `ns.dns.${d}`,
+        rname: `hostmaster.${d}`,
+        serial: Math.floor(Date.now() / 1000),
+        refresh: 7200,
+        retry: 1800,
+        expire: 86400,
+        minimum: this.ttl,
+      },
     };
     const fixed: ResourceRecord[] = [
       this.soa,
@@ -137,7 +148,8 @@ export class ClusterZone {
 
   upsertService(svc: Service): void {
     const e = this.entry(svc.metadata.namespace ?? 'default', svc.metadata.name ?? '');
-    if (e.svc && e.svc.metadata.uid === svc.metadata.uid && e.svc.metadata.resourceVersion === svc.metadata.resourceVersion && svc.metadata.resourceVersion) return;
+    if (e.svc && e.svc.metadata.uid === svc.metadata.uid && e.svc.metadata.resourceVersion === svc.metadata.resourceVersion && svc.metadata.resourceVersion)
+      return;
     if (!e.svc) this.namespaceRef(e.ns, +1);
     e.svc = svc;
     this.rebuild(e);
@@ -152,7 +164,7 @@ export class ClusterZone {
     this.rebuild(e);
   }
 
-  upsertSlice(slice: KObject): void {
+  upsertSlice(slice: EndpointSlice): void {
     const sliceKey = `${slice.metadata.namespace ?? 'default'}/${slice.metadata.name}`;
     const svcName = slice.metadata.labels?.[SERVICE_NAME_LABEL];
     const owner = svcName ? `${slice.metadata.namespace ?? 'default'}/${svcName}` : undefined;
@@ -161,13 +173,14 @@ export class ClusterZone {
     if (!owner || !svcName) return;
     const e = this.entry(slice.metadata.namespace ?? 'default', svcName);
     const old = e.slices.get(slice.metadata.name ?? '');
-    if (old && old.metadata.uid === slice.metadata.uid && old.metadata.resourceVersion === slice.metadata.resourceVersion && slice.metadata.resourceVersion) return;
+    if (old && old.metadata.uid === slice.metadata.uid && old.metadata.resourceVersion === slice.metadata.resourceVersion && slice.metadata.resourceVersion)
+      return;
     e.slices.set(slice.metadata.name ?? '', slice);
     this.sliceOwner.set(sliceKey, owner);
     this.rebuild(e);
   }
 
-  deleteSlice(slice: KObject): void {
+  deleteSlice(slice: EndpointSlice): void {
     const sliceKey = `${slice.metadata.namespace ?? 'default'}/${slice.metadata.name}`;
     const owner = this.sliceOwner.get(sliceKey);
     if (!owner) return;
@@ -179,7 +192,7 @@ export class ClusterZone {
   }
 
   /** Namespaces are also known from their services; feeding them makes `<ns>.svc.<domain>` exist while empty. */
-  upsertNamespace(ns: KObject): void {
+  upsertNamespace(ns: KNamespace): void {
     const name = lc(ns.metadata.name);
     const n = this.namespaces.get(name);
     if (n?.explicit) return;
@@ -187,7 +200,7 @@ export class ClusterZone {
     if (!n) this.namespaceNode(name, true);
   }
 
-  deleteNamespace(ns: KObject): void {
+  deleteNamespace(ns: KNamespace): void {
     const name = lc(ns.metadata.name);
     const n = this.namespaces.get(name);
     if (!n?.explicit) return;
@@ -199,12 +212,29 @@ export class ClusterZone {
   }
 
   /** Handlers to add to the informers of services, endpointslices and (optionally) namespaces. */
-  handlers(kind: 'services' | 'endpointslices' | 'namespaces'): EventHandler<KObject> {
-    const on = (up: (o: KObject) => void, del: (o: KObject) => void): EventHandler<KObject> =>
-      ({ onAdd: (o) => up(o), onUpdate: (o, old) => o !== old && up(o), onDelete: (o) => del(o) });
-    if (kind === 'services') return on((o) => this.upsertService(o), (o) => this.deleteService(o));
-    if (kind === 'endpointslices') return on((o) => this.upsertSlice(o), (o) => this.deleteSlice(o));
-    return on((o) => this.upsertNamespace(o), (o) => this.deleteNamespace(o));
+  handlers(kind: 'services'): EventHandler<Service>;
+  handlers(kind: 'endpointslices'): EventHandler<EndpointSlice>;
+  handlers(kind: 'namespaces'): EventHandler<KNamespace>;
+  handlers(kind: 'services' | 'endpointslices' | 'namespaces'): EventHandler<Service> | EventHandler<EndpointSlice> | EventHandler<KNamespace> {
+    const on = <T extends KObject>(up: (o: T) => void, del: (o: T) => void): EventHandler<T> => ({
+      onAdd: (o) => up(o),
+      onUpdate: (o, old) => o !== old && up(o),
+      onDelete: (o) => del(o),
+    });
+    if (kind === 'services')
+      return on<Service>(
+        (o) => this.upsertService(o),
+        (o) => this.deleteService(o),
+      );
+    if (kind === 'endpointslices')
+      return on<EndpointSlice>(
+        (o) => this.upsertSlice(o),
+        (o) => this.deleteSlice(o),
+      );
+    return on<KNamespace>(
+      (o) => this.upsertNamespace(o),
+      (o) => this.deleteNamespace(o),
+    );
   }
 
   private entry(ns: string, name: string): ServiceEntry {
@@ -255,7 +285,7 @@ export class ClusterZone {
     this.emit([...changed]);
   }
 
-  private serviceRecords(svc: Service, slices: KObject[]): Map<string, ResourceRecord[]> {
+  private serviceRecords(svc: Service, slices: EndpointSlice[]): Map<string, ResourceRecord[]> {
     const out = new Map<string, ResourceRecord[]>();
     const ttl = this.ttl;
     const seen = new Set<string>();
@@ -289,8 +319,13 @@ export class ClusterZone {
       if (any) {
         for (const p of spec.ports ?? []) {
           if (!p?.name || !p.port) continue;
-          put({ name: `_${lc(p.name)}._${lc(p.protocol ?? 'TCP')}.${fqdn}`, type: TYPE.SRV, class: CLASS_IN, ttl,
-            data: { kind: 'srv', priority: 0, weight: 100, port: Number(p.port), target: fqdn } });
+          put({
+            name: `_${lc(p.name)}._${lc(p.protocol ?? 'TCP')}.${fqdn}`,
+            type: TYPE.SRV,
+            class: CLASS_IN,
+            ttl,
+            data: { kind: 'srv', priority: 0, weight: 100, port: Number(p.port), target: fqdn },
+          });
         }
       }
     }
@@ -304,15 +339,15 @@ export class ClusterZone {
     return out;
   }
 
-  private headlessRecords(svc: Service, slices: KObject[], fqdn: string, put: (rr: ResourceRecord) => void): void {
+  private headlessRecords(svc: Service, slices: EndpointSlice[], fqdn: string, put: (rr: ResourceRecord) => void): void {
     const ttl = this.ttl;
     const all = svc.spec?.publishNotReadyAddresses === true || svc.metadata.annotations?.[TOLERATE_UNREADY] === 'true';
     const srv = new Map<string, ResourceRecord[]>();
     const srvSeen = new Set<string>();
     for (const slice of slices) {
       if (slice.addressType !== 'IPv4' && slice.addressType !== 'IPv6') continue;
-      const ports = ((slice.ports ?? []) as { name?: string; port?: number; protocol?: string }[]).filter((p) => p?.name && p.port);
-      for (const ep of (slice.endpoints ?? []) as { addresses?: string[]; hostname?: string; conditions?: { ready?: boolean } }[]) {
+      const ports = (slice.ports ?? []).filter((p) => p?.name && p.port);
+      for (const ep of slice.endpoints ?? []) {
         // A nil ready condition means unknown, which consumers take as ready.
         if (!all && ep?.conditions?.ready === false) continue;
         for (const address of ep?.addresses ?? []) {

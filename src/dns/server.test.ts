@@ -23,7 +23,14 @@ async function start(zone: ClusterZone, opts: Partial<DnsServerOptions> = {}): P
 
 function bigHeadless(z: ClusterZone, ns: string, name: string, n: number): void {
   z.upsertService(service(ns, name, { clusterIP: 'None' }));
-  z.upsertSlice(slice(ns, name, `${name}-1`, Array.from({ length: n }, (_, i) => ({ ip: `10.244.${i >> 8}.${i & 255}` }))));
+  z.upsertSlice(
+    slice(
+      ns,
+      name,
+      `${name}-1`,
+      Array.from({ length: n }, (_, i) => ({ ip: `10.244.${i >> 8}.${i & 255}` })),
+    ),
+  );
 }
 
 function clusterZone(): ClusterZone {
@@ -45,7 +52,10 @@ test('answers over UDP and TCP, echoing ID, RD and the letter case of the questi
     assert.equal(msg.header.rd, true);
     assert.equal(msg.header.ra, false, 'no upstream, no recursion');
     assert.equal(msg.questions[0].name, 'WeB.Default.SVC.cluster.local');
-    assert.deepEqual(msg.answers.map((a) => a.data), [{ kind: 'ip', address: '10.96.0.20' }]);
+    assert.deepEqual(
+      msg.answers.map((a) => a.data),
+      [{ kind: 'ip', address: '10.96.0.20' }],
+    );
     assert.equal(raw.indexOf('WeB'), 13);
   }
   // A second asker with other letters and no RD gets its own case and flags from the cached answer.
@@ -54,7 +64,10 @@ test('answers over UDP and TCP, echoing ID, RD and the letter case of the questi
   assert.equal(again.msg.header.rd, false);
   assert.ok(server.stats.cacheHits >= 2);
   z.upsertService(service('default', 'web', { clusterIP: '10.96.0.21', ports: [{ name: 'http', port: 80 }] }));
-  assert.deepEqual((await ask(ep, `web.default.svc.${D}`, TYPE.A)).msg.answers.map((a) => a.data), [{ kind: 'ip', address: '10.96.0.21' }]);
+  assert.deepEqual(
+    (await ask(ep, `web.default.svc.${D}`, TYPE.A)).msg.answers.map((a) => a.data),
+    [{ kind: 'ip', address: '10.96.0.21' }],
+  );
   const srv = await ask(ep, `_http._tcp.web.default.svc.${D}`, TYPE.SRV, { edns: {} });
   assert.equal(srv.msg.answers.length, 1);
   assert.equal(srv.msg.additionals.length, 1);
@@ -196,7 +209,10 @@ test('names outside the zone: REFUSED at once without an upstream', async () => 
   // ExternalName without an upstream: the CNAME alone.
   const ext = (await ask(ep, `ext.default.svc.${D}`, TYPE.A)).msg;
   assert.equal(ext.header.rcode, RCODE.NOERROR);
-  assert.deepEqual(ext.answers.map((a) => a.type), [TYPE.CNAME]);
+  assert.deepEqual(
+    ext.answers.map((a) => a.type),
+    [TYPE.CNAME],
+  );
 });
 
 test('forwarding to an upstream: UDP, TCP after a truncated UDP answer, ExternalName chased, timeouts', async () => {
@@ -213,7 +229,10 @@ test('forwarding to an upstream: UDP, TCP after a truncated UDP answer, External
   assert.equal(r.header.id, 0x5151);
   assert.equal(r.header.rcode, RCODE.NOERROR);
   assert.equal(r.questions[0].name, 'Y.x.svc.example.test');
-  assert.deepEqual(r.answers.map((a) => a.data), [{ kind: 'ip', address: '10.0.0.9' }]);
+  assert.deepEqual(
+    r.answers.map((a) => a.data),
+    [{ kind: 'ip', address: '10.0.0.9' }],
+  );
   assert.equal((await ask(ep, 'nope.x.svc.example.test', TYPE.A)).msg.header.rcode, RCODE.NXDOMAIN);
   assert.equal((await ask(ep, `web.default.svc.${D}`, TYPE.A)).msg.header.ra, true);
   // 200 records do not fit the upstream's UDP answer: it truncates, we ask again over TCP.
@@ -228,8 +247,14 @@ test('forwarding to an upstream: UDP, TCP after a truncated UDP answer, External
   // ExternalName: our CNAME, then the upstream's chain for the target.
   const ext = (await ask(ep, `Ext2.default.svc.${D}`, TYPE.A)).msg;
   assert.equal(ext.questions[0].name, `Ext2.default.svc.${D}`);
-  assert.deepEqual(ext.answers.map((a) => [a.type, a.data.kind === 'ip' ? a.data.address : a.data.kind === 'name' ? a.data.target : '']),
-    [[TYPE.CNAME, 'www.x.svc.example.test'], [TYPE.CNAME, 'y.x.svc.example.test'], [TYPE.A, '10.0.0.9']]);
+  assert.deepEqual(
+    ext.answers.map((a) => [a.type, a.data.kind === 'ip' ? a.data.address : a.data.kind === 'name' ? a.data.target : '']),
+    [
+      [TYPE.CNAME, 'www.x.svc.example.test'],
+      [TYPE.CNAME, 'y.x.svc.example.test'],
+      [TYPE.A, '10.0.0.9'],
+    ],
+  );
   assert.equal((await ask(ep, `ext.default.svc.${D}`, TYPE.A)).msg.header.rcode, RCODE.NXDOMAIN, 'the target does not exist upstream');
   // An upstream that never answers: SERVFAIL after the timeout.
   const silent = createSocket('udp4');
@@ -248,12 +273,17 @@ test('forwarding to an upstream: UDP, TCP after a truncated UDP answer, External
 });
 
 test('configuration errors carry codes; resolv.conf parsing', async () => {
-  assert.throws(() => new DnsServer({ zone: new ClusterZone(), listen: [], upstreams: ['dns.google'] }), (e: DnsServerError) => e.code === 'DNS_BAD_UPSTREAM');
+  assert.throws(
+    () => new DnsServer({ zone: new ClusterZone(), listen: [], upstreams: ['dns.google'] }),
+    (e: DnsServerError) => e.code === 'DNS_BAD_UPSTREAM',
+  );
   const { ep } = await start(clusterZone());
   const clash = new DnsServer({ zone: new ClusterZone(), listen: [ep] });
   await assert.rejects(clash.start(), (e: DnsServerError) => e.code === 'DNS_LISTEN_FAILED');
   await clash.close();
-  assert.deepEqual(upstreamsFromResolvConf('# c\nnameserver 10.0.0.2\nsearch x\nnameserver fd00::1\nnameserver bogus\n'),
-    [{ address: '10.0.0.2', port: 53 }, { address: 'fd00::1', port: 53 }]);
+  assert.deepEqual(upstreamsFromResolvConf('# c\nnameserver 10.0.0.2\nsearch x\nnameserver fd00::1\nnameserver bogus\n'), [
+    { address: '10.0.0.2', port: 53 },
+    { address: 'fd00::1', port: 53 },
+  ]);
   assert.equal(CLASS_IN, 1);
 });

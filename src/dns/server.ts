@@ -4,8 +4,21 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, connect, isIPv6, type Server, type Socket } from 'node:net';
 import { randomInt } from 'node:crypto';
 import {
-  CLASS_IN, CLASSIC_UDP_SIZE, MAX_MESSAGE, QueryParser, RCODE, TYPE, Writer,
-  decodeMessage, encodeMessage, errorReply, headerFlags, nameKey, truncate, writeRecord, type Edns,
+  CLASS_IN,
+  CLASSIC_UDP_SIZE,
+  MAX_MESSAGE,
+  QueryParser,
+  RCODE,
+  TYPE,
+  Writer,
+  decodeMessage,
+  encodeMessage,
+  errorReply,
+  headerFlags,
+  nameKey,
+  truncate,
+  writeRecord,
+  type Edns,
 } from './message.js';
 import type { Answer, ClusterZone } from './records.js';
 
@@ -54,7 +67,10 @@ export interface DnsObservation {
 export type DnsServerErrorCode = 'DNS_LISTEN_FAILED' | 'DNS_BAD_UPSTREAM' | 'DNS_UPSTREAM_FAILED';
 
 export class DnsServerError extends Error {
-  constructor(readonly code: DnsServerErrorCode, message: string) {
+  constructor(
+    readonly code: DnsServerErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'DnsServerError';
   }
@@ -96,7 +112,8 @@ function parseEndpoint(u: string | Endpoint): Endpoint {
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(u) ?? /^([^:]+)(?::(\d+))?$/.exec(u);
   const address = m ? m[1] : u;
   const port = m?.[2] ? Number(m[2]) : 53;
-  if (!/^[0-9.]+$/.test(address) && !isIPv6(address)) throw new DnsServerError('DNS_BAD_UPSTREAM', `upstream ${JSON.stringify(u)} is not an IP address with an optional port`);
+  if (!/^[0-9.]+$/.test(address) && !isIPv6(address))
+    throw new DnsServerError('DNS_BAD_UPSTREAM', `upstream ${JSON.stringify(u)} is not an IP address with an optional port`);
   if (!(port > 0 && port < 65536)) throw new DnsServerError('DNS_BAD_UPSTREAM', `upstream ${JSON.stringify(u)} has a bad port`);
   return { address, port };
 }
@@ -138,8 +155,19 @@ function sameQuestion(a: Uint8Array, b: Uint8Array): boolean {
 
 export class DnsServer {
   readonly stats: DnsStats = {
-    received: 0, udp: 0, tcp: 0, dropped: 0, cacheHits: 0, cacheMisses: 0, rcodes: {}, truncated: 0, forwarded: 0,
-    upstreamFailures: 0, upstreamTcpRetries: 0, tcpConnections: 0, errors: 0,
+    received: 0,
+    udp: 0,
+    tcp: 0,
+    dropped: 0,
+    cacheHits: 0,
+    cacheMisses: 0,
+    rcodes: {},
+    truncated: 0,
+    forwarded: 0,
+    upstreamFailures: 0,
+    upstreamTcpRetries: 0,
+    tcpConnections: 0,
+    errors: 0,
   };
   private readonly zone: ClusterZone;
   private readonly upstreams: Endpoint[];
@@ -191,7 +219,7 @@ export class DnsServer {
   snapshot(): DnsStats {
     const rcodes: Record<string, number> = {};
     this.rcodeCounts.forEach((n, i) => {
-      if (n) rcodes[i === 16 ? 'BADVERS' : RCODE_NAMES[i] ?? `RCODE${i}`] = n;
+      if (n) rcodes[i === 16 ? 'BADVERS' : (RCODE_NAMES[i] ?? `RCODE${i}`)] = n;
     });
     return { ...this.stats, rcodes };
   }
@@ -301,15 +329,21 @@ export class DnsServer {
         this.stats.tcp++;
         waiting++;
         let answered = false;
-        this.handle(msg, true, (out) => {
-          answered = true;
-          send(out);
-        }, () => {
-          if (!answered) {
-            waiting--;
-            if (ended && waiting === 0) sock.end();
-          }
-        }, where);
+        this.handle(
+          msg,
+          true,
+          (out) => {
+            answered = true;
+            send(out);
+          },
+          () => {
+            if (!answered) {
+              waiting--;
+              if (ended && waiting === 0) sock.end();
+            }
+          },
+          where,
+        );
       }
     });
     sock.on('end', () => {
@@ -500,13 +534,15 @@ export class DnsServer {
     const question = this.caseOf(q);
     this.stats.forwarded++;
     this.inflight++;
-    return this.exchange(query).then(
-      (resp) => {
-        resp.writeUInt16BE(query.readUInt16BE(0), 0);
-        send(truncate(resp, limit));
-      },
-      () => send(errorReply(query, RCODE.SERVFAIL, { question, edns, ra: true })),
-    ).finally(() => this.inflight--);
+    return this.exchange(query)
+      .then(
+        (resp) => {
+          resp.writeUInt16BE(query.readUInt16BE(0), 0);
+          send(truncate(resp, limit));
+        },
+        () => send(errorReply(query, RCODE.SERVFAIL, { question, edns, ra: true })),
+      )
+      .finally(() => this.inflight--);
   }
 
   /** An ExternalName's CNAME, followed by what the upstream says about its target. Not cached. */
@@ -520,7 +556,10 @@ export class DnsServer {
     const target = ans.chase!;
     const query = encodeMessage({
       header: { id: 0, qr: false, opcode: 0, aa: false, tc: false, rd: true, ra: false, ad: false, cd: false, rcode: 0 },
-      questions: [{ name: target, type: qtype, class: CLASS_IN }], answers: [], authorities: [], additionals: [],
+      questions: [{ name: target, type: qtype, class: CLASS_IN }],
+      answers: [],
+      authorities: [],
+      additionals: [],
       edns: { udpSize: this.udpSize, extRcode: 0, version: 0, dnssecOk: false, options: [] },
     });
     this.stats.forwarded++;
@@ -528,18 +567,24 @@ export class DnsServer {
     const finish = (rcode: number, extra: Answer['answers']) => {
       const out = encodeMessage({
         header: { id, qr: true, opcode: 0, aa: true, tc: false, rd: (flags & 0x100) !== 0, ra: true, ad: false, cd: (flags & 0x10) !== 0, rcode },
-        questions: [{ name, type: qtype, class: CLASS_IN }], answers: [...ans.answers, ...extra], authorities: [], additionals: [], edns,
+        questions: [{ name, type: qtype, class: CLASS_IN }],
+        answers: [...ans.answers, ...extra],
+        authorities: [],
+        additionals: [],
+        edns,
       });
       nameBytes.copy(out, 12);
       send(truncate(out, limit));
     };
-    return this.exchange(query).then(
-      (resp) => {
-        const m = decodeMessage(resp);
-        finish(m.header.rcode === RCODE.NXDOMAIN ? RCODE.NXDOMAIN : m.header.rcode === RCODE.NOERROR ? RCODE.NOERROR : RCODE.SERVFAIL, m.answers);
-      },
-      () => finish(RCODE.SERVFAIL, []),
-    ).finally(() => this.inflight--);
+    return this.exchange(query)
+      .then(
+        (resp) => {
+          const m = decodeMessage(resp);
+          finish(m.header.rcode === RCODE.NXDOMAIN ? RCODE.NXDOMAIN : m.header.rcode === RCODE.NOERROR ? RCODE.NOERROR : RCODE.SERVFAIL, m.answers);
+        },
+        () => finish(RCODE.SERVFAIL, []),
+      )
+      .finally(() => this.inflight--);
   }
 
   /** Asks the upstreams in turn (UDP; TCP when the UDP answer is truncated); resolves with a checked reply. */
@@ -581,7 +626,10 @@ export class DnsServer {
         else resolve(r!);
       };
       const abort = () => finish(new DnsServerError('DNS_UPSTREAM_FAILED', 'server closed'));
-      const timer = setTimeout(() => finish(new DnsServerError('DNS_UPSTREAM_FAILED', `no answer from ${up.address}:${up.port} in ${this.upstreamTimeoutMs} ms`)), this.upstreamTimeoutMs);
+      const timer = setTimeout(
+        () => finish(new DnsServerError('DNS_UPSTREAM_FAILED', `no answer from ${up.address}:${up.port} in ${this.upstreamTimeoutMs} ms`)),
+        this.upstreamTimeoutMs,
+      );
       this.pending.add(abort);
       s.on('error', (e) => finish(e));
       // Only a reply from the upstream with our ID and our question is taken; anything else is ignored.
@@ -604,7 +652,10 @@ export class DnsServer {
         else resolve(r!);
       };
       const abort = () => finish(new DnsServerError('DNS_UPSTREAM_FAILED', 'server closed'));
-      const timer = setTimeout(() => finish(new DnsServerError('DNS_UPSTREAM_FAILED', `no TCP answer from ${up.address}:${up.port} in ${this.upstreamTimeoutMs} ms`)), this.upstreamTimeoutMs);
+      const timer = setTimeout(
+        () => finish(new DnsServerError('DNS_UPSTREAM_FAILED', `no TCP answer from ${up.address}:${up.port} in ${this.upstreamTimeoutMs} ms`)),
+        this.upstreamTimeoutMs,
+      );
       this.pending.add(abort);
       s.on('error', (e) => finish(e));
       s.on('close', () => finish(new DnsServerError('DNS_UPSTREAM_FAILED', `${up.address}:${up.port} closed the TCP connection without an answer`)));
@@ -625,4 +676,3 @@ export class DnsServer {
     });
   }
 }
-

@@ -1,7 +1,7 @@
 // Test and bench helpers for DNS: a small client over UDP and TCP, and Service/EndpointSlice objects.
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
-import type { KObject } from '../api/types.js';
+import type { EndpointSlice, ObjectMeta, Service, ServiceSpec } from '../api/types.js';
 import { CLASS_IN, decodeMessage, encodeMessage, type Edns, type Message } from './message.js';
 import type { Endpoint } from './server.js';
 
@@ -15,11 +15,14 @@ export interface QueryOptions {
 }
 
 export function buildQuery(name: string, type: number, o: QueryOptions = {}): Buffer {
-  const edns = o.edns === false || o.edns === undefined ? undefined
-    : { udpSize: 1232, extRcode: 0, version: 0, dnssecOk: false, options: [], ...o.edns };
+  const edns = o.edns === false || o.edns === undefined ? undefined : { udpSize: 1232, extRcode: 0, version: 0, dnssecOk: false, options: [], ...o.edns };
   return encodeMessage({
     header: { id: o.id ?? 0x1234, qr: false, opcode: 0, aa: false, tc: false, rd: o.rd ?? true, ra: false, ad: false, cd: false, rcode: 0 },
-    questions: [{ name, type, class: o.qclass ?? CLASS_IN }], answers: [], authorities: [], additionals: [], edns,
+    questions: [{ name, type, class: o.qclass ?? CLASS_IN }],
+    answers: [],
+    authorities: [],
+    additionals: [],
+    edns,
   });
 }
 
@@ -98,8 +101,13 @@ export interface PortSpec {
   protocol?: string;
 }
 
-export function service(ns: string, name: string, spec: Record<string, unknown>, extra: Partial<KObject['metadata']> = {}): KObject {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { namespace: ns, name, uid: `uid-${ns}-${name}`, resourceVersion: String(Math.random()), ...extra }, spec };
+export function service(ns: string, name: string, spec: ServiceSpec, extra: Partial<ObjectMeta> = {}): Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: ns, name, uid: `uid-${ns}-${name}`, resourceVersion: String(Math.random()), ...extra },
+    spec,
+  };
 }
 
 export interface EndpointSpec {
@@ -108,9 +116,10 @@ export interface EndpointSpec {
   ready?: boolean;
 }
 
-export function slice(ns: string, svc: string, name: string, endpoints: EndpointSpec[], ports: PortSpec[] = [], addressType = 'IPv4'): KObject {
+export function slice(ns: string, svc: string, name: string, endpoints: EndpointSpec[], ports: PortSpec[] = [], addressType = 'IPv4'): EndpointSlice {
   return {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
     metadata: { namespace: ns, name, uid: `uid-${ns}-${name}`, resourceVersion: String(Math.random()), labels: { 'kubernetes.io/service-name': svc } },
     addressType,
     endpoints: endpoints.map((e) => ({

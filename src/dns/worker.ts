@@ -43,11 +43,17 @@ if (!isMainThread && parentPort) {
   const cfg = workerData as DnsWorkerConfig;
   const client = new RestClient({ ...cfg.rest, userAgent: 'k8ts-dns' });
   const metrics = new DnsMetrics(cfg.domain);
-  const dns = new NodeDns({ client, listen: cfg.listen, upstreams: cfg.upstreams,
-    zone: { domain: cfg.domain, nameservers: cfg.nameservers }, observe: (o) => metrics.observe(o) });
+  const dns = new NodeDns({
+    client,
+    listen: cfg.listen,
+    upstreams: cfg.upstreams,
+    zone: { domain: cfg.domain, nameservers: cfg.nameservers },
+    observe: (o) => metrics.observe(o),
+  });
   dns.start().then(
     (addresses) => parentPort!.postMessage({ type: 'listening', addresses } satisfies Message),
-    (e) => parentPort!.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) } satisfies Message));
+    (e) => parentPort!.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) } satisfies Message),
+  );
   parentPort.on('message', (m) => {
     // The node's renewed client certificate.
     if (m && typeof m === 'object' && m.type === 'credentials') return client.setClientCertificate(m.cert, m.key);
@@ -55,6 +61,10 @@ if (!isMainThread && parentPort) {
     if (m && typeof m === 'object' && m.type === 'metrics') {
       return void metrics.registry.getMetricsAsJSON().then((json) => parentPort!.postMessage({ type: 'metrics', id: m.id, metrics: json }));
     }
-    if (m === 'stop') void dns.stop().finally(() => { client.close(); process.exit(0); });
+    if (m === 'stop')
+      void dns.stop().finally(() => {
+        client.close();
+        process.exit(0);
+      });
   });
 }

@@ -147,7 +147,10 @@ describe('down', { skip: NEEDS_ROOT }, () => {
   });
 
   test('down of an unknown cluster is a clear error; a state directory without a plan is removed', async () => {
-    await assert.rejects(down('nosuch', { home: home.home }), (e: unknown) => e instanceof LabError && e.code === 'ClusterNotFound' && /no cluster "nosuch"/.test(e.message));
+    await assert.rejects(
+      down('nosuch', { home: home.home }),
+      (e: unknown) => e instanceof LabError && e.code === 'ClusterNotFound' && /no cluster "nosuch"/.test(e.message),
+    );
     const dir = join(home.home, 'halfmade');
     mkdirSync(join(dir, 'logs'), { recursive: true });
     const r = await down('halfmade', { home: home.home });

@@ -1,9 +1,10 @@
 // `k8ts down`: removes everything of one cluster, named in its cluster.json or by its stem, and nothing of
-// any other: processes, namespaces, host links, host nftables tables, mounts, the state directory, the claim.
+// any other: processes, namespaces, host links, host nftables tables, cgroups, mounts, the state directory, the claim.
 import { appendFile, readFile, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../util/exec.js';
+import { removeCgroups } from './cgroups.js';
 import { claimHolder, claimPath, releaseClaim } from './claims.js';
 import { LabError } from './errors.js';
 import { listLinks, listNetns } from './hostnet.js';
@@ -32,6 +33,8 @@ export interface DownReport {
   links: string[];
   nftTables: string[];
   mounts: string[];
+  /** The lab's cgroup directories (its own and its nodes'). */
+  cgroups: string[];
   files: string[];
 }
 
@@ -89,7 +92,7 @@ export async function downPlan(plan: ClusterPlan, opts: DownOptions = {}): Promi
     return finish();
   }
   const netns = await clusterNetns(plan);
-  await phase('Stopping what runs in the cluster\'s namespaces', async () => {
+  await phase("Stopping what runs in the cluster's namespaces", async () => {
     report.killed = await killInNetns(netns, opts.stopTimeoutMs ?? 5000);
     return list(report.killed.map(String));
   });
@@ -117,12 +120,20 @@ export async function downPlan(plan: ClusterPlan, opts: DownOptions = {}): Promi
   return finish();
 
   async function finish(): Promise<DownReport> {
+    // The cgroups are recorded by their full paths, so they are ours whoever holds the stem now.
+    await phase('Removing cgroups', async () => {
+      report.cgroups = await removeCgroups(plan);
+      return list(report.cgroups);
+    });
     await phase(`Unmounting under ${plan.dir}`, async () => {
       report.mounts = await unmountUnder(plan.dir);
       return list(report.mounts);
     });
     if (errors.length) {
-      throw new LabError('DownIncomplete', `cluster ${plan.name} is not fully removed (state kept in ${plan.dir} for another k8ts down):\n${errors.join('\n')}`);
+      throw new LabError(
+        'DownIncomplete',
+        `cluster ${plan.name} is not fully removed (state kept in ${plan.dir} for another k8ts down):\n${errors.join('\n')}`,
+      );
     }
     await phase(`Removing ${plan.dir}`, async () => {
       await removeDir(plan.dir);
@@ -171,13 +182,14 @@ export async function killInNetns(netns: string[], timeoutMs: number): Promise<n
     return pids;
   };
   const found = await find();
-  const send = (pids: number[], sig: NodeJS.Signals) => pids.forEach((p) => {
-    try {
-      process.kill(p, sig);
-    } catch {
-      // Exited meanwhile.
-    }
-  });
+  const send = (pids: number[], sig: NodeJS.Signals) =>
+    pids.forEach((p) => {
+      try {
+        process.kill(p, sig);
+      } catch {
+        // Exited meanwhile.
+      }
+    });
   send(found, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
   let left = found;
@@ -220,7 +232,7 @@ async function removeDir(dir: string): Promise<void> {
 }
 
 function emptyReport(name: string): DownReport {
-  return { name, processes: [], killed: [], netns: [], links: [], nftTables: [], mounts: [], files: [] };
+  return { name, processes: [], killed: [], netns: [], links: [], nftTables: [], mounts: [], cgroups: [], files: [] };
 }
 
 function list(items: string[]): string {

@@ -13,10 +13,15 @@ export type LabErrorCode =
   | 'ProcessRunning' // a role already has a live process
   | 'ProcessExited' // a started process died before it was running
   | 'StopFailed' // a process outlived SIGKILL
+  | 'CgroupFailed' // a node's cgroup could not be made
   | 'DownIncomplete'; // `down` could not remove everything; the state directory is kept for a retry
 
 export class LabError extends Error {
-  constructor(readonly code: LabErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: LabErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'LabError';
   }

@@ -1,5 +1,6 @@
 // Reads a network namespace's IPv4 routes, addresses, links and the named namespaces: what the plan and
 // preflight compare their ranges and names against. Reading only; nothing here changes the network.
+import { asNumber, asString, type JsonObject, objs, parseJson as parseJsonText } from '../api/narrow.js';
 import { readdir } from 'node:fs/promises';
 import { run } from '../util/exec.js';
 import { type Cidr, parseInterfaceCidr } from '../util/cidr.js';
@@ -46,7 +47,9 @@ export async function readHostNet(opts: { netns?: string } = {}): Promise<HostNe
 /** Link names of the host (or of a named namespace). */
 export async function listLinks(netns?: string): Promise<string[]> {
   const { stdout } = await run([...(netns ? ['ip', '-n', netns] : ['ip']), '-j', 'link', 'show']);
-  return parseJson(stdout).map((l: { ifname: string }) => l.ifname);
+  return parseJson(stdout)
+    .map((l) => asString(l.ifname))
+    .filter((n): n is string => n !== undefined);
 }
 
 export async function listNetns(): Promise<string[]> {
@@ -60,29 +63,38 @@ export async function listNetns(): Promise<string[]> {
 
 export function parseRoutes(json: string): HostRoute[] {
   const out: HostRoute[] = [];
-  for (const r of parseJson(json) as { dst: string; dev?: string; table?: string; type?: string }[]) {
-    if (!r.dst || r.dst === 'default' || r.dst.includes(':')) continue;
-    const table = r.table ?? 'main';
-    const type = r.type ?? 'unicast';
-    const text = `${type === 'unicast' ? '' : `${type} `}${r.dst}${r.dev ? ` dev ${r.dev}` : ''} table ${table}`;
-    out.push({ text, cidr: parseInterfaceCidr(r.dst), table, type, dev: r.dev });
+  for (const r of parseJson(json)) {
+    const dst = asString(r.dst);
+    const dev = asString(r.dev);
+    if (!dst || dst === 'default' || dst.includes(':')) continue;
+    const table = asString(r.table) ?? (asNumber(r.table) !== undefined ? String(r.table) : 'main');
+    const type = asString(r.type) ?? 'unicast';
+    const text = `${type === 'unicast' ? '' : `${type} `}${dst}${dev ? ` dev ${dev}` : ''} table ${table}`;
+    out.push({ text, cidr: parseInterfaceCidr(dst), table, type, dev });
   }
   return out;
 }
 
 export function parseAddresses(json: string): HostAddress[] {
   const out: HostAddress[] = [];
-  for (const l of parseJson(json) as { ifname: string; addr_info?: { family: string; local: string; prefixlen: number }[] }[]) {
-    for (const a of l.addr_info ?? []) {
-      if (a.family !== 'inet') continue;
-      const address = `${a.local}/${a.prefixlen}`;
-      out.push({ dev: l.ifname, address, cidr: parseInterfaceCidr(address) });
+  for (const l of parseJson(json)) {
+    const dev = asString(l.ifname);
+    if (dev === undefined) continue;
+    for (const a of objs(l.addr_info)) {
+      const local = asString(a.local);
+      const prefixlen = asNumber(a.prefixlen);
+      if (a.family !== 'inet' || local === undefined || prefixlen === undefined) continue;
+      const address = `${local}/${prefixlen}`;
+      out.push({ dev, address, cidr: parseInterfaceCidr(address) });
     }
   }
   return out;
 }
 
 // Some iproute2 versions print nothing instead of [] when there is nothing to list.
-function parseJson(s: string): any[] {
-  return s.trim() ? JSON.parse(s) : [];
+function parseJson(s: string): JsonObject[] {
+  if (!s.trim()) return [];
+  const doc = parseJsonText(s, 'ip -j');
+  if (!Array.isArray(doc)) throw new Error('ip -j: not a JSON array');
+  return objs(doc);
 }

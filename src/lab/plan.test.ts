@@ -38,10 +38,13 @@ describe('plan allocation (simulated host)', () => {
     assert.equal(a.nodeNetwork, '172.30.0.0/24');
     assert.equal(a.bridge, 'k8ts0');
     assert.equal(a.hostIP, '172.30.0.1');
-    assert.deepEqual(a.nodes.map((n) => [n.name, n.ip, n.netns, n.hostVeth]), [
-      ['node1', '172.30.0.11', 'k8ts0-alpha-node1', 'k8ts0n1'],
-      ['node2', '172.30.0.12', 'k8ts0-alpha-node2', 'k8ts0n2'],
-    ]);
+    assert.deepEqual(
+      a.nodes.map((n) => [n.name, n.ip, n.netns, n.hostVeth]),
+      [
+        ['node1', '172.30.0.11', 'k8ts0-alpha-node1', 'k8ts0n1'],
+        ['node2', '172.30.0.12', 'k8ts0-alpha-node2', 'k8ts0n2'],
+      ],
+    );
     assert.equal(a.clusterCIDR, '10.244.0.0/16');
     assert.equal(a.nodeCIDRMaskSize, 24);
     assert.equal(a.serviceCIDR, '10.96.0.0/16');
@@ -71,7 +74,10 @@ describe('plan allocation (simulated host)', () => {
     assert.equal(new Set(names).size, names.length);
     for (const n of names) assert.ok(n.length <= 15, n);
     assert.ok(!b.netnsPrefix.startsWith(a.netnsPrefix) && !a.netnsPrefix.startsWith(b.netnsPrefix));
-    assert.deepEqual((await listPlans(home)).map((p) => p.name), ['alpha', 'beta']);
+    assert.deepEqual(
+      (await listPlans(home)).map((p) => p.name),
+      ['alpha', 'beta'],
+    );
     assert.deepEqual(await loadPlan(home, 'beta'), b);
 
     // Released, index 0 is free again and the next plan takes it.
@@ -99,7 +105,12 @@ describe('plan allocation (simulated host)', () => {
 
   test('indexes whose names or ranges the host already uses are skipped', async () => {
     const host: HostNet = {
-      routes: parseRoutes(JSON.stringify([{ dst: '10.244.0.0/16', dev: 'cni0' }, { dst: 'default', gateway: '192.0.2.1', dev: 'eth0' }])),
+      routes: parseRoutes(
+        JSON.stringify([
+          { dst: '10.244.0.0/16', dev: 'cni0' },
+          { dst: 'default', gateway: '192.0.2.1', dev: 'eth0' },
+        ]),
+      ),
       addresses: [],
       links: ['k8ts1'],
       netns: ['k8ts2-leftover-node1'],
@@ -126,7 +137,10 @@ describe('plan allocation (simulated host)', () => {
 
       // A claim by a dead process with no cluster.json behind it is stale.
       mkdirSync(runDir, { recursive: true });
-      writeFileSync(claimPath(runDir, 0), JSON.stringify({ index: 0, name: 'ghost', dir: join(other.home, 'ghost'), pid: 2 ** 22 + 1, ranges: ['172.30.0.0/24'], createdAt: '' }));
+      writeFileSync(
+        claimPath(runDir, 0),
+        JSON.stringify({ index: 0, name: 'ghost', dir: join(other.home, 'ghost'), pid: 2 ** 22 + 1, ranges: ['172.30.0.0/24'], createdAt: '' }),
+      );
       const c = await reservePlan({ name: 'after-ghost', nodes: 1, home, runDir, host: emptyHost });
       assert.equal(c.index, 0);
       assert.equal(JSON.parse(readFileSync(claimPath(runDir, 0), 'utf8')).name, 'after-ghost');
@@ -135,7 +149,17 @@ describe('plan allocation (simulated host)', () => {
       // A live claim (this process) is respected even without cluster.json yet.
       assert.ok(!existsSync(runDir), 'the last release removes the claim directory');
       mkdirSync(runDir, { recursive: true });
-      writeFileSync(claimPath(runDir, 0), JSON.stringify({ index: 0, name: 'busy', dir: join(other.home, 'busy'), pid: process.pid, ranges: ['172.30.0.0/24', '10.244.0.0/16', '10.96.0.0/16'], createdAt: '' }));
+      writeFileSync(
+        claimPath(runDir, 0),
+        JSON.stringify({
+          index: 0,
+          name: 'busy',
+          dir: join(other.home, 'busy'),
+          pid: process.pid,
+          ranges: ['172.30.0.0/24', '10.244.0.0/16', '10.96.0.0/16'],
+          createdAt: '',
+        }),
+      );
       const d = await planCluster({ name: 'next', nodes: 1, home, runDir, host: emptyHost });
       assert.equal(d.index, 1);
       const stolen: ClusterPlan = { ...d, index: 0, stem: 'k8ts0' };

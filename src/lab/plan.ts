@@ -164,7 +164,10 @@ export async function planCluster(opts: PlanOptions): Promise<ClusterPlan> {
     if (busy) continue;
     return buildPlan({ ...opts, home, runDir, index, stem, ...ranges });
   }
-  throw new LabError('LabFull', `no free cluster index on this machine (${MAX_CLUSTERS} at most; taken: ${[...taken.values()].join(', ') || 'none, but every range collides with a host route'}); remove one with k8ts down <name>`);
+  throw new LabError(
+    'LabFull',
+    `no free cluster index on this machine (${MAX_CLUSTERS} at most; taken: ${[...taken.values()].join(', ') || 'none, but every range collides with a host route'}); remove one with k8ts down <name>`,
+  );
 }
 
 /** The address ranges a plan occupies, as CIDR strings. */
@@ -192,7 +195,12 @@ export async function savePlan(plan: ClusterPlan): Promise<void> {
     throw e;
   }
   const claimed = await tryClaim(plan.runDir, {
-    index: plan.index, name: plan.name, dir: plan.dir, pid: process.pid, ranges: planRanges(plan), createdAt: plan.createdAt,
+    index: plan.index,
+    name: plan.name,
+    dir: plan.dir,
+    pid: process.pid,
+    ranges: planRanges(plan),
+    createdAt: plan.createdAt,
   }).catch(async (e) => {
     await rm(plan.dir, { recursive: true, force: true });
     throw e;

@@ -77,7 +77,15 @@ describe('preflight as root', { skip: NEEDS_ROOT }, () => {
     await run(['ip', 'netns', 'add', ns]);
     // The fake host: its routes and addresses exist only inside this namespace.
     await run(['ip', '-n', ns, '-batch', '-'], {
-      input: ['link add d0 type veth peer name d1', 'link set d1 up', 'link set d0 up', 'addr add 10.96.5.5/24 dev d0', 'route add 172.30.0.128/25 dev d0', 'route add 10.0.0.0/8 dev d0 table 100'].join('\n') + '\n',
+      input:
+        [
+          'link add d0 type veth peer name d1',
+          'link set d1 up',
+          'link set d0 up',
+          'addr add 10.96.5.5/24 dev d0',
+          'route add 172.30.0.128/25 dev d0',
+          'route add 10.0.0.0/8 dev d0 table 100',
+        ].join('\n') + '\n',
     });
   });
   after(async () => {
@@ -92,16 +100,31 @@ describe('preflight as root', { skip: NEEDS_ROOT }, () => {
     try {
       const problems = await preflight(plan, { netns: ns, probeKernel: false, checkPorts: false });
       const msgs = problems.filter((p) => p.code === 'RangeCollision').map((p) => p.message);
-      assert.ok(msgs.includes('node network 172.30.0.0/24 collides with the host route "172.30.0.128/25 dev d0 table main"; choose another node network'), msgs.join('\n'));
+      assert.ok(
+        msgs.includes('node network 172.30.0.0/24 collides with the host route "172.30.0.128/25 dev d0 table main"; choose another node network'),
+        msgs.join('\n'),
+      );
       assert.ok(msgs.includes('service CIDR 10.96.0.0/16 collides with the host address 10.96.5.5/24 on d0; choose another service CIDR'), msgs.join('\n'));
-      assert.ok(msgs.includes('service CIDR 10.96.0.0/16 collides with the host route "10.96.5.0/24 dev d0 table main"; choose another service CIDR'), msgs.join('\n'));
+      assert.ok(
+        msgs.includes('service CIDR 10.96.0.0/16 collides with the host route "10.96.5.0/24 dev d0 table main"; choose another service CIDR'),
+        msgs.join('\n'),
+      );
       for (const what of ['node network', 'cluster CIDR', 'service CIDR']) {
-        assert.ok(msgs.includes(`${what} ${plan[what === 'node network' ? 'nodeNetwork' : what === 'cluster CIDR' ? 'clusterCIDR' : 'serviceCIDR']} collides with the host route "10.0.0.0/8 dev d0 table 100"; choose another ${what}`) === (what !== 'node network'), what);
+        assert.ok(
+          msgs.includes(
+            `${what} ${plan[what === 'node network' ? 'nodeNetwork' : what === 'cluster CIDR' ? 'clusterCIDR' : 'serviceCIDR']} collides with the host route "10.0.0.0/8 dev d0 table 100"; choose another ${what}`,
+          ) ===
+            (what !== 'node network'),
+          what,
+        );
       }
       // The same plan against a namespace without those routes is clean.
       await run(['ip', '-n', ns, 'link', 'del', 'd0']);
       const clean = await preflight(plan, { netns: ns, probeKernel: false, checkPorts: false });
-      assert.deepEqual(clean.filter((p) => p.code === 'RangeCollision'), []);
+      assert.deepEqual(
+        clean.filter((p) => p.code === 'RangeCollision'),
+        [],
+      );
     } finally {
       await cleanup();
     }

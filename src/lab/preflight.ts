@@ -34,7 +34,12 @@ export async function preflight(plan: ClusterPlan, opts: PreflightOptions = {}):
   const root = process.getuid?.() === 0;
   if (!root) problems.push({ code: 'NotRoot', message: 'k8ts up needs root: it creates network namespaces, links and mounts (run it with sudo)' });
   const missing = missingCommands(requiredCommands(plan), opts.searchPath);
-  problems.push(...missing.map((c) => ({ code: 'MissingCommand' as const, message: `${c}: not found (install the Debian package ${PACKAGE_OF[c]}: apt-get install ${PACKAGE_OF[c]})` })));
+  problems.push(
+    ...missing.map((c) => ({
+      code: 'MissingCommand' as const,
+      message: `${c}: not found (install the Debian package ${PACKAGE_OF[c]}: apt-get install ${PACKAGE_OF[c]})`,
+    })),
+  );
   if (root && opts.probeKernel !== false) problems.push(...(await checkKernel({ nft: !missing.includes('nft') && !missing.includes('nsenter') })));
   const host = opts.host ?? (opts.netns ? await readHostNet({ netns: opts.netns }) : await readHostNet());
   problems.push(...checkRanges(plan, host), ...checkLeftovers(plan, host));
@@ -79,7 +84,12 @@ export function checkLeftovers(plan: ClusterPlan, host: HostNet): Problem[] {
   const netns = host.netns.filter((n) => n.startsWith(plan.netnsPrefix));
   const found = [...links.map((l) => `link ${l}`), ...netns.map((n) => `network namespace ${n}`)];
   return found.length
-    ? [{ code: 'Leftover', message: `${found.join(', ')} already exist${found.length === 1 ? 's' : ''} on this host (left by an earlier cluster ${plan.stem}?); remove ${found.length === 1 ? 'it' : 'them'} first` }]
+    ? [
+        {
+          code: 'Leftover',
+          message: `${found.join(', ')} already exist${found.length === 1 ? 's' : ''} on this host (left by an earlier cluster ${plan.stem}?); remove ${found.length === 1 ? 'it' : 'them'} first`,
+        },
+      ]
     : [];
 }
 

@@ -58,7 +58,10 @@ describe('processes', { skip: NEEDS_ROOT }, () => {
     assert.equal(r.log, join(plan.dir, 'logs', 'sleeper.log'));
     assert.ok(existsSync(r.log));
     assert.ok(await isRunning(plan.dir, 'sleeper'));
-    await assert.rejects(startProcess(plan.dir, 'sleeper', ['sleep', '1000'], { netns: node.netns }), (e: unknown) => e instanceof LabError && e.code === 'ProcessRunning');
+    await assert.rejects(
+      startProcess(plan.dir, 'sleeper', ['sleep', '1000'], { netns: node.netns }),
+      (e: unknown) => e instanceof LabError && e.code === 'ProcessRunning',
+    );
 
     const stopped = await stopProcess(plan.dir, 'sleeper');
     assert.equal(stopped?.pid, r.pid);
@@ -69,18 +72,23 @@ describe('processes', { skip: NEEDS_ROOT }, () => {
   });
 
   test('output goes to the log; a program that dies at start is an error quoting its log', async () => {
-    const r = await startProcess(plan.dir, 'talker', ['sh', '-c', 'echo hello from $(cat /proc/sys/net/ipv4/ip_forward); exec sleep 1000'], { netns: plan.nodes[0].netns });
+    const r = await startProcess(plan.dir, 'talker', ['sh', '-c', 'echo hello from $(cat /proc/sys/net/ipv4/ip_forward); exec sleep 1000'], {
+      netns: plan.nodes[0].netns,
+    });
     await new Promise((res) => setTimeout(res, 100));
     assert.match(readFileSync(r.log, 'utf8'), /hello from 1/);
     // `sh` exec'd sleep: its cmdline no longer matches, so it is no longer ours to signal.
     assert.equal(await findRunning(plan.dir, 'talker'), undefined);
     strays.push(r.pid);
 
-    await assert.rejects(startProcess(plan.dir, 'dies', ['sh', '-c', 'echo cannot bind >&2; exit 3'], { netns: plan.nodes[0].netns, settleMs: 300 }), (e: unknown) => {
-      assert.ok(e instanceof LabError && e.code === 'ProcessExited');
-      assert.match(e.message, /^dies \(nsenter .* sh -c .*\) exited at start .*\ncannot bind$/s);
-      return true;
-    });
+    await assert.rejects(
+      startProcess(plan.dir, 'dies', ['sh', '-c', 'echo cannot bind >&2; exit 3'], { netns: plan.nodes[0].netns, settleMs: 300 }),
+      (e: unknown) => {
+        assert.ok(e instanceof LabError && e.code === 'ProcessExited');
+        assert.match(e.message, /^dies \(nsenter .* sh -c .*\) exited at start .*\ncannot bind$/s);
+        return true;
+      },
+    );
     await assert.rejects(startProcess(plan.dir, 'nothere', ['k8ts-no-such-program'], { netns: plan.nodes[0].netns }), /exited at start.*k8ts-no-such-program/s);
   });
 

@@ -16,6 +16,8 @@ export interface ProcessRecord {
   /** The program as it runs after nsenter has exec'd it; /proc/<pid>/cmdline must still say this. */
   argv: string[];
   netns?: string;
+  /** Cgroup directories it was started in (a lab node's own), so a restart puts it back there. */
+  cgroups?: string[];
   log: string;
   /** Start time in clock ticks since boot (/proc/<pid>/stat field 22): a reused pid has another. */
   startTime: number;
@@ -25,6 +27,11 @@ export interface ProcessRecord {
 export interface StartOptions {
   /** Run inside this named network namespace; absent: in the host's. */
   netns?: string;
+  /**
+   * Start it inside these cgroup directories (one per hierarchy): the launcher moves itself there before it
+   * execs the program, so the program and all it will ever start are accounted there from their first page.
+   */
+  cgroups?: string[];
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** How long the program may take to be exec'd; default 5 s. */
@@ -37,6 +44,17 @@ export interface StartOptions {
 }
 
 const ROLE_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/**
+ * The cgroup launcher: `sh -c JOIN k8ts-cgroup-join DIR... -- PROGRAM...` writes 0 (itself) into each DIR's
+ * cgroup.procs, then execs the program; the directories come as arguments, never inside the script.
+ */
+const JOIN = 'while [ "$1" != -- ]; do echo 0 > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"';
+/** A cgroup directory as the launcher takes it: under /sys/fs/cgroup, plain segments only (no `.`, `..`, empty). */
+function isCgroupDir(d: string): boolean {
+  const segs = d.split('/');
+  return d.startsWith('/sys/fs/cgroup/') && /^[A-Za-z0-9._@:/,=-]+$/.test(d) && segs.slice(1).every((x) => x !== '' && x !== '.' && x !== '..');
+}
 
 export function pidFile(dir: string, role: string): string {
   return join(dir, 'pids', `${role}.pid`);
@@ -55,7 +73,10 @@ export async function startProcess(dir: string, role: string, argv: string[], op
   await mkdir(join(dir, 'pids'), { recursive: true });
   await mkdir(join(dir, 'logs'), { recursive: true });
   const log = logFile(dir, role);
-  const full = opts.netns ? ['nsenter', `--net=${netnsPath(opts.netns)}`, '--', ...argv] : argv;
+  for (const d of opts.cgroups ?? [])
+    if (!isCgroupDir(d)) throw new LabError('InvalidOption', `process ${role}: cgroup ${JSON.stringify(d)} is not a directory under /sys/fs/cgroup`);
+  const inNetns = opts.netns ? ['nsenter', `--net=${netnsPath(opts.netns)}`, '--', ...argv] : argv;
+  const full = opts.cgroups?.length ? ['sh', '-c', JOIN, 'k8ts-cgroup-join', ...opts.cgroups, '--', ...inNetns] : inNetns;
   const fd = openSync(log, 'a');
   let child;
   try {
@@ -68,31 +89,42 @@ export async function startProcess(dir: string, role: string, argv: string[], op
   child.on('exit', (code, signal) => (exited = { code, signal }));
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
-    child.once('error', (e: NodeJS.ErrnoException) =>
-      reject(e.code === 'ENOENT' ? new MissingCommandError(full[0], PACKAGE_OF[full[0]]) : e));
+    child.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new MissingCommandError(full[0], PACKAGE_OF[full[0]]) : e));
   });
   child.unref();
   const pid = child.pid!;
-  // 'spawn' fires once nsenter (or the program) is exec'd; nsenter then execs the program in turn.
-  const launcher = opts.netns ? full.join('\0') : undefined;
+  // 'spawn' fires once the launcher (sh, nsenter) or the program is exec'd; each launcher execs the next.
+  const launchers = new Set([full, inNetns].filter((l) => l !== argv).map((l) => l.join('\0')));
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 5000);
   for (;;) {
     const info = await readProc(pid);
     // An empty command line is a process on its way out (its memory already gone, not yet a zombie): a
     // launcher that failed to exec the program looks like that for a moment, never the program itself.
-    if (info && info.cmdline !== '' && info.cmdline !== launcher) {
+    if (info && info.cmdline !== '' && !launchers.has(info.cmdline)) {
       if (opts.settleMs) {
         await sleep(opts.settleMs);
         if (exited || !(await readProc(pid))) continue;
       }
       // Recorded as started: should the program exec another one, that one is no longer ours to signal.
-      const record: ProcessRecord = { role, pid, argv, netns: opts.netns, log, startTime: info.startTime, startedAt: new Date().toISOString() };
+      const record: ProcessRecord = {
+        role,
+        pid,
+        argv,
+        netns: opts.netns,
+        ...(opts.cgroups?.length ? { cgroups: opts.cgroups } : {}),
+        log,
+        startTime: info.startTime,
+        startedAt: new Date().toISOString(),
+      };
       await writeRecord(dir, record);
       return record;
     }
     if (exited || !info) {
       const tail = await logTail(log);
-      throw new LabError('ProcessExited', `${role} (${full.join(' ')}) exited at start (${exited?.code ?? exited?.signal ?? 'gone'})${tail ? `; the end of ${log}:\n${tail}` : `; see ${log}`}`);
+      throw new LabError(
+        'ProcessExited',
+        `${role} (${full.join(' ')}) exited at start (${exited?.code ?? exited?.signal ?? 'gone'})${tail ? `; the end of ${log}:\n${tail}` : `; see ${log}`}`,
+      );
     }
     if (Date.now() > deadline) {
       process.kill(pid, 'SIGKILL');

@@ -14,8 +14,13 @@ test('not a terminal: one plain line per step, no spinner, no escape sequences',
   const { chunks, out } = sink(false);
   const p = new Progress(out);
   assert.equal(p.tty, false);
-  await runSteps([{ name: 'Step one', execute: () => new Promise((r) => setTimeout(r, 250)) }, { name: 'Step two', execute: () => {} }],
-    { log: (l) => p.line(l), begin: (n) => p.begin(n) });
+  await runSteps(
+    [
+      { name: 'Step one', execute: () => new Promise((r) => setTimeout(r, 250)) },
+      { name: 'Step two', execute: () => {} },
+    ],
+    { log: (l) => p.line(l), begin: (n) => p.begin(n) },
+  );
   const text = chunks.join('');
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the test proves no terminal escape reaches a pipe
   assert.doesNotMatch(text, /\x1b|\r/);

@@ -15,7 +15,10 @@ export class Progress {
   private frame = 0;
   readonly tty: boolean;
 
-  constructor(private out: ProgressOutput = process.stderr, tty?: boolean) {
+  constructor(
+    private out: ProgressOutput = process.stderr,
+    tty?: boolean,
+  ) {
     this.tty = tty ?? (!!out.isTTY && process.env.TERM !== 'dumb' && !process.env.CI);
   }
 

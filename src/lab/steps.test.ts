@@ -54,15 +54,29 @@ test('a failing command undoes the failed step and every completed one, in rever
   });
   assert.deepEqual(events, ['do one', 'do two', 'do three', 'undo three', 'undo two', 'undo one']);
   assert.match(lines[2], /^✗ three \(\d+ ms\)$/);
-  assert.deepEqual(lines.slice(3).map((l) => l.replace(/ \(\d+ ms\)$/, '')), ['✓ Undo: three', '✓ Undo: two', '✓ Undo: one']);
+  assert.deepEqual(
+    lines.slice(3).map((l) => l.replace(/ \(\d+ ms\)$/, '')),
+    ['✓ Undo: three', '✓ Undo: two', '✓ Undo: one'],
+  );
 });
 
 test('an undo that fails is reported without hiding the original failure; the other undos still run', async () => {
   const events: string[] = [];
   const steps: Step[] = [
     { name: 'a', execute: () => {}, undo: () => void events.push('undo a') },
-    { name: 'b', execute: () => {}, undo: () => { throw new Error('cannot undo b'); } },
-    { name: 'c', execute: () => { throw new Error('c broke'); } },
+    {
+      name: 'b',
+      execute: () => {},
+      undo: () => {
+        throw new Error('cannot undo b');
+      },
+    },
+    {
+      name: 'c',
+      execute: () => {
+        throw new Error('c broke');
+      },
+    },
   ];
   const { lines, log } = captureLog();
   await assert.rejects(runSteps(steps, { log }), (e: unknown) => {
@@ -80,6 +94,17 @@ test('an undo that fails is reported without hiding the original failure; the ot
 
 test('retain keeps what was made', async () => {
   const { events, step } = recorder();
-  await assert.rejects(runSteps([step('one'), step('two', async () => { throw new Error('no'); })], { log: () => {}, retain: true }), StepError);
+  await assert.rejects(
+    runSteps(
+      [
+        step('one'),
+        step('two', async () => {
+          throw new Error('no');
+        }),
+      ],
+      { log: () => {}, retain: true },
+    ),
+    StepError,
+  );
   assert.deepEqual(events, ['do one', 'do two']);
 });

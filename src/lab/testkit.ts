@@ -33,12 +33,18 @@ export async function ping(ip: string, netns?: string): Promise<void> {
 /** Names of host links, as `ip -o link` lists them. */
 export async function hostLinks(): Promise<string[]> {
   const { stdout } = await run(['ip', '-o', 'link']);
-  return stdout.split('\n').filter(Boolean).map((l) => l.split(': ')[1].split('@')[0]);
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(': ')[1].split('@')[0]);
 }
 
 export async function netnsList(): Promise<string[]> {
   const { stdout } = await run(['ip', 'netns', 'list']);
-  return stdout.split('\n').filter(Boolean).map((l) => l.split(' ')[0]);
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' ')[0]);
 }
 
 /**

@@ -46,13 +46,30 @@ describe('topology', { skip: NEEDS_ROOT }, () => {
     await ping(plan.nodes[0].ip, plan.nodes[1].netns);
 
     for (const n of plan.nodes) {
-      const addrs = (JSON.parse((await run(['ip', '-n', n.netns, '-4', '-j', 'addr', 'show'])).stdout) as { ifname: string; addr_info: { local: string; prefixlen: number }[] }[])
-        .flatMap((l) => l.addr_info.map((a) => `${l.ifname} ${a.local}/${a.prefixlen}`)).sort();
+      const addrs = (
+        JSON.parse((await run(['ip', '-n', n.netns, '-4', '-j', 'addr', 'show'])).stdout) as {
+          ifname: string;
+          addr_info: { local: string; prefixlen: number }[];
+        }[]
+      )
+        .flatMap((l) => l.addr_info.map((a) => `${l.ifname} ${a.local}/${a.prefixlen}`))
+        .sort();
       assert.deepEqual(addrs, ['eth0 ' + n.ip + '/24', 'lo 127.0.0.1/8']);
-      const routes = (await run(['ip', '-n', n.netns, '-4', 'route', 'show'])).stdout.trim().split('\n').map((l) => l.trim());
+      const routes = (await run(['ip', '-n', n.netns, '-4', 'route', 'show'])).stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.trim());
       assert.deepEqual(routes, [`default via ${plan.hostIP} dev eth0`, `${plan.nodeNetwork} dev eth0 proto kernel scope link src ${n.ip}`]);
-      const sysctl = (await run(['nsenter', `--net=/run/netns/${n.netns}`, '--', 'sh', '-c',
-        'cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/all/rp_filter /proc/sys/net/ipv4/conf/default/rp_filter'])).stdout;
+      const sysctl = (
+        await run([
+          'nsenter',
+          `--net=/run/netns/${n.netns}`,
+          '--',
+          'sh',
+          '-c',
+          'cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/all/rp_filter /proc/sys/net/ipv4/conf/default/rp_filter',
+        ])
+      ).stdout;
       assert.deepEqual(sysctl.split('\n').filter(Boolean), ['1', '2', '2']);
     }
     // Forwarding was switched on inside the nodes only.
@@ -60,12 +77,17 @@ describe('topology', { skip: NEEDS_ROOT }, () => {
 
     // On the host: the bridge's one connected route (plus the kernel's local/broadcast entries for its own
     // address), nothing on the veths, no IPv6, and every other route exactly as before.
-    const onOurs = (JSON.parse((await run(['ip', '-j', 'route', 'show', 'table', 'all'])).stdout) as { dev?: string; dst: string; table?: string; type?: string }[])
+    const onOurs = (
+      JSON.parse((await run(['ip', '-j', 'route', 'show', 'table', 'all'])).stdout) as { dev?: string; dst: string; table?: string; type?: string }[]
+    )
       .filter((r) => r.dev && ours.includes(r.dev))
       .map((r) => `${r.type ?? 'unicast'} ${r.dst} ${r.dev} ${r.table ?? 'main'}`)
       .sort();
     const top = plan.nodeNetwork.replace(/\.0\/24$/, '.255');
-    assert.deepEqual(onOurs, [`broadcast ${top} ${plan.bridge} local`, `local ${plan.hostIP} ${plan.bridge} local`, `unicast ${plan.nodeNetwork} ${plan.bridge} main`].sort());
+    assert.deepEqual(
+      onOurs,
+      [`broadcast ${top} ${plan.bridge} local`, `local ${plan.hostIP} ${plan.bridge} local`, `unicast ${plan.nodeNetwork} ${plan.bridge} main`].sort(),
+    );
     assert.equal(await routesNotOnLabLinks(), before);
     const master = JSON.parse((await run(['ip', '-j', 'link', 'show', 'master', plan.bridge])).stdout) as { ifname: string }[];
     assert.deepEqual(master.map((l) => l.ifname).sort(), plan.nodes.map((n) => n.hostVeth).sort());

@@ -56,10 +56,7 @@ export async function createNodes(plan: ClusterPlan, nodes: NodePlan[] = plan.no
   const prefix = parseCidr(plan.nodeNetwork).prefix;
   await Promise.all(
     nodes.map(async (n) => {
-      await ipBatch(
-        ['link set lo up', `addr add ${n.ip}/${prefix} dev eth0`, 'link set eth0 up', `route add default via ${plan.hostIP} dev eth0`],
-        n.netns,
-      );
+      await ipBatch(['link set lo up', `addr add ${n.ip}/${prefix} dev eth0`, 'link set eth0 up', `route add default via ${plan.hostIP} dev eth0`], n.netns);
       await writeSysctls(n.netns, NODE_SYSCTLS);
     }),
   );
@@ -108,10 +105,13 @@ export async function destroyTopology(plan: ClusterPlan): Promise<{ netns: strin
 
 /** Deletes named network namespaces; one that vanished meanwhile is not an error. */
 export async function deleteNetns(names: string[]): Promise<void> {
-  await deleteTolerant(names.map((n) => `netns del ${n}`), async () => {
-    const left = new Set(await listNetns());
-    return names.filter((n) => left.has(n));
-  });
+  await deleteTolerant(
+    names.map((n) => `netns del ${n}`),
+    async () => {
+      const left = new Set(await listNetns());
+      return names.filter((n) => left.has(n));
+    },
+  );
 }
 
 /**
@@ -119,10 +119,13 @@ export async function deleteNetns(names: string[]): Promise<void> {
  * its peer's namespace is freed).
  */
 export async function deleteLinks(names: string[]): Promise<void> {
-  await deleteTolerant(names.map((n) => `link del ${n}`), async () => {
-    const left = new Set(await listLinks());
-    return names.filter((n) => left.has(n));
-  });
+  await deleteTolerant(
+    names.map((n) => `link del ${n}`),
+    async () => {
+      const left = new Set(await listLinks());
+      return names.filter((n) => left.has(n));
+    },
+  );
 }
 
 async function deleteTolerant(lines: string[], remaining: () => Promise<string[]>): Promise<void> {
@@ -151,6 +154,8 @@ async function disableIPv6(dev: string): Promise<void> {
  * one `sh`, entered with nsenter --net only (no private mount namespace).
  */
 async function writeSysctls(netns: string, sysctls: Record<string, string>): Promise<void> {
-  const script = Object.entries(sysctls).map(([k, v]) => `echo ${v} > /proc/sys/${k}`).join(' && ');
+  const script = Object.entries(sysctls)
+    .map(([k, v]) => `echo ${v} > /proc/sys/${k}`)
+    .join(' && ');
   await run(['nsenter', `--net=${netnsPath(netns)}`, '--', 'sh', '-c', script]);
 }

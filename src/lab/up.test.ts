@@ -27,21 +27,26 @@ describe('up', { skip: NEEDS_ROOT }, () => {
     let madeLinks: number[] = [];
     await assert.rejects(
       up({
-        name, nodes: 2, home: h.home, log,
+        name,
+        nodes: 2,
+        home: h.home,
+        log,
         steps: (plan) => {
           stem = plan.stem;
-          return [{
-            name: 'Starting the API server',
-            execute: async () => {
-              // The topology is there when this step runs...
-              assert.ok((await netnsList()).includes(plan.nodes[1].netns));
-              madeLinks = await stemLinkIndexes(plan.stem);
-              await run(['sh', '-c', 'echo injected failure >&2; exit 7']);
+          return [
+            {
+              name: 'Starting the API server',
+              execute: async () => {
+                // The topology is there when this step runs...
+                assert.ok((await netnsList()).includes(plan.nodes[1].netns));
+                madeLinks = await stemLinkIndexes(plan.stem);
+                await run(['sh', '-c', 'echo injected failure >&2; exit 7']);
+              },
+              undo: () => {
+                undoneBeforeFailure = true;
+              },
             },
-            undo: () => {
-              undoneBeforeFailure = true;
-            },
-          }];
+          ];
         },
       }),
       (e: unknown) => {
@@ -58,11 +63,22 @@ describe('up', { skip: NEEDS_ROOT }, () => {
       `✓ Planning cluster ${name}`,
       `✓ Creating node network ${stem} 172.30.${stem.slice(4)}.0/24`,
       '✓ Creating 2 nodes',
+      `✓ Making a cgroup for each node (${stem}-${name})`,
       '✗ Starting the API server',
       '✓ Undo',
       '✓ Undo',
       '✓ Undo',
+      '✓ Undo',
     ]);
+    // Nor its cgroups (made beside ours: up ran in this process).
+    for (const c of ['cpuacct', 'memory']) {
+      const own = /^\d+:[^:]*\b(?:cpuacct|memory)\b[^:]*:(.*)$/m;
+      const line = readFileSync('/proc/self/cgroup', 'utf8')
+        .split('\n')
+        .find((l) => l.split(':')[1]?.split(',').includes(c));
+      const path = line && own.exec(line)?.[1];
+      if (path !== undefined && existsSync(`/sys/fs/cgroup/${c}`)) assert.ok(!existsSync(`/sys/fs/cgroup/${c}${path}/${stem}-${name}`), `${c} cgroup left`);
+    }
     // ...and none of it is there after the failure (looked up by the cluster's own name and by link index:
     // a concurrent test may take the freed stem at once).
     assert.ok(!(await netnsList()).some((n) => n.includes(name)));

@@ -6,6 +6,19 @@ import { type ClusterPlan, type PlanOptions, releasePlan, reservePlan } from './
 import { type PreflightOptions, type Problem, preflight } from './preflight.js';
 import { type Step, beginFor, runSteps, stderrLog, stepLine } from './steps.js';
 import { topologySteps } from './topology.js';
+import { createCgroups, removeCgroups } from './cgroups.js';
+
+/** Each node's own cgroup, so its agent and pods are accounted as that node (or a line saying why not). */
+function cgroupStep(plan: ClusterPlan, log: (line: string) => void): Step {
+  return {
+    name: `Making a cgroup for each node (${plan.stem}-${plan.name})`,
+    execute: async () => {
+      const made = await createCgroups(plan);
+      if ('unavailable' in made) log(`  no node cgroups: ${made.unavailable}; every node's CPU and memory are the host's`);
+    },
+    undo: () => removeCgroups(plan).then(() => {}),
+  };
+}
 
 export interface UpOptions extends PlanOptions {
   log?: (line: string) => void;
@@ -40,15 +53,22 @@ export async function up(opts: UpOptions): Promise<ClusterPlan> {
     log(stepLine(false, `Checking the host for cluster ${plan.name}`, performance.now() - t0));
     throw new PreflightError(problems);
   }
-  log(stepLine(true, `Planning cluster ${plan.name}: ${plan.stem}, nodes ${plan.nodeNetwork}, pods ${plan.clusterCIDR}, services ${plan.serviceCIDR}, API port ${plan.apiServer.port}`, performance.now() - t0));
+  log(
+    stepLine(
+      true,
+      `Planning cluster ${plan.name}: ${plan.stem}, nodes ${plan.nodeNetwork}, pods ${plan.clusterCIDR}, services ${plan.serviceCIDR}, API port ${plan.apiServer.port}`,
+      performance.now() - t0,
+    ),
+  );
   try {
-    await runSteps([...topologySteps(plan), ...(opts.steps?.(plan) ?? [])], { log, retain: opts.retain });
+    await runSteps([...topologySteps(plan), cgroupStep(plan, log), ...(opts.steps?.(plan) ?? [])], { log, retain: opts.retain });
   } catch (e) {
     // The steps' undos ran; down sweeps whatever they could not know of (processes in the namespaces, the
     // state directory, the claim).
     if (!opts.retain) {
       await downPlan(plan, { log: () => {} }).catch((d: Error) =>
-        log(`✗ Cleaning up cluster ${plan.name} after the failure: ${d.message}; finish with: k8ts down ${plan.name}`));
+        log(`✗ Cleaning up cluster ${plan.name} after the failure: ${d.message}; finish with: k8ts down ${plan.name}`),
+      );
     }
     throw e;
   }

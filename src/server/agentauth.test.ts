@@ -23,6 +23,7 @@ import { CLUSTERROLEBINDINGS, CLUSTERROLES, CSRS, NODES } from '../api/kinds.js'
 import type { CertificateSigningRequest } from '../api/types.js';
 import { RestClient } from '../client/rest.js';
 import { getTextAs } from '../testing/https-call.js';
+import { issue, makeCa, writeKeyAndCert } from '../api/certificates/issue.js';
 
 let tc: TestCluster;
 let dir: string;
@@ -35,17 +36,33 @@ let n2: TestAgent;
 const DEV = 'dev-token-agentauth-0123456789';
 const OPS = 'ops-token-agentauth-0123456789';
 
-interface Reply { code: number; body: string; type?: string }
+interface Reply {
+  code: number;
+  body: string;
+  type?: string;
+}
 
 /** A request straight to an agent's endpoint, verifying its certificate against the cluster CA. */
 function agentCall(port: number, path: string, o: { token?: string; cert?: string | Buffer; key?: string | Buffer; method?: string } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const rq = request({ host: '127.0.0.1', port, path, method: o.method ?? 'GET', ca, cert: o.cert, key: o.key, agent: false,
-      headers: o.token ? { authorization: `Bearer ${o.token}` } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ code: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), type: res.headers['content-type'] }));
-    });
+    const rq = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: o.method ?? 'GET',
+        ca,
+        cert: o.cert,
+        key: o.key,
+        agent: false,
+        headers: o.token ? { authorization: `Bearer ${o.token}` } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), type: res.headers['content-type'] }));
+      },
+    );
     rq.on('error', reject);
     rq.end();
   });
@@ -62,17 +79,24 @@ before(async () => {
   ca = readFileSync(tc.s.caPath, 'utf8');
   const runtime = new Runtime({ stateDir: join(dir, 'runtime'), imagesDir: join(dir, 'images') });
   const metrics = new AgentMetrics({ runningPods: () => 1, containers: async () => ({}) });
-  deps = { runtime, pod: () => undefined, netnsOf: () => undefined, metrics: () => metrics.expose(),
-    queries: { whoami: async () => ({ node: 'answered' }) } };
+  deps = { runtime, pod: () => undefined, netnsOf: () => undefined, metrics: () => metrics.expose(), queries: { whoami: async () => ({ node: 'answered' }) } };
   n1 = await joinTestAgent(tc.s, { name: 'aa-n1', dir, admin: tc.c, deps });
   n2 = await joinTestAgent(tc.s, { name: 'aa-n2', dir, admin: tc.c, deps });
   agents.push(n1, n2);
   // ops may reach nodes' proxy and metrics (what system:kubelet-api-admin grants, narrowed); dev nothing.
-  await tc.c.create(CLUSTERROLES, undefined, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'aa-node-proxy' },
-    rules: [{ apiGroups: [''], resources: ['nodes/proxy', 'nodes/metrics'], verbs: ['get'] }] });
-  await tc.c.create(CLUSTERROLEBINDINGS, undefined, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'aa-node-proxy' },
+  await tc.c.create(CLUSTERROLES, undefined, {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: 'aa-node-proxy' },
+    rules: [{ apiGroups: [''], resources: ['nodes/proxy', 'nodes/metrics'], verbs: ['get'] }],
+  });
+  await tc.c.create(CLUSTERROLEBINDINGS, undefined, {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'aa-node-proxy' },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'aa-node-proxy' },
-    subjects: [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'operators' }] });
+    subjects: [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'operators' }],
+  });
 });
 
 after(async () => {
@@ -82,7 +106,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('the serving certificate is from the cluster CA for the node\'s own address, asked for by the node and approved as its own', async () => {
+test("the serving certificate is from the cluster CA for the node's own address, asked for by the node and approved as its own", async () => {
   const cert = new X509Certificate(n1.serving.cert);
   assert.ok(cert.verify(new X509Certificate(ca).publicKey), 'signed by the cluster CA');
   assert.equal(cert.subjectAltName, 'IP Address:127.0.0.1');
@@ -99,7 +123,7 @@ test('the API server reaches the agent over verified TLS as kube-apiserver-kubel
   const r = await apiCall('/api/v1/nodes/aa-n1/proxy/metrics');
   assert.equal(r.code, 200, r.body);
   assert.match(r.body, /kubelet_running_pods 1/);
-  assert.equal(n1.auth.sent.accessReviews, before + 1, 'one SubjectAccessReview for the API server\'s identity');
+  assert.equal(n1.auth.sent.accessReviews, before + 1, "one SubjectAccessReview for the API server's identity");
   assert.equal((await apiCall('/api/v1/nodes/aa-n1/proxy/k8ts/whoami')).code, 200);
   assert.equal((await apiCall('/api/v1/nodes/aa-n1/proxy/metrics')).code, 200);
   // metrics then proxy (another subresource), then metrics again from the cache.
@@ -113,21 +137,21 @@ test('no credential, or a certificate from another CA: 401 Unauthorized, as the 
   // A foreign CA's certificate naming the API server's identity (and system:masters) proves nothing.
   const f = join(dir, 'foreign');
   execFileSync('mkdir', ['-p', f]);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(f, 'ca.key'),
-    '-out', join(f, 'ca.crt'), '-days', '1', '-subj', '/CN=foreign-ca', '-addext', 'basicConstraints=critical,CA:TRUE'], { stdio: 'ignore' });
-  execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(f, 'c.key'), '-out', join(f, 'c.csr'),
-    '-subj', '/O=system:masters/CN=kube-apiserver-kubelet-client'], { stdio: 'ignore' });
-  writeFileSync(join(f, 'ext'), 'extendedKeyUsage=clientAuth\n');
-  execFileSync('openssl', ['x509', '-req', '-in', join(f, 'c.csr'), '-CA', join(f, 'ca.crt'), '-CAkey', join(f, 'ca.key'), '-CAcreateserial',
-    '-out', join(f, 'c.crt'), '-days', '1', '-extfile', join(f, 'ext')], { stdio: 'ignore' });
-  const foreign = await agentCall(n1.streams.port, '/exec/default/p/c?command=id', { cert: readFileSync(join(f, 'c.crt')), key: readFileSync(join(f, 'c.key')), method: 'POST' });
+  const foreignCa = await makeCa('foreign-ca', 1);
+  const client = await issue(foreignCa, { subject: { cn: 'kube-apiserver-kubelet-client', o: ['system:masters'] }, usage: 'client', days: 1 });
+  writeKeyAndCert(client, join(f, 'c.key'), join(f, 'c.crt'));
+  const foreign = await agentCall(n1.streams.port, '/exec/default/p/c?command=id', {
+    cert: readFileSync(join(f, 'c.crt')),
+    key: readFileSync(join(f, 'c.key')),
+    method: 'POST',
+  });
   assert.equal(foreign.code, 401);
   assert.equal(foreign.body, 'Unauthorized');
   const badToken = await agentCall(n1.streams.port, '/metrics', { token: 'not-a-token-anyone-issued' });
   assert.equal(badToken.code, 401);
 });
 
-test('a valid user without nodes/proxy is refused 403 in the kubelet\'s words; one with it gets in (token checked by TokenReview)', async () => {
+test("a valid user without nodes/proxy is refused 403 in the kubelet's words; one with it gets in (token checked by TokenReview)", async () => {
   const dev = await agentCall(n1.streams.port, '/k8ts/whoami', { token: DEV });
   assert.equal(dev.code, 403);
   assert.equal(dev.body, 'Forbidden (user=dev, verb=get, resource=nodes, subresource=proxy)');
@@ -146,7 +170,7 @@ test('a valid user without nodes/proxy is refused 403 in the kubelet\'s words; o
   assert.equal(viaApi.code, 403);
 });
 
-test('a node cannot use another node\'s agent (nor its own: nodes are not granted nodes/proxy)', async () => {
+test("a node cannot use another node's agent (nor its own: nodes are not granted nodes/proxy)", async () => {
   const r = await agentCall(n2.streams.port, '/metrics', { cert: n1.credentials.cert, key: n1.credentials.key });
   assert.equal(r.code, 403);
   assert.equal(r.body, 'Forbidden (user=system:node:aa-n1, verb=get, resource=nodes, subresource=metrics)');
@@ -154,10 +178,14 @@ test('a node cannot use another node\'s agent (nor its own: nodes are not grante
   assert.equal(exec.body, 'Forbidden (user=system:node:aa-n1, verb=create, resource=nodes, subresource=proxy)');
   // Nor through the API server (the Node authorizer lets nodes read Node objects, not their subresources).
   const viaApi = await new Promise<number>((resolve, reject) => {
-    const rq = request(new URL('/api/v1/nodes/aa-n2/proxy/metrics', tc.s.url), { ca, cert: n1.credentials.cert, key: n1.credentials.key, agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const rq = request(
+      new URL('/api/v1/nodes/aa-n2/proxy/metrics', tc.s.url),
+      { ca, cert: n1.credentials.cert, key: n1.credentials.key, agent: false },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     rq.on('error', reject);
     rq.end();
   });
@@ -167,23 +195,39 @@ test('a node cannot use another node\'s agent (nor its own: nodes are not grante
   assert.equal(serving.code, 401);
 });
 
-test('serving CSRs for addresses or names that are not the requesting node\'s are Denied by the approver; malformed ones are 422', async () => {
+test("serving CSRs for addresses or names that are not the requesting node's are Denied by the approver; malformed ones are 422", async () => {
   const o = { server: tc.s.url, ca, nodeName: 'aa-n1', dataDir: join(dir, 'aa-n1-bad'), log: () => {}, timeoutMs: 20_000 };
-  await assert.rejects(requestServingCredentials(n1.client, { ...o, names: { ips: ['10.9.9.9'], dnsNames: [] } }),
-    /Denied: NodeServingCertificateRefused subjectAltNames \["10\.9\.9\.9"\] are not addresses of node "aa-n1"/);
-  await assert.rejects(requestServingCredentials(n1.client, { ...o, names: { ips: ['127.0.0.1'], dnsNames: ['kubernetes.default.svc'] } }),
-    /Denied: .*\["kubernetes\.default\.svc"\] are not addresses/);
+  await assert.rejects(
+    requestServingCredentials(n1.client, { ...o, names: { ips: ['10.9.9.9'], dnsNames: [] } }),
+    /Denied: NodeServingCertificateRefused subjectAltNames \["10\.9\.9\.9"\] are not addresses of node "aa-n1"/,
+  );
+  await assert.rejects(
+    requestServingCredentials(n1.client, { ...o, names: { ips: ['127.0.0.1'], dnsNames: ['kubernetes.default.svc'] } }),
+    /Denied: .*\["kubernetes\.default\.svc"\] are not addresses/,
+  );
   // n1 asking for n2's certificate, with n2's own address.
-  await assert.rejects(requestServingCredentials(n1.client, { ...o, nodeName: 'aa-n2', names: { ips: ['127.0.0.1'], dnsNames: [] } }),
-    /Denied: .*names system:node:aa-n2 but was made by "system:node:aa-n1"/);
+  await assert.rejects(
+    requestServingCredentials(n1.client, { ...o, nodeName: 'aa-n2', names: { ips: ['127.0.0.1'], dnsNames: [] } }),
+    /Denied: .*names system:node:aa-n2 but was made by "system:node:aa-n1"/,
+  );
   // No SAN at all, or client usages on the serving signer: refused at the door.
   const { csrPem } = await makeNodeCsr('aa-n1');
-  const bad = (usages: string[]) => ({ apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { generateName: 'aa-bad-' },
-    spec: { request: Buffer.from(csrPem).toString('base64'), signerName: 'kubernetes.io/kubelet-serving', usages } }) as CertificateSigningRequest;
+  const bad = (usages: string[]) =>
+    ({
+      apiVersion: 'certificates.k8s.io/v1',
+      kind: 'CertificateSigningRequest',
+      metadata: { generateName: 'aa-bad-' },
+      spec: { request: Buffer.from(csrPem).toString('base64'), signerName: 'kubernetes.io/kubelet-serving', usages },
+    }) as CertificateSigningRequest;
   await assert.rejects(n1.client.create(CSRS, undefined, bad(['digital signature', 'server auth'])), /DNS or IP subjectAltName is required/);
   const { csrPem: withSan } = await makeNodeCsr('aa-n1', { ips: ['127.0.0.1'], dnsNames: [] });
-  await assert.rejects(n1.client.create(CSRS, undefined, { ...bad(['digital signature', 'client auth']), spec: { ...bad([]).spec, request: Buffer.from(withSan).toString('base64'), usages: ['digital signature', 'client auth'] } }),
-    /usages must be \["digital signature", "server auth"\]/);
+  await assert.rejects(
+    n1.client.create(CSRS, undefined, {
+      ...bad(['digital signature', 'client auth']),
+      spec: { ...bad([]).spec, request: Buffer.from(withSan).toString('base64'), usages: ['digital signature', 'client auth'] },
+    }),
+    /usages must be \["digital signature", "server auth"\]/,
+  );
 });
 
 test('the API server refuses an agent on a self-signed certificate or presenting a certificate for another address', async () => {
@@ -197,10 +241,25 @@ test('the API server refuses an agent on a self-signed certificate or presenting
   agents.push(n3);
   const impostor = new StreamServer(deps, new CallerAuth({ nodeName: 'aa-imp', post: (p, b) => tc.c.postPath(p, b) }));
   extra.push(impostor);
-  await impostor.start(join(dir, 'imp'), '127.0.0.1', { ca, cert: n3.serving.cert, key: readFileSync(join(dir, 'aa-n3', 'pki', 'node-serving.key'), 'utf8') }, 0);
-  for (const [name, port] of [['aa-self', selfSigned.port], ['aa-imp', impostor.port]] as const) {
+  await impostor.start(
+    join(dir, 'imp'),
+    '127.0.0.1',
+    { ca, cert: n3.serving.cert, key: readFileSync(join(dir, 'aa-n3', 'pki', 'node-serving.key'), 'utf8') },
+    0,
+  );
+  for (const [name, port] of [
+    ['aa-self', selfSigned.port],
+    ['aa-imp', impostor.port],
+  ] as const) {
     await tc.c.create(NODES, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name } });
-    await tc.c.patch(NODES, undefined, name, 'merge', { status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: port } } } }, 'status');
+    await tc.c.patch(
+      NODES,
+      undefined,
+      name,
+      'merge',
+      { status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: port } } } },
+      'status',
+    );
   }
   const s = await apiCall('/api/v1/nodes/aa-self/proxy/metrics');
   assert.equal(s.code, 503, s.body);
@@ -212,10 +271,14 @@ test('the API server refuses an agent on a self-signed certificate or presenting
   assert.equal((await apiCall('/api/v1/nodes/aa-n3/proxy/metrics')).code, 200);
 });
 
-test('TokenReview answers as kube-apiserver: the token\'s user, unauthenticated for a bad one, 400 without a token, 403 without the right', async () => {
+test("TokenReview answers as kube-apiserver: the token's user, unauthenticated for a bad one, 400 without a token, 403 without the right", async () => {
   const c = tc.c;
-  const review = (token: string, audiences?: string[]) => c.postPath<any>('/apis/authentication.k8s.io/v1/tokenreviews',
-    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, ...(audiences ? { audiences } : {}) } });
+  const review = (token: string, audiences?: string[]) =>
+    c.postPath<any>('/apis/authentication.k8s.io/v1/tokenreviews', {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenReview',
+      spec: { token, ...(audiences ? { audiences } : {}) },
+    });
   const ok = await review(OPS);
   assert.equal(ok.status.authenticated, true);
   assert.deepEqual(ok.status.user, { username: 'ops', uid: 'uid-ops', groups: ['operators', 'system:authenticated'] });
@@ -227,14 +290,16 @@ test('TokenReview answers as kube-apiserver: the token\'s user, unauthenticated 
   await assert.rejects(review(''), /token is required for TokenReview in authentication/);
   const dev = new RestClient({ server: tc.s.url, ca, token: DEV });
   try {
-    await assert.rejects(dev.postPath('/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: OPS } }),
-      /cannot create resource "tokenreviews"/);
+    await assert.rejects(
+      dev.postPath('/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: OPS } }),
+      /cannot create resource "tokenreviews"/,
+    );
   } finally {
     dev.close();
   }
 });
 
-test('the kubelet\'s attribute mapping and cache lifetimes: allowed 5 min, denied 30 s, against the real API server', async () => {
+test("the kubelet's attribute mapping and cache lifetimes: allowed 5 min, denied 30 s, against the real API server", async () => {
   assert.deepEqual(callerAttributes('GET', '/stats/summary'), { verb: 'get', subresource: 'stats' });
   assert.deepEqual(callerAttributes('GET', '/metrics/resource'), { verb: 'get', subresource: 'metrics' });
   assert.deepEqual(callerAttributes('GET', '/metricsx'), { verb: 'get', subresource: 'proxy' });
@@ -245,10 +310,14 @@ test('the kubelet\'s attribute mapping and cache lifetimes: allowed 5 min, denie
   assert.deepEqual(callerAttributes('BREW', '/spec/'), { verb: '', subresource: 'spec' });
   let now = 1_000_000;
   let posts = 0;
-  const auth = new CallerAuth({ nodeName: 'aa-n1', now: () => now, post: (p, b) => {
-    posts++;
-    return tc.c.postPath(p, b);
-  } });
+  const auth = new CallerAuth({
+    nodeName: 'aa-n1',
+    now: () => now,
+    post: (p, b) => {
+      posts++;
+      return tc.c.postPath(p, b);
+    },
+  });
   const ops = { name: 'ops', groups: ['operators', 'system:authenticated'] };
   const dev = { name: 'dev', groups: ['system:authenticated'] };
   const get = { verb: 'get', subresource: 'proxy' };

@@ -39,7 +39,12 @@ before(async () => {
     policy: { logged: () => ({ ingress: 2, egress: 0, service: 1 }), dropped: async () => ({ ingress: 5, egress: 0 }) },
   });
   // The node joins as an agent does: its own identity, its serving certificate from the cluster CA.
-  agent = await joinTestAgent(tc.s, { name: NODE, dir, admin: tc.c, deps: { runtime, pod: () => undefined, netnsOf: () => undefined, metrics: () => metrics.expose() } });
+  agent = await joinTestAgent(tc.s, {
+    name: NODE,
+    dir,
+    admin: tc.c,
+    deps: { runtime, pod: () => undefined, netnsOf: () => undefined, metrics: () => metrics.expose() },
+  });
 });
 
 after(async () => {

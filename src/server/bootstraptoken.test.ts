@@ -12,17 +12,21 @@ import { parseDuration } from '../cli/token.js';
 let tc: TestCluster;
 let ca: string;
 
-
 const call = (token: string, method: string, path: string, body?: unknown, headers: Record<string, string | string[]> = {}): Promise<Reply> =>
   callAs(tc.s.url, ca, token, method, path, body, headers);
 
 const SECRETS = '/api/v1/namespaces/kube-system/secrets';
-const secret = (name: string, stringData: Record<string, string>, ns = 'kube-system') => ({ apiVersion: 'v1', kind: 'Secret',
-  metadata: { name, namespace: ns }, type: 'bootstrap.kubernetes.io/token', stringData });
+const secret = (name: string, stringData: Record<string, string>, ns = 'kube-system') => ({
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name, namespace: ns },
+  type: 'bootstrap.kubernetes.io/token',
+  stringData,
+});
 const good = (id: string, sec: string, extra: Record<string, string> = {}) =>
   secret(`bootstrap-token-${id}`, { 'token-id': id, 'token-secret': sec, 'usage-bootstrap-authentication': 'true', ...extra });
-const whoami = (token: string) => call(token, 'POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews',
-  { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' });
+const whoami = (token: string) =>
+  call(token, 'POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' });
 
 before(async () => {
   tc = await startCluster();
@@ -35,8 +39,19 @@ after(async () => {
 
 test('token shape: only [a-z0-9]{6}.[a-z0-9]{16}', () => {
   assert.deepEqual(parseBootstrapToken('abcdef.0123456789abcdef'), { id: 'abcdef', secret: '0123456789abcdef' });
-  for (const bad of ['', 'abcdef', 'abcdef.', 'ABCDEF.0123456789abcdef', 'abcde.0123456789abcdef', 'abcdef.0123456789abcde',
-    'abcdef.0123456789abcdef0', 'abcdef:0123456789abcdef', ' abcdef.0123456789abcdef', 'abcdef.0123456789abcdef\n', '../../x.0123456789abcdef']) {
+  for (const bad of [
+    '',
+    'abcdef',
+    'abcdef.',
+    'ABCDEF.0123456789abcdef',
+    'abcde.0123456789abcdef',
+    'abcdef.0123456789abcde',
+    'abcdef.0123456789abcdef0',
+    'abcdef:0123456789abcdef',
+    ' abcdef.0123456789abcdef',
+    'abcdef.0123456789abcdef\n',
+    '../../x.0123456789abcdef',
+  ]) {
     assert.equal(parseBootstrapToken(bad), undefined, JSON.stringify(bad));
   }
   const g = generateBootstrapToken();
@@ -69,11 +84,17 @@ test('a bootstrap token Secret is validated at create: 422 naming the field', as
     const r = await call(tc.s.token, 'POST', SECRETS, obj);
     assert.equal(r.code, 422, JSON.stringify(r.body));
     assert.equal(r.body.reason, 'Invalid');
-    assert.ok(r.body.details.causes.some((c: any) => c.field === field), `${field}: ${JSON.stringify(r.body.details.causes)}`);
+    assert.ok(
+      r.body.details.causes.some((c: any) => c.field === field),
+      `${field}: ${JSON.stringify(r.body.details.causes)}`,
+    );
     // The token secret is never echoed back.
     assert.ok(!JSON.stringify(r.body).includes('0123456789abcdef'), JSON.stringify(r.body));
   }
-  const other = await call(tc.s.token, 'POST', '/api/v1/namespaces/default/secrets', { ...good('abcdef', '0123456789abcdef'), metadata: { name: 'bootstrap-token-abcdef', namespace: 'default' } });
+  const other = await call(tc.s.token, 'POST', '/api/v1/namespaces/default/secrets', {
+    ...good('abcdef', '0123456789abcdef'),
+    metadata: { name: 'bootstrap-token-abcdef', namespace: 'default' },
+  });
   assert.equal(other.code, 422);
   assert.ok(other.body.details.causes.some((c: any) => c.field === 'metadata.namespace'));
 });
@@ -95,12 +116,24 @@ test('hostile tokens are 401: wrong secret, unknown id, expired, usage off, bein
   const past = new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
   assert.equal((await call(tc.s.token, 'POST', SECRETS, good('exp111', 'aaaaaaaaaaaaaaaa', { expiration: past }))).code, 201);
   assert.equal((await call(tc.s.token, 'POST', SECRETS, good('use111', 'bbbbbbbbbbbbbbbb', { 'usage-bootstrap-authentication': 'false' }))).code, 201);
-  assert.equal((await call(tc.s.token, 'POST', SECRETS, secret('bootstrap-token-nou111', { 'token-id': 'nou111', 'token-secret': 'cccccccccccccccc' }))).code, 201);
+  assert.equal(
+    (await call(tc.s.token, 'POST', SECRETS, secret('bootstrap-token-nou111', { 'token-id': 'nou111', 'token-secret': 'cccccccccccccccc' }))).code,
+    201,
+  );
   // The same name as an Opaque Secret is no token.
   assert.equal((await call(tc.s.token, 'POST', SECRETS, { ...good('opq111', 'dddddddddddddddd'), type: 'Opaque' })).code, 201);
   assert.equal((await call(tc.s.token, 'POST', SECRETS, good('fff111', 'eeeeeeeeeeeeeeee'))).code, 201);
-  for (const t of ['exp111.aaaaaaaaaaaaaaaa', 'use111.bbbbbbbbbbbbbbbb', 'nou111.cccccccccccccccc', 'opq111.dddddddddddddddd',
-    'fff111.eeeeeeeeeeeeeeex', 'fff111.EEEEEEEEEEEEEEEE', 'zzz999.eeeeeeeeeeeeeeee', 'fff111.eeeeeeeeeeeeeeeee', 'fff111.eeeeeeeeeeeeeee']) {
+  for (const t of [
+    'exp111.aaaaaaaaaaaaaaaa',
+    'use111.bbbbbbbbbbbbbbbb',
+    'nou111.cccccccccccccccc',
+    'opq111.dddddddddddddddd',
+    'fff111.eeeeeeeeeeeeeeex',
+    'fff111.EEEEEEEEEEEEEEEE',
+    'zzz999.eeeeeeeeeeeeeeee',
+    'fff111.eeeeeeeeeeeeeeeee',
+    'fff111.eeeeeeeeeeeeeee',
+  ]) {
     const r = await whoami(t);
     assert.equal(r.code, 401, `${t}: ${JSON.stringify(r.body)}`);
   }

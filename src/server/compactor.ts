@@ -7,7 +7,11 @@ export class Compactor {
   private timer?: NodeJS.Timeout;
   private running = false;
 
-  constructor(private store: Store, private retentionMs = 5 * 60_000, private intervalMs = 60_000) {}
+  constructor(
+    private store: Store,
+    private retentionMs = 5 * 60_000,
+    private intervalMs = 60_000,
+  ) {}
 
   start(): void {
     this.timer = setInterval(() => void this.tick(), this.intervalMs);

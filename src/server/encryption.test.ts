@@ -20,20 +20,32 @@ const NEW = Buffer.alloc(32, 9).toString('base64');
 const PASSWORD = 'hunter2-correct-horse-battery';
 
 function encConfig(providers: string[]): string {
-  return ['apiVersion: apiserver.config.k8s.io/v1', 'kind: EncryptionConfiguration', 'resources:', '  - resources: [secrets]', '    providers:',
-    ...providers.map((p) => `      - ${p}`), ''].join('\n');
+  return [
+    'apiVersion: apiserver.config.k8s.io/v1',
+    'kind: EncryptionConfiguration',
+    'resources:',
+    '  - resources: [secrets]',
+    '    providers:',
+    ...providers.map((p) => `      - ${p}`),
+    '',
+  ].join('\n');
 }
 
 function kubectl(s: RunningServer, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const c = execFile(KUBECTL!, ['--kubeconfig', s.kubeconfigPath, ...args], { timeout: 30_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
     if (input !== undefined) c.stdin!.end(input);
   });
 }
 
 function diskBytes(dir: string): Buffer {
-  return Buffer.concat(readdirSync(dir).filter((f) => f.startsWith('store.db')).map((f) => readFileSync(join(dir, f))));
+  return Buffer.concat(
+    readdirSync(dir)
+      .filter((f) => f.startsWith('store.db'))
+      .map((f) => readFileSync(join(dir, f))),
+  );
 }
 
 test('kubectl: secrets are encrypted on disk, keys rotate by rewriting, an unreadable secret fails alone', { skip }, async () => {
@@ -48,7 +60,10 @@ test('kubectl: secrets are encrypted on disk, keys rotate by rewriting, an unrea
   let s: RunningServer | undefined;
   try {
     s = await start([`aescbc: {keys: [{name: old, secret: ${OLD}}]}`]);
-    assert.ok(logs.some((l) => l === 'encryption at rest: secrets: writes with aescbc key "old"; reads aescbc key "old"'), logs.join('\n'));
+    assert.ok(
+      logs.some((l) => l === 'encryption at rest: secrets: writes with aescbc key "old"; reads aescbc key "old"'),
+      logs.join('\n'),
+    );
     let r = await kubectl(s, ['create', 'secret', 'generic', 'db', `--from-literal=password=${PASSWORD}`]);
     assert.equal(r.code, 0, r.stderr);
     r = await kubectl(s, ['create', 'namespace', 'team']);
@@ -60,13 +75,16 @@ test('kubectl: secrets are encrypted on disk, keys rotate by rewriting, an unrea
     r = await kubectl(s, ['get', 'secret', 'db', '-o', 'jsonpath={.data.password}']);
     assert.equal(Buffer.from(r.stdout, 'base64').toString(), PASSWORD, 'kubectl reads the plain secret');
     const metrics = await kubectl(s, ['get', '--raw', '/metrics']);
-    assert.match(metrics.stdout, /apiserver_storage_transformation_operations_total\{transformation_type="to_storage",transformer_prefix="k8s:enc:aescbc:v1:old:",status="OK"\} [1-9]/);
+    assert.match(
+      metrics.stdout,
+      /apiserver_storage_transformation_operations_total\{transformation_type="to_storage",transformer_prefix="k8s:enc:aescbc:v1:old:",status="OK"\} [1-9]/,
+    );
     await s.close();
     s = undefined;
     let disk = diskBytes(data);
     const b64 = Buffer.from(PASSWORD).toString('base64');
     assert.ok(disk.includes('k8s:enc:aescbc:v1:old:'), 'the secrets are stored with the aescbc prefix');
-    assert.ok(!disk.includes(b64), 'no secret\'s data is on disk');
+    assert.ok(!disk.includes(b64), "no secret's data is on disk");
     assert.ok(disk.includes(PASSWORD), 'the configmap (not listed) is stored as it is: the check does see plaintext');
     // Rotation, step 1: the new key first, the old one still listed; every secret rewritten.
     s = await start([`secretbox: {keys: [{name: new, secret: ${NEW}}]}`, `aescbc: {keys: [{name: old, secret: ${OLD}}]}`]);
@@ -82,7 +100,11 @@ test('kubectl: secrets are encrypted on disk, keys rotate by rewriting, an unrea
     await s.close();
     s = undefined;
     s = await start([`secretbox: {keys: [{name: new, secret: ${NEW}}]}`]);
-    for (const [ns, name, field] of [['default', 'db', 'password'], ['team', 'api', 'token'], ['default', 'later', 'k']]) {
+    for (const [ns, name, field] of [
+      ['default', 'db', 'password'],
+      ['team', 'api', 'token'],
+      ['default', 'later', 'k'],
+    ]) {
       r = await kubectl(s, ['-n', ns, 'get', 'secret', name, '-o', `jsonpath={.data.${field}}`]);
       assert.equal(r.code, 0, `${ns}/${name}: ${r.stderr}`);
       assert.equal(Buffer.from(r.stdout, 'base64').toString(), PASSWORD, `${ns}/${name} after rotation`);
@@ -91,7 +113,7 @@ test('kubectl: secrets are encrypted on disk, keys rotate by rewriting, an unrea
     s = undefined;
     disk = diskBytes(data);
     assert.ok(disk.includes('k8s:enc:secretbox:v1:new:'));
-    assert.ok(!disk.includes(b64), 'still no secret\'s data on disk (history rows included)');
+    assert.ok(!disk.includes(b64), "still no secret's data on disk (history rows included)");
 
     // A secret written with a key the server no longer has: its read is a 500 naming the key; others served.
     s = await start([`aescbc: {keys: [{name: old, secret: ${OLD}}]}`, 'identity: {}']);
@@ -102,7 +124,10 @@ test('kubectl: secrets are encrypted on disk, keys rotate by rewriting, an unrea
     s = await start([`secretbox: {keys: [{name: new, secret: ${NEW}}]}`]);
     r = await kubectl(s, ['get', 'secret', 'orphan']);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /Error from server \(InternalError\): Internal error occurred: unable to transform key "\/registry\/core\/secrets\/default\/orphan": no matching prefix found: the value was written with aescbc key "old"; the EncryptionConfiguration lists secretbox key "new"/);
+    assert.match(
+      r.stderr,
+      /Error from server \(InternalError\): Internal error occurred: unable to transform key "\/registry\/core\/secrets\/default\/orphan": no matching prefix found: the value was written with aescbc key "old"; the EncryptionConfiguration lists secretbox key "new"/,
+    );
     r = await kubectl(s, ['get', 'secret', 'db', '-o', 'jsonpath={.data.password}']);
     assert.equal(Buffer.from(r.stdout, 'base64').toString(), PASSWORD, 'the other secrets are still served');
     r = await kubectl(s, ['get', 'configmap', 'plain', '-o', 'jsonpath={.data.note}']);
@@ -120,19 +145,29 @@ test('k8ts server refuses a hostile --encryption-provider-config, naming the fie
   const root = mkdtempSync(join(tmpdir(), 'k8ts-atrest-cli-'));
   try {
     const cases: [string, RegExp][] = [
-      [encConfig(['aescbc: {keys: [{name: k, secret: "%%%"}]}']), /resources\[0\]\.providers\[0\]\.aescbc\.keys\[0\]\.secret: Invalid value: "REDACTED": secrets must be base64 encoded/],
-      [encConfig([`secretbox: {keys: [{name: k, secret: ${Buffer.alloc(24).toString('base64')}}]}`]), /secretbox\.keys\[0\]\.secret: .*got 24, expected one of \[32\]/],
+      [
+        encConfig(['aescbc: {keys: [{name: k, secret: "%%%"}]}']),
+        /resources\[0\]\.providers\[0\]\.aescbc\.keys\[0\]\.secret: Invalid value: "REDACTED": secrets must be base64 encoded/,
+      ],
+      [
+        encConfig([`secretbox: {keys: [{name: k, secret: ${Buffer.alloc(24).toString('base64')}}]}`]),
+        /secretbox\.keys\[0\]\.secret: .*got 24, expected one of \[32\]/,
+      ],
       [encConfig(['vault: {}']), /providers\[0\]: Invalid value: "vault": provider does not contain any of the expected providers/],
       [encConfig([]).replace('    providers:\n', '    providers: []\n'), /resources\[0\]\.providers: Required value/],
     ];
     for (const [text, want] of cases) {
       const f = join(root, 'enc.yaml');
       writeFileSync(f, text);
-      await assert.rejects(serverCommand(['--data-dir', join(root, 'data'), '--listen', '127.0.0.1:0', '--encryption-provider-config', f]),
-        (e: Error) => e instanceof UsageError && e.message.startsWith('--encryption-provider-config ') && want.test(e.message));
+      await assert.rejects(
+        serverCommand(['--data-dir', join(root, 'data'), '--listen', '127.0.0.1:0', '--encryption-provider-config', f]),
+        (e: Error) => e instanceof UsageError && e.message.startsWith('--encryption-provider-config ') && want.test(e.message),
+      );
     }
-    await assert.rejects(serverCommand(['--data-dir', join(root, 'data'), '--encryption-provider-config', join(root, 'missing.yaml')]),
-      (e: Error) => e instanceof UsageError && /cannot read .*missing\.yaml: ENOENT/.test(e.message));
+    await assert.rejects(
+      serverCommand(['--data-dir', join(root, 'data'), '--encryption-provider-config', join(root, 'missing.yaml')]),
+      (e: Error) => e instanceof UsageError && /cannot read .*missing\.yaml: ENOENT/.test(e.message),
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -60,10 +60,31 @@ test('two API servers on one etcd: one leader per loop, failover after kill -9, 
   const procs: Proc[] = [];
   const log = new LeadershipLog();
   const start = (name: string, dir: string, address: string): Proc => {
-    const child = spawn(process.execPath, [MAIN, 'server', '--data-dir', dir, '--store', 'etcd', '--etcd-endpoints', etcd.endpoint,
-      '--etcd-prefix', '/k8ts-ha', '--listen', '127.0.0.1:0', '--server-name', name,
-      // Addresses nobody connects to in this test (TEST-NET-1): what each server advertises as its endpoint.
-      '--advertise-address', address, '--advertise-port', '6443'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        MAIN,
+        'server',
+        '--data-dir',
+        dir,
+        '--store',
+        'etcd',
+        '--etcd-endpoints',
+        etcd.endpoint,
+        '--etcd-prefix',
+        '/k8ts-ha',
+        '--listen',
+        '127.0.0.1:0',
+        '--server-name',
+        name,
+        // Addresses nobody connects to in this test (TEST-NET-1): what each server advertises as its endpoint.
+        '--advertise-address',
+        address,
+        '--advertise-port',
+        '6443',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     const p: Proc = { name, address, child, lines: [], dead: false, url: Promise.resolve('') };
     p.url = new Promise((resolveUrl, reject) => {
       let buf = '';
@@ -105,8 +126,11 @@ test('two API servers on one etcd: one leader per loop, failover after kill -9, 
 
     // Every loop has exactly one leader, and the Lease names it.
     const holders = async (c: RestClient) => Promise.all(LEASES_LED.map(async (n) => (await c.get(LEASES, 'kube-system', n))?.spec?.holderIdentity ?? ''));
-    await eventually('a leader for every loop', async () => (await holders(cb)).every((h) => /^ha-[ab]_/.test(h)) &&
-      LEASES_LED.every((n) => log.leader(n)), 30_000);
+    await eventually(
+      'a leader for every loop',
+      async () => (await holders(cb)).every((h) => /^ha-[ab]_/.test(h)) && LEASES_LED.every((n) => log.leader(n)),
+      30_000,
+    );
     for (const n of LEASES_LED) {
       const h = (await cb.get(LEASES, 'kube-system', n))!.spec!.holderIdentity!;
       assert.equal(h.split('_')[0], log.leader(n), `${n}: the Lease and the logs agree on the leader`);
@@ -131,37 +155,60 @@ test('two API servers on one etcd: one leader per loop, failover after kill -9, 
     leader.child.kill('SIGKILL');
     leader.dead = true;
     log.died(leader.name);
-    await eventually('the survivor leads every loop', async () => {
-      const hs = await holders(cs);
-      return hs.every((h) => h.startsWith(`${survivor.name}_`)) && LEASES_LED.every((n) => log.leader(n) === survivor.name);
-    }, 25_000);
+    await eventually(
+      'the survivor leads every loop',
+      async () => {
+        const hs = await holders(cs);
+        return hs.every((h) => h.startsWith(`${survivor.name}_`)) && LEASES_LED.every((n) => log.leader(n) === survivor.name);
+      },
+      25_000,
+    );
     const tookMs = Date.now() - killedAt;
     t.diagnostic(`failover after kill -9 of ${leader.name}: ${tookMs} ms`);
     assert.ok(tookMs <= 20_000, `failover took ${tookMs} ms`);
 
     // A change made after the failover is reconciled by the new leader's controllers.
-    await cs.create(SERVICES, 'default', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'after' },
-      spec: { selector: { app: 'after' }, ports: [{ port: 80, targetPort: 8080 }] } });
-    await cs.create(PODS, 'default', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'after-0', labels: { app: 'after' } },
-      spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'busybox' }] } });
-    await cs.patch(PODS, 'default', 'after-0', 'merge', { status: { phase: 'Running', podIP: '10.244.9.9', podIPs: [{ ip: '10.244.9.9' }],
-      conditions: [{ type: 'Ready', status: 'True' }] } }, 'status');
-    await eventually('an EndpointSlice for the new service', async () => {
-      const { items } = await cs.list(ENDPOINTSLICES, 'default', { labelSelector: 'kubernetes.io/service-name=after' });
-      return items.some((s) => (s.endpoints ?? []).some((e) => e.addresses.includes('10.244.9.9')));
-    }, 20_000);
+    await cs.create(SERVICES, 'default', {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'after' },
+      spec: { selector: { app: 'after' }, ports: [{ port: 80, targetPort: 8080 }] },
+    });
+    await cs.create(PODS, 'default', {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'after-0', labels: { app: 'after' } },
+      spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'busybox' }] },
+    });
+    await cs.patch(
+      PODS,
+      'default',
+      'after-0',
+      'merge',
+      { status: { phase: 'Running', podIP: '10.244.9.9', podIPs: [{ ip: '10.244.9.9' }], conditions: [{ type: 'Ready', status: 'True' }] } },
+      'status',
+    );
+    await eventually(
+      'an EndpointSlice for the new service',
+      async () => {
+        const { items } = await cs.list(ENDPOINTSLICES, 'default', { labelSelector: 'kubernetes.io/service-name=after' });
+        return items.some((s) => (s.endpoints ?? []).some((e) => e.addresses.includes('10.244.9.9')));
+      },
+      20_000,
+    );
 
     // The dead server's identity Lease expires and it leaves the endpoints.
     await eventually('only the live server in the kubernetes endpoints', async () => (await kubeEndpoints(cs)) === survivor.address, 40_000);
     assert.deepEqual(log.violations, [], 'never two leaders of one loop');
   } finally {
     for (const c of clients) c.close();
-    for (const p of procs) if (!p.dead && p.child.exitCode === null) {
-      const exited = new Promise((r) => p.child.once('exit', r));
-      p.child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (p.child.exitCode === null) p.child.kill('SIGKILL');
-    }
+    for (const p of procs)
+      if (!p.dead && p.child.exitCode === null) {
+        const exited = new Promise((r) => p.child.once('exit', r));
+        p.child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (p.child.exitCode === null) p.child.kill('SIGKILL');
+      }
     await etcd.stop();
     rmSync(dirA, { recursive: true, force: true });
     rmSync(dirB, { recursive: true, force: true });

@@ -19,8 +19,9 @@ let token: string;
 let dir: string;
 const log = () => {};
 
-const whoami = async (c: RestClient) => (await c.postPath<any>('/apis/authentication.k8s.io/v1/selfsubjectreviews',
-  { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' })).status.userInfo;
+const whoami = async (c: RestClient) =>
+  (await c.postPath<any>('/apis/authentication.k8s.io/v1/selfsubjectreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' })).status
+    .userInfo;
 
 before(async () => {
   tc = await startCluster();
@@ -70,7 +71,10 @@ test('stored credentials for another node, from another CA, or with a mismatched
   // Without a token, unusable stored credentials are an error naming the fix.
   await assert.rejects(ensureNodeCredentials({ server: tc.s.url, ca, nodeName: 'n2', dataDir, log }), /--bootstrap-token-file/);
   // A wrong bootstrap token is refused by the server (401), nothing is stored.
-  await assert.rejects(ensureNodeCredentials({ server: tc.s.url, ca, nodeName: 'n5', dataDir: join(dir, 'n5'), bootstrapToken: 'aaaaaa.bbbbbbbbbbbbbbbb', log, timeoutMs: 5_000 }), /401|Unauthorized/);
+  await assert.rejects(
+    ensureNodeCredentials({ server: tc.s.url, ca, nodeName: 'n5', dataDir: join(dir, 'n5'), bootstrapToken: 'aaaaaa.bbbbbbbbbbbbbbbb', log, timeoutMs: 5_000 }),
+    /401|Unauthorized/,
+  );
 });
 
 test('a node renews its certificate as itself (selfnodeclient), and may not get one for another node approved', async () => {

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, beforeEach, afterEach, describe, it, mock } from 'node:test';
-import { findResource } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import { EVENTS, NAMESPACES as NS, SECRETS } from '../api/kinds.js';
+import type { Pod } from '../api/types.js';
 import { LocalClient } from '../apiserver/localclient.js';
 import { Registry } from '../apiserver/registry.js';
 import { WatchCache } from '../apiserver/watchcache.js';
@@ -26,12 +26,15 @@ import { ImageStore } from '../agent/images/store.js';
 import { type BuiltImage, buildImage, buildLayer, dirSize, pushImage, startRegistry, type TestRegistry } from '../agent/images/testing.js';
 
 const CI = process.env.K8TS_CI === '1';
-const missing = ['docker-registry'].filter((c) => { try { execFileSync('which', [c], { stdio: 'ignore' }); return false; } catch { return true; } });
+const missing = ['docker-registry'].filter((c) => {
+  try {
+    execFileSync('which', [c], { stdio: 'ignore' });
+    return false;
+  } catch {
+    return true;
+  }
+});
 const skip = !CI && (missing.length || !existsSync('/bin/busybox')) ? `needs ${missing.join(', ') || '/bin/busybox'} (make setup)` : false;
-
-const NS = findResource('', 'v1', 'namespaces')!;
-const SECRETS = findResource('', 'v1', 'secrets')!;
-const EVENTS = findResource('', 'v1', 'events')!;
 
 const root = mkdtempSync(join(tmpdir(), 'k8ts-imgsvc-'));
 let reg: TestRegistry;
@@ -40,20 +43,32 @@ let api: { reg: Registry; cache: WatchCache; client: LocalClient };
 const img: Record<string, BuiltImage> = {};
 
 async function randomImage(kib: number): Promise<BuiltImage> {
-  const l = await buildLayer([{ name: 'data/', type: 'directory' }, { name: 'data/blob', data: randomBytes(kib << 10) }], 'none');
+  const l = await buildLayer(
+    [
+      { name: 'data/', type: 'directory' },
+      { name: 'data/blob', data: randomBytes(kib << 10) },
+    ],
+    'none',
+  );
   return buildImage([l], { Cmd: ['/data/blob'] });
 }
 
 let podSeq = 0;
-function pod(): KObject {
+function pod(): Pod {
   podSeq++;
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name: `p${podSeq}`, namespace: 'default', uid: `uid-${podSeq}-${randomBytes(4).toString('hex')}` }, spec: {} };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: `p${podSeq}`, namespace: 'default', uid: `uid-${podSeq}-${randomBytes(4).toString('hex')}` },
+    spec: { containers: [] },
+  };
 }
 
 /** The Events recorded about a pod as `Type Reason: message` (count > 1 appended), in no particular order. */
-async function eventsOf(p: KObject): Promise<string[]> {
+async function eventsOf(p: Pod): Promise<string[]> {
   const { items } = await api.client.list(EVENTS, 'default');
-  return items.filter((e) => (e.involvedObject as { uid?: string }).uid === p.metadata.uid)
+  return items
+    .filter((e) => e.involvedObject.uid === p.metadata.uid)
     .map((e) => `${e.type} ${e.reason}: ${e.message}${Number(e.count) > 1 ? ` (x${e.count})` : ''}`);
 }
 
@@ -78,7 +93,13 @@ describe('ImageService', { skip }, () => {
     await r.create(NS, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
     api = { reg: r, cache, client: new LocalClient(r) };
     reg = await startRegistry({ dir: join(root, 'reg') });
-    for (const [n, kib] of [['a', 64], ['b', 256], ['c', 512], ['d', 1024], ['e', 128]] as const) {
+    for (const [n, kib] of [
+      ['a', 64],
+      ['b', 256],
+      ['c', 512],
+      ['d', 1024],
+      ['e', 128],
+    ] as const) {
       img[n] = await randomImage(kib);
       await pushImage({ url: reg.url }, `svc/${n}`, '1', img[n]);
     }
@@ -160,23 +181,34 @@ describe('ImageService', { skip }, () => {
       const { svc, store, puller } = env('builtin');
       await ensureBuiltin(store);
       const p = pod();
-      for (const [image, imagePullPolicy] of [['busybox', undefined], ['busybox:latest', 'Always'], ['docker.io/library/busybox:1.36', 'Always'], ['busybox', 'Never']]) {
+      for (const [image, imagePullPolicy] of [
+        ['busybox', undefined],
+        ['busybox:latest', 'Always'],
+        ['docker.io/library/busybox:1.36', 'Always'],
+        ['busybox', 'Never'],
+      ]) {
         const r = await svc.ensure(p, { name: 'c', image, imagePullPolicy });
         assert.ok(r.ok, `${image} ${imagePullPolicy}`);
         assert.equal(r.image.record.name, BUILTIN_NAME);
       }
       const ev = await eventsOf(p);
-      assert.ok(ev.every((e) => e.startsWith('Normal Pulled:') && e.includes('already present on machine')), ev.join('\n'));
+      assert.ok(
+        ev.every((e) => e.startsWith('Normal Pulled:') && e.includes('already present on machine')),
+        ev.join('\n'),
+      );
       puller.close();
     });
 
-    it('an invalid name is InvalidImageName with the kubelet\'s InspectFailed event', async () => {
+    it("an invalid name is InvalidImageName with the kubelet's InspectFailed event", async () => {
       const { svc, puller } = env('invalid');
       const p = pod();
       const r = await svc.ensure(p, { name: 'c', image: 'Bad Name!' });
       assert.ok(!r.ok && r.reason === 'InvalidImageName');
       const ev = await eventsOf(p);
-      assert.ok(ev.some((e) => /^Warning InspectFailed: Failed to apply default image tag "Bad Name!": couldn't parse image name "Bad Name!": /.test(e)), ev.join('\n'));
+      assert.ok(
+        ev.some((e) => /^Warning InspectFailed: Failed to apply default image tag "Bad Name!": couldn't parse image name "Bad Name!": /.test(e)),
+        ev.join('\n'),
+      );
       assert.ok(ev.includes('Warning Failed: Error: InvalidImageName'), ev.join('\n'));
       puller.close();
     });
@@ -188,7 +220,12 @@ describe('ImageService', { skip }, () => {
       assert.equal(await api.client.get(SECRETS, 'default', 'no-such-secret'), undefined);
       assert.ok((await svc.ensure(p, { name: 'c', image: `${reg.addr}/svc/a:1` })).ok);
       const ev = await eventsOf(p);
-      assert.ok(ev.includes('Warning FailedToRetrieveImagePullSecret: Unable to retrieve some image pull secrets (no-such-secret); attempting to pull the image may not succeed.'), ev.join('\n'));
+      assert.ok(
+        ev.includes(
+          'Warning FailedToRetrieveImagePullSecret: Unable to retrieve some image pull secrets (no-such-secret); attempting to pull the image may not succeed.',
+        ),
+        ev.join('\n'),
+      );
       puller.close();
     });
   });
@@ -212,7 +249,12 @@ describe('ImageService', { skip }, () => {
       const ev = await eventsOf(p);
       assert.equal(ev.length, 2, ev.join('\n'));
       assert.ok(ev.includes(`Normal Pulling: Pulling image "${ref}"`), ev.join('\n'));
-      assert.match(ev.find((e) => e.startsWith('Normal Pulled:')) ?? '', new RegExp(`^Normal Pulled: Successfully pulled image "${ref.replace(/[.]/g, '\\.')}" in \\d+(\\.\\d+)?m?s \\(\\d+(\\.\\d+)?m?s including waiting\\)\\. Image size: ${size} bytes\\.$`));
+      assert.match(
+        ev.find((e) => e.startsWith('Normal Pulled:')) ?? '',
+        new RegExp(
+          `^Normal Pulled: Successfully pulled image "${ref.replace(/[.]/g, '\\.')}" in \\d+(\\.\\d+)?m?s \\(\\d+(\\.\\d+)?m?s including waiting\\)\\. Image size: ${size} bytes\\.$`,
+        ),
+      );
       puller.close();
     });
 
@@ -240,7 +282,10 @@ describe('ImageService', { skip }, () => {
       assert.deepEqual(delays, [10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000]);
       const ev = await eventsOf(p);
       assert.ok(ev.includes(`Normal Pulling: Pulling image "${ref}" (x7)`), ev.join('\n'));
-      assert.ok(ev.some((e) => e.startsWith(`Warning Failed: Failed to pull image "${ref}": failed to pull image "${ref}": `) && e.endsWith('(x7)')), ev.join('\n'));
+      assert.ok(
+        ev.some((e) => e.startsWith(`Warning Failed: Failed to pull image "${ref}": failed to pull image "${ref}": `) && e.endsWith('(x7)')),
+        ev.join('\n'),
+      );
       assert.ok(ev.includes('Warning Failed: Error: ErrImagePull (x7)'), ev.join('\n'));
       assert.ok(ev.includes(`Normal BackOff: Back-off pulling image "${ref}" (x7)`), ev.join('\n'));
       assert.ok(ev.includes('Warning Failed: Error: ImagePullBackOff (x7)'), ev.join('\n'));
@@ -305,7 +350,11 @@ describe('ImageService', { skip }, () => {
       let capacity = 1;
       let low = 60;
       const gcOpts = { highPercent: 80, lowPercent: 60, minAgeMs: 120_000 };
-      const { svc, puller } = envWith(store, gcOpts, usageOf(store, () => capacity));
+      const { svc, puller } = envWith(
+        store,
+        gcOpts,
+        usageOf(store, () => capacity),
+      );
       const p = pod();
       // Use order, oldest first: d, c, a, e, b (b 60 s before the GC: younger than minAge).
       for (const n of ['d', 'c', 'a', 'e', 'b']) {
@@ -340,7 +389,11 @@ describe('ImageService', { skip }, () => {
       // A fresh service (an agent restart) has never seen these images: it counts them as used now, so none
       // is old enough yet however full the disk.
       capacity = Math.round(dirSize(store.root) / 0.95);
-      const fresh = envWith(store, { highPercent: 80, lowPercent: 10, minAgeMs: 120_000 }, usageOf(store, () => capacity));
+      const fresh = envWith(
+        store,
+        { highPercent: 80, lowPercent: 10, minAgeMs: 120_000 },
+        usageOf(store, () => capacity),
+      );
       assert.deepEqual((await fresh.svc.gc(new Set())).removed, []);
       fresh.puller.close();
 
@@ -364,7 +417,12 @@ describe('ImageService', { skip }, () => {
       const stall = net.createServer((c) => conns.add(c));
       await new Promise<void>((r) => stall.listen(0, '127.0.0.1', r));
       const stallAddr = `127.0.0.1:${(stall.address() as net.AddressInfo).port}`;
-      const { svc, puller } = envWith(store, { highPercent: 80, lowPercent: 60, minAgeMs: 0 }, async () => usage, `  "stall.invalid":\n    endpoint: ["http://${stallAddr}"]\n`);
+      const { svc, puller } = envWith(
+        store,
+        { highPercent: 80, lowPercent: 60, minAgeMs: 0 },
+        async () => usage,
+        `  "stall.invalid":\n    endpoint: ["http://${stallAddr}"]\n`,
+      );
       try {
         assert.ok((await svc.ensure(pod(), { name: 'c', image: `${reg.addr}/svc/a:1` })).ok);
         clock += 10_000;

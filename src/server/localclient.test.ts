@@ -17,18 +17,23 @@ after(async () => {
   await tc?.close();
 });
 
-test('a write through the local client inside a node\'s request context is not judged as that node\'s', async () => {
+test("a write through the local client inside a node's request context is not judged as that node's", async () => {
   const local = new LocalClient(tc.s.api.registry);
   await local.create(NODES, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'lc-n1' } } as Node);
   const node = { name: 'system:node:lc-n2', groups: ['system:nodes', 'system:authenticated'] };
   // As the node lifecycle controller would, woken by an event of lc-n2's request: taint another node.
-  const tainted = await requestUser.run(node, () => local.patch(NODES, undefined, 'lc-n1', 'merge',
-    { spec: { taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule' }] } }));
+  const tainted = await requestUser.run(node, () =>
+    local.patch(NODES, undefined, 'lc-n1', 'merge', { spec: { taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule' }] } }),
+  );
   assert.equal(tainted.spec?.taints?.[0]?.key, 'node.kubernetes.io/unreachable');
   // Watch handlers run outside the writer's context too.
   let seen: unknown = 'unset';
   const w = await local.watch(NODES, undefined, String(tc.s.api.registry.cache.revision), {
-    onEvent: () => { seen = requestUser.getStore(); }, onError: () => undefined });
+    onEvent: () => {
+      seen = requestUser.getStore();
+    },
+    onError: () => undefined,
+  });
   await requestUser.run(node, () => local.patch(NODES, undefined, 'lc-n1', 'merge', { metadata: { labels: { x: 'y' } } }));
   for (let i = 0; i < 100 && seen === 'unset'; i++) await new Promise((r) => setTimeout(r, 10));
   w.close();

@@ -18,18 +18,32 @@ let ca: string;
 const NOBODY = 'nobody-token-0123456789';
 const MONITOR = 'monitor-token-0123456789';
 
-interface Reply { code: number; body: string; type?: string }
+interface Reply {
+  code: number;
+  body: string;
+  type?: string;
+}
 
 function call(base: string, token: string, method: string, path: string, body?: unknown): Promise<Reply> {
   const u = new URL(path, base);
   const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
-    const rq = request(u, { method, ca, headers: { authorization: `Bearer ${token}`,
-      ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ code: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), type: res.headers['content-type'] }));
-    });
+    const rq = request(
+      u,
+      {
+        method,
+        ca,
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), type: res.headers['content-type'] }));
+      },
+    );
     rq.on('error', reject);
     rq.end(data);
   });
@@ -78,9 +92,39 @@ test('requests move apiserver_request_total and the duration histogram by exactl
   assert.equal(d('apiserver_request_total', { verb: 'LIST', resource: 'configmaps', scope: 'namespace', code: '200' }), 1);
   assert.ok(!after.samples.some((s) => Object.values(s.labels).includes('no-such-things-x1')), 'an unknown resource is no label value');
   // Upstream's buckets: 0.005 … 60, then +Inf equal to the count.
-  const les = after.samples.filter((s) => s.name === 'apiserver_request_duration_seconds_bucket' && s.labels.verb === 'POST' && s.labels.resource === 'configmaps').map((s) => s.labels.le);
-  assert.deepEqual(les, ['0.005', '0.025', '0.05', '0.1', '0.2', '0.4', '0.6', '0.8', '1', '1.25', '1.5', '2', '3', '4', '5', '6', '8', '10', '15', '20', '30', '45', '60', '+Inf']);
-  assert.equal(sumOf(after, 'apiserver_request_duration_seconds_bucket', { ...POST_CM, le: '+Inf' }), sumOf(after, 'apiserver_request_duration_seconds_count', POST_CM));
+  const les = after.samples
+    .filter((s) => s.name === 'apiserver_request_duration_seconds_bucket' && s.labels.verb === 'POST' && s.labels.resource === 'configmaps')
+    .map((s) => s.labels.le);
+  assert.deepEqual(les, [
+    '0.005',
+    '0.025',
+    '0.05',
+    '0.1',
+    '0.2',
+    '0.4',
+    '0.6',
+    '0.8',
+    '1',
+    '1.25',
+    '1.5',
+    '2',
+    '3',
+    '4',
+    '5',
+    '6',
+    '8',
+    '10',
+    '15',
+    '20',
+    '30',
+    '45',
+    '60',
+    '+Inf',
+  ]);
+  assert.equal(
+    sumOf(after, 'apiserver_request_duration_seconds_bucket', { ...POST_CM, le: '+Inf' }),
+    sumOf(after, 'apiserver_request_duration_seconds_count', POST_CM),
+  );
   assert.equal(after.types.get('apiserver_request_total'), 'counter');
   assert.equal(after.types.get('apiserver_request_duration_seconds'), 'histogram');
   // The store: each create is one timed store create of type configmaps (the 409 too: the store refused it).
@@ -124,7 +168,8 @@ test('a watch is a registered watcher and a long-running request while it lasts'
 
 test('the process metrics and the controllers work queues are on the same page', async () => {
   const e = await scrape();
-  for (const n of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) assert.ok(has(e, n), n);
+  for (const n of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds'])
+    assert.ok(has(e, n), n);
   // The namespace controller handled m1 (and the default namespaces); every leading controller's queue has its series.
   assert.ok(sumOf(e, 'workqueue_adds_total', { name: 'namespace' }) >= 1);
   assert.ok(sumOf(e, 'workqueue_work_duration_seconds_count', { name: 'namespace' }) >= 1);
@@ -133,13 +178,19 @@ test('the process metrics and the controllers work queues are on the same page',
   }
   // A Deployment made over HTTPS is one more add on the deployment queue.
   const before = sumOf(e, 'workqueue_adds_total', { name: 'deployment' });
-  const r = await call(tc.s.url, tc.s.token, 'POST', '/apis/apps/v1/namespaces/m1/deployments', { metadata: { name: 'd1' },
-    spec: { replicas: 0, selector: { matchLabels: { app: 'd1' } }, template: { metadata: { labels: { app: 'd1' } }, spec: { containers: [{ name: 'c', image: 'busybox' }] } } } });
+  const r = await call(tc.s.url, tc.s.token, 'POST', '/apis/apps/v1/namespaces/m1/deployments', {
+    metadata: { name: 'd1' },
+    spec: {
+      replicas: 0,
+      selector: { matchLabels: { app: 'd1' } },
+      template: { metadata: { labels: { app: 'd1' } }, spec: { containers: [{ name: 'c', image: 'busybox' }] } },
+    },
+  });
   assert.equal(r.code, 201, r.body);
   await eventually('the deployment queue took it', async () => sumOf(await scrape(), 'workqueue_adds_total', { name: 'deployment' }) > before);
 });
 
-test('/metrics is for system:monitoring (RBAC, a non-resource URL): others get upstream 403, anonymous 401', async () => {
+test('/metrics is for system:monitoring (RBAC, a non-resource URL): others and anonymous get upstream 403, a refused token 401', async () => {
   const denied = await call(tc.s.url, NOBODY, 'GET', '/metrics');
   assert.equal(denied.code, 403);
   const st = JSON.parse(denied.body);
@@ -149,6 +200,9 @@ test('/metrics is for system:monitoring (RBAC, a non-resource URL): others get u
   assert.equal(ok.code, 200);
   assert.ok(parseExposition(ok.body).samples.length > 0);
   assert.equal((await call(tc.s.url, 'not-a-token', 'GET', '/metrics')).code, 401);
+  const anon = await call(tc.s.url, '', 'GET', '/metrics');
+  assert.equal(anon.code, 403);
+  assert.equal(JSON.parse(anon.body).message, 'forbidden: User "system:anonymous" cannot get path "/metrics"');
   assert.equal((await call(tc.s.url, MONITOR, 'POST', '/metrics', {})).code, 403, 'system:monitoring may only get');
   assert.equal((await call(tc.s.url, tc.s.token, 'POST', '/metrics', {})).code, 405, 'the admin may, but /metrics only answers GET');
 });
@@ -163,7 +217,7 @@ test('two servers in one process keep their own series', async () => {
       assert.equal((await call(other.s.url, other.s.token, 'GET', '/version')).code, 200);
       const e = await scrape(other.s.url, other.s.token);
       assert.equal(sumOf(e, 'apiserver_request_total', { verb: 'GET', code: '200' }) >= 1, true, 'its own request is counted');
-      assert.equal(sumOf(e, 'apiserver_request_total', { ...POST_CM, code: '201' }), 0, 'the first server\'s creates are not here');
+      assert.equal(sumOf(e, 'apiserver_request_total', { ...POST_CM, code: '201' }), 0, "the first server's creates are not here");
     } finally {
       ca = saved;
     }

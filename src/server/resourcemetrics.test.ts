@@ -63,7 +63,8 @@ function get(path: string): Promise<{ code: number; body: string }> {
 function kubectl(bin: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(bin, ['--kubeconfig', tc.s.kubeconfigPath, ...args], { timeout: 30_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -85,17 +86,62 @@ before(async () => {
   const mounts = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
   const runtime = new Runtime({ stateDir: join(dir, 'runtime'), imagesDir: join(dir, 'images') });
   // The node joins as an agent does (its own identity and serving certificate); DOWN has no agent at all.
-  agent = await joinTestAgent(tc.s, { name: NODE, dir, admin: tc.c, labels: { 'k8ts-test': 'rm' }, deps: { runtime, pod: () => undefined, netnsOf: () => undefined,
-    resourceMetrics: () => resourceMetricsText(() => hostUsage(), running, (pid) => cgroupUsage(mounts, pid)) } });
+  agent = await joinTestAgent(tc.s, {
+    name: NODE,
+    dir,
+    admin: tc.c,
+    labels: { 'k8ts-test': 'rm' },
+    deps: {
+      runtime,
+      pod: () => undefined,
+      netnsOf: () => undefined,
+      resourceMetrics: () =>
+        resourceMetricsText(
+          () => hostUsage(),
+          running,
+          (pid) => cgroupUsage(mounts, pid),
+        ),
+    },
+  });
   await tc.c.create(NODES, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name: DOWN, labels: { 'k8ts-test': 'rm' } } });
-  for (const [name, port] of [[NODE, agent.streams.port], [DOWN, 1]] as const) {
-    await tc.c.patch(NODES, undefined, name, 'merge', { status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
-      daemonEndpoints: { kubeletEndpoint: { Port: port } }, capacity: { cpu: '2', memory: '4Gi' }, allocatable: { cpu: '2', memory: '4Gi' } } }, 'status');
+  for (const [name, port] of [
+    [NODE, agent.streams.port],
+    [DOWN, 1],
+  ] as const) {
+    await tc.c.patch(
+      NODES,
+      undefined,
+      name,
+      'merge',
+      {
+        status: {
+          addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
+          daemonEndpoints: { kubeletEndpoint: { Port: port } },
+          capacity: { cpu: '2', memory: '4Gi' },
+          allocatable: { cpu: '2', memory: '4Gi' },
+        },
+      },
+      'status',
+    );
   }
-  await tc.c.create(PODS, 'default', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'busy', labels: { app: 'busy' } },
-    spec: { nodeName: NODE, containers: [{ name: 'loop', image: 'busybox' }, { name: 'holder', image: 'busybox' }] } });
-  await tc.c.create(PODS, 'default', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'idle', labels: { app: 'idle' } },
-    spec: { nodeName: NODE, containers: [{ name: 'c', image: 'busybox' }] } });
+  await tc.c.create(PODS, 'default', {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'busy', labels: { app: 'busy' } },
+    spec: {
+      nodeName: NODE,
+      containers: [
+        { name: 'loop', image: 'busybox' },
+        { name: 'holder', image: 'busybox' },
+      ],
+    },
+  });
+  await tc.c.create(PODS, 'default', {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'idle', labels: { app: 'idle' } },
+    spec: { nodeName: NODE, containers: [{ name: 'c', image: 'busybox' }] },
+  });
 });
 
 after(async () => {
@@ -118,12 +164,16 @@ after(async () => {
 
 test('/metrics/resource has the kubelet names, timestamps, and the cgroups of the processes', async () => {
   // The holder writes its 48 MiB after it starts: wait for it, then check everything on that one answer.
-  const e = await eventually('the holder\'s 48 MiB in /metrics/resource', async () => {
-    const r = await get(`/api/v1/nodes/${NODE}/proxy/metrics/resource`);
-    assert.equal(r.code, 200, r.body);
-    const x = parseExposition(r.body);
-    return (x.samples.find((s) => s.name === 'container_memory_working_set_bytes' && s.labels.container === 'holder')?.value ?? 0) >= 40 << 20 && x;
-  }, 20_000);
+  const e = await eventually(
+    "the holder's 48 MiB in /metrics/resource",
+    async () => {
+      const r = await get(`/api/v1/nodes/${NODE}/proxy/metrics/resource`);
+      assert.equal(r.code, 200, r.body);
+      const x = parseExposition(r.body);
+      return (x.samples.find((s) => s.name === 'container_memory_working_set_bytes' && s.labels.container === 'holder')?.value ?? 0) >= 40 << 20 && x;
+    },
+    20_000,
+  );
   assert.equal(e.types.get('container_cpu_usage_seconds_total'), 'counter');
   assert.equal(e.types.get('node_memory_working_set_bytes'), 'gauge');
   const mem = e.samples.find((s) => s.name === 'container_memory_working_set_bytes' && s.labels.container === 'holder');
@@ -137,12 +187,21 @@ test('/metrics/resource has the kubelet names, timestamps, and the cgroups of th
 
 test('metrics.k8s.io answers as metrics-server: discovery, rates over a window, selectors, 404s', async () => {
   const d = JSON.parse((await get('/apis/metrics.k8s.io/v1beta1')).body);
-  assert.deepEqual(d.resources.map((r: { name: string; kind: string; namespaced: boolean; verbs: string[] }) => [r.name, r.kind, r.namespaced, r.verbs]),
-    [['nodes', 'NodeMetrics', false, ['get', 'list']], ['pods', 'PodMetrics', true, ['get', 'list']]]);
-  const pm = await eventually('PodMetrics of busy', async () => {
-    const r = await get('/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/busy');
-    return r.code === 200 && JSON.parse(r.body);
-  }, 20_000);
+  assert.deepEqual(
+    d.resources.map((r: { name: string; kind: string; namespaced: boolean; verbs: string[] }) => [r.name, r.kind, r.namespaced, r.verbs]),
+    [
+      ['nodes', 'NodeMetrics', false, ['get', 'list']],
+      ['pods', 'PodMetrics', true, ['get', 'list']],
+    ],
+  );
+  const pm = await eventually(
+    'PodMetrics of busy',
+    async () => {
+      const r = await get('/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/busy');
+      return r.code === 200 && JSON.parse(r.body);
+    },
+    20_000,
+  );
   assert.equal(pm.kind, 'PodMetrics');
   assert.deepEqual(pm.metadata.labels, { app: 'busy' });
   assert.match(pm.window, /^\d+(\.\d+)?m?s$/);
@@ -155,7 +214,10 @@ test('metrics.k8s.io answers as metrics-server: discovery, rates over a window, 
   // The pod without containers here has no metrics: left out of the list, 404 by name.
   const list = JSON.parse((await get('/apis/metrics.k8s.io/v1beta1/namespaces/default/pods')).body);
   assert.equal(list.kind, 'PodMetricsList');
-  assert.deepEqual(list.items.map((i: { metadata: { name: string } }) => i.metadata.name), ['busy']);
+  assert.deepEqual(
+    list.items.map((i: { metadata: { name: string } }) => i.metadata.name),
+    ['busy'],
+  );
   const idle = await get('/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/idle');
   assert.equal(idle.code, 404);
   assert.equal(JSON.parse(idle.body).message, 'podmetrics.metrics.k8s.io "idle" not found');
@@ -164,7 +226,10 @@ test('metrics.k8s.io answers as metrics-server: discovery, rates over a window, 
   assert.equal(JSON.parse((await get('/apis/metrics.k8s.io/v1beta1/pods?fieldSelector=metadata.namespace%3Dkube-system')).body).items.length, 0);
   // Nodes: the one whose agent answers; the one whose agent is down is left out, not an error for all.
   const nodes = JSON.parse((await get('/apis/metrics.k8s.io/v1beta1/nodes?labelSelector=k8ts-test%3Drm')).body);
-  assert.deepEqual(nodes.items.map((i: { metadata: { name: string } }) => i.metadata.name), [NODE]);
+  assert.deepEqual(
+    nodes.items.map((i: { metadata: { name: string } }) => i.metadata.name),
+    [NODE],
+  );
   assert.ok(cores(nodes.items[0].usage.cpu) > 0);
   assert.equal((await get(`/apis/metrics.k8s.io/v1beta1/nodes/${DOWN}`)).code, 404);
   // Hostile: writes, watches, bad selectors, unknown subresources.
@@ -190,8 +255,13 @@ for (const v of VERSIONS) {
   const bin = kubectlBinary(v);
   test(`kubectl ${v} top nodes and top pods --containers`, { skip: !bin && process.env.K8TS_CI !== '1' ? `kubectl.${v} not found` : false }, async () => {
     assert.ok(bin, `kubectl.${v} not found beside kubectl on PATH`);
-    await eventually('metrics of busy and its node', async () => (await get('/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/busy')).code === 200
-      && (await get(`/apis/metrics.k8s.io/v1beta1/nodes/${NODE}`)).code === 200, 20_000);
+    await eventually(
+      'metrics of busy and its node',
+      async () =>
+        (await get('/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/busy')).code === 200 &&
+        (await get(`/apis/metrics.k8s.io/v1beta1/nodes/${NODE}`)).code === 200,
+      20_000,
+    );
     const n = await kubectl(bin, ['top', 'nodes', '-l', 'k8ts-test=rm']);
     assert.equal(n.code, 0, n.stderr);
     const row = n.stdout.split('\n').find((l) => l.startsWith(`${NODE} `));

@@ -85,6 +85,8 @@ export interface ServerOptions {
   serviceAccountIssuer?: string;
   /** Where the server's own log lines go (default: stderr). */
   log?: (line: string) => void;
+  /** kube-apiserver's --anonymous-auth (default true): credential-less requests are system:anonymous, held by RBAC. */
+  anonymousAuth?: boolean;
   /** Extra users: kube-apiserver's --token-auth-file (CSV `token,user,uid[,"group1,group2"]`). */
   tokenAuthFile?: string;
   /** The API server's limits under load and abuse (src/apiserver/limits.ts; upstream's defaults). */
@@ -131,7 +133,8 @@ export const LEASE_SCHEDULER = 'kube-scheduler';
 export const LEASE_APISERVER = 'k8ts-apiserver-singletons';
 
 export async function runServer(o: ServerOptions): Promise<RunningServer> {
-  if (o.advertiseAddress !== undefined && !isIP(o.advertiseAddress)) throw new TypeError(`advertise address ${JSON.stringify(o.advertiseAddress)} is not an IP address`);
+  if (o.advertiseAddress !== undefined && !isIP(o.advertiseAddress))
+    throw new TypeError(`advertise address ${JSON.stringify(o.advertiseAddress)} is not an IP address`);
   const log = o.log ?? ((l: string) => process.stderr.write(`k8ts server: ${l}\n`));
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   for (const p of tightenDataDir(o.dataDir)) log(`file modes: tightened ${p}`);
@@ -149,8 +152,8 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const saKey = await ensureSigningKey(o.dataDir);
   const caSigner = await CaSigner.load(pki.caCert, readFileSync(join(o.dataDir, 'pki/ca.key'), 'utf8'));
   // The configuration is read and proven before the store opens: a bad one stops the start, naming the field.
-  const encryption = o.encryptionProviderConfig === undefined ? undefined
-    : parseEncryptionConfig(readFileSync(o.encryptionProviderConfig, 'utf8'), o.encryptionProviderConfig);
+  const encryption =
+    o.encryptionProviderConfig === undefined ? undefined : parseEncryptionConfig(readFileSync(o.encryptionProviderConfig, 'utf8'), o.encryptionProviderConfig);
   const rawStore = await openStore({ backend: o.store, dataDir: o.dataDir, etcdEndpoints: o.etcdEndpoints, etcdPrefix: o.etcdPrefix });
   let store: Store = rawStore;
   if (encryption) {
@@ -162,9 +165,20 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   let allocations: ServiceAllocations;
   try {
     allocations = new ServiceAllocations(store, { serviceCidr: o.serviceCidr, nodePortRange: o.nodePortRange });
-    api = await ApiServer.start({ store, cert: pki.serverCert, key: pki.serverKey, clientCA: pki.caCert, listen: o.listen,
-      tokens, hooks: new Map([['services', allocations], ...escalationHooks(rbac), ...nodeRestrictionHooks()]), watchCacheEvents: o.watchCacheEvents,
-      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer }, metricsRegistry, limits: o.limits });
+    api = await ApiServer.start({
+      store,
+      cert: pki.serverCert,
+      key: pki.serverKey,
+      clientCA: pki.caCert,
+      listen: o.listen,
+      tokens,
+      hooks: new Map([['services', allocations], ...escalationHooks(rbac), ...nodeRestrictionHooks()]),
+      watchCacheEvents: o.watchCacheEvents,
+      serviceAccounts: { key: saKey, issuer: o.serviceAccountIssuer },
+      metricsRegistry,
+      limits: o.limits,
+      anonymousAuth: o.anonymousAuth,
+    });
   } catch (e) {
     await store.close();
     throw e;
@@ -176,8 +190,11 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   // Agents are verified against the cluster CA and see the API server as kube-apiserver-kubelet-client.
   api.nodeProxy = new NodeProxy(api.registry, { ca: pki.caCert, cert: pki.kubeletClientCert, key: pki.kubeletClientKey });
   const nodeProxy = api.nodeProxy;
-  api.resourceMetrics = new ResourceMetrics(api.registry, { resolutionMs: o.metricResolutionMs, log,
-    fetch: (node, path, timeoutMs) => nodeProxy.fetchNode(node, path, timeoutMs) });
+  api.resourceMetrics = new ResourceMetrics(api.registry, {
+    resolutionMs: o.metricResolutionMs,
+    log,
+    fetch: (node, path, timeoutMs) => nodeProxy.fetchNode(node, path, timeoutMs),
+  });
   api.resourceMetrics.start();
   const client = new LocalClient(api.registry);
   const informers = new SharedInformerFactory(client, log);
@@ -198,8 +215,13 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const identity = `${serverName}_${randomUUID()}`;
 
   // Every server keeps the `kubernetes` service and lists itself in its endpoints (its identity Lease).
-  const kubernetesService = new KubernetesService(ctx, { serviceIP: allocations.ips.nth(1),
-    address: o.advertiseAddress ?? defaultAdvertiseAddress(o.listen), port: o.advertisePort ?? api.port, serverName, log });
+  const kubernetesService = new KubernetesService(ctx, {
+    serviceIP: allocations.ips.nth(1),
+    address: o.advertiseAddress ?? defaultAdvertiseAddress(o.listen),
+    port: o.advertisePort ?? api.port,
+    serverName,
+    log,
+  });
   await kubernetesService.start();
 
   const election = { client, identity, ...o.leaderElection, log };
@@ -218,8 +240,11 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
         repair.stop();
       },
     }),
-    new Singleton(LEASE_CONTROLLER_MANAGER, election, controllerManager(ctx, { ...o, rootCaPem: pki.caCert, caSigner,
-      authorize: (a) => rbac.authorize(a).allowed })),
+    new Singleton(
+      LEASE_CONTROLLER_MANAGER,
+      election,
+      controllerManager(ctx, { ...o, rootCaPem: pki.caCert, caSigner, authorize: (a) => rbac.authorize(a).allowed }),
+    ),
     new Singleton(LEASE_SCHEDULER, election, scheduler(ctx)),
   ];
   for (const s of singletons) s.start();
@@ -227,7 +252,9 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const kubeconfigPath = join(o.dataDir, 'kubeconfig');
   // The admin authenticates with its client certificate, as kubeadm's admin.conf; the token kubeconfig is
   // kept beside it for clients that cannot present one.
-  writeFileSync(kubeconfigPath, kubeconfig({ server: api.url, caCert: pki.caCert, user: { clientCert: pki.adminCert, clientKey: pki.adminKey } }), { mode: 0o600 });
+  writeFileSync(kubeconfigPath, kubeconfig({ server: api.url, caCert: pki.caCert, user: { clientCert: pki.adminCert, clientKey: pki.adminKey } }), {
+    mode: 0o600,
+  });
   writeFileSync(join(o.dataDir, 'kubeconfig-token'), kubeconfig({ server: api.url, caCert: pki.caCert, user: { token } }), { mode: 0o600 });
   // writeFileSync's mode applies only to a new file; the datastore's files are made by SQLite.
   tightenDataDir(o.dataDir);

@@ -17,10 +17,17 @@ export class Singleton {
   /** The start in progress or done, so a stop waits for it and then undoes all of it. */
   private starting?: Promise<void>;
 
-  constructor(readonly lease: string, e: ElectionSettings, private work: Runnable) {
+  constructor(
+    readonly lease: string,
+    e: ElectionSettings,
+    private work: Runnable,
+  ) {
     const log = e.log ?? (() => {});
     this.elector = new LeaderElector({
-      ...e, namespace: LEASE_NAMESPACE, name: lease, log,
+      ...e,
+      namespace: LEASE_NAMESPACE,
+      name: lease,
+      log,
       onStartedLeading: () => {
         this.starting = Promise.resolve(this.work.start()).catch((err) => log(`${lease}: start: ${err instanceof Error ? err.message : err}`));
       },

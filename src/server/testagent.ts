@@ -48,15 +48,31 @@ export async function joinTestAgent(s: RunningServer, o: TestAgentOptions): Prom
   try {
     await client.create(NODES, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name: o.name, labels: o.labels ?? {} } } as Node);
     await client.patch(NODES, undefined, o.name, 'merge', { status: { addresses: [{ type: 'InternalIP', address: ip }] } }, 'status');
-    const serving = await requestServingCredentials(client, { server: s.url, ca, nodeName: o.name, dataDir, log, timeoutMs: 30_000, names: { ips: [ip], dnsNames: [] } });
+    const serving = await requestServingCredentials(client, {
+      server: s.url,
+      ca,
+      nodeName: o.name,
+      dataDir,
+      log,
+      timeoutMs: 30_000,
+      names: { ips: [ip], dnsNames: [] },
+    });
     const auth = new CallerAuth({ nodeName: o.name, post: (path, body) => client.postPath(path, body) });
     const streams = new StreamServer(o.deps, auth);
     await streams.start(dataDir, ip, { ca, cert: serving.cert, key: serving.key }, 0);
     await client.patch(NODES, undefined, o.name, 'merge', { status: { daemonEndpoints: { kubeletEndpoint: { Port: streams.port } } } }, 'status');
-    return { name: o.name, streams, auth, client, credentials, serving, close: () => {
-      streams.close();
-      client.close();
-    } };
+    return {
+      name: o.name,
+      streams,
+      auth,
+      client,
+      credentials,
+      serving,
+      close: () => {
+        streams.close();
+        client.close();
+      },
+    };
   } catch (e) {
     client.close();
     throw e;

@@ -98,13 +98,22 @@ export function storeConformance(label: string, open: StoreFactory): void {
         const l = await s.list('/a/');
         // Byte (code point) order: U+FF21 sorts before U+1F600 even though its UTF-16 unit is higher.
         const want = ['/a/1', '/a/10', '/a/2', '/a/b/c', '/a/\u00e9', '/a/\uFF21', '/a/\u{1F600}'];
-        assert.deepEqual(l.items.map((i) => i.key), want);
-        assert.deepEqual(l.items.map((i) => i.value), want.map((k) => `v${k}`));
+        assert.deepEqual(
+          l.items.map((i) => i.key),
+          want,
+        );
+        assert.deepEqual(
+          l.items.map((i) => i.value),
+          want.map((k) => `v${k}`),
+        );
         assert.equal(l.more, false);
         assert.equal(l.revision, await s.currentRevision());
         assert.equal(await s.count('/a/'), want.length);
         assert.equal(await s.count('/ab/'), 1);
-        assert.deepEqual((await s.list('/ab/')).items.map((i) => i.key), ['/ab/x']);
+        assert.deepEqual(
+          (await s.list('/ab/')).items.map((i) => i.key),
+          ['/ab/x'],
+        );
         const none = await s.list('/nothing/');
         assert.deepEqual(none.items, []);
         assert.equal(none.more, false);
@@ -146,8 +155,14 @@ export function storeConformance(label: string, open: StoreFactory): void {
           pages.push(last);
           await s.create(`/p/k${pad(pages.length)}x`, 'more');
         }
-        assert.deepEqual(pages.map((p) => p.items.length), [7, 7, 7, 4]);
-        assert.deepEqual(pages.flatMap((p) => p.items), snapshot.items);
+        assert.deepEqual(
+          pages.map((p) => p.items.length),
+          [7, 7, 7, 4],
+        );
+        assert.deepEqual(
+          pages.flatMap((p) => p.items),
+          snapshot.items,
+        );
         const now = await s.list('/p/');
         const nowKeys = now.items.map((i) => i.key);
         assert.ok(nowKeys.includes('/p/k05a') && nowKeys.includes('/p/k99') && !nowKeys.includes('/p/k12'));
@@ -155,7 +170,10 @@ export function storeConformance(label: string, open: StoreFactory): void {
         // A limit bigger than what is left, and an after that is the last key.
         const tail = await s.list('/p/', { limit: 100, after: '/p/k20' });
         assert.equal(tail.more, false);
-        assert.deepEqual(tail.items.map((i) => i.key), nowKeys.slice(nowKeys.indexOf('/p/k20') + 1));
+        assert.deepEqual(
+          tail.items.map((i) => i.key),
+          nowKeys.slice(nowKeys.indexOf('/p/k20') + 1),
+        );
         const end = await s.list('/p/', { after: nowKeys[nowKeys.length - 1] });
         assert.deepEqual(end.items, []);
       }),
@@ -176,9 +194,16 @@ export function storeConformance(label: string, open: StoreFactory): void {
         assert.deepEqual(page.items, [x2]);
         assert.equal(page.more, true);
         assert.deepEqual((await s.list('/h/', { revision: y.modRevision, after: '/h/x' })).items, [y]);
-        assert.deepEqual((await s.list('/h/')).items.map((i) => i.value), ['x3', 'y1']);
+        assert.deepEqual(
+          (await s.list('/h/')).items.map((i) => i.value),
+          ['x3', 'y1'],
+        );
         const newest = await s.list('/h/', { revision: 0 });
-        assert.deepEqual(newest.items.map((i) => i.value), ['x3', 'y1'], 'revision 0 reads the newest state, as in etcd');
+        assert.deepEqual(
+          newest.items.map((i) => i.value),
+          ['x3', 'y1'],
+          'revision 0 reads the newest state, as in etcd',
+        );
         assert.equal(newest.revision, await s.currentRevision());
         await rejectsWith(s.list('/h/', { revision: (await s.currentRevision()) + 100 }), 'Unavailable');
       }),
@@ -233,8 +258,14 @@ export function storeConformance(label: string, open: StoreFactory): void {
         await settle();
         wx.close();
         wxy.close();
-        assert.deepEqual(recX.events.map((e) => e.revision), [a.modRevision, c.modRevision]);
-        assert.deepEqual(recXY.events.map((e) => e.revision), [b.modRevision]);
+        assert.deepEqual(
+          recX.events.map((e) => e.revision),
+          [a.modRevision, c.modRevision],
+        );
+        assert.deepEqual(
+          recXY.events.map((e) => e.revision),
+          [b.modRevision],
+        );
       }),
     );
 
@@ -248,7 +279,10 @@ export function storeConformance(label: string, open: StoreFactory): void {
         await rec.waitFor(2);
         await settle();
         w.close();
-        assert.deepEqual(rec.events.map((e) => e.revision), written.filter((r) => r > now + 3));
+        assert.deepEqual(
+          rec.events.map((e) => e.revision),
+          written.filter((r) => r > now + 3),
+        );
       }),
     );
 
@@ -291,13 +325,19 @@ export function storeConformance(label: string, open: StoreFactory): void {
         };
         await Promise.all(Array.from({ length: 16 }, (_, w) => writer(w)));
         await watchStarted;
-        const all = acked.map((kv) => kv.modRevision).concat(deleted.map((d) => d.revision)).sort((a, b) => a - b);
+        const all = acked
+          .map((kv) => kv.modRevision)
+          .concat(deleted.map((d) => d.revision))
+          .sort((a, b) => a - b);
         assert.equal(new Set(all).size, all.length, 'no two writes share a revision');
         await rec.waitFor(all.length);
         await settle();
         watcher?.close();
         assert.deepEqual(rec.errors, []);
-        assert.deepEqual(rec.events.map((e) => e.revision), all);
+        assert.deepEqual(
+          rec.events.map((e) => e.revision),
+          all,
+        );
         const byRevision = new Map(acked.map((kv) => [kv.modRevision, kv]));
         for (const e of rec.events) {
           if (e.type === 'put') assert.deepEqual(e.kv, byRevision.get(e.revision));
@@ -313,9 +353,7 @@ export function storeConformance(label: string, open: StoreFactory): void {
         const n = 1500;
         const revs: number[] = [];
         for (let i = 0; i < n; i += 50) {
-          const batch = await Promise.all(
-            Array.from({ length: Math.min(50, n - i) }, (_, j) => s.create(`/long/${pad(i + j, 5)}`, `v${i + j}`)),
-          );
+          const batch = await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, j) => s.create(`/long/${pad(i + j, 5)}`, `v${i + j}`)));
           for (const kv of batch) revs.push(kv.modRevision);
         }
         revs.sort((a, b) => a - b);
@@ -325,7 +363,10 @@ export function storeConformance(label: string, open: StoreFactory): void {
         await rec.waitFor(n + 1);
         await settle();
         w.close();
-        assert.deepEqual(rec.events.map((e) => e.revision), [...revs, live.modRevision]);
+        assert.deepEqual(
+          rec.events.map((e) => e.revision),
+          [...revs, live.modRevision],
+        );
       }),
     );
 
@@ -366,7 +407,10 @@ export function storeConformance(label: string, open: StoreFactory): void {
         await rejectsWith(s.compact((await s.currentRevision()) + 1000), 'Unavailable');
         await s.compact(b.modRevision);
         await rejectsWith(s.watch('/cp/', at, new Recorder()), 'Compacted');
-        assert.deepEqual((await s.list('/cp/')).items.map((i) => i.value), ['a3', 'b1', 'back']);
+        assert.deepEqual(
+          (await s.list('/cp/')).items.map((i) => i.value),
+          ['a3', 'b1', 'back'],
+        );
       }),
     );
 

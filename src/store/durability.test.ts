@@ -63,7 +63,11 @@ describe('durability after kill -9', () => {
   after(() => rmSync(root, { recursive: true, force: true }));
 
   it('sqlite: every acknowledged write survives the writer being killed', { timeout: 60_000 }, async () => {
-    for (const [round, target] of [[0, 150], [1, 400], [2, 900]] as const) {
+    for (const [round, target] of [
+      [0, 150],
+      [1, 400],
+      [2, 900],
+    ] as const) {
       const dataDir = join(root, `sqlite-${round}`);
       const { acked } = await runAndKill(['sqlite', dataDir], target);
       const store = await SqliteStore.open({ dataDir });
@@ -81,7 +85,10 @@ describe('durability after kill -9', () => {
   it('etcd: every acknowledged write survives the writer and etcd being killed', { skip: etcdSkipReason(), timeout: 120_000 }, async () => {
     const etcd = await startEtcd();
     try {
-      for (const [round, target] of [[0, 150], [1, 600]] as const) {
+      for (const [round, target] of [
+        [0, 150],
+        [1, 600],
+      ] as const) {
         const prefix = `/dur${round}`;
         const { acked } = await runAndKill(['etcd', etcd.endpoint, prefix], target, () => etcd.kill9());
         await etcd.restart();

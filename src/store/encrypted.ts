@@ -28,14 +28,18 @@ export class EncryptedStore implements Store {
   private ops?: Counter<'transformation_type' | 'transformer_prefix' | 'status'>;
   private log: (line: string) => void;
 
-  constructor(private inner: Store, private config: EncryptionConfig, opts: EncryptedStoreOptions = {}) {
+  constructor(
+    private inner: Store,
+    private config: EncryptionConfig,
+    opts: EncryptedStoreOptions = {},
+  ) {
     this.backend = inner.backend;
     this.log = opts.log ?? ((l) => process.stderr.write(`k8ts store: ${l}\n`));
     if (opts.metrics) {
       // Upstream's series: one count per value written or read, by the provider's prefix.
       this.ops = new Counter({
         name: 'apiserver_storage_transformation_operations_total',
-        help: 'Total number of transformations. Successful transformation will have a status \'OK\' and a varied status string when the transformation fails.',
+        help: "Total number of transformations. Successful transformation will have a status 'OK' and a varied status string when the transformation fails.",
         labelNames: ['transformation_type', 'transformer_prefix', 'status'],
         registers: [opts.metrics],
       });
@@ -72,7 +76,8 @@ export class EncryptedStore implements Store {
   private open(key: string, value: string): { value: string; stale: boolean } {
     const ts = transformersFor(this.config, key);
     if (!ts) {
-      if (value.startsWith(ENCRYPTED_PREFIX)) throw new TransformError(key, `the value is encrypted (${describePrefix(value)}) but the EncryptionConfiguration lists no provider for this resource`);
+      if (value.startsWith(ENCRYPTED_PREFIX))
+        throw new TransformError(key, `the value is encrypted (${describePrefix(value)}) but the EncryptionConfiguration lists no provider for this resource`);
       return { value, stale: false };
     }
     for (const [i, t] of ts.entries()) {
@@ -93,7 +98,9 @@ export class EncryptedStore implements Store {
     }
     this.tally('from_storage', 'unknown', 'Internal');
     const tried = ts.map((t) => (t.provider === 'identity' ? 'identity' : `${t.provider} key ${JSON.stringify(t.keyName)}`)).join(', ');
-    const stored = value.startsWith(ENCRYPTED_PREFIX) ? `the value was written with ${describePrefix(value)}` : 'the value is not encrypted and identity is not listed';
+    const stored = value.startsWith(ENCRYPTED_PREFIX)
+      ? `the value was written with ${describePrefix(value)}`
+      : 'the value is not encrypted and identity is not listed';
     throw new TransformError(key, `no matching prefix found: ${stored}; the EncryptionConfiguration lists ${tried}`);
   }
 

@@ -27,43 +27,86 @@ const identity = '      - identity: {}\n';
 
 const SECRET_KEY = '/registry/core/secrets/default/s1';
 const PLAINTEXT = 'c3VwZXItc2VjcmV0LXBhc3N3b3Jk'; // base64 of the secret's data, as a Secret stores it
-const secretJson = (name = 's1') => JSON.stringify({ kind: 'Secret', apiVersion: 'v1', metadata: { name, namespace: 'default' }, data: { password: PLAINTEXT } });
+const secretJson = (name = 's1') =>
+  JSON.stringify({ kind: 'Secret', apiVersion: 'v1', metadata: { name, namespace: 'default' }, data: { password: PLAINTEXT } });
 
 test('hostile EncryptionConfigurations are refused, naming the field', () => {
   const cases: [string, string, RegExp][] = [
-    ['bad base64', config(aescbc('k1', 'not*base64!')), /resources\[0\]\.providers\[0\]\.aescbc\.keys\[0\]\.secret: Invalid value: "REDACTED": secrets must be base64 encoded/],
-    ['unpadded base64 (Go\'s StdEncoding refuses it)', config(aescbc('k1', K1.replace(/=+$/, ''))), /keys\[0\]\.secret: Invalid value: "REDACTED": secrets must be base64 encoded/],
+    [
+      'bad base64',
+      config(aescbc('k1', 'not*base64!')),
+      /resources\[0\]\.providers\[0\]\.aescbc\.keys\[0\]\.secret: Invalid value: "REDACTED": secrets must be base64 encoded/,
+    ],
+    [
+      "unpadded base64 (Go's StdEncoding refuses it)",
+      config(aescbc('k1', K1.replace(/=+$/, ''))),
+      /keys\[0\]\.secret: Invalid value: "REDACTED": secrets must be base64 encoded/,
+    ],
     ['aescbc key of 31 bytes', config(aescbc('k1', Buffer.alloc(31).toString('base64'))), /aescbc\.keys\[0\]\.secret: .*got 31, expected one of \[16 24 32\]/],
-    ['secretbox key of 16 bytes', config(secretbox('k1', Buffer.alloc(16).toString('base64'))), /secretbox\.keys\[0\]\.secret: .*got 16, expected one of \[32\]/],
-    ['unknown provider', config('      - rot13: {}\n'), /resources\[0\]\.providers\[0\]: Invalid value: "rot13": provider does not contain any of the expected providers/],
-    ['two providers in one element', config('      - identity: {}\n        aescbc: {keys: []}\n'), /providers\[0\]: .*more than one provider specified in a single element/],
-    ['no providers', `apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: [secrets]\n    providers: []\n`, /resources\[0\]\.providers: Required value/],
-    ['no resources', `apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources: []\n`, /resources: Required value: at least one resources is required/],
+    [
+      'secretbox key of 16 bytes',
+      config(secretbox('k1', Buffer.alloc(16).toString('base64'))),
+      /secretbox\.keys\[0\]\.secret: .*got 16, expected one of \[32\]/,
+    ],
+    [
+      'unknown provider',
+      config('      - rot13: {}\n'),
+      /resources\[0\]\.providers\[0\]: Invalid value: "rot13": provider does not contain any of the expected providers/,
+    ],
+    [
+      'two providers in one element',
+      config('      - identity: {}\n        aescbc: {keys: []}\n'),
+      /providers\[0\]: .*more than one provider specified in a single element/,
+    ],
+    [
+      'no providers',
+      `apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: [secrets]\n    providers: []\n`,
+      /resources\[0\]\.providers: Required value/,
+    ],
+    [
+      'no resources',
+      `apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources: []\n`,
+      /resources: Required value: at least one resources is required/,
+    ],
     ['no keys', config('      - aescbc: {keys: []}\n'), /providers\[0\]\.aescbc\.keys: Required value/],
-    ['key without a name', config('      - aescbc: {keys: [{secret: "' + K1 + '"}]}\n'), /keys\[0\]\.name: Required value: name is a mandatory field for a key/],
+    [
+      'key without a name',
+      config('      - aescbc: {keys: [{secret: "' + K1 + '"}]}\n'),
+      /keys\[0\]\.name: Required value: name is a mandatory field for a key/,
+    ],
     ['key name with a colon (it would break the stored prefix)', config(aescbc('"a:b"', K1)), /keys\[0\]\.name: Invalid value: "a:b"/],
-    ['duplicate key name', config('      - aescbc: {keys: [{name: k, secret: "' + K1 + '"}, {name: k, secret: "' + K2 + '"}]}\n'), /keys\[1\]\.name: Duplicate value: "k"/],
+    [
+      'duplicate key name',
+      config('      - aescbc: {keys: [{name: k, secret: "' + K1 + '"}, {name: k, secret: "' + K2 + '"}]}\n'),
+      /keys\[1\]\.name: Duplicate value: "k"/,
+    ],
     ['wrong kind', config(identity).replace('EncryptionConfiguration', 'Secret'), /kind: Invalid value: "Secret"/],
     ['kms is not implemented', config('      - kms: {name: x, endpoint: "unix:///x"}\n'), /providers\[0\]\.kms: Unsupported value/],
     ['bad resource name', config(identity, '["sec rets"]'), /resources\[0\]\.resources\[0\]: Invalid value: "sec rets"/],
     ['not YAML', '{{{', /not YAML or JSON/],
   ];
   for (const [what, text, want] of cases) {
-    assert.throws(() => parseEncryptionConfig(text, '/etc/enc.yaml'), (e: Error) => {
-      assert.ok(e instanceof EncryptionConfigError, what);
-      assert.match(e.message, want, what);
-      assert.ok(e.message.startsWith('/etc/enc.yaml: '), `${what}: names the file`);
-      assert.ok(!e.message.includes(K1) && !e.message.includes(K2), `${what}: never echoes a key`);
-      return true;
-    }, what);
+    assert.throws(
+      () => parseEncryptionConfig(text, '/etc/enc.yaml'),
+      (e: Error) => {
+        assert.ok(e instanceof EncryptionConfigError, what);
+        assert.match(e.message, want, what);
+        assert.ok(e.message.startsWith('/etc/enc.yaml: '), `${what}: names the file`);
+        assert.ok(!e.message.includes(K1) && !e.message.includes(K2), `${what}: never echoes a key`);
+        return true;
+      },
+      what,
+    );
   }
 });
 
 test('resources select providers as upstream: plural, plural.group, *.group, *.*; first rule wins; claims never', () => {
-  const c = parseEncryptionConfig(`apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n` +
-    `  - resources: [secrets, deployments.apps]\n    providers:\n${aescbc('a', K1)}` +
-    `  - resources: ["*.batch"]\n    providers:\n${secretbox('b', K2)}` +
-    `  - resources: ["*.*"]\n    providers:\n${identity}`);
+  const c = parseEncryptionConfig(
+    `apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n` +
+      `  - resources: [secrets, deployments.apps]\n    providers:\n${aescbc('a', K1)}` +
+      `  - resources: ["*.batch"]\n    providers:\n${secretbox('b', K2)}` +
+      `  - resources: ["*.*"]\n    providers:\n${identity}`,
+  );
   assert.equal(transformersFor(c, '/registry/core/secrets/ns/x')?.[0].prefix, 'k8s:enc:aescbc:v1:a:');
   assert.equal(transformersFor(c, '/registry/apps/deployments/ns/x')?.[0].prefix, 'k8s:enc:aescbc:v1:a:');
   assert.equal(transformersFor(c, '/registry/batch/jobs/ns/x')?.[0].prefix, 'k8s:enc:secretbox:v1:b:');
@@ -74,7 +117,7 @@ test('resources select providers as upstream: plural, plural.group, *.group, *.*
   assert.equal(transformersFor(only, '/registry/other.group/secrets/ns/x'), undefined, 'secrets means the core group only');
 });
 
-test('aescbc writes upstream\'s layout: prefix, random IV, AES-CBC with PKCS#7 (openssl decrypts it)', async () => {
+test("aescbc writes upstream's layout: prefix, random IV, AES-CBC with PKCS#7 (openssl decrypts it)", async () => {
   const key = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
   const store = new EncryptedStore(new MemoryStore(), parseEncryptionConfig(config(aescbc('key1', key.toString('base64')))));
   const raw = (store as unknown as { inner: Store }).inner;
@@ -85,7 +128,9 @@ test('aescbc writes upstream\'s layout: prefix, random IV, AES-CBC with PKCS#7 (
   const body = stored.subarray(prefix.length);
   const plainLen = Buffer.byteLength(secretJson());
   assert.equal(body.length, 16 + (Math.floor(plainLen / 16) + 1) * 16, 'IV, then the padded ciphertext');
-  const out = execFileSync('openssl', ['enc', '-d', '-aes-256-cbc', '-K', key.toString('hex'), '-iv', body.subarray(0, 16).toString('hex')], { input: body.subarray(16) });
+  const out = execFileSync('openssl', ['enc', '-d', '-aes-256-cbc', '-K', key.toString('hex'), '-iv', body.subarray(0, 16).toString('hex')], {
+    input: body.subarray(16),
+  });
   assert.equal(out.toString(), secretJson());
   // A second write of the same object gets a fresh IV.
   await store.update(SECRET_KEY, secretJson(), (await raw.get(SECRET_KEY))!.modRevision);
@@ -105,8 +150,12 @@ test('secretbox writes prefix, 24-byte nonce, tag and ciphertext; an altered byt
   assert.equal((await store.get(SECRET_KEY))!.value, secretJson());
   stored[stored.length - 1] ^= 1;
   await raw.update(SECRET_KEY, stored.toString('latin1'), kv.modRevision);
-  await assert.rejects(store.get(SECRET_KEY), (e: Error) => e instanceof TransformError &&
-    /unable to transform key "\/registry\/core\/secrets\/default\/s1": secretbox key "sb": authentication failed/.test(e.message));
+  await assert.rejects(
+    store.get(SECRET_KEY),
+    (e: Error) =>
+      e instanceof TransformError &&
+      /unable to transform key "\/registry\/core\/secrets\/default\/s1": secretbox key "sb": authentication failed/.test(e.message),
+  );
 });
 
 test('rotation: a new key first still reads the old; without the old key only those objects fail, naming the key', async () => {
@@ -122,11 +171,21 @@ test('rotation: a new key first still reads the old; without the old key only th
   assert.ok((await raw.get('/registry/core/secrets/default/s2'))!.value.startsWith('k8s:enc:secretbox:v1:new:'), 'the first provider writes');
   // Dropping the old key before rewriting: s1 cannot be read, s2 and the configmap still can.
   const v3 = new EncryptedStore(raw, parseEncryptionConfig(config(secretbox('new', K2))));
-  await assert.rejects(v3.get(SECRET_KEY), (e: Error) => e instanceof TransformError &&
-    e.message.includes('"/registry/core/secrets/default/s1"') && e.message.includes('aescbc key "old"') && e.message.includes('secretbox key "new"'));
+  await assert.rejects(
+    v3.get(SECRET_KEY),
+    (e: Error) =>
+      e instanceof TransformError &&
+      e.message.includes('"/registry/core/secrets/default/s1"') &&
+      e.message.includes('aescbc key "old"') &&
+      e.message.includes('secretbox key "new"'),
+  );
   assert.equal((await v3.get('/registry/core/secrets/default/s2'))!.value, secretJson('s2'));
   assert.equal((await v3.get('/registry/core/configmaps/default/c'))!.value, '{"metadata":{"name":"c"}}');
-  assert.deepEqual((await v3.list('/registry/core/secrets/')).items.map((kv) => kv.key), ['/registry/core/secrets/default/s2'], 'a list leaves the unreadable one out');
+  assert.deepEqual(
+    (await v3.list('/registry/core/secrets/')).items.map((kv) => kv.key),
+    ['/registry/core/secrets/default/s2'],
+    'a list leaves the unreadable one out',
+  );
   // Rewriting with both keys moves s1 to the new key; then the new key alone reads everything.
   const s1 = (await v2.get(SECRET_KEY))!;
   await v2.update(SECRET_KEY, s1.value, s1.modRevision);
@@ -151,14 +210,23 @@ test('watch events arrive decrypted; the transformation counter counts each prov
   await store.delete(SECRET_KEY);
   for (let i = 0; i < 50 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
   w.close();
-  assert.deepEqual(seen.map((e) => e.type), ['put', 'put', 'delete']);
+  assert.deepEqual(
+    seen.map((e) => e.type),
+    ['put', 'put', 'delete'],
+  );
   for (const e of seen) {
     const v = e.type === 'put' ? e.kv.value : e.prev.value;
     assert.equal(JSON.parse(v).data.password, PLAINTEXT);
   }
   const text = await metrics.metrics();
-  assert.match(text, /apiserver_storage_transformation_operations_total\{transformation_type="to_storage",transformer_prefix="k8s:enc:aescbc:v1:k1:",status="OK"\} 2/);
-  assert.match(text, /apiserver_storage_transformation_operations_total\{transformation_type="from_storage",transformer_prefix="k8s:enc:aescbc:v1:k1:",status="OK"\} \d+/);
+  assert.match(
+    text,
+    /apiserver_storage_transformation_operations_total\{transformation_type="to_storage",transformer_prefix="k8s:enc:aescbc:v1:k1:",status="OK"\} 2/,
+  );
+  assert.match(
+    text,
+    /apiserver_storage_transformation_operations_total\{transformation_type="from_storage",transformer_prefix="k8s:enc:aescbc:v1:k1:",status="OK"\} \d+/,
+  );
 });
 
 /** Every file under dir, concatenated (the database, its WAL, etcd's snapshots and write-ahead log). */
@@ -181,12 +249,15 @@ test('SQLite: the file holds the prefix and the exact ciphertext bytes, never th
     assert.equal(JSON.parse((await store.get(kv.key))!.value).data.password, PLAINTEXT);
     assert.equal((await store.list('/registry/core/secrets/')).items.length, 20);
     const stored = (await inner.get(kv.key))!.value;
-    assert.equal(stored.length, 'k8s:enc:aescbc:v1:k1:'.length + 16 + (Math.floor(Buffer.byteLength(secretJson('s7')) / 16) + 1) * 16,
-      'one char per byte: the BLOB holds the bytes as written');
+    assert.equal(
+      stored.length,
+      'k8s:enc:aescbc:v1:k1:'.length + 16 + (Math.floor(Buffer.byteLength(secretJson('s7')) / 16) + 1) * 16,
+      'one char per byte: the BLOB holds the bytes as written',
+    );
     await inner.close();
     const disk = bytesUnder(dir);
     assert.ok(disk.includes('k8s:enc:aescbc:v1:k1:'), 'the prefix is on disk');
-    assert.ok(!disk.includes(PLAINTEXT), 'the secret\'s data is not');
+    assert.ok(!disk.includes(PLAINTEXT), "the secret's data is not");
     assert.ok(!disk.includes(Buffer.from(PLAINTEXT, 'base64')), 'nor its decoded value');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -213,8 +284,8 @@ test('etcd: the value is the prefix and the raw ciphertext, never the plaintext'
       await store.close();
     }
     const disk = bytesUnder(etcd.dataDir);
-    assert.ok(disk.includes('k8s:enc:secretbox:v1:sb:'), 'the prefix is in etcd\'s files');
-    assert.ok(!disk.includes(PLAINTEXT), 'the secret\'s data is not');
+    assert.ok(disk.includes('k8s:enc:secretbox:v1:sb:'), "the prefix is in etcd's files");
+    assert.ok(!disk.includes(PLAINTEXT), "the secret's data is not");
   } finally {
     await etcd.stop();
   }

@@ -6,7 +6,10 @@ import { parse as parseYaml } from 'yaml';
 
 /** A field error in the configuration file, worded as upstream's validation (the path names the field). */
 export class EncryptionConfigError extends Error {
-  constructor(readonly errors: string[], file?: string) {
+  constructor(
+    readonly errors: string[],
+    file?: string,
+  ) {
     super(`${file ? `${file}: ` : ''}invalid EncryptionConfiguration: ${errors.join('; ')}`);
     this.name = 'EncryptionConfigError';
   }
@@ -109,7 +112,8 @@ export function parseEncryptionConfig(text: string, file?: string): EncryptionCo
   const errs: string[] = [];
   if (!isObj(doc)) throw new EncryptionConfigError(['expected an object with kind: EncryptionConfiguration'], file);
   if (doc.kind !== 'EncryptionConfiguration') errs.push(`kind: Invalid value: ${JSON.stringify(doc.kind ?? '')}: expected EncryptionConfiguration`);
-  if (doc.apiVersion !== 'apiserver.config.k8s.io/v1') errs.push(`apiVersion: Invalid value: ${JSON.stringify(doc.apiVersion ?? '')}: expected apiserver.config.k8s.io/v1`);
+  if (doc.apiVersion !== 'apiserver.config.k8s.io/v1')
+    errs.push(`apiVersion: Invalid value: ${JSON.stringify(doc.apiVersion ?? '')}: expected apiserver.config.k8s.io/v1`);
   const resources = doc.resources;
   if (!Array.isArray(resources) || resources.length === 0) {
     throw new EncryptionConfigError([...errs, 'resources: Required value: at least one resources is required'], file);
@@ -149,11 +153,15 @@ export function parseEncryptionConfig(text: string, file?: string): EncryptionCo
       const kinds = isObj(prov) ? Object.keys(prov) : [];
       const known = kinds.filter((k) => ['aescbc', 'secretbox', 'identity', 'aesgcm', 'kms'].includes(k));
       if (kinds.length === 0 || known.length === 0) {
-        errs.push(`${path}: Invalid value: ${kinds.length ? JSON.stringify(kinds.join(',')) : '{}'}: provider does not contain any of the expected providers: aescbc, secretbox, identity`);
+        errs.push(
+          `${path}: Invalid value: ${kinds.length ? JSON.stringify(kinds.join(',')) : '{}'}: provider does not contain any of the expected providers: aescbc, secretbox, identity`,
+        );
         return;
       }
       if (kinds.length > 1) {
-        errs.push(`${path}: Invalid value: ${JSON.stringify(kinds.join(','))}: more than one provider specified in a single element, should split into different list elements`);
+        errs.push(
+          `${path}: Invalid value: ${JSON.stringify(kinds.join(','))}: more than one provider specified in a single element, should split into different list elements`,
+        );
         return;
       }
       const kind = kinds[0];
@@ -200,7 +208,9 @@ export function parseEncryptionConfig(text: string, file?: string): EncryptionCo
         }
         const sizes = kind === 'aescbc' ? AES_KEY_SIZES : SECRETBOX_KEY_SIZES;
         if (!sizes.includes(bytes.length)) {
-          errs.push(`${kpath}.secret: Invalid value: "REDACTED": secret is not of the expected length, got ${bytes.length}, expected one of [${sizes.join(' ')}]`);
+          errs.push(
+            `${kpath}.secret: Invalid value: "REDACTED": secret is not of the expected length, got ${bytes.length}, expected one of [${sizes.join(' ')}]`,
+          );
           return;
         }
         if (!ok) return;

@@ -12,8 +12,7 @@ const skip = etcdSkipReason();
 describe('etcd backend', { skip }, () => {
   let etcd: TestEtcd;
   let n = 0;
-  const open = (extra: { watchRetryMs?: number } = {}) =>
-    EtcdStore.open({ endpoints: [etcd.endpoint], prefix: `/test${n++}`, ...extra });
+  const open = (extra: { watchRetryMs?: number } = {}) => EtcdStore.open({ endpoints: [etcd.endpoint], prefix: `/test${n++}`, ...extra });
 
   before(async () => {
     etcd = await startEtcd();
@@ -84,7 +83,10 @@ describe('etcd backend', { skip }, () => {
       await settle(300);
       w.close();
       assert.deepEqual(rec.errors, []);
-      assert.deepEqual(rec.events.map((e) => e.revision), acked.map((kv) => kv.modRevision));
+      assert.deepEqual(
+        rec.events.map((e) => e.revision),
+        acked.map((kv) => kv.modRevision),
+      );
     } finally {
       await s.close();
     }

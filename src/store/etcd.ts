@@ -18,16 +18,7 @@ import {
 import { EventQueue } from './event-queue.js';
 import { compareKeys } from './keys.js';
 import { closedError, compactedError, conflictError, existsError, futureError, notFoundError } from './errors.js';
-import {
-  StoreError,
-  type KeyValue,
-  type ListOptions,
-  type ListResult,
-  type Store,
-  type WatchEvent,
-  type WatchHandlers,
-  type Watcher,
-} from './types.js';
+import { StoreError, type KeyValue, type ListOptions, type ListResult, type Store, type WatchEvent, type WatchHandlers, type Watcher } from './types.js';
 
 export interface EtcdStoreOptions {
   endpoints: string[];
@@ -90,13 +81,9 @@ export class EtcdStore implements Store {
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
     const at = opts.revision && opts.revision > 0 ? opts.revision : undefined;
-    const start =
-      opts.after !== undefined && compareKeys(opts.after, prefix) >= 0 ? Buffer.concat([this.full(opts.after), ZERO]) : this.full(prefix);
+    const start = opts.after !== undefined && compareKeys(opts.after, prefix) >= 0 ? Buffer.concat([this.full(opts.after), ZERO]) : this.full(prefix);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
-    const res = await this.read(
-      () => this.kv.range({ key: start, range_end: rangeEnd(this.full(prefix)), revision: at ?? 0, limit }),
-      at,
-    );
+    const res = await this.read(() => this.kv.range({ key: start, range_end: rangeEnd(this.full(prefix)), revision: at ?? 0, limit }), at);
     const items = res.kvs.map((kv) => this.toKeyValue(kv));
     return {
       items,
@@ -150,9 +137,7 @@ export class EtcdStore implements Store {
     } catch (err) {
       if (!isFutureRevision(err)) throw this.mapError(err, fromRevision);
     }
-    const w = new EtcdWatch(this, key, fromRevision, handlers, this.opts.watchRetryMs ?? 10_000, () =>
-      this.watches.delete(w),
-    );
+    const w = new EtcdWatch(this, key, fromRevision, handlers, this.opts.watchRetryMs ?? 10_000, () => this.watches.delete(w));
     this.watches.add(w);
     try {
       await w.start();

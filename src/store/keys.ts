@@ -43,4 +43,3 @@ export function prefixEnd(prefix: string): string | undefined {
   }
   return undefined;
 }
-

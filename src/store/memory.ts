@@ -3,15 +3,7 @@
 import { EventQueue } from './event-queue.js';
 import { closedError, compactedError, conflictError, existsError, futureError, notFoundError } from './errors.js';
 import { compareKeys } from './keys.js';
-import type {
-  KeyValue,
-  ListOptions,
-  ListResult,
-  Store,
-  WatchEvent,
-  WatchHandlers,
-  Watcher,
-} from './types.js';
+import type { KeyValue, ListOptions, ListResult, Store, WatchEvent, WatchHandlers, Watcher } from './types.js';
 
 interface MemoryWatch {
   prefix: string;

@@ -69,15 +69,54 @@ describe('SqliteStore', () => {
       ]);
       const codes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : isStoreError(r.reason) ? r.reason.code : 'other'));
       assert.deepEqual(codes, ['ok', 'KeyExists', 'ok', 'Conflict', 'NotFound', 'ok', 'ok']);
-      const revs = results.flatMap((r) =>
-        r.status === 'fulfilled' ? ['modRevision' in r.value ? r.value.modRevision : r.value.revision] : [],
-      );
+      const revs = results.flatMap((r) => (r.status === 'fulfilled' ? ['modRevision' in r.value ? r.value.modRevision : r.value.revision] : []));
       assert.deepEqual(revs, [base.modRevision + 1, base.modRevision + 2, base.modRevision + 3, base.modRevision + 4]);
       assert.equal((await s.get('/g/base'))?.value, 'v1');
       assert.equal(await s.get('/g/a'), undefined);
     } finally {
       await s.close();
     }
+  });
+
+  it('writer thread: writes issued across many turns, while earlier groups commit, get revisions in call order; the watch sees that order', async () => {
+    const s = await SqliteStore.open({ dataDir: freshDir() });
+    try {
+      const rec = new Recorder();
+      const w = await s.watch('/ord/', await s.currentRevision(), rec);
+      const calls: Promise<{ modRevision: number }>[] = [];
+      for (let i = 0; i < 300; i++) {
+        calls.push(s.create(`/ord/${String(i).padStart(3, '0')}`, String(i)));
+        // New turns while the writer is busy with the groups before: several groups in flight.
+        if (i % 7 === 0) await new Promise((r) => setImmediate(r));
+      }
+      const revs = (await Promise.all(calls)).map((kv) => kv.modRevision);
+      for (let i = 1; i < revs.length; i++) assert.equal(revs[i], revs[i - 1] + 1, `call ${i} got revision ${revs[i]} after ${revs[i - 1]}`);
+      await rec.waitFor(300);
+      w.close();
+      assert.deepEqual(
+        rec.events.map((e) => e.revision),
+        revs,
+      );
+      assert.deepEqual(
+        rec.events.map((e) => e.key),
+        revs.map((_, i) => `/ord/${String(i).padStart(3, '0')}`),
+      );
+      // Acknowledged means readable at once on the reading connection.
+      const last = await s.get('/ord/299');
+      assert.equal(last?.modRevision, revs[299]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('writer thread gone: writes fail Unavailable naming it, reads and close still work', async () => {
+    const s = await SqliteStore.open({ dataDir: freshDir() });
+    const a = await s.create('/gone/a', '1');
+    await (s as unknown as { writer: { terminate(): Promise<number> } }).writer.terminate();
+    const err = await rejectsWith(s.create('/gone/b', '2'), 'Unavailable');
+    assert.match(err.message, /writer thread/);
+    assert.deepEqual(await s.get('/gone/a'), a);
+    await s.close();
   });
 
   it('notices writes made by another process on the same file (poll fallback)', async () => {
@@ -93,7 +132,10 @@ describe('SqliteStore', () => {
       await rec.waitFor(3);
       await settle();
       w.close();
-      assert.deepEqual(rec.events.map((e) => e.revision), [x.modRevision, own.modRevision, x2.modRevision]);
+      assert.deepEqual(
+        rec.events.map((e) => e.revision),
+        [x.modRevision, own.modRevision, x2.modRevision],
+      );
       // Conflict detection sees writes of the other process too.
       await rejectsWith(watching.update('/ext/x', 'stale', x.modRevision), 'Conflict');
     } finally {

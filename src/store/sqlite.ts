@@ -1,21 +1,15 @@
 // Embedded SQLite Store, the default backend: the kine model (one log table whose row id is the
-// revision) in one file under the data dir, with group commit and watch fed straight from each commit.
+// revision) in one file under the data dir. Reads and watches use this thread's connection; writes go to
+// a writer thread (sqlite-writer.ts) that commits them in groups, and each commit feeds the watches.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
 import { EventQueue } from './event-queue.js';
-import { closedError, compactedError, conflictError, existsError, futureError, notFoundError } from './errors.js';
+import { closedError, compactedError, futureError } from './errors.js';
+import { SCHEMA, SCHEMA_VERSION, fromColumn, openConnection, type WriteOp, type WriteResult, type WriterReply, type WriterRequest } from './sqlite-shared.js';
 import { compareKeys, prefixEnd } from './keys.js';
-import {
-  StoreError,
-  type KeyValue,
-  type ListOptions,
-  type ListResult,
-  type Store,
-  type WatchEvent,
-  type WatchHandlers,
-  type Watcher,
-} from './types.js';
+import { StoreError, type KeyValue, type ListOptions, type ListResult, type Store, type WatchEvent, type WatchHandlers, type Watcher } from './types.js';
 
 export interface SqliteStoreOptions {
   /** Directory holding the database file (created if missing). */
@@ -28,48 +22,15 @@ export interface SqliteStoreOptions {
 /** The database file inside the data dir. */
 export const SQLITE_FILE = 'store.db';
 
-const SCHEMA_VERSION = 1;
-
-// kv is the log: one row per write, its id is the revision. A write names the row it replaces in
-// prev_revision, so the unique (name, prev_revision) index makes two writes from the same base
-// collide. The index also serves name-ordered scans: its entries carry the row id.
-// A delete row keeps '' as value: an event's prev is the row its prev_revision names.
-// Ids are given out by the write transaction (head + 1, ...); AUTOINCREMENT keeps sqlite_sequence as
-// the head revision, never reused even when compaction removes the newest row (a tombstone).
-// kv_current maps each live key to its latest row, so reads at the current revision skip history.
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS kv (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  name TEXT NOT NULL,
-  created INTEGER NOT NULL,
-  deleted INTEGER NOT NULL,
-  create_revision INTEGER NOT NULL,
-  prev_revision INTEGER NOT NULL,
-  value TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS kv_name_prev ON kv (name, prev_revision);
-CREATE TABLE IF NOT EXISTS kv_current (name TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-`;
-
 /** Upper bound for the empty prefix; keys are expected to start far below it. */
 const KEY_MAX = '\u{10FFFF}';
 /** Rows a catching-up watch reads per step, so a long replay does not block the event loop. */
 const REPLAY_CHUNK = 1000;
 
-type WriteOp =
-  | { kind: 'create'; key: string; value: string }
-  | { kind: 'update'; key: string; value: string; expected: number }
-  | { kind: 'delete'; key: string; expected?: number };
-
-type WriteResult = KeyValue | { prev: KeyValue; revision: number };
-
 interface PendingWrite {
   op: WriteOp;
   resolve(r: WriteResult): void;
   reject(e: Error): void;
-  result?: WriteResult;
-  failure?: StoreError;
 }
 
 interface SqliteWatch {
@@ -115,28 +76,34 @@ export class SqliteStore implements Store {
   private flushScheduled = false;
   private readonly watches = new Set<SqliteWatch>();
   private readonly poller: NodeJS.Timeout | undefined;
-  private readonly commitBatch: (batch: PendingWrite[]) => { before: number; after: number; events: WatchEvent[] };
   private readonly readTxn: <T>(fn: () => T) => T;
+  /** The writer thread and what it has not answered yet, by request id. */
+  private readonly writer: Worker;
+  private nextId = 1;
+  private readonly inflight = new Map<number, PendingWrite[]>();
+  private readonly compactions = new Map<number, { resolve(rev: number): void; reject(e: Error): void }>();
+  private drained: (() => void)[] = [];
+  /** Set once the writer thread is gone for any reason but close(): every write fails with it. */
+  private broken: StoreError | undefined;
 
   /** Opens (or creates) the store; fails with 'Unavailable' naming the file when that is impossible. */
   static async open(opts: SqliteStoreOptions): Promise<SqliteStore> {
     const file = join(opts.dataDir, SQLITE_FILE);
+    let store: SqliteStore | undefined;
     try {
       mkdirSync(opts.dataDir, { recursive: true });
-      return new SqliteStore(file, opts.pollIntervalMs ?? 1000);
+      store = new SqliteStore(file, opts.pollIntervalMs ?? 1000);
+      await store.writerReady(file);
+      return store;
     } catch (err) {
+      await store?.close().catch(() => undefined);
       throw new StoreError('Unavailable', `cannot open the sqlite store ${file}: ${(err as Error).message}`);
     }
   }
 
   private constructor(file: string, pollIntervalMs: number) {
-    this.db = new Database(file, { timeout: 5000 });
+    this.db = openConnection(file);
     try {
-      const mode = this.db.pragma('journal_mode = WAL', { simple: true });
-      if (mode !== 'wal') throw new Error(`cannot switch ${file} to WAL mode (got ${String(mode)})`);
-      // FULL: the WAL is fsynced at every commit, so an acknowledged write survives power loss too.
-      this.db.pragma('synchronous = FULL');
-      this.db.pragma('cache_size = -65536');
       this.db.exec(SCHEMA);
       this.st = prepare(this.db);
       const version = this.st.getMeta.get('schema') as number | undefined;
@@ -150,7 +117,10 @@ export class SqliteStore implements Store {
     }
     this.rev = this.headInDb();
     this.compacted = (this.st.getMeta.get('compact_rev') as number | undefined) ?? 0;
-    this.commitBatch = this.db.transaction((batch: PendingWrite[]) => this.applyBatch(batch)).immediate;
+    this.writer = new Worker(new URL('./sqlite-writer.js', import.meta.url), { workerData: { file } });
+    this.writer.on('message', (m: WriterReply) => this.onReply(m));
+    this.writer.on('error', (err) => this.writerGone(`the sqlite writer thread failed: ${err.message}`));
+    this.writer.on('exit', (code) => this.writerGone(`the sqlite writer thread exited (code ${code})`));
     const readTxn = this.db.transaction((fn: () => unknown) => fn());
     this.readTxn = <T>(fn: () => T) => readTxn.deferred(fn) as T;
     if (pollIntervalMs > 0) {
@@ -182,16 +152,15 @@ export class SqliteStore implements Store {
       const atHead = revision === head;
       let rows: ListRow[];
       if (atHead) {
-        rows = (afterKey === undefined
-          ? this.st.listCurrentFrom.all(prefix, hi, sqlLimit)
-          : this.st.listCurrentAfter.all(afterKey, hi, sqlLimit)) as ListRow[];
+        rows = (afterKey === undefined ? this.st.listCurrentFrom.all(prefix, hi, sqlLimit) : this.st.listCurrentAfter.all(afterKey, hi, sqlLimit)) as ListRow[];
       } else {
         const query = (n: number) =>
-          (afterKey === undefined
-            ? this.st.listPastFrom.all(prefix, hi, revision, n)
-            : this.st.listPastAfter.all(afterKey, hi, revision, n)) as ListRow[];
+          (afterKey === undefined ? this.st.listPastFrom.all(prefix, hi, revision, n) : this.st.listPastAfter.all(afterKey, hi, revision, n)) as ListRow[];
         rows = query(sqlLimit);
-        if (!isSorted(rows)) rows = query(-1).sort((a, b) => compareKeys(a[1], b[1])).slice(0, sqlLimit < 0 ? undefined : sqlLimit);
+        if (!isSorted(rows))
+          rows = query(-1)
+            .sort((a, b) => compareKeys(a[1], b[1]))
+            .slice(0, sqlLimit < 0 ? undefined : sqlLimit);
       }
       const more = limit > 0 && rows.length > limit;
       if (more) rows.length = limit;
@@ -199,9 +168,7 @@ export class SqliteStore implements Store {
       let remaining = 0;
       if (more) {
         const last = items[items.length - 1].key;
-        remaining = (atHead
-          ? this.st.countCurrentAfter.get(last, hi)
-          : this.st.countPastAfter.get(last, hi, revision)) as number;
+        remaining = (atHead ? this.st.countCurrentAfter.get(last, hi) : this.st.countPastAfter.get(last, hi, revision)) as number;
       }
       return { items, revision, more, remaining };
     });
@@ -252,20 +219,12 @@ export class SqliteStore implements Store {
 
   async compact(revision: number): Promise<void> {
     this.assertOpen();
-    const compacted = this.db
-      .transaction(() => {
-        const head = this.headInDb();
-        const before = (this.st.getMeta.get('compact_rev') as number | undefined) ?? 0;
-        if (revision > head) throw futureError(revision, head);
-        if (revision <= before) return before;
-        // Every row at or below the revision that a later row at or below it replaced is the
-        // prev_revision of that later row; rows up to the previous compaction are already gone.
-        this.st.compactReplaced.run({ lo: before, hi: revision });
-        this.st.compactTombstones.run({ lo: before, hi: revision });
-        this.st.setMeta.run('compact_rev', revision);
-        return revision;
-      })
-      .immediate();
+    if (this.broken) throw this.broken;
+    const id = this.nextId++;
+    const compacted = await new Promise<number>((resolve, reject) => {
+      this.compactions.set(id, { resolve, reject });
+      this.post({ kind: 'compact', id, revision });
+    });
     this.compacted = Math.max(this.compacted, compacted);
   }
 
@@ -274,6 +233,14 @@ export class SqliteStore implements Store {
     if (this.queue.length > 0) this.flush();
     this.closed = true;
     if (this.poller) clearInterval(this.poller);
+    // Every write handed over is answered (committed or failed) before the writer goes.
+    if (this.inflight.size + this.compactions.size > 0 && !this.broken) await new Promise<void>((r) => this.drained.push(r));
+    if (!this.broken) {
+      const exited = new Promise((r) => this.writer.once('exit', r));
+      this.writer.ref();
+      this.writer.postMessage({ kind: 'close' } satisfies WriterRequest);
+      await exited;
+    }
     for (const w of [...this.watches]) w.queue.close();
     this.db.close();
   }
@@ -286,10 +253,12 @@ export class SqliteStore implements Store {
     return (this.st.head.get() as number | undefined) ?? 0;
   }
 
-  /** Group commit: every write asked for before the next turn of the event loop shares one
-   *  transaction and one fsync; each caller still gets its own result or error. */
+  /** Group commit: every write asked for before the next turn of the event loop goes to the writer in one
+   *  message; the writer commits whatever arrived while it was busy as one transaction and one fsync, and
+   *  each caller still gets its own result or error once the group is on disk. */
   private enqueue(op: WriteOp): Promise<WriteResult> {
     if (this.closed) return Promise.reject(closedError('sqlite'));
+    if (this.broken) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
       this.queue.push({ op, resolve, reject });
       if (!this.flushScheduled) {
@@ -304,69 +273,90 @@ export class SqliteStore implements Store {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
-    let committed: { before: number; after: number; events: WatchEvent[] };
-    try {
-      committed = this.commitBatch(batch);
-    } catch (err) {
-      const e = new StoreError('Unavailable', `sqlite commit failed: ${(err as Error).message}`);
-      for (const p of batch) p.reject(e);
+    if (this.broken) {
+      for (const p of batch) p.reject(this.broken);
       return;
     }
-    for (const p of batch) {
-      if (p.failure) p.reject(p.failure);
-      else p.resolve(p.result!);
-    }
-    this.publish(committed.before, committed.after, committed.events);
+    const id = this.nextId++;
+    this.inflight.set(id, batch);
+    this.post({ kind: 'write', id, ops: batch.map((p) => p.op) });
   }
 
-  /** Runs inside the write transaction. Logical failures (exists, conflict, not found) are decided
-   *  before anything is written, so they fail only their own caller; any other error aborts the batch. */
-  private applyBatch(batch: PendingWrite[]): { before: number; after: number; events: WatchEvent[] } {
-    const before = this.headInDb();
-    let rev = before;
-    const events: WatchEvent[] = [];
-    for (const p of batch) {
-      p.failure = undefined;
-      try {
-        events.push(this.applyOne(p, rev + 1));
-        rev++;
-      } catch (err) {
-        if (!(err instanceof StoreError)) throw err;
-        p.failure = err;
+  /** The writer keeps the process alive only while it owes answers. */
+  private post(req: WriterRequest): void {
+    if (this.inflight.size + this.compactions.size === 1) this.writer.ref();
+    this.writer.postMessage(req);
+  }
+
+  private writerReady(file: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.readyWaiter = { resolve, reject: (e) => reject(new Error(`${file}: ${e.message}`)) };
+    });
+  }
+
+  private readyWaiter: { resolve(): void; reject(e: Error): void } | undefined;
+
+  private onReply(m: WriterReply): void {
+    switch (m.kind) {
+      case 'ready':
+        this.writer.unref();
+        this.readyWaiter?.resolve();
+        this.readyWaiter = undefined;
+        return;
+      case 'broken':
+        this.writerGone(m.message);
+        return;
+      case 'compacted':
+        this.compactions.get(m.id)?.resolve(m.revision);
+        this.compactions.delete(m.id);
+        break;
+      case 'failed': {
+        const e = new StoreError(m.code, m.message, m.revision);
+        for (const id of m.ids) {
+          for (const p of this.inflight.get(id) ?? []) p.reject(e);
+          this.inflight.delete(id);
+          this.compactions.get(id)?.reject(e);
+          this.compactions.delete(id);
+        }
+        break;
+      }
+      case 'written': {
+        let i = 0;
+        for (const id of m.ids) {
+          for (const p of this.inflight.get(id) ?? []) {
+            const o = m.outcomes[i++];
+            if ('ok' in o) p.resolve(o.ok);
+            else p.reject(new StoreError(o.err.code, o.err.message, o.err.revision));
+          }
+          this.inflight.delete(id);
+        }
+        this.publish(m.before, m.after, m.events);
+        break;
       }
     }
-    return { before, after: rev, events };
+    this.settled();
   }
 
-  private applyOne(p: PendingWrite, revision: number): WatchEvent {
-    const { op } = p;
-    const key = op.key;
-    // The key's newest row, tombstone or not: a key created again after a delete continues the
-    // chain from its tombstone.
-    const last = this.st.lastRow.get(key) as (CurrentRow & { deleted: number }) | undefined;
-    const cur = last && !last.deleted ? last : undefined;
-    if (op.kind === 'create') {
-      if (cur) throw existsError(key);
-      this.st.insert.run(revision, key, 1, 0, revision, last?.id ?? 0, toColumn(op.value));
-      this.st.setCurrent.run(key, revision);
-      const kv: KeyValue = { key, value: op.value, createRevision: revision, modRevision: revision };
-      p.result = kv;
-      return { type: 'put', key, revision, kv };
-    }
-    if (!cur) throw notFoundError(key);
-    if (op.expected !== undefined && cur.id !== op.expected) throw conflictError(key, op.expected, cur.id);
-    const prev = toKeyValue(key, cur);
-    if (op.kind === 'update') {
-      this.st.insert.run(revision, key, 0, 0, cur.create_revision, cur.id, toColumn(op.value));
-      this.st.setCurrent.run(key, revision);
-      const kv: KeyValue = { key, value: op.value, createRevision: cur.create_revision, modRevision: revision };
-      p.result = kv;
-      return { type: 'put', key, revision, kv, prev };
-    }
-    this.st.insert.run(revision, key, 0, 1, cur.create_revision, cur.id, '');
-    this.st.deleteCurrent.run(key);
-    p.result = { prev, revision };
-    return { type: 'delete', key, revision, prev };
+  private settled(): void {
+    if (this.inflight.size + this.compactions.size > 0) return;
+    if (!this.closed) this.writer.unref();
+    const waiters = this.drained;
+    this.drained = [];
+    for (const w of waiters) w();
+  }
+
+  /** The writer thread is gone (crashed, or could not open the file): what it owed fails, and so does
+   *  every later write; reads and watches go on. */
+  private writerGone(message: string): void {
+    if (this.broken || (this.closed && this.inflight.size + this.compactions.size === 0)) return;
+    this.broken = new StoreError('Unavailable', message);
+    this.readyWaiter?.reject(this.broken);
+    this.readyWaiter = undefined;
+    for (const batch of this.inflight.values()) for (const p of batch) p.reject(this.broken);
+    for (const c of this.compactions.values()) c.reject(this.broken);
+    this.inflight.clear();
+    this.compactions.clear();
+    this.settled();
   }
 
   /** In-process notify: watches that are caught up take the committed events directly; the others
@@ -441,14 +431,6 @@ function prepare(db: Database.Database) {
     getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
     setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     current: db.prepare('SELECT k.id, k.create_revision, k.value FROM kv_current c JOIN kv k ON k.id = c.id WHERE c.name = ?'),
-    lastRow: db.prepare(
-      'SELECT id, deleted, create_revision, value FROM kv WHERE name = ? ORDER BY prev_revision DESC LIMIT 1',
-    ),
-    insert: db.prepare(
-      'INSERT INTO kv (id, name, created, deleted, create_revision, prev_revision, value) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    ),
-    setCurrent: db.prepare('INSERT INTO kv_current (name, id) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET id = excluded.id'),
-    deleteCurrent: db.prepare('DELETE FROM kv_current WHERE name = ?'),
     listCurrentFrom: db.prepare(`${current} WHERE c.name >= ? AND c.name < ? ORDER BY c.name LIMIT ?`).raw(),
     listCurrentAfter: db.prepare(`${current} WHERE c.name > ? AND c.name < ? ORDER BY c.name LIMIT ?`).raw(),
     listPastFrom: db.prepare(`${past('>=')} LIMIT ?`).raw(),
@@ -461,21 +443,7 @@ function prepare(db: Database.Database) {
        FROM kv k LEFT JOIN kv p ON p.id = k.prev_revision
        WHERE k.id > ? AND k.id <= ? AND k.name >= ? AND k.name < ? ORDER BY k.id LIMIT ?`,
     ),
-    compactReplaced: db.prepare(
-      'DELETE FROM kv WHERE id IN (SELECT prev_revision FROM kv WHERE id > @lo AND id <= @hi AND prev_revision > 0)',
-    ),
-    compactTombstones: db.prepare('DELETE FROM kv WHERE id > @lo AND id <= @hi AND deleted = 1'),
   };
-}
-
-/** Encrypted values (see encrypted.ts) arrive as latin1 strings and are kept as a BLOB of the exact bytes
- *  upstream writes; JSON stays TEXT. better-sqlite3 hands a BLOB back as a Buffer. */
-function toColumn(value: string): string | Buffer {
-  return value.startsWith('k8s:enc:') ? Buffer.from(value, 'latin1') : value;
-}
-
-function fromColumn(value: string | Buffer): string {
-  return typeof value === 'string' ? value : value.toString('latin1');
 }
 
 function toKeyValue(key: string, row: { id: number; create_revision: number; value: string | Buffer }): KeyValue {

@@ -4,32 +4,54 @@ import { request } from 'node:https';
 
 export interface Reply {
   code: number;
-  // `any`: tests read whatever fields the answer has.
+  /** Tests read whatever fields the answer has, and check them (this folder imports nothing of the project, so not `Loose`). */
+  // biome-ignore lint/suspicious/noExplicitAny: a parsed reply of any shape; the test asserting on it is its check.
   body: any;
 }
 
-export function callAs(base: string, ca: string | Buffer, token: string, method: string, path: string, body?: unknown,
-  headers: Record<string, string | string[]> = {}): Promise<Reply> {
+export function callAs(
+  base: string,
+  ca: string | Buffer,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string | string[]> = {},
+): Promise<Reply> {
   const u = new URL(path, base);
   const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
-    const rq = request(u, { method, ca, headers: { authorization: `Bearer ${token}`, accept: 'application/json',
-      ...(data ? { 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json', 'content-length': String(data.length) } : {}), ...headers } }, (res) => {
-      if (res.statusCode === 200 && u.searchParams.get('watch')) {
-        res.destroy();
-        return resolve({ code: 200, body: undefined });
-      }
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const t = Buffer.concat(chunks).toString();
-        let b: unknown = t;
-        try {
-          b = JSON.parse(t);
-        } catch { /* text */ }
-        resolve({ code: res.statusCode ?? 0, body: b });
-      });
-    });
+    const rq = request(
+      u,
+      {
+        method,
+        ca,
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/json',
+          ...(data ? { 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json', 'content-length': String(data.length) } : {}),
+          ...headers,
+        },
+      },
+      (res) => {
+        if (res.statusCode === 200 && u.searchParams.get('watch')) {
+          res.destroy();
+          return resolve({ code: 200, body: undefined });
+        }
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const t = Buffer.concat(chunks).toString();
+          let b: unknown = t;
+          try {
+            b = JSON.parse(t);
+          } catch {
+            /* text */
+          }
+          resolve({ code: res.statusCode ?? 0, body: b });
+        });
+      },
+    );
     rq.on('error', reject);
     rq.end(data);
   });

@@ -129,11 +129,29 @@ export async function startHarness(respond: Responder, resources: HarnessResourc
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-pb-'));
   let server: Server | undefined;
   try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1',
-      '-subj', '/CN=k8ts-test', '-addext', 'subjectAltName=IP:127.0.0.1',
-    ], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=k8ts-test',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'pipe' },
+    );
     const token = 'k8ts-test-token';
     const requests: CapturedRequest[] = [];
     const srv = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
@@ -166,14 +184,24 @@ export async function startHarness(respond: Responder, resources: HarnessResourc
       socket.on('error', () => {});
       const reply = (code: number, status: string, body: unknown) => {
         const data = JSON.stringify(body);
-        socket.end(`HTTP/1.1 ${code} ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(data)}\r\nConnection: close\r\n\r\n${data}`);
+        socket.end(
+          `HTTP/1.1 ${code} ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(data)}\r\nConnection: close\r\n\r\n${data}`,
+        );
       };
       if (req.headers.authorization !== `Bearer ${token}`) {
         reply(401, 'Unauthorized', { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401, message: 'Unauthorized' });
         return;
       }
       if (!opts.upgrade?.(req, socket, head)) {
-        reply(404, 'Not Found', { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `${(req.url ?? '').split('?')[0]} not found`, reason: 'NotFound', code: 404 });
+        reply(404, 'Not Found', {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Failure',
+          message: `${(req.url ?? '').split('?')[0]} not found`,
+          reason: 'NotFound',
+          code: 404,
+        });
       }
     });
     await new Promise<void>((resolve, reject) => {
@@ -181,21 +209,24 @@ export async function startHarness(respond: Responder, resources: HarnessResourc
       srv.listen(0, '127.0.0.1', resolve);
     });
     const port = (srv.address() as AddressInfo).port;
-    writeFileSync(join(dir, 'kubeconfig'), [
-      'apiVersion: v1',
-      'kind: Config',
-      'clusters:',
-      `- name: t`,
-      `  cluster: {server: "https://127.0.0.1:${port}", certificate-authority: "${join(dir, 'cert.pem')}"}`,
-      'users:',
-      `- name: t`,
-      `  user: {token: "${token}"}`,
-      'contexts:',
-      '- name: t',
-      '  context: {cluster: t, user: t, namespace: default}',
-      'current-context: t',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'kubeconfig'),
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        `- name: t`,
+        `  cluster: {server: "https://127.0.0.1:${port}", certificate-authority: "${join(dir, 'cert.pem')}"}`,
+        'users:',
+        `- name: t`,
+        `  user: {token: "${token}"}`,
+        'contexts:',
+        '- name: t',
+        '  context: {cluster: t, user: t, namespace: default}',
+        'current-context: t',
+        '',
+      ].join('\n'),
+    );
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, KUBECONFIG: join(dir, 'kubeconfig') };
     return {
       port,
@@ -205,15 +236,24 @@ export async function startHarness(respond: Responder, resources: HarnessResourc
       env,
       kubectl(bin, args, stdin, extraEnv) {
         return new Promise((resolve) => {
-          const child = execFile(bin, args, {
-            env: { ...env, ...extraEnv },
-            cwd: dir,
-            timeout: 60_000,
-            maxBuffer: 4 << 20,
-          }, (err, stdout, stderr) => {
-            const code = err ? (typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? (err as unknown as { code: number }).code : null) : 0;
-            resolve({ code, stdout, stderr });
-          });
+          const child = execFile(
+            bin,
+            args,
+            {
+              env: { ...env, ...extraEnv },
+              cwd: dir,
+              timeout: 60_000,
+              maxBuffer: 4 << 20,
+            },
+            (err, stdout, stderr) => {
+              const code = err
+                ? typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number'
+                  ? (err as unknown as { code: number }).code
+                  : null
+                : 0;
+              resolve({ code, stdout, stderr });
+            },
+          );
           child.stdin?.end(stdin ?? '');
         });
       },

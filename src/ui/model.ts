@@ -1,6 +1,10 @@
 // What the topology page draws, cut from the API objects: only the fields a picture needs, so a page with
 // 300 pods loads a small snapshot and each watch event becomes one small message.
-import type { KObject, Node } from '../api/types.js';
+import { ENDPOINTSLICES, NAMESPACES, NETWORKPOLICIES, NODES, PODS, SERVICES } from '../api/kinds.js';
+import type { ResourceDef } from '../api/resources.js';
+import type { EndpointSlice, KObject, Namespace, NetworkPolicy, Node, Pod, Service } from '../api/types.js';
+import type { SharedInformerFactory } from '../client/factory.js';
+import type { Registration } from '../client/informer.js';
 
 export type Kind = 'Node' | 'Pod' | 'Service' | 'EndpointSlice' | 'NetworkPolicy' | 'Namespace';
 
@@ -11,31 +15,80 @@ export interface Slim {
   [field: string]: unknown;
 }
 
-const internalIP = (n: Node) => (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address as string | undefined;
-const key = (o: KObject) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name!);
-
-export function slim(kind: Kind, o: KObject): Slim {
-  const base = { kind, key: key(o), name: o.metadata.name, namespace: o.metadata.namespace };
-  switch (kind) {
-    case 'Node':
-      return { ...base, ip: internalIP(o), podCIDR: o.spec?.podCIDR,
-        ready: (o.status?.conditions ?? []).find((c: any) => c.type === 'Ready')?.status === 'True' };
-    case 'Pod':
-      return { ...base, node: o.spec?.nodeName, ip: o.status?.podIP, phase: o.status?.phase ?? 'Pending', deleting: !!o.metadata.deletionTimestamp,
-        hostNetwork: !!o.spec?.hostNetwork, labels: o.metadata.labels ?? {},
-        ready: (o.status?.conditions ?? []).find((c: any) => c.type === 'Ready')?.status === 'True',
-        containers: (o.spec?.containers ?? []).map((c: any) => ({ name: c.name, image: c.image, ports: (c.ports ?? []).map((p: any) => `${p.containerPort}/${p.protocol ?? 'TCP'}`) })) };
-    case 'Service':
-      return { ...base, type: o.spec?.type ?? 'ClusterIP', clusterIP: o.spec?.clusterIP, selector: o.spec?.selector,
-        ports: (o.spec?.ports ?? []).map((p: any) => ({ name: p.name, port: p.port, protocol: p.protocol ?? 'TCP', targetPort: p.targetPort, nodePort: p.nodePort })),
-        lbIPs: (o.status?.loadBalancer?.ingress ?? []).map((i: any) => i.ip).filter(Boolean), externalIPs: o.spec?.externalIPs ?? [] };
-    case 'EndpointSlice':
-      return { ...base, service: o.metadata.labels?.['kubernetes.io/service-name'],
-        endpoints: (o.endpoints ?? []).map((e: any) => ({ ip: e.addresses?.[0], ready: e.conditions?.ready !== false, pod: e.targetRef?.kind === 'Pod' ? e.targetRef.name : undefined, node: e.nodeName })),
-        ports: (o.ports ?? []).map((p: any) => ({ name: p.name, port: p.port, protocol: p.protocol ?? 'TCP' })) };
-    case 'NetworkPolicy':
-      return { ...base, spec: o.spec ?? {} };
-    case 'Namespace':
-      return { ...base, labels: o.metadata.labels ?? {} };
-  }
+/** One kind the page draws: its informer's objects, cut to `Slim`s. Each entry keeps its kind's type
+ *  inside (`uiKind<Pod>`), so the server can hold them in one list without handling objects itself. */
+export interface UiKind {
+  kind: Kind;
+  /** Every cached object, cut. */
+  list(informers: SharedInformerFactory): Slim[];
+  /** Calls `changed` with each add/update (with the old cut) and delete, cut. */
+  watch(informers: SharedInformerFactory, changed: (op: 'upsert' | 'delete', s: Slim, old?: Slim) => void): Registration;
 }
+
+const key = (o: KObject) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name!);
+const ready = (conditions: { type: string; status: string }[] | undefined) => (conditions ?? []).find((c) => c.type === 'Ready')?.status === 'True';
+
+function uiKind<T extends KObject>(kind: Kind, def: ResourceDef<T>, cut: (o: T) => Record<string, unknown>): UiKind {
+  const slim = (o: T): Slim => ({ kind, key: key(o), name: o.metadata.name, namespace: o.metadata.namespace, ...cut(o) });
+  return {
+    kind,
+    list: (informers) => informers.informerFor(def).lister.list().map(slim),
+    watch: (informers, changed) =>
+      informers.informerFor(def).addEventHandler({
+        onAdd: (o) => changed('upsert', slim(o)),
+        onUpdate: (o, old) => o !== old && changed('upsert', slim(o), slim(old)),
+        onDelete: (o) => changed('delete', slim(o)),
+      }),
+  };
+}
+
+const slimNode = (n: Node) => ({
+  ip: (n.status?.addresses ?? []).find((a) => a.type === 'InternalIP')?.address,
+  podCIDR: n.spec?.podCIDR,
+  ready: ready(n.status?.conditions),
+});
+
+const slimPod = (o: Pod) => ({
+  node: o.spec?.nodeName,
+  ip: o.status?.podIP,
+  phase: o.status?.phase ?? 'Pending',
+  deleting: !!o.metadata.deletionTimestamp,
+  hostNetwork: !!o.spec?.hostNetwork,
+  labels: o.metadata.labels ?? {},
+  ready: ready(o.status?.conditions),
+  containers: (o.spec?.containers ?? []).map((c) => ({
+    name: c.name,
+    image: c.image,
+    ports: (c.ports ?? []).map((p) => `${p.containerPort}/${p.protocol ?? 'TCP'}`),
+  })),
+});
+
+const slimService = (o: Service) => ({
+  type: o.spec?.type ?? 'ClusterIP',
+  clusterIP: o.spec?.clusterIP,
+  selector: o.spec?.selector,
+  ports: (o.spec?.ports ?? []).map((p) => ({ name: p.name, port: p.port, protocol: p.protocol ?? 'TCP', targetPort: p.targetPort, nodePort: p.nodePort })),
+  lbIPs: (o.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).filter(Boolean),
+  externalIPs: o.spec?.externalIPs ?? [],
+});
+
+const slimEndpointSlice = (o: EndpointSlice) => ({
+  service: o.metadata.labels?.['kubernetes.io/service-name'],
+  endpoints: (o.endpoints ?? []).map((e) => ({
+    ip: e.addresses?.[0],
+    ready: e.conditions?.ready !== false,
+    pod: e.targetRef?.kind === 'Pod' ? e.targetRef.name : undefined,
+    node: e.nodeName,
+  })),
+  ports: (o.ports ?? []).map((p) => ({ name: p.name, port: p.port, protocol: p.protocol ?? 'TCP' })),
+});
+
+/** The kinds the page draws, nodes first (the server asks the nodes' kernels for their facts). */
+export const UI_KINDS: UiKind[] = [
+  uiKind<Node>('Node', NODES, slimNode),
+  uiKind<Namespace>('Namespace', NAMESPACES, (o) => ({ labels: o.metadata.labels ?? {} })),
+  uiKind<Pod>('Pod', PODS, slimPod),
+  uiKind<Service>('Service', SERVICES, slimService),
+  uiKind<EndpointSlice>('EndpointSlice', ENDPOINTSLICES, slimEndpointSlice),
+  uiKind<NetworkPolicy>('NetworkPolicy', NETWORKPOLICIES, (o) => ({ spec: o.spec ?? {} })),
+];

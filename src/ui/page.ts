@@ -1,11 +1,13 @@
 // The topology page's HTML: a drawing area, a details panel and a trace bar; everything else is the bundled
-// script (src/ui/page/app.js, built by esbuild into dist/ui/app.js), served by the ui server itself.
+// script (src/ui/page/app.js, built by esbuild into dist/ui/app.js), served by the ui server itself, and a
+// few lines that open the event stream before it.
 export const pageHtml = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>k8ts — cluster topology</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<script src="/stream.js"></script>
 <style>
   html, body { margin: 0; height: 100%; font: 13px/1.4 system-ui, sans-serif; color: #1d2330; background: #f6f7f9; }
   #top { height: 36px; display: flex; align-items: center; gap: 12px; padding: 0 12px; background: #1d2330; color: #fff; }
@@ -42,4 +44,57 @@ export const pageHtml = `<!doctype html>
 <script type="module" src="/app.js"></script>
 </body>
 </html>
+`;
+
+/**
+ * Run first, from the page's head: reads the event stream (server-sent events, with fetch: an EventSource
+ * opened this early holds the page's load event back for as long as the stream lasts) and keeps the messages
+ * until the page's script (loading and compiling cytoscape is the larger part of a first paint's wait) takes
+ * them, so the snapshot's round trip and the server's work overlap with that instead of following it. A
+ * stream that ends or fails is opened again after a second, as an EventSource would (the server starts each
+ * with a fresh snapshot).
+ */
+export const streamJs = `'use strict';
+(() => {
+  const s = { queue: [], handler: undefined, onstatus: undefined, opened: undefined };
+  const deliver = (data) => {
+    const at = performance.now();
+    if (s.handler) s.handler(data, at);
+    else s.queue.push({ data, at });
+  };
+  s.listen = (handler) => {
+    s.handler = handler;
+    for (const m of s.queue.splice(0)) handler(m.data, m.at);
+  };
+  const open = async () => {
+    try {
+      const r = await fetch('/events', { cache: 'no-store' });
+      if (!r.ok || !r.body) throw new Error('HTTP ' + r.status);
+      if (s.opened === undefined) s.opened = performance.now();
+      if (s.onstatus) s.onstatus('open');
+      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const from = Math.max(0, buf.length - 1);
+        buf += value;
+        let end = buf.indexOf('\\n\\n', from);
+        while (end >= 0) {
+          const lines = buf.slice(0, end).split('\\n');
+          buf = buf.slice(end + 2);
+          const data = lines.filter((l) => l.startsWith('data:')).map((l) => l.slice(l[5] === ' ' ? 6 : 5)).join('\\n');
+          if (data) deliver(data);
+          end = buf.indexOf('\\n\\n');
+        }
+      }
+    } catch {
+      // Closed or refused: opened again below.
+    }
+    if (s.onstatus) s.onstatus('reconnecting');
+    setTimeout(open, 1000);
+  };
+  open();
+  window.k8tsStream = s;
+})();
 `;

@@ -6,23 +6,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { distFile } from '../util/layout.js';
-import { findResource, type ResourceDef } from '../api/resources.js';
-import type { KObject } from '../api/types.js';
+import { NODES } from '../api/kinds.js';
+import type { NodeFacts } from '../agent/facts.js';
 import { SharedInformerFactory } from '../client/factory.js';
 import { type RestConfig, RestClient } from '../client/rest.js';
 import type { Registration } from '../client/informer.js';
 import { trace } from '../cli/netpol.js';
-import { type Kind, type Slim, slim } from './model.js';
-import { pageHtml } from './page.js';
-
-const KINDS: [Kind, ResourceDef][] = [
-  ['Node', findResource('', 'v1', 'nodes')!],
-  ['Namespace', findResource('', 'v1', 'namespaces')!],
-  ['Pod', findResource('', 'v1', 'pods')!],
-  ['Service', findResource('', 'v1', 'services')!],
-  ['EndpointSlice', findResource('discovery.k8s.io', 'v1', 'endpointslices')!],
-  ['NetworkPolicy', findResource('networking.k8s.io', 'v1', 'networkpolicies')!],
-];
+import { type Kind, type Slim, UI_KINDS } from './model.js';
+import { pageHtml, streamJs } from './page.js';
 
 /** The page's script: built by scripts/build-ui.mjs (esbuild) next to dist/src. */
 export const BUNDLE = distFile('ui/app.js');
@@ -76,18 +67,13 @@ export class UiServer {
     } catch {
       throw new Error(`the page's script ${BUNDLE} is missing: run 'make build' (or 'npm run build') first`);
     }
-    for (const [kind, r] of KINDS) {
-      const inf = this.informers.informerFor(r);
-      this.regs.push(inf.addEventHandler({
-        onAdd: (o) => this.changed('upsert', kind, o),
-        onUpdate: (o, old) => o !== old && this.changed('upsert', kind, o, old),
-        onDelete: (o) => this.changed('delete', kind, o),
-      }));
-    }
+    for (const k of UI_KINDS) this.regs.push(k.watch(this.informers, (op, s, old) => this.changed(op, k.kind, s, old)));
     this.informers.start();
     await this.informers.waitForCacheSync();
     this.refreshFacts();
-    const server = createServer((req, res) => void this.serve(req, res).catch((e) => this.fail(res, 500, 'InternalError', e instanceof Error ? e.message : String(e))));
+    const server = createServer(
+      (req, res) => void this.serve(req, res).catch((e) => this.fail(res, 500, 'InternalError', e instanceof Error ? e.message : String(e))),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.o.port ?? 0, '127.0.0.1', () => resolve());
@@ -121,7 +107,7 @@ export class UiServer {
 
   private snapshot(): Slim[] {
     const out: Slim[] = [];
-    for (const [kind, r] of KINDS) for (const o of this.informers.informerFor(r).lister.list()) out.push(slim(kind, o));
+    for (const k of UI_KINDS) out.push(...k.list(this.informers));
     return out;
   }
 
@@ -130,11 +116,10 @@ export class UiServer {
     for (const c of this.clients) c.write(line);
   }
 
-  private changed(op: 'upsert' | 'delete', kind: Kind, o: KObject, old?: KObject): void {
+  private changed(op: 'upsert' | 'delete', kind: Kind, s: Slim, old?: Slim): void {
     const at = Date.now();
-    const s = slim(kind, o);
     // A pod's status heartbeat that changes nothing drawn is not worth a message.
-    if (old && op === 'upsert' && JSON.stringify(slim(kind, old)) === JSON.stringify(s)) return;
+    if (old && op === 'upsert' && JSON.stringify(old) === JSON.stringify(s)) return;
     this.send(op === 'upsert' ? { op, kind, key: s.key, obj: s, at } : { op, kind, key: s.key, at });
     if (kind === 'Node') {
       this.factsTry.delete(s.key);
@@ -149,28 +134,37 @@ export class UiServer {
   }
 
   private async fetchFacts(): Promise<void> {
-    const nodes = this.informers.informerFor(KINDS[0][1]).lister.list();
+    const nodes = this.informers.informerFor(NODES).lister.list();
     const names = new Set(nodes.map((n) => n.metadata.name!));
     for (const k of [...this.facts.keys()]) if (!names.has(k)) this.facts.delete(k);
     let again = false;
-    await Promise.all(nodes.map(async (n) => {
-      const name = n.metadata.name!;
-      if (this.facts.get(name)?.ok) return;
-      const tries = this.factsTry.get(name) ?? 0;
-      if (tries >= 4) return;
-      this.factsTry.set(name, tries + 1);
-      let f: NodeFactsSummary;
-      try {
-        const r = await this.client.getPath<any>(`/api/v1/nodes/${encodeURIComponent(name)}/proxy/k8ts/facts`);
-        f = { node: name, ok: true, bridge: r.bridge, routes: (r.routes ?? []).filter((x: any) => x.k8ts), vxlan: (r.links ?? []).some((l: any) => l.name === 'k8ts.vxlan') };
-      } catch (e) {
-        // A node without an agent (or an older one) is drawn from its Node object alone.
-        f = { node: name, ok: false, error: e instanceof Error ? e.message : String(e) };
-        again = true;
-      }
-      this.facts.set(name, f);
-      this.send({ op: 'facts', key: name, obj: f, at: Date.now() });
-    }));
+    await Promise.all(
+      nodes.map(async (n) => {
+        const name = n.metadata.name!;
+        if (this.facts.get(name)?.ok) return;
+        const tries = this.factsTry.get(name) ?? 0;
+        if (tries >= 4) return;
+        this.factsTry.set(name, tries + 1);
+        let f: NodeFactsSummary;
+        try {
+          // An agent of another version may leave fields out; a shape this cannot read fails the try.
+          const r = await this.client.getPath<Partial<NodeFacts>>(`/api/v1/nodes/${encodeURIComponent(name)}/proxy/k8ts/facts`);
+          f = {
+            node: name,
+            ok: true,
+            bridge: r.bridge,
+            routes: (r.routes ?? []).filter((x) => x.k8ts),
+            vxlan: (r.links ?? []).some((l) => l.name === 'k8ts.vxlan'),
+          };
+        } catch (e) {
+          // A node without an agent (or an older one) is drawn from its Node object alone.
+          f = { node: name, ok: false, error: e instanceof Error ? e.message : String(e) };
+          again = true;
+        }
+        this.facts.set(name, f);
+        this.send({ op: 'facts', key: name, obj: f, at: Date.now() });
+      }),
+    );
     if (again) this.refreshFacts(2000 * 2 ** Math.min(3, Math.max(...[...this.factsTry.values()], 0)));
   }
 
@@ -183,17 +177,25 @@ export class UiServer {
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const host = req.headers.host ?? '';
-    if (host !== `127.0.0.1:${this.port}` && host !== `localhost:${this.port}`) return this.fail(res, 403, 'Forbidden', `Host ${JSON.stringify(host)} is not served: open ${this.url}`);
+    if (host !== `127.0.0.1:${this.port}` && host !== `localhost:${this.port}`)
+      return this.fail(res, 403, 'Forbidden', `Host ${JSON.stringify(host)} is not served: open ${this.url}`);
     if (req.method !== 'GET' && req.method !== 'HEAD') return this.fail(res, 405, 'MethodNotAllowed', 'the topology page is read-only: GET only');
     const url = new URL(req.url ?? '/', this.url);
     const security = {
-      'Content-Security-Policy': "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-      'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer', 'Cache-Control': 'no-store',
+      'Content-Security-Policy':
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+      'Cache-Control': 'no-store',
     };
     switch (url.pathname) {
       case '/': {
         res.writeHead(200, { ...security, 'Content-Type': 'text/html; charset=utf-8' });
         return void res.end(pageHtml);
+      }
+      case '/stream.js': {
+        res.writeHead(200, { ...security, 'Content-Type': 'text/javascript; charset=utf-8' });
+        return void res.end(streamJs);
       }
       case '/app.js': {
         res.writeHead(200, { ...security, 'Content-Type': 'text/javascript; charset=utf-8' });
@@ -214,7 +216,9 @@ export class UiServer {
         const pod = url.searchParams.get('pod');
         if (!DNS_NAME.test(node)) return this.fail(res, 400, 'BadRequest', 'node: a node name');
         if (pod !== null && !POD_KEY.test(pod)) return this.fail(res, 400, 'BadRequest', 'pod: namespace/name');
-        return this.forward(res, () => this.client.getPath(`/api/v1/nodes/${encodeURIComponent(node)}/proxy/k8ts/facts${pod !== null ? `?pod=${encodeURIComponent(pod)}` : ''}`));
+        return this.forward(res, () =>
+          this.client.getPath(`/api/v1/nodes/${encodeURIComponent(node)}/proxy/k8ts/facts${pod !== null ? `?pod=${encodeURIComponent(pod)}` : ''}`),
+        );
       }
       case '/api/trace': {
         const src = url.searchParams.get('src') ?? '';

@@ -17,7 +17,10 @@ export class CommandError extends Error {
 
 export class MissingCommandError extends Error {
   readonly code = 'MissingCommand';
-  constructor(readonly command: string, readonly debianPackage?: string) {
+  constructor(
+    readonly command: string,
+    readonly debianPackage?: string,
+  ) {
     super(`${command}: not found${debianPackage ? ` (install the Debian package ${debianPackage}: apt-get install ${debianPackage})` : ''}`);
     this.name = 'MissingCommandError';
   }

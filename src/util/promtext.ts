@@ -27,7 +27,8 @@ export function parseExposition(text: string): Exposition {
     if (line.startsWith('#')) {
       const m = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line);
       if (m) types.set(m[1], m[2]);
-      else if (!/^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* /.test(line) && !line.startsWith('# HELP')) throw new Error(`line ${i + 1}: unknown comment ${JSON.stringify(line)}`);
+      else if (!/^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* /.test(line) && !line.startsWith('# HELP'))
+        throw new Error(`line ${i + 1}: unknown comment ${JSON.stringify(line)}`);
       return;
     }
     const n = NAME.exec(line);

@@ -38,9 +38,10 @@ function readPeer(socket: TLSSocket): PeerCertResult {
   if (!cert || Object.keys(cert).length === 0) return { kind: 'none' };
   if (!socket.authorized) return { kind: 'refused', reason: `x509: ${String(socket.authorizationError ?? 'certificate signed by unknown authority')}` };
   // A certificate without the extension may be used for anything (RFC 5280 4.2.1.12).
-  if (cert.ext_key_usage && !cert.ext_key_usage.includes(CLIENT_AUTH_OID)) return { kind: 'refused', reason: 'x509: certificate is not for client authentication' };
+  if (cert.ext_key_usage && !cert.ext_key_usage.includes(CLIENT_AUTH_OID))
+    return { kind: 'refused', reason: 'x509: certificate is not for client authentication' };
   const cn = one(cert.subject?.CN);
-  if (!cn) return { kind: 'refused', reason: 'x509: the certificate\'s subject has no common name' };
+  if (!cn) return { kind: 'refused', reason: "x509: the certificate's subject has no common name" };
   const o = cert.subject?.O;
   const groups = o === undefined ? [] : Array.isArray(o) ? o : [o];
   return { kind: 'user', name: cn, groups: [...groups] };

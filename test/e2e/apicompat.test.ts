@@ -127,10 +127,29 @@ describe('kubectl 1.27–1.33: explain, diff, prune, ingress', { skip }, () => {
       await k(v, ['apply', '-f', both]);
       const def = await s.kubectl(['apply', '--prune', '-l', 'app=x', '-f', only], { version: v });
       assert.equal(def.code, 0, `kubectl.${v} apply --prune:\n${def.stderr}`);
-      const out = def.stdout + (await k(v, ['apply', '--prune', '-l', 'app=x', '-f', only,
-        '--prune-allowlist=core/v1/ConfigMap', '--prune-allowlist=core/v1/Service', '--prune-allowlist=apps/v1/Deployment',
-        '--prune-allowlist=networking.k8s.io/v1/Ingress', '--prune-allowlist=networking.k8s.io/v1/IngressClass'])).stdout;
-      for (const gone of ['deployment.apps/web pruned', 'service/web pruned', 'ingress.networking.k8s.io/web pruned', 'ingressclass.networking.k8s.io/nginx pruned']) {
+      const out =
+        def.stdout +
+        (
+          await k(v, [
+            'apply',
+            '--prune',
+            '-l',
+            'app=x',
+            '-f',
+            only,
+            '--prune-allowlist=core/v1/ConfigMap',
+            '--prune-allowlist=core/v1/Service',
+            '--prune-allowlist=apps/v1/Deployment',
+            '--prune-allowlist=networking.k8s.io/v1/Ingress',
+            '--prune-allowlist=networking.k8s.io/v1/IngressClass',
+          ])
+        ).stdout;
+      for (const gone of [
+        'deployment.apps/web pruned',
+        'service/web pruned',
+        'ingress.networking.k8s.io/web pruned',
+        'ingressclass.networking.k8s.io/nginx pruned',
+      ]) {
         assert.ok(out.includes(gone), `kubectl.${v}: ${gone}:\n${out}`);
       }
       assert.equal((await k(v, ['get', 'cm,deploy,svc,ing,ingressclass', '-l', 'app=x', '-o', 'name'])).stdout, 'configmap/cfg\n');
@@ -148,7 +167,14 @@ describe('kubectl 1.27–1.33: explain, diff, prune, ingress', { skip }, () => {
     }
     const bad = await k('1.33', ['create', 'ingress', 'bad', '--rule=a.example.com/=svc:99999'], 1);
     assert.match(bad.stderr, /port/);
-    const r = await k('1.33', ['apply', '-f', s.file('bad.yaml', `apiVersion: networking.k8s.io/v1
+    const r = await k(
+      '1.33',
+      [
+        'apply',
+        '-f',
+        s.file(
+          'bad.yaml',
+          `apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {name: bad}
 spec:
@@ -157,7 +183,11 @@ spec:
     http:
       paths:
       - {path: relative, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
-`)], 1);
+`,
+        ),
+      ],
+      1,
+    );
     assert.match(r.stderr, /The Ingress "bad" is invalid/);
     assert.match(r.stderr, /spec\.rules\[0\]\.host: Invalid value: "10\.0\.0\.1": must be a DNS name, not an IP address/);
     assert.match(r.stderr, /spec\.rules\[0\]\.http\.paths\[0\]\.path: Invalid value: "relative": must be an absolute path/);
@@ -166,26 +196,34 @@ spec:
 });
 
 /** One request with the admin token; the body as text, and the first lines of a streamed body. */
-function request(s: TestServer, path: string, opts: { method?: string; body?: string; type?: string; lines?: number } = {}): Promise<{ status: number; body: string }> {
+function request(
+  s: TestServer,
+  path: string,
+  opts: { method?: string; body?: string; type?: string; lines?: number } = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(path, s.url);
-    const req = httpsRequest(u, {
-      method: opts.method ?? 'GET',
-      ca: readFileSync(join(s.dataDir, 'pki/ca.crt')),
-      headers: { Authorization: `Bearer ${s.token}`, ...(opts.body ? { 'Content-Type': opts.type ?? 'application/json' } : {}) },
-    }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        body += c;
-        if (opts.lines && body.split('\n').length > opts.lines) {
-          req.destroy();
-          resolve({ status: res.statusCode!, body });
-        }
-      });
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-      res.on('error', () => resolve({ status: res.statusCode!, body }));
-    });
+    const req = httpsRequest(
+      u,
+      {
+        method: opts.method ?? 'GET',
+        ca: readFileSync(join(s.dataDir, 'pki/ca.crt')),
+        headers: { Authorization: `Bearer ${s.token}`, ...(opts.body ? { 'Content-Type': opts.type ?? 'application/json' } : {}) },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+          if (opts.lines && body.split('\n').length > opts.lines) {
+            req.destroy();
+            resolve({ status: res.statusCode!, body });
+          }
+        });
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+        res.on('error', () => resolve({ status: res.statusCode!, body }));
+      },
+    );
     req.on('error', (e) => (opts.lines ? undefined : reject(e)));
     req.setTimeout(10_000, () => req.destroy(new Error(`timeout on ${path}`)));
     req.end(opts.body);
@@ -219,8 +257,15 @@ describe('the wire as Go clients see it: boolean parameters, sendInitialEvents, 
 
   test('sendInitialEvents: the state, then a bookmark marking its end; without the bookmarks it is a 422', async () => {
     // The namespace also holds kube-root-ca.crt (the root-CA publisher's): watch the test's own object.
-    const r = await request(s, '/api/v1/namespaces/default/configmaps?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&fieldSelector=metadata.name%3Done', { lines: 2 });
-    const [added, bookmark] = r.body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const r = await request(
+      s,
+      '/api/v1/namespaces/default/configmaps?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&fieldSelector=metadata.name%3Done',
+      { lines: 2 },
+    );
+    const [added, bookmark] = r.body
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     assert.equal(added.type, 'ADDED');
     assert.equal(added.object.metadata.name, 'one');
     assert.equal(bookmark.type, 'BOOKMARK');
@@ -228,7 +273,10 @@ describe('the wire as Go clients see it: boolean parameters, sendInitialEvents, 
     const bad = await request(s, '/api/v1/namespaces/default/configmaps?watch=1&sendInitialEvents=true');
     assert.equal(bad.status, 422);
     const st = JSON.parse(bad.body);
-    assert.deepEqual(st.details.causes.map((c: { field: string }) => c.field), ['sendInitialEvents', 'allowWatchBookmarks']);
+    assert.deepEqual(
+      st.details.causes.map((c: { field: string }) => c.field),
+      ['sendInitialEvents', 'allowWatchBookmarks'],
+    );
   });
 
   test('pretty=true indents; every error is a Status in Go field order with a trailing newline', async () => {
@@ -249,10 +297,21 @@ describe('the wire as Go clients see it: boolean parameters, sendInitialEvents, 
       assert.equal(r.status, code, path);
       assert.ok(r.body.endsWith('}\n'), `${path}: ends with a newline`);
       const st = JSON.parse(r.body);
-      assert.deepEqual(Object.keys(st), ORDER.filter((k) => k in st), `${path}: ${r.body}`);
+      assert.deepEqual(
+        Object.keys(st),
+        ORDER.filter((k) => k in st),
+        `${path}: ${r.body}`,
+      );
       if (st.details) {
-        assert.deepEqual(Object.keys(st.details), ['name', 'group', 'kind', 'uid', 'causes', 'retryAfterSeconds'].filter((k) => k in st.details));
-        for (const c of st.details.causes ?? []) assert.deepEqual(Object.keys(c), ['reason', 'message', 'field'].filter((k) => k in c));
+        assert.deepEqual(
+          Object.keys(st.details),
+          ['name', 'group', 'kind', 'uid', 'causes', 'retryAfterSeconds'].filter((k) => k in st.details),
+        );
+        for (const c of st.details.causes ?? [])
+          assert.deepEqual(
+            Object.keys(c),
+            ['reason', 'message', 'field'].filter((k) => k in c),
+          );
       }
     }
   });

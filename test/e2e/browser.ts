@@ -24,7 +24,11 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launch(): Promise<Browser> {
+/**
+ * intercept: false leaves out the request recording (every request otherwise goes through the test process
+ * and back), for a benchmark timing the page rather than the harness.
+ */
+export async function launch(opts: { intercept?: boolean } = {}): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'k8ts-chromium-'));
   let context: BrowserContext;
   try {
@@ -32,8 +36,16 @@ export async function launch(): Promise<Browser> {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1600, height: 1000 },
     });
   } catch (e) {
@@ -42,22 +54,26 @@ export async function launch(): Promise<Browser> {
   }
   const requests: string[] = [];
   const outside: string[] = [];
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    requests.push(url);
-    let host = '';
-    try {
-      host = new URL(url).hostname;
-    } catch {
-      // data: and blob: URLs have none and go nowhere.
-    }
-    if (/^(data|blob):/.test(url) || host === '127.0.0.1') return route.continue();
-    outside.push(url);
-    return route.abort('blockedbyclient');
-  });
+  if (opts.intercept !== false)
+    await context.route('**/*', (route) => {
+      const url = route.request().url();
+      requests.push(url);
+      let host = '';
+      try {
+        host = new URL(url).hostname;
+      } catch {
+        // data: and blob: URLs have none and go nowhere.
+      }
+      if (/^(data|blob):/.test(url) || host === '127.0.0.1') return route.continue();
+      outside.push(url);
+      return route.abort('blockedbyclient');
+    });
   const page = context.pages()[0] ?? (await context.newPage());
   return {
-    context, page, requests, outside,
+    context,
+    page,
+    requests,
+    outside,
     async close() {
       await context.close().catch(() => undefined);
       rmSync(profile, { recursive: true, force: true });
@@ -72,7 +88,8 @@ export async function launch(): Promise<Browser> {
 export async function waitIn<A, R>(page: Page, f: (arg: A) => R, arg: A, what: string, timeoutMs = 10_000): Promise<R> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const v = await page.evaluate(f as any, arg) as R;
+    // biome-ignore lint/suspicious/noExplicitAny: playwright types the function's argument as Unboxed<A>, which tsc cannot relate to a generic A.
+    const v = (await page.evaluate(f as any, arg)) as R;
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));

@@ -12,7 +12,8 @@ describe('pod churn on a host-gw cluster', { skip }, () => {
 
   test('creating and deleting 300 pods on one node never exhausts its /24', async () => {
     for (let round = 0; round < 3; round++) {
-      const yaml = Array.from({ length: 100 }, (_, i) => busybox(`churn-${round}-${i}`, 'node2', 'sleep 3600')).join('')
+      const yaml = Array.from({ length: 100 }, (_, i) => busybox(`churn-${round}-${i}`, 'node2', 'sleep 3600'))
+        .join('')
         .replace(/labels: \{app: churn-\d+-\d+\}/g, 'labels: {app: churn}');
       await c.ok(['apply', '-f', '-'], yaml);
       await c.ok(['wait', '--for=condition=Ready', 'pod', '-l', 'app=churn', '--timeout=180s']);
@@ -20,7 +21,9 @@ describe('pod churn on a host-gw cluster', { skip }, () => {
       assert.equal(ips.size, 100, 'every pod has its own IP');
       await c.ok(['delete', 'pod', '-l', 'app=churn', '--grace-period=1', '--timeout=180s']);
     }
-    const held = sh(['ls', join(c.plan.nodes[1].dir, 'ipam', 'k8ts')]).stdout.split('\n').filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+    const held = sh(['ls', join(c.plan.nodes[1].dir, 'ipam', 'k8ts')])
+      .stdout.split('\n')
+      .filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
     const live = JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.spec.nodeName === 'node2');
     assert.equal(held.length, live.length);
   });

@@ -24,24 +24,36 @@ describe('@kubernetes/client-node against k8ts', () => {
     const watch = new k8s.Watch(kc);
     let seen!: () => void;
     const gotModified = new Promise<void>((r) => (seen = r));
-    const req = await watch.watch('/api/v1/namespaces/default/pods', { resourceVersion: empty.metadata?.resourceVersion },
+    const req = await watch.watch(
+      '/api/v1/namespaces/default/pods',
+      { resourceVersion: empty.metadata?.resourceVersion },
       (type: string, obj: k8s.V1Pod) => {
         events.push(`${type} ${obj.metadata?.name} ${obj.metadata?.labels?.stage ?? ''}`.trim());
         if (type === 'MODIFIED' && obj.metadata?.labels?.stage === 'two') seen();
-      }, () => {});
+      },
+      () => {},
+    );
     try {
-      const created = await core.createNamespacedPod({ namespace: 'default', body: {
-        metadata: { name: 'js', labels: { stage: 'one' } },
-        spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '1000'] }] },
-      } });
+      const created = await core.createNamespacedPod({
+        namespace: 'default',
+        body: {
+          metadata: { name: 'js', labels: { stage: 'one' } },
+          spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '1000'] }] },
+        },
+      });
       assert.equal(created.metadata?.name, 'js');
       assert.equal(created.status?.phase, 'Pending');
       assert.ok(created.metadata?.uid);
-      const patched = await core.patchNamespacedPod({ name: 'js', namespace: 'default', body: { metadata: { labels: { stage: 'two' } } } },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+      const patched = await core.patchNamespacedPod(
+        { name: 'js', namespace: 'default', body: { metadata: { labels: { stage: 'two' } } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
       assert.equal(patched.metadata?.labels?.stage, 'two');
       const list = await core.listNamespacedPod({ namespace: 'default', labelSelector: 'stage=two' });
-      assert.deepEqual(list.items.map((p) => p.metadata?.name), ['js']);
+      assert.deepEqual(
+        list.items.map((p) => p.metadata?.name),
+        ['js'],
+      );
       await Promise.race([gotModified, new Promise((_, rej) => setTimeout(() => rej(new Error(`no MODIFIED event: ${events}`)), 5000))]);
       // The scheduler may also touch the pod (no nodes: PodScheduled=False), so other MODIFIED events can come between.
       assert.equal(events[0], 'ADDED js one');

@@ -23,12 +23,14 @@ describe('a VXLAN cluster with the real kubectl', { skip }, () => {
   });
 });
 
-describe('the same scenario with the reference CNI plugins (bridge + host-local) in place of ours', { skip: skip || (existsSync('/usr/lib/cni/bridge') ? false : 'containernetworking-plugins is not installed') }, () => {
+describe('the same scenario with the reference CNI plugins (bridge + host-local) in place of ours', {
+  skip: skip || (existsSync('/usr/lib/cni/bridge') ? false : 'containernetworking-plugins is not installed'),
+}, () => {
   const get = clusterFixture(`ref${process.pid % 10000}`, ['--cni', 'reference']);
   let c: Cluster;
   before(() => (c = get()));
 
-  test('pods get IPs from their node\'s CIDR and reach each other without NAT, as with ours', async () => {
+  test("pods get IPs from their node's CIDR and reach each other without NAT, as with ours", async () => {
     await c.ok(['apply', '-f', '-'], busybox('a', 'node1', 'sleep 3600') + busybox('b', 'node2', WEB) + busybox('c', 'node1', WEB));
     await c.ok(['wait', '--for=condition=Ready', 'pod/a', 'pod/b', 'pod/c', '--timeout=60s']);
     const [a, b, cc] = [await podIP(c, 'a'), await podIP(c, 'b'), await podIP(c, 'c')];

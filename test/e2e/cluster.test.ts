@@ -52,7 +52,9 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
   });
 
   test('port-forward reaches a pod port; exec -it gets a terminal', async () => {
-    const child = spawn(kubectlBinary('1.32')!, ['port-forward', 'pod/b', ':8080'], { env: { PATH: process.env.PATH!, HOME: join(c.home, 'kubectl-home'), KUBECONFIG: c.kubeconfig } });
+    const child = spawn(kubectlBinary('1.32')!, ['port-forward', 'pod/b', ':8080'], {
+      env: { PATH: process.env.PATH!, HOME: join(c.home, 'kubectl-home'), KUBECONFIG: c.kubeconfig },
+    });
     try {
       const port = await new Promise<number>((resolve, reject) => {
         let out = '';
@@ -68,11 +70,13 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
       });
       for (let i = 0; i < 2; i++) {
         const body = await new Promise<string>((resolve, reject) => {
-          http.get({ host: '127.0.0.1', port, path: '/' }, (res) => {
-            let d = '';
-            res.on('data', (x: Buffer) => (d += x));
-            res.on('end', () => resolve(d));
-          }).on('error', reject);
+          http
+            .get({ host: '127.0.0.1', port, path: '/' }, (res) => {
+              let d = '';
+              res.on('data', (x: Buffer) => (d += x));
+              res.on('end', () => resolve(d));
+            })
+            .on('error', reject);
         });
         assert.equal(body.trim(), 'hello-from-b');
       }
@@ -80,8 +84,11 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
       child.kill('SIGTERM');
     }
     const khome = join(c.home, 'kubectl-home');
-    const tty = sh(['script', '-qfec', `${kubectlBinary('1.32')} exec -it talk -- sh -c 'tty; exit 5'`, '/dev/null'],
-      { ...process.env, HOME: khome, KUBECONFIG: c.kubeconfig });
+    const tty = sh(['script', '-qfec', `${kubectlBinary('1.32')} exec -it talk -- sh -c 'tty; exit 5'`, '/dev/null'], {
+      ...process.env,
+      HOME: khome,
+      KUBECONFIG: c.kubeconfig,
+    });
     assert.match(tty.stdout, /\/dev\/pts\/\d+/);
     assert.equal(tty.code, 5, tty.stdout + tty.stderr);
   });
@@ -119,13 +126,19 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     process.kill(rec.pid, 'SIGKILL');
     await sleep(300);
     const { startProcess } = await import('../../src/lab/procs.js');
-    await startProcess(join(c.home, c.name), 'agent-node1', rec.argv, { netns: n1 });
+    await startProcess(join(c.home, c.name), 'agent-node1', rec.argv, { netns: n1, cgroups: rec.cgroups });
     // The restarted agent is back once it serves exec again (its stream server is the last thing it starts).
     const a = await podIP(c, 'a');
-    await until('exec through the restarted agent', async () => /1 packets received/.test((await c.k(['exec', 'c', '--', 'ping', '-c', '1', '-W', '2', a])).stdout), 60_000);
+    await until(
+      'exec through the restarted agent',
+      async () => /1 packets received/.test((await c.k(['exec', 'c', '--', 'ping', '-c', '1', '-W', '2', a])).stdout),
+      60_000,
+    );
     const after = JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.spec.nodeName === 'node1');
-    assert.deepEqual(after.map((p: any) => [p.metadata.name, p.status.podIP, p.status.phase]).sort(),
-      before.map((p: any) => [p.metadata.name, p.status.podIP, p.status.phase]).sort());
+    assert.deepEqual(
+      after.map((p: any) => [p.metadata.name, p.status.podIP, p.status.phase]).sort(),
+      before.map((p: any) => [p.metadata.name, p.status.podIP, p.status.phase]).sort(),
+    );
     assert.equal(veths(), vethsBefore);
   });
 
@@ -158,7 +171,10 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     }
     if (r.code !== 0) {
       const diag = [await c.k(['get', 'pods', '-o', 'wide']), await c.k(['describe', 'pod', 'b'])].map((x) => x.stdout).join('\n');
-      const log = readFileSync(join(dir, 'logs', 'agent-node2.log'), 'utf8').split('\n').slice(-20).join('\n');
+      const log = readFileSync(join(dir, 'logs', 'agent-node2.log'), 'utf8')
+        .split('\n')
+        .slice(-20)
+        .join('\n');
       assert.fail(`after the server restart b did not answer: ${r.stderr}\n${diag}\n${log}`);
     }
   });
@@ -166,7 +182,8 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
   test('kill -9 of the agent in the middle of pod creation leaks no IP, veth or namespace', async () => {
     const dir = join(c.home, c.name);
     const n1 = nodeNetns(c, 'node1');
-    const many = Array.from({ length: 15 }, (_, i) => busybox(`burst-${i}`, 'node1', 'sleep 3600').replace('labels: {app: burst', 'labels: {app: burst')).join('')
+    const many = Array.from({ length: 15 }, (_, i) => busybox(`burst-${i}`, 'node1', 'sleep 3600').replace('labels: {app: burst', 'labels: {app: burst'))
+      .join('')
       .replace(/labels: \{app: burst-\d+\}/g, 'labels: {app: burst}');
     await c.ok(['apply', '-f', '-'], many);
     await sleep(400);
@@ -174,15 +191,18 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     process.kill(rec.pid, 'SIGKILL');
     await sleep(200);
     const { startProcess } = await import('../../src/lab/procs.js');
-    await startProcess(dir, 'agent-node1', rec.argv, { netns: n1 });
+    await startProcess(dir, 'agent-node1', rec.argv, { netns: n1, cgroups: rec.cgroups });
     await c.ok(['wait', '--for=condition=Ready', 'pod', '-l', 'app=burst', '--timeout=200s']);
     await c.ok(['delete', 'pod', '-l', 'app=burst', '--grace-period=1', '--timeout=200s']);
     await sleep(1500);
     const live = JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.spec.nodeName === 'node1');
     const liveIPs = live.map((p: any) => p.status.podIP).sort();
     const ipamDir = join(c.plan.nodes[0].dir, 'ipam', 'k8ts');
-    const held = sh(['ls', ipamDir]).stdout.split('\n').filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).sort();
-    assert.deepEqual(held, liveIPs, 'IPs held by IPAM are exactly the live pods\' IPs');
+    const held = sh(['ls', ipamDir])
+      .stdout.split('\n')
+      .filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))
+      .sort();
+    assert.deepEqual(held, liveIPs, "IPs held by IPAM are exactly the live pods' IPs");
     const veths = sh(['ip', '-n', n1, '-o', 'link', 'show', 'master', 'cbr0']).stdout.trim().split('\n').filter(Boolean);
     assert.equal(veths.length, live.length, `veths on cbr0:\n${veths.join('\n')}`);
     const podNs = podNetnses(c);
@@ -190,7 +210,9 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
   });
 
   test('bad input: unknown image, no node that fits, a command that does not exist', async () => {
-    await c.ok(['apply', '-f', '-'], `apiVersion: v1
+    await c.ok(
+      ['apply', '-f', '-'],
+      `apiVersion: v1
 kind: Pod
 metadata: {name: badimage}
 spec:
@@ -208,7 +230,8 @@ kind: Pod
 metadata: {name: nocmd}
 spec:
   containers: [{name: main, image: busybox, command: ["no-such-command"]}]
-`);
+`,
+    );
     const waitFor = async (what: string, f: () => Promise<boolean>) => {
       for (let i = 0; i < 150; i++) {
         if (await f()) return;
@@ -217,8 +240,12 @@ spec:
       assert.fail(`timed out waiting for ${what}`);
     };
     // No registry is reachable from this lab: the pull fails, then backs off, as the kubelet's.
-    await waitFor('ErrImagePull or ImagePullBackOff', async () => /^(ErrImagePull|ImagePullBackOff)$/.test((await c.k(['get', 'pod', 'badimage', '-o', 'jsonpath={.status.containerStatuses[0].state.waiting.reason}'])).stdout));
-    const msg = (await c.ok(['get', 'pod', 'badimage', '-o', 'jsonpath={.status.containerStatuses[0].state.waiting.message}']));
+    await waitFor('ErrImagePull or ImagePullBackOff', async () =>
+      /^(ErrImagePull|ImagePullBackOff)$/.test(
+        (await c.k(['get', 'pod', 'badimage', '-o', 'jsonpath={.status.containerStatuses[0].state.waiting.reason}'])).stdout,
+      ),
+    );
+    const msg = await c.ok(['get', 'pod', 'badimage', '-o', 'jsonpath={.status.containerStatuses[0].state.waiting.message}']);
     assert.match(msg, /nginx:1\.27/);
     assert.match(await c.ok(['get', 'pods', 'badimage']), /ErrImagePull|ImagePullBackOff/);
     await waitFor('FailedScheduling', async () => (await c.k(['describe', 'pod', 'nofit'])).stdout.includes('FailedScheduling'));

@@ -3,22 +3,25 @@
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { K8TS, kubectlBinary } from './harness.js';
-import { nodeNetnsPrefix } from '../../src/lab/plan.js';
+import { type ClusterPlan, nodeNetnsPrefix } from '../../src/lab/plan.js';
 
 export const root = process.getuid?.() === 0;
-export const skip = !root ? 'needs root: builds network namespaces, links and runc containers'
-  : !kubectlBinary('1.32') ? 'kubectl.1.32 is not on this machine' : false;
+export const skip = !root
+  ? 'needs root: builds network namespaces, links and runc containers'
+  : !kubectlBinary('1.32')
+    ? 'kubectl.1.32 is not on this machine'
+    : false;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface Cluster {
   name: string;
   home: string;
   kubeconfig: string;
-  plan: any;
+  plan: ClusterPlan;
   k(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
   ok(args: string[], input?: string): Promise<string>;
   down(): void;
@@ -26,7 +29,7 @@ export interface Cluster {
 
 export function sh(argv: string[], env: NodeJS.ProcessEnv = process.env): { code: number; stdout: string; stderr: string; error?: string } {
   const r = spawnSync(argv[0], argv.slice(1), { env, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, error: r.error ? String(r.error) : r.signal ?? undefined };
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, error: r.error ? String(r.error) : (r.signal ?? undefined) };
 }
 
 export function up(name: string, extra: string[] = []): Cluster {
@@ -41,21 +44,26 @@ export function up(name: string, extra: string[] = []): Cluster {
   const kubeconfig = sh([K8TS, 'kubeconfig', '--name', name], env).stdout.trim();
   const plan = JSON.parse(readFileSync(join(home, name, 'cluster.json'), 'utf8'));
   const khome = join(home, 'kubectl-home');
-  const k = (args: string[], input?: string) => new Promise<{ code: number; stdout: string; stderr: string }>((res) => {
-    const child = spawn(kubectlBinary('1.32')!, args, { env: { PATH: process.env.PATH!, HOME: khome, KUBECONFIG: kubeconfig } });
-    let stdout = '';
-    let stderr = '';
-    const t = setTimeout(() => child.kill('SIGKILL'), 240_000);
-    child.stdout.on('data', (b: Buffer) => (stdout += b));
-    child.stderr.on('data', (b: Buffer) => (stderr += b));
-    child.on('close', (code) => {
-      clearTimeout(t);
-      res({ code: code ?? -1, stdout, stderr });
+  const k = (args: string[], input?: string) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((res) => {
+      const child = spawn(kubectlBinary('1.32')!, args, { env: { PATH: process.env.PATH!, HOME: khome, KUBECONFIG: kubeconfig } });
+      let stdout = '';
+      let stderr = '';
+      const t = setTimeout(() => child.kill('SIGKILL'), 240_000);
+      child.stdout.on('data', (b: Buffer) => (stdout += b));
+      child.stderr.on('data', (b: Buffer) => (stderr += b));
+      child.on('close', (code) => {
+        clearTimeout(t);
+        res({ code: code ?? -1, stdout, stderr });
+      });
+      child.stdin.end(input ?? '');
     });
-    child.stdin.end(input ?? '');
-  });
   return {
-    name, home, kubeconfig, plan, k,
+    name,
+    home,
+    kubeconfig,
+    plan,
+    k,
     async ok(args, input) {
       const r = await k(args, input);
       assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}${r.stdout}`);
@@ -102,11 +110,15 @@ spec:
 ---
 `;
 
-export const WEB = 'mkdir -p /www/cgi-bin && echo hello-from-$HOSTNAME > /www/index.html && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n" > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 8080 -h /www';
+export const WEB =
+  'mkdir -p /www/cgi-bin && echo hello-from-$HOSTNAME > /www/index.html && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n" > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 8080 -h /www';
 
 /** The client address busybox httpd reports (it listens dual-stack: IPv4 clients come as ::ffff:a.b.c.d). */
 export function remoteAddr(s: string): string {
-  return s.trim().replace(/^\[?::ffff:/, '').replace(/\]$/, '');
+  return s
+    .trim()
+    .replace(/^\[?::ffff:/, '')
+    .replace(/\]$/, '');
 }
 
 export async function podIP(c: Cluster, pod: string): Promise<string> {
@@ -114,7 +126,7 @@ export async function podIP(c: Cluster, pod: string): Promise<string> {
 }
 
 export function nodeNetns(c: Cluster, node: string): string {
-  return c.plan.nodes.find((n: any) => n.name === node).netns;
+  return c.plan.nodes.find((n) => n.name === node)!.netns;
 }
 
 /** Names in the host that belong to a cluster stem: namespaces, links, processes. */
@@ -125,7 +137,21 @@ export function leftovers(stem: string, home: string): string[] {
     const name = l.split(': ')[1]?.split('@')[0];
     if (name && (name === stem || name.startsWith(`${stem}n`))) out.push(`link ${name}`);
   }
-  const ps = sh(['ps', '-eo', 'pid,args']).stdout.split('\n').filter((p) => p.includes(home));
+  // The lab's cgroups, made beside ours (k8ts up runs as our child, in our cgroups).
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+    const [, controllers, path] = line.split(':');
+    for (const c of (controllers ?? '').split(',')) {
+      if (c !== 'cpuacct' && c !== 'memory') continue;
+      const dir = readdirSync('/sys/fs/cgroup')
+        .map((m) => join('/sys/fs/cgroup', m))
+        .find((m) => m.split('/').pop()!.split(',').includes(c));
+      const base = dir && join(dir, path);
+      if (base && existsSync(base)) for (const e of readdirSync(base)) if (e.startsWith(`${stem}-`)) out.push(`cgroup ${join(base, e)}`);
+    }
+  }
+  const ps = sh(['ps', '-eo', 'pid,args'])
+    .stdout.split('\n')
+    .filter((p) => p.includes(home));
   out.push(...ps.map((p) => `process ${p.trim()}`));
   if (existsSync(join(home, 'default'))) out.push(`dir ${home}`);
   // Volume tmpfs, subPath binds and container roots: none may outlive `k8ts down`.
@@ -144,11 +170,14 @@ export function podNetnsOf(c: Cluster, pod: { metadata: { uid: string }; spec: {
 /** Every pod network namespace of the cluster. */
 export function podNetnses(c: Cluster): string[] {
   const own = new RegExp(`^${c.plan.netnsPrefix}node\\d+-pod-`);
-  return sh(['ip', 'netns', 'list']).stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => own.test(n));
+  return sh(['ip', 'netns', 'list'])
+    .stdout.split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => own.test(n));
 }
 
 /** A lab process's record (pid and argv), as `k8ts up` wrote it. */
-export function labProcess(c: Cluster, name: string): { pid: number; argv: string[] } {
+export function labProcess(c: Cluster, name: string): { pid: number; argv: string[]; cgroups?: string[] } {
   return JSON.parse(readFileSync(join(c.home, c.name, 'pids', `${name}.json`), 'utf8'));
 }
 
@@ -162,7 +191,7 @@ export async function restartLabProcess(c: Cluster, name: string, during: () => 
   } finally {
     const { startProcess } = await import('../../src/lab/procs.js');
     const node = name.startsWith('agent-') ? name.slice('agent-'.length) : undefined;
-    await startProcess(join(c.home, c.name), name, rec.argv, node ? { netns: nodeNetns(c, node) } : {});
+    await startProcess(join(c.home, c.name), name, rec.argv, node ? { netns: nodeNetns(c, node), cgroups: rec.cgroups } : {});
   }
 }
 

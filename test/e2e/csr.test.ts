@@ -24,14 +24,31 @@ describe('certificatesigningrequests', () => {
   /** A new P-256 key and a PEM request for SUBJ (with optional -addext lines). */
   const request = (name: string, subj: string, addext: string[] = []) => {
     const key = join(dir, `${name}.key`);
-    openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', join(dir, `${name}.csr`),
-      '-subj', subj, ...addext.flatMap((e) => ['-addext', e])]);
+    openssl([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      join(dir, `${name}.csr`),
+      '-subj',
+      subj,
+      ...addext.flatMap((e) => ['-addext', e]),
+    ]);
     return { key: readFileSync(key, 'utf8'), csr: readFileSync(join(dir, `${name}.csr`), 'utf8') };
   };
-  const manifest = (name: string, pem: string, signer: string, usages: string[]) => JSON.stringify({
-    apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { name },
-    spec: { request: Buffer.from(pem).toString('base64'), signerName: signer, usages, username: 'forged-user', groups: ['system:masters'] },
-  });
+  const manifest = (name: string, pem: string, signer: string, usages: string[]) =>
+    JSON.stringify({
+      apiVersion: 'certificates.k8s.io/v1',
+      kind: 'CertificateSigningRequest',
+      metadata: { name },
+      spec: { request: Buffer.from(pem).toString('base64'), signerName: signer, usages, username: 'forged-user', groups: ['system:masters'] },
+    });
   const kubeconfigAs = (name: string, user: string) => {
     const text = readFileSync(s.kubeconfig, 'utf8').replace(/ {4}client-certificate-data: \S+\n {4}client-key-data: \S+\n/, `    ${user}\n`);
     const p = join(dir, `${name}.kubeconfig`);
@@ -52,7 +69,10 @@ describe('certificatesigningrequests', () => {
     throw new Error(`timed out waiting for ${what}`);
   };
   const whoami = async (kubeconfig: string) => {
-    const r = await s.kubectl(['create', '-f', '-', '-o', 'json'], { input: 'apiVersion: authentication.k8s.io/v1\nkind: SelfSubjectReview\n', env: { KUBECONFIG: kubeconfig } });
+    const r = await s.kubectl(['create', '-f', '-', '-o', 'json'], {
+      input: 'apiVersion: authentication.k8s.io/v1\nkind: SelfSubjectReview\n',
+      env: { KUBECONFIG: kubeconfig },
+    });
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout).status.userInfo as { username: string; groups: string[] };
   };
@@ -70,7 +90,9 @@ describe('certificatesigningrequests', () => {
 
   test('approve: the cluster CA signs a kube-apiserver-client request and the certificate authenticates as its CN and O', async () => {
     const r = request('dave', '/O=ops/CN=dave');
-    const c = await s.kubectl(['create', '-f', '-'], { input: manifest('dave', r.csr, 'kubernetes.io/kube-apiserver-client', ['client auth', 'digital signature']) });
+    const c = await s.kubectl(['create', '-f', '-'], {
+      input: manifest('dave', r.csr, 'kubernetes.io/kube-apiserver-client', ['client auth', 'digital signature']),
+    });
     assert.equal(c.code, 0, c.stderr);
     const created = await getCsr('dave');
     // The requester is who authenticated, not what the body claimed.
@@ -103,7 +125,10 @@ describe('certificatesigningrequests', () => {
     const d = await s.kubectl(['certificate', 'deny', 'eve']);
     assert.equal(d.code, 0, d.stderr);
     const got = await getCsr('eve');
-    assert.deepEqual(got.status.conditions.map((c: { type: string }) => c.type), ['Denied']);
+    assert.deepEqual(
+      got.status.conditions.map((c: { type: string }) => c.type),
+      ['Denied'],
+    );
     await new Promise((res) => setTimeout(res, 500));
     assert.equal((await getCsr('eve')).status.certificate, undefined);
     const both = await s.kubectl(['certificate', 'approve', 'eve']);
@@ -111,12 +136,21 @@ describe('certificatesigningrequests', () => {
     assert.match(both.stderr, /Approved and Denied conditions are mutually exclusive|already denied/i);
   });
 
-  test('a bootstrapper\'s node client request is approved and signed automatically; the node authenticates as system:node:<name>', async () => {
-    const bind = await s.kubectl(['create', 'clusterrolebinding', 'csr-test-bootstrap', '--clusterrole=system:node-bootstrapper', '--group=system:bootstrappers']);
+  test("a bootstrapper's node client request is approved and signed automatically; the node authenticates as system:node:<name>", async () => {
+    const bind = await s.kubectl([
+      'create',
+      'clusterrolebinding',
+      'csr-test-bootstrap',
+      '--clusterrole=system:node-bootstrapper',
+      '--group=system:bootstrappers',
+    ]);
     assert.equal(bind.code, 0, bind.stderr);
     const boot = kubeconfigAs('boot', `token: ${BOOTSTRAP_TOKEN}`);
     const r = request('node1', '/O=system:nodes/CN=system:node:node1');
-    const c = await s.kubectl(['create', '-f', '-'], { input: manifest('node-csr-1', r.csr, 'kubernetes.io/kube-apiserver-client-kubelet', ['digital signature', 'client auth']), env: { KUBECONFIG: boot } });
+    const c = await s.kubectl(['create', '-f', '-'], {
+      input: manifest('node-csr-1', r.csr, 'kubernetes.io/kube-apiserver-client-kubelet', ['digital signature', 'client auth']),
+      env: { KUBECONFIG: boot },
+    });
     assert.equal(c.code, 0, c.stderr);
     const cert = await waitFor('the node certificate', async () => (await getCsr('node-csr-1')).status?.certificate as string | undefined);
     const got = await getCsr('node-csr-1');
@@ -133,7 +167,10 @@ describe('certificatesigningrequests', () => {
     const bind = await s.kubectl(['create', 'clusterrolebinding', 'csr-test-viewer', '--clusterrole=system:node-bootstrapper', '--user=csr-viewer']);
     assert.equal(bind.code, 0, bind.stderr);
     const r = request('node2', '/O=system:nodes/CN=system:node:node2');
-    const c = await s.kubectl(['create', '-f', '-'], { input: manifest('node-csr-2', r.csr, 'kubernetes.io/kube-apiserver-client-kubelet', ['digital signature', 'client auth']), env: { KUBECONFIG: kubeconfigAs('viewer', `token: ${VIEWER_TOKEN}`) } });
+    const c = await s.kubectl(['create', '-f', '-'], {
+      input: manifest('node-csr-2', r.csr, 'kubernetes.io/kube-apiserver-client-kubelet', ['digital signature', 'client auth']),
+      env: { KUBECONFIG: kubeconfigAs('viewer', `token: ${VIEWER_TOKEN}`) },
+    });
     assert.equal(c.code, 0, c.stderr);
     await new Promise((res) => setTimeout(res, 1000));
     const got = await getCsr('node-csr-2');
@@ -144,8 +181,16 @@ describe('certificatesigningrequests', () => {
   test('approving takes approve on the signer, not only update on /approval', async () => {
     const r = request('gina', '/CN=gina');
     assert.equal((await s.kubectl(['create', '-f', '-'], { input: manifest('gina', r.csr, 'kubernetes.io/kube-apiserver-client', ['client auth']) })).code, 0);
-    for (const a of [['create', 'clusterrole', 'csr-test-approval', '--verb=get,list,update,patch', '--resource=certificatesigningrequests,certificatesigningrequests.certificates.k8s.io/approval'],
-      ['create', 'clusterrolebinding', 'csr-test-approval', '--clusterrole=csr-test-approval', '--user=csr-viewer']]) {
+    for (const a of [
+      [
+        'create',
+        'clusterrole',
+        'csr-test-approval',
+        '--verb=get,list,update,patch',
+        '--resource=certificatesigningrequests,certificatesigningrequests.certificates.k8s.io/approval',
+      ],
+      ['create', 'clusterrolebinding', 'csr-test-approval', '--clusterrole=csr-test-approval', '--user=csr-viewer'],
+    ]) {
       const c = await s.kubectl(a);
       assert.equal(c.code, 0, c.stderr);
     }
@@ -154,7 +199,13 @@ describe('certificatesigningrequests', () => {
     assert.notEqual(no.code, 0);
     assert.match(no.stderr, /user not permitted to approve requests with signerName "kubernetes.io\/kube-apiserver-client"/);
     assert.equal((await getCsr('gina')).status?.conditions, undefined);
-    const b = await s.kubectl(['create', 'clusterrolebinding', 'csr-test-signer', '--clusterrole=system:certificates.k8s.io:kube-apiserver-client-approver', '--user=csr-viewer']);
+    const b = await s.kubectl([
+      'create',
+      'clusterrolebinding',
+      'csr-test-signer',
+      '--clusterrole=system:certificates.k8s.io:kube-apiserver-client-approver',
+      '--user=csr-viewer',
+    ]);
     assert.equal(b.code, 0, b.stderr);
     const yes = await waitFor('approval allowed', async () => {
       const x = await s.kubectl(['certificate', 'approve', 'gina'], { env: { KUBECONFIG: viewer } });
@@ -167,15 +218,63 @@ describe('certificatesigningrequests', () => {
     const create = (name: string, body: string) => s.kubectl(['create', '-f', '-'], { input: body.replace('"name":"x"', `"name":"${name}"`) });
     const good = request('h', '/O=system:nodes/CN=system:node:h');
     const cases: [string, string, RegExp][] = [
-      ['bad-pem', manifest('x', '-----BEGIN CERTIFICATE REQUEST-----\nnot base64 at all!\n-----END CERTIFICATE REQUEST-----\n', 'kubernetes.io/kube-apiserver-client', ['client auth']), /spec\.request: Invalid value/],
-      ['garbage-der', manifest('x', '-----BEGIN CERTIFICATE REQUEST-----\nAAAAAAAA\n-----END CERTIFICATE REQUEST-----\n', 'kubernetes.io/kube-apiserver-client', ['client auth']), /spec\.request: Invalid value: .*PKCS#10/],
-      ['a-cert', manifest('x', readFileSync(join(s.dataDir, 'pki/ca.crt'), 'utf8'), 'kubernetes.io/kube-apiserver-client', ['client auth']), /spec\.request: .*PEM block type must be CERTIFICATE REQUEST, not CERTIFICATE/],
-      ['wrong-cn', manifest('x', request('w', '/O=system:nodes/CN=alice').csr, 'kubernetes.io/kube-apiserver-client-kubelet', ['digital signature', 'client auth']), /spec\.request: Invalid value: "alice": common name must begin with "system:node:"/],
-      ['wrong-o', manifest('x', request('o', '/O=system:masters/CN=system:node:h').csr, 'kubernetes.io/kube-apiserver-client-kubelet', ['digital signature', 'client auth']), /spec\.request: .*organization must be \["system:nodes"\]/],
-      ['with-san', manifest('x', request('san', '/O=system:nodes/CN=system:node:h', ['subjectAltName=DNS:evil.example']).csr, 'kubernetes.io/kube-apiserver-client-kubelet', ['digital signature', 'client auth']), /spec\.request: .*subject alternative names are not allowed/],
-      ['server-usage', manifest('x', good.csr, 'kubernetes.io/kube-apiserver-client-kubelet', ['digital signature', 'server auth']), /spec\.usages: Invalid value/],
-      ['client-server', manifest('x', request('cs', '/CN=frank').csr, 'kubernetes.io/kube-apiserver-client', ['client auth', 'server auth']), /spec\.usages: Invalid value/],
-      ['unknown-usage', manifest('x', good.csr, 'kubernetes.io/kube-apiserver-client-kubelet', ['root shell']), /spec\.usages\[0\]: Unsupported value: "root shell"/],
+      [
+        'bad-pem',
+        manifest('x', '-----BEGIN CERTIFICATE REQUEST-----\nnot base64 at all!\n-----END CERTIFICATE REQUEST-----\n', 'kubernetes.io/kube-apiserver-client', [
+          'client auth',
+        ]),
+        /spec\.request: Invalid value/,
+      ],
+      [
+        'garbage-der',
+        manifest('x', '-----BEGIN CERTIFICATE REQUEST-----\nAAAAAAAA\n-----END CERTIFICATE REQUEST-----\n', 'kubernetes.io/kube-apiserver-client', [
+          'client auth',
+        ]),
+        /spec\.request: Invalid value: .*PKCS#10/,
+      ],
+      [
+        'a-cert',
+        manifest('x', readFileSync(join(s.dataDir, 'pki/ca.crt'), 'utf8'), 'kubernetes.io/kube-apiserver-client', ['client auth']),
+        /spec\.request: .*PEM block type must be CERTIFICATE REQUEST, not CERTIFICATE/,
+      ],
+      [
+        'wrong-cn',
+        manifest('x', request('w', '/O=system:nodes/CN=alice').csr, 'kubernetes.io/kube-apiserver-client-kubelet', ['digital signature', 'client auth']),
+        /spec\.request: Invalid value: "alice": common name must begin with "system:node:"/,
+      ],
+      [
+        'wrong-o',
+        manifest('x', request('o', '/O=system:masters/CN=system:node:h').csr, 'kubernetes.io/kube-apiserver-client-kubelet', [
+          'digital signature',
+          'client auth',
+        ]),
+        /spec\.request: .*organization must be \["system:nodes"\]/,
+      ],
+      [
+        'with-san',
+        manifest(
+          'x',
+          request('san', '/O=system:nodes/CN=system:node:h', ['subjectAltName=DNS:evil.example']).csr,
+          'kubernetes.io/kube-apiserver-client-kubelet',
+          ['digital signature', 'client auth'],
+        ),
+        /spec\.request: .*subject alternative names are not allowed/,
+      ],
+      [
+        'server-usage',
+        manifest('x', good.csr, 'kubernetes.io/kube-apiserver-client-kubelet', ['digital signature', 'server auth']),
+        /spec\.usages: Invalid value/,
+      ],
+      [
+        'client-server',
+        manifest('x', request('cs', '/CN=frank').csr, 'kubernetes.io/kube-apiserver-client', ['client auth', 'server auth']),
+        /spec\.usages: Invalid value/,
+      ],
+      [
+        'unknown-usage',
+        manifest('x', good.csr, 'kubernetes.io/kube-apiserver-client-kubelet', ['root shell']),
+        /spec\.usages\[0\]: Unsupported value: "root shell"/,
+      ],
       ['no-usages', manifest('x', good.csr, 'kubernetes.io/kube-apiserver-client-kubelet', []), /spec\.usages: Required value/],
       ['bad-signer', manifest('x', good.csr, 'not a signer', ['client auth']), /spec\.signerName: Invalid value: "not a signer"/],
     ];

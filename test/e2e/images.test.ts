@@ -34,14 +34,17 @@ describe('images on a cluster', { skip, timeout: 600_000 }, () => {
     py = await pythonImage({ index: 'hello from a registry through a mirror\n' });
     await pushImage({ url: open.url }, 'mirror/team/python', '1', py);
     await pushImage({ url: locked.url, auth: `Basic ${Buffer.from('alice:s3cret').toString('base64')}` }, 'private/python', '1', py);
-    writeFileSync(join(c.home, c.name, 'registries.yaml'), `mirrors:
+    writeFileSync(
+      join(c.home, c.name, 'registries.yaml'),
+      `mirrors:
   registry.k8ts.test:
     endpoint: ["http://${open.addr}"]
     rewrite:
       "^team/(.*)": "mirror/team/$1"
   "${locked.addr}":
     endpoint: ["http://${locked.addr}"]
-`);
+`,
+    );
     // The agents read registries.yaml at start, as k3s's do.
     for (const n of c.plan.nodes) await restartLabProcess(c, `agent-${n.name}`);
     await sleep(2000);
@@ -54,7 +57,9 @@ describe('images on a cluster', { skip, timeout: 600_000 }, () => {
 
   it('a pod from a registry, through a mirror with a rewrite, serves a page through a Service; Pulled event, imageID, image user', async () => {
     const c = cluster();
-    await c.ok(['apply', '-f', '-'], `apiVersion: v1
+    await c.ok(
+      ['apply', '-f', '-'],
+      `apiVersion: v1
 kind: Pod
 metadata: {name: web, labels: {app: web}}
 spec:
@@ -71,22 +76,48 @@ spec:
   selector: {app: web}
   ports: [{port: 80, targetPort: 8080}]
 ---
-${busybox('client', 'node2', 'sleep 3600')}`);
+${busybox('client', 'node2', 'sleep 3600')}`,
+    );
     await c.ok(['wait', '--for=condition=Ready', 'pod/web', 'pod/client', '--timeout=120s']);
-    const page = await until('the page through the Service', async () => (await c.k(['exec', 'client', '--', 'timeout', '5', 'wget', '-qO-', 'http://web/'])).stdout);
+    const page = await until(
+      'the page through the Service',
+      async () => (await c.k(['exec', 'client', '--', 'timeout', '5', 'wget', '-qO-', 'http://web/'])).stdout,
+    );
     assert.equal(page, 'hello from a registry through a mirror\n');
     const st = JSON.parse(await c.ok(['get', 'pod', 'web', '-o', 'json'])).status.containerStatuses[0];
     assert.equal(st.image, 'registry.k8ts.test/team/python:1');
     assert.equal(st.imageID, `registry.k8ts.test/team/python@${py.manifestDigest}`);
-    const ids = await c.ok(['exec', 'web', '--', '/usr/bin/python3', '-S', '-c', 'import os; print(os.getuid(), os.getgid(), os.getgroups(), os.getcwd(), os.environ["GREETING"])']);
+    const ids = await c.ok([
+      'exec',
+      'web',
+      '--',
+      '/usr/bin/python3',
+      '-S',
+      '-c',
+      'import os; print(os.getuid(), os.getgid(), os.getgroups(), os.getcwd(), os.environ["GREETING"])',
+    ]);
     assert.equal(ids.trim(), '1000 1000 [50] /srv from-pod');
-    const ev = await c.ok(['get', 'events', '--field-selector', 'involvedObject.name=web', '-o', 'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}']);
+    const ev = await c.ok([
+      'get',
+      'events',
+      '--field-selector',
+      'involvedObject.name=web',
+      '-o',
+      'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}',
+    ]);
     assert.match(ev, /Pulling: Pulling image "registry.k8ts.test\/team\/python:1"/);
-    assert.match(ev, /Pulled: Successfully pulled image "registry.k8ts.test\/team\/python:1" in [\d.]+m?s \([\d.]+m?s including waiting\)\. Image size: \d+ bytes\./);
-    const images = await until('the image in the Node status', async () => {
-      const n = JSON.parse(await c.ok(['get', 'node', 'node1', '-o', 'json']));
-      return (n.status.images ?? []).find((i: any) => i.names.includes('registry.k8ts.test/team/python:1'));
-    }, 60_000);
+    assert.match(
+      ev,
+      /Pulled: Successfully pulled image "registry.k8ts.test\/team\/python:1" in [\d.]+m?s \([\d.]+m?s including waiting\)\. Image size: \d+ bytes\./,
+    );
+    const images = await until(
+      'the image in the Node status',
+      async () => {
+        const n = JSON.parse(await c.ok(['get', 'node', 'node1', '-o', 'json']));
+        return (n.status.images ?? []).find((i: any) => i.names.includes('registry.k8ts.test/team/python:1'));
+      },
+      60_000,
+    );
     assert.ok(images.names.includes(`registry.k8ts.test/team/python@${py.manifestDigest}`));
     assert.ok(images.sizeBytes > 0);
   });
@@ -106,13 +137,24 @@ spec:
     ${policy ? `imagePullPolicy: ${policy}` : ''}
 ---
 `;
-    await c.ok(['apply', '-f', '-'], pod('with-secret', true) + pod('no-secret', false) + pod('no-tag', true, `${locked.addr}/private/python:nope`)
-      + pod('never', false, 'registry.k8ts.test/team/absent:1', 'Never') + pod('bad-name', false, 'Not/A/Valid:Name'));
+    await c.ok(
+      ['apply', '-f', '-'],
+      pod('with-secret', true) +
+        pod('no-secret', false) +
+        pod('no-tag', true, `${locked.addr}/private/python:nope`) +
+        pod('never', false, 'registry.k8ts.test/team/absent:1', 'Never') +
+        pod('bad-name', false, 'Not/A/Valid:Name'),
+    );
     await c.ok(['wait', '--for=condition=Ready', 'pod/with-secret', '--timeout=120s']);
-    const waiting = async (name: string, reason: RegExp) => until(`${name} waiting with ${reason}`, async () => {
-      const s = JSON.parse(await c.ok(['get', 'pod', name, '-o', 'json'])).status.containerStatuses?.[0]?.state?.waiting;
-      return s && reason.test(s.reason) ? s : undefined;
-    }, 60_000);
+    const waiting = async (name: string, reason: RegExp) =>
+      until(
+        `${name} waiting with ${reason}`,
+        async () => {
+          const s = JSON.parse(await c.ok(['get', 'pod', name, '-o', 'json'])).status.containerStatuses?.[0]?.state?.waiting;
+          return s && reason.test(s.reason) ? s : undefined;
+        },
+        60_000,
+      );
     const w1 = await waiting('no-secret', /^ImagePullBackOff$/);
     assert.match(w1.message, /Back-off pulling image ".*private\/python:1": ErrImagePull: .*401 Unauthorized.*anonymously/);
     const w2 = await waiting('no-tag', /^(ErrImagePull|ImagePullBackOff)$/);
@@ -130,15 +172,26 @@ spec:
   it('k8ts image import puts a docker save archive on every node; k8ts image ls lists it', async () => {
     const c = cluster();
     // A docker save archive: manifest.json, the config, uncompressed layer tars.
-    const layer = await tarOf([{ name: 'bin/', type: 'directory' }, { name: 'bin/busybox', data: readFileSync('/bin/busybox'), mode: 0o755 },
+    const layer = await tarOf([
+      { name: 'bin/', type: 'directory' },
+      { name: 'bin/busybox', data: readFileSync('/bin/busybox'), mode: 0o755 },
       ...['sh', 'cat', 'sleep'].map((a) => ({ name: `bin/${a}`, type: 'link' as const, linkname: 'bin/busybox' })),
-      { name: 'srv/', type: 'directory' }, { name: 'srv/imported.txt', data: 'imported\n' }]);
+      { name: 'srv/', type: 'directory' },
+      { name: 'srv/imported.txt', data: 'imported\n' },
+    ]);
     const file = join(work, 'save.tar');
     const p = pack();
     const out = pipeline(p, createWriteStream(file));
     const { createHash } = await import('node:crypto');
     const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-    const config = Buffer.from(JSON.stringify({ architecture: process.arch === 'x64' ? 'amd64' : process.arch, os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['sh', '-c', 'cat /srv/imported.txt; sleep 3600'] }, rootfs: { type: 'layers', diff_ids: [sha(layer)] } }));
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+        os: 'linux',
+        config: { Env: ['PATH=/bin'], Cmd: ['sh', '-c', 'cat /srv/imported.txt; sleep 3600'] },
+        rootfs: { type: 'layers', diff_ids: [sha(layer)] },
+      }),
+    );
     p.entry({ name: 'manifest.json' }, JSON.stringify([{ Config: 'config.json', RepoTags: ['example.local/imported:v1'], Layers: ['l1/layer.tar'] }]));
     p.entry({ name: 'config.json' }, config);
     p.entry({ name: 'l1/layer.tar' }, layer);
@@ -189,21 +242,28 @@ sys.stdout.flush()
     rmSync(sa, { recursive: true, force: true });
     mkdirSync(sa);
     writeFileSync(join(sa, 'token'), (await c.ok(['create', 'token', 'default'])).trim());
-    writeFileSync(join(sa, 'ca.crt'), Buffer.from((await c.ok(['config', 'view', '--raw', '--minify', '-o', 'jsonpath={.clusters[0].cluster.certificate-authority-data}'])).trim(), 'base64'));
+    writeFileSync(
+      join(sa, 'ca.crt'),
+      Buffer.from((await c.ok(['config', 'view', '--raw', '--minify', '-o', 'jsonpath={.clusters[0].cluster.certificate-authority-data}'])).trim(), 'base64'),
+    );
     writeFileSync(join(sa, 'namespace'), 'default');
     const img = await pythonScriptImage(script, { SA_DIR: sa, KUBERNETES_SERVICE_HOST: server.hostname, KUBERNETES_SERVICE_PORT: server.port || '443' });
     await pushImage({ url: open.url }, 'mirror/team/incluster', '1', img);
     await c.ok(['run', 'incluster', '--image=registry.k8ts.test/team/incluster:1', '--restart=Never']);
-    const phase = await until('the in-cluster client finished', async () => {
-      const p = (await c.ok(['get', 'pod', 'incluster', '-o', 'jsonpath={.status.phase}'])).trim();
-      return p === 'Succeeded' || p === 'Failed' ? p : undefined;
-    }, 90_000);
+    const phase = await until(
+      'the in-cluster client finished',
+      async () => {
+        const p = (await c.ok(['get', 'pod', 'incluster', '-o', 'jsonpath={.status.phase}'])).trim();
+        return p === 'Succeeded' || p === 'Failed' ? p : undefined;
+      },
+      90_000,
+    );
     const log = await c.ok(['logs', 'incluster']);
     assert.equal(phase, 'Succeeded', `the client failed:\n${log}`);
     const svc = JSON.parse(await c.ok(['get', 'svc', 'kubernetes', '-o', 'json']));
     assert.match(log, new RegExp(`^host ${svc.spec.clusterIP.replace(/\./g, '\\.')} 443$`, 'm'), 'the client used the kubernetes Service from its environment');
     assert.match(log, /^pods .*\bincluster\b/m, 'the list through the Service with the mounted token and CA');
-    assert.match(log, /^delete 403 Forbidden$/m, 'view may not delete: RBAC decided for the pod\'s account');
+    assert.match(log, /^delete 403 Forbidden$/m, "view may not delete: RBAC decided for the pod's account");
     await c.ok(['delete', 'pod', 'incluster', '--wait=false']);
     await c.ok(['delete', 'rolebinding', 'incluster-view']);
   });

@@ -14,11 +14,14 @@ import { join } from 'node:path';
 import { ROOT } from './harness.js';
 
 // As python.test.ts runs its scripts (not imported: importing a test file would run its suites here too).
-const pythonSkip = () => (existsSync('/usr/lib/python3/dist-packages/kubernetes/__init__.py') ? false : 'python3-kubernetes is not installed (make setup installs it)');
+const pythonSkip = () =>
+  existsSync('/usr/lib/python3/dist-packages/kubernetes/__init__.py') ? false : 'python3-kubernetes is not installed (make setup installs it)';
 function runPython(script: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/python3', ['-u', join(ROOT, 'test/e2e/python', script), ...args],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' } });
+    const child = spawn('/usr/bin/python3', ['-u', join(ROOT, 'test/e2e/python', script), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' },
+    });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b));
     child.stderr.on('data', (b: Buffer) => (out += b));
@@ -103,7 +106,10 @@ describe('Jobs and CronJobs with kubectl on a two-node cluster', { skip, concurr
   });
 
   test('Indexed: each pod reads its JOB_COMPLETION_INDEX', async () => {
-    await c.ok(['apply', '-f', '-'], job('indexed', '  completions: 3\n  parallelism: 3\n  completionMode: Indexed', 'echo index=$JOB_COMPLETION_INDEX host=$(hostname)'));
+    await c.ok(
+      ['apply', '-f', '-'],
+      job('indexed', '  completions: 3\n  parallelism: 3\n  completionMode: Indexed', 'echo index=$JOB_COMPLETION_INDEX host=$(hostname)'),
+    );
     await c.ok(['wait', '--for=condition=complete', 'job/indexed', '--timeout=120s']);
     const pods = JSON.parse(await c.ok(['get', 'pods', '-l', 'job-name=indexed', '-o', 'json'])).items;
     const logs = (await Promise.all(pods.map((p: any) => c.ok(['logs', p.metadata.name])))).map((s) => s.trim()).sort();
@@ -112,7 +118,8 @@ describe('Jobs and CronJobs with kubectl on a two-node cluster', { skip, concurr
   });
 
   test('podFailurePolicy FailJob on exit code 42', async () => {
-    const spec = '  backoffLimit: 6\n  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes: {containerName: main, operator: In, values: [42]}';
+    const spec =
+      '  backoffLimit: 6\n  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes: {containerName: main, operator: In, values: [42]}';
     await c.ok(['apply', '-f', '-'], job('pfp', spec, 'exit 42'));
     await c.ok(['wait', '--for=condition=failed', 'job/pfp', '--timeout=120s']);
     const j = JSON.parse(await c.ok(['get', 'job', 'pfp', '-o', 'json']));
@@ -137,13 +144,17 @@ describe('Jobs and CronJobs with kubectl on a two-node cluster', { skip, concurr
     // and the wait would then fail on NotFound. Only the TTL controller deletes this Job, and only once it
     // has finished, so NotFound (or a Foreground delete in progress) after Complete is what is asserted.
     let complete = false;
-    await until('the Job completed, then deleted', async () => {
-      const r = await c.k(['get', 'job', 'brief', '-o', 'json']);
-      if (r.code !== 0) return complete && /NotFound/.test(r.stderr);
-      const j = JSON.parse(r.stdout);
-      complete ||= (j.status?.conditions ?? []).some((x: any) => x.type === 'Complete' && x.status === 'True');
-      return complete && !!j.metadata.deletionTimestamp && (j.metadata.finalizers ?? []).includes('foregroundDeletion');
-    }, 120_000);
+    await until(
+      'the Job completed, then deleted',
+      async () => {
+        const r = await c.k(['get', 'job', 'brief', '-o', 'json']);
+        if (r.code !== 0) return complete && /NotFound/.test(r.stderr);
+        const j = JSON.parse(r.stdout);
+        complete ||= (j.status?.conditions ?? []).some((x: any) => x.type === 'Complete' && x.status === 'True');
+        return complete && !!j.metadata.deletionTimestamp && (j.metadata.finalizers ?? []).includes('foregroundDeletion');
+      },
+      120_000,
+    );
     const pods = JSON.parse(await c.ok(['get', 'pods', '-l', 'job-name=brief', '-o', 'json'])).items;
     assert.ok(pods.every((p: any) => !(p.metadata.finalizers ?? []).includes('batch.kubernetes.io/job-tracking')));
   });
@@ -164,17 +175,26 @@ describe('Jobs and CronJobs with kubectl on a two-node cluster', { skip, concurr
     assert.equal(m.metadata.ownerReferences[0].kind, 'CronJob');
     // The Job is the CronJob's, so its history limit (1) may delete it once a scheduled Job finishes after
     // it, as upstream's would: Complete, or gone after completing, both count.
-    await until('job/manual complete', async () => {
-      const r = await c.k(['get', 'job', 'manual', '-o', 'json']);
-      // The history limit deletes only finished Jobs: gone means it completed first.
-      if (r.code !== 0) return /NotFound/.test(r.stderr);
-      return (JSON.parse(r.stdout).status?.conditions ?? []).some((x: any) => x.type === 'Complete' && x.status === 'True');
-    }, 120_000);
-    const fired = await until('a scheduled Job completes', async () => {
-      const jobs = JSON.parse(await c.ok(['get', 'jobs', '-o', 'json'])).items
-        .filter((j: any) => /^tick-\d+$/.test(j.metadata.name) && j.status?.conditions?.some((x: any) => x.type === 'Complete' && x.status === 'True'));
-      return jobs[0];
-    }, 150_000);
+    await until(
+      'job/manual complete',
+      async () => {
+        const r = await c.k(['get', 'job', 'manual', '-o', 'json']);
+        // The history limit deletes only finished Jobs: gone means it completed first.
+        if (r.code !== 0) return /NotFound/.test(r.stderr);
+        return (JSON.parse(r.stdout).status?.conditions ?? []).some((x: any) => x.type === 'Complete' && x.status === 'True');
+      },
+      120_000,
+    );
+    const fired = await until(
+      'a scheduled Job completes',
+      async () => {
+        const jobs = JSON.parse(await c.ok(['get', 'jobs', '-o', 'json'])).items.filter(
+          (j: any) => /^tick-\d+$/.test(j.metadata.name) && j.status?.conditions?.some((x: any) => x.type === 'Complete' && x.status === 'True'),
+        );
+        return jobs[0];
+      },
+      150_000,
+    );
     assert.equal(Number(fired.metadata.name.slice(5)) % 1, 0);
     assert.match(fired.metadata.annotations['batch.kubernetes.io/cronjob-scheduled-timestamp'], /:00Z$/);
     const cj = JSON.parse(await c.ok(['get', 'cronjob', 'tick', '-o', 'json']));
@@ -200,18 +220,35 @@ describe('the official clients create and watch Jobs', () => {
     kc.loadFromFile(s.kubeconfig);
     const batch = kc.makeApiClient(k8s.BatchV1Api);
     const template = { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'busybox' }] } };
-    const created = await batch.createNamespacedJob({ namespace: 'default', body: { metadata: { name: 'node-job' }, spec: { template, parallelism: 2, completions: 4 } } });
+    const created = await batch.createNamespacedJob({
+      namespace: 'default',
+      body: { metadata: { name: 'node-job' }, spec: { template, parallelism: 2, completions: 4 } },
+    });
     assert.equal(created.spec?.backoffLimit, 6);
     let done!: (n: number) => void;
     const active = new Promise<number>((r) => (done = r));
-    const req = await new k8s.Watch(kc).watch('/apis/batch/v1/namespaces/default/jobs', { resourceVersion: created.metadata?.resourceVersion },
-      (type: string, j: k8s.V1Job) => { if (type === 'MODIFIED' && j.status?.active) done(j.status.active); }, () => undefined);
+    const req = await new k8s.Watch(kc).watch(
+      '/apis/batch/v1/namespaces/default/jobs',
+      { resourceVersion: created.metadata?.resourceVersion },
+      (type: string, j: k8s.V1Job) => {
+        if (type === 'MODIFIED' && j.status?.active) done(j.status.active);
+      },
+      () => undefined,
+    );
     assert.equal(await active, 2);
     req.abort();
-    const cj = await batch.createNamespacedCronJob({ namespace: 'default', body: { metadata: { name: 'node-cron' }, spec: { schedule: '@daily', jobTemplate: { spec: { template } } } } });
+    const cj = await batch.createNamespacedCronJob({
+      namespace: 'default',
+      body: { metadata: { name: 'node-cron' }, spec: { schedule: '@daily', jobTemplate: { spec: { template } } } },
+    });
     assert.equal(cj.spec?.concurrencyPolicy, 'Allow');
-    await assert.rejects(batch.createNamespacedCronJob({ namespace: 'default', body: { metadata: { name: 'bad' }, spec: { schedule: '0 0 32 * *', jobTemplate: { spec: { template } } } } }),
-      (e: any) => e.code === 422 && /spec\.schedule/.test(String(e.body)));
+    await assert.rejects(
+      batch.createNamespacedCronJob({
+        namespace: 'default',
+        body: { metadata: { name: 'bad' }, spec: { schedule: '0 0 32 * *', jobTemplate: { spec: { template } } } },
+      }),
+      (e: any) => e.code === 422 && /spec\.schedule/.test(String(e.body)),
+    );
   });
 
   test('python3-kubernetes: BatchV1Api create, watch, 422', { skip: pythonSkip() }, async () => {

@@ -7,11 +7,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busybox, clusterFixture, sh, skip } from './clusterkit.js';
 
-
 describe('agents join with a bootstrap token and hold their own identities', { skip }, () => {
   const cluster = clusterFixture('join');
 
-  test('kubectl get csr shows each node\'s client CSR approved and issued, requested by the bootstrap token', async () => {
+  test("kubectl get csr shows each node's client CSR approved and issued, requested by the bootstrap token", async () => {
     const c = cluster();
     const csrs = JSON.parse(await c.ok(['get', 'csr', '-o', 'json'])).items;
     for (const n of ['node1', 'node2']) {
@@ -25,7 +24,7 @@ describe('agents join with a bootstrap token and hold their own identities', { s
     assert.match(await c.ok(['get', 'csr']), /Approved,Issued/);
   });
 
-  test('pods run with a Secret; a node\'s own identity reads its pod\'s Secret and is refused the other node\'s (403)', async () => {
+  test("pods run with a Secret; a node's own identity reads its pod's Secret and is refused the other node's (403)", async () => {
     const c = cluster();
     await c.ok(['create', 'secret', 'generic', 's1', '--from-literal=k=one']);
     await c.ok(['create', 'secret', 'generic', 's2', '--from-literal=k=two']);
@@ -37,12 +36,42 @@ describe('agents join with a bootstrap token and hold their own identities', { s
     const pki = join(c.home, c.name, 'agents', 'node1', 'pki');
     const server = /server:\s*(\S+)/.exec(readFileSync(c.kubeconfig, 'utf8'))![1];
     const ca = join(c.home, c.name, 'server', 'pki', 'ca.crt');
-    const curl = (path: string) => sh(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', ca, '--cert', join(pki, 'node-client.crt'), '--key', join(pki, 'node-client.key'), `${server}${path}`]).stdout;
+    const curl = (path: string) =>
+      sh([
+        'curl',
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '--cacert',
+        ca,
+        '--cert',
+        join(pki, 'node-client.crt'),
+        '--key',
+        join(pki, 'node-client.key'),
+        `${server}${path}`,
+      ]).stdout;
     assert.equal(curl('/api/v1/namespaces/default/secrets/s1'), '200');
     assert.equal(curl('/api/v1/namespaces/default/secrets/s2'), '403');
     assert.equal(curl('/api/v1/secrets'), '403');
-    const who = sh(['curl', '-s', '--cacert', ca, '--cert', join(pki, 'node-client.crt'), '--key', join(pki, 'node-client.key'), '-X', 'POST', '-H', 'Content-Type: application/json',
-      '-d', '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}', `${server}/apis/authentication.k8s.io/v1/selfsubjectreviews`]).stdout;
+    const who = sh([
+      'curl',
+      '-s',
+      '--cacert',
+      ca,
+      '--cert',
+      join(pki, 'node-client.crt'),
+      '--key',
+      join(pki, 'node-client.key'),
+      '-X',
+      'POST',
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}',
+      `${server}/apis/authentication.k8s.io/v1/selfsubjectreviews`,
+    ]).stdout;
     assert.equal(JSON.parse(who).status.userInfo.username, 'system:node:node1');
   });
 
@@ -61,7 +90,19 @@ describe('agents join with a bootstrap token and hold their own identities', { s
       assert.equal(anon.code, 0, anon.stderr);
       assert.equal(anon.stdout, 'Unauthorized\n401');
       const pki = join(c.home, c.name, 'agents', n.name === 'node1' ? 'node2' : 'node1', 'pki');
-      const other = sh(['curl', '-s', '-w', '\n%{http_code}', '--cacert', ca, '--cert', join(pki, 'node-client.crt'), '--key', join(pki, 'node-client.key'), url]);
+      const other = sh([
+        'curl',
+        '-s',
+        '-w',
+        '\n%{http_code}',
+        '--cacert',
+        ca,
+        '--cert',
+        join(pki, 'node-client.crt'),
+        '--key',
+        join(pki, 'node-client.key'),
+        url,
+      ]);
       assert.equal(other.stdout, `Forbidden (user=system:node:${n.name === 'node1' ? 'node2' : 'node1'}, verb=get, resource=nodes, subresource=metrics)\n403`);
       const ok = sh(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', ca, '--cert', admin('admin.crt'), '--key', admin('admin.key'), url]);
       assert.equal(ok.stdout, '200');

@@ -25,9 +25,15 @@ for (const version of ['1.27', '1.33']) {
       const res = await k(['api-resources']);
       assert.match(res, /^pods\s+po\s+v1\s+true\s+Pod$/m);
       assert.match(res, /^replicasets\s+rs\s+apps\/v1\s+true\s+ReplicaSet$/m);
-      const f = s.file('p.yaml', 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  labels: {app: web}\nspec:\n  containers:\n  - name: c\n    image: busybox\n');
+      const f = s.file(
+        'p.yaml',
+        'apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  labels: {app: web}\nspec:\n  containers:\n  - name: c\n    image: busybox\n',
+      );
       assert.match(await k(['apply', '-f', f]), /pod\/web created/);
-      const f2 = s.file('p2.yaml', 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  labels: {app: web2}\nspec:\n  containers:\n  - name: c\n    image: busybox\n');
+      const f2 = s.file(
+        'p2.yaml',
+        'apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  labels: {app: web2}\nspec:\n  containers:\n  - name: c\n    image: busybox\n',
+      );
       assert.match(await k(['apply', '-f', f2]), /pod\/web configured/);
       assert.match(await k(['get', 'pods']), /^web\s+0\/1\s+Pending\s+0\s+\d+s$/m);
       assert.equal(await k(['get', 'pods', '-l', 'app=web2', '-o', 'name']), 'pod/web\n');

@@ -71,7 +71,7 @@ describe('kubectl 1.32 against k8ts server', { skip }, () => {
     const labels = JSON.parse(await ok(['get', 'pod', 'web', '-n', 'apply1', '-o', 'jsonpath={.metadata.labels}']));
     assert.deepEqual(labels, { app: 'web' });
     assert.equal(await ok(['get', 'pod', 'web', '-n', 'apply1', '-o', 'jsonpath={.spec.containers[0].image}']), 'busybox:1.36');
-    const last = await ok(['get', 'pod', 'web', '-n', 'apply1', '-o', "jsonpath={.metadata.annotations.kubectl\\.kubernetes\\.io/last-applied-configuration}"]);
+    const last = await ok(['get', 'pod', 'web', '-n', 'apply1', '-o', 'jsonpath={.metadata.annotations.kubectl\\.kubernetes\\.io/last-applied-configuration}']);
     assert.equal(JSON.parse(last).spec.containers[0].image, 'busybox:1.36');
   });
 
@@ -140,7 +140,13 @@ describe('kubectl 1.32 against k8ts server', { skip }, () => {
 
   test('describe pod, service and node', async () => {
     await ok(['create', 'namespace', 'desc']);
-    await ok(['apply', '-f', s.file('desc.yaml', pod('d', 'desc', { app: 'd' }) + `---
+    await ok([
+      'apply',
+      '-f',
+      s.file(
+        'desc.yaml',
+        pod('d', 'desc', { app: 'd' }) +
+          `---
 apiVersion: v1
 kind: Service
 metadata:
@@ -160,7 +166,9 @@ metadata:
   name: node-x
   labels:
     kubernetes.io/hostname: node-x
-`)]);
+`,
+      ),
+    ]);
     const p = await ok(['describe', 'pod', 'd', '-n', 'desc']);
     assert.match(p, /^Name:\s+d$/m);
     assert.match(p, /^Namespace:\s+desc$/m);
@@ -189,11 +197,32 @@ metadata:
     assert.match(conflict.stderr, /already has a value \(red\)/);
     assert.match(await ok(['annotate', 'pod', 'p', '-n', 'patch1', 'note=hello world']), /^pod\/p annotated$/m);
     assert.equal(await ok(['get', 'pod', 'p', '-n', 'patch1', '-o', 'jsonpath={.metadata.labels.color} {.metadata.annotations.note}']), 'red hello world');
-    assert.match(await ok(['patch', 'pod', 'p', '-n', 'patch1', '-p', '{"spec":{"containers":[{"name":"main","image":"busybox:1.35"}]}}']), /^pod\/p patched$/m);
-    assert.equal(await ok(['get', 'pod', 'p', '-n', 'patch1', '-o', 'jsonpath={.spec.containers[0].image} {.spec.containers[0].command[0]}']), 'busybox:1.35 sleep');
-    assert.match(await ok(['patch', 'pod', 'p', '-n', 'patch1', '--type=merge', '-p', '{"metadata":{"labels":{"color":null,"size":"l"}}}']), /^pod\/p patched$/m);
+    assert.match(
+      await ok(['patch', 'pod', 'p', '-n', 'patch1', '-p', '{"spec":{"containers":[{"name":"main","image":"busybox:1.35"}]}}']),
+      /^pod\/p patched$/m,
+    );
+    assert.equal(
+      await ok(['get', 'pod', 'p', '-n', 'patch1', '-o', 'jsonpath={.spec.containers[0].image} {.spec.containers[0].command[0]}']),
+      'busybox:1.35 sleep',
+    );
+    assert.match(
+      await ok(['patch', 'pod', 'p', '-n', 'patch1', '--type=merge', '-p', '{"metadata":{"labels":{"color":null,"size":"l"}}}']),
+      /^pod\/p patched$/m,
+    );
     assert.equal(await ok(['get', 'pod', 'p', '-n', 'patch1', '-o', 'jsonpath={.metadata.labels}']), '{"app":"p","size":"l"}');
-    assert.match(await ok(['patch', 'pod', 'p', '-n', 'patch1', '--type=json', '-p', '[{"op":"replace","path":"/metadata/labels/size","value":"s"},{"op":"add","path":"/metadata/labels/x","value":"1"}]']), /^pod\/p patched$/m);
+    assert.match(
+      await ok([
+        'patch',
+        'pod',
+        'p',
+        '-n',
+        'patch1',
+        '--type=json',
+        '-p',
+        '[{"op":"replace","path":"/metadata/labels/size","value":"s"},{"op":"add","path":"/metadata/labels/x","value":"1"}]',
+      ]),
+      /^pod\/p patched$/m,
+    );
     assert.equal(await ok(['get', 'pod', 'p', '-n', 'patch1', '-o', 'jsonpath={.metadata.labels.size}{.metadata.labels.x}']), 's1');
     const bad = await s.kubectl(['patch', 'pod', 'p', '-n', 'patch1', '--type=json', '-p', '[{"op":"test","path":"/metadata/labels/size","value":"xl"}]']);
     assert.equal(bad.code, 1);
@@ -237,7 +266,11 @@ metadata:
     await ok(['create', 'namespace', 'del1']);
     const f = s.file('del1.yaml', pod('f1', 'del1', { app: 'f' }));
     await ok(['apply', '-f', f]);
-    await ok(['apply', '-f', s.file('del1b.yaml', pod('n1', 'del1', { app: 'n' }) + '---\n' + pod('l1', 'del1', { app: 'l' }) + '---\n' + pod('l2', 'del1', { app: 'l' }))]);
+    await ok([
+      'apply',
+      '-f',
+      s.file('del1b.yaml', pod('n1', 'del1', { app: 'n' }) + '---\n' + pod('l1', 'del1', { app: 'l' }) + '---\n' + pod('l2', 'del1', { app: 'l' })),
+    ]);
     assert.match(await ok(['delete', '-f', f]), /^pod "f1" deleted$/m);
     assert.match(await ok(['delete', 'pod', 'n1', '-n', 'del1']), /^pod "n1" deleted$/m);
     const waiter = s.kubectl(['wait', '--for=delete', 'pod/l2', '-n', 'del1', '--timeout=20s']);
@@ -271,14 +304,21 @@ metadata:
   });
 
   test('invalid objects are refused with the field that is wrong', async () => {
-    const r = await s.kubectl(['apply', '-f', s.file('bad.yaml', `apiVersion: v1
+    const r = await s.kubectl([
+      'apply',
+      '-f',
+      s.file(
+        'bad.yaml',
+        `apiVersion: v1
 kind: Pod
 metadata:
   name: Bad_Name
 spec:
   containers:
   - name: c
-`)]);
+`,
+      ),
+    ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /The Pod "Bad_Name" is invalid/);
     assert.match(r.stderr, /metadata\.name: Invalid value: "Bad_Name"/);
@@ -286,13 +326,20 @@ spec:
   });
 
   test('node addresses and pod CIDRs that would reach ip and nft are refused (422 naming the field), and nothing is stored', async () => {
-    const r = await s.kubectl(['apply', '-f', s.file('badnode.yaml', `apiVersion: v1
+    const r = await s.kubectl([
+      'apply',
+      '-f',
+      s.file(
+        'badnode.yaml',
+        `apiVersion: v1
 kind: Node
 metadata:
   name: evil
 spec:
   podCIDR: "10.244.9.0/24 via 1.1.1.1"
-`)]);
+`,
+      ),
+    ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /The Node "evil" is invalid/);
     assert.match(r.stderr, /spec\.podCIDRs\[0\]: Invalid value: "10\.244\.9\.0\/24 via 1\.1\.1\.1"/);

@@ -63,13 +63,19 @@ describe('probes on a real cluster with the real kubectl', { skip }, () => {
   let c: Cluster;
   before(() => (c = get()));
   /** The agents' last log lines, for a failure message. */
-  const logs = () => ['agent-node1', 'agent-node2'].map((n) => {
-    try {
-      return `--- ${n}\n${readFileSync(join(c.home, c.name, 'logs', `${n}.log`), 'utf8').split('\n').slice(-30).join('\n')}`;
-    } catch {
-      return '';
-    }
-  }).join('\n');
+  const logs = () =>
+    ['agent-node1', 'agent-node2']
+      .map((n) => {
+        try {
+          return `--- ${n}\n${readFileSync(join(c.home, c.name, 'logs', `${n}.log`), 'utf8')
+            .split('\n')
+            .slice(-30)
+            .join('\n')}`;
+        } catch {
+          return '';
+        }
+      })
+      .join('\n');
 
   const jp = async (pod: string, path: string) => (await c.ok(['get', 'pod', pod, '-o', `jsonpath=${path}`])).trim();
   const waitFor = async (what: string, f: () => Promise<boolean>, ms = 30_000) => {
@@ -81,7 +87,7 @@ describe('probes on a real cluster with the real kubectl', { skip }, () => {
     assert.fail(`timed out waiting for ${what}\n${(await c.k(['describe', 'pods'])).stdout}\n${logs()}`);
   };
   const ready = (pod: string) => jp(pod, '{.status.conditions[?(@.type=="Ready")].status}');
-  const events = async (pod: string) => (await c.ok(['get', 'events', '--field-selector', `involvedObject.name=${pod}`, '-o', 'json']));
+  const events = async (pod: string) => await c.ok(['get', 'events', '--field-selector', `involvedObject.name=${pod}`, '-o', 'json']);
 
   test('an httpGet readiness probe: Ready when the file is served, NotReady within a period when it is removed, Ready again', async () => {
     await c.ok(['apply', '-f', '-'], WEB);
@@ -128,7 +134,7 @@ describe('probes on a real cluster with the real kubectl', { skip }, () => {
     assert.equal(await jp('live', '{.status.containerStatuses[0].restartCount}'), '1');
   });
 
-  test('the agents\' metrics after that work: probes, CNI ADD, runc, the pod start steps, proxy syncs and DNS queries', async () => {
+  test("the agents' metrics after that work: probes, CNI ADD, runc, the pod start steps, proxy syncs and DNS queries", async () => {
     // A DNS query from a pod, through the cluster DNS service to a node's DNS server.
     const clusterIP = (await c.ok(['get', 'service', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
     const ns = await c.k(['exec', 'web', '--', 'nslookup', 'kubernetes.default.svc.cluster.local']);
@@ -146,13 +152,28 @@ describe('probes on a real cluster with the real kubectl', { skip }, () => {
     assert.equal(n1.types.get('coredns_dns_request_duration_seconds'), 'histogram');
     // web runs on node1 with an httpGet readiness probe, live on node2 with an exec liveness probe (failed once, above).
     assert.ok(sumOf(n1, 'prober_probe_total', { probe_type: 'Readiness', result: 'successful', namespace: 'default', pod: 'web', container: 'main' }) >= 1);
-    assert.ok(sumOf(n1, 'prober_probe_total', { probe_type: 'Readiness', result: 'failed', pod: 'web' }) >= 1, 'the readiness failure when the file was removed');
+    assert.ok(
+      sumOf(n1, 'prober_probe_total', { probe_type: 'Readiness', result: 'failed', pod: 'web' }) >= 1,
+      'the readiness failure when the file was removed',
+    );
     // The failures that restarted live went with the old container's worker (the kubelet deletes a worker's
     // series when it stops); the restarted container's probe counts afresh.
-    await waitFor('the restarted container\'s liveness probe counted', async () =>
-      sumOf(await scrape('node2'), 'prober_probe_total', { probe_type: 'Liveness', result: 'successful', namespace: 'default', pod: 'live', container: 'main' }) >= 1);
+    await waitFor(
+      "the restarted container's liveness probe counted",
+      async () =>
+        sumOf(await scrape('node2'), 'prober_probe_total', {
+          probe_type: 'Liveness',
+          result: 'successful',
+          namespace: 'default',
+          pod: 'live',
+          container: 'main',
+        }) >= 1,
+    );
     assert.ok(sumOf(n1, 'prober_probe_duration_seconds_count', { probe_type: 'Readiness', pod: 'web' }) >= 1);
-    for (const [node, e] of [['node1', n1], ['node2', n2]] as const) {
+    for (const [node, e] of [
+      ['node1', n1],
+      ['node2', n2],
+    ] as const) {
       assert.ok(sumOf(e, 'k8ts_cni_operation_duration_seconds_count', { operation: 'ADD' }) >= 1, `${node}: CNI ADD timed`);
       assert.ok(sumOf(e, 'kubelet_runtime_operations_duration_seconds_count', { operation_type: 'create_container' }) >= 1, `${node}: runc create timed`);
       assert.ok(sumOf(e, 'kubelet_runtime_operations_duration_seconds_count', { operation_type: 'list_containers' }) >= 1, `${node}: runc list timed`);
@@ -176,7 +197,9 @@ describe('probes on a real cluster with the real kubectl', { skip }, () => {
     await c.ok(['apply', '-f', '-'], CLOSED);
     await waitFor('the container to run', async () => (await jp('closed', '{.status.containerStatuses[0].state.running.startedAt}')) !== '');
     const ip = await jp('closed', '{.status.podIP}');
-    await waitFor('the Unhealthy event', async () => (await events('closed')).includes(`Readiness probe failed: dial tcp ${ip}:5432: connect: connection refused`));
+    await waitFor('the Unhealthy event', async () =>
+      (await events('closed')).includes(`Readiness probe failed: dial tcp ${ip}:5432: connect: connection refused`),
+    );
     assert.equal(await ready('closed'), 'False');
     assert.equal(await jp('closed', '{.status.conditions[?(@.type=="Ready")].reason}'), 'ContainersNotReady');
     assert.equal(await jp('closed', '{.status.conditions[?(@.type=="Ready")].message}'), 'containers with unready status: [main]');

@@ -22,7 +22,10 @@ export function pythonSkip(): string | false {
 /** Runs a script; resolves with its output (every `ok …` line) or rejects with all of it. */
 export function runPython(script: string, args: string[], timeoutMs = 120_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, ['-u', join(SCRIPTS, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' } });
+    const child = spawn(PYTHON, ['-u', join(SCRIPTS, script), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' },
+    });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b));
     child.stderr.on('data', (b: Buffer) => (out += b));

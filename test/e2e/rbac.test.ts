@@ -121,10 +121,13 @@ describe('RBAC with kubectl 1.32', { skip }, () => {
     assert.match(list, /^\s+\[\/api\/\*\]\s+\[\]\s+\[get\]$/m);
   });
 
-  test('a user bound to view cannot delete: kubectl prints upstream\'s 403', async () => {
+  test("a user bound to view cannot delete: kubectl prints upstream's 403", async () => {
     const r = await s.kubectl(['delete', 'pod', 'p1', '-n', 'team', '--token', VIEWER]);
     assert.equal(r.code, 1);
-    assert.equal(r.stderr.trim(), 'Error from server (Forbidden): pods "p1" is forbidden: User "viewer" cannot delete resource "pods" in API group "" in the namespace "team"');
+    assert.equal(
+      r.stderr.trim(),
+      'Error from server (Forbidden): pods "p1" is forbidden: User "viewer" cannot delete resource "pods" in API group "" in the namespace "team"',
+    );
     const l = await s.kubectl(['logs', 'p1', '-n', 'team', '--token', DEV]);
     assert.match(l.stderr, /pods "p1" is forbidden: User "dev" cannot get resource "pods" in API group "" in the namespace "team"/);
   });
@@ -135,7 +138,10 @@ describe('RBAC with kubectl 1.32', { skip }, () => {
     assert.match(as.stderr, /pods is forbidden: User "viewer" cannot list resource "pods" in API group "" in the namespace "team"/);
     assert.match(await ok(['auth', 'whoami', '--as', 'viewer', '--as-group', 'viewers']), /^Groups\s+\[viewers system:authenticated\]$/m);
     const no = await s.kubectl(['get', 'pods', '-n', 'team', '--token', DEV, '--as', 'viewer']);
-    assert.equal(no.stderr.trim(), 'Error from server (Forbidden): users "viewer" is forbidden: User "dev" cannot impersonate resource "users" in API group "" at the cluster scope');
+    assert.equal(
+      no.stderr.trim(),
+      'Error from server (Forbidden): users "viewer" is forbidden: User "dev" cannot impersonate resource "users" in API group "" at the cluster scope',
+    );
   });
 
   test('a chart-like ServiceAccount + Role + RoleBinding applies and grants exactly its rules', async () => {

@@ -26,29 +26,47 @@ async function until<T>(what: string, f: () => Promise<T>, ms = 20_000): Promise
   throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
 }
 
-const node = (name: string, labels: Record<string, string>, cpu = '2') => JSON.stringify({
-  apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } },
-  status: { capacity: { cpu, memory: '4Gi', pods: '110' }, allocatable: { cpu, memory: '4Gi', pods: '110' },
-    conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'test node' }] },
-});
+const node = (name: string, labels: Record<string, string>, cpu = '2') =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } },
+    status: {
+      capacity: { cpu, memory: '4Gi', pods: '110' },
+      allocatable: { cpu, memory: '4Gi', pods: '110' },
+      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'test node' }],
+    },
+  });
 
 /** Node objects have no agent: keep their Leases fresh so the node lifecycle controller leaves them Ready. */
 function keepAlive(names: string[]): NodeJS.Timeout {
   const beat = () => {
-    const t = new Date().toISOString().replace(/Z$/, '000Z').replace(/\.(\d{3})000Z$/, '.$1000Z');
+    const t = new Date()
+      .toISOString()
+      .replace(/Z$/, '000Z')
+      .replace(/\.(\d{3})000Z$/, '.$1000Z');
     for (const n of names) {
-      void s.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
-        metadata: { name: n, namespace: 'kube-node-lease' }, spec: { holderIdentity: n, leaseDurationSeconds: 40, renewTime: t } }) });
+      void s.kubectl(['apply', '-f', '-'], {
+        input: JSON.stringify({
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: n, namespace: 'kube-node-lease' },
+          spec: { holderIdentity: n, leaseDurationSeconds: 40, renewTime: t },
+        }),
+      });
     }
   };
   beat();
   return setInterval(beat, 10_000);
 }
 
-const podYaml = (name: string, labels: Record<string, string>, spec: object = {}) => JSON.stringify({
-  apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'sched', labels },
-  spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }], terminationGracePeriodSeconds: 0, ...spec },
-});
+const podYaml = (name: string, labels: Record<string, string>, spec: object = {}) =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'sched', labels },
+    spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }], terminationGracePeriodSeconds: 0, ...spec },
+  });
 
 async function nodeOf(pod: string): Promise<string> {
   return until(`${pod} bound`, async () => (await ok(['get', 'pod', pod, '-n', 'sched', '-o', 'jsonpath={.spec.nodeName}'])).trim());
@@ -57,15 +75,37 @@ async function nodeOf(pod: string): Promise<string> {
 /** What a kubelet would report: the pod Running and Ready. */
 async function markReady(pod: string): Promise<void> {
   const t = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  await ok(['patch', 'pod', pod, '-n', 'sched', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { phase: 'Running',
-    conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: t }, { type: 'PodScheduled', status: 'True', lastTransitionTime: t }] } })]);
+  await ok([
+    'patch',
+    'pod',
+    pod,
+    '-n',
+    'sched',
+    '--subresource=status',
+    '--type=merge',
+    '-p',
+    JSON.stringify({
+      status: {
+        phase: 'Running',
+        conditions: [
+          { type: 'Ready', status: 'True', lastTransitionTime: t },
+          { type: 'PodScheduled', status: 'True', lastTransitionTime: t },
+        ],
+      },
+    }),
+  ]);
 }
 
 describe('scheduling, cordon and drain with kubectl 1.32', { skip }, () => {
   let beat: NodeJS.Timeout;
   before(async () => {
     s = await startServer();
-    for (const [n, zone] of [['w1', 'a'], ['w2', 'a'], ['w3', 'b']]) await ok(['create', '-f', '-'], node(n, { 'topology.kubernetes.io/zone': zone, disk: n === 'w3' ? 'ssd' : 'hdd' }));
+    for (const [n, zone] of [
+      ['w1', 'a'],
+      ['w2', 'a'],
+      ['w3', 'b'],
+    ])
+      await ok(['create', '-f', '-'], node(n, { 'topology.kubernetes.io/zone': zone, disk: n === 'w3' ? 'ssd' : 'hdd' }));
     beat = keepAlive(['w1', 'w2', 'w3']);
     await ok(['create', 'namespace', 'sched']);
   });
@@ -75,16 +115,48 @@ describe('scheduling, cordon and drain with kubectl 1.32', { skip }, () => {
   });
 
   test('placement by node affinity, anti-affinity, spread and requests; the unschedulable pod says why', async () => {
-    await ok(['apply', '-f', '-'], podYaml('ssd', {}, { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: {
-      nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] }] } } } }));
+    await ok(
+      ['apply', '-f', '-'],
+      podYaml(
+        'ssd',
+        {},
+        {
+          affinity: {
+            nodeAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: {
+                nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] }],
+              },
+            },
+          },
+        },
+      ),
+    );
     assert.equal(await nodeOf('ssd'), 'w3');
-    const anti = (name: string) => podYaml(name, { app: 'solo' }, { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [
-      { labelSelector: { matchLabels: { app: 'solo' } }, topologyKey: 'kubernetes.io/hostname' }] } } });
+    const anti = (name: string) =>
+      podYaml(
+        name,
+        { app: 'solo' },
+        {
+          affinity: {
+            podAntiAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { app: 'solo' } }, topologyKey: 'kubernetes.io/hostname' }],
+            },
+          },
+        },
+      );
     for (const n of ['solo-1', 'solo-2', 'solo-3']) await ok(['apply', '-f', '-'], anti(n));
     const hosts = await Promise.all(['solo-1', 'solo-2', 'solo-3'].map(nodeOf));
     assert.deepEqual([...hosts].sort(), ['w1', 'w2', 'w3']);
-    const spread = (name: string) => podYaml(name, { app: 'spread' }, { topologySpreadConstraints: [
-      { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app: 'spread' } } }] });
+    const spread = (name: string) =>
+      podYaml(
+        name,
+        { app: 'spread' },
+        {
+          topologySpreadConstraints: [
+            { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app: 'spread' } } },
+          ],
+        },
+      );
     for (const n of ['sp-1', 'sp-2', 'sp-3', 'sp-4']) {
       await ok(['apply', '-f', '-'], spread(n));
       await nodeOf(n);
@@ -94,13 +166,35 @@ describe('scheduling, cordon and drain with kubectl 1.32', { skip }, () => {
     // A fourth solo pod fits nowhere; a 3-cpu pod neither: both say why, per node, as upstream.
     await ok(['apply', '-f', '-'], anti('solo-4'));
     await ok(['apply', '-f', '-'], podYaml('huge', {}, { containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '3' } } }] }));
-    const msg = (pod: string) => until(`FailedScheduling for ${pod}`, async () => (await ok(['get', 'events', '-n', 'sched',
-      '--field-selector', `involvedObject.name=${pod},reason=FailedScheduling`, '-o', 'jsonpath={.items[0].message}'])).trim());
-    assert.equal(await msg('solo-4'), "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.");
-    assert.equal(await msg('huge'), '0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.');
+    const msg = (pod: string) =>
+      until(`FailedScheduling for ${pod}`, async () =>
+        (
+          await ok([
+            'get',
+            'events',
+            '-n',
+            'sched',
+            '--field-selector',
+            `involvedObject.name=${pod},reason=FailedScheduling`,
+            '-o',
+            'jsonpath={.items[0].message}',
+          ])
+        ).trim(),
+      );
+    assert.equal(
+      await msg('solo-4'),
+      "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+    );
+    assert.equal(
+      await msg('huge'),
+      '0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.',
+    );
     const describe = await ok(['describe', 'pod', 'huge', '-n', 'sched']);
     assert.match(describe, /FailedScheduling .*0\/3 nodes are available: 3 Insufficient cpu/);
-    assert.equal((await ok(['get', 'pod', 'huge', '-n', 'sched', '-o', 'jsonpath={.status.conditions[?(@.type=="PodScheduled")].reason}'])).trim(), 'Unschedulable');
+    assert.equal(
+      (await ok(['get', 'pod', 'huge', '-n', 'sched', '-o', 'jsonpath={.status.conditions[?(@.type=="PodScheduled")].reason}'])).trim(),
+      'Unschedulable',
+    );
     // A scheduling gate holds a pod back until it is removed.
     await ok(['apply', '-f', '-'], podYaml('gated', {}, { schedulingGates: [{ name: 'example.com/wait' }] }));
     const gated = await until('SchedulingGated', async () => (await ok(['get', 'pod', 'gated', '-n', 'sched'])).includes('SchedulingGated'));
@@ -116,19 +210,45 @@ describe('scheduling, cordon and drain with kubectl 1.32', { skip }, () => {
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, want);
     };
-    await bad(podYaml('bad1', {}, { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } } } }),
-      /spec\.affinity\.nodeAffinity\.requiredDuringSchedulingIgnoredDuringExecution\.nodeSelectorTerms: Required value: must have at least one node selector term/);
-    await bad(podYaml('bad2', {}, { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'gen', operator: 'Gt', values: ['1', '2'] }] }] } } } }),
-      /nodeSelectorTerms\[0\]\.matchExpressions\[0\]\.values: Required value: must be specified single value when `operator` is 'Lt' or 'Gt'/);
-    await bad(podYaml('bad3', {}, { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: {} }] } } }),
-      /spec\.affinity\.podAntiAffinity\.requiredDuringSchedulingIgnoredDuringExecution\[0\]\.topologyKey: Required value: can not be empty/);
-    await bad(podYaml('bad4', {}, { topologySpreadConstraints: [{ maxSkew: 0, topologyKey: 'zone', whenUnsatisfiable: 'Sometimes' }] }),
-      /spec\.topologySpreadConstraints\[0\]\.maxSkew: Invalid value: 0: must be greater than zero.*spec\.topologySpreadConstraints\[0\]\.whenUnsatisfiable: Unsupported value: "Sometimes"/s);
+    await bad(
+      podYaml('bad1', {}, { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } } } }),
+      /spec\.affinity\.nodeAffinity\.requiredDuringSchedulingIgnoredDuringExecution\.nodeSelectorTerms: Required value: must have at least one node selector term/,
+    );
+    await bad(
+      podYaml(
+        'bad2',
+        {},
+        {
+          affinity: {
+            nodeAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: {
+                nodeSelectorTerms: [{ matchExpressions: [{ key: 'gen', operator: 'Gt', values: ['1', '2'] }] }],
+              },
+            },
+          },
+        },
+      ),
+      /nodeSelectorTerms\[0\]\.matchExpressions\[0\]\.values: Required value: must be specified single value when `operator` is 'Lt' or 'Gt'/,
+    );
+    await bad(
+      podYaml('bad3', {}, { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: {} }] } } }),
+      /spec\.affinity\.podAntiAffinity\.requiredDuringSchedulingIgnoredDuringExecution\[0\]\.topologyKey: Required value: can not be empty/,
+    );
+    await bad(
+      podYaml('bad4', {}, { topologySpreadConstraints: [{ maxSkew: 0, topologyKey: 'zone', whenUnsatisfiable: 'Sometimes' }] }),
+      /spec\.topologySpreadConstraints\[0\]\.maxSkew: Invalid value: 0: must be greater than zero.*spec\.topologySpreadConstraints\[0\]\.whenUnsatisfiable: Unsupported value: "Sometimes"/s,
+    );
     const pdb = (spec: object) => JSON.stringify({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'bad', namespace: 'sched' }, spec });
-    await bad(pdb({ minAvailable: 1, maxUnavailable: 1, selector: {} }), /The PodDisruptionBudget "bad" is invalid: spec: Invalid value: .*minAvailable and maxUnavailable cannot be both set/);
+    await bad(
+      pdb({ minAvailable: 1, maxUnavailable: 1, selector: {} }),
+      /The PodDisruptionBudget "bad" is invalid: spec: Invalid value: .*minAvailable and maxUnavailable cannot be both set/,
+    );
     await bad(pdb({ minAvailable: '150%' }), /spec\.minAvailable: Invalid value: .*must not be greater than 100%/);
     await bad(pdb({ maxUnavailable: -1 }), /spec\.maxUnavailable: Invalid value: -1: must be greater than or equal to 0/);
-    await bad(pdb({ minAvailable: 1, selector: { matchExpressions: [{ key: 'app', operator: 'Near' }] } }), /spec\.selector\.matchExpressions\[0\]\.operator: Invalid value: "Near": not a valid selector operator/);
+    await bad(
+      pdb({ minAvailable: 1, selector: { matchExpressions: [{ key: 'app', operator: 'Near' }] } }),
+      /spec\.selector\.matchExpressions\[0\]\.operator: Invalid value: "Near": not a valid selector operator/,
+    );
   });
 
   test('cordon, drain blocked by a PodDisruptionBudget, allowed once there is room, uncordon', async () => {
@@ -148,11 +268,16 @@ describe('scheduling, cordon and drain with kubectl 1.32', { skip }, () => {
     assert.equal(st.desiredHealthy, 2);
     assert.equal(st.expectedPods, 2);
     assert.equal(st.disruptionsAllowed, 0);
-    assert.deepEqual(st.conditions.map((c: { type: string; status: string; reason: string }) => [c.type, c.status, c.reason]), [['DisruptionAllowed', 'False', 'InsufficientPods']]);
+    assert.deepEqual(
+      st.conditions.map((c: { type: string; status: string; reason: string }) => [c.type, c.status, c.reason]),
+      [['DisruptionAllowed', 'False', 'InsufficientPods']],
+    );
 
     assert.match(await ok(['cordon', 'w1']), /node\/w1 cordoned/);
     assert.match(await ok(['get', 'node', 'w1']), /Ready,SchedulingDisabled/);
-    const blocked = await s.kubectl(['drain', 'w1', '--ignore-daemonsets', '--delete-emptydir-data', '--grace-period=0', '--force', '--timeout=4s'], { timeoutMs: 30_000 });
+    const blocked = await s.kubectl(['drain', 'w1', '--ignore-daemonsets', '--delete-emptydir-data', '--grace-period=0', '--force', '--timeout=4s'], {
+      timeoutMs: 30_000,
+    });
     assert.notEqual(blocked.code, 0);
     assert.match(blocked.stderr, /Cannot evict pod as it would violate the pod's disruption budget\./);
     assert.equal((await ok(['get', 'pods', '-n', 'sched', '-l', 'app=web', '-o', 'name'])).trim().split('\n').length, 2);
@@ -179,7 +304,20 @@ describe('scheduling, cordon and drain with kubectl 1.32', { skip }, () => {
     assert.equal(onW1, '');
     // While cordoned nothing new lands there; after uncordon it does.
     await ok(['apply', '-f', '-'], podYaml('after', {}, { nodeSelector: { 'kubernetes.io/hostname': 'w1' } }));
-    await until('FailedScheduling on the cordoned node', async () => (await ok(['get', 'events', '-n', 'sched', '--field-selector', 'involvedObject.name=after,reason=FailedScheduling', '-o', 'jsonpath={.items[0].message}'])).includes('1 node(s) were unschedulable'));
+    await until('FailedScheduling on the cordoned node', async () =>
+      (
+        await ok([
+          'get',
+          'events',
+          '-n',
+          'sched',
+          '--field-selector',
+          'involvedObject.name=after,reason=FailedScheduling',
+          '-o',
+          'jsonpath={.items[0].message}',
+        ])
+      ).includes('1 node(s) were unschedulable'),
+    );
     assert.match(await ok(['uncordon', 'w1']), /node\/w1 uncordoned/);
     assert.equal(await nodeOf('after'), 'w1');
   });

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { type Cluster, clusterFixture, nodeNetns, podIP, podNetnsOf, remoteAddr, restartLabProcess, sh, skip, sleep, until } from './clusterkit.js';
+import { must } from '../../src/testing/must.js';
 
 interface PodSpec {
   name: string;
@@ -33,18 +34,26 @@ spec:
   containers:
   - name: main
     image: busybox
-    command: ["sh", "-c", ${JSON.stringify(p.command)}]${p.ports ? `\n    ports: ${JSON.stringify(p.ports)}` : ''}${p.readiness ? `
+    command: ["sh", "-c", ${JSON.stringify(p.command)}]${p.ports ? `\n    ports: ${JSON.stringify(p.ports)}` : ''}${
+      p.readiness
+        ? `
     readinessProbe:
       exec: {command: ["sh", "-c", ${JSON.stringify(p.readiness)}]}
       periodSeconds: 1
-      failureThreshold: 1` : ''}
+      failureThreshold: 1`
+        : ''
+    }
 ---
 `;
 }
 
 /** Two web servers: 8080 (named http) and 8081 (named alt), each page naming the pod; /cgi-bin/ip echoes the client. */
-const WEB2 = 'mkdir -p /www/cgi-bin && echo hello-from-$HOSTNAME > /www/index.html && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n" > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && httpd -p 8081 -h /www && exec httpd -f -p 8080 -h /www';
-const WEB_PORTS = [{ name: 'http', containerPort: 8080 }, { name: 'alt', containerPort: 8081 }];
+const WEB2 =
+  'mkdir -p /www/cgi-bin && echo hello-from-$HOSTNAME > /www/index.html && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n" > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && httpd -p 8081 -h /www && exec httpd -f -p 8080 -h /www';
+const WEB_PORTS = [
+  { name: 'http', containerPort: 8080 },
+  { name: 'alt', containerPort: 8081 },
+];
 
 function service(name: string, spec: Record<string, unknown>): string {
   // JSON is YAML; the comment keeps kubectl from reading the whole stream as one JSON document.
@@ -84,8 +93,12 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
   const json = async (args: string[]) => JSON.parse(await c.ok([...args, '-o', 'json']));
   const clusterIP = async (svc: string) => (await c.ok(['get', 'svc', svc, '-o', 'jsonpath={.spec.clusterIP}'])).trim();
   const slicesOf = async (svc: string) => (await json(['get', 'endpointslices', '-l', `kubernetes.io/service-name=${svc}`])).items;
-  const readyEndpoints = async (svc: string) => (await slicesOf(svc)).flatMap((s: any) => s.endpoints ?? [])
-    .filter((e: any) => e.conditions?.ready).map((e: any) => e.addresses[0]).sort();
+  const readyEndpoints = async (svc: string) =>
+    (await slicesOf(svc))
+      .flatMap((s: any) => s.endpoints ?? [])
+      .filter((e: any) => e.conditions?.ready)
+      .map((e: any) => e.addresses[0])
+      .sort();
   /** Responders seen over n requests from a pod. */
   const responders = async (from: string, url: string, n: number) => {
     const out = await c.ok(['exec', from, '--', 'sh', '-c', `for i in $(seq 1 ${n}); do wget -qO- ${url}; done`]);
@@ -95,12 +108,14 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
 
   before(async () => {
     c = get();
-    await c.ok(['apply', '-f', '-'],
+    await c.ok(
+      ['apply', '-f', '-'],
       pod({ name: 'web1', node: 'node1', labels: { app: 'web' }, command: WEB2, ports: WEB_PORTS }) +
-      pod({ name: 'web2', node: 'node2', labels: { app: 'web' }, command: WEB2, ports: WEB_PORTS }) +
-      pod({ name: 'client', node: 'node1', command: 'sleep 3600' }) +
-      pod({ name: 'client2', node: 'node2', command: 'sleep 3600' }) +
-      service('web', { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] }));
+        pod({ name: 'web2', node: 'node2', labels: { app: 'web' }, command: WEB2, ports: WEB_PORTS }) +
+        pod({ name: 'client', node: 'node1', command: 'sleep 3600' }) +
+        pod({ name: 'client2', node: 'node2', command: 'sleep 3600' }) +
+        service('web', { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] }),
+    );
     await c.ok(['wait', '--for=condition=Ready', 'pod/web1', 'pod/web2', 'pod/client', 'pod/client2', '--timeout=60s']);
   });
 
@@ -122,34 +137,62 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
   });
 
   test('multiport endpoints, named and numeric target ports', async () => {
-    await c.ok(['apply', '-f', '-'], service('multi', { selector: { app: 'web' }, ports: [
-      { name: 'http', port: 80, targetPort: 'http' }, { name: 'alt', port: 81, targetPort: 8081 }] }));
+    await c.ok(
+      ['apply', '-f', '-'],
+      service('multi', {
+        selector: { app: 'web' },
+        ports: [
+          { name: 'http', port: 80, targetPort: 'http' },
+          { name: 'alt', port: 81, targetPort: 8081 },
+        ],
+      }),
+    );
     const ip = await clusterIP('multi');
     await until('multi endpoints', async () => (await readyEndpoints('multi')).length === 2);
     const [slice] = await slicesOf('multi');
-    assert.deepEqual(slice.ports.map((p: any) => [p.name, p.port, p.protocol]).sort(), [['alt', 8081, 'TCP'], ['http', 8080, 'TCP']]);
+    assert.deepEqual(slice.ports.map((p: any) => [p.name, p.port, p.protocol]).sort(), [
+      ['alt', 8081, 'TCP'],
+      ['http', 8080, 'TCP'],
+    ]);
     assert.match(await wget('client', `http://${ip}:80/`), /hello-from-web/);
     assert.match(await wget('client', `http://${ip}:81/`), /hello-from-web/);
   });
 
-  test('the same port over TCP and UDP (kube-dns, and a service of the user\'s own with hand-made endpoints)', async () => {
+  test("the same port over TCP and UDP (kube-dns, and a service of the user's own with hand-made endpoints)", async () => {
     const dns = c.plan.dnsServiceIP;
     const kubeDns = await json(['get', 'svc', 'kube-dns', '-n', 'kube-system']);
     assert.equal(kubeDns.spec.clusterIP, dns);
     assert.deepEqual(kubeDns.spec.ports.map((p: any) => `${p.port}/${p.protocol}`).sort(), ['53/TCP', '53/UDP']);
     // A selectorless service whose endpoints are the nodes' DNS servers, both protocols on one port.
     const nodeIPs = c.plan.nodes.map((n: any) => n.ip);
-    await c.ok(['apply', '-f', '-'], service('both', { ports: [{ name: 'u', port: 5353, protocol: 'UDP', targetPort: 53 }, { name: 't', port: 5353, protocol: 'TCP', targetPort: 53 }] }) +
-      `# its endpoints\n${JSON.stringify({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'both-1', labels: { 'kubernetes.io/service-name': 'both' } },
-        addressType: 'IPv4', ports: [{ name: 'u', port: 53, protocol: 'UDP' }, { name: 't', port: 53, protocol: 'TCP' }],
-        endpoints: nodeIPs.map((a: string, i: number) => ({ addresses: [a], nodeName: `node${i + 1}`, conditions: { ready: true } })) })}\n`);
+    await c.ok(
+      ['apply', '-f', '-'],
+      service('both', {
+        ports: [
+          { name: 'u', port: 5353, protocol: 'UDP', targetPort: 53 },
+          { name: 't', port: 5353, protocol: 'TCP', targetPort: 53 },
+        ],
+      }) +
+        `# its endpoints\n${JSON.stringify({
+          apiVersion: 'discovery.k8s.io/v1',
+          kind: 'EndpointSlice',
+          metadata: { name: 'both-1', labels: { 'kubernetes.io/service-name': 'both' } },
+          addressType: 'IPv4',
+          ports: [
+            { name: 'u', port: 53, protocol: 'UDP' },
+            { name: 't', port: 53, protocol: 'TCP' },
+          ],
+          endpoints: nodeIPs.map((a: string, i: number) => ({ addresses: [a], nodeName: `node${i + 1}`, conditions: { ready: true } })),
+        })}\n`,
+    );
     const ip = await clusterIP('both');
     await until('an answer over UDP through the service', async () => {
       const r = await c.k(['exec', 'client', '--', 'nslookup', 'web.default.svc.cluster.local', `${ip}:5353`]);
       return r.code === 0 && r.stdout.includes(await clusterIP('web'));
     });
     // TCP: a DNS query framed with its length, answered through the same service port.
-    const q = '\\000\\057\\000\\001\\001\\000\\000\\001\\000\\000\\000\\000\\000\\000\\003web\\007default\\003svc\\007cluster\\005local\\000\\000\\001\\000\\001';
+    const q =
+      '\\000\\057\\000\\001\\001\\000\\000\\001\\000\\000\\000\\000\\000\\000\\003web\\007default\\003svc\\007cluster\\005local\\000\\000\\001\\000\\001';
     const tcp = await c.ok(['exec', 'client', '--', 'sh', '-c', `printf '${q}' | nc -w 2 ${ip} 5353 | wc -c`]);
     assert.ok(Number(tcp.trim()) > 40, `a TCP answer of ${tcp.trim()} bytes`);
   });
@@ -170,7 +213,7 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
       for (let i = 0; i < 8; i++) seen.add(await hostGet(n1, port));
       return seen.size === 1 && seen.has('hello-from-web1');
     });
-    assert.equal(remoteAddr(await hostGet(n1, port, '/cgi-bin/ip')), c.plan.hostIP, 'the client\'s own address reaches the pod');
+    assert.equal(remoteAddr(await hostGet(n1, port, '/cgi-bin/ip')), c.plan.hostIP, "the client's own address reaches the pod");
   });
 
   test('a LoadBalancer IP from the host, announced by one node', async () => {
@@ -187,13 +230,21 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
 
   test('another node takes the LoadBalancer IP over when its holder goes NotReady', async () => {
     const ip = (await c.ok(['get', 'svc', 'lb', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}'])).trim();
-    const holding = () => c.plan.nodes.filter((n: any) => sh(['ip', '-n', n.netns, '-o', 'addr', 'show']).stdout.includes(` ${ip}/32 `)).map((n: any) => n.name as string);
+    const holding = () =>
+      c.plan.nodes.filter((n: any) => sh(['ip', '-n', n.netns, '-o', 'addr', 'show']).stdout.includes(` ${ip}/32 `)).map((n: any) => n.name as string);
     const [owner] = holding();
-    const other = c.plan.nodes.find((n: any) => n.name !== owner).name as string;
+    const other = must(
+      c.plan.nodes.find((n) => n.name !== owner),
+      'another node',
+    ).name;
     // The owner's agent dies (its address stays in the node, as after a crash); the lease runs out, the node
     // goes NotReady, and the other node takes the IP with a gratuitous ARP that moves the host's neighbour entry.
     await restartLabProcess(c, `agent-${owner}`, async () => {
-      await until(`${owner} NotReady`, async () => /Unknown|False/.test(await c.ok(['get', 'node', owner, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])), 90_000);
+      await until(
+        `${owner} NotReady`,
+        async () => /Unknown|False/.test(await c.ok(['get', 'node', owner, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])),
+        90_000,
+      );
       await until(`${other} holding ${ip}`, async () => holding().includes(other), 20_000);
       await until('the LB IP answering the host through the new holder', async () => /hello-from-web/.test(await hostGet(ip, 80)));
     });
@@ -214,25 +265,51 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
   test('type changes: ClusterIP → ExternalName → NodePort → ClusterIP', async () => {
     await c.ok(['apply', '-f', '-'], service('flip', { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] }));
     const first = await clusterIP('flip');
-    await c.ok(['patch', 'svc', 'flip', '--type=merge', '-p', JSON.stringify({ spec: { type: 'ExternalName', externalName: 'web.default.svc.cluster.local', clusterIP: null, clusterIPs: null, selector: null } })]);
+    await c.ok([
+      'patch',
+      'svc',
+      'flip',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { type: 'ExternalName', externalName: 'web.default.svc.cluster.local', clusterIP: null, clusterIPs: null, selector: null } }),
+    ]);
     assert.equal(await clusterIP('flip'), '');
-    await until('flip as a CNAME', async () => /canonical name = web\.default\.svc\.cluster\.local/.test((await nslookup('client', 'flip.default.svc.cluster.local')).stdout));
+    await until('flip as a CNAME', async () =>
+      /canonical name = web\.default\.svc\.cluster\.local/.test((await nslookup('client', 'flip.default.svc.cluster.local')).stdout),
+    );
     await c.ok(['patch', 'svc', 'flip', '--type=merge', '-p', JSON.stringify({ spec: { type: 'NodePort', externalName: null, selector: { app: 'web' } } })]);
     const ip = await clusterIP('flip');
     assert.ok(ip && ip !== 'None');
     const port = Number(await c.ok(['get', 'svc', 'flip', '-o', 'jsonpath={.spec.ports[0].nodePort}']));
     await until('flip as a NodePort from the host', async () => /hello-from-web/.test(await hostGet(c.plan.nodes[1].ip, port)));
-    await c.ok(['patch', 'svc', 'flip', '--type=json', '-p', '[{"op":"replace","path":"/spec/type","value":"ClusterIP"},{"op":"remove","path":"/spec/ports/0/nodePort"}]']);
+    await c.ok([
+      'patch',
+      'svc',
+      'flip',
+      '--type=json',
+      '-p',
+      '[{"op":"replace","path":"/spec/type","value":"ClusterIP"},{"op":"remove","path":"/spec/ports/0/nodePort"}]',
+    ]);
     assert.equal(await c.ok(['get', 'svc', 'flip', '-o', 'jsonpath={.spec.ports[0].nodePort}']), '');
-    await until('the NodePort closed', async () => (await hostGet(c.plan.nodes[1].ip, port).then(() => false, () => true)));
+    await until(
+      'the NodePort closed',
+      async () =>
+        await hostGet(c.plan.nodes[1].ip, port).then(
+          () => false,
+          () => true,
+        ),
+    );
     void first;
   });
 
   test('endpoints follow pods that turn unready or are deleted; no endpoints → refused at once', async () => {
     const cmd = `touch /tmp/ready && ${WEB2}`;
-    await c.ok(['apply', '-f', '-'], pod({ name: 'rd1', node: 'node1', labels: { app: 'rd' }, command: cmd, ports: WEB_PORTS, readiness: 'test -f /tmp/ready' }) +
-      pod({ name: 'rd2', node: 'node2', labels: { app: 'rd' }, command: cmd, ports: WEB_PORTS, readiness: 'test -f /tmp/ready' }) +
-      service('rd', { selector: { app: 'rd' }, ports: [{ port: 80, targetPort: 'http' }] }));
+    await c.ok(
+      ['apply', '-f', '-'],
+      pod({ name: 'rd1', node: 'node1', labels: { app: 'rd' }, command: cmd, ports: WEB_PORTS, readiness: 'test -f /tmp/ready' }) +
+        pod({ name: 'rd2', node: 'node2', labels: { app: 'rd' }, command: cmd, ports: WEB_PORTS, readiness: 'test -f /tmp/ready' }) +
+        service('rd', { selector: { app: 'rd' }, ports: [{ port: 80, targetPort: 'http' }] }),
+    );
     await c.ok(['wait', '--for=condition=Ready', 'pod/rd1', 'pod/rd2', '--timeout=60s']);
     const ip = await clusterIP('rd');
     const [ip1, ip2] = [await podIP(c, 'rd1'), await podIP(c, 'rd2')];
@@ -258,11 +335,13 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
   });
 
   test('DNS: services, partial names, SRV, headless services, pod hostnames, ExternalName, NXDOMAIN, PTR', async () => {
-    await c.ok(['apply', '-f', '-'],
+    await c.ok(
+      ['apply', '-f', '-'],
       service('hl', { clusterIP: 'None', selector: { app: 'hl' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }) +
-      service('ext', { type: 'ExternalName', externalName: 'web.default.svc.cluster.local' }) +
-      pod({ name: 'hl1', node: 'node1', labels: { app: 'hl' }, command: WEB2, hostname: 'h1', subdomain: 'hl' }) +
-      pod({ name: 'hl2', node: 'node2', labels: { app: 'hl' }, command: WEB2 }));
+        service('ext', { type: 'ExternalName', externalName: 'web.default.svc.cluster.local' }) +
+        pod({ name: 'hl1', node: 'node1', labels: { app: 'hl' }, command: WEB2, hostname: 'h1', subdomain: 'hl' }) +
+        pod({ name: 'hl2', node: 'node2', labels: { app: 'hl' }, command: WEB2 }),
+    );
     await c.ok(['wait', '--for=condition=Ready', 'pod/hl1', 'pod/hl2', '--timeout=60s']);
     const web = await clusterIP('web');
     const r = await nslookup('client', 'web.default.svc.cluster.local');
@@ -296,7 +375,10 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
     const svc = await json(['get', 'svc', 'kubernetes']);
     const first = c.plan.kubernetesServiceIP;
     assert.equal(svc.spec.clusterIP, first);
-    assert.deepEqual(svc.spec.ports.map((p: any) => [p.name, p.port]), [['https', 443]]);
+    assert.deepEqual(
+      svc.spec.ports.map((p: any) => [p.name, p.port]),
+      [['https', 443]],
+    );
     const out = await c.ok(['exec', 'client', '--', 'sh', '-c', `nc -w 2 ${first} 443 </dev/null && echo open`]);
     assert.match(out, /open/);
   });
@@ -311,8 +393,14 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
     await until('the API server back', async () => (await c.k(['get', '--raw', '/readyz'])).code === 0);
     // Requests through the ClusterIP from inside the client pod (entered directly, so the stream does not
     // pass through the agent) while node1's agent, and so its proxy, is killed and started again.
-    const loop = spawnText(['nsenter', `--net=/run/netns/${clientNetns}`, 'busybox', 'sh', '-c',
-      `ok=0; bad=0; for i in $(seq 1 60); do if busybox wget -qO- http://${web}/ >/dev/null; then ok=$((ok+1)); else bad=$((bad+1)); fi; sleep 0.1; done; echo ok=$ok bad=$bad`]);
+    const loop = spawnText([
+      'nsenter',
+      `--net=/run/netns/${clientNetns}`,
+      'busybox',
+      'sh',
+      '-c',
+      `ok=0; bad=0; for i in $(seq 1 60); do if busybox wget -qO- http://${web}/ >/dev/null; then ok=$((ok+1)); else bad=$((bad+1)); fi; sleep 0.1; done; echo ok=$ok bad=$bad`,
+    ]);
     await sleep(1000);
     await restartLabProcess(c, 'agent-node1', async () => void (await sleep(1000)));
     const r = await loop;
@@ -330,7 +418,10 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
     await bad({ type: 'Bogus', ports: [{ port: 80 }] }, /spec\.type: Unsupported value: "Bogus"/);
     await bad({ selector: { 'bad key!': 'x' }, ports: [{ port: 80 }] }, /spec\.selector/);
     // Kubernetes (1.32) names the whole list: spec.clusterIPs: Invalid value: []string{"192.0.2.5"}: failed to allocate IP ...
-    await bad({ clusterIP: '192.0.2.5', ports: [{ port: 80 }] }, /spec\.clusterIPs: Invalid value: \[\]string\{"192\.0\.2\.5"\}: failed to allocate IP 192\.0\.2\.5: .*not in the valid range/);
+    await bad(
+      { clusterIP: '192.0.2.5', ports: [{ port: 80 }] },
+      /spec\.clusterIPs: Invalid value: \[\]string\{"192\.0\.2\.5"\}: failed to allocate IP 192\.0\.2\.5: .*not in the valid range/,
+    );
     await bad({ clusterIP: await clusterIP('web'), ports: [{ port: 80 }] }, /already allocated/);
     await bad({ type: 'NodePort', ports: [{ port: 80, nodePort: 80 }] }, /spec\.ports\[0\]\.nodePort: Invalid value: 80: .*not in the valid range/);
     assert.equal((await c.k(['get', 'svc', 'bad'])).code, 1, 'nothing stored');

@@ -18,7 +18,11 @@ type Items<T> = { items: T[] };
 function kubectlAt(c: Cluster, version: string, args: string[]): string {
   const bin = kubectlBinary(version);
   assert.ok(bin, `kubectl.${version} is not on this machine`);
-  const r = spawnSync(bin, args, { encoding: 'utf8', env: { PATH: process.env.PATH!, HOME: `${c.home}/kubectl-${version}`, KUBECONFIG: c.kubeconfig }, timeout: 180_000 });
+  const r = spawnSync(bin, args, {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH!, HOME: `${c.home}/kubectl-${version}`, KUBECONFIG: c.kubeconfig },
+    timeout: 180_000,
+  });
   assert.equal(r.status, 0, `kubectl.${version} ${args.join(' ')}: ${r.stderr}${r.stdout}`);
   return r.stdout;
 }
@@ -43,7 +47,10 @@ function podOrder(c: Cluster, ns: string): { added: string[]; deleted: string[];
   })();
   ready.catch(() => {});
   out.stop = () => {
-    void ready.then(() => w?.close(), () => {});
+    void ready.then(
+      () => w?.close(),
+      () => {},
+    );
     rc.close();
   };
   return out;
@@ -101,8 +108,11 @@ describe('DaemonSets and StatefulSets on a real cluster', { skip }, () => {
     await c.ok(['apply', '-f', '-'], DS('busybox'));
     const out = await c.ok(['-n', 'ds1', 'rollout', 'status', 'ds/agent', '--timeout=120s']);
     assert.match(out, /daemon set "agent" successfully rolled out/);
-    const nodesOf = async () => (await json<Items<Pod>>(c, ['-n', 'ds1', 'get', 'pods', '-l', 'app=agent'])).items
-      .filter((p) => !p.metadata.deletionTimestamp).map((p) => p.spec?.nodeName).sort();
+    const nodesOf = async () =>
+      (await json<Items<Pod>>(c, ['-n', 'ds1', 'get', 'pods', '-l', 'app=agent'])).items
+        .filter((p) => !p.metadata.deletionTimestamp)
+        .map((p) => p.spec?.nodeName)
+        .sort();
     assert.deepEqual(await nodesOf(), ['node1', 'node2']);
     const table = await c.ok(['-n', 'ds1', 'get', 'ds']);
     assert.match(table, /^NAME\s+DESIRED\s+CURRENT\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+NODE SELECTOR\s+AGE\n/);
@@ -130,15 +140,20 @@ describe('DaemonSets and StatefulSets on a real cluster', { skip }, () => {
       assert.deepEqual(order.added, ['web-0', 'web-1', 'web-2']);
       // web-1 was created only once web-0 was Ready: its creation is after web-0's Ready transition.
       const pods = (await json<Items<Pod>>(c, ['-n', 'sts1', 'get', 'pods'])).items;
-      const readyAt = (n: string) => Date.parse(pods.find((p) => p.metadata.name === n)!.status!.conditions!.find((x) => x.type === 'Ready')!.lastTransitionTime!);
+      const readyAt = (n: string) =>
+        Date.parse(pods.find((p) => p.metadata.name === n)!.status!.conditions!.find((x) => x.type === 'Ready')!.lastTransitionTime!);
       const createdAt = (n: string) => Date.parse(pods.find((p) => p.metadata.name === n)!.metadata.creationTimestamp!);
       assert.ok(createdAt('web-1') >= readyAt('web-0') - 1000 && createdAt('web-2') >= readyAt('web-1') - 1000);
       await c.ok(['-n', 'sts1', 'run', 'dig', '--image=busybox', '--restart=Never', '--', 'sleep', '3600']);
       await c.ok(['-n', 'sts1', 'wait', '--for=condition=Ready', 'pod/dig', '--timeout=120s']);
-      const ns = await until('web-0.nginx resolves', async () => {
-        const r = await c.k(['-n', 'sts1', 'exec', 'dig', '--', 'nslookup', 'web-0.nginx.sts1.svc.cluster.local']);
-        return r.code === 0 ? r.stdout : undefined;
-      }, 60_000);
+      const ns = await until(
+        'web-0.nginx resolves',
+        async () => {
+          const r = await c.k(['-n', 'sts1', 'exec', 'dig', '--', 'nslookup', 'web-0.nginx.sts1.svc.cluster.local']);
+          return r.code === 0 ? r.stdout : undefined;
+        },
+        60_000,
+      );
       const ip0 = (await c.ok(['-n', 'sts1', 'get', 'pod', 'web-0', '-o', 'jsonpath={.status.podIP}'])).trim();
       assert.ok(ns?.includes(ip0), ns);
       // The short name through the pod's search path (the resolver wget uses): web-1.nginx answers as web-1.
@@ -150,7 +165,10 @@ describe('DaemonSets and StatefulSets on a real cluster', { skip }, () => {
       await c.ok(['-n', 'sts1', 'patch', 'sts', 'web', '-p', '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":2}}}}']);
       await c.ok(['-n', 'sts1', 'set', 'image', 'sts/web', 'main=busybox:1.36']);
       assert.match(await c.ok(['-n', 'sts1', 'rollout', 'status', 'sts/web', '--timeout=180s']), /partitioned roll out complete: 1 new pods have been updated/);
-      const images = async () => Object.fromEntries((await json<Items<Pod>>(c, ['-n', 'sts1', 'get', 'pods', '-l', 'app=web'])).items.map((p) => [p.metadata.name, p.spec?.containers[0].image]));
+      const images = async () =>
+        Object.fromEntries(
+          (await json<Items<Pod>>(c, ['-n', 'sts1', 'get', 'pods', '-l', 'app=web'])).items.map((p) => [p.metadata.name, p.spec?.containers[0].image]),
+        );
       assert.deepEqual(await images(), { 'web-0': 'busybox', 'web-1': 'busybox', 'web-2': 'busybox:1.36' });
       await c.ok(['-n', 'sts1', 'patch', 'sts', 'web', '-p', '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}']);
       assert.match(await c.ok(['-n', 'sts1', 'rollout', 'status', 'sts/web', '--timeout=180s']), /partitioned roll out complete: 3 new pods have been updated/);
@@ -165,7 +183,10 @@ describe('DaemonSets and StatefulSets on a real cluster', { skip }, () => {
       order.deleted.length = 0;
       await c.ok(['-n', 'sts1', 'scale', 'sts/web', '--replicas=0']);
       await until('all gone', async () => (await json<Items<Pod>>(c, ['-n', 'sts1', 'get', 'pods', '-l', 'app=web'])).items.length === 0, 120_000);
-      assert.deepEqual(order.deleted.filter((n) => n.startsWith('web-')), ['web-2', 'web-1', 'web-0']);
+      assert.deepEqual(
+        order.deleted.filter((n) => n.startsWith('web-')),
+        ['web-2', 'web-1', 'web-0'],
+      );
     } finally {
       order.stop();
     }
@@ -176,8 +197,14 @@ describe('DaemonSets and StatefulSets on a real cluster', { skip }, () => {
     await c.ok(['-n', 'sts1', 'scale', 'sts/web', '--replicas=3']);
     await c.ok(['-n', 'sts1', 'rollout', 'status', 'sts/web', '--timeout=180s']);
     await c.ok(['-n', 'sts1', 'set', 'image', 'sts/web', 'main=busybox:1.35']);
-    await until('rollout under way', async () => Object.values((await json<Items<Pod>>(c, ['-n', 'sts1', 'get', 'pods', '-l', 'app=web'])).items)
-      .some((p) => p.spec?.containers[0].image === 'busybox:1.35'), 60_000);
+    await until(
+      'rollout under way',
+      async () =>
+        Object.values((await json<Items<Pod>>(c, ['-n', 'sts1', 'get', 'pods', '-l', 'app=web'])).items).some(
+          (p) => p.spec?.containers[0].image === 'busybox:1.35',
+        ),
+      60_000,
+    );
     await restartLabProcess(c, 'server');
     await until('server back', async () => (await c.k(['get', '--raw', '/readyz'])).code === 0, 60_000);
     const order = podOrder(c, 'sts1');

@@ -53,7 +53,12 @@ describe('kubectl create token against k8ts server', { skip }, () => {
 
   for (const version of ['1.27', '1.32', '1.33']) {
     test(`kubectl ${version} create token --duration --audience`, { skip: kubectlBinary(version) ? false : `kubectl.${version} missing` }, async () => {
-      const t = (await ok(['create', 'token', 'default', '-n', 'tok', '--duration', '20m', '--audience', 'https://kubernetes.default.svc.cluster.local', '--audience', 'vault'], version)).trim();
+      const t = (
+        await ok(
+          ['create', 'token', 'default', '-n', 'tok', '--duration', '20m', '--audience', 'https://kubernetes.default.svc.cluster.local', '--audience', 'vault'],
+          version,
+        )
+      ).trim();
       const c = claims(t);
       assert.equal(c.sub, 'system:serviceaccount:tok:default');
       assert.deepEqual(c.aud, ['https://kubernetes.default.svc.cluster.local', 'vault']);
@@ -75,7 +80,10 @@ describe('kubectl create token against k8ts server', { skip }, () => {
     assert.equal(claims(t)['kubernetes.io'].pod.name, 'holder');
     const r = await curl('/api/v1/namespaces/tok/pods', t);
     assert.equal(r.code, 200, r.body);
-    assert.deepEqual(JSON.parse(r.body).items.map((p: any) => p.metadata.name), ['holder']);
+    assert.deepEqual(
+      JSON.parse(r.body).items.map((p: any) => p.metadata.name),
+      ['holder'],
+    );
     // Not scheduled (no nodes here): the delete is immediate, and the token with it.
     await ok(['delete', 'pod', 'holder', '-n', 'tok', '--wait=true']);
     const after = await curl('/api/v1/namespaces/tok/pods', t);
@@ -98,20 +106,29 @@ describe('kubectl create token against k8ts server', { skip }, () => {
     assert.match(gone.stderr, /pods "ghost" not found/);
   });
 
-  test('issuer discovery is served anonymously, and a wrong-audience or forged token is 401', async () => {
-    const cfg = await curl('/.well-known/openid-configuration');
-    assert.equal(cfg.code, 200);
+  test('issuer discovery is for service accounts (anonymous 403, as upstream), and a wrong-audience or forged token is 401', async () => {
+    const good = (await ok(['create', 'token', 'default', '-n', 'tok'])).trim();
+    const cfg = await curl('/.well-known/openid-configuration', good);
+    assert.equal(cfg.code, 200, cfg.body);
     const doc = JSON.parse(cfg.body);
     assert.equal(doc.issuer, 'https://kubernetes.default.svc.cluster.local');
-    const jwks = JSON.parse((await curl('/openid/v1/jwks')).body);
+    const jwks = JSON.parse((await curl('/openid/v1/jwks', good)).body);
     assert.equal(jwks.keys[0].kty, 'EC');
     assert.equal(jwks.keys[0].alg, 'ES256');
+    // upstream binds system:service-account-issuer-discovery to system:serviceaccounts only.
+    const anon = await curl('/openid/v1/jwks');
+    assert.equal(anon.code, 403, anon.body);
+    assert.equal(JSON.parse(anon.body).message, 'forbidden: User "system:anonymous" cannot get path "/openid/v1/jwks"');
     const vault = (await ok(['create', 'token', 'default', '-n', 'tok', '--audience', 'vault'])).trim();
     assert.equal((await curl('/api/v1/namespaces/tok/pods', vault)).code, 401);
-    const good = (await ok(['create', 'token', 'default', '-n', 'tok'])).trim();
     const [h, p] = good.split('.');
     assert.equal((await curl('/api/v1/namespaces/tok/pods', `${h}.${p}.${'A'.repeat(86)}`)).code, 401);
-    // Anything else stays closed to an anonymous caller.
-    assert.equal((await curl('/api/v1/namespaces/tok/pods')).code, 401);
+    // Anything else stays closed to an anonymous caller: authorized, and refused by RBAC.
+    const pods = await curl('/api/v1/namespaces/tok/pods');
+    assert.equal(pods.code, 403, pods.body);
+    assert.equal(
+      JSON.parse(pods.body).message,
+      'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "tok"',
+    );
   });
 });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { K8TS, ROOT } from './harness.js';
 import { type Cluster, clusterFixture, podIP, skip as clusterSkip, sh } from './clusterkit.js';
 import { type Browser, launch, noChromium, requireChromium, waitIn } from './browser.js';
+import { must } from '../../src/testing/must.js';
 
 requireChromium();
 const skip = clusterSkip || noChromium;
@@ -73,22 +74,46 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
   test('the seed: two pods on two nodes with their IPs, each cbr0 with its gateway, the routes between the nodes from their kernels', async () => {
     const nodes = JSON.parse(await c.ok(['get', 'nodes', '-o', 'json'])).items;
     // Routes come from the agents' facts, a moment after the snapshot.
-    await waitIn(b!.page, () => window.k8tsUi.cy.edges('.route').length === 2 && window.k8tsUi.cy.edges('.route.guess').length === 0, null, 'the routes from the kernels', 15_000);
-    for (const [pod, node] of [['pod-a', 'node1'], ['pod-b', 'node2']]) {
+    await waitIn(
+      b!.page,
+      () => window.k8tsUi.cy.edges('.route').length === 2 && window.k8tsUi.cy.edges('.route.guess').length === 0,
+      null,
+      'the routes from the kernels',
+      15_000,
+    );
+    for (const [pod, node] of [
+      ['pod-a', 'node1'],
+      ['pod-b', 'node2'],
+    ]) {
       const l = await label(`pod:default/${pod}`);
       assert.match(l, new RegExp(`\\n${ips.get(pod)!.replace(/\./g, '\\.')}\\nRunning`), `${pod}: ${l}`);
       // Drawn inside its node's box (the box is a plain node behind the grid, not a compound parent).
-      const inside = await b!.page.evaluate(([p, n]) => {
-        const cy = window.k8tsUi.cy;
-        const a = cy.getElementById(p).boundingBox({ includeLabels: false });
-        const box = cy.getElementById(n).boundingBox({ includeLabels: false });
-        return { node: cy.getElementById(p).data('node'), inside: a.x1 >= box.x1 && a.x2 <= box.x2 && a.y1 >= box.y1 && a.y2 <= box.y2 };
-      }, [`pod:default/${pod}`, `node:${node}`]);
+      const inside = await b!.page.evaluate(
+        ([p, n]) => {
+          const cy = window.k8tsUi.cy;
+          const a = cy.getElementById(p).boundingBox({ includeLabels: false });
+          const box = cy.getElementById(n).boundingBox({ includeLabels: false });
+          return { node: cy.getElementById(p).data('node'), inside: a.x1 >= box.x1 && a.x2 <= box.x2 && a.y1 >= box.y1 && a.y2 <= box.y2 };
+        },
+        [`pod:default/${pod}`, `node:${node}`],
+      );
       assert.deepEqual(inside, { node, inside: true }, `${pod} is drawn inside ${node}`);
       assert.ok((await classes(`veth:default/${pod}`)).includes('veth'), `${pod} has its veth to cbr0`);
     }
     for (const n of nodes) {
-      const gw = sh(['ip', '-n', c.plan.nodes.find((x: any) => x.name === n.metadata.name).netns, '-j', 'addr', 'show', 'dev', 'cbr0']);
+      const gw = sh([
+        'ip',
+        '-n',
+        must(
+          c.plan.nodes.find((x) => x.name === n.metadata.name),
+          n.metadata.name,
+        ).netns,
+        '-j',
+        'addr',
+        'show',
+        'dev',
+        'cbr0',
+      ]);
       const addr = JSON.parse(gw.stdout)[0].addr_info.find((a: any) => a.family === 'inet');
       assert.equal(await label(`cbr0:${n.metadata.name}`), `cbr0  ${addr.local}/${addr.prefixlen}`);
     }
@@ -99,7 +124,31 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
     await shot('seed');
   });
 
-  test('a click shows the kernel facts: the pod\'s eth0 and the host end of its veth pair, as the node holds them', async () => {
+  test('labels are in the picture from the zoom at which they can be read, and back when zoomed in again', async () => {
+    const at = (zoom: number) =>
+      b!.page.evaluate((z) => {
+        const cy = window.k8tsUi.cy;
+        cy.zoom(z);
+        const text = (id: string) => cy.getElementById(id).pstyle('label').strValue;
+        return { pod: text('pod:default/pod-a'), node: text('node:node1'), bridge: text('cbr0:node1'), zoom: cy.zoom() };
+      }, zoom);
+    const saved = await b!.page.evaluate(() => ({ zoom: window.k8tsUi.cy.zoom(), pan: { ...window.k8tsUi.cy.pan() } }));
+    try {
+      const far = await at(0.2);
+      assert.deepEqual({ pod: far.pod, node: far.node, bridge: far.bridge }, { pod: '', node: '', bridge: '' }, `at zoom ${far.zoom}`);
+      const near = await at(1);
+      assert.ok(near.pod.includes(ips.get('pod-a')!), `pod-a's label at zoom 1: ${JSON.stringify(near.pod)}`);
+      assert.match(near.node, /^node1 /);
+      assert.match(near.bridge, /^cbr0 /);
+    } finally {
+      // Braces: cy.viewport() returns the core, which playwright would serialize back whole.
+      await b!.page.evaluate((v) => {
+        window.k8tsUi.cy.viewport(v);
+      }, saved);
+    }
+  });
+
+  test("a click shows the kernel facts: the pod's eth0 and the host end of its veth pair, as the node holds them", async () => {
     const pos = await b!.page.evaluate(() => {
       const cy = window.k8tsUi.cy;
       const p = cy.getElementById('pod:default/pod-a').renderedPosition();
@@ -107,23 +156,45 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
       return { x: r.left + p.x, y: r.top + p.y };
     });
     await b!.page.mouse.click(pos.x, pos.y);
-    await waitIn(b!.page, () => /host side/.test(document.getElementById('details')!.textContent ?? ''), null, 'the pod\'s kernel facts', 15_000);
+    await waitIn(b!.page, () => /host side/.test(document.getElementById('details')!.textContent ?? ''), null, "the pod's kernel facts", 15_000);
     const text = await b!.page.textContent('#details');
-    const netns = c.plan.nodes.find((x: any) => x.name === 'node1').netns;
+    const netns = must(
+      c.plan.nodes.find((x) => x.name === 'node1'),
+      'node1',
+    ).netns;
     const veths = JSON.parse(sh(['ip', '-n', netns, '-j', 'link', 'show', 'master', 'cbr0']).stdout) as { ifname: string; address: string }[];
-    assert.ok(veths.some((v) => text!.includes(`${v.ifname} (ifindex`) && text!.includes(v.address)), `a veth on node1's cbr0 in: ${text}`);
+    assert.ok(
+      veths.some((v) => text!.includes(`${v.ifname} (ifindex`) && text!.includes(v.address)),
+      `a veth on node1's cbr0 in: ${text}`,
+    );
     assert.match(text!, new RegExp(`eth0 ([0-9a-f]{2}:){5}[0-9a-f]{2} mtu \\d+ ${ips.get('pod-a')!.replace(/\./g, '\\.')}/`));
-    assert.match(text!, /k8ts-policy map podclass: /, 'the policy engine\'s map entry for the pod');
+    assert.match(text!, /k8ts-policy map podclass: /, "the policy engine's map entry for the pod");
     await shot('pod-details');
   });
 
   test('a new pod appears without a reload once Running, and goes when deleted', async () => {
     const before = await b!.page.evaluate(() => window.k8tsUi.renders.length);
-    await c.ok(['run', 'pod-c', '--image=busybox', '--restart=Never', '--overrides', JSON.stringify({ spec: { nodeSelector: { 'kubernetes.io/hostname': 'node1' } } }), '--', 'sleep', 'infinity']);
+    await c.ok([
+      'run',
+      'pod-c',
+      '--image=busybox',
+      '--restart=Never',
+      '--overrides',
+      JSON.stringify({ spec: { nodeSelector: { 'kubernetes.io/hostname': 'node1' } } }),
+      '--',
+      'sleep',
+      'infinity',
+    ]);
     await c.ok(['wait', '--for=jsonpath={.status.phase}=Running', 'pod/pod-c', '--timeout=120s']);
     const ip = await podIP(c, 'pod-c');
     // The page must show it within 1 s of the watch event that said Running reached the ui server.
-    await waitIn(b!.page, (want) => (window.k8tsUi.cy.getElementById('pod:default/pod-c').data('label') ?? '').includes(want), `${ip}\nRunning`, 'pod-c Running', 5000);
+    await waitIn(
+      b!.page,
+      (want) => (window.k8tsUi.cy.getElementById('pod:default/pod-c').data('label') ?? '').includes(want),
+      `${ip}\nRunning`,
+      'pod-c Running',
+      5000,
+    );
     const renders = await b!.page.evaluate((n) => window.k8tsUi.renders.slice(n).filter((r: any) => r.key === 'default/pod-c'), before);
     const last = renders[renders.length - 1];
     assert.ok(last && last.ms <= 1000, `rendered ${last?.ms} ms after the watch event (${JSON.stringify(renders)})`);
@@ -161,13 +232,71 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
     await shot('trace-midway');
     await waitIn(b!.page, () => window.k8tsUi.traces.length === 1, null, 'the whole trace', 30_000);
     const walked = await b!.page.evaluate(() => window.k8tsUi.traces[0].walked as { node: string; kind: string; element: string; drawn: boolean }[]);
-    assert.deepEqual(walked.map((h) => `${h.node} ${h.kind}`), want);
+    assert.deepEqual(
+      walked.map((h) => `${h.node} ${h.kind}`),
+      want,
+    );
     const missing = walked.filter((h) => !h.drawn);
     assert.deepEqual(missing, [], 'every hop lights a drawn element');
-    assert.ok(walked.some((h) => h.element === 'route:node1>node2'), 'the route from node1 to node2 is on the path');
-    assert.ok(walked.some((h) => h.element === 'pod:default/pod-b'), 'pod-b is on the path');
-    assert.match(await b!.page.textContent('#trace li.summary') ?? '', /ARRIVED/);
+    assert.ok(
+      walked.some((h) => h.element === 'route:node1>node2'),
+      'the route from node1 to node2 is on the path',
+    );
+    assert.ok(
+      walked.some((h) => h.element === 'pod:default/pod-b'),
+      'pod-b is on the path',
+    );
+    assert.match((await b!.page.textContent('#trace li.summary')) ?? '', /ARRIVED/);
     await shot('trace-done');
+  });
+
+  test("every page shares the ui server's one set of watches: more pages open no watch on the API server", async () => {
+    // The API server's own count of watchers per kind. Other components' watches come and go (a watch that
+    // times out is opened again), so the count is read until two reads agree.
+    const watchers = async (): Promise<Map<string, number>> => {
+      let last = '';
+      for (let i = 0; i < 20; i++) {
+        const text = await c.ok(['get', '--raw', '/metrics']);
+        const lines = text.split('\n').filter((l) => l.startsWith('apiserver_registered_watchers{'));
+        const now = lines.sort().join('\n');
+        if (now === last) return new Map(lines.map((l) => [/kind="([^"]*)"/.exec(l)![1], Number(l.split(' ').pop())]));
+        last = now;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      throw new Error(`the watcher counts did not settle: ${last}`);
+    };
+    const before = await watchers();
+    assert.ok((before.get('Pod') ?? 0) >= 1, `a Pod watcher at least (the ui server's): ${JSON.stringify([...before])}`);
+    // A second page in the browser, and three more streams read by hand.
+    const page2 = await b!.context.newPage();
+    const streams = [1, 2, 3].map(() => new AbortController());
+    try {
+      await page2.goto(url);
+      await waitIn(page2, () => window.k8tsUi?.ready === true, null, 'the second page drawn', 20_000);
+      const firsts = await Promise.all(
+        streams.map(async (ac) => {
+          const r = await fetch(`${url}events`, { signal: ac.signal });
+          assert.equal(r.status, 200);
+          const reader = r.body!.getReader();
+          let text = '';
+          while (!text.includes('\n\n')) text += Buffer.from((await reader.read()).value ?? []).toString();
+          return JSON.parse(text.slice(text.indexOf('data: ') + 6, text.indexOf('\n\n')));
+        }),
+      );
+      for (const f of firsts) {
+        assert.equal(f.op, 'snapshot');
+        assert.ok(
+          f.objects.some((o: { kind: string; name: string }) => o.kind === 'Pod' && o.name === 'pod-a'),
+          'the snapshot holds pod-a',
+        );
+      }
+      const after = await watchers();
+      for (const kind of ['Pod', 'Node', 'Service', 'EndpointSlice', 'NetworkPolicy', 'Namespace'])
+        assert.equal(after.get(kind) ?? 0, before.get(kind) ?? 0, `${kind} watchers with 5 pages open: ${JSON.stringify([...after])}`);
+    } finally {
+      for (const ac of streams) ac.abort();
+      await page2.close();
+    }
   });
 
   test('the server is read-only and serves only its own origin', async () => {

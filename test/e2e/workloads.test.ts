@@ -71,10 +71,14 @@ describe('workloads on a real cluster', { skip }, () => {
     assert.ok(pods.items.every((p) => p.status?.phase === 'Running' && p.spec?.nodeName));
     const gone = pods.items[0].metadata.name!;
     await c.ok(['-n', 'wl1', 'delete', 'pod', gone, '--wait=false']);
-    await until('replacement running', async () => {
-      const now = (await json<Items<Pod>>(c, ['-n', 'wl1', 'get', 'pods', '-l', 'app=web'])).items.filter((p) => !p.metadata.deletionTimestamp);
-      return now.length === 3 && !now.some((p) => p.metadata.name === gone) && now.every((p) => p.status?.phase === 'Running');
-    }, 60_000);
+    await until(
+      'replacement running',
+      async () => {
+        const now = (await json<Items<Pod>>(c, ['-n', 'wl1', 'get', 'pods', '-l', 'app=web'])).items.filter((p) => !p.metadata.deletionTimestamp);
+        return now.length === 3 && !now.some((p) => p.metadata.name === gone) && now.every((p) => p.status?.phase === 'Running');
+      },
+      60_000,
+    );
     await c.ok(['-n', 'wl1', 'scale', 'deployment/web', '--replicas=5']);
     await c.ok(['-n', 'wl1', 'rollout', 'status', 'deployment/web', '--timeout=120s']);
     const table = await c.ok(['-n', 'wl1', 'get', 'deploy,rs']);
@@ -85,7 +89,10 @@ describe('workloads on a real cluster', { skip }, () => {
     assert.notEqual(bad.code, 0);
     const zero = await c.k(['-n', 'wl1', 'patch', 'deployment/web', '-p', '{"spec":{"strategy":{"rollingUpdate":{"maxSurge":0,"maxUnavailable":0}}}}']);
     assert.notEqual(zero.code, 0);
-    assert.match(zero.stderr, /spec\.strategy\.rollingUpdate\.maxUnavailable: Invalid value: intstr\.IntOrString\{Type:0, IntVal:0, StrVal:""\}: may not be 0 when `maxSurge` is 0/);
+    assert.match(
+      zero.stderr,
+      /spec\.strategy\.rollingUpdate\.maxUnavailable: Invalid value: intstr\.IntOrString\{Type:0, IntVal:0, StrVal:""\}: may not be 0 when `maxSurge` is 0/,
+    );
     const sel = await c.k(['-n', 'wl1', 'patch', 'deployment/web', '-p', '{"spec":{"selector":{"matchLabels":{"app":"x"}}}}']);
     assert.match(sel.stderr, /spec\.selector: Invalid value: .*field is immutable/);
   });
@@ -128,8 +135,18 @@ describe('workloads on a real cluster', { skip }, () => {
     await c.ok(['-n', 'wl2', 'rollout', 'status', 'deployment/roll', '--timeout=180s']);
     await c.ok(['-n', 'wl2', 'rollout', 'restart', 'deployment/roll']);
     await c.ok(['-n', 'wl2', 'rollout', 'status', 'deployment/roll', '--timeout=180s']);
-    const restarted = await c.ok(['-n', 'wl2', 'get', 'rs', '-o', 'jsonpath={range .items[*]}{.spec.replicas} {.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}{"\\n"}{end}']);
-    assert.ok(restarted.split('\n').some((l) => /^4 \d{4}-/.test(l)), restarted);
+    const restarted = await c.ok([
+      '-n',
+      'wl2',
+      'get',
+      'rs',
+      '-o',
+      'jsonpath={range .items[*]}{.spec.replicas} {.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}{"\\n"}{end}',
+    ]);
+    assert.ok(
+      restarted.split('\n').some((l) => /^4 \d{4}-/.test(l)),
+      restarted,
+    );
   });
 
   test('Recreate: old pods are gone before new ones are made', async () => {
@@ -178,7 +195,9 @@ describe('workloads on a real cluster', { skip }, () => {
     assert.equal(orphans.items[0].metadata.ownerReferences, undefined);
     assert.equal((await json<Items<Pod>>(c, ['-n', 'wl4', 'get', 'pods', '-l', 'app=or'])).items.length, 2);
 
-    await c.ok(['-n', 'wl4', 'apply', '-f', '-'], `apiVersion: v1
+    await c.ok(
+      ['-n', 'wl4', 'apply', '-f', '-'],
+      `apiVersion: v1
 kind: ReplicationController
 metadata: {name: legacy}
 spec:
@@ -188,7 +207,8 @@ spec:
     spec:
       terminationGracePeriodSeconds: 1
       containers: [{name: c, image: busybox, command: [sleep, "3600"]}]
-`);
+`,
+    );
     await c.ok(['-n', 'wl4', 'scale', 'rc/legacy', '--replicas=3']);
     await until('rc 3 ready', async () => (await c.ok(['-n', 'wl4', 'get', 'rc', 'legacy', '-o', 'jsonpath={.status.readyReplicas}'])).trim() === '3', 90_000);
     assert.match(await c.ok(['-n', 'wl4', 'get', 'rc', 'legacy']), /legacy\s+3\s+3\s+3/);
@@ -200,7 +220,11 @@ spec:
     await c.ok(['-n', 'wl5', 'create', 'deployment', 'ha', '--image=busybox', '--replicas=6', '--', 'sleep', '3600']);
     await c.ok(['-n', 'wl5', 'rollout', 'status', 'deployment/ha', '--timeout=120s']);
     await c.ok(['-n', 'wl5', 'set', 'image', 'deployment/ha', 'busybox=busybox:1.36']);
-    await until('rollout under way', async () => (await json<Items<Pod>>(c, ['-n', 'wl5', 'get', 'pods'])).items.some((p) => p.spec?.containers[0].image === 'busybox:1.36'), 30_000);
+    await until(
+      'rollout under way',
+      async () => (await json<Items<Pod>>(c, ['-n', 'wl5', 'get', 'pods'])).items.some((p) => p.spec?.containers[0].image === 'busybox:1.36'),
+      30_000,
+    );
     await restartLabProcess(c, 'server', async () => void (await new Promise((r) => setTimeout(r, 1000))));
     await until('server back', async () => (await c.k(['get', '--raw', '/readyz'])).code === 0, 60_000);
     const bounds = podBounds(c, 'wl5');
@@ -222,7 +246,11 @@ spec:
       assert.ok(bin, `kubectl.${v} is installed`);
       const name = `v${v.replace('.', '')}`;
       const run = (args: string[]) => {
-        const r = spawnSync(bin, ['-n', 'wl6', ...args], { env: { PATH: process.env.PATH!, HOME: `${c.home}/kubectl-home`, KUBECONFIG: c.kubeconfig }, encoding: 'utf8', timeout: 200_000 });
+        const r = spawnSync(bin, ['-n', 'wl6', ...args], {
+          env: { PATH: process.env.PATH!, HOME: `${c.home}/kubectl-home`, KUBECONFIG: c.kubeconfig },
+          encoding: 'utf8',
+          timeout: 200_000,
+        });
         assert.equal(r.status, 0, `kubectl.${v} ${args.join(' ')}: ${r.stderr}`);
         return r.stdout;
       };
@@ -235,7 +263,10 @@ spec:
       run(['rollout', 'status', `deployment/${name}`, '--timeout=120s']);
       run(['scale', `deployment/${name}`, '--replicas=3']);
       assert.match(run(['rollout', 'status', `deployment/${name}`, '--timeout=120s']), /successfully rolled out/);
-      assert.equal(run(['get', `deployment/${name}`, '-o', 'jsonpath={.status.availableReplicas} {.spec.template.spec.containers[0].image}']).trim(), '3 busybox');
+      assert.equal(
+        run(['get', `deployment/${name}`, '-o', 'jsonpath={.status.availableReplicas} {.spec.template.spec.containers[0].image}']).trim(),
+        '3 busybox',
+      );
     }
   });
 
@@ -248,16 +279,26 @@ spec:
     const list = await apps.listNamespacedDeployment({ namespace: 'wl7' });
     let available!: () => void;
     const done = new Promise<void>((r) => (available = r));
-    const watch = await new k8s.Watch(kc).watch('/apis/apps/v1/namespaces/wl7/deployments', { resourceVersion: list.metadata?.resourceVersion },
+    const watch = await new k8s.Watch(kc).watch(
+      '/apis/apps/v1/namespaces/wl7/deployments',
+      { resourceVersion: list.metadata?.resourceVersion },
       (_type: string, d: k8s.V1Deployment) => {
         if (d.metadata?.name === 'js' && d.status?.availableReplicas === 2) available();
-      }, () => {});
+      },
+      () => {},
+    );
     try {
-      await apps.createNamespacedDeployment({ namespace: 'wl7', body: {
-        metadata: { name: 'js' },
-        spec: { replicas: 2, selector: { matchLabels: { app: 'js' } },
-          template: { metadata: { labels: { app: 'js' } }, spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] } } },
-      } });
+      await apps.createNamespacedDeployment({
+        namespace: 'wl7',
+        body: {
+          metadata: { name: 'js' },
+          spec: {
+            replicas: 2,
+            selector: { matchLabels: { app: 'js' } },
+            template: { metadata: { labels: { app: 'js' } }, spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] } },
+          },
+        },
+      });
       await Promise.race([done, new Promise((_, rej) => setTimeout(() => rej(new Error('client-node: no available=2 event')), 120_000))]);
     } finally {
       watch.abort();

@@ -1,4 +1,4 @@
-// The linter test: `biome lint` with the project's configuration fails on a violation planted in a temp
+// The linter test: `biome lint` (and `biome ci`, the format check) with the project's configuration fails on a violation planted in a temp
 // copy of a real source file, and passes on the clean copy (so the failure is the planted line's).
 // The whole tree is linted by scripts/run-tests.mjs as a step of `make test`.
 import { test } from 'node:test';
@@ -14,14 +14,14 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BIOME = join(ROOT, 'node_modules/.bin/biome');
 const FILE = 'src/api/labels.ts';
 
-function lintCopy(extra: string): { status: number | null; out: string } {
+function lintCopy(extra: string, command: 'lint' | 'ci' = 'lint'): { status: number | null; out: string } {
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-lint-'));
   try {
     mkdirSync(join(dir, dirname(FILE)), { recursive: true });
     copyFileSync(join(ROOT, 'biome.jsonc'), join(dir, 'biome.jsonc'));
     writeFileSync(join(dir, FILE), readFileSync(join(ROOT, FILE), 'utf8') + extra);
     // The copy is no git checkout: version-control integration (the .gitignore) is off for it.
-    const r = spawnSync(BIOME, ['lint', '--error-on-warnings', '--vcs-enabled=false', '--colors=off'], { cwd: dir, encoding: 'utf8' });
+    const r = spawnSync(BIOME, [command, '--error-on-warnings', '--vcs-enabled=false', '--colors=off'], { cwd: dir, encoding: 'utf8' });
     return { status: r.status, out: `${r.stdout}${r.stderr}` };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -31,6 +31,12 @@ function lintCopy(extra: string): { status: number | null; out: string } {
 test('the clean copy of a source file lints clean', () => {
   const r = lintCopy('');
   assert.equal(r.status, 0, r.out);
+});
+
+test('a file the formatter would change fails the check', () => {
+  const r = lintCopy('\nexport const  spaced = [1,2,  3];\n', 'ci');
+  assert.notEqual(r.status, 0, `biome ci passed on a misformatted line:\n${r.out}`);
+  assert.match(r.out, /format/, r.out);
 });
 
 test('a planted violation fails the linter and is named', () => {

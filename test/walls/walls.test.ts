@@ -37,25 +37,40 @@ const CLEAN = {
 
 test('a planted breach of each wall is caught', () => {
   const cases: [string, Record<string, string>, RegExp][] = [
-    ['controllers import apiserver', { 'src/controllers/b.ts': "import { r } from '../apiserver/registry.js';\nexport const b = r;\n" }, /controllers reach the cluster only through a Client/],
+    [
+      'controllers import apiserver',
+      { 'src/controllers/b.ts': "import { r } from '../apiserver/registry.js';\nexport const b = r;\n" },
+      /controllers reach the cluster only through a Client/,
+    ],
     ['dns imports store', { 'src/dns/z.ts': "import type * as S from '../store/types.js';\nexport type Z = typeof S;\n" }, /dns reaches the cluster only/],
     ['api imports util', { 'src/api/more.ts': "import { t } from '../util/time.js';\nexport const m = t;\n" }, /api is the leaf/],
     ['store imports api', { 'src/store/x.ts': "export { type X } from '../api/types.js';\n" }, /store is a leaf/],
     ['agent imports controllers', {}, /never import(s)? controllers/],
-    ['two files import each other', {
-      'src/controllers/p.ts': "import { q } from './q.js';\nexport const p = () => q;\n",
-      'src/controllers/q.ts': "import { p } from './p.js';\nexport const q = () => p;\n",
-    }, /two files import each other/],
-    ['a dynamic import', { 'src/agent/dyn.ts': "export const d = () => import('../apiserver/registry.js');\n" }, /the agent reaches the cluster only through a Client/],
+    [
+      'two files import each other',
+      {
+        'src/controllers/p.ts': "import { q } from './q.js';\nexport const p = () => q;\n",
+        'src/controllers/q.ts': "import { p } from './p.js';\nexport const q = () => p;\n",
+      },
+      /two files import each other/,
+    ],
+    [
+      'a dynamic import',
+      { 'src/agent/dyn.ts': "export const d = () => import('../apiserver/registry.js');\n" },
+      /the agent reaches the cluster only through a Client/,
+    ],
   ];
   for (const [what, extra, rule] of cases) {
     const files: Record<string, string> = { ...CLEAN, ...extra };
     // The clean tree's agent imports controllers only for the case that tests it.
-    if (what !== 'agent imports controllers') files['src/agent/agent.ts'] = "export const b = 1;\n";
+    if (what !== 'agent imports controllers') files['src/agent/agent.ts'] = 'export const b = 1;\n';
     const root = tree(files);
     try {
       const v = checkWalls(root);
-      assert.ok(v.some((x) => rule.test(x.rule)), `${what}: expected a violation matching ${rule}, got ${JSON.stringify(v)}`);
+      assert.ok(
+        v.some((x) => rule.test(x.rule)),
+        `${what}: expected a violation matching ${rule}, got ${JSON.stringify(v)}`,
+      );
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -36,11 +36,19 @@ export const RULES: Rule[] = [
   { from: 'store', only: [], why: 'store is a leaf below the API server: it imports nothing of the project outside store/' },
   { from: 'client', only: ['api', 'util'], why: 'client is the door to the API: it imports only api/ and util/' },
   { from: 'apiserver', deny: ['controllers', 'agent', 'dns', 'server', 'cli', 'lab'], why: 'apiserver knows no controller, agent or start-up wiring' },
-  { from: 'controllers', deny: ['apiserver', 'store', 'agent', 'server', 'cli', 'lab'], why: 'controllers reach the cluster only through a Client, and never import the agent' },
-  { from: 'agent', deny: ['apiserver', 'store', 'controllers', 'server', 'cli'], why: 'the agent reaches the cluster only through a Client, and never imports controllers' },
+  {
+    from: 'controllers',
+    deny: ['apiserver', 'store', 'agent', 'server', 'cli', 'lab'],
+    why: 'controllers reach the cluster only through a Client, and never import the agent',
+  },
+  {
+    from: 'agent',
+    deny: ['apiserver', 'store', 'controllers', 'server', 'cli'],
+    why: 'the agent reaches the cluster only through a Client, and never imports controllers',
+  },
   { from: 'dns', deny: ['apiserver', 'store', 'controllers', 'server', 'cli', 'lab'], why: 'dns reaches the cluster only through a Client' },
   { from: 'testing', only: [], why: 'testing holds harnesses that stand on their own: it imports nothing of the project' },
-  { from: 'lab', deny: ['apiserver', 'store', 'controllers', 'server'], why: 'the lab drives processes and the host network, not the control plane\'s insides' },
+  { from: 'lab', deny: ['apiserver', 'store', 'controllers', 'server'], why: "the lab drives processes and the host network, not the control plane's insides" },
 ];
 
 /** Tests may import the top of the house to get a real control plane, and the shared test harnesses. */

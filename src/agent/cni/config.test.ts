@@ -6,7 +6,9 @@ import { CniError, SUPPORTED_VERSIONS } from './types.js';
 import { formatIp } from './ipv4.js';
 
 const base = (v: string) => ({
-  cniVersion: v, name: 'k8ts', type: 'k8ts-bridge',
+  cniVersion: v,
+  name: 'k8ts',
+  type: 'k8ts-bridge',
   ipam: { type: 'k8ts-ipam', subnet: '10.244.1.0/24', dataDir: '/var/lib/k8ts/cni' },
 });
 
@@ -36,7 +38,12 @@ for (const v of SUPPORTED_VERSIONS) {
 
     it('takes explicit fields and passes ipMasq, dns, prevResult and valid-attachments through', () => {
       const c = parseNetConf({
-        ...base(v), bridge: 'br-pods', isGateway: false, hairpinMode: false, mtu: 1450, ipMasq: true,
+        ...base(v),
+        bridge: 'br-pods',
+        isGateway: false,
+        hairpinMode: false,
+        mtu: 1450,
+        ipMasq: true,
         ipam: { type: 'k8ts-ipam', subnet: '10.9.0.0/16', gateway: '10.9.0.254', rangeStart: '10.9.1.0', rangeEnd: '10.9.1.255', dataDir: '/d' },
         dns: { nameservers: ['10.96.0.10'], search: ['svc.cluster.local'] },
         prevResult: { cniVersion: v, ips: [{ address: '10.9.1.3/16' }] },

@@ -1,10 +1,7 @@
 // The k8ts-bridge network configuration: its JSON shape, defaults, and validation with spec error codes
 // (1 for a version we do not speak, 7 for anything else wrong, naming the field).
 import { isAbsolute } from 'node:path';
-import {
-  CniError, ErrorCode, SUPPORTED_VERSIONS, isSupportedVersion,
-  type CniDns, type CniResult, type CniVersion, type ValidAttachment,
-} from './types.js';
+import { CniError, ErrorCode, SUPPORTED_VERSIONS, isSupportedVersion, type CniDns, type CniResult, type CniVersion, type ValidAttachment } from './types.js';
 import { formatIp, inSubnet, parseIp, parseSubnet, type Subnet } from './ipv4.js';
 
 export const PLUGIN_TYPE = 'k8ts-bridge';
@@ -118,15 +115,15 @@ export function parseNetConf(raw: unknown): NetConf {
   if (!isObject(raw)) throw invalid('(root)', 'the network configuration must be a JSON object');
   const cniVersion = required<string>(raw, 'cniVersion', 'cniVersion', 'string');
   if (!isSupportedVersion(cniVersion)) {
-    throw new CniError(ErrorCode.IncompatibleVersion, `incompatible CNI version ${cniVersion}`,
-      `k8ts-bridge supports ${SUPPORTED_VERSIONS.join(', ')}`);
+    throw new CniError(ErrorCode.IncompatibleVersion, `incompatible CNI version ${cniVersion}`, `k8ts-bridge supports ${SUPPORTED_VERSIONS.join(', ')}`);
   }
   const name = required<string>(raw, 'name', 'name', 'string');
   if (!NAME_RE.test(name)) throw invalid('name', `${JSON.stringify(name)} must start with a letter or digit and hold only letters, digits, '_', '.', '-'`);
   const type = required<string>(raw, 'type', 'type', 'string');
   if (type !== PLUGIN_TYPE) throw invalid('type', `expected ${JSON.stringify(PLUGIN_TYPE)}, got ${JSON.stringify(type)}`);
   const bridge = optional<string>(raw, 'bridge', 'bridge', 'string') ?? 'cbr0';
-  if (!validIfName(bridge)) throw invalid('bridge', `${JSON.stringify(bridge)} is not a valid interface name (1-15 characters, none of / : # ' " \\ or white space)`);
+  if (!validIfName(bridge))
+    throw invalid('bridge', `${JSON.stringify(bridge)} is not a valid interface name (1-15 characters, none of / : # ' " \\ or white space)`);
   const isGateway = optional<boolean>(raw, 'isGateway', 'isGateway', 'boolean') ?? true;
   const hairpinMode = optional<boolean>(raw, 'hairpinMode', 'hairpinMode', 'boolean') ?? true;
   optional<boolean>(raw, 'ipMasq', 'ipMasq', 'boolean');
@@ -146,7 +143,8 @@ export function parseNetConf(raw: unknown): NetConf {
   const rangeStart = ipField(ipamRaw, 'rangeStart', subnet) ?? subnet.network + 1;
   const rangeEnd = ipField(ipamRaw, 'rangeEnd', subnet) ?? subnet.broadcast - 1;
   if (rangeStart > rangeEnd) throw invalid('ipam.rangeStart', `${formatIp(rangeStart)} is after ipam.rangeEnd ${formatIp(rangeEnd)}`);
-  if (rangeStart === rangeEnd && rangeStart === gateway) throw invalid('ipam.rangeStart', `the range ${formatIp(rangeStart)}-${formatIp(rangeEnd)} holds only the gateway`);
+  if (rangeStart === rangeEnd && rangeStart === gateway)
+    throw invalid('ipam.rangeStart', `the range ${formatIp(rangeStart)}-${formatIp(rangeEnd)} holds only the gateway`);
   const dataDir = required<string>(ipamRaw, 'dataDir', 'ipam.dataDir', 'string');
   if (!isAbsolute(dataDir)) throw invalid('ipam.dataDir', `${JSON.stringify(dataDir)} must be an absolute path`);
 

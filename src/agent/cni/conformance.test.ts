@@ -19,7 +19,10 @@ interface Subject {
 }
 
 const ours = (lab: Lab, cniVersion: string): CniConfig => ({
-  cniVersion, name: 'k8ts', type: 'k8ts-bridge', bridge: 'cbr0',
+  cniVersion,
+  name: 'k8ts',
+  type: 'k8ts-bridge',
+  bridge: 'cbr0',
   ipam: { type: 'k8ts-ipam', subnet: '10.244.1.0/24', dataDir: lab.dataDir },
 });
 
@@ -34,7 +37,13 @@ const subjects: Subject[] = [
     versions: ['0.4.0', '1.0.0'],
     plugin: (lab) => execPlugin(join(REFERENCE_CNI_DIR, 'bridge'), { hostNetns: lab.node, cniPath: [REFERENCE_CNI_DIR] }),
     conf: (lab, cniVersion) => ({
-      cniVersion, name: 'k8ts', type: 'bridge', bridge: 'cbr0', isGateway: true, isDefaultGateway: true, hairpinMode: true,
+      cniVersion,
+      name: 'k8ts',
+      type: 'bridge',
+      bridge: 'cbr0',
+      isGateway: true,
+      isDefaultGateway: true,
+      hairpinMode: true,
       ipam: { type: 'host-local', subnet: '10.244.1.0/24', dataDir: lab.dataDir },
     }),
   },
@@ -61,10 +70,18 @@ interface Observed {
 
 const reservations = (lab: Lab) => {
   const dir = join(lab.dataDir, 'k8ts');
-  return existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))
+        .sort()
+    : [];
 };
 
-const outcome = (p: Promise<unknown>) => p.then(() => 'ok', (e: Error) => `error: ${e.message}`);
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: Error) => `error: ${e.message}`,
+  );
 
 async function scenario(s: Subject, version: string): Promise<Observed> {
   const lab = await new Lab().start();
@@ -105,16 +122,31 @@ async function scenario(s: Subject, version: string): Promise<Observed> {
 }
 
 const expected = (version: string): Observed => ({
-  version, supportsVersion: true, addressesInSubnet: true, podHasItsAddress: true, gateway: '10.244.1.1',
-  defaultRoute: 'via 10.244.1.1 dev eth0', podToPod: true, nodeToPod: true, check: 'ok', reservationsAfterAdd: 2,
-  delReleases: true, secondDel: 'ok', otherPodStillReachable: true, delAfterNetnsGone: 'ok', reservationsAtEnd: 0,
+  version,
+  supportsVersion: true,
+  addressesInSubnet: true,
+  podHasItsAddress: true,
+  gateway: '10.244.1.1',
+  defaultRoute: 'via 10.244.1.1 dev eth0',
+  podToPod: true,
+  nodeToPod: true,
+  check: 'ok',
+  reservationsAfterAdd: 2,
+  delReleases: true,
+  secondDel: 'ok',
+  otherPodStillReachable: true,
+  delAfterNetnsGone: 'ok',
+  reservationsAtEnd: 0,
 });
 
 describe('CNI conformance: same scenario, same observations', { skip: SKIP_NOT_ROOT }, () => {
   const seen = new Map<string, Observed>();
   for (const s of subjects) {
     for (const v of s.versions) {
-      const skip = s.name.startsWith('reference') && !referenceAvailable ? `needs ${REFERENCE_CNI_DIR}/bridge and host-local (apt-get install containernetworking-plugins)` : false;
+      const skip =
+        s.name.startsWith('reference') && !referenceAvailable
+          ? `needs ${REFERENCE_CNI_DIR}/bridge and host-local (apt-get install containernetworking-plugins)`
+          : false;
       it(`${s.name}, cniVersion ${v}`, { skip }, async () => {
         const obs = await scenario(s, v);
         seen.set(`${s.name} ${v}`, obs);

@@ -2,9 +2,17 @@
 // error JSON on stdout), so the agent can drive the reference plugins and ours the same way.
 import { CommandError, MissingCommandError, run } from '../../util/exec.js';
 import {
-  CniError, ErrorCode, formatCniArgs,
-  type CniCommand, type CniConfig, type CniErrorJson, type CniPlugin, type CniResult, type RuntimeParams,
-  type ValidAttachment, type VersionResult,
+  CniError,
+  ErrorCode,
+  formatCniArgs,
+  type CniCommand,
+  type CniConfig,
+  type CniErrorJson,
+  type CniPlugin,
+  type CniResult,
+  type RuntimeParams,
+  type ValidAttachment,
+  type VersionResult,
 } from './types.js';
 
 export interface ExecOptions {
@@ -50,7 +58,11 @@ export async function invokePlugin(path: string, command: CniCommand, conf: obje
       parsed = undefined;
     }
     if (isErrorJson(parsed)) throw new CniError(parsed.code, parsed.msg, [parsed.details, e.stderr.trim()].filter(Boolean).join('\n'));
-    throw new CniError(ErrorCode.CommandFailed, `CNI plugin ${path} ${command} failed (${e.exitCode !== null ? `exit ${e.exitCode}` : `signal ${e.signal}`}) without an error result`, (e.stdout + e.stderr).trim());
+    throw new CniError(
+      ErrorCode.CommandFailed,
+      `CNI plugin ${path} ${command} failed (${e.exitCode !== null ? `exit ${e.exitCode}` : `signal ${e.signal}`}) without an error result`,
+      (e.stdout + e.stderr).trim(),
+    );
   }
   if (!stdout.trim()) return undefined;
   try {

@@ -26,15 +26,28 @@ export function describeNetns(ns: Netns): string {
 /** A batch stopped at `line` (1-based), whose text was `command`. */
 export class IpBatchError extends Error {
   readonly code = 'IpBatchFailed';
-  constructor(readonly ns: Netns, readonly line: number | undefined, readonly command: string | undefined, readonly failure: CommandError) {
-    const what = failure.stderr.trim().split('\n').filter((l) => !l.startsWith('Command failed')).join('; ');
+  constructor(
+    readonly ns: Netns,
+    readonly line: number | undefined,
+    readonly command: string | undefined,
+    readonly failure: CommandError,
+  ) {
+    const what = failure.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('Command failed'))
+      .join('; ');
     super(`ip ${command ?? '(batch)'} failed in ${describeNetns(ns)}: ${what || `exit ${failure.exitCode}`}`);
     this.name = 'IpBatchError';
   }
 
   /** The kernel's or ip's message, without the batch bookkeeping lines. */
   get reason(): string {
-    return this.failure.stderr.trim().split('\n').filter((l) => !l.startsWith('Command failed')).join('; ');
+    return this.failure.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('Command failed'))
+      .join('; ');
   }
 }
 
@@ -70,7 +83,10 @@ export async function ipBatch(ns: Netns, lines: string[], opts: BatchOptions = {
 
 /** `ip -j -batch` prints one JSON array per show command, each on its own line. */
 export function parseJsonLines<T>(stdout: string): T[][] {
-  return stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T[]);
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as T[]);
 }
 
 /** The parts of `ip -j link show` / `ip -j addr show` output this plugin reads. */

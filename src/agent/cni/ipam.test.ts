@@ -45,9 +45,15 @@ const backends: Backend[] = [
       const store = new MemoryStore();
       return {
         store,
-        makeUnwritable: () => { store.writable = false; },
-        orphan: (ip, owner) => { store.reservations.set(ip, owner); },
-        torn: (ip) => { store.reservations.set(ip, { containerId: '', ifName: '' }); },
+        makeUnwritable: () => {
+          store.writable = false;
+        },
+        orphan: (ip, owner) => {
+          store.reservations.set(ip, owner);
+        },
+        torn: (ip) => {
+          store.reservations.set(ip, { containerId: '', ifName: '' });
+        },
       };
     },
   },
@@ -63,8 +69,14 @@ const backends: Backend[] = [
           rmSync(dataDir, { recursive: true, force: true });
           writeFileSync(dataDir, 'not a directory');
         },
-        orphan: (ip, owner) => { mkdirSync(join(dataDir, 'net'), { recursive: true }); writeFileSync(join(dataDir, 'net', ip), `${owner.containerId}\n${owner.ifName}`); },
-        torn: (ip) => { mkdirSync(join(dataDir, 'net'), { recursive: true }); writeFileSync(join(dataDir, 'net', ip), ''); },
+        orphan: (ip, owner) => {
+          mkdirSync(join(dataDir, 'net'), { recursive: true });
+          writeFileSync(join(dataDir, 'net', ip), `${owner.containerId}\n${owner.ifName}`);
+        },
+        torn: (ip) => {
+          mkdirSync(join(dataDir, 'net'), { recursive: true });
+          writeFileSync(join(dataDir, 'net', ip), '');
+        },
       };
     },
   },
@@ -112,11 +124,11 @@ for (const b of backends) {
       assert.equal((await ipam.allocate(pod(9))).ip, '10.244.1.4');
     });
 
-    it('releases by attachment, idempotently, and by a hint only if the hint is the attachment\'s', async () => {
+    it("releases by attachment, idempotently, and by a hint only if the hint is the attachment's", async () => {
       const ipam = new Ipam(range('10.244.1.0/24'), b.make().store);
       const a = await ipam.allocate(pod(1));
       const c = await ipam.allocate(pod(2));
-      assert.equal(await ipam.release(pod(9), c.ip), undefined, 'a hint naming another attachment\'s address is ignored');
+      assert.equal(await ipam.release(pod(9), c.ip), undefined, "a hint naming another attachment's address is ignored");
       assert.equal(ipam.lookup(pod(2)), c.ip);
       assert.equal(await ipam.release(pod(1)), a.ip);
       assert.equal(await ipam.release(pod(1)), undefined);
@@ -205,17 +217,32 @@ describe('IPAM file store', () => {
 
   it('never gives one address to two processes allocating at the same time', async () => {
     const dataDir = join(tmp, `d${dirs++}`);
-    const procs = [0, 1, 2, 3].map((p) => child(dataDir, '10.244.0.0/16', `
+    const procs = [0, 1, 2, 3].map((p) =>
+      child(
+        dataDir,
+        '10.244.0.0/16',
+        `
       const out = [];
       for (let i = 0; i < 25; i++) out.push((await ipam.allocate({ containerId: 'p${p}-' + i, ifName: 'eth0' })).ip);
-      console.log(JSON.stringify(out));`));
-    const results = await Promise.all(procs.map((c) => new Promise<string[]>((res, rej) => {
-      let out = '';
-      let err = '';
-      c.stdout!.on('data', (d: Buffer) => { out += d; });
-      c.stderr!.on('data', (d: Buffer) => { err += d; });
-      c.on('exit', (code) => (code === 0 ? res(JSON.parse(out) as string[]) : rej(new Error(`child exited ${code}: ${err}`))));
-    })));
+      console.log(JSON.stringify(out));`,
+      ),
+    );
+    const results = await Promise.all(
+      procs.map(
+        (c) =>
+          new Promise<string[]>((res, rej) => {
+            let out = '';
+            let err = '';
+            c.stdout!.on('data', (d: Buffer) => {
+              out += d;
+            });
+            c.stderr!.on('data', (d: Buffer) => {
+              err += d;
+            });
+            c.on('exit', (code) => (code === 0 ? res(JSON.parse(out) as string[]) : rej(new Error(`child exited ${code}: ${err}`))));
+          }),
+      ),
+    );
     const all = results.flat();
     assert.equal(all.length, 100);
     assert.equal(new Set(all).size, 100, 'duplicate address handed out');
@@ -225,12 +252,16 @@ describe('IPAM file store', () => {
 
   it('after kill -9 in the middle of allocating, GC finds every reservation and the lock is taken over', async () => {
     const dataDir = join(tmp, `d${dirs++}`);
-    const c = child(dataDir, '10.244.0.0/16', `
+    const c = child(
+      dataDir,
+      '10.244.0.0/16',
+      `
       process.stdout.write('ready\\n');
       for (let i = 0; ; i++) {
         await ipam.allocate({ containerId: 'c' + i, ifName: 'eth0' });
         if (i % 3 === 0) await ipam.release({ containerId: 'c' + (i - 1), ifName: 'eth0' });
-      }`);
+      }`,
+    );
     await new Promise<void>((res) => c.stdout!.once('data', () => res()));
     await new Promise((r) => setTimeout(r, 400));
     c.kill('SIGKILL');
@@ -241,7 +272,11 @@ describe('IPAM file store', () => {
     const released = await ipam.gc([]);
     assert.equal(released.length, held);
     const dir = join(dataDir, 'net');
-    assert.deepEqual(readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)), [], 'no reservation is left');
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)),
+      [],
+      'no reservation is left',
+    );
     assert.deepEqual(readdirSync(join(dir, 'attachments')), [], 'no index entry is left');
     assert.ok(!existsSync(join(dir, 'lock')));
   });

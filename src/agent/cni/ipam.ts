@@ -9,8 +9,19 @@
 // A crash at any point leaves at worst a reservation without its index entry, or an empty reservation
 // file; gc() releases both, so nothing leaks that GC cannot find.
 import {
-  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync,
-  unlinkSync, writeFileSync, writeSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { CniError, ErrorCode } from './types.js';
@@ -53,7 +64,10 @@ const ownerKey = (a: Attachment) => `${a.containerId}:${a.ifName}`;
 
 /** The allocator: range arithmetic and policy over a store. */
 export class Ipam {
-  constructor(readonly range: IpamConf, readonly store: IpamStore) {}
+  constructor(
+    readonly range: IpamConf,
+    readonly store: IpamStore,
+  ) {}
 
   get rangeText(): string {
     return `${formatIp(this.range.rangeStart)}-${formatIp(this.range.rangeEnd)}`;
@@ -83,8 +97,11 @@ export class Ipam {
           return { ip, reused: false };
         }
       }
-      throw new CniError(ErrorCode.RangeExhausted, `no free IP address in range ${this.rangeText}`,
-        `all ${this.capacity} addresses of ${this.rangeText} (subnet ${formatIp(this.range.subnet.network)}/${this.range.subnet.prefix}) are reserved`);
+      throw new CniError(
+        ErrorCode.RangeExhausted,
+        `no free IP address in range ${this.rangeText}`,
+        `all ${this.capacity} addresses of ${this.rangeText} (subnet ${formatIp(this.range.subnet.network)}/${this.range.subnet.prefix}) are reserved`,
+      );
     });
   }
 
@@ -232,7 +249,11 @@ export class FileStore implements IpamStore {
   private readonly indexDir: string;
   private readonly lockPath: string;
 
-  constructor(dataDir: string, network: string, private readonly lockTimeoutMs = 10_000) {
+  constructor(
+    dataDir: string,
+    network: string,
+    private readonly lockTimeoutMs = 10_000,
+  ) {
     this.dir = join(dataDir, network);
     this.indexDir = join(this.dir, 'attachments');
     this.lockPath = join(this.dir, 'lock');
@@ -243,7 +264,11 @@ export class FileStore implements IpamStore {
     let wait = 1;
     while (!this.tryLock()) {
       if (Date.now() > deadline) {
-        throw new CniError(ErrorCode.TryAgainLater, `IPAM lock ${this.lockPath} is busy`, `held by ${this.readLock() ?? 'unknown'} for more than ${this.lockTimeoutMs} ms`);
+        throw new CniError(
+          ErrorCode.TryAgainLater,
+          `IPAM lock ${this.lockPath} is busy`,
+          `held by ${this.readLock() ?? 'unknown'} for more than ${this.lockTimeoutMs} ms`,
+        );
       }
       await sleep(wait);
       wait = Math.min(wait * 2, 20);
@@ -307,7 +332,9 @@ export class FileStore implements IpamStore {
     } catch {
       try {
         if (Date.now() - statSync(breaker).mtimeMs > 1000) rmSync(breaker, { force: true });
-      } catch { /* gone meanwhile */ }
+      } catch {
+        /* gone meanwhile */
+      }
       return;
     }
     try {
@@ -336,7 +363,8 @@ export class FileStore implements IpamStore {
       symlinkSync(ip, link);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') rmSync(link, { force: true }); // stale: find() has shown it points nowhere valid
+      if (code === 'EEXIST')
+        rmSync(link, { force: true }); // stale: find() has shown it points nowhere valid
       else if (code === 'ENOENT') this.ensureDirs();
       else throw e;
       symlinkSync(ip, link);

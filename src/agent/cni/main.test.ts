@@ -12,10 +12,14 @@ import { runCni } from './main.js';
 const dataDir = mkdtempSync(join(tmpdir(), 'k8tscni-main-'));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
-const conf = (v = '1.1.0', extra: Record<string, unknown> = {}) => JSON.stringify({
-  cniVersion: v, name: 'k8ts', type: 'k8ts-bridge',
-  ipam: { type: 'k8ts-ipam', subnet: '10.244.1.0/24', dataDir }, ...extra,
-});
+const conf = (v = '1.1.0', extra: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    cniVersion: v,
+    name: 'k8ts',
+    type: 'k8ts-bridge',
+    ipam: { type: 'k8ts-ipam', subnet: '10.244.1.0/24', dataDir },
+    ...extra,
+  });
 
 function exe(env: Record<string, string>, stdin: string): { status: number | null; out: Record<string, unknown> | undefined; stdout: string } {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CNI_')));
@@ -50,7 +54,7 @@ describe('k8ts-cni executable', () => {
     const seven = exe({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'a', CNI_IFNAME: 'eth0' }, conf('1.0.0', { mtu: 'big' }));
     assert.equal(seven.status, 1);
     assert.equal(seven.out?.code, 7);
-    assert.equal(seven.out?.cniVersion, '1.0.0', 'errors answer in the configuration\'s version');
+    assert.equal(seven.out?.cniVersion, '1.0.0', "errors answer in the configuration's version");
     assert.match(String(seven.out?.msg), /mtu:/);
   });
 
@@ -74,7 +78,9 @@ describe('k8ts-cni executable', () => {
   });
 
   it('runCni reports an unreadable stdin as code 5', async () => {
-    const r = await runCni({ CNI_COMMAND: 'ADD' }, () => { throw new Error('EIO'); });
+    const r = await runCni({ CNI_COMMAND: 'ADD' }, () => {
+      throw new Error('EIO');
+    });
     assert.equal(r.exitCode, 1);
     assert.equal((JSON.parse(r.stdout) as { code: number }).code, 5);
   });

@@ -27,7 +27,11 @@ export async function runCni(env: NodeJS.ProcessEnv, readStdin: () => string): P
     const command = env.CNI_COMMAND;
     if (!command) throw new CniError(ErrorCode.InvalidEnvironment, 'invalid environment variables: CNI_COMMAND', 'CNI_COMMAND is not set');
     if (!(COMMANDS as readonly string[]).includes(command)) {
-      throw new CniError(ErrorCode.InvalidEnvironment, 'invalid environment variables: CNI_COMMAND', `unknown command ${JSON.stringify(command)}; expected one of ${COMMANDS.join(', ')}`);
+      throw new CniError(
+        ErrorCode.InvalidEnvironment,
+        'invalid environment variables: CNI_COMMAND',
+        `unknown command ${JSON.stringify(command)}; expected one of ${COMMANDS.join(', ')}`,
+      );
     }
     let stdin: string;
     try {
@@ -45,7 +49,12 @@ export async function runCni(env: NodeJS.ProcessEnv, readStdin: () => string): P
     if (isSupportedVersion(v)) version = v;
     parseNetConf(raw); // fail on the configuration before complaining about the environment
     const conf = raw as K8tsBridgeConfig;
-    const rt: RuntimeParams = { containerId: env.CNI_CONTAINERID ?? '', netns: env.CNI_NETNS ?? '', ifName: env.CNI_IFNAME ?? '', args: parseCniArgs(env.CNI_ARGS) };
+    const rt: RuntimeParams = {
+      containerId: env.CNI_CONTAINERID ?? '',
+      netns: env.CNI_NETNS ?? '',
+      ifName: env.CNI_IFNAME ?? '',
+      args: parseCniArgs(env.CNI_ARGS),
+    };
     switch (command as CniCommand) {
       case 'ADD':
         return { stdout: JSON.stringify(await cniAdd(conf, rt)), exitCode: 0 };

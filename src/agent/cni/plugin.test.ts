@@ -23,7 +23,11 @@ async function cniCode(p: Promise<unknown>): Promise<CniError> {
 
 const reservations = (dataDir: string) => {
   const dir = join(dataDir, 'k8ts');
-  return existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))
+        .sort()
+    : [];
 };
 
 async function nodeLinks(lab: Lab): Promise<IpLink[]> {
@@ -34,11 +38,17 @@ for (const v of SUPPORTED_VERSIONS) {
   const atLeast11 = v === '1.1.0';
   describe(`k8ts-bridge in-process (cniVersion ${v})`, { skip: SKIP_NOT_ROOT }, () => {
     let lab: Lab;
-    beforeEach(async () => { lab = await new Lab().start(); });
-    afterEach(async () => { await lab.cleanup(); });
+    beforeEach(async () => {
+      lab = await new Lab().start();
+    });
+    afterEach(async () => {
+      await lab.cleanup();
+    });
 
     const conf = (over: Partial<K8tsBridgeConfig> = {}): K8tsBridgeConfig => ({
-      cniVersion: v, name: 'k8ts', type: 'k8ts-bridge',
+      cniVersion: v,
+      name: 'k8ts',
+      type: 'k8ts-bridge',
       ipam: { type: 'k8ts-ipam', subnet: '10.244.1.0/24', dataDir: lab.dataDir },
       ...over,
     });
@@ -51,7 +61,10 @@ for (const v of SUPPORTED_VERSIONS) {
       const res = await cniAdd(conf(), rt(ns, 'pod-a'), opts());
       assert.equal(res.cniVersion, v);
       const veth = hostVethName('pod-a', 'eth0');
-      assert.deepEqual(res.interfaces?.map((i) => i.name), ['cbr0', veth, 'eth0']);
+      assert.deepEqual(
+        res.interfaces?.map((i) => i.name),
+        ['cbr0', veth, 'eth0'],
+      );
       assert.equal(res.interfaces?.[2].sandbox, ns);
       assert.equal(res.interfaces?.[0].sandbox, undefined);
       assert.equal(res.ips?.length, 1);
@@ -68,7 +81,10 @@ for (const v of SUPPORTED_VERSIONS) {
       assert.equal(eth0.address, res.interfaces![2].mac);
       assert.deepEqual(await addressesOf(ns, 'eth0'), [ipc.address]);
       assert.ok(links.find((l) => l.ifname === 'lo')!.flags.includes('UP'), 'lo is up');
-      assert.ok(routes.some((r) => r.dst === 'default' && r.gateway === '10.244.1.1' && r.dev === 'eth0'), JSON.stringify(routes));
+      assert.ok(
+        routes.some((r) => r.dst === 'default' && r.gateway === '10.244.1.1' && r.dev === 'eth0'),
+        JSON.stringify(routes),
+      );
 
       const host = (await nodeLinks(lab)).find((l) => l.ifname === veth)!;
       assert.equal(host.master, 'cbr0');
@@ -97,11 +113,16 @@ for (const v of SUPPORTED_VERSIONS) {
       const res = await cniAdd(conf({ mtu: 1400, hairpinMode: false, isGateway: false }), rt(ns, 'pod-a'), opts());
       assert.equal(res.ips![0].gateway, undefined);
       assert.deepEqual(res.routes, []);
-      assert.deepEqual(res.interfaces!.map((i) => i.mtu), atLeast11 ? [1400, 1400, 1400] : [undefined, undefined, undefined]);
+      assert.deepEqual(
+        res.interfaces!.map((i) => i.mtu),
+        atLeast11 ? [1400, 1400, 1400] : [undefined, undefined, undefined],
+      );
       const { links, routes } = await inspect(ns);
       assert.equal(links.find((l) => l.ifname === 'eth0')!.mtu, 1400);
       assert.ok(!routes.some((r) => r.dst === 'default'));
-      const host = (await nodeLinks(lab)).find((l) => l.ifname === hostVethName('pod-a', 'eth0'))! as IpLink & { linkinfo?: { info_slave_data?: { hairpin?: boolean } } };
+      const host = (await nodeLinks(lab)).find((l) => l.ifname === hostVethName('pod-a', 'eth0'))! as IpLink & {
+        linkinfo?: { info_slave_data?: { hairpin?: boolean } };
+      };
       assert.equal(host.mtu, 1400);
       assert.equal(host.linkinfo?.info_slave_data?.hairpin, false);
       assert.deepEqual(await addressesOf(`/run/netns/${lab.node}`, 'cbr0'), []);
@@ -188,7 +209,10 @@ for (const v of SUPPORTED_VERSIONS) {
       }
       const e = await cniCode(cniAdd(conf({ cniVersion: '0.3.1' }), rt(ns, 'pod-a'), opts()));
       assert.equal(e.code, 1);
-      assert.deepEqual((await nodeLinks(lab)).map((l) => l.ifname), ['lo']);
+      assert.deepEqual(
+        (await nodeLinks(lab)).map((l) => l.ifname),
+        ['lo'],
+      );
     });
 
     it('when the range is exhausted ADD fails with code 103 naming the range, leaving nothing behind', async () => {
@@ -297,7 +321,7 @@ for (const v of SUPPORTED_VERSIONS) {
       assert.deepEqual(reservations(lab.dataDir), [ra.ips![0].address.split('/')[0]]);
       const names = (await nodeLinks(lab)).map((l) => l.ifname);
       assert.ok(names.includes(hostVethName('pod-a', 'eth0')));
-      assert.ok(!names.includes(hostVethName('pod-b', 'eth0')), 'the stale attachment\'s veth is deleted');
+      assert.ok(!names.includes(hostVethName('pod-b', 'eth0')), "the stale attachment's veth is deleted");
       await cniCheck(withPrev(conf(), ra), rt(a, 'pod-a'), opts());
       assert.ok(await ping(a, '10.244.1.1'));
     });

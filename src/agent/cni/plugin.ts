@@ -7,16 +7,24 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { CommandError, MissingCommandError, run } from '../../util/exec.js';
 import { batchSafePath, parseNetConf, validContainerId, validIfName, type K8tsBridgeConfig, type NetConf } from './config.js';
-import {
-  CURRENT_NETNS, IpBatchError, failedLines, ipBatch, netnsFromPath, netnsPath, parseJsonLines,
-  type IpLink, type IpRoute, type Netns,
-} from './ip.js';
+import { CURRENT_NETNS, IpBatchError, failedLines, ipBatch, netnsFromPath, netnsPath, parseJsonLines, type IpLink, type IpRoute, type Netns } from './ip.js';
 import { fileIpam, type Attachment, type Ipam } from './ipam.js';
 import { formatIp, parseIp } from './ipv4.js';
 import {
-  CniError, ErrorCode, LATEST_VERSION, SUPPORTED_VERSIONS, compareVersions, isSupportedVersion,
-  type CniConfig, type CniInterface, type CniIpConfig, type CniPlugin, type CniResult, type RuntimeParams,
-  type ValidAttachment, type VersionResult,
+  CniError,
+  ErrorCode,
+  LATEST_VERSION,
+  SUPPORTED_VERSIONS,
+  compareVersions,
+  isSupportedVersion,
+  type CniConfig,
+  type CniInterface,
+  type CniIpConfig,
+  type CniPlugin,
+  type CniResult,
+  type RuntimeParams,
+  type ValidAttachment,
+  type VersionResult,
 } from './types.js';
 
 export interface PluginOptions {
@@ -59,16 +67,25 @@ function owner(rt: RuntimeParams): Attachment {
 /** Code 4 naming every variable that is missing or malformed. */
 function checkRuntime(rt: RuntimeParams, needNetns: boolean): void {
   const bad: string[] = [];
-  if (!rt.containerId || !validContainerId(rt.containerId)) bad.push(`CNI_CONTAINERID (${rt.containerId ? JSON.stringify(rt.containerId) + ' has characters other than letters, digits, _ . -' : 'missing'})`);
-  if (!rt.ifName || !validIfName(rt.ifName)) bad.push(`CNI_IFNAME (${rt.ifName ? JSON.stringify(rt.ifName) + ' is not a valid interface name (1-15 characters, none of / : # \' " \\ or white space)' : 'missing'})`);
+  if (!rt.containerId || !validContainerId(rt.containerId))
+    bad.push(`CNI_CONTAINERID (${rt.containerId ? JSON.stringify(rt.containerId) + ' has characters other than letters, digits, _ . -' : 'missing'})`);
+  if (!rt.ifName || !validIfName(rt.ifName))
+    bad.push(
+      `CNI_IFNAME (${rt.ifName ? JSON.stringify(rt.ifName) + ' is not a valid interface name (1-15 characters, none of / : # \' " \\ or white space)' : 'missing'})`,
+    );
   if (needNetns && !rt.netns) bad.push('CNI_NETNS (missing)');
   if (rt.netns && !batchSafePath(rt.netns)) bad.push(`CNI_NETNS (${JSON.stringify(rt.netns)} contains white space, '#', quotes or backslashes)`);
-  if (bad.length) throw new CniError(ErrorCode.InvalidEnvironment, `invalid environment variables: ${bad.map((b) => b.split(' ')[0]).join(', ')}`, bad.join('; '));
+  if (bad.length)
+    throw new CniError(ErrorCode.InvalidEnvironment, `invalid environment variables: ${bad.map((b) => b.split(' ')[0]).join(', ')}`, bad.join('; '));
 }
 
 function requireVersion(conf: NetConf, min: string, command: string): void {
   if (compareVersions(conf.cniVersion, min) < 0) {
-    throw new CniError(ErrorCode.IncompatibleVersion, `config version ${conf.cniVersion} does not allow ${command}`, `${command} needs cniVersion ${min} or later`);
+    throw new CniError(
+      ErrorCode.IncompatibleVersion,
+      `config version ${conf.cniVersion} does not allow ${command}`,
+      `${command} needs cniVersion ${min} or later`,
+    );
   }
 }
 
@@ -92,7 +109,11 @@ class Attach {
   readonly prefix: number;
   readonly gateway: string;
 
-  constructor(readonly conf: NetConf, readonly rt: RuntimeParams, opts: PluginOptions) {
+  constructor(
+    readonly conf: NetConf,
+    readonly rt: RuntimeParams,
+    opts: PluginOptions,
+  ) {
     this.node = hostNetns(opts);
     this.pod = netnsFromPath(rt.netns);
     this.veth = hostVethName(rt.containerId, rt.ifName);
@@ -109,7 +130,9 @@ class Attach {
     if (conf.isGateway) lines.push(`addr replace ${this.gateway}/${this.prefix} brd + dev ${conf.bridge}`);
     lines.push(`link set dev ${conf.bridge} up`);
     const bridgeLines = lines.length;
-    lines.push(`link add name ${veth} address ${hostMac}${mtu} master ${conf.bridge} up type veth peer name ${rt.ifName} address ${macForIp(ip)}${mtu} netns ${rt.netns}`);
+    lines.push(
+      `link add name ${veth} address ${hostMac}${mtu} master ${conf.bridge} up type veth peer name ${rt.ifName} address ${macForIp(ip)}${mtu} netns ${rt.netns}`,
+    );
     const linkAddLine = lines.length;
     lines.push(`link set dev ${veth} alias ${this.alias}`);
     if (conf.hairpinMode) lines.push(`link set dev ${veth} type bridge_slave hairpin on`);
@@ -147,22 +170,46 @@ class Attach {
   async resolveExisting(): Promise<void> {
     const { conf, rt, veth } = this;
     const [host, podLink] = await Promise.all([
-      ipBatch(this.node, [`link show dev ${veth}`], { json: true }).then((o) => parseJsonLines<IpLink>(o)[0]?.[0], (e) => { if (notFound(e)) return undefined; throw e; }),
-      ipBatch(this.pod, [`addr show dev ${rt.ifName}`], { json: true }).then((o) => parseJsonLines<IpLink>(o)[0]?.[0], (e) => { if (notFound(e)) return undefined; throw e; }),
+      ipBatch(this.node, [`link show dev ${veth}`], { json: true }).then(
+        (o) => parseJsonLines<IpLink>(o)[0]?.[0],
+        (e) => {
+          if (notFound(e)) return undefined;
+          throw e;
+        },
+      ),
+      ipBatch(this.pod, [`addr show dev ${rt.ifName}`], { json: true }).then(
+        (o) => parseJsonLines<IpLink>(o)[0]?.[0],
+        (e) => {
+          if (notFound(e)) return undefined;
+          throw e;
+        },
+      ),
     ]);
     if (host) {
       if (host.ifalias !== this.alias) {
-        throw new CniError(ErrorCode.InterfaceExists, `host interface ${veth} already exists`, `it belongs to ${host.ifalias ? JSON.stringify(host.ifalias) : 'an unknown attachment'}, not ${this.alias}`);
+        throw new CniError(
+          ErrorCode.InterfaceExists,
+          `host interface ${veth} already exists`,
+          `it belongs to ${host.ifalias ? JSON.stringify(host.ifalias) : 'an unknown attachment'}, not ${this.alias}`,
+        );
       }
       const live = host.master === conf.bridge && host.flags.includes('UP') && !!podLink?.addr_info?.some((a) => a.family === 'inet');
       if (live) {
-        throw new CniError(ErrorCode.InterfaceExists, `interface ${rt.ifName} already exists in ${rt.netns}`,
-          `container ${rt.containerId} is already attached to network ${conf.name} through ${veth}; DEL it before adding it again`);
+        throw new CniError(
+          ErrorCode.InterfaceExists,
+          `interface ${rt.ifName} already exists in ${rt.netns}`,
+          `container ${rt.containerId} is already attached to network ${conf.name} through ${veth}; DEL it before adding it again`,
+        );
       }
       await ipBatch(this.node, [`link del dev ${veth}`]);
       return;
     }
-    if (podLink) throw new CniError(ErrorCode.InterfaceExists, `interface ${rt.ifName} already exists in ${rt.netns}`, 'it was not made by k8ts-bridge for this container');
+    if (podLink)
+      throw new CniError(
+        ErrorCode.InterfaceExists,
+        `interface ${rt.ifName} already exists in ${rt.netns}`,
+        'it was not made by k8ts-bridge for this container',
+      );
   }
 
   result(ip: number, hostMac: string, bridgeMac: string | undefined): CniResult {
@@ -193,7 +240,8 @@ async function enableForwarding(ns: Netns): Promise<void> {
 
 async function add(conf: NetConf, rt: RuntimeParams, opts: PluginOptions): Promise<CniResult> {
   checkRuntime(rt, true);
-  if (!existsSync(rt.netns)) throw new CniError(ErrorCode.InvalidEnvironment, 'invalid environment variables: CNI_NETNS', `network namespace ${rt.netns} does not exist`);
+  if (!existsSync(rt.netns))
+    throw new CniError(ErrorCode.InvalidEnvironment, 'invalid environment variables: CNI_NETNS', `network namespace ${rt.netns} does not exist`);
   const a = new Attach(conf, rt, opts);
   const ipam = fileIpam(conf.ipam, conf.name);
   const { ip: ipText, reused } = await ipam.allocate(owner(rt));
@@ -303,7 +351,8 @@ async function check(conf: NetConf, rt: RuntimeParams, opts: PluginOptions): Pro
   const link = podLinks.find((l) => l.ifname === rt.ifName);
   if (!link) throw fail(`interface ${rt.ifName} is missing in ${rt.netns}`);
   if (!link.flags.includes('UP')) throw fail(`interface ${rt.ifName} is down`);
-  if (sandbox?.mac && link.address?.toLowerCase() !== sandbox.mac.toLowerCase()) throw fail(`interface ${rt.ifName} has MAC ${link.address}, the ADD result says ${sandbox.mac}`);
+  if (sandbox?.mac && link.address?.toLowerCase() !== sandbox.mac.toLowerCase())
+    throw fail(`interface ${rt.ifName} has MAC ${link.address}, the ADD result says ${sandbox.mac}`);
   for (const want of expected) {
     if (!link.addr_info?.some((x) => `${x.local}/${x.prefixlen}` === want)) throw fail(`interface ${rt.ifName} lacks address ${want}`);
   }
@@ -327,7 +376,8 @@ async function gc(conf: NetConf, opts: PluginOptions): Promise<void> {
   if (!conf.validAttachments) throw new CniError(ErrorCode.InvalidConfig, 'invalid network config: cni.dev/valid-attachments: required for GC');
   const valid = conf.validAttachments;
   const errors: string[] = [];
-  await fileIpam(conf.ipam, conf.name).gc(valid.map((v) => ({ containerId: v.containerID, ifName: v.ifname })))
+  await fileIpam(conf.ipam, conf.name)
+    .gc(valid.map((v) => ({ containerId: v.containerID, ifName: v.ifname })))
     .catch((e: unknown) => errors.push(asCniError(e).message));
   const node = hostNetns(opts);
   const keep = new Set(valid.map((v) => attachmentAlias(conf.name, v.containerID, v.ifname)));
@@ -335,7 +385,14 @@ async function gc(conf: NetConf, opts: PluginOptions): Promise<void> {
   try {
     const links = parseJsonLines<IpLink>(await ipBatch(node, ['link show type veth'], { json: true }))[0] ?? [];
     const stale = links.filter((l) => l.ifalias?.startsWith(prefix) && !keep.has(l.ifalias));
-    if (stale.length) await ipBatch(node, stale.map((l) => `link del dev ${l.ifname}`), { force: true }).catch((e) => { if (!notFound(e)) throw e; });
+    if (stale.length)
+      await ipBatch(
+        node,
+        stale.map((l) => `link del dev ${l.ifname}`),
+        { force: true },
+      ).catch((e) => {
+        if (!notFound(e)) throw e;
+      });
   } catch (e) {
     errors.push(asCniError(e).message);
   }

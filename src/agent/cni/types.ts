@@ -43,7 +43,11 @@ export type CniCommand = (typeof COMMANDS)[number];
 
 /** An error in the spec's shape; `code` is the stable machine-readable part. */
 export class CniError extends Error {
-  constructor(readonly code: number, readonly msg: string, readonly details = '') {
+  constructor(
+    readonly code: number,
+    readonly msg: string,
+    readonly details = '',
+  ) {
     super(details ? `${msg}: ${details}` : msg);
     this.name = 'CniError';
   }
@@ -145,5 +149,7 @@ export function parseCniArgs(s: string | undefined): Record<string, string> {
 }
 
 export function formatCniArgs(args: Record<string, string> | undefined): string {
-  return Object.entries(args ?? {}).map(([k, v]) => `${k}=${v}`).join(';');
+  return Object.entries(args ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(';');
 }

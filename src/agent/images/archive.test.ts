@@ -97,7 +97,10 @@ describe('k8ts image import: OCI image layouts', { skip }, () => {
       assert.equal(rec.name, 'registry.example/web/python:3.11');
       assert.equal(rec.target, py.manifestDigest);
       assert.equal(rec.config, py.configDigest);
-      assert.deepEqual(rec.layers.map((l) => l.diffID), py.layers.map((l) => l.diffID));
+      assert.deepEqual(
+        rec.layers.map((l) => l.diffID),
+        py.layers.map((l) => l.diffID),
+      );
       const stored = (await s.stored((await s.getImage(rec.name))!))!;
       assert.equal(stored.lowerdirs.length, 3);
       assert.deepEqual(stored.config.config.Entrypoint, ['/usr/bin/python3', '-S']);
@@ -105,8 +108,18 @@ describe('k8ts image import: OCI image layouts', { skip }, () => {
       assert.equal(stored.config.config.WorkingDir, '/srv');
       // What a container sees: the overlay of the imported layers, whiteouts applied, python running.
       const mnt = mkdtempSync(join(root, 'mnt-'));
-      const seen = execFileSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
-        `mount -t overlay overlay -o lowerdir=${stored.lowerdirs.join(':')} ${mnt} && cd ${mnt} && ls srv && chroot . /usr/bin/python3 -S -c "import http.server; print('py ok')"`], { encoding: 'utf8' });
+      const seen = execFileSync(
+        'unshare',
+        [
+          '-m',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          `mount -t overlay overlay -o lowerdir=${stored.lowerdirs.join(':')} ${mnt} && cd ${mnt} && ls srv && chroot . /usr/bin/python3 -S -c "import http.server; print('py ok')"`,
+        ],
+        { encoding: 'utf8' },
+      );
       rmSync(mnt, { recursive: true, force: true });
       assert.match(seen, /index\.html/);
       assert.doesNotMatch(seen, /junk\.txt/);
@@ -138,7 +151,10 @@ describe('k8ts image import: OCI image layouts', { skip }, () => {
     it('no name annotation', async () => {
       const s = store();
       const dir = layout(small, { annotations: {} });
-      await assert.rejects(importArchive(s, dir), refused(dir, /manifests\[0\] \(sha256:[0-9a-f]{64}\) has no name: annotate it with io\.containerd\.image\.name/));
+      await assert.rejects(
+        importArchive(s, dir),
+        refused(dir, /manifests\[0\] \(sha256:[0-9a-f]{64}\) has no name: annotate it with io\.containerd\.image\.name/),
+      );
       untouched(s);
     });
 
@@ -189,13 +205,21 @@ describe('k8ts image import: OCI image layouts', { skip }, () => {
       writeFileSync(outside, small.config);
       rmSync(f);
       symlinkSync(outside, f);
-      await assert.rejects(importArchive(s, dir), refused(dir, new RegExp(`blobs/sha256/${small.configDigest.slice(7)} leads out of the layout \\(to ${outside}\\): refused`)));
+      await assert.rejects(
+        importArchive(s, dir),
+        refused(dir, new RegExp(`blobs/sha256/${small.configDigest.slice(7)} leads out of the layout \\(to ${outside}\\): refused`)),
+      );
       untouched(s);
     });
 
     it('a digest in index.json that is not one', async () => {
       const s = store();
-      const dir = layout(small, { indexJson: { schemaVersion: 2, manifests: [{ mediaType: MT.ociManifest, digest: 'sha256:../../../etc/passwd', size: 10, annotations: { 'io.containerd.image.name': 'a/b:1' } }] } });
+      const dir = layout(small, {
+        indexJson: {
+          schemaVersion: 2,
+          manifests: [{ mediaType: MT.ociManifest, digest: 'sha256:../../../etc/passwd', size: 10, annotations: { 'io.containerd.image.name': 'a/b:1' } }],
+        },
+      });
       await assert.rejects(importArchive(s, dir), refused(dir, /index\.json: .*digest/));
       untouched(s);
     });

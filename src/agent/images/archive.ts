@@ -3,7 +3,7 @@
 // files only, names proven) into the store's tmp/, then read as a directory.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { extract } from 'tar-stream';
@@ -64,14 +64,21 @@ async function untarFiles(file: string, dir: string): Promise<void> {
     ex.on('error', (e) => reject(fail(file, `not a tar archive: ${e.message}`)));
   });
   // Both awaited together: a refusal rejects both, and neither may go unhandled.
-  await Promise.all([pipeline(createReadStream(file), ex).catch((e) => {
-    if (e instanceof ImageError) throw e;
-    throw fail(file, `not a tar archive: ${(e as Error).message}`);
-  }), done]);
+  await Promise.all([
+    pipeline(createReadStream(file), ex).catch((e) => {
+      if (e instanceof ImageError) throw e;
+      throw fail(file, `not a tar archive: ${(e as Error).message}`);
+    }),
+    done,
+  ]);
 }
 
 /** Imports every image in `file` (a docker save tar, an OCI layout dir or its tar). */
-export async function importArchive(store: ImageStore, file: string, opts: { platform?: Platform; progress?: (line: string, ms: number) => void } = {}): Promise<ImportedImage[]> {
+export async function importArchive(
+  store: ImageStore,
+  file: string,
+  opts: { platform?: Platform; progress?: (line: string, ms: number) => void } = {},
+): Promise<ImportedImage[]> {
   await store.init();
   const st = statSync(file, { throwIfNoEntry: false });
   if (!st) throw fail(file, 'no such file or directory');
@@ -88,7 +95,12 @@ export async function importArchive(store: ImageStore, file: string, opts: { pla
   }
 }
 
-async function importDir(store: ImageStore, dir: string, file: string, opts: { platform?: Platform; progress?: (line: string, ms: number) => void }): Promise<ImportedImage[]> {
+async function importDir(
+  store: ImageStore,
+  dir: string,
+  file: string,
+  opts: { platform?: Platform; progress?: (line: string, ms: number) => void },
+): Promise<ImportedImage[]> {
   const platform = opts.platform ?? hostPlatform();
   if (existsSync(join(dir, 'index.json')) && existsSync(join(dir, 'oci-layout'))) return importOci(store, dir, file, platform, opts.progress);
   if (existsSync(join(dir, 'manifest.json'))) return importDockerSave(store, dir, file, platform, opts.progress);
@@ -117,7 +129,13 @@ function blobFile(dir: string, digest: string, file: string): string {
 /** An OCI ref.name that is a tag alone (skopeo's and buildkit's `oci:dir:TAG`), not a name to store under. */
 const TAG_ONLY = /^[\w][\w.-]{0,127}$/;
 
-async function importOci(store: ImageStore, dir: string, file: string, platform: Platform, progress?: (l: string, ms: number) => void): Promise<ImportedImage[]> {
+async function importOci(
+  store: ImageStore,
+  dir: string,
+  file: string,
+  platform: Platform,
+  progress?: (l: string, ms: number) => void,
+): Promise<ImportedImage[]> {
   let index;
   try {
     index = parseManifest(await readFile(join(dir, 'index.json')));
@@ -130,9 +148,16 @@ async function importOci(store: ImageStore, dir: string, file: string, platform:
   for (const [i, d] of index.manifests.entries()) {
     const ann = raw[i]?.annotations ?? {};
     const nameAnn = ann['io.containerd.image.name'] ?? ann['org.opencontainers.image.ref.name'];
-    if (!nameAnn) throw fail(file, `index.json manifests[${i}] (${d.digest}) has no name: annotate it with io.containerd.image.name or org.opencontainers.image.ref.name (a full reference such as registry.example/app:1.0)`);
+    if (!nameAnn)
+      throw fail(
+        file,
+        `index.json manifests[${i}] (${d.digest}) has no name: annotate it with io.containerd.image.name or org.opencontainers.image.ref.name (a full reference such as registry.example/app:1.0)`,
+      );
     if (!ann['io.containerd.image.name'] && TAG_ONLY.test(nameAnn)) {
-      throw fail(file, `index.json manifests[${i}]: org.opencontainers.image.ref.name ${JSON.stringify(nameAnn)} is a tag alone, not an image name: annotate it with io.containerd.image.name or write the full reference (such as registry.example/app:${nameAnn})`);
+      throw fail(
+        file,
+        `index.json manifests[${i}]: org.opencontainers.image.ref.name ${JSON.stringify(nameAnn)} is a tag alone, not an image name: annotate it with io.containerd.image.name or write the full reference (such as registry.example/app:${nameAnn})`,
+      );
     }
     let r;
     try {
@@ -164,11 +189,18 @@ async function importOci(store: ImageStore, dir: string, file: string, platform:
     const cfgBytes = await readFile(blobFile(dir, manifest.config.digest, file)).catch(() => {
       throw fail(file, `config blob ${manifest.config.digest} of ${nameAnn} is missing`);
     });
-    if (`sha256:${createHash('sha256').update(cfgBytes).digest('hex')}` !== manifest.config.digest) throw fail(file, `config blob ${manifest.config.digest} does not match its digest`);
+    if (`sha256:${createHash('sha256').update(cfgBytes).digest('hex')}` !== manifest.config.digest)
+      throw fail(file, `config blob ${manifest.config.digest} does not match its digest`);
     await store.putBlob(manifest.config.digest, cfgBytes);
     const cfg = parseConfig(cfgBytes, manifest.layers.length);
     if (!configMatches(cfg, platform)) throw fail(file, `${nameAnn} is for ${cfg.os}/${cfg.architecture}; this node is ${formatPlatform(platform)}`);
-    const layers = manifest.layers.map((l, k) => ({ digest: l.digest, diffID: cfg.rootfs.diff_ids[k], size: l.size, mediaType: l.mediaType, compression: l.compression }));
+    const layers = manifest.layers.map((l, k) => ({
+      digest: l.digest,
+      diffID: cfg.rootfs.diff_ids[k],
+      size: l.size,
+      mediaType: l.mediaType,
+      compression: l.compression,
+    }));
     for (const l of layers) {
       if (store.hasLayer(l.diffID)) continue;
       const lf = blobFile(dir, l.digest, file);
@@ -180,9 +212,13 @@ async function importOci(store: ImageStore, dir: string, file: string, platform:
       }
     }
     const rec: ImageRecord = {
-      name: storeName(r), target: d.digest, manifest: manifestDigest, config: manifest.config.digest,
+      name: storeName(r),
+      target: d.digest,
+      manifest: manifestDigest,
+      config: manifest.config.digest,
       layers: layers.map(({ digest, diffID, size, mediaType }) => ({ digest, diffID, size, mediaType })),
-      size: topBytes.length + cfgBytes.length + layers.reduce((a, l) => a + l.size, 0), createdAt: new Date().toISOString(),
+      size: topBytes.length + cfgBytes.length + layers.reduce((a, l) => a + l.size, 0),
+      createdAt: new Date().toISOString(),
     };
     await store.putImage(rec);
     progress?.(`Imported ${rec.name} (${layers.length} layers)`, performance.now() - t0);
@@ -191,7 +227,13 @@ async function importOci(store: ImageStore, dir: string, file: string, platform:
   return out;
 }
 
-async function importDockerSave(store: ImageStore, dir: string, file: string, platform: Platform, progress?: (l: string, ms: number) => void): Promise<ImportedImage[]> {
+async function importDockerSave(
+  store: ImageStore,
+  dir: string,
+  file: string,
+  platform: Platform,
+  progress?: (l: string, ms: number) => void,
+): Promise<ImportedImage[]> {
   let entries: { Config?: string; RepoTags?: string[] | null; Layers?: string[] }[];
   try {
     entries = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
@@ -224,7 +266,7 @@ async function importDockerSave(store: ImageStore, dir: string, file: string, pl
       if (size === undefined) throw fail(file, `layer ${e.Layers![k]} is missing`);
       // docker save keeps layers uncompressed (older) or as OCI blobs that may be gzipped (Docker 25+).
       const head = Buffer.alloc(4);
-      const fh = await (await import('node:fs/promises')).open(lf, 'r');
+      const fh = await open(lf, 'r');
       await fh.read(head, 0, 4, 0);
       await fh.close();
       const gz = head[0] === 0x1f && head[1] === 0x8b;
@@ -236,7 +278,9 @@ async function importDockerSave(store: ImageStore, dir: string, file: string, pl
       layers.push(l);
     }
     const manifest = await store.putJson({
-      schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: configDigest, size: cfgBytes.length },
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: MT.ociConfig, digest: configDigest, size: cfgBytes.length },
       layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
     });
     for (const tag of tags) {
@@ -247,9 +291,13 @@ async function importDockerSave(store: ImageStore, dir: string, file: string, pl
         throw fail(file, `RepoTags ${JSON.stringify(tag)}: ${(err as Error).message}`);
       }
       const rec: ImageRecord = {
-        name: storeName(r), target: manifest.digest, manifest: manifest.digest, config: configDigest,
+        name: storeName(r),
+        target: manifest.digest,
+        manifest: manifest.digest,
+        config: configDigest,
         layers: layers.map(({ digest, diffID, size, mediaType }) => ({ digest, diffID, size, mediaType })),
-        size: manifest.size + cfgBytes.length + layers.reduce((a, l) => a + l.size, 0), createdAt: new Date().toISOString(),
+        size: manifest.size + cfgBytes.length + layers.reduce((a, l) => a + l.size, 0),
+        createdAt: new Date().toISOString(),
       };
       await store.putImage(rec);
       progress?.(`Imported ${rec.name} (${layers.length} layers)`, performance.now() - t0);

@@ -57,10 +57,16 @@ export async function ensureBuiltin(store: ImageStore, binary = BUSYBOX_BINARY):
   const known = await store.getImage(BUILTIN_NAME);
   if (known?.builtin && JSON.stringify(known.source) === JSON.stringify(source) && (await store.stored(known))) return known;
   if (await isDynamicElf(binary)) {
-    throw new ImageError('ImageBuildFailed', `${binary} is dynamically linked and cannot run in an empty rootfs: install the Debian package busybox-static (apt-get install busybox-static)`);
+    throw new ImageError(
+      'ImageBuildFailed',
+      `${binary} is dynamically linked and cannot run in an empty rootfs: install the Debian package busybox-static (apt-get install busybox-static)`,
+    );
   }
   const { stdout } = await run([binary, '--list']);
-  const applets = stdout.split('\n').map((s) => s.trim()).filter((s) => s && s !== 'busybox' && /^[a-z0-9_.[-]+$/.test(s) && s !== '.' && s !== '..');
+  const applets = stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => s && s !== 'busybox' && /^[a-z0-9_.[-]+$/.test(s) && s !== '.' && s !== '..');
   const bytes = await readFile(binary);
   const tarFile = store.tmpPath('busybox.tar');
   try {
@@ -86,7 +92,9 @@ export async function ensureBuiltin(store: ImageStore, binary = BUSYBOX_BINARY):
     const diffID = `sha256:${createHash('sha256').update(tar).digest('hex')}`;
     const plat = hostPlatform();
     const config = await store.putJson({
-      architecture: plat.architecture, os: plat.os, ...(plat.variant ? { variant: plat.variant } : {}),
+      architecture: plat.architecture,
+      os: plat.os,
+      ...(plat.variant ? { variant: plat.variant } : {}),
       config: { Env: [`PATH=${DEFAULT_PATH}`], Cmd: ['sh'], Labels: { 'io.k8ts.builtin': 'busybox-static' } },
       rootfs: { type: 'layers', diff_ids: [diffID] },
       history: [{ created_by: `k8ts: Debian busybox-static ${binary} (${bytes.length} bytes)` }],
@@ -94,12 +102,21 @@ export async function ensureBuiltin(store: ImageStore, binary = BUSYBOX_BINARY):
     const layer = { digest: diffID, diffID, size: tar.length, mediaType: MT.ociLayer };
     if (!store.hasLayer(diffID)) await ingestLayer({ store, layer: { ...layer, compression: 'none' }, body: createReadStream(tarFile), keepBlob: true });
     const manifest = await store.putJson({
-      schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: config.digest, size: config.size },
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: MT.ociConfig, digest: config.digest, size: config.size },
       layers: [{ mediaType: MT.ociLayer, digest: diffID, size: tar.length }],
     });
     const rec: ImageRecord = {
-      name: BUILTIN_NAME, target: manifest.digest, manifest: manifest.digest, config: config.digest, layers: [layer],
-      size: manifest.size + config.size + tar.length, builtin: true, source, createdAt: new Date().toISOString(),
+      name: BUILTIN_NAME,
+      target: manifest.digest,
+      manifest: manifest.digest,
+      config: config.digest,
+      layers: [layer],
+      size: manifest.size + config.size + tar.length,
+      builtin: true,
+      source,
+      createdAt: new Date().toISOString(),
     };
     await store.putImage(rec);
     return rec;

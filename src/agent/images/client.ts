@@ -1,6 +1,7 @@
 // The OCI distribution client: manifests and blobs over Node's http/https from one endpoint, with the
 // registry auth flows (anonymous, Basic, and Bearer tokens fetched from the WWW-Authenticate realm, cached
 // per scope), redirects (blob storage elsewhere gets no Authorization) and bounded bodies.
+import { asNumber, asObj, asString, objs } from '../../api/narrow.js';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
@@ -72,8 +73,15 @@ interface Response {
   url: string;
 }
 
-const CERT_ERRORS = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED']);
+const CERT_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_UNTRUSTED',
+]);
 
 function describeNetError(url: string, e: NodeJS.ErrnoException): Error {
   const host = new URL(url).host;
@@ -83,9 +91,16 @@ function describeNetError(url: string, e: NodeJS.ErrnoException): Error {
   } else if (e.code === 'EPROTO' || /wrong version number/.test(e.message)) {
     msg = `registry ${host}: the TLS handshake failed, it does not speak HTTPS there (a plain-HTTP registry needs an http:// endpoint under mirrors."${host}" in registries.yaml)`;
   } else {
-    const why = e.code === 'ECONNREFUSED' ? 'connection refused' : e.code === 'EHOSTUNREACH' || e.code === 'ENETUNREACH' ? 'no route to host'
-      : e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN' ? 'name does not resolve' : e.code === 'ETIMEDOUT' || e.code === 'ESOCKETTIMEDOUT' ? 'timed out'
-        : e.message;
+    const why =
+      e.code === 'ECONNREFUSED'
+        ? 'connection refused'
+        : e.code === 'EHOSTUNREACH' || e.code === 'ENETUNREACH'
+          ? 'no route to host'
+          : e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN'
+            ? 'name does not resolve'
+            : e.code === 'ETIMEDOUT' || e.code === 'ESOCKETTIMEDOUT'
+              ? 'timed out'
+              : e.message;
     msg = `registry ${host} is unreachable: ${why} (${e.code ?? 'error'} on ${url.split('?')[0]})`;
   }
   const err = new Error(msg);
@@ -99,7 +114,11 @@ export class RegistrySession {
   private auth?: string;
   private readonly tried = new Set<string>();
 
-  constructor(readonly ep: Endpoint, private readonly creds: Credentials[], private readonly timeoutMs = 30_000) {}
+  constructor(
+    readonly ep: Endpoint,
+    private readonly creds: Credentials[],
+    private readonly timeoutMs = 30_000,
+  ) {}
 
   private base(): string {
     return `${this.ep.url}${this.ep.prefix}/v2/${this.ep.path}`;
@@ -110,22 +129,28 @@ export class RegistrySession {
       const u = new URL(url);
       const mod = u.protocol === 'https:' ? https : http;
       const sameOrigin = u.origin === this.ep.url;
-      const req = mod.request(u, {
-        method, headers: { 'user-agent': USER_AGENT, ...headers }, timeout: this.timeoutMs,
-        // Storage a registry redirects to gets the system CAs only, as Docker does.
-        agent: sameOrigin ? agentFor(this.ep) : undefined,
-      }, (res) => {
-        const status = res.statusCode ?? 0;
-        if ([301, 302, 303, 307, 308].includes(status) && res.headers.location) {
-          res.resume();
-          if (redirects >= MAX_REDIRECTS) return reject(new Error(`${url}: more than ${MAX_REDIRECTS} redirects`));
-          const next = new URL(res.headers.location, url);
-          const h = { ...headers };
-          if (next.origin !== this.ep.url) delete h.authorization;
-          return resolve(this.request(method === 'HEAD' ? 'HEAD' : 'GET', next.href, h, redirects + 1));
-        }
-        resolve({ status, headers: res.headers, body: res, url });
-      });
+      const req = mod.request(
+        u,
+        {
+          method,
+          headers: { 'user-agent': USER_AGENT, ...headers },
+          timeout: this.timeoutMs,
+          // Storage a registry redirects to gets the system CAs only, as Docker does.
+          agent: sameOrigin ? agentFor(this.ep) : undefined,
+        },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          if ([301, 302, 303, 307, 308].includes(status) && res.headers.location) {
+            res.resume();
+            if (redirects >= MAX_REDIRECTS) return reject(new Error(`${url}: more than ${MAX_REDIRECTS} redirects`));
+            const next = new URL(res.headers.location, url);
+            const h = { ...headers };
+            if (next.origin !== this.ep.url) delete h.authorization;
+            return resolve(this.request(method === 'HEAD' ? 'HEAD' : 'GET', next.href, h, redirects + 1));
+          }
+          resolve({ status, headers: res.headers, body: res, url });
+        },
+      );
       req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
       req.on('error', (e: NodeJS.ErrnoException) => reject(describeNetError(url, e)));
       req.end();
@@ -197,26 +222,39 @@ export class RegistrySession {
     const res = await new Promise<Response>((resolve, reject) => {
       const mod = u.protocol === 'https:' ? https : http;
       const same = u.origin === this.ep.url;
-      const req = mod.request(u, { method: 'GET', headers: { 'user-agent': USER_AGENT, ...headers }, timeout: this.timeoutMs, agent: same ? agentFor(this.ep) : undefined,
-        ...(!same && this.ep.tls.ca ? { ca: this.ep.tls.ca } : {}) }, (r) => resolve({ status: r.statusCode ?? 0, headers: r.headers, body: r, url: u.href }));
+      const req = mod.request(
+        u,
+        {
+          method: 'GET',
+          headers: { 'user-agent': USER_AGENT, ...headers },
+          timeout: this.timeoutMs,
+          agent: same ? agentFor(this.ep) : undefined,
+          ...(!same && this.ep.tls.ca ? { ca: this.ep.tls.ca } : {}),
+        },
+        (r) => resolve({ status: r.statusCode ?? 0, headers: r.headers, body: r, url: u.href }),
+      );
       req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
       req.on('error', (e: NodeJS.ErrnoException) => reject(describeNetError(u.href, e)));
       req.end();
     });
     const body = await readBody(res.body, MAX_TOKEN);
     if (res.status === 401 || res.status === 403) {
-      throw new UnauthorizedError(`the token server ${u.host} refused ${c ? `the credentials of ${c.source} (user ${JSON.stringify(c.username ?? '')})` : 'an anonymous token'}: ${res.status}`);
+      throw new UnauthorizedError(
+        `the token server ${u.host} refused ${c ? `the credentials of ${c.source} (user ${JSON.stringify(c.username ?? '')})` : 'an anonymous token'}: ${res.status}`,
+      );
     }
     if (res.status !== 200) throw new Error(`the token server ${u.host} answered ${res.status}: ${body.toString('utf8').slice(0, 200)}`);
-    let j: any;
+    let doc: unknown;
     try {
-      j = JSON.parse(body.toString('utf8'));
+      doc = JSON.parse(body.toString('utf8'));
     } catch {
       throw new Error(`the token server ${u.host} did not answer JSON`);
     }
-    const tok = typeof j.token === 'string' && j.token ? j.token : j.access_token;
-    if (typeof tok !== 'string' || !tok) throw new Error(`the token server ${u.host} answered no token`);
-    const life = Number.isFinite(j.expires_in) && j.expires_in > 0 ? j.expires_in : 60;
+    const j = asObj(doc);
+    const tok = asString(j.token) || asString(j.access_token);
+    if (!tok) throw new Error(`the token server ${u.host} answered no token`);
+    const expires = asNumber(j.expires_in);
+    const life = expires !== undefined && expires > 0 ? expires : 60;
     const header = `Bearer ${tok}`;
     tokens.set(key, { header, expires: Date.now() + Math.max(0, life - 10) * 1000 });
     return header;
@@ -244,16 +282,23 @@ export class RegistrySession {
     const text = (await readBody(res.body, 64 << 10).catch(() => Buffer.alloc(0))).toString('utf8');
     let detail = '';
     try {
-      const errs = JSON.parse(text)?.errors;
-      if (Array.isArray(errs)) detail = errs.map((e: any) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
+      const errs = asObj(JSON.parse(text)).errors;
+      if (Array.isArray(errs))
+        detail = objs(errs)
+          .map((e) => [asString(e.code), asString(e.message)].filter(Boolean).join(': '))
+          .join('; ');
     } catch {
       detail = text.trim().slice(0, 200);
     }
     const where = `${this.ep.host}/${this.ep.path}`;
     if (res.status === 404) return new NotFoundError(`${what} not found in ${where}${detail ? ` (${detail})` : ''}`);
     if (res.status === 401 || res.status === 403) {
-      const who = this.creds.length ? `with the credentials of ${this.creds.map((c) => c.source).join(', ')}` : 'anonymously (no imagePullSecret or registries.yaml credentials match this registry)';
-      return new UnauthorizedError(`${where}: ${res.status === 401 ? '401 Unauthorized' : '403 Forbidden'} for ${what}, tried ${who}${detail ? ` (${detail})` : ''}`);
+      const who = this.creds.length
+        ? `with the credentials of ${this.creds.map((c) => c.source).join(', ')}`
+        : 'anonymously (no imagePullSecret or registries.yaml credentials match this registry)';
+      return new UnauthorizedError(
+        `${where}: ${res.status === 401 ? '401 Unauthorized' : '403 Forbidden'} for ${what}, tried ${who}${detail ? ` (${detail})` : ''}`,
+      );
     }
     return new Error(`${where}: ${what}: HTTP ${res.status}${detail ? ` (${detail})` : ''}`);
   }

@@ -41,9 +41,25 @@ describe('image references', () => {
       assert.equal(storeName(r), name);
     });
   }
-  for (const bad of ['', ' nginx', 'Nginx', 'nginx:', 'nginx:-x', 'nginx@sha256:abc', 'a//b', '/a', 'a/', 'bad host:1/x', `x@md5:${'a'.repeat(32)}`, 'a'.repeat(300)]) {
+  for (const bad of [
+    '',
+    ' nginx',
+    'Nginx',
+    'nginx:',
+    'nginx:-x',
+    'nginx@sha256:abc',
+    'a//b',
+    '/a',
+    'a/',
+    'bad host:1/x',
+    `x@md5:${'a'.repeat(32)}`,
+    'a'.repeat(300),
+  ]) {
     it(`${JSON.stringify(bad.slice(0, 20))} is refused with InvalidImageName`, () => {
-      assert.throws(() => parseReference(bad), (e: unknown) => e instanceof ImageError && e.code === 'InvalidImageName' && e.message.includes('invalid image reference'));
+      assert.throws(
+        () => parseReference(bad),
+        (e: unknown) => e instanceof ImageError && e.code === 'InvalidImageName' && e.message.includes('invalid image reference'),
+      );
     });
   }
   it('the default pull policy is Always for :latest and no tag, IfNotPresent otherwise', () => {
@@ -78,13 +94,27 @@ configs:
     auth: { auth: ${Buffer.from('x:y:z').toString('base64')} }
 `);
     const eps = r.endpoints('docker.io', 'library/nginx');
-    assert.deepEqual(eps.map((e) => [e.url, e.prefix, e.path, e.mirror]), [
-      ['https://mirror.local:5000', '', 'hub/nginx', true], ['http://10.0.0.1:5000', '/prefix', 'hub/nginx', true], ['https://registry-1.docker.io', '', 'library/nginx', false]]);
+    assert.deepEqual(
+      eps.map((e) => [e.url, e.prefix, e.path, e.mirror]),
+      [
+        ['https://mirror.local:5000', '', 'hub/nginx', true],
+        ['http://10.0.0.1:5000', '/prefix', 'hub/nginx', true],
+        ['https://registry-1.docker.io', '', 'library/nginx', false],
+      ],
+    );
     assert.equal(eps[0].credentials?.username, 'u');
     assert.equal(eps[0].tls.insecureSkipVerify, true);
     assert.deepEqual([eps[1].credentials?.username, eps[1].credentials?.password], ['x', 'y:z']);
-    assert.deepEqual(r.endpoints('quay.io', 'a/b').map((e) => e.url), ['http://catchall.local', 'https://quay.io']);
-    assert.deepEqual(Registries.empty().endpoints('ghcr.io', 'o/a').map((e) => e.url), ['https://ghcr.io']);
+    assert.deepEqual(
+      r.endpoints('quay.io', 'a/b').map((e) => e.url),
+      ['http://catchall.local', 'https://quay.io'],
+    );
+    assert.deepEqual(
+      Registries.empty()
+        .endpoints('ghcr.io', 'o/a')
+        .map((e) => e.url),
+      ['https://ghcr.io'],
+    );
   });
   const bad: [string, RegExp][] = [
     ['mirrors: [1]', /mirrors: expected a mapping/],
@@ -100,29 +130,58 @@ configs:
     ['a: [', /not YAML/],
   ];
   for (const [text, re] of bad) {
-    it(`refuses ${JSON.stringify(text.slice(0, 40))}`, () => assert.throws(() => Registries.parse(text), (e: unknown) => e instanceof RegistriesConfigError && re.test(e.message)));
+    it(`refuses ${JSON.stringify(text.slice(0, 40))}`, () =>
+      assert.throws(
+        () => Registries.parse(text),
+        (e: unknown) => e instanceof RegistriesConfigError && re.test(e.message),
+      ));
   }
 });
 
 describe('the imagePullSecrets keyring', () => {
-  const secret = (type: string, data: Record<string, string>) => ({ apiVersion: 'v1', kind: 'Secret', type, metadata: { namespace: 'ns', name: 's' }, data }) as never;
+  const secret = (type: string, data: Record<string, string>) =>
+    ({ apiVersion: 'v1', kind: 'Secret', type, metadata: { namespace: 'ns', name: 's' }, data }) as never;
   const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64');
   it('matches by host glob, port and path prefix, most specific first; Docker Hub keys by any alias', () => {
     const k = new Keyring();
-    k.addSecret(secret('kubernetes.io/dockerconfigjson', { '.dockerconfigjson': b64({ auths: {
-      'https://index.docker.io/v1/': { auth: Buffer.from('hub:pw').toString('base64') },
-      '*.example.com': { username: 'glob', password: 'g' },
-      'reg.example.com/team': { username: 'team', password: 't' },
-      'reg.example.com:5000': { username: 'port', password: 'p' },
-    } }) }));
+    k.addSecret(
+      secret('kubernetes.io/dockerconfigjson', {
+        '.dockerconfigjson': b64({
+          auths: {
+            'https://index.docker.io/v1/': { auth: Buffer.from('hub:pw').toString('base64') },
+            '*.example.com': { username: 'glob', password: 'g' },
+            'reg.example.com/team': { username: 'team', password: 't' },
+            'reg.example.com:5000': { username: 'port', password: 'p' },
+          },
+        }),
+      }),
+    );
     k.addSecret(secret('kubernetes.io/dockercfg', { '.dockercfg': b64({ 'http://old.example.org': { auth: Buffer.from('old:o').toString('base64') } }) }));
-    assert.deepEqual(k.lookup('docker.io', 'library/nginx').map((c) => c.username), ['hub']);
-    assert.deepEqual(k.lookup('registry-1.docker.io', 'library/nginx').map((c) => c.username), ['hub']);
-    assert.deepEqual(k.lookup('reg.example.com', 'team/app').map((c) => c.username), ['team', 'glob']);
-    assert.deepEqual(k.lookup('reg.example.com', 'other/app').map((c) => c.username), ['glob']);
-    assert.deepEqual(k.lookup('reg.example.com:5000', 'x').map((c) => c.username), ['port']);
+    assert.deepEqual(
+      k.lookup('docker.io', 'library/nginx').map((c) => c.username),
+      ['hub'],
+    );
+    assert.deepEqual(
+      k.lookup('registry-1.docker.io', 'library/nginx').map((c) => c.username),
+      ['hub'],
+    );
+    assert.deepEqual(
+      k.lookup('reg.example.com', 'team/app').map((c) => c.username),
+      ['team', 'glob'],
+    );
+    assert.deepEqual(
+      k.lookup('reg.example.com', 'other/app').map((c) => c.username),
+      ['glob'],
+    );
+    assert.deepEqual(
+      k.lookup('reg.example.com:5000', 'x').map((c) => c.username),
+      ['port'],
+    );
     assert.deepEqual(k.lookup('a.b.example.com', 'x'), []);
-    assert.deepEqual(k.lookup('old.example.org', 'x').map((c) => c.username), ['old']);
+    assert.deepEqual(
+      k.lookup('old.example.org', 'x').map((c) => c.username),
+      ['old'],
+    );
     assert.equal(k.lookup('docker.io', 'x')[0].source, 'imagePullSecret ns/s');
   });
   it('notes secrets of another type or with bad JSON, and goes on', () => {
@@ -138,18 +197,41 @@ describe('the imagePullSecrets keyring', () => {
 describe('WWW-Authenticate', () => {
   it('parses Bearer and Basic challenges with quoted values', () => {
     assert.deepEqual(parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull"'), [
-      { scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/nginx:pull' } }]);
+      { scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/nginx:pull' } },
+    ]);
     assert.deepEqual(parseChallenges('Basic realm="k8ts \\"test\\""'), [{ scheme: 'basic', params: { realm: 'k8ts "test"' } }]);
-    assert.deepEqual(parseChallenges(['Basic realm=x', 'Bearer realm="y"']).map((c) => c.scheme), ['basic', 'bearer']);
+    assert.deepEqual(
+      parseChallenges(['Basic realm=x', 'Bearer realm="y"']).map((c) => c.scheme),
+      ['basic', 'bearer'],
+    );
     assert.deepEqual(parseChallenges(undefined), []);
   });
 });
 
 describe('platforms', () => {
-  const idx = (plats: [string, string, string?][]) => parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex,
-    manifests: plats.map(([os, architecture, variant], i) => ({ mediaType: MT.ociManifest, digest: `sha256:${String(i).repeat(64)}`, size: 1, platform: { os, architecture, ...(variant ? { variant } : {}) } })) })));
+  const idx = (plats: [string, string, string?][]) =>
+    parseManifest(
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MT.ociIndex,
+          manifests: plats.map(([os, architecture, variant], i) => ({
+            mediaType: MT.ociManifest,
+            digest: `sha256:${String(i).repeat(64)}`,
+            size: 1,
+            platform: { os, architecture, ...(variant ? { variant } : {}) },
+          })),
+        }),
+      ),
+    );
   it('picks os/arch, the ARM variant, never attestations', () => {
-    const i = idx([['unknown', 'unknown'], ['linux', 'arm', 'v6'], ['linux', 'arm', 'v7'], ['linux', 'amd64'], ['linux', 'arm64', 'v8']]) as never;
+    const i = idx([
+      ['unknown', 'unknown'],
+      ['linux', 'arm', 'v6'],
+      ['linux', 'arm', 'v7'],
+      ['linux', 'amd64'],
+      ['linux', 'arm64', 'v8'],
+    ]) as never;
     assert.equal(pickPlatform(i, { os: 'linux', architecture: 'amd64' })?.digest, `sha256:${'3'.repeat(64)}`);
     assert.equal(pickPlatform(i, { os: 'linux', architecture: 'arm64', variant: 'v8' })?.digest, `sha256:${'4'.repeat(64)}`);
     assert.equal(pickPlatform(i, { os: 'linux', architecture: 'arm', variant: 'v7' })?.digest, `sha256:${'2'.repeat(64)}`);
@@ -157,9 +239,14 @@ describe('platforms', () => {
     assert.equal(hostPlatform('x64').architecture, 'amd64');
   });
   it('refuses manifests that lie about themselves', () => {
-    for (const bad of ['{}', '[]', '{"schemaVersion":1}', `{"schemaVersion":2,"mediaType":"${MT.ociManifest}","config":{"mediaType":"x","digest":"sha256:1","size":1},"layers":[]}`,
+    for (const bad of [
+      '{}',
+      '[]',
+      '{"schemaVersion":1}',
+      `{"schemaVersion":2,"mediaType":"${MT.ociManifest}","config":{"mediaType":"x","digest":"sha256:1","size":1},"layers":[]}`,
       `{"schemaVersion":2,"mediaType":"${MT.ociManifest}","config":{"mediaType":"x","digest":"${D}","size":-1},"layers":[]}`,
-      `{"schemaVersion":2,"mediaType":"${MT.ociManifest}","config":{"mediaType":"x","digest":"${D}","size":1},"layers":[{"mediaType":"text/plain","digest":"${D}","size":1}]}`]) {
+      `{"schemaVersion":2,"mediaType":"${MT.ociManifest}","config":{"mediaType":"x","digest":"${D}","size":1},"layers":[{"mediaType":"text/plain","digest":"${D}","size":1}]}`,
+    ]) {
       assert.throws(() => parseManifest(Buffer.from(bad)), /schemaVersion|digest|size|not a layer|not an image|no layers|not a JSON|mediaType/);
     }
   });
@@ -180,7 +267,10 @@ describe('the image user', () => {
     assert.deepEqual(resolveUser('4242', [top, bottom]), { uid: 4242, gid: 0 });
     assert.deepEqual(resolveUser('www:staff', [top, bottom]), { uid: 1000, gid: 50, additionalGids: [4] });
     assert.deepEqual(resolveUser('nobody:7', [top, bottom]), { uid: 65534, gid: 7 });
-    assert.throws(() => resolveUser('ghost', [top, bottom]), (e: unknown) => e instanceof UserLookupError && /unable to find user ghost/.test(e.message));
+    assert.throws(
+      () => resolveUser('ghost', [top, bottom]),
+      (e: unknown) => e instanceof UserLookupError && /unable to find user ghost/.test(e.message),
+    );
     assert.throws(() => resolveUser('www:ghosts', [top, bottom]), /unable to find group ghosts/);
   });
   it('a whiteout in an upper layer hides /etc/passwd', () => {
@@ -202,9 +292,21 @@ describe('unpacking hostile layers', { skip: process.getuid?.() !== 0 ? 'needs r
     }
   };
   it('refuses entries through a symlink and links out of the layer; names that climb out stay inside', async () => {
-    await assert.rejects(unpack([{ name: 'etc', type: 'symlink', linkname: '/etc' }, { name: 'etc/evil', data: 'x' }]), (e: unknown) => e instanceof UnpackError && /goes through a symlink/.test(e.message));
-    await assert.rejects(unpack([{ name: 'l', type: 'link', linkname: '../../etc/passwd' }]), (e: unknown) => e instanceof UnpackError && /not a regular file earlier in this layer/.test(e.message));
-    await assert.rejects(unpack([{ name: 'l', type: 'link', linkname: 'missing' }]), (e: unknown) => e instanceof UnpackError && /not a regular file earlier in this layer/.test(e.message));
+    await assert.rejects(
+      unpack([
+        { name: 'etc', type: 'symlink', linkname: '/etc' },
+        { name: 'etc/evil', data: 'x' },
+      ]),
+      (e: unknown) => e instanceof UnpackError && /goes through a symlink/.test(e.message),
+    );
+    await assert.rejects(
+      unpack([{ name: 'l', type: 'link', linkname: '../../etc/passwd' }]),
+      (e: unknown) => e instanceof UnpackError && /not a regular file earlier in this layer/.test(e.message),
+    );
+    await assert.rejects(
+      unpack([{ name: 'l', type: 'link', linkname: 'missing' }]),
+      (e: unknown) => e instanceof UnpackError && /not a regular file earlier in this layer/.test(e.message),
+    );
     const { dir } = await unpack([{ name: '../../../outside.txt', data: 'x' }]);
     // tar -x's rule: a leading ../ is dropped, the entry stays inside.
     assert.equal(readFileSync(join(dir, 'outside.txt'), 'utf8'), 'x');
@@ -213,8 +315,11 @@ describe('unpacking hostile layers', { skip: process.getuid?.() !== 0 ? 'needs r
   it('whiteouts become 0:0 devices, later entries replace earlier ones, owners and modes stick', async () => {
     const { dir, res } = await unpack([
       { name: 'a/', type: 'directory', mode: 0o750, uid: 7, gid: 8 },
-      { name: 'a/f', data: 'one' }, { name: 'a/f', data: 'two', mode: 0o4755, uid: 1000 },
-      { name: 'a/.wh.gone' }, { name: 'a/h', type: 'link', linkname: 'a/f' }, { name: 'a/s', type: 'symlink', linkname: '/nowhere' },
+      { name: 'a/f', data: 'one' },
+      { name: 'a/f', data: 'two', mode: 0o4755, uid: 1000 },
+      { name: 'a/.wh.gone' },
+      { name: 'a/h', type: 'link', linkname: 'a/f' },
+      { name: 'a/s', type: 'symlink', linkname: '/nowhere' },
     ]);
     try {
       assert.equal(readFileSync(join(dir, 'a/f'), 'utf8'), 'two');

@@ -1,6 +1,7 @@
 // Credentials from imagePullSecrets, as the kubelet matches them: `kubernetes.io/dockerconfigjson`
 // ({"auths": {...}}) and `kubernetes.io/dockercfg` ({...}) keyed by registry URL or host, with `*.`
 // globs per host component, the port exact, and the key's path a prefix of the repository's.
+import { isObj } from '../../api/narrow.js';
 import type { KObject } from '../../api/types.js';
 import { decodeAuth, type Credentials } from './registries.js';
 
@@ -21,24 +22,28 @@ export class Keyring {
   addSecret(secret: KObject): void {
     const name = `${secret.metadata.namespace}/${secret.metadata.name}`;
     const data = (secret as { data?: Record<string, string> }).data ?? {};
-    let auths: Record<string, any>;
+    let auths: unknown;
     try {
       if (secret.type === 'kubernetes.io/dockerconfigjson') {
         const j = JSON.parse(Buffer.from(data['.dockerconfigjson'] ?? '', 'base64').toString('utf8'));
-        auths = j?.auths ?? {};
+        auths = isObj(j) ? j.auths : undefined;
       } else if (secret.type === 'kubernetes.io/dockercfg') {
-        auths = JSON.parse(Buffer.from(data['.dockercfg'] ?? '', 'base64').toString('utf8')) ?? {};
+        auths = JSON.parse(Buffer.from(data['.dockercfg'] ?? '', 'base64').toString('utf8'));
       } else {
-        this.problems.push(`imagePullSecret ${name} has type ${JSON.stringify(secret.type ?? '')}, not kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg`);
+        this.problems.push(
+          `imagePullSecret ${name} has type ${JSON.stringify(secret.type ?? '')}, not kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg`,
+        );
         return;
       }
     } catch {
-      this.problems.push(`imagePullSecret ${name} does not hold valid JSON in ${secret.type === 'kubernetes.io/dockercfg' ? '.dockercfg' : '.dockerconfigjson'}`);
+      this.problems.push(
+        `imagePullSecret ${name} does not hold valid JSON in ${secret.type === 'kubernetes.io/dockercfg' ? '.dockercfg' : '.dockerconfigjson'}`,
+      );
       return;
     }
-    if (!auths || typeof auths !== 'object') return;
+    if (!isObj(auths)) return;
     for (const [key, v] of Object.entries(auths)) {
-      if (!v || typeof v !== 'object') continue;
+      if (!isObj(v)) continue;
       const credentials: Credentials = { source: `imagePullSecret ${name}` };
       if (typeof v.username === 'string') credentials.username = v.username;
       if (typeof v.password === 'string') credentials.password = v.password;
@@ -90,7 +95,17 @@ function hostMatches(pattern: string, host: string): boolean {
   const pa = ph.split('.');
   const ha = hh.split('.');
   if (pa.length !== ha.length) return false;
-  return pa.every((p, i) => p === ha[i] || (p.includes('*') && new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^.]*')}$`).test(ha[i])));
+  return pa.every(
+    (p, i) =>
+      p === ha[i] ||
+      (p.includes('*') &&
+        new RegExp(
+          `^${p
+            .split('*')
+            .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+            .join('[^.]*')}$`,
+        ).test(ha[i])),
+  );
 }
 
 function splitPort(h: string): [string, string] {

@@ -85,7 +85,8 @@ export async function ingestLayer(o: IngestOptions): Promise<UnpackResult> {
     // corrupted download is reported as the digest mismatch it is, not as a gzip or tar error.
     for await (const chunk of o.body as AsyncIterable<Buffer>) {
       n += chunk.length;
-      if (n > layer.size) throw new DigestMismatchError(`layer ${layer.digest}: the source sent more than the ${layer.size} bytes the manifest gives; nothing of it was kept`);
+      if (n > layer.size)
+        throw new DigestMismatchError(`layer ${layer.digest}: the source sent more than the ${layer.size} bytes the manifest gives; nothing of it was kept`);
       hashC.update(chunk);
       if (fd >= 0) {
         let off = 0;
@@ -94,7 +95,11 @@ export async function ingestLayer(o: IngestOptions): Promise<UnpackResult> {
       o.progress?.(chunk.length);
       if (!stop && !dec.write(chunk)) {
         await new Promise<void>((resolve) => {
-          const done = () => { dec.off('drain', done); dec.off('error', done); resolve(); };
+          const done = () => {
+            dec.off('drain', done);
+            dec.off('error', done);
+            resolve();
+          };
           dec.once('drain', done);
           dec.once('error', done);
           unpacked.then(done, done);
@@ -102,18 +107,27 @@ export async function ingestLayer(o: IngestOptions): Promise<UnpackResult> {
       }
     }
     if (!stop) dec.end();
-    const u = await unpacked.then((v) => ({ ok: true as const, v }), (e) => ({ ok: false as const, e }));
+    const u = await unpacked.then(
+      (v) => ({ ok: true as const, v }),
+      (e) => ({ ok: false as const, e }),
+    );
     const gotC = `sha256:${hashC.digest('hex')}`;
     if (n !== layer.size || gotC !== layer.digest) {
-      throw new DigestMismatchError(`layer ${layer.digest}: digest mismatch: the source sent ${n} bytes with digest ${gotC} (the manifest says ${layer.size} bytes); nothing of it was kept`);
+      throw new DigestMismatchError(
+        `layer ${layer.digest}: digest mismatch: the source sent ${n} bytes with digest ${gotC} (the manifest says ${layer.size} bytes); nothing of it was kept`,
+      );
     }
     if (!u.ok) {
       const why = (u.e as Error).message;
-      throw new Error(`layer ${layer.digest}: ${stop && !(u.e instanceof Error && (u.e as { code?: string }).code === 'BadLayer') ? `cannot decompress it (${layer.compression}): ${why}` : why}`);
+      throw new Error(
+        `layer ${layer.digest}: ${stop && !(u.e instanceof Error && (u.e as { code?: string }).code === 'BadLayer') ? `cannot decompress it (${layer.compression}): ${why}` : why}`,
+      );
     }
     const gotU = `sha256:${hashU.digest('hex')}`;
     if (gotU !== layer.diffID) {
-      throw new DigestMismatchError(`layer ${layer.digest}: the uncompressed content has digest ${gotU}, the image config says ${layer.diffID}; nothing of it was kept`);
+      throw new DigestMismatchError(
+        `layer ${layer.digest}: the uncompressed content has digest ${gotU}, the image config says ${layer.diffID}; nothing of it was kept`,
+      );
     }
     if (fd >= 0) {
       fsyncSync(fd);

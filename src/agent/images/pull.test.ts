@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { issue, makeCa, writeKeyAndCert } from '../../api/certificates/issue.js';
 import { ImageError } from './errors.js';
 import { Keyring } from './keyring.js';
 import { hostPlatform } from './manifest.js';
@@ -19,13 +20,35 @@ import { Puller } from './pull.js';
 import { Registries } from './registries.js';
 import { ImageStore } from './store.js';
 import {
-  PYTHON, buildImage, buildIndex, buildLayer, pushImage, pushManifest, pythonImage, registryBlobPath, startRegistry, startTokenServer, tokenFor,
-  type BuiltImage, type TestRegistry, type TokenServer,
+  PYTHON,
+  buildImage,
+  buildIndex,
+  buildLayer,
+  pushImage,
+  pushManifest,
+  pythonImage,
+  registryBlobPath,
+  startRegistry,
+  startTokenServer,
+  tokenFor,
+  type BuiltImage,
+  type TestRegistry,
+  type TokenServer,
 } from './testing.js';
 
 const CI = process.env.K8TS_CI === '1';
-const missing = ['docker-registry', 'htpasswd', 'zstd', 'openssl'].filter((c) => { try { execFileSync('which', [c], { stdio: 'ignore' }); return false; } catch { return true; } });
-const skip = !CI && (missing.length || !existsSync(PYTHON) || process.getuid?.() !== 0) ? `needs root, ${PYTHON} and ${missing.join(', ') || 'the tools'} (make setup)` : false;
+const missing = ['docker-registry', 'htpasswd', 'zstd', 'openssl'].filter((c) => {
+  try {
+    execFileSync('which', [c], { stdio: 'ignore' });
+    return false;
+  } catch {
+    return true;
+  }
+});
+const skip =
+  !CI && (missing.length || !existsSync(PYTHON) || process.getuid?.() !== 0)
+    ? `needs root, ${PYTHON} and ${missing.join(', ') || 'the tools'} (make setup)`
+    : false;
 
 const root = mkdtempSync(join(tmpdir(), 'k8ts-pull-'));
 let reg: TestRegistry;
@@ -41,8 +64,11 @@ function freshStore(name: string): ImageStore {
 function inOverlay(lowerdirs: string[], script: string): string {
   const mnt = mkdtempSync(join(root, 'mnt-'));
   try {
-    return execFileSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
-      `mount -t overlay overlay -o lowerdir=${lowerdirs.join(':')} ${mnt} && cd ${mnt} && ${script}`], { encoding: 'utf8' });
+    return execFileSync(
+      'unshare',
+      ['-m', '--propagation', 'private', 'sh', '-c', `mount -t overlay overlay -o lowerdir=${lowerdirs.join(':')} ${mnt} && cd ${mnt} && ${script}`],
+      { encoding: 'utf8' },
+    );
   } finally {
     rmSync(mnt, { recursive: true, force: true });
   }
@@ -72,7 +98,10 @@ describe('pulling from a real registry', { skip }, () => {
     assert.equal(r.record.target, pyDigest);
     assert.equal(r.record.config, py.configDigest);
     assert.equal(r.stored.lowerdirs.length, 3);
-    assert.equal(r.fetched, py.layers.reduce((a, l) => a + l.size, 0));
+    assert.equal(
+      r.fetched,
+      py.layers.reduce((a, l) => a + l.size, 0),
+    );
     assert.deepEqual(lines.filter((l) => l === 'layer').length, 3);
     const seen = inOverlay(r.stored.lowerdirs, 'ls srv srv/old; cat srv/index.html; chroot . /usr/bin/python3 -S -c "import http.server; print(\'py ok\')"');
     assert.match(seen, /index\.html/);
@@ -98,17 +127,22 @@ describe('pulling from a real registry', { skip }, () => {
     assert.equal(a, b, 'the same promise');
     const r = await a;
     assert.equal(r.record.name, ref);
-    await assert.rejects(puller.pull(`${reg.addr}/web/python@sha256:${'0'.repeat(64)}`), (e: unknown) =>
-      e instanceof ImageError && e.code === 'ErrImagePull' && /not found/.test(e.message));
+    await assert.rejects(
+      puller.pull(`${reg.addr}/web/python@sha256:${'0'.repeat(64)}`),
+      (e: unknown) => e instanceof ImageError && e.code === 'ErrImagePull' && /not found/.test(e.message),
+    );
     noLeftovers(store);
     puller.close();
   });
 
-  it('through an index: this node\'s platform is picked; an image only for another architecture is refused by name', async () => {
+  it("through an index: this node's platform is picked; an image only for another architecture is refused by name", async () => {
     const foreign = buildImage(py.layers, { Cmd: ['true'] }, { platform: other });
     await pushImage({ url: reg.url }, 'multi/python', undefined, foreign);
     await pushImage({ url: reg.url }, 'multi/python', undefined, py);
-    const idx = buildIndex([{ img: foreign, platform: other }, { img: py, platform: hostPlatform() }]);
+    const idx = buildIndex([
+      { img: foreign, platform: other },
+      { img: py, platform: hostPlatform() },
+    ]);
     await pushManifest({ url: reg.url }, 'multi/python', 'v1', idx.body, idx.mediaType);
     const onlyOther = buildIndex([{ img: foreign, platform: other }], true);
     await pushManifest({ url: reg.url }, 'multi/python', 'foreign-index', onlyOther.body, onlyOther.mediaType);
@@ -119,19 +153,33 @@ describe('pulling from a real registry', { skip }, () => {
     assert.equal(r.record.target, idx.digest, 'the repo digest is the index');
     assert.equal(r.record.manifest, py.manifestDigest);
     const want = `${hostPlatform().os}/${hostPlatform().architecture}`;
-    await assert.rejects(puller.pull(`${reg.addr}/multi/python:foreign-index`), (e: unknown) =>
-      e instanceof ImageError && e.message.includes(`no image for this node's platform ${want}`) && e.message.includes(`${other.os}/${other.architecture}`));
-    await assert.rejects(puller.pull(`${reg.addr}/multi/python:foreign`), (e: unknown) =>
-      e instanceof ImageError && e.message.includes(`is for ${other.os}/${other.architecture}`) && e.message.includes(`this node is ${want}`));
+    await assert.rejects(
+      puller.pull(`${reg.addr}/multi/python:foreign-index`),
+      (e: unknown) =>
+        e instanceof ImageError && e.message.includes(`no image for this node's platform ${want}`) && e.message.includes(`${other.os}/${other.architecture}`),
+    );
+    await assert.rejects(
+      puller.pull(`${reg.addr}/multi/python:foreign`),
+      (e: unknown) => e instanceof ImageError && e.message.includes(`is for ${other.os}/${other.architecture}`) && e.message.includes(`this node is ${want}`),
+    );
     noLeftovers(store);
     puller.close();
   });
 
   it('a missing tag and an unreachable registry say so', async () => {
     const store = freshStore('missing');
-    const puller = new Puller(store, Registries.parse(`mirrors:\n  "${reg.addr}":\n    endpoint: ["http://${reg.addr}"]\n  "127.0.0.1:9":\n    endpoint: ["http://127.0.0.1:9"]\n`));
-    await assert.rejects(puller.pull(`${reg.addr}/web/python:nope`), (e: unknown) => e instanceof ImageError && e.code === 'ErrImagePull' && /manifest nope not found in .*web\/python.*MANIFEST_UNKNOWN/.test(e.message));
-    await assert.rejects(puller.pull('127.0.0.1:9/web/python:1'), (e: unknown) => e instanceof ImageError && /registry 127\.0\.0\.1:9 is unreachable: connection refused/.test(e.message));
+    const puller = new Puller(
+      store,
+      Registries.parse(`mirrors:\n  "${reg.addr}":\n    endpoint: ["http://${reg.addr}"]\n  "127.0.0.1:9":\n    endpoint: ["http://127.0.0.1:9"]\n`),
+    );
+    await assert.rejects(
+      puller.pull(`${reg.addr}/web/python:nope`),
+      (e: unknown) => e instanceof ImageError && e.code === 'ErrImagePull' && /manifest nope not found in .*web\/python.*MANIFEST_UNKNOWN/.test(e.message),
+    );
+    await assert.rejects(
+      puller.pull('127.0.0.1:9/web/python:1'),
+      (e: unknown) => e instanceof ImageError && /registry 127\.0\.0\.1:9 is unreachable: connection refused/.test(e.message),
+    );
     noLeftovers(store);
     puller.close();
   });
@@ -175,7 +223,12 @@ describe('pulling from a real registry', { skip }, () => {
   it('through a mirror with a rewrite, for a registry that does not exist', async () => {
     await pushImage({ url: reg.url }, 'mirrored/team/python', '1', py);
     const store = freshStore('mirror');
-    const puller = new Puller(store, Registries.parse(`mirrors:\n  registry.example.invalid:\n    endpoint:\n      - http://127.0.0.1:9\n      - http://${reg.addr}\n    rewrite:\n      "^team/(.*)": "mirrored/team/$1"\n`));
+    const puller = new Puller(
+      store,
+      Registries.parse(
+        `mirrors:\n  registry.example.invalid:\n    endpoint:\n      - http://127.0.0.1:9\n      - http://${reg.addr}\n    rewrite:\n      "^team/(.*)": "mirrored/team/$1"\n`,
+      ),
+    );
     const r = await puller.pull('registry.example.invalid/team/python:1');
     assert.equal(r.record.name, 'registry.example.invalid/team/python:1');
     assert.equal(r.record.config, py.configDigest);
@@ -189,7 +242,11 @@ describe('pulling from a real registry', { skip }, () => {
     const slow = http.createServer((q, s) => {
       const up = http.request(`${reg.url}${q.url}`, { method: q.method, headers: q.headers }, (r) => {
         s.writeHead(r.statusCode ?? 502, r.headers);
-        r.on('data', (c: Buffer) => { s.write(c); r.pause(); setTimeout(() => r.resume(), 5); });
+        r.on('data', (c: Buffer) => {
+          s.write(c);
+          r.pause();
+          setTimeout(() => r.resume(), 5);
+        });
         r.on('end', () => s.end());
       });
       q.pipe(up);
@@ -201,12 +258,20 @@ describe('pulling from a real registry', { skip }, () => {
     const mod = fileURLToPath(new URL('./pull.js', import.meta.url));
     const storeMod = fileURLToPath(new URL('./store.js', import.meta.url));
     const regMod = fileURLToPath(new URL('./registries.js', import.meta.url));
-    const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
       const { Puller } = await import(${JSON.stringify(mod)});
       const { ImageStore } = await import(${JSON.stringify(storeMod)});
       const { Registries } = await import(${JSON.stringify(regMod)});
       await new Puller(new ImageStore(${JSON.stringify(dir)}), Registries.parse(${JSON.stringify(yaml)})).pull(${JSON.stringify(`${reg.addr}/big/python:1`)});
-      console.log('finished');`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      console.log('finished');`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
     child.stdout!.on('data', (b: Buffer) => (out += b));
     const store = new ImageStore(dir);
@@ -241,14 +306,23 @@ describe('registry auth', { skip }, () => {
   let tokReg: TestRegistry;
   let ts: TokenServer;
   const secret = (host: string, user: string, pass: string, type = 'kubernetes.io/dockerconfigjson') => ({
-    apiVersion: 'v1', kind: 'Secret', type, metadata: { namespace: 'default', name: 'regcred' },
-    data: type === 'kubernetes.io/dockercfg'
-      ? { '.dockercfg': Buffer.from(JSON.stringify({ [`http://${host}`]: { auth: Buffer.from(`${user}:${pass}`).toString('base64') } })).toString('base64') }
-      : { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [host]: { username: user, password: pass } } })).toString('base64') },
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type,
+    metadata: { namespace: 'default', name: 'regcred' },
+    data:
+      type === 'kubernetes.io/dockercfg'
+        ? { '.dockercfg': Buffer.from(JSON.stringify({ [`http://${host}`]: { auth: Buffer.from(`${user}:${pass}`).toString('base64') } })).toString('base64') }
+        : { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [host]: { username: user, password: pass } } })).toString('base64') },
   });
   before(async () => {
     basic = await startRegistry({ dir: join(root, 'basic'), htpasswd: { user: 'alice', password: users.alice } });
-    await pushImage({ url: basic.url, auth: `Basic ${Buffer.from('alice:right-password').toString('base64')}` }, 'private/python', '1', py ?? (py = await pythonImage()));
+    await pushImage(
+      { url: basic.url, auth: `Basic ${Buffer.from('alice:right-password').toString('base64')}` },
+      'private/python',
+      '1',
+      py ?? (py = await pythonImage()),
+    );
     ts = await startTokenServer(join(root, 'token'), users);
     tokReg = await startRegistry({ dir: join(root, 'tokreg'), token: ts });
     await pushImage({ url: tokReg.url, auth: await tokenFor(ts, 'alice', users.alice, 'repository:private/python:pull,push') }, 'private/python', '1', py);
@@ -269,12 +343,18 @@ describe('registry auth', { skip }, () => {
       await assert.rejects(anon.pull(ref), (e: unknown) => e instanceof ImageError && /401|refused/.test(e.message) && /anonymous/i.test(e.message));
       const wrong = new Keyring();
       wrong.addSecret(secret(r.addr, 'alice', 'wrong-password') as never);
-      await assert.rejects(anon.pull(ref, { keyring: wrong }), (e: unknown) => e instanceof ImageError && e.message.includes('imagePullSecret default/regcred'));
+      await assert.rejects(
+        anon.pull(ref, { keyring: wrong }),
+        (e: unknown) => e instanceof ImageError && e.message.includes('imagePullSecret default/regcred'),
+      );
       const right = new Keyring();
       right.addSecret(secret(r.addr, 'alice', users.alice, kind === 'basic' ? 'kubernetes.io/dockercfg' : 'kubernetes.io/dockerconfigjson') as never);
       const ok = await anon.pull(ref, { keyring: right });
       assert.equal(ok.record.config, py.configDigest);
-      const viaConfig = new Puller(freshStore(`auth-${kind}-cfg`), Registries.parse(`${mirror}configs:\n  "${r.addr}":\n    auth:\n      username: alice\n      password: ${users.alice}\n`));
+      const viaConfig = new Puller(
+        freshStore(`auth-${kind}-cfg`),
+        Registries.parse(`${mirror}configs:\n  "${r.addr}":\n    auth:\n      username: alice\n      password: ${users.alice}\n`),
+      );
       assert.equal((await viaConfig.pull(ref)).record.config, py.configDigest);
       noLeftovers(store);
       if (kind === 'token') assert.ok(ts.log.some(([u, , st]) => u === 'alice' && st === 200) && ts.log.some(([, , st]) => st === 401));
@@ -292,10 +372,13 @@ describe('registry over TLS', { skip }, () => {
   before(async () => {
     const d = join(root, 'tls');
     execFileSync('mkdir', ['-p', d]);
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(d, 'ca.key'), '-out', join(d, 'ca.crt'), '-days', '2', '-subj', '/CN=k8ts test CA'], { stdio: 'ignore' });
-    execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(d, 'reg.key'), '-out', join(d, 'reg.csr'), '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
-    writeFileSync(join(d, 'ext'), 'subjectAltName=IP:127.0.0.1\n');
-    execFileSync('openssl', ['x509', '-req', '-in', join(d, 'reg.csr'), '-CA', join(d, 'ca.crt'), '-CAkey', join(d, 'ca.key'), '-CAcreateserial', '-out', join(d, 'reg.crt'), '-days', '2', '-extfile', join(d, 'ext')], { stdio: 'ignore' });
+    const testCa = await makeCa('k8ts test CA', 2);
+    writeKeyAndCert(testCa, join(d, 'ca.key'), join(d, 'ca.crt'));
+    writeKeyAndCert(
+      await issue(testCa, { subject: { cn: '127.0.0.1' }, usage: 'server', names: ['127.0.0.1'], days: 2 }),
+      join(d, 'reg.key'),
+      join(d, 'reg.crt'),
+    );
     ca = join(d, 'ca.crt');
     tlsReg = await startRegistry({ dir: d, tls: { certFile: join(d, 'reg.crt'), keyFile: join(d, 'reg.key') } });
     await pushImage({ url: tlsReg.url, ca: readFileSync(ca, 'utf8') }, 'secure/python', '1', py ?? (py = await pythonImage()));
@@ -304,7 +387,10 @@ describe('registry over TLS', { skip }, () => {
 
   it('HTTPS with a configured CA works; without it the certificate is refused', async () => {
     const ref = `${tlsReg.addr}/secure/python:1`;
-    await assert.rejects(new Puller(freshStore('tls-noca')).pull(ref), (e: unknown) => e instanceof ImageError && /certificate|self.signed|unable to verify/i.test(e.message));
+    await assert.rejects(
+      new Puller(freshStore('tls-noca')).pull(ref),
+      (e: unknown) => e instanceof ImageError && /certificate|self.signed|unable to verify/i.test(e.message),
+    );
     const p = new Puller(freshStore('tls'), Registries.parse(`configs:\n  "${tlsReg.addr}":\n    tls:\n      ca_file: ${ca}\n`));
     assert.equal((await p.pull(ref)).record.config, py.configDigest);
     p.close();

@@ -8,7 +8,15 @@ import { ImageError, NotFoundError, UnauthorizedError } from './errors.js';
 import type { Keyring } from './keyring.js';
 import { DigestMismatchError, ingestLayer } from './layer.js';
 import {
-  type Descriptor, type Platform, ManifestError, configMatches, formatPlatform, hostPlatform, parseConfig, parseManifest, pickPlatform,
+  type Descriptor,
+  type Platform,
+  ManifestError,
+  configMatches,
+  formatPlatform,
+  hostPlatform,
+  parseConfig,
+  parseManifest,
+  pickPlatform,
 } from './manifest.js';
 import { formatReference, parseReference, storeName, type Reference } from './reference.js';
 import { Registries, type Endpoint } from './registries.js';
@@ -39,19 +47,32 @@ export interface PullResult {
 
 /** Errors worth trying the next endpoint for; anything else (a wrong platform, a bad manifest) ends the pull. */
 function endpointSpecific(e: unknown): boolean {
-  return e instanceof NotFoundError || e instanceof UnauthorizedError || e instanceof DigestMismatchError || (e as { unreachable?: boolean })?.unreachable === true;
+  return (
+    e instanceof NotFoundError || e instanceof UnauthorizedError || e instanceof DigestMismatchError || (e as { unreachable?: boolean })?.unreachable === true
+  );
 }
 
 export class Puller {
   private pulls = new Map<string, Promise<PullResult>>();
   private layerPulls = new Map<string, Promise<number>>();
 
-  constructor(readonly store: ImageStore, readonly registries: Registries = Registries.empty(), readonly platform: Platform = hostPlatform()) {}
+  constructor(
+    readonly store: ImageStore,
+    readonly registries: Registries = Registries.empty(),
+    readonly platform: Platform = hostPlatform(),
+  ) {}
 
   /** Pulls ref; ImageError ErrImagePull (or InvalidImageName) with a message that says what went wrong. */
   pull(ref: string, opts: PullOptions = {}): Promise<PullResult> {
     const r = parseReference(ref);
-    const key = `${storeName(r)}|${opts.keyring ? opts.keyring.lookup(r.domain, r.path).map((c) => c.source).join(',') : ''}`;
+    const key = `${storeName(r)}|${
+      opts.keyring
+        ? opts.keyring
+            .lookup(r.domain, r.path)
+            .map((c) => c.source)
+            .join(',')
+        : ''
+    }`;
     let p = this.pulls.get(key);
     if (!p) {
       p = this.pullNow(ref, r, opts).finally(() => this.pulls.delete(key));
@@ -94,7 +115,9 @@ export class Puller {
       const d = pickPlatform(parsed, this.platform);
       if (!d) {
         const have = parsed.manifests.filter((m) => m.platform && m.platform.os !== 'unknown').map((m) => formatPlatform(m.platform));
-        throw new ManifestError(`no image for this node's platform ${formatPlatform(this.platform)} in ${formatReference(r)} (the index lists ${have.join(', ') || 'no platforms'})`);
+        throw new ManifestError(
+          `no image for this node's platform ${formatPlatform(this.platform)} in ${formatReference(r)} (the index lists ${have.join(', ') || 'no platforms'})`,
+        );
       }
       const child = await s.manifest(d.digest);
       if (child.digest !== d.digest) throw new DigestMismatchError(`${ep.host}/${ep.path}: the manifest for ${d.digest} has digest ${child.digest}`);
@@ -104,15 +127,23 @@ export class Puller {
       manifestDigest = child.digest;
     }
     const manifest = parsed;
-    const configBytes = this.store.hasBlob(manifest.config.digest) ? await this.store.readBlob(manifest.config.digest) : await this.fetchSmall(s, manifest.config);
+    const configBytes = this.store.hasBlob(manifest.config.digest)
+      ? await this.store.readBlob(manifest.config.digest)
+      : await this.fetchSmall(s, manifest.config);
     const config = parseConfig(configBytes, manifest.layers.length);
     if (!configMatches(config, this.platform)) {
-      throw new ManifestError(`image ${formatReference(r)} is for ${config.os}/${config.architecture}${config.variant ? `/${config.variant}` : ''}; this node is ${formatPlatform(this.platform)}`);
+      throw new ManifestError(
+        `image ${formatReference(r)} is for ${config.os}/${config.architecture}${config.variant ? `/${config.variant}` : ''}; this node is ${formatPlatform(this.platform)}`,
+      );
     }
     await this.store.putBlob(manifest.config.digest, configBytes);
     opts.progress?.({ step: 'resolved', detail: `${formatReference(r)} → ${manifestDigest} (${manifest.layers.length} layers)`, ms: performance.now() - t0 });
-    const layers: (LayerRef & { compression: typeof manifest.layers[number]['compression'] })[] = manifest.layers.map((l, i) => ({
-      digest: l.digest, diffID: config.rootfs.diff_ids[i], size: l.size, mediaType: l.mediaType, compression: l.compression,
+    const layers: (LayerRef & { compression: (typeof manifest.layers)[number]['compression'] })[] = manifest.layers.map((l, i) => ({
+      digest: l.digest,
+      diffID: config.rootfs.diff_ids[i],
+      size: l.size,
+      mediaType: l.mediaType,
+      compression: l.compression,
     }));
     let fetched = 0;
     let next = 0;
@@ -122,14 +153,22 @@ export class Puller {
         const lt = performance.now();
         const got = await this.layer(s, l);
         fetched += got;
-        opts.progress?.({ step: 'layer', detail: `${l.digest.slice(0, 19)} ${got ? `pulled ${fmtBytes(l.size)}` : 'already present'}`, ms: performance.now() - lt });
+        opts.progress?.({
+          step: 'layer',
+          detail: `${l.digest.slice(0, 19)} ${got ? `pulled ${fmtBytes(l.size)}` : 'already present'}`,
+          ms: performance.now() - lt,
+        });
       }
     };
     await Promise.all(Array.from({ length: Math.min(LAYER_CONCURRENCY, layers.length) }, worker));
     const record: ImageRecord = {
-      name: storeName(r), target: top.digest, manifest: manifestDigest, config: manifest.config.digest,
+      name: storeName(r),
+      target: top.digest,
+      manifest: manifestDigest,
+      config: manifest.config.digest,
       layers: layers.map(({ digest, diffID, size, mediaType }) => ({ digest, diffID, size, mediaType })),
-      size: top.body.length + configBytes.length + layers.reduce((a, l) => a + l.size, 0), createdAt: new Date().toISOString(),
+      size: top.body.length + configBytes.length + layers.reduce((a, l) => a + l.size, 0),
+      createdAt: new Date().toISOString(),
     };
     await this.store.putImage(record);
     const stored = await this.store.stored(record);

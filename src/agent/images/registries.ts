@@ -48,7 +48,8 @@ export class RegistriesConfigError extends Error {
   readonly code = 'BadRegistriesConfig';
 }
 
-const HOST = /^(?:\*|(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?|\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?)$/;
+const HOST =
+  /^(?:\*|(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?|\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?)$/;
 
 function keysOnly(o: Record<string, unknown>, allowed: string[], where: string): void {
   for (const k of Object.keys(o)) if (!allowed.includes(k)) throw new RegistriesConfigError(`${where}: unknown field "${k}" (known: ${allowed.join(', ')})`);
@@ -111,8 +112,12 @@ export class Registries {
         } catch {
           throw new RegistriesConfigError(`${where}.endpoint[${i}]: ${JSON.stringify(s)} is not a URL`);
         }
-        if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new RegistriesConfigError(`${where}.endpoint[${i}]: ${JSON.stringify(s)}: only http:// and https:// endpoints`);
-        if (u.username || u.password || u.search || u.hash) throw new RegistriesConfigError(`${where}.endpoint[${i}]: ${JSON.stringify(s)}: no credentials, query or fragment in an endpoint (credentials go under configs)`);
+        if (u.protocol !== 'https:' && u.protocol !== 'http:')
+          throw new RegistriesConfigError(`${where}.endpoint[${i}]: ${JSON.stringify(s)}: only http:// and https:// endpoints`);
+        if (u.username || u.password || u.search || u.hash)
+          throw new RegistriesConfigError(
+            `${where}.endpoint[${i}]: ${JSON.stringify(s)}: no credentials, query or fragment in an endpoint (credentials go under configs)`,
+          );
         return u;
       });
       const rewrites: [RegExp, string][] = Object.entries(obj(mo.rewrite, `${where}.rewrite`)).map(([re, to]) => {
@@ -135,8 +140,12 @@ export class Registries {
       keysOnly(a, ['username', 'password', 'auth', 'identity_token'], `${where}.auth`);
       let credentials: Credentials | undefined;
       if (Object.keys(a).length) {
-        credentials = { username: str(a.username, `${where}.auth.username`), password: str(a.password, `${where}.auth.password`),
-          identityToken: str(a.identity_token, `${where}.auth.identity_token`), source: `${file} configs."${host}"` };
+        credentials = {
+          username: str(a.username, `${where}.auth.username`),
+          password: str(a.password, `${where}.auth.password`),
+          identityToken: str(a.identity_token, `${where}.auth.identity_token`),
+          source: `${file} configs."${host}"`,
+        };
         const packed = str(a.auth, `${where}.auth.auth`);
         if (packed) Object.assign(credentials, decodeAuth(packed, `${where}.auth.auth`, RegistriesConfigError));
       }
@@ -155,9 +164,13 @@ export class Registries {
       const cert = read('cert_file');
       const key = read('key_file');
       if (!!cert !== !!key) throw new RegistriesConfigError(`${where}.tls: cert_file and key_file go together`);
-      if (t.insecure_skip_verify !== undefined && typeof t.insecure_skip_verify !== 'boolean') throw new RegistriesConfigError(`${where}.tls.insecure_skip_verify: expected true or false`);
-      const tls: TlsConfig = { ...(ca ? { ca: [...rootCertificates, ca.toString('utf8')] } : {}), ...(cert ? { cert, key } : {}),
-        ...(t.insecure_skip_verify ? { insecureSkipVerify: true } : {}) };
+      if (t.insecure_skip_verify !== undefined && typeof t.insecure_skip_verify !== 'boolean')
+        throw new RegistriesConfigError(`${where}.tls.insecure_skip_verify: expected true or false`);
+      const tls: TlsConfig = {
+        ...(ca ? { ca: [...rootCertificates, ca.toString('utf8')] } : {}),
+        ...(cert ? { cert, key } : {}),
+        ...(t.insecure_skip_verify ? { insecureSkipVerify: true } : {}),
+      };
       r.configs.set(host, { tls, credentials });
     }
     return r;

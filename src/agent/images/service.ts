@@ -3,8 +3,8 @@
 // events and reasons (Pulling, Pulled, ErrImagePull then ImagePullBackOff with back-off, ErrImageNeverPull),
 // credentials from the pod's imagePullSecrets; the Node's status.images; and image garbage collection when
 // the store's disk passes a high threshold, down to a low one, never touching images in use.
+import { SECRETS } from '../../api/kinds.js';
 import { statfs } from 'node:fs/promises';
-import { findResource } from '../../api/resources.js';
 import type { Pod } from '../../api/types.js';
 import type { Client } from '../../client/types.js';
 import type { EventRecorder } from '../../client/events.js';
@@ -16,7 +16,6 @@ import { defaultPullPolicy, parseReference, repository } from './reference.js';
 import type { ImageRecord, ImageStore, StoredImage } from './store.js';
 import { Backoff } from '../backoff.js';
 
-const SECRETS = findResource('', 'v1', 'secrets')!;
 const BACKOFF_BASE_MS = 10_000;
 const BACKOFF_MAX_MS = 300_000;
 /** The kubelet lists at most this many images in status.images (nodeStatusMaxImages). */
@@ -107,7 +106,12 @@ export class ImageService {
       await ev('Normal', 'BackOff', `Back-off pulling image "${ref}"`);
       // As the kubelet's container start: every image failure also reads "Error: <reason>" (reason Failed).
       await ev('Warning', 'Failed', 'Error: ImagePullBackOff');
-      return { ok: false, reason: 'ImagePullBackOff', message: `Back-off pulling image "${ref}": ErrImagePull: ${this.pullErrors.get(key) ?? 'unknown'}`, retryMs: wait };
+      return {
+        ok: false,
+        reason: 'ImagePullBackOff',
+        message: `Back-off pulling image "${ref}": ErrImagePull: ${this.pullErrors.get(key) ?? 'unknown'}`,
+        retryMs: wait,
+      };
     }
     const keyring = await this.keyring(pod);
     await ev('Normal', 'Pulling', `Pulling image "${ref}"`);
@@ -118,7 +122,11 @@ export class ImageService {
       this.pullErrors.delete(key);
       this.used(res.record);
       const took = goDuration(Date.now() - t0);
-      await ev('Normal', 'Pulled', `Successfully pulled image "${ref}" in ${goDuration(res.ms)} (${took} including waiting). Image size: ${res.record.size} bytes.`);
+      await ev(
+        'Normal',
+        'Pulled',
+        `Successfully pulled image "${ref}" in ${goDuration(res.ms)} (${took} including waiting). Image size: ${res.record.size} bytes.`,
+      );
       return { ok: true, image: res.stored };
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
@@ -143,8 +151,12 @@ export class ImageService {
       else k.addSecret(s);
     }
     if (missing.length) {
-      await this.o.events.record(pod, 'Warning', 'FailedToRetrieveImagePullSecret',
-        `Unable to retrieve some image pull secrets (${missing.join(', ')}); attempting to pull the image may not succeed.`);
+      await this.o.events.record(
+        pod,
+        'Warning',
+        'FailedToRetrieveImagePullSecret',
+        `Unable to retrieve some image pull secrets (${missing.join(', ')}); attempting to pull the image may not succeed.`,
+      );
     }
     for (const p of k.problems) await this.o.events.record(pod, 'Warning', 'FailedToRetrieveImagePullSecret', p);
     return k;
@@ -170,7 +182,9 @@ export class ImageService {
       if (r.tag && !r.digest) e.tags.add(rec.name);
       byId.set(rec.config, e);
     }
-    return [...byId.values()].sort((a, b) => b.size - a.size).slice(0, MAX_NODE_IMAGES)
+    return [...byId.values()]
+      .sort((a, b) => b.size - a.size)
+      .slice(0, MAX_NODE_IMAGES)
       .map((e) => ({ names: [...e.digests, ...e.tags], sizeBytes: e.size }));
   }
 
@@ -194,7 +208,8 @@ export class ImageService {
     const recs = await this.o.store.listImages();
     const ids = [...new Set(recs.map((r) => r.config))];
     for (const id of ids) if (!this.lastUsed.has(id)) this.lastUsed.set(id, now);
-    const candidates = ids.filter((id) => !inUse.has(id) && !recs.some((r) => r.config === id && r.builtin) && now - this.lastUsed.get(id)! >= g.minAgeMs)
+    const candidates = ids
+      .filter((id) => !inUse.has(id) && !recs.some((r) => r.config === id && r.builtin) && now - this.lastUsed.get(id)! >= g.minAgeMs)
       .sort((a, b) => this.lastUsed.get(a)! - this.lastUsed.get(b)!);
     let usage = usageBefore;
     for (const id of candidates) {
@@ -209,7 +224,9 @@ export class ImageService {
       usage = await this.usage();
     }
     if (usage >= g.lowPercent) {
-      this.o.log?.(`k8ts agent: image GC: disk usage ${usage.toFixed(1)}% is still above the low threshold ${g.lowPercent}% after removing ${removed.length} unused images`);
+      this.o.log?.(
+        `k8ts agent: image GC: disk usage ${usage.toFixed(1)}% is still above the low threshold ${g.lowPercent}% after removing ${removed.length} unused images`,
+      );
     }
     return { removed, usageBefore, usageAfter: usage };
   }

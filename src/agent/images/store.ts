@@ -289,4 +289,3 @@ export async function collect(r: Readable, limit: number): Promise<Buffer> {
   }
   return Buffer.concat(parts);
 }
-

@@ -49,12 +49,15 @@ export async function tarOf(entries: LayerEntry[]): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
   p.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise<void>((r, j) => { p.on('end', r); p.on('error', j); });
+  const done = new Promise<void>((r, j) => {
+    p.on('end', r);
+    p.on('error', j);
+  });
   const mtime = new Date(1_700_000_000_000);
   for (const e of entries) {
     const type = e.type ?? 'file';
     const h = { name: e.name, type, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644), mtime, uid: e.uid ?? 0, gid: e.gid ?? 0, linkname: e.linkname };
-    if (type === 'file') p.entry(h, typeof e.data === 'string' ? Buffer.from(e.data) : e.data ?? Buffer.alloc(0));
+    if (type === 'file') p.entry(h, typeof e.data === 'string' ? Buffer.from(e.data) : (e.data ?? Buffer.alloc(0)));
     else p.entry(h);
   }
   p.finalize();
@@ -64,24 +67,37 @@ export async function tarOf(entries: LayerEntry[]): Promise<Buffer> {
 
 export async function buildLayer(entries: LayerEntry[], compression: 'gzip' | 'zstd' | 'none' = 'gzip'): Promise<BuiltLayer> {
   const tar = await tarOf(entries);
-  const blob = compression === 'gzip' ? gzipSync(tar, { level: 6 }) : compression === 'zstd' ? execFileSync('zstd', ['-q', '-c', '-3'], { input: tar, maxBuffer: 1 << 30 }) : tar;
+  const blob =
+    compression === 'gzip'
+      ? gzipSync(tar, { level: 6 })
+      : compression === 'zstd'
+        ? execFileSync('zstd', ['-q', '-c', '-3'], { input: tar, maxBuffer: 1 << 30 })
+        : tar;
   const mediaType = compression === 'gzip' ? MT.ociLayerGzip : compression === 'zstd' ? MT.ociLayerZstd : MT.ociLayer;
   return { blob, digest: sha(blob), diffID: sha(tar), size: blob.length, mediaType };
 }
 
 export function buildImage(layers: BuiltLayer[], config: Record<string, unknown>, opts: { platform?: Platform; docker?: boolean } = {}): BuiltImage {
   const plat = opts.platform ?? hostPlatform();
-  const cfg = Buffer.from(JSON.stringify({
-    architecture: plat.architecture, os: plat.os, ...(plat.variant ? { variant: plat.variant } : {}),
-    config, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffID) },
-  }));
+  const cfg = Buffer.from(
+    JSON.stringify({
+      architecture: plat.architecture,
+      os: plat.os,
+      ...(plat.variant ? { variant: plat.variant } : {}),
+      config,
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffID) },
+    }),
+  );
   const docker = !!opts.docker;
   const mediaType = docker ? MT.dockerManifest : MT.ociManifest;
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType,
-    config: { mediaType: docker ? MT.dockerConfig : MT.ociConfig, digest: sha(cfg), size: cfg.length },
-    layers: layers.map((l) => ({ mediaType: docker && l.mediaType === MT.ociLayerGzip ? MT.dockerLayerGzip : l.mediaType, digest: l.digest, size: l.size })),
-  }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      config: { mediaType: docker ? MT.dockerConfig : MT.ociConfig, digest: sha(cfg), size: cfg.length },
+      layers: layers.map((l) => ({ mediaType: docker && l.mediaType === MT.ociLayerGzip ? MT.dockerLayerGzip : l.mediaType, digest: l.digest, size: l.size })),
+    }),
+  );
   return { config: cfg, configDigest: sha(cfg), layers, manifest, manifestDigest: sha(manifest), mediaType };
 }
 
@@ -130,7 +146,8 @@ export function pythonModules(all = false): string[] {
     const walk = (d: string) => {
       for (const n of readdirSync(d)) {
         const p = join(d, n);
-        if (n === '__pycache__' || n === 'test' || n === 'dist-packages' || n === 'site-packages' || n === 'idlelib' || n === 'tkinter' || n === 'turtledemo') continue;
+        if (n === '__pycache__' || n === 'test' || n === 'dist-packages' || n === 'site-packages' || n === 'idlelib' || n === 'tkinter' || n === 'turtledemo')
+          continue;
         const st = lstatSync(p);
         if (st.isDirectory()) walk(p);
         else if (st.isFile()) out.push(p);
@@ -170,8 +187,18 @@ def _dump():
 atexit.register(_dump)
 `;
   const r = spawnSync(PYTHON, ['-c', hook + script], { encoding: 'utf8', env: { ...process.env, ...env } });
-  if (r.status !== 0) throw new Error(`${PYTHON} could not run the program to list its modules: ${r.stderr.split('\n').filter((l) => !l.startsWith('@@')).join('\n').slice(-1500)}`);
-  const files = r.stderr.split('\n').filter((l) => l.startsWith('@@')).map((l) => l.slice(2));
+  if (r.status !== 0)
+    throw new Error(
+      `${PYTHON} could not run the program to list its modules: ${r.stderr
+        .split('\n')
+        .filter((l) => !l.startsWith('@@'))
+        .join('\n')
+        .slice(-1500)}`,
+    );
+  const files = r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('@@'))
+    .map((l) => l.slice(2));
   // A package's data files beside its modules (certifi's cacert.pem and the like) come along with its directory.
   const out = new Set<string>([PYTHON, ...lddFiles(PYTHON)]);
   for (const f of files) {
@@ -230,30 +257,47 @@ export async function pythonImage(o: PythonImageOptions = {}): Promise<BuiltImag
   if (!existsSync(PYTHON)) throw new Error(`${PYTHON} not found: apt-get install python3.11-minimal`);
   const c = o.compression ?? 'gzip';
   const libs = hostEntries(lddFiles(PYTHON));
-  const l1 = await buildLayer([
-    ...libs,
-    { name: 'etc/', type: 'directory' },
-    { name: 'etc/passwd', data: 'root:x:0:0:root:/root:/bin/sh\nwww:x:1000:1000:web:/srv:/bin/false\n' },
-    { name: 'etc/group', data: 'root:x:0:\nwww:x:1000:\nstaff:x:50:www\n' },
-    { name: 'tmp/', type: 'directory', mode: 0o1777 },
-    { name: 'srv/', type: 'directory' },
-    { name: 'srv/junk.txt', data: 'this file is whited out by the top layer\n' },
-    { name: 'srv/old/', type: 'directory' },
-    { name: 'srv/old/stale.txt', data: 'hidden by the opaque directory above\n' },
-  ], c);
-  const l2 = await buildLayer([...hostEntries([PYTHON, ...pythonModules(o.fullStdlib)]), { name: 'usr/bin/python3', type: 'symlink', linkname: 'python3.11' }], c);
-  const l3 = await buildLayer([
-    { name: 'srv/', type: 'directory' },
-    { name: 'srv/.wh.junk.txt' },
-    { name: 'srv/old/', type: 'directory' },
-    { name: 'srv/old/.wh..wh..opq' },
-    { name: 'srv/old/new.txt', data: 'new\n' },
-    { name: 'srv/index.html', data: o.index ?? '<h1>hello from a k8ts test image</h1>\n', uid: 1000, gid: 1000 },
-  ], c);
-  return buildImage([l1, l2, l3], {
-    Entrypoint: ['/usr/bin/python3', '-S'], Cmd: ['-m', 'http.server', '--bind', '0.0.0.0', '8080'], WorkingDir: '/srv', User: 'www',
-    Env: ['PYTHONDONTWRITEBYTECODE=1', 'GREETING=from-image'], ExposedPorts: { '8080/tcp': {} },
-  }, { platform: o.platform, docker: o.docker });
+  const l1 = await buildLayer(
+    [
+      ...libs,
+      { name: 'etc/', type: 'directory' },
+      { name: 'etc/passwd', data: 'root:x:0:0:root:/root:/bin/sh\nwww:x:1000:1000:web:/srv:/bin/false\n' },
+      { name: 'etc/group', data: 'root:x:0:\nwww:x:1000:\nstaff:x:50:www\n' },
+      { name: 'tmp/', type: 'directory', mode: 0o1777 },
+      { name: 'srv/', type: 'directory' },
+      { name: 'srv/junk.txt', data: 'this file is whited out by the top layer\n' },
+      { name: 'srv/old/', type: 'directory' },
+      { name: 'srv/old/stale.txt', data: 'hidden by the opaque directory above\n' },
+    ],
+    c,
+  );
+  const l2 = await buildLayer(
+    [...hostEntries([PYTHON, ...pythonModules(o.fullStdlib)]), { name: 'usr/bin/python3', type: 'symlink', linkname: 'python3.11' }],
+    c,
+  );
+  const l3 = await buildLayer(
+    [
+      { name: 'srv/', type: 'directory' },
+      { name: 'srv/.wh.junk.txt' },
+      { name: 'srv/old/', type: 'directory' },
+      { name: 'srv/old/.wh..wh..opq' },
+      { name: 'srv/old/new.txt', data: 'new\n' },
+      { name: 'srv/index.html', data: o.index ?? '<h1>hello from a k8ts test image</h1>\n', uid: 1000, gid: 1000 },
+    ],
+    c,
+  );
+  return buildImage(
+    [l1, l2, l3],
+    {
+      Entrypoint: ['/usr/bin/python3', '-S'],
+      Cmd: ['-m', 'http.server', '--bind', '0.0.0.0', '8080'],
+      WorkingDir: '/srv',
+      User: 'www',
+      Env: ['PYTHONDONTWRITEBYTECODE=1', 'GREETING=from-image'],
+      ExposedPorts: { '8080/tcp': {} },
+    },
+    { platform: o.platform, docker: o.docker },
+  );
 }
 
 // ---- a registry ----
@@ -292,7 +336,10 @@ async function waitPort(host: string, port: number, child: ChildProcess, log: ()
   while (Date.now() < end) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited: ${log()}`);
     const ok = await new Promise<boolean>((r) => {
-      const s = net.connect(port, host, () => { s.destroy(); r(true); });
+      const s = net.connect(port, host, () => {
+        s.destroy();
+        r(true);
+      });
       s.on('error', () => r(false));
     });
     if (ok) return;
@@ -316,14 +363,19 @@ export async function startRegistry(o: RegistryOptions): Promise<TestRegistry> {
     auth = `auth:\n  token:\n    realm: ${o.token.realm}\n    service: ${o.token.service}\n    issuer: ${o.token.issuer}\n    rootcertbundle: ${o.token.certFile}\n`;
   }
   const tls = o.tls ? `  tls:\n    certificate: ${o.tls.certFile}\n    key: ${o.tls.keyFile}\n` : '';
-  writeFileSync(join(o.dir, 'config.yml'), `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n  delete:\n    enabled: true\nhttp:\n  addr: ${host}:${port}\n${tls}${auth}`);
+  writeFileSync(
+    join(o.dir, 'config.yml'),
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n  delete:\n    enabled: true\nhttp:\n  addr: ${host}:${port}\n${tls}${auth}`,
+  );
   const child = spawn('docker-registry', ['serve', join(o.dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
   await waitPort(host, port, child, () => err);
   const addr = `${host}:${port}`;
   return {
-    addr, url: `${o.tls ? 'https' : 'http'}://${addr}`, storage,
+    addr,
+    url: `${o.tls ? 'https' : 'http'}://${addr}`,
+    storage,
     stop: async () => {
       if (child.exitCode !== null) return;
       const gone = new Promise((r) => child.once('exit', r));
@@ -350,15 +402,29 @@ export interface PushTarget {
   ca?: string;
 }
 
-function req(t: PushTarget, method: string, path: string, body?: Buffer, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function req(
+  t: PushTarget,
+  method: string,
+  path: string,
+  body?: Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   const u = new URL(path, t.url);
   const mod = u.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const r = mod.request(u, { method, headers: { ...(t.auth ? { authorization: t.auth } : {}), ...(body ? { 'content-length': String(body.length) } : {}), ...headers }, ...(t.ca ? { ca: t.ca } : {}) }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString() }));
-    });
+    const r = mod.request(
+      u,
+      {
+        method,
+        headers: { ...(t.auth ? { authorization: t.auth } : {}), ...(body ? { 'content-length': String(body.length) } : {}), ...headers },
+        ...(t.ca ? { ca: t.ca } : {}),
+      },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString() }));
+      },
+    );
     r.on('error', reject);
     r.end(body);
   });
@@ -391,10 +457,13 @@ export async function pushImage(t: PushTarget, repo: string, tag: string | undef
 /** An index of already pushed manifests, each with its platform. */
 export function buildIndex(entries: { img: BuiltImage; platform: Platform }[], docker = false): { body: Buffer; digest: string; mediaType: string } {
   const mediaType = docker ? MT.dockerList : MT.ociIndex;
-  const body = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType,
-    manifests: entries.map(({ img, platform }) => ({ mediaType: img.mediaType, digest: img.manifestDigest, size: img.manifest.length, platform })),
-  }));
+  const body = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      manifests: entries.map(({ img, platform }) => ({ mediaType: img.mediaType, digest: img.manifestDigest, size: img.manifest.length, platform })),
+    }),
+  );
   return { body, digest: sha(body), mediaType };
 }
 
@@ -438,15 +507,23 @@ export async function startTokenServer(dir: string, users: Record<string, string
       rs.writeHead(401, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
       return;
     }
-    const access = scope.split(' ').filter(Boolean).map((s) => {
-      const [type, name, actions] = s.split(':');
-      return { type, name, actions: actions.split(',') };
-    });
+    const access = scope
+      .split(' ')
+      .filter(Boolean)
+      .map((s) => {
+        const [type, name, actions] = s.split(':');
+        return { type, name, actions: actions.split(',') };
+      });
     const now = Math.floor(Date.now() / 1000);
     const token = await new SignJWT({ access })
       .setProtectedHeader({ alg: 'ES256', x5c: [der.toString('base64')] })
-      .setIssuer(issuer).setSubject(user).setAudience(u.searchParams.get('service') ?? service)
-      .setIssuedAt(now).setNotBefore(now - 5).setExpirationTime(now + 300).setJti(randomBytes(8).toString('hex'))
+      .setIssuer(issuer)
+      .setSubject(user)
+      .setAudience(u.searchParams.get('service') ?? service)
+      .setIssuedAt(now)
+      .setNotBefore(now - 5)
+      .setExpirationTime(now + 300)
+      .setJti(randomBytes(8).toString('hex'))
       .sign(key);
     log.push([user, scope, 200]);
     rs.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, expires_in: 300 }));
@@ -454,8 +531,16 @@ export async function startTokenServer(dir: string, users: Record<string, string
   const port = await freePort(host);
   await new Promise<void>((r) => server.listen(port, host, r));
   return {
-    realm: `http://${host}:${port}/token`, service, issuer, certFile, log,
-    stop: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    realm: `http://${host}:${port}/token`,
+    service,
+    issuer,
+    certFile,
+    log,
+    stop: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -474,4 +559,3 @@ export function dirSize(p: string): number {
   if (!st.isDirectory()) return st.blocks * 512;
   return readdirSync(p).reduce((a, n) => a + dirSize(join(p, n)), st.blocks * 512);
 }
-

@@ -5,8 +5,22 @@
 // absolute names and paths through a symlink are refused, hard links must point inside the layer.
 import { spawn } from 'node:child_process';
 import {
-  closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync,
-  symlinkSync, chmodSync, chownSync, utimesSync, writeSync,
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  symlinkSync,
+  chmodSync,
+  chownSync,
+  utimesSync,
+  writeSync,
 } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -137,7 +151,8 @@ export async function unpackLayer(input: Readable, dest: string): Promise<Unpack
         res.opaques++;
       } else {
         const target = parent ? `${parent}/${base.slice(4)}` : base.slice(4);
-        if (base.length === 4 || target.includes('/') && posix.basename(target) !== base.slice(4)) throw new UnpackError(`bad whiteout ${JSON.stringify(h.name)}`);
+        if (base.length === 4 || (target.includes('/') && posix.basename(target) !== base.slice(4)))
+          throw new UnpackError(`bad whiteout ${JSON.stringify(h.name)}`);
         clear(target);
         fixups.push(['W', hex(abs(target))].join(' '));
         res.whiteouts++;
@@ -197,7 +212,8 @@ export async function unpackLayer(input: Readable, dest: string): Promise<Unpack
       case 'link': {
         stream.resume();
         const target = clean(h.linkname ?? '', 'hard link target');
-        if (!files.has(target)) throw new UnpackError(`hard link ${rel} points to ${JSON.stringify(h.linkname)}, which is not a regular file earlier in this layer`);
+        if (!files.has(target))
+          throw new UnpackError(`hard link ${rel} points to ${JSON.stringify(h.linkname)}, which is not a regular file earlier in this layer`);
         if (target === rel) return;
         clear(rel);
         linkSync(abs(target), p);
@@ -209,7 +225,17 @@ export async function unpackLayer(input: Readable, dest: string): Promise<Unpack
       case 'fifo': {
         stream.resume();
         clear(rel);
-        fixups.push(['D', hex(p), hex(String(IFMT[h.type] | ((h.mode ?? 0o644) & 0o7777))), hex(String(h.devmajor ?? 0)), hex(String(h.devminor ?? 0)), hex(String(uid)), hex(String(gid))].join(' '));
+        fixups.push(
+          [
+            'D',
+            hex(p),
+            hex(String(IFMT[h.type] | ((h.mode ?? 0o644) & 0o7777))),
+            hex(String(h.devmajor ?? 0)),
+            hex(String(h.devminor ?? 0)),
+            hex(String(uid)),
+            hex(String(gid)),
+          ].join(' '),
+        );
         return;
       }
       default:
@@ -230,10 +256,13 @@ export async function unpackLayer(input: Readable, dest: string): Promise<Unpack
       reject(e);
     };
     ex.on('entry', (h, stream, next) => {
-      entry(h, stream as unknown as Readable).then(() => next(), (e) => {
-        stream.resume();
-        fail(e);
-      });
+      entry(h, stream as unknown as Readable).then(
+        () => next(),
+        (e) => {
+          stream.resume();
+          fail(e);
+        },
+      );
     });
     ex.on('finish', () => !failed && resolve());
     ex.on('error', (e) => fail(new UnpackError(`the layer is not a valid tar archive: ${e.message}`)));
@@ -256,7 +285,10 @@ export async function unpackLayer(input: Readable, dest: string): Promise<Unpack
 
 async function runFixups(lines: string[]): Promise<void> {
   const nrs = SYSCALLS[process.arch];
-  if (!nrs) throw new UnpackError(`whiteouts and xattrs: the system call numbers of architecture ${process.arch} are not known (supported: ${Object.keys(SYSCALLS).join(', ')})`);
+  if (!nrs)
+    throw new UnpackError(
+      `whiteouts and xattrs: the system call numbers of architecture ${process.arch} are not known (supported: ${Object.keys(SYSCALLS).join(', ')})`,
+    );
   await new Promise<void>((resolve, reject) => {
     const child = spawn('perl', ['-e', FIXUP_SCRIPT, String(nrs.mknodat), String(nrs.lsetxattr)], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';

@@ -31,16 +31,30 @@ export function readImageFile(lowerdirs: string[], rel: string, limit = 4 << 20)
   return undefined;
 }
 
-interface PasswdEntry { name: string; uid: number; gid: number }
-interface GroupEntry { name: string; gid: number; members: string[] }
+interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+}
+interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
 
 function passwd(text: string | undefined): PasswdEntry[] {
-  return (text ?? '').split('\n').map((l) => l.split(':')).filter((f) => f.length >= 4 && /^\d+$/.test(f[2]) && /^\d+$/.test(f[3]))
+  return (text ?? '')
+    .split('\n')
+    .map((l) => l.split(':'))
+    .filter((f) => f.length >= 4 && /^\d+$/.test(f[2]) && /^\d+$/.test(f[3]))
     .map((f) => ({ name: f[0], uid: Number(f[2]), gid: Number(f[3]) }));
 }
 
 function groups(text: string | undefined): GroupEntry[] {
-  return (text ?? '').split('\n').map((l) => l.split(':')).filter((f) => f.length >= 3 && /^\d+$/.test(f[2]))
+  return (text ?? '')
+    .split('\n')
+    .map((l) => l.split(':'))
+    .filter((f) => f.length >= 3 && /^\d+$/.test(f[2]))
     .map((f) => ({ name: f[0], gid: Number(f[2]), members: (f[3] ?? '').split(',').filter(Boolean) }));
 }
 
@@ -76,6 +90,10 @@ export function resolveUser(spec: string | undefined, lowerdirs: string[]): Proc
     }
   }
   if (uid > ID_MAX || gid! > ID_MAX) throw new UserLookupError(`user ${JSON.stringify(spec)}: id out of range`);
-  const extra = name ? grps().filter((x) => x.members.includes(name!) && x.gid !== gid).map((x) => x.gid) : [];
+  const extra = name
+    ? grps()
+        .filter((x) => x.members.includes(name!) && x.gid !== gid)
+        .map((x) => x.gid)
+    : [];
   return { uid, gid: gid!, ...(extra.length ? { additionalGids: [...new Set(extra)] } : {}) };
 }

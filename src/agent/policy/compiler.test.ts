@@ -10,7 +10,6 @@ import { formatIPv4, parseIPv4 } from '../../util/cidr.js';
 import { fullRuleset, diffRuleset } from './ruleset.js';
 import { randomCase, world, NODE } from './testing.js';
 
-
 /** The kernel's lookup, in TypeScript: class by address, then membership in the pod's interval set. */
 function simulate(s: PolicyState, dir: 'ingress' | 'egress', self: number, peer: number, proto: number, port: number): boolean {
   const rules = s[dir].get(self);
@@ -36,14 +35,28 @@ test('compiled state allows exactly what the policies allow (random cases, every
     for (const p of pods) {
       if (p.nodeName !== NODE) continue;
       for (const q of peers) {
-        for (const [proto, port] of [[6, 80], [6, 8080], [17, 53], [6, 5000], [17, 80], [132, 80], [1, 0]]) {
+        for (const [proto, port] of [
+          [6, 80],
+          [6, 8080],
+          [17, 53],
+          [6, 5000],
+          [17, 80],
+          [132, 80],
+          [1, 0],
+        ]) {
           const vin = judge(w, { src: q, dst: p.ip!, proto, port: proto === 1 ? undefined : port });
           seen[vin.ingress.allowed ? 'allowed' : 'denied']++;
-          assert.equal(simulate(s, 'ingress', p.ip!, q, proto, port), vin.ingress.allowed,
-            `seed ${seed}: ingress ${formatIPv4(q)} → ${p.key} ${proto}/${port}: judge says ${vin.ingress.reason}`);
+          assert.equal(
+            simulate(s, 'ingress', p.ip!, q, proto, port),
+            vin.ingress.allowed,
+            `seed ${seed}: ingress ${formatIPv4(q)} → ${p.key} ${proto}/${port}: judge says ${vin.ingress.reason}`,
+          );
           const vout = judge(w, { src: p.ip!, dst: q, proto, port: proto === 1 ? undefined : port });
-          assert.equal(simulate(s, 'egress', p.ip!, q, proto, port), vout.egress.allowed,
-            `seed ${seed}: egress ${p.key} → ${formatIPv4(q)} ${proto}/${port}: judge says ${vout.egress.reason}`);
+          assert.equal(
+            simulate(s, 'egress', p.ip!, q, proto, port),
+            vout.egress.allowed,
+            `seed ${seed}: egress ${p.key} → ${formatIPv4(q)} ${proto}/${port}: judge says ${vout.egress.reason}`,
+          );
         }
       }
     }
@@ -60,11 +73,28 @@ test('an incremental compiler agrees with a fresh one after every change, and di
     let prev = c.compile();
     const live = { pods: [] as Pod[], policies: [] as Policy[] };
     const steps: (() => void)[] = [
-      ...pods.map((p) => () => { c.setPod(p); live.pods.push(p); }),
-      ...policies.map((p) => () => { c.setPolicy(p); live.policies.push(p); }),
-      () => { const p = { ...live.pods[0], labels: { app: 'db' } }; c.setPod(p); live.pods[0] = p; },
-      () => { c.deletePolicy(live.policies[0].key); live.policies.shift(); },
-      () => { const n = { name: 'a', labels: { team: 'red', 'kubernetes.io/metadata.name': 'a' } }; c.setNamespace(n); nss[0] = n; },
+      ...pods.map((p) => () => {
+        c.setPod(p);
+        live.pods.push(p);
+      }),
+      ...policies.map((p) => () => {
+        c.setPolicy(p);
+        live.policies.push(p);
+      }),
+      () => {
+        const p = { ...live.pods[0], labels: { app: 'db' } };
+        c.setPod(p);
+        live.pods[0] = p;
+      },
+      () => {
+        c.deletePolicy(live.policies[0].key);
+        live.policies.shift();
+      },
+      () => {
+        const n = { name: 'a', labels: { team: 'red', 'kubernetes.io/metadata.name': 'a' } };
+        c.setNamespace(n);
+        nss[0] = n;
+      },
     ];
     for (const step of steps) {
       step();
@@ -73,9 +103,17 @@ test('an incremental compiler agrees with a fresh one after every change, and di
       // Class numbers may differ; the meaning may not: compare through simulate on every flow.
       for (const p of live.pods.filter((x) => x.nodeName === NODE)) {
         for (const q of live.pods) {
-          for (const [proto, port] of [[6, 80], [17, 53], [6, 8080]]) {
+          for (const [proto, port] of [
+            [6, 80],
+            [17, 53],
+            [6, 8080],
+          ]) {
             for (const dir of ['ingress', 'egress'] as const) {
-              assert.equal(simulate(inc, dir, p.ip!, q.ip!, proto, port), simulate(fresh, dir, p.ip!, q.ip!, proto, port), `seed ${seed} ${dir} ${p.key} ${q.key}`);
+              assert.equal(
+                simulate(inc, dir, p.ip!, q.ip!, proto, port),
+                simulate(fresh, dir, p.ip!, q.ip!, proto, port),
+                `seed ${seed} ${dir} ${p.key} ${q.key}`,
+              );
             }
           }
         }
@@ -97,7 +135,11 @@ test('unreadable parts only deny: a rule with a bad port allows nothing, a bad p
   assert.match(cidr.problems[0].message, /host bits/);
   assert.deepEqual(cidr.policy!.ingress, []);
   // Hostile strings never reach the text: only numbers and proven addresses do.
-  const pod = parsePod({ metadata: { name: 'p', namespace: 'a', uid: 'u', labels: { app: '"; flush ruleset' } }, spec: { nodeName: NODE }, status: { podIP: '10.0.0.5; flush' } });
+  const pod = parsePod({
+    metadata: { name: 'p', namespace: 'a', uid: 'u', labels: { app: '"; flush ruleset' } },
+    spec: { nodeName: NODE, containers: [] },
+    status: { podIP: '10.0.0.5; flush' },
+  });
   assert.equal(pod!.ip, undefined);
   const s = compilePolicies(NODE, [], [], [pod!]);
   assert.doesNotMatch(fullRuleset(s), /flush ruleset/);

@@ -10,9 +10,7 @@
 // every other address by the ipBlock segment it falls in (`netClass`, covering 0.0.0.0/0).
 import { selectorMatches, type LabelSelector } from '../../api/labels.js';
 import { formatCidr, last } from '../../util/cidr.js';
-import {
-  type NamedPort, type Namespace, type Peer, type Pod, type Policy, type PortSpec, type Rule, PROTO_NUMBER,
-} from './model.js';
+import { type NamedPort, type Namespace, type Peer, type Pod, type Policy, type PortSpec, type Rule, PROTO_NUMBER } from './model.js';
 import { addToRegion, type Box, elementText, emptyRegion, type Interval, isEmpty, MAX_PORT, type Region, regionBoxes, subtractBoxes } from './region.js';
 
 /** The last address (segments run up to it). */
@@ -76,7 +74,9 @@ interface PeerEntry {
 const canonSelector = (s: LabelSelector | undefined): string => {
   if (!s) return '*';
   const ml = Object.entries(s.matchLabels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const me = (s.matchExpressions ?? []).map((e) => [e.key, e.operator, [...(e.values ?? [])].sort()]).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+  const me = (s.matchExpressions ?? [])
+    .map((e) => [e.key, e.operator, [...(e.values ?? [])].sort()])
+    .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
   return JSON.stringify([ml, me]);
 };
 
@@ -88,7 +88,11 @@ function peerKey(p: Peer): string {
 const labelsKey = (l: Record<string, string>) => JSON.stringify(Object.entries(l).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 
 /** Whether a pod peer selects a pod (in namespace ns with labels nsLabels). */
-export function podPeerMatches(p: Extract<Peer, { kind: 'pods' }>, pod: { namespace: string; labels: Record<string, string> }, nsLabels: Record<string, string> | undefined): boolean {
+export function podPeerMatches(
+  p: Extract<Peer, { kind: 'pods' }>,
+  pod: { namespace: string; labels: Record<string, string> },
+  nsLabels: Record<string, string> | undefined,
+): boolean {
   if (p.namespaceSelector) {
     if (!nsLabels || !selectorMatches(p.namespaceSelector, nsLabels)) return false;
   } else if (pod.namespace !== p.policyNamespace) return false;
@@ -117,7 +121,21 @@ export class PolicyCompiler {
   private nsGen = 1;
   private nsLabelsKey = new WeakMap<Namespace, string>();
   /** Per pod object: its class key, valid while `gen` (peers, namespaces, ipBlocks, named ports) holds. */
-  private podKeys = new WeakMap<Pod, { peerGen: number; nsGen: number; segGen: number; namesGen: number; ip: number; b: string; namedKey: string; key: string; named: Map<string, number>; ident: Identity }>();
+  private podKeys = new WeakMap<
+    Pod,
+    {
+      peerGen: number;
+      nsGen: number;
+      segGen: number;
+      namesGen: number;
+      ip: number;
+      b: string;
+      namedKey: string;
+      key: string;
+      named: Map<string, number>;
+      ident: Identity;
+    }
+  >();
   private lastSegKey = '';
   private segGen = 0;
   private lastNamesKey = '';
@@ -291,7 +309,14 @@ export class PolicyCompiler {
       const ip = this.ipOf(pod);
       if (ip === undefined) continue;
       let cached = this.podKeys.get(pod);
-      if (!cached || cached.peerGen !== this.peerGen || cached.nsGen !== this.nsGen || cached.segGen !== this.segGen || cached.namesGen !== this.namesGen || cached.ip !== ip) {
+      if (
+        !cached ||
+        cached.peerGen !== this.peerGen ||
+        cached.nsGen !== this.nsGen ||
+        cached.segGen !== this.segGen ||
+        cached.namesGen !== this.namesGen ||
+        cached.ip !== ip
+      ) {
         const ns = this.namespaces.get(pod.namespace);
         let ident = cached?.nsGen === this.nsGen ? cached.ident : undefined;
         if (!ident) {
@@ -338,7 +363,18 @@ export class PolicyCompiler {
         }
         const b = blocks.length ? (cached && cached.segGen === this.segGen && cached.ip === ip ? cached.b : blocksAt(ip)) : '';
         const key = `${ident.liveKey}|${b}|${namesKey && namedKey}`;
-        cached = { peerGen: this.peerGen, nsGen: this.nsGen, segGen: this.segGen, namesGen: this.namesGen, ip, b, namedKey, key: cached?.key === key ? cached.key : key, named: named!, ident };
+        cached = {
+          peerGen: this.peerGen,
+          nsGen: this.nsGen,
+          segGen: this.segGen,
+          namesGen: this.namesGen,
+          ip,
+          b,
+          namedKey,
+          key: cached?.key === key ? cached.key : key,
+          named: named!,
+          ident,
+        };
         this.podKeys.set(pod, cached);
       }
       podClass.set(ip, classOf(cached.key, cached.named));
@@ -395,7 +431,14 @@ export class PolicyCompiler {
           sig = sig ? `${sig}|${x}` : x;
         }
         const prev = this.podRules[dir].get(pod.key);
-        if (prev && prev.rules.ip === ip && prev.sig === sig && prev.named === pod.namedPorts && prev.pols.length === pols.length && prev.pols.every((p, i) => p === pols[i])) {
+        if (
+          prev &&
+          prev.rules.ip === ip &&
+          prev.sig === sig &&
+          prev.named === pod.namedPorts &&
+          prev.pols.length === pols.length &&
+          prev.pols.every((p, i) => p === pols[i])
+        ) {
           // Unchanged: the same object (the programmer sees at a glance that nothing is to be written).
           if (prev.rules.uid !== pod.uid) prev.rules = { ...prev.rules, uid: pod.uid };
           prev.seen = stamp;
@@ -428,7 +471,13 @@ export class PolicyCompiler {
             }
           }
         }
-        const rules: PodRules = { ip, pod: pod.key, uid: pod.uid, policies: pols.map((p) => p.key), elements: fastElements(contribs) ?? elementsOf(regionsOf(contribs)) };
+        const rules: PodRules = {
+          ip,
+          pod: pod.key,
+          uid: pod.uid,
+          policies: pols.map((p) => p.key),
+          elements: fastElements(contribs) ?? elementsOf(regionsOf(contribs)),
+        };
         this.podRules[dir].set(pod.key, { pols, named: pod.namedPorts, sig, rules, seen: stamp });
         (dir === 'ingress' ? ingress : egress).set(ip, rules);
       }
@@ -470,7 +519,11 @@ export class PolicyCompiler {
   /** Each stored rule's peer ids; whether peers came or went since the last compile, and what follows from them. */
   private ruleIds = new WeakMap<Rule, number[]>();
   private peersMoved = true;
-  private peerLists: { podPeers: PeerEntry[]; blocks: PeerEntry[]; segments: { lo: number; hi: number; ids: string }[] } = { podPeers: [], blocks: [], segments: [] };
+  private peerLists: { podPeers: PeerEntry[]; blocks: PeerEntry[]; segments: { lo: number; hi: number; ids: string }[] } = {
+    podPeers: [],
+    blocks: [],
+    segments: [],
+  };
   private egressNameCount = new Map<string, number>();
 
   private peerKeys = new WeakMap<Peer, string>();
@@ -480,7 +533,11 @@ export class PolicyCompiler {
     for (const rules of [pol.ingress, pol.egress]) {
       for (const r of rules ?? []) {
         if (!r.peers) continue;
-        if (d === 1) this.ruleIds.set(r, r.peers.map((p) => this.intern(p)));
+        if (d === 1)
+          this.ruleIds.set(
+            r,
+            r.peers.map((p) => this.intern(p)),
+          );
         else {
           for (const p of r.peers) {
             const k = this.peerKeys.get(p) ?? peerKey(p);
@@ -553,7 +610,11 @@ export class PolicyCompiler {
       const e = events.get(xs[i])!;
       for (const id of e.del) active.set(id, (active.get(id) ?? 0) - 1);
       for (const id of e.add) active.set(id, (active.get(id) ?? 0) + 1);
-      const ids = [...active].filter(([, n]) => n > 0).map(([id]) => id).sort((a, b) => a - b).join(',');
+      const ids = [...active]
+        .filter(([, n]) => n > 0)
+        .map(([id]) => id)
+        .sort((a, b) => a - b)
+        .join(',');
       const hi = i + 1 < xs.length ? xs[i + 1] - 1 : IPV4_MAX;
       const prev = out[out.length - 1];
       if (prev && prev.ids === ids) prev.hi = hi;
@@ -565,7 +626,13 @@ export class PolicyCompiler {
 
 /** What a pod's allow set depends on besides its policies: the versions of the peers its rules name (and,
  *  for egress named ports towards every peer, of the whole class list). */
-function ruleSignature(pols: Policy[], dir: 'ingress' | 'egress', rulePeers: WeakMap<Rule, number[]>, versions: Map<number, number>, classesVersion: number): string {
+function ruleSignature(
+  pols: Policy[],
+  dir: 'ingress' | 'egress',
+  rulePeers: WeakMap<Rule, number[]>,
+  versions: Map<number, number>,
+  classesVersion: number,
+): string {
   const parts: string[] = [];
   for (const p of pols) {
     for (const r of p[dir]!) {
@@ -703,7 +770,13 @@ function elementsOf(allow: Map<number, Region>): string[] {
 }
 
 /** compile() over a fresh compiler: the definition the incremental one must agree with. */
-export function compilePolicies(nodeName: string, policies: Policy[], namespaces: Namespace[], pods: Pod[], localIPs: Map<string, number> = new Map()): PolicyState {
+export function compilePolicies(
+  nodeName: string,
+  policies: Policy[],
+  namespaces: Namespace[],
+  pods: Pod[],
+  localIPs: Map<string, number> = new Map(),
+): PolicyState {
   const c = new PolicyCompiler(nodeName);
   for (const p of policies) c.setPolicy(p);
   for (const n of namespaces) c.setNamespace(n);

@@ -131,7 +131,10 @@ export class DropLogReader {
     // setpriv --pdeathsig: tcpdump ends with the agent even after a kill -9 (else it would hold the node's
     // namespace and the NFLOG group until its next packet hit the closed pipe); -Z root, because dropping
     // to the tcpdump user changes credentials, which clears the parent-death signal.
-    const p = spawnProcess(['setpriv', '--pdeathsig', 'KILL', '--', ...pre, 'tcpdump', '-Z', 'root', '-n', '-U', '-s', '256', '-i', `nflog:${this.o.group}`, '-w', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawnProcess(
+      ['setpriv', '--pdeathsig', 'KILL', '--', ...pre, 'tcpdump', '-Z', 'root', '-n', '-U', '-s', '256', '-i', `nflog:${this.o.group}`, '-w', '-'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     this.proc = p;
     const parser = new PcapNflogParser();
     p.child.stdout!.on('data', (b: Buffer) => {

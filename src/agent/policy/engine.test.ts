@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { KObject } from '../../api/types.js';
+import type { KObject, NetworkPolicy, Pod } from '../../api/types.js';
 import { run, spawnProcess } from '../../util/exec.js';
 import { ProxyLab, SKIP_NOT_ROOT, httpGet, udpAsk, waitFor, service, slice, HOST_IP, type Pod as LabPod } from '../proxy/testing.js';
 import { ServiceProxy } from '../proxy/proxier.js';
@@ -23,15 +23,21 @@ let udpSrv: LabPod; // shop/dns app=dns (UDP 5353)
 const events: { obj: KObject; reason: string; message: string }[] = [];
 const objs = new Map<string, KObject>();
 
-function podObj(p: LabPod, ns: string, labels: Record<string, string>, ports: { name: string; containerPort: number; protocol?: string }[] = []): KObject {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: ns, uid: `uid-${p.name}`, labels }, spec: { nodeName: NODE, containers: [{ name: 'c', ports }] }, status: { phase: 'Running', podIP: p.ip } };
+function podObj(p: LabPod, ns: string, labels: Record<string, string>, ports: { name: string; containerPort: number; protocol?: string }[] = []): Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: p.name, namespace: ns, uid: `uid-${p.name}`, labels },
+    spec: { nodeName: NODE, containers: [{ name: 'c', ports }] },
+    status: { phase: 'Running', podIP: p.ip },
+  };
 }
 
-function policy(name: string, ns: string, spec: Record<string, unknown>): KObject {
+function policy(name: string, ns: string, spec: NonNullable<NetworkPolicy['spec']>): NetworkPolicy {
   return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace: ns, uid: `np-${name}` }, spec };
 }
 
-async function apply(p: KObject): Promise<void> {
+async function apply(p: NetworkPolicy): Promise<void> {
   engine.onPolicy(objs.has(`${p.metadata.namespace}/${p.metadata.name}`) ? 'MODIFIED' : 'ADDED', p);
   objs.set(`${p.metadata.namespace}/${p.metadata.name}`, p);
   await engine.settled();
@@ -67,19 +73,28 @@ before(async () => {
   await lab.udp(udpSrv, 5353);
   await lab.http(udpSrv, 5353);
   engine = new PolicyEngine({
-    nodeName: NODE, netns: lab.nodeNetns, table: `k8tsnp-${tag}`, guardTable: `k8tsnpg-${tag}`,
+    nodeName: NODE,
+    netns: lab.nodeNetns,
+    table: `k8tsnp-${tag}`,
+    guardTable: `k8tsnpg-${tag}`,
     event: (obj, _t, reason, message) => events.push({ obj, reason, message }),
     log: () => undefined,
   });
-  for (const [name, labels] of [['shop', { team: 'a' }], ['other', { team: 'b' }]] as const) engine.onNamespace('ADDED', { metadata: { name, labels } });
+  for (const [name, labels] of [
+    ['shop', { team: 'a' }],
+    ['other', { team: 'b' }],
+  ] as const)
+    engine.onNamespace('ADDED', { metadata: { name, labels } });
   engine.onPod('ADDED', podObj(web, 'shop', { app: 'web' }, [{ name: 'http', containerPort: 8080 }]));
   engine.onPod('ADDED', podObj(client, 'shop', { app: 'client' }));
   engine.onPod('ADDED', podObj(other, 'other', { app: 'x' }));
   engine.onPod('ADDED', podObj(udpSrv, 'shop', { app: 'dns' }));
   await engine.start();
   proxy = new ServiceProxy({ nodeName: NODE, nodeIPs: ['10.0.0.1'], netns: lab.nodeNetns, table: `k8tspxnp-${tag}`, log: () => undefined });
-  proxy.update([service({ name: 'web', namespace: 'shop', clusterIP: '10.96.7.7', ports: [{ port: 80, targetPort: 8080 }] })],
-    [slice('web', [{ port: 8080 }], [{ ip: web.ip, node: NODE }], 'web-x', 'shop')]);
+  proxy.update(
+    [service({ name: 'web', namespace: 'shop', clusterIP: '10.96.7.7', ports: [{ port: 80, targetPort: 8080 }] })],
+    [slice('web', [{ port: 8080 }], [{ ip: web.ip, node: NODE }], 'web-x', 'shop')],
+  );
   await proxy.start();
 });
 
@@ -102,7 +117,7 @@ test('default deny ingress: only the node itself (probes) gets in; the drop is l
   assert.equal(await reach(client, web), false);
   assert.equal(await reach(other, web), false);
   assert.equal(await reach('host', web), false);
-  assert.ok(await reach('node', web), 'the pod\'s own node always gets in');
+  assert.ok(await reach('node', web), "the pod's own node always gets in");
   await waitFor(async () => events.some((e) => e.reason === 'PolicyDenied' && e.obj.metadata.name === web.name), 5000);
   const ev = events.find((e) => e.reason === 'PolicyDenied' && e.obj.metadata.name === web.name)!;
   assert.match(ev.message, /^denied ingress from 10\.\d+\.\d+\.\d+:\d+ to :8080\/TCP: no policy of namespace shop allows it \(isolated by default-deny\)$/);
@@ -113,8 +128,15 @@ test('default deny ingress: only the node itself (probes) gets in; the drop is l
   assert.ok(c.policies.find((p) => p.policy === 'shop/default-deny' && p.direction === 'ingress')!.packets > 0);
 });
 
-test('allow by pod label on a named port; other namespace and other port stay out; a ClusterIP is judged against the backend', { skip: SKIP_NOT_ROOT }, async () => {
-  await apply(policy('allow-client', 'shop', { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ port: 'http' }] }] }));
+test('allow by pod label on a named port; other namespace and other port stay out; a ClusterIP is judged against the backend', {
+  skip: SKIP_NOT_ROOT,
+}, async () => {
+  await apply(
+    policy('allow-client', 'shop', {
+      podSelector: { matchLabels: { app: 'web' } },
+      ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ port: 'http' }] }],
+    }),
+  );
   assert.ok(await reach(client, web));
   assert.equal(await reach(client, web, 9090), false, 'port 9090 is not the named port');
   assert.equal(await reach(other, web), false);
@@ -123,21 +145,42 @@ test('allow by pod label on a named port; other namespace and other port stay ou
 });
 
 test('namespace selector and pod selector in one peer (AND) versus two peers (OR)', { skip: SKIP_NOT_ROOT }, async () => {
-  await apply(policy('allow-client', 'shop', { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'b' } }, podSelector: { matchLabels: { app: 'client' } } }] }] }));
+  await apply(
+    policy('allow-client', 'shop', {
+      podSelector: { matchLabels: { app: 'web' } },
+      ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'b' } }, podSelector: { matchLabels: { app: 'client' } } }] }],
+    }),
+  );
   assert.equal(await reach(other, web), false, 'other/x is in team b but not app=client');
   assert.equal(await reach(client, web), false, 'shop/client is app=client but not in team b');
-  await apply(policy('allow-client', 'shop', { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'b' } } }, { podSelector: { matchLabels: { app: 'client' } } }] }] }));
+  await apply(
+    policy('allow-client', 'shop', {
+      podSelector: { matchLabels: { app: 'web' } },
+      ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'b' } } }, { podSelector: { matchLabels: { app: 'client' } } }] }],
+    }),
+  );
   assert.ok(await reach(other, web));
   assert.ok(await reach(client, web));
 });
 
 test('a label change re-judges at once, and cuts the established connection it no longer allows', { skip: SKIP_NOT_ROOT }, async () => {
-  await apply(policy('allow-client', 'shop', { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }] }] }));
+  await apply(
+    policy('allow-client', 'shop', {
+      podSelector: { matchLabels: { app: 'web' } },
+      ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }] }],
+    }),
+  );
   assert.ok(await reach(client, web));
   // A long-lived connection from client to web:9090 (nc keeps it open and reports when it is cut).
   const nc = spawnProcess(['nsenter', `--net=${client.netns}`, '--', 'busybox', 'nc', web.ip, '9090'], { stdio: ['pipe', 'pipe', 'pipe'] });
   try {
-    await waitFor(async () => (await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'conntrack', '-L', '-p', 'tcp', '--dport', '9090', '--state', 'ESTABLISHED'])).stdout.includes(web.ip), 3000);
+    await waitFor(
+      async () =>
+        (await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'conntrack', '-L', '-p', 'tcp', '--dport', '9090', '--state', 'ESTABLISHED'])).stdout.includes(
+          web.ip,
+        ),
+      3000,
+    );
     engine.onPod('MODIFIED', podObj(client, 'shop', { app: 'not-client' }));
     await engine.settled();
     await engine.revoked();
@@ -146,7 +189,10 @@ test('a label change re-judges at once, and cuts the established connection it n
     assert.doesNotMatch(left, new RegExp(`dst=${web.ip.replace(/\./g, '\\.')} .*ESTABLISHED`), 'the established entry is gone');
     // Whatever the client sends now is dropped: a new TCP flow must start with SYN.
     nc.child.stdin!.write('GET / HTTP/1.0\r\n\r\n');
-    const got = await Promise.race([new Promise((r) => nc.child.stdout!.once('data', () => r('data'))), new Promise((r) => setTimeout(() => r('nothing'), 1500))]);
+    const got = await Promise.race([
+      new Promise((r) => nc.child.stdout!.once('data', () => r('data'))),
+      new Promise((r) => setTimeout(() => r('nothing'), 1500)),
+    ]);
     assert.equal(got, 'nothing');
   } finally {
     nc.child.kill('SIGKILL');
@@ -161,7 +207,9 @@ test('UDP-only rule does not admit TCP; endPort ranges', { skip: SKIP_NOT_ROOT }
   await apply(policy('dns-udp', 'shop', { podSelector: { matchLabels: { app: 'dns' } }, ingress: [{ ports: [{ protocol: 'UDP', port: 5353 }] }] }));
   assert.ok((await udpAsk(client.ns, udpSrv.ip, 5353, 1000)).ok);
   assert.equal(await reach(client, udpSrv, 5353), false, 'TCP 5353 is not allowed by a UDP rule');
-  await apply(policy('dns-udp', 'shop', { podSelector: { matchLabels: { app: 'dns' } }, ingress: [{ ports: [{ protocol: 'TCP', port: 5000, endPort: 5400 }] }] }));
+  await apply(
+    policy('dns-udp', 'shop', { podSelector: { matchLabels: { app: 'dns' } }, ingress: [{ ports: [{ protocol: 'TCP', port: 5000, endPort: 5400 }] }] }),
+  );
   assert.ok(await reach(client, udpSrv, 5353));
   assert.equal((await udpAsk(client.ns, udpSrv.ip, 5353, 800)).ok, false);
   await remove('shop/dns-udp');
@@ -170,18 +218,34 @@ test('UDP-only rule does not admit TCP; endPort ranges', { skip: SKIP_NOT_ROOT }
 test('egress: default deny from a pod, an ipBlock with except, egress to its own node always allowed', { skip: SKIP_NOT_ROOT }, async () => {
   await remove('shop/allow-client', 'shop/default-deny');
   assert.ok(await reach(other, web));
-  await apply(policy('egress', 'other', { podSelector: {}, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '10.244.0.0/24', except: [`${web.ip}/32`] } }] }] }));
+  await apply(
+    policy('egress', 'other', {
+      podSelector: {},
+      policyTypes: ['Egress'],
+      egress: [{ to: [{ ipBlock: { cidr: '10.244.0.0/24', except: [`${web.ip}/32`] } }] }],
+    }),
+  );
   assert.equal(await reach(other, web), false, 'web is in the except');
   assert.ok(await reach(other, udpSrv, 5353), 'another address in the block');
   assert.equal(await reach(other, HOST_IP, 80, 800), false);
-  const own = await run(['nsenter', `--net=${other.netns}`, '--', 'busybox', 'ping', '-c', '1', '-W', '1', '10.244.0.1']).then(() => true, () => false);
+  const own = await run(['nsenter', `--net=${other.netns}`, '--', 'busybox', 'ping', '-c', '1', '-W', '1', '10.244.0.1']).then(
+    () => true,
+    () => false,
+  );
   assert.ok(own, 'the pod reaches its own node');
   await remove('other/egress');
 });
 
-test('nft flush ruleset: isolated pods stay closed while the policy table is missing, others keep working; back within seconds', { skip: SKIP_NOT_ROOT }, async () => {
+test('nft flush ruleset: isolated pods stay closed while the policy table is missing, others keep working; back within seconds', {
+  skip: SKIP_NOT_ROOT,
+}, async () => {
   await apply(policy('default-deny', 'shop', { podSelector: {} }));
-  await apply(policy('allow-client', 'shop', { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }] }] }));
+  await apply(
+    policy('allow-client', 'shop', {
+      podSelector: { matchLabels: { app: 'web' } },
+      ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }] }],
+    }),
+  );
   assert.ok(await reach(client, web));
   await engine.programmer.guard!.settled();
   const g = await engine.programmer.guard!.list();

@@ -2,7 +2,7 @@
 // (a local pod's address at CNI ADD, before its containers start), it compiles what this node's kernel
 // must hold, programs it (programmer.ts), cuts the established connections a change stopped allowing,
 // and turns the kernel's drop log into Events on the pods and a list for `k8ts drops`.
-import type { KObject } from '../../api/types.js';
+import type { KObject, Pod as KPod, Service } from '../../api/types.js';
 import { run } from '../../util/exec.js';
 import { formatIPv4, parseIPv4 } from '../../util/cidr.js';
 import { PolicyCompiler, type PolicyState } from './compiler.js';
@@ -47,7 +47,7 @@ export interface PolicyEngineOptions {
   /** Record an Event (the agent's recorder); the engine limits how often. */
   event?: (obj: KObject, type: 'Normal' | 'Warning', reason: string, message: string) => void;
   /** The Service behind a ClusterIP/port, for naming "no endpoints" rejects. */
-  serviceAt?: (ip: string, protocol: string, port: number) => KObject | undefined;
+  serviceAt?: (ip: string, protocol: string, port: number) => Service | undefined;
   log?: (line: string) => void;
 }
 
@@ -55,7 +55,7 @@ export class PolicyEngine {
   readonly compiler: PolicyCompiler;
   readonly programmer: PolicyProgrammer;
   private reader?: DropLogReader;
-  private objects = new Map<string, KObject>();
+  private objects = new Map<string, KPod>();
   private podRelevance = new Map<string, string>();
   private started = false;
   private timer?: NodeJS.Timeout;
@@ -95,7 +95,7 @@ export class PolicyEngine {
     this.schedule();
   }
 
-  onPod(type: WatchEvent, o: KObject): void {
+  onPod(type: WatchEvent, o: KPod): void {
     const key = `${o.metadata.namespace}/${o.metadata.name}`;
     const old = this.objects.get(key);
     if (type === 'DELETED') {
@@ -121,7 +121,7 @@ export class PolicyEngine {
    * The pod loop's seam: a local pod's sandbox has this address; resolves once the pod's rules (and its
    * address as a peer) are in the kernel, so its containers start behind them.
    */
-  async localPodReady(pod: KObject, ip: string): Promise<void> {
+  async localPodReady(pod: KPod, ip: string): Promise<void> {
     const p = parsePod(pod);
     if (!p) throw new Error(`pod ${pod.metadata?.namespace}/${pod.metadata?.name} has no name`);
     this.objects.set(p.key, pod);
@@ -171,14 +171,16 @@ export class PolicyEngine {
 
   private runPass(): Promise<void> {
     const waiters = this.waiters.splice(0);
-    this.passing = this.passing.then(() => this.pass()).then(
-      () => waiters.forEach((w) => w.resolve()),
-      (e: Error) => {
-        waiters.forEach((w) => w.reject(e));
-        this.o.log?.(`policy: ${e.message}`);
-        setTimeout(() => this.schedule(0), 500).unref();
-      },
-    );
+    this.passing = this.passing
+      .then(() => this.pass())
+      .then(
+        () => waiters.forEach((w) => w.resolve()),
+        (e: Error) => {
+          waiters.forEach((w) => w.reject(e));
+          this.o.log?.(`policy: ${e.message}`);
+          setTimeout(() => this.schedule(0), 500).unref();
+        },
+      );
     return this.passing;
   }
 
@@ -211,18 +213,23 @@ export class PolicyEngine {
     const out = new Set<number>();
     let classesMoved = false;
     for (const [ip, c] of before.podClass) if (after.podClass.get(ip) !== c) classesMoved = true;
-    if (before.netClass.length !== after.netClass.length || before.netClass.some((r, i) => r.cls !== after.netClass[i].cls || r.lo !== after.netClass[i].lo)) classesMoved = true;
-    for (const [b, a] of [[before.ingress, after.ingress], [before.egress, after.egress]] as const) {
+    if (before.netClass.length !== after.netClass.length || before.netClass.some((r, i) => r.cls !== after.netClass[i].cls || r.lo !== after.netClass[i].lo))
+      classesMoved = true;
+    for (const [b, a] of [
+      [before.ingress, after.ingress],
+      [before.egress, after.egress],
+    ] as const) {
       for (const [ip, r] of a) {
         const old = b.get(ip);
-        if (!old || classesMoved || old.elements.join() !== r.elements.join()) out.add(ip);
+        // The compiler hands back the same array for a pod whose rules held: no join for those.
+        if (!old || classesMoved || (old.elements !== r.elements && old.elements.join() !== r.elements.join())) out.add(ip);
       }
     }
     return out;
   }
 
   private async revoke(before: PolicyState, after: PolicyState): Promise<void> {
-    if (before === after || !before.local.size && !before.podClass.size) return;
+    if (before === after || (!before.local.size && !before.podClass.size)) return;
     const pods = this.shrunk(before, after);
     if (!pods.size) return;
     const { stdout } = await run([...this.prefix(), 'conntrack', '-L'], { timeoutMs: 10_000 }).catch((e) => ({ stdout: String(e.stdout ?? '') }));
@@ -286,7 +293,15 @@ export class PolicyEngine {
   private onDrop(p: LoggedPacket): void {
     this.stats.logged++;
     const proto = PROTO_NAME[p.proto] ?? (p.proto === 1 ? 'ICMP' : String(p.proto));
-    const base = { time: new Date(p.time * 1000).toISOString(), node: this.o.nodeName, src: p.src, dst: p.dst, protocol: proto, sport: p.sport, dport: p.dport };
+    const base = {
+      time: new Date(p.time * 1000).toISOString(),
+      node: this.o.nodeName,
+      src: p.src,
+      dst: p.dst,
+      protocol: proto,
+      sport: p.sport,
+      dport: p.dport,
+    };
     let rec: DropRecord;
     let obj: KObject | undefined;
     if (p.prefix.startsWith(NOEPS_PREFIX)) {
@@ -325,11 +340,12 @@ export class PolicyEngine {
     if (now - this.eventBudget.at > 1000) this.eventBudget = { at: now, left: 5 };
     if (this.eventBudget.left-- <= 0) return;
     const port = r.dport !== undefined ? `:${r.dport}/${r.protocol}` : ` (${r.protocol})`;
-    const message = r.direction === 'service'
-      ? `rejected ${r.src}${r.sport !== undefined ? `:${r.sport}` : ''} to ${r.dst}${port}: no endpoints`
-      : r.direction === 'ingress'
-        ? `denied ingress from ${r.src}${r.sport !== undefined ? `:${r.sport}` : ''} to ${port}: ${r.reason}`
-        : `denied egress to ${r.dst}${port}: ${r.reason}`;
+    const message =
+      r.direction === 'service'
+        ? `rejected ${r.src}${r.sport !== undefined ? `:${r.sport}` : ''} to ${r.dst}${port}: no endpoints`
+        : r.direction === 'ingress'
+          ? `denied ingress from ${r.src}${r.sport !== undefined ? `:${r.sport}` : ''} to ${port}: ${r.reason}`
+          : `denied egress to ${r.dst}${port}: ${r.reason}`;
     this.eventKeys.set(k, { message, at: now });
     if (this.eventKeys.size > 5000) this.eventKeys.delete(this.eventKeys.keys().next().value!);
     this.o.event(obj, 'Warning', r.direction === 'service' ? 'NoEndpoints' : 'PolicyDenied', message);
@@ -341,12 +357,18 @@ export class PolicyEngine {
   }
 
   /** Kernel drop counters per local pod and direction, and per policy (a drop counts for each policy isolating the pod). */
-  async counters(): Promise<{ pods: { pod: string; direction: string; packets: number }[]; policies: { policy: string; direction: string; packets: number }[] }> {
+  async counters(): Promise<{
+    pods: { pod: string; direction: string; packets: number }[];
+    policies: { policy: string; direction: string; packets: number }[];
+  }> {
     const c = await this.programmer.dropCounters();
     const st = this.programmer.state;
     const pods: { pod: string; direction: string; packets: number }[] = [];
     const pol = new Map<string, number>();
-    for (const [dir, m] of [['ingress', st.ingress], ['egress', st.egress]] as const) {
+    for (const [dir, m] of [
+      ['ingress', st.ingress],
+      ['egress', st.egress],
+    ] as const) {
       for (const r of m.values()) {
         const n = c.get(this.programmer.counterName(dir === 'ingress' ? 'in' : 'out', r.ip)) ?? 0;
         pods.push({ pod: r.pod, direction: dir, packets: n });
@@ -406,7 +428,16 @@ export function parseConntrack(text: string): ConntrackEntry[] {
     if (src.length < 2 || dst.length < 2) continue;
     try {
       const st = /^tcp\s+\d+\s+\d+\s+([A-Z_]+)\s/.exec(line)?.[1];
-      out.push({ proto: Number(m[1]), ...(st ? { state: st } : {}), origSrc: parseIPv4(src[0]), origDst: parseIPv4(dst[0]), origSport: sport[0], origDport: dport[0], replySrc: parseIPv4(src[1]), replySport: sport[1] });
+      out.push({
+        proto: Number(m[1]),
+        ...(st ? { state: st } : {}),
+        origSrc: parseIPv4(src[0]),
+        origDst: parseIPv4(dst[0]),
+        origSport: sport[0],
+        origDport: dport[0],
+        replySrc: parseIPv4(src[1]),
+        replySport: sport[1],
+      });
     } catch {
       /* not IPv4 */
     }

@@ -1,16 +1,13 @@
 // Wires the policy engine into an agent at one seam: the agent's shared informers of NetworkPolicies,
 // Namespaces and every pod (unfiltered: the peers live on every node) feed it, and it answers the
 // questions the node is asked about itself at /k8ts/drops, /k8ts/trace and /k8ts/facts.
-import { findResource } from '../../api/resources.js';
-import type { KObject } from '../../api/types.js';
+import { NAMESPACES, NETWORKPOLICIES, PODS } from '../../api/kinds.js';
+import type { EndpointSlice, KObject, Service } from '../../api/types.js';
 import type { SharedInformerFactory } from '../../client/factory.js';
+import type { EventHandler } from '../../client/informer.js';
 import { PolicyEngine, type PolicyEngineOptions, type WatchEvent } from './engine.js';
 import { traceArmed, traceHere, traceSend, type TraceContext, type TraceQuery } from '../trace.js';
 import { nodeFacts } from '../facts.js';
-
-const POLICIES = findResource('networking.k8s.io', 'v1', 'networkpolicies')!;
-const NAMESPACES = findResource('', 'v1', 'namespaces')!;
-const PODS = findResource('', 'v1', 'pods')!;
 
 export interface PolicyFeed {
   engine: PolicyEngine;
@@ -26,30 +23,55 @@ export interface PolicyFeed {
  * Returns at once: the rest of the agent does not wait (a pod's containers wait on the engine themselves),
  * and the rules of a previous agent stay in the kernel until the first full rewrite replaces them.
  */
-export function startPolicyEngine(informers: SharedInformerFactory, o: PolicyEngineOptions & { services: () => KObject[]; slices: () => KObject[]; nodeIP: string; podCIDR: string; proxyTable: string; netnsOfPod: (key: string) => string | undefined }): PolicyFeed {
+export function startPolicyEngine(
+  informers: SharedInformerFactory,
+  o: PolicyEngineOptions & {
+    services: () => Service[];
+    slices: () => EndpointSlice[];
+    nodeIP: string;
+    podCIDR: string;
+    proxyTable: string;
+    netnsOfPod: (key: string) => string | undefined;
+  },
+): PolicyFeed {
   const engine = new PolicyEngine({
     ...o,
-    serviceAt: (ip, protocol, port) => o.services().find((s) => [...(s.spec?.clusterIPs ?? [s.spec?.clusterIP])].includes(ip)
-      && (s.spec?.ports ?? []).some((p: any) => p.port === port && (p.protocol ?? 'TCP') === protocol)),
+    serviceAt: (ip, protocol, port) =>
+      o
+        .services()
+        .find(
+          (s) =>
+            [...(s.spec?.clusterIPs ?? [s.spec?.clusterIP])].includes(ip) &&
+            (s.spec?.ports ?? []).some((p) => p.port === port && (p.protocol ?? 'TCP') === protocol),
+        ),
   });
-  const feed = (to: (t: WatchEvent, o: KObject) => void) => ({
-    onAdd: (x: KObject) => to('ADDED', x),
-    onUpdate: (x: KObject, old: KObject) => x !== old && to('MODIFIED', x),
-    onDelete: (x: KObject) => to('DELETED', x),
+  const feed = <T extends KObject>(to: (t: WatchEvent, o: T) => void): EventHandler<T> => ({
+    onAdd: (x) => to('ADDED', x),
+    onUpdate: (x, old) => x !== old && to('MODIFIED', x),
+    onDelete: (x) => to('DELETED', x),
   });
   // From the process's shared factory: every pod (the peers), not only this node's.
-  const sources = [
-    [informers.informerFor(POLICIES), (t: WatchEvent, x: KObject) => engine.onPolicy(t, x)],
-    [informers.informerFor(NAMESPACES), (t: WatchEvent, x: KObject) => engine.onNamespace(t, x)],
-    [informers.informerFor(PODS), (t: WatchEvent, x: KObject) => engine.onPod(t, x)],
-  ] as const;
-  const registrations = sources.map(([i, to]) => (i as unknown as { addEventHandler(h: ReturnType<typeof feed>): { remove(): void } }).addEventHandler(feed(to)));
+  const sources = [informers.informerFor(NETWORKPOLICIES), informers.informerFor(NAMESPACES), informers.informerFor(PODS)] as const;
+  const registrations = [
+    sources[0].addEventHandler(feed((t, x) => engine.onPolicy(t, x))),
+    sources[1].addEventHandler(feed((t, x) => engine.onNamespace(t, x))),
+    sources[2].addEventHandler(feed((t, x) => engine.onPod(t, x))),
+  ];
   const started = (async () => {
-    await Promise.all(sources.map(([i]) => i.waitForSync()));
+    await Promise.all(sources.map((i) => i.waitForSync()));
     await engine.start();
   })();
-  const traceContext = (): TraceContext => ({ engine, nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, proxyTable: o.proxyTable,
-    policyTable: engine.programmer.table, services: o.services(), slices: o.slices(), netnsOfPod: o.netnsOfPod });
+  const traceContext = (): TraceContext => ({
+    engine,
+    nodeName: o.nodeName,
+    nodeIP: o.nodeIP,
+    podCIDR: o.podCIDR,
+    proxyTable: o.proxyTable,
+    policyTable: engine.programmer.table,
+    services: o.services(),
+    slices: o.slices(),
+    netnsOfPod: o.netnsOfPod,
+  });
   const queries: PolicyFeed['queries'] = {
     drops: async () => ({ node: o.nodeName, drops: engine.recentDrops(), counters: await engine.counters() }),
     // A trace is three steps of one question: arm and watch (answers at the end), `step=armed` (answers once
@@ -64,7 +86,9 @@ export function startPolicyEngine(informers: SharedInformerFactory, o: PolicyEng
     facts: (p) => nodeFacts(p, { nodeName: o.nodeName, proxyTable: o.proxyTable, policyTable: engine.programmer.table, netnsOfPod: o.netnsOfPod }),
   };
   return {
-    engine, queries, started,
+    engine,
+    queries,
+    started,
     stop: async () => {
       for (const r of registrations) r.remove();
       await started.catch(() => undefined);
@@ -80,7 +104,8 @@ class BadRequest extends Error {
 function parseQuery(p: URLSearchParams): TraceQuery {
   const ip = (k: string) => {
     const v = p.get(k) ?? '';
-    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v) || v.split('.').some((x) => Number(x) > 255)) throw new BadRequest(`${k}: not an IPv4 address: ${JSON.stringify(v)}`);
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v) || v.split('.').some((x) => Number(x) > 255))
+      throw new BadRequest(`${k}: not an IPv4 address: ${JSON.stringify(v)}`);
     return v;
   };
   const proto = p.get('protocol') ?? 'tcp';
@@ -91,7 +116,15 @@ function parseQuery(p: URLSearchParams): TraceQuery {
   const probe = parseProbe(p, false);
   const srcPod = p.get('srcPod');
   if (srcPod !== null && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(srcPod)) throw new BadRequest('srcPod: namespace/name');
-  return { src: ip('src'), dst: ip('dst'), protocol: proto as TraceQuery['protocol'], port, source: p.get('source') === '1', ...(probe ? { probe } : {}), ...(srcPod ? { srcPod } : {}) };
+  return {
+    src: ip('src'),
+    dst: ip('dst'),
+    protocol: proto as TraceQuery['protocol'],
+    port,
+    source: p.get('source') === '1',
+    ...(probe ? { probe } : {}),
+    ...(srcPod ? { srcPod } : {}),
+  };
 }
 
 /** The probe id: 8 hex digits (it names an nft table and derives the probe's source port). */

@@ -46,7 +46,8 @@ export class Guard {
       `add rule ip ${T} prerouting ct state established,related accept`,
       `add rule ip ${T} prerouting ip saddr @egress drop`,
       `add rule ip ${T} prerouting ip daddr @ingress drop`,
-    ]) await this.session.command(line);
+    ])
+      await this.session.command(line);
   }
 
   /** Resolves once every sync asked for so far has run. */
@@ -71,7 +72,10 @@ export class Guard {
       have = await this.list();
       if (!have) throw new Error(`table ip ${this.table} was made but cannot be listed`);
     }
-    for (const [name, want] of [['ingress', ingress], ['egress', egress]] as const) {
+    for (const [name, want] of [
+      ['ingress', ingress],
+      ['egress', egress],
+    ] as const) {
       const w = new Set(want);
       const h = have[name];
       const add = [...w].filter((x) => !h.has(x)).map(formatIPv4);

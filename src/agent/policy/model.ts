@@ -2,7 +2,8 @@
 // port and protocol the policy engine writes into nftables comes from here, parsed and printed again.
 // What does not parse is reported with the field that is wrong and left out (an unreadable rule allows
 // nothing; an unreadable selector selects nothing), so a bad object can only ever deny, never open.
-import type { KObject } from '../../api/types.js';
+import type { KObject, Pod as KPod } from '../../api/types.js';
+import { isObj } from '../../api/strategies/json.js';
 import { type LabelSelector, selectorIsValid } from '../../api/labels.js';
 import { parseCidr, parseIPv4, type Cidr } from '../../util/cidr.js';
 
@@ -12,8 +13,12 @@ export const PROTO_NAME: Record<number, Protocol> = { 6: 'TCP', 17: 'UDP', 132: 
 
 /** A peer of a rule: pods chosen by selectors, or addresses. */
 export type Peer =
-  | { kind: 'pods'; /** namespace of the policy: used when there is no namespaceSelector */ policyNamespace: string;
-    podSelector?: LabelSelector; namespaceSelector?: LabelSelector }
+  | {
+      kind: 'pods' /** namespace of the policy: used when there is no namespaceSelector */;
+      policyNamespace: string;
+      podSelector?: LabelSelector;
+      namespaceSelector?: LabelSelector;
+    }
   | { kind: 'ipBlock'; cidr: Cidr; except: Cidr[] };
 
 export interface PortSpec {
@@ -72,8 +77,6 @@ export interface ParseProblem {
   message: string;
 }
 
-const isObj = (v: unknown): v is Record<string, any> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 function labelsOf(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (isObj(v)) for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
@@ -118,7 +121,8 @@ function ports(v: unknown, field: string, problems: ParseProblem[]): PortSpec[] 
     if (!isPortNum(port)) return void problems.push({ field: `${f}.port`, message: `not a port number: ${JSON.stringify(port)}` });
     const end = p?.endPort;
     if (end !== undefined && end !== null) {
-      if (!isPortNum(end) || end < port) return void problems.push({ field: `${f}.endPort`, message: `must be a port number ≥ port, got ${JSON.stringify(end)}` });
+      if (!isPortNum(end) || end < port)
+        return void problems.push({ field: `${f}.endPort`, message: `must be a port number ≥ port, got ${JSON.stringify(end)}` });
       return void out.push({ protocol: proto, port, endPort: end });
     }
     out.push({ protocol: proto, port });
@@ -189,7 +193,7 @@ export function parsePolicy(o: KObject): { policy?: Policy; problems: ParseProbl
 }
 
 /** A pod as the engine uses it; `ip` from status.podIP (the node's own pods learn theirs earlier, at CNI ADD). */
-export function parsePod(o: KObject): Pod | undefined {
+export function parsePod(o: KPod): Pod | undefined {
   const ns = o.metadata?.namespace;
   const name = o.metadata?.name;
   if (!ns || !name) return undefined;
@@ -213,8 +217,15 @@ export function parsePod(o: KObject): Pod | undefined {
     }
   }
   return {
-    key: `${ns}/${name}`, namespace: ns, name, uid: String(o.metadata.uid ?? ''), labels: labelsOf(o.metadata.labels), ip,
-    nodeName: typeof o.spec?.nodeName === 'string' ? o.spec.nodeName : undefined, namedPorts, hostNetwork: Boolean(o.spec?.hostNetwork),
+    key: `${ns}/${name}`,
+    namespace: ns,
+    name,
+    uid: String(o.metadata.uid ?? ''),
+    labels: labelsOf(o.metadata.labels),
+    ip,
+    nodeName: typeof o.spec?.nodeName === 'string' ? o.spec.nodeName : undefined,
+    namedPorts,
+    hostNetwork: Boolean(o.spec?.hostNetwork),
   };
 }
 

@@ -38,7 +38,10 @@ test('a transaction is atomic, errors name the line, answers pair with requests,
     dir = (s as unknown as { lastTxDir: string }).lastTxDir;
     assert.ok(dir && !existsSync(dir), `the answered transaction's ${dir} is left behind`);
     // The second line fails: the first must not land either.
-    const err = await s.transaction(`add element ip ${T} s { 3 }\nadd element ip ${T} nosuch { 4 }\n`).then(() => undefined, (e: Error) => e);
+    const err = await s.transaction(`add element ip ${T} s { 3 }\nadd element ip ${T} nosuch { 4 }\n`).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     assert.ok(err instanceof NftCommandError, `expected an nft error, got ${err}`);
     assert.match(err.message, /Error: No such file or directory/);
     assert.match(err.output, /nosuch/);
@@ -51,7 +54,10 @@ test('a transaction is atomic, errors name the line, answers pair with requests,
       s.command(`list set ip ${T} s`),
       s.transaction(`add element ip ${T} s { 1 . 2 }\n`),
     ]);
-    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'rejected']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'rejected'],
+    );
     assert.match((results[3] as PromiseFulfilledResult<string>).value, /elements = \{ 1, 2, 10, 11 \}/);
     assert.deepEqual(await elements(), [1, 2, 10, 11]);
     // Hostile single commands are refused before they reach nft.

@@ -8,7 +8,7 @@
 // exactly as `nft -f` would. After each request a fixed `describe` line marks its end: nft prints its
 // answer only after the previous command (and its kernel commit) is done, and stderr is joined to stdout
 // (2>&1, line-buffered by stdbuf), so everything printed since the previous marker belongs to this request.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnProcess, type Spawned } from '../../util/exec.js';
@@ -21,8 +21,20 @@ const NFT_ERROR = /(^|\n)(\S+ )?Error: /;
 
 export class NftCommandError extends Error {
   readonly code = 'NftFailed';
-  constructor(readonly what: string, readonly output: string) {
-    super(`nft ${what}: ${output.trim().split('\n').filter((l) => NFT_ERROR.test(l)).slice(0, 4).join(' ') || output.trim().slice(0, 400)}`);
+  constructor(
+    readonly what: string,
+    readonly output: string,
+  ) {
+    super(
+      `nft ${what}: ${
+        output
+          .trim()
+          .split('\n')
+          .filter((l) => NFT_ERROR.test(l))
+          .slice(0, 4)
+          .join(' ') || output.trim().slice(0, 400)
+      }`,
+    );
     this.name = 'NftCommandError';
   }
 }
@@ -52,6 +64,19 @@ export class NftSession {
   readonly stats = { spawns: 0, requests: 0 };
 
   constructor(private o: NftSessionOptions = {}) {}
+
+  /** CPU time (user + system, ms, at the kernel's 10 ms tick) the current child has used; 0 without one. */
+  cpuMs(): number {
+    const pid = this.child?.child.pid;
+    if (!pid) return 0;
+    try {
+      // nsenter, stdbuf and sh each exec the next, so this pid is nft's. Fields after the command name: state is 3rd.
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(f[11]) + Number(f[12])) * 10;
+    } catch {
+      return 0;
+    }
+  }
 
   /** Whether the child is up (a table it owns lives as long as it does). */
   get running(): boolean {
@@ -121,11 +146,19 @@ export class NftSession {
         } else this.out.push(line);
       }
     });
-    c.exited.then((x) => {
-      if (this.child === c) this.fail(new Error(`nft -i ended (${x.code !== null ? `exit ${x.code}` : `signal ${x.signal}`})${this.out.length ? `: ${this.out.join(' ').slice(0, 300)}` : ''}`));
-    }, (e: Error) => {
-      if (this.child === c) this.fail(e);
-    });
+    c.exited.then(
+      (x) => {
+        if (this.child === c)
+          this.fail(
+            new Error(
+              `nft -i ended (${x.code !== null ? `exit ${x.code}` : `signal ${x.signal}`})${this.out.length ? `: ${this.out.join(' ').slice(0, 300)}` : ''}`,
+            ),
+          );
+      },
+      (e: Error) => {
+        if (this.child === c) this.fail(e);
+      },
+    );
   }
 
   /** Fail every request in flight and end the child (the next request starts a new one). */

@@ -62,12 +62,14 @@ export class PolicyProgrammer {
   /** Program `s` (queued behind any pass in flight); resolves once it is in the kernel. */
   apply(s: PolicyState): Promise<void> {
     this.latest = s;
-    const done = this.chain.then(() => this.pass()).catch((e: Error) => {
-      this.stats.lastError = e.message;
-      this.o.log?.(`policy: programming failed, rewriting the table next: ${e.message}`);
-      this.needFull = true;
-      throw e;
-    });
+    const done = this.chain
+      .then(() => this.pass())
+      .catch((e: Error) => {
+        this.stats.lastError = e.message;
+        this.o.log?.(`policy: programming failed, rewriting the table next: ${e.message}`);
+        this.needFull = true;
+        throw e;
+      });
     this.chain = done.catch(() => undefined);
     return done;
   }

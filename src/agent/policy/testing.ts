@@ -29,39 +29,49 @@ export function randomCase(seed: number) {
   for (let i = 0; i < 12; i++) {
     const ns = pick(nsNames);
     const ports = r() < 0.5 ? [{ name: 'http', containerPort: pick([80, 8080]) }] : [];
-    pods.push(parsePod({
-      metadata: { name: `p${i}`, namespace: ns, uid: `u${i}`, labels: { app: pick(apps), ...(r() < 0.3 ? { tier: 'x' } : {}) } },
-      spec: { nodeName: r() < 0.6 ? NODE : 'n2', containers: [{ name: 'c', ports }] },
-      status: { podIP: `10.244.${i % 3}.${10 + i}` },
-    })!);
+    pods.push(
+      parsePod({
+        metadata: { name: `p${i}`, namespace: ns, uid: `u${i}`, labels: { app: pick(apps), ...(r() < 0.3 ? { tier: 'x' } : {}) } },
+        spec: { nodeName: r() < 0.6 ? NODE : 'n2', containers: [{ name: 'c', ports }] },
+        status: { podIP: `10.244.${i % 3}.${10 + i}` },
+      })!,
+    );
   }
-  const peer = () => pick([
-    () => ({ podSelector: { matchLabels: { app: pick(apps) } } }),
-    () => ({ namespaceSelector: { matchLabels: { team: pick(['red', 'blue']) } } }),
-    () => ({ namespaceSelector: {}, podSelector: { matchExpressions: [{ key: 'app', operator: pick(['In', 'NotIn']), values: [pick(apps)] }] } }),
-    () => ({ podSelector: { matchExpressions: [{ key: 'tier', operator: pick(['Exists', 'DoesNotExist']) }] } }),
-    () => ({ ipBlock: { cidr: pick(['10.244.0.0/16', '10.244.1.0/24', '0.0.0.0/0']), except: r() < 0.5 ? [pick(['10.244.1.0/25', '10.244.0.16/28'])] : [] } }),
-  ])();
-  const port = () => pick([
-    () => ({ port: pick([80, 8080, 53]), protocol: pick(['TCP', 'UDP']) }),
-    () => ({ port: 'http' }),
-    () => ({ port: 1000, endPort: 9000 }),
-    () => ({ protocol: 'UDP' }),
-  ])();
-  const rule = (k: 'from' | 'to') => ({ ...(r() < 0.8 ? { [k]: Array.from({ length: 1 + Math.floor(r() * 2) }, peer) } : {}), ...(r() < 0.7 ? { ports: Array.from({ length: 1 + Math.floor(r() * 2) }, port) } : {}) });
+  const peer = () =>
+    pick([
+      () => ({ podSelector: { matchLabels: { app: pick(apps) } } }),
+      () => ({ namespaceSelector: { matchLabels: { team: pick(['red', 'blue']) } } }),
+      () => ({ namespaceSelector: {}, podSelector: { matchExpressions: [{ key: 'app', operator: pick(['In', 'NotIn']), values: [pick(apps)] }] } }),
+      () => ({ podSelector: { matchExpressions: [{ key: 'tier', operator: pick(['Exists', 'DoesNotExist']) }] } }),
+      () => ({
+        ipBlock: { cidr: pick(['10.244.0.0/16', '10.244.1.0/24', '0.0.0.0/0']), except: r() < 0.5 ? [pick(['10.244.1.0/25', '10.244.0.16/28'])] : [] },
+      }),
+    ])();
+  const port = () =>
+    pick([
+      () => ({ port: pick([80, 8080, 53]), protocol: pick(['TCP', 'UDP']) }),
+      () => ({ port: 'http' }),
+      () => ({ port: 1000, endPort: 9000 }),
+      () => ({ protocol: 'UDP' }),
+    ])();
+  const rule = (k: 'from' | 'to') => ({
+    ...(r() < 0.8 ? { [k]: Array.from({ length: 1 + Math.floor(r() * 2) }, peer) } : {}),
+    ...(r() < 0.7 ? { ports: Array.from({ length: 1 + Math.floor(r() * 2) }, port) } : {}),
+  });
   const policies: Policy[] = [];
   for (let i = 0; i < 5; i++) {
     const types = pick([['Ingress'], ['Egress'], ['Ingress', 'Egress'], undefined]);
-    policies.push(parsePolicy({
-      metadata: { name: `np${i}`, namespace: pick(nsNames) },
-      spec: {
-        podSelector: r() < 0.4 ? {} : { matchLabels: { app: pick(apps) } },
-        ...(types ? { policyTypes: types } : {}),
-        ingress: Array.from({ length: Math.floor(r() * 3) }, () => rule('from')),
-        egress: Array.from({ length: Math.floor(r() * 3) }, () => rule('to')),
-      },
-    }).policy!);
+    policies.push(
+      parsePolicy({
+        metadata: { name: `np${i}`, namespace: pick(nsNames) },
+        spec: {
+          podSelector: r() < 0.4 ? {} : { matchLabels: { app: pick(apps) } },
+          ...(types ? { policyTypes: types } : {}),
+          ingress: Array.from({ length: Math.floor(r() * 3) }, () => rule('from')),
+          egress: Array.from({ length: Math.floor(r() * 3) }, () => rule('to')),
+        },
+      }).policy!,
+    );
   }
   return { nss, pods, policies };
 }
-

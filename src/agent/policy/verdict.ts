@@ -51,16 +51,38 @@ function ruleAllows(r: Rule, peerIp: number, peerPod: Pod | undefined, proto: nu
   });
 }
 
-function side(dir: 'ingress' | 'egress', self: Pod | undefined, peerIp: number, peerPod: Pod | undefined, proto: number, port: number | undefined, dst: Pod | undefined, w: World, selfIsNodeLocalPeer: boolean): SideVerdict {
+function side(
+  dir: 'ingress' | 'egress',
+  self: Pod | undefined,
+  peerIp: number,
+  peerPod: Pod | undefined,
+  proto: number,
+  port: number | undefined,
+  dst: Pod | undefined,
+  w: World,
+  selfIsNodeLocalPeer: boolean,
+): SideVerdict {
   if (!self) return { isolatedBy: [], allowedBy: [], allowed: true, reason: 'not a pod: no policy applies' };
   const pols = w.policies.filter((p) => p.namespace === self.namespace && p[dir] !== undefined && selectorMatches(p.podSelector, self.labels)).map((p) => p);
   const base = { pod: self.key, isolatedBy: pols.map((p) => p.key).sort() };
   if (!pols.length) return { ...base, allowedBy: [], allowed: true, reason: `no policy isolates ${self.key} for ${dir}` };
   if (peerPod && peerPod.key === self.key) return { ...base, allowedBy: [], allowed: true, reason: 'a pod cannot block itself' };
-  if (selfIsNodeLocalPeer) return { ...base, allowedBy: [], allowed: true, reason: `traffic ${dir === 'ingress' ? 'from' : 'to'} the pod's own node is always allowed` };
-  const allowedBy = pols.filter((p) => p[dir]!.some((r) => ruleAllows(r, peerIp, peerPod, proto, port, dst, w))).map((p) => p.key).sort();
+  if (selfIsNodeLocalPeer)
+    return { ...base, allowedBy: [], allowed: true, reason: `traffic ${dir === 'ingress' ? 'from' : 'to'} the pod's own node is always allowed` };
+  const allowedBy = pols
+    .filter((p) => p[dir]!.some((r) => ruleAllows(r, peerIp, peerPod, proto, port, dst, w)))
+    .map((p) => p.key)
+    .sort();
   if (allowedBy.length) return { ...base, allowedBy, allowed: true, reason: `allowed by ${allowedBy.map((k) => `policy ${k}`).join(', ')}` };
-  return { ...base, allowedBy: [], allowed: false, reason: `no policy of namespace ${self.namespace} allows it (isolated by ${pols.map((p) => p.name).sort().join(', ')})` };
+  return {
+    ...base,
+    allowedBy: [],
+    allowed: false,
+    reason: `no policy of namespace ${self.namespace} allows it (isolated by ${pols
+      .map((p) => p.name)
+      .sort()
+      .join(', ')})`,
+  };
 }
 
 export interface Flow {

@@ -111,7 +111,11 @@ function bump(table: Map<string, Slot>, key: string, value: string, delta: numbe
     if (slot === value) {
       if (delta < 0) table.delete(key);
       else if (delta > 0) table.set(key, [[value, 1 + delta]]);
-    } else if (delta > 0) table.set(key, [[slot, 1], [value, delta]]);
+    } else if (delta > 0)
+      table.set(key, [
+        [slot, 1],
+        [value, delta],
+      ]);
     return;
   }
   const i = slot.findIndex((v) => v[0] === value);

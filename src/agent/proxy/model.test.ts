@@ -12,36 +12,88 @@ const node = { nodeName: 'a' };
 
 test('ready endpoints only; serving+terminating ones when none is ready', () => {
   const svc = service({ name: 'w', clusterIP: '10.96.0.1', ports: [{ port: 80 }] });
-  const [m] = buildModel([svc], [slice('w', [{ port: 8080 }], [
-    { ip: '10.244.0.2', node: 'a' },
-    { ip: '10.244.0.3', ready: false, serving: true, terminating: true },
-    { ip: '10.244.0.4', ready: false, serving: false },
-  ])], node);
+  const [m] = buildModel(
+    [svc],
+    [
+      slice(
+        'w',
+        [{ port: 8080 }],
+        [
+          { ip: '10.244.0.2', node: 'a' },
+          { ip: '10.244.0.3', ready: false, serving: true, terminating: true },
+          { ip: '10.244.0.4', ready: false, serving: false },
+        ],
+      ),
+    ],
+    node,
+  );
   assert.deepEqual(m.endpoints, [{ ip: '10.244.0.2', port: 8080 }]);
-  const [t] = buildModel([svc], [slice('w', [{ port: 8080 }], [
-    { ip: '10.244.0.3', ready: false, serving: true, terminating: true },
-    { ip: '10.244.0.4', ready: false, serving: false, terminating: true },
-  ])], node);
+  const [t] = buildModel(
+    [svc],
+    [
+      slice(
+        'w',
+        [{ port: 8080 }],
+        [
+          { ip: '10.244.0.3', ready: false, serving: true, terminating: true },
+          { ip: '10.244.0.4', ready: false, serving: false, terminating: true },
+        ],
+      ),
+    ],
+    node,
+  );
   assert.deepEqual(t.endpoints, [{ ip: '10.244.0.3', port: 8080 }]);
 });
 
 test('slices are merged and deduplicated; ports match by name and protocol; other services ignored', () => {
-  const svc = service({ name: 'w', clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80 }, { name: 'dns', port: 53, protocol: 'UDP' }] });
-  const models = buildModel([svc], [
-    slice('w', [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], [{ ip: '10.244.0.2' }, { ip: '10.244.0.3' }], 'w-1'),
-    slice('w', [{ name: 'http', port: 8080 }], [{ ip: '10.244.0.3' }, { ip: '10.244.0.9' }], 'w-2'),
-    slice('other', [{ name: 'http', port: 9999 }], [{ ip: '10.244.0.7' }], 'o-1'),
-    slice('w', [{ name: 'http', port: 8080 }], [{ ip: '10.244.0.8' }], 'w-3', 'elsewhere'),
-  ], node);
+  const svc = service({
+    name: 'w',
+    clusterIP: '10.96.0.1',
+    ports: [
+      { name: 'http', port: 80 },
+      { name: 'dns', port: 53, protocol: 'UDP' },
+    ],
+  });
+  const models = buildModel(
+    [svc],
+    [
+      slice(
+        'w',
+        [
+          { name: 'http', port: 8080 },
+          { name: 'dns', port: 5353, protocol: 'UDP' },
+        ],
+        [{ ip: '10.244.0.2' }, { ip: '10.244.0.3' }],
+        'w-1',
+      ),
+      slice('w', [{ name: 'http', port: 8080 }], [{ ip: '10.244.0.3' }, { ip: '10.244.0.9' }], 'w-2'),
+      slice('other', [{ name: 'http', port: 9999 }], [{ ip: '10.244.0.7' }], 'o-1'),
+      slice('w', [{ name: 'http', port: 8080 }], [{ ip: '10.244.0.8' }], 'w-3', 'elsewhere'),
+    ],
+    node,
+  );
   const byId = new Map(models.map((m) => [m.id, m]));
-  assert.deepEqual(byId.get('default/w:http/TCP')!.endpoints.map((e) => `${e.ip}:${e.port}`), ['10.244.0.2:8080', '10.244.0.3:8080', '10.244.0.9:8080']);
-  assert.deepEqual(byId.get('default/w:dns/UDP')!.endpoints.map((e) => `${e.ip}:${e.port}`), ['10.244.0.2:5353', '10.244.0.3:5353']);
+  assert.deepEqual(
+    byId.get('default/w:http/TCP')!.endpoints.map((e) => `${e.ip}:${e.port}`),
+    ['10.244.0.2:8080', '10.244.0.3:8080', '10.244.0.9:8080'],
+  );
+  assert.deepEqual(
+    byId.get('default/w:dns/UDP')!.endpoints.map((e) => `${e.ip}:${e.port}`),
+    ['10.244.0.2:5353', '10.244.0.3:5353'],
+  );
 });
 
 test('ExternalName and headless services get no rules; LoadBalancer ingress IPs and NodePorts are carried', () => {
   const ext = { metadata: { name: 'e', namespace: 'default' }, spec: { type: 'ExternalName', externalName: 'example.com' } };
   const headless = { metadata: { name: 'h', namespace: 'default' }, spec: { clusterIP: 'None', clusterIPs: ['None'], ports: [{ port: 80 }] } };
-  const lb = service({ name: 'lb', type: 'LoadBalancer', clusterIP: '10.96.0.5', externalIPs: ['192.0.2.9'], loadBalancerIPs: ['192.0.2.10'], ports: [{ port: 443, nodePort: 31443 }] });
+  const lb = service({
+    name: 'lb',
+    type: 'LoadBalancer',
+    clusterIP: '10.96.0.5',
+    externalIPs: ['192.0.2.9'],
+    loadBalancerIPs: ['192.0.2.10'],
+    ports: [{ port: 443, nodePort: 31443 }],
+  });
   const models = buildModel([ext, headless, lb], [], node);
   assert.equal(models.length, 1);
   assert.deepEqual(models[0].loadBalancerIPs, ['192.0.2.10']);
@@ -55,8 +107,28 @@ test('ExternalName and headless services get no rules; LoadBalancer ingress IPs 
 });
 
 test('traffic policies and affinity', () => {
-  const svc = service({ name: 'w', type: 'NodePort', clusterIP: '10.96.0.1', externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30080 }] });
-  const [m] = buildModel([svc], [slice('w', [{ port: 8080 }], [{ ip: '10.244.0.2', node: 'a' }, { ip: '10.244.1.2', node: 'b' }])], node);
+  const svc = service({
+    name: 'w',
+    type: 'NodePort',
+    clusterIP: '10.96.0.1',
+    externalTrafficPolicy: 'Local',
+    internalTrafficPolicy: 'Local',
+    ports: [{ port: 80, nodePort: 30080 }],
+  });
+  const [m] = buildModel(
+    [svc],
+    [
+      slice(
+        'w',
+        [{ port: 8080 }],
+        [
+          { ip: '10.244.0.2', node: 'a' },
+          { ip: '10.244.1.2', node: 'b' },
+        ],
+      ),
+    ],
+    node,
+  );
   assert.equal(m.externalLocal, true);
   assert.equal(m.internalLocal, true);
   assert.deepEqual(m.localEndpoints, [{ ip: '10.244.0.2', port: 8080 }]);
@@ -71,10 +143,23 @@ test('elements: no endpoint → refused; Local without a local endpoint → drop
   const empty = service({ name: 'e', type: 'NodePort', clusterIP: '10.96.0.1', ports: [{ port: 80, nodePort: 30080 }] });
   const local = service({ name: 'l', type: 'NodePort', clusterIP: '10.96.0.2', externalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30081 }] });
   const cluster = service({ name: 'c', type: 'NodePort', clusterIP: '10.96.0.3', externalIPs: ['192.0.2.1'], ports: [{ port: 80, nodePort: 30082 }] });
-  const d = desiredState(buildModel([empty, local, cluster], [
-    slice('l', [{ port: 8080 }], [{ ip: '10.244.1.2', node: 'b' }]),
-    slice('c', [{ port: 8080 }], [{ ip: '10.244.0.2', node: 'a' }, { ip: '10.244.0.3', node: 'a' }]),
-  ], node));
+  const d = desiredState(
+    buildModel(
+      [empty, local, cluster],
+      [
+        slice('l', [{ port: 8080 }], [{ ip: '10.244.1.2', node: 'b' }]),
+        slice(
+          'c',
+          [{ port: 8080 }],
+          [
+            { ip: '10.244.0.2', node: 'a' },
+            { ip: '10.244.0.3', node: 'a' },
+          ],
+        ),
+      ],
+      node,
+    ),
+  );
   const el = (c: string) => d.elements.get(c)!;
   assert.ok(el('noeps').has('10.96.0.1 . tcp . 80'));
   assert.ok(el('npnoeps').has('tcp . 30080'));
@@ -95,11 +180,10 @@ test('an endpoint change is a delete and an add of one element; nothing else', (
   const svc = service({ name: 'w', clusterIP: '10.96.0.1', ports: [{ port: 80 }] });
   const a = desiredState(buildModel([svc], [slice('w', [{ port: 8080 }], [{ ip: '10.244.0.2' }, { ip: '10.244.0.3' }])], node));
   const b = desiredState(buildModel([svc], [slice('w', [{ port: 8080 }], [{ ip: '10.244.0.2' }, { ip: '10.244.0.4' }])], node));
-  assert.equal(diffRuleset('t', a, b), [
-    'delete element ip t backends { 10.96.0.1 . tcp . 80 . 1 }',
-    'add element ip t backends { 10.96.0.1 . tcp . 80 . 1 : 10.244.0.4 . 8080 }',
-    '',
-  ].join('\n'));
+  assert.equal(
+    diffRuleset('t', a, b),
+    ['delete element ip t backends { 10.96.0.1 . tcp . 80 . 1 }', 'add element ip t backends { 10.96.0.1 . tcp . 80 . 1 : 10.244.0.4 . 8080 }', ''].join('\n'),
+  );
   assert.equal(diffRuleset('t', a, a), '');
 });
 
@@ -108,7 +192,10 @@ test('ledger: an element two services share stays until both are gone', () => {
   const one = desiredState(buildModel([service({ name: 'x', clusterIP: '10.96.0.1', ports: [{ port: 80 }] })], [slice('x', [{ port: 80 }], eps)], node));
   const two = desiredState(buildModel([service({ name: 'y', clusterIP: '10.96.0.2', ports: [{ port: 80 }] })], [slice('y', [{ port: 80 }], eps)], node));
   const l = new Ledger();
-  const added = l.replace([[undefined, one], [undefined, two]]);
+  const added = l.replace([
+    [undefined, one],
+    [undefined, two],
+  ]);
   assert.match(diffRuleset('t', added.before, added.after), /add element ip t hairpin \{ 10\.244\.0\.2 \. 10\.244\.0\.2 \}/);
   const drop1 = l.replace([[one, undefined]]);
   assert.doesNotMatch(diffRuleset('t', drop1.before, drop1.after), /hairpin/);
@@ -119,7 +206,9 @@ test('ledger: an element two services share stays until both are gone', () => {
 
 test('affinity chains: one set per endpoint with the timeout; gone when affinity is turned off', () => {
   const eps = slice('s', [{ port: 8080 }], [{ ip: '10.244.0.2' }, { ip: '10.244.0.3' }]);
-  const on = desiredState(buildModel([service({ name: 's', clusterIP: '10.96.0.2', ports: [{ port: 80 }], sessionAffinity: { timeoutSeconds: 30 } })], [eps], node));
+  const on = desiredState(
+    buildModel([service({ name: 's', clusterIP: '10.96.0.2', ports: [{ port: 80 }], sessionAffinity: { timeoutSeconds: 30 } })], [eps], node),
+  );
   assert.equal(on.affinitySets.size, 2);
   assert.deepEqual([...on.affinitySets.values()], [30, 30]);
   const off = desiredState(buildModel([service({ name: 's', clusterIP: '10.96.0.2', ports: [{ port: 80 }] })], [eps], node));
@@ -130,7 +219,9 @@ test('affinity chains: one set per endpoint with the timeout; gone when affinity
 });
 
 test('compareKernel notices missing elements and rules', () => {
-  const d = desiredState(buildModel([service({ name: 'w', clusterIP: '10.96.0.1', ports: [{ port: 80 }] })], [slice('w', [{ port: 80 }], [{ ip: '10.244.0.2', node: 'a' }])], node));
+  const d = desiredState(
+    buildModel([service({ name: 'w', clusterIP: '10.96.0.1', ports: [{ port: 80 }] })], [slice('w', [{ port: 80 }], [{ ip: '10.244.0.2', node: 'a' }])], node),
+  );
   const fixed = ['prerouting', 'output', 'services', 'postrouting', 'filter-prerouting', 'filter-output', 'refuse', 'reject-now'];
   const kernel = (svcElems: number) => ({
     nftables: [
@@ -151,21 +242,53 @@ test('a full load names protocols by number and fills the maps after the rules',
   assert.equal(loadKey('npbackends', 'sctp . 30000 . 0'), '132 . 30000 . 0');
   assert.equal(loadKey('npnoeps', 'tcp . 30080'), '6 . 30080');
   assert.equal(loadKey('hairpin', '10.244.0.2 . 10.244.0.2'), '10.244.0.2 . 10.244.0.2');
-  const d = desiredState(buildModel([service({ name: 'w', clusterIP: '10.96.0.1', ports: [{ port: 80 }] })], [slice('w', [{ port: 8080 }], [{ ip: '10.244.0.2', node: 'a' }])], node));
+  const d = desiredState(
+    buildModel(
+      [service({ name: 'w', clusterIP: '10.96.0.1', ports: [{ port: 80 }] })],
+      [slice('w', [{ port: 8080 }], [{ ip: '10.244.0.2', node: 'a' }])],
+      node,
+    ),
+  );
   const text = fullRuleset('t', d, 1);
   assert.match(text, /add element ip t backends \{ 10\.96\.0\.1 \. 6 \. 80 \. 0 : 10\.244\.0\.2 \. 8080 \}/);
   assert.ok(text.lastIndexOf('add rule') < text.indexOf('add element'), 'every rule binds its map while the map is empty');
 });
 
 test('serviceModel for one service equals buildModel; the compact fragment equals the Desired', () => {
-  const svc = service({ name: 'm', type: 'NodePort', clusterIP: '10.96.0.9', ports: [{ name: 'b', port: 81, nodePort: 30001 }, { name: 'a', port: 80, protocol: 'UDP' }] });
+  const svc = service({
+    name: 'm',
+    type: 'NodePort',
+    clusterIP: '10.96.0.9',
+    ports: [
+      { name: 'b', port: 81, nodePort: 30001 },
+      { name: 'a', port: 80, protocol: 'UDP' },
+    ],
+  });
   const slices = [
-    slice('m', [{ name: 'a', port: 53, protocol: 'UDP' }, { name: 'b', port: 8081 }], [{ ip: '10.244.0.9', node: 'a' }, { ip: '10.244.0.3', node: 'b' }, { ip: '10.244.0.9', node: 'a' }]),
+    slice(
+      'm',
+      [
+        { name: 'a', port: 53, protocol: 'UDP' },
+        { name: 'b', port: 8081 },
+      ],
+      [
+        { ip: '10.244.0.9', node: 'a' },
+        { ip: '10.244.0.3', node: 'b' },
+        { ip: '10.244.0.9', node: 'a' },
+      ],
+    ),
     slice('m', [{ name: 'b', port: 8081 }], [{ ip: '10.244.0.7', node: 'a', ready: false, serving: true, terminating: true }], 'm-2'),
   ];
   const one = serviceModel(svc, slices, node);
   assert.deepEqual(one, buildModel([svc], slices, node));
-  assert.deepEqual(one.map((m) => m.endpoints.map((e) => e.ip)), [['10.244.0.3', '10.244.0.9'], ['10.244.0.3', '10.244.0.9']], 'sorted, deduplicated, the terminating one left out');
+  assert.deepEqual(
+    one.map((m) => m.endpoints.map((e) => e.ip)),
+    [
+      ['10.244.0.3', '10.244.0.9'],
+      ['10.244.0.3', '10.244.0.9'],
+    ],
+    'sorted, deduplicated, the terminating one left out',
+  );
   // Both ports name the same local endpoint: the fragment carries its hairpin pair twice, the ledger counts it
   // twice and lets it go only when the fragment does.
   const f = fragment(one);
@@ -176,5 +299,8 @@ test('serviceModel for one service equals buildModel; the compact fragment equal
   assert.match(diffRuleset('t', added.before, added.after), /add element ip t hairpin \{ 10\.244\.0\.9 \. 10\.244\.0\.9 \}/);
   const gone = l.replace([[f, undefined]]);
   assert.match(diffRuleset('t', gone.before, gone.after), /delete element ip t hairpin \{ 10\.244\.0\.9 \. 10\.244\.0\.9 \}/);
-  assert.deepEqual([...l.effective().elements.values()].map((m) => m.size), [0, 0, 0, 0, 0, 0, 0]);
+  assert.deepEqual(
+    [...l.effective().elements.values()].map((m) => m.size),
+    [0, 0, 0, 0, 0, 0, 0],
+  );
 });

@@ -1,6 +1,6 @@
 // The service proxy's desired state: from Services and their EndpointSlices, one flat entry per service
 // port saying which addresses and ports lead to which endpoints on this node, and how.
-import type { KObject, Service } from '../../api/types.js';
+import type { EndpointSlice, Service } from '../../api/types.js';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 
@@ -102,8 +102,8 @@ export function isProxied(svc: Service): boolean {
  * The flat model for every proxied service port. Slices are matched to services by the
  * kubernetes.io/service-name label and namespace; slice ports to service ports by name and protocol.
  */
-export function buildModel(services: Service[], slices: KObject[], node: NodeView): ServicePortModel[] {
-  const slicesBySvc = new Map<string, KObject[]>();
+export function buildModel(services: Service[], slices: EndpointSlice[], node: NodeView): ServicePortModel[] {
+  const slicesBySvc = new Map<string, EndpointSlice[]>();
   for (const s of slices) {
     const name = s.metadata?.labels?.[SERVICE_NAME_LABEL];
     if (!name) continue;
@@ -125,21 +125,20 @@ const byId = (a: ServicePortModel, b: ServicePortModel) => (a.id < b.id ? -1 : a
  * The model of one service's ports, from the slices that name it (the caller matched them by label and
  * namespace). Written to allocate little: a full sync runs it for every service, cold.
  */
-export function serviceModel(svc: Service, slices: readonly KObject[], node: NodeView): ServicePortModel[] {
+export function serviceModel(svc: Service, slices: readonly EndpointSlice[], node: NodeView): ServicePortModel[] {
   if (!isProxied(svc)) return [];
   const out: ServicePortModel[] = [];
   const svcKey = `${svc.metadata.namespace ?? 'default'}/${svc.metadata.name}`;
   const spec = svc.spec ?? {};
   const clusterIPs = ((spec.clusterIPs ?? [spec.clusterIP]) as unknown[]).filter(isIPv4);
   const externalIPs = ((spec.externalIPs ?? []) as unknown[]).filter(isIPv4);
-  const loadBalancerIPs =
-    spec.type === 'LoadBalancer' ? ((svc.status?.loadBalancer?.ingress ?? []) as { ip?: string }[]).map((i) => i.ip).filter(isIPv4) : [];
+  const loadBalancerIPs = spec.type === 'LoadBalancer' ? ((svc.status?.loadBalancer?.ingress ?? []) as { ip?: string }[]).map((i) => i.ip).filter(isIPv4) : [];
   const affinitySeconds =
     spec.sessionAffinity === 'ClientIP' ? Number(spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS) : undefined;
   const hasNodePorts = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
   const externalLocal = spec.externalTrafficPolicy === 'Local' && (hasNodePorts || externalIPs.length > 0);
   const internalLocal = spec.internalTrafficPolicy === 'Local';
-  for (const sp of (spec.ports ?? []) as any[]) {
+  for (const sp of spec.ports ?? []) {
     const protocol = protocolOf(sp.protocol);
     const port = Number(sp.port);
     if (!protocol || !Number.isInteger(port) || port < 1 || port > 65535) continue;
@@ -152,14 +151,14 @@ export function serviceModel(svc: Service, slices: readonly KObject[], node: Nod
     for (const slice of slices) {
       if ((slice.addressType ?? 'IPv4') !== 'IPv4') continue;
       let epPort = NaN;
-      for (const p of (slice.ports ?? []) as any[]) {
+      for (const p of slice.ports ?? []) {
         if ((p.name ?? '') === portName && protocolOf(p.protocol) === protocol) {
           epPort = Number(p.port);
           break;
         }
       }
       if (!Number.isInteger(epPort) || epPort < 1 || epPort > 65535) continue;
-      for (const ep of (slice.endpoints ?? []) as any[]) {
+      for (const ep of slice.endpoints ?? []) {
         const c = ep.conditions ?? {};
         // A nil condition means "unknown", which consumers read as ready/serving; terminating defaults to no.
         const isReady = c.ready !== false;
@@ -188,7 +187,7 @@ export function serviceModel(svc: Service, slices: readonly KObject[], node: Nod
       clusterIPs,
       externalIPs,
       loadBalancerIPs,
-      nodePort: hasNodePorts && Number.isInteger(sp.nodePort) && sp.nodePort > 0 ? sp.nodePort : undefined,
+      nodePort: hasNodePorts && sp.nodePort !== undefined && Number.isInteger(sp.nodePort) && sp.nodePort > 0 ? sp.nodePort : undefined,
       affinitySeconds: affinitySeconds !== undefined && affinitySeconds > 0 ? Math.floor(affinitySeconds) : undefined,
       externalLocal,
       internalLocal,

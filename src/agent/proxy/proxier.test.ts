@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { run } from '../../util/exec.js';
 import { ServiceProxy } from './proxier.js';
 import { BRIDGE_IP, HOST_IP, NODE_IP, ProxyLab, SKIP_NOT_ROOT, httpGet, service, slice, udpAsk, waitFor, type Pod } from './testing.js';
-import type { KObject } from '../../api/types.js';
+import type { EndpointSlice, Service } from '../../api/types.js';
 
 const NODE = 'node-a';
 
@@ -24,7 +24,7 @@ async function withLab(pods: number, fn: (lab: ProxyLab, pods: Pod[], proxy: Ser
   }
 }
 
-async function feed(proxy: ServiceProxy, services: KObject[], slices: KObject[]): Promise<void> {
+async function feed(proxy: ServiceProxy, services: Service[], slices: EndpointSlice[]): Promise<void> {
   proxy.update(services, slices);
   await proxy.settled();
 }
@@ -44,10 +44,29 @@ async function spread(ns: string, url: string, n: number): Promise<Map<string, n
 test('ClusterIP reaches both endpoints over TCP and UDP; removal of an endpoint takes effect', { skip: SKIP_NOT_ROOT }, async () => {
   await withLab(3, async (lab, [a, b, client], proxy) => {
     await lab.http(a), await lab.http(b), await lab.udp(a), await lab.udp(b);
-    const ports = [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'dns', port: 53, protocol: 'UDP' }];
+    const ports = [
+      { name: 'http', port: 80, targetPort: 8080 },
+      { name: 'dns', port: 53, protocol: 'UDP' },
+    ];
     const svc = service({ name: 'web', clusterIP: '10.96.0.10', ports });
-    const eps = [{ ip: a.ip, node: NODE }, { ip: b.ip, node: NODE }];
-    await feed(proxy, [svc], [slice('web', [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], eps)]);
+    const eps = [
+      { ip: a.ip, node: NODE },
+      { ip: b.ip, node: NODE },
+    ];
+    await feed(
+      proxy,
+      [svc],
+      [
+        slice(
+          'web',
+          [
+            { name: 'http', port: 8080 },
+            { name: 'dns', port: 5353, protocol: 'UDP' },
+          ],
+          eps,
+        ),
+      ],
+    );
 
     const seen = await spread(client.ns, 'http://10.96.0.10/cgi-bin/id', 20);
     assert.deepEqual([...seen.keys()].sort(), ['pod2', 'pod3'], `both endpoints answer: ${[...seen]}`);
@@ -66,7 +85,20 @@ test('ClusterIP reaches both endpoints over TCP and UDP; removal of an endpoint 
     const first = await udpAsk(client.ns, '10.96.0.10', 53, 1000, 40000);
     const gone = first.body.split(' ')[0] === 'pod2' ? a : b;
     const stays = gone === a ? b : a;
-    await feed(proxy, [svc], [slice('web', [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], [{ ip: stays.ip, node: NODE }])]);
+    await feed(
+      proxy,
+      [svc],
+      [
+        slice(
+          'web',
+          [
+            { name: 'http', port: 8080 },
+            { name: 'dns', port: 5353, protocol: 'UDP' },
+          ],
+          [{ ip: stays.ip, node: NODE }],
+        ),
+      ],
+    );
     for (let i = 0; i < 5; i++) {
       assert.equal((await udpAsk(client.ns, '10.96.0.10', 53, 1000, 40000)).body.split(' ')[0], stays === a ? 'pod2' : 'pod3');
     }
@@ -79,12 +111,36 @@ test('NodePort from a host on the node network: Cluster masquerades, Local keeps
   await withLab(2, async (lab, [a, b], proxy) => {
     await lab.http(a), await lab.http(b);
     const cluster = service({ name: 'np', type: 'NodePort', clusterIP: '10.96.0.20', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] });
-    const local = service({ name: 'npl', type: 'NodePort', clusterIP: '10.96.0.21', externalTrafficPolicy: 'Local', ports: [{ port: 80, targetPort: 8080, nodePort: 30081 }] });
+    const local = service({
+      name: 'npl',
+      type: 'NodePort',
+      clusterIP: '10.96.0.21',
+      externalTrafficPolicy: 'Local',
+      ports: [{ port: 80, targetPort: 8080, nodePort: 30081 }],
+    });
     // Only `a` is on this node for the Local service; `b` is said to be elsewhere.
-    await feed(proxy, [cluster, local], [
-      slice('np', [{ port: 8080 }], [{ ip: a.ip, node: NODE }, { ip: b.ip, node: NODE }]),
-      slice('npl', [{ port: 8080 }], [{ ip: a.ip, node: NODE }, { ip: b.ip, node: 'node-b' }]),
-    ]);
+    await feed(
+      proxy,
+      [cluster, local],
+      [
+        slice(
+          'np',
+          [{ port: 8080 }],
+          [
+            { ip: a.ip, node: NODE },
+            { ip: b.ip, node: NODE },
+          ],
+        ),
+        slice(
+          'npl',
+          [{ port: 8080 }],
+          [
+            { ip: a.ip, node: NODE },
+            { ip: b.ip, node: 'node-b' },
+          ],
+        ),
+      ],
+    );
     const viaCluster = await httpGet(lab.host, `http://${NODE_IP}:30080/cgi-bin/id`);
     assert.ok(viaCluster.ok, viaCluster.error);
     assert.equal(viaCluster.body.split(' ')[1], BRIDGE_IP, 'Cluster policy: masqueraded to the node address on the bridge');
@@ -102,7 +158,11 @@ test('NodePort from a host on the node network: Cluster masquerades, Local keeps
 test('hairpin: a pod reaches itself through its own service', { skip: SKIP_NOT_ROOT }, async () => {
   await withLab(1, async (lab, [a], proxy) => {
     await lab.http(a);
-    await feed(proxy, [service({ name: 'self', clusterIP: '10.96.0.30', ports: [{ port: 80, targetPort: 8080 }] })], [slice('self', [{ port: 8080 }], [{ ip: a.ip, node: NODE }])]);
+    await feed(
+      proxy,
+      [service({ name: 'self', clusterIP: '10.96.0.30', ports: [{ port: 80, targetPort: 8080 }] })],
+      [slice('self', [{ port: 8080 }], [{ ip: a.ip, node: NODE }])],
+    );
     const r = await httpGet(a.ns, 'http://10.96.0.30/cgi-bin/id');
     assert.ok(r.ok, r.error);
     assert.equal(r.body, `pod2 ${BRIDGE_IP}`, 'answered by itself, seen from the node (masqueraded)');
@@ -111,7 +171,21 @@ test('hairpin: a pod reaches itself through its own service', { skip: SKIP_NOT_R
 
 test('no endpoints: connections are refused at once (TCP reset, ICMP for UDP), also on the NodePort', { skip: SKIP_NOT_ROOT }, async () => {
   await withLab(1, async (lab, [client], proxy) => {
-    await feed(proxy, [service({ name: 'empty', type: 'NodePort', clusterIP: '10.96.0.40', ports: [{ port: 80, nodePort: 30090 }, { name: 'u', port: 53, protocol: 'UDP' }] })], []);
+    await feed(
+      proxy,
+      [
+        service({
+          name: 'empty',
+          type: 'NodePort',
+          clusterIP: '10.96.0.40',
+          ports: [
+            { port: 80, nodePort: 30090 },
+            { name: 'u', port: 53, protocol: 'UDP' },
+          ],
+        }),
+      ],
+      [],
+    );
     const r = await httpGet(client.ns, 'http://10.96.0.40/');
     assert.equal(r.ok, false);
     assert.match(r.error, /refused/i);
@@ -120,7 +194,8 @@ test('no endpoints: connections are refused at once (TCP reset, ICMP for UDP), a
     assert.match(n.error, /refused/i);
     assert.ok(n.ms < 1000, `NodePort refused in ${n.ms} ms`);
     // UDP: ICMP port unreachable makes the client's recv fail quickly rather than wait out its timeout.
-    const src = `const s=require('dgram').createSocket('udp4');s.on('error',e=>{console.log(e.code);process.exit(0)});` +
+    const src =
+      `const s=require('dgram').createSocket('udp4');s.on('error',e=>{console.log(e.code);process.exit(0)});` +
       `s.connect(53,'10.96.0.40',()=>{s.send('q');setTimeout(()=>s.send('q'),100)});setTimeout(()=>{console.log('timeout');process.exit(0)},2000);`;
     const { stdout } = await run(['nsenter', `--net=${client.netns}`, '--', process.execPath, '-e', src]);
     assert.equal(stdout.trim(), 'ECONNREFUSED');
@@ -131,14 +206,40 @@ test('session affinity ClientIP sticks to one endpoint', { skip: SKIP_NOT_ROOT }
   await withLab(3, async (lab, [a, b, client], proxy) => {
     await lab.http(a), await lab.http(b);
     const svc = service({ name: 'sticky', clusterIP: '10.96.0.50', ports: [{ port: 80, targetPort: 8080 }], sessionAffinity: { timeoutSeconds: 60 } });
-    await feed(proxy, [svc], [slice('sticky', [{ port: 8080 }], [{ ip: a.ip, node: NODE }, { ip: b.ip, node: NODE }])]);
+    await feed(
+      proxy,
+      [svc],
+      [
+        slice(
+          'sticky',
+          [{ port: 8080 }],
+          [
+            { ip: a.ip, node: NODE },
+            { ip: b.ip, node: NODE },
+          ],
+        ),
+      ],
+    );
     const seen = await spread(client.ns, 'http://10.96.0.50/cgi-bin/id', 12);
     assert.equal(seen.size, 1, `one endpoint for one client: ${[...seen]}`);
     // The host, another client, also sticks (to whichever it drew).
     const fromHost = await spread(lab.host, 'http://10.96.0.50/cgi-bin/id', 6);
     assert.equal(fromHost.size, 1);
     // Turning affinity off spreads again.
-    await feed(proxy, [service({ name: 'sticky', clusterIP: '10.96.0.50', ports: [{ port: 80, targetPort: 8080 }] })], [slice('sticky', [{ port: 8080 }], [{ ip: a.ip, node: NODE }, { ip: b.ip, node: NODE }])]);
+    await feed(
+      proxy,
+      [service({ name: 'sticky', clusterIP: '10.96.0.50', ports: [{ port: 80, targetPort: 8080 }] })],
+      [
+        slice(
+          'sticky',
+          [{ port: 8080 }],
+          [
+            { ip: a.ip, node: NODE },
+            { ip: b.ip, node: NODE },
+          ],
+        ),
+      ],
+    );
     assert.equal((await spread(client.ns, 'http://10.96.0.50/cgi-bin/id', 20)).size, 2);
   });
 });
@@ -146,7 +247,11 @@ test('session affinity ClientIP sticks to one endpoint', { skip: SKIP_NOT_ROOT }
 test('rules lost to `nft flush ruleset` come back within seconds', { skip: SKIP_NOT_ROOT }, async () => {
   await withLab(2, async (lab, [a, client], proxy) => {
     await lab.http(a);
-    await feed(proxy, [service({ name: 'web', clusterIP: '10.96.0.60', ports: [{ port: 80, targetPort: 8080 }] })], [slice('web', [{ port: 8080 }], [{ ip: a.ip, node: NODE }])]);
+    await feed(
+      proxy,
+      [service({ name: 'web', clusterIP: '10.96.0.60', ports: [{ port: 80, targetPort: 8080 }] })],
+      [slice('web', [{ port: 8080 }], [{ ip: a.ip, node: NODE }])],
+    );
     assert.ok((await httpGet(client.ns, 'http://10.96.0.60/cgi-bin/id')).ok);
     await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', 'flush', 'ruleset']);
     const t0 = Date.now();
@@ -180,12 +285,21 @@ test('teardown removes the table and touches no other table', { skip: SKIP_NOT_R
 test('10,000 services load, and a spot check of a few works', { skip: SKIP_NOT_ROOT }, async () => {
   await withLab(3, async (lab, [a, b, client], proxy) => {
     await lab.http(a), await lab.http(b);
-    const services: KObject[] = [];
-    const slices: KObject[] = [];
+    const services: Service[] = [];
+    const slices: EndpointSlice[] = [];
     for (let i = 0; i < 10_000; i++) {
       const ip = `10.96.${16 + (i >> 8)}.${i & 255}`;
       services.push(service({ name: `s${i}`, clusterIP: ip, ports: [{ port: 80, targetPort: 8080 }] }));
-      slices.push(slice(`s${i}`, [{ port: 8080 }], [{ ip: a.ip, node: NODE }, { ip: b.ip, node: NODE }]));
+      slices.push(
+        slice(
+          `s${i}`,
+          [{ port: 8080 }],
+          [
+            { ip: a.ip, node: NODE },
+            { ip: b.ip, node: NODE },
+          ],
+        ),
+      );
     }
     await feed(proxy, services, slices);
     assert.equal(proxy.stats.servicePorts, 10_000);
@@ -210,9 +324,20 @@ test('the periodic comparison leaves a correct table alone and repairs an outsid
     await lab.start();
     await proxy.start();
     proxy.update(
-      [service({ name: 'w', type: 'NodePort', clusterIP: '10.96.0.80', ports: [{ port: 80, nodePort: 30100 }], sessionAffinity: { timeoutSeconds: 30 } }),
-        service({ name: 'e', clusterIP: '10.96.0.81', ports: [{ port: 80 }] })],
-      [slice('w', [{ port: 8080 }], [{ ip: '10.244.0.2', node: NODE }, { ip: '10.244.0.3', node: 'other' }])],
+      [
+        service({ name: 'w', type: 'NodePort', clusterIP: '10.96.0.80', ports: [{ port: 80, nodePort: 30100 }], sessionAffinity: { timeoutSeconds: 30 } }),
+        service({ name: 'e', clusterIP: '10.96.0.81', ports: [{ port: 80 }] }),
+      ],
+      [
+        slice(
+          'w',
+          [{ port: 8080 }],
+          [
+            { ip: '10.244.0.2', node: NODE },
+            { ip: '10.244.0.3', node: 'other' },
+          ],
+        ),
+      ],
     );
     await proxy.settled();
     await new Promise((r) => setTimeout(r, 1200));
@@ -230,7 +355,16 @@ test('changes made after a full rewrite leave the same table as a full rewrite o
   // A full rewrite writes keys differently from incremental changes (protocol numbers, maps filled after the
   // rules); the changes must still find and replace exactly what it wrote.
   const lab = new ProxyLab();
-  const opts = { nodeName: NODE, nodeIPs: [NODE_IP], netns: lab.nodeNetns, checkMs: 60_000, resyncMs: 60_000, debounceMs: 0, conntrack: false, bridgeNetfilter: false };
+  const opts = {
+    nodeName: NODE,
+    nodeIPs: [NODE_IP],
+    netns: lab.nodeNetns,
+    checkMs: 60_000,
+    resyncMs: 60_000,
+    debounceMs: 0,
+    conntrack: false,
+    bridgeNetfilter: false,
+  };
   const proxies: ServiceProxy[] = [];
   const nft = (...a: string[]) => run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', ...a]);
   /** Every map and set as sorted element texts, and every chain's rules: the kernel's order may differ. */
@@ -244,8 +378,14 @@ test('changes made after a full rewrite leave the same table as a full rewrite o
     }
     return out;
   };
-  const ports = [{ name: 'http', port: 80, nodePort: 30080 }, { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }];
-  const slicePorts = [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }];
+  const ports = [
+    { name: 'http', port: 80, nodePort: 30080 },
+    { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 },
+  ];
+  const slicePorts = [
+    { name: 'http', port: 8080 },
+    { name: 'dns', port: 5353, protocol: 'UDP' },
+  ];
   const svcs = [
     service({ name: 'a', type: 'NodePort', clusterIP: '10.96.0.1', externalIPs: ['192.0.2.1'], ports }),
     service({ name: 'b', type: 'NodePort', clusterIP: '10.96.0.2', ports: [{ port: 81, nodePort: 30081 }] }),
@@ -254,11 +394,22 @@ test('changes made after a full rewrite leave the same table as a full rewrite o
     await lab.start();
     const first = new ServiceProxy(opts);
     proxies.push(first);
-    first.update(svcs, [slice('a', slicePorts, [{ ip: '10.244.0.2', node: NODE }, { ip: '10.244.0.3', node: NODE }])]);
+    first.update(svcs, [
+      slice('a', slicePorts, [
+        { ip: '10.244.0.2', node: NODE },
+        { ip: '10.244.0.3', node: NODE },
+      ]),
+    ]);
     await first.start();
     assert.equal(first.stats.fullSyncs, 1);
     // One endpoint swapped, one service gone, one gaining an endpoint: deletes and adds of what the rewrite wrote.
-    const slices = [slice('a', slicePorts, [{ ip: '10.244.0.2', node: NODE }, { ip: '10.244.0.4', node: NODE }]), slice('b', [{ port: 8081 }], [{ ip: '10.244.0.5', node: NODE }])];
+    const slices = [
+      slice('a', slicePorts, [
+        { ip: '10.244.0.2', node: NODE },
+        { ip: '10.244.0.4', node: NODE },
+      ]),
+      slice('b', [{ port: 8081 }], [{ ip: '10.244.0.5', node: NODE }]),
+    ];
     first.update([svcs[1]], slices);
     await first.settled();
     first.update(svcs, slices);

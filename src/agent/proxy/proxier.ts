@@ -2,7 +2,7 @@
 // EndpointSlices it is fed, programming only the difference per change, and putting it all back when the
 // table is lost or drifts.
 import { performance } from 'node:perf_hooks';
-import type { KObject } from '../../api/types.js';
+import type { EndpointSlice, KObject, Service } from '../../api/types.js';
 import { run } from '../../util/exec.js';
 import { Ledger } from './ledger.js';
 import { serviceModel, SERVICE_NAME_LABEL, type ServicePortModel } from './model.js';
@@ -50,15 +50,18 @@ export interface ProxyStats {
 export type WatchEvent = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export class ProxyError extends Error {
-  constructor(readonly code: 'ProxyNotStarted', message: string) {
+  constructor(
+    readonly code: 'ProxyNotStarted',
+    message: string,
+  ) {
     super(message);
     this.name = 'ProxyError';
   }
 }
 
 interface Entry {
-  svc?: KObject;
-  slices: Map<string, KObject>;
+  svc?: Service;
+  slices: Map<string, EndpointSlice>;
   /** What was last programmed for this service. */
   model: ServicePortModel[];
   frag?: Fragment;
@@ -67,7 +70,8 @@ interface Entry {
 export class ServiceProxy {
   readonly table: string;
   readonly stats: ProxyStats = { syncs: 0, fullSyncs: 0, lastSyncMs: 0, lastFullSyncMs: 0, lastNftMs: 0, servicePorts: 0, recoveries: 0 };
-  private readonly opts: Required<Omit<ServiceProxyOptions, 'netns' | 'log' | 'synced' | 'changed'>> & Pick<ServiceProxyOptions, 'netns' | 'log' | 'synced' | 'changed'>;
+  private readonly opts: Required<Omit<ServiceProxyOptions, 'netns' | 'log' | 'synced' | 'changed'>> &
+    Pick<ServiceProxyOptions, 'netns' | 'log' | 'synced' | 'changed'>;
   private readonly entries = new Map<string, Entry>();
   private readonly dirty = new Set<string>();
   private readonly ledger = new Ledger();
@@ -87,9 +91,9 @@ export class ServiceProxy {
   }
 
   /** Replace everything the proxy knows with these objects (services of any type; slices of any service). */
-  update(services: KObject[], slices: KObject[]): void {
+  update(services: Service[], slices: EndpointSlice[]): void {
     const seen = new Set<string>();
-    const bySvc = new Map<string, Map<string, KObject>>();
+    const bySvc = new Map<string, Map<string, EndpointSlice>>();
     for (const s of slices) {
       const key = sliceOwner(s);
       if (!key) continue;
@@ -101,7 +105,7 @@ export class ServiceProxy {
       const key = objKey(svc);
       seen.add(key);
       const e = this.entry(key);
-      const slicesNow = bySvc.get(key) ?? new Map<string, KObject>();
+      const slicesNow = bySvc.get(key) ?? new Map<string, EndpointSlice>();
       if (e.svc && sameVersion(e.svc, svc) && sameSlices(e.slices, slicesNow)) continue;
       e.svc = svc;
       e.slices = slicesNow;
@@ -123,7 +127,7 @@ export class ServiceProxy {
     this.schedule();
   }
 
-  onServiceChange(type: WatchEvent, svc: KObject): void {
+  onServiceChange(type: WatchEvent, svc: Service): void {
     this.opts.changed?.('service');
     const key = objKey(svc);
     const e = this.entry(key);
@@ -132,7 +136,7 @@ export class ServiceProxy {
     this.schedule();
   }
 
-  onSliceChange(type: WatchEvent, slice: KObject): void {
+  onSliceChange(type: WatchEvent, slice: EndpointSlice): void {
     const key = sliceOwner(slice);
     if (!key) return;
     this.opts.changed?.('endpoints');
@@ -150,7 +154,10 @@ export class ServiceProxy {
     if (this.opts.bridgeNetfilter) await this.enableBridgeNetfilter();
     this.needFull = true;
     await this.sync();
-    this.timers.push(setInterval(() => void this.probe(), this.opts.checkMs), setInterval(() => void this.deepCheck(), this.opts.resyncMs));
+    this.timers.push(
+      setInterval(() => void this.probe(), this.opts.checkMs),
+      setInterval(() => void this.deepCheck(), this.opts.resyncMs),
+    );
     for (const t of this.timers) t.unref();
   }
 
@@ -212,12 +219,14 @@ export class ServiceProxy {
 
   /** Queue one pass; passes never overlap. */
   private sync(): Promise<void> {
-    this.chain = this.chain.then(() => this.pass()).catch((e: Error) => {
-      this.stats.lastError = e.message;
-      this.opts.log?.(`proxy: sync failed, rewriting the table next: ${e.message}`);
-      this.needFull = true;
-      if (this.started) setTimeout(() => void this.sync(), 1000).unref();
-    });
+    this.chain = this.chain
+      .then(() => this.pass())
+      .catch((e: Error) => {
+        this.stats.lastError = e.message;
+        this.opts.log?.(`proxy: sync failed, rewriting the table next: ${e.message}`);
+        this.needFull = true;
+        if (this.started) setTimeout(() => void this.sync(), 1000).unref();
+      });
     return this.chain;
   }
 
@@ -345,7 +354,7 @@ function sameVersion(a: KObject, b: KObject): boolean {
   return ra !== undefined && ra === b.metadata.resourceVersion && a.metadata.uid === b.metadata.uid;
 }
 
-function sameSlices(a: Map<string, KObject>, b: Map<string, KObject>): boolean {
+function sameSlices(a: Map<string, EndpointSlice>, b: Map<string, EndpointSlice>): boolean {
   if (a.size !== b.size) return false;
   for (const [n, s] of a) {
     const t = b.get(n);
@@ -379,7 +388,15 @@ function staleUdp(before: ServicePortModel[], after: ServicePortModel[]) {
  * Counts are compared (elements per container, chains, rules per chain): cheap, and any outside edit or loss
  * changes at least one of them.
  */
-export function compareKernel(json: { nftables?: Record<string, any>[] }, want: Desired): string | undefined {
+/** The parts of one `nft -j list table` item that compareKernel counts. */
+interface NftListItem {
+  set?: { name: string; elem?: unknown };
+  map?: { name: string; elem?: unknown };
+  chain?: { name: string };
+  rule?: { chain: string };
+}
+
+export function compareKernel(json: { nftables?: NftListItem[] }, want: Desired): string | undefined {
   const items = json.nftables ?? [];
   const counts = new Map<string, number>();
   const rules = new Map<string, number>();

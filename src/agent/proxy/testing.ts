@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KObject } from '../../api/types.js';
+import type { EndpointSlice, Service } from '../../api/types.js';
 import { run, spawnProcess, type Spawned } from '../../util/exec.js';
 
 export const IS_ROOT = process.getuid?.() === 0;
@@ -44,10 +44,20 @@ export class ProxyLab {
     await this.addNs(this.host);
     await run(['ip', '-n', this.node, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.host]);
     await batch(this.node, [
-      'link set lo up', 'link add cbr0 type bridge', `addr add ${BRIDGE_IP}/24 dev cbr0`, 'link set cbr0 up',
-      `addr add ${NODE_IP}/24 dev eth0`, 'link set eth0 up',
+      'link set lo up',
+      'link add cbr0 type bridge',
+      `addr add ${BRIDGE_IP}/24 dev cbr0`,
+      'link set cbr0 up',
+      `addr add ${NODE_IP}/24 dev eth0`,
+      'link set eth0 up',
     ]);
-    await batch(this.host, ['link set lo up', `addr add ${HOST_IP}/24 dev eth0`, 'link set eth0 up', `route add 10.244.0.0/16 via ${NODE_IP}`, `route add 10.96.0.0/12 via ${NODE_IP}`]);
+    await batch(this.host, [
+      'link set lo up',
+      `addr add ${HOST_IP}/24 dev eth0`,
+      'link set eth0 up',
+      `route add 10.244.0.0/16 via ${NODE_IP}`,
+      `route add 10.96.0.0/12 via ${NODE_IP}`,
+    ]);
     await run(inNs(this.node, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']));
     return this;
   }
@@ -72,8 +82,17 @@ export class ProxyLab {
     const root = join(this.dir, `${pod.name}-${port}`);
     mkdirSync(join(root, 'cgi-bin'), { recursive: true });
     // busybox httpd reports IPv4 clients as [::ffff:a.b.c.d]; the answer carries the bare address.
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${…} here is shell parameter expansion in the CGI script
-    const script = ['#!/bin/sh', 'a=${REMOTE_ADDR#\\[}', 'a=${a#::ffff:}', 'a=${a%]}', `printf 'Content-Type: text/plain\\r\\n\\r\\n%s %s\\n' '${pod.name}' "$a"`];
+    // ${…} in these lines is shell parameter expansion in the CGI script, not a template.
+    const script = [
+      '#!/bin/sh',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
+      'a=${REMOTE_ADDR#\\[}',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
+      'a=${a#::ffff:}',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
+      'a=${a%]}',
+      `printf 'Content-Type: text/plain\\r\\n\\r\\n%s %s\\n' '${pod.name}' "$a"`,
+    ];
     writeFileSync(join(root, 'cgi-bin', 'id'), script.join('\n') + '\n');
     chmodSync(join(root, 'cgi-bin', 'id'), 0o755);
     this.spawn(inNs(pod.ns, ['busybox', 'httpd', '-f', '-p', String(port), '-h', root]));
@@ -141,7 +160,8 @@ export async function httpGet(ns: string, url: string, timeoutMs = 3000): Promis
 
 /** One UDP question from inside a namespace (node's dgram, from a fixed source port when given). */
 export async function udpAsk(ns: string, ip: string, port: number, timeoutMs = 1000, srcPort = 0): Promise<Answer> {
-  const src = `const s=require('dgram').createSocket('udp4');const t=setTimeout(()=>{process.stderr.write('timeout');process.exit(2)},${timeoutMs});` +
+  const src =
+    `const s=require('dgram').createSocket('udp4');const t=setTimeout(()=>{process.stderr.write('timeout');process.exit(2)},${timeoutMs});` +
     `s.on('message',m=>{process.stdout.write(m);clearTimeout(t);s.close()});s.bind(${srcPort},()=>s.send('q',${port},${JSON.stringify(ip)}));`;
   const t0 = Date.now();
   try {
@@ -166,15 +186,22 @@ export interface SvcSpec {
   loadBalancerIPs?: string[];
 }
 
-export function service(s: SvcSpec): KObject {
+export function service(s: SvcSpec): Service {
   return {
-    apiVersion: 'v1', kind: 'Service',
+    apiVersion: 'v1',
+    kind: 'Service',
     metadata: { name: s.name, namespace: s.namespace ?? 'default' },
     spec: {
-      type: s.type ?? 'ClusterIP', clusterIP: s.clusterIP, clusterIPs: [s.clusterIP],
+      type: s.type ?? 'ClusterIP',
+      clusterIP: s.clusterIP,
+      clusterIPs: [s.clusterIP],
       ports: s.ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.targetPort ?? p.port, protocol: p.protocol ?? 'TCP', nodePort: p.nodePort })),
-      externalTrafficPolicy: s.externalTrafficPolicy, internalTrafficPolicy: s.internalTrafficPolicy, externalIPs: s.externalIPs,
-      ...(s.sessionAffinity ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: s.sessionAffinity.timeoutSeconds } } } : { sessionAffinity: 'None' }),
+      externalTrafficPolicy: s.externalTrafficPolicy,
+      internalTrafficPolicy: s.internalTrafficPolicy,
+      externalIPs: s.externalIPs,
+      ...(s.sessionAffinity
+        ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: s.sessionAffinity.timeoutSeconds } } }
+        : { sessionAffinity: 'None' }),
     },
     status: s.loadBalancerIPs ? { loadBalancer: { ingress: s.loadBalancerIPs.map((ip) => ({ ip })) } } : {},
   };
@@ -188,13 +215,22 @@ export interface SliceEp {
   terminating?: boolean;
 }
 
-export function slice(svcName: string, ports: { name?: string; port: number; protocol?: string }[], eps: SliceEp[], name = `${svcName}-abc`, namespace = 'default'): KObject {
+export function slice(
+  svcName: string,
+  ports: { name?: string; port: number; protocol?: string }[],
+  eps: SliceEp[],
+  name = `${svcName}-abc`,
+  namespace = 'default',
+): EndpointSlice {
   return {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', addressType: 'IPv4',
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    addressType: 'IPv4',
     metadata: { name, namespace, labels: { 'kubernetes.io/service-name': svcName } },
     ports: ports.map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol ?? 'TCP' })),
     endpoints: eps.map((e) => ({
-      addresses: [e.ip], nodeName: e.node,
+      addresses: [e.ip],
+      nodeName: e.node,
       conditions: { ready: e.ready ?? true, serving: e.serving ?? e.ready ?? true, terminating: e.terminating ?? false },
     })),
   };

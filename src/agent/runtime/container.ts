@@ -44,9 +44,20 @@ export function containerPaths(containersDir: string, id: string): ContainerPath
   const dir = join(containersDir, id);
   const f = (n: string) => join(dir, n);
   return {
-    dir, config: f('config.json'), meta: f('meta.json'), rootfs: f('rootfs'), upper: f('upper'), work: f('work'),
-    log: f('log'), idx: f('log.idx'), runcLog: f('runc.log'), shimLog: f('shim.log'), shim: f('shim'), init: f('init'),
-    exit: f('exit'), done: f('done'),
+    dir,
+    config: f('config.json'),
+    meta: f('meta.json'),
+    rootfs: f('rootfs'),
+    upper: f('upper'),
+    work: f('work'),
+    log: f('log'),
+    idx: f('log.idx'),
+    runcLog: f('runc.log'),
+    shimLog: f('shim.log'),
+    shim: f('shim'),
+    init: f('init'),
+    exit: f('exit'),
+    done: f('done'),
   };
 }
 

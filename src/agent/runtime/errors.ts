@@ -14,7 +14,10 @@ export class InvalidSpecError extends Error {
 /** The container's process could not be started; the message is what runc said (Kubernetes reason StartError). */
 export class StartError extends Error {
   readonly code = 'StartError';
-  constructor(readonly containerId: string, message: string) {
+  constructor(
+    readonly containerId: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'StartError';
   }
@@ -30,7 +33,10 @@ export class ContainerNotFoundError extends Error {
 
 export class ContainerNotRunningError extends Error {
   readonly code = 'ContainerNotRunning';
-  constructor(readonly containerId: string, status: string) {
+  constructor(
+    readonly containerId: string,
+    status: string,
+  ) {
     super(`container ${containerId} is not running (${status})`);
     this.name = 'ContainerNotRunningError';
   }
@@ -39,7 +45,11 @@ export class ContainerNotRunningError extends Error {
 /** An exec session whose process could not be started (missing executable, bad cwd…). */
 export class ExecError extends Error {
   readonly code = 'ExecFailed';
-  constructor(readonly containerId: string, readonly argv: string[], message: string) {
+  constructor(
+    readonly containerId: string,
+    readonly argv: string[],
+    message: string,
+  ) {
     super(message);
     this.name = 'ExecError';
   }

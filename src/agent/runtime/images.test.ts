@@ -12,7 +12,10 @@ describe('resolveImage', () => {
   it('spells references out', () => {
     assert.equal(resolveImage('busybox').ref, 'docker.io/library/busybox:latest');
     assert.equal(resolveImage('localhost:5000/app:1').ref, 'localhost:5000/app:1');
-    assert.throws(() => resolveImage('BusyBox'), (e: unknown) => e instanceof ImageError && e.code === 'InvalidImageName');
+    assert.throws(
+      () => resolveImage('BusyBox'),
+      (e: unknown) => e instanceof ImageError && e.code === 'InvalidImageName',
+    );
   });
 });
 
@@ -47,7 +50,10 @@ describe('ensureImages', { skip: existsSync(BUSYBOX_BINARY) ? false : `${BUSYBOX
         assert.equal((await loadImage(dir, ref)).id, rec.id, ref);
       }
       await assert.rejects(loadImage(dir, `busybox@sha256:${'ab'.repeat(32)}`), (e: unknown) => e instanceof ImageError && e.code === 'ErrImagePull');
-      await assert.rejects(loadImage(dir, 'nginx'), (e: unknown) => e instanceof ImageError && e.code === 'ErrImagePull' && /not present on this node/.test(e.message));
+      await assert.rejects(
+        loadImage(dir, 'nginx'),
+        (e: unknown) => e instanceof ImageError && e.code === 'ErrImagePull' && /not present on this node/.test(e.message),
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -56,7 +62,10 @@ describe('ensureImages', { skip: existsSync(BUSYBOX_BINARY) ? false : `${BUSYBOX
   it('refuses a dynamically linked busybox and names the package to install', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'k8tsrt-img-'));
     try {
-      await assert.rejects(ensureImages(dir, { busybox: process.execPath }), (e: unknown) => e instanceof ImageError && e.code === 'ImageBuildFailed' && e.message.includes('busybox-static'));
+      await assert.rejects(
+        ensureImages(dir, { busybox: process.execPath }),
+        (e: unknown) => e instanceof ImageError && e.code === 'ImageBuildFailed' && e.message.includes('busybox-static'),
+      );
       await assert.rejects(ensureImages(dir, { busybox: join(dir, 'nope') }), (e: unknown) => e instanceof ImageError && e.code === 'ImageBuildFailed');
       await assert.rejects(loadImage(dir, 'busybox'), (e: unknown) => e instanceof ImageError && e.code === 'ErrImagePull');
     } finally {

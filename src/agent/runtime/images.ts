@@ -41,12 +41,18 @@ export function toRuntimeImage(ref: string, s: StoredImage): ImageRecord {
   const c = s.config.config;
   const env = c.Env ?? [];
   return {
-    name: s.record.name, id: s.record.config, repoDigest: repoDigest(ref, s), lowerdirs: s.lowerdirs, rootfs: s.lowerdirs[s.lowerdirs.length - 1],
+    name: s.record.name,
+    id: s.record.config,
+    repoDigest: repoDigest(ref, s),
+    lowerdirs: s.lowerdirs,
+    rootfs: s.lowerdirs[s.lowerdirs.length - 1],
     config: {
-      entrypoint: c.Entrypoint ?? [], cmd: c.Cmd ?? [],
+      entrypoint: c.Entrypoint ?? [],
+      cmd: c.Cmd ?? [],
       // As Docker and containerd: a PATH when the image sets none.
       env: env.some((e) => e.startsWith('PATH=')) ? env : [`PATH=${DEFAULT_PATH}`, ...env],
-      workingDir: c.WorkingDir ?? '', ...(c.User ? { user: c.User } : {}),
+      workingDir: c.WorkingDir ?? '',
+      ...(c.User ? { user: c.User } : {}),
     },
   };
 }

@@ -35,11 +35,14 @@ describe('readLog', () => {
   it('returns the raw bytes by default', async () => assert.equal(await read({}), log));
 
   it('prefixes RFC 3339 nanosecond timestamps from the index', async () => {
-    assert.equal(await read({ timestamps: true }), [
-      `${formatTimestamp({ sec: now - 100, nsec: 5 })} first line\n`,
-      `${formatTimestamp({ sec: now - 10, nsec: 123456789 })} second\n`,
-      `${formatTimestamp({ sec: now - 10, nsec: 500000000 })} third partial`,
-    ].join(''));
+    assert.equal(
+      await read({ timestamps: true }),
+      [
+        `${formatTimestamp({ sec: now - 100, nsec: 5 })} first line\n`,
+        `${formatTimestamp({ sec: now - 10, nsec: 123456789 })} second\n`,
+        `${formatTimestamp({ sec: now - 10, nsec: 500000000 })} third partial`,
+      ].join(''),
+    );
     assert.match(formatTimestamp({ sec: 0, nsec: 7 }), /^1970-01-01T00:00:00\.000000007Z$/);
   });
 

@@ -1,11 +1,22 @@
-// Reading a container's log (kubectl logs): the raw bytes the container wrote to its log file, with line
-// timestamps taken from the shim's size index (log.idx: "the file had N bytes at time T").
+// Reading a container's log (kubectl logs): the raw bytes the container wrote to its current log file, with
+// line timestamps taken from the shim's size index (log.idx: "the file had N bytes at time T").
 //
 // A line's timestamp is the first index time at which the file held the whole line (exact after a quiet
 // spell, up to 50 ms late within a burst); lines the index does not cover yet (written in the last
 // instant, or while no shim was watching) get the file's mtime.
+//
+// Rotation (the shim's, see shim.ts): as the kubelet, only the current file is read; rotated files are
+// for the node's operator. The file and its index are opened as a pair and kept open, and the index names
+// its file's inode, so a reader that opened them mid-rotation sees it and opens both again. A follower at
+// the end of its file that finds `log` is a new file reads the old one to its end (the shim writes nothing
+// more to a file once it is renamed) and goes on at the start of the next one: no line lost or repeated.
+// The next one is the rotated file after its own (rotated files are links of `log`, so the inode finds its
+// own among them), which keeps a follower that fell a few rotations behind from skipping whole files; lines
+// of a rotated file have no index left and take its mtime. A follower more than max-files behind has lost
+// what was deleted, and goes on from the oldest file kept.
 import { watch } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ContainerPaths, NsTime } from './container.js';
 
@@ -34,39 +45,54 @@ function before(a: NsTime, b: NsTime): boolean {
   return a.sec < b.sec || (a.sec === b.sec && a.nsec < b.nsec);
 }
 
-/** The index, read incrementally as the shim appends to it. */
+/** The index of one log file, read incrementally as the shim appends to it (kept open: a rotation replaces
+ *  the path, while this reader may still be finishing the old file). */
 class SizeIndex {
   offsets: number[] = [];
   times: NsTime[] = [];
+  /** The inode of the log file this index is for, from its header (indexes older shims wrote have none). */
+  ino?: number;
   private pos = 0;
   private rest = '';
-  constructor(private path: string) {}
+  private constructor(private fh: FileHandle | undefined) {}
+
+  /** A file without an index (a rotated one): its lines take its mtime. */
+  static none(): SizeIndex {
+    return new SizeIndex(undefined);
+  }
+
+  static async open(path: string): Promise<SizeIndex> {
+    const idx = new SizeIndex(await open(path, 'r').catch(() => undefined));
+    await idx.refresh();
+    return idx;
+  }
+
+  async close(): Promise<void> {
+    await this.fh?.close();
+    this.fh = undefined;
+  }
 
   async refresh(): Promise<void> {
-    let fh: FileHandle;
-    try {
-      fh = await open(this.path, 'r');
-    } catch {
-      return;
-    }
-    try {
-      for (;;) {
-        const buf = Buffer.alloc(CHUNK);
-        const { bytesRead } = await fh.read(buf, 0, CHUNK, this.pos);
-        if (!bytesRead) break;
-        this.pos += bytesRead;
-        const lines = (this.rest + buf.subarray(0, bytesRead).toString()).split('\n');
-        this.rest = lines.pop()!;
-        for (const l of lines) {
-          const [size, sec, nsec] = l.split(' ').map(Number);
-          if (!Number.isFinite(size) || !Number.isFinite(sec) || !Number.isFinite(nsec)) continue;
-          if (this.offsets.length && size <= this.offsets[this.offsets.length - 1]) continue;
-          this.offsets.push(size);
-          this.times.push({ sec, nsec });
+    const fh = this.fh;
+    if (!fh) return;
+    for (;;) {
+      const buf = Buffer.alloc(CHUNK);
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, this.pos);
+      if (!bytesRead) break;
+      this.pos += bytesRead;
+      const lines = (this.rest + buf.subarray(0, bytesRead).toString()).split('\n');
+      this.rest = lines.pop()!;
+      for (const l of lines) {
+        if (l.startsWith('# ')) {
+          if (/^# \d+$/.test(l)) this.ino = Number(l.slice(2));
+          continue;
         }
+        const [size, sec, nsec] = l.split(' ').map(Number);
+        if (!Number.isFinite(size) || !Number.isFinite(sec) || !Number.isFinite(nsec)) continue;
+        if (this.offsets.length && size <= this.offsets[this.offsets.length - 1]) continue;
+        this.offsets.push(size);
+        this.times.push({ sec, nsec });
       }
-    } finally {
-      await fh.close();
     }
   }
 
@@ -130,9 +156,45 @@ async function tailStart(fh: FileHandle, size: number, n: number): Promise<numbe
   return 0;
 }
 
-async function mtimeNs(path: string): Promise<NsTime> {
-  const st = await stat(path, { bigint: true });
+async function mtimeNs(fh: FileHandle): Promise<NsTime> {
+  const st = await fh.stat({ bigint: true });
   return { sec: Number(st.mtimeNs / 1_000_000_000n), nsec: Number(st.mtimeNs % 1_000_000_000n) };
+}
+
+/** The current log file and its index, opened as a pair: the index's header names the file's inode, and a
+ *  pair opened while the shim was between its two renames does not match and is opened again. */
+async function openCurrent(p: ContainerPaths): Promise<{ fh: FileHandle; idx: SizeIndex; ino: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const fh = await open(p.log, 'r');
+    const idx = await SizeIndex.open(p.idx);
+    const ino = (await fh.stat()).ino;
+    if (idx.ino === undefined || idx.ino === ino || attempt >= 50) return { fh, idx, ino };
+    await Promise.all([fh.close(), idx.close()]);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Whether `log` is now another file than the one open (the shim rotated it). */
+async function rotatedAway(p: ContainerPaths, ino: number): Promise<boolean> {
+  const st = await stat(p.log).catch(() => undefined);
+  return st !== undefined && st.ino !== ino;
+}
+
+const ROTATED = /^log\.\d{8}-\d{6}\.\d{9}$/;
+
+/** The rotated file written after the one with this inode (the oldest kept if that one is gone); undefined:
+ *  the current file is next. */
+async function successor(p: ContainerPaths, ino: number): Promise<string | undefined> {
+  const names = (await readdir(p.dir)).filter((n) => ROTATED.test(n)).sort();
+  let mine: string | undefined;
+  for (const n of names) {
+    if ((await stat(join(p.dir, n)).catch(() => undefined))?.ino === ino) {
+      mine = n;
+      break;
+    }
+  }
+  const later = mine === undefined ? names : names.filter((n) => n > mine);
+  return later.length ? join(p.dir, later[0]) : undefined;
 }
 
 interface Control {
@@ -141,17 +203,21 @@ interface Control {
 }
 
 async function* logChunks(p: ContainerPaths, opts: LogOptions, finished: () => Promise<boolean>, ctl: Control): AsyncGenerator<Buffer> {
-  const idx = new SizeIndex(p.idx);
-  const fh = await open(p.log, 'r');
+  let { fh, idx, ino } = await openCurrent(p);
   let watcher: ReturnType<typeof watch> | undefined;
   try {
-    await idx.refresh();
     const size0 = (await fh.stat()).size;
     let pos = 0;
     if (opts.tailLines !== undefined && opts.tailLines >= 0) pos = await tailStart(fh, size0, opts.tailLines);
-    const since: NsTime | undefined = opts.sinceSeconds !== undefined
-      ? (() => { const ms = Date.now() - opts.sinceSeconds * 1000; return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 }; })()
-      : opts.sinceTime ? { sec: Math.floor(opts.sinceTime.getTime() / 1000), nsec: (opts.sinceTime.getTime() % 1000) * 1e6 } : undefined;
+    const since: NsTime | undefined =
+      opts.sinceSeconds !== undefined
+        ? (() => {
+            const ms = Date.now() - opts.sinceSeconds * 1000;
+            return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 };
+          })()
+        : opts.sinceTime
+          ? { sec: Math.floor(opts.sinceTime.getTime() / 1000), nsec: (opts.sinceTime.getTime() % 1000) * 1e6 }
+          : undefined;
     if (since) {
       const from = idx.sizeBefore(since);
       if (from !== undefined && from > pos) pos = await lineStart(fh, Math.min(from, size0));
@@ -167,7 +233,7 @@ async function* logChunks(p: ContainerPaths, opts: LogOptions, finished: () => P
         await idx.refresh();
         t = idx.timeOf(end);
       }
-      return t ?? (await mtimeNs(p.log));
+      return t ?? (await mtimeNs(fh));
     };
     // Yields at most the remaining budget; false once the budget is spent.
     const emit = function* (b: Buffer): Generator<Buffer, boolean> {
@@ -220,6 +286,34 @@ async function* logChunks(p: ContainerPaths, opts: LogOptions, finished: () => P
           if (out && !(yield* emit(out))) return;
         }
       }
+      // At the end of this file: if the shim has rotated it, what is left of it was read by the loop above
+      // only if it was written before the stat; read it to its real end, then go on in the new file.
+      if (opts.follow && (await rotatedAway(p, ino))) {
+        if ((await fh.stat()).size > pos) continue;
+        const path = await successor(p, ino);
+        let next: { fh: FileHandle; idx: SizeIndex; ino: number };
+        if (path === undefined) {
+          next = await openCurrent(p);
+          // `log` may have been rotated again between the listing and the open: the file open must be the
+          // one after ours, else it was a later one and the one between would be skipped.
+          const between = await successor(p, ino);
+          if (between !== undefined && (await stat(between).catch(() => undefined))?.ino !== next.ino) {
+            await Promise.all([next.fh.close(), next.idx.close()]);
+            continue;
+          }
+        } else {
+          const rfh = await open(path, 'r').catch(() => undefined);
+          // Deleted since the listing: look again.
+          if (!rfh) continue;
+          next = { fh: rfh, idx: SizeIndex.none(), ino: (await rfh.stat()).ino };
+        }
+        await Promise.all([fh.close(), idx.close()]);
+        ({ fh, idx, ino } = next);
+        pos = 0;
+        // A line the old file ended without finishing goes on in the new one: its offsets are the new file's.
+        pendingStart = -pending.length;
+        continue;
+      }
       if (fin) {
         if (pending.length) {
           const out = await lineOut(pending, pendingStart + pending.length);
@@ -240,7 +334,7 @@ async function* logChunks(p: ContainerPaths, opts: LogOptions, finished: () => P
     }
   } finally {
     watcher?.close();
-    await fh.close();
+    await Promise.all([fh.close(), idx.close()]);
   }
 }
 
@@ -259,7 +353,10 @@ export function readLog(p: ContainerPaths, opts: LogOptions, finished: () => Pro
       // A follower waits for the file to change; wake it so the generator sees it is closed and cleans up.
       ctl.closed = true;
       ctl.wake?.();
-      gen.return(undefined).then(() => cb(err), () => cb(err));
+      gen.return(undefined).then(
+        () => cb(err),
+        () => cb(err),
+      );
     },
   });
 }

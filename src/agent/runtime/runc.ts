@@ -6,7 +6,10 @@ import { CommandError, run } from '../../util/exec.js';
 import { readText } from './container.js';
 
 export class Runc {
-  constructor(readonly bin: string, readonly root: string) {}
+  constructor(
+    readonly bin: string,
+    readonly root: string,
+  ) {}
 
   /** Global flags every invocation carries; logFile receives runc's own messages as JSON lines. */
   base(logFile?: string): string[] {
@@ -15,7 +18,10 @@ export class Runc {
 
   /** Whether runc still keeps state for the container (it is gone after a successful `runc delete`). */
   async known(id: string): Promise<boolean> {
-    return stat(join(this.root, id)).then(() => true, () => false);
+    return stat(join(this.root, id)).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** Deletes runc's state of a stopped container (force kills a running one; slower, avoid). Missing is fine. */

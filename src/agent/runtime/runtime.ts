@@ -7,8 +7,17 @@ import { delimiter, join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { MissingCommandError, PACKAGE_OF, spawnProcess } from '../../util/exec.js';
 import {
-  containerPaths, nowNs, parseExit, parseProcRef, processAlive, readText, toDate, waitFor, writeAtomic,
-  type ContainerPaths, type ContainerState,
+  containerPaths,
+  nowNs,
+  parseExit,
+  parseProcRef,
+  processAlive,
+  readText,
+  toDate,
+  waitFor,
+  writeAtomic,
+  type ContainerPaths,
+  type ContainerState,
 } from './container.js';
 import { ContainerNotFoundError, InvalidSpecError, StartError } from './errors.js';
 import { loadImage, resolveImage, type ImageRecord } from './images.js';
@@ -39,7 +48,30 @@ export interface RuntimeOptions {
   stty?: string;
   /** How long create() waits for runc to start the process. */
   startTimeoutMs?: number;
+  /** Container log rotation, as the kubelet's containerLogMaxSize / containerLogMaxFiles (default 10 MiB × 5):
+   *  the current file is rotated when it would pass maxBytes; at most maxFiles files, the current one included. */
+  containerLog?: ContainerLogLimits;
 }
+
+export interface ContainerLogLimits {
+  maxBytes: number;
+  maxFiles: number;
+}
+
+export const DEFAULT_CONTAINER_LOG: ContainerLogLimits = { maxBytes: 10 * 1024 * 1024, maxFiles: 5 };
+
+/** The limits' own rules (the flags are parsed and checked in the CLI; this guards every other caller). */
+export function checkContainerLogLimits(l: ContainerLogLimits): string | undefined {
+  if (!Number.isSafeInteger(l.maxBytes) || l.maxBytes < MIN_LOG_BYTES || l.maxBytes > MAX_LOG_BYTES) {
+    return `container log max size ${l.maxBytes}: expected a whole number of bytes from ${MIN_LOG_BYTES} (4Ki) to ${MAX_LOG_BYTES} (1Ti)`;
+  }
+  if (!Number.isSafeInteger(l.maxFiles) || l.maxFiles < 2 || l.maxFiles > 1000) {
+    return `container log max files ${l.maxFiles}: expected a whole number from 2 (the current file and one rotated) to 1000`;
+  }
+  return undefined;
+}
+const MIN_LOG_BYTES = 4096;
+const MAX_LOG_BYTES = 2 ** 40;
 
 /** What list() and inspect() tell about a container: what it was created from, and its state now. */
 export interface ContainerInfo {
@@ -114,6 +146,7 @@ export class Runtime {
   private readonly stty: string;
   private readonly shimPath: string;
   private readonly syscalls: string;
+  private readonly logLimits: ContainerLogLimits;
   private ready?: Promise<void>;
   private spare?: Shim;
   private store: ImageStore;
@@ -142,6 +175,9 @@ export class Runtime {
     this.stty = which('stty', opts.stty);
     this.shimPath = join(opts.stateDir, 'shim.pl');
     this.syscalls = shimSyscalls();
+    this.logLimits = opts.containerLog ?? DEFAULT_CONTAINER_LOG;
+    const bad = checkContainerLogLimits(this.logLimits);
+    if (bad) throw new InvalidSpecError(bad);
   }
 
   private setup(): Promise<void> {
@@ -157,16 +193,22 @@ export class Runtime {
   private boundingPromise?: Promise<bigint | undefined>;
   /** This process's capability bounding set (CapBnd in /proc/self/status). */
   private bounding(): Promise<bigint | undefined> {
-    this.boundingPromise ??= readText('/proc/self/status').then((t) => {
-      const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(t ?? '');
-      return m ? BigInt(`0x${m[1]}`) : undefined;
-    }, () => undefined);
+    this.boundingPromise ??= readText('/proc/self/status').then(
+      (t) => {
+        const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(t ?? '');
+        return m ? BigInt(`0x${m[1]}`) : undefined;
+      },
+      () => undefined,
+    );
     return this.boundingPromise;
   }
 
   private lastCapPromise?: Promise<number | undefined>;
   private lastCap(): Promise<number | undefined> {
-    this.lastCapPromise ??= readText('/proc/sys/kernel/cap_last_cap').then((t) => (t ? Number(t.trim()) : undefined), () => undefined);
+    this.lastCapPromise ??= readText('/proc/sys/kernel/cap_last_cap').then(
+      (t) => (t ? Number(t.trim()) : undefined),
+      () => undefined,
+    );
     return this.lastCapPromise;
   }
 
@@ -211,14 +253,29 @@ export class Runtime {
       // several through the thread pool.
       for (const d of [p.rootfs, p.upper, p.work]) mkdirSync(d);
       const config = ociConfig({
-        spec, image: image.config, argv, lower: image.lowerdirs, upper: p.upper, work: p.work, user,
-        lastCap: await this.lastCap(), bounding: await this.bounding(), cgroupsPath: this.opts.cgroupParent ? posix.join(this.opts.cgroupParent, id) : undefined,
+        spec,
+        image: image.config,
+        argv,
+        lower: image.lowerdirs,
+        upper: p.upper,
+        work: p.work,
+        user,
+        lastCap: await this.lastCap(),
+        bounding: await this.bounding(),
+        cgroupsPath: this.opts.cgroupParent ? posix.join(this.opts.cgroupParent, id) : undefined,
         annotations: { 'io.k8ts.container.name': spec.name, 'io.k8ts.pod.name': spec.podName },
       });
       this.makeWorkingDir(image, p, (config.process as { cwd: string }).cwd);
       const meta: Meta = {
-        id, name: spec.name, podName: spec.podName, image: spec.image, imageRef: resolved.ref, imageId: image.id, repoDigest: image.repoDigest,
-        labels: spec.labels ?? {}, createdAt: new Date().toISOString(),
+        id,
+        name: spec.name,
+        podName: spec.podName,
+        image: spec.image,
+        imageRef: resolved.ref,
+        imageId: image.id,
+        repoDigest: image.repoDigest,
+        labels: spec.labels ?? {},
+        createdAt: new Date().toISOString(),
       };
       writeAtomicSync(p.config, JSON.stringify(config));
       writeAtomicSync(p.meta, JSON.stringify(meta));
@@ -261,7 +318,8 @@ export class Runtime {
     let sp;
     try {
       sp = spawnProcess([this.perl, this.shimPath, this.runc.bin, this.runc.root, this.syscalls], {
-        stdio: ['pipe', 'pipe', spareLog], detached: true,
+        stdio: ['pipe', 'pipe', spareLog],
+        detached: true,
       });
     } finally {
       closeSync(spareLog);
@@ -293,10 +351,13 @@ export class Runtime {
         let timer: NodeJS.Timeout | undefined;
         for (const h of handles) h.ref();
         try {
-          child.stdin!.end(`go\t${id}\t${p.dir}\n`);
-          const l = await Promise.race([line, new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new StartError(id, `runc did not start the container within ${timeoutMs} ms`)), timeoutMs);
-          })]);
+          child.stdin!.end(`go\t${id}\t${p.dir}\t${this.logLimits.maxBytes}\t${this.logLimits.maxFiles}\n`);
+          const l = await Promise.race([
+            line,
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new StartError(id, `runc did not start the container within ${timeoutMs} ms`)), timeoutMs);
+            }),
+          ]);
           if (l.startsWith('started ')) return;
           const why = (await runcError(p.runcLog)) ?? (await readText(p.log))?.trim() ?? (await readText(p.shimLog))?.trim();
           throw new StartError(id, why || `the container shim failed (${l || 'no output'})`);
@@ -314,7 +375,13 @@ export class Runtime {
     const p = this.paths(id);
     // Taken before reading: files read while create() was still running may predate the shim's.
     const creating = this.creating.has(id);
-    if (!(await stat(p.dir).then(() => true, () => false))) throw new ContainerNotFoundError(id);
+    if (
+      !(await stat(p.dir).then(
+        () => true,
+        () => false,
+      ))
+    )
+      throw new ContainerNotFoundError(id);
     const [initText, shimText] = await Promise.all([readText(p.init), readText(p.shim)]);
     const init = parseProcRef(initText);
     const shim = parseProcRef(shimText);
@@ -324,7 +391,11 @@ export class Runtime {
       const exit = parseExit(await readText(p.exit));
       if (!exit) return undefined;
       return defined<ContainerState>({
-        ...base, status: 'stopped', exitCode: exit.exitCode, signal: exit.signal, finishedAt: toDate(exit.time),
+        ...base,
+        status: 'stopped',
+        exitCode: exit.exitCode,
+        signal: exit.signal,
+        finishedAt: toDate(exit.time),
         reason: exit.exitCode === undefined ? 'ExitCodeLost' : undefined,
         shimPid: shim && (await processAlive(shim)) ? shim.pid : undefined,
       });
@@ -352,8 +423,16 @@ export class Runtime {
     const state = await this.state(id);
     const m: Partial<Meta> = (await this.meta(id)) ?? {};
     return {
-      id, name: m.name ?? '', podName: m.podName ?? '', image: m.image ?? '', imageRef: m.imageRef ?? '', imageId: m.imageId ?? '', repoDigest: m.repoDigest ?? '',
-      labels: m.labels ?? {}, createdAt: m.createdAt ? new Date(m.createdAt) : (await stat(p.dir)).ctime, state,
+      id,
+      name: m.name ?? '',
+      podName: m.podName ?? '',
+      image: m.image ?? '',
+      imageRef: m.imageRef ?? '',
+      imageId: m.imageId ?? '',
+      repoDigest: m.repoDigest ?? '',
+      labels: m.labels ?? {},
+      createdAt: m.createdAt ? new Date(m.createdAt) : (await stat(p.dir)).ctime,
+      state,
     };
   }
 
@@ -407,7 +486,13 @@ export class Runtime {
   /** Sends a signal to the container's process; a container that is not running is left alone. */
   async kill(id: string, signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
     const p = this.paths(id);
-    if (!(await stat(p.dir).then(() => true, () => false))) throw new ContainerNotFoundError(id);
+    if (
+      !(await stat(p.dir).then(
+        () => true,
+        () => false,
+      ))
+    )
+      throw new ContainerNotFoundError(id);
     const init = parseProcRef(await readText(p.init));
     if (!init || !(await processAlive(init))) return;
     try {
@@ -420,10 +505,14 @@ export class Runtime {
   /** Resolves with the state once the container has stopped, or with its current state after timeoutMs. */
   async waitStopped(id: string, timeoutMs: number): Promise<ContainerState> {
     const p = this.paths(id);
-    const st = await waitFor(p.dir, async () => {
-      const s = await this.state(id);
-      return s.status === 'stopped' ? s : undefined;
-    }, timeoutMs);
+    const st = await waitFor(
+      p.dir,
+      async () => {
+        const s = await this.state(id);
+        return s.status === 'stopped' ? s : undefined;
+      },
+      timeoutMs,
+    );
     return st ?? this.state(id);
   }
 
@@ -443,7 +532,13 @@ export class Runtime {
   /** Kills the container if needed and removes everything it had (runc state, rootfs, logs). Idempotent. */
   async remove(id: string): Promise<void> {
     const p = this.paths(id);
-    if (!(await stat(p.dir).then(() => true, () => false))) return;
+    if (
+      !(await stat(p.dir).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return;
     this.removing.add(id);
     try {
       await this.removeNow(id, p);
@@ -461,7 +556,13 @@ export class Runtime {
     // Let the shim finish (it deletes runc's state, then writes done) before its directory goes away.
     const shim = parseProcRef(await readText(p.shim));
     if (shim) {
-      const finished = async () => ((await stat(p.done).then(() => true, () => false)) || !(await processAlive(shim)) ? true : undefined);
+      const finished = async () =>
+        (await stat(p.done).then(
+          () => true,
+          () => false,
+        )) || !(await processAlive(shim))
+          ? true
+          : undefined;
       const gone = await waitFor(p.dir, finished, 10_000, 20);
       if (!gone) {
         try {
@@ -481,13 +582,23 @@ export class Runtime {
     const p = this.paths(id);
     const st = await this.state(id);
     const proc = ((await this.config(id)).process ?? {}) as { env?: string[]; cwd?: string };
-    return startExec({ runc: this.runc, script: this.script, stty: this.stty, id, dir: p.dir, state: st, process: proc, env: proc.env ?? [], cwd: proc.cwd ?? '/' }, argv, opts);
+    return startExec(
+      { runc: this.runc, script: this.script, stty: this.stty, id, dir: p.dir, state: st, process: proc, env: proc.env ?? [], cwd: proc.cwd ?? '/' },
+      argv,
+      opts,
+    );
   }
 
   /** The container's output (stdout and stderr interleaved as written); see LogOptions. */
   async readLog(id: string, opts: LogOptions = {}): Promise<Readable> {
     const p = this.paths(id);
-    if (!(await stat(p.dir).then(() => true, () => false))) throw new ContainerNotFoundError(id);
+    if (
+      !(await stat(p.dir).then(
+        () => true,
+        () => false,
+      ))
+    )
+      throw new ContainerNotFoundError(id);
     return readLog(p, opts, async () => ((await this.state(id).catch(() => undefined))?.status ?? 'stopped') === 'stopped');
   }
 
@@ -499,4 +610,3 @@ export class Runtime {
     return JSON.parse(text) as Record<string, unknown>;
   }
 }
-

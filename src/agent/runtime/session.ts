@@ -83,7 +83,16 @@ export function ttyNewlines(): Transform {
           t.push(h);
         }, 20);
       }
-      cb(null, Buffer.from(data.subarray(0, end).toString('latin1').replace(/\r\r\n/g, '\r\n'), 'latin1'));
+      cb(
+        null,
+        Buffer.from(
+          data
+            .subarray(0, end)
+            .toString('latin1')
+            .replace(/\r\r\n/g, '\r\n'),
+          'latin1',
+        ),
+      );
     },
     flush(cb) {
       clearTimeout(timer);
@@ -115,7 +124,11 @@ export async function startExec(ctx: ExecContext, argv: string[], opts: ExecOpti
   if (opts.tty) {
     // A full process spec, because only that way can the terminal have its size before the process starts.
     const proc = {
-      ...ctx.process, terminal: true, args: argv, cwd, env: [...ctx.env.filter((e) => !env.some((x) => x.split('=')[0] === e.split('=')[0])), ...env],
+      ...ctx.process,
+      terminal: true,
+      args: argv,
+      cwd,
+      env: [...ctx.env.filter((e) => !env.some((x) => x.split('=')[0] === e.split('=')[0])), ...env],
       ...(opts.cols && opts.rows ? { consoleSize: { width: Math.floor(opts.cols), height: Math.floor(opts.rows) } } : {}),
     };
     await writeFile(processFile, JSON.stringify(proc));
@@ -125,12 +138,19 @@ export async function startExec(ctx: ExecContext, argv: string[], opts: ExecOpti
     const size = opts.cols && opts.rows ? ['rows', String(Math.floor(opts.rows)), 'cols', String(Math.floor(opts.cols))] : [];
     const command = `${shellQuote([ctx.stty, 'raw', '-echo', ...size])} && ${shellQuote(['exec', ...runcArgv])}`;
     sp = spawnProcess([ctx.script, '--quiet', '--return', '--echo', 'never', '--command', command, '/dev/null'], {
-      stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SHELL: '/bin/sh' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, SHELL: '/bin/sh' },
     });
   } else {
     const runcArgv = [
-      ...ctx.runc.base(logFile), 'exec', '--pid-file', pidFile, ...env.flatMap((e) => ['--env', e]),
-      ...(opts.cwd ? ['--cwd', opts.cwd] : []), ctx.id, ...argv,
+      ...ctx.runc.base(logFile),
+      'exec',
+      '--pid-file',
+      pidFile,
+      ...env.flatMap((e) => ['--env', e]),
+      ...(opts.cwd ? ['--cwd', opts.cwd] : []),
+      ctx.id,
+      ...argv,
     ];
     sp = spawnProcess(runcArgv, { stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   }

@@ -32,7 +32,9 @@ describe('shim', () => {
     const dir = await mkdtemp(join(tmpdir(), 'k8tsrt-shim-'));
     try {
       const runc = join(dir, 'fake-runc');
-      await writeFile(runc, `#!/usr/bin/perl
+      await writeFile(
+        runc,
+        `#!/usr/bin/perl
 my @args = @ARGV;
 exit 0 if grep { $_ eq 'delete' } @args;
 my ($pidfile) = map { $args[$_ + 1] } grep { $args[$_] eq '--pid-file' } 0 .. $#args;
@@ -42,7 +44,8 @@ select(undef, undef, undef, 0.05);
 open(my $f, '>', "$pidfile.tmp") or die; print $f $child; close($f); rename("$pidfile.tmp", $pidfile) or die;
 select(undef, undef, undef, 0.3);
 exit 0;
-`);
+`,
+      );
       await chmod(runc, 0o755);
       const { stdout } = await run(['perl', '-e', SHIM_SCRIPT, runc, dir, shimSyscalls()], { input: `go\tc1\t${dir}\n` });
       assert.match(stdout, /^started \d+\n$/);

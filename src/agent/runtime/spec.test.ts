@@ -29,8 +29,15 @@ describe('containerArgv', () => {
 
 describe('containerEnv', () => {
   it('image env, HOSTNAME, then the container env overriding by name', () => {
-    assert.deepEqual(containerEnv(withEntrypoint, 'web-0', [{ name: 'A', value: '1' }, { name: 'PATH', value: '/opt/bin' }, { name: 'A', value: '2' }, { name: 'EMPTY', value: '' }]),
-      ['PATH=/opt/bin', 'LANG=C', 'HOSTNAME=web-0', 'A=2', 'EMPTY=']);
+    assert.deepEqual(
+      containerEnv(withEntrypoint, 'web-0', [
+        { name: 'A', value: '1' },
+        { name: 'PATH', value: '/opt/bin' },
+        { name: 'A', value: '2' },
+        { name: 'EMPTY', value: '' },
+      ]),
+      ['PATH=/opt/bin', 'LANG=C', 'HOSTNAME=web-0', 'A=2', 'EMPTY='],
+    );
   });
   it('rejects names with =', () => {
     assert.throws(() => containerEnv(BUSYBOX_CONFIG, 'h', [{ name: 'A=B', value: '' }]), InvalidSpecError);
@@ -58,7 +65,10 @@ describe('capabilitySet', () => {
     assert.deepEqual(capabilitySet({ privileged: true }, 37), ALL_CAPABILITIES.slice(0, 38));
     // Never more than the agent's own bounding set (here without CAP_SYS_RESOURCE, bit 24).
     const bnd = (1n << 41n) - 1n - (1n << 24n);
-    assert.deepEqual(capabilitySet({ privileged: true }, 40, bnd), ALL_CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE'));
+    assert.deepEqual(
+      capabilitySet({ privileged: true }, 40, bnd),
+      ALL_CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE'),
+    );
   });
   it('unknown names are errors', () => {
     assert.throws(() => capabilitySet({ capabilities: { add: ['NET_FLY'] } }), /unknown capability CAP_NET_FLY/);
@@ -67,16 +77,39 @@ describe('capabilitySet', () => {
 
 describe('ociConfig', () => {
   const spec: ContainerSpec = {
-    name: 'app', podName: 'web-0', image: 'busybox', netns: '/run/netns/pod1', env: [{ name: 'MODE', value: 'x' }],
-    etcHosts: '/pods/1/hosts', etcHostname: '/pods/1/hostname', resolvConf: '/pods/1/resolv.conf',
-    mounts: [{ hostPath: '/pods/1/volumes/data', containerPath: '/data' }, { hostPath: '/pods/1/volumes/cfg', containerPath: '/cfg', readOnly: true }],
+    name: 'app',
+    podName: 'web-0',
+    image: 'busybox',
+    netns: '/run/netns/pod1',
+    env: [{ name: 'MODE', value: 'x' }],
+    etcHosts: '/pods/1/hosts',
+    etcHostname: '/pods/1/hostname',
+    resolvConf: '/pods/1/resolv.conf',
+    mounts: [
+      { hostPath: '/pods/1/volumes/data', containerPath: '/data' },
+      { hostPath: '/pods/1/volumes/cfg', containerPath: '/cfg', readOnly: true },
+    ],
   };
   const input = { spec, image: BUSYBOX_CONFIG, argv: ['sh'], lower: '/images/busybox/rootfs', upper: '/c/1/upper', work: '/c/1/work', lastCap: 40 };
   type Mount = { destination: string; type: string; source: string; options?: string[] };
   type Cfg = {
-    process: { args: string[]; env: string[]; cwd: string; user: { uid: number; gid: number }; capabilities: { bounding: string[]; effective: string[]; permitted: string[] } };
-    root: { path: string; readonly: boolean }; hostname: string; mounts: Mount[];
-    linux: { namespaces: { type: string; path?: string }[]; maskedPaths?: string[]; readonlyPaths?: string[]; cgroupsPath?: string; resources: { devices: { allow: boolean }[] } };
+    process: {
+      args: string[];
+      env: string[];
+      cwd: string;
+      user: { uid: number; gid: number };
+      capabilities: { bounding: string[]; effective: string[]; permitted: string[] };
+    };
+    root: { path: string; readonly: boolean };
+    hostname: string;
+    mounts: Mount[];
+    linux: {
+      namespaces: { type: string; path?: string }[];
+      maskedPaths?: string[];
+      readonlyPaths?: string[];
+      cgroupsPath?: string;
+      resources: { devices: { allow: boolean }[] };
+    };
   };
 
   it('runs the argv with env, cwd, hostname and the default capabilities', () => {
@@ -97,7 +130,12 @@ describe('ociConfig', () => {
 
   it('mounts an overlay root first, the kernel filesystems, the pod files and the volumes', () => {
     const c = ociConfig(input) as unknown as Cfg;
-    assert.deepEqual(c.mounts[0], { destination: '/', type: 'overlay', source: 'overlay', options: ['lowerdir=/images/busybox/rootfs', 'upperdir=/c/1/upper', 'workdir=/c/1/work'] });
+    assert.deepEqual(c.mounts[0], {
+      destination: '/',
+      type: 'overlay',
+      source: 'overlay',
+      options: ['lowerdir=/images/busybox/rootfs', 'upperdir=/c/1/upper', 'workdir=/c/1/work'],
+    });
     const byDest = new Map(c.mounts.map((m) => [m.destination, m]));
     assert.equal(byDest.get('/proc')?.type, 'proc');
     assert.equal(byDest.get('/dev')?.type, 'tmpfs');
@@ -123,7 +161,11 @@ describe('ociConfig', () => {
   });
 
   it('user, group, read-only root, working dir and cgroup path', () => {
-    const c = ociConfig({ ...input, cgroupsPath: '/k8ts/abc', spec: { ...spec, workingDir: '/data', securityContext: { runAsUser: 1000, runAsGroup: 2000, readOnlyRootFilesystem: true } } }) as unknown as Cfg;
+    const c = ociConfig({
+      ...input,
+      cgroupsPath: '/k8ts/abc',
+      spec: { ...spec, workingDir: '/data', securityContext: { runAsUser: 1000, runAsGroup: 2000, readOnlyRootFilesystem: true } },
+    }) as unknown as Cfg;
     assert.deepEqual(c.process.user, { uid: 1000, gid: 2000 });
     assert.equal(c.root.readonly, true);
     assert.equal(c.process.cwd, '/data');

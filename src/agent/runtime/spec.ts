@@ -57,17 +57,64 @@ export interface ContainerSpec {
 
 /** Capabilities a `docker run` container gets, the Kubernetes default (moby oci/caps/defaults.go). */
 export const DEFAULT_CAPABILITIES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
-  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
 ];
 
 /** Linux capabilities by number (capability.h); privileged containers get those up to cap_last_cap. */
 export const ALL_CAPABILITIES = [
-  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
-  'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER',
-  'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE',
-  'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP',
-  'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'DAC_READ_SEARCH',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'SETGID',
+  'SETUID',
+  'SETPCAP',
+  'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE',
+  'NET_BROADCAST',
+  'NET_ADMIN',
+  'NET_RAW',
+  'IPC_LOCK',
+  'IPC_OWNER',
+  'SYS_MODULE',
+  'SYS_RAWIO',
+  'SYS_CHROOT',
+  'SYS_PTRACE',
+  'SYS_PACCT',
+  'SYS_ADMIN',
+  'SYS_BOOT',
+  'SYS_NICE',
+  'SYS_RESOURCE',
+  'SYS_TIME',
+  'SYS_TTY_CONFIG',
+  'MKNOD',
+  'LEASE',
+  'AUDIT_WRITE',
+  'AUDIT_CONTROL',
+  'SETFCAP',
+  'MAC_OVERRIDE',
+  'MAC_ADMIN',
+  'SYSLOG',
+  'WAKE_ALARM',
+  'BLOCK_SUSPEND',
+  'AUDIT_READ',
+  'PERFMON',
+  'BPF',
   'CHECKPOINT_RESTORE',
 ].map((c) => `CAP_${c}`);
 
@@ -140,8 +187,17 @@ export interface OciInput {
 }
 
 const MASKED_PATHS = [
-  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
-  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
 ];
 const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
@@ -164,7 +220,9 @@ function overlayOptions(lower: string | string[], upper: string, work: string): 
   if (!lowers.length) throw new InvalidSpecError('an image without layers cannot be a root filesystem');
   const opts = [`lowerdir=${lowers.join(':')}`, `upperdir=${overlayPath(upper)}`, `workdir=${overlayPath(work)}`];
   if (opts.join(',').length > MOUNT_DATA_MAX) {
-    throw new InvalidSpecError(`the image's ${lowers.length} layers make an overlay option string of ${opts.join(',').length} bytes, more than mount(2) takes (${MOUNT_DATA_MAX}); use a shorter --data-dir or an image with fewer layers`);
+    throw new InvalidSpecError(
+      `the image's ${lowers.length} layers make an overlay option string of ${opts.join(',').length} bytes, more than mount(2) takes (${MOUNT_DATA_MAX}); use a shorter --data-dir or an image with fewer layers`,
+    );
   }
   return opts;
 }
@@ -190,13 +248,18 @@ export function ociConfig(input: OciInput): Record<string, unknown> {
   const caps = capabilitySet(sc, input.lastCap, input.bounding);
   const cwd = absolute('workingDir', spec.workingDir || image.workingDir || '/');
   const bind = (source: string, destination: string, ro = false, propagation: 'rprivate' | 'rslave' | 'rshared' = 'rprivate') => ({
-    destination, type: 'bind', source, options: ['rbind', propagation, ro ? 'ro' : 'rw'],
+    destination,
+    type: 'bind',
+    source,
+    options: ['rbind', propagation, ro ? 'ro' : 'rw'],
   });
   const mounts: Record<string, unknown>[] = [
     // The writable root: an overlay mounted by runc inside the container's own mount namespace, so the
     // host never holds a mount for it and nothing can leak when the container goes away.
     {
-      destination: '/', type: 'overlay', source: 'overlay',
+      destination: '/',
+      type: 'overlay',
+      source: 'overlay',
       options: overlayOptions(input.lower, input.upper, input.work),
     },
     { destination: '/proc', type: 'proc', source: 'proc' },
@@ -215,7 +278,8 @@ export function ociConfig(input: OciInput): Record<string, unknown> {
     if (dest === '/') throw new InvalidSpecError('a volume cannot be mounted over /');
     const prop = PROPAGATION_OPTION[m.propagation ?? 'None'];
     if (!prop) throw new InvalidSpecError(`unknown mount propagation ${JSON.stringify(m.propagation)} for ${dest}`);
-    if (m.propagation === 'Bidirectional' && !sc.privileged) throw new InvalidSpecError(`Bidirectional mount propagation of ${dest} is available only to privileged containers`);
+    if (m.propagation === 'Bidirectional' && !sc.privileged)
+      throw new InvalidSpecError(`Bidirectional mount propagation of ${dest} is available only to privileged containers`);
     mounts.push(bind(absolute('volume host path', m.hostPath), dest, m.readOnly, prop));
   }
   // The container's root propagation as containerd sets it: rshared when a mount is Bidirectional (its
@@ -225,7 +289,13 @@ export function ociConfig(input: OciInput): Record<string, unknown> {
   const linux: Record<string, unknown> = {
     // ipc and uts are private to the container for now; sharing them across a pod's containers (as
     // Kubernetes does through the sandbox) is a later step.
-    namespaces: [spec.pidns ? { type: 'pid', path: absolute('pidns', spec.pidns) } : { type: 'pid' }, { type: 'network', path: absolute('netns', spec.netns) }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+    namespaces: [
+      spec.pidns ? { type: 'pid', path: absolute('pidns', spec.pidns) } : { type: 'pid' },
+      { type: 'network', path: absolute('netns', spec.netns) },
+      { type: 'ipc' },
+      { type: 'uts' },
+      { type: 'mount' },
+    ],
     resources: { devices: [{ allow: !!sc.privileged, access: 'rwm' }] },
     rootfsPropagation,
   };

@@ -79,7 +79,10 @@ export type StreamBackendErrorCode = 'ContainerNotFound' | 'ContainerNotRunning'
 
 /** The typed failures a backend reports; the handlers turn them into what kubectl expects. */
 export class StreamBackendError extends Error {
-  constructor(readonly code: StreamBackendErrorCode, message: string) {
+  constructor(
+    readonly code: StreamBackendErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'StreamBackendError';
   }

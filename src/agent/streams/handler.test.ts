@@ -79,7 +79,9 @@ test('requests without a usable upgrade get a clear 400 Status', async () => {
         let b = '';
         res.on('data', (c) => (b += c));
         res.on('end', () => resolve({ status: res.statusCode!, body: b }));
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     assert.equal(plain.status, 400);
     const st = JSON.parse(plain.body);
@@ -95,9 +97,15 @@ test('requests without a usable upgrade get a clear 400 Status', async () => {
     assert.equal(noVersion.status, 400);
     assert.equal(JSON.parse(await body(noVersion)).message, 'unable to upgrade: X-Stream-Protocol-Version is required');
 
-    const wrongVersion = await rawRequest(srv.port, 'POST', '/exec?command=ls&container=main&stdout=true', { ...SPDY_UPGRADE, 'X-Stream-Protocol-Version': 'v9.channel.k8s.io' });
+    const wrongVersion = await rawRequest(srv.port, 'POST', '/exec?command=ls&container=main&stdout=true', {
+      ...SPDY_UPGRADE,
+      'X-Stream-Protocol-Version': 'v9.channel.k8s.io',
+    });
     assert.equal(wrongVersion.status, 403);
-    assert.match(JSON.parse(await body(wrongVersion)).message, /unable to negotiate protocol: client supports \[v9\.channel\.k8s\.io\], server accepts \[v5\.channel\.k8s\.io v4/);
+    assert.match(
+      JSON.parse(await body(wrongVersion)).message,
+      /unable to negotiate protocol: client supports \[v9\.channel\.k8s\.io\], server accepts \[v5\.channel\.k8s\.io v4/,
+    );
 
     const pfWrong = await rawRequest(srv.port, 'POST', '/portforward', { ...SPDY_UPGRADE, 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' });
     assert.equal(pfWrong.status, 403);
@@ -201,7 +209,10 @@ test('exec over SPDY with a tty: the resize stream is a byte stream of JSON docu
     resize.write('{"Width":80,"Height":24}{"Width":100,');
     resize.write('"Height":30}');
     await waitUntil(() => p.resizes.length === 2);
-    assert.deepEqual(p.resizes, [[80, 24], [100, 30]]);
+    assert.deepEqual(p.resizes, [
+      [80, 24],
+      [100, 30],
+    ]);
     p.stdout.write('$ ');
     p.exit(0);
     assert.equal((await out).toString(), '$ ');
@@ -232,7 +243,13 @@ test('port-forward over raw SPDY: stream pairs by request id, bytes both ways, e
  */
 async function rawWebSocket(port: number, path: string, protocol: string): Promise<{ stream: Duplex; closeCode: Promise<number> }> {
   const key = randomBytes(16).toString('base64');
-  const a = await rawRequest(port, 'GET', path, { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Key': key, 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Protocol': protocol });
+  const a = await rawRequest(port, 'GET', path, {
+    Connection: 'Upgrade',
+    Upgrade: 'websocket',
+    'Sec-WebSocket-Key': key,
+    'Sec-WebSocket-Version': '13',
+    'Sec-WebSocket-Protocol': protocol,
+  });
   assert.equal(a.status, 101);
   assert.equal(a.headers['sec-websocket-accept'], createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64'));
   assert.equal(a.headers['sec-websocket-protocol'], protocol);
@@ -240,7 +257,12 @@ async function rawWebSocket(port: number, path: string, protocol: string): Promi
   const frame = (opcode: number, payload: Buffer) => {
     const mask = randomBytes(4);
     const len = payload.length;
-    const head = len < 126 ? Buffer.from([0x80 | opcode, 0x80 | len]) : len < 65536 ? Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 0xff]) : Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 127]), Buffer.from(BigInt(len).toString(16).padStart(16, '0'), 'hex')]);
+    const head =
+      len < 126
+        ? Buffer.from([0x80 | opcode, 0x80 | len])
+        : len < 65536
+          ? Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 0xff])
+          : Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 127]), Buffer.from(BigInt(len).toString(16).padStart(16, '0'), 'hex')]);
     const body = Buffer.from(payload);
     for (let i = 0; i < body.length; i++) body[i] ^= mask[i & 3];
     return Buffer.concat([head, mask, body]);
@@ -324,14 +346,22 @@ async function checkPortForward(conn: SpdyConnection, port: number): Promise<voi
   const two = pair(1, port);
   one.data.end(big);
   two.data.end('small');
-  assert.equal(createHash('sha256').update(await one.received).digest('hex'), createHash('sha256').update(big).digest('hex'));
+  assert.equal(
+    createHash('sha256')
+      .update(await one.received)
+      .digest('hex'),
+    createHash('sha256').update(big).digest('hex'),
+  );
   assert.equal((await two.received).toString(), 'small');
   assert.equal((await one.errorText).length, 0);
   assert.equal((await two.errorText).length, 0);
   // nothing listening: the text kubectl prints
   const dead = await closedPort();
   const three = pair(2, dead);
-  assert.match((await three.errorText).toString(), new RegExp(`^error forwarding port ${dead} to pod web, uid uid-1: connect ECONNREFUSED 127\\.0\\.0\\.1:${dead}$`));
+  assert.match(
+    (await three.errorText).toString(),
+    new RegExp(`^error forwarding port ${dead} to pod web, uid uid-1: connect ECONNREFUSED 127\\.0\\.0\\.1:${dead}$`),
+  );
   assert.equal((await three.received).length, 0);
   // streams without a port, or of an unknown type, are refused
   const bad = conn.openStream({ streamtype: 'data', requestid: '3' });

@@ -39,7 +39,10 @@ export async function handleStream(
         await serveLogs(req, target, pod, params, backends.logs);
         return;
       }
-      sendStatusResponse(target, errors.badRequest(`Upgrade request required: ${kind} needs "Connection: Upgrade" with "Upgrade: websocket" or "Upgrade: SPDY/3.1"`));
+      sendStatusResponse(
+        target,
+        errors.badRequest(`Upgrade request required: ${kind} needs "Connection: Upgrade" with "Upgrade: websocket" or "Upgrade: SPDY/3.1"`),
+      );
       return;
     }
     await upgraded(req, target, head, kind, pod, params, backends);
@@ -50,7 +53,15 @@ export async function handleStream(
   }
 }
 
-async function upgraded(req: IncomingMessage, socket: Duplex, head: Buffer, kind: StreamKind, pod: PodRef, params: URLSearchParams, backends: StreamBackends): Promise<void> {
+async function upgraded(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  kind: StreamKind,
+  pod: PodRef,
+  params: URLSearchParams,
+  backends: StreamBackends,
+): Promise<void> {
   socket.on('error', (e) => log('%s socket: %s', kind, e.message));
   const transport = upgradeKind(req);
   if (kind === 'log') {
@@ -59,7 +70,10 @@ async function upgraded(req: IncomingMessage, socket: Duplex, head: Buffer, kind
   }
   if (!transport) {
     const offered = req.headers.upgrade ?? '(none)';
-    sendStatusOnSocket(socket, errors.badRequest(`Upgrade request required: ${kind} needs "Upgrade: websocket" or "Upgrade: SPDY/3.1" (got ${JSON.stringify(offered)})`));
+    sendStatusOnSocket(
+      socket,
+      errors.badRequest(`Upgrade request required: ${kind} needs "Upgrade: websocket" or "Upgrade: SPDY/3.1" (got ${JSON.stringify(offered)})`),
+    );
     return;
   }
   if (kind === 'portforward') {

@@ -22,7 +22,9 @@ const TRANSPORTS: Transport[] = [
 ];
 
 function describe(t: Transport): string {
-  const env = Object.entries(t.env).map(([k, v]) => `${k}=${v} `).join('');
+  const env = Object.entries(t.env)
+    .map(([k, v]) => `${k}=${v} `)
+    .join('');
   return `${env}kubectl ${t.version} (${t.expect === 'websocket' ? 'WebSocket v5' : 'SPDY'})`;
 }
 
@@ -67,7 +69,7 @@ for (const t of TRANSPORTS) {
         await assertSettled(s);
       });
 
-      await tt.test('stdin to the process, EOF when kubectl\'s stdin ends', async () => {
+      await tt.test("stdin to the process, EOF when kubectl's stdin ends", async () => {
         const r = await s.h.kubectl(bin, ['exec', '-i', 'web', '--', 'cat'], 'hi\n', t.env);
         assert.deepEqual(r, { code: 0, stdout: 'hi\n', stderr: '' });
         const big = 'x'.repeat(300_000) + '\n';
@@ -79,7 +81,10 @@ for (const t of TRANSPORTS) {
       await tt.test('a command that does not exist', async () => {
         const r = await s.h.kubectl(bin, ['exec', 'web', '--', 'no-such-command'], '', t.env);
         assert.equal(r.code, 1);
-        assert.equal(r.stderr, 'error: Internal error occurred: error executing command in container: exec: "no-such-command": executable file not found in $PATH\n');
+        assert.equal(
+          r.stderr,
+          'error: Internal error occurred: error executing command in container: exec: "no-such-command": executable file not found in $PATH\n',
+        );
         await assertSettled(s);
       });
 

@@ -48,8 +48,12 @@ function assertTransport(s: StreamHarness, from: number, t: Transport): void {
 }
 
 for (const t of TRANSPORTS) {
-  const env = Object.entries(t.env).map(([k, v]) => `${k}=${v} `).join('');
-  test(`port-forward with ${env}kubectl ${t.version} (${t.expect === 'websocket' ? 'SPDY in WebSocket' : 'SPDY'})`, { skip: skipReason(t.version) }, async (tt) => {
+  const env = Object.entries(t.env)
+    .map(([k, v]) => `${k}=${v} `)
+    .join('');
+  test(`port-forward with ${env}kubectl ${t.version} (${t.expect === 'websocket' ? 'SPDY in WebSocket' : 'SPDY'})`, {
+    skip: skipReason(t.version),
+  }, async (tt) => {
     const bin = kubectlBinary(t.version)!;
     const s = await startStreamHarness();
     const echo = await startEchoServer();
@@ -86,7 +90,12 @@ for (const t of TRANSPORTS) {
         assert.equal(back.length, 0);
         const exit = await pf.wait(20_000);
         assert.equal(exit.code, 1);
-        assert.match(pf.stderr, new RegExp(`an error occurred forwarding \\d+ -> ${dead}: error forwarding port ${dead} to pod web, uid [0-9a-f-]+: connect ECONNREFUSED 127\\.0\\.0\\.1:${dead}`));
+        assert.match(
+          pf.stderr,
+          new RegExp(
+            `an error occurred forwarding \\d+ -> ${dead}: error forwarding port ${dead} to pod web, uid [0-9a-f-]+: connect ECONNREFUSED 127\\.0\\.0\\.1:${dead}`,
+          ),
+        );
         assert.match(pf.stderr, /error: lost connection to pod/);
         await Promise.all(s.sessions);
       });

@@ -21,7 +21,14 @@ function fetchText(port: number, path: string): Promise<{ status: number; type: 
 test('parameters are parsed and validated as PodLogOptions', () => {
   const p = (q: string) => parseLogParams(new URLSearchParams(q));
   assert.deepEqual(p('container=main&follow=true&tailLines=0&limitBytes=10&timestamps=true&sinceSeconds=5&previous=false'), {
-    container: 'main', follow: true, previous: false, timestamps: true, tailLines: 0, limitBytes: 10, sinceSeconds: 5, sinceTime: undefined,
+    container: 'main',
+    follow: true,
+    previous: false,
+    timestamps: true,
+    tailLines: 0,
+    limitBytes: 10,
+    sinceSeconds: 5,
+    sinceTime: undefined,
   });
   assert.equal(p('container=main&sinceTime=2025-01-02T03:04:05Z').sinceTime?.toISOString(), '2025-01-02T03:04:05.000Z');
   assert.throws(() => p('follow=true'), /a container name must be specified/);
@@ -32,7 +39,16 @@ test('parameters are parsed and validated as PodLogOptions', () => {
   assert.throws(() => p('container=main&sinceSeconds=1&sinceTime=2025-01-01T00:00:00Z'), /at most one of `sinceTime` or `sinceSeconds`/);
   assert.throws(() => p('container=main&sinceTime=yesterday'), /sinceTime: Invalid value/);
   // Booleans as Kubernetes' parameter codec reads PodLogOptions: only 0/false (any case) are false.
-  for (const [v, want] of [['True', true], ['1', true], ['t', true], ['', true], ['maybe', true], ['0', false], ['FALSE', false], ['False', false]] as const) {
+  for (const [v, want] of [
+    ['True', true],
+    ['1', true],
+    ['t', true],
+    ['', true],
+    ['maybe', true],
+    ['0', false],
+    ['FALSE', false],
+    ['False', false],
+  ] as const) {
     assert.equal(p(`container=main&follow=${v}`).follow, want, `follow=${v}`);
   }
   assert.equal(p('container=main').follow, false);
@@ -60,7 +76,15 @@ test('logs are text/plain, selected by the backend from the options it receives'
     const ts = await fetchText(srv.port, '/log?container=main&timestamps=true&tailLines=1');
     assert.match(ts.body, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z two\n$/);
     assert.equal((await fetchText(srv.port, '/log?container=main&limitBytes=6')).body, 'old\non');
-    assert.deepEqual(logs.logOpens[1], { follow: false, previous: false, timestamps: false, tailLines: 1, limitBytes: undefined, sinceSeconds: undefined, sinceTime: undefined });
+    assert.deepEqual(logs.logOpens[1], {
+      follow: false,
+      previous: false,
+      timestamps: false,
+      tailLines: 1,
+      limitBytes: undefined,
+      sinceSeconds: undefined,
+      sinceTime: undefined,
+    });
   } finally {
     await srv.close();
   }
@@ -81,7 +105,9 @@ test('follow streams lines as they appear and releases the reader when the clien
   logs.appendLog('first');
   const srv = await startStreamServer({ logs });
   try {
-    const res = await new Promise<IncomingMessage>((resolve, reject) => get(`http://127.0.0.1:${srv.port}/log?container=main&follow=true`, resolve).on('error', reject));
+    const res = await new Promise<IncomingMessage>((resolve, reject) =>
+      get(`http://127.0.0.1:${srv.port}/log?container=main&follow=true`, resolve).on('error', reject),
+    );
     assert.equal(res.statusCode, 200);
     const received: string[] = [];
     let wake: (() => void) | undefined;
@@ -127,7 +153,15 @@ test('backend errors and bad parameters are Status JSON', async () => {
     const missing = await fetchText(srv.port, '/log?container=other');
     assert.equal(missing.status, 404);
     assert.equal(missing.type, 'application/json');
-    assert.deepEqual(JSON.parse(missing.body), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'container "other" not found in pod "web"', reason: 'NotFound', code: 404 });
+    assert.deepEqual(JSON.parse(missing.body), {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'container "other" not found in pod "web"',
+      reason: 'NotFound',
+      code: 404,
+    });
     logs.running = false;
     const waiting = await fetchText(srv.port, '/log?container=main');
     assert.equal(waiting.status, 400);

@@ -59,7 +59,13 @@ export function formatLogTimestamp(t: Date, nanosWithinMillisecond = 0): string 
 }
 
 /** Serves one log request to its end (the reader ends, limitBytes is reached, or the client leaves). */
-export async function serveLogs(_req: IncomingMessage, res: ServerResponse, pod: PodRef, params: URLSearchParams, backend: LogBackend | undefined): Promise<void> {
+export async function serveLogs(
+  _req: IncomingMessage,
+  res: ServerResponse,
+  pod: PodRef,
+  params: URLSearchParams,
+  backend: LogBackend | undefined,
+): Promise<void> {
   let opts: LogRequest;
   let reader: Readable;
   try {

@@ -115,8 +115,10 @@ export function servePortForward(conn: SpdyConnection, pod: PodRef, backend: Por
       void forward(pod, backend, pair.error, pair.data);
     }
   });
-  return new Promise((resolve) => conn.once('close', () => {
-    for (const p of pairs.values()) clearTimeout(p.timer);
-    resolve();
-  }));
+  return new Promise((resolve) =>
+    conn.once('close', () => {
+      for (const p of pairs.values()) clearTimeout(p.timer);
+      resolve();
+    }),
+  );
 }

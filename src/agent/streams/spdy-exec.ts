@@ -23,7 +23,11 @@ export function negotiateStreamProtocol(req: IncomingMessage, accepted: readonly
   if (offered.length === 0) throw errors.badRequest('unable to upgrade: X-Stream-Protocol-Version is required');
   const chosen = negotiate(offered, accepted);
   if (!chosen) {
-    throw new ApiError(403, 'Forbidden', `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server accepts [${accepted.join(' ')}]`);
+    throw new ApiError(
+      403,
+      'Forbidden',
+      `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server accepts [${accepted.join(' ')}]`,
+    );
   }
   return chosen;
 }
@@ -39,7 +43,10 @@ interface ClientStreams {
 function waitForStreams(conn: SpdyConnection, expected: (keyof ClientStreams)[]): Promise<ClientStreams> {
   return new Promise((resolve, reject) => {
     const got: ClientStreams = {};
-    const timer = setTimeout(() => finish(new Error(`timed out waiting for client to create streams (have ${Object.keys(got).join(', ') || 'none'}, want ${expected.join(', ')})`)), STREAM_CREATION_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => finish(new Error(`timed out waiting for client to create streams (have ${Object.keys(got).join(', ') || 'none'}, want ${expected.join(', ')})`)),
+      STREAM_CREATION_TIMEOUT_MS,
+    );
     const onClose = () => finish(new Error('connection closed before the client created its streams'));
     const onStream = (s: SpdyStream) => {
       const type = s.headers.streamtype as keyof ClientStreams;
@@ -73,7 +80,14 @@ function ended(s: SpdyStream | undefined): Promise<void> {
 }
 
 /** Serves one exec/attach request that asked for `Upgrade: SPDY/3.1`, from the handshake to the close. */
-export async function serveSpdyRemoteCommand(req: IncomingMessage, socket: Duplex, head: Buffer, r: RemoteCommandRequest, pod: PodRef, backends: StreamBackends): Promise<void> {
+export async function serveSpdyRemoteCommand(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  r: RemoteCommandRequest,
+  pod: PodRef,
+  backends: StreamBackends,
+): Promise<void> {
   let protocol: string;
   let started;
   try {

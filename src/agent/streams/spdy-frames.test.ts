@@ -4,9 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { SPDY3_DICTIONARY } from './spdy-dictionary.js';
-import {
-  type Frame, FrameParser, HeaderCodec, SpdyProtocolError, decodeHeaderBlock, encodeFrame, encodeHeaderBlock,
-} from './spdy-frames.js';
+import { type Frame, FrameParser, HeaderCodec, SpdyProtocolError, decodeHeaderBlock, encodeFrame, encodeHeaderBlock } from './spdy-frames.js';
 
 function adler32(b: Buffer): number {
   let a = 1;
@@ -32,7 +30,14 @@ const SAMPLES: Frame[] = [
   { type: 'syn_reply', streamId: 3, fin: true, block: Buffer.from([9]) },
   { type: 'headers', streamId: 5, fin: false, block: Buffer.from([4, 5]) },
   { type: 'rst_stream', streamId: 5, status: 5 },
-  { type: 'settings', clear: true, entries: [{ flags: 1, id: 7, value: 65536 }, { flags: 0, id: 4, value: 100 }] },
+  {
+    type: 'settings',
+    clear: true,
+    entries: [
+      { flags: 1, id: 7, value: 65536 },
+      { flags: 0, id: 4, value: 100 },
+    ],
+  },
   { type: 'ping', id: 0xfffffffe },
   { type: 'goaway', lastGoodStreamId: 9, status: 1 },
   { type: 'window_update', streamId: 0, delta: 0x7fffffff },
@@ -57,7 +62,16 @@ test('frames have the SPDY/3 layouts on the wire', () => {
   // data: stream id without control bit, FIN flag in the high byte of the length word
   assert.equal(encodeFrame({ type: 'data', streamId: 5, fin: true, data: Buffer.from('ab') }).toString('hex'), '00000005' + '01000002' + '6162');
   // SYN_STREAM: flags FIN|UNIDIRECTIONAL, 10 fixed bytes then the block, priority in the top 3 bits
-  const syn = encodeFrame({ type: 'syn_stream', streamId: 1, associatedTo: 0, priority: 2, slot: 0, fin: true, unidirectional: true, block: Buffer.from([0xaa]) });
+  const syn = encodeFrame({
+    type: 'syn_stream',
+    streamId: 1,
+    associatedTo: 0,
+    priority: 2,
+    slot: 0,
+    fin: true,
+    unidirectional: true,
+    block: Buffer.from([0xaa]),
+  });
   assert.equal(syn.toString('hex'), '80030001' + '0300000b' + '00000001' + '00000000' + '40' + '00' + 'aa');
   // SETTINGS entry: flags in the high byte of the id word
   const settings = encodeFrame({ type: 'settings', clear: false, entries: [{ flags: 1, id: 7, value: 1 }] });
@@ -68,7 +82,10 @@ test('control frames of another version or unknown type are returned as unknown,
   const raw = Buffer.from('8002000100000004deadbeef' + '8003000a00000000', 'hex');
   const frames = new FrameParser().push(raw);
   assert.equal(frames.length, 2);
-  assert.deepEqual(frames.map((f) => f.type), ['unknown', 'unknown']);
+  assert.deepEqual(
+    frames.map((f) => f.type),
+    ['unknown', 'unknown'],
+  );
   assert.deepEqual(frames.map(encodeFrame), [raw.subarray(0, 12), raw.subarray(12)]);
 });
 
@@ -78,8 +95,18 @@ test('short control payloads are protocol errors', () => {
 
 test('header blocks: count, then length-prefixed names and values; names lower-cased', () => {
   const b = encodeHeaderBlock({ StreamType: 'error', port: '80' });
-  assert.equal(b.toString('hex'), '00000002' + '0000000a' + Buffer.from('streamtype').toString('hex') + '00000005' + Buffer.from('error').toString('hex')
-    + '00000004' + Buffer.from('port').toString('hex') + '00000002' + Buffer.from('80').toString('hex'));
+  assert.equal(
+    b.toString('hex'),
+    '00000002' +
+      '0000000a' +
+      Buffer.from('streamtype').toString('hex') +
+      '00000005' +
+      Buffer.from('error').toString('hex') +
+      '00000004' +
+      Buffer.from('port').toString('hex') +
+      '00000002' +
+      Buffer.from('80').toString('hex'),
+  );
   assert.deepEqual({ ...decodeHeaderBlock(b) }, { streamtype: 'error', port: '80' });
   assert.throws(() => decodeHeaderBlock(encodeHeaderBlock({ a: '1' }).subarray(0, 10)), SpdyProtocolError);
   const dup = Buffer.concat([Buffer.from('00000002', 'hex'), encodeHeaderBlock({ a: '1' }).subarray(4), encodeHeaderBlock({ a: '2' }).subarray(4)]);
@@ -111,7 +138,10 @@ test('header compression uses the SPDY/3 dictionary and one zlib stream per dire
     const first = zlib.inflateSync(blocks[0], { dictionary: SPDY3_DICTIONARY, finishFlush: zlib.constants.Z_SYNC_FLUSH });
     assert.deepEqual({ ...decodeHeaderBlock(first) }, sent[0]);
     const got = await Promise.all(blocks.map((b) => rx.decode(b)));
-    assert.deepEqual(got.map((h) => ({ ...h })), sent);
+    assert.deepEqual(
+      got.map((h) => ({ ...h })),
+      sent,
+    );
   } finally {
     tx.close();
     rx.close();

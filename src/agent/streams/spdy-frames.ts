@@ -73,7 +73,7 @@ function control(type: number, flags: number, payload: Buffer): Buffer {
   const h = Buffer.allocUnsafe(8);
   h.writeUInt16BE(0x8000 | SPDY_VERSION, 0);
   h.writeUInt16BE(type, 2);
-  h.writeUInt32BE(((flags & 0xff) << 24 | payload.length) >>> 0, 4);
+  h.writeUInt32BE((((flags & 0xff) << 24) | payload.length) >>> 0, 4);
   return Buffer.concat([h, payload]);
 }
 
@@ -88,7 +88,7 @@ export function dataFrameHeader(streamId: number, fin: boolean, length: number):
   if (length > MAX_FRAME_PAYLOAD) throw new SpdyProtocolError(`data frame of ${length} bytes exceeds the 24-bit length`);
   const h = Buffer.allocUnsafe(8);
   h.writeUInt32BE(streamId & 0x7fffffff, 0);
-  h.writeUInt32BE(((fin ? FLAG_FIN : 0) << 24 | length) >>> 0, 4);
+  h.writeUInt32BE((((fin ? FLAG_FIN : 0) << 24) | length) >>> 0, 4);
   return h;
 }
 
@@ -111,8 +111,11 @@ export function encodeFrame(f: Frame): Buffer {
     case 'rst_stream':
       return control(FrameType.RstStream, 0, u32s(f.streamId & 0x7fffffff, f.status));
     case 'settings':
-      return control(FrameType.Settings, f.clear ? FLAG_CLEAR_SETTINGS : 0,
-        u32s(f.entries.length, ...f.entries.flatMap((e) => [((e.flags & 0xff) << 24 | (e.id & 0xffffff)) >>> 0, e.value])));
+      return control(
+        FrameType.Settings,
+        f.clear ? FLAG_CLEAR_SETTINGS : 0,
+        u32s(f.entries.length, ...f.entries.flatMap((e) => [(((e.flags & 0xff) << 24) | (e.id & 0xffffff)) >>> 0, e.value])),
+      );
     case 'ping':
       return control(FrameType.Ping, 0, u32s(f.id));
     case 'goaway':
@@ -123,7 +126,7 @@ export function encodeFrame(f: Frame): Buffer {
       const h = Buffer.allocUnsafe(8);
       h.writeUInt16BE(0x8000 | (f.version & 0x7fff), 0);
       h.writeUInt16BE(f.controlType, 2);
-      h.writeUInt32BE(((f.flags & 0xff) << 24 | f.payload.length) >>> 0, 4);
+      h.writeUInt32BE((((f.flags & 0xff) << 24) | f.payload.length) >>> 0, 4);
       return Buffer.concat([h, f.payload]);
     }
   }
@@ -281,7 +284,11 @@ class ZlibContext {
   private queue: Promise<unknown> = Promise.resolve();
   private failure: Error | undefined;
 
-  constructor(private z: zlib.Inflate | zlib.Deflate, private limit: number, private what: string) {
+  constructor(
+    private z: zlib.Inflate | zlib.Deflate,
+    private limit: number,
+    private what: string,
+  ) {
     z.on('data', (c: Buffer) => {
       this.chunks.push(c);
       this.size += c.length;
@@ -328,8 +335,16 @@ const MAX_HEADER_BLOCK = 256 * 1024;
 
 /** The two compression contexts of one connection. */
 export class HeaderCodec {
-  private inflater = new ZlibContext(zlib.createInflate({ dictionary: SPDY3_DICTIONARY, finishFlush: zlib.constants.Z_SYNC_FLUSH, flush: zlib.constants.Z_SYNC_FLUSH }), MAX_HEADER_BLOCK, 'inflating a header block');
-  private deflater = new ZlibContext(zlib.createDeflate({ dictionary: SPDY3_DICTIONARY, flush: zlib.constants.Z_SYNC_FLUSH }), Infinity, 'compressing a header block');
+  private inflater = new ZlibContext(
+    zlib.createInflate({ dictionary: SPDY3_DICTIONARY, finishFlush: zlib.constants.Z_SYNC_FLUSH, flush: zlib.constants.Z_SYNC_FLUSH }),
+    MAX_HEADER_BLOCK,
+    'inflating a header block',
+  );
+  private deflater = new ZlibContext(
+    zlib.createDeflate({ dictionary: SPDY3_DICTIONARY, flush: zlib.constants.Z_SYNC_FLUSH }),
+    Infinity,
+    'compressing a header block',
+  );
 
   async encode(headers: SpdyHeaders): Promise<Buffer> {
     return this.deflater.run(encodeHeaderBlock(headers));

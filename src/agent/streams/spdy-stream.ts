@@ -37,7 +37,13 @@ export class SpdyStream extends Duplex {
   private wasReset = false;
   replyHeaders: SpdyHeaders | undefined;
 
-  constructor(private conn: StreamOwner, readonly id: number, readonly headers: SpdyHeaders, sendWindow: number, openedByUs: boolean) {
+  constructor(
+    private conn: StreamOwner,
+    readonly id: number,
+    readonly headers: SpdyHeaders,
+    sendWindow: number,
+    openedByUs: boolean,
+  ) {
     super({ allowHalfOpen: true });
     this.sendWindow = sendWindow;
     // A stream we open needs no SYN_REPLY from us; one the peer opens does.

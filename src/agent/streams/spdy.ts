@@ -4,7 +4,15 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
 import {
-  type Frame, FrameParser, GoAwayStatus, HeaderCodec, RstStatus, SettingId, type SpdyHeaders, SpdyProtocolError, dataFrameHeader,
+  type Frame,
+  FrameParser,
+  GoAwayStatus,
+  HeaderCodec,
+  RstStatus,
+  SettingId,
+  type SpdyHeaders,
+  SpdyProtocolError,
+  dataFrameHeader,
   encodeFrame,
 } from './spdy-frames.js';
 import { SpdyStream, type StreamOwner } from './spdy-stream.js';
@@ -19,7 +27,16 @@ function describe(buf: Buffer): string {
   const flags = buf.readUInt8(4);
   const len = buf.readUInt32BE(4) & 0xffffff;
   if (buf[0] & 0x80) {
-    const names: Record<number, string> = { 1: 'SYN_STREAM', 2: 'SYN_REPLY', 3: 'RST_STREAM', 4: 'SETTINGS', 6: 'PING', 7: 'GOAWAY', 8: 'HEADERS', 9: 'WINDOW_UPDATE' };
+    const names: Record<number, string> = {
+      1: 'SYN_STREAM',
+      2: 'SYN_REPLY',
+      3: 'RST_STREAM',
+      4: 'SETTINGS',
+      6: 'PING',
+      7: 'GOAWAY',
+      8: 'HEADERS',
+      9: 'WINDOW_UPDATE',
+    };
     const type = buf.readUInt16BE(2);
     const word = len >= 4 ? buf.readUInt32BE(8) & 0x7fffffff : 0;
     const extra = len >= 8 && (type === 3 || type === 7 || type === 9) ? ` ${buf.readUInt32BE(12)}` : '';
@@ -86,7 +103,10 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> implement
   private connectionCredit = 0;
   private stalled = new Set<SpdyStream>();
 
-  constructor(private transport: Duplex, opts: SpdyConnectionOptions) {
+  constructor(
+    private transport: Duplex,
+    opts: SpdyConnectionOptions,
+  ) {
     super();
     this.role = opts.role;
     this.strict = opts.sendFlowControl === 'strict';
@@ -111,10 +131,18 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> implement
     this.nextStreamId += 2;
     const s = new SpdyStream(this, id, headers, this.peerInitialWindow, true);
     this.streams.set(id, s);
-    void this.enqueue(async () => encodeFrame({
-      type: 'syn_stream', streamId: id, associatedTo: 0, priority: opts.priority ?? 0, slot: 0, fin: !!opts.fin, unidirectional: false,
-      block: await this.codec.encode(headers),
-    }));
+    void this.enqueue(async () =>
+      encodeFrame({
+        type: 'syn_stream',
+        streamId: id,
+        associatedTo: 0,
+        priority: opts.priority ?? 0,
+        slot: 0,
+        fin: !!opts.fin,
+        unidirectional: false,
+        block: await this.codec.encode(headers),
+      }),
+    );
     if (opts.fin) s.markLocalClosed();
     return s;
   }
@@ -233,7 +261,7 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> implement
 
   /** Returns `n` consumed bytes of stream `s` to the peer (WINDOW_UPDATE), in batches. */
   credit(s: SpdyStream, n: number, force = false): void {
-    if (this.closed || n <= 0 && !force) return;
+    if (this.closed || (n <= 0 && !force)) return;
     s.pendingCredit += n;
     this.connectionCredit += n;
     if ((s.pendingCredit >= CREDIT_THRESHOLD || (force && s.pendingCredit > 0)) && !s.isRemoteClosed && !s.isReset) {

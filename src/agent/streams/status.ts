@@ -75,7 +75,12 @@ export function sendStatusResponse(res: ServerResponse, err: unknown): void {
 export function sendStatusOnSocket(socket: Duplex, err: unknown, headers: Record<string, string | string[]> = {}): void {
   const e = toApiError(err);
   const body = statusBody(e.toStatus());
-  const lines = [`HTTP/1.1 ${e.code} ${STATUS_CODES[e.code] ?? 'Error'}`, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];
+  const lines = [
+    `HTTP/1.1 ${e.code} ${STATUS_CODES[e.code] ?? 'Error'}`,
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+  ];
   for (const [name, value] of Object.entries(headers)) {
     for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
   }

@@ -18,7 +18,10 @@ export function upgradeKind(req: IncomingMessage): UpgradeKind | undefined {
 /** All values of a header, whether repeated or comma-separated, trimmed, empty ones dropped. */
 export function headerValues(req: IncomingMessage, name: string): string[] {
   const raw = req.headersDistinct[name.toLowerCase()] ?? [];
-  return raw.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  return raw
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
 }
 
 /** The first protocol in the client's order that the server accepts (as Kubernetes' handshake picks). */

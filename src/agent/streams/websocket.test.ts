@@ -53,7 +53,10 @@ test('v5: stdout and stderr on channels 1 and 2, one Success Status on 3, then c
     p.exit(0);
     const closed = await s.closed;
     assert.equal(closed.code, 1000);
-    assert.ok(s.messages.every((m) => m.binary), 'binary messages only');
+    assert.ok(
+      s.messages.every((m) => m.binary),
+      'binary messages only',
+    );
     assert.equal(text(s, Channel.stdout), 'out\n');
     assert.equal(text(s, Channel.stderr), 'err\n');
     assert.deepEqual(status(s), { metadata: {}, status: 'Success' });
@@ -119,7 +122,10 @@ test('tty: resize messages on channel 4 reach the process; no stderr channel', a
     s.ws.send(channelMessage(Channel.resize, Buffer.from('{"Width":120,"Height":40}')));
     s.ws.send(channelMessage(Channel.resize, Buffer.from('{"Width":0,"Height":0}')));
     await waitUntil(() => p.resizes.length === 2);
-    assert.deepEqual(p.resizes, [[120, 40], [0, 0]]);
+    assert.deepEqual(p.resizes, [
+      [120, 40],
+      [0, 0],
+    ]);
     p.stdout.write('$ ');
     p.exit(0);
     await s.closed;
@@ -222,20 +228,37 @@ test('container errors and bad requests are HTTP Status answers before the upgra
     exec.failNext = new StreamBackendError('ContainerNotFound', 'container "x" not found in pod "web"');
     await assert.rejects(open(srv.port, '/exec?command=true&container=x&stdout=true'), (e: Error & { statusCode: number; body: string }) => {
       assert.equal(e.statusCode, 404);
-      assert.deepEqual(JSON.parse(e.body), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'container "x" not found in pod "web"', reason: 'NotFound', code: 404 });
+      assert.deepEqual(JSON.parse(e.body), {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'container "x" not found in pod "web"',
+        reason: 'NotFound',
+        code: 404,
+      });
       return true;
     });
     exec.failNext = new StreamBackendError('ContainerNotRunning', 'container "main" in pod "web" is waiting to start: ContainerCreating');
     await assert.rejects(open(srv.port, '/exec?command=true&container=main&stdout=true'), { statusCode: 400 });
-    await assert.rejects(open(srv.port, '/exec?command=true&stdout=true'), (e: Error & { body: string }) => /a container name must be specified/.test(JSON.parse(e.body).message));
-    await assert.rejects(open(srv.port, '/exec?container=main&stdout=true'), (e: Error & { body: string }) => /at least one command/.test(JSON.parse(e.body).message));
-    await assert.rejects(open(srv.port, '/exec?command=true&container=main'), (e: Error & { body: string }) => /at least 1 of stdin, stdout, stderr/.test(JSON.parse(e.body).message));
+    await assert.rejects(open(srv.port, '/exec?command=true&stdout=true'), (e: Error & { body: string }) =>
+      /a container name must be specified/.test(JSON.parse(e.body).message),
+    );
+    await assert.rejects(open(srv.port, '/exec?container=main&stdout=true'), (e: Error & { body: string }) =>
+      /at least one command/.test(JSON.parse(e.body).message),
+    );
+    await assert.rejects(open(srv.port, '/exec?command=true&container=main'), (e: Error & { body: string }) =>
+      /at least 1 of stdin, stdout, stderr/.test(JSON.parse(e.body).message),
+    );
     // a subprotocol we do not speak: refused before anything starts (kubectl then tries SPDY)
-    await assert.rejects(open(srv.port, '/exec?command=true&container=main&stdout=true', ['v3.channel.k8s.io']), (e: Error & { statusCode: number; body: string }) => {
-      assert.equal(e.statusCode, 400);
-      assert.match(JSON.parse(e.body).message, /no supported WebSocket subprotocol: client offers \[v3\.channel\.k8s\.io\]/);
-      return true;
-    });
+    await assert.rejects(
+      open(srv.port, '/exec?command=true&container=main&stdout=true', ['v3.channel.k8s.io']),
+      (e: Error & { statusCode: number; body: string }) => {
+        assert.equal(e.statusCode, 400);
+        assert.match(JSON.parse(e.body).message, /no supported WebSocket subprotocol: client offers \[v3\.channel\.k8s\.io\]/);
+        return true;
+      },
+    );
     assert.equal(exec.processes.length, 0, 'nothing was started');
   } finally {
     await srv.close();
@@ -272,10 +295,16 @@ async function waitUntil(cond: () => boolean, ms = 5000): Promise<void> {
 
 /** A session's messages decoded in its framing: base64 protocols send text `<digit><base64>`. */
 function decoded(s: Session): { channel: number; payload: Buffer }[] {
-  return s.messages.map((m) => (m.binary ? { channel: m.channel, payload: m.payload }
-    : { channel: m.channel - 48, payload: Buffer.from(m.payload.toString('latin1'), 'base64') }));
+  return s.messages.map((m) =>
+    m.binary ? { channel: m.channel, payload: m.payload } : { channel: m.channel - 48, payload: Buffer.from(m.payload.toString('latin1'), 'base64') },
+  );
 }
-const textOn = (s: Session, ch: number) => Buffer.concat(decoded(s).filter((m) => m.channel === ch).map((m) => m.payload)).toString('utf8');
+const textOn = (s: Session, ch: number) =>
+  Buffer.concat(
+    decoded(s)
+      .filter((m) => m.channel === ch)
+      .map((m) => m.payload),
+  ).toString('utf8');
 
 test('v4.channel.k8s.io: binary channels, the empty hello on stdout, the Status JSON with the exit code', async () => {
   const exec = new FakeExecBackend();
@@ -326,9 +355,25 @@ for (const protocol of ['v4.base64.channel.k8s.io', 'base64.channel.k8s.io']) {
       p.stdout.write(Buffer.from([255, 0, 128]));
       p.exit(protocol.startsWith('v4') ? 0 : 2);
       assert.equal((await s.closed).code, 1000);
-      assert.ok(s.messages.every((m) => !m.binary), 'text messages only');
-      assert.ok(s.messages.every((m) => /^[0-9][A-Za-z0-9+/]*={0,2}$/.test(m.payload.length ? String.fromCharCode(m.channel) + m.payload.toString('latin1') : String.fromCharCode(m.channel))));
-      assert.deepEqual([...Buffer.concat(decoded(s).filter((m) => m.channel === Channel.stdout).map((m) => m.payload))], [255, 0, 128]);
+      assert.ok(
+        s.messages.every((m) => !m.binary),
+        'text messages only',
+      );
+      assert.ok(
+        s.messages.every((m) =>
+          /^[0-9][A-Za-z0-9+/]*={0,2}$/.test(m.payload.length ? String.fromCharCode(m.channel) + m.payload.toString('latin1') : String.fromCharCode(m.channel)),
+        ),
+      );
+      assert.deepEqual(
+        [
+          ...Buffer.concat(
+            decoded(s)
+              .filter((m) => m.channel === Channel.stdout)
+              .map((m) => m.payload),
+          ),
+        ],
+        [255, 0, 128],
+      );
       if (protocol.startsWith('v4')) assert.deepEqual(JSON.parse(textOn(s, Channel.error)), { metadata: {}, status: 'Success' });
       // v1: a failure is its message text alone.
       else assert.equal(textOn(s, Channel.error), 'command terminated with non-zero exit code: error executing command [cat], exit code 2');
@@ -363,16 +408,19 @@ test('port-forward as channel pairs (v4.channel.k8s.io): port prefixes, data bot
   const echoPort = (echo.address() as { port: number }).port;
   // Port 1 is "closed" in this pod: the connect fails; any other port reaches the echo server.
   const portForward = {
-    connect: (_pod: unknown, port: number) => new Promise<import('node:stream').Duplex>((resolve, reject) => {
-      if (port === 1) return reject(new Error('connection refused'));
-      const c = connect(echoPort, '127.0.0.1', () => resolve(c));
-      c.on('error', reject);
-    }),
+    connect: (_pod: unknown, port: number) =>
+      new Promise<import('node:stream').Duplex>((resolve, reject) => {
+        if (port === 1) return reject(new Error('connection refused'));
+        const c = connect(echoPort, '127.0.0.1', () => resolve(c));
+        c.on('error', reject);
+      }),
   };
   const srv = await startStreamServer({ portForward });
   try {
-    await assert.rejects(open(srv.port, '/portforward', ['v4.channel.k8s.io']), (e: Error & { statusCode: number; body: string }) =>
-      e.statusCode === 400 && /"ports" is required/.test(JSON.parse(e.body).message));
+    await assert.rejects(
+      open(srv.port, '/portforward', ['v4.channel.k8s.io']),
+      (e: Error & { statusCode: number; body: string }) => e.statusCode === 400 && /"ports" is required/.test(JSON.parse(e.body).message),
+    );
     await assert.rejects(open(srv.port, '/portforward?ports=70000', ['v4.channel.k8s.io']), { statusCode: 400 });
     const s = await open(srv.port, '/portforward?ports=8080,1', ['v4.channel.k8s.io']);
     assert.equal(s.protocol, 'v4.channel.k8s.io');
@@ -380,15 +428,35 @@ test('port-forward as channel pairs (v4.channel.k8s.io): port prefixes, data bot
     // Each of the four channels opens with its port, two bytes little-endian.
     const firsts = new Map<number, Buffer>();
     for (const m of s.messages) if (!firsts.has(m.channel)) firsts.set(m.channel, m.payload);
-    assert.deepEqual([...firsts].sort((a, b) => a[0] - b[0]).map(([ch, b]) => [ch, [...b]]),
-      [[0, [0x90, 0x1f]], [1, [0x90, 0x1f]], [2, [1, 0]], [3, [1, 0]]]);
+    assert.deepEqual(
+      [...firsts].sort((a, b) => a[0] - b[0]).map(([ch, b]) => [ch, [...b]]),
+      [
+        [0, [0x90, 0x1f]],
+        [1, [0x90, 0x1f]],
+        [2, [1, 0]],
+        [3, [1, 0]],
+      ],
+    );
     // After its prefix, port 1's error channel carries why the pod's port could not be reached.
-    const errorText = Buffer.concat(s.messages.filter((m) => m.channel === 3).slice(1).map((m) => m.payload)).toString();
+    const errorText = Buffer.concat(
+      s.messages
+        .filter((m) => m.channel === 3)
+        .slice(1)
+        .map((m) => m.payload),
+    ).toString();
     assert.match(errorText, /error forwarding port 1 to pod web.*connection refused/);
     const before = s.messages.length;
     s.ws.send(channelMessage(0, Buffer.from('ping')));
     await new Promise((r) => setTimeout(r, 100));
-    assert.equal(Buffer.concat(s.messages.slice(before).filter((m) => m.channel === 0).map((m) => m.payload)).toString(), 'ping');
+    assert.equal(
+      Buffer.concat(
+        s.messages
+          .slice(before)
+          .filter((m) => m.channel === 0)
+          .map((m) => m.payload),
+      ).toString(),
+      'ping',
+    );
     s.ws.close(1000);
     await s.closed;
   } finally {

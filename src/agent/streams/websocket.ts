@@ -19,7 +19,13 @@ const log = debuglog('k8ts:streams');
 
 /** In the kubelet's order of preference; the client's order decides (negotiate). The empty name is a
  *  client that offers no subprotocol: the kubelet serves it the binary v1 protocol. */
-export const WS_REMOTE_COMMAND_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v4.base64.channel.k8s.io', 'channel.k8s.io', 'base64.channel.k8s.io'] as const;
+export const WS_REMOTE_COMMAND_PROTOCOLS = [
+  'v5.channel.k8s.io',
+  'v4.channel.k8s.io',
+  'v4.base64.channel.k8s.io',
+  'channel.k8s.io',
+  'base64.channel.k8s.io',
+] as const;
 export const WS_PORT_FORWARD_TUNNEL_PROTOCOL = 'SPDY/3.1+portforward.k8s.io';
 /** Port-forward as channel pairs (the kubelet's websocket port-forward): v4 binary or base64. */
 export const WS_PORT_FORWARD_CHANNEL_PROTOCOLS = ['v4.channel.k8s.io', 'v4.base64.channel.k8s.io'] as const;
@@ -108,7 +114,9 @@ function chooseProtocol(req: IncomingMessage, accepted: readonly string[], noOff
   if (offered.length === 0 && noOffer !== undefined) return noOffer;
   const p = negotiate(offered, accepted);
   if (!p) {
-    throw errors.badRequest(`unable to upgrade: no supported WebSocket subprotocol: client offers [${offered.join(' ')}], server accepts [${accepted.join(' ')}]`);
+    throw errors.badRequest(
+      `unable to upgrade: no supported WebSocket subprotocol: client offers [${offered.join(' ')}], server accepts [${accepted.join(' ')}]`,
+    );
   }
   chosenProtocol.set(req, p);
   return p;
@@ -128,7 +136,11 @@ function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<We
 /** Output on one channel; the send callbacks give the writer (the process, the pod socket) backpressure;
  *  once the client is gone the output has nowhere to go and is dropped. */
 class ChannelWriter extends Writable {
-  constructor(private ws: WebSocket, private f: ChannelFraming, private channel: number) {
+  constructor(
+    private ws: WebSocket,
+    private f: ChannelFraming,
+    private channel: number,
+  ) {
     super();
   }
 
@@ -196,7 +208,14 @@ export async function runWebSocketSession(ws: WebSocket, protocol: string, r: Re
 }
 
 /** Serves an exec/attach request that asked for a WebSocket, from the handshake to the close. */
-export async function serveWebSocketRemoteCommand(req: IncomingMessage, socket: Duplex, head: Buffer, r: RemoteCommandRequest, pod: PodRef, backends: StreamBackends): Promise<void> {
+export async function serveWebSocketRemoteCommand(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  r: RemoteCommandRequest,
+  pod: PodRef,
+  backends: StreamBackends,
+): Promise<void> {
   let protocol: string;
   let started: Started;
   try {
@@ -289,7 +308,14 @@ export function portForwardPorts(params: URLSearchParams): number[] {
 /** Serves port-forward over WebSocket: SPDY/3.1 frames carried in the binary messages (kubectl), or
  *  channel pairs (v4.channel.k8s.io: per port a data channel 2i and an error channel 2i+1, each opened
  *  with the port as two little-endian bytes; one connection to the pod's port per pair). */
-export async function serveWebSocketPortForward(req: IncomingMessage, socket: Duplex, head: Buffer, pod: PodRef, backend: PortForwardBackend, params: URLSearchParams): Promise<void> {
+export async function serveWebSocketPortForward(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  pod: PodRef,
+  backend: PortForwardBackend,
+  params: URLSearchParams,
+): Promise<void> {
   let protocol: string;
   let ports: number[] = [];
   try {
@@ -308,7 +334,14 @@ export async function serveWebSocketPortForward(req: IncomingMessage, socket: Du
   await serveChannelPortForward(ws, socket, framingOf(protocol), pod, backend, ports);
 }
 
-async function serveChannelPortForward(ws: WebSocket, socket: Duplex, f: ChannelFraming, pod: PodRef, backend: PortForwardBackend, ports: number[]): Promise<void> {
+async function serveChannelPortForward(
+  ws: WebSocket,
+  socket: Duplex,
+  f: ChannelFraming,
+  pod: PodRef,
+  backend: PortForwardBackend,
+  ports: number[],
+): Promise<void> {
   const pods: (Duplex | undefined)[] = [];
   const pending: Buffer[][] = ports.map(() => []);
   ws.on('error', (e) => log('port-forward websocket: %s', e.message));
@@ -328,11 +361,13 @@ async function serveChannelPortForward(ws: WebSocket, socket: Duplex, f: Channel
   });
   const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
   // The port prefixes go out before anything else on each channel.
-  await Promise.all(ports.flatMap((port, i) => {
-    const prefix = Buffer.alloc(2);
-    prefix.writeUInt16LE(port);
-    return [2 * i, 2 * i + 1].map((ch) => new Promise<void>((resolve) => sendChannel(ws, f, ch, prefix, resolve)));
-  }));
+  await Promise.all(
+    ports.flatMap((port, i) => {
+      const prefix = Buffer.alloc(2);
+      prefix.writeUInt16LE(port);
+      return [2 * i, 2 * i + 1].map((ch) => new Promise<void>((resolve) => sendChannel(ws, f, ch, prefix, resolve)));
+    }),
+  );
   const forwardOne = async (port: number, i: number): Promise<void> => {
     let sock: Duplex;
     try {

@@ -17,7 +17,10 @@ export interface FileProjection {
 }
 
 export class PayloadPathError extends Error {
-  constructor(readonly path: string, why: string) {
+  constructor(
+    readonly path: string,
+    why: string,
+  ) {
     super(`invalid path ${JSON.stringify(path)} in volume payload: ${why}`);
     this.name = 'PayloadPathError';
   }

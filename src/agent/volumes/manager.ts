@@ -3,7 +3,20 @@
 // the node's disk), a host directory (hostPath, type-checked; a PVC bound to a local PV), and the files of
 // ConfigMap/Secret/downwardAPI/projected volumes kept current with the atomic writer. Containers get them
 // as bind mounts in their OCI spec (runtime/spec.ts); nothing here is mounted into a container's root.
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import type * as core from 'kubernetes-types/core/v1.js';
 import type { Pod } from '../../api/types.js';
@@ -11,16 +24,17 @@ import { isQuantity, parseQuantity } from '../../api/quantity.js';
 import { run } from '../../util/exec.js';
 import { mountsUnder, unmountUnder } from '../../lab/mounts.js';
 import { currentDir, writePayload, type FileProjection } from './atomic.js';
-import {
-  configMapFiles, DEFAULT_MODE, downwardFiles, MissingSourceError, secretFiles, type NodeFacts, type ObjectSource,
-} from './sources.js';
+import { configMapFiles, DEFAULT_MODE, downwardFiles, MissingSourceError, secretFiles, type NodeFacts, type ObjectSource } from './sources.js';
 import { tokenSpec, type TokenManager } from './tokens.js';
 
 const VOLUME_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** A volume that cannot be set up: the pod waits (FailedMount event with this message) and is retried. */
 export class MountError extends Error {
-  constructor(readonly volume: string, message: string) {
+  constructor(
+    readonly volume: string,
+    message: string,
+  ) {
     super(`MountVolume.SetUp failed for volume "${volume}" : ${message}`);
     this.name = 'MountError';
   }
@@ -147,7 +161,8 @@ export async function mountSubPath(root: string, sub: string, atomic: boolean, t
       try {
         fd = openSync(at, O_PATH | constants.O_NOFOLLOW);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || atomic) throw new Error(`subPath ${JSON.stringify(sub)}: ${shown}: ${(e as NodeJS.ErrnoException).code}`);
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || atomic)
+          throw new Error(`subPath ${JSON.stringify(sub)}: ${shown}: ${(e as NodeJS.ErrnoException).code}`);
         mkdirSync(at, { mode: 0o755 });
         fd = openSync(at, O_PATH | constants.O_NOFOLLOW);
       }
@@ -193,8 +208,10 @@ export function checkPropagationSource(path: string, mode: 'HostToContainer' | '
   if (!best) throw new Error(`path ${JSON.stringify(path)}: no mount holds it`);
   const shared = best.optional.some((o) => o.startsWith('shared:'));
   const slave = best.optional.some((o) => o.startsWith('master:'));
-  if (mode === 'Bidirectional' && !shared) throw new Error(`path ${JSON.stringify(path)} is mounted on ${JSON.stringify(best.point)} but it is not a shared mount`);
-  if (mode === 'HostToContainer' && !shared && !slave) throw new Error(`path ${JSON.stringify(path)} is mounted on ${JSON.stringify(best.point)} but it is not a shared or slave mount`);
+  if (mode === 'Bidirectional' && !shared)
+    throw new Error(`path ${JSON.stringify(path)} is mounted on ${JSON.stringify(best.point)} but it is not a shared mount`);
+  if (mode === 'HostToContainer' && !shared && !slave)
+    throw new Error(`path ${JSON.stringify(path)} is mounted on ${JSON.stringify(best.point)} but it is not a shared or slave mount`);
 }
 
 /** Is dir itself a mount point (in this mount namespace)? */

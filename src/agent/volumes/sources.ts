@@ -42,8 +42,15 @@ function secretBytes(s: Secret): Map<string, Buffer> {
  * The files of a set of keys: every key under its own name, or only `items` (key → path, mode), where a
  * missing key is an error unless the source is optional (as the kubelet's configmap and secret plugins).
  */
-function keyFiles(kind: string, name: string, keys: Map<string, Buffer> | undefined, items: core.KeyToPath[] | undefined,
-  optional: boolean | undefined, mode: number, out: Map<string, FileProjection>): void {
+function keyFiles(
+  kind: string,
+  name: string,
+  keys: Map<string, Buffer> | undefined,
+  items: core.KeyToPath[] | undefined,
+  optional: boolean | undefined,
+  mode: number,
+  out: Map<string, FileProjection>,
+): void {
   if (!keys) {
     if (optional) return;
     throw new MissingSourceError(`${kind} "${name}" not found`);
@@ -62,15 +69,26 @@ function keyFiles(kind: string, name: string, keys: Map<string, Buffer> | undefi
   }
 }
 
-export function configMapFiles(pod: Pod, src: core.ConfigMapVolumeSource | core.ConfigMapProjection, objects: ObjectSource,
-  defaultMode: number, out: Map<string, FileProjection>): void {
+export function configMapFiles(
+  pod: Pod,
+  src: core.ConfigMapVolumeSource | core.ConfigMapProjection,
+  objects: ObjectSource,
+  defaultMode: number,
+  out: Map<string, FileProjection>,
+): void {
   const name = src.name ?? '';
   const cm = objects.configMap(pod.metadata.namespace!, name);
   keyFiles('configmap', name, cm && configMapBytes(cm), src.items, src.optional, defaultMode, out);
 }
 
-export function secretFiles(pod: Pod, name: string, src: { items?: core.KeyToPath[]; optional?: boolean }, objects: ObjectSource,
-  defaultMode: number, out: Map<string, FileProjection>): void {
+export function secretFiles(
+  pod: Pod,
+  name: string,
+  src: { items?: core.KeyToPath[]; optional?: boolean },
+  objects: ObjectSource,
+  defaultMode: number,
+  out: Map<string, FileProjection>,
+): void {
   const s = objects.secret(pod.metadata.namespace!, name);
   keyFiles('secret', name, s && secretBytes(s), src.items, src.optional, defaultMode, out);
 }
@@ -86,7 +104,10 @@ export interface NodeFacts {
 
 /** labels and annotations in the kubelet's format: `key="value"` lines sorted by key, values Go-quoted. */
 function formatMap(m: Record<string, string> | undefined): string {
-  return Object.keys(m ?? {}).sort().map((k) => `${k}=${JSON.stringify(m![k])}`).join('\n');
+  return Object.keys(m ?? {})
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(m![k])}`)
+    .join('\n');
 }
 
 /** A fieldRef's value (the downward API's fields, for files and env), or an error naming the field. */
@@ -95,18 +116,30 @@ export function fieldRefValue(pod: Pod, fieldPath: string, node: NodeFacts, podI
   const sub = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
   if (sub) return (sub[1] === 'labels' ? md.labels : md.annotations)?.[sub[2]] ?? '';
   switch (fieldPath) {
-    case 'metadata.name': return md.name ?? '';
-    case 'metadata.namespace': return md.namespace ?? '';
-    case 'metadata.uid': return md.uid ?? '';
-    case 'metadata.labels': return formatMap(md.labels);
-    case 'metadata.annotations': return formatMap(md.annotations);
-    case 'spec.nodeName': return pod.spec?.nodeName ?? node.nodeName;
-    case 'spec.serviceAccountName': return pod.spec?.serviceAccountName ?? '';
-    case 'status.hostIP': return node.nodeIP;
-    case 'status.hostIPs': return node.nodeIP;
-    case 'status.podIP': return podIP ?? pod.status?.podIP ?? '';
-    case 'status.podIPs': return podIP ?? pod.status?.podIP ?? '';
-    default: throw new MissingSourceError(`unsupported fieldPath: ${fieldPath}`);
+    case 'metadata.name':
+      return md.name ?? '';
+    case 'metadata.namespace':
+      return md.namespace ?? '';
+    case 'metadata.uid':
+      return md.uid ?? '';
+    case 'metadata.labels':
+      return formatMap(md.labels);
+    case 'metadata.annotations':
+      return formatMap(md.annotations);
+    case 'spec.nodeName':
+      return pod.spec?.nodeName ?? node.nodeName;
+    case 'spec.serviceAccountName':
+      return pod.spec?.serviceAccountName ?? '';
+    case 'status.hostIP':
+      return node.nodeIP;
+    case 'status.hostIPs':
+      return node.nodeIP;
+    case 'status.podIP':
+      return podIP ?? pod.status?.podIP ?? '';
+    case 'status.podIPs':
+      return podIP ?? pod.status?.podIP ?? '';
+    default:
+      throw new MissingSourceError(`unsupported fieldPath: ${fieldPath}`);
   }
 }
 
@@ -136,8 +169,13 @@ export function resourceFieldValue(pod: Pod, ref: core.ResourceFieldSelector, co
   return String((nanos + div - 1n) / div);
 }
 
-export function downwardFiles(pod: Pod, items: core.DownwardAPIVolumeFile[] | undefined, node: NodeFacts, defaultMode: number,
-  out: Map<string, FileProjection>): void {
+export function downwardFiles(
+  pod: Pod,
+  items: core.DownwardAPIVolumeFile[] | undefined,
+  node: NodeFacts,
+  defaultMode: number,
+  out: Map<string, FileProjection>,
+): void {
   for (const it of items ?? []) {
     let v: string;
     if (it.fieldRef) v = fieldRefValue(pod, it.fieldRef.fieldPath, node);

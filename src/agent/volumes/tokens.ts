@@ -37,8 +37,13 @@ export function apiTokenIssuer(post: (path: string, body: TokenRequestBody) => P
   return {
     async request(s) {
       const body: TokenRequestBody = {
-        apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
-        spec: { audiences: s.audiences, expirationSeconds: s.expirationSeconds, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: s.pod.name, uid: s.pod.uid } },
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: {
+          audiences: s.audiences,
+          expirationSeconds: s.expirationSeconds,
+          boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: s.pod.name, uid: s.pod.uid },
+        },
       };
       const path = `/api/v1/namespaces/${encodeURIComponent(s.namespace)}/serviceaccounts/${encodeURIComponent(s.serviceAccount)}/token`;
       const r = await post(path, body);
@@ -67,7 +72,10 @@ export function needsRefresh(t: IssuedToken, issuedAt: number, now = Date.now())
 export class TokenManager {
   private cache = new Map<string, Cached>();
 
-  constructor(private issuer: TokenIssuer, private clock: () => number = Date.now) {}
+  constructor(
+    private issuer: TokenIssuer,
+    private clock: () => number = Date.now,
+  ) {}
 
   private key(s: TokenRequestSpec): string {
     return JSON.stringify([s.namespace, s.serviceAccount, s.audiences, s.expirationSeconds, s.pod.uid]);

@@ -14,8 +14,14 @@ import { mountsUnder, unmountUnder } from '../../lab/mounts.js';
 import type { ConfigMap, Pod, Secret } from '../../api/types.js';
 
 const root = process.getuid?.() === 0;
-const files = (o: Record<string, string>, mode = 0o644) => new Map<string, FileProjection>(Object.entries(o).map(([k, v]) => [k, { data: Buffer.from(v), mode }]));
-const fstype = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === dir)?.split(' - ')[1]?.split(' ')[0];
+const files = (o: Record<string, string>, mode = 0o644) =>
+  new Map<string, FileProjection>(Object.entries(o).map(([k, v]) => [k, { data: Buffer.from(v), mode }]));
+const fstype = (dir: string) =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[4] === dir)
+    ?.split(' - ')[1]
+    ?.split(' ')[0];
 
 describe('atomic writer', () => {
   let dir: string;
@@ -60,7 +66,11 @@ describe('atomic writer', () => {
     const payload = (n: number) => files({ a: String(n % 10).repeat(65536), b: String(n % 10).repeat(65536) });
     writePayload(v, payload(0));
     // The reader resolves ..data once per round (as a program that opens both files from one version).
-    const reader = spawn(process.execPath, ['-e', `
+    const reader = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const fs = require('fs'); let rounds = 0, bad = 0, end = Date.now() + 1500;
       while (Date.now() < end) {
         let a, b;
@@ -69,7 +79,10 @@ describe('atomic writer', () => {
         rounds++;
         if (a !== b || a.length !== 65536 || a !== a[0].repeat(65536)) bad++;
       }
-      process.stdout.write(JSON.stringify({ rounds, bad }));`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      process.stdout.write(JSON.stringify({ rounds, bad }));`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
     reader.stdout.on('data', (b) => (out += b));
     const done = new Promise((r) => reader.on('close', r));
@@ -120,10 +133,19 @@ describe('volumes with real mounts', { skip: root ? false : 'needs root: mounts 
   const objects = { configMap: (ns: string, n: string) => cms.get(`${ns}/${n}`), secret: (ns: string, n: string) => secrets.get(`${ns}/${n}`) };
   const node = { nodeName: 'n1', nodeIP: '10.0.0.1', cpu: 2, memory: 4 << 30 };
   const requests: TokenRequestSpec[] = [];
-  const tokens = new TokenManager({ async request(s) { requests.push(s); return { token: `tok-${requests.length}`, expiresAt: new Date(Date.now() + 3600_000) }; } });
+  const tokens = new TokenManager({
+    async request(s) {
+      requests.push(s);
+      return { token: `tok-${requests.length}`, expiresAt: new Date(Date.now() + 3600_000) };
+    },
+  });
   const vm = new VolumeManager({ objects, node, tokens, apiAudiences: [] });
-  const pod = (volumes: unknown[]): Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns', uid: '11111111-2222-3333-4444-555555555555', labels: { b: '2', a: '1' } },
-    spec: { containers: [{ name: 'c', image: 'busybox', resources: { limits: { memory: '64Mi' } } }], volumes: volumes as never } });
+  const pod = (volumes: unknown[]): Pod => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'ns', uid: '11111111-2222-3333-4444-555555555555', labels: { b: '2', a: '1' } },
+    spec: { containers: [{ name: 'c', image: 'busybox', resources: { limits: { memory: '64Mi' } } }], volumes: volumes as never },
+  });
   before(() => (dir = mkdtempSync(join(tmpdir(), 'k8ts-volumes-'))));
   after(async () => {
     await unmountUnder(dir);
@@ -131,14 +153,28 @@ describe('volumes with real mounts', { skip: root ? false : 'needs root: mounts 
   });
 
   test('configMap on disk, secret/downwardAPI/projected and Memory emptyDir on tmpfs, hostPath as is; tear-down unmounts and removes them', async () => {
-    cms.set('ns/cm', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm' }, data: { k: 'v', other: 'o' }, binaryData: { bin: Buffer.from([0, 1, 2]).toString('base64') } });
+    cms.set('ns/cm', {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'cm' },
+      data: { k: 'v', other: 'o' },
+      binaryData: { bin: Buffer.from([0, 1, 2]).toString('base64') },
+    });
     secrets.set('ns/s', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { pw: Buffer.from('hunter2').toString('base64') } });
     const podDir = join(dir, 'pod1');
     const p = pod([
       { name: 'cm', configMap: { name: 'cm', items: [{ key: 'k', path: 'deep/k', mode: 0o600 }] } },
       { name: 'all', configMap: { name: 'cm' } },
       { name: 'sec', secret: { secretName: 's', defaultMode: 0o400 } },
-      { name: 'down', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }, { path: 'mem', resourceFieldRef: { containerName: 'c', resource: 'limits.memory', divisor: '1Mi' } }] } },
+      {
+        name: 'down',
+        downwardAPI: {
+          items: [
+            { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
+            { path: 'mem', resourceFieldRef: { containerName: 'c', resource: 'limits.memory', divisor: '1Mi' } },
+          ],
+        },
+      },
       { name: 'proj', projected: { sources: [{ secret: { name: 's' } }, { serviceAccountToken: { path: 'token', audience: 'vault' } }] } },
       { name: 'mem', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
       { name: 'disk', emptyDir: {} },
@@ -154,14 +190,26 @@ describe('volumes with real mounts', { skip: root ? false : 'needs root: mounts 
     assert.equal(readFileSync(join(at('down'), 'labels'), 'utf8'), 'a="1"\nb="2"');
     assert.equal(readFileSync(join(at('down'), 'mem'), 'utf8'), '64');
     assert.equal(readFileSync(join(at('proj'), 'token'), 'utf8'), 'tok-1');
-    assert.deepEqual(requests[0], { namespace: 'ns', serviceAccount: 'default', audiences: ['vault'], expirationSeconds: 3600, pod: { name: 'p', uid: p.metadata.uid } });
+    assert.deepEqual(requests[0], {
+      namespace: 'ns',
+      serviceAccount: 'default',
+      audiences: ['vault'],
+      expirationSeconds: 3600,
+      pod: { name: 'p', uid: p.metadata.uid },
+    });
     assert.equal(fstype(at('sec')), 'tmpfs');
     assert.equal(fstype(at('down')), 'tmpfs');
     assert.equal(fstype(at('proj')), 'tmpfs');
     assert.equal(fstype(at('mem')), 'tmpfs');
     assert.equal(fstype(at('cm')), undefined, 'a ConfigMap volume is a plain directory');
     assert.equal(at('host'), join(dir, 'hostdir'));
-    assert.deepEqual([...vols].map(([k, v]) => [k, v.atomic, v.readOnly]).filter(([, a]) => a).map(([k]) => k), ['cm', 'all', 'sec', 'down', 'proj']);
+    assert.deepEqual(
+      [...vols]
+        .map(([k, v]) => [k, v.atomic, v.readOnly])
+        .filter(([, a]) => a)
+        .map(([k]) => k),
+      ['cm', 'all', 'sec', 'down', 'proj'],
+    );
     // The size limit holds.
     assert.throws(() => writeFileSync(join(at('mem'), 'big'), Buffer.alloc(2 << 20)), /ENOSPC/);
 
@@ -190,7 +238,16 @@ describe('volumes with real mounts', { skip: root ? false : 'needs root: mounts 
     const p = pod([
       { name: 'a', configMap: { name: 'r1' } },
       { name: 'b', configMap: { name: 'r2' } },
-      { name: 'mix', projected: { sources: [{ configMap: { name: 'r1', items: [{ key: 'k', path: 'cm' }] } }, { secret: { name: 'rs' } }, { downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } }] } },
+      {
+        name: 'mix',
+        projected: {
+          sources: [
+            { configMap: { name: 'r1', items: [{ key: 'k', path: 'cm' }] } },
+            { secret: { name: 'rs' } },
+            { downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } },
+          ],
+        },
+      },
       { name: 'sec', secret: { secretName: 'rs' } },
     ]);
     // Nothing set up yet: a refresh writes nothing (set-up, with its errors, is the full sync's).
@@ -210,7 +267,7 @@ describe('volumes with real mounts', { skip: root ? false : 'needs root: mounts 
     assert.equal(now1.sec, was.sec);
     assert.equal(readFileSync(join(at('a'), 'k'), 'utf8'), 'uno');
     assert.equal(readFileSync(join(at('mix'), 'cm'), 'utf8'), 'uno');
-    assert.equal(readFileSync(join(at('b'), 'k'), 'utf8'), 'two', 'r2\'s change waits for its own refresh');
+    assert.equal(readFileSync(join(at('b'), 'k'), 'utf8'), 'two', "r2's change waits for its own refresh");
     assert.equal(await vm.refresh(p, podDir, { kind: 'configMap', name: 'r1' }), 0, 'the same content again writes nothing');
     assert.equal(await vm.refresh(p, podDir, { kind: 'configMap', name: 'r2' }), 1);
     assert.equal(readFileSync(join(at('b'), 'k'), 'utf8'), 'dos');
@@ -236,14 +293,24 @@ describe('volumes with real mounts', { skip: root ? false : 'needs root: mounts 
 
   test('a missing source is a MountError naming it; an optional one is an empty volume; a bad hostPath type names the reason', async () => {
     const podDir = join(dir, 'pod2');
-    await assert.rejects(vm.setUp(pod([{ name: 'sec', secret: { secretName: 'gone' } }]), podDir),
-      (e: unknown) => e instanceof MountError && e.message === 'MountVolume.SetUp failed for volume "sec" : secret "gone" not found');
+    await assert.rejects(
+      vm.setUp(pod([{ name: 'sec', secret: { secretName: 'gone' } }]), podDir),
+      (e: unknown) => e instanceof MountError && e.message === 'MountVolume.SetUp failed for volume "sec" : secret "gone" not found',
+    );
     cms.set('ns/two', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'two' }, data: { a: '1' } });
-    await assert.rejects(vm.setUp(pod([{ name: 'cm', configMap: { name: 'two', items: [{ key: 'zz', path: 'zz' }] } }]), podDir),
-      /configmap references non-existent config key: zz/);
+    await assert.rejects(
+      vm.setUp(pod([{ name: 'cm', configMap: { name: 'two', items: [{ key: 'zz', path: 'zz' }] } }]), podDir),
+      /configmap references non-existent config key: zz/,
+    );
     const vols = await vm.setUp(pod([{ name: 'opt', secret: { secretName: 'gone', optional: true } }]), podDir);
-    assert.deepEqual(readdirSync(vols.get('opt')!.hostPath).filter((e) => !e.startsWith('..')), []);
-    await assert.rejects(vm.setUp(pod([{ name: 'h', hostPath: { path: dir, type: 'File' } }]), podDir), /volume "h" : hostPath type check failed: .* is not a file/);
+    assert.deepEqual(
+      readdirSync(vols.get('opt')!.hostPath).filter((e) => !e.startsWith('..')),
+      [],
+    );
+    await assert.rejects(
+      vm.setUp(pod([{ name: 'h', hostPath: { path: dir, type: 'File' } }]), podDir),
+      /volume "h" : hostPath type check failed: .* is not a file/,
+    );
     await vm.tearDown(podDir);
     assert.deepEqual(await mountsUnder(podDir), []);
   });
@@ -265,8 +332,15 @@ describe('volumes with real mounts', { skip: root ? false : 'needs root: mounts 
     assert.ok(lstatSync(target('file')).isFile());
     await mountSubPath(vol, 'new/dirs', false, target('made'));
     assert.ok(statSync(join(vol, 'new/dirs')).isDirectory(), 'missing directories are made inside the volume');
-    for (const [sub, why] of [['link', /link is a symlink/], ['link/secret', /link is a symlink/], ['a/rel/secret', /a\/rel is a symlink/],
-      ['../outside', /must not contain '..'/], ['a/../../outside', /must not contain '..'/], ['/etc', /must be a relative path/], ['a/b/f/x', /is not a directory/]] as const) {
+    for (const [sub, why] of [
+      ['link', /link is a symlink/],
+      ['link/secret', /link is a symlink/],
+      ['a/rel/secret', /a\/rel is a symlink/],
+      ['../outside', /must not contain '..'/],
+      ['a/../../outside', /must not contain '..'/],
+      ['/etc', /must be a relative path/],
+      ['a/b/f/x', /is not a directory/],
+    ] as const) {
       await assert.rejects(mountSubPath(vol, sub, false, target('bad')), why, sub);
     }
     // Atomic-writer volumes resolve in the current version; a missing name is not made.
@@ -285,7 +359,15 @@ describe('token manager', () => {
   test('refreshed at 80 % of the lifetime or after 24 h; one token per pod, audience and expiry', async () => {
     let now = 1_000_000;
     const issued: TokenRequestSpec[] = [];
-    const m = new TokenManager({ async request(s) { issued.push(s); return { token: `t${issued.length}`, expiresAt: new Date(now + s.expirationSeconds * 1000) }; } }, () => now);
+    const m = new TokenManager(
+      {
+        async request(s) {
+          issued.push(s);
+          return { token: `t${issued.length}`, expiresAt: new Date(now + s.expirationSeconds * 1000) };
+        },
+      },
+      () => now,
+    );
     const p = { metadata: { name: 'p', namespace: 'ns', uid: 'u1' }, spec: { serviceAccountName: 'sa', containers: [] } } as unknown as Pod;
     const spec = tokenSpec(p, { expirationSeconds: 1000 }, ['api']);
     assert.deepEqual(spec.audiences, ['api']);
@@ -310,7 +392,7 @@ describe('mountPropagation source check', () => {
     '31 30 0:41 / /srv/slave rw master:7 - tmpfs tmpfs rw',
     '32 22 0:42 / /with\\040space rw shared:9 master:3 - tmpfs tmpfs rw',
   ].join('\n');
-  test('the mount holding the path decides; containerd\'s wording names the fix', () => {
+  test("the mount holding the path decides; containerd's wording names the fix", () => {
     assert.throws(() => checkPropagationSource('/', 'HostToContainer', info), /path "\/" is mounted on "\/" but it is not a shared or slave mount/);
     assert.throws(() => checkPropagationSource('/', 'Bidirectional', info), /is mounted on "\/" but it is not a shared mount/);
     checkPropagationSource('/', 'HostToContainer', info.replace('- ext4', 'shared:1 - ext4'));

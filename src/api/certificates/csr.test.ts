@@ -15,14 +15,45 @@ function openssl(args: string[], input?: string): string {
 }
 function csr(name: string, subj: string, opts: { rsa?: boolean; addext?: string[] } = {}): string {
   const alg = opts.rsa ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
-  openssl(['req', '-new', ...alg, '-nodes', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.csr`), '-subj', subj, ...(opts.addext ?? []).flatMap((e) => ['-addext', e])]);
+  openssl([
+    'req',
+    '-new',
+    ...alg,
+    '-nodes',
+    '-keyout',
+    join(dir, `${name}.key`),
+    '-out',
+    join(dir, `${name}.csr`),
+    '-subj',
+    subj,
+    ...(opts.addext ?? []).flatMap((e) => ['-addext', e]),
+  ]);
   return readFileSync(join(dir, `${name}.csr`), 'utf8');
 }
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'k8ts-csr-unit-'));
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt'),
-    '-days', '2', '-subj', '/CN=test-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    join(dir, 'ca.key'),
+    '-out',
+    join(dir, 'ca.crt'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=test-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -60,9 +91,20 @@ test('the kubelet client signer: O exactly system:nodes, CN system:node:<name>, 
   const fields = (signer: string, p: ReturnType<typeof parseCsrPem>, u: string[]) => signerRules(signer, p, u).map((e) => e.field);
   assert.deepEqual(fields(SIGNER_KUBELET_CLIENT, ok, ['digital signature', 'server auth']), ['spec.usages']);
   assert.deepEqual(fields(SIGNER_KUBELET_CLIENT, parseCsrPem(csr('k2', '/O=system:nodes/CN=alice')), ['digital signature', 'client auth']), ['spec.request']);
-  assert.deepEqual(fields(SIGNER_KUBELET_CLIENT, parseCsrPem(csr('k3', '/O=system:nodes/O=system:masters/CN=system:node:k')), ['digital signature', 'client auth']), ['spec.request']);
-  assert.deepEqual(fields(SIGNER_KUBELET_CLIENT, parseCsrPem(csr('k4', '/O=system:nodes/CN=system:node:')), ['digital signature', 'client auth']), ['spec.request']);
-  assert.deepEqual(fields(SIGNER_KUBELET_CLIENT, parseCsrPem(csr('k5', '/O=system:nodes/CN=system:node:k', { addext: ['subjectAltName=DNS:k'] })), ['digital signature', 'client auth']), ['spec.request']);
+  assert.deepEqual(
+    fields(SIGNER_KUBELET_CLIENT, parseCsrPem(csr('k3', '/O=system:nodes/O=system:masters/CN=system:node:k')), ['digital signature', 'client auth']),
+    ['spec.request'],
+  );
+  assert.deepEqual(fields(SIGNER_KUBELET_CLIENT, parseCsrPem(csr('k4', '/O=system:nodes/CN=system:node:')), ['digital signature', 'client auth']), [
+    'spec.request',
+  ]);
+  assert.deepEqual(
+    fields(SIGNER_KUBELET_CLIENT, parseCsrPem(csr('k5', '/O=system:nodes/CN=system:node:k', { addext: ['subjectAltName=DNS:k'] })), [
+      'digital signature',
+      'client auth',
+    ]),
+    ['spec.request'],
+  );
   assert.deepEqual(fields(SIGNER_APISERVER_CLIENT, ok, ['client auth', 'server auth']), ['spec.usages']);
   assert.deepEqual(fields(SIGNER_APISERVER_CLIENT, ok, ['digital signature']), ['spec.usages']);
   assert.deepEqual(fields('example.com/other', ok, ['server auth']), []);

@@ -12,9 +12,31 @@ export const SIGNER_KUBELET_CLIENT = 'kubernetes.io/kube-apiserver-client-kubele
 export const SIGNER_KUBELET_SERVING = 'kubernetes.io/kubelet-serving';
 
 /** Key usages a request may name (certificates.k8s.io/v1 KeyUsage). */
-export const KEY_USAGES = ['signing', 'digital signature', 'content commitment', 'key encipherment', 'key agreement', 'data encipherment',
-  'cert sign', 'crl sign', 'encipher only', 'decipher only', 'any', 'server auth', 'client auth', 'code signing', 'email protection',
-  's/mime', 'ipsec end system', 'ipsec tunnel', 'ipsec user', 'timestamping', 'ocsp signing', 'microsoft sgc', 'netscape sgc'] as const;
+export const KEY_USAGES = [
+  'signing',
+  'digital signature',
+  'content commitment',
+  'key encipherment',
+  'key agreement',
+  'data encipherment',
+  'cert sign',
+  'crl sign',
+  'encipher only',
+  'decipher only',
+  'any',
+  'server auth',
+  'client auth',
+  'code signing',
+  'email protection',
+  's/mime',
+  'ipsec end system',
+  'ipsec tunnel',
+  'ipsec user',
+  'timestamping',
+  'ocsp signing',
+  'microsoft sgc',
+  'netscape sgc',
+] as const;
 
 export interface ParsedCsr {
   csr: x509.Pkcs10CertificateRequest;
@@ -43,8 +65,14 @@ export function parseCsrPem(pem: string): ParsedCsr {
   const sanExt = csr.extensions.find((e): e is x509.SubjectAlternativeNameExtension => e instanceof x509.SubjectAlternativeNameExtension);
   const items = sanExt ? sanExt.names.items : [];
   const sans = items.map((n) => `${n.type}:${n.value}`);
-  return { csr, commonName: csr.subjectName.getField('CN')[0] ?? '', organizations: csr.subjectName.getField('O'), sans,
-    dnsNames: items.filter((n) => n.type === 'dns').map((n) => n.value), ipAddresses: items.filter((n) => n.type === 'ip').map((n) => n.value) };
+  return {
+    csr,
+    commonName: csr.subjectName.getField('CN')[0] ?? '',
+    organizations: csr.subjectName.getField('O'),
+    sans,
+    dnsNames: items.filter((n) => n.type === 'dns').map((n) => n.value),
+    ipAddresses: items.filter((n) => n.type === 'ip').map((n) => n.value),
+  };
 }
 
 /** The request's signature is its key's: the requester holds the private key. */
@@ -66,7 +94,13 @@ export function signerRules(signerName: string, p: ParsedCsr, usages: string[]):
     if (p.sans.length) errs.push(invalid('spec.request', p.sans, `subject alternative names are not allowed for signerName ${SIGNER_KUBELET_CLIENT}`));
     const set = [...new Set(usages)].sort().join(',');
     if (set !== 'client auth,digital signature' && set !== 'client auth,digital signature,key encipherment') {
-      errs.push(invalid('spec.usages', usages, `usages must be ["digital signature", "client auth"] or ["key encipherment", "digital signature", "client auth"] for signerName ${SIGNER_KUBELET_CLIENT}`));
+      errs.push(
+        invalid(
+          'spec.usages',
+          usages,
+          `usages must be ["digital signature", "client auth"] or ["key encipherment", "digital signature", "client auth"] for signerName ${SIGNER_KUBELET_CLIENT}`,
+        ),
+      );
     }
   } else if (signerName === SIGNER_KUBELET_SERVING) {
     // Upstream's ValidateKubeletServingCSR, with its messages; k8ts also refuses SAN types other than DNS
@@ -77,18 +111,31 @@ export function signerRules(signerName: string, p: ParsedCsr, usages: string[]):
     if (!p.commonName.startsWith('system:node:') || p.commonName.length === 'system:node:'.length) {
       errs.push(invalid('spec.request', p.commonName, `subject common name does not begin with system:node: (signerName ${SIGNER_KUBELET_SERVING})`));
     }
-    if (!p.dnsNames.length && !p.ipAddresses.length) errs.push(invalid('spec.request', p.sans, `DNS or IP subjectAltName is required (signerName ${SIGNER_KUBELET_SERVING})`));
+    if (!p.dnsNames.length && !p.ipAddresses.length)
+      errs.push(invalid('spec.request', p.sans, `DNS or IP subjectAltName is required (signerName ${SIGNER_KUBELET_SERVING})`));
     const other = p.sans.filter((n) => !n.startsWith('dns:') && !n.startsWith('ip:'));
     if (other.length) errs.push(invalid('spec.request', other, `only DNS and IP subjectAltNames are allowed for signerName ${SIGNER_KUBELET_SERVING}`));
     const set = [...new Set(usages)].sort().join(',');
     if (set !== 'digital signature,server auth' && set !== 'digital signature,key encipherment,server auth') {
-      errs.push(invalid('spec.usages', usages, `usages must be ["digital signature", "server auth"] or ["key encipherment", "digital signature", "server auth"] for signerName ${SIGNER_KUBELET_SERVING}`));
+      errs.push(
+        invalid(
+          'spec.usages',
+          usages,
+          `usages must be ["digital signature", "server auth"] or ["key encipherment", "digital signature", "server auth"] for signerName ${SIGNER_KUBELET_SERVING}`,
+        ),
+      );
     }
   } else if (signerName === SIGNER_APISERVER_CLIENT) {
     if (!p.commonName) errs.push(invalid('spec.request', '', `a common name (the user) is required for signerName ${SIGNER_APISERVER_CLIENT}`));
     const allowed = new Set(['digital signature', 'key encipherment', 'client auth']);
     if (!usages.includes('client auth') || usages.some((u) => !allowed.has(u))) {
-      errs.push(invalid('spec.usages', usages, `usages must include "client auth" and only "digital signature", "key encipherment", "client auth" for signerName ${SIGNER_APISERVER_CLIENT}`));
+      errs.push(
+        invalid(
+          'spec.usages',
+          usages,
+          `usages must include "client auth" and only "digital signature", "key encipherment", "client auth" for signerName ${SIGNER_APISERVER_CLIENT}`,
+        ),
+      );
     }
   }
   return errs;
@@ -108,7 +155,10 @@ const KEY_USAGE_FLAGS: Record<string, number> = {
 
 /** The cluster CA as a signer: its certificate and its private key (PKCS#8 PEM, P-256 as ensurePki makes it). */
 export class CaSigner {
-  private constructor(readonly caCert: x509.X509Certificate, private key: webcrypto.CryptoKey) {}
+  private constructor(
+    readonly caCert: x509.X509Certificate,
+    private key: webcrypto.CryptoKey,
+  ) {}
 
   static async load(caCertPem: string, caKeyPem: string): Promise<CaSigner> {
     const der = Buffer.from(caKeyPem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
@@ -125,18 +175,32 @@ export class CaSigner {
     const flags = usages.reduce((f, u) => f | (KEY_USAGE_FLAGS[u] ?? 0), 0);
     const ext: x509.Extension[] = [new x509.BasicConstraintsExtension(false, undefined, true)];
     if (flags) ext.push(new x509.KeyUsagesExtension(flags, true));
-    const eku = [...(usages.includes('client auth') ? [x509.ExtendedKeyUsage.clientAuth] : []), ...(usages.includes('server auth') ? [x509.ExtendedKeyUsage.serverAuth] : [])];
+    const eku = [
+      ...(usages.includes('client auth') ? [x509.ExtendedKeyUsage.clientAuth] : []),
+      ...(usages.includes('server auth') ? [x509.ExtendedKeyUsage.serverAuth] : []),
+    ];
     if (eku.length) ext.push(new x509.ExtendedKeyUsageExtension(eku));
     if (keepSans && (p.dnsNames.length || p.ipAddresses.length)) {
-      ext.push(new x509.SubjectAlternativeNameExtension([...p.dnsNames.map((value) => ({ type: 'dns' as const, value })),
-        ...p.ipAddresses.map((value) => ({ type: 'ip' as const, value }))]));
+      ext.push(
+        new x509.SubjectAlternativeNameExtension([
+          ...p.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+          ...p.ipAddresses.map((value) => ({ type: 'ip' as const, value })),
+        ]),
+      );
     }
     ext.push(await x509.AuthorityKeyIdentifierExtension.create(this.caCert));
     const serial = randomBytes(16);
     serial[0] &= 0x7f; // positive
     const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: serial.toString('hex'), subject: p.csr.subjectName, issuer: this.caCert.subjectName, notBefore, notAfter,
-      publicKey: p.csr.publicKey, signingKey: this.key, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, extensions: ext,
+      serialNumber: serial.toString('hex'),
+      subject: p.csr.subjectName,
+      issuer: this.caCert.subjectName,
+      notBefore,
+      notAfter,
+      publicKey: p.csr.publicKey,
+      signingKey: this.key,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      extensions: ext,
     });
     return cert.toString('pem') + '\n';
   }

@@ -4,7 +4,14 @@
 // spread constraints (maxSkew, topologyKey, whenUnsatisfiable, minDomains, the inclusion policies).
 import type { FieldError } from '../types.js';
 import {
-  duplicate, forbidden, invalid, notSupported, required, validateDNS1123Label, validateLabelName, validateLabelSelector,
+  duplicate,
+  forbidden,
+  invalid,
+  notSupported,
+  required,
+  validateDNS1123Label,
+  validateLabelName,
+  validateLabelSelector,
   validateQualifiedName,
 } from '../validation.js';
 import { arr, isObj } from './json.js';
@@ -19,7 +26,7 @@ function validateNodeSelectorRequirement(p: string, r: Json, fieldKey: boolean):
   const op = r.operator;
   if (fieldKey) {
     if (op !== 'In' && op !== 'NotIn') errs.push(invalid(`${p}.operator`, op ?? '', 'not a valid selector operator'));
-    else if (values.length !== 1) errs.push(required(`${p}.values`, 'must be only one value when `operator` is \'In\' or \'NotIn\' for node field selector'));
+    else if (values.length !== 1) errs.push(required(`${p}.values`, "must be only one value when `operator` is 'In' or 'NotIn' for node field selector"));
     if (r.key !== 'metadata.name') errs.push(invalid(`${p}.key`, r.key ?? '', 'not a valid field selector key'));
     return errs;
   }
@@ -67,7 +74,9 @@ function validatePodAffinityTerm(p: string, t: Json): FieldError[] {
 
 function validatePodAffinity(p: string, a: Json): FieldError[] {
   return [
-    ...arr(a.requiredDuringSchedulingIgnoredDuringExecution).flatMap((t, i) => validatePodAffinityTerm(`${p}.requiredDuringSchedulingIgnoredDuringExecution[${i}]`, obj(t))),
+    ...arr(a.requiredDuringSchedulingIgnoredDuringExecution).flatMap((t, i) =>
+      validatePodAffinityTerm(`${p}.requiredDuringSchedulingIgnoredDuringExecution[${i}]`, obj(t)),
+    ),
     ...arr(a.preferredDuringSchedulingIgnoredDuringExecution).flatMap((w, i) => {
       const q = `${p}.preferredDuringSchedulingIgnoredDuringExecution[${i}]`;
       return [...validateWeight(`${q}.weight`, obj(w).weight), ...validatePodAffinityTerm(`${q}.podAffinityTerm`, obj(obj(w).podAffinityTerm))];
@@ -108,13 +117,16 @@ export function validateTopologySpreadConstraints(p: string, list: unknown): Fie
   arr(list).forEach((raw, i) => {
     const c = obj(raw);
     const q = `${p}[${i}]`;
-    if (!(typeof c.maxSkew === 'number' && Number.isInteger(c.maxSkew) && c.maxSkew > 0)) errs.push(invalid(`${q}.maxSkew`, c.maxSkew ?? 0, 'must be greater than zero'));
+    if (!(typeof c.maxSkew === 'number' && Number.isInteger(c.maxSkew) && c.maxSkew > 0))
+      errs.push(invalid(`${q}.maxSkew`, c.maxSkew ?? 0, 'must be greater than zero'));
     if (!c.topologyKey) errs.push(required(`${q}.topologyKey`, 'can not be empty'));
     else errs.push(...validateQualifiedName(`${q}.topologyKey`, String(c.topologyKey)));
     if (!WHEN.includes(String(c.whenUnsatisfiable ?? ''))) errs.push(notSupported(`${q}.whenUnsatisfiable`, c.whenUnsatisfiable ?? '', WHEN));
     if (c.minDomains !== undefined && c.minDomains !== null) {
-      if (!(typeof c.minDomains === 'number' && Number.isInteger(c.minDomains) && c.minDomains > 0)) errs.push(invalid(`${q}.minDomains`, c.minDomains, 'must be greater than 0'));
-      else if (c.whenUnsatisfiable !== 'DoNotSchedule') errs.push(invalid(`${q}.minDomains`, c.minDomains, 'can only use minDomains if whenUnsatisfiable=DoNotSchedule, not ScheduleAnyway'));
+      if (!(typeof c.minDomains === 'number' && Number.isInteger(c.minDomains) && c.minDomains > 0))
+        errs.push(invalid(`${q}.minDomains`, c.minDomains, 'must be greater than 0'));
+      else if (c.whenUnsatisfiable !== 'DoNotSchedule')
+        errs.push(invalid(`${q}.minDomains`, c.minDomains, 'can only use minDomains if whenUnsatisfiable=DoNotSchedule, not ScheduleAnyway'));
     }
     for (const k of ['nodeAffinityPolicy', 'nodeTaintsPolicy']) {
       if (c[k] !== undefined && c[k] !== null && !POLICIES.includes(String(c[k]))) errs.push(notSupported(`${q}.${k}`, c[k], POLICIES));

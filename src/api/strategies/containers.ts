@@ -1,19 +1,55 @@
 // Container validation shared by regular, init and sidecar containers (validateContainerCommon).
 import type { FieldError } from '../types.js';
 import {
-  duplicate, each, forbidden, inclusiveRangeError, invalid, isConfigMapKey, isDNS1123Subdomain, isEnvVarName,
-  isHTTPHeaderName, isQualifiedName, isRelaxedEnvVarName, isValidPortName, isValidPortNum, notFound, notSupported,
-  required, validateDNS1123Label, validateNonnegative, validatePortNumOrName, validateProtocol, validateQualifiedName,
+  duplicate,
+  each,
+  forbidden,
+  inclusiveRangeError,
+  invalid,
+  isConfigMapKey,
+  isDNS1123Subdomain,
+  isEnvVarName,
+  isHTTPHeaderName,
+  isQualifiedName,
+  isRelaxedEnvVarName,
+  isValidPortName,
+  isValidPortNum,
+  notFound,
+  notSupported,
+  required,
+  validateDNS1123Label,
+  validateNonnegative,
+  validatePortNumOrName,
+  validateProtocol,
+  validateQualifiedName,
 } from '../validation.js';
 import { compareQuantity, formatQuantity, isQuantity, parseQuantity, type Quantity } from '../quantity.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj, type Loose } from './json.js';
 
 const MAX_INT32 = 2147483647;
 
-const STANDARD_RESOURCES = new Set(['cpu', 'memory', 'requests.cpu', 'requests.memory', 'requests.ephemeral-storage',
-  'limits.cpu', 'limits.memory', 'limits.ephemeral-storage', 'pods', 'services', 'replicationcontrollers', 'resourcequotas',
-  'secrets', 'persistentvolumeclaims', 'storage', 'requests.storage', 'services.nodeports', 'services.loadbalancers',
-  'ephemeral-storage', 'configmaps']);
+const STANDARD_RESOURCES = new Set([
+  'cpu',
+  'memory',
+  'requests.cpu',
+  'requests.memory',
+  'requests.ephemeral-storage',
+  'limits.cpu',
+  'limits.memory',
+  'limits.ephemeral-storage',
+  'pods',
+  'services',
+  'replicationcontrollers',
+  'resourcequotas',
+  'secrets',
+  'persistentvolumeclaims',
+  'storage',
+  'requests.storage',
+  'services.nodeports',
+  'services.loadbalancers',
+  'ephemeral-storage',
+  'configmaps',
+]);
 const CONTAINER_RESOURCES = new Set(['cpu', 'memory', 'ephemeral-storage']);
 
 function isHugePages(name: string): boolean {
@@ -36,7 +72,7 @@ function validateContainerResourceName(field: string, name: string): FieldError[
   return errs;
 }
 
-function validateResources(path: string, res: any): FieldError[] {
+function validateResources(path: string, res: Loose): FieldError[] {
   if (!isObj(res)) return [];
   const errs: FieldError[] = [];
   const limits: Record<string, Quantity> = {};
@@ -92,19 +128,27 @@ function validateContainerPorts(path: string, ports: unknown): FieldError[] {
   return errs;
 }
 
-const ENV_FIELD_PATHS = ['metadata.name', 'metadata.namespace', 'metadata.uid', 'spec.nodeName', 'spec.serviceAccountName',
-  'status.hostIP', 'status.hostIPs', 'status.podIP', 'status.podIPs'];
-const RESOURCE_FIELD_PATHS = ['limits.cpu', 'limits.ephemeral-storage', 'limits.memory', 'requests.cpu',
-  'requests.ephemeral-storage', 'requests.memory'];
+const ENV_FIELD_PATHS = [
+  'metadata.name',
+  'metadata.namespace',
+  'metadata.uid',
+  'spec.nodeName',
+  'spec.serviceAccountName',
+  'status.hostIP',
+  'status.hostIPs',
+  'status.podIP',
+  'status.podIPs',
+];
+const RESOURCE_FIELD_PATHS = ['limits.cpu', 'limits.ephemeral-storage', 'limits.memory', 'requests.cpu', 'requests.ephemeral-storage', 'requests.memory'];
 
-function validateKeySelector(path: string, s: any): FieldError[] {
+function validateKeySelector(path: string, s: Loose): FieldError[] {
   const errs = each(`${path}.name`, s?.name ?? '', isDNS1123Subdomain(String(s?.name ?? '')));
   if (!s?.key) errs.push(required(`${path}.key`));
   else errs.push(...each(`${path}.key`, s.key, isConfigMapKey(String(s.key))));
   return errs;
 }
 
-function validateEnvValueFrom(path: string, ev: any): FieldError[] {
+function validateEnvValueFrom(path: string, ev: Loose): FieldError[] {
   const from = ev?.valueFrom;
   if (!isObj(from)) return [];
   const errs: FieldError[] = [];
@@ -190,7 +234,7 @@ export function validateLocalDescendingPath(field: string, p: string): FieldErro
 
 const PROPAGATIONS = ['Bidirectional', 'HostToContainer', 'None'];
 
-function validateVolumeMounts(path: string, mounts: unknown, volumes: Set<string>, container?: any): FieldError[] {
+function validateVolumeMounts(path: string, mounts: unknown, volumes: Set<string>, container?: Loose): FieldError[] {
   const errs: FieldError[] = [];
   const points = new Set<string>();
   arr(mounts).forEach((m, i) => {
@@ -220,9 +264,15 @@ function validateVolumeMounts(path: string, mounts: unknown, volumes: Set<string
   return errs;
 }
 
-const HANDLERS: [key: string, field: string][] = [['exec', 'exec'], ['httpGet', 'httpGet'], ['tcpSocket', 'tcpSocket'], ['grpc', 'grpc'], ['sleep', 'sleep']];
+const HANDLERS: [key: string, field: string][] = [
+  ['exec', 'exec'],
+  ['httpGet', 'httpGet'],
+  ['tcpSocket', 'tcpSocket'],
+  ['grpc', 'grpc'],
+  ['sleep', 'sleep'],
+];
 
-function validateHandler(path: string, h: any, grace: unknown, allowed: string[]): FieldError[] {
+function validateHandler(path: string, h: Loose, grace: unknown, allowed: string[]): FieldError[] {
   const errs: FieldError[] = [];
   let n = 0;
   for (const [key, f] of HANDLERS) {
@@ -253,7 +303,13 @@ function validateHandler(path: string, h: any, grace: unknown, allowed: string[]
       case 'sleep': {
         const s = v?.seconds;
         if (typeof grace === 'number' && (typeof s !== 'number' || s <= 0 || s > grace)) {
-          errs.push(invalid(p, s ?? 0, `must be greater than 0 and less than terminationGracePeriodSeconds (${grace}). Enable AllowPodLifecycleSleepActionZeroValue feature gate for zero sleep.`));
+          errs.push(
+            invalid(
+              p,
+              s ?? 0,
+              `must be greater than 0 and less than terminationGracePeriodSeconds (${grace}). Enable AllowPodLifecycleSleepActionZeroValue feature gate for zero sleep.`,
+            ),
+          );
         }
         break;
       }
@@ -263,7 +319,7 @@ function validateHandler(path: string, h: any, grace: unknown, allowed: string[]
   return errs;
 }
 
-export function validateProbe(path: string, p: any, grace: unknown, kind: 'liveness' | 'readiness' | 'startup'): FieldError[] {
+export function validateProbe(path: string, p: Loose, grace: unknown, kind: 'liveness' | 'readiness' | 'startup'): FieldError[] {
   if (p === undefined || p === null) return [];
   const errs = validateHandler(path, p, grace, ['exec', 'httpGet', 'tcpSocket', 'grpc']);
   for (const k of ['initialDelaySeconds', 'timeoutSeconds', 'periodSeconds', 'successThreshold', 'failureThreshold']) {
@@ -279,7 +335,7 @@ export function validateProbe(path: string, p: any, grace: unknown, kind: 'liven
   return errs;
 }
 
-export function validateLifecycle(path: string, l: any, grace: unknown): FieldError[] {
+export function validateLifecycle(path: string, l: Loose, grace: unknown): FieldError[] {
   const errs: FieldError[] = [];
   for (const k of ['postStart', 'preStop']) {
     if (l?.[k] !== undefined && l?.[k] !== null) errs.push(...validateHandler(`${path}.${k}`, l[k], grace, ['exec', 'httpGet', 'tcpSocket', 'sleep']));
@@ -287,7 +343,7 @@ export function validateLifecycle(path: string, l: any, grace: unknown): FieldEr
   return errs;
 }
 
-export function validateSecurityContextIDs(path: string, sc: any): FieldError[] {
+export function validateSecurityContextIDs(path: string, sc: Loose): FieldError[] {
   if (!isObj(sc)) return [];
   const errs: FieldError[] = [];
   for (const k of ['runAsUser', 'runAsGroup', 'fsGroup']) {
@@ -301,14 +357,15 @@ export function validateSecurityContextIDs(path: string, sc: any): FieldError[] 
 }
 
 /** validateContainerCommon: what every container (regular, init, ephemeral) must satisfy. */
-export function validateContainerCommon(path: string, c: any, volumes: Set<string>): FieldError[] {
+export function validateContainerCommon(path: string, c: Loose, volumes: Set<string>): FieldError[] {
   const errs: FieldError[] = [];
   if (!c?.name) errs.push(required(`${path}.name`));
   else errs.push(...validateDNS1123Label(`${path}.name`, String(c.name)));
   if (!c?.image) errs.push(required(`${path}.image`));
   const tmp = c?.terminationMessagePolicy;
   if (!tmp) errs.push(required(`${path}.terminationMessagePolicy`));
-  else if (tmp !== 'File' && tmp !== 'FallbackToLogsOnError') errs.push(notSupported(`${path}.terminationMessagePolicy`, tmp, ['File', 'FallbackToLogsOnError']));
+  else if (tmp !== 'File' && tmp !== 'FallbackToLogsOnError')
+    errs.push(notSupported(`${path}.terminationMessagePolicy`, tmp, ['File', 'FallbackToLogsOnError']));
   errs.push(...validateContainerPorts(`${path}.ports`, c?.ports));
   errs.push(...validateEnv(`${path}.env`, c?.env));
   errs.push(...validateEnvFrom(`${path}.envFrom`, c?.envFrom));
@@ -321,7 +378,7 @@ export function validateContainerCommon(path: string, c: any, volumes: Set<strin
   return errs;
 }
 
-export function hostPortConflicts(path: string, containers: any[]): FieldError[] {
+export function hostPortConflicts(path: string, containers: Loose[]): FieldError[] {
   const seen = new Set<string>();
   const errs: FieldError[] = [];
   containers.forEach((c, ci) => {

@@ -5,9 +5,7 @@ import { CronError, isValidTimeZone, parseCron } from '../cron.js';
 import { formatLabelSelector } from '../labels.js';
 import type { ResourceStrategy } from '../strategy.js';
 import type { CronJob, FieldError, Incomplete } from '../types.js';
-import {
-  invalid, notSupported, required, validateAnnotations, validateLabels, validateNonnegative,
-} from '../validation.js';
+import { invalid, notSupported, required, validateAnnotations, validateLabels, validateNonnegative } from '../validation.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, IMAGES_COLUMN, NAME_COLUMN } from './columns.js';
 import { isObj, fieldsOf } from './json.js';
 import { defaultPodSpec } from './poddefaults.js';
@@ -80,7 +78,10 @@ function validateSpec(obj: CronJob, allowTz: boolean): FieldError[] {
   }
   const jt = fieldsOf(spec.jobTemplate);
   const meta = fieldsOf(jt.metadata);
-  errs.push(...validateLabels('spec.jobTemplate.metadata.labels', meta.labels), ...validateAnnotations('spec.jobTemplate.metadata.annotations', meta.annotations));
+  errs.push(
+    ...validateLabels('spec.jobTemplate.metadata.labels', meta.labels),
+    ...validateAnnotations('spec.jobTemplate.metadata.annotations', meta.annotations),
+  );
   const js = fieldsOf(jt.spec);
   errs.push(...validateJobSpecCommon('spec.jobTemplate.spec', js));
   if (isSet(js.selector)) errs.push(invalid('spec.jobTemplate.spec.selector', JSON.stringify(js.selector), '`selector` will be auto-generated'));
@@ -113,7 +114,17 @@ export const cronJobStrategy: ResourceStrategy<CronJob> = {
     const [names, images] = containerCells(spec?.jobTemplate?.spec?.template?.spec?.containers);
     const suspend = typeof spec?.suspend === 'boolean' ? (spec.suspend ? 'True' : 'False') : '<unset>';
     const last = cj.status?.lastScheduleTime ? since(cj.status.lastScheduleTime, now) : '<none>';
-    return [cj.metadata.name ?? '', spec?.schedule ?? '', spec?.timeZone ?? '<none>', suspend, Array.isArray(cj.status?.active) ? cj.status.active.length : 0,
-      last, age(obj, now), names, images, formatLabelSelector(spec?.jobTemplate?.spec?.selector)];
+    return [
+      cj.metadata.name ?? '',
+      spec?.schedule ?? '',
+      spec?.timeZone ?? '<none>',
+      suspend,
+      Array.isArray(cj.status?.active) ? cj.status.active.length : 0,
+      last,
+      age(obj, now),
+      names,
+      images,
+      formatLabelSelector(spec?.jobTemplate?.spec?.selector),
+    ];
   },
 };

@@ -11,7 +11,14 @@ import { KEY_USAGES, parseCsrPem, signerRules } from '../certificates/csr.js';
 const SIGNER_NAME = /^(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const CONDITION_TYPES = ['Approved', 'Denied', 'Failed'];
 
-interface Condition { type?: unknown; status?: unknown; reason?: unknown; message?: unknown; lastUpdateTime?: unknown; lastTransitionTime?: unknown }
+interface Condition {
+  type?: unknown;
+  status?: unknown;
+  reason?: unknown;
+  message?: unknown;
+  lastUpdateTime?: unknown;
+  lastTransitionTime?: unknown;
+}
 
 function conditions(obj: CertificateSigningRequest): Condition[] {
   const st = fieldsOf(obj.status);
@@ -31,7 +38,8 @@ function validateConditions(obj: CertificateSigningRequest): FieldError[] {
     if (typeof c.type !== 'string' || !c.type) errs.push(required(`${f}.type`));
     else if (seen.has(c.type) && CONDITION_TYPES.includes(c.type)) errs.push(duplicate(`${f}.type`, c.type));
     else seen.add(c.type);
-    if (c.status !== 'True' && c.status !== 'False' && c.status !== 'Unknown') errs.push(notSupported(`${f}.status`, c.status ?? '', ['False', 'True', 'Unknown']));
+    if (c.status !== 'True' && c.status !== 'False' && c.status !== 'Unknown')
+      errs.push(notSupported(`${f}.status`, c.status ?? '', ['False', 'True', 'Unknown']));
     else if ((c.type === 'Approved' || c.type === 'Denied') && c.status !== 'True') errs.push(notSupported(`${f}.status`, c.status, ['True']));
   });
   if (seen.has('Approved') && seen.has('Denied')) errs.push(invalid('status.conditions', 'Approved', 'Approved and Denied conditions are mutually exclusive'));
@@ -41,7 +49,8 @@ function validateConditions(obj: CertificateSigningRequest): FieldError[] {
 /** Approved and Denied never go away once set (upstream's validateConditionsUpdate). */
 function validateConditionsKept(obj: CertificateSigningRequest, old: CertificateSigningRequest): FieldError[] {
   const now = new Set(conditions(obj).map((c) => c.type));
-  return conditions(old).filter((c) => (c.type === 'Approved' || c.type === 'Denied') && !now.has(c.type))
+  return conditions(old)
+    .filter((c) => (c.type === 'Approved' || c.type === 'Denied') && !now.has(c.type))
     .map((c) => forbidden('status.conditions', `updates may not remove a condition of type "${String(c.type)}"`));
 }
 
@@ -78,7 +87,7 @@ export const csrStrategy: ResourceStrategy<CertificateSigningRequest> = {
     const signer = spec.signerName;
     if (typeof signer !== 'string' || !signer) errs.push(required('spec.signerName'));
     else if (!SIGNER_NAME.test(signer) || signer.length > 571) {
-      errs.push(invalid('spec.signerName', signer, 'must be a fully qualified domain and path of the form \'example.com/signer-name\''));
+      errs.push(invalid('spec.signerName', signer, "must be a fully qualified domain and path of the form 'example.com/signer-name'"));
     }
     const usages = Array.isArray(spec.usages) ? spec.usages : [];
     if (!Array.isArray(spec.usages) || usages.length === 0) errs.push(required('spec.usages'));
@@ -88,10 +97,20 @@ export const csrStrategy: ResourceStrategy<CertificateSigningRequest> = {
       else if (seen.has(u)) errs.push(duplicate(`spec.usages[${i}]`, u));
       seen.add(u);
     });
-    if (spec.expirationSeconds !== undefined && (typeof spec.expirationSeconds !== 'number' || !Number.isInteger(spec.expirationSeconds) || spec.expirationSeconds < 600)) {
+    if (
+      spec.expirationSeconds !== undefined &&
+      (typeof spec.expirationSeconds !== 'number' || !Number.isInteger(spec.expirationSeconds) || spec.expirationSeconds < 600)
+    ) {
       errs.push(invalid('spec.expirationSeconds', spec.expirationSeconds, 'may not specify a duration less than 600 seconds (10 minutes)'));
     }
-    if (parsed && typeof signer === 'string') errs.push(...signerRules(signer, parsed, usages.filter((u): u is string => typeof u === 'string')));
+    if (parsed && typeof signer === 'string')
+      errs.push(
+        ...signerRules(
+          signer,
+          parsed,
+          usages.filter((u): u is string => typeof u === 'string'),
+        ),
+      );
     return [...errs, ...validateConditions(obj)];
   },
   validateUpdate(obj, old) {
@@ -101,8 +120,14 @@ export const csrStrategy: ResourceStrategy<CertificateSigningRequest> = {
   validateStatus(obj, old) {
     return [...validateConditions(obj), ...validateConditionsKept(obj, old)];
   },
-  columns: [NAME_COLUMN, AGE_COLUMN, column('SignerName', 'string', 'Requested signer'), column('Requestor', 'string', 'Request originator'),
-    column('RequestedDuration', 'string', 'Requested certificate duration'), column('Condition', 'string', 'Status of the request')],
+  columns: [
+    NAME_COLUMN,
+    AGE_COLUMN,
+    column('SignerName', 'string', 'Requested signer'),
+    column('Requestor', 'string', 'Request originator'),
+    column('RequestedDuration', 'string', 'Requested certificate duration'),
+    column('Condition', 'string', 'Status of the request'),
+  ],
   row(obj, now) {
     const spec = fieldsOf(obj.spec);
     const cs = conditions(obj).map((c) => String(c.type));

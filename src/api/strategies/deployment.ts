@@ -3,15 +3,21 @@ import { intOrPercentValue } from '../intstr.js';
 import type { Deployment, FieldError, Incomplete } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
-  forbidden, goIntOrString, goQuote, GoValue, invalid, isValidPercent, notSupported, required, semanticEqual,
+  forbidden,
+  goIntOrString,
+  goQuote,
+  GoValue,
+  invalid,
+  isValidPercent,
+  notSupported,
+  required,
+  semanticEqual,
   validateNonnegative,
 } from '../validation.js';
 import { selectorIsValid, selectorString } from '../labels.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, docColumn, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
-import { isObj, fieldsOf } from './json.js';
-import {
-  defaultTemplate, validateCollisionCount, validateReplicaStatus, validateSelectorAndTemplate, validateSelectorImmutable,
-} from './workload.js';
+import { isObj, fieldsOf } from '../narrow.js';
+import { defaultTemplate, validateCollisionCount, validateReplicaStatus, validateSelectorAndTemplate, validateSelectorImmutable } from './workload.js';
 
 function defaults(obj: Incomplete<Deployment>): void {
   defaultTemplate(obj);
@@ -41,12 +47,13 @@ function notOver100(field: string, v: unknown): FieldError[] {
   return [];
 }
 
-function validateStrategy(strategy: any): FieldError[] {
+function validateStrategy(strategy: unknown): FieldError[] {
   const s = isObj(strategy) ? strategy : {};
   switch (s.type) {
     case 'Recreate':
       return s.rollingUpdate !== undefined && s.rollingUpdate !== null
-        ? [forbidden('spec.strategy.rollingUpdate', "may not be specified when strategy `type` is 'Recreate'")] : [];
+        ? [forbidden('spec.strategy.rollingUpdate', "may not be specified when strategy `type` is 'Recreate'")]
+        : [];
     case 'RollingUpdate': {
       const ru = s.rollingUpdate;
       if (!isObj(ru)) return [required('spec.strategy.rollingUpdate', 'this should be defaulted and never be nil')];
@@ -60,7 +67,12 @@ function validateStrategy(strategy: any): FieldError[] {
     }
     default: {
       const rolling = isObj(s.rollingUpdate) ? '(*apps.RollingUpdateDeployment)(0xc000000000)' : '(*apps.RollingUpdateDeployment)(nil)';
-      return [notSupported('spec.strategy', new GoValue(`apps.DeploymentStrategy{Type:${goQuote(String(s.type ?? ''))}, RollingUpdate:${rolling}}`), ['Recreate', 'RollingUpdate'])];
+      return [
+        notSupported('spec.strategy', new GoValue(`apps.DeploymentStrategy{Type:${goQuote(String(s.type ?? ''))}, RollingUpdate:${rolling}}`), [
+          'Recreate',
+          'RollingUpdate',
+        ]),
+      ];
     }
   }
 }
@@ -70,7 +82,8 @@ function validate(obj: Deployment): FieldError[] {
   const errs = [...validateNonnegative('spec.replicas', spec.replicas), ...validateSelectorAndTemplate(spec, 'ReplicaSet')];
   errs.push(...validateStrategy(spec.strategy));
   errs.push(...validateNonnegative('spec.minReadySeconds', spec.minReadySeconds));
-  if (spec.revisionHistoryLimit !== undefined && spec.revisionHistoryLimit !== null) errs.push(...validateNonnegative('spec.revisionHistoryLimit', spec.revisionHistoryLimit));
+  if (spec.revisionHistoryLimit !== undefined && spec.revisionHistoryLimit !== null)
+    errs.push(...validateNonnegative('spec.revisionHistoryLimit', spec.revisionHistoryLimit));
   if (spec.progressDeadlineSeconds !== undefined && spec.progressDeadlineSeconds !== null) {
     errs.push(...validateNonnegative('spec.progressDeadlineSeconds', spec.progressDeadlineSeconds));
     if (spec.progressDeadlineSeconds <= (spec.minReadySeconds ?? 0)) {
@@ -91,8 +104,14 @@ export const deploymentStrategy: ResourceStrategy<Deployment> = {
   validate,
   validateUpdate: validateSelectorImmutable,
   validateStatus(obj, old) {
-    return [...validateReplicaStatus(obj.status,
-      ['observedGeneration', 'replicas', 'updatedReplicas', 'readyReplicas', 'availableReplicas', 'unavailableReplicas'], ['updatedReplicas']), ...validateCollisionCount(obj, old)];
+    return [
+      ...validateReplicaStatus(
+        obj.status,
+        ['observedGeneration', 'replicas', 'updatedReplicas', 'readyReplicas', 'availableReplicas', 'unavailableReplicas'],
+        ['updatedReplicas'],
+      ),
+      ...validateCollisionCount(obj, old),
+    ];
   },
   columns: [
     NAME_COLUMN,
@@ -109,7 +128,15 @@ export const deploymentStrategy: ResourceStrategy<Deployment> = {
     const st = fieldsOf(obj.status);
     const [names, images] = containerCells(spec.template?.spec?.containers);
     const selector = selectorIsValid(spec.selector) ? selectorString(spec.selector) : '<invalid>';
-    return [obj.metadata.name ?? '', `${int(st.readyReplicas)}/${spec.replicas ?? 1}`, int(st.updatedReplicas), int(st.availableReplicas),
-      age(obj, now), names, images, selector];
+    return [
+      obj.metadata.name ?? '',
+      `${int(st.readyReplicas)}/${spec.replicas ?? 1}`,
+      int(st.updatedReplicas),
+      int(st.availableReplicas),
+      age(obj, now),
+      names,
+      images,
+      selector,
+    ];
   },
 };

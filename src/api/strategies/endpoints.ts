@@ -2,13 +2,21 @@
 import type { Endpoints, FieldError } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
-  each, isValidPortNum, required, validateDNS1123Label, validateDNS1123Subdomain, validateIP, validateNonSpecialIP,
-  validateProtocol, validateQualifiedName,
+  each,
+  isValidPortNum,
+  required,
+  validateDNS1123Label,
+  validateDNS1123Subdomain,
+  validateIP,
+  validateNonSpecialIP,
+  validateProtocol,
+  validateQualifiedName,
 } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './json.js';
+import { arr, asObj, isObj } from '../narrow.js';
 
-function validateAddress(field: string, a: any): FieldError[] {
+function validateAddress(field: string, aIn: unknown): FieldError[] {
+  const a = asObj(aIn);
   const ip = String(a?.ip ?? '');
   const errs = validateIP(`${field}.ip`, ip);
   if (a?.hostname) errs.push(...validateDNS1123Label(`${field}.hostname`, String(a.hostname)));

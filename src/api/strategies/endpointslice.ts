@@ -1,9 +1,21 @@
 // EndpointSlices: port defaults, addressType and address checks, ports, immutable addressType, table.
-import type { FieldError, KObject } from '../types.js';
+import type { EndpointSlice, FieldError } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
-  duplicate, each, isValidPortNum, notSupported, PROTOCOLS, required, tooMany, validateDNS1123Label,
-  validateFullyQualifiedDomainName, validateImmutable, validateIPv4, validateIPv6, validateLabels, validateNonSpecialIP,
+  duplicate,
+  each,
+  isValidPortNum,
+  notSupported,
+  PROTOCOLS,
+  required,
+  tooMany,
+  validateDNS1123Label,
+  validateFullyQualifiedDomainName,
+  validateImmutable,
+  validateIPv4,
+  validateIPv6,
+  validateLabels,
+  validateNonSpecialIP,
   validateQualifiedName,
 } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
@@ -15,30 +27,31 @@ const MAX_ADDRESSES = 100;
 const MAX_PORTS = 20000;
 const MAX_TOPOLOGY = 16;
 
-function validate(obj: KObject): FieldError[] {
+function validate(obj: EndpointSlice): FieldError[] {
   const errs: FieldError[] = [];
   const type = obj.addressType;
   if (!type) errs.push(required('addressType'));
   else if (!ADDRESS_TYPES.includes(type)) errs.push(notSupported('addressType', type, ADDRESS_TYPES));
   const endpoints = arr(obj.endpoints);
   if (endpoints.length > MAX_ENDPOINTS) errs.push(tooMany('endpoints', endpoints.length, MAX_ENDPOINTS));
-  else endpoints.forEach((ep, i) => {
-    const p = `endpoints[${i}]`;
-    const addrs = arr(ep?.addresses);
-    if (addrs.length === 0) errs.push(required(`${p}.addresses`, 'must contain at least 1 address'));
-    else if (addrs.length > MAX_ADDRESSES) errs.push(tooMany(`${p}.addresses`, addrs.length, MAX_ADDRESSES));
-    addrs.forEach((a, j) => {
-      const f = `${p}.addresses[${j}]`;
-      const s = String(a);
-      if (type === 'IPv4') errs.push(...validateIPv4(f, s), ...validateNonSpecialIP(f, s));
-      else if (type === 'IPv6') errs.push(...validateIPv6(f, s), ...validateNonSpecialIP(f, s));
-      else if (type === 'FQDN') errs.push(...validateFullyQualifiedDomainName(f, s));
+  else
+    endpoints.forEach((ep, i) => {
+      const p = `endpoints[${i}]`;
+      const addrs = arr(ep?.addresses);
+      if (addrs.length === 0) errs.push(required(`${p}.addresses`, 'must contain at least 1 address'));
+      else if (addrs.length > MAX_ADDRESSES) errs.push(tooMany(`${p}.addresses`, addrs.length, MAX_ADDRESSES));
+      addrs.forEach((a, j) => {
+        const f = `${p}.addresses[${j}]`;
+        const s = String(a);
+        if (type === 'IPv4') errs.push(...validateIPv4(f, s), ...validateNonSpecialIP(f, s));
+        else if (type === 'IPv6') errs.push(...validateIPv6(f, s), ...validateNonSpecialIP(f, s));
+        else if (type === 'FQDN') errs.push(...validateFullyQualifiedDomainName(f, s));
+      });
+      const topo = ep?.deprecatedTopology;
+      if (isObj(topo) && Object.keys(topo).length > MAX_TOPOLOGY) errs.push(tooMany(`${p}.deprecatedTopology`, Object.keys(topo).length, MAX_TOPOLOGY));
+      errs.push(...validateLabels(`${p}.deprecatedTopology`, topo));
+      if (ep?.hostname !== undefined && ep?.hostname !== null) errs.push(...validateDNS1123Label(`${p}.hostname`, String(ep.hostname)));
     });
-    const topo = ep?.deprecatedTopology;
-    if (isObj(topo) && Object.keys(topo).length > MAX_TOPOLOGY) errs.push(tooMany(`${p}.deprecatedTopology`, Object.keys(topo).length, MAX_TOPOLOGY));
-    errs.push(...validateLabels(`${p}.deprecatedTopology`, topo));
-    if (ep?.hostname !== undefined && ep?.hostname !== null) errs.push(...validateDNS1123Label(`${p}.hostname`, String(ep.hostname)));
-  });
   const ports = arr(obj.ports);
   if (ports.length > MAX_PORTS) errs.push(tooMany('ports', ports.length, MAX_PORTS));
   else {
@@ -64,7 +77,7 @@ function listWithMore(items: string[]): string {
   return items.join(',') || '<unset>';
 }
 
-export const endpointSliceStrategy: ResourceStrategy = {
+export const endpointSliceStrategy: ResourceStrategy<EndpointSlice> = {
   defaults(obj) {
     for (const p of arr(obj.ports)) {
       if (!isObj(p)) continue;

@@ -1,18 +1,18 @@
 // core/v1 Events: legacy validation, the Last Seen/Type/Reason/Object/Message table, field selectors.
-import type { FieldError, KObject } from '../types.js';
+import type { Event, FieldError } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { each, invalid, isDNS1123Subdomain, isQualifiedName, required } from '../validation.js';
 import { since } from '../age.js';
 import { docColumn, NAME_COLUMN } from './columns.js';
-import { isObj } from './json.js';
+import { fieldsOf, isObj } from './json.js';
 
 const LIMIT_128 = 128;
 const NOTE_LIMIT = 1024;
 
-function validate(obj: KObject): FieldError[] {
+function validate(obj: Event): FieldError[] {
   const errs: FieldError[] = [];
   const ns = obj.metadata.namespace ?? '';
-  const io = isObj(obj.involvedObject) ? obj.involvedObject : {};
+  const io = fieldsOf(obj.involvedObject);
   const ioNs = io.namespace ?? '';
   const mismatch = () => invalid('involvedObject.namespace', ioNs, 'does not match event.namespace');
   if (!obj.eventTime) {
@@ -41,13 +41,13 @@ function validate(obj: KObject): FieldError[] {
   return errs;
 }
 
-function lastSeen(obj: KObject, now: number): string {
+function lastSeen(obj: Event, now: number): string {
   const first = obj.firstTimestamp ? since(obj.firstTimestamp, now) : since(obj.eventTime, now);
   if (isObj(obj.series)) return since(obj.series.lastObservedTime, now);
   return obj.lastTimestamp ? since(obj.lastTimestamp, now) : first;
 }
 
-export const eventStrategy: ResourceStrategy = {
+export const eventStrategy: ResourceStrategy<Event> = {
   validate,
   columns: [
     docColumn('Last Seen', 'string', 'Event.lastTimestamp'),
@@ -62,19 +62,30 @@ export const eventStrategy: ResourceStrategy = {
     { ...NAME_COLUMN, priority: 1 },
   ],
   row(obj, now) {
-    const io = obj.involvedObject ?? {};
+    const io = fieldsOf(obj.involvedObject);
     const kind = String(io.kind ?? '').toLowerCase();
     const target = io.name ? `${kind}/${io.name}` : kind;
     const first = obj.firstTimestamp ? since(obj.firstTimestamp, now) : since(obj.eventTime, now);
-    const count = isObj(obj.series) ? obj.series.count ?? 0 : obj.count || 1;
-    const component = obj.source?.component || obj.reportingComponent || '';
-    const instance = obj.source?.host || obj.reportingInstance || '';
+    const count = isObj(obj.series) ? (obj.series.count ?? 0) : obj.count || 1;
+    const src = fieldsOf(obj.source);
+    const component = src.component || obj.reportingComponent || '';
+    const instance = src.host || obj.reportingInstance || '';
     const source = instance ? `${component}, ${instance}` : component;
-    return [lastSeen(obj, now), String(obj.type ?? ''), String(obj.reason ?? ''), target, String(io.fieldPath ?? ''), source,
-      String(obj.message ?? '').trim(), first, count, obj.metadata.name ?? ''];
+    return [
+      lastSeen(obj, now),
+      String(obj.type ?? ''),
+      String(obj.reason ?? ''),
+      target,
+      String(io.fieldPath ?? ''),
+      source,
+      String(obj.message ?? '').trim(),
+      first,
+      count,
+      obj.metadata.name ?? '',
+    ];
   },
   fields(obj) {
-    const io = obj.involvedObject ?? {};
+    const io = fieldsOf(obj.involvedObject);
     return {
       'involvedObject.kind': String(io.kind ?? ''),
       'involvedObject.namespace': String(io.namespace ?? ''),
@@ -85,7 +96,7 @@ export const eventStrategy: ResourceStrategy = {
       'involvedObject.fieldPath': String(io.fieldPath ?? ''),
       reason: String(obj.reason ?? ''),
       reportingComponent: String(obj.reportingComponent ?? ''),
-      source: String(obj.source?.component || obj.reportingComponent || ''),
+      source: String(fieldsOf(obj.source).component || obj.reportingComponent || ''),
       type: String(obj.type ?? ''),
     };
   },

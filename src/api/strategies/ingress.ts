@@ -6,12 +6,26 @@ import type { FieldError, Incomplete, Ingress, IngressClass, KObject } from '../
 import type { ResourceStrategy } from '../strategy.js';
 import { parseIP } from '../ipaddr.js';
 import {
-  byteLength, DNS1123_SUBDOMAIN_MAX, each, forbidden, invalid, isDNS1035Label, isDNS1123Label, isDNS1123Subdomain,
-  isValidPathSegmentName, isValidPortName, isValidPortNum, maxLenError, notSupported, regexError, required, tooLong,
+  byteLength,
+  DNS1123_SUBDOMAIN_MAX,
+  each,
+  forbidden,
+  invalid,
+  isDNS1035Label,
+  isDNS1123Label,
+  isDNS1123Subdomain,
+  isValidPathSegmentName,
+  isValidPortName,
+  isValidPortNum,
+  maxLenError,
+  notSupported,
+  regexError,
+  required,
+  tooLong,
   validateImmutable,
 } from '../validation.js';
 import { AGE_COLUMN, age, column, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, isObj, fieldsOf, type Loose } from './json.js';
 
 /** Set to "true" on the IngressClass new Ingresses without a class get. */
 export const DEFAULT_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';
@@ -31,7 +45,13 @@ export function isWildcardDNS1123Subdomain(value: string): string[] {
   const errs: string[] = [];
   if (byteLength(value) > DNS1123_SUBDOMAIN_MAX) errs.push(maxLenError(DNS1123_SUBDOMAIN_MAX));
   if (!wildcardRe.test(value)) {
-    errs.push(regexError("a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character", wildcardFmt, '*.example.com'));
+    errs.push(
+      regexError(
+        "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character",
+        wildcardFmt,
+        '*.example.com',
+      ),
+    );
   }
   return errs;
 }
@@ -39,7 +59,7 @@ export function isWildcardDNS1123Subdomain(value: string): string[] {
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /** A TypedLocalObjectReference (a resource backend, IngressClass parameters). */
-function validateTypedRef(ref: any, p: string): FieldError[] {
+function validateTypedRef(ref: Loose, p: string): FieldError[] {
   const errs: FieldError[] = [];
   if (!isObj(ref)) return errs;
   if (ref.apiGroup !== undefined && ref.apiGroup !== null) errs.push(...each(`${p}.apiGroup`, ref.apiGroup, isDNS1123Subdomain(str(ref.apiGroup))));
@@ -50,7 +70,7 @@ function validateTypedRef(ref: any, p: string): FieldError[] {
   return errs;
 }
 
-function validateBackend(b: any, p: string): FieldError[] {
+function validateBackend(b: Loose, p: string): FieldError[] {
   const hasResource = isObj(b) && b.resource != null;
   const hasService = isObj(b) && b.service != null;
   if (hasResource && hasService) return [invalid(p, '', 'cannot set both resource and service backends')];
@@ -70,7 +90,7 @@ function validateBackend(b: any, p: string): FieldError[] {
   return errs;
 }
 
-function validatePath(path: any, p: string): FieldError[] {
+function validatePath(path: Loose, p: string): FieldError[] {
   const errs: FieldError[] = [];
   const type = path?.pathType;
   if (type === undefined || type === null) return [required(`${p}.pathType`, 'pathType must be specified')];
@@ -142,7 +162,7 @@ function validateLoadBalancer(obj: Ingress): FieldError[] {
 }
 
 /** kubectl's Hosts cell: the first three rule hosts, `*` when none names one. */
-function formatHosts(rules: any[]): string {
+function formatHosts(rules: Loose[]): string {
   const list: string[] = [];
   let more = false;
   for (const r of rules) {
@@ -178,8 +198,14 @@ export const ingressStrategy: ResourceStrategy<Ingress> = {
   ],
   row(obj, now) {
     const spec = fieldsOf(obj.spec);
-    return [obj.metadata.name ?? '', str(spec.ingressClassName) || (spec.ingressClassName === '' ? '' : '<none>'), formatHosts(arr(spec.rules)),
-      formatAddress(obj, false), arr(spec.tls).length ? '80, 443' : '80', age(obj, now)];
+    return [
+      obj.metadata.name ?? '',
+      str(spec.ingressClassName) || (spec.ingressClassName === '' ? '' : '<none>'),
+      formatHosts(arr(spec.rules)),
+      formatAddress(obj, false),
+      arr(spec.tls).length ? '80, 443' : '80',
+      age(obj, now),
+    ];
   },
 };
 
@@ -253,8 +279,11 @@ export function defaultIngressClass(ingress: Incomplete<Ingress>, classes: KObje
   if (ingress.metadata?.annotations?.[LEGACY_CLASS_ANNOTATION] !== undefined) return;
   const defaults = classes.filter((c) => c.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true');
   if (!defaults.length) return;
-  defaults.sort((a, b) => String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? ''))
-    || String(a.metadata.name).localeCompare(String(b.metadata.name)));
+  defaults.sort(
+    (a, b) =>
+      String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')) ||
+      String(a.metadata.name).localeCompare(String(b.metadata.name)),
+  );
   if (!isObj(ingress.spec)) ingress.spec = {};
   ingress.spec.ingressClassName = defaults[0].metadata.name;
 }

@@ -1,19 +1,37 @@
 // Jobs (batch/v1): the generated selector and pod labels, defaults, spec and pod-failure-policy
 // validation, what may change on update, and the table `kubectl get jobs` prints.
 import {
-  CONTROLLER_UID_LABEL, JOB_NAME_LABEL, LEGACY_CONTROLLER_UID_LABEL, LEGACY_JOB_NAME_LABEL, MAX_EXIT_CODE_VALUES,
-  MAX_INDEXED_COMPLETIONS, MAX_POD_CONDITIONS_PER_RULE, MAX_POD_FAILURE_POLICY_RULES, trueCondition,
+  CONTROLLER_UID_LABEL,
+  JOB_NAME_LABEL,
+  LEGACY_CONTROLLER_UID_LABEL,
+  LEGACY_JOB_NAME_LABEL,
+  MAX_EXIT_CODE_VALUES,
+  MAX_INDEXED_COMPLETIONS,
+  MAX_POD_CONDITIONS_PER_RULE,
+  MAX_POD_FAILURE_POLICY_RULES,
+  trueCondition,
 } from '../batch.js';
 import { humanDuration } from '../age.js';
 import { formatLabelSelector, selectorIsValid, selectorMatches } from '../labels.js';
 import type { ResourceStrategy } from '../strategy.js';
 import type { FieldError, Incomplete, Job } from '../types.js';
 import {
-  duplicate, forbidden, goLabelSelector, goStringMap, invalid, notSupported, required, semanticEqual, tooMany,
-  validateImmutable, validateLabelSelector, validateNonnegative, validateQualifiedName,
+  duplicate,
+  forbidden,
+  goLabelSelector,
+  goStringMap,
+  invalid,
+  notSupported,
+  required,
+  semanticEqual,
+  tooMany,
+  validateImmutable,
+  validateLabelSelector,
+  validateNonnegative,
+  validateQualifiedName,
 } from '../validation.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, isObj, fieldsOf, type Loose } from './json.js';
 import { defaultPodSpec } from './poddefaults.js';
 import { validatePodTemplateSpec } from './podspec.js';
 
@@ -46,7 +64,7 @@ export function generateJobSelector(job: Incomplete<Job>): void {
 }
 
 /** SetDefaults_Job (the template's pod spec defaults included). */
-export function defaultJobSpec(spec: Record<string, any>): void {
+export function defaultJobSpec(spec: Record<string, Loose>): void {
   if (!isObj(spec.template)) spec.template = {};
   if (!isObj(spec.template.spec)) spec.template.spec = {};
   defaultPodSpec(spec.template.spec);
@@ -98,13 +116,13 @@ function validateGeneratedSelector(job: Job): FieldError[] {
   return errs;
 }
 
-function containerNames(template: any): Set<string> {
+function containerNames(template: Loose): Set<string> {
   const names = new Set<string>();
   for (const c of [...arr(template?.spec?.containers), ...arr(template?.spec?.initContainers)]) if (typeof c?.name === 'string') names.add(c.name);
   return names;
 }
 
-function validatePodFailurePolicy(path: string, spec: any): FieldError[] {
+function validatePodFailurePolicy(path: string, spec: Loose): FieldError[] {
   const pfp = spec.podFailurePolicy;
   if (!isSet(pfp)) return [];
   const errs: FieldError[] = [];
@@ -164,9 +182,17 @@ function validatePodFailurePolicy(path: string, spec: any): FieldError[] {
 }
 
 /** validateJobSpec: what a Job and a CronJob's jobTemplate share (path is "spec" or "spec.jobTemplate.spec"). */
-export function validateJobSpecCommon(path: string, spec: any): FieldError[] {
+export function validateJobSpecCommon(path: string, spec: Loose): FieldError[] {
   const errs: FieldError[] = [];
-  for (const k of ['parallelism', 'completions', 'activeDeadlineSeconds', 'backoffLimit', 'ttlSecondsAfterFinished', 'backoffLimitPerIndex', 'maxFailedIndexes']) {
+  for (const k of [
+    'parallelism',
+    'completions',
+    'activeDeadlineSeconds',
+    'backoffLimit',
+    'ttlSecondsAfterFinished',
+    'backoffLimitPerIndex',
+    'maxFailedIndexes',
+  ]) {
     if (isSet(spec[k])) errs.push(...validateNonnegative(`${path}.${k}`, spec[k]));
   }
   const mode = spec.completionMode;
@@ -219,7 +245,7 @@ function validate(obj: Job): FieldError[] {
 }
 
 /** What a suspended Job that never started may change in its template (the scheduling directives). */
-function withoutSchedulingDirectives(template: any): unknown {
+function withoutSchedulingDirectives(template: Loose): unknown {
   if (!isObj(template)) return template;
   const { metadata, spec, ...rest } = template;
   const m = isObj(metadata) ? { ...metadata } : metadata;
@@ -246,8 +272,12 @@ function validateUpdate(obj: Job, old: Job): FieldError[] {
   errs.push(...validateImmutable('spec.podFailurePolicy', spec.podFailurePolicy ?? null, o.podFailurePolicy ?? null));
   errs.push(...validateImmutable('spec.backoffLimitPerIndex', spec.backoffLimitPerIndex ?? null, o.backoffLimitPerIndex ?? null));
   // Elastic Indexed Jobs: completions may change together with parallelism, kept equal.
-  const elastic = spec.completionMode === 'Indexed' && isSet(spec.completions) && isSet(o.completions)
-    && spec.completions === spec.parallelism && o.completions === o.parallelism;
+  const elastic =
+    spec.completionMode === 'Indexed' &&
+    isSet(spec.completions) &&
+    isSet(o.completions) &&
+    spec.completions === spec.parallelism &&
+    o.completions === o.parallelism;
   if (!elastic) errs.push(...validateImmutable('spec.completions', spec.completions ?? null, o.completions ?? null));
   const neverStarted = o.suspend === true && !isSet(old.status?.startTime);
   const [a, b] = neverStarted ? [withoutSchedulingDirectives(spec.template), withoutSchedulingDirectives(o.template)] : [spec.template, o.template];
@@ -314,7 +344,15 @@ export const jobStrategy: ResourceStrategy<Job> = {
   row(obj, now) {
     const job = obj as Job;
     const [names, images] = containerCells(job.spec?.template?.spec?.containers);
-    return [job.metadata.name ?? '', jobStatusText(job), completionsText(job), durationText(job, now), age(obj, now), names, images,
-      formatLabelSelector(job.spec?.selector)];
+    return [
+      job.metadata.name ?? '',
+      jobStatusText(job),
+      completionsText(job),
+      durationText(job, now),
+      age(obj, now),
+      names,
+      images,
+      formatLabelSelector(job.spec?.selector),
+    ];
   },
 };

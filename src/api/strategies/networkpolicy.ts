@@ -2,17 +2,27 @@
 import type { FieldError, NetworkPolicy } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
-  each, forbidden, GoValue, goStringSlice, invalid, isValidPortName, isValidPortNum, notSupported, required,
-  validateCIDR, validateLabelSelector,
+  each,
+  forbidden,
+  GoValue,
+  goStringSlice,
+  invalid,
+  isValidPortName,
+  isValidPortNum,
+  notSupported,
+  required,
+  validateCIDR,
+  validateLabelSelector,
 } from '../validation.js';
 import { isCIDR, isStrictSubnet } from '../ipaddr.js';
 import { formatLabelSelector } from '../labels.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, asObj, fieldsOf, isObj } from '../narrow.js';
 
-function validatePort(p: string, port: any): FieldError[] {
+function validatePort(p: string, portIn: unknown): FieldError[] {
+  const port = asObj(portIn);
   const errs: FieldError[] = [];
-  if (port?.protocol !== undefined && port?.protocol !== null && !['TCP', 'UDP', 'SCTP'].includes(port.protocol)) {
+  if (port?.protocol !== undefined && port?.protocol !== null && !['TCP', 'UDP', 'SCTP'].includes(String(port.protocol))) {
     errs.push(notSupported(`${p}.protocol`, port.protocol, ['TCP', 'UDP', 'SCTP']));
   }
   const end = port?.endPort;
@@ -20,7 +30,7 @@ function validatePort(p: string, port: any): FieldError[] {
   if (typeof port?.port === 'number') {
     errs.push(...each(`${p}.port`, port.port, isValidPortNum(port.port)));
     if (hasEnd) {
-      if (end < port.port) errs.push(invalid(`${p}.endPort`, port.port, 'must be greater than or equal to `port`'));
+      if (typeof end === 'number' && end < port.port) errs.push(invalid(`${p}.endPort`, port.port, 'must be greater than or equal to `port`'));
       errs.push(...each(`${p}.endPort`, end, isValidPortNum(Number(end))));
     }
   } else if (typeof port?.port === 'string') {
@@ -32,7 +42,8 @@ function validatePort(p: string, port: any): FieldError[] {
   return errs;
 }
 
-function validatePeer(p: string, peer: any): FieldError[] {
+function validatePeer(p: string, peerIn: unknown): FieldError[] {
+  const peer = asObj(peerIn);
   const errs: FieldError[] = [];
   let n = 0;
   if (peer?.podSelector != null) {
@@ -45,7 +56,7 @@ function validatePeer(p: string, peer: any): FieldError[] {
   }
   if (peer?.ipBlock != null) {
     n++;
-    const b = peer.ipBlock;
+    const b = asObj(peer.ipBlock);
     if (!b?.cidr) errs.push(required(`${p}.ipBlock.cidr`));
     else {
       errs.push(...validateCIDR(`${p}.ipBlock.cidr`, String(b.cidr)));
@@ -77,7 +88,9 @@ function validate(obj: NetworkPolicy): FieldError[] {
   });
   const types = arr(spec.policyTypes);
   if (types.length > 2) {
-    errs.push(invalid('spec.policyTypes', new GoValue(`&${goStringSlice(types, '[]networking.PolicyType').text}`), 'may not specify more than two policyTypes'));
+    errs.push(
+      invalid('spec.policyTypes', new GoValue(`&${goStringSlice(types, '[]networking.PolicyType').text}`), 'may not specify more than two policyTypes'),
+    );
     return errs;
   }
   types.forEach((t, i) => {

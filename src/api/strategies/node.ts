@@ -2,8 +2,20 @@
 import type { FieldError, Node } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
-  duplicate, forbidden, goQuote, goStringSlice, GoValue, invalid, isValidLabelValue, notSupported, required,
-  validateCIDR, validateDNS1123Subdomain, validateIP, validateLabelName, validateQuantity,
+  duplicate,
+  forbidden,
+  goQuote,
+  goStringSlice,
+  GoValue,
+  invalid,
+  isValidLabelValue,
+  notSupported,
+  required,
+  validateCIDR,
+  validateDNS1123Subdomain,
+  validateIP,
+  validateLabelName,
+  validateQuantity,
 } from '../validation.js';
 import { isV4, parseIP } from '../ipaddr.js';
 import { AGE_COLUMN, age, column, docColumn, NAME_COLUMN } from './columns.js';
@@ -26,7 +38,10 @@ function validateTaints(field: string, taints: unknown): FieldError[] {
     else if (!EFFECTS.includes(effect)) errs.push(notSupported(`${p}.effect`, effect, EFFECTS));
     const k = `${effect}\u0000${key}`;
     if (seen.has(k)) {
-      const dup = duplicate(p, new GoValue(`core.Taint{Key:${goQuote(key)}, Value:${goQuote(value)}, Effect:${goQuote(String(effect))}, TimeAdded:(*v1.Time)(nil)}`));
+      const dup = duplicate(
+        p,
+        new GoValue(`core.Taint{Key:${goQuote(key)}, Value:${goQuote(value)}, Effect:${goQuote(String(effect))}, TimeAdded:(*v1.Time)(nil)}`),
+      );
       errs.push({ ...dup, message: `${dup.message}: taints must be unique by key and effect pair` });
       return;
     }
@@ -107,11 +122,15 @@ function validateAddresses(obj: Node): FieldError[] {
       // Leading zeros read as octal to some tools and decimal to others: not in an address nodes act on.
       if (!ipErrs.length && /(^|[.:])0\d/.test(address) && !address.includes(':')) ipErrs.push(invalid(`${p}.address`, address, 'must not have leading 0s'));
       errs.push(...ipErrs);
-    }
-    else if (ADDRESS_TYPES.includes(type)) errs.push(...validateDNS1123Subdomain(`${p}.address`, address));
+    } else if (ADDRESS_TYPES.includes(type)) errs.push(...validateDNS1123Subdomain(`${p}.address`, address));
     const k = `${a?.type}\u0000${a?.address}`;
     if (seen.has(k)) {
-      errs.push(duplicate(`status.addresses[${i}]`, new GoValue(`core.NodeAddress{Type:${goQuote(String(a?.type ?? ''))}, Address:${goQuote(String(a?.address ?? ''))}}`)));
+      errs.push(
+        duplicate(
+          `status.addresses[${i}]`,
+          new GoValue(`core.NodeAddress{Type:${goQuote(String(a?.type ?? ''))}, Address:${goQuote(String(a?.address ?? ''))}}`),
+        ),
+      );
     }
     seen.add(k);
   });
@@ -125,9 +144,10 @@ function validateUpdate(obj: Node, old: Node): FieldError[] {
   const cidrMsg = 'node updates may not change podCIDR except from "" to valid';
   if (oc.length) {
     if (oc.length !== nc.length) errs.push(forbidden('spec.podCIDRs', cidrMsg));
-    else oc.forEach((c, i) => {
-      if (c !== nc[i]) errs.push(forbidden('spec.podCIDRs', cidrMsg));
-    });
+    else
+      oc.forEach((c, i) => {
+        if (c !== nc[i]) errs.push(forbidden('spec.podCIDRs', cidrMsg));
+      });
   }
   if (old.spec?.providerID && old.spec.providerID !== obj.spec?.providerID) {
     errs.push(forbidden('spec.providerID', 'node updates may not change providerID except from "" to valid'));
@@ -138,7 +158,9 @@ function validateUpdate(obj: Node, old: Node): FieldError[] {
 
 /** Ready / NotReady / Unknown from the Ready condition, plus SchedulingDisabled when cordoned. */
 export function nodeStatusCell(obj: Node): string {
-  const ready = arr(obj.status?.conditions).filter((c) => c?.type === 'Ready').pop();
+  const ready = arr(obj.status?.conditions)
+    .filter((c) => c?.type === 'Ready')
+    .pop();
   const status = ready ? [ready.status === 'True' ? 'Ready' : 'NotReady'] : ['Unknown'];
   if (obj.spec?.unschedulable === true) status.push('SchedulingDisabled');
   return status.join(',');
@@ -195,9 +217,16 @@ export const nodeStrategy: ResourceStrategy<Node> = {
   row(obj, now) {
     const info = fieldsOf(obj.status?.nodeInfo);
     return [
-      obj.metadata.name ?? '', nodeStatusCell(obj), nodeRoles(obj), age(obj, now), String(info.kubeletVersion ?? ''),
-      address(obj, 'InternalIP'), address(obj, 'ExternalIP'),
-      info.osImage || '<unknown>', info.kernelVersion || '<unknown>', info.containerRuntimeVersion || '<unknown>',
+      obj.metadata.name ?? '',
+      nodeStatusCell(obj),
+      nodeRoles(obj),
+      age(obj, now),
+      String(info.kubeletVersion ?? ''),
+      address(obj, 'InternalIP'),
+      address(obj, 'ExternalIP'),
+      info.osImage || '<unknown>',
+      info.kernelVersion || '<unknown>',
+      info.containerRuntimeVersion || '<unknown>',
     ];
   },
   fields(obj) {

@@ -2,13 +2,23 @@
 import type { FieldError, Pod } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
-  duplicate, FIELD_IMMUTABLE, forbidden, goQuote, GoValue, inclusiveRangeError, invalid, required, semanticEqual, validateDNS1123Subdomain,
-  validateIP, validateQualifiedName,
+  duplicate,
+  FIELD_IMMUTABLE,
+  forbidden,
+  goQuote,
+  GoValue,
+  inclusiveRangeError,
+  invalid,
+  required,
+  semanticEqual,
+  validateDNS1123Subdomain,
+  validateIP,
+  validateQualifiedName,
 } from '../validation.js';
 import { isV4, parseIP } from '../ipaddr.js';
 import { since } from '../age.js';
 import { AGE_COLUMN, age, column, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, isObj, fieldsOf, type Loose } from './json.js';
 import { admitPod, defaultPodOnly, defaultPodSpec } from './poddefaults.js';
 import { validatePodExtras, validatePodSpec, validateTolerations } from './podspec.js';
 import { fieldDiff } from './diff.js';
@@ -23,7 +33,7 @@ export const UPDATABLE_POD_SPEC_FIELDS = [
   '`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)',
 ];
 
-function validateContainerUpdates(field: string, next: any[], old: any[]): { errs: FieldError[]; stop: boolean } {
+function validateContainerUpdates(field: string, next: Loose[], old: Loose[]): { errs: FieldError[]; stop: boolean } {
   if (next.length !== old.length) return { errs: [forbidden(field, 'pod updates may not add or remove containers')], stop: true };
   const errs: FieldError[] = [];
   next.forEach((c, i) => {
@@ -36,7 +46,7 @@ function validateContainerUpdates(field: string, next: any[], old: any[]): { err
 }
 
 /** Existing tolerations may only gain tolerationSeconds changes; new ones may be added. */
-function validateOnlyAddedTolerations(field: string, next: any[], old: any[]): FieldError[] {
+function validateOnlyAddedTolerations(field: string, next: Loose[], old: Loose[]): FieldError[] {
   for (const o of old) {
     const found = next.some((n) => semanticEqual({ ...o, tolerationSeconds: n?.tolerationSeconds }, n));
     if (!found) return [forbidden(field, 'existing toleration can not be modified except its tolerationSeconds')];
@@ -44,7 +54,7 @@ function validateOnlyAddedTolerations(field: string, next: any[], old: any[]): F
   return validateTolerations(field, next);
 }
 
-function validateOnlyDeletedSchedulingGates(field: string, next: any[], old: any[]): FieldError[] {
+function validateOnlyDeletedSchedulingGates(field: string, next: Loose[], old: Loose[]): FieldError[] {
   const oldNames = new Set(old.map((g) => g?.name));
   const errs: FieldError[] = [];
   next.forEach((g, i) => {
@@ -63,7 +73,8 @@ export function validateEphemeralContainersUpdate(next: Pod, old: Pod): FieldErr
   for (const c of arr(old.spec?.ephemeralContainers)) {
     const n = now.get(c?.name);
     if (!n) errs.push(forbidden('spec.ephemeralContainers', `existing ephemeral containers ${JSON.stringify(c?.name)} may not be removed`));
-    else if (!semanticEqual(n, c)) errs.push(forbidden('spec.ephemeralContainers', `existing ephemeral containers ${JSON.stringify(c?.name)} may not be changed`));
+    else if (!semanticEqual(n, c))
+      errs.push(forbidden('spec.ephemeralContainers', `existing ephemeral containers ${JSON.stringify(c?.name)} may not be changed`));
   }
   return errs;
 }
@@ -88,7 +99,8 @@ function validatePodUpdate(next: Pod, old: Pod): FieldError[] {
   const oad = os.activeDeadlineSeconds;
   if (nad !== undefined && nad !== null) {
     if (nad < 0 || nad > MAX_INT32) return [...errs, invalid('spec.activeDeadlineSeconds', nad, inclusiveRangeError(0, MAX_INT32))];
-    if (oad !== undefined && oad !== null && oad < nad) return [...errs, invalid('spec.activeDeadlineSeconds', nad, 'must be less than or equal to previous value')];
+    if (oad !== undefined && oad !== null && oad < nad)
+      return [...errs, invalid('spec.activeDeadlineSeconds', nad, 'must be less than or equal to previous value')];
   } else if (oad !== undefined && oad !== null) {
     errs.push(invalid('spec.activeDeadlineSeconds', null, 'must not update from a positive integer to nil value'));
   }
@@ -110,14 +122,22 @@ function validatePodUpdate(next: Pod, old: Pod): FieldError[] {
     munged.terminationGracePeriodSeconds = os.terminationGracePeriodSeconds;
   }
   if (!semanticEqual(munged, os)) {
-    errs.push(forbidden('spec', `pod updates may not change fields other than ${UPDATABLE_POD_SPEC_FIELDS.join(',')}\n${fieldDiff(os, munged, 'core.PodSpec')}`));
+    errs.push(
+      forbidden('spec', `pod updates may not change fields other than ${UPDATABLE_POD_SPEC_FIELDS.join(',')}\n${fieldDiff(os, munged, 'core.PodSpec')}`),
+    );
   }
   return errs;
 }
 
 const SYSTEM_CONDITIONS = new Set(['PodScheduled', 'Ready', 'Initialized']);
 
-function validateContainerStateTransition(field: string, next: any[], old: any[], restartPolicy: string, restartable: (name: string) => boolean): FieldError[] {
+function validateContainerStateTransition(
+  field: string,
+  next: Loose[],
+  old: Loose[],
+  restartPolicy: string,
+  restartable: (name: string) => boolean,
+): FieldError[] {
   if (restartPolicy === 'Always') return [];
   const errs: FieldError[] = [];
   old.forEach((o, i) => {
@@ -133,11 +153,11 @@ function validateContainerStateTransition(field: string, next: any[], old: any[]
 }
 
 /** status.podIPs / status.hostIPs: valid, at most one per family, no duplicates. */
-function validateIPList(field: string, list: any[], goType: 'PodIP' | 'HostIP'): FieldError[] {
+function validateIPList(field: string, list: Loose[], goType: 'PodIP' | 'HostIP'): FieldError[] {
   const errs: FieldError[] = [];
   list.forEach((x, i) => errs.push(...validateIP(`${field}[${i}]`, String(x?.ip ?? ''))));
   if (list.length > 1 && errs.length === 0) {
-    const one = (x: any) => `core.${goType}{IP:${goQuote(String(x?.ip ?? ''))}}`;
+    const one = (x: Loose) => `core.${goType}{IP:${goQuote(String(x?.ip ?? ''))}}`;
     const fams = list.map((x) => isV4(parseIP(String(x.ip))!));
     if (list.length > 2 || fams[0] === fams[1]) {
       errs.push(invalid(field, new GoValue(`[]core.${goType}{${list.map(one).join(', ')}}`), 'may specify no more than one IP for each IP family'));
@@ -165,8 +185,24 @@ function validatePodStatus(next: Pod, old: Pod): FieldError[] {
   if ((st.qosClass ?? '') !== (ost.qosClass ?? '')) errs.push(invalid('status.qosClass', st.qosClass ?? '', FIELD_IMMUTABLE));
   const spec = fieldsOf(old.spec);
   const restartableInit = (name: string) => arr(spec.initContainers).some((c) => c?.name === name && c?.restartPolicy === 'Always');
-  errs.push(...validateContainerStateTransition('status.containerStatuses', arr(st.containerStatuses), arr(ost.containerStatuses), spec.restartPolicy ?? '', () => false));
-  errs.push(...validateContainerStateTransition('status.initContainerStatuses', arr(st.initContainerStatuses), arr(ost.initContainerStatuses), spec.restartPolicy ?? '', restartableInit));
+  errs.push(
+    ...validateContainerStateTransition(
+      'status.containerStatuses',
+      arr(st.containerStatuses),
+      arr(ost.containerStatuses),
+      spec.restartPolicy ?? '',
+      () => false,
+    ),
+  );
+  errs.push(
+    ...validateContainerStateTransition(
+      'status.initContainerStatuses',
+      arr(st.initContainerStatuses),
+      arr(ost.initContainerStatuses),
+      spec.restartPolicy ?? '',
+      restartableInit,
+    ),
+  );
   errs.push(...validateIPList('status.podIPs', arr(st.podIPs), 'PodIP'));
   const hostIPs = arr(st.hostIPs);
   if (hostIPs.length) {
@@ -178,7 +214,10 @@ function validatePodStatus(next: Pod, old: Pod): FieldError[] {
 
 // ---- table ----
 
-interface Times { ms: number; ts: string }
+interface Times {
+  ms: number;
+  ts: string;
+}
 
 function later(cur: Times | undefined, ts: unknown): Times | undefined {
   if (typeof ts !== 'string') return cur;
@@ -205,7 +244,7 @@ export function podStatusCells(pod: Pod, now: number): { ready: string; status: 
   let reason = status.reason ? String(status.reason) : phase;
   for (const c of arr(status.conditions)) if (c?.type === 'PodScheduled' && c?.reason === 'SchedulingGated') reason = 'SchedulingGated';
 
-  const initSpecs = new Map<string, any>();
+  const initSpecs = new Map<string, Loose>();
   for (const c of arr(spec.initContainers)) {
     initSpecs.set(c?.name, c);
     if (c?.restartPolicy === 'Always') total++;
@@ -314,8 +353,15 @@ export const podStrategy: ResourceStrategy<Pod> = {
   row(obj, now) {
     const c = podStatusCells(obj, now);
     return [
-      obj.metadata.name ?? '', c.ready, c.status, c.restarts, age(obj, now),
-      podIP(obj) || '<none>', obj.spec?.nodeName || '<none>', obj.status?.nominatedNodeName || '<none>', readinessGates(obj),
+      obj.metadata.name ?? '',
+      c.ready,
+      c.status,
+      c.restarts,
+      age(obj, now),
+      podIP(obj) || '<none>',
+      obj.spec?.nodeName || '<none>',
+      obj.status?.nominatedNodeName || '<none>',
+      readinessGates(obj),
     ];
   },
   fields(obj) {

@@ -1,5 +1,5 @@
 // PodSpec, container and volume defaults, Pod-only defaults, and admission's additions to new Pods.
-import { arr, isObj } from './json.js';
+import { arr, isObj, type Loose } from './json.js';
 
 const REPO_PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
@@ -23,7 +23,7 @@ export function defaultPullPolicy(image: unknown): 'Always' | 'IfNotPresent' {
   return 'IfNotPresent';
 }
 
-function defaultProbe(p: any): void {
+function defaultProbe(p: Loose): void {
   if (!isObj(p)) return;
   p.timeoutSeconds ||= 1;
   p.periodSeconds ||= 10;
@@ -32,7 +32,7 @@ function defaultProbe(p: any): void {
   defaultHandler(p);
 }
 
-function defaultHandler(h: any): void {
+function defaultHandler(h: Loose): void {
   if (!isObj(h)) return;
   if (isObj(h.httpGet)) {
     h.httpGet.path ||= '/';
@@ -40,7 +40,7 @@ function defaultHandler(h: any): void {
   }
 }
 
-export function defaultContainer(c: any): void {
+export function defaultContainer(c: Loose): void {
   if (!isObj(c)) return;
   if (!c.imagePullPolicy) c.imagePullPolicy = defaultPullPolicy(c.image);
   c.terminationMessagePath ||= '/dev/termination-log';
@@ -61,17 +61,39 @@ export function defaultContainer(c: any): void {
 
 /** Volume source fields in Kubernetes' order, with the name its "more than 1 volume type" error uses. */
 export const VOLUME_SOURCES: [key: string, pathName: string][] = [
-  ['emptyDir', 'emptyDir'], ['hostPath', 'hostPath'], ['gitRepo', 'gitRepo'], ['gcePersistentDisk', 'gcePersistentDisk'],
-  ['awsElasticBlockStore', 'awsElasticBlockStore'], ['secret', 'secret'], ['nfs', 'nfs'], ['iscsi', 'iscsi'],
-  ['glusterfs', 'glusterfs'], ['flocker', 'flocker'], ['persistentVolumeClaim', 'persistentVolumeClaim'], ['rbd', 'rbd'],
-  ['cinder', 'cinder'], ['cephfs', 'cephFS'], ['quobyte', 'quobyte'], ['downwardAPI', 'downwarAPI'], ['fc', 'fc'],
-  ['flexVolume', 'flexVolume'], ['configMap', 'configMap'], ['azureFile', 'azureFile'], ['vsphereVolume', 'vsphereVolume'],
-  ['photonPersistentDisk', 'photonPersistentDisk'], ['portworxVolume', 'portworxVolume'], ['azureDisk', 'azureDisk'],
-  ['storageos', 'storageos'], ['projected', 'projected'], ['scaleIO', 'scaleIO'], ['csi', 'csi'], ['ephemeral', 'ephemeral'],
+  ['emptyDir', 'emptyDir'],
+  ['hostPath', 'hostPath'],
+  ['gitRepo', 'gitRepo'],
+  ['gcePersistentDisk', 'gcePersistentDisk'],
+  ['awsElasticBlockStore', 'awsElasticBlockStore'],
+  ['secret', 'secret'],
+  ['nfs', 'nfs'],
+  ['iscsi', 'iscsi'],
+  ['glusterfs', 'glusterfs'],
+  ['flocker', 'flocker'],
+  ['persistentVolumeClaim', 'persistentVolumeClaim'],
+  ['rbd', 'rbd'],
+  ['cinder', 'cinder'],
+  ['cephfs', 'cephFS'],
+  ['quobyte', 'quobyte'],
+  ['downwardAPI', 'downwarAPI'],
+  ['fc', 'fc'],
+  ['flexVolume', 'flexVolume'],
+  ['configMap', 'configMap'],
+  ['azureFile', 'azureFile'],
+  ['vsphereVolume', 'vsphereVolume'],
+  ['photonPersistentDisk', 'photonPersistentDisk'],
+  ['portworxVolume', 'portworxVolume'],
+  ['azureDisk', 'azureDisk'],
+  ['storageos', 'storageos'],
+  ['projected', 'projected'],
+  ['scaleIO', 'scaleIO'],
+  ['csi', 'csi'],
+  ['ephemeral', 'ephemeral'],
   ['image', 'image'],
 ];
 
-function defaultVolume(v: any): void {
+function defaultVolume(v: Loose): void {
   if (!isObj(v)) return;
   if (!VOLUME_SOURCES.some(([k]) => v[k] !== undefined && v[k] !== null)) v.emptyDir = {};
   for (const k of ['secret', 'configMap', 'downwardAPI', 'projected']) {
@@ -90,7 +112,7 @@ function defaultVolume(v: any): void {
 }
 
 /** SetDefaults_PodSpec and the container/volume defaults: what pods and pod templates both get. */
-export function defaultPodSpec(spec: any): void {
+export function defaultPodSpec(spec: Loose): void {
   if (!isObj(spec)) return;
   spec.dnsPolicy ||= 'ClusterFirst';
   spec.restartPolicy ||= 'Always';
@@ -118,7 +140,7 @@ export function setDefaultTolerationSeconds(notReady: number, unreachable: numbe
 const SYSTEM_PRIORITIES: Record<string, number> = { 'system-node-critical': 2000001000, 'system-cluster-critical': 2000000000 };
 
 /** SetDefaults_Pod: what a Pod (not a template) gets on top of the spec defaults. Idempotent. */
-export function defaultPodOnly(spec: any): void {
+export function defaultPodOnly(spec: Loose): void {
   if (!isObj(spec)) return;
   for (const c of [...arr(spec.containers), ...arr(spec.initContainers)]) {
     // Requests default to limits when only limits are given.
@@ -137,7 +159,7 @@ export function defaultPodOnly(spec: any): void {
 
 /** What the admission plugins every cluster runs add to a new Pod (ServiceAccount, Priority,
  *  DefaultTolerationSeconds). Create only: on update these fields are immutable or additive. */
-export function admitPod(spec: any): void {
+export function admitPod(spec: Loose): void {
   if (!isObj(spec)) return;
   if (!spec.serviceAccountName) {
     spec.serviceAccountName = 'default';
@@ -150,7 +172,7 @@ export function admitPod(spec: any): void {
   if (!spec.preemptionPolicy && spec.priority !== undefined) spec.preemptionPolicy = 'PreemptLowerPriority';
   const tolerations = arr(spec.tolerations);
   const tolerates = (key: string) => tolerations.some((t) => (t?.key === key || !t?.key) && (t?.effect === 'NoExecute' || !t?.effect));
-  const add: any[] = [];
+  const add: Loose[] = [];
   if (!tolerates(NOT_READY_TOLERATION.key)) add.push({ ...NOT_READY_TOLERATION });
   if (!tolerates(UNREACHABLE_TOLERATION.key)) add.push({ ...UNREACHABLE_TOLERATION });
   if (add.length) spec.tolerations = [...tolerations, ...add];

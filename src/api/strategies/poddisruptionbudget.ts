@@ -28,7 +28,8 @@ export const podDisruptionBudgetStrategy: ResourceStrategy<PodDisruptionBudget> 
     const spec: Record<string, unknown> = fieldsOf(obj.spec);
     const errs: FieldError[] = [];
     const has = (k: string) => spec[k] !== undefined && spec[k] !== null;
-    if (has('minAvailable') && has('maxUnavailable')) errs.push(invalid('spec', new GoValue('policy.PodDisruptionBudgetSpec'), 'minAvailable and maxUnavailable cannot be both set'));
+    if (has('minAvailable') && has('maxUnavailable'))
+      errs.push(invalid('spec', new GoValue('policy.PodDisruptionBudgetSpec'), 'minAvailable and maxUnavailable cannot be both set'));
     errs.push(...validateIntOrPercent('spec.minAvailable', spec.minAvailable));
     errs.push(...validateIntOrPercent('spec.maxUnavailable', spec.maxUnavailable));
     if (has('selector')) errs.push(...validateLabelSelector('spec.selector', spec.selector));
@@ -40,18 +41,32 @@ export const podDisruptionBudgetStrategy: ResourceStrategy<PodDisruptionBudget> 
   },
   validateStatus(obj) {
     const st: Record<string, unknown> = fieldsOf(obj.status);
-    return ['disruptionsAllowed', 'currentHealthy', 'desiredHealthy', 'expectedPods', 'observedGeneration']
-      .flatMap((k) => validateNonnegative(`status.${k}`, st[k]));
+    return ['disruptionsAllowed', 'currentHealthy', 'desiredHealthy', 'expectedPods', 'observedGeneration'].flatMap((k) =>
+      validateNonnegative(`status.${k}`, st[k]),
+    );
   },
   columns: [
     NAME_COLUMN,
-    column('Min Available', 'string', 'The minimum number of pods that must be available simultaneously.  This can be either an integer or a string specifying a percentage, e.g. "28%".'),
-    column('Max Unavailable', 'string', 'The maximum number of pods that may be unavailable simultaneously.  This can be either an integer or a string specifying a percentage, e.g. "28%".'),
+    column(
+      'Min Available',
+      'string',
+      'The minimum number of pods that must be available simultaneously.  This can be either an integer or a string specifying a percentage, e.g. "28%".',
+    ),
+    column(
+      'Max Unavailable',
+      'string',
+      'The maximum number of pods that may be unavailable simultaneously.  This can be either an integer or a string specifying a percentage, e.g. "28%".',
+    ),
     column('Allowed Disruptions', 'integer', 'Number of pod disruptions that are currently allowed.'),
     AGE_COLUMN,
   ],
   row(obj, now) {
-    return [obj.metadata.name ?? '', cell(obj.spec?.minAvailable), cell(obj.spec?.maxUnavailable),
-      typeof obj.status?.disruptionsAllowed === 'number' ? obj.status.disruptionsAllowed : 0, age(obj, now)];
+    return [
+      obj.metadata.name ?? '',
+      cell(obj.spec?.minAvailable),
+      cell(obj.spec?.maxUnavailable),
+      typeof obj.status?.disruptionsAllowed === 'number' ? obj.status.disruptionsAllowed : 0,
+      age(obj, now),
+    ];
   },
 };

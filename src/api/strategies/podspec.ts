@@ -1,17 +1,36 @@
 // PodSpec validation shared by Pods and pod templates (ValidatePodSpec, 1.32 feature defaults).
 import type { FieldError } from '../types.js';
 import {
-  duplicate, forbidden, goQuote, goStringSlice, GoValue, inclusiveRangeError, invalid, isValidLabelValue, notSupported,
-  required, validateAnnotations, validateDNS1123Label, validateDNS1123Subdomain, validateIP, validateLabelName,
-  validateLabels, validateQualifiedName,
+  duplicate,
+  forbidden,
+  goQuote,
+  goStringSlice,
+  GoValue,
+  inclusiveRangeError,
+  invalid,
+  isValidLabelValue,
+  notSupported,
+  required,
+  validateAnnotations,
+  validateDNS1123Label,
+  validateDNS1123Subdomain,
+  validateIP,
+  validateLabelName,
+  validateLabels,
+  validateQualifiedName,
 } from '../validation.js';
 import { notFound } from '../fielderror.js';
 import { isQuantity, parseQuantity } from '../quantity.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj, type Loose } from './json.js';
 import { validateAffinity, validateTopologySpreadConstraints } from './affinity.js';
 import { VOLUME_SOURCES } from './poddefaults.js';
 import {
-  hostPortConflicts, validateContainerCommon, validateLocalDescendingPath, validateLifecycle, validateProbe, validateSecurityContextIDs,
+  hostPortConflicts,
+  validateContainerCommon,
+  validateLocalDescendingPath,
+  validateLifecycle,
+  validateProbe,
+  validateSecurityContextIDs,
 } from './containers.js';
 
 const MAX_INT32 = 2147483647;
@@ -104,8 +123,10 @@ function validateProjections(path: string, sources: unknown): FieldError[] {
     if (s?.downwardAPI) errs.push(...validateDownwardFiles(`${ip}.downwardAPI.items`, s.downwardAPI.items));
     const t = s?.serviceAccountToken;
     if (t) {
-      if (typeof t.expirationSeconds === 'number' && t.expirationSeconds < 600) errs.push(invalid(`${ip}.serviceAccountToken.expirationSeconds`, t.expirationSeconds, 'may not specify a duration less than 10 minutes'));
-      if (typeof t.expirationSeconds === 'number' && t.expirationSeconds > 2 ** 32) errs.push(invalid(`${ip}.serviceAccountToken.expirationSeconds`, t.expirationSeconds, 'may not specify a duration larger than 2^32 seconds'));
+      if (typeof t.expirationSeconds === 'number' && t.expirationSeconds < 600)
+        errs.push(invalid(`${ip}.serviceAccountToken.expirationSeconds`, t.expirationSeconds, 'may not specify a duration less than 10 minutes'));
+      if (typeof t.expirationSeconds === 'number' && t.expirationSeconds > 2 ** 32)
+        errs.push(invalid(`${ip}.serviceAccountToken.expirationSeconds`, t.expirationSeconds, 'may not specify a duration larger than 2^32 seconds'));
       if (!t.path) errs.push(required(`${ip}.serviceAccountToken.path`));
       else errs.push(...validateLocalNonReservedPath(`${ip}.serviceAccountToken.path`, String(t.path)));
     }
@@ -113,20 +134,27 @@ function validateProjections(path: string, sources: unknown): FieldError[] {
   return errs;
 }
 
-function validateVolumeSource(path: string, key: string, src: any): FieldError[] {
+function validateVolumeSource(path: string, key: string, src: Loose): FieldError[] {
   switch (key) {
     case 'hostPath': {
       if (!src?.path) return [required(`${path}.path`)];
       const errs = String(src.path).split('/').includes('..') ? [invalid(`${path}.path`, src.path, "must not contain '..'")] : [];
-      if (src.type !== undefined && src.type !== null && !HOST_PATH_TYPES.includes(src.type)) errs.push(notSupported(`${path}.type`, src.type, HOST_PATH_TYPES));
+      if (src.type !== undefined && src.type !== null && !HOST_PATH_TYPES.includes(src.type))
+        errs.push(notSupported(`${path}.type`, src.type, HOST_PATH_TYPES));
       return errs;
     }
     case 'secret':
-      return [...(!src?.secretName ? [required(`${path}.secretName`)] : []), ...validateMode(`${path}.defaultMode`, src?.defaultMode),
-        ...validateItems(`${path}.items`, src?.items)];
+      return [
+        ...(!src?.secretName ? [required(`${path}.secretName`)] : []),
+        ...validateMode(`${path}.defaultMode`, src?.defaultMode),
+        ...validateItems(`${path}.items`, src?.items),
+      ];
     case 'configMap':
-      return [...(!src?.name ? [required(`${path}.name`)] : []), ...validateMode(`${path}.defaultMode`, src?.defaultMode),
-        ...validateItems(`${path}.items`, src?.items)];
+      return [
+        ...(!src?.name ? [required(`${path}.name`)] : []),
+        ...validateMode(`${path}.defaultMode`, src?.defaultMode),
+        ...validateItems(`${path}.items`, src?.items),
+      ];
     case 'persistentVolumeClaim':
       return !src?.claimName ? [required(`${path}.claimName`)] : [];
     case 'downwardAPI':
@@ -172,8 +200,7 @@ export function validateTolerations(path: string, tolerations: unknown): FieldEr
   return errs;
 }
 
-
-function validateDNSConfig(path: string, cfg: any, dnsPolicy: unknown): FieldError[] {
+function validateDNSConfig(path: string, cfg: Loose, dnsPolicy: unknown): FieldError[] {
   if (dnsPolicy === 'None') {
     if (!isObj(cfg)) return [required(path, 'must provide `dnsConfig` when `dnsPolicy` is None')];
     if (!arr(cfg.nameservers).length) return [required(`${path}.nameservers`, 'must provide at least one DNS nameserver when `dnsPolicy` is None')];
@@ -185,7 +212,8 @@ function validateDNSConfig(path: string, cfg: any, dnsPolicy: unknown): FieldErr
   ns.forEach((s, i) => errs.push(...validateIP(`${path}.nameservers[${i}]`, String(s))));
   const searches = arr(cfg.searches).map(String);
   if (searches.length > 32) errs.push(invalid(`${path}.searches`, goStringSlice(searches), 'must not have more than 32 search paths'));
-  if (searches.join(' ').length > 2048) errs.push(invalid(`${path}.searches`, goStringSlice(searches), 'must not have more than 2048 characters (including spaces) in the search list'));
+  if (searches.join(' ').length > 2048)
+    errs.push(invalid(`${path}.searches`, goStringSlice(searches), 'must not have more than 2048 characters (including spaces) in the search list'));
   searches.forEach((s, i) => errs.push(...validateDNS1123Subdomain(`${path}.searches[${i}]`, s.endsWith('.') ? s.slice(0, -1) : s)));
   arr(cfg.options).forEach((o, i) => {
     if (!o?.name) errs.push(required(`${path}.options[${i}]`, 'must not be empty'));
@@ -194,7 +222,7 @@ function validateDNSConfig(path: string, cfg: any, dnsPolicy: unknown): FieldErr
 }
 
 /** ValidatePodSpec: the spec of a Pod or of a pod template, at path (e.g. "spec" or "spec.template.spec"). */
-export function validatePodSpec(path: string, spec: any, opts: PodSpecOptions): FieldError[] {
+export function validatePodSpec(path: string, spec: Loose, opts: PodSpecOptions): FieldError[] {
   if (!isObj(spec)) return [required(path)];
   const errs: FieldError[] = [];
   const grace = spec.terminationGracePeriodSeconds;
@@ -266,12 +294,14 @@ export function validatePodSpec(path: string, spec: any, opts: PodSpecOptions): 
   });
 
   if (spec.hostNetwork === true) {
-    containers.forEach((c, i) => arr(c?.ports).forEach((pt, j) => {
-      const hp = pt?.hostPort ?? 0;
-      if ((opts.isPod || hp !== 0) && hp !== pt?.containerPort) {
-        errs.push(invalid(`${path}.containers[${i}].ports[${j}].hostPort`, hp, 'must match `containerPort` when `hostNetwork` is true'));
-      }
-    }));
+    containers.forEach((c, i) =>
+      arr(c?.ports).forEach((pt, j) => {
+        const hp = pt?.hostPort ?? 0;
+        if ((opts.isPod || hp !== 0) && hp !== pt?.containerPort) {
+          errs.push(invalid(`${path}.containers[${i}].ports[${j}].hostPort`, hp, 'must match `containerPort` when `hostNetwork` is true'));
+        }
+      }),
+    );
   }
 
   const rp = spec.restartPolicy;
@@ -288,7 +318,9 @@ export function validatePodSpec(path: string, spec: any, opts: PodSpecOptions): 
   errs.push(...validateSecurityContextIDs(`${path}.securityContext`, spec.securityContext));
   arr(spec.imagePullSecrets).forEach((s, i) => {
     if (isObj(s) && Object.keys(s).some((k) => k !== 'name')) {
-      errs.push(invalid(`${path}.imagePullSecrets[${i}]`, new GoValue(`core.LocalObjectReference{Name:${goQuote(String(s.name ?? ''))}}`), 'only name may be set'));
+      errs.push(
+        invalid(`${path}.imagePullSecrets[${i}]`, new GoValue(`core.LocalObjectReference{Name:${goQuote(String(s.name ?? ''))}}`), 'only name may be set'),
+      );
     }
   });
   errs.push(...validateDNSConfig(`${path}.dnsConfig`, spec.dnsConfig, dp));
@@ -330,7 +362,7 @@ export function validatePodSpec(path: string, spec: any, opts: PodSpecOptions): 
 }
 
 /** ValidatePodTemplateSpec: template labels/annotations (note: at <path>.labels) and its spec. */
-export function validatePodTemplateSpec(path: string, template: any): FieldError[] {
+export function validatePodTemplateSpec(path: string, template: Loose): FieldError[] {
   if (!isObj(template)) return [required(path)];
   const meta = isObj(template.metadata) ? template.metadata : {};
   const errs = [
@@ -345,7 +377,7 @@ export function validatePodTemplateSpec(path: string, template: any): FieldError
 }
 
 /** Pod-only checks that are not about the spec alone (validatePodMetadataAndSpec's extras). */
-export function validatePodExtras(pod: any): FieldError[] {
+export function validatePodExtras(pod: Loose): FieldError[] {
   const errs: FieldError[] = [];
   const spec = isObj(pod?.spec) ? pod.spec : {};
   const ann = pod?.metadata?.annotations ?? {};
@@ -354,14 +386,22 @@ export function validatePodExtras(pod: any): FieldError[] {
     errs.push(invalid('metadata.annotations[controller.kubernetes.io/pod-deletion-cost]', String(cost), 'must be a 32bit integer'));
   }
   if (ann['kubernetes.io/config.mirror'] !== undefined && !spec.nodeName) {
-    errs.push(invalid('metadata.annotations[kubernetes.io/config.mirror]', String(ann['kubernetes.io/config.mirror']), 'must set spec.nodeName if mirror pod annotation is set'));
+    errs.push(
+      invalid(
+        'metadata.annotations[kubernetes.io/config.mirror]',
+        String(ann['kubernetes.io/config.mirror']),
+        'must set spec.nodeName if mirror pod annotation is set',
+      ),
+    );
   }
   if (!spec.serviceAccountName) {
-    arr(spec.volumes).forEach((v, vi) => arr(v?.projected?.sources).forEach((s, si) => {
-      if (s?.serviceAccountToken !== undefined) {
-        errs.push(forbidden(`spec.volumes[${vi}].projected.sources[${si}].serviceAccountToken`, 'must not be specified when serviceAccountName is not set'));
-      }
-    }));
+    arr(spec.volumes).forEach((v, vi) =>
+      arr(v?.projected?.sources).forEach((s, si) => {
+        if (s?.serviceAccountToken !== undefined) {
+          errs.push(forbidden(`spec.volumes[${vi}].projected.sources[${si}].serviceAccountToken`, 'must not be specified when serviceAccountName is not set'));
+        }
+      }),
+    );
   }
   for (const list of ['containers', 'initContainers'] as const) {
     arr(spec[list]).forEach((c, i) => {

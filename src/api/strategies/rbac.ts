@@ -4,11 +4,11 @@ import type { ClusterRole, ClusterRoleBinding, FieldError, Incomplete, KObject, 
 import type { ResourceStrategy } from '../strategy.js';
 import { goStringSlice, invalid, isValidPathSegmentName, notSupported, required, validateLabelSelector, isDNS1123Subdomain, each } from '../validation.js';
 import { AGE_COLUMN, age, column, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, fieldsOf, isObj, objs } from '../narrow.js';
 
 export const RBAC_GROUP = 'rbac.authorization.k8s.io';
 
-function validateRule(rule: any, i: number, namespaced: boolean): FieldError[] {
+function validateRule(rule: unknown, i: number, namespaced: boolean): FieldError[] {
   const p = `rules[${i}]`;
   const errs: FieldError[] = [];
   if (!isObj(rule)) return [invalid(p, rule, 'must be an object')];
@@ -30,12 +30,12 @@ function validateRules(obj: Role | ClusterRole, namespaced: boolean): FieldError
   return arr(obj.rules).flatMap((r, i) => validateRule(r, i, namespaced));
 }
 
-function validateRoleRef(ref: any, namespaced: boolean): FieldError[] {
+function validateRoleRef(ref: unknown, namespaced: boolean): FieldError[] {
   const errs: FieldError[] = [];
   const r = isObj(ref) ? ref : {};
   if (r.apiGroup !== RBAC_GROUP) errs.push(notSupported('roleRef.apiGroup', r.apiGroup ?? '', [RBAC_GROUP]));
   const kinds = namespaced ? ['Role', 'ClusterRole'] : ['ClusterRole'];
-  if (!kinds.includes(r.kind)) errs.push(notSupported('roleRef.kind', r.kind ?? '', kinds));
+  if (typeof r.kind !== 'string' || !kinds.includes(r.kind)) errs.push(notSupported('roleRef.kind', r.kind ?? '', kinds));
   if (!r.name) errs.push(required('roleRef.name'));
   else errs.push(...each('roleRef.name', r.name, isValidPathSegmentName(String(r.name))));
   return errs;
@@ -43,7 +43,7 @@ function validateRoleRef(ref: any, namespaced: boolean): FieldError[] {
 
 function validateSubjects(subjects: unknown, namespaced: boolean): FieldError[] {
   const errs: FieldError[] = [];
-  arr(subjects).forEach((s: any, i: number) => {
+  arr(subjects).forEach((s: unknown, i: number) => {
     const p = `subjects[${i}]`;
     if (!isObj(s)) return errs.push(invalid(p, s, 'must be an object'));
     if (!s.name) errs.push(required(`${p}.name`));
@@ -90,17 +90,24 @@ export function subjectCells(subjects: unknown): [string, string, string] {
   const users: string[] = [];
   const groups: string[] = [];
   const sas: string[] = [];
-  for (const s of arr(subjects)) {
-    if (s?.kind === 'User') users.push(s.name);
-    else if (s?.kind === 'Group') groups.push(s.name);
-    else if (s?.kind === 'ServiceAccount') sas.push(`${s.namespace ?? ''}/${s.name}`);
+  for (const s of objs(subjects)) {
+    const name = String(s.name ?? '');
+    if (s.kind === 'User') users.push(name);
+    else if (s.kind === 'Group') groups.push(name);
+    else if (s.kind === 'ServiceAccount') sas.push(`${String(s.namespace ?? '')}/${name}`);
   }
   return [users.join(', '), groups.join(', '), sas.join(', ')];
 }
 
 const bindingTable = {
-  columns: [NAME_COLUMN, column('Role', 'string', 'Role'), AGE_COLUMN, column('Users', 'string', 'Users in the roleBinding', 1),
-    column('Groups', 'string', 'Groups in the roleBinding', 1), column('ServiceAccounts', 'string', 'ServiceAccounts in the roleBinding', 1)],
+  columns: [
+    NAME_COLUMN,
+    column('Role', 'string', 'Role'),
+    AGE_COLUMN,
+    column('Users', 'string', 'Users in the roleBinding', 1),
+    column('Groups', 'string', 'Groups in the roleBinding', 1),
+    column('ServiceAccounts', 'string', 'ServiceAccounts in the roleBinding', 1),
+  ],
   row(obj: RoleBinding | ClusterRoleBinding, now: number) {
     const ref = fieldsOf(obj.roleRef);
     return [obj.metadata.name ?? '', `${ref.kind ?? ''}/${ref.name ?? ''}`, age(obj, now), ...subjectCells(obj.subjects)];
@@ -118,7 +125,8 @@ export const clusterRoleStrategy: ResourceStrategy<ClusterRole> = {
     const errs = validateRules(obj, false);
     if (obj.aggregationRule !== undefined && obj.aggregationRule !== null) {
       const sels = arr(obj.aggregationRule?.clusterRoleSelectors);
-      if (sels.length === 0) errs.push(required('aggregationRule.clusterRoleSelectors', 'at least one clusterRoleSelector required if aggregationRule is non-nil'));
+      if (sels.length === 0)
+        errs.push(required('aggregationRule.clusterRoleSelectors', 'at least one clusterRoleSelector required if aggregationRule is non-nil'));
       sels.forEach((s, i) => errs.push(...validateLabelSelector(`aggregationRule.clusterRoleSelectors[${i}]`, s)));
     }
     return errs;

@@ -5,9 +5,7 @@ import { validateNonnegative } from '../validation.js';
 import { formatLabelSelector } from '../labels.js';
 import { AGE_COLUMN, age, CONTAINERS_COLUMN, containerCells, docColumn, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
 import { fieldsOf } from './json.js';
-import {
-  defaultTemplate, validateReplicaStatus, validateSelectorAndTemplate, validateSelectorImmutable,
-} from './workload.js';
+import { defaultTemplate, validateReplicaStatus, validateSelectorAndTemplate, validateSelectorImmutable } from './workload.js';
 
 export const replicaSetStrategy: ResourceStrategy<ReplicaSet> = {
   defaults: defaultTemplate,
@@ -21,8 +19,11 @@ export const replicaSetStrategy: ResourceStrategy<ReplicaSet> = {
   },
   validateUpdate: validateSelectorImmutable,
   validateStatus(obj) {
-    return validateReplicaStatus(obj.status,
-      ['replicas', 'fullyLabeledReplicas', 'readyReplicas', 'availableReplicas', 'observedGeneration'], ['fullyLabeledReplicas']);
+    return validateReplicaStatus(
+      obj.status,
+      ['replicas', 'fullyLabeledReplicas', 'readyReplicas', 'availableReplicas', 'observedGeneration'],
+      ['fullyLabeledReplicas'],
+    );
   },
   columns: [
     NAME_COLUMN,
@@ -38,8 +39,16 @@ export const replicaSetStrategy: ResourceStrategy<ReplicaSet> = {
     const spec = fieldsOf(obj.spec);
     const st = fieldsOf(obj.status);
     const [names, images] = containerCells(spec.template?.spec?.containers);
-    return [obj.metadata.name ?? '', spec.replicas ?? 1, int(st.replicas), int(st.readyReplicas), age(obj, now), names, images,
-      formatLabelSelector(spec.selector)];
+    return [
+      obj.metadata.name ?? '',
+      spec.replicas ?? 1,
+      int(st.replicas),
+      int(st.readyReplicas),
+      age(obj, now),
+      names,
+      images,
+      formatLabelSelector(spec.selector),
+    ];
   },
   fields(obj) {
     return { 'status.replicas': String(int(obj.status?.replicas)) };

@@ -68,8 +68,16 @@ export const replicationControllerStrategy: ResourceStrategy<ReplicationControll
   row(o, now) {
     const rc = asRC(o);
     const [names, images] = containerCells(rc.spec?.template?.spec?.containers);
-    return [rc.metadata.name ?? '', rc.spec?.replicas ?? 1, int(rc.status?.replicas), int(rc.status?.readyReplicas), age(o, now), names, images,
-      formatLabels(rc.spec?.selector)];
+    return [
+      rc.metadata.name ?? '',
+      rc.spec?.replicas ?? 1,
+      int(rc.status?.replicas),
+      int(rc.status?.readyReplicas),
+      age(o, now),
+      names,
+      images,
+      formatLabels(rc.spec?.selector),
+    ];
   },
   fields(o) {
     return { 'status.replicas': String(int(asRC(o).status?.replicas)) };

@@ -2,26 +2,43 @@
 import type { FieldError, Incomplete, Service } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
-  duplicate, each, forbidden, goIntOrString, goQuote, goStringSlice, GoValue, invalid, isDNS1123Subdomain,
-  isValidPortNum, notSupported, required, validateCIDR, validateDNS1123Label, validateIP, validateLabels,
-  validateNonSpecialIP, validatePortNumOrName, validateProtocol, validateQualifiedName,
+  duplicate,
+  each,
+  forbidden,
+  goIntOrString,
+  goQuote,
+  goStringSlice,
+  GoValue,
+  invalid,
+  isDNS1123Subdomain,
+  isValidPortNum,
+  notSupported,
+  required,
+  validateCIDR,
+  validateDNS1123Label,
+  validateIP,
+  validateLabels,
+  validateNonSpecialIP,
+  validatePortNumOrName,
+  validateProtocol,
+  validateQualifiedName,
 } from '../validation.js';
 import { isIPv6String, parseIP, isV4 } from '../ipaddr.js';
 import { formatLabels } from '../labels.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, isObj, fieldsOf, type Loose } from './json.js';
 
 const TYPES = ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort'];
 const MAX_AFFINITY_SECONDS = 86400;
 const DEFAULT_AFFINITY_SECONDS = 10800;
 
-const isHeadless = (spec: any) => arr(spec?.clusterIPs).length === 1 && spec.clusterIPs[0] === 'None';
-const needsClusterIP = (spec: any) => spec?.type !== 'ExternalName';
-const needsNodePort = (spec: any) => spec?.type === 'NodePort' || (spec?.type === 'LoadBalancer' && spec?.allocateLoadBalancerNodePorts !== false);
-const needsHealthCheck = (spec: any) => spec?.type === 'LoadBalancer' && spec?.externalTrafficPolicy === 'Local';
+const isHeadless = (spec: Loose) => arr(spec?.clusterIPs).length === 1 && spec.clusterIPs[0] === 'None';
+const needsClusterIP = (spec: Loose) => spec?.type !== 'ExternalName';
+const needsNodePort = (spec: Loose) => spec?.type === 'NodePort' || (spec?.type === 'LoadBalancer' && spec?.allocateLoadBalancerNodePorts !== false);
+const needsHealthCheck = (spec: Loose) => spec?.type === 'LoadBalancer' && spec?.externalTrafficPolicy === 'Local';
 
 /** Reachable from outside the cluster: NodePort, LoadBalancer, or ClusterIP with external IPs. */
-export function externallyAccessible(spec: any): boolean {
+export function externallyAccessible(spec: Loose): boolean {
   return spec?.type === 'LoadBalancer' || spec?.type === 'NodePort' || (spec?.type === 'ClusterIP' && arr(spec?.externalIPs).length > 0);
 }
 
@@ -56,7 +73,9 @@ function defaults(obj: Incomplete<Service>): void {
   if (needsClusterIP(spec)) {
     if (!spec.ipFamilyPolicy) spec.ipFamilyPolicy = isHeadless(spec) && !Object.keys(spec.selector ?? {}).length ? 'RequireDualStack' : 'SingleStack';
     if (arr(spec.ipFamilies).length === 0) {
-      const fams = arr(spec.clusterIPs).map((ip) => familyOf(String(ip))).filter((f): f is 'IPv4' | 'IPv6' => !!f);
+      const fams = arr(spec.clusterIPs)
+        .map((ip) => familyOf(String(ip)))
+        .filter((f): f is 'IPv4' | 'IPv6' => !!f);
       spec.ipFamilies = fams.length ? fams : ['IPv4'];
     }
   }
@@ -78,8 +97,16 @@ function prepareForUpdate(obj: Incomplete<Service>, old: Service): void {
     if (!n.ipFamilyPolicy && o.ipFamilyPolicy) n.ipFamilyPolicy = o.ipFamilyPolicy;
   }
   if (needsNodePort(o) && needsNodePort(n)) {
-    const used = new Set(arr(o.ports).map((p) => p?.nodePort).filter((x) => x));
-    const stillUsed = new Set(arr(n.ports).map((p) => p?.nodePort).filter((x) => used.has(x)));
+    const used = new Set(
+      arr(o.ports)
+        .map((p) => p?.nodePort)
+        .filter((x) => x),
+    );
+    const stillUsed = new Set(
+      arr(n.ports)
+        .map((p) => p?.nodePort)
+        .filter((x) => used.has(x)),
+    );
     const byName = new Map(arr(o.ports).map((p) => [p?.name ?? '', p?.nodePort]));
     for (const p of arr(n.ports)) {
       if (isObj(p) && !p.nodePort) {
@@ -105,7 +132,13 @@ function prepareForUpdate(obj: Incomplete<Service>, old: Service): void {
     if ((o.ipFamilyPolicy ?? '') === (n.ipFamilyPolicy ?? '')) delete n.ipFamilyPolicy;
   }
   if (needsNodePort(o) && !needsNodePort(n)) {
-    const same = arr(o.ports).map((p) => p?.nodePort ?? 0).join() === arr(n.ports).map((p) => p?.nodePort ?? 0).join();
+    const same =
+      arr(o.ports)
+        .map((p) => p?.nodePort ?? 0)
+        .join() ===
+      arr(n.ports)
+        .map((p) => p?.nodePort ?? 0)
+        .join();
     if (same) for (const p of arr(n.ports)) if (isObj(p)) delete p.nodePort;
   }
   if (needsHealthCheck(o) && !needsHealthCheck(n) && o.healthCheckNodePort === n.healthCheckNodePort) delete n.healthCheckNodePort;
@@ -120,11 +153,13 @@ function prepareForUpdate(obj: Incomplete<Service>, old: Service): void {
 }
 
 function goServicePortKey(protocol: unknown, port: unknown): GoValue {
-  return new GoValue(`core.ServicePort{Name:"", Protocol:${goQuote(String(protocol ?? ''))}, AppProtocol:(*string)(nil), ` +
-    `Port:${typeof port === 'number' ? port : 0}, TargetPort:${goIntOrString(0)}, NodePort:0}`);
+  return new GoValue(
+    `core.ServicePort{Name:"", Protocol:${goQuote(String(protocol ?? ''))}, AppProtocol:(*string)(nil), ` +
+      `Port:${typeof port === 'number' ? port : 0}, TargetPort:${goIntOrString(0)}, NodePort:0}`,
+  );
 }
 
-function validateClusterIPs(spec: any): FieldError[] {
+function validateClusterIPs(spec: Loose): FieldError[] {
   if (spec.type === 'ExternalName') return [];
   const errs: FieldError[] = [];
   const ips: string[] = arr(spec.clusterIPs).map(String);
@@ -140,7 +175,11 @@ function validateClusterIPs(spec: any): FieldError[] {
     if (seen.has(f)) errs.push(duplicate(`spec.ipFamilies[${i}]`, f));
     seen.add(f);
   });
-  if (spec.ipFamilyPolicy !== undefined && spec.ipFamilyPolicy !== null && !['PreferDualStack', 'RequireDualStack', 'SingleStack'].includes(spec.ipFamilyPolicy)) {
+  if (
+    spec.ipFamilyPolicy !== undefined &&
+    spec.ipFamilyPolicy !== null &&
+    !['PreferDualStack', 'RequireDualStack', 'SingleStack'].includes(spec.ipFamilyPolicy)
+  ) {
     errs.push(notSupported('spec.ipFamilyPolicy', spec.ipFamilyPolicy, ['PreferDualStack', 'RequireDualStack', 'SingleStack']));
   }
   let bad = false;
@@ -165,8 +204,10 @@ function validateClusterIPs(spec: any): FieldError[] {
     const fams = arr(spec.ipFamilies);
     ips.forEach((ip, i) => {
       if (i > fams.length - 1) return;
-      if (fams[i] === 'IPv4' && isIPv6String(ip)) errs.push(invalid(`spec.clusterIPs[${i}]`, ip, `expected an IPv4 value as indicated by \`ipFamilies[${i}]\``));
-      if (fams[i] === 'IPv6' && !isIPv6String(ip)) errs.push(invalid(`spec.clusterIPs[${i}]`, ip, `expected an IPv6 value as indicated by \`ipFamilies[${i}]\``));
+      if (fams[i] === 'IPv4' && isIPv6String(ip))
+        errs.push(invalid(`spec.clusterIPs[${i}]`, ip, `expected an IPv4 value as indicated by \`ipFamilies[${i}]\``));
+      if (fams[i] === 'IPv6' && !isIPv6String(ip))
+        errs.push(invalid(`spec.clusterIPs[${i}]`, ip, `expected an IPv6 value as indicated by \`ipFamilies[${i}]\``));
     });
   }
   return errs;
@@ -186,7 +227,8 @@ function validate(obj: Service): FieldError[] {
     case 'ExternalName': {
       if (arr(spec.clusterIPs).length > 0) errs.push(forbidden('spec.clusterIPs', 'may not be set for ExternalName services'));
       if (arr(spec.ipFamilies).length > 0) errs.push(forbidden('spec.ipFamilies', 'may not be set for ExternalName services'));
-      if (spec.ipFamilyPolicy !== undefined && spec.ipFamilyPolicy !== null) errs.push(forbidden('spec.ipFamilyPolicy', 'may not be set for ExternalName services'));
+      if (spec.ipFamilyPolicy !== undefined && spec.ipFamilyPolicy !== null)
+        errs.push(forbidden('spec.ipFamilyPolicy', 'may not be set for ExternalName services'));
       const cname = String(spec.externalName ?? '').replace(/\.$/, '');
       if (cname) errs.push(...each('spec.externalName', cname, isDNS1123Subdomain(cname)));
       else errs.push(required('spec.externalName'));
@@ -268,7 +310,8 @@ function validate(obj: Service): FieldError[] {
     errs.push(required('allocateLoadBalancerNodePorts'));
   }
   if (!externallyAccessible(spec)) {
-    if (spec.externalTrafficPolicy) errs.push(invalid('spec.externalTrafficPolicy', spec.externalTrafficPolicy, 'may only be set for externally-accessible services'));
+    if (spec.externalTrafficPolicy)
+      errs.push(invalid('spec.externalTrafficPolicy', spec.externalTrafficPolicy, 'may only be set for externally-accessible services'));
   } else if (!spec.externalTrafficPolicy) {
     errs.push(required('spec.externalTrafficPolicy'));
   } else if (spec.externalTrafficPolicy !== 'Cluster' && spec.externalTrafficPolicy !== 'Local') {
@@ -364,7 +407,14 @@ export function externalIPCell(obj: Service): string {
     case 'NodePort':
       return ext.length ? ext.join(',') : '<none>';
     case 'LoadBalancer': {
-      const lb = [...new Set(arr(obj.status?.loadBalancer?.ingress).map((i) => i?.ip || i?.hostname).filter(Boolean).map(String))].sort();
+      const lb = [
+        ...new Set(
+          arr(obj.status?.loadBalancer?.ingress)
+            .map((i) => i?.ip || i?.hostname)
+            .filter(Boolean)
+            .map(String),
+        ),
+      ].sort();
       if (ext.length) return [...lb, ...ext].join(',');
       return lb.length ? lb.join(',') : '<pending>';
     }
@@ -376,7 +426,9 @@ export function externalIPCell(obj: Service): string {
 
 /** "80/TCP", "80:30080/TCP", comma-separated; "<none>" without ports. */
 export function portsCell(ports: unknown): string {
-  const s = arr(ports).map((p) => (p?.nodePort > 0 ? `${p.port}:${p.nodePort}/${p.protocol ?? ''}` : `${p?.port ?? 0}/${p?.protocol ?? ''}`)).join(',');
+  const s = arr(ports)
+    .map((p) => (p?.nodePort > 0 ? `${p.port}:${p.nodePort}/${p.protocol ?? ''}` : `${p?.port ?? 0}/${p?.protocol ?? ''}`))
+    .join(',');
   return s || '<none>';
 }
 
@@ -398,10 +450,17 @@ export const serviceStrategy: ResourceStrategy<Service> = {
   row(obj, now) {
     const spec = fieldsOf(obj.spec);
     const clusterIP = arr(spec.clusterIPs)[0] ?? (spec.clusterIP || '<none>');
-    return [obj.metadata.name ?? '', String(spec.type ?? ''), clusterIP, externalIPCell(obj), portsCell(spec.ports), age(obj, now), formatLabels(spec.selector)];
+    return [
+      obj.metadata.name ?? '',
+      String(spec.type ?? ''),
+      clusterIP,
+      externalIPCell(obj),
+      portsCell(spec.ports),
+      age(obj, now),
+      formatLabels(spec.selector),
+    ];
   },
   fields(obj) {
     return { 'spec.clusterIP': String(obj.spec?.clusterIP ?? ''), 'spec.type': String(obj.spec?.type ?? '') };
   },
 };
-

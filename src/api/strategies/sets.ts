@@ -4,8 +4,19 @@ import { intOrPercentValue } from '../intstr.js';
 import type { ControllerRevision, DaemonSet, FieldError, Incomplete, KObject, OwnerReference, PodTemplateSpec, StatefulSet } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
-  forbidden, goIntOrString, goLabelSelector, goStringMap, GoValue, invalid, isValidPercent, notSupported, required,
-  semanticEqual, validateImmutable, validateLabelSelector, validateNonnegative,
+  forbidden,
+  goIntOrString,
+  goLabelSelector,
+  goStringMap,
+  GoValue,
+  invalid,
+  isValidPercent,
+  notSupported,
+  required,
+  semanticEqual,
+  validateImmutable,
+  validateLabelSelector,
+  validateNonnegative,
 } from '../validation.js';
 import { formatLabels, formatLabelSelector, selectorIsEmpty, selectorIsValid, selectorMatches } from '../labels.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
@@ -43,7 +54,9 @@ function validateSelectorAndTemplate(spec: DaemonSet['spec'] | StatefulSet['spec
   const rp = template?.spec?.restartPolicy;
   if (rp !== 'Always') errs.push(notSupported('spec.template.spec.restartPolicy', rp ?? '', ['Always']));
   if (isSet(template?.spec?.activeDeadlineSeconds)) {
-    errs.push(forbidden('spec.template.spec.activeDeadlineSeconds', `activeDeadlineSeconds in ${kind === 'daemonset' ? 'DaemonSet' : 'StatefulSet'} is not Supported`));
+    errs.push(
+      forbidden('spec.template.spec.activeDeadlineSeconds', `activeDeadlineSeconds in ${kind === 'daemonset' ? 'DaemonSet' : 'StatefulSet'} is not Supported`),
+    );
   }
   return errs;
 }
@@ -56,7 +69,8 @@ function positiveIntOrPercent(field: string, v: unknown): FieldError[] {
 
 function notOver100(field: string, v: unknown): FieldError[] {
   return typeof v === 'string' && isValidPercent(v).length === 0 && Number(v.slice(0, -1)) > 100
-    ? [invalid(field, new GoValue(goIntOrString(v)), 'must not be greater than 100%')] : [];
+    ? [invalid(field, new GoValue(goIntOrString(v)), 'must not be greater than 100%')]
+    : [];
 }
 
 function validateDaemonSetUpdateStrategy(ds: DaemonSet): FieldError[] {
@@ -67,8 +81,10 @@ function validateDaemonSetUpdateStrategy(ds: DaemonSet): FieldError[] {
   const p = 'spec.updateStrategy.rollingUpdate';
   if (!isObj(ru)) return [required(p)];
   const errs = [
-    ...positiveIntOrPercent(`${p}.maxUnavailable`, ru.maxUnavailable), ...positiveIntOrPercent(`${p}.maxSurge`, ru.maxSurge),
-    ...notOver100(`${p}.maxUnavailable`, ru.maxUnavailable), ...notOver100(`${p}.maxSurge`, ru.maxSurge),
+    ...positiveIntOrPercent(`${p}.maxUnavailable`, ru.maxUnavailable),
+    ...positiveIntOrPercent(`${p}.maxSurge`, ru.maxSurge),
+    ...notOver100(`${p}.maxUnavailable`, ru.maxUnavailable),
+    ...notOver100(`${p}.maxSurge`, ru.maxSurge),
   ];
   const hasUnavailable = intOrPercentValue(ru.maxUnavailable) !== 0;
   const hasSurge = intOrPercentValue(ru.maxSurge) !== 0;
@@ -135,35 +151,83 @@ export const daemonSetStrategy: ResourceStrategy<DaemonSet> = {
   validateStatus(obj) {
     const st = (obj as DaemonSet).status;
     if (!st) return [];
-    const fields = ['currentNumberScheduled', 'numberMisscheduled', 'desiredNumberScheduled', 'numberReady', 'observedGeneration',
-      'updatedNumberScheduled', 'numberAvailable', 'numberUnavailable', 'collisionCount'] as const;
+    const fields = [
+      'currentNumberScheduled',
+      'numberMisscheduled',
+      'desiredNumberScheduled',
+      'numberReady',
+      'observedGeneration',
+      'updatedNumberScheduled',
+      'numberAvailable',
+      'numberUnavailable',
+      'collisionCount',
+    ] as const;
     return fields.flatMap((f) => (isSet(st[f]) ? validateNonnegative(`status.${f}`, st[f]) : []));
   },
   columns: [
     NAME_COLUMN,
-    desiredColumn('Desired', 'The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod). More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/'),
-    desiredColumn('Current', 'The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod. More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/'),
-    desiredColumn('Ready', 'numberReady is the number of nodes that should be running the daemon pod and have one or more of the daemon pod running with a Ready Condition.'),
+    desiredColumn(
+      'Desired',
+      'The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod). More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/',
+    ),
+    desiredColumn(
+      'Current',
+      'The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod. More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/',
+    ),
+    desiredColumn(
+      'Ready',
+      'numberReady is the number of nodes that should be running the daemon pod and have one or more of the daemon pod running with a Ready Condition.',
+    ),
     desiredColumn('Up-to-date', 'The total number of nodes that are running updated daemon pod'),
-    desiredColumn('Available', 'The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available (ready for at least spec.minReadySeconds)'),
-    column('Node Selector', 'string', 'NodeSelector is a selector which must be true for the pod to fit on a node. Selector which must match a node\'s labels for the pod to be scheduled on that node. More info: https://kubernetes.io/docs/concepts/configuration/assign-pod-node/'),
+    desiredColumn(
+      'Available',
+      'The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available (ready for at least spec.minReadySeconds)',
+    ),
+    column(
+      'Node Selector',
+      'string',
+      "NodeSelector is a selector which must be true for the pod to fit on a node. Selector which must match a node's labels for the pod to be scheduled on that node. More info: https://kubernetes.io/docs/concepts/configuration/assign-pod-node/",
+    ),
     AGE_COLUMN,
     CONTAINERS_COLUMN,
     IMAGES_COLUMN,
-    column('Selector', 'string', 'A label query over pods that are managed by the daemon set. Must match in order to be controlled. It must match the pod template\'s labels. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors', 1),
+    column(
+      'Selector',
+      'string',
+      "A label query over pods that are managed by the daemon set. Must match in order to be controlled. It must match the pod template's labels. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors",
+      1,
+    ),
   ],
   row(obj, now) {
     const ds = obj as DaemonSet;
     const st = ds.status;
     const [names, images] = containerCells(ds.spec?.template?.spec?.containers);
-    return [ds.metadata.name ?? '', int(st?.desiredNumberScheduled), int(st?.currentNumberScheduled), int(st?.numberReady),
-      int(st?.updatedNumberScheduled), int(st?.numberAvailable), formatLabels(ds.spec?.template?.spec?.nodeSelector), age(obj, now),
-      names, images, formatLabelSelector(ds.spec?.selector)];
+    return [
+      ds.metadata.name ?? '',
+      int(st?.desiredNumberScheduled),
+      int(st?.currentNumberScheduled),
+      int(st?.numberReady),
+      int(st?.updatedNumberScheduled),
+      int(st?.numberAvailable),
+      formatLabels(ds.spec?.template?.spec?.nodeSelector),
+      age(obj, now),
+      names,
+      images,
+      formatLabelSelector(ds.spec?.selector),
+    ];
   },
 };
 
 /** The spec fields a StatefulSet update may change (ValidateStatefulSetUpdate). */
-const STS_MUTABLE = ['replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy', 'minReadySeconds'] as const;
+const STS_MUTABLE = [
+  'replicas',
+  'ordinals',
+  'template',
+  'updateStrategy',
+  'revisionHistoryLimit',
+  'persistentVolumeClaimRetentionPolicy',
+  'minReadySeconds',
+] as const;
 
 function validateStatefulSet(sts: StatefulSet): FieldError[] {
   const spec = sts.spec;
@@ -192,14 +256,27 @@ function validateStatefulSet(sts: StatefulSet): FieldError[] {
       }
       break;
     case 'OnDelete':
-      if (isSet(us.rollingUpdate)) errs.push(invalid('spec.updateStrategy.rollingUpdate', new GoValue('(*apps.RollingUpdateStatefulSetStrategy)(0xc000000000)'), "only allowed for updateStrategy 'RollingUpdate'"));
+      if (isSet(us.rollingUpdate))
+        errs.push(
+          invalid(
+            'spec.updateStrategy.rollingUpdate',
+            new GoValue('(*apps.RollingUpdateStatefulSetStrategy)(0xc000000000)'),
+            "only allowed for updateStrategy 'RollingUpdate'",
+          ),
+        );
       break;
     case undefined:
     case '':
       errs.push(required('spec.updateStrategy'));
       break;
     default:
-      errs.push(invalid('spec.updateStrategy', new GoValue(`apps.StatefulSetUpdateStrategy{Type:"${us.type}", RollingUpdate:(*apps.RollingUpdateStatefulSetStrategy)(nil)}`), "must be 'RollingUpdate' or 'OnDelete'"));
+      errs.push(
+        invalid(
+          'spec.updateStrategy',
+          new GoValue(`apps.StatefulSetUpdateStrategy{Type:"${us.type}", RollingUpdate:(*apps.RollingUpdateStatefulSetStrategy)(nil)}`),
+          "must be 'RollingUpdate' or 'OnDelete'",
+        ),
+      );
   }
   const retention = spec?.persistentVolumeClaimRetentionPolicy;
   if (isSet(retention)) {
@@ -213,7 +290,13 @@ function validateStatefulSet(sts: StatefulSet): FieldError[] {
   if (isSet(spec?.ordinals?.start)) errs.push(...validateNonnegative('spec.ordinals.start', spec?.ordinals?.start));
   if (isSet(spec?.revisionHistoryLimit)) errs.push(...validateNonnegative('spec.revisionHistoryLimit', spec?.revisionHistoryLimit));
   if (isSet(spec?.serviceName) && spec?.serviceName !== '' && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(spec!.serviceName!)) {
-    errs.push(invalid('spec.serviceName', spec!.serviceName, "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"));
+    errs.push(
+      invalid(
+        'spec.serviceName',
+        spec!.serviceName,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+      ),
+    );
   }
   errs.push(...validateSelectorAndTemplate(spec, 'statefulset'));
   (spec?.volumeClaimTemplates ?? []).forEach((t, i) => {
@@ -252,7 +335,12 @@ export const statefulSetStrategy: ResourceStrategy<StatefulSet> = {
       return spec;
     };
     if (semanticEqual(strip(obj), strip(old))) return [];
-    return [forbidden('spec', "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden")];
+    return [
+      forbidden(
+        'spec',
+        "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+      ),
+    ];
   },
   validateStatus(obj, old) {
     const st = (obj as StatefulSet).status;
@@ -265,18 +353,13 @@ export const statefulSetStrategy: ResourceStrategy<StatefulSet> = {
     for (const f of ['readyReplicas', 'currentReplicas', 'updatedReplicas', 'availableReplicas'] as const) {
       if ((st[f] ?? 0) > (st.replicas ?? 0)) errs.push(invalid(`status.${f}`, st[f], msg));
     }
-    if ((st.availableReplicas ?? 0) > (st.readyReplicas ?? 0)) errs.push(invalid('status.availableReplicas', st.availableReplicas, 'cannot be greater than status.readyReplicas'));
+    if ((st.availableReplicas ?? 0) > (st.readyReplicas ?? 0))
+      errs.push(invalid('status.availableReplicas', st.availableReplicas, 'cannot be greater than status.readyReplicas'));
     const o = (old as StatefulSet).status?.collisionCount;
     if (typeof o === 'number' && (st.collisionCount ?? 0) < o) errs.push(invalid('status.collisionCount', st.collisionCount ?? 0, 'cannot be decremented'));
     return errs;
   },
-  columns: [
-    NAME_COLUMN,
-    column('Ready', 'string', 'Number of the pod with ready state'),
-    AGE_COLUMN,
-    CONTAINERS_COLUMN,
-    IMAGES_COLUMN,
-  ],
+  columns: [NAME_COLUMN, column('Ready', 'string', 'Number of the pod with ready state'), AGE_COLUMN, CONTAINERS_COLUMN, IMAGES_COLUMN],
   row(obj, now) {
     const sts = obj as StatefulSet;
     const [names, images] = containerCells(sts.spec?.template?.spec?.containers);
@@ -294,7 +377,8 @@ export const controllerRevisionStrategy: ResourceStrategy<ControllerRevision> = 
     const cr = obj as ControllerRevision;
     const errs: FieldError[] = [];
     if (!isSet(cr.data)) errs.push(required('data', 'data is mandatory'));
-    if (typeof cr.revision !== 'number' || !Number.isInteger(cr.revision) || cr.revision < 0) errs.push(invalid('revision', cr.revision ?? null, 'must be non-negative'));
+    if (typeof cr.revision !== 'number' || !Number.isInteger(cr.revision) || cr.revision < 0)
+      errs.push(invalid('revision', cr.revision ?? null, 'must be non-negative'));
     return errs;
   },
   validateUpdate(obj, old) {

@@ -23,7 +23,10 @@ const str = (v: unknown) => (typeof v === 'string' ? v : '');
 /** kubectl's short access-mode list: RWO,ROX,RWX,RWOP. */
 function accessModes(modes: unknown): string {
   const short: Record<string, string> = { ReadWriteOnce: 'RWO', ReadOnlyMany: 'ROX', ReadWriteMany: 'RWX', ReadWriteOncePod: 'RWOP' };
-  return arr(modes).map((m) => short[m as string] ?? '').filter(Boolean).join(',');
+  return arr(modes)
+    .map((m) => short[m as string] ?? '')
+    .filter(Boolean)
+    .join(',');
 }
 
 function validateAccessModes(field: string, modes: unknown): FieldError[] {
@@ -60,7 +63,8 @@ function validatePV(obj: KObject): FieldError[] {
   if (!isObj(spec)) return [required('spec', '')];
   const errs: FieldError[] = [...validateAccessModes('spec.accessModes', spec.accessModes)];
   errs.push(...validateStorage('spec.capacity[storage]', isObj(spec.capacity) ? spec.capacity.storage : undefined, true));
-  if (!RECLAIM.includes(spec.persistentVolumeReclaimPolicy)) errs.push(notSupported('spec.persistentVolumeReclaimPolicy', spec.persistentVolumeReclaimPolicy, RECLAIM));
+  if (!RECLAIM.includes(spec.persistentVolumeReclaimPolicy))
+    errs.push(notSupported('spec.persistentVolumeReclaimPolicy', spec.persistentVolumeReclaimPolicy, RECLAIM));
   if (spec.volumeMode !== undefined && !VOLUME_MODES.includes(spec.volumeMode)) errs.push(notSupported('spec.volumeMode', spec.volumeMode, VOLUME_MODES));
   const sources = Object.keys(spec).filter((k) => isObj(spec[k]) && !['capacity', 'claimRef', 'nodeAffinity', 'mountOptions'].includes(k));
   if (sources.length === 0) errs.push(required('spec', 'must specify a volume type'));
@@ -69,7 +73,7 @@ function validatePV(obj: KObject): FieldError[] {
   else errs.push(...validateLocalPath(`spec.${sources[0]}.path`, spec[sources[0]].path));
   if (isObj(spec.local) && !isObj(spec.nodeAffinity)) errs.push(required('spec.nodeAffinity', 'Local volume requires node affinity'));
   if (isObj(spec.hostPath) && spec.persistentVolumeReclaimPolicy === 'Recycle' && spec.hostPath.path === '/') {
-    errs.push(forbidden('spec.persistentVolumeReclaimPolicy', 'may not be \'recycle\' for a hostPath volume with path \'/\''));
+    errs.push(forbidden('spec.persistentVolumeReclaimPolicy', "may not be 'recycle' for a hostPath volume with path '/'"));
   }
   if (spec.claimRef !== undefined && spec.claimRef !== null) {
     if (!isObj(spec.claimRef) || !str(spec.claimRef.name)) errs.push(required('spec.claimRef.name', ''));
@@ -112,10 +116,13 @@ function validateStorageClass(obj: StorageClass): FieldError[] {
   else if (p.length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(\/[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?)?$/.test(p)) {
     errs.push(invalid('provisioner', p, 'must be a DNS-1123 subdomain, optionally followed by a path'));
   }
-  if (obj.reclaimPolicy !== undefined && !['Delete', 'Retain'].includes(obj.reclaimPolicy)) errs.push(notSupported('reclaimPolicy', obj.reclaimPolicy, ['Delete', 'Retain']));
-  if (obj.volumeBindingMode !== undefined && !BINDING_MODES.includes(obj.volumeBindingMode)) errs.push(notSupported('volumeBindingMode', obj.volumeBindingMode, BINDING_MODES));
+  if (obj.reclaimPolicy !== undefined && !['Delete', 'Retain'].includes(obj.reclaimPolicy))
+    errs.push(notSupported('reclaimPolicy', obj.reclaimPolicy, ['Delete', 'Retain']));
+  if (obj.volumeBindingMode !== undefined && !BINDING_MODES.includes(obj.volumeBindingMode))
+    errs.push(notSupported('volumeBindingMode', obj.volumeBindingMode, BINDING_MODES));
   if (obj.parameters !== undefined && obj.parameters !== null) {
-    if (!isObj(obj.parameters) || Object.values(obj.parameters).some((v) => typeof v !== 'string')) errs.push(invalid('parameters', obj.parameters, 'must be a map of strings'));
+    if (!isObj(obj.parameters) || Object.values(obj.parameters).some((v) => typeof v !== 'string'))
+      errs.push(invalid('parameters', obj.parameters, 'must be a map of strings'));
   }
   return errs;
 }
@@ -137,7 +144,7 @@ export const persistentVolumeStrategy: ResourceStrategy<PersistentVolume> = {
   },
   columns: [
     NAME_COLUMN,
-    column('Capacity', 'string', 'capacity is the description of the persistent volume\'s resources and capacity.'),
+    column('Capacity', 'string', "capacity is the description of the persistent volume's resources and capacity."),
     column('Access Modes', 'string', 'accessModes contains all ways the volume can be mounted.'),
     column('Reclaim Policy', 'string', 'persistentVolumeReclaimPolicy defines what happens to a persistent volume when released from its claim.'),
     column('Status', 'string', 'phase indicates if a volume is available, bound to a claim, or released by a claim.'),
@@ -151,8 +158,19 @@ export const persistentVolumeStrategy: ResourceStrategy<PersistentVolume> = {
   row(obj, now) {
     const s = fieldsOf(obj.spec);
     const claim = isObj(s.claimRef) ? `${str(s.claimRef.namespace)}/${str(s.claimRef.name)}` : '';
-    return [obj.metadata.name ?? '', str(s.capacity?.storage), accessModes(s.accessModes), str(s.persistentVolumeReclaimPolicy),
-      str(obj.status?.phase), claim, str(s.storageClassName), s.volumeAttributesClassName ?? '<unset>', str(obj.status?.reason), age(obj, now), str(s.volumeMode)];
+    return [
+      obj.metadata.name ?? '',
+      str(s.capacity?.storage),
+      accessModes(s.accessModes),
+      str(s.persistentVolumeReclaimPolicy),
+      str(obj.status?.phase),
+      claim,
+      str(s.storageClassName),
+      s.volumeAttributesClassName ?? '<unset>',
+      str(obj.status?.reason),
+      age(obj, now),
+      str(s.volumeMode),
+    ];
   },
 };
 
@@ -177,8 +195,17 @@ export const persistentVolumeClaimStrategy: ResourceStrategy<PersistentVolumeCla
   row(obj, now) {
     const s = fieldsOf(obj.spec);
     const bound = obj.status?.phase === 'Bound';
-    return [obj.metadata.name ?? '', str(obj.status?.phase), str(s.volumeName), bound ? str(obj.status?.capacity?.storage) : '',
-      bound ? accessModes(obj.status?.accessModes) : '', str(s.storageClassName), s.volumeAttributesClassName ?? '<unset>', age(obj, now), str(s.volumeMode)];
+    return [
+      obj.metadata.name ?? '',
+      str(obj.status?.phase),
+      str(s.volumeName),
+      bound ? str(obj.status?.capacity?.storage) : '',
+      bound ? accessModes(obj.status?.accessModes) : '',
+      str(s.storageClassName),
+      s.volumeAttributesClassName ?? '<unset>',
+      age(obj, now),
+      str(s.volumeMode),
+    ];
   },
   fields(obj) {
     return { 'spec.volumeName': str(obj.spec?.volumeName) };
@@ -219,6 +246,10 @@ export function defaultStorageClass(pvc: KObject, classes: KObject[]): void {
   if (!isObj(pvc.spec) || (pvc.spec.storageClassName !== undefined && pvc.spec.storageClassName !== null)) return;
   const defaults = classes.filter((c) => c.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true');
   if (!defaults.length) return;
-  defaults.sort((a, b) => String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')) || str(a.metadata.name).localeCompare(str(b.metadata.name)));
+  defaults.sort(
+    (a, b) =>
+      String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')) ||
+      str(a.metadata.name).localeCompare(str(b.metadata.name)),
+  );
   pvc.spec.storageClassName = defaults[0].metadata.name;
 }

@@ -1,11 +1,18 @@
 // Shared by Deployments and ReplicaSets: selector/template match, selector immutability, replica status.
 import type { Deployment, FieldError, Incomplete, LabelSelector, PodTemplateSpec, StatefulSet } from '../types.js';
 import {
-  forbidden, goLabelSelector, goStringMap, invalid, notSupported, required, validateImmutable, validateLabelSelector,
+  forbidden,
+  goLabelSelector,
+  goStringMap,
+  invalid,
+  notSupported,
+  required,
+  validateImmutable,
+  validateLabelSelector,
   validateNonnegative,
 } from '../validation.js';
 import { selectorIsEmpty, selectorIsValid, selectorMatches } from '../labels.js';
-import { isObj } from './json.js';
+import { fieldsOf, isObj } from '../narrow.js';
 import { defaultPodSpec } from './poddefaults.js';
 import { validatePodTemplateSpec } from './podspec.js';
 
@@ -24,7 +31,7 @@ export function defaultTemplate(obj: Templated): void {
 
 /** Selector required, non-empty and well-formed; the template matches it and validates; pods of a
  *  controller restart Always and have no deadline. kind names the controller in messages. */
-export function validateSelectorAndTemplate(spec: any, kind: 'ReplicaSet'): FieldError[] {
+export function validateSelectorAndTemplate(spec: { selector?: LabelSelector | null; template?: PodTemplateSpec | null }, kind: 'ReplicaSet'): FieldError[] {
   const errs: FieldError[] = [];
   const sel = spec.selector;
   if (sel === undefined || sel === null) {
@@ -37,15 +44,16 @@ export function validateSelectorAndTemplate(spec: any, kind: 'ReplicaSet'): Fiel
     errs.push(invalid('spec.selector', goLabelSelector(sel), 'invalid label selector'));
     return errs;
   }
-  const template = isObj(spec.template) ? spec.template : {};
-  const labels = template.metadata?.labels;
+  const template = fieldsOf(spec.template);
+  const labels = fieldsOf(template.metadata).labels;
   // A missing selector matches nothing; an empty one everything (and is reported above).
   const matches = sel === undefined || sel === null ? false : selectorIsEmpty(sel) || selectorMatches(sel, labels);
   if (!matches) errs.push(invalid('spec.template.metadata.labels', goStringMap(labels), '`selector` does not match template `labels`'));
   errs.push(...validatePodTemplateSpec('spec.template', template));
-  const rp = template.spec?.restartPolicy;
+  const podSpec = fieldsOf(template.spec);
+  const rp = podSpec.restartPolicy;
   if (rp !== 'Always') errs.push(notSupported('spec.template.spec.restartPolicy', rp ?? '', ['Always']));
-  if (template.spec?.activeDeadlineSeconds !== undefined && template.spec?.activeDeadlineSeconds !== null) {
+  if (podSpec.activeDeadlineSeconds !== undefined && podSpec.activeDeadlineSeconds !== null) {
     errs.push(forbidden('spec.template.spec.activeDeadlineSeconds', `activeDeadlineSeconds in ${kind} is not Supported`));
   }
   return errs;
@@ -58,7 +66,7 @@ export function validateSelectorImmutable(obj: Templated, old: Templated): Field
 
 /** Replica counts in status: the listed ones non-negative (in Kubernetes' order), the bounded ones
  *  and ready/available not above status.replicas, available not above ready. */
-export function validateReplicaStatus(status: any, nonnegative: string[], bounded: string[]): FieldError[] {
+export function validateReplicaStatus(status: unknown, nonnegative: string[], bounded: string[]): FieldError[] {
   const st = isObj(status) ? status : {};
   const errs: FieldError[] = [];
   for (const k of nonnegative) errs.push(...validateNonnegative(`status.${k}`, st[k]));

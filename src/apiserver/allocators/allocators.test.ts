@@ -35,14 +35,17 @@ describe('ClusterIPAllocator', () => {
     assert.throws(() => new ClusterIPAllocator(new MemoryStore(), 'fd00::/108'), /expected an IPv4 CIDR/);
   });
 
-  test('a requested IP is honoured when free and in range, with Kubernetes\' errors otherwise', async () => {
+  test("a requested IP is honoured when free and in range, with Kubernetes' errors otherwise", async () => {
     const a = new ClusterIPAllocator(new MemoryStore(), '10.96.0.0/16');
     const got = await a.allocate('10.96.0.10', owner(1));
     assert.equal(got.value, '10.96.0.10');
     assert.equal(got.adopted, false);
     await assert.rejects(a.allocate('10.96.0.10', owner(2)), (e) => code(e) === 'Allocated' && (e as Error).message === 'provided IP is already allocated');
-    await assert.rejects(a.allocate('10.0.0.5', owner(2)), (e) => code(e) === 'NotInRange' &&
-      (e as Error).message === 'the provided IP (10.0.0.5) is not in the valid range. The range of valid IPs is 10.96.0.0/16');
+    await assert.rejects(
+      a.allocate('10.0.0.5', owner(2)),
+      (e) =>
+        code(e) === 'NotInRange' && (e as Error).message === 'the provided IP (10.0.0.5) is not in the valid range. The range of valid IPs is 10.96.0.0/16',
+    );
     await assert.rejects(a.allocate('10.96.0.0', owner(2)), (e) => code(e) === 'NotInRange');
     // The same owner asking again takes its claim over (a retried write of the same service).
     const again = await a.allocate('10.96.0.10', owner(1));
@@ -56,8 +59,14 @@ describe('ClusterIPAllocator', () => {
     assert.equal(a.band, 16);
     const order: number[] = [];
     for (let i = 0; i < 30; i++) order.push(a.offsetOf((await a.allocateNext(owner(i))).value)!);
-    assert.deepEqual(order.slice(0, 14).sort((x, y) => x - y), [16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
-    assert.deepEqual(order.slice(14).sort((x, y) => x - y), [...Array(16).keys()]);
+    assert.deepEqual(
+      order.slice(0, 14).sort((x, y) => x - y),
+      [16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29],
+    );
+    assert.deepEqual(
+      order.slice(14).sort((x, y) => x - y),
+      [...Array(16).keys()],
+    );
     await assert.rejects(a.allocateNext(owner(99)), (e) => code(e) === 'Full' && (e as Error).message === 'range is full');
   });
 
@@ -106,7 +115,7 @@ describe('ClusterIPAllocator', () => {
     const first = await a.allocate('10.96.0.31', owner(1));
     const adopted = await a.allocate('10.96.0.31', owner(1));
     await a.undo(first);
-    assert.ok(await a.claims.get('10.96.0.31'), 'the take-over protects the claim from the first writer\'s undo');
+    assert.ok(await a.claims.get('10.96.0.31'), "the take-over protects the claim from the first writer's undo");
     await a.undo(adopted);
     assert.ok(await a.claims.get('10.96.0.31'), 'an adopted claim is never undone');
   });
@@ -122,7 +131,9 @@ describe('ClusterIPAllocator', () => {
 
   test('concurrent requests for one IP: exactly one owner gets it', async () => {
     const store = new MemoryStore();
-    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => new ClusterIPAllocator(store, '10.96.0.0/16').allocate('10.96.0.5', owner(i))));
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => new ClusterIPAllocator(store, '10.96.0.0/16').allocate('10.96.0.5', owner(i))),
+    );
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
     assert.ok(results.filter((r) => r.status === 'rejected').every((r) => code((r as PromiseRejectedResult).reason) === 'Allocated'));
   });
@@ -143,12 +154,14 @@ describe('NodePortAllocator', () => {
     assert.equal(staticBand(100_000, 16, 32, 128), 128);
   });
 
-  test('requested ports: in range and free, else Kubernetes\' errors', async () => {
+  test("requested ports: in range and free, else Kubernetes' errors", async () => {
     const a = new NodePortAllocator(new MemoryStore(), '30000-32767');
     assert.equal((await a.allocate('30080', owner(1))).value, '30080');
     await assert.rejects(a.allocate('30080', owner(2)), (e) => code(e) === 'Allocated' && (e as Error).message === 'provided port is already allocated');
-    await assert.rejects(a.allocate('8080', owner(2)), (e) => code(e) === 'NotInRange' &&
-      (e as Error).message === 'provided port is not in the valid range. The range of valid ports is 30000-32767');
+    await assert.rejects(
+      a.allocate('8080', owner(2)),
+      (e) => code(e) === 'NotInRange' && (e as Error).message === 'provided port is not in the valid range. The range of valid ports is 30000-32767',
+    );
     await assert.rejects(a.allocate('32768', owner(2)), (e) => code(e) === 'NotInRange');
   });
 
@@ -157,7 +170,10 @@ describe('NodePortAllocator', () => {
     assert.equal(a.band, 16);
     const got: number[] = [];
     for (let i = 0; i < 24; i++) got.push(Number((await a.allocateNext(owner(i))).value));
-    assert.ok(got.every((p) => p >= 30016), `first picks stay above the band: ${got}`);
+    assert.ok(
+      got.every((p) => p >= 30016),
+      `first picks stay above the band: ${got}`,
+    );
     for (let i = 24; i < 40; i++) got.push(Number((await a.allocateNext(owner(i))).value));
     assert.equal(new Set(got).size, 40);
     await assert.rejects(a.allocateNext(owner(40)), (e) => code(e) === 'Full');

@@ -33,7 +33,11 @@ interface StoredClaim {
 
 export class ClaimStore {
   /** prefix: e.g. "/registry/k8ts/serviceips/"; kind: what the stored value calls itself. */
-  constructor(readonly store: Store, readonly prefix: string, private kind: string) {
+  constructor(
+    readonly store: Store,
+    readonly prefix: string,
+    private kind: string,
+  ) {
     if (!prefix.startsWith(CLAIMS_ROOT) || !prefix.endsWith('/')) throw new TypeError(`claim prefix ${prefix} must be under ${CLAIMS_ROOT} and end in /`);
   }
 
@@ -42,7 +46,12 @@ export class ClaimStore {
   }
 
   private encode(value: string, owner: ClaimOwner): string {
-    const c: StoredClaim = { kind: this.kind, metadata: { name: value }, owner: { namespace: owner.namespace, name: owner.name, uid: owner.uid }, claimedAt: now() };
+    const c: StoredClaim = {
+      kind: this.kind,
+      metadata: { name: value },
+      owner: { namespace: owner.namespace, name: owner.name, uid: owner.uid },
+      claimedAt: now(),
+    };
     return JSON.stringify(c);
   }
 

@@ -19,7 +19,8 @@ export class ClusterIPAllocator extends RangeAllocator {
     } catch (e) {
       throw new TypeError(`service CIDR ${JSON.stringify(cidr)}: ${(e as Error).message} (expected an IPv4 CIDR such as 10.96.0.0/16)`);
     }
-    if (c.prefix > 30 || c.prefix < 8) throw new TypeError(`service CIDR ${cidr}: the prefix must be between /8 and /30, so that the range has usable addresses and stays a sane size`);
+    if (c.prefix > 30 || c.prefix < 8)
+      throw new TypeError(`service CIDR ${cidr}: the prefix must be between /8 and /30, so that the range has usable addresses and stays a sane size`);
     // Usable: everything but the network and broadcast addresses. The band is sized on the whole CIDR.
     super(new ClaimStore(store, SERVICE_IP_PREFIX, 'ServiceIPClaim'), size(c) - 2, staticBand(size(c), 16, 16, 256), random);
     this.cidr = c;

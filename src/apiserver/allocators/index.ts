@@ -3,5 +3,13 @@ export { type Claim, type ClaimOwner, ClaimStore, CLAIMS_ROOT } from './claims.j
 export { type Allocation, AllocationError, type AllocationErrorCode, RangeAllocator, staticBand } from './range.js';
 export { ClusterIPAllocator, SERVICE_IP_PREFIX } from './clusterip.js';
 export { NodePortAllocator, NODE_PORT_PREFIX, type PortRange, parsePortRange } from './nodeport.js';
-export { DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, type HeldValues, ServiceAllocations, type ServiceAllocatorOptions, heldPorts, heldValues } from './service.js';
+export {
+  DEFAULT_NODE_PORT_RANGE,
+  DEFAULT_SERVICE_CIDR,
+  type HeldValues,
+  ServiceAllocations,
+  type ServiceAllocatorOptions,
+  heldPorts,
+  heldValues,
+} from './service.js';
 export { AllocationRepair, type RepairOptions, type RepairReport } from './repair.js';

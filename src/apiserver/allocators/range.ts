@@ -7,7 +7,10 @@ export type AllocationErrorCode = 'NotInRange' | 'Allocated' | 'Full';
 
 /** A value could not be handed out; the message is Kubernetes' allocator wording. */
 export class AllocationError extends Error {
-  constructor(readonly code: AllocationErrorCode, message: string) {
+  constructor(
+    readonly code: AllocationErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'AllocationError';
   }
@@ -37,7 +40,12 @@ export abstract class RangeAllocator {
    * size: how many values (offsets 0..size-1); band: offsets below it are tried last by allocateNext.
    * random: in [0, 1), replaceable for tests.
    */
-  protected constructor(claims: ClaimStore, readonly size: number, readonly band: number, private random: () => number = Math.random) {
+  protected constructor(
+    claims: ClaimStore,
+    readonly size: number,
+    readonly band: number,
+    private random: () => number = Math.random,
+  ) {
     this.claims = claims;
   }
 

@@ -2,14 +2,13 @@
 // A claim whose owner is gone (or no longer uses the value) is released once it is older than a grace
 // period (younger ones may belong to a write in flight); a value a service uses without a claim (a crash
 // between steps, a lost claim) is claimed again. Two services using one value are reported, not changed.
-import { findResource, storagePrefix } from '../../api/resources.js';
+import { SERVICES } from '../../api/kinds.js';
+import { storagePrefix } from '../../api/resources.js';
 import type { KObject } from '../../api/types.js';
 import type { Store } from '../../store/types.js';
 import type { Claim } from './claims.js';
 import type { RangeAllocator } from './range.js';
 import { type ServiceAllocations, heldPorts, heldValues } from './service.js';
-
-const SERVICES = findResource('', 'v1', 'services')!;
 
 export interface RepairOptions {
   /** A claim younger than this is never released (default 60 s). */
@@ -42,7 +41,11 @@ export class AllocationRepair {
   /** Problems already logged: a conflict found every pass is logged once per process. */
   private logged = new Set<string>();
 
-  constructor(private store: Store, private alloc: ServiceAllocations, opts: RepairOptions = {}) {
+  constructor(
+    private store: Store,
+    private alloc: ServiceAllocations,
+    opts: RepairOptions = {},
+  ) {
     this.graceMs = opts.graceMs ?? 60_000;
     this.intervalMs = opts.intervalMs ?? 180_000;
     this.log = opts.log ?? ((m) => console.error(`k8ts service allocation repair: ${m}`));
@@ -66,7 +69,10 @@ export class AllocationRepair {
 
   private async pass(): Promise<RepairReport> {
     const report: RepairReport = { released: [], claimed: [], problems: [] };
-    const kinds: [string, RangeAllocator][] = [['ip', this.alloc.ips], ['port', this.alloc.ports]];
+    const kinds: [string, RangeAllocator][] = [
+      ['ip', this.alloc.ips],
+      ['port', this.alloc.ports],
+    ];
     // Claims first, services second: a claim made for a service created in between is then seen with
     // its service (and a young claim is left alone anyway).
     const claims = new Map<RangeAllocator, Claim[]>();
@@ -83,7 +89,10 @@ export class AllocationRepair {
       for (const [a, v] of values) {
         const label = `${a === this.alloc.ips ? 'ip' : 'port'} ${v}`;
         if (!a.contains(v)) {
-          this.problem(report, `${label} of service ${svc.metadata.namespace}/${svc.metadata.name} is outside the range ${a === this.alloc.ips ? this.alloc.ips.range : this.alloc.ports.range}`);
+          this.problem(
+            report,
+            `${label} of service ${svc.metadata.namespace}/${svc.metadata.name} is outside the range ${a === this.alloc.ips ? this.alloc.ips.range : this.alloc.ports.range}`,
+          );
           continue;
         }
         const key = a.claims.keyOf(a.canonical(v));
@@ -108,7 +117,9 @@ export class AllocationRepair {
         }
         if (await a.claims.delete(c.value, c.revision)) {
           report.released.push(`${name} ${c.value}`);
-          this.log(`released ${name} ${c.value}: its owner ${c.owner.namespace}/${c.owner.name} (uid ${c.owner.uid}) ${owner ? 'no longer uses it' : 'is gone'}`);
+          this.log(
+            `released ${name} ${c.value}: its owner ${c.owner.namespace}/${c.owner.name} (uid ${c.owner.uid}) ${owner ? 'no longer uses it' : 'is gone'}`,
+          );
         } else {
           claimed.set(key, c);
         }
@@ -119,7 +130,10 @@ export class AllocationRepair {
       if (holder) {
         for (const u of list) {
           if (u.svc.metadata.uid === holder.owner.uid) continue;
-          this.problem(report, `${u.alloc === this.alloc.ips ? 'ip' : 'port'} ${u.value} of service ${u.svc.metadata.namespace}/${u.svc.metadata.name} is allocated to ${holder.owner.namespace}/${holder.owner.name} (two services use it)`);
+          this.problem(
+            report,
+            `${u.alloc === this.alloc.ips ? 'ip' : 'port'} ${u.value} of service ${u.svc.metadata.namespace}/${u.svc.metadata.name} is allocated to ${holder.owner.namespace}/${holder.owner.name} (two services use it)`,
+          );
         }
         continue;
       }
@@ -139,7 +153,10 @@ export class AllocationRepair {
         }
         const holder = await u.alloc.claims.get(u.value);
         if (holder && holder.owner.uid !== svc.metadata.uid) {
-          this.problem(report, `${name} of service ${svc.metadata.namespace}/${svc.metadata.name} is allocated to ${holder.owner.namespace}/${holder.owner.name} (two services use it)`);
+          this.problem(
+            report,
+            `${name} of service ${svc.metadata.namespace}/${svc.metadata.name} is allocated to ${holder.owner.namespace}/${holder.owner.name} (two services use it)`,
+          );
         }
       }
     }

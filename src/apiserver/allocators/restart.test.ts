@@ -8,20 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runServer, type RunningServer } from '../../server/server.js';
 import { RestClient, configFromKubeconfig } from '../../client/rest.js';
-import { findResource } from '../../api/resources.js';
-import type { KObject } from '../../api/types.js';
+import { ENDPOINTS as EP, ENDPOINTSLICES as SLICE, SERVICES as SVC } from '../../api/kinds.js';
+import type { Service } from '../../api/types.js';
 import { SqliteStore } from '../../store/sqlite.js';
 import { ClusterIPAllocator } from './clusterip.js';
 import { NodePortAllocator } from './nodeport.js';
 import { eventually } from '../../testing/eventually.js';
-
-const SVC = findResource('', 'v1', 'services')!;
-const EP = findResource('', 'v1', 'endpoints')!;
-const SLICE = findResource('discovery.k8s.io', 'v1', 'endpointslices')!;
-
-function svc(name: string, spec: Record<string, unknown> = {}): KObject {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80 }], ...spec } };
-}
+import { clusterIPOf, nodePortOf, serviceFixture as svc } from './testing.js';
 
 describe('service allocation in a real server on SQLite', () => {
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-svcalloc-'));
@@ -47,15 +40,24 @@ describe('service allocation in a real server on SQLite', () => {
     await start();
     const port = Number(new URL(s!.url).port);
     const k = (await c!.get(SVC, 'default', 'kubernetes'))!;
-    assert.equal(k.spec.clusterIP, '10.96.0.1');
-    assert.equal(k.spec.type, 'ClusterIP');
-    assert.equal(k.spec.selector, undefined);
-    assert.deepEqual(k.spec.ports.map((p: any) => [p.name, p.protocol, p.port, p.targetPort]), [['https', 'TCP', 443, port]]);
+    assert.equal(k.spec?.clusterIP, '10.96.0.1');
+    assert.equal(k.spec?.type, 'ClusterIP');
+    assert.equal(k.spec?.selector, undefined);
+    assert.deepEqual(
+      k.spec?.ports?.map((p) => [p.name, p.protocol, p.port, p.targetPort]),
+      [['https', 'TCP', 443, port]],
+    );
     const slice = (await c!.get(SLICE, 'default', 'kubernetes'))!;
     assert.equal(slice.metadata.labels?.['kubernetes.io/service-name'], 'kubernetes');
     assert.equal(slice.addressType, 'IPv4');
-    assert.deepEqual(slice.endpoints.map((e: any) => [e.addresses, e.conditions.ready]), [[['192.0.2.50'], true]]);
-    assert.deepEqual(slice.ports.map((p: any) => [p.name, p.port, p.protocol]), [['https', port, 'TCP']]);
+    assert.deepEqual(
+      slice.endpoints.map((e) => [e.addresses, e.conditions?.ready]),
+      [[['192.0.2.50'], true]],
+    );
+    assert.deepEqual(
+      slice.ports?.map((p) => [p.name, p.port, p.protocol]),
+      [['https', port, 'TCP']],
+    );
     const ep = (await c!.get(EP, 'default', 'kubernetes'))!;
     assert.deepEqual(ep.subsets, [{ addresses: [{ ip: '192.0.2.50' }], ports: [{ name: 'https', port, protocol: 'TCP' }] }]);
   });
@@ -68,7 +70,7 @@ describe('service allocation in a real server on SQLite', () => {
       const k = await c!.get(SVC, 'default', 'kubernetes');
       return k && k.metadata.uid !== old.metadata.uid && k;
     });
-    assert.equal(again.spec.clusterIP, '10.96.0.1');
+    assert.equal(again.spec?.clusterIP, '10.96.0.1');
     await c!.patch(SLICE, 'default', 'kubernetes', 'merge', { endpoints: [{ addresses: ['192.0.2.99'], conditions: { ready: false } }] });
     await c!.patch(SVC, 'default', 'kubernetes', 'merge', { spec: { ports: [{ name: 'https', port: 443, targetPort: 1234, protocol: 'TCP' }] } });
     await c!.delete(EP, 'default', 'kubernetes');
@@ -78,7 +80,7 @@ describe('service allocation in a real server on SQLite', () => {
   });
 
   test('allocations survive a restart, are not handed out twice, and the repair on start fixes leftovers', async () => {
-    const before: KObject[] = [];
+    const before: Service[] = [];
     for (let i = 0; i < 12; i++) before.push(await c!.create(SVC, 'default', svc(`r${i}`, { type: 'NodePort' })));
     const keep = before[0];
     const lost = before[1];
@@ -90,11 +92,18 @@ describe('service allocation in a real server on SQLite', () => {
     const ips = new ClusterIPAllocator(store, '10.96.0.0/16');
     const ports = new NodePortAllocator(store, '30000-32767');
     const orphan = '10.96.200.200';
-    await store.create(ips.claims.keyOf(orphan), JSON.stringify({ kind: 'ServiceIPClaim', metadata: { name: orphan },
-      owner: { namespace: 'default', name: 'ghost', uid: 'no-such-uid' }, claimedAt: '2020-01-01T00:00:00Z' }));
-    const lostIPClaim = (await ips.claims.get(lost.spec.clusterIP))!;
-    assert.ok(await ips.claims.delete(lost.spec.clusterIP, lostIPClaim.revision));
-    const lostPortClaim = (await ports.claims.get(String(lost.spec.ports[0].nodePort)))!;
+    await store.create(
+      ips.claims.keyOf(orphan),
+      JSON.stringify({
+        kind: 'ServiceIPClaim',
+        metadata: { name: orphan },
+        owner: { namespace: 'default', name: 'ghost', uid: 'no-such-uid' },
+        claimedAt: '2020-01-01T00:00:00Z',
+      }),
+    );
+    const lostIPClaim = (await ips.claims.get(clusterIPOf(lost)))!;
+    assert.ok(await ips.claims.delete(clusterIPOf(lost), lostIPClaim.revision));
+    const lostPortClaim = (await ports.claims.get(String(nodePortOf(lost))))!;
     assert.ok(await ports.claims.delete(lostPortClaim.value, lostPortClaim.revision));
     await store.close();
 
@@ -105,33 +114,44 @@ describe('service allocation in a real server on SQLite', () => {
     const ports2 = new NodePortAllocator(store2, '30000-32767');
     // The repair runs when this server takes the API server's singleton Lease, right after start.
     // One pass fixes IPs, then ports: wait for the end of it.
-    await eventually('the repair pass after start', async () => (await ips2.claims.get(orphan)) === undefined &&
-      (await ips2.claims.get(lost.spec.clusterIP))?.owner.uid === lost.metadata.uid &&
-      (await ports2.claims.get(String(lost.spec.ports[0].nodePort)))?.owner.uid === lost.metadata.uid);
+    await eventually(
+      'the repair pass after start',
+      async () =>
+        (await ips2.claims.get(orphan)) === undefined &&
+        (await ips2.claims.get(clusterIPOf(lost)))?.owner.uid === lost.metadata.uid &&
+        (await ports2.claims.get(String(nodePortOf(lost))))?.owner.uid === lost.metadata.uid,
+    );
     assert.equal(await ips2.claims.get(orphan), undefined, 'the orphan claim is released');
-    assert.equal((await ips2.claims.get(lost.spec.clusterIP))?.owner.uid, lost.metadata.uid, 'the lost IP claim is back');
-    assert.equal((await ports2.claims.get(String(lost.spec.ports[0].nodePort)))?.owner.uid, lost.metadata.uid, 'the lost port claim is back');
+    assert.equal((await ips2.claims.get(clusterIPOf(lost)))?.owner.uid, lost.metadata.uid, 'the lost IP claim is back');
+    assert.equal((await ports2.claims.get(String(nodePortOf(lost))))?.owner.uid, lost.metadata.uid, 'the lost port claim is back');
     for (const b of before) {
-      assert.equal((await ips2.claims.get(b.spec.clusterIP))?.owner.uid, b.metadata.uid);
-      assert.equal((await ports2.claims.get(String(b.spec.ports[0].nodePort)))?.owner.uid, b.metadata.uid);
+      assert.equal((await ips2.claims.get(clusterIPOf(b)))?.owner.uid, b.metadata.uid);
+      assert.equal((await ports2.claims.get(String(nodePortOf(b))))?.owner.uid, b.metadata.uid);
     }
     // The kubernetes service follows the server to its new port.
     await eventually('targetPort follows the new port', async () => (await c!.get(SVC, 'default', 'kubernetes'))?.spec?.ports?.[0]?.targetPort === port);
     // Requests for values held before the restart are refused; new services get other values.
-    await assert.rejects(c!.create(SVC, 'default', svc('dup', { clusterIP: keep.spec.clusterIP })), /provided IP is already allocated/);
-    await assert.rejects(c!.create(SVC, 'default', svc('dup', { clusterIP: lost.spec.clusterIP })), /provided IP is already allocated/);
-    await assert.rejects(c!.create(SVC, 'default', svc('dup', { type: 'NodePort', ports: [{ port: 80, nodePort: keep.spec.ports[0].nodePort }] })), /provided port is already allocated/);
-    const after: KObject[] = [];
+    await assert.rejects(c!.create(SVC, 'default', svc('dup', { clusterIP: clusterIPOf(keep) })), /provided IP is already allocated/);
+    await assert.rejects(c!.create(SVC, 'default', svc('dup', { clusterIP: clusterIPOf(lost) })), /provided IP is already allocated/);
+    await assert.rejects(
+      c!.create(SVC, 'default', svc('dup', { type: 'NodePort', ports: [{ port: 80, nodePort: nodePortOf(keep) }] })),
+      /provided port is already allocated/,
+    );
+    const after: Service[] = [];
     for (let i = 0; i < 12; i++) after.push(await c!.create(SVC, 'default', svc(`n${i}`, { type: 'NodePort' })));
     const all = (await c!.list(SVC)).items;
-    const ipsUsed = all.map((x) => x.spec.clusterIP);
-    const portsUsed = all.flatMap((x) => (x.spec.ports ?? []).map((p: any) => p.nodePort).filter(Boolean));
+    const ipsUsed = all.map((x) => x.spec?.clusterIP);
+    const portsUsed = all.flatMap((x) => (x.spec?.ports ?? []).map((p) => p.nodePort).filter(Boolean));
     assert.equal(new Set(ipsUsed).size, ipsUsed.length, `no IP twice: ${ipsUsed}`);
     assert.equal(new Set(portsUsed).size, portsUsed.length, `no node port twice: ${portsUsed}`);
     assert.ok(ipsUsed.includes('10.96.0.1'));
     // Delete gives the values back for reuse.
     await c!.delete(SVC, 'default', keep.metadata.name!);
-    const reuse = await c!.create(SVC, 'default', svc('reuse', { clusterIP: keep.spec.clusterIP, type: 'NodePort', ports: [{ port: 80, nodePort: keep.spec.ports[0].nodePort }] }));
-    assert.equal(reuse.spec.clusterIP, keep.spec.clusterIP);
+    const reuse = await c!.create(
+      SVC,
+      'default',
+      svc('reuse', { clusterIP: clusterIPOf(keep), type: 'NodePort', ports: [{ port: 80, nodePort: nodePortOf(keep) }] }),
+    );
+    assert.equal(reuse.spec?.clusterIP, clusterIPOf(keep));
   });
 });

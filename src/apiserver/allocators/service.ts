@@ -5,13 +5,17 @@ import type { FieldError, KObject } from '../../api/types.js';
 import type { Store } from '../../store/types.js';
 import { goStringSlice, invalid } from '../../api/fielderror.js';
 import { parseIP, isV4 } from '../../api/ipaddr.js';
-import { arr, isObj } from '../../api/strategies/json.js';
+import { arr, asObj, asString, isObj, type JsonObject } from '../../api/narrow.js';
+
 import { errors } from '../../api/status.js';
 import type { WriteHooks, WriteTxn } from '../registry.js';
 import type { ClaimOwner } from './claims.js';
 import { ClusterIPAllocator } from './clusterip.js';
 import { NodePortAllocator } from './nodeport.js';
 import { type Allocation, AllocationError, type RangeAllocator } from './range.js';
+
+/** A Service's spec as a write carries it, before validation: each field is narrowed where read. */
+type SpecFields = JsonObject;
 
 export interface ServiceAllocatorOptions {
   /** IPv4 CIDR the cluster IPs come from (default 10.96.0.0/16). */
@@ -34,9 +38,9 @@ export interface HeldValues {
   healthCheckNodePort?: number;
 }
 
-const isHeadless = (spec: any) => arr(spec?.clusterIPs)[0] === 'None' || spec?.clusterIP === 'None';
-const hasNodePorts = (spec: any) => spec?.type === 'NodePort' || spec?.type === 'LoadBalancer';
-const needsHealthCheck = (spec: any) => spec?.type === 'LoadBalancer' && spec?.externalTrafficPolicy === 'Local';
+const isHeadless = (spec: SpecFields) => arr(spec.clusterIPs)[0] === 'None' || spec.clusterIP === 'None';
+const hasNodePorts = (spec: SpecFields) => spec.type === 'NodePort' || spec.type === 'LoadBalancer';
+const needsHealthCheck = (spec: SpecFields) => spec.type === 'LoadBalancer' && spec.externalTrafficPolicy === 'Local';
 const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
 
 /** The values a service, as stored, holds claims for. */
@@ -47,7 +51,14 @@ export function heldValues(svc: KObject): HeldValues {
     const ips = arr(spec.clusterIPs).length ? arr(spec.clusterIPs) : [spec.clusterIP];
     out.ips = [...new Set(ips.filter((ip): ip is string => typeof ip === 'string' && ip !== '' && ip !== 'None'))];
   }
-  if (hasNodePorts(spec)) out.nodePorts = [...new Set(arr(spec.ports).map((p) => p?.nodePort).filter(isPort))];
+  if (hasNodePorts(spec))
+    out.nodePorts = [
+      ...new Set(
+        arr(spec.ports)
+          .map((p) => asObj(p).nodePort)
+          .filter(isPort),
+      ),
+    ];
   if (needsHealthCheck(spec) && isPort(spec.healthCheckNodePort)) out.healthCheckNodePort = spec.healthCheckNodePort;
   return out;
 }
@@ -140,7 +151,7 @@ export class ServiceAllocations implements WriteHooks {
     if (spec.type === 'ExternalName' || isHeadless(spec)) return;
     const famErrs = this.familyErrors(spec);
     if (famErrs.length) throw errors.invalid('Service', '', svc.metadata.name ?? '', famErrs);
-    const want: string = arr(spec.clusterIPs)[0] || spec.clusterIP || '';
+    const want: string = asString(arr(spec.clusterIPs)[0]) || asString(spec.clusterIP) || '';
     let ip = want;
     if (!want) {
       if (dryRun) {
@@ -158,7 +169,9 @@ export class ServiceAllocations implements WriteHooks {
         else plan.made.push({ alloc: this.ips, a: await this.ips.allocate(want, ownerOf(svc)) });
       } catch (e) {
         if (!(e instanceof AllocationError)) throw e;
-        throw errors.invalid('Service', '', svc.metadata.name ?? '', [invalid('spec.clusterIPs', goStringSlice(arr(spec.clusterIPs).length ? spec.clusterIPs : [want]), `failed to allocate IP ${want}: ${e.message}`)]);
+        throw errors.invalid('Service', '', svc.metadata.name ?? '', [
+          invalid('spec.clusterIPs', goStringSlice(arr(spec.clusterIPs).length ? spec.clusterIPs : [want]), `failed to allocate IP ${want}: ${e.message}`),
+        ]);
       }
     }
     spec.clusterIP = ip;
@@ -166,22 +179,29 @@ export class ServiceAllocations implements WriteHooks {
   }
 
   /** This cluster is single-stack, of the service CIDR's family (IPv4). */
-  private familyErrors(spec: any): FieldError[] {
+  private familyErrors(spec: SpecFields): FieldError[] {
     // Headless without a selector may name any families: nothing is allocated for it.
     if (isHeadless(spec) && !Object.keys(isObj(spec.selector) ? spec.selector : {}).length) return [];
     const errs: FieldError[] = [];
     const ips = arr(spec.clusterIPs).map(String);
     const fams = arr(spec.ipFamilies).map(String);
     if (spec.ipFamilyPolicy === 'SingleStack') {
-      if (ips.length === 2) errs.push(invalid('spec.ipFamilyPolicy', spec.ipFamilyPolicy, "must be 'RequireDualStack' or 'PreferDualStack' when multiple cluster IPs are specified"));
-      if (fams.length === 2) errs.push(invalid('spec.ipFamilyPolicy', spec.ipFamilyPolicy, "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified"));
+      if (ips.length === 2)
+        errs.push(
+          invalid('spec.ipFamilyPolicy', spec.ipFamilyPolicy, "must be 'RequireDualStack' or 'PreferDualStack' when multiple cluster IPs are specified"),
+        );
+      if (fams.length === 2)
+        errs.push(
+          invalid('spec.ipFamilyPolicy', spec.ipFamilyPolicy, "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified"),
+        );
     }
     ips.forEach((ip, i) => {
       const fam = ip === 'None' ? undefined : familyOf(ip);
       if (fam && fam !== 'IPv4') errs.push(invalid(`spec.clusterIPs[${i}]`, goStringSlice(spec.clusterIPs), `${fam} is not configured on this cluster`));
     });
     if (errs.length) return errs;
-    if (spec.ipFamilyPolicy === 'RequireDualStack') errs.push(invalid('spec.ipFamilyPolicy', spec.ipFamilyPolicy, 'this cluster is not configured for dual-stack services'));
+    if (spec.ipFamilyPolicy === 'RequireDualStack')
+      errs.push(invalid('spec.ipFamilyPolicy', spec.ipFamilyPolicy, 'this cluster is not configured for dual-stack services'));
     fams.forEach((f, i) => {
       if (f !== 'IPv4') errs.push(invalid(`spec.ipFamilies[${i}]`, f, 'not configured on this cluster'));
     });
@@ -248,7 +268,8 @@ export class ServiceAllocations implements WriteHooks {
       if (isPort(hc)) {
         try {
           // The health check may not share a port with the service's own node ports.
-          if (hasNodePorts(spec) && arr(spec.ports).some((p) => p?.nodePort === hc)) throw new AllocationError('Allocated', 'provided port is already allocated');
+          if (hasNodePorts(spec) && arr(spec.ports).some((p) => asObj(p).nodePort === hc))
+            throw new AllocationError('Allocated', 'provided port is already allocated');
           await take(hc);
         } catch (e) {
           if (!(e instanceof AllocationError)) throw e;
@@ -269,7 +290,10 @@ export class ServiceAllocations implements WriteHooks {
     const uid = next.metadata.uid ?? '';
     const gone = (alloc: RangeAllocator, before: string[], after: string[]) => {
       const keep = new Set(after.filter((v) => alloc.contains(v)).map((v) => alloc.canonical(v)));
-      return before.filter((v) => alloc.contains(v)).map((v) => alloc.canonical(v)).filter((v) => !keep.has(v));
+      return before
+        .filter((v) => alloc.contains(v))
+        .map((v) => alloc.canonical(v))
+        .filter((v) => !keep.has(v));
     };
     const todo: [RangeAllocator, string][] = [
       ...gone(this.ips, old.ips, now.ips).map((v): [RangeAllocator, string] => [this.ips, v]),

@@ -13,8 +13,22 @@ const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 
 /** The attributes of a request by method, path and query, as upstream's RequestInfoFactory reads them. */
 export function requestAttributes(user: UserInfo, method: string, path: string, q: URLSearchParams): Attributes {
-  const a: Attributes = { user, verb: method.toLowerCase(), resourceRequest: false, path, apiGroup: '', apiVersion: '', namespace: '', resource: '', subresource: '', name: '' };
-  const parts = path.replace(/^\/+|\/+$/g, '').split('/').filter((p) => p !== '');
+  const a: Attributes = {
+    user,
+    verb: method.toLowerCase(),
+    resourceRequest: false,
+    path,
+    apiGroup: '',
+    apiVersion: '',
+    namespace: '',
+    resource: '',
+    subresource: '',
+    name: '',
+  };
+  const parts = path
+    .replace(/^\/+|\/+$/g, '')
+    .split('/')
+    .filter((p) => p !== '');
   let cur = parts.map((p) => safeDecode(p));
   if (cur.length < 1 || (cur[0] !== 'api' && cur[0] !== 'apis')) return a;
   const grouped = cur[0] === 'apis';

@@ -2,7 +2,7 @@
 // someone who holds every permission in it (or may `escalate` it), a binding only by someone who holds
 // the role's permissions (or may `bind` it). system:masters and the server's own components pass.
 import { isDeepStrictEqual } from 'node:util';
-import type { KObject, PolicyRule } from '../../api/types.js';
+import type { ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding } from '../../api/types.js';
 import { ApiError } from '../../api/status.js';
 import type { WriteHooks, WriteTxn } from '../registry.js';
 import type { Attributes, UserInfo } from './attributes.js';
@@ -28,19 +28,26 @@ function confirmNoEscalation(rbac: RbacAuthorizer, user: UserInfo, plural: strin
   if (missing.length === 0) return;
   const groups = `[${user.groups.map((g) => JSON.stringify(g)).join(' ')}]`;
   const resolution = held.errors.length ? `; resolution errors: [${held.errors.join(' ')}]` : '';
-  throw forbiddenOn(plural, name, `user ${JSON.stringify(user.name)} (groups=${groups}) is attempting to grant RBAC permissions not currently held:\n${missing.map(ruleString).join('\n')}${resolution}`);
+  throw forbiddenOn(
+    plural,
+    name,
+    `user ${JSON.stringify(user.name)} (groups=${groups}) is attempting to grant RBAC permissions not currently held:\n${missing.map(ruleString).join('\n')}${resolution}`,
+  );
 }
 
-function roleHooks(rbac: RbacAuthorizer, plural: 'roles' | 'clusterroles'): WriteHooks {
-  const check = (obj: KObject, old?: KObject): WriteTxn => {
+/** A ClusterRole's aggregationRule; a Role has none. */
+const aggregationOf = (o: Role | ClusterRole) => ('aggregationRule' in o ? o.aggregationRule : undefined);
+
+function roleHooks(rbac: RbacAuthorizer, plural: 'roles' | 'clusterroles'): WriteHooks<Role | ClusterRole> {
+  const check = (obj: Role | ClusterRole, old?: Role | ClusterRole): WriteTxn => {
     const user = requestUser.getStore();
     if (!user || user.groups.includes(SYSTEM_MASTERS)) return NOTHING;
-    const ns = plural === 'roles' ? obj.metadata.namespace ?? '' : '';
+    const ns = plural === 'roles' ? (obj.metadata.namespace ?? '') : '';
     const name = obj.metadata.name ?? '';
     if (allowedTo(rbac, user, 'escalate', plural, ns, name)) return NOTHING;
-    if (old && isDeepStrictEqual(obj.rules ?? [], old.rules ?? []) && isDeepStrictEqual(obj.aggregationRule, old.aggregationRule)) return NOTHING;
-    if (plural === 'clusterroles' && obj.aggregationRule) throw forbiddenOn(plural, name, 'must have cluster-admin privileges to use the aggregationRule');
-    confirmNoEscalation(rbac, user, plural, name, ns, (obj.rules ?? []) as PolicyRule[]);
+    if (old && isDeepStrictEqual(obj.rules ?? [], old.rules ?? []) && isDeepStrictEqual(aggregationOf(obj), aggregationOf(old))) return NOTHING;
+    if (plural === 'clusterroles' && aggregationOf(obj)) throw forbiddenOn(plural, name, 'must have cluster-admin privileges to use the aggregationRule');
+    confirmNoEscalation(rbac, user, plural, name, ns, obj.rules ?? []);
     return NOTHING;
   };
   return {
@@ -50,12 +57,12 @@ function roleHooks(rbac: RbacAuthorizer, plural: 'roles' | 'clusterroles'): Writ
   };
 }
 
-function bindingHooks(rbac: RbacAuthorizer, plural: 'rolebindings' | 'clusterrolebindings'): WriteHooks {
-  const check = (obj: KObject, old?: KObject): WriteTxn => {
+function bindingHooks(rbac: RbacAuthorizer, plural: 'rolebindings' | 'clusterrolebindings'): WriteHooks<RoleBinding | ClusterRoleBinding> {
+  const check = (obj: RoleBinding | ClusterRoleBinding, old?: RoleBinding | ClusterRoleBinding): WriteTxn => {
     const user = requestUser.getStore();
     if (!user || user.groups.includes(SYSTEM_MASTERS)) return NOTHING;
     if (old && isDeepStrictEqual(obj.subjects, old.subjects) && isDeepStrictEqual(obj.roleRef, old.roleRef)) return NOTHING;
-    const ns = plural === 'rolebindings' ? obj.metadata.namespace ?? '' : '';
+    const ns = plural === 'rolebindings' ? (obj.metadata.namespace ?? '') : '';
     const name = obj.metadata.name ?? '';
     const ref = obj.roleRef ?? {};
     const refPlural = ref.kind === 'Role' ? 'roles' : 'clusterroles';

@@ -14,7 +14,11 @@ export async function feedRbac(rbac: RbacAuthorizer, informers: SharedInformerFa
   roles.addEventHandler({ onAdd: (o) => rbac.setRole(o), onUpdate: (o) => rbac.setRole(o), onDelete: (o) => rbac.deleteRole(o) });
   clusterRoles.addEventHandler({ onAdd: (o) => rbac.setClusterRole(o), onUpdate: (o) => rbac.setClusterRole(o), onDelete: (o) => rbac.deleteClusterRole(o) });
   bindings.addEventHandler({ onAdd: (o) => rbac.setBinding(o, true), onUpdate: (o) => rbac.setBinding(o, true), onDelete: (o) => rbac.deleteBinding(o, true) });
-  clusterBindings.addEventHandler({ onAdd: (o) => rbac.setBinding(o, false), onUpdate: (o) => rbac.setBinding(o, false), onDelete: (o) => rbac.deleteBinding(o, false) });
+  clusterBindings.addEventHandler({
+    onAdd: (o) => rbac.setBinding(o, false),
+    onUpdate: (o) => rbac.setBinding(o, false),
+    onDelete: (o) => rbac.deleteBinding(o, false),
+  });
   await Promise.all([roles.waitForSync(), clusterRoles.waitForSync(), bindings.waitForSync(), clusterBindings.waitForSync()]);
 }
 

@@ -31,7 +31,8 @@ export function impersonate(authorizer: Authorizer, requestor: UserInfo, headers
   }
   const hasExtra = Object.keys(extra).length > 0;
   if (userH.length === 0) {
-    if (groups.length || uidH.length || hasExtra) throw errors.badRequest('requested impersonation of groups, uid or extra without impersonating a user (Impersonate-User)');
+    if (groups.length || uidH.length || hasExtra)
+      throw errors.badRequest('requested impersonation of groups, uid or extra without impersonating a user (Impersonate-User)');
     return undefined;
   }
   if (userH.length > 1 || uidH.length > 1) throw errors.badRequest('Impersonate-User and Impersonate-Uid may each be given once');
@@ -45,7 +46,8 @@ export function impersonate(authorizer: Authorizer, requestor: UserInfo, headers
     checks.push({ ...base, apiGroup: '', resource: 'users', name });
   }
   for (const g of groups) checks.push({ ...base, apiGroup: '', resource: 'groups', name: g });
-  for (const [k, vs] of Object.entries(extra)) for (const v of vs) checks.push({ ...base, apiGroup: 'authentication.k8s.io', resource: 'userextras', subresource: k, name: v });
+  for (const [k, vs] of Object.entries(extra))
+    for (const v of vs) checks.push({ ...base, apiGroup: 'authentication.k8s.io', resource: 'userextras', subresource: k, name: v });
   if (uidH.length) checks.push({ ...base, apiGroup: 'authentication.k8s.io', resource: 'uids', name: uidH[0] });
   for (const a of checks) {
     const d = authorizer.authorize(a);

@@ -1,10 +1,13 @@
 // The Node authorizer: what a node (user system:node:<name> in system:nodes) may reach because of the pods
 // bound to it, as upstream's: Secrets, ConfigMaps, PVCs, their PVs and service-account tokens only for its
-// pods; only its own Node, Lease and the pods bound to it to change. Fed from informers (pods and PVCs by
-// the node they are bound to); everything else a node asks falls through to RBAC.
-import type { KObject, Pod } from '../../api/types.js';
+// pods; only its own Node, Lease and the pods bound to it to change; the rest by upstream's NodeRules.
+// Fed from informers (pods and PVCs by the node they are bound to); what it does not allow goes to RBAC.
+import type { KObject, Pod, PolicyRule } from '../../api/types.js';
 import type { Attributes, UserInfo } from './attributes.js';
 import type { Authorizer, Decision } from './rbac.js';
+import { ruleAllows } from './rules.js';
+
+const READ_VERBS = new Set(['get', 'list', 'watch']);
 
 export const NODES_GROUP = 'system:nodes';
 export const NODE_USER_PREFIX = 'system:node:';
@@ -120,82 +123,137 @@ export class NodeGraph {
   }
 }
 
-const READ_ONE = new Set(['get', 'list', 'watch']);
+const rule = (verbs: string[], groups: string[], resources: string[]): PolicyRule => ({ verbs, apiGroups: groups, resources });
+const READ = ['get', 'list', 'watch'];
 
-/** Upstream's Node authorizer over a NodeGraph: allow, deny with the reason, or no opinion (undefined). */
+/** What every node may do beyond what is subdivided by its pods, as upstream's NodeRules (also the
+ *  system:node ClusterRole, which upstream binds to no one): secrets, configmaps, claims, volumes and
+ *  tokens are decided by the graph instead, and NodeRestriction holds the writes to the node's own. */
+export const NODE_RULES: PolicyRule[] = [
+  rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
+  rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews', 'localsubjectaccessreviews']),
+  rule(READ, [''], ['services']),
+  rule(['create', 'get', 'list', 'watch'], [''], ['nodes']),
+  rule(['update', 'patch'], [''], ['nodes/status']),
+  rule(['update', 'patch'], [''], ['nodes']),
+  rule(['create', 'update', 'patch'], ['', 'events.k8s.io'], ['events']),
+  rule(READ, [''], ['pods']),
+  rule(['create', 'delete'], [''], ['pods']),
+  rule(['update', 'patch'], [''], ['pods/status']),
+  rule(['create'], [''], ['pods/eviction']),
+  rule(READ, [''], ['secrets', 'configmaps']),
+  rule(['get'], [''], ['persistentvolumeclaims', 'persistentvolumes']),
+  rule(['get'], [''], ['endpoints']),
+  rule(['create', 'get', 'list', 'watch'], ['certificates.k8s.io'], ['certificatesigningrequests']),
+  rule(['get', 'create', 'update', 'patch', 'delete'], ['coordination.k8s.io'], ['leases']),
+  rule(['get'], ['storage.k8s.io'], ['volumeattachments']),
+  rule(['create'], [''], ['serviceaccounts/token']),
+  rule(['get', 'update', 'patch'], [''], ['persistentvolumeclaims/status']),
+  rule(['get', 'watch', 'list'], ['storage.k8s.io'], ['csidrivers']),
+  rule(['get', 'create', 'update', 'patch', 'delete'], ['storage.k8s.io'], ['csinodes']),
+  rule(READ, ['node.k8s.io'], ['runtimeclasses']),
+];
+
+/**
+ * Upstream's Node authorizer over a NodeGraph: allow, or no opinion with upstream's reason (RBAC decides
+ * next; a 403 carries the reason), or undefined for no opinion and nothing to say. Secrets and ConfigMaps
+ * (get, or list/watch of one by metadata.name), PVCs and PVs (get only), service-account tokens and the
+ * status of PVCs only when a pod bound to the node leads to them; the rest by NODE_RULES.
+ */
 export class NodeAuthorizer {
   constructor(readonly graph: NodeGraph) {}
 
   decide(a: Attributes): Decision | undefined {
     const node = nodeOf(a.user);
-    if (node === undefined || !a.resourceRequest) return undefined;
-    const deny = (why: string): Decision => ({ allowed: false, reason: `node '${node}' ${why}` });
+    if (node === undefined) return undefined;
+    const noOpinion = (reason: string): Decision => ({ allowed: false, reason });
     const allow = (why: string): Decision => ({ allowed: true, reason: why });
     const g = this.graph;
-    if (a.apiGroup === '') {
+    /** upstream's authorize(): a named object a pod on the node leads to. */
+    const related = (found: boolean) =>
+      !a.name
+        ? noOpinion('No Object name found')
+        : found
+          ? allow('related to a pod on the node')
+          : noOpinion(`no relationship found between node '${node}' and this object`);
+    /** upstream's authorizeGet: PVCs and PVs. */
+    const getOnly = (has: () => boolean) =>
+      a.verb !== 'get'
+        ? noOpinion('can only get individual resources of this type')
+        : a.subresource
+          ? noOpinion('cannot get subresource')
+          : related(!!a.name && has());
+    if (a.resourceRequest && a.apiGroup === '') {
       switch (a.resource) {
         case 'secrets':
-        case 'configmaps':
-        case 'persistentvolumeclaims': {
-          if (a.subresource) break;
-          // Reading one named object (get, or list/watch with metadata.name=) that a pod on the node uses.
-          if (!READ_ONE.has(a.verb) || !a.name) return deny(`can only get individual ${a.resource}`);
-          const kind = a.resource === 'secrets' ? 'secret' : a.resource === 'configmaps' ? 'configmap' : 'pvc';
-          return g.references(node, kind, a.namespace, a.name) ? allow('referenced by a pod on the node')
-            : deny(`has no relationship to this object (no pod on it uses ${a.resource} ${a.namespace}/${a.name})`);
+        case 'configmaps': {
+          if (!READ_VERBS.has(a.verb)) return noOpinion('can only read resources of this type');
+          if (a.subresource) return noOpinion('cannot read subresource');
+          if (!a.namespace) return noOpinion('can only read namespaced object of this type');
+          return related(!!a.name && g.references(node, a.resource === 'secrets' ? 'secret' : 'configmap', a.namespace, a.name));
         }
+        case 'persistentvolumeclaims':
+          if (a.subresource === 'status') {
+            if (a.verb !== 'update' && a.verb !== 'patch') return noOpinion('can only get/update/patch this type');
+            return related(!!a.name && g.references(node, 'pvc', a.namespace, a.name));
+          }
+          return getOnly(() => g.references(node, 'pvc', a.namespace, a.name));
         case 'persistentvolumes':
-          if (a.subresource) break;
-          if (a.verb !== 'get' || !a.name) return undefined; // listing, and the local-path cleanup's writes: RBAC
-          return g.referencesVolume(node, a.name) ? allow('bound to a claim a pod on the node uses') : undefined;
+          return getOnly(() => g.referencesVolume(node, a.name));
         case 'serviceaccounts':
-          if (a.subresource !== 'token') break;
-          if (a.verb !== 'create' || !a.name) return deny('can only create tokens for individual service accounts');
-          return g.references(node, 'serviceaccount', a.namespace, a.name) ? allow('used by a pod on the node')
-            : deny(`has no relationship to serviceaccount ${a.namespace}/${a.name}`);
+          if (a.verb !== 'create' || !a.name) return noOpinion('can only create tokens for individual service accounts');
+          if (a.subresource !== 'token') return noOpinion('can only create token subresource of serviceaccount');
+          return related(g.references(node, 'serviceaccount', a.namespace, a.name));
         case 'nodes':
-          // Reading Node objects only: nodes/proxy, nodes/log, nodes/metrics … reach agents, which no node
-          // may do for another (upstream's system:node rules grant none of them).
-          if ((a.subresource === '' || a.subresource === 'status') && (a.verb === 'get' || a.verb === 'list' || a.verb === 'watch')) return allow('nodes are readable by nodes');
-          if (a.verb === 'create' && !a.subresource) return allow('registers itself (NodeRestriction checks the name)');
-          if ((a.subresource === '' || a.subresource === 'status') && ['update', 'patch', 'delete'].includes(a.verb)) {
-            return a.name === node ? allow('its own Node') : deny(`can only modify its own Node object, not ${JSON.stringify(a.name)}`);
+          // Changing a Node: only its own (upstream leaves this to NodeRestriction; refused here as early).
+          if ((a.subresource === '' || a.subresource === 'status') && ['update', 'patch', 'delete'].includes(a.verb) && a.name !== node) {
+            return noOpinion(`node '${node}' can only modify its own Node object, not ${JSON.stringify(a.name)}`);
           }
-          return undefined;
+          break;
         case 'pods':
-          // Mirror pods: NodeRestriction checks the body. list/watch: RBAC.
-          if (!a.name) return a.verb === 'create' && !a.subresource ? allow('creates mirror pods (NodeRestriction checks them)') : undefined;
-          if ((a.subresource === 'status' && (a.verb === 'update' || a.verb === 'patch')) || (a.subresource === '' && a.verb === 'delete')
-            || (a.subresource === 'eviction' && a.verb === 'create')) {
-            return g.nodeOfPod(a.namespace, a.name) === node ? allow('a pod bound to the node')
-              : deny(`can only ${a.verb} pods with spec.nodeName set to itself (${a.subresource ? `pods/${a.subresource}` : 'pods'} ${a.namespace}/${a.name})`);
+          // The status, deletion and eviction of pods bound to the node only (NodeRestriction's rule, here as early).
+          if (
+            a.name &&
+            ((a.subresource === 'status' && (a.verb === 'update' || a.verb === 'patch')) ||
+              (a.subresource === '' && a.verb === 'delete') ||
+              (a.subresource === 'eviction' && a.verb === 'create')) &&
+            g.nodeOfPod(a.namespace, a.name) !== node
+          ) {
+            return noOpinion(
+              `node '${node}' can only ${a.verb} pods with spec.nodeName set to itself (${a.subresource ? `pods/${a.subresource}` : 'pods'} ${a.namespace}/${a.name})`,
+            );
           }
-          return undefined;
+          break;
         default:
-          return undefined;
+          break;
       }
-      return undefined;
     }
-    if (a.apiGroup === 'coordination.k8s.io' && a.resource === 'leases') {
-      if (a.namespace !== NODE_LEASE_NAMESPACE) return deny(`can only access leases in the ${NODE_LEASE_NAMESPACE} namespace`);
-      if (!['get', 'create', 'update', 'patch', 'delete'].includes(a.verb)) return deny(`cannot ${a.verb} node leases`);
+    if (a.resourceRequest && a.apiGroup === 'coordination.k8s.io' && a.resource === 'leases') {
+      if (!['get', 'create', 'update', 'patch', 'delete'].includes(a.verb)) return noOpinion('can only get, create, update, patch, or delete a node lease');
+      if (a.namespace !== NODE_LEASE_NAMESPACE) return noOpinion(`can only access leases in the ${JSON.stringify(NODE_LEASE_NAMESPACE)} system namespace`);
       // A create names its lease in the body: NodeRestriction checks it.
-      if (a.verb === 'create' && !a.name) return allow('creates its own lease (NodeRestriction checks the name)');
-      return a.name === node ? allow('its own lease') : deny(`can only access the node lease with the same name as itself, not ${JSON.stringify(a.name)}`);
+      if (a.verb !== 'create' && a.name !== node) return noOpinion('can only access node lease with the same name as the requesting node');
+      return allow('its own lease');
     }
+    // Not subdivided: the static rules.
+    for (const r of NODE_RULES) if (ruleAllows(a, r)) return allow('allowed to every node (NodeRules)');
     return undefined;
   }
 }
 
 /** The Node authorizer first, then RBAC (kube-apiserver's --authorization-mode=Node,RBAC). */
 export class ChainAuthorizer implements Authorizer {
-  constructor(private node: NodeAuthorizer, private rest: Authorizer) {}
+  constructor(
+    private node: NodeAuthorizer,
+    private rest: Authorizer,
+  ) {}
 
+  /** As upstream's union authorizer: the first allow wins; a refusal carries every reason given, one a line. */
   authorize(a: Attributes): Decision {
     const d = this.node.decide(a);
     if (d?.allowed) return d;
     const r = this.rest.authorize(a);
-    if (r.allowed || !d) return r;
-    return { allowed: false, reason: d.reason };
+    if (r.allowed || !d?.reason) return r;
+    return { allowed: false, reason: [d.reason, r.reason].filter((x) => x).join('\n') };
   }
 }

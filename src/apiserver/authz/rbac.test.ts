@@ -33,7 +33,8 @@ test('request attributes: verbs, namespaces, subresources, collections, non-reso
   for (const [m, p, q, want] of cases) {
     const a = attrs(m, p, q);
     assert.equal(a.resourceRequest, true, `${m} ${p}`);
-    for (const [k, v] of Object.entries(want)) assert.equal((a as any)[k], v, `${m} ${p}?${q}: ${k}`);
+    const got: Record<string, unknown> = { ...a };
+    for (const [k, v] of Object.entries(want)) assert.equal(got[k], v, `${m} ${p}?${q}: ${k}`);
   }
   for (const p of ['/version', '/api', '/apis', '/apis/apps', '/api/v1', '/apis/apps/v1', '/openapi/v3/apis/apps/v1', '/healthz']) {
     const a = attrs('GET', p);
@@ -48,7 +49,10 @@ test('rule matching: wildcards, */subresource, resourceNames, nonResourceURLs wi
   assert.ok(ruleAllows(attrs('GET', '/api/v1/namespaces/a/pods'), r({ verbs: ['list'], apiGroups: [''], resources: ['pods'] })));
   assert.ok(!ruleAllows(attrs('GET', '/api/v1/namespaces/a/pods'), r({ verbs: ['list'], apiGroups: ['apps'], resources: ['pods'] })));
   assert.ok(ruleAllows(attrs('DELETE', '/api/v1/namespaces/a/pods'), r({ verbs: ['*'], apiGroups: ['*'], resources: ['*'] })));
-  assert.ok(!ruleAllows(attrs('DELETE', '/api/v1/namespaces/a/pods'), r({ verbs: ['delete'], apiGroups: [''], resources: ['pods'] })), 'delete is not deletecollection');
+  assert.ok(
+    !ruleAllows(attrs('DELETE', '/api/v1/namespaces/a/pods'), r({ verbs: ['delete'], apiGroups: [''], resources: ['pods'] })),
+    'delete is not deletecollection',
+  );
   // subresources: pods does not cover pods/log; */log does; pods/* is not a wildcard
   const log = attrs('GET', '/api/v1/namespaces/a/pods/p/log');
   assert.ok(!ruleAllows(log, r({ verbs: ['get'], apiGroups: [''], resources: ['pods'] })));
@@ -76,10 +80,22 @@ test('the index: bindings by user, group and service account; Role vs ClusterRol
   const z = new RbacAuthorizer();
   z.setClusterRole({ metadata: { name: 'view' }, rules: [{ verbs: ['get', 'list', 'watch'], apiGroups: [''], resources: ['pods'] }] });
   z.setRole({ metadata: { name: 'cm-writer', namespace: 'a' }, rules: [{ verbs: ['create'], apiGroups: [''], resources: ['configmaps'] }] });
-  z.setBinding({ metadata: { name: 'v', namespace: 'a' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
-    subjects: [{ kind: 'Group', name: 'dev', apiGroup: 'rbac.authorization.k8s.io' }] }, true);
-  z.setBinding({ metadata: { name: 'w', namespace: 'a' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cm-writer' },
-    subjects: [{ kind: 'ServiceAccount', name: 'bot' }] }, true);
+  z.setBinding(
+    {
+      metadata: { name: 'v', namespace: 'a' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+      subjects: [{ kind: 'Group', name: 'dev', apiGroup: 'rbac.authorization.k8s.io' }],
+    },
+    true,
+  );
+  z.setBinding(
+    {
+      metadata: { name: 'w', namespace: 'a' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cm-writer' },
+      subjects: [{ kind: 'ServiceAccount', name: 'bot' }],
+    },
+    true,
+  );
   assert.equal(z.authorize(attrs('GET', '/api/v1/namespaces/a/pods')).allowed, true);
   assert.match(z.authorize(attrs('GET', '/api/v1/namespaces/a/pods')).reason, /^RBAC: allowed by RoleBinding "v\/a" of ClusterRole "view" to Group "dev"$/);
   assert.equal(z.authorize(attrs('GET', '/api/v1/namespaces/b/pods')).allowed, false, 'a RoleBinding is one namespace');
@@ -90,8 +106,14 @@ test('the index: bindings by user, group and service account; Role vs ClusterRol
   z.deleteRole({ metadata: { name: 'cm-writer', namespace: 'a' } });
   const d = z.authorize(requestAttributes(bot, 'POST', '/api/v1/namespaces/a/configmaps', new URLSearchParams()));
   assert.deepEqual(d, { allowed: false, reason: 'RBAC: role.rbac.authorization.k8s.io "cm-writer" not found' });
-  z.setBinding({ metadata: { name: 'v', namespace: 'a' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
-    subjects: [{ kind: 'User', name: 'bob', apiGroup: 'rbac.authorization.k8s.io' }] }, true);
+  z.setBinding(
+    {
+      metadata: { name: 'v', namespace: 'a' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+      subjects: [{ kind: 'User', name: 'bob', apiGroup: 'rbac.authorization.k8s.io' }],
+    },
+    true,
+  );
   assert.equal(z.authorize(attrs('GET', '/api/v1/namespaces/a/pods')).allowed, false, 'an updated binding drops the old subject');
   z.deleteBinding({ metadata: { name: 'v', namespace: 'a' } }, true);
   assert.deepEqual(z.counts, { roles: 0, clusterRoles: 1, bindings: 1 });
@@ -100,28 +122,51 @@ test('the index: bindings by user, group and service account; Role vs ClusterRol
 
 test('403 wording as upstream: namespaced, cluster scope, subresource, named, non-resource', () => {
   const msg = (m: string, p: string, q = '') => forbidden(attrs(m, p, q)).message;
-  assert.equal(msg('DELETE', '/api/v1/namespaces/a/pods/p1'), 'pods "p1" is forbidden: User "alice" cannot delete resource "pods" in API group "" in the namespace "a"');
+  assert.equal(
+    msg('DELETE', '/api/v1/namespaces/a/pods/p1'),
+    'pods "p1" is forbidden: User "alice" cannot delete resource "pods" in API group "" in the namespace "a"',
+  );
   assert.equal(msg('GET', '/api/v1/nodes'), 'nodes is forbidden: User "alice" cannot list resource "nodes" in API group "" at the cluster scope');
-  assert.equal(msg('POST', '/api/v1/namespaces/a/pods/p1/exec'), 'pods "p1" is forbidden: User "alice" cannot create resource "pods/exec" in API group "" in the namespace "a"');
-  assert.equal(msg('DELETE', '/apis/apps/v1/namespaces/a/deployments'), 'deployments.apps is forbidden: User "alice" cannot deletecollection resource "deployments" in API group "apps" in the namespace "a"');
+  assert.equal(
+    msg('POST', '/api/v1/namespaces/a/pods/p1/exec'),
+    'pods "p1" is forbidden: User "alice" cannot create resource "pods/exec" in API group "" in the namespace "a"',
+  );
+  assert.equal(
+    msg('DELETE', '/apis/apps/v1/namespaces/a/deployments'),
+    'deployments.apps is forbidden: User "alice" cannot deletecollection resource "deployments" in API group "apps" in the namespace "a"',
+  );
   assert.equal(msg('GET', '/metrics'), 'forbidden: User "alice" cannot get path "/metrics"');
   const e = forbidden(attrs('GET', '/apis/apps/v1/namespaces/a/deployments/d'));
   assert.deepEqual(e.toStatus().details, { name: 'd', group: 'apps', kind: 'deployments' });
 });
 
 test('escalation coverage: wildcards cover, resourceNames narrow, URLs', () => {
-  const owner: PolicyRule[] = [{ verbs: ['get', 'list'], apiGroups: [''], resources: ['pods', 'configmaps'] }, { verbs: ['get'], apiGroups: [''], resources: ['secrets'], resourceNames: ['s1'] }];
+  const owner: PolicyRule[] = [
+    { verbs: ['get', 'list'], apiGroups: [''], resources: ['pods', 'configmaps'] },
+    { verbs: ['get'], apiGroups: [''], resources: ['secrets'], resourceNames: ['s1'] },
+  ];
   assert.deepEqual(uncovered(owner, [{ verbs: ['get'], apiGroups: [''], resources: ['pods'] }]), []);
   assert.deepEqual(uncovered(owner, [{ verbs: ['get'], apiGroups: [''], resources: ['secrets'], resourceNames: ['s1'] }]), []);
   assert.equal(uncovered(owner, [{ verbs: ['get'], apiGroups: [''], resources: ['secrets'] }]).length, 1);
   assert.equal(uncovered(owner, [{ verbs: ['*'], apiGroups: [''], resources: ['pods'] }]).length, 1, 'a wildcard asked for needs a wildcard held');
   assert.equal(uncovered(owner, [{ verbs: ['get', 'delete'], apiGroups: [''], resources: ['pods'] }]).length, 1);
-  assert.deepEqual(uncovered([{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }, { verbs: ['*'], nonResourceURLs: ['*'] }],
-    [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }, { verbs: ['get'], nonResourceURLs: ['/x/*'] }]), []);
+  assert.deepEqual(
+    uncovered(
+      [
+        { verbs: ['*'], apiGroups: ['*'], resources: ['*'] },
+        { verbs: ['*'], nonResourceURLs: ['*'] },
+      ],
+      [
+        { verbs: ['*'], apiGroups: ['*'], resources: ['*'] },
+        { verbs: ['get'], nonResourceURLs: ['/x/*'] },
+      ],
+    ),
+    [],
+  );
   assert.equal(uncovered([{ verbs: ['get'], nonResourceURLs: ['/x/*'] }], [{ verbs: ['get'], nonResourceURLs: ['/y'] }]).length, 1);
 });
 
-test('token file: kube-apiserver\'s CSV, groups quoted, mistakes named by line', () => {
+test("token file: kube-apiserver's CSV, groups quoted, mistakes named by line", () => {
   const m = parseTokenFile('# users\nt1,alice,u1,"dev,ops"\n\nt2,bob,u2\nt3,carol,,viewers\n');
   assert.deepEqual(m.get('t1'), { name: 'alice', uid: 'u1', groups: ['dev', 'ops'] });
   assert.deepEqual(m.get('t2'), { name: 'bob', uid: 'u2', groups: [] });

@@ -92,13 +92,16 @@ export class RbacAuthorizer implements Authorizer {
     if (m && m.size === 0) this.roles.delete(o.metadata.namespace ?? '');
   }
   setBinding(o: RoleBinding | ClusterRoleBinding, namespaced: boolean): void {
-    const ns = namespaced ? o.metadata.namespace ?? '' : '';
+    const ns = namespaced ? (o.metadata.namespace ?? '') : '';
     const key = namespaced ? `rb/${ns}/${o.metadata.name}` : `crb/${o.metadata.name}`;
     this.deleteBindingKey(key);
     const subjects = o.subjects ?? [];
     const entry: BindingEntry = {
       describe: namespaced ? `RoleBinding ${JSON.stringify(`${o.metadata.name}/${ns}`)}` : `ClusterRoleBinding ${JSON.stringify(o.metadata.name)}`,
-      namespace: ns, roleKind: o.roleRef?.kind ?? '', roleName: o.roleRef?.name ?? '', subjects,
+      namespace: ns,
+      roleKind: o.roleRef?.kind ?? '',
+      roleName: o.roleRef?.name ?? '',
+      subjects,
       keys: [...new Set(subjects.map((s) => subjectKey(s, ns)).filter((k): k is string => k !== undefined))],
     };
     this.byKey.set(key, entry);

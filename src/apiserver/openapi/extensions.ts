@@ -162,11 +162,23 @@ export const FIELD_EXTENSIONS: Readonly<Record<string, string>> = {
 
 /** Types marked `+structType=atomic`: replaced whole by apply (`x-kubernetes-map-type: atomic`). */
 export const ATOMIC_STRUCTS: readonly string[] = [
-  'core.v1.ConfigMapKeySelector', 'core.v1.EndpointAddress', 'core.v1.EndpointPort', 'core.v1.LocalObjectReference',
-  'core.v1.NodeSelector', 'core.v1.NodeSelectorTerm', 'core.v1.ObjectFieldSelector', 'core.v1.ObjectReference',
-  'core.v1.ResourceFieldSelector', 'core.v1.ScopeSelector', 'core.v1.SecretKeySelector', 'core.v1.SecretReference',
-  'core.v1.TopologySelectorTerm', 'core.v1.TypedLocalObjectReference', 'discovery.v1.EndpointPort',
-  'meta.v1.LabelSelector', 'meta.v1.OwnerReference',
+  'core.v1.ConfigMapKeySelector',
+  'core.v1.EndpointAddress',
+  'core.v1.EndpointPort',
+  'core.v1.LocalObjectReference',
+  'core.v1.NodeSelector',
+  'core.v1.NodeSelectorTerm',
+  'core.v1.ObjectFieldSelector',
+  'core.v1.ObjectReference',
+  'core.v1.ResourceFieldSelector',
+  'core.v1.ScopeSelector',
+  'core.v1.SecretKeySelector',
+  'core.v1.SecretReference',
+  'core.v1.TopologySelectorTerm',
+  'core.v1.TypedLocalObjectReference',
+  'discovery.v1.EndpointPort',
+  'meta.v1.LabelSelector',
+  'meta.v1.OwnerReference',
 ];
 
 /** Fields that are optional (no `required`) yet lack `omitempty` in Go, so an empty list is written as

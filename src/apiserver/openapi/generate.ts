@@ -71,7 +71,8 @@ const NAMED: Record<string, Schema> = {
   'io.k8s.apimachinery.pkg.util.intstr.IntOrString': {
     type: 'string',
     format: 'int-or-string',
-    description: 'IntOrString is a type that can hold an int32 or a string.  When used in JSON or YAML marshalling and unmarshalling, it produces or consumes the inner type.  This allows you to have, for example, a JSON field that can accept a name or number.',
+    description:
+      'IntOrString is a type that can hold an int32 or a string.  When used in JSON or YAML marshalling and unmarshalling, it produces or consumes the inner type.  This allows you to have, for example, a JSON field that can accept a name or number.',
   },
 };
 const INT_OR_STRING = 'io.k8s.apimachinery.pkg.util.intstr.IntOrString';
@@ -92,13 +93,21 @@ export function generateDefinitions(): GeneratedDefinitions {
   const version = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version as string;
   const definitions: Record<string, Schema> = {};
   for (const file of walkDts(pkgDir, []).sort()) {
-    const module = relative(pkgDir, file).replace(/\.d\.ts$/, '').split('\\').join('/');
+    const module = relative(pkgDir, file)
+      .replace(/\.d\.ts$/, '')
+      .split('\\')
+      .join('/');
     if (module === 'v1' || module === 'index') continue;
     const prefix = definitionPrefix(module);
     const src = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
     const imported = new Map<string, string>();
     for (const st of src.statements) {
-      if (ts.isImportDeclaration(st) && ts.isStringLiteral(st.moduleSpecifier) && st.importClause?.namedBindings && ts.isNamedImports(st.importClause.namedBindings)) {
+      if (
+        ts.isImportDeclaration(st) &&
+        ts.isStringLiteral(st.moduleSpecifier) &&
+        st.importClause?.namedBindings &&
+        ts.isNamedImports(st.importClause.namedBindings)
+      ) {
         const target = join(dirname(module), st.moduleSpecifier.text).split('\\').join('/');
         for (const el of st.importClause.namedBindings.elements) imported.set(el.name.text, `${definitionPrefix(target)}.${(el.propertyName ?? el.name).text}`);
       }
@@ -214,8 +223,12 @@ function definitionOfTable(table: string): string {
  *  a field its schema lacks) know every field the server accepts. New types come whole. */
 function supplement(definitions: Record<string, Schema>): void {
   const scalar: Record<string, Schema> = {
-    string: { type: 'string' }, bool: { type: 'boolean' }, int32: { type: 'integer', format: 'int32' },
-    int64: { type: 'integer', format: 'int64' }, double: { type: 'number', format: 'double' }, bytes: { type: 'string', format: 'byte' },
+    string: { type: 'string' },
+    bool: { type: 'boolean' },
+    int32: { type: 'integer', format: 'int32' },
+    int64: { type: 'integer', format: 'int64' },
+    double: { type: 'number', format: 'double' },
+    bytes: { type: 'string', format: 'byte' },
   };
   const added = new Set<string>();
   const fill = (table: string): void => {

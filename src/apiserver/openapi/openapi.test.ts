@@ -94,16 +94,23 @@ test('the patch extensions in OpenAPI are what the strategic merge patch merges 
 
 test('dropEmpty: optional empty lists and maps go at any depth, required and never-omitted ones stay', () => {
   const pod = {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name: 'p', annotations: {}, labels: {}, finalizers: [], ownerReferences: [], managedFields: [] },
     spec: { containers: [{ name: 'c', image: 'i', env: [], ports: [], command: [], resources: {} }], volumes: [], nodeSelector: {} },
     status: { conditions: [], containerStatuses: [] },
     unknownField: [],
   };
   dropEmpty('', 'v1', 'Pod', pod);
-  assert.deepEqual(pod, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' },
+  assert.deepEqual(pod, {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p' },
     // resources is a struct (Go never omits a struct): kept as {}.
-    spec: { containers: [{ name: 'c', image: 'i', resources: {} }] }, status: {}, unknownField: [] });
+    spec: { containers: [{ name: 'c', image: 'i', resources: {} }] },
+    status: {},
+    unknownField: [],
+  });
   // PodSpec.containers is required (no omitempty): [] stays for validation to name.
   const bare = { spec: { containers: [] } };
   dropEmpty('', 'v1', 'Pod', bare);

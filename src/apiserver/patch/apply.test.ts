@@ -36,23 +36,28 @@ function conflict(fn: () => unknown): PatchError {
   return err!;
 }
 
-const entryOf = (obj: Obj, manager: string, operation = 'Apply') => obj.metadata.managedFields.find((e: Obj) => e.manager === manager && e.operation === operation);
+const entryOf = (obj: Obj, manager: string, operation = 'Apply') =>
+  obj.metadata.managedFields.find((e: Obj) => e.manager === manager && e.operation === operation);
 const NGINX = 'k:{"name":"nginx"}';
 
 test('create: the object is the configuration, owned by the manager in FieldsV1 form', () => {
   const out = apply(undefined, podConfig(), 'kubectl');
   assert.deepEqual(out.spec, podConfig().spec);
-  assert.deepEqual(out.metadata.managedFields, [{
-    manager: 'kubectl',
-    operation: 'Apply',
-    apiVersion: 'v1',
-    time: '2024-05-01T10:00:00Z',
-    fieldsType: 'FieldsV1',
-    fieldsV1: {
-      'f:metadata': { 'f:labels': { 'f:app': {} } },
-      'f:spec': { 'f:containers': { [NGINX]: { '.': {}, 'f:image': {}, 'f:name': {}, 'f:ports': { 'k:{"containerPort":80}': { '.': {}, 'f:containerPort': {} } } } } },
+  assert.deepEqual(out.metadata.managedFields, [
+    {
+      manager: 'kubectl',
+      operation: 'Apply',
+      apiVersion: 'v1',
+      time: '2024-05-01T10:00:00Z',
+      fieldsType: 'FieldsV1',
+      fieldsV1: {
+        'f:metadata': { 'f:labels': { 'f:app': {} } },
+        'f:spec': {
+          'f:containers': { [NGINX]: { '.': {}, 'f:image': {}, 'f:name': {}, 'f:ports': { 'k:{"containerPort":80}': { '.': {}, 'f:containerPort': {} } } } },
+        },
+      },
     },
-  }]);
+  ]);
 });
 
 test('the same manager re-applying changes its fields without conflict and refreshes its entry', () => {
@@ -97,21 +102,30 @@ test('several conflicts are listed per manager', () => {
   cfg.metadata.labels = { app: 'changed', tier: 'be' };
   const err = conflict(() => apply(withLabel, cfg, 'gamma'));
   assert.equal(err.causes.length, 3);
-  assert.equal(err.message, [
-    'Apply failed with 3 conflicts: conflicts with "alpha":',
-    '- .metadata.labels.app',
-    '- .spec.containers[name="nginx"].image',
-    'conflicts with "beta":',
-    '- .metadata.labels.tier',
-  ].join('\n'));
+  assert.equal(
+    err.message,
+    [
+      'Apply failed with 3 conflicts: conflicts with "alpha":',
+      '- .metadata.labels.app',
+      '- .spec.containers[name="nginx"].image',
+      'conflicts with "beta":',
+      '- .metadata.labels.tier',
+    ].join('\n'),
+  );
 });
 
 test('Update owners are named with their apiVersion and time', () => {
   const live = apply(undefined, podConfig(), 'kubectl');
-  live.metadata.managedFields = [{
-    manager: 'kubectl-client-side-apply', operation: 'Update', apiVersion: 'v1', time: '2024-01-01T00:00:00Z', fieldsType: 'FieldsV1',
-    fieldsV1: { 'f:spec': { 'f:containers': { [NGINX]: { 'f:image': {} } } } },
-  }];
+  live.metadata.managedFields = [
+    {
+      manager: 'kubectl-client-side-apply',
+      operation: 'Update',
+      apiVersion: 'v1',
+      time: '2024-01-01T00:00:00Z',
+      fieldsType: 'FieldsV1',
+      fieldsV1: { 'f:spec': { 'f:containers': { [NGINX]: { 'f:image': {} } } } },
+    },
+  ];
   const err = conflict(() => apply(live, podConfig('x'), 'kubectl'));
   assert.equal(err.causes[0].message, 'conflict with "kubectl-client-side-apply" using v1 at 2024-01-01T00:00:00Z');
 });
@@ -156,7 +170,11 @@ test('the kubectl-last-applied follow-up apply (annotation only, same value) suc
   const lastApplied = JSON.stringify(podConfig()) + '\n';
   const live: Obj = { ...podConfig(), metadata: { ...podConfig().metadata, annotations: { [LAST_APPLIED_ANNOTATION]: lastApplied } } };
   const first = apply(live, podConfig(), 'kubectl');
-  const body = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default', annotations: { [LAST_APPLIED_ANNOTATION]: first.metadata.annotations[LAST_APPLIED_ANNOTATION] } } };
+  const body = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web', namespace: 'default', annotations: { [LAST_APPLIED_ANNOTATION]: first.metadata.annotations[LAST_APPLIED_ANNOTATION] } },
+  };
   const out = apply(first, body, 'kubectl-last-applied');
   assert.deepEqual(entryOf(out, 'kubectl-last-applied').fieldsV1, { 'f:metadata': { 'f:annotations': { [`f:${LAST_APPLIED_ANNOTATION}`]: {} } } });
 });
@@ -174,7 +192,14 @@ test('status is neither taken nor owned on the main resource; the status subreso
   const live = apply(undefined, cfg, 'kubectl');
   assert.equal(live.status, undefined);
   assert.equal(live.metadata.managedFields[0].fieldsV1['f:status'], undefined);
-  const st = apply(live, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web' }, spec: { nodeName: 'ignored' }, status: { phase: 'Running' } }, 'kubelet', false, T1, { subresource: 'status' });
+  const st = apply(
+    live,
+    { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web' }, spec: { nodeName: 'ignored' }, status: { phase: 'Running' } },
+    'kubelet',
+    false,
+    T1,
+    { subresource: 'status' },
+  );
   assert.equal(st.status.phase, 'Running');
   assert.equal(st.spec.nodeName, undefined);
   const e = entryOf(st, 'kubelet');
@@ -183,17 +208,31 @@ test('status is neither taken nor owned on the main resource; the status subreso
 });
 
 test('kinds without a status subresource own what they apply everywhere', () => {
-  const out: Obj = serverSideApply(undefined, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { k: 'v' } }, 'm', false, 'ConfigMap', 'v1', { now: T1 });
+  const out: Obj = serverSideApply(
+    undefined,
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { k: 'v' } },
+    'm',
+    false,
+    'ConfigMap',
+    'v1',
+    { now: T1 },
+  );
   assert.deepEqual(out.metadata.managedFields[0].fieldsV1, { 'f:data': { 'f:k': {} } });
 });
 
 test('bad apply configurations', () => {
   const bad = (applied: Obj, code: PatchError['code'], fragment: string) =>
-    assert.throws(() => serverSideApply(undefined, applied, 'm', false, 'Pod', 'v1'), (e: unknown) => e instanceof PatchError && e.code === code && e.message.includes(fragment));
+    assert.throws(
+      () => serverSideApply(undefined, applied, 'm', false, 'Pod', 'v1'),
+      (e: unknown) => e instanceof PatchError && e.code === code && e.message.includes(fragment),
+    );
   bad({ ...podConfig(), metadata: { name: 'web', managedFields: [] } }, 'BadRequest', 'managedFields must be nil');
   bad({ ...podConfig(), kind: 'Service' }, 'BadRequest', 'kind "Service"');
   bad({ ...podConfig(), spec: { containers: [{ image: 'x' }] } }, 'Invalid', '.spec.containers');
   bad({ ...podConfig(), spec: { containers: [{ name: 'a' }, { name: 'a' }] } }, 'Invalid', 'duplicate entries for key [name="a"]');
   bad({ ...podConfig(), spec: { $patch: 'replace' } }, 'BadRequest', '"$patch" at .spec');
-  assert.throws(() => serverSideApply(undefined, podConfig(), '', false, 'Pod', 'v1'), (e: unknown) => e instanceof PatchError && e.code === 'Invalid');
+  assert.throws(
+    () => serverSideApply(undefined, podConfig(), '', false, 'Pod', 'v1'),
+    (e: unknown) => e instanceof PatchError && e.code === 'Invalid',
+  );
 });

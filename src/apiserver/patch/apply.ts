@@ -32,9 +32,13 @@ const ANNOTATIONS_SIZE_LIMIT = 256 * 1024;
 
 /** Fields no manager owns: identity and bookkeeping the server controls. */
 const STRIPPED: FieldPath[] = [
-  ['f:apiVersion'], ['f:kind'], ['f:metadata'],
-  ...['name', 'namespace', 'creationTimestamp', 'selfLink', 'uid', 'clusterName', 'generation', 'managedFields', 'resourceVersion']
-    .map((f) => ['f:metadata', `f:${f}`]),
+  ['f:apiVersion'],
+  ['f:kind'],
+  ['f:metadata'],
+  ...['name', 'namespace', 'creationTimestamp', 'selfLink', 'uid', 'clusterName', 'generation', 'managedFields', 'resourceVersion'].map((f) => [
+    'f:metadata',
+    `f:${f}`,
+  ]),
 ];
 
 interface Owner {
@@ -54,7 +58,15 @@ interface Conflict {
  * without their key, Conflict (with FieldManagerConflict causes) when a field owned by another manager
  * would change and force is false.
  */
-export function serverSideApply(live: object | undefined, applied: object, manager: string, force: boolean, kind: string, apiVersion: string, opts: ApplyOptions = {}): JsonObject {
+export function serverSideApply(
+  live: object | undefined,
+  applied: object,
+  manager: string,
+  force: boolean,
+  kind: string,
+  apiVersion: string,
+  opts: ApplyOptions = {},
+): JsonObject {
   if (!isObject(applied)) throw badRequest('an apply configuration must be a JSON object');
   if (live !== undefined && !isObject(live)) throw badRequest('the live object must be a JSON object');
   const cur = live as JsonObject | undefined;
@@ -87,7 +99,12 @@ export function serverSideApply(live: object | undefined, applied: object, manag
   }
 
   const entry: ManagedFieldsEntry = {
-    manager, operation: 'Apply', apiVersion, time: rfc3339(opts.now ?? new Date()), fieldsType: 'FieldsV1', fieldsV1: appliedSet.toFieldsV1(),
+    manager,
+    operation: 'Apply',
+    apiVersion,
+    time: rfc3339(opts.now ?? new Date()),
+    fieldsType: 'FieldsV1',
+    fieldsV1: appliedSet.toFieldsV1(),
     ...(opts.subresource ? { subresource: opts.subresource } : {}),
   };
   const managed: unknown[] = [];
@@ -112,7 +129,8 @@ export function serverSideApply(live: object | undefined, applied: object, manag
 }
 
 function checkConfig(applied: JsonObject, kind: string, apiVersion: string): void {
-  if (applied.kind !== undefined && applied.kind !== kind) throw badRequest(`apply configuration has kind ${JSON.stringify(applied.kind)}, expected ${JSON.stringify(kind)}`);
+  if (applied.kind !== undefined && applied.kind !== kind)
+    throw badRequest(`apply configuration has kind ${JSON.stringify(applied.kind)}, expected ${JSON.stringify(kind)}`);
   if (applied.apiVersion !== undefined && applied.apiVersion !== apiVersion) {
     throw badRequest(`apply configuration has apiVersion ${JSON.stringify(applied.apiVersion)}, expected ${JSON.stringify(apiVersion)}`);
   }
@@ -166,7 +184,14 @@ function ownersOf(live: JsonObject, schema: ReturnType<typeof schemaFor>, hasSta
  * last-applied-configuration annotation lists are taken over, as the Kubernetes API server does for
  * the manager "kubectl".
  */
-function forgivenByLastApplied(live: JsonObject | undefined, manager: string, conflicts: Conflict[], schema: ReturnType<typeof schemaFor>, hasStatus: boolean, onStatus: boolean): boolean {
+function forgivenByLastApplied(
+  live: JsonObject | undefined,
+  manager: string,
+  conflicts: Conflict[],
+  schema: ReturnType<typeof schemaFor>,
+  hasStatus: boolean,
+  onStatus: boolean,
+): boolean {
   if (manager !== 'kubectl' || !live) return false;
   const text = lastApplied(live);
   if (!text) return false;

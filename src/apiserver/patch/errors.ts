@@ -37,8 +37,25 @@ export class PatchError extends Error {
    * The metav1.Status to answer with. Invalid carries no details unless it has causes, so that kubectl
    * prints "The request is invalid: <message>" instead of an empty kind/name line.
    */
-  toStatus(): { kind: 'Status'; apiVersion: 'v1'; metadata: Record<string, never>; status: 'Failure'; message: string; reason: PatchErrorCode; code: number; details?: { causes: PatchErrorCause[] } } {
-    const s = { kind: 'Status' as const, apiVersion: 'v1' as const, metadata: {}, status: 'Failure' as const, message: this.message, reason: this.code, code: this.httpStatus };
+  toStatus(): {
+    kind: 'Status';
+    apiVersion: 'v1';
+    metadata: Record<string, never>;
+    status: 'Failure';
+    message: string;
+    reason: PatchErrorCode;
+    code: number;
+    details?: { causes: PatchErrorCause[] };
+  } {
+    const s = {
+      kind: 'Status' as const,
+      apiVersion: 'v1' as const,
+      metadata: {},
+      status: 'Failure' as const,
+      message: this.message,
+      reason: this.code,
+      code: this.httpStatus,
+    };
     return this.causes.length ? { ...s, details: { causes: this.causes } } : s;
   }
 }

@@ -43,12 +43,17 @@ test('fieldSetOf: keyed lists give k: elements, merged primitive lists give v: v
   assert.deepEqual(fieldSetOf(pod, POD, true).toFieldsV1(), {
     'f:metadata': { 'f:finalizers': { 'v:"x"': {} }, 'f:labels': {} },
     'f:spec': {
-      'f:containers': { 'k:{"name":"web"}': { '.': {}, 'f:args': {}, 'f:name': {}, 'f:ports': { 'k:{"containerPort":80}': { '.': {}, 'f:containerPort': {} } } } },
+      'f:containers': {
+        'k:{"name":"web"}': { '.': {}, 'f:args': {}, 'f:name': {}, 'f:ports': { 'k:{"containerPort":80}': { '.': {}, 'f:containerPort': {} } } },
+      },
       'f:nodeName': {},
       'f:tolerations': {},
     },
   });
-  assert.throws(() => fieldSetOf({ spec: { containers: [{ image: 'x' }] } }, POD, true), (e: unknown) => e instanceof PatchError && e.code === 'Invalid');
+  assert.throws(
+    () => fieldSetOf({ spec: { containers: [{ image: 'x' }] } }, POD, true),
+    (e: unknown) => e instanceof PatchError && e.code === 'Invalid',
+  );
   assert.deepEqual(fieldSetOf({ spec: { containers: [{ image: 'x' }] } }, POD, false).toFieldsV1(), { 'f:spec': { 'f:containers': {} } });
 });
 

@@ -188,21 +188,27 @@ function setItems(v: unknown[], path: string[], strict: boolean): [string, unkno
 
 /** A path as Kubernetes prints it in conflicts: .spec.containers[name="web"].image, .metadata.finalizers[="x"]. */
 export function pathString(path: FieldPath): string {
-  return path.map((pe) => {
-    const body = pe.slice(2);
-    switch (pe[0]) {
-      case 'f':
-        return `.${body}`;
-      case 'k': {
-        const key = parseJson(body);
-        return isObject(key) ? `[${Object.keys(key).map((k) => `${k}=${JSON.stringify(key[k])}`).join(',')}]` : `[${body}]`;
+  return path
+    .map((pe) => {
+      const body = pe.slice(2);
+      switch (pe[0]) {
+        case 'f':
+          return `.${body}`;
+        case 'k': {
+          const key = parseJson(body);
+          return isObject(key)
+            ? `[${Object.keys(key)
+                .map((k) => `${k}=${JSON.stringify(key[k])}`)
+                .join(',')}]`
+            : `[${body}]`;
+        }
+        case 'v':
+          return `[=${body}]`;
+        default:
+          return `[${body}]`;
       }
-      case 'v':
-        return `[=${body}]`;
-      default:
-        return `[${body}]`;
-    }
-  }).join('');
+    })
+    .join('');
 }
 
 /** The value a path names in an object, or undefined when absent. */

@@ -7,7 +7,7 @@ export function isObject(v: unknown): v is JsonObject {
 }
 
 export function hasOwn(o: object, key: string): boolean {
-  return  Object.hasOwn(o, key);
+  return Object.hasOwn(o, key);
 }
 
 /** A name for the JSON type of v, for error messages. */
@@ -59,7 +59,10 @@ export function deepEqual(a: unknown, b: unknown): boolean {
 export function stableStringify(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
   if (isObject(v)) {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableStringify(v[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableStringify(v[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
 }

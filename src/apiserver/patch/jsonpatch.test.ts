@@ -39,20 +39,38 @@ test('A.6 move a value', () => {
 });
 
 test('A.7 move an array element', () => {
-  assert.deepEqual(applyJsonPatch({ steps: ['build', 'test', 'ship', 'lint'] }, [{ op: 'move', from: '/steps/3', path: '/steps/1' }]), { steps: ['build', 'lint', 'test', 'ship'] });
+  assert.deepEqual(applyJsonPatch({ steps: ['build', 'test', 'ship', 'lint'] }, [{ op: 'move', from: '/steps/3', path: '/steps/1' }]), {
+    steps: ['build', 'lint', 'test', 'ship'],
+  });
 });
 
 test('A.8 test succeeds on equal values', () => {
   const doc = { name: 'web', ports: [{ port: 80 }] };
-  assert.deepEqual(applyJsonPatch(doc, [{ op: 'test', path: '/name', value: 'web' }, { op: 'test', path: '/ports', value: [{ port: 80 }] }]), doc);
+  assert.deepEqual(
+    applyJsonPatch(doc, [
+      { op: 'test', path: '/name', value: 'web' },
+      { op: 'test', path: '/ports', value: [{ port: 80 }] },
+    ]),
+    doc,
+  );
 });
 
 test('A.9 test fails on a different value (422)', () => {
-  rejects(() => applyJsonPatch({ name: 'web' }, [{ op: 'test', path: '/name', value: 'db' }]), 'Invalid', 'operation 0 (test)', 'test failed', '"/name"', '"web"', '"db"');
+  rejects(
+    () => applyJsonPatch({ name: 'web' }, [{ op: 'test', path: '/name', value: 'db' }]),
+    'Invalid',
+    'operation 0 (test)',
+    'test failed',
+    '"/name"',
+    '"web"',
+    '"db"',
+  );
 });
 
 test('A.10 add a nested object', () => {
-  assert.deepEqual(applyJsonPatch({ metadata: {} }, [{ op: 'add', path: '/metadata/labels', value: { app: 'web' } }]), { metadata: { labels: { app: 'web' } } });
+  assert.deepEqual(applyJsonPatch({ metadata: {} }, [{ op: 'add', path: '/metadata/labels', value: { app: 'web' } }]), {
+    metadata: { labels: { app: 'web' } },
+  });
 });
 
 test('A.11 members an operation does not define are ignored', () => {
@@ -70,11 +88,14 @@ test('A.13 an operation without a usable op fails', () => {
 
 test('A.14 ~0 and ~1 are unescaped in the right order', () => {
   const doc = { '~1': 'tilde-one', '/': 'slash', 'a~b': 'tilde' };
-  assert.deepEqual(applyJsonPatch(doc, [
-    { op: 'test', path: '/~01', value: 'tilde-one' },
-    { op: 'test', path: '/~1', value: 'slash' },
-    { op: 'test', path: '/a~0b', value: 'tilde' },
-  ]), doc);
+  assert.deepEqual(
+    applyJsonPatch(doc, [
+      { op: 'test', path: '/~01', value: 'tilde-one' },
+      { op: 'test', path: '/~1', value: 'slash' },
+      { op: 'test', path: '/a~0b', value: 'tilde' },
+    ]),
+    doc,
+  );
   assert.deepEqual(parseJsonPointer('/metadata/annotations/example.com~1note'), ['metadata', 'annotations', 'example.com/note']);
 });
 
@@ -112,7 +133,10 @@ test('the whole document: replace and add swap it, remove is refused', () => {
 });
 
 test('copy duplicates deeply; move cannot go into its own child', () => {
-  const out = applyJsonPatch({ a: { x: [1] } }, [{ op: 'copy', from: '/a', path: '/b' }, { op: 'add', path: '/b/x/-', value: 2 }]);
+  const out = applyJsonPatch({ a: { x: [1] } }, [
+    { op: 'copy', from: '/a', path: '/b' },
+    { op: 'add', path: '/b/x/-', value: 2 },
+  ]);
   assert.deepEqual(out, { a: { x: [1] }, b: { x: [1, 2] } });
   rejects(() => applyJsonPatch({ a: { b: {} } }, [{ op: 'move', from: '/a', path: '/a/b/c' }]), 'Invalid', 'prefix');
   rejects(() => applyJsonPatch({ a: 1 }, [{ op: 'copy', from: '/nope', path: '/b' }]), 'Invalid', '"/nope" does not exist');
@@ -137,7 +161,10 @@ test('a body that is not a list of operation objects is a bad request (400)', ()
 
 test('operations apply in order and the input is never mutated', () => {
   const doc = { metadata: { labels: { a: '1' } }, list: [{ n: 1 }] };
-  const ops = [{ op: 'add', path: '/metadata/labels/b', value: { nested: [1] } }, { op: 'remove', path: '/list/0' }];
+  const ops = [
+    { op: 'add', path: '/metadata/labels/b', value: { nested: [1] } },
+    { op: 'remove', path: '/list/0' },
+  ];
   const before = structuredClone({ doc, ops });
   const out = applyJsonPatch(doc, ops) as { metadata: { labels: Record<string, unknown> } };
   assert.deepEqual({ doc, ops }, before);
@@ -147,7 +174,15 @@ test('operations apply in order and the input is never mutated', () => {
 
 test('a failing operation leaves nothing half-applied in the input', () => {
   const doc = { a: 1 };
-  rejects(() => applyJsonPatch(doc, [{ op: 'add', path: '/b', value: 2 }, { op: 'test', path: '/a', value: 2 }]), 'Invalid', 'operation 1 (test)');
+  rejects(
+    () =>
+      applyJsonPatch(doc, [
+        { op: 'add', path: '/b', value: 2 },
+        { op: 'test', path: '/a', value: 2 },
+      ]),
+    'Invalid',
+    'operation 1 (test)',
+  );
   assert.deepEqual(doc, { a: 1 });
 });
 

@@ -21,10 +21,13 @@ const ARRAY_INDEX = /^(0|[1-9][0-9]*)$/;
 export function parseJsonPointer(pointer: string): string[] {
   if (pointer === '') return [];
   if (!pointer.startsWith('/')) throw invalid(`JSON pointer ${JSON.stringify(pointer)} must be empty or start with "/"`);
-  return pointer.slice(1).split('/').map((raw) => {
-    if (/~(?![01])/.test(raw)) throw invalid(`JSON pointer ${JSON.stringify(pointer)}: "~" must be followed by 0 or 1 in ${JSON.stringify(raw)}`);
-    return raw.replace(/~1/g, '/').replace(/~0/g, '~');
-  });
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((raw) => {
+      if (/~(?![01])/.test(raw)) throw invalid(`JSON pointer ${JSON.stringify(pointer)}: "~" must be followed by 0 or 1 in ${JSON.stringify(raw)}`);
+      return raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    });
 }
 
 /**
@@ -192,7 +195,10 @@ function existingKey(obj: JsonObject, key: string, path: string, fail: (m: strin
 }
 
 function prefix(tokens: string[], n: number): string {
-  return tokens.slice(0, n).map((t) => `/${t.replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+  return tokens
+    .slice(0, n)
+    .map((t) => `/${t.replace(/~/g, '~0').replace(/\//g, '~1')}`)
+    .join('');
 }
 
 function brief(v: unknown): string {

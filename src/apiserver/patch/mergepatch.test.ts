@@ -11,7 +11,12 @@ const cases: [string, unknown, unknown, unknown][] = [
   ['null removes only that member', { image: 'nginx', tag: '2' }, { image: null }, { tag: '2' }],
   ['a scalar replaces an array', { args: ['-v'] }, { args: '-q' }, { args: '-q' }],
   ['an array replaces a scalar', { args: '-q' }, { args: ['-v'] }, { args: ['-v'] }],
-  ['objects merge recursively, nested null deletes', { spec: { replicas: 1, paused: true } }, { spec: { replicas: 2, paused: null } }, { spec: { replicas: 2 } }],
+  [
+    'objects merge recursively, nested null deletes',
+    { spec: { replicas: 1, paused: true } },
+    { spec: { replicas: 2, paused: null } },
+    { spec: { replicas: 2 } },
+  ],
   ['arrays are replaced, never merged', { ports: [{ port: 80, name: 'http' }] }, { ports: [443] }, { ports: [443] }],
   ['an array target is replaced by an array patch', ['a', 'b'], ['c'], ['c']],
   ['an array patch replaces an object', { a: 1 }, ['x'], ['x']],
@@ -41,11 +46,21 @@ test('inputs are never mutated and the result shares nothing with them', () => {
 
 test('kubectl label-style patch on an object', () => {
   const pod = { metadata: { name: 'web', labels: { app: 'web', tier: 'fe' } } };
-  assert.deepEqual(applyMergePatchToObject(pod, { metadata: { labels: { tier: null, env: 'prod' } } }), { metadata: { name: 'web', labels: { app: 'web', env: 'prod' } } });
+  assert.deepEqual(applyMergePatchToObject(pod, { metadata: { labels: { tier: null, env: 'prod' } } }), {
+    metadata: { name: 'web', labels: { app: 'web', env: 'prod' } },
+  });
 });
 
 test('on a Kubernetes object: null and scalars are bad requests, an array is invalid', () => {
-  for (const [patch, code] of [[null, 'BadRequest'], [3, 'BadRequest'], ['x', 'BadRequest'], [[1], 'Invalid']] as const) {
-    assert.throws(() => applyMergePatchToObject({ a: 1 }, patch), (e: unknown) => e instanceof PatchError && e.code === code);
+  for (const [patch, code] of [
+    [null, 'BadRequest'],
+    [3, 'BadRequest'],
+    ['x', 'BadRequest'],
+    [[1], 'Invalid'],
+  ] as const) {
+    assert.throws(
+      () => applyMergePatchToObject({ a: 1 }, patch),
+      (e: unknown) => e instanceof PatchError && e.code === code,
+    );
   }
 });

@@ -33,9 +33,12 @@ const CONTAINER: Table = {
 // envFrom, tolerations, readinessGates, resizePolicy and the affinity terms carry no tag: replaced.
 const POD_SPEC: Table = {
   volumes: 'merge,retainKeys:name',
-  containers: 'merge:name', ...under('containers', CONTAINER),
-  initContainers: 'merge:name', ...under('initContainers', CONTAINER),
-  ephemeralContainers: 'merge:name', ...under('ephemeralContainers', CONTAINER),
+  containers: 'merge:name',
+  ...under('containers', CONTAINER),
+  initContainers: 'merge:name',
+  ...under('initContainers', CONTAINER),
+  ephemeralContainers: 'merge:name',
+  ...under('ephemeralContainers', CONTAINER),
   imagePullSecrets: 'merge:name',
   hostAliases: 'merge:ip',
   topologySpreadConstraints: 'merge:topologyKey',

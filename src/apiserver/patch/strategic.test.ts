@@ -50,33 +50,58 @@ function livePod(): Obj {
       finalizers: ['example.com/a', 'example.com/b', 'example.com/c'],
     },
     spec: {
-      containers: [{
-        name: 'nginx',
-        image: 'nginx:1.25',
-        ports: [{ containerPort: 80, protocol: 'TCP' }],
-        env: [{ name: 'LOG', value: 'info' }, { name: 'COLOR', value: 'blue' }],
-        volumeMounts: [{ name: 'data', mountPath: '/data' }, { name: 'cache', mountPath: '/cache' }],
-        resources: {},
-        terminationMessagePath: '/dev/termination-log',
-        imagePullPolicy: 'IfNotPresent',
-      }],
-      volumes: [{ name: 'data', emptyDir: {} }, { name: 'cache', emptyDir: { medium: 'Memory' } }],
-      tolerations: [{ key: 'a', operator: 'Exists' }, { key: 'b', operator: 'Exists' }],
+      containers: [
+        {
+          name: 'nginx',
+          image: 'nginx:1.25',
+          ports: [{ containerPort: 80, protocol: 'TCP' }],
+          env: [
+            { name: 'LOG', value: 'info' },
+            { name: 'COLOR', value: 'blue' },
+          ],
+          volumeMounts: [
+            { name: 'data', mountPath: '/data' },
+            { name: 'cache', mountPath: '/cache' },
+          ],
+          resources: {},
+          terminationMessagePath: '/dev/termination-log',
+          imagePullPolicy: 'IfNotPresent',
+        },
+      ],
+      volumes: [
+        { name: 'data', emptyDir: {} },
+        { name: 'cache', emptyDir: { medium: 'Memory' } },
+      ],
+      tolerations: [
+        { key: 'a', operator: 'Exists' },
+        { key: 'b', operator: 'Exists' },
+      ],
       restartPolicy: 'Always',
       dnsPolicy: 'ClusterFirst',
       nodeName: 'node1',
     },
-    status: { phase: 'Running', podIP: '10.244.1.5', conditions: [{ type: 'Ready', status: 'True' }, { type: 'PodScheduled', status: 'True' }] },
+    status: {
+      phase: 'Running',
+      podIP: '10.244.1.5',
+      conditions: [
+        { type: 'Ready', status: 'True' },
+        { type: 'PodScheduled', status: 'True' },
+      ],
+    },
   };
 }
 
 test('kubectl three-way patch (KUBECTL-WIRE §7.2): label removed, port dropped, env and a container added', () => {
-  const newManifest = '{"apiVersion":"v1","kind":"Pod","metadata":{"annotations":{},"labels":{"app":"web"},"name":"web","namespace":"default"},"spec":{"containers":[{"env":[{"name":"MODE","value":"prod"}],"image":"nginx:1.25","name":"nginx"},{"image":"busybox","name":"sidecar"}]}}\n';
+  const newManifest =
+    '{"apiVersion":"v1","kind":"Pod","metadata":{"annotations":{},"labels":{"app":"web"},"name":"web","namespace":"default"},"spec":{"containers":[{"env":[{"name":"MODE","value":"prod"}],"image":"nginx:1.25","name":"nginx"},{"image":"busybox","name":"sidecar"}]}}\n';
   const patch = {
     metadata: { annotations: { 'kubectl.kubernetes.io/last-applied-configuration': newManifest }, labels: { tier: null } },
     spec: {
       '$setElementOrder/containers': [{ name: 'nginx' }, { name: 'sidecar' }],
-      containers: [{ name: 'nginx', env: [{ name: 'MODE', value: 'prod' }], ports: null }, { name: 'sidecar', image: 'busybox' }],
+      containers: [
+        { name: 'nginx', env: [{ name: 'MODE', value: 'prod' }], ports: null },
+        { name: 'sidecar', image: 'busybox' },
+      ],
     },
   };
   const live = livePod();
@@ -88,7 +113,11 @@ test('kubectl three-way patch (KUBECTL-WIRE §7.2): label removed, port dropped,
   assert.equal(nginx.ports, undefined);
   assert.equal(nginx.image, 'nginx:1.25');
   assert.equal(nginx.imagePullPolicy, 'IfNotPresent', 'server-set fields survive');
-  assert.deepEqual(nginx.env, [{ name: 'MODE', value: 'prod' }, { name: 'LOG', value: 'info' }, { name: 'COLOR', value: 'blue' }]);
+  assert.deepEqual(nginx.env, [
+    { name: 'MODE', value: 'prod' },
+    { name: 'LOG', value: 'info' },
+    { name: 'COLOR', value: 'blue' },
+  ]);
   assert.deepEqual(out.spec.containers[1], { name: 'sidecar', image: 'busybox' });
   // Everything the patch does not name is untouched.
   assert.deepEqual(out.status, live.status);
@@ -105,7 +134,9 @@ test('kubectl set image / patch -p: one field of one container changes, nothing 
 });
 
 test('kubectl three-way patch removing a container with $patch: delete', () => {
-  const live = smp(livePod(), { spec: { '$setElementOrder/containers': [{ name: 'nginx' }, { name: 'sidecar' }], containers: [{ name: 'sidecar', image: 'busybox' }] } });
+  const live = smp(livePod(), {
+    spec: { '$setElementOrder/containers': [{ name: 'nginx' }, { name: 'sidecar' }], containers: [{ name: 'sidecar', image: 'busybox' }] },
+  });
   assert.deepEqual(names(live.spec.containers), ['nginx', 'sidecar']);
   const out = smp(live, { spec: { '$setElementOrder/containers': [{ name: 'nginx' }], containers: [{ name: 'sidecar', $patch: 'delete' }] } });
   assert.deepEqual(names(out.spec.containers), ['nginx']);
@@ -121,18 +152,30 @@ test('without $setElementOrder, items new to the list come first (as the API ser
 
 test('$setElementOrder reorders a merged list, live-only items keep their place', () => {
   const live = { spec: { containers: [{ name: 'a' }, { name: 'b' }, { name: 'c' }] } };
-  assert.deepEqual(names(smp(live, { spec: { '$setElementOrder/containers': [{ name: 'c' }, { name: 'a' }, { name: 'b' }] } }).spec.containers), ['c', 'a', 'b']);
+  assert.deepEqual(names(smp(live, { spec: { '$setElementOrder/containers': [{ name: 'c' }, { name: 'a' }, { name: 'b' }] } }).spec.containers), [
+    'c',
+    'a',
+    'b',
+  ]);
   // A new item lands where the order list puts it.
-  const added = smp({ spec: { containers: [{ name: 'a' }, { name: 'b' }] } }, {
-    spec: { '$setElementOrder/containers': [{ name: 'a' }, { name: 'new' }, { name: 'b' }], containers: [{ name: 'new', image: 'x' }] },
-  });
+  const added = smp(
+    { spec: { containers: [{ name: 'a' }, { name: 'b' }] } },
+    {
+      spec: { '$setElementOrder/containers': [{ name: 'a' }, { name: 'new' }, { name: 'b' }], containers: [{ name: 'new', image: 'x' }] },
+    },
+  );
   assert.deepEqual(names(added.spec.containers), ['a', 'new', 'b']);
   // x is not in the order list: it stays ahead of b, which followed it in the live list.
-  const serverOnly = smp({ spec: { containers: [{ name: 'a' }, { name: 'x' }, { name: 'b' }] } }, { spec: { '$setElementOrder/containers': [{ name: 'b' }, { name: 'a' }] } });
+  const serverOnly = smp(
+    { spec: { containers: [{ name: 'a' }, { name: 'x' }, { name: 'b' }] } },
+    { spec: { '$setElementOrder/containers': [{ name: 'b' }, { name: 'a' }] } },
+  );
   assert.deepEqual(names(serverOnly.spec.containers), ['x', 'b', 'a']);
   // Several live-only items stay together, ahead of the first ordered item that followed them.
-  const many = smp({ spec: { containers: ['1', '2', '7', '9', '8', '3', '4'].map((name) => ({ name })) } },
-    { spec: { '$setElementOrder/containers': ['2', '1', '4', '3'].map((name) => ({ name })) } });
+  const many = smp(
+    { spec: { containers: ['1', '2', '7', '9', '8', '3', '4'].map((name) => ({ name })) } },
+    { spec: { '$setElementOrder/containers': ['2', '1', '4', '3'].map((name) => ({ name })) } },
+  );
   assert.deepEqual(names(many.spec.containers), ['2', '1', '7', '9', '8', '4', '3']);
   // Primitive lists: a live-only value goes after the ordered ones that preceded it.
   const fin = smp({ metadata: { finalizers: ['f1', 'f2', 'f4'] } }, { metadata: { '$setElementOrder/finalizers': ['f1', 'f2', 'f3'], finalizers: ['f3'] } });
@@ -140,9 +183,24 @@ test('$setElementOrder reorders a merged list, live-only items keep their place'
 });
 
 test('$setElementOrder must list the patch items in the same order', () => {
-  rejects(() => smp({ spec: { containers: [{ name: 'a' }, { name: 'b' }] } }, {
-    spec: { '$setElementOrder/containers': [{ name: 'a' }, { name: 'b' }], containers: [{ name: 'b', image: 'x' }, { name: 'a', image: 'y' }] },
-  }), 'BadRequest', 'spec.containers', 'does not match "$setElementOrder/containers"');
+  rejects(
+    () =>
+      smp(
+        { spec: { containers: [{ name: 'a' }, { name: 'b' }] } },
+        {
+          spec: {
+            '$setElementOrder/containers': [{ name: 'a' }, { name: 'b' }],
+            containers: [
+              { name: 'b', image: 'x' },
+              { name: 'a', image: 'y' },
+            ],
+          },
+        },
+      ),
+    'BadRequest',
+    'spec.containers',
+    'does not match "$setElementOrder/containers"',
+  );
   rejects(() => smp({}, { spec: { '$setElementOrder/containers': { name: 'a' } } }), 'BadRequest', 'must be a list');
   rejects(() => smp({}, { spec: { '$setElementOrder/containers': ['a'] } }), 'BadRequest', 'merge key "name"');
   rejects(() => smp({}, { spec: { $setElementOrder: [] } }), 'BadRequest', 'invalid patch format of setElementOrder list');
@@ -151,65 +209,154 @@ test('$setElementOrder must list the patch items in the same order', () => {
 test('lists merge by their Kubernetes merge keys: env by name, ports by containerPort, volumeMounts by mountPath', () => {
   const out = smp(livePod(), {
     spec: {
-      containers: [{
-        name: 'nginx',
-        env: [{ name: 'COLOR', value: 'red' }, { name: 'NEW', value: '1' }],
-        ports: [{ containerPort: 443, protocol: 'TCP' }, { containerPort: 80, name: 'http' }],
-        volumeMounts: [{ name: 'data', mountPath: '/data', readOnly: true }, { name: 'cache', mountPath: '/cache', $patch: 'delete' }],
-      }],
+      containers: [
+        {
+          name: 'nginx',
+          env: [
+            { name: 'COLOR', value: 'red' },
+            { name: 'NEW', value: '1' },
+          ],
+          ports: [
+            { containerPort: 443, protocol: 'TCP' },
+            { containerPort: 80, name: 'http' },
+          ],
+          volumeMounts: [
+            { name: 'data', mountPath: '/data', readOnly: true },
+            { name: 'cache', mountPath: '/cache', $patch: 'delete' },
+          ],
+        },
+      ],
     },
   });
   const c = out.spec.containers[0];
-  assert.deepEqual(c.env, [{ name: 'LOG', value: 'info' }, { name: 'COLOR', value: 'red' }, { name: 'NEW', value: '1' }]);
-  assert.deepEqual(c.ports, [{ containerPort: 443, protocol: 'TCP' }, { containerPort: 80, protocol: 'TCP', name: 'http' }]);
+  assert.deepEqual(c.env, [
+    { name: 'LOG', value: 'info' },
+    { name: 'COLOR', value: 'red' },
+    { name: 'NEW', value: '1' },
+  ]);
+  assert.deepEqual(c.ports, [
+    { containerPort: 443, protocol: 'TCP' },
+    { containerPort: 80, protocol: 'TCP', name: 'http' },
+  ]);
   assert.deepEqual(c.volumeMounts, [{ name: 'data', mountPath: '/data', readOnly: true }]);
 });
 
 test('volumes merge by name; lists without a merge key (tolerations) are replaced', () => {
-  const out = smp(livePod(), { spec: { volumes: [{ name: 'cache', emptyDir: {} }, { name: 'extra', configMap: { name: 'cm' } }], tolerations: [{ key: 'c', operator: 'Exists' }] } });
-  assert.deepEqual(out.spec.volumes, [{ name: 'data', emptyDir: {} }, { name: 'cache', emptyDir: { medium: 'Memory' } }, { name: 'extra', configMap: { name: 'cm' } }]);
+  const out = smp(livePod(), {
+    spec: {
+      volumes: [
+        { name: 'cache', emptyDir: {} },
+        { name: 'extra', configMap: { name: 'cm' } },
+      ],
+      tolerations: [{ key: 'c', operator: 'Exists' }],
+    },
+  });
+  assert.deepEqual(out.spec.volumes, [
+    { name: 'data', emptyDir: {} },
+    { name: 'cache', emptyDir: { medium: 'Memory' } },
+    { name: 'extra', configMap: { name: 'cm' } },
+  ]);
   assert.deepEqual(out.spec.tolerations, [{ key: 'c', operator: 'Exists' }]);
 });
 
 test('$retainKeys clears the fields it does not list (Deployment strategy, a volume source)', () => {
   const deploy = { spec: { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1 } } } };
-  assert.deepEqual(smp(deploy, { spec: { strategy: { $retainKeys: ['type'], type: 'Recreate' } } }, 'Deployment', 'apps/v1').spec.strategy, { type: 'Recreate' });
+  assert.deepEqual(smp(deploy, { spec: { strategy: { $retainKeys: ['type'], type: 'Recreate' } } }, 'Deployment', 'apps/v1').spec.strategy, {
+    type: 'Recreate',
+  });
   const vol = smp(livePod(), { spec: { volumes: [{ name: 'data', $retainKeys: ['name', 'hostPath'], hostPath: { path: '/srv' } }] } });
   assert.deepEqual(vol.spec.volumes[0], { name: 'data', hostPath: { path: '/srv' } });
-  rejects(() => smp(deploy, { spec: { strategy: { $retainKeys: ['type'], rollingUpdate: { maxSurge: 2 } } } }, 'Deployment', 'apps/v1'), 'BadRequest', 'spec.strategy', '"rollingUpdate"', 'not listed');
+  rejects(
+    () => smp(deploy, { spec: { strategy: { $retainKeys: ['type'], rollingUpdate: { maxSurge: 2 } } } }, 'Deployment', 'apps/v1'),
+    'BadRequest',
+    'spec.strategy',
+    '"rollingUpdate"',
+    'not listed',
+  );
   rejects(() => smp(deploy, { spec: { strategy: { $retainKeys: 'type' } } }, 'Deployment', 'apps/v1'), 'BadRequest', 'retainKeys');
 });
 
 test('finalizers merge as a set; $deleteFromPrimitiveList removes values', () => {
   const live = livePod();
-  assert.deepEqual(smp(live, { metadata: { finalizers: ['example.com/d', 'example.com/a'] } }).metadata.finalizers,
-    ['example.com/d', 'example.com/a', 'example.com/b', 'example.com/c']);
-  assert.deepEqual(smp(live, { metadata: { '$deleteFromPrimitiveList/finalizers': ['example.com/b'] } }).metadata.finalizers, ['example.com/a', 'example.com/c']);
+  assert.deepEqual(smp(live, { metadata: { finalizers: ['example.com/d', 'example.com/a'] } }).metadata.finalizers, [
+    'example.com/d',
+    'example.com/a',
+    'example.com/b',
+    'example.com/c',
+  ]);
+  assert.deepEqual(smp(live, { metadata: { '$deleteFromPrimitiveList/finalizers': ['example.com/b'] } }).metadata.finalizers, [
+    'example.com/a',
+    'example.com/c',
+  ]);
   // What kubectl sends when one finalizer is replaced by another in the manifest.
-  const swapped = smp(live, { metadata: {
-    '$setElementOrder/finalizers': ['example.com/a', 'example.com/c', 'example.com/d'],
-    '$deleteFromPrimitiveList/finalizers': ['example.com/b'],
-    finalizers: ['example.com/d'],
-  } });
+  const swapped = smp(live, {
+    metadata: {
+      '$setElementOrder/finalizers': ['example.com/a', 'example.com/c', 'example.com/d'],
+      '$deleteFromPrimitiveList/finalizers': ['example.com/b'],
+      finalizers: ['example.com/d'],
+    },
+  });
   assert.deepEqual(swapped.metadata.finalizers, ['example.com/a', 'example.com/c', 'example.com/d']);
   assert.equal(smp({ metadata: {} }, { metadata: { '$deleteFromPrimitiveList/finalizers': ['x'] } }).metadata.finalizers, undefined);
   rejects(() => smp(live, { metadata: { '$deleteFromPrimitiveList/finalizers': 'x' } }), 'BadRequest', 'invalid patch format of primitive list');
 });
 
 test('ownerReferences merge by uid, conditions by type', () => {
-  const live = { metadata: { ownerReferences: [{ uid: 'u1', kind: 'ReplicaSet', name: 'rs1' }] }, status: { conditions: [{ type: 'Ready', status: 'False' }, { type: 'Initialized', status: 'True' }] } };
-  const out = smp(live, { metadata: { ownerReferences: [{ uid: 'u2', kind: 'ReplicaSet', name: 'rs2' }] }, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
-  assert.deepEqual(out.metadata.ownerReferences.map((o: Obj) => o.uid), ['u2', 'u1']);
-  assert.deepEqual(out.status.conditions, [{ type: 'Ready', status: 'True' }, { type: 'Initialized', status: 'True' }]);
+  const live = {
+    metadata: { ownerReferences: [{ uid: 'u1', kind: 'ReplicaSet', name: 'rs1' }] },
+    status: {
+      conditions: [
+        { type: 'Ready', status: 'False' },
+        { type: 'Initialized', status: 'True' },
+      ],
+    },
+  };
+  const out = smp(live, {
+    metadata: { ownerReferences: [{ uid: 'u2', kind: 'ReplicaSet', name: 'rs2' }] },
+    status: { conditions: [{ type: 'Ready', status: 'True' }] },
+  });
+  assert.deepEqual(
+    out.metadata.ownerReferences.map((o: Obj) => o.uid),
+    ['u2', 'u1'],
+  );
+  assert.deepEqual(out.status.conditions, [
+    { type: 'Ready', status: 'True' },
+    { type: 'Initialized', status: 'True' },
+  ]);
 });
 
 test('Deployment pod templates use the Pod merge keys; Service ports merge by port', () => {
   const deploy = { spec: { template: { spec: { containers: [{ name: 'app', env: [{ name: 'A', value: '1' }] }] } } } };
-  const out = smp(deploy, { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': 'now' } }, spec: { containers: [{ name: 'app', env: [{ name: 'B', value: '2' }] }] } } } }, 'Deployment', 'apps/v1');
-  assert.deepEqual(out.spec.template.spec.containers[0].env, [{ name: 'B', value: '2' }, { name: 'A', value: '1' }]);
+  const out = smp(
+    deploy,
+    {
+      spec: {
+        template: {
+          metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': 'now' } },
+          spec: { containers: [{ name: 'app', env: [{ name: 'B', value: '2' }] }] },
+        },
+      },
+    },
+    'Deployment',
+    'apps/v1',
+  );
+  assert.deepEqual(out.spec.template.spec.containers[0].env, [
+    { name: 'B', value: '2' },
+    { name: 'A', value: '1' },
+  ]);
   assert.equal(out.spec.template.metadata.annotations['kubectl.kubernetes.io/restartedAt'], 'now');
-  const svc = { spec: { ports: [{ port: 80, targetPort: 8080 }, { port: 443, targetPort: 8443 }] } };
-  assert.deepEqual(smp(svc, { spec: { ports: [{ port: 443, targetPort: 9443 }] } }, 'Service').spec.ports, [{ port: 80, targetPort: 8080 }, { port: 443, targetPort: 9443 }]);
+  const svc = {
+    spec: {
+      ports: [
+        { port: 80, targetPort: 8080 },
+        { port: 443, targetPort: 8443 },
+      ],
+    },
+  };
+  assert.deepEqual(smp(svc, { spec: { ports: [{ port: 443, targetPort: 9443 }] } }, 'Service').spec.ports, [
+    { port: 80, targetPort: 8080 },
+    { port: 443, targetPort: 9443 },
+  ]);
 });
 
 test('kinds without a schema replace lists, but still obey directives', () => {
@@ -232,19 +379,30 @@ test('$patch: replace on a map and on a merged list; $patch: delete on a map', (
 test('directives inside new values are resolved, never stored', () => {
   const out = smp(livePod(), {
     spec: {
-      containers: [{
-        name: 'new',
-        image: 'x',
-        '$setElementOrder/env': [{ name: 'A' }],
-        env: [{ name: 'A', value: '1' }, { name: 'GONE', $patch: 'delete' }],
-        resources: { $patch: 'replace', limits: { cpu: '1' } },
-        securityContext: { runAsUser: null, privileged: false },
-      }],
+      containers: [
+        {
+          name: 'new',
+          image: 'x',
+          '$setElementOrder/env': [{ name: 'A' }],
+          env: [
+            { name: 'A', value: '1' },
+            { name: 'GONE', $patch: 'delete' },
+          ],
+          resources: { $patch: 'replace', limits: { cpu: '1' } },
+          securityContext: { runAsUser: null, privileged: false },
+        },
+      ],
       affinity: { $patch: 'delete' },
     },
   });
   const added = out.spec.containers.find((c: Obj) => c.name === 'new');
-  assert.deepEqual(added, { name: 'new', image: 'x', env: [{ name: 'A', value: '1' }], resources: { limits: { cpu: '1' } }, securityContext: { privileged: false } });
+  assert.deepEqual(added, {
+    name: 'new',
+    image: 'x',
+    env: [{ name: 'A', value: '1' }],
+    resources: { limits: { cpu: '1' } },
+    securityContext: { privileged: false },
+  });
   assert.equal('affinity' in out.spec, false);
 });
 

@@ -101,7 +101,8 @@ function mergeList(orig: unknown[], patch: unknown[], node: SchemaNode, path: st
   const all = [...orig, ...patch];
   if (all.some(Array.isArray)) throw invalid(`${where(path)}: lists of lists are not supported`);
   const maps = isObject(all[0]);
-  if (all.some((e) => isObject(e) !== maps)) throw badRequest(`${where(path)}: list elements are not all of one type (objects mixed with ${maps ? 'primitive values' : 'objects'})`);
+  if (all.some((e) => isObject(e) !== maps))
+    throw badRequest(`${where(path)}: list elements are not all of one type (objects mixed with ${maps ? 'primitive values' : 'objects'})`);
   if (!maps) {
     const merged = [...new Set(all)];
     return orderMerged(merged, patch, orig, identity);
@@ -253,7 +254,14 @@ function applySetElementOrder(orig: JsonObject, patch: JsonObject, node: SchemaN
 }
 
 /** The patch list's items must appear in `$setElementOrder` in the same relative order. */
-function checkOrderMatchesPatch(patchList: unknown[] | undefined, order: unknown[], key: string | undefined, idOf: (x: unknown) => unknown, path: string, directive: string): void {
+function checkOrderMatchesPatch(
+  patchList: unknown[] | undefined,
+  order: unknown[],
+  key: string | undefined,
+  idOf: (x: unknown) => unknown,
+  path: string,
+  directive: string,
+): void {
   if (!patchList?.length || !order.length) return;
   const items = patchList.filter((e) => !(isObject(e) && hasOwn(e, PATCH)));
   let pi = 0;
@@ -263,18 +271,25 @@ function checkOrderMatchesPatch(patchList: unknown[] | undefined, order: unknown
     if (idOf(e) === idOf(order[oi])) pi++;
   }
   if (pi < items.length) {
-    throw badRequest(`${path}: the order of the patch list does not match "${directive}": ${JSON.stringify(idOf(items[pi]))} is missing from it or out of order`);
+    throw badRequest(
+      `${path}: the order of the patch list does not match "${directive}": ${JSON.stringify(idOf(items[pi]))} is missing from it or out of order`,
+    );
   }
 }
 
 function deleteFromPrimitiveList(orig: JsonObject, field: string, list: unknown, path: string): void {
-  if (!Array.isArray(list)) throw badRequest(`${path}: invalid patch format of primitive list: "${DELETE_FROM_PRIMITIVE_LIST}/${field}" must be a list, got ${jsonType(list)}`);
+  if (!Array.isArray(list))
+    throw badRequest(`${path}: invalid patch format of primitive list: "${DELETE_FROM_PRIMITIVE_LIST}/${field}" must be a list, got ${jsonType(list)}`);
   const cur = hasOwn(orig, field) ? orig[field] : undefined;
   if (!Array.isArray(cur)) return;
   if ([...cur, ...list].some((x) => isObject(x) || Array.isArray(x))) {
     throw badRequest(`${path}: "${DELETE_FROM_PRIMITIVE_LIST}/${field}" applies to lists of primitive values only`);
   }
-  setKey(orig, field, cur.filter((x) => !list.includes(x)));
+  setKey(
+    orig,
+    field,
+    cur.filter((x) => !list.includes(x)),
+  );
 }
 
 /** The field a `$prefix/<field>` directive names. */

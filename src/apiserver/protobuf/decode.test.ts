@@ -137,71 +137,127 @@ test('zero-value rule, field by field', () => {
     return decodeMessage(name, w.finish());
   };
   // non-pointer numbers/bools with omitempty: dropped; pointer: kept
-  assert.deepEqual(dec('apps.v1.DeploymentSpec', (w) => w.int32(5, 0).bool(7, false).int32(9, 0).int32(6, 0)), {
-    revisionHistoryLimit: 0,
-    progressDeadlineSeconds: 0,
-  });
+  assert.deepEqual(
+    dec('apps.v1.DeploymentSpec', (w) => w.int32(5, 0).bool(7, false).int32(9, 0).int32(6, 0)),
+    {
+      revisionHistoryLimit: 0,
+      progressDeadlineSeconds: 0,
+    },
+  );
   // no omitempty in Go (`!`): zero kept; omitempty: dropped
-  assert.deepEqual(dec('core.v1.ContainerPort', (w) => w.string(1, '').int32(2, 0).int32(3, 0).string(4, 'TCP')), { containerPort: 0, protocol: 'TCP' });
+  assert.deepEqual(
+    dec('core.v1.ContainerPort', (w) => w.string(1, '').int32(2, 0).int32(3, 0).string(4, 'TCP')),
+    { containerPort: 0, protocol: 'TCP' },
+  );
   // pointer bools and pointer structs kept even when false/empty
-  assert.deepEqual(dec('core.v1.SecurityContext', (w) => w.message(1, () => {}).bool(2, false).bool(5, false)), {
-    capabilities: {},
-    privileged: false,
-    runAsNonRoot: false,
-  });
+  assert.deepEqual(
+    dec('core.v1.SecurityContext', (w) =>
+      w
+        .message(1, () => {})
+        .bool(2, false)
+        .bool(5, false),
+    ),
+    {
+      capabilities: {},
+      privileged: false,
+      runAsNonRoot: false,
+    },
+  );
   // a volume source present but empty is the volume's type
-  assert.deepEqual(dec('core.v1.Volume', (w) => w.string(1, 'scratch').message(2, (vs) => vs.message(2, (e) => e.string(1, '')))), {
-    name: 'scratch',
-    emptyDir: {},
-  });
+  assert.deepEqual(
+    dec('core.v1.Volume', (w) => w.string(1, 'scratch').message(2, (vs) => vs.message(2, (e) => e.string(1, '')))),
+    {
+      name: 'scratch',
+      emptyDir: {},
+    },
+  );
   // IntOrString: non-pointer zero dropped, pointer zero kept, strings and ints as JSON
-  assert.deepEqual(dec('core.v1.ServicePort', (w) => w.string(2, 'TCP').int32(3, 80).message(4, (p) => p.int64(1, 0).int32(2, 0).string(3, '')).int32(5, 0)), {
-    protocol: 'TCP',
-    port: 80,
-  });
-  assert.deepEqual(dec('networking.v1.NetworkPolicyPort', (w) => w.message(2, (p) => p.int64(1, 0).int32(2, 0))), { port: 0 });
-  assert.deepEqual(dec('core.v1.HTTPGetAction', (w) => w.message(2, (p) => p.int64(1, 1).string(3, 'http'))), { port: 'http' });
+  assert.deepEqual(
+    dec('core.v1.ServicePort', (w) =>
+      w
+        .string(2, 'TCP')
+        .int32(3, 80)
+        .message(4, (p) => p.int64(1, 0).int32(2, 0).string(3, ''))
+        .int32(5, 0),
+    ),
+    {
+      protocol: 'TCP',
+      port: 80,
+    },
+  );
+  assert.deepEqual(
+    dec('networking.v1.NetworkPolicyPort', (w) => w.message(2, (p) => p.int64(1, 0).int32(2, 0))),
+    { port: 0 },
+  );
+  assert.deepEqual(
+    dec('core.v1.HTTPGetAction', (w) => w.message(2, (p) => p.int64(1, 1).string(3, 'http'))),
+    { port: 'http' },
+  );
   // empty non-pointer structs vanish, a "0" Quantity too
-  assert.deepEqual(dec('core.v1.Container', (w) => w.string(1, 'c').message(8, (r) => r.message(1, (e) => e.string(1, 'cpu').message(2, (q) => q.string(1, '500m'))))), {
-    name: 'c',
-    resources: { limits: { cpu: '500m' } },
-  });
-  assert.deepEqual(dec('core.v1.ResourceFieldSelector', (w) => w.string(2, 'limits.cpu').message(3, (q) => q.string(1, '0'))), { resource: 'limits.cpu' });
+  assert.deepEqual(
+    dec('core.v1.Container', (w) => w.string(1, 'c').message(8, (r) => r.message(1, (e) => e.string(1, 'cpu').message(2, (q) => q.string(1, '500m'))))),
+    {
+      name: 'c',
+      resources: { limits: { cpu: '500m' } },
+    },
+  );
+  assert.deepEqual(
+    dec('core.v1.ResourceFieldSelector', (w) => w.string(2, 'limits.cpu').message(3, (q) => q.string(1, '0'))),
+    { resource: 'limits.cpu' },
+  );
   // list elements are never dropped, even empty
-  assert.deepEqual(dec('core.v1.PodSpec', (w) => w.message(22, () => {}).message(22, (t) => t.string(1, 'k'))), { tolerations: [{}, { key: 'k' }] });
+  assert.deepEqual(
+    dec('core.v1.PodSpec', (w) => w.message(22, () => {}).message(22, (t) => t.string(1, 'k'))),
+    { tolerations: [{}, { key: 'k' }] },
+  );
 });
 
 test('times: zero is unset, others are RFC 3339; MicroTime keeps microseconds', () => {
-  const meta = decodeMessage('meta.v1.ObjectMeta', new ProtoWriter()
-    .string(1, 'x')
-    .message(8, (t) => t.int64(1, 1_700_000_000).int32(2, 999))
-    .message(9, (t) => t.int64(1, 0))
-    .finish());
+  const meta = decodeMessage(
+    'meta.v1.ObjectMeta',
+    new ProtoWriter()
+      .string(1, 'x')
+      .message(8, (t) => t.int64(1, 1_700_000_000).int32(2, 999))
+      .message(9, (t) => t.int64(1, 0))
+      .finish(),
+  );
   assert.deepEqual(meta, { name: 'x', creationTimestamp: '2023-11-14T22:13:20Z' });
-  const lease = decodeMessage('coordination.v1.LeaseSpec', new ProtoWriter()
-    .string(1, 'node-1')
-    .int32(2, 40)
-    .message(3, () => {})
-    .message(4, (t) => t.int64(1, 1_700_000_000).int32(2, 123_456_789))
-    .finish());
+  const lease = decodeMessage(
+    'coordination.v1.LeaseSpec',
+    new ProtoWriter()
+      .string(1, 'node-1')
+      .int32(2, 40)
+      .message(3, () => {})
+      .message(4, (t) => t.int64(1, 1_700_000_000).int32(2, 123_456_789))
+      .finish(),
+  );
   assert.deepEqual(lease, { holderIdentity: 'node-1', leaseDurationSeconds: 40, renewTime: '2023-11-14T22:13:20.123456Z' });
-  const pdb = decodeMessage('policy.v1.PodDisruptionBudgetStatus', new ProtoWriter()
-    .message(2, (e) => e.string(1, 'pod-a').message(2, (t) => t.int64(1, 1_700_000_000)))
-    .message(2, (e) => e.string(1, 'pod-b').message(2, () => {}))
-    .finish());
+  const pdb = decodeMessage(
+    'policy.v1.PodDisruptionBudgetStatus',
+    new ProtoWriter()
+      .message(2, (e) => e.string(1, 'pod-a').message(2, (t) => t.int64(1, 1_700_000_000)))
+      .message(2, (e) => e.string(1, 'pod-b').message(2, () => {}))
+      .finish(),
+  );
   assert.deepEqual(pdb, { disruptedPods: { 'pod-a': '2023-11-14T22:13:20Z' } });
-  rejects(() => decodeMessage('meta.v1.ObjectMeta', new ProtoWriter().message(8, (t) => t.int64(1, 1e15)).finish()), 'InvalidValue', /creationTimestamp.*0000\.\.9999/);
+  rejects(
+    () => decodeMessage('meta.v1.ObjectMeta', new ProtoWriter().message(8, (t) => t.int64(1, 1e15)).finish()),
+    'InvalidValue',
+    /creationTimestamp.*0000\.\.9999/,
+  );
 });
 
 test('bytes are base64, repeated scalars packed or not, maps tolerate missing keys and values', () => {
   assert.deepEqual(
-    decodeK8sProtobuf(body('v1', 'Secret', (w) => {
-      w.message(1, (m) => m.string(1, 's'));
-      w.message(2, (e) => e.string(1, 'k').bytes(2, Buffer.from('v')));
-      w.message(2, (e) => e.string(1, 'empty'));
-      w.message(4, (e) => e.bytes(2, Buffer.from('no key')));
-      w.string(3, 'Opaque');
-    })),
+    decodeK8sProtobuf(
+      body('v1', 'Secret', (w) => {
+        w.message(1, (m) => m.string(1, 's'));
+        w.message(2, (e) => e.string(1, 'k').bytes(2, Buffer.from('v')));
+        w.message(2, (e) => e.string(1, 'empty'));
+        w.message(4, (e) => e.bytes(2, Buffer.from('no key')));
+        w.string(3, 'Opaque');
+      }),
+    ),
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { k: 'dg==', empty: '' }, type: 'Opaque', stringData: { '': 'no key' } },
   );
   const codes = (build: (w: ProtoWriter) => void) => {
@@ -209,26 +265,39 @@ test('bytes are base64, repeated scalars packed or not, maps tolerate missing ke
     build(w);
     return decodeMessage('batch.v1.PodFailurePolicyOnExitCodesRequirement', w.finish());
   };
-  assert.deepEqual(codes((w) => w.packed(3, 'int32', [1, -2, 300])), { operator: 'In', values: [1, -2, 300] });
-  assert.deepEqual(codes((w) => w.int32(3, 1).int32(3, -2).packed(3, 'int32', [300])), { operator: 'In', values: [1, -2, 300] });
-  const proto = decodeMessage('meta.v1.ObjectMeta', new ProtoWriter().message(11, (e) => e.string(1, '__proto__').string(2, 'x')).finish()) as Record<string, Record<string, unknown>>;
+  assert.deepEqual(
+    codes((w) => w.packed(3, 'int32', [1, -2, 300])),
+    { operator: 'In', values: [1, -2, 300] },
+  );
+  assert.deepEqual(
+    codes((w) => w.int32(3, 1).int32(3, -2).packed(3, 'int32', [300])),
+    { operator: 'In', values: [1, -2, 300] },
+  );
+  const proto = decodeMessage('meta.v1.ObjectMeta', new ProtoWriter().message(11, (e) => e.string(1, '__proto__').string(2, 'x')).finish()) as Record<
+    string,
+    Record<string, unknown>
+  >;
   assert.equal(Object.getPrototypeOf(proto.labels), Object.prototype);
   assert.deepEqual(Object.keys(proto.labels), ['__proto__']);
 });
 
 test('protobuf merge rules: repeated occurrences of a message merge, scalars take the last value', () => {
-  const obj = decodeK8sProtobuf(body('v1', 'ConfigMap', (w) => {
-    w.message(1, (m) => m.string(1, 'first').message(11, (e) => e.string(1, 'a').string(2, '1')));
-    w.message(1, (m) => m.string(1, 'second').message(11, (e) => e.string(1, 'b').string(2, '2')));
-  }));
+  const obj = decodeK8sProtobuf(
+    body('v1', 'ConfigMap', (w) => {
+      w.message(1, (m) => m.string(1, 'first').message(11, (e) => e.string(1, 'a').string(2, '1')));
+      w.message(1, (m) => m.string(1, 'second').message(11, (e) => e.string(1, 'b').string(2, '2')));
+    }),
+  );
   assert.deepEqual(obj.metadata, { name: 'second', labels: { a: '1', b: '2' } });
 });
 
 test('unknown fields of every wire type are skipped', () => {
-  const obj = decodeK8sProtobuf(body('v1', 'Namespace', (w) => {
-    w.int32(900, 5).fixed32(901, 1).fixed64(902, 2n).string(903, 'future');
-    w.message(1, (m) => m.string(1, 'x').message(950, (f) => f.int32(1, 1)));
-  }));
+  const obj = decodeK8sProtobuf(
+    body('v1', 'Namespace', (w) => {
+      w.int32(900, 5).fixed32(901, 1).fixed64(902, 2n).string(903, 'future');
+      w.message(1, (m) => m.string(1, 'x').message(950, (f) => f.int32(1, 1)));
+    }),
+  );
   assert.deepEqual(obj, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'x' } });
 });
 
@@ -236,14 +305,33 @@ test('special messages: IntOrString, Quantity, RawExtension, FieldsV1, Duration'
   rejects(() => decodeMessage('intstr.IntOrString', new ProtoWriter().int64(1, 2).finish()), 'InvalidValue', /type 2/);
   assert.equal(decodeMessage('resource.Quantity', new ProtoWriter().string(1, '1Gi').finish()), '1Gi');
   assert.equal(decodeMessage('meta.v1.Duration', new ProtoWriter().int64(1, 5_400_000_000_000).finish()), '1h30m0s');
-  const mf = decodeMessage('meta.v1.ManagedFieldsEntry', new ProtoWriter()
-    .string(1, 'kubectl').string(2, 'Update').string(3, 'v1')
-    .message(4, (t) => t.int64(1, 1_700_000_000))
-    .string(6, 'FieldsV1')
-    .message(7, (f) => f.bytes(1, Buffer.from('{"f:metadata":{"f:labels":{}}}')))
-    .finish());
-  assert.deepEqual(mf, { manager: 'kubectl', operation: 'Update', apiVersion: 'v1', time: '2023-11-14T22:13:20Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': { 'f:labels': {} } } });
-  const rev = (raw: Uint8Array) => decodeMessage('apps.v1.ControllerRevision', new ProtoWriter().message(2, (r) => r.bytes(1, raw)).int64(3, 0).finish());
+  const mf = decodeMessage(
+    'meta.v1.ManagedFieldsEntry',
+    new ProtoWriter()
+      .string(1, 'kubectl')
+      .string(2, 'Update')
+      .string(3, 'v1')
+      .message(4, (t) => t.int64(1, 1_700_000_000))
+      .string(6, 'FieldsV1')
+      .message(7, (f) => f.bytes(1, Buffer.from('{"f:metadata":{"f:labels":{}}}')))
+      .finish(),
+  );
+  assert.deepEqual(mf, {
+    manager: 'kubectl',
+    operation: 'Update',
+    apiVersion: 'v1',
+    time: '2023-11-14T22:13:20Z',
+    fieldsType: 'FieldsV1',
+    fieldsV1: { 'f:metadata': { 'f:labels': {} } },
+  });
+  const rev = (raw: Uint8Array) =>
+    decodeMessage(
+      'apps.v1.ControllerRevision',
+      new ProtoWriter()
+        .message(2, (r) => r.bytes(1, raw))
+        .int64(3, 0)
+        .finish(),
+    );
   assert.deepEqual(rev(Buffer.from('{"spec":{"a":1}}')), { data: { spec: { a: 1 } }, revision: 0 });
   assert.deepEqual(rev(encodeK8sProtobuf({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'inner' } })), {
     data: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'inner' } },
@@ -253,9 +341,14 @@ test('special messages: IntOrString, Quantity, RawExtension, FieldsV1, Duration'
 });
 
 test('wire type mismatches name the field path', () => {
-  rejects(() => decodeK8sProtobuf(body('v1', 'Pod', (w) => w.int32(1, 7))), 'WireTypeMismatch', /core\.v1\.Pod field metadata \(#1\): expected length-delimited, got varint/);
+  rejects(
+    () => decodeK8sProtobuf(body('v1', 'Pod', (w) => w.int32(1, 7))),
+    'WireTypeMismatch',
+    /core\.v1\.Pod field metadata \(#1\): expected length-delimited, got varint/,
+  );
   const deep = body('apps/v1', 'Deployment', (w) =>
-    w.message(2, (s) => s.message(3, (t) => t.message(2, (p) => p.message(2, (c) => c.string(1, 'a')).message(2, (c) => c.int32(2, 1))))));
+    w.message(2, (s) => s.message(3, (t) => t.message(2, (p) => p.message(2, (c) => c.string(1, 'a')).message(2, (c) => c.int32(2, 1))))),
+  );
   rejects(() => decodeK8sProtobuf(deep), 'WireTypeMismatch', /spec\.template\.spec\.containers\[1\]\.image/);
   rejects(() => decodeMessage('core.v1.ContainerPort', new ProtoWriter().string(3, 'x').finish()), 'WireTypeMismatch', /containerPort/);
 });
@@ -338,9 +431,9 @@ function generate(def: MessageDef, rnd: () => number, depth: number): unknown {
       case 'bool':
         return !zero;
       case 'int32':
-        return zero ? 0 : (int(-0x80000000, 0x7fffffff) || 1);
+        return zero ? 0 : int(-0x80000000, 0x7fffffff) || 1;
       case 'int64':
-        return zero ? 0 : (int(-(2 ** 52), 2 ** 52) || 7);
+        return zero ? 0 : int(-(2 ** 52), 2 ** 52) || 7;
       default:
         return 1.5;
     }
@@ -462,8 +555,14 @@ test('random bytes never make the decoder throw anything but ProtobufError (prop
       if (!(e instanceof ProtobufError)) throw e;
     }
   };
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => check(bytes)), { numRuns: 500 });
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => check(Buffer.concat([K8S_PROTOBUF_MAGIC, bytes]))), { numRuns: 1000 });
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => check(bytes)),
+    { numRuns: 500 },
+  );
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => check(Buffer.concat([K8S_PROTOBUF_MAGIC, bytes]))),
+    { numRuns: 1000 },
+  );
   fc.assert(
     fc.property(fc.integer({ min: 0, max: kinds.length - 1 }), fc.uint8Array({ maxLength: 400 }), (i, raw) => check(envelope(kinds[i][0], kinds[i][1], raw))),
     { numRuns: 3000 },
@@ -474,7 +573,12 @@ test('corrupted real bodies never make the decoder throw anything but ProtobufEr
   const seeds = [goLikeDeployment(2)];
   for (let s = 0; s < 20; s++) {
     const root = ROOTS[s % ROOTS.length];
-    seeds.push(encodeK8sProtobuf({ apiVersion: root.apiVersion, kind: root.kind, ...(generate(K8S_SCHEMA.get(root.name), prng(s), 0) as object) }, { goZeroValues: true }));
+    seeds.push(
+      encodeK8sProtobuf(
+        { apiVersion: root.apiVersion, kind: root.kind, ...(generate(K8S_SCHEMA.get(root.name), prng(s), 0) as object) },
+        { goZeroValues: true },
+      ),
+    );
   }
   fc.assert(
     fc.property(

@@ -101,7 +101,10 @@ export function decodeK8sProtobuf(body: Uint8Array, opts: DecodeOptions = {}): R
 function decodeAtDepth(body: Uint8Array, schema: Schema, maxDepth: number, depth: number): Record<string, unknown> {
   const env = readEnvelope(body, maxDepth, depth);
   if (env.kind === '' || env.apiVersion === '') {
-    throw new ProtobufError('UnsupportedKind', `the envelope names no ${env.kind === '' ? 'kind' : 'apiVersion'} (typeMeta is ${JSON.stringify({ apiVersion: env.apiVersion, kind: env.kind })})`);
+    throw new ProtobufError(
+      'UnsupportedKind',
+      `the envelope names no ${env.kind === '' ? 'kind' : 'apiVersion'} (typeMeta is ${JSON.stringify({ apiVersion: env.apiVersion, kind: env.kind })})`,
+    );
   }
   if (env.contentEncoding !== '') {
     throw new ProtobufError('UnsupportedEncoding', `contentEncoding ${JSON.stringify(env.contentEncoding)} is not supported`);
@@ -172,7 +175,11 @@ class Decoder {
       }
       const expected = f.map ? WireType.LengthDelimited : EXPECTED_WIRE[f.type];
       if (wire !== expected) {
-        throw new ProtobufError('WireTypeMismatch', `${def.name} field ${where()} (#${field}): expected ${wireTypeName(expected)}, got ${wireTypeName(wire)}`, at);
+        throw new ProtobufError(
+          'WireTypeMismatch',
+          `${def.name} field ${where()} (#${field}): expected ${wireTypeName(expected)}, got ${wireTypeName(wire)}`,
+          at,
+        );
       }
       if (f.map) {
         const obj = (values[i] ??= {}) as Record<string, unknown>;
@@ -198,10 +205,11 @@ class Decoder {
         values[i] = scalar(r, f.type);
       }
     }
-    if (pieces) for (const [i, list] of pieces) {
-      const f = def.fields[i];
-      values[i] = this.message(this.nested(r, list), this.schema.get(f.message!), `${path}${path ? '.' : ''}${f.json}`);
-    }
+    if (pieces)
+      for (const [i, list] of pieces) {
+        const f = def.fields[i];
+        values[i] = this.message(this.nested(r, list), this.schema.get(f.message!), `${path}${path ? '.' : ''}${f.json}`);
+      }
     return this.assemble(def, values);
   }
 
@@ -224,11 +232,13 @@ class Decoder {
       const at = r.pos;
       const { field, wire } = r.tag();
       if (field === 1) {
-        if (wire !== WireType.LengthDelimited) throw new ProtobufError('WireTypeMismatch', `${path}: map key must be length-delimited, got ${wireTypeName(wire)}`, at);
+        if (wire !== WireType.LengthDelimited)
+          throw new ProtobufError('WireTypeMismatch', `${path}: map key must be length-delimited, got ${wireTypeName(wire)}`, at);
         key = r.string();
       } else if (field === 2) {
         const expected = EXPECTED_WIRE[f.type];
-        if (wire !== expected) throw new ProtobufError('WireTypeMismatch', `${path}: map value expected ${wireTypeName(expected)}, got ${wireTypeName(wire)}`, at);
+        if (wire !== expected)
+          throw new ProtobufError('WireTypeMismatch', `${path}: map value expected ${wireTypeName(expected)}, got ${wireTypeName(wire)}`, at);
         raw = f.type === 'message' ? this.message(r.sub(), this.schema.get(f.message!), `${path}[${JSON.stringify(key)}]`) : scalar(r, f.type);
         has = true;
       } else {
@@ -283,7 +293,11 @@ class Decoder {
         continue;
       }
       if (wire !== EXPECTED_WIRE[f.type]) {
-        throw new ProtobufError('WireTypeMismatch', `${path}: ${def.name} field ${f.json}: expected ${wireTypeName(EXPECTED_WIRE[f.type])}, got ${wireTypeName(wire)}`, at);
+        throw new ProtobufError(
+          'WireTypeMismatch',
+          `${path}: ${def.name} field ${f.json}: expected ${wireTypeName(EXPECTED_WIRE[f.type])}, got ${wireTypeName(wire)}`,
+          at,
+        );
       }
       raw.set(field, def.special === 'Duration' && field === 1 ? r.int64Big() : scalar(r, f.type as ScalarType));
     }

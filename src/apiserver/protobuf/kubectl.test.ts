@@ -5,7 +5,6 @@ import { decodeK8sProtobuf, isK8sProtobuf, K8S_PROTOBUF_CONTENT_TYPE } from './d
 import { ProtobufError } from './wire.js';
 import { kubectlBinary, sendJson, skipReason, startHarness, type CapturedRequest } from '../../testing/kubectl-harness.js';
 
-
 interface Case {
   args: string[];
   path: string;

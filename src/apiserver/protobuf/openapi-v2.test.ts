@@ -12,7 +12,11 @@ const OPS: OpenAPIv2Operation[] = [
   { path: '/api/v1/namespaces/{namespace}/pods/{name}', gvk: { group: '', version: 'v1', kind: 'Pod' }, namespaced: true },
   { path: '/api/v1/namespaces/{name}', gvk: { group: '', version: 'v1', kind: 'Namespace' }, namespaced: false },
   { path: '/apis/apps/v1/namespaces/{namespace}/deployments/{name}', gvk: { group: 'apps', version: 'v1', kind: 'Deployment' }, namespaced: true },
-  { path: '/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/{name}', gvk: { group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy' }, namespaced: true },
+  {
+    path: '/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/{name}',
+    gvk: { group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy' },
+    namespaced: true,
+  },
 ];
 
 test('the document decodes back to what was encoded', () => {
@@ -20,10 +24,16 @@ test('the document decodes back to what was encoded', () => {
   const doc = decodeOpenAPIv2(buf);
   assert.equal(doc.swagger, '2.0');
   assert.deepEqual(doc.info, { title: 'k8ts', version: 'v1.32.0' });
-  assert.deepEqual(doc.paths.map((p) => p.name), OPS.map((o) => o.path));
+  assert.deepEqual(
+    doc.paths.map((p) => p.name),
+    OPS.map((o) => o.path),
+  );
   for (const [i, p] of doc.paths.entries()) {
     const op = OPS[i];
-    assert.deepEqual(p.parameters.map((x) => x.name), op.namespaced ? ['namespace', 'name'] : ['name']);
+    assert.deepEqual(
+      p.parameters.map((x) => x.name),
+      op.namespaced ? ['namespace', 'name'] : ['name'],
+    );
     assert.ok(p.parameters.every((x) => x.in === 'path' && x.required && x.type === 'string'));
     assert.ok(p.patch);
     assert.deepEqual(p.patch.parameters, [{ name: 'fieldValidation', in: 'query', type: 'string', required: false }]);
@@ -101,7 +111,10 @@ for (const version of ['1.27', '1.28']) {
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout.trim(), 'pod/web created');
         const reqs = h.requests.slice(before);
-        assert.ok(reqs.some((q) => q.method === 'GET' && q.url.startsWith('/openapi/v2')), 'asked /openapi/v2');
+        assert.ok(
+          reqs.some((q) => q.method === 'GET' && q.url.startsWith('/openapi/v2')),
+          'asked /openapi/v2',
+        );
         const post = reqs.find((q) => q.method === 'POST');
         assert.ok(post, 'sent the POST');
         assert.match(post.url, /[?&]fieldValidation=Strict(&|$)/);

@@ -91,10 +91,10 @@ export function encodeOpenAPIv2(ops: readonly OpenAPIv2Operation[], info: OpenAP
             writeParameter(o, OPERATION.parameters, { name: 'fieldValidation', in: 'query', type: 'string', required: false });
             o.message(OPERATION.responses, (rs) =>
               rs.message(RESPONSES.responseCode, (nr) =>
-                nr.string(NAMED.name, '200').message(NAMED.value, (rv) =>
-                  rv.message(RESPONSE_VALUE.response, (r) => r.string(RESPONSE.description, 'OK')))));
-            o.message(OPERATION.vendorExtension, (na) =>
-              na.string(NAMED.name, GVK_EXTENSION).message(NAMED.value, (a) => a.string(ANY.yaml, gvkYaml(op.gvk))));
+                nr.string(NAMED.name, '200').message(NAMED.value, (rv) => rv.message(RESPONSE_VALUE.response, (r) => r.string(RESPONSE.description, 'OK'))),
+              ),
+            );
+            o.message(OPERATION.vendorExtension, (na) => na.string(NAMED.name, GVK_EXTENSION).message(NAMED.value, (a) => a.string(ANY.yaml, gvkYaml(op.gvk))));
           });
           for (const name of pathParams(op.path)) {
             writeParameter(item, PATH_ITEM.parameters, { name, in: 'path', type: 'string', required: true });
@@ -115,7 +115,10 @@ function writeParameter(w: ProtoWriter, field: number, p: OpenAPIv2Parameter): v
           s.string(SUB_SCHEMA.in, p.in);
           s.string(SUB_SCHEMA.name, p.name);
           s.string(p.in === 'query' ? QUERY_TYPE : PATH_TYPE, p.type);
-        }))));
+        }),
+      ),
+    ),
+  );
 }
 
 function pathParams(path: string): string[] {
@@ -210,15 +213,19 @@ function readParametersItem(r: ProtoReader): OpenAPIv2Parameter[] {
 
 function readSubSchema(r: ProtoReader, kind: 'query' | 'path'): OpenAPIv2Parameter {
   const p: OpenAPIv2Parameter = { name: '', in: kind, type: '', required: false };
-  fieldsOf(r, {
-    [SUB_SCHEMA.required]: (x) => (p.required = x.bool()),
-    [SUB_SCHEMA.in]: (x) => {
-      const v = x.string();
-      if (v !== kind) throw new ProtobufError('InvalidValue', `a ${kind} parameter says in: ${JSON.stringify(v)}`);
+  fieldsOf(
+    r,
+    {
+      [SUB_SCHEMA.required]: (x) => (p.required = x.bool()),
+      [SUB_SCHEMA.in]: (x) => {
+        const v = x.string();
+        if (v !== kind) throw new ProtobufError('InvalidValue', `a ${kind} parameter says in: ${JSON.stringify(v)}`);
+      },
+      [SUB_SCHEMA.name]: (x) => (p.name = x.string()),
+      [kind === 'query' ? QUERY_TYPE : PATH_TYPE]: (x) => (p.type = x.string()),
     },
-    [SUB_SCHEMA.name]: (x) => (p.name = x.string()),
-    [kind === 'query' ? QUERY_TYPE : PATH_TYPE]: (x) => (p.type = x.string()),
-  }, [SUB_SCHEMA.required]);
+    [SUB_SCHEMA.required],
+  );
   return p;
 }
 

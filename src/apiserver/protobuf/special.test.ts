@@ -34,7 +34,11 @@ test('durations parse the other spellings Go accepts', () => {
   assert.equal(parseDuration('.5s'), 500_000_000n);
   assert.equal(parseDuration('1.5h'), 5_400_000_000_000n);
   for (const bad of ['', '1', 'h', '1x', '-', '.s', '1h 2m', '9999999999999h']) {
-    assert.throws(() => parseDuration(bad), (e: unknown) => e instanceof ProtobufError && e.code === 'InvalidValue', bad);
+    assert.throws(
+      () => parseDuration(bad),
+      (e: unknown) => e instanceof ProtobufError && e.code === 'InvalidValue',
+      bad,
+    );
   }
 });
 
@@ -54,7 +58,12 @@ test('times print as RFC 3339 in UTC, seconds or microseconds', () => {
   assert.equal(formatTime(-62135596800), '0001-01-01T00:00:00Z');
   assert.deepEqual(parseTimestamp('2025-01-01T02:00:00.5+02:00'), { seconds: 1_735_689_600, nanos: 500_000_000 });
   assert.deepEqual(parseTimestamp('0050-03-01T00:00:00Z'), { seconds: -60584198400, nanos: 0 });
-  for (const bad of [() => formatTime(253402300800), () => formatTime(-62167219201), () => formatMicroTime(1, 1e9), () => parseTimestamp('2025-01-01 00:00:00')]) {
+  for (const bad of [
+    () => formatTime(253402300800),
+    () => formatTime(-62167219201),
+    () => formatMicroTime(1, 1e9),
+    () => parseTimestamp('2025-01-01 00:00:00'),
+  ]) {
     assert.throws(bad, (e: unknown) => e instanceof ProtobufError && e.code === 'InvalidValue');
   }
 });

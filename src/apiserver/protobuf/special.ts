@@ -49,8 +49,8 @@ export function parseTimestamp(s: string): { seconds: number; nanos: number } {
 const NS_PER_UNIT: Record<string, bigint> = {
   ns: 1n,
   us: 1000n,
-  'µs': 1000n, // U+00B5
-  'μs': 1000n, // U+03BC
+  µs: 1000n, // U+00B5
+  μs: 1000n, // U+03BC
   ms: 1_000_000n,
   s: 1_000_000_000n,
   m: 60_000_000_000n,

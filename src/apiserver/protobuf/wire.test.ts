@@ -62,17 +62,28 @@ test('scalars round-trip (property)', () => {
           .float(11, Math.fround(dbl));
         const r = new ProtoReader(w.finish());
         const next = (field: number) => assert.equal(r.tag().field, field);
-        next(1); assert.equal(r.int32(), i32);
-        next(2); assert.equal(r.int64(), i64);
-        next(3); assert.equal(r.int64Big(), big);
-        next(4); assert.equal(r.uint32(), u32);
-        next(5); assert.equal(Object.is(r.double(), dbl), true);
-        next(6); assert.equal(r.string(), str);
-        next(7); assert.deepEqual(Buffer.from(r.bytes()), Buffer.from(bytes));
-        next(8); assert.equal(r.bool(), b);
-        next(9); assert.equal(r.fixed32(), u32);
-        next(10); assert.equal(r.sfixed64Big(), big);
-        next(11); assert.equal(Object.is(r.float(), Math.fround(dbl)), true);
+        next(1);
+        assert.equal(r.int32(), i32);
+        next(2);
+        assert.equal(r.int64(), i64);
+        next(3);
+        assert.equal(r.int64Big(), big);
+        next(4);
+        assert.equal(r.uint32(), u32);
+        next(5);
+        assert.equal(Object.is(r.double(), dbl), true);
+        next(6);
+        assert.equal(r.string(), str);
+        next(7);
+        assert.deepEqual(Buffer.from(r.bytes()), Buffer.from(bytes));
+        next(8);
+        assert.equal(r.bool(), b);
+        next(9);
+        assert.equal(r.fixed32(), u32);
+        next(10);
+        assert.equal(r.sfixed64Big(), big);
+        next(11);
+        assert.equal(Object.is(r.float(), Math.fround(dbl)), true);
         assert.ok(r.done());
       },
     ),
@@ -128,11 +139,31 @@ test('packed repeated fields round-trip for every packable type', () => {
     while (!p.done()) out.push(fn(p));
     return out;
   };
-  assert.equal(r.tag().field, 1); assert.deepEqual(readAll((p) => p.int32()), ints);
-  assert.equal(r.tag().field, 2); assert.deepEqual(readAll((p) => p.int64()), [0, -5, 2 ** 53 - 1]);
-  assert.equal(r.tag().field, 3); assert.deepEqual(readAll((p) => p.bool()), [true, false, true]);
-  assert.equal(r.tag().field, 4); assert.deepEqual(readAll((p) => p.fixed32()), [0, 0xffffffff]);
-  assert.equal(r.tag().field, 5); assert.deepEqual(readAll((p) => p.double()), [1.5, -0]);
+  assert.equal(r.tag().field, 1);
+  assert.deepEqual(
+    readAll((p) => p.int32()),
+    ints,
+  );
+  assert.equal(r.tag().field, 2);
+  assert.deepEqual(
+    readAll((p) => p.int64()),
+    [0, -5, 2 ** 53 - 1],
+  );
+  assert.equal(r.tag().field, 3);
+  assert.deepEqual(
+    readAll((p) => p.bool()),
+    [true, false, true],
+  );
+  assert.equal(r.tag().field, 4);
+  assert.deepEqual(
+    readAll((p) => p.fixed32()),
+    [0, 0xffffffff],
+  );
+  assert.equal(r.tag().field, 5);
+  assert.deepEqual(
+    readAll((p) => p.double()),
+    [1.5, -0],
+  );
   assert.ok(r.done(), 'an empty packed list writes nothing');
 });
 

@@ -534,7 +534,7 @@ function varintSize(n: number): number {
 function split64(v: number | bigint): [number, number] {
   if (typeof v === 'number') {
     if (!Number.isSafeInteger(v)) throw new RangeError(`not a safe integer: ${v}`);
-    if (v >= 0) return [v % TWO32 >>> 0, Math.floor(v / TWO32) >>> 0];
+    if (v >= 0) return [(v % TWO32) >>> 0, Math.floor(v / TWO32) >>> 0];
     v = BigInt(v);
   }
   const u = BigInt.asUintN(64, v);

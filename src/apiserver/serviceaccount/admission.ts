@@ -39,7 +39,9 @@ export async function admitPod(pod: Pod, lookup: ServiceAccountLookup, o: Admiss
     sa = await lookup(ns, name);
   }
   if (!sa) {
-    throw errors.forbidden(`pods "${pod.metadata.name ?? pod.metadata.generateName ?? ''}" is forbidden: error looking up service account ${ns}/${name}: serviceaccount "${name}" not found`);
+    throw errors.forbidden(
+      `pods "${pod.metadata.name ?? pod.metadata.generateName ?? ''}" is forbidden: error looking up service account ${ns}/${name}: serviceaccount "${name}" not found`,
+    );
   }
   const automount = spec.automountServiceAccountToken ?? (sa.automountServiceAccountToken as boolean | undefined) ?? true;
   if (!automount) return;
@@ -64,17 +66,20 @@ function mountToken(pod: Pod): void {
     }
   }
   if (!needed || existing) return;
-  spec.volumes = [...volumes, {
-    name: volumeName,
-    projected: {
-      defaultMode: 0o644,
-      sources: [
-        { serviceAccountToken: { expirationSeconds: PROJECTED_TOKEN_EXPIRATION_S, path: 'token' } },
-        { configMap: { name: ROOT_CA_CONFIGMAP, items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-        { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
-      ],
+  spec.volumes = [
+    ...volumes,
+    {
+      name: volumeName,
+      projected: {
+        defaultMode: 0o644,
+        sources: [
+          { serviceAccountToken: { expirationSeconds: PROJECTED_TOKEN_EXPIRATION_S, path: 'token' } },
+          { configMap: { name: ROOT_CA_CONFIGMAP, items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+          { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+        ],
+      },
     },
-  }];
+  ];
 }
 
 function randomSuffix(): string {

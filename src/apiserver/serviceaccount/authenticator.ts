@@ -1,23 +1,35 @@
 // The service-account token authenticator: a verified JWT is a user only while its account (and the
 // pod, secret or node it is bound to) exists with the uid in the token, as kube-apiserver's validator
 // checks; a deleted bound object stays good for the 60 s upstream allows after its deletionTimestamp.
-import type { KObject } from '../../api/types.js';
+import type { Node, Pod, Secret, ServiceAccount } from '../../api/types.js';
 import type { TokenAuthenticator, UserInfo } from '../authn.js';
 import { looksLikeJwt, type TokenIssuer, type Ref } from './tokens.js';
 
 /** How long after a bound object's deletionTimestamp its tokens still work (upstream: 60 s). */
 export const DELETION_GRACE_S = 60;
 
+/** The kinds a token is bound to, by kind name. */
+export interface BoundKinds {
+  ServiceAccount: ServiceAccount;
+  Pod: Pod;
+  Secret: Secret;
+  Node: Node;
+}
+
 /** The objects the authenticator checks, by kind; undefined when absent. */
 export interface ObjectGetter {
-  get(kind: 'ServiceAccount' | 'Pod' | 'Secret' | 'Node', namespace: string | undefined, name: string): Promise<KObject | undefined>;
+  get<K extends keyof BoundKinds>(kind: K, namespace: string | undefined, name: string): Promise<BoundKinds[K] | undefined>;
 }
 
 export class ServiceAccountAuthenticator implements TokenAuthenticator {
   /** Why the last token was refused (for the server's log and tests). */
   lastError?: string;
 
-  constructor(private issuer: TokenIssuer, private objects: ObjectGetter, private now: () => number = () => Date.now() / 1000) {}
+  constructor(
+    private issuer: TokenIssuer,
+    private objects: ObjectGetter,
+    private now: () => number = () => Date.now() / 1000,
+  ) {}
 
   async authenticate(token: string): Promise<UserInfo | undefined> {
     if (!looksLikeJwt(token)) return undefined;
@@ -25,7 +37,7 @@ export class ServiceAccountAuthenticator implements TokenAuthenticator {
     if ('error' in v) return this.refuse(v.error);
     const k = v.claims['kubernetes.io'];
     const ns = k.namespace;
-    const checks: [string, 'ServiceAccount' | 'Pod' | 'Secret' | 'Node', string | undefined, Ref | undefined][] = [
+    const checks: [string, keyof BoundKinds, string | undefined, Ref | undefined][] = [
       ['service account', 'ServiceAccount', ns, k.serviceaccount],
       ['pod', 'Pod', ns, k.pod],
       ['secret', 'Secret', ns, k.secret],

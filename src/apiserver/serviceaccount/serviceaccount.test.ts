@@ -11,13 +11,18 @@ import { createLocalJWKSet, decodeJwt, jwtVerify, SignJWT, generateKeyPair, base
 import { runServer, type RunningServer } from '../../server/server.js';
 import { RestClient, configFromKubeconfig } from '../../client/rest.js';
 import { CONFIGMAPS, NAMESPACES, PODS, ROLEBINDINGS, SERVICEACCOUNTS } from '../../api/kinds.js';
-import type { Pod } from '../../api/types.js';
+import { ClientError } from '../../client/types.js';
 import { eventually } from '../../testing/eventually.js';
 import type { IncomingMessage } from 'node:http';
 
 interface Answer {
   code: number;
   body: any;
+}
+
+/** The private claims of a service-account token (`kubernetes.io`), as the API server writes them. */
+interface ServiceAccountClaims {
+  'kubernetes.io': { namespace?: string; pod?: { name: string; uid: string }; node?: { name: string; uid: string }; warnafter?: number };
 }
 
 describe('service-account tokens', () => {
@@ -31,20 +36,34 @@ describe('service-account tokens', () => {
     const url = new URL(s.url);
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const req = request({ host: url.hostname, port: url.port, path, method, ca,
-        headers: { Accept: 'application/json', ...(token !== undefined ? { Authorization: `Bearer ${token}` } : {}),
-          ...(data ? { 'Content-Type': 'application/json' } : {}) } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch { /* not JSON */ }
-          resolve({ code: res.statusCode ?? 0, body: parsed });
-        });
-      });
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path,
+          method,
+          ca,
+          headers: {
+            Accept: 'application/json',
+            ...(token !== undefined ? { Authorization: `Bearer ${token}` } : {}),
+            ...(data ? { 'Content-Type': 'application/json' } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (d: Buffer) => chunks.push(d));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            let parsed: unknown = text;
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              /* not JSON */
+            }
+            resolve({ code: res.statusCode ?? 0, body: parsed });
+          });
+        },
+      );
       req.on('error', reject);
       req.end(data);
     });
@@ -66,9 +85,13 @@ describe('service-account tokens', () => {
     await c.create(NAMESPACES, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
     await eventually('the default ServiceAccount', () => c.get(SERVICEACCOUNTS, NS, 'default'));
     // The namespace's service accounts may read it (RBAC decides what an authenticated account may do).
-    await c.create(ROLEBINDINGS, NS, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'sa-view' },
+    await c.create(ROLEBINDINGS, NS, {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'sa-view' },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
-      subjects: [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: `system:serviceaccounts:${NS}` }] });
+      subjects: [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: `system:serviceaccounts:${NS}` }],
+    });
   });
   after(async () => {
     c?.close();
@@ -92,16 +115,20 @@ describe('service-account tokens', () => {
 
   test('TokenRequest answers a signed token with upstream claims, and the token authenticates', async () => {
     const sa = (await c.get(SERVICEACCOUNTS, NS, 'default'))!;
-    const r = await call('POST', tokenPath('default'), s.token, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 1200 } });
+    const r = await call('POST', tokenPath('default'), s.token, {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      spec: { expirationSeconds: 1200 },
+    });
     assert.equal(r.code, 201);
     assert.equal(r.body.kind, 'TokenRequest');
     assert.equal(r.body.apiVersion, 'authentication.k8s.io/v1');
     assert.deepEqual(r.body.spec.audiences, ['https://kubernetes.default.svc.cluster.local']);
-    const claims = decodeJwt(r.body.status.token) as any;
+    const claims = decodeJwt(r.body.status.token);
     assert.equal(claims.iss, 'https://kubernetes.default.svc.cluster.local');
     assert.equal(claims.sub, `system:serviceaccount:${NS}:default`);
     assert.deepEqual(claims.aud, ['https://kubernetes.default.svc.cluster.local']);
-    assert.equal(claims.exp - claims.iat, 1200);
+    assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 1200);
     assert.equal(claims.nbf, claims.iat);
     assert.deepEqual(claims['kubernetes.io'], { namespace: NS, serviceaccount: { name: 'default', uid: sa.metadata.uid } });
     assert.equal(Date.parse(r.body.status.expirationTimestamp) / 1000, claims.exp);
@@ -122,14 +149,21 @@ describe('service-account tokens', () => {
     const r = await listPods(t);
     assert.equal(r.code, 401);
     assert.equal(r.body.reason, 'Unauthorized');
-    const cfg = await call('GET', '/.well-known/openid-configuration', undefined);
+    // The issuer's documents are for service accounts (system:service-account-issuer-discovery), as upstream:
+    // anonymous is 403, any valid service-account token reads them.
+    const anon = await call('GET', '/.well-known/openid-configuration', undefined);
+    assert.equal(anon.code, 403);
+    assert.equal(anon.body.message, 'forbidden: User "system:anonymous" cannot get path "/.well-known/openid-configuration"');
+    assert.equal((await call('GET', '/openid/v1/jwks', undefined)).code, 403);
+    const reader = await token('default');
+    const cfg = await call('GET', '/.well-known/openid-configuration', reader);
     assert.equal(cfg.code, 200);
     assert.equal(cfg.body.issuer, 'https://kubernetes.default.svc.cluster.local');
     assert.deepEqual(cfg.body.response_types_supported, ['id_token']);
     assert.deepEqual(cfg.body.subject_types_supported, ['public']);
     assert.deepEqual(cfg.body.id_token_signing_alg_values_supported, ['ES256']);
     assert.match(cfg.body.jwks_uri, /^https:\/\/.+\/openid\/v1\/jwks$/);
-    const keys = await call('GET', '/openid/v1/jwks', undefined);
+    const keys = await call('GET', '/openid/v1/jwks', reader);
     assert.equal(keys.code, 200);
     assert.equal(keys.body.keys.length, 1);
     assert.equal(keys.body.keys[0].use, 'sig');
@@ -140,10 +174,14 @@ describe('service-account tokens', () => {
 
   test('a pod-bound token names the pod and its node and stops working when the pod is deleted', async () => {
     await c.create(SERVICEACCOUNTS, NS, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'runner' } });
-    const pod = await c.create(PODS, NS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bound' },
-      spec: { serviceAccountName: 'runner', nodeName: 'no-such-node', containers: [{ name: 'c', image: 'busybox' }] } } as Pod);
+    const pod = await c.create(PODS, NS, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'bound' },
+      spec: { serviceAccountName: 'runner', nodeName: 'no-such-node', containers: [{ name: 'c', image: 'busybox' }] },
+    });
     const t = await token('runner', { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'bound' } });
-    const k = (decodeJwt(t) as any)['kubernetes.io'];
+    const k = decodeJwt<ServiceAccountClaims>(t)['kubernetes.io'];
     assert.deepEqual(k.pod, { name: 'bound', uid: pod.metadata.uid });
     assert.equal(k.node, undefined, 'the node is named only when it exists');
     assert.equal((await listPods(t)).code, 200);
@@ -158,8 +196,12 @@ describe('service-account tokens', () => {
     await eventually('pod gone', async () => !(await c.get(PODS, NS, 'bound')));
     assert.equal((await listPods(t)).code, 401);
     // A new pod of the same name has a new uid: the old token stays dead.
-    await c.create(PODS, NS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bound' },
-      spec: { serviceAccountName: 'runner', containers: [{ name: 'c', image: 'busybox' }] } } as Pod);
+    await c.create(PODS, NS, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'bound' },
+      spec: { serviceAccountName: 'runner', containers: [{ name: 'c', image: 'busybox' }] },
+    });
     assert.equal((await listPods(t)).code, 401);
     await c.delete(PODS, NS, 'bound', { gracePeriodSeconds: 0 });
   });
@@ -182,13 +224,25 @@ describe('service-account tokens', () => {
     const sa = (await c.get(SERVICEACCOUNTS, NS, 'default'))!;
     const now = Math.floor(Date.now() / 1000);
     const ref = { name: 'default', uid: sa.metadata.uid! };
-    const expired = (await s.api.issuer!.issue({ namespace: NS, serviceAccount: ref, audiences: s.api.issuer!.apiAudiences, expirationSeconds: 600, now: now - 3600 })).token;
-    const future = (await s.api.issuer!.issue({ namespace: NS, serviceAccount: ref, audiences: s.api.issuer!.apiAudiences, expirationSeconds: 600, now: now + 3600 })).token;
+    const expired = (
+      await s.api.issuer!.issue({ namespace: NS, serviceAccount: ref, audiences: s.api.issuer!.apiAudiences, expirationSeconds: 600, now: now - 3600 })
+    ).token;
+    const future = (
+      await s.api.issuer!.issue({ namespace: NS, serviceAccount: ref, audiences: s.api.issuer!.apiAudiences, expirationSeconds: 600, now: now + 3600 })
+    ).token;
     const [h, p, sig] = good.split('.');
     const none = `${base64url.encode(JSON.stringify({ alg: 'none' }))}.${p}.`;
     const elevated = `${h}.${base64url.encode(JSON.stringify({ ...claims, sub: 'system:serviceaccount:kube-system:default' }))}.${sig}`;
-    const cases: [string, string][] = [['forged', forged], ['expired', expired], ['not yet valid', future], ['alg none', none],
-      ['tampered', elevated], ['garbage', 'a.b.c'], ['not a JWT', 'hello'], ['long', `${'A'.repeat(8000)}.e30.x`]];
+    const cases: [string, string][] = [
+      ['forged', forged],
+      ['expired', expired],
+      ['not yet valid', future],
+      ['alg none', none],
+      ['tampered', elevated],
+      ['garbage', 'a.b.c'],
+      ['not a JWT', 'hello'],
+      ['long', `${'A'.repeat(8000)}.e30.x`],
+    ];
     for (const [what, t] of cases) {
       const r = await listPods(t);
       assert.equal(r.code, 401, `${what}: ${JSON.stringify(r.body)}`);
@@ -219,12 +273,25 @@ describe('service-account tokens', () => {
   });
 
   test('the ServiceAccount admission mounts the token, CA and namespace, unless automount is off', async () => {
-    const p = await c.create(PODS, NS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'auto' },
-      spec: { initContainers: [{ name: 'i', image: 'busybox' }], containers: [{ name: 'a', image: 'busybox' }, { name: 'b', image: 'busybox' }] } } as Pod);
+    const p = await c.create(PODS, NS, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'auto' },
+      spec: {
+        initContainers: [{ name: 'i', image: 'busybox' }],
+        containers: [
+          { name: 'a', image: 'busybox' },
+          { name: 'b', image: 'busybox' },
+        ],
+      },
+    });
     assert.equal(p.spec!.serviceAccountName, 'default');
     const vol = p.spec!.volumes!.find((v) => v.name.startsWith('kube-api-access-'))!;
     assert.match(vol.name, /^kube-api-access-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
-    assert.deepEqual(vol.projected!.sources!.map((x) => Object.keys(x)[0]), ['serviceAccountToken', 'configMap', 'downwardAPI']);
+    assert.deepEqual(
+      vol.projected!.sources!.map((x) => Object.keys(x)[0]),
+      ['serviceAccountToken', 'configMap', 'downwardAPI'],
+    );
     const src = vol.projected!.sources!;
     assert.equal(src[0].serviceAccountToken?.expirationSeconds, 3607);
     assert.equal(src[0].serviceAccountToken?.path, 'token');
@@ -236,23 +303,37 @@ describe('service-account tokens', () => {
     // The kubelet's 3607 s request for a pod gets the extended lifetime with warnafter.
     const tr = await call('POST', tokenPath('default'), s.token, { spec: { expirationSeconds: 3607, boundObjectRef: { kind: 'Pod', name: 'auto' } } });
     assert.equal(tr.code, 201);
-    const k = decodeJwt(tr.body.status.token) as any;
-    assert.equal(k['kubernetes.io'].warnafter, k.iat + 3607);
+    const k = decodeJwt<ServiceAccountClaims>(tr.body.status.token);
+    assert.equal(k['kubernetes.io'].warnafter, (k.iat ?? 0) + 3607);
     assert.equal(tr.body.spec.expirationSeconds, 3607);
 
-    const off = await c.create(PODS, NS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'off' },
-      spec: { automountServiceAccountToken: false, containers: [{ name: 'a', image: 'busybox' }] } } as Pod);
+    const off = await c.create(PODS, NS, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'off' },
+      spec: { automountServiceAccountToken: false, containers: [{ name: 'a', image: 'busybox' }] },
+    });
     assert.equal(off.spec!.serviceAccountName, 'default');
     assert.equal(off.spec!.volumes, undefined);
-    await c.create(SERVICEACCOUNTS, NS, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'quiet' }, automountServiceAccountToken: false } as any);
-    const quiet = await c.create(PODS, NS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'quiet' },
-      spec: { serviceAccountName: 'quiet', containers: [{ name: 'a', image: 'busybox' }] } } as Pod);
+    await c.create(SERVICEACCOUNTS, NS, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'quiet' }, automountServiceAccountToken: false });
+    const quiet = await c.create(PODS, NS, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'quiet' },
+      spec: { serviceAccountName: 'quiet', containers: [{ name: 'a', image: 'busybox' }] },
+    });
     assert.equal(quiet.spec!.volumes, undefined);
-    await assert.rejects(c.create(PODS, NS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'nosa' },
-      spec: { serviceAccountName: 'missing', containers: [{ name: 'a', image: 'busybox' }] } } as Pod), (e: any) => e.code === 403 && /serviceaccount "missing" not found/.test(e.message));
+    await assert.rejects(
+      c.create(PODS, NS, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'nosa' },
+        spec: { serviceAccountName: 'missing', containers: [{ name: 'a', image: 'busybox' }] },
+      }),
+      (e: unknown) => e instanceof ClientError && e.code === 403 && /serviceaccount "missing" not found/.test(e.message),
+    );
     for (const n of ['auto', 'off', 'quiet']) await c.delete(PODS, NS, n, { gracePeriodSeconds: 0 });
   });
-
 });
 
 test('the key survives a restart: a token issued before authenticates after (SQLite store)', async () => {
@@ -263,8 +344,14 @@ test('the key survives a restart: a token issued before authenticates after (SQL
     const c = new RestClient(configFromKubeconfig(s.kubeconfigPath));
     await eventually('default SA', () => c.get(SERVICEACCOUNTS, 'default', 'default'));
     c.close();
-    const t = (await s.api.issuer!.issue({ namespace: 'default', serviceAccount: { name: 'default', uid: (await s.api.objects.get('ServiceAccount', 'default', 'default'))!.metadata.uid! },
-      audiences: s.api.issuer!.apiAudiences, expirationSeconds: 600 })).token;
+    const t = (
+      await s.api.issuer!.issue({
+        namespace: 'default',
+        serviceAccount: { name: 'default', uid: (await s.api.objects.get('ServiceAccount', 'default', 'default'))!.metadata.uid! },
+        audiences: s.api.issuer!.apiAudiences,
+        expirationSeconds: 600,
+      })
+    ).token;
     const kid = s.api.issuer!.key.kid;
     await s.close();
     s = await runServer(opts);

@@ -31,8 +31,16 @@ export interface TokenRequestSpec {
 
 const invalid = (name: string, causes: FieldError[]) => errors.invalid('TokenRequest', 'authentication.k8s.io', name, causes);
 
-export async function createToken(issuer: TokenIssuer, objects: ObjectGetter, ns: string, saName: string, body: KObject, now = Math.floor(Date.now() / 1000)): Promise<KObject> {
-  if (body.kind !== undefined && body.kind !== 'TokenRequest') throw errors.badRequest(`the body of serviceaccounts/token must be a TokenRequest, not ${JSON.stringify(body.kind)}`);
+export async function createToken(
+  issuer: TokenIssuer,
+  objects: ObjectGetter,
+  ns: string,
+  saName: string,
+  body: KObject,
+  now = Math.floor(Date.now() / 1000),
+): Promise<KObject> {
+  if (body.kind !== undefined && body.kind !== 'TokenRequest')
+    throw errors.badRequest(`the body of serviceaccounts/token must be a TokenRequest, not ${JSON.stringify(body.kind)}`);
   if (body.apiVersion !== undefined && body.apiVersion !== 'authentication.k8s.io/v1') {
     throw errors.badRequest(`TokenRequest is served as authentication.k8s.io/v1, not ${JSON.stringify(body.apiVersion)}`);
   }
@@ -41,7 +49,11 @@ export async function createToken(issuer: TokenIssuer, objects: ObjectGetter, ns
   let audiences: string[] = issuer.apiAudiences;
   if (spec.audiences !== undefined && spec.audiences !== null) {
     if (!Array.isArray(spec.audiences) || spec.audiences.some((a) => typeof a !== 'string')) {
-      causes.push({ type: 'FieldValueInvalid', field: 'spec.audiences', message: `Invalid value: ${JSON.stringify(spec.audiences)}: must be a list of strings` });
+      causes.push({
+        type: 'FieldValueInvalid',
+        field: 'spec.audiences',
+        message: `Invalid value: ${JSON.stringify(spec.audiences)}: must be a list of strings`,
+      });
     } else if (spec.audiences.length) audiences = spec.audiences as string[];
   }
   let exp = DEFAULT_EXPIRATION_S;
@@ -50,9 +62,17 @@ export async function createToken(issuer: TokenIssuer, objects: ObjectGetter, ns
     if (typeof e !== 'number' || !Number.isInteger(e)) {
       causes.push({ type: 'FieldValueInvalid', field: 'spec.expirationSeconds', message: `Invalid value: ${JSON.stringify(e)}: must be an integer` });
     } else if (e < MIN_EXPIRATION_S) {
-      causes.push({ type: 'FieldValueInvalid', field: 'spec.expirationSeconds', message: `Invalid value: ${e}: may not specify a duration less than 10 minutes` });
+      causes.push({
+        type: 'FieldValueInvalid',
+        field: 'spec.expirationSeconds',
+        message: `Invalid value: ${e}: may not specify a duration less than 10 minutes`,
+      });
     } else if (e > MAX_EXPIRATION_S) {
-      causes.push({ type: 'FieldValueInvalid', field: 'spec.expirationSeconds', message: `Invalid value: ${e}: may not specify a duration larger than 2^32 seconds` });
+      causes.push({
+        type: 'FieldValueInvalid',
+        field: 'spec.expirationSeconds',
+        message: `Invalid value: ${e}: may not specify a duration larger than 2^32 seconds`,
+      });
     } else exp = e;
   }
   const ref = spec.boundObjectRef ?? undefined;
@@ -61,9 +81,14 @@ export async function createToken(issuer: TokenIssuer, objects: ObjectGetter, ns
       causes.push({ type: 'FieldValueInvalid', field: 'spec.boundObjectRef', message: 'Invalid value: must be an object' });
     } else {
       if (typeof ref.name !== 'string' || !ref.name) causes.push({ type: 'FieldValueRequired', field: 'spec.boundObjectRef.name', message: 'Required value' });
-      if (ref.uid !== undefined && typeof ref.uid !== 'string') causes.push({ type: 'FieldValueInvalid', field: 'spec.boundObjectRef.uid', message: `Invalid value: ${JSON.stringify(ref.uid)}: must be a string` });
+      if (ref.uid !== undefined && typeof ref.uid !== 'string')
+        causes.push({ type: 'FieldValueInvalid', field: 'spec.boundObjectRef.uid', message: `Invalid value: ${JSON.stringify(ref.uid)}: must be a string` });
       if (ref.apiVersion !== undefined && ref.apiVersion !== '' && ref.apiVersion !== 'v1') {
-        causes.push({ type: 'FieldValueNotSupported', field: 'spec.boundObjectRef.apiVersion', message: `Unsupported value: ${JSON.stringify(ref.apiVersion)}: supported values: "v1"` });
+        causes.push({
+          type: 'FieldValueNotSupported',
+          field: 'spec.boundObjectRef.apiVersion',
+          message: `Unsupported value: ${JSON.stringify(ref.apiVersion)}: supported values: "v1"`,
+        });
       }
     }
   }
@@ -98,7 +123,9 @@ export async function createToken(issuer: TokenIssuer, objects: ObjectGetter, ns
         checkUid(ref, node);
         break;
       default:
-        throw errors.badRequest(`cannot bind token for serviceaccount "${saName}" to object of kind ${JSON.stringify(ref.kind ?? '')}: supported kinds are Pod, Secret and Node`);
+        throw errors.badRequest(
+          `cannot bind token for serviceaccount "${saName}" to object of kind ${JSON.stringify(ref.kind ?? '')}: supported kinds are Pod, Secret and Node`,
+        );
     }
   }
   let lifetime = exp;
@@ -109,8 +136,15 @@ export async function createToken(issuer: TokenIssuer, objects: ObjectGetter, ns
   }
   const refOf = (o: KObject | undefined) => (o ? { name: o.metadata.name!, uid: o.metadata.uid! } : undefined);
   const { token, claims } = await issuer.issue({
-    namespace: ns, serviceAccount: refOf(sa)!, audiences, expirationSeconds: lifetime,
-    pod: refOf(pod), secret: refOf(secret), node: refOf(node), warnAfterSeconds, now,
+    namespace: ns,
+    serviceAccount: refOf(sa)!,
+    audiences,
+    expirationSeconds: lifetime,
+    pod: refOf(pod),
+    secret: refOf(secret),
+    node: refOf(node),
+    warnAfterSeconds,
+    now,
   });
   const outSpec: Record<string, unknown> = { audiences, expirationSeconds: exp };
   if (ref) {
@@ -128,7 +162,11 @@ export async function createToken(issuer: TokenIssuer, objects: ObjectGetter, ns
 
 function checkUid(ref: BoundObjectRef, o: KObject): void {
   if (typeof ref.uid === 'string' && ref.uid && ref.uid !== o.metadata.uid) {
-    throw errors.conflict(`${String(ref.kind).toLowerCase()}s`, '', o.metadata.name!,
-      `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`);
+    throw errors.conflict(
+      `${String(ref.kind).toLowerCase()}s`,
+      '',
+      o.metadata.name!,
+      `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`,
+    );
   }
 }

@@ -56,7 +56,10 @@ export function serviceAccountUsername(namespace: string, name: string): string 
 }
 
 export class TokenIssuer {
-  constructor(readonly key: SigningKey, readonly issuer: string) {}
+  constructor(
+    readonly key: SigningKey,
+    readonly issuer: string,
+  ) {}
 
   /** The audiences the API server itself accepts: its issuer, as kube-apiserver defaults --api-audiences. */
   get apiAudiences(): string[] {
@@ -99,9 +102,11 @@ export class TokenIssuer {
       if (!k8s || typeof k8s.namespace !== 'string' || typeof k8s.serviceaccount?.name !== 'string' || typeof k8s.serviceaccount.uid !== 'string') {
         return { error: 'the token has no kubernetes.io claim naming a service account' };
       }
-      if (payload.sub !== serviceAccountUsername(k8s.namespace, k8s.serviceaccount.name)) return { error: 'the token subject does not match its service account' };
+      if (payload.sub !== serviceAccountUsername(k8s.namespace, k8s.serviceaccount.name))
+        return { error: 'the token subject does not match its service account' };
       for (const r of [k8s.pod, k8s.secret, k8s.node]) {
-        if (r !== undefined && (typeof r?.name !== 'string' || typeof r.uid !== 'string')) return { error: 'the token names a bound object without a name and uid' };
+        if (r !== undefined && (typeof r?.name !== 'string' || typeof r.uid !== 'string'))
+          return { error: 'the token names a bound object without a name and uid' };
       }
       return { claims: payload as unknown as TokenClaims };
     } catch (e) {

@@ -18,12 +18,18 @@ import { nodeUnschedulable } from './plugins/unschedulable.js';
 import { podRequests } from './resources.js';
 
 let seq = 0;
-function node(name: string, labels: Record<string, string> = {}, o: { cpu?: string; memory?: string; pods?: string; taints?: Taint[]; unschedulable?: boolean; ready?: string; extra?: Record<string, string> } = {}): Node {
+function node(
+  name: string,
+  labels: Record<string, string> = {},
+  o: { cpu?: string; memory?: string; pods?: string; taints?: Taint[]; unschedulable?: boolean; ready?: string; extra?: Record<string, string> } = {},
+): Node {
   return {
     metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } },
     spec: { taints: o.taints, unschedulable: o.unschedulable },
-    status: { allocatable: { cpu: o.cpu ?? '4', memory: o.memory ?? '8Gi', pods: o.pods ?? '110', ...o.extra },
-      conditions: [{ type: 'Ready', status: o.ready ?? 'True' }] },
+    status: {
+      allocatable: { cpu: o.cpu ?? '4', memory: o.memory ?? '8Gi', pods: o.pods ?? '110', ...o.extra },
+      conditions: [{ type: 'Ready', status: o.ready ?? 'True' }],
+    },
   };
 }
 
@@ -31,7 +37,11 @@ function pod(spec: Partial<PodSpec> = {}, labels: Record<string, string> = {}, n
   return { metadata: { name, namespace: ns, labels }, spec: { containers: [{ name: 'c', image: 'busybox' }], ...spec } };
 }
 
-const req = (cpu?: string, memory?: string) => ({ name: 'c', image: 'busybox', resources: { requests: { ...(cpu ? { cpu } : {}), ...(memory ? { memory } : {}) } } });
+const req = (cpu?: string, memory?: string) => ({
+  name: 'c',
+  image: 'busybox',
+  resources: { requests: { ...(cpu ? { cpu } : {}), ...(memory ? { memory } : {}) } },
+});
 
 /** A cache with these nodes and these pods bound (pod → node name). */
 function cluster(nodes: Node[], bound: [Pod, string][] = []): SchedulerCache {
@@ -55,7 +65,7 @@ function filter(plugin: Plugin, c: SchedulerCache, p: Pod): Record<string, strin
   const cy = cycle(c, p);
   const run = plugin.forPod(cy);
   const out: Record<string, string[]> = {};
-  for (const n of cy.nodes) out[n.name] = typeof run === 'string' ? [run] : run?.filter?.(n) ?? [];
+  for (const n of cy.nodes) out[n.name] = typeof run === 'string' ? [run] : (run?.filter?.(n) ?? []);
   return out;
 }
 
@@ -83,11 +93,16 @@ describe('NodeResourcesFit', () => {
   });
 
   test('insufficient resources are named one by one, the pod count as Too many pods', () => {
-    const c = cluster([node('n1', {}, { cpu: '1', memory: '1Gi', pods: '2', extra: { 'example.com/gpu': '1' } })],
-      [[pod({ containers: [req('600m', '512Mi')] }), 'n1']]);
+    const c = cluster(
+      [node('n1', {}, { cpu: '1', memory: '1Gi', pods: '2', extra: { 'example.com/gpu': '1' } })],
+      [[pod({ containers: [req('600m', '512Mi')] }), 'n1']],
+    );
     assert.deepEqual(filter(nodeResourcesFit, c, pod({ containers: [req('300m', '256Mi')] })).n1, []);
     assert.deepEqual(filter(nodeResourcesFit, c, pod({ containers: [req('500m', '600Mi')] })).n1, ['Insufficient cpu', 'Insufficient memory']);
-    assert.deepEqual(filter(nodeResourcesFit, c, pod({ containers: [{ name: 'c', image: 'busybox', resources: { requests: { 'example.com/gpu': '2' } } }] })).n1, ['Insufficient example.com/gpu']);
+    assert.deepEqual(
+      filter(nodeResourcesFit, c, pod({ containers: [{ name: 'c', image: 'busybox', resources: { requests: { 'example.com/gpu': '2' } } }] })).n1,
+      ['Insufficient example.com/gpu'],
+    );
     // An init container's request counts even though it does not run beside the others.
     assert.deepEqual(filter(nodeResourcesFit, c, pod({ initContainers: [req('500m')] })).n1, ['Insufficient cpu']);
     c.setPod({ ...pod(), spec: { containers: [], nodeName: 'n1' } }, 'default/filler');
@@ -114,8 +129,12 @@ describe('NodeResourcesFit', () => {
 describe('NodeAffinity', () => {
   const nodes = [node('a', { zone: 'z1', gen: '3' }), node('b', { zone: 'z2', gen: '5' }), node('c', {})];
   const c = cluster(nodes);
-  const required = (...terms: object[]) => ({ affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } } }) as Partial<PodSpec>;
-  const fits = (spec: Partial<PodSpec>) => Object.entries(filter(nodeAffinity, c, pod(spec))).filter(([, r]) => !r.length).map(([n]) => n);
+  const required = (...terms: object[]) =>
+    ({ affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } } }) as Partial<PodSpec>;
+  const fits = (spec: Partial<PodSpec>) =>
+    Object.entries(filter(nodeAffinity, c, pod(spec)))
+      .filter(([, r]) => !r.length)
+      .map(([n]) => n);
   const ERR = "node(s) didn't match Pod's node affinity/selector";
 
   test('nodeSelector and every operator', () => {
@@ -131,8 +150,26 @@ describe('NodeAffinity', () => {
   });
 
   test('terms are ORed, requirements ANDed, an empty term matches nothing, matchFields on metadata.name', () => {
-    assert.deepEqual(fits(required({ matchExpressions: [{ key: 'zone', operator: 'In', values: ['z1'] }] }, { matchExpressions: [{ key: 'gen', operator: 'In', values: ['5'] }] })), ['a', 'b']);
-    assert.deepEqual(fits(required({ matchExpressions: [{ key: 'zone', operator: 'In', values: ['z1'] }, { key: 'gen', operator: 'In', values: ['5'] }] })), []);
+    assert.deepEqual(
+      fits(
+        required(
+          { matchExpressions: [{ key: 'zone', operator: 'In', values: ['z1'] }] },
+          { matchExpressions: [{ key: 'gen', operator: 'In', values: ['5'] }] },
+        ),
+      ),
+      ['a', 'b'],
+    );
+    assert.deepEqual(
+      fits(
+        required({
+          matchExpressions: [
+            { key: 'zone', operator: 'In', values: ['z1'] },
+            { key: 'gen', operator: 'In', values: ['5'] },
+          ],
+        }),
+      ),
+      [],
+    );
     assert.deepEqual(fits(required({})), []);
     assert.deepEqual(fits(required({ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['c'] }] })), ['c']);
     assert.deepEqual(fits(required({ matchFields: [{ key: 'metadata.name', operator: 'NotIn', values: ['c'] }] })), ['a', 'b']);
@@ -140,9 +177,20 @@ describe('NodeAffinity', () => {
   });
 
   test('preferred terms score by weight', () => {
-    const s = scores(nodeAffinity, c, pod({ affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [
-      { weight: 10, preference: { matchExpressions: [{ key: 'zone', operator: 'In', values: ['z1'] }] } },
-      { weight: 40, preference: { matchExpressions: [{ key: 'gen', operator: 'Gt', values: ['4'] }] } }] } } }));
+    const s = scores(
+      nodeAffinity,
+      c,
+      pod({
+        affinity: {
+          nodeAffinity: {
+            preferredDuringSchedulingIgnoredDuringExecution: [
+              { weight: 10, preference: { matchExpressions: [{ key: 'zone', operator: 'In', values: ['z1'] }] } },
+              { weight: 40, preference: { matchExpressions: [{ key: 'gen', operator: 'Gt', values: ['4'] }] } },
+            ],
+          },
+        },
+      }),
+    );
     assert.deepEqual(s, { a: 25, b: 100, c: 0 });
   });
 });
@@ -158,7 +206,7 @@ describe('TaintToleration and NodeUnschedulable', () => {
     node('cordoned', {}, { unschedulable: true }),
   ]);
 
-  test('untolerated NoSchedule/NoExecute taints keep a pod out, in upstream\'s words', () => {
+  test("untolerated NoSchedule/NoExecute taints keep a pod out, in upstream's words", () => {
     const r = filter(taintToleration, c, pod());
     assert.deepEqual(r.dedicated, ['node(s) had untolerated taint {dedicated: gpu}']);
     assert.deepEqual(r.evicting, ['node(s) had untolerated taint {maint: }']);
@@ -169,13 +217,19 @@ describe('TaintToleration and NodeUnschedulable', () => {
   });
 
   test('tolerations: Equal compares the value, Exists ignores it, an empty key with Exists tolerates all', () => {
-    assert.deepEqual(filter(taintToleration, c, pod({ tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' }] })).dedicated, []);
+    assert.deepEqual(
+      filter(taintToleration, c, pod({ tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' }] })).dedicated,
+      [],
+    );
     assert.deepEqual(filter(taintToleration, c, pod({ tolerations: [{ key: 'dedicated', value: 'cpu' }] })).dedicated.length, 1);
     assert.deepEqual(filter(taintToleration, c, pod({ tolerations: [{ key: 'dedicated', operator: 'Exists' }] })).dedicated, []);
     assert.deepEqual(filter(taintToleration, c, pod({ tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoExecute' }] })).dedicated.length, 1);
     const all = filter(taintToleration, c, pod({ tolerations: [{ operator: 'Exists' }] }));
     assert.ok(Object.values(all).every((r) => r.length === 0));
-    assert.equal(nodeUnschedulable.forPod(cycle(c, pod({ tolerations: [{ key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' }] }))), undefined);
+    assert.equal(
+      nodeUnschedulable.forPod(cycle(c, pod({ tolerations: [{ key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' }] }))),
+      undefined,
+    );
   });
 
   test('PreferNoSchedule taints lower the score unless tolerated', () => {
@@ -188,7 +242,10 @@ describe('TaintToleration and NodeUnschedulable', () => {
 
 describe('NodeName and NodePorts', () => {
   test('a named node is the only fit; a taken host port keeps a pod out', () => {
-    const c = cluster([node('n1'), node('n2')], [[pod({ containers: [{ name: 'c', image: 'busybox', ports: [{ containerPort: 80, hostPort: 8080 }] }] }), 'n1']]);
+    const c = cluster(
+      [node('n1'), node('n2')],
+      [[pod({ containers: [{ name: 'c', image: 'busybox', ports: [{ containerPort: 80, hostPort: 8080 }] }] }), 'n1']],
+    );
     const named = pod({ nodeName: 'n2' });
     assert.deepEqual(filter(nodeName, c, named), { n1: ["node(s) didn't match the requested node name"], n2: [] });
     const wantsPort = pod({ containers: [{ name: 'c', image: 'busybox', ports: [{ containerPort: 80, hostPort: 8080, hostIP: '10.0.0.1' }] }] });
@@ -201,7 +258,10 @@ describe('NodeName and NodePorts', () => {
 describe('InterPodAffinity', () => {
   const zones = [node('a1', { zone: 'a' }), node('a2', { zone: 'a' }), node('b1', { zone: 'b' }), node('x', {})];
   const term = (labels: Record<string, string>, topologyKey = 'zone', extra = {}) => ({ labelSelector: { matchLabels: labels }, topologyKey, ...extra });
-  const fits = (c: SchedulerCache, p: Pod) => Object.entries(filter(interPodAffinity, c, p)).filter(([, r]) => !r.length).map(([n]) => n);
+  const fits = (c: SchedulerCache, p: Pod) =>
+    Object.entries(filter(interPodAffinity, c, p))
+      .filter(([, r]) => !r.length)
+      .map(([n]) => n);
 
   test('required affinity: only domains that hold a matching pod', () => {
     const c = cluster(zones, [[pod({}, { app: 'db' }), 'a1']]);
@@ -218,9 +278,17 @@ describe('InterPodAffinity', () => {
     assert.deepEqual(fits(c, other), []);
   });
 
-  test('required anti-affinity, and existing pods\' anti-affinity against the new pod', () => {
-    const c = cluster(zones, [[pod({}, { app: 'web' }), 'a1'],
-      [pod({ affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term({ app: 'batch' }, 'kubernetes.io/hostname')] } } }, { app: 'lonely' }), 'b1']]);
+  test("required anti-affinity, and existing pods' anti-affinity against the new pod", () => {
+    const c = cluster(zones, [
+      [pod({}, { app: 'web' }), 'a1'],
+      [
+        pod(
+          { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term({ app: 'batch' }, 'kubernetes.io/hostname')] } } },
+          { app: 'lonely' },
+        ),
+        'b1',
+      ],
+    ]);
     const web = pod({ affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term({ app: 'web' })] } } }, { app: 'web' });
     assert.deepEqual(fits(c, web), ['b1', 'x']);
     assert.deepEqual(filter(interPodAffinity, c, web).a2, ["node(s) didn't match pod anti-affinity rules"]);
@@ -229,9 +297,10 @@ describe('InterPodAffinity', () => {
     assert.deepEqual(fits(c, batch), ['a1', 'a2', 'x']);
   });
 
-  test('namespaces: the pod\'s own by default, listed ones, or a namespaceSelector', () => {
+  test("namespaces: the pod's own by default, listed ones, or a namespaceSelector", () => {
     const c = cluster(zones, [[pod({}, { app: 'db' }, 'team'), 'b1']]);
-    const affine = (extra: object) => pod({ affinity: { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term({ app: 'db' }, 'zone', extra)] } } }, { app: 'web' });
+    const affine = (extra: object) =>
+      pod({ affinity: { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term({ app: 'db' }, 'zone', extra)] } } }, { app: 'web' });
     assert.deepEqual(fits(c, affine({})), []);
     assert.deepEqual(fits(c, affine({ namespaces: ['team'] })), ['b1']);
     assert.deepEqual(fits(c, affine({ namespaceSelector: { matchLabels: { team: 'a' } } })), ['b1']);
@@ -240,22 +309,44 @@ describe('InterPodAffinity', () => {
   });
 
   test('preferred affinity and anti-affinity order the domains', () => {
-    const c = cluster(zones, [[pod({}, { app: 'cache' }), 'a1'], [pod({}, { app: 'noisy' }), 'b1']]);
-    const s = scores(interPodAffinity, c, pod({ affinity: {
-      podAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 50, podAffinityTerm: term({ app: 'cache' }) }] },
-      podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 50, podAffinityTerm: term({ app: 'noisy' }) }] } } }));
+    const c = cluster(zones, [
+      [pod({}, { app: 'cache' }), 'a1'],
+      [pod({}, { app: 'noisy' }), 'b1'],
+    ]);
+    const s = scores(
+      interPodAffinity,
+      c,
+      pod({
+        affinity: {
+          podAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 50, podAffinityTerm: term({ app: 'cache' }) }] },
+          podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 50, podAffinityTerm: term({ app: 'noisy' }) }] },
+        },
+      }),
+    );
     assert.deepEqual(s, { a1: 100, a2: 100, b1: 0, x: 50 });
   });
 });
 
 describe('PodTopologySpread', () => {
   const nodes = [node('a1', { zone: 'a' }), node('b1', { zone: 'b' }), node('c1', { zone: 'c' }), node('nozone', {})];
-  const spread = (maxSkew: number, extra: object = {}) => ({ topologySpreadConstraints: [{ maxSkew, topologyKey: 'zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app: 'web' } }, ...extra }] }) as Partial<PodSpec>;
-  const fits = (c: SchedulerCache, p: Pod) => Object.entries(filter(podTopologySpread, c, p)).filter(([, r]) => !r.length).map(([n]) => n);
+  const spread = (maxSkew: number, extra: object = {}) =>
+    ({
+      topologySpreadConstraints: [
+        { maxSkew, topologyKey: 'zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app: 'web' } }, ...extra },
+      ],
+    }) as Partial<PodSpec>;
+  const fits = (c: SchedulerCache, p: Pod) =>
+    Object.entries(filter(podTopologySpread, c, p))
+      .filter(([, r]) => !r.length)
+      .map(([n]) => n);
   const web = () => pod({}, { app: 'web' });
 
   test('maxSkew against the least loaded domain; nodes without the key are unresolvable', () => {
-    const c = cluster(nodes, [[web(), 'a1'], [web(), 'a1'], [web(), 'b1']]);
+    const c = cluster(nodes, [
+      [web(), 'a1'],
+      [web(), 'a1'],
+      [web(), 'b1'],
+    ]);
     assert.deepEqual(fits(c, pod(spread(1), { app: 'web' })), ['c1']);
     assert.deepEqual(fits(c, pod(spread(2), { app: 'web' })), ['b1', 'c1']);
     const r = filter(podTopologySpread, c, pod(spread(1), { app: 'web' }));
@@ -270,13 +361,19 @@ describe('PodTopologySpread', () => {
 
   test('minDomains: fewer domains than asked make the global minimum 0', () => {
     const two = [node('a1', { zone: 'a' }), node('b1', { zone: 'b' })];
-    const c = cluster(two, [[web(), 'a1'], [web(), 'b1']]);
+    const c = cluster(two, [
+      [web(), 'a1'],
+      [web(), 'b1'],
+    ]);
     assert.deepEqual(fits(c, pod(spread(1), { app: 'web' })), ['a1', 'b1']);
     assert.deepEqual(fits(c, pod(spread(1, { minDomains: 3 }), { app: 'web' })), []);
   });
 
   test('nodeAffinityPolicy Honor (default) counts only nodes the pod may use; Ignore counts all', () => {
-    const c = cluster(nodes, [[web(), 'a1'], [web(), 'b1']]);
+    const c = cluster(nodes, [
+      [web(), 'a1'],
+      [web(), 'b1'],
+    ]);
     const honor = pod({ ...spread(1), nodeSelector: { zone: 'a' } }, { app: 'web' });
     // Only zone a counts: its 1 pod is the minimum, so a1 may take one more (NodeAffinity keeps the pod
     // off b1 and c1 anyway).
@@ -287,19 +384,34 @@ describe('PodTopologySpread', () => {
   });
 
   test('ScheduleAnyway scores emptier domains higher', () => {
-    const c = cluster(nodes.slice(0, 3), [[web(), 'a1'], [web(), 'a1'], [web(), 'b1']]);
-    const s = scores(podTopologySpread, c, pod({ topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { app: 'web' } } }] }, { app: 'web' }));
+    const c = cluster(nodes.slice(0, 3), [
+      [web(), 'a1'],
+      [web(), 'a1'],
+      [web(), 'b1'],
+    ]);
+    const s = scores(
+      podTopologySpread,
+      c,
+      pod(
+        {
+          topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { app: 'web' } } }],
+        },
+        { app: 'web' },
+      ),
+    );
     assert.ok(s.c1 > s.b1 && s.b1 > s.a1, JSON.stringify(s));
   });
 });
 
 describe('the framework', () => {
-  test('reasons are counted per node and sorted, as upstream\'s FitError', () => {
+  test("reasons are counted per node and sorted, as upstream's FitError", () => {
     const c = cluster([node('n1', { disk: 'ssd' }, { cpu: '100m' }), node('n2', {}), node('n3', {})]);
     const r = schedulePod(DEFAULT_PLUGINS, cycle(c, pod({ nodeSelector: { disk: 'ssd' }, containers: [req('1')] })));
     assert.equal(r.node, undefined);
-    assert.equal(r.node === undefined && r.message,
-      "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.");
+    assert.equal(
+      r.node === undefined && r.message,
+      "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+    );
     assert.equal(fitError(0, new Map()), 'no nodes available to schedule pods');
   });
 

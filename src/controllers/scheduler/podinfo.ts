@@ -51,7 +51,12 @@ export function hasAffinityTerms(p: PodInfo): boolean {
 export type NamespaceLabels = (ns: string) => Record<string, string> | undefined;
 
 /** The selector with matchLabelKeys (In the owner's value) and mismatchLabelKeys (NotIn it) merged in. */
-export function effectiveSelector(sel: LabelSelector | undefined, owner: Record<string, string>, matchKeys?: string[], mismatchKeys?: string[]): LabelSelector | undefined {
+export function effectiveSelector(
+  sel: LabelSelector | undefined,
+  owner: Record<string, string>,
+  matchKeys?: string[],
+  mismatchKeys?: string[],
+): LabelSelector | undefined {
   if (!sel || (!matchKeys?.length && !mismatchKeys?.length)) return sel;
   const exprs = [...(sel.matchExpressions ?? [])];
   for (const k of matchKeys ?? []) if (k in owner) exprs.push({ key: k, operator: 'In', values: [owner[k]] });

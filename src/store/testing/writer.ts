@@ -9,9 +9,7 @@ if (backend !== 'sqlite' && backend !== 'etcd') {
   process.stderr.write('usage: writer.js sqlite <dataDir> | etcd <endpoint> <prefix>\n');
   process.exit(2);
 }
-const store = await openStore(
-  backend === 'sqlite' ? { backend, dataDir: target } : { backend, etcdEndpoints: [target], etcdPrefix: prefix },
-);
+const store = await openStore(backend === 'sqlite' ? { backend, dataDir: target } : { backend, etcdEndpoints: [target], etcdPrefix: prefix });
 
 const CONCURRENCY = 8;
 let next = 0;

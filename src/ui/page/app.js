@@ -17,6 +17,61 @@ const slots = new Map();
 const ui = { ready: false, firstPaintMs: undefined, renders: [], traces: [], cy: undefined, state };
 window.k8tsUi = ui;
 
+/** The picture's look. Labels are not here: labelStyle adds them for the zoom at which they can be read. */
+const BASE_STYLE = [
+  { selector: 'node', style: { 'font-size': 10, 'text-wrap': 'wrap', 'text-valign': 'center', 'text-halign': 'center', 'background-color': '#e8ecf3', 'border-width': 1, 'border-color': '#9aa3b2', shape: 'round-rectangle', width: 130, height: 56, 'min-zoomed-font-size': 7, 'z-index-compare': 'manual', 'z-index': 2 } },
+  { selector: 'node.k8snode', style: { 'min-zoomed-font-size': 4, 'text-valign': 'top', 'text-halign': 'center', 'font-size': 13, 'font-weight': 'bold', 'background-color': '#f9fafb', 'border-color': '#4a5568', 'border-width': 2, width: 'data(w)', height: 'data(h)', 'z-index': 0 } },
+  { selector: 'node.k8snode.notready', style: { 'border-color': '#d64545', 'border-style': 'dashed' } },
+  { selector: 'node.bridge', style: { 'background-color': '#cfe3ff', 'border-color': '#3a73c4', width: 190, height: 40, 'font-weight': 'bold' } },
+  { selector: 'node.pod', style: { 'background-color': '#fff7d6', 'border-color': '#c49a1a' } },
+  { selector: 'node.pod.Running', style: { 'background-color': '#e3f6e8', 'border-color': '#2e9d5b' } },
+  { selector: 'node.pod.Failed', style: { 'background-color': '#fdecec', 'border-color': '#d64545' } },
+  { selector: 'node.pod.Succeeded', style: { 'background-color': '#eceff3', 'border-color': '#7a8291' } },
+  { selector: 'node.pod.deleting', style: { opacity: 0.5, 'border-style': 'dashed' } },
+  { selector: 'node.pod.isolated', style: { 'border-width': 3, 'border-color': '#b4233c', 'outline-width': 0 } },
+  { selector: 'node.service', style: { shape: 'hexagon', 'background-color': '#efe4ff', 'border-color': '#7a4cc2', width: 190, height: 70 } },
+  { selector: 'edge', style: { width: 1.5, 'line-color': '#9aa3b2', 'curve-style': 'bezier', 'font-size': 9, 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.8, 'min-zoomed-font-size': 7, 'z-index-compare': 'manual', 'z-index': 1 } },
+  // Straight lines where no arrow or curve is needed: a bezier edge looks for its parallel edges on every
+  // style pass, which for 600 edges was most of a first frame.
+  // One pixel wide: a 300-pod page strokes 600 long lines in every frame, and in a software raster a hairline is
+  // the cheap stroke (measured: docs/architecture.md, the topology page).
+  { selector: 'edge.veth', style: { 'line-color': '#3a73c4', width: 1, 'font-size': 8, 'curve-style': 'haystack', 'haystack-radius': 0 } },
+  { selector: 'edge.route', style: { 'line-color': '#4a5568', width: 3, 'target-arrow-shape': 'triangle', 'target-arrow-color': '#4a5568', 'curve-style': 'unbundled-bezier', 'control-point-distances': [60], 'font-size': 10, 'min-zoomed-font-size': 4 } },
+  { selector: 'edge.route.guess', style: { 'line-style': 'dashed' } },
+  // A Service's line to each ready endpoint: haystack too (no arrow; the Service is always the top end). One per
+  // pod, these were half the edges, and a straight edge's control points and arrow were recomputed in every
+  // first frame and every bounds pass.
+  // Solid and pale rather than dashed: a dash pattern is stroked segment by segment, and these 300 lines, each
+  // crossing the picture from the Services' row to a pod, were the costliest part of every frame.
+  { selector: 'edge.endpoint', style: { 'curve-style': 'haystack', 'haystack-radius': 0, 'line-color': '#b9a2e0', width: 1 } },
+  { selector: 'edge.allow', style: { 'line-color': '#2e9d5b', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#2e9d5b', opacity: 0.8 } },
+  { selector: ':selected', style: { 'border-width': 4, 'border-color': '#ff8c00', 'line-color': '#ff8c00' } },
+  { selector: 'node.hop', style: { 'border-width': 5, 'border-color': '#ff5a1f', 'z-index': 99 } },
+  { selector: 'edge.hop', style: { 'line-color': '#ff5a1f', 'target-arrow-color': '#ff5a1f', width: 5, 'z-index': 99 } },
+  { selector: 'node.hop.dropped', style: { 'border-color': '#d64545', 'background-color': '#fdecec' } },
+  { selector: 'edge.hop.dropped', style: { 'line-color': '#d64545', 'target-arrow-color': '#d64545' } },
+];
+
+/**
+ * Labels by the zoom from which their text is readable (its font size times the zoom reaches its
+ * min-zoomed-font-size). Below that a label is not only left undrawn: it is not there at all, because
+ * cytoscape measures every label's text for the element's bounds whether it draws it or not, which was the
+ * largest part of a 300-pod first paint (measureText per pod, each label being different).
+ */
+const LABELS = [
+  { selector: 'node.k8snode', zoom: 4 / 13 },
+  { selector: 'edge.route', zoom: 4 / 10 },
+  { selector: 'node.pod, node.bridge, node.service, edge.allow', zoom: 7 / 10 },
+  { selector: 'edge.veth', zoom: 7 / 8 },
+];
+
+function labelStyle(zoom) {
+  return LABELS.filter((l) => zoom >= l.zoom).map((l) => ({ selector: l.selector, style: { label: 'data(label)' } }));
+}
+
+/** Which labels the current zoom shows, as a key: the stylesheet changes only when it does. */
+const labelKey = (zoom) => LABELS.filter((l) => zoom >= l.zoom).length;
+
 const cy = cytoscape({
   container: document.getElementById('cy'),
   layout: { name: 'preset' },
@@ -25,35 +80,18 @@ const cy = cytoscape({
   pixelRatio: 1,
   textureOnViewport: true,
   hideEdgesOnViewport: true,
-  // Labels too small to read at this zoom are not drawn (300 pods fitted in a window put a pod's label at a
-  // few pixels): the text, the costliest part of a software-drawn frame, comes back as one zooms in.
-  style: [
-    { selector: 'node', style: { label: 'data(label)', 'font-size': 10, 'text-wrap': 'wrap', 'text-valign': 'center', 'text-halign': 'center', 'background-color': '#e8ecf3', 'border-width': 1, 'border-color': '#9aa3b2', shape: 'round-rectangle', width: 130, height: 56, 'min-zoomed-font-size': 7, 'z-index-compare': 'manual', 'z-index': 2 } },
-    { selector: 'node.k8snode', style: { 'min-zoomed-font-size': 4, 'text-valign': 'top', 'text-halign': 'center', 'font-size': 13, 'font-weight': 'bold', 'background-color': '#f9fafb', 'border-color': '#4a5568', 'border-width': 2, width: 'data(w)', height: 'data(h)', 'z-index': 0 } },
-    { selector: 'node.k8snode.notready', style: { 'border-color': '#d64545', 'border-style': 'dashed' } },
-    { selector: 'node.bridge', style: { 'background-color': '#cfe3ff', 'border-color': '#3a73c4', width: 190, height: 40, 'font-weight': 'bold' } },
-    { selector: 'node.pod', style: { 'background-color': '#fff7d6', 'border-color': '#c49a1a' } },
-    { selector: 'node.pod.Running', style: { 'background-color': '#e3f6e8', 'border-color': '#2e9d5b' } },
-    { selector: 'node.pod.Failed', style: { 'background-color': '#fdecec', 'border-color': '#d64545' } },
-    { selector: 'node.pod.Succeeded', style: { 'background-color': '#eceff3', 'border-color': '#7a8291' } },
-    { selector: 'node.pod.deleting', style: { opacity: 0.5, 'border-style': 'dashed' } },
-    { selector: 'node.pod.isolated', style: { 'border-width': 3, 'border-color': '#b4233c', 'outline-width': 0 } },
-    { selector: 'node.service', style: { shape: 'hexagon', 'background-color': '#efe4ff', 'border-color': '#7a4cc2', width: 190, height: 70 } },
-    { selector: 'edge', style: { width: 1.5, 'line-color': '#9aa3b2', 'curve-style': 'bezier', 'font-size': 9, 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.8, 'min-zoomed-font-size': 7, 'z-index-compare': 'manual', 'z-index': 1 } },
-    // Straight lines where no arrow or curve is needed: a bezier edge looks for its parallel edges on every
-    // style pass, which for 600 edges was most of a first frame.
-    { selector: 'edge.veth', style: { 'line-color': '#3a73c4', width: 2, label: 'data(label)', 'font-size': 8, 'curve-style': 'haystack', 'haystack-radius': 0 } },
-    { selector: 'edge.route', style: { 'line-color': '#4a5568', width: 3, label: 'data(label)', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#4a5568', 'curve-style': 'unbundled-bezier', 'control-point-distances': [60], 'font-size': 10, 'min-zoomed-font-size': 4 } },
-    { selector: 'edge.route.guess', style: { 'line-style': 'dashed' } },
-    { selector: 'edge.endpoint', style: { 'curve-style': 'straight', 'line-color': '#7a4cc2', 'line-style': 'dashed', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#7a4cc2' } },
-    { selector: 'edge.allow', style: { 'line-color': '#2e9d5b', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#2e9d5b', label: 'data(label)', opacity: 0.8 } },
-    { selector: ':selected', style: { 'border-width': 4, 'border-color': '#ff8c00', 'line-color': '#ff8c00' } },
-    { selector: 'node.hop', style: { 'border-width': 5, 'border-color': '#ff5a1f', 'z-index': 99 } },
-    { selector: 'edge.hop', style: { 'line-color': '#ff5a1f', 'target-arrow-color': '#ff5a1f', width: 5, 'z-index': 99 } },
-    { selector: 'node.hop.dropped', style: { 'border-color': '#d64545', 'background-color': '#fdecec' } },
-    { selector: 'edge.hop.dropped', style: { 'line-color': '#d64545', 'target-arrow-color': '#d64545' } },
-  ],
+  style: [...BASE_STYLE, ...labelStyle(0)],
 });
+let labelsShown = 0;
+/** Puts the labels readable at this zoom in the stylesheet (one restyle when the set changes, none otherwise). */
+function syncLabels() {
+  const k = labelKey(cy.zoom());
+  if (k === labelsShown) return;
+  labelsShown = k;
+  // The rules after the base so that hop and selection styles keep their order among themselves.
+  cy.style([...BASE_STYLE, ...labelStyle(cy.zoom())]);
+}
+cy.on('zoom', syncLabels);
 ui.cy = cy;
 
 // ---------- drawing ----------
@@ -385,39 +423,65 @@ function flush() {
   });
   if (!fitted && cy.nodes().length) {
     fitted = true;
-    cy.fit(undefined, 30);
+    fitAll(cy.nodes().map((n) => ({ group: 'nodes', position: n.position(), classes: n.classes().join(' '), data: n.data() })));
   }
 }
 
 /**
  * Fits the picture in the window from the geometry the page laid out itself (node boxes, services, pods
- * without a node), instead of cy.fit(), which measures every label and edge of the graph first.
+ * without a node), instead of cy.fit(), which measures every label and edge of the graph first. Takes the
+ * element definitions about to be added, so the zoom (and with it the labels' stylesheet) is set before
+ * the elements exist and they are styled once.
  */
-function fitAll(pad = 30) {
+function fitAll(defs, pad = 30) {
   let x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
   const take = (x, y, w, h) => {
     x1 = Math.min(x1, x - w / 2); x2 = Math.max(x2, x + w / 2);
     y1 = Math.min(y1, y - h / 2 - 20); y2 = Math.max(y2, y + h / 2);
   };
-  cy.nodes().forEach((n) => {
-    const p = n.position();
-    if (n.hasClass('k8snode')) take(p.x, p.y, n.data('w'), n.data('h'));
-    else if (n.hasClass('service')) take(p.x, p.y, 190, 70);
-    else if (!n.data('node')) take(p.x, p.y, 130, 56);
-  });
+  for (const d of defs) {
+    if (d.group !== 'nodes' || !d.position) continue;
+    const { x, y } = d.position;
+    if (/\bk8snode\b/.test(d.classes)) take(x, y, d.data.w, d.data.h);
+    else if (/\bservice\b/.test(d.classes)) take(x, y, 190, 70);
+    else if (!d.data.node) take(x, y, 130, 56);
+  }
   if (x1 === Infinity) return;
   const w = cy.width();
   const h = cy.height();
   const zoom = Math.max(cy.minZoom(), Math.min(cy.maxZoom(), (w - 2 * pad) / (x2 - x1), (h - 2 * pad) / (y2 - y1)));
   cy.viewport({ zoom, pan: { x: (w - zoom * (x1 + x2)) / 2, y: (h - zoom * (y1 + y2)) / 2 } });
+  syncLabels();
 }
 
+/**
+ * Where a first paint's time goes (performance.now(), ms since navigation): the script running, the stream
+ * open, the snapshot in, parsed, the elements made, added, and the frame drawn. bench/ui.ts prints them.
+ */
+ui.marks = { script: performance.now() };
+
+/** A task as soon as possible after the events already queued (a MessageChannel, not a 4 ms-clamped timer). */
+const soon = (() => {
+  const ch = new MessageChannel();
+  ch.port1.onmessage = () => flush();
+  return () => ch.port2.postMessage(0);
+})();
+
 function connect() {
-  const es = new EventSource('/events');
+  // The stream the page's head opened (stream.js), with what it has kept so far.
+  const stream = window.k8tsStream;
   const status = document.getElementById('status');
-  es.onmessage = (ev) => {
-    const msg = JSON.parse(ev.data);
+  if (stream.opened !== undefined) ui.marks.open = stream.opened;
+  stream.onstatus = (st) => {
+    if (st === 'open') ui.marks.open ??= performance.now();
+    else status.textContent = 'reconnecting…';
+  };
+  const onmessage = (data, receivedAt) => {
+    const first = ui.marks.snapshot === undefined;
+    if (first) ui.marks.snapshot = receivedAt;
+    const msg = JSON.parse(data);
     if (msg.op === 'snapshot') {
+      if (first) ui.marks.parsed = performance.now();
       for (const m of Object.values(state)) m.clear();
       for (const o of msg.objects) state[o.kind].set(o.key, o);
       for (const f of msg.facts) state.facts.set(f.node, f);
@@ -426,18 +490,21 @@ function connect() {
         cy.elements().remove();
         slots.clear();
         adding = new Map();
+        let defs;
         try {
           redrawAll();
         } finally {
-          const defs = [...adding.values()];
+          defs = [...adding.values()];
           adding = null;
-          cy.add(defs.sort((a, b) => (a.group === 'edges') - (b.group === 'edges')));
         }
+        if (first) ui.marks.built = performance.now();
+        fitAll(defs);
+        cy.add(defs.sort((a, b) => (a.group === 'edges') - (b.group === 'edges')));
       });
-      fitAll();
+      if (first) ui.marks.added = performance.now();
       fitted = true;
       cy.one('render', () => {
-        if (ui.firstPaintMs === undefined) ui.firstPaintMs = performance.now();
+        if (ui.firstPaintMs === undefined) ui.firstPaintMs = ui.marks.painted = performance.now();
         ui.ready = true;
         document.body.dataset.ready = '1';
       });
@@ -445,15 +512,15 @@ function connect() {
       return;
     }
     pending.push(msg);
+    // Applied in the next task, not the next animation frame: the renderer draws in its own frame callback,
+    // and changes made in ours would wait for the frame after (events already queued still share a batch).
     if (!scheduled) {
       scheduled = true;
-      requestAnimationFrame(flush);
+      soon();
     }
     status.textContent = `live: ${state.Node.size} nodes, ${state.Pod.size} pods, ${state.Service.size} services`;
   };
-  es.onerror = () => {
-    status.textContent = 'reconnecting…';
-  };
+  stream.listen(onmessage);
 }
 
 // ---------- details ----------

@@ -19,7 +19,10 @@ export class FakeProcess {
   private settle!: { resolve: (n: number) => void; reject: (e: Error) => void };
   readonly exitCode = new Promise<number>((resolve, reject) => (this.settle = { resolve, reject }));
 
-  constructor(readonly argv: string[], readonly opts: ExecOptions) {
+  constructor(
+    readonly argv: string[],
+    readonly opts: ExecOptions,
+  ) {
     this.stderr = opts.tty ? null : new PassThrough();
     this.stdin = opts.stdin ? new PassThrough() : null;
     this.stdin?.on('data', (b: Buffer) => (this.stdinText += b.toString('utf8')));

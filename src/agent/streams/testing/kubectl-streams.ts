@@ -20,7 +20,9 @@ export function podObject(): Record<string, unknown> {
       phase: 'Running',
       podIP: '10.244.1.5',
       conditions: [{ type: 'Ready', status: 'True' }],
-      containerStatuses: [{ name: 'main', ready: true, restartCount: 0, image: 'busybox', imageID: '', state: { running: { startedAt: '2025-01-01T00:00:00Z' } } }],
+      containerStatuses: [
+        { name: 'main', ready: true, restartCount: 0, image: 'busybox', imageID: '', state: { running: { startedAt: '2025-01-01T00:00:00Z' } } },
+      ],
     },
   };
 }
@@ -45,27 +47,31 @@ export async function startStreamHarness(): Promise<StreamHarness> {
     const params = new URL(url, 'https://x').searchParams;
     sessions.push(run(params));
   };
-  const h = await startHarness((req, res, raw) => {
-    const path = req.url.split('?')[0];
-    if (req.method === 'GET' && path === `/api/v1/namespaces/${POD.namespace}/pods/${POD.name}`) {
-      sendJson(res, 200, podObject());
-      return true;
-    }
-    const m = STREAM_PATH.exec(path);
-    if (!m) return false;
-    const kind = m[1] as StreamKind;
-    serve(req.url, (params) => handleStream(raw, res, Buffer.alloc(0), kind, POD, params, backends));
-    return true;
-  }, undefined, {
-    upgrade: (req, socket, head) => {
-      const url = req.url ?? '';
-      const m = STREAM_PATH.exec(url.split('?')[0]);
+  const h = await startHarness(
+    (req, res, raw) => {
+      const path = req.url.split('?')[0];
+      if (req.method === 'GET' && path === `/api/v1/namespaces/${POD.namespace}/pods/${POD.name}`) {
+        sendJson(res, 200, podObject());
+        return true;
+      }
+      const m = STREAM_PATH.exec(path);
       if (!m) return false;
       const kind = m[1] as StreamKind;
-      serve(url, (params) => handleStream(req, socket, head, kind, POD, params, backends));
+      serve(req.url, (params) => handleStream(raw, res, Buffer.alloc(0), kind, POD, params, backends));
       return true;
     },
-  });
+    undefined,
+    {
+      upgrade: (req, socket, head) => {
+        const url = req.url ?? '';
+        const m = STREAM_PATH.exec(url.split('?')[0]);
+        if (!m) return false;
+        const kind = m[1] as StreamKind;
+        serve(url, (params) => handleStream(req, socket, head, kind, POD, params, backends));
+        return true;
+      },
+    },
+  );
   const live = new Set<LiveProcess>();
   return {
     h,
@@ -102,10 +108,12 @@ export class LiveProcess {
       this.notify();
     });
     child.stdin!.on('error', () => {});
-    this.exit = new Promise((resolve) => child.once('close', (code, signal) => {
-      this.notify();
-      resolve({ code, signal });
-    }));
+    this.exit = new Promise((resolve) =>
+      child.once('close', (code, signal) => {
+        this.notify();
+        resolve({ code, signal });
+      }),
+    );
   }
 
   private notify(): void {
@@ -123,7 +131,9 @@ export class LiveProcess {
       const m = this[stream].match(re);
       if (m) return m;
       if (!this.running && this.child.stdout!.readableEnded && this.child.stderr!.readableEnded) {
-        throw new Error(`process exited (${this.child.exitCode ?? this.child.signalCode}) before ${re} appeared on ${stream}; stdout: ${JSON.stringify(this.stdout)} stderr: ${JSON.stringify(this.stderr)}`);
+        throw new Error(
+          `process exited (${this.child.exitCode ?? this.child.signalCode}) before ${re} appeared on ${stream}; stdout: ${JSON.stringify(this.stdout)} stderr: ${JSON.stringify(this.stderr)}`,
+        );
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for ${re} on ${stream}; stdout: ${JSON.stringify(this.stdout)} stderr: ${JSON.stringify(this.stderr)}`);

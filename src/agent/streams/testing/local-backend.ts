@@ -7,8 +7,14 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import {
-  type ExecBackend, type ExecOptions, type ExecProcess, type LogBackend, type LogOptions, type PodRef,
-  type PortForwardBackend, StreamBackendError,
+  type ExecBackend,
+  type ExecOptions,
+  type ExecProcess,
+  type LogBackend,
+  type LogOptions,
+  type PodRef,
+  type PortForwardBackend,
+  StreamBackendError,
 } from '../backend.js';
 import { formatLogTimestamp } from '../logs.js';
 
@@ -18,7 +24,12 @@ export interface LogLine {
 }
 
 function onPath(cmd: string, path: string): boolean {
-  const candidates = cmd.includes('/') ? [cmd] : path.split(':').filter(Boolean).map((d) => join(d, cmd));
+  const candidates = cmd.includes('/')
+    ? [cmd]
+    : path
+        .split(':')
+        .filter(Boolean)
+        .map((d) => join(d, cmd));
   return candidates.some((c) => {
     try {
       accessSync(c, constants.X_OK);
@@ -50,7 +61,8 @@ export class LocalBackend implements ExecBackend, PortForwardBackend, LogBackend
 
   private check(pod: PodRef, container: string): void {
     if (container !== this.container) throw new StreamBackendError('ContainerNotFound', `container "${container}" not found in pod "${pod.name}"`);
-    if (!this.running) throw new StreamBackendError('ContainerNotRunning', `container "${container}" in pod "${pod.name}" is waiting to start: ContainerCreating`);
+    if (!this.running)
+      throw new StreamBackendError('ContainerNotRunning', `container "${container}" in pod "${pod.name}" is waiting to start: ContainerCreating`);
   }
 
   async exec(pod: PodRef, container: string, argv: string[], opts: ExecOptions): Promise<ExecProcess> {

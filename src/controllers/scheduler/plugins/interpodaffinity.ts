@@ -24,9 +24,14 @@ function bump(m: Domains, n: NodeInfo | undefined, key: string, by: number): voi
 
 /** The pods a term of `owner` might select: the namespaces it names (all for a namespaceSelector). */
 function candidates(cy: Cycle, owner: PodInfo, term: PodAffinityTerm): Iterable<PodInfo> {
-  if (term.namespaceSelector) return (function* () { for (const ns of [...cy.cache.namespaces()]) yield* cy.cache.podsIn(ns); })();
+  if (term.namespaceSelector)
+    return (function* () {
+      for (const ns of [...cy.cache.namespaces()]) yield* cy.cache.podsIn(ns);
+    })();
   const nss = term.namespaces?.length ? term.namespaces : [owner.namespace];
-  return (function* () { for (const ns of nss) yield* cy.cache.podsIn(ns); })();
+  return (function* () {
+    for (const ns of nss) yield* cy.cache.podsIn(ns);
+  })();
 }
 
 /** Per term: topology pair → matching existing pods. */
@@ -56,44 +61,60 @@ export const interPodAffinity: Plugin = {
       const en = cy.cache.getNode(e.node!);
       for (const t of e.requiredAntiAffinity) if (termMatches(t, e, pod, cy.namespaceLabels)) bump(forbidden, en, t.topologyKey, 1);
       for (const t of e.requiredAffinity) if (termMatches(t, e, pod, cy.namespaceLabels)) bump(existingScore, en, t.topologyKey, HARD_POD_AFFINITY_WEIGHT);
-      for (const w of e.preferredAffinity) if (termMatches(w.podAffinityTerm, e, pod, cy.namespaceLabels)) bump(existingScore, en, w.podAffinityTerm.topologyKey, w.weight);
-      for (const w of e.preferredAntiAffinity) if (termMatches(w.podAffinityTerm, e, pod, cy.namespaceLabels)) bump(existingScore, en, w.podAffinityTerm.topologyKey, -w.weight);
+      for (const w of e.preferredAffinity)
+        if (termMatches(w.podAffinityTerm, e, pod, cy.namespaceLabels)) bump(existingScore, en, w.podAffinityTerm.topologyKey, w.weight);
+      for (const w of e.preferredAntiAffinity)
+        if (termMatches(w.podAffinityTerm, e, pod, cy.namespaceLabels)) bump(existingScore, en, w.podAffinityTerm.topologyKey, -w.weight);
     }
     const affinity = countTerms(cy, pod.requiredAffinity);
     const anti = countTerms(cy, pod.requiredAntiAffinity);
     // No pod matches any affinity term anywhere: the first pod of a group may go if it matches itself.
     const noneAnywhere = affinity.every((m) => m.size === 0);
     const selfMatch = pod.requiredAffinity.every((t) => termMatches(t, pod, pod, cy.namespaceLabels));
-    const prefA = countTerms(cy, pod.preferredAffinity.map((w) => w.podAffinityTerm));
-    const prefN = countTerms(cy, pod.preferredAntiAffinity.map((w) => w.podAffinityTerm));
+    const prefA = countTerms(
+      cy,
+      pod.preferredAffinity.map((w) => w.podAffinityTerm),
+    );
+    const prefN = countTerms(
+      cy,
+      pod.preferredAntiAffinity.map((w) => w.podAffinityTerm),
+    );
     const needFilter = forbidden.size > 0 || pod.requiredAffinity.length > 0 || pod.requiredAntiAffinity.length > 0;
     const needScore = existingScore.size > 0 || pod.preferredAffinity.length > 0 || pod.preferredAntiAffinity.length > 0;
     if (!needFilter && !needScore) return undefined;
-    const domainScore = (n: NodeInfo, m: Domains, key: string) => (key in n.labels ? m.get(pairKey(key, n.labels[key])) ?? 0 : 0);
+    const domainScore = (n: NodeInfo, m: Domains, key: string) => (key in n.labels ? (m.get(pairKey(key, n.labels[key])) ?? 0) : 0);
     return {
-      filter: needFilter ? (n) => {
-        // Upstream's order: the pod's affinity, its anti-affinity, then the existing pods' anti-affinity.
-        if (pod.requiredAffinity.length) {
-          const ok = pod.requiredAffinity.every((t, i) => has(affinity[i], n, t.topologyKey));
-          if (!ok && !(noneAnywhere && selfMatch && pod.requiredAffinity.every((t) => t.topologyKey in n.labels))) return [ERR_AFFINITY];
-        }
-        for (let i = 0; i < pod.requiredAntiAffinity.length; i++) if (has(anti[i], n, pod.requiredAntiAffinity[i].topologyKey)) return [ERR_ANTI_AFFINITY];
-        for (const [k] of forbidden) {
-          const [key, value] = k.split('\u0000');
-          if (n.labels[key] === value && key in n.labels) return [ERR_EXISTING_ANTI_AFFINITY];
-        }
-        return undefined;
-      } : undefined,
-      score: needScore ? (n) => {
-        let s = 0;
-        for (const [k, v] of existingScore) {
-          const [key, value] = k.split('\u0000');
-          if (key in n.labels && n.labels[key] === value) s += v;
-        }
-        pod.preferredAffinity.forEach((w, i) => { if (domainScore(n, prefA[i], w.podAffinityTerm.topologyKey) > 0) s += w.weight * domainScore(n, prefA[i], w.podAffinityTerm.topologyKey); });
-        pod.preferredAntiAffinity.forEach((w, i) => { if (domainScore(n, prefN[i], w.podAffinityTerm.topologyKey) > 0) s -= w.weight * domainScore(n, prefN[i], w.podAffinityTerm.topologyKey); });
-        return s;
-      } : undefined,
+      filter: needFilter
+        ? (n) => {
+            // Upstream's order: the pod's affinity, its anti-affinity, then the existing pods' anti-affinity.
+            if (pod.requiredAffinity.length) {
+              const ok = pod.requiredAffinity.every((t, i) => has(affinity[i], n, t.topologyKey));
+              if (!ok && !(noneAnywhere && selfMatch && pod.requiredAffinity.every((t) => t.topologyKey in n.labels))) return [ERR_AFFINITY];
+            }
+            for (let i = 0; i < pod.requiredAntiAffinity.length; i++) if (has(anti[i], n, pod.requiredAntiAffinity[i].topologyKey)) return [ERR_ANTI_AFFINITY];
+            for (const [k] of forbidden) {
+              const [key, value] = k.split('\u0000');
+              if (n.labels[key] === value && key in n.labels) return [ERR_EXISTING_ANTI_AFFINITY];
+            }
+            return undefined;
+          }
+        : undefined,
+      score: needScore
+        ? (n) => {
+            let s = 0;
+            for (const [k, v] of existingScore) {
+              const [key, value] = k.split('\u0000');
+              if (key in n.labels && n.labels[key] === value) s += v;
+            }
+            pod.preferredAffinity.forEach((w, i) => {
+              if (domainScore(n, prefA[i], w.podAffinityTerm.topologyKey) > 0) s += w.weight * domainScore(n, prefA[i], w.podAffinityTerm.topologyKey);
+            });
+            pod.preferredAntiAffinity.forEach((w, i) => {
+              if (domainScore(n, prefN[i], w.podAffinityTerm.topologyKey) > 0) s -= w.weight * domainScore(n, prefN[i], w.podAffinityTerm.topologyKey);
+            });
+            return s;
+          }
+        : undefined,
       normalize(scores: number[]) {
         const max = Math.max(...scores);
         const min = Math.min(...scores);

@@ -25,7 +25,8 @@ export const nodeResourcesFit: Plugin = {
     const least = (requested: number, capacity: number) => (capacity <= 0 || requested > capacity ? 0 : ((capacity - requested) * MAX_NODE_SCORE) / capacity);
     return {
       filter: (n) => insufficient(n, pod.requests),
-      score: (n) => Math.trunc((least(n.nonZeroCpu + cpu, n.allocatable.get('cpu') ?? 0) + least(n.nonZeroMemory + memory, n.allocatable.get('memory') ?? 0)) / 2),
+      score: (n) =>
+        Math.trunc((least(n.nonZeroCpu + cpu, n.allocatable.get('cpu') ?? 0) + least(n.nonZeroMemory + memory, n.allocatable.get('memory') ?? 0)) / 2),
     };
   },
 };

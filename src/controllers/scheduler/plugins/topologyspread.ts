@@ -48,8 +48,14 @@ export const podTopologySpread: Plugin = {
   forPod(cy) {
     const all = cy.pod.pod.spec?.topologySpreadConstraints ?? [];
     if (!all.length) return undefined;
-    const hard = count(cy, all.filter((c) => c.whenUnsatisfiable === 'DoNotSchedule'));
-    const soft = count(cy, all.filter((c) => c.whenUnsatisfiable === 'ScheduleAnyway'));
+    const hard = count(
+      cy,
+      all.filter((c) => c.whenUnsatisfiable === 'DoNotSchedule'),
+    );
+    const soft = count(
+      cy,
+      all.filter((c) => c.whenUnsatisfiable === 'ScheduleAnyway'),
+    );
     const minima = hard.map(({ c, counts }) => {
       if ((c.minDomains ?? 1) > counts.size) return 0;
       let m = Infinity;
@@ -57,24 +63,28 @@ export const podTopologySpread: Plugin = {
       return m === Infinity ? 0 : m;
     });
     return {
-      filter: hard.length ? (n) => {
-        for (let i = 0; i < hard.length; i++) {
-          const { c, counts, selfMatch } = hard[i];
-          if (!(c.topologyKey in n.labels)) return [ERR_SPREAD_LABEL];
-          const here = counts.get(n.labels[c.topologyKey]) ?? 0;
-          if (here + selfMatch - minima[i] > c.maxSkew) return [ERR_SPREAD];
-        }
-        return undefined;
-      } : undefined,
-      score: soft.length ? (n) => {
-        let s = 0;
-        for (const { c, counts } of soft) {
-          if (!(c.topologyKey in n.labels)) return -1;
-          // Upstream weighs each constraint by log(domains + 2) and adds maxSkew - 1.
-          s += ((counts.get(n.labels[c.topologyKey]) ?? 0) + c.maxSkew - 1) * Math.log(counts.size + 2);
-        }
-        return s;
-      } : undefined,
+      filter: hard.length
+        ? (n) => {
+            for (let i = 0; i < hard.length; i++) {
+              const { c, counts, selfMatch } = hard[i];
+              if (!(c.topologyKey in n.labels)) return [ERR_SPREAD_LABEL];
+              const here = counts.get(n.labels[c.topologyKey]) ?? 0;
+              if (here + selfMatch - minima[i] > c.maxSkew) return [ERR_SPREAD];
+            }
+            return undefined;
+          }
+        : undefined,
+      score: soft.length
+        ? (n) => {
+            let s = 0;
+            for (const { c, counts } of soft) {
+              if (!(c.topologyKey in n.labels)) return -1;
+              // Upstream weighs each constraint by log(domains + 2) and adds maxSkew - 1.
+              s += ((counts.get(n.labels[c.topologyKey]) ?? 0) + c.maxSkew - 1) * Math.log(counts.size + 2);
+            }
+            return s;
+          }
+        : undefined,
       normalize(scores: number[]) {
         const valid = scores.filter((s: number) => s >= 0);
         const max = Math.max(0, ...valid);

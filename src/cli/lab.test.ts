@@ -1,0 +1,17 @@
+// K8TS_NODE_FLAGS reaches a command line: only --flag or --flag=value words pass.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { nodeFlags } from './lab.js';
+
+test('K8TS_NODE_FLAGS: Node.js flags for the lab processes, each word proven before it reaches a command line', () => {
+  assert.deepEqual(nodeFlags(undefined), []);
+  assert.deepEqual(nodeFlags('  '), []);
+  assert.deepEqual(nodeFlags('--cpu-prof --cpu-prof-dir=/tmp/prof-1 --max-old-space-size=512'), [
+    '--cpu-prof',
+    '--cpu-prof-dir=/tmp/prof-1',
+    '--max-old-space-size=512',
+  ]);
+  for (const bad of ['-e', '--eval=process.exit()', '--require=x;y', '--inspect=0.0.0.0:1 $(id)', 'x', '--A', '--a=b c"']) {
+    assert.throws(() => nodeFlags(bad), /K8TS_NODE_FLAGS: .* is not a --flag or --flag=value/, bad);
+  }
+});
