@@ -33,6 +33,11 @@ export interface HollowFleetOptions {
   statusMs?: number;
   /** Nodes joining at once (each a CSR, approved and signed by the server's controllers). */
   joinConcurrency?: number;
+  /** Connections each node keeps to the server (default 2). A kubelet holds one HTTP/2 connection and
+   *  multiplexes on it; over HTTP/1.1, a node allowed client-go's 32 opened a new connection (a TLS handshake
+   *  on the server) for every request that found the others busy: at 1,000 nodes with the server slowed,
+   *  7,000 connections, the accept queue full, and Lease renewals reset. */
+  connectionsPerNode?: number;
   /** Pod syncs in flight across the fleet. */
   workers?: number;
   log?: (line: string) => void;
@@ -202,7 +207,14 @@ export class HollowFleet {
               }),
             ),
           );
-    const client = new RestClient({ server: this.o.server, ca: this.o.ca, cert: creds.cert, key: creds.key, userAgent: `k8ts-hollow/${name}` });
+    const client = new RestClient({
+      server: this.o.server,
+      ca: this.o.ca,
+      cert: creds.cert,
+      key: creds.key,
+      userAgent: `k8ts-hollow/${name}`,
+      maxConnections: this.o.connectionsPerNode ?? 2,
+    });
     const n: HollowNode = { name, ip: hollowNodeIP(i), client, timers: [] };
     this.nodes.set(name, n);
     // As the kubelet, registration is tried until it works: a shed request, a reset connection, a slow

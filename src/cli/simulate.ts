@@ -49,6 +49,7 @@ const FLAGS = {
   'node-monitor-grace-period': { type: 'number', default: 40, help: "the started server's --node-monitor-grace-period", metavar: 'SECONDS' },
   'cpu-prof': { type: 'string', help: 'run the started server under node --cpu-prof and write its profile into DIR', metavar: 'DIR' },
   prefix: { type: 'string', help: "prefix of the hollow nodes' names and the namespace (default hollow-<random>)", metavar: 'NAME' },
+  progress: { type: 'number', default: 30, help: 'print pods created, bound and Running this often while they start (0: never)', metavar: 'SECONDS' },
   timeout: { type: 'number', default: 900, help: 'seconds the pods may take to be Running (and the namespace to go) before the run fails', metavar: 'SECONDS' },
   help: { type: 'boolean', help: 'show this help' },
 } satisfies FlagSpec;
@@ -226,6 +227,7 @@ export interface SimulateOptions {
   cpuProf?: string;
   prefix: string;
   timeoutS: number;
+  progressS: number;
   identity: 'csr' | 'ca';
   out: (line: string) => void;
 }
@@ -274,6 +276,7 @@ export async function simulateCommand(argv: string[]): Promise<void> {
     prefix,
     identity: flags.identity,
     timeoutS: whole('timeout', 1, 86_400),
+    progressS: whole('progress', 0, 86_400),
     out: (l) => process.stdout.write(`${l}\n`),
   };
   if (opts.server) {
@@ -421,6 +424,20 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
     const eventsBefore = fleet.watchEvents + podsSeen.stats.events;
     const tCreate = performance.now();
     let nextPod = 0;
+    let created = 0;
+    // A line every --progress seconds while the pods start: a long run shows where it is and how the server holds up.
+    const progress =
+      o.progressS > 0
+        ? setInterval(() => {
+            const rss = started?.pid ? procUsage(started.pid)?.rssMiB : undefined;
+            out(
+              `  +${((performance.now() - tCreate) / 1000).toFixed(0)} s: ${created} created, ${bound.size} bound, ${running.size} Running of ${total}` +
+                `${rss !== undefined ? `; server RSS ${rss.toFixed(0)} MiB` : ''}; load ${load()}`,
+            );
+          }, o.progressS * 1000)
+        : undefined;
+    progress?.unref();
+    cleanups.push(async () => clearInterval(progress));
     const gap = o.qps > 0 ? 1000 / o.qps : 0;
     await Promise.all(
       Array.from({ length: Math.min(o.createWorkers, Math.max(1, total)) }, async () => {
@@ -438,6 +455,7 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
             try {
               await admin.create(PODS, ns, simPod(name));
               observe('POST pods', performance.now() - t0, true);
+              created++;
               break;
             } catch (e) {
               observe('POST pods', performance.now() - t0, false);
@@ -457,6 +475,7 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
     while (running.size < total && Date.now() < deadline && !interrupted) await new Promise((r) => setTimeout(r, 50));
     check();
     const allRunningS = (performance.now() - tCreate) / 1000;
+    clearInterval(progress);
     mark('running');
     if (running.size < total) return `only ${running.size} of ${total} pods were Running after ${o.timeoutS} s (bound: ${bound.size})`;
     const eventsCreate = fleet.watchEvents + podsSeen.stats.events - eventsBefore;
@@ -548,7 +567,8 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
     rmSync(dir, { recursive: true, force: true });
     if (o.cpuProf && existsSync(o.cpuProf)) {
       const profiles = readdirSync(o.cpuProf).filter((f) => f.endsWith('.cpuprofile'));
-      if (profiles.length) out(`server CPU profile: ${join(o.cpuProf, profiles[profiles.length - 1])}`);
+      // One file per thread of the server: its main thread and the SQLite writer thread.
+      for (const f of profiles) out(`server CPU profile: ${join(o.cpuProf, f)}`);
     }
   }
 }

@@ -30,6 +30,8 @@ export interface RestConfig {
   key?: string | Buffer;
   ca: string | Buffer;
   userAgent?: string;
+  /** Connections kept to the server for requests (watches aside), default 32; beyond, requests wait for one. */
+  maxConnections?: number;
 }
 
 /** Reads server, CA and the user's token or client certificate from a kubeconfig written by k8ts. */
@@ -73,7 +75,7 @@ export class RestClient implements Client {
 
   constructor(private cfg: RestConfig) {
     this.url = new URL(cfg.server);
-    this.agent = new Agent({ keepAlive: true, maxSockets: 32, ca: cfg.ca, cert: cfg.cert, key: cfg.key });
+    this.agent = new Agent({ keepAlive: true, maxSockets: cfg.maxConnections ?? 32, ca: cfg.ca, cert: cfg.cert, key: cfg.key });
   }
 
   close(): void {
@@ -85,7 +87,7 @@ export class RestClient implements Client {
   setClientCertificate(cert: string | Buffer, key: string | Buffer): void {
     this.cfg = { ...this.cfg, cert, key, token: undefined };
     const old = this.agent;
-    this.agent = new Agent({ keepAlive: true, maxSockets: 32, ca: this.cfg.ca, cert, key });
+    this.agent = new Agent({ keepAlive: true, maxSockets: this.cfg.maxConnections ?? 32, ca: this.cfg.ca, cert, key });
     old.destroy();
     for (const r of this.watches) r.destroy();
   }
