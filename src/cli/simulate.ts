@@ -147,7 +147,15 @@ interface Started {
 }
 
 /** `k8ts server` as a child of this process (under --cpu-prof when asked), on loopback, port picked by the kernel. */
-async function startServer(dir: string, store: string, etcd: TestEtcd | undefined, nodes: number, graceS: number, cpuProf?: string): Promise<Started> {
+async function startServer(
+  dir: string,
+  store: string,
+  etcd: TestEtcd | undefined,
+  nodes: number,
+  graceS: number,
+  warn: (line: string) => void,
+  cpuProf?: string,
+): Promise<Started> {
   const main = cliEntry();
   const dataDir = join(dir, 'server');
   // Each node takes a /24 of the cluster CIDR: 10.128.0.0/12 holds 4,096 of them, outside the service range.
@@ -180,6 +188,7 @@ async function startServer(dir: string, store: string, etcd: TestEtcd | undefine
     proc.once('exit', (c, sig) => rej(new Error(`the server exited (${c ?? sig}) before serving:\n${log}`)));
   });
   let stopping = false;
+  let killed = false;
   let died: string | undefined;
   proc.once('exit', (c, sig) => {
     if (!stopping) died = `the server (pid ${proc.pid}) exited (${c ?? sig}) during the run; the end of its log:\n${log}`;
@@ -194,11 +203,17 @@ async function startServer(dir: string, store: string, etcd: TestEtcd | undefine
       stopping = true;
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       const gone = new Promise((r) => proc.once('exit', r));
-      // SIGTERM lets a --cpu-prof server write its profile; SIGKILL after 20 s.
+      // SIGTERM lets a --cpu-prof server write its profile; SIGKILL after 20 s, or 120 s when profiling: an
+      // overloaded server's graceful close took longer than 20 s at 1,000 nodes, and a killed one writes no profile.
       proc.kill('SIGTERM');
-      const force = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+      const waitS = cpuProf ? 120 : 20;
+      const force = setTimeout(() => {
+        killed = true;
+        proc.kill('SIGKILL');
+      }, waitS * 1000);
       await gone;
       clearTimeout(force);
+      if (killed) warn(`the server did not exit within ${waitS} s of SIGTERM and was killed${cpuProf ? ' (so it wrote no CPU profile)' : ''}`);
     },
   };
 }
@@ -318,7 +333,7 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
         cleanups.push(() => etcd!.stop());
       }
       if (o.cpuProf) mkdirSync(o.cpuProf, { recursive: true });
-      started = await startServer(dir, o.store, etcd, o.nodes, o.graceS, o.cpuProf);
+      started = await startServer(dir, o.store, etcd, o.nodes, o.graceS, out, o.cpuProf);
       cleanups.push(() => started!.stop());
       out(`server: ${started.url} (${o.store}, pid ${started.pid}${etcd ? `, etcd pid ${started.etcdPid}` : ''})`);
     }
