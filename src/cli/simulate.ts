@@ -63,7 +63,8 @@ A scale test in the way of kubemark. Starts a real k8ts server (its own data dir
 on a private etcd with --store etcd), or uses --server. N hollow nodes then join it in this one process, each
 as a kubelet does: a bootstrap token buys its own client certificate through a CSR (system:node:NAME, approved
 and signed by the server's controllers), it registers its Node (InternalIP 127.77.x.y, where nothing
-listens), renews its Lease in kube-node-lease every 10 s and re-posts Ready every 60 s. One pod informer,
+listens), renews its Lease in kube-node-lease every 10 s and re-posts Ready every 60 s, over two
+connections of its own (a kubelet multiplexes one HTTP/2 connection). One pod informer,
 indexed by node name, serves the whole fleet; each node reports its pods Running (podIP from its pod CIDR,
 conditions, containerStatuses) and finishes their deletion, running no containers and no network.
 Then N×P pods are created directly (one container, small requests) in a namespace of their own, observed
