@@ -1,6 +1,7 @@
 // The k8ts API server: HTTPS, bearer tokens, discovery, OpenAPI, and the REST verbs of every served
 // resource on top of the registry. The only door to the datastore.
 import { createServer, type Server } from 'node:https';
+import { constants as cryptoConstants } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import YAML from 'yaml';
@@ -195,7 +196,11 @@ export class ApiServer {
       for (const l of opts.listen) {
         // A client certificate is asked for but not required (tokens still work); one that does not chain
         // to the client CA is refused by authentication with a 401, not by the handshake, as kube-apiserver does.
-        const tlsOpts = opts.clientCA ? { ca: opts.clientCA, requestCert: true, rejectUnauthorized: false } : {};
+        // No renegotiation (Go's TLS server, kube-apiserver's, has none): a connection's client certificate is
+        // then fixed at the handshake, and authn reads it once per connection, not once per request.
+        const tlsOpts = opts.clientCA
+          ? { ca: opts.clientCA, requestCert: true, rejectUnauthorized: false, secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION }
+          : {};
         // The handshake and the headers get the header timeout (Go's ReadHeaderTimeout covers both); the body
         // of a non-watch request the request timeout (armRequestTimeout); idle keep-alive connections close.
         const server = createServer(
