@@ -4,9 +4,9 @@
 // to it at once. Every agent computes the same owner from the same API state by rendezvous hashing over
 // the Ready nodes (for externalTrafficPolicy Local, only nodes with a ready local endpoint), so no lease
 // or election is needed: when the owner goes NotReady, the next node in hash order takes over.
-import { arr } from '../api/strategies/json.js';
+import { arr } from '../api/narrow.js';
 import { createHash } from 'node:crypto';
-import type { KObject, Node, Service } from '../api/types.js';
+import type { EndpointSlice, Node, Service } from '../api/types.js';
 import { isNodeReady } from '../api/conditions.js';
 import { run } from '../util/exec.js';
 import { canonicalIPv4 } from '../util/cidr.js';
@@ -32,7 +32,7 @@ export function ownerOf(ip: string, candidates: Candidate[]): string | undefined
 }
 
 /** The LB IPs this node should hold, given every service, every node and the EndpointSlices. */
-export function desiredAnnouncements(self: string, services: Service[], nodes: Node[], slices: KObject[]): Set<string> {
+export function desiredAnnouncements(self: string, services: Service[], nodes: Node[], slices: EndpointSlice[]): Set<string> {
   const ready = nodes.map((n) => ({ name: n.metadata.name!, ready: isNodeReady(n) }));
   const out = new Set<string>();
   for (const svc of services) {

@@ -4,7 +4,9 @@
 /** A JSON object (not null, not an array): its fields are still unknown and are narrowed one by one. */
 export type JsonObject = Record<string, unknown>;
 
-export const isObj = (v: unknown): v is JsonObject => !!v && typeof v === 'object' && !Array.isArray(v);
+/** A JSON object (not null, not an array). A typed value keeps its type (`isObj(spec.template)` is a
+ *  PodTemplateSpec whose fields stay typed); an unknown one becomes a JsonObject. */
+export const isObj = <T>(v: T): v is T & JsonObject => !!v && typeof v === 'object' && !Array.isArray(v);
 /** Alias of `isObj` under the name the narrowing helpers share. */
 export const isRecord = isObj;
 
@@ -22,6 +24,9 @@ export function arr(v: unknown): unknown[] {
 export const records = (v: unknown): JsonObject[] => arr(v).filter(isObj);
 /** The items of an array that are strings. */
 export const strings = (v: unknown): string[] => arr(v).filter((x): x is string => typeof x === 'string');
+
+/** v is one of list's values (a client's `protocol: 5` is not; nothing is coerced). */
+export const isOneOf = <T>(list: readonly T[], v: unknown): v is T => (list as readonly unknown[]).includes(v);
 
 /** The value when it is a string, else undefined (a number where a string belongs is not coerced). */
 export const asString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResourceDef } from '../api/resources.js';
 import type { KObject, Pod } from '../api/types.js';
 import { PODS } from '../api/kinds.js';
-import { isObj } from '../api/strategies/json.js';
+import { isObj } from '../api/narrow.js';
 import { errors, successStatus } from '../api/status.js';
 import { MAX_BODY_BYTES, mediaType, readBody, sendJson } from './http.js';
 import { applyJsonPatch } from './patch/jsonpatch.js';

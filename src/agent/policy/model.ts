@@ -3,7 +3,7 @@
 // What does not parse is reported with the field that is wrong and left out (an unreadable rule allows
 // nothing; an unreadable selector selects nothing), so a bad object can only ever deny, never open.
 import type { KObject, Pod as KPod } from '../../api/types.js';
-import { isObj } from '../../api/strategies/json.js';
+import { isObj } from '../../api/narrow.js';
 import { type LabelSelector, selectorIsValid } from '../../api/labels.js';
 import { parseCidr, parseIPv4, type Cidr } from '../../util/cidr.js';
 

@@ -14,7 +14,7 @@ import {
   validateLabelSelector,
   validateQualifiedName,
 } from '../validation.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj } from '../narrow.js';
 
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json => (isObj(v) ? (v as Json) : {});

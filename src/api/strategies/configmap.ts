@@ -4,7 +4,7 @@ import type { ResourceStrategy } from '../strategy.js';
 import { byteLength, each, forbidden, invalid, isConfigMapKey, semanticEqual, tooLong } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
 import { decodeBase64 } from './bytes.js';
-import { isObj } from './json.js';
+import { isObj } from '../narrow.js';
 
 export const MAX_CONFIG_SIZE = 1024 * 1024;
 

@@ -1,5 +1,6 @@
 // Container validation shared by regular, init and sidecar containers (validateContainerCommon).
-import type { FieldError } from '../types.js';
+import type * as core from 'kubernetes-types/core/v1.js';
+import type { Container, ContainerPort, FieldError, Probe } from '../types.js';
 import {
   duplicate,
   each,
@@ -24,7 +25,7 @@ import {
   validateQualifiedName,
 } from '../validation.js';
 import { compareQuantity, formatQuantity, isQuantity, parseQuantity, type Quantity } from '../quantity.js';
-import { arr, isObj, type Loose } from './json.js';
+import { arr, isObj, isOneOf } from '../narrow.js';
 
 const MAX_INT32 = 2147483647;
 
@@ -72,11 +73,13 @@ function validateContainerResourceName(field: string, name: string): FieldError[
   return errs;
 }
 
-function validateResources(path: string, res: Loose): FieldError[] {
+function validateResources(path: string, res: core.ResourceRequirements | undefined): FieldError[] {
   if (!isObj(res)) return [];
   const errs: FieldError[] = [];
   const limits: Record<string, Quantity> = {};
-  for (const [name, raw] of Object.entries(isObj(res.limits) ? res.limits : {})) {
+  // A client's `limits: "x"` is no map: it reads as none (and `in` on it would throw).
+  const given = isObj(res.limits) ? res.limits : {};
+  for (const [name, raw] of Object.entries(given)) {
     const f = `${path}.limits[${name}]`;
     errs.push(...validateContainerResourceName(f, name));
     const q = parseQuantity(raw);
@@ -102,14 +105,14 @@ function validateResources(path: string, res: Loose): FieldError[] {
       } else if (compareQuantity(q, lim) > 0) {
         errs.push(invalid(`${path}.requests`, formatQuantity(q), `must be less than or equal to ${name} limit of ${formatQuantity(lim)}`));
       }
-    } else if (!overcommitAllowed(name) && !(name in (res.limits ?? {}))) {
+    } else if (!overcommitAllowed(name) && !(name in given)) {
       errs.push(required(`${path}.limits`, 'Limit must be set for non overcommitable resources'));
     }
   }
   return errs;
 }
 
-function validateContainerPorts(path: string, ports: unknown): FieldError[] {
+function validateContainerPorts(path: string, ports: ContainerPort[] | undefined): FieldError[] {
   const errs: FieldError[] = [];
   const names = new Set<string>();
   arr(ports).forEach((p, i) => {
@@ -141,14 +144,14 @@ const ENV_FIELD_PATHS = [
 ];
 const RESOURCE_FIELD_PATHS = ['limits.cpu', 'limits.ephemeral-storage', 'limits.memory', 'requests.cpu', 'requests.ephemeral-storage', 'requests.memory'];
 
-function validateKeySelector(path: string, s: Loose): FieldError[] {
+function validateKeySelector(path: string, s: core.ConfigMapKeySelector | core.SecretKeySelector): FieldError[] {
   const errs = each(`${path}.name`, s?.name ?? '', isDNS1123Subdomain(String(s?.name ?? '')));
   if (!s?.key) errs.push(required(`${path}.key`));
   else errs.push(...each(`${path}.key`, s.key, isConfigMapKey(String(s.key))));
   return errs;
 }
 
-function validateEnvValueFrom(path: string, ev: Loose): FieldError[] {
+function validateEnvValueFrom(path: string, ev: core.EnvVar | undefined): FieldError[] {
   const from = ev?.valueFrom;
   if (!isObj(from)) return [];
   const errs: FieldError[] = [];
@@ -185,13 +188,13 @@ function validateEnvValueFrom(path: string, ev: Loose): FieldError[] {
     errs.push(...validateKeySelector(`${path}.secretKeyRef`, from.secretKeyRef));
   }
   if (n === 0) errs.push(invalid(path, '', 'must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`'));
-  else if (typeof ev.value === 'string' && ev.value.length) errs.push(invalid(path, '', 'may not be specified when `value` is not empty'));
+  else if (typeof ev?.value === 'string' && ev.value.length) errs.push(invalid(path, '', 'may not be specified when `value` is not empty'));
   else if (n > 1) errs.push(invalid(path, '', 'may not have more than one field specified at a time'));
   return errs;
 }
 
 /** Env var names use the relaxed rule (printable ASCII but '='), on by default since 1.32. */
-export function validateEnv(path: string, env: unknown, relaxed = true): FieldError[] {
+export function validateEnv(path: string, env: core.EnvVar[] | undefined, relaxed = true): FieldError[] {
   const errs: FieldError[] = [];
   arr(env).forEach((ev, i) => {
     const ip = `${path}[${i}]`;
@@ -202,13 +205,13 @@ export function validateEnv(path: string, env: unknown, relaxed = true): FieldEr
   return errs;
 }
 
-function validateEnvFrom(path: string, envFrom: unknown): FieldError[] {
+function validateEnvFrom(path: string, envFrom: core.EnvFromSource[] | undefined): FieldError[] {
   const errs: FieldError[] = [];
   arr(envFrom).forEach((ev, i) => {
     const ip = `${path}[${i}]`;
     if (typeof ev?.prefix === 'string' && ev.prefix.length) errs.push(...each(`${ip}.prefix`, ev.prefix, isRelaxedEnvVarName(ev.prefix)));
     let n = 0;
-    for (const k of ['configMapRef', 'secretRef']) {
+    for (const k of ['configMapRef', 'secretRef'] as const) {
       if (ev?.[k] == null) continue;
       n++;
       const name = ev[k]?.name;
@@ -234,7 +237,7 @@ export function validateLocalDescendingPath(field: string, p: string): FieldErro
 
 const PROPAGATIONS = ['Bidirectional', 'HostToContainer', 'None'];
 
-function validateVolumeMounts(path: string, mounts: unknown, volumes: Set<string>, container?: Loose): FieldError[] {
+function validateVolumeMounts(path: string, mounts: core.VolumeMount[] | undefined, volumes: Set<string>, container?: Container): FieldError[] {
   const errs: FieldError[] = [];
   const points = new Set<string>();
   arr(mounts).forEach((m, i) => {
@@ -264,44 +267,43 @@ function validateVolumeMounts(path: string, mounts: unknown, volumes: Set<string
   return errs;
 }
 
-const HANDLERS: [key: string, field: string][] = [
-  ['exec', 'exec'],
-  ['httpGet', 'httpGet'],
-  ['tcpSocket', 'tcpSocket'],
-  ['grpc', 'grpc'],
-  ['sleep', 'sleep'],
-];
+/** The handler fields in the order Kubernetes checks them (each is also its field path's name). */
+const HANDLERS = ['exec', 'httpGet', 'tcpSocket', 'grpc', 'sleep'] as const;
+type HandlerKey = (typeof HANDLERS)[number];
+/** What a probe or a lifecycle hook may hold: a Probe has no sleep, a LifecycleHandler no grpc (`allowed` says which). */
+type Handler = Probe & core.LifecycleHandler;
 
-function validateHandler(path: string, h: Loose, grace: unknown, allowed: string[]): FieldError[] {
+function validateHandler(path: string, h: Handler, grace: unknown, allowed: HandlerKey[]): FieldError[] {
   const errs: FieldError[] = [];
   let n = 0;
-  for (const [key, f] of HANDLERS) {
+  for (const key of HANDLERS) {
     if (!allowed.includes(key) || h?.[key] === undefined || h?.[key] === null) continue;
     if (n > 0) {
-      errs.push(forbidden(`${path}.${f}`, 'may not specify more than 1 handler type'));
+      errs.push(forbidden(`${path}.${key}`, 'may not specify more than 1 handler type'));
       continue;
     }
     n++;
-    const v = h[key];
-    const p = `${path}.${f}`;
+    const p = `${path}.${key}`;
     switch (key) {
       case 'exec':
-        if (!arr(v?.command).length) errs.push(required(`${p}.command`));
+        if (!arr(h.exec?.command).length) errs.push(required(`${p}.command`));
         break;
-      case 'httpGet':
+      case 'httpGet': {
+        const v = h.httpGet;
         if (!v?.path) errs.push(required(`${p}.path`));
         errs.push(...validatePortNumOrName(`${p}.port`, v?.port));
-        if (!['HTTP', 'HTTPS'].includes(v?.scheme)) errs.push(notSupported(`${p}.scheme`, v?.scheme ?? '', ['HTTP', 'HTTPS']));
+        if (!isOneOf(['HTTP', 'HTTPS'], v?.scheme)) errs.push(notSupported(`${p}.scheme`, v?.scheme ?? '', ['HTTP', 'HTTPS']));
         for (const hd of arr(v?.httpHeaders)) errs.push(...each(`${p}.httpHeaders`, hd?.name ?? '', isHTTPHeaderName(String(hd?.name ?? ''))));
         break;
+      }
       case 'tcpSocket':
-        errs.push(...validatePortNumOrName(`${p}.port`, v?.port));
+        errs.push(...validatePortNumOrName(`${p}.port`, h.tcpSocket?.port));
         break;
       case 'grpc':
-        errs.push(...each(`${p}.port`, v?.port ?? 0, isValidPortNum(Number(v?.port ?? 0))));
+        errs.push(...each(`${p}.port`, h.grpc?.port ?? 0, isValidPortNum(Number(h.grpc?.port ?? 0))));
         break;
       case 'sleep': {
-        const s = v?.seconds;
+        const s = h.sleep?.seconds;
         if (typeof grace === 'number' && (typeof s !== 'number' || s <= 0 || s > grace)) {
           errs.push(
             invalid(
@@ -319,10 +321,10 @@ function validateHandler(path: string, h: Loose, grace: unknown, allowed: string
   return errs;
 }
 
-export function validateProbe(path: string, p: Loose, grace: unknown, kind: 'liveness' | 'readiness' | 'startup'): FieldError[] {
+export function validateProbe(path: string, p: Probe | undefined, grace: unknown, kind: 'liveness' | 'readiness' | 'startup'): FieldError[] {
   if (p === undefined || p === null) return [];
   const errs = validateHandler(path, p, grace, ['exec', 'httpGet', 'tcpSocket', 'grpc']);
-  for (const k of ['initialDelaySeconds', 'timeoutSeconds', 'periodSeconds', 'successThreshold', 'failureThreshold']) {
+  for (const k of ['initialDelaySeconds', 'timeoutSeconds', 'periodSeconds', 'successThreshold', 'failureThreshold'] as const) {
     errs.push(...validateNonnegative(`${path}.${k}`, p[k]));
   }
   if (p.terminationGracePeriodSeconds !== undefined && p.terminationGracePeriodSeconds !== null && p.terminationGracePeriodSeconds <= 0) {
@@ -335,18 +337,18 @@ export function validateProbe(path: string, p: Loose, grace: unknown, kind: 'liv
   return errs;
 }
 
-export function validateLifecycle(path: string, l: Loose, grace: unknown): FieldError[] {
+export function validateLifecycle(path: string, l: core.Lifecycle | undefined, grace: unknown): FieldError[] {
   const errs: FieldError[] = [];
-  for (const k of ['postStart', 'preStop']) {
+  for (const k of ['postStart', 'preStop'] as const) {
     if (l?.[k] !== undefined && l?.[k] !== null) errs.push(...validateHandler(`${path}.${k}`, l[k], grace, ['exec', 'httpGet', 'tcpSocket', 'sleep']));
   }
   return errs;
 }
 
-export function validateSecurityContextIDs(path: string, sc: Loose): FieldError[] {
+export function validateSecurityContextIDs(path: string, sc: core.SecurityContext | core.PodSecurityContext | undefined): FieldError[] {
   if (!isObj(sc)) return [];
   const errs: FieldError[] = [];
-  for (const k of ['runAsUser', 'runAsGroup', 'fsGroup']) {
+  for (const k of ['runAsUser', 'runAsGroup', 'fsGroup'] as const) {
     const v = sc[k];
     if (typeof v === 'number' && (v < 0 || v > MAX_INT32)) errs.push(invalid(`${path}.${k}`, v, inclusiveRangeError(0, MAX_INT32)));
   }
@@ -357,7 +359,7 @@ export function validateSecurityContextIDs(path: string, sc: Loose): FieldError[
 }
 
 /** validateContainerCommon: what every container (regular, init, ephemeral) must satisfy. */
-export function validateContainerCommon(path: string, c: Loose, volumes: Set<string>): FieldError[] {
+export function validateContainerCommon(path: string, c: Container | core.EphemeralContainer | undefined, volumes: Set<string>): FieldError[] {
   const errs: FieldError[] = [];
   if (!c?.name) errs.push(required(`${path}.name`));
   else errs.push(...validateDNS1123Label(`${path}.name`, String(c.name)));
@@ -378,7 +380,7 @@ export function validateContainerCommon(path: string, c: Loose, volumes: Set<str
   return errs;
 }
 
-export function hostPortConflicts(path: string, containers: Loose[]): FieldError[] {
+export function hostPortConflicts(path: string, containers: (Container | undefined)[]): FieldError[] {
   const seen = new Set<string>();
   const errs: FieldError[] = [];
   containers.forEach((c, ci) => {

@@ -7,7 +7,7 @@ import type { ResourceStrategy } from '../strategy.js';
 import type { CronJob, FieldError, Incomplete } from '../types.js';
 import { invalid, notSupported, required, validateAnnotations, validateLabels, validateNonnegative } from '../validation.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, IMAGES_COLUMN, NAME_COLUMN } from './columns.js';
-import { isObj, fieldsOf } from './json.js';
+import { isObj, fieldsOf } from '../narrow.js';
 import { defaultPodSpec } from './poddefaults.js';
 import { validateJobSpecCommon } from './job.js';
 

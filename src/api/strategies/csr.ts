@@ -4,7 +4,7 @@ import type { CertificateSigningRequest, FieldError } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { duplicate, forbidden, invalid, notSupported, required } from '../fielderror.js';
 import { AGE_COLUMN, NAME_COLUMN, age, column } from './columns.js';
-import { isObj, fieldsOf } from './json.js';
+import { isObj, fieldsOf } from '../narrow.js';
 import { requestUser } from '../authorization.js';
 import { KEY_USAGES, parseCsrPem, signerRules } from '../certificates/csr.js';
 

@@ -19,7 +19,7 @@ import {
   validateQualifiedName,
 } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj } from './json.js';
+import { arr, isObj, isOneOf } from '../narrow.js';
 
 const ADDRESS_TYPES = ['FQDN', 'IPv4', 'IPv6'];
 const MAX_ENDPOINTS = 1000;
@@ -63,7 +63,7 @@ function validate(obj: EndpointSlice): FieldError[] {
       if (names.has(name)) errs.push(duplicate(`${p}.name`, name));
       names.add(name);
       if (!pt?.protocol) errs.push(required(`${p}.protocol`));
-      else if (!PROTOCOLS.includes(pt.protocol)) errs.push(notSupported(`${p}.protocol`, pt.protocol, PROTOCOLS));
+      else if (!isOneOf(PROTOCOLS, pt.protocol)) errs.push(notSupported(`${p}.protocol`, pt.protocol, PROTOCOLS));
       if (typeof pt?.port === 'number') errs.push(...each(`${p}.port`, pt.port, isValidPortNum(pt.port)));
       if (pt?.appProtocol !== undefined && pt?.appProtocol !== null) errs.push(...validateQualifiedName(`${p}.appProtocol`, String(pt.appProtocol)));
     });

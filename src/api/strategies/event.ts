@@ -4,7 +4,7 @@ import type { ResourceStrategy } from '../strategy.js';
 import { each, invalid, isDNS1123Subdomain, isQualifiedName, required } from '../validation.js';
 import { since } from '../age.js';
 import { docColumn, NAME_COLUMN } from './columns.js';
-import { fieldsOf, isObj } from './json.js';
+import { fieldsOf, isObj } from '../narrow.js';
 
 const LIMIT_128 = 128;
 const NOTE_LIMIT = 1024;

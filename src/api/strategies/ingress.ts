@@ -2,6 +2,8 @@
 // wildcards, paths per pathType, backends to a service port or a typed resource), TLS, the default
 // backend and class name; IngressClass controller and parameters; the default class admission; tables
 // as kubectl prints them. Like Kubernetes itself, k8ts ships no ingress controller.
+import type * as networking from 'kubernetes-types/networking/v1.js';
+import type * as core from 'kubernetes-types/core/v1.js';
 import type { FieldError, Incomplete, Ingress, IngressClass, KObject } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { parseIP } from '../ipaddr.js';
@@ -25,7 +27,7 @@ import {
   validateImmutable,
 } from '../validation.js';
 import { AGE_COLUMN, age, column, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf, type Loose } from './json.js';
+import { arr, isObj, fieldsOf } from '../narrow.js';
 
 /** Set to "true" on the IngressClass new Ingresses without a class get. */
 export const DEFAULT_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';
@@ -57,9 +59,11 @@ export function isWildcardDNS1123Subdomain(value: string): string[] {
 }
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+/** A string with something in it (a client's `host: 5` is not one). */
+const nonEmpty = (v: unknown): v is string => typeof v === 'string' && v !== '';
 
 /** A TypedLocalObjectReference (a resource backend, IngressClass parameters). */
-function validateTypedRef(ref: Loose, p: string): FieldError[] {
+function validateTypedRef(ref: core.TypedLocalObjectReference | networking.IngressClassParametersReference | undefined, p: string): FieldError[] {
   const errs: FieldError[] = [];
   if (!isObj(ref)) return errs;
   if (ref.apiGroup !== undefined && ref.apiGroup !== null) errs.push(...each(`${p}.apiGroup`, ref.apiGroup, isDNS1123Subdomain(str(ref.apiGroup))));
@@ -70,31 +74,31 @@ function validateTypedRef(ref: Loose, p: string): FieldError[] {
   return errs;
 }
 
-function validateBackend(b: Loose, p: string): FieldError[] {
+function validateBackend(b: networking.IngressBackend | undefined, p: string): FieldError[] {
   const hasResource = isObj(b) && b.resource != null;
   const hasService = isObj(b) && b.service != null;
   if (hasResource && hasService) return [invalid(p, '', 'cannot set both resource and service backends')];
   if (hasResource) return validateTypedRef(b.resource, `${p}.resource`);
   if (!hasService) return [invalid(p, '', 'resource or service backend is required')];
   const errs: FieldError[] = [];
-  const svc = isObj(b.service) ? b.service : {};
+  const svc = fieldsOf(b.service);
   if (!svc.name) errs.push(required(`${p}.service.name`));
   else errs.push(...each(`${p}.service.name`, svc.name, isDNS1035Label(str(svc.name))));
-  const port = isObj(svc.port) ? svc.port : {};
-  const hasName = str(port.name).length > 0;
+  const port = fieldsOf(svc.port);
+  const hasName = nonEmpty(port.name);
   const hasNumber = typeof port.number === 'number' && port.number !== 0;
   if (hasName && hasNumber) errs.push(invalid(p, '', 'cannot set both port name & port number'));
-  else if (hasName) errs.push(...each(`${p}.service.port.name`, port.name, isValidPortName(port.name)));
-  else if (hasNumber) errs.push(...each(`${p}.service.port.number`, port.number, isValidPortNum(port.number)));
+  else if (hasName) errs.push(...each(`${p}.service.port.name`, port.name, isValidPortName(str(port.name))));
+  else if (hasNumber) errs.push(...each(`${p}.service.port.number`, port.number, isValidPortNum(port.number!)));
   else errs.push(required(p, 'port name or number is required'));
   return errs;
 }
 
-function validatePath(path: Loose, p: string): FieldError[] {
+function validatePath(path: networking.HTTPIngressPath | undefined, p: string): FieldError[] {
   const errs: FieldError[] = [];
   const type = path?.pathType;
   if (type === undefined || type === null) return [required(`${p}.pathType`, 'pathType must be specified')];
-  const value = str(path.path);
+  const value = str(path?.path);
   if (type === 'Exact' || type === 'Prefix') {
     if (!value.startsWith('/')) errs.push(invalid(`${p}.path`, value, 'must be an absolute path'));
     if (value.length > 0) {
@@ -125,7 +129,7 @@ function validateIngress(obj: Ingress): FieldError[] {
   if (spec.defaultBackend != null) errs.push(...validateBackend(spec.defaultBackend, 'spec.defaultBackend'));
   rules.forEach((rule, i) => {
     const p = `spec.rules[${i}]`;
-    if (str(rule?.host).length > 0) errs.push(...validateHost(rule.host, `${p}.host`).errs);
+    if (nonEmpty(rule?.host)) errs.push(...validateHost(rule.host, `${p}.host`).errs);
     if (isObj(rule?.http)) {
       const paths = arr(rule.http.paths);
       if (paths.length === 0) errs.push(required(`${p}.http.paths`));
@@ -138,7 +142,7 @@ function validateIngress(obj: Ingress): FieldError[] {
       const host = str(h);
       errs.push(...each(f, host, host.includes('*') ? isWildcardDNS1123Subdomain(host) : isDNS1123Subdomain(host)));
     });
-    if (str(tls?.secretName).length > 0) errs.push(...each(`spec.tls[${i}].secretName`, tls.secretName, isDNS1123Subdomain(tls.secretName)));
+    if (nonEmpty(tls?.secretName)) errs.push(...each(`spec.tls[${i}].secretName`, tls.secretName, isDNS1123Subdomain(tls.secretName)));
   });
   if (spec.ingressClassName !== undefined && spec.ingressClassName !== null) {
     errs.push(...each('spec.ingressClassName', spec.ingressClassName, isDNS1123Subdomain(str(spec.ingressClassName))));
@@ -150,10 +154,10 @@ function validateLoadBalancer(obj: Ingress): FieldError[] {
   const errs: FieldError[] = [];
   arr(obj.status?.loadBalancer?.ingress).forEach((ing, i) => {
     const p = `status.loadBalancer.ingress[${i}]`;
-    if (str(ing?.ip)) {
+    if (nonEmpty(ing?.ip)) {
       if (!parseIP(ing.ip)) errs.push(invalid(`${p}.ip`, ing.ip, 'must be a valid IP address'));
     }
-    if (str(ing?.hostname)) {
+    if (nonEmpty(ing?.hostname)) {
       errs.push(...each(`${p}.hostname`, ing.hostname, isDNS1123Subdomain(ing.hostname)));
       if (parseIP(ing.hostname)) errs.push(invalid(`${p}.hostname`, ing.hostname, 'must be a DNS name, not an IP address'));
     }
@@ -162,12 +166,12 @@ function validateLoadBalancer(obj: Ingress): FieldError[] {
 }
 
 /** kubectl's Hosts cell: the first three rule hosts, `*` when none names one. */
-function formatHosts(rules: Loose[]): string {
+function formatHosts(rules: networking.IngressRule[]): string {
   const list: string[] = [];
   let more = false;
   for (const r of rules) {
     if (list.length === 3) more = true;
-    if (!more && str(r?.host)) list.push(r.host);
+    if (!more && nonEmpty(r?.host)) list.push(r.host);
   }
   if (list.length === 0) return '*';
   return more ? `${list.join(',')} + ${rules.length - 3} more...` : list.join(',');
@@ -176,8 +180,8 @@ function formatHosts(rules: Loose[]): string {
 function formatAddress(obj: Ingress, wide: boolean): string {
   const set = new Set<string>();
   for (const ing of arr(obj.status?.loadBalancer?.ingress)) {
-    if (str(ing?.ip)) set.add(ing.ip);
-    else if (str(ing?.hostname)) set.add(ing.hostname);
+    if (nonEmpty(ing?.ip)) set.add(ing.ip);
+    else if (nonEmpty(ing?.hostname)) set.add(ing.hostname);
   }
   const r = [...set].sort().join(',');
   return !wide && r.length > 16 ? `${r.slice(0, 13)}...` : r;

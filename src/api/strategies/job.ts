@@ -14,7 +14,8 @@ import {
 import { humanDuration } from '../age.js';
 import { formatLabelSelector, selectorIsValid, selectorMatches } from '../labels.js';
 import type { ResourceStrategy } from '../strategy.js';
-import type { FieldError, Incomplete, Job } from '../types.js';
+import type * as core from 'kubernetes-types/core/v1.js';
+import type { FieldError, Incomplete, Job, JobSpec } from '../types.js';
 import {
   duplicate,
   forbidden,
@@ -31,7 +32,7 @@ import {
   validateQualifiedName,
 } from '../validation.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf, type Loose } from './json.js';
+import { arr, fieldsOf, isObj, isOneOf } from '../narrow.js';
 import { defaultPodSpec } from './poddefaults.js';
 import { validatePodTemplateSpec } from './podspec.js';
 
@@ -43,7 +44,7 @@ function invalidOmitValue(field: string, detail: string): FieldError {
   return { type: 'FieldValueInvalid', field, message: `Invalid value: ${detail}` };
 }
 
-const isSet = (v: unknown): boolean => v !== undefined && v !== null;
+const isSet = <T>(v: T): v is NonNullable<T> => v !== undefined && v !== null;
 
 /** The selector and labels Kubernetes generates unless manualSelector: the template carries the Job's
  *  uid and name under both the current and the legacy keys, the selector picks the uid. */
@@ -64,7 +65,7 @@ export function generateJobSelector(job: Incomplete<Job>): void {
 }
 
 /** SetDefaults_Job (the template's pod spec defaults included). */
-export function defaultJobSpec(spec: Record<string, Loose>): void {
+export function defaultJobSpec(spec: Incomplete<JobSpec>): void {
   if (!isObj(spec.template)) spec.template = {};
   if (!isObj(spec.template.spec)) spec.template.spec = {};
   defaultPodSpec(spec.template.spec);
@@ -116,13 +117,13 @@ function validateGeneratedSelector(job: Job): FieldError[] {
   return errs;
 }
 
-function containerNames(template: Loose): Set<string> {
+function containerNames(template: core.PodTemplateSpec | undefined): Set<string> {
   const names = new Set<string>();
   for (const c of [...arr(template?.spec?.containers), ...arr(template?.spec?.initContainers)]) if (typeof c?.name === 'string') names.add(c.name);
   return names;
 }
 
-function validatePodFailurePolicy(path: string, spec: Loose): FieldError[] {
+function validatePodFailurePolicy(path: string, spec: Partial<JobSpec>): FieldError[] {
   const pfp = spec.podFailurePolicy;
   if (!isSet(pfp)) return [];
   const errs: FieldError[] = [];
@@ -134,8 +135,8 @@ function validatePodFailurePolicy(path: string, spec: Loose): FieldError[] {
   const names = containerNames(spec.template);
   rules.forEach((rule, i) => {
     const rp = `${rulesPath}[${i}]`;
-    const r = isObj(rule) ? rule : {};
-    if (!ACTIONS.includes(r.action)) errs.push(notSupported(`${rp}.action`, r.action ?? '', ACTIONS));
+    const r = fieldsOf(rule);
+    if (!isOneOf(ACTIONS, r.action)) errs.push(notSupported(`${rp}.action`, r.action ?? '', ACTIONS));
     else if (r.action === 'FailIndex' && !isSet(spec.backoffLimitPerIndex)) {
       errs.push(invalid(`${rp}.action`, r.action, 'requires the backoffLimitPerIndex to be set'));
     }
@@ -144,7 +145,7 @@ function validatePodFailurePolicy(path: string, spec: Loose): FieldError[] {
     if (hasCodes && hasConds) errs.push(invalidOmitValue(rp, 'specifying both OnExitCodes and OnPodConditions is not supported'));
     else if (!hasCodes && !hasConds) errs.push(invalidOmitValue(rp, 'specifying one of OnExitCodes and OnPodConditions is required'));
     if (hasCodes) {
-      const oc = isObj(r.onExitCodes) ? r.onExitCodes : {};
+      const oc = fieldsOf(r.onExitCodes);
       const op = `${rp}.onExitCodes`;
       if (isSet(oc.containerName) && !names.has(oc.containerName)) {
         errs.push(invalid(`${op}.containerName`, oc.containerName, 'must be one of the container or initContainer names in the pod template'));
@@ -182,7 +183,7 @@ function validatePodFailurePolicy(path: string, spec: Loose): FieldError[] {
 }
 
 /** validateJobSpec: what a Job and a CronJob's jobTemplate share (path is "spec" or "spec.jobTemplate.spec"). */
-export function validateJobSpecCommon(path: string, spec: Loose): FieldError[] {
+export function validateJobSpecCommon(path: string, spec: Partial<JobSpec>): FieldError[] {
   const errs: FieldError[] = [];
   for (const k of [
     'parallelism',
@@ -192,7 +193,7 @@ export function validateJobSpecCommon(path: string, spec: Loose): FieldError[] {
     'ttlSecondsAfterFinished',
     'backoffLimitPerIndex',
     'maxFailedIndexes',
-  ]) {
+  ] as const) {
     if (isSet(spec[k])) errs.push(...validateNonnegative(`${path}.${k}`, spec[k]));
   }
   const mode = spec.completionMode;
@@ -245,7 +246,7 @@ function validate(obj: Job): FieldError[] {
 }
 
 /** What a suspended Job that never started may change in its template (the scheduling directives). */
-function withoutSchedulingDirectives(template: Loose): unknown {
+function withoutSchedulingDirectives(template: core.PodTemplateSpec | undefined): unknown {
   if (!isObj(template)) return template;
   const { metadata, spec, ...rest } = template;
   const m = isObj(metadata) ? { ...metadata } : metadata;

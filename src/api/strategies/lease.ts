@@ -3,7 +3,7 @@ import type { FieldError, Lease } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { invalid } from '../validation.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { fieldsOf } from './json.js';
+import { fieldsOf } from '../narrow.js';
 
 export const leaseStrategy: ResourceStrategy<Lease> = {
   validate(obj) {

@@ -4,7 +4,7 @@ import type { ResourceStrategy } from '../strategy.js';
 import { invalid } from '../validation.js';
 import { validateFinalizers } from '../meta.js';
 import { AGE_COLUMN, age, column, NAME_COLUMN } from './columns.js';
-import { isObj } from './json.js';
+import { isObj } from '../narrow.js';
 
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 

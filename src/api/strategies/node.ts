@@ -1,5 +1,5 @@
 // Nodes: allocatable default, taints, pod CIDRs, update rules, the kubectl table, spec.unschedulable.
-import type { FieldError, Node } from '../types.js';
+import type { FieldError, Node, Taint } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
   duplicate,
@@ -19,11 +19,11 @@ import {
 } from '../validation.js';
 import { isV4, parseIP } from '../ipaddr.js';
 import { AGE_COLUMN, age, column, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, isObj, fieldsOf } from '../narrow.js';
 
 const EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
 
-function validateTaints(field: string, taints: unknown): FieldError[] {
+function validateTaints(field: string, taints: Taint[] | undefined): FieldError[] {
   const errs: FieldError[] = [];
   const seen = new Set<string>();
   arr(taints).forEach((t, i) => {

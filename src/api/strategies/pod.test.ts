@@ -726,3 +726,11 @@ test('ephemeral containers: unique names, nothing a debug container cannot have,
     ),
   );
 });
+
+test('pod validation: resources.limits that is no map reads as none (it threw a TypeError before the typed pass)', () => {
+  for (const limits of ['x', 5, true]) {
+    assert.deepEqual(errors({ containers: [c({ resources: { limits, requests: { 'hugepages-2Mi': '2Mi' } } })] }), [
+      'spec.containers[0].resources.limits: Required value: Limit must be set for non overcommitable resources',
+    ]);
+  }
+});

@@ -1,5 +1,6 @@
 // Pods: defaults and admission defaults, validation, allowed updates, status checks, table, selectors.
-import type { FieldError, Pod } from '../types.js';
+import type * as core from 'kubernetes-types/core/v1.js';
+import type { Container, ContainerStatus, FieldError, Pod, Toleration } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
   duplicate,
@@ -18,7 +19,7 @@ import {
 import { isV4, parseIP } from '../ipaddr.js';
 import { since } from '../age.js';
 import { AGE_COLUMN, age, column, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf, type Loose } from './json.js';
+import { arr, isObj, fieldsOf } from '../narrow.js';
 import { admitPod, defaultPodOnly, defaultPodSpec } from './poddefaults.js';
 import { validatePodExtras, validatePodSpec, validateTolerations } from './podspec.js';
 import { fieldDiff } from './diff.js';
@@ -33,7 +34,7 @@ export const UPDATABLE_POD_SPEC_FIELDS = [
   '`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)',
 ];
 
-function validateContainerUpdates(field: string, next: Loose[], old: Loose[]): { errs: FieldError[]; stop: boolean } {
+function validateContainerUpdates(field: string, next: Container[], old: Container[]): { errs: FieldError[]; stop: boolean } {
   if (next.length !== old.length) return { errs: [forbidden(field, 'pod updates may not add or remove containers')], stop: true };
   const errs: FieldError[] = [];
   next.forEach((c, i) => {
@@ -46,7 +47,7 @@ function validateContainerUpdates(field: string, next: Loose[], old: Loose[]): {
 }
 
 /** Existing tolerations may only gain tolerationSeconds changes; new ones may be added. */
-function validateOnlyAddedTolerations(field: string, next: Loose[], old: Loose[]): FieldError[] {
+function validateOnlyAddedTolerations(field: string, next: Toleration[], old: Toleration[]): FieldError[] {
   for (const o of old) {
     const found = next.some((n) => semanticEqual({ ...o, tolerationSeconds: n?.tolerationSeconds }, n));
     if (!found) return [forbidden(field, 'existing toleration can not be modified except its tolerationSeconds')];
@@ -54,7 +55,7 @@ function validateOnlyAddedTolerations(field: string, next: Loose[], old: Loose[]
   return validateTolerations(field, next);
 }
 
-function validateOnlyDeletedSchedulingGates(field: string, next: Loose[], old: Loose[]): FieldError[] {
+function validateOnlyDeletedSchedulingGates(field: string, next: core.PodSchedulingGate[], old: core.PodSchedulingGate[]): FieldError[] {
   const oldNames = new Set(old.map((g) => g?.name));
   const errs: FieldError[] = [];
   next.forEach((g, i) => {
@@ -133,8 +134,8 @@ const SYSTEM_CONDITIONS = new Set(['PodScheduled', 'Ready', 'Initialized']);
 
 function validateContainerStateTransition(
   field: string,
-  next: Loose[],
-  old: Loose[],
+  next: ContainerStatus[],
+  old: ContainerStatus[],
   restartPolicy: string,
   restartable: (name: string) => boolean,
 ): FieldError[] {
@@ -153,19 +154,20 @@ function validateContainerStateTransition(
 }
 
 /** status.podIPs / status.hostIPs: valid, at most one per family, no duplicates. */
-function validateIPList(field: string, list: Loose[], goType: 'PodIP' | 'HostIP'): FieldError[] {
+function validateIPList(field: string, list: (core.PodIP | core.HostIP)[], goType: 'PodIP' | 'HostIP'): FieldError[] {
   const errs: FieldError[] = [];
   list.forEach((x, i) => errs.push(...validateIP(`${field}[${i}]`, String(x?.ip ?? ''))));
   if (list.length > 1 && errs.length === 0) {
-    const one = (x: Loose) => `core.${goType}{IP:${goQuote(String(x?.ip ?? ''))}}`;
+    const one = (x: core.PodIP | core.HostIP) => `core.${goType}{IP:${goQuote(String(x?.ip ?? ''))}}`;
     const fams = list.map((x) => isV4(parseIP(String(x.ip))!));
     if (list.length > 2 || fams[0] === fams[1]) {
       errs.push(invalid(field, new GoValue(`[]core.${goType}{${list.map(one).join(', ')}}`), 'may specify no more than one IP for each IP family'));
     }
     const seen = new Set<string>();
     list.forEach((x, i) => {
-      if (seen.has(x.ip)) errs.push(duplicate(`${field}[${i}]`, new GoValue(one(x))));
-      seen.add(x.ip);
+      const ip = String(x.ip);
+      if (seen.has(ip)) errs.push(duplicate(`${field}[${i}]`, new GoValue(one(x))));
+      seen.add(ip);
     });
   }
   return errs;
@@ -244,7 +246,7 @@ export function podStatusCells(pod: Pod, now: number): { ready: string; status: 
   let reason = status.reason ? String(status.reason) : phase;
   for (const c of arr(status.conditions)) if (c?.type === 'PodScheduled' && c?.reason === 'SchedulingGated') reason = 'SchedulingGated';
 
-  const initSpecs = new Map<string, Loose>();
+  const initSpecs = new Map<string, Container>();
   for (const c of arr(spec.initContainers)) {
     initSpecs.set(c?.name, c);
     if (c?.restartPolicy === 'Always') total++;

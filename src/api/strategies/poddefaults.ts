@@ -1,5 +1,7 @@
 // PodSpec, container and volume defaults, Pod-only defaults, and admission's additions to new Pods.
-import { arr, isObj, type Loose } from './json.js';
+import type { Container, Incomplete, PodSpec, Probe, Toleration } from '../types.js';
+import type * as core from 'kubernetes-types/core/v1.js';
+import { arr, isObj } from '../narrow.js';
 
 const REPO_PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
@@ -23,7 +25,7 @@ export function defaultPullPolicy(image: unknown): 'Always' | 'IfNotPresent' {
   return 'IfNotPresent';
 }
 
-function defaultProbe(p: Loose): void {
+function defaultProbe(p: Incomplete<Probe> | undefined): void {
   if (!isObj(p)) return;
   p.timeoutSeconds ||= 1;
   p.periodSeconds ||= 10;
@@ -32,7 +34,7 @@ function defaultProbe(p: Loose): void {
   defaultHandler(p);
 }
 
-function defaultHandler(h: Loose): void {
+function defaultHandler(h: Incomplete<core.LifecycleHandler> | undefined): void {
   if (!isObj(h)) return;
   if (isObj(h.httpGet)) {
     h.httpGet.path ||= '/';
@@ -40,7 +42,7 @@ function defaultHandler(h: Loose): void {
   }
 }
 
-export function defaultContainer(c: Loose): void {
+export function defaultContainer(c: Incomplete<Container>): void {
   if (!isObj(c)) return;
   if (!c.imagePullPolicy) c.imagePullPolicy = defaultPullPolicy(c.image);
   c.terminationMessagePath ||= '/dev/termination-log';
@@ -93,7 +95,7 @@ export const VOLUME_SOURCES: [key: string, pathName: string][] = [
   ['image', 'image'],
 ];
 
-function defaultVolume(v: Loose): void {
+function defaultVolume(v: Incomplete<core.Volume>): void {
   if (!isObj(v)) return;
   if (!VOLUME_SOURCES.some(([k]) => v[k] !== undefined && v[k] !== null)) v.emptyDir = {};
   for (const k of ['secret', 'configMap', 'downwardAPI', 'projected']) {
@@ -112,7 +114,7 @@ function defaultVolume(v: Loose): void {
 }
 
 /** SetDefaults_PodSpec and the container/volume defaults: what pods and pod templates both get. */
-export function defaultPodSpec(spec: Loose): void {
+export function defaultPodSpec(spec: Incomplete<PodSpec> | undefined): void {
   if (!isObj(spec)) return;
   spec.dnsPolicy ||= 'ClusterFirst';
   spec.restartPolicy ||= 'Always';
@@ -140,7 +142,7 @@ export function setDefaultTolerationSeconds(notReady: number, unreachable: numbe
 const SYSTEM_PRIORITIES: Record<string, number> = { 'system-node-critical': 2000001000, 'system-cluster-critical': 2000000000 };
 
 /** SetDefaults_Pod: what a Pod (not a template) gets on top of the spec defaults. Idempotent. */
-export function defaultPodOnly(spec: Loose): void {
+export function defaultPodOnly(spec: Incomplete<PodSpec> | undefined): void {
   if (!isObj(spec)) return;
   for (const c of [...arr(spec.containers), ...arr(spec.initContainers)]) {
     // Requests default to limits when only limits are given.
@@ -159,7 +161,7 @@ export function defaultPodOnly(spec: Loose): void {
 
 /** What the admission plugins every cluster runs add to a new Pod (ServiceAccount, Priority,
  *  DefaultTolerationSeconds). Create only: on update these fields are immutable or additive. */
-export function admitPod(spec: Loose): void {
+export function admitPod(spec: Incomplete<PodSpec> | undefined): void {
   if (!isObj(spec)) return;
   if (!spec.serviceAccountName) {
     spec.serviceAccountName = 'default';
@@ -172,7 +174,7 @@ export function admitPod(spec: Loose): void {
   if (!spec.preemptionPolicy && spec.priority !== undefined) spec.preemptionPolicy = 'PreemptLowerPriority';
   const tolerations = arr(spec.tolerations);
   const tolerates = (key: string) => tolerations.some((t) => (t?.key === key || !t?.key) && (t?.effect === 'NoExecute' || !t?.effect));
-  const add: Loose[] = [];
+  const add: Toleration[] = [];
   if (!tolerates(NOT_READY_TOLERATION.key)) add.push({ ...NOT_READY_TOLERATION });
   if (!tolerates(UNREACHABLE_TOLERATION.key)) add.push({ ...UNREACHABLE_TOLERATION });
   if (add.length) spec.tolerations = [...tolerations, ...add];

@@ -5,7 +5,7 @@ import type { FieldError, PodDisruptionBudget } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { goIntOrString, GoValue, invalid, isValidPercent, notSupported, validateLabelSelector, validateNonnegative } from '../validation.js';
 import { AGE_COLUMN, age, column, NAME_COLUMN } from './columns.js';
-import { fieldsOf } from './json.js';
+import { fieldsOf } from '../narrow.js';
 
 export const UNHEALTHY_POD_EVICTION_POLICIES = ['AlwaysAllow', 'IfHealthyBudget'] as const;
 

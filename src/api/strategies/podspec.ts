@@ -1,5 +1,6 @@
 // PodSpec validation shared by Pods and pod templates (ValidatePodSpec, 1.32 feature defaults).
-import type { FieldError } from '../types.js';
+import type * as core from 'kubernetes-types/core/v1.js';
+import type { FieldError, Pod, PodSpec, Toleration } from '../types.js';
 import {
   duplicate,
   forbidden,
@@ -21,7 +22,7 @@ import {
 } from '../validation.js';
 import { notFound } from '../fielderror.js';
 import { isQuantity, parseQuantity } from '../quantity.js';
-import { arr, isObj, type Loose } from './json.js';
+import { arr, asObj, fieldsOf, isObj, isOneOf } from '../narrow.js';
 import { validateAffinity, validateTopologySpreadConstraints } from './affinity.js';
 import { VOLUME_SOURCES } from './poddefaults.js';
 import {
@@ -40,7 +41,7 @@ export interface PodSpecOptions {
   isPod: boolean;
 }
 
-function validateVolumes(path: string, volumes: unknown): { names: Set<string>; errs: FieldError[] } {
+function validateVolumes(path: string, volumes: core.Volume[] | undefined): { names: Set<string>; errs: FieldError[] } {
   const names = new Set<string>();
   const errs: FieldError[] = [];
   arr(volumes).forEach((v, i) => {
@@ -48,14 +49,14 @@ function validateVolumes(path: string, volumes: unknown): { names: Set<string>; 
     const el: FieldError[] = [];
     let n = 0;
     for (const [key, pathName] of VOLUME_SOURCES) {
-      const src = v?.[key];
+      const src = asObj(v)[key];
       if (src === undefined || src === null) continue;
       if (n > 0) {
         el.push(forbidden(`${ip}.${pathName}`, 'may not specify more than 1 volume type'));
         continue;
       }
       n++;
-      el.push(...validateVolumeSource(`${ip}.${key}`, key, src));
+      el.push(...validateVolumeSource(`${ip}.${key}`, key, v));
     }
     if (n === 0) el.push(required(ip, 'must specify a volume type'));
     const name = v?.name;
@@ -87,7 +88,7 @@ function validateLocalNonReservedPath(field: string, p: string): FieldError[] {
 }
 
 /** configMap/secret items (KeyToPath): key and path required, the path inside the volume, mode in range. */
-function validateItems(path: string, items: unknown): FieldError[] {
+function validateItems(path: string, items: core.KeyToPath[] | undefined): FieldError[] {
   const errs: FieldError[] = [];
   arr(items).forEach((kp, i) => {
     const ip = `${path}[${i}]`;
@@ -100,7 +101,7 @@ function validateItems(path: string, items: unknown): FieldError[] {
 }
 
 /** downwardAPI items: a path inside the volume and exactly one of fieldRef and resourceFieldRef. */
-function validateDownwardFiles(path: string, items: unknown): FieldError[] {
+function validateDownwardFiles(path: string, items: core.DownwardAPIVolumeFile[] | undefined): FieldError[] {
   const errs: FieldError[] = [];
   arr(items).forEach((f, i) => {
     const ip = `${path}[${i}]`;
@@ -114,7 +115,7 @@ function validateDownwardFiles(path: string, items: unknown): FieldError[] {
 }
 
 /** projected sources: each one of secret, configMap, downwardAPI, serviceAccountToken, with their items checked. */
-function validateProjections(path: string, sources: unknown): FieldError[] {
+function validateProjections(path: string, sources: core.VolumeProjection[] | undefined): FieldError[] {
   const errs: FieldError[] = [];
   arr(sources).forEach((s, i) => {
     const ip = `${path}[${i}]`;
@@ -134,35 +135,47 @@ function validateProjections(path: string, sources: unknown): FieldError[] {
   return errs;
 }
 
-function validateVolumeSource(path: string, key: string, src: Loose): FieldError[] {
+/** The one volume source v has under key (set: the caller checked), each read through fieldsOf since a client
+ *  may have sent anything there (`hostPath: 5`). */
+function validateVolumeSource(path: string, key: string, v: core.Volume): FieldError[] {
   switch (key) {
     case 'hostPath': {
-      if (!src?.path) return [required(`${path}.path`)];
+      const src = fieldsOf(v.hostPath);
+      if (!src.path) return [required(`${path}.path`)];
       const errs = String(src.path).split('/').includes('..') ? [invalid(`${path}.path`, src.path, "must not contain '..'")] : [];
-      if (src.type !== undefined && src.type !== null && !HOST_PATH_TYPES.includes(src.type))
+      if (src.type !== undefined && src.type !== null && !isOneOf(HOST_PATH_TYPES, src.type))
         errs.push(notSupported(`${path}.type`, src.type, HOST_PATH_TYPES));
       return errs;
     }
-    case 'secret':
+    case 'secret': {
+      const src = fieldsOf(v.secret);
       return [
-        ...(!src?.secretName ? [required(`${path}.secretName`)] : []),
-        ...validateMode(`${path}.defaultMode`, src?.defaultMode),
-        ...validateItems(`${path}.items`, src?.items),
+        ...(!src.secretName ? [required(`${path}.secretName`)] : []),
+        ...validateMode(`${path}.defaultMode`, src.defaultMode),
+        ...validateItems(`${path}.items`, src.items),
       ];
-    case 'configMap':
+    }
+    case 'configMap': {
+      const src = fieldsOf(v.configMap);
       return [
-        ...(!src?.name ? [required(`${path}.name`)] : []),
-        ...validateMode(`${path}.defaultMode`, src?.defaultMode),
-        ...validateItems(`${path}.items`, src?.items),
+        ...(!src.name ? [required(`${path}.name`)] : []),
+        ...validateMode(`${path}.defaultMode`, src.defaultMode),
+        ...validateItems(`${path}.items`, src.items),
       ];
+    }
     case 'persistentVolumeClaim':
-      return !src?.claimName ? [required(`${path}.claimName`)] : [];
-    case 'downwardAPI':
-      return [...validateMode(`${path}.defaultMode`, src?.defaultMode), ...validateDownwardFiles(`${path}.items`, src?.items)];
-    case 'projected':
-      return [...validateMode(`${path}.defaultMode`, src?.defaultMode), ...validateProjections(`${path}.sources`, src?.sources)];
+      return !fieldsOf(v.persistentVolumeClaim).claimName ? [required(`${path}.claimName`)] : [];
+    case 'downwardAPI': {
+      const src = fieldsOf(v.downwardAPI);
+      return [...validateMode(`${path}.defaultMode`, src.defaultMode), ...validateDownwardFiles(`${path}.items`, src.items)];
+    }
+    case 'projected': {
+      const src = fieldsOf(v.projected);
+      return [...validateMode(`${path}.defaultMode`, src.defaultMode), ...validateProjections(`${path}.sources`, src.sources)];
+    }
     case 'emptyDir': {
-      if (src?.sizeLimit === undefined || src?.sizeLimit === null) return [];
+      const src = fieldsOf(v.emptyDir);
+      if (src.sizeLimit === undefined || src.sizeLimit === null) return [];
       const q = parseQuantity(src.sizeLimit);
       return !isQuantity(q) || q.nanos < 0n ? [forbidden(`${path}.sizeLimit`, 'SizeLimit field must be a valid resource quantity')] : [];
     }
@@ -171,7 +184,7 @@ function validateVolumeSource(path: string, key: string, src: Loose): FieldError
   }
 }
 
-export function validateTolerations(path: string, tolerations: unknown): FieldError[] {
+export function validateTolerations(path: string, tolerations: Toleration[] | undefined): FieldError[] {
   const errs: FieldError[] = [];
   arr(tolerations).forEach((t, i) => {
     const ip = `${path}[${i}]`;
@@ -200,7 +213,7 @@ export function validateTolerations(path: string, tolerations: unknown): FieldEr
   return errs;
 }
 
-function validateDNSConfig(path: string, cfg: Loose, dnsPolicy: unknown): FieldError[] {
+function validateDNSConfig(path: string, cfg: core.PodDNSConfig | undefined, dnsPolicy: unknown): FieldError[] {
   if (dnsPolicy === 'None') {
     if (!isObj(cfg)) return [required(path, 'must provide `dnsConfig` when `dnsPolicy` is None')];
     if (!arr(cfg.nameservers).length) return [required(`${path}.nameservers`, 'must provide at least one DNS nameserver when `dnsPolicy` is None')];
@@ -222,7 +235,7 @@ function validateDNSConfig(path: string, cfg: Loose, dnsPolicy: unknown): FieldE
 }
 
 /** ValidatePodSpec: the spec of a Pod or of a pod template, at path (e.g. "spec" or "spec.template.spec"). */
-export function validatePodSpec(path: string, spec: Loose, opts: PodSpecOptions): FieldError[] {
+export function validatePodSpec(path: string, spec: PodSpec | undefined, opts: PodSpecOptions): FieldError[] {
   if (!isObj(spec)) return [required(path)];
   const errs: FieldError[] = [];
   const grace = spec.terminationGracePeriodSeconds;
@@ -265,7 +278,7 @@ export function validatePodSpec(path: string, spec: Loose, opts: PodSpecOptions)
       errs.push(...validateProbe(`${p}.readinessProbe`, c?.readinessProbe, grace, 'readiness'));
       errs.push(...validateProbe(`${p}.startupProbe`, c?.startupProbe, grace, 'startup'));
     } else {
-      for (const k of ['lifecycle', 'livenessProbe', 'readinessProbe', 'startupProbe']) {
+      for (const k of ['lifecycle', 'livenessProbe', 'readinessProbe', 'startupProbe'] as const) {
         if (c?.[k] !== undefined && c?.[k] !== null) errs.push(forbidden(`${p}.${k}`, 'may not be set for init containers without restartPolicy=Always'));
       }
     }
@@ -278,7 +291,7 @@ export function validatePodSpec(path: string, spec: Loose, opts: PodSpecOptions)
     errs.push(...validateContainerCommon(p, c, vols.names));
     if (names.has(c?.name)) errs.push(duplicate(`${p}.name`, c?.name ?? ''));
     else if (c?.name) names.add(c.name);
-    for (const k of ['lifecycle', 'livenessProbe', 'readinessProbe', 'startupProbe', 'resources', 'resizePolicy', 'restartPolicy']) {
+    for (const k of ['lifecycle', 'livenessProbe', 'readinessProbe', 'startupProbe', 'resources', 'resizePolicy', 'restartPolicy'] as const) {
       const v = c?.[k];
       if (v !== undefined && v !== null && !(isObj(v) && !Object.keys(v).length)) errs.push(forbidden(`${p}.${k}`, 'cannot be set for an Ephemeral Container'));
     }
@@ -362,7 +375,7 @@ export function validatePodSpec(path: string, spec: Loose, opts: PodSpecOptions)
 }
 
 /** ValidatePodTemplateSpec: template labels/annotations (note: at <path>.labels) and its spec. */
-export function validatePodTemplateSpec(path: string, template: Loose): FieldError[] {
+export function validatePodTemplateSpec(path: string, template: core.PodTemplateSpec | undefined): FieldError[] {
   if (!isObj(template)) return [required(path)];
   const meta = isObj(template.metadata) ? template.metadata : {};
   const errs = [
@@ -377,9 +390,9 @@ export function validatePodTemplateSpec(path: string, template: Loose): FieldErr
 }
 
 /** Pod-only checks that are not about the spec alone (validatePodMetadataAndSpec's extras). */
-export function validatePodExtras(pod: Loose): FieldError[] {
+export function validatePodExtras(pod: Pod): FieldError[] {
   const errs: FieldError[] = [];
-  const spec = isObj(pod?.spec) ? pod.spec : {};
+  const spec = fieldsOf(pod.spec);
   const ann = pod?.metadata?.annotations ?? {};
   const cost = ann['controller.kubernetes.io/pod-deletion-cost'];
   if (cost !== undefined && !(/^[-+]?[0-9]+$/.test(String(cost)) && Math.abs(Number(cost)) <= MAX_INT32 + (Number(cost) < 0 ? 1 : 0))) {

@@ -4,7 +4,7 @@ import type { ResourceStrategy } from '../strategy.js';
 import { validateNonnegative } from '../validation.js';
 import { formatLabelSelector } from '../labels.js';
 import { AGE_COLUMN, age, CONTAINERS_COLUMN, containerCells, docColumn, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
-import { fieldsOf } from './json.js';
+import { fieldsOf } from '../narrow.js';
 import { defaultTemplate, validateReplicaStatus, validateSelectorAndTemplate, validateSelectorImmutable } from './workload.js';
 
 export const replicaSetStrategy: ResourceStrategy<ReplicaSet> = {

@@ -6,7 +6,7 @@ import { goStringMap, invalid, notSupported, required } from '../fielderror.js';
 import { validateLabels, validateNonnegative } from '../validation.js';
 import { formatLabels } from '../labels.js';
 import { AGE_COLUMN, age, CONTAINERS_COLUMN, containerCells, docColumn, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
-import { isObj } from './json.js';
+import { isObj } from '../narrow.js';
 import { defaultPodSpec } from './poddefaults.js';
 import { validatePodTemplateSpec } from './podspec.js';
 

@@ -5,7 +5,7 @@ import { each, invalid, isConfigMapKey, required, tooLong, validateImmutable } f
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
 import { decodeBase64 } from './bytes.js';
 import { validateImmutableFlag, MAX_CONFIG_SIZE } from './configmap.js';
-import { isObj } from './json.js';
+import { isObj } from '../narrow.js';
 import { BOOTSTRAP_TOKEN_TYPE, validateBootstrapTokenSecret } from '../bootstraptoken.js';
 
 function decodedText(data: Record<string, unknown>, key: string): string | undefined {

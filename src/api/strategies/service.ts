@@ -1,5 +1,5 @@
 // Services: defaults, port/clusterIP/type validation, update rules for allocated values, table, selectors.
-import type { FieldError, Incomplete, Service } from '../types.js';
+import type { FieldError, Incomplete, Service, ServicePort, ServiceSpec } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import {
   duplicate,
@@ -26,19 +26,22 @@ import {
 import { isIPv6String, parseIP, isV4 } from '../ipaddr.js';
 import { formatLabels } from '../labels.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf, type Loose } from './json.js';
+import { arr, isObj, fieldsOf } from '../narrow.js';
 
 const TYPES = ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort'];
 const MAX_AFFINITY_SECONDS = 86400;
 const DEFAULT_AFFINITY_SECONDS = 10800;
 
-const isHeadless = (spec: Loose) => arr(spec?.clusterIPs).length === 1 && spec.clusterIPs[0] === 'None';
-const needsClusterIP = (spec: Loose) => spec?.type !== 'ExternalName';
-const needsNodePort = (spec: Loose) => spec?.type === 'NodePort' || (spec?.type === 'LoadBalancer' && spec?.allocateLoadBalancerNodePorts !== false);
-const needsHealthCheck = (spec: Loose) => spec?.type === 'LoadBalancer' && spec?.externalTrafficPolicy === 'Local';
+/** A spec as validation reads it (every field possibly missing) or as defaults fill it in. */
+type Spec = Partial<ServiceSpec> | Incomplete<ServiceSpec>;
+
+const isHeadless = (spec: Spec) => arr(spec.clusterIPs).length === 1 && arr(spec.clusterIPs)[0] === 'None';
+const needsClusterIP = (spec: Spec) => spec.type !== 'ExternalName';
+const needsNodePort = (spec: Spec) => spec.type === 'NodePort' || (spec.type === 'LoadBalancer' && spec.allocateLoadBalancerNodePorts !== false);
+const needsHealthCheck = (spec: Spec) => spec.type === 'LoadBalancer' && spec.externalTrafficPolicy === 'Local';
 
 /** Reachable from outside the cluster: NodePort, LoadBalancer, or ClusterIP with external IPs. */
-export function externallyAccessible(spec: Loose): boolean {
+export function externallyAccessible(spec: Spec): boolean {
   return spec?.type === 'LoadBalancer' || spec?.type === 'NodePort' || (spec?.type === 'ClusterIP' && arr(spec?.externalIPs).length > 0);
 }
 
@@ -159,7 +162,7 @@ function goServicePortKey(protocol: unknown, port: unknown): GoValue {
   );
 }
 
-function validateClusterIPs(spec: Loose): FieldError[] {
+function validateClusterIPs(spec: Partial<ServiceSpec>): FieldError[] {
   if (spec.type === 'ExternalName') return [];
   const errs: FieldError[] = [];
   const ips: string[] = arr(spec.clusterIPs).map(String);
@@ -425,9 +428,9 @@ export function externalIPCell(obj: Service): string {
 }
 
 /** "80/TCP", "80:30080/TCP", comma-separated; "<none>" without ports. */
-export function portsCell(ports: unknown): string {
+export function portsCell(ports: ServicePort[] | undefined): string {
   const s = arr(ports)
-    .map((p) => (p?.nodePort > 0 ? `${p.port}:${p.nodePort}/${p.protocol ?? ''}` : `${p?.port ?? 0}/${p?.protocol ?? ''}`))
+    .map((p) => ((p?.nodePort ?? 0) > 0 ? `${p.port}:${p.nodePort}/${p.protocol ?? ''}` : `${p?.port ?? 0}/${p?.protocol ?? ''}`))
     .join(',');
   return s || '<none>';
 }

@@ -2,7 +2,7 @@
 import type { ServiceAccount } from '../types.js';
 import type { ResourceStrategy } from '../strategy.js';
 import { AGE_COLUMN, age, docColumn, NAME_COLUMN } from './columns.js';
-import { arr } from './json.js';
+import { arr } from '../narrow.js';
 
 export const serviceAccountStrategy: ResourceStrategy<ServiceAccount> = {
   columns: [NAME_COLUMN, docColumn('Secrets', 'string', 'ServiceAccount.secrets'), AGE_COLUMN],

@@ -20,7 +20,7 @@ import {
 } from '../validation.js';
 import { formatLabels, formatLabelSelector, selectorIsEmpty, selectorIsValid, selectorMatches } from '../labels.js';
 import { AGE_COLUMN, age, column, CONTAINERS_COLUMN, containerCells, IMAGES_COLUMN, int, NAME_COLUMN } from './columns.js';
-import { isObj } from './json.js';
+import { isObj } from '../narrow.js';
 import { defaultPodSpec } from './poddefaults.js';
 import { validatePodTemplateSpec } from './podspec.js';
 

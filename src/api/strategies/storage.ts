@@ -6,7 +6,7 @@ import { forbidden, invalid, notSupported, required } from '../fielderror.js';
 import { validateImmutable } from '../validation.js';
 import { compareQuantity, isQuantity, parseQuantity } from '../quantity.js';
 import { AGE_COLUMN, age, column, NAME_COLUMN } from './columns.js';
-import { arr, isObj, fieldsOf } from './json.js';
+import { arr, asObj, fieldsOf, isObj, isOneOf } from '../narrow.js';
 
 export const PVC_PROTECTION_FINALIZER = 'kubernetes.io/pvc-protection';
 export const PV_PROTECTION_FINALIZER = 'kubernetes.io/pv-protection';
@@ -58,19 +58,19 @@ function validateLocalPath(field: string, p: unknown): FieldError[] {
   return [];
 }
 
-function validatePV(obj: KObject): FieldError[] {
+function validatePV(obj: PersistentVolume): FieldError[] {
   const spec = obj.spec;
   if (!isObj(spec)) return [required('spec', '')];
   const errs: FieldError[] = [...validateAccessModes('spec.accessModes', spec.accessModes)];
   errs.push(...validateStorage('spec.capacity[storage]', isObj(spec.capacity) ? spec.capacity.storage : undefined, true));
-  if (!RECLAIM.includes(spec.persistentVolumeReclaimPolicy))
+  if (!isOneOf(RECLAIM, spec.persistentVolumeReclaimPolicy))
     errs.push(notSupported('spec.persistentVolumeReclaimPolicy', spec.persistentVolumeReclaimPolicy, RECLAIM));
   if (spec.volumeMode !== undefined && !VOLUME_MODES.includes(spec.volumeMode)) errs.push(notSupported('spec.volumeMode', spec.volumeMode, VOLUME_MODES));
   const sources = Object.keys(spec).filter((k) => isObj(spec[k]) && !['capacity', 'claimRef', 'nodeAffinity', 'mountOptions'].includes(k));
   if (sources.length === 0) errs.push(required('spec', 'must specify a volume type'));
   else if (sources.length > 1) errs.push(forbidden(`spec.${sources[1]}`, 'may not specify more than 1 volume type'));
   else if (!PV_SOURCES.includes(sources[0])) errs.push(notSupported(`spec.${sources[0]}`, sources[0], PV_SOURCES));
-  else errs.push(...validateLocalPath(`spec.${sources[0]}.path`, spec[sources[0]].path));
+  else errs.push(...validateLocalPath(`spec.${sources[0]}.path`, asObj(spec[sources[0]]).path));
   if (isObj(spec.local) && !isObj(spec.nodeAffinity)) errs.push(required('spec.nodeAffinity', 'Local volume requires node affinity'));
   if (isObj(spec.hostPath) && spec.persistentVolumeReclaimPolicy === 'Recycle' && spec.hostPath.path === '/') {
     errs.push(forbidden('spec.persistentVolumeReclaimPolicy', "may not be 'recycle' for a hostPath volume with path '/'"));
