@@ -35,6 +35,7 @@ export function linesLayer(cy, canvas) {
     });
   };
 
+  /** Matches the canvas to its box: read on a resize only (reading a layout size in every frame forces layout). */
   function size() {
     const w = canvas.clientWidth;
     const h = canvas.clientHeight;
@@ -47,7 +48,6 @@ export function linesLayer(cy, canvas) {
 
   /** Draws the layer if anything it shows changed since the last time (cheap to call on every cytoscape frame). */
   function draw() {
-    size();
     const zoom = cy.zoom();
     const pan = cy.pan();
     if (!dirty && zoom === last.zoom && pan.x === last.x && pan.y === last.y) return;
@@ -97,7 +97,13 @@ export function linesLayer(cy, canvas) {
   cy.on('render', draw);
   cy.on('position remove add', 'node', () => ask());
   cy.on('data', 'node.k8snode', () => ask());
-  cy.on('resize', () => ask());
+  const resized = () => {
+    size();
+    ask();
+  };
+  cy.on('resize', resized);
+  addEventListener('resize', resized);
+  size();
 
   return {
     /** Adds or changes a line; true when something about it changed. */
