@@ -232,7 +232,8 @@ async function main(): Promise<void> {
     // API server CPU under a steady write load (10 pod label patches/s) in three states, each round in turn:
     // no ui server at all (the anchor), the ui server with no page, the ui server with 5 pages. Beside each
     // window, what the API server was asked meanwhile (requests other than the load's own, from its
-    // apiserver_request_total) and its registered watchers: a page should add neither.
+    // apiserver_request_total, which counts a request when it ends: a watch when it is closed) and its
+    // registered watchers: a page should add neither.
     await ui.close();
     ui = undefined;
     const scrape = async (): Promise<{ requests: number; watchers: number }> => {
