@@ -263,7 +263,17 @@ async function main(): Promise<void> {
       return { cpu: used, others: m1.requests - m0.requests - i - 1, watchers: m1.watchers };
     };
     const rows: (string | number)[][] = [
-      ['round', 'API CPU, no ui server (anchor)', 'ui server, no page', 'ui server, 5 pages', '5 pages ÷ anchor', '5 pages ÷ no page', 'other requests (0/ui/5)', 'watchers (0/ui/5)', 'loadavg'],
+      [
+        'round',
+        'API CPU, no ui server (anchor)',
+        'ui server, no page',
+        'ui server, 5 pages',
+        '5 pages ÷ anchor',
+        '5 pages ÷ no page',
+        'other requests (0/ui/5)',
+        'watchers (0/ui/5)',
+        'loadavg',
+      ],
     ];
     const ratios: number[] = [];
     const perPage: number[] = [];

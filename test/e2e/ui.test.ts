@@ -186,7 +186,7 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
       return { x: r.left + (a.x + z.x) / 2, y: r.top + (a.y + z.y) / 2 };
     });
     await b!.page.mouse.click(pos.x, pos.y);
-    await waitIn(b!.page, () => /host side/.test(document.getElementById('details')!.textContent ?? ''), null, 'the veth pair\'s facts', 15_000);
+    await waitIn(b!.page, () => /host side/.test(document.getElementById('details')!.textContent ?? ''), null, "the veth pair's facts", 15_000);
     assert.match((await b!.page.textContent('#details h2')) ?? '', /^veth pair of pod default\/pod-a$/);
     // Off the line, in node1's box's top left corner: the box answers instead.
     const corner = await b!.page.evaluate(() => {
