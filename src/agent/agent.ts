@@ -83,7 +83,32 @@ export function cniFor(kind: 'k8ts' | 'reference', podCIDR: string, dataDir: str
 /** Where Debian's containernetworking-plugins puts the reference plugins. */
 export const REFERENCE_CNI_DIR = '/usr/lib/cni';
 
+/** A node's local start-up that needs no API server: the image store cleaned and the built-in busybox in it,
+ *  and the runtime's version for the Node's nodeInfo. The CLI starts it before the node joins, so it runs
+ *  while the join waits for the server; `Agent.start` makes one itself when not given. */
+export interface NodePreparation {
+  store: ImageStore;
+  /** The store ready for pods (what a killed pull left in tmp/ removed, the built-in image in place). */
+  storeReady: Promise<void>;
+  runcVersion: Promise<string>;
+}
+
+export function prepareNode(o: { dataDir: string; imagesDir?: string }): NodePreparation {
+  const store = new ImageStore(o.imagesDir ?? join(o.dataDir, 'images'));
+  const storeReady = (async () => {
+    await store.cleanTmp();
+    await ensureBuiltin(store);
+  })();
+  const runcVersion = run(['runc', '--version']).then(({ stdout }) => stdout.split('\n')[0].split(/\s+/).pop() ?? 'unknown');
+  // Both are awaited by Agent.start; these only keep an early failure from being "unhandled" meanwhile.
+  storeReady.catch(() => {});
+  runcVersion.catch(() => {});
+  return { store, storeReady, runcVersion };
+}
+
 export interface AgentOptions {
+  /** The local start-up, begun before the join (prepareNode); default: begun by start(). */
+  prepared?: NodePreparation;
   /** Which CNI plugin makes pod networks. */
   cni: 'k8ts' | 'reference';
   rest: RestConfig;
@@ -151,6 +176,7 @@ export class Agent {
   private log: (line: string) => void;
   private events!: EventRecorder;
   private store: ImageStore;
+  private prepared?: NodePreparation;
   private puller: Puller;
   private images!: ImageService;
   private imagesPosted = '';
@@ -261,7 +287,8 @@ export class Agent {
     this.client = new RestClient({ ...o.rest, userAgent: `k8ts-agent/${o.nodeName}` });
     const imagesDir = o.imagesDir ?? join(o.dataDir, 'images');
     this.runtime = new Runtime({ stateDir: join(o.dataDir, 'runtime'), imagesDir, containerLog: o.containerLog });
-    this.store = new ImageStore(imagesDir);
+    this.prepared = o.prepared ?? undefined;
+    this.store = o.prepared?.store ?? new ImageStore(imagesDir);
     this.puller = new Puller(this.store, o.registries ?? Registries.empty());
     this.log = o.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.informers = new SharedInformerFactory(this.client, this.log);
@@ -282,13 +309,10 @@ export class Agent {
     mkdirSync(this.o.dataDir, { recursive: true });
     if (this.o.nodeCredentials) this.clientCert.start(this.o.nodeCredentials);
     // What a killed pull left in tmp/ is never trusted; it goes now. Then the built-in busybox. Both go on
-    // beside registration; pods wait for them (below).
-    const storeReady = (async () => {
-      await this.store.cleanTmp();
-      await ensureBuiltin(this.store);
-    })();
-    storeReady.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
-    const runcVersion = (await run(['runc', '--version'])).stdout.split('\n')[0].split(/\s+/).pop() ?? 'unknown';
+    // beside registration (begun before the join when the CLI prepared the node); pods wait for them (below).
+    const prepared = this.prepared ?? prepareNode({ dataDir: this.o.dataDir, imagesDir: this.o.imagesDir });
+    const storeReady = prepared.storeReady;
+    const runcVersion = await prepared.runcVersion;
     const registered = await registerNode(this.client, this.o.nodeName, this.o.nodeIP, `runc://${runcVersion}`);
     // The serving certificate names the addresses the Node now lists (the approver checks them there).
     this.serving = new ServingCertificate({
@@ -462,8 +486,6 @@ export class Agent {
       () => this.log(`k8ts agent ${this.o.nodeName}: network policy programmed (table ip ${table})`),
       (e) => this.log(`k8ts agent ${this.o.nodeName}: network policy: ${e instanceof Error ? e.message : e}`),
     );
-    // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own.
-    if (this.o.dnsPort) void this.startDns(this.o.dnsPort);
 
     this.queue = new WorkQueue(
       async (key) => {
@@ -546,6 +568,10 @@ export class Agent {
       this.log(`k8ts agent ${this.o.nodeName}: no serving certificate yet (is its CSR approved?); exec, logs and the node proxy wait for it`);
     }
     this.log(`k8ts agent ${this.o.nodeName}: ready`);
+    // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own, once
+    // the node is ready. Its worker thread loads its own module tree (~0.5 s of CPU), which at start-up would
+    // compete with the work Ready waits for.
+    if (this.o.dnsPort) void this.startDns(this.o.dnsPort);
   }
 
   private routesTimer?: NodeJS.Timeout;

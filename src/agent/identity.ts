@@ -300,11 +300,39 @@ export async function ensureNodeCredentials(o: IdentityOptions & { bootstrapToke
   if (!o.bootstrapToken) throw new Error(`${stored.why}, and no bootstrap token to ask for one (--bootstrap-token-file)`);
   o.log(`k8ts agent ${o.nodeName}: ${stored.why}; joining with the bootstrap token`);
   const client = new RestClient({ server: o.server, ca: o.ca, token: o.bootstrapToken, userAgent: `k8ts-agent/${o.nodeName} (bootstrap)` });
+  // A node may start before its control plane answers (k8ts up starts both at once), or before the token
+  // it was given is in the cluster: as the kubelet's bootstrap, it tries again until the deadline, saying
+  // once per reason why it waits. Any other answer (403, a denied request, a bad certificate) ends the join.
+  const deadline = Date.now() + (o.timeoutMs ?? 300_000);
+  const said = new Set<string>();
   try {
-    return await requestNodeCredentials(client, o);
+    // Short waits while a start-up is likely (a local server comes up within seconds), then every 2 s.
+    const started = Date.now();
+    for (let wait = 25; ; wait = Math.min(wait * 2, Date.now() - started < 30_000 ? 200 : 2000)) {
+      try {
+        return await requestNodeCredentials(client, o);
+      } catch (e) {
+        const why = joinNotYet(e);
+        if (!why || Date.now() + wait > deadline) throw e;
+        if (!said.has(why)) o.log(`k8ts agent ${o.nodeName}: ${why}; trying again`);
+        said.add(why);
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   } finally {
     client.close();
   }
+}
+
+/** Why a join attempt failed in a way that passes on its own (the server is not up, or does not know the
+ *  token yet), or undefined for a failure that retrying cannot mend. */
+export function joinNotYet(e: unknown): string | undefined {
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE'].includes(code))
+    return `the API server does not answer yet (${code})`;
+  if (code === 401) return 'the API server does not accept the bootstrap token yet (401 Unauthorized: is it created? k8ts token create)';
+  if (code === 429 || code === 503) return `the API server is not ready yet (${code})`;
+  return undefined;
 }
 
 /** When to renew: at a random point between 70 % and 90 % of the certificate's life, as the kubelet's

@@ -6,7 +6,8 @@ import { CONFIGMAPS } from '../api/kinds.js';
 import { ApiError } from '../api/status.js';
 import { MemoryStore } from '../store/memory.js';
 import type { Store, WatchEvent, WatchHandlers } from '../store/types.js';
-import { cacheReady, getCached } from './cachedlist.js';
+import { type CachedList, ListSnapshots, cacheReady, continueCached, getCached, listCached } from './cachedlist.js';
+import { parseLabelSelector } from './selectors.js';
 import { WatchCache } from './watchcache.js';
 
 /** The store as it is, except that its watch events wait while held and arrive, in order, on release. */
@@ -94,5 +95,123 @@ test('a cache that does not catch up in time: the consistent read goes to the st
   } finally {
     cache.close();
     await inner.close();
+  }
+});
+
+/** ConfigMap c<i> with label tier=<even|odd>. */
+const cmi = (i: number, data = `v${i}`) =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: `c${i}`, namespace: 'default', uid: `u${i}`, labels: { tier: i % 2 ? 'odd' : 'even' } },
+    data: { k: data },
+  });
+const cmKey = (i: number) => `/registry/core/configmaps/default/c${i}`;
+const names = (l: CachedList) => l.items.map((c) => `${c.object.metadata.name}=${(c.object as { data?: { k?: string } }).data?.k}`);
+
+async function sixConfigMaps(): Promise<{ store: MemoryStore; cache: WatchCache }> {
+  const store = new MemoryStore();
+  for (let i = 0; i < 6; i++) await store.create(cmKey(i), cmi(i));
+  const cache = await WatchCache.start(store);
+  await cacheReady(cache, store, undefined);
+  return { store, cache };
+}
+
+test('pages after the first come from its snapshot: the list is the one at the first page’s revision, whatever changed since', async () => {
+  const { store, cache } = await sixConfigMaps();
+  try {
+    const snaps = new ListSnapshots();
+    const first = listCached(cache, CONFIGMAPS, 'default', { limit: 2 }, snaps);
+    assert.deepEqual(names(first), ['c0=v0', 'c1=v1']);
+    assert.equal(first.remainingItemCount, 4);
+    assert.equal(snaps.size, 1);
+    // After the first page: c2 changes, c3 goes, c9 comes; the next pages must not see any of it.
+    const c2 = await store.get(cmKey(2));
+    await store.update(cmKey(2), cmi(2, 'changed'), c2!.modRevision);
+    await store.delete(cmKey(3));
+    await store.create(cmKey(9), cmi(9));
+    await cacheReady(cache, store, undefined);
+    assert.equal(getCached(cache, CONFIGMAPS, 'default', 'c3'), undefined, 'the cache itself has moved on');
+    const second = continueCached(snaps, CONFIGMAPS, 'default', { limit: 2, continue: first.continue });
+    assert.ok(second, 'the snapshot answers the second page');
+    assert.deepEqual(names(second), ['c2=v2', 'c3=v3']);
+    assert.equal(second.resourceVersion, first.resourceVersion);
+    assert.equal(second.remainingItemCount, 2);
+    const third = continueCached(snaps, CONFIGMAPS, 'default', { limit: 2, continue: second.continue });
+    assert.deepEqual(names(third!), ['c4=v4', 'c5=v5']);
+    assert.equal(third!.continue, undefined, 'the last page has no continue');
+    // A fresh list sees the new state and starts its own snapshot.
+    const fresh = listCached(cache, CONFIGMAPS, 'default', { limit: 10 }, snaps);
+    assert.deepEqual(names(fresh), ['c0=v0', 'c1=v1', 'c2=changed', 'c4=v4', 'c5=v5', 'c9=v9']);
+  } finally {
+    cache.close();
+    await store.close();
+  }
+});
+
+test('with a label selector each page keeps filtering the snapshot; the last page may be short', async () => {
+  const { store, cache } = await sixConfigMaps();
+  try {
+    const snaps = new ListSnapshots();
+    const odd = parseLabelSelector('tier=odd');
+    const first = listCached(cache, CONFIGMAPS, 'default', { limit: 2, labelSelector: odd }, snaps);
+    assert.deepEqual(names(first), ['c1=v1', 'c3=v3']);
+    assert.equal(first.remainingItemCount, undefined, 'not counted under a selector, as upstream');
+    await store.delete(cmKey(5));
+    await cacheReady(cache, store, undefined);
+    const second = continueCached(snaps, CONFIGMAPS, 'default', { limit: 2, labelSelector: odd, continue: first.continue });
+    assert.deepEqual(names(second!), ['c5=v5']);
+    assert.equal(second!.continue, undefined);
+  } finally {
+    cache.close();
+    await store.close();
+  }
+});
+
+test('a snapshot not asked for within its time, or pushed out by newer ones, is gone: the store answers that token', async () => {
+  const { store, cache } = await sixConfigMaps();
+  try {
+    let now = 0;
+    const snaps = new ListSnapshots(2, 1000, () => now);
+    const first = listCached(cache, CONFIGMAPS, 'default', { limit: 2 }, snaps);
+    now = 999;
+    assert.ok(continueCached(snaps, CONFIGMAPS, 'default', { limit: 2, continue: first.continue }), 'in time: answered, and its clock restarts');
+    now = 1998;
+    assert.ok(continueCached(snaps, CONFIGMAPS, 'default', { limit: 2, continue: first.continue }));
+    now = 3000;
+    assert.equal(continueCached(snaps, CONFIGMAPS, 'default', { limit: 2, continue: first.continue }), undefined, 'idle past its time');
+    // At most two kept: a third first page pushes out the least recently used.
+    const a = listCached(cache, CONFIGMAPS, 'default', { limit: 1 }, snaps);
+    await store.create(cmKey(7), cmi(7));
+    await cacheReady(cache, store, undefined);
+    listCached(cache, CONFIGMAPS, 'default', { limit: 1 }, snaps);
+    await store.create(cmKey(8), cmi(8));
+    await cacheReady(cache, store, undefined);
+    listCached(cache, CONFIGMAPS, 'default', { limit: 1 }, snaps);
+    assert.equal(snaps.size, 2);
+    assert.equal(continueCached(snaps, CONFIGMAPS, 'default', { limit: 1, continue: a.continue }), undefined);
+  } finally {
+    cache.close();
+    await store.close();
+  }
+});
+
+test('a continue token that is malformed or names another list is a 400, snapshot or not', async () => {
+  const { store, cache } = await sixConfigMaps();
+  try {
+    const snaps = new ListSnapshots();
+    const first = listCached(cache, CONFIGMAPS, 'default', { limit: 2 }, snaps);
+    for (const [token, why] of [
+      ['!!', /malformed/],
+      [first.continue, /another list/],
+    ] as const) {
+      assert.throws(
+        () => continueCached(snaps, CONFIGMAPS, 'kube-system', { limit: 2, continue: token }),
+        (e: unknown) => e instanceof ApiError && e.code === 400 && why.test(e.message),
+      );
+    }
+  } finally {
+    cache.close();
+    await store.close();
   }
 });

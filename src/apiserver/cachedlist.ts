@@ -6,7 +6,8 @@ import { type ResourceDef, groupVersion, storageKey, storagePrefix } from '../ap
 import type { FieldError, KObject } from '../api/types.js';
 import { ApiError, errors } from '../api/status.js';
 import type { Store } from '../store/types.js';
-import { type ListQuery, encodeContinue, fieldsOf } from './registry.js';
+import { compareKeys } from '../store/keys.js';
+import { type ListQuery, decodeContinue, encodeContinue, fieldsOf } from './registry.js';
 import { type CachedObject, type WatchCache, itemJson } from './watchcache.js';
 import { isTimedOut } from './http.js';
 
@@ -94,16 +95,91 @@ export interface CachedList {
   remainingItemCount?: number;
 }
 
-/** One page of a list from the cache, taken synchronously: the items are one snapshot at `revision`. */
-export function listCached(cache: WatchCache, r: ResourceDef, ns: string | undefined, q: ListQuery): CachedList {
+/**
+ * The rest of a paginated list, kept by the server that answered its first page, so each next page comes
+ * from the same cache snapshot instead of the store (upstream keeps such snapshots since 1.33, as
+ * ListFromCacheSnapshot). A snapshot is the range's cached objects, in key order, at the first page's
+ * revision: references to objects the cache never changes in place, so it costs a pointer per object and
+ * the objects that have since been replaced. It lives while pages are asked for it, until `ttlMs` passes
+ * without one, and at most `max` are kept; a token whose snapshot is gone (another server, a restart, a
+ * slow client) is answered from the store at the token's revision, as before.
+ */
+export class ListSnapshots {
+  private kept = new Map<string, { items: CachedObject[]; used: number }>();
+
+  constructor(
+    private max = 16,
+    private ttlMs = 60_000,
+    private now: () => number = Date.now,
+  ) {}
+
+  /** Keeps the objects after a first page (each still to be filtered by the next page's selectors). */
+  keep(revision: number, prefix: string, items: CachedObject[]): void {
+    this.expire();
+    const key = `${revision} ${prefix}`;
+    this.kept.delete(key);
+    this.kept.set(key, { items, used: this.now() });
+    for (const k of this.kept.keys()) {
+      if (this.kept.size <= this.max) break;
+      this.kept.delete(k);
+    }
+  }
+
+  /** The snapshot's objects after key `start`, or undefined when none is kept for this revision and range. */
+  after(revision: number, prefix: string, start: string): CachedObject[] | undefined {
+    this.expire();
+    const key = `${revision} ${prefix}`;
+    const s = this.kept.get(key);
+    if (!s) return undefined;
+    s.used = this.now();
+    this.kept.delete(key);
+    this.kept.set(key, s);
+    let lo = 0;
+    let hi = s.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareKeys(s.items[mid].key, start) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return s.items.slice(lo);
+  }
+
+  get size(): number {
+    return this.kept.size;
+  }
+
+  private expire(): void {
+    const old = this.now() - this.ttlMs;
+    for (const [k, s] of this.kept) if (s.used < old) this.kept.delete(k);
+  }
+}
+
+/** One page of a list from the cache, taken synchronously: the items are one snapshot at `revision`. When
+ *  more remain, the rest is kept in `snapshots` for the next page. */
+export function listCached(cache: WatchCache, r: ResourceDef, ns: string | undefined, q: ListQuery, snapshots?: ListSnapshots): CachedList {
   const prefix = storagePrefix(r, ns);
+  return page(cache.objectsUnder(prefix), cache.revision, prefix, r, q, snapshots);
+}
+
+/** The next page of a paginated list from the snapshot its first page left, or undefined when there is none
+ *  (the store answers it then). A token that is malformed or names another list is a 400 either way. */
+export function continueCached(snapshots: ListSnapshots, r: ResourceDef, ns: string | undefined, q: ListQuery): CachedList | undefined {
+  const prefix = storagePrefix(r, ns);
+  const t = decodeContinue(q.continue ?? '', prefix);
+  const rest = snapshots.after(t.rv, prefix, t.start);
+  // The rest of this page is already in the snapshot it came from: nothing new to keep.
+  return rest && page(rest[Symbol.iterator](), t.rv, prefix, r, q);
+}
+
+function page(source: Iterator<CachedObject>, rev: number, prefix: string, r: ResourceDef, q: ListQuery, keepRest?: ListSnapshots): CachedList {
   const limit = q.limit && q.limit > 0 ? q.limit : 0;
-  const rev = cache.revision;
   const items: CachedObject[] = [];
-  let more = false;
-  for (const c of cache.objectsUnder(prefix)) {
+  let rest: CachedObject[] | undefined;
+  for (let n = source.next(); !n.done; n = source.next()) {
+    const c = n.value;
     if (limit && items.length === limit) {
-      more = true;
+      rest = [c];
+      for (let m = source.next(); !m.done; m = source.next()) rest.push(m.value);
       break;
     }
     const o = c.object;
@@ -112,14 +188,12 @@ export function listCached(cache: WatchCache, r: ResourceDef, ns: string | undef
     items.push(c);
   }
   const out: CachedList = { items, resourceVersion: String(rev) };
-  if (more) {
+  if (rest) {
     // Upstream continues after the last key returned; with selectors the next page may be empty.
     const last = items[items.length - 1].key;
     out.continue = encodeContinue({ rv: rev, start: last });
-    if (!q.labelSelector && !q.fieldSelector) {
-      const remaining = cache.countAfter(prefix, last);
-      if (remaining > 0) out.remainingItemCount = remaining;
-    }
+    keepRest?.keep(rev, prefix, rest);
+    if (!q.labelSelector && !q.fieldSelector) out.remainingItemCount = rest.length;
   }
   return out;
 }

@@ -36,6 +36,16 @@ function sanList(names: string[]): string[] {
   return [...new Set([...BASE_SANS, ...names].filter(Boolean))];
 }
 
+/** Makes the cluster CA in DATA/pki unless it is there: the server does at start, and `k8ts up` before it
+ *  starts the server, so that agents started beside the server have the CA to check it with. */
+export async function ensureClusterCa(dataDir: string): Promise<void> {
+  const dir = join(dataDir, 'pki');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const caKey = join(dir, 'ca.key');
+  const caCrt = join(dir, 'ca.crt');
+  if (!existsSync(caCrt) || !existsSync(caKey)) writeKeyAndCert(await makeCa('k8ts-ca', DAYS), caKey, caCrt);
+}
+
 /** Makes (once) and loads the CA and a serving certificate for the given extra host names/IPs. A
  *  serving certificate whose names no longer cover the request is made again from the same CA. */
 export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> {
@@ -46,10 +56,7 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
   const key = join(dir, 'server.key');
   const crt = join(dir, 'server.crt');
   const sansFile = join(dir, 'server.sans');
-  if (!existsSync(caCrt) || !existsSync(caKey)) {
-    const made = await makeCa('k8ts-ca', DAYS);
-    writeKeyAndCert(made, caKey, caCrt);
-  }
+  await ensureClusterCa(dataDir);
   const ca: KeyAndCert = { keyPem: readFileSync(caKey, 'utf8'), certPem: readFileSync(caCrt, 'utf8') };
   const sans = sanList(hosts);
   const sansText = sans.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',');

@@ -124,7 +124,14 @@ export function encodeContinue(t: ContinueToken): string {
   return Buffer.from(JSON.stringify({ v: 'k8ts/1', rv: t.rv, start: t.start })).toString('base64url');
 }
 
-function decodeContinue(s: string): ContinueToken {
+/** A continue token read back, or a 400 naming why it cannot be (malformed, another server's, another list's). */
+export function decodeContinue(s: string, prefix: string): ContinueToken {
+  const t = parseContinue(s);
+  if (!t.start.startsWith(prefix)) throw errors.badRequest('continue key is not valid: it belongs to another list');
+  return t;
+}
+
+function parseContinue(s: string): ContinueToken {
   try {
     const t = JSON.parse(Buffer.from(s, 'base64url').toString());
     if (t?.v === 'k8ts/1' && Number.isSafeInteger(t.rv) && typeof t.start === 'string') return { rv: t.rv, start: t.start };
@@ -182,8 +189,7 @@ export class Registry {
     let rev: number | undefined = q.revision;
     let after: string | undefined;
     if (q.continue) {
-      const t = decodeContinue(q.continue);
-      if (!t.start.startsWith(prefix)) throw errors.badRequest('continue key is not valid: it belongs to another list');
+      const t = decodeContinue(q.continue, prefix);
       rev = t.rv;
       after = t.start;
     }

@@ -1,6 +1,7 @@
 // The k8ts API server: HTTPS, bearer tokens, discovery, OpenAPI, and the REST verbs of every served
 // resource on top of the registry. The only door to the datastore.
 import { createServer, type Server } from 'node:https';
+import { constants as cryptoConstants } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import YAML from 'yaml';
@@ -18,7 +19,18 @@ import { aggregated, legacyApi, legacyGroup, legacyGroups, negotiateDiscovery, r
 import { openapiV3, openapiV2Protobuf, OPENAPI_V2_CONTENT_TYPE } from './openapi.js';
 import { type DeleteOptions, type ListQuery, type WriteHooks, Registry, checkTypeMeta, fieldsOf } from './registry.js';
 import { negotiateTable, partialMetadata, tableHead, tableRow, toTable } from './tables.js';
-import { cacheReady, getBody, getCached, listCached, listSource, streamList, typedObject } from './cachedlist.js';
+import {
+  type CachedList,
+  ListSnapshots,
+  cacheReady,
+  continueCached,
+  getBody,
+  getCached,
+  listCached,
+  listSource,
+  streamList,
+  typedObject,
+} from './cachedlist.js';
 import { WatchCache, type CachedEvent, itemJson } from './watchcache.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { serverSideApply } from './patch/apply.js';
@@ -129,6 +141,8 @@ export class ApiServer {
   authorizer?: Authorizer;
   private servers: Server[] = [];
   private sockets = new Set<Socket>();
+  /** The rest of each paginated list this server began, so its next pages come from the same cache snapshot. */
+  private listSnapshots = new ListSnapshots();
   /** Open watch responses (their unsent bytes are the server's watch buffers). */
   private watches = new Set<ServerResponse>();
   /** Requests holding an in-flight seat: [read-only, mutating]. */
@@ -182,7 +196,11 @@ export class ApiServer {
       for (const l of opts.listen) {
         // A client certificate is asked for but not required (tokens still work); one that does not chain
         // to the client CA is refused by authentication with a 401, not by the handshake, as kube-apiserver does.
-        const tlsOpts = opts.clientCA ? { ca: opts.clientCA, requestCert: true, rejectUnauthorized: false } : {};
+        // No renegotiation (Go's TLS server, kube-apiserver's, has none): a connection's client certificate is
+        // then fixed at the handshake, and authn reads it once per connection, not once per request.
+        const tlsOpts = opts.clientCA
+          ? { ca: opts.clientCA, requestCert: true, rejectUnauthorized: false, secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION }
+          : {};
         // The handshake and the headers get the header timeout (Go's ReadHeaderTimeout covers both); the body
         // of a non-watch request the request timeout (armRequestTimeout); idle keep-alive connections close.
         const server = createServer(
@@ -838,7 +856,11 @@ export class ApiServer {
     const query = this.listQuery(r, q);
     const source = listSource(q);
     if (source.from === 'cache' && (await cacheReady(this.cache, this.registry.store, source.atLeast))) {
-      return this.listFromCache(req, res, r, ns, q, query);
+      return this.listFromCache(req, res, r, q, listCached(this.cache, r, ns, query, this.listSnapshots));
+    }
+    if (source.from === 'continue') {
+      const next = continueCached(this.listSnapshots, r, ns, query);
+      if (next) return this.listFromCache(req, res, r, q, next);
     }
     if (source.from === 'exact') query.revision = source.revision;
     const result = await this.registry.list(r, ns, query);
@@ -865,15 +887,7 @@ export class ApiServer {
 
   /** A list from the watch cache, written as a stream of the items' once-encoded JSON (Table rows and
    *  partial metadata are made per item from the same cached objects). */
-  private async listFromCache(
-    req: IncomingMessage,
-    res: ServerResponse,
-    r: ResourceDef,
-    ns: string | undefined,
-    q: URLSearchParams,
-    query: ListQuery,
-  ): Promise<void> {
-    const result = listCached(this.cache, r, ns, query);
+  private async listFromCache(req: IncomingMessage, res: ServerResponse, r: ResourceDef, q: URLSearchParams, result: CachedList): Promise<void> {
     const meta: Record<string, unknown> = { resourceVersion: result.resourceVersion };
     if (result.continue) meta.continue = result.continue;
     if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount;

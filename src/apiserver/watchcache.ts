@@ -131,13 +131,6 @@ export class WatchCache {
     return this.objects.get(key);
   }
 
-  /** Number of live objects under prefix after the key `after`. */
-  countAfter(prefix: string, after: string): number {
-    let n = 0;
-    for (let i = this.upperBoundKey(after); i < this.keys.length && this.keys[i].startsWith(prefix); i++) n++;
-    return n;
-  }
-
   private lowerBoundKey(key: string): number {
     let lo = 0;
     let hi = this.keys.length;

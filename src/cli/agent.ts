@@ -1,15 +1,15 @@
 // `k8ts agent`: the node role, in the foreground.
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { tightenDataDir } from '../util/filemodes.js';
+import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
-import { Agent } from '../agent/agent.js';
+import { Agent, prepareNode } from '../agent/agent.js';
 import { checkContainerLogLimits, type ContainerLogLimits } from '../agent/runtime/index.js';
 import { isQuantity, parseQuantity } from '../api/quantity.js';
 import { ensureNodeCredentials } from '../agent/identity.js';
 import { parseBootstrapToken } from '../api/bootstraptoken.js';
 import { Registries } from '../agent/images/registries.js';
 import { type CgroupDirs, classifyCgroupDir, dirsUsage, parseMountinfo } from '../agent/resourcemetrics.js';
-import { run } from '../util/exec.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags, requireFlags } from './args.js';
 
 const FLAGS = {
@@ -140,8 +140,13 @@ interface AddrInfo {
   addr_info: { family: string; local: string; prefixlen: number }[];
 }
 
-async function interfaces(): Promise<AddrInfo[]> {
-  return JSON.parse((await run(['ip', '-j', 'addr', 'show'])).stdout) as AddrInfo[];
+/** The interfaces that hold an address, from the kernel through libuv (getifaddrs), in the order it lists
+ *  them: what `ip -j addr show` said, without a process. */
+function interfaces(): AddrInfo[] {
+  return Object.entries(networkInterfaces()).map(([ifname, addrs]) => ({
+    ifname,
+    addr_info: (addrs ?? []).map((a) => ({ family: a.family === 'IPv4' ? 'inet' : 'inet6', local: a.address, prefixlen: Number(a.cidr?.split('/')[1] ?? 0) })),
+  }));
 }
 
 /** --node-cgroups: existing directories under this host's cgroup mounts, which together account CPU and memory. */
@@ -213,7 +218,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   tightenDataDir(dataDir);
   if (process.getuid?.() !== 0) throw new Error('k8ts agent needs root: it makes network namespaces, links, routes and runc containers');
-  const ifs = await interfaces();
+  const ifs = interfaces();
   let nodeIP: string | undefined = flags['node-ip'];
   let uplink: string | undefined = flags.uplink;
   const holder = ifs.find((i) =>
@@ -221,13 +226,16 @@ export async function agentCommand(argv: string[]): Promise<void> {
   );
   if (!holder)
     throw new UsageError(
-      `k8ts agent: cannot find the uplink interface${uplink ? ` ${uplink}` : nodeIP ? ` holding ${nodeIP}` : ''}; pass --uplink and --node-ip`,
+      `k8ts agent: cannot find the uplink interface${uplink ? ` ${uplink} (or it has no address)` : nodeIP ? ` holding ${nodeIP}` : ''}; pass --uplink and --node-ip`,
     );
   uplink ??= holder.ifname;
   const a = holder.addr_info.find((x) => x.family === 'inet' && (!nodeIP || x.local === nodeIP));
   if (!a) throw new UsageError(`k8ts agent: ${uplink} has no IPv4 address${nodeIP ? ` ${nodeIP}` : ''}`);
   nodeIP ??= a.local;
   const ca = readFileSync(flags['ca-file']);
+  const imagesDir = flags['images-dir'] ? resolve(flags['images-dir']) : undefined;
+  // The node's own start-up (image store, runtime version) goes on while it joins.
+  const prepared = prepareNode({ dataDir, imagesDir });
   // The node's own identity: stored credentials, or a certificate asked for with the bootstrap token.
   const nodeCredentials = await ensureNodeCredentials({
     server: flags.server,
@@ -254,7 +262,8 @@ export async function agentCommand(argv: string[]): Promise<void> {
     clusterDomain: flags['cluster-domain'],
     dnsPort: flags['dns-port'],
     registries,
-    imagesDir: flags['images-dir'] ? resolve(flags['images-dir']) : undefined,
+    imagesDir,
+    prepared,
     imageGc: { highPercent: high, lowPercent: low, minAgeMs: flags['minimum-image-gc-age'] * 1000 },
     containerLog,
     nodeCgroups,

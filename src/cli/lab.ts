@@ -15,9 +15,9 @@ import { stepLine } from '../lab/steps.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import { NODES, SECRETS } from '../api/kinds.js';
 import type { Secret } from '../api/types.js';
-import { BOOTSTRAP_NAMESPACE, bootstrapTokenSecret, generateBootstrapToken } from '../api/bootstraptoken.js';
+import { BOOTSTRAP_NAMESPACE, bootstrapTokenSecret, generateBootstrapToken, parseBootstrapToken } from '../api/bootstraptoken.js';
 import { isNodeReady } from '../api/conditions.js';
-import { kubeconfig } from '../apiserver/certs.js';
+import { ensureClusterCa, kubeconfig } from '../apiserver/certs.js';
 import { run } from '../util/exec.js';
 import { cliEntry } from '../util/layout.js';
 import { Registries } from '../agent/images/registries.js';
@@ -135,6 +135,16 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
       },
     });
   }
+  // kubeadm's order: the cluster CA and a bootstrap token first, made here, so that the server and the
+  // agents can start side by side (an agent's start-up, ~1 s of its own, overlaps the server's); each agent
+  // joins as soon as the server answers and the token's Secret is in (it retries until then).
+  steps.push({
+    name: 'Making the cluster CA and a bootstrap token for the agents to join with',
+    execute: async () => {
+      await ensureClusterCa(server);
+      writeFileSync(join(plan.dir, 'bootstrap.token'), `${generateBootstrapToken().token}\n`, { mode: 0o600, flag: 'wx' });
+    },
+  });
   steps.push({
     name: `Starting the API server on ${listen} (${plan.store})`,
     execute: async () => {
@@ -171,42 +181,6 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
       }
       args.push('--encryption-provider-config', encConfig);
       await startProcess(plan.dir, 'server', node(...args));
-      await waitFor('the API server', timeoutMs, async () => {
-        if (!(await isRunning(plan.dir, 'server'))) throw new Error(`the server exited:\n${await logTail(logFile(plan.dir, 'server'), 15)}`);
-        return existsSync(join(server, 'kubeconfig')) && /serving on/.test(readFileSync(logFile(plan.dir, 'server'), 'utf8'));
-      });
-      // The admin's client certificate (as kind's kubeconfig), and the token kubeconfig beside it.
-      const common = { server: `https://127.0.0.1:${port}`, caCert: readFileSync(join(server, 'pki/ca.crt'), 'utf8'), name: `k8ts-${plan.name}` };
-      writeFileSync(
-        plan.paths.kubeconfig,
-        kubeconfig({
-          ...common,
-          user: { clientCert: readFileSync(join(server, 'pki/admin.crt'), 'utf8'), clientKey: readFileSync(join(server, 'pki/admin.key'), 'utf8') },
-        }),
-        { mode: 0o600 },
-      );
-      writeFileSync(
-        tokenKubeconfigPath(plan.paths.kubeconfig),
-        kubeconfig({ ...common, user: { token: readFileSync(join(server, 'admin.token'), 'utf8').trim() } }),
-        { mode: 0o600 },
-      );
-    },
-  });
-  steps.push({
-    name: 'Making a bootstrap token for the agents to join with',
-    execute: async () => {
-      const c = new RestClient(configFromKubeconfig(plan.paths.kubeconfig));
-      try {
-        const t = generateBootstrapToken();
-        await c.create(
-          SECRETS,
-          BOOTSTRAP_NAMESPACE,
-          bootstrapTokenSecret(t, { ttlSeconds: 24 * 3600, description: `k8ts up: the agents of ${plan.name}` }) as Secret,
-        );
-        writeFileSync(join(plan.dir, 'bootstrap.token'), `${t.token}\n`, { mode: 0o600 });
-      } finally {
-        c.close();
-      }
     },
   });
   steps.push({
@@ -254,6 +228,42 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
           ),
         ),
       );
+    },
+  });
+  steps.push({
+    name: 'Waiting for the API server; adding the bootstrap token',
+    execute: async () => {
+      await waitFor('the API server', timeoutMs, async () => {
+        if (!(await isRunning(plan.dir, 'server'))) throw new Error(`the server exited:\n${await logTail(logFile(plan.dir, 'server'), 15)}`);
+        return existsSync(join(server, 'kubeconfig')) && /serving on/.test(readFileSync(logFile(plan.dir, 'server'), 'utf8'));
+      });
+      // The admin's client certificate (as kind's kubeconfig), and the token kubeconfig beside it.
+      const common = { server: `https://127.0.0.1:${port}`, caCert: readFileSync(join(server, 'pki/ca.crt'), 'utf8'), name: `k8ts-${plan.name}` };
+      writeFileSync(
+        plan.paths.kubeconfig,
+        kubeconfig({
+          ...common,
+          user: { clientCert: readFileSync(join(server, 'pki/admin.crt'), 'utf8'), clientKey: readFileSync(join(server, 'pki/admin.key'), 'utf8') },
+        }),
+        { mode: 0o600 },
+      );
+      writeFileSync(
+        tokenKubeconfigPath(plan.paths.kubeconfig),
+        kubeconfig({ ...common, user: { token: readFileSync(join(server, 'admin.token'), 'utf8').trim() } }),
+        { mode: 0o600 },
+      );
+      const t = parseBootstrapToken(readFileSync(join(plan.dir, 'bootstrap.token'), 'utf8').trim());
+      if (!t) throw new Error(`${join(plan.dir, 'bootstrap.token')} does not hold a bootstrap token`);
+      const c = new RestClient(configFromKubeconfig(plan.paths.kubeconfig));
+      try {
+        await c.create(
+          SECRETS,
+          BOOTSTRAP_NAMESPACE,
+          bootstrapTokenSecret(t, { ttlSeconds: 24 * 3600, description: `k8ts up: the agents of ${plan.name}` }) as Secret,
+        );
+      } finally {
+        c.close();
+      }
     },
   });
   steps.push({

@@ -9,6 +9,7 @@ import { dropsCommand, traceCommand } from './netpol.js';
 import { progress } from '../lab/progress.js';
 import { uiCommand } from './ui.js';
 import { tokenCommand } from './token.js';
+import { simulateCommand } from './simulate.js';
 
 const HELP = `k8ts — a small, real, Kubernetes-compatible cluster whose networking is real Linux networking.
 
@@ -26,6 +27,7 @@ Commands:
   trace      show each hop of a packet from a pod (or this host) to a pod, Service or address, and probe it
   drops      list what NetworkPolicy (and "no endpoints") dropped recently, and why
   ui         serve a live picture of the cluster's network on 127.0.0.1 (k8ts ui --help)
+  simulate   a scale test: N hollow nodes (kubemark's way) against one real server (k8ts simulate --help)
   version    print the version
   help       show this help
 
@@ -57,6 +59,8 @@ async function main(argv: string[]): Promise<void> {
       return dropsCommand(rest);
     case 'ui':
       return uiCommand(rest);
+    case 'simulate':
+      return simulateCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`k8ts 0.1.0 (Kubernetes API ${KUBE_VERSION.gitVersion})\n`);

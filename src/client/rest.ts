@@ -30,6 +30,8 @@ export interface RestConfig {
   key?: string | Buffer;
   ca: string | Buffer;
   userAgent?: string;
+  /** Connections kept to the server for requests (watches aside), default 32; beyond, requests wait for one. */
+  maxConnections?: number;
 }
 
 /** Reads server, CA and the user's token or client certificate from a kubeconfig written by k8ts. */
@@ -62,6 +64,9 @@ function query(opts: ListOptions = {}, extra: Record<string, string> = {}): stri
   return s ? `?${s}` : '';
 }
 
+/** client-go's maxRetries for answers with Retry-After. */
+const MAX_RETRY_AFTER = 10;
+
 export class RestClient implements Client {
   private agent: Agent;
   private url: URL;
@@ -70,7 +75,7 @@ export class RestClient implements Client {
 
   constructor(private cfg: RestConfig) {
     this.url = new URL(cfg.server);
-    this.agent = new Agent({ keepAlive: true, maxSockets: 32, ca: cfg.ca, cert: cfg.cert, key: cfg.key });
+    this.agent = new Agent({ keepAlive: true, maxSockets: cfg.maxConnections ?? 32, ca: cfg.ca, cert: cfg.cert, key: cfg.key });
   }
 
   close(): void {
@@ -82,7 +87,7 @@ export class RestClient implements Client {
   setClientCertificate(cert: string | Buffer, key: string | Buffer): void {
     this.cfg = { ...this.cfg, cert, key, token: undefined };
     const old = this.agent;
-    this.agent = new Agent({ keepAlive: true, maxSockets: 32, ca: this.cfg.ca, cert, key });
+    this.agent = new Agent({ keepAlive: true, maxSockets: this.cfg.maxConnections ?? 32, ca: this.cfg.ca, cert, key });
     old.destroy();
     for (const r of this.watches) r.destroy();
   }
@@ -92,7 +97,17 @@ export class RestClient implements Client {
     return this.cfg.token ? { Authorization: `Bearer ${this.cfg.token}` } : {};
   }
 
-  private send(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ code: number; body: unknown }> {
+  /** One request; a 429 that carries Retry-After (the server shed it before doing anything) is sent again
+   *  after that many seconds, up to 10 times, as client-go's rest client does for every verb. */
+  private async send(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ code: number; body: unknown }> {
+    for (let attempt = 0; ; attempt++) {
+      const r = await this.sendOnce(method, path, body, contentType);
+      if (r.code !== 429 || r.retryAfterS === undefined || attempt >= MAX_RETRY_AFTER) return r;
+      await new Promise((res) => setTimeout(res, Math.min(r.retryAfterS ?? 1, 60) * 1000));
+    }
+  }
+
+  private sendOnce(method: string, path: string, body: unknown, contentType: string): Promise<{ code: number; body: unknown; retryAfterS?: number }> {
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = request(
@@ -120,7 +135,8 @@ export class RestClient implements Client {
             } catch {
               parsed = text;
             }
-            resolve({ code: res.statusCode ?? 0, body: parsed });
+            const after = Number(res.headers['retry-after']);
+            resolve({ code: res.statusCode ?? 0, body: parsed, ...(Number.isInteger(after) && after >= 0 ? { retryAfterS: after } : {}) });
           });
           res.on('error', reject);
         },

@@ -6,7 +6,8 @@ import { createServer, type Server } from 'node:net';
 import { run } from '../util/exec.js';
 import type { HostNet } from './hostnet.js';
 import { type ClusterPlan, planCluster, releasePlan, reservePlan } from './plan.js';
-import { checkKernel, checkRanges, preflight } from './preflight.js';
+import { bootId, checkKernel, checkKernelOnce, checkRanges, preflight } from './preflight.js';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { NEEDS_ROOT, netnsList, tempHome } from './testkit.js';
 
 const emptyHost: HostNet = { routes: [], addresses: [], links: [], netns: [] };
@@ -133,6 +134,29 @@ describe('preflight as root', { skip: NEEDS_ROOT }, () => {
   test('the kernel has what the lab needs, and the probe namespace is gone afterwards', async () => {
     assert.deepEqual(await checkKernel(), []);
     assert.ok(!(await netnsList()).some((n) => n.startsWith(`k8tsprobe-${process.pid}-`)));
+  });
+
+  test('a kernel probe that passed is remembered for this boot only, and a proof of another boot is probed again', async () => {
+    const t = await tempHome();
+    try {
+      const proof = `${t.home}/kernel-probe.json`;
+      assert.deepEqual(await checkKernelOnce({}, t.home), []);
+      assert.deepEqual(JSON.parse(readFileSync(proof, 'utf8')), { boot: bootId(), nft: true });
+      // Remembered: not probed (nor written) again.
+      const before = statSync(proof).mtimeMs;
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(await checkKernelOnce({}, t.home), []);
+      assert.equal(statSync(proof).mtimeMs, before);
+      // A proof without nf_tables does not stand for one with it; another boot's, or garbage, is probed again.
+      for (const text of [JSON.stringify({ boot: bootId(), nft: false }), JSON.stringify({ boot: 'another-boot', nft: true }), '{garbage']) {
+        writeFileSync(proof, text);
+        assert.deepEqual(await checkKernelOnce({}, t.home), []);
+        assert.deepEqual(JSON.parse(readFileSync(proof, 'utf8')), { boot: bootId(), nft: true }, text);
+      }
+      assert.ok(!(await netnsList()).some((n) => n.startsWith(`k8tsprobe-${process.pid}-`)));
+    } finally {
+      await t.cleanup();
+    }
   });
 
   test('a plan made against the real host passes preflight', async () => {

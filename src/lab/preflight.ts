@@ -1,6 +1,7 @@
 // Checks, before `up` touches anything, that this host can run the planned cluster: root, kernel features,
 // commands, address ranges that no host route or address already uses, free ports. Reports every problem at once.
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { PACKAGE_OF, run } from '../util/exec.js';
@@ -27,6 +28,11 @@ export interface PreflightOptions {
   probeKernel?: boolean;
   /** Try to bind the planned ports on 127.0.0.1; default true. */
   checkPorts?: boolean;
+  /**
+   * Where a kernel probe that passed is remembered for the rest of this boot (the kernel's features do not
+   * change without a reboot, and the probe costs a namespace and five processes); default: none, probe always.
+   */
+  kernelProofDir?: string;
 }
 
 export async function preflight(plan: ClusterPlan, opts: PreflightOptions = {}): Promise<Problem[]> {
@@ -40,10 +46,15 @@ export async function preflight(plan: ClusterPlan, opts: PreflightOptions = {}):
       message: `${c}: not found (install the Debian package ${PACKAGE_OF[c]}: apt-get install ${PACKAGE_OF[c]})`,
     })),
   );
-  if (root && opts.probeKernel !== false) problems.push(...(await checkKernel({ nft: !missing.includes('nft') && !missing.includes('nsenter') })));
-  const host = opts.host ?? (opts.netns ? await readHostNet({ netns: opts.netns }) : await readHostNet());
-  problems.push(...checkRanges(plan, host), ...checkLeftovers(plan, host));
-  if (opts.checkPorts !== false) problems.push(...(await checkPorts(plan)));
+  // The kernel probe, the host's network and the ports are independent: looked at side by side.
+  const [kernel, host, ports] = await Promise.all([
+    root && opts.probeKernel !== false
+      ? checkKernelOnce({ nft: !missing.includes('nft') && !missing.includes('nsenter') }, opts.kernelProofDir)
+      : Promise.resolve([] as Problem[]),
+    opts.host ?? (opts.netns ? readHostNet({ netns: opts.netns }) : readHostNet()),
+    opts.checkPorts !== false ? checkPorts(plan) : Promise.resolve([] as Problem[]),
+  ]);
+  problems.push(...kernel, ...checkRanges(plan, host), ...checkLeftovers(plan, host), ...ports);
   return problems;
 }
 
@@ -126,6 +137,40 @@ export async function checkKernel(opts: { nft?: boolean } = {}): Promise<Problem
     });
   } finally {
     await run(['ip', 'netns', 'del', ns]);
+  }
+  return problems;
+}
+
+/** This boot's identity (a new one after every reboot), or undefined where the kernel does not say. */
+export function bootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * checkKernel, remembered in dir for this boot once it passed: a file naming the boot and what was probed.
+ * Only a pass is kept (a failure is probed again, so a module loaded meanwhile is seen); a file that does not
+ * parse or names another boot is ignored and replaced.
+ */
+export async function checkKernelOnce(opts: { nft?: boolean }, dir: string | undefined): Promise<Problem[]> {
+  const boot = bootId();
+  if (!dir || !boot) return checkKernel(opts);
+  const proof = join(dir, 'kernel-probe.json');
+  const want = { boot, nft: opts.nft !== false };
+  const had = await readFile(proof, 'utf8')
+    .then((t) => JSON.parse(t) as unknown)
+    .catch(() => undefined);
+  if (had && typeof had === 'object' && (had as { boot?: unknown }).boot === boot && ((had as { nft?: unknown }).nft === true || !want.nft)) return [];
+  const problems = await checkKernel(opts);
+  if (!problems.length) {
+    // Written through a private temporary name and renamed: concurrent ups never read half a file.
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const tmp = `${proof}.${process.pid}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(want)}\n`);
+    await rename(tmp, proof);
   }
   return problems;
 }

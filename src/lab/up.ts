@@ -6,6 +6,7 @@ import { type ClusterPlan, type PlanOptions, releasePlan, reservePlan } from './
 import { type PreflightOptions, type Problem, preflight } from './preflight.js';
 import { type Step, beginFor, runSteps, stderrLog, stepLine } from './steps.js';
 import { topologySteps } from './topology.js';
+import { readHostNet } from './hostnet.js';
 import { createCgroups, removeCgroups } from './cgroups.js';
 
 /** Each node's own cgroup, so its agent and pods are accounted as that node (or a line saying why not). */
@@ -43,8 +44,14 @@ export async function up(opts: UpOptions): Promise<ClusterPlan> {
   // The plan is saved (its index claimed host-wide) before preflight looks at the host: otherwise a
   // concurrent `up` could take the same index between the look and the claim. Saving writes only the state
   // directory and the claim, and a failed preflight removes both.
-  const plan = await reservePlan(opts);
-  const problems = await preflight(plan, opts.preflight).catch(async (e) => {
+  // The host's network is read once, for the plan and for preflight's look at it.
+  const host = opts.host ?? (opts.preflight?.netns ? undefined : await readHostNet());
+  const plan = await reservePlan({ ...opts, host });
+  const problems = await preflight(plan, {
+    kernelProofDir: plan.runDir,
+    ...opts.preflight,
+    ...(host && !opts.preflight?.netns && !opts.preflight?.host ? { host } : {}),
+  }).catch(async (e) => {
     await releasePlan(plan);
     throw e;
   });

@@ -4,6 +4,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { ClientError } from '../client/types.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type TestCluster } from '../controllers/testutil.js';
@@ -11,7 +13,7 @@ import { RestClient } from '../client/rest.js';
 import { SECRETS, CSRS } from '../api/kinds.js';
 import type { Secret } from '../api/types.js';
 import { bootstrapTokenSecret, generateBootstrapToken } from '../api/bootstraptoken.js';
-import { ensureNodeCredentials, loadNodeCredentials, requestNodeCredentials, renewalDeadline, NODE_CLIENT_CERT, NODE_CLIENT_KEY } from '../agent/identity.js';
+import { ensureNodeCredentials, joinNotYet, loadNodeCredentials, requestNodeCredentials, renewalDeadline, NODE_CLIENT_CERT, NODE_CLIENT_KEY } from '../agent/identity.js';
 
 let tc: TestCluster;
 let ca: string;
@@ -93,4 +95,48 @@ test('a node renews its certificate as itself (selfnodeclient), and may not get 
   }
   assert.ok(renewalDeadline(first, 0) > first.notBefore + 0.69 * (first.notAfter - first.notBefore));
   assert.ok(renewalDeadline(first, 1) < first.notAfter);
+});
+
+test('a node started before its control plane joins once the server answers and its token is in (k8ts up starts both at once)', async () => {
+  // A server address where nothing listens yet: connection refused, retried; then the real server.
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const lines: string[] = [];
+  const refused = ensureNodeCredentials({
+    server: `https://127.0.0.1:${port}`,
+    ca,
+    nodeName: 'early0',
+    dataDir: join(dir, 'early0'),
+    bootstrapToken: token,
+    log: (l) => lines.push(l),
+    timeoutMs: 600,
+  });
+  await assert.rejects(refused, (e: NodeJS.ErrnoException) => e.code === 'ECONNREFUSED');
+  assert.equal(lines.filter((l) => /does not answer yet \(ECONNREFUSED\); trying again/.test(l)).length, 1, lines.join('\n'));
+
+  // A token the server does not know yet: 401, retried, and joined once the Secret is made.
+  const t = generateBootstrapToken();
+  const said: string[] = [];
+  const joining = ensureNodeCredentials({
+    server: tc.s.url,
+    ca,
+    nodeName: 'early1',
+    dataDir: join(dir, 'early1'),
+    bootstrapToken: t.token,
+    log: (l) => said.push(l),
+    timeoutMs: 20_000,
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  await tc.c.create(SECRETS, 'kube-system', bootstrapTokenSecret(t, { ttlSeconds: 3600 }) as Secret);
+  const got = await joining;
+  assert.match(got.cert, /BEGIN CERTIFICATE/);
+  assert.ok(said.some((l) => /does not accept the bootstrap token yet \(401/.test(l)), said.join('\n'));
+
+  // What retrying cannot mend ends the join at once: a 403, a 422, anything unknown.
+  assert.equal(joinNotYet(new ClientError(403, 'Forbidden', 'no')), undefined);
+  assert.equal(joinNotYet(new ClientError(422, 'Invalid', 'no')), undefined);
+  assert.equal(joinNotYet(new Error('self-signed certificate')), undefined);
+  assert.match(String(joinNotYet(new ClientError(503, 'ServiceUnavailable', 'starting'))), /not ready yet/);
 });

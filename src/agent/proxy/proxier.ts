@@ -1,6 +1,7 @@
 // The service proxy every agent runs: keeps its nftables table (see ruleset.ts) equal to the Services and
 // EndpointSlices it is fed, programming only the difference per change, and putting it all back when the
 // table is lost or drifts.
+import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { EndpointSlice, KObject, Service } from '../../api/types.js';
 import { run } from '../../util/exec.js';
@@ -306,7 +307,9 @@ export class ServiceProxy {
 
   private async enableBridgeNetfilter(): Promise<void> {
     try {
-      await run([...this.prefix(), 'sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=1']);
+      // In our own namespace the file itself (/proc/sys/net follows the writer's network namespace): no process.
+      if (this.opts.netns) await run([...this.prefix(), 'sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=1']);
+      else await writeFile('/proc/sys/net/bridge/bridge-nf-call-iptables', '1\n');
     } catch (e) {
       this.opts.log?.(`proxy: cannot enable bridge netfilter (is br_netfilter loaded?); pod→service→pod on one bridge will fail: ${(e as Error).message}`);
     }
