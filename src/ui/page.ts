@@ -14,7 +14,8 @@ export const pageHtml = `<!doctype html>
   #top b { font-weight: 600; }
   #status { margin-left: auto; font-size: 12px; opacity: .85; }
   #main { position: absolute; top: 36px; bottom: 0; left: 0; right: 0; display: flex; }
-  #cy { flex: 1; min-width: 0; }
+  #stage { flex: 1; min-width: 0; position: relative; }
+  #stage > * { position: absolute; top: 0; left: 0; width: 100%; height: 100%; }
   #side { width: 380px; border-left: 1px solid #d6d9df; background: #fff; overflow: auto; padding: 10px 12px; }
   #side h2 { font-size: 14px; margin: 8px 0 4px; }
   #side h3 { font-size: 12px; margin: 10px 0 2px; color: #555; text-transform: uppercase; letter-spacing: .04em; }
@@ -37,7 +38,7 @@ export const pageHtml = `<!doctype html>
     <input id="port" type="number" min="1" max="65535" placeholder="port">
     <button id="trace-run">Trace</button></span>
   <span id="status">connecting…</span></div>
-<div id="main"><div id="cy"></div>
+<div id="main"><div id="stage"><canvas id="lines"></canvas><div id="cy"></div></div>
   <div id="side"><p class="hint">Click anything for its details and kernel facts. Select two pods (or a pod, then a
   Service) with shift-click and press Trace to follow a packet hop by hop.</p>
   <div id="details"></div><h2 id="trace-title" hidden>Trace</h2><ol id="trace"></ol></div></div>

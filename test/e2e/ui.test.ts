@@ -88,7 +88,6 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
   });
 
   const label = (id: string) => b!.page.evaluate((i) => window.k8tsUi.cy.getElementById(i).data('label') ?? null, id);
-  const classes = (id: string) => b!.page.evaluate((i) => window.k8tsUi.cy.getElementById(i).classes?.() ?? [], id);
   const shot = (name: string) => b!.page.screenshot({ path: join(SHOTS, `${name}.png`) });
 
   test('the seed: two pods on two nodes with their IPs, each cbr0 with its gateway, the routes between the nodes from their kernels', async () => {
@@ -118,7 +117,12 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
         [`pod:default/${pod}`, `node:${node}`],
       );
       assert.deepEqual(inside, { node, inside: true }, `${pod} is drawn inside ${node}`);
-      assert.ok((await classes(`veth:default/${pod}`)).includes('veth'), `${pod} has its veth to cbr0`);
+      // Veth lines are drawn on the lines layer's canvas under cytoscape's (src/ui/page/lines.js).
+      const veth = await b!.page.evaluate((id) => {
+        const l = window.k8tsUi.lines.get(id);
+        return l ? { kind: l.kind, source: l.source, target: l.target } : null;
+      }, `veth:default/${pod}`);
+      assert.deepEqual(veth, { kind: 'veth', source: `pod:default/${pod}`, target: `cbr0:${node}` }, `${pod} has its veth to cbr0`);
     }
     for (const n of nodes) {
       const gw = sh([
@@ -192,6 +196,30 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
     assert.match(text!, new RegExp(`eth0 ([0-9a-f]{2}:){5}[0-9a-f]{2} mtu \\d+ ${ips.get('pod-a')!.replace(/\./g, '\\.')}/`));
     assert.match(text!, /k8ts-policy map podclass: /, "the policy engine's map entry for the pod");
     await shot('pod-details');
+  });
+
+  test("a click on a veth line (drawn under cytoscape, found by the page's own geometry) shows that pod's veth pair", async () => {
+    await b!.page.evaluate(() => void window.k8tsUi.cy.elements().unselect());
+    const pos = await b!.page.evaluate(() => {
+      const cy = window.k8tsUi.cy;
+      const a = cy.getElementById('pod:default/pod-a').renderedPosition();
+      const z = cy.getElementById('cbr0:node1').renderedPosition();
+      const r = cy.container().getBoundingClientRect();
+      return { x: r.left + (a.x + z.x) / 2, y: r.top + (a.y + z.y) / 2 };
+    });
+    await b!.page.mouse.click(pos.x, pos.y);
+    await waitIn(b!.page, () => /host side/.test(document.getElementById('details')!.textContent ?? ''), null, "the veth pair's facts", 15_000);
+    assert.match((await b!.page.textContent('#details h2')) ?? '', /^veth pair of pod default\/pod-a$/);
+    // Off the line, in node1's box's top left corner: the box answers instead.
+    const corner = await b!.page.evaluate(() => {
+      const cy = window.k8tsUi.cy;
+      const box = cy.getElementById('node:node1').boundingBox({ includeLabels: false });
+      const r = cy.container().getBoundingClientRect();
+      return { x: r.left + (box.x1 + 12) * cy.zoom() + cy.pan().x, y: r.top + (box.y1 + 12) * cy.zoom() + cy.pan().y };
+    });
+    await b!.page.mouse.click(corner.x, corner.y);
+    await waitIn(b!.page, () => /^Node node1$/.test(document.querySelector('#details h2')?.textContent ?? ''), null, "node1's details", 15_000);
+    await shot('veth-details');
   });
 
   test('a new pod appears without a reload once Running, and goes when deleted', async () => {

@@ -1,7 +1,9 @@
 // The topology page: keeps the cluster's picture (nodes, cbr0, veths, pods, routes, Services and their
-// endpoints, NetworkPolicy edges) in a cytoscape graph, changed in place by the ui server's events, and
+// endpoints, NetworkPolicy edges) in a cytoscape graph, the veth and endpoint lines on lines.js's canvas
+// under it, changed in place by the ui server's events, and
 // asks the server for an element's kernel facts and for a trace it then walks hop by hop.
 import cytoscape from 'cytoscape';
+import { linesLayer } from './lines.js';
 
 const CELL_W = 150;
 const CELL_H = 78;
@@ -20,7 +22,7 @@ window.k8tsUi = ui;
 /** The picture's look. Labels are not here: labelStyle adds them for the zoom at which they can be read. */
 const BASE_STYLE = [
   { selector: 'node', style: { 'font-size': 10, 'text-wrap': 'wrap', 'text-valign': 'center', 'text-halign': 'center', 'background-color': '#e8ecf3', 'border-width': 1, 'border-color': '#9aa3b2', shape: 'round-rectangle', width: 130, height: 56, 'min-zoomed-font-size': 7, 'z-index-compare': 'manual', 'z-index': 2 } },
-  { selector: 'node.k8snode', style: { 'min-zoomed-font-size': 4, 'text-valign': 'top', 'text-halign': 'center', 'font-size': 13, 'font-weight': 'bold', 'background-color': '#f9fafb', 'border-color': '#4a5568', 'border-width': 2, width: 'data(w)', height: 'data(h)', 'z-index': 0 } },
+  { selector: 'node.k8snode', style: { 'min-zoomed-font-size': 4, 'text-valign': 'top', 'text-halign': 'center', 'font-size': 13, 'font-weight': 'bold', 'background-opacity': 0, 'border-color': '#4a5568', 'border-width': 2, width: 'data(w)', height: 'data(h)', 'z-index': 0 } },
   { selector: 'node.k8snode.notready', style: { 'border-color': '#d64545', 'border-style': 'dashed' } },
   { selector: 'node.bridge', style: { 'background-color': '#cfe3ff', 'border-color': '#3a73c4', width: 190, height: 40, 'font-weight': 'bold' } },
   { selector: 'node.pod', style: { 'background-color': '#fff7d6', 'border-color': '#c49a1a' } },
@@ -31,18 +33,11 @@ const BASE_STYLE = [
   { selector: 'node.pod.isolated', style: { 'border-width': 3, 'border-color': '#b4233c', 'outline-width': 0 } },
   { selector: 'node.service', style: { shape: 'hexagon', 'background-color': '#efe4ff', 'border-color': '#7a4cc2', width: 190, height: 70 } },
   { selector: 'edge', style: { width: 1.5, 'line-color': '#9aa3b2', 'curve-style': 'bezier', 'font-size': 9, 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.8, 'min-zoomed-font-size': 7, 'z-index-compare': 'manual', 'z-index': 1 } },
-  // Straight lines where no arrow or curve is needed: a bezier edge looks for its parallel edges on every
-  // style pass, which for 600 edges was most of a first frame.
-  // One pixel wide: a 300-pod page strokes 600 long lines in every frame, and in a software raster a hairline is
-  // the cheap stroke (measured: docs/architecture.md, the topology page).
+  // Veth and endpoint lines are drawn by lines.js under cytoscape; these two rules are for one of them lit by
+  // a trace, when it is a cytoscape edge for the while.
   { selector: 'edge.veth', style: { 'line-color': '#3a73c4', width: 1, 'font-size': 8, 'curve-style': 'haystack', 'haystack-radius': 0 } },
   { selector: 'edge.route', style: { 'line-color': '#4a5568', width: 3, 'target-arrow-shape': 'triangle', 'target-arrow-color': '#4a5568', 'curve-style': 'unbundled-bezier', 'control-point-distances': [60], 'font-size': 10, 'min-zoomed-font-size': 4 } },
   { selector: 'edge.route.guess', style: { 'line-style': 'dashed' } },
-  // A Service's line to each ready endpoint: haystack too (no arrow; the Service is always the top end). One per
-  // pod, these were half the edges, and a straight edge's control points and arrow were recomputed in every
-  // first frame and every bounds pass.
-  // Solid and pale rather than dashed: a dash pattern is stroked segment by segment, and these 300 lines, each
-  // crossing the picture from the Services' row to a pod, were the costliest part of every frame.
   { selector: 'edge.endpoint', style: { 'curve-style': 'haystack', 'haystack-radius': 0, 'line-color': '#b9a2e0', width: 1 } },
   { selector: 'edge.allow', style: { 'line-color': '#2e9d5b', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#2e9d5b', opacity: 0.8 } },
   { selector: ':selected', style: { 'border-width': 4, 'border-color': '#ff8c00', 'line-color': '#ff8c00' } },
@@ -93,6 +88,9 @@ function syncLabels() {
 }
 cy.on('zoom', syncLabels);
 ui.cy = cy;
+/** The veth and endpoint lines (and the node boxes' fill), on the canvas under cytoscape's. */
+const lines = linesLayer(cy, document.getElementById('lines'));
+ui.lines = lines;
 
 // ---------- drawing ----------
 
@@ -187,6 +185,7 @@ function put(id, data, classes, position) {
 }
 
 function drop(id) {
+  if (lines.has(id)) return void lines.remove(id);
   if (adding) return void adding.delete(id);
   const el = cy.getElementById(id);
   if (el.nonempty()) cy.remove(el);
@@ -226,8 +225,8 @@ function drawPod(key) {
   const isolated = !adding && cy.getElementById(id).nonempty() && cy.getElementById(id).hasClass('isolated');
   put(id, { label: `${p.namespace}/${p.name}\n${p.ip ?? 'no IP'}\n${p.phase}${p.deleting ? ' (terminating)' : ''}`, node: onNode ?? '', ref: `Pod/${key}`, ip: p.ip ?? '' },
     `pod ${p.phase}${p.deleting ? ' deleting' : ''}${isolated ? ' isolated' : ''}`, podPosition(p));
-  if (onNode) put(`veth:${key}`, { source: id, target: `cbr0:${p.node}`, label: 'veth', ref: `Veth/${key}` }, 'veth');
-  else drop(`veth:${key}`);
+  if (onNode) lines.set(`veth:${key}`, 'veth', id, `cbr0:${p.node}`, { label: 'veth', ref: `Veth/${key}` });
+  else lines.remove(`veth:${key}`);
 }
 
 function drawRoutes() {
@@ -280,10 +279,10 @@ function drawEndpoints() {
       if (!has(`pod:${pod}`)) continue;
       const id = `ep:${sl.namespace}/${sl.service}>${pod}`;
       want.add(id);
-      put(id, { source: `svc:${sl.namespace}/${sl.service}`, target: `pod:${pod}`, ref: `Endpoint/${sl.namespace}/${sl.service}>${pod}` }, 'endpoint');
+      lines.set(id, 'endpoint', `svc:${sl.namespace}/${sl.service}`, `pod:${pod}`, { ref: `Endpoint/${sl.namespace}/${sl.service}>${pod}` });
     }
   }
-  cy.edges('.endpoint').forEach((e) => { if (!want.has(e.id())) cy.remove(e); });
+  for (const id of lines.ids('endpoint')) if (!want.has(id)) lines.remove(id);
 }
 
 // NetworkPolicy: the pods a policy selects are isolated (thick red border: what is not drawn is denied);
@@ -409,18 +408,21 @@ function flush() {
   });
   // Measured in the page: from the watch event reaching the server to the frame that shows it.
   const received = batch.map((m) => ({ key: m.key, op: m.op, kind: m.kind, at: m.at }));
-  if (!touched) {
+  if (!touched && !lines.dirty) {
     // Nothing drawn changed (a label the picture does not show): no frame will come; it is shown as it is.
     const now = Date.now();
     for (const r of received) ui.renders.push({ ...r, renderedAt: now, ms: now - r.at, drawn: false });
     return;
   }
-  touched = false;
-  cy.one('render', () => {
+  const shown = () => {
     const now = Date.now();
     for (const r of received) ui.renders.push({ ...r, renderedAt: now, ms: now - r.at });
     if (ui.renders.length > 5000) ui.renders.splice(0, ui.renders.length - 5000);
-  });
+  };
+  // Only lines changed: their layer's next draw shows it (cytoscape draws no frame for it).
+  if (touched) cy.one('render', shown);
+  else lines.onceDrawn(shown);
+  touched = false;
   if (!fitted && cy.nodes().length) {
     fitted = true;
     fitAll(cy.nodes().map((n) => ({ group: 'nodes', position: n.position(), classes: n.classes().join(' '), data: n.data() })));
@@ -488,6 +490,7 @@ function connect() {
       // The whole picture in one cy.add: one style and bounds pass for all of it, then one frame.
       cy.batch(() => {
         cy.elements().remove();
+        lines.clear();
         slots.clear();
         adding = new Map();
         let defs;
@@ -653,7 +656,16 @@ cy.on('unselect', 'node.pod, node.service', (e) => {
   if (i >= 0) selection.splice(i, 1);
   updateTracebar();
 });
-cy.on('tap', 'node, edge', (e) => void showDetails(e.target));
+/** A line of the lines layer as showDetails reads an element. */
+const lineElement = (l) => ({ data: (k) => l.data[k] });
+cy.on('tap', (e) => {
+  // A line lies on its node's box (or on the background): the line first, as when the lines were edges on top.
+  if (e.target === cy || e.target.hasClass?.('k8snode')) {
+    const l = lines.hit(e.position.x, e.position.y);
+    if (l) return void showDetails(lineElement(l));
+  }
+  if (e.target !== cy) void showDetails(e.target);
+});
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -697,11 +709,24 @@ function hopElement(nodeName, hop, i, res, src, dst) {
   }
 }
 
+/**
+ * A line of the lines layer made a cytoscape edge while a trace lights it (drawn above the nodes, in the hop's
+ * colour), and left out of the layer meanwhile; an empty collection when there is no such line.
+ */
+function lightLine(id) {
+  const l = lines.get(id);
+  if (!l || cy.getElementById(l.source).empty() || cy.getElementById(l.target).empty()) return cy.collection();
+  lines.lit(id, true);
+  return cy.add({ group: 'edges', data: { id, source: l.source, target: l.target, ...l.data }, classes: `${l.kind} lit` });
+}
+
 async function runTrace(src, dst, protocol, port) {
   const list = document.getElementById('trace');
   document.getElementById('trace-title').hidden = false;
   list.replaceChildren();
   cy.elements('.hop').removeClass('hop dropped');
+  cy.edges('.lit').forEach((e) => lines.lit(e.id(), false));
+  cy.remove(cy.edges('.lit'));
   const line = (text, cls) => {
     const li = document.createElement('li');
     li.textContent = text;
@@ -731,7 +756,7 @@ async function runTrace(src, dst, protocol, port) {
       li.dataset.node = n.node;
       li.dataset.kind = hop.kind;
       li.dataset.element = id;
-      const el = cy.getElementById(id);
+      const el = cy.getElementById(id).nonempty() ? cy.getElementById(id) : lightLine(id);
       if (el.nonempty()) {
         el.addClass('hop');
         if (bad) el.addClass('dropped');
