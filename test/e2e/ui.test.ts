@@ -36,8 +36,17 @@ interface Cy {
   viewport(v: { zoom: number; pan: { x: number; y: number } }): void;
   container(): HTMLElement;
 }
-/** The page's window as src/ui/page/app.js sets it up for tests: its graph, each render's lag, each trace walked. */
-declare const window: { k8tsUi: { ready?: boolean; cy: Cy; renders: { key: string; ms: number }[]; traces: { walked: unknown }[] } };
+/** A line of the page's own canvas layer (src/ui/page/lines.js), as far as these tests read it. */
+interface PageLine {
+  kind: string;
+  source: string;
+  target: string;
+}
+/** The page's window as src/ui/page/app.js sets it up for tests: its graph, its lines layer, each render's lag,
+ *  each trace walked. */
+declare const window: {
+  k8tsUi: { ready?: boolean; cy: Cy; lines: { get(id: string): PageLine | undefined }; renders: { key: string; ms: number }[]; traces: { walked: unknown }[] };
+};
 
 describe('k8ts ui: the live topology page in headless chromium', { skip }, () => {
   let c: Cluster;
