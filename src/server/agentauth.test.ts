@@ -24,6 +24,7 @@ import type { CertificateSigningRequest } from '../api/types.js';
 import { RestClient } from '../client/rest.js';
 import { getTextAs } from '../testing/https-call.js';
 import { issue, makeCa, writeKeyAndCert } from '../api/certificates/issue.js';
+import type { TokenReview } from 'kubernetes-types/authentication/v1.js';
 
 let tc: TestCluster;
 let dir: string;
@@ -274,19 +275,19 @@ test('the API server refuses an agent on a self-signed certificate or presenting
 test("TokenReview answers as kube-apiserver: the token's user, unauthenticated for a bad one, 400 without a token, 403 without the right", async () => {
   const c = tc.c;
   const review = (token: string, audiences?: string[]) =>
-    c.postPath<any>('/apis/authentication.k8s.io/v1/tokenreviews', {
+    c.postPath<TokenReview>('/apis/authentication.k8s.io/v1/tokenreviews', {
       apiVersion: 'authentication.k8s.io/v1',
       kind: 'TokenReview',
       spec: { token, ...(audiences ? { audiences } : {}) },
     });
   const ok = await review(OPS);
-  assert.equal(ok.status.authenticated, true);
-  assert.deepEqual(ok.status.user, { username: 'ops', uid: 'uid-ops', groups: ['operators', 'system:authenticated'] });
+  assert.equal(ok.status!.authenticated, true);
+  assert.deepEqual(ok.status!.user, { username: 'ops', uid: 'uid-ops', groups: ['operators', 'system:authenticated'] });
   const bad = await review('nope');
-  assert.equal(bad.status.authenticated, undefined);
-  assert.equal(bad.status.error, 'invalid bearer token');
+  assert.equal(bad.status!.authenticated, undefined);
+  assert.equal(bad.status!.error, 'invalid bearer token');
   const other = await review(OPS, ['https://elsewhere.example']);
-  assert.equal(other.status.authenticated, undefined);
+  assert.equal(other.status!.authenticated, undefined);
   await assert.rejects(review(''), /token is required for TokenReview in authentication/);
   const dev = new RestClient({ server: tc.s.url, ca, token: DEV });
   try {

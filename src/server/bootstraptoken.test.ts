@@ -5,7 +5,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { startCluster, eventually, type TestCluster } from '../controllers/testutil.js';
-import { callAs, type Reply } from '../testing/https-call.js';
+import type { SelfSubjectReview } from 'kubernetes-types/authentication/v1.js';
+import type { Status } from 'kubernetes-types/meta/v1.js';
+import { callAs, json, type Reply } from '../testing/https-call.js';
 import { parseBootstrapToken, generateBootstrapToken } from '../api/bootstraptoken.js';
 import { parseDuration } from '../cli/token.js';
 
@@ -83,10 +85,11 @@ test('a bootstrap token Secret is validated at create: 422 naming the field', as
   for (const [obj, field] of cases) {
     const r = await call(tc.s.token, 'POST', SECRETS, obj);
     assert.equal(r.code, 422, JSON.stringify(r.body));
-    assert.equal(r.body.reason, 'Invalid');
+    const st = json<Status>(r);
+    assert.equal(st.reason, 'Invalid');
     assert.ok(
-      r.body.details.causes.some((c: any) => c.field === field),
-      `${field}: ${JSON.stringify(r.body.details.causes)}`,
+      st.details?.causes?.some((c) => c.field === field),
+      `${field}: ${JSON.stringify(st.details?.causes)}`,
     );
     // The token secret is never echoed back.
     assert.ok(!JSON.stringify(r.body).includes('0123456789abcdef'), JSON.stringify(r.body));
@@ -96,7 +99,7 @@ test('a bootstrap token Secret is validated at create: 422 naming the field', as
     metadata: { name: 'bootstrap-token-abcdef', namespace: 'default' },
   });
   assert.equal(other.code, 422);
-  assert.ok(other.body.details.causes.some((c: any) => c.field === 'metadata.namespace'));
+  assert.ok(json<Status>(other).details?.causes?.some((c) => c.field === 'metadata.namespace'));
 });
 
 test('a valid token authenticates as system:bootstrap:<id> in system:bootstrappers and its extra groups', async () => {
@@ -104,8 +107,9 @@ test('a valid token authenticates as system:bootstrap:<id> in system:bootstrappe
   assert.equal(r.code, 201, JSON.stringify(r.body));
   const me = await whoami('a1b2c3.q1w2e3r4t5y6u7i8');
   assert.equal(me.code, 201, JSON.stringify(me.body));
-  assert.equal(me.body.status.userInfo.username, 'system:bootstrap:a1b2c3');
-  assert.deepEqual(me.body.status.userInfo.groups, ['system:bootstrappers', 'system:bootstrappers:k8ts:lab', 'system:authenticated']);
+  const review = json<SelfSubjectReview>(me);
+  assert.equal(review.status?.userInfo?.username, 'system:bootstrap:a1b2c3');
+  assert.deepEqual(review.status?.userInfo?.groups, ['system:bootstrappers', 'system:bootstrappers:k8ts:lab', 'system:authenticated']);
   // A bootstrapper may create CSRs, but read no Secret and list no pods.
   assert.equal((await call('a1b2c3.q1w2e3r4t5y6u7i8', 'GET', SECRETS)).code, 403);
   assert.equal((await call('a1b2c3.q1w2e3r4t5y6u7i8', 'GET', '/api/v1/pods')).code, 403);

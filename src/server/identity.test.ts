@@ -13,7 +13,16 @@ import { RestClient } from '../client/rest.js';
 import { SECRETS, CSRS } from '../api/kinds.js';
 import type { Secret } from '../api/types.js';
 import { bootstrapTokenSecret, generateBootstrapToken } from '../api/bootstraptoken.js';
-import { ensureNodeCredentials, joinNotYet, loadNodeCredentials, requestNodeCredentials, renewalDeadline, NODE_CLIENT_CERT, NODE_CLIENT_KEY } from '../agent/identity.js';
+import {
+  ensureNodeCredentials,
+  joinNotYet,
+  loadNodeCredentials,
+  requestNodeCredentials,
+  renewalDeadline,
+  NODE_CLIENT_CERT,
+  NODE_CLIENT_KEY,
+} from '../agent/identity.js';
+import type { SelfSubjectReview } from 'kubernetes-types/authentication/v1.js';
 
 let tc: TestCluster;
 let ca: string;
@@ -22,8 +31,12 @@ let dir: string;
 const log = () => {};
 
 const whoami = async (c: RestClient) =>
-  (await c.postPath<any>('/apis/authentication.k8s.io/v1/selfsubjectreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' })).status
-    .userInfo;
+  (
+    await c.postPath<SelfSubjectReview>('/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'SelfSubjectReview',
+    })
+  ).status!.userInfo!;
 
 before(async () => {
   tc = await startCluster();
@@ -132,7 +145,10 @@ test('a node started before its control plane joins once the server answers and 
   await tc.c.create(SECRETS, 'kube-system', bootstrapTokenSecret(t, { ttlSeconds: 3600 }) as Secret);
   const got = await joining;
   assert.match(got.cert, /BEGIN CERTIFICATE/);
-  assert.ok(said.some((l) => /does not accept the bootstrap token yet \(401/.test(l)), said.join('\n'));
+  assert.ok(
+    said.some((l) => /does not accept the bootstrap token yet \(401/.test(l)),
+    said.join('\n'),
+  );
 
   // What retrying cannot mend ends the join at once: a 403, a 422, anything unknown.
   assert.equal(joinNotYet(new ClientError(403, 'Forbidden', 'no')), undefined);

@@ -47,7 +47,8 @@ function freePort(): Promise<number> {
   });
 }
 
-async function api(path: string): Promise<any> {
+/** A Prometheus HTTP API answer's `data`, once its status is success; each caller names the shape it reads. */
+async function api(path: string): Promise<unknown> {
   const r = await fetch(new URL(path, promUrl));
   const body = (await r.json()) as { status: string; data: unknown; error?: string };
   assert.equal(body.status, 'success', body.error);

@@ -8,7 +8,11 @@ import { RestClient } from '../client/rest.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, eventually, type TestCluster } from '../controllers/testutil.js';
-import { callAs, type Reply } from '../testing/https-call.js';
+import type { SelfSubjectReview } from 'kubernetes-types/authentication/v1.js';
+import type { NonResourceRule, SelfSubjectAccessReview, SubjectAccessReview } from 'kubernetes-types/authorization/v1.js';
+import type { Status } from 'kubernetes-types/meta/v1.js';
+import type { ClusterRole, ClusterRoleBinding, ClusterRoleList, RoleBinding } from 'kubernetes-types/rbac/v1.js';
+import { callAs, mustReply as must, type Reply } from '../testing/https-call.js';
 import { LocalClient } from '../apiserver/localclient.js';
 import { CLUSTERROLEBINDINGS, CLUSTERROLES } from '../api/kinds.js';
 import { reconcileBootstrapPolicy } from '../apiserver/authz/bootstrap.js';
@@ -34,10 +38,12 @@ const binding = (name: string, kind: string, role: string, subjects: unknown[]) 
 });
 const userSubject = (name: string) => ({ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name });
 
-async function must(r: Promise<Reply>, code: number): Promise<any> {
-  const got = await r;
-  assert.equal(got.code, code, JSON.stringify(got.body));
-  return got.body;
+/** A refusal or a 422 as these tests read it: a Status whose message they match. */
+type Refused = Status & { message: string };
+/** A SelfSubjectRulesReview's answer, written here because kubernetes-types' ResourceRule has lost
+ *  `resources` and `verbs` (upstream's authorization/v1 ResourceRule has both, `verbs` required). */
+interface RulesReview {
+  status: { resourceRules: { apiGroups?: string[]; resources?: string[]; resourceNames?: string[]; verbs: string[] }[]; nonResourceRules: NonResourceRule[] };
 }
 
 before(async () => {
@@ -66,8 +72,8 @@ after(async () => {
 });
 
 test('the default roles and bindings are there, view is aggregated', async () => {
-  const list = await must(call(ADMIN(), 'GET', rbacPath(undefined, 'clusterroles')), 200);
-  const names = list.items.map((i: any) => i.metadata.name);
+  const list = await must<ClusterRoleList>(call(ADMIN(), 'GET', rbacPath(undefined, 'clusterroles')), 200);
+  const names = list.items.map((i) => i.metadata?.name);
   for (const n of [
     'cluster-admin',
     'admin',
@@ -83,21 +89,21 @@ test('the default roles and bindings are there, view is aggregated', async () =>
     'k8ts:node-agent',
   ])
     assert.ok(names.includes(n), n);
-  const crb = await must(call(ADMIN(), 'GET', `${rbacPath(undefined, 'clusterrolebindings')}/cluster-admin`), 200);
+  const crb = await must<ClusterRoleBinding>(call(ADMIN(), 'GET', `${rbacPath(undefined, 'clusterrolebindings')}/cluster-admin`), 200);
   assert.deepEqual(crb.subjects, [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'system:masters' }]);
   await eventually('view and edit aggregated', async () => {
-    const view = await must(call(ADMIN(), 'GET', `${rbacPath(undefined, 'clusterroles')}/view`), 200);
+    const view = await must<ClusterRole>(call(ADMIN(), 'GET', `${rbacPath(undefined, 'clusterroles')}/view`), 200);
     assert.ok(
-      view.rules?.some((r: any) => r.resources?.includes('pods') && r.verbs.includes('list')),
+      view.rules?.some((r) => r.resources?.includes('pods') && r.verbs.includes('list')),
       JSON.stringify(view.rules),
     );
-    const edit = await must(call(ADMIN(), 'GET', `${rbacPath(undefined, 'clusterroles')}/edit`), 200);
+    const edit = await must<ClusterRole>(call(ADMIN(), 'GET', `${rbacPath(undefined, 'clusterroles')}/edit`), 200);
     assert.ok(
-      edit.rules?.some((r: any) => r.resources?.includes('pods/exec') && r.verbs.includes('create')),
+      edit.rules?.some((r) => r.resources?.includes('pods/exec') && r.verbs.includes('create')),
       'edit holds exec',
     );
     assert.ok(
-      edit.rules?.some((r: any) => r.resources?.includes('pods/log')),
+      edit.rules?.some((r) => r.resources?.includes('pods/log')),
       'edit aggregates view',
     );
     return true;
@@ -108,29 +114,29 @@ test('a user bound to view reads, watches and logs but cannot delete, deletecoll
   await must(call(VIEWER, 'GET', '/api/v1/namespaces/team/pods'), 200);
   await must(call(VIEWER, 'GET', '/api/v1/namespaces/team/pods/p1'), 200);
   await must(call(VIEWER, 'GET', '/api/v1/namespaces/team/pods?watch=1'), 200);
-  const del = await must(call(VIEWER, 'DELETE', '/api/v1/namespaces/team/pods/p1'), 403);
+  const del = await must<Refused>(call(VIEWER, 'DELETE', '/api/v1/namespaces/team/pods/p1'), 403);
   assert.equal(del.message, 'pods "p1" is forbidden: User "viewer" cannot delete resource "pods" in API group "" in the namespace "team"');
   assert.equal(del.reason, 'Forbidden');
   assert.deepEqual(del.details, { name: 'p1', kind: 'pods' });
-  const dc = await must(call(VIEWER, 'DELETE', '/api/v1/namespaces/team/pods'), 403);
+  const dc = await must<Refused>(call(VIEWER, 'DELETE', '/api/v1/namespaces/team/pods'), 403);
   assert.equal(dc.message, 'pods is forbidden: User "viewer" cannot deletecollection resource "pods" in API group "" in the namespace "team"');
-  const ex = await must(call(VIEWER, 'POST', '/api/v1/namespaces/team/pods/p1/exec?command=id'), 403);
+  const ex = await must<Refused>(call(VIEWER, 'POST', '/api/v1/namespaces/team/pods/p1/exec?command=id'), 403);
   assert.equal(ex.message, 'pods "p1" is forbidden: User "viewer" cannot create resource "pods/exec" in API group "" in the namespace "team"');
   // pods/log passes authorization (the pod has no node, so the log itself is not there)
   assert.notEqual((await call(VIEWER, 'GET', '/api/v1/namespaces/team/pods/p1/log')).code, 403);
-  const other = await must(call(VIEWER, 'GET', '/api/v1/namespaces/other/pods?watch=true'), 403);
+  const other = await must<Refused>(call(VIEWER, 'GET', '/api/v1/namespaces/other/pods?watch=true'), 403);
   assert.equal(other.message, 'pods is forbidden: User "viewer" cannot watch resource "pods" in API group "" in the namespace "other"');
-  const secrets = await must(call(VIEWER, 'GET', '/api/v1/namespaces/team/secrets'), 403);
+  const secrets = await must<Refused>(call(VIEWER, 'GET', '/api/v1/namespaces/team/secrets'), 403);
   assert.match(secrets.message, /cannot list resource "secrets"/);
-  const nodes = await must(call(VIEWER, 'GET', '/api/v1/nodes'), 403);
+  const nodes = await must<Refused>(call(VIEWER, 'GET', '/api/v1/nodes'), 403);
   assert.equal(nodes.message, 'nodes is forbidden: User "viewer" cannot list resource "nodes" in API group "" at the cluster scope');
   // discovery is everyone's; other paths are not
   await must(call(VIEWER, 'GET', '/apis'), 200);
   await must(call(VIEWER, 'GET', '/version'), 200);
-  const m = await must(call(VIEWER, 'GET', '/metrics'), 403);
+  const m = await must<Refused>(call(VIEWER, 'GET', '/metrics'), 403);
   assert.equal(m.message, 'forbidden: User "viewer" cannot get path "/metrics"');
   // a connection upgrade is authorized before it is forwarded
-  const up = await must(
+  const up = await must<Refused>(
     call(VIEWER, 'GET', '/api/v1/namespaces/team/pods/p1/exec?command=id', undefined, { connection: 'Upgrade', upgrade: 'websocket' }),
     403,
   );
@@ -157,7 +163,7 @@ test('escalation: no granting what you do not hold, unless escalate or bind', as
   // a role within what dev holds: fine
   await must(call(DEV, 'POST', rbacPath('team', 'roles'), role('pod-reader', [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }])), 201);
   // more than dev holds: refused, naming what is missing
-  const esc = await must(
+  const esc = await must<Refused>(
     call(DEV, 'POST', rbacPath('team', 'roles'), role('pod-killer', [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'delete'] }])),
     403,
   );
@@ -168,11 +174,11 @@ test('escalation: no granting what you do not hold, unless escalate or bind', as
   // widening an existing role by patch: refused too
   await must(call(DEV, 'PATCH', `${rbacPath('team', 'roles')}/pod-reader`, { rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }] }), 403);
   // a binding to a role dev does not hold (admin): refused; to one within: fine
-  const b = await must(call(DEV, 'POST', rbacPath('team', 'rolebindings'), binding('grab-admin', 'ClusterRole', 'admin', [userSubject('dev')])), 403);
+  const b = await must<Refused>(call(DEV, 'POST', rbacPath('team', 'rolebindings'), binding('grab-admin', 'ClusterRole', 'admin', [userSubject('dev')])), 403);
   assert.match(b.message, /^rolebindings\.rbac\.authorization\.k8s\.io "grab-admin" is forbidden: user "dev" .* not currently held/);
   await must(call(DEV, 'POST', rbacPath('team', 'rolebindings'), binding('readers', 'Role', 'pod-reader', [userSubject('viewer')])), 201);
   // a binding to a missing role names it
-  const missing = await must(call(DEV, 'POST', rbacPath('team', 'rolebindings'), binding('ghost', 'Role', 'nope', [userSubject('dev')])), 403);
+  const missing = await must<Refused>(call(DEV, 'POST', rbacPath('team', 'rolebindings'), binding('ghost', 'Role', 'nope', [userSubject('dev')])), 403);
   assert.match(missing.message, /role\.rbac\.authorization\.k8s\.io "nope" not found/);
   // bind on the admin ClusterRole, escalate on roles: both let dev through
   await must(
@@ -203,7 +209,7 @@ test('escalation: no granting what you do not hold, unless escalate or bind', as
 });
 
 test('impersonation: 403 without the verb, the impersonated user with it', async () => {
-  const no = await must(call(DEV, 'GET', '/api/v1/namespaces/team/pods', undefined, { 'impersonate-user': 'viewer' }), 403);
+  const no = await must<Refused>(call(DEV, 'GET', '/api/v1/namespaces/team/pods', undefined, { 'impersonate-user': 'viewer' }), 403);
   assert.equal(no.message, 'users "viewer" is forbidden: User "dev" cannot impersonate resource "users" in API group "" at the cluster scope');
   await must(
     call(ADMIN(), 'POST', rbacPath(undefined, 'clusterroles'), {
@@ -225,7 +231,7 @@ test('impersonation: 403 without the verb, the impersonated user with it', async
     201,
   );
   await eventually('dev may impersonate viewer', async () => {
-    const who = await must(
+    const who = await must<SelfSubjectReview>(
       call(
         DEV,
         'POST',
@@ -235,24 +241,27 @@ test('impersonation: 403 without the verb, the impersonated user with it', async
       ),
       201,
     );
-    assert.deepEqual(who.status.userInfo, { username: 'viewer', groups: ['system:authenticated'] });
+    assert.deepEqual(who.status?.userInfo, { username: 'viewer', groups: ['system:authenticated'] });
     return true;
   });
   // as viewer (no group asked for) the viewers binding does not apply: groups come only from the headers
   await must(call(DEV, 'GET', '/api/v1/namespaces/team/configmaps', undefined, { 'impersonate-user': 'viewer' }), 403);
-  const g = await must(call(DEV, 'GET', '/api/v1/namespaces/team/pods', undefined, { 'impersonate-user': 'viewer', 'impersonate-group': 'viewers' }), 403);
+  const g = await must<Refused>(
+    call(DEV, 'GET', '/api/v1/namespaces/team/pods', undefined, { 'impersonate-user': 'viewer', 'impersonate-group': 'viewers' }),
+    403,
+  );
   assert.equal(g.message, 'groups "viewers" is forbidden: User "dev" cannot impersonate resource "groups" in API group "" at the cluster scope');
   // dev holds admin in team since the escalation test (edit's impersonate on serviceaccounts), not in other
-  const sa = await must(call(DEV, 'GET', '/api/v1/namespaces/other/pods', undefined, { 'impersonate-user': 'system:serviceaccount:other:bot' }), 403);
+  const sa = await must<Refused>(call(DEV, 'GET', '/api/v1/namespaces/other/pods', undefined, { 'impersonate-user': 'system:serviceaccount:other:bot' }), 403);
   assert.equal(
     sa.message,
     'serviceaccounts "bot" is forbidden: User "dev" cannot impersonate resource "serviceaccounts" in API group "" in the namespace "other"',
   );
-  const asSa = await must(call(DEV, 'GET', '/api/v1/namespaces/team/pods', undefined, { 'impersonate-user': 'system:serviceaccount:team:bot' }), 403);
+  const asSa = await must<Refused>(call(DEV, 'GET', '/api/v1/namespaces/team/pods', undefined, { 'impersonate-user': 'system:serviceaccount:team:bot' }), 403);
   assert.equal(asSa.message, 'pods is forbidden: User "system:serviceaccount:team:bot" cannot list resource "pods" in API group "" in the namespace "team"');
   await must(call(DEV, 'GET', '/api/v1/namespaces/team/pods', undefined, { 'impersonate-group': 'viewers' }), 400);
   // the admin (system:masters) may impersonate anyone, and then has only their rights
-  const asViewer = await must(
+  const asViewer = await must<Refused>(
     call(ADMIN(), 'DELETE', '/api/v1/namespaces/team/pods/p1', undefined, { 'impersonate-user': 'viewer', 'impersonate-group': 'viewers' }),
     403,
   );
@@ -261,7 +270,7 @@ test('impersonation: 403 without the verb, the impersonated user with it', async
 
 test('reviews: self access, subject access, rules, whoami', async () => {
   const ssar = (token: string, attrs: unknown) =>
-    must(
+    must<SelfSubjectAccessReview>(
       call(token, 'POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
         apiVersion: 'authorization.k8s.io/v1',
         kind: 'SelfSubjectAccessReview',
@@ -269,12 +278,12 @@ test('reviews: self access, subject access, rules, whoami', async () => {
       }),
       201,
     );
-  assert.equal((await ssar(VIEWER, { resourceAttributes: { namespace: 'team', verb: 'list', resource: 'pods' } })).status.allowed, true);
+  assert.equal((await ssar(VIEWER, { resourceAttributes: { namespace: 'team', verb: 'list', resource: 'pods' } })).status?.allowed, true);
   const no = await ssar(VIEWER, { resourceAttributes: { namespace: 'team', verb: 'delete', resource: 'pods' } });
-  assert.equal(no.status.allowed, false);
+  assert.equal(no.status?.allowed, false);
   assert.equal(no.kind, 'SelfSubjectAccessReview');
-  assert.equal((await ssar(VIEWER, { nonResourceAttributes: { path: '/version', verb: 'get' } })).status.allowed, true);
-  const bad = await must(
+  assert.equal((await ssar(VIEWER, { nonResourceAttributes: { path: '/version', verb: 'get' } })).status?.allowed, true);
+  const bad = await must<Refused>(
     call(VIEWER, 'POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
       apiVersion: 'authorization.k8s.io/v1',
       kind: 'SelfSubjectAccessReview',
@@ -292,7 +301,7 @@ test('reviews: self access, subject access, rules, whoami', async () => {
     }),
     403,
   );
-  const sar = await must(
+  const sar = await must<SubjectAccessReview>(
     call(ADMIN(), 'POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
       apiVersion: 'authorization.k8s.io/v1',
       kind: 'SubjectAccessReview',
@@ -301,7 +310,7 @@ test('reviews: self access, subject access, rules, whoami', async () => {
     201,
   );
   assert.deepEqual(sar.status, { allowed: true, reason: 'RBAC: allowed by RoleBinding "viewers-view/team" of ClusterRole "view" to Group "viewers"' });
-  const rules = await must(
+  const rules = await must<RulesReview>(
     call(VIEWER, 'POST', '/apis/authorization.k8s.io/v1/selfsubjectrulesreviews', {
       apiVersion: 'authorization.k8s.io/v1',
       kind: 'SelfSubjectRulesReview',
@@ -309,20 +318,20 @@ test('reviews: self access, subject access, rules, whoami', async () => {
     }),
     201,
   );
-  assert.ok(rules.status.resourceRules.some((r: any) => r.resources?.includes('pods') && r.verbs.includes('watch')));
-  assert.ok(rules.status.resourceRules.some((r: any) => r.resources?.includes('selfsubjectaccessreviews')));
-  assert.ok(rules.status.nonResourceRules.some((r: any) => r.nonResourceURLs.includes('/api/*')));
-  const who = await must(
+  assert.ok(rules.status.resourceRules.some((r) => r.resources?.includes('pods') && r.verbs.includes('watch')));
+  assert.ok(rules.status.resourceRules.some((r) => r.resources?.includes('selfsubjectaccessreviews')));
+  assert.ok(rules.status.nonResourceRules.some((r) => r.nonResourceURLs?.includes('/api/*')));
+  const who = await must<SelfSubjectReview>(
     call(VIEWER, 'POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }),
     201,
   );
-  assert.deepEqual(who.status.userInfo, { username: 'viewer', uid: 'uid-v', groups: ['viewers', 'system:authenticated'] });
+  assert.deepEqual(who.status?.userInfo, { username: 'viewer', uid: 'uid-v', groups: ['viewers', 'system:authenticated'] });
   await must(call(VIEWER, 'GET', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews'), 403);
   await must(call(ADMIN(), 'GET', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews'), 405);
 });
 
 test('validation: rules, roleRef and subjects are checked (422 naming the field)', async () => {
-  const bad = await must(
+  const bad = await must<Refused>(
     call(ADMIN(), 'POST', rbacPath('team', 'roles'), {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
@@ -336,7 +345,7 @@ test('validation: rules, roleRef and subjects are checked (422 naming the field)
   );
   assert.match(bad.message, /rules\[0\]\.verbs: Required value: verbs must contain at least one value/);
   assert.match(bad.message, /rules\[1\]\.nonResourceURLs: Invalid value: \[\]string\{"\/x"\}: namespaced rules cannot apply to non-resource URLs/);
-  const rb = await must(
+  const rb = await must<Refused>(
     call(ADMIN(), 'POST', rbacPath(undefined, 'clusterrolebindings'), {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRoleBinding',
@@ -352,7 +361,7 @@ test('validation: rules, roleRef and subjects are checked (422 naming the field)
   assert.match(rb.message, /roleRef\.kind: Unsupported value: "Role": supported values: "ClusterRole"/);
   assert.match(rb.message, /subjects\[0\]\.namespace: Required value/);
   assert.match(rb.message, /subjects\[1\]\.kind: Unsupported value: "Robot"/);
-  const created = await must(
+  const created = await must<RoleBinding>(
     call(ADMIN(), 'POST', rbacPath('team', 'rolebindings'), {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'RoleBinding',
@@ -367,10 +376,10 @@ test('validation: rules, roleRef and subjects are checked (422 naming the field)
   );
   assert.equal(created.roleRef.apiGroup, 'rbac.authorization.k8s.io');
   assert.deepEqual(
-    created.subjects.map((s: any) => s.apiGroup),
+    created.subjects?.map((s) => s.apiGroup),
     ['rbac.authorization.k8s.io', ''],
   );
-  const ch = await must(
+  const ch = await must<Refused>(
     call(ADMIN(), 'PATCH', `${rbacPath('team', 'rolebindings')}/defaults`, {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
     }),
@@ -389,10 +398,13 @@ test('there is no shared node token; the API server meets agents as kube-apiserv
   });
   try {
     const me = (
-      await c.postPath<any>('/apis/authentication.k8s.io/v1/selfsubjectreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' })
-    ).status.userInfo;
-    assert.equal(me.username, 'kube-apiserver-kubelet-client');
-    assert.deepEqual(me.groups, ['system:masters', 'system:authenticated']);
+      await c.postPath<SelfSubjectReview>('/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'SelfSubjectReview',
+      })
+    ).status?.userInfo;
+    assert.equal(me?.username, 'kube-apiserver-kubelet-client');
+    assert.deepEqual(me?.groups, ['system:masters', 'system:authenticated']);
   } finally {
     c.close();
   }

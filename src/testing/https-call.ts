@@ -1,12 +1,28 @@
 // One JSON request to a test API server as a bearer-token user, answered as status code and parsed body
 // (the text when it is not JSON); a watch's 200 is the answer itself (the stream is not read).
+import assert from 'node:assert/strict';
 import { request } from 'node:https';
 
-export interface Reply {
+/** A reply: its body is `unknown` until the caller names what it expects (`mustReply<ClusterRole>`, `json<Status>`). */
+export interface Reply<T = unknown> {
   code: number;
-  /** Tests read whatever fields the answer has, and check them (this folder imports nothing of the project, so not `Loose`). */
-  // biome-ignore lint/suspicious/noExplicitAny: a parsed reply of any shape; the test asserting on it is its check.
-  body: any;
+  body: T;
+}
+
+/**
+ * The body of a reply as the kind the caller names (a type from `kubernetes-types` or a small local interface).
+ * Nothing is checked at run time: the server's answer is what the test is asserting on, and a field that is
+ * not there reads as `undefined` and fails that assertion.
+ */
+export function json<T>(r: Reply): T {
+  return r.body as T;
+}
+
+/** The reply's body as T once its code is the one expected (else the assertion names the code and the body). */
+export async function mustReply<T = unknown>(r: Promise<Reply>, code: number): Promise<T> {
+  const got = await r;
+  assert.equal(got.code, code, JSON.stringify(got.body));
+  return json<T>(got);
 }
 
 export function callAs(

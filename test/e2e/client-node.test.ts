@@ -59,7 +59,7 @@ describe('@kubernetes/client-node against k8ts', () => {
       assert.equal(events[0], 'ADDED js one');
       assert.ok(events.includes('MODIFIED js two'), events.join(', '));
       await core.deleteNamespacedPod({ name: 'js', namespace: 'default' });
-      await assert.rejects(core.readNamespacedPod({ name: 'js', namespace: 'default' }), (e: any) => e.code === 404);
+      await assert.rejects(core.readNamespacedPod({ name: 'js', namespace: 'default' }), (e: unknown) => e instanceof k8s.ApiException && e.code === 404);
     } finally {
       req.abort();
     }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import http from 'node:http';
 import { kubectlBinary } from './harness.js';
 import { type Cluster, WEB, busybox, clusterFixture, nodeNetns, podIP, podNetnses, remoteAddr, sh, skip, sleep, until } from './clusterkit.js';
+import type { PodList } from 'kubernetes-types/core/v1.js';
 
 describe('a host-gw cluster with the real kubectl', { skip }, () => {
   const get = clusterFixture(`e2e${process.pid % 10000}`);
@@ -116,11 +117,11 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
   });
 
   test('restarting an agent keeps every pod, IP and veth, with nothing duplicated', async () => {
-    const before = JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.spec.nodeName === 'node1');
+    const before = (JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])) as PodList).items.filter((p) => p.spec!.nodeName === 'node1');
     const n1 = nodeNetns(c, 'node1');
     const veths = () => sh(['ip', '-n', n1, '-o', 'link', 'show', 'master', 'cbr0']).stdout.trim().split('\n').filter(Boolean).length;
     // A pod force-deleted by the test before may still be being torn down: count once the node has settled.
-    await until('one veth per pod on node1', async () => veths() === before.filter((p: any) => p.status.podIP).length);
+    await until('one veth per pod on node1', async () => veths() === before.filter((p) => p.status!.podIP).length);
     const vethsBefore = veths();
     const rec = JSON.parse(readFileSync(join(c.home, c.name, 'pids', 'agent-node1.json'), 'utf8'));
     process.kill(rec.pid, 'SIGKILL');
@@ -134,10 +135,10 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
       async () => /1 packets received/.test((await c.k(['exec', 'c', '--', 'ping', '-c', '1', '-W', '2', a])).stdout),
       60_000,
     );
-    const after = JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.spec.nodeName === 'node1');
+    const after = (JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])) as PodList).items.filter((p) => p.spec!.nodeName === 'node1');
     assert.deepEqual(
-      after.map((p: any) => [p.metadata.name, p.status.podIP, p.status.phase]).sort(),
-      before.map((p: any) => [p.metadata.name, p.status.podIP, p.status.phase]).sort(),
+      after.map((p) => [p.metadata!.name, p.status!.podIP, p.status!.phase]).sort(),
+      before.map((p) => [p.metadata!.name, p.status!.podIP, p.status!.phase]).sort(),
     );
     assert.equal(veths(), vethsBefore);
   });
@@ -195,8 +196,8 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     await c.ok(['wait', '--for=condition=Ready', 'pod', '-l', 'app=burst', '--timeout=200s']);
     await c.ok(['delete', 'pod', '-l', 'app=burst', '--grace-period=1', '--timeout=200s']);
     await sleep(1500);
-    const live = JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.spec.nodeName === 'node1');
-    const liveIPs = live.map((p: any) => p.status.podIP).sort();
+    const live = (JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])) as PodList).items.filter((p) => p.spec!.nodeName === 'node1');
+    const liveIPs = live.map((p) => p.status!.podIP).sort();
     const ipamDir = join(c.plan.nodes[0].dir, 'ipam', 'k8ts');
     const held = sh(['ls', ipamDir])
       .stdout.split('\n')
@@ -206,7 +207,7 @@ describe('a host-gw cluster with the real kubectl', { skip }, () => {
     const veths = sh(['ip', '-n', n1, '-o', 'link', 'show', 'master', 'cbr0']).stdout.trim().split('\n').filter(Boolean);
     assert.equal(veths.length, live.length, `veths on cbr0:\n${veths.join('\n')}`);
     const podNs = podNetnses(c);
-    assert.equal(podNs.length, JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])).items.filter((p: any) => p.status.podIP).length);
+    assert.equal(podNs.length, (JSON.parse(await c.ok(['get', 'pods', '-o', 'json'])) as PodList).items.filter((p) => p.status!.podIP).length);
   });
 
   test('bad input: unknown image, no node that fits, a command that does not exist', async () => {

@@ -163,7 +163,13 @@ export function leftovers(stem: string, home: string): string[] {
 }
 
 /** The network namespace of a pod, as its node's agent names it. */
-export function podNetnsOf(c: Cluster, pod: { metadata: { uid: string }; spec: { nodeName: string } }): string {
+/** A pod as far as its network namespace's name needs it: placed on a node, with its uid. */
+export interface PlacedPod {
+  metadata: { uid: string };
+  spec: { nodeName: string };
+}
+
+export function podNetnsOf(c: Cluster, pod: PlacedPod): string {
   return `${nodeNetnsPrefix(c.plan, pod.spec.nodeName)}pod-${pod.metadata.uid.replace(/-/g, '').slice(0, 12)}`;
 }
 

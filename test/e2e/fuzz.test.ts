@@ -7,16 +7,19 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { startServer, type TestServer } from './harness.js';
+import type { ConfigMap } from 'kubernetes-types/core/v1.js';
+import type { ObjectMeta, Status } from 'kubernetes-types/meta/v1.js';
 
-interface Answer {
+/** An answer: its body parsed (the text when it is not JSON), as the kind the caller names; unchecked. */
+interface Answer<T = unknown> {
   code: number;
-  body: any;
+  body: T;
 }
 
 let s: TestServer;
 let ca: Buffer;
 
-function call(method: string, path: string, body?: string | Buffer, contentType = 'application/json'): Promise<Answer> {
+function call<T = unknown>(method: string, path: string, body?: string | Buffer, contentType = 'application/json'): Promise<Answer<T>> {
   const u = new URL(path, s.url);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -39,7 +42,7 @@ function call(method: string, path: string, body?: string | Buffer, contentType 
           } catch {
             parsed = text;
           }
-          resolve({ code: res.statusCode ?? 0, body: parsed });
+          resolve({ code: res.statusCode ?? 0, body: parsed as T });
         });
       },
     );
@@ -52,7 +55,7 @@ function call(method: string, path: string, body?: string | Buffer, contentType 
 async function snapshot(): Promise<string> {
   const out: string[] = [];
   for (const res of ['pods', 'configmaps']) {
-    const r = await call('GET', `/api/v1/namespaces/default/${res}`);
+    const r = await call<{ items: { metadata: ObjectMeta }[] }>('GET', `/api/v1/namespaces/default/${res}`);
     assert.equal(r.code, 200);
     for (const o of r.body.items) out.push(`${res}/${o.metadata.name}@${o.metadata.resourceVersion}`);
   }
@@ -61,10 +64,12 @@ async function snapshot(): Promise<string> {
 
 function assertClientError(a: Answer, what: string): void {
   assert.ok(a.code >= 400 && a.code < 500, `${what}: expected a 4xx, got ${a.code} ${JSON.stringify(a.body).slice(0, 300)}`);
-  assert.equal(a.body?.kind, 'Status', `${what}: not a Status: ${JSON.stringify(a.body).slice(0, 300)}`);
-  assert.equal(a.body.status, 'Failure');
-  assert.equal(a.body.code, a.code);
-  assert.equal(typeof a.body.message, 'string');
+  // Any body at all (text, a list) until the next line has seen a Status.
+  const st = a.body as Status | undefined;
+  assert.equal(st?.kind, 'Status', `${what}: not a Status: ${JSON.stringify(a.body).slice(0, 300)}`);
+  assert.equal(st?.status, 'Failure');
+  assert.equal(st?.code, a.code);
+  assert.equal(typeof st?.message, 'string');
 }
 
 const invalidName = fc.oneof(
@@ -118,19 +123,19 @@ describe('the API server under bad input', () => {
       fc.asyncProperty(wrongType, fc.constantFrom('metadata', 'spec', 'containers', 'name', 'labels', 'image', 'ports'), async (raw, where) => {
         // What the server receives: JSON has no NaN or Infinity, JSON.stringify sends them as null.
         const v: unknown = JSON.parse(JSON.stringify([raw]))[0];
-        const base: any = {
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name: 'typed', labels: { a: 'b' } },
-          spec: { containers: [{ name: 'c', image: 'busybox', ports: [{ containerPort: 80 }] }] },
-        };
+        // A well-formed pod whose one field `where` is then replaced by v: its parts are kept by name, since
+        // a value of the wrong type is the point (a Pod type would refuse it).
+        const container: Record<string, unknown> = { name: 'c', image: 'busybox', ports: [{ containerPort: 80 }] };
+        const metadata: Record<string, unknown> = { name: 'typed', labels: { a: 'b' } };
+        const spec: Record<string, unknown> = { containers: [container] };
+        const base: Record<string, unknown> = { apiVersion: 'v1', kind: 'Pod', metadata, spec };
         if (where === 'metadata') base.metadata = v;
         if (where === 'spec') base.spec = v;
-        if (where === 'containers') base.spec.containers = v;
-        if (where === 'name') base.metadata.name = v;
-        if (where === 'labels') base.metadata.labels = v;
-        if (where === 'image') base.spec.containers[0].image = v;
-        if (where === 'ports') base.spec.containers[0].ports = v;
+        if (where === 'containers') spec.containers = v;
+        if (where === 'name') metadata.name = v;
+        if (where === 'labels') metadata.labels = v;
+        if (where === 'image') container.image = v;
+        if (where === 'ports') container.ports = v;
         if (where === 'metadata' && v === null) return; // a null metadata is just absent metadata: no name → still invalid, checked below
         const a = await call('POST', '/api/v1/namespaces/default/pods', JSON.stringify(base));
         if ((where === 'ports' && Array.isArray(v) && v.length === 0) || (v === null && (where === 'ports' || where === 'labels'))) {
@@ -241,9 +246,9 @@ describe('the API server under bad input', () => {
     );
     assertClientError(await call('PATCH', '/api/v1/namespaces/default/configmaps/target', '{}', 'application/x-unknown'), 'unknown patch type');
     assert.equal(await snapshot(), rv);
-    const after = await call('GET', '/api/v1/namespaces/default/configmaps/target');
+    const after = await call<ConfigMap>('GET', '/api/v1/namespaces/default/configmaps/target');
     assert.deepEqual(after.body.data, { k: 'v' });
-    assert.deepEqual(after.body.metadata.labels, { a: 'b' });
+    assert.deepEqual(after.body.metadata!.labels, { a: 'b' });
   });
 
   test('anonymous requests get upstream 403, a refused token 401, unknown paths 404, wrong methods 405', async () => {

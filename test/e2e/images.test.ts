@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { K8TS } from './harness.js';
 import { busybox, clusterFixture, restartLabProcess, sh, skip as clusterSkip, sleep, until } from './clusterkit.js';
 import { pushImage, pythonImage, pythonScriptImage, startRegistry, tarOf, type BuiltImage, type TestRegistry } from '../../src/agent/images/testing.js';
+import type { Node } from 'kubernetes-types/core/v1.js';
 
 const work = mkdtempSync(join(tmpdir(), 'k8ts-e2e-images-'));
 const initial = join(work, 'registries.yaml');
@@ -113,13 +114,13 @@ ${busybox('client', 'node2', 'sleep 3600')}`,
     const images = await until(
       'the image in the Node status',
       async () => {
-        const n = JSON.parse(await c.ok(['get', 'node', 'node1', '-o', 'json']));
-        return (n.status.images ?? []).find((i: any) => i.names.includes('registry.k8ts.test/team/python:1'));
+        const n: Node = JSON.parse(await c.ok(['get', 'node', 'node1', '-o', 'json']));
+        return (n.status!.images ?? []).find((i) => i.names!.includes('registry.k8ts.test/team/python:1'));
       },
       60_000,
     );
-    assert.ok(images.names.includes(`registry.k8ts.test/team/python@${py.manifestDigest}`));
-    assert.ok(images.sizeBytes > 0);
+    assert.ok(images!.names!.includes(`registry.k8ts.test/team/python@${py.manifestDigest}`));
+    assert.ok(images!.sizeBytes! > 0);
   });
 
   it('an imagePullSecret pulls from a registry with basic auth; without it, ErrImagePull then ImagePullBackOff naming the 401', async () => {

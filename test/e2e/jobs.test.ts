@@ -6,6 +6,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
+import type { CronJob, Job, JobList } from 'kubernetes-types/batch/v1.js';
+import type { PodList } from 'kubernetes-types/core/v1.js';
 import { type Cluster, clusterFixture, skip, until } from './clusterkit.js';
 import { startServer, type TestServer } from './harness.js';
 import { spawn } from 'node:child_process';
@@ -92,16 +94,16 @@ describe('Jobs and CronJobs with kubectl on a two-node cluster', { skip, concurr
   test('a failing Job backs off and fails with BackoffLimitExceeded', async () => {
     await c.ok(['apply', '-f', '-'], job('fails', '  backoffLimit: 1', 'echo failing; exit 3'));
     await c.ok(['wait', '--for=condition=failed', 'job/fails', '--timeout=150s']);
-    const j = JSON.parse(await c.ok(['get', 'job', 'fails', '-o', 'json']));
-    const failed = j.status.conditions.find((x: any) => x.type === 'Failed');
-    assert.equal(failed.reason, 'BackoffLimitExceeded');
-    assert.equal(j.status.failed, 2);
-    const pods = JSON.parse(await c.ok(['get', 'pods', '-l', 'job-name=fails', '-o', 'json'])).items;
+    const j: Job = JSON.parse(await c.ok(['get', 'job', 'fails', '-o', 'json']));
+    const failed = j.status!.conditions!.find((x) => x.type === 'Failed');
+    assert.equal(failed!.reason, 'BackoffLimitExceeded');
+    assert.equal(j.status!.failed, 2);
+    const pods = (JSON.parse(await c.ok(['get', 'pods', '-l', 'job-name=fails', '-o', 'json'])) as PodList).items;
     assert.equal(pods.length, 2);
-    const [a, b] = pods.map((p: any) => p.status.containerStatuses[0].state.terminated).sort((x: any, y: any) => x.finishedAt.localeCompare(y.finishedAt));
+    const [a, b] = pods.map((p) => p.status!.containerStatuses![0].state!.terminated!).sort((x, y) => x.finishedAt!.localeCompare(y.finishedAt!));
     assert.equal(a.exitCode, 3);
-    const second = pods.map((p: any) => Date.parse(p.metadata.creationTimestamp)).sort()[1];
-    assert.ok(second - Date.parse(a.finishedAt) >= 9000, 'the replacement waited out the 10 s back-off');
+    const second = pods.map((p) => Date.parse(p.metadata!.creationTimestamp!)).sort()[1];
+    assert.ok(second - Date.parse(a.finishedAt!) >= 9000, 'the replacement waited out the 10 s back-off');
     assert.ok(b);
   });
 
@@ -111,10 +113,10 @@ describe('Jobs and CronJobs with kubectl on a two-node cluster', { skip, concurr
       job('indexed', '  completions: 3\n  parallelism: 3\n  completionMode: Indexed', 'echo index=$JOB_COMPLETION_INDEX host=$(hostname)'),
     );
     await c.ok(['wait', '--for=condition=complete', 'job/indexed', '--timeout=120s']);
-    const pods = JSON.parse(await c.ok(['get', 'pods', '-l', 'job-name=indexed', '-o', 'json'])).items;
-    const logs = (await Promise.all(pods.map((p: any) => c.ok(['logs', p.metadata.name])))).map((s) => s.trim()).sort();
+    const pods = (JSON.parse(await c.ok(['get', 'pods', '-l', 'job-name=indexed', '-o', 'json'])) as PodList).items;
+    const logs = (await Promise.all(pods.map((p) => c.ok(['logs', p.metadata!.name!])))).map((s) => s.trim()).sort();
     assert.deepEqual(logs, ['index=0 host=indexed-0', 'index=1 host=indexed-1', 'index=2 host=indexed-2']);
-    assert.equal(JSON.parse(await c.ok(['get', 'job', 'indexed', '-o', 'json'])).status.completedIndexes, '0-2');
+    assert.equal((JSON.parse(await c.ok(['get', 'job', 'indexed', '-o', 'json'])) as Job).status!.completedIndexes, '0-2');
   });
 
   test('podFailurePolicy FailJob on exit code 42', async () => {
@@ -122,11 +124,11 @@ describe('Jobs and CronJobs with kubectl on a two-node cluster', { skip, concurr
       '  backoffLimit: 6\n  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes: {containerName: main, operator: In, values: [42]}';
     await c.ok(['apply', '-f', '-'], job('pfp', spec, 'exit 42'));
     await c.ok(['wait', '--for=condition=failed', 'job/pfp', '--timeout=120s']);
-    const j = JSON.parse(await c.ok(['get', 'job', 'pfp', '-o', 'json']));
-    const failed = j.status.conditions.find((x: any) => x.type === 'Failed');
-    assert.equal(failed.reason, 'PodFailurePolicy');
-    assert.match(failed.message, /^Container main for pod .* failed with exit code 42 matching FailJob rule at index 0$/);
-    assert.equal(j.status.failed, 1);
+    const j: Job = JSON.parse(await c.ok(['get', 'job', 'pfp', '-o', 'json']));
+    const failed = j.status!.conditions!.find((x) => x.type === 'Failed');
+    assert.equal(failed!.reason, 'PodFailurePolicy');
+    assert.match(failed!.message!, /^Container main for pod .* failed with exit code 42 matching FailJob rule at index 0$/);
+    assert.equal(j.status!.failed, 1);
   });
 
   test('suspend and resume', async () => {
@@ -149,14 +151,14 @@ describe('Jobs and CronJobs with kubectl on a two-node cluster', { skip, concurr
       async () => {
         const r = await c.k(['get', 'job', 'brief', '-o', 'json']);
         if (r.code !== 0) return complete && /NotFound/.test(r.stderr);
-        const j = JSON.parse(r.stdout);
-        complete ||= (j.status?.conditions ?? []).some((x: any) => x.type === 'Complete' && x.status === 'True');
-        return complete && !!j.metadata.deletionTimestamp && (j.metadata.finalizers ?? []).includes('foregroundDeletion');
+        const j: Job = JSON.parse(r.stdout);
+        complete ||= (j.status?.conditions ?? []).some((x) => x.type === 'Complete' && x.status === 'True');
+        return complete && !!j.metadata!.deletionTimestamp && (j.metadata!.finalizers ?? []).includes('foregroundDeletion');
       },
       120_000,
     );
-    const pods = JSON.parse(await c.ok(['get', 'pods', '-l', 'job-name=brief', '-o', 'json'])).items;
-    assert.ok(pods.every((p: any) => !(p.metadata.finalizers ?? []).includes('batch.kubernetes.io/job-tracking')));
+    const pods = (JSON.parse(await c.ok(['get', 'pods', '-l', 'job-name=brief', '-o', 'json'])) as PodList).items;
+    assert.ok(pods.every((p) => !(p.metadata!.finalizers ?? []).includes('batch.kubernetes.io/job-tracking')));
   });
 
   test('bad input is refused with 422 naming the field', async () => {
@@ -170,9 +172,9 @@ describe('Jobs and CronJobs with kubectl on a two-node cluster', { skip, concurr
   });
 
   test('kubectl create job --from=cronjob, and the CronJob fires every minute keeping one finished Job', async () => {
-    const m = JSON.parse(await c.ok(['create', 'job', 'manual', '--from=cronjob/tick', '-o', 'json']));
-    assert.equal(m.metadata.annotations['cronjob.kubernetes.io/instantiate'], 'manual');
-    assert.equal(m.metadata.ownerReferences[0].kind, 'CronJob');
+    const m: Job = JSON.parse(await c.ok(['create', 'job', 'manual', '--from=cronjob/tick', '-o', 'json']));
+    assert.equal(m.metadata!.annotations!['cronjob.kubernetes.io/instantiate'], 'manual');
+    assert.equal(m.metadata!.ownerReferences![0].kind, 'CronJob');
     // The Job is the CronJob's, so its history limit (1) may delete it once a scheduled Job finishes after
     // it, as upstream's would: Complete, or gone after completing, both count.
     await until(
@@ -181,25 +183,29 @@ describe('Jobs and CronJobs with kubectl on a two-node cluster', { skip, concurr
         const r = await c.k(['get', 'job', 'manual', '-o', 'json']);
         // The history limit deletes only finished Jobs: gone means it completed first.
         if (r.code !== 0) return /NotFound/.test(r.stderr);
-        return (JSON.parse(r.stdout).status?.conditions ?? []).some((x: any) => x.type === 'Complete' && x.status === 'True');
+        return ((JSON.parse(r.stdout) as Job).status?.conditions ?? []).some((x) => x.type === 'Complete' && x.status === 'True');
       },
       120_000,
     );
     const fired = await until(
       'a scheduled Job completes',
       async () => {
-        const jobs = JSON.parse(await c.ok(['get', 'jobs', '-o', 'json'])).items.filter(
-          (j: any) => /^tick-\d+$/.test(j.metadata.name) && j.status?.conditions?.some((x: any) => x.type === 'Complete' && x.status === 'True'),
+        const jobs = (JSON.parse(await c.ok(['get', 'jobs', '-o', 'json'])) as JobList).items.filter(
+          (j) => /^tick-\d+$/.test(j.metadata!.name!) && j.status?.conditions?.some((x) => x.type === 'Complete' && x.status === 'True'),
         );
         return jobs[0];
       },
       150_000,
     );
-    assert.equal(Number(fired.metadata.name.slice(5)) % 1, 0);
-    assert.match(fired.metadata.annotations['batch.kubernetes.io/cronjob-scheduled-timestamp'], /:00Z$/);
-    const cj = JSON.parse(await c.ok(['get', 'cronjob', 'tick', '-o', 'json']));
-    assert.ok(cj.status.lastScheduleTime);
-    await until('lastSuccessfulTime', async () => JSON.parse(await c.ok(['get', 'cronjob', 'tick', '-o', 'json'])).status.lastSuccessfulTime, 30_000);
+    assert.equal(Number(fired.metadata!.name!.slice(5)) % 1, 0);
+    assert.match(fired.metadata!.annotations!['batch.kubernetes.io/cronjob-scheduled-timestamp'], /:00Z$/);
+    const cj: CronJob = JSON.parse(await c.ok(['get', 'cronjob', 'tick', '-o', 'json']));
+    assert.ok(cj.status!.lastScheduleTime);
+    await until(
+      'lastSuccessfulTime',
+      async () => (JSON.parse(await c.ok(['get', 'cronjob', 'tick', '-o', 'json'])) as CronJob).status!.lastSuccessfulTime,
+      30_000,
+    );
     const table = (await c.ok(['get', 'cronjobs'])).split('\n');
     assert.match(table[0], /^NAME\s+SCHEDULE\s+TIMEZONE\s+SUSPEND\s+ACTIVE\s+LAST SCHEDULE\s+AGE$/);
     assert.match(table[1], /^tick\s+\* \* \* \* \*\s+Etc\/UTC\s+False\s+\d+\s+\S+\s+\S+$/);
@@ -247,7 +253,7 @@ describe('the official clients create and watch Jobs', () => {
         namespace: 'default',
         body: { metadata: { name: 'bad' }, spec: { schedule: '0 0 32 * *', jobTemplate: { spec: { template } } } },
       }),
-      (e: any) => e.code === 422 && /spec\.schedule/.test(String(e.body)),
+      (e: unknown) => e instanceof k8s.ApiException && e.code === 422 && /spec\.schedule/.test(String(e.body)),
     );
   });
 

@@ -6,20 +6,21 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busybox, clusterFixture, sh, skip } from './clusterkit.js';
+import type { CertificateSigningRequestList } from 'kubernetes-types/certificates/v1.js';
 
 describe('agents join with a bootstrap token and hold their own identities', { skip }, () => {
   const cluster = clusterFixture('join');
 
   test("kubectl get csr shows each node's client CSR approved and issued, requested by the bootstrap token", async () => {
     const c = cluster();
-    const csrs = JSON.parse(await c.ok(['get', 'csr', '-o', 'json'])).items;
+    const csrs = (JSON.parse(await c.ok(['get', 'csr', '-o', 'json'])) as CertificateSigningRequestList).items;
     for (const n of ['node1', 'node2']) {
-      const x = csrs.find((i: any) => i.metadata.name.startsWith(`node-csr-${n}-`));
+      const x = csrs.find((i) => i.metadata!.name!.startsWith(`node-csr-${n}-`));
       assert.ok(x, `no CSR for ${n}`);
       assert.equal(x.spec.signerName, 'kubernetes.io/kube-apiserver-client-kubelet');
-      assert.match(x.spec.username, /^system:bootstrap:[a-z0-9]{6}$/);
-      assert.ok(x.status.conditions.some((k: any) => k.type === 'Approved'));
-      assert.ok(x.status.certificate);
+      assert.match(x.spec.username!, /^system:bootstrap:[a-z0-9]{6}$/);
+      assert.ok(x.status!.conditions!.some((k) => k.type === 'Approved'));
+      assert.ok(x.status!.certificate);
     }
     assert.match(await c.ok(['get', 'csr']), /Approved,Issued/);
   });
@@ -77,13 +78,13 @@ describe('agents join with a bootstrap token and hold their own identities', { s
 
   test('each agent serves a certificate from the cluster CA (its kubelet-serving CSR) and answers only callers SubjectAccessReview allows', async () => {
     const c = cluster();
-    const csrs = JSON.parse(await c.ok(['get', 'csr', '-o', 'json'])).items;
+    const csrs = (JSON.parse(await c.ok(['get', 'csr', '-o', 'json'])) as CertificateSigningRequestList).items;
     const ca = join(c.home, c.name, 'server', 'pki', 'ca.crt');
     const admin = (f: string) => join(c.home, c.name, 'server', 'pki', f);
     for (const n of c.plan.nodes as { name: string; ip: string }[]) {
-      const x = csrs.find((i: any) => i.spec.signerName === 'kubernetes.io/kubelet-serving' && i.spec.username === `system:node:${n.name}`);
+      const x = csrs.find((i) => i.spec.signerName === 'kubernetes.io/kubelet-serving' && i.spec.username === `system:node:${n.name}`);
       assert.ok(x, `no serving CSR for ${n.name}`);
-      assert.ok(x.status.conditions.some((k: any) => k.type === 'Approved' && k.reason === 'AutoApproved'));
+      assert.ok(x.status!.conditions!.some((k) => k.type === 'Approved' && k.reason === 'AutoApproved'));
       // curl verifies the agent's certificate against the cluster CA for the node's address.
       const url = `https://${n.ip}:10250/metrics`;
       const anon = sh(['curl', '-s', '-w', '\n%{http_code}', '--cacert', ca, url]);

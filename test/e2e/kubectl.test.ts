@@ -4,6 +4,7 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { startServer, kubectlBinary, type TestServer } from './harness.js';
+import type { Pod } from 'kubernetes-types/core/v1.js';
 
 const skip = kubectlBinary('1.32') ? false : 'kubectl.1.32 is not on this machine (the pinned binaries sit beside the kubectl dispatcher)';
 
@@ -97,9 +98,9 @@ describe('kubectl 1.32 against k8ts server', { skip }, () => {
     assert.match(y, /^kind: Pod$/m);
     assert.match(y, /^ {2}name: a$/m);
     assert.match(y, /^ {2}uid: [0-9a-f-]{36}$/m);
-    const j = JSON.parse(await ok(['get', 'pods', '-n', 'get1', '-o', 'json']));
+    const j: { kind: string; items: Pod[] } = JSON.parse(await ok(['get', 'pods', '-n', 'get1', '-o', 'json']));
     assert.equal(j.kind, 'List');
-    assert.deepEqual(j.items.map((p: any) => p.metadata.name).sort(), ['a', 'b']);
+    assert.deepEqual(j.items.map((p) => p.metadata!.name).sort(), ['a', 'b']);
     assert.equal(j.items[0].kind, 'Pod');
     assert.equal(await ok(['get', 'pods', '-n', 'get1', '-o', 'jsonpath={.items[*].metadata.name}']), 'a b');
     assert.equal(await ok(['get', 'pods', '-n', 'get1', '-o', 'name']), 'pod/a\npod/b\n');

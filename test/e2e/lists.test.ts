@@ -8,6 +8,8 @@ import { Agent, request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type TestServer } from './harness.js';
+import type { ConfigMap } from 'kubernetes-types/core/v1.js';
+import type { ListMeta } from 'kubernetes-types/meta/v1.js';
 
 let s: TestServer;
 let agent: Agent;
@@ -41,7 +43,15 @@ function call(method: string, path: string, body?: unknown, headers: Record<stri
   });
 }
 
-async function ok(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<any> {
+/** A ConfigMap as the server answers it in these tests: named, with a resourceVersion. */
+type Stored = ConfigMap & { metadata: { name: string; resourceVersion: string } };
+interface StoredList {
+  metadata: ListMeta;
+  items: Stored[];
+}
+
+/** A 2xx answer's body as the kind the caller names (unchecked: the assertions on it are the check). */
+async function ok<T = unknown>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
   const r = await call(method, path, body, headers);
   assert.ok(r.code >= 200 && r.code < 300, `${method} ${path}: ${r.code} ${r.text.slice(0, 300)}`);
   return JSON.parse(r.text);
@@ -93,26 +103,26 @@ after(async () => {
 
 describe('lists and gets from the watch cache', () => {
   test('resourceVersion: consistent by default, "0", NotOlderThan, Exact from the store; 410 and 504 as upstream', async () => {
-    const a = await ok('POST', '/api/v1/namespaces/rv/configmaps', cm('a'));
-    const b = await ok('POST', '/api/v1/namespaces/rv/configmaps', cm('b'));
+    const a = await ok<Stored>('POST', '/api/v1/namespaces/rv/configmaps', cm('a'));
+    const b = await ok<Stored>('POST', '/api/v1/namespaces/rv/configmaps', cm('b'));
     const rvAB = b.metadata.resourceVersion;
-    const a2 = await ok('PUT', '/api/v1/namespaces/rv/configmaps/a', { ...a, data: { k: 'changed' } });
+    const a2 = await ok<Stored>('PUT', '/api/v1/namespaces/rv/configmaps/a', { ...a, data: { k: 'changed' } });
     await ok('DELETE', '/api/v1/namespaces/rv/configmaps/b');
-    const now = await ok('GET', '/api/v1/namespaces/rv/configmaps');
+    const now = await ok<StoredList>('GET', '/api/v1/namespaces/rv/configmaps');
     assert.deepEqual(names(now), ['a']);
-    assert.equal(now.items[0].data.k, 'changed');
+    assert.equal(now.items[0].data!.k, 'changed');
     assert.equal(now.items[0].metadata.resourceVersion, a2.metadata.resourceVersion);
     assert.ok(Number(now.metadata.resourceVersion) >= Number(a2.metadata.resourceVersion));
 
     // Exact: the state at that revision, from the store.
-    const then = await ok('GET', `/api/v1/namespaces/rv/configmaps?resourceVersion=${rvAB}&resourceVersionMatch=Exact`);
+    const then = await ok<StoredList>('GET', `/api/v1/namespaces/rv/configmaps?resourceVersion=${rvAB}&resourceVersionMatch=Exact`);
     assert.equal(then.metadata.resourceVersion, rvAB);
     assert.deepEqual(names(then), ['a', 'b']);
-    assert.equal(then.items[0].data.k, 'a');
+    assert.equal(then.items[0].data!.k, 'a');
     assert.equal(then.items[0].metadata.resourceVersion, a.metadata.resourceVersion);
     // NotOlderThan (and a bare resourceVersion): at least that new, so today's state.
     for (const q of [`resourceVersion=${rvAB}&resourceVersionMatch=NotOlderThan`, `resourceVersion=${rvAB}`, 'resourceVersion=0']) {
-      assert.deepEqual(names(await ok('GET', `/api/v1/namespaces/rv/configmaps?${q}`)), ['a'], q);
+      assert.deepEqual(names(await ok<StoredList>('GET', `/api/v1/namespaces/rv/configmaps?${q}`)), ['a'], q);
     }
     // A get from the cache answers the object as a get from the store would: kind and apiVersion first.
     const got = await call('GET', '/api/v1/namespaces/rv/configmaps/a');
@@ -146,7 +156,7 @@ describe('lists and gets from the watch cache', () => {
 
   test('limit and continue: pages of one snapshot while writes go on; remainingItemCount; selectors', async () => {
     await createMany('page', 25, 8, (i) => ({ parity: i % 2 ? 'odd' : 'even' }));
-    const p1 = await ok('GET', '/api/v1/namespaces/page/configmaps?limit=10');
+    const p1 = await ok<StoredList>('GET', '/api/v1/namespaces/page/configmaps?limit=10');
     assert.deepEqual(
       names(p1),
       Array.from({ length: 10 }, (_, i) => `c${String(i).padStart(5, '0')}`),
@@ -156,25 +166,28 @@ describe('lists and gets from the watch cache', () => {
     // Writes after the first page change nothing in the pages that follow (they read its revision).
     await ok('DELETE', '/api/v1/namespaces/page/configmaps/c00015');
     await ok('POST', '/api/v1/namespaces/page/configmaps', cm('c00012x'));
-    const p2 = await ok('GET', `/api/v1/namespaces/page/configmaps?limit=10&continue=${encodeURIComponent(p1.metadata.continue)}`);
+    const p2 = await ok<StoredList>('GET', `/api/v1/namespaces/page/configmaps?limit=10&continue=${encodeURIComponent(p1.metadata.continue!)}`);
     assert.equal(p2.metadata.resourceVersion, p1.metadata.resourceVersion);
     assert.deepEqual(
       names(p2),
       Array.from({ length: 10 }, (_, i) => `c${String(i + 10).padStart(5, '0')}`),
     );
     assert.equal(p2.metadata.remainingItemCount, 6);
-    const p3 = await ok('GET', `/api/v1/namespaces/page/configmaps?limit=10&continue=${encodeURIComponent(p2.metadata.continue)}`);
+    const p3 = await ok<StoredList>('GET', `/api/v1/namespaces/page/configmaps?limit=10&continue=${encodeURIComponent(p2.metadata.continue!)}`);
     assert.deepEqual(names(p3), ['c00020', 'c00021', 'c00022', 'c00023', 'c00024']);
     assert.equal(p3.metadata.continue, undefined);
     // The current state has both writes.
-    const all = names(await ok('GET', '/api/v1/namespaces/page/configmaps'));
+    const all = names(await ok<StoredList>('GET', '/api/v1/namespaces/page/configmaps'));
     assert.equal(all.length, 25);
     assert.ok(all.includes('c00012x') && !all.includes('c00015'));
     // A label selector with a limit walks past the objects it skips.
     const odd: string[] = [];
     let cont = '';
     for (let guard = 0; guard < 20; guard++) {
-      const p = await ok('GET', `/api/v1/namespaces/page/configmaps?labelSelector=parity%3Dodd&limit=4${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`);
+      const p = await ok<StoredList>(
+        'GET',
+        `/api/v1/namespaces/page/configmaps?labelSelector=parity%3Dodd&limit=4${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`,
+      );
       odd.push(...names(p));
       assert.equal(p.metadata.remainingItemCount, undefined);
       cont = p.metadata.continue ?? '';
@@ -188,11 +201,11 @@ describe('lists and gets from the watch cache', () => {
 
   test('consistent read: an acknowledged write is in the very next list and get', async () => {
     for (let i = 0; i < 40; i++) {
-      const made = await ok('POST', '/api/v1/namespaces/fresh/configmaps', cm(`f${i}`));
-      const l = await ok('GET', '/api/v1/namespaces/fresh/configmaps');
+      const made = await ok<Stored>('POST', '/api/v1/namespaces/fresh/configmaps', cm(`f${i}`));
+      const l = await ok<StoredList>('GET', '/api/v1/namespaces/fresh/configmaps');
       assert.equal(names(l).length, i + 1);
       assert.ok(Number(l.metadata.resourceVersion) >= Number(made.metadata.resourceVersion));
-      const g = await ok('GET', `/api/v1/namespaces/fresh/configmaps/f${i}`);
+      const g = await ok<Stored>('GET', `/api/v1/namespaces/fresh/configmaps/f${i}`);
       assert.equal(g.metadata.resourceVersion, made.metadata.resourceVersion);
     }
   });

@@ -9,6 +9,8 @@ import { spawn } from 'node:child_process';
 import { K8TS } from './harness.js';
 import { type Cluster, clusterFixture, nodeNetns, podNetnsOf, restartLabProcess, skip, sleep, until } from './clusterkit.js';
 import { must } from '../../src/testing/must.js';
+import type { NodeTrace } from '../../src/agent/trace.js';
+import type { TraceResult } from '../../src/cli/netpol.js';
 
 const NS = ['x', 'y', 'z'];
 /** Pods as the upstream suite names them, on alternating nodes so half the checks cross nodes. */
@@ -488,25 +490,25 @@ describe('NetworkPolicy with the real kubectl, after the upstream network policy
     const tr = async (...args: string[]) => {
       const r = await spawnText([K8TS, 'trace', '--kubeconfig', c.kubeconfig, ...args, '--json']);
       assert.ok(r.stdout, r.stderr);
-      return JSON.parse(r.stdout);
+      return JSON.parse(r.stdout) as TraceResult;
     };
     // x/a on node1 → y/a on node2.
     let t = await tr('x/a', 'y/a:80');
     assert.equal(t.arrived, true, t.summary);
     assert.deepEqual(
-      t.nodes.map((n: any) => n.node),
+      t.nodes.map((n) => n.node),
       ['node1', 'node2'],
     );
-    const kinds = (n: any) => n.hops.map((h: any) => h.kind);
+    const kinds = (n: NodeTrace) => n.hops.map((h) => h.kind);
     assert.deepEqual(kinds(t.nodes[0]).slice(0, 2), ['pod', 'veth']);
     assert.ok(kinds(t.nodes[0]).includes('route') && kinds(t.nodes[0]).includes('node-network'));
     assert.ok(
-      t.nodes[0].hops.some((h: any) => /proto 140 \(k8ts\)/.test(h.text)),
+      t.nodes[0].hops.some((h) => /proto 140 \(k8ts\)/.test(h.text)),
       'names the k8ts route',
     );
     assert.ok(kinds(t.nodes[1]).includes('bridge'));
     assert.ok(
-      t.nodes.every((n: any) => n.trace.length > 0),
+      t.nodes.every((n) => n.trace.length > 0),
       'every node saw the probe in nft monitor trace',
     );
     // Through a ClusterIP: the DNAT step names the service and the backend the probe got.
@@ -518,15 +520,12 @@ describe('NetworkPolicy with the real kubectl, after the upstream network policy
     await until('svc y/ab answering', () => can('x/b', abIP, 8000), 20_000);
     t = await tr('x/b', 'svc/y/ab');
     assert.equal(t.arrived, true, t.summary);
-    assert.match(
-      t.nodes[0].hops.find((h: any) => h.kind === 'dnat').text,
-      new RegExp(`service y/ab: .*the probe got ${ip.get('y/a')!.replace(/\./g, '\\.')}:80`),
-    );
+    assert.match(t.nodes[0].hops.find((h) => h.kind === 'dnat')!.text, new RegExp(`service y/ab: .*the probe got ${ip.get('y/a')!.replace(/\./g, '\\.')}:80`));
     // A NodePort from the host.
     const np = (await c.ok(['get', 'svc', 'ab', '-n', 'y', '-o', 'jsonpath={.spec.ports[0].nodePort}'])).trim();
     t = await tr('host', `${c.plan.nodes[0].ip}:${np}`);
     assert.equal(t.arrived, true, t.summary);
-    assert.match(t.nodes[0].hops.find((h: any) => h.kind === 'dnat').text, /NodePort/);
+    assert.match(t.nodes[0].hops.find((h) => h.kind === 'dnat')!.text, /NodePort/);
     // Denied, naming the policy.
     await apply(policy('y', 'deny-a', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Ingress'] }));
     t = await tr('x/a', 'y/a:80');
@@ -534,8 +533,8 @@ describe('NetworkPolicy with the real kubectl, after the upstream network policy
     assert.match(t.summary, /dropped on node node2/);
     assert.ok(
       t.nodes
-        .flatMap((n: any) => n.hops)
-        .some((h: any) => h.kind === 'policy' && /isolated by y\/deny-a.*DENIED: no policy of namespace y allows it \(isolated by deny-a\)/.test(h.text)),
+        .flatMap((n) => n.hops)
+        .some((h) => h.kind === 'policy' && /isolated by y\/deny-a.*DENIED: no policy of namespace y allows it \(isolated by deny-a\)/.test(h.text)),
     );
     const text = await spawnText([K8TS, 'trace', '--kubeconfig', c.kubeconfig, 'x/a', 'y/a:80']);
     assert.equal(text.code, 1, 'a trace that does not arrive exits 1');
@@ -552,13 +551,13 @@ describe('k8ts trace over VXLAN', { skip }, () => {
     await c.ok(['apply', '-f', '-'], podYaml('default', 'a', 'node1') + podYaml('default', 'b', 'node2'));
     await c.ok(['wait', '--for=condition=Ready', 'pod/a', 'pod/b', '--timeout=90s']);
     const r = await spawnText([K8TS, 'trace', '--kubeconfig', c.kubeconfig, 'default/a', 'default/b:80', '--json']);
-    const t = JSON.parse(r.stdout);
+    const t: TraceResult = JSON.parse(r.stdout);
     assert.equal(t.arrived, true, t.summary);
-    const vx = t.nodes[0].hops.find((h: any) => h.kind === 'vxlan');
+    const vx = t.nodes[0].hops.find((h) => h.kind === 'vxlan');
     assert.ok(vx, JSON.stringify(t.nodes[0].hops));
     assert.match(vx.text, new RegExp(`k8ts\\.vxlan: VTEP [\\d.]+ → neighbour MAC [0-9a-f:]{17} → FDB dst ${c.plan.nodes[1].ip.replace(/\./g, '\\.')}`));
     assert.deepEqual(
-      t.nodes.map((n: any) => n.node),
+      t.nodes.map((n) => n.node),
       ['node1', 'node2'],
     );
   });

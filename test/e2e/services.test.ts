@@ -5,9 +5,24 @@
 // hostnames, ExternalName and partial names, and the proxy restarted with traffic flowing.
 import { test, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Endpoints, Service } from 'kubernetes-types/core/v1.js';
+import type { EndpointSliceList } from 'kubernetes-types/discovery/v1.js';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
-import { type Cluster, clusterFixture, nodeNetns, podIP, podNetnsOf, remoteAddr, restartLabProcess, sh, skip, sleep, until } from './clusterkit.js';
+import {
+  type Cluster,
+  clusterFixture,
+  nodeNetns,
+  type PlacedPod,
+  podIP,
+  podNetnsOf,
+  remoteAddr,
+  restartLabProcess,
+  sh,
+  skip,
+  sleep,
+  until,
+} from './clusterkit.js';
 import { must } from '../../src/testing/must.js';
 
 interface PodSpec {
@@ -90,14 +105,15 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
   const get = clusterFixture(`sv${process.pid % 10000}`);
   let c: Cluster;
   const wget = async (from: string, url: string) => (await c.ok(['exec', from, '--', 'wget', '-qO-', url])).trim();
-  const json = async (args: string[]) => JSON.parse(await c.ok([...args, '-o', 'json']));
+  /** kubectl's `-o json` answer, as the kind the caller names (unchecked: the assertions on it are the check). */
+  const json = async <T>(args: string[]): Promise<T> => JSON.parse(await c.ok([...args, '-o', 'json']));
   const clusterIP = async (svc: string) => (await c.ok(['get', 'svc', svc, '-o', 'jsonpath={.spec.clusterIP}'])).trim();
-  const slicesOf = async (svc: string) => (await json(['get', 'endpointslices', '-l', `kubernetes.io/service-name=${svc}`])).items;
+  const slicesOf = async (svc: string) => (await json<EndpointSliceList>(['get', 'endpointslices', '-l', `kubernetes.io/service-name=${svc}`])).items;
   const readyEndpoints = async (svc: string) =>
     (await slicesOf(svc))
-      .flatMap((s: any) => s.endpoints ?? [])
-      .filter((e: any) => e.conditions?.ready)
-      .map((e: any) => e.addresses[0])
+      .flatMap((s) => s.endpoints ?? [])
+      .filter((e) => e.conditions?.ready)
+      .map((e) => e.addresses[0])
       .sort();
   /** Responders seen over n requests from a pod. */
   const responders = async (from: string, url: string, n: number) => {
@@ -124,9 +140,9 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
     assert.ok(ip.startsWith(c.plan.serviceCIDR.split('.').slice(0, 2).join('.')), `${ip} is not in ${c.plan.serviceCIDR}`);
     const pods = [await podIP(c, 'web1'), await podIP(c, 'web2')].sort();
     await until('two ready endpoints in the EndpointSlice', async () => JSON.stringify(await readyEndpoints('web')) === JSON.stringify(pods));
-    const ep = await json(['get', 'endpoints', 'web']);
-    assert.deepEqual(ep.subsets[0].addresses.map((a: any) => a.ip).sort(), pods, 'the v1 Endpoints object too');
-    assert.deepEqual(ep.subsets[0].ports, [{ name: 'http', port: 8080, protocol: 'TCP' }]);
+    const ep = await json<Endpoints>(['get', 'endpoints', 'web']);
+    assert.deepEqual(ep.subsets![0].addresses!.map((a) => a.ip).sort(), pods, 'the v1 Endpoints object too');
+    assert.deepEqual(ep.subsets![0].ports, [{ name: 'http', port: 8080, protocol: 'TCP' }]);
     await until('both pods answering through the ClusterIP', async () => (await responders('client', `http://${ip}/`, 10)).size === 2);
     // No NAT between a pod and a service's pods, on this node and across nodes.
     const client = await podIP(c, 'client');
@@ -150,7 +166,7 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
     const ip = await clusterIP('multi');
     await until('multi endpoints', async () => (await readyEndpoints('multi')).length === 2);
     const [slice] = await slicesOf('multi');
-    assert.deepEqual(slice.ports.map((p: any) => [p.name, p.port, p.protocol]).sort(), [
+    assert.deepEqual(slice.ports!.map((p) => [p.name, p.port, p.protocol]).sort(), [
       ['alt', 8081, 'TCP'],
       ['http', 8080, 'TCP'],
     ]);
@@ -160,11 +176,11 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
 
   test("the same port over TCP and UDP (kube-dns, and a service of the user's own with hand-made endpoints)", async () => {
     const dns = c.plan.dnsServiceIP;
-    const kubeDns = await json(['get', 'svc', 'kube-dns', '-n', 'kube-system']);
-    assert.equal(kubeDns.spec.clusterIP, dns);
-    assert.deepEqual(kubeDns.spec.ports.map((p: any) => `${p.port}/${p.protocol}`).sort(), ['53/TCP', '53/UDP']);
+    const kubeDns = await json<Service>(['get', 'svc', 'kube-dns', '-n', 'kube-system']);
+    assert.equal(kubeDns.spec!.clusterIP, dns);
+    assert.deepEqual(kubeDns.spec!.ports!.map((p) => `${p.port}/${p.protocol}`).sort(), ['53/TCP', '53/UDP']);
     // A selectorless service whose endpoints are the nodes' DNS servers, both protocols on one port.
-    const nodeIPs = c.plan.nodes.map((n: any) => n.ip);
+    const nodeIPs = c.plan.nodes.map((n) => n.ip);
     await c.ok(
       ['apply', '-f', '-'],
       service('both', {
@@ -224,14 +240,13 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
     assert.ok(last >= lo && last <= hi, `${ip} is not in the pool ${c.plan.lbPool.first}-${c.plan.lbPool.last}`);
     assert.match(await c.ok(['get', 'svc', 'lb']), new RegExp(ip.replace(/\./g, '\\.')));
     await until('the LB IP answering the host', async () => /hello-from-web/.test(await hostGet(ip, 80)));
-    const holders = c.plan.nodes.filter((n: any) => sh(['ip', '-n', n.netns, '-o', 'addr', 'show']).stdout.includes(` ${ip}/32 `));
+    const holders = c.plan.nodes.filter((n) => sh(['ip', '-n', n.netns, '-o', 'addr', 'show']).stdout.includes(` ${ip}/32 `));
     assert.equal(holders.length, 1, 'exactly one node holds the IP');
   });
 
   test('another node takes the LoadBalancer IP over when its holder goes NotReady', async () => {
     const ip = (await c.ok(['get', 'svc', 'lb', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}'])).trim();
-    const holding = () =>
-      c.plan.nodes.filter((n: any) => sh(['ip', '-n', n.netns, '-o', 'addr', 'show']).stdout.includes(` ${ip}/32 `)).map((n: any) => n.name as string);
+    const holding = () => c.plan.nodes.filter((n) => sh(['ip', '-n', n.netns, '-o', 'addr', 'show']).stdout.includes(` ${ip}/32 `)).map((n) => n.name);
     const [owner] = holding();
     const other = must(
       c.plan.nodes.find((n) => n.name !== owner),
@@ -316,8 +331,8 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
     await until('both rd endpoints ready', async () => (await readyEndpoints('rd')).length === 2);
     await c.ok(['exec', 'rd1', '--', 'rm', '/tmp/ready']);
     await until('rd1 not ready in the slice', async () => JSON.stringify(await readyEndpoints('rd')) === JSON.stringify([ip2]));
-    const ep1 = (await slicesOf('rd')).flatMap((s: any) => s.endpoints).find((e: any) => e.addresses[0] === ip1);
-    assert.equal(ep1.conditions.ready, false);
+    const ep1 = (await slicesOf('rd')).flatMap((s) => s.endpoints!).find((e) => e.addresses[0] === ip1);
+    assert.equal(ep1!.conditions!.ready, false);
     assert.match(await c.ok(['get', 'pod', 'rd1']), /0\/1/);
     await until('only rd2 answering', async () => {
       const seen = await responders('client', `http://${ip}/`, 8);
@@ -326,7 +341,7 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
     await c.ok(['delete', 'pod', 'rd2', '--wait=true']);
     await until('no ready endpoints', async () => (await readyEndpoints('rd')).length === 0);
     await c.ok(['delete', 'pod', 'rd1', '--wait=true']);
-    await until('no endpoints at all', async () => (await slicesOf('rd')).every((s: any) => !(s.endpoints ?? []).length));
+    await until('no endpoints at all', async () => (await slicesOf('rd')).every((s) => !(s.endpoints ?? []).length));
     await until('a refusal, not a timeout', async () => {
       const t0 = Date.now();
       const r = await c.k(['exec', 'client', '--', 'wget', '-qO-', `http://${ip}/`]);
@@ -372,11 +387,11 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
   });
 
   test('the kubernetes service points at the API server', async () => {
-    const svc = await json(['get', 'svc', 'kubernetes']);
+    const svc = await json<Service>(['get', 'svc', 'kubernetes']);
     const first = c.plan.kubernetesServiceIP;
-    assert.equal(svc.spec.clusterIP, first);
+    assert.equal(svc.spec!.clusterIP, first);
     assert.deepEqual(
-      svc.spec.ports.map((p: any) => [p.name, p.port]),
+      svc.spec!.ports!.map((p) => [p.name, p.port]),
       [['https', 443]],
     );
     const out = await c.ok(['exec', 'client', '--', 'sh', '-c', `nc -w 2 ${first} 443 </dev/null && echo open`]);
@@ -385,7 +400,7 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
 
   test('DNS keeps answering while the API server is down; the proxy restarted with traffic flowing loses nothing', async () => {
     const web = await clusterIP('web');
-    const clientNetns = podNetnsOf(c, await json(['get', 'pod', 'client']));
+    const clientNetns = podNetnsOf(c, await json<PlacedPod>(['get', 'pod', 'client']));
     await restartLabProcess(c, 'server', async () => {
       const r = sh(['nsenter', `--net=/run/netns/${clientNetns}`, 'busybox', 'nslookup', 'web.default.svc.cluster.local', c.plan.dnsServiceIP]);
       assert.match(r.stdout, new RegExp(web.replace(/\./g, '\\.')), `${r.stdout}${r.stderr}${r.error ?? ''}`);

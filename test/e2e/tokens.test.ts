@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, kubectlBinary, type TestServer } from './harness.js';
 import { eventually } from '../../src/testing/eventually.js';
+import type { Pod, PodList } from 'kubernetes-types/core/v1.js';
 
 const run = promisify(execFile);
 const skip = kubectlBinary('1.32') ? false : 'kubectl.1.32 is not on this machine (the pinned binaries sit beside the kubectl dispatcher)';
@@ -23,7 +24,16 @@ async function ok(args: string[], version = '1.32'): Promise<string> {
   return r.stdout;
 }
 
-function claims(token: string): any {
+/** The claims of a service-account token, as far as these tests read them. */
+interface TokenClaims {
+  sub: string;
+  aud: string[];
+  exp: number;
+  iat: number;
+  'kubernetes.io': { pod?: { name: string } };
+}
+
+function claims(token: string): TokenClaims {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
 }
 
@@ -70,18 +80,18 @@ describe('kubectl create token against k8ts server', { skip }, () => {
 
   test('a token bound to a pod works from the host with the CA and stops when the pod is deleted', async () => {
     await ok(['run', 'holder', '-n', 'tok', '--image', 'busybox', '--restart', 'Never', '--', 'sleep', '3600']);
-    const spec = JSON.parse(await ok(['get', 'pod', 'holder', '-n', 'tok', '-o', 'json'])).spec;
+    const spec = (JSON.parse(await ok(['get', 'pod', 'holder', '-n', 'tok', '-o', 'json'])) as Pod).spec!;
     assert.equal(spec.serviceAccountName, 'default');
-    const vol = spec.volumes.find((v: any) => v.name.startsWith('kube-api-access-'));
+    const vol = spec.volumes!.find((v) => v.name.startsWith('kube-api-access-'));
     assert.ok(vol, 'the ServiceAccount admission mounted the token volume');
     assert.deepEqual(spec.containers[0].volumeMounts, [{ name: vol.name, readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }]);
 
     const t = (await ok(['create', 'token', 'default', '-n', 'tok', '--bound-object-kind', 'Pod', '--bound-object-name', 'holder'])).trim();
-    assert.equal(claims(t)['kubernetes.io'].pod.name, 'holder');
+    assert.equal(claims(t)['kubernetes.io'].pod!.name, 'holder');
     const r = await curl('/api/v1/namespaces/tok/pods', t);
     assert.equal(r.code, 200, r.body);
     assert.deepEqual(
-      JSON.parse(r.body).items.map((p: any) => p.metadata.name),
+      (JSON.parse(r.body) as PodList).items.map((p) => p.metadata!.name),
       ['holder'],
     );
     // Not scheduled (no nodes here): the delete is immediate, and the token with it.

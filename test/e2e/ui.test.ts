@@ -12,12 +12,41 @@ import { K8TS, ROOT } from './harness.js';
 import { type Cluster, clusterFixture, podIP, skip as clusterSkip, sh } from './clusterkit.js';
 import { type Browser, launch, noChromium, requireChromium, waitIn } from './browser.js';
 import { must } from '../../src/testing/must.js';
+import type { Node, NodeList } from 'kubernetes-types/core/v1.js';
 
 requireChromium();
 const skip = clusterSkip || noChromium;
 const SHOTS = join(ROOT, 'test-artifacts/ui');
 
-declare const window: any;
+/** The parts of cytoscape's API these tests call inside the page (the page loads cytoscape; no types for it here). */
+interface CyElement {
+  data(key: string): string;
+  classes?(): string[];
+  boundingBox(o: { includeLabels: boolean }): { x1: number; x2: number; y1: number; y2: number };
+  pstyle(name: string): { strValue: string };
+  renderedPosition(): { x: number; y: number };
+  empty(): boolean;
+}
+interface Cy {
+  getElementById(id: string): CyElement;
+  edges(selector: string): { length: number };
+  elements(): { unselect(): void };
+  zoom(z?: number): number;
+  pan(): { x: number; y: number };
+  viewport(v: { zoom: number; pan: { x: number; y: number } }): void;
+  container(): HTMLElement;
+}
+/** A line of the page's own canvas layer (src/ui/page/lines.js), as far as these tests read it. */
+interface PageLine {
+  kind: string;
+  source: string;
+  target: string;
+}
+/** The page's window as src/ui/page/app.js sets it up for tests: its graph, its lines layer, each render's lag,
+ *  each trace walked. */
+declare const window: {
+  k8tsUi: { ready?: boolean; cy: Cy; lines: { get(id: string): PageLine | undefined }; renders: { key: string; ms: number }[]; traces: { walked: unknown }[] };
+};
 
 describe('k8ts ui: the live topology page in headless chromium', { skip }, () => {
   let c: Cluster;
@@ -71,7 +100,7 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
   const shot = (name: string) => b!.page.screenshot({ path: join(SHOTS, `${name}.png`) });
 
   test('the seed: two pods on two nodes with their IPs, each cbr0 with its gateway, the routes between the nodes from their kernels', async () => {
-    const nodes = JSON.parse(await c.ok(['get', 'nodes', '-o', 'json'])).items;
+    const nodes = (JSON.parse(await c.ok(['get', 'nodes', '-o', 'json'])) as NodeList).items;
     // Routes come from the agents' facts, a moment after the snapshot.
     await waitIn(
       b!.page,
@@ -109,8 +138,8 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
         'ip',
         '-n',
         must(
-          c.plan.nodes.find((x) => x.name === n.metadata.name),
-          n.metadata.name,
+          c.plan.nodes.find((x) => x.name === n.metadata!.name),
+          n.metadata!.name!,
         ).netns,
         '-j',
         'addr',
@@ -118,13 +147,15 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
         'dev',
         'cbr0',
       ]);
-      const addr = JSON.parse(gw.stdout)[0].addr_info.find((a: any) => a.family === 'inet');
-      assert.equal(await label(`cbr0:${n.metadata.name}`), `cbr0  ${addr.local}/${addr.prefixlen}`);
+      const addr = (JSON.parse(gw.stdout) as { addr_info: { family: string; local: string; prefixlen: number }[] }[])[0].addr_info.find(
+        (a) => a.family === 'inet',
+      );
+      assert.equal(await label(`cbr0:${n.metadata!.name}`), `cbr0  ${addr!.local}/${addr!.prefixlen}`);
     }
-    const [n1, n2] = ['node1', 'node2'].map((name) => nodes.find((n: any) => n.metadata.name === name));
-    const ip = (n: any) => n.status.addresses.find((a: any) => a.type === 'InternalIP').address;
-    assert.match(await label('route:node1>node2'), new RegExp(`^${n2.spec.podCIDR} via ${ip(n2)} dev `));
-    assert.match(await label('route:node2>node1'), new RegExp(`^${n1.spec.podCIDR} via ${ip(n1)} dev `));
+    const [n1, n2] = ['node1', 'node2'].map((name) => nodes.find((n) => n.metadata!.name === name)!);
+    const ip = (n: Node) => n.status!.addresses!.find((a) => a.type === 'InternalIP')!.address;
+    assert.match(await label('route:node1>node2'), new RegExp(`^${n2.spec!.podCIDR} via ${ip(n2)} dev `));
+    assert.match(await label('route:node2>node1'), new RegExp(`^${n1.spec!.podCIDR} via ${ip(n1)} dev `));
     await shot('seed');
   });
 
@@ -223,7 +254,7 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
       'pod-c Running',
       5000,
     );
-    const renders = await b!.page.evaluate((n) => window.k8tsUi.renders.slice(n).filter((r: any) => r.key === 'default/pod-c'), before);
+    const renders = await b!.page.evaluate((n) => window.k8tsUi.renders.slice(n).filter((r) => r.key === 'default/pod-c'), before);
     const last = renders[renders.length - 1];
     assert.ok(last && last.ms <= 1000, `rendered ${last?.ms} ms after the watch event (${JSON.stringify(renders)})`);
     assert.equal(await b!.page.evaluate(() => performance.getEntriesByType('navigation').length), 1, 'no reload');

@@ -25,6 +25,21 @@ after(async () => {
   await run(['ip', 'netns', 'del', ns]).catch(() => undefined);
 });
 
+/** A value in `nft -j` output: a number, a number or protocol name as text, a range, or a prefix. */
+type NftValue = number | string | { range?: [NftValue, NftValue]; prefix?: { addr: NftValue; len: number } };
+/** One element of an `nft -j` set or map, in the views these checks take of it: a map's `[key, value]` pair or
+ *  an address set's `[address]`, and a concatenation, bare or wrapped in `elem` (when it carries flags). */
+interface NftElem {
+  0: NftValue;
+  1: NftValue;
+  concat: NftValue[];
+  elem?: { val: { concat: NftValue[] } };
+}
+interface NftSetJson {
+  name: string;
+  elem?: NftElem[];
+}
+
 /**
  * The kernel's view, normalised: "ip : class" of podclass, the isolated pods (the ingress and egress maps' keys,
  * as set names), and per pod set its elements as numbers: its own interval set's and its keys in the shared exact set.
@@ -34,7 +49,7 @@ async function kernel(table: string): Promise<{ podclass: string[]; isolated: st
   const podclass: string[] = [];
   const isolated: string[] = [];
   const sets = new Map<string, string[]>();
-  const val = (v: any): [number, number] => {
+  const val = (v: NftValue): [number, number] => {
     if (typeof v === 'number') return [v, v];
     if (typeof v === 'string') return v === 'tcp' ? [6, 6] : v === 'udp' ? [17, 17] : v === 'sctp' ? [132, 132] : [Number(v), Number(v)];
     if (v.range) return [val(v.range[0])[0], val(v.range[1])[0]];
@@ -44,16 +59,16 @@ async function kernel(table: string): Promise<{ podclass: string[]; isolated: st
     }
     throw new Error(`unexpected ${JSON.stringify(v)}`);
   };
-  for (const it of JSON.parse(stdout).nftables) {
+  for (const it of (JSON.parse(stdout) as { nftables: { set?: NftSetJson; map?: NftSetJson }[] }).nftables) {
     const s = it.map ?? it.set;
     if (!s) continue;
-    if (s.name === 'podclass') for (const [k, v] of (s.elem ?? []).map((e: any) => [e[0], e[1]])) podclass.push(`${k} : ${v}`);
+    if (s.name === 'podclass') for (const [k, v] of (s.elem ?? []).map((e) => [e[0], e[1]])) podclass.push(`${k} : ${v}`);
     if (s.name === 'ingress' || s.name === 'egress')
-      for (const e of s.elem ?? []) isolated.push(podObjects(s.name === 'ingress' ? 'in' : 'out', parseIPv4(e[0])).set);
+      for (const e of s.elem ?? []) isolated.push(podObjects(s.name === 'ingress' ? 'in' : 'out', parseIPv4(String(e[0]))).set);
     if (/^(in|out)-/.test(s.name)) {
       // The self class every egress set holds comes from the ruleset, not the compiler.
       const els = (s.elem ?? [])
-        .map((e: any) => (e.elem?.val ?? e).concat.map((x: any) => val(x).join('-')).join(' . '))
+        .map((e) => (e.elem?.val ?? e).concat.map((x) => val(x).join('-')).join(' . '))
         .filter((x: string) => !x.startsWith(`${SELF_CLASS}-`));
       sets.set(s.name, [...(sets.get(s.name) ?? []), ...els]);
     }
@@ -62,8 +77,8 @@ async function kernel(table: string): Promise<{ podclass: string[]; isolated: st
       const dir = s.name === EXACT_SET.in ? 'in' : 'out';
       for (const e of s.elem ?? []) {
         const [addr, ...rest] = (e.elem?.val ?? e).concat;
-        const name = podObjects(dir, parseIPv4(addr)).set;
-        sets.set(name, [...(sets.get(name) ?? []), rest.map((x: any) => val(x).join('-')).join(' . ')]);
+        const name = podObjects(dir, parseIPv4(String(addr))).set;
+        sets.set(name, [...(sets.get(name) ?? []), rest.map((x) => val(x).join('-')).join(' . ')]);
       }
     }
   }

@@ -369,11 +369,13 @@ test('changes made after a full rewrite leave the same table as a full rewrite o
   const nft = (...a: string[]) => run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', ...a]);
   /** Every map and set as sorted element texts, and every chain's rules: the kernel's order may differ. */
   const contents = async () => {
-    const items: Record<string, any>[] = JSON.parse((await nft('-j', 'list', 'table', 'ip', 'k8ts-proxy')).stdout).nftables;
+    /** The parts of an `nft -j list table` item read here. */
+    type Item = { set?: { name: string; elem?: unknown[] }; map?: { name: string; elem?: unknown[] }; rule?: { chain: string; expr: unknown } };
+    const items: Item[] = JSON.parse((await nft('-j', 'list', 'table', 'ip', 'k8ts-proxy')).stdout).nftables;
     const out: Record<string, string[]> = {};
     for (const it of items) {
       const s = it.set ?? it.map;
-      if (s) out[`set ${s.name}`] = ((s.elem ?? []) as unknown[]).map((e) => JSON.stringify(e)).sort();
+      if (s) out[`set ${s.name}`] = (s.elem ?? []).map((e) => JSON.stringify(e)).sort();
       if (it.rule) (out[`chain ${it.rule.chain}`] ??= []).push(JSON.stringify(it.rule.expr));
     }
     return out;

@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { serverSideApply, BEFORE_FIRST_APPLY, LAST_APPLIED_ANNOTATION } from './apply.js';
 import { PatchError } from './errors.js';
 
+/** A document as the patch codec sees it: any kind (Pods, Deployments, a custom Widget), with patch directives
+ *  (`$patch`, `$setElementOrder/…`) in it. The issue leaves the codecs untyped inside, and so their tests. */
+// biome-ignore lint/suspicious/noExplicitAny: an arbitrary JSON document read down arbitrary paths (a codec's test, see above).
 type Obj = Record<string, any>;
 
 const T1 = new Date('2024-05-01T10:00:00.123Z');

@@ -5,6 +5,9 @@ import { PatchError } from './errors.js';
 import { schemaFor, schemaKinds } from './schema.js';
 import { RESOURCES, groupVersion } from '../../api/resources.js';
 
+/** A document as the patch codec sees it: any kind (Pods, Deployments, a custom Widget), with patch directives
+ *  (`$patch`, `$setElementOrder/…`) in it. The issue leaves the codecs untyped inside, and so their tests. */
+// biome-ignore lint/suspicious/noExplicitAny: an arbitrary JSON document read down arbitrary paths (a codec's test, see above).
 type Obj = Record<string, any>;
 
 const smp = (doc: unknown, patch: unknown, kind = 'Pod', apiVersion = 'v1'): Obj => {

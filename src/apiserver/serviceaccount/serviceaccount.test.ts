@@ -7,7 +7,9 @@ import { request } from 'node:https';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLocalJWKSet, decodeJwt, jwtVerify, SignJWT, generateKeyPair, base64url } from 'jose';
+import { createLocalJWKSet, decodeJwt, jwtVerify, SignJWT, generateKeyPair, base64url, type JSONWebKeySet } from 'jose';
+import type { TokenRequest } from 'kubernetes-types/authentication/v1.js';
+import type { Status } from 'kubernetes-types/meta/v1.js';
 import { runServer, type RunningServer } from '../../server/server.js';
 import { RestClient, configFromKubeconfig } from '../../client/rest.js';
 import { CONFIGMAPS, NAMESPACES, PODS, ROLEBINDINGS, SERVICEACCOUNTS } from '../../api/kinds.js';
@@ -15,9 +17,19 @@ import { ClientError } from '../../client/types.js';
 import { eventually } from '../../testing/eventually.js';
 import type { IncomingMessage } from 'node:http';
 
-interface Answer {
+/** An answer: its body as the kind the caller names (`call<TokenRequest>`), unchecked; the test asserts on it. */
+interface Answer<T = unknown> {
   code: number;
-  body: any;
+  body: T;
+}
+
+/** The discovery document at /.well-known/openid-configuration, as far as these tests read it. */
+interface OidcConfig {
+  issuer: string;
+  jwks_uri: string;
+  response_types_supported: string[];
+  subject_types_supported: string[];
+  id_token_signing_alg_values_supported: string[];
 }
 
 /** The private claims of a service-account token (`kubernetes.io`), as the API server writes them. */
@@ -32,7 +44,7 @@ describe('service-account tokens', () => {
   let ca: Buffer;
   const NS = 'sa-test';
 
-  function call(method: string, path: string, token: string | undefined, body?: unknown): Promise<Answer> {
+  function call<T = unknown>(method: string, path: string, token: string | undefined, body?: unknown): Promise<Answer<T>> {
     const url = new URL(s.url);
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
@@ -60,7 +72,7 @@ describe('service-account tokens', () => {
             } catch {
               /* not JSON */
             }
-            resolve({ code: res.statusCode ?? 0, body: parsed });
+            resolve({ code: res.statusCode ?? 0, body: parsed as T });
           });
         },
       );
@@ -71,11 +83,12 @@ describe('service-account tokens', () => {
 
   const tokenPath = (sa: string, ns = NS) => `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`;
   async function token(sa: string, spec: Record<string, unknown> = {}, ns = NS): Promise<string> {
-    const r = await call('POST', tokenPath(sa, ns), s.token, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec });
+    const r = await call<TokenRequest>('POST', tokenPath(sa, ns), s.token, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec });
     assert.equal(r.code, 201, JSON.stringify(r.body));
-    return r.body.status.token;
+    return r.body.status!.token;
   }
-  const listPods = (t: string) => call('GET', `/api/v1/namespaces/${NS}/pods`, t);
+  // A pod list, or the Status refusing it: the tests read only its code, kind and reason.
+  const listPods = (t: string) => call<{ kind?: string; reason?: string }>('GET', `/api/v1/namespaces/${NS}/pods`, t);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'k8ts-sa-'));
@@ -115,7 +128,7 @@ describe('service-account tokens', () => {
 
   test('TokenRequest answers a signed token with upstream claims, and the token authenticates', async () => {
     const sa = (await c.get(SERVICEACCOUNTS, NS, 'default'))!;
-    const r = await call('POST', tokenPath('default'), s.token, {
+    const r = await call<TokenRequest>('POST', tokenPath('default'), s.token, {
       apiVersion: 'authentication.k8s.io/v1',
       kind: 'TokenRequest',
       spec: { expirationSeconds: 1200 },
@@ -124,18 +137,18 @@ describe('service-account tokens', () => {
     assert.equal(r.body.kind, 'TokenRequest');
     assert.equal(r.body.apiVersion, 'authentication.k8s.io/v1');
     assert.deepEqual(r.body.spec.audiences, ['https://kubernetes.default.svc.cluster.local']);
-    const claims = decodeJwt(r.body.status.token);
+    const claims = decodeJwt(r.body.status!.token);
     assert.equal(claims.iss, 'https://kubernetes.default.svc.cluster.local');
     assert.equal(claims.sub, `system:serviceaccount:${NS}:default`);
     assert.deepEqual(claims.aud, ['https://kubernetes.default.svc.cluster.local']);
     assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 1200);
     assert.equal(claims.nbf, claims.iat);
     assert.deepEqual(claims['kubernetes.io'], { namespace: NS, serviceaccount: { name: 'default', uid: sa.metadata.uid } });
-    assert.equal(Date.parse(r.body.status.expirationTimestamp) / 1000, claims.exp);
+    assert.equal(Date.parse(r.body.status!.expirationTimestamp) / 1000, claims.exp);
 
-    assert.equal((await listPods(r.body.status.token)).code, 200);
+    assert.equal((await listPods(r.body.status!.token)).code, 200);
     // The user authorization will read.
-    const req = { headers: { authorization: `Bearer ${r.body.status.token}` } } as IncomingMessage;
+    const req = { headers: { authorization: `Bearer ${r.body.status!.token}` } } as IncomingMessage;
     const u = await s.api.authenticate(req);
     assert.equal(u?.name, `system:serviceaccount:${NS}:default`);
     assert.equal(u?.uid, sa.metadata.uid);
@@ -151,19 +164,19 @@ describe('service-account tokens', () => {
     assert.equal(r.body.reason, 'Unauthorized');
     // The issuer's documents are for service accounts (system:service-account-issuer-discovery), as upstream:
     // anonymous is 403, any valid service-account token reads them.
-    const anon = await call('GET', '/.well-known/openid-configuration', undefined);
+    const anon = await call<Status>('GET', '/.well-known/openid-configuration', undefined);
     assert.equal(anon.code, 403);
     assert.equal(anon.body.message, 'forbidden: User "system:anonymous" cannot get path "/.well-known/openid-configuration"');
     assert.equal((await call('GET', '/openid/v1/jwks', undefined)).code, 403);
     const reader = await token('default');
-    const cfg = await call('GET', '/.well-known/openid-configuration', reader);
+    const cfg = await call<OidcConfig>('GET', '/.well-known/openid-configuration', reader);
     assert.equal(cfg.code, 200);
     assert.equal(cfg.body.issuer, 'https://kubernetes.default.svc.cluster.local');
     assert.deepEqual(cfg.body.response_types_supported, ['id_token']);
     assert.deepEqual(cfg.body.subject_types_supported, ['public']);
     assert.deepEqual(cfg.body.id_token_signing_alg_values_supported, ['ES256']);
     assert.match(cfg.body.jwks_uri, /^https:\/\/.+\/openid\/v1\/jwks$/);
-    const keys = await call('GET', '/openid/v1/jwks', reader);
+    const keys = await call<JSONWebKeySet>('GET', '/openid/v1/jwks', reader);
     assert.equal(keys.code, 200);
     assert.equal(keys.body.keys.length, 1);
     assert.equal(keys.body.keys[0].use, 'sig');
@@ -189,9 +202,9 @@ describe('service-account tokens', () => {
     const wrong = await call('POST', tokenPath('runner'), s.token, { spec: { boundObjectRef: { kind: 'Pod', name: 'bound', uid: 'not-the-uid' } } });
     assert.equal(wrong.code, 409);
     // A pod running as another account cannot be bound to this one.
-    const other = await call('POST', tokenPath('default'), s.token, { spec: { boundObjectRef: { kind: 'Pod', name: 'bound' } } });
+    const other = await call<Status>('POST', tokenPath('default'), s.token, { spec: { boundObjectRef: { kind: 'Pod', name: 'bound' } } });
     assert.equal(other.code, 400);
-    assert.match(other.body.message, /different serviceaccount/);
+    assert.match(other.body.message!, /different serviceaccount/);
     await c.delete(PODS, NS, 'bound', { gracePeriodSeconds: 0 });
     await eventually('pod gone', async () => !(await c.get(PODS, NS, 'bound')));
     assert.equal((await listPods(t)).code, 401);
@@ -262,9 +275,9 @@ describe('service-account tokens', () => {
       [{ boundObjectRef: { kind: 'Pod', name: 'nope' } }, 404, /not found/],
     ];
     for (const [spec, code, msg] of bad) {
-      const r = await call('POST', tokenPath('default'), s.token, { spec });
+      const r = await call<Status>('POST', tokenPath('default'), s.token, { spec });
       assert.equal(r.code, code, JSON.stringify(spec));
-      assert.match(r.body.message, msg);
+      assert.match(r.body.message!, msg);
     }
     assert.equal((await call('POST', tokenPath('nobody'), s.token, { spec: {} })).code, 404);
     assert.equal((await call('GET', tokenPath('default'), s.token)).code, 405);
@@ -301,9 +314,11 @@ describe('service-account tokens', () => {
       assert.deepEqual(ctr.volumeMounts, [{ name: vol.name, readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }]);
     }
     // The kubelet's 3607 s request for a pod gets the extended lifetime with warnafter.
-    const tr = await call('POST', tokenPath('default'), s.token, { spec: { expirationSeconds: 3607, boundObjectRef: { kind: 'Pod', name: 'auto' } } });
+    const tr = await call<TokenRequest>('POST', tokenPath('default'), s.token, {
+      spec: { expirationSeconds: 3607, boundObjectRef: { kind: 'Pod', name: 'auto' } },
+    });
     assert.equal(tr.code, 201);
-    const k = decodeJwt<ServiceAccountClaims>(tr.body.status.token);
+    const k = decodeJwt<ServiceAccountClaims>(tr.body.status!.token);
     assert.equal(k['kubernetes.io'].warnafter, (k.iat ?? 0) + 3607);
     assert.equal(tr.body.spec.expirationSeconds, 3607);
 
