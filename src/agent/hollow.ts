@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { NODES, PODS } from '../api/kinds.js';
-import type { Node, Pod, PodCondition } from '../api/types.js';
+import type { ContainerStatus, Node, Pod, PodCondition } from '../api/types.js';
 import { SharedInformerFactory } from '../client/factory.js';
 import type { SharedInformer } from '../client/informer.js';
 import { NODE_NAME_INDEX, byNodeName } from '../client/indexer.js';
@@ -359,6 +359,17 @@ export function runningStatus(pod: Pod, hostIP: string, podIP: string): Record<s
   const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
   const cond = (type: string): PodCondition => ({ type, status: 'True', lastProbeTime: null as unknown as undefined, lastTransitionTime: t });
   const spec = pod.spec;
+  /** A container as a kubelet reports it once started (init containers: done, not started). */
+  const status = (c: { name: string; image?: string }, started: boolean, state: ContainerStatus['state']): ContainerStatus => ({
+    name: c.name,
+    image: c.image ?? '', // validation requires an image; the fallback only satisfies the type
+    imageID: `hollow://${c.image}`,
+    containerID: `hollow://${pod.metadata.uid}/${c.name}`,
+    ready: true,
+    restartCount: 0,
+    started,
+    state,
+  });
   return {
     phase: 'Running',
     conditions: [cond('PodReadyToStartContainers'), cond('Initialized'), cond('Ready'), cond('ContainersReady'), scheduled ?? cond('PodScheduled')],
@@ -369,27 +380,11 @@ export function runningStatus(pod: Pod, hostIP: string, podIP: string): Record<s
     startTime: t,
     ...(spec?.initContainers?.length
       ? {
-          initContainerStatuses: spec.initContainers.map((c) => ({
-            name: c.name,
-            image: c.image,
-            imageID: `hollow://${c.image}`,
-            containerID: `hollow://${pod.metadata.uid}/${c.name}`,
-            ready: true,
-            restartCount: 0,
-            started: false,
-            state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: t, finishedAt: t } },
-          })),
+          initContainerStatuses: spec.initContainers.map((c) =>
+            status(c, false, { terminated: { exitCode: 0, reason: 'Completed', startedAt: t, finishedAt: t } }),
+          ),
         }
       : {}),
-    containerStatuses: (spec?.containers ?? []).map((c) => ({
-      name: c.name,
-      image: c.image,
-      imageID: `hollow://${c.image}`,
-      containerID: `hollow://${pod.metadata.uid}/${c.name}`,
-      ready: true,
-      restartCount: 0,
-      started: true,
-      state: { running: { startedAt: t } },
-    })),
+    containerStatuses: (spec?.containers ?? []).map((c) => status(c, true, { running: { startedAt: t } })),
   };
 }

@@ -109,17 +109,22 @@ const cmi = (i: number, data = `v${i}`) =>
 const cmKey = (i: number) => `/registry/core/configmaps/default/c${i}`;
 const names = (l: CachedList) => l.items.map((c) => `${c.object.metadata.name}=${(c.object as { data?: { k?: string } }).data?.k}`);
 
-async function sixConfigMaps(): Promise<{ store: MemoryStore; cache: WatchCache }> {
+/** Runs f against a store holding c0…c5 and a cache caught up to it, closing both whatever f does. */
+async function withSixConfigMaps(f: (store: MemoryStore, cache: WatchCache) => Promise<void>): Promise<void> {
   const store = new MemoryStore();
   for (let i = 0; i < 6; i++) await store.create(cmKey(i), cmi(i));
   const cache = await WatchCache.start(store);
-  await cacheReady(cache, store, undefined);
-  return { store, cache };
+  try {
+    await cacheReady(cache, store, undefined);
+    await f(store, cache);
+  } finally {
+    cache.close();
+    await store.close();
+  }
 }
 
 test('pages after the first come from its snapshot: the list is the one at the first page’s revision, whatever changed since', async () => {
-  const { store, cache } = await sixConfigMaps();
-  try {
+  await withSixConfigMaps(async (store, cache) => {
     const snaps = new ListSnapshots();
     const first = listCached(cache, CONFIGMAPS, 'default', { limit: 2 }, snaps);
     assert.deepEqual(names(first), ['c0=v0', 'c1=v1']);
@@ -143,15 +148,11 @@ test('pages after the first come from its snapshot: the list is the one at the f
     // A fresh list sees the new state and starts its own snapshot.
     const fresh = listCached(cache, CONFIGMAPS, 'default', { limit: 10 }, snaps);
     assert.deepEqual(names(fresh), ['c0=v0', 'c1=v1', 'c2=changed', 'c4=v4', 'c5=v5', 'c9=v9']);
-  } finally {
-    cache.close();
-    await store.close();
-  }
+  });
 });
 
 test('with a label selector each page keeps filtering the snapshot; the last page may be short', async () => {
-  const { store, cache } = await sixConfigMaps();
-  try {
+  await withSixConfigMaps(async (store, cache) => {
     const snaps = new ListSnapshots();
     const odd = parseLabelSelector('tier=odd');
     const first = listCached(cache, CONFIGMAPS, 'default', { limit: 2, labelSelector: odd }, snaps);
@@ -162,15 +163,11 @@ test('with a label selector each page keeps filtering the snapshot; the last pag
     const second = continueCached(snaps, CONFIGMAPS, 'default', { limit: 2, labelSelector: odd, continue: first.continue });
     assert.deepEqual(names(second!), ['c5=v5']);
     assert.equal(second!.continue, undefined);
-  } finally {
-    cache.close();
-    await store.close();
-  }
+  });
 });
 
 test('a snapshot not asked for within its time, or pushed out by newer ones, is gone: the store answers that token', async () => {
-  const { store, cache } = await sixConfigMaps();
-  try {
+  await withSixConfigMaps(async (store, cache) => {
     let now = 0;
     const snaps = new ListSnapshots(2, 1000, () => now);
     const first = listCached(cache, CONFIGMAPS, 'default', { limit: 2 }, snaps);
@@ -190,15 +187,11 @@ test('a snapshot not asked for within its time, or pushed out by newer ones, is 
     listCached(cache, CONFIGMAPS, 'default', { limit: 1 }, snaps);
     assert.equal(snaps.size, 2);
     assert.equal(continueCached(snaps, CONFIGMAPS, 'default', { limit: 1, continue: a.continue }), undefined);
-  } finally {
-    cache.close();
-    await store.close();
-  }
+  });
 });
 
 test('a continue token that is malformed or names another list is a 400, snapshot or not', async () => {
-  const { store, cache } = await sixConfigMaps();
-  try {
+  await withSixConfigMaps(async (_store, cache) => {
     const snaps = new ListSnapshots();
     const first = listCached(cache, CONFIGMAPS, 'default', { limit: 2 }, snaps);
     for (const [token, why] of [
@@ -210,8 +203,5 @@ test('a continue token that is malformed or names another list is a 400, snapsho
         (e: unknown) => e instanceof ApiError && e.code === 400 && why.test(e.message),
       );
     }
-  } finally {
-    cache.close();
-    await store.close();
-  }
+  });
 });

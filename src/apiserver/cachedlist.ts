@@ -126,7 +126,7 @@ export class ListSnapshots {
   }
 
   /** The snapshot's objects after key `start`, or undefined when none is kept for this revision and range. */
-  after(revision: number, prefix: string, start: string): CachedObject[] | undefined {
+  after(revision: number, prefix: string, start: string): Iterator<CachedObject> | undefined {
     this.expire();
     const key = `${revision} ${prefix}`;
     const s = this.kept.get(key);
@@ -141,7 +141,10 @@ export class ListSnapshots {
       if (compareKeys(s.items[mid].key, start) <= 0) lo = mid + 1;
       else hi = mid;
     }
-    return s.items.slice(lo);
+    const items = s.items;
+    return (function* () {
+      for (let i = lo; i < items.length; i++) yield items[i];
+    })();
   }
 
   get size(): number {
@@ -168,18 +171,24 @@ export function continueCached(snapshots: ListSnapshots, r: ResourceDef, ns: str
   const t = decodeContinue(q.continue ?? '', prefix);
   const rest = snapshots.after(t.rv, prefix, t.start);
   // The rest of this page is already in the snapshot it came from: nothing new to keep.
-  return rest && page(rest[Symbol.iterator](), t.rv, prefix, r, q);
+  return rest && page(rest, t.rv, prefix, r, q);
 }
 
 function page(source: Iterator<CachedObject>, rev: number, prefix: string, r: ResourceDef, q: ListQuery, keepRest?: ListSnapshots): CachedList {
   const limit = q.limit && q.limit > 0 ? q.limit : 0;
   const items: CachedObject[] = [];
+  // Past the page: the rest is kept when this is a first page, else only counted.
   let rest: CachedObject[] | undefined;
+  let remaining = 0;
   for (let n = source.next(); !n.done; n = source.next()) {
     const c = n.value;
     if (limit && items.length === limit) {
-      rest = [c];
-      for (let m = source.next(); !m.done; m = source.next()) rest.push(m.value);
+      rest = keepRest ? [c] : undefined;
+      remaining = 1;
+      for (let m = source.next(); !m.done; m = source.next()) {
+        remaining++;
+        rest?.push(m.value);
+      }
       break;
     }
     const o = c.object;
@@ -188,12 +197,12 @@ function page(source: Iterator<CachedObject>, rev: number, prefix: string, r: Re
     items.push(c);
   }
   const out: CachedList = { items, resourceVersion: String(rev) };
-  if (rest) {
+  if (remaining) {
     // Upstream continues after the last key returned; with selectors the next page may be empty.
     const last = items[items.length - 1].key;
     out.continue = encodeContinue({ rv: rev, start: last });
-    keepRest?.keep(rev, prefix, rest);
-    if (!q.labelSelector && !q.fieldSelector) out.remainingItemCount = rest.length;
+    if (rest) keepRest?.keep(rev, prefix, rest);
+    if (!q.labelSelector && !q.fieldSelector) out.remainingItemCount = remaining;
   }
   return out;
 }
