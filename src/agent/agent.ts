@@ -93,8 +93,10 @@ export interface NodePreparation {
   runcVersion: Promise<string>;
 }
 
-export function prepareNode(o: { dataDir: string; imagesDir?: string }): NodePreparation {
-  const store = new ImageStore(o.imagesDir ?? join(o.dataDir, 'images'));
+/** The node's image store: `imagesDir`, or `images/` under its data directory. */
+export const nodeImageStore = (dataDir: string, imagesDir?: string) => new ImageStore(imagesDir ?? join(dataDir, 'images'));
+
+export function prepareNode(store: ImageStore): NodePreparation {
   const storeReady = (async () => {
     await store.cleanTmp();
     await ensureBuiltin(store);
@@ -287,7 +289,7 @@ export class Agent {
     this.client = new RestClient({ ...o.rest, userAgent: `k8ts-agent/${o.nodeName}` });
     const imagesDir = o.imagesDir ?? join(o.dataDir, 'images');
     this.runtime = new Runtime({ stateDir: join(o.dataDir, 'runtime'), imagesDir, containerLog: o.containerLog });
-    this.prepared = o.prepared ?? undefined;
+    this.prepared = o.prepared;
     this.store = o.prepared?.store ?? new ImageStore(imagesDir);
     this.puller = new Puller(this.store, o.registries ?? Registries.empty());
     this.log = o.log ?? ((l) => process.stderr.write(`${l}\n`));
@@ -310,7 +312,7 @@ export class Agent {
     if (this.o.nodeCredentials) this.clientCert.start(this.o.nodeCredentials);
     // What a killed pull left in tmp/ is never trusted; it goes now. Then the built-in busybox. Both go on
     // beside registration (begun before the join when the CLI prepared the node); pods wait for them (below).
-    const prepared = this.prepared ?? prepareNode({ dataDir: this.o.dataDir, imagesDir: this.o.imagesDir });
+    const prepared = this.prepared ?? prepareNode(this.store);
     const storeReady = prepared.storeReady;
     const runcVersion = await prepared.runcVersion;
     const registered = await registerNode(this.client, this.o.nodeName, this.o.nodeIP, `runc://${runcVersion}`);

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync } from 'node:
 import { tightenDataDir } from '../util/filemodes.js';
 import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
-import { Agent, prepareNode } from '../agent/agent.js';
+import { Agent, nodeImageStore, prepareNode } from '../agent/agent.js';
 import { checkContainerLogLimits, type ContainerLogLimits } from '../agent/runtime/index.js';
 import { isQuantity, parseQuantity } from '../api/quantity.js';
 import { ensureNodeCredentials } from '../agent/identity.js';
@@ -235,7 +235,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   const ca = readFileSync(flags['ca-file']);
   const imagesDir = flags['images-dir'] ? resolve(flags['images-dir']) : undefined;
   // The node's own start-up (image store, runtime version) goes on while it joins.
-  const prepared = prepareNode({ dataDir, imagesDir });
+  const prepared = prepareNode(nodeImageStore(dataDir, imagesDir));
   // The node's own identity: stored credentials, or a certificate asked for with the bootstrap token.
   const nodeCredentials = await ensureNodeCredentials({
     server: flags.server,
