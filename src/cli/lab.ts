@@ -15,7 +15,7 @@ import { stepLine } from '../lab/steps.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import { NODES, SECRETS } from '../api/kinds.js';
 import type { Secret } from '../api/types.js';
-import { BOOTSTRAP_NAMESPACE, bootstrapTokenSecret, generateBootstrapToken, parseBootstrapToken } from '../api/bootstraptoken.js';
+import { BOOTSTRAP_NAMESPACE, bootstrapTokenSecret, generateBootstrapToken } from '../api/bootstraptoken.js';
 import { isNodeReady } from '../api/conditions.js';
 import { ensureClusterCa, kubeconfig } from '../apiserver/certs.js';
 import { run } from '../util/exec.js';
@@ -138,11 +138,13 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
   // kubeadm's order: the cluster CA and a bootstrap token first, made here, so that the server and the
   // agents can start side by side (an agent's start-up, ~1 s of its own, overlaps the server's); each agent
   // joins as soon as the server answers and the token's Secret is in (it retries until then).
+  // The token's Secret is created once the server answers (below), from this same token.
+  const token = generateBootstrapToken();
   steps.push({
     name: 'Making the cluster CA and a bootstrap token for the agents to join with',
     execute: async () => {
       await ensureClusterCa(server);
-      writeFileSync(join(plan.dir, 'bootstrap.token'), `${generateBootstrapToken().token}\n`, { mode: 0o600, flag: 'wx' });
+      writeFileSync(join(plan.dir, 'bootstrap.token'), `${token.token}\n`, { mode: 0o600, flag: 'wx' });
     },
   });
   steps.push({
@@ -252,14 +254,12 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
         kubeconfig({ ...common, user: { token: readFileSync(join(server, 'admin.token'), 'utf8').trim() } }),
         { mode: 0o600 },
       );
-      const t = parseBootstrapToken(readFileSync(join(plan.dir, 'bootstrap.token'), 'utf8').trim());
-      if (!t) throw new Error(`${join(plan.dir, 'bootstrap.token')} does not hold a bootstrap token`);
       const c = new RestClient(configFromKubeconfig(plan.paths.kubeconfig));
       try {
         await c.create(
           SECRETS,
           BOOTSTRAP_NAMESPACE,
-          bootstrapTokenSecret(t, { ttlSeconds: 24 * 3600, description: `k8ts up: the agents of ${plan.name}` }) as Secret,
+          bootstrapTokenSecret(token, { ttlSeconds: 24 * 3600, description: `k8ts up: the agents of ${plan.name}` }) as Secret,
         );
       } finally {
         c.close();
