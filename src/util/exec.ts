@@ -49,6 +49,21 @@ export const PACKAGE_OF: Record<string, string> = {
   htpasswd: 'apache2-utils',
 };
 
+/**
+ * The environment for an `nft` that may load a whole table: glibc's malloc told to back its heap with
+ * transparent huge pages (`glibc.malloc.hugetlb=1`, glibc ≥ 2.35; the kernel's THP mode `madvise` or
+ * `always`). nft keeps the parse tree of every element of a transaction (≈ 70 MB for the proxy's 30,000
+ * elements at 10,000 services), and touching that heap a 4 KiB page at a time was half of nft's CPU time
+ * (16,800 page faults, each dear in a VM); with 2 MiB pages 1,100–1,500, and nft's user + system time for
+ * that load went from a median of 0.48 s to 0.37 s (8 interleaved runs each, `/usr/bin/time`, load 14–18).
+ * A small transaction is unaffected (the same ~430 faults). Other tunables the caller set are kept.
+ */
+export function nftEnv(): NodeJS.ProcessEnv {
+  const tunables = process.env.GLIBC_TUNABLES;
+  if (tunables?.includes('glibc.malloc.hugetlb')) return process.env;
+  return { ...process.env, GLIBC_TUNABLES: tunables ? `${tunables}:glibc.malloc.hugetlb=1` : 'glibc.malloc.hugetlb=1' };
+}
+
 export interface RunOptions {
   input?: string | Buffer;
   env?: NodeJS.ProcessEnv;

@@ -11,7 +11,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnProcess, type Spawned } from '../../util/exec.js';
+import { nftEnv, spawnProcess, type Spawned } from '../../util/exec.js';
 
 /** What nft prints for the marker command (`describe ct mark`), one line. */
 const MARKER_CMD = 'describe ct mark';
@@ -122,7 +122,7 @@ export class NftSession {
     if (this.running) return;
     const pre = this.o.netns ? ['nsenter', `--net=${this.o.netns}`, '--'] : [];
     // Errors go to stdout so they arrive in order with the markers.
-    const c = spawnProcess([...pre, 'stdbuf', '-oL', 'sh', '-c', 'exec nft -i 2>&1'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const c = spawnProcess([...pre, 'stdbuf', '-oL', 'sh', '-c', 'exec nft -i 2>&1'], { stdio: ['pipe', 'pipe', 'ignore'], env: nftEnv() });
     this.stats.spawns++;
     this.child = c;
     this.buf = '';

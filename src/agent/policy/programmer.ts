@@ -2,7 +2,7 @@
 // atomic rewrite, afterwards as one transaction holding only the difference, both through one long-lived
 // nft session (nftsession.ts: no process spawn per change). A tiny `alive` set is listed every second, so a table flushed or deleted from outside is back within about a second; the
 // guard table (guard.ts) keeps isolated pods closed meanwhile.
-import { run } from '../../util/exec.js';
+import { nftEnv, run } from '../../util/exec.js';
 import type { PolicyState } from './compiler.js';
 import { Guard } from './guard.js';
 import { NftCommandError, NftSession } from './nftsession.js';
@@ -176,6 +176,6 @@ export class PolicyProgrammer {
 
   private nft(args: string[], input?: string) {
     const pre = this.o.netns ? ['nsenter', `--net=${this.o.netns}`, '--'] : [];
-    return run([...pre, 'nft', ...args], input === undefined ? {} : { input });
+    return run([...pre, 'nft', ...args], input === undefined ? { env: nftEnv() } : { input, env: nftEnv() });
   }
 }

@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { EndpointSlice, KObject, Service } from '../../api/types.js';
-import { run } from '../../util/exec.js';
+import { nftEnv, run } from '../../util/exec.js';
 import { Ledger } from './ledger.js';
 import { serviceModel, SERVICE_NAME_LABEL, type ServicePortModel } from './model.js';
 import { ALIVE_SET, CONTAINERS, DEFAULT_TABLE, diffRuleset, fragment, pickCount, tableText, type Desired, type Fragment } from './ruleset.js';
@@ -332,7 +332,7 @@ export class ServiceProxy {
   }
 
   private nft(args: string[], input?: string) {
-    return run([...this.prefix(), 'nft', ...args], input === undefined ? {} : { input });
+    return run([...this.prefix(), 'nft', ...args], input === undefined ? { env: nftEnv() } : { input, env: nftEnv() });
   }
 
   private async nftFile(text: string): Promise<void> {
