@@ -3,7 +3,7 @@
 // host-gw, VXLAN), each beside its anchor measured in the same run (or a published figure, labelled so).
 // Clusters live in a temporary K8TS_HOME under unique names and are always removed with `k8ts down`, then
 // checked for leftovers; the anchors' namespaces, containers and iperf3 processes are removed too.
-//   node dist/bench/cluster.js [--only up,startup,burst,density,rss,net] [--up-runs 3] [--pods 100] [--rate 20]
+//   node dist/bench/cluster.js [--only up,startup,burst,density,rss,net] [--up-runs 3] [--pods 100] [--rate R]
 //                              [--per-node 110] [--iperf-rounds 3] [--iperf-seconds 3]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -50,7 +50,9 @@ for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only ${s}: e
 const want = (s: Section) => only.includes(s);
 const UP_RUNS = Number(arg('up-runs', '3'));
 const N_PODS = Number(arg('pods', '100'));
-const RATE = Number(arg('rate', '20'));
+/** Pods/s of the paced start-up run; by default 0.7× what the floor sustains in the same run (issue 15). */
+const RATE_ARG = arg('rate', '') ? Number(arg('rate', '')) : undefined;
+const PACED_SHARE = 0.7;
 const PER_NODE = Number(arg('per-node', '110'));
 const NODES = 3;
 const IPERF_ROUNDS = Number(arg('iperf-rounds', '3'));
@@ -260,6 +262,10 @@ async function paced(c: Cluster, ns: string, count: number, rate: number): Promi
 
 async function benchStartup(c: Cluster): Promise<void> {
   const floor = summarize(await floorSequential());
+  // Paced below what the machine can do at all (the floor's burst rate, same run), so the latency is the
+  // path's and not a queue's: at or above the floor's rate every pod would wait behind the ones before it.
+  const floorRate = (await floorBurst()).perSec;
+  const RATE = RATE_ARG ?? Math.max(1, Math.round(PACED_SHARE * floorRate * 10) / 10);
   const fast = await paced(c, 'startup', N_PODS, RATE);
   const slowN = 20;
   const slow = await paced(c, 'startup-slow', slowN, 2);
@@ -277,9 +283,10 @@ async function benchStartup(c: Cluster): Promise<void> {
       [`anchor: floor (netns + veth + address + runc run -d), ${FLOOR_SEQ} sequential`, ms(floor.p50), ms(floor.p90), ms(floor.p99), ms(floor.max)],
     ]),
   );
+  console.log(`paced at ${RATE}/s${RATE_ARG === undefined ? ` = ${PACED_SHARE} × the floor's ${fmt(floorRate)} pods/s (${FLOOR_WIDTH} in flight, same run)` : ' (--rate)'}`);
   console.log(`pods per node at ${RATE}/s: ${fast.byNode}; at 2/s: ${slow.byNode}`);
   console.log(
-    `ratio: p50 / floor p50 = ${fmt(fast.s.p50 / floor.p50)}× at ${RATE}/s, ${fmt(slow.s.p50 / floor.p50)}× at 2/s (goal ≤ 3× at ${RATE}/s); p99 at ${RATE}/s ${ms(fast.s.p99)} (goal ≤ 500 ms)`,
+    `ratio: p50 / floor p50 = ${fmt(fast.s.p50 / floor.p50)}× at ${RATE}/s (goal ≤ 2×), ${fmt(slow.s.p50 / floor.p50)}× at 2/s; p99 / floor p99 = ${fmt(fast.s.p99 / floor.p99)}× (goal ≤ 3×)`,
   );
   const ok = !fast.missing.length;
   row({
@@ -288,8 +295,8 @@ async function benchStartup(c: Cluster): Promise<void> {
     anchor: 'floor netns+veth+runc, p50',
     anchorValue: ms(floor.p50),
     ratio: `${fmt(fast.s.p50 / floor.p50)}×`,
-    goal: '≤ 3× floor',
-    ok: ok && fast.s.p50 <= 3 * floor.p50,
+    goal: '≤ 2× floor p50',
+    ok: ok && fast.s.p50 <= 2 * floor.p50,
   });
   row({
     measure: `pod startup p99 (${N_PODS} at ${RATE}/s)`,
@@ -297,8 +304,8 @@ async function benchStartup(c: Cluster): Promise<void> {
     anchor: 'floor p99',
     anchorValue: ms(floor.p99),
     ratio: `${fmt(fast.s.p99 / floor.p99)}×`,
-    goal: '≤ 500 ms',
-    ok: ok && fast.s.p99 <= 500,
+    goal: '≤ 3× floor p99',
+    ok: ok && fast.s.p99 <= 3 * floor.p99,
   });
   row({
     measure: `pod startup p50 (${slowN} at 2/s, for reference)`,
@@ -538,7 +545,8 @@ async function benchNet(c: Cluster): Promise<void> {
     log(`iperf3 round ${r + 1}/${IPERF_ROUNDS}: ${paths.map(([n]) => fmt(got.get(n)!.at(-1)!)).join(' / ')} Gbit/s`);
   }
   const anchor = median(got.get(paths[0][0])!);
-  const goals = [undefined, 0.9, 0.8, 0.55];
+  // Issue 15's goals: across nodes ≥ 0.9 (host-gw) and ≥ 0.75 (VXLAN) of a bare veth pair, loaded or not.
+  const goals = [undefined, 0.9, 0.9, 0.75];
   console.log(`\n=== 6. TCP throughput, iperf3 single stream, ${IPERF_SECONDS} s × ${IPERF_ROUNDS} rounds interleaved (median) ===`);
   console.log(
     table([
