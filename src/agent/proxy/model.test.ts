@@ -6,6 +6,7 @@ import { buildModel, DEFAULT_AFFINITY_SECONDS, serviceModel } from './model.js';
 import { desiredState, diffRuleset, emptyDesired, fragment, fullRuleset, loadKey, toDesired } from './ruleset.js';
 import { Ledger } from './ledger.js';
 import { compareKernel } from './proxier.js';
+import { NftCountScanner } from './nftcount.js';
 import { service, slice } from './testing.js';
 
 const node = { nodeName: 'a' };
@@ -231,9 +232,14 @@ test('compareKernel notices missing elements and rules', () => {
       ...fixed.map((chain) => ({ rule: { chain } })),
     ],
   });
-  assert.equal(compareKernel(kernel(1), d), undefined);
-  assert.match(compareKernel(kernel(0), d)!, /services: 0 elements, want 1/);
-  assert.match(compareKernel({ nftables: [] }, emptyDesired())!, /missing/);
+  const counts = (doc: object) => {
+    const s = new NftCountScanner();
+    s.feed(JSON.stringify(doc));
+    return s.result();
+  };
+  assert.equal(compareKernel(counts(kernel(1)), d), undefined);
+  assert.match(compareKernel(counts(kernel(0)), d)!, /services: 0 elements, want 1/);
+  assert.match(compareKernel(counts({ nftables: [] }), emptyDesired())!, /missing/);
 });
 
 test('a full load names protocols by number and fills the maps after the rules', () => {

