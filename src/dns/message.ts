@@ -723,6 +723,25 @@ function skipRecord(buf: Uint8Array, off: number): number {
 }
 
 /**
+ * The offset of every record's TTL field in a well-formed message, in order, leaving out OPT (whose "TTL"
+ * holds the extended rcode and flags): what a cache rewrites when it serves a stored answer later.
+ */
+export function ttlOffsets(buf: Uint8Array): number[] {
+  let off = HEADER_SIZE;
+  const count = (at: number) => (buf[at] << 8) | buf[at + 1];
+  const qd = count(4);
+  for (let i = 0; i < qd; i++) off = walkName(buf, off, () => undefined) + 4;
+  const records = count(6) + count(8) + count(10);
+  const out: number[] = [];
+  for (let i = 0; i < records; i++) {
+    const typeAt = walkName(buf, off, () => undefined);
+    if (count(typeAt) !== TYPE.OPT) out.push(typeAt + 4);
+    off = skipRecord(buf, off);
+  }
+  return out;
+}
+
+/**
  * Fits a well-formed response into `limit` bytes (RFC 2181 9, RFC 6891 7): additional records go first and
  * do not need TC; then authority; then whole answer records from the end, with TC set. The OPT record stays.
  * Pointers only point backwards, so cutting at record boundaries keeps the kept records valid.

@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { CLASS_IN, RCODE, TYPE, decodeMessage } from './message.js';
 import { ClusterZone } from './records.js';
-import { DnsServer, type DnsServerError, upstreamsFromResolvConf, type DnsServerOptions, type Endpoint } from './server.js';
+import { DnsServer, type DnsServerError, upstreamCacheSeconds, upstreamsFromResolvConf, type DnsServerOptions, type Endpoint } from './server.js';
 import { ask, buildQuery, resolveLikeAStub, service, slice, tcpRaw, udpRaw } from './testing.js';
 
 const D = 'cluster.local';
@@ -270,6 +270,69 @@ test('forwarding to an upstream: UDP, TCP after a truncated UDP answer, External
   } finally {
     silent.close();
   }
+});
+
+test('upstream answers are cached for their TTL and counted down; denials briefly; refusals not at all', async () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const upZone = new ClusterZone({ domain: 'example.test', ttl: 2 });
+  upZone.upsertService(service('x', 'y', { clusterIP: '10.0.0.9' }));
+  const { server: up, ep: upEp } = await start(upZone);
+  const { server, ep } = await start(clusterZone(), { upstreams: [upEp] });
+  const asked = () => up.stats.received;
+  const first = (await ask(ep, 'y.x.svc.example.test', TYPE.A, { id: 1 })).msg;
+  assert.deepEqual([first.answers[0].ttl, asked()], [2, 1]);
+  // From the cache: this query's ID and letter case, the same answer, nothing sent upstream.
+  const hit = (await ask(ep, 'Y.X.svc.example.test', TYPE.A, { id: 2 })).msg;
+  assert.equal(hit.header.id, 2);
+  assert.equal(hit.questions[0].name, 'Y.X.svc.example.test');
+  assert.deepEqual(hit.answers[0].data, { kind: 'ip', address: '10.0.0.9' });
+  assert.equal(asked(), 1);
+  await sleep(1100);
+  const older = (await ask(ep, 'y.x.svc.example.test', TYPE.A)).msg;
+  assert.ok(older.answers[0].ttl <= 1, `TTL counted down: ${older.answers[0].ttl}`);
+  assert.equal(asked(), 1);
+  // Past the TTL: asked again, and stored again with the full TTL.
+  await sleep(1100);
+  assert.equal((await ask(ep, 'y.x.svc.example.test', TYPE.A)).msg.answers[0].ttl, 2);
+  assert.equal(asked(), 2);
+  // With EDNS the query is another entry (the answer carries an OPT record, and may be larger).
+  await ask(ep, 'y.x.svc.example.test', TYPE.A, { edns: {} });
+  assert.equal(asked(), 3);
+  // A denial lives as long as the SOA allows (here 2 s).
+  for (let i = 0; i < 2; i++) assert.equal((await ask(ep, 'nope.x.svc.example.test', TYPE.A)).msg.header.rcode, RCODE.NXDOMAIN);
+  assert.equal(asked(), 4);
+  // REFUSED (the upstream has no upstream of its own for this name) is asked each time.
+  for (let i = 0; i < 2; i++) assert.equal((await ask(ep, 'www.elsewhere.test', TYPE.A)).msg.header.rcode, RCODE.REFUSED);
+  assert.equal(asked(), 6);
+  assert.equal(server.stats.forwarded, 6, "every trip upstream, and only those");
+});
+
+test('what an upstream answer may be cached for', () => {
+  const header = { id: 0, qr: true, opcode: 0, aa: false, tc: false, rd: true, ra: true, ad: false, cd: false, rcode: RCODE.NOERROR as number };
+  const a = (ttl: number) => ({ name: 'a.test', type: TYPE.A, class: CLASS_IN, ttl, data: { kind: 'ip' as const, address: '10.0.0.1' } });
+  const soa = (ttl: number, minimum: number) => ({
+    name: 'test',
+    type: TYPE.SOA,
+    class: CLASS_IN,
+    ttl,
+    data: { kind: 'soa' as const, mname: 'ns.test', rname: 'h.test', serial: 1, refresh: 1, retry: 1, expire: 1, minimum },
+  });
+  const m = (h: Partial<typeof header>, answers: ReturnType<typeof a>[], authorities: ReturnType<typeof soa>[] = []) => ({
+    header: { ...header, ...h },
+    questions: [],
+    answers,
+    authorities,
+    additionals: [],
+  });
+  assert.equal(upstreamCacheSeconds(m({}, [a(300), a(20)])), 20, 'the shortest TTL');
+  assert.equal(upstreamCacheSeconds(m({}, [a(86400)])), 30, 'at most 30 s');
+  assert.equal(upstreamCacheSeconds(m({}, [a(0)])), 0, 'TTL 0: not kept');
+  assert.equal(upstreamCacheSeconds(m({ rcode: RCODE.NXDOMAIN }, [], [soa(3600, 3)])), 3, 'RFC 2308: the SOA minimum');
+  assert.equal(upstreamCacheSeconds(m({ rcode: RCODE.NXDOMAIN }, [], [soa(3600, 3600)])), 5, 'denials at most 5 s');
+  assert.equal(upstreamCacheSeconds(m({}, [], [soa(1, 60)])), 1, 'NODATA: the SOA TTL when smaller');
+  assert.equal(upstreamCacheSeconds(m({ rcode: RCODE.NXDOMAIN }, [])), 0, 'no SOA, no negative caching');
+  assert.equal(upstreamCacheSeconds(m({ rcode: RCODE.SERVFAIL }, [], [soa(60, 60)])), 0);
+  assert.equal(upstreamCacheSeconds(m({ tc: true }, [a(60)])), 0, 'a truncated answer is not kept');
 });
 
 test('configuration errors carry codes; resolv.conf parsing', async () => {

@@ -17,8 +17,10 @@ import {
   headerFlags,
   nameKey,
   truncate,
+  ttlOffsets,
   writeRecord,
   type Edns,
+  type Message,
 } from './message.js';
 import type { Answer, ClusterZone } from './records.js';
 
@@ -105,7 +107,27 @@ type Where = Pick<DnsObservation, 'server' | 'family'>;
 interface CacheEntry {
   full: Buffer;
   trimmed?: Map<number, Buffer>;
+  /** An upstream's answer: stored at (ms), served until (ms), its TTLs counted down from `ttl` seconds. */
+  upstream?: { stored: number; expires: number; ttl: number };
 }
+
+/**
+ * How long an upstream's answer may be served from the cache, in seconds (0: not at all). An answer lives
+ * as long as its shortest TTL, at most 30 s; a denial (NXDOMAIN, or NOERROR with no answer) as long as its
+ * SOA says (RFC 2308: the smaller of the SOA's TTL and MINIMUM), at most 5 s, and not at all without a SOA;
+ * SERVFAIL, REFUSED and truncated answers are not kept. The caps are NodeLocal DNSCache's (`cache 30`) and
+ * a short one for denials, so a name that appears upstream is seen within seconds.
+ */
+export function upstreamCacheSeconds(m: Message): number {
+  if (m.header.tc) return 0;
+  if (m.header.rcode === RCODE.NOERROR && m.answers.length) return Math.min(UPSTREAM_CACHE_MAX_S, ...m.answers.map((r) => r.ttl));
+  if (m.header.rcode !== RCODE.NOERROR && m.header.rcode !== RCODE.NXDOMAIN) return 0;
+  const soa = m.authorities.find((r) => r.data.kind === 'soa');
+  if (!soa || soa.data.kind !== 'soa') return 0;
+  return Math.min(UPSTREAM_DENIAL_MAX_S, soa.ttl, soa.data.minimum);
+}
+const UPSTREAM_CACHE_MAX_S = 30;
+const UPSTREAM_DENIAL_MAX_S = 5;
 
 function parseEndpoint(u: string | Endpoint): Endpoint {
   if (typeof u !== 'string') return u;
@@ -420,7 +442,15 @@ export class DnsServer {
     }
     const nk = q.nameKey();
     const sk = q.subKey();
-    const hit = this.cache.get(nk)?.get(sk);
+    const byType = this.cache.get(nk);
+    // An answer from the zone is the same whatever the query's RD and CD bits (fromEntry copies them); an
+    // upstream's may not be, so those bits are part of its key, kept apart from the zone's (negative).
+    const fk = -1 - (sk * 4 + (msg[2] & 0x01 ? 2 : 0) + (msg[3] & 0x10 ? 1 : 0));
+    let hit = byType?.get(sk);
+    if (!hit && byType) {
+      const f = byType.get(fk);
+      if (f?.upstream && f.upstream.expires > Date.now()) hit = f;
+    }
     if (hit) {
       this.stats.cacheHits++;
       send(this.fromEntry(hit, msg, q, limit));
@@ -429,7 +459,7 @@ export class DnsServer {
     this.stats.cacheMisses++;
     const name = q.text();
     const ans = this.zone.resolve(name, q.qtype);
-    if (!ans) return this.outside(msg, q, limit, send);
+    if (!ans) return this.outside(msg, q, limit, send, nk, fk);
     if (ans.chase && this.upstreams.length) return this.chase(msg, q, ans, limit, send);
     const entry: CacheEntry = { full: this.encode(q, name, ans) };
     this.store(nk, sk, entry, ans.volatile === true);
@@ -488,6 +518,11 @@ export class DnsServer {
     out[2] |= msg[2] & 0x01;
     out[3] |= msg[3] & 0x10;
     if (base.length >= 12 + q.nameLen) q.name.copy(out, 12, 0, q.nameLen);
+    if (e.upstream) {
+      // Every TTL counts down from when the answer was stored (RFC 1035 7.4), none above the entry's life.
+      const left = Math.max(0, e.upstream.ttl - Math.floor((Date.now() - e.upstream.stored) / 1000));
+      for (const at of ttlOffsets(out)) out.writeUInt32BE(Math.min(out.readUInt32BE(at), left), at);
+    }
     return out;
   }
 
@@ -519,7 +554,7 @@ export class DnsServer {
   // -------------------------------------------------------------------------------------------------------
   // Names outside the zone
 
-  private outside(msg: Buffer, q: QueryParser, limit: number, send: Send): true | Promise<void> {
+  private outside(msg: Buffer, q: QueryParser, limit: number, send: Send, nk: string, sk: number): true | Promise<void> {
     const edns = q.edns ? this.ourEdns(q.dnssecOk) : undefined;
     if (!this.upstreams.length) {
       send(errorReply(msg, this.refuseRcode, { question: this.caseOf(q), edns }));
@@ -532,12 +567,18 @@ export class DnsServer {
     // The parser is reused by the next message: keep what the reply needs.
     const query = Buffer.from(msg);
     const question = this.caseOf(q);
+    // The answer is stored whole under the query's keys, and served truncated to each later client's limit.
     this.stats.forwarded++;
     this.inflight++;
     return this.exchange(query)
       .then(
-        (resp) => {
+        ({ resp, message }) => {
           resp.writeUInt16BE(query.readUInt16BE(0), 0);
+          const ttl = upstreamCacheSeconds(message);
+          if (ttl > 0) {
+            const stored = Date.now();
+            this.store(nk, sk, { full: resp, upstream: { stored, expires: stored + ttl * 1000, ttl } }, false);
+          }
           send(truncate(resp, limit));
         },
         () => send(errorReply(query, RCODE.SERVFAIL, { question, edns, ra: true })),
@@ -578,8 +619,7 @@ export class DnsServer {
     };
     return this.exchange(query)
       .then(
-        (resp) => {
-          const m = decodeMessage(resp);
+        ({ message: m }) => {
           finish(m.header.rcode === RCODE.NXDOMAIN ? RCODE.NXDOMAIN : m.header.rcode === RCODE.NOERROR ? RCODE.NOERROR : RCODE.SERVFAIL, m.answers);
         },
         () => finish(RCODE.SERVFAIL, []),
@@ -588,7 +628,7 @@ export class DnsServer {
   }
 
   /** Asks the upstreams in turn (UDP; TCP when the UDP answer is truncated); resolves with a checked reply. */
-  private async exchange(query: Buffer): Promise<Buffer> {
+  private async exchange(query: Buffer): Promise<{ resp: Buffer; message: Message }> {
     let last: unknown;
     for (const up of this.upstreams) {
       if (this.closed) break;
@@ -601,8 +641,7 @@ export class DnsServer {
           resp = await this.tcpExchange(up, q);
         }
         // Throws on a malformed reply, which then counts as a failure of this upstream.
-        decodeMessage(resp);
-        return resp;
+        return { resp, message: decodeMessage(resp) };
       } catch (e) {
         last = e;
         this.stats.upstreamFailures++;
