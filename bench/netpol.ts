@@ -126,7 +126,7 @@ async function settleAll(): Promise<void> {
 /** The anchor of the full load: the same allow sets with every class written out as its member addresses. */
 function perAddressRuleset(s: PolicyState, table: string): string {
   const members = new Map<number, number[]>();
-  for (const [ip, c] of s.podClass) {
+  for (const [ip, c] of [...s.podClass, ...s.podLocal]) {
     let l = members.get(c);
     if (!l) members.set(c, (l = []));
     l.push(ip);

@@ -68,20 +68,15 @@ export const JUDGE_CHAIN = { in: 'in-judge', out: 'out-judge' } as const;
  * (`set`), then the shared drop. Ingress allowed → accept; egress allowed → return (ingress is judged next).
  */
 function judgeRules(dir: Direction, set?: string): string[] {
+  // The same lookups for the peer's first class, then (when it has one) its namespace class: a missing
+  // podlocal element ends that rule, and the next ones only repeat lookups that already failed.
+  const lookups = (verdict: string) =>
+    dir === 'in'
+      ? [`ip daddr . ct mark . meta l4proto . th dport @${EXACT_SET.in} ${verdict}`, ...(set ? [`ct mark . meta l4proto . th dport @${set} ${verdict}`] : [])]
+      : [`ip saddr . ct mark . meta l4proto . th dport @${EXACT_SET.out} ${verdict}`, ...(set ? [`ct mark . meta l4proto . th dport @${set} ${verdict}`] : [])];
   return dir === 'in'
-    ? [
-        'jump in-common',
-        `ip daddr . ct mark . meta l4proto . th dport @${EXACT_SET.in} accept`,
-        ...(set ? [`ct mark . meta l4proto . th dport @${set} accept`] : []),
-        'goto in-drop',
-      ]
-    : [
-        'jump out-common',
-        `ct mark ${hex(SELF_CLASS)} return`,
-        `ip saddr . ct mark . meta l4proto . th dport @${EXACT_SET.out} return`,
-        ...(set ? [`ct mark . meta l4proto . th dport @${set} return`] : []),
-        'goto out-drop',
-      ];
+    ? ['jump in-common', ...lookups('accept'), 'ct mark set ip saddr map @podlocal', ...lookups('accept'), 'goto in-drop']
+    : ['jump out-common', `ct mark ${hex(SELF_CLASS)} return`, ...lookups('return'), 'ct mark set ip daddr map @podlocal', ...lookups('return'), 'goto out-drop'];
 }
 
 /** Where the direction's map sends a pod: the shared judge, or its own chain when it has ranges. */
@@ -201,6 +196,7 @@ export function fullRuleset(s: PolicyState, o: RulesetOptions = {}): string {
   const g = o.logGroup ?? LOG_GROUP;
   const out = [`table ip ${T}`, `delete table ip ${T}`, `table ip ${T} {`];
   out.push('  map podclass { type ipv4_addr : mark; }');
+  out.push('  map podlocal { type ipv4_addr : mark; }');
   out.push('  map netclass { type ipv4_addr : mark; flags interval; }');
   out.push('  map ingress { type ipv4_addr : verdict; }');
   out.push('  map egress { type ipv4_addr : verdict; }');
@@ -252,6 +248,13 @@ export function fullRuleset(s: PolicyState, o: RulesetOptions = {}): string {
       T,
       'podclass',
       [...s.podClass].map(([ip, c]) => `${formatIPv4(ip)} : ${c}`),
+    ),
+  );
+  out.push(
+    ...addElements(
+      T,
+      'podlocal',
+      [...s.podLocal].map(([ip, c]) => `${formatIPv4(ip)} : ${c}`),
     ),
   );
   out.push(...addElements(T, 'netclass', netclassElements(s)));
@@ -306,15 +309,16 @@ export function diffRuleset(before: PolicyState, after: PolicyState, o: RulesetO
   const T = o.table ?? POLICY_TABLE;
   const out: string[] = [];
   // Classes first: a pod's set may already use a class that only now has members.
-  const delPod: string[] = [];
-  const addPod: string[] = [];
-  for (const [ip, c] of before.podClass) {
-    const n = after.podClass.get(ip);
-    if (n === undefined) delPod.push(formatIPv4(ip));
-    else if (n !== c) delPod.push(formatIPv4(ip));
+  for (const [map, b, a] of [
+    ['podclass', before.podClass, after.podClass],
+    ['podlocal', before.podLocal, after.podLocal],
+  ] as const) {
+    const del: string[] = [];
+    const add: string[] = [];
+    for (const [ip, c] of b) if (a.get(ip) !== c) del.push(formatIPv4(ip));
+    for (const [ip, c] of a) if (b.get(ip) !== c) add.push(`${formatIPv4(ip)} : ${c}`);
+    out.push(...deleteElements(T, map, del), ...addElements(T, map, add));
   }
-  for (const [ip, c] of after.podClass) if (before.podClass.get(ip) !== c) addPod.push(`${formatIPv4(ip)} : ${c}`);
-  out.push(...deleteElements(T, 'podclass', delPod), ...addElements(T, 'podclass', addPod));
   const nb = netclassElements(before);
   const na = netclassElements(after);
   if (!sameList(nb, na)) out.push(`flush map ip ${T} netclass`, ...addElements(T, 'netclass', na));
