@@ -344,7 +344,8 @@ export class PolicyCompiler {
           if (nk === undefined) this.nsLabelsKey.set(ns!, (nk = labelsKey(ns!.labels)));
           const fullKey = `${ik}\0${nk}`;
           ident = this.identities.get(fullKey);
-          if (!ident) this.identities.set(fullKey, (ident = { evaluatedUpTo: 0, matched: [], selectedGen: 0, selected: [], liveAt: 0, liveKey: '', localKey: '' }));
+          if (!ident)
+            this.identities.set(fullKey, (ident = { evaluatedUpTo: 0, matched: [], selectedGen: 0, selected: [], liveAt: 0, liveKey: '', localKey: '' }));
         }
         if (ident.evaluatedUpTo < this.nextPeer) {
           // podPeers is sorted by id: only the peers made since this identity was last evaluated.

@@ -76,7 +76,14 @@ function judgeRules(dir: Direction, set?: string): string[] {
       : [`ip saddr . ct mark . meta l4proto . th dport @${EXACT_SET.out} ${verdict}`, ...(set ? [`ct mark . meta l4proto . th dport @${set} ${verdict}`] : [])];
   return dir === 'in'
     ? ['jump in-common', ...lookups('accept'), 'ct mark set ip saddr map @podlocal', ...lookups('accept'), 'goto in-drop']
-    : ['jump out-common', `ct mark ${hex(SELF_CLASS)} return`, ...lookups('return'), 'ct mark set ip daddr map @podlocal', ...lookups('return'), 'goto out-drop'];
+    : [
+        'jump out-common',
+        `ct mark ${hex(SELF_CLASS)} return`,
+        ...lookups('return'),
+        'ct mark set ip daddr map @podlocal',
+        ...lookups('return'),
+        'goto out-drop',
+      ];
 }
 
 /** Where the direction's map sends a pod: the shared judge, or its own chain when it has ranges. */
