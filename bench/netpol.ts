@@ -269,7 +269,7 @@ async function main(): Promise<void> {
   await eb.start();
   engines.push(eb);
   log(
-    `node a: ${st.ingress.size} pods isolated for ingress, ${st.egress.size} for egress, ${elements} set elements, ${new Set(st.podClass.values()).size} pod classes`,
+    `node a: ${st.ingress.size} pods isolated for ingress, ${st.egress.size} for egress, ${elements} set elements, ${new Set(st.podClass.values()).size} + ${new Set(st.podLocal.values()).size} pod classes (first + namespace)`,
   );
 
   // 2. Applied → enforced on both nodes: new policies, changed ones, deleted ones.
