@@ -269,7 +269,11 @@ export class PolicyCompiler {
       const blocks: PeerEntry[] = [];
       for (const e of this.peers.values()) (e.peer.kind === 'pods' ? podPeers : blocks).push(e);
       podPeers.sort((a, b) => a.id - b.id);
-      this.peerLists = { podPeers, blocks, segments: this.segments(blocks) };
+      // Most changes make or end pod peers only: the segments of the same blocks are kept.
+      const blockIds = blocks.map((b) => b.id).join(',');
+      const segments = blockIds === this.lastBlockIds ? this.peerLists.segments : this.segments(blocks);
+      this.lastBlockIds = blockIds;
+      this.peerLists = { podPeers, blocks, segments };
     }
     const { podPeers, blocks, segments } = this.peerLists;
     const egressNames = new Set(this.egressNameCount.keys());
@@ -542,6 +546,8 @@ export class PolicyCompiler {
   /** Each stored rule's peer ids; whether peers came or went since the last compile, and what follows from them. */
   private ruleIds = new WeakMap<Rule, number[]>();
   private peersMoved = true;
+  /** The ipBlock peers' ids (in the order peers are held) the segments were made from. */
+  private lastBlockIds?: string;
   private peerLists: { podPeers: PeerEntry[]; blocks: PeerEntry[]; segments: { lo: number; hi: number; ids: string }[] } = {
     podPeers: [],
     blocks: [],
