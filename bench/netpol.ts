@@ -126,7 +126,7 @@ async function settleAll(): Promise<void> {
 /** The anchor of the full load: the same allow sets with every class written out as its member addresses. */
 function perAddressRuleset(s: PolicyState, table: string): string {
   const members = new Map<number, number[]>();
-  for (const [ip, c] of s.podClass) {
+  for (const [ip, c] of [...s.podClass, ...s.podLocal]) {
     let l = members.get(c);
     if (!l) members.set(c, (l = []));
     l.push(ip);
@@ -269,7 +269,7 @@ async function main(): Promise<void> {
   await eb.start();
   engines.push(eb);
   log(
-    `node a: ${st.ingress.size} pods isolated for ingress, ${st.egress.size} for egress, ${elements} set elements, ${new Set(st.podClass.values()).size} pod classes`,
+    `node a: ${st.ingress.size} pods isolated for ingress, ${st.egress.size} for egress, ${elements} set elements, ${new Set(st.podClass.values()).size} + ${new Set(st.podLocal.values()).size} pod classes (first + namespace)`,
   );
 
   // 2. Applied → enforced on both nodes: new policies, changed ones, deleted ones.

@@ -436,17 +436,22 @@ async function staticHops(q: TraceQuery, ctx: TraceContext, out: NodeTrace, line
     const cls =
       (await nftGet(ctx, ctx.policyTable, 'podclass', [formatIPv4(peer)]))?.[0] ?? (await nftGet(ctx, ctx.policyTable, 'netclass', [formatIPv4(peer)]))?.[0];
     const clsNum = cls ? Number(cls.split(':').pop()!.trim()) : undefined;
+    // A pod peer may also have a namespace class (its own namespace's podSelector peers): looked up second.
+    const local = (await nftGet(ctx, ctx.policyTable, 'podlocal', [formatIPv4(peer)]))?.[0];
+    const localNum = local ? Number(local.split(':').pop()!.trim()) : undefined;
     let inSet: string | false | undefined;
-    if (clsNum !== undefined && proto !== 1) {
+    for (const c of [clsNum, localNum]) {
+      if (c === undefined || proto === 1 || inSet) continue;
       // Exact allowances live in the shared hash set keyed by the pod's address too, the rest in the pod's own set.
-      const key = `${clsNum} . ${proto} . ${dport ?? 0}`;
-      if ((await nftGet(ctx, ctx.policyTable, EXACT_SET[dir], [`${formatIPv4(ip)} . ${key}`]))?.length) inSet = EXACT_SET[dir];
-      else if ((await nftGet(ctx, ctx.policyTable, podObjects(dir, ip).set, [key]))?.length) inSet = podObjects(dir, ip).set;
+      const key = `${c} . ${proto} . ${dport ?? 0}`;
+      if ((await nftGet(ctx, ctx.policyTable, EXACT_SET[dir], [`${formatIPv4(ip)} . ${key}`]))?.length) inSet = `${EXACT_SET[dir]} (class ${c})`;
+      else if ((await nftGet(ctx, ctx.policyTable, podObjects(dir, ip).set, [key]))?.length) inSet = `${podObjects(dir, ip).set} (class ${c})`;
       else inSet = false;
     }
+    const classes = `class ${clsNum ?? '?'}${localNum === undefined ? '' : ` and namespace class ${localNum}`}`;
     hop(
       'policy',
-      `${dir === 'out' ? 'egress from' : 'ingress to'} ${st.local.get(ip)}: isolated by ${side.isolatedBy.join(', ')}; peer ${formatIPv4(peer)} is class ${clsNum ?? '?'}${inSet === undefined ? '' : inSet ? `, in set ${inSet}` : `, not in set ${EXACT_SET[dir]} or ${podObjects(dir, ip).set}`} → ${side.allowed ? 'ALLOWED' : 'DENIED'}: ${side.reason}`,
+      `${dir === 'out' ? 'egress from' : 'ingress to'} ${st.local.get(ip)}: isolated by ${side.isolatedBy.join(', ')}; peer ${formatIPv4(peer)} is ${classes}${inSet === undefined ? '' : inSet ? `, in set ${inSet}` : `, not in set ${EXACT_SET[dir]} or ${podObjects(dir, ip).set}`} → ${side.allowed ? 'ALLOWED' : 'DENIED'}: ${side.reason}`,
     );
   }
 

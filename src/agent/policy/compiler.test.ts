@@ -17,10 +17,11 @@ function simulate(s: PolicyState, dir: 'ingress' | 'egress', self: number, peer:
   if (peer === self) return true;
   let cls = s.netClass.find((r) => peer >= r.lo && peer <= r.hi)!.cls;
   cls = s.podClass.get(peer) ?? cls;
+  const local = s.podLocal.get(peer);
   return rules.elements.some((e) => {
     const [c, p, d] = e.split(' . ').map((x) => x.split('-').map(Number));
     const inside = (v: number, r: number[]) => v >= r[0] && v <= (r[1] ?? r[0]);
-    return inside(cls, c) && inside(proto, p) && inside(port, d);
+    return (inside(cls, c) || (local !== undefined && inside(local, c))) && inside(proto, p) && inside(port, d);
   });
 }
 

@@ -8,6 +8,14 @@
 // kernel judges a packet by its class, looked up once, and the per-pod allow sets hold classes, not
 // addresses. Classes are interned to small stable numbers; pods map to theirs by address (`podClass`),
 // every other address by the ipBlock segment it falls in (`netClass`, covering 0.0.0.0/0).
+//
+// Two classes per pod. A peer without a namespaceSelector (a podSelector of the policy's own namespace, the
+// most common peer there is) only ever holds pods of that namespace, and only that namespace's pods allow it.
+// Such "namespace peers" make a pod's second class (`podLocal`), the others (namespaceSelector, ipBlock) its
+// first: a packet is allowed when either class is. Allowing is an OR over the peers an address satisfies,
+// so splitting those peers in two changes no verdict; what it buys is that a new namespace peer splits only
+// that namespace's classes, allowed only by that namespace's pods: a change touches one namespace, not every
+// pod that allows a class the split one came from.
 import { selectorMatches, type LabelSelector } from '../../api/labels.js';
 import { formatCidr, last } from '../../util/cidr.js';
 import { type NamedPort, type Namespace, type Peer, type Pod, type Policy, type PortSpec, type Rule, PROTO_NUMBER } from './model.js';
@@ -32,6 +40,8 @@ export interface PodRules {
 export interface PolicyState {
   /** Pod address → class, for every pod with an address. */
   podClass: Map<number, number>;
+  /** Pod address → class of the namespace peers it satisfies (only pods that satisfy one). */
+  podLocal: Map<number, number>;
   /** Disjoint ranges covering every IPv4 address → class (what non-pod addresses are). */
   netClass: { lo: number; hi: number; cls: number }[];
   /** Local pods isolated for ingress / egress, by address. */
@@ -51,6 +61,8 @@ interface Identity {
   /** `matched` less the peers that ended, joined: as of live peer set `liveAt` (a peerGen; 0: stale). */
   liveAt: number;
   liveKey: string;
+  /** The live namespace peers among them (the pod's second class), joined. */
+  localKey: string;
   /** `selected`, split by the direction each policy isolates. */
   byDir?: { ingress: Policy[]; egress: Policy[] };
 }
@@ -132,6 +144,8 @@ export class PolicyCompiler {
       b: string;
       namedKey: string;
       key: string;
+      /** The second class's key ('' when the pod satisfies no namespace peer). */
+      localKey: string;
       named: Map<string, number>;
       ident: Identity;
     }
@@ -255,7 +269,11 @@ export class PolicyCompiler {
       const blocks: PeerEntry[] = [];
       for (const e of this.peers.values()) (e.peer.kind === 'pods' ? podPeers : blocks).push(e);
       podPeers.sort((a, b) => a.id - b.id);
-      this.peerLists = { podPeers, blocks, segments: this.segments(blocks) };
+      // Most changes make or end pod peers only: the segments of the same blocks are kept.
+      const blockIds = blocks.map((b) => b.id).join(',');
+      const segments = blockIds === this.lastBlockIds ? this.peerLists.segments : this.segments(blocks);
+      this.lastBlockIds = blockIds;
+      this.peerLists = { podPeers, blocks, segments };
     }
     const { podPeers, blocks, segments } = this.peerLists;
     const egressNames = new Set(this.egressNameCount.keys());
@@ -293,6 +311,7 @@ export class PolicyCompiler {
       return id;
     };
     const podClass = new Map<number, number>();
+    const podLocal = new Map<number, number>();
     const local = new Map<number, string>();
     const localPods: { pod: Pod; ip: number; ident: Identity }[] = [];
     const noNamed = new Map<string, number>();
@@ -329,7 +348,8 @@ export class PolicyCompiler {
           if (nk === undefined) this.nsLabelsKey.set(ns!, (nk = labelsKey(ns!.labels)));
           const fullKey = `${ik}\0${nk}`;
           ident = this.identities.get(fullKey);
-          if (!ident) this.identities.set(fullKey, (ident = { evaluatedUpTo: 0, matched: [], selectedGen: 0, selected: [], liveAt: 0, liveKey: '' }));
+          if (!ident)
+            this.identities.set(fullKey, (ident = { evaluatedUpTo: 0, matched: [], selectedGen: 0, selected: [], liveAt: 0, liveKey: '', localKey: '' }));
         }
         if (ident.evaluatedUpTo < this.nextPeer) {
           // podPeers is sorted by id: only the peers made since this identity was last evaluated.
@@ -352,7 +372,10 @@ export class PolicyCompiler {
         if (ident.liveAt !== this.peerGen) {
           const live = ident.matched.filter((id) => this.peerLive(id));
           if (live.length !== ident.matched.length) ident.matched = live;
-          ident.liveKey = live.join(',');
+          const byScope: [number[], number[]] = [[], []];
+          for (const id of live) byScope[this.namespacePeers.has(id) ? 1 : 0].push(id);
+          ident.liveKey = byScope[0].join(',');
+          ident.localKey = byScope[1].join(',');
           ident.liveAt = this.peerGen;
         }
         let named = cached?.named;
@@ -363,6 +386,8 @@ export class PolicyCompiler {
         }
         const b = blocks.length ? (cached && cached.segGen === this.segGen && cached.ip === ip ? cached.b : blocksAt(ip)) : '';
         const key = `${ident.liveKey}|${b}|${namesKey && namedKey}`;
+        // The fourth field keeps the two kinds of class apart (the index reads only the first).
+        const localKey = ident.localKey && `${ident.localKey}||${namesKey && namedKey}|ns`;
         cached = {
           peerGen: this.peerGen,
           nsGen: this.nsGen,
@@ -372,12 +397,14 @@ export class PolicyCompiler {
           b,
           namedKey,
           key: cached?.key === key ? cached.key : key,
+          localKey: cached?.localKey === localKey ? cached.localKey : localKey,
           named: named!,
           ident,
         };
         this.podKeys.set(pod, cached);
       }
       podClass.set(ip, classOf(cached.key, cached.named));
+      if (cached.localKey) podLocal.set(ip, classOf(cached.localKey, cached.named));
       if (pod.nodeName === this.nodeName) {
         local.set(ip, pod.key);
         localPods.push({ pod, ip, ident: cached.ident });
@@ -484,7 +511,7 @@ export class PolicyCompiler {
     }
     for (const m of [this.podRules.ingress, this.podRules.egress]) for (const [k, e] of m) if (e.seen !== stamp) m.delete(k);
     lap('podRules');
-    return { podClass, netClass, ingress, egress, local };
+    return { podClass, podLocal, netClass, ingress, egress, local };
   }
 
   /** Enter a class made (or leave one given back) in the peer → classes index; note the peers touched. */
@@ -519,6 +546,8 @@ export class PolicyCompiler {
   /** Each stored rule's peer ids; whether peers came or went since the last compile, and what follows from them. */
   private ruleIds = new WeakMap<Rule, number[]>();
   private peersMoved = true;
+  /** The ipBlock peers' ids (in the order peers are held) the segments were made from. */
+  private lastBlockIds?: string;
   private peerLists: { podPeers: PeerEntry[]; blocks: PeerEntry[]; segments: { lo: number; hi: number; ids: string }[] } = {
     podPeers: [],
     blocks: [],
@@ -527,6 +556,8 @@ export class PolicyCompiler {
   private egressNameCount = new Map<string, number>();
 
   private peerKeys = new WeakMap<Peer, string>();
+  /** Ids of the live namespace peers (pod peers without a namespaceSelector): they make the second class. */
+  private namespacePeers = new Set<number>();
 
   /** Count a policy's peers and egress port names in (d = 1) or out (d = -1); a peer nobody names ends. */
   private refPeers(pol: Policy, d: 1 | -1): void {
@@ -544,6 +575,7 @@ export class PolicyCompiler {
             const e = this.peers.get(k);
             if (e && --e.refs === 0) {
               this.peers.delete(k);
+              this.namespacePeers.delete(e.id);
               this.peersMoved = true;
             }
           }
@@ -568,6 +600,7 @@ export class PolicyCompiler {
     if (!e) {
       e = { id: this.nextPeer++, peer: p, refs: 0 };
       this.peers.set(k, e);
+      if (p.kind === 'pods' && !p.namespaceSelector) this.namespacePeers.add(e.id);
       this.peersMoved = true;
     }
     e.refs++;

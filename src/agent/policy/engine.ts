@@ -213,6 +213,7 @@ export class PolicyEngine {
     const out = new Set<number>();
     let classesMoved = false;
     for (const [ip, c] of before.podClass) if (after.podClass.get(ip) !== c) classesMoved = true;
+    for (const [ip, c] of before.podLocal) if (after.podLocal.get(ip) !== c) classesMoved = true;
     if (before.netClass.length !== after.netClass.length || before.netClass.some((r, i) => r.cls !== after.netClass[i].cls || r.lo !== after.netClass[i].lo))
       classesMoved = true;
     for (const [b, a] of [

@@ -41,7 +41,7 @@ interface NftSetJson {
 }
 
 /**
- * The kernel's view, normalised: "ip : class" of podclass, the isolated pods (the ingress and egress maps' keys,
+ * The kernel's view, normalised: "ip : class" of podclass (and "ip : local class" of podlocal), the isolated pods (the ingress and egress maps' keys,
  * as set names), and per pod set its elements as numbers: its own interval set's and its keys in the shared exact set.
  */
 async function kernel(table: string): Promise<{ podclass: string[]; isolated: string[]; sets: Map<string, string[]> }> {
@@ -63,6 +63,7 @@ async function kernel(table: string): Promise<{ podclass: string[]; isolated: st
     const s = it.map ?? it.set;
     if (!s) continue;
     if (s.name === 'podclass') for (const [k, v] of (s.elem ?? []).map((e) => [e[0], e[1]])) podclass.push(`${k} : ${v}`);
+    if (s.name === 'podlocal') for (const [k, v] of (s.elem ?? []).map((e) => [e[0], e[1]])) podclass.push(`${k} : local ${v}`);
     if (s.name === 'ingress' || s.name === 'egress')
       for (const e of s.elem ?? []) isolated.push(podObjects(s.name === 'ingress' ? 'in' : 'out', parseIPv4(String(e[0]))).set);
     if (/^(in|out)-/.test(s.name)) {
@@ -118,7 +119,8 @@ function want(s: PolicyState): { podclass: string[]; sets: Map<string, string[]>
       );
     }
   }
-  return { podclass: [...s.podClass].map(([ip, c]) => `${formatIPv4(ip)} : ${c}`).sort(), sets };
+  const podclass = [...[...s.podClass].map(([ip, c]) => `${formatIPv4(ip)} : ${c}`), ...[...s.podLocal].map(([ip, c]) => `${formatIPv4(ip)} : local ${c}`)];
+  return { podclass: podclass.sort(), sets };
 }
 
 test('every difference leaves the kernel holding exactly the compiled state (random worlds, step by step)', { skip }, async () => {

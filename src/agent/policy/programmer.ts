@@ -33,7 +33,7 @@ export interface ProgrammerStats {
   lastError?: string;
 }
 
-const EMPTY: PolicyState = { podClass: new Map(), netClass: [], ingress: new Map(), egress: new Map(), local: new Map() };
+const EMPTY: PolicyState = { podClass: new Map(), podLocal: new Map(), netClass: [], ingress: new Map(), egress: new Map(), local: new Map() };
 
 export class PolicyProgrammer {
   readonly table: string;
