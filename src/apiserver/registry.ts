@@ -43,6 +43,9 @@ export interface WriteOptions {
   fieldManager?: string;
   /** The server's own writes that set what clients may not (binding: spec.nodeName with status). */
   internal?: boolean;
+  /** The body was decoded for this call alone (a request's): the registry changes it in place instead of
+   *  copying it. In-process callers leave it unset and keep their object as it was. */
+  owned?: boolean;
 }
 
 export interface DeleteOptions {
@@ -101,6 +104,14 @@ function encode(obj: KObject): string {
   // Stored as Go writes objects (kind, apiVersion, metadata first), so watch events read the same.
   const { kind, apiVersion, metadata: _m, ...rest } = obj;
   return JSON.stringify({ kind, apiVersion, metadata: meta, ...rest });
+}
+
+/** A just-written object as decode() would read it back: kind and apiVersion first, resourceVersion last
+ *  in metadata (encode() left it out), the rest in the order encode() wrote it. */
+function written(obj: KObject, revision: number): KObject {
+  const { resourceVersion: _rv, ...meta } = obj.metadata;
+  const { kind, apiVersion, metadata: _m, ...rest } = obj;
+  return { kind, apiVersion, metadata: { ...meta, resourceVersion: String(revision) }, ...rest } as KObject;
 }
 
 export function strategyOf(r: ResourceDef): ResourceStrategy {
@@ -183,6 +194,13 @@ export class Registry {
     return kv ? this.decode(kv, r) : undefined;
   }
 
+  /** The object from the watch cache — shared, read-only: never change it — else from the store. For checks
+   *  that upstream makes from an informer's lister with a live lookup on a miss (admission plugins). */
+  async cachedOrLive<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, name: string): Promise<T | undefined> {
+    const c = this.cache.object(storageKey(r, ns, name));
+    return c ? (c.object as T) : this.tryGet(r, ns, name);
+  }
+
   async list<T extends KObject>(r: ResourceDef<T>, ns: string | undefined, q: ListQuery = {}): Promise<ListResult<T>> {
     const prefix = storagePrefix(r, ns);
     const limit = q.limit && q.limit > 0 ? q.limit : 0;
@@ -246,7 +264,8 @@ export class Registry {
   // ---- create ----
 
   async create(r: ResourceDef, ns: string | undefined, body: KObject, opts: WriteOptions = {}): Promise<KObject> {
-    const obj = this.prepareCreate(r, ns, body);
+    const generated = !body.metadata?.name && body.metadata?.generateName;
+    const obj = this.prepareCreate(r, ns, opts.owned ? body : structuredClone(body));
     if (r.namespaced) await this.checkNamespaceWritable(ns!);
     await this.admit(r, obj);
     const strategy = strategyOf(r);
@@ -260,13 +279,15 @@ export class Registry {
       await hooks?.beforeCreate(obj, true);
       return obj;
     }
-    const generated = !body.metadata?.name && body.metadata?.generateName;
     const txn = await hooks?.beforeCreate(obj, false);
     for (let attempt = 0; ; attempt++) {
       try {
-        const kv = await this.store.create(storageKey(r, ns, obj.metadata.name!), encode(obj));
+        const value = encode(obj);
+        const kv = await this.store.create(storageKey(r, ns, obj.metadata.name!), value);
         await txn?.commit();
-        return this.decode(kv, r);
+        // The object as written: the stored JSON is encode(obj) and nothing changed obj since, so the
+        // answer is obj with its resourceVersion, without parsing back what was just stringified.
+        return written(obj, kv.modRevision);
       } catch (e) {
         if (isStoreError(e, 'KeyExists') && generated && attempt < 8) {
           obj.metadata.name = generatedName(String(obj.metadata.generateName));
@@ -298,8 +319,8 @@ export class Registry {
     }
   }
 
-  private prepareCreate(r: ResourceDef, ns: string | undefined, body: KObject): KObject {
-    const obj: KObject = structuredClone(body);
+  /** The object a create starts from: obj itself (already a copy, or the request's own body), reset. */
+  private prepareCreate(r: ResourceDef, ns: string | undefined, obj: KObject): KObject {
     if (!obj.metadata || typeof obj.metadata !== 'object' || Array.isArray(obj.metadata)) obj.metadata = {};
     const m = obj.metadata;
     if (r.namespaced) {
@@ -330,9 +351,12 @@ export class Registry {
     if (all.length) throw errors.invalid(r.kind, r.group, obj.metadata?.name ?? obj.metadata?.generateName ?? '', all);
   }
 
+  /** Upstream's NamespaceLifecycle admission: the namespace must exist and not be terminating. Read as upstream
+   *  reads it, from the cache first (no store read and decode per create), live from the store when the
+   *  cache has not seen it (a namespace created a moment ago). */
   async checkNamespaceWritable(ns: string): Promise<void> {
     const nsDef = findResource('', 'v1', 'namespaces')!;
-    const nsObj = await this.tryGet(nsDef, undefined, ns);
+    const nsObj = await this.cachedOrLive(nsDef, undefined, ns);
     if (!nsObj) throw errors.notFound('namespaces', '', ns);
     if (nsObj.metadata.deletionTimestamp) {
       throw new ApiError(403, 'Forbidden', `unable to create new content in namespace ${ns} because it is being terminated`, {

@@ -180,7 +180,8 @@ export class ApiServer {
       this.issuer = new TokenIssuer(sa.key, sa.issuer ?? DEFAULT_ISSUER);
       this.serviceAccountAuthenticator = new ServiceAccountAuthenticator(this.issuer, this.objects);
       if (sa.admission !== false) {
-        this.registry.addAdmission('pods', (pod) => admitPod(pod as Pod, (ns, name) => this.objects.get('ServiceAccount', ns, name)));
+        // The account as upstream's plugin reads it: from the cache, live on a miss (only read, never changed).
+        this.registry.addAdmission('pods', (pod) => admitPod(pod as Pod, (ns, name) => reg.cachedOrLive(SERVICEACCOUNTS, ns, name)));
       }
     }
   }
@@ -692,7 +693,7 @@ export class ApiServer {
       if (method === 'POST') {
         if (r.namespaced && !t.nsInPath) throw errors.methodNotAllowed('POST', r.plural);
         const body = await this.readObject(req, r, res, q);
-        const obj = await this.registry.create(r, ns, body, { dryRun: isDryRun(q), fieldManager: q.get('fieldManager') ?? undefined });
+        const obj = await this.registry.create(r, ns, body, { dryRun: isDryRun(q), fieldManager: q.get('fieldManager') ?? undefined, owned: true });
         return sendJson(res, 201, obj);
       }
       if (method === 'DELETE') return this.deleteCollection(req, res, r, ns, q);
