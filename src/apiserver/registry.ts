@@ -580,7 +580,7 @@ export class Registry {
         const want = (next.metadata as { resourceVersion?: unknown } | undefined)?.resourceVersion;
         if (want !== undefined && want !== rv) throw errors.conflict(r.plural, r.group, name);
         checkTypeMeta(r, next);
-        warnings = decodeStrictly(next, groupVersion(r), r.kind, opts.fieldValidation ?? 'Warn');
+        warnings = decodeStrictly(next, groupVersion(r), r.kind, opts.fieldValidation ?? 'Warn', 'patch');
         return next;
       },
       subresource,

@@ -4,6 +4,8 @@
 import { K8S_SCHEMA, messageForKind } from './protobuf/k8s-messages.js';
 import type { FieldDef, MessageDef } from './protobuf/schema.js';
 import { errors } from '../api/status.js';
+import { invalid } from '../api/fielderror.js';
+import { mismatchMessage, typeMismatch } from './jsontypes.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
@@ -143,8 +145,19 @@ function checkValue(v: unknown, f: FieldDef, path: string, ctx: Ctx): void {
 }
 
 /** Checks obj against its kind's declared field types; returns warnings for unknown fields (Warn) after
- *  dropping them. Throws 400 BadRequest on a type error, or on unknown fields when Strict. */
-export function decodeStrictly(obj: Record<string, unknown>, apiVersion: string, kind: string, mode: FieldValidation): string[] {
+ *  dropping them. Throws on a value its Go type cannot hold (as Go's decoder: a request body is a 400
+ *  BadRequest, the result of a JSON, merge or strategic merge patch a 422 Invalid on `patch`, as
+ *  Kubernetes' patch handler words it), or on unknown fields when Strict. */
+export function decodeStrictly(
+  obj: Record<string, unknown>,
+  apiVersion: string,
+  kind: string,
+  mode: FieldValidation,
+  from: 'body' | 'patch' = 'body',
+): string[] {
+  const wrong = typeMismatch(apiVersion, kind, obj);
+  if (wrong && from === 'patch') throw errors.invalid('', '', '', [invalid('patch', JSON.stringify(obj), mismatchMessage(wrong))]);
+  if (wrong) throw errors.badRequest(`${kind} in version "${apiVersion.split('/').pop()}" cannot be handled as a ${kind}: ${mismatchMessage(wrong)}`);
   const name = messageForKind(apiVersion, kind);
   if (!name) return [];
   const ctx: Ctx = { prune: mode !== 'Strict', unknown: [], errors: [] };

@@ -353,4 +353,58 @@ spec:
     assert.equal(await ok(['get', 'node', 'plain', '-o', 'jsonpath={.status.addresses}']), '');
     await ok(['delete', 'node', 'plain']);
   });
+
+  test('a value of the wrong JSON type is refused before validation (400 in Go decoder words), and nothing is stored', async () => {
+    const deployment = (replicas: string) =>
+      `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: typed\nspec:\n  replicas: ${replicas}\n  selector: {matchLabels: {app: typed}}\n` +
+      '  template:\n    metadata: {labels: {app: typed}}\n    spec: {containers: [{name: c, image: busybox}]}\n';
+    const cases: { get: string[]; yaml: string; message: string }[] = [
+      {
+        get: ['pod', 'typed'],
+        yaml: 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: typed\nspec:\n  nodeName: [n1]\n  containers: [{name: c, image: busybox}]\n',
+        message: 'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal array into Go struct field PodSpec.spec.nodeName of type string',
+      },
+      {
+        get: ['service', 'typed'],
+        yaml: 'apiVersion: v1\nkind: Service\nmetadata:\n  name: typed\nspec:\n  ports: [{port: "80"}]\n',
+        message:
+          'Service in version "v1" cannot be handled as a Service: json: cannot unmarshal string into Go struct field ServicePort.spec.ports.port of type int32',
+      },
+      {
+        get: ['deployment', 'typed'],
+        yaml: deployment('1.5'),
+        message:
+          'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal number 1.5 into Go struct field DeploymentSpec.spec.replicas of type int32',
+      },
+      {
+        get: ['configmap', 'typed'],
+        yaml: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typed\ndata: {a: 1}\n',
+        message: 'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal number into Go struct field ConfigMap.data of type string',
+      },
+    ];
+    for (const c of cases) {
+      for (const verb of [['apply'], ['create'], ['apply', '--server-side']]) {
+        const r = await s.kubectl([...verb, '-f', '-'], { input: c.yaml });
+        assert.equal(r.code, 1, `${verb.join(' ')} ${c.get[0]}: ${r.stdout}${r.stderr}`);
+        assert.ok(r.stderr.includes('(BadRequest)') && r.stderr.includes(c.message), `${verb.join(' ')} ${c.get[0]}: ${r.stderr}`);
+        const get = await s.kubectl(['get', ...c.get]);
+        assert.equal(get.code, 1, `${c.get.join(' ')} was stored`);
+        assert.match(get.stderr, /NotFound/);
+      }
+    }
+    // A patch whose result has a wrong type: 422 on `patch` (Kubernetes' patch handler), the stored object unchanged.
+    await ok(['apply', '-f', '-'], { input: deployment('1') });
+    for (const type of ['merge', 'strategic', 'json']) {
+      const patch = type === 'json' ? '[{"op":"replace","path":"/spec/replicas","value":"2"}]' : '{"spec":{"replicas":"2"}}';
+      const r = await s.kubectl(['patch', 'deployment', 'typed', '--type', type, '-p', patch]);
+      assert.equal(r.code, 1, `${type}: ${r.stdout}`);
+      assert.match(
+        r.stderr,
+        /patch: Invalid value: ".*": json: cannot unmarshal string into Go struct field DeploymentSpec\.spec\.replicas of type int32/,
+        type,
+      );
+    }
+    assert.equal(await ok(['get', 'deployment', 'typed', '-o', 'jsonpath={.spec.replicas}']), '1');
+    await ok(['delete', 'deployment', 'typed']);
+  });
 });
