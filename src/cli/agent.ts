@@ -1,4 +1,5 @@
 // `k8ts agent`: the node role, in the foreground.
+import { startupMark } from '../util/startup.js';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { tightenDataDir } from '../util/filemodes.js';
 import { networkInterfaces } from 'node:os';
@@ -170,6 +171,7 @@ async function nodeCgroupsFlag(value: string): Promise<CgroupDirs> {
 }
 
 export async function agentCommand(argv: string[]): Promise<void> {
+  startupMark('agent: bundle loaded');
   const parsed = parseFlags(argv, FLAGS).flags;
   if (parsed.help) {
     process.stdout.write(agentHelp);
@@ -237,6 +239,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   // The node's own start-up (image store, runtime version) goes on while it joins.
   const prepared = prepareNode(nodeImageStore(dataDir, imagesDir));
   // The node's own identity: stored credentials, or a certificate asked for with the bootstrap token.
+  startupMark('agent: flags');
   const nodeCredentials = await ensureNodeCredentials({
     server: flags.server,
     ca,
@@ -247,6 +250,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   }).catch((e) => {
     throw new UsageError(`k8ts agent: ${e instanceof Error ? e.message : String(e)}`);
   });
+  startupMark('agent: node credentials');
   const agent = new Agent({
     rest: { server: flags.server, ca, cert: nodeCredentials.cert, key: nodeCredentials.key },
     nodeCredentials,
