@@ -97,7 +97,8 @@ const FLAGS = {
 
 export const agentHelp = `Usage: k8ts agent --server URL --ca-file FILE --node-name N --bootstrap-token-file F [flags]
 
-Runs a node: registers the Node and renews its Lease, runs the pods bound to it (a network namespace on
+Runs a node: registers the Node (NotReady until the pod network below is set up, then Ready) and renews
+its Lease, runs the pods bound to it (a network namespace on
 cbr0 per pod, runc containers), converges routes to the other nodes' pod CIDRs (host-gw or VXLAN),
 masquerades traffic that leaves the cluster, makes Services real with nftables (its own table), announces
 the LoadBalancer IPs it owns on the node network, and serves cluster DNS on --node-ip. Pulls images from
