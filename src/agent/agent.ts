@@ -1,6 +1,7 @@
 // `k8ts agent`: one per node. Registers the Node and keeps its Lease fresh, converges routes to the other
 // nodes' pod CIDRs and the masquerade rule, runs the pods bound to this node, and serves their logs,
 // exec and port-forward to the API server.
+import { startupMark } from '../util/startup.js';
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -172,6 +173,8 @@ export class Agent {
   private announcer!: LbAnnouncer;
   private lbTimer?: NodeJS.Timeout;
   private lbApplied?: string;
+  /** The peers (name, node IP, pod CIDR) the routes and masquerade were last converged to. */
+  private routesApplied?: string;
   private dns?: Worker;
   private proxy?: ServiceProxy;
   private policy?: PolicyFeed;
@@ -315,7 +318,10 @@ export class Agent {
     const prepared = this.prepared ?? prepareNode(this.store);
     const storeReady = prepared.storeReady;
     const runcVersion = await prepared.runcVersion;
-    const registered = await registerNode(this.client, this.o.nodeName, this.o.nodeIP, `runc://${runcVersion}`);
+    startupMark('agent: runc version');
+    // Ready=False until the pod network below is set up (an existing Node keeps its condition: see registerNode).
+    const registered = await registerNode(this.client, this.o.nodeName, this.o.nodeIP, `runc://${runcVersion}`, false);
+    startupMark('agent: node registered');
     // The serving certificate names the addresses the Node now lists (the approver checks them there).
     this.serving = new ServingCertificate({
       client: this.client,
@@ -327,8 +333,8 @@ export class Agent {
     });
     this.serving.start(servingNames(registered as Node));
     await renewLease(this.client, this.o.nodeName);
+    startupMark('agent: lease');
     this.every(LEASE_RENEW_MS, () => renewLease(this.client, this.o.nodeName));
-    this.every(60_000, () => postReady(this.client, this.o.nodeName, true, 'k8ts agent is posting ready status'));
     // Every informer the node needs starts now, so their lists load side by side while the pod CIDR comes
     // (seen through the node informer as soon as node IPAM writes it: no polling).
     this.informers.start();
@@ -338,9 +344,10 @@ export class Agent {
     // This node's pods only: a filtered informer, its own entry in the factory.
     this.pods = this.informers.informerFor(PODS, { fieldSelector: `spec.nodeName=${this.o.nodeName}` });
     this.podCIDR = await this.waitForPodCIDR();
+    startupMark('agent: pod CIDR');
     this.log(`k8ts agent ${this.o.nodeName}: pod CIDR ${this.podCIDR}`);
-    await this.syncNat();
-    // Kept current from here on by syncRoutes (node changes and its own resync).
+    // Masquerade and routes are converged together once every Node is known (syncRoutes, below), and kept
+    // current from then on by node changes and a resync.
 
     const mtu = this.o.backend === 'vxlan' ? (await this.uplinkMtu()) - VXLAN_OVERHEAD : undefined;
     const events = new EventRecorder(this.client, 'kubelet', this.o.nodeName);
@@ -362,6 +369,7 @@ export class Agent {
     // watch-based manager does); a change re-syncs the pods that read it, whose sync re-renders their
     // volumes (the atomic writer swaps only what differs).
     await this.services.waitForSync();
+    startupMark('agent: services synced');
     const objects = {
       configMap: (ns: string, name: string) => this.referenced('configMap', ns, name).lister.get(ns, name) as ConfigMap | undefined,
       secret: (ns: string, name: string) => this.referenced('secret', ns, name).lister.get(ns, name) as Secret | undefined,
@@ -426,7 +434,8 @@ export class Agent {
     this.nodes.addEventHandler({ onAdd: () => this.routesSoon(), onUpdate: (n, old) => n !== old && this.routesSoon(), onDelete: () => this.routesSoon() });
     await this.nodes.waitForSync();
     await this.syncRoutes();
-    this.every(RESYNC_MS, () => this.syncRoutes());
+    startupMark('agent: routes');
+    this.every(RESYNC_MS, () => this.syncRoutes(true));
 
     // Services and their endpoints: the proxy's rules and the load-balancer IPs this node announces.
     // The proxy starts only once both caches are full: its first sync rewrites the table, and a partial
@@ -456,18 +465,8 @@ export class Agent {
         this.lbSoon();
       },
     });
-    await this.slices.waitForSync();
-    // Handlers join after the caches are full: each first gets every cached object as an add.
-    proxy.update(this.services.lister.list(), this.slices.lister.list());
-    this.services.addEventHandler(feed<Service>((type, o) => proxy.onServiceChange(type, o)));
-    this.slices.addEventHandler(feed<EndpointSlice>((type, o) => proxy.onSliceChange(type, o)));
-    await proxy.start();
-    this.log(
-      `k8ts agent ${this.o.nodeName}: service proxy programmed ${proxy.stats.servicePorts} service ports in ${proxy.stats.lastFullSyncMs.toFixed(0)} ms (table ip ${proxy.table})`,
-    );
-    await this.syncAnnouncements(true);
-    this.every(RESYNC_MS, () => this.syncAnnouncements(true));
-    // NetworkPolicy (src/agent/policy): starts beside the rest; a pod's containers wait for its rules.
+    // NetworkPolicy (src/agent/policy): starts now, so its first programming overlaps the proxy's; a pod's
+    // containers wait for its rules, and Ready waits for its table (below).
     this.policy = startPolicyEngine(this.informers, {
       nodeName: this.o.nodeName,
       nodeIP: this.o.nodeIP,
@@ -489,6 +488,19 @@ export class Agent {
       (e) => this.log(`k8ts agent ${this.o.nodeName}: network policy: ${e instanceof Error ? e.message : e}`),
     );
 
+    await this.slices.waitForSync();
+    // Handlers join after the caches are full: each first gets every cached object as an add.
+    proxy.update(this.services.lister.list(), this.slices.lister.list());
+    this.services.addEventHandler(feed<Service>((type, o) => proxy.onServiceChange(type, o)));
+    this.slices.addEventHandler(feed<EndpointSlice>((type, o) => proxy.onSliceChange(type, o)));
+    await proxy.start();
+    startupMark('agent: service proxy');
+    this.log(
+      `k8ts agent ${this.o.nodeName}: service proxy programmed ${proxy.stats.servicePorts} service ports in ${proxy.stats.lastFullSyncMs.toFixed(0)} ms (table ip ${proxy.table})`,
+    );
+    await this.syncAnnouncements(true);
+    startupMark('agent: announcements');
+    this.every(RESYNC_MS, () => this.syncAnnouncements(true));
     this.queue = new WorkQueue(
       async (key) => {
         const pod = this.pods.lister.getByKey(key);
@@ -517,6 +529,7 @@ export class Agent {
       { workers: 4, onError: (key, e) => this.log(`k8ts agent: volume refresh ${key}: ${e instanceof Error ? e.message : e}`) },
     );
     await this.pods.waitForSync();
+    startupMark('agent: pods synced');
     const podChanged = (p: Pod, old?: Pod) => {
       metrics.podSeen(p.metadata.uid, p.status?.phase, false);
       this.queue.add(objectKey(p));
@@ -543,6 +556,7 @@ export class Agent {
     );
     // A pod waiting for its claim to bind is retried with its sync (the kubelet, too, gets claims by name).
     await this.claims.start();
+    startupMark('agent: claims');
     this.streams = new StreamServer(
       {
         runtime: this.runtime,
@@ -560,8 +574,11 @@ export class Agent {
     // The serving certificate in hand now (stored, or issued meanwhile); a later one arrives through onChange.
     const serving = this.serving.credentials;
     await this.streams.start(this.o.dataDir, this.o.nodeIP, { ca: this.o.rest.ca, cert: serving?.cert, key: serving?.key });
+    startupMark('agent: streams');
     await this.podManager.sweep(new Set(this.pods.lister.list().map((p) => p.metadata.uid!)));
+    startupMark('agent: sweep');
     await storeReady;
+    startupMark('agent: image store');
     this.queue.start();
     this.refreshQueue.start();
     // Containers exit on their own: look at every pod regularly (the informer's resync re-adds them).
@@ -569,6 +586,14 @@ export class Agent {
     if (!(await this.serving.ready(this.o.servingCertWaitMs ?? 30_000))) {
       this.log(`k8ts agent ${this.o.nodeName}: no serving certificate yet (is its CSR approved?); exec, logs and the node proxy wait for it`);
     }
+    // Ready now means what it says: the pod CIDR, masquerade, routes to the peers, the service proxy's and
+    // the policy engine's tables are in the kernel, and pods are being synced. The policy engine's failure
+    // is its own log line (above), not a reason to keep the node out of service.
+    await this.policy.started.catch(() => {});
+    startupMark('agent: policy programmed');
+    await postReady(this.client, this.o.nodeName, true, 'k8ts agent is posting ready status');
+    this.every(60_000, () => postReady(this.client, this.o.nodeName, true, 'k8ts agent is posting ready status'));
+    startupMark('agent: ready');
     this.log(`k8ts agent ${this.o.nodeName}: ready`);
     // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own, once
     // the node is ready. Its worker thread loads its own module tree (~0.5 s of CPU), which at start-up would
@@ -619,8 +644,15 @@ export class Agent {
     return peers;
   }
 
-  private async syncRoutes(): Promise<void> {
+  /** Converges routes and masquerade to the Nodes' peers. A Node changes often (status, Lease-driven
+   *  conditions, images) while its peer fields stay the same: such a change costs no `ip` or `nft` process;
+   *  the periodic resync (`resync`) converges anyway, so a route changed behind the agent's back comes back. */
+  private async syncRoutes(resync = false): Promise<void> {
     const peers = this.peers();
+    const key = JSON.stringify([this.podCIDR, peers.map((p) => [p.name, p.nodeIP, p.podCIDR])]);
+    if (!resync && key === this.routesApplied) return;
+    this.routesApplied = undefined;
+    let routed = true;
     try {
       await syncRoutes(
         { backend: this.o.backend, uplink: this.o.uplink, self: { name: this.o.nodeName, nodeIP: this.o.nodeIP, podCIDR: this.podCIDR } },
@@ -628,8 +660,14 @@ export class Agent {
       );
     } catch (e) {
       this.log(`k8ts agent: routes: ${e instanceof Error ? e.message : e}`);
+      routed = false;
     }
-    await this.syncNat().catch((e) => this.log(`k8ts agent: masquerade: ${e instanceof Error ? e.message : e}`));
+    try {
+      await this.syncNat();
+      if (routed) this.routesApplied = key;
+    } catch (e) {
+      this.log(`k8ts agent: masquerade: ${e instanceof Error ? e.message : e}`);
+    }
   }
 
   private lbSoon(): void {

@@ -219,7 +219,7 @@ export class HollowFleet {
     this.nodes.set(name, n);
     // As the kubelet, registration is tried until it works: a shed request, a reset connection, a slow
     // server are reasons to wait, not to give up (back-off 0.5 s doubling to 8 s).
-    await this.retrying(() => this.timed('REGISTER nodes', () => registerNode(client, name, n.ip, 'hollow://0.1.0')));
+    await this.retrying(() => this.timed('REGISTER nodes', () => registerNode(client, name, n.ip, 'hollow://0.1.0', true)));
     await this.renew(n);
     // Each node on its own phase, as kubelets started at different moments: no fleet-wide thundering herd.
     const leaseMs = this.o.leaseMs ?? 10_000;

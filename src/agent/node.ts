@@ -30,7 +30,13 @@ export function readyCondition(ready: boolean, message: string): NodeCondition {
   };
 }
 
-export function nodeStatus(nodeIP: string, runtimeVersion: string): NodeStatus {
+/** Why a node is not Ready until its agent has set up the pod network (the kubelet's words while its
+ *  network plugin is not ready). */
+export const NETWORK_NOT_READY =
+  'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:k8ts agent is setting up the pod network';
+
+/** The status a node registers with; Ready as given (see registerNode). */
+export function nodeStatus(nodeIP: string, runtimeVersion: string, ready = true): NodeStatus {
   const t = now();
   const capacity = { cpu: String(cpus().length), memory: `${Math.floor(totalmem() / 1024)}Ki`, pods: String(MAX_PODS), 'ephemeral-storage': '10Gi' };
   return {
@@ -65,7 +71,7 @@ export function nodeStatus(nodeIP: string, runtimeVersion: string): NodeStatus {
         lastHeartbeatTime: t,
         lastTransitionTime: t,
       },
-      readyCondition(true, 'k8ts agent is posting ready status'),
+      ready ? readyCondition(true, 'k8ts agent is posting ready status') : readyCondition(false, NETWORK_NOT_READY),
     ],
     daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
     nodeInfo: {
@@ -83,11 +89,18 @@ export function nodeStatus(nodeIP: string, runtimeVersion: string): NodeStatus {
   };
 }
 
-/** Create the Node, or bring an existing one up to date (labels, addresses, Ready); returns it. */
-export async function registerNode(client: Client, name: string, nodeIP: string, runtimeVersion: string): Promise<KObject> {
+/**
+ * Create the Node, or bring an existing one up to date (labels, addresses, conditions); returns it.
+ * `ready: false` (an agent): a new Node is Ready=False until the agent has set up its pod network and posts
+ * Ready itself (postReady); an existing Node keeps the Ready condition it has, since a restarting agent
+ * leaves the node's network and pods running. `ready: true`: a node with nothing to set up (a hollow node).
+ */
+export async function registerNode(client: Client, name: string, nodeIP: string, runtimeVersion: string, ready: boolean): Promise<KObject> {
   const labels = { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch };
-  const status = nodeStatus(nodeIP, runtimeVersion);
+  const status = nodeStatus(nodeIP, runtimeVersion, ready);
   const existing = await client.get(NODES, undefined, name);
+  const kept = ready ? undefined : existing?.status?.conditions?.find((c) => c.type === 'Ready');
+  if (kept) status.conditions = [...(status.conditions ?? []).filter((c) => c.type !== 'Ready'), kept];
   if (!existing) {
     try {
       return await client.create(NODES, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name, labels }, spec: {}, status });

@@ -1,4 +1,5 @@
 // `k8ts agent`: the node role, in the foreground.
+import { startupMark } from '../util/startup.js';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { tightenDataDir } from '../util/filemodes.js';
 import { networkInterfaces } from 'node:os';
@@ -96,7 +97,8 @@ const FLAGS = {
 
 export const agentHelp = `Usage: k8ts agent --server URL --ca-file FILE --node-name N --bootstrap-token-file F [flags]
 
-Runs a node: registers the Node and renews its Lease, runs the pods bound to it (a network namespace on
+Runs a node: registers the Node (NotReady until the pod network below is set up, then Ready) and renews
+its Lease, runs the pods bound to it (a network namespace on
 cbr0 per pod, runc containers), converges routes to the other nodes' pod CIDRs (host-gw or VXLAN),
 masquerades traffic that leaves the cluster, makes Services real with nftables (its own table), announces
 the LoadBalancer IPs it owns on the node network, and serves cluster DNS on --node-ip. Pulls images from
@@ -170,6 +172,7 @@ async function nodeCgroupsFlag(value: string): Promise<CgroupDirs> {
 }
 
 export async function agentCommand(argv: string[]): Promise<void> {
+  startupMark('agent: bundle loaded');
   const parsed = parseFlags(argv, FLAGS).flags;
   if (parsed.help) {
     process.stdout.write(agentHelp);
@@ -237,6 +240,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   // The node's own start-up (image store, runtime version) goes on while it joins.
   const prepared = prepareNode(nodeImageStore(dataDir, imagesDir));
   // The node's own identity: stored credentials, or a certificate asked for with the bootstrap token.
+  startupMark('agent: flags');
   const nodeCredentials = await ensureNodeCredentials({
     server: flags.server,
     ca,
@@ -247,6 +251,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   }).catch((e) => {
     throw new UsageError(`k8ts agent: ${e instanceof Error ? e.message : String(e)}`);
   });
+  startupMark('agent: node credentials');
   const agent = new Agent({
     rest: { server: flags.server, ca, cert: nodeCredentials.cert, key: nodeCredentials.key },
     nodeCredentials,

@@ -13,9 +13,11 @@ import { nodeCgroups } from '../lab/cgroups.js';
 import type { Step } from '../lab/steps.js';
 import { stepLine } from '../lab/steps.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
-import { NODES, SECRETS } from '../api/kinds.js';
-import type { Secret } from '../api/types.js';
-import { BOOTSTRAP_NAMESPACE, bootstrapTokenSecret, generateBootstrapToken } from '../api/bootstraptoken.js';
+import { NODES } from '../api/kinds.js';
+import type { Node } from '../api/types.js';
+import type { Watch } from '../client/types.js';
+import { NOT_READY_TAINT, UNREACHABLE_TAINT } from '../controllers/nodelifecycle.js';
+import { generateBootstrapToken } from '../api/bootstraptoken.js';
 import { isNodeReady } from '../api/conditions.js';
 import { ensureClusterCa, kubeconfig } from '../apiserver/certs.js';
 import { run } from '../util/exec.js';
@@ -88,7 +90,7 @@ export function nodeFlags(env = process.env.K8TS_NODE_FLAGS): string[] {
 async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
   const end = Date.now() + ms;
   let last: unknown;
-  for (let d = 20; Date.now() < end; d = Math.min(d * 2, 100)) {
+  for (let d = 10; Date.now() < end; d = Math.min(d * 2, 50)) {
     try {
       const v = await f();
       if (v) return v;
@@ -136,9 +138,9 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
     });
   }
   // kubeadm's order: the cluster CA and a bootstrap token first, made here, so that the server and the
-  // agents can start side by side (an agent's start-up, ~1 s of its own, overlaps the server's); each agent
-  // joins as soon as the server answers and the token's Secret is in (it retries until then).
-  // The token's Secret is created once the server answers (below), from this same token.
+  // agents can start side by side (an agent's start-up, ~1 s of its own, overlaps the server's); the server
+  // puts the token's Secret in before it serves (--bootstrap-token-file), so each agent joins at its first
+  // try after the server answers (it retries until then).
   const token = generateBootstrapToken();
   steps.push({
     name: 'Making the cluster CA and a bootstrap token for the agents to join with',
@@ -172,6 +174,8 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
         `${plan.lbPool.first}-${plan.lbPool.last}`,
         '--cluster-dns',
         plan.dnsServiceIP,
+        '--bootstrap-token-file',
+        join(plan.dir, 'bootstrap.token'),
         ...serverFlags,
       ];
       if (plan.store === 'etcd') args.push('--etcd-endpoints', `http://127.0.0.1:${plan.etcd!.clientPort}`);
@@ -233,7 +237,7 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
     },
   });
   steps.push({
-    name: 'Waiting for the API server; adding the bootstrap token',
+    name: 'Waiting for the API server',
     execute: async () => {
       await waitFor('the API server', timeoutMs, async () => {
         if (!(await isRunning(plan.dir, 'server'))) throw new Error(`the server exited:\n${await logTail(logFile(plan.dir, 'server'), 15)}`);
@@ -254,16 +258,6 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
         kubeconfig({ ...common, user: { token: readFileSync(join(server, 'admin.token'), 'utf8').trim() } }),
         { mode: 0o600 },
       );
-      const c = new RestClient(configFromKubeconfig(plan.paths.kubeconfig));
-      try {
-        await c.create(
-          SECRETS,
-          BOOTSTRAP_NAMESPACE,
-          bootstrapTokenSecret(token, { ttlSeconds: 24 * 3600, description: `k8ts up: the agents of ${plan.name}` }) as Secret,
-        );
-      } finally {
-        c.close();
-      }
     },
   });
   steps.push({
@@ -271,23 +265,94 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
     execute: async () => {
       const c = new RestClient(configFromKubeconfig(plan.paths.kubeconfig));
       try {
-        await waitFor(`${plan.nodes.length} Ready nodes`, timeoutMs, async () => {
-          for (const n of plan.nodes) {
-            if (!(await isRunning(plan.dir, `agent-${n.name}`)))
-              throw new Error(`agent ${n.name} exited:\n${await logTail(logFile(plan.dir, `agent-${n.name}`), 15)}`);
-          }
-          const { items } = await c.list(NODES);
-          const ready = items.filter((n) => isNodeReady(n) && n.spec?.podCIDR);
-          if (ready.length < plan.nodes.length) return undefined;
-          // Ready also means the agent has its pod CIDR and is watching pods: its log says so.
-          return plan.nodes.every((n) => /: ready$/m.test(readFileSync(logFile(plan.dir, `agent-${n.name}`), 'utf8')));
-        });
+        await nodesReady(
+          c,
+          plan.nodes.map((n) => n.name),
+          timeoutMs,
+          async () => {
+            for (const n of plan.nodes) {
+              if (!(await isRunning(plan.dir, `agent-${n.name}`)))
+                throw new Error(`agent ${n.name} exited:\n${await logTail(logFile(plan.dir, `agent-${n.name}`), 15)}`);
+            }
+          },
+        );
       } finally {
         c.close();
       }
     },
   });
   return steps;
+}
+
+/** The taints node lifecycle mirrors a not-Ready condition in: a pod made while one is on is not scheduled there. */
+const CONDITION_TAINTS = new Set([NOT_READY_TAINT, UNREACHABLE_TAINT]);
+
+/** A Node a pod made now can use: Ready (its agent posts that once the pod network is set up), with a pod
+ *  CIDR, and without the taints of a node that was not Ready. */
+function usableNode(n: Node): boolean {
+  return isNodeReady(n) && !!n.spec?.podCIDR && !(n.spec?.taints ?? []).some((t) => CONDITION_TAINTS.has(t.key));
+}
+
+/**
+ * Resolves once every named Node is usable, seen through a watch (a list, then each change the moment it is
+ * written; opened again if it ends). `alive` is called every 250 ms and throws when an agent has died, which
+ * ends the wait with its error; at the deadline the error names the nodes still waiting and why.
+ */
+async function nodesReady(c: RestClient, names: string[], timeoutMs: number, alive: () => Promise<void>): Promise<void> {
+  const seen = new Map<string, Node>();
+  const waiting = () => names.filter((n) => !seen.has(n) || !usableNode(seen.get(n)!));
+  let watch: Watch | undefined;
+  let finished = false;
+  let tick: NodeJS.Timeout | undefined;
+  let deadline: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const finish = (e?: unknown) => {
+        finished = true;
+        if (e) reject(e);
+        else resolve();
+      };
+      const check = () => !waiting().length && finish();
+      const open = async () => {
+        try {
+          const { items, resourceVersion } = await c.list(NODES);
+          seen.clear();
+          for (const n of items) seen.set(n.metadata.name!, n);
+          check();
+          if (finished) return;
+          watch = await c.watch(NODES, undefined, resourceVersion, {
+            onEvent: (type, n) => {
+              if (type === 'DELETED') seen.delete(n.metadata.name!);
+              else seen.set(n.metadata.name!, n);
+              check();
+            },
+            onError: () => {
+              watch = undefined;
+              if (!finished) setTimeout(() => void open(), 100);
+            },
+          });
+          if (finished) watch.close();
+        } catch {
+          if (!finished) setTimeout(() => void open(), 100);
+        }
+      };
+      tick = setInterval(() => void alive().catch(finish), 250);
+      deadline = setTimeout(() => {
+        const why = waiting().map((name) => {
+          const n = seen.get(name);
+          const ready = n?.status?.conditions?.find((x) => x.type === 'Ready');
+          return !n ? `${name}: not registered` : `${name}: Ready=${ready?.status ?? 'none'}${ready?.message ? ` (${ready.message})` : ''}`;
+        });
+        finish(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${names.length} Ready nodes: ${why.join('; ')}`));
+      }, timeoutMs);
+      void open();
+    });
+  } finally {
+    finished = true;
+    clearInterval(tick);
+    clearTimeout(deadline);
+    watch?.close();
+  }
 }
 
 export async function upCommand(argv: string[]): Promise<void> {

@@ -1,5 +1,7 @@
 // `k8ts server`: the API server with its datastore and controllers, in the foreground.
-import { readFileSync } from 'node:fs';
+import { startupMark } from '../util/startup.js';
+import { readFileSync, statSync } from 'node:fs';
+import { parseBootstrapToken } from '../api/bootstraptoken.js';
 import { join, resolve } from 'node:path';
 import { EncryptionConfigError, parseEncryptionConfig } from '../store/encryption.js';
 import { runServer } from '../server/server.js';
@@ -65,6 +67,11 @@ const FLAGS = {
     type: 'boolean',
     default: true,
     help: 'a request offering no credential is system:anonymous (group system:unauthenticated), authorized like any other: by default it may read only /healthz, /livez, /readyz and /version; --anonymous-auth=false answers it 401',
+  },
+  'bootstrap-token-file': {
+    type: 'string',
+    help: "a bootstrap token (k8ts token create's format) put in kube-system before the server serves, valid 24 h from when FILE was written (k8ts up gives its agents' join token this way); a token already there is left as it is",
+    metavar: 'FILE',
   },
   'token-auth-file': {
     type: 'string',
@@ -191,6 +198,7 @@ export function parseListen(s: string): { host: string; port: number } {
 }
 
 export async function serverCommand(argv: string[]): Promise<void> {
+  startupMark('server: bundle loaded');
   const { flags } = parseFlags(argv, FLAGS);
   if (flags.help) {
     process.stdout.write(serverHelp);
@@ -246,7 +254,24 @@ export async function serverCommand(argv: string[]): Promise<void> {
       throw e instanceof EncryptionConfigError ? new UsageError(`--encryption-provider-config ${e.message}`) : e;
     }
   }
+  let bootstrapToken: { token: string; writtenAt: number } | undefined;
+  if (flags['bootstrap-token-file'] !== undefined) {
+    const file = resolve(String(flags['bootstrap-token-file']));
+    let token: string;
+    let writtenAt: number;
+    try {
+      token = readFileSync(file, 'utf8').trim();
+      writtenAt = statSync(file).mtimeMs;
+    } catch (e) {
+      throw new UsageError(`--bootstrap-token-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    // Never echoed: a malformed file may hold some other secret.
+    if (!parseBootstrapToken(token))
+      throw new UsageError(`--bootstrap-token-file ${file}: not a bootstrap token (expected [a-z0-9]{6}.[a-z0-9]{16}, as k8ts token create prints)`);
+    bootstrapToken = { token, writtenAt };
+  }
   const s = await runServer({
+    bootstrapToken,
     encryptionProviderConfig,
     dataDir: resolve(flags['data-dir']),
     store,
@@ -273,6 +298,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
     limits: limitsFromFlags(flags),
     anonymousAuth: flags['anonymous-auth'] !== false,
   });
+  startupMark('server: serving');
   process.stderr.write(`k8ts server: serving on ${s.url} (store: ${store})\n`);
   process.stderr.write(`k8ts server: export KUBECONFIG=${s.kubeconfigPath}\n`);
   // The token goes through a file: a token on a command line is visible to every user of the host.

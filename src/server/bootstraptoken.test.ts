@@ -10,6 +10,8 @@ import type { Status } from 'kubernetes-types/meta/v1.js';
 import { callAs, json, type Reply } from '../testing/https-call.js';
 import { parseBootstrapToken, generateBootstrapToken } from '../api/bootstraptoken.js';
 import { parseDuration } from '../cli/token.js';
+import { BOOTSTRAP_TOKEN_FILE_TTL_S, putBootstrapToken } from './server.js';
+import { SECRETS as SECRETS_KIND } from '../api/kinds.js';
 
 let tc: TestCluster;
 let ca: string;
@@ -154,4 +156,30 @@ test('the token cleaner deletes a token once it expires, and leaves unexpired on
   assert.equal((await call(tc.s.token, 'POST', SECRETS, good('cln222', 'hhhhhhhhhhhhhhhh', { expiration: later }))).code, 201);
   await eventually('the expired token deleted', async () => (await call(tc.s.token, 'GET', `${SECRETS}/bootstrap-token-cln111`)).code === 404, 15_000);
   assert.equal((await call(tc.s.token, 'GET', `${SECRETS}/bootstrap-token-cln222`)).code, 200);
+});
+
+test('--bootstrap-token-file: the token is in before the server serves, valid 24 h from when its file was written; a restart never extends it', async () => {
+  const t = generateBootstrapToken();
+  const writtenAt = Date.now() - 3600_000;
+  const started = await startCluster({ bootstrapToken: { token: t.token, writtenAt } });
+  try {
+    const s = await started.c.get(SECRETS_KIND, 'kube-system', `bootstrap-token-${t.id}`);
+    const expiration = Buffer.from(String(s?.data?.expiration ?? ''), 'base64').toString();
+    assert.equal(Date.parse(expiration), Math.floor((writtenAt + BOOTSTRAP_TOKEN_FILE_TTL_S * 1000) / 1000) * 1000);
+    const me = json<SelfSubjectReview>(
+      await callAs(started.s.url, readFileSync(started.s.caPath, 'utf8'), t.token, 'POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'SelfSubjectReview',
+      }),
+    );
+    assert.equal(me.status?.userInfo?.username, `system:bootstrap:${t.id}`);
+    // Given again (a restart): the Secret there is left as it is.
+    assert.match(await putBootstrapToken(started.c, { token: t.token, writtenAt: Date.now() }), /already/);
+    // A file older than the TTL adds nothing.
+    const old = generateBootstrapToken();
+    assert.match(await putBootstrapToken(started.c, { token: old.token, writtenAt: Date.now() - BOOTSTRAP_TOKEN_FILE_TTL_S * 1000 - 1 }), /older than/);
+    assert.equal(await started.c.get(SECRETS_KIND, 'kube-system', `bootstrap-token-${old.id}`), undefined);
+  } finally {
+    await started.close();
+  }
 });

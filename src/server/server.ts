@@ -2,6 +2,7 @@
 // API, and run the control plane's loops on top of it through the one door every component uses (a
 // Client, here in-process). Loops that must run once per cluster run only while this server holds their
 // Lease: the controller manager, the scheduler, and the API server's own compactor and allocation repair.
+import { startupMark } from '../util/startup.js';
 import { Registry as PromRegistry } from 'prom-client';
 import { WorkQueueMetricsProvider } from '../client/workqueuemetrics.js';
 import { setDefaultTolerationSeconds } from '../api/strategies/poddefaults.js';
@@ -25,6 +26,10 @@ import { AllocationRepair, DEFAULT_SERVICE_CIDR, ServiceAllocations } from '../a
 import { formatIPv4, parseCidr } from '../util/cidr.js';
 import { SharedInformerFactory } from '../client/factory.js';
 import { bootstrapNamespaces } from '../controllers/namespace.js';
+import { BOOTSTRAP_NAMESPACE, bootstrapTokenSecret, parseBootstrapToken } from '../api/bootstraptoken.js';
+import { SECRETS } from '../api/kinds.js';
+import type { Secret } from '../api/types.js';
+import { type Client, errorCode } from '../client/types.js';
 import { bootstrapStorageClass } from '../controllers/localpath.js';
 import { KubernetesService } from '../controllers/kubernetesservice.js';
 import type { IPRange } from '../controllers/loadbalancer.js';
@@ -89,6 +94,9 @@ export interface ServerOptions {
   anonymousAuth?: boolean;
   /** Extra users: kube-apiserver's --token-auth-file (CSV `token,user,uid[,"group1,group2"]`). */
   tokenAuthFile?: string;
+  /** A bootstrap token for agents to join with, put in as its Secret before the server serves (see
+   *  putBootstrapToken); `writtenAt` is when its file was written (ms). */
+  bootstrapToken?: { token: string; writtenAt: number };
   /** The API server's limits under load and abuse (src/apiserver/limits.ts; upstream's defaults). */
   limits?: Partial<ServerLimits>;
   /** kube-apiserver's --encryption-provider-config: an EncryptionConfiguration file (src/store/encryption.ts). */
@@ -143,6 +151,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   // check the serving certificate against it, as client-go's and client-python's in-cluster configs do.
   const kubernetesServiceIP = formatIPv4(parseCidr(o.serviceCidr ?? DEFAULT_SERVICE_CIDR).base + 1);
   const pki = await ensurePki(o.dataDir, [...o.listen.map((l) => l.host), kubernetesServiceIP, ...(o.sans ?? [])]);
+  startupMark('server: PKI ready');
   const token = ensureAdminToken(o.dataDir);
   const tokens = new Map<string, UserInfo>([[token, ADMIN_USER]]);
   if (o.tokenAuthFile) for (const [t, u] of readTokenFile(o.tokenAuthFile)) tokens.set(t, u);
@@ -151,10 +160,12 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   const metricsRegistry = new PromRegistry();
   const saKey = await ensureSigningKey(o.dataDir);
   const caSigner = await CaSigner.load(pki.caCert, readFileSync(join(o.dataDir, 'pki/ca.key'), 'utf8'));
+  startupMark('server: signing keys loaded');
   // The configuration is read and proven before the store opens: a bad one stops the start, naming the field.
   const encryption =
     o.encryptionProviderConfig === undefined ? undefined : parseEncryptionConfig(readFileSync(o.encryptionProviderConfig, 'utf8'), o.encryptionProviderConfig);
   const rawStore = await openStore({ backend: o.store, dataDir: o.dataDir, etcdEndpoints: o.etcdEndpoints, etcdPrefix: o.etcdPrefix });
+  startupMark('server: store open');
   let store: Store = rawStore;
   if (encryption) {
     store = new EncryptedStore(rawStore, encryption, { metrics: metricsRegistry, log });
@@ -183,6 +194,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     await store.close();
     throw e;
   }
+  startupMark('server: listening');
   api.rbac = rbac;
   // --authorization-mode=Node,RBAC: a node's own identity reaches what its pods use and its own objects.
   const nodeGraph = new NodeGraph();
@@ -205,12 +217,17 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
   // the in-process client, which never passes through HTTP authorization: they are the API server itself
   // (upstream's loopback identity, system:apiserver in system:masters, is allowed everything too).
   for (const line of await reconcileBootstrapPolicy(client)) log(`rbac bootstrap: ${line}`);
+  startupMark('server: RBAC bootstrap reconciled');
   const rbacSynced = feedRbac(rbac, informers);
   const graphSynced = feedNodeGraph(nodeGraph, informers);
   await bootstrapStorageClass(client);
   informers.start();
   await rbacSynced;
   await graphSynced;
+  // The join token once RBAC lets bootstrappers ask for certificates (a token that authenticates earlier
+  // would meet a 403, which ends a join): agents started beside the server are retrying with it already.
+  if (o.bootstrapToken) log(await putBootstrapToken(client, o.bootstrapToken));
+  startupMark('server: authorizer caches synced');
   const serverName = o.serverName ?? hostname();
   const identity = `${serverName}_${randomUUID()}`;
 
@@ -223,6 +240,7 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
     log,
   });
   await kubernetesService.start();
+  startupMark('server: kubernetes service');
 
   const election = { client, identity, ...o.leaderElection, log };
   const repair = new AllocationRepair(store, allocations);
@@ -277,4 +295,28 @@ export async function runServer(o: ServerOptions): Promise<RunningServer> {
       await store.close();
     },
   };
+}
+
+/** How long a token given with --bootstrap-token-file stays valid after its file was written. */
+export const BOOTSTRAP_TOKEN_FILE_TTL_S = 24 * 3600;
+
+/**
+ * Puts the start-up bootstrap token in kube-system as its Secret (kubeadm's layout), valid for
+ * BOOTSTRAP_TOKEN_FILE_TTL_S from when its file was written, so a restart never extends it: nothing is made
+ * when a Secret of that token id is there already or the file is older than that. Returns the log line.
+ */
+export async function putBootstrapToken(client: Client, t: { token: string; writtenAt: number }): Promise<string> {
+  const parsed = parseBootstrapToken(t.token);
+  if (!parsed) throw new TypeError('the bootstrap token does not parse (expected [a-z0-9]{6}.[a-z0-9]{16})');
+  const until = t.writtenAt + BOOTSTRAP_TOKEN_FILE_TTL_S * 1000;
+  if (until <= Date.now())
+    return `bootstrap token ${parsed.id}: its file is older than ${BOOTSTRAP_TOKEN_FILE_TTL_S / 3600} h, not added (k8ts token create makes a new one)`;
+  const secret = bootstrapTokenSecret(parsed, { ttlSeconds: BOOTSTRAP_TOKEN_FILE_TTL_S, now: t.writtenAt, description: 'k8ts server --bootstrap-token-file' });
+  try {
+    await client.create(SECRETS, BOOTSTRAP_NAMESPACE, secret as Secret);
+  } catch (e) {
+    if (errorCode(e) === 409) return `bootstrap token ${parsed.id} is in kube-system already`;
+    throw e;
+  }
+  return `bootstrap token ${parsed.id} added, valid until ${new Date(until).toISOString()}`;
 }
