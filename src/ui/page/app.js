@@ -1,7 +1,7 @@
 // The topology page: keeps the cluster's picture (nodes, cbr0, veths, pods, routes, Services and their
 // endpoints, NetworkPolicy edges) in a cytoscape graph, the veth and endpoint lines on lines.js's canvas
-// under it, changed in place by the ui server's events, and
-// asks the server for an element's kernel facts and for a trace it then walks hop by hop.
+// under it (with a snapshot's first frame, preview.js, until cytoscape draws it), changed in place by the ui
+// server's events, and asks the server for an element's kernel facts and for a trace it then walks hop by hop.
 import cytoscape from 'cytoscape';
 import { linesLayer } from './lines.js';
 import { previewScene } from './preview.js';
