@@ -78,6 +78,14 @@ const cy = cytoscape({
   hideEdgesOnViewport: true,
   style: [...BASE_STYLE, ...labelStyle(0)],
 });
+/**
+ * Cytoscape draws nothing until it has the first snapshot (a batch holds its renderer back): its first frame
+ * is then the one that renders every element into its layered texture caches at once; a frame drawn
+ * earlier (of an empty graph, under the preview) would use up that first draw, and the caches would be
+ * filled a few elements a frame instead, in the frames that show the first updates.
+ */
+cy.startBatch();
+let held = true;
 let labelsShown = 0;
 /** Puts the labels readable at this zoom in the stylesheet (one restyle when the set changes, none otherwise). */
 function syncLabels() {
@@ -493,6 +501,10 @@ function showSnapshot(msg, first) {
   for (const f of msg.facts) state.facts.set(f.node, f);
   // Events of a stream before this one: the snapshot has what they said.
   pending = [];
+  if (!held) {
+    cy.startBatch();
+    held = true;
+  }
   let defs;
   cy.batch(() => {
     cy.elements().remove();
@@ -507,8 +519,7 @@ function showSnapshot(msg, first) {
     }
   });
   if (first) ui.marks.built = performance.now();
-  // The viewport is cytoscape's only when it takes the snapshot: set now, it would draw a frame of its own
-  // (clearing its canvases) in the preview's.
+  // The preview's viewport; cytoscape's is set when it takes the snapshot.
   const viewport = fitViewport(defs) ?? { zoom: cy.zoom(), pan: { ...cy.pan() } };
   fitted = true;
   const snap = (loading = { defs, viewport });
@@ -530,7 +541,10 @@ function takeOver(snap, first) {
   loading = null;
   cy.viewport(snap.viewport);
   syncLabels();
-  cy.batch(() => cy.add(snap.defs.sort((a, b) => (a.group === 'edges') - (b.group === 'edges'))));
+  cy.add(snap.defs.sort((a, b) => (a.group === 'edges') - (b.group === 'edges')));
+  // The one style pass for all of it, and the frame.
+  cy.endBatch();
+  held = false;
   if (first) ui.marks.added = performance.now();
   cy.one('render', () => {
     // Cytoscape's frame is on its canvas above: the preview goes in the same task, so no frame shows both.
