@@ -1,7 +1,8 @@
 // The topology page at scale: 300 pods on 3 hollow nodes (Node and Pod objects written to a real `k8ts
 // server`, no agents: the page draws the routes from the Node objects when no kernel facts answer), with
 // the page in Debian's headless chromium. Measures, in the browser:
-//   - first paint: navigation start → the first frame with the whole cluster drawn (≤ 1 s wanted);
+//   - first paint: navigation start → the first frame with the whole cluster drawn (the page's own preview,
+//     ≤ 1 s wanted), and cytoscape's first frame that replaces it (from then on clicks answer);
 //   - update: the watch event reaching the ui server → the frame that shows it (≤ 100 ms wanted), beside its
 //     anchor, the API server's own write → watch event time in the same run;
 //   - the API server's CPU under a steady write load with 5 pages watching vs none (≤ 1.1× wanted), over
@@ -35,6 +36,7 @@ declare const window: {
   k8tsUi: {
     ready?: boolean;
     firstPaintMs: number;
+    interactiveMs: number;
     marks: Record<string, number>;
     cy: { nodes(selector: string): { length: number } };
     renders: { op: string; kind: string; drawn?: boolean; ms: number }[];
@@ -171,6 +173,7 @@ async function main(): Promise<void> {
 
     // First paint, each in a fresh browser profile (no cache).
     const paints: number[] = [];
+    const interactive: number[] = [];
     const marks: Record<string, number>[] = [];
     // Without the harness's request interception: each request would go through this process and back.
     for (let i = 0; ONLY.has('paint') && i < PAINTS; i++) {
@@ -183,7 +186,10 @@ async function main(): Promise<void> {
         const drawn = await b.page.evaluate(() => window.k8tsUi.cy.nodes('.pod').length);
         if (drawn !== PODS) throw new Error(`drew ${drawn} pods, not ${PODS}`);
         paints.push(await b.page.evaluate(() => window.k8tsUi.firstPaintMs));
-        console.log(`first paint ${i + 1}: ${fmt(paints[paints.length - 1], 0)} ms; loadavg ${loadavg()}`);
+        interactive.push(await b.page.evaluate(() => window.k8tsUi.interactiveMs ?? window.k8tsUi.firstPaintMs));
+        console.log(
+          `first paint ${i + 1}: ${fmt(paints[paints.length - 1], 0)} ms, cytoscape's ${fmt(interactive[interactive.length - 1], 0)} ms; loadavg ${loadavg()}`,
+        );
         marks.push(await b.page.evaluate(() => ({ ...window.k8tsUi.marks })));
       } finally {
         await b.close();
@@ -312,12 +318,14 @@ async function main(): Promise<void> {
     }
 
     const p = summarize(paints);
+    const pi = summarize(interactive);
     const e = summarize(writeToEvent);
     const u = summarize(renders);
     console.log(
       table([
         ['measure', 'n', 'p50 ms', 'p90 ms', 'max ms', 'wanted'],
         ['first paint, 300 pods (navigation → drawn)', p.n, p.p50, p.p90, p.max, '≤ 1000'],
+        ["cytoscape's first frame (clicks answered)", pi.n, pi.p50, pi.p90, pi.max, ''],
         ['anchor: API write → watch event at the ui server', e.n, e.p50, e.p90, e.max, ''],
         ['watch event → frame drawn in the page', u.n, u.p50, u.p90, u.max, '≤ 100'],
       ]),
@@ -329,8 +337,10 @@ async function main(): Promise<void> {
       ['snapshot', 'snapshot received (server + network)'],
       ['parsed', 'snapshot parsed (JSON.parse)'],
       ['built', "elements computed (the page's own drawing code)"],
+      ['preview', "first frame drawn (the page's preview, preview.js)"],
+      ['shown', "the preview's frame done (rasterised, painted): the next task"],
       ['added', 'elements added and styled (cytoscape)'],
-      ['painted', "first frame drawn (cytoscape's renderer)"],
+      ['painted', "cytoscape's first frame drawn (replaces the preview)"],
     ];
     const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
     // Each step's time since the mark before it in that run (the stream opens before the script has run).

@@ -1,9 +1,10 @@
 // The topology page: keeps the cluster's picture (nodes, cbr0, veths, pods, routes, Services and their
 // endpoints, NetworkPolicy edges) in a cytoscape graph, the veth and endpoint lines on lines.js's canvas
-// under it, changed in place by the ui server's events, and
-// asks the server for an element's kernel facts and for a trace it then walks hop by hop.
+// under it (with a snapshot's first frame, preview.js, until cytoscape draws it), changed in place by the ui
+// server's events, and asks the server for an element's kernel facts and for a trace it then walks hop by hop.
 import cytoscape from 'cytoscape';
 import { linesLayer } from './lines.js';
+import { previewScene } from './preview.js';
 
 const CELL_W = 150;
 const CELL_H = 78;
@@ -16,7 +17,7 @@ const state = { Node: new Map(), Namespace: new Map(), Pod: new Map(), Service: 
 /** Per node: pod key → grid slot, so a pod keeps its place while others come and go. */
 const slots = new Map();
 
-const ui = { ready: false, firstPaintMs: undefined, renders: [], traces: [], cy: undefined, state };
+const ui = { ready: false, firstPaintMs: undefined, interactiveMs: undefined, renders: [], traces: [], cy: undefined, state };
 window.k8tsUi = ui;
 
 /** The picture's look. Labels are not here: labelStyle adds them for the zoom at which they can be read. */
@@ -77,6 +78,14 @@ const cy = cytoscape({
   hideEdgesOnViewport: true,
   style: [...BASE_STYLE, ...labelStyle(0)],
 });
+/**
+ * Cytoscape draws nothing until it has the first snapshot (a batch holds its renderer back): its first frame
+ * is then the one that renders every element into its layered texture caches at once; a frame drawn
+ * earlier (of an empty graph, under the preview) would use up that first draw, and the caches would be
+ * filled a few elements a frame instead, in the frames that show the first updates.
+ */
+cy.startBatch();
+let held = true;
 let labelsShown = 0;
 /** Puts the labels readable at this zoom in the stylesheet (one restyle when the set changes, none otherwise). */
 function syncLabels() {
@@ -376,6 +385,8 @@ cy.on('add remove data position class move', () => {
 
 function flush() {
   scheduled = false;
+  // Cytoscape has not taken the snapshot yet: these wait for it (takeOver schedules them).
+  if (loading) return;
   touched = false;
   const batch = pending;
   pending = [];
@@ -435,7 +446,14 @@ function flush() {
  * element definitions about to be added, so the zoom (and with it the labels' stylesheet) is set before
  * the elements exist and they are styled once.
  */
-function fitAll(defs, pad = 30) {
+function fitAll(defs) {
+  const vp = fitViewport(defs);
+  if (vp) cy.viewport(vp);
+  syncLabels();
+}
+
+/** The viewport that fits these element definitions in the window, or undefined when there are none. */
+function fitViewport(defs, pad = 30) {
   let x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
   const take = (x, y, w, h) => {
     x1 = Math.min(x1, x - w / 2); x2 = Math.max(x2, x + w / 2);
@@ -448,12 +466,11 @@ function fitAll(defs, pad = 30) {
     else if (/\bservice\b/.test(d.classes)) take(x, y, 190, 70);
     else if (!d.data.node) take(x, y, 130, 56);
   }
-  if (x1 === Infinity) return;
+  if (x1 === Infinity) return undefined;
   const w = cy.width();
   const h = cy.height();
   const zoom = Math.max(cy.minZoom(), Math.min(cy.maxZoom(), (w - 2 * pad) / (x2 - x1), (h - 2 * pad) / (y2 - y1)));
-  cy.viewport({ zoom, pan: { x: (w - zoom * (x1 + x2)) / 2, y: (h - zoom * (y1 + y2)) / 2 } });
-  syncLabels();
+  return { zoom, pan: { x: (w - zoom * (x1 + x2)) / 2, y: (h - zoom * (y1 + y2)) / 2 } };
 }
 
 /**
@@ -468,6 +485,80 @@ const soon = (() => {
   ch.port1.onmessage = () => flush();
   return () => ch.port2.postMessage(0);
 })();
+
+/** A snapshot on screen as its preview that cytoscape has not taken yet, or null. */
+let loading = null;
+
+/**
+ * A snapshot replaces the picture: its elements are computed at once and drawn as a preview on the lines
+ * layer's canvas (preview.js, a few ms), and cytoscape is given them in a task after that frame, so the frame
+ * is on screen while cytoscape builds its caches for its own first frame (the larger part of a first paint);
+ * that frame then replaces the preview. Events meanwhile wait in `pending` until cytoscape has the snapshot.
+ */
+function showSnapshot(msg, first) {
+  for (const m of Object.values(state)) m.clear();
+  for (const o of msg.objects) state[o.kind].set(o.key, o);
+  for (const f of msg.facts) state.facts.set(f.node, f);
+  // Events of a stream before this one: the snapshot has what they said.
+  pending = [];
+  if (!held) {
+    cy.startBatch();
+    held = true;
+  }
+  let defs;
+  cy.batch(() => {
+    cy.elements().remove();
+    lines.clear();
+    slots.clear();
+    adding = new Map();
+    try {
+      redrawAll();
+    } finally {
+      defs = [...adding.values()];
+      adding = null;
+    }
+  });
+  if (first) ui.marks.built = performance.now();
+  // The preview's viewport; cytoscape's is set when it takes the snapshot.
+  const viewport = fitViewport(defs) ?? { zoom: cy.zoom(), pan: { ...cy.pan() } };
+  fitted = true;
+  const snap = (loading = { defs, viewport });
+  lines.preview(previewScene(defs, [...BASE_STYLE, ...labelStyle(viewport.zoom)], viewport));
+  lines.onceDrawn(() => {
+    if (first) ui.firstPaintMs = ui.marks.preview = performance.now();
+    // A task after this frame: cytoscape's first frame, drawn in the next one, cannot hold this one back.
+    setTimeout(() => {
+      // When the frame's own work (the canvas rasterised, the document painted) is done.
+      if (first) ui.marks.shown = performance.now();
+      takeOver(snap, first);
+    }, 0);
+  });
+}
+
+/** Cytoscape takes a previewed snapshot: all of it in one cy.add (one style and bounds pass), then one frame. */
+function takeOver(snap, first) {
+  if (loading !== snap) return;
+  loading = null;
+  cy.viewport(snap.viewport);
+  syncLabels();
+  cy.add(snap.defs.sort((a, b) => (a.group === 'edges') - (b.group === 'edges')));
+  // The one style pass for all of it, and the frame.
+  cy.endBatch();
+  held = false;
+  if (first) ui.marks.added = performance.now();
+  cy.one('render', () => {
+    // Cytoscape's frame is on its canvas above: the preview goes in the same task, so no frame shows both.
+    lines.preview(undefined);
+    lines.draw();
+    if (first) ui.interactiveMs = ui.marks.painted = performance.now();
+    ui.ready = true;
+    document.body.dataset.ready = '1';
+  });
+  if (pending.length && !scheduled) {
+    scheduled = true;
+    soon();
+  }
+}
 
 function connect() {
   // The stream the page's head opened (stream.js), with what it has kept so far.
@@ -484,33 +575,7 @@ function connect() {
     const msg = JSON.parse(data);
     if (msg.op === 'snapshot') {
       if (first) ui.marks.parsed = performance.now();
-      for (const m of Object.values(state)) m.clear();
-      for (const o of msg.objects) state[o.kind].set(o.key, o);
-      for (const f of msg.facts) state.facts.set(f.node, f);
-      // The whole picture in one cy.add: one style and bounds pass for all of it, then one frame.
-      cy.batch(() => {
-        cy.elements().remove();
-        lines.clear();
-        slots.clear();
-        adding = new Map();
-        let defs;
-        try {
-          redrawAll();
-        } finally {
-          defs = [...adding.values()];
-          adding = null;
-        }
-        if (first) ui.marks.built = performance.now();
-        fitAll(defs);
-        cy.add(defs.sort((a, b) => (a.group === 'edges') - (b.group === 'edges')));
-      });
-      if (first) ui.marks.added = performance.now();
-      fitted = true;
-      cy.one('render', () => {
-        if (ui.firstPaintMs === undefined) ui.firstPaintMs = ui.marks.painted = performance.now();
-        ui.ready = true;
-        document.body.dataset.ready = '1';
-      });
+      showSnapshot(msg, first);
       status.textContent = `live: ${state.Node.size} nodes, ${state.Pod.size} pods, ${state.Service.size} services`;
       return;
     }

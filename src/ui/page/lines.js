@@ -1,6 +1,7 @@
 // The page's many thin lines (each pod's veth to its node's cbr0, each Service's line to its ready endpoints)
 // and the node boxes' fill behind them, drawn on one canvas under cytoscape's: one path and one stroke per kind,
 // redrawn only when a line, an end or the viewport moved. Clicks on them are found from the same geometry.
+// Until cytoscape has drawn a snapshot, the layer also shows that snapshot's preview (preview.js) above them.
 
 /** How each kind of line looks (model units, as cytoscape's own edges were: width 1 at zoom 1). */
 const LOOK = {
@@ -24,6 +25,8 @@ export function linesLayer(cy, canvas) {
   let frameAsked = false;
   let last = { zoom: NaN, x: NaN, y: NaN, w: 0, h: 0 };
   const drawnListeners = [];
+  /** A snapshot's preview (preview.js) while cytoscape has not drawn it yet, or undefined. */
+  let scene;
 
   const ask = () => {
     dirty = true;
@@ -48,8 +51,7 @@ export function linesLayer(cy, canvas) {
 
   /** Draws the layer if anything it shows changed since the last time (cheap to call on every cytoscape frame). */
   function draw() {
-    const zoom = cy.zoom();
-    const pan = cy.pan();
+    const { zoom, pan } = scene?.viewport ?? { zoom: cy.zoom(), pan: cy.pan() };
     if (!dirty && zoom === last.zoom && pan.x === last.x && pan.y === last.y) return;
     dirty = false;
     last = { zoom, x: pan.x, y: pan.y };
@@ -59,12 +61,8 @@ export function linesLayer(cy, canvas) {
     ctx.setTransform(zoom, 0, 0, zoom, pan.x, pan.y);
     ctx.fillStyle = BOX_FILL;
     // The node boxes' fill (cytoscape keeps their border and label, above the lines, as before).
-    cy.nodes('.k8snode').forEach((n) => {
-      const p = n.position();
-      const w = n.data('w');
-      const h = n.data('h');
-      ctx.fillRect(p.x - w / 2, p.y - h / 2, w, h);
-    });
+    for (const b of scene ? scene.boxes : cy.nodes('.k8snode').map((n) => ({ ...n.position(), w: n.data('w'), h: n.data('h') })))
+      ctx.fillRect(b.x - b.w / 2, b.y - b.h / 2, b.w, b.h);
     // One path per kind: one stroke for 300 lines instead of one each.
     for (const [kind, look] of Object.entries(LOOK)) {
       ctx.beginPath();
@@ -79,17 +77,23 @@ export function linesLayer(cy, canvas) {
       ctx.lineWidth = look.width;
       ctx.stroke();
     }
+    scene?.draw(ctx);
     for (const f of drawnListeners.splice(0)) f();
+  }
+
+  /** Where a node is: the preview's while there is one, else cytoscape's; undefined when neither has it. */
+  function at(id) {
+    const p = scene?.positions.get(id);
+    if (p) return p;
+    const n = cy.getElementById(id);
+    return n.nonempty() ? n.position() : undefined;
   }
 
   /** A line's two ends (model coordinates), or undefined while either end is not drawn. */
   function ends(l) {
-    const s = cy.getElementById(l.source);
-    const t = cy.getElementById(l.target);
-    if (s.empty() || t.empty()) return undefined;
-    const p = s.position();
-    const q = t.position();
-    return [p.x, p.y, q.x, q.y];
+    const p = at(l.source);
+    const q = at(l.target);
+    return p && q ? [p.x, p.y, q.x, q.y] : undefined;
   }
 
   // Cytoscape draws its frame in its own animation-frame callback and then emits render: the lines follow in
@@ -132,6 +136,11 @@ export function linesLayer(cy, canvas) {
         l.lit = on;
         ask();
       }
+    },
+    /** Shows a snapshot's preview (preview.js's previewScene) until cytoscape draws it; undefined ends it. */
+    preview(s) {
+      scene = s;
+      ask();
     },
     /** Whether a draw is pending (a change this layer will show in its next frame). */
     get dirty() {
