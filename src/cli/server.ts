@@ -80,7 +80,7 @@ const FLAGS = {
   'max-requests-inflight': {
     type: 'number',
     default: DEFAULT_LIMITS.maxRequestsInflight,
-    help: 'read-only requests served at once (watch, exec, logs and proxy aside); with the next flag, the seats that priority levels share: a request beyond its level\'s share waits in its queue (15 s at most), then 429 with Retry-After: 1 (both 0: no limit)',
+    help: "read-only requests served at once (watch, exec, logs and proxy aside); with the next flag, the seats that priority levels share: a request beyond its level's share waits in its queue (15 s at most), then 429 with Retry-After: 1 (both 0: no limit)",
     metavar: 'N',
   },
   'max-mutating-requests-inflight': {
