@@ -196,7 +196,7 @@ describe('hostile clients', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('a trickled body holds a mutating seat, the next mutation gets 429 with Retry-After, then the trickle is cut with 408', async () => {
+  test("a trickled body holds its level's seat, the next request of that level waits out its queue wait and gets 429 with Retry-After, then the trickle is cut with 408", async () => {
     const path = '/api/v1/namespaces/default/configmaps';
     const body = JSON.stringify(cm('trickled', 10));
     const t = await hold(s, request('POST', path, bob, `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n`) + body.slice(0, 5));
@@ -205,7 +205,8 @@ describe('hostile clients', () => {
       if (i < body.length - 1) t.sock.write(body[i++]);
     }, 100);
     try {
-      // The seat is taken once the server has the head; the second mutation is over the limit of 1.
+      // The seat is taken once the server has the head; global-default has 1 of the 3 seats, and the second
+      // request waits a quarter of the request timeout in its queue before it is refused.
       let over: Awaited<ReturnType<typeof fetchJson>> | undefined;
       await eventually('a 429', async () => {
         over = await fetchJson(s, 'POST', path, cm('second', 10), bob);
@@ -217,8 +218,7 @@ describe('hostile clients', () => {
       assert.equal(st.reason, 'TooManyRequests');
       assert.equal(st.code, 429);
       assert.equal(st.details.retryAfterSeconds, 1);
-      // Reads have their own seats; system:masters is never limited (as upstream's filter).
-      assert.equal((await fetchJson(s, 'GET', `${path}`, undefined, bob)).status, 200);
+      // system:masters is exempt (upstream's `exempt` flow schema).
       assert.equal((await fetchJson(s, 'POST', path, cm('admin', 10))).status, 201);
       const cut = statusOf(await t.answer);
       assert.equal(cut.code, 408);
@@ -279,6 +279,74 @@ describe('hostile clients', () => {
     await eventually('idle connections dropped', async () => closedEarly === 300, 15_000);
     assert.equal((await fetchJson(s, 'GET', '/api/v1/namespaces/default/configmaps')).status, 200);
     for (const c of socks) c.destroy();
+  });
+});
+
+describe('priority and fairness', () => {
+  let s: RunningServer;
+  let dir: string;
+  const bob = 'bob-token-0123456789';
+  const node = 'node-token-0123456789';
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'k8ts-limits-apf-'));
+    const tokens = join(dir, 'tokens.csv');
+    writeFileSync(tokens, `${bob},bob,1001\n${node},system:node:n1,1002,"system:nodes"\n`, { mode: 0o600 });
+    s = await runServer({
+      dataDir: join(dir, 'data'),
+      store: 'memory',
+      listen: [{ host: '127.0.0.1', port: 0 }],
+      log: () => {},
+      tokenAuthFile: tokens,
+      // 3 seats: global-default gets ceil(3 × 20/100) = 1, system 1; a queued request waits 10 s at most.
+      limits: { maxRequestsInflight: 2, maxMutatingRequestsInflight: 1, requestTimeoutMs: 40_000, maxConnections: 100 },
+    });
+    const binding = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'bob-edit' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'bob' }],
+    };
+    assert.equal((await fetchJson(s, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', binding)).status, 201);
+    await eventually(
+      'bob may list configmaps',
+      async () => (await fetchJson(s, 'GET', '/api/v1/namespaces/default/configmaps', undefined, bob)).status === 200,
+    );
+  });
+  after(async () => {
+    await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("a request over its level's seats waits in the queue and is served once the seat is free; another level is not held up", async () => {
+    const path = '/api/v1/namespaces/default/configmaps';
+    const body = JSON.stringify(cm('held', 10));
+    const held = await hold(
+      s,
+      request('POST', path, bob, `Connection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n`) + body.slice(0, 5),
+    );
+    try {
+      const inqueue = /apiserver_flowcontrol_current_inqueue_requests\{[^}]*flow_schema="global-default"[^}]*\} (\d+)/;
+      const metrics = async () => (await (await fetchJson(s, 'GET', '/metrics')).text()).toString();
+      await eventually('the held request executing', async () =>
+        /apiserver_flowcontrol_current_executing_requests\{[^}]*flow_schema="global-default"[^}]*\} 1/.test(await metrics()),
+      );
+      const queued = fetchJson(s, 'POST', path, cm('queued', 10), bob);
+      await eventually('one request in the queue', async () => inqueue.exec(await metrics())?.[1] === '1');
+      // A node's request has its own level (system) and seat: answered while bob's level is full (a 404: no such node).
+      assert.equal((await fetchJson(s, 'GET', '/api/v1/nodes/n1', undefined, node)).status, 404);
+      held.sock.write(body.slice(5));
+      assert.equal(statusOf(await held.answer).code, 201, 'the held request completes');
+      const q = await queued;
+      assert.equal(q.status, 201, `the queued request is served, not refused: ${await q.text()}`);
+      const m = await metrics();
+      assert.equal(inqueue.exec(m)?.[1], '0');
+      assert.match(m, /apiserver_flowcontrol_request_wait_duration_seconds_count\{[^}]*flow_schema="global-default"[^}]*execute="true"[^}]*\} [1-9]/);
+      assert.match(m, /apiserver_flowcontrol_nominal_limit_seats\{priority_level="global-default"\} 1/);
+      assert.doesNotMatch(m, /apiserver_flowcontrol_rejected_requests_total\{[^}]*flow_schema="global-default"/);
+    } finally {
+      held.sock.destroy();
+    }
   });
 });
 

@@ -9,7 +9,8 @@ import { connect as tlsConnect, createSecureContext, type ConnectionOptions, typ
 import { Agent, request } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Pod } from '../api/types.js';
+import type { Node, Pod } from '../api/types.js';
+import { storageKey } from '../api/resources.js';
 import type { Registry } from './registry.js';
 import { errors, statusBody } from '../api/status.js';
 
@@ -58,8 +59,12 @@ export class NodeProxy {
   }
 
   /** The agent of `nodeName`; `of` names what is reached through it, for the error. */
-  private async nodeAddress(nodeName: string, of: string): Promise<{ host: string; port: number }> {
-    const node = await this.reg.tryGet(NODES, undefined, nodeName);
+  private async nodeAddress(nodeName: string, of: string, cached = false): Promise<{ host: string; port: number }> {
+    // The scrape, every node every round, reads the watch cache's Node (shared: only read here); a node
+    // it has not seen yet is read from the store.
+    const node =
+      (cached ? (this.reg.cache.object(storageKey(NODES, undefined, nodeName))?.object as Node | undefined) : undefined) ??
+      (await this.reg.tryGet(NODES, undefined, nodeName));
     const ip = (node?.status?.addresses ?? []).find((a) => a.type === 'InternalIP')?.address;
     if (!ip) throw errors.badRequest(`node "${nodeName}" of pod ${of} has no InternalIP: its agent has not registered`);
     const port = Number(node?.status?.daemonEndpoints?.kubeletEndpoint?.Port) || AGENT_PORT;
@@ -82,7 +87,7 @@ export class NodeProxy {
   /** GET a path of a node's agent for the API server itself (the resource-metrics scrape): the body, or an
    *  error naming the node when it cannot be reached, answers non-200, or takes longer than timeoutMs. */
   async fetchNode(nodeName: string, path: string, timeoutMs: number, maxBytes = 16 << 20): Promise<string> {
-    const { host, port } = await this.nodeAddress(nodeName, path);
+    const { host, port } = await this.nodeAddress(nodeName, path, true);
     return new Promise<string>((resolve, reject) => {
       const up = request({ host, port, path, method: 'GET', agent: this.agent, timeout: timeoutMs, headers: { Accept: 'text/plain' } }, (ar) => {
         const chunks: Buffer[] = [];

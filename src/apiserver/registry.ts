@@ -152,6 +152,14 @@ function parseContinue(s: string): ContinueToken {
   throw errors.badRequest('continue key is not valid: the continue token is malformed or was issued by another server');
 }
 
+/** What one try of an update starts from: the object, the revision the write compares, and where it came from. */
+interface UpdateState {
+  cur: KObject;
+  revision: number;
+  stale: boolean;
+  fromCache: boolean;
+}
+
 export class Registry {
   /** Write hooks by resource plural (the server role adds the services' allocators). */
   constructor(
@@ -400,7 +408,14 @@ export class Registry {
   }
 
   /** Read-modify-write with retries on conflict: mutate gets the current object and returns the
-   *  desired one (the status/spec split, defaults and validation are applied here). */
+   *  desired one (the status/spec split, defaults and validation are applied here).
+   *
+   *  The first try starts from the object the watch cache holds, as upstream's cacher hands its
+   *  GuaranteedUpdate the cached object: no store read and decode per write (at 1,000 nodes, a SQLite read
+   *  and a JSON decode on the event loop for each of 100 Lease renewals a second). The write still compares
+   *  the revision it read, so a cache behind the store costs a retry, never a lost update; and what the
+   *  cached object alone decided (a failure, nothing to write) is decided again on the store's object
+   *  before it is answered, as upstream does. */
   async guaranteedUpdate(
     r: ResourceDef,
     ns: string | undefined,
@@ -410,26 +425,43 @@ export class Registry {
     opts: WriteOptions = {},
   ): Promise<KObject> {
     const key = storageKey(r, ns, name);
+    // A dry run writes nothing that would catch a stale read: it starts from the store.
+    let state = opts.dryRun ? undefined : this.cachedState(key, r);
     for (let attempt = 0; ; attempt++) {
-      const kv = await this.store.get(key);
-      if (!kv) throw errors.notFound(r.plural, r.group, name);
-      const cur = this.decode(kv, r);
-      const desired = await mutate(structuredClone(cur));
-      const next = this.prepareUpdate(r, cur, desired, subresource, opts.internal);
-      // An unchanged object is not written again, unless it was read with a provider other than the one that
-      // writes (encryption at rest): that write is what moves it to the new key (upstream's `stale`).
-      if (!kv.stale && isDeepStrictEqual(stripRv(next), stripRv(cur))) return cur;
+      if (!state) {
+        const kv = await this.store.get(key);
+        if (!kv) throw errors.notFound(r.plural, r.group, name);
+        state = { cur: this.decode(kv, r), revision: kv.modRevision, stale: kv.stale === true, fromCache: false };
+      }
+      const { cur, revision, stale, fromCache } = state;
+      state = undefined; // a retry reads the store
       // The status and finalize subresources never change what the hooks look after (the spec).
       const hooks = subresource ? undefined : this.hooks.get(r.plural);
-      if (subresource === 'status') await this.hooks.get(r.plural)?.checkStatusUpdate?.(next, cur);
-      if (opts.dryRun) {
-        await hooks?.beforeUpdate(next, cur, true);
-        return next;
+      let next: KObject;
+      let txn: WriteTxn | undefined;
+      try {
+        const desired = await mutate(structuredClone(cur));
+        next = this.prepareUpdate(r, cur, desired, subresource, opts.internal);
+        // An unchanged object is not written again, unless it was read with a provider other than the one that
+        // writes (encryption at rest): that write is what moves it to the new key (upstream's `stale`). The
+        // cache does not know `stale`: the store's object decides.
+        if (!stale && isDeepStrictEqual(stripRv(next), stripRv(cur))) {
+          if (fromCache) continue;
+          return cur;
+        }
+        if (subresource === 'status') await this.hooks.get(r.plural)?.checkStatusUpdate?.(next, cur);
+        if (opts.dryRun) {
+          await hooks?.beforeUpdate(next, cur, true);
+          return next;
+        }
+      } catch (e) {
+        if (fromCache) continue;
+        throw e;
       }
       // Last finalizer gone from an object being deleted: the update completes the deletion.
       if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length && !isGracefulPending(r, next) && !hasSpecFinalizers(r, next)) {
         try {
-          const del = await this.store.delete(key, kv.modRevision);
+          const del = await this.store.delete(key, revision);
           await this.afterDelete(r, cur);
           const out = { ...next, metadata: { ...next.metadata, resourceVersion: String(del.revision) } };
           return out;
@@ -438,9 +470,14 @@ export class Registry {
           throw e;
         }
       }
-      const txn = await hooks?.beforeUpdate(next, cur, false);
       try {
-        const written = await this.store.update(key, encode(next), kv.modRevision);
+        txn = await hooks?.beforeUpdate(next, cur, false);
+      } catch (e) {
+        if (fromCache) continue;
+        throw e;
+      }
+      try {
+        const written = await this.store.update(key, encode(next), revision);
         await txn?.commit();
         return this.decode(written, r);
       } catch (e) {
@@ -451,6 +488,15 @@ export class Registry {
         throw e;
       }
     }
+  }
+
+  /** The watch cache's object at key as the first try of an update reads it: a private copy (the cache's is
+   *  shared and never changed), TypeMeta first as decode() gives it. */
+  private cachedState(key: string, r: ResourceDef): UpdateState | undefined {
+    const c = this.cache.object(key);
+    if (!c) return undefined;
+    const { kind: _k, apiVersion: _a, ...rest } = c.object;
+    return { cur: structuredClone({ kind: r.kind, apiVersion: groupVersion(r), ...rest }) as KObject, revision: c.revision, stale: false, fromCache: true };
   }
 
   private prepareUpdate(r: ResourceDef, cur: KObject, desired: KObject, subresource?: WriteSubresource, internal = false): KObject {

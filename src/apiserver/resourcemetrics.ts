@@ -3,7 +3,7 @@
 // the last two samples by their own timestamps, and NodeMetrics/PodMetrics answered from the latest window.
 import { NODES, PODS } from '../api/kinds.js';
 import type { ServerResponse } from 'node:http';
-import type { ResourceDef } from '../api/resources.js';
+import { type ResourceDef, storagePrefix } from '../api/resources.js';
 import type { KObject, Node, Pod } from '../api/types.js';
 import { errors } from '../api/status.js';
 import { parseExposition } from '../util/promtext.js';
@@ -110,8 +110,9 @@ export class ResourceMetrics {
 
   /** One round: every node scraped at once; a node that fails is left out until it answers again (metrics-server's way). */
   async scrapeAll(): Promise<void> {
-    const { items } = await this.reg.list(NODES, undefined);
-    const names = new Set(items.map((n) => n.metadata.name!));
+    // The names from the watch cache: a round at 1,000 nodes read and decoded every Node from the store.
+    const names = new Set<string>();
+    for (const c of this.reg.cache.objectsUnder(storagePrefix(NODES, undefined))) names.add(c.object.metadata.name!);
     for (const name of this.scrapes.keys()) if (!names.has(name)) this.scrapes.delete(name);
     const timeout = Math.max(1000, Math.min(10_000, Math.floor(this.resolutionMs * 0.8)));
     await Promise.all(

@@ -61,6 +61,7 @@ import { JWKS_PATH, OIDC_CONFIG_PATH, jwks, openidConfiguration } from './servic
 import type { SigningKey } from './serviceaccount/signer.js';
 import { TokenIssuer } from './serviceaccount/tokens.js';
 import { type ServerLimits, resolveLimits } from './limits.js';
+import { type Admission, FlowControl, type RequestFacts, classify } from './flowcontrol.js';
 
 /** How long, and for bodies up to what size, the rest of an oversized body is read after its 413. */
 const LINGER_MS = 5_000;
@@ -128,6 +129,14 @@ const HEALTH = new Set(['/healthz', '/livez', '/readyz']);
 const OIDC_PATHS = new Set([OIDC_CONFIG_PATH, JWKS_PATH]);
 const BOOKMARK_INTERVAL_MS = 30_000;
 
+/** The server's flow control: the two in-flight limits are its seats (upstream sums them when Priority and
+ *  Fairness is on; both 0: no limit); a request waits a quarter of the request timeout at most (15 s by
+ *  default, upstream's wait limit), or 15 s when requests have no timeout. */
+function flowControlOf(limits: ServerLimits, registry: ApiServerMetrics['registry']): FlowControl {
+  const seats = limits.maxRequestsInflight + limits.maxMutatingRequestsInflight;
+  return new FlowControl({ seats, waitLimitMs: limits.requestTimeoutMs > 0 ? limits.requestTimeoutMs / 4 : 15_000, registry });
+}
+
 export class ApiServer {
   readonly registry: Registry;
   /** Forwards pod streams to the agents; set by the server role once it knows the node token. */
@@ -145,8 +154,8 @@ export class ApiServer {
   private listSnapshots = new ListSnapshots();
   /** Open watch responses (their unsent bytes are the server's watch buffers). */
   private watches = new Set<ServerResponse>();
-  /** Requests holding an in-flight seat: [read-only, mutating]. */
-  private inflight = [0, 0];
+  /** Seats and queues of the requests that are not long-running (API Priority and Fairness). */
+  readonly flowControl: FlowControl;
   readonly limits: ServerLimits;
   private staticTokens = new StaticTokens();
   /** Set when the server signs service-account tokens. */
@@ -164,6 +173,7 @@ export class ApiServer {
     store: Store,
   ) {
     this.limits = resolveLimits(opts.limits);
+    this.flowControl = flowControlOf(this.limits, metrics.registry);
     this.registry = new Registry(store, cache, opts.hooks);
     for (const [t, user] of opts.tokens) this.addToken(t, user);
     const reg = this.registry;
@@ -318,7 +328,7 @@ export class ApiServer {
 
   /** Counts the request and times it when it ends (apiserver_request_total, _duration_seconds, in-flight,
    *  long-running): labels from its RequestInfo, bounded to known verbs and resources. */
-  private instrument(req: IncomingMessage, res: ServerResponse, url: URL): { longRunning: boolean; mutating: boolean } {
+  private instrument(req: IncomingMessage, res: ServerResponse, url: URL): { longRunning: boolean; facts: RequestFacts } {
     const method = req.method ?? 'GET';
     const attrs = requestAttributes(ANONYMOUS, method, url.pathname, url.searchParams);
     // Long-running as kube-apiserver's BasicLongRunningRequestCheck: verbs watch and proxy, subresources
@@ -338,22 +348,33 @@ export class ApiServer {
       if (longRunning) m.longrunning.dec(lr);
       else m.inflight.dec({ request_kind: kind });
     });
-    return { longRunning: longRunningRequest, mutating: kind === 'mutating' };
+    return { longRunning: longRunningRequest, facts: { apiGroup: attrs.apiGroup, resource: attrs.resource } };
   }
 
-  /** Takes an in-flight seat of the request's kind, or answers 429 as kube-apiserver's max-in-flight
-   *  filter does (system:masters is never limited there either); the seat is freed when the response ends. */
-  private admit(res: ServerResponse, mutating: boolean, user: UserInfo): boolean {
-    if (user.groups.includes('system:masters')) return true;
-    const limit = mutating ? this.limits.maxMutatingRequestsInflight : this.limits.maxRequestsInflight;
-    // 0 means unlimited, as upstream's flags.
-    if (limit > 0 && this.inflight[mutating ? 1 : 0] >= limit) {
+  /** Takes a seat of the request's priority level, after waiting in its queue if they are all taken; when
+   *  the queue is full or the wait ends, answers 429 with Retry-After: 1 and returns false. The seat is
+   *  given back when the response ends, or the wait given up when the client goes. */
+  private async admit(res: ServerResponse, user: UserInfo, facts: RequestFacts): Promise<boolean> {
+    const c = classify(user, facts);
+    const got = this.flowControl.admit(c);
+    let admission: Admission;
+    if ('admission' in got) {
+      res.once('close', got.cancel);
+      admission = await got.admission;
+      res.off('close', got.cancel);
+      // The client left while waiting: nobody to answer.
+      if (!admission.ok && admission.reason === 'cancelled') return false;
+    } else admission = got;
+    if (!admission.ok) {
       res.setHeader('Retry-After', '1');
       sendJson(res, 429, errors.tooManyRequests(1).toStatus());
       return false;
     }
-    this.inflight[mutating ? 1 : 0]++;
-    res.once('close', () => this.inflight[mutating ? 1 : 0]--);
+    if (res.closed) {
+      admission.release();
+      return false;
+    }
+    res.once('close', admission.release);
     return true;
   }
 
@@ -427,7 +448,7 @@ export class ApiServer {
     try {
       const url = new URL(req.url ?? '/', 'https://k8ts');
       const path = url.pathname.replace(/\/+$/, '') || '/';
-      const { longRunning, mutating } = this.instrument(req, res, url);
+      const { longRunning, facts } = this.instrument(req, res, url);
       setBodyLimit(req, this.limits.maxBodyBytes);
       if (!longRunning) {
         this.armRequestTimeout(req, res);
@@ -442,7 +463,7 @@ export class ApiServer {
         sendJson(res, 401, errors.unauthorized().toStatus());
         return;
       }
-      if (!longRunning && !this.admit(res, mutating, user)) {
+      if (!longRunning && !(await this.admit(res, user, facts))) {
         req.resume();
         return;
       }

@@ -87,13 +87,13 @@ const FLAGS = {
   'max-requests-inflight': {
     type: 'number',
     default: DEFAULT_LIMITS.maxRequestsInflight,
-    help: 'read-only requests served at once (watch, exec, logs and proxy aside); beyond, 429 with Retry-After: 1 (0: no limit)',
+    help: "read-only requests served at once (watch, exec, logs and proxy aside); with the next flag, the seats that priority levels share: a request beyond its level's share waits in its queue (15 s at most), then 429 with Retry-After: 1 (both 0: no limit)",
     metavar: 'N',
   },
   'max-mutating-requests-inflight': {
     type: 'number',
     default: DEFAULT_LIMITS.maxMutatingRequestsInflight,
-    help: 'mutating requests served at once; beyond, 429 with Retry-After: 1 (0: no limit)',
+    help: 'mutating requests served at once; added to --max-requests-inflight as the seats priority levels share (both 0: no limit)',
     metavar: 'N',
   },
   'request-timeout': {

@@ -7,6 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { LEASES, NODES, PODS } from '../api/kinds.js';
 import type { Lease, Node, NodeCondition, Pod, Taint } from '../api/types.js';
 import type { SharedInformer } from '../client/informer.js';
+import { NODE_NAME_INDEX, byNodeName } from '../client/indexer.js';
 import { EventRecorder } from '../client/events.js';
 import { type Client, errorCode } from '../client/types.js';
 import { now } from '../util/time.js';
@@ -41,7 +42,9 @@ export class NodeLifecycle implements Controller {
     this.client = ctx.client;
     this.nodes = ctx.informers.informerFor(NODES);
     this.leases = ctx.informers.informerFor(LEASES, { namespace: 'kube-node-lease' });
+    // Pods by node: the orphan sweep looks at the node names pods are bound to, not at every pod.
     this.pods = ctx.informers.informerFor(PODS);
+    if (!this.pods.indexer.hasIndex(NODE_NAME_INDEX)) this.pods.addIndex(NODE_NAME_INDEX, byNodeName);
     this.events = new EventRecorder(ctx.client, 'node-controller');
   }
 
@@ -122,11 +125,14 @@ export class NodeLifecycle implements Controller {
     }
   }
 
-  /** Pods on nodes that are gone can never finish: delete them now. */
+  /** Pods on nodes that are gone can never finish: delete them now. One look per node name pods are bound
+   *  to (at 1,000 nodes × 30 pods, 1,000 lookups a tick instead of 30,000). */
   private async collectOrphanPods(): Promise<void> {
-    for (const p of this.pods.lister.list()) {
-      const n = p.spec?.nodeName;
-      if (!n || this.nodes.lister.get(undefined, n)) continue;
+    const orphans: Pod[] = [];
+    for (const n of this.pods.indexer.indexValues(NODE_NAME_INDEX)) {
+      if (!this.nodes.lister.get(undefined, n)) orphans.push(...this.pods.lister.byIndex(NODE_NAME_INDEX, n));
+    }
+    for (const p of orphans) {
       // A pod may name a node that is about to register: give it the same grace as a silent node.
       if (Date.now() - Date.parse(p.metadata.creationTimestamp ?? '') < this.gracePeriodMs) continue;
       try {
