@@ -161,10 +161,29 @@ function statusOf(raw: string): { code: number; headers: string; body: Status } 
   return { code: Number(/^HTTP\/1\.1 (\d+)/.exec(headers)?.[1]), headers, body: body ? JSON.parse(body) : {} };
 }
 
+/** The token of bob, a user of the token file who is not in system:masters (so the limits apply to him). */
+const BOB = 'bob-token-0123456789';
+
+/** Binds bob to `edit` (so his requests reach their handlers) and waits until the authorizer sees it. */
+async function letBobEdit(s: RunningServer): Promise<void> {
+  const binding = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'bob-edit' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'bob' }],
+  };
+  assert.equal((await fetchJson(s, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', binding)).status, 201);
+  await eventually(
+    'bob may list configmaps',
+    async () => (await fetchJson(s, 'GET', '/api/v1/namespaces/default/configmaps', undefined, BOB)).status === 200,
+  );
+}
+
 describe('hostile clients', () => {
   let s: RunningServer;
   let dir: string;
-  const bob = 'bob-token-0123456789';
+  const bob = BOB;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'k8ts-limits-hostile-'));
     const tokens = join(dir, 'tokens.csv');
@@ -177,19 +196,7 @@ describe('hostile clients', () => {
       tokenAuthFile: tokens,
       limits: { maxRequestsInflight: 2, maxMutatingRequestsInflight: 1, requestTimeoutMs: 1500, headerTimeoutMs: 1000, maxConnections: 100 },
     });
-    // bob may edit (so his requests reach their handlers) and is not in system:masters (so he is limited).
-    const binding = {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: 'bob-edit' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'bob' }],
-    };
-    assert.equal((await fetchJson(s, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', binding)).status, 201);
-    await eventually(
-      'bob may list configmaps',
-      async () => (await fetchJson(s, 'GET', '/api/v1/namespaces/default/configmaps', undefined, bob)).status === 200,
-    );
+    await letBobEdit(s);
   });
   after(async () => {
     await s.close();
@@ -285,7 +292,7 @@ describe('hostile clients', () => {
 describe('priority and fairness', () => {
   let s: RunningServer;
   let dir: string;
-  const bob = 'bob-token-0123456789';
+  const bob = BOB;
   const node = 'node-token-0123456789';
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'k8ts-limits-apf-'));
@@ -300,18 +307,7 @@ describe('priority and fairness', () => {
       // 3 seats: global-default gets ceil(3 × 20/100) = 1, system 1; a queued request waits 10 s at most.
       limits: { maxRequestsInflight: 2, maxMutatingRequestsInflight: 1, requestTimeoutMs: 40_000, maxConnections: 100 },
     });
-    const binding = {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: 'bob-edit' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'bob' }],
-    };
-    assert.equal((await fetchJson(s, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', binding)).status, 201);
-    await eventually(
-      'bob may list configmaps',
-      async () => (await fetchJson(s, 'GET', '/api/v1/namespaces/default/configmaps', undefined, bob)).status === 200,
-    );
+    await letBobEdit(s);
   });
   after(async () => {
     await s.close();
