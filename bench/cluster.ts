@@ -283,7 +283,9 @@ async function benchStartup(c: Cluster): Promise<void> {
       [`anchor: floor (netns + veth + address + runc run -d), ${FLOOR_SEQ} sequential`, ms(floor.p50), ms(floor.p90), ms(floor.p99), ms(floor.max)],
     ]),
   );
-  console.log(`paced at ${RATE}/s${RATE_ARG === undefined ? ` = ${PACED_SHARE} × the floor's ${fmt(floorRate)} pods/s (${FLOOR_WIDTH} in flight, same run)` : ' (--rate)'}`);
+  console.log(
+    `paced at ${RATE}/s${RATE_ARG === undefined ? ` = ${PACED_SHARE} × the floor's ${fmt(floorRate)} pods/s (${FLOOR_WIDTH} in flight, same run)` : ' (--rate)'}`,
+  );
   console.log(`pods per node at ${RATE}/s: ${fast.byNode}; at 2/s: ${slow.byNode}`);
   console.log(
     `ratio: p50 / floor p50 = ${fmt(fast.s.p50 / floor.p50)}× at ${RATE}/s (goal ≤ 2×), ${fmt(slow.s.p50 / floor.p50)}× at 2/s; p99 / floor p99 = ${fmt(fast.s.p99 / floor.p99)}× (goal ≤ 3×)`,

@@ -174,10 +174,7 @@ async function letBobEdit(s: RunningServer): Promise<void> {
     subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'bob' }],
   };
   assert.equal((await fetchJson(s, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', binding)).status, 201);
-  await eventually(
-    'bob may list configmaps',
-    async () => (await fetchJson(s, 'GET', '/api/v1/namespaces/default/configmaps', undefined, BOB)).status === 200,
-  );
+  await eventually('bob may list configmaps', async () => (await fetchJson(s, 'GET', '/api/v1/namespaces/default/configmaps', undefined, BOB)).status === 200);
 }
 
 describe('hostile clients', () => {

@@ -304,7 +304,7 @@ test('upstream answers are cached for their TTL and counted down; denials briefl
   // REFUSED (the upstream has no upstream of its own for this name) is asked each time.
   for (let i = 0; i < 2; i++) assert.equal((await ask(ep, 'www.elsewhere.test', TYPE.A)).msg.header.rcode, RCODE.REFUSED);
   assert.equal(asked(), 6);
-  assert.equal(server.stats.forwarded, 6, "every trip upstream, and only those");
+  assert.equal(server.stats.forwarded, 6, 'every trip upstream, and only those');
 });
 
 test('what an upstream answer may be cached for', () => {

@@ -122,9 +122,8 @@ export function upstreamCacheSeconds(m: Message): number {
   if (m.header.tc) return 0;
   if (m.header.rcode === RCODE.NOERROR && m.answers.length) return Math.min(UPSTREAM_CACHE_MAX_S, ...m.answers.map((r) => r.ttl));
   if (m.header.rcode !== RCODE.NOERROR && m.header.rcode !== RCODE.NXDOMAIN) return 0;
-  const soa = m.authorities.find((r) => r.data.kind === 'soa');
-  if (!soa || soa.data.kind !== 'soa') return 0;
-  return Math.min(UPSTREAM_DENIAL_MAX_S, soa.ttl, soa.data.minimum);
+  for (const r of m.authorities) if (r.data.kind === 'soa') return Math.min(UPSTREAM_DENIAL_MAX_S, r.ttl, r.data.minimum);
+  return 0;
 }
 const UPSTREAM_CACHE_MAX_S = 30;
 const UPSTREAM_DENIAL_MAX_S = 5;
