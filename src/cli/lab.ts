@@ -15,7 +15,7 @@ import { stepLine } from '../lab/steps.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
 import { NODES } from '../api/kinds.js';
 import type { Node } from '../api/types.js';
-import type { Watch } from '../client/types.js';
+import { SharedInformer } from '../client/informer.js';
 import { NOT_READY_TAINT, UNREACHABLE_TAINT } from '../controllers/nodelifecycle.js';
 import { generateBootstrapToken } from '../api/bootstraptoken.js';
 import { isNodeReady } from '../api/conditions.js';
@@ -289,69 +289,41 @@ const CONDITION_TAINTS = new Set([NOT_READY_TAINT, UNREACHABLE_TAINT]);
 
 /** A Node a pod made now can use: Ready (its agent posts that once the pod network is set up), with a pod
  *  CIDR, and without the taints of a node that was not Ready. */
-function usableNode(n: Node): boolean {
-  return isNodeReady(n) && !!n.spec?.podCIDR && !(n.spec?.taints ?? []).some((t) => CONDITION_TAINTS.has(t.key));
+function usableNode(n: Node | undefined): boolean {
+  return !!n && isNodeReady(n) && !!n.spec?.podCIDR && !(n.spec?.taints ?? []).some((t) => CONDITION_TAINTS.has(t.key));
 }
 
 /**
- * Resolves once every named Node is usable, seen through a watch (a list, then each change the moment it is
- * written; opened again if it ends). `alive` is called every 250 ms and throws when an agent has died, which
- * ends the wait with its error; at the deadline the error names the nodes still waiting and why.
+ * Resolves once every named Node is usable, seen through an informer (a list, then each change the moment it
+ * is written; the reflector lists and watches again if the watch ends). `alive` is called every 250 ms and
+ * throws when an agent has died, which ends the wait with its error; at the deadline the error names the
+ * nodes still waiting and why.
  */
 async function nodesReady(c: RestClient, names: string[], timeoutMs: number, alive: () => Promise<void>): Promise<void> {
-  const seen = new Map<string, Node>();
-  const waiting = () => names.filter((n) => !seen.has(n) || !usableNode(seen.get(n)!));
-  let watch: Watch | undefined;
-  let finished = false;
+  const nodes = new SharedInformer(c, NODES);
+  const waiting = () => names.filter((name) => !usableNode(nodes.lister.get(undefined, name)));
   let tick: NodeJS.Timeout | undefined;
   let deadline: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
-      const finish = (e?: unknown) => {
-        finished = true;
-        if (e) reject(e);
-        else resolve();
-      };
-      const check = () => !waiting().length && finish();
-      const open = async () => {
-        try {
-          const { items, resourceVersion } = await c.list(NODES);
-          seen.clear();
-          for (const n of items) seen.set(n.metadata.name!, n);
-          check();
-          if (finished) return;
-          watch = await c.watch(NODES, undefined, resourceVersion, {
-            onEvent: (type, n) => {
-              if (type === 'DELETED') seen.delete(n.metadata.name!);
-              else seen.set(n.metadata.name!, n);
-              check();
-            },
-            onError: () => {
-              watch = undefined;
-              if (!finished) setTimeout(() => void open(), 100);
-            },
-          });
-          if (finished) watch.close();
-        } catch {
-          if (!finished) setTimeout(() => void open(), 100);
-        }
-      };
-      tick = setInterval(() => void alive().catch(finish), 250);
+      const check = () => nodes.hasSynced() && !waiting().length && resolve();
+      nodes.addEventHandler({ onAdd: check, onUpdate: check, onDelete: check });
+      tick = setInterval(() => void alive().catch(reject), 250);
       deadline = setTimeout(() => {
         const why = waiting().map((name) => {
-          const n = seen.get(name);
+          const n = nodes.lister.get(undefined, name);
           const ready = n?.status?.conditions?.find((x) => x.type === 'Ready');
           return !n ? `${name}: not registered` : `${name}: Ready=${ready?.status ?? 'none'}${ready?.message ? ` (${ready.message})` : ''}`;
         });
-        finish(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${names.length} Ready nodes: ${why.join('; ')}`));
+        reject(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${names.length} Ready nodes: ${why.join('; ')}`));
       }, timeoutMs);
-      void open();
+      nodes.start();
+      void nodes.waitForSync().then(check);
     });
   } finally {
-    finished = true;
     clearInterval(tick);
     clearTimeout(deadline);
-    watch?.close();
+    nodes.stop();
   }
 }
 
