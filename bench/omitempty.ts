@@ -3,88 +3,10 @@
 // Run: npx tsc -p tsconfig.json && node dist/bench/omitempty.js
 import { loadavg } from 'node:os';
 import { definitions, dropEmpty } from '../src/apiserver/openapi/schemas.js';
+import { fullPod } from './fixtures.js';
 
-const container = (i: number) => ({
-  name: `c${i}`,
-  image: `registry.example/app:${i}`,
-  args: ['--port=8080'],
-  command: [],
-  ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
-  env: [
-    { name: 'MODE', value: 'prod' },
-    { name: 'POD', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
-  ],
-  envFrom: [],
-  resources: { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: '100m', memory: '64Mi' } },
-  volumeMounts: [{ name: 'data', mountPath: '/data' }],
-  readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 5 },
-  terminationMessagePath: '/dev/termination-log',
-  imagePullPolicy: 'IfNotPresent',
-});
-
-/** A defaulted, scheduled, running Pod of two containers, as the server stores one. */
-const pod = () => ({
-  kind: 'Pod',
-  apiVersion: 'v1',
-  metadata: {
-    name: 'web-7d9f8c-abcde',
-    namespace: 'default',
-    uid: '0f8b0c1e-6f1e-4a53-9d4e-6a8f1c2b3d4e',
-    creationTimestamp: '2026-12-05T10:00:00Z',
-    labels: { app: 'web', 'pod-template-hash': '7d9f8c' },
-    annotations: {},
-    finalizers: [],
-    ownerReferences: [
-      {
-        apiVersion: 'apps/v1',
-        kind: 'ReplicaSet',
-        name: 'web-7d9f8c',
-        uid: 'a1b2c3d4-0000-4000-8000-000000000001',
-        controller: true,
-        blockOwnerDeletion: true,
-      },
-    ],
-  },
-  spec: {
-    containers: [container(0), container(1)],
-    volumes: [{ name: 'data', emptyDir: {} }],
-    restartPolicy: 'Always',
-    terminationGracePeriodSeconds: 30,
-    dnsPolicy: 'ClusterFirst',
-    serviceAccountName: 'default',
-    nodeName: 'node1',
-    securityContext: {},
-    schedulerName: 'default-scheduler',
-    imagePullSecrets: [],
-    tolerations: [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }],
-    priority: 0,
-    enableServiceLinks: true,
-    preemptionPolicy: 'PreemptLowerPriority',
-  },
-  status: {
-    phase: 'Running',
-    podIP: '10.244.1.7',
-    podIPs: [{ ip: '10.244.1.7' }],
-    hostIP: '172.30.0.2',
-    startTime: '2026-12-05T10:00:01Z',
-    qosClass: 'Burstable',
-    conditions: [
-      { type: 'Ready', status: 'True', lastTransitionTime: '2026-12-05T10:00:03Z' },
-      { type: 'PodScheduled', status: 'True', lastTransitionTime: '2026-12-05T10:00:00Z' },
-    ],
-    containerStatuses: [0, 1].map((i) => ({
-      name: `c${i}`,
-      ready: true,
-      restartCount: 0,
-      image: 'busybox',
-      imageID: '',
-      started: true,
-      state: { running: { startedAt: '2026-12-05T10:00:02Z' } },
-      lastState: {},
-      containerID: `runc://${i}`,
-    })),
-  },
-});
+/** A defaulted, scheduled, running Pod as a client sends it, with the empty lists and maps omitempty drops. */
+const pod = () => fullPod({ empties: true });
 
 /** µs per call of fn over `n` objects made beforehand (making them is not timed). */
 function perCall(fn: (o: ReturnType<typeof pod>) => unknown, n = 20_000, make = pod): number {

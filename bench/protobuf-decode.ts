@@ -2,40 +2,9 @@
 // Run: npx tsc -p tsconfig.json && node dist/bench/protobuf-decode.js
 import { decodeK8sProtobuf } from '../src/apiserver/protobuf/decode.js';
 import { encodeK8sProtobuf } from '../src/apiserver/protobuf/encode.js';
+import { deployment as makeDeployment } from './fixtures.js';
 
-const container = (i: number) => ({
-  name: `c${i}`,
-  image: `registry.example/app:${i}`,
-  args: ['--port=8080', '--verbose'],
-  ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
-  env: [
-    { name: 'MODE', value: 'prod' },
-    { name: 'POD', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
-  ],
-  resources: { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: '100m', memory: '64Mi' } },
-  volumeMounts: [{ name: 'data', mountPath: '/data' }],
-  readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 5 },
-  securityContext: { runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
-});
-
-const deployment = {
-  apiVersion: 'apps/v1',
-  kind: 'Deployment',
-  metadata: { name: 'web', labels: { app: 'web', tier: 'frontend' }, annotations: { 'example.com/owner': 'team-a' } },
-  spec: {
-    replicas: 3,
-    selector: { matchLabels: { app: 'web' } },
-    template: {
-      metadata: { labels: { app: 'web', tier: 'frontend' } },
-      spec: {
-        containers: [container(0), container(1)],
-        volumes: [{ name: 'data', emptyDir: {} }],
-        tolerations: [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }],
-      },
-    },
-    strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: 0 } },
-  },
-};
+const deployment = makeDeployment();
 
 // kubectl's body: Go writes every non-pointer field, so encode with zero values as Go does
 const pb = encodeK8sProtobuf(deployment, { goZeroValues: true });

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 const only = process.env.K8TS_BENCH;
 // Modules of dist/bench that are not benchmarks themselves: helpers the benchmarks import or start as
 // children (floor-server.js exits 2 without its arguments; netpol-node.js waits for its parent's messages).
-const NOT_BENCHMARKS = new Set(['lib.js', 'floor-server.js', 'netpol-node.js', 'netpol-world.js']);
+const NOT_BENCHMARKS = new Set(['lib.js', 'fixtures.js', 'floor-server.js', 'netpol-node.js', 'netpol-world.js']);
 const files = readdirSync('dist/bench')
   .filter((f) => f.endsWith('.js') && !NOT_BENCHMARKS.has(f) && (!only || f.includes(only)))
   .sort();
