@@ -10,7 +10,7 @@ export interface Usage {
   workingSetBytes: number;
 }
 
-/** Where a cgroup hierarchy is mounted: v2 (unified), or v1 by controller (cpuacct, memory). */
+/** Where a cgroup hierarchy is mounted: v2 (unified), or v1 by controller (cpu, cpuacct, memory). */
 export interface CgroupMounts {
   v2?: { mountPoint: string; root: string };
   v1: Map<string, { mountPoint: string; root: string }>;
@@ -26,7 +26,7 @@ export function parseMountinfo(text: string): CgroupMounts {
     const [fstype, , options = ''] = line.slice(sep + 3).split(' ');
     const m = { root: unescapeMount(pre[3] ?? '/'), mountPoint: unescapeMount(pre[4] ?? '') };
     if (fstype === 'cgroup2') out.v2 ??= m;
-    else if (fstype === 'cgroup') for (const o of options.split(',')) if (o === 'cpuacct' || o === 'memory') out.v1.set(o, m);
+    else if (fstype === 'cgroup') for (const o of options.split(',')) if (o === 'cpu' || o === 'cpuacct' || o === 'memory') out.v1.set(o, m);
   }
   return out;
 }
@@ -51,7 +51,7 @@ export function parseProcCgroup(text: string): { v2?: string; v1: Map<string, st
 }
 
 /** A path in a hierarchy mounted at mountPoint whose own root is `root` (a cgroup namespace or bind mount). */
-function under(m: { mountPoint: string; root: string }, path: string): string | undefined {
+export function under(m: { mountPoint: string; root: string }, path: string): string | undefined {
   const rel = m.root === '/' ? path : path.startsWith(`${m.root}/`) || path === m.root ? path.slice(m.root.length) : undefined;
   if (rel === undefined || rel.split('/').includes('..')) return undefined;
   return join(m.mountPoint, rel);

@@ -57,6 +57,11 @@ const FLAGS = {
     help: 'comma-separated servers (IP or IP:PORT) for names outside the cluster domain; without it such names are refused at once',
     metavar: 'SERVERS',
   },
+  'dns-cgroup': {
+    type: 'string',
+    help: "a cgroup directory of the host's v1 cpu hierarchy the DNS worker's thread moves into, so queries are answered ahead of the host's other work on a busy machine (k8ts up makes one with cpu.shares 10240)",
+    metavar: 'DIR',
+  },
   registries: {
     type: 'string',
     help: "registries.yaml (k3s's format): mirrors with endpoints and rewrites, per-host auth and TLS; plain HTTP only where an endpoint says http://",
@@ -171,6 +176,21 @@ async function nodeCgroupsFlag(value: string): Promise<CgroupDirs> {
   return out;
 }
 
+/** --dns-cgroup: an existing directory of the host's v1 cpu hierarchy (a thread can be moved into it by itself). */
+function dnsCgroupFlag(value: string): string {
+  const cpu = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).v1.get('cpu');
+  if (!cpu)
+    throw new UsageError(
+      'k8ts agent --dns-cgroup: this host has no cgroup v1 cpu hierarchy (a v2 host has no per-thread cpu cgroups of this kind); leave the flag out',
+    );
+  const dir = resolve(value);
+  if (dir !== value || !dir.startsWith(`${cpu.mountPoint}/`))
+    throw new UsageError(`k8ts agent --dns-cgroup: ${JSON.stringify(value)} is not an absolute path under the cpu hierarchy ${cpu.mountPoint}`);
+  if (!existsSync(`${dir}/tasks`) || !existsSync(`${dir}/cpu.shares`))
+    throw new UsageError(`k8ts agent --dns-cgroup: ${dir} is not a cpu cgroup directory (make it first)`);
+  return dir;
+}
+
 export async function agentCommand(argv: string[]): Promise<void> {
   startupMark('agent: bundle loaded');
   const parsed = parseFlags(argv, FLAGS).flags;
@@ -217,6 +237,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
     }
   }
   const nodeCgroups = flags['node-cgroups'] !== undefined ? await nodeCgroupsFlag(String(flags['node-cgroups'])) : undefined;
+  const dnsCgroup = flags['dns-cgroup'] !== undefined ? dnsCgroupFlag(String(flags['dns-cgroup'])) : undefined;
   const dataDir = resolve(flags['data-dir']);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   tightenDataDir(dataDir);
@@ -273,6 +294,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
     containerLog,
     nodeCgroups,
     dnsUpstreams: flags['dns-upstream'] ? String(flags['dns-upstream']).split(',').filter(Boolean) : [],
+    dnsCgroup,
   });
   const stop = async (sig: string) => {
     process.stderr.write(`k8ts agent: ${sig}, stopping (pods keep running)\n`);

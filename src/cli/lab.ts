@@ -9,7 +9,7 @@ import { down } from '../lab/down.js';
 import { listPlans, loadPlan, nodeNetnsPrefix, type ClusterPlan } from '../lab/plan.js';
 import { k8tsHome } from '../lab/paths.js';
 import { startProcess, logTail, logFile, isRunning } from '../lab/procs.js';
-import { nodeCgroups } from '../lab/cgroups.js';
+import { dnsCgroup, nodeCgroups } from '../lab/cgroups.js';
 import type { Step } from '../lab/steps.js';
 import { stepLine } from '../lab/steps.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
@@ -193,6 +193,7 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
     name: `Starting ${plan.nodes.length} agent${plan.nodes.length > 1 ? 's' : ''} (${plan.backend})`,
     execute: async () => {
       const cgroups = await nodeCgroups(plan);
+      const dns = await dnsCgroup(plan);
       await Promise.all(
         plan.nodes.map((n) =>
           startProcess(
@@ -229,6 +230,8 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
               ...(registries ? ['--registries', registries] : []),
               // The node's own cgroup: the agent starts in it (and so do its pods, nested by runc) and reads the node's usage there.
               ...(cgroups.has(n.name) ? ['--node-cgroups', cgroups.get(n.name)!.join(',')] : []),
+              // The lab's DNS cgroup in the cpu hierarchy: the node's DNS thread answers ahead of the host's other work.
+              ...(dns ? ['--dns-cgroup', dns] : []),
             ),
             { netns: n.netns, cgroups: cgroups.get(n.name) },
           ),

@@ -4,7 +4,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirsUsage } from '../agent/resourcemetrics.js';
-import { createCgroups, labCgroupName, nodeCgroups, planCgroups, removeCgroups } from './cgroups.js';
+import { Worker } from 'node:worker_threads';
+import { DNS_CPU_SHARES, createCgroups, dnsCgroup, labCgroupName, nodeCgroups, planCgroups, removeCgroups } from './cgroups.js';
 import { type ClusterPlan, releasePlan, reservePlan } from './plan.js';
 import { listProcesses, startProcess, stopProcess } from './procs.js';
 import { NEEDS_ROOT, tempHome, uniqueName } from './testkit.js';
@@ -24,6 +25,18 @@ describe('lab cgroups: the plan', () => {
     assert.deepEqual(p.lab, ['/sys/fs/cgroup/cpu,cpuacct/k8ts7-demo', '/sys/fs/cgroup/memory/sessions/s1/k8ts7-demo']);
     assert.deepEqual(p.nodes.get('node2'), ['/sys/fs/cgroup/cpu,cpuacct/k8ts7-demo/node2', '/sys/fs/cgroup/memory/sessions/s1/k8ts7-demo/node2']);
     assert.equal(labCgroupName(PLAN), 'k8ts7-demo');
+    // The DNS threads' cgroup sits beside the lab's directory in the cpu hierarchy, not inside it.
+    assert.equal(p.dns, '/sys/fs/cgroup/cpu,cpuacct/k8ts7-demo-dns');
+  });
+
+  test('no cpu hierarchy: node cgroups still, no DNS cgroup', () => {
+    const noCpu = HYBRID.replace(
+      '/sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct',
+      '/sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct',
+    );
+    const p = planCgroups(PLAN, noCpu, '4:memory:/\n2:cpuacct:/\n');
+    assert.ok(!('unavailable' in p));
+    assert.equal(p.dns, undefined);
   });
 
   test('a cgroup namespace (the mount shows a part of the tree) is followed; a path outside the mount is refused', () => {
@@ -98,6 +111,36 @@ describe('lab cgroups on this host', { skip: NEEDS_ROOT || (!v1 && 'this host ha
       assert.ok(removed.includes(d), `${d} not reported`);
     }
     assert.equal(await removeCgroups(plan).then((x) => x.length), 0, 'a second removal finds nothing');
+  });
+
+  test("the DNS cgroup: its weight is set, a worker thread moves itself in alone, and it is removed with the lab's", {
+    skip: !existsSync('/sys/fs/cgroup/cpu/tasks') && 'no v1 cpu hierarchy mounted at /sys/fs/cgroup/cpu',
+  }, async () => {
+    const made = await createCgroups(plan);
+    assert.ok(!('unavailable' in made) && made.dns, JSON.stringify(made));
+    const dns = await dnsCgroup(plan);
+    assert.equal(dns, made.dns);
+    assert.equal(readFileSync(`${dns}/cpu.shares`, 'utf8').trim(), String(DNS_CPU_SHARES));
+    // A worker thread joins it the way the DNS worker does; the process's main thread stays where it was.
+    const code = `const { parentPort } = require('node:worker_threads'); const { writeFileSync, readlinkSync } = require('node:fs');
+      writeFileSync(${JSON.stringify(`${dns}/tasks`)}, '0'); parentPort.postMessage(readlinkSync('/proc/thread-self'));`;
+    const w = new Worker(code, { eval: true });
+    try {
+      const self = (await new Promise((res, rej) => {
+        w.once('message', res);
+        w.once('error', rej);
+      })) as string;
+      const tid = Number(self.split('/').at(-1));
+      const tasks = readFileSync(`${dns}/tasks`, 'utf8').split('\n').filter(Boolean).map(Number);
+      assert.deepEqual(tasks, [tid], `only the worker's thread ${tid} in ${dns}`);
+      assert.ok(!tasks.includes(process.pid), 'the main thread stayed');
+    } finally {
+      await w.terminate();
+    }
+    for (let i = 0; i < 50 && readFileSync(`${dns}/tasks`, 'utf8').trim(); i++) await new Promise((res) => setTimeout(res, 20));
+    const removed = await removeCgroups(plan);
+    assert.ok(removed.includes(dns!), `${dns} not reported removed`);
+    assert.ok(!existsSync(dns!));
   });
 
   test('a cgroup path that is not one is refused before anything starts', async () => {

@@ -4,26 +4,43 @@
 // runs in (as runc nests containers under its own), one directory per lab with one per node inside, in the
 // v1 hierarchies that account CPU (cpuacct) and memory; recorded in the cluster directory and removed by
 // `k8ts down` (and by a failed up) after the processes in them are gone.
+//
+// Beside them, where the host has a v1 cpu hierarchy, one cgroup for the lab's DNS threads (`<lab>-dns`):
+// each agent moves its DNS worker's thread into it, and its cpu.shares (DNS_CPU_SHARES) puts that thread
+// ahead of the host's other work, as the kubelet reserves CPU for system daemons. Why: with
+// `kernel.sched_autogroup_enabled` every session is one scheduling entity of weight 1024 whatever its
+// processes' nice values, so on a busy machine a query waited behind every busy session (p50 40–72 ms at
+// load 23); in a cgroup of 10× that weight the thread runs as soon as a query wakes it.
 import { existsSync } from 'node:fs';
-import { appendFile, readFile, readdir, rmdir, mkdir, stat } from 'node:fs/promises';
+import { appendFile, readFile, readdir, rmdir, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type CgroupMounts, parseMountinfo, parseProcCgroup } from '../agent/resourcemetrics.js';
+import { type CgroupMounts, parseMountinfo, parseProcCgroup, under } from '../agent/resourcemetrics.js';
 import { LabError } from './errors.js';
 import type { ClusterPlan } from './plan.js';
 
 /** Every directory made, one per line, parents before children: what `down` removes, children first. */
 const LIST = 'cgroups.list';
 
+/** The DNS cgroup's cpu.shares: ten host sessions' worth (each autogroup weighs 1024). */
+export const DNS_CPU_SHARES = 10240;
+
 export interface NodeCgroups {
   /** The lab's own directory in each hierarchy. */
   lab: string[];
   /** Per node: its directory in each hierarchy (the agent's --node-cgroups, its launcher's cgroups). */
   nodes: Map<string, string[]>;
+  /** The lab's DNS cgroup in the v1 cpu hierarchy (the agents' --dns-cgroup); absent when the host has none. */
+  dns?: string;
 }
 
 /** The lab's directory name: the claimed stem keeps it unique on the host, the name makes it readable. */
 export function labCgroupName(plan: Pick<ClusterPlan, 'stem' | 'name'>): string {
   return `${plan.stem}-${plan.name}`;
+}
+
+/** The name of the lab's DNS cgroup, a sibling of the lab's directory in the cpu hierarchy. */
+export function dnsCgroupName(plan: Pick<ClusterPlan, 'stem' | 'name'>): string {
+  return `${labCgroupName(plan)}-dns`;
 }
 
 /**
@@ -42,19 +59,24 @@ export function planCgroups(plan: Pick<ClusterPlan, 'stem' | 'name' | 'nodes'>, 
       return { unavailable: `no cgroup v1 ${c} hierarchy on this host${mounts.v2 ? ' (cgroup v2 node cgroups are not made yet)' : ''}` };
     if (!m.mountPoint.startsWith('/sys/fs/cgroup/')) return { unavailable: `the ${c} hierarchy is mounted at ${m.mountPoint}, not under /sys/fs/cgroup` };
     // Our own cgroup as this mount shows it (a cgroup namespace or bind mount shows a part of the tree).
-    const rel = m.root === '/' ? path : path === m.root || path.startsWith(`${m.root}/`) ? path.slice(m.root.length) : undefined;
-    if (rel === undefined || rel.split('/').includes('..')) return { unavailable: `our ${c} cgroup ${path} is outside its mount` };
-    bases.add(join(m.mountPoint, rel));
+    const base = under(m, path);
+    if (base === undefined) return { unavailable: `our ${c} cgroup ${path} is outside its mount` };
+    bases.add(base);
   }
   const lab = [...bases].map((b) => join(b, labCgroupName(plan)));
-  return { lab, nodes: new Map(plan.nodes.map((n) => [n.name, lab.map((l) => join(l, n.name))])) };
+  const out: NodeCgroups = { lab, nodes: new Map(plan.nodes.map((n) => [n.name, lab.map((l) => join(l, n.name))])) };
+  const cpu = mounts.v1.get('cpu');
+  const cpuPath = own.v1.get('cpu');
+  const cpuBase = cpu && cpuPath !== undefined && cpu.mountPoint.startsWith('/sys/fs/cgroup/') ? under(cpu, cpuPath) : undefined;
+  if (cpuBase !== undefined) out.dns = join(cpuBase, dnsCgroupName(plan));
+  return out;
 }
 
 /** Makes the lab's and its nodes' cgroups (recording each before making it); undefined with the reason when this host gives none. */
 export async function createCgroups(plan: ClusterPlan): Promise<NodeCgroups | { unavailable: string }> {
   const planned = planCgroups(plan, await readFile('/proc/self/mountinfo', 'utf8'), await readFile('/proc/self/cgroup', 'utf8'));
   if ('unavailable' in planned) return planned;
-  for (const dir of [...planned.lab, ...[...planned.nodes.values()].flat()]) {
+  for (const dir of [...planned.lab, ...[...planned.nodes.values()].flat(), ...(planned.dns ? [planned.dns] : [])]) {
     // Recorded first: a make that fails half-way still leaves down (and up's undo) the whole list.
     await appendFile(join(plan.dir, LIST), `${dir}\n`);
     await mkdir(dir).catch((e: NodeJS.ErrnoException) => {
@@ -62,7 +84,17 @@ export async function createCgroups(plan: ClusterPlan): Promise<NodeCgroups | { 
       if (e.code !== 'EEXIST') throw new LabError('CgroupFailed', `making cgroup ${dir}: ${e.message}`);
     });
   }
+  if (planned.dns) {
+    await writeFile(join(planned.dns, 'cpu.shares'), String(DNS_CPU_SHARES)).catch((e: Error) => {
+      throw new LabError('CgroupFailed', `setting cpu.shares of ${planned.dns}: ${e.message}`);
+    });
+  }
   return planned;
+}
+
+/** The lab's DNS cgroup, when createCgroups made one. */
+export async function dnsCgroup(plan: ClusterPlan): Promise<string | undefined> {
+  return (await recorded(plan)).find((d) => d.endsWith(`/${dnsCgroupName(plan)}`));
 }
 
 /** The node cgroups of a lab that has them (recorded by createCgroups), by node name. */
@@ -75,13 +107,18 @@ export async function nodeCgroups(plan: ClusterPlan): Promise<Map<string, string
   return out;
 }
 
-/** The recorded directories that are still plausibly ours: under /sys/fs/cgroup, inside the lab's directory. */
+/** The recorded directories that are still plausibly ours: under /sys/fs/cgroup, the lab's directory, a node's inside it, or the lab's DNS cgroup. */
 async function recorded(plan: ClusterPlan): Promise<string[]> {
   const text = await readFile(join(plan.dir, LIST), 'utf8').catch(() => '');
   const lab = labCgroupName(plan);
+  const dns = dnsCgroupName(plan);
   return text.split('\n').filter((d) => {
     const segs = d.split('/');
-    return d.startsWith('/sys/fs/cgroup/') && segs.slice(1).every((s) => s !== '' && s !== '.' && s !== '..') && (segs.at(-1) === lab || segs.at(-2) === lab);
+    return (
+      d.startsWith('/sys/fs/cgroup/') &&
+      segs.slice(1).every((s) => s !== '' && s !== '.' && s !== '..') &&
+      (segs.at(-1) === lab || segs.at(-2) === lab || segs.at(-1) === dns)
+    );
   });
 }
 
