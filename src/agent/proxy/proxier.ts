@@ -83,6 +83,7 @@ export class ServiceProxy {
   private readonly node: { nodeName: string };
   private started = false;
   private needFull = true;
+  private probing = false;
   /** Pick chains per kind in the kernel (see pickCount). */
   private picks = 0;
   private debounce?: NodeJS.Timeout;
@@ -279,15 +280,20 @@ export class ServiceProxy {
 
   /** Every few seconds: is our table still there? One small set listing, cheap at any size. */
   private async probe(): Promise<void> {
-    if (!this.started || this.needFull) return;
+    // One probe at a time: on a loaded machine a listing can outlast the interval, and two probes that both
+    // saw the table gone would rewrite it twice.
+    if (!this.started || this.needFull || this.probing) return;
+    this.probing = true;
     try {
       await this.nft(['list', 'set', 'ip', this.table, ALIVE_SET]);
     } catch {
-      if (!this.started) return;
+      if (!this.started || this.needFull) return;
       this.opts.log?.(`proxy: table ip ${this.table} is gone, rewriting it`);
       this.stats.recoveries++;
       this.needFull = true;
       await this.sync();
+    } finally {
+      this.probing = false;
     }
   }
 
