@@ -4,11 +4,11 @@
 import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { EndpointSlice, KObject, Service } from '../../api/types.js';
-import { commandError, nftEnv, run, spawnProcess } from '../../util/exec.js';
+import { commandError, nftEnv, run, runPieces, spawnProcess } from '../../util/exec.js';
 import { NftCountScanner, type KernelCounts } from './nftcount.js';
 import { Ledger } from './ledger.js';
 import { serviceModel, SERVICE_NAME_LABEL, type ServicePortModel } from './model.js';
-import { ALIVE_SET, CONTAINERS, DEFAULT_TABLE, diffRuleset, fragment, pickCount, tableText, type Desired, type Fragment } from './ruleset.js';
+import { ALIVE_SET, CONTAINERS, DEFAULT_TABLE, diffRuleset, fragment, pickCount, tableChunks, type Desired, type Fragment } from './ruleset.js';
 
 export interface ServiceProxyOptions {
   nodeName: string;
@@ -41,7 +41,10 @@ export interface ProxyStats {
   fullSyncs: number;
   lastSyncMs: number;
   lastFullSyncMs: number;
-  /** Of the last sync, the time spent in `nft` (the rest is computing the model and the text). */
+  /**
+   * Of the last sync, the time from starting `nft` to its exit. A full rewrite makes its text while nft
+   * reads it, so this includes making the text; the rest is computing the model.
+   */
   lastNftMs: number;
   /** Service ports programmed. */
   servicePorts: number;
@@ -80,6 +83,7 @@ export class ServiceProxy {
   private readonly node: { nodeName: string };
   private started = false;
   private needFull = true;
+  private probing = false;
   /** Pick chains per kind in the kernel (see pickCount). */
   private picks = 0;
   private debounce?: NodeJS.Timeout;
@@ -257,7 +261,7 @@ export class ServiceProxy {
       let maxPick = 0;
       for (const e of this.entries.values()) maxPick = Math.max(maxPick, e.frag?.maxPick ?? 0);
       const picks = pickCount(maxPick);
-      await this.nftFile(tableText(this.table, this.ledger.content(), picks));
+      await this.nftPieces(tableChunks(this.table, this.ledger.content(), picks));
       this.picks = picks;
       this.needFull = false;
       this.stats.fullSyncs++;
@@ -276,15 +280,20 @@ export class ServiceProxy {
 
   /** Every few seconds: is our table still there? One small set listing, cheap at any size. */
   private async probe(): Promise<void> {
-    if (!this.started || this.needFull) return;
+    // One probe at a time: on a loaded machine a listing can outlast the interval, and two probes that both
+    // saw the table gone would rewrite it twice.
+    if (!this.started || this.needFull || this.probing) return;
+    this.probing = true;
     try {
       await this.nft(['list', 'set', 'ip', this.table, ALIVE_SET]);
     } catch {
-      if (!this.started) return;
+      if (!this.started || this.needFull) return;
       this.opts.log?.(`proxy: table ip ${this.table} is gone, rewriting it`);
       this.stats.recoveries++;
       this.needFull = true;
       await this.sync();
+    } finally {
+      this.probing = false;
     }
   }
 
@@ -366,6 +375,16 @@ export class ServiceProxy {
   private async nftFile(text: string): Promise<void> {
     const t0 = performance.now();
     await this.nft(['-f', '-'], text);
+    this.stats.lastNftMs = performance.now() - t0;
+  }
+
+  /**
+   * One `nft -f -` transaction written as its pieces are made: nft parses the first pieces while the rest are
+   * made, and commits only once it has read to the end (runPieces kills it if making a piece fails).
+   */
+  private async nftPieces(pieces: Iterable<string>): Promise<void> {
+    const t0 = performance.now();
+    await runPieces([...this.prefix(), 'nft', '-f', '-'], pieces, { env: nftEnv() });
     this.stats.lastNftMs = performance.now() - t0;
   }
 }
