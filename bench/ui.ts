@@ -211,10 +211,7 @@ async function hollowCluster(c: Client): Promise<void> {
 async function main(): Promise<void> {
   if (noChromium) throw new Error(`bench/ui: ${noChromium}`);
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-bench-ui-'));
-  // The server is spawned with this process's environment: NODE_OPTIONS reaches it, and only it.
-  if (API_PROFILE) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${API_PROFILE}`;
-  const s = await startServer(dir, 'sqlite');
-  if (API_PROFILE) delete process.env.NODE_OPTIONS;
+  const s = await startServer(dir, 'sqlite', undefined, API_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${API_PROFILE}`] : []);
   /** Each counted window's span on the monotonic clock (µs, as V8's profile stamps its samples), by state. */
   const spans: { state: string; from: number; to: number; patches: number }[] = [];
   const c = new Client(s.url, s.token, s.ca, 16);
@@ -371,7 +368,8 @@ async function main(): Promise<void> {
       browsers.push(pagesBrowser);
       for (let p = 0; p < 5; p++) {
         const page = p === 0 ? pagesBrowser.page : await pagesBrowser.context.newPage();
-        await page.goto(ui!.url);
+        // A loaded machine (load 40+) took more than the default 30 s to load a page.
+        await page.goto(ui!.url, { timeout: 120_000 });
         await waitIn(page, () => window.k8tsUi?.ready === true, null, 'the first drawing', 30_000);
       }
       await sleep(SETTLE_MS);
