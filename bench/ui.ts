@@ -429,7 +429,7 @@ async function main(): Promise<void> {
       perPage.push(pages.perPatch / idle.perPatch);
       const three = (f: (w: Window) => string | number) => [none, idle, pages].map(f).join('/');
       rows.push([
-        r,
+        String(r),
         anchorFirst ? '0, ui, 5' : '5, ui, 0',
         fmt(none.perPatch),
         fmt(idle.perPatch),
