@@ -118,11 +118,15 @@ export interface Server {
 }
 
 /** `k8ts server` as a child process on a free loopback port, with its admin credentials. */
-export async function startServer(dir: string, store: string, etcd?: string): Promise<Server> {
+/** nodeFlags: flags for node itself (--cpu-prof, which NODE_OPTIONS refuses); the server then runs the
+ *  build's bundle with them rather than through bin/k8ts. */
+export async function startServer(dir: string, store: string, etcd?: string, nodeFlags: string[] = []): Promise<Server> {
   const dataDir = join(dir, 'server');
   const a = ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--store', store];
   if (etcd) a.push('--etcd-endpoints', etcd);
-  const proc = spawn(join(ROOT, 'bin/k8ts'), a, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = nodeFlags.length
+    ? spawn(process.execPath, [...nodeFlags, join(ROOT, 'dist/src/cli/k8ts.cjs'), ...a], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(join(ROOT, 'bin/k8ts'), a, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const url = await new Promise<string>((res, rej) => {
     proc.stderr!.on('data', (b: Buffer) => {

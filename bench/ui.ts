@@ -5,28 +5,37 @@
 //     ≤ 1 s wanted), and cytoscape's first frame that replaces it (from then on clicks answer);
 //   - update: the watch event reaching the ui server → the frame that shows it (≤ 100 ms wanted), beside its
 //     anchor, the API server's own write → watch event time in the same run;
-//   - the API server's CPU under a steady write load with 5 pages watching vs none (≤ 1.1× wanted), over
-//     rounds (median and trimmed mean), with the requests and watchers the API server saw in each window.
-//   node dist/bench/ui.js [--pods 300] [--rounds 5] [--window 10] [--paints 5] [--only paint,updates,cpu] [--profile]
+//   - the API server's CPU per written event under a steady write load with 5 pages watching vs no ui server
+//     (≤ 1.1× wanted) and vs the ui server with no page, over rounds in alternating order (median and trimmed
+//     mean), with the requests, watchers and machine load of each window.
+// The hollow nodes' addresses are on loopback (127.77.0.N, as `k8ts simulate`'s): nothing is sent off the
+// machine towards them.
+//   node dist/bench/ui.js [--pods 300] [--rounds 6] [--window 20] [--paints 5] [--only paint,updates,cpu] [--profile]
+//     [--api-profile DIR]
 // --only: just those parts (a quicker loop while working on one of them).
+// --api-profile DIR: the API server runs with --cpu-prof into DIR, and its functions with the most self time
+// are printed for each state's windows (per patch of the load).
 // --profile: also records Chromium's CPU profile (CDP Profiler) of one first paint and of the updates and
 // prints the functions with the most self time (build the page unminified with K8TS_UI_DEBUG=1 to read them).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, fmt, parallel, startServer, summarize, table } from './lib.js';
 import { configFromKubeconfig } from '../src/client/rest.js';
 import { UiServer } from '../src/ui/server.js';
+import { hollowNodeIP } from '../src/agent/hollow.js';
 import { launch, noChromium, waitIn } from '../test/e2e/browser.js';
 
 const args = process.argv.slice(2);
 const arg = (k: string, d: number) => Number(args[args.indexOf(`--${k}`) + 1] || d) || d;
 const PODS = arg('pods', 300);
-const ROUNDS = arg('rounds', 5);
-const WINDOW_S = arg('window', 10);
+const ROUNDS = arg('rounds', 6);
+const WINDOW_S = arg('window', 20);
 const NODES = 3;
 const PROFILE = args.includes('--profile');
+/** --api-profile DIR: the API server runs with --cpu-prof into DIR; each state's windows are cut from it. */
+const API_PROFILE = args.includes('--api-profile') ? args[args.indexOf('--api-profile') + 1] : undefined;
 const PAINTS = arg('paints', 5);
 const ONLY = new Set((args.includes('--only') ? args[args.indexOf('--only') + 1] : 'paint,updates,cpu').split(','));
 const MERGE = { 'Content-Type': 'application/merge-patch+json' };
@@ -94,6 +103,49 @@ function cpuSeconds(pid: number): number {
   return (Number(rest[11]) + Number(rest[12])) / 100;
 }
 
+/** The machine's CPU time in ticks over all cores since boot: busy (not idle or iowait) and total. */
+function machineCpu(): { busy: number; total: number } {
+  const t = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = t.reduce((a, b) => a + b, 0);
+  return { busy: total - t[3] - t[4], total };
+}
+
+/** Now on the monotonic clock, in µs. */
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/** The API server's functions with the most self time in each state's windows, per patch of the load:
+ *  samples cut from its --cpu-prof profile by the windows' spans. */
+function printApiProfile(dir: string, spans: { state: string; from: number; to: number; patches: number }[]): void {
+  const file = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  if (!file) return void console.log(`no .cpuprofile in ${dir}: did the API server exit cleanly?`);
+  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile & { startTime: number };
+  const byId = new Map(p.nodes.map((x) => [x.id, x]));
+  for (const state of [...new Set(spans.map((x) => x.state))].filter((x) => x !== 'warm-up')) {
+    const mine = spans.filter((x) => x.state === state);
+    const patches = mine.reduce((a, x) => a + x.patches, 0);
+    const self = new Map<string, number>();
+    let t = p.startTime;
+    let total = 0;
+    p.samples.forEach((id, i) => {
+      t += p.timeDeltas[i] ?? 0;
+      if (!mine.some((x) => t >= x.from && t < x.to)) return;
+      const f = byId.get(id)!.callFrame;
+      // The gap to the next sample is this one's time (V8 stamps a sample when it is taken).
+      const dt = (p.timeDeltas[i + 1] ?? 0) / 1000;
+      if (f.functionName === '(idle)') return;
+      const k = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\//, '')}:${f.lineNumber + 1}`;
+      total += dt;
+      self.set(k, (self.get(k) ?? 0) + dt);
+    });
+    const rows = [...self].sort((a, b) => b[1] - a[1]).slice(0, 12);
+    console.log(`API server profile, ${state}: ${fmt(total / patches, 3)} ms of JS and GC per patch over ${patches} patches (${mine.length} windows)`);
+    for (const [k, ms] of rows) console.log(`  ${fmt((1000 * ms) / patches, 1).padStart(7)} µs/patch  ${fmt((100 * ms) / total, 1).padStart(5)} %  ${k}`);
+  }
+}
+
 async function must(c: Client, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<unknown> {
   const r = await c.call(method, path, body, headers);
   if (r.code >= 300) throw new Error(`${method} ${path}: ${r.code} ${r.text}`);
@@ -115,7 +167,7 @@ async function hollowCluster(c: Client): Promise<void> {
       `/api/v1/nodes/${name}/status`,
       {
         status: {
-          addresses: [{ type: 'InternalIP', address: `192.0.2.${10 + i}` }],
+          addresses: [{ type: 'InternalIP', address: hollowNodeIP(i) }],
           conditions: [
             { type: 'Ready', status: 'True', reason: 'Hollow', lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() },
           ],
@@ -159,7 +211,9 @@ async function hollowCluster(c: Client): Promise<void> {
 async function main(): Promise<void> {
   if (noChromium) throw new Error(`bench/ui: ${noChromium}`);
   const dir = mkdtempSync(join(tmpdir(), 'k8ts-bench-ui-'));
-  const s = await startServer(dir, 'sqlite');
+  const s = await startServer(dir, 'sqlite', undefined, API_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${API_PROFILE}`] : []);
+  /** Each counted window's span on the monotonic clock (µs, as V8's profile stamps its samples), by state. */
+  const spans: { state: string; from: number; to: number; patches: number }[] = [];
   const c = new Client(s.url, s.token, s.ca, 16);
   const pid = s.proc.pid!;
   let ui: UiServer | undefined;
@@ -235,11 +289,16 @@ async function main(): Promise<void> {
       browsers.pop();
     }
 
-    // API server CPU under a steady write load (10 pod label patches/s) in three states, each round in turn:
-    // no ui server at all (the anchor), the ui server with no page, the ui server with 5 pages. Beside each
-    // window, what the API server was asked meanwhile (requests other than the load's own, from its
-    // apiserver_request_total, which counts a request when it ends: a watch when it is closed) and its
-    // registered watchers: a page should add neither.
+    // The API server's CPU under a steady write load (10 pod label patches/s, each an event every watcher of
+    // pods gets) in three states: no ui server at all (the anchor), the ui server with no page, the ui server
+    // with 5 pages (one Chromium, 5 pages). The measure is the API server's CPU per patch written: when the
+    // pages take the cores, fewer patches go out in a window, and CPU per wall second would compare windows
+    // of different work. The rounds alternate the order (anchor first, then pages first), so a drift of the
+    // machine's load over a round weighs on both sides; each state is measured only after a settling pause
+    // (the ui server's lists and the pages' first drawing are start-up, not watching). Beside each window:
+    // what the API server was asked besides the load (apiserver_request_total, which counts a request when
+    // it ends: a watch when it is closed), its registered watchers (a page should add neither), the
+    // machine's busy CPU over the window and its load average.
     await ui.close();
     ui = undefined;
     const scrape = async (): Promise<{ requests: number; watchers: number }> => {
@@ -253,32 +312,88 @@ async function main(): Promise<void> {
       }
       return { requests, watchers };
     };
-    const cpu = async (): Promise<{ cpu: number; others: number; watchers: number }> => {
+    interface Window {
+      /** API server CPU ms per load patch. */
+      perPatch: number;
+      /** API server CPU, share of one core over the window's wall time. */
+      share: number;
+      patches: number;
+      others: number;
+      watchers: number;
+      /** The machine's busy share of all its cores over the window. */
+      busy: number;
+      load: string;
+    }
+    const cpu = async (state = 'warm-up'): Promise<Window> => {
       const m0 = await scrape();
+      const b0 = machineCpu();
       const c0 = cpuSeconds(pid);
       const w0 = performance.now();
+      const from = monotonicUs();
       let i = 0;
       while (performance.now() - w0 < WINDOW_S * 1000) {
         await must(c, 'PATCH', `/api/v1/namespaces/default/pods/p${i % PODS}`, { metadata: { labels: { load: `l${i}` } } }, MERGE);
         i++;
         await sleep(100);
       }
-      const used = (cpuSeconds(pid) - c0) / ((performance.now() - w0) / 1000);
+      const used = cpuSeconds(pid) - c0;
+      const wall = (performance.now() - w0) / 1000;
+      spans.push({ state, from, to: monotonicUs(), patches: i });
+      const b1 = machineCpu();
       const m1 = await scrape();
       // Less the load's patches and the first scrape (the second is counted after it is answered).
-      return { cpu: used, others: m1.requests - m0.requests - i - 1, watchers: m1.watchers };
+      return {
+        perPatch: (1000 * used) / i,
+        share: used / wall,
+        patches: i,
+        others: m1.requests - m0.requests - i - 1,
+        watchers: m1.watchers,
+        busy: (b1.busy - b0.busy) / (b1.total - b0.total),
+        load: loadavg().split(' ')[0],
+      };
+    };
+    const SETTLE_MS = 3000;
+    let pagesBrowser: Awaited<ReturnType<typeof launch>> | undefined;
+    const openUi = async () => {
+      ui = new UiServer({ config: configFromKubeconfig(s.kubeconfig), port: 0 });
+      await ui.start();
+      await sleep(SETTLE_MS);
+    };
+    const closeUi = async () => {
+      await ui?.close();
+      ui = undefined;
+    };
+    const openPages = async () => {
+      pagesBrowser = await launch({ intercept: false });
+      browsers.push(pagesBrowser);
+      for (let p = 0; p < 5; p++) {
+        const page = p === 0 ? pagesBrowser.page : await pagesBrowser.context.newPage();
+        // A loaded machine (load 40+) took more than the default 30 s to load a page.
+        await page.goto(ui!.url, { timeout: 120_000 });
+        await waitIn(page, () => window.k8tsUi?.ready === true, null, 'the first drawing', 30_000);
+      }
+      await sleep(SETTLE_MS);
+    };
+    const closePages = async () => {
+      browsers.splice(browsers.indexOf(pagesBrowser!), 1);
+      await pagesBrowser?.close();
+      pagesBrowser = undefined;
     };
     const rows: (string | number)[][] = [
       [
         'round',
-        'API CPU, no ui server (anchor)',
+        'order',
+        'API CPU ms/patch: no ui server (anchor)',
         'ui server, no page',
         'ui server, 5 pages',
         '5 pages ÷ anchor',
         '5 pages ÷ no page',
+        'API CPU % of a core (0/ui/5)',
+        'patches (0/ui/5)',
         'other requests (0/ui/5)',
         'watchers (0/ui/5)',
-        'loadavg',
+        'machine busy % (0/ui/5)',
+        'loadavg 1 min (0/ui/5)',
       ],
     ];
     const ratios: number[] = [];
@@ -287,34 +402,50 @@ async function main(): Promise<void> {
     // ran at twice its later CPU (seen in every run), whatever the pages.
     if (ONLY.has('cpu')) await cpu();
     for (let r = 1; ONLY.has('cpu') && r <= ROUNDS; r++) {
-      const none = await cpu();
-      ui = new UiServer({ config: configFromKubeconfig(s.kubeconfig), port: 0 });
-      const u = await ui.start();
-      await sleep(1000);
-      const idle = await cpu();
-      for (let p = 0; p < 5; p++) {
-        const bb = await launch();
-        browsers.push(bb);
-        await bb.page.goto(u);
-        await waitIn(bb.page, () => window.k8tsUi?.ready === true, null, 'the first drawing', 30_000);
+      let none: Window;
+      let idle: Window;
+      let pages: Window;
+      const anchorFirst = r % 2 === 1;
+      if (anchorFirst) {
+        none = await cpu('anchor');
+        await openUi();
+        idle = await cpu('ui server, no page');
+        await openPages();
+        pages = await cpu('ui server, 5 pages');
+        await closePages();
+        await closeUi();
+      } else {
+        await openUi();
+        await openPages();
+        pages = await cpu('ui server, 5 pages');
+        await closePages();
+        await sleep(SETTLE_MS);
+        idle = await cpu('ui server, no page');
+        await closeUi();
+        await sleep(SETTLE_MS);
+        none = await cpu('anchor');
       }
-      const pages = await cpu();
-      for (const bb of browsers.splice(0)) await bb.close();
-      await ui.close();
-      ui = undefined;
-      ratios.push(pages.cpu / none.cpu);
-      perPage.push(pages.cpu / idle.cpu);
+      ratios.push(pages.perPatch / none.perPatch);
+      perPage.push(pages.perPatch / idle.perPatch);
+      const three = (f: (w: Window) => string | number) => [none, idle, pages].map(f).join('/');
       rows.push([
-        r,
-        `${fmt(100 * none.cpu)} %`,
-        `${fmt(100 * idle.cpu)} %`,
-        `${fmt(100 * pages.cpu)} %`,
-        `${fmt(pages.cpu / none.cpu)}×`,
-        `${fmt(pages.cpu / idle.cpu)}×`,
-        `${none.others}/${idle.others}/${pages.others}`,
-        `${none.watchers}/${idle.watchers}/${pages.watchers}`,
-        loadavg(),
+        String(r),
+        anchorFirst ? '0, ui, 5' : '5, ui, 0',
+        fmt(none.perPatch),
+        fmt(idle.perPatch),
+        fmt(pages.perPatch),
+        `${fmt(pages.perPatch / none.perPatch)}×`,
+        `${fmt(pages.perPatch / idle.perPatch)}×`,
+        three((w) => fmt(100 * w.share, 1)),
+        three((w) => w.patches),
+        three((w) => w.others),
+        three((w) => w.watchers),
+        three((w) => fmt(100 * w.busy, 0)),
+        three((w) => w.load),
       ]);
+      console.log(
+        `round ${r} (${anchorFirst ? 'anchor first' : 'pages first'}): 5 pages ÷ anchor ${fmt(pages.perPatch / none.perPatch)}×, ÷ no page ${fmt(pages.perPatch / idle.perPatch)}×; loadavg ${loadavg()}`,
+      );
     }
 
     const p = summarize(paints);
@@ -363,7 +494,7 @@ async function main(): Promise<void> {
     };
     if (ratios.length)
       console.log(
-        `API server CPU with 5 pages ÷ without a ui server: median ${fmt(med(ratios))}×, trimmed mean ${fmt(trimmed(ratios))}× over ${ratios.length} rounds (wanted ≤ 1.1×); ` +
+        `API server CPU per patch with 5 pages ÷ without a ui server: median ${fmt(med(ratios))}×, trimmed mean ${fmt(trimmed(ratios))}× over ${ratios.length} rounds (wanted ≤ 1.1×); ` +
           `÷ the ui server with no page: median ${fmt(med(perPage))}×, trimmed mean ${fmt(trimmed(perPage))}×; loadavg ${loadavg()}`,
       );
   } finally {
@@ -371,6 +502,7 @@ async function main(): Promise<void> {
     await ui?.close();
     c.close();
     await s.stop();
+    if (API_PROFILE) printApiProfile(API_PROFILE, spans);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -42,10 +42,15 @@ function uiKind<T extends KObject>(kind: Kind, def: ResourceDef<T>, cut: (o: T) 
   };
 }
 
+/** The port the node's agent serves on, as the agent publishes it when it registers the node (the
+ *  kubelet's `status.daemonEndpoints`); undefined when no agent did. */
+export const agentPort = (n: Node): number | undefined => Number(n.status?.daemonEndpoints?.kubeletEndpoint?.Port) || undefined;
+
 const slimNode = (n: Node) => ({
   ip: (n.status?.addresses ?? []).find((a) => a.type === 'InternalIP')?.address,
   podCIDR: n.spec?.podCIDR,
   ready: ready(n.status?.conditions),
+  agentPort: agentPort(n),
 });
 
 const slimPod = (o: Pod) => ({

@@ -12,7 +12,7 @@ import { SharedInformerFactory } from '../client/factory.js';
 import { type RestConfig, RestClient } from '../client/rest.js';
 import type { Registration } from '../client/informer.js';
 import { trace } from '../cli/netpol.js';
-import { type Kind, type Slim, UI_KINDS } from './model.js';
+import { agentPort, type Kind, type Slim, UI_KINDS } from './model.js';
 import { pageHtml, streamJs } from './page.js';
 
 /** The page's script: built by scripts/build-ui.mjs (esbuild) next to dist/src. */
@@ -142,6 +142,15 @@ export class UiServer {
       nodes.map(async (n) => {
         const name = n.metadata.name!;
         if (this.facts.get(name)?.ok) return;
+        if (!agentPort(n)) {
+          // No agent has registered this node (a Node written by hand, a hollow one): nothing to ask, so no
+          // request through the API server's proxy to an address no one serves, and no retry. The node's
+          // slim carries the port, so an agent registering later asks again.
+          if (this.facts.has(name)) return;
+          const f = { node: name, ok: false, error: 'no agent has registered this node: its status publishes no kubelet endpoint' };
+          this.facts.set(name, f);
+          return this.send({ op: 'facts', key: name, obj: f, at: Date.now() });
+        }
         const tries = this.factsTry.get(name) ?? 0;
         if (tries >= 4) return;
         this.factsTry.set(name, tries + 1);
