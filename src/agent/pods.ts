@@ -588,8 +588,11 @@ export class PodManager {
           labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
         }),
       );
-      await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
-      await this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`);
+      // Not waited for, as the kubelet's recorder is not: two event POSTs in a row stood between a started
+      // container and its Running status (best effort, in order: Created before Started).
+      void this.events
+        .record(pod, 'Normal', 'Created', `Created container ${c.name}`)
+        .then(() => this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`));
       return id;
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
