@@ -15,6 +15,7 @@ import { releasePlan, reservePlan } from '../src/lab/plan.js';
 import { createBridge, createNodes, destroyTopology } from '../src/lab/topology.js';
 import { listNetns } from '../src/lab/hostnet.js';
 import { fmt, summarize, table } from './lib.js';
+import { parsePodTrace } from '../src/agent/podtrace.js';
 import {
   type Cluster,
   FloorLab,
@@ -58,6 +59,8 @@ const NODES = 3;
 const IPERF_ROUNDS = Number(arg('iperf-rounds', '3'));
 const IPERF_SECONDS = Number(arg('iperf-seconds', '3'));
 const FLOOR_SEQ = 30;
+// The agents trace each pod's start (src/agent/podtrace.ts): one line per pod in their logs, summed up below.
+process.env.NODE_DEBUG = [process.env.NODE_DEBUG, 'k8ts:pods'].filter(Boolean).join(',');
 const REST_MS = 15_000;
 const FLOOR_WIDTH = 12; // 3 nodes × the agent's 4 pod workers
 
@@ -287,6 +290,8 @@ async function benchStartup(c: Cluster): Promise<void> {
     `paced at ${RATE}/s${RATE_ARG === undefined ? ` = ${PACED_SHARE} × the floor's ${fmt(floorRate)} pods/s (${FLOOR_WIDTH} in flight, same run)` : ' (--rate)'}`,
   );
   console.log(`pods per node at ${RATE}/s: ${fast.byNode}; at 2/s: ${slow.byNode}`);
+  printPodTrace(c, 'startup');
+  printPodTrace(c, 'startup-slow');
   console.log(
     `ratio: p50 / floor p50 = ${fmt(fast.s.p50 / floor.p50)}× at ${RATE}/s (goal ≤ 2×), ${fmt(slow.s.p50 / floor.p50)}× at 2/s; p99 / floor p99 = ${fmt(fast.s.p99 / floor.p99)}× (goal ≤ 3×)`,
   );
@@ -337,6 +342,45 @@ function countByNode(w: PodWatch): string {
     .join(', ');
 }
 
+/** Where the pods of namespace ns spent their start on the agents: each traced step's p50/p99 and its mean. */
+function printPodTrace(c: Cluster, ns: string): void {
+  const lines = c.plan.nodes.flatMap((n) => {
+    try {
+      return parsePodTrace(readFileSync(join(c.plan.dir, 'logs', `agent-${n.name}.log`), 'utf8'));
+    } catch {
+      return [];
+    }
+  });
+  const mine = lines.filter((l) => l.key.startsWith(`${ns}/`));
+  if (!mine.length) {
+    console.log(`agent trace (NODE_DEBUG=k8ts:pods): no lines for ${ns} (an agent built without it?)`);
+    return;
+  }
+  const names = [...new Set(mine.flatMap((l) => [...l.steps.keys()]))];
+  const rows = names.map((name) => {
+    const got = mine.flatMap((l) => (l.steps.has(name) ? [l.steps.get(name)!] : []));
+    const d = summarize(got.map((g) => g.ms));
+    const at = summarize(got.map((g) => g.start));
+    return [name, String(got.length), ms(at.p50), ms(d.p50), ms(d.p99), ms(got.reduce((a, g) => a + g.ms, 0) / got.length)];
+  });
+  const total = summarize(mine.map((l) => l.totalMs));
+  console.log(`agent trace (NODE_DEBUG=k8ts:pods), ${mine.length} pods of ${ns}: ms from the agent's informer event; steps nest (sandbox holds netns and cni)`);
+  console.log(
+    table([
+      ['step', 'pods', 'starts at p50', 'takes p50', 'p99', 'mean'],
+      ...rows,
+      [
+        'informer event → Running status written',
+        String(mine.length),
+        '',
+        ms(total.p50),
+        ms(total.p99),
+        ms(mine.reduce((a, l) => a + l.totalMs, 0) / mine.length),
+      ],
+    ]),
+  );
+}
+
 // ---- 3. burst, 4. density ----
 
 /** Creates count pods at once (32 requests in flight); returns ms from the first request to the last pod Running. */
@@ -380,6 +424,7 @@ async function benchBurst(c: Cluster): Promise<void> {
     `pods per node: ${countByNode(r.w)}${r.missing.length ? `; NOT Running after 120 s: ${r.missing.length} (${await whyNotRunning(c, 'burst', r.missing)})` : ''}`,
   );
   console.log(`ratio: pods/s k8ts / floor = ${fmt(rate / f.perSec)}`);
+  printPodTrace(c, 'burst');
   const cpuRows = [...cpu.byRole].filter(([, v]) => v >= 0.01).sort((x, y) => y[1] - x[1]);
   const ours = cpuRows.reduce((a, [, v]) => a + v, 0);
   console.log(

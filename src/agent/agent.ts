@@ -534,6 +534,8 @@ export class Agent {
     startupMark('agent: pods synced');
     const podChanged = (p: Pod, old?: Pod) => {
       metrics.podSeen(p.metadata.uid, p.status?.phase, false);
+      // A pod this agent has not started yet: its start is traced from now (NODE_DEBUG=k8ts:pods).
+      if (!p.status?.containerStatuses && !p.metadata.deletionTimestamp) this.podManager.trace.seen(p.metadata.uid);
       this.queue.add(objectKey(p));
       // Labels or annotations a downwardAPI volume shows: refreshed at once, not after the full sync.
       if (

@@ -18,6 +18,7 @@ import type { Runtime, ContainerInfo } from './runtime/runtime.js';
 import type { ImageService } from './images/service.js';
 import { ProbeManager, probeRunner, type ProbeManagerOptions, type ProbeRunner } from './probes.js';
 import { Backoff } from './backoff.js';
+import { PodTrace } from './podtrace.js';
 import type { PodStartStep } from './metrics.js';
 import { now } from '../util/time.js';
 import type { Service } from '../api/types.js';
@@ -97,6 +98,8 @@ export class PodManager {
   /** Each pod's set-up volumes (by uid), for the mounts of its containers. */
   private volumesOf = new Map<string, Map<string, NodeVolume>>();
   readonly probes: ProbeManager;
+  /** Where each pod's start went, printed with NODE_DEBUG=k8ts:pods. */
+  readonly trace = new PodTrace();
   private dir: string;
 
   constructor(
@@ -148,9 +151,10 @@ export class PodManager {
     return `${this.o.netnsPrefix}pod-${uid.replace(/-/g, '').slice(0, 12)}`;
   }
 
-  /** Times one step of a pod's start when the agent measures them. */
-  private step<T>(step: PodStartStep, f: () => Promise<T>): Promise<T> {
-    return this.o.metrics ? this.o.metrics.step(step, f) : f();
+  /** Times one step of a pod's start when the agent measures them (metrics) or traces them (NODE_DEBUG=k8ts:pods). */
+  private step<T>(uid: string, step: PodStartStep, f: () => Promise<T>): Promise<T> {
+    const timed = this.o.metrics ? () => this.o.metrics!.step(step, f) : f;
+    return this.trace.step(uid, step, timed);
   }
 
   private async ensureSandbox(pod: Pod): Promise<Sandbox> {
@@ -161,21 +165,23 @@ export class PodManager {
       const sb = JSON.parse(readFileSync(p, 'utf8')) as Sandbox;
       if (existsSync(`/run/netns/${sb.netns}`)) return sb;
     }
-    return this.step('sandbox', () => this.createSandbox(pod, p));
+    return this.step(uid, 'sandbox', () => this.createSandbox(pod, p));
   }
 
   /** A new sandbox: its network namespace, CNI ADD, its /etc files and its record. */
   private async createSandbox(pod: Pod, p: string): Promise<Sandbox> {
     const uid = pod.metadata.uid!;
     const netns = this.netnsName(uid);
-    if (!existsSync(`/run/netns/${netns}`)) await run(['ip', 'netns', 'add', netns]);
+    if (!existsSync(`/run/netns/${netns}`)) await this.trace.step(uid, 'netns', () => run(['ip', 'netns', 'add', netns]));
     // A namespace without a record: a crash came between `netns add` and the record, maybe after CNI ADD.
     // DEL (idempotent) undoes a half-made attachment, which a second ADD would refuse, and frees its IP.
     else await this.o.cni.plugin.del(this.o.cni.conf, { containerId: uid, netns: `/run/netns/${netns}`, ifName: 'eth0' });
     // Record the intent before CNI ADD, so a crash in between is found and undone by the sweep.
     const podDir = join(this.dir, uid);
     mkdirSync(podDir, { recursive: true });
-    const result = await this.o.cni.plugin.add(this.o.cni.conf, { containerId: uid, netns: `/run/netns/${netns}`, ifName: 'eth0' });
+    const result = await this.trace.step(uid, 'cni', () =>
+      this.o.cni.plugin.add(this.o.cni.conf, { containerId: uid, netns: `/run/netns/${netns}`, ifName: 'eth0' }),
+    );
     const ip = result.ips?.[0]?.address.split('/')[0];
     if (!ip) throw new Error(`CNI ADD for pod ${pod.metadata.namespace}/${pod.metadata.name} returned no IP`);
     const sb: Sandbox = { uid, namespace: pod.metadata.namespace!, name: pod.metadata.name!, netns, ip, createdAt: now() };
@@ -233,7 +239,9 @@ export class PodManager {
     // The uid names the pod's directory, its network namespace and its containers' labels: only the
     // server's own form (a UUID) is used for any of them.
     if (!UID.test(uid)) throw new Error(`pod ${key} has uid ${JSON.stringify(String(uid).slice(0, 64))}, not a UUID: left alone`);
+    this.trace.dequeued(uid);
     if (pod.metadata.deletionTimestamp) {
+      this.trace.forget(uid);
       await this.terminate(pod);
       return;
     }
@@ -256,7 +264,7 @@ export class PodManager {
     try {
       // Timed as a start step the first time only: every later sync sets them up again, idempotently.
       const setUp = () => this.o.volumes.setUp(pod as Pod, join(this.dir, uid));
-      vols = await (this.volumesOf.has(uid) ? setUp() : this.step('volumes', setUp));
+      vols = await (this.volumesOf.has(uid) ? setUp() : this.step(uid, 'volumes', setUp));
     } catch (e) {
       if (!(e instanceof MountError)) throw e;
       // As the kubelet: a FailedMount event, the pod stays ContainerCreating, and it is retried (at once
@@ -320,7 +328,7 @@ export class PodManager {
       const restarts = latest ? Number(latest.labels[L_RESTARTS] ?? 0) + 1 : 0;
       if (!networkChecked && this.o.networkReady) {
         try {
-          await this.step('network_ready', () => this.o.networkReady!(pod, sb.ip));
+          await this.step(uid, 'network_ready', () => this.o.networkReady!(pod, sb.ip));
         } catch (e) {
           const msg = `network policy for ${sb.ip} not in place: ${e instanceof Error ? e.message : e}`;
           await this.events.record(pod, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${msg}`);
@@ -529,7 +537,7 @@ export class PodManager {
   private async startContainer(pod: Pod, sb: Sandbox, c: Container, restarts: number, pidns?: string): Promise<string | undefined> {
     const uid = pod.metadata.uid!;
     const key = `${uid}/${c.name}`;
-    const img = await this.step('image', () => this.o.images.ensure(pod, c));
+    const img = await this.step(uid, 'image', () => this.o.images.ensure(pod, c));
     if (!img.ok) {
       this.imageErrors.set(key, { reason: img.reason, message: img.message });
       // Right after a failed pull the next sync reports ImagePullBackOff, as the kubelet's does; the pull
@@ -560,7 +568,7 @@ export class PodManager {
       return undefined;
     }
     try {
-      const id = await this.step('container', () =>
+      const id = await this.step(uid, 'container', () =>
         this.runtime.create({
           name: c.name,
           podName: pod.metadata.name!,
@@ -580,8 +588,11 @@ export class PodManager {
           labels: { [L_POD_UID]: uid, [L_POD]: `${pod.metadata.namespace}/${pod.metadata.name}`, [L_CONTAINER]: c.name, [L_RESTARTS]: String(restarts) },
         }),
       );
-      await this.events.record(pod, 'Normal', 'Created', `Created container ${c.name}`);
-      await this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`);
+      // Not waited for, as the kubelet's recorder is not: two event POSTs in a row stood between a started
+      // container and its Running status (best effort, in order: Created before Started).
+      void this.events
+        .record(pod, 'Normal', 'Created', `Created container ${c.name}`)
+        .then(() => this.events.record(pod, 'Normal', 'Started', `Started container ${c.name}`));
       return id;
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
@@ -610,6 +621,7 @@ export class PodManager {
 
   /** Remove every container and the sandbox of a pod uid. */
   async cleanup(uid: string): Promise<void> {
+    this.trace.forget(uid);
     this.probes.removePod(uid);
     for (const c of await this.containersOf(uid)) {
       if (c.state.status !== 'stopped') await this.runtime.kill(c.id, 'SIGKILL').catch(() => {});
@@ -794,7 +806,11 @@ export class PodManager {
     if (JSON.stringify(strip(status)) === JSON.stringify(strip(pod.status ?? {}))) return;
     try {
       // Conditions carry `lastProbeTime: null` as the kubelet writes a nil Time; kubernetes-types has no null there.
-      await this.client.update(PODS, pod.metadata.namespace, { ...pod, status: status as unknown as PodStatus }, 'status');
+      const uid = pod.metadata.uid!;
+      await this.trace.step(uid, 'status', () =>
+        this.client.update(PODS, pod.metadata.namespace, { ...pod, status: status as unknown as PodStatus }, 'status'),
+      );
+      if (phase === 'Running' && sb) this.trace.running(uid, `${pod.metadata.namespace}/${pod.metadata.name}`);
     } catch (e) {
       const code = (e as { code?: number }).code;
       if (code === 409) this.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, 100);

@@ -70,7 +70,9 @@ export function needsRefresh(t: IssuedToken, issuedAt: number, now = Date.now())
 
 /** The node's token cache: one token per bound request, refreshed when due; the earliest refresh time is known. */
 export class TokenManager {
-  private cache = new Map<string, Cached>();
+  /** By pod uid, then by request: every pod sync asks for its own pod's refresh time, which must not read
+   *  (and JSON-parse) every other pod's entries: that made a node's syncs O(pods²). */
+  private cache = new Map<string, Map<string, Cached>>();
 
   constructor(
     private issuer: TokenIssuer,
@@ -83,19 +85,20 @@ export class TokenManager {
 
   async token(s: TokenRequestSpec): Promise<string> {
     const k = this.key(s);
-    const c = this.cache.get(k);
+    const c = this.cache.get(s.pod.uid)?.get(k);
     if (c && !needsRefresh(c.token, c.issuedAt, this.clock())) return c.token.token;
     const issuedAt = this.clock();
     const token = await this.issuer.request(s);
-    this.cache.set(k, { token, issuedAt });
+    let mine = this.cache.get(s.pod.uid);
+    if (!mine) this.cache.set(s.pod.uid, (mine = new Map()));
+    mine.set(k, { token, issuedAt });
     return token.token;
   }
 
   /** Milliseconds until the first cached token of this pod is due for refresh (undefined: none cached). */
   nextRefreshMs(podUid: string): number | undefined {
     let next: number | undefined;
-    for (const [k, c] of this.cache) {
-      if ((JSON.parse(k) as unknown[])[4] !== podUid) continue;
+    for (const c of this.cache.get(podUid)?.values() ?? []) {
       const life = c.token.expiresAt.getTime() - c.issuedAt;
       const due = c.issuedAt + Math.min(life * 0.8, DAY_MS) - this.clock();
       next = next === undefined ? due : Math.min(next, due);
@@ -104,7 +107,7 @@ export class TokenManager {
   }
 
   forgetPod(podUid: string): void {
-    for (const k of [...this.cache.keys()]) if ((JSON.parse(k) as unknown[])[4] === podUid) this.cache.delete(k);
+    this.cache.delete(podUid);
   }
 }
 
