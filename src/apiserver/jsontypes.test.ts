@@ -3,9 +3,12 @@
 // update and patch before anything is stored.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mismatchMessage, typeMismatch, type TypeMismatch } from './jsontypes.js';
+import { kindDefinition, mismatchMessage, typeMismatch, type TypeMismatch } from './jsontypes.js';
 import { decodeStrictly } from './typecheck.js';
 import { ApiError } from '../api/status.js';
+import { definitions, type Schema } from './openapi/schemas.js';
+import { API_VERSION_PACKAGES, K8S_SCHEMA, KINDS, messageForKind } from './protobuf/k8s-messages.js';
+import type { FieldDef, MessageDef } from './protobuf/schema.js';
 
 const JSON_VALUES: Record<string, unknown> = { string: 'x', number: 7, bool: true, array: ['x'], object: { a: 'x' } };
 
@@ -202,5 +205,100 @@ describe('decodeStrictly answers as kube-apiserver does', () => {
     const ok = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'i' }], extra: 1 } };
     assert.deepEqual(decodeStrictly(structuredClone(ok), 'v1', 'Pod', 'Warn'), ['unknown field "spec.extra"']);
     assert.equal(status(() => decodeStrictly(structuredClone(ok), 'v1', 'Pod', 'Strict')).message, 'strict decoding error: unknown field "spec.extra"');
+  });
+});
+
+describe('one walk decodes a body', () => {
+  const pod = () => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', labels: { a: 'x' }, odd: 1, namespace: null },
+    spec: {
+      containers: [{ name: 'c', image: 'i', ports: [{ containerPort: 80, what: 'x' }] }],
+      nodeSelector: { k: 'v' },
+      overhead: { cpu: '1' },
+      nodeName: null,
+    },
+  });
+
+  test('unknown fields at any depth, with list indices, in the order met', () => {
+    assert.deepEqual(decodeStrictly(pod(), 'v1', 'Pod', 'Warn'), ['unknown field "metadata.odd"', 'unknown field "spec.containers[0].ports[0].what"']);
+  });
+
+  test('Warn and Ignore drop unknown and null fields; Strict refuses and names them all', () => {
+    for (const mode of ['Warn', 'Ignore'] as const) {
+      const p = pod();
+      decodeStrictly(p, 'v1', 'Pod', mode);
+      assert.deepEqual(p.metadata, { name: 'p', labels: { a: 'x' } }, mode);
+      assert.deepEqual(p.spec.containers[0].ports[0], { containerPort: 80 }, mode);
+      assert.equal('nodeName' in p.spec, false, mode);
+    }
+    assert.throws(() => decodeStrictly(pod(), 'v1', 'Pod', 'Strict'), {
+      message: 'strict decoding error: unknown field "metadata.odd", unknown field "spec.containers[0].ports[0].what"',
+    });
+  });
+
+  test('a type error leaves the body as it came (a patch’s error shows it)', () => {
+    const p = pod() as Record<string, unknown> & ReturnType<typeof pod>;
+    (p.spec as Record<string, unknown>).priority = 'high';
+    const before = JSON.stringify(p);
+    assert.throws(() => decodeStrictly(p, 'v1', 'Pod', 'Warn', 'patch'), { code: 422 });
+    assert.equal(JSON.stringify(p), before);
+  });
+
+  test('a field removed since the definitions’ version is unknown, as the protobuf tables say', () => {
+    const p = { metadata: { name: 'p' }, spec: { containers: [], resourceClaims: [{ name: 'r', source: {} }] } };
+    assert.deepEqual(decodeStrictly(p, 'v1', 'Pod', 'Warn'), ['unknown field "spec.resourceClaims[0].source"']);
+  });
+
+  // The walk knows fields from the OpenAPI definitions; the protobuf tables (which encode and decode
+  // protobuf bodies) know them too: both must name the same fields for every kind a body may carry.
+  test('the OpenAPI definitions and the protobuf tables name the same fields', () => {
+    const defs = definitions();
+    const resolve = (s: Schema | undefined): Schema | undefined => {
+      while (s?.$ref) s = defs[s.$ref];
+      return s?.allOf?.length === 1 ? resolve(s.allOf[0]) : s;
+    };
+    const fieldsOf = (m: MessageDef, out = new Map<string, FieldDef>()): Map<string, FieldDef> => {
+      for (const f of m.fields) {
+        if (f.inline) fieldsOf(K8S_SCHEMA.get(f.message!), out);
+        else out.set(f.json, f);
+      }
+      return out;
+    };
+    const seen = new Set<string>();
+    const differ: string[] = [];
+    const walk = (msg: string, def: string, path: string, schema: Schema | undefined) => {
+      if (seen.has(`${msg} ${def}`)) return;
+      seen.add(`${msg} ${def}`);
+      const m = K8S_SCHEMA.get(msg);
+      const s = resolve(schema);
+      if (m.special || m.listWrapper || !s) return;
+      // TypeMeta's fields (a kind's, or DeleteOptions' in an Eviction): Go's JSON decoder knows them, the
+      // protobuf tables leave them out (the protobuf envelope carries them).
+      const fields = fieldsOf(m);
+      const typeMeta = (k: string) => (k === 'apiVersion' || k === 'kind') && !fields.has(k);
+      const known = new Set(Object.keys(s.properties ?? {}).filter((k) => !typeMeta(k) && !(path.endsWith('resourceClaims') && k === 'source')));
+      for (const k of fields.keys()) if (!known.has(k)) differ.push(`${path}.${k}: only in the protobuf tables`);
+      for (const k of known) if (!fields.has(k)) differ.push(`${path}.${k}: only in the OpenAPI definitions`);
+      for (const [k, f] of fields) {
+        let p = resolve(s.properties?.[k]);
+        if (f.type !== 'message' || !p) continue;
+        if (p.type === 'array') p = p.items;
+        else if (f.map) p = p.additionalProperties;
+        walk(f.message!, p?.$ref ?? `${def}.${k}`, `${path}.${k}`, p);
+      }
+    };
+    let kinds = 0;
+    for (const [apiVersion, pkg] of Object.entries(API_VERSION_PACKAGES)) {
+      for (const kind of KINDS[pkg] ?? []) {
+        const def = kindDefinition(apiVersion, kind);
+        if (!def) continue;
+        kinds++;
+        walk(messageForKind(apiVersion, kind)!, def, kind, { $ref: def });
+      }
+    }
+    assert.ok(kinds > 40, `only ${kinds} kinds compared`);
+    assert.deepEqual(differ, []);
   });
 });

@@ -3,7 +3,9 @@
 // string, 1.5 or "80" for an int32, 2^31 for an int32) fails the request before any validation runs.
 // One checker per definition, compiled on first use and shared ($ref cycles such as JSONSchemaProps
 // included); on success it allocates nothing, and a failure builds its path on the way back up.
-// Unknown fields are not its business (typecheck.ts), nor CRDs' objects (their own schemas).
+// The same walk, when given an Unknowns, also does the rest of decoding a request body (typecheck.ts):
+// it marks null struct fields to drop (Go reads them as absent), and collects (and, unless Strict, marks)
+// unknown fields, so a body is walked once. CRDs' objects are not its business (their own schemas check them).
 import { definitionForKind, definitions, type Schema } from './openapi/schemas.js';
 
 /** The first value Go's decoder could not store, with what its UnmarshalTypeError says about it. */
@@ -34,8 +36,27 @@ interface Trail {
   path: string[];
 }
 
-/** undefined when the value fits, else where and why it does not. */
-type Check = (v: unknown) => Trail | undefined;
+/** What the decoding walk gathers besides a type error: each unknown field's path (its segments, built on
+ *  the way back up as a failure's are), and the fields to drop once the whole body fits (null ones, and
+ *  unknown ones when `prune`): a type error reports the body as it came. */
+export interface Unknowns {
+  prune: boolean;
+  found: string[][];
+  drop: [Record<string, unknown>, string][];
+}
+
+/** Drops the fields the walk marked, after it found no type error. */
+export function dropMarked(u: Unknowns): void {
+  for (const [o, k] of u.drop) delete o[k];
+}
+
+/** undefined when the value fits, else where and why it does not; `u` only when decoding a body. */
+type Check = (v: unknown, u?: Unknowns) => Trail | undefined;
+
+/** Puts `segment` in front of the unknown fields found since `from` (those under the current value). */
+function under(u: Unknowns, from: number, segment: string): void {
+  for (let i = from; i < u.found.length; i++) u.found[i].unshift(segment);
+}
 
 const jsonKind = (v: unknown): string => (Array.isArray(v) ? 'array' : typeof v === 'boolean' ? 'bool' : typeof v);
 
@@ -96,8 +117,15 @@ const JSON_SCHEMA_PROPS = 'io.k8s.apiextensions-apiserver.pkg.apis.apiextensions
 function union(self: string, other: (v: unknown) => boolean, objectDef: string, otherSchema?: Schema): Check {
   const obj = ref(objectDef);
   const inner = otherSchema ? compile(otherSchema) : ANY;
-  return (v) => (isObject(v) ? obj(v) : other(v) ? inner(v) : fail(v, goName(self)));
+  return (v, u) => (isObject(v) ? obj(v, u) : other(v) ? inner(v, u) : fail(v, goName(self)));
 }
+
+/** Fields the definitions (kubernetes-types 1.30) still have and the served API no longer does: unknown
+ *  fields to a body, as to kube-apiserver 1.32 (the protobuf tables agree; jsontypes.test.ts holds the two
+ *  to the same fields). */
+const REMOVED: Record<string, readonly string[]> = {
+  'io.k8s.api.core.v1.PodResourceClaim': ['source'],
+};
 
 const compiled = new Map<string, Check>();
 const goTypes = new Map<string, string>();
@@ -108,7 +136,7 @@ function ref(name: string): Check {
   const done = compiled.get(name);
   if (done) return done;
   let real: Check | undefined;
-  compiled.set(name, (v) => real!(v));
+  compiled.set(name, (v, u) => real!(v, u));
   real = SPECIAL[name]?.(name) ?? structCheck(name, definitions()[name]);
   compiled.set(name, real);
   return real;
@@ -163,17 +191,19 @@ function plainObject(goType: string): Check {
 function listCheck(s: Schema): Check {
   const goType = goTypeOf(s);
   let item: Check | undefined;
-  return (v) => {
+  return (v, u) => {
     if (!Array.isArray(v)) return fail(v, goType);
     item ??= s.items ? compile(s.items) : ANY;
     for (let i = 0; i < v.length; i++) {
       const x = v[i];
       if (x === null) continue;
-      const t = item(x);
+      const from = u ? u.found.length : 0;
+      const t = item(x, u);
       if (t) {
         t.path.unshift(`[${i}]`);
         return t;
       }
+      if (u && u.found.length > from) under(u, from, `[${i}]`);
     }
     return undefined;
   };
@@ -182,17 +212,19 @@ function listCheck(s: Schema): Check {
 function mapCheck(s: Schema): Check {
   const goType = goTypeOf(s);
   let value: Check | undefined;
-  return (v) => {
+  return (v, u) => {
     if (!isObject(v)) return fail(v, goType);
     value ??= compile(s.additionalProperties!);
     for (const k in v) {
       const x = v[k];
       if (x === null) continue;
-      const t = value(x);
+      const from = u ? u.found.length : 0;
+      const t = value(x, u);
       if (t) {
         t.path.unshift(`[${JSON.stringify(k)}]`);
         return t;
       }
+      if (u && u.found.length > from) under(u, from, `[${JSON.stringify(k)}]`);
     }
     return undefined;
   };
@@ -204,43 +236,72 @@ function structCheck(name: string, def: Schema | undefined): Check {
   return objectCheck(name, def);
 }
 
-/** A Go struct: each known field checked by its own type; unknown fields are left to typecheck.ts. Field
- *  checkers compile on the struct's first use, so a kind compiles only the definitions it reaches. */
+/** A Go struct: each known field checked by its own type; when decoding, a null field is dropped (Go reads
+ *  it as absent) and an unknown one collected. Field checkers compile on the struct's first use, so a kind
+ *  compiles only the definitions it reaches. */
 function objectCheck(name: string, def: Schema): Check {
   const goType = name ? goName(name) : 'struct {}';
   const structName = name ? name.slice(name.lastIndexOf('.') + 1) : '';
   let fields: Map<string, Check> | undefined;
-  return (v) => {
+  return (v, u) => {
     if (!isObject(v)) return fail(v, goType);
-    fields ??= new Map(Object.entries(def.properties ?? {}).map(([k, p]) => [k, compile(p)]));
+    fields ??= new Map(
+      Object.entries(def.properties ?? {})
+        .filter(([k]) => !REMOVED[name]?.includes(k))
+        .map(([k, p]) => [k, compile(p)]),
+    );
     for (const k in v) {
       const x = v[k];
-      if (x === null) continue;
-      const t = fields.get(k)?.(x);
+      if (x === null) {
+        u?.drop.push([v, k]);
+        continue;
+      }
+      const check = fields.get(k);
+      if (!check) {
+        if (u) {
+          u.found.push([k]);
+          if (u.prune) u.drop.push([v, k]);
+        }
+        continue;
+      }
+      const from = u ? u.found.length : 0;
+      const t = check(x, u);
       if (t) {
         t.fields.unshift(k);
         t.path.unshift(k);
         if (!t.struct) t.struct = structName;
         return t;
       }
+      if (u && u.found.length > from) under(u, from, k);
     }
     return undefined;
   };
 }
 
-/** The first value of obj, an object of a built-in kind, that its Go type cannot hold; undefined when
- *  every value fits or the kind has no definition (CRDs: their schemas check them). */
-export function typeMismatch(apiVersion: string, kind: string, obj: unknown): TypeMismatch | undefined {
+/** The definition of a built-in kind, undefined for others (CRDs: their schemas check them). */
+export function kindDefinition(apiVersion: string, kind: string): string | undefined {
   const slash = apiVersion.indexOf('/');
-  const def = definitionForKind(slash < 0 ? '' : apiVersion.slice(0, slash), apiVersion.slice(slash + 1), kind);
+  return definitionForKind(slash < 0 ? '' : apiVersion.slice(0, slash), apiVersion.slice(slash + 1), kind);
+}
+
+/** Joins a path's segments as Go and kube-apiserver print them: `spec.containers[0].ports["x"]`. */
+export function pathString(segments: string[]): string {
+  return segments.map((p, i) => (i === 0 || p.startsWith('[') ? p : `.${p}`)).join('');
+}
+
+/** The first value of obj, an object of a built-in kind, that its Go type cannot hold; undefined when
+ *  every value fits or the kind has no definition (CRDs: their schemas check them). Given `u`, the walk
+ *  also collects unknown fields and the fields to drop into it (see Unknowns); the object is unchanged. */
+export function typeMismatch(apiVersion: string, kind: string, obj: unknown, u?: Unknowns): TypeMismatch | undefined {
+  const def = kindDefinition(apiVersion, kind);
   if (!def) return undefined;
-  const t = ref(def)(obj);
+  const t = ref(def)(obj, u);
   if (!t) return undefined;
   return {
     value: t.value,
     struct: t.struct,
     field: t.fields.join('.'),
     goType: t.goType,
-    path: t.path.map((p, i) => (i === 0 || p.startsWith('[') ? p : `.${p}`)).join(''),
+    path: pathString(t.path),
   };
 }

@@ -1,11 +1,12 @@
 // Structural decoding of request objects, as Kubernetes' Go decoder does it: every field must have the
 // type the API declares (400 otherwise), and unknown fields are refused (fieldValidation=Strict), reported
-// (Warn) or dropped (Ignore). The field types come from k8ts's protobuf tables, which describe every kind.
+// (Warn) or dropped (Ignore). A built-in kind is walked once, by the checker compiled from its OpenAPI
+// definition (jsontypes.ts); a kind without one falls back to k8ts's protobuf tables.
 import { K8S_SCHEMA, messageForKind } from './protobuf/k8s-messages.js';
 import type { FieldDef, MessageDef } from './protobuf/schema.js';
 import { errors } from '../api/status.js';
 import { invalid } from '../api/fielderror.js';
-import { mismatchMessage, typeMismatch } from './jsontypes.js';
+import { type Unknowns, dropMarked, kindDefinition, mismatchMessage, pathString, typeMismatch } from './jsontypes.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
@@ -155,19 +156,27 @@ export function decodeStrictly(
   mode: FieldValidation,
   from: 'body' | 'patch' = 'body',
 ): string[] {
-  const wrong = typeMismatch(apiVersion, kind, obj);
+  const name = messageForKind(apiVersion, kind);
+  // Kinds the protobuf tables do not know keep their unknown fields, as before the walks were merged.
+  const u: Unknowns | undefined = name ? { prune: mode !== 'Strict', found: [], drop: [] } : undefined;
+  const wrong = typeMismatch(apiVersion, kind, obj, u);
   if (wrong && from === 'patch') throw errors.invalid('', '', '', [invalid('patch', JSON.stringify(obj), mismatchMessage(wrong))]);
   if (wrong) throw errors.badRequest(`${kind} in version "${apiVersion.split('/').pop()}" cannot be handled as a ${kind}: ${mismatchMessage(wrong)}`);
-  const name = messageForKind(apiVersion, kind);
   if (!name) return [];
+  if (u && kindDefinition(apiVersion, kind)) {
+    dropMarked(u);
+    return unknownFields(u.found.map(pathString), mode);
+  }
   const ctx: Ctx = { prune: mode !== 'Strict', unknown: [], errors: [] };
   walkMessage(obj, K8S_SCHEMA.get(name), '', ctx, true);
   if (ctx.errors.length) {
     throw errors.badRequest(`${kind} in version "${apiVersion.split('/').pop()}" cannot be handled as a ${kind}: ${ctx.errors.slice(0, 10).join('; ')}`);
   }
-  if (ctx.unknown.length && mode === 'Strict') {
-    const list = ctx.unknown.map((u) => `unknown field "${u}"`);
-    throw errors.badRequest(`strict decoding error: ${list.join(', ')}`);
-  }
-  return mode === 'Warn' ? ctx.unknown.map((u) => `unknown field "${u}"`) : [];
+  return unknownFields(ctx.unknown, mode);
+}
+
+/** The unknown fields' answer: Strict refuses them, Warn warns of each (they are dropped by then). */
+function unknownFields(paths: string[], mode: FieldValidation): string[] {
+  if (paths.length && mode === 'Strict') throw errors.badRequest(`strict decoding error: ${paths.map((p) => `unknown field "${p}"`).join(', ')}`);
+  return mode === 'Warn' ? paths.map((p) => `unknown field "${p}"`) : [];
 }
