@@ -9,7 +9,8 @@
 //      difference text, nft -i transaction); and, for a few changes, until a real connection sees the change;
 //   3. connection setup rate and TCP throughput between two pods with the 1,000 policies in force (the
 //      server isolated, the client allowed through its peer class) ≥ 0.95 of the same pods with no policy
-//      (anchor, same run, interleaved rounds).
+//      (anchor, same run, interleaved rounds; the connection rate over that of a twin server no policy
+//      selects, measured at the same moment by the same client, so the machine's load drift cancels).
 // Everything lives in namespaces named k8tspx-… (removed at the end, also on failure or Ctrl-C). Needs root.
 //   node dist/bench/netpol.js [--changes 50] [--rounds 7] [--seconds 3]
 import { performance } from 'node:perf_hooks';
@@ -158,16 +159,23 @@ function perAddressRuleset(s: PolicyState, table: string): string {
 }
 
 const CONN_SERVER = `const net=require('net');net.createServer((s)=>s.end()).listen(8080,()=>console.log('listening'));`;
-const CONN_CLIENT = `const net=require('net');const [ip,secs,width]=process.argv.slice(1);const end=Date.now()+secs*1000;let n=0,errs=0;
-const one=()=>new Promise((r)=>{const s=net.connect({host:ip,port:8080});s.on('error',()=>{errs++;r()});s.on('close',()=>r());s.on('data',()=>{});s.on('end',()=>{n++;s.destroy()})});
-(async()=>{await Promise.all(Array.from({length:+width},async()=>{while(Date.now()<end)await one()}));console.log(JSON.stringify({n,errs,rate:n/secs}))})();`;
+// One client process connects to every target at once (its workers alternate between them), so each
+// target's count sees the same CPU, the same load and the same moment of the run.
+const CONN_CLIENT = `const net=require('net');const [secs,width,...ips]=process.argv.slice(1);const end=Date.now()+secs*1000;const n=ips.map(()=>0);let errs=0;
+const one=(t)=>new Promise((r)=>{const s=net.connect({host:ips[t],port:8080});s.on('error',()=>{errs++;r()});s.on('close',()=>r());s.on('data',()=>{});s.on('end',()=>{n[t]++;s.destroy()})});
+(async()=>{await Promise.all(Array.from({length:+width},async(_,w)=>{while(Date.now()<end)await one(w%ips.length)}));console.log(JSON.stringify({n,errs,rate:n.map((x)=>x/secs)}))})();`;
 
-async function connRate(client: LabPod, ip: string): Promise<number> {
-  const { stdout } = await run(['nsenter', `--net=${client.netns}`, '--', process.execPath, '-e', CONN_CLIENT, ip, String(SECONDS), '8'], {
-    timeoutMs: (SECONDS + 20) * 1000,
-  });
-  const r = JSON.parse(stdout.trim().split('\n').pop()!) as { n: number; errs: number; rate: number };
-  if (r.errs > r.n / 100) throw new Error(`connections to ${ip}: ${r.errs} errors beside ${r.n} successes`);
+/** Connections per second to each target, measured side by side (four workers each). */
+async function connRates(client: LabPod, ips: string[]): Promise<number[]> {
+  const { stdout } = await run(
+    ['nsenter', `--net=${client.netns}`, '--', process.execPath, '-e', CONN_CLIENT, String(SECONDS), String(4 * ips.length), ...ips],
+    {
+      timeoutMs: (SECONDS + 20) * 1000,
+    },
+  );
+  const r = JSON.parse(stdout.trim().split('\n').pop()!) as { n: number[]; errs: number; rate: number[] };
+  const total = r.n.reduce((x, y) => x + y, 0);
+  if (r.errs > total / 100) throw new Error(`connections to ${ips.join(', ')}: ${r.errs} errors beside ${total} successes`);
   return r.rate;
 }
 
@@ -187,11 +195,20 @@ async function main(): Promise<void> {
   await run(['nsenter', `--net=${a.nodeNetns}`, '--', 'sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=1']);
   const server = await a.pod(5);
   const client = await a.pod(6);
+  // The server's twin: the same server in a namespace no policy is about, so never isolated. The client
+  // connects to both at once; the twin's rate is the run's yardstick of load drift (see part 3).
+  const twin = await a.pod(7);
   await a.http(server, 80);
   const srvProc = spawnProcess(['nsenter', `--net=${server.netns}`, '--', process.execPath, '-e', CONN_SERVER]);
+  const twinProc = spawnProcess(['nsenter', `--net=${twin.netns}`, '--', process.execPath, '-e', CONN_SERVER]);
   const iperfProc = spawnProcess(['nsenter', `--net=${server.netns}`, '--', 'iperf3', '-s', '-p', '5201'], { stdio: 'ignore' });
   const world = { namespaces: Array.from({ length: NAMESPACES }, (_, i) => ns(i)), pods: pods(), policies: policies() };
-  world.pods.push(pod('web', 'ns0', server.ip, 'a', { app: 'web', role: 'server' }), pod('client', 'ns0', client.ip, 'a', { app: 'cli', role: 'client' }));
+  world.namespaces.push({ metadata: { name: 'free', labels: { team: 'free' } } });
+  world.pods.push(
+    pod('web', 'ns0', server.ip, 'a', { app: 'web', role: 'server' }),
+    pod('client', 'ns0', client.ip, 'a', { app: 'cli', role: 'client' }),
+    pod('twin', 'free', twin.ip, 'a', { app: 'web', role: 'server' }),
+  );
   log(
     `world: ${world.namespaces.length} namespaces, ${world.pods.length} pods, ${world.policies.length + 1} policies; load ${loadavg()
       .map((x) => x.toFixed(2))
@@ -343,8 +360,15 @@ async function main(): Promise<void> {
   }
 
   // 3. Connection rate and throughput: 1,000 policies in force vs no policy, interleaved rounds.
+  // The connection rate of one client process swings ±20 % between rounds on this shared machine, and the
+  // judging itself is one SYN's walk through in-judge (a few set lookups, nft monitor trace: 6 more rules
+  // than without policies; every later packet leaves at `ct state established`). So each round measures
+  // the server and its twin side by side: the twin, which no policy selects in either state, moves only
+  // with the machine, and the server's on ÷ off ratio divided by the twin's on ÷ off ratio is the policy's
+  // own effect on the same pod, with the load drift between the two halves of the round taken out.
   await new Promise((r) => setTimeout(r, 300));
-  const conn = { on: [] as number[], off: [] as number[] };
+  const conn = { on: [] as number[], off: [] as number[], twinOn: [] as number[], twinOff: [] as number[] };
+  const paired: number[] = [];
   const thr = { on: [] as number[], off: [] as number[] };
   let isolated = false;
   const setPolicies = async (on: boolean) => {
@@ -356,15 +380,23 @@ async function main(): Promise<void> {
     // policies, and a short pause lets that switch's background work (guard sync, GC) end before measuring.
     for (const on of r % 2 ? [true, false] : [false, true]) {
       await setPolicies(on);
-      // The isolated server really is judged on every connection with the policies on.
-      if (on) isolated = ea.programmer.state.ingress.has(parseIPv4(server.ip));
+      // The isolated server really is judged on every connection with the policies on, and the twin never is.
+      const st = ea.programmer.state;
+      const tw = parseIPv4(twin.ip);
+      if (on) isolated = st.ingress.has(parseIPv4(server.ip)) && !st.ingress.has(tw) && !st.egress.has(tw);
       await new Promise((res) => setTimeout(res, 500));
-      conn[on ? 'on' : 'off'].push(await connRate(client, server.ip));
+      const [sv, tv] = await connRates(client, [server.ip, twin.ip]);
+      conn[on ? 'on' : 'off'].push(sv);
+      conn[on ? 'twinOn' : 'twinOff'].push(tv);
       thr[on ? 'on' : 'off'].push(await iperf(client, server.ip));
     }
-    log(`round ${r + 1}/${ROUNDS}: conn/s ${fmt(conn.off.at(-1)!)} → ${fmt(conn.on.at(-1)!)}, Gbit/s ${fmt(thr.off.at(-1)!)} → ${fmt(thr.on.at(-1)!)}`);
+    paired.push(conn.on.at(-1)! / conn.off.at(-1)! / (conn.twinOn.at(-1)! / conn.twinOff.at(-1)!));
+    log(
+      `round ${r + 1}/${ROUNDS}: conn/s ${fmt(conn.off.at(-1)!)} → ${fmt(conn.on.at(-1)!)} (twin ${fmt(conn.twinOff.at(-1)!)} → ${fmt(conn.twinOn.at(-1)!)}, paired ${fmt(paired.at(-1)!)}), Gbit/s ${fmt(thr.off.at(-1)!)} → ${fmt(thr.on.at(-1)!)}; load ${loadavg()[0].toFixed(2)}`,
+    );
   }
   srvProc.child.kill('SIGKILL');
+  twinProc.child.kill('SIGKILL');
   iperfProc.child.kill('SIGKILL');
 
   const fl = summarize(full.map((x) => x.total));
@@ -440,13 +472,22 @@ async function main(): Promise<void> {
       ],
       ['allow given back → first real connection, p50/max of 5', `${fmt(se.p50)} / ${fmt(se.max)} ms`, '', '', '', '', ''],
       [
-        `connections/s, server isolated (${isolated ? 'judged' : 'NOT isolated?'}), median of ${ROUNDS}`,
-        fmt(median(conn.on)),
-        'same pods, no policy',
-        fmt(median(conn.off)),
-        fmt(median(conn.on) / median(conn.off)),
+        `connections/s, server isolated (${isolated ? 'judged' : 'NOT isolated?'}) ÷ no policy, each over its twin's (never isolated), median of ${ROUNDS}`,
+        fmt(median(paired)),
+        'same pods, no policy: 1',
+        '',
+        fmt(median(paired)),
         '≥ 0.95',
-        median(conn.on) / median(conn.off) >= 0.95 ? 'yes' : 'NO',
+        median(paired) >= 0.95 ? 'yes' : 'NO',
+      ],
+      [
+        `  the raw rates: server with policies / without, median of ${ROUNDS}; the twin's`,
+        `${fmt(median(conn.on))} / ${fmt(median(conn.off))} = ${fmt(median(conn.on) / median(conn.off))}`,
+        'twin (no policy selects it)',
+        `${fmt(median(conn.twinOn))} / ${fmt(median(conn.twinOff))}`,
+        fmt(median(conn.twinOn) / median(conn.twinOff)),
+        '',
+        '',
       ],
       [
         `TCP throughput Gbit/s (iperf3 ${SECONDS} s), median of ${ROUNDS}`,
