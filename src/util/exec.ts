@@ -1,6 +1,5 @@
 // The one way k8ts runs other programs: typed errors that keep the command line and what it printed.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { once } from 'node:events';
 
 export class CommandError extends Error {
   readonly code = 'CommandFailed';
@@ -100,47 +99,6 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
-}
-
-/** Bytes of input runPieces lets queue up before it waits for the command to read. */
-const PIECES_BACKLOG = 1 << 20;
-
-/**
- * `run`, with the input written piece by piece as `pieces` makes it, so the command reads the first pieces
- * while the next are being made (two cores: making and reading overlap). If making a piece throws, the
- * command is killed before its input ends, so it never acts on half an input (`nft -f -` would commit it),
- * and the error is rethrown.
- */
-
-export async function runPieces(argv: string[], pieces: Iterable<string>, opts: Omit<RunOptions, 'input' | 'timeoutMs'> = {}): Promise<RunResult> {
-  const p = spawnProcess(argv, { env: opts.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  p.child.stdout!.on('data', (b: Buffer) => out.push(b));
-  p.child.stderr!.on('data', (b: Buffer) => err.push(b));
-  const stdin = p.child.stdin!;
-  let ended = false;
-  void p.exited.finally(() => (ended = true));
-  try {
-    for (const piece of pieces) {
-      if (ended || stdin.destroyed) break; // it exited early (a failure, judged below): the rest would go nowhere
-      // Node hands queued input to the pipe only when the event loop runs: yield after each piece, and wait
-      // for the pipe to drain only when much is queued (the command is behind).
-      if (!stdin.write(piece) && stdin.writableLength > PIECES_BACKLOG) await Promise.race([once(stdin, 'drain').catch(() => undefined), p.exited]);
-      else await new Promise(setImmediate);
-    }
-  } catch (e) {
-    p.child.kill('SIGKILL');
-    stdin.destroy();
-    await p.exited.catch(() => undefined);
-    throw e;
-  }
-  stdin.end();
-  const exit = await p.exited;
-  const stdout = Buffer.concat(out).toString();
-  const stderr = Buffer.concat(err).toString();
-  if (exit.code !== 0) throw new CommandError(argv, exit.code, exit.signal, stdout, stderr);
-  return { stdout, stderr };
 }
 
 function missingOr(argv: string[], e: NodeJS.ErrnoException): Error {

@@ -4,11 +4,11 @@
 import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { EndpointSlice, KObject, Service } from '../../api/types.js';
-import { commandError, nftEnv, run, runPieces, spawnProcess } from '../../util/exec.js';
+import { commandError, nftEnv, run, spawnProcess } from '../../util/exec.js';
 import { NftCountScanner, type KernelCounts } from './nftcount.js';
 import { Ledger } from './ledger.js';
 import { serviceModel, SERVICE_NAME_LABEL, type ServicePortModel } from './model.js';
-import { ALIVE_SET, CONTAINERS, DEFAULT_TABLE, diffRuleset, fragment, pickCount, tableChunks, type Desired, type Fragment } from './ruleset.js';
+import { ALIVE_SET, CONTAINERS, DEFAULT_TABLE, diffRuleset, fragment, pickCount, tableText, type Desired, type Fragment } from './ruleset.js';
 
 export interface ServiceProxyOptions {
   nodeName: string;
@@ -41,10 +41,7 @@ export interface ProxyStats {
   fullSyncs: number;
   lastSyncMs: number;
   lastFullSyncMs: number;
-  /**
-   * Of the last sync, the time from starting `nft` to its exit. A full rewrite makes its text while nft
-   * reads it, so this includes making the text; the rest is computing the model.
-   */
+  /** Of the last sync, the time spent in `nft` (the rest is computing the model and the text). */
   lastNftMs: number;
   /** Service ports programmed. */
   servicePorts: number;
@@ -261,7 +258,7 @@ export class ServiceProxy {
       let maxPick = 0;
       for (const e of this.entries.values()) maxPick = Math.max(maxPick, e.frag?.maxPick ?? 0);
       const picks = pickCount(maxPick);
-      await this.nftPieces(tableChunks(this.table, this.ledger.content(), picks));
+      await this.nftFile(tableText(this.table, this.ledger.content(), picks));
       this.picks = picks;
       this.needFull = false;
       this.stats.fullSyncs++;
@@ -375,16 +372,6 @@ export class ServiceProxy {
   private async nftFile(text: string): Promise<void> {
     const t0 = performance.now();
     await this.nft(['-f', '-'], text);
-    this.stats.lastNftMs = performance.now() - t0;
-  }
-
-  /**
-   * One `nft -f -` transaction written as its pieces are made: nft parses the first pieces while the rest are
-   * made, and commits only once it has read to the end (runPieces kills it if making a piece fails).
-   */
-  private async nftPieces(pieces: Iterable<string>): Promise<void> {
-    const t0 = performance.now();
-    await runPieces([...this.prefix(), 'nft', '-f', '-'], pieces, { env: nftEnv() });
     this.stats.lastNftMs = performance.now() - t0;
   }
 }
