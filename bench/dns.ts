@@ -21,8 +21,7 @@ import { createServer } from 'node:net';
 import { ClusterZone } from '../src/dns/records.js';
 import { DnsServer } from '../src/dns/server.js';
 import { joinCpuCgroup } from '../src/dns/worker.js';
-import { DNS_CPU_SHARES } from '../src/lab/cgroups.js';
-import { parseMountinfo, parseProcCgroup, under } from '../src/agent/resourcemetrics.js';
+import { DNS_CPU_SHARES, cpuCgroupBase } from '../src/lab/cgroups.js';
 import { service } from '../src/dns/testing.js';
 import { fmt, summarize, table } from './lib.js';
 
@@ -197,9 +196,7 @@ async function startDnsmasq(dir: string): Promise<{ child: ChildProcess; port: n
 
 /** A cgroup of the v1 cpu hierarchy beside our own, of the DNS cgroup's weight; undefined when the host has no such hierarchy. */
 function cpuCgroup(name: string): string | undefined {
-  const cpu = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).v1.get('cpu');
-  const own = parseProcCgroup(readFileSync('/proc/self/cgroup', 'utf8')).v1.get('cpu');
-  const base = cpu && own !== undefined ? under(cpu, own) : undefined;
+  const base = cpuCgroupBase(readFileSync('/proc/self/mountinfo', 'utf8'), readFileSync('/proc/self/cgroup', 'utf8'));
   if (!base) return undefined;
   const g = join(base, name);
   mkdirSync(g);

@@ -117,9 +117,9 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** `k8ts server` as a child process on a free loopback port, with its admin credentials. */
-/** nodeFlags: flags for node itself (--cpu-prof, which NODE_OPTIONS refuses); the server then runs the
- *  build's bundle with them rather than through bin/k8ts. */
+/** `k8ts server` as a child process on a free loopback port, with its admin credentials. nodeFlags: flags
+ *  for node itself (--cpu-prof, which NODE_OPTIONS refuses); the server then runs the build's bundle with
+ *  them rather than through bin/k8ts. */
 export async function startServer(dir: string, store: string, etcd?: string, nodeFlags: string[] = []): Promise<Server> {
   const dataDir = join(dir, 'server');
   const a = ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--store', store];

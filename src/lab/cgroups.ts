@@ -65,11 +65,16 @@ export function planCgroups(plan: Pick<ClusterPlan, 'stem' | 'name' | 'nodes'>, 
   }
   const lab = [...bases].map((b) => join(b, labCgroupName(plan)));
   const out: NodeCgroups = { lab, nodes: new Map(plan.nodes.map((n) => [n.name, lab.map((l) => join(l, n.name))])) };
-  const cpu = mounts.v1.get('cpu');
-  const cpuPath = own.v1.get('cpu');
-  const cpuBase = cpu && cpuPath !== undefined && cpu.mountPoint.startsWith('/sys/fs/cgroup/') ? under(cpu, cpuPath) : undefined;
+  const cpuBase = cpuCgroupBase(mountinfo, selfCgroup);
   if (cpuBase !== undefined) out.dns = join(cpuBase, dnsCgroupName(plan));
   return out;
+}
+
+/** Our own cgroup in the v1 cpu hierarchy, where a cgroup of a chosen weight can be made beside us; undefined when there is none. */
+export function cpuCgroupBase(mountinfo: string, selfCgroup: string): string | undefined {
+  const cpu = parseMountinfo(mountinfo).v1.get('cpu');
+  const path = parseProcCgroup(selfCgroup).v1.get('cpu');
+  return cpu && path !== undefined && cpu.mountPoint.startsWith('/sys/fs/cgroup/') ? under(cpu, path) : undefined;
 }
 
 /** Makes the lab's and its nodes' cgroups (recording each before making it); undefined with the reason when this host gives none. */
