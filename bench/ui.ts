@@ -58,22 +58,36 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-/** The functions with the most self time in a CDP CPU profile, as printable rows. */
-function topSelf(p: CpuProfile, n = 15): string {
+/**
+ * Self time (ms) per function of a V8 CPU profile (CDP's or --cpu-prof's), over the samples taken when
+ * keep(t) holds (t on the profile's clock, µs), idle left out; the functions sorted by it.
+ */
+function selfTimes(p: CpuProfile & { startTime?: number }, keep: (t: number) => boolean = () => true): { total: number; rows: [string, number][] } {
   const byId = new Map(p.nodes.map((x) => [x.id, x]));
   const self = new Map<string, number>();
   let total = 0;
+  let t = p.startTime ?? 0;
   p.samples.forEach((id, i) => {
+    t += p.timeDeltas[i] ?? 0;
+    if (!keep(t)) return;
     const f = byId.get(id)!.callFrame;
+    if (f.functionName === '(idle)') return;
+    // The gap to the next sample is this one's time (V8 stamps a sample when it is taken).
+    const dt = (p.timeDeltas[i + 1] ?? 0) / 1000;
     const k = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\//, '')}:${f.lineNumber + 1}`;
-    const dt = (p.timeDeltas[i] ?? 0) / 1000;
     total += dt;
     self.set(k, (self.get(k) ?? 0) + dt);
   });
-  const rows = [...self].sort((a, b) => b[1] - a[1]).slice(0, n);
-  return [`  profiled ${fmt(total, 0)} ms`, ...rows.map(([k, ms]) => `  ${fmt(ms, 1).padStart(9)} ms  ${fmt((100 * ms) / total, 1).padStart(5)} %  ${k}`)].join(
-    '\n',
-  );
+  return { total, rows: [...self].sort((a, b) => b[1] - a[1]) };
+}
+
+/** The functions with the most self time in a CDP CPU profile, as printable rows. */
+function topSelf(p: CpuProfile, n = 15): string {
+  const { total, rows } = selfTimes(p);
+  return [
+    `  profiled ${fmt(total, 0)} ms`,
+    ...rows.slice(0, n).map(([k, ms]) => `  ${fmt(ms, 1).padStart(9)} ms  ${fmt((100 * ms) / total, 1).padStart(5)} %  ${k}`),
+  ].join('\n');
 }
 
 async function profiled<T>(page: import('playwright-core').Page, what: string, f: () => Promise<T>): Promise<T> {
@@ -122,25 +136,11 @@ function printApiProfile(dir: string, spans: { state: string; from: number; to: 
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   if (!file) return void console.log(`no .cpuprofile in ${dir}: did the API server exit cleanly?`);
   const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile & { startTime: number };
-  const byId = new Map(p.nodes.map((x) => [x.id, x]));
   for (const state of [...new Set(spans.map((x) => x.state))].filter((x) => x !== 'warm-up')) {
     const mine = spans.filter((x) => x.state === state);
     const patches = mine.reduce((a, x) => a + x.patches, 0);
-    const self = new Map<string, number>();
-    let t = p.startTime;
-    let total = 0;
-    p.samples.forEach((id, i) => {
-      t += p.timeDeltas[i] ?? 0;
-      if (!mine.some((x) => t >= x.from && t < x.to)) return;
-      const f = byId.get(id)!.callFrame;
-      // The gap to the next sample is this one's time (V8 stamps a sample when it is taken).
-      const dt = (p.timeDeltas[i + 1] ?? 0) / 1000;
-      if (f.functionName === '(idle)') return;
-      const k = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\//, '')}:${f.lineNumber + 1}`;
-      total += dt;
-      self.set(k, (self.get(k) ?? 0) + dt);
-    });
-    const rows = [...self].sort((a, b) => b[1] - a[1]).slice(0, 12);
+    const { total, rows: all } = selfTimes(p, (t) => mine.some((x) => t >= x.from && t < x.to));
+    const rows = all.slice(0, 12);
     console.log(`API server profile, ${state}: ${fmt(total / patches, 3)} ms of JS and GC per patch over ${patches} patches (${mine.length} windows)`);
     for (const [k, ms] of rows) console.log(`  ${fmt((1000 * ms) / patches, 1).padStart(7)} µs/patch  ${fmt((100 * ms) / total, 1).padStart(5)} %  ${k}`);
   }
