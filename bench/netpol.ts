@@ -106,7 +106,10 @@ type LabPodObject = ReturnType<typeof pod>;
 
 const labs: ProxyLab[] = [];
 const engines: (PolicyEngine | RemoteNode)[] = [];
+/** The servers started in the pods (killed at the end, also on failure: a process outlives its netns). */
+const servers: ReturnType<typeof spawnProcess>[] = [];
 const cleanup = async () => {
+  for (const p of servers.splice(0)) if (p.child.exitCode === null) p.child.kill('SIGKILL');
   for (const e of engines) await e.teardown().catch(() => undefined);
   for (const l of labs) await l.cleanup();
 };
@@ -202,6 +205,7 @@ async function main(): Promise<void> {
   const srvProc = spawnProcess(['nsenter', `--net=${server.netns}`, '--', process.execPath, '-e', CONN_SERVER]);
   const twinProc = spawnProcess(['nsenter', `--net=${twin.netns}`, '--', process.execPath, '-e', CONN_SERVER]);
   const iperfProc = spawnProcess(['nsenter', `--net=${server.netns}`, '--', 'iperf3', '-s', '-p', '5201'], { stdio: 'ignore' });
+  servers.push(srvProc, twinProc, iperfProc);
   const world = { namespaces: Array.from({ length: NAMESPACES }, (_, i) => ns(i)), pods: pods(), policies: policies() };
   world.namespaces.push({ metadata: { name: 'free', labels: { team: 'free' } } });
   world.pods.push(
@@ -361,7 +365,7 @@ async function main(): Promise<void> {
 
   // 3. Connection rate and throughput: 1,000 policies in force vs no policy, interleaved rounds.
   // The connection rate of one client process swings ±20 % between rounds on this shared machine, and the
-  // judging itself is one SYN's walk through in-judge (a few set lookups, nft monitor trace: 6 more rules
+  // judging itself is one SYN's walk through in-judge (a few set lookups, nft monitor trace: 7 more rules
   // than without policies; every later packet leaves at `ct state established`). So each round measures
   // the server and its twin side by side: the twin, which no policy selects in either state, moves only
   // with the machine, and the server's on ÷ off ratio divided by the twin's on ÷ off ratio is the policy's
