@@ -117,6 +117,28 @@ function cpuSeconds(pid: number): number {
   return (Number(rest[11]) + Number(rest[12])) / 100;
 }
 
+/** CPU seconds of this process's Chromium descendants (browser, zygotes, renderers, GPU/utility processes). */
+function chromiumSeconds(): number {
+  const procs = new Map<number, { ppid: number; comm: string; s: number }>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(d), { ppid: Number(rest[1]), comm: f.slice(f.indexOf('(') + 1, f.lastIndexOf(')')), s: (Number(rest[11]) + Number(rest[12])) / 100 });
+    } catch {
+      // gone
+    }
+  }
+  const mine = (pid: number): boolean => {
+    for (let p = procs.get(pid)?.ppid; p; p = procs.get(p)?.ppid) if (p === process.pid) return true;
+    return false;
+  };
+  let s = 0;
+  for (const [pid, x] of procs) if (/^(chromium|chrome)/.test(x.comm) && mine(pid)) s += x.s;
+  return s;
+}
+
 /** The machine's CPU time in ticks over all cores since boot: busy (not idle or iowait) and total. */
 function machineCpu(): { busy: number; total: number } {
   const t = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
@@ -322,11 +344,14 @@ async function main(): Promise<void> {
       watchers: number;
       /** The machine's busy share of all its cores over the window. */
       busy: number;
+      /** Chromium's CPU, share of one core over the window. */
+      chromium: number;
       load: string;
     }
     const cpu = async (state = 'warm-up'): Promise<Window> => {
       const m0 = await scrape();
       const b0 = machineCpu();
+      const k0 = chromiumSeconds();
       const c0 = cpuSeconds(pid);
       const w0 = performance.now();
       const from = monotonicUs();
@@ -349,6 +374,7 @@ async function main(): Promise<void> {
         others: m1.requests - m0.requests - i - 1,
         watchers: m1.watchers,
         busy: (b1.busy - b0.busy) / (b1.total - b0.total),
+        chromium: (chromiumSeconds() - k0) / wall,
         load: loadavg().split(' ')[0],
       };
     };
@@ -393,6 +419,7 @@ async function main(): Promise<void> {
         'other requests (0/ui/5)',
         'watchers (0/ui/5)',
         'machine busy % (0/ui/5)',
+        'Chromium % of a core (5 pages)',
         'loadavg 1 min (0/ui/5)',
       ],
     ];
@@ -441,6 +468,7 @@ async function main(): Promise<void> {
         three((w) => w.others),
         three((w) => w.watchers),
         three((w) => fmt(100 * w.busy, 0)),
+        fmt(100 * pages.chromium, 1),
         three((w) => w.load),
       ]);
       console.log(

@@ -45,7 +45,14 @@ interface PageLine {
 /** The page's window as src/ui/page/app.js sets it up for tests: its graph, its lines layer, each render's lag,
  *  each trace walked. */
 declare const window: {
-  k8tsUi: { ready?: boolean; cy: Cy; lines: { get(id: string): PageLine | undefined }; renders: { key: string; ms: number }[]; traces: { walked: unknown }[] };
+  k8tsUi: {
+    ready?: boolean;
+    cy: Cy;
+    lines: { get(id: string): PageLine | undefined };
+    renders: { key: string; ms: number }[];
+    traces: { walked: unknown }[];
+    loop: { quiet: boolean; stats: { held: number; woken: number } };
+  };
 };
 
 describe('k8ts ui: the live topology page in headless chromium', { skip }, () => {
@@ -229,6 +236,30 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
     await b!.page.mouse.click(corner.x, corner.y);
     await waitIn(b!.page, () => /^Node node1$/.test(document.querySelector('#details h2')?.textContent ?? ''), null, "node1's details", 15_000);
     await shot('veth-details');
+  });
+
+  test("an idle page asks for no frames: cytoscape's render loop is held until a change asks for one", async () => {
+    await waitIn(b!.page, () => window.k8tsUi.loop.quiet, null, 'the render loop held', 10_000);
+    // Held for a second: no callback of the loop ran in between (it would have been held again).
+    const held = await b!.page.evaluate(() => window.k8tsUi.loop.stats.held);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await b!.page.evaluate(() => window.k8tsUi.loop.stats.held), held, 'the loop ran while nothing was to be drawn');
+    // A change of the viewport wakes it, and the frame that shows the change is drawn.
+    const drawn = await b!.page.evaluate(
+      () =>
+        new Promise<boolean>((resolve) => {
+          const cy = window.k8tsUi.cy as unknown as { one(e: string, f: () => void): void; panBy(p: { x: number; y: number }): void };
+          const t = setTimeout(() => resolve(false), 3000);
+          cy.one('render', () => {
+            clearTimeout(t);
+            resolve(true);
+          });
+          cy.panBy({ x: 5, y: 0 });
+        }),
+    );
+    assert.ok(drawn, 'no frame drawn after the pan');
+    assert.ok((await b!.page.evaluate(() => window.k8tsUi.loop.stats.woken)) > 0);
+    await waitIn(b!.page, () => window.k8tsUi.loop.quiet, null, 'the render loop held again', 10_000);
   });
 
   test('a new pod appears without a reload once Running, and goes when deleted', async () => {

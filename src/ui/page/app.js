@@ -5,6 +5,7 @@
 import cytoscape from 'cytoscape';
 import { linesLayer } from './lines.js';
 import { previewScene } from './preview.js';
+import { quietLoop } from './quietloop.js';
 
 const CELL_W = 150;
 const CELL_H = 78;
@@ -68,6 +69,8 @@ function labelStyle(zoom) {
 /** Which labels the current zoom shows, as a key: the stylesheet changes only when it does. */
 const labelKey = (zoom) => LABELS.filter((l) => zoom >= l.zoom).length;
 
+// An idle page draws no frames (quietloop.js): cytoscape's loop is held while nothing is to be drawn.
+const loop = quietLoop();
 const cy = cytoscape({
   container: document.getElementById('cy'),
   layout: { name: 'preset' },
@@ -78,6 +81,8 @@ const cy = cytoscape({
   hideEdgesOnViewport: true,
   style: [...BASE_STYLE, ...labelStyle(0)],
 });
+loop.attach(cy);
+ui.loop = loop;
 /**
  * Cytoscape draws nothing until it has the first snapshot (a batch holds its renderer back): its first frame
  * is then the one that renders every element into its layered texture caches at once; a frame drawn
