@@ -5,12 +5,14 @@
 //     ≤ 1 s wanted), and cytoscape's first frame that replaces it (from then on clicks answer);
 //   - update: the watch event reaching the ui server → the frame that shows it (≤ 100 ms wanted), beside its
 //     anchor, the API server's own write → watch event time in the same run;
-//   - the API server's CPU per written event under a steady write load with 5 pages watching vs no ui server
-//     (≤ 1.1× wanted) and vs the ui server with no page, over rounds in alternating order (median and trimmed
-//     mean), with the requests, watchers and machine load of each window.
+//   - the API server's CPU per written event under a steady write load with the ui server and 5 pages watching
+//     it (≤ 1.1× wanted), against a twin API server without them that gets the same writes at the same
+//     moments (the machine's speed drifts more between windows than the row allows), over rounds that
+//     alternate which server is watched and the order of the states (no ui server, the ui server with no
+//     page, 5 pages), with the requests, watchers, Chromium's CPU and the machine's load of each window.
 // The hollow nodes' addresses are on loopback (127.77.0.N, as `k8ts simulate`'s): nothing is sent off the
 // machine towards them.
-//   node dist/bench/ui.js [--pods 300] [--rounds 6] [--window 20] [--paints 5] [--only paint,updates,cpu] [--profile]
+//   node dist/bench/ui.js [--pods 300] [--rounds 6] [--window 20] [--patch-ms 100] [--paints 5] [--only paint,updates,cpu] [--profile]
 //     [--api-profile DIR]
 // --only: just those parts (a quicker loop while working on one of them).
 // --api-profile DIR: the API server runs with --cpu-prof into DIR, and its functions with the most self time
@@ -21,7 +23,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Client, fmt, parallel, startServer, summarize, table } from './lib.js';
+import { Client, fmt, parallel, type Server, startServer, summarize, table } from './lib.js';
 import { configFromKubeconfig } from '../src/client/rest.js';
 import { UiServer } from '../src/ui/server.js';
 import { hollowNodeIP } from '../src/agent/hollow.js';
@@ -32,6 +34,8 @@ const arg = (k: string, d: number) => Number(args[args.indexOf(`--${k}`) + 1] ||
 const PODS = arg('pods', 300);
 const ROUNDS = arg('rounds', 6);
 const WINDOW_S = arg('window', 20);
+/** Milliseconds between two load patches in the CPU part (each to both API servers at once). */
+const PATCH_MS = arg('patch-ms', 100);
 const NODES = 3;
 const PROFILE = args.includes('--profile');
 /** --api-profile DIR: the API server runs with --cpu-prof into DIR; each state's windows are cut from it. */
@@ -239,6 +243,10 @@ async function main(): Promise<void> {
   const c = new Client(s.url, s.token, s.ca, 16);
   const pid = s.proc.pid!;
   let ui: UiServer | undefined;
+  /** The CPU part's twin API server (see there). */
+  let twin: Server | undefined;
+  let twinClient: Client | undefined;
+  let twinDir: string | undefined;
   const browsers: Awaited<ReturnType<typeof launch>>[] = [];
   try {
     const t0 = performance.now();
@@ -312,19 +320,22 @@ async function main(): Promise<void> {
     }
 
     // The API server's CPU under a steady write load (10 pod label patches/s, each an event every watcher of
-    // pods gets) in three states: no ui server at all (the anchor), the ui server with no page, the ui server
-    // with 5 pages (one Chromium, 5 pages). The measure is the API server's CPU per patch written: when the
-    // pages take the cores, fewer patches go out in a window, and CPU per wall second would compare windows
-    // of different work. The rounds alternate the order (anchor first, then pages first), so a drift of the
-    // machine's load over a round weighs on both sides; each state is measured only after a settling pause
-    // (the ui server's lists and the pages' first drawing are start-up, not watching). Beside each window:
-    // what the API server was asked besides the load (apiserver_request_total, which counts a request when
-    // it ends: a watch when it is closed), its registered watchers (a page should add neither), the
-    // machine's busy CPU over the window and its load average.
+    // pods gets) with the ui server and 5 pages watching it, against the same server without them. This
+    // machine's speed drifts by ±20 % from one window to the next (a VM; bench/netpol saw the CPU per
+    // connection move by half between two windows), more than the 10 % the row allows, so the anchor runs at
+    // the same moments: a twin API server (the same build, the same hollow cluster) gets every patch at the
+    // same time as the watched one, and each window's figure is the watched server's CPU per patch over the
+    // twin's. The rounds alternate which of the two is watched, so a difference between the two processes
+    // cancels; a window with no ui server at all measures that difference, and one with the ui server and
+    // no page the ui server's own share. Each state is measured after a settling pause (the ui server's lists
+    // and the pages' first drawing are start-up, not watching). Beside each window: what the watched server
+    // was asked besides the load (apiserver_request_total, which counts a request when it ends: a watch when
+    // it is closed), the watchers registered on each server (a page should add none), the machine's busy
+    // CPU, Chromium's, and the load average.
     await ui.close();
     ui = undefined;
-    const scrape = async (): Promise<{ requests: number; watchers: number }> => {
-      const r = await c.call('GET', '/metrics');
+    const scrape = async (cl: Client): Promise<{ requests: number; watchers: number }> => {
+      const r = await cl.call('GET', '/metrics');
       if (r.code !== 200) throw new Error(`GET /metrics: ${r.code}`);
       let requests = 0;
       let watchers = 0;
@@ -334,45 +345,68 @@ async function main(): Promise<void> {
       }
       return { requests, watchers };
     };
+    if (ONLY.has('cpu')) {
+      twinDir = mkdtempSync(join(tmpdir(), 'k8ts-bench-ui-twin-'));
+      twin = await startServer(twinDir, 'sqlite');
+      twinClient = new Client(twin.url, twin.token, twin.ca, 16);
+      await hollowCluster(twinClient);
+    }
+    const servers =
+      twin && twinClient
+        ? [
+            { srv: s, c, pid },
+            { srv: twin, c: twinClient, pid: twin.proc.pid! },
+          ]
+        : [];
     interface Window {
-      /** API server CPU ms per load patch. */
-      perPatch: number;
-      /** API server CPU, share of one core over the window's wall time. */
-      share: number;
+      /** CPU ms per load patch of the watched server and of its twin. */
+      watched: number;
+      twin: number;
+      /** watched ÷ twin. */
+      ratio: number;
       patches: number;
+      /** Requests to the watched server besides the load. */
       others: number;
-      watchers: number;
+      /** Watchers registered on the watched server and on the twin. */
+      watchers: string;
       /** The machine's busy share of all its cores over the window. */
       busy: number;
       /** Chromium's CPU, share of one core over the window. */
       chromium: number;
       load: string;
     }
-    const cpu = async (state = 'warm-up'): Promise<Window> => {
-      const m0 = await scrape();
+    const cpu = async (w: number, state = 'warm-up'): Promise<Window> => {
+      const W = servers[w];
+      const T = servers[1 - w];
+      const m0 = await scrape(W.c);
       const b0 = machineCpu();
       const k0 = chromiumSeconds();
-      const c0 = cpuSeconds(pid);
+      const c0 = [cpuSeconds(W.pid), cpuSeconds(T.pid)];
       const w0 = performance.now();
       const from = monotonicUs();
       let i = 0;
       while (performance.now() - w0 < WINDOW_S * 1000) {
-        await must(c, 'PATCH', `/api/v1/namespaces/default/pods/p${i % PODS}`, { metadata: { labels: { load: `l${i}` } } }, MERGE);
+        const path = `/api/v1/namespaces/default/pods/p${i % PODS}`;
+        const body = { metadata: { labels: { load: `l${i}` } } };
+        await Promise.all([must(W.c, 'PATCH', path, body, MERGE), must(T.c, 'PATCH', path, body, MERGE)]);
         i++;
-        await sleep(100);
+        await sleep(PATCH_MS);
       }
-      const used = cpuSeconds(pid) - c0;
+      const used = [cpuSeconds(W.pid) - c0[0], cpuSeconds(T.pid) - c0[1]];
       const wall = (performance.now() - w0) / 1000;
-      spans.push({ state, from, to: monotonicUs(), patches: i });
+      // --api-profile profiles the first server: its windows as the watched one.
+      if (w === 0) spans.push({ state, from, to: monotonicUs(), patches: i });
       const b1 = machineCpu();
-      const m1 = await scrape();
+      const m1 = await scrape(W.c);
+      const t1 = await scrape(T.c);
       // Less the load's patches and the first scrape (the second is counted after it is answered).
       return {
-        perPatch: (1000 * used) / i,
-        share: used / wall,
+        watched: (1000 * used[0]) / i,
+        twin: (1000 * used[1]) / i,
+        ratio: used[0] / used[1],
         patches: i,
         others: m1.requests - m0.requests - i - 1,
-        watchers: m1.watchers,
+        watchers: `${m1.watchers}/${t1.watchers}`,
         busy: (b1.busy - b0.busy) / (b1.total - b0.total),
         chromium: (chromiumSeconds() - k0) / wall,
         load: loadavg().split(' ')[0],
@@ -380,8 +414,8 @@ async function main(): Promise<void> {
     };
     const SETTLE_MS = 3000;
     let pagesBrowser: Awaited<ReturnType<typeof launch>> | undefined;
-    const openUi = async () => {
-      ui = new UiServer({ config: configFromKubeconfig(s.kubeconfig), port: 0 });
+    const openUi = async (w: number) => {
+      ui = new UiServer({ config: configFromKubeconfig(servers[w].srv.kubeconfig), port: 0 });
       await ui.start();
       await sleep(SETTLE_MS);
     };
@@ -408,71 +442,72 @@ async function main(): Promise<void> {
     const rows: (string | number)[][] = [
       [
         'round',
-        'order',
-        'API CPU ms/patch: no ui server (anchor)',
+        'watched, order',
+        'CPU ms/patch, watched ÷ twin: no ui server',
         'ui server, no page',
         'ui server, 5 pages',
-        '5 pages ÷ anchor',
-        '5 pages ÷ no page',
-        'API CPU % of a core (0/ui/5)',
-        'patches (0/ui/5)',
+        '5 pages ÷ twin',
+        'patches',
         'other requests (0/ui/5)',
-        'watchers (0/ui/5)',
+        'watchers, watched/twin (0; ui; 5)',
         'machine busy % (0/ui/5)',
         'Chromium % of a core (5 pages)',
         'loadavg 1 min (0/ui/5)',
       ],
     ];
     const ratios: number[] = [];
-    const perPage: number[] = [];
+    const noUi: number[] = [];
+    const uiOnly: number[] = [];
     // One window first, not counted: right after the paints and updates above the API server's first window
     // ran at twice its later CPU (seen in every run), whatever the pages.
-    if (ONLY.has('cpu')) await cpu();
+    if (ONLY.has('cpu')) await cpu(0);
     for (let r = 1; ONLY.has('cpu') && r <= ROUNDS; r++) {
       let none: Window;
       let idle: Window;
       let pages: Window;
-      const anchorFirst = r % 2 === 1;
-      if (anchorFirst) {
-        none = await cpu('anchor');
-        await openUi();
-        idle = await cpu('ui server, no page');
+      const w = (r - 1) % 2;
+      // Rounds 1 and 2 go no ui → pages, rounds 3 and 4 pages → no ui, and so on: each server is watched in
+      // both orders.
+      const upward = Math.floor((r - 1) / 2) % 2 === 0;
+      if (upward) {
+        none = await cpu(w, 'no ui server');
+        await openUi(w);
+        idle = await cpu(w, 'ui server, no page');
         await openPages();
-        pages = await cpu('ui server, 5 pages');
+        pages = await cpu(w, 'ui server, 5 pages');
         await closePages();
         await closeUi();
       } else {
-        await openUi();
+        await openUi(w);
         await openPages();
-        pages = await cpu('ui server, 5 pages');
+        pages = await cpu(w, 'ui server, 5 pages');
         await closePages();
         await sleep(SETTLE_MS);
-        idle = await cpu('ui server, no page');
+        idle = await cpu(w, 'ui server, no page');
         await closeUi();
         await sleep(SETTLE_MS);
-        none = await cpu('anchor');
+        none = await cpu(w, 'no ui server');
       }
-      ratios.push(pages.perPatch / none.perPatch);
-      perPage.push(pages.perPatch / idle.perPatch);
-      const three = (f: (w: Window) => string | number) => [none, idle, pages].map(f).join('/');
+      ratios.push(pages.ratio);
+      noUi.push(none.ratio);
+      uiOnly.push(idle.ratio);
+      const three = (f: (x: Window) => string | number) => [none, idle, pages].map(f).join('/');
       rows.push([
         String(r),
-        anchorFirst ? '0, ui, 5' : '5, ui, 0',
-        fmt(none.perPatch),
-        fmt(idle.perPatch),
-        fmt(pages.perPatch),
-        `${fmt(pages.perPatch / none.perPatch)}×`,
-        `${fmt(pages.perPatch / idle.perPatch)}×`,
-        three((w) => fmt(100 * w.share, 1)),
-        three((w) => w.patches),
-        three((w) => w.others),
-        three((w) => w.watchers),
-        three((w) => fmt(100 * w.busy, 0)),
+        `${w + 1}, ${upward ? '0 ui 5' : '5 ui 0'}`,
+        `${fmt(none.watched)} ÷ ${fmt(none.twin)} = ${fmt(none.ratio)}`,
+        `${fmt(idle.watched)} ÷ ${fmt(idle.twin)} = ${fmt(idle.ratio)}`,
+        `${fmt(pages.watched)} ÷ ${fmt(pages.twin)} = ${fmt(pages.ratio)}`,
+        `${fmt(pages.ratio)}×`,
+        three((x) => x.patches),
+        three((x) => x.others),
+        [none, idle, pages].map((x) => x.watchers).join('; '),
+        three((x) => fmt(100 * x.busy, 0)),
         fmt(100 * pages.chromium, 1),
-        three((w) => w.load),
+        three((x) => x.load),
       ]);
       console.log(
-        `round ${r} (${anchorFirst ? 'anchor first' : 'pages first'}): 5 pages ÷ anchor ${fmt(pages.perPatch / none.perPatch)}×, ÷ no page ${fmt(pages.perPatch / idle.perPatch)}×; loadavg ${loadavg()}`,
+        `round ${r} (server ${w + 1} watched, ${upward ? 'no ui first' : 'pages first'}): 5 pages ÷ twin ${fmt(pages.ratio)}× (no ui server ${fmt(none.ratio)}×); Chromium ${fmt(100 * pages.chromium, 1)} % of a core; loadavg ${loadavg()}`,
       );
     }
 
@@ -522,14 +557,17 @@ async function main(): Promise<void> {
     };
     if (ratios.length)
       console.log(
-        `API server CPU per patch with 5 pages ÷ without a ui server: median ${fmt(med(ratios))}×, trimmed mean ${fmt(trimmed(ratios))}× over ${ratios.length} rounds (wanted ≤ 1.1×); ` +
-          `÷ the ui server with no page: median ${fmt(med(perPage))}×, trimmed mean ${fmt(trimmed(perPage))}×; loadavg ${loadavg()}`,
+        `API server CPU per patch with 5 pages ÷ its twin without them, at the same moments: median ${fmt(med(ratios))}×, trimmed mean ${fmt(trimmed(ratios))}× over ${ratios.length} rounds (wanted ≤ 1.1×); ` +
+          `the ui server with no page ÷ twin: median ${fmt(med(uiOnly))}×; the two servers with no ui server at all (one window's noise): median ${fmt(med(noUi))}×, ${fmt(Math.min(...noUi))}–${fmt(Math.max(...noUi))}; loadavg ${loadavg()}`,
       );
   } finally {
     for (const bb of browsers) await bb.close();
     await ui?.close();
     c.close();
+    twinClient?.close();
     await s.stop();
+    await twin?.stop();
+    if (twinDir) rmSync(twinDir, { recursive: true, force: true });
     if (API_PROFILE) printApiProfile(API_PROFILE, spans);
     rmSync(dir, { recursive: true, force: true });
   }
