@@ -287,8 +287,8 @@ async function main(): Promise<void> {
   // The same load once more with its CPU time (the machine is shared: wall time carries everyone's load).
   // The compile's and the text's CPU is this process's main thread's own (its schedstat run time, in ns):
   // process.cpuUsage counts every thread. nft is run with the engine's environment (nftEnv). Not
-  // understood yet: in runs started with `setsid nohup` this nft took 510–600 ms of CPU where the same
-  // build in the foreground took 40–80 (a plain `nft -f` of 30,000 elements costs the same either way).
+  // understood yet: with this benchmark's output going to a file this nft took 510–660 ms of CPU, and
+  // 40–80 with the output going to a pipe (see docs/architecture.md, NetworkPolicy).
   const mainThreadMs = () => Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
   const cpuOfLoad: number[] = [];
   for (let i = 0; i < 5; i++) {
