@@ -12,7 +12,7 @@
 //     page, 5 pages), with the requests, watchers, Chromium's CPU and the machine's load of each window.
 // The hollow nodes' addresses are on loopback (127.77.0.N, as `k8ts simulate`'s): nothing is sent off the
 // machine towards them.
-//   node dist/bench/ui.js [--pods 300] [--rounds 6] [--window 20] [--patch-ms 100] [--paints 5] [--only paint,updates,cpu] [--profile]
+//   node dist/bench/ui.js [--pods 300] [--rounds 6] [--window 20] [--patch-ms 20] [--paints 5] [--only paint,updates,cpu] [--profile]
 //     [--api-profile DIR]
 // --only: just those parts (a quicker loop while working on one of them).
 // --api-profile DIR: the API server runs with --cpu-prof into DIR, and its functions with the most self time
@@ -34,8 +34,10 @@ const arg = (k: string, d: number) => Number(args[args.indexOf(`--${k}`) + 1] ||
 const PODS = arg('pods', 300);
 const ROUNDS = arg('rounds', 6);
 const WINDOW_S = arg('window', 20);
-/** Milliseconds between two load patches in the CPU part (each to both API servers at once). */
-const PATCH_MS = arg('patch-ms', 100);
+/** Milliseconds between two load patches in the CPU part (each to both API servers at once). At 10 patches/s a
+ *  15–20 s window held 0.5–0.7 s of a server's CPU and one collection more or less moved it by 10 %: the two
+ *  servers with no ui at all spread 0.96–1.17. At ~50/s they spread 0.84–1.00, and the pages see 5× the events. */
+const PATCH_MS = arg('patch-ms', 20);
 const NODES = 3;
 const PROFILE = args.includes('--profile');
 /** --api-profile DIR: the API server runs with --cpu-prof into DIR; each state's windows are cut from it. */
@@ -319,7 +321,7 @@ async function main(): Promise<void> {
       browsers.pop();
     }
 
-    // The API server's CPU under a steady write load (10 pod label patches/s, each an event every watcher of
+    // The API server's CPU under a steady write load (a pod label patch every --patch-ms, each an event every watcher of
     // pods gets) with the ui server and 5 pages watching it, against the same server without them. This
     // machine's speed drifts by ±20 % from one window to the next (a VM; bench/netpol saw the CPU per
     // connection move by half between two windows), more than the 10 % the row allows, so the anchor runs at
