@@ -2,7 +2,7 @@
 import { Agent, request } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -149,4 +149,41 @@ export async function startServer(dir: string, store: string, etcd?: string, nod
       await done;
     },
   };
+}
+
+/** One process as /proc/<pid>/stat has it. */
+export interface Proc {
+  pid: number;
+  ppid: number;
+  comm: string;
+  /** Since boot, in clock ticks. */
+  startTime: number;
+  state: string;
+  /** User + system CPU so far, in clock ticks (1/100 s). */
+  ticks: number;
+}
+
+/** Every process of the machine, read from /proc/<pid>/stat (the command name in parentheses may hold
+ *  spaces and parentheses: fields are counted after the last ')'). */
+export function processTable(): Map<number, Proc> {
+  const out = new Map<number, Proc>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const f = stat.slice(close + 2).split(' ');
+      out.set(Number(d), {
+        pid: Number(d),
+        ppid: Number(f[1]),
+        comm: stat.slice(stat.indexOf('(') + 1, close),
+        startTime: Number(f[19]),
+        state: f[0],
+        ticks: Number(f[11]) + Number(f[12]),
+      });
+    } catch {
+      // Exited while we read.
+    }
+  }
+  return out;
 }

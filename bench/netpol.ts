@@ -27,7 +27,7 @@ import type { PolicyState } from '../src/agent/policy/compiler.js';
 import { fullRuleset, podObjects } from '../src/agent/policy/ruleset.js';
 import { compilePolicies } from '../src/agent/policy/compiler.js';
 import { parseNamespace, parsePod, parsePolicy } from '../src/agent/policy/model.js';
-import { fmt, summarize, table } from './lib.js';
+import { fmt, type Proc, processTable, summarize, table } from './lib.js';
 import type { KObject } from '../src/api/types.js';
 import type { WatchEvent } from '../src/agent/policy/engine.js';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -177,24 +177,10 @@ const CONN_CLIENT = `const net=require('net');const [secs,width,...ips]=process.
 const one=(t)=>new Promise((r)=>{const s=net.connect({host:ips[t],port:8080});s.on('error',()=>{errs++;r()});s.on('close',()=>r());s.on('data',()=>{});s.on('end',()=>{n[t]++;s.destroy()})});
 (async()=>{await Promise.all(Array.from({length:+width},async(_,w)=>{while(Date.now()<end)await one(w%ips.length)}));console.log(JSON.stringify({n,errs,rate:n.map((x)=>x/secs)}))})();`;
 
-/** CPU ticks per process (pid → comm, utime + stime), read from /proc: who else ran during a window. */
-function census(): Map<number, { comm: string; ticks: number }> {
-  const out = new Map<number, { comm: string; ticks: number }>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const close = s.lastIndexOf(')');
-      const f = s.slice(close + 2).split(' ');
-      out.set(Number(d), { comm: s.slice(s.indexOf('(') + 1, close), ticks: Number(f[11]) + Number(f[12]) });
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
+/** CPU ticks per process (pid → comm, utime + stime): who else ran during a window. */
+const census = processTable;
 
-function censusDiff(a: Map<number, { comm: string; ticks: number }>, b: Map<number, { comm: string; ticks: number }>): string {
+function censusDiff(a: Map<number, Proc>, b: Map<number, Proc>): string {
   const by = new Map<string, number>();
   for (const [pid, x] of b) {
     const d = x.ticks - (a.get(pid)?.ticks ?? 0);

@@ -23,7 +23,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Client, fmt, parallel, type Server, startServer, summarize, table } from './lib.js';
+import { Client, fmt, parallel, processTable, type Server, startServer, summarize, table } from './lib.js';
 import { configFromKubeconfig } from '../src/client/rest.js';
 import { UiServer } from '../src/ui/server.js';
 import { hollowNodeIP } from '../src/agent/hollow.js';
@@ -125,23 +125,13 @@ function cpuSeconds(pid: number): number {
 
 /** CPU seconds of this process's Chromium descendants (browser, zygotes, renderers, GPU/utility processes). */
 function chromiumSeconds(): number {
-  const procs = new Map<number, { ppid: number; comm: string; s: number }>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const f = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      procs.set(Number(d), { ppid: Number(rest[1]), comm: f.slice(f.indexOf('(') + 1, f.lastIndexOf(')')), s: (Number(rest[11]) + Number(rest[12])) / 100 });
-    } catch {
-      // gone
-    }
-  }
+  const procs = processTable();
   const mine = (pid: number): boolean => {
     for (let p = procs.get(pid)?.ppid; p; p = procs.get(p)?.ppid) if (p === process.pid) return true;
     return false;
   };
   let s = 0;
-  for (const [pid, x] of procs) if (/^(chromium|chrome)/.test(x.comm) && mine(pid)) s += x.s;
+  for (const [pid, x] of procs) if (/^(chromium|chrome)/.test(x.comm) && mine(pid)) s += x.ticks / 100;
   return s;
 }
 

@@ -15,6 +15,7 @@ import { RestClient, configFromKubeconfig } from '../../src/client/rest.js';
 import { loadPlan, nodeNetnsPrefix, type ClusterPlan } from '../../src/lab/plan.js';
 import { listLinks, listNetns } from '../../src/lab/hostnet.js';
 import { readProc } from '../../src/lab/procs.js';
+import { type Proc, processTable } from '../lib.js';
 import { ensureImages } from '../../src/agent/runtime/images.js';
 import { containerArgv, ociConfig } from '../../src/agent/runtime/spec.js';
 
@@ -128,30 +129,6 @@ export function leftCgroups(ids: string[]): string[] {
 }
 
 // ---- processes and memory ----
-
-export interface Proc {
-  pid: number;
-  ppid: number;
-  comm: string;
-  startTime: number;
-  state: string;
-}
-
-function processTable(): Map<number, Proc> {
-  const out = new Map<number, Proc>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const f = stat.slice(close + 2).split(' ');
-      out.set(Number(d), { pid: Number(d), ppid: Number(f[1]), comm: stat.slice(stat.indexOf('(') + 1, close), startTime: Number(f[19]), state: f[0] });
-    } catch {
-      // Exited while we read.
-    }
-  }
-  return out;
-}
 
 /** The recorded processes of the cluster (pid files) and all their descendants, live ones only; role per pid. */
 export function clusterProcesses(plan: ClusterPlan): (Proc & { role: string })[] {
