@@ -177,9 +177,7 @@ const CONN_CLIENT = `const net=require('net');const [secs,width,...ips]=process.
 const one=(t)=>new Promise((r)=>{const s=net.connect({host:ips[t],port:8080});s.on('error',()=>{errs++;r()});s.on('close',()=>r());s.on('data',()=>{});s.on('end',()=>{n[t]++;s.destroy()})});
 (async()=>{await Promise.all(Array.from({length:+width},async(_,w)=>{while(Date.now()<end)await one(w%ips.length)}));console.log(JSON.stringify({n,errs,rate:n.map((x)=>x/secs)}))})();`;
 
-/** CPU ticks per process (pid → comm, utime + stime): who else ran during a window. */
-const census = processTable;
-
+/** Who used the CPU between two process tables (CPU ms per command name, the 6 largest). */
 function censusDiff(a: Map<number, Proc>, b: Map<number, Proc>): string {
   const by = new Map<string, number>();
   for (const [pid, x] of b) {
@@ -227,10 +225,11 @@ async function main(): Promise<void> {
   // connects to both at once; the twin's rate is the run's yardstick of load drift (see part 3).
   const twin = await a.pod(7);
   await a.http(server, 80);
-  const srvProc = spawnProcess(['nsenter', `--net=${server.netns}`, '--', process.execPath, '-e', CONN_SERVER]);
-  const twinProc = spawnProcess(['nsenter', `--net=${twin.netns}`, '--', process.execPath, '-e', CONN_SERVER]);
-  const iperfProc = spawnProcess(['nsenter', `--net=${server.netns}`, '--', 'iperf3', '-s', '-p', '5201'], { stdio: 'ignore' });
-  servers.push(srvProc, twinProc, iperfProc);
+  servers.push(
+    spawnProcess(['nsenter', `--net=${server.netns}`, '--', process.execPath, '-e', CONN_SERVER]),
+    spawnProcess(['nsenter', `--net=${twin.netns}`, '--', process.execPath, '-e', CONN_SERVER]),
+    spawnProcess(['nsenter', `--net=${server.netns}`, '--', 'iperf3', '-s', '-p', '5201'], { stdio: 'ignore' }),
+  );
   const world = { namespaces: Array.from({ length: NAMESPACES }, (_, i) => ns(i)), pods: pods(), policies: policies() };
   world.namespaces.push({ metadata: { name: 'free', labels: { team: 'free' } } });
   world.pods.push(
@@ -409,7 +408,8 @@ async function main(): Promise<void> {
   const paired: number[] = [];
   const thr = { on: [] as number[], off: [] as number[] };
   let isolated = false;
-  let policiesOn = false;
+  // The engines start with the policies loaded (parts 1 and 2).
+  let policiesOn = true;
   const setPolicies = async (on: boolean) => {
     if (on === policiesOn) return;
     for (const e of engines) for (const p of [...world.policies, REAL_POLICY]) e.onPolicy(on ? 'ADDED' : 'DELETED', p);
@@ -422,15 +422,14 @@ async function main(): Promise<void> {
     // A short pause lets the switch's background work (guard sync, GC) end before measuring.
     await new Promise((res) => setTimeout(res, 500));
   };
-  // The engines start with the policies loaded (parts 1 and 2).
-  policiesOn = true;
   const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 ? [true, false, false, true] : [false, true, true, false];
     const w = { on: [] as number[], off: [] as number[], twinOn: [] as number[], twinOff: [] as number[] };
+    const seen: string[] = [];
     for (const on of order) {
       await setPolicies(on);
-      const c0 = census();
+      const c0 = processTable();
       // K8TS_PERF=DIR: a system-wide perf profile of every window, DIR/<round>-<on|off>-<i>.data.
       const perf = process.env.K8TS_PERF
         ? spawnProcess(
@@ -443,16 +442,17 @@ async function main(): Promise<void> {
         perf.child.kill('SIGINT');
         await perf.exited;
       }
-      if (process.env.K8TS_CENSUS) log(`  ${on ? 'on ' : 'off'}: ${fmt(sv)} / twin ${fmt(tv)} conn/s; CPU ${censusDiff(c0, census())}`);
+      if (process.env.K8TS_CENSUS) log(`  ${on ? 'on ' : 'off'}: ${fmt(sv)} / twin ${fmt(tv)} conn/s; CPU ${censusDiff(c0, processTable())}`);
       w[on ? 'on' : 'off'].push(sv);
       w[on ? 'twinOn' : 'twinOff'].push(tv);
+      seen.push(`${on ? 'on' : 'off'} ${fmt(sv)}`);
     }
     for (const k of ['on', 'off', 'twinOn', 'twinOff'] as const) conn[k].push(sum(w[k]) / 2);
     raw.push(sum(w.on) / sum(w.off));
     twinRaw.push(sum(w.twinOn) / sum(w.twinOff));
     paired.push(raw.at(-1)! / twinRaw.at(-1)!);
     log(
-      `round ${r + 1}/${ROUNDS}: conn/s ${order.map((on, i) => `${on ? 'on' : 'off'} ${fmt(w[on ? 'on' : 'off'][order.slice(0, i).filter((x) => x === on).length])}`).join(', ')}: on ÷ off ${fmt(raw.at(-1)!)} (twin ${fmt(twinRaw.at(-1)!)}, paired ${fmt(paired.at(-1)!)}); load ${loadavg()[0].toFixed(2)}`,
+      `round ${r + 1}/${ROUNDS}: conn/s ${seen.join(', ')}: on ÷ off ${fmt(raw.at(-1)!)} (twin ${fmt(twinRaw.at(-1)!)}, paired ${fmt(paired.at(-1)!)}); load ${loadavg()[0].toFixed(2)}`,
     );
   }
   for (let r = 0; r < ROUNDS; r++) {
@@ -478,9 +478,6 @@ async function main(): Promise<void> {
     }
   }
   log(`TCP throughput Gbit/s, off → on per round: ${thr.off.map((x, i) => `${fmt(x)} → ${fmt(thr.on[i])}`).join(', ')}`);
-  srvProc.child.kill('SIGKILL');
-  twinProc.child.kill('SIGKILL');
-  iperfProc.child.kill('SIGKILL');
 
   const fl = summarize(full.map((x) => x.total));
   const en = summarize(enforce);
