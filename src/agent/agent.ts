@@ -38,6 +38,7 @@ import { ServingCertificate, servingNames } from './servingcert.js';
 import { readPeers } from './peers.js';
 import { k8tsBridgePlugin } from './cni/plugin.js';
 import { execPlugin } from './cni/exec.js';
+import { NodeHelper, installNodeHelper, installedNodeHelper } from './helper.js';
 import type { CniConfig, CniPlugin } from './cni/types.js';
 import { LbAnnouncer, desiredAnnouncements } from './announce.js';
 import { ServiceProxy } from './proxy/proxier.js';
@@ -289,6 +290,8 @@ export class Agent {
   /** The node's client certificate (system:node:<name>), renewed at 70–90 % of its life with a CSR made as the
    *  node itself (selfnodeclient, approved automatically); each new one goes to every connection. */
   private clientCert: CertificateManager;
+  /** The process that runs the agent's programs, when this agent installed it. */
+  private helper?: NodeHelper;
 
   constructor(private o: AgentOptions) {
     this.client = new RestClient({ ...o.rest, userAgent: `k8ts-agent/${o.nodeName}` });
@@ -314,6 +317,12 @@ export class Agent {
 
   async start(): Promise<void> {
     mkdirSync(this.o.dataDir, { recursive: true });
+    // Every program the agent runs, and its namespaces and mounts, go through one small helper process (see
+    // helper.ts); K8TS_NODE_HELPER=0 spawns them from the agent as before (benchmarks compare the two).
+    if (process.env.K8TS_NODE_HELPER !== '0' && !installedNodeHelper()) {
+      this.helper = new NodeHelper(join(this.o.dataDir, 'helper'));
+      installNodeHelper(this.helper);
+    }
     if (this.o.nodeCredentials) this.clientCert.start(this.o.nodeCredentials);
     // What a killed pull left in tmp/ is never trusted; it goes now. Then the built-in busybox. Both go on
     // beside registration (begun before the join when the CLI prepared the node); pods wait for them (below).
@@ -829,6 +838,8 @@ export class Agent {
     this.runtime.close();
     this.puller.close();
     this.client.close();
+    if (this.helper && installedNodeHelper() === this.helper) installNodeHelper(undefined);
+    await this.helper?.close();
   }
 
   /** Remove everything the agent made on this node (pods, routes, nftables): `k8ts down` and tests. */

@@ -12,7 +12,7 @@ import type { Container, ContainerStatus, Pod, PodCondition, PodStatus } from '.
 type WirePodStatus = Omit<PodStatus, 'conditions'> & { conditions: (Omit<PodCondition, 'lastProbeTime'> & { lastProbeTime: null })[] };
 import type { Client } from '../client/types.js';
 import type { EventRecorder } from '../client/events.js';
-import { run } from '../util/exec.js';
+import { netnsAdd, netnsDel } from './helper.js';
 import type { CniConfig, CniPlugin } from './cni/types.js';
 import type { Runtime, ContainerInfo } from './runtime/runtime.js';
 import type { ImageService } from './images/service.js';
@@ -172,7 +172,7 @@ export class PodManager {
   private async createSandbox(pod: Pod, p: string): Promise<Sandbox> {
     const uid = pod.metadata.uid!;
     const netns = this.netnsName(uid);
-    if (!existsSync(`/run/netns/${netns}`)) await this.trace.step(uid, 'netns', () => run(['ip', 'netns', 'add', netns]));
+    if (!existsSync(`/run/netns/${netns}`)) await this.trace.step(uid, 'netns', () => netnsAdd(netns));
     // A namespace without a record: a crash came between `netns add` and the record, maybe after CNI ADD.
     // DEL (idempotent) undoes a half-made attachment, which a second ADD would refuse, and frees its IP.
     else await this.o.cni.plugin.del(this.o.cni.conf, { containerId: uid, netns: `/run/netns/${netns}`, ifName: 'eth0' });
@@ -209,7 +209,7 @@ export class PodManager {
       }
     }
     await this.o.cni.plugin.del(this.o.cni.conf, { containerId: uid, netns: `/run/netns/${netns}`, ifName: 'eth0' });
-    if (existsSync(`/run/netns/${netns}`)) await run(['ip', 'netns', 'del', netns]).catch(() => {});
+    if (existsSync(`/run/netns/${netns}`)) await netnsDel(netns).catch(() => {});
     // tmpfs volumes are unmounted first: nothing of a Secret stays in memory, and rm never crosses a mount.
     await this.o.volumes.tearDown(join(this.dir, uid));
     rmSync(join(this.dir, uid), { recursive: true, force: true });
@@ -646,7 +646,7 @@ export class PodManager {
     const known = new Set(this.sandboxes().map((s) => s.netns));
     const live = new Set([...liveUids].map((u) => this.netnsName(u)));
     for (const ns of readdirSync('/run/netns').filter((n) => n.startsWith(`${this.o.netnsPrefix}pod-`))) {
-      if (!known.has(ns) && !live.has(ns)) await run(['ip', 'netns', 'del', ns]).catch(() => {});
+      if (!known.has(ns) && !live.has(ns)) await netnsDel(ns).catch(() => {});
     }
     // Release IPs held for pods that are gone (plugins that predate CNI 1.1 have no GC: their DELs above did it).
     await this.o.cni.plugin

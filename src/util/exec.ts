@@ -76,7 +76,26 @@ export interface RunResult {
   stderr: string;
 }
 
+/** What runs programs for `run`: by default a spawn from this process; the agent installs its node helper. */
+export interface CommandRunner {
+  run(argv: string[], opts: RunOptions): Promise<RunResult>;
+}
+
+let runner: CommandRunner | undefined;
+
+/** Routes every `run` in this process through r (undefined: spawn here again); returns the one before. */
+export function useCommandRunner(r: CommandRunner | undefined): CommandRunner | undefined {
+  const before = runner;
+  runner = r;
+  return before;
+}
+
 export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return runner ? runner.run(argv, opts) : spawnRun(argv, opts);
+}
+
+/** `run` by a spawn from this process. */
+export function spawnRun(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { env: opts.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

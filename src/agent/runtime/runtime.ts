@@ -27,6 +27,7 @@ import { readLog, type LogOptions } from './logs.js';
 import { Runc, runcError } from './runc.js';
 import { startExec, type ExecOptions, type ExecSession } from './session.js';
 import { SHIM_SCRIPT, shimSyscalls } from './shim.js';
+import { installedNodeHelper, type Held, type NodeHelper } from '../helper.js';
 import { containerArgv, ociConfig, type ContainerSpec } from './spec.js';
 
 export type { ContainerState, ContainerStatus } from './container.js';
@@ -121,6 +122,16 @@ function defined<T extends object>(o: T): T {
 function writeAtomicSync(path: string, text: string): void {
   writeFileSync(`${path}.tmp`, text);
   renameSync(`${path}.tmp`, path);
+}
+
+/** Is there a process with this pid (signal 0 checks without sending)? */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function which(name: string, given?: string): string {
@@ -314,6 +325,66 @@ export class Runtime {
   }
 
   private spawnShim(): Shim {
+    const helper = installedNodeHelper();
+    return helper ? this.heldShim(helper) : this.forkedShim();
+  }
+
+  /** The line for a shim that waits for its container. */
+  private goLine(id: string, p: ContainerPaths): string {
+    return `go\t${id}\t${p.dir}\t${this.logLimits.maxBytes}\t${this.logLimits.maxFiles}\n`;
+  }
+
+  /** The shim's answer: nothing if it started the container, else the StartError with runc's reason. */
+  private async shimAnswer(id: string, p: ContainerPaths, l: string): Promise<void> {
+    if (l.startsWith('started ')) return;
+    const why = (await runcError(p.runcLog)) ?? (await readText(p.log))?.trim() ?? (await readText(p.shimLog))?.trim();
+    throw new StartError(id, why || `the container shim failed (${l || 'no output'})`);
+  }
+
+  /** Rejects with a StartError once the start timeout passes; clear() stops the clock. */
+  private startClock(id: string): { expired: Promise<never>; clear: () => void } {
+    const timeoutMs = this.opts.startTimeoutMs ?? 60_000;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StartError(id, `runc did not start the container within ${timeoutMs} ms`)), timeoutMs);
+    });
+    return { expired, clear: () => clearTimeout(timer) };
+  }
+
+  /**
+   * A spare shim started by the node helper (helper.ts): the same program and protocol, but no fork of the
+   * agent, whose spawn cost it 15–20 ms of its event loop per container. The helper holds the shim's stdin
+   * and stdout and passes the go line and the answer.
+   */
+  private heldShim(helper: NodeHelper): Shim {
+    const started = helper.hold([this.perl, this.shimPath, this.runc.bin, this.runc.root, this.syscalls], join(this.stateDir, 'shim.log'));
+    let held: Held | undefined;
+    let used = false;
+    started.then(
+      (h) => (held = h),
+      () => (used = true),
+    );
+    return {
+      alive: () => !used && (held === undefined || pidAlive(held.pid)),
+      abort: () => {
+        used = true;
+        started.then((h) => helper.drop(h)).catch(() => {});
+      },
+      go: async (id: string, p: ContainerPaths) => {
+        used = true;
+        const clock = this.startClock(id);
+        try {
+          const h = await Promise.race([started, clock.expired]);
+          await this.shimAnswer(id, p, await Promise.race([helper.talk(h, this.goLine(id, p)), clock.expired]));
+        } finally {
+          clock.clear();
+        }
+      },
+    };
+  }
+
+  /** A spare shim forked from the agent itself (no node helper installed: tests, K8TS_NODE_HELPER=0). */
+  private forkedShim(): Shim {
     const spareLog = openSync(join(this.stateDir, 'shim.log'), 'a');
     let sp;
     try {
@@ -347,22 +418,13 @@ export class Runtime {
       alive: () => child.exitCode === null && child.signalCode === null && !child.stdin!.destroyed,
       abort: () => child.stdin!.end(),
       go: async (id: string, p: ContainerPaths) => {
-        const timeoutMs = this.opts.startTimeoutMs ?? 60_000;
-        let timer: NodeJS.Timeout | undefined;
+        const clock = this.startClock(id);
         for (const h of handles) h.ref();
         try {
-          child.stdin!.end(`go\t${id}\t${p.dir}\t${this.logLimits.maxBytes}\t${this.logLimits.maxFiles}\n`);
-          const l = await Promise.race([
-            line,
-            new Promise<never>((_, reject) => {
-              timer = setTimeout(() => reject(new StartError(id, `runc did not start the container within ${timeoutMs} ms`)), timeoutMs);
-            }),
-          ]);
-          if (l.startsWith('started ')) return;
-          const why = (await runcError(p.runcLog)) ?? (await readText(p.log))?.trim() ?? (await readText(p.shimLog))?.trim();
-          throw new StartError(id, why || `the container shim failed (${l || 'no output'})`);
+          child.stdin!.end(this.goLine(id, p));
+          await this.shimAnswer(id, p, await Promise.race([line, clock.expired]));
         } finally {
-          clearTimeout(timer);
+          clock.clear();
           child.stdout!.destroy();
           for (const h of handles) h.unref();
         }

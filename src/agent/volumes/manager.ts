@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import type * as core from 'kubernetes-types/core/v1.js';
 import type { Pod } from '../../api/types.js';
 import { isQuantity, parseQuantity } from '../../api/quantity.js';
-import { run } from '../../util/exec.js';
+import { bindMount, mountTmpfs, umount } from '../helper.js';
 import { mountsUnder, unmountUnder } from '../../lab/mounts.js';
 import { currentDir, writePayload, type FileProjection } from './atomic.js';
 import { configMapFiles, DEFAULT_MODE, downwardFiles, MissingSourceError, secretFiles, type NodeFacts, type ObjectSource } from './sources.js';
@@ -172,11 +172,11 @@ export async function mountSubPath(root: string, sub: string, atomic: boolean, t
       if (i < parts.length - 1 && !st.isDirectory()) throw new Error(`subPath ${JSON.stringify(sub)}: ${shown} is not a directory`);
     }
     // The bind target has the source's type (a file over a file, a directory over a directory).
-    if (await isMountPoint(target)) await run(['umount', target]);
+    if (await isMountPoint(target)) await umount(target);
     mkdirSync(dirname(target), { recursive: true, mode: 0o750 });
     if (st.isDirectory()) mkdirSync(target, { recursive: true, mode: 0o750 });
     else if (!lstatOr(target)) writeFileSync(target, '', { mode: 0o600 });
-    await run(['mount', '--no-canonicalize', '--bind', `/proc/${process.pid}/fd/${fd}`, target]);
+    await bindMount(`/proc/${process.pid}/fd/${fd}`, target);
   } finally {
     for (const f of fds) closeSync(f);
   }
@@ -222,8 +222,7 @@ async function isMountPoint(dir: string): Promise<boolean> {
 async function ensureTmpfs(dir: string, sizeBytes: number | undefined): Promise<void> {
   mkdirSync(dir, { recursive: true, mode: 0o750 });
   if (await isMountPoint(dir)) return;
-  const opts = ['mode=0755', 'nosuid', 'nodev', ...(sizeBytes ? [`size=${sizeBytes}`] : [])];
-  await run(['mount', '-t', 'tmpfs', '-o', opts.join(','), 'tmpfs', dir]);
+  await mountTmpfs(dir, sizeBytes);
 }
 
 /** The payload of an atomic-writer volume, from the objects and the pod as they are now. */
