@@ -130,6 +130,7 @@ describe('node helper', () => {
         links.map((l) => l.ifname),
         ['lo'],
       );
+      assert.equal(readlinkSync(`/proc/${helper.pid}/ns/net`), readlinkSync('/proc/self/ns/net'), 'the helper is back in the node namespace');
       await assert.rejects(helper.netnsAdd(name), /File exists/);
       assert.ok(existsSync(`/run/netns/${name}`), 'a refused add leaves the existing namespace alone');
       await helper.netnsDel(name);

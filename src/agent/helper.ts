@@ -7,8 +7,8 @@
 // A pod's start ran six programs from the agent (`ip netns add`, three `ip -batch`, `mount`, the shim), so
 // in a burst of 100 pods half of the agents' CPU was ChildProcess.spawn (their CPU profiles). Through the
 // helper the agent writes one request on a pipe; the helper forks from its small self, and `ip netns add`,
-// `mount` and `umount` are no program at all: the helper's child unshares its network namespace and binds
-// it under /run/netns as ip does, and the mounts are one mount(2) or umount2(2) each.
+// `mount` and `umount` are no program at all: the helper unshares its own network namespace, binds it under
+// /run/netns as ip does and goes back into the node's, and the mounts are one mount(2) or umount2(2) each.
 //
 // The protocol and the program are in helper-script.ts. The agent installs its helper as the runner of
 // util/exec's `run` (useCommandRunner), so every call site keeps its contract: the same stdout, the same
@@ -32,14 +32,14 @@ import {
 } from '../util/exec.js';
 import { HELPER_SCRIPT } from './helper-script.js';
 
-/** System call numbers the helper needs: unshare, mount, umount2, clock_gettime, exit_group, setsid (64-bit
- *  only, as the shim). */
-const SYSCALLS: Record<string, [number, number, number, number, number, number]> = {
-  x64: [272, 165, 166, 228, 231, 112],
+/** System call numbers the helper needs: unshare, mount, umount2, clock_gettime, exit_group, setsid, setns
+ *  (64-bit only, as the shim). */
+const SYSCALLS: Record<string, number[]> = {
+  x64: [272, 165, 166, 228, 231, 112, 308],
   // The asm-generic table.
-  arm64: [97, 40, 39, 113, 94, 157],
-  riscv64: [97, 40, 39, 113, 94, 157],
-  loong64: [97, 40, 39, 113, 94, 157],
+  arm64: [97, 40, 39, 113, 94, 157, 268],
+  riscv64: [97, 40, 39, 113, 94, 157, 268],
+  loong64: [97, 40, 39, 113, 94, 157, 268],
 };
 
 export const MS_RDONLY = 1;
