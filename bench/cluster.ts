@@ -14,7 +14,7 @@ import { run } from '../src/util/exec.js';
 import { releasePlan, reservePlan } from '../src/lab/plan.js';
 import { createBridge, createNodes, destroyTopology } from '../src/lab/topology.js';
 import { listNetns } from '../src/lab/hostnet.js';
-import { fmt, summarize, table } from './lib.js';
+import { fmt, processTable, summarize, table } from './lib.js';
 import { parsePodTrace } from '../src/agent/podtrace.js';
 import {
   type Cluster,
@@ -27,6 +27,7 @@ import {
   clusterDown,
   clusterMemory,
   clusterUp,
+  outsideCpu,
   createNamespace,
   cpuSnapshot,
   cpuSpent,
@@ -34,6 +35,7 @@ import {
   iperf,
   podNetns,
   pool,
+  settle,
   sleep,
   whyNotRunning,
   type Memory,
@@ -75,6 +77,8 @@ const floors = new Set<FloorLab>();
 const pairs = new Set<VethPair>();
 const watches = new Set<PodWatch>();
 const leftovers: string[] = [];
+/** How long each measured run waited for the machine to be quiet first (settle): printed at the end. */
+const settled: number[] = [];
 /** Sections or steps that did not complete: printed, and the run exits non-zero. */
 const failures: string[] = [];
 
@@ -182,6 +186,7 @@ async function withFloor<T>(fn: (f: FloorLab) => Promise<T>): Promise<T> {
   const f = await new FloorLab(mkdtempSync(join(home, 'floor-'))).start();
   floors.add(f);
   try {
+    settled.push(await settle());
     return await fn(f);
   } finally {
     const left = await f.cleanup();
@@ -237,6 +242,7 @@ interface Paced {
 /** count pods created at rate per second; latency from each create request to the watch seeing it Running with an IP. */
 async function paced(c: Cluster, ns: string, count: number, rate: number): Promise<Paced> {
   const w = await startWatch(c, ns);
+  settled.push(await settle());
   const names = Array.from({ length: count }, (_, i) => `s-${i}`);
   const sent = new Map<string, number>();
   const start = performance.now();
@@ -407,9 +413,12 @@ async function createAtOnce(
 
 async function benchBurst(c: Cluster): Promise<void> {
   const f = await floorBurst();
+  settled.push(await settle());
   const cpu0 = cpuSnapshot(c.plan);
+  const all0 = processTable();
   const r = await createAtOnce(c, 'burst', 'b', N_PODS, 120_000);
   const cpu = cpuSpent(cpu0, cpuSnapshot(c.plan));
+  const outside = outsideCpu(all0, processTable(), c.plan);
   const rate = (N_PODS - r.missing.length) / (r.ms / 1000);
   const s = summarize(r.lat);
   console.log(`\n=== 3. burst: ${N_PODS} pods created at once, until all Running ===`);
@@ -431,6 +440,7 @@ async function benchBurst(c: Cluster): Promise<void> {
     `where the CPU went during the burst (${fmt(r.ms / 1000)} s; the machine was ${fmt((100 * cpu.busy) / (cpu.busy + cpu.idle), 0)}% busy, ${fmt(cpu.busy)} CPU-s of which the cluster's ${fmt(ours)}):`,
   );
   console.log(table([['process', 'CPU s', 'ms per pod'], ...cpuRows.map(([k, v]) => [k, fmt(v), fmt((1000 * v) / N_PODS)])]));
+  console.log(`outside the cluster (processes alive at the end, by name): ${outside.slice(0, 6).map(([k, v]) => `${k} ${fmt(v)} s`).join(', ')}`);
   row({
     measure: `burst of ${N_PODS}: pods/s to all Running`,
     ours: fmt(rate),
@@ -705,6 +715,8 @@ async function main(): Promise<number> {
     ]),
   );
   for (const n of notes) console.log(`note: ${n}`);
+  if (settled.length)
+    console.log(`note: before each measured run the machine was let settle below 15% busy (the kernel tears down deleted namespaces later): waited ${settled.map((ms) => fmt(ms / 1000, 1)).join(', ')} s`);
   for (const f of failures) console.log(`FAILED: ${f}`);
   if (leftovers.length) {
     console.log(`\ncleanup check: ✗ left behind:\n  ${leftovers.join('\n  ')}`);

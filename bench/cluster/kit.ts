@@ -25,6 +25,32 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const K8TS = join(ROOT, 'bin/k8ts');
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The machine's busy and idle CPU time so far (s), from /proc/stat. */
+function machineCpu(): { busy: number; idle: number } {
+  const t = readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number);
+  return { busy: (t[0] + t[1] + t[2] + t[4] + t[5] + t[6] + t[7]) / 100, idle: t[3] / 100 };
+}
+
+/**
+ * Waits until the machine is quiet: two half-second samples in a row below `share` of its CPUs busy (at most
+ * maxMs). A deleted network namespace is torn down by the kernel later, in a kernel worker: after 100 of them
+ * (a floor run's cleanup) that was seconds of CPU, which fell into whatever was measured next. Returns the
+ * time waited, in ms.
+ */
+export async function settle(share = 0.15, maxMs = 30_000): Promise<number> {
+  const t0 = performance.now();
+  let quiet = 0;
+  let a = machineCpu();
+  while (quiet < 2 && performance.now() - t0 < maxMs) {
+    await sleep(500);
+    const b = machineCpu();
+    const busy = (b.busy - a.busy) / Math.max(0.001, b.busy - a.busy + b.idle - a.idle);
+    quiet = busy < share ? quiet + 1 : 0;
+    a = b;
+  }
+  return performance.now() - t0;
+}
+
 // ---- clusters ----
 
 export interface Cluster {
@@ -223,6 +249,25 @@ export function cpuSnapshot(plan: ClusterPlan): CpuSnapshot {
   }
   const t = readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number);
   return { procs, busy: (t[0] + t[1] + t[2] + t[4] + t[5] + t[6] + t[7]) / HZ, idle: t[3] / HZ };
+}
+
+/**
+ * CPU seconds of the machine's processes that are not the cluster's, between two process tables, by command
+ * name (kernel workers' numbers dropped: kworker/u4:2 counts as kworker); those that exited in between are
+ * lost, as in cpuSpent. Biggest first.
+ */
+export function outsideCpu(a: Map<number, Proc>, b: Map<number, Proc>, plan: ClusterPlan): [string, number][] {
+  const ours = new Set(clusterProcesses(plan).map((p) => p.pid));
+  const by = new Map<string, number>();
+  for (const p of b.values()) {
+    if (ours.has(p.pid)) continue;
+    const before = a.get(p.pid);
+    const ticks = p.ticks - (before && before.startTime === p.startTime ? before.ticks : 0);
+    if (ticks <= 0) continue;
+    const name = p.comm.replace(/[/:][^a-z]*$|\/.*$/i, '');
+    by.set(name, (by.get(name) ?? 0) + ticks / HZ);
+  }
+  return [...by].sort((x, y) => y[1] - x[1]);
 }
 
 /** CPU seconds spent between two snapshots, by role (processes born in between count whole; those gone are lost). */

@@ -241,6 +241,9 @@ $pid += 0;
 put('init', "$pid " . starttime($pid) . ' ' . now() . "\n");
 print "started $pid\n";
 open(STDOUT, '>&', \*STDERR) or die "dup: $!\n";
+# runc exits a few ms after it wrote the pid file. Reaped now: the loop below reaps only when it wakes, and a
+# quiet container would keep it a zombie (holding all its CPU time out of ours) until it wrote or ended.
+$runner_status = $? if !defined($runner_status) && waitpid($runner, 0) == $runner;
 
 # Wait for the container's process (our child: its parent in runc exited and we are the subreaper), copying
 # its output to the log and noting the log's size as it grows, so readers can tell when each line arrived.
