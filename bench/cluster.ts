@@ -440,7 +440,12 @@ async function benchBurst(c: Cluster): Promise<void> {
     `where the CPU went during the burst (${fmt(r.ms / 1000)} s; the machine was ${fmt((100 * cpu.busy) / (cpu.busy + cpu.idle), 0)}% busy, ${fmt(cpu.busy)} CPU-s of which the cluster's ${fmt(ours)}):`,
   );
   console.log(table([['process', 'CPU s', 'ms per pod'], ...cpuRows.map(([k, v]) => [k, fmt(v), fmt((1000 * v) / N_PODS)])]));
-  console.log(`outside the cluster (processes alive at the end, by name): ${outside.slice(0, 6).map(([k, v]) => `${k} ${fmt(v)} s`).join(', ')}`);
+  console.log(
+    `outside the cluster (processes alive at the end, by name): ${outside
+      .slice(0, 6)
+      .map(([k, v]) => `${k} ${fmt(v)} s`)
+      .join(', ')}`,
+  );
   row({
     measure: `burst of ${N_PODS}: pods/s to all Running`,
     ours: fmt(rate),
@@ -716,7 +721,9 @@ async function main(): Promise<number> {
   );
   for (const n of notes) console.log(`note: ${n}`);
   if (settled.length)
-    console.log(`note: before each measured run the machine was let settle below 15% busy (the kernel tears down deleted namespaces later): waited ${settled.map((ms) => fmt(ms / 1000, 1)).join(', ')} s`);
+    console.log(
+      `note: before each measured run the machine was let settle below 15% busy (the kernel tears down deleted namespaces later): waited ${settled.map((ms) => fmt(ms / 1000, 1)).join(', ')} s`,
+    );
   for (const f of failures) console.log(`FAILED: ${f}`);
   if (leftovers.length) {
     console.log(`\ncleanup check: ✗ left behind:\n  ${leftovers.join('\n  ')}`);
