@@ -119,6 +119,9 @@ certificate from the cluster CA for the node's addresses (a kubernetes.io/kubele
 automatically when the node asks for its own addresses; self-signed until issued) and lets in, as the
 kubelet in webhook mode, callers with a client certificate from the CA or a token the API server vouches
 for (TokenReview) whom a SubjectAccessReview allows nodes/proxy, nodes/log, nodes/metrics … of this node.
+Every program the agent runs (ip, nft, runc's shims…) is started by one small helper process of its own
+(perl, DATA-DIR/helper/helper.pl), which also makes the pods' network namespaces and mounts itself, so
+the agent never forks; K8TS_NODE_HELPER=0 makes the agent fork each program itself instead.
 
 Flags:
 ${flagHelp(FLAGS)}

@@ -68,6 +68,7 @@ shows each node's own usage), the API server on the host. Checks the host first
 (root, kernel features, commands, address ranges). A failed up removes what it made.
 Kubeconfig: \${K8TS_HOME:-~/.k8ts}/NAME/kubeconfig.
 K8TS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" passes Node.js flags to the server and agents (profiling).
+K8TS_NODE_HELPER=0 reaches the agents: each forks its programs itself instead of through its node helper.
 
 Flags:
 ${flagHelp(UP_FLAGS)}
