@@ -1,8 +1,8 @@
 // The node's container runtime: runc containers in pod network namespaces, each started and waited for by
 // its own shim, with all state on disk under one directory per node so agent restarts lose nothing.
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { accessSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { delimiter, join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { MissingCommandError, PACKAGE_OF, spawnProcess } from '../../util/exec.js';
@@ -122,6 +122,15 @@ function defined<T extends object>(o: T): T {
 function writeAtomicSync(path: string, text: string): void {
   writeFileSync(`${path}.tmp`, text);
   renameSync(`${path}.tmp`, path);
+}
+
+/** A directory's names (none if it is missing), read synchronously as readText reads (container.ts). */
+function readdirOr(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
 
 /** Is there a process with this pid (signal 0 checks without sending)? */
@@ -437,13 +446,7 @@ export class Runtime {
     const p = this.paths(id);
     // Taken before reading: files read while create() was still running may predate the shim's.
     const creating = this.creating.has(id);
-    if (
-      !(await stat(p.dir).then(
-        () => true,
-        () => false,
-      ))
-    )
-      throw new ContainerNotFoundError(id);
+    if (!existsSync(p.dir)) throw new ContainerNotFoundError(id);
     const [initText, shimText] = await Promise.all([readText(p.init), readText(p.shim)]);
     const init = parseProcRef(initText);
     const shim = parseProcRef(shimText);
@@ -519,7 +522,7 @@ export class Runtime {
    * containers does not cost a state check of every container on the node.
    */
   async list(labels?: Record<string, string>): Promise<ContainerInfo[]> {
-    const names = await readdir(this.containersDir).catch(() => [] as string[]);
+    const names = readdirOr(this.containersDir);
     // Forget containers removed behind our back (another process, a test).
     if (this.metas.size > names.length) {
       const present = new Set(names);
@@ -548,13 +551,7 @@ export class Runtime {
   /** Sends a signal to the container's process; a container that is not running is left alone. */
   async kill(id: string, signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
     const p = this.paths(id);
-    if (
-      !(await stat(p.dir).then(
-        () => true,
-        () => false,
-      ))
-    )
-      throw new ContainerNotFoundError(id);
+    if (!existsSync(p.dir)) throw new ContainerNotFoundError(id);
     const init = parseProcRef(await readText(p.init));
     if (!init || !(await processAlive(init))) return;
     try {
@@ -594,13 +591,7 @@ export class Runtime {
   /** Kills the container if needed and removes everything it had (runc state, rootfs, logs). Idempotent. */
   async remove(id: string): Promise<void> {
     const p = this.paths(id);
-    if (
-      !(await stat(p.dir).then(
-        () => true,
-        () => false,
-      ))
-    )
-      return;
+    if (!existsSync(p.dir)) return;
     this.removing.add(id);
     try {
       await this.removeNow(id, p);
@@ -618,13 +609,7 @@ export class Runtime {
     // Let the shim finish (it deletes runc's state, then writes done) before its directory goes away.
     const shim = parseProcRef(await readText(p.shim));
     if (shim) {
-      const finished = async () =>
-        (await stat(p.done).then(
-          () => true,
-          () => false,
-        )) || !(await processAlive(shim))
-          ? true
-          : undefined;
+      const finished = async () => (existsSync(p.done) || !(await processAlive(shim)) ? true : undefined);
       const gone = await waitFor(p.dir, finished, 10_000, 20);
       if (!gone) {
         try {
@@ -654,13 +639,7 @@ export class Runtime {
   /** The container's output (stdout and stderr interleaved as written); see LogOptions. */
   async readLog(id: string, opts: LogOptions = {}): Promise<Readable> {
     const p = this.paths(id);
-    if (
-      !(await stat(p.dir).then(
-        () => true,
-        () => false,
-      ))
-    )
-      throw new ContainerNotFoundError(id);
+    if (!existsSync(p.dir)) throw new ContainerNotFoundError(id);
     return readLog(p, opts, async () => ((await this.state(id).catch(() => undefined))?.status ?? 'stopped') === 'stopped');
   }
 
