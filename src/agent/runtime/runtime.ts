@@ -385,6 +385,9 @@ export class Runtime {
         try {
           const h = await Promise.race([started, clock.expired]);
           await this.shimAnswer(id, p, await Promise.race([helper.talk(h, this.goLine(id, p)), clock.expired]));
+        } catch (e) {
+          // The helper failing (it died with the spare, say) is a failed start like any other.
+          throw e instanceof StartError ? e : new StartError(id, `the container shim could not be started: ${(e as Error).message}`);
         } finally {
           clock.clear();
         }
