@@ -20,8 +20,10 @@ def check(name, cond, detail=''):
 
 
 core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-container = client.V1Container(name='c', image='busybox', command=['true'])
-template = client.V1PodTemplateSpec(spec=client.V1PodSpec(restart_policy='Never', containers=[container]))
+# The pods stay active while they are looked at: a pod that has already finished has had its tracking
+# finalizer taken off by the Job controller (with a pod started in ~0.2 s, before the list below).
+container = client.V1Container(name='c', image='busybox', command=['sleep', '30'])
+template = client.V1PodTemplateSpec(spec=client.V1PodSpec(restart_policy='Never', containers=[container], termination_grace_period_seconds=0))
 job = batch.create_namespaced_job(ns, client.V1Job(metadata=client.V1ObjectMeta(name='py-job'),
                                                    spec=client.V1JobSpec(template=template, completions=2, parallelism=2)))
 check('create job', job.spec.backoff_limit == 6 and job.spec.selector.match_labels['batch.kubernetes.io/controller-uid'] == job.metadata.uid)
@@ -33,7 +35,8 @@ for ev in w.stream(batch.list_namespaced_job, ns, resource_version=job.metadata.
         w.stop()
 check('watch job status', active == 2, active)
 pods = core.list_namespaced_pod(ns, label_selector='batch.kubernetes.io/job-name=py-job').items
-check('job pods', len(pods) == 2 and all('batch.kubernetes.io/job-tracking' in p.metadata.finalizers for p in pods))
+check('job pods', len(pods) == 2 and all('batch.kubernetes.io/job-tracking' in (p.metadata.finalizers or []) for p in pods),
+      [(p.metadata.name, p.status.phase, p.metadata.finalizers) for p in pods])
 cj = batch.create_namespaced_cron_job(ns, client.V1CronJob(
     metadata=client.V1ObjectMeta(name='py-cron'),
     spec=client.V1CronJobSpec(schedule='@hourly',
