@@ -247,8 +247,7 @@ export function cpuSnapshot(plan: ClusterPlan): CpuSnapshot {
       // Exited meanwhile.
     }
   }
-  const t = readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number);
-  return { procs, busy: (t[0] + t[1] + t[2] + t[4] + t[5] + t[6] + t[7]) / HZ, idle: t[3] / HZ };
+  return { procs, ...machineCpu() };
 }
 
 /**
