@@ -267,3 +267,37 @@ test('nft flush ruleset: isolated pods stay closed while the policy table is mis
   assert.equal(await reach(other, web), false);
   await remove('shop/allow-client', 'shop/default-deny');
 });
+
+test('a SYN let through before a new pod was isolated, and delivered to it after (it waited for ARP), gets no answer back', {
+  skip: SKIP_NOT_ROOT,
+}, async () => {
+  // The pod's link is on the bridge but has no address yet: the node judges the host's SYN (nothing isolates
+  // that address yet), routes it to the bridge and queues it while it asks who has the address.
+  const late = await lab.pod(9);
+  const inLate = (args: string[]) => run(['ip', '-n', late.ns, ...args]);
+  await inLate(['addr', 'flush', 'dev', 'eth0']);
+  await run(['ip', '-n', lab.node, 'neigh', 'flush', 'to', late.ip]).catch(() => undefined);
+  engine.onNamespace('ADDED', { metadata: { name: 'late', labels: {} } });
+  await apply(policy('deny-late', 'late', { podSelector: {}, policyTypes: ['Ingress'] }));
+  const asked = httpGet(lab.host, `http://${late.ip}:8080/cgi-bin/id`, 4000);
+  await new Promise((r) => setTimeout(r, 150));
+  // As the pod loop does: the sandbox's address is isolated before anything in the pod listens.
+  await engine.localPodReady({ ...podObj(late, 'late', {}), status: {} }, late.ip);
+  // By then the queued SYN is dropped with its neighbour entry, and its flow is gone from conntrack.
+  const inNode = (argv: string[]) =>
+    run(['nsenter', `--net=${lab.nodeNetns}`, '--', ...argv]).then(
+      (r) => r.stdout,
+      (e) => String(e.stdout ?? ''),
+    );
+  assert.doesNotMatch(await inNode(['ip', 'neigh', 'show', 'to', late.ip]), /INCOMPLETE/, 'nothing waits for the pod address any more');
+  assert.doesNotMatch(await inNode(['conntrack', '-L', '--reply-src', late.ip]), /SYN_SENT/, 'the SYN let in before isolation has no flow');
+  await inLate(['addr', 'add', `${late.ip}/24`, 'dev', 'eth0']);
+  await inLate(['route', 'add', 'default', 'via', '10.244.0.1']);
+  await lab.http(late, 8080);
+  // The node's next ARP probe (within a second) finds the pod and hands it the queued SYN; its answer
+  // belongs to a flow the node let in before the pod was isolated.
+  const got = await asked;
+  assert.equal(got.ok, false, `the host reached the isolated pod: ${got.body}`);
+  assert.equal(await reach('host', late, 8080, 1500), false);
+  await remove('late/deny-late');
+});

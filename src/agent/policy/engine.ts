@@ -127,8 +127,34 @@ export class PolicyEngine {
     this.objects.set(p.key, pod);
     this.podRelevance.set(p.key, relevance(p));
     this.compiler.setPod(p);
-    this.compiler.setLocalIP(p.uid, parseIPv4(ip));
+    const addr = parseIPv4(ip);
+    this.compiler.setLocalIP(p.uid, addr);
     await this.settled();
+    const st = this.programmer.state;
+    if (st.ingress.has(addr) || st.egress.has(addr)) await this.forgetEarlier(addr);
+  }
+
+  /**
+   * What the node let through to or from a local pod's address before it was isolated must not reach the
+   * pod after: a SYN judged while the address was open can wait in the bridge's ARP queue for up to a
+   * second and be handed to the pod once it listens, its flow already in conntrack, so the answer passes as
+   * an established reply. The asynchronous revocation (revoke) would cut it, but a pod that starts fast can
+   * beat it. So before the pod's containers start: its neighbour entries go (the kernel drops what they
+   * queued), and the flows of the address that no policy allows are cut.
+   */
+  private async forgetEarlier(ip: number): Promise<void> {
+    const a = formatIPv4(ip);
+    await run([...this.prefix(), 'ip', 'neigh', 'flush', 'to', a]).catch((e) => this.o.log?.(`policy: ip neigh flush to ${a}: ${(e as Error).message}`));
+    if (!(this.o.conntrack ?? true)) return;
+    const lists = await Promise.all(
+      ['--reply-src', '--orig-src'].map((f) =>
+        run([...this.prefix(), 'conntrack', '-L', f, a], { timeoutMs: 10_000 }).then(
+          (r) => r.stdout,
+          (e) => String(e.stdout ?? ''),
+        ),
+      ),
+    );
+    await this.cut(parseConntrack(lists.join('\n')), new Set([ip]));
   }
 
   /** Program everything known now, then keep it programmed. Call once the informers' caches are full. */
@@ -234,9 +260,14 @@ export class PolicyEngine {
     const pods = this.shrunk(before, after);
     if (!pods.size) return;
     const { stdout } = await run([...this.prefix(), 'conntrack', '-L'], { timeoutMs: 10_000 }).catch((e) => ({ stdout: String(e.stdout ?? '') }));
+    await this.cut(parseConntrack(stdout), pods);
+  }
+
+  /** Delete the live flows with one of `pods` that the policies do not allow. */
+  private async cut(entries: ConntrackEntry[], pods: Set<number>): Promise<void> {
     const world = this.world();
     const dels: string[][] = [];
-    for (const e of parseConntrack(stdout)) {
+    for (const e of entries) {
       // Only live flows: a closing or closed TCP entry carries nothing more.
       if (e.state && e.state !== 'ESTABLISHED' && e.state !== 'SYN_RECV' && e.state !== 'SYN_SENT') continue;
       // After DNAT the reply comes from the backend: that is who the flow is with.
