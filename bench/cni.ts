@@ -1,4 +1,5 @@
-// CNI benchmark: per-pod ADD and DEL for N pods (default 50) with k8ts-bridge in-process, k8ts-bridge as
+// CNI benchmark: per-pod ADD and DEL for N pods (default 50) with k8ts-bridge in-process (by `ip -batch`, and
+// as in the agent: links by rtnetlink through a node helper standing in the node's namespace), k8ts-bridge as
 // an executable, and the reference bridge + host-local executables, beside the floor measured in the same
 // run (`ip netns add`, then one veth made with its peer in the pod namespace and an address, in two
 // `ip -batch` calls; teardown by `ip netns del`). Then the teardown options DEL chose between.
@@ -14,6 +15,7 @@ import { run } from '../src/util/exec.js';
 import { ipBatch } from '../src/agent/cni/ip.js';
 import { execPlugin } from '../src/agent/cni/exec.js';
 import { k8tsBridgePlugin } from '../src/agent/cni/plugin.js';
+import { NodeHelper, installNodeHelper } from '../src/agent/helper.js';
 import type { CniConfig, CniPlugin, CniResult } from '../src/agent/cni/types.js';
 import { IS_ROOT, K8TS_CNI_BIN, Lab, REFERENCE_CNI_DIR, ping } from '../src/agent/cni/testing.js';
 import { fmt, summarize, table } from './lib.js';
@@ -33,6 +35,7 @@ interface Variant {
   setup(lab: Lab): Promise<void>;
   add(lab: Lab, ns: string, i: number): Promise<CniResult[]>;
   del(lab: Lab, ns: string, i: number, results: CniResult[]): Promise<void>;
+  teardown?(lab: Lab): Promise<void>;
 }
 
 interface Samples {
@@ -88,6 +91,35 @@ function pluginVariant(name: string, plugins: (lab: Lab) => CniPlugin[], conf: (
   };
 }
 
+/** k8ts-bridge as the agent runs it: its node helper (one per lab, in the lab's node namespace) is the
+ *  runner of every program and makes the links by rtnetlink, installed only around this variant's calls. */
+function helperVariant(conf: (lab: Lab) => CniConfig): Variant {
+  const helpers = new Map<Lab, NodeHelper>();
+  // The node namespace named as the helper's: otherwise the plugin would not use it (and would plumb here).
+  const plugin = (lab: Lab) => k8tsBridgePlugin({ hostNetns: lab.node });
+  const via = async <T>(lab: Lab, fn: () => Promise<T>): Promise<T> => {
+    installNodeHelper(helpers.get(lab));
+    try {
+      return await fn();
+    } finally {
+      installNodeHelper(undefined);
+    }
+  };
+  return {
+    name: 'k8ts-bridge in-process, node helper (rtnetlink)',
+    async setup(lab) {
+      helpers.set(lab, new NodeHelper(join(lab.dataDir, 'helper'), 'perl', process.arch, `/run/netns/${lab.node}`));
+    },
+    add: (lab, ns, i) => via(lab, async () => [await plugin(lab).add(conf(lab), { containerId: `bench-${i}`, netns: ns, ifName: 'eth0' })]),
+    del: (lab, ns, i, results) =>
+      via(lab, () => plugin(lab).del({ ...conf(lab), prevResult: results[0] }, { containerId: `bench-${i}`, netns: ns, ifName: 'eth0' })),
+    async teardown(lab) {
+      await helpers.get(lab)?.close();
+      helpers.delete(lab);
+    },
+  };
+}
+
 /** Creates N pods with every variant, interleaved, checks connectivity, then deletes them, interleaved. */
 async function runRound(variants: Variant[], samples: Map<string, Samples>): Promise<void> {
   const made: Array<{ v: Variant; lab: Lab; pods: Array<{ ns: string; results: CniResult[] }> }> = [];
@@ -124,6 +156,7 @@ async function runRound(variants: Variant[], samples: Map<string, Samples>): Pro
     }
   } finally {
     for (const m of made) {
+      await m.v.teardown?.(m.lab);
       await m.lab.cleanup();
       labs.delete(m.lab);
     }
@@ -209,6 +242,7 @@ async function main(): Promise<void> {
   const variants: Variant[] = [
     floor,
     pluginVariant('k8ts-bridge in-process', (lab) => [k8tsBridgePlugin({ hostNetns: lab.node })], ours),
+    helperVariant(ours),
     pluginVariant('k8ts-bridge executable (bin/k8ts-cni)', (lab) => [execPlugin(K8TS_CNI_BIN, { hostNetns: lab.node })], ours),
   ];
   if (existsSync(join(REFERENCE_CNI_DIR, 'bridge'))) {

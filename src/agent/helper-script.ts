@@ -12,12 +12,18 @@
 //   talk ID LINE                                     write LINE to the held program ID's stdin and close it;
 //                                                    answered with what it prints up to its first newline
 //   drop ID                                          close the held program's pipes (a spare shim then exits)
+//   rtnl NETNS MSG...                                rtnetlink messages (built by src/agent/cni/rtnl.ts) sent in
+//                                                    order, each acknowledged before the next, on a socket of the
+//                                                    node's network namespace (NETNS empty) or of /run/netns/NAME;
+//                                                    the first the kernel refuses ends the request
 // An answer's fields: KIND VALUE STDOUT STDERR, where KIND is
 //   exit    VALUE is the exit code
 //   signal  VALUE is the signal that ended it
 //   errno   it could not start: VALUE is errno and STDERR the message (exec's ENOENT: no such command)
 //   error   the request was refused or its system call failed: STDERR says why
 //   held    hold started the program: VALUE is its pid and the request's id names it from now on
+//   nlerr   rtnl: the kernel refused message number STDERR with errno VALUE (the replies before it in STDOUT)
+// rtnl's exit 0 carries in STDOUT every reply that was not an acknowledgement (what a GET asked for).
 // Everything the helper forks is its own child, reaped by it; work for other requests goes on meanwhile.
 // The helper exits when its stdin closes (its agent is gone); what it started runs on to its end.
 export const HELPER_SCRIPT = String.raw`# k8ts node helper (written by the agent; see src/agent/helper.ts and helper-script.ts)
@@ -236,8 +242,57 @@ sub op_drop {
   answer($id, 'exit', 0, '', '');
 }
 
+my $node_rtnl;   # the node's rtnetlink socket, made at first use
+my $rtnl_seq = 0;
+
+sub op_rtnl {
+  my ($id, $ns, @msgs) = @_;
+  my $s;
+  if (length($ns)) {
+    return refuse($id, "rtnl: invalid network namespace \"$ns\"") unless $ns =~ m{\A/run/netns/([^/]*)\z} && netns_name_ok($1);
+    open(my $f, '<', $ns) or return refuse($id, "open $ns: $!");
+    # The socket belongs to the namespace it is made in; the helper goes back into the node's at once.
+    sc($NR_SETNS, fileno($f), $CLONE_NEWNET) == 0 or return refuse($id, "setns $ns: $!");
+    my $ok = socket($s, 16, 3, 0);   # AF_NETLINK, SOCK_RAW, NETLINK_ROUTE
+    my $err = "$!";
+    sc($NR_SETNS, fileno($node_netns), $CLONE_NEWNET) == 0 or die "setns back to the node's network namespace: $!\n";
+    close($f);
+    return refuse($id, "netlink socket in $ns: $err") unless $ok;
+  } else {
+    unless ($node_rtnl) { socket($node_rtnl, 16, 3, 0) or do { my $e = "$!"; undef $node_rtnl; return refuse($id, "netlink socket: $e"); }; }
+    $s = $node_rtnl;
+  }
+  my $out = '';
+  for my $i (0 .. $#msgs) {
+    my $m = $msgs[$i];
+    return refuse($id, "rtnl: message $i is not one") if length($m) < 16 || unpack('L', $m) != length($m);
+    my $seq = $rtnl_seq = ($rtnl_seq + 1) % 4294967296;
+    substr($m, 8, 4) = pack('L', $seq);
+    defined(send($s, $m, 0)) or return refuse($id, "rtnl: send: $!");
+    # rtnetlink answers in the sender's own call: the reply and the acknowledgement are queued already.
+    for (my $acked = 0; !$acked; ) {
+      my $buf = '';
+      unless (defined(recv($s, $buf, 1 << 16, 0))) { next if $!{EINTR}; return refuse($id, "rtnl: recv: $!"); }
+      for (my $at = 0; $at + 16 <= length($buf); ) {
+        my ($len, $type, undef, $rseq) = unpack('LSSL', substr($buf, $at, 12));
+        last if $len < 16;
+        if ($rseq == $seq) {
+          if ($type == 2) {   # NLMSG_ERROR; error 0 is the acknowledgement
+            my $e = -unpack('l', substr($buf, $at + 16, 4));
+            return answer($id, 'nlerr', $e, $out, "$i") if $e;
+            $acked = 1;
+          } elsif ($type == 3) { $acked = 1; }   # NLMSG_DONE
+          else { $out .= substr($buf, $at, $len); }
+        }
+        $at += ($len + 3) & ~3;
+      }
+    }
+  }
+  answer($id, 'exit', 0, $out, '');
+}
+
 my %ops = (exec => \&op_exec, 'netns-add' => \&op_netns_add, 'netns-del' => \&op_netns_del, mount => \&op_mount, umount => \&op_umount,
-  hold => \&op_hold, talk => \&op_talk, drop => \&op_drop);
+  hold => \&op_hold, talk => \&op_talk, drop => \&op_drop, rtnl => \&op_rtnl);
 
 sub requests {
   while (length($inbuf) >= 8) {

@@ -7,7 +7,20 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CommandError, MissingCommandError, run, spawnRun } from '../util/exec.js';
 import { HELPER_SCRIPT } from './helper-script.js';
-import { HelperError, MS_BIND, MS_NODEV, MS_NOSUID, NodeHelper, installNodeHelper, installedNodeHelper, mountTmpfs, netnsAdd, netnsDel } from './helper.js';
+import { getLink, parseLinks, setLink } from './cni/rtnl.js';
+import {
+  HelperError,
+  RtnlError,
+  MS_BIND,
+  MS_NODEV,
+  MS_NOSUID,
+  NodeHelper,
+  installNodeHelper,
+  installedNodeHelper,
+  mountTmpfs,
+  netnsAdd,
+  netnsDel,
+} from './helper.js';
 
 const root = process.getuid?.() === 0;
 const dir = mkdtempSync(join(tmpdir(), 'k8ts-helper-'));
@@ -139,6 +152,35 @@ describe('node helper', () => {
       await assert.rejects(helper.netnsDel(name), /No such file/);
     } finally {
       if (existsSync(`/run/netns/${name}`)) await spawnRun(['ip', 'netns', 'del', name]).catch(() => {});
+    }
+  });
+
+  it('sends rtnetlink messages in a namespace: a GET answered, the refused message named with its errno, the rest not sent', {
+    skip: !root && 'needs root',
+  }, async () => {
+    const name = `k8ts-helper-rtnl-${tag}`;
+    const ns = `/run/netns/${name}`;
+    try {
+      await helper.netnsAdd(name);
+      const lo = parseLinks(await helper.rtnl('lo up', [setLink('lo', { up: true }), getLink('lo')], ns));
+      assert.deepEqual(
+        lo.map((l) => [l.index, l.name, l.up]),
+        [[1, 'lo', true]],
+      );
+      const err = await helper.rtnl('three', [setLink('lo', { up: true }), setLink('nosuch0', { up: true }), setLink('lo', { up: false })], ns).catch((e) => e);
+      assert.ok(err instanceof RtnlError, String(err));
+      assert.equal(err.index, 1);
+      assert.equal(err.errno, 19);
+      assert.match(err.message, /^three: No such device \(ENODEV\)$/);
+      const links = JSON.parse((await spawnRun(['ip', '-n', name, '-j', 'link', 'show', 'lo'])).stdout) as { flags: string[] }[];
+      assert.ok(links[0].flags.includes('UP'), 'the message after the refused one was not sent');
+      assert.equal(readlinkSync(`/proc/${helper.pid}/ns/net`), readlinkSync('/proc/self/ns/net'), 'the helper is back in the node namespace');
+      for (const bad of ['/proc/1/ns/net', '/run/netns/../x', '/run/netns/a b', 'relative'])
+        await assert.rejects(helper.rtnl('x', [getLink('lo')], bad), HelperError);
+      const raw = helper as unknown as { op(what: string, f: (string | Buffer)[]): Promise<void> };
+      await assert.rejects(raw.op('x', ['rtnl', '', Buffer.from('short')]), /is not one/);
+    } finally {
+      if (existsSync(ns)) await spawnRun(['ip', 'netns', 'del', name]).catch(() => {});
     }
   });
 

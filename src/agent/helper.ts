@@ -65,10 +65,40 @@ export class HelperError extends Error {
   }
 }
 
+/** The kernel refused rtnetlink message `index` of a request (its position in the list) with `errno`. */
+export class RtnlError extends Error {
+  readonly code = 'RtnlFailed';
+  constructor(
+    readonly what: string,
+    readonly index: number,
+    readonly errno: number,
+  ) {
+    super(`${what}: ${errnoText(errno)}`);
+    this.name = 'RtnlError';
+  }
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+const ERRNO_TEXT: Record<string, string> = {
+  EEXIST: 'File exists',
+  ENODEV: 'No such device',
+  ENOENT: 'No such file or directory',
+  EBUSY: 'Device or resource busy',
+  EINVAL: 'Invalid argument',
+  EPERM: 'Operation not permitted',
+  EOPNOTSUPP: 'Operation not supported',
+  ENETUNREACH: 'Network is unreachable',
+  EADDRNOTAVAIL: 'Cannot assign requested address',
+};
+function errnoText(errno: number): string {
+  const name = ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+  return ERRNO_TEXT[name] ? `${ERRNO_TEXT[name]} (${name})` : name;
+}
+
 interface Answer {
   /** The request's id. */
   id: number;
-  kind: 'exit' | 'signal' | 'errno' | 'error' | 'held';
+  kind: 'exit' | 'signal' | 'errno' | 'error' | 'held' | 'nlerr';
   value: number;
   stdout: Buffer;
   stderr: Buffer;
@@ -120,12 +150,19 @@ export class NodeHelper implements CommandRunner {
   private readonly syscalls: string;
   /** Programs and operations answered since the helper was made (all its processes). */
   requests = 0;
+  /** Programs started (exec and hold requests). */
+  programs = 0;
 
-  /** The script goes into dir (rewritten only when it differs); the process starts with the first request. */
+  /**
+   * The script goes into dir (rewritten only when it differs); the process starts with the first request.
+   * With `netns` (a path under /run/netns) the helper stands in that network namespace instead of ours: it
+   * is then the node's for what the helper does (tests of a node in a throwaway namespace).
+   */
   constructor(
     dir: string,
     private readonly perl = 'perl',
     arch: string = process.arch,
+    readonly netns?: string,
   ) {
     const nrs = SYSCALLS[arch];
     if (!nrs) throw new Error(`the node helper does not know the system call numbers of architecture ${arch} (supported: ${Object.keys(SYSCALLS).join(', ')})`);
@@ -152,7 +189,8 @@ export class NodeHelper implements CommandRunner {
 
   private process(): Spawned {
     if (this.sp) return this.sp;
-    const sp = spawnProcess([this.perl, this.script, this.syscalls], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const argv = [this.perl, this.script, this.syscalls];
+    const sp = spawnProcess(this.netns ? ['nsenter', `--net=${this.netns}`, '--', ...argv] : argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.sp = sp;
     this.inbuf = Buffer.alloc(0);
     this.stderrTail = '';
@@ -214,6 +252,7 @@ export class NodeHelper implements CommandRunner {
     const id = this.nextId++;
     if (this.nextId > 0xffffffff) this.nextId = 1;
     this.requests++;
+    if (f[0] === 'exec' || f[0] === 'hold') this.programs++;
     return new Promise<Answer>((resolve, reject) => {
       if (!this.pending.size) this.refs(true);
       this.pending.set(id, { resolve, reject });
@@ -298,6 +337,20 @@ export class NodeHelper implements CommandRunner {
   /** Closes a held program's pipes without a word (a spare shim then exits). */
   async drop(held: Held): Promise<void> {
     await this.op(`drop ${held.pid}`, ['drop', held.ref]);
+  }
+
+  /**
+   * rtnetlink messages (cni/rtnl.ts) sent in order on a socket of the node's network namespace, or of
+   * `netns` (a path under /run/netns); resolves to the replies that were not acknowledgements. The first
+   * message the kernel refuses ends the request with an RtnlError naming it; `what` says what was asked.
+   */
+  async rtnl(what: string, msgs: Buffer[], netns = ''): Promise<Buffer> {
+    if (netns && !(netns.startsWith('/run/netns/') && NETNS_NAME.test(netns.slice('/run/netns/'.length))))
+      throw new HelperError(what, `invalid network namespace ${JSON.stringify(netns)}`);
+    const a = await this.request(['rtnl', netns, ...msgs]);
+    if (a.kind === 'exit' && a.value === 0) return a.stdout;
+    if (a.kind === 'nlerr') throw new RtnlError(what, Number(a.stderr.toString()), a.value);
+    throw new HelperError(what, a.stderr.toString().trim() || `${a.kind} ${a.value}`);
   }
 
   /** Ends the helper (its stdin closes, it exits; what it started runs on) and waits for it. */

@@ -10,6 +10,7 @@ import { ipBatch, type IpLink } from './ip.js';
 import { cniAdd, cniCheck, cniDel, cniGc, cniStatus, cniVersion, hostVethName, k8tsBridgePlugin } from './plugin.js';
 import { CniError, SUPPORTED_VERSIONS, type CniResult, type RuntimeParams } from './types.js';
 import { Lab, SKIP_NOT_ROOT, addressesOf, inspect, ping } from './testing.js';
+import { NodeHelper, installNodeHelper } from '../helper.js';
 
 async function cniCode(p: Promise<unknown>): Promise<CniError> {
   try {
@@ -34,14 +35,25 @@ async function nodeLinks(lab: Lab): Promise<IpLink[]> {
   return JSON.parse((await run(['ip', '-n', lab.node, '-j', '-d', 'link', 'show'])).stdout) as IpLink[];
 }
 
-for (const v of SUPPORTED_VERSIONS) {
+// Each version by `ip -batch`; the newest also as in the agent, with a node helper standing in the node's
+// namespace, which makes the links by rtnetlink and runs every program.
+const VARIANTS: [string, 'ip' | 'the node helper'][] = [...SUPPORTED_VERSIONS.map((v): [string, 'ip'] => [v, 'ip']), ['1.1.0', 'the node helper']];
+for (const [v, via] of VARIANTS) {
   const atLeast11 = v === '1.1.0';
-  describe(`k8ts-bridge in-process (cniVersion ${v})`, { skip: SKIP_NOT_ROOT }, () => {
+  describe(`k8ts-bridge in-process (cniVersion ${v}, links by ${via})`, { skip: SKIP_NOT_ROOT }, () => {
     let lab: Lab;
+    let helper: NodeHelper | undefined;
     beforeEach(async () => {
       lab = await new Lab().start();
+      if (via === 'the node helper') {
+        helper = new NodeHelper(join(lab.dataDir, 'helper'), 'perl', process.arch, `/run/netns/${lab.node}`);
+        installNodeHelper(helper);
+      }
     });
     afterEach(async () => {
+      installNodeHelper(undefined);
+      await helper?.close();
+      helper = undefined;
       await lab.cleanup();
     });
 
@@ -226,6 +238,19 @@ for (const v of SUPPORTED_VERSIONS) {
       assert.ok(!(await inspect(ns)).links.some((l) => l.ifname === 'eth0'));
       if (atLeast11) assert.equal((await cniCode(cniStatus(small()))).code, 50);
     });
+
+    if (via === 'the node helper')
+      it('ADD and DEL of a second pod start no program (the bridge made by the first)', async () => {
+        const [a, b] = [await lab.pod(), await lab.pod()];
+        await cniAdd(conf(), rt(a, 'pod-a'), opts());
+        const programs = helper!.programs;
+        const rb = await cniAdd(conf(), rt(b, 'pod-b'), opts());
+        await cniCheck(withPrev(conf(), rb), rt(b, 'pod-b'), opts());
+        await cniDel(conf(), rt(b, 'pod-b'), opts());
+        assert.equal(helper!.programs - programs, 2, "the two programs are CHECK's: ADD and DEL started none");
+        const host = (await nodeLinks(lab)).find((l) => l.ifname === hostVethName('pod-b', 'eth0'))!;
+        assert.ok(!host.flags.includes('UP'), 'DEL set the host end down');
+      });
 
     it('DEL releases the address and cuts the pod off; the same container can be added again', async () => {
       const [a, b] = [await lab.pod(), await lab.pod()];
