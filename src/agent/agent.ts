@@ -16,7 +16,7 @@ import { RestClient, type RestConfig } from '../client/rest.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { run } from '../util/exec.js';
 import { registerNode, renewLease, postReady } from './node.js';
-import { PodManager, podEnvReferences, podRefNames, podVolumeReferences } from './pods.js';
+import { PodManager, onlyStatusChanged, podEnvReferences, podRefNames, podVolumeReferences } from './pods.js';
 import { VolumeManager } from './volumes/manager.js';
 import { TokenManager, apiTokenIssuer } from './volumes/tokens.js';
 import { CertificateManager } from './certmanager.js';
@@ -545,7 +545,9 @@ export class Agent {
       metrics.podSeen(p.metadata.uid, p.status?.phase, false);
       // A pod this agent has not started yet: its start is traced from now (NODE_DEBUG=k8ts:pods).
       if (!p.status?.containerStatuses && !p.metadata.deletionTimestamp) this.podManager.trace.seen(p.metadata.uid);
-      this.queue.add(objectKey(p));
+      // As the kubelet's pod config: an update that changed only the status (mostly this agent's own write)
+      // is no reason for a sync. The informer's resync (the same object again) is: it finds exited containers.
+      if (!old || old === p || !onlyStatusChanged(old, p)) this.queue.add(objectKey(p));
       // Labels or annotations a downwardAPI volume shows: refreshed at once, not after the full sync.
       if (
         old &&

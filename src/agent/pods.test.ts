@@ -1,7 +1,7 @@
 // The pod phase the agent posts, from its containers' states and the restart policy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hostsFile, podHostname, podPhase, resolvConf } from './pods.js';
+import { hostsFile, onlyStatusChanged, podHostname, podPhase, resolvConf, sameStatus } from './pods.js';
 import type { Pod, PodSpec } from '../api/types.js';
 
 const c = (o: Partial<Parameters<typeof podPhase>[0]>) => ({ total: 1, running: 0, terminated: 0, failed: 0, waiting: 0, restarted: false, ...o });
@@ -122,4 +122,67 @@ test('a pod whose uid is not a UUID is left alone: the uid never becomes a path 
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
+});
+
+test('a status is the same as the stored one whatever the key order, null fields left out, transition times aside', () => {
+  const posted = {
+    phase: 'Running',
+    conditions: [{ type: 'Ready', status: 'True', lastProbeTime: null, lastTransitionTime: '2026-12-07T07:37:30Z' }],
+    podIP: '10.244.0.2',
+  };
+  const stored = { podIP: '10.244.0.2', conditions: [{ lastTransitionTime: '2026-12-07T07:37:31Z', status: 'True', type: 'Ready' }], phase: 'Running' };
+  assert.ok(sameStatus(posted, stored));
+  assert.ok(!sameStatus(posted, { ...stored, phase: 'Pending' }));
+  assert.ok(!sameStatus(posted, { ...stored, conditions: [{ ...stored.conditions[0], status: 'False' }] }));
+  assert.ok(!sameStatus(posted, { ...stored, podIP: undefined }), 'a field that is gone is a difference');
+});
+
+test('only a status change is no reason to sync a pod; spec, labels, deletion and finalizers are', () => {
+  const base: Pod = {
+    metadata: { name: 'p', namespace: 'd', uid: 'u1', resourceVersion: '1', labels: { a: 'b' } },
+    spec: { containers: [{ name: 'c', image: 'busybox' }] },
+    status: { phase: 'Pending' },
+  };
+  const next = (f: (p: Pod) => void): Pod => {
+    const p = structuredClone(base);
+    p.metadata.resourceVersion = '2';
+    f(p);
+    return p;
+  };
+  assert.ok(
+    onlyStatusChanged(
+      base,
+      next((p) => (p.status = { phase: 'Running' })),
+    ),
+  );
+  assert.ok(
+    !onlyStatusChanged(
+      base,
+      next((p) => (p.spec!.containers[0].image = 'nginx')),
+    ),
+  );
+  assert.ok(
+    !onlyStatusChanged(
+      base,
+      next((p) => (p.metadata.labels = { a: 'c' })),
+    ),
+  );
+  assert.ok(
+    !onlyStatusChanged(
+      base,
+      next((p) => (p.metadata.deletionTimestamp = '2026-12-07T00:00:00Z')),
+    ),
+  );
+  assert.ok(
+    !onlyStatusChanged(
+      base,
+      next((p) => (p.metadata.finalizers = ['x'])),
+    ),
+  );
+  assert.ok(
+    !onlyStatusChanged(
+      base,
+      next((p) => (p.spec!.ephemeralContainers = [{ name: 'dbg', image: 'busybox' }])),
+    ),
+  );
 });

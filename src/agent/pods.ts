@@ -803,7 +803,7 @@ export class PodManager {
       status.podIP = sb.ip;
       status.podIPs = [{ ip: sb.ip }];
     }
-    if (JSON.stringify(strip(status)) === JSON.stringify(strip(pod.status ?? {}))) return;
+    if (sameStatus(status, pod.status ?? {})) return;
     try {
       // Conditions carry `lastProbeTime: null` as the kubelet writes a nil Time; kubernetes-types has no null there.
       const uid = pod.metadata.uid!;
@@ -891,8 +891,41 @@ export function podPhase(
 }
 
 /** Status without the timestamps that change on every computation. */
-function strip(s: unknown): unknown {
-  return JSON.parse(JSON.stringify(s, (k, v) => (k === 'lastTransitionTime' ? undefined : v)));
+/** Whether two versions of a pod differ in nothing but their status and bookkeeping (resourceVersion, managedFields). */
+export function onlyStatusChanged(old: Pod, p: Pod): boolean {
+  const m = old.metadata;
+  const n = p.metadata;
+  return (
+    m.uid === n.uid &&
+    m.deletionTimestamp === n.deletionTimestamp &&
+    m.deletionGracePeriodSeconds === n.deletionGracePeriodSeconds &&
+    m.generation === n.generation &&
+    JSON.stringify(m.labels ?? {}) === JSON.stringify(n.labels ?? {}) &&
+    JSON.stringify(m.annotations ?? {}) === JSON.stringify(n.annotations ?? {}) &&
+    JSON.stringify(m.finalizers ?? []) === JSON.stringify(n.finalizers ?? []) &&
+    JSON.stringify(old.spec) === JSON.stringify(p.spec)
+  );
+}
+
+/**
+ * Whether a computed status says what the stored one says: transition times aside, and as the server
+ * stores it, which leaves out fields that are null (`lastProbeTime: null`) and may order keys its own way.
+ * A plain text comparison never matched, so every sync of a running pod wrote its status again.
+ */
+export function sameStatus(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonicalStatus(a)) === JSON.stringify(canonicalStatus(b));
+}
+
+function canonicalStatus(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonicalStatus);
+  if (!v || typeof v !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v).sort()) {
+    const x = (v as Record<string, unknown>)[k];
+    if (x === null || x === undefined || k === 'lastTransitionTime') continue;
+    out[k] = canonicalStatus(x);
+  }
+  return out;
 }
 
 /**
