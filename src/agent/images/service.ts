@@ -91,7 +91,8 @@ export class ImageService {
     const present = await findLocal(this.o.store, ref);
     if (present && (policy !== 'Always' || present.record.builtin)) {
       this.used(present.record);
-      await ev('Normal', 'Pulled', `Container image "${ref}" already present on machine`);
+      // Not waited for (the kubelet's recorder is asynchronous): a POST round trip before every container start.
+      void ev('Normal', 'Pulled', `Container image "${ref}" already present on machine`);
       return { ok: true, image: present };
     }
     if (!present && policy === 'Never') {
