@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { K8TS, ROOT } from './harness.js';
-import { type Cluster, clusterFixture, podIP, skip as clusterSkip, sh } from './clusterkit.js';
+import { type Cluster, clusterFixture, podIP, skip as clusterSkip, sh, until } from './clusterkit.js';
 import { type Browser, launch, noChromium, requireChromium, waitIn } from './browser.js';
 import { must } from '../../src/testing/must.js';
 import type { Node, NodeList } from 'kubernetes-types/core/v1.js';
@@ -191,6 +191,32 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
   });
 
   test("a click shows the kernel facts: the pod's eth0 and the host end of its veth pair, as the node holds them", async () => {
+    // The policy engine writes its peer classes only while a pod of the node is isolated: a policy that
+    // isolates pod-a and lets everything in.
+    const open = `${JSON.stringify({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'pod-a-open' },
+      spec: { podSelector: { matchLabels: { app: 'walkthrough' } }, ingress: [{}] },
+    })}\n`;
+    await c.ok(['apply', '-f', '-'], open);
+    try {
+      const node1 = must(
+        c.plan.nodes.find((x) => x.name === 'node1'),
+        'node1',
+      ).netns;
+      await until(
+        "pod-a's class in node1's policy table",
+        async () => sh(['ip', 'netns', 'exec', node1, 'nft', 'list', 'map', 'ip', 'k8ts-policy', 'podclass']).stdout.includes(ips.get('pod-a')!),
+        15_000,
+      );
+      await kernelFacts();
+    } finally {
+      await c.ok(['delete', 'networkpolicy', 'pod-a-open', '--ignore-not-found']);
+    }
+  });
+
+  const kernelFacts = async () => {
     const pos = await b!.page.evaluate(() => {
       const cy = window.k8tsUi.cy;
       const p = cy.getElementById('pod:default/pod-a').renderedPosition();
@@ -212,7 +238,7 @@ describe('k8ts ui: the live topology page in headless chromium', { skip }, () =>
     assert.match(text!, new RegExp(`eth0 ([0-9a-f]{2}:){5}[0-9a-f]{2} mtu \\d+ ${ips.get('pod-a')!.replace(/\./g, '\\.')}/`));
     assert.match(text!, /k8ts-policy map podclass: /, "the policy engine's map entry for the pod");
     await shot('pod-details');
-  });
+  };
 
   test("a click on a veth line (drawn under cytoscape, found by the page's own geometry) shows that pod's veth pair", async () => {
     await b!.page.evaluate(() => void window.k8tsUi.cy.elements().unselect());

@@ -146,13 +146,51 @@ test('every difference leaves the kernel holding exactly the compiled state (ran
         await prog.apply(s);
         const k = await kernel(table);
         const w = want(s);
-        assert.deepEqual(k.podclass, w.podclass, `seed ${seed} step ${i}: podclass`);
+        // While no local pod is isolated nothing is judged, and the classes are not written (they follow
+        // with the first isolation): then the kernel's may lag.
+        if (w.sets.size) assert.deepEqual(k.podclass, w.podclass, `seed ${seed} step ${i}: podclass`);
         assert.deepEqual(k.isolated, [...w.sets.keys()].sort(), `seed ${seed} step ${i}: which pods are isolated`);
         for (const name of k.sets.keys()) assert.ok(w.sets.has(name), `seed ${seed} step ${i}: ${name} has elements but is not isolated`);
         for (const [name, els] of w.sets) assert.deepEqual(k.sets.get(name) ?? [], els, `seed ${seed} step ${i}: set ${name}`);
       }
     }
     assert.equal(prog.stats.fullLoads, 1, 'one full load, then only differences');
+  } finally {
+    await prog.teardown();
+  }
+});
+
+test('while no local pod is isolated, pod changes are not written; the change that isolates one writes them all', { skip }, async () => {
+  const table = `k8tsnpt-${randomBytes(3).toString('hex')}`;
+  const prog = new PolicyProgrammer({ netns, table, noGuard: true });
+  try {
+    const { nss, pods, policies } = randomCase(11);
+    const c = new PolicyCompiler(NODE);
+    for (const n of nss) c.setNamespace(n);
+    await prog.apply(c.compile());
+    assert.equal(prog.stats.fullLoads, 1, 'the table is made at once');
+    for (const p of pods) {
+      c.setPod(p);
+      await prog.apply(c.compile());
+    }
+    assert.equal(prog.stats.idleSkips, pods.length, 'no transaction per pod');
+    assert.deepEqual((await kernel(table)).podclass, []);
+    const isolating = policies.find((p) => {
+      const probe = new PolicyCompiler(NODE);
+      for (const n of nss) probe.setNamespace(n);
+      for (const q of pods) probe.setPod(q);
+      probe.setPolicy(p);
+      const st = probe.compile();
+      return st.ingress.size + st.egress.size > 0;
+    });
+    assert.ok(isolating, 'the random world has a policy that isolates a local pod');
+    c.setPolicy(isolating);
+    const s = c.compile();
+    await prog.apply(s);
+    const k = await kernel(table);
+    const w = want(s);
+    assert.deepEqual(k.podclass, w.podclass, 'every class written with the first isolation');
+    assert.deepEqual(k.isolated, [...w.sets.keys()].sort());
   } finally {
     await prog.teardown();
   }

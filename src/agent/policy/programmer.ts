@@ -30,6 +30,8 @@ export interface ProgrammerStats {
   /** Of the last difference: building its text, and nft taking it (parse, commit, answer). */
   lastTextMs: number;
   lastNftMs: number;
+  /** Changes not written because no local pod was isolated before or after them (see pass). */
+  idleSkips: number;
   lastError?: string;
 }
 
@@ -37,7 +39,7 @@ const EMPTY: PolicyState = { podClass: new Map(), podLocal: new Map(), netClass:
 
 export class PolicyProgrammer {
   readonly table: string;
-  readonly stats: ProgrammerStats = { passes: 0, fullLoads: 0, recoveries: 0, lastMs: 0, lastFullMs: 0, lastTextMs: 0, lastNftMs: 0 };
+  readonly stats: ProgrammerStats = { passes: 0, fullLoads: 0, recoveries: 0, lastMs: 0, lastFullMs: 0, lastTextMs: 0, lastNftMs: 0, idleSkips: 0 };
   readonly guard?: Guard;
   private applied: PolicyState = EMPTY;
   private needFull = true;
@@ -85,6 +87,13 @@ export class PolicyProgrammer {
     // Not awaited: the guard keeps its own order, and the next change must not wait behind its read-back.
     if (this.guard && (gk !== this.guardKey || !this.guard.ok)) void this.guard.sync([...s.ingress.keys()], [...s.egress.keys()]);
     this.guardKey = gk;
+    // No local pod isolated, before or after: nothing is judged on this node, so the peer classes need not
+    // follow every pod of the cluster (a transaction on every node for each pod that starts anywhere). What
+    // the kernel holds stays `applied`, and the change that first isolates a pod carries all of it.
+    if (!this.needFull && !isolating(s) && !isolating(this.applied)) {
+      this.stats.idleSkips++;
+      return;
+    }
     if (this.needFull) {
       await this.session.transaction(fullRuleset(s, opts));
       this.needFull = false;
@@ -178,4 +187,9 @@ export class PolicyProgrammer {
     const pre = this.o.netns ? ['nsenter', `--net=${this.o.netns}`, '--'] : [];
     return run([...pre, 'nft', ...args], input === undefined ? { env: nftEnv() } : { input, env: nftEnv() });
   }
+}
+
+/** Whether a state isolates any local pod (only then does the node judge a packet). */
+function isolating(s: PolicyState): boolean {
+  return s.ingress.size > 0 || s.egress.size > 0;
 }
