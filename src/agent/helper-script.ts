@@ -135,6 +135,11 @@ sub op_exec {
   });
 }
 
+# Whatever the programs the helper starts next are given, it must not be another namespace: no way back is fatal.
+sub back_to_node {
+  sc($NR_SETNS, fileno($node_netns), $CLONE_NEWNET) == 0 or die "setns back to the node's network namespace: $!\n";
+}
+
 sub netns_name_ok { return $_[0] =~ /\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}\z/; }
 
 # As ip netns add: /run/netns a shared mount point (made one by a recursive bind on itself if it is not),
@@ -164,8 +169,7 @@ sub op_netns_add {
   if (sc($NR_UNSHARE, $CLONE_NEWNET) != 0) { $err = "unshare(CLONE_NEWNET): $!"; }
   else {
     $err = "bind /proc/self/ns/net on $path: $!" if sc($NR_MOUNT, '/proc/self/ns/net', $path, 'none', $MS_BIND, 0) != 0;
-    # Whatever the programs it starts next are given, it must not be this namespace: no way back is fatal.
-    sc($NR_SETNS, fileno($node_netns), $CLONE_NEWNET) == 0 or die "setns back to the node's network namespace: $!\n";
+    back_to_node();
   }
   if ($err) { unlink($path); return refuse($id, $err); }
   answer($id, 'exit', 0, '', '');
@@ -255,7 +259,7 @@ sub op_rtnl {
     sc($NR_SETNS, fileno($f), $CLONE_NEWNET) == 0 or return refuse($id, "setns $ns: $!");
     my $ok = socket($s, 16, 3, 0);   # AF_NETLINK, SOCK_RAW, NETLINK_ROUTE
     my $err = "$!";
-    sc($NR_SETNS, fileno($node_netns), $CLONE_NEWNET) == 0 or die "setns back to the node's network namespace: $!\n";
+    back_to_node();
     close($f);
     return refuse($id, "netlink socket in $ns: $err") unless $ok;
   } else {

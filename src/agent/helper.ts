@@ -18,6 +18,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { getSystemErrorMap } from 'node:util';
 import {
   CommandError,
   MissingCommandError,
@@ -78,21 +79,10 @@ export class RtnlError extends Error {
   }
 }
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
-const ERRNO_TEXT: Record<string, string> = {
-  EEXIST: 'File exists',
-  ENODEV: 'No such device',
-  ENOENT: 'No such file or directory',
-  EBUSY: 'Device or resource busy',
-  EINVAL: 'Invalid argument',
-  EPERM: 'Operation not permitted',
-  EOPNOTSUPP: 'Operation not supported',
-  ENETUNREACH: 'Network is unreachable',
-  EADDRNOTAVAIL: 'Cannot assign requested address',
-};
+/** "No such device (ENODEV)": libuv's description of the error and its name. */
 function errnoText(errno: number): string {
-  const name = ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
-  return ERRNO_TEXT[name] ? `${ERRNO_TEXT[name]} (${name})` : name;
+  const known = getSystemErrorMap().get(-errno);
+  return known ? `${known[1].charAt(0).toUpperCase()}${known[1].slice(1)} (${known[0]})` : `errno ${errno}`;
 }
 
 interface Answer {

@@ -890,7 +890,6 @@ export function podPhase(
   return 'Pending';
 }
 
-/** Status without the timestamps that change on every computation. */
 /** Whether two versions of a pod differ in nothing but their status and bookkeeping (resourceVersion, managedFields). */
 export function onlyStatusChanged(old: Pod, p: Pod): boolean {
   const m = old.metadata;

@@ -7,6 +7,7 @@
 // peer directly in the pod namespace) and one `ip -batch` in the pod; DEL is one `ip` process.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { CommandError, MissingCommandError, run } from '../../util/exec.js';
 import { batchSafePath, parseNetConf, validContainerId, validIfName, type K8tsBridgeConfig, type NetConf } from './config.js';
 import { CURRENT_NETNS, IpBatchError, failedLines, ipBatch, netnsFromPath, netnsPath, parseJsonLines, type IpLink, type IpRoute, type Netns } from './ip.js';
@@ -243,8 +244,7 @@ async function enableForwarding(ns: Netns): Promise<void> {
   await run(['nsenter', `--net=${netnsPath(ns)}`, 'sh', '-c', `[ "$(cat ${file})" = 1 ] || echo 1 > ${file}`]);
 }
 
-const ENODEV = 19;
-const EEXIST = 17;
+const { ENODEV, EEXIST } = constants.errno;
 
 /** The installed node helper, when it stands in this attachment's node namespace and the pod's is one it can
  *  name (under /run/netns): then the links are made by rtnetlink, without `ip`. */

@@ -3,6 +3,7 @@
 // values already proven (names by validIfName, addresses as numbers); the layouts are the kernel's uapi
 // (linux/netlink.h, rtnetlink.h, if_link.h, if_addr.h, veth.h), in the machine's byte order.
 import { endianness } from 'node:os';
+import { validIfName } from './config.js';
 
 const LE = endianness() === 'LE';
 
@@ -92,7 +93,7 @@ function mac(text: string): Buffer {
 }
 
 function checkName(name: string): Buffer {
-  if (!/^[^\s/:#'"\\]{1,15}$/.test(name)) throw new Error(`not an interface name: ${JSON.stringify(name)}`);
+  if (!validIfName(name)) throw new Error(`not an interface name: ${JSON.stringify(name)}`);
   return str(name);
 }
 

@@ -174,6 +174,7 @@ test('while no local pod is isolated, pod changes are not written; the change th
       await prog.apply(c.compile());
     }
     assert.equal(prog.stats.idleSkips, pods.length, 'no transaction per pod');
+    assert.deepEqual([...prog.state.local], [...c.compile().local], 'which pods are local is known at once');
     assert.deepEqual((await kernel(table)).podclass, []);
     const isolating = policies.find((p) => {
       const probe = new PolicyCompiler(NODE);

@@ -90,7 +90,9 @@ export class PolicyProgrammer {
     // No local pod isolated, before or after: nothing is judged on this node, so the peer classes need not
     // follow every pod of the cluster (a transaction on every node for each pod that starts anywhere). What
     // the kernel holds stays `applied`, and the change that first isolates a pod carries all of it.
+    // Which pods are local is no kernel object (trace and the engine read it): that much follows at once.
     if (!this.needFull && !isolating(s) && !isolating(this.applied)) {
+      this.applied = { ...this.applied, local: s.local };
       this.stats.idleSkips++;
       return;
     }
