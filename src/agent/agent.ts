@@ -16,7 +16,7 @@ import { RestClient, type RestConfig } from '../client/rest.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { run } from '../util/exec.js';
 import { registerNode, renewLease, postReady } from './node.js';
-import { PodManager, onlyStatusChanged, podEnvReferences, podRefNames, podVolumeReferences } from './pods.js';
+import { L_POD, PodManager, onlyStatusChanged, podEnvReferences, podRefNames, podVolumeReferences } from './pods.js';
 import { VolumeManager } from './volumes/manager.js';
 import { TokenManager, apiTokenIssuer } from './volumes/tokens.js';
 import { CertificateManager } from './certmanager.js';
@@ -144,6 +144,8 @@ export interface AgentOptions {
   /** How long start() waits for the serving certificate before it goes on with the self-signed one
    *  (default 30 s; the request keeps running). */
   servingCertWaitMs?: number;
+  /** Between looks at every pod of the node (the informer's resync; the kubelet's --sync-frequency). 10 s. */
+  syncFrequencyMs?: number;
   /** How long the watch of a ConfigMap or Secret no pod on the node uses any more stays open (default 10 s):
    *  a pod made again at once finds it running. */
   referenceIdleMs?: number;
@@ -567,7 +569,16 @@ export class Agent {
           this.queue.add(objectKey(p));
         },
       },
-      10_000,
+      this.o.syncFrequencyMs ?? 10_000,
+    );
+    // A container's exit, noticed by its shim: its pod is synced now (restarted, or its phase written), as the
+    // kubelet's PLEG relist would within a second, and not only at the next look at every pod.
+    this.stopExits = this.runtime.watchExits(
+      (_id, labels) => {
+        const key = labels[L_POD];
+        if (key) this.queue.add(key);
+      },
+      (e) => this.log(`k8ts agent ${this.o.nodeName}: watching container exits: ${e.message}; exits are seen at the next look at every pod`),
     );
     // A pod waiting for its claim to bind is retried with its sync (the kubelet, too, gets claims by name).
     await this.claims.start();
@@ -617,6 +628,7 @@ export class Agent {
   }
 
   private routesTimer?: NodeJS.Timeout;
+  private stopExits?: () => void;
 
   /** The Node's status.images, written when the store's images changed. */
   private async syncNodeImages(): Promise<void> {
@@ -717,7 +729,7 @@ export class Agent {
     const mounts = parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'));
     const running: RunningContainer[] = [];
     for (const c of await this.runtime.list()) {
-      const pod = c.labels['k8ts.pod'] ?? '';
+      const pod = c.labels[L_POD] ?? '';
       const slash = pod.indexOf('/');
       const container = c.labels['k8ts.container'];
       if (c.state.status !== 'running' || !c.state.pid || slash < 1 || !container) continue;
@@ -830,6 +842,7 @@ export class Agent {
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.lbTimer);
     this.informers.stop();
+    this.stopExits?.();
     this.dns?.postMessage('stop');
     await this.proxy?.stop();
     await this.policy?.stop();

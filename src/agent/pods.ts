@@ -32,7 +32,8 @@ const BACKOFF_BASE_MS = 10_000;
 const BACKOFF_MAX_MS = 300_000;
 const L_POD_UID = 'k8ts.pod.uid';
 const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const L_POD = 'k8ts.pod';
+/** The label of a container naming its pod (namespace/name), the agent's work-queue key. */
+export const L_POD = 'k8ts.pod';
 const L_CONTAINER = 'k8ts.container';
 const L_RESTARTS = 'k8ts.restarts';
 

@@ -62,6 +62,12 @@ const FLAGS = {
     help: "a cgroup directory of the host's v1 cpu hierarchy the DNS worker's thread moves into, so queries are answered ahead of the host's other work on a busy machine (k8ts up makes one with cpu.shares 10240)",
     metavar: 'DIR',
   },
+  'sync-frequency': {
+    type: 'number',
+    default: 10,
+    help: "seconds between looks at every pod of the node (the kubelet's flag of that name); a container's exit is seen at once, through its shim's notice, not at the next look",
+    metavar: 'SECONDS',
+  },
   registries: {
     type: 'string',
     help: "registries.yaml (k3s's format): mirrors with endpoints and rewrites, per-host auth and TLS; plain HTTP only where an endpoint says http://",
@@ -230,6 +236,8 @@ export async function agentCommand(argv: string[]): Promise<void> {
   const low = flags['image-gc-low-threshold'];
   if (!(high >= 0 && high <= 100 && low >= 0 && low <= high))
     throw new UsageError(`--image-gc-low-threshold ${low} and --image-gc-high-threshold ${high}: expected 0 ≤ low ≤ high ≤ 100`);
+  const syncFrequency = flags['sync-frequency'];
+  if (!(syncFrequency >= 1 && syncFrequency <= 86400)) throw new UsageError(`--sync-frequency ${syncFrequency}: expected seconds from 1 to 86400`);
   const containerLog = containerLogFlags(flags['container-log-max-size'], flags['container-log-max-files']);
   let registries: Registries | undefined;
   if (flags.registries) {
@@ -298,6 +306,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
     nodeCgroups,
     dnsUpstreams: flags['dns-upstream'] ? String(flags['dns-upstream']).split(',').filter(Boolean) : [],
     dnsCgroup,
+    syncFrequencyMs: syncFrequency * 1000,
   });
   const stop = async (sig: string) => {
     process.stderr.write(`k8ts agent: ${sig}, stopping (pods keep running)\n`);

@@ -50,6 +50,12 @@ const UP_FLAGS = {
     help: "seconds between scrapes of the nodes' resource metrics for kubectl top (the server's flag)",
     metavar: 'SECONDS',
   },
+  'sync-frequency': {
+    type: 'number',
+    default: 10,
+    help: "seconds between each agent's look at every pod of its node (the agents' flag; a container's exit is seen at once without it)",
+    metavar: 'SECONDS',
+  },
   timeout: { type: 'number', default: 60, help: 'seconds to wait for every node to be Ready', metavar: 'SECONDS' },
   registries: { type: 'string', help: "registries.yaml (k3s's format) for every node: mirrors, credentials, TLS", metavar: 'FILE' },
   ui: { type: 'boolean', help: 'then serve the topology page (k8ts ui) until interrupted' },
@@ -61,6 +67,7 @@ const UP_FLAGS = {
 export const upHelp = `Usage: k8ts up [--name NAME] [--nodes N] [--backend host-gw|vxlan] [--store sqlite|etcd] [--cni k8ts|reference] [--registries FILE]
                 [--ui [--ui-port PORT] [--no-open]]
                 [--node-monitor-grace-period SECONDS] [--default-toleration-seconds SECONDS] [--metric-resolution SECONDS]
+                [--sync-frequency SECONDS]
 
 Builds a cluster on this machine and returns when every node is Ready: a node network on a host bridge,
 one network namespace per node running \`k8ts agent\` in a cgroup of that node (so \`kubectl top nodes\`
@@ -103,7 +110,7 @@ async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefin
   throw new Error(`timed out after ${ms / 1000} s waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
 }
 
-function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registries?: string, serverFlags: string[] = []): Step[] {
+function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registries?: string, serverFlags: string[] = [], agentFlags: string[] = []): Step[] {
   const server = plan.paths.server;
   const port = plan.apiServer.port;
   const listen = plan.apiServer.addresses.map((a) => `${a}:${port}`).join(',');
@@ -233,6 +240,7 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
               ...(cgroups.has(n.name) ? ['--node-cgroups', cgroups.get(n.name)!.join(',')] : []),
               // The lab's DNS cgroup in the cpu hierarchy: the node's DNS thread answers ahead of the host's other work.
               ...(dns ? ['--dns-cgroup', dns] : []),
+              ...agentFlags,
             ),
             { netns: n.netns, cgroups: cgroups.get(n.name) },
           ),
@@ -342,6 +350,8 @@ export async function upCommand(argv: string[]): Promise<void> {
   }
   if (!(flags['metric-resolution'] >= 1 && flags['metric-resolution'] <= 3600))
     throw new UsageError(`--metric-resolution ${flags['metric-resolution']}: expected seconds from 1 to 3600`);
+  if (!(flags['sync-frequency'] >= 1 && flags['sync-frequency'] <= 86400))
+    throw new UsageError(`--sync-frequency ${flags['sync-frequency']}: expected seconds from 1 to 86400`);
   if (!Number.isInteger(flags['ui-port']) || flags['ui-port'] < 0 || flags['ui-port'] > 65535)
     throw new UsageError(`--ui-port ${flags['ui-port']}: expected 0-65535`);
   if (!Number.isInteger(flags.nodes) || flags.nodes < 1) throw new UsageError(`--nodes ${flags.nodes}: expected a whole number ≥ 1`);
@@ -356,16 +366,23 @@ export async function upCommand(argv: string[]): Promise<void> {
       store: flags.store,
       steps: (p) => {
         const file = join(p.dir, 'registries.yaml');
-        const steps = clusterSteps(p, flags.timeout * 1000, flags.cni, registriesText !== undefined ? file : undefined, [
-          '--node-monitor-grace-period',
-          String(flags['node-monitor-grace-period']),
-          '--default-not-ready-toleration-seconds',
-          String(flags['default-toleration-seconds']),
-          '--default-unreachable-toleration-seconds',
-          String(flags['default-toleration-seconds']),
-          '--metric-resolution',
-          String(flags['metric-resolution']),
-        ]);
+        const steps = clusterSteps(
+          p,
+          flags.timeout * 1000,
+          flags.cni,
+          registriesText !== undefined ? file : undefined,
+          [
+            '--node-monitor-grace-period',
+            String(flags['node-monitor-grace-period']),
+            '--default-not-ready-toleration-seconds',
+            String(flags['default-toleration-seconds']),
+            '--default-unreachable-toleration-seconds',
+            String(flags['default-toleration-seconds']),
+            '--metric-resolution',
+            String(flags['metric-resolution']),
+          ],
+          ['--sync-frequency', String(flags['sync-frequency'])],
+        );
         if (registriesText !== undefined)
           steps.unshift({ name: `Writing the registries configuration ${file}`, execute: () => writeFileSync(file, registriesText, { mode: 0o600 }) });
         return steps;

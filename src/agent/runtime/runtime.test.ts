@@ -118,6 +118,7 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 10_0
 
 /** Run again with the shims and runc forked from this process, as without the agent's node helper. */
 const ALSO_FORKED = new Set([
+  "each shim notes its container's exit; watchExits hears it once, and hears notes left while nobody watched",
   'runs sleep in the pod network namespace and sees its interfaces',
   'reports exit codes, also to a fresh Runtime on the same dirs (an agent restart)',
   'killing the shim (the waiting side) does not lose the container',
@@ -537,6 +538,57 @@ for (const via of ['the node helper', 'forks of this process'] as const)
         await rt.remove('never-existed');
         await assert.rejects(rt.state(id), ContainerNotFoundError);
         assert.equal(existsSync(join(rt.runc.root, id)), false);
+      }));
+
+    it("each shim notes its container's exit; watchExits hears it once, and hears notes left while nobody watched", () =>
+      withEnv(async ({ rt, spec }) => {
+        const heard: { id: string; labels: Record<string, string>; exitCode?: number }[] = [];
+        let wake = () => {};
+        const hear = (id: string, labels: Record<string, string>) =>
+          void rt.state(id).then(
+            (st) => {
+              heard.push({ id, labels, exitCode: st.exitCode });
+              wake();
+            },
+            () => {
+              heard.push({ id, labels });
+              wake();
+            },
+          );
+        const heardOf = (id: string) =>
+          until(`watchExits hears ${id}`, async () => {
+            const h = heard.find((x) => x.id === id);
+            if (!h) await new Promise<void>((r) => ((wake = r), setTimeout(r, 200)));
+            return h;
+          });
+        let stop = rt.watchExits(hear);
+        try {
+          // Alive for a moment first, so the note comes from the exit and not from the start.
+          const a = await rt.create(spec({ name: 'a', command: ['sh', '-c', 'sleep 0.3; exit 3'], labels: { 'k8ts.pod': 'ns/a' } }));
+          const got = await heardOf(a);
+          // The exit status is on disk before the note: whoever hears the note reads the container stopped.
+          assert.deepEqual(got, { id: a, labels: { 'k8ts.pod': 'ns/a' }, exitCode: 3 });
+          assert.deepEqual(await readdir(rt.exitsDir), [], 'the note is taken');
+          stop();
+          // An exit while nobody watches (the agent is down) waits in its note for the next watcher.
+          const b = await rt.create(spec({ name: 'b', command: ['sh', '-c', 'exit 0'], labels: { 'k8ts.pod': 'ns/b' } }));
+          await until('the note of b', async () => ((await readdir(rt.exitsDir)).includes(b) ? true : undefined));
+          // Names that are no container id are left alone; an id with no container is heard with no labels.
+          await writeFile(join(rt.exitsDir, '.partial'), '');
+          await writeFile(join(rt.exitsDir, 'gone-container'), '');
+          stop = rt.watchExits(hear);
+          assert.deepEqual(await heardOf(b), { id: b, labels: { 'k8ts.pod': 'ns/b' }, exitCode: 0 });
+          assert.deepEqual((await heardOf('gone-container')).labels, {});
+          assert.deepEqual(await readdir(rt.exitsDir), ['.partial']);
+          // Each note was heard once: the watch's events for the removals call nothing.
+          await new Promise((r) => setTimeout(r, 200));
+          assert.deepEqual(heard.map((h) => h.id).sort(), [a, b, 'gone-container'].sort());
+          await rm(join(rt.exitsDir, '.partial'));
+          await rt.remove(a);
+          await rt.remove(b);
+        } finally {
+          stop();
+        }
       }));
 
     it('list after a restart finds the containers with their labels', () =>

@@ -1,7 +1,7 @@
 // The node's container runtime: runc containers in pod network namespaces, each started and waited for by
 // its own shim, with all state on disk under one directory per node so agent restarts lose nothing.
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, watch, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { delimiter, join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -160,6 +160,8 @@ export class Runtime {
   readonly stateDir: string;
   readonly imagesDir: string;
   readonly containersDir: string;
+  /** Where each shim notes its container's exit (an empty file named by the id): see watchExits. */
+  readonly exitsDir: string;
   readonly runc: Runc;
   private readonly perl: string;
   private readonly script: string;
@@ -189,6 +191,7 @@ export class Runtime {
     this.imagesDir = opts.imagesDir;
     this.store = new ImageStore(opts.imagesDir);
     this.containersDir = join(opts.stateDir, 'containers');
+    this.exitsDir = join(opts.stateDir, 'exits');
     this.runc = new Runc(which('runc', opts.runc), join(opts.stateDir, 'runc'));
     this.perl = which('perl', opts.perl);
     this.script = which('script', opts.script);
@@ -203,6 +206,7 @@ export class Runtime {
   private setup(): Promise<void> {
     this.ready ??= (async () => {
       await mkdir(this.containersDir, { recursive: true });
+      await mkdir(this.exitsDir, { recursive: true });
       await mkdir(this.runc.root, { recursive: true, mode: 0o700 });
       if ((await readText(this.shimPath)) !== SHIM_SCRIPT) await writeAtomic(this.shimPath, SHIM_SCRIPT);
     })();
@@ -338,6 +342,42 @@ export class Runtime {
     return helper ? this.heldShim(helper) : this.forkedShim();
   }
 
+  private shimArgv(): string[] {
+    return [this.perl, this.shimPath, this.runc.bin, this.runc.root, this.syscalls, this.exitsDir];
+  }
+
+  /**
+   * Calls `onExit` for each container whose shim notes its exit, as it notes it, and at once for the notes
+   * left while nobody watched (the agent was down): the kubelet's PLEG relists every second to learn the
+   * same; here one inotify watch on one directory learns it without a poll. A note is taken (removed) before
+   * the call, and only by whoever removes it, so the watch's event for that removal calls nothing. The call
+   * gets the container's labels, read from its meta.json (empty if it is gone). Returns the stop function;
+   * `onError` hears of a watch that failed (the caller's periodic look at every pod still finds exits).
+   */
+  watchExits(onExit: (id: string, labels: Record<string, string>) => void, onError: (e: Error) => void = () => {}): () => void {
+    mkdirSync(this.exitsDir, { recursive: true });
+    const take = (name: string) => {
+      if (!ID.test(name)) return;
+      try {
+        unlinkSync(join(this.exitsDir, name));
+      } catch {
+        return;
+      }
+      this.meta(name).then(
+        (m) => onExit(name, m?.labels ?? {}),
+        () => onExit(name, {}),
+      );
+    };
+    const takeAll = () => {
+      for (const name of readdirOr(this.exitsDir)) take(name);
+    };
+    // Watched before the first look, so a note made in between is seen by one or the other.
+    const watcher = watch(this.exitsDir, (_event, name) => (name ? take(String(name)) : takeAll()));
+    watcher.on('error', (e) => onError(e));
+    takeAll();
+    return () => watcher.close();
+  }
+
   /** The line for a shim that waits for its container. */
   private goLine(id: string, p: ContainerPaths): string {
     return `go\t${id}\t${p.dir}\t${this.logLimits.maxBytes}\t${this.logLimits.maxFiles}\n`;
@@ -366,7 +406,7 @@ export class Runtime {
    * and stdout and passes the go line and the answer.
    */
   private heldShim(helper: NodeHelper): Shim {
-    const started = helper.hold([this.perl, this.shimPath, this.runc.bin, this.runc.root, this.syscalls], join(this.stateDir, 'shim.log'));
+    const started = helper.hold(this.shimArgv(), join(this.stateDir, 'shim.log'));
     let held: Held | undefined;
     let used = false;
     started.then(
@@ -400,7 +440,7 @@ export class Runtime {
     const spareLog = openSync(join(this.stateDir, 'shim.log'), 'a');
     let sp;
     try {
-      sp = spawnProcess([this.perl, this.shimPath, this.runc.bin, this.runc.root, this.syscalls], {
+      sp = spawnProcess(this.shimArgv(), {
         stdio: ['pipe', 'pipe', spareLog],
         detached: true,
       });

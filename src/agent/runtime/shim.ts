@@ -57,13 +57,15 @@ export function shimSyscalls(arch: string = process.arch): string {
 }
 
 /**
- * Arguments: runc binary, runc root, syscall numbers (shimSyscalls()). Started ahead of need (a spare, so
+ * Arguments: runc binary, runc root, syscall numbers (shimSyscalls()), and the directory where it notes its
+ * container's exit for the agent (an empty file named by the container id, made once `exit` is written: the
+ * agent watches that one directory, so an exit is seen at once, not at its next look at the pod). Started ahead of need (a spare, so
  * perl's start-up is not on the path of a create), it learns its container from a line on stdin:
  * "go<TAB><id><TAB><dir>[<TAB><log max bytes><TAB><log max files>]".
  */
 export const SHIM_SCRIPT = String.raw`# k8ts container shim (written by the agent; see src/agent/runtime/shim.ts)
 # Deliberately without 'use strict; use warnings' (4 ms of start-up each time); the tests compile it with both.
-my ($runc, $root, $nrs) = @ARGV;
+my ($runc, $root, $nrs, $exits) = @ARGV;
 my ($NR_PRCTL, $NR_CLOCK, $NR_INO_INIT, $NR_INO_ADD, $NR_PIDFD) = map { $_ + 0 } split /,/, $nrs;
 my ($id, $dir, $max, $keep);
 # The log: the current file, its index, bytes in it, what the index last said, when, and whether the
@@ -293,6 +295,8 @@ if (defined $status) {
 } else {
   put('exit', '- - ' . now() . "\n");
 }
+# The agent's notice: it looks at the pod now rather than at its next resync (a failure only delays that).
+if (defined $exits && open(my $n, '>', "$exits/$id")) { close($n); }
 reap();
 system($runc, '--root', $root, 'delete', $id);
 put('done', now() . "\n");
