@@ -15,3 +15,18 @@ test('K8TS_NODE_FLAGS: Node.js flags for the lab processes, each word proven bef
     assert.throws(() => nodeFlags(bad), /K8TS_NODE_FLAGS: .* is not a --flag or --flag=value/, bad);
   }
 });
+
+test('--sync-frequency: refused outside 1 s to a day, naming the flag, before anything is made', async () => {
+  const { upCommand } = await import('./lab.js');
+  const { agentCommand } = await import('./agent.js');
+  const { UsageError } = await import('./args.js');
+  for (const bad of ['0', '-5', '86401', 'NaN']) {
+    const named = (e: unknown) => e instanceof UsageError && e.message.includes('--sync-frequency');
+    await assert.rejects(upCommand(['--name', 'never-made', '--sync-frequency', bad]), named, `up ${bad}`);
+    await assert.rejects(
+      agentCommand(['--server', 'https://127.0.0.1:1', '--node-name', 'n', '--ca-file', '/nonexistent', '--sync-frequency', bad]),
+      named,
+      `agent ${bad}`,
+    );
+  }
+});
