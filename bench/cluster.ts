@@ -4,7 +4,7 @@
 // Clusters live in a temporary K8TS_HOME under unique names and are always removed with `k8ts down`, then
 // checked for leftovers; the anchors' namespaces, containers and iperf3 processes are removed too.
 //   node dist/bench/cluster.js [--only up,startup,burst,density,rss,net] [--up-runs 3] [--pods 100] [--rate R]
-//                              [--per-node 110] [--iperf-rounds 3] [--iperf-seconds 3]
+//                              [--per-node 110] [--iperf-rounds 3] [--iperf-seconds 3] [--net-variants]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -60,6 +60,8 @@ const PER_NODE = Number(arg('per-node', '110'));
 const NODES = 3;
 const IPERF_ROUNDS = Number(arg('iperf-rounds', '3'));
 const IPERF_SECONDS = Number(arg('iperf-seconds', '3'));
+// --net-variants: the data-path section also measures what br_netfilter off and notrack would buy (6b).
+const NET_VARIANTS = args.includes('--net-variants');
 const FLOOR_SEQ = 30;
 // The agents trace each pod's start (src/agent/podtrace.ts): one line per pod in their logs, summed up below.
 process.env.NODE_DEBUG = [process.env.NODE_DEBUG, 'k8ts:pods'].filter(Boolean).join(',');
@@ -640,8 +642,64 @@ async function benchNet(c: Cluster): Promise<void> {
       ok: g / anchor >= goals[i]!,
     });
   }
+  if (NET_VARIANTS) await netVariants([c, vx.cluster], paths[0][1], paths[2][1], paths[3][1]);
   leftovers.push(...(await pair.cleanup()));
   pairs.delete(pair);
+}
+
+/**
+ * Issue 15's data-path steps, each measured as what it would buy: the cross-node paths with every node of both
+ * labs changed for the round, then put back, interleaved with the lab as it ships and the veth anchor.
+ * - `bridge-nf-call-iptables=0`: bridged packets skip the IP hooks (the proxy needs 1 for a pod reaching a
+ *   service endpoint on its own bridge, so this is a measure, not an option);
+ * - notrack: a raw table at priority -300 on prerouting and output untracking every packet, i.e. the most any
+ *   pod↔pod notrack rule could buy (the proxy's DNAT replies and policy's `ct state` need tracking, so no
+ *   real rule could untrack this much).
+ */
+async function netVariants(labs: Cluster[], anchor: () => Promise<number>, hostGw: () => Promise<number>, vxlan: () => Promise<number>): Promise<void> {
+  const nodeNs = labs.flatMap((c) => c.plan.nodes.map((n) => n.netns));
+  const inNodes = async (argv: string[], input?: string) => {
+    for (const ns of nodeNs) await run(['ip', 'netns', 'exec', ns, ...argv], input === undefined ? {} : { input });
+  };
+  const NOTRACK =
+    'table ip k8ts-bench-notrack {\n chain pre { type filter hook prerouting priority -300; notrack\n }\n chain out { type filter hook output priority -300; notrack\n }\n}\n';
+  const variants: [string, () => Promise<void>, () => Promise<void>][] = [
+    ['as shipped', async () => {}, async () => {}],
+    [
+      'bridge-nf-call-iptables=0',
+      () => inNodes(['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0']),
+      () => inNodes(['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1']),
+    ],
+    ['every packet untracked (raw notrack)', () => inNodes(['nft', '-f', '-'], NOTRACK), () => inNodes(['nft', 'delete', 'table', 'ip', 'k8ts-bench-notrack'])],
+  ];
+  const got = variants.map(() => ({ anchor: [] as number[], hostGw: [] as number[], vxlan: [] as number[] }));
+  for (let r = 0; r < IPERF_ROUNDS; r++) {
+    for (const [i, [, on, off]] of variants.entries()) {
+      await on();
+      try {
+        got[i].anchor.push(await anchor());
+        got[i].hostGw.push(await hostGw());
+        got[i].vxlan.push(await vxlan());
+      } finally {
+        await off();
+      }
+    }
+    log(`data-path variants round ${r + 1}/${IPERF_ROUNDS} done`);
+  }
+  console.log(
+    `\n=== 6b. what each data-path step would buy: iperf3 across nodes, ${IPERF_ROUNDS} rounds interleaved (median; ratio to the veth pair of the same round set) ===`,
+  );
+  console.log(
+    table([
+      ['variant', 'veth pair Gbit/s', 'host-gw Gbit/s', 'ratio', 'VXLAN Gbit/s', 'ratio'],
+      ...variants.map(([name], i) => {
+        const a = median(got[i].anchor);
+        const h = median(got[i].hostGw);
+        const v = median(got[i].vxlan);
+        return [name, fmt(a), fmt(h), fmt(h / a), fmt(v), fmt(v / a)];
+      }),
+    ]),
+  );
 }
 
 // ---- main ----

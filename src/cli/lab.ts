@@ -9,7 +9,7 @@ import { down } from '../lab/down.js';
 import { listPlans, loadPlan, nodeNetnsPrefix, type ClusterPlan } from '../lab/plan.js';
 import { k8tsHome } from '../lab/paths.js';
 import { startProcess, logTail, logFile, isRunning } from '../lab/procs.js';
-import { dnsCgroup, nodeCgroups } from '../lab/cgroups.js';
+import { controlPlaneCgroup, dnsCgroup, nodeCgroups } from '../lab/cgroups.js';
 import type { Step } from '../lab/steps.js';
 import { stepLine } from '../lab/steps.js';
 import { RestClient, configFromKubeconfig } from '../client/rest.js';
@@ -194,7 +194,9 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
         writeFileSync(encConfig, generateEncryptionConfig(), { mode: 0o600, flag: 'wx' });
       }
       args.push('--encryption-provider-config', encConfig);
-      await startProcess(plan.dir, 'server', node(...args));
+      // In the control plane's cgroup where the host has one: every node waits on the server (lab/cgroups.ts).
+      const cp = await controlPlaneCgroup(plan);
+      await startProcess(plan.dir, 'server', node(...args), cp ? { cgroups: [cp] } : {});
     },
   });
   steps.push({

@@ -5,7 +5,17 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirsUsage } from '../agent/resourcemetrics.js';
 import { Worker } from 'node:worker_threads';
-import { DNS_CPU_SHARES, createCgroups, dnsCgroup, labCgroupName, nodeCgroups, planCgroups, removeCgroups } from './cgroups.js';
+import {
+  CONTROL_PLANE_CPU_SHARES,
+  DNS_CPU_SHARES,
+  controlPlaneCgroup,
+  createCgroups,
+  dnsCgroup,
+  labCgroupName,
+  nodeCgroups,
+  planCgroups,
+  removeCgroups,
+} from './cgroups.js';
 import { type ClusterPlan, releasePlan, reservePlan } from './plan.js';
 import { listProcesses, startProcess, stopProcess } from './procs.js';
 import { NEEDS_ROOT, tempHome, uniqueName } from './testkit.js';
@@ -27,6 +37,8 @@ describe('lab cgroups: the plan', () => {
     assert.equal(labCgroupName(PLAN), 'k8ts7-demo');
     // The DNS threads' cgroup sits beside the lab's directory in the cpu hierarchy, not inside it.
     assert.equal(p.dns, '/sys/fs/cgroup/cpu,cpuacct/k8ts7-demo-dns');
+    // So does the control plane's (the API server's).
+    assert.equal(p.controlPlane, '/sys/fs/cgroup/cpu,cpuacct/k8ts7-demo-control-plane');
   });
 
   test('no cpu hierarchy: node cgroups still, no DNS cgroup', () => {
@@ -37,6 +49,7 @@ describe('lab cgroups: the plan', () => {
     const p = planCgroups(PLAN, noCpu, '4:memory:/\n2:cpuacct:/\n');
     assert.ok(!('unavailable' in p));
     assert.equal(p.dns, undefined);
+    assert.equal(p.controlPlane, undefined);
   });
 
   test('a cgroup namespace (the mount shows a part of the tree) is followed; a path outside the mount is refused', () => {
@@ -141,6 +154,26 @@ describe('lab cgroups on this host', { skip: NEEDS_ROOT || (!v1 && 'this host ha
     const removed = await removeCgroups(plan);
     assert.ok(removed.includes(dns!), `${dns} not reported removed`);
     assert.ok(!existsSync(dns!));
+  });
+
+  test("the control plane's cgroup: its weight is set, a process started in it is there, and it is removed with the lab's", {
+    skip: !existsSync('/sys/fs/cgroup/cpu/tasks') && 'no v1 cpu hierarchy mounted at /sys/fs/cgroup/cpu',
+  }, async () => {
+    const made = await createCgroups(plan);
+    assert.ok(!('unavailable' in made) && made.controlPlane, JSON.stringify(made));
+    const cp = await controlPlaneCgroup(plan);
+    assert.equal(cp, made.controlPlane);
+    assert.equal(readFileSync(`${cp}/cpu.shares`, 'utf8').trim(), String(CONTROL_PLANE_CPU_SHARES));
+    const rec = await startProcess(plan.dir, 'cp', ['sleep', '30'], { cgroups: [cp!] });
+    try {
+      assert.deepEqual(readFileSync(`${cp}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number), [rec.pid]);
+    } finally {
+      process.kill(rec.pid, 'SIGKILL');
+    }
+    for (let i = 0; i < 50 && readFileSync(`${cp}/cgroup.procs`, 'utf8').trim(); i++) await new Promise((res) => setTimeout(res, 20));
+    const removed = await removeCgroups(plan);
+    assert.ok(removed.includes(cp!), `${cp} not reported removed`);
+    assert.ok(!existsSync(cp!));
   });
 
   test('a cgroup path that is not one is refused before anything starts', async () => {

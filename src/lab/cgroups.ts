@@ -11,6 +11,12 @@
 // `kernel.sched_autogroup_enabled` every session is one scheduling entity of weight 1024 whatever its
 // processes' nice values, so on a busy machine a query waited behind every busy session (p50 40–72 ms at
 // load 23); in a cgroup of 10× that weight the thread runs as soon as a query wakes it.
+//
+// And one for the control plane (`<lab>-control-plane`, the API server): every node waits on it (to join, to
+// list, to be told what to run), so on a machine where the agents and the server share few CPUs it gets four
+// sessions' worth (CONTROL_PLANE_CPU_SHARES) rather than one. At `k8ts up` the server and three agents start
+// at once as four sessions of equal weight, so the server ran on half a CPU of two while the agents, which
+// can do nothing but wait for it, took the rest.
 import { existsSync } from 'node:fs';
 import { appendFile, readFile, readdir, rmdir, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,6 +29,8 @@ const LIST = 'cgroups.list';
 
 /** The DNS cgroup's cpu.shares: ten host sessions' worth (each autogroup weighs 1024). */
 export const DNS_CPU_SHARES = 10240;
+/** The control plane's cpu.shares: four sessions' worth. */
+export const CONTROL_PLANE_CPU_SHARES = 4096;
 
 export interface NodeCgroups {
   /** The lab's own directory in each hierarchy. */
@@ -31,6 +39,8 @@ export interface NodeCgroups {
   nodes: Map<string, string[]>;
   /** The lab's DNS cgroup in the v1 cpu hierarchy (the agents' --dns-cgroup); absent when the host has none. */
   dns?: string;
+  /** The control plane's cgroup in the v1 cpu hierarchy (the API server starts in it); absent when the host has none. */
+  controlPlane?: string;
 }
 
 /** The lab's directory name: the claimed stem keeps it unique on the host, the name makes it readable. */
@@ -41,6 +51,11 @@ export function labCgroupName(plan: Pick<ClusterPlan, 'stem' | 'name'>): string 
 /** The name of the lab's DNS cgroup, a sibling of the lab's directory in the cpu hierarchy. */
 export function dnsCgroupName(plan: Pick<ClusterPlan, 'stem' | 'name'>): string {
   return `${labCgroupName(plan)}-dns`;
+}
+
+/** The name of the lab's control-plane cgroup, another sibling in the cpu hierarchy. */
+export function controlPlaneCgroupName(plan: Pick<ClusterPlan, 'stem' | 'name'>): string {
+  return `${labCgroupName(plan)}-control-plane`;
 }
 
 /**
@@ -66,7 +81,10 @@ export function planCgroups(plan: Pick<ClusterPlan, 'stem' | 'name' | 'nodes'>, 
   const lab = [...bases].map((b) => join(b, labCgroupName(plan)));
   const out: NodeCgroups = { lab, nodes: new Map(plan.nodes.map((n) => [n.name, lab.map((l) => join(l, n.name))])) };
   const cpuBase = cpuCgroupBase(mountinfo, selfCgroup);
-  if (cpuBase !== undefined) out.dns = join(cpuBase, dnsCgroupName(plan));
+  if (cpuBase !== undefined) {
+    out.dns = join(cpuBase, dnsCgroupName(plan));
+    out.controlPlane = join(cpuBase, controlPlaneCgroupName(plan));
+  }
   return out;
 }
 
@@ -81,7 +99,11 @@ export function cpuCgroupBase(mountinfo: string, selfCgroup: string): string | u
 export async function createCgroups(plan: ClusterPlan): Promise<NodeCgroups | { unavailable: string }> {
   const planned = planCgroups(plan, await readFile('/proc/self/mountinfo', 'utf8'), await readFile('/proc/self/cgroup', 'utf8'));
   if ('unavailable' in planned) return planned;
-  for (const dir of [...planned.lab, ...[...planned.nodes.values()].flat(), ...(planned.dns ? [planned.dns] : [])]) {
+  const weighted: [string | undefined, number][] = [
+    [planned.dns, DNS_CPU_SHARES],
+    [planned.controlPlane, CONTROL_PLANE_CPU_SHARES],
+  ];
+  for (const dir of [...planned.lab, ...[...planned.nodes.values()].flat(), ...weighted.flatMap(([d]) => (d ? [d] : []))]) {
     // Recorded first: a make that fails half-way still leaves down (and up's undo) the whole list.
     await appendFile(join(plan.dir, LIST), `${dir}\n`);
     await mkdir(dir).catch((e: NodeJS.ErrnoException) => {
@@ -89,9 +111,10 @@ export async function createCgroups(plan: ClusterPlan): Promise<NodeCgroups | { 
       if (e.code !== 'EEXIST') throw new LabError('CgroupFailed', `making cgroup ${dir}: ${e.message}`);
     });
   }
-  if (planned.dns) {
-    await writeFile(join(planned.dns, 'cpu.shares'), String(DNS_CPU_SHARES)).catch((e: Error) => {
-      throw new LabError('CgroupFailed', `setting cpu.shares of ${planned.dns}: ${e.message}`);
+  for (const [dir, shares] of weighted) {
+    if (!dir) continue;
+    await writeFile(join(dir, 'cpu.shares'), String(shares)).catch((e: Error) => {
+      throw new LabError('CgroupFailed', `setting cpu.shares of ${dir}: ${e.message}`);
     });
   }
   return planned;
@@ -100,6 +123,11 @@ export async function createCgroups(plan: ClusterPlan): Promise<NodeCgroups | { 
 /** The lab's DNS cgroup, when createCgroups made one. */
 export async function dnsCgroup(plan: ClusterPlan): Promise<string | undefined> {
   return (await recorded(plan)).find((d) => d.endsWith(`/${dnsCgroupName(plan)}`));
+}
+
+/** The lab's control-plane cgroup, when createCgroups made one. */
+export async function controlPlaneCgroup(plan: ClusterPlan): Promise<string | undefined> {
+  return (await recorded(plan)).find((d) => d.endsWith(`/${controlPlaneCgroupName(plan)}`));
 }
 
 /** The node cgroups of a lab that has them (recorded by createCgroups), by node name. */
@@ -112,17 +140,18 @@ export async function nodeCgroups(plan: ClusterPlan): Promise<Map<string, string
   return out;
 }
 
-/** The recorded directories that are still plausibly ours: under /sys/fs/cgroup, the lab's directory, a node's inside it, or the lab's DNS cgroup. */
+/** The recorded directories that are still plausibly ours: under /sys/fs/cgroup, the lab's directory, a node's inside it, or the lab's DNS or control-plane cgroup. */
 async function recorded(plan: ClusterPlan): Promise<string[]> {
   const text = await readFile(join(plan.dir, LIST), 'utf8').catch(() => '');
   const lab = labCgroupName(plan);
   const dns = dnsCgroupName(plan);
+  const controlPlane = controlPlaneCgroupName(plan);
   return text.split('\n').filter((d) => {
     const segs = d.split('/');
     return (
       d.startsWith('/sys/fs/cgroup/') &&
       segs.slice(1).every((s) => s !== '' && s !== '.' && s !== '..') &&
-      (segs.at(-1) === lab || segs.at(-2) === lab || segs.at(-1) === dns)
+      (segs.at(-1) === lab || segs.at(-2) === lab || segs.at(-1) === dns || segs.at(-1) === controlPlane)
     );
   });
 }
