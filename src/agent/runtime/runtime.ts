@@ -363,10 +363,10 @@ export class Runtime {
       } catch {
         return;
       }
-      this.meta(name).then(
-        (m) => onExit(name, m?.labels ?? {}),
-        () => onExit(name, {}),
-      );
+      this.meta(name)
+        .catch(() => undefined)
+        .then((m) => onExit(name, m?.labels ?? {}))
+        .catch((e: Error) => onError(e));
     };
     const takeAll = () => {
       for (const name of readdirOr(this.exitsDir)) take(name);
