@@ -47,6 +47,8 @@ import { startPolicyEngine, type PolicyFeed } from './policy/feed.js';
 import type { Worker } from 'node:worker_threads';
 
 const LEASE_RENEW_MS = 10_000;
+/** Between the agent's looks at every pod of its node (the kubelet's --sync-frequency; its default is 1 min). */
+export const DEFAULT_SYNC_FREQUENCY_MS = 10_000;
 const RESYNC_MS = 30_000;
 /** How long a ConfigMap or Secret no pod uses stays watched: a pod deleted and made again reuses the watch. */
 const REFERENCE_IDLE_MS = 10_000;
@@ -144,7 +146,7 @@ export interface AgentOptions {
   /** How long start() waits for the serving certificate before it goes on with the self-signed one
    *  (default 30 s; the request keeps running). */
   servingCertWaitMs?: number;
-  /** Between looks at every pod of the node (the informer's resync; the kubelet's --sync-frequency). 10 s. */
+  /** Between looks at every pod of the node (the informer's resync): DEFAULT_SYNC_FREQUENCY_MS. */
   syncFrequencyMs?: number;
   /** How long the watch of a ConfigMap or Secret no pod on the node uses any more stays open (default 10 s):
    *  a pod made again at once finds it running. */
@@ -569,7 +571,7 @@ export class Agent {
           this.queue.add(objectKey(p));
         },
       },
-      this.o.syncFrequencyMs ?? 10_000,
+      this.o.syncFrequencyMs ?? DEFAULT_SYNC_FREQUENCY_MS,
     );
     // A container's exit, noticed by its shim: its pod is synced now (restarted, or its phase written), as the
     // kubelet's PLEG relist would within a second, and not only at the next look at every pod.

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync } from 'node:
 import { tightenDataDir } from '../util/filemodes.js';
 import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
-import { Agent, nodeImageStore, prepareNode } from '../agent/agent.js';
+import { Agent, DEFAULT_SYNC_FREQUENCY_MS, nodeImageStore, prepareNode } from '../agent/agent.js';
 import { checkContainerLogLimits, type ContainerLogLimits } from '../agent/runtime/index.js';
 import { isQuantity, parseQuantity } from '../api/quantity.js';
 import { ensureNodeCredentials } from '../agent/identity.js';
@@ -64,7 +64,7 @@ const FLAGS = {
   },
   'sync-frequency': {
     type: 'number',
-    default: 10,
+    default: DEFAULT_SYNC_FREQUENCY_MS / 1000,
     help: "seconds between looks at every pod of the node (the kubelet's flag of that name); a container's exit is seen at once, through its shim's notice, not at the next look",
     metavar: 'SECONDS',
   },
@@ -200,6 +200,12 @@ function dnsCgroupFlag(value: string): string {
   return dir;
 }
 
+/** --sync-frequency, the agent's and `k8ts up`'s: seconds from 1 to a day. */
+export function checkSyncFrequency(seconds: number): number {
+  if (!(seconds >= 1 && seconds <= 86400)) throw new UsageError(`--sync-frequency ${seconds}: expected seconds from 1 to 86400`);
+  return seconds;
+}
+
 export async function agentCommand(argv: string[]): Promise<void> {
   startupMark('agent: bundle loaded');
   const parsed = parseFlags(argv, FLAGS).flags;
@@ -236,8 +242,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   const low = flags['image-gc-low-threshold'];
   if (!(high >= 0 && high <= 100 && low >= 0 && low <= high))
     throw new UsageError(`--image-gc-low-threshold ${low} and --image-gc-high-threshold ${high}: expected 0 ≤ low ≤ high ≤ 100`);
-  const syncFrequency = flags['sync-frequency'];
-  if (!(syncFrequency >= 1 && syncFrequency <= 86400)) throw new UsageError(`--sync-frequency ${syncFrequency}: expected seconds from 1 to 86400`);
+  const syncFrequency = checkSyncFrequency(flags['sync-frequency']);
   const containerLog = containerLogFlags(flags['container-log-max-size'], flags['container-log-max-files']);
   let registries: Registries | undefined;
   if (flags.registries) {

@@ -25,6 +25,8 @@ import { cliEntry } from '../util/layout.js';
 import { Registries } from '../agent/images/registries.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 import { serveUi } from './ui.js';
+import { checkSyncFrequency } from './agent.js';
+import { DEFAULT_SYNC_FREQUENCY_MS } from '../agent/agent.js';
 
 const UP_FLAGS = {
   name: { type: 'string', default: 'default', help: 'cluster name (several can run side by side)', metavar: 'NAME' },
@@ -52,7 +54,7 @@ const UP_FLAGS = {
   },
   'sync-frequency': {
     type: 'number',
-    default: 10,
+    default: DEFAULT_SYNC_FREQUENCY_MS / 1000,
     help: "seconds between each agent's look at every pod of its node (the agents' flag; a container's exit is seen at once without it)",
     metavar: 'SECONDS',
   },
@@ -352,8 +354,7 @@ export async function upCommand(argv: string[]): Promise<void> {
   }
   if (!(flags['metric-resolution'] >= 1 && flags['metric-resolution'] <= 3600))
     throw new UsageError(`--metric-resolution ${flags['metric-resolution']}: expected seconds from 1 to 3600`);
-  if (!(flags['sync-frequency'] >= 1 && flags['sync-frequency'] <= 86400))
-    throw new UsageError(`--sync-frequency ${flags['sync-frequency']}: expected seconds from 1 to 86400`);
+  checkSyncFrequency(flags['sync-frequency']);
   if (!Number.isInteger(flags['ui-port']) || flags['ui-port'] < 0 || flags['ui-port'] > 65535)
     throw new UsageError(`--ui-port ${flags['ui-port']}: expected 0-65535`);
   if (!Number.isInteger(flags.nodes) || flags.nodes < 1) throw new UsageError(`--nodes ${flags.nodes}: expected a whole number ≥ 1`);

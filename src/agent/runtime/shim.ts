@@ -59,8 +59,9 @@ export function shimSyscalls(arch: string = process.arch): string {
 /**
  * Arguments: runc binary, runc root, syscall numbers (shimSyscalls()), and the directory where it notes its
  * container's exit for the agent (an empty file named by the container id, made once `exit` is written: the
- * agent watches that one directory, so an exit is seen at once, not at its next look at the pod). Started ahead of need (a spare, so
- * perl's start-up is not on the path of a create), it learns its container from a line on stdin:
+ * agent watches that one directory, so an exit is seen at once, not at its next look at the pod). Started
+ * ahead of need (a spare, so perl's start-up is not on the path of a create), it learns its container from a
+ * line on stdin:
  * "go<TAB><id><TAB><dir>[<TAB><log max bytes><TAB><log max files>]".
  */
 export const SHIM_SCRIPT = String.raw`# k8ts container shim (written by the agent; see src/agent/runtime/shim.ts)
