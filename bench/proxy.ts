@@ -6,10 +6,13 @@
 //
 // Everything runs in throwaway namespaces ("k8tspx-…"), removed at the end, also on failure or Ctrl-C.
 // Needs root.   node dist/bench/proxy.js [--sizes 1000,10000] [--changes 30] [--probes 10]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { cpus, loadavg } from 'node:os';
 import type { EndpointSlice, Service } from '../src/api/types.js';
 import { run } from '../src/util/exec.js';
+import { NodeHelper } from '../src/agent/helper.js';
 import { ServiceProxy } from '../src/agent/proxy/proxier.js';
 import { IS_ROOT, NODE_IP, ProxyLab, service, slice } from '../src/agent/proxy/testing.js';
 import { fmt, summarize, table } from './lib.js';
@@ -27,8 +30,16 @@ const PROBES = Number(arg('probes', '10'));
 const NODE = 'node-a';
 
 const labs = new Set<ProxyLab>();
+// The agent's node helper, which sends the netlink batch of a full sync (the proxy's nft runs as a child).
+const helperDir = mkdtempSync(join(tmpdir(), 'k8tspx-helper-'));
+const helper = new NodeHelper(helperDir);
+async function cleanup(): Promise<void> {
+  await Promise.all([...labs].map((l) => l.cleanup()));
+  await helper.close();
+  rmSync(helperDir, { recursive: true, force: true });
+}
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => void Promise.all([...labs].map((l) => l.cleanup())).finally(() => process.exit(130)));
+  process.on(sig, () => void cleanup().finally(() => process.exit(130)));
 }
 
 function world(n: number): { services: Service[]; slices: EndpointSlice[] } {
@@ -61,6 +72,10 @@ interface Row {
   fullK8ts: number;
   fullKp: number;
   fullK8tsNft: number;
+  fullK8tsNetlink: number;
+  fullK8tsVia: string;
+  restartK8ts: number;
+  restartK8tsNft: number;
   chgK8ts: ReturnType<typeof summarize>;
   chgKp: ReturnType<typeof summarize>;
   worksK8ts: ReturnType<typeof summarize>;
@@ -77,8 +92,9 @@ async function size(n: number): Promise<Row> {
     await lab.http(server, 80);
     const { services, slices } = world(n);
 
-    // k8ts: full sync through the proxy (model + ruleset text + one nft -f).
-    const proxy = new ServiceProxy({
+    // k8ts: full sync through the proxy as an agent makes it (with its node helper) where there is no table:
+    // the model, `nft -f` of the structure, one netlink batch of the elements.
+    const opts = {
       nodeName: NODE,
       nodeIPs: [NODE_IP],
       netns: lab.nodeNetns,
@@ -86,13 +102,24 @@ async function size(n: number): Promise<Row> {
       resyncMs: 3_600_000,
       debounceMs: 0,
       conntrack: false,
-    });
-    proxy.update(services, slices);
+      helper,
+    };
+    const first = new ServiceProxy(opts);
+    first.update(services, slices);
     const t0 = performance.now();
-    await proxy.start();
+    await first.start();
     const fullK8ts = performance.now() - t0;
-    const fullK8tsNft = proxy.stats.lastNftMs;
-    process.stderr.write(`  ${n}: k8ts full sync ${fmt(fullK8ts)} ms\n`);
+    const { lastNftMs: fullK8tsNft, lastNetlinkMs: fullK8tsNetlink, lastFullVia: fullK8tsVia = '?' } = first.stats;
+    process.stderr.write(`  ${n}: k8ts full sync ${fmt(fullK8ts)} ms (elements by ${fullK8tsVia})\n`);
+    await first.stop();
+    // An agent restarting over its table: the same content rewritten in one `nft -f` transaction.
+    const proxy = new ServiceProxy(opts);
+    proxy.update(services, slices);
+    const r0 = performance.now();
+    await proxy.start();
+    const restartK8ts = performance.now() - r0;
+    const restartK8tsNft = proxy.stats.lastNftMs;
+    process.stderr.write(`  ${n}: k8ts rewrite over the live table ${fmt(restartK8ts)} ms\n`);
 
     // k8ts: one-service change (an endpoint swapped), until nft returns.
     const chg: number[] = [];
@@ -150,7 +177,20 @@ async function size(n: number): Promise<Row> {
     }
     probe.stop();
     await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', 'delete', 'table', 'ip', KP]);
-    return { n, fullK8ts, fullK8tsNft, fullKp, chgK8ts: summarize(chg), chgKp: summarize(chgKp), worksK8ts: summarize(works), worksKp: summarize(worksKp) };
+    return {
+      n,
+      fullK8ts,
+      fullK8tsNft,
+      fullK8tsNetlink,
+      fullK8tsVia,
+      restartK8ts,
+      restartK8tsNft,
+      fullKp,
+      chgK8ts: summarize(chg),
+      chgKp: summarize(chgKp),
+      worksK8ts: summarize(works),
+      worksKp: summarize(worksKp),
+    };
   } finally {
     await lab.cleanup();
     labs.delete(lab);
@@ -168,7 +208,10 @@ async function main(): Promise<void> {
   const out: (string | number)[][] = [['services × 2 eps', 'measure', 'k8ts flat layout', 'kube-proxy layout (anchor)', 'anchor / k8ts']];
   for (const x of rows) {
     out.push([x.n, 'full sync, ms', x.fullK8ts, x.fullKp, r(x.fullK8ts, x.fullKp)]);
-    out.push([x.n, '  of which the nft -f process, ms', x.fullK8tsNft, x.fullKp, r(x.fullK8tsNft, x.fullKp)]);
+    out.push([x.n, '  of which nft -f of the structure, ms', x.fullK8tsNft, '', '']);
+    out.push([x.n, `  of which the elements by ${x.fullK8tsVia}, ms`, x.fullK8tsNetlink, '', '']);
+    out.push([x.n, 'full rewrite over the live table (agent restart), ms', x.restartK8ts, x.fullKp, r(x.restartK8ts, x.fullKp)]);
+    out.push([x.n, '  of which the nft -f process, ms', x.restartK8tsNft, x.fullKp, r(x.restartK8tsNft, x.fullKp)]);
     out.push([x.n, `one-service change p50, ms (n=${CHANGES})`, x.chgK8ts.p50, x.chgKp.p50, r(x.chgK8ts.p50, x.chgKp.p50)]);
     out.push([x.n, 'one-service change p99, ms', x.chgK8ts.p99, x.chgKp.p99, r(x.chgK8ts.p99, x.chgKp.p99)]);
     out.push([x.n, `new ClusterIP until it works p50, ms (n=${PROBES})`, x.worksK8ts.p50, x.worksKp.p50, r(x.worksK8ts.p50, x.worksKp.p50)]);
@@ -180,11 +223,15 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(1))
       .join(' ')} on ${cpus().length} CPUs (figures are wall time)`,
   );
-  console.log('k8ts: ServiceProxy (model, diff, one `nft -f -`, awaited); anchor: the same change as kube-proxy makes it, by `nft -f -`.');
+  console.log(
+    'k8ts: ServiceProxy (model, diff, one `nft -f -`, awaited; a full sync with no table: nft -f of the structure, the elements by one netlink batch through the node helper); anchor: the same change as kube-proxy makes it, by `nft -f -`.',
+  );
 }
 
-main().catch(async (e) => {
-  console.error(e);
-  await Promise.all([...labs].map((l) => l.cleanup()));
-  process.exit(1);
-});
+main()
+  .then(() => cleanup())
+  .catch(async (e) => {
+    console.error(e);
+    await cleanup();
+    process.exit(1);
+  });

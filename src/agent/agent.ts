@@ -511,7 +511,7 @@ export class Agent {
     await proxy.start();
     startupMark('agent: service proxy');
     this.log(
-      `k8ts agent ${this.o.nodeName}: service proxy programmed ${proxy.stats.servicePorts} service ports in ${proxy.stats.lastFullSyncMs.toFixed(0)} ms (table ip ${proxy.table})`,
+      `k8ts agent ${this.o.nodeName}: service proxy programmed ${proxy.stats.servicePorts} service ports in ${proxy.stats.lastFullSyncMs.toFixed(0)} ms (table ip ${proxy.table}${proxy.stats.lastFullVia === 'netlink' ? ', elements by netlink' : ''})`,
     );
     await this.syncAnnouncements(true);
     startupMark('agent: announcements');

@@ -16,13 +16,18 @@
 //                                                    order, each acknowledged before the next, on a socket of the
 //                                                    node's network namespace (NETNS empty) or of /run/netns/NAME;
 //                                                    the first the kernel refuses ends the request
+//   nfnl NETNS BATCH                                 one nf_tables batch (built by src/agent/proxy/nfnl.ts) sent
+//                                                    whole on a NETLINK_NETFILTER socket of its own there: one
+//                                                    transaction; done when each message asking for an
+//                                                    acknowledgement has one
 // An answer's fields: KIND VALUE STDOUT STDERR, where KIND is
 //   exit    VALUE is the exit code
 //   signal  VALUE is the signal that ended it
 //   errno   it could not start: VALUE is errno and STDERR the message (exec's ENOENT: no such command)
 //   error   the request was refused or its system call failed: STDERR says why
 //   held    hold started the program: VALUE is its pid and the request's id names it from now on
-//   nlerr   rtnl: the kernel refused message number STDERR with errno VALUE (the replies before it in STDOUT)
+//   nlerr   rtnl, nfnl: the kernel refused message number STDERR with errno VALUE (rtnl: the replies before it
+//           in STDOUT; nfnl: -1 is the batch itself)
 // rtnl's exit 0 carries in STDOUT every reply that was not an acknowledgement (what a GET asked for).
 // Everything the helper forks is its own child, reaped by it; work for other requests goes on meanwhile.
 // The helper exits when its stdin closes (its agent is gone); what it started runs on to its end.
@@ -246,26 +251,36 @@ sub op_drop {
   answer($id, 'exit', 0, '', '');
 }
 
-my $node_rtnl;   # the node's rtnetlink socket, made at first use
+my %node_nl;   # the node's netlink sockets by protocol (rtnetlink's is kept), made at first use
 my $rtnl_seq = 0;
 
-sub op_rtnl {
-  my ($id, $ns, @msgs) = @_;
+# A netlink socket of protocol $proto in the node's network namespace ($ns empty) or in /run/netns/NAME:
+# (socket) or (undef, why).
+sub nl_socket {
+  my ($proto, $ns, $what) = @_;
   my $s;
   if (length($ns)) {
-    return refuse($id, "rtnl: invalid network namespace \"$ns\"") unless $ns =~ m{\A/run/netns/([^/]*)\z} && netns_name_ok($1);
-    open(my $f, '<', $ns) or return refuse($id, "open $ns: $!");
+    return (undef, "$what: invalid network namespace \"$ns\"") unless $ns =~ m{\A/run/netns/([^/]*)\z} && netns_name_ok($1);
+    open(my $f, '<', $ns) or return (undef, "open $ns: $!");
     # The socket belongs to the namespace it is made in; the helper goes back into the node's at once.
-    sc($NR_SETNS, fileno($f), $CLONE_NEWNET) == 0 or return refuse($id, "setns $ns: $!");
-    my $ok = socket($s, 16, 3, 0);   # AF_NETLINK, SOCK_RAW, NETLINK_ROUTE
+    sc($NR_SETNS, fileno($f), $CLONE_NEWNET) == 0 or return (undef, "setns $ns: $!");
+    my $ok = socket($s, 16, 3, $proto);   # AF_NETLINK, SOCK_RAW
     my $err = "$!";
     back_to_node();
     close($f);
-    return refuse($id, "netlink socket in $ns: $err") unless $ok;
-  } else {
-    unless ($node_rtnl) { socket($node_rtnl, 16, 3, 0) or do { my $e = "$!"; undef $node_rtnl; return refuse($id, "netlink socket: $e"); }; }
-    $s = $node_rtnl;
+    return (undef, "netlink socket in $ns: $err") unless $ok;
+    return ($s);
   }
+  return ($node_nl{$proto}) if $proto == 0 && $node_nl{$proto};
+  socket($s, 16, 3, $proto) or return (undef, "netlink socket: $!");
+  $node_nl{$proto} = $s if $proto == 0;
+  return ($s);
+}
+
+sub op_rtnl {
+  my ($id, $ns, @msgs) = @_;
+  my ($s, $why) = nl_socket(0, $ns, 'rtnl');   # NETLINK_ROUTE
+  return refuse($id, $why) unless $s;
   my $out = '';
   for my $i (0 .. $#msgs) {
     my $m = $msgs[$i];
@@ -295,8 +310,57 @@ sub op_rtnl {
   answer($id, 'exit', 0, $out, '');
 }
 
+# One nf_tables transaction: the batch (begin, messages, end) goes to the kernel in one send, on a socket of
+# its own (so no reply of an earlier request can be mistaken for one of this). The kernel takes a batch in
+# the sender's call, so every acknowledgement or refusal is queued when send returns: they are read without
+# waiting, and a batch that asked for none cannot hang the helper.
+sub op_nfnl {
+  my ($id, $ns, $batch) = @_;
+  my (%index, $n);
+  for (my $at = 0; $at < length($batch); $n++) {
+    return refuse($id, "nfnl: message $n is cut short") if $at + 16 > length($batch);
+    my ($len, undef, $flags, $seq) = unpack('LSSL', substr($batch, $at, 12));
+    return refuse($id, "nfnl: message $n is not one") if $len < 16 || $at + $len > length($batch);
+    $index{$seq} = $n if $flags & 4;   # NLM_F_ACK
+    $at += ($len + 3) & ~3;
+  }
+  my ($s, $why) = nl_socket(12, $ns, 'nfnl');   # NETLINK_NETFILTER
+  return refuse($id, $why) unless $s;
+  setsockopt($s, 1, 32, pack('i', length($batch) + 65536));   # SOL_SOCKET, SO_SNDBUFFORCE
+  setsockopt($s, 1, 33, pack('i', 1 << 20));                  # SO_RCVBUFFORCE
+  setsockopt($s, 270, 10, pack('i', 1));                      # SOL_NETLINK, NETLINK_CAP_ACK: no echo in a refusal
+  defined(send($s, $batch, 0)) or do { my $e = "$!"; close($s); return refuse($id, "nfnl: send: $e"); };
+  my ($acks, $errno, $which) = (0, 0, -1);
+  while (1) {
+    my $buf = '';
+    unless (defined(recv($s, $buf, 1 << 16, 0x40))) {   # MSG_DONTWAIT
+      next if $!{EINTR};
+      last if $!{EAGAIN} || $!{EWOULDBLOCK};
+      my $e = "$!";
+      close($s);
+      return refuse($id, "nfnl: recv: $e");
+    }
+    last unless length($buf);
+    for (my $at = 0; $at + 20 <= length($buf); ) {
+      my ($len, $type, undef, $rseq) = unpack('LSSL', substr($buf, $at, 12));
+      last if $len < 16;
+      if ($type == 2) {   # NLMSG_ERROR; error 0 is the acknowledgement
+        my $e = -unpack('l', substr($buf, $at + 16, 4));
+        if ($e) { ($errno, $which) = ($e, $index{$rseq} // -1) unless $errno; }
+        elsif (exists $index{$rseq}) { $acks++; }
+      }
+      $at += ($len + 3) & ~3;
+    }
+  }
+  close($s);
+  return answer($id, 'nlerr', $errno, '', "$which") if $errno;
+  my $want = keys %index;
+  return refuse($id, "nfnl: $acks of $want messages acknowledged") if $acks != $want;
+  answer($id, 'exit', 0, '', '');
+}
+
 my %ops = (exec => \&op_exec, 'netns-add' => \&op_netns_add, 'netns-del' => \&op_netns_del, mount => \&op_mount, umount => \&op_umount,
-  hold => \&op_hold, talk => \&op_talk, drop => \&op_drop, rtnl => \&op_rtnl);
+  hold => \&op_hold, talk => \&op_talk, drop => \&op_drop, rtnl => \&op_rtnl, nfnl => \&op_nfnl);
 
 sub requests {
   while (length($inbuf) >= 8) {

@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test';
 import { CommandError, MissingCommandError, run, spawnRun } from '../util/exec.js';
 import { HELPER_SCRIPT } from './helper-script.js';
 import { getLink, parseLinks, setLink } from './cni/rtnl.js';
+import { createTableBatch, elementBatch } from './proxy/nfnl.js';
 import {
   HelperError,
   RtnlError,
@@ -179,6 +180,48 @@ describe('node helper', () => {
         await assert.rejects(helper.rtnl('x', [getLink('lo')], bad), HelperError);
       const raw = helper as unknown as { op(what: string, f: (string | Buffer)[]): Promise<void> };
       await assert.rejects(raw.op('x', ['rtnl', '', Buffer.from('short')]), /is not one/);
+    } finally {
+      if (existsSync(ns)) await spawnRun(['ip', 'netns', 'del', name]).catch(() => {});
+    }
+  });
+
+  it('sends an nf_tables batch as one transaction: applied whole, or refused whole with the message named', {
+    skip: !root && 'needs root',
+  }, async () => {
+    const name = `k8ts-helper-nfnl-${tag}`;
+    const ns = `/run/netns/${name}`;
+    const nft = (...a: string[]) => spawnRun(['ip', 'netns', 'exec', name, 'nft', ...a]);
+    try {
+      await helper.netnsAdd(name);
+      await helper.nfnl('table', createTableBatch('k8ts-t'), ns);
+      const exists = await helper.nfnl('again', createTableBatch('k8ts-t'), ns).catch((e) => e);
+      assert.ok(exists instanceof RtnlError, String(exists));
+      assert.equal(exists.errno, 17);
+      assert.equal(exists.index, 1, 'the NEWTABLE message, after the batch begin');
+      await nft('add', 'set', 'ip', 'k8ts-t', 'hairpin', '{ typeof ip saddr . ip daddr; }');
+      const pairs = (n: number) => Array.from({ length: n }, (_, i) => `10.1.${i >> 8}.${i & 255} . 10.2.${i >> 8}.${i & 255}`);
+      // 4,000 elements: more than one message's worth, all acknowledged.
+      const ok = elementBatch('k8ts-t', ['hairpin'], (_c, emit) => pairs(4000).forEach((k) => emit(k, '')));
+      assert.ok(ok.messages > 1, `${ok.messages} messages`);
+      await helper.nfnl('elements', ok.bytes, ns);
+      const listed = (await nft('-j', 'list', 'set', 'ip', 'k8ts-t', 'hairpin')).stdout;
+      assert.equal((JSON.parse(listed).nftables[1].set.elem as unknown[]).length, 4000);
+      // A batch naming a set that does not exist: nothing of it applies, not even its good messages.
+      const mixed = elementBatch('k8ts-t', ['hairpin', 'noeps'], (c, emit) =>
+        c === 'hairpin' ? emit('10.9.9.9 . 10.9.9.9', '') : emit('10.96.0.1 . tcp . 80', ''),
+      );
+      const err = await helper.nfnl('mixed', mixed.bytes, ns).catch((e) => e);
+      assert.ok(err instanceof RtnlError, String(err));
+      assert.equal(err.errno, 2);
+      assert.equal(err.index, 2, 'the noeps message');
+      assert.doesNotMatch((await nft('list', 'set', 'ip', 'k8ts-t', 'hairpin')).stdout, /10\.9\.9\.9/);
+      assert.equal(readlinkSync(`/proc/${helper.pid}/ns/net`), readlinkSync('/proc/self/ns/net'), 'the helper is back in the node namespace');
+      for (const bad of ['/proc/1/ns/net', '/run/netns/../x', 'relative']) await assert.rejects(helper.nfnl('x', ok.bytes, bad), HelperError);
+      const raw = helper as unknown as { op(what: string, f: (string | Buffer)[]): Promise<void> };
+      await assert.rejects(raw.op('x', ['nfnl', ns, Buffer.from('short')]), /cut short/);
+      const lying = Buffer.from(ok.bytes.subarray(0, 40));
+      lying.writeUInt32LE(4096, 20); // the second message claims more bytes than the batch has
+      await assert.rejects(raw.op('x', ['nfnl', ns, lying]), /message 1 is not one/);
     } finally {
       if (existsSync(ns)) await spawnRun(['ip', 'netns', 'del', name]).catch(() => {});
     }

@@ -66,7 +66,7 @@ export class HelperError extends Error {
   }
 }
 
-/** The kernel refused rtnetlink message `index` of a request (its position in the list) with `errno`. */
+/** The kernel refused netlink message `index` of a request (its position in the list or batch) with `errno`. */
 export class RtnlError extends Error {
   readonly code = 'RtnlFailed';
   constructor(
@@ -335,9 +335,23 @@ export class NodeHelper implements CommandRunner {
    * message the kernel refuses ends the request with an RtnlError naming it; `what` says what was asked.
    */
   async rtnl(what: string, msgs: Buffer[], netns = ''): Promise<Buffer> {
+    return this.netlink(what, 'rtnl', netns, msgs);
+  }
+
+  /**
+   * One nf_tables netlink batch (proxy/nfnl.ts: begin, messages, end), sent whole on a socket of the node's
+   * network namespace or of `netns` (a path under /run/netns), so the kernel takes it as one transaction.
+   * Resolves once every message that asked for an acknowledgement has one; a refusal rejects with an
+   * RtnlError naming the message's position in the batch (-1: the batch itself).
+   */
+  async nfnl(what: string, batch: Buffer, netns = ''): Promise<void> {
+    await this.netlink(what, 'nfnl', netns, [batch]);
+  }
+
+  private async netlink(what: string, op: 'rtnl' | 'nfnl', netns: string, payload: Buffer[]): Promise<Buffer> {
     if (netns && !(netns.startsWith('/run/netns/') && NETNS_NAME.test(netns.slice('/run/netns/'.length))))
       throw new HelperError(what, `invalid network namespace ${JSON.stringify(netns)}`);
-    const a = await this.request(['rtnl', netns, ...msgs]);
+    const a = await this.request([op, netns, ...payload]);
     if (a.kind === 'exit' && a.value === 0) return a.stdout;
     if (a.kind === 'nlerr') throw new RtnlError(what, Number(a.stderr.toString()), a.value);
     throw new HelperError(what, a.stderr.toString().trim() || `${a.kind} ${a.value}`);

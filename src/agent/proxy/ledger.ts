@@ -83,6 +83,18 @@ export class Ledger {
     return d;
   }
 
+  /** How many elements are wanted in all. */
+  size(): number {
+    let n = 0;
+    for (const m of this.els.values()) n += m.size;
+    return n;
+  }
+
+  /** Calls `emit` with each wanted element of a container, its key as the model writes it (protocol names). */
+  eachElement(c: Container, emit: (key: string, value: string) => void): void {
+    for (const [k, slot] of this.els.get(c)!) emit(k, typeof slot === 'string' ? slot : slot[0][0]);
+  }
+
   /** Everything currently wanted, in the form a full rewrite writes (see tableText). */
   content(): TableContent {
     const chains = new Map<string, string[]>();

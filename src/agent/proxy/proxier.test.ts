@@ -3,7 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { run } from '../../util/exec.js';
-import { ServiceProxy } from './proxier.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NodeHelper } from '../helper.js';
+import { ServiceProxy, type ServiceProxyOptions } from './proxier.js';
 import { BRIDGE_IP, HOST_IP, NODE_IP, ProxyLab, SKIP_NOT_ROOT, httpGet, service, slice, udpAsk, waitFor, type Pod } from './testing.js';
 import type { EndpointSlice, Service } from '../../api/types.js';
 
@@ -366,20 +370,7 @@ test('changes made after a full rewrite leave the same table as a full rewrite o
     bridgeNetfilter: false,
   };
   const proxies: ServiceProxy[] = [];
-  const nft = (...a: string[]) => run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', ...a]);
-  /** Every map and set as sorted element texts, and every chain's rules: the kernel's order may differ. */
-  const contents = async () => {
-    /** The parts of an `nft -j list table` item read here. */
-    type Item = { set?: { name: string; elem?: unknown[] }; map?: { name: string; elem?: unknown[] }; rule?: { chain: string; expr: unknown } };
-    const items: Item[] = JSON.parse((await nft('-j', 'list', 'table', 'ip', 'k8ts-proxy')).stdout).nftables;
-    const out: Record<string, string[]> = {};
-    for (const it of items) {
-      const s = it.set ?? it.map;
-      if (s) out[`set ${s.name}`] = (s.elem ?? []).map((e) => JSON.stringify(e)).sort();
-      if (it.rule) (out[`chain ${it.rule.chain}`] ??= []).push(JSON.stringify(it.rule.expr));
-    }
-    return out;
-  };
+  const contents = () => tableContents(lab);
   const ports = [
     { name: 'http', port: 80, nodePort: 30080 },
     { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 },
@@ -430,3 +421,140 @@ test('changes made after a full rewrite leave the same table as a full rewrite o
     await lab.cleanup();
   }
 });
+
+test('a full sync with no table sends the elements by netlink: the same table as nft writes, traffic flows, changes stay incremental', {
+  skip: SKIP_NOT_ROOT,
+}, async () => {
+  const lab = new ProxyLab();
+  const helperDir = mkdtempSync(join(tmpdir(), 'k8tspx-helper-'));
+  const helper = new NodeHelper(helperDir);
+  const logs: string[] = [];
+  const opts = {
+    nodeName: NODE,
+    nodeIPs: [NODE_IP],
+    netns: lab.nodeNetns,
+    checkMs: 60_000,
+    resyncMs: 60_000,
+    debounceMs: 0,
+    conntrack: false,
+    log: (l: string) => logs.push(l),
+  };
+  const proxies: ServiceProxy[] = [];
+  const make = (helperOpt: ServiceProxyOptions['helper']) => {
+    const p = new ServiceProxy({ ...opts, helper: helperOpt });
+    proxies.push(p);
+    return p;
+  };
+  try {
+    await lab.start();
+    const [a, b, client] = [await lab.pod(2), await lab.pod(3), await lab.pod(4)];
+    await lab.http(a), await lab.http(b);
+    const { services, slices } = everyKind(a.ip, b.ip);
+
+    const viaNetlink = make(helper);
+    viaNetlink.update(services, slices);
+    await viaNetlink.start();
+    assert.equal(viaNetlink.stats.lastFullVia, 'netlink', logs.join('\n'));
+    const written = await tableContents(lab);
+    for (const c of ['services', 'nodeports', 'backends', 'npbackends', 'noeps', 'npnoeps', 'hairpin'])
+      assert.ok(written[`set ${c}`]?.length, `${c} has elements: ${JSON.stringify(written)}`);
+    const r = await httpGet(client.ns, 'http://10.96.0.1/cgi-bin/id');
+    assert.ok(r.ok && /^pod[23] /.test(r.body), `a ClusterIP made by netlink answers: ${r.error}`);
+
+    // Changes after it are differences by nft, and find what the batch wrote (protocol names vs numbers).
+    slices[0] = slice('a', SLICE_PORTS, [{ ip: b.ip, node: NODE }]);
+    viaNetlink.update(services, slices);
+    await viaNetlink.settled();
+    assert.equal(viaNetlink.stats.fullSyncs, 1, viaNetlink.stats.lastError ?? '');
+    assert.deepEqual([...(await spread(client.ns, 'http://10.96.0.1/cgi-bin/id', 4)).keys()], ['pod3']);
+    const changed = await tableContents(lab);
+    await viaNetlink.teardown();
+
+    // The same objects written whole by nft: the same table.
+    const viaNft = make(null);
+    viaNft.update(services, slices);
+    await viaNft.start();
+    assert.equal(viaNft.stats.lastFullVia, 'nft');
+    assert.deepEqual(await tableContents(lab), changed);
+    await viaNft.stop();
+
+    // Over a live table (an agent restarting) the rewrite must be one transaction: nft, even with a helper.
+    const restarted = make(helper);
+    restarted.update(services, slices);
+    await restarted.start();
+    assert.equal(restarted.stats.lastFullVia, 'nft', restarted.stats.lastError);
+    assert.deepEqual(await tableContents(lab), changed);
+    await restarted.teardown();
+
+    // A batch the kernel refuses leaves no half table: the whole table is written by nft instead.
+    // (The table is made by the real helper; the elements' batch is the one refused.)
+    let calls = 0;
+    const refusing = {
+      nfnl: (what: string, batch: Buffer, netns: string) =>
+        ++calls === 1 ? helper.nfnl(what, batch, netns) : Promise.reject(new Error('refused for the test')),
+    } as unknown as NodeHelper;
+    const fallback = make(refusing);
+    fallback.update(services, slices);
+    await fallback.start();
+    assert.equal(fallback.stats.lastFullVia, 'nft');
+    assert.match(logs.join('\n'), /netlink batch failed, writing the whole table by nft: refused for the test/);
+    assert.deepEqual(await tableContents(lab), changed);
+  } finally {
+    for (const p of proxies) await p.teardown().catch(() => undefined);
+    await helper.close();
+    rmSync(helperDir, { recursive: true, force: true });
+    await lab.cleanup();
+  }
+});
+
+const SLICE_PORTS = [
+  { name: 'http', port: 8080 },
+  { name: 'dns', port: 5353, protocol: 'UDP' },
+];
+
+/** Services that fill every map and set: NodePorts, external and LoadBalancer IPs, Local policy, no endpoints. */
+function everyKind(ipA: string, ipB: string): { services: Service[]; slices: EndpointSlice[] } {
+  const ports = [
+    { name: 'http', port: 80, targetPort: 8080, nodePort: 30080 },
+    { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 },
+  ];
+  const services = [
+    service({ name: 'a', type: 'NodePort', clusterIP: '10.96.0.1', externalIPs: ['192.0.2.1'], ports }),
+    service({
+      name: 'lb',
+      type: 'LoadBalancer',
+      clusterIP: '10.96.0.2',
+      loadBalancerIPs: ['192.0.2.2'],
+      externalTrafficPolicy: 'Local',
+      ports: [{ port: 80, nodePort: 30081 }],
+    }),
+    service({ name: 'empty', type: 'NodePort', clusterIP: '10.96.0.3', ports: [{ port: 80, nodePort: 30082 }] }),
+    service({ name: 'sctp', clusterIP: '10.96.0.4', ports: [{ port: 9, protocol: 'SCTP' }] }),
+  ];
+  const slices = [
+    slice('a', SLICE_PORTS, [
+      { ip: ipA, node: NODE },
+      { ip: ipB, node: NODE },
+    ]),
+    slice('lb', [{ port: 8080 }], [{ ip: '10.244.9.9', node: 'other' }]),
+    slice('sctp', [{ port: 9, protocol: 'SCTP' }], [{ ip: ipA, node: NODE }]),
+  ];
+  for (let i = 0; i < 300; i++) {
+    services.push(service({ name: `s${i}`, clusterIP: `10.96.${1 + (i >> 8)}.${i & 255}`, ports: [{ port: 1000 + i }] }));
+    slices.push(slice(`s${i}`, [{ port: 8080 }], [{ ip: i % 2 ? ipA : ipB, node: NODE }]));
+  }
+  return { services, slices };
+}
+
+/** Every map and set of the proxy's table as sorted element texts, and every chain's rules. */
+async function tableContents(lab: ProxyLab): Promise<Record<string, string[]>> {
+  type Item = { set?: { name: string; elem?: unknown[] }; map?: { name: string; elem?: unknown[] }; rule?: { chain: string; expr: unknown } };
+  const { stdout } = await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', '-j', 'list', 'table', 'ip', 'k8ts-proxy']);
+  const out: Record<string, string[]> = {};
+  for (const it of JSON.parse(stdout).nftables as Item[]) {
+    const s = it.set ?? it.map;
+    if (s) out[`set ${s.name}`] = (s.elem ?? []).map((e) => JSON.stringify(e)).sort();
+    if (it.rule) (out[`chain ${it.rule.chain}`] ??= []).push(JSON.stringify(it.rule.expr));
+  }
+  return out;
+}

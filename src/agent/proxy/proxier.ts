@@ -5,10 +5,25 @@ import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { EndpointSlice, KObject, Service } from '../../api/types.js';
 import { commandError, nftEnv, run, spawnProcess } from '../../util/exec.js';
+import { installedNodeHelper, RtnlError, type NodeHelper } from '../helper.js';
+import { createTableBatch, elementBatch } from './nfnl.js';
+
+const EEXIST = 17;
 import { NftCountScanner, type KernelCounts } from './nftcount.js';
 import { Ledger } from './ledger.js';
 import { serviceModel, SERVICE_NAME_LABEL, type ServicePortModel } from './model.js';
-import { ALIVE_SET, CONTAINERS, DEFAULT_TABLE, diffRuleset, fragment, pickCount, tableText, type Desired, type Fragment } from './ruleset.js';
+import {
+  ALIVE_SET,
+  CONTAINERS,
+  DEFAULT_TABLE,
+  diffRuleset,
+  fragment,
+  pickCount,
+  tableText,
+  type Desired,
+  type Fragment,
+  type TableContent,
+} from './ruleset.js';
 
 export interface ServiceProxyOptions {
   nodeName: string;
@@ -33,6 +48,11 @@ export interface ServiceProxyOptions {
   synced?: (seconds: number, full: boolean) => void;
   /** Each Service or EndpointSlice change fed in (kube-proxy's *_changes_total). */
   changed?: (what: 'service' | 'endpoints') => void;
+  /**
+   * Sends a full rewrite's elements by netlink when there was no table (see fullByNetlink); default the
+   * process's installed node helper; null: every rewrite is one `nft -f`.
+   */
+  helper?: NodeHelper | null;
 }
 
 export interface ProxyStats {
@@ -43,6 +63,11 @@ export interface ProxyStats {
   lastFullSyncMs: number;
   /** Of the last sync, the time spent in `nft` (the rest is computing the model and the text). */
   lastNftMs: number;
+  /** Of the last full rewrite made by netlink, the time the elements' batch took (encoding, while nft made
+   * the structure, and sending). */
+  lastNetlinkMs: number;
+  /** How the last full rewrite was made: its structure and elements by `nft -f`, or the elements by netlink. */
+  lastFullVia?: 'nft' | 'netlink';
   /** Service ports programmed. */
   servicePorts: number;
   recoveries: number;
@@ -71,9 +96,9 @@ interface Entry {
 
 export class ServiceProxy {
   readonly table: string;
-  readonly stats: ProxyStats = { syncs: 0, fullSyncs: 0, lastSyncMs: 0, lastFullSyncMs: 0, lastNftMs: 0, servicePorts: 0, recoveries: 0 };
-  private readonly opts: Required<Omit<ServiceProxyOptions, 'netns' | 'log' | 'synced' | 'changed'>> &
-    Pick<ServiceProxyOptions, 'netns' | 'log' | 'synced' | 'changed'>;
+  readonly stats: ProxyStats = { syncs: 0, fullSyncs: 0, lastSyncMs: 0, lastFullSyncMs: 0, lastNftMs: 0, lastNetlinkMs: 0, servicePorts: 0, recoveries: 0 };
+  private readonly opts: Required<Omit<ServiceProxyOptions, 'netns' | 'log' | 'synced' | 'changed' | 'helper'>> &
+    Pick<ServiceProxyOptions, 'netns' | 'log' | 'synced' | 'changed' | 'helper'>;
   private readonly entries = new Map<string, Entry>();
   private readonly dirty = new Set<string>();
   private readonly ledger = new Ledger();
@@ -258,7 +283,12 @@ export class ServiceProxy {
       let maxPick = 0;
       for (const e of this.entries.values()) maxPick = Math.max(maxPick, e.frag?.maxPick ?? 0);
       const picks = pickCount(maxPick);
-      await this.nftFile(tableText(this.table, this.ledger.content(), picks));
+      const content = this.ledger.content();
+      if (await this.fullByNetlink(content, picks)) this.stats.lastFullVia = 'netlink';
+      else {
+        await this.nftFile(tableText(this.table, content, picks));
+        this.stats.lastFullVia = 'nft';
+      }
       this.picks = picks;
       this.needFull = false;
       this.stats.fullSyncs++;
@@ -273,6 +303,54 @@ export class ServiceProxy {
     this.opts.synced?.(this.stats.lastSyncMs / 1000, full);
     // After the rules changed, so no new entry can be made towards an endpoint that is gone.
     for (const u of udpGone) await this.clearUdp(u.model, u.gone, u.wasEmpty);
+  }
+
+  /**
+   * A full rewrite where there is no table (an agent's first start on a node, the table lost): a netlink
+   * transaction makes the empty table (refused when one exists), `nft -f` adds its structure with empty maps,
+   * and one netlink batch every element. With no table there was no traffic to keep, so the moments between
+   * the transactions, when the maps are still empty, take nothing away. False when there is a table (it must
+   * be replaced in one transaction, which only `nft -f` of the whole table does here) or no helper: the caller
+   * writes it all by nft, which also replaces what a failed step left.
+   */
+  private async fullByNetlink(content: TableContent, picks: number): Promise<boolean> {
+    const helper = this.opts.helper === undefined ? installedNodeHelper() : this.opts.helper;
+    if (!helper) return false;
+    const what = `proxy: table ip ${this.table}`;
+    const netns = this.opts.netns ?? '';
+    try {
+      await helper.nfnl(what, createTableBatch(this.table), netns);
+    } catch (e) {
+      if (!(e instanceof RtnlError && e.errno === EEXIST))
+        this.opts.log?.(`proxy: cannot make the table by netlink, writing it by nft: ${(e as Error).message}`);
+      return false;
+    }
+    // nft adds the structure while the elements are encoded here.
+    const structure = this.nftFile(tableText(this.table, { ...content, elements: () => [] }, picks, true));
+    const t0 = performance.now();
+    let batch: Buffer;
+    try {
+      batch = elementBatch(this.table, CONTAINERS, (c, emit) => this.ledger.eachElement(c, emit), this.ledger.size()).bytes;
+    } catch (e) {
+      await structure.catch(() => undefined);
+      throw e;
+    }
+    const encodeMs = performance.now() - t0;
+    try {
+      await structure;
+    } catch (e) {
+      this.opts.log?.(`proxy: nft could not add the table's structure, writing the whole table by nft: ${(e as Error).message}`);
+      return false;
+    }
+    const t1 = performance.now();
+    try {
+      await helper.nfnl(what, batch, netns);
+    } catch (e) {
+      this.opts.log?.(`proxy: the elements' netlink batch failed, writing the whole table by nft: ${(e as Error).message}`);
+      return false;
+    }
+    this.stats.lastNetlinkMs = encodeMs + performance.now() - t1;
+    return true;
   }
 
   /** Every few seconds: is our table still there? One small set listing, cheap at any size. */

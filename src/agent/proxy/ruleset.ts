@@ -262,15 +262,17 @@ export function fullRuleset(table: string, d: Desired, picks = pickCount(d.maxPi
 }
 
 /**
- * The text of a full rewrite. Maps and sets are declared empty and filled last, after every rule: the kernel
+ * The text of a full rewrite, or with `intoEmpty` of the content added to an empty table just made (see
+ * ServiceProxy.fullByNetlink: nft 1.0.6 cannot add the pick rules to a table that has a backends map already,
+ * pickCount says why). Maps and sets are declared empty and filled last, after every rule: the kernel
  * walks all of a map's elements each time a rule binds it (nf_tables_bind_set), and the 4 × `picks` pick
  * rules bind the backends maps: filled first, those walks took a tenth to a quarter of `nft -f`'s time at
  * 10,000 services (perf: nft_rhash_walk under nf_tables_bind_set). Chains are declared empty inside the block and get their rules after it, once the maps they read
  * exist (see pickCount for why).
  */
-export function tableText(table: string, content: TableContent, picks: number): string {
+export function tableText(table: string, content: TableContent, picks: number, intoEmpty = false): string {
   const T = `ip ${table}`;
-  const out = [`table ${T}`, `delete table ${T}`, `table ${T} {`];
+  const out = intoEmpty ? [`table ${T} {`] : [`table ${T}`, `delete table ${T}`, `table ${T} {`];
   for (const c of CONTAINERS) out.push(`  ${c === 'noeps' || c === 'npnoeps' || c === 'hairpin' ? 'set' : 'map'} ${c} { ${DECLS[c]} }`);
   // Probed every few seconds: listing one small set is cheap where listing the table is not.
   out.push(`  set ${ALIVE_SET} { type inet_service; }`);
