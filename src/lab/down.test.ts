@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileS
 import { join } from 'node:path';
 import { run } from '../util/exec.js';
 import { claimPath } from './claims.js';
-import { down, downPlan, recordNetns } from './down.js';
+import { down, downPlan, killInNetns, recordNetns } from './down.js';
 import { LabError } from './errors.js';
 import { mountsUnder } from './mounts.js';
 import type { ClusterPlan } from './plan.js';
@@ -157,4 +157,47 @@ describe('down', { skip: NEEDS_ROOT }, () => {
     assert.deepEqual(r.files, [dir]);
     assert.ok(!existsSync(dir));
   });
+});
+
+test("what runs in a namespace ends at once: a container's init by SIGKILL, the rest by SIGTERM", { skip: NEEDS_ROOT }, async () => {
+  const ns = `k8tstest-kill-${process.pid}`;
+  const pids: number[] = [];
+  try {
+    await run(['ip', 'netns', 'add', ns]);
+    // sleep as pid 1 of a PID namespace of its own, as a container's process is: SIGTERM never reaches it.
+    const init = spawn('nsenter', [`--net=/run/netns/${ns}`, '--', 'unshare', '--pid', '--fork', 'sleep', '1004'], { detached: true, stdio: 'ignore' });
+    // A process that ends on SIGTERM by writing a file first: it must be given the chance.
+    const marker = `/tmp/k8tstest-kill-${process.pid}`;
+    const graceful = spawn('nsenter', [`--net=/run/netns/${ns}`, '--', 'sh', '-c', `trap 'echo term > ${marker}; exit 0' TERM; while :; do sleep 0.05; done`], {
+      detached: true,
+      stdio: 'ignore',
+    });
+    pids.push(init.pid!, graceful.pid!);
+    let sleeper = 0;
+    for (let i = 0; i < 100 && !sleeper; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      const out = (await run(['pgrep', '-f', '^sleep 1004$']).catch(() => ({ stdout: '' }))).stdout.trim();
+      sleeper = Number(out.split('\n')[0]) || 0;
+    }
+    assert.ok(sleeper, 'the namespace init runs');
+    pids.push(sleeper);
+    assert.match(readFileSync(`/proc/${sleeper}/status`, 'utf8'), /^NSpid:\s+\d+\s+1$/m);
+    const t0 = Date.now();
+    const killed = await killInNetns([ns], 10_000);
+    const ms = Date.now() - t0;
+    assert.ok(killed.includes(sleeper) && killed.includes(graceful.pid!), `${killed}`);
+    assert.ok(ms < 3000, `ended in ${ms} ms, not the 10 s timeout`);
+    assert.ok(!alive(sleeper) && !alive(graceful.pid!));
+    assert.equal(readFileSync(marker, 'utf8'), 'term\n', 'SIGTERM first for a process that is no init');
+  } finally {
+    for (const p of pids) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // Gone.
+      }
+    }
+    await run(['ip', 'netns', 'del', ns]).catch(() => {});
+    await run(['rm', '-f', `/tmp/k8tstest-kill-${process.pid}`]);
+  }
 });

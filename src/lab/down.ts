@@ -1,7 +1,7 @@
 // `k8ts down`: removes everything of one cluster, named in its cluster.json or by its stem, and nothing of
 // any other: processes, namespaces, host links, host nftables tables, cgroups, mounts, the state directory, the claim.
 import { appendFile, readFile, readdir, readlink, rm, stat } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../util/exec.js';
 import { removeCgroups } from './cgroups.js';
@@ -160,7 +160,10 @@ export async function clusterNetns(plan: ClusterPlan): Promise<string[]> {
 
 /**
  * Kills every process whose network namespace is one of these (SIGTERM, then SIGKILL): a namespace with a
- * process in it outlives `ip netns del`, and so would its veth on our bridge.
+ * process in it outlives `ip netns del`, and so would its veth on our bridge. A container's first process
+ * (pid 1 of a PID namespace of its own) gets SIGKILL at once: the kernel drops a signal to a namespace's init
+ * that it has no handler for, so a `sleep` there never ends on SIGTERM and held every `down` of a cluster
+ * with pods for the whole timeout; the cluster is going away, and its containers with it.
  */
 export async function killInNetns(netns: string[], timeoutMs: number): Promise<number[]> {
   const inodes = new Set<string>();
@@ -190,7 +193,12 @@ export async function killInNetns(netns: string[], timeoutMs: number): Promise<n
         // Exited meanwhile.
       }
     });
-  send(found, 'SIGTERM');
+  const inits = found.filter(isNamespaceInit);
+  send(inits, 'SIGKILL');
+  send(
+    found.filter((p) => !inits.includes(p)),
+    'SIGTERM',
+  );
   const deadline = Date.now() + timeoutMs;
   let left = found;
   while (left.length && Date.now() < deadline) {
@@ -205,6 +213,20 @@ export async function killInNetns(netns: string[], timeoutMs: number): Promise<n
     left = (await find()).filter((p) => found.includes(p));
   }
   return found;
+}
+
+/** Whether pid is the first process of a PID namespace below ours (its status's NSpid ends in 1). */
+function isNamespaceInit(pid: number): boolean {
+  try {
+    const line =
+      /^NSpid:\s+(.*)$/m
+        .exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+        .trim()
+        .split(/\s+/) ?? [];
+    return line.length > 1 && line[line.length - 1] === '1';
+  } catch {
+    return false;
+  }
 }
 
 /** Deletes host nftables tables named `stem` or `stem-…`, in any family, in one transaction. */
