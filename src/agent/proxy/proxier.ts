@@ -2,13 +2,12 @@
 // EndpointSlices it is fed, programming only the difference per change, and putting it all back when the
 // table is lost or drifts.
 import { writeFile } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { EndpointSlice, KObject, Service } from '../../api/types.js';
 import { commandError, nftEnv, run, spawnProcess } from '../../util/exec.js';
 import { installedNodeHelper, RtnlError, type NodeHelper } from '../helper.js';
 import { createTableBatch, elementBatch } from './nfnl.js';
-
-const EEXIST = 17;
 import { NftCountScanner, type KernelCounts } from './nftcount.js';
 import { Ledger } from './ledger.js';
 import { serviceModel, SERVICE_NAME_LABEL, type ServicePortModel } from './model.js';
@@ -321,7 +320,7 @@ export class ServiceProxy {
     try {
       await helper.nfnl(what, createTableBatch(this.table), netns);
     } catch (e) {
-      if (!(e instanceof RtnlError && e.errno === EEXIST))
+      if (!(e instanceof RtnlError && e.errno === constants.errno.EEXIST))
         this.opts.log?.(`proxy: cannot make the table by netlink, writing it by nft: ${(e as Error).message}`);
       return false;
     }
