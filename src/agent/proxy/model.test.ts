@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildModel, DEFAULT_AFFINITY_SECONDS, serviceModel } from './model.js';
-import { desiredState, diffRuleset, emptyDesired, fragment, fullRuleset, loadKey, toDesired } from './ruleset.js';
+import { desiredCounts, desiredState, diffRuleset, emptyDesired, fragment, fullRuleset, loadKey, toDesired } from './ruleset.js';
 import { Ledger } from './ledger.js';
 import { compareKernel } from './proxier.js';
 import { NftCountScanner } from './nftcount.js';
@@ -202,7 +202,7 @@ test('ledger: an element two services share stays until both are gone', () => {
   assert.doesNotMatch(diffRuleset('t', drop1.before, drop1.after), /hairpin/);
   const drop2 = l.replace([[two, undefined]]);
   assert.match(diffRuleset('t', drop2.before, drop2.after), /delete element ip t hairpin/);
-  assert.equal(l.effective().elements.get('services')!.size, 0);
+  assert.equal(l.counts().elements.get('services'), 0);
 });
 
 test('affinity chains: one set per endpoint with the timeout; gone when affinity is turned off', () => {
@@ -237,9 +237,9 @@ test('compareKernel notices missing elements and rules', () => {
     s.feed(JSON.stringify(doc));
     return s.result();
   };
-  assert.equal(compareKernel(counts(kernel(1)), d), undefined);
-  assert.match(compareKernel(counts(kernel(0)), d)!, /services: 0 elements, want 1/);
-  assert.match(compareKernel(counts({ nftables: [] }), emptyDesired())!, /missing/);
+  assert.equal(compareKernel(counts(kernel(1)), desiredCounts(d)), undefined);
+  assert.match(compareKernel(counts(kernel(0)), desiredCounts(d))!, /services: 0 elements, want 1/);
+  assert.match(compareKernel(counts({ nftables: [] }), desiredCounts(emptyDesired()))!, /missing/);
 });
 
 test('a full load names protocols by number and fills the maps after the rules', () => {
@@ -305,8 +305,32 @@ test('serviceModel for one service equals buildModel; the compact fragment equal
   assert.match(diffRuleset('t', added.before, added.after), /add element ip t hairpin \{ 10\.244\.0\.9 \. 10\.244\.0\.9 \}/);
   const gone = l.replace([[f, undefined]]);
   assert.match(diffRuleset('t', gone.before, gone.after), /delete element ip t hairpin \{ 10\.244\.0\.9 \. 10\.244\.0\.9 \}/);
-  assert.deepEqual(
-    [...l.effective().elements.values()].map((m) => m.size),
-    [0, 0, 0, 0, 0, 0, 0],
+  assert.deepEqual([...l.counts().elements.values()], [0, 0, 0, 0, 0, 0, 0]);
+});
+
+test('the ledger counts what it wants without copying it: elements per container, rules per chain', () => {
+  const svcs = [
+    service({ name: 'aff', type: 'NodePort', clusterIP: '10.96.0.5', ports: [{ port: 80, nodePort: 30005 }], sessionAffinity: { timeoutSeconds: 60 } }),
+    service({ name: 'plain', clusterIP: '10.96.0.6', ports: [{ port: 80 }, { name: 'b', port: 81, protocol: 'UDP' }] }),
+  ];
+  const slices = [
+    slice(
+      'aff',
+      [{ port: 8080 }],
+      [
+        { ip: '10.244.0.2', node: 'n' },
+        { ip: '10.244.0.3', node: 'm' },
+      ],
+    ),
+    slice('plain', [{ port: 8080 }, { name: 'b', port: 9090, protocol: 'UDP' }], [{ ip: '10.244.0.4', node: 'n' }]),
+  ];
+  const model = buildModel(svcs, slices, { nodeName: 'n' });
+  const l = new Ledger();
+  l.replace(model.map((m) => [undefined, fragment([m])]));
+  const want = desiredCounts(desiredState(model));
+  assert.ok(
+    [...want.chains.values()].some((r) => r > 1),
+    'an affinity chain of several rules',
   );
+  assert.deepEqual(l.counts(), want);
 });

@@ -19,9 +19,9 @@ import {
   fragment,
   pickCount,
   tableText,
-  type Desired,
   type Fragment,
   type TableContent,
+  type WantedCounts,
 } from './ruleset.js';
 
 export interface ServiceProxyOptions {
@@ -377,7 +377,7 @@ export class ServiceProxy {
     await this.chain;
     let drift: string | undefined;
     try {
-      drift = compareKernel(await this.kernelCounts(), this.ledger.effective());
+      drift = compareKernel(await this.kernelCounts(), this.ledger.counts());
     } catch (e) {
       drift = (e as Error).message;
     }
@@ -498,21 +498,19 @@ function staleUdp(before: ServicePortModel[], after: ServicePortModel[]) {
 }
 
 /**
- * Differences between `nft -j list table` output and the wanted state, as a short description, or undefined.
+ * The first difference between the kernel's counts (from `nft -j list table`) and what we want, or undefined.
  * Counts are compared (elements per container, chains, rules per chain): cheap, and any outside edit or loss
  * changes at least one of them.
  */
-/** The parts of one `nft -j list table` item that compareKernel counts. */
-/** The first difference between the kernel's counts and what we want, or undefined. */
-export function compareKernel(kernel: KernelCounts, want: Desired): string | undefined {
+export function compareKernel(kernel: KernelCounts, want: WantedCounts): string | undefined {
   const { elements: counts, chains, rules } = kernel;
   for (const c of CONTAINERS) {
-    const want_ = want.elements.get(c)!.size;
+    const want_ = want.elements.get(c) ?? 0;
     if ((counts.get(c) ?? -1) !== want_) return `${c}: ${counts.get(c) ?? 'missing'} elements, want ${want_}`;
   }
   for (const [name, r] of want.chains) {
     if (!chains.has(name)) return `chain ${name} missing`;
-    if ((rules.get(name) ?? 0) !== r.length) return `chain ${name}: ${rules.get(name) ?? 0} rules, want ${r.length}`;
+    if ((rules.get(name) ?? 0) !== r) return `chain ${name}: ${rules.get(name) ?? 0} rules, want ${r}`;
   }
   for (const fixed of ['prerouting', 'output', 'services', 'postrouting', 'filter-prerouting', 'filter-output', 'refuse', 'reject-now']) {
     if (!rules.get(fixed)) return `chain ${fixed} empty or missing`;

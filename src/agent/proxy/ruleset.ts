@@ -51,6 +51,19 @@ export type Container = (typeof CONTAINERS)[number];
 const proto = (p: string) => p.toLowerCase();
 const shortId = (s: string) => createHash('sha1').update(s).digest('hex').slice(0, 12);
 
+/** What the periodic comparison with the kernel counts: elements per container, rules per chain (affinity). */
+export interface WantedCounts {
+  elements: Map<Container, number>;
+  chains: Map<string, number>;
+}
+
+export function desiredCounts(d: Desired): WantedCounts {
+  return {
+    elements: new Map(CONTAINERS.map((c) => [c, d.elements.get(c)!.size])),
+    chains: new Map([...d.chains].map(([n, rules]) => [n, rules.length])),
+  };
+}
+
 export function emptyDesired(): Desired {
   const elements = new Map<string, Map<string, string>>();
   for (const c of CONTAINERS) elements.set(c, new Map());
