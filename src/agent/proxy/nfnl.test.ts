@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { endianness } from 'node:os';
 import type { Container } from './ruleset.js';
-import { createTableBatch, ElementError, elementBatch } from './nfnl.js';
+import { changeBatch, createTableBatch, ElementError, elementBatch } from './nfnl.js';
 
 const LE = endianness() === 'LE';
 const u16 = (b: Buffer, at: number) => (LE ? b.readUInt16LE(at) : b.readUInt16BE(at));
@@ -191,4 +191,34 @@ test('createTableBatch is one NEWTABLE that must not exist yet', () => {
     ],
   );
   assert.equal(child(ms[1].attrs, 1).data.toString(), 'k8ts-proxy\0');
+});
+
+test('a change is one batch: every delete (keys only, no CREATE) before every add, a changed value as both', () => {
+  const b = changeBatch(
+    'k8ts-proxy',
+    new Map([
+      ['backends', { gone: ['10.96.0.1 . tcp . 80 . 0'], add: [['10.96.0.1 . tcp . 80 . 0', '10.244.0.9 . 8080']] }],
+      ['hairpin', { gone: ['10.244.0.2 . 10.244.0.2'], add: [] }],
+      ['services', { gone: [], add: [['10.96.0.2 . udp . 53', 'goto pick-1']] }],
+    ]),
+  );
+  const ms = messages(b.bytes).slice(1, -1);
+  const setOf = (m: Msg) => child(m.attrs, 2).data.toString().replace(/\0$/, '');
+  assert.deepEqual(
+    ms.map((m) => [m.type, m.flags, setOf(m)]),
+    [
+      [0x0a0e, 0x1 | 0x4, 'backends'], // NFT_MSG_DELSETELEM
+      [0x0a0e, 0x1 | 0x4, 'hairpin'],
+      [0x0a0c, 0x1 | 0x4 | 0x400, 'backends'],
+      [0x0a0c, 0x1 | 0x4 | 0x400, 'services'],
+    ],
+  );
+  const gone = attrs(child(ms[0].attrs, 3).data).map((e) => attrs(e.data));
+  assert.deepEqual(
+    gone.map((parts) => parts.map((p) => p.type)),
+    [[1]],
+    'a delete carries the key only',
+  );
+  assert.equal(b.elements, 4);
+  assert.throws(() => changeBatch('k8ts-proxy', new Map([['noeps', { gone: ['10.96.0.1 . tcp . 80 . 1'], add: [] }]])), /want 3 fields/);
 });

@@ -11,7 +11,7 @@
 // parsed here from the text the ruleset builds and refused unless it is exactly what that container holds,
 // so nothing unproven reaches the kernel.
 import { endianness } from 'node:os';
-import type { Container } from './ruleset.js';
+import type { Container, ElementDiff } from './ruleset.js';
 
 const LE = endianness() === 'LE';
 
@@ -23,6 +23,7 @@ const NFNL_MSG_BATCH_END = 0x11;
 const NFNL_SUBSYS_NFTABLES = 10;
 const NFT_MSG_NEWTABLE = 0;
 const NFT_MSG_NEWSETELEM = 12;
+const NFT_MSG_DELSETELEM = 14;
 const NLM_F_EXCL = 0x200;
 const NFTA_TABLE_NAME = 1;
 const NFPROTO_IPV4 = 2;
@@ -256,33 +257,39 @@ export interface ElementBatch {
 /** Calls `emit` with each element of a container: its key and value as the ruleset writes them ('' for sets). */
 export type Elements = (c: Container, emit: (key: string, value: string) => void) => void;
 
-/**
- * One transaction adding every element to the containers of `ip <table>` (which must exist; an element
- * already there with the same value is no error). Throws ElementError on a key or value it cannot prove.
- * `sizeHint`: about how many elements there are.
- */
-export function elementBatch(table: string, containers: readonly Container[], elements: Elements, sizeHint = 0): ElementBatch {
-  if (table.length >= NFT_NAME_MAXLEN || !CHAIN_NAME.test(table)) throw bad('services', table, table, 'a table name');
-  // An element takes 36–52 bytes: sized for them, the buffer is seldom copied.
-  const w = new Writer(Math.max(1 << 16, sizeHint * 48));
-  let seq = 1;
-  const batch = (type: number) => w.end(w.message(type, NLM_F_REQUEST, seq++, 0, NFNL_SUBSYS_NFTABLES));
-  batch(NFNL_MSG_BATCH_BEGIN);
-  let messages = 0;
-  let count = 0;
+/** Writes a batch of element messages: begin, NEWSETELEM or DELSETELEM messages of ≤ ~60 KB of elements, end. */
+class ElementWriter {
+  readonly w: Writer;
+  private seq = 1;
+  messages = 0;
+  elements = 0;
   // A verdict map holds few distinct values (one per pick chain): each is proven and encoded once.
-  const verdicts = new Map<string, Buffer>();
-  for (const c of containers) {
+  private readonly verdicts = new Map<string, Buffer>();
+
+  constructor(
+    private readonly table: string,
+    sizeHint: number,
+  ) {
+    if (table.length >= NFT_NAME_MAXLEN || !CHAIN_NAME.test(table)) throw bad('services', table, table, 'a table name');
+    // An element takes 36–52 bytes: sized for them, the buffer is seldom copied.
+    this.w = new Writer(Math.max(1 << 16, sizeHint * 48));
+    this.w.end(this.w.message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, this.seq++, 0, NFNL_SUBSYS_NFTABLES));
+  }
+
+  /** One container's elements, added (keys and values) or deleted (keys; values are ignored). */
+  container(c: Container, del: boolean, each: (emit: (key: string, value: string) => void) => void): void {
+    const { w } = this;
     const layout = LAYOUT[c];
     let msg = -1;
     let list = -1;
-    elements(c, (key, value) => {
+    each((key, value) => {
       if (msg < 0) {
-        msg = w.message((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, seq++, NFPROTO_IPV4, 0);
-        w.string(NFTA_SET_ELEM_LIST_TABLE, table);
+        const type = (NFNL_SUBSYS_NFTABLES << 8) | (del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM);
+        msg = w.message(type, NLM_F_REQUEST | NLM_F_ACK | (del ? 0 : NLM_F_CREATE), this.seq++, NFPROTO_IPV4, 0);
+        w.string(NFTA_SET_ELEM_LIST_TABLE, this.table);
         w.string(NFTA_SET_ELEM_LIST_SET, c);
         list = w.open(NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED);
-        messages++;
+        this.messages++;
       }
       const e = w.open(NFTA_LIST_ELEM | NLA_F_NESTED);
       const k = w.open(NFTA_SET_ELEM_KEY | NLA_F_NESTED);
@@ -290,9 +297,11 @@ export function elementBatch(table: string, containers: readonly Container[], el
       fields(w, c, key, layout.key);
       w.close(kv);
       w.close(k);
-      if (layout.value === 'verdict') {
-        let v = verdicts.get(value);
-        if (!v) verdicts.set(value, (v = verdict(c, value)));
+      if (del) {
+        // The key alone names the element.
+      } else if (layout.value === 'verdict') {
+        let v = this.verdicts.get(value);
+        if (!v) this.verdicts.set(value, (v = verdict(c, value)));
         w.bytes(v);
       } else if (layout.value) {
         const d = w.open(NFTA_SET_ELEM_DATA | NLA_F_NESTED);
@@ -302,7 +311,7 @@ export function elementBatch(table: string, containers: readonly Container[], el
         w.close(d);
       } else if (value !== '') throw new ElementError(c, key, 'a set element has no value');
       w.close(e);
-      count++;
+      this.elements++;
       if (w.at - list > ELEMENTS_PER_MESSAGE_BYTES) {
         w.close(list);
         w.end(msg);
@@ -314,8 +323,36 @@ export function elementBatch(table: string, containers: readonly Container[], el
       w.end(msg);
     }
   }
-  batch(NFNL_MSG_BATCH_END);
-  return { bytes: w.buf.subarray(0, w.at), messages, elements: count };
+
+  finish(): ElementBatch {
+    this.w.end(this.w.message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, this.seq++, 0, NFNL_SUBSYS_NFTABLES));
+    return { bytes: this.w.buf.subarray(0, this.w.at), messages: this.messages, elements: this.elements };
+  }
+}
+
+/**
+ * One transaction adding every element to the containers of `ip <table>` (which must exist; an element
+ * already there with the same value is no error). Throws ElementError on a key or value it cannot prove.
+ * `sizeHint`: about how many elements there are.
+ */
+export function elementBatch(table: string, containers: readonly Container[], elements: Elements, sizeHint = 0): ElementBatch {
+  const out = new ElementWriter(table, sizeHint);
+  for (const c of containers) out.container(c, false, (emit) => elements(c, emit));
+  return out.finish();
+}
+
+/**
+ * One transaction applying an element difference: every container's deletes first, then its adds (a changed
+ * value is both), as the text of the same difference does it. A delete of an element that is not there fails
+ * the whole transaction, as it does by nft.
+ */
+export function changeBatch(table: string, diff: ElementDiff): ElementBatch {
+  let n = 0;
+  for (const d of diff.values()) n += d.gone.length + d.add.length;
+  const out = new ElementWriter(table, n);
+  for (const [c, d] of diff) if (d.gone.length) out.container(c, true, (emit) => d.gone.forEach((k) => emit(k, '')));
+  for (const [c, d] of diff) if (d.add.length) out.container(c, false, (emit) => d.add.forEach(([k, v]) => emit(k, v)));
+  return out.finish();
 }
 
 /**

@@ -310,23 +310,44 @@ export function tableText(table: string, content: TableContent, picks: number, i
   return out.join('\n');
 }
 
+/** Per container, the keys to delete and the (key, value) pairs to add to turn one set of elements into another. */
+export type ElementDiff = Map<Container, { gone: string[]; add: [string, string][] }>;
+
+/** The element part of turning `from` into `to`: a changed value is a delete and an add of its key. */
+export function diffElements(from: Desired, to: Desired): ElementDiff {
+  const out: ElementDiff = new Map();
+  for (const c of CONTAINERS) {
+    const a = from.elements.get(c)!;
+    const b = to.elements.get(c)!;
+    const gone: string[] = [];
+    const add: [string, string][] = [];
+    for (const [k, v] of a) if (b.get(k) !== v) gone.push(k);
+    for (const [k, v] of b) if (a.get(k) !== v) add.push([k, v]);
+    if (gone.length || add.length) out.set(c, { gone, add });
+  }
+  return out;
+}
+
+/** Whether turning `from` into `to` touches chains or sets (affinity), not only elements. */
+export function changesStructure(from: Desired, to: Desired): boolean {
+  for (const [name, rules] of to.chains) {
+    const old = from.chains.get(name);
+    if (!old || old.join('\n') !== rules.join('\n')) return true;
+  }
+  for (const name of from.chains.keys()) if (!to.chains.has(name)) return true;
+  for (const name of to.affinitySets.keys()) if (!from.affinitySets.has(name)) return true;
+  for (const name of from.affinitySets.keys()) if (!to.affinitySets.has(name)) return true;
+  return false;
+}
+
 /** Commands turning `from` into `to`; empty when nothing changed. Order matters inside the transaction. */
 export function diffRuleset(table: string, from: Desired, to: Desired): string {
   const T = `ip ${table}`;
   const dels: string[] = [];
   const adds: string[] = [];
-  for (const c of CONTAINERS) {
-    const a = from.elements.get(c)!;
-    const b = to.elements.get(c)!;
-    const gone: string[] = [];
-    const add: string[] = [];
-    for (const [k, v] of a) {
-      const nv = b.get(k);
-      if (nv === undefined || nv !== v) gone.push(k);
-    }
-    for (const [k, v] of b) if (a.get(k) !== v) add.push(elementText(k, v));
+  for (const [c, { gone, add }] of diffElements(from, to)) {
     if (gone.length) dels.push(`delete element ${T} ${c} { ${gone.join(', ')} }`);
-    if (add.length) adds.push(`add element ${T} ${c} { ${add.join(', ')} }`);
+    if (add.length) adds.push(`add element ${T} ${c} { ${add.map(([k, v]) => elementText(k, v)).join(', ')} }`);
   }
   const out: string[] = [...dels];
   for (const [name, secs] of to.affinitySets) {
