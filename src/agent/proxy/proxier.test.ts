@@ -28,6 +28,11 @@ async function withLab(pods: number, fn: (lab: ProxyLab, pods: Pod[], proxy: Ser
   }
 }
 
+/** A proxy of the lab's node that programs each change at once and does no periodic checks during a test. */
+function steady(lab: ProxyLab): ServiceProxyOptions {
+  return { nodeName: NODE, nodeIPs: [NODE_IP], netns: lab.nodeNetns, checkMs: 60_000, resyncMs: 60_000, debounceMs: 0, conntrack: false };
+}
+
 async function feed(proxy: ServiceProxy, services: Service[], slices: EndpointSlice[]): Promise<void> {
   proxy.update(services, slices);
   await proxy.settled();
@@ -359,16 +364,7 @@ test('changes made after a full rewrite leave the same table as a full rewrite o
   // A full rewrite writes keys differently from incremental changes (protocol numbers, maps filled after the
   // rules); the changes must still find and replace exactly what it wrote.
   const lab = new ProxyLab();
-  const opts = {
-    nodeName: NODE,
-    nodeIPs: [NODE_IP],
-    netns: lab.nodeNetns,
-    checkMs: 60_000,
-    resyncMs: 60_000,
-    debounceMs: 0,
-    conntrack: false,
-    bridgeNetfilter: false,
-  };
+  const opts = { ...steady(lab), bridgeNetfilter: false };
   const proxies: ServiceProxy[] = [];
   const contents = () => tableContents(lab);
   const ports = [
@@ -429,16 +425,7 @@ test('by netlink: a full sync with no table and changes of elements make the sam
   const helperDir = mkdtempSync(join(tmpdir(), 'k8tspx-helper-'));
   const helper = new NodeHelper(helperDir);
   const logs: string[] = [];
-  const opts = {
-    nodeName: NODE,
-    nodeIPs: [NODE_IP],
-    netns: lab.nodeNetns,
-    checkMs: 60_000,
-    resyncMs: 60_000,
-    debounceMs: 0,
-    conntrack: false,
-    log: (l: string) => logs.push(l),
-  };
+  const opts = { ...steady(lab), log: (l: string) => logs.push(l) };
   const proxies: ServiceProxy[] = [];
   const make = (helperOpt: ServiceProxyOptions['helper']) => {
     const p = new ServiceProxy({ ...opts, helper: helperOpt });
