@@ -3,7 +3,8 @@
 // (Node 20 has none). Compiling the 3 MB bundle was about a fifth of every k8ts process's start-up CPU.
 // The cache sits beside the bundle, named by the bundle's identity (size, mtime, inode) and Node's
 // version, so a rebuilt bundle never meets an old cache; V8 also refuses a cache made with other flags.
-// The first process that finds no usable cache writes one when it exits, with everything it compiled.
+// The first process of a role (cacheFile) that finds no usable cache writes one when it exits, with everything
+// it compiled.
 'use strict';
 const { readFileSync, renameSync, statSync, writeFileSync, unlinkSync } = require('node:fs');
 const { dirname, join } = require('node:path');
@@ -12,7 +13,11 @@ const vm = require('node:vm');
 
 const bundle = join(__dirname, 'k8ts-main.cjs');
 const st = statSync(bundle);
-const cacheFile = join(__dirname, `.k8ts-main.${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}.${process.version}.v8cache`);
+// One cache per role: main.ts loads a role's modules only when that role runs, so a server, an agent and a
+// CLI call compile different parts of the bundle, and each role's first process writes what it compiled.
+const ROLES = new Set(['server', 'agent', 'up', 'down', 'simulate', 'ui', 'trace', 'image']);
+const role = ROLES.has(process.argv[2]) ? process.argv[2] : 'cli';
+const cacheFile = join(__dirname, `.k8ts-main.${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}.${process.version}.${role}.v8cache`);
 let cachedData;
 try {
   cachedData = readFileSync(cacheFile);
@@ -26,12 +31,23 @@ const script = new vm.Script(Module.wrap(readFileSync(bundle, 'latin1')), {
 });
 // The cache's bytes are not needed once compiled (V8 copied what it kept): a server would hold 2 MB for life.
 const usable = cachedData !== undefined && !script.cachedDataRejected;
+const cachedBytes = usable ? cachedData.length : 0;
 cachedData = undefined;
-if (!usable) {
+// A long-lived role that ran a while also replaces a cache that holds less than it compiled: the role's first
+// process may have been one that stopped early (a usage error, a server that failed to start), and every
+// later one would compile the rest at each start. Serialising costs a few ms at exit, paid by these roles only.
+const LONG_LIVED = new Set(['server', 'agent', 'simulate', 'ui']);
+if (!usable || LONG_LIVED.has(role)) {
   process.once('exit', () => {
+    let data;
+    if (usable) {
+      if (process.uptime() < 2) return;
+      data = script.createCachedData();
+      if (data.length < cachedBytes * 1.1) return;
+    }
     const tmp = `${cacheFile}.${process.pid}.tmp`;
     try {
-      writeFileSync(tmp, script.createCachedData());
+      writeFileSync(tmp, data ?? script.createCachedData());
       renameSync(tmp, cacheFile);
     } catch {
       // A read-only checkout runs without a cache.

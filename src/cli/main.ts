@@ -1,15 +1,7 @@
 // The k8ts command: one program, several roles. Each subcommand parses its flags and calls the library.
 import { UsageError } from './args.js';
-import { serverCommand } from './server.js';
-import { agentCommand } from './agent.js';
-import { imageCommand } from './image.js';
-import { upCommand, downCommand, kubeconfigCommand, statusCommand } from './lab.js';
 import { KUBE_VERSION } from '../api/version.js';
-import { dropsCommand, traceCommand } from './netpol.js';
 import { progress } from '../lab/progress.js';
-import { uiCommand } from './ui.js';
-import { tokenCommand } from './token.js';
-import { simulateCommand } from './simulate.js';
 
 const HELP = `k8ts — a small, real, Kubernetes-compatible cluster whose networking is real Linux networking.
 
@@ -38,29 +30,29 @@ async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'server':
-      return serverCommand(rest);
+      return (await import('./server.js')).serverCommand(rest);
     case 'agent':
-      return agentCommand(rest);
+      return (await import('./agent.js')).agentCommand(rest);
     case 'up':
-      return upCommand(rest);
+      return (await import('./lab.js')).upCommand(rest);
     case 'down':
-      return downCommand(rest);
+      return (await import('./lab.js')).downCommand(rest);
     case 'token':
-      return tokenCommand(rest);
+      return (await import('./token.js')).tokenCommand(rest);
     case 'image':
-      return imageCommand(rest);
+      return (await import('./image.js')).imageCommand(rest);
     case 'kubeconfig':
-      return kubeconfigCommand(rest);
+      return (await import('./lab.js')).kubeconfigCommand(rest);
     case 'status':
-      return statusCommand(rest);
+      return (await import('./lab.js')).statusCommand(rest);
     case 'trace':
-      return traceCommand(rest);
+      return (await import('./netpol.js')).traceCommand(rest);
     case 'drops':
-      return dropsCommand(rest);
+      return (await import('./netpol.js')).dropsCommand(rest);
     case 'ui':
-      return uiCommand(rest);
+      return (await import('./ui.js')).uiCommand(rest);
     case 'simulate':
-      return simulateCommand(rest);
+      return (await import('./simulate.js')).simulateCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`k8ts 0.1.0 (Kubernetes API ${KUBE_VERSION.gitVersion})\n`);
