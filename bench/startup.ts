@@ -51,9 +51,7 @@ for (let i = 0; i < ROUNDS; i++) {
 }
 console.log(`load after: ${load()}\n`);
 const out: (string | number)[][] = [['process', 'CPU p50 ms', 'wall p50 ms', 'wall p90 ms', 'peak RSS p50 MB']];
-rows.forEach(([name], j) =>
-  out.push([name, summarize(cpu[j]).p50, summarize(wall[j]).p50, summarize(wall[j]).p90, summarize(rss[j]).p50.toFixed(1)]),
-);
+rows.forEach(([name], j) => out.push([name, summarize(cpu[j]).p50, summarize(wall[j]).p50, summarize(wall[j]).p90, summarize(rss[j]).p50.toFixed(1)]));
 console.log(table(out));
 const c = (j: number) => summarize(cpu[j]).p50;
 const bare = c(0);
