@@ -4,32 +4,30 @@
 // the new pair on disk and in use and handed on, back-off on refusal that starts over after a success, ready(),
 // and nothing after stop. The CSR round trip through a real API server is src/server/identity.test.ts's and
 // agentauth.test.ts's.
-import 'reflect-metadata'; // @peculiar/x509 (tsyringe) needs the polyfill first.
-import * as x509 from '@peculiar/x509';
 import assert from 'node:assert/strict';
-import { X509Certificate, randomBytes, webcrypto } from 'node:crypto';
+import { X509Certificate, type KeyObject, createPrivateKey, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { makeCa } from '../api/certificates/issue.js';
+import { type Certificate, OID, ext, fromPem, makeCertificate, parseCertificate, parseRequest } from '../api/certificates/x509.js';
 import { CertificateManager } from './certmanager.js';
 import { NODE_CLIENT_CERT, NODE_CLIENT_KEY, type NodeCredentials, loadNodeCredentials, makeNodeCsr } from './identity.js';
 
 const NODE = 'cm-n1';
 let dir: string;
 let caPem: string;
-let caCert: x509.X509Certificate;
-let caKey: webcrypto.CryptoKey;
+let caCert: Certificate;
+let caKey: KeyObject;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'k8ts-certmanager-'));
   const ca = await makeCa('certmanager-test-ca', 1);
   caPem = ca.certPem;
-  caCert = new x509.X509Certificate(caPem);
-  const der = Buffer.from(ca.keyPem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
-  caKey = await webcrypto.subtle.importKey('pkcs8', der, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+  caCert = parseCertificate(fromPem(caPem, 'CERTIFICATE'));
+  caKey = createPrivateKey(ca.keyPem);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -38,22 +36,21 @@ after(() => rmSync(dir, { recursive: true, force: true }));
  *  and loaded back through loadNodeCredentials (chain, key match, name, dates checked). */
 async function issue(dataDir: string, lifeS: number): Promise<NodeCredentials> {
   const { keyPem, csrPem } = await makeNodeCsr(NODE);
-  const csr = new x509.Pkcs10CertificateRequest(csrPem);
+  const csr = parseRequest(fromPem(csrPem, 'CERTIFICATE REQUEST'));
   const notBefore = Math.floor(Date.now() / 1000) * 1000;
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: `01${randomBytes(8).toString('hex')}`,
-    subject: csr.subjectName,
-    issuer: caCert.subjectName,
+  const cert = makeCertificate({
+    serial: Buffer.concat([Buffer.from([1]), randomBytes(8)]),
+    subject: csr.subject.raw,
+    issuer: caCert.subject.raw,
     notBefore: new Date(notBefore),
     notAfter: new Date(notBefore + lifeS * 1000),
-    publicKey: csr.publicKey,
+    spki: csr.spki,
     signingKey: caKey,
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    extensions: [new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth])],
+    extensions: [ext.extKeyUsage([OID.clientAuth])],
   });
   mkdirSync(join(dataDir, 'pki'), { recursive: true, mode: 0o700 });
   writeFileSync(join(dataDir, 'pki', NODE_CLIENT_KEY), keyPem, { mode: 0o600 });
-  writeFileSync(join(dataDir, 'pki', NODE_CLIENT_CERT), `${cert.toString('pem')}\n`, { mode: 0o600 });
+  writeFileSync(join(dataDir, 'pki', NODE_CLIENT_CERT), cert, { mode: 0o600 });
   const got = loadNodeCredentials(dataDir, NODE, caPem);
   if ('why' in got) throw new Error(got.why);
   return got;

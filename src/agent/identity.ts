@@ -4,10 +4,8 @@
 // certificate 0600 in its data dir; later starts reuse them, and before expiry a new CSR (made as the node
 // itself) renews them. Its serving certificate (kubernetes.io/kubelet-serving, SANs the node's addresses)
 // is asked for and kept the same way, as the kubelet's serverTLSBootstrap does.
-import 'reflect-metadata'; // @peculiar/x509's dependency injection (tsyringe) needs the polyfill loaded first.
-import * as x509 from '@peculiar/x509';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { X509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { CSRS } from '../api/kinds.js';
 import type { CertificateSigningRequest } from '../api/types.js';
@@ -15,6 +13,7 @@ import { isDNS1123Subdomain } from '../api/validation.js';
 import { isIP } from 'node:net';
 import { RestClient } from '../client/rest.js';
 import type { Watch } from '../client/types.js';
+import { encodeName, ext, makeRequest } from '../api/certificates/x509.js';
 
 /** The kubelet client and serving signers (certificates.k8s.io). */
 const SIGNER_KUBELET_CLIENT = 'kubernetes.io/kube-apiserver-client-kubelet';
@@ -128,27 +127,12 @@ function loadCredentials(
 /** A new P-256 key (PKCS#8 PEM) and a PEM request for system:node:<name> in system:nodes, signed with it;
  *  with `names`, for a serving certificate naming them. */
 export async function makeNodeCsr(nodeName: string, names?: ServingNames): Promise<{ keyPem: string; csrPem: string }> {
-  const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const extensions = names
-    ? [
-        new x509.SubjectAlternativeNameExtension([
-          ...names.dnsNames.map((value) => ({ type: 'dns' as const, value })),
-          ...names.ips.map((value) => ({ type: 'ip' as const, value })),
-        ]),
-      ]
-    : undefined;
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: new x509.Name([{ O: ['system:nodes'] }, { CN: [`system:node:${nodeName}`] }]),
-    keys,
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    extensions,
-  });
-  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${der
-    .toString('base64')
-    .match(/.{1,64}/g)!
-    .join('\n')}\n-----END PRIVATE KEY-----\n`;
-  return { keyPem, csrPem: csr.toString('pem') + '\n' };
+    ? [ext.subjectAltName([...names.dnsNames.map((value) => ({ type: 'dns' as const, value })), ...names.ips.map((value) => ({ type: 'ip' as const, value }))])]
+    : [];
+  const csrPem = makeRequest(encodeName(`system:node:${nodeName}`, ['system:nodes']), keys.privateKey, keys.publicKey, extensions);
+  return { keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, csrPem };
 }
 
 const has = (csr: CertificateSigningRequest, type: string) => (csr.status?.conditions ?? []).find((c) => c.type === type && c.status === 'True');

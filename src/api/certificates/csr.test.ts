@@ -82,6 +82,8 @@ test('hostile PEM is refused with a message naming what is wrong', () => {
   assert.throws(() => parseCsrPem(readFileSync(join(dir, 'ca.crt'), 'utf8')), /must be CERTIFICATE REQUEST, not CERTIFICATE/);
   assert.throws(() => parseCsrPem('-----BEGIN CERTIFICATE REQUEST-----\n$(reboot)\n-----END CERTIFICATE REQUEST-----'), /not base64/);
   assert.throws(() => parseCsrPem('-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----'), /not a PKCS#10 certificate request/);
+  // Two users in one subject would be read one way by one reader and another way by the next.
+  assert.throws(() => parseCsrPem(csr('cn2', '/O=system:nodes/CN=system:node:a/CN=system:node:b')), /2 common names; at most one is allowed/);
 });
 
 test('the kubelet client signer: O exactly system:nodes, CN system:node:<name>, no SANs, client usages only', () => {

@@ -1,9 +1,8 @@
-// CertificateSigningRequest contents: the PEM PKCS#10 request parsed with @peculiar/x509 (Node's crypto
-// cannot read or sign requests), the rules of the built-in kubernetes.io signers (the two client signers
-// and kubelet-serving), and signing with the cluster CA.
-import 'reflect-metadata'; // @peculiar/x509's dependency injection (tsyringe) needs the polyfill loaded first.
-import * as x509 from '@peculiar/x509';
-import { randomBytes, webcrypto } from 'node:crypto';
+// CertificateSigningRequest contents: the PEM PKCS#10 request parsed (x509.ts; Node's crypto cannot read or
+// sign requests), the rules of the built-in kubernetes.io signers (the two client signers and
+// kubelet-serving), and signing with the cluster CA.
+import { X509Certificate, createPrivateKey, type KeyObject, randomBytes } from 'node:crypto';
+import { type Certificate, KEY_USAGE, OID, type Request, ext, fromPem, keyId, makeCertificate, parseCertificate, parseRequest, verifyRequest } from './x509.js';
 import type { FieldError } from '../types.js';
 import { invalid } from '../fielderror.js';
 
@@ -39,7 +38,7 @@ export const KEY_USAGES = [
 ] as const;
 
 export interface ParsedCsr {
-  csr: x509.Pkcs10CertificateRequest;
+  csr: Request;
   commonName: string;
   organizations: string[];
   /** Subject alternative names of any type the request carries (DNS, IP, email, URI), as `type:value`. */
@@ -56,20 +55,21 @@ export function parseCsrPem(pem: string): ParsedCsr {
   if (blocks[0] !== 'CERTIFICATE REQUEST') throw new Error(`PEM block type must be CERTIFICATE REQUEST, not ${blocks[0]}`);
   const m = /-----BEGIN CERTIFICATE REQUEST-----([A-Za-z0-9+/=\s]*)-----END CERTIFICATE REQUEST-----/.exec(pem);
   if (!m) throw new Error('the CERTIFICATE REQUEST PEM block is not base64 between BEGIN and END lines');
-  let csr: x509.Pkcs10CertificateRequest;
+  let csr: Request;
   try {
-    csr = new x509.Pkcs10CertificateRequest(Buffer.from(m[1].replace(/\s+/g, ''), 'base64'));
+    csr = parseRequest(Buffer.from(m[1].replace(/\s+/g, ''), 'base64'));
   } catch (e) {
     throw new Error(`asn1: the request is not a PKCS#10 certificate request (${e instanceof Error ? e.message : String(e)})`);
   }
-  const sanExt = csr.extensions.find((e): e is x509.SubjectAlternativeNameExtension => e instanceof x509.SubjectAlternativeNameExtension);
-  const items = sanExt ? sanExt.names.items : [];
-  const sans = items.map((n) => `${n.type}:${n.value}`);
+  // Go reads the last common name of several and the kube-apiserver's authenticator another tool's way: a
+  // request naming more than one user is refused rather than read one way here and another there.
+  if (csr.subject.commonNames.length > 1) throw new Error(`the request's subject has ${csr.subject.commonNames.length} common names; at most one is allowed`);
+  const items = csr.altNames;
   return {
     csr,
-    commonName: csr.subjectName.getField('CN')[0] ?? '',
-    organizations: csr.subjectName.getField('O'),
-    sans,
+    commonName: csr.subject.commonNames[0] ?? '',
+    organizations: csr.subject.organizations,
+    sans: items.map((n) => `${n.type}:${n.value}`),
     dnsNames: items.filter((n) => n.type === 'dns').map((n) => n.value),
     ipAddresses: items.filter((n) => n.type === 'ip').map((n) => n.value),
   };
@@ -77,7 +77,7 @@ export function parseCsrPem(pem: string): ParsedCsr {
 
 /** The request's signature is its key's: the requester holds the private key. */
 export async function verifyCsrSignature(p: ParsedCsr): Promise<boolean> {
-  return p.csr.verify().catch(() => false);
+  return verifyRequest(p.csr);
 }
 
 /** The rules of the built-in signers (Kubernetes' "Kubernetes signers" documentation), as field errors on
@@ -141,29 +141,29 @@ export function signerRules(signerName: string, p: ParsedCsr, usages: string[]):
   return errs;
 }
 
-const KEY_USAGE_FLAGS: Record<string, number> = {
-  'digital signature': x509.KeyUsageFlags.digitalSignature,
-  'content commitment': x509.KeyUsageFlags.nonRepudiation,
-  'key encipherment': x509.KeyUsageFlags.keyEncipherment,
-  'data encipherment': x509.KeyUsageFlags.dataEncipherment,
-  'key agreement': x509.KeyUsageFlags.keyAgreement,
-  'cert sign': x509.KeyUsageFlags.keyCertSign,
-  'crl sign': x509.KeyUsageFlags.cRLSign,
-  'encipher only': x509.KeyUsageFlags.encipherOnly,
-  'decipher only': x509.KeyUsageFlags.decipherOnly,
+const KEY_USAGE_BITS: Record<string, number> = {
+  'digital signature': KEY_USAGE.digitalSignature,
+  'content commitment': KEY_USAGE.contentCommitment,
+  'key encipherment': KEY_USAGE.keyEncipherment,
+  'data encipherment': KEY_USAGE.dataEncipherment,
+  'key agreement': KEY_USAGE.keyAgreement,
+  'cert sign': KEY_USAGE.keyCertSign,
+  'crl sign': KEY_USAGE.cRLSign,
+  'encipher only': KEY_USAGE.encipherOnly,
+  'decipher only': KEY_USAGE.decipherOnly,
 };
 
 /** The cluster CA as a signer: its certificate and its private key (PKCS#8 PEM, P-256 as ensurePki makes it). */
 export class CaSigner {
   private constructor(
-    readonly caCert: x509.X509Certificate,
-    private key: webcrypto.CryptoKey,
+    readonly caCert: Certificate,
+    private readonly caNotAfter: number,
+    private readonly key: KeyObject,
   ) {}
 
   static async load(caCertPem: string, caKeyPem: string): Promise<CaSigner> {
-    const der = Buffer.from(caKeyPem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
-    const key = await webcrypto.subtle.importKey('pkcs8', der, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
-    return new CaSigner(new x509.X509Certificate(caCertPem), key);
+    const der = fromPem(caCertPem, 'CERTIFICATE');
+    return new CaSigner(parseCertificate(der), Date.parse(new X509Certificate(der).validTo), createPrivateKey(caKeyPem));
   }
 
   /** A certificate for the request's subject and key, valid for `seconds` (capped by the CA's own expiry),
@@ -171,37 +171,30 @@ export class CaSigner {
    *  (kubelet-serving keeps the DNS and IP names, as upstream's signer honours them). */
   async sign(p: ParsedCsr, usages: string[], seconds: number, keepSans = false): Promise<string> {
     const notBefore = new Date(Date.now() - 5 * 60_000); // clock skew, as upstream's signer backdates
-    const notAfter = new Date(Math.min(Date.now() + seconds * 1000, this.caCert.notAfter.getTime()));
-    const flags = usages.reduce((f, u) => f | (KEY_USAGE_FLAGS[u] ?? 0), 0);
-    const ext: x509.Extension[] = [new x509.BasicConstraintsExtension(false, undefined, true)];
-    if (flags) ext.push(new x509.KeyUsagesExtension(flags, true));
-    const eku = [
-      ...(usages.includes('client auth') ? [x509.ExtendedKeyUsage.clientAuth] : []),
-      ...(usages.includes('server auth') ? [x509.ExtendedKeyUsage.serverAuth] : []),
-    ];
-    if (eku.length) ext.push(new x509.ExtendedKeyUsageExtension(eku));
+    const notAfter = new Date(Math.min(Date.now() + seconds * 1000, this.caNotAfter));
+    const bits = usages.flatMap((u) => (u in KEY_USAGE_BITS ? [KEY_USAGE_BITS[u]] : []));
+    const extensions = [ext.basicConstraints(false)];
+    if (bits.length) extensions.push(ext.keyUsage(bits));
+    const eku = [...(usages.includes('client auth') ? [OID.clientAuth] : []), ...(usages.includes('server auth') ? [OID.serverAuth] : [])];
+    if (eku.length) extensions.push(ext.extKeyUsage(eku));
     if (keepSans && (p.dnsNames.length || p.ipAddresses.length)) {
-      ext.push(
-        new x509.SubjectAlternativeNameExtension([
+      extensions.push(
+        ext.subjectAltName([
           ...p.dnsNames.map((value) => ({ type: 'dns' as const, value })),
           ...p.ipAddresses.map((value) => ({ type: 'ip' as const, value })),
         ]),
       );
     }
-    ext.push(await x509.AuthorityKeyIdentifierExtension.create(this.caCert));
-    const serial = randomBytes(16);
-    serial[0] &= 0x7f; // positive
-    const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: serial.toString('hex'),
-      subject: p.csr.subjectName,
-      issuer: this.caCert.subjectName,
+    extensions.push(ext.authorityKeyId(this.caCert.subjectKeyId ?? keyId(this.caCert.spki)));
+    return makeCertificate({
+      serial: randomBytes(16),
+      issuer: this.caCert.subject.raw,
+      subject: p.csr.subject.raw,
       notBefore,
       notAfter,
-      publicKey: p.csr.publicKey,
+      spki: p.csr.spki,
+      extensions,
       signingKey: this.key,
-      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-      extensions: ext,
     });
-    return cert.toString('pem') + '\n';
   }
 }
