@@ -16,12 +16,12 @@ import {
   changesStructure,
   CONTAINERS,
   DEFAULT_TABLE,
-  diffElements,
+  diffDesired,
   diffRuleset,
+  type DesiredDiff,
   fragment,
   pickCount,
   tableText,
-  type Desired,
   type Fragment,
   type TableContent,
   type WantedCounts,
@@ -296,9 +296,12 @@ export class ServiceProxy {
       this.needFull = false;
       this.stats.fullSyncs++;
       this.stats.lastFullSyncMs = performance.now() - t0;
-    } else if (!(await this.changeByNetlink(before, after))) {
-      const text = diffRuleset(this.table, before, after);
-      if (text) await this.nftFile(text);
+    } else {
+      const diff = diffDesired(before, after);
+      if (!(await this.changeByNetlink(diff))) {
+        const text = diffRuleset(this.table, diff, after);
+        if (text) await this.nftFile(text);
+      }
     }
     this.stats.syncs++;
     this.stats.lastSyncMs = performance.now() - t0;
@@ -363,13 +366,12 @@ export class ServiceProxy {
    * or sets (session affinity) or there is no helper: the caller sends the text by nft. A failed batch
    * throws, as a failed `nft -f` does, and the next pass rewrites the table.
    */
-  private async changeByNetlink(before: Desired, after: Desired): Promise<boolean> {
+  private async changeByNetlink(diff: DesiredDiff): Promise<boolean> {
     const helper = this.helper();
-    if (!helper || changesStructure(before, after)) return false;
-    const diff = diffElements(before, after);
-    if (diff.size === 0) return true;
+    if (!helper || changesStructure(diff)) return false;
+    if (diff.elements.size === 0) return true;
     const t0 = performance.now();
-    await helper.nfnl(`proxy: table ip ${this.table}`, changeBatch(this.table, diff).bytes, this.opts.netns ?? '');
+    await helper.nfnl(`proxy: table ip ${this.table}`, changeBatch(this.table, diff.elements).bytes, this.opts.netns ?? '');
     this.stats.lastNetlinkMs = performance.now() - t0;
     return true;
   }

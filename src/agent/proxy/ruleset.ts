@@ -328,43 +328,55 @@ export function diffElements(from: Desired, to: Desired): ElementDiff {
   return out;
 }
 
-/** Whether turning `from` into `to` touches chains or sets (affinity), not only elements. */
-export function changesStructure(from: Desired, to: Desired): boolean {
-  for (const [name, rules] of to.chains) {
-    const old = from.chains.get(name);
-    if (!old || old.join('\n') !== rules.join('\n')) return true;
-  }
-  for (const name of from.chains.keys()) if (!to.chains.has(name)) return true;
-  for (const name of to.affinitySets.keys()) if (!from.affinitySets.has(name)) return true;
-  for (const name of from.affinitySets.keys()) if (!to.affinitySets.has(name)) return true;
-  return false;
+/** What turning one Desired into another changes: its elements, and its chains and (affinity) sets. */
+export interface DesiredDiff {
+  elements: ElementDiff;
+  /** Chains that are new or whose rules changed; new ones are also in `newChains`. */
+  changedChains: string[];
+  newChains: string[];
+  goneChains: string[];
+  newSets: [string, number][];
+  goneSets: string[];
 }
 
-/** Commands turning `from` into `to`; empty when nothing changed. Order matters inside the transaction. */
-export function diffRuleset(table: string, from: Desired, to: Desired): string {
+export function diffDesired(from: Desired, to: Desired): DesiredDiff {
+  const changedChains: string[] = [];
+  const newChains: string[] = [];
+  for (const [name, rules] of to.chains) {
+    const old = from.chains.get(name);
+    if (!old) newChains.push(name);
+    if (!old || old.join('\n') !== rules.join('\n')) changedChains.push(name);
+  }
+  return {
+    elements: diffElements(from, to),
+    changedChains,
+    newChains,
+    goneChains: [...from.chains.keys()].filter((n) => !to.chains.has(n)),
+    newSets: [...to.affinitySets].filter(([name]) => !from.affinitySets.has(name)),
+    goneSets: [...from.affinitySets.keys()].filter((n) => !to.affinitySets.has(n)),
+  };
+}
+
+/** Whether a diff touches chains or sets (affinity), not only elements. */
+export const changesStructure = (d: DesiredDiff): boolean => d.changedChains.length + d.goneChains.length + d.newSets.length + d.goneSets.length > 0;
+
+/** Commands applying a diff to table `table`; empty when nothing changed. Order matters inside the transaction. */
+export function diffRuleset(table: string, d: DesiredDiff, to: Desired): string {
   const T = `ip ${table}`;
   const dels: string[] = [];
   const adds: string[] = [];
-  for (const [c, { gone, add }] of diffElements(from, to)) {
+  for (const [c, { gone, add }] of d.elements) {
     if (gone.length) dels.push(`delete element ${T} ${c} { ${gone.join(', ')} }`);
     if (add.length) adds.push(`add element ${T} ${c} { ${add.map(([k, v]) => elementText(k, v)).join(', ')} }`);
   }
   const out: string[] = [...dels];
-  for (const [name, secs] of to.affinitySets) {
-    const old = from.affinitySets.get(name);
-    if (old === undefined) out.push(`add set ${T} ${name} { type ipv4_addr; flags dynamic,timeout; timeout ${secs}s; }`);
-  }
-  const changed: string[] = [];
-  for (const [name, rules] of to.chains) {
-    const old = from.chains.get(name);
-    if (!old) out.push(`add chain ${T} ${name}`);
-    if (!old || old.join('\n') !== rules.join('\n')) changed.push(name);
-  }
-  const goneChains = [...from.chains.keys()].filter((n) => !to.chains.has(n));
-  for (const name of [...changed, ...goneChains]) if (from.chains.has(name)) out.push(`flush chain ${T} ${name}`);
-  for (const name of changed) for (const r of to.chains.get(name)!) out.push(`add rule ${T} ${name} ${r}`);
-  for (const name of goneChains) out.push(`delete chain ${T} ${name}`);
-  for (const name of from.affinitySets.keys()) if (!to.affinitySets.has(name)) out.push(`delete set ${T} ${name}`);
+  for (const [name, secs] of d.newSets) out.push(`add set ${T} ${name} { type ipv4_addr; flags dynamic,timeout; timeout ${secs}s; }`);
+  for (const name of d.newChains) out.push(`add chain ${T} ${name}`);
+  const isNew = new Set(d.newChains);
+  for (const name of [...d.changedChains, ...d.goneChains]) if (!isNew.has(name)) out.push(`flush chain ${T} ${name}`);
+  for (const name of d.changedChains) for (const r of to.chains.get(name)!) out.push(`add rule ${T} ${name} ${r}`);
+  for (const name of d.goneChains) out.push(`delete chain ${T} ${name}`);
+  for (const name of d.goneSets) out.push(`delete set ${T} ${name}`);
   out.push(...adds);
   return out.length ? out.join('\n') + '\n' : '';
 }
