@@ -348,8 +348,9 @@ export function makeRequest(subject: Buffer, key: KeyObject, publicKey: KeyObjec
 
 export interface Request {
   subject: Name;
-  /** The requester's SubjectPublicKeyInfo, proven to be a key Node can use. */
+  /** The requester's SubjectPublicKeyInfo, and the key Node read from it. */
   spki: Buffer;
+  publicKey: KeyObject;
   altNames: AltName[];
   /** What the signature covers, the algorithm's OID and the signature. */
   info: Buffer;
@@ -367,8 +368,9 @@ export function parseRequest(der: Buffer): Request {
   if (version !== 0) throw new DerError(`request version ${version}, not 0 (v1)`);
   const subject = parseName(parts[1]);
   const spki = expect(parts[2], TAG.sequence, 'public key info').raw;
+  let publicKey: KeyObject;
   try {
-    createPublicKey({ key: spki, format: 'der', type: 'spki' });
+    publicKey = createPublicKey({ key: spki, format: 'der', type: 'spki' });
   } catch (e) {
     throw new DerError(`the request's public key cannot be read (${e instanceof Error ? e.message : String(e)})`);
   }
@@ -390,17 +392,15 @@ export function parseRequest(der: Buffer): Request {
   }
   if (parts.length > 4) throw new DerError(`request info has ${parts.length} parts, not 4`);
   const [algId] = children(expect(alg, TAG.sequence, 'signature algorithm'));
-  return { subject, spki, altNames, info: info.raw, signatureAlgorithm: readOid(algId), signature: readBits(sig) };
+  return { subject, spki, publicKey, altNames, info: info.raw, signatureAlgorithm: readOid(algId), signature: readBits(sig) };
 }
 
 /** Whether the request is signed by the private key of the public key it carries. */
 export function verifyRequest(r: Request): boolean {
   const s = SIGNATURES[r.signatureAlgorithm];
-  if (!s) return false;
-  const key = createPublicKey({ key: r.spki, format: 'der', type: 'spki' });
-  if (key.asymmetricKeyType !== s.key) return false;
+  if (!s || r.publicKey.asymmetricKeyType !== s.key) return false;
   try {
-    return verify(s.hash, r.info, key, r.signature);
+    return verify(s.hash, r.info, r.publicKey, r.signature);
   } catch {
     return false;
   }
