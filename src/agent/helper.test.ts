@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import { CommandError, MissingCommandError, run, spawnRun } from '../util/exec.js';
 import { HELPER_SCRIPT } from './helper-script.js';
 import { getLink, parseLinks, setLink } from './cni/rtnl.js';
-import { createTableBatch, elementBatch } from './proxy/nfnl.js';
+import { createTableBatch, elementBatch, probeTableBatch } from './proxy/nfnl.js';
 import {
   HelperError,
   RtnlError,
@@ -198,6 +198,14 @@ describe('node helper', () => {
       assert.ok(exists instanceof RtnlError, String(exists));
       assert.equal(exists.errno, 17);
       assert.equal(exists.index, 1, 'the NEWTABLE message, after the batch begin');
+      // The proxy's probe: the table made twice in one transaction. Present: the first is refused; absent:
+      // the second, and the aborted batch leaves no table behind.
+      const probe = async (table: string) => helper.nfnl('probe', probeTableBatch(table), ns).catch((e) => e);
+      const present = await probe('k8ts-t');
+      assert.ok(present instanceof RtnlError && present.errno === 17 && present.index === 1, String(present));
+      const absent = await probe('k8ts-absent');
+      assert.ok(absent instanceof RtnlError && absent.errno === 17 && absent.index === 2, String(absent));
+      assert.doesNotMatch((await nft('list', 'tables')).stdout, /k8ts-absent/);
       await nft('add', 'set', 'ip', 'k8ts-t', 'hairpin', '{ typeof ip saddr . ip daddr; }');
       const pairs = (n: number) => Array.from({ length: n }, (_, i) => `10.1.${i >> 8}.${i & 255} . 10.2.${i >> 8}.${i & 255}`);
       // 4,000 elements: more than one message's worth, all acknowledged.

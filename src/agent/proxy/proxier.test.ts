@@ -502,6 +502,35 @@ test('by netlink: a full sync with no table and changes of elements make the sam
   }
 });
 
+test('by netlink: the probe finds a live table without a process, and a flushed ruleset is rewritten', { skip: SKIP_NOT_ROOT }, async () => {
+  const lab = new ProxyLab();
+  const helperDir = mkdtempSync(join(tmpdir(), 'k8tspx-helper-'));
+  const helper = new NodeHelper(helperDir);
+  const proxy = new ServiceProxy({ ...steady(lab), checkMs: 200, helper });
+  try {
+    await lab.start();
+    const [a, client] = [await lab.pod(2), await lab.pod(3)];
+    await lab.http(a);
+    proxy.update(
+      [service({ name: 'web', clusterIP: '10.96.0.61', ports: [{ port: 80, targetPort: 8080 }] })],
+      [slice('web', [{ port: 8080 }], [{ ip: a.ip, node: NODE }])],
+    );
+    await proxy.start();
+    const before = helper.requests;
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(proxy.stats.recoveries, 0, proxy.stats.lastError ?? '');
+    assert.ok(helper.requests - before >= 3, `the probes went through the helper: ${helper.requests - before} requests`);
+    await run(['nsenter', `--net=${lab.nodeNetns}`, '--', 'nft', 'flush', 'ruleset']);
+    await waitFor(async () => (await httpGet(client.ns, 'http://10.96.0.61/cgi-bin/id', 1000)).ok, 5000, 100);
+    assert.equal(proxy.stats.recoveries, 1);
+  } finally {
+    await proxy.teardown().catch(() => undefined);
+    await helper.close();
+    rmSync(helperDir, { recursive: true, force: true });
+    await lab.cleanup();
+  }
+});
+
 const SLICE_PORTS = [
   { name: 'http', port: 8080 },
   { name: 'dns', port: 5353, protocol: 'UDP' },

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { EndpointSlice, KObject, Service } from '../../api/types.js';
 import { commandError, nftEnv, run, spawnProcess } from '../../util/exec.js';
 import { installedNodeHelper, RtnlError, type NodeHelper } from '../helper.js';
-import { changeBatch, createTableBatch, elementBatch } from './nfnl.js';
+import { changeBatch, createTableBatch, elementBatch, probeTableBatch } from './nfnl.js';
 import { NftCountScanner, type KernelCounts } from './nftcount.js';
 import { Ledger } from './ledger.js';
 import { serviceModel, SERVICE_NAME_LABEL, type ServicePortModel } from './model.js';
@@ -380,15 +380,34 @@ export class ServiceProxy {
     return (this.opts.helper === undefined ? installedNodeHelper() : this.opts.helper) ?? undefined;
   }
 
-  /** Every few seconds: is our table still there? One small set listing, cheap at any size. */
+  /** Whether our table is there: a netlink transaction that changes nothing (probeTableBatch) through the
+   *  helper, or without one a listing of its smallest set. */
+  private async tablePresent(): Promise<boolean> {
+    const helper = this.helper();
+    if (helper) {
+      try {
+        await helper.nfnl(`proxy: probe table ip ${this.table}`, probeTableBatch(this.table), this.opts.netns ?? '');
+      } catch (e) {
+        if (e instanceof RtnlError && e.errno === constants.errno.EEXIST) return e.index === 1;
+        // The helper itself failed: ask nft, below.
+      }
+    }
+    try {
+      await this.nft(['list', 'set', 'ip', this.table, ALIVE_SET]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Every few seconds: is our table still there? */
   private async probe(): Promise<void> {
     // One probe at a time: on a loaded machine a listing can outlast the interval, and two probes that both
     // saw the table gone would rewrite it twice.
     if (!this.started || this.needFull || this.probing) return;
     this.probing = true;
     try {
-      await this.nft(['list', 'set', 'ip', this.table, ALIVE_SET]);
-    } catch {
+      if (await this.tablePresent()) return;
       if (!this.started || this.needFull) return;
       this.opts.log?.(`proxy: table ip ${this.table} is gone, rewriting it`);
       this.stats.recoveries++;
