@@ -1,34 +1,15 @@
 // The CSR parser, the client signers' rules and the CA signer, with requests and checks made by openssl.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EC_KEY, openssl, opensslCsr } from './testkit.js';
 import { CaSigner, SIGNER_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, parseCsrPem, signerRules, verifyCsrSignature } from './csr.js';
 
 let dir: string;
-function openssl(args: string[], input?: string): string {
-  const r = spawnSync('openssl', args, { encoding: 'utf8', input });
-  if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
 function csr(name: string, subj: string, opts: { rsa?: boolean; addext?: string[] } = {}): string {
-  const alg = opts.rsa ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
-  openssl([
-    'req',
-    '-new',
-    ...alg,
-    '-nodes',
-    '-keyout',
-    join(dir, `${name}.key`),
-    '-out',
-    join(dir, `${name}.csr`),
-    '-subj',
-    subj,
-    ...(opts.addext ?? []).flatMap((e) => ['-addext', e]),
-  ]);
-  return readFileSync(join(dir, `${name}.csr`), 'utf8');
+  return opensslCsr(dir, name, subj, opts.rsa ? ['-newkey', 'rsa:2048'] : EC_KEY, opts.addext);
 }
 
 before(() => {

@@ -2,24 +2,18 @@
 // carries the usages and names TLS and the x509 authenticator need, and keys are PKCS#8 P-256.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issue, makeCa, selfSigned } from './issue.js';
+import { openssl } from './testkit.js';
 
 let dir: string;
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'k8ts-issue-'));
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-function openssl(args: string[]): string {
-  const r = spawnSync('openssl', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
 
 test('a CA and a server leaf: openssl verifies the chain for TLS server use, with every name as a SAN', async () => {
   const ca = await makeCa('k8ts-ca', 10);

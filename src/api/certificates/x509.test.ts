@@ -6,35 +6,18 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DerError, readElement, readOid, readOnly, children } from './der.js';
+import { EC_KEY, openssl, opensslCsr } from './testkit.js';
 import { KEY_USAGE, OID, encodeName, ext, fromPem, makeCertificate, makeRequest, parseCertificate, parseRequest, spkiOf, verifyRequest } from './x509.js';
 
 let dir: string;
-function openssl(args: string[], input?: string): string {
-  const r = spawnSync('openssl', args, { encoding: 'utf8', input });
-  if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
+function opensslCsrDer(name: string, subj: string, newkey: string[], addext: string[] = []): Buffer {
+  return fromPem(opensslCsr(dir, name, subj, newkey, addext), 'CERTIFICATE REQUEST');
 }
-function opensslCsr(name: string, subj: string, newkey: string[], addext: string[] = []): Buffer {
-  openssl([
-    'req',
-    '-new',
-    ...newkey,
-    '-nodes',
-    '-keyout',
-    join(dir, `${name}.key`),
-    '-out',
-    join(dir, `${name}.csr`),
-    '-subj',
-    subj,
-    ...addext.flatMap((e) => ['-addext', e]),
-  ]);
-  return fromPem(readFileSync(join(dir, `${name}.csr`), 'utf8'), 'CERTIFICATE REQUEST');
-}
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
+const EC = EC_KEY;
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'k8ts-x509-unit-'));
@@ -48,7 +31,7 @@ test('requests openssl makes with EC, RSA and Ed25519 keys are read and their si
     ['rsa', ['-newkey', 'rsa:2048']],
     ['ed', ['-newkey', 'ed25519']],
   ] as const) {
-    const r = parseRequest(opensslCsr(name, '/O=a/O=b/OU=ignored/CN=user-1', [...key]));
+    const r = parseRequest(opensslCsrDer(name, '/O=a/O=b/OU=ignored/CN=user-1', [...key]));
     assert.deepEqual(r.subject.commonNames, ['user-1'], name);
     assert.deepEqual(r.subject.organizations, ['a', 'b'], name);
     assert.equal(verifyRequest(r), true, name);
@@ -65,7 +48,7 @@ test('requests openssl makes with EC, RSA and Ed25519 keys are read and their si
 
 test('every kind of alternative name in a request: DNS, IPv4, IPv6 (printed as Go prints it), email, URI, and others as "other"', () => {
   const r = parseRequest(
-    opensslCsr('sans', '/CN=s', EC, [
+    opensslCsrDer('sans', '/CN=s', EC, [
       'subjectAltName=DNS:a.example,IP:192.0.2.7,IP:2001:db8:0:0:1:0:0:1,IP:::ffff:192.0.2.1,IP:::,email:x@example.com,URI:spiffe://c/ns/a,RID:1.2.3.4,otherName:1.2.3.4;UTF8:x',
     ]),
   );
@@ -183,7 +166,7 @@ test('the DER reader refuses what DER does not allow, naming the offset', () => 
 });
 
 test('a request mutated byte by byte, or cut short, is read as a request or refused as DER: never anything else', () => {
-  const good = opensslCsr('fuzz', '/O=o/CN=c', EC, ['subjectAltName=DNS:f.example,IP:10.0.0.1,email:a@b']);
+  const good = opensslCsrDer('fuzz', '/O=o/CN=c', EC, ['subjectAltName=DNS:f.example,IP:10.0.0.1,email:a@b']);
   let refused = 0;
   for (let i = 0; i < 3000; i++) {
     const b = Buffer.from(good);
