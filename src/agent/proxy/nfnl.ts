@@ -365,30 +365,25 @@ export function changeBatch(table: string, diff: ElementDiff): ElementBatch {
  * set` every 2 s: a fork of the agent and an nft reading the namespace's tables, ~900 processes in ten idle
  * minutes of a three-node lab.)
  */
-export function probeTableBatch(table: string): Buffer {
-  if (table.length >= NFT_NAME_MAXLEN || !CHAIN_NAME.test(table)) throw bad('services', table, table, 'a table name');
-  const w = new Writer(256);
-  w.end(w.message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, 1, 0, NFNL_SUBSYS_NFTABLES));
-  for (const seq of [2, 3]) {
-    const m = w.message((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, seq, NFPROTO_IPV4, 0);
-    w.string(NFTA_TABLE_NAME, table);
-    w.end(m);
-  }
-  w.end(w.message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, 4, 0, NFNL_SUBSYS_NFTABLES));
-  return Buffer.from(w.buf.subarray(0, w.at));
-}
+export const probeTableBatch = (table: string): Buffer => newTableBatch(table, 2);
 
 /**
  * One transaction making an empty `ip <table>`, refused with EEXIST when there is one: the test-and-set of a
  * full rewrite by netlink (an empty table has no chains, so it changes no packet's path).
  */
-export function createTableBatch(table: string): Buffer {
+export const createTableBatch = (table: string): Buffer => newTableBatch(table, 1);
+
+/** One transaction of `times` NEWTABLE messages for `ip <table>`, each with NLM_F_EXCL and an acknowledgement. */
+function newTableBatch(table: string, times: number): Buffer {
   if (table.length >= NFT_NAME_MAXLEN || !CHAIN_NAME.test(table)) throw bad('services', table, table, 'a table name');
   const w = new Writer(256);
-  w.end(w.message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, 1, 0, NFNL_SUBSYS_NFTABLES));
-  const m = w.message((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, 2, NFPROTO_IPV4, 0);
-  w.string(NFTA_TABLE_NAME, table);
-  w.end(m);
-  w.end(w.message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, 3, 0, NFNL_SUBSYS_NFTABLES));
+  let seq = 1;
+  w.end(w.message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq++, 0, NFNL_SUBSYS_NFTABLES));
+  for (let i = 0; i < times; i++) {
+    const m = w.message((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, seq++, NFPROTO_IPV4, 0);
+    w.string(NFTA_TABLE_NAME, table);
+    w.end(m);
+  }
+  w.end(w.message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq, 0, NFNL_SUBSYS_NFTABLES));
   return Buffer.from(w.buf.subarray(0, w.at));
 }

@@ -1,8 +1,8 @@
 // CertificateSigningRequest contents: the PEM PKCS#10 request parsed (x509.ts; Node's crypto cannot read or
 // sign requests), the rules of the built-in kubernetes.io signers (the two client signers and
 // kubelet-serving), and signing with the cluster CA.
-import { X509Certificate, createPrivateKey, type KeyObject, randomBytes } from 'node:crypto';
-import { type Certificate, KEY_USAGE, OID, type Request, ext, fromPem, keyId, makeCertificate, parseCertificate, parseRequest, verifyRequest } from './x509.js';
+import { randomBytes } from 'node:crypto';
+import { type Issuer, KEY_USAGE, OID, type Request, ext, loadIssuer, makeCertificate, parseRequest, verifyRequest } from './x509.js';
 import type { FieldError } from '../types.js';
 import { invalid } from '../fielderror.js';
 
@@ -155,15 +155,10 @@ const KEY_USAGE_BITS: Record<string, number> = {
 
 /** The cluster CA as a signer: its certificate and its private key (PKCS#8 PEM, P-256 as ensurePki makes it). */
 export class CaSigner {
-  private constructor(
-    readonly caCert: Certificate,
-    private readonly caNotAfter: number,
-    private readonly key: KeyObject,
-  ) {}
+  private constructor(private readonly issuer: Issuer) {}
 
   static async load(caCertPem: string, caKeyPem: string): Promise<CaSigner> {
-    const der = fromPem(caCertPem, 'CERTIFICATE');
-    return new CaSigner(parseCertificate(der), Date.parse(new X509Certificate(der).validTo), createPrivateKey(caKeyPem));
+    return new CaSigner(loadIssuer(caCertPem, caKeyPem));
   }
 
   /** A certificate for the request's subject and key, valid for `seconds` (capped by the CA's own expiry),
@@ -171,7 +166,7 @@ export class CaSigner {
    *  (kubelet-serving keeps the DNS and IP names, as upstream's signer honours them). */
   async sign(p: ParsedCsr, usages: string[], seconds: number, keepSans = false): Promise<string> {
     const notBefore = new Date(Date.now() - 5 * 60_000); // clock skew, as upstream's signer backdates
-    const notAfter = new Date(Math.min(Date.now() + seconds * 1000, this.caNotAfter));
+    const notAfter = new Date(Math.min(Date.now() + seconds * 1000, this.issuer.notAfter));
     const bits = usages.flatMap((u) => (u in KEY_USAGE_BITS ? [KEY_USAGE_BITS[u]] : []));
     const extensions = [ext.basicConstraints(false)];
     if (bits.length) extensions.push(ext.keyUsage(bits));
@@ -185,16 +180,16 @@ export class CaSigner {
         ]),
       );
     }
-    extensions.push(ext.authorityKeyId(this.caCert.subjectKeyId ?? keyId(this.caCert.spki)));
+    extensions.push(this.issuer.authorityKeyId);
     return makeCertificate({
       serial: randomBytes(16),
-      issuer: this.caCert.subject.raw,
+      issuer: this.issuer.name,
       subject: p.csr.subject.raw,
       notBefore,
       notAfter,
       spki: p.csr.spki,
       extensions,
-      signingKey: this.key,
+      signingKey: this.issuer.key,
     });
   }
 }

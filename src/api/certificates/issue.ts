@@ -3,10 +3,10 @@
 // peers (the one way k8ts makes a key and certificate of its own). In process rather than with openssl: the
 // API server made seven openssl processes one after another on a first start, which was most of its start-up
 // wall time.
-import { X509Certificate, createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { type AltName, KEY_USAGE, OID, encodeName, ext, fromPem, keyId, makeCertificate, parseCertificate, spkiOf } from './x509.js';
+import { type AltName, KEY_USAGE, OID, encodeName, ext, loadIssuer, makeCertificate, spkiOf } from './x509.js';
 
 export interface KeyAndCert {
   keyPem: string;
@@ -91,21 +91,19 @@ function leafExtensions(ask: LeafAsk): Buffer[] {
 
 /** A new key and a certificate for it signed by the given CA. */
 export async function issue(ca: KeyAndCert, ask: LeafAsk): Promise<KeyAndCert> {
-  const caDer = fromPem(ca.certPem, 'CERTIFICATE');
-  const caCert = parseCertificate(caDer);
-  const caNotAfter = Date.parse(new X509Certificate(caDer).validTo);
+  const issuer = loadIssuer(ca.certPem, ca.keyPem);
   const subject = subjectName(ask.subject);
   const keys = newKeys();
   const now = Date.now();
   const certPem = makeCertificate({
     serial: randomBytes(16),
-    issuer: caCert.subject.raw,
+    issuer: issuer.name,
     subject,
     notBefore: new Date(now - BACKDATE_MS),
-    notAfter: new Date(Math.min(now + ask.days * DAY_MS, caNotAfter)),
+    notAfter: new Date(Math.min(now + ask.days * DAY_MS, issuer.notAfter)),
     spki: spkiOf(keys.publicKey),
-    extensions: [...leafExtensions(ask), ext.authorityKeyId(caCert.subjectKeyId ?? keyId(caCert.spki))],
-    signingKey: createPrivateKey(ca.keyPem),
+    extensions: [...leafExtensions(ask), issuer.authorityKeyId],
+    signingKey: issuer.key,
   });
   return { keyPem: pkcs8Pem(keys.privateKey), certPem };
 }

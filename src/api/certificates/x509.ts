@@ -3,7 +3,7 @@
 // one, nor make or read a request. Written here rather than with @peculiar/x509: that library and its
 // dependencies were a fifth of the CLI bundle, and loading them cost every server and agent ~100 ms of CPU
 // and ~15 MB of memory at start-up, for the handful of structures below.
-import { createHash, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import {
   DerError,
@@ -335,6 +335,26 @@ export function parseCertificate(der: Buffer): Certificate {
     if (ski) subjectKeyId = expect(readOnly(ski.value), TAG.octetString, 'subject key identifier').body;
   }
   return { subject, spki, subjectKeyId };
+}
+
+/** A CA as its signatures need it: its name, the authority key identifier its certificates carry, when it
+ *  expires (a certificate it signs ends no later) and its private key. */
+export interface Issuer {
+  name: Buffer;
+  authorityKeyId: Buffer;
+  notAfter: number;
+  key: KeyObject;
+}
+
+export function loadIssuer(certPem: string, keyPem: string): Issuer {
+  const der = fromPem(certPem, 'CERTIFICATE');
+  const c = parseCertificate(der);
+  return {
+    name: c.subject.raw,
+    authorityKeyId: ext.authorityKeyId(c.subjectKeyId ?? keyId(c.spki)),
+    notAfter: Date.parse(new X509Certificate(der).validTo),
+    key: createPrivateKey(keyPem),
+  };
 }
 
 // ---- requests ----
