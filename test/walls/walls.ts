@@ -1,7 +1,8 @@
 // The walls between k8ts's packages, written down and checked (as Kubernetes' import-boss does): every
 // import of every TypeScript file is read with TypeScript's own parser and held against the rules below.
 //
-//   api, util, store   leaves: import nothing of the project outside their own folder
+//   api, util          leaves: import nothing of the project outside their own folder
+//   store              a leaf below the API server: may import util only
 //   client             the one door to the API: may import api and util only
 //   apiserver          knows no controller: never imports controllers, agent, dns, server, cli or lab
 //   controllers, agent, dns
@@ -33,7 +34,7 @@ export interface Rule {
 export const RULES: Rule[] = [
   { from: 'api', only: [], why: 'api is the leaf every package may use: it imports nothing of the project outside api/' },
   { from: 'util', only: [], why: 'util is a leaf: it imports nothing of the project outside util/' },
-  { from: 'store', only: [], why: 'store is a leaf below the API server: it imports nothing of the project outside store/' },
+  { from: 'store', only: ['util'], why: 'store is a leaf below the API server: it imports nothing of the project outside store/ and util/' },
   { from: 'client', only: ['api', 'util'], why: 'client is the door to the API: it imports only api/ and util/' },
   { from: 'apiserver', deny: ['controllers', 'agent', 'dns', 'server', 'cli', 'lab'], why: 'apiserver knows no controller, agent or start-up wiring' },
   {

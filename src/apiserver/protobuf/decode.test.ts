@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ProtoWriter, ProtobufError } from './wire.js';
+import { ProtoWriter, ProtobufError } from '../../util/protowire.js';
 import { decodeK8sProtobuf, decodeMessage, isK8sProtobuf, K8S_PROTOBUF_MAGIC, readEnvelope } from './decode.js';
 import { encodeK8sProtobuf, encodeMessage } from './encode.js';
 import { K8S_SCHEMA, KINDS, API_VERSION_PACKAGES, messageForKind } from './k8s-messages.js';

@@ -17,7 +17,7 @@
 // protobuf body decodes to the JSON body the same command sends to older servers; a dropped
 // non-pointer 0 means 0 to every reader of the object (e.g. Scale `spec.replicas`).
 
-import { ProtoReader, ProtobufError, WireType, wireTypeName, DEFAULT_MAX_DEPTH } from './wire.js';
+import { ProtoReader, ProtobufError, WireType, wireTypeName, DEFAULT_MAX_DEPTH } from '../../util/protowire.js';
 import type { FieldDef, MessageDef, Schema, ScalarType } from './schema.js';
 import { K8S_SCHEMA, messageForKind } from './k8s-messages.js';
 import { formatDuration, formatMicroTime, formatTime } from './special.js';

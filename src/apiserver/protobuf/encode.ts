@@ -1,6 +1,6 @@
 // Encodes Kubernetes JSON objects as protobuf with the same tables the decoder uses (the inverse of decode.ts).
 
-import { ProtoWriter, ProtobufError } from './wire.js';
+import { ProtoWriter, ProtobufError } from '../../util/protowire.js';
 import type { FieldDef, MessageDef, Schema } from './schema.js';
 import { K8S_SCHEMA, messageForKind } from './k8s-messages.js';
 import { K8S_PROTOBUF_MAGIC } from './decode.js';

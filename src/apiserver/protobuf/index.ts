@@ -1,5 +1,5 @@
 // Kubernetes protobuf for the API server: request bodies from kubectl 1.32+, and /openapi/v2 for kubectl 1.27/1.28.
-export { ProtobufError, type ProtobufErrorCode, ProtoReader, ProtoWriter } from './wire.js';
+export { ProtobufError, type ProtobufErrorCode, ProtoReader, ProtoWriter } from '../../util/protowire.js';
 export {
   decodeK8sProtobuf,
   decodeMessage,

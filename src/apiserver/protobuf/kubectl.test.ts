@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeK8sProtobuf, isK8sProtobuf, K8S_PROTOBUF_CONTENT_TYPE } from './decode.js';
-import { ProtobufError } from './wire.js';
+import { ProtobufError } from '../../util/protowire.js';
 import { kubectlBinary, sendJson, skipReason, startHarness, type CapturedRequest } from '../../testing/kubectl-harness.js';
 
 interface Case {

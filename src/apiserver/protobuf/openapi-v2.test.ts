@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { parse as parseYaml } from 'yaml';
 import { decodeOpenAPIv2, encodeOpenAPIv2, gvkYaml, GVK_EXTENSION, OPENAPI_V2_CONTENT_TYPE, type OpenAPIv2Operation } from './openapi-v2.js';
-import { ProtobufError } from './wire.js';
+import { ProtobufError } from '../../util/protowire.js';
 import { kubectlBinary, sendJson, skipReason, startHarness } from '../../testing/kubectl-harness.js';
 
 const OPS: OpenAPIv2Operation[] = [

@@ -4,7 +4,7 @@
 // extension of a path's PATCH operation, and for a `fieldValidation` query parameter on that same
 // operation; if both are there it leaves validation to the server (`fieldValidation=Strict`).
 
-import { ProtoReader, ProtoWriter, ProtobufError, WireType, wireTypeName } from './wire.js';
+import { ProtoReader, ProtoWriter, ProtobufError, WireType, wireTypeName } from '../../util/protowire.js';
 
 /** Content-Type to answer /openapi/v2 with: the Accept value minus its `@`, which Go cannot parse. */
 export const OPENAPI_V2_CONTENT_TYPE = 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf';

@@ -17,7 +17,7 @@
 // A spec that starts with `[]` describes a Go named slice type (`type X []string`): its JSON form
 // is the array of its one repeated field, not an object.
 
-import { ProtobufError } from './wire.js';
+import { ProtobufError } from '../../util/protowire.js';
 
 export type ScalarType = 'string' | 'int32' | 'int64' | 'bool' | 'bytes' | 'double';
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { formatDuration, formatMicroTime, formatTime, parseDuration, parseTimestamp } from './special.js';
-import { ProtobufError } from './wire.js';
+import { ProtobufError } from '../../util/protowire.js';
 
 test('durations print as Go prints time.Duration', () => {
   const cases: Array<[bigint, string]> = [

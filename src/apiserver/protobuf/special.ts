@@ -1,6 +1,6 @@
 // JSON forms of the Kubernetes types whose protobuf message is not their JSON shape: times and durations.
 
-import { ProtobufError } from './wire.js';
+import { ProtobufError } from '../../util/protowire.js';
 
 // Go's encoding/json refuses times outside years 0..9999; so do we.
 const MIN_SECONDS = -62167219200; // 0000-01-01T00:00:00Z

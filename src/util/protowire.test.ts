@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ProtoReader, ProtoWriter, ProtobufError, WireType } from './wire.js';
+import { ProtoReader, ProtoWriter, ProtobufError, WireType } from './protowire.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const reader = (h: string) => new ProtoReader(Buffer.from(h, 'hex'));
