@@ -1,6 +1,8 @@
 // Datastore benchmark: durable creates through SqliteStore and EtcdStore against the raw client of the
 // same engine (same payload, same durability) measured in the same run, plus a 10,000-key list.
-//   node dist/bench/store.js            (BENCH_SECONDS=n: seconds per write case, default 2)
+//   node dist/bench/store.js [--store sqlite|etcd|both]   (BENCH_SECONDS=n: seconds per write case, default 2)
+// Each row also shows the benchmark process's own CPU per operation: for etcd that is the client's cost
+// alone (etcd runs in its own process), the figure a server on etcd pays per write.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +12,8 @@ import { EtcdStore } from '../src/store/etcd.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { etcdSkipReason, startEtcd } from '../src/store/testing/etcd.js';
 
+const storeArg = process.argv.includes('--store') ? process.argv[process.argv.indexOf('--store') + 1] : 'both';
+const STORES = storeArg === 'both' ? ['sqlite', 'etcd'] : [storeArg];
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const CONCURRENCY = 32;
 const LIST_KEYS = 10_000;
@@ -22,6 +26,8 @@ interface Result {
   ops: number;
   seconds: number;
   latencies: number[];
+  /** CPU (user + system) of this process while the case ran, in microseconds. */
+  cpuMicros: number;
   /** Label of the anchor row this one is compared with. */
   anchor?: string;
 }
@@ -50,6 +56,7 @@ async function timedPair(backend: string, anchor: Case, subject: Case, slices = 
       [subject, b],
     ] as const) {
       const start = performance.now();
+      const cpu0 = process.cpuUsage();
       const deadline = start + (SECONDS * 1000) / slices;
       const loop = async () => {
         while (performance.now() < deadline) {
@@ -61,13 +68,19 @@ async function timedPair(backend: string, anchor: Case, subject: Case, slices = 
       };
       await Promise.all(Array.from({ length: c.concurrency }, loop));
       r.seconds += (performance.now() - start) / 1000;
+      r.cpuMicros += cpuMicrosSince(cpu0);
     }
   }
   results.push(a, b);
 }
 
 function newResult(backend: string, name: string, anchor?: string): Result {
-  return { backend, name, ops: 0, seconds: 0, latencies: [], anchor };
+  return { backend, name, ops: 0, seconds: 0, latencies: [], cpuMicros: 0, anchor };
+}
+
+function cpuMicrosSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return d.user + d.system;
 }
 
 /** Times a few runs of one call (for reads that take milliseconds, not microseconds). */
@@ -75,12 +88,13 @@ async function repeated(backend: string, name: string, runs: number, op: () => u
   await op(); // warm the cache: the benchmark is about steady state, not the first read from disk
   const latencies: number[] = [];
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
     await op();
     latencies.push(performance.now() - t0);
   }
-  results.push({ backend, name, ops: runs, seconds: (performance.now() - start) / 1000, latencies, anchor });
+  results.push({ backend, name, ops: runs, seconds: (performance.now() - start) / 1000, latencies, cpuMicros: cpuMicrosSince(cpu0), anchor });
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -93,7 +107,7 @@ function opsPerSecond(r: Result): number {
 }
 
 function printTable(): void {
-  const rows = [['backend', 'case', 'ops/s', 'p50 ms', 'p99 ms', 'vs anchor']];
+  const rows = [['backend', 'case', 'ops/s', 'p50 ms', 'p99 ms', 'CPU µs/op', 'vs anchor']];
   for (const r of results) {
     const sorted = [...r.latencies].sort((a, b) => a - b);
     const anchor = r.anchor ? results.find((a) => a.backend === r.backend && a.name === r.anchor) : undefined;
@@ -103,12 +117,13 @@ function printTable(): void {
       Math.round(opsPerSecond(r)).toLocaleString('en-US'),
       percentile(sorted, 50).toFixed(2),
       percentile(sorted, 99).toFixed(2),
+      Math.round(r.cpuMicros / r.ops).toLocaleString('en-US'),
       anchor ? `${(opsPerSecond(r) / opsPerSecond(anchor)).toFixed(2)}x of "${anchor.name}"` : 'anchor',
     ]);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
   for (const [i, row] of rows.entries()) {
-    console.log(row.map((cell, c) => (c >= 2 && c <= 4 ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  '));
+    console.log(row.map((cell, c) => (c >= 2 && c <= 5 ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  '));
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   }
 }
@@ -240,8 +255,8 @@ async function benchEtcd(): Promise<void> {
 const root = mkdtempSync(join(tmpdir(), 'k8ts-bench-store-'));
 try {
   console.log(`store benchmark: ${SECONDS} s per write case, payload ${PAYLOAD.length} bytes, durable (fsync per commit)\n`);
-  await benchSqlite(root);
-  await benchEtcd();
+  if (STORES.includes('sqlite')) await benchSqlite(root);
+  if (STORES.includes('etcd')) await benchEtcd();
   printTable();
 } finally {
   rmSync(root, { recursive: true, force: true });

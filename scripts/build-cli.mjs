@@ -26,7 +26,7 @@ await build({
   format: 'cjs',
   target: 'node20',
   // Loaded from node_modules at run time: a native addon, and packages read through their own files.
-  external: ['better-sqlite3', 'etcd3', 'playwright-core', 'typescript'],
+  external: ['better-sqlite3', 'playwright-core', 'typescript'],
   // Each bundled module keeps its own import.meta.url: the URL of the file it was bundled from, found
   // relative to the bundle (so a module's files, a worker script beside it or an "am I the main script"
   // check work as they do in the module tree, and the checkout may move).

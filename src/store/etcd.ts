@@ -1,23 +1,30 @@
 // etcd Store for clusters with more than one server: the Store contract mapped onto etcd v3 range,
-// txn, compact and watch through one long-lived etcd3 client, keys kept under a configurable prefix.
-import { createRequire } from 'node:module';
-import {
-  CompareResult,
-  CompareTarget,
-  Etcd3,
-  type ICompare,
-  type IDuplexStream,
-  type IKeyValue,
-  type IOptions,
-  type IRequestOp,
-  type ITxnResponse,
-  type IWatchRequest,
-  type IWatchResponse,
-  type KVClient,
-} from 'etcd3';
+// txn, compact and watch, over one HTTP/2 connection (grpc.ts) with the messages encoded here
+// (etcdproto.ts), keys kept under a configurable prefix.
 import { EventQueue } from './event-queue.js';
 import { compareKeys } from './keys.js';
 import { closedError, compactedError, conflictError, existsError, futureError, notFoundError } from './errors.js';
+import {
+  type Compare,
+  CompareResult,
+  CompareTarget,
+  decodeRange,
+  decodeTxn,
+  decodeWatch,
+  encodeCompaction,
+  encodeRange,
+  encodeTxn,
+  encodeWatchCreate,
+  type EtcdKv,
+  type PutValue,
+  type RangeRequest,
+  type RangeResponse,
+  type RequestOp,
+  type TxnResponse,
+  type WatchEventPb,
+  type WatchResponse,
+} from './etcdproto.js';
+import { GrpcChannel, type GrpcError, type GrpcStream } from './grpc.js';
 import { StoreError, type KeyValue, type ListOptions, type ListResult, type Store, type WatchEvent, type WatchHandlers, type Watcher } from './types.js';
 
 export interface EtcdStoreOptions {
@@ -30,20 +37,21 @@ export interface EtcdStoreOptions {
   watchRetryMs?: number;
 }
 
-type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+// Writes are never retried: a txn whose first attempt did commit would, sent again, report KeyExists or
+// Conflict for the caller's own write. Reads are safe to repeat and are retried over a reconnect.
 
-// The etcd3 client retries failed calls by default; a retried txn whose first attempt did commit would
-// report KeyExists or Conflict for the caller's own write, so calls pass straight through instead
-// (reads are retried here, writes never). The pass-through policy comes from the same cockatiel
-// the client itself loads.
-const cockatiel = createRequire(createRequire(import.meta.url).resolve('etcd3'))('cockatiel') as { noop: Policy };
+const KV_RANGE = '/etcdserverpb.KV/Range';
+const KV_TXN = '/etcdserverpb.KV/Txn';
+const KV_COMPACT = '/etcdserverpb.KV/Compact';
+const WATCH = '/etcdserverpb.Watch/Watch';
 
 export class EtcdStore implements Store {
   readonly backend = 'etcd' as const;
-  private readonly client: Etcd3;
-  private readonly kv: KVClient;
+  private readonly channel: GrpcChannel;
   private readonly prefix: string;
+  private readonly prefixBytes: number;
   private readonly where: string;
+  private readonly timeout: number;
   private closed = false;
   private readonly watches = new Set<EtcdWatch>();
 
@@ -62,20 +70,14 @@ export class EtcdStore implements Store {
   private constructor(private readonly opts: EtcdStoreOptions) {
     if (opts.endpoints.length === 0) throw new Error('etcd store needs at least one endpoint');
     this.prefix = opts.prefix ?? '/k8ts';
+    this.prefixBytes = Buffer.byteLength(this.prefix);
     this.where = `etcd at ${opts.endpoints.join(',')}`;
-    const timeout = opts.requestTimeoutMs ?? 10_000;
-    this.client = new Etcd3({
-      hosts: opts.endpoints,
-      faultHandling: { global: cockatiel.noop, host: () => cockatiel.noop },
-      // A full list (10,000 objects of a few KB) is far above gRPC's default 4 MB message limit.
-      grpcOptions: { 'grpc.max_receive_message_length': -1 },
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-    });
-    this.kv = this.client.kv;
+    this.timeout = opts.requestTimeoutMs ?? 10_000;
+    this.channel = new GrpcChannel(opts.endpoints.map((e) => parseEndpoint(e)));
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
-    const res = await this.read(() => this.kv.range({ key: this.full(key) }));
+    const res = await this.read({ key: this.full(key) });
     return res.kvs.length > 0 ? this.toKeyValue(res.kvs[0]) : undefined;
   }
 
@@ -83,48 +85,47 @@ export class EtcdStore implements Store {
     const at = opts.revision && opts.revision > 0 ? opts.revision : undefined;
     const start = opts.after !== undefined && compareKeys(opts.after, prefix) >= 0 ? Buffer.concat([this.full(opts.after), ZERO]) : this.full(prefix);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
-    const res = await this.read(() => this.kv.range({ key: start, range_end: rangeEnd(this.full(prefix)), revision: at ?? 0, limit }), at);
+    const res = await this.read({ key: start, rangeEnd: rangeEnd(this.full(prefix)), revision: at ?? 0, limit }, at);
     const items = res.kvs.map((kv) => this.toKeyValue(kv));
     return {
       items,
-      revision: at ?? Number(res.header.revision),
+      revision: at ?? res.revision,
       more: res.more,
-      remaining: Number(res.count) - items.length,
+      remaining: res.count - items.length,
     };
   }
 
   async count(prefix: string): Promise<number> {
     const key = this.full(prefix);
-    const res = await this.read(() => this.kv.range({ key, range_end: rangeEnd(key), count_only: true }));
-    return Number(res.count);
+    const res = await this.read({ key, rangeEnd: rangeEnd(key), countOnly: true });
+    return res.count;
   }
 
   async create(key: string, value: string): Promise<KeyValue> {
     const k = this.full(key);
-    const res = await this.txn([{ key: k, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 }], {
-      request_put: { key: k, value: valueBytes(value) },
+    const res = await this.txn([{ key: k, target: CompareTarget.Create, result: CompareResult.Equal, than: 0 }], {
+      put: { key: k, value: putValue(value) },
     });
     if (!res.succeeded) throw existsError(key);
-    const revision = Number(res.header.revision);
-    return { key, value, createRevision: revision, modRevision: revision };
+    return { key, value, createRevision: res.revision, modRevision: res.revision };
   }
 
   async update(key: string, value: string, expectedRevision: number): Promise<KeyValue> {
     const k = this.full(key);
-    const res = await this.txn(guard(k, expectedRevision), {
-      request_put: { key: k, value: valueBytes(value), prev_kv: true },
-    });
+    const res = await this.txn(guard(k, expectedRevision), { put: { key: k, value: putValue(value), prevKv: true } });
     if (!res.succeeded) throw this.failedGuard(key, expectedRevision, res);
-    const prev = res.responses[0].response_put.prev_kv;
-    return { key, value, createRevision: Number(prev.create_revision), modRevision: Number(res.header.revision) };
+    const prev = res.responses[0]?.put?.prevKv;
+    if (!prev) throw new StoreError('Unavailable', `${this.where}: the update of ${key} came back without the previous key`);
+    return { key, value, createRevision: prev.createRevision, modRevision: res.revision };
   }
 
   async delete(key: string, expectedRevision?: number): Promise<{ prev: KeyValue; revision: number }> {
     const k = this.full(key);
-    const res = await this.txn(guard(k, expectedRevision), { request_delete_range: { key: k, prev_kv: true } });
+    const res = await this.txn(guard(k, expectedRevision), { deleteRange: { key: k, prevKv: true } });
     if (!res.succeeded) throw this.failedGuard(key, expectedRevision, res);
-    const prev = res.responses[0].response_delete_range.prev_kvs[0];
-    return { prev: this.toKeyValue(prev), revision: Number(res.header.revision) };
+    const prev = res.responses[0]?.deleteRange?.prevKvs[0];
+    if (!prev) throw new StoreError('Unavailable', `${this.where}: the delete of ${key} came back without the previous key`);
+    return { prev: this.toKeyValue(prev), revision: res.revision };
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watcher> {
@@ -133,7 +134,7 @@ export class EtcdStore implements Store {
     // etcd accepts a watch from a compacted revision and cancels it right after; a read at that
     // revision fails the same way up front, so the caller gets its rejection from watch() itself.
     try {
-      await this.kv.range({ key, range_end: rangeEnd(key), revision: Math.max(fromRevision, 1), count_only: true });
+      await this.call(KV_RANGE, encodeRange({ key, rangeEnd: rangeEnd(key), revision: Math.max(fromRevision, 1), countOnly: true }));
     } catch (err) {
       if (!isFutureRevision(err)) throw this.mapError(err, fromRevision);
     }
@@ -149,15 +150,15 @@ export class EtcdStore implements Store {
   }
 
   async currentRevision(): Promise<number> {
-    const res = await this.read(() => this.kv.range({ key: this.full(''), count_only: true }));
-    return Number(res.header.revision);
+    const res = await this.read({ key: this.full(''), countOnly: true });
+    return res.revision;
   }
 
   /** Compaction in etcd is cluster-wide: it drops history of every key, not only this prefix. */
   async compact(revision: number): Promise<void> {
     this.assertOpen();
     try {
-      await this.kv.compact({ revision, physical: true });
+      await this.call(KV_COMPACT, encodeCompaction(revision, true));
     } catch (err) {
       const mapped = this.mapError(err, revision);
       if (mapped.code !== 'Compacted') throw mapped;
@@ -168,21 +169,21 @@ export class EtcdStore implements Store {
     if (this.closed) return;
     this.closed = true;
     for (const w of [...this.watches]) w.close();
-    this.client.close();
+    this.channel.close();
   }
 
-  /** @internal The raw watch stream for EtcdWatch. */
-  openWatchStream(): Promise<IDuplexStream<IWatchRequest, IWatchResponse>> {
+  /** @internal A watch stream for EtcdWatch. */
+  openWatchStream(handlers: { onMessage(m: Buffer): void; onClose(err: GrpcError): void }): GrpcStream {
     this.assertOpen();
-    return this.client.watchClient.watch();
+    return this.channel.stream(WATCH, handlers);
   }
 
   /** @internal */
-  toEvent(e: IWatchResponse['events'][number]): WatchEvent | 'no-prev' {
+  toEvent(e: WatchEventPb): WatchEvent | 'no-prev' {
     const key = this.unprefix(e.kv.key);
-    const revision = Number(e.kv.mod_revision);
-    const prev = e.prev_kv ? this.toKeyValue(e.prev_kv) : undefined;
-    if (e.type === 'Delete') {
+    const revision = e.kv.modRevision;
+    const prev = e.prevKv ? this.toKeyValue(e.prevKv) : undefined;
+    if (e.type === 'delete') {
       // etcd finds prev_kv by reading the revision before the event; compaction can take it away.
       return prev ? { type: 'delete', key, revision, prev } : 'no-prev';
     }
@@ -210,24 +211,29 @@ export class EtcdStore implements Store {
   }
 
   private unprefix(key: Buffer): string {
-    return key.toString().slice(this.prefix.length);
+    return key.toString('utf8', this.prefixBytes);
   }
 
-  private toKeyValue(kv: IKeyValue): KeyValue {
+  private toKeyValue(kv: EtcdKv): KeyValue {
     return {
       key: this.unprefix(kv.key),
       value: valueString(kv.value),
-      createRevision: Number(kv.create_revision),
-      modRevision: Number(kv.mod_revision),
+      createRevision: kv.createRevision,
+      modRevision: kv.modRevision,
     };
   }
 
+  private call(path: string, framed: Buffer): Promise<Buffer> {
+    return this.channel.unary(path, framed, this.timeout);
+  }
+
   /** Reads are safe to repeat, so a connection blip (etcd restarting, leader change) is retried. */
-  private async read<T>(call: () => Promise<T>, revision?: number): Promise<T> {
+  private async read(req: RangeRequest, revision?: number): Promise<RangeResponse> {
     this.assertOpen();
+    const framed = encodeRange(req);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await call();
+        return decodeRange(await this.call(KV_RANGE, framed));
       } catch (err) {
         const mapped = this.mapError(err);
         if (mapped.code !== 'Unavailable' || attempt >= 3 || this.closed) {
@@ -238,28 +244,28 @@ export class EtcdStore implements Store {
     }
   }
 
-  private async txn(compare: ICompare[], success: IRequestOp): Promise<ITxnResponse> {
+  private async txn(compare: Compare[], success: RequestOp): Promise<TxnResponse> {
     this.assertOpen();
-    const key = success.request_put?.key ?? success.request_delete_range?.key;
+    const key = 'put' in success ? success.put.key : 'deleteRange' in success ? success.deleteRange.key : success.range.key;
     try {
-      return await this.kv.txn({ compare, success: [success], failure: [{ request_range: { key } }] });
+      return decodeTxn(await this.call(KV_TXN, encodeTxn({ compare, success: [success], failure: [{ range: { key } }] })));
     } catch (err) {
       throw this.mapError(err);
     }
   }
 
   /** Why a guarded update or delete did not apply: the failure branch read the key. */
-  private failedGuard(key: string, expected: number | undefined, res: ITxnResponse): StoreError {
-    const kvs = res.responses[0]?.response_range?.kvs ?? [];
+  private failedGuard(key: string, expected: number | undefined, res: TxnResponse): StoreError {
+    const kvs = res.responses[0]?.range?.kvs ?? [];
     if (kvs.length === 0) return notFoundError(key);
-    return conflictError(key, expected ?? 0, Number(kvs[0].mod_revision));
+    return conflictError(key, expected ?? 0, kvs[0].modRevision);
   }
 }
 
 /** One watch on one gRPC stream of its own; reconnects resume after the last delivered revision. */
 class EtcdWatch implements Watcher {
   private readonly queue: EventQueue;
-  private stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
+  private stream: GrpcStream | undefined;
   /** Events up to this revision have been delivered; a new stream starts right after it. */
   private delivered: number;
   private closed = false;
@@ -287,7 +293,7 @@ class EtcdWatch implements Watcher {
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.onStarted = (err) => (err ? reject(err) : resolve());
-      void this.connect();
+      this.connect();
     });
   }
 
@@ -301,49 +307,43 @@ class EtcdWatch implements Watcher {
     cb?.(err);
   }
 
-  private async connect(): Promise<void> {
+  private connect(): void {
     if (this.closed) return;
-    let stream: IDuplexStream<IWatchRequest, IWatchResponse>;
+    let stream: GrpcStream | undefined;
     try {
-      stream = await this.store.openWatchStream();
+      stream = this.store.openWatchStream({
+        onMessage: (m) => {
+          let res: WatchResponse;
+          try {
+            res = decodeWatch(m);
+          } catch (err) {
+            stream?.cancel();
+            if (this.stream === stream) this.stream = undefined;
+            this.lost(err);
+            return;
+          }
+          this.onResponse(res);
+        },
+        onClose: (err) => {
+          if (this.stream === stream) this.stream = undefined;
+          this.lost(err);
+        },
+      });
     } catch (err) {
       this.lost(err);
       return;
     }
-    if (this.closed) {
-      stream.cancel();
-      return;
-    }
     this.stream = stream;
-    let ended = false;
-    const end = (err: unknown) => {
-      if (ended) return;
-      ended = true;
-      if (this.stream === stream) this.stream = undefined;
-      stream.cancel();
-      this.lost(err);
-    };
-    stream.on('data', (res) => this.onResponse(res));
-    stream.on('error', (err) => end(err));
-    stream.on('end', () => end(new Error('watch stream ended')));
-    stream.write({
-      create_request: {
-        key: this.key,
-        range_end: rangeEnd(this.key),
-        start_revision: this.delivered + 1,
-        prev_kv: true,
-      },
-    });
+    stream.write(encodeWatchCreate({ key: this.key, rangeEnd: rangeEnd(this.key), startRevision: this.delivered + 1, prevKv: true }));
   }
 
-  private onResponse(res: IWatchResponse): void {
+  private onResponse(res: WatchResponse): void {
     if (this.closed) return;
     if (res.canceled) {
-      const compactRev = Number(res.compact_revision);
       const err =
-        compactRev > 0
-          ? compactedError(this.delivered, compactRev)
-          : new StoreError('Unavailable', `etcd cancelled the watch: ${res.cancel_reason || 'no reason given'}`);
+        res.compactRevision > 0
+          ? compactedError(this.delivered, res.compactRevision)
+          : new StoreError('Unavailable', `etcd cancelled the watch: ${res.cancelReason || 'no reason given'}`);
       this.fail(err);
       return;
     }
@@ -382,11 +382,13 @@ class EtcdWatch implements Watcher {
       this.fail(new StoreError('Unavailable', `watch lost for ${this.retryMs} ms: ${mapped.message}`));
       return;
     }
-    setTimeout(() => void this.connect(), Math.min(1000, 50 + (now - this.lostSince) / 4));
+    setTimeout(() => this.connect(), Math.min(1000, 50 + (now - this.lostSince) / 4));
   }
 
   private fail(err: StoreError): void {
     if (this.closed) return;
+    this.stream?.cancel();
+    this.stream = undefined;
     if (!this.started) {
       this.settleStart(err);
       return;
@@ -400,8 +402,8 @@ class EtcdWatch implements Watcher {
  *  with `k8s:`, so the prefix tells the two apart on the way back. */
 const ENC = Buffer.from('k8s:enc:');
 
-function valueBytes(value: string): Buffer {
-  return Buffer.from(value, value.startsWith('k8s:enc:') ? 'latin1' : 'utf8');
+function putValue(value: string): PutValue {
+  return { text: value, encoding: value.startsWith('k8s:enc:') ? 'latin1' : 'utf8' };
 }
 
 function valueString(b: Buffer): string {
@@ -423,10 +425,10 @@ function rangeEnd(key: Buffer): Buffer {
 }
 
 /** Guard of an update or delete: the key exists and, when asked, is at the expected revision. */
-function guard(key: Buffer, expected: number | undefined): ICompare[] {
-  const exists: ICompare = { key, target: CompareTarget.Version, result: CompareResult.Greater, version: 0 };
+function guard(key: Buffer, expected: number | undefined): Compare[] {
+  const exists: Compare = { key, target: CompareTarget.Version, result: CompareResult.Greater, than: 0 };
   if (expected === undefined) return [exists];
-  return [exists, { key, target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: expected }];
+  return [exists, { key, target: CompareTarget.Mod, result: CompareResult.Equal, than: expected }];
 }
 
 function isFutureRevision(err: unknown): boolean {
@@ -435,4 +437,18 @@ function isFutureRevision(err: unknown): boolean {
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** An endpoint as the flags give it: http://host:port, or host:port. */
+function parseEndpoint(e: string): URL {
+  let url: URL;
+  try {
+    url = new URL(/^[a-z]+:\/\//i.test(e) ? e : `http://${e}`);
+  } catch {
+    throw new Error(`etcd endpoint ${JSON.stringify(e)} is not a URL: give it as http://host:port`);
+  }
+  if (url.protocol !== 'http:') throw new Error(`etcd endpoint ${e}: only http:// is supported (the store speaks cleartext HTTP/2)`);
+  if (url.pathname !== '/' || url.search || url.hash || url.username)
+    throw new Error(`etcd endpoint ${e}: give it as http://host:port, with nothing after the port`);
+  return url;
 }

@@ -6,7 +6,7 @@ import type { Store } from './types.js';
 export * from './types.js';
 export { MemoryStore } from './memory.js';
 export { SqliteStore, SQLITE_FILE, type SqliteStoreOptions } from './sqlite.js';
-// Type-only: loading the etcd client (gRPC) costs most of a second, so only an etcd store pays for it.
+// Type-only: only a server on etcd loads the etcd store and its gRPC channel.
 export type { EtcdStore, EtcdStoreOptions } from './etcd.js';
 
 export interface OpenStoreOptions {
