@@ -5,9 +5,13 @@ import { storagePrefix } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import type { Client, DeleteOptions, EventType, ListOptions, PatchType, Watch, WatchHandlers, WriteSubresource } from '../client/types.js';
 import { type Registry, fieldsOf } from './registry.js';
+import { cacheReady, listCached, typedObject } from './cachedlist.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { errors } from '../api/status.js';
 import { requestUser } from '../api/authorization.js';
+
+/** Objects copied between two turns of the event loop in a cached list. */
+const LIST_SLICE = 500;
 
 /** How often a local watch reports a BOOKMARK (the HTTP server's period is 30 s; in-process it costs nothing). */
 const BOOKMARK_MS = 5_000;
@@ -26,14 +30,28 @@ export class LocalClient implements Client {
     return (await own(() => this.reg.tryGet(r, ns, name))) as T | undefined;
   }
 
+  /** A consistent list (everything written before the call), from the watch cache as the HTTP path
+   *  serves it, each object a private copy, copied LIST_SLICE at a time with the event loop let go in
+   *  between: a sweep of 30,000 Events on etcd read them from the store in one piece, a 2 s stall of
+   *  every request. The store answers when the cache cannot. */
   async list<T extends KObject>(r: ResourceDef<T>, ns?: string, opts: ListOptions = {}): Promise<{ items: T[]; resourceVersion: string }> {
-    const res = await own(() =>
-      this.reg.list(r, ns, {
-        labelSelector: opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined,
-        fieldSelector: opts.fieldSelector ? parseFieldSelector(opts.fieldSelector) : undefined,
-      }),
-    );
-    return { items: res.items as T[], resourceVersion: res.resourceVersion };
+    const query = {
+      labelSelector: opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined,
+      fieldSelector: opts.fieldSelector ? parseFieldSelector(opts.fieldSelector) : undefined,
+    };
+    return own(async () => {
+      if (await cacheReady(this.reg.cache, this.reg.store, undefined)) {
+        const page = listCached(this.reg.cache, r, ns, query);
+        const items: T[] = [];
+        for (let i = 0; i < page.items.length; i++) {
+          if (i > 0 && i % LIST_SLICE === 0) await new Promise(setImmediate);
+          items.push(typedObject(r, { ...page.items[i], object: structuredClone(page.items[i].object) }) as T);
+        }
+        return { items, resourceVersion: page.resourceVersion };
+      }
+      const res = await this.reg.list(r, ns, query);
+      return { items: res.items as T[], resourceVersion: res.resourceVersion };
+    });
   }
 
   async watch<T extends KObject>(

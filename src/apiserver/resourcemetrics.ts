@@ -73,6 +73,9 @@ export function memoryQuantity(bytes: number): string {
 
 const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 
+/** Scrapes started in one turn of the event loop. */
+const SCRAPE_SLICE = 25;
+
 export interface ResourceMetricsOptions {
   /** How often the agents are scraped (metrics-server's --metric-resolution). */
   resolutionMs?: number;
@@ -108,22 +111,30 @@ export class ResourceMetrics {
     await this.running?.catch(() => {});
   }
 
-  /** One round: every node scraped at once; a node that fails is left out until it answers again (metrics-server's way). */
+  /** One round: every node scraped at once, the requests started SCRAPE_SLICE at a time with the event loop
+   *  let go in between (1,000 new TLS connections in one turn held every request for 0.4–0.7 s); a node
+   *  that fails is left out until it answers again (metrics-server's way). */
   async scrapeAll(): Promise<void> {
     // The names from the watch cache: a round at 1,000 nodes read and decoded every Node from the store.
     const names = new Set<string>();
     for (const c of this.reg.cache.objectsUnder(storagePrefix(NODES, undefined))) names.add(c.object.metadata.name!);
     for (const name of this.scrapes.keys()) if (!names.has(name)) this.scrapes.delete(name);
     const timeout = Math.max(1000, Math.min(10_000, Math.floor(this.resolutionMs * 0.8)));
-    await Promise.all(
-      [...names].map(async (name) => {
-        try {
-          this.absorb(name, await this.opts.fetch(name, '/metrics/resource', timeout));
-        } catch (e) {
-          if (this.scrapes.delete(name)) this.opts.log?.(`resource metrics: node ${name} left out: ${e instanceof Error ? e.message : e}`);
-        }
-      }),
-    );
+    const scrape = async (name: string) => {
+      try {
+        this.absorb(name, await this.opts.fetch(name, '/metrics/resource', timeout));
+      } catch (e) {
+        if (this.scrapes.delete(name)) this.opts.log?.(`resource metrics: node ${name} left out: ${e instanceof Error ? e.message : e}`);
+      }
+    };
+    const pending: Promise<void>[] = [];
+    let started = 0;
+    for (const name of names) {
+      if (started > 0 && started % SCRAPE_SLICE === 0) await new Promise(setImmediate);
+      pending.push(scrape(name));
+      started++;
+    }
+    await Promise.all(pending);
   }
 
   /** Takes one node's /metrics/resource text; the previous sample of each series becomes `prev`. */

@@ -104,6 +104,10 @@ function procUsage(pid: number): { rssMiB: number; cpuS: number } | undefined {
   }
 }
 
+const PHASES = ['join', 'starting', 'steady', 'deleting'] as const;
+type Phase = (typeof PHASES)[number];
+const PHASE_AT_MARK: Record<string, Phase> = { join: 'join', create: 'starting', steady: 'steady', delete: 'deleting' };
+
 /** Peak RSS and CPU use of one process over a phase of the run. */
 class Sampler {
   peakRss = 0;
@@ -350,16 +354,20 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
     cleanups.push(async () => {
       for (const s of samplers) s.stop();
     });
+    // The phase each API call is made in, so a tail can be told apart: pods starting, steady, deleting.
+    let phase: Phase = 'join';
     const mark = (m: string) => {
       for (const s of samplers) s.mark(m);
+      phase = PHASE_AT_MARK[m] ?? phase;
     };
 
     // API calls by name: the hollow nodes' and the pod creations, timed where they are made.
-    const calls = new Map<string, { ms: number[]; errors: number }>();
+    const calls = new Map<string, { ms: number[]; errors: number; byPhase: Record<Phase, number[]> }>();
     const observe = (call: string, ms: number, ok: boolean) => {
       let c = calls.get(call);
-      if (!c) calls.set(call, (c = { ms: [], errors: 0 }));
+      if (!c) calls.set(call, (c = { ms: [], errors: 0, byPhase: { join: [], starting: [], steady: [], deleting: [] } }));
       c.ms.push(ms);
+      c.byPhase[phase].push(ms);
       if (!ok) c.errors++;
     };
 
@@ -508,6 +516,7 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
     const rssAtSteady = server ? (procUsage(started!.pid!)?.rssMiB ?? Number.NaN) : Number.NaN;
 
     // Deletion: the namespace, its pods finished by their hollow nodes.
+    mark('delete');
     const tDelete = performance.now();
     await admin.delete(NAMESPACES, undefined, ns);
     while (Date.now() < deadline + o.timeoutS * 1000 && !interrupted && (await admin.get(NAMESPACES, undefined, ns)))
@@ -542,6 +551,22 @@ export async function simulate(o: SimulateOptions): Promise<string | undefined> 
       out(
         `  ${call.padEnd(45)} ${String(s.length).padEnd(8)} ${fmtMs(percentile(s, 50)).padEnd(8)} ${fmtMs(p99).padEnd(8)} ${fmtMs(s[s.length - 1]).padEnd(8)} ${String(c.errors).padEnd(8)} ${call.startsWith('JOIN ') || call === 'REGISTER nodes' ? '(several calls)' : p99 <= 1000 ? 'met' : 'MISSED'}`,
       );
+    }
+    out('');
+    out('API call p99 by phase, ms (n)              join             pods starting    steady           deleting');
+    for (const [call, c] of [...calls].sort()) {
+      if (call.startsWith('JOIN ') || call === 'REGISTER nodes') continue;
+      const cell = (ms: number[]) =>
+        (ms.length
+          ? `${fmtMs(
+              percentile(
+                ms.sort((a, b) => a - b),
+                99,
+              ),
+            )} (${ms.length})`
+          : '-'
+        ).padEnd(16);
+      out(`  ${call.padEnd(40)} ${PHASES.map((ph) => cell(c.byPhase[ph])).join(' ')}`);
     }
     // Server CPU per unit of work: what the load of the machine changes least (a starved server takes longer,
     // not more CPU, for the same work).
