@@ -100,7 +100,7 @@ describe('gRPC channel', () => {
     }
   });
 
-  it('refuses what is not a gRPC answer: an HTML page, a compressed message, two messages, no status', async () => {
+  it('refuses what is not a gRPC answer: an HTML page, a compressed message, two messages, a cut one, no status', async () => {
     handlers.set('/t.S/Compressed', (stream) => {
       stream.respond(OK_HEADERS, { waitForTrailers: true });
       stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
@@ -111,6 +111,11 @@ describe('gRPC channel', () => {
       stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
       stream.end(Buffer.concat([frame('a'), frame('b')]));
     });
+    handlers.set('/t.S/Short', (stream) => {
+      stream.respond(OK_HEADERS, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.end(frame('abcdef').subarray(0, 8));
+    });
     handlers.set('/t.S/NoStatus', (stream) => {
       stream.respond(OK_HEADERS);
       stream.end(frame('a'));
@@ -118,8 +123,9 @@ describe('gRPC channel', () => {
     const ch = new GrpcChannel([url]);
     try {
       await rejectsWith(ch.unary('/t.S/NoSuchMethod', frame(''), 1000), Status.UNKNOWN, /HTTP status 404/);
-      await rejectsWith(ch.unary('/t.S/Compressed', frame(''), 1000), Status.INTERNAL, /not one uncompressed message/);
-      await rejectsWith(ch.unary('/t.S/Two', frame(''), 1000), Status.INTERNAL, /not one uncompressed message/);
+      await rejectsWith(ch.unary('/t.S/Compressed', frame(''), 1000), Status.INTERNAL, /a compressed message/);
+      await rejectsWith(ch.unary('/t.S/Two', frame(''), 1000), Status.INTERNAL, /more bytes than one message/);
+      await rejectsWith(ch.unary('/t.S/Short', frame(''), 1000), Status.INTERNAL, /not one whole message \(8 bytes\)/);
       await rejectsWith(ch.unary('/t.S/NoStatus', frame(''), 1000), Status.UNAVAILABLE, /no status/);
     } finally {
       ch.close();

@@ -65,10 +65,9 @@ export class GrpcChannel {
         reject(err);
         return;
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
+      const message = new MessageBuffer();
       let status: number | undefined;
-      let message = '';
+      let statusMessage = '';
       let settled = false;
       const settle = (err: GrpcError | undefined, value?: Buffer) => {
         if (settled) return;
@@ -84,7 +83,7 @@ export class GrpcChannel {
       const onStatus = (h: http2.IncomingHttpHeaders) => {
         if (h['grpc-status'] === undefined) return;
         status = Number(h['grpc-status']);
-        message = percentDecode(String(h['grpc-message'] ?? ''));
+        statusMessage = percentDecode(String(h['grpc-message'] ?? ''));
       };
       req.on('response', (h) => {
         const err = badResponse(h);
@@ -96,8 +95,12 @@ export class GrpcChannel {
         onStatus(h);
       });
       req.on('data', (c: Buffer) => {
-        chunks.push(c);
-        size += c.length;
+        if (settled) return;
+        const err = message.push(c);
+        if (err) {
+          settle(new GrpcError(Status.INTERNAL, `${path}: ${err}`));
+          req.close(http2.constants.NGHTTP2_CANCEL);
+        }
       });
       req.on('trailers', onStatus);
       req.on('error', (err) => settle(this.transportError(err)));
@@ -107,15 +110,15 @@ export class GrpcChannel {
           return;
         }
         if (status !== Status.OK) {
-          settle(new GrpcError(status, message || `${path}: status ${status}`));
+          settle(new GrpcError(status, statusMessage || `${path}: status ${status}`));
           return;
         }
-        const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-        if (body.length < PREFIX || body[0] !== 0 || body.readUInt32BE(1) !== body.length - PREFIX) {
-          settle(new GrpcError(Status.INTERNAL, `${path}: the response is not one uncompressed message (${body.length} bytes)`));
+        const body = message.whole();
+        if (!body) {
+          settle(new GrpcError(Status.INTERNAL, `${path}: the response is not one whole message (${message.received} bytes)`));
           return;
         }
-        settle(undefined, body.subarray(PREFIX));
+        settle(undefined, body);
       });
       req.end(framed);
     });
@@ -245,6 +248,43 @@ function percentDecode(s: string): string {
     return decodeURIComponent(s);
   } catch {
     return s;
+  }
+}
+
+/** A unary call's one response message, copied into a buffer of the size its prefix announces as the
+ *  DATA frames arrive: a 30 MB list is not 2,000 chunks joined in one go at the end. */
+class MessageBuffer {
+  private head: Buffer[] = [];
+  private body: Buffer | undefined;
+  received = 0;
+
+  /** Takes a chunk; returns what is wrong when the bytes cannot be one uncompressed message. */
+  push(c: Buffer): string | undefined {
+    this.received += c.length;
+    if (this.body) {
+      if (this.received > this.body.length) return `more bytes than one message (${this.received} > ${this.body.length})`;
+      c.copy(this.body, this.received - c.length);
+      return undefined;
+    }
+    this.head.push(c);
+    if (this.received < PREFIX) return undefined;
+    const h = this.head.length === 1 ? this.head[0] : Buffer.concat(this.head, this.received);
+    this.head = [];
+    if (h[0] !== 0) return h[0] === 1 ? 'a compressed message, which was not asked for' : `bad message flag ${h[0]}`;
+    const size = PREFIX + h.readUInt32BE(1);
+    if (this.received > size) return `more bytes than one message (${this.received} > ${size})`;
+    try {
+      this.body = Buffer.allocUnsafe(size);
+    } catch {
+      return `a message of ${size} bytes cannot be held`;
+    }
+    h.copy(this.body, 0);
+    return undefined;
+  }
+
+  /** The message without its prefix, when exactly one arrived whole. */
+  whole(): Buffer | undefined {
+    return this.body && this.received === this.body.length ? this.body.subarray(PREFIX) : undefined;
   }
 }
 
