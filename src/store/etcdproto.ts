@@ -181,46 +181,43 @@ export function encodeWatchCreate(c: WatchCreate): Buffer {
 
 // ---- responses ----
 
+/** Reads every field of a message: `known` takes those it reads (and says so), the rest are skipped, as a
+ *  newer etcd may send fields this one does not know. */
+function eachField(r: ProtoReader, known: (tag: number, r: ProtoReader) => boolean): void {
+  while (!r.done()) {
+    const t = r.rawTag();
+    if (!known(t, r)) r.skip(t & 7);
+  }
+}
+
+const VARINT = WireType.Varint;
+const BYTES = WireType.LengthDelimited;
+/** The tag of field n with wire type w, as rawTag() returns it. */
+const tag = (n: number, w: WireType) => (n << 3) | w;
+
 /** ResponseHeader: only the revision (field 3) is used. */
 function readHeaderRevision(r: ProtoReader): number {
   let revision = 0;
-  while (!r.done()) {
-    const t = r.rawTag();
-    if (t === ((3 << 3) | WireType.Varint)) revision = r.int64();
-    else r.skip(t & 7);
-  }
+  eachField(r, (t) => {
+    if (t !== tag(3, VARINT)) return false;
+    revision = r.int64();
+    return true;
+  });
   return revision;
 }
 
 function readKv(r: ProtoReader, b: Buffer): EtcdKv {
-  let key: Buffer = EMPTY;
-  let value: Buffer = EMPTY;
-  let createRevision = 0;
-  let modRevision = 0;
-  let version = 0;
-  while (!r.done()) {
-    const t = r.rawTag();
-    switch (t) {
-      case (1 << 3) | WireType.LengthDelimited:
-        key = view(b, r);
-        break;
-      case (2 << 3) | WireType.Varint:
-        createRevision = r.int64();
-        break;
-      case (3 << 3) | WireType.Varint:
-        modRevision = r.int64();
-        break;
-      case (4 << 3) | WireType.Varint:
-        version = r.int64();
-        break;
-      case (5 << 3) | WireType.LengthDelimited:
-        value = view(b, r);
-        break;
-      default:
-        r.skip(t & 7);
-    }
-  }
-  return { key, value, createRevision, modRevision, version };
+  const kv: EtcdKv = { key: EMPTY, value: EMPTY, createRevision: 0, modRevision: 0, version: 0 };
+  eachField(r, (t) => {
+    if (t === tag(1, BYTES)) kv.key = view(b, r);
+    else if (t === tag(2, VARINT)) kv.createRevision = r.int64();
+    else if (t === tag(3, VARINT)) kv.modRevision = r.int64();
+    else if (t === tag(4, VARINT)) kv.version = r.int64();
+    else if (t === tag(5, BYTES)) kv.value = view(b, r);
+    else return false;
+    return true;
+  });
+  return kv;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -235,25 +232,14 @@ function view(b: Buffer, r: ProtoReader): Buffer {
 
 function readRange(r: ProtoReader, b: Buffer): RangeResponse {
   const out: RangeResponse = { revision: 0, kvs: [], more: false, count: 0 };
-  while (!r.done()) {
-    const t = r.rawTag();
-    switch (t) {
-      case (1 << 3) | WireType.LengthDelimited:
-        out.revision = readHeaderRevision(r.sub());
-        break;
-      case (2 << 3) | WireType.LengthDelimited:
-        out.kvs.push(readKv(r.sub(), b));
-        break;
-      case (3 << 3) | WireType.Varint:
-        out.more = r.bool();
-        break;
-      case (4 << 3) | WireType.Varint:
-        out.count = r.int64();
-        break;
-      default:
-        r.skip(t & 7);
-    }
-  }
+  eachField(r, (t) => {
+    if (t === tag(1, BYTES)) out.revision = readHeaderRevision(r.sub());
+    else if (t === tag(2, BYTES)) out.kvs.push(readKv(r.sub(), b));
+    else if (t === tag(3, VARINT)) out.more = r.bool();
+    else if (t === tag(4, VARINT)) out.count = r.int64();
+    else return false;
+    return true;
+  });
   return out;
 }
 
@@ -263,61 +249,44 @@ export function decodeRange(b: Buffer): RangeResponse {
 
 function readResponseOp(r: ProtoReader, b: Buffer): ResponseOp {
   const out: ResponseOp = {};
-  while (!r.done()) {
-    const t = r.rawTag();
-    switch (t) {
-      case (1 << 3) | WireType.LengthDelimited:
-        out.range = readRange(r.sub(), b);
-        break;
-      case (2 << 3) | WireType.LengthDelimited: {
-        const m = r.sub();
-        const put: { prevKv?: EtcdKv } = {};
-        while (!m.done()) {
-          const u = m.rawTag();
-          if (u === ((2 << 3) | WireType.LengthDelimited)) put.prevKv = readKv(m.sub(), b);
-          else m.skip(u & 7);
-        }
-        out.put = put;
-        break;
-      }
-      case (3 << 3) | WireType.LengthDelimited: {
-        const m = r.sub();
-        const del = { deleted: 0, prevKvs: [] as EtcdKv[] };
-        while (!m.done()) {
-          const u = m.rawTag();
-          if (u === ((2 << 3) | WireType.Varint)) del.deleted = m.int64();
-          else if (u === ((3 << 3) | WireType.LengthDelimited)) del.prevKvs.push(readKv(m.sub(), b));
-          else m.skip(u & 7);
-        }
-        out.deleteRange = del;
-        break;
-      }
-      default:
-        r.skip(t & 7);
-    }
-  }
+  eachField(r, (t) => {
+    if (t === tag(1, BYTES)) {
+      out.range = readRange(r.sub(), b);
+    } else if (t === tag(2, BYTES)) {
+      const put: { prevKv?: EtcdKv } = {};
+      const m = r.sub();
+      eachField(m, (u) => {
+        if (u !== tag(2, BYTES)) return false;
+        put.prevKv = readKv(m.sub(), b);
+        return true;
+      });
+      out.put = put;
+    } else if (t === tag(3, BYTES)) {
+      const del = { deleted: 0, prevKvs: [] as EtcdKv[] };
+      const m = r.sub();
+      eachField(m, (u) => {
+        if (u === tag(2, VARINT)) del.deleted = m.int64();
+        else if (u === tag(3, BYTES)) del.prevKvs.push(readKv(m.sub(), b));
+        else return false;
+        return true;
+      });
+      out.deleteRange = del;
+    } else return false;
+    return true;
+  });
   return out;
 }
 
 export function decodeTxn(b: Buffer): TxnResponse {
   const r = new ProtoReader(b);
   const out: TxnResponse = { revision: 0, succeeded: false, responses: [] };
-  while (!r.done()) {
-    const t = r.rawTag();
-    switch (t) {
-      case (1 << 3) | WireType.LengthDelimited:
-        out.revision = readHeaderRevision(r.sub());
-        break;
-      case (2 << 3) | WireType.Varint:
-        out.succeeded = r.bool();
-        break;
-      case (3 << 3) | WireType.LengthDelimited:
-        out.responses.push(readResponseOp(r.sub(), b));
-        break;
-      default:
-        r.skip(t & 7);
-    }
-  }
+  eachField(r, (t) => {
+    if (t === tag(1, BYTES)) out.revision = readHeaderRevision(r.sub());
+    else if (t === tag(2, VARINT)) out.succeeded = r.bool();
+    else if (t === tag(3, BYTES)) out.responses.push(readResponseOp(r.sub(), b));
+    else return false;
+    return true;
+  });
   return out;
 }
 
@@ -325,26 +294,17 @@ function readEvent(r: ProtoReader, b: Buffer): WatchEventPb {
   let type: 'put' | 'delete' = 'put';
   let kv: EtcdKv | undefined;
   let prevKv: EtcdKv | undefined;
-  while (!r.done()) {
-    const t = r.rawTag();
-    switch (t) {
-      case (1 << 3) | WireType.Varint: {
-        const at = r.pos;
-        const v = r.int32();
-        if (v !== 0 && v !== 1) throw new ProtobufError('InvalidValue', `unknown event type ${v}`, at);
-        type = v === 1 ? 'delete' : 'put';
-        break;
-      }
-      case (2 << 3) | WireType.LengthDelimited:
-        kv = readKv(r.sub(), b);
-        break;
-      case (3 << 3) | WireType.LengthDelimited:
-        prevKv = readKv(r.sub(), b);
-        break;
-      default:
-        r.skip(t & 7);
-    }
-  }
+  eachField(r, (t) => {
+    if (t === tag(1, VARINT)) {
+      const at = r.pos;
+      const v = r.int32();
+      if (v !== 0 && v !== 1) throw new ProtobufError('InvalidValue', `unknown event type ${v}`, at);
+      type = v === 1 ? 'delete' : 'put';
+    } else if (t === tag(2, BYTES)) kv = readKv(r.sub(), b);
+    else if (t === tag(3, BYTES)) prevKv = readKv(r.sub(), b);
+    else return false;
+    return true;
+  });
   if (!kv) throw new ProtobufError('InvalidValue', 'watch event without a key-value', r.pos);
   return prevKv ? { type, kv, prevKv } : { type, kv };
 }
@@ -352,33 +312,16 @@ function readEvent(r: ProtoReader, b: Buffer): WatchEventPb {
 export function decodeWatch(b: Buffer): WatchResponse {
   const r = new ProtoReader(b);
   const out: WatchResponse = { revision: 0, watchId: 0, created: false, canceled: false, compactRevision: 0, cancelReason: '', events: [] };
-  while (!r.done()) {
-    const t = r.rawTag();
-    switch (t) {
-      case (1 << 3) | WireType.LengthDelimited:
-        out.revision = readHeaderRevision(r.sub());
-        break;
-      case (2 << 3) | WireType.Varint:
-        out.watchId = r.int64();
-        break;
-      case (3 << 3) | WireType.Varint:
-        out.created = r.bool();
-        break;
-      case (4 << 3) | WireType.Varint:
-        out.canceled = r.bool();
-        break;
-      case (5 << 3) | WireType.Varint:
-        out.compactRevision = r.int64();
-        break;
-      case (6 << 3) | WireType.LengthDelimited:
-        out.cancelReason = r.string();
-        break;
-      case (11 << 3) | WireType.LengthDelimited:
-        out.events.push(readEvent(r.sub(), b));
-        break;
-      default:
-        r.skip(t & 7);
-    }
-  }
+  eachField(r, (t) => {
+    if (t === tag(1, BYTES)) out.revision = readHeaderRevision(r.sub());
+    else if (t === tag(2, VARINT)) out.watchId = r.int64();
+    else if (t === tag(3, VARINT)) out.created = r.bool();
+    else if (t === tag(4, VARINT)) out.canceled = r.bool();
+    else if (t === tag(5, VARINT)) out.compactRevision = r.int64();
+    else if (t === tag(6, BYTES)) out.cancelReason = r.string();
+    else if (t === tag(11, BYTES)) out.events.push(readEvent(r.sub(), b));
+    else return false;
+    return true;
+  });
   return out;
 }

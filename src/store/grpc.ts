@@ -66,8 +66,6 @@ export class GrpcChannel {
         return;
       }
       const message = new MessageBuffer();
-      let status: number | undefined;
-      let statusMessage = '';
       let settled = false;
       const settle = (err: GrpcError | undefined, value?: Buffer) => {
         if (settled) return;
@@ -80,46 +78,22 @@ export class GrpcChannel {
         settle(new GrpcError(Status.DEADLINE_EXCEEDED, `${path}: no answer within ${timeoutMs} ms`));
         req.close(http2.constants.NGHTTP2_CANCEL);
       }, timeoutMs);
-      const onStatus = (h: http2.IncomingHttpHeaders) => {
-        if (h['grpc-status'] === undefined) return;
-        status = Number(h['grpc-status']);
-        statusMessage = percentDecode(String(h['grpc-message'] ?? ''));
-      };
-      req.on('response', (h) => {
-        const err = badResponse(h);
-        if (err) {
-          settle(err);
-          req.close(http2.constants.NGHTTP2_CANCEL);
-          return;
-        }
-        onStatus(h);
-      });
-      req.on('data', (c: Buffer) => {
-        if (settled) return;
-        const err = message.push(c);
-        if (err) {
+      follow(
+        req,
+        path,
+        (c) => {
+          const err = message.push(c);
+          if (err === undefined) return;
           settle(new GrpcError(Status.INTERNAL, `${path}: ${err}`));
           req.close(http2.constants.NGHTTP2_CANCEL);
-        }
-      });
-      req.on('trailers', onStatus);
-      req.on('error', (err) => settle(this.transportError(err)));
-      req.on('close', () => {
-        if (status === undefined) {
-          settle(this.transportError(new Error(`${path}: the stream closed with no status (HTTP/2 code ${req.rstCode})`)));
-          return;
-        }
-        if (status !== Status.OK) {
-          settle(new GrpcError(status, statusMessage || `${path}: status ${status}`));
-          return;
-        }
-        const body = message.whole();
-        if (!body) {
-          settle(new GrpcError(Status.INTERNAL, `${path}: the response is not one whole message (${message.received} bytes)`));
-          return;
-        }
-        settle(undefined, body);
-      });
+        },
+        (status) => {
+          if (status.code !== Status.OK) return settle(status);
+          const body = message.whole();
+          if (!body) return settle(new GrpcError(Status.INTERNAL, `${path}: the response is not one whole message (${message.received} bytes)`));
+          settle(undefined, body);
+        },
+      );
       req.end(framed);
     });
   }
@@ -128,50 +102,29 @@ export class GrpcChannel {
   stream(path: string, handlers: StreamHandlers): GrpcStream {
     const req = this.request(path);
     const frames = new FrameReader();
-    let status: number | undefined;
-    let message = '';
     let ended = false;
     const end = (err: GrpcError) => {
       if (ended) return;
       ended = true;
       handlers.onClose(err);
     };
-    const onStatus = (h: http2.IncomingHttpHeaders) => {
-      if (h['grpc-status'] === undefined) return;
-      status = Number(h['grpc-status']);
-      message = percentDecode(String(h['grpc-message'] ?? ''));
-    };
-    req.on('response', (h) => {
-      const err = badResponse(h);
-      if (err) {
-        end(err);
-        req.close(http2.constants.NGHTTP2_CANCEL);
-        return;
-      }
-      onStatus(h);
-    });
-    req.on('data', (c: Buffer) => {
-      if (ended) return;
-      try {
-        for (const m of frames.push(c)) {
-          handlers.onMessage(m);
-          if (ended) return;
+    follow(
+      req,
+      path,
+      (c) => {
+        if (ended) return;
+        try {
+          for (const m of frames.push(c)) {
+            handlers.onMessage(m);
+            if (ended) return;
+          }
+        } catch (err) {
+          end(err instanceof GrpcError ? err : new GrpcError(Status.INTERNAL, `${path}: ${(err as Error).message}`));
+          req.close(http2.constants.NGHTTP2_CANCEL);
         }
-      } catch (err) {
-        end(err instanceof GrpcError ? err : new GrpcError(Status.INTERNAL, `${path}: ${(err as Error).message}`));
-        req.close(http2.constants.NGHTTP2_CANCEL);
-      }
-    });
-    req.on('trailers', onStatus);
-    // The server has finished the call: end this side too, so the stream closes and the status is told.
-    req.on('end', () => {
-      if (!req.writableEnded) req.end();
-    });
-    req.on('error', (err) => end(this.transportError(err)));
-    req.on('close', () => {
-      if (status === undefined) end(this.transportError(new Error(`${path}: the stream closed with no status (HTTP/2 code ${req.rstCode})`)));
-      else end(new GrpcError(status, message || (status === Status.OK ? `${path}: the server ended the stream` : `${path}: status ${status}`)));
-    });
+      },
+      end,
+    );
     return {
       write: (framed) => {
         if (!ended && !req.destroyed) req.write(framed);
@@ -226,11 +179,44 @@ export class GrpcChannel {
     this.session = session;
     return session;
   }
+}
 
-  private transportError(err: Error): GrpcError {
-    if (err instanceof GrpcError) return err;
-    return new GrpcError(Status.UNAVAILABLE, err.message);
-  }
+/** Follows a call's stream: the response headers checked, each DATA chunk handed to `data`, the status read
+ *  from the trailers (or from a trailers-only answer), and `done` called once at the end with the status
+ *  (OK included) or the error that ended the call. When the server has finished, this side ends too, so
+ *  the stream closes. */
+function follow(req: http2.ClientHttp2Stream, path: string, data: (chunk: Buffer) => void, done: (status: GrpcError) => void): void {
+  let status: number | undefined;
+  let message = '';
+  let over = false;
+  const finish = (err: GrpcError) => {
+    if (over) return;
+    over = true;
+    done(err);
+  };
+  const onStatus = (h: http2.IncomingHttpHeaders) => {
+    if (h['grpc-status'] === undefined) return;
+    status = Number(h['grpc-status']);
+    message = percentDecode(String(h['grpc-message'] ?? ''));
+  };
+  req.on('response', (h) => {
+    const err = badResponse(h);
+    if (!err) return onStatus(h);
+    finish(err);
+    req.close(http2.constants.NGHTTP2_CANCEL);
+  });
+  req.on('data', (c: Buffer) => {
+    if (!over) data(c);
+  });
+  req.on('trailers', onStatus);
+  req.on('end', () => {
+    if (!req.writableEnded) req.end();
+  });
+  req.on('error', (err) => finish(err instanceof GrpcError ? err : new GrpcError(Status.UNAVAILABLE, err.message)));
+  req.on('close', () => {
+    if (status === undefined) finish(new GrpcError(Status.UNAVAILABLE, `${path}: the stream closed with no status (HTTP/2 code ${req.rstCode})`));
+    else finish(new GrpcError(status, message || `${path}: ${status === Status.OK ? 'ended' : `status ${status}`}`));
+  });
 }
 
 /** The response headers of a gRPC call must say 200 and application/grpc; anything else is a proxy or
