@@ -70,8 +70,9 @@ conditions, containerStatuses) and finishes their deletion, running no container
 Then N×P pods are created directly (one container, small requests) in a namespace of their own, observed
 through a watch until all are Running, kept for --steady seconds, and deleted with the namespace.
 
-Prints: API call latency per call (p50/p99; SLO: p99 ≤ 1 s for single objects), pod start-up latency from the
-create request to Running seen in the watch (SLO: p99 ≤ 5 s), scheduler throughput (pods bound/s), watch
+Prints: API call latency per call (p50/p99, and the p99 in each phase: join, pods starting, steady, deleting;
+SLO: p99 ≤ 1 s for single objects), pod start-up latency from the create request to Running seen in the
+watch (SLO: p99 ≤ 5 s), scheduler throughput (pods bound/s), watch
 events delivered per second, Lease renewals per second, the server's (and etcd's) peak RSS and CPU, the
 machine's load before and after. Everything started is stopped and its data removed at the end; against
 --server, the namespace, the Nodes, their Leases, CSRs and the bootstrap token are deleted.
