@@ -45,7 +45,7 @@ export class LocalClient implements Client {
         const items: T[] = [];
         for (let i = 0; i < page.items.length; i++) {
           if (i > 0 && i % LIST_SLICE === 0) await new Promise(setImmediate);
-          items.push(typedObject(r, { ...page.items[i], object: structuredClone(page.items[i].object) }) as T);
+          items.push(structuredClone(typedObject(r, page.items[i])) as T);
         }
         return { items, resourceVersion: page.resourceVersion };
       }

@@ -103,7 +103,7 @@ export class EtcdStore implements Store {
 
   async create(key: string, value: string): Promise<KeyValue> {
     const k = this.full(key);
-    const res = await this.txn([{ key: k, target: CompareTarget.Create, result: CompareResult.Equal, than: 0 }], {
+    const res = await this.txn(k, [{ key: k, target: CompareTarget.Create, result: CompareResult.Equal, than: 0 }], {
       put: { key: k, value: putValue(value) },
     });
     if (!res.succeeded) throw existsError(key);
@@ -112,7 +112,7 @@ export class EtcdStore implements Store {
 
   async update(key: string, value: string, expectedRevision: number): Promise<KeyValue> {
     const k = this.full(key);
-    const res = await this.txn(guard(k, expectedRevision), { put: { key: k, value: putValue(value), prevKv: true } });
+    const res = await this.txn(k, guard(k, expectedRevision), { put: { key: k, value: putValue(value), prevKv: true } });
     if (!res.succeeded) throw this.failedGuard(key, expectedRevision, res);
     const prev = res.responses[0]?.put?.prevKv;
     if (!prev) throw new StoreError('Unavailable', `${this.where}: the update of ${key} came back without the previous key`);
@@ -121,7 +121,7 @@ export class EtcdStore implements Store {
 
   async delete(key: string, expectedRevision?: number): Promise<{ prev: KeyValue; revision: number }> {
     const k = this.full(key);
-    const res = await this.txn(guard(k, expectedRevision), { deleteRange: { key: k, prevKv: true } });
+    const res = await this.txn(k, guard(k, expectedRevision), { deleteRange: { key: k, prevKv: true } });
     if (!res.succeeded) throw this.failedGuard(key, expectedRevision, res);
     const prev = res.responses[0]?.deleteRange?.prevKvs[0];
     if (!prev) throw new StoreError('Unavailable', `${this.where}: the delete of ${key} came back without the previous key`);
@@ -244,9 +244,9 @@ export class EtcdStore implements Store {
     }
   }
 
-  private async txn(compare: Compare[], success: RequestOp): Promise<TxnResponse> {
+  /** One guarded write of key; when the guard fails, the failure branch reads the key, to tell why. */
+  private async txn(key: Buffer, compare: Compare[], success: RequestOp): Promise<TxnResponse> {
     this.assertOpen();
-    const key = 'put' in success ? success.put.key : 'deleteRange' in success ? success.deleteRange.key : success.range.key;
     try {
       return decodeTxn(await this.call(KV_TXN, encodeTxn({ compare, success: [success], failure: [{ range: { key } }] })));
     } catch (err) {

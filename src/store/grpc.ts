@@ -237,6 +237,12 @@ function percentDecode(s: string): string {
   }
 }
 
+/** What is wrong with a message's flag byte: nothing here asks for compression, so only 0 is read. */
+function flagError(flag: number): string | undefined {
+  if (flag === 0) return undefined;
+  return flag === 1 ? 'a compressed message, which was not asked for' : `bad message flag ${flag}`;
+}
+
 /** A unary call's one response message, copied into a buffer of the size its prefix announces as the
  *  DATA frames arrive: a 30 MB list is not 2,000 chunks joined in one go at the end. */
 class MessageBuffer {
@@ -256,7 +262,8 @@ class MessageBuffer {
     if (this.received < PREFIX) return undefined;
     const h = this.head.length === 1 ? this.head[0] : Buffer.concat(this.head, this.received);
     this.head = [];
-    if (h[0] !== 0) return h[0] === 1 ? 'a compressed message, which was not asked for' : `bad message flag ${h[0]}`;
+    const flag = flagError(h[0]);
+    if (flag) return flag;
     const size = PREFIX + h.readUInt32BE(1);
     if (this.received > size) return `more bytes than one message (${this.received} > ${size})`;
     try {
@@ -286,7 +293,8 @@ export class FrameReader {
     const out: Buffer[] = [];
     while (this.size >= PREFIX) {
       const head = this.peek(PREFIX);
-      if (head[0] !== 0) throw new GrpcError(Status.INTERNAL, head[0] === 1 ? 'a compressed message, which was not asked for' : `bad message flag ${head[0]}`);
+      const flag = flagError(head[0]);
+      if (flag) throw new GrpcError(Status.INTERNAL, flag);
       const n = head.readUInt32BE(1);
       if (this.size < PREFIX + n) break;
       const all = this.take(PREFIX + n);
