@@ -9,18 +9,22 @@
 // pass every answer comes from k8ts's cache of upstream answers, so the upstream's round trip drops out.
 // Then the machine made busy (--busy N processes spinning, each in a session of its own, as other users'
 // work is): at the fixed rate, k8ts's server in its process's cpu cgroup as before, the same server with
-// its thread moved into a cpu cgroup of cpu.shares 10240 as `k8ts up` places each node's DNS thread
-// (lab/cgroups.ts), and dnsmasq (the anchor) where it was. dnsperf runs in a cgroup of the same weight in
-// every case, so what differs is only where the server's thread is scheduled. Needs a v1 cpu hierarchy.
+// its thread moved into a cpu cgroup of cpu.shares 10240 (lab/cgroups.ts: k8ts up's fallback), the same
+// server placed as `k8ts up` places each node's DNS thread (placeDnsThread in dns/worker.ts: SCHED_RR at
+// priority 1 where the host allows it, else that cgroup; its process with REALTIME_DNS_NODE_FLAGS as the
+// agents' are), and dnsmasq (the anchor) where it was. dnsperf, the instrument, is the same in every case:
+// SCHED_FIFO where the host allows it (else a cgroup of the DNS cgroup's weight), so that its own waits for
+// a CPU are not what is measured and what differs is only where the server's thread is scheduled. Needs a
+// v1 cpu hierarchy.
 //   node dist/bench/dns.js [--services 1000] [--seconds 8] [--rounds 2] [--rate 20000] [--nice -5] [--busy 8]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createServer } from 'node:net';
 import { ClusterZone } from '../src/dns/records.js';
 import { DnsServer } from '../src/dns/server.js';
-import { joinCpuCgroup } from '../src/dns/worker.js';
+import { REALTIME_DNS_NODE_FLAGS, placeDnsThread } from '../src/dns/placement.js';
 import { DNS_CPU_SHARES, cpuCgroupBase } from '../src/lab/cgroups.js';
 import { service } from '../src/dns/testing.js';
 import { fmt, summarize, table } from './lib.js';
@@ -40,8 +44,8 @@ const BUSY = Number(arg('busy', '8'));
 const NICE = arg('nice', '');
 const pinned = (cpu: number, argv: string[]): [string, string[]] =>
   NICE ? ['nice', ['-n', NICE, 'taskset', '-c', String(cpu), ...argv]] : ['taskset', ['-c', String(cpu), ...argv]];
-/** The cgroup dnsperf runs in during the busy section (set there), so the client is never the one starved. */
-let clientCgroup = '';
+/** How dnsperf runs during the busy section (set there), so the client is never the one starved: real-time, or in a cgroup of high weight. */
+let client: { realtime: true } | { cgroup: string } | undefined;
 
 const svcName = (i: number) => `svc-${i}`;
 const nsName = (i: number) => `ns-${i % NAMESPACES}`;
@@ -58,10 +62,10 @@ if (args[0] === '--serve') {
   const upstream = arg('upstream', '');
   const server = new DnsServer({ zone, listen: [{ address: '127.0.0.1', port: Number(arg('port', '0')) }], upstreams: upstream ? [upstream] : [] });
   const [ep] = await server.start();
-  // This process serves on its main thread: move that thread, as the agent moves its DNS worker's.
+  // This process serves on its main thread: place that thread as the agent places its DNS worker's.
   const cgroup = arg('cgroup', '');
-  if (cgroup) joinCpuCgroup(cgroup);
-  process.stdout.write(`PORT ${ep.port}\n`);
+  const placement = placeDnsThread({ realtime: process.argv.includes('--realtime'), ...(cgroup ? { cpuCgroup: cgroup } : {}) });
+  process.stdout.write(`PORT ${ep.port} ${placement}\n`);
   process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));
 } else {
   await main();
@@ -99,12 +103,21 @@ interface Run {
 function dnsperf(port: number, file: string, extra: string[]): { out: string; wall: number } {
   const t0 = Date.now();
   const [cmd, argv] = pinned(0, ['dnsperf', '-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(SECONDS), '-t', '2', ...extra]);
-  // In the busy section dnsperf first moves its shell into the client's cgroup (its own pid, `cgroup.procs`), then execs.
-  const r = clientCgroup
-    ? spawnSync('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', clientCgroup, cmd, ...argv], { encoding: 'utf8', maxBuffer: 1 << 30 })
-    : spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(`dnsperf failed (${r.status}): ${r.stderr}`);
-  return { out: r.stdout, wall: (Date.now() - t0) / 1000 };
+  // Its output (a line per query with -v) goes to a file, not a pipe: on a busy machine this process may not
+  // be scheduled to drain a pipe, and dnsperf, blocked writing a line, would stop reading answers.
+  const outFile = join(dirname(file), 'dnsperf.out');
+  const fd = openSync(outFile, 'w');
+  const opts = { encoding: 'utf8' as const, stdio: ['ignore', fd, 'pipe'] as ['ignore', number, 'pipe'] };
+  // In the busy section dnsperf runs under chrt, or first moves its shell into the client's cgroup (its own pid, `cgroup.procs`), then execs.
+  const r = !client
+    ? spawnSync(cmd, argv, opts)
+    : 'realtime' in client
+      ? spawnSync('chrt', ['--fifo', '1', cmd, ...argv], opts)
+      : spawnSync('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', client.cgroup, cmd, ...argv], opts);
+  closeSync(fd);
+  const out = readFileSync(outFile, 'utf8');
+  if (r.status !== 0) throw new Error(`dnsperf failed (${r.status}): ${r.stderr}${out.slice(-1500)}`);
+  return { out, wall: (Date.now() - t0) / 1000 };
 }
 
 function measure(pid: number, port: number, file: string, latency: boolean): Run {
@@ -136,29 +149,34 @@ function measure(pid: number, port: number, file: string, latency: boolean): Run
   return run;
 }
 
-async function startK8ts(upstream?: string, cgroup?: string): Promise<{ child: ChildProcess; port: number }> {
+async function startK8ts(
+  upstream?: string,
+  place: { cgroup?: string; realtime?: boolean; nodeFlags?: string[] } = {},
+): Promise<{ child: ChildProcess; port: number; placement: string }> {
   const child = spawn(
     ...pinned(1, [
       process.execPath,
+      ...(place.nodeFlags ?? []),
       process.argv[1],
       '--serve',
       '--services',
       String(SERVICES),
       ...(upstream ? ['--upstream', upstream] : []),
-      ...(cgroup ? ['--cgroup', cgroup] : []),
+      ...(place.cgroup ? ['--cgroup', place.cgroup] : []),
+      ...(place.realtime ? ['--realtime'] : []),
     ]),
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const port = await new Promise<number>((resolve, reject) => {
+  const [port, placement] = await new Promise<[number, string]>((resolve, reject) => {
     let text = '';
     child.stdout!.on('data', (d: Buffer) => {
       text += d.toString();
-      const m = /PORT (\d+)/.exec(text);
-      if (m) resolve(Number(m[1]));
+      const m = /PORT (\d+) (.*)\n/.exec(text);
+      if (m) resolve([Number(m[1]), m[2]]);
     });
     child.on('exit', (c) => reject(new Error(`k8ts DNS server exited with ${c}`)));
   });
-  return { child, port };
+  return { child, port, placement };
 }
 
 async function startDnsmasq(dir: string): Promise<{ child: ChildProcess; port: number }> {
@@ -213,36 +231,45 @@ async function busySection(o: {
   cgroups: string[];
   med: (runs: Run[], f: (r: Run) => number) => number;
 }): Promise<void> {
-  const client = cpuCgroup(`k8ts-dnsbench-${process.pid}-client`);
-  if (!client) {
+  const clientCgroup = cpuCgroup(`k8ts-dnsbench-${process.pid}-client`);
+  if (!clientCgroup) {
     console.log(`\nbusy machine: skipped (no cgroup v1 cpu hierarchy here to place the DNS thread in)`);
     return;
   }
-  o.cgroups.push(client);
+  o.cgroups.push(clientCgroup);
   const server = cpuCgroup(`k8ts-dnsbench-${process.pid}-dns`)!;
   o.cgroups.push(server);
-  const prio = await startK8ts(undefined, server);
+  const prio = await startK8ts(undefined, { cgroup: server });
   o.children.push(prio.child);
   dnsperf(prio.port, o.file, ['-n', '1']);
+  // As k8ts up places it: its own cgroup of the same weight, for the fallback it may take.
+  const upCgroup = cpuCgroup(`k8ts-dnsbench-${process.pid}-up`)!;
+  o.cgroups.push(upCgroup);
+  const asUp = await startK8ts(undefined, { cgroup: upCgroup, realtime: true, nodeFlags: REALTIME_DNS_NODE_FLAGS });
+  o.children.push(asUp.child);
+  dnsperf(asUp.port, o.file, ['-n', '1']);
   // Each spinner is a session of its own (detached), so each is one autogroup, as a user's other work is.
   for (let i = 0; i < BUSY; i++) o.busy.push(spawn('sh', ['-c', 'while :; do :; done'], { detached: true, stdio: 'ignore' }));
   await new Promise((r) => setTimeout(r, 2000));
-  clientCgroup = client;
+  client = spawnSync('chrt', ['--fifo', '1', 'true']).status === 0 ? { realtime: true } : { cgroup: clientCgroup };
+  const clientNote =
+    'realtime' in client
+      ? 'dnsperf SCHED_FIFO at priority 1 for every server'
+      : `dnsperf in a cpu cgroup of shares ${DNS_CPU_SHARES} for every server (SCHED_FIFO refused here)`;
   const rows = [
     { name: 'dnsmasq, as it was (anchor)', pid: o.dm.child.pid!, port: o.dm.port, lat: [] as Run[] },
     { name: "k8ts dns, in its process's cgroup", pid: o.k8ts.child.pid!, port: o.k8ts.port, lat: [] as Run[] },
-    { name: `k8ts dns, thread in a cpu cgroup of shares ${DNS_CPU_SHARES} (as k8ts up)`, pid: prio.child.pid!, port: prio.port, lat: [] as Run[] },
+    { name: `k8ts dns, thread in a cpu cgroup of shares ${DNS_CPU_SHARES}`, pid: prio.child.pid!, port: prio.port, lat: [] as Run[] },
+    { name: `k8ts dns as k8ts up places it: ${asUp.placement}`, pid: asUp.child.pid!, port: asUp.port, lat: [] as Run[] },
   ];
   try {
     for (let r = 0; r < ROUNDS; r++) for (const s of rows) s.lat.push(measure(s.pid, s.port, o.file, true));
   } finally {
-    clientCgroup = '';
+    client = undefined;
     for (const b of o.busy.splice(0)) b.kill('SIGKILL');
   }
   console.log();
-  console.log(
-    `busy machine: ${BUSY} spinning sessions, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; dnsperf in a cgroup of shares ${DNS_CPU_SHARES} for every server`,
-  );
+  console.log(`busy machine: ${BUSY} spinning sessions, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; ${clientNote}`);
   console.log(
     table([
       ['server', `p50 ms @${RATE}/s`, `p99 ms @${RATE}/s`, 'qps achieved', 'lost'],
@@ -264,7 +291,7 @@ async function busySection(o: {
       ]),
     ]),
   );
-  const p99 = o.med(rows[2].lat, (r) => r.p99!);
+  const p99 = o.med(rows[3].lat, (r) => r.p99!);
   console.log(`goal: p99 ≤ 5 ms when the machine is busy (k8ts up's placement): ${fmt(p99, 3)} ms, ${p99 <= 5 ? 'met' : 'NOT met'}`);
 }
 

@@ -134,6 +134,8 @@ export interface AgentOptions {
   dnsUpstreams?: string[];
   /** A v1 cpu cgroup the DNS worker's thread moves into (priority over the host's other work; see lab/cgroups.ts). */
   dnsCgroup?: string;
+  /** Make the DNS worker's thread SCHED_RR (the cgroup is then the fallback; see dns/worker.ts). */
+  dnsRealtime?: boolean;
   /** Mirrors, credentials and TLS per registry (registries.yaml); default: every registry over HTTPS, anonymously. */
   registries?: Registries;
   /** The image store; default <dataDir>/images. */
@@ -781,6 +783,7 @@ export class Agent {
             upstreams: this.o.dnsUpstreams ?? [],
             nameservers: this.o.clusterDNS ? [this.o.clusterDNS] : [],
             ...(this.o.dnsCgroup ? { cpuCgroup: this.o.dnsCgroup } : {}),
+            ...(this.o.dnsRealtime ? { realtime: true } : {}),
           },
           this.log,
         );

@@ -62,6 +62,10 @@ const FLAGS = {
     help: "a cgroup directory of the host's v1 cpu hierarchy the DNS worker's thread moves into, so queries are answered ahead of the host's other work on a busy machine (k8ts up makes one with cpu.shares 10240)",
     metavar: 'DIR',
   },
+  'dns-realtime': {
+    type: 'boolean',
+    help: "make the DNS worker's thread SCHED_RR at priority 1 (util-linux chrt), so a query preempts the host's busy processes; where the host refuses, --dns-cgroup is used (k8ts up sets both)",
+  },
   'sync-frequency': {
     type: 'number',
     default: DEFAULT_SYNC_FREQUENCY_MS / 1000,
@@ -311,6 +315,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
     nodeCgroups,
     dnsUpstreams: flags['dns-upstream'] ? String(flags['dns-upstream']).split(',').filter(Boolean) : [],
     dnsCgroup,
+    dnsRealtime: flags['dns-realtime'] === true,
     syncFrequencyMs: syncFrequency * 1000,
   });
   const stop = async (sig: string) => {

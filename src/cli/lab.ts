@@ -22,6 +22,7 @@ import { isNodeReady } from '../api/conditions.js';
 import { ensureClusterCa, kubeconfig } from '../apiserver/certs.js';
 import { run } from '../util/exec.js';
 import { cliEntry } from '../util/layout.js';
+import { REALTIME_DNS_NODE_FLAGS } from '../dns/placement.js';
 import { Registries } from '../agent/images/registries.js';
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from './args.js';
 import { serveUi } from './ui.js';
@@ -84,7 +85,7 @@ ${flagHelp(UP_FLAGS)}
 `;
 
 function node(...args: string[]): string[] {
-  return [process.execPath, ...nodeFlags(), cliEntry(), ...args];
+  return [process.execPath, ...nodeFlags(), ...(args[0] === 'agent' ? REALTIME_DNS_NODE_FLAGS : []), cliEntry(), ...args];
 }
 
 /** K8TS_NODE_FLAGS: extra Node.js flags for every process the lab starts (the server, each agent), for
@@ -242,7 +243,9 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
               ...(registries ? ['--registries', registries] : []),
               // The node's own cgroup: the agent starts in it (and so do its pods, nested by runc) and reads the node's usage there.
               ...(cgroups.has(n.name) ? ['--node-cgroups', cgroups.get(n.name)!.join(',')] : []),
-              // The lab's DNS cgroup in the cpu hierarchy: the node's DNS thread answers ahead of the host's other work.
+              // The node's DNS thread answers ahead of the host's other work: SCHED_RR where the host allows it,
+              // else in the lab's DNS cgroup of high cpu.shares.
+              '--dns-realtime',
               ...(dns ? ['--dns-cgroup', dns] : []),
               ...agentFlags,
             ),

@@ -1,13 +1,12 @@
 // The node's DNS server on a thread of its own: the agent's main thread spawns processes and writes pod
 // status, and a query must not wait behind that. The worker has its own API client and informers (so its
 // zone, like the agent's caches, outlives an API-server outage) and tells the agent when it listens.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { RestClient, type RestConfig } from '../client/rest.js';
 import { DnsMetrics } from './metrics.js';
 import { NodeDns } from './node.js';
 import { distFile } from '../util/layout.js';
+import { placeDnsThread } from './placement.js';
 import type { Endpoint } from './server.js';
 
 export interface DnsWorkerConfig {
@@ -17,11 +16,13 @@ export interface DnsWorkerConfig {
   domain: string;
   upstreams: string[];
   nameservers: string[];
-  /** A v1 cpu cgroup this thread moves itself into before it listens (--dns-cgroup). */
+  /** A v1 cpu cgroup this thread moves itself into before it listens (--dns-cgroup), when it is not made real-time. */
   cpuCgroup?: string;
+  /** Try SCHED_RR first (--dns-realtime); the cgroup is the fallback where the host refuses it. */
+  realtime?: boolean;
 }
 
-type Message = { type: 'listening'; addresses: Endpoint[]; cgroupError?: string } | { type: 'error'; message: string } | { type: 'metrics' };
+type Message = { type: 'listening'; addresses: Endpoint[]; placement: string } | { type: 'error'; message: string } | { type: 'metrics' };
 
 /** Start the DNS worker; resolves once it listens (rejects with the worker's own error). */
 export function startDnsWorker(cfg: DnsWorkerConfig, log: (line: string) => void): Promise<{ worker: Worker; addresses: Endpoint[] }> {
@@ -31,7 +32,7 @@ export function startDnsWorker(cfg: DnsWorkerConfig, log: (line: string) => void
     worker.once('exit', (code) => reject(new Error(`k8ts dns: the DNS worker exited (${code}) before listening`)));
     worker.on('message', (m: Message) => {
       if (m.type === 'listening') {
-        if (m.cgroupError) log(`k8ts agent: the DNS thread stays in its process's cpu cgroup: ${m.cgroupError}`);
+        log(`k8ts agent: the DNS thread ${m.placement}`);
         worker.removeAllListeners('exit');
         worker.on('exit', (code) => code !== 0 && log(`k8ts agent: the DNS worker exited with ${code}`));
         resolve({ worker, addresses: m.addresses });
@@ -44,24 +45,9 @@ export function startDnsWorker(cfg: DnsWorkerConfig, log: (line: string) => void
   });
 }
 
-/**
- * Moves the calling thread (only it: v1's `tasks` file takes thread ids, and 0 names the writer) into a v1
- * cpu cgroup. The write is synchronous so that it is this thread, not one of libuv's pool, that writes.
- */
-export function joinCpuCgroup(dir: string): void {
-  writeFileSync(join(dir, 'tasks'), '0');
-}
-
 if (!isMainThread && parentPort) {
   const cfg = workerData as DnsWorkerConfig;
-  let cgroupError: string | undefined;
-  if (cfg.cpuCgroup) {
-    try {
-      joinCpuCgroup(cfg.cpuCgroup);
-    } catch (e) {
-      cgroupError = `${cfg.cpuCgroup}: ${e instanceof Error ? e.message : e}`;
-    }
-  }
+  const placement = placeDnsThread(cfg);
   const client = new RestClient({ ...cfg.rest, userAgent: 'k8ts-dns' });
   const metrics = new DnsMetrics(cfg.domain);
   const dns = new NodeDns({
@@ -72,7 +58,7 @@ if (!isMainThread && parentPort) {
     observe: (o) => metrics.observe(o),
   });
   dns.start().then(
-    (addresses) => parentPort!.postMessage({ type: 'listening', addresses, ...(cgroupError ? { cgroupError } : {}) } satisfies Message),
+    (addresses) => parentPort!.postMessage({ type: 'listening', addresses, placement } satisfies Message),
     (e) => parentPort!.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) } satisfies Message),
   );
   parentPort.on('message', (m) => {
