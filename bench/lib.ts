@@ -64,6 +64,31 @@ export class Client {
     });
   }
 
+  /** A GET read to its last byte and counted, as `curl -o /dev/null` reads it: the server's side and the
+   *  transfer, without the client making one string of the body (for 16 MB, ~100 ms of this process). */
+  fetchBytes(path: string, headers: Record<string, string> = {}): Promise<{ code: number; bytes: number; ms: number }> {
+    const u = new URL(path, this.url);
+    const t0 = performance.now();
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: u.hostname,
+          port: u.port,
+          path: u.pathname + u.search,
+          agent: this.agent,
+          headers: { Authorization: `Bearer ${this.token}`, Accept: 'application/json', ...headers },
+        },
+        (res) => {
+          let bytes = 0;
+          res.on('data', (c: Buffer) => (bytes += c.length));
+          res.on('end', () => resolve({ code: res.statusCode ?? 0, bytes, ms: performance.now() - t0 }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
   close(): void {
     this.agent.destroy();
   }
