@@ -27,5 +27,8 @@ export interface Attributes {
 }
 
 /** The user a request runs as, carried through the async work it does (registry hooks and strategies read
- *  it). Writes with no user here come from the server's own in-process components. */
-export const requestUser = new AsyncLocalStorage<UserInfo>();
+ *  it). Writes with no user here come from the server's own in-process components, which run with
+ *  `undefined` as the store (`run(undefined, f)`), never through `exit`: on Node 20 `exit` disables the
+ *  storage for the call and enables it again, which takes V8's promise hooks off and puts them back each
+ *  time, on every in-process call. */
+export const requestUser = new AsyncLocalStorage<UserInfo | undefined>();

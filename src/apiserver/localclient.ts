@@ -19,7 +19,7 @@ const BOOKMARK_MS = 5_000;
 // Every call and every watch event runs outside any request's context: the server's own loops are not the
 // user whose request happened to wake them (a controller's write in a node's context was refused by
 // NodeRestriction; an admin's would have passed checks meant for the controller's own identity).
-const own = <T>(f: () => T): T => requestUser.exit(f);
+const own = <T>(f: () => T): T => requestUser.run(undefined, f);
 
 // The registry decodes and validates every object as its resource's kind, so what it returns for
 // ResourceDef<T> is a T: the casts below are that fact, stated once at the door.
