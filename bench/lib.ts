@@ -1,5 +1,6 @@
 // Shared bits for benchmarks: percentiles, tables, a started `k8ts server`, a keep-alive HTTPS client for it.
 import { Agent, request } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -40,8 +41,33 @@ export class Client {
   }
 
   call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ code: number; text: string; ms: number }> {
-    const u = new URL(path, this.url);
     const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    return this.send<{ code: number; text: string }>(method, path, data, { 'Content-Type': 'application/json', ...headers }, (res, done) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => done({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+    });
+  }
+
+  /** A GET read to its last byte and counted, as `curl -o /dev/null` reads it: the server's side and the
+   *  transfer, without the client making one string of the body (for 16 MB, ~100 ms of this process). */
+  fetchBytes(path: string, headers: Record<string, string> = {}): Promise<{ code: number; bytes: number; ms: number }> {
+    return this.send<{ code: number; bytes: number }>('GET', path, undefined, headers, (res, done) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      res.on('end', () => done({ code: res.statusCode ?? 0, bytes }));
+    });
+  }
+
+  /** One request with the admin token; `read` consumes the response and hands its result to `done`, timed from the start. */
+  private send<T>(
+    method: string,
+    path: string,
+    data: string | undefined,
+    headers: Record<string, string>,
+    read: (res: IncomingMessage, done: (r: T) => void) => void,
+  ): Promise<T & { ms: number }> {
+    const u = new URL(path, this.url);
     const t0 = performance.now();
     return new Promise((resolve, reject) => {
       const req = request(
@@ -51,41 +77,12 @@ export class Client {
           path: u.pathname + u.search,
           method,
           agent: this.agent,
-          headers: { Authorization: `Bearer ${this.token}`, 'Content-Type': 'application/json', Accept: 'application/json', ...headers },
+          headers: { Authorization: `Bearer ${this.token}`, Accept: 'application/json', ...headers },
         },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ code: res.statusCode ?? 0, text: Buffer.concat(chunks).toString(), ms: performance.now() - t0 }));
-        },
+        (res) => read(res, (r) => resolve({ ...r, ms: performance.now() - t0 })),
       );
       req.on('error', reject);
       req.end(data);
-    });
-  }
-
-  /** A GET read to its last byte and counted, as `curl -o /dev/null` reads it: the server's side and the
-   *  transfer, without the client making one string of the body (for 16 MB, ~100 ms of this process). */
-  fetchBytes(path: string, headers: Record<string, string> = {}): Promise<{ code: number; bytes: number; ms: number }> {
-    const u = new URL(path, this.url);
-    const t0 = performance.now();
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: u.hostname,
-          port: u.port,
-          path: u.pathname + u.search,
-          agent: this.agent,
-          headers: { Authorization: `Bearer ${this.token}`, Accept: 'application/json', ...headers },
-        },
-        (res) => {
-          let bytes = 0;
-          res.on('data', (c: Buffer) => (bytes += c.length));
-          res.on('end', () => resolve({ code: res.statusCode ?? 0, bytes, ms: performance.now() - t0 }));
-        },
-      );
-      req.on('error', reject);
-      req.end();
     });
   }
 
