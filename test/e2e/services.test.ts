@@ -9,6 +9,9 @@ import type { Endpoints, Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSliceList } from 'kubernetes-types/discovery/v1.js';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { REALTIME_DNS_NODE_FLAGS } from '../../src/dns/placement.js';
+import { listProcesses } from '../../src/lab/procs.js';
 import {
   type Cluster,
   clusterFixture,
@@ -347,6 +350,27 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
       const r = await c.k(['exec', 'client', '--', 'wget', '-qO-', `http://${ip}/`]);
       return r.code !== 0 && /refused/i.test(r.stderr) && Date.now() - t0 < 2000;
     });
+  });
+
+  test("each node's DNS thread is real-time as k8ts up places it, and no other thread of its agent is", async () => {
+    const agents = (await listProcesses(c.plan.dir)).filter((p) => p.role.startsWith('agent-'));
+    assert.equal(agents.length, c.plan.nodes.length);
+    for (const a of agents) {
+      // The agents run V8's collector on the collecting thread (REALTIME_DNS_NODE_FLAGS).
+      const argv = readFileSync(`/proc/${a.pid}/cmdline`, 'utf8').split('\0');
+      for (const f of REALTIME_DNS_NODE_FLAGS) assert.ok(argv.includes(f), `${a.role} runs without ${f}: ${argv.join(' ')}`);
+      const rt: string[] = [];
+      for (const tid of readdirSync(`/proc/${a.pid}/task`)) {
+        const stat = readFileSync(`/proc/${a.pid}/task/${tid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        // Fields 40 (rt_priority) and 41 (policy) of proc_pid_stat(5); f[0] is field 3.
+        if (f[38] !== '0') rt.push(`${tid} policy ${f[38]} priority ${f[37]}`);
+      }
+      const log = readFileSync(a.log, 'utf8');
+      assert.match(log, /the DNS thread runs SCHED_RR at priority 1\n/, `${a.role}'s log`);
+      assert.equal(rt.length, 1, `${a.role}: real-time threads ${rt.join(', ')}`);
+      assert.match(rt[0], / policy 2 priority 1$/);
+    }
   });
 
   test('DNS: services, partial names, SRV, headless services, pod hostnames, ExternalName, NXDOMAIN, PTR', async () => {
