@@ -38,8 +38,8 @@ export function becomeRealtime(): void {
  * parallel scavenges and concurrent marking hand work to the process's helper threads, which are not
  * real-time: on a busy machine the DNS thread then waits in each young-generation collection (three a
  * second at 20,000 queries/s) for a helper that the host's other work holds off the CPU. With the
- * collector on the collecting thread alone, that wait is gone (bench/dns.ts, busy machine: p99 from
- * 2.9–4.8 ms to 0.8–1.0 ms, 2026-12-08).
+ * collector on the collecting thread alone, that wait is gone (by hand, as bench/dns.ts's busy section
+ * with a real-time dnsperf, two pairs: p99 4.8 and 2.9 ms with helper threads, 0.96 and 0.76 ms without).
  */
 export const REALTIME_DNS_NODE_FLAGS = ['--single-threaded-gc'];
 
