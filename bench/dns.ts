@@ -10,7 +10,7 @@
 // Then the machine made busy (--busy N processes spinning, each in a session of its own, as other users'
 // work is): at the fixed rate, k8ts's server in its process's cpu cgroup as before, the same server with
 // its thread moved into a cpu cgroup of cpu.shares 10240 (lab/cgroups.ts: k8ts up's fallback), the same
-// server placed as `k8ts up` places each node's DNS thread (placeDnsThread in dns/worker.ts: SCHED_RR at
+// server placed as `k8ts up` places each node's DNS thread (placeDnsThread in dns/placement.ts: SCHED_RR at
 // priority 1 where the host allows it, else that cgroup; its process with REALTIME_DNS_NODE_FLAGS as the
 // agents' are), and dnsmasq (the anchor) where it was. dnsperf, the instrument, is the same in every case:
 // SCHED_FIFO where the host allows it (else a cgroup of the DNS cgroup's weight), so that its own waits for

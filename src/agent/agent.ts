@@ -134,7 +134,7 @@ export interface AgentOptions {
   dnsUpstreams?: string[];
   /** A v1 cpu cgroup the DNS worker's thread moves into (priority over the host's other work; see lab/cgroups.ts). */
   dnsCgroup?: string;
-  /** Make the DNS worker's thread SCHED_RR (the cgroup is then the fallback; see dns/worker.ts). */
+  /** Make the DNS worker's thread SCHED_RR (the cgroup is then the fallback; see dns/placement.ts). */
   dnsRealtime?: boolean;
   /** Mirrors, credentials and TLS per registry (registries.yaml); default: every registry over HTTPS, anonymously. */
   registries?: Registries;

@@ -84,8 +84,9 @@ Flags:
 ${flagHelp(UP_FLAGS)}
 `;
 
-function node(...args: string[]): string[] {
-  return [process.execPath, ...nodeFlags(), ...(args[0] === 'agent' ? REALTIME_DNS_NODE_FLAGS : []), cliEntry(), ...args];
+/** The command line of a lab process: node with K8TS_NODE_FLAGS and the role's own Node.js flags, then the CLI. */
+function node(roleFlags: readonly string[], ...args: string[]): string[] {
+  return [process.execPath, ...nodeFlags(), ...roleFlags, cliEntry(), ...args];
 }
 
 /** K8TS_NODE_FLAGS: extra Node.js flags for every process the lab starts (the server, each agent), for
@@ -199,7 +200,7 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
       args.push('--encryption-provider-config', encConfig);
       // In the control plane's cgroup where the host has one: every node waits on the server (lab/cgroups.ts).
       const cp = await controlPlaneCgroup(plan);
-      await startProcess(plan.dir, 'server', node(...args), cp ? { cgroups: [cp] } : {});
+      await startProcess(plan.dir, 'server', node([], ...args), cp ? { cgroups: [cp] } : {});
     },
   });
   steps.push({
@@ -213,6 +214,8 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
             plan.dir,
             `agent-${n.name}`,
             node(
+              // V8's collector on the collecting thread, so the real-time DNS thread never waits on a helper (dns/placement.ts).
+              REALTIME_DNS_NODE_FLAGS,
               'agent',
               // Each agent joins with the bootstrap token, runs as system:node:<name>, serves a certificate from
               // the cluster CA and authorizes the API server's calls (kube-apiserver-kubelet-client) like anyone's.

@@ -8,18 +8,12 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { cpuCgroupBase } from './cgroups.js';
+import { SCHED_OTHER, SCHED_RR, policyOf, threadPolicy as threadPolicyOf } from '../testing/sched.js';
 
 const NOT_ROOT = process.getuid?.() !== 0 && 'needs root (sets a real-time policy)';
 const NO_CPU_V1 = !existsSync('/sys/fs/cgroup/cpu/tasks') && 'no v1 cpu hierarchy mounted at /sys/fs/cgroup/cpu';
 
-/** A thread's scheduling policy (0 SCHED_OTHER, 2 SCHED_RR) and real-time priority, from its stat line. */
-function policyOf(stat: string): { policy: number; priority: number } {
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 40 and 41 of proc_pid_stat(5); f[0] is field 3.
-  return { priority: Number(f[37]), policy: Number(f[38]) };
-}
-
-const threadPolicy = (tid: number) => policyOf(readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8'));
+const threadPolicy = (tid: number) => threadPolicyOf(process.pid, tid);
 
 interface Report {
   tid: number;
@@ -63,15 +57,15 @@ test('a thread made real-time: only it is SCHED_RR at priority 1, and a process 
     if (!ownCgroupAllowsRealtime()) {
       // This host refuses: the answer says so and the thread keeps its policy.
       assert.match(report.placement, /^stays in its process's cpu cgroup \(SCHED_RR refused: .+\)$/);
-      assert.equal(threadPolicy(report.tid).policy, 0);
+      assert.equal(threadPolicy(report.tid).policy, SCHED_OTHER);
       return;
     }
     assert.match(report.placement, /^runs SCHED_RR at priority 1/);
-    assert.deepEqual(threadPolicy(report.tid), { policy: 2, priority: 1 });
+    assert.deepEqual(threadPolicy(report.tid), { policy: SCHED_RR, priority: 1 });
     // The main thread (tid = pid) is untouched.
-    assert.deepEqual(threadPolicy(process.pid), { policy: 0, priority: 0 });
+    assert.deepEqual(threadPolicy(process.pid), { policy: SCHED_OTHER, priority: 0 });
     // reset-on-fork: what the thread starts runs as any process does.
-    assert.deepEqual(policyOf(report.childStat), { policy: 0, priority: 0 });
+    assert.deepEqual(policyOf(report.childStat), { policy: SCHED_OTHER, priority: 0 });
     // This test's process was not started with --single-threaded-gc, and the answer says what that costs.
     assert.match(report.placement, /--single-threaded-gc/);
   } finally {
@@ -94,7 +88,7 @@ test('where real-time is refused, the thread moves into the cpu cgroup given and
     try {
       if (existsSync(rt)) {
         assert.match(report.placement, new RegExp(`^runs in cpu cgroup ${dir} \\(SCHED_RR refused: .*not permitted.*\\)$`, 'i'));
-        assert.equal(threadPolicy(report.tid).policy, 0);
+        assert.equal(threadPolicy(report.tid).policy, SCHED_OTHER);
       } else {
         // A kernel without real-time group budgets lets it through anywhere.
         assert.match(report.placement, /^runs SCHED_RR/);
@@ -121,7 +115,7 @@ test('a thread given neither stays where it is', async () => {
   const { worker, report } = await placeInWorker({});
   try {
     assert.equal(report.placement, "stays in its process's cpu cgroup");
-    assert.equal(threadPolicy(report.tid).policy, 0);
+    assert.equal(threadPolicy(report.tid).policy, SCHED_OTHER);
   } finally {
     worker.postMessage('stop');
     await new Promise((r) => worker.once('exit', r));

@@ -9,7 +9,7 @@ import type { Endpoints, Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSliceList } from 'kubernetes-types/discovery/v1.js';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { REALTIME_DNS_NODE_FLAGS } from '../../src/dns/placement.js';
 import { listProcesses } from '../../src/lab/procs.js';
 import {
@@ -27,6 +27,7 @@ import {
   until,
 } from './clusterkit.js';
 import { must } from '../../src/testing/must.js';
+import { SCHED_RR, nonDefaultThreads } from '../../src/testing/sched.js';
 
 interface PodSpec {
   name: string;
@@ -359,17 +360,11 @@ describe('services, the nftables proxy and cluster DNS with the real kubectl', {
       // The agents run V8's collector on the collecting thread (REALTIME_DNS_NODE_FLAGS).
       const argv = readFileSync(`/proc/${a.pid}/cmdline`, 'utf8').split('\0');
       for (const f of REALTIME_DNS_NODE_FLAGS) assert.ok(argv.includes(f), `${a.role} runs without ${f}: ${argv.join(' ')}`);
-      const rt: string[] = [];
-      for (const tid of readdirSync(`/proc/${a.pid}/task`)) {
-        const stat = readFileSync(`/proc/${a.pid}/task/${tid}/stat`, 'utf8');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        // Fields 40 (rt_priority) and 41 (policy) of proc_pid_stat(5); f[0] is field 3.
-        if (f[38] !== '0') rt.push(`${tid} policy ${f[38]} priority ${f[37]}`);
-      }
+      const rt = nonDefaultThreads(a.pid);
       const log = readFileSync(a.log, 'utf8');
       assert.match(log, /the DNS thread runs SCHED_RR at priority 1\n/, `${a.role}'s log`);
-      assert.equal(rt.length, 1, `${a.role}: real-time threads ${rt.join(', ')}`);
-      assert.match(rt[0], / policy 2 priority 1$/);
+      assert.equal(rt.length, 1, `${a.role}: real-time threads ${JSON.stringify(rt)}`);
+      assert.deepEqual({ policy: rt[0].policy, priority: rt[0].priority }, { policy: SCHED_RR, priority: 1 });
     }
   });
 
