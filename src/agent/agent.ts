@@ -87,12 +87,13 @@ export function cniFor(kind: 'k8ts' | 'reference', podCIDR: string, dataDir: str
 /** Where Debian's containernetworking-plugins puts the reference plugins. */
 export const REFERENCE_CNI_DIR = '/usr/lib/cni';
 
-/** A node's local start-up that needs no API server: the image store cleaned and the built-in busybox in it,
- *  and the runtime's version for the Node's nodeInfo. The CLI starts it before the node joins, so it runs
- *  while the join waits for the server; `Agent.start` makes one itself when not given. */
+/** A node's local start-up that needs no API server: the image store cleaned, and the runtime's version for
+ *  the Node's nodeInfo. The CLI starts it before the node joins, so it runs while the join waits for the
+ *  server; `Agent.start` makes one itself when not given. (The built-in busybox is made once the node is
+ *  Ready: see `Agent.start`.) */
 export interface NodePreparation {
   store: ImageStore;
-  /** The store ready for pods (what a killed pull left in tmp/ removed, the built-in image in place). */
+  /** The store ready for pulls: what a killed pull left in tmp/ removed. */
   storeReady: Promise<void>;
   runcVersion: Promise<string>;
 }
@@ -101,10 +102,7 @@ export interface NodePreparation {
 export const nodeImageStore = (dataDir: string, imagesDir?: string) => new ImageStore(imagesDir ?? join(dataDir, 'images'));
 
 export function prepareNode(store: ImageStore): NodePreparation {
-  const storeReady = (async () => {
-    await store.cleanTmp();
-    await ensureBuiltin(store);
-  })();
+  const storeReady = store.cleanTmp().then(() => {});
   const runcVersion = run(['runc', '--version']).then(({ stdout }) => stdout.split('\n')[0].split(/\s+/).pop() ?? 'unknown');
   // Both are awaited by Agent.start; these only keep an early failure from being "unhandled" meanwhile.
   storeReady.catch(() => {});
@@ -182,6 +180,7 @@ export class Agent {
   private announcer!: LbAnnouncer;
   private lbTimer?: NodeJS.Timeout;
   private lbApplied?: string;
+  private lbChain: Promise<void> = Promise.resolve();
   /** The peers (name, node IP, pod CIDR) the routes and masquerade were last converged to. */
   private routesApplied?: string;
   private dns?: Worker;
@@ -330,10 +329,22 @@ export class Agent {
       installNodeHelper(this.helper);
     }
     if (this.o.nodeCredentials) this.clientCert.start(this.o.nodeCredentials);
-    // What a killed pull left in tmp/ is never trusted; it goes now. Then the built-in busybox. Both go on
-    // beside registration (begun before the join when the CLI prepared the node); pods wait for them (below).
+    // What a killed pull left in tmp/ is never trusted; it goes now, beside registration (begun before the
+    // join when the CLI prepared the node); pods wait for it (below).
     const prepared = this.prepared ?? prepareNode(this.store);
     const storeReady = prepared.storeReady;
+    // The built-in busybox is made once the node is Ready (the end of start): a fresh node's ~0.1 s of CPU and
+    // a program, which at `up` competed with the work every node's Ready waits for. Every image lookup waits
+    // for it, as a pull is waited for; a node that cannot make it (no busybox-static) says so and runs images
+    // from registries.
+    let makeBuiltin!: () => void;
+    const builtin = new Promise<void>((resolve) => (makeBuiltin = resolve))
+      .then(() => storeReady)
+      .then(() => ensureBuiltin(this.store))
+      .then(
+        () => startupMark('agent: built-in image'),
+        (e) => this.log(`k8ts agent ${this.o.nodeName}: the built-in busybox image: ${e instanceof Error ? e.message : e}`),
+      );
     const runcVersion = await prepared.runcVersion;
     startupMark('agent: runc version');
     // Ready=False until the pod network below is set up (an existing Node keeps its condition: see registerNode).
@@ -376,8 +387,10 @@ export class Agent {
       events,
       log: this.log,
       gc: this.o.imageGc ?? { highPercent: 85, lowPercent: 80, minAgeMs: 120_000 },
+      ready: builtin,
     });
-    // The Node's image list is for the scheduler's image locality: posted beside the rest, not before it.
+    // The Node's image list is for the scheduler's image locality: posted once the built-in image is made (the
+    // list waits for it), not before the rest.
     void this.syncNodeImages().catch((e) => this.log(`k8ts agent ${this.o.nodeName}: node images: ${e instanceof Error ? e.message : e}`));
     this.every(30_000, () => this.syncNodeImages());
     this.every(300_000, () => this.imageGc());
@@ -515,7 +528,9 @@ export class Agent {
     this.log(
       `k8ts agent ${this.o.nodeName}: service proxy programmed ${proxy.stats.servicePorts} service ports in ${proxy.stats.lastFullSyncMs.toFixed(0)} ms (table ip ${proxy.table}${proxy.stats.lastFullVia === 'netlink' ? ', elements by netlink' : ''})`,
     );
-    await this.syncAnnouncements(true);
+    // The first sync lists the uplink's addresses (what an earlier run announced and no longer should goes):
+    // usually the services' first events already ran it (lbSoon) while the proxy started.
+    await this.syncAnnouncements();
     startupMark('agent: announcements');
     this.every(RESYNC_MS, () => this.syncAnnouncements(true));
     this.queue = new WorkQueue(
@@ -625,6 +640,7 @@ export class Agent {
     this.every(60_000, () => postReady(this.client, this.o.nodeName, true, 'k8ts agent is posting ready status'));
     startupMark('agent: ready');
     this.log(`k8ts agent ${this.o.nodeName}: ready`);
+    makeBuiltin();
     // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own, once
     // the node is ready. Its worker thread loads its own module tree (~0.5 s of CPU), which at start-up would
     // compete with the work Ready waits for.
@@ -711,7 +727,13 @@ export class Agent {
 
   /** What this node should announce, applied when it differs from what was last applied, or always on a
    *  resync (which lists the uplink's addresses, so outside changes are put right too). */
-  private async syncAnnouncements(resync = false): Promise<void> {
+  private syncAnnouncements(resync = false): Promise<void> {
+    // One at a time: a sync asked for while one runs starts after it, and finds it done when nothing changed.
+    this.lbChain = this.lbChain.then(() => this.announce(resync));
+    return this.lbChain;
+  }
+
+  private async announce(resync: boolean): Promise<void> {
     if (this.stopped) return;
     const want = desiredAnnouncements(this.o.nodeName, this.services.lister.list(), this.nodes.lister.list(), this.slices.lister.list());
     const key = [...want].sort().join(',');

@@ -230,6 +230,44 @@ describe('ImageService', { skip }, () => {
     });
   });
 
+  describe("the store's own start (the agent's built-in image, made once the node is Ready)", () => {
+    it('a lookup, the node image list and GC wait for it; then the built-in busybox is present, no registry asked', async () => {
+      const store = new ImageStore(join(root, 'stores', 'ready-gate'));
+      const puller = new Puller(store, Registries.empty());
+      let begin!: () => void;
+      const ready = new Promise<void>((r) => (begin = r)).then(() => ensureBuiltin(store));
+      const svc = new ImageService({ store, puller, client: api.client, events: new EventRecorder(api.client, 'kubelet', 'node-a'), ready });
+      const p = pod();
+      let settled = false;
+      const lookup = svc.ensure(p, { name: 'c', image: 'busybox', imagePullPolicy: 'IfNotPresent' }).finally(() => (settled = true));
+      const listed = svc.nodeImages();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(settled, false, 'the lookup waited for the store');
+      begin();
+      const r = await lookup;
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.equal(r.image.record.name, BUILTIN_NAME);
+      assert.ok(r.image.record.builtin);
+      assert.deepEqual(
+        (await listed).flatMap((i) => i.names).filter((n) => n.endsWith(':latest')),
+        [BUILTIN_NAME],
+      );
+      puller.close();
+    });
+
+    it('a store start that failed delays nothing more: registry images still pull', async () => {
+      const store = new ImageStore(join(root, 'stores', 'ready-failed'));
+      const puller = new Puller(store, Registries.parse(`mirrors:\n  "${reg.addr}":\n    endpoint: ["http://${reg.addr}"]\n`));
+      const ready = Promise.reject(new Error('/bin/busybox not found'));
+      const svc = new ImageService({ store, puller, client: api.client, events: new EventRecorder(api.client, 'kubelet', 'node-a'), ready });
+      const r = await svc.ensure(pod(), { name: 'c', image: `${reg.addr}/svc/e:1`, imagePullPolicy: 'IfNotPresent' });
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.equal(r.image.record.config, img.e.configDigest);
+      assert.deepEqual(await svc.nodeImages().then((l) => l.length), 1);
+      puller.close();
+    });
+  });
+
   describe('back-off and events', () => {
     let clock = 0;
     beforeEach(() => {

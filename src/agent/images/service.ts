@@ -45,6 +45,9 @@ export interface ImageServiceOptions {
   diskUsage?: () => Promise<number>;
   /** The back-off's clock (tests move it; default Date.now). */
   clock?: () => number;
+  /** The store's own start (the agent's built-in image): every lookup, listing and GC waits for it, whether it
+   *  succeeds or not. */
+  ready?: Promise<unknown>;
 }
 
 /** Go's time.Duration printing, to the millisecond, as the kubelet's Pulled event shows it. */
@@ -64,10 +67,16 @@ export class ImageService {
   /** When each image (by config digest) was last used to start a container, or first seen. */
   private lastUsed = new Map<string, number>();
   private readonly o: ImageServiceOptions;
+  /** o.ready, settled either way. */
+  private readonly ready: Promise<void>;
 
   constructor(o: ImageServiceOptions) {
     this.o = o;
     this.backoff = new Backoff(BACKOFF_BASE_MS, BACKOFF_MAX_MS, o.clock);
+    this.ready = (o.ready ?? Promise.resolve()).then(
+      () => {},
+      () => {},
+    );
   }
 
   get store(): ImageStore {
@@ -88,6 +97,7 @@ export class ImageService {
       return { ok: false, reason: 'InvalidImageName', message: msg };
     }
     const policy = c.imagePullPolicy || defaultPullPolicy(ref);
+    await this.ready;
     const present = await findLocal(this.o.store, ref);
     if (present && (policy !== 'Always' || present.record.builtin)) {
       this.used(present.record);
@@ -176,6 +186,7 @@ export class ImageService {
   /** status.images as the kubelet reports them: names = repo digests then tags, largest first, at most 50. */
   async nodeImages(): Promise<{ names: string[]; sizeBytes: number }[]> {
     const byId = new Map<string, { digests: Set<string>; tags: Set<string>; size: number }>();
+    await this.ready;
     for (const rec of await this.o.store.listImages()) {
       const e = byId.get(rec.config) ?? { digests: new Set<string>(), tags: new Set<string>(), size: rec.size };
       const r = parseReference(rec.name);
@@ -201,6 +212,7 @@ export class ImageService {
    */
   async gc(inUse: Set<string>): Promise<{ removed: string[]; usageBefore: number; usageAfter: number }> {
     const g = this.o.gc;
+    await this.ready;
     const usageBefore = await this.usage();
     const removed: string[] = [];
     // Not while this agent pulls: a pull's first layers are in the store before the record that names them.

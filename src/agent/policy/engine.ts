@@ -2,6 +2,7 @@
 // (a local pod's address at CNI ADD, before its containers start), it compiles what this node's kernel
 // must hold, programs it (programmer.ts), cuts the established connections a change stopped allowing,
 // and turns the kernel's drop log into Events on the pods and a list for `k8ts drops`.
+import { networkInterfaces } from 'node:os';
 import type { KObject, Pod as KPod, Service } from '../../api/types.js';
 import { run } from '../../util/exec.js';
 import { formatIPv4, parseIPv4 } from '../../util/cidr.js';
@@ -311,9 +312,14 @@ export class PolicyEngine {
 
   private async refreshLocalAddrs(): Promise<void> {
     try {
-      const { stdout } = await run([...this.prefix(), 'ip', '-j', '-4', 'addr', 'show']);
       const s = new Set<number>();
-      for (const l of JSON.parse(stdout)) for (const a of l.addr_info ?? []) if (a.local) s.add(parseIPv4(a.local));
+      if (this.o.netns) {
+        const { stdout } = await run([...this.prefix(), 'ip', '-j', '-4', 'addr', 'show']);
+        for (const l of JSON.parse(stdout)) for (const a of l.addr_info ?? []) if (a.local) s.add(parseIPv4(a.local));
+      } else {
+        // The agent's own namespace: getifaddrs(3) in this process, no program.
+        for (const addrs of Object.values(networkInterfaces())) for (const a of addrs ?? []) if (a.family === 'IPv4') s.add(parseIPv4(a.address));
+      }
       this.localAddrs = s;
     } catch (e) {
       this.o.log?.(`policy: cannot list this node's addresses: ${(e as Error).message}`);
