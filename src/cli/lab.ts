@@ -114,11 +114,21 @@ async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefin
   throw new Error(`timed out after ${ms / 1000} s waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
 }
 
-function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registries?: string, serverFlags: string[] = [], agentFlags: string[] = []): Step[] {
+/** The cluster's steps: the control plane's (etcd, the CA, the server), which `up` runs before it makes the
+ *  nodes so that the server boots meanwhile, and the nodes' (the agents, then the waits). */
+function clusterSteps(
+  plan: ClusterPlan,
+  timeoutMs: number,
+  cni: string,
+  registries?: string,
+  serverFlags: string[] = [],
+  agentFlags: string[] = [],
+): { control: Step[]; nodes: Step[] } {
   const server = plan.paths.server;
   const port = plan.apiServer.port;
   const listen = plan.apiServer.addresses.map((a) => `${a}:${port}`).join(',');
   const steps: Step[] = [];
+  const nodes: Step[] = [];
   if (plan.store === 'etcd') {
     const e = plan.etcd!;
     steps.push({
@@ -203,7 +213,7 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
       await startProcess(plan.dir, 'server', node([], ...args), cp ? { cgroups: [cp] } : {});
     },
   });
-  steps.push({
+  nodes.push({
     name: `Starting ${plan.nodes.length} agent${plan.nodes.length > 1 ? 's' : ''} (${plan.backend})`,
     execute: async () => {
       const cgroups = await nodeCgroups(plan);
@@ -258,7 +268,7 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
       );
     },
   });
-  steps.push({
+  nodes.push({
     name: 'Waiting for the API server',
     execute: async () => {
       await waitFor('the API server', timeoutMs, async () => {
@@ -282,7 +292,7 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
       );
     },
   });
-  steps.push({
+  nodes.push({
     name: 'Waiting for every node to be Ready',
     execute: async () => {
       const c = new RestClient(configFromKubeconfig(plan.paths.kubeconfig));
@@ -303,7 +313,7 @@ function clusterSteps(plan: ClusterPlan, timeoutMs: number, cni: string, registr
       }
     },
   });
-  return steps;
+  return { control: steps, nodes };
 }
 
 /** The taints node lifecycle mirrors a not-Ready condition in: a pod made while one is on is not scheduled there. */
@@ -366,6 +376,26 @@ export async function upCommand(argv: string[]): Promise<void> {
   if (!Number.isInteger(flags.nodes) || flags.nodes < 1) throw new UsageError(`--nodes ${flags.nodes}: expected a whole number ≥ 1`);
   // Proven before anything is made; each node gets the cluster's own copy (k8ts image pull reads it too).
   const registriesText = flags.registries ? readRegistries(flags.registries) : undefined;
+  // One set of steps per plan (it holds the bootstrap token): the control plane's run before the nodes are made.
+  let made: { control: Step[]; nodes: Step[] } | undefined;
+  const cluster = (p: ClusterPlan) =>
+    (made ??= clusterSteps(
+      p,
+      flags.timeout * 1000,
+      flags.cni,
+      registriesText !== undefined ? join(p.dir, 'registries.yaml') : undefined,
+      [
+        '--node-monitor-grace-period',
+        String(flags['node-monitor-grace-period']),
+        '--default-not-ready-toleration-seconds',
+        String(flags['default-toleration-seconds']),
+        '--default-unreachable-toleration-seconds',
+        String(flags['default-toleration-seconds']),
+        '--metric-resolution',
+        String(flags['metric-resolution']),
+      ],
+      ['--sync-frequency', String(flags['sync-frequency'])],
+    ));
   const t0 = performance.now();
   try {
     const plan = await up({
@@ -373,25 +403,10 @@ export async function upCommand(argv: string[]): Promise<void> {
       nodes: flags.nodes,
       backend: flags.backend,
       store: flags.store,
+      controlPlane: (p) => cluster(p).control,
       steps: (p) => {
+        const steps = [...cluster(p).nodes];
         const file = join(p.dir, 'registries.yaml');
-        const steps = clusterSteps(
-          p,
-          flags.timeout * 1000,
-          flags.cni,
-          registriesText !== undefined ? file : undefined,
-          [
-            '--node-monitor-grace-period',
-            String(flags['node-monitor-grace-period']),
-            '--default-not-ready-toleration-seconds',
-            String(flags['default-toleration-seconds']),
-            '--default-unreachable-toleration-seconds',
-            String(flags['default-toleration-seconds']),
-            '--metric-resolution',
-            String(flags['metric-resolution']),
-          ],
-          ['--sync-frequency', String(flags['sync-frequency'])],
-        );
         if (registriesText !== undefined)
           steps.unshift({ name: `Writing the registries configuration ${file}`, execute: () => writeFileSync(file, registriesText, { mode: 0o600 }) });
         return steps;

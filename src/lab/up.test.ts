@@ -24,6 +24,8 @@ describe('up', { skip: NEEDS_ROOT }, () => {
     const { lines, log } = captureLog();
     let stem = '';
     let undoneBeforeFailure = false;
+    let controlRan = false;
+    let controlUndone = false;
     let madeLinks: number[] = [];
     await assert.rejects(
       up({
@@ -31,6 +33,19 @@ describe('up', { skip: NEEDS_ROOT }, () => {
         nodes: 2,
         home: h.home,
         log,
+        // The control plane's steps run before the nodes are made (the server boots meanwhile).
+        controlPlane: (plan) => [
+          {
+            name: 'Starting etcd',
+            execute: async () => {
+              assert.ok(!(await netnsList()).includes(plan.nodes[0].netns), 'no node namespace yet');
+              controlRan = true;
+            },
+            undo: () => {
+              controlUndone = true;
+            },
+          },
+        ],
         steps: (plan) => {
           stem = plan.stem;
           return [
@@ -58,13 +73,16 @@ describe('up', { skip: NEEDS_ROOT }, () => {
       },
     );
     assert.ok(undoneBeforeFailure);
+    assert.ok(controlRan && controlUndone);
     const shown = lines.map((l) => l.replace(/ \(\d+ ms\)$/, '').replace(/:.*/, ''));
     assert.deepEqual(shown, [
       `✓ Planning cluster ${name}`,
       `✓ Creating node network ${stem} 172.30.${stem.slice(4)}.0/24`,
-      '✓ Creating 2 nodes',
       `✓ Making a cgroup for each node (${stem}-${name})`,
+      '✓ Starting etcd',
+      '✓ Creating 2 nodes',
       '✗ Starting the API server',
+      '✓ Undo',
       '✓ Undo',
       '✓ Undo',
       '✓ Undo',

@@ -24,7 +24,10 @@ function cgroupStep(plan: ClusterPlan, log: (line: string) => void): Step {
 export interface UpOptions extends PlanOptions {
   log?: (line: string) => void;
   preflight?: PreflightOptions;
-  /** Steps after the topology (start the server, the agents, wait for nodes Ready). */
+  /** Steps that need the node network but no node (etcd, the server): run after the bridge and the cgroups
+   *  and before the nodes are made, so that the server boots while they are. */
+  controlPlane?: (plan: ClusterPlan) => Step[];
+  /** Steps after the topology (start the agents, wait for nodes Ready). */
   steps?: (plan: ClusterPlan) => Step[];
   /** On failure keep what was made, for debugging (then `k8ts down` removes it). */
   retain?: boolean;
@@ -68,7 +71,8 @@ export async function up(opts: UpOptions): Promise<ClusterPlan> {
     ),
   );
   try {
-    await runSteps([...topologySteps(plan), cgroupStep(plan, log), ...(opts.steps?.(plan) ?? [])], { log, retain: opts.retain });
+    const [bridge, nodes] = topologySteps(plan);
+    await runSteps([bridge, cgroupStep(plan, log), ...(opts.controlPlane?.(plan) ?? []), nodes, ...(opts.steps?.(plan) ?? [])], { log, retain: opts.retain });
   } catch (e) {
     // The steps' undos ran; down sweeps whatever they could not know of (processes in the namespaces, the
     // state directory, the claim).
