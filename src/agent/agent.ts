@@ -642,7 +642,7 @@ export class Agent {
     this.log(`k8ts agent ${this.o.nodeName}: ready`);
     makeBuiltin();
     // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own, once
-    // the node is ready. Its worker thread loads its own module tree (~0.5 s of CPU), which at start-up would
+    // the node is ready. Its worker thread loads its own module tree (~0.1 s of CPU), which at start-up would
     // compete with the work Ready waits for.
     if (this.o.dnsPort) void this.startDns(this.o.dnsPort);
   }

@@ -307,6 +307,35 @@ test('upstream answers are cached for their TTL and counted down; denials briefl
   assert.equal(server.stats.forwarded, 6, 'every trip upstream, and only those');
 });
 
+test('a cached upstream answer hit in its last tenth is asked again in the background: in use, it never expires in front of a client', async () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const upZone = new ClusterZone({ domain: 'example.test', ttl: 2 });
+  upZone.upsertService(service('x', 'y', { clusterIP: '10.0.0.9' }));
+  const { server: up, ep: upEp } = await start(upZone);
+  const { server, ep } = await start(clusterZone(), { upstreams: [upEp] });
+  const asked = () => up.stats.received;
+  await ask(ep, 'y.x.svc.example.test', TYPE.A);
+  assert.equal(asked(), 1);
+  // Before the last tenth (1.8 s of 2): a plain hit.
+  await sleep(1000);
+  await ask(ep, 'y.x.svc.example.test', TYPE.A);
+  assert.deepEqual([asked(), server.stats.prefetched], [1, 0]);
+  // In it: answered from the cache at once (its TTL counted down), and the upstream asked once more meanwhile.
+  await sleep(850);
+  const late = (await ask(ep, 'y.x.svc.example.test', TYPE.A)).msg;
+  assert.ok(late.answers[0].ttl <= 1, `from the cache: ${late.answers[0].ttl}`);
+  await ask(ep, 'y.x.svc.example.test', TYPE.A);
+  for (let i = 0; i < 50 && asked() < 2; i++) await sleep(10);
+  assert.deepEqual([asked(), server.stats.prefetched], [2, 1], 'one refresh, however many hits');
+  // Past the first answer's expiry the refreshed one serves, with nothing more asked.
+  await sleep(400);
+  const after = (await ask(ep, 'y.x.svc.example.test', TYPE.A)).msg;
+  assert.deepEqual(after.answers[0].data, { kind: 'ip', address: '10.0.0.9' });
+  assert.ok(after.answers[0].ttl >= 1, `the refreshed answer: ${after.answers[0].ttl}`);
+  assert.equal(asked(), 2);
+  assert.equal(server.stats.cacheMisses, 1);
+});
+
 test('what an upstream answer may be cached for', () => {
   const header = { id: 0, qr: true, opcode: 0, aa: false, tc: false, rd: true, ra: true, ad: false, cd: false, rcode: RCODE.NOERROR as number };
   const a = (ttl: number) => ({ name: 'a.test', type: TYPE.A, class: CLASS_IN, ttl, data: { kind: 'ip' as const, address: '10.0.0.1' } });

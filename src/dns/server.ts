@@ -93,6 +93,8 @@ export interface DnsStats {
   rcodes: Record<string, number>;
   truncated: number;
   forwarded: number;
+  /** Cached upstream answers asked again before they expired, on a hit in their last tenth (see answer). */
+  prefetched: number;
   upstreamFailures: number;
   upstreamTcpRetries: number;
   tcpConnections: number;
@@ -107,8 +109,17 @@ type Where = Pick<DnsObservation, 'server' | 'family'>;
 interface CacheEntry {
   full: Buffer;
   trimmed?: Map<number, Buffer>;
-  /** An upstream's answer: stored at (ms), served until (ms), its TTLs counted down from `ttl` seconds. */
-  upstream?: { stored: number; expires: number; ttl: number };
+  /** An upstream's answer: stored at (ms), served until (ms), its TTLs counted down from `ttl` seconds; a hit
+   *  after `refreshAt` (ms) asks the upstream again in the background (`refreshing` while it does). */
+  upstream?: { stored: number; expires: number; ttl: number; refreshAt: number; refreshing?: boolean };
+}
+
+/** An upstream's answer, as cached from `stored` (ms) for `ttl` seconds: refreshed on a hit in its last tenth,
+ *  as Unbound's `prefetch` and CoreDNS's cache `prefetch` do, so a name in use never expires in front of its
+ *  clients (a cache filled at once, as a benchmark or a starting node fills it, would otherwise send every
+ *  name upstream at the same moment, with the clients waiting). */
+function upstreamEntry(full: Buffer, stored: number, ttl: number): CacheEntry {
+  return { full, upstream: { stored, expires: stored + ttl * 1000, ttl, refreshAt: stored + ttl * 900 } };
 }
 
 /**
@@ -185,6 +196,7 @@ export class DnsServer {
     rcodes: {},
     truncated: 0,
     forwarded: 0,
+    prefetched: 0,
     upstreamFailures: 0,
     upstreamTcpRetries: 0,
     tcpConnections: 0,
@@ -448,7 +460,13 @@ export class DnsServer {
     let hit = byType?.get(sk);
     if (!hit && byType) {
       const f = byType.get(fk);
-      if (f?.upstream && f.upstream.expires > Date.now()) hit = f;
+      if (f?.upstream) {
+        const now = Date.now();
+        if (f.upstream.expires > now) {
+          hit = f;
+          if (now >= f.upstream.refreshAt && !f.upstream.refreshing && this.upstreams.length) this.prefetch(msg, nk, fk, f);
+        }
+      }
     }
     if (hit) {
       this.stats.cacheHits++;
@@ -574,15 +592,36 @@ export class DnsServer {
         ({ resp, message }) => {
           resp.writeUInt16BE(query.readUInt16BE(0), 0);
           const ttl = upstreamCacheSeconds(message);
-          if (ttl > 0) {
-            const stored = Date.now();
-            this.store(nk, sk, { full: resp, upstream: { stored, expires: stored + ttl * 1000, ttl } }, false);
-          }
+          if (ttl > 0) this.store(nk, sk, upstreamEntry(resp, Date.now(), ttl), false);
           send(truncate(resp, limit));
         },
         () => send(errorReply(query, RCODE.SERVFAIL, { question, edns, ra: true })),
       )
       .finally(() => this.inflight--);
+  }
+
+  /** Asks the upstream again for a cached answer about to expire; the client was answered from the cache. The
+   *  new answer replaces the entry (an answer that may not be cached leaves the old one to expire), a failure
+   *  leaves it as it was. At most half the in-flight budget goes to refreshes: clients' misses come first. */
+  private prefetch(msg: Buffer, nk: string, sk: number, e: CacheEntry): void {
+    const up = e.upstream!;
+    if (this.inflight >= this.maxInflight / 2) return;
+    up.refreshing = true;
+    this.stats.prefetched++;
+    this.inflight++;
+    void this.exchange(Buffer.from(msg))
+      .then(
+        ({ resp, message }) => {
+          const ttl = upstreamCacheSeconds(message);
+          // Only if the entry is still the one refreshed (the zone may have taken the name meanwhile).
+          if (ttl > 0 && this.cache.get(nk)?.get(sk) === e) this.store(nk, sk, upstreamEntry(resp, Date.now(), ttl), false);
+        },
+        () => {},
+      )
+      .finally(() => {
+        up.refreshing = false;
+        this.inflight--;
+      });
   }
 
   /** An ExternalName's CNAME, followed by what the upstream says about its target. Not cached. */
