@@ -272,13 +272,20 @@ test('forwarding to an upstream: UDP, TCP after a truncated UDP answer, External
   }
 });
 
-test('upstream answers are cached for their TTL and counted down; denials briefly; refusals not at all', async () => {
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A server forwarding to an upstream server whose zone holds y.x.svc.example.test (TTL 2 s); `asked` counts
+ *  the queries the upstream received. */
+async function forwarding(): Promise<{ server: DnsServer; ep: Endpoint; asked: () => number }> {
   const upZone = new ClusterZone({ domain: 'example.test', ttl: 2 });
   upZone.upsertService(service('x', 'y', { clusterIP: '10.0.0.9' }));
   const { server: up, ep: upEp } = await start(upZone);
   const { server, ep } = await start(clusterZone(), { upstreams: [upEp] });
-  const asked = () => up.stats.received;
+  return { server, ep, asked: () => up.stats.received };
+}
+
+test('upstream answers are cached for their TTL and counted down; denials briefly; refusals not at all', async () => {
+  const { server, ep, asked } = await forwarding();
   const first = (await ask(ep, 'y.x.svc.example.test', TYPE.A, { id: 1 })).msg;
   assert.deepEqual([first.answers[0].ttl, asked()], [2, 1]);
   // From the cache: this query's ID and letter case, the same answer, nothing sent upstream.
@@ -308,12 +315,7 @@ test('upstream answers are cached for their TTL and counted down; denials briefl
 });
 
 test('a cached upstream answer hit in its last tenth is asked again in the background: in use, it never expires in front of a client', async () => {
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const upZone = new ClusterZone({ domain: 'example.test', ttl: 2 });
-  upZone.upsertService(service('x', 'y', { clusterIP: '10.0.0.9' }));
-  const { server: up, ep: upEp } = await start(upZone);
-  const { server, ep } = await start(clusterZone(), { upstreams: [upEp] });
-  const asked = () => up.stats.received;
+  const { server, ep, asked } = await forwarding();
   await ask(ep, 'y.x.svc.example.test', TYPE.A);
   assert.equal(asked(), 1);
   // Before the last tenth (1.8 s of 2): a plain hit.
