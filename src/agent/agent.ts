@@ -333,10 +333,10 @@ export class Agent {
     // join when the CLI prepared the node); pods wait for it (below).
     const prepared = this.prepared ?? prepareNode(this.store);
     const storeReady = prepared.storeReady;
-    // The built-in busybox is made once the node is Ready (the end of start): a fresh node's ~0.1 s of CPU and
-    // a program, which at `up` competed with the work every node's Ready waits for. Every image lookup waits
-    // for it, as a pull is waited for; a node that cannot make it (no busybox-static) says so and runs images
-    // from registries.
+    // The built-in busybox is made once the pod loop starts, at the end of start (below): a fresh node's ~0.1 s
+    // of CPU and a program, which at `up` competed with the server's boot and every node's join. Every image
+    // lookup waits for it, as a pull is waited for; a node that cannot make it (no busybox-static) says so and
+    // runs images from registries.
     let makeBuiltin!: () => void;
     const builtin = new Promise<void>((resolve) => (makeBuiltin = resolve))
       .then(() => storeReady)
@@ -626,6 +626,9 @@ export class Agent {
     startupMark('agent: image store');
     this.queue.start();
     this.refreshQueue.start();
+    // The built-in image now, with the pod loop, not after the waits below: a serving certificate not yet
+    // approved may hold Ready for 30 s, and pods that run busybox would wait as long.
+    makeBuiltin();
     // Containers exit on their own: look at every pod regularly (the informer's resync re-adds them).
     // Ready means reachable too: the API server talks only to an agent with its CA-signed certificate.
     if (!(await this.serving.ready(this.o.servingCertWaitMs ?? 30_000))) {
@@ -640,7 +643,6 @@ export class Agent {
     this.every(60_000, () => postReady(this.client, this.o.nodeName, true, 'k8ts agent is posting ready status'));
     startupMark('agent: ready');
     this.log(`k8ts agent ${this.o.nodeName}: ready`);
-    makeBuiltin();
     // DNS is one part of the node, not a reason to stop the rest: it starts (and retries) on its own, once
     // the node is ready. Its worker thread loads its own module tree (~0.1 s of CPU), which at start-up would
     // compete with the work Ready waits for.

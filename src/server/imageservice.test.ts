@@ -230,7 +230,7 @@ describe('ImageService', { skip }, () => {
     });
   });
 
-  describe("the store's own start (the agent's built-in image, made once the node is Ready)", () => {
+  describe("the store's own start (the agent's built-in image, made at the end of its start)", () => {
     it('a lookup, the node image list and GC wait for it; then the built-in busybox is present, no registry asked', async () => {
       const store = new ImageStore(join(root, 'stores', 'ready-gate'));
       const puller = new Puller(store, Registries.empty());

@@ -121,7 +121,7 @@ ${busybox('client', 'node2', 'sleep 3600')}`,
     );
     assert.ok(images!.names!.includes(`registry.k8ts.test/team/python@${py.manifestDigest}`));
     assert.ok(images!.sizeBytes! > 0);
-    // The built-in busybox, which each node makes once it is Ready, is listed beside it.
+    // The built-in busybox, which each node makes at the end of its start, is listed beside it.
     const n: Node = JSON.parse(await c.ok(['get', 'node', 'node1', '-o', 'json']));
     assert.ok(
       (n.status!.images ?? []).some((i) => i.names!.includes('docker.io/library/busybox:latest')),
