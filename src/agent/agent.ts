@@ -23,7 +23,7 @@ import { CertificateManager } from './certmanager.js';
 import { type NodeCredentials, requestNodeCredentials } from './identity.js';
 import { LocalClaims } from './claims.js';
 import { type Backend, VXLAN_OVERHEAD, removeRoutes, syncRoutes } from './routes.js';
-import { removeNat, syncNat } from './nat.js';
+import { Masquerade, removeNat } from './nat.js';
 import { type ContainerLogLimits, Runtime } from './runtime/runtime.js';
 import { AgentMetrics, instrumentRuntime, type RemoteMetrics } from './metrics.js';
 import { type CgroupDirs, cgroupUsage, dirsUsage, hostUsage, parseMountinfo, resourceMetricsText, type RunningContainer } from './resourcemetrics.js';
@@ -183,6 +183,7 @@ export class Agent {
   private lbChain: Promise<void> = Promise.resolve();
   /** The peers (name, node IP, pod CIDR) the routes and masquerade were last converged to. */
   private routesApplied?: string;
+  private masquerade?: Masquerade;
   private dns?: Worker;
   private proxy?: ServiceProxy;
   private policy?: PolicyFeed;
@@ -712,7 +713,7 @@ export class Agent {
       routed = false;
     }
     try {
-      await this.syncNat();
+      await this.syncNat(resync);
       if (routed) this.routesApplied = key;
     } catch (e) {
       this.log(`k8ts agent: masquerade: ${e instanceof Error ? e.message : e}`);
@@ -824,9 +825,10 @@ export class Agent {
   }
 
   /** The masquerade table, with the node set as the Nodes informer sees it (only this node before it syncs). */
-  private async syncNat(): Promise<void> {
+  private async syncNat(resync: boolean): Promise<void> {
     const nodeIPs = [this.o.nodeIP, ...this.peers().map((p) => p.nodeIP)];
-    await syncNat({ clusterCIDR: this.o.clusterCIDR, nodeIPs });
+    this.masquerade ??= new Masquerade({ log: this.log });
+    await this.masquerade.sync({ clusterCIDR: this.o.clusterCIDR, nodeIPs }, resync);
   }
 
   /** The node's pod CIDR, once node IPAM has written one that parses (from the node informer's events). */
