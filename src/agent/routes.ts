@@ -1,9 +1,11 @@
 // Routes between nodes: converge this node's routing table so every other node's pod CIDR is reachable,
 // via the peer's node IP (host-gw) or through a VXLAN device (overlay). Our routes carry their own
-// protocol number, so listing them tells exactly what we made; each pass lists, diffs, and fixes in one
-// `ip -batch`.
+// protocol number, so listing them tells exactly what we made; each pass lists (rtnetlink dumps through the
+// node helper, `ip -j route show` without one), diffs, and fixes in one `ip -batch`.
 import { run } from '../util/exec.js';
 import { formatIPv4, parseCidr, parseIPv4 } from '../util/cidr.js';
+import { dumpLinks, dumpRoutes, parseLinks, parseRoutes } from './cni/rtnl.js';
+import { installedNodeHelper, type NodeHelper } from './helper.js';
 
 /** Routing protocol number marking k8ts routes (any unused value 5..255 works; 0x8c = 140). */
 export const ROUTE_PROTO = 140;
@@ -33,16 +35,40 @@ export function vtepMac(nodeIP: string): string {
   return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
-interface RouteRow {
+export interface RouteRow {
   dst: string;
   gateway?: string;
   dev?: string;
 }
 
-async function ourRoutes(): Promise<RouteRow[]> {
-  const { stdout } = await run(['ip', '-j', 'route', 'show', 'proto', String(ROUTE_PROTO)]);
-  return (JSON.parse(stdout || '[]') as RouteRow[]).map((r) => ({ dst: r.dst, gateway: r.gateway, dev: r.dev }));
+/**
+ * Our routes in the main table, as `ip -j route show proto 140` lists them. Through the node helper this is
+ * two rtnetlink dumps (routes, links for the device names) and no program: each pass of the routes listed
+ * them, three or so per node while its peers join.
+ */
+export async function ourRoutes(o: { helper?: NodeHelper | null; netns?: string } = {}): Promise<RouteRow[]> {
+  const helper = o.helper === undefined ? installedNodeHelper() : (o.helper ?? undefined);
+  if (helper) {
+    const replies = await helper.rtnl('routes: list', [dumpRoutes(), dumpLinks()], o.netns ?? '');
+    const names = new Map(parseLinks(replies).map((l) => [l.index, l.name]));
+    return parseRoutes(replies)
+      .filter((r) => r.table === RT_TABLE_MAIN && r.protocol === ROUTE_PROTO)
+      .map((r) => ({
+        // As ip prints them: a host route without its /32, the default route by name.
+        dst: r.prefix === 0 ? 'default' : r.prefix === 32 ? r.dst : `${r.dst}/${r.prefix}`,
+        ...(r.gateway ? { gateway: r.gateway } : {}),
+        ...(r.oif !== undefined && names.get(r.oif) ? { dev: names.get(r.oif) } : {}),
+      }));
+  }
+  const pre = o.netns ? ['nsenter', `--net=${o.netns}`, '--'] : [];
+  const { stdout } = await run([...pre, 'ip', '-j', 'route', 'show', 'proto', String(ROUTE_PROTO)]);
+  return (JSON.parse(stdout || '[]') as RouteRow[]).map((r) => ({
+    dst: r.dst,
+    ...(r.gateway ? { gateway: r.gateway } : {}),
+    ...(r.dev ? { dev: r.dev } : {}),
+  }));
 }
+const RT_TABLE_MAIN = 254;
 
 async function linkExists(name: string): Promise<boolean> {
   try {

@@ -17,6 +17,8 @@ const RTM_NEWLINK = 16;
 const RTM_GETLINK = 18;
 const RTM_NEWADDR = 20;
 const RTM_NEWROUTE = 24;
+const RTM_GETROUTE = 26;
+const NLM_F_DUMP = 0x300;
 
 // Attributes.
 const IFLA_ADDRESS = 1;
@@ -35,8 +37,10 @@ const IFLA_BRPORT_MODE = 4;
 const IFA_ADDRESS = 1;
 const IFA_LOCAL = 2;
 const IFA_BROADCAST = 4;
+const RTA_DST = 1;
 const RTA_OIF = 4;
 const RTA_GATEWAY = 5;
+const RTA_TABLE = 15;
 const NLA_F_NESTED = 0x8000;
 
 const AF_UNSPEC = 0;
@@ -175,6 +179,58 @@ export function addAddress(index: number, ip: number, prefix: number, mode: 'add
 export function replaceDefaultRoute(gateway: number, index: number): Buffer {
   const head = Buffer.concat([u8(AF_INET), u8(0), u8(0), u8(0), u8(RT_TABLE_MAIN), u8(RTPROT_BOOT), u8(RT_SCOPE_UNIVERSE), u8(RTN_UNICAST), u32(0)]);
   return message(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, head, attr(RTA_GATEWAY, inet(gateway)), attr(RTA_OIF, u32(index)));
+}
+
+/** RTM_GETROUTE, a dump of every IPv4 route of every table (parseRoutes reads the answer). */
+export function dumpRoutes(): Buffer {
+  return message(RTM_GETROUTE, NLM_F_DUMP, Buffer.concat([u8(AF_INET), u8(0), u8(0), u8(0), u8(0), u8(0), u8(0), u8(0), u32(0)]));
+}
+
+/** RTM_GETLINK, a dump of every link (parseLinks reads the answer). */
+export function dumpLinks(): Buffer {
+  return message(RTM_GETLINK, NLM_F_DUMP, ifinfo(0));
+}
+
+export interface RouteInfo {
+  /** The destination's network address (0.0.0.0 for the default route) and prefix length. */
+  dst: string;
+  prefix: number;
+  table: number;
+  protocol: number;
+  gateway?: string;
+  /** The outgoing link's index. */
+  oif?: number;
+}
+
+/** The IPv4 routes (RTM_NEWROUTE messages) among the replies the helper handed back. */
+export function parseRoutes(replies: Buffer): RouteInfo[] {
+  const out: RouteInfo[] = [];
+  const r16 = (b: Buffer, at: number) => (LE ? b.readUInt16LE(at) : b.readUInt16BE(at));
+  const r32 = (b: Buffer, at: number) => (LE ? b.readUInt32LE(at) : b.readUInt32BE(at));
+  const ip = (b: Buffer) => `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  for (let at = 0; at + 16 <= replies.length; ) {
+    const len = r32(replies, at);
+    if (len < 16 || at + len > replies.length) break;
+    // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags (12 bytes).
+    if (r16(replies, at + 4) === RTM_NEWROUTE && len >= 28 && replies[at + 16] === AF_INET) {
+      const route: RouteInfo = { dst: '0.0.0.0', prefix: replies[at + 17], table: replies[at + 20], protocol: replies[at + 21] };
+      for (let a = at + 28; a + 4 <= at + len; ) {
+        const alen = r16(replies, a);
+        const type = r16(replies, a + 2) & 0x3fff;
+        if (alen < 4) break;
+        const data = replies.subarray(a + 4, a + alen);
+        if (type === RTA_DST && data.length === 4) route.dst = ip(data);
+        if (type === RTA_GATEWAY && data.length === 4) route.gateway = ip(data);
+        if (type === RTA_OIF && data.length === 4) route.oif = r32(data, 0);
+        // Tables above 255 are only in the attribute.
+        if (type === RTA_TABLE && data.length === 4) route.table = r32(data, 0);
+        a += (alen + 3) & ~3;
+      }
+      out.push(route);
+    }
+    at += (len + 3) & ~3;
+  }
+  return out;
 }
 
 export interface LinkInfo {
