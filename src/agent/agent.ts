@@ -184,6 +184,7 @@ export class Agent {
   /** The peers (name, node IP, pod CIDR) the routes and masquerade were last converged to. */
   private routesApplied?: string;
   private masquerade?: Masquerade;
+  private routesChain: Promise<void> = Promise.resolve();
   private dns?: Worker;
   private proxy?: ServiceProxy;
   private policy?: PolicyFeed;
@@ -697,7 +698,14 @@ export class Agent {
   /** Converges routes and masquerade to the Nodes' peers. A Node changes often (status, Lease-driven
    *  conditions, images) while its peer fields stay the same: such a change costs no `ip` or `nft` process;
    *  the periodic resync (`resync`) converges anyway, so a route changed behind the agent's back comes back. */
-  private async syncRoutes(resync = false): Promise<void> {
+  private syncRoutes(resync = false): Promise<void> {
+    // One pass at a time: a pass asked for while one runs starts after it, and sees what it applied (a node
+    // joining makes several Node events in a row, and two passes at once would both write everything).
+    this.routesChain = this.routesChain.then(() => this.convergeRoutes(resync));
+    return this.routesChain;
+  }
+
+  private async convergeRoutes(resync: boolean): Promise<void> {
     const peers = this.peers();
     const key = JSON.stringify([this.podCIDR, peers.map((p) => [p.name, p.nodeIP, p.podCIDR])]);
     if (!resync && key === this.routesApplied) return;
