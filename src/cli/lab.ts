@@ -127,11 +127,11 @@ function clusterSteps(
   const server = plan.paths.server;
   const port = plan.apiServer.port;
   const listen = plan.apiServer.addresses.map((a) => `${a}:${port}`).join(',');
-  const steps: Step[] = [];
+  const control: Step[] = [];
   const nodes: Step[] = [];
   if (plan.store === 'etcd') {
     const e = plan.etcd!;
-    steps.push({
+    control.push({
       name: `Starting etcd on 127.0.0.1:${e.clientPort}`,
       execute: async () => {
         await startProcess(
@@ -164,14 +164,14 @@ function clusterSteps(
   // puts the token's Secret in before it serves (--bootstrap-token-file), so each agent joins at its first
   // try after the server answers (it retries until then).
   const token = generateBootstrapToken();
-  steps.push({
+  control.push({
     name: 'Making the cluster CA and a bootstrap token for the agents to join with',
     execute: async () => {
       await ensureClusterCa(server);
       writeFileSync(join(plan.dir, 'bootstrap.token'), `${token.token}\n`, { mode: 0o600, flag: 'wx' });
     },
   });
-  steps.push({
+  control.push({
     name: `Starting the API server on ${listen} (${plan.store})`,
     execute: async () => {
       const args = [
@@ -313,7 +313,7 @@ function clusterSteps(
       }
     },
   });
-  return { control: steps, nodes };
+  return { control, nodes };
 }
 
 /** The taints node lifecycle mirrors a not-Ready condition in: a pod made while one is on is not scheduled there. */

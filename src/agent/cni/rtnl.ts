@@ -205,32 +205,45 @@ export interface RouteInfo {
 /** The IPv4 routes (RTM_NEWROUTE messages) among the replies the helper handed back. */
 export function parseRoutes(replies: Buffer): RouteInfo[] {
   const out: RouteInfo[] = [];
-  const r16 = (b: Buffer, at: number) => (LE ? b.readUInt16LE(at) : b.readUInt16BE(at));
-  const r32 = (b: Buffer, at: number) => (LE ? b.readUInt32LE(at) : b.readUInt32BE(at));
   const ip = (b: Buffer) => `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  for (let at = 0; at + 16 <= replies.length; ) {
-    const len = r32(replies, at);
-    if (len < 16 || at + len > replies.length) break;
-    // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags (12 bytes).
-    if (r16(replies, at + 4) === RTM_NEWROUTE && len >= 28 && replies[at + 16] === AF_INET) {
-      const route: RouteInfo = { dst: '0.0.0.0', prefix: replies[at + 17], table: replies[at + 20], protocol: replies[at + 21] };
-      for (let a = at + 28; a + 4 <= at + len; ) {
-        const alen = r16(replies, a);
-        const type = r16(replies, a + 2) & 0x3fff;
-        if (alen < 4) break;
-        const data = replies.subarray(a + 4, a + alen);
-        if (type === RTA_DST && data.length === 4) route.dst = ip(data);
-        if (type === RTA_GATEWAY && data.length === 4) route.gateway = ip(data);
-        if (type === RTA_OIF && data.length === 4) route.oif = r32(data, 0);
-        // Tables above 255 are only in the attribute.
-        if (type === RTA_TABLE && data.length === 4) route.table = r32(data, 0);
-        a += (alen + 3) & ~3;
-      }
-      out.push(route);
+  // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags (12 bytes).
+  for (const at of messages(replies, RTM_NEWROUTE, 12)) {
+    if (replies[at + 16] !== AF_INET) continue;
+    const route: RouteInfo = { dst: '0.0.0.0', prefix: replies[at + 17], table: replies[at + 20], protocol: replies[at + 21] };
+    for (const [type, data] of attributes(replies, at, 12)) {
+      if (type === RTA_DST && data.length === 4) route.dst = ip(data);
+      if (type === RTA_GATEWAY && data.length === 4) route.gateway = ip(data);
+      if (type === RTA_OIF && data.length === 4) route.oif = r32(data, 0);
+      // Tables above 255 are only in the attribute.
+      if (type === RTA_TABLE && data.length === 4) route.table = r32(data, 0);
     }
-    at += (len + 3) & ~3;
+    out.push(route);
   }
   return out;
+}
+
+const r16 = (b: Buffer, at: number) => (LE ? b.readUInt16LE(at) : b.readUInt16BE(at));
+const r32 = (b: Buffer, at: number) => (LE ? b.readUInt32LE(at) : b.readUInt32BE(at));
+
+/** Where each whole message of `type` with at least `head` bytes after its header starts, in a reply stream. */
+function* messages(replies: Buffer, type: number, head: number): Generator<number> {
+  for (let at = 0; at + 16 <= replies.length; ) {
+    const len = r32(replies, at);
+    if (len < 16 || at + len > replies.length) return;
+    if (r16(replies, at + 4) === type && len >= 16 + head) yield at;
+    at += (len + 3) & ~3;
+  }
+}
+
+/** The attributes (type without its flags, payload) of the message at `at`, after its `head`-byte header. */
+function* attributes(replies: Buffer, at: number, head: number): Generator<[number, Buffer]> {
+  const end = at + r32(replies, at);
+  for (let a = at + 16 + head; a + 4 <= end; ) {
+    const alen = r16(replies, a);
+    if (alen < 4) return;
+    yield [r16(replies, a + 2) & 0x3fff, replies.subarray(a + 4, a + alen)];
+    a += (alen + 3) & ~3;
+  }
 }
 
 export interface LinkInfo {
@@ -243,25 +256,14 @@ export interface LinkInfo {
 /** The links (RTM_NEWLINK messages) among the replies the helper handed back. */
 export function parseLinks(replies: Buffer): LinkInfo[] {
   const out: LinkInfo[] = [];
-  const r16 = (b: Buffer, at: number) => (LE ? b.readUInt16LE(at) : b.readUInt16BE(at));
-  const r32 = (b: Buffer, at: number) => (LE ? b.readUInt32LE(at) : b.readUInt32BE(at));
-  for (let at = 0; at + 16 <= replies.length; ) {
-    const len = r32(replies, at);
-    if (len < 16 || at + len > replies.length) break;
-    if (r16(replies, at + 4) === RTM_NEWLINK && len >= 32) {
-      const info: LinkInfo = { index: r32(replies, at + 20), up: (r32(replies, at + 24) & IFF_UP) !== 0 };
-      for (let a = at + 32; a + 4 <= at + len; ) {
-        const alen = r16(replies, a);
-        const type = r16(replies, a + 2) & 0x3fff;
-        if (alen < 4) break;
-        const data = replies.subarray(a + 4, a + alen);
-        if (type === IFLA_IFNAME) info.name = data.toString('latin1').replace(/\0.*$/s, '');
-        if (type === IFLA_ADDRESS && data.length === 6) info.mac = [...data].map((x) => x.toString(16).padStart(2, '0')).join(':');
-        a += (alen + 3) & ~3;
-      }
-      out.push(info);
+  // struct ifinfomsg: family, type, index, flags, change (16 bytes).
+  for (const at of messages(replies, RTM_NEWLINK, 16)) {
+    const info: LinkInfo = { index: r32(replies, at + 20), up: (r32(replies, at + 24) & IFF_UP) !== 0 };
+    for (const [type, data] of attributes(replies, at, 16)) {
+      if (type === IFLA_IFNAME) info.name = data.toString('latin1').replace(/\0.*$/s, '');
+      if (type === IFLA_ADDRESS && data.length === 6) info.mac = [...data].map((x) => x.toString(16).padStart(2, '0')).join(':');
     }
-    at += (len + 3) & ~3;
+    out.push(info);
   }
   return out;
 }
